@@ -1,0 +1,50 @@
+"""perfrules: compute and explain scores under configurable weighted scoring schemes.
+
+>>> import perfrules
+>>> scheme = perfrules.load_scheme("rules/examples/xinzhou-zfw-2021/scheme.toml")
+>>> compiled = perfrules.compile_scheme(scheme)
+>>> result = compiled.evaluate(perfrules.load_facts("rules/examples/xinzhou-zfw-2021/facts.toml"))
+>>> str(result.total), result.grade.label
+('89.25', '良好')
+"""
+
+from __future__ import annotations
+
+from perfrules import errors, expressions, model, trace
+from perfrules._compile import check_path, load_scheme
+from perfrules._engine import VERSION, CompiledScheme, Facts, compile_scheme, load_facts
+from perfrules.errors import (
+    Diagnostic,
+    ExpressionError,
+    FactsError,
+    PerfrulesError,
+    RuleFileError,
+)
+from perfrules.expressions import safe_eval
+from perfrules.model import Scheme
+from perfrules.trace import Result, Trace
+
+__version__ = VERSION
+
+__all__ = [
+    "CompiledScheme",
+    "Diagnostic",
+    "ExpressionError",
+    "Facts",
+    "FactsError",
+    "PerfrulesError",
+    "Result",
+    "RuleFileError",
+    "Scheme",
+    "Trace",
+    "__version__",
+    "check_path",
+    "compile_scheme",
+    "errors",
+    "expressions",
+    "load_facts",
+    "load_scheme",
+    "model",
+    "safe_eval",
+    "trace",
+]

@@ -1,0 +1,388 @@
+"""Semantic checks of a scheme: the tree, the weights, the bands, the scales, the formulas.
+
+Each check is a generator of :class:`~perfrules.errors.Diagnostic`; :func:`run_checks`
+chains them all, so one run reports every problem. Checks that depend on an entry that
+failed validation are skipped for that entry, so one typo does not cause a cascade of
+follow-on errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+
+from perfrules._loader import KeyPath, Sections, Source
+from perfrules._numbers import format_number
+from perfrules.errors import Diagnostic, ExpressionError, format_key_path
+from perfrules.expressions import (
+    BUILTIN_NAMES,
+    FUNCTIONS,
+    Expression,
+    FormulaTable,
+    Type,
+    build_named_formula,
+    compile_expression,
+)
+from perfrules.expressions._parse import check_identifier
+from perfrules.model import Scheme
+
+_PARTS_SHOWN = 8
+
+
+@dataclass
+class CheckResult:
+    """Everything the checks found, and the formulas they compiled on the way."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    expressions: dict[str, Expression] = field(default_factory=dict)
+    #: For each diagnostic about a formula, the character offset inside the formula text.
+    offsets: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """No diagnostic of severity error."""
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def _num(value: Decimal | Fraction) -> str:
+    return format_number(Fraction(value))
+
+
+def _parts(entries: list[tuple[str, Decimal]]) -> str:
+    shown = [f"{name} {_num(weight)}" for name, weight in entries[:_PARTS_SHOWN]]
+    if len(entries) > _PARTS_SHOWN:
+        shown.append(f"… +{len(entries) - _PARTS_SHOWN}")
+    return ", ".join(shown)
+
+
+def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
+    """Ids, parents, cycles, empty groups, weights at every level."""
+    groups, indicators = scheme.groups, scheme.indicators
+    for node_id in groups.keys() & indicators.keys():
+        yield Diagnostic(
+            "PR104",
+            ("indicators", node_id),
+            {"id": node_id, "first": f"groups.{node_id}", "second": f"indicators.{node_id}"},
+        )
+    if not indicators and not any(p[0] == "indicators" for p in broken):
+        yield Diagnostic("PR206", ())
+    children: dict[str | None, list[tuple[str, str, Decimal]]] = {}
+    for section, entries in (("groups", groups), ("indicators", indicators)):
+        for node_id, node in entries.items():
+            parent = node.parent
+            if parent is not None and parent not in groups:
+                suggestion = _close(parent, groups)
+                yield Diagnostic(
+                    "PR203",
+                    (section, node_id, "parent"),
+                    {"id": node_id, "parent": parent, "suggestion": suggestion},
+                    "did_you_mean" if suggestion else None,
+                )
+                broken.add(("parent", parent))
+                continue
+            children.setdefault(parent, []).append((section, node_id, node.weight))
+            if node.weight < 0:
+                yield Diagnostic(
+                    "PR107",
+                    (section, node_id, "weight"),
+                    {
+                        "key": format_key_path((section, node_id, "weight")),
+                        "detail": "must not be negative",
+                        "detail_zh": "不能为负数",
+                    },
+                )
+            elif node.weight == 0:
+                yield Diagnostic("PR223", (section, node_id, "weight"), {"id": node_id})
+    yield from _cycles(scheme)
+    for group_id, group in groups.items():
+        kids = children.get(group_id, [])
+        if not kids:
+            if ("parent", group_id) not in broken:
+                yield Diagnostic("PR205", ("groups", group_id), {"id": group_id})
+            continue
+        if ("parent", group_id) in broken or any(("indicators", k) in broken for _, k, _ in kids):
+            continue
+        total = sum((w for _, _, w in kids), Decimal(0))
+        if total != group.weight:
+            yield Diagnostic(
+                "PR201",
+                ("groups", group_id, "weight"),
+                {
+                    "parent": group_id,
+                    "sum": _num(total),
+                    "weight": _num(group.weight),
+                    "parts": _parts([(k, w) for _, k, w in kids]),
+                },
+            )
+    top = children.get(None, [])
+    if top and ("parent", "") not in broken and ("scheme",) not in broken:
+        total = sum((w for _, _, w in top), Decimal(0))
+        if total != scheme.max:
+            yield Diagnostic(
+                "PR202",
+                ("scheme", "max"),
+                {
+                    "sum": _num(total),
+                    "max": _num(scheme.max),
+                    "parts": _parts([(k, w) for _, k, w in top]),
+                },
+            )
+
+
+def _cycles(scheme: Scheme) -> Iterator[Diagnostic]:
+    reported: set[str] = set()
+    for start in scheme.groups:
+        seen: list[str] = []
+        node: str | None = start
+        while node is not None and node in scheme.groups and node not in seen:
+            seen.append(node)
+            node = scheme.groups[node].parent
+        if node is not None and node in seen and node not in reported:
+            cycle = seen[seen.index(node) :]
+            reported.update(cycle)
+            yield Diagnostic(
+                "PR204",
+                ("groups", node, "parent"),
+                {"cycle": " → ".join([*cycle, node])},
+            )
+
+
+def _close(name: str, candidates: Mapping[str, object]) -> str:
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return matches[0] if matches else ""
+
+
+def check_bands(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
+    """Bands: present, distinct, non-empty, highest first, no gap, no overlap, cover [0, max]."""
+    bands = scheme.bands
+    if not bands:
+        if ("bands",) not in broken:
+            yield Diagnostic("PR215", ())
+        return
+    top_max = scheme.max
+    labels: set[str] = set()
+    for index, band in enumerate(bands):
+        if band.label in labels:
+            yield Diagnostic("PR216", ("bands", index, "label"), {"label": band.label})
+        labels.add(band.label)
+        if band.min > band.max or (band.min == band.max and band.max != top_max):
+            yield Diagnostic(
+                "PR214",
+                ("bands", index, "min"),
+                {"label": band.label, "min": _num(band.min), "max": _num(band.max)},
+            )
+    if ("bands",) in broken:
+        return
+    for index in range(1, len(bands)):
+        if bands[index].min > bands[index - 1].min:
+            yield Diagnostic("PR212", ("bands", index, "min"), {"label": bands[index].label})
+            return
+    for index in range(1, len(bands)):
+        upper, lower = bands[index - 1], bands[index]
+        if lower.max > upper.min:
+            yield Diagnostic(
+                "PR211",
+                ("bands", index, "max"),
+                {
+                    "first": upper.label,
+                    "second": lower.label,
+                    "low": _num(upper.min),
+                    "high": _num(min(lower.max, upper.max)),
+                },
+            )
+        elif lower.max < upper.min:
+            yield Diagnostic(
+                "PR210",
+                ("bands", index, "max"),
+                {
+                    "low": _num(lower.max),
+                    "high": _num(upper.min),
+                    "below": lower.label,
+                    "above": upper.label,
+                },
+            )
+    if bands[0].max != top_max:
+        yield Diagnostic(
+            "PR213",
+            ("bands", 0, "max"),
+            {
+                "max": _num(top_max),
+                "detail": f"the highest band ends at {_num(bands[0].max)}, not at {_num(top_max)}",
+                "detail_zh": f"最高等级止于 {_num(bands[0].max)}，而非 {_num(top_max)}",
+            },
+        )
+    if bands[-1].min != 0:
+        yield Diagnostic(
+            "PR213",
+            ("bands", len(bands) - 1, "min"),
+            {
+                "max": _num(top_max),
+                "detail": f"the lowest band starts at {_num(bands[-1].min)}, not at 0",
+                "detail_zh": f"最低等级起于 {_num(bands[-1].min)}，而非 0",
+            },
+        )
+
+
+def check_settings(scheme: Scheme) -> Iterator[Diagnostic]:
+    """Rounding places, inputs and scales."""
+    places = [
+        (("rounding", "indicator"), scheme.rounding.indicator),
+        (("rounding", "group"), scheme.rounding.group),
+        (("rounding", "total"), scheme.rounding.total),
+        *((("groups", k, "places"), g.places) for k, g in scheme.groups.items()),
+        *((("indicators", k, "places"), i.places) for k, i in scheme.indicators.items()),
+    ]
+    for path, value in places:
+        if isinstance(value, int) and not 0 <= value <= 10:  # noqa: PLR2004
+            yield Diagnostic(
+                "PR107",
+                path,
+                {
+                    "key": format_key_path(path),
+                    "detail": f"places must be 0 to 10, not {value}",
+                    "detail_zh": f"小数位数应为 0 到 10，而不是 {value}",
+                },
+            )
+    for name, declared in scheme.inputs.items():
+        yield from _check_name(("inputs", name), name)
+        if name in scheme.formulas:
+            yield Diagnostic(
+                "PR104", ("inputs", name), {"id": name, "first": f"inputs.{name}", "second": f"formulas.{name}"}
+            )
+        if declared.type == "level":
+            if declared.scale is None or declared.scale not in scheme.scales:
+                yield Diagnostic(
+                    "PR220",
+                    ("inputs", name, "scale"),
+                    {"input": name, "scale": declared.scale or ""},
+                )
+    for name in scheme.formulas:
+        yield from _check_name(("formulas", name), name)
+    for scale_id, scale in scheme.scales.items():
+        for index, level in enumerate(scale.levels):
+            path = ("scales", scale_id, "levels", index)
+            if not (0 <= level.min <= level.max <= 1):
+                yield Diagnostic(
+                    "PR221",
+                    (*path, "min"),
+                    {"scale": scale_id, "level": level.label, "min": _num(level.min), "max": _num(level.max)},
+                )
+            elif level.default is not None and not level.min <= level.default <= level.max:
+                yield Diagnostic(
+                    "PR222",
+                    (*path, "default"),
+                    {
+                        "scale": scale_id,
+                        "level": level.label,
+                        "default": _num(level.default),
+                        "min": _num(level.min),
+                        "max": _num(level.max),
+                    },
+                )
+    for indicator_id, indicator in scheme.indicators.items():
+        for name in indicator.params:
+            yield from _check_name(("indicators", indicator_id, "params", name), name)
+
+
+def _check_name(path: KeyPath, name: str) -> Iterator[Diagnostic]:
+    problem = check_identifier(name) if name.isidentifier() else "PR319"
+    if problem is None and (name in FUNCTIONS or name in BUILTIN_NAMES):
+        problem = "PR319"
+    if problem is not None:
+        yield Diagnostic(problem, path, {"name": name}, "rename")
+
+
+def scope_of(scheme: Scheme) -> dict[str, Type]:
+    """Names a formula of *scheme* may read, with their types."""
+    scope: dict[str, Type] = dict(BUILTIN_NAMES)
+    for indicator in scheme.indicators.values():
+        for name, value in indicator.params.items():
+            scope[name] = "bool" if isinstance(value, bool) else "num"
+    for name, declared in scheme.inputs.items():
+        scope[name] = "bool" if declared.type == "bool" else "num"
+    return scope
+
+
+def check_formulas(scheme: Scheme, result: CheckResult) -> None:
+    """Compile every named and indicator formula; record diagnostics with their offsets."""
+    scope = scope_of(scheme)
+    table = FormulaTable(scheme.formulas)
+    for name in scheme.formulas:
+        program = build_named_formula(name, scope, table)
+        if isinstance(program, ExpressionError):
+            _formula_error(result, ("formulas", name), program)
+    default_text = scheme.defaults.formula
+    default_failed = False
+    if default_text is not None:
+        try:
+            compile_expression(default_text, scope, table)
+        except ExpressionError as exc:
+            default_failed = True
+            if exc.code != "PR323":
+                _formula_error(result, ("defaults", "formula"), exc)
+    for indicator_id, indicator in scheme.indicators.items():
+        text = indicator.formula if indicator.formula is not None else default_text
+        path: KeyPath = ("indicators", indicator_id, "formula")
+        if text is None:
+            result.diagnostics.append(
+                Diagnostic(
+                    "PR103",
+                    ("indicators", indicator_id),
+                    {"table": format_key_path(("indicators", indicator_id)), "key": "formula"},
+                )
+            )
+            continue
+        if indicator.formula is None and default_failed:
+            continue
+        try:
+            expression = compile_expression(text, scope, table)
+        except ExpressionError as exc:
+            if exc.code != "PR323":
+                _formula_error(result, path if indicator.formula is not None else ("defaults", "formula"), exc)
+            continue
+        if expression.type != "num":
+            _formula_error(
+                result, path, ExpressionError("PR321", {"got": "a condition", "got_zh": "条件"}, offset=0)
+            )
+            continue
+        result.expressions[indicator_id] = expression
+        if indicator.show is not None and indicator.show not in expression.names | indicator.params.keys():
+            result.diagnostics.append(
+                Diagnostic(
+                    "PR107",
+                    ("indicators", indicator_id, "show"),
+                    {
+                        "key": format_key_path(("indicators", indicator_id, "show")),
+                        "detail": f"'{indicator.show}' is not read by the formula",
+                        "detail_zh": f"公式没有用到“{indicator.show}”",
+                    },
+                )
+            )
+
+
+def _formula_error(result: CheckResult, path: KeyPath, exc: ExpressionError) -> None:
+    diagnostic = exc.to_diagnostic(path)
+    result.offsets[id(diagnostic)] = max(exc.offset, 0)
+    result.diagnostics.append(diagnostic)
+
+
+def run_checks(sections: Sections) -> CheckResult:
+    """All semantic checks of a validated (possibly partial) scheme."""
+    scheme = sections.scheme
+    result = CheckResult()
+    broken = set(sections.broken)
+    result.diagnostics.extend(check_tree(scheme, broken))
+    result.diagnostics.extend(check_bands(scheme, broken))
+    result.diagnostics.extend(check_settings(scheme))
+    check_formulas(scheme, result)
+    return result
+
+
+def place_all(result: CheckResult, source: Source | None) -> list[Diagnostic]:
+    """Place every diagnostic of *result* in its file (formulas at their column)."""
+    if source is None:
+        return list(result.diagnostics)
+    return [source.place(d, result.offsets.get(id(d))) for d in result.diagnostics]

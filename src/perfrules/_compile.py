@@ -1,0 +1,280 @@
+"""From a checked scheme to an evaluation plan: nodes in order, formulas compiled, hashed.
+
+Also the entry points that run the whole front half of the pipeline: :func:`check_path`
+(read + validate + check, returning every diagnostic) and :func:`load_scheme` (the same,
+raising :class:`~perfrules.errors.RuleFileError` when anything is wrong).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from perfrules._checks import CheckResult, place_all, run_checks
+from perfrules._loader import Sections, Source, read_scheme
+from perfrules._numbers import parse_number, NumberFormatError
+from perfrules.errors import Diagnostic, RuleFileError
+from perfrules.expressions import BUILTIN_NAMES, Expression, Value
+from perfrules.model import Policy, Scheme
+
+__all__ = ["Leaf", "Node", "Plan", "build_plan", "check_path", "check_scheme", "load_scheme"]
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """What the engine needs to score one indicator."""
+
+    expression: Expression
+    needs: tuple[str, ...]
+    params: dict[str, Value]
+    target_value: Fraction | None
+    show: str | None
+    missing: Policy
+    na: Policy
+    clamp: bool
+    direction: str
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One group or indicator of the plan.
+
+    Attributes:
+        index: position in ``Plan.nodes`` (pre-order).
+        children: indices of the children, in rule-file order.
+        leaf: the indicator part, ``None`` for groups.
+    """
+
+    index: int
+    id: str
+    name: str
+    kind: str
+    depth: int
+    weight: Fraction
+    places: int | None
+    parent: int
+    children: tuple[int, ...]
+    target: str
+    leaf: Leaf | None
+    #: Decimal places to show the score with: its own rounding, else its children's.
+    shown_places: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A compiled scheme: nodes in pre-order (root first) and what evaluation needs."""
+
+    scheme: Scheme
+    nodes: tuple[Node, ...]
+    post_order: tuple[int, ...]
+    leaves: tuple[int, ...]
+    by_id: dict[str, int]
+    max: Fraction
+    mode: str
+    total_places: int | None
+    bands: tuple[tuple[str, Fraction, Fraction, str], ...]
+    sha256: str
+    files: tuple[tuple[str, str], ...]
+
+
+def _places(value: int | str | None) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def content_hash(scheme: Scheme) -> str:
+    """sha256 of the scheme's canonical JSON (independent of comments and layout)."""
+    data = scheme.model_dump(mode="json")
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
+    """Order the tree and attach compiled formulas (the scheme must have passed the checks)."""
+    defaults = scheme.defaults
+    by_parent: dict[str | None, list[tuple[str, str]]] = {}
+    for section, entries in (("groups", scheme.groups), ("indicators", scheme.indicators)):
+        for node_id, entry in entries.items():
+            by_parent.setdefault(entry.parent, []).append((section, node_id))
+    order = {("groups", k): i for i, k in enumerate(scheme.groups)}
+    order.update({("indicators", k): len(order) + i for i, k in enumerate(scheme.indicators)})
+    for kids in by_parent.values():
+        kids.sort(key=order.__getitem__)
+
+    nodes: list[dict[str, Any]] = []
+    root: dict[str, Any] = {
+        "index": 0,
+        "id": scheme.scheme.id,
+        "name": scheme.scheme.title,
+        "kind": "scheme",
+        "depth": 0,
+        "weight": Fraction(scheme.max),
+        "places": _places(scheme.rounding.total),
+        "parent": -1,
+        "children": [],
+        "target": "",
+        "leaf": None,
+    }
+    nodes.append(root)
+    stack: list[tuple[str | None, int, int]] = [(None, 0, 0)]
+    while stack:
+        parent_id, parent_index, depth = stack.pop()
+        pending = []
+        for section, node_id in by_parent.get(parent_id, []):
+            index = len(nodes)
+            nodes[parent_index]["children"].append(index)
+            if section == "groups":
+                group = scheme.groups[node_id]
+                nodes.append(
+                    {
+                        "index": index,
+                        "id": node_id,
+                        "name": group.name or node_id,
+                        "kind": "group",
+                        "depth": depth + 1,
+                        "weight": Fraction(group.weight),
+                        "places": _places(group.places if group.places is not None else scheme.rounding.group),
+                        "parent": parent_index,
+                        "children": [],
+                        "target": "",
+                        "leaf": None,
+                    }
+                )
+                pending.append((node_id, index, depth + 1))
+            else:
+                indicator = scheme.indicators[node_id]
+                expression = expressions[node_id]
+                needs = tuple(sorted(expression.names - BUILTIN_NAMES.keys()))
+                params: dict[str, Value] = {
+                    k: v if isinstance(v, bool) else Fraction(v) for k, v in indicator.params.items()
+                }
+                target_value = None
+                if indicator.target:
+                    try:
+                        parsed = parse_number(indicator.target)
+                        target_value = parsed.value
+                    except NumberFormatError:
+                        target_value = None
+                show = indicator.show
+                if show is None:
+                    show = "actual" if "actual" in needs else (needs[0] if needs else None)
+                leaf = Leaf(
+                    expression=expression,
+                    needs=needs,
+                    params=params,
+                    target_value=target_value,
+                    show=show,
+                    missing=indicator.missing or defaults.missing,
+                    na=indicator.na or defaults.na,
+                    clamp=indicator.clamp if indicator.clamp is not None else defaults.clamp,
+                    direction=indicator.direction or defaults.direction,
+                )
+                nodes.append(
+                    {
+                        "index": index,
+                        "id": node_id,
+                        "name": indicator.name or node_id,
+                        "kind": "indicator",
+                        "depth": depth + 1,
+                        "weight": Fraction(indicator.weight),
+                        "places": _places(
+                            indicator.places if indicator.places is not None else scheme.rounding.indicator
+                        ),
+                        "parent": parent_index,
+                        "children": [],
+                        "target": indicator.target,
+                        "leaf": leaf,
+                    }
+                )
+        # Depth-first, in rule-file order: push in reverse so the first child is expanded first.
+        stack.extend(reversed(pending))
+    # The stack above visits groups depth-first, but indices were assigned breadth-first per
+    # parent; renumber into a true pre-order so renderers can print rows in order.
+    frozen = _preorder(nodes)
+    post = _post_order(frozen)
+    source: Source | None = scheme._source  # noqa: SLF001
+    return Plan(
+        scheme=scheme,
+        nodes=frozen,
+        post_order=post,
+        leaves=tuple(n.index for n in frozen if n.kind == "indicator"),
+        by_id={n.id: n.index for n in frozen if n.kind != "scheme"},
+        max=Fraction(scheme.max),
+        mode=scheme.rounding.mode,
+        total_places=_places(scheme.rounding.total),
+        bands=tuple((b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands),
+        sha256=content_hash(scheme),
+        files=tuple(source.files) if source is not None else (),
+    )
+
+
+def _preorder(raw: list[dict[str, Any]]) -> tuple[Node, ...]:
+    order: list[int] = []
+    stack = [0]
+    while stack:
+        index = stack.pop()
+        order.append(index)
+        stack.extend(reversed(raw[index]["children"]))
+    new_index = {old: new for new, old in enumerate(order)}
+    shown: dict[int, int | None] = {}
+    for old in reversed(order):  # children before parents
+        entry = raw[old]
+        if entry["places"] is not None or not entry["children"]:
+            shown[old] = entry["places"]
+        else:
+            kids = [shown[c] for c in entry["children"]]
+            shown[old] = None if None in kids else max(k for k in kids if k is not None)
+    nodes = []
+    for old in order:
+        entry = dict(raw[old])
+        entry["index"] = new_index[old]
+        entry["parent"] = new_index.get(entry["parent"], -1)
+        entry["children"] = tuple(new_index[c] for c in entry["children"])
+        entry["shown_places"] = shown[old]
+        nodes.append(Node(**entry))
+    return tuple(nodes)
+
+
+def _post_order(nodes: tuple[Node, ...]) -> tuple[int, ...]:
+    out: list[int] = []
+    stack: list[tuple[int, bool]] = [(0, False)]
+    while stack:
+        index, expanded = stack.pop()
+        if expanded:
+            out.append(index)
+            continue
+        stack.append((index, True))
+        stack.extend((c, False) for c in reversed(nodes[index].children))
+    return tuple(out)
+
+
+def check_scheme(sections: Sections, source: Source | None = None) -> tuple[CheckResult, list[Diagnostic]]:
+    """Run every check; return the result and its diagnostics placed in their files."""
+    result = run_checks(sections)
+    return result, place_all(result, source)
+
+
+def check_path(path: str | Path) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
+    """Read, validate and check a rule file; return every diagnostic, sorted."""
+    sections, source, diagnostics = read_scheme(path)
+    if sections is None:
+        return None, None, sorted(diagnostics, key=Diagnostic.sort_key)
+    result, placed = check_scheme(sections, source)
+    everything = sorted([*diagnostics, *placed], key=Diagnostic.sort_key)
+    return sections.scheme, result, everything
+
+
+def load_scheme(path: str | Path) -> Scheme:
+    """Read a rule file and check it completely.
+
+    Raises:
+        RuleFileError: carrying every diagnostic of severity error (and the warnings),
+            sorted by position.
+    """
+    scheme, result, diagnostics = check_path(path)
+    if scheme is None or result is None or any(d.severity == "error" for d in diagnostics):
+        raise RuleFileError(diagnostics)
+    return scheme

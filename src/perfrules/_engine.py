@@ -1,0 +1,754 @@
+"""Scoring: a compiled scheme × one unit's facts → a Result with its Trace. No I/O here.
+
+A :class:`CompiledScheme` is immutable and holds no per-call state, so one instance can
+score many units from many threads at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Final
+
+from perfrules._compile import Leaf, Node, Plan, build_plan, check_scheme
+from perfrules._loader import Sections, read_document
+from perfrules._locate import SourceMap
+from perfrules._numbers import (
+    NumberFormatError,
+    format_number,
+    normalise_text,
+    parse_number,
+    round_fraction,
+    to_decimal,
+    to_fraction,
+)
+from perfrules.errors import Diagnostic, ExpressionError, FactsError, RuleFileError
+from perfrules.expressions import Step, Value
+from perfrules.model import Scheme
+from perfrules.trace import (
+    Gap,
+    Grade,
+    InputValue,
+    NodeTrace,
+    Note,
+    Provenance,
+    Result,
+    RoundingStep,
+    Trace,
+)
+
+__all__ = ["CompiledScheme", "Facts", "compile_scheme", "load_facts"]
+
+_NA_WORDS: Final = frozenset({"n/a", "na", "不适用", "不涉及", "无此项"})
+_TRUE_WORDS: Final = frozenset({"true", "yes", "y", "是", "有", "✓", "√", "1", "符合", "满足"})
+_FALSE_WORDS: Final = frozenset({"false", "no", "n", "否", "无", "×", "✗", "0", "不符合", "不满足"})
+_RESERVED_FACTS: Final = frozenset({"override", "na", "note"})
+_FACT_TABLE_KEYS: Final = frozenset({"value", "text", "level", "share", "note"})
+
+
+def _version() -> str:
+    try:
+        return metadata.version("perfrules")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+VERSION: Final = _version()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One unit's facts: per-indicator values, values shared by all indicators, and where
+    they were read from.
+
+    Build one with :func:`load_facts` or :meth:`from_mapping`.
+    """
+
+    indicators: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    shared: Mapping[str, Any] = field(default_factory=dict)
+    unit: str = ""
+    file: str | None = None
+    source: SourceMap | None = None
+    sha256: str = ""
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, unit: str = "") -> Facts:
+        """Facts from plain data.
+
+        Either ``{"indicators": {id: {name: value}}, "shared": {...}, "unit": "..."}``, or
+        simply ``{id: {name: value}}``.
+        """
+        if "indicators" in data or "shared" in data:
+            indicators = data.get("indicators", {})
+            shared = data.get("shared", {})
+            unit = str(data.get("unit", unit))
+        else:
+            indicators, shared = data, {}
+        canonical = json.dumps(
+            {"indicators": indicators, "shared": shared, "unit": unit},
+            ensure_ascii=False,
+            sort_keys=True,
+            default=str,
+        )
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        return cls(indicators=indicators, shared=shared, unit=unit, sha256=digest)
+
+    def position(self, path: tuple[str | int, ...]) -> tuple[str | None, int, int, str | None]:
+        """File, line, column and source line of a key path in the facts file."""
+        if self.source is None:
+            return self.file, 0, 0, None
+        line, column = self.source.position(path)
+        return self.file, line, column, self.source.line_text(line)
+
+
+def load_facts(path: str | Path) -> Facts:
+    """Read a facts file (TOML or JSON).
+
+    The file has optional ``unit`` and ``year`` keys, an optional ``[shared]`` table of
+    facts every indicator can read, and ``[indicators.ID]`` tables.
+
+    Raises:
+        FactsError: the file cannot be read or is not a table of that shape.
+    """
+    diagnostics: list[Diagnostic] = []
+    loaded = read_document(path, diagnostics)
+    if loaded is None:
+        raise FactsError(diagnostics)
+    document, source_map, digest = loaded
+    name = str(path)
+    for key, value in document.items():
+        if key in ("unit", "year", "note"):
+            continue
+        if key in ("indicators", "shared"):
+            if not isinstance(value, Mapping):
+                line, column = source_map.position((key,))
+                diagnostics.append(
+                    Diagnostic("PR410", (key,), {"got": type(value).__name__}, file=name, line=line, column=column)
+                )
+            continue
+        line, column = source_map.position((key,))
+        suggestion = difflib.get_close_matches(key, ["unit", "year", "shared", "indicators"], n=1)
+        diagnostics.append(
+            Diagnostic(
+                "PR101",
+                (key,),
+                {"key": key, "table": "(top)", "suggestion": suggestion[0] if suggestion else ""},
+                "did_you_mean" if suggestion else None,
+                file=name,
+                line=line,
+                column=column,
+                excerpt=source_map.line_text(line),
+            )
+        )
+    if diagnostics:
+        raise FactsError(diagnostics)
+    return Facts(
+        indicators=document.get("indicators", {}),
+        shared=document.get("shared", {}),
+        unit=str(document.get("unit", "")),
+        file=name,
+        source=source_map,
+        sha256=digest,
+    )
+
+
+class _Missing:
+    pass
+
+
+class _NotApplicable:
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+_MISSING: Final = _Missing()
+
+
+@dataclass
+class _Unit:
+    """Per-call state while scoring one unit."""
+
+    facts: Facts
+    trace: bool
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def problem(
+        self,
+        code: str,
+        path: tuple[str | int, ...],
+        params: Mapping[str, object],
+        hint: str | None = None,
+    ) -> None:
+        file, line, column, excerpt = self.facts.position(path)
+        self.diagnostics.append(
+            Diagnostic(code, path, params, hint, file=file, line=line, column=column, excerpt=excerpt)
+        )
+
+
+@dataclass
+class _Score:
+    score: Fraction | None
+    status: str
+    applicable: Fraction
+    inputs: tuple[InputValue, ...] = ()
+    steps: tuple[Step, ...] = ()
+    roundings: tuple[RoundingStep, ...] = ()
+    notes: tuple[Note, ...] = ()
+    actual: str = ""
+
+
+class CompiledScheme:
+    """A scheme ready to score units: compile once, evaluate many times, from any thread."""
+
+    def __init__(self, plan: Plan) -> None:
+        """Wrap a plan (use :func:`compile_scheme`)."""
+        self.plan = plan
+        self.scheme: Scheme = plan.scheme
+        inputs = plan.scheme.inputs
+        self._types = {name: declared.type for name, declared in inputs.items()}
+        self._scales = {
+            name: plan.scheme.scales[declared.scale]
+            for name, declared in inputs.items()
+            if declared.type == "level" and declared.scale in plan.scheme.scales
+        }
+        self._indicator_ids = [plan.nodes[i].id for i in plan.leaves]
+
+    @property
+    def id(self) -> str:
+        """The scheme id."""
+        return self.plan.scheme.scheme.id
+
+    @property
+    def sha256(self) -> str:
+        """Content hash of the scheme (canonical JSON, independent of layout and comments)."""
+        return self.plan.sha256
+
+    def evaluate(self, facts: Facts | Mapping[str, Any], *, trace: bool = True) -> Result:
+        """Score one unit.
+
+        Args:
+            facts: a :class:`Facts` (from :func:`load_facts`) or plain data.
+            trace: build the full explanation (set False for fast batch scoring).
+
+        Raises:
+            FactsError: every problem with the facts at once (missing or malformed values,
+                a formula that fails on them, a score outside its weight).
+        """
+        if not isinstance(facts, Facts):
+            facts = Facts.from_mapping(facts)
+        unit = _Unit(facts, trace)
+        self._check_facts_shape(unit)
+        plan = self.plan
+        scores: dict[int, _Score] = {}
+        for index in plan.leaves:
+            scores[index] = self._score_leaf(plan.nodes[index], unit)
+        for index in plan.post_order:
+            node = plan.nodes[index]
+            if node.kind != "indicator":
+                scores[index] = self._aggregate(node, scores, unit)
+        if unit.diagnostics:
+            raise FactsError(unit.diagnostics)
+        return self._result(scores, facts, trace)
+
+    def evaluate_many(
+        self, units: Iterable[Facts | Mapping[str, Any]], *, trace: bool = False
+    ) -> Iterator[Result | FactsError]:
+        """Score many units lazily; a unit whose facts fail yields its ``FactsError``."""
+        for facts in units:
+            try:
+                yield self.evaluate(facts, trace=trace)
+            except FactsError as exc:
+                yield exc
+
+    # --- facts -----------------------------------------------------------------------
+    def _check_facts_shape(self, unit: _Unit) -> None:
+        facts = unit.facts
+        if not isinstance(facts.indicators, Mapping):
+            unit.problem("PR410", ("indicators",), {"got": type(facts.indicators).__name__})
+            return
+        for indicator_id, values in facts.indicators.items():
+            index = self.plan.by_id.get(indicator_id)
+            if index is None or self.plan.nodes[index].kind != "indicator":
+                suggestion = difflib.get_close_matches(str(indicator_id), self._indicator_ids, n=1)
+                unit.problem(
+                    "PR403",
+                    ("indicators", indicator_id),
+                    {"indicator": indicator_id, "suggestion": suggestion[0] if suggestion else ""},
+                    "did_you_mean" if suggestion else None,
+                )
+                continue
+            if not isinstance(values, Mapping):
+                unit.problem("PR410", ("indicators", indicator_id), {"got": type(values).__name__})
+                continue
+            leaf = self.plan.nodes[index].leaf
+            assert leaf is not None  # noqa: S101
+            for name in values:
+                if name in _RESERVED_FACTS or name in leaf.needs:
+                    continue
+                candidates = [*leaf.needs, *_RESERVED_FACTS]
+                suggestion = difflib.get_close_matches(str(name), candidates, n=1)
+                unit.problem(
+                    "PR404",
+                    ("indicators", indicator_id, name),
+                    {"fact": name, "indicator": indicator_id, "suggestion": suggestion[0] if suggestion else ""},
+                    "did_you_mean" if suggestion else None,
+                )
+
+    def _raw_fact(self, node: Node, name: str, unit: _Unit) -> tuple[Any, str, tuple[str | int, ...]]:
+        own = unit.facts.indicators.get(node.id)
+        if isinstance(own, Mapping) and name in own:
+            return own[name], "facts", ("indicators", node.id, name)
+        if name in unit.facts.shared:
+            return unit.facts.shared[name], "shared", ("shared", name)
+        return _MISSING, "", ()
+
+    def _bind(
+        self, node: Node, leaf: Leaf, unit: _Unit
+    ) -> tuple[dict[str, Value], list[InputValue], list[Note], str | None, str] | _NotApplicable | None:
+        """Bind a leaf's inputs. Returns the binding, N/A, or None when a fact is missing
+        (after recording a problem or a policy note in the returned notes)."""
+        own = unit.facts.indicators.get(node.id)
+        if isinstance(own, Mapping) and "na" in own and own["na"] not in (False, None):
+            reason = own["na"] if isinstance(own["na"], str) else ""
+            return _NotApplicable(reason)
+        names: dict[str, Value] = {"weight": node.weight}
+        bound: list[InputValue] = []
+        notes: list[Note] = []
+        missing: str | None = None
+        actual_text = ""
+        for name in leaf.needs:
+            raw, source, path = self._raw_fact(node, name, unit)
+            if raw is _MISSING:
+                if name in leaf.params:
+                    value = leaf.params[name]
+                    names[name] = value
+                    bound.append(InputValue(name, value, _text(value), "params"))
+                    continue
+                if name == "target" and leaf.target_value is not None:
+                    names[name] = leaf.target_value
+                    bound.append(InputValue(name, leaf.target_value, node.target, "target"))
+                    continue
+                missing = missing or name
+                bound.append(InputValue(name, None, "", "missing"))
+                continue
+            converted = self._convert(name, raw, path, unit)
+            if converted is None:
+                missing = missing or ""
+                continue
+            if isinstance(converted, _NotApplicable):
+                return converted
+            value, text, level = converted
+            names[name] = value
+            bound.append(InputValue(name, value, text, source, level))
+            if level is not None:
+                notes.append(Note("level", {"fact": name, "level": level, "share": format_number(value)}))
+            if name == leaf.show:
+                actual_text = text
+        return names, bound, notes, missing, actual_text
+
+    def _convert(
+        self, name: str, raw: Any, path: tuple[str | int, ...], unit: _Unit
+    ) -> tuple[Value, str, str | None] | _NotApplicable | None:
+        text_override: str | None = None
+        level_share: Any = None
+        if isinstance(raw, Mapping):
+            extra = [k for k in raw if k not in _FACT_TABLE_KEYS]
+            if extra:
+                unit.problem(
+                    "PR404",
+                    (*path, extra[0]),
+                    {"fact": extra[0], "indicator": path[1] if len(path) > 1 else ""},
+                )
+                return None
+            text_override = raw.get("text")
+            level_share = raw.get("share")
+            raw = raw.get("level", raw.get("value", _MISSING))
+            if raw is _MISSING:
+                unit.problem("PR103", path, {"table": ".".join(map(str, path)), "key": "value"})
+                return None
+        kind = self._types.get(name, "number")
+        shown = text_override if isinstance(text_override, str) else _text(raw)
+        if isinstance(raw, str) and normalise_text(raw).strip().lower() in _NA_WORDS:
+            return _NotApplicable("")
+        if kind == "bool":
+            flag = _to_bool(raw)
+            if flag is None:
+                unit.problem(
+                    "PR402",
+                    path,
+                    {"value": _text(raw), "expected": "true or false (是/否)", "expected_zh": "是/否（true/false）"},
+                )
+                return None
+            return flag, shown, None
+        if kind == "level":
+            return self._level(name, raw, level_share, shown, path, unit)
+        if isinstance(raw, float):
+            unit.problem("PR409", path, {"value": repr(raw)}, "decimal_string")
+            return None
+        try:
+            value = to_fraction(raw)
+        except NumberFormatError as exc:
+            if exc.reason == "float":
+                unit.problem("PR409", path, {"value": _text(raw)}, "decimal_string")
+            else:
+                unit.problem(
+                    "PR402",
+                    path,
+                    {
+                        "value": _text(raw),
+                        "expected": "a number such as 80%, 4.8 or 70/88",
+                        "expected_zh": "数字（如 80%、4.8、70/88）",
+                    },
+                )
+            return None
+        return value, shown, None
+
+    def _level(
+        self, name: str, raw: Any, share: Any, shown: str, path: tuple[str | int, ...], unit: _Unit
+    ) -> tuple[Value, str, str | None] | None:
+        scale = self._scales[name]
+        label = normalise_text(str(raw)).strip() if isinstance(raw, str) else None
+        level = next((lv for lv in scale.levels if lv.label == label), None)
+        if level is None:
+            unit.problem(
+                "PR405",
+                path,
+                {
+                    "value": _text(raw),
+                    "scale": self.plan.scheme.inputs[name].scale,
+                    "levels": "、".join(lv.label for lv in scale.levels),
+                },
+            )
+            return None
+        low, high = Fraction(level.min), Fraction(level.max)
+        if share is None:
+            if level.default is None:
+                unit.problem(
+                    "PR401",
+                    (*path, "share"),
+                    {"indicator": path[1] if len(path) > 1 else "", "fact": f"{name}.share"},
+                )
+                return None
+            return Fraction(level.default), shown, level.label
+        try:
+            value = to_fraction(share)
+        except NumberFormatError:
+            unit.problem(
+                "PR402",
+                (*path, "share"),
+                {"value": _text(share), "expected": "a share such as 70%", "expected_zh": "比例（如 70%）"},
+            )
+            return None
+        upper_ok = value <= high
+        if not (low <= value and upper_ok):
+            unit.problem(
+                "PR406",
+                (*path, "share"),
+                {"share": _text(share), "level": level.label, "min": format_number(low), "max": format_number(high)},
+            )
+            return None
+        return value, shown, level.label
+
+    # --- scoring ---------------------------------------------------------------------
+    def _score_leaf(self, node: Node, unit: _Unit) -> _Score:
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        weight = node.weight
+        bound = self._bind(node, leaf, unit)
+        if bound is None:
+            return _Score(None, "error", weight)
+        if isinstance(bound, _NotApplicable):
+            return self._policy_score(node, leaf.na, "na", unit, reason=bound.reason)
+        names, inputs, notes, missing, actual_text = bound
+        if missing is not None:
+            if missing == "":  # a malformed value, already reported
+                return _Score(None, "error", weight)
+            if leaf.missing == "error":
+                unit.problem(
+                    "PR401",
+                    ("indicators", node.id, missing),
+                    {"indicator": node.id, "fact": missing},
+                )
+                return _Score(None, "error", weight)
+            result = self._policy_score(node, leaf.missing, "missing", unit, fact=missing)
+            result.inputs = tuple(inputs)
+            return result
+        steps: tuple[Step, ...] = ()
+        try:
+            if unit.trace:
+                value, steps = leaf.expression.explain(names)
+            else:
+                value = leaf.expression.evaluate(names)
+        except ExpressionError as exc:
+            params = dict(exc.params)
+            unit.problem(exc.code, ("indicators", node.id), params, exc.hint)
+            return _Score(None, "error", weight)
+        assert isinstance(value, Fraction)  # noqa: S101 - formulas are type-checked as numbers
+        status = "scored"
+        note_list = list(notes)
+        if not 0 <= value <= weight:
+            if leaf.clamp:
+                note_list.append(
+                    Note("clamped", {"value": format_number(value), "weight": format_number(weight)})
+                )
+                value = min(max(value, Fraction(0)), weight)
+            else:
+                unit.problem(
+                    "PR501",
+                    ("indicators", node.id),
+                    {"indicator": node.id, "score": format_number(value), "weight": format_number(weight)},
+                    "cap_with_min",
+                )
+                return _Score(None, "error", weight)
+        override = self._override(node, value, unit)
+        if override is not None:
+            computed = value
+            value, reason = override
+            status = "override"
+            note_list.append(
+                Note(
+                    "override",
+                    {"score": format_number(value), "computed": format_number(computed), "reason": reason},
+                )
+            )
+        rounded, roundings = self._round(value, node.places, unit.trace)
+        return _Score(
+            rounded,
+            status,
+            weight,
+            tuple(inputs),
+            steps,
+            roundings,
+            tuple(note_list),
+            actual_text,
+        )
+
+    def _override(self, node: Node, computed: Fraction, unit: _Unit) -> tuple[Fraction, str] | None:
+        own = unit.facts.indicators.get(node.id)
+        if not isinstance(own, Mapping) or "override" not in own:
+            return None
+        raw = own["override"]
+        path = ("indicators", node.id, "override")
+        if not isinstance(raw, Mapping) or "score" not in raw:
+            unit.problem("PR103", path, {"table": "override", "key": "score"})
+            return None
+        reason = raw.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            unit.problem("PR407", path, {"indicator": node.id}, "add_reason")
+            return None
+        try:
+            score = to_fraction(raw["score"])
+        except NumberFormatError:
+            unit.problem(
+                "PR402",
+                (*path, "score"),
+                {"value": _text(raw["score"]), "expected": "a number", "expected_zh": "数字"},
+            )
+            return None
+        if not 0 <= score <= node.weight:
+            unit.problem(
+                "PR408",
+                (*path, "score"),
+                {"indicator": node.id, "score": format_number(score), "weight": format_number(node.weight)},
+            )
+            return None
+        del computed
+        return score, reason.strip()
+
+    def _policy_score(
+        self, node: Node, policy: str, cause: str, unit: _Unit, *, reason: str = "", fact: str = ""
+    ) -> _Score:
+        weight = node.weight
+        suffix = f": {reason}" if reason else ""
+        if policy == "error":
+            if cause == "na":
+                unit.problem("PR411", ("indicators", node.id, "na"), {"indicator": node.id})
+            return _Score(None, "error", weight)
+        note_params = {"fact": fact, "reason": suffix}
+        if policy == "exclude":
+            return _Score(None, "excluded", Fraction(0), notes=(Note(f"{cause}_exclude", note_params),))
+        value = weight if policy == "full" else Fraction(0)
+        rounded, roundings = self._round(value, node.places, unit.trace)
+        return _Score(
+            rounded,
+            policy,
+            weight,
+            roundings=roundings,
+            notes=(Note(f"{cause}_{policy}", note_params),),
+        )
+
+    def _round(
+        self, value: Fraction, places: int | None, trace: bool
+    ) -> tuple[Fraction, tuple[RoundingStep, ...]]:
+        if places is None:
+            return value, ()
+        rounded = round_fraction(value, places, self.plan.mode)
+        if not trace:
+            return rounded, ()
+        return rounded, (RoundingStep(places, self.plan.mode, value, rounded),)
+
+    def _aggregate(self, node: Node, scores: dict[int, _Score], unit: _Unit) -> _Score:
+        total = Fraction(0)
+        applicable = Fraction(0)
+        any_scored = False
+        for child in node.children:
+            child_score = scores[child]
+            if child_score.score is None:
+                continue
+            total += child_score.score
+            applicable += child_score.applicable
+            any_scored = True
+        if not any_scored:
+            if node.kind == "scheme" and not any(s.status == "error" for s in scores.values()):
+                unit.problem("PR502", (), {})
+            return _Score(None, "excluded", Fraction(0))
+        notes: tuple[Note, ...] = ()
+        if node.kind == "scheme" and applicable != node.weight and applicable:
+            before = total
+            total = total * node.weight / applicable
+            notes = (
+                Note(
+                    "renormalised",
+                    {
+                        "sum": format_number(before),
+                        "applicable": format_number(applicable),
+                        "max": format_number(node.weight),
+                    },
+                ),
+            )
+            applicable = node.weight
+        rounded, roundings = self._round(total, node.places, unit.trace)
+        return _Score(rounded, "scored", applicable, roundings=roundings, notes=notes)
+
+    # --- result ----------------------------------------------------------------------
+    def _grade(self, total: Fraction) -> tuple[Grade, Gap | None]:
+        bands = self.plan.bands
+        for position, (label, low, high, label_en) in enumerate(bands):
+            if low <= total < high or (total == high == self.plan.max):
+                gap = None
+                if position > 0:
+                    up_label, up_min, _, _ = bands[position - 1]
+                    gap = Gap(up_label, up_min, up_min - total)
+                return Grade(label, low, high, label_en), gap
+        label, low, high, label_en = bands[-1]
+        return Grade(label, low, high, label_en), None  # pragma: no cover - bands are checked
+
+    def _result(self, scores: dict[int, _Score], facts: Facts, trace: bool) -> Result:
+        plan = self.plan
+        root_score = scores[0]
+        total = root_score.score if root_score.score is not None else Fraction(0)
+        grade, gap = self._grade(total)
+        by_id: dict[str, Decimal | None] = {}
+        for node in plan.nodes[1:]:
+            score = scores[node.index].score
+            by_id[node.id] = None if score is None else _decimal(score, node.shown_places)
+        trace_obj = self._trace(scores, facts, total, grade, gap) if trace else None
+        return Result(
+            total=_decimal(total, plan.total_places),
+            grade=grade,
+            scores=by_id,
+            trace=trace_obj,
+            total_exact=total,
+        )
+
+    def _trace(
+        self, scores: dict[int, _Score], facts: Facts, total: Fraction, grade: Grade, gap: Gap | None
+    ) -> Trace:
+        plan = self.plan
+        built: dict[int, NodeTrace] = {}
+        for index in plan.post_order:
+            node = plan.nodes[index]
+            s = scores[index]
+            built[index] = NodeTrace(
+                id=node.id,
+                name=node.name,
+                kind=node.kind,
+                depth=node.depth,
+                weight=node.weight,
+                score=s.score,
+                places=node.shown_places,
+                status=s.status,
+                children=tuple(built[c] for c in node.children),
+                formula=node.leaf.expression.text if node.leaf is not None else None,
+                inputs=s.inputs,
+                steps=s.steps,
+                roundings=s.roundings,
+                notes=s.notes,
+                target=node.target,
+                actual=s.actual,
+                applicable=s.applicable,
+            )
+        scheme = plan.scheme.scheme
+        provenance = Provenance(
+            perfrules=VERSION,
+            scheme_id=scheme.id,
+            scheme_version=scheme.version,
+            scheme_year=scheme.year,
+            scheme_sha256=plan.sha256,
+            files=plan.files,
+            facts=(facts.file, facts.sha256),
+            unit=facts.unit,
+        )
+        return Trace(
+            root=built[0],
+            total=total,
+            max=plan.max,
+            grade=grade,
+            bands=tuple(Grade(label, low, high, en) for label, low, high, en in plan.bands),
+            gap=gap,
+            provenance=provenance,
+            total_places=plan.total_places,
+            rounding_mode=plan.mode,
+            levels=tuple(scheme.levels),
+        )
+
+
+def _decimal(value: Fraction, places: int | None) -> Decimal:
+    if places is not None and (value * 10**places).denominator == 1:
+        return Decimal(format_number(value, places))
+    return to_decimal(value)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Fraction):
+        return format_number(value)
+    return str(value)
+
+
+def _to_bool(raw: object) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        word = normalise_text(raw).strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    return None
+
+
+def compile_scheme(scheme: Scheme) -> CompiledScheme:
+    """Compile a scheme for evaluation (checks it first).
+
+    Raises:
+        RuleFileError: the scheme has errors (for a scheme read from a file, with positions).
+    """
+    sections = Sections(scheme)
+    result, diagnostics = check_scheme(sections, scheme._source)  # noqa: SLF001
+    if not result.ok:
+        raise RuleFileError(diagnostics)
+    return CompiledScheme(build_plan(scheme, result.expressions))
+
+
+def parse_fact_text(text: str) -> Fraction:
+    """Read one fact value as policy staff write it (``80%``, ``70/88``, ``≥90%``)."""
+    return parse_number(text).value

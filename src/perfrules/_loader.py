@@ -1,0 +1,470 @@
+"""Reading rule and facts files: bytes → TOML → validated models, every failure a Diagnostic.
+
+Loading never evaluates anything. It reads the file (at most ``MAX_FILE_BYTES``), decodes
+it as UTF-8 (a byte-order mark is allowed), parses it with ``tomllib`` reading floats as
+``Decimal``, records where every key is (``_locate``), and validates each section and each
+entry on its own, so that one broken indicator does not hide the problems of the others.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel, ValidationError
+
+from perfrules._locate import SourceMap, locate
+from perfrules.errors import Diagnostic, format_key_path
+from perfrules.model import (
+    Band,
+    Defaults,
+    Group,
+    Indicator,
+    Input,
+    Rounding,
+    Scale,
+    ScaleLevel,
+    Scheme,
+    SchemeInfo,
+)
+
+#: Rule and facts files larger than this are refused before parsing.
+MAX_FILE_BYTES: Final = 1024 * 1024
+
+KeyPath = tuple[str | int, ...]
+
+_SECTIONS: Final[dict[str, type[BaseModel]]] = {
+    "scheme": SchemeInfo,
+    "rounding": Rounding,
+    "defaults": Defaults,
+}
+_ENTRY_SECTIONS: Final[dict[str, type[BaseModel]]] = {
+    "inputs": Input,
+    "scales": Scale,
+    "groups": Group,
+    "indicators": Indicator,
+}
+_ALL_KEYS: Final = sorted(
+    {
+        *Scheme.model_fields,
+        *(name for model in (*_SECTIONS.values(), *_ENTRY_SECTIONS.values()) for name in model.model_fields),
+        *Band.model_fields,
+        *ScaleLevel.model_fields,
+        "extends",
+    }
+)
+_TOML_POSITION: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_EXPECTED: Final[dict[str, tuple[str, str]]] = {
+    "perfrules_number": ("a number", "数字"),
+    "string_type": ("text in quotes", "带引号的文本"),
+    "int_type": ("a whole number", "整数"),
+    "int_parsing": ("a whole number", "整数"),
+    "int_from_float": ("a whole number", "整数"),
+    "bool_type": ("true or false", "true 或 false"),
+    "bool_parsing": ("true or false", "true 或 false"),
+    "list_type": ("a list [...]", "列表 [...]"),
+    "dict_type": ("a table", "表"),
+    "model_type": ("a table", "表"),
+    "model_attributes_type": ("a table", "表"),
+}
+
+
+@dataclass
+class Source:
+    """Where a scheme's keys come from: the files read and their source maps.
+
+    Attributes:
+        files: each file read, with the sha256 of its bytes, in reading order.
+        maps: the source map of each file.
+        origin: for each key path, the file it comes from (the last file read wins).
+    """
+
+    files: list[tuple[str, str]] = field(default_factory=list)
+    maps: dict[str, SourceMap] = field(default_factory=dict)
+    origin: dict[KeyPath, str] = field(default_factory=dict)
+
+    @property
+    def main(self) -> str | None:
+        """The file named by the user (the last one read)."""
+        return self.files[-1][0] if self.files else None
+
+    def file_of(self, path: Sequence[str | int]) -> str | None:
+        """The file a key path comes from (nearest recorded ancestor, else the main file)."""
+        probe = tuple(path)
+        while probe:
+            found = self.origin.get(probe)
+            if found is not None:
+                return found
+            probe = probe[:-1]
+        return self.main
+
+    def place(self, diagnostic: Diagnostic, value_offset: int | None = None) -> Diagnostic:
+        """Give *diagnostic* its file, line, column and source line."""
+        file = self.file_of(diagnostic.path)
+        source_map = self.maps.get(file) if file else None
+        if source_map is None:
+            return diagnostic.located(file=file, line=0, column=0)
+        if value_offset is not None:
+            line, column = source_map.value_position(diagnostic.path, value_offset)
+        else:
+            line, column = source_map.position(diagnostic.path)
+        return diagnostic.located(
+            file=file, line=line, column=column, excerpt=source_map.line_text(line)
+        )
+
+
+def read_bytes(path: Path, diagnostics: list[Diagnostic]) -> bytes | None:
+    """Read *path* within the size limit, or add a diagnostic and return ``None``."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            diagnostics.append(
+                Diagnostic("PR106", params={"file": name, "size": size, "limit": MAX_FILE_BYTES}, file=name)
+            )
+            return None
+        return path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        diagnostics.append(Diagnostic("PR105", params={"file": name, "reason": reason}, file=name))
+        return None
+
+
+def decode(data: bytes, name: str, diagnostics: list[Diagnostic]) -> str | None:
+    """Decode UTF-8 (with or without a byte-order mark)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        diagnostics.append(
+            Diagnostic("PR108", params={"file": name, "position": exc.start}, file=name)
+        )
+        return None
+
+
+def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str, Any] | None:
+    """Parse TOML with floats as ``Decimal``; a syntax error becomes ``PR100`` with its position."""
+    try:
+        return tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _TOML_POSITION.search(message)
+        line = int(match[1]) if match else 0
+        column = int(match[2]) if match else 0
+        detail = _TOML_POSITION.sub("", message) if match else message
+        lines = text.split("\n")
+        excerpt = lines[line - 1] if 0 < line <= len(lines) else None
+        diagnostics.append(
+            Diagnostic(
+                "PR100",
+                params={"detail": detail},
+                file=name,
+                line=line,
+                column=column,
+                excerpt=excerpt,
+            )
+        )
+        return None
+
+
+def read_document(
+    path: str | Path, diagnostics: list[Diagnostic]
+) -> tuple[dict[str, Any], SourceMap, str] | None:
+    """Read a TOML or JSON document: its data, source map and sha256 (``None`` on failure)."""
+    file = Path(path)
+    name = str(path)
+    data = read_bytes(file, diagnostics)
+    if data is None:
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    text = decode(data, name, diagnostics)
+    if text is None:
+        return None
+    if file.suffix.lower() == ".json":
+        try:
+            document = json.loads(text, parse_float=Decimal)
+        except json.JSONDecodeError as exc:
+            diagnostics.append(
+                Diagnostic(
+                    "PR100", params={"detail": exc.msg}, file=name, line=exc.lineno, column=exc.colno
+                )
+            )
+            return None
+        if not isinstance(document, dict):
+            diagnostics.append(Diagnostic("PR410", params={"got": type(document).__name__}, file=name))
+            return None
+        return document, SourceMap(text, name), digest
+    parsed = parse_toml(text, name, diagnostics)
+    if parsed is None:
+        return None
+    return parsed, locate(text, name), digest
+
+
+def _resolve(data: Any, loc: Sequence[str | int]) -> tuple[KeyPath, bool]:
+    """Follow a pydantic ``loc`` through *data*; stop at parts that are not data keys."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, Mapping) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        else:
+            return tuple(path), False
+    return tuple(path), True
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"' if len(value) < 40 else f'"{value[:37]}..."'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
+def validation_diagnostics(
+    exc: ValidationError, data: Any, prefix: KeyPath
+) -> list[Diagnostic]:
+    """Translate pydantic errors into diagnostics, one per offending key."""
+    grouped: dict[KeyPath, list[dict[str, Any]]] = {}
+    for error in exc.errors(include_url=False):
+        path, complete = _resolve(data, error["loc"])
+        if error["type"] == "missing":
+            missing = next((p for p in error["loc"][len(path) :] if isinstance(p, str)), "?")
+            grouped.setdefault((*path, f"\0{missing}"), []).append(error)
+            continue
+        if not complete and error["type"] != "extra_forbidden":
+            path, _ = _resolve(data, error["loc"][: len(path)])
+        grouped.setdefault(path, []).append(error)
+    out: list[Diagnostic] = []
+    for path, errors in grouped.items():
+        first = errors[0]
+        kind = first["type"]
+        full = (*prefix, *path)
+        if path and isinstance(path[-1], str) and path[-1].startswith("\0"):
+            table_path = (*prefix, *path[:-1])
+            key = path[-1][1:]
+            out.append(
+                Diagnostic(
+                    "PR103",
+                    table_path,
+                    {"table": format_key_path(table_path) or "(top)", "key": key},
+                )
+            )
+        elif kind == "extra_forbidden":
+            key = str(path[-1]) if path else "?"
+            suggestion = _suggest(key, _ALL_KEYS)
+            table_path = (*prefix, *path[:-1])
+            out.append(
+                Diagnostic(
+                    "PR101",
+                    full,
+                    {"key": key, "table": format_key_path(table_path) or "(top)", "suggestion": suggestion},
+                    "did_you_mean" if suggestion else None,
+                )
+            )
+        elif kind in ("string_too_short", "too_short"):
+            out.append(
+                Diagnostic(
+                    "PR107",
+                    full,
+                    {
+                        "key": format_key_path(full),
+                        "detail": "must not be empty",
+                        "detail_zh": "不能为空",
+                    },
+                )
+            )
+        elif kind in ("dict_type", "model_type", "model_attributes_type") and len(errors) == 1:
+            value = _value_at(data, path)
+            out.append(Diagnostic("PR109", full, {"key": format_key_path(full), "got": _got(value)}))
+        else:
+            value = _value_at(data, path)
+            en, zh = _expectations(errors)
+            out.append(
+                Diagnostic(
+                    "PR102",
+                    full,
+                    {"key": format_key_path(full), "expected": en, "expected_zh": zh, "got": _got(value)},
+                )
+            )
+    return out
+
+
+def _expectations(errors: Iterable[dict[str, Any]]) -> tuple[str, str]:
+    en: list[str] = []
+    zh: list[str] = []
+    for error in errors:
+        kind = error["type"]
+        if kind == "literal_error":
+            expected = str(error.get("ctx", {}).get("expected", "?"))
+            e, z = f"one of {expected}", f"{expected} 之一"
+        elif kind in _EXPECTED:
+            e, z = _EXPECTED[kind]
+        else:
+            e, z = error["msg"], error["msg"]
+        if e not in en:
+            en.append(e)
+            zh.append(z)
+    return " or ".join(en), " 或 ".join(zh)
+
+
+def _value_at(data: Any, path: KeyPath) -> Any:
+    node = data
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _suggest(key: str, candidates: Iterable[str]) -> str:
+    matches = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else ""
+
+
+@dataclass
+class Sections:
+    """The parts of a rule file that validated, and the ids whose entries did not."""
+
+    scheme: Scheme
+    broken: set[KeyPath] = field(default_factory=set)
+
+
+def _validate_model(
+    model: type[BaseModel], data: Any, prefix: KeyPath, diagnostics: list[Diagnostic]
+) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        diagnostics.extend(validation_diagnostics(exc, data, prefix))
+        return None
+
+
+def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> Sections:
+    """Validate a rule document section by section; keep every part that validates."""
+    broken: set[KeyPath] = set()
+    for key in document:
+        if key not in Scheme.model_fields and key != "extends":
+            suggestion = _suggest(key, Scheme.model_fields)
+            diagnostics.append(
+                Diagnostic(
+                    "PR101",
+                    (key,),
+                    {"key": key, "table": "(top)", "suggestion": suggestion},
+                    "did_you_mean" if suggestion else None,
+                )
+            )
+    parts: dict[str, Any] = {}
+    for key, model in _SECTIONS.items():
+        if key not in document:
+            if key == "scheme":
+                diagnostics.append(Diagnostic("PR103", (), {"table": "(top)", "key": "scheme"}))
+                broken.add(("scheme",))
+            continue
+        value = _validate_model(model, document[key], (key,), diagnostics)
+        if value is None:
+            broken.add((key,))
+        else:
+            parts[key] = value
+    parts.setdefault("scheme", SchemeInfo(id="?", title="?"))
+
+    bands_raw = document.get("bands", [])
+    bands: list[Band] = []
+    if not isinstance(bands_raw, list):
+        diagnostics.append(Diagnostic("PR102", ("bands",), _list_params("bands", bands_raw)))
+        broken.add(("bands",))
+    else:
+        for index, raw in enumerate(bands_raw):
+            band = _validate_model(Band, raw, ("bands", index), diagnostics)
+            if band is None:
+                broken.add(("bands",))
+            else:
+                bands.append(band)
+    parts["bands"] = bands
+
+    formulas_raw = document.get("formulas", {})
+    formulas: dict[str, str] = {}
+    if not isinstance(formulas_raw, Mapping):
+        diagnostics.append(
+            Diagnostic("PR109", ("formulas",), {"key": "formulas", "got": _got(formulas_raw)})
+        )
+    else:
+        for name, text in formulas_raw.items():
+            if isinstance(text, str):
+                formulas[name] = text
+            else:
+                diagnostics.append(
+                    Diagnostic(
+                        "PR102",
+                        ("formulas", name),
+                        {
+                            "key": format_key_path(("formulas", name)),
+                            "expected": "a formula in quotes",
+                            "expected_zh": "带引号的公式",
+                            "got": _got(text),
+                        },
+                    )
+                )
+                broken.add(("formulas", name))
+    parts["formulas"] = formulas
+
+    for section, model in _ENTRY_SECTIONS.items():
+        raw_section = document.get(section, {})
+        entries: dict[str, Any] = {}
+        if not isinstance(raw_section, Mapping):
+            diagnostics.append(
+                Diagnostic("PR109", (section,), {"key": section, "got": _got(raw_section)})
+            )
+            broken.add((section,))
+        else:
+            for entry_id, raw in raw_section.items():
+                value = _validate_model(model, raw, (section, entry_id), diagnostics)
+                if value is None:
+                    broken.add((section, entry_id))
+                    _keep_parent(section, entry_id, raw, broken)
+                else:
+                    entries[entry_id] = value
+        parts[section] = entries
+    return Sections(Scheme(**parts), broken)
+
+
+def _keep_parent(section: str, entry_id: str, raw: Any, broken: set[KeyPath]) -> None:
+    """Remember the parent of a broken entry, so its weight sum is not checked."""
+    if section in ("groups", "indicators") and isinstance(raw, Mapping):
+        parent = raw.get("parent")
+        broken.add(("parent", parent if isinstance(parent, str) else ""))
+
+
+def _list_params(key: str, value: Any) -> dict[str, object]:
+    return {"key": key, "expected": "a list [[...]]", "expected_zh": "列表 [[...]]", "got": _got(value)}
+
+
+def read_scheme(path: str | Path) -> tuple[Sections | None, Source, list[Diagnostic]]:
+    """Read and validate a rule file; diagnostics are returned unplaced where they need a map."""
+    diagnostics: list[Diagnostic] = []
+    source = Source()
+    loaded = read_document(path, diagnostics)
+    if loaded is None:
+        return None, source, diagnostics
+    document, source_map, digest = loaded
+    name = str(path)
+    source.files.append((name, digest))
+    source.maps[name] = source_map
+    sections = build_scheme(document, diagnostics)
+    sections.scheme._source = source  # noqa: SLF001 - the loader owns this attribute
+    return sections, source, [source.place(d) if not d.line else d for d in diagnostics]

@@ -1,0 +1,344 @@
+"""Where each key of a TOML document is: key path → line and column.
+
+``tomllib`` parses TOML but gives no positions, yet every diagnostic must point at a line.
+This module scans the text of a document that ``tomllib`` has already accepted and records
+the position of every key and value: table headers (``[a.b]``), arrays of tables
+(``[[a.b]]``, indexed per parent element), dotted keys, quoted keys, inline tables and
+arrays (also across lines), multi-line strings and comments.
+
+Lines end only at ``\\n`` (``str.splitlines`` would also split at ``\\x85`` or ``\\u2028``,
+which TOML allows inside strings); columns count characters, 1-based.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+Path = tuple[str | int, ...]
+
+_BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSpan:
+    """Where a value starts; for strings, where their content starts.
+
+    Attributes:
+        line: 1-based line of the first character of the content.
+        column: 1-based column of the first character of the content.
+        exact: whether content offsets map one to one onto the file (no escapes).
+    """
+
+    line: int
+    column: int
+    exact: bool = True
+
+
+@dataclass
+class SourceMap:
+    """Positions of the keys and values of one TOML document."""
+
+    text: str
+    file: str | None = None
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    values: dict[Path, ValueSpan] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Split the text into lines once."""
+        self.lines = self.text.split("\n")
+
+    def position(self, path: Sequence[str | int]) -> tuple[int, int]:
+        """Line and column of *path*'s key, or of its nearest located ancestor (else 0, 0)."""
+        probe = tuple(path)
+        while probe:
+            found = self.keys.get(probe)
+            if found is not None:
+                return found
+            probe = probe[:-1]
+        return (0, 0)
+
+    def value_position(self, path: Sequence[str | int], offset: int = 0) -> tuple[int, int]:
+        """Line and column of character *offset* inside the value at *path*."""
+        span = self.values.get(tuple(path))
+        if span is None:
+            return self.position(path)
+        if not span.exact:
+            return (span.line, span.column)
+        content = self._content_from(span)
+        before = content[:offset]
+        newlines = before.count("\n")
+        if newlines == 0:
+            return (span.line, span.column + offset)
+        return (span.line + newlines, offset - before.rfind("\n"))
+
+    def _content_from(self, span: ValueSpan) -> str:
+        start_line = self.lines[span.line - 1][span.column - 1 :]
+        return "\n".join([start_line, *self.lines[span.line :]])
+
+    def line_text(self, line: int) -> str | None:
+        """The text of 1-based *line*, or ``None``."""
+        if 1 <= line <= len(self.lines):
+            return self.lines[line - 1].rstrip("\r")
+        return None
+
+
+class _Scanner:
+    def __init__(self, text: str, result: SourceMap) -> None:
+        self.text = text
+        self.i = 0
+        self.line = 1
+        self.col = 1
+        self.map = result
+        self.arrays: dict[Path, int] = {}
+        self.table: Path = ()
+
+    # --- low level -------------------------------------------------------------------
+    def peek(self, n: int = 0) -> str:
+        j = self.i + n
+        return self.text[j] if j < len(self.text) else ""
+
+    def startswith(self, s: str) -> bool:
+        return self.text.startswith(s, self.i)
+
+    def advance(self, n: int = 1) -> None:
+        for _ in range(n):
+            if self.i >= len(self.text):
+                return
+            if self.text[self.i] == "\n":
+                self.line += 1
+                self.col = 1
+            else:
+                self.col += 1
+            self.i += 1
+
+    def skip_ws(self) -> None:
+        while self.peek() in (" ", "\t"):
+            self.advance()
+
+    def skip_ws_comments_newlines(self) -> None:
+        while True:
+            ch = self.peek()
+            if ch in (" ", "\t", "\r", "\n"):
+                self.advance()
+            elif ch == "#":
+                self.skip_comment()
+            else:
+                return
+
+    def skip_comment(self) -> None:
+        while self.peek() not in ("\n", ""):
+            self.advance()
+
+    def skip_line(self) -> None:
+        while self.peek() not in ("\n", ""):
+            self.advance()
+        self.advance()
+
+    # --- keys ------------------------------------------------------------------------
+    def key_part(self) -> str:
+        ch = self.peek()
+        if ch == '"':
+            return self.basic_string()[0]
+        if ch == "'":
+            return self.literal_string()
+        start = self.i
+        while self.peek() in _BARE and self.peek():
+            self.advance()
+        return self.text[start : self.i]
+
+    def key(self) -> list[tuple[str, tuple[int, int]]]:
+        parts = []
+        while True:
+            self.skip_ws()
+            pos = (self.line, self.col)
+            parts.append((self.key_part(), pos))
+            self.skip_ws()
+            if self.peek() == ".":
+                self.advance()
+                continue
+            return parts
+
+    # --- strings ---------------------------------------------------------------------
+    def basic_string(self) -> tuple[str, bool]:
+        """Read a "..." string; return its value and whether it had escapes."""
+        self.advance()
+        out = []
+        escapes = False
+        while True:
+            ch = self.peek()
+            if ch in ("", "\n"):
+                return "".join(out), escapes
+            if ch == '"':
+                self.advance()
+                return "".join(out), escapes
+            if ch == "\\":
+                escapes = True
+                out.append(self.escape())
+                continue
+            out.append(ch)
+            self.advance()
+
+    def escape(self) -> str:
+        self.advance()
+        ch = self.peek()
+        if ch in _ESCAPES:
+            self.advance()
+            return _ESCAPES[ch]
+        if ch in ("u", "U"):
+            width = 4 if ch == "u" else 8
+            digits = self.text[self.i + 1 : self.i + 1 + width]
+            self.advance(1 + width)
+            try:
+                return chr(int(digits, 16))
+            except ValueError:
+                return ""
+        self.advance()
+        return ch
+
+    def literal_string(self) -> str:
+        self.advance()
+        start = self.i
+        while self.peek() not in ("'", "\n", ""):
+            self.advance()
+        value = self.text[start : self.i]
+        self.advance()
+        return value
+
+    def multiline(self, quote: str) -> bool:
+        """Skip a multi-line string; return whether its content maps one to one."""
+        self.advance(3)
+        exact = True
+        while self.i < len(self.text):
+            if self.startswith(quote * 3):
+                # up to two extra quotes may belong to the content
+                while self.peek(3) == quote:
+                    self.advance()
+                self.advance(3)
+                return exact
+            if quote == '"' and self.peek() == "\\":
+                exact = False
+                self.advance(2)
+                continue
+            self.advance()
+        return exact
+
+    # --- values ----------------------------------------------------------------------
+    def value(self, path: Path) -> None:
+        ch = self.peek()
+        if self.startswith('"""') or self.startswith("'''"):
+            quote = ch
+            after = self.i + 3
+            line, col = self.line, self.col + 3
+            if self.text.startswith("\n", after) or self.text.startswith("\r\n", after):
+                line, col = line + 1, 1
+            exact = self.multiline(quote)
+            self.map.values[path] = ValueSpan(line, col, exact)
+        elif ch == '"':
+            line, col = self.line, self.col + 1
+            _, escapes = self.basic_string()
+            self.map.values[path] = ValueSpan(line, col, not escapes)
+        elif ch == "'":
+            self.map.values[path] = ValueSpan(self.line, self.col + 1)
+            self.literal_string()
+        elif ch == "{":
+            self.map.values[path] = ValueSpan(self.line, self.col)
+            self.inline_table(path)
+        elif ch == "[":
+            self.map.values[path] = ValueSpan(self.line, self.col)
+            self.array(path)
+        else:
+            self.map.values[path] = ValueSpan(self.line, self.col)
+            while self.peek() not in (",", "]", "}", "\n", "#", ""):
+                self.advance()
+
+    def inline_table(self, path: Path) -> None:
+        self.advance()
+        while True:
+            self.skip_ws_comments_newlines()
+            if self.peek() in ("}", ""):
+                self.advance()
+                return
+            parts = self.key()
+            full = self.record_key(path, parts)
+            self.skip_ws()
+            if self.peek() == "=":
+                self.advance()
+            self.skip_ws()
+            self.value(full)
+            self.skip_ws_comments_newlines()
+            if self.peek() == ",":
+                self.advance()
+
+    def array(self, path: Path) -> None:
+        self.advance()
+        index = 0
+        while True:
+            self.skip_ws_comments_newlines()
+            if self.peek() in ("]", ""):
+                self.advance()
+                return
+            element = (*path, index)
+            self.map.keys.setdefault(element, (self.line, self.col))
+            self.value(element)
+            index += 1
+            self.skip_ws_comments_newlines()
+            if self.peek() == ",":
+                self.advance()
+
+    def record_key(self, base: Path, parts: list[tuple[str, tuple[int, int]]]) -> Path:
+        path = base
+        for name, pos in parts:
+            path = (*path, name)
+            self.map.keys.setdefault(path, pos)
+        return path
+
+    # --- document --------------------------------------------------------------------
+    def header(self) -> None:
+        array = self.startswith("[[")
+        self.advance(2 if array else 1)
+        parts = self.key()
+        resolved: Path = ()
+        for n, (name, pos) in enumerate(parts):
+            resolved = (*resolved, name)
+            last = n == len(parts) - 1
+            if last and array:
+                self.map.keys.setdefault(resolved, pos)
+                count = self.arrays.get(resolved, 0)
+                self.arrays[resolved] = count + 1
+                resolved = (*resolved, count)
+            elif resolved in self.arrays:
+                resolved = (*resolved, self.arrays[resolved] - 1)
+            self.map.keys.setdefault(resolved, pos)
+        self.table = resolved
+        self.skip_line()
+
+    def document(self) -> None:
+        while self.i < len(self.text):
+            self.skip_ws_comments_newlines()
+            if self.i >= len(self.text):
+                return
+            if self.peek() == "[":
+                self.header()
+                continue
+            parts = self.key()
+            full = self.record_key(self.table, parts)
+            self.skip_ws()
+            if self.peek() == "=":
+                self.advance()
+                self.skip_ws()
+                self.value(full)
+            self.skip_line()
+
+
+def locate(text: str, file: str | None = None) -> SourceMap:
+    """Build the source map of a TOML document (one that ``tomllib`` accepted).
+
+    >>> m = locate('[scheme]\\nid = "x"\\n\\n[[bands]]\\nlabel = "优"\\n[[bands]]\\nlabel = "良"\\n')
+    >>> m.position(("bands", 1, "label"))
+    (7, 1)
+    """
+    result = SourceMap(text, file)
+    _Scanner(text, result).document()
+    return result

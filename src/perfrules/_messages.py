@@ -1,0 +1,420 @@
+"""The one message table: every diagnostic, hint and UI string in Chinese and English.
+
+Each diagnostic code has a severity and a template per language; templates use
+``str.format`` fields filled from the diagnostic's ``params`` (missing fields are shown as
+``?``, so a message never fails to render). ``tests/test_messages.py`` checks that every
+code has both languages and that both use the same fields.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from typing import Final, Literal
+
+Lang = Literal["zh", "en"]
+
+# code -> (severity, en, zh)
+MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
+    # --- reading rule files (PR1xx) -------------------------------------------------------
+    "PR100": ("error", "TOML syntax error: {detail}", "TOML 语法错误：{detail}"),
+    "PR101": ("error", "unknown key '{key}' in {table}", "{table} 中有未知的键“{key}”"),
+    "PR102": (
+        "error",
+        "{key}: expected {expected}, got {got}",
+        "{key}：应为{expected_zh}，实际为 {got}",
+    ),
+    "PR103": ("error", "{table}: required key '{key}' is missing", "{table}：缺少必填的键“{key}”"),
+    "PR104": (
+        "error",
+        "id '{id}' is declared twice (as {first} and as {second})",
+        "编号“{id}”重复定义（{first} 与 {second}）",
+    ),
+    "PR105": ("error", "cannot read {file}: {reason}", "无法读取 {file}：{reason}"),
+    "PR106": (
+        "error",
+        "{file} is {size} bytes; rule and facts files are limited to {limit} bytes",
+        "{file} 大小为 {size} 字节，规则文件和事实文件不得超过 {limit} 字节",
+    ),
+    "PR107": ("error", "{key}: {detail}", "{key}：{detail_zh}"),
+    "PR108": (
+        "error",
+        "{file} is not valid UTF-8 (byte {position})",
+        "{file} 不是有效的 UTF-8 编码（第 {position} 字节）",
+    ),
+    "PR109": (
+        "error",
+        "'{key}' must be a table (section), got {got}",
+        "“{key}”应为表（节），实际为 {got}",
+    ),
+    # --- structure: tree, weights, bands, scales (PR2xx) ---------------------------------
+    "PR201": (
+        "error",
+        "weights under '{parent}' add up to {sum}, but '{parent}' has weight {weight} ({parts})",
+        "“{parent}”下各项权重合计为 {sum}，而“{parent}”的权重为 {weight}（{parts}）",
+    ),
+    "PR202": (
+        "error",
+        "top-level weights add up to {sum}, but the scheme's max is {max} ({parts})",
+        "一级指标权重合计为 {sum}，而方案满分为 {max}（{parts}）",
+    ),
+    "PR203": (
+        "error",
+        "'{id}' names parent '{parent}', which is not a declared group",
+        "“{id}”的上级“{parent}”不是已定义的分组",
+    ),
+    "PR204": (
+        "error",
+        "groups form a cycle: {cycle}",
+        "分组之间形成循环：{cycle}",
+    ),
+    "PR205": (
+        "error",
+        "group '{id}' has no indicators under it",
+        "分组“{id}”下没有任何指标",
+    ),
+    "PR206": ("error", "the scheme declares no indicators", "方案中没有定义任何指标"),
+    "PR210": (
+        "error",
+        "grade bands leave [{low}, {high}) uncovered (between '{below}' and '{above}')",
+        "等级区间 [{low}, {high}) 未被覆盖（位于“{below}”与“{above}”之间）",
+    ),
+    "PR211": (
+        "error",
+        "grade bands '{first}' and '{second}' overlap on [{low}, {high})",
+        "等级“{first}”与“{second}”在 [{low}, {high}) 上重叠",
+    ),
+    "PR212": (
+        "error",
+        "grade bands must be listed from the highest to the lowest; '{label}' is out of order",
+        "等级应按从高到低的顺序列出；“{label}”的位置不对",
+    ),
+    "PR213": (
+        "error",
+        "grade bands do not cover [0, {max}]: {detail}",
+        "等级区间没有覆盖 [0, {max}]：{detail_zh}",
+    ),
+    "PR214": (
+        "error",
+        "grade band '{label}' is empty: min {min} is not below max {max}",
+        "等级“{label}”为空区间：下限 {min} 不小于上限 {max}",
+    ),
+    "PR215": ("error", "the scheme declares no grade bands", "方案中没有定义等级区间"),
+    "PR216": (
+        "error",
+        "grade band label '{label}' is used twice",
+        "等级名称“{label}”重复",
+    ),
+    "PR220": (
+        "error",
+        "input '{input}' uses scale '{scale}', which is not declared",
+        "输入项“{input}”使用的定性等级表“{scale}”未定义",
+    ),
+    "PR221": (
+        "error",
+        "scale '{scale}': level '{level}' has min {min} above max {max} or outside [0, 1]",
+        "定性等级表“{scale}”：档次“{level}”的下限 {min} 高于上限 {max}，或超出 [0, 1]",
+    ),
+    "PR222": (
+        "error",
+        "scale '{scale}': default share {default} of level '{level}' lies outside [{min}, {max}]",
+        "定性等级表“{scale}”：档次“{level}”的默认比例 {default} 不在 [{min}, {max}] 内",
+    ),
+    "PR223": (
+        "warning",
+        "weight of '{id}' is 0: it can never score a point",
+        "“{id}”的权重为 0，无法得分",
+    ),
+    # --- expressions and formulas (PR3xx) ------------------------------------------------
+    "PR301": ("error", "formula syntax error: {detail}", "公式语法错误：{detail_zh}"),
+    "PR302": ("error", "unknown name '{name}'", "未知的名称“{name}”"),
+    "PR303": ("error", "unknown function '{name}'", "未知的函数“{name}”"),
+    "PR304": (
+        "error",
+        "{name}() takes {expected} argument(s), got {got}",
+        "函数 {name}() 需要 {expected} 个参数，实际给了 {got} 个",
+    ),
+    "PR305": (
+        "error",
+        "named formulas refer to each other in a cycle: {cycle}",
+        "命名公式之间循环引用：{cycle}",
+    ),
+    "PR306": (
+        "error",
+        "{construct} is not allowed in a formula",
+        "公式中不允许使用{construct_zh}",
+    ),
+    "PR307": (
+        "error",
+        "type error: {detail}",
+        "类型错误：{detail_zh}",
+    ),
+    "PR308": (
+        "error",
+        "character {char} (U+{codepoint}) is not allowed in a formula",
+        "公式中不允许出现字符 {char}（U+{codepoint}）",
+    ),
+    "PR309": (
+        "error",
+        "name '{name}' mixes look-alike letters from different alphabets or is not normalised",
+        "名称“{name}”混用了外形相近的不同文字字母，或不是规范形式",
+    ),
+    "PR310": (
+        "error",
+        "formula is {length} characters long; the limit is {limit}",
+        "公式长度为 {length} 个字符，超过上限 {limit}",
+    ),
+    "PR311": (
+        "error",
+        "formula is nested too deeply (limit {limit})",
+        "公式嵌套层数过多（上限 {limit}）",
+    ),
+    "PR312": (
+        "error",
+        "formula has {count} parts; the limit is {limit}",
+        "公式包含 {count} 个部分，超过上限 {limit}",
+    ),
+    "PR313": (
+        "error",
+        "number {literal} is out of range: {detail}",
+        "数字 {literal} 超出范围：{detail_zh}",
+    ),
+    "PR314": (
+        "error",
+        "power {detail}",
+        "乘方{detail_zh}",
+    ),
+    "PR315": (
+        "error",
+        "an intermediate number grew past {limit} bits",
+        "中间结果超过 {limit} 位",
+    ),
+    "PR316": (
+        "error",
+        "division by zero: '{expr}' is 0",
+        "除数为零：“{expr}”的值为 0",
+    ),
+    "PR317": (
+        "error",
+        "bad argument to {name}(): {detail}",
+        "函数 {name}() 的参数有误：{detail_zh}",
+    ),
+    "PR318": (
+        "error",
+        "lookup(): {value} lies in none of the given intervals",
+        "lookup()：{value} 不在任何给定区间内",
+    ),
+    "PR319": (
+        "error",
+        "name '{name}' is reserved",
+        "名称“{name}”是保留字",
+    ),
+    "PR320": (
+        "error",
+        "value of '{name}' cannot be used: {detail}",
+        "“{name}”的值无法使用：{detail_zh}",
+    ),
+    "PR321": (
+        "error",
+        "formula must give a number, but gives {got}",
+        "公式应得出数值，实际得出{got_zh}",
+    ),
+    "PR322": ("error", "formula is empty", "公式为空"),
+    "PR323": (
+        "error",
+        "named formula '{name}' has errors (see its definition)",
+        "命名公式“{name}”有错误（见其定义处）",
+    ),
+    # --- facts (PR4xx) --------------------------------------------------------------------
+    "PR401": (
+        "error",
+        "indicator '{indicator}' needs fact '{fact}', which is missing",
+        "指标“{indicator}”需要的事实“{fact}”缺失",
+    ),
+    "PR402": (
+        "error",
+        "cannot read {value} as {expected}",
+        "无法将 {value} 读作{expected_zh}",
+    ),
+    "PR403": (
+        "error",
+        "facts name indicator '{indicator}', which the scheme does not have",
+        "事实中出现了方案里没有的指标“{indicator}”",
+    ),
+    "PR404": (
+        "error",
+        "fact '{fact}' is not an input of indicator '{indicator}'",
+        "事实“{fact}”不是指标“{indicator}”的输入项",
+    ),
+    "PR405": (
+        "error",
+        "'{value}' is not a level of scale '{scale}' (levels: {levels})",
+        "“{value}”不是定性等级表“{scale}”中的档次（可选：{levels}）",
+    ),
+    "PR406": (
+        "error",
+        "share {share} lies outside level '{level}' [{min}, {max}]",
+        "比例 {share} 不在档次“{level}”的区间 [{min}, {max}] 内",
+    ),
+    "PR407": (
+        "error",
+        "override of '{indicator}' needs a reason",
+        "指标“{indicator}”的人工调整需要说明理由",
+    ),
+    "PR408": (
+        "error",
+        "override score {score} of '{indicator}' lies outside [0, {weight}]",
+        "指标“{indicator}”的人工调整得分 {score} 不在 [0, {weight}] 内",
+    ),
+    "PR409": (
+        "error",
+        "{value} is a binary floating-point number; give it as a string or Decimal",
+        "{value} 是二进制浮点数；请以字符串或 Decimal 给出",
+    ),
+    "PR410": (
+        "error",
+        "facts must be a table of indicator ids, got {got}",
+        "事实应为以指标编号为键的表，实际为 {got}",
+    ),
+    "PR411": (
+        "error",
+        "indicator '{indicator}' is marked not applicable, which its policy forbids",
+        "指标“{indicator}”被标为不适用，但其规则不允许",
+    ),
+    # --- evaluation (PR5xx) ---------------------------------------------------------------
+    "PR501": (
+        "error",
+        "'{indicator}' scored {score}, outside [0, {weight}]",
+        "指标“{indicator}”得分 {score} 超出 [0, {weight}]",
+    ),
+    "PR502": (
+        "error",
+        "every indicator is excluded as not applicable; nothing to score",
+        "所有指标都因不适用而被排除，无法计分",
+    ),
+    "PR503": (
+        "error",
+        "total {total} lies in no grade band",
+        "总分 {total} 不在任何等级区间内",
+    ),
+}
+
+HINTS: Final[dict[str, tuple[str, str]]] = {
+    "did_you_mean": ("did you mean '{suggestion}'?", "是否应为“{suggestion}”？"),
+    "ascii_char": ("type '{ascii}' instead", "请改用半角字符“{ascii}”"),
+    "eq_not_assign": ("to compare, write '=='", "比较相等请写“==”"),
+    "cap_with_min": (
+        "cap it with min(..., weight) or set clamp = true",
+        "可用 min(..., weight) 封顶，或设置 clamp = true",
+    ),
+    "add_reason": ("add reason = \"...\"", "请补充 reason = \"...\""),
+    "rename": ("use another name", "请换一个名称"),
+    "percent": ("write 5% as 0.05", "百分数请写成小数，如 5% 写作 0.05"),
+    "decimal_string": ("e.g. \"0.8\" or Decimal(\"0.8\")", "例如 \"0.8\" 或 Decimal(\"0.8\")"),
+}
+
+UI: Final[dict[str, tuple[str, str]]] = {
+    "level": ("Level {n}", "{n_zh}级指标"),
+    "weight": ("Weight", "权重"),
+    "target": ("Target", "目标值"),
+    "actual": ("Actual", "业绩值"),
+    "score": ("Score", "得分"),
+    "subtotal": ("Subtotal", "小计"),
+    "total": ("Total", "总分"),
+    "grade": ("Grade", "等级"),
+    "gap": ("{gap} short of '{label}' (needs {min})", "距“{label}”（{min} 分）还差 {gap} 分"),
+    "top_band": ("in the top band", "已是最高等级"),
+    "lost": ("Points lost", "失分"),
+    "excluded": ("not applicable (excluded)", "不适用（已排除）"),
+    "renormalised": (
+        "renormalised: {sum} of {applicable} applicable points × {max}/{applicable}",
+        "按适用指标折算：{sum} ÷ {applicable} × {max}",
+    ),
+    "formula": ("formula", "公式"),
+    "inputs": ("inputs", "输入"),
+    "steps": ("steps", "计算步骤"),
+    "rounded": ("round {mode} {places}", "{mode_zh}保留 {places} 位"),
+    "notes": ("notes", "说明"),
+    "n_errors": ("{n} error(s)", "{n} 个错误"),
+    "n_warnings": ("{n} warning(s)", "{n} 个警告"),
+    "ok": ("{file}: no problems found", "{file}：未发现问题"),
+    "half_up": ("half-up", "四舍五入"),
+    "half_even": ("half-even", "四舍六入五成双"),
+    "down": ("down", "截尾"),
+    "up": ("up", "进一"),
+    "note.missing_zero": ("fact '{fact}' missing: scored 0", "事实“{fact}”缺失：记 0 分"),
+    "note.missing_full": ("fact '{fact}' missing: full marks", "事实“{fact}”缺失：记满分"),
+    "note.missing_exclude": (
+        "fact '{fact}' missing: excluded",
+        "事实“{fact}”缺失：不计入",
+    ),
+    "note.na_exclude": ("not applicable: excluded{reason}", "不适用：不计入{reason}"),
+    "note.na_full": ("not applicable: full marks{reason}", "不适用：记满分{reason}"),
+    "note.na_zero": ("not applicable: scored 0{reason}", "不适用：记 0 分{reason}"),
+    "note.override": (
+        "score set by hand to {score} (formula gave {computed}): {reason}",
+        "人工调整为 {score} 分（公式计算为 {computed}）：{reason}",
+    ),
+    "note.clamped": (
+        "formula gave {value}; clamped to [0, {weight}]",
+        "公式结果为 {value}，按 [0, {weight}] 封顶",
+    ),
+    "note.level": ("{fact}: level '{level}' → share {share}", "{fact}：档次“{level}”→ 比例 {share}"),
+    "unit": ("Unit", "单位"),
+    "scheme": ("Scheme", "方案"),
+    "provenance": ("scheme {id} {version}, perfrules {lib}", "方案 {id} {version}，perfrules {lib}"),
+}
+
+_ZH_DIGITS = "零一二三四五六七八九十"
+
+
+def severity_of(code: str) -> Literal["error", "warning"]:
+    """The default severity of a diagnostic code (``error`` for unknown codes)."""
+    entry = MESSAGES.get(code)
+    return "warning" if entry is not None and entry[0] == "warning" else "error"
+
+
+class _Fields(dict[str, object]):
+    """Format mapping that shows ``?`` for a missing field instead of failing."""
+
+    def __missing__(self, key: str) -> object:
+        if key.endswith("_zh"):
+            return self.get(key[:-3], "?")
+        return "?"
+
+
+_FORMATTER = string.Formatter()
+
+
+def _fill(template: str, params: Mapping[str, object]) -> str:
+    fields = _Fields(params)
+    if "n" in fields and isinstance(fields["n"], int) and 0 <= fields["n"] <= 10:  # noqa: PLR2004
+        fields.setdefault("n_zh", _ZH_DIGITS[fields["n"]])
+    return _FORMATTER.vformat(template, (), fields)
+
+
+def render_message(code: str, params: Mapping[str, object], lang: Lang) -> str:
+    """The message of *code* in *lang*; unknown codes fall back to the code itself."""
+    entry = MESSAGES.get(code)
+    if entry is None:
+        return f"{code} {dict(params)}"
+    return _fill(entry[2] if lang == "zh" else entry[1], params)
+
+
+def render_hint(hint: str, params: Mapping[str, object], lang: Lang) -> str:
+    """The hint *hint* in *lang*."""
+    entry = HINTS.get(hint)
+    if entry is None:
+        return hint
+    return _fill(entry[1] if lang == "zh" else entry[0], params)
+
+
+def ui(key: str, lang: Lang, **params: object) -> str:
+    """A UI string (column header, label) in *lang*."""
+    entry = UI[key]
+    return _fill(entry[1] if lang == "zh" else entry[0], params)
+
+
+def template_fields(template: str) -> set[str]:
+    """The field names a template uses (for the completeness test)."""
+    return {name for _, name, _, _ in _FORMATTER.parse(template) if name}

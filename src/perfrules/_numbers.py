@@ -1,0 +1,279 @@
+"""Exact numbers: reading them, rounding them, writing them.
+
+Scores are computed on :class:`fractions.Fraction` so that the value before each declared
+rounding is the exact mathematical value (``6 * (7/48)`` is exactly ``0.875`` and rounds
+half-up to ``0.88``). Rounding happens only here, only where a scheme declares it.
+
+No binary float is ever accepted: a float is refused with a message that says how to give
+the number instead.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from typing import Final, Literal
+
+RoundingMode = Literal["half_up", "half_even", "down", "up"]
+ROUNDING_MODES: Final[tuple[str, ...]] = ("half_up", "half_even", "down", "up")
+
+#: Largest magnitude accepted for a number read from a rule file or facts (exclusive).
+MAX_MAGNITUDE: Final = 10**30
+#: Most significant digits accepted in one number.
+MAX_DIGITS: Final = 30
+#: Most decimal places accepted in one number.
+MAX_PLACES: Final = 30
+
+_ZERO = Fraction(0)
+
+
+class NumberFormatError(ValueError):
+    """A value could not be read as an exact number; ``reason`` is a stable key."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        """Keep the reason key (``float``, ``syntax``, ``range``, ``type``) and a detail."""
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNumber:
+    """A number read from text such as ``≥90%`` or ``70项``.
+
+    Attributes:
+        value: the exact value (``90%`` is ``9/10``).
+        comparator: ``>=``, ``<=``, ``>``, ``<``, ``=`` when the text carried one.
+        unit: trailing text after the number (``项``, ``次``, ``万元``), or ``""``.
+        percent: whether the text was a percentage.
+    """
+
+    value: Fraction
+    comparator: str | None = None
+    unit: str = ""
+    percent: bool = False
+
+
+_COMPARATORS: Final = {
+    "≥": ">=",
+    ">=": ">=",
+    "＞": ">",
+    ">": ">",
+    "≤": "<=",
+    "<=": "<=",
+    "＜": "<",
+    "<": "<",
+    "=": "=",
+    "＝": "=",
+    "﹦": "=",
+    "==": "=",
+}
+
+_NUMBER_RE: Final = re.compile(
+    r"""^\s*
+    (?P<cmp>≥|≤|>=|<=|==|=|>|<)?\s*
+    (?P<num>[+-]?(?:\d[\d,_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+    (?:\s*/\s*(?P<den>\d[\d,_]*(?:\.\d*)?))?
+    \s*(?P<pct>%|‰|百分比|个百分点)?
+    \s*(?P<unit>[^\d\s].*?)?\s*$""",
+    re.VERBOSE,
+)
+
+
+def normalise_text(text: str) -> str:
+    """Fold fullwidth digits and signs (from Chinese input methods) to ASCII."""
+    text = unicodedata.normalize("NFKC", text)
+    return text.replace("−", "-").replace("－", "-").replace("﹣", "-")
+
+
+def _decimal_text_to_fraction(text: str) -> Fraction:
+    cleaned = text.replace(",", "").replace("_", "")
+    try:
+        dec = Decimal(cleaned)
+    except ArithmeticError as exc:  # decimal.InvalidOperation
+        raise NumberFormatError("syntax", text) from exc
+    return decimal_to_fraction(dec)
+
+
+def decimal_to_fraction(dec: Decimal) -> Fraction:
+    """An exact Fraction for a finite, in-range Decimal."""
+    if not dec.is_finite():
+        raise NumberFormatError("nonfinite", str(dec))
+    sign, digits, exponent = dec.as_tuple()
+    assert isinstance(exponent, int)  # noqa: S101 - finite decimals have int exponents
+    significant = len(digits) - next((i for i, d in enumerate(digits) if d), len(digits))
+    if significant > MAX_DIGITS:
+        raise NumberFormatError("digits", str(dec))
+    if exponent < -MAX_PLACES and dec != dec.to_integral_value():
+        raise NumberFormatError("places", str(dec))
+    if dec.adjusted() >= 30:  # noqa: PLR2004 - |dec| >= 10**30
+        raise NumberFormatError("range", str(dec))
+    return Fraction(dec)
+
+
+def to_fraction(value: object) -> Fraction:
+    """Convert an int, Decimal, Fraction or numeric string to an exact Fraction.
+
+    Raises:
+        NumberFormatError: for floats (reason ``float``), bools and other types (``type``),
+            unreadable text (``syntax``) and out-of-range values (``range``, ``digits``).
+    """
+    if isinstance(value, bool):
+        raise NumberFormatError("type", repr(value))
+    if isinstance(value, Fraction):
+        _check_range(value, str(value))
+        return value
+    if isinstance(value, int):
+        _check_range(Fraction(value), str(value))
+        return Fraction(value)
+    if isinstance(value, Decimal):
+        return decimal_to_fraction(value)
+    if isinstance(value, float):
+        raise NumberFormatError("float", repr(value))
+    if isinstance(value, str):
+        return parse_number(value).value
+    raise NumberFormatError("type", type(value).__name__)
+
+
+def _check_range(value: Fraction, text: str) -> None:
+    if abs(value.numerator) >= MAX_MAGNITUDE * value.denominator:
+        raise NumberFormatError("range", text)
+    if value.denominator >= MAX_MAGNITUDE:
+        raise NumberFormatError("digits", text)
+
+
+def parse_number(text: str) -> ParsedNumber:
+    """Read a number as policy staff write it.
+
+    Accepts ``80%``, ``4.8``, ``70/88``, ``≥90%``, ``70项``, ``1,234.5万元``, fullwidth digits.
+
+    >>> parse_number("≥90%")
+    ParsedNumber(value=Fraction(9, 10), comparator='>=', unit='', percent=True)
+    >>> parse_number("70/88").value
+    Fraction(35, 44)
+    """
+    folded = normalise_text(text)
+    match = _NUMBER_RE.match(folded)
+    if match is None:
+        raise NumberFormatError("syntax", text)
+    value = _decimal_text_to_fraction(match["num"])
+    if match["den"] is not None:
+        den = _decimal_text_to_fraction(match["den"])
+        if den == 0:
+            raise NumberFormatError("zero", text)
+        value /= den
+    pct = match["pct"]
+    if pct in ("%", "百分比", "个百分点"):
+        value /= 100
+    elif pct == "‰":
+        value /= 1000
+    _check_range(value, text)
+    cmp = match["cmp"]
+    return ParsedNumber(
+        value=value,
+        comparator=_COMPARATORS[cmp] if cmp else None,
+        unit=(match["unit"] or "").strip(),
+        percent=pct is not None,
+    )
+
+
+def round_fraction(value: Fraction, places: int, mode: str = "half_up") -> Fraction:
+    """Round *value* to *places* decimal places, exactly, in *mode*.
+
+    ``half_up`` is 四舍五入 (ties away from zero), ``half_even`` banker's rounding,
+    ``down`` truncation toward zero, ``up`` away from zero.
+
+    >>> round_fraction(Fraction(7, 8), 2)
+    Fraction(22, 25)
+    >>> round_fraction(Fraction(4265, 1000), 2)
+    Fraction(427, 100)
+    """
+    scale = 10**places if places >= 0 else Fraction(1, 10**-places)
+    scaled = value * scale
+    negative = scaled < 0
+    num = abs(scaled.numerator)
+    den = scaled.denominator
+    quotient, remainder = divmod(num, den)
+    if remainder:
+        if mode == "half_up":
+            quotient += 2 * remainder >= den
+        elif mode == "half_even":
+            twice = 2 * remainder
+            quotient += twice > den or (twice == den and quotient % 2 == 1)
+        elif mode == "up":
+            quotient += 1
+        elif mode != "down":
+            raise ValueError(f"unknown rounding mode {mode!r}")
+    result = Fraction(-quotient if negative else quotient) / scale
+    return result if result else _ZERO
+
+
+def is_terminating(value: Fraction) -> bool:
+    """Whether *value* has a finite decimal expansion."""
+    den = value.denominator
+    for p in (2, 5):
+        while den % p == 0:
+            den //= p
+    return den == 1
+
+
+def to_decimal(value: Fraction) -> Decimal:
+    """The exact Decimal of a terminating *value*; otherwise 28 significant digits."""
+    if is_terminating(value):
+        with localcontext() as ctx:
+            ctx.prec = 1000
+            return Decimal(value.numerator) / Decimal(value.denominator)
+    with localcontext() as ctx:
+        ctx.prec = 28
+        return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def decimal_places(value: Fraction) -> int:
+    """Number of decimal places of a terminating fraction (0 for integers)."""
+    den = value.denominator
+    places = 0
+    while den != 1 and places < 1000:  # noqa: PLR2004
+        den = den // 2 if den % 2 == 0 else den // 5 if den % 5 == 0 else 1
+        places += 1
+    return places
+
+
+def format_number(value: Fraction, places: int | None = None) -> str:
+    """Write *value* as a decimal string.
+
+    With *places*, a value already rounded to that many decimals is written with exactly
+    that many (``4.80``); any other value, and any value without *places*, is written
+    exactly when it terminates and with 28 significant digits when it repeats.
+
+    >>> format_number(Fraction(24, 5), 2)
+    '4.80'
+    >>> format_number(Fraction(35, 44))
+    '0.7954545454545454545454545455'
+    """
+    if places is not None and places >= 0 and _fits(value, places):
+        sign = "-" if value < 0 else ""
+        scaled = abs(value) * 10**places
+        whole = int(scaled)
+        digits = str(whole).rjust(places + 1, "0")
+        if places == 0:
+            return sign + digits
+        return f"{sign}{digits[:-places]}.{digits[-places:]}"
+    dec = to_decimal(value)
+    text = format(dec, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _fits(value: Fraction, places: int) -> bool:
+    return (value * 10**places).denominator == 1
+
+
+def format_short(value: Fraction, digits: int = 6) -> str:
+    """A short display form: exact when it has few decimals, else ``0.795454…``."""
+    if is_terminating(value) and decimal_places(value) <= digits:
+        return format_number(value)
+    return format_number(round_fraction(value, digits, "down")).rstrip("0") + "…"

@@ -1,0 +1,283 @@
+"""Safe, exact evaluation of scoring formulas.
+
+A formula is one expression in a small Python-like language: numbers, names, ``+ - * /
+**``, comparisons, ``and or not``, ``x if c else y`` and calls to a fixed set of functions
+(``min``, ``max``, ``ratio``, ``lookup``, ... listed in ``docs/reference/functions.md``).
+Arithmetic is exact (``fractions.Fraction``): ``6 * (7 / 48)`` is exactly ``7/8``.
+
+Anything else — attributes, subscripts, lambdas, comprehensions, f-strings, unknown names
+or functions, text past the limits of ``docs/reference/limits.md`` — is refused with an
+:class:`~perfrules.errors.ExpressionError` carrying a stable code and a column. No other
+exception type escapes.
+
+>>> from perfrules.expressions import safe_eval
+>>> safe_eval("6 * (7 / 48)")
+Fraction(7, 8)
+>>> safe_eval("weight * min(actual / target, 1)", {"weight": 6, "actual": 70, "target": 88})
+Fraction(105, 22)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Final
+
+from perfrules._numbers import NumberFormatError, format_short, to_fraction
+from perfrules.errors import ExpressionError
+from perfrules.expressions._compiled import CompiledCode
+from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Type
+from perfrules.expressions._limits import LIMITS
+from perfrules.expressions._parse import (
+    BUILTIN_NAMES,
+    FormulaTable,
+    NodeInfo,
+    Program,
+    build_formula,
+    build_program,
+    check_identifier,
+)
+from perfrules.expressions._reference import evaluate_reference
+
+__all__ = [
+    "BUILTIN_NAMES",
+    "FUNCTIONS",
+    "LIMITS",
+    "Expression",
+    "FormulaTable",
+    "Function",
+    "Step",
+    "Type",
+    "Value",
+    "bind",
+    "compile_expression",
+    "safe_eval",
+]
+
+Value = Fraction | bool
+
+_NUMBER_REASONS: Final[dict[str, tuple[str, str]]] = {
+    "float": ("binary floats are not exact; pass a string or Decimal", "二进制浮点数不精确，请传入字符串或 Decimal"),
+    "nonfinite": ("NaN and infinity are not numbers a score can use", "NaN 与无穷大不能用于计分"),
+    "range": ("magnitude must stay below 10**30", "数值的绝对值须小于 10**30"),
+    "digits": ("more than 30 significant digits", "有效数字超过 30 位"),
+    "places": ("more than 30 decimal places", "小数位数超过 30 位"),
+    "syntax": ("not a number", "不是数字"),
+    "zero": ("denominator is 0", "分母为 0"),
+    "type": ("not a number or condition", "既不是数字也不是条件"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One evaluated sub-expression, in evaluation order.
+
+    Attributes:
+        expr: the sub-expression as written (``actual / target``), or the name of a named
+            formula.
+        template: how it reads with values, e.g. ``"{0} / {1}"``.
+        args: the value of each template field: a number, a condition, the literal text of
+            a constant, or ``None`` for a part that was not evaluated (the other branch of
+            an ``if``).
+        value: its exact value.
+        formula: the named formula this step stands for, if any.
+    """
+
+    expr: str
+    template: str
+    args: tuple[object, ...]
+    value: Value
+    formula: str | None = None
+
+    def with_values(self) -> str:
+        """The sub-expression with its operands' values: ``70 / 88``."""
+        shown = []
+        for arg in self.args:
+            if isinstance(arg, bool):
+                shown.append("true" if arg else "false")
+            elif isinstance(arg, Fraction):
+                shown.append(format_short(arg) if arg >= 0 else f"({format_short(arg)})")
+            elif isinstance(arg, Interval):
+                shown.append(f'"{arg.text}"')
+            elif arg is None:
+                shown.append("…")
+            else:
+                shown.append(str(arg))
+        return self.template.format(*shown)
+
+    def __str__(self) -> str:
+        """``actual / target = 70 / 88 = 0.795454…``."""
+        value = self.value
+        shown = ("true" if value else "false") if isinstance(value, bool) else format_short(value)
+        with_values = self.with_values()
+        if with_values == self.expr:
+            return f"{self.expr} = {shown}"
+        return f"{self.expr} = {with_values} = {shown}"
+
+
+class Expression:
+    """A validated, compiled expression; immutable and safe to share between threads.
+
+    Build one with :func:`compile_expression`. ``evaluate`` takes the fast path;
+    ``explain`` also returns every intermediate :class:`Step`; ``evaluate_reference`` uses
+    the independent simpleeval-based evaluator.
+    """
+
+    __slots__ = ("_code", "program")
+
+    def __init__(self, program: Program) -> None:
+        """Compile a validated :class:`Program` (use :func:`compile_expression`)."""
+        self.program = program
+        self._code = CompiledCode(program)
+
+    @property
+    def text(self) -> str:
+        """The expression as written."""
+        return self.program.text
+
+    @property
+    def type(self) -> Type:
+        """``"num"`` or ``"bool"``."""
+        return self.program.type
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The inputs the expression reads (named formulas expanded)."""
+        return self.program.names
+
+    @property
+    def formulas(self) -> tuple[str, ...]:
+        """The named formulas it uses."""
+        return self.program.formulas
+
+    def __repr__(self) -> str:
+        """``Expression('weight * actual')``."""
+        return f"Expression({self.program.text!r})"
+
+    def evaluate(self, names: Mapping[str, Value]) -> Value:
+        """Evaluate with *names* already bound to ``Fraction`` or ``bool`` values.
+
+        Raises:
+            ExpressionError: placed at the failing sub-expression.
+        """
+        try:
+            result: Value = self._code.run(names)
+        except Exception:  # noqa: BLE001 - any failure is re-run to be placed and translated
+            return self.evaluate_reference(names)
+        return result
+
+    def explain(self, names: Mapping[str, Value]) -> tuple[Value, tuple[Step, ...]]:
+        """Evaluate and return the value with every intermediate step."""
+        try:
+            value, records = self._code.run_traced(names)
+        except Exception:  # noqa: BLE001 - see evaluate()
+            self.evaluate_reference(names)
+            raise  # pragma: no cover - the reference raises a placed error first
+        return value, self._steps(names, records)
+
+    def _steps(
+        self, names: Mapping[str, Value], records: list[tuple[int, Value]]
+    ) -> tuple[Step, ...]:
+        infos = self.program.infos
+        values = dict(records)
+        steps = []
+        for k, value in records:
+            info: NodeInfo = infos[k]
+            args = tuple(_arg(kind, ref, values, names) for kind, ref in info.children)
+            steps.append(Step(info.text, info.template, args, value, info.formula))
+        return tuple(steps)
+
+    def evaluate_reference(self, names: Mapping[str, Value]) -> Value:
+        """Evaluate with the reference (simpleeval) evaluator."""
+        result: Value = evaluate_reference(self.program, names)
+        return result
+
+    def run_fast_unchecked(self, names: Mapping[str, Value]) -> Any:
+        """The fast path without fallback: raw exceptions escape (for differential tests)."""
+        return self._code.run(names)
+
+
+def _arg(kind: str, ref: object, values: Mapping[int, Value], names: Mapping[str, Value]) -> object:
+    if kind == "rec":
+        return values.get(ref)  # type: ignore[call-overload]
+    if kind == "name":
+        return names.get(ref)  # type: ignore[call-overload]
+    return ref
+
+
+def number_error(name: str, exc: NumberFormatError) -> ExpressionError:
+    """The error for a bound value that is not an exact number."""
+    en, zh = _NUMBER_REASONS.get(exc.reason, (exc.reason, exc.reason))
+    hint = "decimal_string" if exc.reason == "float" else None
+    return ExpressionError(
+        "PR320", {"name": name, "detail": en, "detail_zh": zh}, offset=0, hint=hint
+    )
+
+
+def bind(names: Mapping[str, object] | None) -> dict[str, Value]:
+    """Check and convert host values: numbers become exact ``Fraction``, bools stay bools.
+
+    Raises:
+        ExpressionError: a name that may not be used (``PR319``, ``PR309``) or a value that
+            is not an exact number (``PR320``: floats, NaN, infinity, other objects).
+    """
+    bound: dict[str, Value] = {}
+    for name, value in (names or {}).items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ExpressionError("PR319", {"name": str(name)}, offset=0, hint="rename")
+        problem = check_identifier(name)
+        if problem is None and (name in FUNCTIONS):
+            problem = "PR319"
+        if problem is not None:
+            raise ExpressionError(problem, {"name": name}, offset=0, hint="rename")
+        if isinstance(value, bool):
+            bound[name] = value
+            continue
+        try:
+            bound[name] = to_fraction(value)
+        except NumberFormatError as exc:
+            raise number_error(name, exc) from None
+    return bound
+
+
+def compile_expression(
+    text: str,
+    names: Mapping[str, Type] | None = None,
+    formulas: Mapping[str, str] | FormulaTable | None = None,
+) -> Expression:
+    """Validate and compile *text*.
+
+    Args:
+        text: the expression.
+        names: the inputs it may read, each ``"num"`` or ``"bool"``.
+        formulas: named formulas it may use by name (they are expanded in place).
+
+    Raises:
+        ExpressionError: the first problem, with its code and column.
+    """
+    table = formulas if isinstance(formulas, FormulaTable) else FormulaTable(dict(formulas or {}))
+    return Expression(build_program(text, dict(names or {}), table))
+
+
+def safe_eval(
+    text: str,
+    names: Mapping[str, object] | None = None,
+    formulas: Mapping[str, str] | None = None,
+) -> Value:
+    """Evaluate *text* exactly with *names*; refuse anything unsafe.
+
+    Numbers may be given as ``int``, ``Decimal``, ``Fraction`` or strings such as
+    ``"4.8"``, ``"80%"`` or ``"70/88"``; binary floats are refused (they are not exact).
+
+    Raises:
+        ExpressionError: and nothing else, whatever *text* is.
+    """
+    bound = bind(names)
+    scope: dict[str, Type] = {k: "bool" if isinstance(v, bool) else "num" for k, v in bound.items()}
+    expression = compile_expression(text, scope, formulas)
+    return expression.evaluate(bound)
+
+
+# Re-exported for the scheme compiler.
+build_named_formula = build_formula

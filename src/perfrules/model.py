@@ -1,0 +1,220 @@
+"""The rule-file format, as pydantic models (format version 1).
+
+These models validate what comes *in* (rule files); they hold data only, evaluate nothing
+and read no files. Every key is documented in ``docs/reference/rule-files.md``, and the
+JSON Schema editors use is exported from them (``perfrules schema``).
+
+Numbers are exact: TOML floats arrive as ``Decimal`` and integers as ``int``; a string where
+a number belongs ("6") and a binary float are both refused.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Band",
+    "Defaults",
+    "Group",
+    "Indicator",
+    "Input",
+    "Number",
+    "Places",
+    "Policy",
+    "Rounding",
+    "Scale",
+    "ScaleLevel",
+    "Scheme",
+    "SchemeInfo",
+]
+
+FORMAT_VERSION = 1
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise PydanticCustomError(
+            "perfrules_number", "expected a number, got {got}", {"got": repr(value)}
+        )
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise PydanticCustomError(
+            "perfrules_number", "expected a finite number, got {got}", {"got": str(value)}
+        )
+    return value
+
+
+#: An exact number in a rule file (``6``, ``0.8``); never a string or a float.
+Number = Annotated[
+    Decimal,
+    BeforeValidator(_number),
+    WithJsonSchema({"type": "number"}),
+]
+
+#: Decimal places for a rounding point, or ``"none"`` for no rounding there.
+Places = Annotated[
+    int | Literal["none"],
+    Field(description='Decimal places (0–10) kept at this level, or "none" for no rounding.'),
+]
+
+#: What to do when a fact is missing or an indicator is marked not applicable.
+Policy = Literal["error", "zero", "exclude", "full"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SchemeInfo(_Model):
+    """``[scheme]``: what the scheme is."""
+
+    id: str = Field(min_length=1, description="Stable identifier, e.g. xinzhou-zfw-2021.")
+    title: str = Field(min_length=1, description="Title shown on reports.")
+    year: int | None = Field(default=None, description="The year the scheme scores.")
+    version: str = Field(default="1.0.0", description="Version of this scheme (SemVer).")
+    max: Number = Field(default=Decimal(100), description="Full marks of the total (usually 100).")
+    levels: list[str] = Field(
+        default_factory=list,
+        description='Column titles of the tree levels, e.g. ["一级指标", "二级指标", "三级指标"].',
+    )
+    description: str = Field(default="", description="Free text: purpose, legal basis.")
+    authority: str = Field(default="", description="Document the scheme follows, e.g. 财预〔2020〕10号.")
+
+
+class Rounding(_Model):
+    """``[rounding]``: where scores are rounded, to how many places, in which mode.
+
+    A node's score is the aggregation of its children's (already rounded) scores, rounded
+    at its own level. ``indicator = 2, total = 2`` is "round each row, then add" (the
+    seed's convention); ``indicator = "none", total = 2`` is "add exactly, round once".
+    """
+
+    mode: Literal["half_up", "half_even", "down", "up"] = Field(
+        default="half_up",
+        description="half_up = 四舍五入 (ties away from zero); half_even; down = 截尾; up = 进一.",
+    )
+    indicator: Places = 2
+    group: Places = "none"
+    total: Places = 2
+
+
+class Band(_Model):
+    """``[[bands]]``: one grade band, ``min`` inclusive, ``max`` exclusive (the top band
+    includes the scheme's max). List bands from the highest to the lowest."""
+
+    label: str = Field(min_length=1, description="Grade label, e.g. 优 or 良好.")
+    min: Number = Field(description="Lowest total in the band (inclusive).")
+    max: Number = Field(description="Upper end (exclusive; inclusive when it is the scheme's max).")
+    label_en: str = Field(default="", description="English label for English reports.")
+    description: str = ""
+
+
+class Input(_Model):
+    """``[inputs.NAME]``: a fact formulas may read."""
+
+    type: Literal["number", "level", "bool"] = Field(
+        default="number",
+        description="number (80%, 4.8, 70/88), level (a label of a scale), bool (a checklist item).",
+    )
+    label: str = Field(default="", description="What the fact is, e.g. 业绩值.")
+    scale: str | None = Field(default=None, description="For type = level: the scale used.")
+    description: str = ""
+
+
+class ScaleLevel(_Model):
+    """One level of a qualitative scale: a label and the share of the weight it earns."""
+
+    label: str = Field(min_length=1)
+    min: Number = Field(description="Lowest share of the weight (inclusive), 0–1.")
+    max: Number = Field(description="Highest share of the weight, 0–1.")
+    default: Number | None = Field(
+        default=None, description="Share used when the facts give only the label."
+    )
+
+
+class Scale(_Model):
+    """``[scales.NAME]``: qualitative levels (达成 / 部分达成 / 未达成) and their shares."""
+
+    name: str = ""
+    levels: list[ScaleLevel] = Field(min_length=1)
+
+
+class Defaults(_Model):
+    """``[defaults]``: values every indicator takes unless it says otherwise."""
+
+    formula: str | None = Field(default=None, description="Formula of indicators without one.")
+    missing: Policy = Field(default="error", description="When a needed fact is missing.")
+    na: Policy = Field(default="exclude", description="When an indicator is not applicable.")
+    clamp: bool = Field(
+        default=False, description="Clamp scores to [0, weight] instead of reporting an error."
+    )
+    direction: Literal["positive", "reverse", "none"] = "positive"
+
+
+class Group(_Model):
+    """``[groups.ID]``: a group of indicators (一级/二级指标)."""
+
+    name: str = Field(default="", description="Display name; the id when empty.")
+    parent: str | None = Field(default=None, description="Id of the parent group; none at the top.")
+    weight: Number = Field(description="Points of the group; its children must add up to it.")
+    places: Places | None = Field(default=None, description="Overrides rounding.group here.")
+    description: str = ""
+
+
+class Indicator(_Model):
+    """``[indicators.ID]``: a scored indicator (三级指标)."""
+
+    name: str = Field(default="", description="Display name; the id when empty.")
+    parent: str | None = Field(default=None, description="Id of the group it belongs to.")
+    weight: Number = Field(description="Full marks of the indicator.")
+    target: str = Field(default="", description="Target as printed (目标值), e.g. ≥90%.")
+    formula: str | None = Field(
+        default=None, description="Expression or named formula; defaults.formula when omitted."
+    )
+    params: dict[str, Number | bool] = Field(
+        default_factory=dict, description="Constants the formula reads, e.g. { target = 88 }."
+    )
+    show: str | None = Field(
+        default=None, description="Input shown as the actual value (业绩值); first input by default."
+    )
+    missing: Policy | None = None
+    na: Policy | None = None
+    clamp: bool | None = None
+    places: Places | None = Field(default=None, description="Overrides rounding.indicator here.")
+    direction: Literal["positive", "reverse", "none"] | None = Field(
+        default=None,
+        description="Whether more of the actual value should never lower the score (positive), "
+        "never raise it (reverse), or neither.",
+    )
+    description: str = ""
+
+
+class Scheme(_Model):
+    """A whole scheme: the contents of one rule file (after ``extends`` is resolved)."""
+
+    scheme: SchemeInfo
+    rounding: Rounding = Field(default_factory=Rounding)
+    defaults: Defaults = Field(default_factory=Defaults)
+    bands: list[Band] = Field(default_factory=list)
+    inputs: dict[str, Input] = Field(default_factory=dict)
+    formulas: dict[str, str] = Field(default_factory=dict)
+    scales: dict[str, Scale] = Field(default_factory=dict)
+    groups: dict[str, Group] = Field(default_factory=dict)
+    indicators: dict[str, Indicator] = Field(default_factory=dict)
+
+    # Where the scheme was read from (set by the loader; None for schemes built in code).
+    _source: Any = PrivateAttr(default=None)
+
+    @property
+    def id(self) -> str:
+        """The scheme's id."""
+        return self.scheme.id
+
+    @property
+    def max(self) -> Decimal:
+        """Full marks of the total."""
+        return self.scheme.max

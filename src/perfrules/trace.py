@@ -1,0 +1,339 @@
+"""Results and traces: what a score is, and why.
+
+A :class:`Result` carries the total, the grade and a :class:`Trace`. The trace is a tree of
+:class:`NodeTrace`, one per group and indicator, each with the formula as written, the
+inputs bound, every intermediate step, every rounding (before → after) and notes (missing
+facts, not applicable, manual overrides, clamping). Everything here is a frozen, slotted
+dataclass, built cheaply by the engine; nothing here computes a score.
+
+``Trace.to_json()`` writes the documented ``perfrules.trace/1`` format
+(``docs/reference/trace-json.md``): stable key order, numbers as decimal strings, identical
+bytes for identical inputs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final
+
+from perfrules._messages import ui
+from perfrules._numbers import format_number, is_terminating
+from perfrules.expressions import Step, Value
+from perfrules.expressions._functions import Interval
+
+__all__ = [
+    "FORMAT",
+    "Gap",
+    "Grade",
+    "InputValue",
+    "NodeTrace",
+    "Note",
+    "Provenance",
+    "Result",
+    "RoundingStep",
+    "Step",
+    "Trace",
+]
+
+#: Identifier and version of the JSON trace format.
+FORMAT: Final = "perfrules.trace/1"
+
+
+@dataclass(frozen=True, slots=True)
+class InputValue:
+    """One input bound for an indicator.
+
+    Attributes:
+        name: the name the formula reads.
+        value: the exact value bound (``None`` when missing or not applicable).
+        text: the value as given (``"80%"``, ``"部分达成"``).
+        source: where it came from: ``facts``, ``shared``, ``params`` or ``target``.
+        level: for a qualitative input, the level label.
+    """
+
+    name: str
+    value: Value | None
+    text: str
+    source: str
+    level: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoundingStep:
+    """A declared rounding: ``before`` → ``after`` at ``places`` in ``mode``."""
+
+    places: int
+    mode: str
+    before: Fraction
+    after: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something worth knowing about a node: ``kind`` plus message parameters.
+
+    Kinds: ``missing_zero``, ``missing_full``, ``missing_exclude``, ``na_exclude``,
+    ``na_full``, ``na_zero``, ``override``, ``clamped``, ``level``, ``renormalised``.
+    """
+
+    kind: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def text(self, lang: str = "en") -> str:
+        """The note as a sentence in *lang*."""
+        return ui(f"note.{self.kind}", "zh" if lang == "zh" else "en", **self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTrace:
+    """One group or indicator in the trace.
+
+    Attributes:
+        id: the id in the rule file.
+        name: the display name.
+        kind: ``scheme`` (the root), ``group`` or ``indicator``.
+        depth: 0 for the root, 1 for top-level nodes, ...
+        weight: full marks.
+        score: the score after rounding, ``None`` when excluded as not applicable.
+        places: decimal places the score is shown with (its rounding, else its children's);
+            ``None`` when it is not rounded.
+        status: ``scored``, ``override``, ``full``, ``zero`` or ``excluded``.
+        children: the child nodes, in rule-file order.
+        formula: the formula as written (indicators).
+        inputs: the inputs bound (indicators).
+        steps: every intermediate value, in evaluation order (indicators).
+        roundings: every rounding applied to this node's score.
+        notes: notes.
+        target: the target as printed (目标值).
+        actual: the actual value as given (业绩值).
+        applicable: weight of the parts not excluded (equals ``weight`` when none is).
+    """
+
+    id: str
+    name: str
+    kind: str
+    depth: int
+    weight: Fraction
+    score: Fraction | None
+    places: int | None
+    status: str
+    children: tuple[NodeTrace, ...] = ()
+    formula: str | None = None
+    inputs: tuple[InputValue, ...] = ()
+    steps: tuple[Step, ...] = ()
+    roundings: tuple[RoundingStep, ...] = ()
+    notes: tuple[Note, ...] = ()
+    target: str = ""
+    actual: str = ""
+    applicable: Fraction | None = None
+
+    @property
+    def lost(self) -> Fraction | None:
+        """Points lost: weight minus score (``None`` when excluded)."""
+        return None if self.score is None else self.weight - self.score
+
+    def walk(self) -> Iterator[NodeTrace]:
+        """This node and all below it, in pre-order."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def leaves(self) -> Iterator[NodeTrace]:
+        """The indicators below (or at) this node, in order."""
+        return (node for node in self.walk() if node.kind == "indicator")
+
+    def find(self, node_id: str) -> NodeTrace | None:
+        """The node with *node_id*, or ``None``."""
+        return next((node for node in self.walk() if node.id == node_id), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    """A grade band: ``label`` for totals in [min, max) (max included for the top band)."""
+
+    label: str
+    min: Fraction
+    max: Fraction
+    label_en: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """How far the total is from the next band up."""
+
+    label: str
+    min: Fraction
+    shortfall: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """What produced a result: library version, scheme, files and facts, with hashes."""
+
+    perfrules: str
+    scheme_id: str
+    scheme_version: str
+    scheme_year: int | None
+    scheme_sha256: str
+    files: tuple[tuple[str, str], ...]
+    facts: tuple[str | None, str]
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """The explanation of one unit's score."""
+
+    root: NodeTrace
+    total: Fraction
+    max: Fraction
+    grade: Grade
+    bands: tuple[Grade, ...]
+    gap: Gap | None
+    provenance: Provenance
+    total_places: int | None = None
+    rounding_mode: str = "half_up"
+    levels: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``perfrules.trace/1`` document as plain data (numbers as decimal strings)."""
+        losses = sorted(
+            (node for node in self.root.leaves() if node.lost),
+            key=lambda n: (-(n.lost or 0), n.id),
+        )
+        return {
+            "format": FORMAT,
+            "total": _dec(self.total, self.total_places),
+            "max": _dec(self.max),
+            "grade": _grade(self.grade),
+            "bands": [_grade(b) for b in self.bands],
+            "gap": None
+            if self.gap is None
+            else {
+                "next": self.gap.label,
+                "min": _dec(self.gap.min),
+                "shortfall": _dec(self.gap.shortfall),
+            },
+            "losses": [
+                {"id": n.id, "name": n.name, "lost": _dec(n.lost or Fraction(0), n.places)}
+                for n in losses
+            ],
+            "provenance": {
+                "perfrules": self.provenance.perfrules,
+                "unit": self.provenance.unit,
+                "scheme": {
+                    "id": self.provenance.scheme_id,
+                    "version": self.provenance.scheme_version,
+                    "year": self.provenance.scheme_year,
+                    "sha256": self.provenance.scheme_sha256,
+                },
+                "files": [{"path": p, "sha256": h} for p, h in self.provenance.files],
+                "facts": {"path": self.provenance.facts[0], "sha256": self.provenance.facts[1]},
+            },
+            "root": _node(self.root),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The ``perfrules.trace/1`` JSON text (UTF-8 characters kept, stable key order)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The outcome of scoring one unit.
+
+    Attributes:
+        total: the total, exact (a ``Decimal`` with the scheme's places).
+        grade: the band the total falls in.
+        scores: score of every group and indicator by id (``None`` when excluded).
+        trace: the full explanation (``None`` when evaluated with ``trace=False``).
+        total_exact: the total as an exact fraction.
+    """
+
+    total: Decimal
+    grade: Grade
+    scores: Mapping[str, Decimal | None]
+    trace: Trace | None
+    total_exact: Fraction
+
+
+def _dec(value: Fraction, places: int | None = None) -> str:
+    return format_number(value, places)
+
+
+def _grade(grade: Grade) -> dict[str, Any]:
+    return {
+        "label": grade.label,
+        "label_en": grade.label_en,
+        "min": _dec(grade.min),
+        "max": _dec(grade.max),
+    }
+
+
+def _value(value: object) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Fraction):
+        return _dec(value)
+    if isinstance(value, Interval):
+        return value.text
+    return str(value)
+
+
+def _exact(value: object) -> str | None:
+    if isinstance(value, Fraction) and not is_terminating(value):
+        return f"{value.numerator}/{value.denominator}"
+    return None
+
+
+def _node(node: NodeTrace) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": node.id,
+        "name": node.name,
+        "kind": node.kind,
+        "weight": _dec(node.weight),
+        "score": None if node.score is None else _dec(node.score, node.places),
+        "lost": None if node.lost is None else _dec(node.lost, node.places),
+        "status": node.status,
+    }
+    if node.applicable is not None and node.applicable != node.weight:
+        out["applicable_weight"] = _dec(node.applicable)
+    if node.kind == "indicator":
+        out["target"] = node.target
+        out["actual"] = node.actual
+        out["formula"] = node.formula
+        out["inputs"] = {
+            i.name: {"value": _value(i.value), "text": i.text, "source": i.source}
+            | ({"level": i.level} if i.level is not None else {})
+            for i in node.inputs
+        }
+        out["steps"] = [
+            {
+                "expr": s.expr,
+                "with": s.with_values(),
+                "value": _value(s.value),
+            }
+            | ({"exact": e} if (e := _exact(s.value)) else {})
+            | ({"formula": s.formula} if s.formula else {})
+            for s in node.steps
+        ]
+    out["roundings"] = [
+        {
+            "places": r.places,
+            "mode": r.mode,
+            "before": _dec(r.before),
+            "after": _dec(r.after, r.places),
+        }
+        | ({"before_exact": e} if (e := _exact(r.before)) else {})
+        for r in node.roundings
+    ]
+    out["notes"] = [
+        {"kind": n.kind, "params": dict(n.params), "en": n.text("en"), "zh": n.text("zh")}
+        for n in node.notes
+    ]
+    out["children"] = [_node(child) for child in node.children]
+    return out
