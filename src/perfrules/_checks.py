@@ -236,7 +236,7 @@ def check_settings(scheme: Scheme) -> Iterator[Diagnostic]:
         *((("indicators", k, "places"), i.places) for k, i in scheme.indicators.items()),
     ]
     for path, value in places:
-        if isinstance(value, int) and not 0 <= value <= 10:  # noqa: PLR2004
+        if isinstance(value, int) and not 0 <= value <= 10:
             yield Diagnostic(
                 "PR107",
                 path,
@@ -250,30 +250,38 @@ def check_settings(scheme: Scheme) -> Iterator[Diagnostic]:
         yield from _check_name(("inputs", name), name)
         if name in scheme.formulas:
             yield Diagnostic(
-                "PR104", ("inputs", name), {"id": name, "first": f"inputs.{name}", "second": f"formulas.{name}"}
+                "PR104",
+                ("inputs", name),
+                {"id": name, "first": f"inputs.{name}", "second": f"formulas.{name}"},
             )
-        if declared.type == "level":
-            if declared.scale is None or declared.scale not in scheme.scales:
-                yield Diagnostic(
-                    "PR220",
-                    ("inputs", name, "scale"),
-                    {"input": name, "scale": declared.scale or ""},
-                )
+        if declared.type == "level" and (
+            declared.scale is None or declared.scale not in scheme.scales
+        ):
+            yield Diagnostic(
+                "PR220",
+                ("inputs", name, "scale"),
+                {"input": name, "scale": declared.scale or ""},
+            )
     for name in scheme.formulas:
         yield from _check_name(("formulas", name), name)
     for scale_id, scale in scheme.scales.items():
         for index, level in enumerate(scale.levels):
-            path = ("scales", scale_id, "levels", index)
+            level_path: KeyPath = ("scales", scale_id, "levels", index)
             if not (0 <= level.min <= level.max <= 1):
                 yield Diagnostic(
                     "PR221",
-                    (*path, "min"),
-                    {"scale": scale_id, "level": level.label, "min": _num(level.min), "max": _num(level.max)},
+                    (*level_path, "min"),
+                    {
+                        "scale": scale_id,
+                        "level": level.label,
+                        "min": _num(level.min),
+                        "max": _num(level.max),
+                    },
                 )
             elif level.default is not None and not level.min <= level.default <= level.max:
                 yield Diagnostic(
                     "PR222",
-                    (*path, "default"),
+                    (*level_path, "default"),
                     {
                         "scale": scale_id,
                         "level": level.label,
@@ -341,15 +349,22 @@ def check_formulas(scheme: Scheme, result: CheckResult) -> None:
             expression = compile_expression(text, scope, table)
         except ExpressionError as exc:
             if exc.code != "PR323":
-                _formula_error(result, path if indicator.formula is not None else ("defaults", "formula"), exc)
+                _formula_error(
+                    result, path if indicator.formula is not None else ("defaults", "formula"), exc
+                )
             continue
         if expression.type != "num":
             _formula_error(
-                result, path, ExpressionError("PR321", {"got": "a condition", "got_zh": "条件"}, offset=0)
+                result,
+                path,
+                ExpressionError("PR321", {"got": "a condition", "got_zh": "条件"}, offset=0),
             )
             continue
         result.expressions[indicator_id] = expression
-        if indicator.show is not None and indicator.show not in expression.names | indicator.params.keys():
+        if (
+            indicator.show is not None
+            and indicator.show not in expression.names | indicator.params.keys()
+        ):
             result.diagnostics.append(
                 Diagnostic(
                     "PR107",

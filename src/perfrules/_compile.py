@@ -16,7 +16,7 @@ from typing import Any
 
 from perfrules._checks import CheckResult, place_all, run_checks
 from perfrules._loader import Sections, Source, read_scheme
-from perfrules._numbers import parse_number, NumberFormatError
+from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.errors import Diagnostic, RuleFileError
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import Policy, Scheme
@@ -136,7 +136,9 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
                         "kind": "group",
                         "depth": depth + 1,
                         "weight": Fraction(group.weight),
-                        "places": _places(group.places if group.places is not None else scheme.rounding.group),
+                        "places": _places(
+                            group.places if group.places is not None else scheme.rounding.group
+                        ),
                         "parent": parent_index,
                         "children": [],
                         "target": "",
@@ -149,7 +151,8 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
                 expression = expressions[node_id]
                 needs = tuple(sorted(expression.names - BUILTIN_NAMES.keys()))
                 params: dict[str, Value] = {
-                    k: v if isinstance(v, bool) else Fraction(v) for k, v in indicator.params.items()
+                    k: v if isinstance(v, bool) else Fraction(v)
+                    for k, v in indicator.params.items()
                 }
                 target_value = None
                 if indicator.target:
@@ -181,7 +184,9 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
                         "depth": depth + 1,
                         "weight": Fraction(indicator.weight),
                         "places": _places(
-                            indicator.places if indicator.places is not None else scheme.rounding.indicator
+                            indicator.places
+                            if indicator.places is not None
+                            else scheme.rounding.indicator
                         ),
                         "parent": parent_index,
                         "children": [],
@@ -251,7 +256,9 @@ def _post_order(nodes: tuple[Node, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
-def check_scheme(sections: Sections, source: Source | None = None) -> tuple[CheckResult, list[Diagnostic]]:
+def check_scheme(
+    sections: Sections, source: Source | None = None
+) -> tuple[CheckResult, list[Diagnostic]]:
     """Run every check; return the result and its diagnostics placed in their files."""
     result = run_checks(sections)
     return result, place_all(result, source)

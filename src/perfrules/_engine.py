@@ -48,7 +48,9 @@ __all__ = ["CompiledScheme", "Facts", "compile_scheme", "load_facts"]
 
 _NA_WORDS: Final = frozenset({"n/a", "na", "不适用", "不涉及", "无此项"})
 _TRUE_WORDS: Final = frozenset({"true", "yes", "y", "是", "有", "✓", "√", "1", "符合", "满足"})
-_FALSE_WORDS: Final = frozenset({"false", "no", "n", "否", "无", "×", "✗", "0", "不符合", "不满足"})
+_FALSE_WORDS: Final = frozenset(
+    {"false", "no", "n", "否", "无", "×", "✗", "0", "不符合", "不满足"}
+)
 _RESERVED_FACTS: Final = frozenset({"override", "na", "note"})
 _FACT_TABLE_KEYS: Final = frozenset({"value", "text", "level", "share", "note"})
 
@@ -65,8 +67,7 @@ VERSION: Final = _version()
 
 @dataclass(frozen=True)
 class Facts:
-    """One unit's facts: per-indicator values, values shared by all indicators, and where
-    they were read from.
+    """One unit's facts: per-indicator values, shared values, and where they were read from.
 
     Build one with :func:`load_facts` or :meth:`from_mapping`.
     """
@@ -130,7 +131,14 @@ def load_facts(path: str | Path) -> Facts:
             if not isinstance(value, Mapping):
                 line, column = source_map.position((key,))
                 diagnostics.append(
-                    Diagnostic("PR410", (key,), {"got": type(value).__name__}, file=name, line=line, column=column)
+                    Diagnostic(
+                        "PR410",
+                        (key,),
+                        {"got": type(value).__name__},
+                        file=name,
+                        line=line,
+                        column=column,
+                    )
                 )
             continue
         line, column = source_map.position((key,))
@@ -188,7 +196,9 @@ class _Unit:
     ) -> None:
         file, line, column, excerpt = self.facts.position(path)
         self.diagnostics.append(
-            Diagnostic(code, path, params, hint, file=file, line=line, column=column, excerpt=excerpt)
+            Diagnostic(
+                code, path, params, hint, file=file, line=line, column=column, excerpt=excerpt
+            )
         )
 
 
@@ -297,11 +307,17 @@ class CompiledScheme:
                 unit.problem(
                     "PR404",
                     ("indicators", indicator_id, name),
-                    {"fact": name, "indicator": indicator_id, "suggestion": suggestion[0] if suggestion else ""},
+                    {
+                        "fact": name,
+                        "indicator": indicator_id,
+                        "suggestion": suggestion[0] if suggestion else "",
+                    },
                     "did_you_mean" if suggestion else None,
                 )
 
-    def _raw_fact(self, node: Node, name: str, unit: _Unit) -> tuple[Any, str, tuple[str | int, ...]]:
+    def _raw_fact(
+        self, node: Node, name: str, unit: _Unit
+    ) -> tuple[Any, str, tuple[str | int, ...]]:
         own = unit.facts.indicators.get(node.id)
         if isinstance(own, Mapping) and name in own:
             return own[name], "facts", ("indicators", node.id, name)
@@ -311,15 +327,23 @@ class CompiledScheme:
 
     def _bind(
         self, node: Node, leaf: Leaf, unit: _Unit
-    ) -> tuple[dict[str, Value], list[InputValue], list[Note], str | None, str] | _NotApplicable | None:
-        """Bind a leaf's inputs. Returns the binding, N/A, or None when a fact is missing
-        (after recording a problem or a policy note in the returned notes)."""
+    ) -> (
+        tuple[dict[str, Value], list[InputValue], list[Note], str | None, str]
+        | _NotApplicable
+        | None
+    ):
+        """Bind a leaf's inputs: the binding, N/A, or None when a value is malformed.
+
+        A missing fact is returned as the name in the binding's ``missing`` slot.
+        """
         own = unit.facts.indicators.get(node.id)
         if isinstance(own, Mapping) and "na" in own and own["na"] not in (False, None):
             reason = own["na"] if isinstance(own["na"], str) else ""
             return _NotApplicable(reason)
         names: dict[str, Value] = {"weight": node.weight}
         bound: list[InputValue] = []
+        if "weight" in leaf.expression.names:
+            bound.append(InputValue("weight", node.weight, format_number(node.weight), "weight"))
         notes: list[Note] = []
         missing: str | None = None
         actual_text = ""
@@ -348,7 +372,7 @@ class CompiledScheme:
             names[name] = value
             bound.append(InputValue(name, value, text, source, level))
             if level is not None:
-                notes.append(Note("level", {"fact": name, "level": level, "share": format_number(value)}))
+                notes.append(Note("level", {"fact": name, "level": level, "share": _text(value)}))
             if name == leaf.show:
                 actual_text = text
         return names, bound, notes, missing, actual_text
@@ -383,7 +407,11 @@ class CompiledScheme:
                 unit.problem(
                     "PR402",
                     path,
-                    {"value": _text(raw), "expected": "true or false (是/否)", "expected_zh": "是/否（true/false）"},
+                    {
+                        "value": _text(raw),
+                        "expected": "true or false (是/否)",
+                        "expected_zh": "是/否（true/false）",
+                    },
                 )
                 return None
             return flag, shown, None
@@ -443,7 +471,11 @@ class CompiledScheme:
             unit.problem(
                 "PR402",
                 (*path, "share"),
-                {"value": _text(share), "expected": "a share such as 70%", "expected_zh": "比例（如 70%）"},
+                {
+                    "value": _text(share),
+                    "expected": "a share such as 70%",
+                    "expected_zh": "比例（如 70%）",
+                },
             )
             return None
         upper_ok = value <= high
@@ -451,7 +483,12 @@ class CompiledScheme:
             unit.problem(
                 "PR406",
                 (*path, "share"),
-                {"share": _text(share), "level": level.label, "min": format_number(low), "max": format_number(high)},
+                {
+                    "share": _text(share),
+                    "level": level.label,
+                    "min": format_number(low),
+                    "max": format_number(high),
+                },
             )
             return None
         return value, shown, level.label
@@ -496,14 +533,20 @@ class CompiledScheme:
         if not 0 <= value <= weight:
             if leaf.clamp:
                 note_list.append(
-                    Note("clamped", {"value": format_number(value), "weight": format_number(weight)})
+                    Note(
+                        "clamped", {"value": format_number(value), "weight": format_number(weight)}
+                    )
                 )
                 value = min(max(value, Fraction(0)), weight)
             else:
                 unit.problem(
                     "PR501",
                     ("indicators", node.id),
-                    {"indicator": node.id, "score": format_number(value), "weight": format_number(weight)},
+                    {
+                        "indicator": node.id,
+                        "score": format_number(value),
+                        "weight": format_number(weight),
+                    },
                     "cap_with_min",
                 )
                 return _Score(None, "error", weight)
@@ -515,7 +558,11 @@ class CompiledScheme:
             note_list.append(
                 Note(
                     "override",
-                    {"score": format_number(value), "computed": format_number(computed), "reason": reason},
+                    {
+                        "score": format_number(value),
+                        "computed": format_number(computed),
+                        "reason": reason,
+                    },
                 )
             )
         rounded, roundings = self._round(value, node.places, unit.trace)
@@ -530,7 +577,9 @@ class CompiledScheme:
             actual_text,
         )
 
-    def _override(self, node: Node, computed: Fraction, unit: _Unit) -> tuple[Fraction, str] | None:
+    def _override(
+        self, node: Node, computed: Fraction, unit: _Unit
+    ) -> tuple[Fraction, str] | None:
         own = unit.facts.indicators.get(node.id)
         if not isinstance(own, Mapping) or "override" not in own:
             return None
@@ -556,7 +605,11 @@ class CompiledScheme:
             unit.problem(
                 "PR408",
                 (*path, "score"),
-                {"indicator": node.id, "score": format_number(score), "weight": format_number(node.weight)},
+                {
+                    "indicator": node.id,
+                    "score": format_number(score),
+                    "weight": format_number(node.weight),
+                },
             )
             return None
         del computed
@@ -573,7 +626,9 @@ class CompiledScheme:
             return _Score(None, "error", weight)
         note_params = {"fact": fact, "reason": suffix}
         if policy == "exclude":
-            return _Score(None, "excluded", Fraction(0), notes=(Note(f"{cause}_exclude", note_params),))
+            return _Score(
+                None, "excluded", Fraction(0), notes=(Note(f"{cause}_exclude", note_params),)
+            )
         value = weight if policy == "full" else Fraction(0)
         rounded, roundings = self._round(value, node.places, unit.trace)
         return _Score(
@@ -659,7 +714,12 @@ class CompiledScheme:
         )
 
     def _trace(
-        self, scores: dict[int, _Score], facts: Facts, total: Fraction, grade: Grade, gap: Gap | None
+        self,
+        scores: dict[int, _Score],
+        facts: Facts,
+        total: Fraction,
+        grade: Grade,
+        gap: Gap | None,
     ) -> Trace:
         plan = self.plan
         built: dict[int, NodeTrace] = {}

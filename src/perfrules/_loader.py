@@ -55,7 +55,11 @@ _ENTRY_SECTIONS: Final[dict[str, type[BaseModel]]] = {
 _ALL_KEYS: Final = sorted(
     {
         *Scheme.model_fields,
-        *(name for model in (*_SECTIONS.values(), *_ENTRY_SECTIONS.values()) for name in model.model_fields),
+        *(
+            name
+            for model in (*_SECTIONS.values(), *_ENTRY_SECTIONS.values())
+            for name in model.model_fields
+        ),
         *Band.model_fields,
         *ScaleLevel.model_fields,
         "extends",
@@ -128,7 +132,11 @@ def read_bytes(path: Path, diagnostics: list[Diagnostic]) -> bytes | None:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             diagnostics.append(
-                Diagnostic("PR106", params={"file": name, "size": size, "limit": MAX_FILE_BYTES}, file=name)
+                Diagnostic(
+                    "PR106",
+                    params={"file": name, "size": size, "limit": MAX_FILE_BYTES},
+                    file=name,
+                )
             )
             return None
         return path.read_bytes()
@@ -150,7 +158,7 @@ def decode(data: bytes, name: str, diagnostics: list[Diagnostic]) -> str | None:
 
 
 def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str, Any] | None:
-    """Parse TOML with floats as ``Decimal``; a syntax error becomes ``PR100`` with its position."""
+    """Parse TOML (floats as ``Decimal``); a syntax error becomes ``PR100`` with its position."""
     try:
         return tomllib.loads(text, parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
@@ -193,12 +201,18 @@ def read_document(
         except json.JSONDecodeError as exc:
             diagnostics.append(
                 Diagnostic(
-                    "PR100", params={"detail": exc.msg}, file=name, line=exc.lineno, column=exc.colno
+                    "PR100",
+                    params={"detail": exc.msg},
+                    file=name,
+                    line=exc.lineno,
+                    column=exc.colno,
                 )
             )
             return None
         if not isinstance(document, dict):
-            diagnostics.append(Diagnostic("PR410", params={"got": type(document).__name__}, file=name))
+            diagnostics.append(
+                Diagnostic("PR410", params={"got": type(document).__name__}, file=name)
+            )
             return None
         return document, SourceMap(text, name), digest
     parsed = parse_toml(text, name, diagnostics)
@@ -212,15 +226,22 @@ def _resolve(data: Any, loc: Sequence[str | int]) -> tuple[KeyPath, bool]:
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, Mapping) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            path.append(part)
-            node = node[part]
-        else:
+        node = _child(node, part)
+        if node is _ABSENT:
             return tuple(path), False
+        path.append(part)
     return tuple(path), True
+
+
+_ABSENT: Final = object()
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, Mapping):
+        return node.get(part, _ABSENT)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return _ABSENT
 
 
 def _got(value: Any) -> str:
@@ -235,11 +256,9 @@ def _got(value: Any) -> str:
     return str(value)
 
 
-def validation_diagnostics(
-    exc: ValidationError, data: Any, prefix: KeyPath
-) -> list[Diagnostic]:
+def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> list[Diagnostic]:
     """Translate pydantic errors into diagnostics, one per offending key."""
-    grouped: dict[KeyPath, list[dict[str, Any]]] = {}
+    grouped: dict[KeyPath, list[Any]] = {}
     for error in exc.errors(include_url=False):
         path, complete = _resolve(data, error["loc"])
         if error["type"] == "missing":
@@ -272,7 +291,11 @@ def validation_diagnostics(
                 Diagnostic(
                     "PR101",
                     full,
-                    {"key": key, "table": format_key_path(table_path) or "(top)", "suggestion": suggestion},
+                    {
+                        "key": key,
+                        "table": format_key_path(table_path) or "(top)",
+                        "suggestion": suggestion,
+                    },
                     "did_you_mean" if suggestion else None,
                 )
             )
@@ -290,7 +313,9 @@ def validation_diagnostics(
             )
         elif kind in ("dict_type", "model_type", "model_attributes_type") and len(errors) == 1:
             value = _value_at(data, path)
-            out.append(Diagnostic("PR109", full, {"key": format_key_path(full), "got": _got(value)}))
+            out.append(
+                Diagnostic("PR109", full, {"key": format_key_path(full), "got": _got(value)})
+            )
         else:
             value = _value_at(data, path)
             en, zh = _expectations(errors)
@@ -298,7 +323,12 @@ def validation_diagnostics(
                 Diagnostic(
                     "PR102",
                     full,
-                    {"key": format_key_path(full), "expected": en, "expected_zh": zh, "got": _got(value)},
+                    {
+                        "key": format_key_path(full),
+                        "expected": en,
+                        "expected_zh": zh,
+                        "got": _got(value),
+                    },
                 )
             )
     return out
@@ -436,14 +466,14 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
                 value = _validate_model(model, raw, (section, entry_id), diagnostics)
                 if value is None:
                     broken.add((section, entry_id))
-                    _keep_parent(section, entry_id, raw, broken)
+                    _keep_parent(section, raw, broken)
                 else:
                     entries[entry_id] = value
         parts[section] = entries
     return Sections(Scheme(**parts), broken)
 
 
-def _keep_parent(section: str, entry_id: str, raw: Any, broken: set[KeyPath]) -> None:
+def _keep_parent(section: str, raw: Any, broken: set[KeyPath]) -> None:
     """Remember the parent of a broken entry, so its weight sum is not checked."""
     if section in ("groups", "indicators") and isinstance(raw, Mapping):
         parent = raw.get("parent")
@@ -451,7 +481,12 @@ def _keep_parent(section: str, entry_id: str, raw: Any, broken: set[KeyPath]) ->
 
 
 def _list_params(key: str, value: Any) -> dict[str, object]:
-    return {"key": key, "expected": "a list [[...]]", "expected_zh": "列表 [[...]]", "got": _got(value)}
+    return {
+        "key": key,
+        "expected": "a list [[...]]",
+        "expected_zh": "列表 [[...]]",
+        "got": _got(value),
+    }
 
 
 def read_scheme(path: str | Path) -> tuple[Sections | None, Source, list[Diagnostic]]:

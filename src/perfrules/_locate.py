@@ -1,4 +1,4 @@
-"""Where each key of a TOML document is: key path → line and column.
+r"""Where each key of a TOML document is: key path → line and column.
 
 ``tomllib`` parses TOML but gives no positions, yet every diagnostic must point at a line.
 This module scans the text of a document that ``tomllib`` has already accepted and records
@@ -6,7 +6,7 @@ the position of every key and value: table headers (``[a.b]``), arrays of tables
 (``[[a.b]]``, indexed per parent element), dotted keys, quoted keys, inline tables and
 arrays (also across lines), multi-line strings and comments.
 
-Lines end only at ``\\n`` (``str.splitlines`` would also split at ``\\x85`` or ``\\u2028``,
+Lines end only at ``\n`` (``str.splitlines`` would also split at ``\x85`` or ``\u2028``,
 which TOML allows inside strings); columns count characters, 1-based.
 """
 
@@ -164,7 +164,7 @@ class _Scanner:
     def basic_string(self) -> tuple[str, bool]:
         """Read a "..." string; return its value and whether it had escapes."""
         self.advance()
-        out = []
+        out: list[str] = []
         escapes = False
         while True:
             ch = self.peek()
@@ -227,7 +227,7 @@ class _Scanner:
     # --- values ----------------------------------------------------------------------
     def value(self, path: Path) -> None:
         ch = self.peek()
-        if self.startswith('"""') or self.startswith("'''"):
+        if self.text.startswith(('"""', "'''"), self.i):
             quote = ch
             after = self.i + 3
             line, col = self.line, self.col + 3
@@ -333,9 +333,9 @@ class _Scanner:
 
 
 def locate(text: str, file: str | None = None) -> SourceMap:
-    """Build the source map of a TOML document (one that ``tomllib`` accepted).
+    r"""Build the source map of a TOML document (one that ``tomllib`` accepted).
 
-    >>> m = locate('[scheme]\\nid = "x"\\n\\n[[bands]]\\nlabel = "优"\\n[[bands]]\\nlabel = "良"\\n')
+    >>> m = locate('[a]\nid = "x"\n\n[[bands]]\nlabel = "优"\n[[bands]]\nlabel = "良"\n')
     >>> m.position(("bands", 1, "label"))
     (7, 1)
     """

@@ -307,10 +307,10 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
         "cap it with min(..., weight) or set clamp = true",
         "可用 min(..., weight) 封顶，或设置 clamp = true",
     ),
-    "add_reason": ("add reason = \"...\"", "请补充 reason = \"...\""),
+    "add_reason": ('add reason = "..."', '请补充 reason = "..."'),
     "rename": ("use another name", "请换一个名称"),
     "percent": ("write 5% as 0.05", "百分数请写成小数，如 5% 写作 0.05"),
-    "decimal_string": ("e.g. \"0.8\" or Decimal(\"0.8\")", "例如 \"0.8\" 或 Decimal(\"0.8\")"),
+    "decimal_string": ('e.g. "0.8" or Decimal("0.8")', '例如 "0.8" 或 Decimal("0.8")'),
 }
 
 UI: Final[dict[str, tuple[str, str]]] = {
@@ -359,10 +359,16 @@ UI: Final[dict[str, tuple[str, str]]] = {
         "formula gave {value}; clamped to [0, {weight}]",
         "公式结果为 {value}，按 [0, {weight}] 封顶",
     ),
-    "note.level": ("{fact}: level '{level}' → share {share}", "{fact}：档次“{level}”→ 比例 {share}"),
+    "note.level": (
+        "{fact}: level '{level}' → share {share}",
+        "{fact}：档次“{level}”→ 比例 {share}",
+    ),
     "unit": ("Unit", "单位"),
     "scheme": ("Scheme", "方案"),
-    "provenance": ("scheme {id} {version}, perfrules {lib}", "方案 {id} {version}，perfrules {lib}"),
+    "provenance": (
+        "scheme {id} {version}, perfrules {lib}",
+        "方案 {id} {version}，perfrules {lib}",
+    ),
 }
 
 _ZH_DIGITS = "零一二三四五六七八九十"
@@ -388,7 +394,7 @@ _FORMATTER = string.Formatter()
 
 def _fill(template: str, params: Mapping[str, object]) -> str:
     fields = _Fields(params)
-    if "n" in fields and isinstance(fields["n"], int) and 0 <= fields["n"] <= 10:  # noqa: PLR2004
+    if "n" in fields and isinstance(fields["n"], int) and 0 <= fields["n"] <= 10:
         fields.setdefault("n_zh", _ZH_DIGITS[fields["n"]])
     return _FORMATTER.vformat(template, (), fields)
 

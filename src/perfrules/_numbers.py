@@ -102,14 +102,14 @@ def decimal_to_fraction(dec: Decimal) -> Fraction:
     """An exact Fraction for a finite, in-range Decimal."""
     if not dec.is_finite():
         raise NumberFormatError("nonfinite", str(dec))
-    sign, digits, exponent = dec.as_tuple()
+    _, digits, exponent = dec.as_tuple()
     assert isinstance(exponent, int)  # noqa: S101 - finite decimals have int exponents
     significant = len(digits) - next((i for i, d in enumerate(digits) if d), len(digits))
     if significant > MAX_DIGITS:
         raise NumberFormatError("digits", str(dec))
     if exponent < -MAX_PLACES and dec != dec.to_integral_value():
         raise NumberFormatError("places", str(dec))
-    if dec.adjusted() >= 30:  # noqa: PLR2004 - |dec| >= 10**30
+    if dec.adjusted() >= 30:
         raise NumberFormatError("range", str(dec))
     return Fraction(dec)
 
@@ -208,7 +208,7 @@ def round_fraction(value: Fraction, places: int, mode: str = "half_up") -> Fract
         elif mode != "down":
             raise ValueError(f"unknown rounding mode {mode!r}")
     result = Fraction(-quotient if negative else quotient) / scale
-    return result if result else _ZERO
+    return result or _ZERO
 
 
 def is_terminating(value: Fraction) -> bool:
@@ -235,7 +235,7 @@ def decimal_places(value: Fraction) -> int:
     """Number of decimal places of a terminating fraction (0 for integers)."""
     den = value.denominator
     places = 0
-    while den != 1 and places < 1000:  # noqa: PLR2004
+    while den != 1 and places < 1000:
         den = den // 2 if den % 2 == 0 else den // 5 if den % 5 == 0 else 1
         places += 1
     return places
@@ -269,7 +269,8 @@ def format_number(value: Fraction, places: int | None = None) -> str:
 
 
 def _fits(value: Fraction, places: int) -> bool:
-    return (value * 10**places).denominator == 1
+    scaled: Fraction = value * 10**places
+    return scaled.denominator == 1
 
 
 def format_short(value: Fraction, digits: int = 6) -> str:

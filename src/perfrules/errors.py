@@ -181,7 +181,7 @@ class RuleFileError(DiagnosticsError):
 
 
 class FactsError(DiagnosticsError):
-    """A unit's facts cannot be scored: missing or malformed values, or a formula failed on them."""
+    """A unit's facts cannot be scored: missing or malformed values, or a formula failed."""
 
 
 class ExpressionError(PerfrulesError, ValueError):

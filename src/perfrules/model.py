@@ -82,7 +82,9 @@ class SchemeInfo(_Model):
         description='Column titles of the tree levels, e.g. ["一级指标", "二级指标", "三级指标"].',
     )
     description: str = Field(default="", description="Free text: purpose, legal basis.")
-    authority: str = Field(default="", description="Document the scheme follows, e.g. 财预〔2020〕10号.")
+    authority: str = Field(
+        default="", description="Document the scheme follows, e.g. 财预〔2020〕10号."
+    )
 
 
 class Rounding(_Model):
@@ -103,12 +105,16 @@ class Rounding(_Model):
 
 
 class Band(_Model):
-    """``[[bands]]``: one grade band, ``min`` inclusive, ``max`` exclusive (the top band
-    includes the scheme's max). List bands from the highest to the lowest."""
+    """``[[bands]]``: one grade band; ``min`` inclusive, ``max`` exclusive.
+
+    The top band includes the scheme's max. List bands from the highest to the lowest.
+    """
 
     label: str = Field(min_length=1, description="Grade label, e.g. 优 or 良好.")
     min: Number = Field(description="Lowest total in the band (inclusive).")
-    max: Number = Field(description="Upper end (exclusive; inclusive when it is the scheme's max).")
+    max: Number = Field(
+        description="Upper end (exclusive; inclusive when it is the scheme's max)."
+    )
     label_en: str = Field(default="", description="English label for English reports.")
     description: str = ""
 
@@ -118,7 +124,8 @@ class Input(_Model):
 
     type: Literal["number", "level", "bool"] = Field(
         default="number",
-        description="number (80%, 4.8, 70/88), level (a label of a scale), bool (a checklist item).",
+        description="number (80%, 4.8, 70/88), level (a label of a scale) or bool (a checklist "
+        "item).",
     )
     label: str = Field(default="", description="What the fact is, e.g. 业绩值.")
     scale: str | None = Field(default=None, description="For type = level: the scale used.")
@@ -159,7 +166,9 @@ class Group(_Model):
     """``[groups.ID]``: a group of indicators (一级/二级指标)."""
 
     name: str = Field(default="", description="Display name; the id when empty.")
-    parent: str | None = Field(default=None, description="Id of the parent group; none at the top.")
+    parent: str | None = Field(
+        default=None, description="Id of the parent group; none at the top."
+    )
     weight: Number = Field(description="Points of the group; its children must add up to it.")
     places: Places | None = Field(default=None, description="Overrides rounding.group here.")
     description: str = ""
@@ -179,7 +188,8 @@ class Indicator(_Model):
         default_factory=dict, description="Constants the formula reads, e.g. { target = 88 }."
     )
     show: str | None = Field(
-        default=None, description="Input shown as the actual value (业绩值); first input by default."
+        default=None,
+        description="Input shown as the actual value (业绩值); first input by default.",
     )
     missing: Policy | None = None
     na: Policy | None = None

@@ -58,7 +58,10 @@ __all__ = [
 Value = Fraction | bool
 
 _NUMBER_REASONS: Final[dict[str, tuple[str, str]]] = {
-    "float": ("binary floats are not exact; pass a string or Decimal", "二进制浮点数不精确，请传入字符串或 Decimal"),
+    "float": (
+        "binary floats are not exact; pass a string or Decimal",
+        "二进制浮点数不精确，请传入字符串或 Decimal",
+    ),
     "nonfinite": ("NaN and infinity are not numbers a score can use", "NaN 与无穷大不能用于计分"),
     "range": ("magnitude must stay below 10**30", "数值的绝对值须小于 10**30"),
     "digits": ("more than 30 significant digits", "有效数字超过 30 位"),
@@ -171,7 +174,7 @@ class Expression:
         """Evaluate and return the value with every intermediate step."""
         try:
             value, records = self._code.run_traced(names)
-        except Exception:  # noqa: BLE001 - see evaluate()
+        except Exception:
             self.evaluate_reference(names)
             raise  # pragma: no cover - the reference raises a placed error first
         return value, self._steps(names, records)
@@ -198,7 +201,9 @@ class Expression:
         return self._code.run(names)
 
 
-def _arg(kind: str, ref: object, values: Mapping[int, Value], names: Mapping[str, Value]) -> object:
+def _arg(
+    kind: str, ref: object, values: Mapping[int, Value], names: Mapping[str, Value]
+) -> object:
     if kind == "rec":
         return values.get(ref)  # type: ignore[call-overload]
     if kind == "name":
@@ -274,7 +279,9 @@ def safe_eval(
         ExpressionError: and nothing else, whatever *text* is.
     """
     bound = bind(names)
-    scope: dict[str, Type] = {k: "bool" if isinstance(v, bool) else "num" for k, v in bound.items()}
+    scope: dict[str, Type] = {
+        k: "bool" if isinstance(v, bool) else "num" for k, v in bound.items()
+    }
     expression = compile_expression(text, scope, formulas)
     return expression.evaluate(bound)
 

@@ -120,7 +120,7 @@ def _bad_spec(spec: str) -> ExpressionError:
         {
             "name": "lookup",
             "detail": f'"{spec}" is not an interval such as "[80%, 90%)", ">=90%" or "=0"',
-            "detail_zh": f"“{spec}”不是区间写法，应类似 \"[80%, 90%)\"、\">=90%\" 或 \"=0\"",
+            "detail_zh": f'“{spec}”不是区间写法，应类似 "[80%, 90%)"、">=90%" 或 "=0"',
         },
     )
 
@@ -317,12 +317,12 @@ def expected_arguments(shape: str) -> str:
 def check_arguments(shape: str, types: list[Type]) -> str | None:
     """Check argument *types* against *shape*; return a problem description or ``None``."""
     if shape.endswith("+"):
-        want = shape[:-1]
+        each = shape[:-1]
         if not types:
             return "arity"
-        return next((f"{i}:{want}" for i, t in enumerate(types) if t != want), None)
+        return next((f"{i}:{each}" for i, t in enumerate(types) if t != each), None)
     if shape == "lookup":
-        if len(types) < 3:  # noqa: PLR2004
+        if len(types) < 3:
             return "arity"
         if types[0] != "num":
             return "0:num"
@@ -338,11 +338,13 @@ def check_arguments(shape: str, types: list[Type]) -> str | None:
         if not types or len(types) % 2:
             return "arity"
         for i, t in enumerate(types):
-            want = "bool" if i % 2 == 0 else "num"
-            if t != want:
-                return f"{i}:{want}"
+            expected = "bool" if i % 2 == 0 else "num"
+            if t != expected:
+                return f"{i}:{expected}"
         return None
     wanted = shape.split()
     if len(types) != len(wanted):
         return "arity"
-    return next((f"{i}:{w}" for i, (t, w) in enumerate(zip(types, wanted, strict=True)) if t != w), None)
+    return next(
+        (f"{i}:{w}" for i, (t, w) in enumerate(zip(types, wanted, strict=True)) if t != w), None
+    )

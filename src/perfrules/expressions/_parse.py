@@ -7,8 +7,8 @@ function table, and every node is type-checked. Only a tree that passed all of t
 ever evaluated, by either evaluator.
 
 The canonical tree is made of ordinary ``ast`` nodes with three extra attributes:
-``_pr_offset`` (character offset in the text being compiled), ``_pr_text`` (the
-sub-expression as written) and ``_pr_rec`` (index of the trace record, or -1). Number
+``pr_offset`` (character offset in the text being compiled), ``pr_text`` (the
+sub-expression as written) and ``pr_rec`` (index of the trace record, or -1). Number
 literals hold exact ``Fraction`` values and lookup() specs hold parsed ``Interval``s.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Final
+from typing import Final, cast
 
 from perfrules.errors import ExpressionError
 from perfrules.expressions._functions import (
@@ -51,9 +51,18 @@ from perfrules.expressions._limits import (
 BUILTIN_NAMES: Final[dict[str, Type]] = {"weight": "num"}
 
 _BIDI_AND_INVISIBLE: Final = frozenset(
-    [0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF]
-    + list(range(0x202A, 0x202F))
-    + list(range(0x2066, 0x206A))
+    [
+        0x061C,  # Arabic letter mark
+        0x200B,  # zero-width space, joiners and direction marks
+        0x200C,
+        0x200D,
+        0x200E,
+        0x200F,
+        0x2060,  # word joiner
+        0xFEFF,  # byte-order mark
+        *range(0x202A, 0x202F),  # bidi embeddings and overrides
+        *range(0x2066, 0x206A),  # bidi isolates
+    ]
 )
 _CJK_PUNCTUATION: Final = {
     "\u3000": " ",
@@ -160,7 +169,7 @@ class Program:
         type: the result type.
         names: the inputs it reads (named formulas expanded).
         formulas: the named formulas it uses, directly or not.
-        infos: one entry per trace record, indexed by ``_pr_rec``.
+        infos: one entry per trace record, indexed by ``pr_rec``.
         max_size: static bound on numerator plus denominator bits of any intermediate.
     """
 
@@ -409,13 +418,15 @@ class _Builder:
         self.max_size = 0
         self.count = 0
 
-    def err(self, code: str, node: ast.AST, hint: str | None = None, **params: object) -> ExpressionError:
+    def err(
+        self, code: str, node: ast.AST, hint: str | None = None, **params: object
+    ) -> ExpressionError:
         return _error(code, self.offsets.of(node), self.text, hint, **params)
 
-    def annotate(self, new: ast.expr, old: ast.AST, rec: bool) -> ast.expr:
-        new._pr_offset = self.offsets.of(old)  # type: ignore[attr-defined]
-        new._pr_text = self.offsets.segment(old)  # type: ignore[attr-defined]
-        new._pr_rec = -1  # type: ignore[attr-defined]
+    def annotate(self, new: ast.expr, old: ast.AST) -> ast.expr:
+        new.pr_offset = self.offsets.of(old)  # type: ignore[attr-defined]
+        new.pr_text = self.offsets.segment(old)  # type: ignore[attr-defined]
+        new.pr_rec = -1  # type: ignore[attr-defined]
         ast.copy_location(new, old)
         self.count += 1
         if self.count > MAX_NODES:
@@ -424,8 +435,8 @@ class _Builder:
 
     def record(self, node: ast.expr, template: str, children: list[ast.expr]) -> None:
         refs = tuple(_child_ref(child) for child in children)
-        node._pr_rec = len(self.infos)  # type: ignore[attr-defined]
-        self.infos.append(NodeInfo(node._pr_text, template, refs))  # type: ignore[attr-defined]
+        node.pr_rec = len(self.infos)  # type: ignore[attr-defined]
+        self.infos.append(NodeInfo(node.pr_text, template, refs))  # type: ignore[attr-defined]
 
     def size(self, value: int) -> int:
         self.max_size = max(self.max_size, value)
@@ -455,11 +466,11 @@ class _Builder:
     def _constant(self, node: ast.Constant) -> tuple[ast.expr, Type, int]:
         value = node.value
         if isinstance(value, bool):
-            return self.annotate(ast.Constant(value), node, rec=False), "bool", 0
+            return self.annotate(ast.Constant(value), node), "bool", 0
         if isinstance(value, int | float | complex):
             offset = self.offsets.of(node)
             number = _literal_number(self.offsets.segment(node), offset, self.text)
-            new = self.annotate(ast.Constant(number), node, rec=False)
+            new = self.annotate(exact_constant(number), node)
             return new, "num", self.size(_size(number))
         if isinstance(value, str):
             if len(value) > MAX_STRING:
@@ -470,7 +481,7 @@ class _Builder:
                     detail=f"text longer than {MAX_STRING} characters",
                     detail_zh=f"文本超过 {MAX_STRING} 个字符",
                 )
-            return self.annotate(ast.Constant(value), node, rec=False), "str", 0
+            return self.annotate(ast.Constant(value), node), "str", 0
         name = "None" if value is None else type(value).__name__
         raise self.err("PR306", node, construct=name, construct_zh=name)
 
@@ -481,14 +492,18 @@ class _Builder:
             raise self.err(problem, node, name=name)
         if name in self.scope:
             self.names.add(name)
-            new = self.annotate(ast.Name(name, ast.Load()), node, rec=False)
+            new = self.annotate(ast.Name(name, ast.Load()), node)
             return new, self.scope[name], self.size(INPUT_SIZE_BITS)
         if name in self.table.texts:
             return self._expand(node, name)
         if name in FUNCTIONS:
-            raise self.err("PR306", node, construct=f"{name} without (...)", construct_zh=f"未加括号的 {name}")
+            raise self.err(
+                "PR306", node, construct=f"{name} without (...)", construct_zh=f"未加括号的 {name}"
+            )
         known = [*self.scope, *self.table.texts]
-        raise self.err("PR302", node, _suggest(name, known), name=name, suggestion=_best(name, known))
+        raise self.err(
+            "PR302", node, _suggest(name, known), name=name, suggestion=_best(name, known)
+        )
 
     def _expand(self, node: ast.Name, name: str) -> tuple[ast.expr, Type, int]:
         if name in self.stack:
@@ -499,19 +514,19 @@ class _Builder:
         program = build_formula(name, self.scope, self.table, self.stack)
         if isinstance(program, ExpressionError):
             if program.code == "PR305":
-                raise self.err("PR305", node, **program.params)
+                raise self.err("PR305", node, cycle=program.params.get("cycle", name))
             raise self.err("PR323", node, name=name)
         offset = self.offsets.of(node)
         base = len(self.infos)
         body = copy.deepcopy(program.tree)
         for sub in ast.walk(body):
-            sub._pr_offset = offset  # type: ignore[attr-defined]
-            rec = getattr(sub, "_pr_rec", -1)
+            sub.pr_offset = offset  # type: ignore[attr-defined]
+            rec = getattr(sub, "pr_rec", -1)
             if rec >= 0:
-                sub._pr_rec = rec + base  # type: ignore[attr-defined]
-            inner = getattr(sub, "_pr_formula_recs", ())
+                sub.pr_rec = rec + base  # type: ignore[attr-defined]
+            inner = getattr(sub, "pr_formula_recs", ())
             if inner:
-                sub._pr_formula_recs = tuple(k + base for k in inner)  # type: ignore[attr-defined]
+                sub.pr_formula_recs = tuple(k + base for k in inner)  # type: ignore[attr-defined]
         for info in program.infos:
             children = tuple(
                 ("rec", int(ref) + base) if kind == "rec" else (kind, ref)  # type: ignore[call-overload]
@@ -526,8 +541,8 @@ class _Builder:
         self.size(program.max_size)
         # One more record stands for the reference itself: "rate = weight * actual = 4.8".
         child = _child_ref(body)
-        recs = getattr(body, "_pr_formula_recs", ())
-        body._pr_formula_recs = (*recs, len(self.infos))  # type: ignore[attr-defined]
+        recs = getattr(body, "pr_formula_recs", ())
+        body.pr_formula_recs = (*recs, len(self.infos))  # type: ignore[attr-defined]
         shown = program.text.replace("{", "{{").replace("}", "}}")
         self.infos.append(NodeInfo(name, shown, (child,), formula=name))
         return body, program.type, program.max_size
@@ -537,16 +552,18 @@ class _Builder:
             operand, t, _ = self.build(node.operand)
             if t != "bool":
                 raise _type_error(self.offsets.of(node), self.text, "not", "bool", t)
-            new = self.annotate(ast.UnaryOp(ast.Not(), operand), node, rec=True)
+            new = self.annotate(ast.UnaryOp(ast.Not(), operand), node)
             self.record(new, "not {0}", [operand])
             return new, "bool", 0
         if isinstance(node.op, ast.USub | ast.UAdd):
             operand, t, size = self.build(node.operand)
             if t != "num":
                 raise _type_error(self.offsets.of(node), self.text, "-", "num", t)
-            new = self.annotate(ast.UnaryOp(node.op.__class__(), operand), node, rec=False)
+            new = self.annotate(ast.UnaryOp(node.op.__class__(), operand), node)
             if not isinstance(operand, ast.Constant):
-                self.record(new, ("-" if isinstance(node.op, ast.USub) else "+") + "{0}", [operand])
+                self.record(
+                    new, ("-" if isinstance(node.op, ast.USub) else "+") + "{0}", [operand]
+                )
             return new, "num", size
         op = _OPERATOR_NAMES.get(type(node.op), type(node.op).__name__)
         raise self.err("PR306", node, construct=f"operator {op}", construct_zh=f"运算符 {op}")
@@ -556,13 +573,15 @@ class _Builder:
         if symbol is None:
             op = _OPERATOR_NAMES.get(type(node.op), type(node.op).__name__)
             hint = "percent" if isinstance(node.op, ast.Mod) else None
-            raise self.err("PR306", node, hint, construct=f"operator {op}", construct_zh=f"运算符 {op}")
+            raise self.err(
+                "PR306", node, hint, construct=f"operator {op}", construct_zh=f"运算符 {op}"
+            )
         left, lt, lsize = self.build(node.left)
         right, rt, rsize = self.build(node.right)
         for t in (lt, rt):
             if t != "num":
                 raise _type_error(self.offsets.of(node), self.text, f"'{symbol}'", "num", t)
-        new = self.annotate(ast.BinOp(left, node.op.__class__(), right), node, rec=True)
+        new = self.annotate(ast.BinOp(left, node.op.__class__(), right), node)
         self.record(new, "{0} " + symbol + " {1}", [left, right])
         size = 2 * MAX_BITS if symbol == "**" else lsize + rsize + 2
         return new, "num", self.size(size)
@@ -575,7 +594,7 @@ class _Builder:
             if t != "bool":
                 raise _type_error(self.offsets.of(value), self.text, word, "bool", t)
             values.append(built)
-        new = self.annotate(ast.BoolOp(node.op.__class__(), values), node, rec=True)
+        new = self.annotate(ast.BoolOp(node.op.__class__(), values), node)
         template = f" {word} ".join("{" + str(i) + "}" for i in range(len(values)))
         self.record(new, template, values)
         return new, "bool", 0
@@ -589,7 +608,9 @@ class _Builder:
             symbol = _CMPOPS.get(type(op))
             if symbol is None:
                 name = _OPERATOR_NAMES.get(type(op), type(op).__name__)
-                raise self.err("PR306", node, construct=f"operator {name}", construct_zh=f"运算符 {name}")
+                raise self.err(
+                    "PR306", node, construct=f"operator {name}", construct_zh=f"运算符 {name}"
+                )
             built, t, _ = self.build(comparator)
             operands.append(built)
             types.append(t)
@@ -606,7 +627,6 @@ class _Builder:
         new = self.annotate(
             ast.Compare(operands[0], [op.__class__() for op in node.ops], operands[1:]),
             node,
-            rec=True,
         )
         template = "{0}" + "".join(f" {s} {{{i + 1}}}" for i, s in enumerate(symbols))
         self.record(new, template, operands)
@@ -620,7 +640,7 @@ class _Builder:
         orelse, ot, osize = self.build(node.orelse)
         if bt != ot or bt == "str":
             raise _type_error(self.offsets.of(node.orelse), self.text, "else", bt, ot)
-        new = self.annotate(ast.IfExp(test, body, orelse), node, rec=True)
+        new = self.annotate(ast.IfExp(test, body, orelse), node)
         self.record(new, "{1} if {0} else {2}", [test, body, orelse])
         return new, bt, max(bsize, osize)
 
@@ -632,10 +652,19 @@ class _Builder:
         function = FUNCTIONS.get(name)
         if function is None:
             raise self.err(
-                "PR303", node.func, _suggest(name, FUNCTIONS), name=name, suggestion=_best(name, FUNCTIONS)
+                "PR303",
+                node.func,
+                _suggest(name, FUNCTIONS),
+                name=name,
+                suggestion=_best(name, FUNCTIONS),
             )
         if node.keywords:
-            raise self.err("PR306", node.keywords[0].value, construct="keyword arguments", construct_zh="关键字参数")
+            raise self.err(
+                "PR306",
+                node.keywords[0].value,
+                construct="keyword arguments",
+                construct_zh="关键字参数",
+            )
         if len(node.args) > MAX_ARGS:
             raise self.err("PR312", node, count=len(node.args), limit=MAX_ARGS)
         args: list[ast.expr] = []
@@ -649,47 +678,68 @@ class _Builder:
         problem = check_arguments(function.shape, types)
         if problem == "arity":
             raise self.err(
-                "PR304", node, name=name, expected=expected_arguments(function.shape), got=len(args)
+                "PR304",
+                node,
+                name=name,
+                expected=expected_arguments(function.shape),
+                got=len(args),
             )
         if problem is not None:
             index, want = problem.split(":")
             arg_node = node.args[int(index)]
             raise _type_error(
-                self.offsets.of(arg_node), self.text, f"{name}() argument {int(index) + 1}",
-                want, types[int(index)],  # type: ignore[arg-type]
+                self.offsets.of(arg_node),
+                self.text,
+                f"{name}() argument {int(index) + 1}",
+                cast("Type", want),
+                types[int(index)],
             )
         for i, t in enumerate(types):
             if t == "str":
                 source = node.args[i]
                 if not isinstance(args[i], ast.Constant):
-                    raise self.err("PR306", source, construct="computed text", construct_zh="计算出的文本")
+                    raise self.err(
+                        "PR306", source, construct="computed text", construct_zh="计算出的文本"
+                    )
                 try:
                     interval = parse_interval(args[i].value)  # type: ignore[attr-defined]
                 except ExpressionError as exc:
                     raise exc.placed(self.offsets.of(source), self.text) from None
-                replacement = ast.Constant(interval)
-                replacement.__dict__.update(args[i].__dict__)
-                replacement.value = interval
+                replacement = exact_constant(interval)
+                for attribute in ("pr_offset", "pr_text", "pr_rec"):
+                    setattr(replacement, attribute, getattr(args[i], attribute))
+                ast.copy_location(replacement, args[i])
                 args[i] = replacement
-        new = self.annotate(ast.Call(ast.Name(name, ast.Load()), args, []), node, rec=True)
+        new = self.annotate(ast.Call(ast.Name(name, ast.Load()), args, []), node)
         template = name + "(" + ", ".join("{" + str(i) + "}" for i in range(len(args))) + ")"
         self.record(new, template, args)
-        size = sum(sizes) + 2 if name in ("ratio", "reverse_ratio", "steps", "checklist") else max(sizes, default=0)
+        size = (
+            sum(sizes) + 2
+            if name in ("ratio", "reverse_ratio", "steps", "checklist")
+            else max(sizes, default=0)
+        )
         if name in ("count", "missing"):
             size = 2 * len(args).bit_length() + 2
         return new, "num", self.size(size)
 
 
+def exact_constant(value: object) -> ast.Constant:
+    """An ``ast.Constant`` holding an exact value (Fraction, Interval) for the evaluators."""
+    node = ast.Constant(None)
+    node.value = value  # type: ignore[assignment]  # our trees carry exact values
+    return node
+
+
 def _child_ref(node: ast.expr) -> tuple[str, object]:
-    formula_recs = getattr(node, "_pr_formula_recs", ())
+    formula_recs = getattr(node, "pr_formula_recs", ())
     if formula_recs:
         return ("rec", formula_recs[-1])
-    rec = getattr(node, "_pr_rec", -1)
+    rec = getattr(node, "pr_rec", -1)
     if rec >= 0:
         return ("rec", rec)
     if isinstance(node, ast.Name):
         return ("name", node.id)
-    return ("const", getattr(node, "_pr_text", ""))
+    return ("const", getattr(node, "pr_text", ""))
 
 
 def _suggest(name: str, known: Mapping[str, object] | list[str]) -> str | None:

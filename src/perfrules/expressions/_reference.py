@@ -65,13 +65,14 @@ class _Evaluator(SimpleEval):  # type: ignore[misc]  # simpleeval is untyped
         super().__init__(operators=_OPERATORS, functions=_FUNCTIONS, names=dict(names))
         self.program = program
         # Prune simpleeval's node table to the allow-list (defence in depth).
-        self.nodes = {k: v for k, v in self.nodes.items() if k in _ALLOWED_NODES}
+        table: dict[type[ast.AST], Any] = getattr(self, "nodes", {})
+        self.nodes = {k: v for k, v in table.items() if k in _ALLOWED_NODES}
 
     def _eval(self, node: ast.AST) -> Any:
         try:
             return super()._eval(node)
         except ExpressionError as exc:
-            raise exc.placed(getattr(node, "_pr_offset", 0), self.program.text) from None
+            raise exc.placed(getattr(node, "pr_offset", 0), self.program.text) from None
         except ZeroDivisionError:
             divisor: ast.AST = node
             if isinstance(node, ast.BinOp):
@@ -80,22 +81,22 @@ class _Evaluator(SimpleEval):  # type: ignore[misc]  # simpleeval is untyped
                 divisor = node.args[1]
             raise ExpressionError(
                 "PR316",
-                {"expr": getattr(divisor, "_pr_text", "?")},
-                offset=getattr(node, "_pr_offset", 0),
+                {"expr": getattr(divisor, "pr_text", "?")},
+                offset=getattr(node, "pr_offset", 0),
                 text=self.program.text,
             ) from None
         except NameNotDefined as exc:
             raise ExpressionError(
                 "PR302",
                 {"name": getattr(node, "id", "?")},
-                offset=getattr(node, "_pr_offset", 0),
+                offset=getattr(node, "pr_offset", 0),
                 text=self.program.text,
             ) from exc
         except InvalidExpression as exc:  # pragma: no cover - the validator refuses these first
             raise ExpressionError(
                 "PR306",
                 {"construct": type(node).__name__, "construct_zh": type(node).__name__},
-                offset=getattr(node, "_pr_offset", 0),
+                offset=getattr(node, "pr_offset", 0),
                 text=self.program.text,
             ) from exc
 

@@ -1,0 +1,56 @@
+# perfrules — the two commands in the README: `make demo` and `make test`.
+# Everything is installed into .venv by these targets; nothing needs to be installed by hand.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+SEED    = rules/examples/xinzhou-zfw-2021
+
+.PHONY: demo test lint typecheck imports pytest bench fuzz clean help
+
+help:
+	@echo "make demo   score the shipped seed example and print the table"
+	@echo "make test   ruff, mypy (strict), import contracts, pytest with hypothesis"
+	@echo "make bench  benchmarks (not part of make test)"
+	@echo "make fuzz   long fuzz run of the expression sandbox (FUZZ_EXAMPLES=...)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.runtime
+
+demo: $(VENV)/.runtime
+	$(BIN)/perfrules score $(SEED)/scheme.toml $(SEED)/facts.toml
+	$(BIN)/perfrules explain $(SEED)/scheme.toml $(SEED)/facts.toml 质量-市域治理
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+imports: $(VENV)/.dev
+	$(BIN)/lint-imports
+
+pytest: $(VENV)/.dev
+	$(BIN)/pytest
+
+test: lint typecheck imports pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench_scoring.py
+
+fuzz: $(VENV)/.dev
+	$(BIN)/python benchmarks/fuzz_expressions.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,19 @@
+"""Human renderings of diagnostics and traces. Rendering reads; it never computes a score."""
+
+from __future__ import annotations
+
+from perfrules._render.text import (
+    diagnostics_json,
+    make_console,
+    render_diagnostics,
+    render_explain,
+    render_score_table,
+)
+
+__all__ = [
+    "diagnostics_json",
+    "make_console",
+    "render_diagnostics",
+    "render_explain",
+    "render_score_table",
+]

@@ -1,0 +1,270 @@
+"""Terminal output with rich: diagnostics, the score table, step-by-step explanations.
+
+Everything shown comes from a :class:`~perfrules.trace.Trace` or a list of diagnostics;
+numbers are only formatted here, never computed. Chinese text is measured by rich as double
+width, so tables stay aligned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from typing import IO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from perfrules._messages import ui
+from perfrules._numbers import format_number, format_short
+from perfrules.errors import Diagnostic, Lang
+from perfrules.trace import NodeTrace, Trace
+
+_ZH_LEVELS = "一二三四五六七八九"
+
+
+def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
+    """A console that honours NO_COLOR and uses the terminal width (at least 100 columns)."""
+    console = Console(file=file, stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 140
+    return console
+
+
+def _num(value: Fraction | None, places: int | None = None) -> str:
+    return "—" if value is None else format_number(value, places)
+
+
+# --- diagnostics ----------------------------------------------------------------------
+def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: Console) -> None:
+    """``file:line:col: error[PRxxx]: message``, the offending line and a caret, then a hint."""
+    for d in diagnostics:
+        style = "bold red" if d.severity == "error" else "bold yellow"
+        where = d.file or "<input>"
+        if d.line:
+            where += f":{d.line}:{d.column or 1}"
+        head = Text()
+        head.append(f"{where}: ", style="bold")
+        head.append(f"{d.severity}[{d.code}]", style=style)
+        head.append(f": {d.message(lang)}")
+        console.print(head)
+        if d.excerpt is not None and d.line:
+            console.print(Text(f"  {d.line:>4} | {d.excerpt}", style="dim"))
+            if d.column:
+                pad = _display_width(d.excerpt[: d.column - 1])
+                console.print(Text(" " * (9 + pad) + "^", style=style))
+        hint = d.hint_text(lang)
+        if hint:
+            console.print(Text(f"       = {hint}", style="cyan"))
+    errors = sum(1 for d in diagnostics if d.severity == "error")
+    warnings = len(diagnostics) - errors
+    parts = []
+    if errors:
+        parts.append(ui("n_errors", lang, n=errors))
+    if warnings:
+        parts.append(ui("n_warnings", lang, n=warnings))
+    if parts:
+        console.print(Text(", ".join(parts), style="bold"))
+
+
+def _display_width(text: str) -> int:
+    from rich.cells import cell_len  # noqa: PLC0415 - small helper, keeps the import local
+
+    return cell_len(text)
+
+
+def diagnostics_json(diagnostics: Iterable[Diagnostic], lang: Lang) -> str:
+    """The ``check --format json`` document: a list of diagnostic objects."""
+    return json.dumps([d.to_dict(lang) for d in diagnostics], ensure_ascii=False, indent=2) + "\n"
+
+
+# --- score table ----------------------------------------------------------------------
+def _level_titles(trace: Trace, depth: int, lang: Lang) -> list[str]:
+    titles = list(trace.levels) if lang == "zh" or not trace.levels else []
+    if lang == "en" and trace.levels:
+        titles = []
+    while len(titles) < depth:
+        n = len(titles) + 1
+        titles.append(ui("level", lang, n=n, n_zh=_ZH_LEVELS[n - 1] if n <= 9 else str(n)))
+    return titles[:depth]
+
+
+def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
+    """The seed's table: one row per indicator under its groups, subtotals, total, grade."""
+    leaves = list(trace.root.leaves())
+    depth = max((leaf.depth for leaf in leaves), default=1)
+    title = trace.root.name
+    if trace.provenance.unit:
+        title = f"{trace.provenance.unit} — {title}"
+    table = Table(title=title, show_lines=False, expand=False)
+    for heading in _level_titles(trace, depth, lang):
+        table.add_column(heading, overflow="fold", max_width=28)
+    table.add_column(ui("weight", lang), justify="right", no_wrap=True)
+    table.add_column(ui("target", lang), overflow="fold", max_width=30)
+    table.add_column(ui("actual", lang), overflow="fold", max_width=24)
+    table.add_column(ui("score", lang), justify="right", no_wrap=True)
+
+    printed: dict[int, str] = {}
+
+    def add_node(node: NodeTrace, ancestors: list[NodeTrace]) -> None:
+        if node.kind == "indicator":
+            cells: list[str | Text] = [""] * (depth - 1)
+            for group in ancestors:
+                level = group.depth - 1
+                if level < depth - 1 and printed.get(level) != group.id:
+                    cells[level] = Text(group.name)
+                    printed[level] = group.id
+                    for deeper in list(printed):
+                        if deeper > level:
+                            del printed[deeper]
+            score = _num(node.score, node.places)
+            if node.status == "excluded":
+                score = ui("excluded", lang)
+            table.add_row(
+                *cells,
+                Text(node.name),
+                _num(node.weight),
+                Text(node.target),
+                Text(node.actual),
+                score,
+            )
+            return
+        below = [*ancestors, node] if node.kind == "group" else ancestors
+        for child in node.children:
+            add_node(child, below)
+        if node.kind == "group" and len(node.children) > 1:
+            subtotal: list[str | Text] = [""] * depth
+            word = ui("subtotal", lang)
+            subtotal[node.depth - 1] = Text(
+                f"{word}（{node.name}）" if lang == "zh" else f"{word} ({node.name})"
+            )
+            table.add_row(
+                *subtotal, _num(node.weight), "", "", _num(node.score, node.places), style="bold"
+            )
+
+    add_node(trace.root, [])
+    total_row = [""] * depth
+    total_row[0] = ui("total", lang)
+    table.add_row(
+        *total_row, _num(trace.max), "", "", _num(trace.total, trace.total_places), style="bold"
+    )
+    console.print(table)
+    grade = trace.grade
+    label = grade.label_en if lang == "en" and grade.label_en else grade.label
+    line = Text()
+    line.append(f"{ui('total', lang)}: ", style="bold")
+    line.append(_num(trace.total, trace.total_places), style="bold green")
+    line.append(f"  {ui('grade', lang)}: ", style="bold")
+    line.append(label, style="bold green")
+    line.append(f"  [{_num(grade.min)}, {_num(grade.max)}{']' if grade.max == trace.max else ')'}")
+    console.print(line)
+    console.print(Text(_gap_text(trace, lang)))
+    for note in trace.root.notes:
+        console.print(Text(note_text(note.kind, dict(note.params), lang), style="yellow"))
+
+
+def note_text(kind: str, params: dict[str, str], lang: Lang) -> str:
+    """A trace note as a sentence."""
+    key = "renormalised" if kind == "renormalised" else f"note.{kind}"
+    return ui(key, lang, **params)
+
+
+def _gap_text(trace: Trace, lang: Lang) -> str:
+    if trace.gap is None:
+        return ui("top_band", lang)
+    gap = trace.gap
+    label = gap.label
+    if lang == "en":
+        label = next((b.label_en or b.label for b in trace.bands if b.label == gap.label), label)
+    return ui(
+        "gap", lang, gap=format_number(gap.shortfall), label=label, min=format_number(gap.min)
+    )
+
+
+# --- explanation ----------------------------------------------------------------------
+def render_explain(trace: Trace, ids: Sequence[str], lang: Lang, console: Console) -> None:
+    """Each indicator step by step, then each group's sum, then the total and grade."""
+    wanted = set(ids)
+
+    def visit(node: NodeTrace) -> None:
+        for child in node.children:
+            visit(child)
+        if wanted and node.id not in wanted:
+            return
+        if node.kind == "indicator":
+            _explain_leaf(node, lang, console)
+        else:
+            _explain_group(node, lang, console)
+
+    visit(trace.root)
+    if not wanted or trace.root.id in wanted:
+        console.print(Text(_gap_text(trace, lang)))
+
+
+def _explain_leaf(node: NodeTrace, lang: Lang, console: Console) -> None:
+    head = Text()
+    head.append(node.id, style="bold")
+    if node.name != node.id:
+        head.append(f"  {node.name}")
+    head.append(f"  ({ui('weight', lang)} {_num(node.weight)})", style="dim")
+    console.print(head)
+    label_width = 10
+
+    def label(key: str) -> str:
+        text = ui(key, lang) if key else ""
+        return text + " " * max(1, label_width - _display_width(text))
+
+    if node.formula is not None:
+        console.print(Text(f"  {label('formula')}{node.formula}"))
+    if node.inputs:
+        parts = []
+        for item in node.inputs:
+            value = "—" if item.value is None else _value(item.value)
+            shown = f"{item.name} = {value}"
+            if item.text and item.text != value:
+                shown += f" ({item.text})"
+            if item.source not in ("facts", "", "weight"):
+                shown += f" [{item.source}]"
+            parts.append(shown)
+        console.print(Text(f"  {label('inputs')}" + "; ".join(parts)))
+    for i, step in enumerate(node.steps):
+        console.print(Text(f"  {label('steps' if i == 0 else '')}{step}"))
+    for rounding in node.roundings:
+        mode = ui(rounding.mode, lang)
+        text = ui("rounded", lang, mode=mode, mode_zh=mode, places=rounding.places)
+        console.print(
+            Text(
+                f"  {label('')}{text}: {format_short(rounding.before)} → "
+                f"{format_number(rounding.after, rounding.places)}"
+            )
+        )
+    for note in node.notes:
+        console.print(Text(f"  {label('notes')}{note.text(lang)}", style="yellow"))
+    score = ui("excluded", lang) if node.score is None else _num(node.score, node.places)
+    lost = "" if node.lost is None else f"  ({ui('lost', lang)} {_num(node.lost, node.places)})"
+    console.print(Text(f"  {label('score')}{score} / {_num(node.weight)}{lost}", style="bold"))
+    console.print()
+
+
+def _explain_group(node: NodeTrace, lang: Lang, console: Console) -> None:
+    parts = [_num(child.score, child.places) for child in node.children if child.score is not None]
+    name = ui("total", lang) if node.kind == "scheme" else node.name
+    line = f"{name} = {' + '.join(parts) or '0'}"
+    for note in node.notes:
+        line += f"  [{note_text(note.kind, dict(note.params), lang)}]"
+    for rounding in node.roundings:
+        if rounding.before != rounding.after:
+            after = format_number(rounding.after, rounding.places)
+            line += f" = {format_short(rounding.before)} → {after}"
+    line += f" = {_num(node.score, node.places)} / {_num(node.weight)}"
+    console.print(Text(line, style="bold"))
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Fraction):
+        return format_short(value)
+    return str(value)
