@@ -1,0 +1,210 @@
+"""Rule-file diagnostics: every mistake reported at once, each at its own line, zh and en."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import perfrules
+from perfrules._compile import check_path
+from perfrules.errors import RuleFileError
+
+from conftest import SEED
+
+SEED_TEXT = (SEED / "scheme.toml").read_text(encoding="utf-8")
+
+
+def _line_of(text: str, needle: str) -> int:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(needle)
+
+
+def _write(tmp_path: Path, text: str, name: str = "scheme.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _replace_once(text: str, old: str, new: str, occurrence: int = 1) -> str:
+    index = -1
+    for _ in range(occurrence):
+        index = text.index(old, index + 1)
+    return text[:index] + new + text[index + len(old) :]
+
+
+@pytest.fixture
+def broken(tmp_path):
+    """The seed scheme with five independent mistakes."""
+    text = SEED_TEXT
+    text = _replace_once(text, "weight = 30", "weight = 31")  # wrong weight (数量)
+    text = text.replace("levels = [", "levles = [")  # misspelled key
+    text = text.replace(
+        'capped = "weight * min(actual / target, 1)"', 'capped = "weight * min(actual / target, 1"'
+    )  # syntax error
+    text = text.replace('target = "≥90%"', 'target = "≥90%"\nformula = "weight * actaul"')  # undefined
+    text = text.replace("min = 60\nmax = 80", "min = 60\nmax = 85")  # overlapping bands
+    return _write(tmp_path, text), text
+
+
+class TestAllMistakesAtOnce:
+    def test_each_mistake_is_reported_at_its_own_line(self, broken):
+        path, text = broken
+        _, _, diagnostics = check_path(path)
+        found = {(d.code, d.line) for d in diagnostics}
+        assert ("PR101", _line_of(text, "levles")) in found
+        assert ("PR301", _line_of(text, "capped = ")) in found
+        assert ("PR302", _line_of(text, "actaul")) in found
+        assert ("PR211", _line_of(text, "max = 85")) in found
+        assert ("PR201", _line_of(text, "weight = 31")) in found
+        assert all(d.file == str(path) for d in diagnostics)
+
+    def test_formula_errors_point_at_the_column_inside_the_formula(self, broken):
+        path, text = broken
+        _, _, diagnostics = check_path(path)
+        syntax = next(d for d in diagnostics if d.code == "PR301")
+        line = text.split("\n")[syntax.line - 1]
+        assert line[syntax.column - 1] == "("
+        unknown = next(d for d in diagnostics if d.code == "PR302")
+        line = text.split("\n")[unknown.line - 1]
+        assert line[unknown.column - 1 :].startswith("actaul")
+
+    def test_load_scheme_raises_one_error_with_all_diagnostics(self, broken):
+        path, _ = broken
+        with pytest.raises(RuleFileError) as info:
+            perfrules.load_scheme(path)
+        codes = [d.code for d in info.value.errors]
+        assert {"PR101", "PR301", "PR302", "PR211", "PR201"} <= set(codes)
+        lines = [d.line for d in info.value.diagnostics]
+        assert lines == sorted(lines)
+
+    def test_messages_exist_in_both_languages(self, broken):
+        path, _ = broken
+        _, _, diagnostics = check_path(path)
+        weights = next(d for d in diagnostics if d.code == "PR201" and d.params["parent"] == "数量")
+        assert weights.message("en") == (
+            "weights under '数量' add up to 30, but '数量' has weight 31 "
+            "(数量-平安建设 6, 数量-三零创建 6, 数量-综治中心 6, 数量-法学会 6, 数量-市域治理 6)"
+        )
+        assert weights.message("zh").startswith("“数量”下各项权重合计为 30，而“数量”的权重为 31")
+        key = next(d for d in diagnostics if d.code == "PR101")
+        assert key.hint_text("zh") == "是否应为“levels”？"
+
+    def test_the_shipped_seed_has_no_diagnostics(self):
+        _, _, diagnostics = check_path(SEED / "scheme.toml")
+        assert diagnostics == []
+
+
+MINIMAL = """
+[scheme]
+id = "t"
+title = "t"
+max = 10
+
+[[bands]]
+label = "A"
+min = 5
+max = 10
+
+[[bands]]
+label = "B"
+min = 0
+max = 5
+
+[inputs]
+x = {}
+
+[groups.g]
+weight = 10
+
+[indicators.a]
+parent = "g"
+weight = 6
+formula = "weight * x"
+
+[indicators.b]
+parent = "g"
+weight = 4
+formula = "weight * x"
+"""
+
+
+def _codes(tmp_path, text):
+    _, _, diagnostics = check_path(_write(tmp_path, text))
+    return [(d.code, d.line) for d in diagnostics]
+
+
+class TestEachCheck:
+    def test_minimal_scheme_is_clean(self, tmp_path):
+        assert _codes(tmp_path, MINIMAL) == []
+
+    @pytest.mark.parametrize(
+        ("old", "new", "code"),
+        [
+            ("max = 10\n\n[[bands]]", "max = 10\nnot_a_key = 1\n\n[[bands]]", "PR101"),
+            ("weight = 6", 'weight = "six"', "PR102"),
+            ('title = "t"\n', "", "PR103"),
+            ("[indicators.b]", "[indicators.g]", "PR104"),
+            ('parent = "g"\nweight = 6', 'parent = "gg"\nweight = 6', "PR203"),
+            ("[groups.g]\nweight = 10", '[groups.g]\nparent = "g"\nweight = 10', "PR204"),
+            ("weight = 4", "weight = 3", "PR201"),
+            ("[groups.g]\nweight = 10", "[groups.g]\nweight = 11", "PR202"),
+            ('label = "B"\nmin = 0\nmax = 5', 'label = "B"\nmin = 0\nmax = 4', "PR210"),
+            ('label = "B"\nmin = 0\nmax = 5', 'label = "B"\nmin = 0\nmax = 6', "PR211"),
+            (
+                'label = "A"\nmin = 5\nmax = 10\n\n[[bands]]\nlabel = "B"\nmin = 0\nmax = 5',
+                'label = "B"\nmin = 0\nmax = 5\n\n[[bands]]\nlabel = "A"\nmin = 5\nmax = 10',
+                "PR212",
+            ),
+            ('label = "B"\nmin = 0', 'label = "B"\nmin = 1', "PR213"),
+            ('label = "A"\nmin = 5\nmax = 10', 'label = "A"\nmin = 5\nmax = 9', "PR213"),
+            ('label = "B"', 'label = "A"', "PR216"),
+            ('formula = "weight * x"\n\n[indicators.b]', 'formula = "weight * (x"\n\n[indicators.b]', "PR301"),
+            ('formula = "weight * x"\n\n[indicators.b]', 'formula = "weight * y"\n\n[indicators.b]', "PR302"),
+            ('formula = "weight * x"\n\n[indicators.b]', 'formula = "foo(x)"\n\n[indicators.b]', "PR303"),
+            ('formula = "weight * x"\n\n[indicators.b]', 'formula = "rate"\n\n[indicators.b]', "PR302"),
+            ('formula = "weight * x"\n\n[indicators.b]', 'formula = "x > 1"\n\n[indicators.b]', "PR321"),
+            ("x = {}", 'x = { type = "level", scale = "nope" }', "PR220"),
+            ("x = {}", "min = {}", "PR319"),
+            ("[scheme]", "[scheme]\nid2 = 1", "PR101"),
+            ("weight = 6", "weight = -6", "PR107"),
+            ("max = 10\n\n[[bands]]", "max = 10\n\n[rounding]\ntotal = 20\n\n[[bands]]", "PR107"),
+            ("weight = 6", "weight = 6.5\nplaces = 1", "PR201"),
+            ("weight = 6", "weight = nan", "PR102"),
+        ],
+    )
+    def test_mistake_is_reported(self, tmp_path, old, new, code):
+        assert old in MINIMAL
+        codes = [c for c, _ in _codes(tmp_path, MINIMAL.replace(old, new, 1))]
+        assert code in codes, codes
+
+    def test_toml_syntax_error_has_a_position(self, tmp_path):
+        diagnostics = _codes(tmp_path, MINIMAL.replace('id = "t"', 'id = "t'))
+        assert diagnostics == [("PR100", 3)]
+
+    def test_unreadable_and_non_utf8_files(self, tmp_path):
+        _, _, missing = check_path(tmp_path / "nope.toml")
+        assert [d.code for d in missing] == ["PR105"]
+        bad = tmp_path / "latin1.toml"
+        bad.write_bytes(MINIMAL.replace('title = "t"', 'title = "caf\xe9"').encode("latin-1"))
+        _, _, diagnostics = check_path(bad)
+        assert [d.code for d in diagnostics] == ["PR108"]
+
+    def test_byte_order_mark_is_accepted(self, tmp_path):
+        path = tmp_path / "bom.toml"
+        path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+        _, _, diagnostics = check_path(path)
+        assert diagnostics == []
+
+    def test_misspelled_key_does_not_cascade_into_a_weight_error(self, tmp_path):
+        codes = [c for c, _ in _codes(tmp_path, MINIMAL.replace("weight = 4", "wieght = 4"))]
+        assert "PR101" in codes
+        assert "PR201" not in codes
+
+    def test_a_broken_named_formula_is_reported_once(self, tmp_path):
+        text = MINIMAL.replace("[inputs]", '[formulas]\nrate = "weight * (x"\n\n[inputs]')
+        text = text.replace('formula = "weight * x"', 'formula = "rate"')
+        codes = [c for c, _ in _codes(tmp_path, text)]
+        assert codes == ["PR301"]

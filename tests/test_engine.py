@@ -1,0 +1,298 @@
+"""Scoring: the seed reproduced, policies for missing and N/A facts, overrides, errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+import perfrules
+from perfrules.errors import FactsError
+
+SEED_SCORES = {
+    "数量-平安建设": "4.8",
+    "数量-三零创建": "4.8",
+    "数量-综治中心": "5.1",
+    "数量-法学会": "5.1",
+    "数量-市域治理": "5.4",
+    "质量-平安建设": "5.4",
+    "质量-三零创建": "5.4",
+    "质量-综治中心": "5.4",
+    "质量-法学会": "5.4",
+    "质量-市域治理": "4.77",
+    "时效-平安建设": "5.7",
+    "时效-三零创建": "5.64",
+    "时效-综治中心": "5.64",
+    "时效-法学会": "5.7",
+    "时效-市域治理": "5.7",
+    "社会效益-履职效果": "4.65",
+    "群众满意度": "4.65",
+}
+
+
+class TestSeed:
+    def test_total_grade_and_every_published_row(self, seed_result):
+        assert seed_result.total == Decimal("89.25")
+        assert seed_result.grade.label == "良好"
+        leaves = list(seed_result.trace.root.leaves())
+        assert len(leaves) == 17
+        for leaf in leaves:
+            assert Decimal(seed_result.scores[leaf.id]) == Decimal(SEED_SCORES[leaf.id]), leaf.id
+
+    def test_subtotals_match_the_report(self, seed_result):
+        assert seed_result.scores["数量"] == Decimal("25.20")
+        assert seed_result.scores["质量"] == Decimal("26.37")
+        assert seed_result.scores["时效"] == Decimal("28.38")
+
+    def test_gap_to_the_next_band(self, seed_result):
+        gap = seed_result.trace.gap
+        assert (gap.label, gap.shortfall) == ("优秀", Fraction(3, 4))
+
+    def test_the_477_row_is_explained(self, seed_result):
+        node = seed_result.trace.root.find("质量-市域治理")
+        assert [str(s) for s in node.steps][:3] == [
+            "actual / target = 70 / 88 = 0.795454…",
+            "min(actual / target, 1) = min(0.795454…, 1) = 0.795454…",
+            "weight * min(actual / target, 1) = 6 * 0.795454… = 4.772727…",
+        ]
+        (rounding,) = node.roundings
+        assert (rounding.before, rounding.after) == (Fraction(105, 22), Fraction(477, 100))
+        assert node.actual == "70项任务完成率达70%。"
+
+    def test_json_contract(self, seed_result):
+        document = json.loads(seed_result.trace.to_json())
+        assert document["format"] == "perfrules.trace/1"
+        assert document["total"] == "89.25"
+        assert document["grade"]["label"] == "良好"
+        assert document["grade"]["min"] == "80"
+        assert document["gap"] == {"next": "优秀", "min": "90", "shortfall": "0.75"}
+        provenance = document["provenance"]
+        assert provenance["scheme"]["id"] == "xinzhou-zfw-2021"
+        assert len(provenance["scheme"]["sha256"]) == 64
+        assert len(provenance["facts"]["sha256"]) == 64
+        leaf = document["root"]["children"][0]["children"][1]["children"][4]
+        assert leaf["id"] == "质量-市域治理"
+        assert set(leaf) >= {"id", "name", "weight", "score", "children", "formula", "inputs", "steps", "roundings", "notes"}
+        assert leaf["score"] == "4.77"
+        assert leaf["roundings"] == [
+            {"places": 2, "mode": "half_up", "before": "4.772727272727272727272727273", "after": "4.77", "before_exact": "105/22"}
+        ]
+        assert leaf["steps"][0] == {
+            "expr": "actual / target",
+            "with": "70 / 88",
+            "value": "0.7954545454545454545454545455",
+            "exact": "35/44",
+        }
+
+    def test_identical_inputs_give_identical_bytes(self, seed_compiled, seed_facts_path):
+        first = seed_compiled.evaluate(perfrules.load_facts(seed_facts_path)).trace.to_json()
+        again = perfrules.compile_scheme(
+            perfrules.load_scheme(seed_compiled.plan.files[0][0])
+        ).evaluate(perfrules.load_facts(seed_facts_path))
+        assert again.trace.to_json() == first
+
+    def test_threads_share_one_compiled_scheme(self, seed_compiled, seed_facts_path):
+        facts = perfrules.load_facts(seed_facts_path)
+        results: list[str] = []
+
+        def work():
+            for _ in range(20):
+                results.append(seed_compiled.evaluate(facts).trace.to_json())
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(results) == 160
+        assert len(set(results)) == 1
+
+    def test_trace_can_be_skipped(self, seed_compiled, seed_facts_path):
+        result = seed_compiled.evaluate(perfrules.load_facts(seed_facts_path), trace=False)
+        assert result.trace is None
+        assert result.total == Decimal("89.25")
+
+
+def scheme_text(**overrides: str) -> str:
+    indicator_extra = overrides.get("extra", "")
+    defaults = overrides.get("defaults", "")
+    rounding = overrides.get("rounding", "")
+    return f"""
+[scheme]
+id = "t"
+title = "t"
+max = 10
+
+{rounding}
+
+[defaults]
+formula = "weight * x"
+{defaults}
+
+[[bands]]
+label = "A"
+min = 5
+max = 10
+
+[[bands]]
+label = "B"
+min = 0
+max = 5
+
+[inputs]
+x = {{}}
+target = {{}}
+q = {{ type = "level", scale = "mof" }}
+ok = {{ type = "bool" }}
+
+[scales.mof]
+levels = [
+  {{ label = "达成", min = 0.8, max = 1, default = 1 }},
+  {{ label = "部分达成", min = 0.6, max = 0.8, default = 0.7 }},
+  {{ label = "未达成", min = 0, max = 0.6 }},
+]
+
+[indicators.a]
+weight = 6
+{indicator_extra}
+
+[indicators.b]
+weight = 4
+"""
+
+
+def compiled_from(tmp_path: Path, **overrides: str):
+    path = tmp_path / "scheme.toml"
+    path.write_text(scheme_text(**overrides), encoding="utf-8")
+    return perfrules.compile_scheme(perfrules.load_scheme(path))
+
+
+class TestPolicies:
+    def test_missing_fact_is_an_error_by_default(self, tmp_path):
+        compiled = compiled_from(tmp_path)
+        with pytest.raises(FactsError) as info:
+            compiled.evaluate({"b": {"x": "50%"}})
+        (diagnostic,) = info.value.diagnostics
+        assert diagnostic.code == "PR401"
+        assert diagnostic.params == {"indicator": "a", "fact": "x"}
+
+    @pytest.mark.parametrize(
+        ("policy", "total", "status"),
+        [("zero", "2.00", "zero"), ("full", "8.00", "full"), ("exclude", "5.00", "excluded")],
+    )
+    def test_missing_policies(self, tmp_path, policy, total, status):
+        compiled = compiled_from(tmp_path, extra=f'missing = "{policy}"')
+        result = compiled.evaluate({"b": {"x": "50%"}})
+        assert str(result.total) == total
+        assert result.trace.root.find("a").status == status
+
+    def test_not_applicable_is_excluded_and_the_total_renormalised(self, tmp_path):
+        compiled = compiled_from(tmp_path)
+        result = compiled.evaluate({"a": {"x": "N/A"}, "b": {"x": "50%"}})
+        # b scores 2 of 4 applicable points → 2 / 4 × 10 = 5
+        assert result.total == Decimal("5.00")
+        assert result.scores["a"] is None
+        assert result.trace.root.notes[0].kind == "renormalised"
+
+    def test_not_applicable_can_be_forbidden(self, tmp_path):
+        compiled = compiled_from(tmp_path, extra='na = "error"')
+        with pytest.raises(FactsError) as info:
+            compiled.evaluate({"a": {"na": "no such work this year"}, "b": {"x": 1}})
+        assert [d.code for d in info.value.diagnostics] == ["PR411"]
+
+    def test_override_needs_a_reason(self, tmp_path):
+        compiled = compiled_from(tmp_path)
+        ok = compiled.evaluate(
+            {"a": {"x": 1, "override": {"score": "5.4", "reason": "目标设定偏低，适度调减"}}, "b": {"x": 1}}
+        )
+        assert ok.scores["a"] == Decimal("5.40")
+        note = ok.trace.root.find("a").notes[0]
+        assert note.kind == "override"
+        assert note.params["computed"] == "6"
+        with pytest.raises(FactsError) as info:
+            compiled.evaluate({"a": {"x": 1, "override": {"score": 5}}, "b": {"x": 1}})
+        assert [d.code for d in info.value.diagnostics] == ["PR407"]
+
+    def test_score_above_weight_is_an_error_unless_clamped(self, tmp_path):
+        compiled = compiled_from(tmp_path)
+        with pytest.raises(FactsError) as info:
+            compiled.evaluate({"a": {"x": "120%"}, "b": {"x": 1}})
+        assert [d.code for d in info.value.diagnostics] == ["PR501"]
+        clamped = compiled_from(tmp_path, extra="clamp = true").evaluate(
+            {"a": {"x": "120%"}, "b": {"x": 1}}
+        )
+        assert clamped.scores["a"] == Decimal("6.00")
+
+    def test_qualitative_levels(self, tmp_path):
+        compiled = compiled_from(tmp_path, extra='formula = "weight * q"')
+        result = compiled.evaluate({"a": {"q": "部分达成"}, "b": {"x": 1}})
+        assert result.scores["a"] == Decimal("4.20")
+        chosen = compiled.evaluate({"a": {"q": {"level": "部分达成", "share": "65%"}}, "b": {"x": 1}})
+        assert chosen.scores["a"] == Decimal("3.90")
+        with pytest.raises(FactsError) as info:
+            compiled.evaluate({"a": {"q": {"level": "部分达成", "share": "90%"}}, "b": {"x": 1}})
+        assert [d.code for d in info.value.diagnostics] == ["PR406"]
+        with pytest.raises(FactsError) as info:
+            compiled.evaluate({"a": {"q": "优秀"}, "b": {"x": 1}})
+        assert [d.code for d in info.value.diagnostics] == ["PR405"]
+
+    def test_rounding_order_is_declared(self, tmp_path):
+        facts = {"a": {"x": "0.1235"}, "b": {"x": "0.1235"}}
+        rows_first = compiled_from(tmp_path).evaluate(facts)
+        assert rows_first.scores["a"] == Decimal("0.74")  # 0.741 → 0.74
+        assert rows_first.total == Decimal("1.23")  # 0.74 + 0.49
+        sum_first = compiled_from(
+            tmp_path, rounding='[rounding]\nindicator = "none"\ntotal = 2'
+        ).evaluate(facts)
+        assert sum_first.total == Decimal("1.24")  # 1.235 → 1.24
+
+
+class TestFactsErrors:
+    def test_five_bad_values_are_all_reported_with_their_lines(self, tmp_path, seed_compiled):
+        facts = tmp_path / "facts.toml"
+        facts.write_text(
+            "\n".join(
+                [
+                    "[indicators]",
+                    '"数量-平安建设" = { actual = "eighty" }',
+                    '"数量-三零创建" = { actual = true }',
+                    '"数量-综治中心" = { actaul = "85%" }',
+                    '"数量-法学会" = { actual = "85%" }',
+                    '"数量-市域治理" = { actual = 0.9e400 }',
+                    '"不存在" = { actual = "1" }',
+                ]
+            ),
+            encoding="utf-8",
+        )
+        with pytest.raises(FactsError) as info:
+            seed_compiled.evaluate(perfrules.load_facts(facts))
+        found = {(d.code, d.line) for d in info.value.diagnostics}
+        assert ("PR402", 2) in found
+        assert ("PR402", 3) in found
+        assert ("PR404", 4) in found
+        assert ("PR402", 6) in found
+        assert ("PR403", 7) in found
+        assert all(d.file == str(facts) for d in info.value.diagnostics)
+
+    def test_floats_are_refused_with_a_hint(self, seed_compiled):
+        with pytest.raises(FactsError) as info:
+            seed_compiled.evaluate({"群众满意度": {"actual": 0.93}})
+        assert "PR409" in [d.code for d in info.value.diagnostics]
+
+    def test_division_by_zero_in_facts_is_located(self, tmp_path):
+        compiled = compiled_from(tmp_path, extra='formula = "weight * ratio(x, y)"\nparams = { y = 0 }')
+        with pytest.raises(FactsError) as info:
+            compiled.evaluate({"a": {"x": 1}, "b": {"x": 1}})
+        (diagnostic,) = info.value.diagnostics
+        assert diagnostic.code == "PR316"
+
+    def test_shared_facts_and_target_text(self, tmp_path):
+        compiled = compiled_from(tmp_path, extra='formula = "weight * min(x / target, 1)"\ntarget = "≥90%"')
+        result = compiled.evaluate({"shared": {"x": "45%"}, "indicators": {}})
+        assert result.scores["a"] == Decimal("3.00")  # 6 × 0.45/0.9
+        sources = {i.name: i.source for i in result.trace.root.find("a").inputs}
+        assert sources == {"weight": "weight", "x": "shared", "target": "target"}

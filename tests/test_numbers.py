@@ -1,0 +1,110 @@
+"""Exact reading, rounding and writing of numbers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perfrules._numbers import (
+    NumberFormatError,
+    format_number,
+    parse_number,
+    round_fraction,
+    to_fraction,
+)
+
+
+class TestParseNumber:
+    @pytest.mark.parametrize(
+        ("text", "value", "comparator", "unit"),
+        [
+            ("80%", Fraction(4, 5), None, ""),
+            ("4.8", Fraction(24, 5), None, ""),
+            ("70/88", Fraction(35, 44), None, ""),
+            ("≥90%", Fraction(9, 10), ">=", ""),
+            ("≤5%", Fraction(1, 20), "<=", ""),
+            ("70项", Fraction(70), None, "项"),
+            ("1,234.5万元", Fraction(24690, 20), None, "万元"),
+            ("８５％", Fraction(17, 20), None, ""),
+            ("−3", Fraction(-3), None, ""),
+            ("5‰", Fraction(1, 200), None, ""),
+        ],
+    )
+    def test_reads_what_policy_staff_write(self, text, value, comparator, unit):
+        parsed = parse_number(text)
+        assert parsed.value == value
+        assert parsed.comparator == comparator
+        assert parsed.unit == unit
+
+    @pytest.mark.parametrize("text", ["", "abc", "显著提升", "1/0", "%"])
+    def test_refuses_text_that_is_not_a_number(self, text):
+        with pytest.raises(NumberFormatError):
+            parse_number(text)
+
+    def test_refuses_binary_floats(self):
+        with pytest.raises(NumberFormatError) as info:
+            to_fraction(0.1)
+        assert info.value.reason == "float"
+
+    @pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), Decimal("1E+40")])
+    def test_refuses_non_finite_and_huge_decimals(self, value):
+        with pytest.raises(NumberFormatError):
+            to_fraction(value)
+
+    def test_refuses_bools(self):
+        with pytest.raises(NumberFormatError):
+            to_fraction(True)
+
+
+class TestRounding:
+    def test_exact_tie_rounds_half_up(self):
+        # 6 * 7/48 is exactly 0.875; Decimal division-first would give 0.87.
+        assert round_fraction(Fraction(6) * Fraction(7, 48), 2) == Fraction(88, 100)
+
+    def test_design_vectors(self):
+        assert round_fraction(5 * Fraction(853, 1000), 2) == Fraction(427, 100)
+        assert round_fraction(6 * Fraction(70, 88), 2) == Fraction(477, 100)
+
+    @pytest.mark.parametrize(
+        ("mode", "expected"),
+        [("half_up", "4.27"), ("half_even", "4.26"), ("down", "4.26"), ("up", "4.27")],
+    )
+    def test_modes_on_a_tie(self, mode, expected):
+        assert round_fraction(Fraction(4265, 1000), 2, mode) == Fraction(Decimal(expected))
+
+    def test_negative_ties_round_away_from_zero_under_half_up(self):
+        assert round_fraction(Fraction(-4265, 1000), 2) == Fraction(-427, 100)
+
+    def test_unknown_mode_is_refused(self):
+        with pytest.raises(ValueError, match="unknown rounding mode"):
+            round_fraction(Fraction(1, 3), 2, "sideways")
+
+    @given(
+        st.fractions(min_value=-1000, max_value=1000, max_denominator=10**6),
+        st.integers(0, 6),
+        st.sampled_from(["half_up", "half_even", "down", "up"]),
+    )
+    def test_matches_decimal_quantize(self, value, places, mode):
+        from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, localcontext
+
+        modes = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "down": ROUND_DOWN, "up": ROUND_UP}
+        with localcontext() as ctx:
+            ctx.prec = 200
+            exact = Decimal(value.numerator) / Decimal(value.denominator)
+            expected = exact.quantize(Decimal(1).scaleb(-places), rounding=modes[mode])
+        assert round_fraction(value, places, mode) == Fraction(expected)
+
+
+class TestFormat:
+    def test_places_are_padded(self):
+        assert format_number(Fraction(24, 5), 2) == "4.80"
+        assert format_number(Fraction(89), 0) == "89"
+
+    def test_unrounded_values_keep_their_digits(self):
+        assert format_number(Fraction(105, 22), 2) == "4.772727272727272727272727273"
+        assert format_number(Fraction(1, 8)) == "0.125"
+        assert format_number(Fraction(-1, 2)) == "-0.5"
