@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 import perfrules
+from conftest import SEED
 from perfrules._compile import check_path
 from perfrules.errors import RuleFileError
-
-from conftest import SEED
 
 SEED_TEXT = (SEED / "scheme.toml").read_text(encoding="utf-8")
 
@@ -44,7 +43,9 @@ def broken(tmp_path):
     text = text.replace(
         'capped = "weight * min(actual / target, 1)"', 'capped = "weight * min(actual / target, 1"'
     )  # syntax error
-    text = text.replace('target = "≥90%"', 'target = "≥90%"\nformula = "weight * actaul"')  # undefined
+    text = text.replace(
+        'target = "≥90%"', 'target = "≥90%"\nformula = "weight * actaul"'
+    )  # undefined
     text = text.replace("min = 60\nmax = 80", "min = 60\nmax = 85")  # overlapping bands
     return _write(tmp_path, text), text
 
@@ -83,7 +84,9 @@ class TestAllMistakesAtOnce:
     def test_messages_exist_in_both_languages(self, broken):
         path, _ = broken
         _, _, diagnostics = check_path(path)
-        weights = next(d for d in diagnostics if d.code == "PR201" and d.params["parent"] == "数量")
+        weights = next(
+            d for d in diagnostics if d.code == "PR201" and d.params["parent"] == "数量"
+        )
         assert weights.message("en") == (
             "weights under '数量' add up to 30, but '数量' has weight 31 "
             "(数量-平安建设 6, 数量-三零创建 6, 数量-综治中心 6, 数量-法学会 6, 数量-市域治理 6)"
@@ -161,11 +164,31 @@ class TestEachCheck:
             ('label = "B"\nmin = 0', 'label = "B"\nmin = 1', "PR213"),
             ('label = "A"\nmin = 5\nmax = 10', 'label = "A"\nmin = 5\nmax = 9', "PR213"),
             ('label = "B"', 'label = "A"', "PR216"),
-            ('formula = "weight * x"\n\n[indicators.b]', 'formula = "weight * (x"\n\n[indicators.b]', "PR301"),
-            ('formula = "weight * x"\n\n[indicators.b]', 'formula = "weight * y"\n\n[indicators.b]', "PR302"),
-            ('formula = "weight * x"\n\n[indicators.b]', 'formula = "foo(x)"\n\n[indicators.b]', "PR303"),
-            ('formula = "weight * x"\n\n[indicators.b]', 'formula = "rate"\n\n[indicators.b]', "PR302"),
-            ('formula = "weight * x"\n\n[indicators.b]', 'formula = "x > 1"\n\n[indicators.b]', "PR321"),
+            (
+                'formula = "weight * x"\n\n[indicators.b]',
+                'formula = "weight * (x"\n\n[indicators.b]',
+                "PR301",
+            ),
+            (
+                'formula = "weight * x"\n\n[indicators.b]',
+                'formula = "weight * y"\n\n[indicators.b]',
+                "PR302",
+            ),
+            (
+                'formula = "weight * x"\n\n[indicators.b]',
+                'formula = "foo(x)"\n\n[indicators.b]',
+                "PR303",
+            ),
+            (
+                'formula = "weight * x"\n\n[indicators.b]',
+                'formula = "rate"\n\n[indicators.b]',
+                "PR302",
+            ),
+            (
+                'formula = "weight * x"\n\n[indicators.b]',
+                'formula = "x > 1"\n\n[indicators.b]',
+                "PR321",
+            ),
             ("x = {}", 'x = { type = "level", scale = "nope" }', "PR220"),
             ("x = {}", "min = {}", "PR319"),
             ("[scheme]", "[scheme]\nid2 = 1", "PR101"),

@@ -76,10 +76,27 @@ class TestSeed:
         assert len(provenance["facts"]["sha256"]) == 64
         leaf = document["root"]["children"][0]["children"][1]["children"][4]
         assert leaf["id"] == "质量-市域治理"
-        assert set(leaf) >= {"id", "name", "weight", "score", "children", "formula", "inputs", "steps", "roundings", "notes"}
+        assert set(leaf) >= {
+            "id",
+            "name",
+            "weight",
+            "score",
+            "children",
+            "formula",
+            "inputs",
+            "steps",
+            "roundings",
+            "notes",
+        }
         assert leaf["score"] == "4.77"
         assert leaf["roundings"] == [
-            {"places": 2, "mode": "half_up", "before": "4.772727272727272727272727273", "after": "4.77", "before_exact": "105/22"}
+            {
+                "places": 2,
+                "mode": "half_up",
+                "before": "4.772727272727272727272727273",
+                "after": "4.77",
+                "before_exact": "105/22",
+            }
         ]
         assert leaf["steps"][0] == {
             "expr": "actual / target",
@@ -207,7 +224,10 @@ class TestPolicies:
     def test_override_needs_a_reason(self, tmp_path):
         compiled = compiled_from(tmp_path)
         ok = compiled.evaluate(
-            {"a": {"x": 1, "override": {"score": "5.4", "reason": "目标设定偏低，适度调减"}}, "b": {"x": 1}}
+            {
+                "a": {"x": 1, "override": {"score": "5.4", "reason": "目标设定偏低，适度调减"}},
+                "b": {"x": 1},
+            }
         )
         assert ok.scores["a"] == Decimal("5.40")
         note = ok.trace.root.find("a").notes[0]
@@ -231,7 +251,9 @@ class TestPolicies:
         compiled = compiled_from(tmp_path, extra='formula = "weight * q"')
         result = compiled.evaluate({"a": {"q": "部分达成"}, "b": {"x": 1}})
         assert result.scores["a"] == Decimal("4.20")
-        chosen = compiled.evaluate({"a": {"q": {"level": "部分达成", "share": "65%"}}, "b": {"x": 1}})
+        chosen = compiled.evaluate(
+            {"a": {"q": {"level": "部分达成", "share": "65%"}}, "b": {"x": 1}}
+        )
         assert chosen.scores["a"] == Decimal("3.90")
         with pytest.raises(FactsError) as info:
             compiled.evaluate({"a": {"q": {"level": "部分达成", "share": "90%"}}, "b": {"x": 1}})
@@ -284,14 +306,18 @@ class TestFactsErrors:
         assert "PR409" in [d.code for d in info.value.diagnostics]
 
     def test_division_by_zero_in_facts_is_located(self, tmp_path):
-        compiled = compiled_from(tmp_path, extra='formula = "weight * ratio(x, y)"\nparams = { y = 0 }')
+        compiled = compiled_from(
+            tmp_path, extra='formula = "weight * ratio(x, y)"\nparams = { y = 0 }'
+        )
         with pytest.raises(FactsError) as info:
             compiled.evaluate({"a": {"x": 1}, "b": {"x": 1}})
         (diagnostic,) = info.value.diagnostics
         assert diagnostic.code == "PR316"
 
     def test_shared_facts_and_target_text(self, tmp_path):
-        compiled = compiled_from(tmp_path, extra='formula = "weight * min(x / target, 1)"\ntarget = "≥90%"')
+        compiled = compiled_from(
+            tmp_path, extra='formula = "weight * min(x / target, 1)"\ntarget = "≥90%"'
+        )
         result = compiled.evaluate({"shared": {"x": "45%"}, "indicators": {}})
         assert result.scores["a"] == Decimal("3.00")  # 6 × 0.45/0.9
         sources = {i.name: i.source for i in result.trace.root.find("a").inputs}

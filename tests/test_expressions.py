@@ -53,7 +53,10 @@ class TestValues:
             ("steps(0.12, 0.05)", Fraction(2)),
             ("floor(2.7) + ceil(2.1)", Fraction(5)),
             ("abs(-3)", Fraction(3)),
-            ('lookup(0.3994, "=0", 8, "(0, 10%]", 6, "(10%, 20%]", 4, "(20%, 30%]", 2, ">30%", 0)', 0),
+            (
+                'lookup(0.3994, "=0", 8, "(0, 10%]", 6, "(10%, 20%]", 4, "(20%, 30%]", 2, ">30%", 0)',
+                0,
+            ),
             ('lookup(0.1, "=0", 8, "(0, 10%]", 6, "(10%, 20%]", 4)', 6),
             ('lookup(2, "[0, 1)", 5, 1)', 1),
             ("count(true, false, true)", 2),
@@ -155,7 +158,9 @@ class TestErrors:
         assert error.code == "PR301"
         assert error.hint == "eq_not_assign"
 
-    @pytest.mark.parametrize("value", [0.5, float("nan"), Decimal("NaN"), Decimal("Infinity"), object()])
+    @pytest.mark.parametrize(
+        "value", [0.5, float("nan"), Decimal("NaN"), Decimal("Infinity"), object()]
+    )
     def test_bad_bound_values(self, value):
         error = codes("x", {"x": value})
         assert error.code == "PR320"

@@ -71,14 +71,14 @@ class TestLocate:
         assert locate(text).position(("b",)) == (2, 1)
 
 
-_keys = st.text(
-    alphabet=st.sampled_from("abcXYZ_-09 数量平安.\"'"), min_size=1, max_size=8
-)
+_keys = st.text(alphabet=st.sampled_from("abcXYZ_-09 数量平安.\"'"), min_size=1, max_size=8)
 _scalars = st.one_of(st.integers(-5, 5), st.text(alphabet="ab \"'\\数", max_size=5), st.booleans())
 _documents = st.recursive(
     st.dictionaries(_keys, _scalars, max_size=4),
     lambda children: st.dictionaries(
-        _keys, st.one_of(_scalars, children, st.lists(children, min_size=1, max_size=3)), max_size=4
+        _keys,
+        st.one_of(_scalars, children, st.lists(children, min_size=1, max_size=3)),
+        max_size=4,
     ),
     max_leaves=20,
 )

@@ -91,7 +91,12 @@ class TestRounding:
     def test_matches_decimal_quantize(self, value, places, mode):
         from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, localcontext
 
-        modes = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN, "down": ROUND_DOWN, "up": ROUND_UP}
+        modes = {
+            "half_up": ROUND_HALF_UP,
+            "half_even": ROUND_HALF_EVEN,
+            "down": ROUND_DOWN,
+            "up": ROUND_UP,
+        }
         with localcontext() as ctx:
             ctx.prec = 200
             exact = Decimal(value.numerator) / Decimal(value.denominator)

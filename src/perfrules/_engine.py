@@ -300,7 +300,7 @@ class CompiledScheme:
             leaf = self.plan.nodes[index].leaf
             assert leaf is not None  # noqa: S101
             for name in values:
-                if name in _RESERVED_FACTS or name in leaf.needs:
+                if name in _RESERVED_FACTS or name in leaf.needs or name in self._types:
                     continue
                 candidates = [*leaf.needs, *_RESERVED_FACTS]
                 suggestion = difflib.get_close_matches(str(name), candidates, n=1)

@@ -1,0 +1,147 @@
+"""The command line: output, languages, exit codes, and never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SEED
+from perfrules._cli import cli, default_lang
+
+SCHEME = str(SEED / "scheme.toml")
+FACTS = str(SEED / "facts.toml")
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str] | None = None):
+        return runner.invoke(
+            cli, list(args), env={"NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+        )
+
+    return invoke
+
+
+def test_score_prints_the_table_total_and_grade(run):
+    result = run("score", SCHEME, FACTS, "--lang", "zh")
+    assert result.exit_code == 0, result.output
+    assert "三级指标" in result.stdout
+    assert "4.77" in result.stdout
+    assert "89.25" in result.stdout
+    assert "良好" in result.stdout
+    assert "距“优秀”（90 分）还差 0.75 分" in result.stdout
+
+
+def test_score_json_is_the_trace(run):
+    result = run("score", SCHEME, FACTS, "--format", "json")
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert document["total"] == "89.25"
+    assert document["grade"]["label"] == "良好"
+    leaves = [
+        leaf
+        for first in document["root"]["children"]
+        for second in first["children"]
+        for leaf in second["children"]
+    ]
+    assert len(leaves) == 17
+    assert [leaf["score"] for leaf in leaves][9] == "4.77"
+    assert result.stderr == ""
+
+
+def test_explain_shows_the_477_row_step_by_step(run):
+    result = run("explain", SCHEME, FACTS, "质量-市域治理", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "actual / target = 70 / 88 = 0.795454…" in result.stdout
+    assert "weight * min(actual / target, 1) = 6 * 0.795454… = 4.772727…" in result.stdout
+    assert "round half-up 2: 4.772727… → 4.77" in result.stdout
+
+
+def test_explain_unknown_id_is_a_usage_error(run):
+    result = run("explain", SCHEME, FACTS, "nope")
+    assert result.exit_code == 2
+    assert "nope" in result.stderr
+
+
+def test_check_clean_file(run):
+    result = run("check", SCHEME, "--lang", "en")
+    assert result.exit_code == 0
+    assert "no problems found" in result.stderr
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_check_reports_all_mistakes_without_traceback(run, tmp_path, lang):
+    text = (SEED / "scheme.toml").read_text(encoding="utf-8")
+    text = text.replace("levels = [", "levles = [").replace(
+        'weight = 5\ntarget = "≥90%"', 'weight = 6\ntarget = "≥90%"'
+    )
+    path = tmp_path / "scheme.toml"
+    path.write_text(text, encoding="utf-8")
+    result = run("check", str(path), "--lang", lang)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert f"{path}:15:1: error[PR101]" in result.stdout
+    assert "error[PR201]" in result.stdout
+    assert ("是否应为“levels”？" if lang == "zh" else "did you mean 'levels'?") in result.stdout
+
+
+def test_check_json_lists_objects(run, tmp_path):
+    path = tmp_path / "scheme.toml"
+    path.write_text(
+        (SEED / "scheme.toml").read_text(encoding="utf-8").replace("max = 100", "max = 99"),
+        encoding="utf-8",
+    )
+    result = run("check", str(path), "--format", "json")
+    assert result.exit_code == 1
+    (item,) = json.loads(result.stdout)
+    assert set(item) >= {"code", "severity", "file", "line", "column", "message"}
+    assert item["code"] == "PR202"
+
+
+def test_score_with_broken_scheme_exits_1_with_diagnostics_on_stderr(run, tmp_path):
+    path = tmp_path / "scheme.toml"
+    path.write_text("[scheme]\nid = 1\n", encoding="utf-8")
+    result = run("score", str(path), FACTS)
+    assert result.exit_code == 1
+    assert "PR102" in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_facts_exit_1(run, tmp_path):
+    facts = tmp_path / "facts.toml"
+    facts.write_text('[indicators]\n"群众满意度" = { actual = "lots" }\n', encoding="utf-8")
+    result = run("score", SCHEME, str(facts), "--lang", "en")
+    assert result.exit_code == 1
+    assert f"{facts}:2:" in result.stderr
+    assert "PR402" in result.stderr
+
+
+def test_missing_file_exits_2(run, tmp_path):
+    result = run("score", str(tmp_path / "none.toml"), FACTS)
+    assert result.exit_code == 2
+    assert "PR105" in result.stderr
+
+
+def test_internal_errors_exit_3_without_traceback(run, monkeypatch):
+    import perfrules._cli as module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(module, "check_path", boom)
+    result = run("check", SCHEME)
+    assert result.exit_code == 3
+    assert "internal error" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_language_defaults_from_the_locale(monkeypatch):
+    for variable in ("PERFRULES_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(variable, raising=False)
+    assert default_lang() == "en"
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert default_lang() == "zh"
