@@ -99,8 +99,8 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
     for section, entries in (("groups", scheme.groups), ("indicators", scheme.indicators)):
         for node_id, entry in entries.items():
             by_parent.setdefault(entry.parent, []).append((section, node_id))
-    order = {("groups", k): i for i, k in enumerate(scheme.groups)}
-    order.update({("indicators", k): len(order) + i for i, k in enumerate(scheme.indicators)})
+    source: Source | None = scheme._source  # noqa: SLF001
+    order = _document_order(scheme, source)
     for kids in by_parent.values():
         kids.sort(key=order.__getitem__)
 
@@ -200,7 +200,6 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
     # parent; renumber into a true pre-order so renderers can print rows in order.
     frozen = _preorder(nodes)
     post = _post_order(frozen)
-    source: Source | None = scheme._source  # noqa: SLF001
     return Plan(
         scheme=scheme,
         nodes=frozen,
@@ -214,6 +213,29 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
         sha256=content_hash(scheme),
         files=tuple(source.files) if source is not None else (),
     )
+
+
+def _document_order(
+    scheme: Scheme, source: Source | None
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Siblings keep the order they have in the rule file, across [groups] and [indicators].
+
+    Without a source (a scheme built in code), groups come first, then indicators, each in
+    insertion order.
+    """
+    order: dict[tuple[str, str], tuple[int, int]] = {}
+    for rank, (section, entries) in enumerate(
+        (("groups", scheme.groups), ("indicators", scheme.indicators))
+    ):
+        for index, node_id in enumerate(entries):
+            line = 0
+            if source is not None:
+                file = source.file_of((section, node_id))
+                source_map = source.maps.get(file) if file else None
+                if source_map is not None:
+                    line = source_map.position((section, node_id))[0]
+            order[(section, node_id)] = (line, rank * 1_000_000 + index)
+    return order
 
 
 def _preorder(raw: list[dict[str, Any]]) -> tuple[Node, ...]:

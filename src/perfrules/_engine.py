@@ -478,7 +478,7 @@ class CompiledScheme:
                 },
             )
             return None
-        upper_ok = value <= high
+        upper_ok = value < high or value == high == 1
         if not (low <= value and upper_ok):
             unit.problem(
                 "PR406",
@@ -741,7 +741,7 @@ class CompiledScheme:
                 steps=s.steps,
                 roundings=s.roundings,
                 notes=s.notes,
-                target=node.target,
+                target=node.target or _input_text(s.inputs, "target"),
                 actual=s.actual,
                 applicable=s.applicable,
             )
@@ -768,6 +768,10 @@ class CompiledScheme:
             rounding_mode=plan.mode,
             levels=tuple(scheme.levels),
         )
+
+
+def _input_text(inputs: tuple[InputValue, ...], name: str) -> str:
+    return next((i.text for i in inputs if i.name == name), "")
 
 
 def _decimal(value: Fraction, places: int | None) -> Decimal:

@@ -122,14 +122,9 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
             score = _num(node.score, node.places)
             if node.status == "excluded":
                 score = ui("excluded", lang)
-            table.add_row(
-                *cells,
-                Text(node.name),
-                _num(node.weight),
-                Text(node.target),
-                Text(node.actual),
-                score,
-            )
+            names: list[str | Text] = [*cells, Text("")]
+            names[min(node.depth, depth) - 1] = Text(node.name)
+            table.add_row(*names, _num(node.weight), Text(node.target), Text(node.actual), score)
             return
         below = [*ancestors, node] if node.kind == "group" else ancestors
         for child in node.children:
@@ -160,9 +155,9 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
     line.append(label, style="bold green")
     line.append(f"  [{_num(grade.min)}, {_num(grade.max)}{']' if grade.max == trace.max else ')'}")
     console.print(line)
-    console.print(Text(_gap_text(trace, lang)))
     for note in trace.root.notes:
         console.print(Text(note_text(note.kind, dict(note.params), lang), style="yellow"))
+    console.print(Text(_gap_text(trace, lang)))
 
 
 def note_text(kind: str, params: dict[str, str], lang: Lang) -> str:
