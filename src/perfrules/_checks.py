@@ -314,10 +314,22 @@ def scope_of(scheme: Scheme) -> dict[str, Type]:
     return scope
 
 
-def check_formulas(scheme: Scheme, result: CheckResult) -> None:
-    """Compile every named and indicator formula; record diagnostics with their offsets."""
+def check_formulas(
+    scheme: Scheme, result: CheckResult, orphans: Mapping[str, str] | None = None
+) -> None:
+    """Compile every named and indicator formula; record diagnostics with their offsets.
+
+    *orphans* are formulas of indicators that failed validation: they are still checked, so
+    a misspelt key and a wrong name in the same indicator are both reported.
+    """
     scope = scope_of(scheme)
     table = FormulaTable(scheme.formulas)
+    for indicator_id, text in (orphans or {}).items():
+        try:
+            compile_expression(text, scope, table)
+        except ExpressionError as exc:
+            if exc.code != "PR323":
+                _formula_error(result, ("indicators", indicator_id, "formula"), exc)
     for name in scheme.formulas:
         program = build_named_formula(name, scope, table)
         if isinstance(program, ExpressionError):
@@ -392,7 +404,7 @@ def run_checks(sections: Sections) -> CheckResult:
     result.diagnostics.extend(check_tree(scheme, broken))
     result.diagnostics.extend(check_bands(scheme, broken))
     result.diagnostics.extend(check_settings(scheme))
-    check_formulas(scheme, result)
+    check_formulas(scheme, result, sections.orphan_formulas)
     return result
 
 

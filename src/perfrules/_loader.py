@@ -373,6 +373,8 @@ class Sections:
 
     scheme: Scheme
     broken: set[KeyPath] = field(default_factory=set)
+    #: Formulas of indicators that failed validation, still checked on their own.
+    orphan_formulas: dict[str, str] = field(default_factory=dict)
 
 
 def _validate_model(
@@ -453,6 +455,7 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
                 broken.add(("formulas", name))
     parts["formulas"] = formulas
 
+    orphans: dict[str, str] = {}
     for section, model in _ENTRY_SECTIONS.items():
         raw_section = document.get(section, {})
         entries: dict[str, Any] = {}
@@ -467,10 +470,13 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
                 if value is None:
                     broken.add((section, entry_id))
                     _keep_parent(section, raw, broken)
+                    formula = raw.get("formula") if isinstance(raw, Mapping) else None
+                    if section == "indicators" and isinstance(formula, str):
+                        orphans[entry_id] = formula
                 else:
                     entries[entry_id] = value
         parts[section] = entries
-    return Sections(Scheme(**parts), broken)
+    return Sections(Scheme(**parts), broken, orphans)
 
 
 def _keep_parent(section: str, raw: Any, broken: set[KeyPath]) -> None:
