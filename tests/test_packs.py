@@ -5,9 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import perfrules
-from perfrules._compile import check_path
-
 from conftest import MOF, ROOT
+from perfrules._compile import check_path
 
 
 def test_every_shipped_scheme_checks_clean():

@@ -12,9 +12,8 @@ import shlex
 import pytest
 from click.testing import CliRunner
 
-from perfrules._cli import cli
-
 from conftest import ROOT
+from perfrules._cli import cli
 
 TUTORIAL = ROOT / "docs" / "tutorial" / "first-scheme.md"
 BLOCK = re.compile(r"^( *)```(\w+)([^\n]*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)

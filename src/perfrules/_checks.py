@@ -324,9 +324,9 @@ def check_formulas(
     """
     scope = scope_of(scheme)
     table = FormulaTable(scheme.formulas)
-    for indicator_id, text in (orphans or {}).items():
+    for indicator_id, orphan in (orphans or {}).items():
         try:
-            compile_expression(text, scope, table)
+            compile_expression(orphan, scope, table)
         except ExpressionError as exc:
             if exc.code != "PR323":
                 _formula_error(result, ("indicators", indicator_id, "formula"), exc)

@@ -224,10 +224,12 @@ def _document_order(
     insertion order.
     """
     order: dict[tuple[str, str], tuple[int, int]] = {}
-    for rank, (section, entries) in enumerate(
-        (("groups", scheme.groups), ("indicators", scheme.indicators))
-    ):
-        for index, node_id in enumerate(entries):
+    sections: tuple[tuple[str, list[str]], ...] = (
+        ("groups", list(scheme.groups)),
+        ("indicators", list(scheme.indicators)),
+    )
+    for rank, (section, ids) in enumerate(sections):
+        for index, node_id in enumerate(ids):
             line = 0
             if source is not None:
                 file = source.file_of((section, node_id))
