@@ -27,8 +27,8 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
-	$(BIN)/perfrules score $(SEED)/scheme.toml $(SEED)/facts.toml
-	$(BIN)/perfrules explain $(SEED)/scheme.toml $(SEED)/facts.toml 质量-市域治理
+	$(BIN)/perfrules score $(SEED)/scheme.toml $(SEED)/facts.toml --lang zh
+	$(BIN)/perfrules explain $(SEED)/scheme.toml $(SEED)/facts.toml 质量-市域治理 --lang zh
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks

@@ -7,6 +7,7 @@ score many units from many threads at once.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,6 +23,7 @@ from perfrules._loader import Sections, read_document
 from perfrules._locate import SourceMap
 from perfrules._numbers import (
     NumberFormatError,
+    exact_sum,
     format_number,
     normalise_text,
     parse_number,
@@ -177,6 +179,30 @@ class _NotApplicable:
 
 
 _MISSING: Final = _Missing()
+_EMPTY: Final[Mapping[str, Any]] = {}
+_NA_MARK: Final = _NotApplicable("")
+_FAST_TYPES: Final = frozenset({str, Decimal, int})
+
+
+@functools.lru_cache(maxsize=4096)
+def _number_text(text: str) -> Fraction | _NotApplicable | None:
+    """A number written as text, cached: facts repeat the same few strings ("80%")."""
+    if normalise_text(text).strip().lower() in _NA_WORDS:
+        return _NA_MARK
+    try:
+        return parse_number(text).value
+    except NumberFormatError:
+        return None
+
+
+def _fast_number(raw: str | Decimal | int) -> Fraction | _NotApplicable | None:
+    """The common case of a plain number fact; ``None`` sends it down the slow path."""
+    if isinstance(raw, str):
+        return _number_text(raw)
+    try:
+        return to_fraction(raw)
+    except NumberFormatError:
+        return None
 
 
 @dataclass
@@ -229,6 +255,20 @@ class CompiledScheme:
             if declared.type == "level" and declared.scale in plan.scheme.scales
         }
         self._indicator_ids = [plan.nodes[i].id for i in plan.leaves]
+        self._allowed: dict[int, frozenset[str]] = {}
+        for index in plan.leaves:
+            leaf = plan.nodes[index].leaf
+            assert leaf is not None  # noqa: S101
+            self._allowed[index] = frozenset(leaf.needs) | _RESERVED_FACTS | self._types.keys()
+        self._weight_inputs = {
+            index: InputValue(
+                "weight",
+                plan.nodes[index].weight,
+                format_number(plan.nodes[index].weight),
+                "weight",
+            )
+            for index in plan.leaves
+        }
 
     @property
     def id(self) -> str:
@@ -299,9 +339,8 @@ class CompiledScheme:
                 continue
             leaf = self.plan.nodes[index].leaf
             assert leaf is not None  # noqa: S101
-            for name in values:
-                if name in _RESERVED_FACTS or name in leaf.needs or name in self._types:
-                    continue
+            unknown = values.keys() - self._allowed[index]
+            for name in unknown:
                 candidates = [*leaf.needs, *_RESERVED_FACTS]
                 suggestion = difflib.get_close_matches(str(name), candidates, n=1)
                 unit.problem(
@@ -315,16 +354,6 @@ class CompiledScheme:
                     "did_you_mean" if suggestion else None,
                 )
 
-    def _raw_fact(
-        self, node: Node, name: str, unit: _Unit
-    ) -> tuple[Any, str, tuple[str | int, ...]]:
-        own = unit.facts.indicators.get(node.id)
-        if isinstance(own, Mapping) and name in own:
-            return own[name], "facts", ("indicators", node.id, name)
-        if name in unit.facts.shared:
-            return unit.facts.shared[name], "shared", ("shared", name)
-        return _MISSING, "", ()
-
     def _bind(
         self, node: Node, leaf: Leaf, unit: _Unit
     ) -> (
@@ -334,34 +363,59 @@ class CompiledScheme:
     ):
         """Bind a leaf's inputs: the binding, N/A, or None when a value is malformed.
 
-        A missing fact is returned as the name in the binding's ``missing`` slot.
+        A missing fact is returned as the name in the binding's ``missing`` slot. The
+        inputs and notes for the trace are only built when the unit is traced.
         """
         own = unit.facts.indicators.get(node.id)
-        if isinstance(own, Mapping) and "na" in own and own["na"] not in (False, None):
+        if not _is_mapping(own):
+            own = _EMPTY
+        elif "na" in own and own["na"] not in (False, None):
             reason = own["na"] if isinstance(own["na"], str) else ""
             return _NotApplicable(reason)
+        shared = unit.facts.shared
+        trace = unit.trace
         names: dict[str, Value] = {"weight": node.weight}
         bound: list[InputValue] = []
-        if "weight" in leaf.expression.names:
-            bound.append(InputValue("weight", node.weight, format_number(node.weight), "weight"))
         notes: list[Note] = []
+        if trace and "weight" in leaf.expression.names:
+            bound.append(self._weight_inputs[node.index])
         missing: str | None = None
         actual_text = ""
         for name in leaf.needs:
-            raw, source, path = self._raw_fact(node, name, unit)
+            raw = own.get(name, _MISSING)
+            source = "facts"
+            if raw is _MISSING:
+                raw = shared.get(name, _MISSING)
+                source = "shared"
             if raw is _MISSING:
                 if name in leaf.params:
                     value = leaf.params[name]
                     names[name] = value
-                    bound.append(InputValue(name, value, _text(value), "params"))
+                    if trace:
+                        bound.append(InputValue(name, value, _text(value), "params"))
                     continue
                 if name == "target" and leaf.target_value is not None:
                     names[name] = leaf.target_value
-                    bound.append(InputValue(name, leaf.target_value, node.target, "target"))
+                    if trace:
+                        bound.append(InputValue(name, leaf.target_value, node.target, "target"))
                     continue
                 missing = missing or name
-                bound.append(InputValue(name, None, "", "missing"))
+                if trace:
+                    bound.append(InputValue(name, None, "", "missing"))
                 continue
+            if self._types.get(name, "number") == "number" and type(raw) in _FAST_TYPES:
+                fast = _fast_number(raw)
+                if fast is not None:
+                    if fast is _NA_MARK:
+                        return _NotApplicable("")
+                    names[name] = fast  # type: ignore[assignment]
+                    if trace:
+                        text = raw if isinstance(raw, str) else _text(raw)
+                        bound.append(InputValue(name, fast, text, source))  # type: ignore[arg-type]
+                        if name == leaf.show:
+                            actual_text = text
+                    continue
+            path = ("indicators", node.id, name) if source == "facts" else ("shared", name)
             converted = self._convert(name, raw, path, unit)
             if converted is None:
                 missing = missing or ""
@@ -370,9 +424,12 @@ class CompiledScheme:
                 return converted
             value, text, level = converted
             names[name] = value
-            bound.append(InputValue(name, value, text, source, level))
-            if level is not None:
-                notes.append(Note("level", {"fact": name, "level": level, "share": _text(value)}))
+            if trace:
+                bound.append(InputValue(name, value, text, source, level))
+                if level is not None:
+                    notes.append(
+                        Note("level", {"fact": name, "level": level, "share": _text(value)})
+                    )
             if name == leaf.show:
                 actual_text = text
         return names, bound, notes, missing, actual_text
@@ -529,8 +586,10 @@ class CompiledScheme:
             return _Score(None, "error", weight)
         assert isinstance(value, Fraction)  # noqa: S101 - formulas are type-checked as numbers
         status = "scored"
-        note_list = list(notes)
-        if not 0 <= value <= weight:
+        note_list = notes
+        # 0 <= value <= weight, in integers (Fraction comparisons cost a microsecond each)
+        num = value.numerator
+        if num < 0 or num * weight.denominator > weight.numerator * value.denominator:
             if leaf.clamp:
                 note_list.append(
                     Note(
@@ -581,7 +640,7 @@ class CompiledScheme:
         self, node: Node, computed: Fraction, unit: _Unit
     ) -> tuple[Fraction, str] | None:
         own = unit.facts.indicators.get(node.id)
-        if not isinstance(own, Mapping) or "override" not in own:
+        if not _is_mapping(own) or "override" not in own:
             return None
         raw = own["override"]
         path = ("indicators", node.id, "override")
@@ -650,17 +709,15 @@ class CompiledScheme:
         return rounded, (RoundingStep(places, self.plan.mode, value, rounded),)
 
     def _aggregate(self, node: Node, scores: dict[int, _Score], unit: _Unit) -> _Score:
-        total = Fraction(0)
-        applicable = Fraction(0)
-        any_scored = False
-        for child in node.children:
-            child_score = scores[child]
-            if child_score.score is None:
-                continue
-            total += child_score.score
-            applicable += child_score.applicable
-            any_scored = True
-        if not any_scored:
+        parts = [scores[child] for child in node.children]
+        scored = [part for part in parts if part.score is not None]
+        if len(scored) == len(parts):
+            total = exact_sum([part.score for part in parts])  # type: ignore[misc]
+            applicable = exact_sum([part.applicable for part in parts])
+        else:
+            total = exact_sum([part.score for part in scored])  # type: ignore[misc]
+            applicable = exact_sum([part.applicable for part in scored])
+        if not scored:
             if node.kind == "scheme" and not any(s.status == "error" for s in scores.values()):
                 unit.problem("PR502", (), {})
             return _Score(None, "excluded", Fraction(0))
@@ -700,10 +757,7 @@ class CompiledScheme:
         root_score = scores[0]
         total = root_score.score if root_score.score is not None else Fraction(0)
         grade, gap = self._grade(total)
-        by_id: dict[str, Decimal | None] = {}
-        for node in plan.nodes[1:]:
-            score = scores[node.index].score
-            by_id[node.id] = None if score is None else _decimal(score, node.shown_places)
+        by_id = _Scores(plan, {node.id: scores[node.index].score for node in plan.nodes[1:]})
         trace_obj = self._trace(scores, facts, total, grade, gap) if trace else None
         return Result(
             total=_decimal(total, plan.total_places),
@@ -727,23 +781,23 @@ class CompiledScheme:
             node = plan.nodes[index]
             s = scores[index]
             built[index] = NodeTrace(
-                id=node.id,
-                name=node.name,
-                kind=node.kind,
-                depth=node.depth,
-                weight=node.weight,
-                score=s.score,
-                places=node.shown_places,
-                status=s.status,
-                children=tuple(built[c] for c in node.children),
-                formula=node.leaf.expression.text if node.leaf is not None else None,
-                inputs=s.inputs,
-                steps=s.steps,
-                roundings=s.roundings,
-                notes=s.notes,
-                target=node.target or _input_text(s.inputs, "target"),
-                actual=s.actual,
-                applicable=s.applicable,
+                node.id,
+                node.name,
+                node.kind,
+                node.depth,
+                node.weight,
+                s.score,
+                node.shown_places,
+                s.status,
+                tuple([built[c] for c in node.children]),
+                node.leaf.expression.text if node.leaf is not None else None,
+                s.inputs,
+                s.steps,
+                s.roundings,
+                s.notes,
+                node.target or _input_text(s.inputs, "target"),
+                s.actual,
+                s.applicable,
             )
         scheme = plan.scheme.scheme
         provenance = Provenance(
@@ -768,6 +822,39 @@ class CompiledScheme:
             rounding_mode=plan.mode,
             levels=tuple(scheme.levels),
         )
+
+
+def _is_mapping(value: object) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+class _Scores(Mapping[str, Decimal | None]):
+    """Scores by id as Decimals, converted on first access (batch jobs rarely read them all)."""
+
+    __slots__ = ("_cache", "_exact", "_plan")
+
+    def __init__(self, plan: Plan, exact: dict[str, Fraction | None]) -> None:
+        self._plan = plan
+        self._exact = exact
+        self._cache: dict[str, Decimal | None] = {}
+
+    def __getitem__(self, key: str) -> Decimal | None:
+        if key in self._cache:
+            return self._cache[key]
+        score = self._exact[key]
+        node = self._plan.nodes[self._plan.by_id[key]]
+        value = None if score is None else _decimal(score, node.shown_places)
+        self._cache[key] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._exact)
+
+    def __len__(self) -> int:
+        return len(self._exact)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def _input_text(inputs: tuple[InputValue, ...], name: str) -> str:

@@ -10,6 +10,7 @@ the number instead.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -102,15 +103,14 @@ def decimal_to_fraction(dec: Decimal) -> Fraction:
     """An exact Fraction for a finite, in-range Decimal."""
     if not dec.is_finite():
         raise NumberFormatError("nonfinite", str(dec))
+    if dec.adjusted() >= 30:  # noqa: PLR2004 - |dec| >= 10**30
+        raise NumberFormatError("range", str(dec))
     _, digits, exponent = dec.as_tuple()
     assert isinstance(exponent, int)  # noqa: S101 - finite decimals have int exponents
-    significant = len(digits) - next((i for i, d in enumerate(digits) if d), len(digits))
-    if significant > MAX_DIGITS:
+    if len(digits) > MAX_DIGITS:  # a Decimal's digits never start with a zero
         raise NumberFormatError("digits", str(dec))
-    if exponent < -MAX_PLACES and dec != dec.to_integral_value():
+    if exponent < -MAX_PLACES and dec:
         raise NumberFormatError("places", str(dec))
-    if dec.adjusted() >= 30:
-        raise NumberFormatError("range", str(dec))
     return Fraction(dec)
 
 
@@ -180,6 +180,9 @@ def parse_number(text: str) -> ParsedNumber:
     )
 
 
+_POWERS: Final = tuple(10**n for n in range(31))
+
+
 def round_fraction(value: Fraction, places: int, mode: str = "half_up") -> Fraction:
     """Round *value* to *places* decimal places, exactly, in *mode*.
 
@@ -191,24 +194,43 @@ def round_fraction(value: Fraction, places: int, mode: str = "half_up") -> Fract
     >>> round_fraction(Fraction(4265, 1000), 2)
     Fraction(427, 100)
     """
-    scale = 10**places if places >= 0 else Fraction(1, 10**-places)
-    scaled = value * scale
-    negative = scaled < 0
-    num = abs(scaled.numerator)
-    den = scaled.denominator
-    quotient, remainder = divmod(num, den)
-    if remainder:
-        if mode == "half_up":
-            quotient += 2 * remainder >= den
-        elif mode == "half_even":
-            twice = 2 * remainder
-            quotient += twice > den or (twice == den and quotient % 2 == 1)
-        elif mode == "up":
-            quotient += 1
-        elif mode != "down":
-            raise ValueError(f"unknown rounding mode {mode!r}")
-    result = Fraction(-quotient if negative else quotient) / scale
-    return result or _ZERO
+    if not 0 <= places < len(_POWERS):
+        raise ValueError(f"places must be 0 to {len(_POWERS) - 1}, not {places}")
+    scale = _POWERS[places]
+    den = value.denominator
+    if scale % den == 0:  # already at (or below) this many places
+        return value
+    num = value.numerator
+    negative = num < 0
+    quotient, remainder = divmod(-num * scale if negative else num * scale, den)
+    if mode == "half_up":
+        quotient += 2 * remainder >= den
+    elif mode == "half_even":
+        twice = 2 * remainder
+        quotient += twice > den or (twice == den and quotient % 2 == 1)
+    elif mode == "up":
+        quotient += 1
+    elif mode != "down":
+        raise ValueError(f"unknown rounding mode {mode!r}")
+    if quotient == 0:
+        return _ZERO
+    return Fraction(-quotient if negative else quotient, scale)
+
+
+def exact_sum(values: list[Fraction]) -> Fraction:
+    """The exact sum, over a common denominator: one normalisation instead of one per term.
+
+    >>> exact_sum([Fraction(48, 10), Fraction(477, 100), Fraction(1, 3)])
+    Fraction(29803, 3000)
+    """
+    if not values:
+        return _ZERO
+    dens = [v.denominator for v in values]
+    common = math.lcm(*dens)
+    total = 0
+    for value, den in zip(values, dens, strict=True):
+        total += value.numerator * (common // den)
+    return Fraction(total, common)
 
 
 def is_terminating(value: Fraction) -> bool:

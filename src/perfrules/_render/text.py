@@ -147,7 +147,7 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
     )
     console.print(table)
     grade = trace.grade
-    label = grade.label_en if lang == "en" and grade.label_en else grade.label
+    label = f"{grade.label} ({grade.label_en})" if lang == "en" and grade.label_en else grade.label
     line = Text()
     line.append(f"{ui('total', lang)}: ", style="bold")
     line.append(_num(trace.total, trace.total_places), style="bold green")
@@ -172,7 +172,8 @@ def _gap_text(trace: Trace, lang: Lang) -> str:
     gap = trace.gap
     label = gap.label
     if lang == "en":
-        label = next((b.label_en or b.label for b in trace.bands if b.label == gap.label), label)
+        english = next((b.label_en for b in trace.bands if b.label == gap.label), "")
+        label = f"{label} ({english})" if english else label
     return ui(
         "gap", lang, gap=format_number(gap.shortfall), label=label, min=format_number(gap.min)
     )

@@ -187,7 +187,16 @@ class Expression:
         steps = []
         for k, value in records:
             info: NodeInfo = infos[k]
-            args = tuple(_arg(kind, ref, values, names) for kind, ref in info.children)
+            args = tuple(
+                [
+                    values.get(ref)  # type: ignore[call-overload]
+                    if kind == "rec"
+                    else names.get(ref)  # type: ignore[call-overload]
+                    if kind == "name"
+                    else ref
+                    for kind, ref in info.children
+                ]
+            )
             steps.append(Step(info.text, info.template, args, value, info.formula))
         return tuple(steps)
 
@@ -199,16 +208,6 @@ class Expression:
     def run_fast_unchecked(self, names: Mapping[str, Value]) -> Any:
         """The fast path without fallback: raw exceptions escape (for differential tests)."""
         return self._code.run(names)
-
-
-def _arg(
-    kind: str, ref: object, values: Mapping[int, Value], names: Mapping[str, Value]
-) -> object:
-    if kind == "rec":
-        return values.get(ref)  # type: ignore[call-overload]
-    if kind == "name":
-        return names.get(ref)  # type: ignore[call-overload]
-    return ref
 
 
 def number_error(name: str, exc: NumberFormatError) -> ExpressionError:
