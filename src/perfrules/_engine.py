@@ -16,7 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from perfrules._compile import Leaf, Node, Plan, build_plan, check_scheme
 from perfrules._loader import Sections, read_document
@@ -824,7 +824,7 @@ class CompiledScheme:
         )
 
 
-def _is_mapping(value: object) -> bool:
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or isinstance(value, Mapping)
 
 

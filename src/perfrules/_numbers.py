@@ -103,7 +103,7 @@ def decimal_to_fraction(dec: Decimal) -> Fraction:
     """An exact Fraction for a finite, in-range Decimal."""
     if not dec.is_finite():
         raise NumberFormatError("nonfinite", str(dec))
-    if dec.adjusted() >= 30:  # noqa: PLR2004 - |dec| >= 10**30
+    if dec.adjusted() >= 30:
         raise NumberFormatError("range", str(dec))
     _, digits, exponent = dec.as_tuple()
     assert isinstance(exponent, int)  # noqa: S101 - finite decimals have int exponents
