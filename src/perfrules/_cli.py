@@ -186,7 +186,7 @@ def score(scheme: str, facts: str, output_format: str, lang: Lang | None) -> Non
     result = _evaluate(compiled, facts, language)
     assert result.trace is not None  # noqa: S101
     if output_format == "json":
-        sys.stdout.write(result.trace.to_json())
+        sys.stdout.write(result.trace.to_json(indent=2))
     else:
         render_score_table(result.trace, language, make_console())
 

@@ -12,7 +12,19 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import (
+    ROUND_DOWN,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    ROUND_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 from fractions import Fraction
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +37,7 @@ from perfrules._numbers import (
     NumberFormatError,
     exact_sum,
     format_number,
+    is_terminating,
     normalise_text,
     parse_number,
     round_fraction,
@@ -94,14 +107,20 @@ class Facts:
             unit = str(data.get("unit", unit))
         else:
             indicators, shared = data, {}
+        return cls(indicators=indicators, shared=shared, unit=unit)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """sha256 of the facts: of the file's bytes, or of the data's canonical JSON."""
+        if self.sha256:
+            return self.sha256
         canonical = json.dumps(
-            {"indicators": indicators, "shared": shared, "unit": unit},
+            {"indicators": self.indicators, "shared": self.shared, "unit": self.unit},
             ensure_ascii=False,
             sort_keys=True,
             default=str,
         )
-        digest = hashlib.sha256(canonical.encode()).hexdigest()
-        return cls(indicators=indicators, shared=shared, unit=unit, sha256=digest)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
     def position(self, path: tuple[str | int, ...]) -> tuple[str | None, int, int, str | None]:
         """File, line, column and source line of a key path in the facts file."""
@@ -179,6 +198,58 @@ class _NotApplicable:
 
 
 _MISSING: Final = _Missing()
+_NOTHING: Final[frozenset[str]] = frozenset()
+_DECIMAL_ZERO: Final = Decimal(0)
+# Exact Decimal arithmetic: anything that would have to round raises instead.
+_EXACT: Final = Context(
+    prec=80, Emax=10**6, Emin=-(10**6), traps=[Inexact, DivisionByZero, InvalidOperation, Overflow]
+)
+_ROUNDING: Final = Context(prec=200, traps=[InvalidOperation, Overflow])
+_DECIMAL_MODES: Final = {
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "down": ROUND_DOWN,
+    "up": ROUND_UP,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _FastLeaf:
+    index: int
+    id: str
+    weight: Decimal | None
+    needs: tuple[str, ...]
+    kinds: tuple[str, ...]
+    params: dict[str, Decimal | bool]
+    target: Decimal | None
+    leaf: Leaf
+    places: int | None
+
+
+@functools.lru_cache(maxsize=4096)
+def _decimal_text(text: str) -> Decimal | None:
+    value = _number_text(text)
+    if isinstance(value, Fraction) and is_terminating(value):
+        return to_decimal(value)
+    return None
+
+
+def _decimal_fact(raw: object) -> Decimal | None:
+    """A plain number fact as an exact Decimal, or None to take the full path."""
+    if isinstance(raw, str):
+        return _decimal_text(raw)
+    if isinstance(raw, Decimal):
+        if not raw.is_finite() or raw.adjusted() >= 30:
+            return None
+        _, digits, exponent = raw.as_tuple()
+        if len(digits) > 30 or not isinstance(exponent, int) or exponent < -30:
+            return None
+        return raw
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) < 10**30:
+        return Decimal(raw)
+    return None
+
+
 _EMPTY: Final[Mapping[str, Any]] = {}
 _NA_MARK: Final = _NotApplicable("")
 _FAST_TYPES: Final = frozenset({str, Decimal, int})
@@ -260,6 +331,7 @@ class CompiledScheme:
             leaf = plan.nodes[index].leaf
             assert leaf is not None  # noqa: S101
             self._allowed[index] = frozenset(leaf.needs) | _RESERVED_FACTS | self._types.keys()
+        self._prepare_fast_path()
         self._weight_inputs = {
             index: InputValue(
                 "weight",
@@ -293,6 +365,10 @@ class CompiledScheme:
         """
         if not isinstance(facts, Facts):
             facts = Facts.from_mapping(facts)
+        if not trace:
+            fast = self._evaluate_decimal(facts)
+            if fast is not None:
+                return fast
         unit = _Unit(facts, trace)
         self._check_facts_shape(unit)
         plan = self.plan
@@ -316,6 +392,161 @@ class CompiledScheme:
                 yield self.evaluate(facts, trace=trace)
             except FactsError as exc:
                 yield exc
+
+    # --- the fast path: exact Decimals ----------------------------------------------
+    def _prepare_fast_path(self) -> None:
+        plan = self.plan
+        self._quantum = {p: Decimal(1).scaleb(-p) for p in range(11)}
+        self._decimal_mode = _DECIMAL_MODES[plan.mode]
+        self._fast_leaves: list[_FastLeaf] | None = []
+        for index in plan.leaves:
+            node = plan.nodes[index]
+            leaf = node.leaf
+            assert leaf is not None  # noqa: S101
+            params: dict[str, Decimal | bool] = {}
+            for name, value in leaf.params.items():
+                if isinstance(value, bool):
+                    params[name] = value
+                elif is_terminating(value):
+                    params[name] = to_decimal(value)
+            target = leaf.target_value
+            if not leaf.expression.decimal_ready:
+                self._fast_leaves = None
+                return
+            self._fast_leaves.append(
+                _FastLeaf(
+                    index=index,
+                    id=node.id,
+                    weight=to_decimal(node.weight) if is_terminating(node.weight) else None,
+                    needs=leaf.needs,
+                    kinds=tuple(self._types.get(n, "number") for n in leaf.needs),
+                    params=params,
+                    target=to_decimal(target)
+                    if target is not None and is_terminating(target)
+                    else None,
+                    leaf=leaf,
+                    places=node.places,
+                )
+            )
+        self._decimal_bands = [
+            (Decimal(f"{low}") if low.denominator == 1 else to_decimal(low), grade)
+            for (label, low, high, en) in plan.bands
+            if is_terminating(low)
+            for grade in [Grade(label, low, high, en)]
+        ]
+        if len(self._decimal_bands) != len(plan.bands):  # pragma: no cover - bands are decimals
+            self._fast_leaves = None
+
+    def _evaluate_decimal(self, facts: Facts) -> Result | None:
+        """Score with exact Decimals; ``None`` means "take the full path".
+
+        Only the plain case is handled here: every fact a plain number (or bool), no
+        missing or not-applicable facts, no overrides, every score inside its weight. Any
+        other case, and any operation whose result is not exact (``70 / 88``), goes to the
+        Fraction path, which also reports every problem with its position.
+        """
+        leaves = self._fast_leaves
+        if leaves is None:
+            return None
+        indicators = facts.indicators
+        shared = facts.shared
+        if type(indicators) is not dict or type(shared) is not dict:
+            return None
+        by_id = self.plan.by_id
+        for indicator_id, values in indicators.items():
+            index = by_id.get(indicator_id)
+            if (
+                index is None
+                or type(values) is not dict
+                or values.keys() - self._allowed.get(index, _NOTHING)
+            ):
+                return None
+            if "na" in values or "override" in values:
+                return None
+        scores: dict[int, Decimal] = {}
+        with localcontext(_EXACT):
+            for fast in leaves:
+                own = indicators.get(fast.id, _EMPTY)
+                names: dict[str, object] = {"weight": fast.weight}
+                for name, kind in zip(fast.needs, fast.kinds, strict=True):
+                    raw = own.get(name, _MISSING)
+                    if raw is _MISSING:
+                        raw = shared.get(name, _MISSING)
+                    if raw is _MISSING:
+                        if name in fast.params:
+                            names[name] = fast.params[name]
+                            continue
+                        if name == "target" and fast.target is not None:
+                            names[name] = fast.target
+                            continue
+                        return None
+                    if kind == "number":
+                        value = _decimal_fact(raw)
+                        if value is None:
+                            return None
+                        names[name] = value
+                    elif kind == "bool" and type(raw) is bool:
+                        names[name] = raw
+                    else:
+                        return None
+                try:
+                    score = fast.leaf.expression.run_decimal(names)
+                except (ArithmeticError, TypeError, ValueError):
+                    score = self._exact_leaf(fast, names)
+                    if score is None:
+                        return None
+                if fast.weight is None or not 0 <= score <= fast.weight:
+                    return None
+                if fast.places is not None:
+                    score = score.quantize(
+                        self._quantum[fast.places], rounding=self._decimal_mode, context=_ROUNDING
+                    )
+                scores[fast.index] = score
+            try:
+                for index in self.plan.post_order:
+                    node = self.plan.nodes[index]
+                    if node.kind == "indicator":
+                        continue
+                    total = sum((scores[c] for c in node.children), _DECIMAL_ZERO)
+                    if node.places is not None:
+                        total = total.quantize(
+                            self._quantum[node.places],
+                            rounding=self._decimal_mode,
+                            context=_ROUNDING,
+                        )
+                    scores[index] = total
+            except ArithmeticError:  # pragma: no cover - sums of bounded decimals are exact
+                return None
+        total = scores[0]
+        grade = next((g for low, g in self._decimal_bands if total >= low), None)
+        if grade is None:  # pragma: no cover - bands cover [0, max]
+            return None
+        nodes = self.plan.nodes
+        return Result(
+            total=total,
+            grade=grade,
+            scores={nodes[i].id: scores[i] for i in range(1, len(nodes))},
+            trace=None,
+            total_exact=Fraction(total),
+        )
+
+    def _exact_leaf(self, fast: _FastLeaf, names: dict[str, object]) -> Decimal | None:
+        """One indicator whose Decimal evaluation was not exact, evaluated on Fractions."""
+        exact: dict[str, Value] = {}
+        for key, item in names.items():
+            exact[key] = item if isinstance(item, bool) else Fraction(item)  # type: ignore[call-overload]
+        try:
+            value = fast.leaf.expression.evaluate(exact)
+        except ExpressionError:
+            return None
+        if not isinstance(value, Fraction):  # pragma: no cover - formulas are numbers
+            return None
+        if fast.places is not None:
+            value = round_fraction(value, fast.places, self.plan.mode)
+        elif not is_terminating(value):
+            return None
+        with localcontext(_ROUNDING):
+            return to_decimal(value)
 
     # --- facts -----------------------------------------------------------------------
     def _check_facts_shape(self, unit: _Unit) -> None:
@@ -807,7 +1038,7 @@ class CompiledScheme:
             scheme_year=scheme.year,
             scheme_sha256=plan.sha256,
             files=plan.files,
-            facts=(facts.file, facts.sha256),
+            source=facts,
             unit=facts.unit,
         )
         return Trace(

@@ -256,11 +256,25 @@ def to_decimal(value: Fraction) -> Decimal:
 def decimal_places(value: Fraction) -> int:
     """Number of decimal places of a terminating fraction (0 for integers)."""
     den = value.denominator
-    places = 0
-    while den != 1 and places < 1000:
-        den = den // 2 if den % 2 == 0 else den // 5 if den % 5 == 0 else 1
-        places += 1
-    return places
+    twos = fives = 0
+    while den % 2 == 0:
+        den //= 2
+        twos += 1
+    while den % 5 == 0:
+        den //= 5
+        fives += 1
+    return max(twos, fives)
+
+
+def _digits(value: Fraction, places: int) -> str:
+    """A value with at most *places* decimals, written with exactly *places* decimals."""
+    scaled = abs(value.numerator) * 10**places // value.denominator
+    sign = "-" if value.numerator < 0 else ""
+    text = str(scaled)
+    if places == 0:
+        return sign + text
+    text = text.rjust(places + 1, "0")
+    return f"{sign}{text[:-places]}.{text[-places:]}"
 
 
 def format_number(value: Fraction, places: int | None = None) -> str:
@@ -276,18 +290,12 @@ def format_number(value: Fraction, places: int | None = None) -> str:
     '0.7954545454545454545454545455'
     """
     if places is not None and places >= 0 and _fits(value, places):
-        sign = "-" if value < 0 else ""
-        scaled = abs(value) * 10**places
-        whole = int(scaled)
-        digits = str(whole).rjust(places + 1, "0")
-        if places == 0:
-            return sign + digits
-        return f"{sign}{digits[:-places]}.{digits[-places:]}"
-    dec = to_decimal(value)
-    text = format(dec, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+        return _digits(value, places)
+    if is_terminating(value):
+        return _digits(value, decimal_places(value))
+    with localcontext() as ctx:
+        ctx.prec = 28
+        return format(Decimal(value.numerator) / Decimal(value.denominator), "f")
 
 
 def _fits(value: Fraction, places: int) -> bool:

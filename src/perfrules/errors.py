@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 Severity = Literal["error", "warning"]
+
+#: Longest expression-error message, so that a hostile formula is never echoed in full.
+MAX_MESSAGE = 300
 Lang = Literal["zh", "en"]
 
 
@@ -236,8 +239,9 @@ class ExpressionError(PerfrulesError, ValueError):
         return self.text.count("\n", 0, self.offset) + 1
 
     def message(self, lang: Lang = "en") -> str:
-        """The message in *lang*."""
-        return render_message(self.code, self.params, lang)
+        """The message in *lang*, at most ``MAX_MESSAGE`` characters (values are shortened)."""
+        text = render_message(self.code, self.params, lang)
+        return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
     def hint_text(self, lang: Lang = "en") -> str | None:
         """The hint in *lang*, or ``None``."""

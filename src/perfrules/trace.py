@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from perfrules._messages import ui
 from perfrules._numbers import format_number, is_terminating
@@ -170,9 +170,24 @@ class Gap:
     shortfall: Fraction
 
 
+class FactsSource(Protocol):
+    """Where a unit's facts came from: a file path (or None) and a sha256, computed lazily."""
+
+    @property
+    def file(self) -> str | None:
+        """The facts file, or None for facts passed as data."""
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the file's bytes, or of the data's canonical JSON."""
+
+
 @dataclass(frozen=True, slots=True)
 class Provenance:
-    """What produced a result: library version, scheme, files and facts, with hashes."""
+    """What produced a result: library version, scheme, files and facts, with hashes.
+
+    The facts hash is computed when first asked for (``facts``), not while scoring.
+    """
 
     perfrules: str
     scheme_id: str
@@ -180,8 +195,13 @@ class Provenance:
     scheme_year: int | None
     scheme_sha256: str
     files: tuple[tuple[str, str], ...]
-    facts: tuple[str | None, str]
+    source: FactsSource
     unit: str = ""
+
+    @property
+    def facts(self) -> tuple[str | None, str]:
+        """The facts file (or None) and its sha256."""
+        return self.source.file, self.source.digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,9 +257,14 @@ class Trace:
             "root": _node(self.root),
         }
 
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """The ``perfrules.trace/1`` JSON text (UTF-8 characters kept, stable key order)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent) + "\n"
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The ``perfrules.trace/1`` JSON text (UTF-8 characters kept, stable key order).
+
+        Compact by default (and fast: the C encoder); ``indent=2`` for people.
+        """
+        separators = (",", ":") if indent is None else (",", ": ")
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, separators=separators)
+        return text + "\n"
 
 
 @dataclass(frozen=True, slots=True)

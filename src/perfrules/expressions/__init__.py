@@ -205,6 +205,19 @@ class Expression:
         result: Value = evaluate_reference(self.program, names)
         return result
 
+    @property
+    def decimal_ready(self) -> bool:
+        """Whether :meth:`run_decimal` is available for this expression."""
+        return self._code.decimal_globals is not None
+
+    def run_decimal(self, names: Mapping[str, object]) -> Any:
+        """Evaluate on exact Decimals (for the engine's fast path).
+
+        The caller must evaluate inside a decimal context that traps ``Inexact`` (and the
+        usual signals); any exception means "evaluate again on Fractions".
+        """
+        return self._code.run_decimal(names)
+
     def run_fast_unchecked(self, names: Mapping[str, Value]) -> Any:
         """The fast path without fallback: raw exceptions escape (for differential tests)."""
         return self._code.run(names)

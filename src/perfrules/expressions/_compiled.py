@@ -24,13 +24,17 @@ from fractions import Fraction
 from types import CodeType
 from typing import Any, Final
 
+from perfrules._numbers import is_terminating, to_decimal
 from perfrules.expressions._functions import (
+    DECIMAL_IMPLS,
     FUNCTIONS,
+    Interval,
     checked_add,
     checked_div,
     checked_mul,
     checked_pow,
     checked_sub,
+    decimal_pow,
 )
 from perfrules.expressions._limits import MAX_BITS
 from perfrules.expressions._parse import Program
@@ -128,20 +132,51 @@ Value = Fraction | bool
 Records = list[tuple[int, Value]]
 
 
-class CompiledCode:
-    """The two code objects of one program and the globals they run with."""
+def _decimal_globals(globals_: dict[str, object]) -> dict[str, object] | None:
+    """The same names bound for exact Decimal evaluation, or None when that is not possible."""
+    out: dict[str, object] = {
+        **globals_,
+        "_pow": decimal_pow,
+        **{f"_f_{name}": impl for name, impl in DECIMAL_IMPLS.items()},
+    }
+    for name, value in globals_.items():
+        if name.startswith("_k"):
+            if isinstance(value, Fraction):
+                if not is_terminating(value):  # pragma: no cover - literals are decimals
+                    return None
+                out[name] = to_decimal(value)
+            elif not isinstance(value, Interval | bool):  # pragma: no cover
+                return None
+    return out
 
-    __slots__ = ("checked", "code", "globals", "traced_code", "traced_globals")
+
+class CompiledCode:
+    """The code objects of one program and the globals they run with."""
+
+    __slots__ = ("_traced", "checked", "code", "decimal_globals", "globals", "program")
 
     def __init__(self, program: Program) -> None:
-        """Compile *program* (plain and traced)."""
+        """Compile *program*; the traced variant is compiled on first use."""
+        self.program = program
         self.code, self.globals = _compile(program, traced=False)
-        self.traced_code, self.traced_globals = _compile(program, traced=True)
         self.checked = program.max_size > MAX_BITS
+        # Exact Decimal evaluation (Inexact trapped by the caller) for unchecked programs.
+        self.decimal_globals = None if self.checked else _decimal_globals(self.globals)
+        self._traced: tuple[CodeType, dict[str, object]] | None = None
+
+    def _traced_code(self) -> tuple[CodeType, dict[str, object]]:
+        # Idempotent: two threads may both compile it; either result is the same.
+        if self._traced is None:
+            self._traced = _compile(self.program, traced=True)
+        return self._traced
 
     def run(self, names: Mapping[str, Value]) -> Any:
         """Evaluate; raw exceptions propagate (the caller falls back to the reference)."""
         return eval(self.code, self.globals, names)
+
+    def run_decimal(self, names: Mapping[str, object]) -> Any:
+        """Evaluate on Decimals; the caller's context must trap Inexact. Raw exceptions escape."""
+        return eval(self.code, self.decimal_globals, names)
 
     def run_traced(self, names: Mapping[str, Value]) -> tuple[Any, Records]:
         """Evaluate, recording ``(record index, value)`` for every recorded sub-expression."""
@@ -154,7 +189,8 @@ class CompiledCode:
 
         local: dict[str, object] = dict(names)
         local["_r"] = _r
-        value = eval(self.traced_code, self.traced_globals, local)
+        code, globals_ = self._traced_code()
+        value = eval(code, globals_, local)
         return value, records
 
 

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Final, Literal
 
@@ -300,6 +301,74 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "checklist(cond, points, ...): sum of the points whose condition holds",
         ),
     )
+}
+
+
+# --- the same functions on exact Decimals (the engine's fast path) ---------------------
+# They run inside a decimal context that traps Inexact: any result that is not exact raises,
+# and the caller evaluates again on Fractions. min, max, abs, clamp and lookup are generic.
+_D_ONE = Decimal(1)
+_D_ZERO = Decimal(0)
+
+
+def _d_floor(x: Decimal) -> Decimal:
+    return Decimal(math.floor(x))
+
+
+def _d_ceil(x: Decimal) -> Decimal:
+    return Decimal(math.ceil(x))
+
+
+def _d_ratio(actual: Decimal, target: Decimal) -> Decimal:
+    return min(actual / target, _D_ONE)
+
+
+def _d_reverse_ratio(actual: Decimal, target: Decimal) -> Decimal:
+    if actual == 0:
+        return _D_ONE
+    return min(target / actual, _D_ONE)
+
+
+def _d_steps(amount: Decimal, interval: Decimal) -> Decimal:
+    if interval <= 0:
+        raise ArithmeticError("steps() interval")
+    if amount <= 0:
+        return _D_ZERO
+    return Decimal(math.floor(amount / interval))
+
+
+def _d_count(*flags: bool) -> Decimal:
+    return Decimal(sum(1 for f in flags if f))
+
+
+def _d_missing(*flags: bool) -> Decimal:
+    return Decimal(sum(1 for f in flags if not f))
+
+
+def _d_checklist(*rest: object) -> Decimal:
+    total = _D_ZERO
+    for i in range(0, len(rest), 2):
+        if rest[i]:
+            total += rest[i + 1]  # type: ignore[operator]
+    return total
+
+
+def decimal_pow(base: Decimal, exponent: Decimal) -> Decimal:
+    """``**`` on Decimals: whole exponents within the limit only, else ArithmeticError."""
+    if exponent != exponent.to_integral_value() or abs(exponent) > MAX_EXPONENT:
+        raise ArithmeticError("power")
+    return base ** int(exponent)
+
+
+DECIMAL_IMPLS: Final[dict[str, Callable[..., Decimal]]] = {
+    "floor": _d_floor,
+    "ceil": _d_ceil,
+    "ratio": _d_ratio,
+    "reverse_ratio": _d_reverse_ratio,
+    "steps": _d_steps,
+    "count": _d_count,
+    "missing": _d_missing,
+    "checklist": _d_checklist,
 }
 
 

@@ -19,6 +19,7 @@ import copy
 import difflib
 import re
 import unicodedata
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -198,6 +199,13 @@ def _error(
 
 def check_text(text: str) -> None:
     """Refuse text the parser should never see: too long, hostile or look-alike characters."""
+    if not isinstance(text, str):
+        raise ExpressionError(
+            "PR301",
+            {"detail": "a formula must be text", "detail_zh": "公式必须是文本"},
+            offset=0,
+            text="",
+        )
     if len(text) > MAX_LENGTH:
         raise _error("PR310", MAX_LENGTH, text, length=len(text), limit=MAX_LENGTH)
     if not text.strip():
@@ -260,7 +268,12 @@ def parse_tree(text: str) -> ast.Expression:
     """Parse *text* as exactly one expression (checks the text first)."""
     check_text(text)
     try:
-        tree = ast.parse(text, mode="eval")
+        with warnings.catch_warnings():
+            # "1if x else 2" or "\\d" only warn in Python; a formula must be unambiguous.
+            warnings.simplefilter("error")
+            tree = ast.parse(text, mode="eval")
+    except Warning as exc:
+        raise _error("PR301", 0, text, detail=str(exc), detail_zh=_syntax_zh(str(exc))) from None
     except SyntaxError as exc:
         offsets = _Offsets(text)
         lineno = exc.lineno or 1
@@ -308,12 +321,19 @@ def _check_shape(tree: ast.Expression, text: str) -> None:
     stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
     while stack:
         node, depth = stack.pop()
-        count += 1
-        if depth > MAX_DEPTH:
-            raise _error("PR311", offsets.of(node), text, limit=MAX_DEPTH)
-        if count > MAX_NODES:
-            raise _error("PR312", offsets.of(node), text, count=f">{MAX_NODES}", limit=MAX_NODES)
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        # Operators, contexts and the name of a called function are not parts of their own.
+        if isinstance(node, ast.expr) and not getattr(node, "pr_callee", False):
+            count += 1
+            if depth > MAX_DEPTH:
+                raise _error("PR311", offsets.of(node), text, limit=MAX_DEPTH)
+            if count > MAX_NODES:
+                raise _error(
+                    "PR312", offsets.of(node), text, count=f">{MAX_NODES}", limit=MAX_NODES
+                )
+            depth += 1
+        if isinstance(node, ast.Call):
+            node.func.pr_callee = True  # type: ignore[attr-defined]
+        stack.extend((child, depth) for child in ast.iter_child_nodes(node))
 
 
 def _type_word(t: Type, lang: int) -> str:
@@ -330,7 +350,12 @@ def _type_error(node_offset: int, text: str, what: str, want: Type, got: Type) -
     )
 
 
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _literal_number(segment: str, offset: int, text: str) -> Fraction:
+    literal = _short(segment)
     cleaned = segment.replace("_", "")
     lowered = cleaned.lower()
     if lowered.startswith(("0x", "0o", "0b")) or lowered.endswith("j"):
@@ -338,7 +363,7 @@ def _literal_number(segment: str, offset: int, text: str) -> Fraction:
             "PR313",
             offset,
             text,
-            literal=segment,
+            literal=literal,
             detail="only decimal numbers are allowed",
             detail_zh="只允许十进制数",
         )
@@ -346,7 +371,7 @@ def _literal_number(segment: str, offset: int, text: str) -> Fraction:
         dec = Decimal(cleaned)
     except InvalidOperation:
         raise _error(
-            "PR313", offset, text, literal=segment, detail="unreadable", detail_zh="无法识别"
+            "PR313", offset, text, literal=literal, detail="unreadable", detail_zh="无法识别"
         ) from None
     _, digits, exponent = dec.as_tuple()
     assert isinstance(exponent, int)  # noqa: S101 - a literal is finite
@@ -356,7 +381,7 @@ def _literal_number(segment: str, offset: int, text: str) -> Fraction:
             "PR313",
             offset,
             text,
-            literal=segment,
+            literal=literal,
             detail=f"more than {MAX_LITERAL_DIGITS} digits",
             detail_zh=f"超过 {MAX_LITERAL_DIGITS} 位数字",
         )
@@ -365,7 +390,7 @@ def _literal_number(segment: str, offset: int, text: str) -> Fraction:
             "PR313",
             offset,
             text,
-            literal=segment,
+            literal=literal,
             detail=f"more than {MAX_LITERAL_PLACES} decimal places",
             detail_zh=f"小数位数超过 {MAX_LITERAL_PLACES} 位",
         )
@@ -487,7 +512,11 @@ class _Builder:
 
     def _name(self, node: ast.Name) -> tuple[ast.expr, Type, int]:
         name = node.id
-        problem = check_identifier(name)
+        written = self.offsets.segment(node)
+        # Python folds identifiers to NFKC: "𝐰eight" parses as "weight". Refuse the disguise.
+        problem = "PR309" if written and written != name else check_identifier(name)
+        if written and written != name:
+            name = written
         if problem is not None:
             raise self.err(problem, node, name=name)
         if name in self.scope:
