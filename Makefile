@@ -6,7 +6,9 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 SEED    = rules/examples/xinzhou-zfw-2021
 
-.PHONY: demo test lint typecheck imports pytest bench fuzz clean help
+PACKS   = $(sort $(dir $(wildcard rules/*/*/pack.toml)))
+
+.PHONY: demo test lint typecheck imports packs pytest bench fuzz clean help
 
 help:
 	@echo "make demo   score the shipped seed example and print the table"
@@ -40,10 +42,13 @@ typecheck: $(VENV)/.dev
 imports: $(VENV)/.dev
 	$(BIN)/lint-imports
 
+packs: $(VENV)/.dev
+	$(BIN)/perfrules test $(PACKS) --properties --examples 1000
+
 pytest: $(VENV)/.dev
 	$(BIN)/pytest
 
-test: lint typecheck imports pytest
+test: lint typecheck imports packs pytest
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

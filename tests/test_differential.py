@@ -8,6 +8,15 @@ is PERFRULES_DIFF_EXAMPLES (1,000 by default; the documented long run uses 20,00
 from __future__ import annotations
 
 import os
+from decimal import (
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
 from fractions import Fraction
 
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +28,7 @@ from perfrules.testing import formulas, numbers
 
 EXAMPLES = int(os.environ.get("PERFRULES_DIFF_EXAMPLES", "1000"))
 SCOPE = {"x": "num", "y": "num", "z": "num", "flag": "bool"}
+EXACT = Context(prec=80, traps=[Inexact, DivisionByZero, InvalidOperation, Overflow])
 
 
 def outcome(run, names):
@@ -60,3 +70,19 @@ def test_fast_path_agrees_with_the_reference(text, x, y, z, flag):
         value, _ = expression.explain(names)
         assert value == reference[1]
         assert isinstance(value, bool | Fraction)
+    # The engine's exact-Decimal path: when it finishes without signalling, it is exact.
+    if expression.decimal_ready and all(
+        isinstance(v, bool) or (v * 10**40).denominator == 1 for v in names.values()
+    ):
+        decimals = {
+            k: v if isinstance(v, bool) else Decimal(v.numerator) / Decimal(v.denominator)
+            for k, v in names.items()
+        }
+        try:
+            with localcontext(EXACT):
+                value = expression.run_decimal(decimals)
+        except Exception:  # noqa: BLE001 - the engine falls back to Fractions on any failure
+            return
+        assert reference[0] == "value", (text, names, value)
+        expected = reference[1]
+        assert (value == expected) if isinstance(expected, bool) else (Fraction(value) == expected)

@@ -214,6 +214,10 @@ class TestPolicies:
         assert result.total == Decimal("5.00")
         assert result.scores["a"] is None
         assert result.trace.root.notes[0].kind == "renormalised"
+        # the note renders in both languages, also in the JSON trace
+        note = json.loads(result.trace.to_json())["root"]["notes"][0]
+        assert note["en"] == "renormalised: 2 of 4 applicable points × 10/4"
+        assert note["zh"] == "按适用指标折算：2 ÷ 4 × 10"
 
     def test_not_applicable_can_be_forbidden(self, tmp_path):
         compiled = compiled_from(tmp_path, extra='na = "error"')

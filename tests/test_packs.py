@@ -38,3 +38,64 @@ def test_mof_example_matches_the_hand_computation():
     assert result.total == Decimal("93.22")
     assert result.grade.label == "优"
     assert result.trace.root.applicable == 100
+
+
+def test_every_shipped_pack_has_cases_and_they_pass():
+    from perfrules._packs import run_cases
+
+    packs = sorted(p.parent for p in ROOT.glob("rules/*/*/pack.toml"))
+    assert len(packs) >= 2
+    for pack in packs:
+        found, results = run_cases(pack)
+        assert found.cases, pack
+        assert results
+        assert all(r.passed for r in results), [r.failures for r in results if not r.passed]
+
+
+def test_a_wrong_expectation_fails_with_a_readable_message(tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from perfrules._cli import cli
+
+    pack = tmp_path / "pack"
+    shutil.copytree(ROOT / "rules" / "examples" / "xinzhou-zfw-2021", pack)
+    case = pack / "cases" / "report.toml"
+    case.write_text(
+        case.read_text(encoding="utf-8").replace('total = "89.25"', 'total = "89.26"'),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["test", str(pack)], env={"NO_COLOR": "1"})
+    assert result.exit_code == 1
+    assert f"{case}:4: case 'the 2021 report as published'" in result.stdout
+    assert "total expected 89.26, got 89.25 (tolerance 0)" in result.stdout
+    assert "cases: 3 passed, 1 failed" in result.stdout
+    filtered = CliRunner().invoke(
+        cli, ["test", str(pack), "-k", "rounding"], env={"NO_COLOR": "1"}
+    )
+    assert filtered.exit_code == 0
+    assert "cases: 1 passed, 0 failed" in filtered.stdout
+
+
+def test_properties_find_a_defect_and_print_facts(tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from perfrules._cli import cli
+
+    pack = tmp_path / "pack"
+    shutil.copytree(ROOT / "rules" / "examples" / "xinzhou-zfw-2021", pack)
+    scheme = pack / "scheme.toml"
+    text = scheme.read_text(encoding="utf-8")
+    scheme.write_text(
+        text.replace('completion = "weight * min(actual, 1)"', 'completion = "weight * actual"'),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        cli, ["test", str(pack), "--properties", "--examples", "200"], env={"NO_COLOR": "1"}
+    )
+    assert result.exit_code == 1
+    assert "counterexample facts:" in result.stdout
+    assert "[indicators." in result.stdout

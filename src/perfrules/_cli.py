@@ -12,12 +12,14 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import click
 
 from perfrules._compile import check_path
 from perfrules._engine import VERSION, CompiledScheme, compile_scheme, load_facts
+from perfrules._packs import PackError, run_cases
 from perfrules._render import (
     diagnostics_json,
     make_console,
@@ -226,6 +228,109 @@ def explain(
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     else:
         render_explain(trace, ids, language, make_console())
+
+
+@cli.command(name="test")
+@click.argument("packs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "-k", "keyword", default=None, help="Only cases whose name, file or keyword contains this."
+)
+@click.option(
+    "--properties", is_flag=True, help="Also property-test the scheme (perfrules[testing])."
+)
+@click.option(
+    "--examples", default=1000, show_default=True, help="Examples per pack for --properties."
+)
+@_options
+@_guard
+def test_command(
+    packs: tuple[str, ...],
+    keyword: str | None,
+    properties: bool,
+    examples: int,
+    output_format: str,
+    lang: Lang | None,
+) -> None:
+    """Run the test cases of rule packs (and, with --properties, their invariants).
+
+    运行规则包的测试用例（加 --properties 时再做性质测试）。
+    """
+    language = lang or default_lang()
+    everything: list[dict[str, Any]] = []
+    failed = ran = 0
+    console = make_console()
+    for pack_path in packs:
+        try:
+            pack, results = run_cases(pack_path, keyword)
+        except (RuleFileError, PackError) as exc:
+            _report(list(exc.diagnostics), language, "text", to_stdout=False)
+            raise _Exit(EXIT_NO if isinstance(exc, RuleFileError) else EXIT_USAGE) from None
+        if not pack.cases:
+            click.echo(f"{pack_path}: no cases/*.toml", err=True)
+            raise _Exit(EXIT_USAGE)
+        for result in results:
+            ran += 1
+            failed += not result.passed
+            everything.append(
+                {
+                    "pack": str(pack.root),
+                    "file": result.file,
+                    "line": result.line,
+                    "case": result.name,
+                    "passed": result.passed,
+                    "failures": result.failures,
+                }
+            )
+            if output_format == "text" and not result.passed:
+                console.print(
+                    f"[bold red]FAIL[/] {result.file}:{result.line}: case '{result.name}'",
+                    markup=True,
+                    highlight=False,
+                )
+                for failure in result.failures:
+                    console.print(f"  {failure}", markup=False, highlight=False)
+                for detail in result.details:
+                    console.print(f"  {detail}", style="dim", markup=False, highlight=False)
+        if properties:
+            outcome = _properties(pack.scheme, examples)
+            everything.append({"pack": str(pack.root), "properties": outcome})
+            if outcome["passed"]:
+                if output_format == "text":
+                    click.echo(f"{pack.scheme}: properties hold on {outcome['examples']} examples")
+            else:
+                failed += 1
+                if output_format == "text":
+                    console.print(f"[bold red]FAIL[/] {pack.scheme}: properties", markup=True)
+                    click.echo(outcome["message"])
+    if output_format == "json":
+        import json  # noqa: PLC0415
+
+        sys.stdout.write(json.dumps(everything, ensure_ascii=False, indent=2) + "\n")
+    else:
+        failing_cases = sum(1 for e in everything if "case" in e and not e["passed"])
+        click.echo(f"cases: {ran - failing_cases} passed, {failing_cases} failed")
+    if failed:
+        raise _Exit(EXIT_NO)
+
+
+def _properties(scheme: Path, examples: int) -> dict[str, Any]:
+    try:
+        from perfrules.testing import InvariantError, scheme_properties  # noqa: PLC0415
+    except ImportError:
+        click.echo("--properties needs hypothesis: pip install 'perfrules[testing]'", err=True)
+        raise _Exit(EXIT_USAGE) from None
+    count = 0
+
+    def seen(_: dict[str, Any]) -> None:
+        nonlocal count
+        count += 1
+
+    test = scheme_properties(scheme, max_examples=examples, on_example=seen)
+    try:
+        test()
+    except InvariantError as exc:
+        return {"passed": False, "examples": count, "message": str(exc)}
+    return {"passed": True, "examples": count, "message": ""}
 
 
 def _find(node: dict[str, Any], node_id: str) -> dict[str, Any] | None:

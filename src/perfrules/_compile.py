@@ -163,7 +163,9 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
                         target_value = None
                 show = indicator.show
                 if show is None:
-                    show = "actual" if "actual" in needs else (needs[0] if needs else None)
+                    # "actual" if the formula reads it, else the first input it reads
+                    first = [n for n in expression.program.ordered_names if n in needs]
+                    show = "actual" if "actual" in needs else (first[0] if first else None)
                 leaf = Leaf(
                     expression=expression,
                     needs=needs,

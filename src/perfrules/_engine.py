@@ -491,7 +491,7 @@ class CompiledScheme:
                         return None
                 try:
                     score = fast.leaf.expression.run_decimal(names)
-                except (ArithmeticError, TypeError, ValueError):
+                except Exception:  # noqa: BLE001 - not exact (or failing): evaluate on Fractions
                     score = self._exact_leaf(fast, names)
                     if score is None:
                         return None

@@ -326,7 +326,7 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "top_band": ("in the top band", "已是最高等级"),
     "lost": ("Points lost", "失分"),
     "excluded": ("not applicable (excluded)", "不适用（已排除）"),
-    "renormalised": (
+    "note.renormalised": (
         "renormalised: {sum} of {applicable} applicable points × {max}/{applicable}",
         "按适用指标折算：{sum} ÷ {applicable} × {max}",
     ),

@@ -3,20 +3,59 @@
 Install with ``pip install perfrules[testing]``. This is the only perfrules module that
 imports hypothesis; ``import perfrules`` never does.
 
+Three lines prove a scheme cannot produce a nonsensical score::
+
+    from perfrules.testing import scheme_properties
+    test_my_scheme = scheme_properties("rules/my-bureau/2025/scheme.toml")
+
 Strategies:
 
+* :func:`facts_for` — valid facts for every indicator a scheme reads, weighted to the edges;
+* :func:`schemes` — random valid schemes (for testing the engine and tools built on it);
 * :func:`formulas` — random formula text in perfrules' language, well-formed or not;
 * :func:`numbers` — exact numbers at the edges that break scoring code (0, ties, limits).
+
+Invariants (also usable one by one): :func:`check_scheme` (static) and
+:func:`assert_invariants` (one unit); see ``docs/how-to/property-test-your-scheme.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
+from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
-__all__ = ["formulas", "numbers"]
+from perfrules._engine import CompiledScheme
+from perfrules._invariants import (
+    InvariantError,
+    Violation,
+    as_compiled,
+    assert_invariants,
+    check_scheme,
+    facts_toml,
+    unit_violations,
+)
+from perfrules._numbers import format_number, is_terminating
+from perfrules.model import Scheme
+
+__all__ = [
+    "InvariantError",
+    "Violation",
+    "assert_invariants",
+    "check_scheme",
+    "facts_for",
+    "facts_toml",
+    "formulas",
+    "numbers",
+    "scheme_properties",
+    "schemes",
+    "unit_violations",
+]
 
 _FUNCTIONS_NUM = {
     "min": (1, 4),
@@ -179,3 +218,278 @@ def formulas(
     if well_formed is False:
         return bad
     return st.one_of(good, bad)
+
+
+# --- facts for a scheme ------------------------------------------------------------------
+_TIES = [
+    Fraction(853, 1000),
+    Fraction(7, 8),
+    Fraction(1, 8),
+    Fraction(5, 1000),
+    Fraction(995, 1000),
+]
+
+
+def _decimal_text(value: Fraction) -> str:
+    return format_number(
+        value if is_terminating(value) else Fraction(round(value * 10**6), 10**6)
+    )  # float-ok: int rounding
+
+
+def _number_strategy(reference: Fraction, *, allow_zero: bool) -> st.SearchStrategy[str]:
+    scale = max(reference, Fraction(1, 100))
+    edges = [
+        scale * k
+        for k in (
+            Fraction(1, 2),
+            Fraction(99, 100),
+            Fraction(1),
+            Fraction(101, 100),
+            Fraction(3, 2),
+            Fraction(2),
+        )
+    ]
+    choices: list[st.SearchStrategy[Fraction]] = [
+        st.sampled_from(edges),
+        st.sampled_from([t * scale for t in _TIES]),
+        st.integers(1, int(200 * scale) or 1).map(lambda n: Fraction(n, 100)),
+    ]
+    if allow_zero:
+        choices.insert(0, st.just(Fraction(0)))
+    return st.one_of(*choices).map(_decimal_text)
+
+
+def _level_shares(label: str, low: Fraction, high: Fraction) -> st.SearchStrategy[dict[str, str]]:
+    """A level label with a share inside its half-open band [low, high)."""
+
+    def share(n: int) -> Fraction:
+        return low + (high - low) * Fraction(n, 100)
+
+    def inside(value: Fraction) -> bool:
+        return value < high or value == high == 1
+
+    def fact(value: Fraction) -> dict[str, str]:
+        return {"level": label, "share": _decimal_text(value)}
+
+    return st.integers(0, 100).map(share).filter(inside).map(fact)
+
+
+def _without(name: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def drop(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if k != name}
+
+    return drop
+
+
+def _leaf_strategy(
+    compiled: CompiledScheme, index: int, allow_missing: bool, allow_na: bool
+) -> st.SearchStrategy[dict[str, Any]]:
+    node = compiled.plan.nodes[index]
+    leaf = node.leaf
+    assert leaf is not None  # noqa: S101
+    scheme = compiled.scheme
+    reference = leaf.target_value if leaf.target_value is not None else Fraction(1)
+    parts: dict[str, st.SearchStrategy[Any]] = {}
+    for name in leaf.needs:
+        if name in leaf.params or (name == "target" and leaf.target_value is not None):
+            continue
+        declared = scheme.inputs.get(name)
+        kind = declared.type if declared is not None else "number"
+        if kind == "bool":
+            parts[name] = st.booleans()
+        elif kind == "level":
+            scale = scheme.scales[declared.scale or ""]  # type: ignore[union-attr]
+            options: list[st.SearchStrategy[Any]] = []
+            for level in scale.levels:
+                low, high = Fraction(level.min), Fraction(level.max)
+                if level.default is not None:
+                    options.append(st.just(level.label))
+                options.append(_level_shares(level.label, low, high))
+            parts[name] = st.one_of(*options)
+        else:
+            ref = reference if name == leaf.show else max(reference, Fraction(1, 100))
+            parts[name] = _number_strategy(ref, allow_zero=name == leaf.show)
+    facts = st.fixed_dictionaries(parts)
+    if allow_missing and leaf.missing != "error" and leaf.show in parts:
+        facts = st.one_of(facts, facts.map(_without(leaf.show)))
+    if allow_na and leaf.na != "error":
+        facts = st.one_of(facts, st.just({"na": "not applicable"}))
+    return facts
+
+
+def facts_for(
+    scheme: Scheme | CompiledScheme | str | Path,
+    *,
+    allow_missing: bool = True,
+    allow_na: bool = True,
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Valid facts for every indicator *scheme* reads, as a facts mapping.
+
+    Numbers come near the indicator's target (0, exactly met, just below and above, half,
+    double), at rounding ties (0.853, 7/8, 0.005), and at random two-place values; levels
+    are each label (with its default share) or a share inside the level's band; conditions
+    are true or false; indicators whose policy allows it are sometimes not applicable or
+    miss their actual value. Values are decimal strings, so a counterexample reads like a
+    facts file.
+    """
+    compiled = as_compiled(scheme)
+    per_leaf = {
+        compiled.plan.nodes[i].id: _leaf_strategy(compiled, i, allow_missing, allow_na)
+        for i in compiled.plan.leaves
+    }
+    shows: dict[str, str | None] = {}
+    for index in compiled.plan.leaves:
+        node = compiled.plan.nodes[index]
+        shows[node.id] = node.leaf.show if node.leaf is not None else None
+
+    def some_indicator_counts(facts: dict[str, Any]) -> bool:
+        # Facts where every indicator is excluded cannot be scored (PR502): not valid facts.
+        return any(
+            "na" not in values and (shows[ident] is None or shows[ident] in values or not values)
+            for ident, values in facts["indicators"].items()
+        )
+
+    return st.fixed_dictionaries({"indicators": st.fixed_dictionaries(per_leaf)}).filter(
+        some_indicator_counts
+    )
+
+
+# --- random schemes ----------------------------------------------------------------------
+_SCHEME_FORMULAS = {
+    "rate": ("weight * min(x, 1)", "positive"),
+    "ratio": ("weight * ratio(x, t)", "positive"),
+    "reverse": ("weight * reverse_ratio(x, t)", "reverse"),
+    "steps": ("max(weight - 2 * steps(t - x, 0.05), 0)", "positive"),
+    "lookup": ('weight * lookup(x, "<0.6", 0, "[0.6, 0.8)", 0.6, "[0.8, 1)", 0.8, 1)', "positive"),
+    "level": ("weight * q", "none"),
+}
+
+
+@st.composite
+def schemes(draw: st.DrawFn, *, max_depth: int = 3, max_children: int = 3) -> Scheme:
+    """Random valid schemes, for testing the engine and tools built on it.
+
+    Trees of random depth whose weights add up, bands covering [0, max], rounding at
+    random places and modes, formulas from the function library.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    indicators: dict[str, dict[str, Any]] = {}
+
+    def make(parent: str | None, depth: int) -> Decimal:
+        total = Decimal(0)
+        for _ in range(draw(st.integers(1, max_children))):
+            node_id = f"n{len(groups) + len(indicators)}"
+            if depth < max_depth and draw(st.booleans()):
+                groups[node_id] = {"parent": parent} if parent else {}
+                weight = make(node_id, depth + 1)
+                groups[node_id]["weight"] = weight
+            else:
+                weight = Decimal(draw(st.integers(1, 20)))
+                kind = draw(st.sampled_from(sorted(_SCHEME_FORMULAS)))
+                formula, direction = _SCHEME_FORMULAS[kind]
+                entry: dict[str, Any] = {
+                    "weight": weight,
+                    "formula": formula,
+                    "direction": direction,
+                }
+                if "x" in formula:
+                    entry["show"] = "x"
+                if parent:
+                    entry["parent"] = parent
+                indicators[node_id] = entry
+            total += weight
+        return total
+
+    total = make(None, 1)
+    top = int(total)
+    cuts = (
+        sorted(set(draw(st.lists(st.integers(1, max(top - 1, 1)), max_size=3)))) if top > 1 else []
+    )
+    edges = [Decimal(0), *(Decimal(c) for c in cuts if 0 < c < top), total]
+    bands = [
+        {"label": f"G{i}", "min": edges[i], "max": edges[i + 1]}
+        for i in reversed(range(len(edges) - 1))
+    ]
+    places = st.sampled_from([0, 1, 2, "none"])
+    data = {
+        "scheme": {"id": "random", "title": "random scheme", "max": total},
+        "rounding": {
+            "mode": draw(st.sampled_from(["half_up", "half_even", "down", "up"])),
+            "indicator": draw(places),
+            "group": "none",
+            "total": draw(places),
+        },
+        "bands": bands,
+        "inputs": {"x": {}, "t": {}, "q": {"type": "level", "scale": "three"}},
+        "scales": {
+            "three": {
+                "levels": [
+                    {"label": "met", "min": Decimal("0.8"), "max": 1, "default": 1},
+                    {
+                        "label": "partly",
+                        "min": Decimal("0.6"),
+                        "max": Decimal("0.8"),
+                        "default": Decimal("0.7"),
+                    },
+                    {
+                        "label": "not met",
+                        "min": 0,
+                        "max": Decimal("0.6"),
+                        "default": Decimal("0.3"),
+                    },
+                ]
+            }
+        },
+        "groups": groups,
+        "indicators": indicators,
+    }
+    return Scheme.model_validate(data)
+
+
+# --- three-line use ----------------------------------------------------------------------
+def _distance_to_band_edge(
+    compiled: CompiledScheme, facts: dict[str, Any]
+) -> float:  # float-ok: a search heuristic, never a score
+    try:
+        total = compiled.evaluate(facts, trace=False).total_exact
+    except Exception:  # noqa: BLE001 - the invariants report failures; this only steers
+        return 0.0
+    edges = [low for _, low, _, _ in compiled.plan.bands]
+    return float(min(abs(total - edge) for edge in edges))  # float-ok: a search heuristic
+
+
+def scheme_properties(
+    scheme: Scheme | CompiledScheme | str | Path,
+    *,
+    max_examples: int = 200,
+    monotonic: bool = True,
+    on_example: Callable[[dict[str, Any]], None] | None = None,
+) -> Callable[[], None]:
+    """A pytest test (no arguments) that checks every invariant of *scheme* on many units.
+
+    Static problems (weights, bands) fail at once; everything else is searched with
+    :func:`facts_for`, steered towards totals near the band edges, and a failure shows the
+    smallest facts found, as a facts file.
+    """
+    compiled = as_compiled(scheme)
+    static = [v for v in check_scheme(compiled) if v.invariant != "double_rounding"]
+
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        # no "explain" phase: it re-runs failing examples under a line tracer, which is slow
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    )
+    @given(facts=facts_for(compiled))
+    def test_scheme_properties(facts: dict[str, Any]) -> None:
+        if static:
+            raise InvariantError(static)
+        if on_example is not None:
+            on_example(facts)
+        target(-_distance_to_band_edge(compiled, facts), label="distance to a band edge")
+        violations = unit_violations(compiled, facts, monotonic=monotonic)
+        if violations:
+            raise InvariantError(violations, facts)
+
+    return test_scheme_properties

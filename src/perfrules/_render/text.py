@@ -162,8 +162,7 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
 
 def note_text(kind: str, params: dict[str, str], lang: Lang) -> str:
     """A trace note as a sentence."""
-    key = "renormalised" if kind == "renormalised" else f"note.{kind}"
-    return ui(key, lang, **params)
+    return ui(f"note.{kind}", lang, **params)
 
 
 def _gap_text(trace: Trace, lang: Lang) -> str:

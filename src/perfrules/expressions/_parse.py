@@ -181,6 +181,7 @@ class Program:
     formulas: tuple[str, ...]
     infos: tuple[NodeInfo, ...]
     max_size: int
+    ordered_names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -438,7 +439,7 @@ class _Builder:
         self.stack = stack
         self.offsets = _Offsets(text)
         self.infos: list[NodeInfo] = []
-        self.names: set[str] = set()
+        self.names: dict[str, None] = {}  # ordered by first appearance
         self.formulas: list[str] = []
         self.max_size = 0
         self.count = 0
@@ -520,7 +521,7 @@ class _Builder:
         if problem is not None:
             raise self.err(problem, node, name=name)
         if name in self.scope:
-            self.names.add(name)
+            self.names.setdefault(name)
             new = self.annotate(ast.Name(name, ast.Load()), node)
             return new, self.scope[name], self.size(INPUT_SIZE_BITS)
         if name in self.table.texts:
@@ -565,7 +566,8 @@ class _Builder:
         self.count += sum(1 for _ in ast.walk(body))
         if self.count > MAX_NODES:
             raise self.err("PR312", node, count=f">{MAX_NODES}", limit=MAX_NODES)
-        self.names.update(program.names)
+        for used in program.ordered_names:
+            self.names.setdefault(used)
         self.formulas.extend(f for f in (name, *program.formulas) if f not in self.formulas)
         self.size(program.max_size)
         # One more record stands for the reference itself: "rate = weight * actual = 4.8".
@@ -819,6 +821,7 @@ def build_program(
         tree=body,
         type=result_type,
         names=frozenset(builder.names),
+        ordered_names=tuple(builder.names),
         formulas=tuple(builder.formulas),
         infos=tuple(builder.infos),
         max_size=builder.max_size,

@@ -1,0 +1,434 @@
+"""Invariants every scheme and every scored unit must satisfy (used by ``perfrules.testing``).
+
+This module does not import hypothesis: the checks work on one scheme and one unit's facts,
+and the strategies in ``perfrules.testing`` feed them many.
+
+Static invariants (:func:`check_scheme`): weights add up at every level; grade bands are
+ordered, gap-free, overlap-free and cover [0, max]; no value is rounded twice (rounded to
+more places first, then to fewer).
+
+Per-unit invariants (:func:`unit_violations`): valid facts score; 0 ≤ score ≤ weight at every
+node; each node equals the declared aggregation of its children under the declared rounding;
+the grade matches the total; the same inputs give the same JSON bytes; the engine agrees with
+an independent computation (the reference evaluator, ``Decimal.quantize`` rounding); the
+fast path agrees with the traced one; raising a positive indicator's actual value never
+lowers its score (and never raises a reverse indicator's); double rounding changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal, localcontext
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Final
+
+from perfrules._compile import build_plan, load_scheme
+from perfrules._compile import check_scheme as _run_checks
+from perfrules._engine import CompiledScheme, Facts
+from perfrules._loader import Sections
+from perfrules._numbers import format_number, to_fraction
+from perfrules.errors import FactsError, PerfrulesError
+from perfrules.model import Scheme
+from perfrules.trace import NodeTrace, Result
+
+__all__ = [
+    "InvariantError",
+    "Violation",
+    "as_compiled",
+    "assert_invariants",
+    "check_scheme",
+    "facts_toml",
+    "unit_violations",
+]
+
+_MODES: Final = {
+    "half_up": ROUND_HALF_UP,
+    "half_even": ROUND_HALF_EVEN,
+    "down": ROUND_DOWN,
+    "up": ROUND_UP,
+}
+_WEIGHT_CODES: Final = frozenset({"PR201", "PR202"})
+_BAND_CODES: Final = frozenset({"PR210", "PR211", "PR212", "PR213", "PR214", "PR215", "PR216"})
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken invariant.
+
+    Attributes:
+        invariant: ``weights``, ``bands``, ``scheme``, ``scores``, ``bounds``, ``aggregation``,
+            ``grade``, ``determinism``, ``exactness``, ``fast_path``, ``monotonic`` or
+            ``double_rounding``.
+        node: the id of the node concerned, if any.
+        message: what is wrong, in plain words.
+    """
+
+    invariant: str
+    node: str | None
+    message: str
+
+    def __str__(self) -> str:
+        """``[bounds] a: score 7.2 is outside [0, 6]``."""
+        where = f" {self.node}:" if self.node else ""
+        return f"[{self.invariant}]{where} {self.message}"
+
+
+class InvariantError(PerfrulesError, AssertionError):
+    """A scheme or a unit broke invariants; ``facts`` is the counterexample (if any)."""
+
+    def __init__(
+        self, violations: Iterable[Violation], facts: Mapping[str, Any] | None = None
+    ) -> None:
+        """Keep the violations and the facts; the text shows both, facts as TOML."""
+        self.violations = tuple(violations)
+        self.facts = facts
+        lines = [str(v) for v in self.violations]
+        if facts is not None:
+            lines += ["", "counterexample facts:", facts_toml(facts)]
+        super().__init__("\n".join(lines))
+
+
+def as_compiled(scheme: Scheme | CompiledScheme | str | Path) -> CompiledScheme:
+    """A compiled scheme from a path, a scheme or a compiled scheme."""
+    if isinstance(scheme, CompiledScheme):
+        return scheme
+    if isinstance(scheme, str | Path):
+        scheme = load_scheme(scheme)
+    result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
+    if not result.ok:
+        raise InvariantError(_static(diagnostics))
+    return CompiledScheme(build_plan(scheme, result.expressions))
+
+
+def _static(diagnostics: Iterable[Any]) -> list[Violation]:
+    out = []
+    for d in diagnostics:
+        if d.severity != "error":
+            continue
+        kind = (
+            "weights"
+            if d.code in _WEIGHT_CODES
+            else "bands"
+            if d.code in _BAND_CODES
+            else "scheme"
+        )
+        where = f"{d.file}:{d.line}: " if d.file and d.line else ""
+        out.append(Violation(kind, None, f"{where}{d.code} {d.message('en')}"))
+    return out
+
+
+def check_scheme(scheme: Scheme | CompiledScheme | str | Path) -> list[Violation]:
+    """The static invariants of a scheme: weights, bands, double rounding."""
+    if isinstance(scheme, str | Path):
+        from perfrules._compile import check_path  # noqa: PLC0415 - only for paths
+
+        loaded, result, diagnostics = check_path(scheme)
+        if loaded is None or result is None or not result.ok:
+            return _static(diagnostics)
+        scheme = loaded
+    if not isinstance(scheme, CompiledScheme):
+        result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
+        if not result.ok:
+            return _static(diagnostics)
+        scheme = CompiledScheme(build_plan(scheme, result.expressions))
+    out: list[Violation] = []
+    nodes = scheme.plan.nodes
+    for node in nodes:
+        places = node.places
+        if places is None:
+            continue
+        out.extend(
+            Violation(
+                "double_rounding",
+                node.id,
+                f"'{child.id}' is rounded to {child.places} places and then '{node.id}' to "
+                f"{places}: a value can round up twice (4.2649 → 4.265 → 4.27)",
+            )
+            for child in (nodes[c] for c in node.children)
+            if child.places is not None and child.places > places
+        )
+    return out
+
+
+def _round(value: Fraction, places: int | None, mode: str) -> Fraction:
+    if places is None:
+        return value
+    with localcontext() as ctx:
+        ctx.prec = 300
+        exact = Decimal(value.numerator) / Decimal(value.denominator)
+        return Fraction(exact.quantize(Decimal(1).scaleb(-places), rounding=_MODES[mode]))
+
+
+def _messages(exc: FactsError) -> str:
+    return "; ".join(f"{d.code} {d.message('en')}" for d in exc.diagnostics[:5])
+
+
+def unit_violations(
+    scheme: Scheme | CompiledScheme | str | Path,
+    facts: Mapping[str, Any] | Facts,
+    *,
+    monotonic: bool = True,
+) -> list[Violation]:
+    """Every per-unit invariant that *facts* break under *scheme* (empty when all hold)."""
+    compiled = as_compiled(scheme)
+    try:
+        result = compiled.evaluate(facts)
+    except FactsError as exc:
+        return [Violation("scores", None, f"valid facts failed to score: {_messages(exc)}")]
+    trace = result.trace
+    assert trace is not None  # noqa: S101
+    mode = compiled.plan.mode
+    out: list[Violation] = []
+    out += _bounds_and_aggregation(trace.root, compiled, mode)
+    out += _grade(result)
+    again = compiled.evaluate(facts)
+    if again.trace is None or again.trace.to_json() != trace.to_json():
+        out.append(Violation("determinism", None, "the same inputs gave different JSON"))
+    out += _exactness(trace.root, compiled, mode)
+    fast = compiled.evaluate(facts, trace=False)
+    if fast.total_exact != result.total_exact or fast.grade != result.grade:
+        out.append(
+            Violation(
+                "fast_path",
+                None,
+                f"evaluate(trace=False) gave {fast.total}, the traced path {result.total}",
+            )
+        )
+    out += _double_rounding(trace.root, compiled, mode)
+    if monotonic:
+        out += _monotonic(compiled, facts, trace.root)
+    return out
+
+
+def _bounds_and_aggregation(
+    root: NodeTrace, compiled: CompiledScheme, mode: str
+) -> list[Violation]:
+    out = []
+    places_of = {n.id: n.places for n in compiled.plan.nodes}
+    for node in root.walk():
+        if node.score is None:
+            continue
+        score = node.score
+        if not 0 <= score <= node.weight:
+            weight = format_number(node.weight)
+            message = f"score {format_number(score)} is outside [0, {weight}]"
+            out.append(Violation("bounds", node.id, message))
+        if node.children:
+            total = Fraction(0)
+            applicable = Fraction(0)
+            for child in node.children:
+                if child.score is not None:
+                    total += child.score
+                    applicable += (
+                        child.applicable if child.applicable is not None else child.weight
+                    )
+            if node.kind == "scheme" and applicable and applicable != node.weight:
+                total = total * node.weight / applicable
+            expected = _round(total, places_of.get(node.id), mode)
+            if expected != score:
+                message = (
+                    f"score {format_number(score)} is not the declared aggregation of its "
+                    f"children ({format_number(expected)})"
+                )
+                out.append(Violation("aggregation", node.id, message))
+    return out
+
+
+def _grade(result: Result) -> list[Violation]:
+    trace = result.trace
+    assert trace is not None  # noqa: S101
+    total = result.total_exact
+    band = next(
+        (b for b in trace.bands if b.min <= total < b.max or total == b.max == trace.max), None
+    )
+    if band is None or band.label != result.grade.label:
+        return [
+            Violation(
+                "grade",
+                None,
+                f"total {format_number(total)} is graded {result.grade.label}, its band is "
+                f"{band.label if band else 'none'}",
+            )
+        ]
+    return []
+
+
+def _exactness(root: NodeTrace, compiled: CompiledScheme, mode: str) -> list[Violation]:
+    out = []
+    nodes = {n.id: n for n in compiled.plan.nodes}
+    for node in root.leaves():
+        if node.status != "scored" or node.score is None:
+            continue
+        leaf = nodes[node.id].leaf
+        assert leaf is not None  # noqa: S101
+        names: dict[str, Fraction | bool] = {
+            i.name: i.value for i in node.inputs if i.value is not None
+        }
+        names["weight"] = node.weight
+        value = leaf.expression.evaluate_reference(names)
+        if isinstance(value, bool):  # pragma: no cover - indicator formulas give numbers
+            continue
+        if any(n.kind == "clamped" for n in node.notes):
+            value = min(max(value, Fraction(0)), node.weight)
+        expected = _round(value, nodes[node.id].places, mode)
+        if expected != node.score:
+            out.append(
+                Violation(
+                    "exactness",
+                    node.id,
+                    f"engine gave {format_number(node.score)}, an independent computation "
+                    f"{format_number(expected)}",
+                )
+            )
+    return out
+
+
+def _double_rounding(root: NodeTrace, compiled: CompiledScheme, mode: str) -> list[Violation]:
+    out = []
+    places_of = {n.id: n.places for n in compiled.plan.nodes}
+    for node in root.walk():
+        places = places_of.get(node.id)
+        if places is None or not node.children or node.score is None:
+            continue
+        finer = [c for c in node.children if (places_of.get(c.id) or 0) > places and c.roundings]
+        if not finer:
+            continue
+        once = sum(
+            (
+                (c.roundings[0].before if c in finer else c.score) or Fraction(0)
+                for c in node.children
+            ),
+            Fraction(0),
+        )
+        direct = _round(once, places, mode)
+        if direct != node.score:
+            out.append(
+                Violation(
+                    "double_rounding",
+                    node.id,
+                    f"rounding the children first gives {format_number(node.score)}, "
+                    f"rounding once gives {format_number(direct)}",
+                )
+            )
+    return out
+
+
+def _monotonic(
+    compiled: CompiledScheme, facts: Mapping[str, Any] | Facts, root: NodeTrace
+) -> list[Violation]:
+    out = []
+    data = _plain(facts)
+    for index in compiled.plan.leaves:
+        node = compiled.plan.nodes[index]
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        if leaf.direction not in ("positive", "reverse") or leaf.show is None:
+            continue
+        own = data["indicators"].get(node.id)
+        if not isinstance(own, dict) or leaf.show not in own:
+            continue
+        try:
+            value = to_fraction(_value_of(own[leaf.show]))
+        except (ValueError, TypeError):
+            continue
+        before = root.find(node.id)
+        if before is None or before.score is None or before.status != "scored":
+            continue
+        step = max(abs(value) / 10, Fraction(1, 100))
+        raised = json.loads(json.dumps(data, default=str))
+        raised["indicators"][node.id][leaf.show] = format_number(value + step)
+        try:
+            after = compiled.evaluate(raised, trace=False).scores.get(node.id)
+        except FactsError as exc:
+            out.append(
+                Violation(
+                    "monotonic",
+                    node.id,
+                    f"raising {leaf.show} from {format_number(value)} to "
+                    f"{format_number(value + step)} makes it fail: {_messages(exc)}",
+                )
+            )
+            continue
+        if after is None:
+            continue
+        new = Fraction(after)
+        worse = new < before.score if leaf.direction == "positive" else new > before.score
+        if worse:
+            verb = "lowers" if leaf.direction == "positive" else "raises"
+            out.append(
+                Violation(
+                    "monotonic",
+                    node.id,
+                    f"raising {leaf.show} from {format_number(value)} to "
+                    f"{format_number(value + step)} {verb} the score of a {leaf.direction} "
+                    f"indicator from {format_number(before.score)} to {format_number(new)}",
+                )
+            )
+    return out
+
+
+def _value_of(raw: Any) -> Any:
+    return raw.get("value") if isinstance(raw, dict) else raw
+
+
+def _plain(facts: Mapping[str, Any] | Facts) -> dict[str, Any]:
+    if isinstance(facts, Facts):
+        return {
+            "indicators": dict(facts.indicators),
+            "shared": dict(facts.shared),
+            "unit": facts.unit,
+        }
+    if "indicators" in facts or "shared" in facts:
+        return {
+            "indicators": dict(facts.get("indicators", {})),
+            "shared": dict(facts.get("shared", {})),
+        }
+    return {"indicators": dict(facts), "shared": {}}
+
+
+def assert_invariants(
+    scheme: Scheme | CompiledScheme | str | Path, facts: Mapping[str, Any] | Facts
+) -> None:
+    """Raise :class:`InvariantError` (an ``AssertionError``) if *facts* break any invariant."""
+    violations = unit_violations(scheme, facts)
+    if violations:
+        raise InvariantError(violations, _plain(facts))
+
+
+def _toml_key(key: str) -> str:
+    if key and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in key):
+        return key
+    return json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, Fraction):
+        return json.dumps(format_number(value))
+    if isinstance(value, dict):
+        return (
+            "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        )
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def facts_toml(facts: Mapping[str, Any]) -> str:
+    """A facts file (TOML) for *facts*, ready to paste into a case."""
+    data = _plain(facts) if not isinstance(facts, dict) or "indicators" not in facts else facts
+    lines = []
+    shared = data.get("shared") or {}
+    if shared:
+        lines.append("[shared]")
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in shared.items()]
+        lines.append("")
+    for indicator, values in (data.get("indicators") or {}).items():
+        lines.append(f"[indicators.{_toml_key(indicator)}]")
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in values.items()]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,310 @@
+"""Rule packs and their test cases.
+
+A rule pack is a folder: ``pack.toml`` (optional: id, name, version, years, scheme file),
+``scheme.toml`` and ``cases/*.toml``. A case gives facts (a file or a table) and what must
+come out: the total, the grade, some indicator scores, or the diagnostic codes the facts must
+raise. ``perfrules test PACK`` runs them; failures name the case's file and line and show
+the trace lines that matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from perfrules._compile import check_path
+from perfrules._engine import CompiledScheme, Facts, compile_scheme, load_facts
+from perfrules._loader import read_document, validation_diagnostics
+from perfrules._locate import SourceMap
+from perfrules._numbers import NumberFormatError, format_number, to_fraction
+from perfrules.errors import Diagnostic, FactsError, PerfrulesError, RuleFileError
+
+__all__ = ["Case", "CaseResult", "Pack", "PackError", "find_pack", "run_cases"]
+
+
+class PackError(PerfrulesError, ValueError):
+    """A pack or a case file cannot be used; ``diagnostics`` says why."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        """Keep the diagnostics."""
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("\n".join(d.format("en") for d in self.diagnostics[:5]))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Expect(_Model):
+    """``[case.expect]``: what must come out (each key optional)."""
+
+    total: Decimal | str | None = Field(default=None, description="Expected total, e.g. 89.25.")
+    grade: str | None = Field(default=None, description="Expected grade label.")
+    scores: dict[str, Decimal | str | None] = Field(
+        default_factory=dict, description="Expected scores by id (null: excluded)."
+    )
+    errors: list[str] = Field(
+        default_factory=list, description="Diagnostic codes the facts must raise, e.g. PR401."
+    )
+
+
+class Case(_Model):
+    """``[[case]]``: one test case."""
+
+    name: str = Field(min_length=1)
+    keywords: list[str] = Field(default_factory=list)
+    description: str = ""
+    facts: str | dict[str, Any] = Field(description="A facts file (relative path) or a table.")
+    tolerance: Decimal | str = Field(default="0", description="Allowed absolute difference.")
+    expect: Expect
+
+
+class CaseFile(_Model):
+    """A case file: a list of ``[[case]]``."""
+
+    case: list[Case] = Field(min_length=1)
+
+
+class PackInfo(_Model):
+    """``pack.toml``."""
+
+    id: str
+    name: str = ""
+    version: str = "1.0.0"
+    scheme: str = "scheme.toml"
+    years: list[int] = Field(default_factory=list)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A rule pack found on disk."""
+
+    root: Path
+    scheme: Path
+    cases: tuple[Path, ...]
+    info: PackInfo | None = None
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one case."""
+
+    file: str
+    line: int
+    name: str
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+
+
+def find_pack(path: str | Path) -> Pack:
+    """The pack at *path*: a folder with ``pack.toml`` or ``scheme.toml``, or a scheme file."""
+    root = Path(path)
+    diagnostics: list[Diagnostic] = []
+    if root.is_file():
+        cases = tuple(sorted((root.parent / "cases").glob("*.toml")))
+        return Pack(root.parent, root, cases)
+    info = None
+    pack_file = root / "pack.toml"
+    scheme_name = "scheme.toml"
+    if pack_file.exists():
+        loaded = read_document(pack_file, diagnostics)
+        if loaded is None:
+            raise PackError(diagnostics)
+        data, source_map, _ = loaded
+        try:
+            info = PackInfo.model_validate(data)
+        except ValidationError as exc:
+            raise PackError(
+                _placed(validation_diagnostics(exc, data, ()), source_map, str(pack_file))
+            ) from None
+        scheme_name = info.scheme
+    scheme = root / scheme_name
+    if not scheme.exists():
+        raise PackError(
+            [
+                Diagnostic(
+                    "PR105",
+                    params={"file": str(scheme), "reason": "no such file"},
+                    file=str(scheme),
+                )
+            ]
+        )
+    return Pack(root, scheme, tuple(sorted((root / "cases").glob("*.toml"))), info)
+
+
+def _placed(
+    diagnostics: Iterable[Diagnostic], source_map: SourceMap, file: str
+) -> list[Diagnostic]:
+    out = []
+    for d in diagnostics:
+        line, column = source_map.position(d.path)
+        out.append(
+            d.located(file=file, line=line, column=column, excerpt=source_map.line_text(line))
+        )
+    return out
+
+
+def load_cases(path: Path) -> tuple[list[Case], SourceMap]:
+    """The cases of one case file (raises PackError with located diagnostics)."""
+    diagnostics: list[Diagnostic] = []
+    loaded = read_document(path, diagnostics)
+    if loaded is None:
+        raise PackError(diagnostics)
+    data, source_map, _ = loaded
+    try:
+        return list(CaseFile.model_validate(data).case), source_map
+    except ValidationError as exc:
+        raise PackError(
+            _placed(validation_diagnostics(exc, data, ()), source_map, str(path))
+        ) from None
+
+
+_EXCLUDED = frozenset({"", "excluded", "n/a", "na", "不适用", "null", "none"})
+
+
+def _number(value: Decimal | str | None) -> Fraction | None:
+    """An expected number; ``None`` for an indicator expected to be excluded."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _EXCLUDED):
+        return None
+    return to_fraction(value)
+
+
+def _close(got: Fraction | None, want: Fraction | None, tolerance: Fraction) -> bool:
+    if got is None or want is None:
+        return got is want
+    return abs(got - want) <= tolerance
+
+
+def _facts_of(case: Case, case_file: Path) -> Facts:
+    if isinstance(case.facts, str):
+        return load_facts(case_file.parent / case.facts)
+    return Facts.from_mapping(case.facts)
+
+
+def _run_one(compiled: CompiledScheme, case: Case, case_file: Path, line: int) -> CaseResult:
+    result = CaseResult(str(case_file), line, case.name, passed=True)
+    expect = case.expect
+    try:
+        tolerance = to_fraction(case.tolerance)
+    except NumberFormatError:
+        tolerance = Fraction(0)
+    try:
+        _number(expect.total)
+        for wanted in expect.scores.values():
+            _number(wanted)
+    except NumberFormatError as exc:
+        result.passed = False
+        result.failures.append(f"an expected value is not a number: {exc.detail}")
+        return result
+    try:
+        outcome = compiled.evaluate(_facts_of(case, case_file))
+    except FactsError as exc:
+        codes = sorted({d.code for d in exc.diagnostics})
+        if expect.errors and set(expect.errors) <= set(codes):
+            return result
+        result.passed = False
+        result.failures.append(
+            f"facts failed to score: {'; '.join(d.format('en') for d in exc.diagnostics[:5])}"
+        )
+        return result
+    if expect.errors:
+        result.passed = False
+        result.failures.append(f"expected errors {', '.join(expect.errors)}, but the facts scored")
+    trace = outcome.trace
+    assert trace is not None  # noqa: S101
+    if expect.total is not None:
+        want = _number(expect.total)
+        if not _close(outcome.total_exact, want, tolerance):
+            result.passed = False
+            result.failures.append(
+                f"total expected {format_number(want) if want is not None else '-'}, "
+                f"got {outcome.total} (tolerance {format_number(tolerance)})"
+            )
+            result.details += [
+                f"  {c.id}: {format_number(c.score) if c.score is not None else '—'}"
+                for c in trace.root.children
+            ]
+    if expect.grade is not None and expect.grade != outcome.grade.label:
+        result.passed = False
+        result.failures.append(f"grade expected {expect.grade}, got {outcome.grade.label}")
+    for node_id, wanted in expect.scores.items():
+        node = trace.root.find(node_id)
+        if node is None:
+            result.passed = False
+            result.failures.append(f"no indicator or group '{node_id}' in the scheme")
+            continue
+        want = _number(wanted)
+        if not _close(node.score, want, tolerance):
+            result.passed = False
+            got = format_number(node.score, node.places) if node.score is not None else "excluded"
+            shown = format_number(want) if want is not None else "excluded"
+            result.failures.append(f"scores.{node_id} expected {shown}, got {got}")
+            result.details += [f"  {node_id}: {step}" for step in node.steps]
+            result.details += [
+                f"  {node_id}: round {r.mode} {r.places}: {format_number(r.before)} → "
+                f"{format_number(r.after, r.places)}"
+                for r in node.roundings
+            ]
+    return result
+
+
+def run_cases(pack_path: str | Path, keyword: str | None = None) -> tuple[Pack, list[CaseResult]]:
+    """Run the cases of a pack (filtered by *keyword*: name, file name or keyword).
+
+    Raises:
+        RuleFileError: the pack's scheme has errors.
+        PackError: the pack or a case file cannot be read.
+    """
+    pack = find_pack(pack_path)
+    scheme, _, diagnostics = check_path(pack.scheme)
+    if scheme is None or any(d.severity == "error" for d in diagnostics):
+        raise RuleFileError(diagnostics)
+    compiled = compile_scheme(scheme)
+    results = []
+    for case_file in pack.cases:
+        cases, source_map = load_cases(case_file)
+        for index, case in enumerate(cases):
+            if keyword and not _matches(keyword, case, case_file):
+                continue
+            line = source_map.position(("case", index))[0]
+            try:
+                results.append(_run_one(compiled, case, case_file, line))
+            except FactsError as exc:  # an unreadable facts file named by the case
+                results.append(
+                    CaseResult(
+                        str(case_file),
+                        line,
+                        case.name,
+                        passed=False,
+                        failures=[d.format("en") for d in exc.diagnostics[:5]],
+                    )
+                )
+    return pack, results
+
+
+def _matches(keyword: str, case: Case, case_file: Path) -> bool:
+    text = keyword.lower()
+    return (
+        text in case.name.lower()
+        or text in case_file.name.lower()
+        or any(text in k.lower() for k in case.keywords)
+    )
+
+
+def case_summary(results: Iterable[CaseResult]) -> Mapping[str, int]:
+    """Counts of passed and failed cases."""
+    passed = failed = 0
+    for r in results:
+        if r.passed:
+            passed += 1
+        else:
+            failed += 1
+    return {"passed": passed, "failed": failed}
