@@ -62,6 +62,8 @@ class Node:
     leaf: Leaf | None
     #: Decimal places to show the score with: its own rounding, else its children's.
     shown_places: int | None = None
+    #: Where the weight and the formula were written (``file:line``), for explanations.
+    sources: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,7 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
                 group = scheme.groups[node_id]
                 nodes.append(
                     {
+                        "sources": _sources(source, [("weight", ("groups", node_id, "weight"))]),
                         "index": index,
                         "id": node_id,
                         "name": group.name or node_id,
@@ -177,8 +180,22 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
                     clamp=indicator.clamp if indicator.clamp is not None else defaults.clamp,
                     direction=indicator.direction or defaults.direction,
                 )
+                sources = _sources(
+                    source,
+                    [
+                        ("weight", ("indicators", node_id, "weight")),
+                        (
+                            "formula",
+                            ("indicators", node_id, "formula")
+                            if indicator.formula is not None
+                            else ("defaults", "formula"),
+                        ),
+                        *(("formula", ("formulas", name)) for name in expression.formulas),
+                    ],
+                )
                 nodes.append(
                     {
+                        "sources": sources,
                         "index": index,
                         "id": node_id,
                         "name": indicator.name or node_id,
@@ -217,6 +234,19 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
     )
 
 
+def _sources(
+    source: Source | None, keys: list[tuple[str, tuple[str, ...]]]
+) -> tuple[tuple[str, str], ...]:
+    if source is None:
+        return ()
+    out = []
+    for label, path in keys:
+        where = source.where(path)
+        if where is not None:
+            out.append((label, where))
+    return tuple(out)
+
+
 def _document_order(
     scheme: Scheme, source: Source | None
 ) -> dict[tuple[str, str], tuple[int, int]]:
@@ -226,6 +256,8 @@ def _document_order(
     insertion order.
     """
     order: dict[tuple[str, str], tuple[int, int]] = {}
+    if source is not None and len(source.files) > 1:
+        source = None  # lines of different files do not compare: keep the merged order
     sections: tuple[tuple[str, list[str]], ...] = (
         ("groups", list(scheme.groups)),
         ("indicators", list(scheme.indicators)),

@@ -1029,6 +1029,7 @@ class CompiledScheme:
                 node.target or _input_text(s.inputs, "target"),
                 s.actual,
                 s.applicable,
+                node.sources,
             )
         scheme = plan.scheme.scheme
         provenance = Provenance(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -109,6 +110,15 @@ class Source:
                 return found
             probe = probe[:-1]
         return self.main
+
+    def where(self, path: Sequence[str | int]) -> str | None:
+        """``file:line`` of the value at *path* (the file it comes from), or None."""
+        file = self.file_of(path)
+        source_map = self.maps.get(file) if file else None
+        if file is None or source_map is None:
+            return None
+        line, _ = source_map.position(path)
+        return f"{file}:{line}" if line else file
 
     def place(self, diagnostic: Diagnostic, value_offset: int | None = None) -> Diagnostic:
         """Give *diagnostic* its file, line, column and source line."""
@@ -391,7 +401,7 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
     """Validate a rule document section by section; keep every part that validates."""
     broken: set[KeyPath] = set()
     for key in document:
-        if key not in Scheme.model_fields and key != "extends":
+        if key not in Scheme.model_fields and key not in ("extends", "remove"):
             suggestion = _suggest(key, Scheme.model_fields)
             diagnostics.append(
                 Diagnostic(
@@ -495,17 +505,187 @@ def _list_params(key: str, value: Any) -> dict[str, object]:
     }
 
 
-def read_scheme(path: str | Path) -> tuple[Sections | None, Source, list[Diagnostic]]:
-    """Read and validate a rule file; diagnostics are returned unplaced where they need a map."""
-    diagnostics: list[Diagnostic] = []
-    source = Source()
+_MERGED_SECTIONS: Final = ("inputs", "formulas", "scales", "groups", "indicators")
+_REPLACED_KEYS: Final = ("scheme", "rounding", "defaults")
+#: How many rule files one scheme may extend through (a chain, not a cycle).
+MAX_EXTENDS: Final = 16
+
+
+def _record_origin(origin: dict[KeyPath, str], data: Any, prefix: KeyPath, file: str) -> None:
+    origin[prefix] = file
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            _record_origin(origin, value, (*prefix, key), file)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            _record_origin(origin, value, (*prefix, index), file)
+
+
+def _forget(origin: dict[KeyPath, str], prefix: KeyPath) -> None:
+    for key in [k for k in origin if k[: len(prefix)] == prefix]:
+        del origin[key]
+
+
+def merge_documents(
+    base: Mapping[str, Any],
+    child: Mapping[str, Any],
+    origin: dict[KeyPath, str],
+    child_file: str,
+    diagnostics: list[Diagnostic],
+) -> dict[str, Any]:
+    """*child* applied over *base*: tables merge key by key, entries by id, bands are replaced,
+    and ``remove = { indicators = [...], ... }`` deletes entries of the base.
+    """
+    merged: dict[str, Any] = {k: v for k, v in base.items() if k not in ("extends", "remove")}
+    for key, value in child.items():
+        if key in ("extends", "remove"):
+            continue
+        if (
+            key in _REPLACED_KEYS
+            and isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+        ):
+            merged[key] = {**merged[key], **value}
+            _record_origin(origin, value, (key,), child_file)
+            origin[(key,)] = child_file
+        elif (
+            key in _MERGED_SECTIONS
+            and isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+        ):
+            section = dict(merged[key])
+            for entry_id, entry in value.items():
+                if isinstance(entry, Mapping) and isinstance(section.get(entry_id), Mapping):
+                    section[entry_id] = {**section[entry_id], **entry}
+                else:
+                    _forget(origin, (key, entry_id))
+                    section[entry_id] = entry
+                _record_origin(origin, entry, (key, entry_id), child_file)
+            merged[key] = section
+        else:
+            _forget(origin, (key,))
+            merged[key] = value
+            _record_origin(origin, value, (key,), child_file)
+    removals = child.get("remove", {})
+    if not isinstance(removals, Mapping):
+        diagnostics.append(
+            Diagnostic("PR109", ("remove",), {"key": "remove", "got": _got(removals)})
+        )
+        return merged
+    for section, ids in removals.items():
+        if section not in _MERGED_SECTIONS or not isinstance(ids, list):
+            suggestion = _suggest(str(section), _MERGED_SECTIONS)
+            diagnostics.append(
+                Diagnostic(
+                    "PR101",
+                    ("remove", section),
+                    {"key": section, "table": "remove", "suggestion": suggestion},
+                    "did_you_mean" if suggestion else None,
+                )
+            )
+            continue
+        entries = dict(merged.get(section, {}))
+        for index, entry_id in enumerate(ids):
+            if entry_id in entries:
+                del entries[entry_id]
+                _forget(origin, (section, entry_id))
+            else:
+                suggestion = _suggest(str(entry_id), entries)
+                diagnostics.append(
+                    Diagnostic(
+                        "PR224",
+                        ("remove", section, index),
+                        {"section": section, "id": entry_id, "suggestion": suggestion},
+                        "did_you_mean" if suggestion else None,
+                    )
+                )
+        merged[section] = entries
+    return merged
+
+
+def _resolve_document(
+    path: Path, source: Source, diagnostics: list[Diagnostic], chain: tuple[Path, ...]
+) -> dict[str, Any] | None:
+    """The document at *path* with everything it extends merged in (files read in order)."""
     loaded = read_document(path, diagnostics)
     if loaded is None:
-        return None, source, diagnostics
+        return None
     document, source_map, digest = loaded
     name = str(path)
+    extends = document.get("extends")
+    base: dict[str, Any] | None = None
+    if extends is not None:
+        parent_line, parent_column = source_map.value_position(("extends",))
+        where = {
+            "file": name,
+            "line": parent_line,
+            "column": parent_column,
+            "excerpt": source_map.line_text(parent_line),
+        }
+        if not isinstance(extends, str) or not extends:
+            diagnostics.append(
+                Diagnostic(
+                    "PR102",
+                    ("extends",),
+                    {
+                        "key": "extends",
+                        "expected": "a file path in quotes",
+                        "expected_zh": "带引号的文件路径",
+                        "got": _got(extends),
+                    },
+                    **where,
+                )
+            )
+        else:
+            # Shown as written relative to here (normalised), compared fully resolved.
+            target = Path(os.path.normpath(path.parent / extends))
+            resolved = target.resolve()
+            if resolved in chain or len(chain) >= MAX_EXTENDS:
+                cycle = " → ".join(str(p.name) for p in (*chain, resolved))
+                diagnostics.append(Diagnostic("PR225", ("extends",), {"chain": cycle}, **where))
+            elif not target.exists():
+                diagnostics.append(
+                    Diagnostic(
+                        "PR105", ("extends",), {"file": extends, "reason": "no such file"}, **where
+                    )
+                )
+            else:
+                base = _resolve_document(target, source, diagnostics, (*chain, resolved))
+                if base is None:
+                    return None
     source.files.append((name, digest))
     source.maps[name] = source_map
+    if base is None:
+        _record_origin(source.origin, document, (), name)
+        return {k: v for k, v in document.items() if k != "remove"} | (
+            {"remove": document["remove"]} if "remove" in document and extends is None else {}
+        )
+    placed: list[Diagnostic] = []
+    merged = merge_documents(base, document, source.origin, name, placed)
+    diagnostics.extend(_place_in(d, source_map, name) for d in placed)
+    return merged
+
+
+def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagnostic:
+    line, column = source_map.position(diagnostic.path)
+    return diagnostic.located(
+        file=file, line=line, column=column, excerpt=source_map.line_text(line)
+    )
+
+
+def read_scheme(path: str | Path) -> tuple[Sections | None, Source, list[Diagnostic]]:
+    """Read and validate a rule file (and the files it extends).
+
+    Diagnostics are placed in the file each key comes from.
+    """
+    diagnostics: list[Diagnostic] = []
+    source = Source()
+    document = _resolve_document(Path(path), source, diagnostics, (Path(path).resolve(),))
+    if document is None:
+        return None, source, diagnostics
+    if "remove" in document:
+        diagnostics.append(Diagnostic("PR226", ("remove",), {}, file=str(path)))
+        document = {k: v for k, v in document.items() if k != "remove"}
     sections = build_scheme(document, diagnostics)
     sections.scheme._source = source  # noqa: SLF001 - the loader owns this attribute
     return sections, source, [source.place(d) if not d.line else d for d in diagnostics]

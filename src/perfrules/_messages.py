@@ -120,6 +120,21 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "scale '{scale}': default share {default} of level '{level}' lies outside [{min}, {max}]",
         "定性等级表“{scale}”：档次“{level}”的默认比例 {default} 不在 [{min}, {max}] 内",
     ),
+    "PR224": (
+        "error",
+        "remove names {section} '{id}', which the extended scheme does not have",
+        "remove 中列出的{section}“{id}”在被继承的方案中不存在",
+    ),
+    "PR225": (
+        "error",
+        "extends goes round in a circle or too deep: {chain}",
+        "extends 形成循环或层数过多：{chain}",
+    ),
+    "PR226": (
+        "error",
+        "remove only makes sense in a scheme that extends another",
+        "只有继承其他方案（extends）时才能使用 remove",
+    ),
     "PR223": (
         "warning",
         "weight of '{id}' is 0: it can never score a point",
@@ -335,6 +350,7 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "steps": ("steps", "计算步骤"),
     "rounded": ("round {mode} {places}", "{mode_zh}保留 {places} 位"),
     "notes": ("notes", "说明"),
+    "sources": ("from", "出处"),
     "n_errors": ("{n} error(s)", "{n} 个错误"),
     "n_warnings": ("{n} warning(s)", "{n} 个警告"),
     "ok": ("{file}: no problems found", "{file}：未发现问题"),

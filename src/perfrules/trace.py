@@ -111,6 +111,7 @@ class NodeTrace:
         target: the target as printed (目标值).
         actual: the actual value as given (业绩值).
         applicable: weight of the parts not excluded (equals ``weight`` when none is).
+        sources: where the weight and formula were written: ``(("weight", "file:line"), ...)``.
     """
 
     id: str
@@ -130,6 +131,7 @@ class NodeTrace:
     target: str = ""
     actual: str = ""
     applicable: Fraction | None = None
+    sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def lost(self) -> Fraction | None:
@@ -327,6 +329,8 @@ def _node(node: NodeTrace) -> dict[str, Any]:
     }
     if node.applicable is not None and node.applicable != node.weight:
         out["applicable_weight"] = _dec(node.applicable)
+    if node.sources:
+        out["sources"] = [{"key": key, "at": at} for key, at in node.sources]
     if node.kind == "indicator":
         out["target"] = node.target
         out["actual"] = node.actual

@@ -237,6 +237,9 @@ def _explain_leaf(node: NodeTrace, lang: Lang, console: Console) -> None:
         )
     for note in node.notes:
         console.print(Text(f"  {label('notes')}{note.text(lang)}", style="yellow"))
+    if node.sources:
+        where = "; ".join(f"{key} {at}" for key, at in node.sources)
+        console.print(Text(f"  {label('sources')}{where}", style="dim"))
     score = ui("excluded", lang) if node.score is None else _num(node.score, node.places)
     lost = "" if node.lost is None else f"  ({ui('lost', lang)} {_num(node.lost, node.places)})"
     console.print(Text(f"  {label('score')}{score} / {_num(node.weight)}{lost}", style="bold"))
