@@ -533,8 +533,10 @@ def merge_documents(
     child_file: str,
     diagnostics: list[Diagnostic],
 ) -> dict[str, Any]:
-    """*child* applied over *base*: tables merge key by key, entries by id, bands are replaced,
-    and ``remove = { indicators = [...], ... }`` deletes entries of the base.
+    """*child* applied over *base*.
+
+    Tables merge key by key, entries by id, bands are replaced, and
+    ``remove = { indicators = [...], ... }`` deletes entries of the base.
     """
     merged: dict[str, Any] = {k: v for k, v in base.items() if k not in ("extends", "remove")}
     for key, value in child.items():
@@ -615,26 +617,12 @@ def _resolve_document(
     extends = document.get("extends")
     base: dict[str, Any] | None = None
     if extends is not None:
-        parent_line, parent_column = source_map.value_position(("extends",))
-        where = {
-            "file": name,
-            "line": parent_line,
-            "column": parent_column,
-            "excerpt": source_map.line_text(parent_line),
-        }
+        line, column = source_map.value_position(("extends",))
+        problem: Diagnostic | None = None
         if not isinstance(extends, str) or not extends:
-            diagnostics.append(
-                Diagnostic(
-                    "PR102",
-                    ("extends",),
-                    {
-                        "key": "extends",
-                        "expected": "a file path in quotes",
-                        "expected_zh": "带引号的文件路径",
-                        "got": _got(extends),
-                    },
-                    **where,
-                )
+            expected = {"expected": "a file path in quotes", "expected_zh": "带引号的文件路径"}
+            problem = Diagnostic(
+                "PR102", ("extends",), {"key": "extends", **expected, "got": _got(extends)}
             )
         else:
             # Shown as written relative to here (normalised), compared fully resolved.
@@ -642,17 +630,20 @@ def _resolve_document(
             resolved = target.resolve()
             if resolved in chain or len(chain) >= MAX_EXTENDS:
                 cycle = " → ".join(str(p.name) for p in (*chain, resolved))
-                diagnostics.append(Diagnostic("PR225", ("extends",), {"chain": cycle}, **where))
+                problem = Diagnostic("PR225", ("extends",), {"chain": cycle})
             elif not target.exists():
-                diagnostics.append(
-                    Diagnostic(
-                        "PR105", ("extends",), {"file": extends, "reason": "no such file"}, **where
-                    )
+                problem = Diagnostic(
+                    "PR105", ("extends",), {"file": extends, "reason": "no such file"}
                 )
             else:
                 base = _resolve_document(target, source, diagnostics, (*chain, resolved))
                 if base is None:
                     return None
+        if problem is not None:
+            excerpt = source_map.line_text(line)
+            diagnostics.append(
+                problem.located(file=name, line=line, column=column, excerpt=excerpt)
+            )
     source.files.append((name, digest))
     source.maps[name] = source_map
     if base is None:
