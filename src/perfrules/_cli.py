@@ -18,15 +18,19 @@ from typing import Any, TypeVar, cast
 import click
 
 from perfrules._compile import check_path
+from perfrules._diff import diff_schemes, what_if
 from perfrules._engine import VERSION, CompiledScheme, compile_scheme, load_facts
+from perfrules._files import new_year_text, write_atomic
 from perfrules._packs import PackError, run_cases
 from perfrules._render import (
     diagnostics_json,
     make_console,
     render_diagnostics,
+    render_diff,
     render_explain,
     render_score_table,
 )
+from perfrules._schema import KINDS, schema_text
 from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
 from perfrules.trace import Result
 
@@ -331,6 +335,139 @@ def _properties(scheme: Path, examples: int) -> dict[str, Any]:
     except InvariantError as exc:
         return {"passed": False, "examples": count, "message": str(exc)}
     return {"passed": True, "examples": count, "message": ""}
+
+
+@cli.command()
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.option(
+    "--facts",
+    "facts_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also show how this unit's scores change (a what-if). 同时比较该单位的得分变化。",
+)
+@click.option(
+    "--exit-code", is_flag=True, help="Exit 1 when the schemes differ. 有差异时以 1 退出。"
+)
+@_options
+@_guard
+def diff(
+    old: str,
+    new: str,
+    facts_path: str | None,
+    exit_code: bool,
+    output_format: str,
+    lang: Lang | None,
+) -> None:
+    """Show what changed between two schemes (and, with --facts, what it does to a unit).
+
+    比较两个方案的差异（加 --facts 时再比较同一单位的得分）。
+    """
+    language = lang or default_lang()
+    before = _load_compiled(old, language)
+    after = _load_compiled(new, language)
+    changes = diff_schemes(before.scheme, after.scheme)
+    what = None
+    if facts_path is not None:
+        try:
+            what = what_if(before, after, load_facts(facts_path))
+        except FactsError as exc:
+            _report(list(exc.diagnostics), language, "text", to_stdout=False)
+            raise _Exit(EXIT_NO) from None
+    if output_format == "json":
+        import json  # noqa: PLC0415
+
+        document = {
+            "old": {"id": before.id, "sha256": before.sha256},
+            "new": {"id": after.id, "sha256": after.sha256},
+            "changes": [c.to_dict() for c in changes],
+            "what_if": None if what is None else what.to_dict(),
+        }
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_diff(changes, what, language, make_console())
+    if exit_code and changes:
+        raise _Exit(EXIT_NO)
+
+
+@cli.command(name="new-year")
+@click.argument("scheme", type=click.Path(exists=True, dir_okay=False))
+@click.option("--year", type=int, required=True, help="The new year. 新的年度。")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write (default: next to the old one, the year replaced). 输出文件。",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file. 覆盖已有文件。")
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Language of comments. 注释语言。",
+)
+@_guard
+def new_year(scheme: str, year: int, out: str | None, force: bool, lang: Lang | None) -> None:
+    """Write next year's scheme: a small file that extends this one, ready to edit.
+
+    生成下一年度方案：继承本方案的小文件，只需写入变化。
+    """
+    language = lang or default_lang()
+    compiled = _load_compiled(scheme, language)
+    info = compiled.scheme.scheme
+    old_path = Path(scheme)
+    target = Path(out) if out else _next_year_path(old_path, info.year, year)
+    if target.exists() and not force:
+        click.echo(f"{target} exists; use --force to overwrite it", err=True)
+        raise _Exit(EXIT_USAGE)
+    text = new_year_text(compiled, old_path, target, year, language)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, text)
+    click.echo(str(target))
+
+
+def _next_year_path(old: Path, old_year: int | None, year: int) -> Path:
+    if old_year is not None and str(old_year) in old.parent.name:
+        return old.parent.with_name(old.parent.name.replace(str(old_year), str(year))) / old.name
+    return old.with_name(f"{old.stem}-{year}{old.suffix}")
+
+
+@cli.command()
+@click.option(
+    "--kind",
+    type=click.Choice(["rules", "facts", "cases", "pack", "all"]),
+    default="rules",
+    show_default=True,
+    help="Which file format. 哪种文件。",
+)
+@click.option(
+    "--output",
+    type=click.Path(),
+    default=None,
+    help="A file (one kind) or a folder (all kinds); default stdout. 输出位置。",
+)
+@_guard
+def schema(kind: str, output: str | None) -> None:
+    """Export the JSON Schema editors use to check and complete rule files.
+
+    导出编辑器用于校验和自动补全的 JSON Schema。
+    """
+    kinds = list(KINDS) if kind == "all" else [kind]
+    if output is None:
+        if len(kinds) > 1:
+            raise click.UsageError("--kind all needs --output FOLDER")
+        sys.stdout.write(schema_text(kinds[0]))
+        return
+    target = Path(output)
+    if len(kinds) > 1 or target.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        for name in kinds:
+            write_atomic(target / KINDS[name][1], schema_text(name))
+            click.echo(str(target / KINDS[name][1]))
+        return
+    write_atomic(target, schema_text(kinds[0]))
+    click.echo(str(target))
 
 
 def _find(node: dict[str, Any], node_id: str) -> dict[str, Any] | None:

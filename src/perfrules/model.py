@@ -20,6 +20,8 @@ __all__ = [
     "FORMAT_VERSION",
     "Band",
     "Defaults",
+    "FactTable",
+    "FactsFile",
     "Group",
     "Indicator",
     "Input",
@@ -27,6 +29,7 @@ __all__ = [
     "Places",
     "Policy",
     "Rounding",
+    "RuleFile",
     "Scale",
     "ScaleLevel",
     "Scheme",
@@ -228,3 +231,71 @@ class Scheme(_Model):
     def max(self) -> Decimal:
         """Full marks of the total."""
         return self.scheme.max
+
+
+class RuleFile(Scheme):
+    """A rule file as written: a scheme, possibly extending another and removing entries.
+
+    Used for the editor schema (``perfrules schema``); the loader resolves ``extends``.
+    """
+
+    extends: str | None = Field(
+        default=None, description="Path of the scheme this one extends (next year's file)."
+    )
+    remove: dict[Literal["inputs", "formulas", "scales", "groups", "indicators"], list[str]] = (
+        Field(
+            default_factory=dict,
+            description='Entries of the extended scheme to drop: { indicators = ["id"] }.',
+        )
+    )
+
+
+class FactTable(_Model):
+    """A fact with details: ``{ value = 70, text = "70项任务完成率达70%" }``."""
+
+    value: Number | str | bool | None = None
+    text: str | None = Field(default=None, description="The value as printed in the report.")
+    level: str | None = Field(default=None, description="For a qualitative input: the level.")
+    share: Number | str | None = Field(
+        default=None, description="A share inside the level's band."
+    )
+    note: str | None = None
+
+
+class Override(_Model):
+    """``override = { score = 9, reason = "..." }``: a score set by hand, with its reason."""
+
+    score: Number | str
+    reason: str = Field(min_length=1)
+
+
+FactValue = Annotated[
+    Number | str | bool | FactTable,
+    Field(description='A number (4.8), a text ("80%", "≥90%", "70/88", "N/A"), a level, a bool.'),
+]
+
+
+class IndicatorFacts(BaseModel):
+    """``[indicators.ID]``: the facts of one indicator (input name → value)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    na: str | bool | None = Field(default=None, description="Not applicable (with the reason).")
+    override: Override | None = None
+    note: str | None = None
+
+    __pydantic_extra__: dict[str, FactValue]
+
+
+class FactsFile(_Model):
+    """A facts file: one unit's facts."""
+
+    unit: str = Field(default="", description="The unit (department, project) scored.")
+    year: int | None = None
+    note: str | None = None
+    shared: dict[str, FactValue] = Field(
+        default_factory=dict, description="Facts every indicator may read."
+    )
+    indicators: dict[str, IndicatorFacts] = Field(
+        default_factory=dict, description="Facts by indicator id."
+    )

@@ -6,6 +6,7 @@ from perfrules._render.text import (
     diagnostics_json,
     make_console,
     render_diagnostics,
+    render_diff,
     render_explain,
     render_score_table,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "diagnostics_json",
     "make_console",
     "render_diagnostics",
+    "render_diff",
     "render_explain",
     "render_score_table",
 ]

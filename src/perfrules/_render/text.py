@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -266,3 +266,83 @@ def _value(value: object) -> str:
     if isinstance(value, Fraction):
         return format_short(value)
     return str(value)
+
+
+# --- diff -----------------------------------------------------------------------------
+_SECTIONS_ZH = {
+    "indicators": "指标",
+    "groups": "分组",
+    "bands": "等级",
+    "formulas": "公式",
+    "inputs": "输入项",
+    "scales": "定性等级表",
+    "rounding": "舍入",
+    "defaults": "默认值",
+    "scheme": "方案信息",
+}
+_KINDS = {
+    "added": ("+", "added", "新增"),
+    "removed": ("-", "removed", "删除"),
+    "renamed": ("~", "renamed", "改名"),
+    "moved": ("~", "moved", "移动"),
+    "changed": ("~", "changed", "修改"),
+}
+
+
+def render_diff(changes: Sequence[Any], what: Any, lang: Lang, console: Console) -> None:
+    """Changes one per line (+ added, - removed, ~ changed), then the what-if table."""
+    if not changes:
+        console.print(Text("没有差异" if lang == "zh" else "no differences"))
+    for change in changes:
+        mark, en, zh = _KINDS[change.kind]
+        section = (
+            _SECTIONS_ZH.get(change.section, change.section) if lang == "zh" else change.section
+        )
+        style = {"+": "green", "-": "red"}.get(mark, "yellow")
+        line = Text(f"{mark} ", style=f"bold {style}")
+        line.append(f"{zh if lang == 'zh' else en} {section} {change.id}")
+        if change.kind in ("added", "removed"):
+            detail = change.new if change.kind == "added" else change.old
+            if detail:
+                line.append(f"：{detail}" if lang == "zh" else f": {detail}", style="dim")
+        else:
+            key = f" {change.key}" if change.key and change.key != change.id else ""
+            line.append(f"{key}{'：' if lang == 'zh' else ': '}{change.old} → {change.new}")
+        console.print(line)
+    if what is None:
+        return
+    table = Table(
+        title="同一单位在两个方案下的得分" if lang == "zh" else "the same unit under both schemes"
+    )
+    for heading in (
+        ("编号", "指标", "原得分", "新得分", "变化")
+        if lang == "zh"
+        else ("id", "name", "old", "new", "change")
+    ):
+        table.add_column(
+            heading,
+            justify="right"
+            if heading in ("原得分", "新得分", "变化", "old", "new", "change")
+            else "left",
+            overflow="fold",
+        )
+    for row in what.rows:
+        delta = row.delta
+        table.add_row(
+            row.id,
+            Text(row.name),
+            "—" if row.old is None else str(row.old),
+            "—" if row.new is None else str(row.new),
+            "" if delta is None else (f"+{delta}" if delta > 0 else str(delta)),
+        )
+    total_delta = what.new_total - what.old_total
+    table.add_row(
+        ui("total", lang),
+        "",
+        str(what.old_total),
+        str(what.new_total),
+        f"+{total_delta}" if total_delta > 0 else str(total_delta),
+        style="bold",
+    )
+    table.add_row(ui("grade", lang), "", what.old_grade, what.new_grade, "", style="bold")
+    console.print(table)

@@ -1,0 +1,261 @@
+"""What changed between two schemes, and what it does to one unit's scores.
+
+:func:`diff_schemes` compares two (resolved) schemes: indicators and groups added, removed,
+renamed or moved; weight, formula, target, parameter and policy changes; bands, rounding,
+named formulas, inputs, scales and metadata. :func:`what_if` scores one unit's facts under
+both and lists every score that moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from perfrules._engine import CompiledScheme, Facts
+from perfrules._numbers import format_number
+from perfrules.model import Scheme
+
+__all__ = ["Change", "ScoreChange", "WhatIf", "diff_schemes", "what_if"]
+
+_INDICATOR_KEYS = (
+    "weight",
+    "formula",
+    "target",
+    "params",
+    "missing",
+    "na",
+    "clamp",
+    "places",
+    "direction",
+    "show",
+)
+_GROUP_KEYS = ("weight", "places")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference between two schemes.
+
+    Attributes:
+        kind: ``added``, ``removed``, ``renamed``, ``moved`` or ``changed``.
+        section: ``indicators``, ``groups``, ``bands``, ``formulas``, ``inputs``, ``scales``,
+            ``rounding``, ``defaults`` or ``scheme``.
+        id: the entry concerned (an indicator id, a band label, a key of ``[rounding]``).
+        key: the key that changed, for ``changed``.
+        old: the value before (as text), or ``None``.
+        new: the value after (as text), or ``None``.
+    """
+
+    kind: str
+    section: str
+    id: str
+    key: str | None = None
+    old: str | None = None
+    new: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "kind": self.kind,
+            "section": self.section,
+            "id": self.id,
+            "key": self.key,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal | Fraction):
+        return format_number(Fraction(value))
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    return str(value)
+
+
+def _table(
+    section: str, old: Mapping[str, Any], new: Mapping[str, Any], keys: tuple[str, ...] | None
+) -> list[Change]:
+    out: list[Change] = []
+    for entry_id, entry in new.items():
+        if entry_id not in old:
+            out.append(Change("added", section, entry_id, None, None, _summary(entry)))
+    for entry_id, entry in old.items():
+        if entry_id not in new:
+            out.append(Change("removed", section, entry_id, None, _summary(entry), None))
+    for entry_id in old.keys() & new.keys():
+        before, after = old[entry_id], new[entry_id]
+        if keys is None:
+            if before != after:
+                out.append(
+                    Change("changed", section, entry_id, None, _summary(before), _summary(after))
+                )
+            continue
+        if getattr(before, "name", None) != getattr(after, "name", None):
+            out.append(
+                Change(
+                    "renamed",
+                    section,
+                    entry_id,
+                    "name",
+                    before.name or entry_id,
+                    after.name or entry_id,
+                )
+            )
+        if getattr(before, "parent", None) != getattr(after, "parent", None):
+            out.append(
+                Change(
+                    "moved", section, entry_id, "parent", before.parent or "", after.parent or ""
+                )
+            )
+        for key in keys:
+            a, b = getattr(before, key), getattr(after, key)
+            if a != b:
+                out.append(Change("changed", section, entry_id, key, _text(a), _text(b)))
+    return out
+
+
+def _summary(entry: Any) -> str:
+    if isinstance(entry, str):
+        return entry
+    parts = []
+    for key in ("name", "weight", "parent", "formula", "target", "label", "min", "max"):
+        value = getattr(entry, key, None)
+        if value not in (None, ""):
+            parts.append(f"{key} = {_text(value)}")
+    return "; ".join(parts)
+
+
+def diff_schemes(old: Scheme, new: Scheme) -> list[Change]:
+    """Every difference between *old* and *new*, in a stable order."""
+    out: list[Change] = []
+    for section in ("scheme", "rounding", "defaults"):
+        before, after = getattr(old, section), getattr(new, section)
+        for key in type(before).model_fields:
+            a, b = getattr(before, key), getattr(after, key)
+            if a != b:
+                out.append(Change("changed", section, key, key, _text(a), _text(b)))
+    old_bands = {b.label: b for b in old.bands}
+    new_bands = {b.label: b for b in new.bands}
+    out += _table("bands", old_bands, new_bands, ("min", "max", "label_en"))
+    out += _table("formulas", old.formulas, new.formulas, None)
+    out += _table("inputs", old.inputs, new.inputs, None)
+    out += _table("scales", old.scales, new.scales, None)
+    out += _table("groups", old.groups, new.groups, _GROUP_KEYS)
+    # An indicator without a formula takes the default: compare the formula it really uses.
+    old_ind = {
+        k: v.model_copy(update={"formula": v.formula or old.defaults.formula})
+        for k, v in old.indicators.items()
+    }
+    new_ind = {
+        k: v.model_copy(update={"formula": v.formula or new.defaults.formula})
+        for k, v in new.indicators.items()
+    }
+    out += _table("indicators", old_ind, new_ind, _INDICATOR_KEYS)
+    order = {"added": 0, "removed": 1, "renamed": 2, "moved": 3, "changed": 4}
+    sections = [
+        "scheme",
+        "rounding",
+        "defaults",
+        "bands",
+        "formulas",
+        "inputs",
+        "scales",
+        "groups",
+        "indicators",
+    ]
+    return sorted(out, key=lambda c: (sections.index(c.section), order[c.kind], c.id, c.key or ""))
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChange:
+    """One node's score under the old and the new scheme (``None``: absent or excluded)."""
+
+    id: str
+    name: str
+    old: Decimal | None
+    new: Decimal | None
+
+    @property
+    def delta(self) -> Decimal | None:
+        """New − old, when both exist."""
+        if self.old is None or self.new is None:
+            return None
+        return self.new - self.old
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """One unit scored under two schemes."""
+
+    rows: tuple[ScoreChange, ...]
+    old_total: Decimal
+    new_total: Decimal
+    old_grade: str
+    new_grade: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (numbers as decimal strings)."""
+
+        def text(value: Decimal | None) -> str | None:
+            return None if value is None else str(value)
+
+        return {
+            "total": {
+                "old": str(self.old_total),
+                "new": str(self.new_total),
+                "delta": str(self.new_total - self.old_total),
+            },
+            "grade": {"old": self.old_grade, "new": self.new_grade},
+            "scores": [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "old": text(r.old),
+                    "new": text(r.new),
+                    "delta": text(r.delta),
+                }
+                for r in self.rows
+            ],
+        }
+
+
+def _restricted(facts: Facts, compiled: CompiledScheme) -> Facts:
+    """The facts of the indicators *compiled* has (a what-if file may cover both schemes)."""
+    known = {compiled.plan.nodes[i].id for i in compiled.plan.leaves}
+    indicators = {k: v for k, v in facts.indicators.items() if k in known}
+    return Facts(indicators, facts.shared, facts.unit, facts.file, facts.source, facts.sha256)
+
+
+def what_if(old: CompiledScheme, new: CompiledScheme, facts: Facts | Mapping[str, Any]) -> WhatIf:
+    """Score *facts* under both schemes; rows for every node whose score differs.
+
+    The facts may cover the indicators of both schemes: each scheme reads its own.
+
+    Raises:
+        FactsError: the facts cannot be scored under one of the schemes.
+    """
+    if not isinstance(facts, Facts):
+        facts = Facts.from_mapping(facts)
+    before = old.evaluate(_restricted(facts, old), trace=False)
+    after = new.evaluate(_restricted(facts, new), trace=False)
+    names = {n.id: n.name for n in old.plan.nodes[1:]} | {n.id: n.name for n in new.plan.nodes[1:]}
+    order = [n.id for n in new.plan.nodes[1:]] + [
+        n.id for n in old.plan.nodes[1:] if n.id not in new.plan.by_id
+    ]
+    rows = []
+    for node_id in order:
+        a = before.scores.get(node_id)
+        b = after.scores.get(node_id)
+        if a != b:
+            rows.append(ScoreChange(node_id, names[node_id], a, b))
+    return WhatIf(tuple(rows), before.total, after.total, before.grade.label, after.grade.label)

@@ -1,0 +1,129 @@
+"""Writing files: atomically (a crash never leaves half a file) and next year's scheme."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from perfrules._engine import CompiledScheme
+from perfrules._numbers import format_number
+
+__all__ = ["new_year_text", "write_atomic"]
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write *data* to *path* through a temporary file in the same folder and a rename.
+
+    Readers see either the old file or the whole new one, never a part.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(raw)
+            stream.flush()
+            os.fsync(stream.fileno())
+        Path(temporary).replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(temporary).unlink()
+        raise
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _schema_directive(old: Path, new: Path) -> list[str]:
+    """The old file's ``#:schema`` directive, its path made relative to the new file."""
+    try:
+        first = old.read_text(encoding="utf-8-sig").split("\n", 1)[0]
+    except OSError:
+        return []
+    match = re.match(r"#:schema\s+(\S+)", first)
+    if match is None:
+        return []
+    target = match[1]
+    if "://" not in target:
+        absolute = (old.resolve().parent / target).resolve()
+        target = Path(os.path.relpath(absolute, new.resolve().parent)).as_posix()
+    return [f"#:schema {target}", ""]
+
+
+def new_year_text(compiled: CompiledScheme, old: Path, new: Path, year: int, lang: str) -> str:
+    """The text of a scheme for *year* that extends *old*, with commented examples."""
+    info = compiled.scheme.scheme
+    old_year = str(info.year) if info.year is not None else None
+    new_id = (
+        info.id.replace(old_year, str(year))
+        if old_year and old_year in info.id
+        else f"{info.id}-{year}"
+    )
+    title = info.title.replace(old_year, str(year)) if old_year else info.title
+    relative = Path(os.path.relpath(old.resolve(), new.resolve().parent)).as_posix()
+    first = next((compiled.plan.nodes[i] for i in compiled.plan.leaves), None)
+    example_id = first.id if first is not None else "ID"
+    weight = format_number(first.weight) if first is not None else "1"
+    if lang == "zh":
+        notes = [
+            f"# {year} 年度方案：继承 {info.year or ''} 年度方案，只写与它不同之处。",
+            "# 写完后运行 perfrules check 检查，perfrules diff 查看与上一年度的差异。",
+        ]
+        examples = [
+            "# 修改权重（同一分组的权重之和要保持不变）：",
+            f'# [indicators."{example_id}"]',
+            f"# weight = {weight}",
+            "#",
+            "# 新增指标：",
+            '# [indicators."新指标"]',
+            '# parent = "分组编号"',
+            '# name = "指标名称"',
+            "# weight = 6",
+            '# target = "≥90%"',
+            "#",
+            "# 删除指标：",
+            "# [remove]",
+            f'# indicators = ["{example_id}"]',
+        ]
+    else:
+        notes = [
+            (
+                f"# The {year} scheme: extends the {info.year or 'previous'} scheme; "
+                "write only what changes."
+            ),
+            "# Then run perfrules check, and perfrules diff to see the changes.",
+        ]
+        examples = [
+            "# Change a weight (a group's weights must still add up):",
+            f'# [indicators."{example_id}"]',
+            f"# weight = {weight}",
+            "#",
+            "# Add an indicator:",
+            '# [indicators."new-indicator"]',
+            '# parent = "group-id"',
+            '# name = "What it measures"',
+            "# weight = 6",
+            '# target = "≥90%"',
+            "#",
+            "# Remove an indicator:",
+            "# [remove]",
+            f'# indicators = ["{example_id}"]',
+        ]
+    lines = [
+        *_schema_directive(old, new),
+        *notes,
+        f"extends = {_quoted(relative)}",
+        "",
+        "[scheme]",
+        f"id = {_quoted(new_id)}",
+        f"title = {_quoted(title)}",
+        f"year = {year}",
+        'version = "1.0.0"',
+        "",
+        *examples,
+        "",
+    ]
+    return "\n".join(lines)
