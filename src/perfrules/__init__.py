@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from perfrules import errors, expressions, model, trace
 from perfrules._compile import check_path, load_scheme
-from perfrules._engine import VERSION, CompiledScheme, Facts, compile_scheme, load_facts
+from perfrules._engine import VERSION, CompiledScheme, Facts, compile_scheme
+from perfrules._sheets import load_facts
 from perfrules.errors import (
     Diagnostic,
     ExpressionError,

@@ -19,7 +19,7 @@ import click
 
 from perfrules._compile import check_path
 from perfrules._diff import diff_schemes, what_if
-from perfrules._engine import VERSION, CompiledScheme, compile_scheme, load_facts
+from perfrules._engine import VERSION, CompiledScheme, compile_scheme
 from perfrules._files import new_year_text, write_atomic
 from perfrules._packs import PackError, run_cases
 from perfrules._render import (
@@ -31,6 +31,7 @@ from perfrules._render import (
     render_score_table,
 )
 from perfrules._schema import KINDS, schema_text
+from perfrules._sheets import load_facts, write_template
 from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
 from perfrules.trace import Result
 
@@ -467,6 +468,38 @@ def schema(kind: str, output: str | None) -> None:
             click.echo(str(target / KINDS[name][1]))
         return
     write_atomic(target, schema_text(kinds[0]))
+    click.echo(str(target))
+
+
+@cli.command()
+@click.argument("scheme", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="The sheet to write: .xlsx or .csv. 输出文件（.xlsx 或 .csv）。",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file. 覆盖已有文件。")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="Headings. 表头语言。")
+@_guard
+def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
+    """Write a blank facts sheet: one row per indicator, for departments to fill in.
+
+    生成空白填报表：每个指标一行，供各单位填写。
+    """
+    language = lang or default_lang()
+    compiled = _load_compiled(scheme, language)
+    target = Path(out)
+    if target.suffix.lower() not in (".xlsx", ".csv"):
+        raise click.BadParameter("the file must end in .xlsx or .csv", param_hint="--out")
+    if target.exists() and not force:
+        click.echo(f"{target} exists; use --force to overwrite it", err=True)
+        raise _Exit(EXIT_USAGE)
+    try:
+        write_template(compiled, target, language)
+    except ImportError:
+        click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
+        raise _Exit(EXIT_USAGE) from None
     click.echo(str(target))
 
 

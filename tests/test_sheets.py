@@ -1,0 +1,117 @@
+"""Facts from spreadsheets: the template round trip, CSV and XLSX errors located."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+
+import perfrules
+from conftest import SEED
+from perfrules._cli import cli
+from perfrules.errors import FactsError
+
+SEED_ACTUALS = {
+    "数量-平安建设": "80%",
+    "数量-三零创建": "80%",
+    "数量-综治中心": "85%",
+    "数量-法学会": "85%",
+    "数量-市域治理": "90%",
+    "质量-平安建设": 0.9,  # a number typed into Excel as a cell value
+    "质量-三零创建": "90%",
+    "质量-综治中心": "90%",
+    "质量-法学会": "90%",
+    "质量-市域治理": 70,
+    "时效-平安建设": "95%",
+    "时效-三零创建": 0.94,
+    "时效-综治中心": "94%",
+    "时效-法学会": "95%",
+    "时效-市域治理": "95%",
+    "社会效益-履职效果": "93%",
+    "群众满意度": "93%",
+}
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, list(args), env={"NO_COLOR": "1"})
+
+
+def test_xlsx_template_filled_in_reproduces_the_seed(tmp_path):
+    sheet = tmp_path / "facts.xlsx"
+    result = _run("template", str(SEED / "scheme.toml"), "--out", str(sheet), "--lang", "zh")
+    assert result.exit_code == 0, result.output
+    workbook = openpyxl.load_workbook(sheet)
+    worksheet = workbook.active
+    header = [c.value for c in worksheet[1]]
+    assert header[:4] == ["编号 id", "指标 name", "权重 weight", "目标值 target_text"]
+    actual_column = next(i for i, h in enumerate(header, start=1) if h.endswith(" actual"))
+    ids = []
+    for row in range(2, worksheet.max_row + 1):
+        ident = worksheet.cell(row, 1).value
+        ids.append(ident)
+        worksheet.cell(row, actual_column).value = SEED_ACTUALS[ident]
+    assert len(ids) == 17
+    workbook.save(sheet)
+    scored = _run("score", str(SEED / "scheme.toml"), str(sheet), "--format", "json")
+    assert scored.exit_code == 0, scored.output
+    assert '"total": "89.25"' in scored.stdout
+    assert '"label": "良好"' in scored.stdout
+
+
+def test_csv_template_round_trip(tmp_path):
+    sheet = tmp_path / "facts.csv"
+    assert _run("template", str(SEED / "scheme.toml"), "--out", str(sheet)).exit_code == 0
+    lines = sheet.read_text(encoding="utf-8-sig").splitlines()
+    filled = [lines[0]]
+    for line in lines[1:]:
+        cells = line.split(",")
+        ident = cells[0]
+        cells[4] = str(SEED_ACTUALS[ident])
+        filled.append(",".join(cells))
+    sheet.write_text("\n".join(filled) + "\n", encoding="utf-8")
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    assert compiled.evaluate(perfrules.load_facts(sheet)).total == Decimal("89.25")
+
+
+def test_five_bad_values_in_a_sheet_are_all_located(tmp_path):
+    sheet = tmp_path / "bad.xlsx"
+    workbook = openpyxl.Workbook()
+    worksheet = workbook.active
+    worksheet.title = "填报"
+    worksheet.append(["编号 id", "指标 name", "业绩值 actual"])
+    bad = {
+        "数量-平安建设": "八十",
+        "数量-三零创建": "80%%",
+        "数量-综治中心": "≥",
+        "数量-法学会": "1/0",
+        "数量-市域治理": "abc",
+    }
+    for ident, value in SEED_ACTUALS.items():
+        worksheet.append([ident, "", bad.get(ident, value)])
+    workbook.save(sheet)
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    with pytest.raises(FactsError) as info:
+        compiled.evaluate(perfrules.load_facts(sheet))
+    located = sorted((d.code, d.file, d.line, d.column) for d in info.value.diagnostics)
+    assert located == [("PR402", f"{sheet}[填报]", row, 3) for row in range(2, 7)]
+    result = _run("score", str(SEED / "scheme.toml"), str(sheet), "--lang", "zh")
+    assert result.exit_code == 1
+    assert f"{sheet}[填报]:2:3: error[PR402]" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_csv_without_an_id_column_is_reported(tmp_path):
+    sheet = tmp_path / "facts.csv"
+    sheet.write_text("指标,业绩值\n群众满意度,93%\n", encoding="utf-8")
+    with pytest.raises(FactsError) as info:
+        perfrules.load_facts(sheet)
+    assert [d.code for d in info.value.diagnostics] == ["PR103"]
+
+
+def test_gbk_csv_from_chinese_excel_is_read(tmp_path):
+    sheet = tmp_path / "facts.csv"
+    sheet.write_bytes("编号 id,业绩值 actual\n群众满意度,93%\n".encode("gb18030"))
+    facts = perfrules.load_facts(sheet)
+    assert facts.indicators == {"群众满意度": {"actual": "93%"}}
