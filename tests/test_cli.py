@@ -145,3 +145,39 @@ def test_language_defaults_from_the_locale(monkeypatch):
     assert default_lang() == "en"
     monkeypatch.setenv("LANG", "zh_CN.UTF-8")
     assert default_lang() == "zh"
+
+
+def test_score_markdown_reproduces_the_table(run):
+    result = run("score", SCHEME, FACTS, "--format", "markdown", "--lang", "zh")
+    assert result.exit_code == 0, result.output
+    rows = [
+        line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line
+    ]
+    assert rows[0] == "| 一级指标 | 二级指标 | 三级指标 | 权重 | 目标值 | 业绩值 | 得分 |"
+    scores = [
+        row.split(" | ")[-1].rstrip(" |")
+        for row in rows[1:]
+        if "小计" not in row and "总分" not in row
+    ]
+    assert scores == [
+        "4.80",
+        "4.80",
+        "5.10",
+        "5.10",
+        "5.40",
+        "5.40",
+        "5.40",
+        "5.40",
+        "5.40",
+        "4.77",
+        "5.70",
+        "5.64",
+        "5.64",
+        "5.70",
+        "5.70",
+        "4.65",
+        "4.65",
+    ]
+    assert "| **总分** |  |  | 100 |  |  | **89.25** |" in rows
+    assert "**等级**: 良好" in result.stdout
+    assert "距“优秀”（90 分）还差 0.75 分" in result.stdout

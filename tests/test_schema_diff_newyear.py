@@ -205,3 +205,24 @@ def test_schema_command_prints_json():
     result = _run("schema", "--kind", "facts")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"] == "perfrules facts file (format 1)"
+
+
+def test_extends_a_pack_by_id_and_check_shows_sources(tmp_path, monkeypatch):
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules" / "examples", rules / "examples")
+    mine = rules / "mine"
+    mine.mkdir()
+    (mine / "scheme.toml").write_text(
+        'extends = "examples/xinzhou-zfw-2021"\n[scheme]\nid = "mine"\n'
+        '[indicators."数量-平安建设"]\nweight = 7\n[indicators."数量-三零创建"]\nweight = 5\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    scheme = perfrules.load_scheme("rules/mine/scheme.toml")
+    assert scheme.indicators["数量-平安建设"].weight == 7
+    result = _run("check", "rules/mine/scheme.toml", "--show-sources")
+    assert result.exit_code == 0, result.output
+    assert "rules/mine/scheme.toml:5: 数量-平安建设.weight" in result.stderr
+    assert "rules/examples/xinzhou-zfw-2021/scheme.toml" in result.stderr

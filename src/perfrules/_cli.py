@@ -28,6 +28,7 @@ from perfrules._render import (
     render_diagnostics,
     render_diff,
     render_explain,
+    render_markdown,
     render_score_table,
 )
 from perfrules._schema import KINDS, schema_text
@@ -152,9 +153,20 @@ def cli() -> None:
 @cli.command()
 @click.argument("schemes", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--strict", is_flag=True, help="Treat warnings as errors. 警告也视为错误。")
+@click.option(
+    "--show-sources",
+    is_flag=True,
+    help="List where each weight and formula was written (file:line). 列出权重与公式的出处。",
+)
 @_options
 @_guard
-def check(schemes: tuple[str, ...], strict: bool, output_format: str, lang: Lang | None) -> None:
+def check(
+    schemes: tuple[str, ...],
+    strict: bool,
+    show_sources: bool,
+    output_format: str,
+    lang: Lang | None,
+) -> None:
     """Check rule files and report every problem at once.
 
     检查规则文件，一次列出所有问题。
@@ -162,8 +174,13 @@ def check(schemes: tuple[str, ...], strict: bool, output_format: str, lang: Lang
     language = lang or default_lang()
     everything: list[Diagnostic] = []
     for path in schemes:
-        _, _, diagnostics = check_path(path)
+        scheme, result, diagnostics = check_path(path)
         everything.extend(diagnostics)
+        if show_sources and scheme is not None and result is not None and result.ok:
+            plan = compile_scheme(scheme).plan
+            for node in plan.nodes[1:]:
+                for key, at in node.sources:
+                    click.echo(f"{at}: {node.id}.{key}", err=True)
     failing = [d for d in everything if d.severity == "error" or strict]
     if output_format == "json":
         sys.stdout.write(diagnostics_json(everything, language))
@@ -181,7 +198,15 @@ def check(schemes: tuple[str, ...], strict: bool, output_format: str, lang: Lang
 @cli.command()
 @click.argument("scheme", type=click.Path(dir_okay=False))
 @click.argument("facts", type=click.Path(dir_okay=False))
-@_options
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format. 输出格式。",
+)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="消息语言。Language.")
 @_guard
 def score(scheme: str, facts: str, output_format: str, lang: Lang | None) -> None:
     """Score one unit's FACTS under SCHEME: the table, or the JSON trace.
@@ -194,6 +219,8 @@ def score(scheme: str, facts: str, output_format: str, lang: Lang | None) -> Non
     assert result.trace is not None  # noqa: S101
     if output_format == "json":
         sys.stdout.write(result.trace.to_json(indent=2))
+    elif output_format == "markdown":
+        sys.stdout.write(render_markdown(result.trace, language))
     else:
         render_score_table(result.trace, language, make_console())
 

@@ -627,6 +627,8 @@ def _resolve_document(
         else:
             # Shown as written relative to here (normalised), compared fully resolved.
             target = Path(os.path.normpath(path.parent / extends))
+            if not target.exists() and not extends.endswith((".toml", ".json")):
+                target = _pack_scheme(path, extends) or target
             resolved = target.resolve()
             if resolved in chain or len(chain) >= MAX_EXTENDS:
                 cycle = " → ".join(str(p.name) for p in (*chain, resolved))
@@ -655,6 +657,25 @@ def _resolve_document(
     merged = merge_documents(base, document, source.origin, name, placed)
     diagnostics.extend(_place_in(d, source_map, name) for d in placed)
     return merged
+
+
+def _pack_scheme(here: Path, pack_id: str) -> Path | None:
+    """The scheme of the rule pack *pack_id* (``examples/xinzhou-zfw-2021``), looked up in
+    the ``rules`` folders above *here*.
+    """
+    for folder in here.resolve().parents:
+        root = folder if folder.name == "rules" else folder / "rules"
+        pack = root / pack_id
+        if (pack / "pack.toml").exists() or (pack / "scheme.toml").exists():
+            scheme = "scheme.toml"
+            try:
+                info = tomllib.loads((pack / "pack.toml").read_text(encoding="utf-8-sig"))
+                scheme = str(info.get("scheme", scheme))
+            except (OSError, tomllib.TOMLDecodeError):
+                pass
+            found = pack / scheme
+            return Path(os.path.relpath(found)) if found.exists() else None
+    return None
 
 
 def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagnostic:

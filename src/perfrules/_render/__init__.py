@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from perfrules._render.markdown import render_markdown
 from perfrules._render.text import (
     diagnostics_json,
     make_console,
@@ -17,5 +18,6 @@ __all__ = [
     "render_diagnostics",
     "render_diff",
     "render_explain",
+    "render_markdown",
     "render_score_table",
 ]
