@@ -660,8 +660,9 @@ def _resolve_document(
 
 
 def _pack_scheme(here: Path, pack_id: str) -> Path | None:
-    """The scheme of the rule pack *pack_id* (``examples/xinzhou-zfw-2021``), looked up in
-    the ``rules`` folders above *here*.
+    """The scheme of the rule pack *pack_id* (``examples/xinzhou-zfw-2021``).
+
+    Looked up in the ``rules`` folders above *here*.
     """
     for folder in here.resolve().parents:
         root = folder if folder.name == "rules" else folder / "rules"
