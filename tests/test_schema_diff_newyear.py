@@ -26,6 +26,8 @@ def _kind(path):
         return "pack"
     if "cases" in path.parts:
         return "cases"
+    if path.name.startswith("report"):
+        return "report"
     return "rules" if path.name == "scheme.toml" else "facts"
 
 

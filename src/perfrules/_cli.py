@@ -17,6 +17,8 @@ from typing import Any, TypeVar, cast
 
 import click
 
+from perfrules._audit import audit as audit_report
+from perfrules._audit import load_report
 from perfrules._compile import check_path
 from perfrules._diff import diff_schemes, what_if
 from perfrules._engine import VERSION, CompiledScheme, compile_scheme
@@ -25,6 +27,7 @@ from perfrules._packs import PackError, run_cases
 from perfrules._render import (
     diagnostics_json,
     make_console,
+    render_audit,
     render_diagnostics,
     render_diff,
     render_explain,
@@ -464,7 +467,7 @@ def _next_year_path(old: Path, old_year: int | None, year: int) -> Path:
 @cli.command()
 @click.option(
     "--kind",
-    type=click.Choice(["rules", "facts", "cases", "pack", "all"]),
+    type=click.Choice(["rules", "facts", "cases", "pack", "report", "all"]),
     default="rules",
     show_default=True,
     help="Which file format. 哪种文件。",
@@ -528,6 +531,34 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
         click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
         raise _Exit(EXIT_USAGE) from None
     click.echo(str(target))
+
+
+@cli.command()
+@click.argument("scheme", type=click.Path(dir_okay=False))
+@click.argument("report", type=click.Path(dir_okay=False))
+@_options
+@_guard
+def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> None:
+    """Check a published report: recompute every row, the total and the grade.
+
+    审核已发布的自评报告：重算每一行、总分和等级，指出不符之处及可能原因。
+    """
+    language = lang or default_lang()
+    compiled = _load_compiled(scheme, language)
+    try:
+        facts, published = load_report(report)
+        outcome = audit_report(compiled, facts, published)
+    except FactsError as exc:
+        _report(list(exc.diagnostics), language, "text", to_stdout=False)
+        raise _Exit(_exit_for(list(exc.diagnostics))) from None
+    if output_format == "json":
+        import json  # noqa: PLC0415
+
+        sys.stdout.write(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_audit(outcome, language, make_console())
+    if not outcome.consistent:
+        raise _Exit(EXIT_NO)
 
 
 def _find(node: dict[str, Any], node_id: str) -> dict[str, Any] | None:

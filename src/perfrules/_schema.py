@@ -15,7 +15,7 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from perfrules._packs import CaseFile, PackInfo
-from perfrules.model import FactsFile, RuleFile
+from perfrules.model import FactsFile, ReportFile, RuleFile
 
 __all__ = ["KINDS", "export_schema", "schema_text"]
 
@@ -24,6 +24,11 @@ KINDS: Final[dict[str, tuple[type[BaseModel], str, str]]] = {
     "facts": (FactsFile, "perfrules-facts.v1.schema.json", "perfrules facts file (format 1)"),
     "cases": (CaseFile, "perfrules-cases.v1.schema.json", "perfrules test cases (format 1)"),
     "pack": (PackInfo, "perfrules-pack.v1.schema.json", "perfrules rule pack (pack.toml)"),
+    "report": (
+        ReportFile,
+        "perfrules-report.v1.schema.json",
+        "perfrules published report (format 1)",
+    ),
 }
 
 

@@ -28,6 +28,8 @@ __all__ = [
     "Number",
     "Places",
     "Policy",
+    "PublishedResults",
+    "ReportFile",
     "Rounding",
     "RuleFile",
     "Scale",
@@ -299,3 +301,19 @@ class FactsFile(_Model):
     indicators: dict[str, IndicatorFacts] = Field(
         default_factory=dict, description="Facts by indicator id."
     )
+
+
+class PublishedResults(_Model):
+    """``[published]``: what a report printed, to audit against the scheme."""
+
+    total: Number | str | None = Field(default=None, description="The published total.")
+    grade: str | None = Field(default=None, description="The published grade label.")
+    scores: dict[str, Number | str] = Field(
+        default_factory=dict, description="Published scores by indicator id."
+    )
+
+
+class ReportFile(FactsFile):
+    """A report to audit: a facts file plus ``[published]``."""
+
+    published: PublishedResults = Field(default_factory=PublishedResults)

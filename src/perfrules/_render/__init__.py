@@ -6,6 +6,7 @@ from perfrules._render.markdown import render_markdown
 from perfrules._render.text import (
     diagnostics_json,
     make_console,
+    render_audit,
     render_diagnostics,
     render_diff,
     render_explain,
@@ -15,6 +16,7 @@ from perfrules._render.text import (
 __all__ = [
     "diagnostics_json",
     "make_console",
+    "render_audit",
     "render_diagnostics",
     "render_diff",
     "render_explain",

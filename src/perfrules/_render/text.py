@@ -346,3 +346,34 @@ def render_diff(changes: Sequence[Any], what: Any, lang: Lang, console: Console)
     )
     table.add_row(ui("grade", lang), "", what.old_grade, what.new_grade, "", style="bold")
     console.print(table)
+
+
+# --- audit ----------------------------------------------------------------------------
+def render_audit(outcome: Any, lang: Lang, console: Console) -> None:
+    """One line per finding (where, published, expected, difference, reason), or all clear."""
+    for finding in outcome.findings:
+        where = f"{finding.file}:{finding.line}: " if finding.file and finding.line else ""
+        if lang == "zh":
+            line = f"{where}{finding.id}：发布 {finding.published}，按方案应为 {finding.expected}"
+            if finding.difference is not None:
+                line += f"（差 {finding.difference}）"
+            line += f" — {finding.reason_zh}"
+        else:
+            line = f"{where}{finding.id}: published {finding.published}, "
+            line += f"the scheme gives {finding.expected}"
+            if finding.difference is not None:
+                line += f" (difference {finding.difference})"
+            line += f" — {finding.reason}"
+        console.print(Text(line, style="yellow"))
+    if outcome.consistent:
+        if lang == "zh":
+            text = (
+                f"全部 {outcome.checked} 行、总分 {outcome.total} 与等级“{outcome.grade}”"
+                "均与方案一致"
+            )
+        else:
+            text = (
+                f"all {outcome.checked} rows, the total {outcome.total} and the grade "
+                f"'{outcome.grade}' follow the scheme"
+            )
+        console.print(Text(text, style="green"))

@@ -1,0 +1,349 @@
+"""Auditing a published report: recompute every row and say why a published score differs.
+
+A report file is a facts file with the published results added: in TOML or JSON a
+``[published]`` table (``total``, ``grade``, ``[published.scores]`` by indicator id); in CSV or
+XLSX a ``published`` column (``发布得分 published``) and rows with the ids ``total`` and ``grade``.
+
+For each indicator whose published score is not what the scheme gives, the audit tries the
+usual slips and names the likeliest: another rounding mode (truncation, rounding up, banker's
+rounding) or another number of places, a ratio not capped at 100 %, a score above the weight.
+It then checks that the published total is the sum of the published rows and that the grade
+is the band of the published total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from perfrules._engine import CompiledScheme, Facts
+from perfrules._loader import read_document
+from perfrules._numbers import NumberFormatError, format_number, round_fraction, to_fraction
+from perfrules._sheets import load_sheet_facts
+from perfrules.errors import Diagnostic, FactsError
+from perfrules.trace import NodeTrace
+
+__all__ = ["AuditFinding", "AuditReport", "audit", "load_report"]
+
+_MODES = ("half_up", "down", "up", "half_even")
+_MODE_WORDS = {
+    "half_up": ("rounded half-up", "四舍五入"),
+    "down": ("truncated", "截尾（舍去）"),
+    "up": ("rounded up", "进一"),
+    "half_even": ("rounded half-even", "四舍六入五成双"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What a report printed."""
+
+    total: Fraction | None = None
+    grade: str | None = None
+    scores: Mapping[str, Fraction] = field(default_factory=dict)
+    positions: Mapping[str, tuple[str | None, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFinding:
+    """One published value that does not follow the scheme.
+
+    Attributes:
+        id: the indicator id, or ``total`` / ``grade``.
+        published: the value printed.
+        expected: what the scheme gives.
+        difference: published − expected (for numbers).
+        reason: the likeliest explanation, in English.
+        reason_zh: the same in Chinese.
+        file: where the published value is.
+        line: its line (or row).
+    """
+
+    id: str
+    published: str
+    expected: str
+    difference: str | None
+    reason: str
+    reason_zh: str
+    file: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """The outcome of an audit: the rows checked and the findings."""
+
+    checked: int
+    findings: tuple[AuditFinding, ...]
+    total: str
+    grade: str
+
+    @property
+    def consistent(self) -> bool:
+        """Whether every published value follows the scheme."""
+        return not self.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "consistent": self.consistent,
+            "checked": self.checked,
+            "recomputed": {"total": self.total, "grade": self.grade},
+            "findings": [
+                {
+                    "id": f.id,
+                    "published": f.published,
+                    "expected": f.expected,
+                    "difference": f.difference,
+                    "reason": f.reason,
+                    "reason_zh": f.reason_zh,
+                    "file": f.file,
+                    "line": f.line,
+                }
+                for f in self.findings
+            ],
+        }
+
+
+def _number(value: Any, where: tuple[str | None, int], key: str) -> Fraction:
+    try:
+        return to_fraction(str(value) if isinstance(value, float) else value)  # float-ok: a cell
+    except NumberFormatError:
+        file, line = where
+        raise FactsError(
+            [
+                Diagnostic(
+                    "PR402",
+                    ("published", key),
+                    {"value": str(value), "expected": "a number", "expected_zh": "数字"},
+                    file=file,
+                    line=line,
+                    column=1,
+                )
+            ]
+        ) from None
+
+
+def load_report(path: str | Path) -> tuple[Facts, Published]:
+    """The facts and the published results of a report file (TOML, JSON, CSV or XLSX)."""
+    file = Path(path)
+    if file.suffix.lower() in (".csv", ".xlsx", ".xlsm"):
+        return _sheet_report(file)
+    diagnostics: list[Diagnostic] = []
+    loaded = read_document(file, diagnostics)
+    if loaded is None:
+        raise FactsError(diagnostics)
+    document, source_map, digest = loaded
+    published_raw = document.get("published", {})
+    if not isinstance(published_raw, Mapping):
+        published_raw = {}
+    scores: dict[str, Fraction] = {}
+    positions: dict[str, tuple[str | None, int]] = {}
+    for ident, value in dict(published_raw.get("scores", {})).items():
+        where = (str(file), source_map.position(("published", "scores", ident))[0])
+        scores[ident] = _number(value, where, ident)
+        positions[ident] = where
+    total = None
+    if "total" in published_raw:
+        where = (str(file), source_map.position(("published", "total"))[0])
+        total = _number(published_raw["total"], where, "total")
+        positions["total"] = where
+    grade = published_raw.get("grade")
+    if grade is not None:
+        positions["grade"] = (str(file), source_map.position(("published", "grade"))[0])
+    facts = Facts(
+        indicators=document.get("indicators", {}),
+        shared=document.get("shared", {}),
+        unit=str(document.get("unit", "")),
+        file=str(file),
+        source=source_map,
+        sha256=digest,
+    )
+    return facts, Published(total, None if grade is None else str(grade), scores, positions)
+
+
+def _sheet_report(file: Path) -> tuple[Facts, Published]:
+    facts = load_sheet_facts(file)
+    scores: dict[str, Fraction] = {}
+    positions: dict[str, tuple[str | None, int]] = {}
+    total = None
+    grade = None
+    indicators: dict[str, dict[str, Any]] = {}
+    source = facts.source
+    for ident, values in facts.indicators.items():
+        row = source.position(("indicators", ident))[0] if source is not None else 0
+        where = (facts.file, row)
+        kept = dict(values)
+        published = kept.pop("published", None)
+        if ident == "total":
+            total = _number(published, where, "total") if published is not None else None
+            positions["total"] = where
+            continue
+        if ident == "grade":
+            grade = None if published is None else str(published)
+            positions["grade"] = where
+            continue
+        if published is not None:
+            scores[ident] = _number(published, where, ident)
+            positions[ident] = where
+        indicators[ident] = kept
+    clean = Facts(indicators, facts.shared, facts.unit, facts.file, facts.source, facts.sha256)
+    return clean, Published(total, grade, scores, positions)
+
+
+def _explain(node: NodeTrace, published: Fraction, mode: str) -> tuple[str, str]:
+    """The likeliest reason a published row score differs from the scheme's."""
+    exact = node.roundings[0].before if node.roundings else node.score
+    if exact is None:
+        return ("the indicator is not applicable", "该指标不适用")
+    declared = node.places if node.places is not None else 2
+    for places in (declared, *[p for p in range(5) if p != declared]):
+        for other in _MODES:
+            if (places, other) == (declared, mode):
+                continue
+            if round_fraction(exact, places, other) == published:
+                en, zh = _MODE_WORDS[other]
+                if places == declared:
+                    return (
+                        f"{en} to {places} places instead of the declared {_MODE_WORDS[mode][0]}",
+                        f"按{zh}保留 {places} 位，而方案规定为{_MODE_WORDS[mode][1]}",
+                    )
+                return (
+                    f"{en} to {places} places instead of {declared}",
+                    f"按{zh}保留 {places} 位，而方案规定保留 {declared} 位",
+                )
+    for step in node.steps:
+        capped = step.template.startswith(("min(", "ratio("))
+        if not capped:
+            continue
+        ratio = None
+        if step.template.startswith("ratio(") and len(step.args) == 2:
+            actual, target = step.args
+            if isinstance(actual, Fraction) and isinstance(target, Fraction) and target:
+                ratio = actual / target
+        else:
+            ratio = next((a for a in step.args if isinstance(a, Fraction) and a > 1), None)
+        if ratio is not None and ratio > 1:
+            uncapped = exact * ratio
+            for other in _MODES:
+                if round_fraction(uncapped, declared, other) == published:
+                    shown = format_number(round_fraction(ratio, 4, "half_up"))
+                    return (
+                        f"the ratio {shown} was not capped at 100%",
+                        f"完成比例 {shown} 未按 100% 封顶",
+                    )
+    if published > node.weight:
+        return (
+            f"the published score is above the weight {format_number(node.weight)}",
+            f"发布得分超过权重 {format_number(node.weight)}",
+        )
+    return (
+        "the published score follows no declared rule",
+        "发布得分不符合方案中的任何规则",
+    )
+
+
+def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> AuditReport:
+    """Recompute the report and compare every published value with the scheme's.
+
+    Raises:
+        FactsError: the report's facts cannot be scored.
+    """
+    result = compiled.evaluate(facts)
+    trace = result.trace
+    assert trace is not None  # noqa: S101
+    mode = compiled.plan.mode
+    findings: list[AuditFinding] = []
+    for ident, value in published.scores.items():
+        node = trace.root.find(ident)
+        file, line = published.positions.get(ident, (None, 0))
+        if node is None:
+            findings.append(
+                AuditFinding(
+                    ident,
+                    format_number(value),
+                    "—",
+                    None,
+                    "no such indicator in the scheme",
+                    "方案中没有该指标",
+                    file,
+                    line,
+                )
+            )
+            continue
+        if node.score == value:
+            continue
+        expected = "excluded" if node.score is None else format_number(node.score, node.places)
+        difference = None if node.score is None else format_number(value - node.score)
+        en, zh = _explain(node, value, mode)
+        findings.append(
+            AuditFinding(ident, format_number(value), expected, difference, en, zh, file, line)
+        )
+    if published.total is not None:
+        file, line = published.positions.get("total", (None, 0))
+        rows = [
+            v
+            for k, v in published.scores.items()
+            if (n := trace.root.find(k)) is not None and n.kind == "indicator"
+        ]
+        if rows and len(rows) == sum(1 for _ in trace.root.leaves()):
+            places = trace.total_places
+            summed = sum(rows, Fraction(0))
+            summed = round_fraction(summed, places, mode) if places is not None else summed
+            if summed != published.total:
+                findings.append(
+                    AuditFinding(
+                        "total",
+                        format_number(published.total),
+                        format_number(summed, places),
+                        format_number(published.total - summed),
+                        "the published total is not the sum of the published rows",
+                        "发布的总分不等于各行发布得分之和",
+                        file,
+                        line,
+                    )
+                )
+        if published.total != result.total_exact and not any(f.id == "total" for f in findings):
+            findings.append(
+                AuditFinding(
+                    "total",
+                    format_number(published.total),
+                    str(result.total),
+                    format_number(published.total - result.total_exact),
+                    "the published total differs from the recomputed total",
+                    "发布的总分与重新计算的总分不同",
+                    file,
+                    line,
+                )
+            )
+    if published.grade is not None:
+        file, line = published.positions.get("grade", (None, 0))
+        basis = published.total if published.total is not None else result.total_exact
+        band = next(
+            (b for b in trace.bands if b.min <= basis < b.max or basis == b.max == trace.max), None
+        )
+        if band is not None and band.label != published.grade:
+            findings.append(
+                AuditFinding(
+                    "grade",
+                    published.grade,
+                    band.label,
+                    None,
+                    f"a total of {format_number(basis)} falls in the band {band.label}",
+                    f"总分 {format_number(basis)} 对应的等级为“{band.label}”",
+                    file,
+                    line,
+                )
+            )
+    return AuditReport(
+        len(published.scores), tuple(findings), str(result.total), result.grade.label
+    )
+
+
+def decimal_text(value: Fraction) -> str:
+    """A value as the report would print it."""
+    return str(Decimal(format_number(value)))

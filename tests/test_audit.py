@@ -1,0 +1,86 @@
+"""Auditing a published report against its scheme."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from conftest import SEED
+from perfrules._cli import cli
+
+REPORT = SEED / "report.toml"
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, list(args), env={"NO_COLOR": "1"})
+
+
+def _altered(tmp_path, old, new):
+    text = REPORT.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "report.toml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path, text.split("\n").index(new) + 1 if new in text.split("\n") else None
+
+
+def _line(path, needle):
+    return next(
+        n
+        for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1)
+        if needle in line
+    )
+
+
+def test_the_transcribed_seed_report_is_consistent():
+    result = _run("audit", str(SEED / "scheme.toml"), str(REPORT), "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "all 17 rows, the total 89.25 and the grade '良好' follow the scheme" in result.stdout
+
+
+def test_an_altered_score_is_caught_at_its_row_with_the_reason(tmp_path):
+    path, _ = _altered(tmp_path, '"时效-三零创建" = "5.64"', '"时效-三零创建" = "5.65"')
+    result = _run("audit", str(SEED / "scheme.toml"), str(path), "--format", "json")
+    assert result.exit_code == 1
+    findings = json.loads(result.stdout)["findings"]
+    row = next(f for f in findings if f["id"] == "时效-三零创建")
+    assert (row["published"], row["expected"], row["difference"]) == ("5.65", "5.64", "0.01")
+    assert row["line"] == _line(path, '"时效-三零创建" = "5.65"')
+    assert row["reason"] == "the published score follows no declared rule"
+    total = next(f for f in findings if f["id"] == "total")
+    assert total["reason"] == "the published total is not the sum of the published rows"
+
+
+def test_reasons_truncation_places_cap_and_grade(tmp_path):
+    text = REPORT.read_text(encoding="utf-8")
+    # 4.7727… truncated to 2 places is 4.77 as well, so use 1 place for a visible slip
+    cases = {
+        '"质量-市域治理" = "4.77"': (
+            '"质量-市域治理" = "4.8"',
+            "rounded half-up to 1 places instead of 2",
+        ),
+        '"群众满意度" = "4.65"': (
+            '"群众满意度" = "5.2"',
+            "the published score is above the weight 5",
+        ),
+        'grade = "良好"': ('grade = "优秀"', "a total of 89.25 falls in the band 良好"),
+    }
+    for old, (new, reason) in cases.items():
+        path = tmp_path / "r.toml"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+        result = _run("audit", str(SEED / "scheme.toml"), str(path), "--format", "json")
+        reasons = [f["reason"] for f in json.loads(result.stdout)["findings"]]
+        assert reason in reasons, (new, reasons)
+
+
+def test_an_uncapped_ratio_is_recognised(tmp_path):
+    text = REPORT.read_text(encoding="utf-8")
+    text = text.replace('"质量-市域治理" = "4.77"', '"质量-市域治理" = "6.82"')  # 6 × 100/88
+    text = text.replace(
+        '"质量-市域治理" = { actual = { value = 70', '"质量-市域治理" = { actual = { value = 100'
+    )
+    path = tmp_path / "r.toml"
+    path.write_text(text, encoding="utf-8")
+    result = _run("audit", str(SEED / "scheme.toml"), str(path), "--format", "json")
+    row = next(f for f in json.loads(result.stdout)["findings"] if f["id"] == "质量-市域治理")
+    assert row["reason"] == "the ratio 1.1364 was not capped at 100%"
