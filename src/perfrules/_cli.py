@@ -19,6 +19,7 @@ import click
 
 from perfrules._audit import audit as audit_report
 from perfrules._audit import load_report
+from perfrules._batch import score_batch, write_results
 from perfrules._compile import check_path
 from perfrules._diff import diff_schemes, what_if
 from perfrules._engine import VERSION, CompiledScheme, compile_scheme
@@ -27,7 +28,9 @@ from perfrules._packs import PackError, run_cases
 from perfrules._render import (
     diagnostics_json,
     make_console,
+    make_progress,
     render_audit,
+    render_batch_summary,
     render_diagnostics,
     render_diff,
     render_explain,
@@ -200,7 +203,7 @@ def check(
 
 @cli.command()
 @click.argument("scheme", type=click.Path(dir_okay=False))
-@click.argument("facts", type=click.Path(dir_okay=False))
+@click.argument("facts", type=click.Path())
 @click.option(
     "--format",
     "output_format",
@@ -210,14 +213,26 @@ def check(
     help="Output format. 输出格式。",
 )
 @click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="消息语言。Language.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write results to a .csv, .jsonl or .xlsx file (batch). 结果写入文件（批量）。",
+)
 @_guard
-def score(scheme: str, facts: str, output_format: str, lang: Lang | None) -> None:
+def score(scheme: str, facts: str, output_format: str, lang: Lang | None, out: str | None) -> None:
     """Score one unit's FACTS under SCHEME: the table, or the JSON trace.
 
-    按方案为一个单位计分：输出评分表，或 JSON 格式的计算过程。
+    FACTS may also hold many units (a CSV with a unit column, an XLSX workbook with a sheet per
+    unit, or a folder): give --out to write every unit's result.
+
+    按方案为一个单位计分；FACTS 也可以是多个单位（批量），用 --out 写出全部结果。
     """
     language = lang or default_lang()
     compiled = _load_compiled(scheme, language)
+    if out is not None or Path(facts).is_dir() or _is_wide_csv(Path(facts)):
+        _score_batch(compiled, facts, out, output_format, language)
+        return
     result = _evaluate(compiled, facts, language)
     assert result.trace is not None  # noqa: S101
     if output_format == "json":
@@ -226,6 +241,52 @@ def score(scheme: str, facts: str, output_format: str, lang: Lang | None) -> Non
         sys.stdout.write(render_markdown(result.trace, language))
     else:
         render_score_table(result.trace, language, make_console())
+
+
+def _is_wide_csv(path: Path) -> bool:
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return False
+    with path.open(encoding="utf-8-sig", errors="replace") as stream:
+        header = stream.readline()
+    return any(cell.strip() in ("unit", "单位") for cell in header.split(","))
+
+
+def _score_batch(
+    compiled: CompiledScheme, source: str, out: str | None, output_format: str, lang: Lang
+) -> None:
+    if out is None:
+        raise click.UsageError("scoring many units needs --out FILE (.csv, .jsonl or .xlsx)")
+    target = Path(out)
+    if target.suffix.lower() not in (".csv", ".jsonl", ".xlsx"):
+        raise click.BadParameter("the file must end in .csv, .jsonl or .xlsx", param_hint="--out")
+    console = make_console(stderr=True)
+    show_progress = console.is_terminal and output_format != "json"
+    with make_progress(console, enabled=show_progress) as advance:
+        outcome = score_batch(
+            compiled, source, trace=target.suffix.lower() == ".jsonl", progress=advance
+        )
+    try:
+        write_results(outcome, compiled, target)
+    except ImportError:
+        click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
+        raise _Exit(EXIT_USAGE) from None
+    summary = outcome.summary(compiled)
+    if output_format == "json":
+        import json  # noqa: PLC0415
+
+        document = {
+            "out": str(target),
+            "summary": summary,
+            "errors": [
+                {"unit": u.unit, "diagnostics": [d.to_dict(lang) for d in u.errors]}
+                for u in outcome.failed
+            ],
+        }
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_batch_summary(summary, outcome.failed, str(target), lang, console)
+    if outcome.failed:
+        raise _Exit(EXIT_NO)
 
 
 @cli.command()

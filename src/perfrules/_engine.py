@@ -10,7 +10,7 @@ import difflib
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import (
     ROUND_DOWN,
@@ -28,11 +28,10 @@ from decimal import (
 from fractions import Fraction
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Final, TypeGuard
+from typing import Any, Final, Protocol, TypeGuard
 
 from perfrules._compile import Leaf, Node, Plan, build_plan, check_scheme
 from perfrules._loader import Sections, read_document
-from perfrules._locate import SourceMap
 from perfrules._numbers import (
     NumberFormatError,
     exact_sum,
@@ -80,6 +79,16 @@ def _version() -> str:
 VERSION: Final = _version()
 
 
+class Locator(Protocol):
+    """Where values of a facts file are: a TOML source map or a spreadsheet's cells."""
+
+    def position(self, path: Sequence[str | int]) -> tuple[int, int]:
+        """Line (or row) and column of *path*, or of its nearest located ancestor."""
+
+    def line_text(self, line: int) -> str | None:
+        """The text of a line (or row), for display."""
+
+
 @dataclass(frozen=True)
 class Facts:
     """One unit's facts: per-indicator values, shared values, and where they were read from.
@@ -91,7 +100,7 @@ class Facts:
     shared: Mapping[str, Any] = field(default_factory=dict)
     unit: str = ""
     file: str | None = None
-    source: SourceMap | None = None
+    source: Locator | None = None
     sha256: str = ""
 
     @classmethod
@@ -384,9 +393,20 @@ class CompiledScheme:
         return self._result(scores, facts, trace)
 
     def evaluate_many(
-        self, units: Iterable[Facts | Mapping[str, Any]], *, trace: bool = False
+        self,
+        units: Iterable[Facts | Mapping[str, Any]],
+        *,
+        trace: bool = False,
+        workers: int = 1,
     ) -> Iterator[Result | FactsError]:
-        """Score many units lazily; a unit whose facts fail yields its ``FactsError``."""
+        """Score many units lazily; a unit whose facts fail yields its ``FactsError``.
+
+        With ``workers`` > 1 the units are scored in that many processes (each compiles the
+        scheme once); results come back in order, without traces.
+        """
+        if workers > 1:
+            yield from _evaluate_in_processes(self.scheme, units, workers)
+            return
         for facts in units:
             try:
                 yield self.evaluate(facts, trace=trace)
@@ -1135,3 +1155,31 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
 def parse_fact_text(text: str) -> Fraction:
     """Read one fact value as policy staff write it (``80%``, ``70/88``, ``≥90%``)."""
     return parse_number(text).value
+
+
+_WORKER: dict[str, CompiledScheme] = {}
+
+
+def _init_worker(scheme: Scheme) -> None:
+    _WORKER["compiled"] = compile_scheme(scheme)
+
+
+def _score_in_worker(facts: Facts | Mapping[str, Any]) -> Result | list[Diagnostic]:
+    try:
+        result = _WORKER["compiled"].evaluate(facts, trace=False)
+    except FactsError as exc:
+        return list(exc.diagnostics)
+    # Plain data only: the lazy score mapping refers to compiled code, which cannot be pickled.
+    return Result(result.total, result.grade, dict(result.scores), None, result.total_exact)
+
+
+def _evaluate_in_processes(
+    scheme: Scheme, units: Iterable[Facts | Mapping[str, Any]], workers: int
+) -> Iterator[Result | FactsError]:
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - only for this option
+
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_worker, initargs=(scheme,)
+    ) as pool:
+        for outcome in pool.map(_score_in_worker, units, chunksize=256):
+            yield FactsError(outcome) if isinstance(outcome, list) else outcome

@@ -95,7 +95,7 @@ def _facts_from_rows(rows: Iterable[Sequence[Any]], name: str, digest: str) -> F
         indicators[ident] = facts
     if diagnostics:
         raise FactsError(diagnostics)
-    return Facts(indicators=indicators, file=name, source=positions, sha256=digest)  # type: ignore[arg-type]
+    return Facts(indicators=indicators, file=name, source=positions, sha256=digest)
 
 
 def _csv_rows(data: bytes, name: str) -> list[list[str]]:

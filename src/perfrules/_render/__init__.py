@@ -6,7 +6,9 @@ from perfrules._render.markdown import render_markdown
 from perfrules._render.text import (
     diagnostics_json,
     make_console,
+    make_progress,
     render_audit,
+    render_batch_summary,
     render_diagnostics,
     render_diff,
     render_explain,
@@ -16,7 +18,9 @@ from perfrules._render.text import (
 __all__ = [
     "diagnostics_json",
     "make_console",
+    "make_progress",
     "render_audit",
+    "render_batch_summary",
     "render_diagnostics",
     "render_diff",
     "render_explain",

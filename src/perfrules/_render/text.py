@@ -7,9 +7,10 @@ width, so tables stay aligned.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
 from typing import IO, Any
 
@@ -377,3 +378,56 @@ def render_audit(outcome: Any, lang: Lang, console: Console) -> None:
                 f"'{outcome.grade}' follow the scheme"
             )
         console.print(Text(text, style="green"))
+
+
+# --- batch ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def make_progress(console: Console, *, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal (units scored so far), or nothing."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn  # noqa: PLC0415
+
+    with Progress(SpinnerColumn(), TextColumn("{task.completed} units"), console=console) as bar:
+        task = bar.add_task("scoring", total=None)
+
+        def advance(done: int) -> None:
+            bar.update(task, completed=done)
+
+        yield advance
+
+
+def render_batch_summary(
+    summary: dict[str, Any], failed: Sequence[Any], out: str, lang: Lang, console: Console
+) -> None:
+    """Counts, grades, mean and median, the indicators losing most; then every failed unit."""
+    zh = lang == "zh"
+    console.print(
+        Text(
+            f"{out}：{summary['scored']} 个单位已计分，{summary['failed']} 个失败"
+            if zh
+            else f"{out}: {summary['scored']} units scored, {summary['failed']} failed",
+            style="bold",
+        )
+    )
+    grades = ", ".join(f"{label} {count}" for label, count in summary["grades"].items())
+    console.print(Text(("等级分布：" if zh else "grades: ") + grades))
+    if summary["mean_total"] is not None:
+        console.print(
+            Text(
+                f"平均分 {summary['mean_total']}，中位数 {summary['median_total']}"
+                if zh
+                else f"mean total {summary['mean_total']}, median {summary['median_total']}"
+            )
+        )
+    if summary["most_points_lost"]:
+        worst = "; ".join(f"{row['id']} {row['mean_lost']}" for row in summary["most_points_lost"])
+        console.print(
+            Text(("平均失分最多的指标：" if zh else "most points lost (mean): ") + worst)
+        )
+    if failed:
+        console.print(Text("失败的单位：" if zh else "units that failed:", style="bold red"))
+        for unit in failed:
+            for d in unit.errors[:5]:
+                console.print(Text(f"  [{unit.unit}] {d.format(lang)}"))

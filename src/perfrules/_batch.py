@@ -1,0 +1,358 @@
+"""Batch scoring: many units from one file or folder, results to CSV, JSONL or XLSX.
+
+Inputs: a CSV with one row per unit (a ``unit`` column, then ``<indicator id>`` for the
+indicator's actual value or ``<indicator id>.<input>``, and ``shared.<input>``); an XLSX
+workbook with one sheet per unit (the ``perfrules template`` layout); or a folder of facts
+files (TOML, JSON, single-unit CSV, XLSX). One unit's bad facts never stop the others: they
+are collected with the unit and the location. Output files are written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from perfrules._engine import CompiledScheme, Facts
+from perfrules._files import write_atomic
+from perfrules._loader import read_bytes
+from perfrules._sheets import load_facts
+from perfrules.errors import Diagnostic, FactsError
+from perfrules.trace import Result
+
+__all__ = ["BatchOutcome", "read_units", "score_batch", "write_results"]
+
+#: Units above this many get no sheet of their own in an XLSX result (the summary has them).
+MAX_UNIT_SHEETS = 100
+
+
+@dataclass
+class UnitResult:
+    """One unit's outcome in a batch."""
+
+    unit: str
+    result: Result | None = None
+    errors: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class BatchOutcome:
+    """Every unit's outcome and the summary."""
+
+    units: list[UnitResult]
+
+    @property
+    def scored(self) -> list[UnitResult]:
+        """The units that scored."""
+        return [u for u in self.units if u.result is not None]
+
+    @property
+    def failed(self) -> list[UnitResult]:
+        """The units whose facts could not be scored."""
+        return [u for u in self.units if u.result is None]
+
+    def summary(self, compiled: CompiledScheme) -> dict[str, Any]:
+        """Grade distribution, mean and median total, the indicators losing most points."""
+        totals = [u.result.total_exact for u in self.scored if u.result is not None]
+        grades = Counter(u.result.grade.label for u in self.scored if u.result is not None)
+        lost: dict[str, Fraction] = {}
+        plan = compiled.plan
+        for unit in self.scored:
+            assert unit.result is not None  # noqa: S101
+            for index in plan.leaves:
+                node = plan.nodes[index]
+                score = unit.result.scores.get(node.id)
+                if score is not None:
+                    lost[node.id] = lost.get(node.id, Fraction(0)) + node.weight - Fraction(score)
+        count = len(totals)
+        mean = sum(totals) / count if count else None
+        median = statistics.median(totals) if count else None
+        return {
+            "units": len(self.units),
+            "scored": count,
+            "failed": len(self.failed),
+            "grades": {b[0]: grades.get(b[0], 0) for b in plan.bands},
+            "mean_total": None if mean is None else _dec(mean),
+            "median_total": None if median is None else _dec(median),
+            "most_points_lost": [
+                {"id": ident, "mean_lost": _dec(total / count)}
+                for ident, total in sorted(lost.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            ]
+            if count
+            else [],
+        }
+
+
+def _dec(value: Any) -> str:
+    from fractions import Fraction  # noqa: PLC0415
+
+    from perfrules._numbers import format_number, round_fraction  # noqa: PLC0415
+
+    return format_number(round_fraction(Fraction(value), 4, "half_up"))
+
+
+def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], tuple[str, int]]]:
+    diagnostics: list[Diagnostic] = []
+    data = read_bytes(path, diagnostics)
+    if data is None:
+        raise FactsError(diagnostics)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("gb18030", errors="replace")
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip() for h in next(reader, [])]
+    for number, row in enumerate(reader, start=2):
+        values = dict(zip(header, row, strict=False))
+        unit = values.get("unit") or values.get("单位") or f"row {number}"
+        yield unit, values, (str(path), number)
+
+
+def _unit_facts(
+    values: dict[str, Any], compiled: CompiledScheme
+) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
+    """The facts of one CSV row, and the column of each fact (1-based)."""
+    indicators: dict[str, dict[str, Any]] = {}
+    shared: dict[str, Any] = {}
+    columns: dict[tuple[str, ...], int] = {}
+    for column, (key, value) in enumerate(values.items(), start=1):
+        if key in ("unit", "单位") or value in ("", None):
+            continue
+        if key.startswith("shared."):
+            shared[key.removeprefix("shared.")] = value
+            columns[("shared", key.removeprefix("shared."))] = column
+            continue
+        ident, _, name = key.partition(".")
+        if not name:
+            index = compiled.plan.by_id.get(ident)
+            leaf = compiled.plan.nodes[index].leaf if index is not None else None
+            name = (leaf.show if leaf is not None else None) or "actual"
+        indicators.setdefault(ident, {})[name] = value
+        columns[("indicators", ident, name)] = column
+        columns.setdefault(("indicators", ident), column)
+    return {"indicators": indicators, "shared": shared}, columns
+
+
+def read_units(
+    source: str | Path, compiled: CompiledScheme
+) -> Iterator[tuple[str, Facts | dict[str, Any] | FactsError, tuple[str, int]]]:
+    """Every unit in *source*, lazily: (unit name, facts or the error reading them, where)."""
+    path = Path(source)
+    if path.is_dir():
+        for item in sorted(path.iterdir()):
+            if item.suffix.lower() not in (".toml", ".json", ".csv", ".xlsx"):
+                continue
+            try:
+                facts = load_facts(item)
+                yield facts.unit or item.stem, facts, (str(item), 0)
+            except FactsError as exc:
+                yield item.stem, exc, (str(item), 0)
+        return
+    if path.suffix.lower() == ".csv":
+        for unit, values, where in _wide_rows(path):
+            data, columns = _unit_facts(values, compiled)
+            yield unit, _with_positions(data, columns, where), where
+        return
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl  # noqa: PLC0415 - optional extra
+
+        workbook = openpyxl.load_workbook(path, read_only=True)
+        names = list(workbook.sheetnames)
+        workbook.close()
+        from perfrules._sheets import load_sheet_facts  # noqa: PLC0415
+
+        for name in names:
+            try:
+                yield name, load_sheet_facts(path, name), (f"{path}[{name}]", 0)
+            except FactsError as exc:
+                yield name, exc, (f"{path}[{name}]", 0)
+        return
+    facts = load_facts(path)
+    yield facts.unit or path.stem, facts, (str(path), 0)
+
+
+def _with_positions(
+    data: dict[str, Any], columns: dict[tuple[str, ...], int], where: tuple[str, int]
+) -> Facts:
+    """Facts of one CSV row, each located at its row and column."""
+    from perfrules._sheets import TablePositions  # noqa: PLC0415
+
+    row = where[1]
+    cells: dict[tuple[str | int, ...], tuple[int, int]] = {
+        path: (row, column) for path, column in columns.items()
+    }
+    cells[("indicators",)] = (row, 1)
+    positions = TablePositions(cells=cells, rows={})
+    return Facts(
+        indicators=data["indicators"], shared=data["shared"], file=where[0], source=positions
+    )
+
+
+def score_batch(
+    compiled: CompiledScheme,
+    source: str | Path,
+    *,
+    trace: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> BatchOutcome:
+    """Score every unit of *source*; bad units are kept with their diagnostics."""
+    units: list[UnitResult] = []
+    for unit, facts, _ in read_units(source, compiled):
+        if isinstance(facts, FactsError):
+            units.append(UnitResult(unit, errors=list(facts.diagnostics)))
+        else:
+            try:
+                units.append(UnitResult(unit, compiled.evaluate(facts, trace=trace)))
+            except FactsError as exc:
+                units.append(UnitResult(unit, errors=list(exc.diagnostics)))
+        if progress is not None:
+            progress(len(units))
+    return BatchOutcome(units)
+
+
+def _score_columns(compiled: CompiledScheme) -> list[str]:
+    return [compiled.plan.nodes[i].id for i in compiled.plan.leaves]
+
+
+def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -> None:
+    """Write the results to *path* (.csv, .jsonl or .xlsx), atomically."""
+    suffix = path.suffix.lower()
+    ids = _score_columns(compiled)
+    if suffix == ".jsonl":
+        lines = []
+        for unit in outcome.units:
+            if unit.result is not None and unit.result.trace is not None:
+                lines.append(
+                    json.dumps(
+                        {"unit": unit.unit, "trace": json.loads(unit.result.trace.to_json())},
+                        ensure_ascii=False,
+                    )
+                )
+            elif unit.result is not None:
+                lines.append(
+                    json.dumps(
+                        {
+                            "unit": unit.unit,
+                            "total": str(unit.result.total),
+                            "grade": unit.result.grade.label,
+                            "scores": {
+                                k: None if v is None else str(v)
+                                for k, v in unit.result.scores.items()
+                            },
+                        },
+                        ensure_ascii=False,
+                    )
+                )
+            else:
+                lines.append(
+                    json.dumps(
+                        {"unit": unit.unit, "errors": [d.to_dict("en") for d in unit.errors]},
+                        ensure_ascii=False,
+                    )
+                )
+        write_atomic(path, "\n".join(lines) + "\n")
+        return
+    if suffix == ".csv":
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["unit", "total", "grade", *ids, "errors"])
+        for unit in outcome.units:
+            if unit.result is not None:
+                scores = unit.result.scores
+                writer.writerow(
+                    [
+                        unit.unit,
+                        str(unit.result.total),
+                        unit.result.grade.label,
+                        *("" if scores.get(i) is None else str(scores.get(i)) for i in ids),
+                        "",
+                    ]
+                )
+            else:
+                writer.writerow(
+                    [
+                        unit.unit,
+                        "",
+                        "",
+                        *([""] * len(ids)),
+                        "; ".join(d.format("en") for d in unit.errors),
+                    ]
+                )
+        write_atomic(path, "\ufeff" + text.getvalue())
+        return
+    _write_xlsx(outcome, compiled, path, ids)
+
+
+def _write_xlsx(
+    outcome: BatchOutcome, compiled: CompiledScheme, path: Path, ids: list[str]
+) -> None:
+    import openpyxl  # noqa: PLC0415 - optional extra
+    from openpyxl.styles import Font  # noqa: PLC0415
+
+    places = compiled.plan.total_places
+    number_format = "0" if places == 0 else "0." + "0" * (places or 2)
+    workbook = openpyxl.Workbook()
+    summary = workbook.active
+    summary.title = "summary"
+    summary.append(["unit", "total", "grade", *ids])
+    for unit in outcome.units:
+        if unit.result is None:
+            continue
+        scores = unit.result.scores
+        cells = [_cell(scores.get(i)) for i in ids]
+        summary.append([unit.unit, _cell(unit.result.total), unit.result.grade.label, *cells])
+    for row in summary.iter_rows(min_row=2, min_col=2, max_col=2):
+        for cell in row:
+            cell.number_format = number_format
+    for cell in summary[1]:
+        cell.font = Font(bold=True)
+    for unit in outcome.units[:MAX_UNIT_SHEETS]:
+        if unit.result is not None:
+            _unit_sheet(workbook, unit, compiled)
+    errors = workbook.create_sheet("errors")
+    errors.append(["unit", "file", "line", "column", "code", "message"])
+    for unit in outcome.failed:
+        for d in unit.errors:
+            errors.append([unit.unit, d.file, d.line, d.column, d.code, d.message("zh")])
+    info = workbook.create_sheet("overview")
+    for key, value in outcome.summary(compiled).items():
+        info.append(
+            [
+                key,
+                json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value,
+            ]
+        )
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    write_atomic(path, buffer.getvalue())
+
+
+def _cell(value: Decimal | None) -> float | None:
+    """An Excel cell holds a binary double: the exact value stays in the CSV and JSON outputs."""
+    return None if value is None else float(value)  # float-ok: a spreadsheet cell
+
+
+def _unit_sheet(workbook: Any, unit: UnitResult, compiled: CompiledScheme) -> None:
+    """The unit's table as real cells: numbers as numbers, shown with the scheme's places."""
+    assert unit.result is not None  # noqa: S101
+    title = "".join(ch for ch in unit.unit if ch not in "[]:*?/\\")[:31] or "unit"
+    sheet = workbook.create_sheet(title)
+    sheet.append(["id", "name", "weight", "target", "score"])
+    for node in compiled.plan.nodes[1:]:
+        score = unit.result.scores.get(node.id)
+        weight = float(node.weight)  # float-ok: an Excel cell; the exact value is in the CSV/JSON
+        sheet.append(
+            [node.id, node.name, weight, node.target, None if score is None else float(score)]
+        )  # float-ok
+        places = node.shown_places if node.shown_places is not None else 2
+        sheet.cell(sheet.max_row, 5).number_format = "0" if places == 0 else "0." + "0" * places
+    sheet.append(["total", "", float(compiled.plan.max), "", float(unit.result.total)])  # float-ok
+    sheet.append(["grade", "", None, "", unit.result.grade.label])

@@ -1,0 +1,139 @@
+"""Batch scoring: many units in, results and a summary out, bad units reported, not fatal."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import shutil
+from decimal import Decimal
+
+import openpyxl
+from click.testing import CliRunner
+
+import perfrules
+from conftest import SEED
+from perfrules._cli import cli
+
+SCHEME = SEED / "scheme.toml"
+
+
+def _units(path, count=300, bad=(7, 150)):
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SCHEME))
+    ids = [compiled.plan.nodes[i].id for i in compiled.plan.leaves]
+    rng = random.Random(7)
+    rows = []
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["unit", *ids])
+        for n in range(count):
+            row = [f"unit-{n:03d}"] + [
+                str(rng.randint(0, 88)) if i == "质量-市域治理" else f"{rng.randint(50, 100)}%"
+                for i in ids
+            ]
+            if n in bad:
+                row[3] = "lots"
+            writer.writerow(row)
+            rows.append(row)
+    return compiled, ids, rows
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, list(args), env={"NO_COLOR": "1"})
+
+
+def test_csv_in_csv_out_with_a_summary_and_errors(tmp_path):
+    compiled, ids, rows = _units(tmp_path / "units.csv")
+    out = tmp_path / "results.csv"
+    result = _run(
+        "score", str(SCHEME), str(tmp_path / "units.csv"), "--out", str(out), "--format", "json"
+    )
+    assert result.exit_code == 1  # some units failed
+    document = json.loads(result.stdout)
+    assert document["summary"]["scored"] == 298
+    assert document["summary"]["failed"] == 2
+    assert sum(document["summary"]["grades"].values()) == 298
+    failed = {e["unit"]: e["diagnostics"][0] for e in document["errors"]}
+    assert set(failed) == {"unit-007", "unit-150"}
+    assert (
+        failed["unit-007"]["line"],
+        failed["unit-007"]["column"],
+        failed["unit-007"]["code"],
+    ) == (9, 4, "PR402")
+    with out.open(encoding="utf-8-sig") as stream:
+        written = list(csv.DictReader(stream))
+    assert len(written) == 300
+    # every scored row equals scoring that unit on its own
+    for row, original in zip(written[:20], rows[:20], strict=True):
+        if row["errors"]:
+            continue
+        facts = {
+            "indicators": {
+                i: {compiled.plan.nodes[compiled.plan.by_id[i]].leaf.show: v}
+                for i, v in zip(ids, original[1:], strict=True)
+            }
+        }
+        alone = compiled.evaluate(facts, trace=False)
+        assert Decimal(row["total"]) == alone.total
+        assert row["grade"] == alone.grade.label
+
+
+def test_xlsx_results_have_real_numbers_a_summary_and_an_errors_sheet(tmp_path):
+    _units(tmp_path / "units.csv", count=40, bad=(3,))
+    out = tmp_path / "results.xlsx"
+    result = _run(
+        "score", str(SCHEME), str(tmp_path / "units.csv"), "--out", str(out), "--lang", "en"
+    )
+    assert result.exit_code == 1
+    assert "39 units scored, 1 failed" in result.stderr
+    workbook = openpyxl.load_workbook(out)
+    assert workbook.sheetnames[:2] == ["summary", "unit-000"]
+    summary = workbook["summary"]
+    assert [c.value for c in summary[1]][:3] == ["unit", "total", "grade"]
+    assert isinstance(summary.cell(2, 2).value, float | int)
+    assert summary.cell(2, 2).number_format == "0.00"
+    unit = workbook["unit-000"]
+    last = [c.value for c in unit[unit.max_row]]
+    assert last[0] == "grade"
+    errors = workbook["errors"]
+    assert errors.cell(2, 1).value == "unit-003"
+    assert errors.cell(2, 5).value == "PR402"
+
+
+def test_a_folder_of_facts_files(tmp_path):
+    folder = tmp_path / "units"
+    folder.mkdir()
+    shutil.copy(SEED / "facts.toml", folder / "a.toml")
+    shutil.copy(SEED / "facts.toml", folder / "b.toml")
+    (folder / "broken.toml").write_text("[indicators\n", encoding="utf-8")
+    out = tmp_path / "results.jsonl"
+    result = _run("score", str(SCHEME), str(folder), "--out", str(out))
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line.get("trace", {}).get("total") for line in lines[:2]] == ["89.25", "89.25"]
+    assert lines[2]["errors"][0]["code"] == "PR100"
+
+
+def test_evaluate_many_in_processes_equals_one_process():
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SCHEME))
+    base = perfrules.load_facts(SEED / "facts.toml")
+    units = []
+    for n in range(60):
+        indicators = {k: dict(v) for k, v in base.indicators.items()}
+        indicators["群众满意度"] = {"actual": f"{50 + n}%"}
+        if n == 13:
+            indicators["群众满意度"] = {"actual": "n/a?"}
+        units.append({"indicators": indicators})
+    one = list(compiled.evaluate_many(units))
+    two = list(compiled.evaluate_many(units, workers=2))
+    assert len(one) == len(two) == 60
+    for a, b in zip(one, two, strict=True):
+        if isinstance(a, perfrules.FactsError):
+            assert isinstance(b, perfrules.FactsError)
+            assert [d.code for d in a.diagnostics] == [d.code for d in b.diagnostics]
+        else:
+            assert (a.total, a.grade.label, dict(a.scores)) == (
+                b.total,
+                b.grade.label,
+                dict(b.scores),
+            )
