@@ -8,7 +8,7 @@ SEED    = rules/examples/xinzhou-zfw-2021
 
 PACKS   = $(sort $(dir $(wildcard rules/*/*/pack.toml)))
 
-.PHONY: demo test lint typecheck imports packs pytest bench fuzz clean help
+.PHONY: demo test lint typecheck imports packs pytest browser screenshot bench fuzz clean help
 
 help:
 	@echo "make demo   score the shipped seed example and print the table"
@@ -45,10 +45,21 @@ imports: $(VENV)/.dev
 packs: $(VENV)/.dev
 	$(BIN)/perfrules test $(PACKS) --properties --examples 1000
 
-pytest: $(VENV)/.dev
+# Headless Chromium and CJK fonts (Debian packages) for the HTML report test.
+browser:
+	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
+
+pytest: $(VENV)/.dev browser
 	$(BIN)/pytest
 
 test: lint typecheck imports packs pytest
+
+screenshot: $(VENV)/.runtime browser
+	mkdir -p docs/images
+	$(BIN)/perfrules score $(SEED)/scheme.toml $(SEED)/facts.toml --format html --lang zh --out /tmp/perfrules-seed.html
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1500 \
+	  --screenshot=docs/images/seed-report.png file:///tmp/perfrules-seed.html
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

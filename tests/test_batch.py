@@ -137,3 +137,20 @@ def test_evaluate_many_in_processes_equals_one_process():
                 b.grade.label,
                 dict(b.scores),
             )
+
+
+def test_single_unit_xlsx_has_the_scores_as_numbers(tmp_path):
+    out = tmp_path / "one.xlsx"
+    result = _run(
+        "score", str(SCHEME), str(SEED / "facts.toml"), "--format", "xlsx", "--out", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    workbook = openpyxl.load_workbook(out)
+    sheet = workbook[workbook.sheetnames[1]]
+    rows = {row[0]: row for row in sheet.iter_rows(values_only=True)}
+    assert rows["质量-市域治理"][4] == 4.77
+    assert rows["total"][4] == 89.25
+    assert rows["grade"][4] == "良好"
+    assert sheet.cell(2, 5).number_format == "0.00"
+    bad = _run("score", str(SCHEME), str(SEED / "facts.toml"), "--format", "xlsx")
+    assert bad.exit_code == 2

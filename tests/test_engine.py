@@ -69,7 +69,12 @@ class TestSeed:
         assert document["total"] == "89.25"
         assert document["grade"]["label"] == "良好"
         assert document["grade"]["min"] == "80"
-        assert document["gap"] == {"next": "优秀", "min": "90", "shortfall": "0.75"}
+        assert document["gap"] == {
+            "next": "优秀",
+            "min": "90",
+            "shortfall": "0.75",
+            "improve": [{"id": "质量-市域治理", "lost": "1.23"}],
+        }
         provenance = document["provenance"]
         assert provenance["scheme"]["id"] == "xinzhou-zfw-2021"
         assert len(provenance["scheme"]["sha256"]) == 64

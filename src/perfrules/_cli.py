@@ -34,13 +34,14 @@ from perfrules._render import (
     render_diagnostics,
     render_diff,
     render_explain,
+    render_html,
     render_markdown,
     render_score_table,
 )
 from perfrules._schema import KINDS, schema_text
 from perfrules._sheets import load_facts, write_template
 from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
-from perfrules.trace import Result
+from perfrules.trace import Result, Trace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -207,7 +208,7 @@ def check(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "markdown"]),
+    type=click.Choice(["text", "json", "markdown", "html", "xlsx"]),
     default="text",
     show_default=True,
     help="Output format. 输出格式。",
@@ -230,17 +231,35 @@ def score(scheme: str, facts: str, output_format: str, lang: Lang | None, out: s
     """
     language = lang or default_lang()
     compiled = _load_compiled(scheme, language)
-    if out is not None or Path(facts).is_dir() or _is_wide_csv(Path(facts)):
+    if output_format == "xlsx" and (out is None or not out.lower().endswith(".xlsx")):
+        raise click.UsageError("--format xlsx needs --out FILE.xlsx")
+    many = Path(facts).is_dir() or _is_wide_csv(Path(facts))
+    if out is not None and not many and not out.lower().endswith((".csv", ".jsonl", ".xlsx")):
+        # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown).
+        result = _evaluate(compiled, facts, language)
+        assert result.trace is not None  # noqa: S101
+        write_atomic(Path(out), _page(result.trace, output_format, language))
+        click.echo(out, err=True)
+        return
+    if out is not None or many:
         _score_batch(compiled, facts, out, output_format, language)
         return
     result = _evaluate(compiled, facts, language)
     assert result.trace is not None  # noqa: S101
     if output_format == "json":
         sys.stdout.write(result.trace.to_json(indent=2))
-    elif output_format == "markdown":
-        sys.stdout.write(render_markdown(result.trace, language))
+    elif output_format in ("markdown", "html"):
+        sys.stdout.write(_page(result.trace, output_format, language))
     else:
         render_score_table(result.trace, language, make_console())
+
+
+def _page(trace: Trace, output_format: str, lang: Lang) -> str:
+    if output_format == "html":
+        return render_html(trace, lang)
+    if output_format == "markdown":
+        return render_markdown(trace, lang)
+    return trace.to_json(indent=2)
 
 
 def _is_wide_csv(path: Path) -> bool:

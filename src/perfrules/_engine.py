@@ -1051,6 +1051,8 @@ class CompiledScheme:
                 s.applicable,
                 node.sources,
             )
+        if gap is not None:
+            gap = Gap(gap.label, gap.min, gap.shortfall, _improvements(built[0], gap.shortfall))
         scheme = plan.scheme.scheme
         provenance = Provenance(
             perfrules=VERSION,
@@ -1107,6 +1109,26 @@ class _Scores(Mapping[str, Decimal | None]):
 
     def __repr__(self) -> str:
         return repr(dict(self))
+
+
+def _improvements(root: NodeTrace, shortfall: Fraction) -> tuple[tuple[str, Fraction], ...]:
+    """The fewest indicators whose lost points cover *shortfall*: the biggest losses first.
+
+    Raising an indicator to full marks adds at most its lost points to the total, so taking
+    the largest losses first needs the fewest indicators (ties by id, for stable output).
+    """
+    losses: list[tuple[str, Fraction]] = sorted(
+        ((node.id, node.lost) for node in root.leaves() if node.lost is not None and node.lost),
+        key=lambda item: (-item[1], item[0]),
+    )
+    chosen: list[tuple[str, Fraction]] = []
+    covered = Fraction(0)
+    for ident, lost in losses:
+        if covered >= shortfall:
+            break
+        chosen.append((ident, lost))  # type: ignore[arg-type]
+        covered += lost  # type: ignore[operator]
+    return tuple(chosen) if covered >= shortfall else ()
 
 
 def _input_text(inputs: tuple[InputValue, ...], name: str) -> str:

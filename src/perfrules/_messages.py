@@ -339,6 +339,10 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "grade": ("Grade", "等级"),
     "gap": ("{gap} short of '{label}' (needs {min})", "距“{label}”（{min} 分）还差 {gap} 分"),
     "top_band": ("in the top band", "已是最高等级"),
+    "improve": (
+        "to reach it, raise at least: {items}",
+        "要达到该等级，至少需改进：{items}",
+    ),
     "lost": ("Points lost", "失分"),
     "excluded": ("not applicable (excluded)", "不适用（已排除）"),
     "note.renormalised": (

@@ -165,11 +165,20 @@ class Grade:
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """How far the total is from the next band up."""
+    """How far the total is from the next band up, and the fewest rows that would close it.
+
+    Attributes:
+        label: the next band's label.
+        min: its lower bound.
+        shortfall: points missing.
+        improve: the smallest set of indicators whose lost points cover the shortfall (the
+            biggest losses first), as ``(id, points lost)``; empty when none suffices.
+    """
 
     label: str
     min: Fraction
     shortfall: Fraction
+    improve: tuple[tuple[str, Fraction], ...] = ()
 
 
 class FactsSource(Protocol):
@@ -239,6 +248,7 @@ class Trace:
                 "next": self.gap.label,
                 "min": _dec(self.gap.min),
                 "shortfall": _dec(self.gap.shortfall),
+                "improve": [{"id": i, "lost": _dec(lost)} for i, lost in self.gap.improve],
             },
             "losses": [
                 {"id": n.id, "name": n.name, "lost": _dec(n.lost or Fraction(0), n.places)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from perfrules._render.html import render_html
 from perfrules._render.markdown import render_markdown
 from perfrules._render.text import (
     diagnostics_json,
@@ -24,6 +25,7 @@ __all__ = [
     "render_diagnostics",
     "render_diff",
     "render_explain",
+    "render_html",
     "render_markdown",
     "render_score_table",
 ]

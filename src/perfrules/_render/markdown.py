@@ -111,6 +111,11 @@ def render_markdown(trace: Trace, lang: Lang) -> str:
                 min=format_number(gap.min),
             )
         )
+        if gap.improve:
+            items = ("、" if lang == "zh" else ", ").join(
+                f"{ident} (+{format_number(lost)})" for ident, lost in gap.improve
+            )
+            lines.append(ui("improve", lang, items=items))
     losses = sorted((n for n in leaves if n.lost), key=lambda n: (-(n.lost or 0), n.id))[:5]
     if losses:
         lines += [

@@ -174,9 +174,20 @@ def _gap_text(trace: Trace, lang: Lang) -> str:
     if lang == "en":
         english = next((b.label_en for b in trace.bands if b.label == gap.label), "")
         label = f"{label} ({english})" if english else label
-    return ui(
+    text = ui(
         "gap", lang, gap=format_number(gap.shortfall), label=label, min=format_number(gap.min)
     )
+    return text + ("\n" + improve_text(trace, lang) if gap.improve else "")
+
+
+def improve_text(trace: Trace, lang: Lang) -> str:
+    """The fewest indicators that would reach the next band, with the points each lost."""
+    if trace.gap is None or not trace.gap.improve:
+        return ""
+    items = ("、" if lang == "zh" else ", ").join(
+        f"{ident} (+{format_number(lost)})" for ident, lost in trace.gap.improve
+    )
+    return ui("improve", lang, items=items)
 
 
 # --- explanation ----------------------------------------------------------------------

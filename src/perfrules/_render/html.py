@@ -1,0 +1,226 @@
+"""A self-contained, printable HTML report of one trace.
+
+One file, no network: inline CSS, an inline SVG bar chart of score against weight for every
+group and indicator, the report's table with each indicator's step-by-step explanation
+folded under its row (``<details>``), the total, the grade, the gap to the next band and the
+fewest rows that would close it. Everything shown is read from the trace; only widths of
+bars are derived from it, for drawing.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from html import escape
+
+from perfrules._messages import ui
+from perfrules._numbers import format_number, format_short
+from perfrules.errors import Lang
+from perfrules.trace import NodeTrace, Trace
+
+_CSS = """
+:root { --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --bar: #3e7cb1; --lost: #f0b429; }
+* { box-sizing: border-box; }
+body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
+       system-ui, sans-serif; color: var(--ink); margin: 2rem auto; max-width: 1100px;
+       padding: 0 1rem; }
+h1 { font-size: 1.4rem; margin-bottom: .2rem; }
+.meta { color: var(--muted); margin-top: 0; }
+.headline { display: flex; gap: 2rem; align-items: baseline; margin: 1rem 0; }
+.total { font-size: 2.4rem; font-weight: 700; }
+.grade { font-size: 1.6rem; font-weight: 700; color: var(--bar); }
+.gap { color: var(--muted); }
+table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+th, td { border: 1px solid var(--line); padding: .35rem .5rem; vertical-align: top; }
+th { background: #f0f4f8; text-align: left; }
+th.level, td.level { min-width: 6.5em; }
+td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+tr.subtotal td, tr.grand td { font-weight: 700; background: #f8fafc; }
+details { font-size: .82rem; color: var(--muted); }
+details pre { white-space: pre-wrap; margin: .3rem 0; font-family: inherit; }
+svg text { font-size: 12px; fill: var(--ink); }
+footer { color: var(--muted); font-size: .8rem; margin-top: 2rem; }
+@media print { details { display: none; } body { margin: 0; } a { color: inherit; } }
+"""
+
+_SCRIPT = """
+(function () {
+  var chart = document.getElementById("chart");
+  var box = chart ? chart.getBoundingClientRect() : {width: 0, height: 0};
+  document.body.setAttribute("data-chart-visible", box.width > 0 && box.height > 0 ? "yes" : "no");
+})();
+"""
+
+
+def _num(value: Fraction | None, places: int | None = None) -> str:
+    return "—" if value is None else format_number(value, places)
+
+
+def _chart(trace: Trace, lang: Lang) -> str:
+    rows = [n for n in trace.root.walk() if n.kind != "scheme"]
+    width, label_width, row_height = 900, 260, 22
+    bar_width = width - label_width - 90
+    height = row_height * len(rows) + 10
+    biggest = max((n.weight for n in rows), default=Fraction(1)) or Fraction(1)
+    label = f"{escape(ui('score', lang))} / {escape(ui('weight', lang))}"
+    parts = [f'<svg id="chart" role="img" viewBox="0 0 {width} {height}" aria-label="{label}">']
+    for i, node in enumerate(rows):
+        y = 5 + i * row_height
+        full = float(node.weight / biggest * bar_width)  # float-ok: pixels, not a score
+        got = float((node.score or 0) / biggest * bar_width)  # float-ok: pixels
+        indent = 12 * (node.depth - 1)
+        name = node.name if len(node.name) <= 18 else node.name[:17] + "…"
+        weight_text = "700" if node.kind == "group" else "400"
+        parts.append(
+            f'<text x="{indent}" y="{y + 14}" font-weight="{weight_text}">{escape(name)}</text>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{full:.1f}" height="14" '
+            f'fill="var(--lost)" opacity="0.35"><title>{escape(node.id)}: {_num(node.weight)}</title></rect>'
+            f'<rect class="bar" x="{label_width}" y="{y + 3}" width="{got:.1f}" height="14" '
+            f'fill="var(--bar)"><title>{escape(node.id)}: {_num(node.score, node.places)}'
+            f"</title></rect>"
+            f'<text x="{label_width + full + 6:.1f}" y="{y + 14}">{_num(node.score, node.places)}'
+            f" / {_num(node.weight)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "—"
+    return format_short(value) if isinstance(value, Fraction) else str(value)
+
+
+def _explanation(node: NodeTrace, lang: Lang) -> str:
+    lines = []
+    if node.formula:
+        lines.append(f"{ui('formula', lang)}: {node.formula}")
+    if node.inputs:
+        shown = "; ".join(
+            f"{i.name} = {_value(i.value)}"
+            + (f" ({i.text})" if i.text and i.source != "weight" else "")
+            for i in node.inputs
+        )
+        lines.append(f"{ui('inputs', lang)}: {shown}")
+    lines += [str(step) for step in node.steps]
+    for r in node.roundings:
+        mode = ui(r.mode, lang)
+        rounded = ui("rounded", lang, mode=mode, mode_zh=mode, places=r.places)
+        lines.append(f"{rounded}: {format_short(r.before)} → {format_number(r.after, r.places)}")
+    lines += [note.text(lang) for note in node.notes]
+    lines += [f"{key}: {at}" for key, at in node.sources]
+    body = escape("\n".join(lines))
+    summary = ui("steps", lang)
+    return f"<details><summary>{escape(summary)}</summary><pre>{body}</pre></details>"
+
+
+def _table(trace: Trace, lang: Lang) -> str:
+    leaves = list(trace.root.leaves())
+    depth = max((leaf.depth for leaf in leaves), default=1)
+    titles = list(trace.levels)[:depth] if lang == "zh" and trace.levels else []
+    while len(titles) < depth:
+        titles.append(ui("level", lang, n=len(titles) + 1, n_zh="一二三四五六七八九"[len(titles)]))
+    head = [*titles, ui("weight", lang), ui("target", lang), ui("actual", lang), ui("score", lang)]
+    heads = [f'<th class="level">{escape(h)}</th>' for h in head[:depth]]
+    heads += [f"<th>{escape(h)}</th>" for h in head[depth:]]
+    out = ["<table><thead><tr>", *heads, "</tr></thead><tbody>"]
+    printed: dict[int, str] = {}
+
+    def visit(node: NodeTrace, ancestors: list[NodeTrace]) -> None:
+        if node.kind == "indicator":
+            cells = [""] * depth
+            for group in ancestors:
+                level = group.depth - 1
+                if level < depth - 1 and printed.get(level) != group.id:
+                    cells[level] = escape(group.name)
+                    printed[level] = group.id
+                    for deeper in [k for k in printed if k > level]:
+                        del printed[deeper]
+            cells[min(node.depth, depth) - 1] = escape(node.name) + _explanation(node, lang)
+            score = ui("excluded", lang) if node.score is None else _num(node.score, node.places)
+            out.append(
+                "<tr>"
+                + "".join(f"<td>{c}</td>" for c in cells)
+                + f'<td class="num">{_num(node.weight)}</td><td>{escape(node.target)}</td>'
+                + f'<td>{escape(node.actual)}</td><td class="num">{escape(score)}</td></tr>'
+            )
+            return
+        below = [*ancestors, node] if node.kind == "group" else ancestors
+        for child in node.children:
+            visit(child, below)
+        if node.kind == "group" and len(node.children) > 1:
+            cells = [""] * depth
+            cells[node.depth - 1] = escape(f"{ui('subtotal', lang)}（{node.name}）")
+            out.append(
+                '<tr class="subtotal">'
+                + "".join(f"<td>{c}</td>" for c in cells)
+                + f'<td class="num">{_num(node.weight)}</td><td></td><td></td>'
+                + f'<td class="num">{_num(node.score, node.places)}</td></tr>'
+            )
+
+    visit(trace.root, [])
+    cells = [escape(ui("total", lang))] + [""] * (depth - 1)
+    out.append(
+        '<tr class="grand">'
+        + "".join(f"<td>{c}</td>" for c in cells)
+        + f'<td class="num">{_num(trace.max)}</td><td></td><td></td>'
+        + f'<td class="num" id="total-cell">{_num(trace.total, trace.total_places)}</td></tr>'
+    )
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def render_html(trace: Trace, lang: Lang) -> str:
+    """The whole page."""
+    grade = trace.grade
+    label = f"{grade.label} ({grade.label_en})" if lang == "en" and grade.label_en else grade.label
+    gap = ui("top_band", lang)
+    if trace.gap is not None:
+        gap = ui(
+            "gap",
+            lang,
+            gap=format_number(trace.gap.shortfall),
+            label=trace.gap.label,
+            min=format_number(trace.gap.min),
+        )
+        if trace.gap.improve:
+            items = ("、" if lang == "zh" else ", ").join(
+                f"{ident} (+{format_number(lost)})" for ident, lost in trace.gap.improve
+            )
+            gap += " " + ui("improve", lang, items=items)
+    provenance = trace.provenance
+    unit = escape(provenance.unit)
+    total = _num(trace.total, trace.total_places)
+    footer = escape(
+        ui(
+            "provenance",
+            lang,
+            id=provenance.scheme_id,
+            version=provenance.scheme_version,
+            lib=provenance.perfrules,
+        )
+    )
+    return f"""<!DOCTYPE html>
+<html lang="{"zh-CN" if lang == "zh" else "en"}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(trace.root.name)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<h1>{escape(trace.root.name)}</h1>
+<p class="meta">{unit}</p>
+<div class="headline">
+  <div><div class="meta">{escape(ui("total", lang))}</div>
+    <div class="total" id="total">{total}</div></div>
+  <div><div class="meta">{escape(ui("grade", lang))}</div>
+    <div class="grade" id="grade">{escape(label)}</div></div>
+  <div class="gap" id="gap">{escape(gap)}</div>
+</div>
+{_chart(trace, lang)}
+{_table(trace, lang)}
+<footer>{footer} · sha256 {escape(provenance.scheme_sha256[:16])}…</footer>
+<script>{_SCRIPT}</script>
+</body>
+</html>
+"""

@@ -1,0 +1,71 @@
+"""The HTML report: self-contained, Chinese, a chart; opened in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+from click.testing import CliRunner
+
+from conftest import SEED
+from perfrules._cli import cli
+
+
+def _page(tmp_path, lang="zh"):
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(SEED / "scheme.toml"),
+            str(SEED / "facts.toml"),
+            "--format",
+            "html",
+            "--lang",
+            lang,
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_the_page_is_self_contained(tmp_path):
+    html = _page(tmp_path).read_text(encoding="utf-8")
+    assert '<meta charset="utf-8">' in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<link" not in html
+    assert '<div class="total" id="total">89.25</div>' in html
+    assert '<div class="grade" id="grade">良好</div>' in html
+    assert html.count('<rect class="bar"') == 25  # every group and indicator
+    assert html.count("<details>") == 17  # every indicator's explanation, folded
+    assert "actual / target = 70 / 88 = 0.795454…" in html
+    assert "要达到该等级，至少需改进：质量-市域治理 (+1.23)" in html
+
+
+def test_chromium_renders_the_total_and_the_chart(tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "headless Chromium is needed: make browser (Debian package chromium)"
+    page = _page(tmp_path)
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    dom = subprocess.run(
+        [*flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert 'data-chart-visible="yes"' in dom  # the script measured a drawn chart
+    assert 'id="total">89.25<' in dom
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [*flags, "--window-size=1200,1500", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 50_000  # a real page, not a blank one
