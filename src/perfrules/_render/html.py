@@ -73,7 +73,8 @@ def _chart(trace: Trace, lang: Lang) -> str:
         parts.append(
             f'<text x="{indent}" y="{y + 14}" font-weight="{weight_text}">{escape(name)}</text>'
             f'<rect x="{label_width}" y="{y + 3}" width="{full:.1f}" height="14" '
-            f'fill="var(--lost)" opacity="0.35"><title>{escape(node.id)}: {_num(node.weight)}</title></rect>'
+            f'fill="var(--lost)" opacity="0.35">'
+            f"<title>{escape(node.id)}: {_num(node.weight)}</title></rect>"
             f'<rect class="bar" x="{label_width}" y="{y + 3}" width="{got:.1f}" height="14" '
             f'fill="var(--bar)"><title>{escape(node.id)}: {_num(node.score, node.places)}'
             f"</title></rect>"
