@@ -1126,8 +1126,8 @@ def _improvements(root: NodeTrace, shortfall: Fraction) -> tuple[tuple[str, Frac
     for ident, lost in losses:
         if covered >= shortfall:
             break
-        chosen.append((ident, lost))  # type: ignore[arg-type]
-        covered += lost  # type: ignore[operator]
+        chosen.append((ident, lost))
+        covered += lost
     return tuple(chosen) if covered >= shortfall else ()
 
 
