@@ -93,8 +93,9 @@ def test_xlsx_results_have_real_numbers_a_summary_and_an_errors_sheet(tmp_path):
     assert isinstance(summary.cell(2, 2).value, float | int)
     assert summary.cell(2, 2).number_format == "0.00"
     unit = workbook["unit-000"]
-    last = [c.value for c in unit[unit.max_row]]
-    assert last[0] == "grade"
+    labels = [row[0] for row in unit.iter_rows(values_only=True)]
+    assert "total" in labels
+    assert "grade" in labels
     errors = workbook["errors"]
     assert errors.cell(2, 1).value == "unit-003"
     assert errors.cell(2, 5).value == "PR402"
@@ -151,6 +152,9 @@ def test_single_unit_xlsx_has_the_scores_as_numbers(tmp_path):
     assert rows["质量-市域治理"][4] == 4.77
     assert rows["total"][4] == 89.25
     assert rows["grade"][4] == "良好"
+    assert rows["next band"][1] == "优秀"
+    assert rows["shortfall"][4] == 0.75
+    assert rows["improve"][1:5:3] == ("质量-市域治理", 1.23)
     assert sheet.cell(2, 5).number_format == "0.00"
     bad = _run("score", str(SCHEME), str(SEED / "facts.toml"), "--format", "xlsx")
     assert bad.exit_code == 2

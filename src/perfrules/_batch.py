@@ -23,6 +23,7 @@ from typing import Any
 
 from perfrules._engine import CompiledScheme, Facts
 from perfrules._files import write_atomic
+from perfrules._numbers import format_number
 from perfrules._loader import read_bytes
 from perfrules._sheets import load_facts
 from perfrules.errors import Diagnostic, FactsError
@@ -356,3 +357,9 @@ def _unit_sheet(workbook: Any, unit: UnitResult, compiled: CompiledScheme) -> No
         sheet.cell(sheet.max_row, 5).number_format = "0" if places == 0 else "0." + "0" * places
     sheet.append(["total", "", float(compiled.plan.max), "", float(unit.result.total)])  # float-ok
     sheet.append(["grade", "", None, "", unit.result.grade.label])
+    gap = compiled.gap(unit.result)
+    if gap is not None:
+        sheet.append(["next band", gap.label, None, "", _cell(Decimal(str(gap.min)))])
+        sheet.append(["shortfall", "", None, "", _cell(Decimal(format_number(gap.shortfall)))])
+        for ident, lost in gap.improve:
+            sheet.append(["improve", ident, None, "", _cell(Decimal(format_number(lost)))])

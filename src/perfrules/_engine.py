@@ -1003,6 +1003,22 @@ class CompiledScheme:
         label, low, high, label_en = bands[-1]
         return Grade(label, low, high, label_en), None  # pragma: no cover - bands are checked
 
+    def gap(self, result: Result) -> Gap | None:
+        """The next band up for *result*, and the fewest indicators that would reach it.
+
+        Works for results with or without a trace; ``None`` in the top band.
+        """
+        _, gap = self._grade(result.total_exact)
+        if gap is None:
+            return None
+        losses = []
+        for index in self.plan.leaves:
+            node = self.plan.nodes[index]
+            score = result.scores.get(node.id)
+            if score is not None and node.weight - Fraction(score):
+                losses.append((node.id, node.weight - Fraction(score)))
+        return Gap(gap.label, gap.min, gap.shortfall, _fewest(losses, gap.shortfall))
+
     def _result(self, scores: dict[int, _Score], facts: Facts, trace: bool) -> Result:
         plan = self.plan
         root_score = scores[0]
@@ -1112,18 +1128,25 @@ class _Scores(Mapping[str, Decimal | None]):
 
 
 def _improvements(root: NodeTrace, shortfall: Fraction) -> tuple[tuple[str, Fraction], ...]:
-    """The fewest indicators whose lost points cover *shortfall*: the biggest losses first.
+    """The fewest indicators of a trace whose lost points cover *shortfall*."""
+    return _fewest(
+        [(node.id, node.lost) for node in root.leaves() if node.lost is not None and node.lost],
+        shortfall,
+    )
+
+
+def _fewest(
+    losses: list[tuple[str, Fraction]], shortfall: Fraction
+) -> tuple[tuple[str, Fraction], ...]:
+    """The fewest (id, lost points) whose points cover *shortfall*: the biggest losses first.
 
     Raising an indicator to full marks adds at most its lost points to the total, so taking
     the largest losses first needs the fewest indicators (ties by id, for stable output).
+    Empty when even all of them do not suffice.
     """
-    losses: list[tuple[str, Fraction]] = sorted(
-        ((node.id, node.lost) for node in root.leaves() if node.lost is not None and node.lost),
-        key=lambda item: (-item[1], item[0]),
-    )
     chosen: list[tuple[str, Fraction]] = []
     covered = Fraction(0)
-    for ident, lost in losses:
+    for ident, lost in sorted(losses, key=lambda item: (-item[1], item[0])):
         if covered >= shortfall:
             break
         chosen.append((ident, lost))
