@@ -23,8 +23,8 @@ from typing import Any
 
 from perfrules._engine import CompiledScheme, Facts
 from perfrules._files import write_atomic
-from perfrules._numbers import format_number
 from perfrules._loader import read_bytes
+from perfrules._numbers import format_number
 from perfrules._sheets import load_facts
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.trace import Result
