@@ -84,3 +84,26 @@ def test_an_uncapped_ratio_is_recognised(tmp_path):
     result = _run("audit", str(SEED / "scheme.toml"), str(path), "--format", "json")
     row = next(f for f in json.loads(result.stdout)["findings"] if f["id"] == "质量-市域治理")
     assert row["reason"] == "the ratio 1.1364 was not capped at 100%"
+
+
+def test_a_csv_report_with_a_published_column(tmp_path):
+    import tomllib
+
+    data = tomllib.loads(REPORT.read_text(encoding="utf-8"))
+    lines = ["编号 id,业绩值 actual,发布得分 published"]
+    for ident, values in data["indicators"].items():
+        actual = values["actual"]
+        actual = actual["value"] if isinstance(actual, dict) else actual
+        published = data["published"]["scores"][ident]
+        if ident == "群众满意度":
+            published = "4.6"  # truncated to one place: 4.65 → 4.6
+        lines.append(f"{ident},{actual},{published}")
+    lines += ["total,,89.20", "grade,,良好"]
+    path = tmp_path / "report.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _run("audit", str(SEED / "scheme.toml"), str(path), "--format", "json")
+    assert result.exit_code == 1
+    findings = {f["id"]: f for f in json.loads(result.stdout)["findings"]}
+    assert findings["群众满意度"]["reason"] == "truncated to 1 places instead of 2"
+    assert findings["群众满意度"]["line"] == 18
+    assert "total" in findings
