@@ -14,6 +14,14 @@ from html import escape
 
 from perfrules._messages import ui
 from perfrules._numbers import format_number, format_short
+from perfrules._render._layout import (
+    depth_of,
+    gap_lines,
+    grade_label,
+    level_titles,
+    score_text,
+    table_rows,
+)
 from perfrules.errors import Lang
 from perfrules.trace import NodeTrace, Trace
 
@@ -115,79 +123,44 @@ def _explanation(node: NodeTrace, lang: Lang) -> str:
 
 
 def _table(trace: Trace, lang: Lang) -> str:
-    leaves = list(trace.root.leaves())
-    depth = max((leaf.depth for leaf in leaves), default=1)
-    titles = list(trace.levels)[:depth] if lang == "zh" and trace.levels else []
-    while len(titles) < depth:
-        titles.append(ui("level", lang, n=len(titles) + 1, n_zh="一二三四五六七八九"[len(titles)]))
-    head = [*titles, ui("weight", lang), ui("target", lang), ui("actual", lang), ui("score", lang)]
-    heads = [f'<th class="level">{escape(h)}</th>' for h in head[:depth]]
-    heads += [f"<th>{escape(h)}</th>" for h in head[depth:]]
+    depth = depth_of(trace)
+    titles = level_titles(trace, depth, lang)
+    heads = [f'<th class="level">{escape(h)}</th>' for h in titles]
+    heads += [
+        f"<th>{escape(ui(key, lang))}</th>" for key in ("weight", "target", "actual", "score")
+    ]
     out = ["<table><thead><tr>", *heads, "</tr></thead><tbody>"]
-    printed: dict[int, str] = {}
-
-    def visit(node: NodeTrace, ancestors: list[NodeTrace]) -> None:
-        if node.kind == "indicator":
-            cells = [""] * depth
-            for group in ancestors:
-                level = group.depth - 1
-                if level < depth - 1 and printed.get(level) != group.id:
-                    cells[level] = escape(group.name)
-                    printed[level] = group.id
-                    for deeper in [k for k in printed if k > level]:
-                        del printed[deeper]
-            cells[min(node.depth, depth) - 1] = escape(node.name) + _explanation(node, lang)
-            score = ui("excluded", lang) if node.score is None else _num(node.score, node.places)
+    for row in table_rows(trace, lang):
+        node = row.node
+        levels = [escape(text) for text in row.levels]
+        if row.kind == "indicator":
+            where = min(node.depth, depth) - 1
+            levels[where] += _explanation(node, lang)
+            cells = "".join(f"<td>{c}</td>" for c in levels)
             out.append(
-                "<tr>"
-                + "".join(f"<td>{c}</td>" for c in cells)
-                + f'<td class="num">{_num(node.weight)}</td><td>{escape(node.target)}</td>'
-                + f'<td>{escape(node.actual)}</td><td class="num">{escape(score)}</td></tr>'
+                f"<tr>{cells}"
+                f'<td class="num">{_num(node.weight)}</td><td>{escape(node.target)}</td>'
+                f"<td>{escape(node.actual)}</td>"
+                f'<td class="num">{escape(score_text(node, lang))}</td></tr>'
             )
-            return
-        below = [*ancestors, node] if node.kind == "group" else ancestors
-        for child in node.children:
-            visit(child, below)
-        if node.kind == "group" and len(node.children) > 1:
-            cells = [""] * depth
-            cells[node.depth - 1] = escape(f"{ui('subtotal', lang)}（{node.name}）")
-            out.append(
-                '<tr class="subtotal">'
-                + "".join(f"<td>{c}</td>" for c in cells)
-                + f'<td class="num">{_num(node.weight)}</td><td></td><td></td>'
-                + f'<td class="num">{_num(node.score, node.places)}</td></tr>'
-            )
-
-    visit(trace.root, [])
-    cells = [escape(ui("total", lang))] + [""] * (depth - 1)
-    out.append(
-        '<tr class="grand">'
-        + "".join(f"<td>{c}</td>" for c in cells)
-        + f'<td class="num">{_num(trace.max)}</td><td></td><td></td>'
-        + f'<td class="num" id="total-cell">{_num(trace.total, trace.total_places)}</td></tr>'
-    )
+            continue
+        total = row.kind == "total"
+        places = trace.total_places if total else node.places
+        cells = "".join(f"<td>{c}</td>" for c in levels)
+        cell_id = ' id="total-cell"' if total else ""
+        out.append(
+            f'<tr class="{"grand" if total else "subtotal"}">{cells}'
+            f'<td class="num">{_num(node.weight)}</td><td></td><td></td>'
+            f'<td class="num"{cell_id}>{_num(node.score, places)}</td></tr>'
+        )
     out.append("</tbody></table>")
     return "".join(out)
 
 
 def render_html(trace: Trace, lang: Lang) -> str:
     """The whole page."""
-    grade = trace.grade
-    label = f"{grade.label} ({grade.label_en})" if lang == "en" and grade.label_en else grade.label
-    gap = ui("top_band", lang)
-    if trace.gap is not None:
-        gap = ui(
-            "gap",
-            lang,
-            gap=format_number(trace.gap.shortfall),
-            label=trace.gap.label,
-            min=format_number(trace.gap.min),
-        )
-        if trace.gap.improve:
-            items = ("、" if lang == "zh" else ", ").join(
-                f"{ident} (+{format_number(lost)})" for ident, lost in trace.gap.improve
-            )
-            gap += " " + ui("improve", lang, items=items)
+    label = grade_label(trace, lang)
+    gap = " ".join(gap_lines(trace, lang))
     provenance = trace.provenance
     unit = escape(provenance.unit)
     total = _num(trace.total, trace.total_places)

@@ -20,10 +20,16 @@ from rich.text import Text
 
 from perfrules._messages import ui
 from perfrules._numbers import format_number, format_short
+from perfrules._render._layout import (
+    depth_of,
+    gap_lines,
+    grade_label,
+    level_titles,
+    score_text,
+    table_rows,
+)
 from perfrules.errors import Diagnostic, Lang
 from perfrules.trace import NodeTrace, Trace
-
-_ZH_LEVELS = "一二三四五六七八九"
 
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
@@ -82,78 +88,42 @@ def diagnostics_json(diagnostics: Iterable[Diagnostic], lang: Lang) -> str:
 
 
 # --- score table ----------------------------------------------------------------------
-def _level_titles(trace: Trace, depth: int, lang: Lang) -> list[str]:
-    titles = list(trace.levels) if lang == "zh" or not trace.levels else []
-    if lang == "en" and trace.levels:
-        titles = []
-    while len(titles) < depth:
-        n = len(titles) + 1
-        titles.append(ui("level", lang, n=n, n_zh=_ZH_LEVELS[n - 1] if n <= 9 else str(n)))
-    return titles[:depth]
-
-
 def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
     """The seed's table: one row per indicator under its groups, subtotals, total, grade."""
-    leaves = list(trace.root.leaves())
-    depth = max((leaf.depth for leaf in leaves), default=1)
+    depth = depth_of(trace)
     title = trace.root.name
     if trace.provenance.unit:
         title = f"{trace.provenance.unit} — {title}"
     table = Table(title=title, show_lines=False, expand=False)
-    for heading in _level_titles(trace, depth, lang):
+    for heading in level_titles(trace, depth, lang):
         table.add_column(heading, overflow="fold", max_width=28)
     table.add_column(ui("weight", lang), justify="right", no_wrap=True)
     table.add_column(ui("target", lang), overflow="fold", max_width=30)
     table.add_column(ui("actual", lang), overflow="fold", max_width=24)
     table.add_column(ui("score", lang), justify="right", no_wrap=True)
-
-    printed: dict[int, str] = {}
-
-    def add_node(node: NodeTrace, ancestors: list[NodeTrace]) -> None:
-        if node.kind == "indicator":
-            cells: list[str | Text] = [""] * (depth - 1)
-            for group in ancestors:
-                level = group.depth - 1
-                if level < depth - 1 and printed.get(level) != group.id:
-                    cells[level] = Text(group.name)
-                    printed[level] = group.id
-                    for deeper in list(printed):
-                        if deeper > level:
-                            del printed[deeper]
-            score = _num(node.score, node.places)
-            if node.status == "excluded":
-                score = ui("excluded", lang)
-            names: list[str | Text] = [*cells, Text("")]
-            names[min(node.depth, depth) - 1] = Text(node.name)
-            table.add_row(*names, _num(node.weight), Text(node.target), Text(node.actual), score)
-            return
-        below = [*ancestors, node] if node.kind == "group" else ancestors
-        for child in node.children:
-            add_node(child, below)
-        if node.kind == "group" and len(node.children) > 1:
-            subtotal: list[str | Text] = [""] * depth
-            word = ui("subtotal", lang)
-            subtotal[node.depth - 1] = Text(
-                f"{word}（{node.name}）" if lang == "zh" else f"{word} ({node.name})"
-            )
+    for row in table_rows(trace, lang):
+        node = row.node
+        levels = [Text(text) for text in row.levels]
+        if row.kind == "indicator":
             table.add_row(
-                *subtotal, _num(node.weight), "", "", _num(node.score, node.places), style="bold"
+                *levels,
+                _num(node.weight),
+                Text(node.target),
+                Text(node.actual),
+                score_text(node, lang),
             )
-
-    add_node(trace.root, [])
-    total_row = [""] * depth
-    total_row[0] = ui("total", lang)
-    table.add_row(
-        *total_row, _num(trace.max), "", "", _num(trace.total, trace.total_places), style="bold"
-    )
+        else:
+            places = trace.total_places if row.kind == "total" else node.places
+            table.add_row(
+                *levels, _num(node.weight), "", "", _num(node.score, places), style="bold"
+            )
     console.print(table)
     grade = trace.grade
-    label = f"{grade.label} ({grade.label_en})" if lang == "en" and grade.label_en else grade.label
     line = Text()
     line.append(f"{ui('total', lang)}: ", style="bold")
     line.append(_num(trace.total, trace.total_places), style="bold green")
     line.append(f"  {ui('grade', lang)}: ", style="bold")
-    line.append(label, style="bold green")
+    line.append(grade_label(trace, lang), style="bold green")
     line.append(f"  [{_num(grade.min)}, {_num(grade.max)}{']' if grade.max == trace.max else ')'}")
     console.print(line)
     for note in trace.root.notes:
@@ -167,27 +137,7 @@ def note_text(kind: str, params: dict[str, str], lang: Lang) -> str:
 
 
 def _gap_text(trace: Trace, lang: Lang) -> str:
-    if trace.gap is None:
-        return ui("top_band", lang)
-    gap = trace.gap
-    label = gap.label
-    if lang == "en":
-        english = next((b.label_en for b in trace.bands if b.label == gap.label), "")
-        label = f"{label} ({english})" if english else label
-    text = ui(
-        "gap", lang, gap=format_number(gap.shortfall), label=label, min=format_number(gap.min)
-    )
-    return text + ("\n" + improve_text(trace, lang) if gap.improve else "")
-
-
-def improve_text(trace: Trace, lang: Lang) -> str:
-    """The fewest indicators that would reach the next band, with the points each lost."""
-    if trace.gap is None or not trace.gap.improve:
-        return ""
-    items = ("、" if lang == "zh" else ", ").join(
-        f"{ident} (+{format_number(lost)})" for ident, lost in trace.gap.improve
-    )
-    return ui("improve", lang, items=items)
+    return "\n".join(gap_lines(trace, lang))
 
 
 # --- explanation ----------------------------------------------------------------------

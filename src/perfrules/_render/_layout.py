@@ -1,0 +1,117 @@
+"""The report's layout, shared by the text, Markdown and HTML renderings.
+
+The seed's table has one column per tree level (一级/二级/三级指标), then weight, target,
+actual and score. A group's name is printed on the first row under it only; a group with
+more than one child gets a subtotal row; the total closes the table. :func:`table_rows` lays
+this out once from a trace; each renderer only formats the cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from perfrules._messages import ui
+from perfrules._numbers import format_number
+from perfrules.errors import Lang
+from perfrules.trace import NodeTrace, Trace
+
+_ZH_LEVELS = "一二三四五六七八九"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One table row.
+
+    Attributes:
+        kind: ``indicator``, ``subtotal`` or ``total``.
+        levels: the text of each level column ("" where nothing is printed).
+        node: the indicator or group of the row (the root for the total).
+    """
+
+    kind: str
+    levels: tuple[str, ...]
+    node: NodeTrace
+
+
+def depth_of(trace: Trace) -> int:
+    """How many level columns the table needs."""
+    return max((leaf.depth for leaf in trace.root.leaves()), default=1)
+
+
+def level_titles(trace: Trace, depth: int, lang: Lang) -> list[str]:
+    """Titles of the level columns: the scheme's own (``levels``) in Chinese, else numbered."""
+    titles = list(trace.levels)[:depth] if lang == "zh" and trace.levels else []
+    while len(titles) < depth:
+        n = len(titles) + 1
+        titles.append(
+            ui("level", lang, n=n, n_zh=_ZH_LEVELS[n - 1] if n <= len(_ZH_LEVELS) else n)
+        )
+    return titles
+
+
+def table_rows(trace: Trace, lang: Lang) -> list[Row]:
+    """Every row of the report's table, in order."""
+    depth = depth_of(trace)
+    rows: list[Row] = []
+    printed: dict[int, str] = {}
+
+    def visit(node: NodeTrace, ancestors: list[NodeTrace]) -> None:
+        if node.kind == "indicator":
+            cells = [""] * depth
+            for group in ancestors:
+                level = group.depth - 1
+                if level < depth - 1 and printed.get(level) != group.id:
+                    cells[level] = group.name
+                    printed[level] = group.id
+                    for deeper in [k for k in printed if k > level]:
+                        del printed[deeper]
+            cells[min(node.depth, depth) - 1] = node.name
+            rows.append(Row("indicator", tuple(cells), node))
+            return
+        below = [*ancestors, node] if node.kind == "group" else ancestors
+        for child in node.children:
+            visit(child, below)
+        if node.kind == "group" and len(node.children) > 1:
+            cells = [""] * depth
+            word = ui("subtotal", lang)
+            cells[node.depth - 1] = (
+                f"{word}（{node.name}）" if lang == "zh" else f"{word} ({node.name})"
+            )
+            rows.append(Row("subtotal", tuple(cells), node))
+
+    visit(trace.root, [])
+    rows.append(Row("total", (ui("total", lang),) + ("",) * (depth - 1), trace.root))
+    return rows
+
+
+def score_text(node: NodeTrace, lang: Lang) -> str:
+    """A node's score as shown in the table ("not applicable" when excluded)."""
+    if node.score is None:
+        return ui("excluded", lang)
+    return format_number(node.score, node.places)
+
+
+def grade_label(trace: Trace, lang: Lang) -> str:
+    """The grade's label (with the English label in English output)."""
+    grade = trace.grade
+    return f"{grade.label} ({grade.label_en})" if lang == "en" and grade.label_en else grade.label
+
+
+def gap_lines(trace: Trace, lang: Lang) -> list[str]:
+    """The shortfall to the next band and the fewest indicators that would reach it."""
+    gap = trace.gap
+    if gap is None:
+        return [ui("top_band", lang)]
+    label = gap.label
+    if lang == "en":
+        english = next((b.label_en for b in trace.bands if b.label == gap.label), "")
+        label = f"{label} ({english})" if english else label
+    lines = [
+        ui("gap", lang, gap=format_number(gap.shortfall), label=label, min=format_number(gap.min))
+    ]
+    if gap.improve:
+        items = ("、" if lang == "zh" else ", ").join(
+            f"{ident} (+{format_number(lost)})" for ident, lost in gap.improve
+        )
+        lines.append(ui("improve", lang, items=items))
+    return lines
