@@ -10,6 +10,7 @@ import difflib
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import (
@@ -1068,7 +1069,12 @@ class CompiledScheme:
                 node.sources,
             )
         if gap is not None:
-            gap = Gap(gap.label, gap.min, gap.shortfall, _improvements(built[0], gap.shortfall))
+            losses = []
+            for index in plan.leaves:
+                score = scores[index].score
+                if score is not None and score != plan.nodes[index].weight:
+                    losses.append((plan.nodes[index].id, plan.nodes[index].weight - score))
+            gap = Gap(gap.label, gap.min, gap.shortfall, _fewest(losses, gap.shortfall))
         scheme = plan.scheme.scheme
         provenance = Provenance(
             perfrules=VERSION,
@@ -1127,14 +1133,6 @@ class _Scores(Mapping[str, Decimal | None]):
         return repr(dict(self))
 
 
-def _improvements(root: NodeTrace, shortfall: Fraction) -> tuple[tuple[str, Fraction], ...]:
-    """The fewest indicators of a trace whose lost points cover *shortfall*."""
-    return _fewest(
-        [(node.id, node.lost) for node in root.leaves() if node.lost is not None and node.lost],
-        shortfall,
-    )
-
-
 def _fewest(
     losses: list[tuple[str, Fraction]], shortfall: Fraction
 ) -> tuple[tuple[str, Fraction], ...]:
@@ -1144,9 +1142,16 @@ def _fewest(
     the largest losses first needs the fewest indicators (ties by id, for stable output).
     Empty when even all of them do not suffice.
     """
+    if not losses:
+        return ()
+    # Compare as integers over a common denominator: Fraction comparisons are slow.
+    common = math.lcm(*(lost.denominator for _, lost in losses))
+    ranked = sorted(
+        losses, key=lambda item: (-item[1].numerator * (common // item[1].denominator), item[0])
+    )
     chosen: list[tuple[str, Fraction]] = []
     covered = Fraction(0)
-    for ident, lost in sorted(losses, key=lambda item: (-item[1], item[0])):
+    for ident, lost in ranked:
         if covered >= shortfall:
             break
         chosen.append((ident, lost))

@@ -140,9 +140,11 @@ class NodeTrace:
 
     def walk(self) -> Iterator[NodeTrace]:
         """This node and all below it, in pre-order."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
     def leaves(self) -> Iterator[NodeTrace]:
         """The indicators below (or at) this node, in order."""
