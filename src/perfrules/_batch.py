@@ -350,9 +350,7 @@ def _unit_sheet(workbook: Any, unit: UnitResult, compiled: CompiledScheme) -> No
     for node in compiled.plan.nodes[1:]:
         score = unit.result.scores.get(node.id)
         weight = float(node.weight)  # float-ok: an Excel cell; the exact value is in the CSV/JSON
-        sheet.append(
-            [node.id, node.name, weight, node.target, None if score is None else float(score)]
-        )  # float-ok
+        sheet.append([node.id, node.name, weight, node.target, _cell(score)])  # float-ok
         places = node.shown_places if node.shown_places is not None else 2
         sheet.cell(sheet.max_row, 5).number_format = "0" if places == 0 else "0." + "0" * places
     sheet.append(["total", "", float(compiled.plan.max), "", float(unit.result.total)])  # float-ok

@@ -876,7 +876,7 @@ class CompiledScheme:
                     },
                 )
             )
-        rounded, roundings = self._round(value, node.places, unit.trace)
+        rounded, roundings = self._rounded(value, node.places, unit.trace)
         return _Score(
             rounded,
             status,
@@ -941,7 +941,7 @@ class CompiledScheme:
                 None, "excluded", Fraction(0), notes=(Note(f"{cause}_exclude", note_params),)
             )
         value = weight if policy == "full" else Fraction(0)
-        rounded, roundings = self._round(value, node.places, unit.trace)
+        rounded, roundings = self._rounded(value, node.places, unit.trace)
         return _Score(
             rounded,
             policy,
@@ -950,7 +950,7 @@ class CompiledScheme:
             notes=(Note(f"{cause}_{policy}", note_params),),
         )
 
-    def _round(
+    def _rounded(
         self, value: Fraction, places: int | None, trace: bool
     ) -> tuple[Fraction, tuple[RoundingStep, ...]]:
         if places is None:
@@ -988,7 +988,7 @@ class CompiledScheme:
                 ),
             )
             applicable = node.weight
-        rounded, roundings = self._round(total, node.places, unit.trace)
+        rounded, roundings = self._rounded(total, node.places, unit.trace)
         return _Score(rounded, "scored", applicable, roundings=roundings, notes=notes)
 
     # --- result ----------------------------------------------------------------------

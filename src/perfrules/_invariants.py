@@ -153,7 +153,7 @@ def check_scheme(scheme: Scheme | CompiledScheme | str | Path) -> list[Violation
     return out
 
 
-def _round(value: Fraction, places: int | None, mode: str) -> Fraction:
+def _rounded(value: Fraction, places: int | None, mode: str) -> Fraction:
     if places is None:
         return value
     with localcontext() as ctx:
@@ -227,7 +227,7 @@ def _bounds_and_aggregation(
                     )
             if node.kind == "scheme" and applicable and applicable != node.weight:
                 total = total * node.weight / applicable
-            expected = _round(total, places_of.get(node.id), mode)
+            expected = _rounded(total, places_of.get(node.id), mode)
             if expected != score:
                 message = (
                     f"score {format_number(score)} is not the declared aggregation of its "
@@ -273,7 +273,7 @@ def _exactness(root: NodeTrace, compiled: CompiledScheme, mode: str) -> list[Vio
             continue
         if any(n.kind == "clamped" for n in node.notes):
             value = min(max(value, Fraction(0)), node.weight)
-        expected = _round(value, nodes[node.id].places, mode)
+        expected = _rounded(value, nodes[node.id].places, mode)
         if expected != node.score:
             out.append(
                 Violation(
@@ -303,7 +303,7 @@ def _double_rounding(root: NodeTrace, compiled: CompiledScheme, mode: str) -> li
             ),
             Fraction(0),
         )
-        direct = _round(once, places, mode)
+        direct = _rounded(once, places, mode)
         if direct != node.score:
             out.append(
                 Violation(

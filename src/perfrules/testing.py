@@ -40,7 +40,7 @@ from perfrules._invariants import (
     facts_toml,
     unit_violations,
 )
-from perfrules._numbers import format_number, is_terminating
+from perfrules._numbers import format_number, is_terminating, round_fraction
 from perfrules.model import Scheme
 
 __all__ = [
@@ -232,7 +232,7 @@ _TIES = [
 
 def _decimal_text(value: Fraction) -> str:
     return format_number(
-        value if is_terminating(value) else Fraction(round(value * 10**6), 10**6)
+        value if is_terminating(value) else round_fraction(value, 6)
     )  # float-ok: int rounding
 
 

@@ -179,11 +179,11 @@ def _clamp(x: Fraction, low: Fraction, high: Fraction) -> Fraction:
 
 
 def _floor(x: Fraction) -> Fraction:
-    return Fraction(math.floor(x))
+    return Fraction(math.floor(x))  # float-ok: exact floor of a Fraction
 
 
 def _ceil(x: Fraction) -> Fraction:
-    return Fraction(math.ceil(x))
+    return Fraction(math.ceil(x))  # float-ok: exact ceiling of a Fraction
 
 
 def _ratio(actual: Fraction, target: Fraction) -> Fraction:
@@ -305,11 +305,11 @@ _D_ZERO = Decimal(0)
 
 
 def _d_floor(x: Decimal) -> Decimal:
-    return Decimal(math.floor(x))
+    return Decimal(math.floor(x))  # float-ok: exact floor of a Decimal
 
 
 def _d_ceil(x: Decimal) -> Decimal:
-    return Decimal(math.ceil(x))
+    return Decimal(math.ceil(x))  # float-ok: exact ceiling of a Decimal
 
 
 def _d_ratio(actual: Decimal, target: Decimal) -> Decimal:
@@ -327,7 +327,7 @@ def _d_steps(amount: Decimal, interval: Decimal) -> Decimal:
         raise ArithmeticError("steps() interval")
     if amount <= 0:
         return _D_ZERO
-    return Decimal(math.floor(amount / interval))
+    return Decimal(math.floor(amount / interval))  # float-ok: exact (Inexact is trapped)
 
 
 def _d_count(*flags: bool) -> Decimal:
