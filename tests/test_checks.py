@@ -196,6 +196,8 @@ class TestEachCheck:
             ("max = 10\n\n[[bands]]", "max = 10\n\n[rounding]\ntotal = 20\n\n[[bands]]", "PR107"),
             ("weight = 6", "weight = 6.5\nplaces = 1", "PR201"),
             ("weight = 6", "weight = nan", "PR102"),
+            ("[inputs]", '[[grade_overrides]]\nlabel = "X"\nwhen = "x + 1"\n\n[inputs]', "PR307"),
+            ("[inputs]", '[[grade_overrides]]\nlabel = "X"\nwhen = "not y"\n\n[inputs]', "PR302"),
         ],
     )
     def test_mistake_is_reported(self, tmp_path, old, new, code):

@@ -38,6 +38,8 @@ class CheckResult:
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
     expressions: dict[str, Expression] = field(default_factory=dict)
+    #: Compiled conditions of ``[[grade_overrides]]``, by position.
+    conditions: dict[int, Expression] = field(default_factory=dict)
     #: For each diagnostic about a formula, the character offset inside the formula text.
     offsets: dict[int, int] = field(default_factory=dict)
 
@@ -334,6 +336,30 @@ def check_formulas(
         program = build_named_formula(name, scope, table)
         if isinstance(program, ExpressionError):
             _formula_error(result, ("formulas", name), program)
+    for index, override in enumerate(scheme.grade_overrides):
+        path: KeyPath = ("grade_overrides", index, "when")
+        try:
+            condition = compile_expression(override.when, scope, table)
+        except ExpressionError as exc:
+            if exc.code != "PR323":
+                _formula_error(result, path, exc)
+            continue
+        if condition.type != "bool" or "weight" in condition.names:
+            got = ("a number", "数值") if condition.type != "bool" else ("weight", "weight")
+            _formula_error(
+                result,
+                path,
+                ExpressionError(
+                    "PR307",
+                    {
+                        "detail": f"a grade override needs a condition over facts, got {got[0]}",
+                        "detail_zh": f"等级覆盖条件应为关于事实的条件，实际为{got[1]}",
+                    },
+                    offset=0,
+                ),
+            )
+            continue
+        result.conditions[index] = condition
     default_text = scheme.defaults.formula
     default_failed = False
     if default_text is not None:
@@ -345,7 +371,7 @@ def check_formulas(
                 _formula_error(result, ("defaults", "formula"), exc)
     for indicator_id, indicator in scheme.indicators.items():
         text = indicator.formula if indicator.formula is not None else default_text
-        path: KeyPath = ("indicators", indicator_id, "formula")
+        path = ("indicators", indicator_id, "formula")
         if text is None:
             result.diagnostics.append(
                 Diagnostic(

@@ -81,6 +81,8 @@ class Plan:
     bands: tuple[tuple[str, Fraction, Fraction, str], ...]
     sha256: str
     files: tuple[tuple[str, str], ...]
+    #: ``[[grade_overrides]]``: (label, English label, compiled condition), in order.
+    overrides: tuple[tuple[str, str, Expression], ...] = ()
 
 
 def _places(value: int | str | None) -> int | None:
@@ -94,7 +96,11 @@ def content_hash(scheme: Scheme) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
+def build_plan(
+    scheme: Scheme,
+    expressions: dict[str, Expression],
+    conditions: dict[int, Expression] | None = None,
+) -> Plan:
     """Order the tree and attach compiled formulas (the scheme must have passed the checks)."""
     defaults = scheme.defaults
     by_parent: dict[str | None, list[tuple[str, str]]] = {}
@@ -231,6 +237,11 @@ def build_plan(scheme: Scheme, expressions: dict[str, Expression]) -> Plan:
         bands=tuple((b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands),
         sha256=content_hash(scheme),
         files=tuple(source.files) if source is not None else (),
+        overrides=tuple(
+            (o.label, o.label_en, (conditions or {})[i])
+            for i, o in enumerate(scheme.grade_overrides)
+            if i in (conditions or {})
+        ),
     )
 
 

@@ -389,9 +389,32 @@ class CompiledScheme:
             node = plan.nodes[index]
             if node.kind != "indicator":
                 scores[index] = self._aggregate(node, scores, unit)
+        override = self._override_grade(unit) if plan.overrides else None
         if unit.diagnostics:
             raise FactsError(unit.diagnostics)
-        return self._result(scores, facts, trace)
+        return self._result(scores, facts, trace, override)
+
+    def _override_grade(self, unit: _Unit) -> tuple[str, str, str] | None:
+        """The first ``[[grade_overrides]]`` whose condition holds for the shared facts."""
+        for label, label_en, condition in self.plan.overrides:
+            names: dict[str, Value] = {}
+            for name in sorted(condition.names):
+                raw = unit.facts.shared.get(name, _MISSING)
+                if raw is _MISSING:
+                    unit.problem("PR401", ("shared", name), {"indicator": label, "fact": name})
+                    return None
+                converted = self._convert(name, raw, ("shared", name), unit)
+                if converted is None or isinstance(converted, _NotApplicable):
+                    return None
+                names[name] = converted[0]
+            try:
+                holds = condition.evaluate(names)
+            except ExpressionError as exc:
+                unit.problem(exc.code, ("shared",), dict(exc.params), exc.hint)
+                return None
+            if holds is True:
+                return label, label_en, condition.text
+        return None
 
     def evaluate_many(
         self,
@@ -467,7 +490,7 @@ class CompiledScheme:
         Fraction path, which also reports every problem with its position.
         """
         leaves = self._fast_leaves
-        if leaves is None:
+        if leaves is None or self.plan.overrides:
             return None
         indicators = facts.indicators
         shared = facts.shared
@@ -1020,11 +1043,23 @@ class CompiledScheme:
                 losses.append((node.id, node.weight - Fraction(score)))
         return Gap(gap.label, gap.min, gap.shortfall, _fewest(losses, gap.shortfall))
 
-    def _result(self, scores: dict[int, _Score], facts: Facts, trace: bool) -> Result:
+    def _result(
+        self,
+        scores: dict[int, _Score],
+        facts: Facts,
+        trace: bool,
+        override: tuple[str, str, str] | None = None,
+    ) -> Result:
         plan = self.plan
         root_score = scores[0]
         total = root_score.score if root_score.score is not None else Fraction(0)
         grade, gap = self._grade(total)
+        if override is not None:
+            label, label_en, when = override
+            grade = Grade(label, grade.min, grade.max, label_en)
+            gap = None
+            note = Note("grade_override", {"label": label, "when": when})
+            scores[0].notes = (*scores[0].notes, note)
         by_id = _Scores(plan, {node.id: scores[node.index].score for node in plan.nodes[1:]})
         trace_obj = self._trace(scores, facts, total, grade, gap) if trace else None
         return Result(
@@ -1069,11 +1104,18 @@ class CompiledScheme:
                 node.sources,
             )
         if gap is not None:
+            # With rows excluded the total is renormalised: a lost point is worth more.
+            applicable = sum(
+                (plan.nodes[i].weight for i in plan.leaves if scores[i].score is not None),
+                Fraction(0),
+            )
+            factor = plan.max / applicable if applicable else Fraction(1)
             losses = []
             for index in plan.leaves:
                 score = scores[index].score
                 if score is not None and score != plan.nodes[index].weight:
-                    losses.append((plan.nodes[index].id, plan.nodes[index].weight - score))
+                    lost = (plan.nodes[index].weight - score) * factor
+                    losses.append((plan.nodes[index].id, lost))
             gap = Gap(gap.label, gap.min, gap.shortfall, _fewest(losses, gap.shortfall))
         scheme = plan.scheme.scheme
         provenance = Provenance(
@@ -1199,7 +1241,7 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     result, diagnostics = check_scheme(sections, scheme._source)  # noqa: SLF001
     if not result.ok:
         raise RuleFileError(diagnostics)
-    return CompiledScheme(build_plan(scheme, result.expressions))
+    return CompiledScheme(build_plan(scheme, result.expressions, result.conditions))
 
 
 def parse_fact_text(text: str) -> Fraction:

@@ -100,7 +100,7 @@ def as_compiled(scheme: Scheme | CompiledScheme | str | Path) -> CompiledScheme:
     result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
     if not result.ok:
         raise InvariantError(_static(diagnostics))
-    return CompiledScheme(build_plan(scheme, result.expressions))
+    return CompiledScheme(build_plan(scheme, result.expressions, result.conditions))
 
 
 def _static(diagnostics: Iterable[Any]) -> list[Violation]:
@@ -133,7 +133,7 @@ def check_scheme(scheme: Scheme | CompiledScheme | str | Path) -> list[Violation
         result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
         if not result.ok:
             return _static(diagnostics)
-        scheme = CompiledScheme(build_plan(scheme, result.expressions))
+        scheme = CompiledScheme(build_plan(scheme, result.expressions, result.conditions))
     out: list[Violation] = []
     nodes = scheme.plan.nodes
     for node in nodes:
@@ -240,6 +240,8 @@ def _bounds_and_aggregation(
 def _grade(result: Result) -> list[Violation]:
     trace = result.trace
     assert trace is not None  # noqa: S101
+    if any(note.kind == "grade_override" for note in trace.root.notes):
+        return []  # a declared override replaces the band on purpose
     total = result.total_exact
     band = next(
         (b for b in trace.bands if b.min <= total < b.max or total == b.max == trace.max), None

@@ -27,6 +27,7 @@ from perfrules.errors import Diagnostic, format_key_path
 from perfrules.model import (
     Band,
     Defaults,
+    GradeOverride,
     Group,
     Indicator,
     Input,
@@ -438,6 +439,21 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
             else:
                 bands.append(band)
     parts["bands"] = bands
+
+    overrides_raw = document.get("grade_overrides", [])
+    overrides: list[GradeOverride] = []
+    if isinstance(overrides_raw, list):
+        for index, raw in enumerate(overrides_raw):
+            override = _validate_model(GradeOverride, raw, ("grade_overrides", index), diagnostics)
+            if override is not None:
+                overrides.append(override)
+    else:
+        diagnostics.append(
+            Diagnostic(
+                "PR102", ("grade_overrides",), _list_params("grade_overrides", overrides_raw)
+            )
+        )
+    parts["grade_overrides"] = overrides
 
     formulas_raw = document.get("formulas", {})
     formulas: dict[str, str] = {}

@@ -379,6 +379,10 @@ UI: Final[dict[str, tuple[str, str]]] = {
         "formula gave {value}; clamped to [0, {weight}]",
         "公式结果为 {value}，按 [0, {weight}] 封顶",
     ),
+    "note.grade_override": (
+        "grade set to '{label}' because {when}",
+        "因满足条件 {when}，等级定为“{label}”",
+    ),
     "note.level": (
         "{fact}: level '{level}' → share {share}",
         "{fact}：档次“{level}”→ 比例 {share}",

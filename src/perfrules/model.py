@@ -124,6 +124,19 @@ class Band(_Model):
     description: str = ""
 
 
+class GradeOverride(_Model):
+    """``[[grade_overrides]]``: a grade that replaces the band when a condition holds.
+
+    OMB PART's "Results Not Demonstrated" is one: it overrides the band whatever the score
+    when a program lacks agreed performance measures.
+    """
+
+    label: str = Field(min_length=1, description="The grade given when the condition holds.")
+    label_en: str = ""
+    when: str = Field(description="A condition over shared facts, e.g. not has_measures.")
+    description: str = ""
+
+
 class Input(_Model):
     """``[inputs.NAME]``: a fact formulas may read."""
 
@@ -215,6 +228,9 @@ class Scheme(_Model):
     rounding: Rounding = Field(default_factory=Rounding)
     defaults: Defaults = Field(default_factory=Defaults)
     bands: list[Band] = Field(default_factory=list)
+    grade_overrides: list[GradeOverride] = Field(
+        default_factory=list, description="Grades that replace the band when a condition holds."
+    )
     inputs: dict[str, Input] = Field(default_factory=dict)
     formulas: dict[str, str] = Field(default_factory=dict)
     scales: dict[str, Scale] = Field(default_factory=dict)

@@ -349,9 +349,18 @@ def facts_for(
             for ident, values in facts["indicators"].items()
         )
 
-    return st.fixed_dictionaries({"indicators": st.fixed_dictionaries(per_leaf)}).filter(
-        some_indicator_counts
-    )
+    # Conditions of [[grade_overrides]] read shared facts.
+    shared: dict[str, st.SearchStrategy[Any]] = {}
+    for _, _, condition in compiled.plan.overrides:
+        for name in sorted(condition.names):
+            declared = compiled.scheme.inputs.get(name)
+            kind = declared.type if declared is not None else "number"
+            shared[name] = (
+                st.booleans() if kind == "bool" else _number_strategy(Fraction(1), allow_zero=True)
+            )
+    return st.fixed_dictionaries(
+        {"indicators": st.fixed_dictionaries(per_leaf), "shared": st.fixed_dictionaries(shared)}
+    ).filter(some_indicator_counts)
 
 
 # --- random schemes ----------------------------------------------------------------------
