@@ -59,6 +59,7 @@ def test_chromium_renders_the_total_and_the_chart(tmp_path):
     ).stdout
     assert 'data-chart-visible="yes"' in dom  # the script measured a drawn chart
     assert 'id="total">89.25<' in dom
+    assert 'id="grade">良好<' in dom
     shot = tmp_path / "report.png"
     subprocess.run(
         [*flags, "--window-size=1200,1500", f"--screenshot={shot}", page.as_uri()],
