@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -342,8 +341,3 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
     return AuditReport(
         len(published.scores), tuple(findings), str(result.total), result.grade.label
     )
-
-
-def decimal_text(value: Fraction) -> str:
-    """A value as the report would print it."""
-    return str(Decimal(format_number(value)))

@@ -1244,11 +1244,6 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     return CompiledScheme(build_plan(scheme, result.expressions, result.conditions))
 
 
-def parse_fact_text(text: str) -> Fraction:
-    """Read one fact value as policy staff write it (``80%``, ``70/88``, ``≥90%``)."""
-    return parse_number(text).value
-
-
 _WORKER: dict[str, CompiledScheme] = {}
 
 

@@ -9,7 +9,7 @@ the trace lines that matter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -298,14 +298,3 @@ def _matches(keyword: str, case: Case, case_file: Path) -> bool:
         or text in case_file.name.lower()
         or any(text in k.lower() for k in case.keywords)
     )
-
-
-def case_summary(results: Iterable[CaseResult]) -> Mapping[str, int]:
-    """Counts of passed and failed cases."""
-    passed = failed = 0
-    for r in results:
-        if r.passed:
-            passed += 1
-        else:
-            failed += 1
-    return {"passed": passed, "failed": failed}

@@ -19,7 +19,7 @@ sub-expression is wrapped in ``_r(k, ...)`` to capture its value for the explana
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from fractions import Fraction
 from types import CodeType
 from typing import Any, Final
@@ -192,6 +192,3 @@ class CompiledCode:
         code, globals_ = self._traced_code()
         value = eval(code, globals_, local)
         return value, records
-
-
-RunFunction = Callable[[Mapping[str, Value]], Any]
