@@ -84,7 +84,8 @@ def test_mutated_rule_files_give_diagnostics_not_crashes(tmp_path_factory, text)
     scheme, _, diagnostics = check_path(path)
     for d in diagnostics:
         assert d.code.startswith("PR")
-        assert d.message("zh") and d.message("en")
+        assert d.message("zh")
+        assert d.message("en")
     if scheme is not None and not any(d.severity == "error" for d in diagnostics):
         compiled = perfrules.compile_scheme(scheme)
         try:
