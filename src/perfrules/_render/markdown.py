@@ -38,8 +38,7 @@ def render_markdown(trace: Trace, lang: Lang) -> str:
     ]
     lines = [f"## {_cell(trace.root.name)}", ""]
     if trace.provenance.unit:
-        separator = "：" if lang == "zh" else ": "
-        lines += [f"{ui('unit', lang)}{separator}{_cell(trace.provenance.unit)}", ""]
+        lines += [f"{ui('unit', lang)}{ui('colon', lang)}{_cell(trace.provenance.unit)}", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * (depth + 3) + "---:|"]
     for row in table_rows(trace, lang):
         node = row.node

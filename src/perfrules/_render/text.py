@@ -231,62 +231,35 @@ def _value(value: object) -> str:
 
 
 # --- diff -----------------------------------------------------------------------------
-_SECTIONS_ZH = {
-    "indicators": "指标",
-    "groups": "分组",
-    "bands": "等级",
-    "formulas": "公式",
-    "inputs": "输入项",
-    "scales": "定性等级表",
-    "rounding": "舍入",
-    "defaults": "默认值",
-    "scheme": "方案信息",
-}
-_KINDS = {
-    "added": ("+", "added", "新增"),
-    "removed": ("-", "removed", "删除"),
-    "renamed": ("~", "renamed", "改名"),
-    "moved": ("~", "moved", "移动"),
-    "changed": ("~", "changed", "修改"),
-}
+_MARKS = {"added": "+", "removed": "-", "renamed": "~", "moved": "~", "changed": "~"}
 
 
 def render_diff(changes: Sequence[Any], what: Any, lang: Lang, console: Console) -> None:
     """Changes one per line (+ added, - removed, ~ changed), then the what-if table."""
     if not changes:
-        console.print(Text("没有差异" if lang == "zh" else "no differences"))
+        console.print(Text(ui("diff.none", lang)))
+    colon = ui("colon", lang)
     for change in changes:
-        mark, en, zh = _KINDS[change.kind]
-        section = (
-            _SECTIONS_ZH.get(change.section, change.section) if lang == "zh" else change.section
-        )
+        mark = _MARKS[change.kind]
         style = {"+": "green", "-": "red"}.get(mark, "yellow")
         line = Text(f"{mark} ", style=f"bold {style}")
-        line.append(f"{zh if lang == 'zh' else en} {section} {change.id}")
+        section = ui(f"section.{change.section}", lang)
+        line.append(f"{ui(f'diff.{change.kind}', lang)} {section} {change.id}")
         if change.kind in ("added", "removed"):
             detail = change.new if change.kind == "added" else change.old
             if detail:
-                line.append(f"：{detail}" if lang == "zh" else f": {detail}", style="dim")
+                line.append(f"{colon}{detail}", style="dim")
         else:
             key = f" {change.key}" if change.key and change.key != change.id else ""
-            line.append(f"{key}{'：' if lang == 'zh' else ': '}{change.old} → {change.new}")
+            line.append(f"{key}{colon}{change.old} → {change.new}")
         console.print(line)
     if what is None:
         return
-    table = Table(
-        title="同一单位在两个方案下的得分" if lang == "zh" else "the same unit under both schemes"
-    )
-    for heading in (
-        ("编号", "指标", "原得分", "新得分", "变化")
-        if lang == "zh"
-        else ("id", "name", "old", "new", "change")
-    ):
+    table = Table(title=ui("diff.title", lang))
+    for column in ("id", "name", "old", "new", "change"):
+        right = column in ("old", "new", "change")
         table.add_column(
-            heading,
-            justify="right"
-            if heading in ("原得分", "新得分", "变化", "old", "new", "change")
-            else "left",
-            overflow="fold",
+            ui(f"column.{column}", lang), justify="right" if right else "left", overflow="fold"
         )
     for row in what.rows:
         delta = row.delta
@@ -315,29 +288,22 @@ def render_audit(outcome: Any, lang: Lang, console: Console) -> None:
     """One line per finding (where, published, expected, difference, reason), or all clear."""
     for finding in outcome.findings:
         where = f"{finding.file}:{finding.line}: " if finding.file and finding.line else ""
-        if lang == "zh":
-            line = f"{where}{finding.id}：发布 {finding.published}，按方案应为 {finding.expected}"
-            if finding.difference is not None:
-                line += f"（差 {finding.difference}）"
-            line += f" — {finding.reason_zh}"
-        else:
-            line = f"{where}{finding.id}: published {finding.published}, "
-            line += f"the scheme gives {finding.expected}"
-            if finding.difference is not None:
-                line += f" (difference {finding.difference})"
-            line += f" — {finding.reason}"
+        line = ui(
+            "audit.finding",
+            lang,
+            where=where,
+            id=finding.id,
+            published=finding.published,
+            expected=finding.expected,
+        )
+        if finding.difference is not None:
+            line += ui("audit.difference", lang, difference=finding.difference)
+        line += f" — {finding.reason_zh if lang == 'zh' else finding.reason}"
         console.print(Text(line, style="yellow"))
     if outcome.consistent:
-        if lang == "zh":
-            text = (
-                f"全部 {outcome.checked} 行、总分 {outcome.total} 与等级“{outcome.grade}”"
-                "均与方案一致"
-            )
-        else:
-            text = (
-                f"all {outcome.checked} rows, the total {outcome.total} and the grade "
-                f"'{outcome.grade}' follow the scheme"
-            )
+        text = ui(
+            "audit.ok", lang, checked=outcome.checked, total=outcome.total, grade=outcome.grade
+        )
         console.print(Text(text, style="green"))
 
 
@@ -363,32 +329,18 @@ def render_batch_summary(
     summary: dict[str, Any], failed: Sequence[Any], out: str, lang: Lang, console: Console
 ) -> None:
     """Counts, grades, mean and median, the indicators losing most; then every failed unit."""
-    zh = lang == "zh"
-    console.print(
-        Text(
-            f"{out}：{summary['scored']} 个单位已计分，{summary['failed']} 个失败"
-            if zh
-            else f"{out}: {summary['scored']} units scored, {summary['failed']} failed",
-            style="bold",
-        )
-    )
+    counts = ui("batch.counts", lang, out=out, scored=summary["scored"], failed=summary["failed"])
+    console.print(Text(counts, style="bold"))
     grades = ", ".join(f"{label} {count}" for label, count in summary["grades"].items())
-    console.print(Text(("等级分布：" if zh else "grades: ") + grades))
+    console.print(Text(ui("batch.grades", lang, grades=grades)))
     if summary["mean_total"] is not None:
-        console.print(
-            Text(
-                f"平均分 {summary['mean_total']}，中位数 {summary['median_total']}"
-                if zh
-                else f"mean total {summary['mean_total']}, median {summary['median_total']}"
-            )
-        )
+        mean = ui("batch.mean", lang, mean=summary["mean_total"], median=summary["median_total"])
+        console.print(Text(mean))
     if summary["most_points_lost"]:
         worst = "; ".join(f"{row['id']} {row['mean_lost']}" for row in summary["most_points_lost"])
-        console.print(
-            Text(("平均失分最多的指标：" if zh else "most points lost (mean): ") + worst)
-        )
+        console.print(Text(ui("batch.lost", lang, worst=worst)))
     if failed:
-        console.print(Text("失败的单位：" if zh else "units that failed:", style="bold red"))
+        console.print(Text(ui("batch.failed", lang), style="bold red"))
         for unit in failed:
             for d in unit.errors[:5]:
                 console.print(Text(f"  [{unit.unit}] {d.format(lang)}"))
