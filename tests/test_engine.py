@@ -224,6 +224,15 @@ class TestPolicies:
         assert note["en"] == "renormalised: 2 of 4 applicable points × 10/4"
         assert note["zh"] == "按适用指标折算：2 ÷ 4 × 10"
 
+    def test_lost_points_weigh_more_when_rows_are_excluded(self, tmp_path):
+        compiled = compiled_from(tmp_path)
+        result = compiled.evaluate({"a": {"x": "N/A"}, "b": {"x": "25%"}})
+        # b keeps 1 of 4 points; renormalised 1 / 4 × 10 = 2.5, so band A is 2.5 away
+        gap = result.trace.gap
+        assert (gap.label, gap.shortfall) == ("A", Fraction(5, 2))
+        # the 3 points b lost count 3 × 10/4 = 7.5 on the renormalised total
+        assert gap.improve == (("b", Fraction(15, 2)),)
+
     def test_not_applicable_can_be_forbidden(self, tmp_path):
         compiled = compiled_from(tmp_path, extra='na = "error"')
         with pytest.raises(FactsError) as info:

@@ -1104,18 +1104,17 @@ class CompiledScheme:
                 node.sources,
             )
         if gap is not None:
-            # With rows excluded the total is renormalised: a lost point is worth more.
-            applicable = sum(
-                (plan.nodes[i].weight for i in plan.leaves if scores[i].score is not None),
-                Fraction(0),
-            )
-            factor = plan.max / applicable if applicable else Fraction(1)
             losses = []
             for index in plan.leaves:
                 score = scores[index].score
                 if score is not None and score != plan.nodes[index].weight:
-                    lost = (plan.nodes[index].weight - score) * factor
-                    losses.append((plan.nodes[index].id, lost))
+                    losses.append((plan.nodes[index].id, plan.nodes[index].weight - score))
+            if any(n.kind == "renormalised" for n in scores[0].notes):  # a lost point weighs more
+                applicable = exact_sum(
+                    [plan.nodes[i].weight for i in plan.leaves if scores[i].score is not None]
+                )
+                factor = plan.max / applicable if applicable else Fraction(1)
+                losses = [(ident, lost * factor) for ident, lost in losses]
             gap = Gap(gap.label, gap.min, gap.shortfall, _fewest(losses, gap.shortfall))
         scheme = plan.scheme.scheme
         provenance = Provenance(
