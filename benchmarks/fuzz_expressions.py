@@ -65,7 +65,7 @@ def fuzz(text, x, y, z, flag):
             problems.append(f"{type(value).__name__} returned for {text!r}")
         outcomes["value"] += 1
         expression = compile_expression(text, SCOPE)
-        fast = _outcome(expression.run_fast_unchecked, names)
+        fast = _outcome(expression.run_unchecked, names)
         reference = _outcome(expression.evaluate_reference, names)
         if fast != reference:
             problems.append(f"fast {fast} != reference {reference} for {text!r}")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from perfrules import errors, expressions, model, trace
 from perfrules._compile import check_path, load_scheme
-from perfrules._engine import VERSION, CompiledScheme, Facts, compile_scheme
 from perfrules._sheets import load_facts
+from perfrules.engine import VERSION, CompiledScheme, compile_scheme
 from perfrules.errors import (
     Diagnostic,
     ExpressionError,
@@ -22,6 +22,7 @@ from perfrules.errors import (
     RuleFileError,
 )
 from perfrules.expressions import safe_eval
+from perfrules.facts import Facts
 from perfrules.model import Scheme
 from perfrules.trace import Result, Trace
 

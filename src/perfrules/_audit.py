@@ -19,11 +19,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from perfrules._engine import CompiledScheme, Facts
 from perfrules._loader import read_document
 from perfrules._numbers import NumberFormatError, format_number, round_fraction, to_fraction
 from perfrules._sheets import load_sheet_facts
+from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
+from perfrules.facts import Facts
 from perfrules.trace import NodeTrace
 
 __all__ = ["AuditFinding", "AuditReport", "audit", "load_report"]

@@ -21,12 +21,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from perfrules._engine import CompiledScheme, Facts
 from perfrules._files import write_atomic
 from perfrules._loader import read_bytes
 from perfrules._numbers import format_number
 from perfrules._sheets import load_facts
+from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
+from perfrules.facts import Facts
 from perfrules.trace import Result
 
 __all__ = ["BatchOutcome", "read_units", "score_batch", "write_results"]

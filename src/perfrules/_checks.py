@@ -369,6 +369,8 @@ def check_formulas(
             default_failed = True
             if exc.code != "PR323":
                 _formula_error(result, ("defaults", "formula"), exc)
+    # One Expression per distinct text: indicators sharing a formula share its compiled code.
+    compiled: dict[str, Expression | ExpressionError] = {}
     for indicator_id, indicator in scheme.indicators.items():
         text = indicator.formula if indicator.formula is not None else default_text
         path = ("indicators", indicator_id, "formula")
@@ -383,12 +385,19 @@ def check_formulas(
             continue
         if indicator.formula is None and default_failed:
             continue
-        try:
-            expression = compile_expression(text, scope, table)
-        except ExpressionError as exc:
-            if exc.code != "PR323":
+        if text not in compiled:
+            try:
+                compiled[text] = compile_expression(text, scope, table)
+            except ExpressionError as exc:
+                compiled[text] = exc
+        expression = compiled[text]
+        if isinstance(expression, ExpressionError):
+            failure = expression
+            if failure.code != "PR323":
                 _formula_error(
-                    result, path if indicator.formula is not None else ("defaults", "formula"), exc
+                    result,
+                    path if indicator.formula is not None else ("defaults", "formula"),
+                    failure,
                 )
             continue
         if expression.type != "num":

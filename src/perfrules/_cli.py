@@ -22,7 +22,6 @@ from perfrules._audit import load_report
 from perfrules._batch import score_batch, write_results
 from perfrules._compile import check_path
 from perfrules._diff import diff_schemes, what_if
-from perfrules._engine import VERSION, CompiledScheme, compile_scheme
 from perfrules._files import new_year_text, write_atomic
 from perfrules._packs import PackError, run_cases
 from perfrules._render import (
@@ -40,6 +39,7 @@ from perfrules._render import (
 )
 from perfrules._schema import KINDS, schema_text
 from perfrules._sheets import load_facts, write_template
+from perfrules.engine import VERSION, CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
 from perfrules.trace import Result, Trace
 

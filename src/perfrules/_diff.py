@@ -14,8 +14,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from perfrules._engine import CompiledScheme, Facts
 from perfrules._numbers import format_number
+from perfrules.engine import CompiledScheme
+from perfrules.facts import Facts
 from perfrules.model import Scheme
 
 __all__ = ["Change", "ScoreChange", "WhatIf", "diff_schemes", "what_if"]

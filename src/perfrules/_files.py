@@ -8,8 +8,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from perfrules._engine import CompiledScheme
 from perfrules._numbers import format_number
+from perfrules.engine import CompiledScheme
 
 __all__ = ["new_year_text", "write_atomic"]
 

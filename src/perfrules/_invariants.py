@@ -25,12 +25,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
-from perfrules._compile import build_plan, load_scheme
 from perfrules._compile import check_scheme as _run_checks
-from perfrules._engine import CompiledScheme, Facts
+from perfrules._compile import load_scheme
 from perfrules._loader import Sections
 from perfrules._numbers import format_number, to_fraction
+from perfrules.engine import CompiledScheme, build_plan
 from perfrules.errors import FactsError, PerfrulesError
+from perfrules.facts import Facts
 from perfrules.model import Scheme
 from perfrules.trace import NodeTrace, Result
 
@@ -97,9 +98,11 @@ def as_compiled(scheme: Scheme | CompiledScheme | str | Path) -> CompiledScheme:
         return scheme
     if isinstance(scheme, str | Path):
         scheme = load_scheme(scheme)
-    result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
-    if not result.ok:
-        raise InvariantError(_static(diagnostics))
+    result = scheme._checked  # noqa: SLF001 - kept by load_scheme
+    if result is None:
+        result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
+        if not result.ok:
+            raise InvariantError(_static(diagnostics))
     return CompiledScheme(build_plan(scheme, result.expressions, result.conditions))
 
 

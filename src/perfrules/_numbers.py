@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Final, Literal
 
-RoundingMode = Literal["half_up", "half_even", "down", "up"]
-ROUNDING_MODES: Final[tuple[str, ...]] = ("half_up", "half_even", "down", "up")
+RoundingModeName = Literal["half_up", "half_even", "down", "up"]
 
 #: Largest magnitude accepted for a number read from a rule file or facts (exclusive).
 MAX_MAGNITUDE: Final = 10**30
@@ -183,6 +183,101 @@ def parse_number(text: str) -> ParsedNumber:
 _POWERS: Final = tuple(10**n for n in range(31))
 
 
+def _half_up(num: int, den: int) -> int:
+    quotient, remainder = divmod(num, den)
+    return quotient + (2 * remainder >= den)
+
+
+def _half_even(num: int, den: int) -> int:
+    quotient, remainder = divmod(num, den)
+    twice = 2 * remainder
+    return quotient + (twice > den or (twice == den and quotient % 2 == 1))
+
+
+def _down(num: int, den: int) -> int:
+    return num // den
+
+
+def _up(num: int, den: int) -> int:
+    return -(-num // den)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundingMode:
+    """One way of rounding, the only definition of it that perfrules has.
+
+    Attributes:
+        name: the key written in rule files (``rounding.mode``).
+        en: how English output names it.
+        zh: how Chinese output names it.
+        audit_en: how an audit explains a published value rounded this way.
+        audit_zh: the same in Chinese.
+        decimal: the matching :mod:`decimal` rounding constant (for hand-written checks).
+        magnitude: ``f(num, den)`` for ``num >= 0 < den``: the whole number ``num / den``
+            rounds to. Negative values round their magnitude (ties away from zero).
+    """
+
+    name: str
+    en: str
+    zh: str
+    audit_en: str
+    audit_zh: str
+    decimal: str
+    magnitude: Callable[[int, int], int]
+
+    def quotient(self, num: int, den: int) -> int:
+        """``num / den`` (``den > 0``) rounded to a whole number in this mode."""
+        if num < 0:
+            return -self.magnitude(-num, den)
+        return self.magnitude(num, den)
+
+    def code(self, target: str, num: str, den: str) -> str:
+        """Python statements setting *target* to ``num / den`` rounded (``num >= 0``).
+
+        The generated scorer inlines these instead of calling :attr:`magnitude`; a test
+        checks that both agree.
+        """
+        if self.name == "half_up":
+            return f"{target}, _r = divmod({num}, {den})\nif 2 * _r >= {den}: {target} += 1"
+        if self.name == "half_even":
+            return (
+                f"{target}, _r = divmod({num}, {den})\n"
+                f"if 2 * _r > {den} or (2 * _r == {den} and {target} % 2 == 1): {target} += 1"
+            )
+        if self.name == "down":
+            return f"{target} = {num} // {den}"
+        return f"{target} = -(-{num} // {den})"
+
+
+#: Every rounding mode, by the name rule files use; the first is the default.
+ROUNDING: Final[dict[str, RoundingMode]] = {
+    mode.name: mode
+    for mode in (
+        RoundingMode(
+            "half_up",
+            "half-up",
+            "四舍五入",
+            "rounded half-up",
+            "四舍五入",
+            "ROUND_HALF_UP",
+            _half_up,
+        ),
+        RoundingMode(
+            "half_even",
+            "half-even",
+            "四舍六入五成双",
+            "rounded half-even",
+            "四舍六入五成双",
+            "ROUND_HALF_EVEN",
+            _half_even,
+        ),
+        RoundingMode("down", "down", "截尾", "truncated", "截尾（舍去）", "ROUND_DOWN", _down),
+        RoundingMode("up", "up", "进一", "rounded up", "进一", "ROUND_UP", _up),
+    )
+}
+ROUNDING_MODES: Final[tuple[str, ...]] = tuple(ROUNDING)
+
+
 def round_fraction(value: Fraction, places: int, mode: str = "half_up") -> Fraction:
     """Round *value* to *places* decimal places, exactly, in *mode*.
 
@@ -196,25 +291,14 @@ def round_fraction(value: Fraction, places: int, mode: str = "half_up") -> Fract
     """
     if not 0 <= places < len(_POWERS):
         raise ValueError(f"places must be 0 to {len(_POWERS) - 1}, not {places}")
-    scale = _POWERS[places]
-    den = value.denominator
-    if scale % den == 0:  # already at (or below) this many places
-        return value
-    num = value.numerator
-    negative = num < 0
-    quotient, remainder = divmod(-num * scale if negative else num * scale, den)
-    if mode == "half_up":
-        quotient += 2 * remainder >= den
-    elif mode == "half_even":
-        twice = 2 * remainder
-        quotient += twice > den or (twice == den and quotient % 2 == 1)
-    elif mode == "up":
-        quotient += 1
-    elif mode != "down":
+    rounding = ROUNDING.get(mode)
+    if rounding is None:
         raise ValueError(f"unknown rounding mode {mode!r}")
-    if quotient == 0:
-        return _ZERO
-    return Fraction(-quotient if negative else quotient, scale)
+    scale = _POWERS[places]
+    if scale % value.denominator == 0:  # already at (or below) this many places
+        return value
+    quotient = rounding.quotient(value.numerator * scale, value.denominator)
+    return Fraction(quotient, scale) if quotient else _ZERO
 
 
 def exact_sum(values: list[Fraction]) -> Fraction:

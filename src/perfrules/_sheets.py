@@ -19,11 +19,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from perfrules._engine import CompiledScheme, Facts
-from perfrules._engine import load_facts as load_document_facts
 from perfrules._files import write_atomic
 from perfrules._loader import read_bytes
+from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
+from perfrules.facts import Facts
+from perfrules.facts import load_facts as load_document_facts
 
 __all__ = ["load_facts", "load_sheet_facts", "template_rows", "write_template"]
 

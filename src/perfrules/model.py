@@ -239,6 +239,8 @@ class Scheme(_Model):
 
     # Where the scheme was read from (set by the loader; None for schemes built in code).
     _source: Any = PrivateAttr(default=None)
+    # The result of the checks, kept by load_scheme so that compiling does not repeat them.
+    _checked: Any = PrivateAttr(default=None)
 
     @property
     def id(self) -> str:

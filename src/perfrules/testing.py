@@ -30,7 +30,6 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
-from perfrules._engine import CompiledScheme
 from perfrules._invariants import (
     InvariantError,
     Violation,
@@ -41,6 +40,7 @@ from perfrules._invariants import (
     unit_violations,
 )
 from perfrules._numbers import format_number, is_terminating, round_fraction
+from perfrules.engine import CompiledScheme
 from perfrules.model import Scheme
 
 __all__ = [

@@ -281,9 +281,33 @@ class Trace:
         return text + "\n"
 
 
-@dataclass(frozen=True, slots=True)
+class ResultSource(Protocol):
+    """Where a lazily built :class:`Result` takes its parts from (the engine's raw record)."""
+
+    def total(self) -> Decimal:
+        """The total with the scheme's places."""
+
+    def grade(self) -> Grade:
+        """The band of the total (or the grade override that fired)."""
+
+    def scores(self) -> Mapping[str, Decimal | None]:
+        """Scores by id."""
+
+    def trace(self) -> Trace | None:
+        """The explanation, assembled now; ``None`` when it was not asked for."""
+
+    def total_exact(self) -> Fraction:
+        """The total as an exact fraction."""
+
+
+_PENDING: Final = object()
+
+
 class Result:
     """The outcome of scoring one unit.
+
+    A result from :meth:`~perfrules.CompiledScheme.evaluate` keeps the raw record of the
+    evaluation and builds each attribute the first time it is read (the trace above all).
 
     Attributes:
         total: the total, exact (a ``Decimal`` with the scheme's places).
@@ -293,11 +317,79 @@ class Result:
         total_exact: the total as an exact fraction.
     """
 
-    total: Decimal
-    grade: Grade
-    scores: Mapping[str, Decimal | None]
-    trace: Trace | None
-    total_exact: Fraction
+    __slots__ = ("_grade", "_scores", "_source", "_total", "_total_exact", "_trace")
+
+    def __init__(
+        self,
+        total: Decimal,
+        grade: Grade,
+        scores: Mapping[str, Decimal | None],
+        trace: Trace | None,
+        total_exact: Fraction,
+    ) -> None:
+        """A result from values already known."""
+        self._source: ResultSource | None = None
+        self._total: Any = total
+        self._grade: Any = grade
+        self._scores: Any = scores
+        self._trace: Any = trace
+        self._total_exact: Any = total_exact
+
+    @classmethod
+    def lazy(cls, source: ResultSource) -> Result:
+        """A result whose parts are built from *source* when first read."""
+        self = cls.__new__(cls)
+        self._source = source
+        self._total = self._grade = self._scores = self._trace = self._total_exact = _PENDING
+        return self
+
+    @property
+    def total(self) -> Decimal:
+        """The total, exact (a ``Decimal`` with the scheme's places)."""
+        if self._total is _PENDING:
+            self._total = self._source.total()  # type: ignore[union-attr]
+        value: Decimal = self._total
+        return value
+
+    @property
+    def grade(self) -> Grade:
+        """The band the total falls in."""
+        if self._grade is _PENDING:
+            self._grade = self._source.grade()  # type: ignore[union-attr]
+        value: Grade = self._grade
+        return value
+
+    @property
+    def scores(self) -> Mapping[str, Decimal | None]:
+        """Score of every group and indicator by id (``None`` when excluded)."""
+        if self._scores is _PENDING:
+            self._scores = self._source.scores()  # type: ignore[union-attr]
+        value: Mapping[str, Decimal | None] = self._scores
+        return value
+
+    @property
+    def trace(self) -> Trace | None:
+        """The full explanation (``None`` when evaluated with ``trace=False``)."""
+        if self._trace is _PENDING:
+            self._trace = self._source.trace()  # type: ignore[union-attr]
+        value: Trace | None = self._trace
+        return value
+
+    @property
+    def total_exact(self) -> Fraction:
+        """The total as an exact fraction."""
+        if self._total_exact is _PENDING:
+            self._total_exact = self._source.total_exact()  # type: ignore[union-attr]
+        value: Fraction = self._total_exact
+        return value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as plain values (without the trace), e.g. to return from a worker process."""
+        return (Result, (self.total, self.grade, dict(self.scores), None, self.total_exact))
+
+    def __repr__(self) -> str:
+        """``Result(total=Decimal('89.25'), grade='良好')``."""
+        return f"Result(total={self.total!r}, grade={self.grade.label!r})"
 
 
 def _dec(value: Fraction, places: int | None = None) -> str:

@@ -26,8 +26,28 @@ SCHEMES = [
     "rules/us/omb-part/scheme.toml",
     "tests/data/golden-scheme.toml",
 ]
-NUMBERS = ["0", "1", "0.5", "50%", "80%", "85.3%", "93%", "100%", "120%", "70/88", "7/48",
-           "0.1235", "1/3", "2", "88", "70", "0.875", "99.99%", "60", "45"]
+NUMBERS = [
+    "0",
+    "1",
+    "0.5",
+    "50%",
+    "80%",
+    "85.3%",
+    "93%",
+    "100%",
+    "120%",
+    "70/88",
+    "7/48",
+    "0.1235",
+    "1/3",
+    "2",
+    "88",
+    "70",
+    "0.875",
+    "99.99%",
+    "60",
+    "45",
+]
 
 
 def _value(rng: random.Random, kind: str, levels: list[str]) -> object:
@@ -38,7 +58,11 @@ def _value(rng: random.Random, kind: str, levels: list[str]) -> object:
         return rng.choice([True, False, "是", "否"])
     if kind == "level":
         label = rng.choice(levels)
-        return label if rng.random() < 0.7 else {"level": label, "share": rng.choice(["65%", "70%", "90%", "100%"])}
+        return (
+            label
+            if rng.random() < 0.7
+            else {"level": label, "share": rng.choice(["65%", "70%", "90%", "100%"])}
+        )
     if roll < 0.1:
         return rng.randint(0, 100)
     return rng.choice(NUMBERS)
@@ -103,7 +127,7 @@ def main() -> None:
                 entry["errors"] = [[d.code, list(map(str, d.path))] for d in exc.diagnostics]
             lines.append(json.dumps(entry, ensure_ascii=False, sort_keys=True))
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"{len(lines)} units written to {OUT.relative_to(ROOT)}", file=sys.stderr)
+    sys.stderr.write(f"{len(lines)} units written to {OUT.relative_to(ROOT)}\n")
 
 
 if __name__ == "__main__":

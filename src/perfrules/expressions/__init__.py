@@ -3,7 +3,8 @@
 A formula is one expression in a small Python-like language: numbers, names, ``+ - * /
 **``, comparisons, ``and or not``, ``x if c else y`` and calls to a fixed set of functions
 (``min``, ``max``, ``ratio``, ``lookup``, ... listed in ``docs/reference/functions.md``).
-Arithmetic is exact (``fractions.Fraction``): ``6 * (7 / 48)`` is exactly ``7/8``.
+Arithmetic is exact (integer pairs inside, ``fractions.Fraction`` outside): ``6 * (7 / 48)``
+is exactly ``7/8``.
 
 Anything else — attributes, subscripts, lambdas, comprehensions, f-strings, unknown names
 or functions, text past the limits of ``docs/reference/limits.md`` — is refused with an
@@ -22,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Final
+from typing import Final
 
 from perfrules._numbers import NumberFormatError, format_short, to_fraction
 from perfrules.errors import ExpressionError
-from perfrules.expressions._compiled import CompiledCode
-from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Type
+from perfrules.expressions._codegen import PairCode
+from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Pair, Type, add_pairs
 from perfrules.expressions._limits import LIMITS
 from perfrules.expressions._parse import (
     BUILTIN_NAMES,
@@ -47,9 +48,11 @@ __all__ = [
     "Expression",
     "FormulaTable",
     "Function",
+    "Pair",
     "Step",
     "Type",
     "Value",
+    "add_pairs",
     "bind",
     "compile_expression",
     "safe_eval",
@@ -122,17 +125,17 @@ class Step:
 class Expression:
     """A validated, compiled expression; immutable and safe to share between threads.
 
-    Build one with :func:`compile_expression`. ``evaluate`` takes the fast path;
-    ``explain`` also returns every intermediate :class:`Step`; ``evaluate_reference`` uses
-    the independent simpleeval-based evaluator.
+    Build one with :func:`compile_expression`. ``evaluate`` runs the generated function on
+    exact pairs; ``explain`` also returns every intermediate :class:`Step`;
+    ``evaluate_reference`` uses the independent simpleeval-based evaluator.
     """
 
-    __slots__ = ("_code", "program")
+    __slots__ = ("code", "program")
 
     def __init__(self, program: Program) -> None:
         """Compile a validated :class:`Program` (use :func:`compile_expression`)."""
         self.program = program
-        self._code = CompiledCode(program)
+        self.code = PairCode(program)
 
     @property
     def text(self) -> str:
@@ -158,6 +161,17 @@ class Expression:
         """``Expression('weight * actual')``."""
         return f"Expression({self.program.text!r})"
 
+    def arguments(self, names: Mapping[str, Value]) -> list[object]:
+        """The generated function's arguments for *names* (Fractions and bools)."""
+        args: list[object] = []
+        for name, kind in self.code.params:
+            value = names[name]
+            if kind == "num":
+                args += [value.numerator, value.denominator]
+            else:
+                args.append(value)
+        return args
+
     def evaluate(self, names: Mapping[str, Value]) -> Value:
         """Evaluate with *names* already bound to ``Fraction`` or ``bool`` values.
 
@@ -165,27 +179,35 @@ class Expression:
             ExpressionError: placed at the failing sub-expression.
         """
         try:
-            result: Value = self._code.run(names)
+            result = self.code.function(*self.arguments(names))
         except Exception:  # noqa: BLE001 - any failure is re-run to be placed and translated
             return self.evaluate_reference(names)
-        return result
+        return result if isinstance(result, bool) else Fraction(*result)
 
     def explain(self, names: Mapping[str, Value]) -> tuple[Value, tuple[Step, ...]]:
         """Evaluate and return the value with every intermediate step."""
+        records: list[tuple[int, int, int] | tuple[int, bool]] = []
         try:
-            value, records = self._code.run_traced(names)
+            result = self.code.traced(records.append, *self.arguments(names))
         except Exception:
             self.evaluate_reference(names)
             raise  # pragma: no cover - the reference raises a placed error first
+        value = result if isinstance(result, bool) else Fraction(*result)
         return value, self._steps(names, records)
 
     def _steps(
-        self, names: Mapping[str, Value], records: list[tuple[int, Value]]
+        self, names: Mapping[str, Value], records: list[tuple[int, int, int] | tuple[int, bool]]
     ) -> tuple[Step, ...]:
         infos = self.program.infos
-        values = dict(records)
+        exact: list[tuple[int, Value]] = [
+            (record[0], Fraction(record[1], record[2]))
+            if len(record) == 3
+            else (record[0], record[1])
+            for record in records
+        ]
+        values = dict(exact)
         steps = []
-        for k, value in records:
+        for k, value in exact:
             info: NodeInfo = infos[k]
             args = tuple(
                 [
@@ -205,22 +227,10 @@ class Expression:
         result: Value = evaluate_reference(self.program, names)
         return result
 
-    @property
-    def decimal_ready(self) -> bool:
-        """Whether :meth:`run_decimal` is available for this expression."""
-        return self._code.decimal_globals is not None
-
-    def run_decimal(self, names: Mapping[str, object]) -> Any:
-        """Evaluate on exact Decimals (for the engine's fast path).
-
-        The caller must evaluate inside a decimal context that traps ``Inexact`` (and the
-        usual signals); any exception means "evaluate again on Fractions".
-        """
-        return self._code.run_decimal(names)
-
-    def run_fast_unchecked(self, names: Mapping[str, Value]) -> Any:
-        """The fast path without fallback: raw exceptions escape (for differential tests)."""
-        return self._code.run(names)
+    def run_unchecked(self, names: Mapping[str, Value]) -> Value:
+        """The generated function without fallback: raw exceptions escape (for tests)."""
+        result = self.code.function(*self.arguments(names))
+        return result if isinstance(result, bool) else Fraction(*result)
 
 
 def number_error(name: str, exc: NumberFormatError) -> ExpressionError:

@@ -1,8 +1,8 @@
-"""The functions formulas may call, and the checked arithmetic both evaluators share.
+"""The functions formulas may call: one registry, one implementation each.
 
-Every function is pure, takes exact numbers (``Fraction``) or booleans, and returns an
-exact number. Argument problems raise :class:`~perfrules.errors.ExpressionError` without a
-position; the evaluator that called the function adds the position.
+Every function is pure, takes exact numbers (pairs of ints, see ``Pair``) or booleans, and
+returns an exact number. Argument problems raise :class:`~perfrules.errors.ExpressionError`
+without a position; the evaluator that called the function adds the position.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final, Literal
 
@@ -21,65 +20,10 @@ from perfrules.expressions._limits import MAX_BITS, MAX_EXPONENT
 
 Type = Literal["num", "bool", "str"]
 
-_ONE = Fraction(1)
-_ZERO = Fraction(0)
-
-
-def _check(value: Fraction) -> Fraction:
-    if value.numerator.bit_length() > MAX_BITS or value.denominator.bit_length() > MAX_BITS:
-        raise ExpressionError("PR315", {"limit": MAX_BITS})
-    return value
-
-
-def checked_add(a: Fraction, b: Fraction) -> Fraction:
-    """``a + b``, refusing results wider than ``MAX_BITS``."""
-    return _check(a + b)
-
-
-def checked_sub(a: Fraction, b: Fraction) -> Fraction:
-    """``a - b``, refusing results wider than ``MAX_BITS``."""
-    return _check(a - b)
-
-
-def checked_mul(a: Fraction, b: Fraction) -> Fraction:
-    """``a * b``, refusing results wider than ``MAX_BITS``."""
-    return _check(a * b)
-
-
-def checked_div(a: Fraction, b: Fraction) -> Fraction:
-    """``a / b``; division by zero raises ``ZeroDivisionError`` for the caller to locate."""
-    return _check(a / b)
-
 
 def checked_pow(base: Fraction, exponent: Fraction) -> Fraction:
-    """``base ** exponent`` for a whole exponent of at most ``MAX_EXPONENT``.
-
-    The size of the result is predicted before anything is computed, so ``9 ** 100`` of a
-    4,000-bit base is refused in microseconds instead of running for minutes.
-    """
-    if exponent.denominator != 1:
-        raise ExpressionError(
-            "PR314",
-            {
-                "detail": "needs a whole-number exponent (no exact result otherwise)",
-                "detail_zh": "的指数必须是整数（否则没有精确结果）",
-            },
-        )
-    power = exponent.numerator
-    if abs(power) > MAX_EXPONENT:
-        raise ExpressionError(
-            "PR314",
-            {
-                "detail": f"exponent {power} is beyond ±{MAX_EXPONENT}",
-                "detail_zh": f"的指数 {power} 超出 ±{MAX_EXPONENT}",
-            },
-        )
-    if base == 0 and power < 0:
-        raise ZeroDivisionError
-    width = max(base.numerator.bit_length(), base.denominator.bit_length())
-    if width * abs(power) > MAX_BITS + abs(power):
-        raise ExpressionError("PR315", {"limit": MAX_BITS})
-    return _check(base**power)
+    """``base ** exponent`` on Fractions (the reference evaluator), through :func:`power`."""
+    return _fraction(power(as_pair(base), as_pair(exponent)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +38,21 @@ class Interval:
 
     def contains(self, x: Fraction) -> bool:
         """Whether *x* lies in the interval."""
-        if self.low is not None and (x < self.low or (x == self.low and not self.low_closed)):
-            return False
-        return not (
-            self.high is not None and (x > self.high or (x == self.high and not self.high_closed))
-        )
+        return self.holds((x.numerator, x.denominator))
+
+    def holds(self, x: tuple[int, int]) -> bool:
+        """Whether the pair *x* (numerator, positive denominator) lies in the interval."""
+        num, den = x
+        low = self.low
+        if low is not None:
+            left, right = num * low.denominator, low.numerator * den
+            if left < right or (left == right and not self.low_closed):
+                return False
+        high = self.high
+        if high is None:
+            return True
+        left, right = num * high.denominator, high.numerator * den
+        return left < right or (left == right and self.high_closed)
 
 
 _INTERVAL_RE: Final = re.compile(r"^\s*([\[(])\s*([^,]*?)\s*,\s*([^,]*?)\s*([\])])\s*$")
@@ -152,52 +106,88 @@ def parse_interval(spec: str) -> Interval:
     return Interval(None, value, low_closed=False, high_closed=op == "<=", text=spec)
 
 
-def _min(*args: Fraction) -> Fraction:
-    return min(args)
+# --- the implementations: one per function, on exact pairs ------------------------------
+# A number is a pair of ints ``(numerator, denominator)`` with ``denominator > 0``, not
+# necessarily in lowest terms; a condition is a bool. The generated scorer, the explanation,
+# ``safe_eval`` and the reference evaluator all call these (the last through ``as_fraction``).
+Pair = tuple[int, int]
+_P_ONE: Final[Pair] = (1, 1)
+_P_ZERO: Final[Pair] = (0, 1)
 
 
-def _max(*args: Fraction) -> Fraction:
-    return max(args)
+def _lt(a: Pair, b: Pair) -> bool:
+    return a[0] * b[1] < b[0] * a[1]
 
 
-def _abs(x: Fraction) -> Fraction:
-    return abs(x)
+def _fraction(value: Pair) -> Fraction:
+    return Fraction(value[0], value[1])
 
 
-def _clamp(x: Fraction, low: Fraction, high: Fraction) -> Fraction:
-    if low > high:
+def _min(*args: Pair) -> Pair:
+    best = args[0]
+    for item in args[1:]:
+        if _lt(item, best):
+            best = item
+    return best
+
+
+def _max(*args: Pair) -> Pair:
+    best = args[0]
+    for item in args[1:]:
+        if _lt(best, item):
+            best = item
+    return best
+
+
+def _abs(x: Pair) -> Pair:
+    return (-x[0], x[1]) if x[0] < 0 else x
+
+
+def _clamp(x: Pair, low: Pair, high: Pair) -> Pair:
+    if _lt(high, low):
+        low_text, high_text = format_short(_fraction(low)), format_short(_fraction(high))
         raise ExpressionError(
             "PR317",
             {
                 "name": "clamp",
-                "detail": f"lower bound {format_short(low)} is above upper bound "
-                f"{format_short(high)}",
-                "detail_zh": f"下限 {format_short(low)} 大于上限 {format_short(high)}",
+                "detail": f"lower bound {low_text} is above upper bound {high_text}",
+                "detail_zh": f"下限 {low_text} 大于上限 {high_text}",
             },
         )
-    return min(max(x, low), high)
+    if _lt(x, low):
+        x = low
+    return high if _lt(high, x) else x
 
 
-def _floor(x: Fraction) -> Fraction:
-    return Fraction(math.floor(x))  # float-ok: exact floor of a Fraction
+def _floor(x: Pair) -> Pair:
+    return (x[0] // x[1], 1)
 
 
-def _ceil(x: Fraction) -> Fraction:
-    return Fraction(math.ceil(x))  # float-ok: exact ceiling of a Fraction
+def _ceil(x: Pair) -> Pair:
+    return (-(-x[0] // x[1]), 1)
 
 
-def _ratio(actual: Fraction, target: Fraction) -> Fraction:
-    return min(actual / target, _ONE)
+def _divide(a: Pair, b: Pair) -> Pair:
+    if b[0] == 0:
+        raise ZeroDivisionError
+    num, den = a[0] * b[1], a[1] * b[0]
+    return (-num, -den) if den < 0 else (num, den)
 
 
-def _reverse_ratio(actual: Fraction, target: Fraction) -> Fraction:
-    if actual == 0:
-        return _ONE
-    return min(target / actual, _ONE)
+def _ratio(actual: Pair, target: Pair) -> Pair:
+    share = _divide(actual, target)
+    return _P_ONE if share[0] > share[1] else share
 
 
-def _steps(amount: Fraction, interval: Fraction) -> Fraction:
-    if interval <= 0:
+def _reverse_ratio(actual: Pair, target: Pair) -> Pair:
+    if actual[0] == 0:
+        return _P_ONE
+    share = _divide(target, actual)
+    return _P_ONE if share[0] > share[1] else share
+
+
+def _steps(amount: Pair, interval: Pair) -> Pair:
+    if interval[0] <= 0:
         raise ExpressionError(
             "PR317",
             {
@@ -206,53 +196,127 @@ def _steps(amount: Fraction, interval: Fraction) -> Fraction:
                 "detail_zh": "区间长度必须大于 0",
             },
         )
-    if amount <= 0:
-        return _ZERO
-    return Fraction(amount // interval)
+    if amount[0] <= 0:
+        return _P_ZERO
+    return ((amount[0] * interval[1]) // (amount[1] * interval[0]), 1)
 
 
-def _lookup(x: Fraction, *rest: Any) -> Any:
-    # Generic over Fraction and Decimal: intervals compare with both, points are returned.
+def _lookup(x: Pair, *rest: Any) -> Pair:
     pairs = len(rest) // 2
     for i in range(pairs):
-        if rest[2 * i].contains(x):
-            return rest[2 * i + 1]
+        if rest[2 * i].holds(x):
+            result: Pair = rest[2 * i + 1]
+            return result
     if len(rest) % 2:
-        return rest[-1]
-    raise ExpressionError("PR318", {"value": format_short(Fraction(x))})
+        default: Pair = rest[-1]
+        return default
+    raise ExpressionError("PR318", {"value": format_short(_fraction(x))})
 
 
-def _count(*flags: bool) -> Fraction:
-    return Fraction(sum(1 for f in flags if f))
+def _count(*flags: bool) -> Pair:
+    return (sum(1 for f in flags if f), 1)
 
 
-def _missing(*flags: bool) -> Fraction:
-    return Fraction(sum(1 for f in flags if not f))
+def _missing(*flags: bool) -> Pair:
+    return (sum(1 for f in flags if not f), 1)
 
 
-def _checklist(*rest: Any) -> Fraction:
-    total = _ZERO
+def add_pairs(a: Pair, b: Pair) -> Pair:
+    """``a + b`` over the least common denominator."""
+    if a[1] == b[1]:
+        return (a[0] + b[0], a[1])
+    common = math.lcm(a[1], b[1])
+    return (a[0] * (common // a[1]) + b[0] * (common // b[1]), common)
+
+
+def _checklist(*rest: Any) -> Pair:
+    total = _P_ZERO
     for i in range(0, len(rest), 2):
         if rest[i]:
-            total += rest[i + 1]
+            total = add_pairs(total, rest[i + 1])
     return total
+
+
+def check_size(num: int, den: int) -> Pair:
+    """``num / den`` in lowest terms, refusing either part wider than ``MAX_BITS``."""
+    common = math.gcd(num, den)
+    if common > 1:
+        num //= common
+        den //= common
+    if num.bit_length() > MAX_BITS or den.bit_length() > MAX_BITS:
+        raise ExpressionError("PR315", {"limit": MAX_BITS})
+    return num, den
+
+
+def power(base: Pair, exponent: Pair) -> Pair:
+    """``base ** exponent`` for a whole exponent of at most ``MAX_EXPONENT``.
+
+    The size of the result is predicted before anything is computed, so ``9 ** 100`` of a
+    4,000-bit base is refused in microseconds instead of running for minutes.
+    """
+    num, den = check_size(*exponent)
+    if den != 1:
+        raise ExpressionError(
+            "PR314",
+            {
+                "detail": "needs a whole-number exponent (no exact result otherwise)",
+                "detail_zh": "的指数必须是整数（否则没有精确结果）",
+            },
+        )
+    if abs(num) > MAX_EXPONENT:
+        raise ExpressionError(
+            "PR314",
+            {
+                "detail": f"exponent {num} is beyond ±{MAX_EXPONENT}",
+                "detail_zh": f"的指数 {num} 超出 ±{MAX_EXPONENT}",
+            },
+        )
+    b_num, b_den = check_size(*base)
+    if b_num == 0 and num < 0:
+        raise ZeroDivisionError
+    width = max(b_num.bit_length(), b_den.bit_length())
+    if width * abs(num) > MAX_BITS + abs(num):
+        raise ExpressionError("PR315", {"limit": MAX_BITS})
+    if num < 0:
+        b_num, b_den, num = b_den, b_num, -num
+        if b_den < 0:
+            b_num, b_den = -b_num, -b_den
+    return check_size(b_num**num, b_den**num)
+
+
+#: How the static size bound of a call follows from its arguments' bounds (in bits).
+SizeRule = Literal["max", "sum", "count"]
 
 
 @dataclass(frozen=True, slots=True)
 class Function:
-    """A function formulas may call.
+    """A function formulas may call: the one place that defines it.
 
     Attributes:
         name: the name used in formulas.
-        impl: the implementation (pure).
-        shape: argument pattern; see :func:`check_arguments`.
+        impl: the implementation, on exact pairs (see the module docstring).
+        shape: argument pattern and types; see :func:`check_arguments`.
         summary: one line for the reference docs and "unknown function" hints.
+        size: how the static bound on the result's size follows from the arguments':
+            ``max`` (the result is one of them or smaller), ``sum`` (a quotient or a sum of
+            them), ``count`` (a small count).
+        returns: the result type (always a number today).
     """
 
     name: str
-    impl: Callable[..., Fraction]
+    impl: Callable[..., Pair]
     shape: str
     summary: str
+    size: SizeRule = "max"
+    returns: Type = "num"
+
+    def size_bound(self, sizes: list[int]) -> int:
+        """Bits of the result, from the bits of each argument."""
+        if self.size == "sum":
+            return sum(sizes) + 2
+        if self.size == "count":
+            return 2 * len(sizes).bit_length() + 2
+        return max(sizes, default=0)
 
 
 FUNCTIONS: Final[dict[str, Function]] = {
@@ -265,19 +329,25 @@ FUNCTIONS: Final[dict[str, Function]] = {
         Function("floor", _floor, "num", "largest whole number not above x"),
         Function("ceil", _ceil, "num", "smallest whole number not below x"),
         Function(
-            "ratio", _ratio, "num num", "ratio(actual, target) = min(actual / target, 1) (正向)"
+            "ratio",
+            _ratio,
+            "num num",
+            "ratio(actual, target) = min(actual / target, 1) (正向)",
+            "sum",
         ),
         Function(
             "reverse_ratio",
             _reverse_ratio,
             "num num",
             "reverse_ratio(actual, target) = min(target / actual, 1); 1 when actual is 0 (反向)",
+            "sum",
         ),
         Function(
             "steps",
             _steps,
             "num num",
             "steps(amount, interval): number of whole intervals in amount, 0 if amount <= 0",
+            "sum",
         ),
         Function(
             "lookup",
@@ -285,84 +355,34 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "lookup",
             'lookup(x, "[a, b)", points, ..., default): points of the first interval holding x',
         ),
-        Function("count", _count, "bool+", "how many of the conditions hold"),
-        Function("missing", _missing, "bool+", "how many of the conditions do not hold"),
+        Function("count", _count, "bool+", "how many of the conditions hold", "count"),
+        Function("missing", _missing, "bool+", "how many of the conditions do not hold", "count"),
         Function(
             "checklist",
             _checklist,
             "checklist",
             "checklist(cond, points, ...): sum of the points whose condition holds",
+            "sum",
         ),
     )
 }
 
 
-# --- the same functions on exact Decimals (the engine's fast path) ---------------------
-# They run inside a decimal context that traps Inexact: any result that is not exact raises,
-# and the caller evaluates again on Fractions. min, max, abs, clamp and lookup are generic.
-_D_ONE = Decimal(1)
-_D_ZERO = Decimal(0)
+def as_pair(value: Any) -> Any:
+    """A Fraction as a pair; conditions and intervals unchanged."""
+    if isinstance(value, Fraction):
+        return (value.numerator, value.denominator)
+    return value
 
 
-def _d_floor(x: Decimal) -> Decimal:
-    return Decimal(math.floor(x))  # float-ok: exact floor of a Decimal
+def as_fraction(impl: Callable[..., Pair]) -> Callable[..., Fraction]:
+    """*impl* called with and returning Fractions (for the reference evaluator)."""
 
+    def call(*args: Any) -> Fraction:
+        return _fraction(impl(*[as_pair(a) for a in args]))
 
-def _d_ceil(x: Decimal) -> Decimal:
-    return Decimal(math.ceil(x))  # float-ok: exact ceiling of a Decimal
-
-
-def _d_ratio(actual: Decimal, target: Decimal) -> Decimal:
-    return min(actual / target, _D_ONE)
-
-
-def _d_reverse_ratio(actual: Decimal, target: Decimal) -> Decimal:
-    if actual == 0:
-        return _D_ONE
-    return min(target / actual, _D_ONE)
-
-
-def _d_steps(amount: Decimal, interval: Decimal) -> Decimal:
-    if interval <= 0:
-        raise ArithmeticError("steps() interval")
-    if amount <= 0:
-        return _D_ZERO
-    return Decimal(math.floor(amount / interval))  # float-ok: exact (Inexact is trapped)
-
-
-def _d_count(*flags: bool) -> Decimal:
-    return Decimal(sum(1 for f in flags if f))
-
-
-def _d_missing(*flags: bool) -> Decimal:
-    return Decimal(sum(1 for f in flags if not f))
-
-
-def _d_checklist(*rest: object) -> Decimal:
-    total = _D_ZERO
-    for i in range(0, len(rest), 2):
-        if rest[i]:
-            total += rest[i + 1]  # type: ignore[operator]
-    return total
-
-
-def decimal_pow(base: Decimal, exponent: Decimal) -> Decimal:
-    """``**`` on Decimals: whole exponents within the limit only, else ArithmeticError."""
-    if exponent != exponent.to_integral_value() or abs(exponent) > MAX_EXPONENT:
-        raise ArithmeticError("power")
-    return base ** int(exponent)
-
-
-DECIMAL_IMPLS: Final[dict[str, Callable[..., Decimal]]] = {
-    "floor": _d_floor,
-    "ceil": _d_ceil,
-    "ratio": _d_ratio,
-    "reverse_ratio": _d_reverse_ratio,
-    "steps": _d_steps,
-    "count": _d_count,
-    "missing": _d_missing,
-    "checklist": _d_checklist,
-}
+    call.__name__ = getattr(impl, "__name__", "function")
+    return call
 
 
 def expected_arguments(shape: str) -> str:

@@ -182,6 +182,8 @@ class Program:
     infos: tuple[NodeInfo, ...]
     max_size: int
     ordered_names: tuple[str, ...] = ()
+    #: ``(name, type)`` of every input, in order of first appearance.
+    name_types: tuple[tuple[str, Type], ...] = ()
 
 
 @dataclass
@@ -744,14 +746,7 @@ class _Builder:
         new = self.annotate(ast.Call(ast.Name(name, ast.Load()), args, []), node)
         template = name + "(" + ", ".join("{" + str(i) + "}" for i in range(len(args))) + ")"
         self.record(new, template, args)
-        size = (
-            sum(sizes) + 2
-            if name in ("ratio", "reverse_ratio", "steps", "checklist")
-            else max(sizes, default=0)
-        )
-        if name in ("count", "missing"):
-            size = 2 * len(args).bit_length() + 2
-        return new, "num", self.size(size)
+        return new, function.returns, self.size(function.size_bound(sizes))
 
 
 def exact_constant(value: object) -> ast.Constant:
@@ -822,6 +817,7 @@ def build_program(
         type=result_type,
         names=frozenset(builder.names),
         ordered_names=tuple(builder.names),
+        name_types=tuple((name, scope[name]) for name in builder.names),
         formulas=tuple(builder.formulas),
         infos=tuple(builder.infos),
         max_size=builder.max_size,

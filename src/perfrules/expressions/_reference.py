@@ -21,15 +21,37 @@ from typing import Any, Final
 from simpleeval import InvalidExpression, NameNotDefined, SimpleEval
 
 from perfrules.errors import ExpressionError
-from perfrules.expressions._functions import (
-    FUNCTIONS,
-    checked_add,
-    checked_div,
-    checked_mul,
-    checked_pow,
-    checked_sub,
-)
+from perfrules.expressions._functions import FUNCTIONS, as_fraction, checked_pow
+from perfrules.expressions._limits import MAX_BITS
 from perfrules.expressions._parse import Program
+
+
+def _check(value: Fraction) -> Fraction:
+    if value.numerator.bit_length() > MAX_BITS or value.denominator.bit_length() > MAX_BITS:
+        raise ExpressionError("PR315", {"limit": MAX_BITS})
+    return value
+
+
+# The reference's own arithmetic: Fractions, every result checked against the size limit.
+def checked_add(a: Fraction, b: Fraction) -> Fraction:
+    """``a + b``, refusing results wider than ``MAX_BITS``."""
+    return _check(a + b)
+
+
+def checked_sub(a: Fraction, b: Fraction) -> Fraction:
+    """``a - b``, refusing results wider than ``MAX_BITS``."""
+    return _check(a - b)
+
+
+def checked_mul(a: Fraction, b: Fraction) -> Fraction:
+    """``a * b``, refusing results wider than ``MAX_BITS``."""
+    return _check(a * b)
+
+
+def checked_div(a: Fraction, b: Fraction) -> Fraction:
+    """``a / b``; division by zero raises ``ZeroDivisionError`` for the caller to locate."""
+    return _check(a / b)
+
 
 _OPERATORS: Final[dict[type[ast.AST], Any]] = {
     ast.Add: checked_add,
@@ -47,7 +69,7 @@ _OPERATORS: Final[dict[type[ast.AST], Any]] = {
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
 }
-_FUNCTIONS: Final[dict[str, Any]] = {name: f.impl for name, f in FUNCTIONS.items()}
+_FUNCTIONS: Final[dict[str, Any]] = {name: as_fraction(f.impl) for name, f in FUNCTIONS.items()}
 _ALLOWED_NODES: Final = (
     ast.Name,
     ast.Constant,

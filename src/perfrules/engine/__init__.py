@@ -1,0 +1,35 @@
+"""Scoring: a checked scheme becomes one generated exact function; results explain themselves.
+
+``_plan`` orders the scheme; ``_kernel`` writes the scorer; ``_scheme`` runs it and holds
+the general path of an indicator; ``_grading`` decides bands and gaps; ``_assemble`` builds
+results and traces from the raw record.
+"""
+
+from __future__ import annotations
+
+from perfrules._compile import check_scheme
+from perfrules._loader import Sections
+from perfrules.engine._assemble import VERSION
+from perfrules.engine._plan import Plan, build_plan
+from perfrules.engine._scheme import CompiledScheme
+from perfrules.errors import RuleFileError
+from perfrules.model import Scheme
+
+__all__ = ["VERSION", "CompiledScheme", "Plan", "build_plan", "compile_scheme"]
+
+
+def compile_scheme(scheme: Scheme) -> CompiledScheme:
+    """Compile a scheme for evaluation.
+
+    A scheme from :func:`~perfrules.load_scheme` was checked when it was read and is not
+    checked again; a scheme built in code is checked first.
+
+    Raises:
+        RuleFileError: the scheme has errors (for a scheme read from a file, with positions).
+    """
+    result = scheme._checked  # noqa: SLF001 - kept by load_scheme
+    if result is None:
+        result, diagnostics = check_scheme(Sections(scheme), scheme._source)  # noqa: SLF001
+        if not result.ok:
+            raise RuleFileError(diagnostics)
+    return CompiledScheme(build_plan(scheme, result.expressions, result.conditions))

@@ -1,0 +1,384 @@
+"""From the raw record of an evaluation to the result's parts and its trace.
+
+The generated scorer returns plain tuples (see ``_kernel``); :class:`Evaluation` turns them
+into the total, the grade, the scores and — only when someone reads it — the
+:class:`~perfrules.trace.Trace`. Steps are re-derived from the recorded inputs by the
+formula's traced function, and must end at the value the scorer recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from fractions import Fraction
+from importlib import metadata
+from typing import Any, Final
+
+from perfrules._numbers import format_number, to_decimal
+from perfrules.engine._grading import gap_for, grade_of
+from perfrules.engine._kernel import MISSING
+from perfrules.engine._plan import Node, Plan
+from perfrules.expressions import Value
+from perfrules.facts import Facts
+from perfrules.facts._values import number_pair, text_of
+from perfrules.trace import (
+    Gap,
+    Grade,
+    InputValue,
+    NodeTrace,
+    Note,
+    Provenance,
+    RoundingStep,
+    Trace,
+)
+
+__all__ = ["VERSION", "Evaluation", "LeafRecord", "decimal_of"]
+
+_ZERO: Final = Fraction(0)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("perfrules")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+VERSION: Final = _version()
+
+
+class LeafRecord:
+    """What the general path found for one indicator, for the trace.
+
+    Attributes:
+        status: ``scored``, ``override``, ``full``, ``zero``, ``excluded`` or ``error``.
+        score: the score after rounding (``None`` when excluded or failed).
+        before: the value before rounding (``None`` when not rounded).
+        names: the values bound, for the steps (``None`` when the formula did not run).
+        inputs: the inputs as shown.
+        notes: notes.
+        actual: the actual value as given.
+        applicable: the weight it counts with (0 when excluded).
+    """
+
+    __slots__ = ("actual", "applicable", "before", "inputs", "names", "notes", "score", "status")
+
+    def __init__(self, status: str, applicable: Fraction) -> None:
+        """An indicator with *status*, nothing else known yet."""
+        self.status = status
+        self.applicable = applicable
+        self.score: Fraction | None = None
+        self.before: Fraction | None = None
+        self.names: dict[str, Value] | None = None
+        self.inputs: tuple[InputValue, ...] = ()
+        self.notes: tuple[Note, ...] = ()
+        self.actual = ""
+
+
+def decimal_of(value: Fraction, places: int | None) -> Decimal:
+    """*value* as a Decimal, with exactly *places* decimals when it has that many or fewer."""
+    if places is not None and (value * 10**places).denominator == 1:
+        return Decimal(format_number(value, places))
+    return to_decimal(value)
+
+
+class Evaluation:
+    """The raw record of one evaluation, and the parts of its result built from it."""
+
+    __slots__ = ("facts", "out", "plan", "want_trace")
+
+    def __init__(
+        self, plan: Plan, facts: Facts | Mapping[str, Any], out: tuple[Any, ...], want_trace: bool
+    ) -> None:
+        """Keep the record: ``out`` is what the generated scorer returned."""
+        self.plan = plan
+        self.facts = facts
+        self.out = out
+        self.want_trace = want_trace
+
+    # --- the result's parts --------------------------------------------------------------
+    def total_exact(self) -> Fraction:
+        """The total as an exact fraction."""
+        values = self.out[2]
+        return Fraction(values[0], values[1])
+
+    def total(self) -> Decimal:
+        """The total with the scheme's places."""
+        values = self.out[2]
+        num, den = values[0], values[1]
+        places = self.plan.total_places
+        if places is not None and den == 10**places:
+            return Decimal(num).scaleb(-places)
+        return decimal_of(Fraction(num, den), places)
+
+    def grade(self) -> Grade:
+        """The band of the total, or the grade override that fired."""
+        grade = grade_of(self.plan, self.out[5])
+        override = self.out[6]
+        if override is not None:
+            label, label_en, _ = override
+            return Grade(label, grade.min, grade.max, label_en)
+        return grade
+
+    def scores(self) -> Mapping[str, Decimal | None]:
+        """Scores by id, as Decimals converted on first access."""
+        return _Scores(self.plan, self.out[2])
+
+    def score(self, index: int) -> Fraction | None:
+        """The exact score of node *index* (``None`` when excluded)."""
+        values = self.out[2]
+        num = values[2 * index]
+        return None if num is None else Fraction(num, values[2 * index + 1])
+
+    def applicable(self) -> Fraction:
+        """The weight of the indicators not excluded."""
+        return sum(
+            (
+                self.plan.nodes[i].weight
+                for i in self.plan.leaves
+                if self.out[2][2 * i] is not None
+            ),
+            _ZERO,
+        )
+
+    def gap(self) -> Gap | None:
+        """The next band up and the fewest indicators to reach it (``None`` if overridden)."""
+        if self.out[6] is not None:
+            return None
+        plan = self.plan
+        return gap_for(
+            plan,
+            self.out[5],
+            self.total_exact(),
+            ((plan.nodes[i].id, plan.nodes[i].weight, self.score(i)) for i in plan.leaves),
+            self.applicable(),
+        )
+
+    def facts_source(self) -> Facts:
+        """The facts as a :class:`Facts` (for provenance)."""
+        if isinstance(self.facts, Facts):
+            return self.facts
+        return Facts.from_mapping(self.facts)
+
+    # --- the trace -----------------------------------------------------------------------
+    def trace(self) -> Trace | None:
+        """The explanation, assembled from the record now; ``None`` if not asked for."""
+        if not self.want_trace:
+            return None
+        plan = self.plan
+        records = self.out[1]
+        built: dict[int, NodeTrace] = {}
+        applicable: dict[int, Fraction] = {}
+        for index in plan.post_order:
+            node = plan.nodes[index]
+            if node.kind == "indicator":
+                record = records[plan.leaf_positions[index]]
+                built[index], applicable[index] = self._leaf(node, record)
+            else:
+                built[index], applicable[index] = self._group(node, built, applicable)
+        facts = self.facts_source()
+        scheme = plan.scheme.scheme
+        provenance = Provenance(
+            perfrules=VERSION,
+            scheme_id=scheme.id,
+            scheme_version=scheme.version,
+            scheme_year=scheme.year,
+            scheme_sha256=plan.sha256,
+            files=plan.files,
+            source=facts,
+            unit=facts.unit,
+        )
+        return Trace(
+            root=built[0],
+            total=self.total_exact(),
+            max=plan.max,
+            grade=self.grade(),
+            bands=tuple(Grade(label, low, high, en) for label, low, high, en in plan.bands),
+            gap=self.gap(),
+            provenance=provenance,
+            total_places=plan.total_places,
+            rounding_mode=plan.mode,
+            levels=tuple(scheme.levels),
+        )
+
+    def _leaf(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        score = self.score(node.index)
+        steps: tuple[Any, ...] = ()
+        roundings: tuple[RoundingStep, ...] = ()
+        if isinstance(record, LeafRecord):
+            status, inputs, notes, actual = (
+                record.status,
+                record.inputs,
+                record.notes,
+                record.actual,
+            )
+            applicable = record.applicable
+            if record.names is not None:
+                _, steps = leaf.expression.explain(record.names)
+            if record.score is not None and node.places is not None:
+                before = record.before if record.before is not None else record.score
+                roundings = (RoundingStep(node.places, self.plan.mode, before, record.score),)
+        else:
+            own, raws, num, den = record
+            names, inputs, actual = self._fast_inputs(node, own, raws)
+            value, steps = leaf.expression.explain(names)
+            if not isinstance(value, Fraction) or value != Fraction(
+                num, den
+            ):  # pragma: no cover - one implementation, one value
+                raise AssertionError(f"{node.id}: scored {num}/{den}, explained {value}")
+            status, notes, applicable = "scored", (), node.weight
+            if node.places is not None and score is not None:
+                roundings = (RoundingStep(node.places, self.plan.mode, value, score),)
+        target = node.target or next((i.text for i in inputs if i.name == "target"), "")
+        trace = NodeTrace(
+            node.id,
+            node.name,
+            node.kind,
+            node.depth,
+            node.weight,
+            score,
+            node.shown_places,
+            status,
+            (),
+            leaf.expression.text,
+            inputs,
+            steps,
+            roundings,
+            notes,
+            target,
+            actual,
+            applicable,
+            node.sources,
+        )
+        return trace, applicable
+
+    def _fast_inputs(
+        self, node: Node, own: Mapping[str, Any], raws: tuple[Any, ...]
+    ) -> tuple[dict[str, Value], tuple[InputValue, ...], str]:
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        names: dict[str, Value] = {"weight": node.weight}
+        inputs: list[InputValue] = []
+        if "weight" in leaf.expression.names:
+            inputs.append(InputValue("weight", node.weight, format_number(node.weight), "weight"))
+        actual = ""
+        for name, raw in zip(leaf.needs, raws, strict=True):
+            if raw is MISSING:
+                if name in leaf.params:
+                    value = leaf.params[name]
+                    inputs.append(InputValue(name, value, text_of(value), "params"))
+                else:
+                    value = leaf.target_value  # type: ignore[assignment]
+                    inputs.append(InputValue(name, value, node.target, "target"))
+                names[name] = value
+                continue
+            source = "facts" if name in own else "shared"
+            if isinstance(raw, bool):
+                value = raw
+            else:
+                pair = number_pair(raw)
+                assert pair is not None  # noqa: S101 - the scorer read it the same way
+                value = Fraction(*pair)
+            text = raw if isinstance(raw, str) else text_of(raw)
+            names[name] = value
+            inputs.append(InputValue(name, value, text, source))
+            if name == leaf.show:
+                actual = text
+        return names, tuple(inputs), actual
+
+    def _group(
+        self, node: Node, built: dict[int, NodeTrace], applicable: dict[int, Fraction]
+    ) -> tuple[NodeTrace, Fraction]:
+        plan = self.plan
+        scored = [c for c in node.children if built[c].score is not None]
+        weight = sum((applicable[c] for c in scored), _ZERO)
+        children = tuple(built[c] for c in node.children)
+        notes: tuple[Note, ...] = ()
+        roundings: tuple[RoundingStep, ...] = ()
+        if not scored:
+            score = None
+            status = "excluded"
+            weight = _ZERO
+        else:
+            status = "scored"
+            score = self.score(node.index) if node.kind != "scheme" else self.total_exact()
+            position = plan.group_positions[node.index]
+            pres = self.out[3]
+            before = Fraction(pres[2 * position], pres[2 * position + 1])
+            if node.kind == "scheme":
+                renormalised = Fraction(*self.out[4])
+                if weight != node.weight and weight:
+                    notes = (
+                        Note(
+                            "renormalised",
+                            {
+                                "sum": format_number(before),
+                                "applicable": format_number(weight),
+                                "max": format_number(node.weight),
+                            },
+                        ),
+                    )
+                    weight = node.weight
+                before = renormalised
+            if node.places is not None and score is not None:
+                roundings = (RoundingStep(node.places, plan.mode, before, score),)
+        if node.kind == "scheme" and self.out[6] is not None:
+            label, _, when = self.out[6]
+            notes = (*notes, Note("grade_override", {"label": label, "when": when}))
+        trace = NodeTrace(
+            node.id,
+            node.name,
+            node.kind,
+            node.depth,
+            node.weight,
+            score,
+            node.shown_places,
+            status,
+            children,
+            None,
+            (),
+            (),
+            roundings,
+            notes,
+            node.target,
+            "",
+            weight,
+            node.sources,
+        )
+        return trace, weight
+
+
+class _Scores(Mapping[str, Decimal | None]):
+    """Scores by id as Decimals, converted on first access (batch jobs rarely read them all)."""
+
+    __slots__ = ("_cache", "_plan", "_values")
+
+    def __init__(self, plan: Plan, values: tuple[Any, ...]) -> None:
+        self._plan = plan
+        self._values = values
+        self._cache: dict[str, Decimal | None] = {}
+
+    def __getitem__(self, key: str) -> Decimal | None:
+        if key in self._cache:
+            return self._cache[key]
+        index = self._plan.by_id[key]
+        num = self._values[2 * index]
+        node = self._plan.nodes[index]
+        value = (
+            None
+            if num is None
+            else decimal_of(Fraction(num, self._values[2 * index + 1]), node.shown_places)
+        )
+        self._cache[key] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (node.id for node in self._plan.nodes[1:])
+
+    def __len__(self) -> int:
+        return len(self._plan.nodes) - 1
+
+    def __repr__(self) -> str:
+        return repr(dict(self))

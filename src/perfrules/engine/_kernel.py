@@ -1,0 +1,330 @@
+"""The scorer of a whole scheme as one generated Python function, on exact integers.
+
+:func:`build_kernel` writes the source of ``_kernel(src, ind, shared)`` from the plan: for
+each indicator, read its facts, call its formula's generated function (``expressions``),
+check the score against the weight and round it; then each subtotal, the total and the
+band. Every value is an exact integer pair; a rounded score is one integer over a power of
+ten the generator knows, so subtotals of rounded rows are sums of integers.
+
+The function handles the plain case inline: facts that are plain numbers (or bools), every
+score within its weight. Anything else about one indicator — a missing or unreadable
+value, "not applicable", an override, a qualitative level, a score outside its weight, a
+formula that fails — goes to ``_GEN``, the one general implementation of an indicator's
+scoring (``_scheme.CompiledScheme._general``), which reports problems with their positions.
+Rounding, aggregation, renormalisation and the band exist once, here, for both.
+
+What the function returns is a raw record (see :class:`Raw`): the trace is assembled from it
+only when someone reads it (``_assemble``).
+
+The source is made from the plan's numbers and the generator's own names only. Ids, input
+names and everything else a rule file wrote are bound as constants (``_I0``, ``_N0``, ...);
+``__builtins__`` is empty; the only callables reachable are the ones bound below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from types import FunctionType
+from typing import Any, Final
+
+from perfrules._numbers import ROUNDING
+from perfrules.engine._plan import Node, Plan
+from perfrules.expressions import add_pairs
+from perfrules.facts._values import number_pair
+
+__all__ = ["Kernel", "build_kernel"]
+
+#: Returned for a leaf whose facts are absent.
+EMPTY: Final[dict[str, Any]] = {}
+#: A fact that is not there.
+MISSING: Final = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """How a node's value is held in the generated code.
+
+    ``scale`` is the power of ten the value is an integer over (a rounded value), or
+    ``None`` when the value is a pair with a denominator known only at run time.
+    """
+
+    num: str
+    den: str
+    scale: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Kernel:
+    """A generated scorer: the function, its source, and what it needs bound."""
+
+    function: Callable[..., tuple[Any, ...]]
+    source: str
+
+
+def _pair_literal(value: Fraction | bool) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return f"({value.numerator}, {value.denominator})"
+
+
+class _Writer:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.lines: list[str] = []
+        self.depth = 1
+        self.constants: dict[str, object] = {}
+        self.names: dict[tuple[str, type, object], str] = {}
+        self.shapes: dict[int, Shape] = {}
+        self.mode = ROUNDING[plan.mode]
+
+    def emit(self, text: str) -> None:
+        self.lines.extend("    " * self.depth + line for line in text.split("\n"))
+
+    def constant(self, prefix: str, value: object) -> str:
+        key = (prefix, type(value), value)
+        name = self.names.get(key)
+        if name is None:
+            name = f"{prefix}{len(self.constants)}"
+            self.constants[name] = value
+            self.names[key] = name
+        return name
+
+    def round_code(self, target: str, num: str, den: str) -> str:
+        return self.mode.code(target, num, den)
+
+    # --- indicators --------------------------------------------------------------------
+    def leaf(self, k: int, node: Node) -> None:
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        i = node.index
+        code = leaf.expression.code
+        ident = self.constant("_I", node.id)
+        allowed = self.constant("_A", self.fast_keys[i])
+        function = self.constant("_F", code.function)
+        self.emit(f"# indicator {k}\no = ind.get({ident}, _E)\ng = True")
+        fast = not any(self.types.get(name) == "level" for name in leaf.needs)
+        if fast:
+            self.emit(f"if o.__class__ is _DICT and o.keys() <= {allowed}:")
+            self.depth += 1
+            raw_names = []
+            checks = []
+            for j, name in enumerate(leaf.needs):
+                key = self.constant("_N", name)
+                raw, bound = f"x{j}", f"p{j}"
+                raw_names.append(raw)
+                checks.append(f"{bound} is not None")
+                self.emit(
+                    f"{raw} = o.get({key}, _M)\nif {raw} is _M: {raw} = shared.get({key}, _M)"
+                )
+                default = leaf.params.get(name)
+                if default is None and name == "target" and leaf.target_value is not None:
+                    default = leaf.target_value
+                kind = self.types.get(name, "number")
+                if kind == "bool":
+                    read = f"{raw} if {raw}.__class__ is _BOOL else None"
+                else:
+                    read = f"_NUM({raw})"
+                if default is not None:
+                    self.emit(f"{bound} = {_pair_literal(default)} if {raw} is _M else {read}")
+                else:
+                    self.emit(f"{bound} = {read}")
+            args = []
+            position = {name: j for j, name in enumerate(leaf.needs)}
+            for name, kind in code.params:
+                if name in position:
+                    bound = f"p{position[name]}"
+                    args += [f"{bound}[0]", f"{bound}[1]"] if kind == "num" else [bound]
+                else:  # weight
+                    args += [str(node.weight.numerator), str(node.weight.denominator)]
+            condition = " and ".join(checks) or "True"
+            self.emit(f"if {condition}:")
+            self.depth += 1
+            self.emit(
+                f"try:\n    vn, vd = {function}({', '.join(args)})\nexcept _EXC:\n    pass\nelse:"
+            )
+            self.depth += 1
+            wn, wd = node.weight.numerator, node.weight.denominator
+            self.emit(f"if vn >= 0 and vn * {wd} <= {wn} * vd:")
+            self.depth += 1
+            raw_tuple = "(" + "".join(f"{r}, " for r in raw_names) + ")"
+            if node.places is not None:
+                scale = 10**node.places
+                self.emit(self.round_code(f"n{i}", f"vn * {scale}", "vd"))
+                self.shapes[i] = Shape(f"n{i}", str(scale), scale)
+            else:
+                self.emit(f"n{i}, d{i} = vn, vd")
+                self.shapes[i] = Shape(f"n{i}", f"d{i}", None)
+            self.emit(f"R[{k}] = (o, {raw_tuple}, vn, vd)\ng = False")
+            self.depth -= 4
+        else:
+            self.shapes[i] = (
+                Shape(f"n{i}", str(10**node.places), 10**node.places)
+                if node.places is not None
+                else Shape(f"n{i}", f"d{i}", None)
+            )
+        self.emit("if g:")
+        self.depth += 1
+        self.emit(f"if U is None: U = _NEWUNIT(src)\nn{i}, d{i} = _GEN({k}, o, shared, U, R)")
+        shape = self.shapes[i]
+        if shape.scale is not None:
+            self.emit(f"if n{i} is not None: n{i} = n{i} * ({shape.scale} // d{i})")
+        self.depth -= 1
+
+    # --- groups and the total ----------------------------------------------------------
+    def group(self, node: Node) -> None:
+        i = node.index
+        kids = [self.shapes[c] for c in node.children]
+        self.emit(f"# {node.kind} {i}\nc{i} = False")
+        if kids and all(kid.scale is not None for kid in kids):
+            scale = max(kid.scale for kid in kids)  # type: ignore[type-var]
+            self.emit(f"a{i} = 0")
+            for kid in kids:
+                factor = scale // kid.scale  # type: ignore[operator]
+                term = kid.num if factor == 1 else f"{kid.num} * {factor}"
+                self.emit(f"if {kid.num} is not None: a{i} += {term}; c{i} = True")
+            pre = Shape(f"a{i}", str(scale), scale)
+        else:
+            self.emit(f"a{i}, b{i} = 0, 1")
+            for kid in kids:
+                self.emit(
+                    f"if {kid.num} is not None: "
+                    f"a{i}, b{i} = _ADD(a{i}, b{i}, {kid.num}, {kid.den}); c{i} = True"
+                )
+            pre = Shape(f"a{i}", f"b{i}", None)
+        self.pre[i] = pre
+        if node.kind == "scheme":
+            self.root(node, pre)
+            return
+        self.finish(i, node.places, pre)
+        self.emit(f"if not c{i}: n{i} = None")
+
+    def finish(self, i: int, places: int | None, pre: Shape) -> None:
+        """Round the value *pre* of node *i* at *places* into ``n{i}`` (and ``d{i}``)."""
+        if places is None:
+            self.emit(f"n{i} = {pre.num}")
+            if pre.scale is None:
+                self.emit(f"d{i} = {pre.den}")
+            self.shapes[i] = Shape(
+                f"n{i}", pre.den if pre.scale is not None else f"d{i}", pre.scale
+            )
+            return
+        scale = 10**places
+        if pre.scale is not None and pre.scale <= scale:
+            # Already an integer over a smaller power of ten: rounding changes nothing.
+            self.emit(f"n{i} = {pre.num}")
+            self.shapes[i] = Shape(f"n{i}", pre.den, pre.scale)
+            return
+        if pre.scale is not None:
+            self.emit(self.round_code(f"n{i}", pre.num, str(pre.scale // scale)))
+        else:
+            self.emit(self.round_code(f"n{i}", f"{pre.num} * {scale}", pre.den))
+        self.shapes[i] = Shape(f"n{i}", str(scale), scale)
+
+    def root(self, node: Node, pre: Shape) -> None:
+        plan = self.plan
+        leaf_weights = sum((plan.nodes[j].weight for j in plan.leaves), Fraction(0))
+        self.emit("if not c0:\n    if U is None: U = _NEWUNIT(src)\n    _NOTHING(U)")
+        # Renormalise when rows were excluded (or the rows' weights are not the maximum).
+        self.emit(f"rn, rd = {pre.num}, {pre.den}")
+        if leaf_weights != plan.max:
+            self.emit("rn, rd = _RENORM(rn, rd, U.excluded if U is not None else _ZERO)")
+            renormalised = Shape("rn", "rd", None)
+        else:
+            self.emit("if U is not None and U.excluded: rn, rd = _RENORM(rn, rd, U.excluded)")
+            renormalised = Shape("rn", "rd", None)
+        self.finish(0, node.places, renormalised)
+
+    def bands(self) -> None:
+        self.emit("# band")
+        total = self.shapes[0]
+        tn, td = total.num, total.den
+        first = True
+        for position, (_, low, high, _) in enumerate(self.plan.bands):
+            at_least = f"{tn} * {low.denominator} >= {low.numerator} * {td}"
+            below = f"{tn} * {high.denominator} < {high.numerator} * {td}"
+            if high == self.plan.max:
+                below = f"({below} or {tn} * {high.denominator} == {high.numerator} * {td})"
+            keyword = "if" if first else "elif"
+            self.emit(f"{keyword} {at_least} and {below}: band = {position}")
+            first = False
+        self.emit(f"else: band = {len(self.plan.bands) - 1}" if not first else "band = 0")
+
+    def write(self, types: Mapping[str, str], fast_keys: dict[int, frozenset[str]]) -> str:
+        plan = self.plan
+        self.types = types
+        self.fast_keys = fast_keys
+        self.pre: dict[int, Shape] = {}
+        ids = self.constant("_IDS", frozenset(plan.nodes[j].id for j in plan.leaves))
+        self.emit(
+            f"U = None\nR = [None] * {len(plan.leaves)}\n"
+            f"if ind.__class__ is not _DICT or not ind.keys() <= {ids}:\n"
+            "    U = _NEWUNIT(src)\n    ind = _SHAPE(ind, U)\n"
+            "if shared.__class__ is not _DICT:\n"
+            "    if U is None: U = _NEWUNIT(src)\n    shared = _SHARED(shared, U)"
+        )
+        for k, index in enumerate(plan.leaves):
+            self.leaf(k, plan.nodes[index])
+        for index in plan.post_order:
+            node = plan.nodes[index]
+            if node.kind != "indicator":
+                self.group(node)
+        self.bands()
+        if plan.overrides:
+            self.emit("if U is None: U = _NEWUNIT(src)\noverride = _OVERRIDE(shared, U)")
+        else:
+            self.emit("override = None")
+        values = ", ".join(
+            f"{self.shapes[n.index].num}, {self.shapes[n.index].den}" for n in plan.nodes
+        )
+        pres = ", ".join(
+            f"{self.pre[n.index].num}, {self.pre[n.index].den}"
+            for n in plan.nodes
+            if n.kind != "indicator"
+        )
+        self.emit(f"return U, R, ({values},), ({pres},), (rn, rd), band, override")
+        return "def _kernel(src, ind, shared):\n" + "\n".join(self.lines) + "\n"
+
+
+def build_kernel(
+    plan: Plan,
+    types: Mapping[str, str],
+    fast_keys: dict[int, frozenset[str]],
+    hooks: dict[str, Callable[..., Any]],
+) -> Kernel:
+    """Generate and compile the scorer of *plan*.
+
+    Args:
+        plan: the compiled scheme.
+        types: declared input types (``number``, ``bool``, ``level``) by name.
+        fast_keys: for each indicator (by node index), the fact keys the inline path reads
+            or ignores; any other key sends the indicator to the general path.
+        hooks: the general path and helpers: ``_GEN``, ``_NEWUNIT``, ``_SHAPE``,
+            ``_SHARED``, ``_NOTHING``, ``_RENORM``, ``_OVERRIDE``.
+    """
+    writer = _Writer(plan)
+    source = writer.write(types, fast_keys)
+    namespace: dict[str, object] = {
+        "__builtins__": {},
+        "_E": EMPTY,
+        "_M": MISSING,
+        "_EXC": Exception,
+        "_DICT": dict,
+        "_BOOL": bool,
+        "divmod": divmod,  # the rounding code of _numbers.ROUNDING uses it
+        "_NUM": number_pair,
+        "_ADD": _add,
+        "_ZERO": Fraction(0),
+        **hooks,
+        **writer.constants,
+    }
+    code = compile(source, "<perfrules scheme>", "exec", dont_inherit=True)
+    exec(code, namespace)  # noqa: S102 - source generated from the plan's numbers, no builtins
+    function = namespace["_kernel"]
+    assert isinstance(function, FunctionType)  # noqa: S101
+    return Kernel(function, source)
+
+
+def _add(an: int, ad: int, bn: int, bd: int) -> tuple[int, int]:
+    return add_pairs((an, ad), (bn, bd))

@@ -1,0 +1,329 @@
+"""From a checked scheme to an evaluation plan: nodes in order, formulas attached, hashed.
+
+The plan is what the generated scorer (``_kernel``) and the trace assembly read. Building
+it runs no check: the scheme has passed them (``load_scheme`` or ``compile_scheme``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from perfrules._loader import Source
+from perfrules._numbers import NumberFormatError, parse_number
+from perfrules.expressions import BUILTIN_NAMES, Expression, Value
+from perfrules.model import Policy, Scheme
+
+__all__ = ["Leaf", "Node", "Plan", "build_plan", "content_hash"]
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """What the engine needs to score one indicator."""
+
+    expression: Expression
+    needs: tuple[str, ...]
+    params: dict[str, Value]
+    target_value: Fraction | None
+    show: str | None
+    missing: Policy
+    na: Policy
+    clamp: bool
+    direction: str
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One group or indicator of the plan.
+
+    Attributes:
+        index: position in ``Plan.nodes`` (pre-order).
+        children: indices of the children, in rule-file order.
+        leaf: the indicator part, ``None`` for groups.
+    """
+
+    index: int
+    id: str
+    name: str
+    kind: str
+    depth: int
+    weight: Fraction
+    places: int | None
+    parent: int
+    children: tuple[int, ...]
+    target: str
+    leaf: Leaf | None
+    #: Decimal places to show the score with: its own rounding, else its children's.
+    shown_places: int | None = None
+    #: Where the weight and the formula were written (``file:line``), for explanations.
+    sources: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A compiled scheme: nodes in pre-order (root first) and what evaluation needs."""
+
+    scheme: Scheme
+    nodes: tuple[Node, ...]
+    post_order: tuple[int, ...]
+    leaves: tuple[int, ...]
+    by_id: dict[str, int]
+    max: Fraction
+    mode: str
+    total_places: int | None
+    bands: tuple[tuple[str, Fraction, Fraction, str], ...]
+    sha256: str
+    files: tuple[tuple[str, str], ...]
+    #: ``[[grade_overrides]]``: (label, English label, compiled condition), in order.
+    overrides: tuple[tuple[str, str, Expression], ...] = ()
+    #: Position of each indicator (by node index) among the indicators.
+    leaf_positions: dict[int, int] = field(default_factory=dict)
+    #: Position of each group and of the root (by node index) among them, in node order.
+    group_positions: dict[int, int] = field(default_factory=dict)
+
+
+def _places(value: int | str | None) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def content_hash(scheme: Scheme) -> str:
+    """sha256 of the scheme's canonical JSON (independent of comments and layout)."""
+    data = scheme.model_dump(mode="json")
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_plan(
+    scheme: Scheme,
+    expressions: dict[str, Expression],
+    conditions: dict[int, Expression] | None = None,
+) -> Plan:
+    """Order the tree and attach compiled formulas (the scheme must have passed the checks)."""
+    defaults = scheme.defaults
+    by_parent: dict[str | None, list[tuple[str, str]]] = {}
+    for section, entries in (("groups", scheme.groups), ("indicators", scheme.indicators)):
+        for node_id, entry in entries.items():
+            by_parent.setdefault(entry.parent, []).append((section, node_id))
+    source: Source | None = scheme._source  # noqa: SLF001
+    order = _document_order(scheme, source)
+    for kids in by_parent.values():
+        kids.sort(key=order.__getitem__)
+
+    nodes: list[dict[str, Any]] = []
+    root: dict[str, Any] = {
+        "index": 0,
+        "id": scheme.scheme.id,
+        "name": scheme.scheme.title,
+        "kind": "scheme",
+        "depth": 0,
+        "weight": Fraction(scheme.max),
+        "places": _places(scheme.rounding.total),
+        "parent": -1,
+        "children": [],
+        "target": "",
+        "leaf": None,
+    }
+    nodes.append(root)
+    stack: list[tuple[str | None, int, int]] = [(None, 0, 0)]
+    while stack:
+        parent_id, parent_index, depth = stack.pop()
+        pending = []
+        for section, node_id in by_parent.get(parent_id, []):
+            index = len(nodes)
+            nodes[parent_index]["children"].append(index)
+            if section == "groups":
+                group = scheme.groups[node_id]
+                nodes.append(
+                    {
+                        "sources": _sources(source, [("weight", ("groups", node_id, "weight"))]),
+                        "index": index,
+                        "id": node_id,
+                        "name": group.name or node_id,
+                        "kind": "group",
+                        "depth": depth + 1,
+                        "weight": Fraction(group.weight),
+                        "places": _places(
+                            group.places if group.places is not None else scheme.rounding.group
+                        ),
+                        "parent": parent_index,
+                        "children": [],
+                        "target": "",
+                        "leaf": None,
+                    }
+                )
+                pending.append((node_id, index, depth + 1))
+            else:
+                indicator = scheme.indicators[node_id]
+                expression = expressions[node_id]
+                needs = tuple(sorted(expression.names - BUILTIN_NAMES.keys()))
+                params: dict[str, Value] = {
+                    k: v if isinstance(v, bool) else Fraction(v)
+                    for k, v in indicator.params.items()
+                }
+                target_value = None
+                if indicator.target:
+                    try:
+                        parsed = parse_number(indicator.target)
+                        target_value = parsed.value
+                    except NumberFormatError:
+                        target_value = None
+                show = indicator.show
+                if show is None:
+                    # "actual" if the formula reads it, else the first input it reads
+                    first = [n for n in expression.program.ordered_names if n in needs]
+                    show = "actual" if "actual" in needs else (first[0] if first else None)
+                leaf = Leaf(
+                    expression=expression,
+                    needs=needs,
+                    params=params,
+                    target_value=target_value,
+                    show=show,
+                    missing=indicator.missing or defaults.missing,
+                    na=indicator.na or defaults.na,
+                    clamp=indicator.clamp if indicator.clamp is not None else defaults.clamp,
+                    direction=indicator.direction or defaults.direction,
+                )
+                sources = _sources(
+                    source,
+                    [
+                        ("weight", ("indicators", node_id, "weight")),
+                        (
+                            "formula",
+                            ("indicators", node_id, "formula")
+                            if indicator.formula is not None
+                            else ("defaults", "formula"),
+                        ),
+                        *(("formula", ("formulas", name)) for name in expression.formulas),
+                    ],
+                )
+                nodes.append(
+                    {
+                        "sources": sources,
+                        "index": index,
+                        "id": node_id,
+                        "name": indicator.name or node_id,
+                        "kind": "indicator",
+                        "depth": depth + 1,
+                        "weight": Fraction(indicator.weight),
+                        "places": _places(
+                            indicator.places
+                            if indicator.places is not None
+                            else scheme.rounding.indicator
+                        ),
+                        "parent": parent_index,
+                        "children": [],
+                        "target": indicator.target,
+                        "leaf": leaf,
+                    }
+                )
+        # Depth-first, in rule-file order: push in reverse so the first child is expanded first.
+        stack.extend(reversed(pending))
+    # The stack above visits groups depth-first, but indices were assigned breadth-first per
+    # parent; renumber into a true pre-order so renderers can print rows in order.
+    frozen = _preorder(nodes)
+    post = _post_order(frozen)
+    leaves = tuple(n.index for n in frozen if n.kind == "indicator")
+    groups = [n.index for n in frozen if n.kind != "indicator"]
+    return Plan(
+        scheme=scheme,
+        nodes=frozen,
+        post_order=post,
+        leaves=leaves,
+        by_id={n.id: n.index for n in frozen if n.kind != "scheme"},
+        max=Fraction(scheme.max),
+        mode=scheme.rounding.mode,
+        total_places=_places(scheme.rounding.total),
+        bands=tuple((b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands),
+        sha256=content_hash(scheme),
+        files=tuple(source.files) if source is not None else (),
+        overrides=tuple(
+            (o.label, o.label_en, (conditions or {})[i])
+            for i, o in enumerate(scheme.grade_overrides)
+            if i in (conditions or {})
+        ),
+        leaf_positions={index: k for k, index in enumerate(leaves)},
+        group_positions={index: k for k, index in enumerate(groups)},
+    )
+
+
+def _sources(
+    source: Source | None, keys: list[tuple[str, tuple[str, ...]]]
+) -> tuple[tuple[str, str], ...]:
+    if source is None:
+        return ()
+    out = []
+    for label, path in keys:
+        where = source.where(path)
+        if where is not None:
+            out.append((label, where))
+    return tuple(out)
+
+
+def _document_order(
+    scheme: Scheme, source: Source | None
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Siblings keep the order they have in the rule file, across [groups] and [indicators].
+
+    Without a source (a scheme built in code), groups come first, then indicators, each in
+    insertion order.
+    """
+    order: dict[tuple[str, str], tuple[int, int]] = {}
+    if source is not None and len(source.files) > 1:
+        source = None  # lines of different files do not compare: keep the merged order
+    sections: tuple[tuple[str, list[str]], ...] = (
+        ("groups", list(scheme.groups)),
+        ("indicators", list(scheme.indicators)),
+    )
+    for rank, (section, ids) in enumerate(sections):
+        for index, node_id in enumerate(ids):
+            line = 0
+            if source is not None:
+                file = source.file_of((section, node_id))
+                source_map = source.maps.get(file) if file else None
+                if source_map is not None:
+                    line = source_map.position((section, node_id))[0]
+            order[(section, node_id)] = (line, rank * 1_000_000 + index)
+    return order
+
+
+def _preorder(raw: list[dict[str, Any]]) -> tuple[Node, ...]:
+    order: list[int] = []
+    stack = [0]
+    while stack:
+        index = stack.pop()
+        order.append(index)
+        stack.extend(reversed(raw[index]["children"]))
+    new_index = {old: new for new, old in enumerate(order)}
+    shown: dict[int, int | None] = {}
+    for old in reversed(order):  # children before parents
+        entry = raw[old]
+        if entry["places"] is not None or not entry["children"]:
+            shown[old] = entry["places"]
+        else:
+            kids = [shown[c] for c in entry["children"]]
+            shown[old] = None if None in kids else max(k for k in kids if k is not None)
+    nodes = []
+    for old in order:
+        entry = dict(raw[old])
+        entry["index"] = new_index[old]
+        entry["parent"] = new_index.get(entry["parent"], -1)
+        entry["children"] = tuple(new_index[c] for c in entry["children"])
+        entry["shown_places"] = shown[old]
+        nodes.append(Node(**entry))
+    return tuple(nodes)
+
+
+def _post_order(nodes: tuple[Node, ...]) -> tuple[int, ...]:
+    out: list[int] = []
+    stack: list[tuple[int, bool]] = [(0, False)]
+    while stack:
+        index, expanded = stack.pop()
+        if expanded:
+            out.append(index)
+            continue
+        stack.append((index, True))
+        stack.extend((c, False) for c in reversed(nodes[index].children))
+    return tuple(out)

@@ -1,0 +1,660 @@
+"""A compiled scheme: the generated scorer, the general path of an indicator, the results.
+
+A :class:`CompiledScheme` is immutable and holds no per-call state, so one instance can
+score many units from many threads at once. ``evaluate`` runs the generated function
+(``_kernel``); the indicators it cannot score inline come to :meth:`CompiledScheme._general`,
+the one complete implementation of an indicator's scoring, which also reports every problem
+with its position. The result keeps the raw record; ``_assemble`` builds the trace from it
+when it is read.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final
+
+from perfrules._numbers import (
+    NumberFormatError,
+    format_number,
+    normalise_text,
+    round_fraction,
+    to_fraction,
+)
+from perfrules.engine._assemble import Evaluation, LeafRecord
+from perfrules.engine._grading import gap_for
+from perfrules.engine._kernel import EMPTY, MISSING, build_kernel
+from perfrules.engine._plan import Node, Plan
+from perfrules.errors import Diagnostic, ExpressionError, FactsError
+from perfrules.expressions import Value
+from perfrules.facts import Facts
+from perfrules.facts._values import is_na_word, number_pair, text_of, to_bool
+from perfrules.model import Scheme
+from perfrules.trace import Gap, InputValue, Note, Result
+
+__all__ = ["CompiledScheme", "Unit"]
+
+_RESERVED_FACTS: Final = frozenset({"override", "na", "note"})
+_FACT_TABLE_KEYS: Final = frozenset({"value", "text", "level", "share", "note"})
+_ZERO: Final = Fraction(0)
+
+
+class Unit:
+    """Per-call state of the general path: problems found, weight excluded."""
+
+    __slots__ = ("diagnostics", "errors", "excluded", "source")
+
+    def __init__(self, source: Facts | None) -> None:
+        """Start with no problem and nothing excluded."""
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+        self.excluded = _ZERO
+        self.errors = 0
+
+    def problem(
+        self,
+        code: str,
+        path: tuple[str | int, ...],
+        params: Mapping[str, object],
+        hint: str | None = None,
+    ) -> None:
+        """Record a problem, placed in the facts file when there is one."""
+        if self.source is None:
+            file, line, column, excerpt = None, 0, 0, None
+        else:
+            file, line, column, excerpt = self.source.position(path)
+        self.diagnostics.append(
+            Diagnostic(
+                code, path, params, hint, file=file, line=line, column=column, excerpt=excerpt
+            )
+        )
+
+
+class _NotApplicable:
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class CompiledScheme:
+    """A scheme ready to score units: compile once, evaluate many times, from any thread."""
+
+    def __init__(self, plan: Plan) -> None:
+        """Generate the scorer of *plan* (use :func:`compile_scheme`)."""
+        self.plan = plan
+        self.scheme: Scheme = plan.scheme
+        inputs = plan.scheme.inputs
+        self._types = {name: declared.type for name, declared in inputs.items()}
+        self._scales = {
+            name: plan.scheme.scales[declared.scale]
+            for name, declared in inputs.items()
+            if declared.type == "level" and declared.scale in plan.scheme.scales
+        }
+        self._indicator_ids = [plan.nodes[i].id for i in plan.leaves]
+        self._allowed: dict[int, frozenset[str]] = {}
+        for index in plan.leaves:
+            leaf = plan.nodes[index].leaf
+            assert leaf is not None  # noqa: S101
+            self._allowed[index] = frozenset({*leaf.needs, *_RESERVED_FACTS, *self._types})
+        fast_keys = {i: keys - {"na", "override"} for i, keys in self._allowed.items()}
+        self._leaf_weights = sum((plan.nodes[i].weight for i in plan.leaves), _ZERO)
+        self.kernel = build_kernel(
+            plan,
+            self._types,
+            fast_keys,
+            {
+                "_GEN": self._general,
+                "_NEWUNIT": Unit,
+                "_SHAPE": self._shape,
+                "_SHARED": self._shared,
+                "_NOTHING": self._nothing,
+                "_RENORM": self._renormalise,
+                "_OVERRIDE": self._override_grade,
+            },
+        )
+        self._run = self.kernel.function
+
+    @property
+    def id(self) -> str:
+        """The scheme id."""
+        return self.plan.scheme.scheme.id
+
+    @property
+    def sha256(self) -> str:
+        """Content hash of the scheme (canonical JSON, independent of layout and comments)."""
+        return self.plan.sha256
+
+    def evaluate(self, facts: Facts | Mapping[str, Any], *, trace: bool = True) -> Result:
+        """Score one unit.
+
+        Args:
+            facts: a :class:`Facts` (from :func:`load_facts`) or plain data: either
+                ``{"indicators": {id: {name: value}}, "shared": {...}, "unit": "..."}`` or
+                simply ``{id: {name: value}}``.
+            trace: keep what the trace needs (it is built only when read); ``False`` makes
+                ``result.trace`` ``None``.
+
+        Raises:
+            FactsError: every problem with the facts at once (missing or malformed values,
+                a formula that fails on them, a score outside its weight).
+        """
+        if isinstance(facts, Facts):
+            out = self._run(facts, facts.indicators, facts.shared)
+        elif "indicators" in facts or "shared" in facts:
+            out = self._run(None, facts.get("indicators", EMPTY), facts.get("shared", EMPTY))
+        else:
+            out = self._run(None, facts, EMPTY)
+        unit = out[0]
+        if unit is not None and unit.diagnostics:
+            raise FactsError(unit.diagnostics)
+        return Result.lazy(Evaluation(self.plan, facts, out, trace))
+
+    def evaluate_many(
+        self,
+        units: Iterable[Facts | Mapping[str, Any]],
+        *,
+        trace: bool = False,
+        workers: int = 1,
+    ) -> Iterator[Result | FactsError]:
+        """Score many units lazily; a unit whose facts fail yields its ``FactsError``.
+
+        With ``workers`` > 1 the units are scored in that many processes (each compiles the
+        scheme once); results come back in order, without traces.
+        """
+        if workers > 1:
+            yield from _evaluate_in_processes(self.scheme, units, workers)
+            return
+        for facts in units:
+            try:
+                yield self.evaluate(facts, trace=trace)
+            except FactsError as exc:
+                yield exc
+
+    def gap(self, result: Result) -> Gap | None:
+        """The next band up for *result*, and the fewest indicators that would reach it.
+
+        The same as ``result.trace.gap``, with or without a trace; ``None`` in the top band
+        or when a grade override fired.
+        """
+        source = result._source  # noqa: SLF001 - our own result
+        if isinstance(source, Evaluation):
+            return source.gap()
+        return gap_for(
+            self.plan,
+            self.plan.bands.index(next(b for b in self.plan.bands if b[0] == result.grade.label)),
+            result.total_exact,
+            (
+                (
+                    self.plan.nodes[i].id,
+                    self.plan.nodes[i].weight,
+                    _exact(result.scores.get(self.plan.nodes[i].id)),
+                )
+                for i in self.plan.leaves
+            ),
+            sum(
+                (
+                    self.plan.nodes[i].weight
+                    for i in self.plan.leaves
+                    if result.scores.get(self.plan.nodes[i].id) is not None
+                ),
+                _ZERO,
+            ),
+        )
+
+    # --- helpers the generated scorer calls ----------------------------------------------
+    def _shape(self, indicators: object, unit: Unit) -> dict[str, Any]:
+        """The usable part of ``indicators``; reports ids that are not indicators."""
+        if not isinstance(indicators, Mapping):
+            unit.problem("PR410", ("indicators",), {"got": type(indicators).__name__})
+            return {}
+        for indicator_id in indicators:
+            index = self.plan.by_id.get(indicator_id)
+            if index is None or self.plan.nodes[index].kind != "indicator":
+                suggestion = difflib.get_close_matches(str(indicator_id), self._indicator_ids, n=1)
+                unit.problem(
+                    "PR403",
+                    ("indicators", indicator_id),
+                    {"indicator": indicator_id, "suggestion": suggestion[0] if suggestion else ""},
+                    "did_you_mean" if suggestion else None,
+                )
+        return dict(indicators)
+
+    def _shared(self, shared: object, unit: Unit) -> dict[str, Any]:
+        if not isinstance(shared, Mapping):
+            unit.problem("PR410", ("shared",), {"got": type(shared).__name__})
+            return {}
+        return dict(shared)
+
+    def _nothing(self, unit: Unit) -> None:
+        """No indicator could be scored: say so, unless a failure already explains it."""
+        if not unit.errors:
+            unit.problem("PR502", (), {})
+
+    def _renormalise(self, num: int, den: int, excluded: Fraction) -> tuple[int, int]:
+        """The total of the applicable rows scaled to the maximum (N/A rows excluded)."""
+        plan = self.plan
+        applicable = self._leaf_weights - excluded
+        if applicable == plan.max or not applicable:
+            return num, den
+        value = Fraction(num, den) * plan.max / applicable
+        return value.numerator, value.denominator
+
+    def _override_grade(
+        self, shared: Mapping[str, Any], unit: Unit
+    ) -> tuple[str, str, str] | None:
+        """The first ``[[grade_overrides]]`` whose condition holds for the shared facts."""
+        for label, label_en, condition in self.plan.overrides:
+            names: dict[str, Value] = {}
+            for name in sorted(condition.names):
+                raw = shared.get(name, MISSING)
+                if raw is MISSING:
+                    unit.problem("PR401", ("shared", name), {"indicator": label, "fact": name})
+                    return None
+                converted = self._convert(name, raw, ("shared", name), unit)
+                if converted is None or isinstance(converted, _NotApplicable):
+                    return None
+                names[name] = converted[0]
+            try:
+                holds = condition.evaluate(names)
+            except ExpressionError as exc:
+                unit.problem(exc.code, ("shared",), dict(exc.params), exc.hint)
+                return None
+            if holds is True:
+                return label, label_en, condition.text
+        return None
+
+    # --- the general path of one indicator -----------------------------------------------
+    def _general(
+        self, k: int, own: Any, shared: Mapping[str, Any], unit: Unit, records: list[Any]
+    ) -> tuple[int | None, int]:
+        """Score indicator *k* in full; record it; return its rounded score as a pair."""
+        node = self.plan.nodes[self.plan.leaves[k]]
+        if own is not EMPTY:
+            own = self._own_shape(node, own, unit)
+        record = self._score_leaf(node, own, shared, unit)
+        records[k] = record
+        if record.status == "error":
+            unit.errors += 1
+        if record.score is None:
+            if record.status == "excluded":
+                unit.excluded += node.weight
+            return None, 1
+        return record.score.numerator, record.score.denominator
+
+    def _own_shape(self, node: Node, own: Any, unit: Unit) -> Mapping[str, Any]:
+        if not isinstance(own, Mapping):
+            unit.problem("PR410", ("indicators", node.id), {"got": type(own).__name__})
+            return EMPTY
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        for name in own.keys() - self._allowed[node.index]:
+            candidates = [*leaf.needs, *_RESERVED_FACTS]
+            suggestion = difflib.get_close_matches(str(name), candidates, n=1)
+            unit.problem(
+                "PR404",
+                ("indicators", node.id, name),
+                {
+                    "fact": name,
+                    "indicator": node.id,
+                    "suggestion": suggestion[0] if suggestion else "",
+                },
+                "did_you_mean" if suggestion else None,
+            )
+        return own
+
+    def _score_leaf(
+        self, node: Node, own: Mapping[str, Any], shared: Mapping[str, Any], unit: Unit
+    ) -> LeafRecord:
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        weight = node.weight
+        bound = self._bind(node, own, shared, unit)
+        if bound is None:
+            return LeafRecord("error", weight)
+        if isinstance(bound, _NotApplicable):
+            return self._policy_score(node, leaf.na, "na", unit, reason=bound.reason)
+        names, inputs, notes, missing, actual_text = bound
+        if missing is not None:
+            if missing == "":  # a malformed value, already reported
+                return LeafRecord("error", weight)
+            if leaf.missing == "error":
+                unit.problem(
+                    "PR401",
+                    ("indicators", node.id, missing),
+                    {"indicator": node.id, "fact": missing},
+                )
+                return LeafRecord("error", weight)
+            record = self._policy_score(node, leaf.missing, "missing", unit, fact=missing)
+            record.inputs = tuple(inputs)
+            return record
+        try:
+            value = leaf.expression.evaluate(names)
+        except ExpressionError as exc:
+            unit.problem(exc.code, ("indicators", node.id), dict(exc.params), exc.hint)
+            return LeafRecord("error", weight)
+        assert isinstance(value, Fraction)  # noqa: S101 - formulas are type-checked as numbers
+        status = "scored"
+        if value < 0 or value > weight:
+            if leaf.clamp:
+                notes.append(
+                    Note(
+                        "clamped", {"value": format_number(value), "weight": format_number(weight)}
+                    )
+                )
+                value = min(max(value, _ZERO), weight)
+            else:
+                unit.problem(
+                    "PR501",
+                    ("indicators", node.id),
+                    {
+                        "indicator": node.id,
+                        "score": format_number(value),
+                        "weight": format_number(weight),
+                    },
+                    "cap_with_min",
+                )
+                return LeafRecord("error", weight)
+        override = self._override(node, own, unit)
+        if override is not None:
+            computed = value
+            value, reason = override
+            status = "override"
+            notes.append(
+                Note(
+                    "override",
+                    {
+                        "score": format_number(value),
+                        "computed": format_number(computed),
+                        "reason": reason,
+                    },
+                )
+            )
+        record = LeafRecord(status, weight)
+        record.names = names
+        record.inputs = tuple(inputs)
+        record.notes = tuple(notes)
+        record.actual = actual_text
+        self._round(record, value, node.places)
+        return record
+
+    def _round(self, record: LeafRecord, value: Fraction, places: int | None) -> None:
+        if places is None:
+            record.score = value
+        else:
+            record.before = value
+            record.score = round_fraction(value, places, self.plan.mode)
+
+    def _bind(
+        self, node: Node, own: Mapping[str, Any], shared: Mapping[str, Any], unit: Unit
+    ) -> (
+        tuple[dict[str, Value], list[InputValue], list[Note], str | None, str]
+        | _NotApplicable
+        | None
+    ):
+        """Bind a leaf's inputs: the binding, N/A, or None when a value is malformed.
+
+        A missing fact is returned as the name in the binding's ``missing`` slot.
+        """
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        if "na" in own and own["na"] not in (False, None):
+            reason = own["na"] if isinstance(own["na"], str) else ""
+            return _NotApplicable(reason)
+        names: dict[str, Value] = {"weight": node.weight}
+        bound: list[InputValue] = []
+        notes: list[Note] = []
+        if "weight" in leaf.expression.names:
+            bound.append(InputValue("weight", node.weight, format_number(node.weight), "weight"))
+        missing: str | None = None
+        actual_text = ""
+        for name in leaf.needs:
+            raw = own.get(name, MISSING)
+            source = "facts"
+            if raw is MISSING:
+                raw = shared.get(name, MISSING)
+                source = "shared"
+            if raw is MISSING:
+                if name in leaf.params:
+                    value = leaf.params[name]
+                    names[name] = value
+                    bound.append(InputValue(name, value, text_of(value), "params"))
+                    continue
+                if name == "target" and leaf.target_value is not None:
+                    names[name] = leaf.target_value
+                    bound.append(InputValue(name, leaf.target_value, node.target, "target"))
+                    continue
+                missing = missing or name
+                bound.append(InputValue(name, None, "", "missing"))
+                continue
+            if self._types.get(name, "number") == "number":
+                pair = number_pair(raw)
+                if pair is not None:
+                    value = Fraction(*pair)
+                    names[name] = value
+                    text = raw if isinstance(raw, str) else text_of(raw)
+                    bound.append(InputValue(name, value, text, source))
+                    if name == leaf.show:
+                        actual_text = text
+                    continue
+            path = ("indicators", node.id, name) if source == "facts" else ("shared", name)
+            converted = self._convert(name, raw, path, unit)
+            if converted is None:
+                missing = missing or ""
+                continue
+            if isinstance(converted, _NotApplicable):
+                return converted
+            value, text, level = converted
+            names[name] = value
+            bound.append(InputValue(name, value, text, source, level))
+            if level is not None:
+                notes.append(
+                    Note("level", {"fact": name, "level": level, "share": text_of(value)})
+                )
+            if name == leaf.show:
+                actual_text = text
+        return names, bound, notes, missing, actual_text
+
+    def _convert(
+        self, name: str, raw: Any, path: tuple[str | int, ...], unit: Unit
+    ) -> tuple[Value, str, str | None] | _NotApplicable | None:
+        text_override: str | None = None
+        level_share: Any = None
+        if isinstance(raw, Mapping):
+            extra = [k for k in raw if k not in _FACT_TABLE_KEYS]
+            if extra:
+                unit.problem(
+                    "PR404",
+                    (*path, extra[0]),
+                    {"fact": extra[0], "indicator": path[1] if len(path) > 1 else ""},
+                )
+                return None
+            text_override = raw.get("text")
+            level_share = raw.get("share")
+            raw = raw.get("level", raw.get("value", MISSING))
+            if raw is MISSING:
+                unit.problem("PR103", path, {"table": ".".join(map(str, path)), "key": "value"})
+                return None
+        kind = self._types.get(name, "number")
+        shown = text_override if isinstance(text_override, str) else text_of(raw)
+        if isinstance(raw, str) and is_na_word(raw):
+            return _NotApplicable("")
+        if kind == "bool":
+            flag = to_bool(raw)
+            if flag is None:
+                unit.problem(
+                    "PR402",
+                    path,
+                    {
+                        "value": text_of(raw),
+                        "expected": "true or false (是/否)",
+                        "expected_zh": "是/否（true/false）",
+                    },
+                )
+                return None
+            return flag, shown, None
+        if kind == "level":
+            return self._level(name, raw, level_share, shown, path, unit)
+        if isinstance(raw, float):
+            unit.problem("PR409", path, {"value": repr(raw)}, "decimal_string")
+            return None
+        try:
+            value = to_fraction(raw)
+        except NumberFormatError as exc:
+            if exc.reason == "float":
+                unit.problem("PR409", path, {"value": text_of(raw)}, "decimal_string")
+            else:
+                unit.problem(
+                    "PR402",
+                    path,
+                    {
+                        "value": text_of(raw),
+                        "expected": "a number such as 80%, 4.8 or 70/88",
+                        "expected_zh": "数字（如 80%、4.8、70/88）",
+                    },
+                )
+            return None
+        return value, shown, None
+
+    def _level(
+        self, name: str, raw: Any, share: Any, shown: str, path: tuple[str | int, ...], unit: Unit
+    ) -> tuple[Value, str, str | None] | None:
+        scale = self._scales[name]
+        label = normalise_text(str(raw)).strip() if isinstance(raw, str) else None
+        level = next((lv for lv in scale.levels if lv.label == label), None)
+        if level is None:
+            unit.problem(
+                "PR405",
+                path,
+                {
+                    "value": text_of(raw),
+                    "scale": self.plan.scheme.inputs[name].scale,
+                    "levels": "、".join(lv.label for lv in scale.levels),
+                },
+            )
+            return None
+        low, high = Fraction(level.min), Fraction(level.max)
+        if share is None:
+            if level.default is None:
+                unit.problem(
+                    "PR401",
+                    (*path, "share"),
+                    {"indicator": path[1] if len(path) > 1 else "", "fact": f"{name}.share"},
+                )
+                return None
+            return Fraction(level.default), shown, level.label
+        try:
+            value = to_fraction(share)
+        except NumberFormatError:
+            unit.problem(
+                "PR402",
+                (*path, "share"),
+                {
+                    "value": text_of(share),
+                    "expected": "a share such as 70%",
+                    "expected_zh": "比例（如 70%）",
+                },
+            )
+            return None
+        upper_ok = value < high or value == high == 1
+        if not (low <= value and upper_ok):
+            unit.problem(
+                "PR406",
+                (*path, "share"),
+                {
+                    "share": text_of(share),
+                    "level": level.label,
+                    "min": format_number(low),
+                    "max": format_number(high),
+                },
+            )
+            return None
+        return value, shown, level.label
+
+    def _override(
+        self, node: Node, own: Mapping[str, Any], unit: Unit
+    ) -> tuple[Fraction, str] | None:
+        if "override" not in own:
+            return None
+        raw = own["override"]
+        path = ("indicators", node.id, "override")
+        if not isinstance(raw, Mapping) or "score" not in raw:
+            unit.problem("PR103", path, {"table": "override", "key": "score"})
+            return None
+        reason = raw.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            unit.problem("PR407", path, {"indicator": node.id}, "add_reason")
+            return None
+        try:
+            score = to_fraction(raw["score"])
+        except NumberFormatError:
+            unit.problem(
+                "PR402",
+                (*path, "score"),
+                {"value": text_of(raw["score"]), "expected": "a number", "expected_zh": "数字"},
+            )
+            return None
+        if not 0 <= score <= node.weight:
+            unit.problem(
+                "PR408",
+                (*path, "score"),
+                {
+                    "indicator": node.id,
+                    "score": format_number(score),
+                    "weight": format_number(node.weight),
+                },
+            )
+            return None
+        return score, reason.strip()
+
+    def _policy_score(
+        self, node: Node, policy: str, cause: str, unit: Unit, *, reason: str = "", fact: str = ""
+    ) -> LeafRecord:
+        suffix = f": {reason}" if reason else ""
+        if policy == "error":
+            if cause == "na":
+                unit.problem("PR411", ("indicators", node.id, "na"), {"indicator": node.id})
+            return LeafRecord("error", node.weight)
+        note = (Note(f"{cause}_{policy}", {"fact": fact, "reason": suffix}),)
+        if policy == "exclude":
+            record = LeafRecord("excluded", _ZERO)
+            record.notes = note
+            return record
+        record = LeafRecord(policy, node.weight)
+        record.notes = note
+        self._round(record, node.weight if policy == "full" else _ZERO, node.places)
+        return record
+
+
+def _exact(value: Decimal | None) -> Fraction | None:
+    return None if value is None else Fraction(value)
+
+
+_WORKER: dict[str, CompiledScheme] = {}
+
+
+def _init_worker(scheme: Scheme) -> None:
+    from perfrules.engine import compile_scheme  # noqa: PLC0415 - in the worker process
+
+    _WORKER["compiled"] = compile_scheme(scheme)
+
+
+def _score_in_worker(facts: Facts | Mapping[str, Any]) -> Result | list[Diagnostic]:
+    try:
+        result = _WORKER["compiled"].evaluate(facts, trace=False)
+    except FactsError as exc:
+        return list(exc.diagnostics)
+    # Plain data only: the lazy result refers to compiled code, which cannot be pickled.
+    return Result(result.total, result.grade, dict(result.scores), None, result.total_exact)
+
+
+def _evaluate_in_processes(
+    scheme: Scheme, units: Iterable[Facts | Mapping[str, Any]], workers: int
+) -> Iterator[Result | FactsError]:
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - only for this option
+
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_worker, initargs=(scheme,)
+    ) as pool:
+        for outcome in pool.map(_score_in_worker, units, chunksize=256):
+            yield FactsError(outcome) if isinstance(outcome, list) else outcome

@@ -1,0 +1,120 @@
+"""The vocabulary of fact values: numbers, conditions, "not applicable", and their text.
+
+One place decides how a fact value is read. :func:`number_pair` is the fast reading used
+while scoring (cached, returns ``None`` for anything but a plain number); the engine's
+general path reads everything else and reports what it cannot read.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final
+
+from perfrules._numbers import (
+    MAX_MAGNITUDE,
+    NumberFormatError,
+    decimal_to_fraction,
+    format_number,
+    normalise_text,
+    parse_number,
+)
+
+__all__ = [
+    "FALSE_WORDS",
+    "NA_WORDS",
+    "TRUE_WORDS",
+    "is_na_word",
+    "number_pair",
+    "text_of",
+    "to_bool",
+]
+
+NA_WORDS: Final = frozenset({"n/a", "na", "不适用", "不涉及", "无此项"})
+TRUE_WORDS: Final = frozenset({"true", "yes", "y", "是", "有", "✓", "√", "1", "符合", "满足"})
+FALSE_WORDS: Final = frozenset({"false", "no", "n", "否", "无", "×", "✗", "0", "不符合", "不满足"})
+
+_CACHE_SIZE: Final = 4096
+_TEXT_CACHE: dict[str, tuple[int, int] | None] = {}
+_DECIMAL_CACHE: dict[str, tuple[int, int] | None] = {}
+_UNSET: Final[Any] = object()
+
+
+def is_na_word(text: str) -> bool:
+    """Whether *text* marks a value not applicable (``N/A``, ``不适用``, ...)."""
+    return normalise_text(text).strip().lower() in NA_WORDS
+
+
+def _remember(
+    cache: dict[str, tuple[int, int] | None], key: str, value: tuple[int, int] | None
+) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()  # a cache, not a store: starting again is cheap and bounded
+    cache[key] = value
+
+
+def _text_pair(text: str) -> tuple[int, int] | None:
+    if is_na_word(text):
+        return None
+    try:
+        value = parse_number(text).value
+    except NumberFormatError:
+        return None
+    return value.numerator, value.denominator
+
+
+def number_pair(raw: object) -> tuple[int, int] | None:
+    """A plain number fact as ``(numerator, denominator)``, or ``None``.
+
+    ``None`` means "read it the long way": text that is not a number or says not
+    applicable, a bool, a float, a table, a value out of range. Text and Decimals are
+    cached (facts repeat the same few values, such as ``"80%"``).
+    """
+    kind = raw.__class__
+    if kind is str:
+        text: str = raw  # type: ignore[assignment]
+        # .get, not "in" then [...]: another thread may clear the cache in between.
+        cached = _TEXT_CACHE.get(text, _UNSET)
+        if cached is not _UNSET:
+            return cached  # type: ignore[no-any-return]
+        pair = _text_pair(text)
+        _remember(_TEXT_CACHE, text, pair)
+        return pair
+    if kind is Decimal:
+        key = str(raw)
+        cached = _DECIMAL_CACHE.get(key, _UNSET)
+        if cached is not _UNSET:
+            return cached  # type: ignore[no-any-return]
+        try:
+            value = decimal_to_fraction(raw)  # type: ignore[arg-type]
+        except NumberFormatError:
+            pair = None
+        else:
+            pair = (value.numerator, value.denominator)
+        _remember(_DECIMAL_CACHE, key, pair)
+        return pair
+    if kind is int and -MAX_MAGNITUDE < raw < MAX_MAGNITUDE:  # type: ignore[operator]
+        return raw, 1  # type: ignore[return-value]
+    return None
+
+
+def to_bool(raw: object) -> bool | None:
+    """A condition fact: a bool, or one of the documented words; ``None`` otherwise."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        word = normalise_text(raw).strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    return None
+
+
+def text_of(value: object) -> str:
+    """How a value is shown in a trace (``true``, ``0.8``, the text as given)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Fraction):
+        return format_number(value)
+    return str(value)

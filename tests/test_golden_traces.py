@@ -1,0 +1,68 @@
+"""The trace JSON is byte-identical to the copy recorded before the evaluator was rebuilt.
+
+``tests/data/golden-traces.jsonl`` holds 310 units over every shipped pack and a scheme that
+exercises every policy, rounding point and function; each line has the facts and either the
+trace JSON or the diagnostics (code and path) they gave. A deliberate change of the format
+regenerates the file with ``tests/data/make_golden_traces.py`` and says why in its commit.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import perfrules
+from perfrules.errors import FactsError
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = [
+    json.loads(line)
+    for line in (ROOT / "tests" / "data" / "golden-traces.jsonl").read_text("utf-8").splitlines()
+]
+
+
+@cache
+def compiled(relative: str) -> perfrules.CompiledScheme:
+    return perfrules.compile_scheme(perfrules.load_scheme(relative))
+
+
+@pytest.fixture(autouse=True)
+def _at_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # provenance names the rule files as given, relative to the root
+
+
+def test_the_corpus_covers_traces_and_errors():
+    assert sum("trace" in entry for entry in GOLDEN) > 100
+    assert sum("errors" in entry for entry in GOLDEN) > 100
+
+
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "untraced"])
+def test_every_unit_gives_the_recorded_bytes_or_errors(trace):
+    mismatches = []
+    for number, entry in enumerate(GOLDEN):
+        scheme = compiled(entry["scheme"])
+        try:
+            result = scheme.evaluate(entry["facts"], trace=trace)
+        except FactsError as exc:
+            got = {"errors": [[d.code, list(map(str, d.path))] for d in exc.diagnostics]}
+        else:
+            if trace:
+                got = {"trace": result.trace.to_json()}
+            else:
+                recorded = json.loads(entry.get("trace", "null") or "null")
+                got = (
+                    {"trace": entry.get("trace")}
+                    if recorded
+                    and (
+                        str(result.total) == recorded["total"]
+                        and result.grade.label == recorded["grade"]["label"]
+                    )
+                    else {"total": str(result.total)}
+                )
+        want = {key: entry[key] for key in ("trace", "errors") if key in entry}
+        if got != want:
+            mismatches.append((number, entry["scheme"]))
+    assert mismatches == []
