@@ -29,6 +29,8 @@ MAX_DIGITS: Final = 30
 MAX_PLACES: Final = 30
 
 _ZERO = Fraction(0)
+#: Entries kept by each formatting and fraction cache before it starts again.
+_FORMAT_CACHE_SIZE: Final = 8192
 
 
 class NumberFormatError(ValueError):
@@ -301,6 +303,24 @@ def round_fraction(value: Fraction, places: int, mode: str = "half_up") -> Fract
     return Fraction(quotient, scale) if quotient else _ZERO
 
 
+_FRACTIONS: dict[tuple[int, int], Fraction] = {}
+
+
+def fraction(num: int, den: int) -> Fraction:
+    """``Fraction(num, den)``, shared per pair: traces build the same few values many times.
+
+    Fractions are immutable, so sharing one object is safe; the cache is bounded.
+    """
+    key = (num, den)
+    value = _FRACTIONS.get(key)
+    if value is None:
+        value = Fraction(num, den)
+        if len(_FRACTIONS) >= _FORMAT_CACHE_SIZE:
+            _FRACTIONS.clear()  # a cache, not a store: starting again is cheap and bounded
+        _FRACTIONS[key] = value
+    return value
+
+
 def exact_sum(values: list[Fraction]) -> Fraction:
     """The exact sum, over a common denominator: one normalisation instead of one per term.
 
@@ -361,8 +381,12 @@ def _digits(value: Fraction, places: int) -> str:
     return f"{sign}{text[:-places]}.{text[-places:]}"
 
 
+_FORMATTED: dict[tuple[int, int, int | None], str] = {}
+_SHORT: dict[tuple[int, int], str] = {}
+
+
 def format_number(value: Fraction, places: int | None = None) -> str:
-    """Write *value* as a decimal string.
+    """Write *value* as a decimal string (remembered per value: traces repeat a few).
 
     With *places*, a value already rounded to that many decimals is written with exactly
     that many (``4.80``); any other value, and any value without *places*, is written
@@ -373,6 +397,17 @@ def format_number(value: Fraction, places: int | None = None) -> str:
     >>> format_number(Fraction(35, 44))
     '0.7954545454545454545454545455'
     """
+    key = (value.numerator, value.denominator, places)
+    text = _FORMATTED.get(key)
+    if text is None:
+        text = _format_number(value, places)
+        if len(_FORMATTED) >= _FORMAT_CACHE_SIZE:
+            _FORMATTED.clear()  # a cache, not a store: starting again is cheap and bounded
+        _FORMATTED[key] = text
+    return text
+
+
+def _format_number(value: Fraction, places: int | None = None) -> str:
     if places is not None and places >= 0 and _fits(value, places):
         return _digits(value, places)
     if is_terminating(value):
@@ -389,6 +424,19 @@ def _fits(value: Fraction, places: int) -> bool:
 
 def format_short(value: Fraction, digits: int = 6) -> str:
     """A short display form: exact when it has few decimals, else ``0.795454…``."""
+    if digits == 6:
+        key = (value.numerator, value.denominator)
+        text = _SHORT.get(key)
+        if text is None:
+            text = _format_short(value, digits)
+            if len(_SHORT) >= _FORMAT_CACHE_SIZE:
+                _SHORT.clear()
+            _SHORT[key] = text
+        return text
+    return _format_short(value, digits)
+
+
+def _format_short(value: Fraction, digits: int) -> str:
     if is_terminating(value) and decimal_places(value) <= digits:
         return format_number(value)
     return format_number(round_fraction(value, digits, "down")).rstrip("0") + "…"

@@ -3,8 +3,8 @@
 A :class:`Result` carries the total, the grade and a :class:`Trace`. The trace is a tree of
 :class:`NodeTrace`, one per group and indicator, each with the formula as written, the
 inputs bound, every intermediate step, every rounding (before → after) and notes (missing
-facts, not applicable, manual overrides, clamping). Everything here is a frozen, slotted
-dataclass, built cheaply by the engine; nothing here computes a score.
+facts, not applicable, manual overrides, clamping). The parts are named tuples (immutable,
+cheap to build when a trace is read); nothing here computes a score.
 
 ``Trace.to_json()`` writes the documented ``perfrules.trace/1`` format
 (``docs/reference/trace-json.md``): stable key order, numbers as decimal strings, identical
@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final, Protocol
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple, Protocol
 
 from perfrules._messages import ui
-from perfrules._numbers import format_number, is_terminating
+from perfrules._trace_json import FORMAT, trace_json
 from perfrules.expressions import Step, Value
-from perfrules.expressions._functions import Interval
 
 __all__ = [
     "FORMAT",
@@ -39,12 +39,8 @@ __all__ = [
     "Trace",
 ]
 
-#: Identifier and version of the JSON trace format.
-FORMAT: Final = "perfrules.trace/1"
 
-
-@dataclass(frozen=True, slots=True)
-class InputValue:
+class InputValue(NamedTuple):
     """One input bound for an indicator.
 
     Attributes:
@@ -62,8 +58,7 @@ class InputValue:
     level: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RoundingStep:
+class RoundingStep(NamedTuple):
     """A declared rounding: ``before`` → ``after`` at ``places`` in ``mode``."""
 
     places: int
@@ -72,8 +67,7 @@ class RoundingStep:
     after: Fraction
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
+class Note(NamedTuple):
     """Something worth knowing about a node: ``kind`` plus message parameters.
 
     Kinds: ``missing_zero``, ``missing_full``, ``missing_exclude``, ``na_exclude``,
@@ -81,15 +75,14 @@ class Note:
     """
 
     kind: str
-    params: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = MappingProxyType({})
 
     def text(self, lang: str = "en") -> str:
         """The note as a sentence in *lang*."""
         return ui(f"note.{self.kind}", "zh" if lang == "zh" else "en", **self.params)
 
 
-@dataclass(frozen=True, slots=True)
-class NodeTrace:
+class NodeTrace(NamedTuple):
     """One group or indicator in the trace.
 
     Attributes:
@@ -155,8 +148,7 @@ class NodeTrace:
         return next((node for node in self.walk() if node.id == node_id), None)
 
 
-@dataclass(frozen=True, slots=True)
-class Grade:
+class Grade(NamedTuple):
     """A grade band: ``label`` for totals in [min, max) (max included for the top band)."""
 
     label: str
@@ -165,8 +157,7 @@ class Grade:
     label_en: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Gap:
+class Gap(NamedTuple):
     """How far the total is from the next band up, and the fewest rows that would close it.
 
     Attributes:
@@ -234,50 +225,19 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``perfrules.trace/1`` document as plain data (numbers as decimal strings)."""
-        losses = sorted(
-            (node for node in self.root.leaves() if node.lost),
-            key=lambda n: (-(n.lost or 0), n.id),
-        )
-        return {
-            "format": FORMAT,
-            "total": _dec(self.total, self.total_places),
-            "max": _dec(self.max),
-            "grade": _grade(self.grade),
-            "bands": [_grade(b) for b in self.bands],
-            "gap": None
-            if self.gap is None
-            else {
-                "next": self.gap.label,
-                "min": _dec(self.gap.min),
-                "shortfall": _dec(self.gap.shortfall),
-                "improve": [{"id": i, "lost": _dec(lost)} for i, lost in self.gap.improve],
-            },
-            "losses": [
-                {"id": n.id, "name": n.name, "lost": _dec(n.lost or Fraction(0), n.places)}
-                for n in losses
-            ],
-            "provenance": {
-                "perfrules": self.provenance.perfrules,
-                "unit": self.provenance.unit,
-                "scheme": {
-                    "id": self.provenance.scheme_id,
-                    "version": self.provenance.scheme_version,
-                    "year": self.provenance.scheme_year,
-                    "sha256": self.provenance.scheme_sha256,
-                },
-                "files": [{"path": p, "sha256": h} for p, h in self.provenance.files],
-                "facts": {"path": self.provenance.facts[0], "sha256": self.provenance.facts[1]},
-            },
-            "root": _node(self.root),
-        }
+        data: dict[str, Any] = json.loads(trace_json(self))
+        return data
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The ``perfrules.trace/1`` JSON text (UTF-8 characters kept, stable key order).
 
-        Compact by default (and fast: the C encoder); ``indent=2`` for people.
+        Compact by default (and fast: written directly); ``indent=2`` for people.
         """
-        separators = (",", ":") if indent is None else (",", ": ")
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=indent, separators=separators)
+        if indent is None:
+            return trace_json(self)
+        text = json.dumps(
+            self.to_dict(), ensure_ascii=False, indent=indent, separators=(",", ": ")
+        )
         return text + "\n"
 
 
@@ -390,83 +350,3 @@ class Result:
     def __repr__(self) -> str:
         """``Result(total=Decimal('89.25'), grade='良好')``."""
         return f"Result(total={self.total!r}, grade={self.grade.label!r})"
-
-
-def _dec(value: Fraction, places: int | None = None) -> str:
-    return format_number(value, places)
-
-
-def _grade(grade: Grade) -> dict[str, Any]:
-    return {
-        "label": grade.label,
-        "label_en": grade.label_en,
-        "min": _dec(grade.min),
-        "max": _dec(grade.max),
-    }
-
-
-def _value(value: object) -> Any:
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, Fraction):
-        return _dec(value)
-    if isinstance(value, Interval):
-        return value.text
-    return str(value)
-
-
-def _exact(value: object) -> str | None:
-    if isinstance(value, Fraction) and not is_terminating(value):
-        return f"{value.numerator}/{value.denominator}"
-    return None
-
-
-def _node(node: NodeTrace) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": node.id,
-        "name": node.name,
-        "kind": node.kind,
-        "weight": _dec(node.weight),
-        "score": None if node.score is None else _dec(node.score, node.places),
-        "lost": None if node.lost is None else _dec(node.lost, node.places),
-        "status": node.status,
-    }
-    if node.applicable is not None and node.applicable != node.weight:
-        out["applicable_weight"] = _dec(node.applicable)
-    if node.sources:
-        out["sources"] = [{"key": key, "at": at} for key, at in node.sources]
-    if node.kind == "indicator":
-        out["target"] = node.target
-        out["actual"] = node.actual
-        out["formula"] = node.formula
-        out["inputs"] = {
-            i.name: {"value": _value(i.value), "text": i.text, "source": i.source}
-            | ({"level": i.level} if i.level is not None else {})
-            for i in node.inputs
-        }
-        out["steps"] = [
-            {
-                "expr": s.expr,
-                "with": s.with_values(),
-                "value": _value(s.value),
-            }
-            | ({"exact": e} if (e := _exact(s.value)) else {})
-            | ({"formula": s.formula} if s.formula else {})
-            for s in node.steps
-        ]
-    out["roundings"] = [
-        {
-            "places": r.places,
-            "mode": r.mode,
-            "before": _dec(r.before),
-            "after": _dec(r.after, r.places),
-        }
-        | ({"before_exact": e} if (e := _exact(r.before)) else {})
-        for r in node.roundings
-    ]
-    out["notes"] = [
-        {"kind": n.kind, "params": dict(n.params), "en": n.text("en"), "zh": n.text("zh")}
-        for n in node.notes
-    ]
-    out["children"] = [_node(child) for child in node.children]
-    return out

@@ -14,7 +14,7 @@ from fractions import Fraction
 from importlib import metadata
 from typing import Any, Final
 
-from perfrules._numbers import format_number, to_decimal
+from perfrules._numbers import format_number, fraction, to_decimal
 from perfrules.engine._grading import gap_for, grade_of
 from perfrules.engine._kernel import MISSING
 from perfrules.engine._plan import Node, Plan
@@ -128,10 +128,13 @@ class Evaluation:
         """The exact score of node *index* (``None`` when excluded)."""
         values = self.out[2]
         num = values[2 * index]
-        return None if num is None else Fraction(num, values[2 * index + 1])
+        return None if num is None else fraction(num, values[2 * index + 1])
 
     def applicable(self) -> Fraction:
         """The weight of the indicators not excluded."""
+        unit = self.out[0]
+        if unit is None or not unit.excluded:
+            return self.plan.leaf_weights[0]
         return sum(
             (
                 self.plan.nodes[i].weight
@@ -280,7 +283,7 @@ class Evaluation:
             else:
                 pair = number_pair(raw)
                 assert pair is not None  # noqa: S101 - the scorer read it the same way
-                value = Fraction(*pair)
+                value = fraction(*pair)
             text = raw if isinstance(raw, str) else text_of(raw)
             names[name] = value
             inputs.append(InputValue(name, value, text, source))
@@ -293,7 +296,12 @@ class Evaluation:
     ) -> tuple[NodeTrace, Fraction]:
         plan = self.plan
         scored = [c for c in node.children if built[c].score is not None]
-        weight = sum((applicable[c] for c in scored), _ZERO)
+        if len(scored) == len(node.children) and all(
+            applicable[c] == plan.leaf_weights[c] for c in scored
+        ):
+            weight = plan.leaf_weights[node.index]  # nothing excluded below: known in advance
+        else:
+            weight = sum((applicable[c] for c in scored), _ZERO)
         children = tuple(built[c] for c in node.children)
         notes: tuple[Note, ...] = ()
         roundings: tuple[RoundingStep, ...] = ()
@@ -306,7 +314,7 @@ class Evaluation:
             score = self.score(node.index) if node.kind != "scheme" else self.total_exact()
             position = plan.group_positions[node.index]
             pres = self.out[3]
-            before = Fraction(pres[2 * position], pres[2 * position + 1])
+            before = fraction(pres[2 * position], pres[2 * position + 1])
             if node.kind == "scheme":
                 renormalised = Fraction(*self.out[4])
                 if weight != node.weight and weight:

@@ -83,6 +83,8 @@ class Plan:
     leaf_positions: dict[int, int] = field(default_factory=dict)
     #: Position of each group and of the root (by node index) among them, in node order.
     group_positions: dict[int, int] = field(default_factory=dict)
+    #: The weights of the indicators at or below each node, added up (by node index).
+    leaf_weights: dict[int, Fraction] = field(default_factory=dict)
 
 
 def _places(value: int | str | None) -> int | None:
@@ -227,6 +229,14 @@ def build_plan(
     post = _post_order(frozen)
     leaves = tuple(n.index for n in frozen if n.kind == "indicator")
     groups = [n.index for n in frozen if n.kind != "indicator"]
+    below: dict[int, Fraction] = {}
+    for index in post:
+        node = frozen[index]
+        below[index] = (
+            node.weight
+            if node.kind == "indicator"
+            else sum((below[c] for c in node.children), Fraction(0))
+        )
     return Plan(
         scheme=scheme,
         nodes=frozen,
@@ -246,6 +256,7 @@ def build_plan(
         ),
         leaf_positions={index: k for k, index in enumerate(leaves)},
         group_positions={index: k for k, index in enumerate(groups)},
+        leaf_weights=below,
     )
 
 

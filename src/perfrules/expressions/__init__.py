@@ -21,11 +21,10 @@ Fraction(105, 22)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Final
+from typing import Final, NamedTuple
 
-from perfrules._numbers import NumberFormatError, format_short, to_fraction
+from perfrules._numbers import NumberFormatError, format_short, fraction, to_fraction
 from perfrules.errors import ExpressionError
 from perfrules.expressions._codegen import PairCode
 from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Pair, Type, add_pairs
@@ -75,8 +74,7 @@ _NUMBER_REASONS: Final[dict[str, tuple[str, str]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """One evaluated sub-expression, in evaluation order.
 
     Attributes:
@@ -192,7 +190,7 @@ class Expression:
         except Exception:
             self.evaluate_reference(names)
             raise  # pragma: no cover - the reference raises a placed error first
-        value = result if isinstance(result, bool) else Fraction(*result)
+        value = result if isinstance(result, bool) else fraction(*result)
         return value, self._steps(names, records)
 
     def _steps(
@@ -200,7 +198,7 @@ class Expression:
     ) -> tuple[Step, ...]:
         infos = self.program.infos
         exact: list[tuple[int, Value]] = [
-            (record[0], Fraction(record[1], record[2]))
+            (record[0], fraction(record[1], record[2]))
             if len(record) == 3
             else (record[0], record[1])
             for record in records
