@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "rules" / "examples" / "xinzhou-zfw-2021"
@@ -15,6 +15,13 @@ MOF = ROOT / "rules" / "cn" / "mof-2020-project-self-eval"
 # CI sets CI=true, which selects hypothesis's derandomised "ci" profile automatically.
 settings.register_profile(
     "dev", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+# benchmarks/mutation_check.py: a failure is all it needs to know, not the smallest one.
+settings.register_profile(
+    "mutants",
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
 )
 if not os.environ.get("CI"):
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

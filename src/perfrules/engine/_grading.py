@@ -1,7 +1,8 @@
-"""Grade bands and the gap to the next one: the only place either is decided.
+"""Grade bands and the gap to the next one.
 
-The generated scorer, the trace and :meth:`CompiledScheme.gap` all call these, so a result
-with or without a trace names the same band and the same indicators to improve.
+The band is chosen in one place, the generated scorer (``_kernel.bands``); the gap is
+decided here, for the trace and for :meth:`CompiledScheme.gap` alike, so a result with or
+without a trace names the same indicators to improve.
 """
 
 from __future__ import annotations
@@ -13,23 +14,7 @@ from fractions import Fraction
 from perfrules.engine._plan import Plan
 from perfrules.trace import Gap, Grade
 
-__all__ = ["band_index", "fewest", "gap_for", "grade_of"]
-
-
-def band_index(plan: Plan, num: int, den: int) -> int:
-    """Index in ``plan.bands`` of the band holding ``num / den`` (``den > 0``).
-
-    Lower bounds are inclusive, upper bounds exclusive, except that the scheme's maximum
-    belongs to the band that ends there. Bands are checked at load time to cover [0, max].
-    """
-    for position, (_, low, high, _) in enumerate(plan.bands):
-        at_least_low = num * low.denominator >= low.numerator * den
-        below_high = num * high.denominator < high.numerator * den
-        if at_least_low and (
-            below_high or (high == plan.max and num * high.denominator == high.numerator * den)
-        ):
-            return position
-    return len(plan.bands) - 1  # pragma: no cover - bands are checked to cover [0, max]
+__all__ = ["fewest", "gap_for", "grade_of"]
 
 
 def grade_of(plan: Plan, position: int) -> Grade:

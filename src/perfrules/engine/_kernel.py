@@ -249,7 +249,13 @@ class _Writer:
             keyword = "if" if first else "elif"
             self.emit(f"{keyword} {at_least} and {below}: band = {position}")
             first = False
-        self.emit(f"else: band = {len(self.plan.bands) - 1}" if not first else "band = 0")
+        # Rounding whole points of a fractional weight can lift a total above the maximum
+        # (2.5 → 3): it belongs to the band that ends at the maximum.
+        top = next(
+            (p for p, band in enumerate(self.plan.bands) if band[2] == self.plan.max),
+            len(self.plan.bands) - 1,
+        )
+        self.emit(f"else: band = {top}" if not first else "band = 0")
 
     def write(self, types: Mapping[str, str], fast_keys: dict[int, frozenset[str]]) -> str:
         plan = self.plan

@@ -1,0 +1,172 @@
+"""Mutation check of the evaluator: each mutant must make the test suite fail.
+
+Each mutant changes one thing in a copy of src/ (a function's cap, a rounding mode, the
+aggregation); the oracle, golden-trace and number tests run against the copy and must fail.
+Run with ``make mutants``; prints one line per mutant and exits 1 if any survived. The
+working tree is never modified.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src" / "perfrules"
+FUNCTIONS = SRC / "expressions" / "_functions.py"
+NUMBERS = SRC / "_numbers.py"
+KERNEL = SRC / "engine" / "_kernel.py"
+SCHEME = SRC / "engine" / "_scheme.py"
+
+MUTANTS = [
+    (
+        "ratio without its cap",
+        FUNCTIONS,
+        "    share = _divide(actual, target)\n    return _P_ONE if share[0] > share[1] else share",
+        "    return _divide(actual, target)",
+    ),
+    (
+        "reverse_ratio without its cap",
+        FUNCTIONS,
+        "    share = _divide(target, actual)\n    return _P_ONE if share[0] > share[1] else share",
+        "    return _divide(target, actual)",
+    ),
+    (
+        "reverse_ratio of 0 is 0",
+        FUNCTIONS,
+        "    if actual[0] == 0:\n        return _P_ONE\n    share = _divide(target",
+        "    if actual[0] == 0:\n        return _P_ZERO\n    share = _divide(target",
+    ),
+    (
+        "min takes the last",
+        FUNCTIONS,
+        "        if _lt(item, best):\n            best = item\n    return best\n\n\ndef _max",
+        "        if _lt(best, item):\n            best = item\n    return best\n\n\ndef _max",
+    ),
+    (
+        "clamp ignores its upper bound",
+        FUNCTIONS,
+        "    return high if _lt(high, x) else x",
+        "    return x",
+    ),
+    (
+        "steps rounds up",
+        FUNCTIONS,
+        "    return ((amount[0] * interval[1]) // (amount[1] * interval[0]), 1)",
+        "    return (-(-(amount[0] * interval[1]) // (amount[1] * interval[0])), 1)",
+    ),
+    (
+        "ceil is floor",
+        FUNCTIONS,
+        "    return (-(-x[0] // x[1]), 1)",
+        "    return (x[0] // x[1], 1)",
+    ),
+    (
+        "checklist counts every item",
+        FUNCTIONS,
+        "        if rest[i]:\n            total = add_pairs",
+        "        if True:\n            total = add_pairs",
+    ),
+    (
+        "missing counts what holds",
+        FUNCTIONS,
+        "    return (sum(1 for f in flags if not f), 1)",
+        "    return (sum(1 for f in flags if f), 1)",
+    ),
+    (
+        "closed interval ends are open",
+        FUNCTIONS,
+        "            if left < right or (left == right and not self.low_closed):",
+        "            if left <= right:",
+    ),
+    (
+        "half_up rounds ties down",
+        NUMBERS,
+        "    return quotient + (2 * remainder >= den)",
+        "    return quotient + (2 * remainder > den)",
+    ),
+    (
+        "inline half_up rounds ties down",
+        NUMBERS,
+        'f"{target}, _r = divmod({num}, {den})\\nif 2 * _r >= {den}: {target} += 1"',
+        'f"{target}, _r = divmod({num}, {den})\\nif 2 * _r > {den}: {target} += 1"',
+    ),
+    (
+        "half_even rounds ties up",
+        NUMBERS,
+        "    return quotient + (twice > den or (twice == den and quotient % 2 == 1))",
+        "    return quotient + (twice >= den)",
+    ),
+    (
+        "up is down",
+        NUMBERS,
+        "def _up(num: int, den: int) -> int:\n    return -(-num // den)",
+        "def _up(num: int, den: int) -> int:\n    return num // den",
+    ),
+    (
+        "no renormalisation",
+        SCHEME,
+        "        if applicable == plan.max or not applicable:",
+        "        if True:",
+    ),
+    (
+        "score above weight accepted",
+        KERNEL,
+        'self.emit(f"if vn >= 0 and vn * {wd} <= {wn} * vd:")',
+        'self.emit("if vn >= 0:")',
+    ),
+    (
+        "groups not rounded",
+        KERNEL,
+        '        if places is None:\n            self.emit(f"n{i} = {pre.num}")',
+        '        if True:\n            self.emit(f"n{i} = {pre.num}")',
+    ),
+]
+
+
+def main() -> int:
+    survivors = 0
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder)
+        for part in ("src", "tests", "rules", "pyproject.toml"):
+            source = ROOT / part
+            if source.is_dir():
+                shutil.copytree(source, copy / part)
+            else:
+                shutil.copy(source, copy / part)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(copy / "src"),
+            "HYPOTHESIS_PROFILE": "mutants",
+            "PERFRULES_ORACLE_EXAMPLES": os.environ.get("PERFRULES_ORACLE_EXAMPLES", "300"),
+        }
+        env.pop("CI", None)  # the CI profile would replace the "mutants" profile
+        for name, path, old, new in MUTANTS:
+            target = copy / path.relative_to(ROOT)
+            original = target.read_text(encoding="utf-8")
+            if original.count(old) != 1:
+                print(f"?  {name}: the code to mutate was not found once in {path.name}")
+                survivors += 1
+                continue
+            target.write_text(original.replace(old, new), encoding="utf-8")
+            run = subprocess.run(
+                [
+                    sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                    "tests/test_oracle.py", "tests/test_golden_traces.py", "tests/test_numbers.py",
+                ],
+                cwd=copy, env=env, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            target.write_text(original, encoding="utf-8")
+            killed = run.returncode != 0
+            survivors += not killed
+            print(f"{'killed  ' if killed else 'SURVIVED'} {name}", flush=True)
+    print(f"{len(MUTANTS) - survivors} of {len(MUTANTS)} mutants killed")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
