@@ -12,12 +12,14 @@ which TOML allows inside strings); columns count characters, 1-based.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 Path = tuple[str | int, ...]
 
-_BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_BARE_RUN = re.compile(r"[A-Za-z0-9_-]+")
+_SPACES = re.compile(r"[ \t]+")
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
 
@@ -103,19 +105,23 @@ class _Scanner:
         return self.text.startswith(s, self.i)
 
     def advance(self, n: int = 1) -> None:
-        for _ in range(n):
-            if self.i >= len(self.text):
-                return
-            if self.text[self.i] == "\n":
-                self.line += 1
-                self.col = 1
-            else:
-                self.col += 1
-            self.i += 1
+        self.move(min(self.i + n, len(self.text)))
+
+    def move(self, end: int) -> None:
+        """Move to offset *end*, counting the lines and columns passed."""
+        newlines = self.text.count("\n", self.i, end)
+        if newlines:
+            self.line += newlines
+            self.col = end - self.text.rfind("\n", self.i, end)
+        else:
+            self.col += end - self.i
+        self.i = end
 
     def skip_ws(self) -> None:
-        while self.peek() in (" ", "\t"):
-            self.advance()
+        match = _SPACES.match(self.text, self.i)
+        if match is not None and match.end() > self.i:
+            self.col += match.end() - self.i
+            self.i = match.end()
 
     def skip_ws_comments_newlines(self) -> None:
         while True:
@@ -128,12 +134,11 @@ class _Scanner:
                 return
 
     def skip_comment(self) -> None:
-        while self.peek() not in ("\n", ""):
-            self.advance()
+        end = self.text.find("\n", self.i)
+        self.move(len(self.text) if end < 0 else end)
 
     def skip_line(self) -> None:
-        while self.peek() not in ("\n", ""):
-            self.advance()
+        self.skip_comment()
         self.advance()
 
     # --- keys ------------------------------------------------------------------------
@@ -144,8 +149,10 @@ class _Scanner:
         if ch == "'":
             return self.literal_string()
         start = self.i
-        while self.peek() in _BARE and self.peek():
-            self.advance()
+        match = _BARE_RUN.match(self.text, start)
+        if match is not None:
+            self.col += match.end() - start  # bare keys hold no newline
+            self.i = match.end()
         return self.text[start : self.i]
 
     def key(self) -> list[tuple[str, tuple[int, int]]]:

@@ -32,7 +32,8 @@ from typing import Any, Final
 from perfrules._numbers import ROUNDING
 from perfrules.engine._plan import Node, Plan
 from perfrules.expressions import add_pairs
-from perfrules.facts._values import number_pair
+from perfrules.expressions._codegen import BASE_GLOBALS, inline_block
+from perfrules.facts._values import TEXT_PAIRS, UNREAD, number_pair
 
 __all__ = ["Kernel", "build_kernel"]
 
@@ -40,6 +41,8 @@ __all__ = ["Kernel", "build_kernel"]
 EMPTY: Final[dict[str, Any]] = {}
 #: A fact that is not there.
 MISSING: Final = object()
+#: Returned by an indicator's plain-path function: "score this one on the general path".
+GENERAL: Final = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,15 @@ class Kernel:
     source: str
 
 
+class _Pending:
+    """Stands for a generated function until the source is compiled."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 def _pair_literal(value: Fraction | bool) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
@@ -76,6 +88,10 @@ class _Writer:
         self.depth = 1
         self.constants: dict[str, object] = {}
         self.names: dict[tuple[str, type, object], str] = {}
+        self.functions: dict[tuple[object, ...], str] = {}
+        self.helpers: list[str] = []
+        self.hooks: Mapping[str, Callable[..., Any]] = {}
+        self.leaf_table: list[tuple[object, ...]] = []
         self.shapes: dict[int, Shape] = {}
         self.mode = ROUNDING[plan.mode]
 
@@ -95,82 +111,106 @@ class _Writer:
         return self.mode.code(target, num, den)
 
     # --- indicators --------------------------------------------------------------------
-    def leaf(self, k: int, node: Node) -> None:
+    def leaf(self, k: int, node: Node) -> tuple[object, ...]:
+        """Indicator *k*'s row of the leaf table: its shape's function and its arguments."""
         leaf = node.leaf
         assert leaf is not None  # noqa: S101
         i = node.index
-        code = leaf.expression.code
-        ident = self.constant("_I", node.id)
-        allowed = self.constant("_A", self.fast_keys[i])
-        function = self.constant("_F", code.function)
-        self.emit(f"# indicator {k}\no = ind.get({ident}, _E)\ng = True")
-        fast = not any(self.types.get(name) == "level" for name in leaf.needs)
-        if fast:
-            self.emit(f"if o.__class__ is _DICT and o.keys() <= {allowed}:")
-            self.depth += 1
-            raw_names = []
-            checks = []
-            for j, name in enumerate(leaf.needs):
-                key = self.constant("_N", name)
-                raw, bound = f"x{j}", f"p{j}"
-                raw_names.append(raw)
-                checks.append(f"{bound} is not None")
-                self.emit(
-                    f"{raw} = o.get({key}, _M)\nif {raw} is _M: {raw} = shared.get({key}, _M)"
-                )
-                default = leaf.params.get(name)
-                if default is None and name == "target" and leaf.target_value is not None:
-                    default = leaf.target_value
-                kind = self.types.get(name, "number")
-                if kind == "bool":
-                    read = f"{raw} if {raw}.__class__ is _BOOL else None"
-                else:
-                    read = f"_NUM({raw})"
-                if default is not None:
-                    self.emit(f"{bound} = {_pair_literal(default)} if {raw} is _M else {read}")
-                else:
-                    self.emit(f"{bound} = {read}")
-            args = []
-            position = {name: j for j, name in enumerate(leaf.needs)}
-            for name, kind in code.params:
-                if name in position:
-                    bound = f"p{position[name]}"
-                    args += [f"{bound}[0]", f"{bound}[1]"] if kind == "num" else [bound]
-                else:  # weight
-                    args += [str(node.weight.numerator), str(node.weight.denominator)]
-            condition = " and ".join(checks) or "True"
-            self.emit(f"if {condition}:")
-            self.depth += 1
-            self.emit(
-                f"try:\n    vn, vd = {function}({', '.join(args)})\nexcept _EXC:\n    pass\nelse:"
-            )
-            self.depth += 1
-            wn, wd = node.weight.numerator, node.weight.denominator
-            self.emit(f"if vn >= 0 and vn * {wd} <= {wn} * vd:")
-            self.depth += 1
-            raw_tuple = "(" + "".join(f"{r}, " for r in raw_names) + ")"
-            if node.places is not None:
-                scale = 10**node.places
-                self.emit(self.round_code(f"n{i}", f"vn * {scale}", "vd"))
-                self.shapes[i] = Shape(f"n{i}", str(scale), scale)
-            else:
-                self.emit(f"n{i}, d{i} = vn, vd")
-                self.shapes[i] = Shape(f"n{i}", f"d{i}", None)
-            self.emit(f"R[{k}] = (o, {raw_tuple}, vn, vd)\ng = False")
-            self.depth -= 4
+        scale = 10**node.places if node.places is not None else None
+        self.shapes[i] = (
+            Shape(f"n{i}", str(scale), scale)
+            if scale is not None
+            else Shape(f"n{i}", f"d{i}", None)
+        )
+        function: object
+        if any(self.types.get(name) == "level" for name in leaf.needs):
+            function = self.hooks["_GEN"]
         else:
-            self.shapes[i] = (
-                Shape(f"n{i}", str(10**node.places), 10**node.places)
-                if node.places is not None
-                else Shape(f"n{i}", f"d{i}", None)
-            )
-        self.emit("if g:")
-        self.depth += 1
-        self.emit(f"if U is None: U = _NEWUNIT(src)\nn{i}, d{i} = _GEN({k}, o, shared, U, R)")
-        shape = self.shapes[i]
-        if shape.scale is not None:
-            self.emit(f"if n{i} is not None: n{i} = n{i} * ({shape.scale} // d{i})")
-        self.depth -= 1
+            function = _Pending(self.shape_function(node))
+        return (function, k, node.id, node.weight.numerator, node.weight.denominator, scale)
+
+    def shape_function(self, node: Node) -> str:
+        """The name of the function scoring indicators shaped like *node* the plain way.
+
+        Indicators with the same formula, inputs, defaults and rounding share one function
+        (their ids and weights are arguments), so a scheme of 2,000 similar rows compiles a
+        handful of functions, not 2,000 copies of one.
+        """
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        defaults = []
+        for name in leaf.needs:
+            default = leaf.params.get(name)
+            if default is None and name == "target" and leaf.target_value is not None:
+                default = leaf.target_value
+            defaults.append(default)
+        kinds = tuple(self.types.get(name, "number") for name in leaf.needs)
+        key = (
+            leaf.expression.text,
+            leaf.needs,
+            kinds,
+            tuple(defaults),
+            node.places,
+            self.fast_keys[node.index],
+        )
+        known = self.functions.get(key)
+        if known is not None:
+            return known
+        name = f"_L{len(self.functions)}"
+        self.functions[key] = name
+        allowed = self.constant("_A", self.fast_keys[node.index])
+        general = "return _GEN(C, k, o, shared, R, wn, wd, scale)"
+        lines = [
+            f"def {name}(C, k, o, shared, R, wn, wd, scale):",
+            f"    if o.__class__ is not _DICT or not o.keys() <= {allowed}: {general}",
+        ]
+        operands: dict[str, tuple[str, ...]] = {"weight": ("num", "wn", "wd")}
+        raws = []
+        for j, (need, kind, default) in enumerate(zip(leaf.needs, kinds, defaults, strict=True)):
+            key_name = self.constant("_N", need)
+            raw = f"x{j}"
+            raws.append(raw)
+            lines.append(f"    {raw} = o.get({key_name}, _M)")
+            lines.append(f"    if {raw} is _M: {raw} = shared.get({key_name}, _M)")
+            if kind == "bool":
+                read = f"{raw} if {raw}.__class__ is _BOOL else None"
+                operand: tuple[str, ...] = ("bool", f"v{j}")
+                target = f"v{j}"
+            else:
+                read = f"_TC.get({raw}, _U) if {raw}.__class__ is _STR else _U"
+                operand = ("num", f"v{j}n", f"v{j}d")
+                target = f"p{j}"
+            if default is not None:
+                lines.append(f"    if {raw} is _M: {target} = {_pair_literal(default)}")
+                lines.append(f"    else: {target} = {read}")
+            else:
+                lines.append(f"    {target} = {read}")
+            if kind != "bool":
+                lines.append(f"    if {target} is _U: {target} = _NUM({raw})")
+                lines.append(f"    if {target} is None: {general}")
+                lines.append(f"    v{j}n, v{j}d = {target}")
+            else:
+                lines.append(f"    if {target} is None: {general}")
+            operands[need] = operand
+        body, result, constants = inline_block(
+            leaf.expression.program, operands, depth=2, prefix=f"{len(self.functions)}_"
+        )
+        self.constants.update(constants)
+        lines.append("    try:")
+        lines.extend(body or ["        pass"])
+        lines.append(f"        vn, vd = {result[1]}, {result[2]}")
+        lines.append(f"    except _EXC:\n        {general}")
+        lines.append(f"    if vn < 0 or vn * wd > wn * vd: {general}")
+        raw_tuple = "(" + "".join(f"{r}, " for r in raws) + ")"
+        lines.append(f"    R[k] = (o, {raw_tuple}, vn, vd)")
+        if node.places is not None:
+            rounding = self.round_code("q", f"vn * {10**node.places}", "vd")
+            lines.extend("    " + line for line in rounding.split("\n"))
+            lines.append("    return q")
+        else:
+            lines.append("    return vn, vd")
+        self.helpers.append("\n".join(lines))
+        return name
 
     # --- groups and the total ----------------------------------------------------------
     def group(self, node: Node) -> None:
@@ -179,11 +219,17 @@ class _Writer:
         self.emit(f"# {node.kind} {i}\nc{i} = False")
         if kids and all(kid.scale is not None for kid in kids):
             scale = max(kid.scale for kid in kids)  # type: ignore[type-var]
-            self.emit(f"a{i} = 0")
-            for kid in kids:
-                factor = scale // kid.scale  # type: ignore[operator]
-                term = kid.num if factor == 1 else f"{kid.num} * {factor}"
-                self.emit(f"if {kid.num} is not None: a{i} += {term}; c{i} = True")
+            factors = [scale // kid.scale for kid in kids]  # type: ignore[operator]
+            terms = " + ".join(
+                kid.num if factor == 1 else f"{kid.num} * {factor}"
+                for kid, factor in zip(kids, factors, strict=True)
+            )
+            values = "".join(f"{kid.num}, " for kid in kids)
+            # All children scored (the usual case): one integer sum; else skip the excluded.
+            self.emit(
+                f"if None in ({values}): a{i}, c{i} = _PARTIAL(({values}), {tuple(factors)})\n"
+                f"else: a{i} = {terms}; c{i} = True"
+            )
             pre = Shape(f"a{i}", str(scale), scale)
         else:
             self.emit(f"a{i}, b{i} = 0, 1")
@@ -264,14 +310,26 @@ class _Writer:
         self.pre: dict[int, Shape] = {}
         ids = self.constant("_IDS", frozenset(plan.nodes[j].id for j in plan.leaves))
         self.emit(
-            f"U = None\nR = [None] * {len(plan.leaves)}\n"
+            f"C = [src, None]\nR = [None] * {len(plan.leaves)}\n"
             f"if ind.__class__ is not _DICT or not ind.keys() <= {ids}:\n"
-            "    U = _NEWUNIT(src)\n    ind = _SHAPE(ind, U)\n"
+            "    C[1] = _NEWUNIT(src)\n    ind = _SHAPE(ind, C[1])\n"
             "if shared.__class__ is not _DICT:\n"
-            "    if U is None: U = _NEWUNIT(src)\n    shared = _SHARED(shared, U)"
+            "    if C[1] is None: C[1] = _NEWUNIT(src)\n    shared = _SHARED(shared, C[1])"
         )
-        for k, index in enumerate(plan.leaves):
-            self.leaf(k, plan.nodes[index])
+        table = [self.leaf(k, plan.nodes[index]) for k, index in enumerate(plan.leaves)]
+        self.leaf_table = table
+        # Every indicator in one pass over a table (compiling a statement per indicator would
+        # cost ~35 µs each), then into locals for the sums below.
+        self.emit(
+            "L = [f(C, k, ind.get(i, _E), shared, R, wn, wd, s) for f, k, i, wn, wd, s in _LEAVES]"
+        )
+        names = [self.shapes[index].num for index in plan.leaves]
+        self.emit(f"{', '.join(names)}, = L")
+        for index in plan.leaves:
+            shape = self.shapes[index]
+            if shape.scale is None:
+                self.emit(f"{shape.num}, {shape.den} = {shape.num}")
+        self.emit("U = C[1]")
         for index in plan.post_order:
             node = plan.nodes[index]
             if node.kind != "indicator":
@@ -290,7 +348,8 @@ class _Writer:
             if n.kind != "indicator"
         )
         self.emit(f"return U, R, ({values},), ({pres},), (rn, rd), band, override")
-        return "def _kernel(src, ind, shared):\n" + "\n".join(self.lines) + "\n"
+        kernel = "def _kernel(src, ind, shared):\n" + "\n".join(self.lines) + "\n"
+        return "\n\n".join([*self.helpers, kernel])
 
 
 def build_kernel(
@@ -310,9 +369,10 @@ def build_kernel(
             ``_SHARED``, ``_NOTHING``, ``_RENORM``, ``_OVERRIDE``.
     """
     writer = _Writer(plan)
+    writer.hooks = hooks
     source = writer.write(types, fast_keys)
     namespace: dict[str, object] = {
-        "__builtins__": {},
+        **BASE_GLOBALS,
         "_E": EMPTY,
         "_M": MISSING,
         "_EXC": Exception,
@@ -320,16 +380,36 @@ def build_kernel(
         "_BOOL": bool,
         "divmod": divmod,  # the rounding code of _numbers.ROUNDING uses it
         "_NUM": number_pair,
+        "_TC": TEXT_PAIRS,
+        "_STR": str,
+        "_U": UNREAD,
+        "_G": GENERAL,
         "_ADD": _add,
+        "_PARTIAL": _partial,
         "_ZERO": Fraction(0),
         **hooks,
         **writer.constants,
     }
     code = compile(source, "<perfrules scheme>", "exec", dont_inherit=True)
     exec(code, namespace)  # noqa: S102 - source generated from the plan's numbers, no builtins
+    namespace["_LEAVES"] = tuple(
+        (namespace[row[0].name] if isinstance(row[0], _Pending) else row[0], *row[1:])
+        for row in writer.leaf_table
+    )
     function = namespace["_kernel"]
     assert isinstance(function, FunctionType)  # noqa: S101
     return Kernel(function, source)
+
+
+def _partial(values: tuple[int | None, ...], factors: tuple[int, ...]) -> tuple[int, bool]:
+    """The sum of the scored children (each over its own power of ten), and whether any was."""
+    total = 0
+    scored = False
+    for value, factor in zip(values, factors, strict=True):
+        if value is not None:
+            total += value * factor
+            scored = True
+    return total, scored
 
 
 def _add(an: int, ad: int, bn: int, bd: int) -> tuple[int, int]:

@@ -266,9 +266,46 @@ class CompiledScheme:
 
     # --- the general path of one indicator -----------------------------------------------
     def _general(
+        self,
+        call: list[Any],
+        k: int,
+        own: Any,
+        shared: Mapping[str, Any],
+        records: list[Any],
+        weight_num: int,
+        weight_den: int,
+        scale: int | None,
+    ) -> int | tuple[int | None, int] | None:
+        """Score indicator *k* in full and record it.
+
+        Args:
+            call: the generated scorer's per-call state: ``[facts, Unit or None]``; the unit
+                is made here on first need.
+            k: the indicator's position.
+            own: its facts (``EMPTY`` when absent).
+            shared: the shared facts.
+            records: the raw record, one entry per indicator.
+            weight_num: the numerator of its weight (the plan has it; kept for the call).
+            weight_den: the denominator of its weight.
+            scale: the power of ten its rounded score is held over, ``None`` when it is not
+                rounded.
+
+        Returns:
+            The rounded score as an integer over *scale*, or as a pair without a scale;
+            ``None`` (or ``(None, 1)``) when excluded or failed.
+        """
+        del weight_num, weight_den
+        unit = call[1]
+        if unit is None:
+            unit = call[1] = Unit(call[0])
+        num, den = self._general_pair(k, own, shared, unit, records)
+        if scale is None:
+            return num, den
+        return None if num is None else num * (scale // den)
+
+    def _general_pair(
         self, k: int, own: Any, shared: Mapping[str, Any], unit: Unit, records: list[Any]
     ) -> tuple[int | None, int]:
-        """Score indicator *k* in full; record it; return its rounded score as a pair."""
         node = self.plan.nodes[self.plan.leaves[k]]
         if own is not EMPTY:
             own = self._own_shape(node, own, unit)

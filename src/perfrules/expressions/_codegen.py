@@ -69,13 +69,22 @@ def _times(x: str, y: str) -> str:
 
 
 class _Generator:
-    def __init__(self, params: dict[str, Operand], *, traced: bool, checked: bool) -> None:
+    def __init__(
+        self,
+        params: dict[str, Operand],
+        *,
+        traced: bool,
+        checked: bool,
+        depth: int = 1,
+        prefix: str = "",
+    ) -> None:
         self.params = params
         self.traced = traced
         self.checked = checked
         self.lines: list[str] = []
-        self.depth = 1
+        self.depth = depth
         self.count = 0
+        self.prefix = prefix
         self.constants: dict[str, object] = {}
 
     def emit(self, line: str) -> None:
@@ -83,7 +92,7 @@ class _Generator:
 
     def temp(self) -> str:
         self.count += 1
-        return f"t{self.count}"
+        return f"t{self.prefix}{self.count}"
 
     def node(self, node: ast.expr) -> Operand:
         out = self._node(node)
@@ -127,7 +136,7 @@ class _Generator:
         if isinstance(value, bool):
             return ("bool", "True" if value else "False")
         if isinstance(value, Interval):
-            name = f"_K{len(self.constants)}"
+            name = f"_K{self.prefix}{len(self.constants)}"
             self.constants[name] = value
             return ("obj", name)
         numerator, denominator = value.numerator, value.denominator  # type: ignore[attr-defined]
@@ -215,13 +224,43 @@ class _Generator:
 
     def _call(self, node: ast.Call) -> Operand:
         name = node.func.id  # type: ignore[attr-defined]  # a Name, guaranteed by _parse
-        args = []
-        for arg in node.args:
-            operand = self.node(arg)
-            args.append(f"({operand[1]}, {operand[2]})" if operand[0] == "num" else operand[1])
+        operands = [self.node(arg) for arg in node.args]
         t = self.temp()
+        inline = FUNCTIONS[name].inline
+        if inline is not None and all(o[0] == "num" for o in operands):
+            num, den = inline(self.emit, t, [(o[1], o[2]) for o in operands])
+            return ("num", num, den)
+        args = [f"({o[1]}, {o[2]})" if o[0] == "num" else o[1] for o in operands]
         self.emit(f"{t}n, {t}d = _F_{name}({', '.join(args)})")
         return ("num", f"{t}n", f"{t}d")
+
+
+def inline_block(
+    program: Program, operands: dict[str, Operand], *, depth: int, prefix: str
+) -> tuple[list[str], Operand, dict[str, object]]:
+    """*program* as statements to paste into other generated code.
+
+    Args:
+        program: the validated program.
+        operands: the code of each input (``("num", num, den)`` or ``("bool", code)``).
+        depth: indentation level of the statements.
+        prefix: keeps temporaries and constants apart from other blocks.
+
+    Returns:
+        The lines, the operand holding the result, and the constants to bind.
+    """
+    generator = _Generator(
+        operands,
+        traced=False,
+        checked=program.max_size > MAX_BITS,
+        depth=depth,
+        prefix=prefix,
+    )
+    result = generator.node(program.tree)
+    return generator.lines, result, generator.constants
+
+
+BASE_GLOBALS: Final = _BASE_GLOBALS
 
 
 class PairCode:

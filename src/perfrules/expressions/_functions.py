@@ -286,6 +286,30 @@ def power(base: Pair, exponent: Pair) -> Pair:
 
 #: How the static size bound of a call follows from its arguments' bounds (in bits).
 SizeRule = Literal["max", "sum", "count"]
+#: Writes a call inline: (emit a line, target variable prefix, (num, den) code of each
+#: argument) → (num, den) code of the result.
+Inline = Callable[[Callable[[str], None], str, list[tuple[str, str]]], tuple[str, str]]
+
+
+def _inline_extreme(*, smaller: bool) -> Inline:
+    """``min``/``max`` written inline, exactly as :func:`_min`/:func:`_max` choose."""
+
+    def write(
+        emit: Callable[[str], None], target: str, args: list[tuple[str, str]]
+    ) -> tuple[str, str]:
+        num, den = f"{target}n", f"{target}d"
+        emit(f"{num}, {den} = {args[0][0]}, {args[0][1]}")
+        for arg_num, arg_den in args[1:]:
+            # _lt(item, best) for min, _lt(best, item) for max
+            test = (
+                f"{arg_num} * {den} < {num} * {arg_den}"
+                if smaller
+                else f"{num} * {arg_den} < {arg_num} * {den}"
+            )
+            emit(f"if {test}: {num}, {den} = {arg_num}, {arg_den}")
+        return num, den
+
+    return write
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +325,8 @@ class Function:
             ``max`` (the result is one of them or smaller), ``sum`` (a quotient or a sum of
             them), ``count`` (a small count).
         returns: the result type (always a number today).
+        inline: how generated code writes the call without calling :attr:`impl` (for the
+            hottest functions; a test checks that both give the same pairs).
     """
 
     name: str
@@ -309,6 +335,7 @@ class Function:
     summary: str
     size: SizeRule = "max"
     returns: Type = "num"
+    inline: Inline | None = None
 
     def size_bound(self, sizes: list[int]) -> int:
         """Bits of the result, from the bits of each argument."""
@@ -322,8 +349,12 @@ class Function:
 FUNCTIONS: Final[dict[str, Function]] = {
     f.name: f
     for f in (
-        Function("min", _min, "num+", "smallest of its arguments"),
-        Function("max", _max, "num+", "largest of its arguments"),
+        Function(
+            "min", _min, "num+", "smallest of its arguments", inline=_inline_extreme(smaller=True)
+        ),
+        Function(
+            "max", _max, "num+", "largest of its arguments", inline=_inline_extreme(smaller=False)
+        ),
         Function("abs", _abs, "num", "absolute value"),
         Function("clamp", _clamp, "num num num", "clamp(x, low, high): x kept within [low, high]"),
         Function("floor", _floor, "num", "largest whole number not above x"),

@@ -23,7 +23,9 @@ from perfrules._numbers import (
 __all__ = [
     "FALSE_WORDS",
     "NA_WORDS",
+    "TEXT_PAIRS",
     "TRUE_WORDS",
+    "UNREAD",
     "is_na_word",
     "number_pair",
     "text_of",
@@ -38,6 +40,10 @@ _CACHE_SIZE: Final = 4096
 _TEXT_CACHE: dict[str, tuple[int, int] | None] = {}
 _DECIMAL_CACHE: dict[str, tuple[int, int] | None] = {}
 _UNSET: Final[Any] = object()
+#: The text cache of :func:`number_pair`, read directly by the generated scorer:
+#: ``TEXT_PAIRS.get(text, UNREAD)`` is the pair, ``None``, or ``UNREAD`` (call it).
+TEXT_PAIRS: Final = _TEXT_CACHE
+UNREAD: Final = _UNSET
 
 
 def is_na_word(text: str) -> bool:

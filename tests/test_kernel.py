@@ -1,0 +1,76 @@
+"""The generated scorer: shapes shared, inline code equal to the registry's functions."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import perfrules
+from perfrules._numbers import ROUNDING
+from perfrules.expressions import FUNCTIONS
+
+pairs = st.tuples(st.integers(-(10**6), 10**6), st.integers(1, 10**6))
+
+
+@given(st.lists(pairs, min_size=1, max_size=5))
+def test_inline_min_and_max_choose_as_the_functions_do(args):
+    for name in ("min", "max"):
+        function = FUNCTIONS[name]
+        assert function.inline is not None
+        lines: list[str] = []
+        num, den = function.inline(lines.append, "t", [(str(n), str(d)) for n, d in args])
+        scope: dict[str, int] = {}
+        exec("\n".join(lines), {"__builtins__": {}}, scope)  # noqa: S102 - our own generated lines
+        assert (scope[num], scope[den]) == function.impl(*args)
+
+
+@given(st.integers(0, 10**12), st.integers(1, 10**6), st.sampled_from(sorted(ROUNDING)))
+def test_inline_rounding_equals_the_registry(num, den, mode):
+    rounding = ROUNDING[mode]
+    scope: dict[str, int] = {"n": num, "d": den}
+    exec(rounding.code("q", "n", "d"), {"__builtins__": {}, "divmod": divmod}, scope)  # noqa: S102
+    assert scope["q"] == rounding.quotient(num, den)
+    assert Fraction(scope["q"]) == round(Fraction(num, den)) or mode != "half_even"
+
+
+def test_indicators_of_one_shape_share_one_function(seed_compiled):
+    source = seed_compiled.kernel.source
+    # 17 indicators: 16 read "actual" with one formula, one also reads a target of 88
+    assert source.count("\ndef _L") + source.startswith("def _L") == 2
+    assert "def _kernel(src, ind, shared):" in source
+
+
+def test_rule_file_text_never_appears_in_the_generated_source(seed_compiled):
+    source = seed_compiled.kernel.source
+    for indicator in seed_compiled.scheme.indicators.values():
+        assert indicator.name not in source
+    for ident in seed_compiled.scheme.indicators:
+        assert ident not in source
+
+
+def test_a_named_formula_compiles_once(tmp_path):
+    rows = "\n".join(f'[indicators.r{i}]\nweight = 1\nformula = "capped"\n' for i in range(50))
+    path = tmp_path / "scheme.toml"
+    path.write_text(
+        '[scheme]\nid = "s"\ntitle = "s"\nmax = 50\n[inputs]\nx = {}\n'
+        '[formulas]\ncapped = "weight * min(x, 1)"\n'
+        '[[bands]]\nlabel = "A"\nmin = 0\nmax = 50\n' + rows,
+        encoding="utf-8",
+    )
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
+    expressions = {id(compiled.plan.nodes[i].leaf.expression) for i in compiled.plan.leaves}
+    assert len(expressions) == 1
+    assert compiled.kernel.source.count("def _L") == 1
+
+
+def test_compiling_a_loaded_scheme_does_not_check_it_again(monkeypatch, seed_scheme_path):
+    scheme = perfrules.load_scheme(seed_scheme_path)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("checked twice")
+
+    monkeypatch.setattr("perfrules.engine.check_scheme", fail)
+    facts = perfrules.load_facts(seed_scheme_path.with_name("facts.toml"))
+    assert str(perfrules.compile_scheme(scheme).evaluate(facts).total) == "89.25"
