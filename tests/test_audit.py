@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from conftest import SEED
-from perfrules._cli import cli
+from perfrules.cli import cli
 
 REPORT = SEED / "report.toml"
 

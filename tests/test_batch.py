@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import perfrules
 from conftest import SEED
-from perfrules._cli import cli
+from perfrules.cli import cli
 
 SCHEME = SEED / "scheme.toml"
 

@@ -8,8 +8,8 @@ import pytest
 
 import perfrules
 from conftest import SEED
-from perfrules._compile import check_path
 from perfrules.errors import RuleFileError
+from perfrules.rules._front import check_path
 
 SEED_TEXT = (SEED / "scheme.toml").read_text(encoding="utf-8")
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import SEED
-from perfrules._cli import cli, default_lang
+from perfrules.cli import cli, default_lang
 
 SCHEME = str(SEED / "scheme.toml")
 FACTS = str(SEED / "facts.toml")
@@ -127,7 +127,7 @@ def test_missing_file_exits_2(run, tmp_path):
 
 
 def test_internal_errors_exit_3_without_traceback(run, monkeypatch):
-    import perfrules._cli as module
+    import perfrules.cli as module
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")

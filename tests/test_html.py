@@ -9,7 +9,7 @@ import subprocess
 from click.testing import CliRunner
 
 from conftest import SEED
-from perfrules._cli import cli
+from perfrules.cli import cli
 
 
 def _page(tmp_path, lang="zh"):

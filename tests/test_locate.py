@@ -8,7 +8,7 @@ import tomli_w
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfrules._locate import locate
+from perfrules.rules._locate import locate
 
 DOC = '''# comment
 [scheme]

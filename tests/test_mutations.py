@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 import perfrules
 from conftest import MOF, SEED
-from perfrules._cli import cli
-from perfrules._compile import check_path
+from perfrules.cli import cli
 from perfrules.errors import FactsError
+from perfrules.rules._front import check_path
 
 EXAMPLES = int(os.environ.get("PERFRULES_MUTANTS", "300"))
 SOURCES = [

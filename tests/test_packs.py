@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import perfrules
 from conftest import MOF, ROOT
-from perfrules._compile import check_path
+from perfrules.rules._front import check_path
 
 
 def test_every_shipped_scheme_checks_clean():
@@ -41,7 +41,7 @@ def test_mof_example_matches_the_hand_computation():
 
 
 def test_every_shipped_pack_has_cases_and_they_pass():
-    from perfrules._packs import run_cases
+    from perfrules.workflows._packs import run_cases
 
     packs = sorted(p.parent for p in ROOT.glob("rules/*/*/pack.toml"))
     assert len(packs) >= 2
@@ -57,7 +57,7 @@ def test_a_wrong_expectation_fails_with_a_readable_message(tmp_path):
 
     from click.testing import CliRunner
 
-    from perfrules._cli import cli
+    from perfrules.cli import cli
 
     pack = tmp_path / "pack"
     shutil.copytree(ROOT / "rules" / "examples" / "xinzhou-zfw-2021", pack)
@@ -83,7 +83,7 @@ def test_properties_find_a_defect_and_print_facts(tmp_path):
 
     from click.testing import CliRunner
 
-    from perfrules._cli import cli
+    from perfrules.cli import cli
 
     pack = tmp_path / "pack"
     shutil.copytree(ROOT / "rules" / "examples" / "xinzhou-zfw-2021", pack)

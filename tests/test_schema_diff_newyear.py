@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 import perfrules
 from conftest import ROOT
-from perfrules._cli import cli
-from perfrules._compile import check_path
-from perfrules._schema import KINDS, schema_text
+from perfrules.cli import cli
+from perfrules.rules._front import check_path
+from perfrules.workflows._schema import KINDS, schema_text
 
 SCHEMAS = ROOT / "schemas"
 Y2021 = ROOT / "rules" / "examples" / "xinzhou-zfw-2021"

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import perfrules
 from conftest import SEED
-from perfrules._cli import cli
+from perfrules.cli import cli
 from perfrules.errors import FactsError
 
 SEED_ACTUALS = {

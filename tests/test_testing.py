@@ -207,7 +207,7 @@ def test_the_core_library_works_without_hypothesis(tmp_path):
 
             sys.meta_path.insert(0, Block())
             import perfrules
-            from perfrules._cli import cli
+            from perfrules.cli import cli
             compiled = perfrules.compile_scheme(perfrules.load_scheme({str(SEED / "scheme.toml")!r}))
             assert str(compiled.evaluate(perfrules.load_facts({str(SEED / "facts.toml")!r})).total) == "89.25"
             assert "hypothesis" not in sys.modules

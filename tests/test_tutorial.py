@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
-from perfrules._cli import cli
+from perfrules.cli import cli
 
 TUTORIAL = ROOT / "docs" / "tutorial" / "first-scheme.md"
 BLOCK = re.compile(r"^( *)```(\w+)([^\n]*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
@@ -55,7 +55,7 @@ def test_tutorial_replays(tmp_path, monkeypatch):
 
 
 def test_the_tutorial_scheme_ends_clean(tmp_path):
-    from perfrules._compile import check_path
+    from perfrules.rules._front import check_path
 
     files = {info.removeprefix("file="): body for kind, info, body in _blocks() if kind == "toml"}
     path = tmp_path / "scheme.toml"

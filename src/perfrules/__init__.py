@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 from perfrules import errors, expressions, model, trace
-from perfrules._compile import check_path, load_scheme
-from perfrules._sheets import load_facts
 from perfrules.engine import VERSION, CompiledScheme, compile_scheme
 from perfrules.errors import (
     Diagnostic,
@@ -22,8 +20,9 @@ from perfrules.errors import (
     RuleFileError,
 )
 from perfrules.expressions import safe_eval
-from perfrules.facts import Facts
+from perfrules.facts import Facts, load_facts
 from perfrules.model import Scheme
+from perfrules.rules._front import check_path, load_scheme
 from perfrules.trace import Result, Trace
 
 __version__ = VERSION

@@ -30,7 +30,10 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
-from perfrules._invariants import (
+from perfrules._numbers import format_number, is_terminating, round_fraction
+from perfrules.engine import CompiledScheme
+from perfrules.model import Scheme
+from perfrules.workflows._invariants import (
     InvariantError,
     Violation,
     as_compiled,
@@ -39,9 +42,6 @@ from perfrules._invariants import (
     facts_toml,
     unit_violations,
 )
-from perfrules._numbers import format_number, is_terminating, round_fraction
-from perfrules.engine import CompiledScheme
-from perfrules.model import Scheme
 
 __all__ = [
     "InvariantError",

@@ -7,13 +7,13 @@ results and traces from the raw record.
 
 from __future__ import annotations
 
-from perfrules._compile import check_scheme
-from perfrules._loader import Sections
 from perfrules.engine._assemble import VERSION
 from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._scheme import CompiledScheme
 from perfrules.errors import RuleFileError
 from perfrules.model import Scheme
+from perfrules.rules._front import check_scheme
+from perfrules.rules._loader import Sections
 
 __all__ = ["VERSION", "CompiledScheme", "Plan", "build_plan", "compile_scheme"]
 

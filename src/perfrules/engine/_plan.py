@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from perfrules._loader import Source
 from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import Policy, Scheme
+from perfrules.rules._loader import Source
 
 __all__ = ["Leaf", "Node", "Plan", "build_plan", "content_hash"]
 

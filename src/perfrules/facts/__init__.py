@@ -1,139 +1,62 @@
-"""One unit's facts: the values a scheme's formulas read, and where they were written.
+"""Facts: what one unit achieved, read from wherever it is written.
 
-:func:`load_facts` reads a TOML or JSON facts file; ``perfrules.load_facts`` (in
-``_sheets``) also reads CSV and XLSX. The vocabulary of values lives in ``_values``.
+:data:`FORMATS` is the one registry of facts files: which suffixes each reader takes, what
+it needs installed, whether it holds one unit per sheet. :func:`load_facts` and the batch
+reader both dispatch through it. The vocabulary of values (numbers, conditions, "not
+applicable") lives in ``_values``.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
-import hashlib
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
-from perfrules._loader import read_document
-from perfrules.errors import Diagnostic, FactsError
+from perfrules.facts._document import Facts, Locator, load_document_facts
+from perfrules.facts._sheets import load_sheet_facts
 
-__all__ = ["Facts", "Locator", "load_facts"]
-
-
-class Locator(Protocol):
-    """Where values of a facts file are: a TOML source map or a spreadsheet's cells."""
-
-    def position(self, path: Sequence[str | int]) -> tuple[int, int]:
-        """Line (or row) and column of *path*, or of its nearest located ancestor."""
-
-    def line_text(self, line: int) -> str | None:
-        """The text of a line (or row), for display."""
+__all__ = ["FORMATS", "Facts", "FactsFormat", "Locator", "format_of", "load_facts"]
 
 
-@dataclass(frozen=True)
-class Facts:
-    """One unit's facts: per-indicator values, shared values, and where they were read from.
+@dataclass(frozen=True, slots=True)
+class FactsFormat:
+    """One kind of facts file.
 
-    Build one with :func:`load_facts` or :meth:`from_mapping`.
+    Attributes:
+        name: ``toml``, ``json``, ``csv`` or ``xlsx``.
+        suffixes: the file name endings it is chosen by (lower case).
+        load: ``load(path, sheet)`` → :class:`Facts` (``sheet`` only for workbooks).
+        sheet: one unit per sheet or file with one row per indicator (CSV, XLSX), as
+            ``perfrules template`` writes it.
+        extra: the ``pip install 'perfrules[...]'`` extra it needs, if any.
     """
 
-    indicators: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    shared: Mapping[str, Any] = field(default_factory=dict)
-    unit: str = ""
-    file: str | None = None
-    source: Locator | None = None
-    sha256: str = ""
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, unit: str = "") -> Facts:
-        """Facts from plain data.
-
-        Either ``{"indicators": {id: {name: value}}, "shared": {...}, "unit": "..."}``, or
-        simply ``{id: {name: value}}``.
-        """
-        if "indicators" in data or "shared" in data:
-            indicators = data.get("indicators", {})
-            shared = data.get("shared", {})
-            unit = str(data.get("unit", unit))
-        else:
-            indicators, shared = data, {}
-        return cls(indicators=indicators, shared=shared, unit=unit)
-
-    @functools.cached_property
-    def digest(self) -> str:
-        """sha256 of the facts: of the file's bytes, or of the data's canonical JSON."""
-        if self.sha256:
-            return self.sha256
-        canonical = json.dumps(
-            {"indicators": self.indicators, "shared": self.shared, "unit": self.unit},
-            ensure_ascii=False,
-            sort_keys=True,
-            default=str,
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-    def position(self, path: tuple[str | int, ...]) -> tuple[str | None, int, int, str | None]:
-        """File, line, column and source line of a key path in the facts file."""
-        if self.source is None:
-            return self.file, 0, 0, None
-        line, column = self.source.position(path)
-        return self.file, line, column, self.source.line_text(line)
+    name: str
+    suffixes: tuple[str, ...]
+    load: Callable[[Path, str | None], Facts]
+    sheet: bool = False
+    extra: str | None = None
 
 
-def load_facts(path: str | Path) -> Facts:
-    """Read a facts file (TOML or JSON).
+FORMATS: tuple[FactsFormat, ...] = (
+    FactsFormat("toml", (".toml",), lambda path, _: load_document_facts(path)),
+    FactsFormat("json", (".json",), lambda path, _: load_document_facts(path)),
+    FactsFormat("csv", (".csv",), load_sheet_facts, sheet=True),
+    FactsFormat("xlsx", (".xlsx", ".xlsm"), load_sheet_facts, sheet=True, extra="xlsx"),
+)
 
-    The file has optional ``unit`` and ``year`` keys, an optional ``[shared]`` table of
-    facts every indicator can read, and ``[indicators.ID]`` tables.
+
+def format_of(path: str | Path) -> FactsFormat | None:
+    """The facts format of *path* by its suffix, or ``None``."""
+    suffix = Path(path).suffix.lower()
+    return next((f for f in FORMATS if suffix in f.suffixes), None)
+
+
+def load_facts(path: str | Path, sheet: str | None = None) -> Facts:
+    """Read one unit's facts: TOML, JSON, CSV or XLSX (by the file's suffix; TOML otherwise).
 
     Raises:
-        FactsError: the file cannot be read or is not a table of that shape.
+        FactsError: the file cannot be read, with located diagnostics.
     """
-    diagnostics: list[Diagnostic] = []
-    loaded = read_document(path, diagnostics)
-    if loaded is None:
-        raise FactsError(diagnostics)
-    document, source_map, digest = loaded
-    name = str(path)
-    for key, value in document.items():
-        if key in ("unit", "year", "note"):
-            continue
-        if key in ("indicators", "shared"):
-            if not isinstance(value, Mapping):
-                line, column = source_map.position((key,))
-                diagnostics.append(
-                    Diagnostic(
-                        "PR410",
-                        (key,),
-                        {"got": type(value).__name__},
-                        file=name,
-                        line=line,
-                        column=column,
-                    )
-                )
-            continue
-        line, column = source_map.position((key,))
-        suggestion = difflib.get_close_matches(key, ["unit", "year", "shared", "indicators"], n=1)
-        diagnostics.append(
-            Diagnostic(
-                "PR101",
-                (key,),
-                {"key": key, "table": "(top)", "suggestion": suggestion[0] if suggestion else ""},
-                "did_you_mean" if suggestion else None,
-                file=name,
-                line=line,
-                column=column,
-                excerpt=source_map.line_text(line),
-            )
-        )
-    if diagnostics:
-        raise FactsError(diagnostics)
-    return Facts(
-        indicators=document.get("indicators", {}),
-        shared=document.get("shared", {}),
-        unit=str(document.get("unit", "")),
-        file=name,
-        source=source_map,
-        sha256=digest,
-    )
+    kind = format_of(path) or FORMATS[0]
+    return kind.load(Path(path), sheet)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perfrules._checks import CheckResult, place_all, run_checks
-from perfrules._loader import Sections, Source, read_scheme
 from perfrules.errors import Diagnostic, RuleFileError
 from perfrules.model import Scheme
+from perfrules.rules._checks import CheckResult, place_all, run_checks
+from perfrules.rules._loader import Sections, Source, read_scheme
 
 __all__ = ["check_path", "check_scheme", "load_scheme"]
 

@@ -22,7 +22,6 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
-from perfrules._locate import SourceMap, locate
 from perfrules.errors import Diagnostic, format_key_path
 from perfrules.model import (
     Band,
@@ -37,6 +36,7 @@ from perfrules.model import (
     Scheme,
     SchemeInfo,
 )
+from perfrules.rules._locate import SourceMap, locate
 
 #: Rule and facts files larger than this are refused before parsing.
 MAX_FILE_BYTES: Final = 1024 * 1024

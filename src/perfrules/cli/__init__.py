@@ -17,14 +17,10 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from perfrules._audit import audit as audit_report
-from perfrules._audit import load_report
-from perfrules._batch import score_batch, write_results
-from perfrules._compile import check_path
-from perfrules._diff import diff_schemes, what_if
-from perfrules._files import new_year_text, write_atomic
-from perfrules._packs import PackError, run_cases
-from perfrules._render import (
+from perfrules.engine import VERSION, CompiledScheme, compile_scheme
+from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
+from perfrules.facts import load_facts
+from perfrules.reports import (
     diagnostics_json,
     make_console,
     make_progress,
@@ -37,11 +33,16 @@ from perfrules._render import (
     render_markdown,
     render_score_table,
 )
-from perfrules._schema import KINDS, schema_text
-from perfrules._sheets import load_facts, write_template
-from perfrules.engine import VERSION, CompiledScheme, compile_scheme
-from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
+from perfrules.rules._front import check_path
 from perfrules.trace import Result, Trace
+from perfrules.workflows._audit import audit as audit_report
+from perfrules.workflows._audit import load_report
+from perfrules.workflows._batch import score_batch, write_results
+from perfrules.workflows._diff import diff_schemes, what_if
+from perfrules.workflows._files import new_year_text, write_atomic
+from perfrules.workflows._packs import PackError, run_cases
+from perfrules.workflows._schema import KINDS, schema_text
+from perfrules.workflows._templates import write_template
 
 F = TypeVar("F", bound=Callable[..., Any])
 

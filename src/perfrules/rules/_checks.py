@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
-from perfrules._loader import KeyPath, Sections, Source
 from perfrules._numbers import format_number
 from perfrules.errors import Diagnostic, ExpressionError, format_key_path
 from perfrules.expressions import (
@@ -28,6 +27,7 @@ from perfrules.expressions import (
 )
 from perfrules.expressions._parse import check_identifier
 from perfrules.model import Scheme
+from perfrules.rules._loader import KeyPath, Sections, Source
 
 _PARTS_SHOWN = 8
 

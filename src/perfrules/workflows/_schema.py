@@ -14,8 +14,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from perfrules._packs import CaseFile, PackInfo
 from perfrules.model import FactsFile, ReportFile, RuleFile
+from perfrules.workflows._packs import CaseFile, PackInfo
 
 __all__ = ["KINDS", "export_schema", "schema_text"]
 

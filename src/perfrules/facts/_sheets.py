@@ -19,16 +19,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from perfrules._files import write_atomic
-from perfrules._loader import read_bytes
-from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
-from perfrules.facts import Facts
-from perfrules.facts import load_facts as load_document_facts
+from perfrules.facts._document import Facts
+from perfrules.rules._loader import read_bytes
 
-__all__ = ["load_facts", "load_sheet_facts", "template_rows", "write_template"]
+__all__ = ["INFO_COLUMNS", "LABELS", "column_key", "decode_csv", "load_sheet_facts", "sheet_names"]
 
-_INFO_COLUMNS = ("id", "name", "weight", "target_text")
+INFO_COLUMNS = ("id", "name", "weight", "target_text")
 
 
 @dataclass
@@ -52,7 +49,8 @@ class TablePositions:
         return self.rows.get(line)
 
 
-def _key(header: object) -> str:
+def column_key(header: object) -> str:
+    """The key a header cell ends with: ``业绩值 actual`` → ``actual``."""
     text = str(header or "").strip()
     return text.split()[-1] if text else ""
 
@@ -66,7 +64,7 @@ def _facts_from_rows(rows: Iterable[Sequence[Any]], name: str, digest: str) -> F
         cells = ["" if c is None else c for c in row]
         positions.rows[number] = " | ".join(str(c) for c in cells)
         if not header:
-            header = [_key(c) for c in cells]
+            header = [column_key(c) for c in cells]
             if "id" not in header:
                 diagnostics.append(
                     Diagnostic(
@@ -86,7 +84,7 @@ def _facts_from_rows(rows: Iterable[Sequence[Any]], name: str, digest: str) -> F
             continue
         facts: dict[str, Any] = {}
         for column, (key, cell) in enumerate(zip(header, cells, strict=False), start=1):
-            if not key or key in _INFO_COLUMNS or cell in ("", None):
+            if not key or key in INFO_COLUMNS or cell in ("", None):
                 continue
             # A spreadsheet number is stored as a binary float: read its shortest decimal text,
             # which is what the person typed and sees.
@@ -99,17 +97,37 @@ def _facts_from_rows(rows: Iterable[Sequence[Any]], name: str, digest: str) -> F
     return Facts(indicators=indicators, file=name, source=positions, sha256=digest)
 
 
-def _csv_rows(data: bytes, name: str) -> list[list[str]]:
+def decode_csv(data: bytes, name: str) -> str:
+    """The text of a CSV file: UTF-8 (with or without a BOM), else GB18030.
+
+    Excel on Chinese Windows saves CSV in GBK, which GB18030 contains. A file that is
+    neither is refused (``PR108``, with the byte offset), never read with replacement
+    characters. The one place that decides a CSV's encoding.
+    """
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         try:
-            text = data.decode("gb18030")  # Excel on Chinese Windows saves CSV in GBK
+            return data.decode("gb18030")
         except UnicodeDecodeError as exc:
             raise FactsError(
                 [Diagnostic("PR108", params={"file": name, "position": exc.start}, file=name)]
             ) from None
-    return list(csv.reader(io.StringIO(text)))
+
+
+def _csv_rows(data: bytes, name: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(decode_csv(data, name))))
+
+
+def sheet_names(path: Path) -> list[str]:
+    """The sheets of an XLSX workbook (each holds one unit)."""
+    import openpyxl  # noqa: PLC0415 - optional extra
+
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return list(workbook.sheetnames)
+    finally:
+        workbook.close()
 
 
 def load_sheet_facts(path: str | Path, sheet: str | None = None) -> Facts:
@@ -158,101 +176,10 @@ def load_sheet_facts(path: str | Path, sheet: str | None = None) -> Facts:
     return _facts_from_rows(rows, name, digest)
 
 
-_LABELS = {
+LABELS = {
     "id": ("编号", "id"),
     "name": ("指标", "name"),
     "weight": ("权重", "weight"),
     "target_text": ("目标值", "target_text"),
     "na": ("不适用（填写原因）", "na"),
 }
-
-
-def template_rows(compiled: CompiledScheme, lang: str = "zh") -> tuple[list[str], list[list[Any]]]:
-    """The header and one row per indicator of a blank facts sheet for *compiled*."""
-    inputs: list[str] = []
-    for index in compiled.plan.leaves:
-        leaf = compiled.plan.nodes[index].leaf
-        assert leaf is not None  # noqa: S101
-        for name in leaf.needs:
-            if name not in leaf.params and name not in inputs:
-                inputs.append(name)
-    declared = compiled.scheme.inputs
-
-    def head(key: str) -> str:
-        if key in _LABELS:
-            return f"{_LABELS[key][0]} {key}" if lang == "zh" else key
-        label = declared[key].label if key in declared else ""
-        return f"{label} {key}".strip()
-
-    header = [head(k) for k in (*_INFO_COLUMNS, *inputs, "na")]
-    rows = []
-    for index in compiled.plan.leaves:
-        node = compiled.plan.nodes[index]
-        rows.append(
-            [
-                node.id,
-                node.name,
-                node.weight.numerator if node.weight.denominator == 1 else str(node.weight),
-                node.target,
-                *([""] * len(inputs)),
-                "",
-            ]
-        )
-    return header, rows
-
-
-def write_template(compiled: CompiledScheme, path: Path, lang: str = "zh") -> None:
-    """Write a blank facts sheet (CSV or XLSX by *path*'s suffix), atomically."""
-    header, rows = template_rows(compiled, lang)
-    if path.suffix.lower() == ".csv":
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(header)
-        writer.writerows(rows)
-        write_atomic(path, "\ufeff" + text.getvalue())  # BOM: Excel opens UTF-8 CSV correctly
-        return
-    import openpyxl  # noqa: PLC0415 - optional extra
-    from openpyxl.styles import Font  # noqa: PLC0415
-    from openpyxl.worksheet.datavalidation import DataValidation  # noqa: PLC0415
-
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = "facts"
-    sheet.append(header)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append(row)
-    widths = {1: 18, 2: 40, 3: 8, 4: 30}
-    for column, width in widths.items():
-        sheet.column_dimensions[openpyxl.utils.get_column_letter(column)].width = width
-    keys = [_key(h) for h in header]
-    for column, key in enumerate(keys, start=1):
-        declared = compiled.scheme.inputs.get(key)
-        if (
-            declared is not None
-            and declared.type == "level"
-            and declared.scale in compiled.scheme.scales
-        ):
-            labels = ",".join(
-                level.label for level in compiled.scheme.scales[declared.scale].levels
-            )
-            letter = openpyxl.utils.get_column_letter(column)
-            validation = DataValidation(type="list", formula1=f'"{labels}"', allow_blank=True)
-            sheet.add_data_validation(validation)
-            validation.add(f"{letter}2:{letter}{len(rows) + 1}")
-    sheet.freeze_panes = "B2"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    write_atomic(path, buffer.getvalue())
-
-
-def load_facts(path: str | Path, sheet: str | None = None) -> Facts:
-    """Read one unit's facts: TOML, JSON, CSV or XLSX (by the file's suffix).
-
-    Raises:
-        FactsError: the file cannot be read, with located diagnostics.
-    """
-    if Path(path).suffix.lower() in (".csv", ".xlsx", ".xlsm"):
-        return load_sheet_facts(path, sheet)
-    return load_document_facts(path)

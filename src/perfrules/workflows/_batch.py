@@ -21,14 +21,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from perfrules._files import write_atomic
-from perfrules._loader import read_bytes
 from perfrules._numbers import format_number
-from perfrules._sheets import load_facts
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
-from perfrules.facts import Facts
+from perfrules.facts import Facts, format_of, load_facts
+from perfrules.facts._sheets import decode_csv, load_sheet_facts, sheet_names
+from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
+from perfrules.workflows._files import write_atomic
 
 __all__ = ["BatchOutcome", "read_units", "score_batch", "write_results"]
 
@@ -106,11 +106,7 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], tuple[str, int
     data = read_bytes(path, diagnostics)
     if data is None:
         raise FactsError(diagnostics)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("gb18030", errors="replace")
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(decode_csv(data, str(path))))
     header = [h.strip() for h in next(reader, [])]
     for number, row in enumerate(reader, start=2):
         values = dict(zip(header, row, strict=False))
@@ -150,7 +146,7 @@ def read_units(
     path = Path(source)
     if path.is_dir():
         for item in sorted(path.iterdir()):
-            if item.suffix.lower() not in (".toml", ".json", ".csv", ".xlsx"):
+            if format_of(item) is None:
                 continue
             try:
                 facts = load_facts(item)
@@ -158,20 +154,14 @@ def read_units(
             except FactsError as exc:
                 yield item.stem, exc, (str(item), 0)
         return
-    if path.suffix.lower() == ".csv":
+    kind = format_of(path)
+    if kind is not None and kind.name == "csv":
         for unit, values, where in _wide_rows(path):
             data, columns = _unit_facts(values, compiled)
             yield unit, _with_positions(data, columns, where), where
         return
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        import openpyxl  # noqa: PLC0415 - optional extra
-
-        workbook = openpyxl.load_workbook(path, read_only=True)
-        names = list(workbook.sheetnames)
-        workbook.close()
-        from perfrules._sheets import load_sheet_facts  # noqa: PLC0415
-
-        for name in names:
+    if kind is not None and kind.name == "xlsx":
+        for name in sheet_names(path):
             try:
                 yield name, load_sheet_facts(path, name), (f"{path}[{name}]", 0)
             except FactsError as exc:
@@ -185,7 +175,7 @@ def _with_positions(
     data: dict[str, Any], columns: dict[tuple[str, ...], int], where: tuple[str, int]
 ) -> Facts:
     """Facts of one CSV row, each located at its row and column."""
-    from perfrules._sheets import TablePositions  # noqa: PLC0415
+    from perfrules.facts._sheets import TablePositions  # noqa: PLC0415
 
     row = where[1]
     cells: dict[tuple[str | int, ...], tuple[int, int]] = {

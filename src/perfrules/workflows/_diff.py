@@ -9,12 +9,12 @@ both and lists every score that moves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from perfrules._numbers import format_number
+from perfrules._outcomes import Change, ScoreChange, WhatIf
 from perfrules.engine import CompiledScheme
 from perfrules.facts import Facts
 from perfrules.model import Scheme
@@ -34,39 +34,6 @@ _INDICATOR_KEYS = (
     "show",
 )
 _GROUP_KEYS = ("weight", "places")
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One difference between two schemes.
-
-    Attributes:
-        kind: ``added``, ``removed``, ``renamed``, ``moved`` or ``changed``.
-        section: ``indicators``, ``groups``, ``bands``, ``formulas``, ``inputs``, ``scales``,
-            ``rounding``, ``defaults`` or ``scheme``.
-        id: the entry concerned (an indicator id, a band label, a key of ``[rounding]``).
-        key: the key that changed, for ``changed``.
-        old: the value before (as text), or ``None``.
-        new: the value after (as text), or ``None``.
-    """
-
-    kind: str
-    section: str
-    id: str
-    key: str | None = None
-    old: str | None = None
-    new: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return {
-            "kind": self.kind,
-            "section": self.section,
-            "id": self.id,
-            "key": self.key,
-            "old": self.old,
-            "new": self.new,
-        }
 
 
 def _text(value: Any) -> str:
@@ -175,59 +142,6 @@ def diff_schemes(old: Scheme, new: Scheme) -> list[Change]:
         "indicators",
     ]
     return sorted(out, key=lambda c: (sections.index(c.section), order[c.kind], c.id, c.key or ""))
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreChange:
-    """One node's score under the old and the new scheme (``None``: absent or excluded)."""
-
-    id: str
-    name: str
-    old: Decimal | None
-    new: Decimal | None
-
-    @property
-    def delta(self) -> Decimal | None:
-        """New − old, when both exist."""
-        if self.old is None or self.new is None:
-            return None
-        return self.new - self.old
-
-
-@dataclass(frozen=True, slots=True)
-class WhatIf:
-    """One unit scored under two schemes."""
-
-    rows: tuple[ScoreChange, ...]
-    old_total: Decimal
-    new_total: Decimal
-    old_grade: str
-    new_grade: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping (numbers as decimal strings)."""
-
-        def text(value: Decimal | None) -> str | None:
-            return None if value is None else str(value)
-
-        return {
-            "total": {
-                "old": str(self.old_total),
-                "new": str(self.new_total),
-                "delta": str(self.new_total - self.old_total),
-            },
-            "grade": {"old": self.old_grade, "new": self.new_grade},
-            "scores": [
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "old": text(r.old),
-                    "new": text(r.new),
-                    "delta": text(r.delta),
-                }
-                for r in self.rows
-            ],
-        }
 
 
 def _restricted(facts: Facts, compiled: CompiledScheme) -> Facts:

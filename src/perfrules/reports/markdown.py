@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from perfrules._messages import ui
 from perfrules._numbers import format_number
-from perfrules._render._layout import (
+from perfrules.errors import Lang
+from perfrules.reports._layout import (
     depth_of,
     gap_lines,
     grade_label,
@@ -12,7 +13,6 @@ from perfrules._render._layout import (
     score_text,
     table_rows,
 )
-from perfrules.errors import Lang
 from perfrules.trace import Trace
 
 

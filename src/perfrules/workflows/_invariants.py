@@ -25,14 +25,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
-from perfrules._compile import check_scheme as _run_checks
-from perfrules._compile import load_scheme
-from perfrules._loader import Sections
 from perfrules._numbers import format_number, to_fraction
 from perfrules.engine import CompiledScheme, build_plan
 from perfrules.errors import FactsError, PerfrulesError
 from perfrules.facts import Facts
 from perfrules.model import Scheme
+from perfrules.rules._front import check_scheme as _run_checks
+from perfrules.rules._front import load_scheme
+from perfrules.rules._loader import Sections
 from perfrules.trace import NodeTrace, Result
 
 __all__ = [
@@ -126,7 +126,7 @@ def _static(diagnostics: Iterable[Any]) -> list[Violation]:
 def check_scheme(scheme: Scheme | CompiledScheme | str | Path) -> list[Violation]:
     """The static invariants of a scheme: weights, bands, double rounding."""
     if isinstance(scheme, str | Path):
-        from perfrules._compile import check_path  # noqa: PLC0415 - only for paths
+        from perfrules.rules._front import check_path  # noqa: PLC0415 - only for paths
 
         loaded, result, diagnostics = check_path(scheme)
         if loaded is None or result is None or not result.ok:

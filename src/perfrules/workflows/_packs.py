@@ -18,14 +18,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from perfrules._compile import check_path
-from perfrules._loader import read_document, validation_diagnostics
-from perfrules._locate import SourceMap
 from perfrules._numbers import NumberFormatError, format_number, to_fraction
-from perfrules._sheets import load_facts
 from perfrules.engine import CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError, PerfrulesError, RuleFileError
-from perfrules.facts import Facts
+from perfrules.facts import Facts, load_facts
+from perfrules.rules._front import check_path
+from perfrules.rules._loader import read_document, validation_diagnostics
+from perfrules.rules._locate import SourceMap
 
 __all__ = ["Case", "CaseResult", "Pack", "PackError", "find_pack", "run_cases"]
 

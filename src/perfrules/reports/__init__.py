@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from perfrules._render.html import render_html
-from perfrules._render.markdown import render_markdown
-from perfrules._render.text import (
+from perfrules.reports.html import render_html
+from perfrules.reports.markdown import render_markdown
+from perfrules.reports.text import (
     diagnostics_json,
     make_console,
     make_progress,

@@ -20,7 +20,9 @@ from rich.text import Text
 
 from perfrules._messages import ui
 from perfrules._numbers import format_number, format_short
-from perfrules._render._layout import (
+from perfrules._outcomes import AuditReport, Change, WhatIf
+from perfrules.errors import Diagnostic, Lang
+from perfrules.reports._layout import (
     depth_of,
     gap_lines,
     grade_label,
@@ -28,7 +30,6 @@ from perfrules._render._layout import (
     score_text,
     table_rows,
 )
-from perfrules.errors import Diagnostic, Lang
 from perfrules.trace import NodeTrace, Trace
 
 
@@ -234,7 +235,9 @@ def _value(value: object) -> str:
 _MARKS = {"added": "+", "removed": "-", "renamed": "~", "moved": "~", "changed": "~"}
 
 
-def render_diff(changes: Sequence[Any], what: Any, lang: Lang, console: Console) -> None:
+def render_diff(
+    changes: Sequence[Change], what: WhatIf | None, lang: Lang, console: Console
+) -> None:
     """Changes one per line (+ added, - removed, ~ changed), then the what-if table."""
     if not changes:
         console.print(Text(ui("diff.none", lang)))
@@ -284,7 +287,7 @@ def render_diff(changes: Sequence[Any], what: Any, lang: Lang, console: Console)
 
 
 # --- audit ----------------------------------------------------------------------------
-def render_audit(outcome: Any, lang: Lang, console: Console) -> None:
+def render_audit(outcome: AuditReport, lang: Lang, console: Console) -> None:
     """One line per finding (where, published, expected, difference, reason), or all clear."""
     for finding in outcome.findings:
         where = f"{finding.file}:{finding.line}: " if finding.file and finding.line else ""

@@ -14,7 +14,8 @@ from html import escape
 
 from perfrules._messages import ui
 from perfrules._numbers import format_number, format_short
-from perfrules._render._layout import (
+from perfrules.errors import Lang
+from perfrules.reports._layout import (
     depth_of,
     gap_lines,
     grade_label,
@@ -22,7 +23,6 @@ from perfrules._render._layout import (
     score_text,
     table_rows,
 )
-from perfrules.errors import Lang
 from perfrules.trace import NodeTrace, Trace
 
 _CSS = """

@@ -14,17 +14,17 @@ is the band of the published total.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from perfrules._loader import read_document
 from perfrules._numbers import NumberFormatError, format_number, round_fraction, to_fraction
-from perfrules._sheets import load_sheet_facts
+from perfrules._outcomes import AuditFinding, AuditReport, Published
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
-from perfrules.facts import Facts
+from perfrules.facts import Facts, format_of
+from perfrules.facts._sheets import load_sheet_facts
+from perfrules.rules._loader import read_document
 from perfrules.trace import NodeTrace
 
 __all__ = ["AuditFinding", "AuditReport", "audit", "load_report"]
@@ -36,77 +36,6 @@ _MODE_WORDS = {
     "up": ("rounded up", "进一"),
     "half_even": ("rounded half-even", "四舍六入五成双"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    """What a report printed."""
-
-    total: Fraction | None = None
-    grade: str | None = None
-    scores: Mapping[str, Fraction] = field(default_factory=dict)
-    positions: Mapping[str, tuple[str | None, int]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class AuditFinding:
-    """One published value that does not follow the scheme.
-
-    Attributes:
-        id: the indicator id, or ``total`` / ``grade``.
-        published: the value printed.
-        expected: what the scheme gives.
-        difference: published − expected (for numbers).
-        reason: the likeliest explanation, in English.
-        reason_zh: the same in Chinese.
-        file: where the published value is.
-        line: its line (or row).
-    """
-
-    id: str
-    published: str
-    expected: str
-    difference: str | None
-    reason: str
-    reason_zh: str
-    file: str | None = None
-    line: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class AuditReport:
-    """The outcome of an audit: the rows checked and the findings."""
-
-    checked: int
-    findings: tuple[AuditFinding, ...]
-    total: str
-    grade: str
-
-    @property
-    def consistent(self) -> bool:
-        """Whether every published value follows the scheme."""
-        return not self.findings
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return {
-            "consistent": self.consistent,
-            "checked": self.checked,
-            "recomputed": {"total": self.total, "grade": self.grade},
-            "findings": [
-                {
-                    "id": f.id,
-                    "published": f.published,
-                    "expected": f.expected,
-                    "difference": f.difference,
-                    "reason": f.reason,
-                    "reason_zh": f.reason_zh,
-                    "file": f.file,
-                    "line": f.line,
-                }
-                for f in self.findings
-            ],
-        }
 
 
 def _number(value: Any, where: tuple[str | None, int], key: str) -> Fraction:
@@ -131,7 +60,8 @@ def _number(value: Any, where: tuple[str | None, int], key: str) -> Fraction:
 def load_report(path: str | Path) -> tuple[Facts, Published]:
     """The facts and the published results of a report file (TOML, JSON, CSV or XLSX)."""
     file = Path(path)
-    if file.suffix.lower() in (".csv", ".xlsx", ".xlsm"):
+    kind = format_of(file)
+    if kind is not None and kind.sheet:
         return _sheet_report(file)
     diagnostics: list[Diagnostic] = []
     loaded = read_document(file, diagnostics)

@@ -1,0 +1,172 @@
+"""What the diff and audit tasks find: plain data the renderers show.
+
+These types live below both the tasks (``workflows``) that make them and the renderers
+(``reports``) that show them, so neither needs to know the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+__all__ = ["AuditFinding", "AuditReport", "Change", "Published", "ScoreChange", "WhatIf"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference between two schemes.
+
+    Attributes:
+        kind: ``added``, ``removed``, ``renamed``, ``moved`` or ``changed``.
+        section: ``indicators``, ``groups``, ``bands``, ``formulas``, ``inputs``, ``scales``,
+            ``rounding``, ``defaults`` or ``scheme``.
+        id: the entry concerned (an indicator id, a band label, a key of ``[rounding]``).
+        key: the key that changed, for ``changed``.
+        old: the value before (as text), or ``None``.
+        new: the value after (as text), or ``None``.
+    """
+
+    kind: str
+    section: str
+    id: str
+    key: str | None = None
+    old: str | None = None
+    new: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "kind": self.kind,
+            "section": self.section,
+            "id": self.id,
+            "key": self.key,
+            "old": self.old,
+            "new": self.new,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChange:
+    """One node's score under the old and the new scheme (``None``: absent or excluded)."""
+
+    id: str
+    name: str
+    old: Decimal | None
+    new: Decimal | None
+
+    @property
+    def delta(self) -> Decimal | None:
+        """New − old, when both exist."""
+        if self.old is None or self.new is None:
+            return None
+        return self.new - self.old
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """One unit scored under two schemes."""
+
+    rows: tuple[ScoreChange, ...]
+    old_total: Decimal
+    new_total: Decimal
+    old_grade: str
+    new_grade: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (numbers as decimal strings)."""
+
+        def text(value: Decimal | None) -> str | None:
+            return None if value is None else str(value)
+
+        return {
+            "total": {
+                "old": str(self.old_total),
+                "new": str(self.new_total),
+                "delta": str(self.new_total - self.old_total),
+            },
+            "grade": {"old": self.old_grade, "new": self.new_grade},
+            "scores": [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "old": text(r.old),
+                    "new": text(r.new),
+                    "delta": text(r.delta),
+                }
+                for r in self.rows
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What a report printed."""
+
+    total: Fraction | None = None
+    grade: str | None = None
+    scores: Mapping[str, Fraction] = field(default_factory=dict)
+    positions: Mapping[str, tuple[str | None, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFinding:
+    """One published value that does not follow the scheme.
+
+    Attributes:
+        id: the indicator id, or ``total`` / ``grade``.
+        published: the value printed.
+        expected: what the scheme gives.
+        difference: published − expected (for numbers).
+        reason: the likeliest explanation, in English.
+        reason_zh: the same in Chinese.
+        file: where the published value is.
+        line: its line (or row).
+    """
+
+    id: str
+    published: str
+    expected: str
+    difference: str | None
+    reason: str
+    reason_zh: str
+    file: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """The outcome of an audit: the rows checked and the findings."""
+
+    checked: int
+    findings: tuple[AuditFinding, ...]
+    total: str
+    grade: str
+
+    @property
+    def consistent(self) -> bool:
+        """Whether every published value follows the scheme."""
+        return not self.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "consistent": self.consistent,
+            "checked": self.checked,
+            "recomputed": {"total": self.total, "grade": self.grade},
+            "findings": [
+                {
+                    "id": f.id,
+                    "published": f.published,
+                    "expected": f.expected,
+                    "difference": f.difference,
+                    "reason": f.reason,
+                    "reason_zh": f.reason_zh,
+                    "file": f.file,
+                    "line": f.line,
+                }
+                for f in self.findings
+            ],
+        }

@@ -1,0 +1,135 @@
+"""One unit's facts (:class:`Facts`) and the TOML / JSON facts file."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from perfrules.errors import Diagnostic, FactsError
+from perfrules.rules._loader import read_document
+
+__all__ = ["Facts", "Locator", "load_document_facts"]
+
+
+class Locator(Protocol):
+    """Where values of a facts file are: a TOML source map or a spreadsheet's cells."""
+
+    def position(self, path: Sequence[str | int]) -> tuple[int, int]:
+        """Line (or row) and column of *path*, or of its nearest located ancestor."""
+
+    def line_text(self, line: int) -> str | None:
+        """The text of a line (or row), for display."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One unit's facts: per-indicator values, shared values, and where they were read from.
+
+    Build one with :func:`load_facts` or :meth:`from_mapping`.
+    """
+
+    indicators: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    shared: Mapping[str, Any] = field(default_factory=dict)
+    unit: str = ""
+    file: str | None = None
+    source: Locator | None = None
+    sha256: str = ""
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, unit: str = "") -> Facts:
+        """Facts from plain data.
+
+        Either ``{"indicators": {id: {name: value}}, "shared": {...}, "unit": "..."}``, or
+        simply ``{id: {name: value}}``.
+        """
+        if "indicators" in data or "shared" in data:
+            indicators = data.get("indicators", {})
+            shared = data.get("shared", {})
+            unit = str(data.get("unit", unit))
+        else:
+            indicators, shared = data, {}
+        return cls(indicators=indicators, shared=shared, unit=unit)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """sha256 of the facts: of the file's bytes, or of the data's canonical JSON."""
+        if self.sha256:
+            return self.sha256
+        canonical = json.dumps(
+            {"indicators": self.indicators, "shared": self.shared, "unit": self.unit},
+            ensure_ascii=False,
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def position(self, path: tuple[str | int, ...]) -> tuple[str | None, int, int, str | None]:
+        """File, line, column and source line of a key path in the facts file."""
+        if self.source is None:
+            return self.file, 0, 0, None
+        line, column = self.source.position(path)
+        return self.file, line, column, self.source.line_text(line)
+
+
+def load_document_facts(path: str | Path) -> Facts:
+    """Read a facts file (TOML or JSON).
+
+    The file has optional ``unit`` and ``year`` keys, an optional ``[shared]`` table of
+    facts every indicator can read, and ``[indicators.ID]`` tables.
+
+    Raises:
+        FactsError: the file cannot be read or is not a table of that shape.
+    """
+    diagnostics: list[Diagnostic] = []
+    loaded = read_document(path, diagnostics)
+    if loaded is None:
+        raise FactsError(diagnostics)
+    document, source_map, digest = loaded
+    name = str(path)
+    for key, value in document.items():
+        if key in ("unit", "year", "note"):
+            continue
+        if key in ("indicators", "shared"):
+            if not isinstance(value, Mapping):
+                line, column = source_map.position((key,))
+                diagnostics.append(
+                    Diagnostic(
+                        "PR410",
+                        (key,),
+                        {"got": type(value).__name__},
+                        file=name,
+                        line=line,
+                        column=column,
+                    )
+                )
+            continue
+        line, column = source_map.position((key,))
+        suggestion = difflib.get_close_matches(key, ["unit", "year", "shared", "indicators"], n=1)
+        diagnostics.append(
+            Diagnostic(
+                "PR101",
+                (key,),
+                {"key": key, "table": "(top)", "suggestion": suggestion[0] if suggestion else ""},
+                "did_you_mean" if suggestion else None,
+                file=name,
+                line=line,
+                column=column,
+                excerpt=source_map.line_text(line),
+            )
+        )
+    if diagnostics:
+        raise FactsError(diagnostics)
+    return Facts(
+        indicators=document.get("indicators", {}),
+        shared=document.get("shared", {}),
+        unit=str(document.get("unit", "")),
+        file=name,
+        source=source_map,
+        sha256=digest,
+    )

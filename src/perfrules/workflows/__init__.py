@@ -1,0 +1,4 @@
+"""The tasks people run: packs and their cases, diffs, audits, batches, templates, new years.
+
+Each module is one task and uses the library below it (rules, facts, engine, reports).
+"""
