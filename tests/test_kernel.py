@@ -74,3 +74,22 @@ def test_compiling_a_loaded_scheme_does_not_check_it_again(monkeypatch, seed_sch
     monkeypatch.setattr("perfrules.engine.check_scheme", fail)
     facts = perfrules.load_facts(seed_scheme_path.with_name("facts.toml"))
     assert str(perfrules.compile_scheme(scheme).evaluate(facts).total) == "89.25"
+
+
+def test_one_registry_of_rounding_modes_feeds_the_model_and_the_schema():
+    import json
+    import typing
+    from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP
+
+    from perfrules._numbers import ROUNDING, RoundingModeName
+
+    assert typing.get_args(RoundingModeName) == tuple(ROUNDING)
+    schema = json.dumps(perfrules.model.Scheme.model_json_schema(), ensure_ascii=False)
+    for name in ROUNDING:
+        assert f'"{name}"' in schema
+    assert {m.decimal for m in ROUNDING.values()} == {
+        ROUND_HALF_UP,
+        ROUND_HALF_EVEN,
+        ROUND_DOWN,
+        ROUND_UP,
+    }

@@ -358,10 +358,6 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "n_errors": ("{n} error(s)", "{n} 个错误"),
     "n_warnings": ("{n} warning(s)", "{n} 个警告"),
     "ok": ("{file}: no problems found", "{file}：未发现问题"),
-    "half_up": ("half-up", "四舍五入"),
-    "half_even": ("half-even", "四舍六入五成双"),
-    "down": ("down", "截尾"),
-    "up": ("up", "进一"),
     "note.missing_zero": ("fact '{fact}' missing: scored 0", "事实“{fact}”缺失：记 0 分"),
     "note.missing_full": ("fact '{fact}' missing: full marks", "事实“{fact}”缺失：记满分"),
     "note.missing_exclude": (

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from perfrules._numbers import RoundingModeName
+
 __all__ = [
     "FORMAT_VERSION",
     "Band",
@@ -100,7 +102,7 @@ class Rounding(_Model):
     seed's convention); ``indicator = "none", total = 2`` is "add exactly, round once".
     """
 
-    mode: Literal["half_up", "half_even", "down", "up"] = Field(
+    mode: RoundingModeName = Field(
         default="half_up",
         description="half_up = 四舍五入 (ties away from zero); half_even; down = 截尾; up = 进一.",
     )

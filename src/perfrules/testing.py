@@ -30,7 +30,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
-from perfrules._numbers import format_number, is_terminating, round_fraction
+from perfrules._numbers import ROUNDING_MODES, format_number, is_terminating, round_fraction
 from perfrules.engine import CompiledScheme
 from perfrules.model import Scheme
 from perfrules.workflows._invariants import (
@@ -423,7 +423,7 @@ def schemes(draw: st.DrawFn, *, max_depth: int = 3, max_children: int = 3) -> Sc
     data = {
         "scheme": {"id": "random", "title": "random scheme", "max": total},
         "rounding": {
-            "mode": draw(st.sampled_from(["half_up", "half_even", "down", "up"])),
+            "mode": draw(st.sampled_from(ROUNDING_MODES)),
             "indicator": draw(places),
             "group": "none",
             "total": draw(places),

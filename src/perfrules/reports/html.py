@@ -13,7 +13,7 @@ from fractions import Fraction
 from html import escape
 
 from perfrules._messages import ui
-from perfrules._numbers import format_number, format_short
+from perfrules._numbers import ROUNDING, format_number, format_short
 from perfrules.errors import Lang
 from perfrules.reports._layout import (
     depth_of,
@@ -112,7 +112,7 @@ def _explanation(node: NodeTrace, lang: Lang) -> str:
         lines.append(f"{ui('inputs', lang)}: {shown}")
     lines += [str(step) for step in node.steps]
     for r in node.roundings:
-        mode = ui(r.mode, lang)
+        mode = ROUNDING[r.mode].zh if lang == "zh" else ROUNDING[r.mode].en
         rounded = ui("rounded", lang, mode=mode, mode_zh=mode, places=r.places)
         lines.append(f"{rounded}: {format_short(r.before)} → {format_number(r.after, r.places)}")
     lines += [note.text(lang) for note in node.notes]

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from perfrules._messages import ui
-from perfrules._numbers import format_number, format_short
+from perfrules._numbers import ROUNDING, format_number, format_short
 from perfrules._outcomes import AuditReport, Change, WhatIf
 from perfrules.errors import Diagnostic, Lang
 from perfrules.reports._layout import (
@@ -190,7 +190,7 @@ def _explain_leaf(node: NodeTrace, lang: Lang, console: Console) -> None:
     for i, step in enumerate(node.steps):
         console.print(Text(f"  {label('steps' if i == 0 else '')}{step}"))
     for rounding in node.roundings:
-        mode = ui(rounding.mode, lang)
+        mode = ROUNDING[rounding.mode].zh if lang == "zh" else ROUNDING[rounding.mode].en
         text = ui("rounded", lang, mode=mode, mode_zh=mode, places=rounding.places)
         console.print(
             Text(

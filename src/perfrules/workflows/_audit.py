@@ -18,7 +18,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from perfrules._numbers import NumberFormatError, format_number, round_fraction, to_fraction
+from perfrules._numbers import (
+    ROUNDING,
+    NumberFormatError,
+    format_number,
+    round_fraction,
+    to_fraction,
+)
 from perfrules._outcomes import AuditFinding, AuditReport, Published
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
@@ -29,13 +35,8 @@ from perfrules.trace import NodeTrace
 
 __all__ = ["AuditFinding", "AuditReport", "audit", "load_report"]
 
+# Modes to try when a published value differs, likeliest first (truncation is common).
 _MODES = ("half_up", "down", "up", "half_even")
-_MODE_WORDS = {
-    "half_up": ("rounded half-up", "四舍五入"),
-    "down": ("truncated", "截尾（舍去）"),
-    "up": ("rounded up", "进一"),
-    "half_even": ("rounded half-even", "四舍六入五成双"),
-}
 
 
 def _number(value: Any, where: tuple[str | None, int], key: str) -> Fraction:
@@ -136,11 +137,12 @@ def _explain(node: NodeTrace, published: Fraction, mode: str) -> tuple[str, str]
             if (places, other) == (declared, mode):
                 continue
             if round_fraction(exact, places, other) == published:
-                en, zh = _MODE_WORDS[other]
+                en, zh = ROUNDING[other].audit_en, ROUNDING[other].audit_zh
                 if places == declared:
+                    declared_mode = ROUNDING[mode]
                     return (
-                        f"{en} to {places} places instead of the declared {_MODE_WORDS[mode][0]}",
-                        f"按{zh}保留 {places} 位，而方案规定为{_MODE_WORDS[mode][1]}",
+                        f"{en} to {places} places instead of the declared {declared_mode.audit_en}",
+                        f"按{zh}保留 {places} 位，而方案规定为{declared_mode.audit_zh}",
                     )
                 return (
                     f"{en} to {places} places instead of {declared}",

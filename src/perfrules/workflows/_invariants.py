@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal, localcontext
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
-from perfrules._numbers import format_number, to_fraction
+from perfrules._numbers import ROUNDING, format_number, to_fraction
 from perfrules.engine import CompiledScheme, build_plan
 from perfrules.errors import FactsError, PerfrulesError
 from perfrules.facts import Facts
@@ -45,12 +45,6 @@ __all__ = [
     "unit_violations",
 ]
 
-_MODES: Final = {
-    "half_up": ROUND_HALF_UP,
-    "half_even": ROUND_HALF_EVEN,
-    "down": ROUND_DOWN,
-    "up": ROUND_UP,
-}
 _WEIGHT_CODES: Final = frozenset({"PR201", "PR202"})
 _BAND_CODES: Final = frozenset({"PR210", "PR211", "PR212", "PR213", "PR214", "PR215", "PR216"})
 
@@ -162,7 +156,9 @@ def _rounded(value: Fraction, places: int | None, mode: str) -> Fraction:
     with localcontext() as ctx:
         ctx.prec = 300
         exact = Decimal(value.numerator) / Decimal(value.denominator)
-        return Fraction(exact.quantize(Decimal(1).scaleb(-places), rounding=_MODES[mode]))
+        return Fraction(
+            exact.quantize(Decimal(1).scaleb(-places), rounding=ROUNDING[mode].decimal)
+        )
 
 
 def _messages(exc: FactsError) -> str:
