@@ -139,10 +139,10 @@ def _explain(node: NodeTrace, published: Fraction, mode: str) -> tuple[str, str]
             if round_fraction(exact, places, other) == published:
                 en, zh = ROUNDING[other].audit_en, ROUNDING[other].audit_zh
                 if places == declared:
-                    declared_mode = ROUNDING[mode]
+                    want = ROUNDING[mode]
                     return (
-                        f"{en} to {places} places instead of the declared {declared_mode.audit_en}",
-                        f"按{zh}保留 {places} 位，而方案规定为{declared_mode.audit_zh}",
+                        f"{en} to {places} places instead of the declared {want.audit_en}",
+                        f"按{zh}保留 {places} 位，而方案规定为{want.audit_zh}",
                     )
                 return (
                     f"{en} to {places} places instead of {declared}",
