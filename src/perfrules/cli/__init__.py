@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 import click
 
@@ -21,7 +21,9 @@ from perfrules.engine import VERSION, CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
 from perfrules.facts import load_facts
 from perfrules.reports import (
+    FORMATS,
     diagnostics_json,
+    format_named,
     make_console,
     make_progress,
     render_audit,
@@ -29,9 +31,9 @@ from perfrules.reports import (
     render_diagnostics,
     render_diff,
     render_explain,
-    render_html,
     render_markdown,
     render_score_table,
+    results_format,
 )
 from perfrules.rules._front import check_path
 from perfrules.trace import Result, Trace
@@ -48,6 +50,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 _UNREADABLE = frozenset({"PR105", "PR106", "PR108"})
+
+
+_RESULT_ENDINGS: Final = ", ".join(s for f in FORMATS if f.results for s in f.suffixes)
 
 
 def default_lang() -> Lang:
@@ -209,7 +214,7 @@ def check(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "markdown", "html", "xlsx"]),
+    type=click.Choice([f.name for f in FORMATS if f.unit]),
     default="text",
     show_default=True,
     help="Output format. 输出格式。",
@@ -219,7 +224,8 @@ def check(
     "--out",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Write results to a .csv, .jsonl or .xlsx file (batch). 结果写入文件（批量）。",
+    help=f"Write to a file; many units' results go to {_RESULT_ENDINGS}. "
+    "写入文件；批量结果写入 .csv、.jsonl 或 .xlsx。",
 )
 @_guard
 def score(scheme: str, facts: str, output_format: str, lang: Lang | None, out: str | None) -> None:
@@ -232,10 +238,15 @@ def score(scheme: str, facts: str, output_format: str, lang: Lang | None, out: s
     """
     language = lang or default_lang()
     compiled = _load_compiled(scheme, language)
-    if output_format == "xlsx" and (out is None or not out.lower().endswith(".xlsx")):
-        raise click.UsageError("--format xlsx needs --out FILE.xlsx")
+    chosen = format_named(output_format)
+    if (
+        chosen.page is None
+        and chosen.name != "text"
+        and (out is None or not out.lower().endswith(chosen.suffixes))
+    ):
+        raise click.UsageError(f"--format {chosen.name} needs --out FILE{chosen.suffixes[0]}")
     many = Path(facts).is_dir() or _is_wide_csv(Path(facts))
-    if out is not None and not many and not out.lower().endswith((".csv", ".jsonl", ".xlsx")):
+    if out is not None and not many and results_format(out) is None:
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown).
         result = _evaluate(compiled, facts, language)
         assert result.trace is not None  # noqa: S101
@@ -247,20 +258,16 @@ def score(scheme: str, facts: str, output_format: str, lang: Lang | None, out: s
         return
     result = _evaluate(compiled, facts, language)
     assert result.trace is not None  # noqa: S101
-    if output_format == "json":
-        sys.stdout.write(result.trace.to_json(indent=2))
-    elif output_format in ("markdown", "html"):
-        sys.stdout.write(_page(result.trace, output_format, language))
+    if chosen.page is not None:
+        sys.stdout.write(chosen.page(result.trace, language))
     else:
         render_score_table(result.trace, language, make_console())
 
 
 def _page(trace: Trace, output_format: str, lang: Lang) -> str:
-    if output_format == "html":
-        return render_html(trace, lang)
-    if output_format == "markdown":
-        return render_markdown(trace, lang)
-    return trace.to_json(indent=2)
+    page = format_named(output_format).page
+    # Text written to a file is the Markdown page (a terminal table does not fit a file).
+    return (page or render_markdown)(trace, lang)
 
 
 def _is_wide_csv(path: Path) -> bool:
@@ -275,10 +282,10 @@ def _score_batch(
     compiled: CompiledScheme, source: str, out: str | None, output_format: str, lang: Lang
 ) -> None:
     if out is None:
-        raise click.UsageError("scoring many units needs --out FILE (.csv, .jsonl or .xlsx)")
+        raise click.UsageError(f"scoring many units needs --out FILE ({_RESULT_ENDINGS})")
     target = Path(out)
-    if target.suffix.lower() not in (".csv", ".jsonl", ".xlsx"):
-        raise click.BadParameter("the file must end in .csv, .jsonl or .xlsx", param_hint="--out")
+    if results_format(out) is None:
+        raise click.BadParameter(f"the file must end in {_RESULT_ENDINGS}", param_hint="--out")
     console = make_console(stderr=True)
     show_progress = console.is_terminal and output_format != "json"
     with make_progress(console, enabled=show_progress) as advance:

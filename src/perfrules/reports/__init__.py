@@ -1,7 +1,16 @@
-"""Human renderings of diagnostics and traces. Rendering reads; it never computes a score."""
+"""Human renderings of diagnostics and traces. Rendering reads; it never computes a score.
+
+:data:`FORMATS` is the one registry of what ``perfrules score`` can write: one unit's page
+(text, JSON, Markdown, HTML, XLSX) or a file of many units' results (CSV, JSONL, XLSX);
+the CLI takes its choices, file endings and messages from it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from perfrules.errors import Lang
 from perfrules.reports.html import render_html
 from perfrules.reports.markdown import render_markdown
 from perfrules.reports.text import (
@@ -15,9 +24,13 @@ from perfrules.reports.text import (
     render_explain,
     render_score_table,
 )
+from perfrules.trace import Trace
 
 __all__ = [
+    "FORMATS",
+    "OutputFormat",
     "diagnostics_json",
+    "format_named",
     "make_console",
     "make_progress",
     "render_audit",
@@ -28,4 +41,56 @@ __all__ = [
     "render_html",
     "render_markdown",
     "render_score_table",
+    "results_format",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """One thing ``perfrules score`` can write.
+
+    Attributes:
+        name: the ``--format`` value (or, for files of results, the file ending's name).
+        suffixes: the ``--out`` endings it is chosen by.
+        page: renders one unit's trace as text; ``None`` when the format is not text.
+        unit: it renders one unit (``--format``).
+        results: it holds many units' results (batch ``--out``).
+        extra: the ``pip install 'perfrules[...]'`` extra it needs, if any.
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+    page: Callable[[Trace, Lang], str] | None = None
+    unit: bool = True
+    results: bool = False
+    extra: str | None = None
+
+
+def _json(trace: Trace, lang: Lang) -> str:
+    del lang  # the trace carries both languages
+    return trace.to_json(indent=2)
+
+
+FORMATS: tuple[OutputFormat, ...] = (
+    OutputFormat("text", (".txt",)),
+    OutputFormat("json", (".json",), _json),
+    OutputFormat("markdown", (".md",), render_markdown),
+    OutputFormat("html", (".html", ".htm"), render_html),
+    OutputFormat("xlsx", (".xlsx",), results=True, extra="xlsx"),
+    OutputFormat("csv", (".csv",), unit=False, results=True),
+    OutputFormat("jsonl", (".jsonl",), unit=False, results=True),
+)
+
+
+def format_named(name: str) -> OutputFormat:
+    """The format called *name* (a ``--format`` choice)."""
+    return next(f for f in FORMATS if f.name == name)
+
+
+def results_format(path: str) -> OutputFormat | None:
+    """The results-file format of *path* by its ending, or ``None``."""
+    lowered = path.lower()
+    return next(
+        (f for f in FORMATS if f.results and lowered.endswith(f.suffixes)),
+        None,
+    )
