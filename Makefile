@@ -8,13 +8,14 @@ SEED    = rules/examples/xinzhou-zfw-2021
 
 PACKS   = $(sort $(dir $(wildcard rules/*/*/pack.toml)))
 
-.PHONY: demo test lint typecheck imports packs pytest browser screenshot bench fuzz clean help
+.PHONY: demo test lint typecheck imports packs pytest browser screenshot bench mutants fuzz clean help
 
 help:
 	@echo "make demo   score the shipped seed example and print the table"
 	@echo "make test   ruff, mypy (strict), import contracts, pytest with hypothesis"
 	@echo "make bench  benchmarks (not part of make test)"
 	@echo "make fuzz   long fuzz run of the expression sandbox (FUZZ_EXAMPLES=...)"
+	@echo "make mutants  mutation check of the evaluator (every mutant must fail the tests)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,10 @@ screenshot: $(VENV)/.runtime browser
 bench: $(VENV)/.dev
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_scoring.py
+
+# Mutants of a copy of src/ that the tests must kill (PERFRULES_ORACLE_EXAMPLES=...).
+mutants: $(VENV)/.dev
+	$(BIN)/python benchmarks/mutation_check.py
 
 fuzz: $(VENV)/.dev
 	$(BIN)/python benchmarks/fuzz_expressions.py

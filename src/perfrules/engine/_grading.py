@@ -19,8 +19,7 @@ __all__ = ["fewest", "gap_for", "grade_of"]
 
 def grade_of(plan: Plan, position: int) -> Grade:
     """The :class:`Grade` of band *position*."""
-    label, low, high, label_en = plan.bands[position]
-    return Grade(label, low, high, label_en)
+    return plan.grades[position]
 
 
 def gap_for(

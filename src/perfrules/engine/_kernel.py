@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from types import FunctionType
 from typing import Any, Final
@@ -33,7 +34,7 @@ from perfrules._numbers import ROUNDING
 from perfrules.engine._plan import Node, Plan
 from perfrules.expressions import add_pairs
 from perfrules.expressions._codegen import BASE_GLOBALS, inline_block
-from perfrules.facts._values import TEXT_PAIRS, UNREAD, number_pair
+from perfrules.facts._values import DECIMAL_PAIRS, TEXT_PAIRS, UNREAD, number_pair
 
 __all__ = ["Kernel", "build_kernel"]
 
@@ -177,7 +178,10 @@ class _Writer:
                 operand: tuple[str, ...] = ("bool", f"v{j}")
                 target = f"v{j}"
             else:
-                read = f"_TC.get({raw}, _U) if {raw}.__class__ is _STR else _U"
+                read = (
+                    f"_TC.get({raw}, _U) if {raw}.__class__ is _STR else "
+                    f"_DC.get(_S({raw}), _U) if {raw}.__class__ is _DEC else _U"
+                )
                 operand = ("num", f"v{j}n", f"v{j}d")
                 target = f"p{j}"
             if default is not None:
@@ -381,7 +385,10 @@ def build_kernel(
         "divmod": divmod,  # the rounding code of _numbers.ROUNDING uses it
         "_NUM": number_pair,
         "_TC": TEXT_PAIRS,
+        "_DC": DECIMAL_PAIRS,
         "_STR": str,
+        "_S": str,
+        "_DEC": Decimal,
         "_U": UNREAD,
         "_G": GENERAL,
         "_ADD": _add,

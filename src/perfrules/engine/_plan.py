@@ -16,6 +16,7 @@ from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import Policy, Scheme
 from perfrules.rules._loader import Source
+from perfrules.trace import Grade
 
 __all__ = ["Leaf", "Node", "Plan", "build_plan", "content_hash"]
 
@@ -85,6 +86,8 @@ class Plan:
     group_positions: dict[int, int] = field(default_factory=dict)
     #: The weights of the indicators at or below each node, added up (by node index).
     leaf_weights: dict[int, Fraction] = field(default_factory=dict)
+    #: The bands as :class:`~perfrules.trace.Grade`, in order.
+    grades: tuple[Grade, ...] = ()
 
 
 def _places(value: int | str | None) -> int | None:
@@ -257,6 +260,9 @@ def build_plan(
         leaf_positions={index: k for k, index in enumerate(leaves)},
         group_positions={index: k for k, index in enumerate(groups)},
         leaf_weights=below,
+        grades=tuple(
+            Grade(b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands
+        ),
     )
 
 

@@ -21,6 +21,7 @@ from perfrules._numbers import (
 )
 
 __all__ = [
+    "DECIMAL_PAIRS",
     "FALSE_WORDS",
     "NA_WORDS",
     "TEXT_PAIRS",
@@ -43,6 +44,9 @@ _UNSET: Final[Any] = object()
 #: The text cache of :func:`number_pair`, read directly by the generated scorer:
 #: ``TEXT_PAIRS.get(text, UNREAD)`` is the pair, ``None``, or ``UNREAD`` (call it).
 TEXT_PAIRS: Final = _TEXT_CACHE
+#: The same for Decimals, keyed by ``str(value)`` (``0.5`` and ``0.50`` are read alike but
+#: shown as given).
+DECIMAL_PAIRS: Final = _DECIMAL_CACHE
 UNREAD: Final = _UNSET
 
 
