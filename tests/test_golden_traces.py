@@ -66,3 +66,29 @@ def test_every_unit_gives_the_recorded_bytes_or_errors(trace):
         if got != want:
             mismatches.append((number, entry["scheme"]))
     assert mismatches == []
+
+
+def test_a_trace_built_from_its_parts_writes_the_same_json():
+    # The JSON is written from the evaluation's record; a Trace made from the tree of parts
+    # (as an application might) goes through the object writer. Both must give the bytes.
+    compared = 0
+    for entry in GOLDEN:
+        if "trace" not in entry:
+            continue
+        result = compiled(entry["scheme"]).evaluate(entry["facts"])
+        lazy = result.trace
+        built = perfrules.Trace(
+            root=lazy.root,
+            total=lazy.total,
+            max=lazy.max,
+            grade=lazy.grade,
+            bands=lazy.bands,
+            gap=lazy.gap,
+            provenance=lazy.provenance,
+            total_places=lazy.total_places,
+            rounding_mode=lazy.rounding_mode,
+            levels=lazy.levels,
+        )
+        assert built.to_json() == entry["trace"]
+        compared += 1
+    assert compared > 100

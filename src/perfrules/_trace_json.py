@@ -16,13 +16,27 @@ from typing import TYPE_CHECKING, Final
 
 from perfrules._messages import ui
 from perfrules._numbers import format_number, is_terminating
-from perfrules.expressions import Step
 from perfrules.expressions._functions import Interval
 
 if TYPE_CHECKING:
-    from perfrules.trace import Grade, NodeTrace, Note, Trace
+    from perfrules.trace import Gap, Grade, NodeTrace, Note, Provenance, Trace
 
-__all__ = ["FORMAT", "trace_json"]
+__all__ = [
+    "FORMAT",
+    "document",
+    "exact",
+    "input_json",
+    "leaf_json",
+    "node_head",
+    "node_json",
+    "notes_json",
+    "rounding_json",
+    "sources_json",
+    "step_json",
+    "string",
+    "trace_json",
+    "value_json",
+]
 
 #: Identifier and version of the JSON trace format.
 FORMAT: Final = "perfrules.trace/1"
@@ -44,8 +58,28 @@ def string(text: str) -> str:
     return quoted
 
 
+_LOST: dict[tuple[int, int, int, int, int | None], str] = {}
+
+
+def _lost(weight: Fraction, score: Fraction, places: int | None) -> str:
+    """``weight - score`` as JSON, remembered (Fraction subtraction costs microseconds)."""
+    key = (weight.numerator, weight.denominator, score.numerator, score.denominator, places)
+    text = _LOST.get(key)
+    if text is None:
+        text = _dec(weight - score, places)
+        if len(_LOST) >= _CACHE_SIZE:
+            _LOST.clear()
+        _LOST[key] = text
+    return text
+
+
 def _dec(value: Fraction, places: int | None = None) -> str:
     return string(format_number(value, places))
+
+
+def value_json(value: object) -> str:
+    """A value as JSON: a decimal string, true/false, null, or the text of an interval."""
+    return _value(value)
 
 
 def _value(value: object) -> str:
@@ -55,15 +89,20 @@ def _value(value: object) -> str:
         return "false"
     if value is None:
         return "null"
-    if isinstance(value, Fraction):
+    if value.__class__ is Fraction:  # not isinstance: Fraction's ABC check is slow
         return _dec(value)
     if isinstance(value, Interval):
         return string(value.text)
     return string(str(value))
 
 
+def exact(value: object) -> str | None:
+    """``n/d`` for a value that does not terminate in decimals (the ``exact`` member)."""
+    return _exact(value)
+
+
 def _exact(value: object) -> str | None:
-    if isinstance(value, Fraction) and not is_terminating(value):
+    if value.__class__ is Fraction and not is_terminating(value):
         return f"{value.numerator}/{value.denominator}"
     return None
 
@@ -82,61 +121,171 @@ def _note(note: Note) -> str:
     return f'{{"kind":{string(note.kind)},"params":{params},"en":{string(en)},"zh":{string(zh)}}}'
 
 
-def _steps(steps: Iterable[Step]) -> str:
-    out = []
-    for s in steps:
-        text = (
-            f'{{"expr":{string(s.expr)},"with":{string(s.with_values())},"value":{_value(s.value)}'
-        )
-        exact = _exact(s.value)
-        if exact:
-            text += f',"exact":"{exact}"'
-        if s.formula:
-            text += f',"formula":{string(s.formula)}'
-        out.append(text + "}")
-    return ",".join(out)
+def input_json(name: str, value: str, text: str, source: str, level: str | None) -> str:
+    """One entry of ``"inputs"``: *value* is already JSON (a string literal, true, null)."""
+    tail = f',"level":{string(level)}}}' if level is not None else "}"
+    return (
+        f'{string(name)}:{{"value":{value},"text":{string(text)},"source":{string(source)}' + tail
+    )
+
+
+def step_json(
+    expr: str, with_values: str, value: str, exact: str | None, formula: str | None
+) -> str:
+    """One entry of ``"steps"``: *value* is already JSON."""
+    text = f'{{"expr":{string(expr)},"with":{string(with_values)},"value":{value}'
+    if exact:
+        text += f',"exact":"{exact}"'
+    if formula:
+        text += f',"formula":{string(formula)}'
+    return text + "}"
+
+
+def rounding_json(places: int, mode: str, before: Fraction, after: Fraction) -> str:
+    """One entry of ``"roundings"``."""
+    exact = _exact(before)
+    return (
+        f'{{"places":{places},"mode":{string(mode)},"before":{_dec(before)},'
+        f'"after":{_dec(after, places)}' + (f',"before_exact":"{exact}"}}' if exact else "}")
+    )
+
+
+def node_head(ident: str, name: str, kind: str, weight: Fraction) -> str:
+    """The start of a node, the same for every unit: ``{"id":…,"name":…,"kind":…,"weight":…``."""
+    return (
+        f'{{"id":{string(ident)},"name":{string(name)},"kind":{string(kind)},'
+        f'"weight":{_dec(weight)}'
+    )
+
+
+def sources_json(sources: tuple[tuple[str, str], ...]) -> str:
+    """The ``"sources"`` member of a node (``""`` when there are none)."""
+    if not sources:
+        return ""
+    listed = ",".join(f'{{"key":{string(k)},"at":{string(a)}}}' for k, a in sources)
+    return f',"sources":[{listed}]'
+
+
+def node_json(
+    *,
+    head: str,
+    weight: Fraction,
+    score: Fraction | None,
+    places: int | None,
+    status: str,
+    applicable: Fraction | None,
+    sources: str,
+    leaf: str,
+    roundings: str,
+    notes: str,
+    children: str,
+) -> str:
+    """One node.
+
+    *head* comes from :func:`node_head`, *sources* from :func:`sources_json`, *leaf* is the
+    indicator part (``,"target":…,"steps":[…]``) or ``""``.
+    """
+    if score is None:
+        score_text = lost_text = "null"
+    else:
+        score_text = _dec(score, places)
+        lost_text = _lost(weight, score, places)
+    applicable_text = (
+        f',"applicable_weight":{_dec(applicable)}'
+        if applicable is not None and applicable is not weight and applicable != weight
+        else ""
+    )
+    return (
+        f'{head},"score":{score_text},"lost":{lost_text},'
+        f'"status":{string(status)}{applicable_text}{sources}'
+        f'{leaf},"roundings":[{roundings}],"notes":[{notes}],"children":[{children}]}}'
+    )
+
+
+def leaf_json(target: str, actual: str, formula: str | None, inputs: str, steps: str) -> str:
+    """The indicator part of a node."""
+    formula_text = "null" if formula is None else string(formula)
+    return (
+        f',"target":{string(target)},"actual":{string(actual)},'
+        f'"formula":{formula_text},"inputs":{{{inputs}}},"steps":[{steps}]'
+    )
+
+
+def notes_json(notes: Iterable[Note]) -> str:
+    """The ``"notes"`` entries."""
+    return ",".join(_note(n) for n in notes)
 
 
 def _node(node: NodeTrace) -> str:
-    score = node.score
-    lost = None if score is None else node.weight - score
-    head = (
-        f'{{"id":{string(node.id)},"name":{string(node.name)},"kind":{string(node.kind)},'
-        f'"weight":{_dec(node.weight)},'
-        f'"score":{"null" if score is None else _dec(score, node.places)},'
-        f'"lost":{"null" if lost is None else _dec(lost, node.places)},'
-        f'"status":{string(node.status)}'
-    )
-    parts = [head]
-    if node.applicable is not None and node.applicable != node.weight:
-        parts.append(f',"applicable_weight":{_dec(node.applicable)}')
-    if node.sources:
-        sources = ",".join(f'{{"key":{string(k)},"at":{string(a)}}}' for k, a in node.sources)
-        parts.append(f',"sources":[{sources}]')
+    leaf = ""
     if node.kind == "indicator":
         inputs = ",".join(
-            f'{string(i.name)}:{{"value":{_value(i.value)},"text":{string(i.text)},'
-            f'"source":{string(i.source)}'
-            + (f',"level":{string(i.level)}}}' if i.level is not None else "}")
-            for i in node.inputs
+            input_json(i.name, _value(i.value), i.text, i.source, i.level) for i in node.inputs
         )
-        formula = "null" if node.formula is None else string(node.formula)
-        parts.append(
-            f',"target":{string(node.target)},"actual":{string(node.actual)},'
-            f'"formula":{formula},"inputs":{{{inputs}}},"steps":[{_steps(node.steps)}]'
+        steps = ",".join(
+            step_json(s.expr, s.with_values(), _value(s.value), _exact(s.value), s.formula)
+            for s in node.steps
         )
-    roundings = []
-    for r in node.roundings:
-        text = (
-            f'{{"places":{r.places},"mode":{string(r.mode)},"before":{_dec(r.before)},'
-            f'"after":{_dec(r.after, r.places)}'
+        leaf = leaf_json(node.target, node.actual, node.formula, inputs, steps)
+    return node_json(
+        head=node_head(node.id, node.name, node.kind, node.weight),
+        weight=node.weight,
+        score=node.score,
+        places=node.places,
+        status=node.status,
+        applicable=node.applicable,
+        sources=sources_json(node.sources),
+        leaf=leaf,
+        roundings=",".join(
+            rounding_json(r.places, r.mode, r.before, r.after) for r in node.roundings
+        ),
+        notes=notes_json(node.notes),
+        children=",".join(_node(c) for c in node.children),
+    )
+
+
+def document(
+    *,
+    total: Fraction,
+    total_places: int | None,
+    maximum: Fraction,
+    grade: Grade,
+    bands: Iterable[Grade],
+    gap: Gap | None,
+    losses: Iterable[tuple[str, str, Fraction, int | None]],
+    provenance: Provenance,
+    root: str,
+) -> str:
+    """The whole compact document; *losses* are (id, name, lost, places), largest first."""
+    if gap is None:
+        gap_text = "null"
+    else:
+        improve = ",".join(f'{{"id":{string(i)},"lost":{_dec(lost)}}}' for i, lost in gap.improve)
+        gap_text = (
+            f'{{"next":{string(gap.label)},"min":{_dec(gap.min)},'
+            f'"shortfall":{_dec(gap.shortfall)},"improve":[{improve}]}}'
         )
-        exact = _exact(r.before)
-        roundings.append(text + (f',"before_exact":"{exact}"}}' if exact else "}"))
-    parts.append(f',"roundings":[{",".join(roundings)}]')
-    parts.append(f',"notes":[{",".join(_note(n) for n in node.notes)}]')
-    parts.append(f',"children":[{",".join(_node(c) for c in node.children)}]}}')
-    return "".join(parts)
+    loss_text = ",".join(
+        f'{{"id":{string(i)},"name":{string(n)},"lost":{_dec(lost, places)}}}'
+        for i, n, lost, places in losses
+    )
+    p = provenance
+    year = "null" if p.scheme_year is None else str(p.scheme_year)
+    files = ",".join(f'{{"path":{string(f)},"sha256":{string(h)}}}' for f, h in p.files)
+    facts_path, facts_hash = p.facts
+    facts = "null" if facts_path is None else string(facts_path)
+    provenance_text = (
+        f'{{"perfrules":{string(p.perfrules)},"unit":{string(p.unit)},'
+        f'"scheme":{{"id":{string(p.scheme_id)},"version":{string(p.scheme_version)},'
+        f'"year":{year},"sha256":{string(p.scheme_sha256)}}},"files":[{files}],'
+        f'"facts":{{"path":{facts},"sha256":{string(facts_hash)}}}}}'
+    )
+    return (
+        f'{{"format":"{FORMAT}","total":{_dec(total, total_places)},'
+        f'"max":{_dec(maximum)},"grade":{_grade(grade)},'
+        f'"bands":[{",".join(_grade(b) for b in bands)}],"gap":{gap_text},'
+        f'"losses":[{loss_text}],"provenance":{provenance_text},"root":{root}}}\n'
+    )
 
 
 def trace_json(trace: Trace) -> str:
@@ -147,33 +296,14 @@ def trace_json(trace: Trace) -> str:
     losses = sorted(
         ((node, lost) for node, lost in leaves if lost), key=lambda item: (-item[1], item[0].id)
     )
-    gap = trace.gap
-    if gap is None:
-        gap_text = "null"
-    else:
-        improve = ",".join(f'{{"id":{string(i)},"lost":{_dec(lost)}}}' for i, lost in gap.improve)
-        gap_text = (
-            f'{{"next":{string(gap.label)},"min":{_dec(gap.min)},'
-            f'"shortfall":{_dec(gap.shortfall)},"improve":[{improve}]}}'
-        )
-    loss_text = ",".join(
-        f'{{"id":{string(n.id)},"name":{string(n.name)},"lost":{_dec(lost, n.places)}}}'
-        for n, lost in losses
-    )
-    p = trace.provenance
-    year = "null" if p.scheme_year is None else str(p.scheme_year)
-    files = ",".join(f'{{"path":{string(f)},"sha256":{string(h)}}}' for f, h in p.files)
-    facts_path, facts_hash = p.facts
-    facts = "null" if facts_path is None else string(facts_path)
-    provenance = (
-        f'{{"perfrules":{string(p.perfrules)},"unit":{string(p.unit)},'
-        f'"scheme":{{"id":{string(p.scheme_id)},"version":{string(p.scheme_version)},'
-        f'"year":{year},"sha256":{string(p.scheme_sha256)}}},"files":[{files}],'
-        f'"facts":{{"path":{facts},"sha256":{string(facts_hash)}}}}}'
-    )
-    return (
-        f'{{"format":"{FORMAT}","total":{_dec(trace.total, trace.total_places)},'
-        f'"max":{_dec(trace.max)},"grade":{_grade(trace.grade)},'
-        f'"bands":[{",".join(_grade(b) for b in trace.bands)}],"gap":{gap_text},'
-        f'"losses":[{loss_text}],"provenance":{provenance},"root":{_node(trace.root)}}}\n'
+    return document(
+        total=trace.total,
+        total_places=trace.total_places,
+        maximum=trace.max,
+        grade=trace.grade,
+        bands=trace.bands,
+        gap=trace.gap,
+        losses=[(n.id, n.name, lost, n.places) for n, lost in losses],
+        provenance=trace.provenance,
+        root=_node(trace.root),
     )

@@ -37,6 +37,7 @@ __all__ = [
     "RoundingStep",
     "Step",
     "Trace",
+    "TraceSource",
 ]
 
 
@@ -208,24 +209,139 @@ class Provenance:
         return self.source.file, self.source.digest
 
 
-@dataclass(frozen=True, slots=True)
-class Trace:
-    """The explanation of one unit's score."""
+_PENDING: Final = object()
 
-    root: NodeTrace
-    total: Fraction
-    max: Fraction
-    grade: Grade
-    bands: tuple[Grade, ...]
-    gap: Gap | None
-    provenance: Provenance
-    total_places: int | None = None
-    rounding_mode: str = "half_up"
-    levels: tuple[str, ...] = ()
+
+class TraceSource(Protocol):
+    """Where a lazily built :class:`Trace` takes its parts from (the engine's raw record)."""
+
+    def root(self) -> NodeTrace:
+        """The tree of nodes."""
+
+    def gap(self) -> Gap | None:
+        """The next band up and the fewest indicators to reach it."""
+
+    def provenance(self) -> Provenance:
+        """What produced the result."""
+
+    def json(self) -> str:
+        """The compact ``perfrules.trace/1`` text, written from the record."""
+
+
+class Trace:
+    """The explanation of one unit's score.
+
+    A trace from :meth:`~perfrules.CompiledScheme.evaluate` builds its tree of nodes (and each
+    indicator's steps) the first time ``root`` is read, and writes its JSON straight from the
+    evaluation's record without building them.
+
+    Attributes:
+        root: the tree of nodes.
+        total: the total (exact).
+        max: the scheme's maximum.
+        grade: the band of the total (or the grade override that fired).
+        bands: every band of the scheme.
+        gap: the next band up and the fewest indicators to reach it (``None`` at the top or
+            when a grade override fired).
+        provenance: what produced the result.
+        total_places: places of the total, ``None`` when not rounded.
+        rounding_mode: the scheme's rounding mode.
+        levels: the scheme's names of its levels (一级, 二级, ...).
+    """
+
+    __slots__ = (
+        "_gap",
+        "_provenance",
+        "_root",
+        "_source",
+        "bands",
+        "grade",
+        "levels",
+        "max",
+        "rounding_mode",
+        "total",
+        "total_places",
+    )
+
+    def __init__(
+        self,
+        root: NodeTrace,
+        total: Fraction,
+        max: Fraction,  # noqa: A002 - the format's own word
+        grade: Grade,
+        bands: tuple[Grade, ...],
+        gap: Gap | None,
+        provenance: Provenance,
+        total_places: int | None = None,
+        rounding_mode: str = "half_up",
+        levels: tuple[str, ...] = (),
+    ) -> None:
+        """A trace from parts already built."""
+        self._source: TraceSource | None = None
+        self._root: Any = root
+        self._gap: Any = gap
+        self._provenance: Any = provenance
+        self.total = total
+        self.max = max
+        self.grade = grade
+        self.bands = bands
+        self.total_places = total_places
+        self.rounding_mode = rounding_mode
+        self.levels = levels
+
+    @classmethod
+    def lazy(
+        cls,
+        source: TraceSource,
+        *,
+        total: Fraction,
+        maximum: Fraction,
+        grade: Grade,
+        bands: tuple[Grade, ...],
+        total_places: int | None,
+        rounding_mode: str,
+        levels: tuple[str, ...],
+    ) -> Trace:
+        """A trace whose tree, gap and provenance are built from *source* when first read."""
+        self = cls.__new__(cls)
+        self._source = source
+        self._root = self._gap = self._provenance = _PENDING
+        self.total = total
+        self.max = maximum
+        self.grade = grade
+        self.bands = bands
+        self.total_places = total_places
+        self.rounding_mode = rounding_mode
+        self.levels = levels
+        return self
+
+    @property
+    def root(self) -> NodeTrace:
+        """The tree of nodes (built when first read)."""
+        if self._root is _PENDING:
+            self._root = self._source.root()  # type: ignore[union-attr]
+        value: NodeTrace = self._root
+        return value
+
+    @property
+    def gap(self) -> Gap | None:
+        """The next band up and the fewest indicators that reach it."""
+        if self._gap is _PENDING:
+            self._gap = self._source.gap()  # type: ignore[union-attr]
+        value: Gap | None = self._gap
+        return value
+
+    @property
+    def provenance(self) -> Provenance:
+        """What produced the result."""
+        if self._provenance is _PENDING:
+            self._provenance = self._source.provenance()  # type: ignore[union-attr]
+        value: Provenance = self._provenance
+        return value
 
     def to_dict(self) -> dict[str, Any]:
         """The ``perfrules.trace/1`` document as plain data (numbers as decimal strings)."""
-        data: dict[str, Any] = json.loads(trace_json(self))
+        data: dict[str, Any] = json.loads(self.to_json())
         return data
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -234,11 +350,15 @@ class Trace:
         Compact by default (and fast: written directly); ``indent=2`` for people.
         """
         if indent is None:
-            return trace_json(self)
+            return self._source.json() if self._source is not None else trace_json(self)
         text = json.dumps(
             self.to_dict(), ensure_ascii=False, indent=indent, separators=(",", ": ")
         )
         return text + "\n"
+
+    def __repr__(self) -> str:
+        """``Trace(total=Fraction(357, 4), grade='良好')``."""
+        return f"Trace(total={self.total!r}, grade={self.grade.label!r})"
 
 
 class ResultSource(Protocol):
@@ -258,9 +378,6 @@ class ResultSource(Protocol):
 
     def total_exact(self) -> Fraction:
         """The total as an exact fraction."""
-
-
-_PENDING: Final = object()
 
 
 class Result:

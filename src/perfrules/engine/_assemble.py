@@ -12,9 +12,22 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from importlib import metadata
-from typing import Any, Final
+from typing import Any, Final, NamedTuple, cast
 
 from perfrules._numbers import format_number, fraction, to_decimal
+from perfrules._trace_json import (
+    document,
+    input_json,
+    leaf_json,
+    node_head,
+    node_json,
+    notes_json,
+    rounding_json,
+    sources_json,
+    step_json,
+    value_json,
+)
+from perfrules._trace_json import exact as exact_json
 from perfrules.engine._grading import gap_for, grade_of
 from perfrules.engine._kernel import MISSING
 from perfrules.engine._plan import Node, Plan
@@ -165,9 +178,23 @@ class Evaluation:
 
     # --- the trace -----------------------------------------------------------------------
     def trace(self) -> Trace | None:
-        """The explanation, assembled from the record now; ``None`` if not asked for."""
+        """The explanation; its tree and JSON are built from the record when first read."""
         if not self.want_trace:
             return None
+        plan = self.plan
+        return Trace.lazy(
+            self,
+            total=self.total_exact(),
+            maximum=plan.max,
+            grade=self.grade(),
+            bands=plan.grades,
+            total_places=plan.total_places,
+            rounding_mode=plan.mode,
+            levels=tuple(plan.scheme.scheme.levels),
+        )
+
+    def root(self) -> NodeTrace:
+        """The tree of nodes, from the record."""
         plan = self.plan
         records = self.out[1]
         built: dict[int, NodeTrace] = {}
@@ -179,29 +206,101 @@ class Evaluation:
                 built[index], applicable[index] = self._leaf(node, record)
             else:
                 built[index], applicable[index] = self._group(node, built, applicable)
+        return built[0]
+
+    def provenance(self) -> Provenance:
+        """What produced the result (the facts' hash is computed when asked for)."""
         facts = self.facts_source()
-        scheme = plan.scheme.scheme
-        provenance = Provenance(
+        scheme = self.plan.scheme.scheme
+        return Provenance(
             perfrules=VERSION,
             scheme_id=scheme.id,
             scheme_version=scheme.version,
             scheme_year=scheme.year,
-            scheme_sha256=plan.sha256,
-            files=plan.files,
+            scheme_sha256=self.plan.sha256,
+            files=self.plan.files,
             source=facts,
             unit=facts.unit,
         )
-        return Trace(
-            root=built[0],
+
+    def json(self) -> str:
+        """The compact ``perfrules.trace/1`` text, written node by node from the record.
+
+        No tree is built: each node's parts come from the record (an indicator scored on
+        the general path from its :class:`LeafRecord`), the parts that are the same for
+        every unit (ids, names, weights, sources) are written once per scheme.
+        """
+        plan = self.plan
+        records = self.out[1]
+        heads = _heads(plan)
+        texts: dict[int, str] = {}
+        scores: dict[int, Fraction | None] = {}
+        applicable: dict[int, Fraction] = {}
+        for index in plan.post_order:
+            node = plan.nodes[index]
+            head, sources = heads[index]
+            if node.kind == "indicator":
+                trace, weight = self._leaf(node, records[plan.leaf_positions[index]])
+                leaf = leaf_json(
+                    trace.target,
+                    trace.actual,
+                    trace.formula,
+                    ",".join(
+                        input_json(i.name, value_json(i.value), i.text, i.source, i.level)
+                        for i in trace.inputs
+                    ),
+                    ",".join(
+                        step_json(
+                            s.expr,
+                            s.with_values(),
+                            value_json(s.value),
+                            exact_json(s.value),
+                            s.formula,
+                        )
+                        for s in trace.steps
+                    ),
+                )
+                children = ""
+            else:
+                trace, weight = self._group(node, _Scored(scores), applicable)
+                leaf = ""
+                children = ",".join(texts[c] for c in node.children)
+            scores[index] = trace.score
+            applicable[index] = weight
+            texts[index] = node_json(
+                head=head,
+                weight=node.weight,
+                score=trace.score,
+                places=node.shown_places,
+                status=trace.status,
+                applicable=trace.applicable,
+                sources=sources,
+                leaf=leaf,
+                roundings=",".join(
+                    rounding_json(r.places, r.mode, r.before, r.after) for r in trace.roundings
+                ),
+                notes=notes_json(trace.notes),
+                children=children,
+            )
+        losses = []
+        for index in plan.leaves:
+            score = scores[index]
+            if score is not None:
+                node = plan.nodes[index]
+                lost = node.weight - score
+                if lost:
+                    losses.append((node.id, node.name, lost, node.shown_places))
+        losses.sort(key=lambda item: (-item[2], item[0]))
+        return document(
             total=self.total_exact(),
-            max=plan.max,
-            grade=self.grade(),
-            bands=tuple(Grade(label, low, high, en) for label, low, high, en in plan.bands),
-            gap=self.gap(),
-            provenance=provenance,
             total_places=plan.total_places,
-            rounding_mode=plan.mode,
-            levels=tuple(scheme.levels),
+            maximum=plan.max,
+            grade=self.grade(),
+            bands=plan.grades,
+            gap=self.gap(),
+            losses=losses,
+            provenance=self.provenance(),
+            root=texts[0],
         )
 
     def _leaf(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
@@ -227,8 +326,8 @@ class Evaluation:
             own, raws, num, den = record
             names, inputs, actual = self._fast_inputs(node, own, raws)
             value, steps = leaf.expression.explain(names)
-            if not isinstance(value, Fraction) or value != Fraction(
-                num, den
+            if (
+                value.__class__ is not Fraction or value.numerator * den != num * value.denominator
             ):  # pragma: no cover - one implementation, one value
                 raise AssertionError(f"{node.id}: scored {num}/{den}, explained {value}")
             status, notes, applicable = "scored", (), node.weight
@@ -292,7 +391,7 @@ class Evaluation:
         return names, tuple(inputs), actual
 
     def _group(
-        self, node: Node, built: dict[int, NodeTrace], applicable: dict[int, Fraction]
+        self, node: Node, built: Mapping[int, Any], applicable: dict[int, Fraction]
     ) -> tuple[NodeTrace, Fraction]:
         plan = self.plan
         scored = [c for c in node.children if built[c].score is not None]
@@ -302,7 +401,7 @@ class Evaluation:
             weight = plan.leaf_weights[node.index]  # nothing excluded below: known in advance
         else:
             weight = sum((applicable[c] for c in scored), _ZERO)
-        children = tuple(built[c] for c in node.children)
+        children = tuple(built[c] for c in node.children) if isinstance(built, dict) else ()
         notes: tuple[Note, ...] = ()
         roundings: tuple[RoundingStep, ...] = ()
         if not scored:
@@ -356,6 +455,43 @@ class Evaluation:
             node.sources,
         )
         return trace, weight
+
+
+class _Scored(Mapping[int, Any]):
+    """Scores by node index seen as nodes with a ``score`` (for :meth:`Evaluation._group`)."""
+
+    __slots__ = ("_scores",)
+
+    def __init__(self, scores: dict[int, Fraction | None]) -> None:
+        self._scores = scores
+
+    def __getitem__(self, index: int) -> Any:
+        return _ScoreOnly(self._scores[index])
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._scores)
+
+    def __len__(self) -> int:
+        return len(self._scores)
+
+
+class _ScoreOnly(NamedTuple):
+    score: Fraction | None
+
+
+def _heads(plan: Plan) -> dict[int, tuple[str, str]]:
+    """Each node's JSON head and sources, written once per plan."""
+    heads = cast("dict[int, tuple[str, str]] | None", plan.cache.get("json_heads"))
+    if heads is None:
+        heads = {
+            node.index: (
+                node_head(node.id, node.name, node.kind, node.weight),
+                sources_json(node.sources),
+            )
+            for node in plan.nodes
+        }
+        plan.cache["json_heads"] = heads
+    return heads
 
 
 class _Scores(Mapping[str, Decimal | None]):

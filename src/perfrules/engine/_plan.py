@@ -88,6 +88,8 @@ class Plan:
     leaf_weights: dict[int, Fraction] = field(default_factory=dict)
     #: The bands as :class:`~perfrules.trace.Grade`, in order.
     grades: tuple[Grade, ...] = ()
+    #: Things derived from the plan once and reused (the trace JSON's fixed parts).
+    cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _places(value: int | str | None) -> int | None:

@@ -98,9 +98,9 @@ class Step(NamedTuple):
         """The sub-expression with its operands' values: ``70 / 88``."""
         shown = []
         for arg in self.args:
-            if isinstance(arg, bool):
+            if arg is True or arg is False:
                 shown.append("true" if arg else "false")
-            elif isinstance(arg, Fraction):
+            elif arg.__class__ is Fraction:  # not isinstance: Fraction's ABC check is slow
                 shown.append(format_short(arg) if arg >= 0 else f"({format_short(arg)})")
             elif isinstance(arg, Interval):
                 shown.append(f'"{arg.text}"')
