@@ -28,7 +28,7 @@ from perfrules._trace_json import (
     value_json,
 )
 from perfrules._trace_json import exact as exact_json
-from perfrules.engine._grading import gap_for, grade_of
+from perfrules.engine._grading import gap_for, grade_of, largest_first, lost_points
 from perfrules.engine._kernel import MISSING
 from perfrules.engine._plan import Node, Plan
 from perfrules.expressions import Value
@@ -233,6 +233,10 @@ class Evaluation:
         plan = self.plan
         records = self.out[1]
         heads = _heads(plan)
+        memo = cast(
+            "dict[object, tuple[str, Fraction | None, Fraction]]",
+            plan.cache.setdefault("leaf_json", {}),
+        )
         texts: dict[int, str] = {}
         scores: dict[int, Fraction | None] = {}
         applicable: dict[int, Fraction] = {}
@@ -240,7 +244,14 @@ class Evaluation:
             node = plan.nodes[index]
             head, sources = heads[index]
             if node.kind == "indicator":
-                trace, weight = self._leaf(node, records[plan.leaf_positions[index]])
+                record = records[plan.leaf_positions[index]]
+                key = _fast_key(node, record)
+                if key is not None:
+                    known = memo.get(key)
+                    if known is not None:
+                        texts[index], scores[index], applicable[index] = known
+                        continue
+                trace, weight = self._leaf(node, record)
                 leaf = leaf_json(
                     trace.target,
                     trace.actual,
@@ -282,15 +293,17 @@ class Evaluation:
                 notes=notes_json(trace.notes),
                 children=children,
             )
+            if node.kind == "indicator" and key is not None:
+                _remember(memo, key, (texts[index], trace.score, weight))
         losses = []
         for index in plan.leaves:
             score = scores[index]
-            if score is not None:
+            if score is not None and score is not plan.nodes[index].weight:
                 node = plan.nodes[index]
-                lost = node.weight - score
+                lost = lost_points(node.weight, score)
                 if lost:
                     losses.append((node.id, node.name, lost, node.shown_places))
-        losses.sort(key=lambda item: (-item[2], item[0]))
+        losses.sort(key=largest_first(losses, 2))
         return document(
             total=self.total_exact(),
             total_places=plan.total_places,
@@ -304,6 +317,20 @@ class Evaluation:
         )
 
     def _leaf(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
+        key = _fast_key(node, record)
+        if key is None:
+            return self._leaf_built(node, record)
+        memo = cast(
+            "dict[object, tuple[NodeTrace, Fraction]]",
+            self.plan.cache.setdefault("leaf_trace", {}),
+        )
+        known = memo.get(key)
+        if known is None:
+            known = self._leaf_built(node, record)
+            _remember(memo, key, known)
+        return known
+
+    def _leaf_built(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
         leaf = node.leaf
         assert leaf is not None  # noqa: S101
         score = self.score(node.index)
@@ -396,7 +423,8 @@ class Evaluation:
         plan = self.plan
         scored = [c for c in node.children if built[c].score is not None]
         if len(scored) == len(node.children) and all(
-            applicable[c] == plan.leaf_weights[c] for c in scored
+            applicable[c] is plan.leaf_weights[c] or applicable[c] == plan.leaf_weights[c]
+            for c in scored
         ):
             weight = plan.leaf_weights[node.index]  # nothing excluded below: known in advance
         else:
@@ -477,6 +505,36 @@ class _Scored(Mapping[int, Any]):
 
 class _ScoreOnly(NamedTuple):
     score: Fraction | None
+
+
+#: Entries each memo of explained indicators keeps before it starts again.
+_MEMO_SIZE: Final = 4096
+
+
+def _remember(memo: dict[Any, Any], key: object, value: object) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()  # a cache, not a store: starting again is cheap and bounded
+    memo[key] = value
+
+
+def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:
+    """What an indicator scored the plain way depends on, as a key; ``None`` otherwise.
+
+    Its explanation (inputs, steps, rounding, score) is a function of the plan and of the
+    facts it read, each taken with its type and its text as given (``0.5`` and ``0.50``
+    read alike but show differently; ``1``, ``True`` and ``Decimal(1)`` are all kept apart)
+    and whether it came from the indicator's own facts or the shared ones.
+    """
+    if record.__class__ is LeafRecord:
+        return None
+    own, raws, _, _ = record
+    leaf = node.leaf
+    assert leaf is not None  # noqa: S101
+    return (
+        node.index,
+        tuple((raw.__class__, raw if raw.__class__ is str else str(raw)) for raw in raws),
+        tuple(name in own for name in leaf.needs),
+    )
 
 
 def _heads(plan: Plan) -> dict[int, tuple[str, str]]:

@@ -8,8 +8,9 @@ without a trace names the same indicators to improve.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
+from typing import Any
 
 from perfrules.engine._plan import Plan
 from perfrules.trace import Gap, Grade
@@ -48,10 +49,41 @@ def gap_for(
     factor = plan.max / applicable if applicable and applicable != plan.max else None
     losses = []
     for ident, weight, score in leaf_scores:
-        if score is not None and score != weight:
-            lost = weight - score
+        if score is not None and score is not weight and score != weight:
+            lost = lost_points(weight, score)
             losses.append((ident, lost * factor if factor is not None else lost))
     return Gap(label, low, shortfall, fewest(losses, shortfall))
+
+
+_LOST: dict[tuple[int, int, int, int], Fraction] = {}
+
+
+def lost_points(weight: Fraction, score: Fraction) -> Fraction:
+    """``weight - score``, remembered per pair (Fraction arithmetic costs microseconds)."""
+    key = (weight.numerator, weight.denominator, score.numerator, score.denominator)
+    lost = _LOST.get(key)
+    if lost is None:
+        lost = weight - score
+        if len(_LOST) >= 8192:
+            _LOST.clear()  # a cache, not a store
+        _LOST[key] = lost
+    return lost
+
+
+def largest_first(
+    rows: list[tuple[Any, ...]], column: int
+) -> Callable[[tuple[Any, ...]], tuple[int, str]]:
+    """A sort key: *column* (a Fraction) largest first, then the id in column 0.
+
+    Exact: the fractions are compared as integers over their common denominator.
+    """
+    common = math.lcm(*(row[column].denominator for row in rows)) if rows else 1
+
+    def key(row: tuple[Any, ...]) -> tuple[int, str]:
+        value: Fraction = row[column]
+        return (-value.numerator * (common // value.denominator), row[0])
+
+    return key
 
 
 def fewest(
@@ -65,16 +97,18 @@ def fewest(
     """
     if not losses:
         return ()
-    # Compare as integers over a common denominator: Fraction comparisons are slow.
-    common = math.lcm(*(lost.denominator for _, lost in losses))
-    ranked = sorted(
-        losses, key=lambda item: (-item[1].numerator * (common // item[1].denominator), item[0])
+    # Integers over a common denominator: Fraction arithmetic costs microseconds per step.
+    common = math.lcm(shortfall.denominator, *(lost.denominator for _, lost in losses))
+    need = shortfall.numerator * (common // shortfall.denominator)
+    scaled = sorted(
+        ((-lost.numerator * (common // lost.denominator), ident, lost) for ident, lost in losses),
+        key=lambda item: (item[0], item[1]),
     )
     chosen: list[tuple[str, Fraction]] = []
-    covered = Fraction(0)
-    for ident, lost in ranked:
-        if covered >= shortfall:
+    covered = 0
+    for negative, ident, lost in scaled:
+        if covered >= need:
             break
         chosen.append((ident, lost))
-        covered += lost
-    return tuple(chosen) if covered >= shortfall else ()
+        covered -= negative
+    return tuple(chosen) if covered >= need else ()
