@@ -11,6 +11,8 @@ on the same unit and printed as a median with its ratio to row (a):
   (b)  perfrules ``evaluate(trace=False)``
   (c)  perfrules ``evaluate()`` with the trace read: every node, its inputs and steps, the gap
   (c+) perfrules ``evaluate()`` and ``trace.to_json()``
+  (b*), (c*), (c+*) the same over 2,000 units whose values are all different (six-digit
+       decimals), each scored once: what a trace costs when nothing can be remembered
   (d)  zen-engine, one expression node, ``engine.evaluate(key, facts)`` with a static loader
        (its fastest path), ``round(w * a, 2)`` per row, floats
   (dt) the same with ``trace=True``
@@ -269,6 +271,20 @@ def time_unit(fn, arg, target: float = 0.2) -> float:
     return statistics.median(_timed(fn, arg, inner) / inner * 1e6 for _ in range(REPEATS))
 
 
+def time_each(fn, items) -> float:
+    """µs per item, each item once (a fresh list per repeat keeps every value new)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for item in items:
+            fn(item)
+        return (time.perf_counter() - start) / len(items) * 1e6
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def verify(setup: Setup) -> str:
     decimal, integer = decimal_scorer(setup), integer_scorer(setup)
     plain, traced, _ = perfrules_rows(setup)
@@ -300,6 +316,21 @@ def measure(setup: Setup) -> dict[str, float]:
         "c": time_unit(traced, facts),
         "c+": time_unit(as_json, facts),
     }
+    rng = random.Random(7)
+    fresh = [
+        setup.facts(
+            {
+                ident: Decimal(rng.randint(0, PLANNED * 10**6)) / 10**6
+                if capped
+                else Decimal(rng.randint(0, 10**6)) / 10**6
+                for ident, _, capped in setup.rows
+            }
+        )
+        for _ in range(max(2000 // max(len(setup.rows) // 17, 1), 20))
+    ]
+    rows["b*"] = time_each(plain, fresh)
+    rows["c*"] = time_each(traced, fresh)
+    rows["c+*"] = time_each(as_json, fresh)
     zen_fast, zen_traced, zen_facts = zen_rows(setup)
     if zen_fast is not None:
         rows["d"] = time_unit(zen_fast, zen_facts(unit))
@@ -313,6 +344,9 @@ NAMES = {
     "b": "perfrules evaluate(trace=False)",
     "c": "perfrules evaluate(), trace read",
     "c+": "perfrules evaluate() + to_json()",
+    "b*": "(b), every value new",
+    "c*": "(c), every value new",
+    "c+*": "(c+), every value new",
     "d": "zen-engine fastest path (floats)",
     "dt": "zen-engine trace=True (floats)",
 }

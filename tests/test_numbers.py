@@ -113,3 +113,33 @@ class TestFormat:
         assert format_number(Fraction(105, 22), 2) == "4.772727272727272727272727273"
         assert format_number(Fraction(1, 8)) == "0.125"
         assert format_number(Fraction(-1, 2)) == "-0.5"
+
+
+def test_the_quick_reading_of_plain_numbers_agrees_with_the_grammar():
+    from fractions import Fraction
+
+    from perfrules._numbers import NumberFormatError, parse_number
+    from perfrules.facts._values import _text_pair
+
+    texts = [
+        "80%",
+        "4.8",
+        " 95.5 % ",
+        "-3",
+        "0",
+        "1" * 30,
+        "1" * 31,
+        "0." + "0" * 29 + "1%",
+        "0." + "0" * 31 + "1",
+        "123456789012345678901234567890.5",
+        "7%",
+        "+2.50",
+    ]
+    for text in texts:
+        try:
+            expected = parse_number(text).value
+        except NumberFormatError:
+            expected = None
+        pair = _text_pair(text)
+        got = None if pair is None else Fraction(*pair)
+        assert got == expected, text

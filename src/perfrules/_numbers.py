@@ -101,8 +101,8 @@ def _decimal_text_to_fraction(text: str) -> Fraction:
     return decimal_to_fraction(dec)
 
 
-def decimal_to_fraction(dec: Decimal) -> Fraction:
-    """An exact Fraction for a finite, in-range Decimal."""
+def decimal_pair(dec: Decimal) -> tuple[int, int]:
+    """A finite, in-range Decimal as ``(numerator, denominator)`` in lowest terms."""
     if not dec.is_finite():
         raise NumberFormatError("nonfinite", str(dec))
     if dec.adjusted() >= 30:
@@ -113,7 +113,12 @@ def decimal_to_fraction(dec: Decimal) -> Fraction:
         raise NumberFormatError("digits", str(dec))
     if exponent < -MAX_PLACES and dec:
         raise NumberFormatError("places", str(dec))
-    return Fraction(dec)
+    return dec.as_integer_ratio()
+
+
+def decimal_to_fraction(dec: Decimal) -> Fraction:
+    """An exact Fraction for a finite, in-range Decimal."""
+    return Fraction(*decimal_pair(dec))
 
 
 def to_fraction(value: object) -> Fraction:

@@ -7,6 +7,7 @@ general path reads everything else and reports what it cannot read.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final
@@ -14,7 +15,7 @@ from typing import Any, Final
 from perfrules._numbers import (
     MAX_MAGNITUDE,
     NumberFormatError,
-    decimal_to_fraction,
+    decimal_pair,
     format_number,
     normalise_text,
     parse_number,
@@ -63,7 +64,23 @@ def _remember(
     cache[key] = value
 
 
+# The common case, read without the general grammar: 80%, 4.8, 95.5 %.
+_PLAIN: Final = re.compile(r"\s*([+-]?\d{1,30}(?:\.\d{1,30})?)\s*(%?)\s*")
+
+
 def _text_pair(text: str) -> tuple[int, int] | None:
+    plain = _PLAIN.fullmatch(text)
+    if plain is not None:
+        try:
+            num, den = decimal_pair(Decimal(plain[1]))
+        except NumberFormatError:
+            return None
+        if plain[2]:
+            den *= 100
+        # The general reading's limits (parse_number): refuse what it refuses.
+        if den >= MAX_MAGNITUDE or abs(num) >= MAX_MAGNITUDE * den:
+            return None
+        return num, den
     if is_na_word(text):
         return None
     try:
@@ -96,11 +113,9 @@ def number_pair(raw: object) -> tuple[int, int] | None:
         if cached is not _UNSET:
             return cached  # type: ignore[no-any-return]
         try:
-            value = decimal_to_fraction(raw)  # type: ignore[arg-type]
+            pair = decimal_pair(raw)  # type: ignore[arg-type]
         except NumberFormatError:
             pair = None
-        else:
-            pair = (value.numerator, value.denominator)
         _remember(_DECIMAL_CACHE, key, pair)
         return pair
     if kind is int and -MAX_MAGNITUDE < raw < MAX_MAGNITUDE:  # type: ignore[operator]
