@@ -233,3 +233,18 @@ class TestEachCheck:
         text = text.replace('formula = "weight * x"', 'formula = "rate"')
         codes = [c for c, _ in _codes(tmp_path, text)]
         assert codes == ["PR301"]
+
+
+def test_huge_numbers_in_a_rule_file_are_located_errors(tmp_path):
+    from perfrules.rules._front import check_path as check
+
+    for written in ("1e99930", "1" * 5000, "0." + "0" * 40 + "1"):
+        path = tmp_path / "scheme.toml"
+        path.write_text(
+            '[scheme]\nid = "s"\ntitle = "s"\nmax = 10\n[inputs]\nx = {}\n'
+            '[[bands]]\nlabel = "A"\nmin = 0\nmax = 10\n'
+            f'[indicators.a]\nweight = {written}\nformula = "weight * x"\n',
+            encoding="utf-8",
+        )
+        _, _, diagnostics = check(path)
+        assert [d.line for d in diagnostics if d.severity == "error"] == [12], written[:20]

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from perfrules._numbers import RoundingModeName
+from perfrules._numbers import MAX_MAGNITUDE, NumberFormatError, RoundingModeName, decimal_pair
 
 __all__ = [
     "FORMAT_VERSION",
@@ -51,6 +51,23 @@ def _number(value: Any) -> Any:
     if isinstance(value, Decimal) and not value.is_finite():
         raise PydanticCustomError(
             "perfrules_number", "expected a finite number, got {got}", {"got": str(value)}
+        )
+    # The limits facts have (limits.md): below 10**30, at most 30 digits and 30 places.
+    if isinstance(value, int):
+        fits = abs(value) < MAX_MAGNITUDE
+    else:
+        try:
+            decimal_pair(value)
+        except NumberFormatError:
+            fits = False
+        else:
+            fits = True
+    if not fits:
+        shown = str(value) if isinstance(value, Decimal) else f"a {value.bit_length()}-bit integer"
+        raise PydanticCustomError(
+            "perfrules_number",
+            "expected a number below 10**30 with at most 30 digits, got {got}",
+            {"got": shown[:40]},
         )
     return value
 

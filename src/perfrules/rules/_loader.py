@@ -172,14 +172,23 @@ def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str,
     """Parse TOML (floats as ``Decimal``); a syntax error becomes ``PR100`` with its position."""
     try:
         return tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        match = _TOML_POSITION.search(message)
-        line = int(match[1]) if match else 0
-        column = int(match[2]) if match else 0
-        detail = _TOML_POSITION.sub("", message) if match else message
+    except (RecursionError, ValueError) as exc:
+        if isinstance(exc, tomllib.TOMLDecodeError):
+            _toml_error(exc, text, name, diagnostics)
+            return None
+        # tomllib reads an integer of more than 4,300 digits with int(), which Python refuses,
+        # and nests arrays and inline tables by recursion: neither is a score's number or
+        # shape. Report it where it starts, like a syntax error.
+        long_digits = _LONG_DIGITS.search(text)
+        where = long_digits.start() if long_digits and isinstance(exc, ValueError) else 0
+        line = text.count("\n", 0, where) + 1 if where else 0
+        column = where - text.rfind("\n", 0, where) if where else 0
+        detail = (
+            "a number with thousands of digits"
+            if isinstance(exc, ValueError)
+            else "arrays or tables nested too deeply"
+        )
         lines = text.split("\n")
-        excerpt = lines[line - 1] if 0 < line <= len(lines) else None
         diagnostics.append(
             Diagnostic(
                 "PR100",
@@ -187,10 +196,35 @@ def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str,
                 file=name,
                 line=line,
                 column=column,
-                excerpt=excerpt,
+                excerpt=lines[line - 1][:200] if 0 < line <= len(lines) else None,
             )
         )
         return None
+
+
+_LONG_DIGITS: Final = re.compile(r"[0-9_]{4000,}")
+
+
+def _toml_error(
+    exc: tomllib.TOMLDecodeError, text: str, name: str, diagnostics: list[Diagnostic]
+) -> None:
+    message = str(exc)
+    match = _TOML_POSITION.search(message)
+    line = int(match[1]) if match else 0
+    column = int(match[2]) if match else 0
+    detail = _TOML_POSITION.sub("", message) if match else message
+    lines = text.split("\n")
+    excerpt = lines[line - 1] if 0 < line <= len(lines) else None
+    diagnostics.append(
+        Diagnostic(
+            "PR100",
+            params={"detail": detail},
+            file=name,
+            line=line,
+            column=column,
+            excerpt=excerpt,
+        )
+    )
 
 
 def read_document(
@@ -219,6 +253,15 @@ def read_document(
                     column=exc.colno,
                 )
             )
+            return None
+        except (RecursionError, ValueError) as exc:
+            # json reads integers with int() (refused past 4,300 digits) and nests by recursion
+            detail = (
+                "a number with thousands of digits"
+                if isinstance(exc, ValueError)
+                else "arrays or objects nested too deeply"
+            )
+            diagnostics.append(Diagnostic("PR100", params={"detail": detail}, file=name))
             return None
         if not isinstance(document, dict):
             diagnostics.append(
