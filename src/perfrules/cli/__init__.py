@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
 import click
+from rich.text import Text
 
 from perfrules.engine import VERSION, CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
@@ -35,6 +36,7 @@ from perfrules.reports import (
     render_score_table,
     results_format,
 )
+from perfrules.reports._safe import printable
 from perfrules.rules._front import check_path
 from perfrules.trace import Result, Trace
 from perfrules.workflows._audit import audit as audit_report
@@ -406,14 +408,18 @@ def test_command(
             )
             if output_format == "text" and not result.passed:
                 console.print(
-                    f"[bold red]FAIL[/] {result.file}:{result.line}: case '{result.name}'",
-                    markup=True,
+                    Text.assemble(
+                        ("FAIL", "bold red"),
+                        printable(f" {result.file}:{result.line}: case '{result.name}'"),
+                    ),
                     highlight=False,
                 )
                 for failure in result.failures:
-                    console.print(f"  {failure}", markup=False, highlight=False)
+                    console.print(printable(f"  {failure}"), markup=False, highlight=False)
                 for detail in result.details:
-                    console.print(f"  {detail}", style="dim", markup=False, highlight=False)
+                    console.print(
+                        printable(f"  {detail}"), style="dim", markup=False, highlight=False
+                    )
         if properties:
             outcome = _properties(pack.scheme, examples)
             everything.append({"pack": str(pack.root), "properties": outcome})
@@ -423,7 +429,11 @@ def test_command(
             else:
                 failed += 1
                 if output_format == "text":
-                    console.print(f"[bold red]FAIL[/] {pack.scheme}: properties", markup=True)
+                    console.print(
+                        Text.assemble(
+                            ("FAIL", "bold red"), printable(f" {pack.scheme}: properties")
+                        )
+                    )
                     click.echo(outcome["message"])
     if output_format == "json":
         import json  # noqa: PLC0415

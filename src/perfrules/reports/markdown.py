@@ -13,11 +13,12 @@ from perfrules.reports._layout import (
     score_text,
     table_rows,
 )
+from perfrules.reports._safe import markdown_text
 from perfrules.trace import Trace
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return markdown_text(text)
 
 
 def _num(value: object, places: int | None = None) -> str:

@@ -30,6 +30,8 @@ from perfrules.reports._layout import (
     score_text,
     table_rows,
 )
+from perfrules.reports._safe import printable as _printable
+from perfrules.reports._safe import terminal_text
 from perfrules.trace import NodeTrace, Trace
 
 
@@ -54,18 +56,18 @@ def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: C
         if d.line:
             where += f":{d.line}:{d.column or 1}"
         head = Text()
-        head.append(f"{where}: ", style="bold")
-        head.append(f"{d.severity}[{d.code}]", style=style)
-        head.append(f": {d.message(lang)}")
+        head.append(_printable(f"{where}: "), style="bold")
+        head.append(_printable(f"{d.severity}[{d.code}]"), style=style)
+        head.append(_printable(f": {d.message(lang)}"))
         console.print(head)
         if d.excerpt is not None and d.line:
-            console.print(Text(f"  {d.line:>4} | {d.excerpt}", style="dim"))
+            console.print(terminal_text(f"  {d.line:>4} | {d.excerpt}", style="dim"))
             if d.column:
                 pad = _display_width(d.excerpt[: d.column - 1])
-                console.print(Text(" " * (9 + pad) + "^", style=style))
+                console.print(terminal_text(" " * (9 + pad) + "^", style=style))
         hint = d.hint_text(lang)
         if hint:
-            console.print(Text(f"       = {hint}", style="cyan"))
+            console.print(terminal_text(f"       = {hint}", style="cyan"))
     errors = sum(1 for d in diagnostics if d.severity == "error")
     warnings = len(diagnostics) - errors
     parts = []
@@ -74,7 +76,7 @@ def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: C
     if warnings:
         parts.append(ui("n_warnings", lang, n=warnings))
     if parts:
-        console.print(Text(", ".join(parts), style="bold"))
+        console.print(terminal_text(", ".join(parts), style="bold"))
 
 
 def _display_width(text: str) -> int:
@@ -95,7 +97,7 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
     title = trace.root.name
     if trace.provenance.unit:
         title = f"{trace.provenance.unit} — {title}"
-    table = Table(title=title, show_lines=False, expand=False)
+    table = Table(title=terminal_text(title), show_lines=False, expand=False)
     for heading in level_titles(trace, depth, lang):
         table.add_column(heading, overflow="fold", max_width=28)
     table.add_column(ui("weight", lang), justify="right", no_wrap=True)
@@ -104,13 +106,13 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
     table.add_column(ui("score", lang), justify="right", no_wrap=True)
     for row in table_rows(trace, lang):
         node = row.node
-        levels = [Text(text) for text in row.levels]
+        levels = [terminal_text(text) for text in row.levels]
         if row.kind == "indicator":
             table.add_row(
                 *levels,
                 _num(node.weight),
-                Text(node.target),
-                Text(node.actual),
+                terminal_text(node.target),
+                terminal_text(node.actual),
                 score_text(node, lang),
             )
         else:
@@ -124,12 +126,12 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
     line.append(f"{ui('total', lang)}: ", style="bold")
     line.append(_num(trace.total, trace.total_places), style="bold green")
     line.append(f"  {ui('grade', lang)}: ", style="bold")
-    line.append(grade_label(trace, lang), style="bold green")
+    line.append(_printable(grade_label(trace, lang)), style="bold green")
     line.append(f"  [{_num(grade.min)}, {_num(grade.max)}{']' if grade.max == trace.max else ')'}")
     console.print(line)
     for note in trace.root.notes:
-        console.print(Text(note_text(note.kind, dict(note.params), lang), style="yellow"))
-    console.print(Text(_gap_text(trace, lang)))
+        console.print(terminal_text(note_text(note.kind, dict(note.params), lang), style="yellow"))
+    console.print(terminal_text(_gap_text(trace, lang)))
 
 
 def note_text(kind: str, params: dict[str, str], lang: Lang) -> str:
@@ -158,14 +160,14 @@ def render_explain(trace: Trace, ids: Sequence[str], lang: Lang, console: Consol
 
     visit(trace.root)
     if not wanted or trace.root.id in wanted:
-        console.print(Text(_gap_text(trace, lang)))
+        console.print(terminal_text(_gap_text(trace, lang)))
 
 
 def _explain_leaf(node: NodeTrace, lang: Lang, console: Console) -> None:
     head = Text()
-    head.append(node.id, style="bold")
+    head.append(_printable(node.id), style="bold")
     if node.name != node.id:
-        head.append(f"  {node.name}")
+        head.append(_printable(f"  {node.name}"))
     head.append(f"  ({ui('weight', lang)} {_num(node.weight)})", style="dim")
     console.print(head)
     label_width = 10
@@ -175,7 +177,7 @@ def _explain_leaf(node: NodeTrace, lang: Lang, console: Console) -> None:
         return text + " " * max(1, label_width - _display_width(text))
 
     if node.formula is not None:
-        console.print(Text(f"  {label('formula')}{node.formula}"))
+        console.print(terminal_text(f"  {label('formula')}{node.formula}"))
     if node.inputs:
         parts = []
         for item in node.inputs:
@@ -186,26 +188,27 @@ def _explain_leaf(node: NodeTrace, lang: Lang, console: Console) -> None:
             if item.source not in ("facts", "", "weight"):
                 shown += f" [{item.source}]"
             parts.append(shown)
-        console.print(Text(f"  {label('inputs')}" + "; ".join(parts)))
+        console.print(terminal_text(f"  {label('inputs')}" + "; ".join(parts)))
     for i, step in enumerate(node.steps):
-        console.print(Text(f"  {label('steps' if i == 0 else '')}{step}"))
+        console.print(terminal_text(f"  {label('steps' if i == 0 else '')}{step}"))
     for rounding in node.roundings:
         mode = ROUNDING[rounding.mode].zh if lang == "zh" else ROUNDING[rounding.mode].en
         text = ui("rounded", lang, mode=mode, mode_zh=mode, places=rounding.places)
         console.print(
-            Text(
+            terminal_text(
                 f"  {label('')}{text}: {format_short(rounding.before)} → "
                 f"{format_number(rounding.after, rounding.places)}"
             )
         )
     for note in node.notes:
-        console.print(Text(f"  {label('notes')}{note.text(lang)}", style="yellow"))
+        console.print(terminal_text(f"  {label('notes')}{note.text(lang)}", style="yellow"))
     if node.sources:
         where = "; ".join(f"{key} {at}" for key, at in node.sources)
-        console.print(Text(f"  {label('sources')}{where}", style="dim"))
+        console.print(terminal_text(f"  {label('sources')}{where}", style="dim"))
     score = ui("excluded", lang) if node.score is None else _num(node.score, node.places)
     lost = "" if node.lost is None else f"  ({ui('lost', lang)} {_num(node.lost, node.places)})"
-    console.print(Text(f"  {label('score')}{score} / {_num(node.weight)}{lost}", style="bold"))
+    text = f"  {label('score')}{score} / {_num(node.weight)}{lost}"
+    console.print(terminal_text(text, style="bold"))
     console.print()
 
 
@@ -220,7 +223,7 @@ def _explain_group(node: NodeTrace, lang: Lang, console: Console) -> None:
             after = format_number(rounding.after, rounding.places)
             line += f" = {format_short(rounding.before)} → {after}"
     line += f" = {_num(node.score, node.places)} / {_num(node.weight)}"
-    console.print(Text(line, style="bold"))
+    console.print(terminal_text(line, style="bold"))
 
 
 def _value(value: object) -> str:
@@ -240,21 +243,21 @@ def render_diff(
 ) -> None:
     """Changes one per line (+ added, - removed, ~ changed), then the what-if table."""
     if not changes:
-        console.print(Text(ui("diff.none", lang)))
+        console.print(terminal_text(ui("diff.none", lang)))
     colon = ui("colon", lang)
     for change in changes:
         mark = _MARKS[change.kind]
         style = {"+": "green", "-": "red"}.get(mark, "yellow")
-        line = Text(f"{mark} ", style=f"bold {style}")
+        line = terminal_text(f"{mark} ", style=f"bold {style}")
         section = ui(f"section.{change.section}", lang)
-        line.append(f"{ui(f'diff.{change.kind}', lang)} {section} {change.id}")
+        line.append(_printable(f"{ui(f'diff.{change.kind}', lang)} {section} {change.id}"))
         if change.kind in ("added", "removed"):
             detail = change.new if change.kind == "added" else change.old
             if detail:
-                line.append(f"{colon}{detail}", style="dim")
+                line.append(_printable(f"{colon}{detail}"), style="dim")
         else:
             key = f" {change.key}" if change.key and change.key != change.id else ""
-            line.append(f"{key}{colon}{change.old} → {change.new}")
+            line.append(_printable(f"{key}{colon}{change.old} → {change.new}"))
         console.print(line)
     if what is None:
         return
@@ -268,7 +271,7 @@ def render_diff(
         delta = row.delta
         table.add_row(
             row.id,
-            Text(row.name),
+            terminal_text(row.name),
             "—" if row.old is None else str(row.old),
             "—" if row.new is None else str(row.new),
             "" if delta is None else (f"+{delta}" if delta > 0 else str(delta)),
@@ -302,12 +305,12 @@ def render_audit(outcome: AuditReport, lang: Lang, console: Console) -> None:
         if finding.difference is not None:
             line += ui("audit.difference", lang, difference=finding.difference)
         line += f" — {finding.reason_zh if lang == 'zh' else finding.reason}"
-        console.print(Text(line, style="yellow"))
+        console.print(terminal_text(line, style="yellow"))
     if outcome.consistent:
         text = ui(
             "audit.ok", lang, checked=outcome.checked, total=outcome.total, grade=outcome.grade
         )
-        console.print(Text(text, style="green"))
+        console.print(terminal_text(text, style="green"))
 
 
 # --- batch ----------------------------------------------------------------------------
@@ -333,17 +336,17 @@ def render_batch_summary(
 ) -> None:
     """Counts, grades, mean and median, the indicators losing most; then every failed unit."""
     counts = ui("batch.counts", lang, out=out, scored=summary["scored"], failed=summary["failed"])
-    console.print(Text(counts, style="bold"))
+    console.print(terminal_text(counts, style="bold"))
     grades = ", ".join(f"{label} {count}" for label, count in summary["grades"].items())
-    console.print(Text(ui("batch.grades", lang, grades=grades)))
+    console.print(terminal_text(ui("batch.grades", lang, grades=grades)))
     if summary["mean_total"] is not None:
         mean = ui("batch.mean", lang, mean=summary["mean_total"], median=summary["median_total"])
-        console.print(Text(mean))
+        console.print(terminal_text(mean))
     if summary["most_points_lost"]:
         worst = "; ".join(f"{row['id']} {row['mean_lost']}" for row in summary["most_points_lost"])
-        console.print(Text(ui("batch.lost", lang, worst=worst)))
+        console.print(terminal_text(ui("batch.lost", lang, worst=worst)))
     if failed:
-        console.print(Text(ui("batch.failed", lang), style="bold red"))
+        console.print(terminal_text(ui("batch.failed", lang), style="bold red"))
         for unit in failed:
             for d in unit.errors[:5]:
-                console.print(Text(f"  [{unit.unit}] {d.format(lang)}"))
+                console.print(terminal_text(f"  [{unit.unit}] {d.format(lang)}"))

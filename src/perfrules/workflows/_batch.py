@@ -26,6 +26,7 @@ from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts, format_of, load_facts
 from perfrules.facts._sheets import decode_csv, load_sheet_facts, sheet_names
+from perfrules.reports._safe import csv_text, text_cells
 from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
 from perfrules.workflows._files import write_atomic
@@ -255,15 +256,15 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
     if suffix == ".csv":
         text = io.StringIO()
         writer = csv.writer(text)
-        writer.writerow(["unit", "total", "grade", *ids, "errors"])
+        writer.writerow(["unit", "total", "grade", *(csv_text(i) for i in ids), "errors"])
         for unit in outcome.units:
             if unit.result is not None:
                 scores = unit.result.scores
                 writer.writerow(
                     [
-                        unit.unit,
+                        csv_text(unit.unit),
                         str(unit.result.total),
-                        unit.result.grade.label,
+                        csv_text(unit.result.grade.label),
                         *("" if scores.get(i) is None else str(scores.get(i)) for i in ids),
                         "",
                     ]
@@ -271,11 +272,11 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
             else:
                 writer.writerow(
                     [
-                        unit.unit,
+                        csv_text(unit.unit),
                         "",
                         "",
                         *([""] * len(ids)),
-                        "; ".join(d.format("en") for d in unit.errors),
+                        csv_text("; ".join(d.format("en") for d in unit.errors)),
                     ]
                 )
         write_atomic(path, "\ufeff" + text.getvalue())
@@ -294,13 +295,13 @@ def _write_xlsx(
     workbook = openpyxl.Workbook()
     summary = workbook.active
     summary.title = "summary"
-    summary.append(["unit", "total", "grade", *ids])
+    _append(summary, ["unit", "total", "grade", *ids])
     for unit in outcome.units:
         if unit.result is None:
             continue
         scores = unit.result.scores
         cells = [_cell(scores.get(i)) for i in ids]
-        summary.append([unit.unit, _cell(unit.result.total), unit.result.grade.label, *cells])
+        _append(summary, [unit.unit, _cell(unit.result.total), unit.result.grade.label, *cells])
     for row in summary.iter_rows(min_row=2, min_col=2, max_col=2):
         for cell in row:
             cell.number_format = number_format
@@ -310,21 +311,28 @@ def _write_xlsx(
         if unit.result is not None:
             _unit_sheet(workbook, unit, compiled)
     errors = workbook.create_sheet("errors")
-    errors.append(["unit", "file", "line", "column", "code", "message"])
+    _append(errors, ["unit", "file", "line", "column", "code", "message"])
     for unit in outcome.failed:
         for d in unit.errors:
-            errors.append([unit.unit, d.file, d.line, d.column, d.code, d.message("zh")])
+            _append(errors, [unit.unit, d.file, d.line, d.column, d.code, d.message("zh")])
     info = workbook.create_sheet("overview")
     for key, value in outcome.summary(compiled).items():
-        info.append(
+        _append(
+            info,
             [
                 key,
                 json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value,
-            ]
+            ],
         )
     buffer = io.BytesIO()
     workbook.save(buffer)
     write_atomic(path, buffer.getvalue())
+
+
+def _append(sheet: Any, values: list[Any]) -> None:
+    """Append a row; text cells stay text (a value starting with ``=`` is not a formula)."""
+    sheet.append(values)
+    text_cells(sheet[sheet.max_row])
 
 
 def _cell(value: Decimal | None) -> float | None:
@@ -337,18 +345,20 @@ def _unit_sheet(workbook: Any, unit: UnitResult, compiled: CompiledScheme) -> No
     assert unit.result is not None  # noqa: S101
     title = "".join(ch for ch in unit.unit if ch not in "[]:*?/\\")[:31] or "unit"
     sheet = workbook.create_sheet(title)
-    sheet.append(["id", "name", "weight", "target", "score"])
+    _append(sheet, ["id", "name", "weight", "target", "score"])
     for node in compiled.plan.nodes[1:]:
         score = unit.result.scores.get(node.id)
         weight = float(node.weight)  # float-ok: an Excel cell; the exact value is in the CSV/JSON
-        sheet.append([node.id, node.name, weight, node.target, _cell(score)])  # float-ok
+        _append(sheet, [node.id, node.name, weight, node.target, _cell(score)])  # float-ok
         places = node.shown_places if node.shown_places is not None else 2
         sheet.cell(sheet.max_row, 5).number_format = "0" if places == 0 else "0." + "0" * places
-    sheet.append(["total", "", float(compiled.plan.max), "", float(unit.result.total)])  # float-ok
-    sheet.append(["grade", "", None, "", unit.result.grade.label])
+    _append(
+        sheet, ["total", "", float(compiled.plan.max), "", float(unit.result.total)]
+    )  # float-ok
+    _append(sheet, ["grade", "", None, "", unit.result.grade.label])
     gap = compiled.gap(unit.result)
     if gap is not None:
-        sheet.append(["next band", gap.label, None, "", _cell(Decimal(str(gap.min)))])
-        sheet.append(["shortfall", "", None, "", _cell(Decimal(format_number(gap.shortfall)))])
+        _append(sheet, ["next band", gap.label, None, "", _cell(Decimal(str(gap.min)))])
+        _append(sheet, ["shortfall", "", None, "", _cell(Decimal(format_number(gap.shortfall)))])
         for ident, lost in gap.improve:
-            sheet.append(["improve", ident, None, "", _cell(Decimal(format_number(lost)))])
+            _append(sheet, ["improve", ident, None, "", _cell(Decimal(format_number(lost)))])

@@ -9,6 +9,7 @@ from typing import Any
 
 from perfrules.engine import CompiledScheme
 from perfrules.facts._sheets import INFO_COLUMNS, LABELS, column_key
+from perfrules.reports._safe import csv_text, text_cells
 from perfrules.workflows._files import write_atomic
 
 __all__ = ["template_rows", "write_template"]
@@ -54,8 +55,8 @@ def write_template(compiled: CompiledScheme, path: Path, lang: str = "zh") -> No
     if path.suffix.lower() == ".csv":
         text = io.StringIO()
         writer = csv.writer(text)
-        writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerow([csv_text(str(h)) for h in header])
+        writer.writerows([csv_text(c) if isinstance(c, str) else c for c in row] for row in rows)
         write_atomic(path, "\ufeff" + text.getvalue())  # BOM: Excel opens UTF-8 CSV correctly
         return
     import openpyxl  # noqa: PLC0415 - optional extra
@@ -68,8 +69,10 @@ def write_template(compiled: CompiledScheme, path: Path, lang: str = "zh") -> No
     sheet.append(header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
+    text_cells(sheet[1])
     for row in rows:
         sheet.append(row)
+        text_cells(sheet[sheet.max_row])
     widths = {1: 18, 2: 40, 3: 8, 4: 30}
     for column, width in widths.items():
         sheet.column_dimensions[openpyxl.utils.get_column_letter(column)].width = width

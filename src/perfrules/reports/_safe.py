@@ -1,0 +1,71 @@
+"""Text that came from rule files or facts, made inert for each place it is written.
+
+Unit names, indicator names, targets and actual values are written by other people. In a
+spreadsheet a cell that starts with ``=`` is a formula (the seed's own target text
+``=88项任务完成率达70%。`` is one); in Markdown ``<script>`` runs and ``|`` ends a cell; in a
+terminal ``[link=…]`` is rich markup and ``ESC [2J`` clears the screen. Every writer passes
+data through the function for its medium here, and nowhere else decides.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from typing import Any, Final
+
+from rich.text import Text
+
+__all__ = ["csv_text", "markdown_text", "printable", "terminal_text", "text_cells"]
+
+# OWASP CSV injection: a cell starting with one of these is a formula in Excel, LibreOffice
+# or Google Sheets (fullwidth forms included: Excel folds them).
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+# Enough to keep data inside its cell: no link or image (``[…](…)``), no code span, no
+# table cell break; HTML is escaped separately and line breaks are joined.
+_MARKDOWN_SPECIAL: Final = re.compile(r"([\\`\[\]|])")
+_LINE_BREAKS: Final = re.compile(r"[\r\n\u2028\u2029\x85]+")
+
+
+def csv_text(value: str) -> str:
+    """*value* for a CSV cell: a leading formula character is quoted with ``'`` (OWASP)."""
+    if value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def text_cells(row: Any) -> None:
+    """Mark every text cell of an openpyxl *row* as text, never a formula.
+
+    openpyxl stores a string that starts with ``=`` as a formula; the cell type is set back
+    to string so the value is shown exactly as written.
+    """
+    for cell in row:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+
+
+def markdown_text(value: str) -> str:
+    """*value* for Markdown: HTML escaped, Markdown syntax escaped, on one line."""
+    one_line = _LINE_BREAKS.sub(" ", printable(value))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def terminal_text(value: str, style: str = "") -> Text:
+    """*value* for the terminal: never read as markup, control characters shown, not sent."""
+    return Text(printable(value), style=style)
+
+
+def printable(value: str) -> str:
+    """Control characters (escape codes, bidi overrides) replaced by their visible names."""
+    if value.isprintable():
+        return value
+    out = []
+    for ch in value:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        elif ch in "\n\t":
+            out.append(" ")
+        else:
+            out.append(f"<{unicodedata.name(ch, f'U+{ord(ch):04X}')}>")
+    return "".join(out)
