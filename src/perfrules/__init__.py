@@ -20,9 +20,9 @@ from perfrules.errors import (
     RuleFileError,
 )
 from perfrules.expressions import safe_eval
-from perfrules.facts import Facts, load_facts
+from perfrules.facts import Facts, load_facts, loads_facts
 from perfrules.model import Scheme
-from perfrules.rules._front import check_path, load_scheme
+from perfrules.rules._front import check_path, load_scheme, loads_scheme
 from perfrules.trace import Result, Trace
 
 __version__ = VERSION
@@ -45,6 +45,8 @@ __all__ = [
     "expressions",
     "load_facts",
     "load_scheme",
+    "loads_facts",
+    "loads_scheme",
     "model",
     "safe_eval",
     "trace",

@@ -18,6 +18,7 @@ layer may import it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -177,6 +178,13 @@ class DiagnosticsError(PerfrulesError, ValueError):
     def errors(self) -> tuple[Diagnostic, ...]:
         """Only the diagnostics of severity ``error``."""
         return tuple(d for d in self.diagnostics if d.severity == "error")
+
+    def to_json(self, lang: Lang = "en") -> str:
+        """Every diagnostic as a JSON array, for a web handler's 4xx answer.
+
+        Each entry has the code, severity, file, line, column, key, message and hint.
+        """
+        return json.dumps([d.to_dict(lang) for d in self.diagnostics], ensure_ascii=False)
 
 
 class RuleFileError(DiagnosticsError):

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfrules.facts._document import Facts, Locator, load_document_facts
-from perfrules.facts._sheets import load_sheet_facts
+from perfrules.facts._sheets import load_sheet_facts, loads_csv_facts
 
-__all__ = ["FORMATS", "Facts", "FactsFormat", "Locator", "format_of", "load_facts"]
+__all__ = ["FORMATS", "Facts", "FactsFormat", "Locator", "format_of", "load_facts", "loads_facts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +60,23 @@ def load_facts(path: str | Path, sheet: str | None = None) -> Facts:
     """
     kind = format_of(path) or FORMATS[0]
     return kind.load(Path(path), sheet)
+
+
+def loads_facts(text: str, *, format: str = "toml", name: str | None = None) -> Facts:  # noqa: A002
+    """One unit's facts from text: ``toml``, ``json`` or ``csv`` (nothing is written to disk).
+
+    JSON numbers are read exactly (``0.93`` is 93/100, never a binary float), so a request
+    body can be passed as it arrived.
+
+    Raises:
+        FactsError: every problem, located at ``name:line:column``.
+        ValueError: an unknown *format*.
+    """
+    label = name or f"facts.{format}"
+    if format == "csv":
+        return loads_csv_facts(text, label)
+    if format not in ("toml", "json"):
+        raise ValueError(f"format must be toml, json or csv, not {format!r}")
+    if not label.lower().endswith(f".{format}"):
+        label += f".{format}"  # the reader chooses by the name's ending
+    return load_document_facts(label, text)

@@ -77,7 +77,7 @@ class Facts:
         return self.file, line, column, self.source.line_text(line)
 
 
-def load_document_facts(path: str | Path) -> Facts:
+def load_document_facts(path: str | Path, text: str | None = None) -> Facts:
     """Read a facts file (TOML or JSON).
 
     The file has optional ``unit`` and ``year`` keys, an optional ``[shared]`` table of
@@ -87,7 +87,7 @@ def load_document_facts(path: str | Path) -> Facts:
         FactsError: the file cannot be read or is not a table of that shape.
     """
     diagnostics: list[Diagnostic] = []
-    loaded = read_document(path, diagnostics)
+    loaded = read_document(path, diagnostics, text)
     if loaded is None:
         raise FactsError(diagnostics)
     document, source_map, digest = loaded

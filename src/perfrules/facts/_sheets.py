@@ -23,7 +23,15 @@ from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._document import Facts
 from perfrules.rules._loader import read_bytes
 
-__all__ = ["INFO_COLUMNS", "LABELS", "column_key", "decode_csv", "load_sheet_facts", "sheet_names"]
+__all__ = [
+    "INFO_COLUMNS",
+    "LABELS",
+    "column_key",
+    "decode_csv",
+    "load_sheet_facts",
+    "loads_csv_facts",
+    "sheet_names",
+]
 
 INFO_COLUMNS = ("id", "name", "weight", "target_text")
 
@@ -117,6 +125,12 @@ def decode_csv(data: bytes, name: str) -> str:
 
 def _csv_rows(data: bytes, name: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(decode_csv(data, name))))
+
+
+def loads_csv_facts(text: str, name: str) -> Facts:
+    """Facts of one unit from the text of a CSV sheet (the layout of ``perfrules template``)."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return _facts_from_rows(list(csv.reader(io.StringIO(text))), name, digest)
 
 
 def sheet_names(path: Path) -> list[str]:

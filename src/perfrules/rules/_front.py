@@ -15,7 +15,7 @@ from perfrules.model import Scheme
 from perfrules.rules._checks import CheckResult, place_all, run_checks
 from perfrules.rules._loader import Sections, Source, read_scheme
 
-__all__ = ["check_path", "check_scheme", "load_scheme"]
+__all__ = ["check_path", "check_scheme", "load_scheme", "loads_scheme"]
 
 
 def check_scheme(
@@ -26,9 +26,19 @@ def check_scheme(
     return result, place_all(result, source)
 
 
-def check_path(path: str | Path) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
-    """Read, validate and check a rule file; return every diagnostic, sorted."""
-    sections, source, diagnostics = read_scheme(path)
+def check_path(
+    path: str | Path,
+    text: str | None = None,
+    *,
+    root: str | Path | None = None,
+    files: bool = True,
+) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
+    """Read, validate and check a rule file; return every diagnostic, sorted.
+
+    ``extends`` may read files inside *root* only, when one is given. With *text*, the rule
+    file is that text and *path* its name (see :func:`loads_scheme`).
+    """
+    sections, source, diagnostics = read_scheme(path, text, root=root, files=files)
     if sections is None:
         return None, None, sorted(diagnostics, key=Diagnostic.sort_key)
     result, placed = check_scheme(sections, source)
@@ -36,14 +46,41 @@ def check_path(path: str | Path) -> tuple[Scheme | None, CheckResult | None, lis
     return sections.scheme, result, everything
 
 
-def load_scheme(path: str | Path) -> Scheme:
+def load_scheme(path: str | Path, *, root: str | Path | None = None) -> Scheme:
     """Read a rule file and check it completely.
+
+    Args:
+        path: the rule file.
+        root: when given, ``extends`` may read files inside this folder only (rule packs
+            are always allowed); devices, pipes and folders are never read.
 
     Raises:
         RuleFileError: carrying every diagnostic of severity error (and the warnings),
             sorted by position.
     """
-    scheme, result, diagnostics = check_path(path)
+    scheme, result, diagnostics = check_path(path, root=root)
+    if scheme is None or result is None or any(d.severity == "error" for d in diagnostics):
+        raise RuleFileError(diagnostics)
+    scheme._checked = result  # noqa: SLF001 - the scheme keeps what its checks compiled
+    return scheme
+
+
+def loads_scheme(
+    text: str, *, name: str = "scheme.toml", root: str | Path | None = None
+) -> Scheme:
+    """Check a rule file given as text (an upload, a request body) without writing it to disk.
+
+    Args:
+        text: the TOML text.
+        name: how diagnostics and the trace's provenance name it.
+        root: a folder that ``extends = "..."`` may read files from; without one, a text may
+            extend installed rule packs only.
+
+    Raises:
+        RuleFileError: every problem, located at ``name:line:column``.
+    """
+    path = Path(root) / name if root is not None else Path(name)
+    scheme, result, diagnostics = check_path(path, text, root=root, files=root is not None)
     if scheme is None or result is None or any(d.severity == "error" for d in diagnostics):
         raise RuleFileError(diagnostics)
     scheme._checked = result  # noqa: SLF001 - the scheme keeps what its checks compiled

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -137,24 +138,37 @@ class Source:
 
 
 def read_bytes(path: Path, diagnostics: list[Diagnostic]) -> bytes | None:
-    """Read *path* within the size limit, or add a diagnostic and return ``None``."""
+    """Read *path* within the size limit, or add a diagnostic and return ``None``.
+
+    Only regular files are opened: a device (``/dev/zero``), a pipe or a folder could hang
+    or never end. At most the limit is read, whatever the file's size said.
+    """
     name = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            diagnostics.append(
-                Diagnostic(
-                    "PR106",
-                    params={"file": name, "size": size, "limit": MAX_FILE_BYTES},
-                    file=name,
-                )
-            )
-            return None
-        return path.read_bytes()
+        status = path.stat()
+        regular = stat.S_ISREG(status.st_mode)
+        data = b""
+        if regular and status.st_size <= MAX_FILE_BYTES:
+            with path.open("rb") as stream:
+                data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         diagnostics.append(Diagnostic("PR105", params={"file": name, "reason": reason}, file=name))
         return None
+    if not regular:
+        diagnostics.append(
+            Diagnostic("PR105", params={"file": name, "reason": "not a file"}, file=name)
+        )
+        return None
+    size = max(status.st_size, len(data))
+    if size > MAX_FILE_BYTES:
+        diagnostics.append(
+            Diagnostic(
+                "PR106", params={"file": name, "size": size, "limit": MAX_FILE_BYTES}, file=name
+            )
+        )
+        return None
+    return data
 
 
 def decode(data: bytes, name: str, diagnostics: list[Diagnostic]) -> str | None:
@@ -228,18 +242,26 @@ def _toml_error(
 
 
 def read_document(
-    path: str | Path, diagnostics: list[Diagnostic]
+    path: str | Path, diagnostics: list[Diagnostic], text: str | None = None
 ) -> tuple[dict[str, Any], SourceMap, str] | None:
-    """Read a TOML or JSON document: its data, source map and sha256 (``None`` on failure)."""
+    """Read a TOML or JSON document: its data, source map and sha256 (``None`` on failure).
+
+    With *text*, the document is that text (an upload, a request body) and *path* only
+    names it: nothing is read from disk.
+    """
     file = Path(path)
     name = str(path)
-    data = read_bytes(file, diagnostics)
-    if data is None:
-        return None
-    digest = hashlib.sha256(data).hexdigest()
-    text = decode(data, name, diagnostics)
     if text is None:
-        return None
+        data = read_bytes(file, diagnostics)
+        if data is None:
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        decoded = decode(data, name, diagnostics)
+        if decoded is None:
+            return None
+        text = decoded
+    else:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     if file.suffix.lower() == ".json":
         try:
             document = json.loads(text, parse_float=Decimal)
@@ -665,10 +687,22 @@ def merge_documents(
 
 
 def _resolve_document(
-    path: Path, source: Source, diagnostics: list[Diagnostic], chain: tuple[Path, ...]
+    path: Path,
+    source: Source,
+    diagnostics: list[Diagnostic],
+    chain: tuple[Path, ...],
+    text: str | None = None,
+    *,
+    files: bool = True,
+    root: Path | None = None,
 ) -> dict[str, Any] | None:
-    """The document at *path* with everything it extends merged in (files read in order)."""
-    loaded = read_document(path, diagnostics)
+    """The document at *path* with everything it extends merged in (files read in order).
+
+    *text* is the document's text when it does not come from *path*. ``extends`` reads
+    regular files only (never a device or a pipe), inside *root* when one is given, none at
+    all with ``files=False``; a name like ``examples/xinzhou-zfw-2021`` may also be a pack.
+    """
+    loaded = read_document(path, diagnostics, text)
     if loaded is None:
         return None
     document, source_map, digest = loaded
@@ -684,20 +718,23 @@ def _resolve_document(
                 "PR102", ("extends",), {"key": "extends", **expected, "got": _got(extends)}
             )
         else:
-            # Shown as written relative to here (normalised), compared fully resolved.
-            target = Path(os.path.normpath(path.parent / extends))
-            if not target.exists() and not extends.endswith((".toml", ".json")):
-                target = _pack_scheme(path, extends) or target
-            resolved = target.resolve()
-            if resolved in chain or len(chain) >= MAX_EXTENDS:
+            target = _extends_target(path, extends, root, files=files)
+            resolved = target.resolve() if target is not None else None
+            if resolved is not None and (resolved in chain or len(chain) >= MAX_EXTENDS):
                 cycle = " → ".join(str(p.name) for p in (*chain, resolved))
                 problem = Diagnostic("PR225", ("extends",), {"chain": cycle})
-            elif not target.exists():
+            elif target is None:
+                # The same answer whether the path exists or not: a rule file uploaded by
+                # someone else must not learn which files this machine has.
                 problem = Diagnostic(
-                    "PR105", ("extends",), {"file": extends, "reason": "no such file"}
+                    "PR105",
+                    ("extends",),
+                    {"file": extends, "reason": "no such rule file or pack here"},
                 )
             else:
-                base = _resolve_document(target, source, diagnostics, (*chain, resolved))
+                base = _resolve_document(
+                    target, source, diagnostics, (*chain, target.resolve()), files=files, root=root
+                )
                 if base is None:
                     return None
         if problem is not None:
@@ -716,6 +753,29 @@ def _resolve_document(
     merged = merge_documents(base, document, source.origin, name, placed)
     diagnostics.extend(_place_in(d, source_map, name) for d in placed)
     return merged
+
+
+_PACK_ID: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
+
+
+def _extends_target(here: Path, extends: str, root: Path | None, *, files: bool) -> Path | None:
+    """The file ``extends`` names, if it may be read; ``None`` otherwise.
+
+    A path is read only when it is a regular file (after following links) and, when *root*
+    is given, inside it; a name like ``examples/xinzhou-zfw-2021`` may also be a rule pack.
+    """
+    if files:
+        target = Path(os.path.normpath(here.parent / extends))
+        try:
+            inside = root is None or target.resolve().is_relative_to(root.resolve())
+            regular = inside and stat.S_ISREG(target.stat().st_mode)
+        except OSError:
+            regular = False
+        if regular:
+            return target
+    if _PACK_ID.fullmatch(extends) and ".." not in extends.split("/"):
+        return _pack_scheme(here, extends)
+    return None
 
 
 def _pack_scheme(here: Path, pack_id: str) -> Path | None:
@@ -745,14 +805,30 @@ def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagn
     )
 
 
-def read_scheme(path: str | Path) -> tuple[Sections | None, Source, list[Diagnostic]]:
+def read_scheme(
+    path: str | Path,
+    text: str | None = None,
+    *,
+    root: str | Path | None = None,
+    files: bool = True,
+) -> tuple[Sections | None, Source, list[Diagnostic]]:
     """Read and validate a rule file (and the files it extends).
 
-    Diagnostics are placed in the file each key comes from.
+    ``extends`` reads regular files only, inside *root* when one is given, and rule packs.
+    With *text*, the rule file is that text and *path* its name; with ``files=False`` it may
+    extend rule packs only. Diagnostics are placed in the file each key comes from.
     """
     diagnostics: list[Diagnostic] = []
     source = Source()
-    document = _resolve_document(Path(path), source, diagnostics, (Path(path).resolve(),))
+    document = _resolve_document(
+        Path(path),
+        source,
+        diagnostics,
+        (Path(path).resolve(),),
+        text,
+        files=files,
+        root=Path(root) if root is not None else None,
+    )
     if document is None:
         return None, source, diagnostics
     if "remove" in document:
