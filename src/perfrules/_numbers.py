@@ -36,10 +36,15 @@ _FORMAT_CACHE_SIZE: Final = 8192
 class NumberFormatError(ValueError):
     """A value could not be read as an exact number; ``reason`` is a stable key."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        """Keep the reason key (``float``, ``syntax``, ``range``, ``type``) and a detail."""
+    def __init__(self, reason: str, detail: str = "", suggestion: str = "") -> None:
+        """Keep the reason key, a detail, and the number the text probably meant.
+
+        Reasons: ``float``, ``syntax``, ``range``, ``digits``, ``places``, ``zero``, ``type``,
+        ``nonfinite``; the suggestion is ``0.93`` for ``0,93``, or empty.
+        """
         self.reason = reason
         self.detail = detail
+        self.suggestion = suggestion
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
@@ -121,8 +126,11 @@ def decimal_to_fraction(dec: Decimal) -> Fraction:
     return Fraction(*decimal_pair(dec))
 
 
-def to_fraction(value: object) -> Fraction:
+def to_fraction(value: object, *, strict: bool = False) -> Fraction:
     """Convert an int, Decimal, Fraction or numeric string to an exact Fraction.
+
+    Text is read by the strict grammar of facts (:func:`parse_fact`) with ``strict=True``,
+    else like a target text (:func:`parse_number`).
 
     Raises:
         NumberFormatError: for floats (reason ``float``), bools and other types (``type``),
@@ -141,7 +149,7 @@ def to_fraction(value: object) -> Fraction:
     if isinstance(value, float):
         raise NumberFormatError("float", repr(value))
     if isinstance(value, str):
-        return parse_number(value).value
+        return parse_fact(value) if strict else parse_number(value).value
     raise NumberFormatError("type", type(value).__name__)
 
 
@@ -283,6 +291,56 @@ ROUNDING: Final[dict[str, RoundingMode]] = {
     )
 }
 ROUNDING_MODES: Final[tuple[str, ...]] = tuple(ROUNDING)
+
+
+# The grammar of a number in facts (docs/reference/rule-files.md, "Numbers in facts"):
+#   [≥ ≤ > < =] [+-] digits [. digits] [% | ‰]    80%  4.8  -3  12.5‰  ≥90% (a target)
+#   1,234,567.5                       thousands separated by commas, in groups of three
+#   a/b                               70/88 (each side plain digits)
+#   any of these followed by a unit   70项  12.5万元  (letters, no digits or operators)
+_FACT_NUMBER: Final = re.compile(
+    r"""\s*
+    (?:≥|≤|>=|<=|==|=|>|<)?\s*
+    (?P<num>[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)
+    (?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?
+    \s*(?P<pct>%|‰)?
+    \s*(?P<unit>[^\W\d_][^\W\d]*)?\s*""",
+    re.VERBOSE,
+)
+_DECIMAL_COMMA: Final = re.compile(r"^\s*([+-]?\d+),(\d+)\s*(%|‰)?\s*$")
+
+
+def parse_fact(text: str) -> Fraction:
+    """Read a number a unit's facts give, by the strict grammar above.
+
+    Unlike :func:`parse_number` (for the target texts of rule files, which may hold any
+    words), anything outside the grammar is refused rather than read in part:
+    ``0,93`` (a decimal comma), ``2*3``, ``0x10``, ``½``. ``NumberFormatError.suggestion``
+    proposes the likely number when there is one (``0.93``).
+
+    >>> parse_fact("85.3%")
+    Fraction(853, 1000)
+    """
+    folded = normalise_text(text)
+    if "⁄" in folded:  # a vulgar fraction (½) folds to 1⁄2: say it as 1/2
+        raise NumberFormatError("syntax", text, suggestion=folded.replace("⁄", "/"))
+    match = _FACT_NUMBER.fullmatch(folded)
+    if match is None:
+        comma = _DECIMAL_COMMA.match(folded)
+        suggestion = f"{comma[1]}.{comma[2]}{comma[3] or ''}" if comma else ""
+        raise NumberFormatError("syntax", text, suggestion=suggestion)
+    value = _decimal_text_to_fraction(match["num"])
+    if match["den"] is not None:
+        den = _decimal_text_to_fraction(match["den"])
+        if den == 0:
+            raise NumberFormatError("zero", text)
+        value /= den
+    if match["pct"] == "%":
+        value /= 100
+    elif match["pct"] == "‰":
+        value /= 1000
+    _check_range(value, text)
+    return value
 
 
 def round_fraction(value: Fraction, places: int, mode: str = "half_up") -> Fraction:

@@ -30,7 +30,13 @@ from perfrules.engine._plan import Node, Plan
 from perfrules.errors import Diagnostic, ExpressionError, FactsError
 from perfrules.expressions import Value
 from perfrules.facts import Facts
-from perfrules.facts._values import is_na_word, number_pair, text_of, to_bool
+from perfrules.facts._values import (
+    is_na_word,
+    marks_not_applicable,
+    number_pair,
+    text_of,
+    to_bool,
+)
 from perfrules.model import Scheme
 from perfrules.trace import Gap, InputValue, Note, Result
 
@@ -435,8 +441,9 @@ class CompiledScheme:
         """
         leaf = node.leaf
         assert leaf is not None  # noqa: S101
-        if "na" in own and own["na"] not in (False, None):
-            reason = own["na"] if isinstance(own["na"], str) else ""
+        if "na" in own and marks_not_applicable(own["na"]):
+            mark = own["na"]
+            reason = mark if isinstance(mark, str) and to_bool(mark) is None else ""
             return _NotApplicable(reason)
         names: dict[str, Value] = {"weight": node.weight}
         bound: list[InputValue] = []
@@ -536,7 +543,7 @@ class CompiledScheme:
             unit.problem("PR409", path, {"value": repr(raw)}, "decimal_string")
             return None
         try:
-            value = to_fraction(raw)
+            value = to_fraction(raw, strict=True)
         except NumberFormatError as exc:
             if exc.reason == "float":
                 unit.problem("PR409", path, {"value": text_of(raw)}, "decimal_string")
@@ -548,7 +555,9 @@ class CompiledScheme:
                         "value": text_of(raw),
                         "expected": "a number such as 80%, 4.8 or 70/88",
                         "expected_zh": "数字（如 80%、4.8、70/88）",
+                        "suggestion": exc.suggestion,
                     },
+                    "did_you_mean" if exc.suggestion else None,
                 )
             return None
         return value, shown, None
@@ -581,7 +590,7 @@ class CompiledScheme:
                 return None
             return Fraction(level.default), shown, level.label
         try:
-            value = to_fraction(share)
+            value = to_fraction(share, strict=True)
         except NumberFormatError:
             unit.problem(
                 "PR402",
@@ -623,7 +632,7 @@ class CompiledScheme:
             unit.problem("PR407", path, {"indicator": node.id}, "add_reason")
             return None
         try:
-            score = to_fraction(raw["score"])
+            score = to_fraction(raw["score"], strict=True)
         except NumberFormatError:
             unit.problem(
                 "PR402",

@@ -18,7 +18,7 @@ from perfrules._numbers import (
     decimal_pair,
     format_number,
     normalise_text,
-    parse_number,
+    parse_fact,
 )
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "TRUE_WORDS",
     "UNREAD",
     "is_na_word",
+    "marks_not_applicable",
     "number_pair",
     "text_of",
     "to_bool",
@@ -84,7 +85,7 @@ def _text_pair(text: str) -> tuple[int, int] | None:
     if is_na_word(text):
         return None
     try:
-        value = parse_number(text).value
+        value = parse_fact(text)
     except NumberFormatError:
         return None
     return value.numerator, value.denominator
@@ -121,6 +122,19 @@ def number_pair(raw: object) -> tuple[int, int] | None:
     if kind is int and -MAX_MAGNITUDE < raw < MAX_MAGNITUDE:  # type: ignore[operator]
         return raw, 1  # type: ignore[return-value]
     return None
+
+
+def marks_not_applicable(mark: object) -> bool:
+    """Whether an indicator's ``na`` says "not applicable".
+
+    ``true``, 是/yes, or a reason ("本项目不以经济效益为目标") do; ``false``, 否/no, ``0``
+    and an empty text do not (``na = "否"`` means "it is applicable", not the opposite).
+    """
+    if isinstance(mark, bool):
+        return mark
+    if isinstance(mark, str):
+        return bool(mark.strip()) and to_bool(mark) is not False
+    return False
 
 
 def to_bool(raw: object) -> bool | None:
