@@ -181,3 +181,30 @@ def test_score_markdown_reproduces_the_table(run):
     assert "| **总分** |  |  | 100 |  |  | **89.25** |" in rows
     assert "**等级**: 良好" in result.stdout
     assert "距“优秀”（90 分）还差 0.75 分" in result.stdout
+
+
+def test_stdin_quiet_and_json_errors_on_stdout():
+    import json as _json
+
+    from conftest import SEED
+
+    scheme = str(SEED / "scheme.toml")
+    facts = (SEED / "facts.toml").read_text(encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["score", scheme, "-", "--format", "json"], input=facts)
+    assert result.exit_code == 0
+    assert _json.loads(result.stdout)["total"] == "89.25"
+    bad = '{"indicators": {"群众满意度": {"actual": "0,93"}}}'
+    result = runner.invoke(cli, ["-q", "score", scheme, "-", "--format", "json"], input=bad)
+    assert result.exit_code == 1
+    codes = {d["code"] for d in _json.loads(result.stdout)}
+    assert codes == {"PR401", "PR402"}
+    result = runner.invoke(
+        cli,
+        ["score", "-", str(SEED / "facts.toml")],
+        input=(SEED / "scheme.toml").read_text("utf-8"),
+    )
+    assert result.exit_code == 0
+    assert "89.25" in result.stdout
+    result = runner.invoke(cli, ["-q", "check", scheme])
+    assert (result.exit_code, result.output) == (0, "")

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from perfrules.engine import VERSION, CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
-from perfrules.facts import load_facts
+from perfrules.facts import load_facts, loads_facts
 from perfrules.reports import (
     FORMATS,
     diagnostics_json,
@@ -133,12 +133,36 @@ def _exit_for(diagnostics: list[Diagnostic]) -> int:
     return EXIT_NO
 
 
-def _load_compiled(scheme_path: str, lang: Lang) -> CompiledScheme:
-    scheme, result, diagnostics = check_path(scheme_path)
+class _Settings:
+    """Options given to ``perfrules`` itself, before the command."""
+
+    root: str | None = None
+    quiet: bool = False
+
+
+_SETTINGS = _Settings()
+_STDIN = "-"
+
+
+def _fail(diagnostics: list[Diagnostic], lang: Lang, output_format: str) -> _Exit:
+    """Report problems (as JSON on stdout too with --format json); the exit to raise."""
+    if output_format == "json":
+        _report(diagnostics, lang, "json", to_stdout=True)
+    if not (_SETTINGS.quiet and output_format == "json"):
+        _report(diagnostics, lang, "text", to_stdout=False)
+    return _Exit(_exit_for(diagnostics))
+
+
+def _load_compiled(scheme_path: str, lang: Lang, output_format: str = "text") -> CompiledScheme:
+    if scheme_path == _STDIN:
+        scheme, result, diagnostics = check_path(
+            "stdin.toml", sys.stdin.read(), root=_SETTINGS.root, files=_SETTINGS.root is not None
+        )
+    else:
+        scheme, result, diagnostics = check_path(scheme_path, root=_SETTINGS.root)
     errors = [d for d in diagnostics if d.severity == "error"]
     if scheme is None or result is None or errors:
-        _report(diagnostics, lang, "text", to_stdout=False)
-        raise _Exit(_exit_for(diagnostics))
+        raise _fail(diagnostics, lang, output_format)
     try:
         return compile_scheme(scheme)
     except RuleFileError as exc:  # pragma: no cover - check_path found nothing above
@@ -146,23 +170,40 @@ def _load_compiled(scheme_path: str, lang: Lang) -> CompiledScheme:
         raise _Exit(EXIT_NO) from None
 
 
-def _evaluate(compiled: CompiledScheme, facts_path: str, lang: Lang) -> Result:
+def _evaluate(
+    compiled: CompiledScheme, facts_path: str, lang: Lang, output_format: str = "text"
+) -> Result:
     try:
-        facts = load_facts(facts_path)
+        if facts_path == _STDIN:
+            text = sys.stdin.read()
+            kind = "json" if text.lstrip().startswith("{") else "toml"
+            facts = loads_facts(text, format=kind, name=f"stdin.{kind}")
+        else:
+            facts = load_facts(facts_path)
         return compiled.evaluate(facts)
     except FactsError as exc:
-        diagnostics = list(exc.diagnostics)
-        _report(diagnostics, lang, "text", to_stdout=False)
-        raise _Exit(_exit_for(diagnostics)) from None
+        raise _fail(list(exc.diagnostics), lang, output_format) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(VERSION, prog_name="perfrules")
-def cli() -> None:
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder that 'extends' may read files from (packs always). "
+    "extends 只能读取此文件夹内的文件（规则包不限）。",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors. 只输出结果与错误。")
+def cli(root: str | None, quiet: bool) -> None:
     """Compute and explain scores under weighted scoring schemes.
 
-    按规则文件计算并解释绩效评分。
+    A SCHEME or FACTS argument may be "-" to read it from standard input.
+
+    按规则文件计算并解释绩效评分。方案或事实文件参数可为“-”，表示从标准输入读取。
     """
+    _SETTINGS.root = root
+    _SETTINGS.quiet = quiet
 
 
 @cli.command()
@@ -189,7 +230,7 @@ def check(
     language = lang or default_lang()
     everything: list[Diagnostic] = []
     for path in schemes:
-        scheme, result, diagnostics = check_path(path)
+        scheme, result, diagnostics = check_path(path, root=_SETTINGS.root)
         everything.extend(diagnostics)
         if show_sources and scheme is not None and result is not None and result.ok:
             plan = compile_scheme(scheme).plan
@@ -205,7 +246,8 @@ def check(
         from perfrules._messages import ui  # noqa: PLC0415
 
         for path in schemes:
-            click.echo(ui("ok", language, file=path), err=True)
+            if not _SETTINGS.quiet:
+                click.echo(ui("ok", language, file=path), err=True)
     if failing:
         raise _Exit(_exit_for(failing))
 
@@ -239,7 +281,7 @@ def score(scheme: str, facts: str, output_format: str, lang: Lang | None, out: s
     按方案为一个单位计分；FACTS 也可以是多个单位（批量），用 --out 写出全部结果。
     """
     language = lang or default_lang()
-    compiled = _load_compiled(scheme, language)
+    compiled = _load_compiled(scheme, language, output_format)
     chosen = format_named(output_format)
     if (
         chosen.page is None
@@ -247,18 +289,19 @@ def score(scheme: str, facts: str, output_format: str, lang: Lang | None, out: s
         and (out is None or not out.lower().endswith(chosen.suffixes))
     ):
         raise click.UsageError(f"--format {chosen.name} needs --out FILE{chosen.suffixes[0]}")
-    many = Path(facts).is_dir() or _is_wide_csv(Path(facts))
+    many = facts != _STDIN and (Path(facts).is_dir() or _is_wide_csv(Path(facts)))
     if out is not None and not many and results_format(out) is None:
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown).
-        result = _evaluate(compiled, facts, language)
+        result = _evaluate(compiled, facts, language, output_format)
         assert result.trace is not None  # noqa: S101
         write_atomic(Path(out), _page(result.trace, output_format, language))
-        click.echo(out, err=True)
+        if not _SETTINGS.quiet:
+            click.echo(out, err=True)
         return
     if out is not None or many:
         _score_batch(compiled, facts, out, output_format, language)
         return
-    result = _evaluate(compiled, facts, language)
+    result = _evaluate(compiled, facts, language, output_format)
     assert result.trace is not None  # noqa: S101
     if chosen.page is not None:
         sys.stdout.write(chosen.page(result.trace, language))
@@ -289,7 +332,7 @@ def _score_batch(
     if results_format(out) is None:
         raise click.BadParameter(f"the file must end in {_RESULT_ENDINGS}", param_hint="--out")
     console = make_console(stderr=True)
-    show_progress = console.is_terminal and output_format != "json"
+    show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
     with make_progress(console, enabled=show_progress) as advance:
         outcome = score_batch(
             compiled, source, trace=target.suffix.lower() == ".jsonl", progress=advance
