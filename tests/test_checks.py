@@ -248,3 +248,26 @@ def test_huge_numbers_in_a_rule_file_are_located_errors(tmp_path):
         )
         _, _, diagnostics = check(path)
         assert [d.line for d in diagnostics if d.severity == "error"] == [12], written[:20]
+
+
+def test_deep_nesting_is_refused_before_anything_recurses(tmp_path):
+    from perfrules.errors import FactsError
+    from perfrules.rules._front import check_path as check
+
+    deep_key = "[scheme]\nid = 'x'\ntitle = 'x'\n[" + ".".join(["a"] * 5000) + "]\nb = 1\n"
+    deep_array = "x = " + "[" * 100_000 + "]" * 100_000 + "\n"
+    for text, line in ((deep_key, 4), (deep_array, 0)):
+        path = tmp_path / "scheme.toml"
+        path.write_text(text, encoding="utf-8")
+        _, _, diagnostics = check(path)
+        assert [(d.code, d.line) for d in diagnostics] == [("PR100", line)]
+    facts = tmp_path / "facts.json"
+    facts.write_text('{"indicators": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    with pytest.raises(FactsError) as info:
+        perfrules.load_facts(facts)
+    assert [d.code for d in info.value.diagnostics] == ["PR100"]
+    shallow = tmp_path / "shallow.json"
+    shallow.write_text('{"shared": ' + '{"a": ' * 40 + "1" + "}" * 40 + "}", encoding="utf-8")
+    with pytest.raises(FactsError) as info:
+        perfrules.load_facts(shallow)
+    assert [d.code for d in info.value.diagnostics] == ["PR100"]

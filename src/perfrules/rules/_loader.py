@@ -290,11 +290,53 @@ def read_document(
                 Diagnostic("PR410", params={"got": type(document).__name__}, file=name)
             )
             return None
+        if _depth(document) > MAX_NESTING:
+            detail = f"objects or arrays nested deeper than {MAX_NESTING} levels"
+            diagnostics.append(Diagnostic("PR100", params={"detail": detail}, file=name))
+            return None
         return document, SourceMap(text, name), digest
     parsed = parse_toml(text, name, diagnostics)
     if parsed is None:
         return None
+    if _depth(parsed) > MAX_NESTING:
+        lines = text.split("\n")
+        line = next(
+            (n for n, row in enumerate(lines, 1) if row.count(".") + row.count("[") > MAX_NESTING),
+            0,
+        )
+        diagnostics.append(
+            Diagnostic(
+                "PR100",
+                params={"detail": f"keys or tables nested deeper than {MAX_NESTING} levels"},
+                file=name,
+                line=line,
+                column=1 if line else 0,
+                excerpt=lines[line - 1][:200] if line else None,
+            )
+        )
+        return None
     return parsed, locate(text, name), digest
+
+
+#: Deepest nesting of tables, arrays and dotted keys a rule or facts file may have.
+MAX_NESTING: Final = 32
+
+
+def _depth(document: object) -> int:
+    """How deep tables and arrays nest, found without recursion (so any depth is safe)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_NESTING:
+                return deepest
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
 
 
 def _resolve(data: Any, loc: Sequence[str | int]) -> tuple[KeyPath, bool]:
