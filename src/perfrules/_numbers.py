@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 RoundingModeName = Literal["half_up", "half_even", "down", "up"]
 
@@ -29,8 +29,35 @@ MAX_DIGITS: Final = 30
 MAX_PLACES: Final = 30
 
 _ZERO = Fraction(0)
-#: Entries kept by each formatting and fraction cache before it starts again.
-_FORMAT_CACHE_SIZE: Final = 8192
+
+
+class Memo(dict[Any, Any]):
+    """A bounded memo of a pure function: ``memo[key]`` computes ``compute(key)`` once.
+
+    Looking a key up is a plain dictionary lookup; a miss calls *compute*. When *size*
+    entries are held the memo starts again (a cache, not a store: cheap and bounded).
+    Safe to share between threads: the worst a race does is compute a value twice.
+    """
+
+    __slots__ = ("compute", "size")
+
+    def __init__(self, compute: Callable[[Any], Any], size: int = 8192) -> None:
+        """Remember *compute*'s results, at most *size* at a time."""
+        super().__init__()
+        self.compute = compute
+        self.size = size
+
+    def __missing__(self, key: Any) -> Any:
+        """Compute, remember and return the value of *key*."""
+        value = self.compute(key)
+        self.remember(key, value)
+        return value
+
+    def remember(self, key: Any, value: Any) -> None:
+        """Keep *value* for *key* (for values computed elsewhere)."""
+        if len(self) >= self.size:
+            self.clear()
+        self[key] = value
 
 
 class NumberFormatError(ValueError):
@@ -366,21 +393,15 @@ def round_fraction(value: Fraction, places: int, mode: str = "half_up") -> Fract
     return Fraction(quotient, scale) if quotient else _ZERO
 
 
-_FRACTIONS: dict[tuple[int, int], Fraction] = {}
+_FRACTIONS: Final = Memo(lambda key: Fraction(*key))
 
 
 def fraction(num: int, den: int) -> Fraction:
     """``Fraction(num, den)``, shared per pair: traces build the same few values many times.
 
-    Fractions are immutable, so sharing one object is safe; the cache is bounded.
+    Fractions are immutable, so sharing one object is safe.
     """
-    key = (num, den)
-    value = _FRACTIONS.get(key)
-    if value is None:
-        value = Fraction(num, den)
-        if len(_FRACTIONS) >= _FORMAT_CACHE_SIZE:
-            _FRACTIONS.clear()  # a cache, not a store: starting again is cheap and bounded
-        _FRACTIONS[key] = value
+    value: Fraction = _FRACTIONS[(num, den)]
     return value
 
 
@@ -444,8 +465,8 @@ def _digits(value: Fraction, places: int) -> str:
     return f"{sign}{text[:-places]}.{text[-places:]}"
 
 
-_FORMATTED: dict[tuple[int, int, int | None], str] = {}
-_SHORT: dict[tuple[int, int], str] = {}
+_FORMATTED: Final = Memo(lambda key: _format_number(Fraction(key[0], key[1]), key[2]))
+_SHORT: Final = Memo(lambda key: _format_short(Fraction(*key), 6))
 
 
 def format_number(value: Fraction, places: int | None = None) -> str:
@@ -460,13 +481,7 @@ def format_number(value: Fraction, places: int | None = None) -> str:
     >>> format_number(Fraction(35, 44))
     '0.7954545454545454545454545455'
     """
-    key = (value.numerator, value.denominator, places)
-    text = _FORMATTED.get(key)
-    if text is None:
-        text = _format_number(value, places)
-        if len(_FORMATTED) >= _FORMAT_CACHE_SIZE:
-            _FORMATTED.clear()  # a cache, not a store: starting again is cheap and bounded
-        _FORMATTED[key] = text
+    text: str = _FORMATTED[(value.numerator, value.denominator, places)]
     return text
 
 
@@ -488,13 +503,7 @@ def _fits(value: Fraction, places: int) -> bool:
 def format_short(value: Fraction, digits: int = 6) -> str:
     """A short display form: exact when it has few decimals, else ``0.795454…``."""
     if digits == 6:
-        key = (value.numerator, value.denominator)
-        text = _SHORT.get(key)
-        if text is None:
-            text = _format_short(value, digits)
-            if len(_SHORT) >= _FORMAT_CACHE_SIZE:
-                _SHORT.clear()
-            _SHORT[key] = text
+        text: str = _SHORT[(value.numerator, value.denominator)]
         return text
     return _format_short(value, digits)
 

@@ -15,7 +15,7 @@ from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Final
 
 from perfrules._messages import ui
-from perfrules._numbers import format_number, is_terminating
+from perfrules._numbers import Memo, format_number, is_terminating
 from perfrules.expressions._functions import Interval
 
 if TYPE_CHECKING:
@@ -41,35 +41,26 @@ __all__ = [
 #: Identifier and version of the JSON trace format.
 FORMAT: Final = "perfrules.trace/1"
 
-_CACHE_SIZE: Final = 8192
-_STRINGS: dict[str, str] = {}
 _quote: Callable[[str], str] = encode_basestring
+_STRINGS: Final = Memo(_quote)
+_LOST: Final = Memo(
+    lambda key: string(format_number(Fraction(key[0], key[1]) - Fraction(key[2], key[3]), key[4]))
+)
 
 
 def string(text: str) -> str:
     """A JSON string literal (UTF-8 kept), remembered for the texts a scheme repeats."""
-    quoted = _STRINGS.get(text)
-    if quoted is None:
-        quoted = _quote(text)
-        if len(text) < 200:
-            if len(_STRINGS) >= _CACHE_SIZE:
-                _STRINGS.clear()  # a cache, not a store: starting again is cheap and bounded
-            _STRINGS[text] = quoted
-    return quoted
-
-
-_LOST: dict[tuple[int, int, int, int, int | None], str] = {}
+    if len(text) < 200:
+        quoted: str = _STRINGS[text]
+        return quoted
+    return _quote(text)
 
 
 def _lost(weight: Fraction, score: Fraction, places: int | None) -> str:
     """``weight - score`` as JSON, remembered (Fraction subtraction costs microseconds)."""
-    key = (weight.numerator, weight.denominator, score.numerator, score.denominator, places)
-    text = _LOST.get(key)
-    if text is None:
-        text = _dec(weight - score, places)
-        if len(_LOST) >= _CACHE_SIZE:
-            _LOST.clear()
-        _LOST[key] = text
+    text: str = _LOST[
+        (weight.numerator, weight.denominator, score.numerator, score.denominator, places)
+    ]
     return text
 
 

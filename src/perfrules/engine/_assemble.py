@@ -14,7 +14,7 @@ from fractions import Fraction
 from importlib import metadata
 from typing import Any, Final, NamedTuple, cast
 
-from perfrules._numbers import format_number, fraction, to_decimal
+from perfrules._numbers import Memo, format_number, fraction, to_decimal
 from perfrules._trace_json import (
     document,
     input_json,
@@ -233,10 +233,7 @@ class Evaluation:
         plan = self.plan
         records = self.out[1]
         heads = _heads(plan)
-        memo = cast(
-            "dict[object, tuple[str, Fraction | None, Fraction]]",
-            plan.cache.setdefault("leaf_json", {}),
-        )
+        memo = cast("Memo", plan.cache.setdefault("leaf_json", Memo(_uncomputed, 4096)))
         texts: dict[int, str] = {}
         scores: dict[int, Fraction | None] = {}
         applicable: dict[int, Fraction] = {}
@@ -294,7 +291,7 @@ class Evaluation:
                 children=children,
             )
             if node.kind == "indicator" and key is not None:
-                _remember(memo, key, (texts[index], trace.score, weight))
+                memo.remember(key, (texts[index], trace.score, weight))
         losses = []
         for index in plan.leaves:
             score = scores[index]
@@ -320,14 +317,11 @@ class Evaluation:
         key = _fast_key(node, record)
         if key is None:
             return self._leaf_built(node, record)
-        memo = cast(
-            "dict[object, tuple[NodeTrace, Fraction]]",
-            self.plan.cache.setdefault("leaf_trace", {}),
-        )
-        known = memo.get(key)
+        memo = cast("Memo", self.plan.cache.setdefault("leaf_trace", Memo(_uncomputed, 4096)))
+        known: tuple[NodeTrace, Fraction] | None = memo.get(key)
         if known is None:
             known = self._leaf_built(node, record)
-            _remember(memo, key, known)
+            memo.remember(key, known)
         return known
 
     def _leaf_built(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
@@ -507,14 +501,9 @@ class _ScoreOnly(NamedTuple):
     score: Fraction | None
 
 
-#: Entries each memo of explained indicators keeps before it starts again.
-_MEMO_SIZE: Final = 4096
-
-
-def _remember(memo: dict[Any, Any], key: object, value: object) -> None:
-    if len(memo) >= _MEMO_SIZE:
-        memo.clear()  # a cache, not a store: starting again is cheap and bounded
-    memo[key] = value
+def _uncomputed(key: object) -> object:
+    """The memos of explained indicators are filled by hand (``remember``), never computed."""
+    raise KeyError(key)
 
 
 def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from fractions import Fraction
-from typing import Any
+from typing import Any, Final
 
+from perfrules._numbers import Memo
 from perfrules.engine._plan import Plan
 from perfrules.trace import Gap, Grade
 
@@ -55,18 +56,14 @@ def gap_for(
     return Gap(label, low, shortfall, fewest(losses, shortfall))
 
 
-_LOST: dict[tuple[int, int, int, int], Fraction] = {}
+_LOST: Final = Memo(lambda key: Fraction(key[0], key[1]) - Fraction(key[2], key[3]))
 
 
 def lost_points(weight: Fraction, score: Fraction) -> Fraction:
     """``weight - score``, remembered per pair (Fraction arithmetic costs microseconds)."""
-    key = (weight.numerator, weight.denominator, score.numerator, score.denominator)
-    lost = _LOST.get(key)
-    if lost is None:
-        lost = weight - score
-        if len(_LOST) >= 8192:
-            _LOST.clear()  # a cache, not a store
-        _LOST[key] = lost
+    lost: Fraction = _LOST[
+        (weight.numerator, weight.denominator, score.numerator, score.denominator)
+    ]
     return lost
 
 

@@ -34,7 +34,7 @@ from perfrules._numbers import ROUNDING
 from perfrules.engine._plan import Node, Plan
 from perfrules.expressions import add_pairs
 from perfrules.expressions._codegen import BASE_GLOBALS, inline_block
-from perfrules.facts._values import DECIMAL_PAIRS, TEXT_PAIRS, UNREAD, number_pair
+from perfrules.facts._values import DECIMAL_PAIRS, TEXT_PAIRS, number_pair
 
 __all__ = ["Kernel", "build_kernel"]
 
@@ -179,8 +179,8 @@ class _Writer:
                 target = f"v{j}"
             else:
                 read = (
-                    f"_TC.get({raw}, _U) if {raw}.__class__ is _STR else "
-                    f"_DC.get(_S({raw}), _U) if {raw}.__class__ is _DEC else _U"
+                    f"_TC[{raw}] if {raw}.__class__ is _STR else "
+                    f"_DC[_S({raw})] if {raw}.__class__ is _DEC else _NUM({raw})"
                 )
                 operand = ("num", f"v{j}n", f"v{j}d")
                 target = f"p{j}"
@@ -190,7 +190,6 @@ class _Writer:
             else:
                 lines.append(f"    {target} = {read}")
             if kind != "bool":
-                lines.append(f"    if {target} is _U: {target} = _NUM({raw})")
                 lines.append(f"    if {target} is None: {general}")
                 lines.append(f"    v{j}n, v{j}d = {target}")
             else:
@@ -389,7 +388,6 @@ def build_kernel(
         "_STR": str,
         "_S": str,
         "_DEC": Decimal,
-        "_U": UNREAD,
         "_G": GENERAL,
         "_ADD": _add,
         "_PARTIAL": _partial,

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final
+from typing import Final
 
 from perfrules._numbers import (
     MAX_MAGNITUDE,
+    Memo,
     NumberFormatError,
     decimal_pair,
     format_number,
@@ -27,7 +28,6 @@ __all__ = [
     "NA_WORDS",
     "TEXT_PAIRS",
     "TRUE_WORDS",
-    "UNREAD",
     "is_na_word",
     "marks_not_applicable",
     "number_pair",
@@ -39,30 +39,10 @@ NA_WORDS: Final = frozenset({"n/a", "na", "不适用", "不涉及", "无此项"}
 TRUE_WORDS: Final = frozenset({"true", "yes", "y", "是", "有", "✓", "√", "1", "符合", "满足"})
 FALSE_WORDS: Final = frozenset({"false", "no", "n", "否", "无", "×", "✗", "0", "不符合", "不满足"})
 
-_CACHE_SIZE: Final = 4096
-_TEXT_CACHE: dict[str, tuple[int, int] | None] = {}
-_DECIMAL_CACHE: dict[str, tuple[int, int] | None] = {}
-_UNSET: Final[Any] = object()
-#: The text cache of :func:`number_pair`, read directly by the generated scorer:
-#: ``TEXT_PAIRS.get(text, UNREAD)`` is the pair, ``None``, or ``UNREAD`` (call it).
-TEXT_PAIRS: Final = _TEXT_CACHE
-#: The same for Decimals, keyed by ``str(value)`` (``0.5`` and ``0.50`` are read alike but
-#: shown as given).
-DECIMAL_PAIRS: Final = _DECIMAL_CACHE
-UNREAD: Final = _UNSET
-
 
 def is_na_word(text: str) -> bool:
     """Whether *text* marks a value not applicable (``N/A``, ``不适用``, ...)."""
     return normalise_text(text).strip().lower() in NA_WORDS
-
-
-def _remember(
-    cache: dict[str, tuple[int, int] | None], key: str, value: tuple[int, int] | None
-) -> None:
-    if len(cache) >= _CACHE_SIZE:
-        cache.clear()  # a cache, not a store: starting again is cheap and bounded
-    cache[key] = value
 
 
 # The common case, read without the general grammar: 80%, 4.8, 95.5 %.
@@ -91,34 +71,33 @@ def _text_pair(text: str) -> tuple[int, int] | None:
     return value.numerator, value.denominator
 
 
+def _decimal_text_pair(text: str) -> tuple[int, int] | None:
+    try:
+        return decimal_pair(Decimal(text))
+    except NumberFormatError:
+        return None
+
+
+#: Plain number facts by text, and Decimals by their text (``0.5`` and ``0.50`` are read
+#: alike but shown as given); read directly by the generated scorer: ``TEXT_PAIRS[text]``.
+TEXT_PAIRS: Final = Memo(_text_pair, 4096)
+DECIMAL_PAIRS: Final = Memo(_decimal_text_pair, 4096)
+
+
 def number_pair(raw: object) -> tuple[int, int] | None:
     """A plain number fact as ``(numerator, denominator)``, or ``None``.
 
     ``None`` means "read it the long way": text that is not a number or says not
     applicable, a bool, a float, a table, a value out of range. Text and Decimals are
-    cached (facts repeat the same few values, such as ``"80%"``).
+    remembered (facts repeat the same few values, such as ``"80%"``).
     """
     kind = raw.__class__
     if kind is str:
-        text: str = raw  # type: ignore[assignment]
-        # .get, not "in" then [...]: another thread may clear the cache in between.
-        cached = _TEXT_CACHE.get(text, _UNSET)
-        if cached is not _UNSET:
-            return cached  # type: ignore[no-any-return]
-        pair = _text_pair(text)
-        _remember(_TEXT_CACHE, text, pair)
+        pair: tuple[int, int] | None = TEXT_PAIRS[raw]
         return pair
     if kind is Decimal:
-        key = str(raw)
-        cached = _DECIMAL_CACHE.get(key, _UNSET)
-        if cached is not _UNSET:
-            return cached  # type: ignore[no-any-return]
-        try:
-            pair = decimal_pair(raw)  # type: ignore[arg-type]
-        except NumberFormatError:
-            pair = None
-        _remember(_DECIMAL_CACHE, key, pair)
-        return pair
+        decimal_pair_: tuple[int, int] | None = DECIMAL_PAIRS[str(raw)]
+        return decimal_pair_
     if kind is int and -MAX_MAGNITUDE < raw < MAX_MAGNITUDE:  # type: ignore[operator]
         return raw, 1  # type: ignore[return-value]
     return None

@@ -202,18 +202,25 @@ def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str,
             if isinstance(exc, ValueError)
             else "arrays or tables nested too deeply"
         )
-        lines = text.split("\n")
-        diagnostics.append(
-            Diagnostic(
-                "PR100",
-                params={"detail": detail},
-                file=name,
-                line=line,
-                column=column,
-                excerpt=lines[line - 1][:200] if 0 < line <= len(lines) else None,
-            )
-        )
+        _syntax(diagnostics, name, text, line, column, detail)
         return None
+
+
+def _syntax(
+    diagnostics: list[Diagnostic], name: str, text: str, line: int, column: int, detail: str
+) -> None:
+    """A ``PR100`` (the file cannot be read as TOML or JSON) at *line*, with the line's text."""
+    lines = text.split("\n")
+    diagnostics.append(
+        Diagnostic(
+            "PR100",
+            params={"detail": detail},
+            file=name,
+            line=line,
+            column=column,
+            excerpt=lines[line - 1][:200] if 0 < line <= len(lines) else None,
+        )
+    )
 
 
 _LONG_DIGITS: Final = re.compile(r"[0-9_]{4000,}")
@@ -227,18 +234,7 @@ def _toml_error(
     line = int(match[1]) if match else 0
     column = int(match[2]) if match else 0
     detail = _TOML_POSITION.sub("", message) if match else message
-    lines = text.split("\n")
-    excerpt = lines[line - 1] if 0 < line <= len(lines) else None
-    diagnostics.append(
-        Diagnostic(
-            "PR100",
-            params={"detail": detail},
-            file=name,
-            line=line,
-            column=column,
-            excerpt=excerpt,
-        )
-    )
+    _syntax(diagnostics, name, text, line, column, detail)
 
 
 def read_document(
@@ -299,21 +295,16 @@ def read_document(
     if parsed is None:
         return None
     if _depth(parsed) > MAX_NESTING:
-        lines = text.split("\n")
         line = next(
-            (n for n, row in enumerate(lines, 1) if row.count(".") + row.count("[") > MAX_NESTING),
+            (
+                n
+                for n, row in enumerate(text.split("\n"), 1)
+                if row.count(".") + row.count("[") > MAX_NESTING
+            ),
             0,
         )
-        diagnostics.append(
-            Diagnostic(
-                "PR100",
-                params={"detail": f"keys or tables nested deeper than {MAX_NESTING} levels"},
-                file=name,
-                line=line,
-                column=1 if line else 0,
-                excerpt=lines[line - 1][:200] if line else None,
-            )
-        )
+        detail = f"keys or tables nested deeper than {MAX_NESTING} levels"
+        _syntax(diagnostics, name, text, line, 1 if line else 0, detail)
         return None
     return parsed, locate(text, name), digest
 
