@@ -340,3 +340,17 @@ class TestFactsErrors:
         assert result.scores["a"] == Decimal("3.00")  # 6 × 0.45/0.9
         sources = {i.name: i.source for i in result.trace.root.find("a").inputs}
         assert sources == {"weight": "weight", "x": "shared", "target": "target"}
+
+
+def test_gap_agrees_with_the_trace_when_rows_are_excluded(tmp_path):
+    # One row not applicable, another at 10 %: both say "raise b, 9 points" (3.6 x 10/4).
+    import pickle
+
+    compiled = compiled_from(tmp_path)
+    result = compiled.evaluate({"a": {"x": "N/A"}, "b": {"x": "10%"}})
+    assert result.trace.gap.improve == (("b", Fraction(9)),)
+    assert compiled.gap(result) == result.trace.gap
+    untraced = compiled.evaluate({"a": {"x": "N/A"}, "b": {"x": "10%"}}, trace=False)
+    assert compiled.gap(untraced) == result.trace.gap
+    from_a_worker = pickle.loads(pickle.dumps(untraced))  # noqa: S301 - our own bytes
+    assert compiled.gap(from_a_worker) == result.trace.gap

@@ -186,9 +186,16 @@ class CompiledScheme:
         source = result._source  # noqa: SLF001 - our own result
         if isinstance(source, Evaluation):
             return source.gap()
+        # A result made of plain values (from a worker process): its grade is a band of this
+        # plan, unless a grade override named it (then there is no gap to close).
+        position = next(
+            (n for n, grade in enumerate(self.plan.grades) if grade == result.grade), None
+        )
+        if position is None:
+            return None
         return gap_for(
             self.plan,
-            self.plan.bands.index(next(b for b in self.plan.bands if b[0] == result.grade.label)),
+            position,
             result.total_exact,
             (
                 (
