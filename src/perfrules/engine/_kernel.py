@@ -1,20 +1,24 @@
-"""The scorer of a whole scheme as one generated Python function, on exact integers.
+"""The scorer of a whole scheme as generated Python code, on exact integers.
 
-:func:`build_kernel` writes the source of ``_kernel(src, ind, shared)`` from the plan: for
-each indicator, read its facts, call its formula's generated function (``expressions``),
-check the score against the weight and round it; then each subtotal, the total and the
-band. Every value is an exact integer pair; a rounded score is one integer over a power of
-ten the generator knows, so subtotals of rounded rows are sums of integers.
+:func:`build_kernel` writes, from the plan:
 
-The function handles the plain case inline: facts that are plain numbers (or bools), every
-score within its weight. Anything else about one indicator — a missing or unreadable
+- one function per *shape* of indicator (same formula, inputs, defaults and rounding):
+  read the facts (a text such as ``"80%"`` is read once per distinct text and remembered),
+  run the formula's code inline (``expressions._codegen.inline_block``), check
+  ``0 <= score <= weight`` in integers and round by ``divmod``; the score comes back as one
+  integer over a power of ten the generator knows;
+- ``_kernel(src, ind, shared)``: every indicator through its shape's function from one
+  table of (function, id, weight), then each subtotal (integer sums), the renormalisation
+  when rows were excluded, the total's rounding and the band (integer comparisons).
+
+Anything an indicator's function cannot score the plain way — a missing or unreadable
 value, "not applicable", an override, a qualitative level, a score outside its weight, a
-formula that fails — goes to ``_GEN``, the one general implementation of an indicator's
-scoring (``_scheme.CompiledScheme._general``), which reports problems with their positions.
-Rounding, aggregation, renormalisation and the band exist once, here, for both.
+formula that fails — goes to ``_GEN`` (``_scheme.CompiledScheme._general``), the one complete
+implementation of an indicator's scoring, which reports problems with their positions.
 
-What the function returns is a raw record (see :class:`Raw`): the trace is assembled from it
-only when someone reads it (``_assemble``).
+The kernel returns a raw record — the unit's problems, what each indicator read, every
+node's score, the subtotals before rounding, the renormalisation, the band, the grade
+override — from which ``_assemble`` builds the result and, when read, the trace.
 
 The source is made from the plan's numbers and the generator's own names only. Ids, input
 names and everything else a rule file wrote are bound as constants (``_I0``, ``_N0``, ...);
@@ -42,8 +46,6 @@ __all__ = ["Kernel", "build_kernel"]
 EMPTY: Final[dict[str, Any]] = {}
 #: A fact that is not there.
 MISSING: Final = object()
-#: Returned by an indicator's plain-path function: "score this one on the general path".
-GENERAL: Final = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +390,6 @@ def build_kernel(
         "_STR": str,
         "_S": str,
         "_DEC": Decimal,
-        "_G": GENERAL,
         "_ADD": _add,
         "_PARTIAL": _partial,
         "_ZERO": Fraction(0),
