@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import SEED
@@ -107,3 +108,16 @@ def test_a_csv_report_with_a_published_column(tmp_path):
     assert findings["群众满意度"]["reason"] == "truncated to 1 places instead of 2"
     assert findings["群众满意度"]["line"] == 18
     assert "total" in findings
+
+
+def test_a_report_that_publishes_nothing_is_refused(tmp_path):
+    from perfrules.errors import FactsError
+    from perfrules.workflows._audit import load_report
+
+    facts = (SEED / "facts.toml").read_text(encoding="utf-8")
+    for extra in ("", '\n[publishd]\ntotal = "89.25"\n'):  # absent, or misspelt
+        path = tmp_path / "report.toml"
+        path.write_text(facts + extra, encoding="utf-8")
+        with pytest.raises(FactsError) as info:
+            load_report(path)
+        assert "PR412" in {d.code for d in info.value.diagnostics}

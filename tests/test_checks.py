@@ -271,3 +271,12 @@ def test_deep_nesting_is_refused_before_anything_recurses(tmp_path):
     with pytest.raises(FactsError) as info:
         perfrules.load_facts(shallow)
     assert [d.code for d in info.value.diagnostics] == ["PR100"]
+
+
+def test_a_file_that_ends_too_early_is_located_at_its_last_line(tmp_path):
+    from perfrules.rules._front import check_path as check
+
+    path = tmp_path / "scheme.toml"
+    path.write_text('[scheme]\nid = "x"\ntitle = ', encoding="utf-8")
+    _, _, diagnostics = check(path)
+    assert [(d.code, d.line, d.column) for d in diagnostics] == [("PR100", 3, 9)]

@@ -296,6 +296,11 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "indicator '{indicator}' is marked not applicable, which its policy forbids",
         "指标“{indicator}”被标为不适用，但其规则不允许",
     ),
+    "PR412": (
+        "error",
+        "the report publishes nothing to audit: no total, grade or row scores",
+        "报告中没有可核对的公布结果：没有总分、等级或各项得分",
+    ),
     # --- evaluation (PR5xx) ---------------------------------------------------------------
     "PR501": (
         "error",

@@ -234,6 +234,11 @@ def _toml_error(
     line = int(match[1]) if match else 0
     column = int(match[2]) if match else 0
     detail = _TOML_POSITION.sub("", message) if match else message
+    if match is None and "(at end of document)" in message:
+        # tomllib names no line when the file ends in the middle of something: the last one
+        lines = text.rstrip("\n").split("\n")
+        line, column = len(lines), len(lines[-1]) + 1
+        detail = message.replace(" (at end of document)", " at the end of the file")
     _syntax(diagnostics, name, text, line, column, detail)
 
 

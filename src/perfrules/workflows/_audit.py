@@ -94,6 +94,9 @@ def load_report(path: str | Path) -> tuple[Facts, Published]:
         source=source_map,
         sha256=digest,
     )
+    if total is None and grade is None and not scores:
+        line = source_map.position(("published",))[0] if "published" in document else 0
+        raise FactsError([Diagnostic("PR412", ("published",), {}, file=str(file), line=line)])
     return facts, Published(total, None if grade is None else str(grade), scores, positions)
 
 
@@ -122,6 +125,8 @@ def _sheet_report(file: Path) -> tuple[Facts, Published]:
             scores[ident] = _number(published, where, ident)
             positions[ident] = where
         indicators[ident] = kept
+    if total is None and grade is None and not scores:
+        raise FactsError([Diagnostic("PR412", ("published",), {}, file=str(file))])
     clean = Facts(indicators, facts.shared, facts.unit, facts.file, facts.source, facts.sha256)
     return clean, Published(total, grade, scores, positions)
 
