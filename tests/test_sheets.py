@@ -115,3 +115,18 @@ def test_gbk_csv_from_chinese_excel_is_read(tmp_path):
     sheet.write_bytes("编号 id,业绩值 actual\n群众满意度,93%\n".encode("gb18030"))
     facts = perfrules.load_facts(sheet)
     assert facts.indicators == {"群众满意度": {"actual": "93%"}}
+
+
+def test_a_utf8_csv_with_one_bad_byte_is_reported_at_its_line(tmp_path):
+    from perfrules.errors import FactsError
+
+    path = tmp_path / "facts.csv"
+    path.write_bytes("编号 id,业绩值 actual\n群众满意度,93%\n".encode() + b"\xff,1\n")
+    with pytest.raises(FactsError) as info:
+        perfrules.load_facts(path)
+    (diagnostic,) = info.value.diagnostics
+    assert (diagnostic.code, diagnostic.line, diagnostic.column) == ("PR108", 3, 1)
+    assert "0xFF" in diagnostic.message("en")
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("编号 id,业绩值 actual\n群众满意度,93%\n".encode("gbk"))
+    assert perfrules.load_facts(gbk).indicators["群众满意度"]["actual"] == "93%"

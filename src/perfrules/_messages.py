@@ -39,8 +39,8 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     "PR107": ("error", "{key}: {detail}", "{key}：{detail_zh}"),
     "PR108": (
         "error",
-        "{file} is not valid UTF-8 (byte {position})",
-        "{file} 不是有效的 UTF-8 编码（第 {position} 字节）",
+        "{file} is not valid UTF-8 (byte {byte} at offset {position})",
+        "{file} 不是有效的 UTF-8 编码（第 {position} 字节处的 {byte}）",
     ),
     "PR109": (
         "error",

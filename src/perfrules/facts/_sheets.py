@@ -21,7 +21,7 @@ from typing import Any
 
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._document import Facts
-from perfrules.rules._loader import read_bytes
+from perfrules.rules._loader import encoding_error, read_bytes
 
 __all__ = [
     "INFO_COLUMNS",
@@ -108,19 +108,22 @@ def _facts_from_rows(rows: Iterable[Sequence[Any]], name: str, digest: str) -> F
 def decode_csv(data: bytes, name: str) -> str:
     """The text of a CSV file: UTF-8 (with or without a BOM), else GB18030.
 
-    Excel on Chinese Windows saves CSV in GBK, which GB18030 contains. A file that is
-    neither is refused (``PR108``, with the byte offset), never read with replacement
-    characters. The one place that decides a CSV's encoding.
+    Excel on Chinese Windows saves CSV in GBK, which GB18030 contains. But GB18030 decodes
+    almost any bytes, so a file that is valid UTF-8 up to a bad byte (it already held
+    Chinese in UTF-8) is UTF-8 with a broken byte, reported (``PR108``, with its line and
+    offset) rather than read again as GBK garbage. The one place that decides a CSV's
+    encoding.
     """
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    if data[: utf8_error.start].isascii():
         try:
             return data.decode("gb18030")
-        except UnicodeDecodeError as exc:
-            raise FactsError(
-                [Diagnostic("PR108", params={"file": name, "position": exc.start}, file=name)]
-            ) from None
+        except UnicodeDecodeError:
+            pass
+    raise FactsError([encoding_error(data, name, utf8_error)])
 
 
 def _csv_rows(data: bytes, name: str) -> list[list[str]]:

@@ -176,10 +176,22 @@ def decode(data: bytes, name: str, diagnostics: list[Diagnostic]) -> str | None:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        diagnostics.append(
-            Diagnostic("PR108", params={"file": name, "position": exc.start}, file=name)
-        )
+        diagnostics.append(encoding_error(data, name, exc))
         return None
+
+
+def encoding_error(data: bytes, name: str, exc: UnicodeDecodeError) -> Diagnostic:
+    """``PR108`` at the line and column of the first byte that is not the encoding's."""
+    before = data[: exc.start]
+    line = before.count(b"\n") + 1
+    column = len(before) - (before.rfind(b"\n") + 1) + 1
+    return Diagnostic(
+        "PR108",
+        params={"file": name, "position": exc.start, "byte": f"0x{data[exc.start]:02X}"},
+        file=name,
+        line=line,
+        column=column,
+    )
 
 
 def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str, Any] | None:
