@@ -130,3 +130,22 @@ def test_a_utf8_csv_with_one_bad_byte_is_reported_at_its_line(tmp_path):
     gbk = tmp_path / "gbk.csv"
     gbk.write_bytes("编号 id,业绩值 actual\n群众满意度,93%\n".encode("gbk"))
     assert perfrules.load_facts(gbk).indicators["群众满意度"]["actual"] == "93%"
+
+
+def test_a_formula_cell_in_a_facts_sheet_is_reported_not_guessed(tmp_path):
+    import openpyxl
+
+    from perfrules.errors import FactsError
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["编号 id", "业绩值 actual"])
+    sheet.append(["群众满意度", "=0.9+0.03"])
+    sheet.append(["质量-市域治理", 70])
+    path = tmp_path / "facts.xlsx"
+    workbook.save(path)
+    with pytest.raises(FactsError) as info:
+        perfrules.load_facts(path)
+    (diagnostic,) = info.value.diagnostics
+    assert (diagnostic.code, diagnostic.line, diagnostic.column) == ("PR402", 2, 2)
+    assert "formula" in diagnostic.message("en")

@@ -63,7 +63,13 @@ def column_key(header: object) -> str:
     return text.split()[-1] if text else ""
 
 
-def _facts_from_rows(rows: Iterable[Sequence[Any]], name: str, digest: str) -> Facts:
+def _facts_from_rows(
+    rows: Iterable[Sequence[Any]],
+    name: str,
+    digest: str,
+    formulas: frozenset[tuple[int, int]] = frozenset(),
+) -> Facts:
+    """One unit's facts from rows; *formulas* are the (row, column) of formula cells."""
     diagnostics: list[Diagnostic] = []
     positions = TablePositions()
     indicators: dict[str, dict[str, Any]] = {}
@@ -93,6 +99,25 @@ def _facts_from_rows(rows: Iterable[Sequence[Any]], name: str, digest: str) -> F
         facts: dict[str, Any] = {}
         for column, (key, cell) in enumerate(zip(header, cells, strict=False), start=1):
             if not key or key in INFO_COLUMNS or cell in ("", None):
+                continue
+            if (number, column) in formulas:
+                # The value a formula shows depends on a spreadsheet program having computed
+                # it; perfrules scores what people typed, so it asks for the value.
+                diagnostics.append(
+                    Diagnostic(
+                        "PR402",
+                        ("indicators", ident, key),
+                        {
+                            "value": str(cell)[:60],
+                            "expected": "a value, not a formula (paste it as values)",
+                            "expected_zh": "数值，而不是公式（请以“粘贴为数值”填写）",
+                        },
+                        file=name,
+                        line=number,
+                        column=column,
+                        excerpt=positions.rows[number],
+                    )
+                )
                 continue
             # A spreadsheet number is stored as a binary float: read its shortest decimal text,
             # which is what the person typed and sees.
@@ -177,7 +202,8 @@ def load_sheet_facts(path: str | Path, sheet: str | None = None) -> Facts:
             ]
         ) from None
     try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        # Formulas as written (not their cached results): a formula cell is reported.
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook is reported, not raised
         raise FactsError(
             [
@@ -188,9 +214,17 @@ def load_sheet_facts(path: str | Path, sheet: str | None = None) -> Facts:
         ) from None
     worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
     name = f"{file}[{worksheet.title}]"
-    rows = [list(r) for r in worksheet.iter_rows(values_only=True)]
+    rows: list[list[Any]] = []
+    formulas: set[tuple[int, int]] = set()
+    for number, row in enumerate(worksheet.iter_rows(), start=1):
+        values = []
+        for column, cell in enumerate(row, start=1):
+            if getattr(cell, "data_type", None) == "f":
+                formulas.add((number, column))
+            values.append(getattr(cell, "value", None))
+        rows.append(values)
     workbook.close()
-    return _facts_from_rows(rows, name, digest)
+    return _facts_from_rows(rows, name, digest, frozenset(formulas))
 
 
 LABELS = {
