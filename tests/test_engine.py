@@ -354,3 +354,21 @@ def test_gap_agrees_with_the_trace_when_rows_are_excluded(tmp_path):
     assert compiled.gap(untraced) == result.trace.gap
     from_a_worker = pickle.loads(pickle.dumps(untraced))  # noqa: S301 - our own bytes
     assert compiled.gap(from_a_worker) == result.trace.gap
+
+
+def test_a_missing_indicator_is_not_placed_at_another_ones_header(tmp_path):
+    import re
+
+    pack = Path(__file__).resolve().parent.parent / "rules" / "cn" / "mof-2020-project-self-eval"
+    text = (pack / "facts-example.toml").read_text(encoding="utf-8")
+    path = tmp_path / "facts.toml"
+    path.write_text(re.sub(r'\[indicators\."数量-2"\][^\[]*', "", text), encoding="utf-8")
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(pack / "scheme.toml"))
+    with pytest.raises(FactsError) as info:
+        compiled.evaluate(perfrules.load_facts(path))
+    (diagnostic,) = info.value.diagnostics
+    assert (diagnostic.code, diagnostic.params["indicator"], diagnostic.line) == (
+        "PR401",
+        "数量-2",
+        0,
+    )

@@ -73,6 +73,15 @@ class Facts:
         """File, line, column and source line of a key path in the facts file."""
         if self.source is None:
             return self.file, 0, 0, None
+        if (
+            len(path) >= 2
+            and path[0] == "indicators"
+            and isinstance(self.indicators, Mapping)
+            and path[1] not in self.indicators
+        ):
+            # The indicator is not in the file at all: no line of it to show (the nearest
+            # ancestor's position would be another indicator's header).
+            return self.file, 0, 0, None
         line, column = self.source.position(path)
         return self.file, line, column, self.source.line_text(line)
 
