@@ -32,6 +32,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.runtime
 	$(BIN)/perfrules score $(SEED)/scheme.toml $(SEED)/facts.toml --lang zh
 	$(BIN)/perfrules explain $(SEED)/scheme.toml $(SEED)/facts.toml 质量-市域治理 --lang zh
+	@echo "(to type perfrules yourself: source $(VENV)/bin/activate)"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks

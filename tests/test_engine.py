@@ -113,9 +113,16 @@ class TestSeed:
     def test_identical_inputs_give_identical_bytes(self, seed_compiled, seed_facts_path):
         first = seed_compiled.evaluate(perfrules.load_facts(seed_facts_path)).trace.to_json()
         again = perfrules.compile_scheme(
-            perfrules.load_scheme(seed_compiled.plan.files[0][0])
+            perfrules.load_scheme(seed_compiled.plan.scheme._source.main)
         ).evaluate(perfrules.load_facts(seed_facts_path))
         assert again.trace.to_json() == first
+
+    def test_provenance_never_carries_an_absolute_path(self, seed_scheme_path, seed_facts_path):
+        compiled = perfrules.compile_scheme(perfrules.load_scheme(seed_scheme_path.resolve()))
+        trace = compiled.evaluate(perfrules.load_facts(seed_facts_path.resolve())).trace
+        provenance = json.loads(trace.to_json())["provenance"]
+        assert [f["path"] for f in provenance["files"]] == ["scheme.toml"]
+        assert provenance["facts"]["path"] == "facts.toml"
 
     def test_threads_share_one_compiled_scheme(self, seed_compiled, seed_facts_path):
         facts = perfrules.load_facts(seed_facts_path)

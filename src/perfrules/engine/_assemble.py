@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Final, NamedTuple, cast
 
 from perfrules._numbers import Memo, format_number, fraction, to_decimal
@@ -211,6 +212,9 @@ class Evaluation:
     def provenance(self) -> Provenance:
         """What produced the result (the facts' hash is computed when asked for)."""
         facts = self.facts_source()
+        shown: Facts | _Shown = facts
+        if facts.file is not None and Path(facts.file).is_absolute():
+            shown = _Shown(Path(facts.file).name, facts)  # no server path in a trace
         scheme = self.plan.scheme.scheme
         return Provenance(
             perfrules=VERSION,
@@ -219,7 +223,7 @@ class Evaluation:
             scheme_year=scheme.year,
             scheme_sha256=self.plan.sha256,
             files=self.plan.files,
-            source=facts,
+            source=shown,
             unit=facts.unit,
         )
 
@@ -499,6 +503,20 @@ class _Scored(Mapping[int, Any]):
 
 class _ScoreOnly(NamedTuple):
     score: Fraction | None
+
+
+class _Shown:
+    """A facts source shown under another name (its hash unchanged)."""
+
+    __slots__ = ("_facts", "file")
+
+    def __init__(self, file: str, facts: Facts) -> None:
+        self.file = file
+        self._facts = facts
+
+    @property
+    def digest(self) -> str:
+        return self._facts.digest
 
 
 def _uncomputed(key: object) -> object:

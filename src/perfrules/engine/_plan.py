@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from perfrules._numbers import NumberFormatError, parse_number
@@ -253,7 +255,7 @@ def build_plan(
         total_places=_places(scheme.rounding.total),
         bands=tuple((b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands),
         sha256=content_hash(scheme),
-        files=tuple(source.files) if source is not None else (),
+        files=_shown_files(source),
         overrides=tuple(
             (o.label, o.label_en, (conditions or {})[i])
             for i, o in enumerate(scheme.grade_overrides)
@@ -265,6 +267,25 @@ def build_plan(
         grades=tuple(
             Grade(b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands
         ),
+    )
+
+
+def _shown_files(source: Source | None) -> tuple[tuple[str, str], ...]:
+    """The rule files for provenance: as given when relative, else relative to the main one.
+
+    A trace travels (it is stored, sent to browsers): it must not carry a server's absolute
+    paths. The sha256 of each file identifies it; the name is for people.
+    """
+    if source is None:
+        return ()
+    main = source.main
+    base = Path(main).parent if main is not None and Path(main).is_absolute() else None
+    return tuple(
+        (
+            os.path.relpath(name, base) if base is not None and Path(name).is_absolute() else name,
+            digest,
+        )
+        for name, digest in source.files
     )
 
 
