@@ -38,13 +38,14 @@ from perfrules.reports import (
 )
 from perfrules.reports._safe import printable
 from perfrules.rules._front import check_path
+from perfrules.rules._installed import installed_packs
 from perfrules.trace import Result, Trace
 from perfrules.workflows._audit import audit as audit_report
 from perfrules.workflows._audit import load_report
 from perfrules.workflows._batch import score_batch, write_results
 from perfrules.workflows._diff import diff_schemes, what_if
 from perfrules.workflows._files import new_year_text, write_atomic
-from perfrules.workflows._packs import PackError, run_cases
+from perfrules.workflows._packs import PackError, find_pack, run_cases
 from perfrules.workflows._schema import KINDS, schema_text
 from perfrules.workflows._templates import write_template
 
@@ -399,7 +400,7 @@ def explain(
 
 
 @cli.command(name="test")
-@click.argument("packs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("packs", nargs=-1, required=True, type=click.Path())
 @click.option(
     "-k", "keyword", default=None, help="Only cases whose name, file or keyword contains this."
 )
@@ -700,6 +701,42 @@ def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> No
         render_audit(outcome, language, make_console())
     if not outcome.consistent:
         raise _Exit(EXIT_NO)
+
+
+@cli.command(name="packs")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+@_guard
+def packs_command(output_format: str) -> None:
+    """List the installed rule packs: their ids (for extends and perfrules test) and folders.
+
+    列出已安装的规则包：编号（用于 extends 与 perfrules test）及所在文件夹。
+    """
+    rows = []
+    for pack_id, folder in installed_packs():
+        info = find_pack(folder).info
+        rows.append(
+            {
+                "id": pack_id,
+                "name": info.name if info is not None else "",
+                "version": info.version if info is not None else "",
+                "years": list(info.years) if info is not None else [],
+                "folder": str(folder),
+            }
+        )
+    if output_format == "json":
+        import json  # noqa: PLC0415
+
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return
+    for row in rows:
+        years = ",".join(str(y) for y in row["years"])
+        click.echo(f"{row['id']}  {row['version']}  {years}  {row['name']}")
 
 
 def _find(node: dict[str, Any], node_id: str) -> dict[str, Any] | None:

@@ -37,6 +37,7 @@ from perfrules.model import (
     Scheme,
     SchemeInfo,
 )
+from perfrules.rules._installed import installed_pack
 from perfrules.rules._locate import SourceMap, locate
 
 #: Rule and facts files larger than this are refused before parsing.
@@ -831,12 +832,18 @@ def _extends_target(here: Path, extends: str, root: Path | None, *, files: bool)
 def _pack_scheme(here: Path, pack_id: str) -> Path | None:
     """The scheme of the rule pack *pack_id* (``examples/xinzhou-zfw-2021``).
 
-    Looked up in the ``rules`` folders above *here*.
+    Looked up in the ``rules`` folders above *here* (a checkout of rule packs), then among
+    the installed packs (``_installed``).
     """
-    for folder in here.resolve().parents:
-        root = folder if folder.name == "rules" else folder / "rules"
-        pack = root / pack_id
-        if (pack / "pack.toml").exists() or (pack / "scheme.toml").exists():
+    candidates = [
+        (folder if folder.name == "rules" else folder / "rules") / pack_id
+        for folder in here.resolve().parents
+    ]
+    installed = installed_pack(pack_id)
+    if installed is not None:
+        candidates.append(installed)
+    for pack in candidates:
+        if (pack / "pack.toml").is_file() or (pack / "scheme.toml").is_file():
             scheme = "scheme.toml"
             try:
                 info = tomllib.loads((pack / "pack.toml").read_text(encoding="utf-8-sig"))

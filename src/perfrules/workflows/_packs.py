@@ -23,6 +23,7 @@ from perfrules.engine import CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError, PerfrulesError, RuleFileError
 from perfrules.facts import Facts, load_facts
 from perfrules.rules._front import check_path
+from perfrules.rules._installed import installed_pack
 from perfrules.rules._loader import read_document, validation_diagnostics
 from perfrules.rules._locate import SourceMap
 
@@ -106,8 +107,14 @@ class CaseResult:
 
 
 def find_pack(path: str | Path) -> Pack:
-    """The pack at *path*: a folder with ``pack.toml`` or ``scheme.toml``, or a scheme file."""
+    """The pack at *path*.
+
+    *path* is a folder with ``pack.toml`` or ``scheme.toml``, a scheme file, or the id of an
+    installed pack (``examples/xinzhou-zfw-2021``).
+    """
     root = Path(path)
+    if not root.exists():
+        root = installed_pack(str(path)) or root
     diagnostics: list[Diagnostic] = []
     if root.is_file():
         cases = tuple(sorted((root.parent / "cases").glob("*.toml")))

@@ -1,0 +1,55 @@
+"""Rule packs installed with perfrules or by other packages.
+
+perfrules ships its packs inside the package (``perfrules/packs``); other packages add theirs
+through the ``perfrules.packs`` entry point group, each entry naming a module whose folder
+holds pack folders (``[project.entry-points."perfrules.packs"] mine = "mypkg.rules"``). A
+pack id is the pack's path below such a folder: ``examples/xinzhou-zfw-2021``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Final
+
+__all__ = ["ENTRY_POINTS", "installed_pack", "installed_packs", "pack_roots"]
+
+#: The entry point group third-party rule packs register in.
+ENTRY_POINTS: Final = "perfrules.packs"
+
+
+def pack_roots() -> list[Path]:
+    """Folders that hold installed rule packs: perfrules' own first, then entry points'."""
+    roots = []
+    own = resources.files("perfrules") / "packs"
+    if own.is_dir():
+        roots.append(Path(str(own)))
+    for entry in metadata.entry_points(group=ENTRY_POINTS):
+        try:
+            module = importlib.import_module(entry.value.split(":")[0])
+        except ImportError:
+            continue  # a broken plug-in must not stop the others
+        folder = resources.files(module)
+        if folder.is_dir():
+            roots.append(Path(str(folder)))
+    return roots
+
+
+def installed_pack(pack_id: str) -> Path | None:
+    """The folder of the installed pack *pack_id*, or ``None``."""
+    for root in pack_roots():
+        folder = root / pack_id
+        if (folder / "pack.toml").is_file() or (folder / "scheme.toml").is_file():
+            return folder
+    return None
+
+
+def installed_packs() -> list[tuple[str, Path]]:
+    """Every installed pack as (id, folder), the first of each id winning."""
+    found: dict[str, Path] = {}
+    for root in pack_roots():
+        for marker in sorted(root.rglob("pack.toml")):
+            pack_id = marker.parent.relative_to(root).as_posix()
+            found.setdefault(pack_id, marker.parent)
+    return sorted(found.items())
