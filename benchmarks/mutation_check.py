@@ -1,7 +1,8 @@
 """Mutation check of the evaluator: each mutant must make the test suite fail.
 
 Each mutant changes one thing in a copy of src/ (a function's cap, a rounding mode, the
-aggregation); the oracle, golden-trace and number tests run against the copy and must fail.
+aggregation, the code written inline); the oracle, golden-trace, number, kernel and
+differential tests run against the copy and must fail.
 Run with ``make mutants``; prints one line per mutant and exits 1 if any survived. The
 working tree is never modified.
 """
@@ -116,8 +117,14 @@ MUTANTS = [
     (
         "score above weight accepted",
         KERNEL,
-        'self.emit(f"if vn >= 0 and vn * {wd} <= {wn} * vd:")',
-        'self.emit("if vn >= 0:")',
+        'lines.append(f"    if vn < 0 or vn * wd > wn * vd: {general}")',
+        'lines.append(f"    if vn < 0: {general}")',
+    ),
+    (
+        "inline min takes the larger",
+        FUNCTIONS,
+        'f"{arg_num} * {den} < {num} * {arg_den}"\n                if smaller',
+        'f"{arg_num} * {den} > {num} * {arg_den}"\n                if smaller',
     ),
     (
         "groups not rounded",
@@ -157,6 +164,7 @@ def main() -> int:
                 [
                     sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                     "tests/test_oracle.py", "tests/test_golden_traces.py", "tests/test_numbers.py",
+                    "tests/test_kernel.py", "tests/test_differential.py",
                 ],
                 cwd=copy, env=env, capture_output=True, text=True, check=False,
             )  # fmt: skip
