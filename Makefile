@@ -8,7 +8,7 @@ SEED    = rules/examples/xinzhou-zfw-2021
 
 PACKS   = $(sort $(dir $(wildcard rules/*/*/pack.toml)))
 
-.PHONY: demo test lint typecheck imports packs pytest browser screenshot bench mutants fuzz clean help
+.PHONY: demo test lint typecheck imports packs pytest browser screenshot bench mutants fuzz fuzz-inputs clean help
 
 help:
 	@echo "make demo   score the shipped seed example and print the table"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench  benchmarks (not part of make test)"
 	@echo "make fuzz   long fuzz run of the expression sandbox (FUZZ_EXAMPLES=...)"
 	@echo "make mutants  mutation check of the evaluator (every mutant must fail the tests)"
+	@echo "make fuzz-inputs  10,000 mutated rule files, facts and reports per kind (FUZZ_MUTANTS=...)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +78,10 @@ bench: $(VENV)/.dev
 # Mutants of a copy of src/ that the tests must kill (PERFRULES_ORACLE_EXAMPLES=...).
 mutants: $(VENV)/.dev
 	$(BIN)/python benchmarks/mutation_check.py
+
+# Mutated rule files, facts (TOML/JSON/CSV/XLSX) and audit reports: no internal error.
+fuzz-inputs: $(VENV)/.dev
+	$(BIN)/python benchmarks/fuzz_inputs.py
 
 fuzz: $(VENV)/.dev
 	$(BIN)/python benchmarks/fuzz_expressions.py

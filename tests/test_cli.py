@@ -208,3 +208,15 @@ def test_stdin_quiet_and_json_errors_on_stdout():
     assert "89.25" in result.stdout
     result = runner.invoke(cli, ["-q", "check", scheme])
     assert (result.exit_code, result.output) == (0, "")
+
+
+def test_a_batch_workbook_that_is_not_a_zip_is_an_input_error(tmp_path):
+    from conftest import SEED
+
+    units = tmp_path / "units.xlsx"
+    units.write_text("not a workbook", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["score", str(SEED / "scheme.toml"), str(units), "--out", str(tmp_path / "r.csv")]
+    )
+    assert result.exit_code == 2
+    assert "internal error" not in result.output

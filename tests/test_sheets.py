@@ -149,3 +149,31 @@ def test_a_formula_cell_in_a_facts_sheet_is_reported_not_guessed(tmp_path):
     (diagnostic,) = info.value.diagnostics
     assert (diagnostic.code, diagnostic.line, diagnostic.column) == ("PR402", 2, 2)
     assert "formula" in diagnostic.message("en")
+
+
+def test_hostile_workbooks_are_refused_before_they_are_read(tmp_path):
+    import io
+    import zipfile
+
+    import openpyxl
+
+    from perfrules.errors import FactsError
+
+    not_a_zip = tmp_path / "units.xlsx"
+    not_a_zip.write_bytes(b"this is not a workbook")
+    bomb = tmp_path / "bomb.xlsx"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/sharedStrings.xml", "A" * (70 * 1024 * 1024))  # 70 MiB of XML
+    bomb.write_bytes(buffer.getvalue())
+    assert bomb.stat().st_size < 1024 * 1024
+    tall = tmp_path / "tall.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["编号 id", "业绩值 actual"])
+    sheet.cell(10_050, 1).value = "x"  # 10,000 (empty) rows below the header
+    workbook.save(tall)
+    for path in (not_a_zip, bomb, tall):
+        with pytest.raises(FactsError) as info:
+            perfrules.load_facts(path)
+        assert [d.code for d in info.value.diagnostics] == ["PR105"], path.name

@@ -19,7 +19,14 @@ import click
 from rich.text import Text
 
 from perfrules.engine import VERSION, CompiledScheme, compile_scheme
-from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
+from perfrules.errors import (
+    Diagnostic,
+    DiagnosticsError,
+    FactsError,
+    Lang,
+    PerfrulesError,
+    RuleFileError,
+)
 from perfrules.facts import load_facts, loads_facts
 from perfrules.reports import (
     FORMATS,
@@ -99,6 +106,12 @@ def _guard(func: F) -> F:
             return func(*args, **kwargs)
         except _Exit as done:
             sys.exit(done.code)
+        except DiagnosticsError as exc:
+            # Input problems found deep inside a task (a batch's unreadable workbook): report
+            # them like any other, never as an internal error.
+            diagnostics = list(exc.diagnostics)
+            render_diagnostics(diagnostics, default_lang(), make_console(stderr=True))
+            sys.exit(_exit_for(diagnostics))
         except click.exceptions.Exit:
             raise
         except click.ClickException:

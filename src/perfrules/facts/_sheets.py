@@ -13,11 +13,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._document import Facts
@@ -27,6 +28,7 @@ __all__ = [
     "INFO_COLUMNS",
     "LABELS",
     "column_key",
+    "csv_rows",
     "decode_csv",
     "load_sheet_facts",
     "loads_csv_facts",
@@ -151,25 +153,58 @@ def decode_csv(data: bytes, name: str) -> str:
     raise FactsError([encoding_error(data, name, utf8_error)])
 
 
+def csv_rows(text: str, name: str) -> list[list[str]]:
+    """The rows of a CSV text; a malformed one is ``PR100`` at its line."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise FactsError(
+            [
+                Diagnostic(
+                    "PR100",
+                    params={"detail": f"CSV: {exc}"},
+                    file=name,
+                    line=reader.line_num,
+                    column=1,
+                )
+            ]
+        ) from None
+
+
 def _csv_rows(data: bytes, name: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(decode_csv(data, name))))
+    return csv_rows(decode_csv(data, name), name)
 
 
 def loads_csv_facts(text: str, name: str) -> Facts:
     """Facts of one unit from the text of a CSV sheet (the layout of ``perfrules template``)."""
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return _facts_from_rows(list(csv.reader(io.StringIO(text))), name, digest)
+    return _facts_from_rows(csv_rows(text, name), name, digest)
 
 
 def sheet_names(path: Path) -> list[str]:
-    """The sheets of an XLSX workbook (each holds one unit)."""
+    """The sheets of an XLSX workbook (each holds one unit).
+
+    Raises:
+        FactsError: the file is not a readable workbook (``PR105``), or too large.
+    """
     import openpyxl  # noqa: PLC0415 - optional extra
 
-    workbook = openpyxl.load_workbook(path, read_only=True)
+    diagnostics: list[Diagnostic] = []
+    data = read_bytes(path, diagnostics)
+    if data is None:
+        raise FactsError(diagnostics)
     try:
-        return list(workbook.sheetnames)
-    finally:
+        _check_workbook(data)
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+        names = list(workbook.sheetnames)
         workbook.close()
+    except Exception as exc:  # noqa: BLE001 - a damaged or hostile file is reported
+        reason = str(exc)[:200] or type(exc).__name__
+        raise FactsError(
+            [Diagnostic("PR105", params={"file": str(path), "reason": reason}, file=str(path))]
+        ) from None
+    return names
 
 
 def load_sheet_facts(path: str | Path, sheet: str | None = None) -> Facts:
@@ -202,9 +237,9 @@ def load_sheet_facts(path: str | Path, sheet: str | None = None) -> Facts:
             ]
         ) from None
     try:
-        # Formulas as written (not their cached results): a formula cell is reported.
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+        name, rows, formulas = _read_sheet(openpyxl, data, sheet, file)
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook is reported, not raised
+        # openpyxl and the XML parser below it raise many kinds of errors for a damaged file
         raise FactsError(
             [
                 Diagnostic(
@@ -212,19 +247,52 @@ def load_sheet_facts(path: str | Path, sheet: str | None = None) -> Facts:
                 )
             ]
         ) from None
+    return _facts_from_rows(rows, name, digest, formulas)
+
+
+#: Rows and columns read from one facts sheet: a unit has one row per indicator.
+MAX_SHEET_ROWS: Final = 10_000
+MAX_SHEET_COLUMNS: Final = 200
+#: Bytes a workbook may expand to (an XLSX is a zip: 1 MiB can hold a gigabyte of XML).
+MAX_WORKBOOK_BYTES: Final = 64 * 1024 * 1024
+
+
+class _TooLargeError(ValueError):
+    pass
+
+
+def _read_sheet(
+    openpyxl: Any, data: bytes, sheet: str | None, file: Path
+) -> tuple[str, list[list[Any]], frozenset[tuple[int, int]]]:
+    """The name, the rows and the formula cells of one sheet, within the limits."""
+    _check_workbook(data)
+    # Formulas as written (not their cached results): a formula cell is reported.
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
     name = f"{file}[{worksheet.title}]"
     rows: list[list[Any]] = []
     formulas: set[tuple[int, int]] = set()
     for number, row in enumerate(worksheet.iter_rows(), start=1):
+        if number > MAX_SHEET_ROWS:
+            raise _TooLargeError(f"more than {MAX_SHEET_ROWS:,} rows")
         values = []
         for column, cell in enumerate(row, start=1):
+            if column > MAX_SHEET_COLUMNS:
+                raise _TooLargeError(f"more than {MAX_SHEET_COLUMNS:,} columns")
             if getattr(cell, "data_type", None) == "f":
                 formulas.add((number, column))
             values.append(getattr(cell, "value", None))
         rows.append(values)
     workbook.close()
-    return _facts_from_rows(rows, name, digest, frozenset(formulas))
+    return name, rows, frozenset(formulas)
+
+
+def _check_workbook(data: bytes) -> None:
+    """Refuse a workbook that is not a zip or would expand past the limit, before reading it."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        expanded = sum(member.file_size for member in archive.infolist())
+    if expanded > MAX_WORKBOOK_BYTES:
+        raise _TooLargeError(f"it expands to {expanded:,} bytes (limit {MAX_WORKBOOK_BYTES:,})")
 
 
 LABELS = {

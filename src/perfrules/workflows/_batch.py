@@ -25,7 +25,7 @@ from perfrules._numbers import format_number
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts, format_of, load_facts
-from perfrules.facts._sheets import decode_csv, load_sheet_facts, sheet_names
+from perfrules.facts._sheets import csv_rows, decode_csv, load_sheet_facts, sheet_names
 from perfrules.reports._safe import csv_text, text_cells
 from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
@@ -107,9 +107,9 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], tuple[str, int
     data = read_bytes(path, diagnostics)
     if data is None:
         raise FactsError(diagnostics)
-    reader = csv.reader(io.StringIO(decode_csv(data, str(path))))
-    header = [h.strip() for h in next(reader, [])]
-    for number, row in enumerate(reader, start=2):
+    rows = iter(csv_rows(decode_csv(data, str(path)), str(path)))
+    header = [h.strip() for h in next(rows, [])]
+    for number, row in enumerate(rows, start=2):
         values = dict(zip(header, row, strict=False))
         unit = values.get("unit") or values.get("单位") or f"row {number}"
         yield unit, values, (str(path), number)
