@@ -250,6 +250,7 @@ class _Offsets:
         for line in self.lines:
             self.starts.append(self.starts[-1] + len(line) + 1)
         self.ascii = text.isascii()
+        self.encoded: list[bytes] | None = None
 
     def of(self, node: ast.AST) -> int:
         lineno = getattr(node, "lineno", 1)
@@ -260,11 +261,22 @@ class _Offsets:
         index = max(0, min(lineno - 1, len(self.lines) - 1))
         if self.ascii:
             return self.starts[index] + col
-        prefix = self.lines[index].encode()[:col].decode("utf-8", errors="ignore")
+        if self.encoded is None:
+            self.encoded = [line.encode() for line in self.lines]
+        prefix = self.encoded[index][:col].decode("utf-8", errors="ignore")
         return self.starts[index] + len(prefix)
 
     def segment(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.text, node) or ""
+        """The text of *node*, from the offsets computed once.
+
+        ``ast.get_source_segment`` re-splits the whole text on every call, which made
+        checking long formulas quadratic.
+        """
+        end_line = getattr(node, "end_lineno", None)
+        end_col = getattr(node, "end_col_offset", None)
+        if end_line is None or end_col is None:
+            return ""
+        return self.text[self.of(node) : self._char(end_line, end_col)]
 
 
 def parse_tree(text: str) -> ast.Expression:
@@ -550,7 +562,7 @@ class _Builder:
             raise self.err("PR323", node, name=name)
         offset = self.offsets.of(node)
         base = len(self.infos)
-        body = copy.deepcopy(program.tree)
+        body = _copy_tree(program.tree)
         for sub in ast.walk(body):
             sub.pr_offset = offset  # type: ignore[attr-defined]
             rec = getattr(sub, "pr_rec", -1)
@@ -747,6 +759,28 @@ class _Builder:
         template = name + "(" + ", ".join("{" + str(i) + "}" for i in range(len(args))) + ")"
         self.record(new, template, args)
         return new, function.returns, self.size(function.size_bound(sizes))
+
+
+def _copy_tree(tree: ast.expr) -> ast.expr:
+    """A copy of a canonical tree whose nodes can be annotated anew (values are shared).
+
+    ``copy.deepcopy`` also copied every exact value and walked attributes generically; this
+    copies nodes only, without recursion, ~20 times faster for the trees of long formulas.
+    """
+    root = copy.copy(tree)
+    stack: list[ast.AST] = [root]
+    while stack:
+        node = stack.pop()
+        for name, value in ast.iter_fields(node):
+            if isinstance(value, ast.AST):
+                child = copy.copy(value)
+                setattr(node, name, child)
+                stack.append(child)
+            elif isinstance(value, list):
+                children = [copy.copy(v) if isinstance(v, ast.AST) else v for v in value]
+                setattr(node, name, children)
+                stack.extend(c for c in children if isinstance(c, ast.AST))
+    return root
 
 
 def exact_constant(value: object) -> ast.Constant:
