@@ -280,3 +280,23 @@ def test_a_file_that_ends_too_early_is_located_at_its_last_line(tmp_path):
     path.write_text('[scheme]\nid = "x"\ntitle = ', encoding="utf-8")
     _, _, diagnostics = check(path)
     assert [(d.code, d.line, d.column) for d in diagnostics] == [("PR100", 3, 9)]
+
+
+def test_deep_and_cyclic_group_chains_are_found_in_linear_time(tmp_path):
+    from perfrules.rules._front import check_path as check
+
+    lines = ['[scheme]\nid = "d"\ntitle = "d"\nmax = 1\n[inputs]\nx = {}\n']
+    lines.append('[[bands]]\nlabel = "A"\nmin = 0\nmax = 1\n')
+    lines.append("[groups.g0]\nweight = 1\n")
+    for i in range(1, 5000):
+        lines.append(f'[groups.g{i}]\nparent = "g{i - 1}"\nweight = 1\n')
+    lines.append('[indicators.a]\nparent = "g4999"\nweight = 1\nformula = "weight * x"\n')
+    lines.append(
+        '[groups.c1]\nparent = "c2"\nweight = 1\n[groups.c2]\nparent = "c1"\nweight = 1\n'
+    )
+    path = tmp_path / "scheme.toml"
+    path.write_text("".join(lines), encoding="utf-8")
+    _, _, diagnostics = check(path)  # (the cycle check was cubic: this took minutes)
+    codes = [d.code for d in diagnostics if d.severity == "error"]
+    assert codes.count("PR207") == 1
+    assert codes.count("PR204") == 1

@@ -68,6 +68,11 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "groups form a cycle: {cycle}",
         "分组之间形成循环：{cycle}",
     ),
+    "PR207": (
+        "error",
+        "group '{id}' lies {depth} levels deep; the limit is {limit}",
+        "分组“{id}”位于第 {depth} 层，超过上限 {limit} 层",
+    ),
     "PR205": (
         "error",
         "group '{id}' has no indicators under it",

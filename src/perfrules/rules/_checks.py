@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from typing import Final
 
 from perfrules._numbers import format_number
 from perfrules.errors import Diagnostic, ExpressionError, format_key_path
@@ -134,22 +135,37 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
             )
 
 
+#: Deepest nesting of groups (一级/二级/三级 is three).
+MAX_GROUP_DEPTH: Final = 32
+
+
 def _cycles(scheme: Scheme) -> Iterator[Diagnostic]:
-    reported: set[str] = set()
-    for start in scheme.groups:
-        seen: list[str] = []
+    """Cycles among groups and groups nested too deeply, each group visited once."""
+    groups = scheme.groups
+    depth: dict[str, int] = {}  # groups whose chain to the top is known, with their depth
+    for start in groups:
+        path: list[str] = []
+        on_path: dict[str, int] = {}
         node: str | None = start
-        while node is not None and node in scheme.groups and node not in seen:
-            seen.append(node)
-            node = scheme.groups[node].parent
-        if node is not None and node in seen and node not in reported:
-            cycle = seen[seen.index(node) :]
-            reported.update(cycle)
-            yield Diagnostic(
-                "PR204",
-                ("groups", node, "parent"),
-                {"cycle": " → ".join([*cycle, node])},
-            )
+        while node is not None and node in groups and node not in depth:
+            if node in on_path:
+                cycle = path[on_path[node] :]
+                yield Diagnostic(
+                    "PR204", ("groups", node, "parent"), {"cycle": " → ".join([*cycle, node])}
+                )
+                break
+            on_path[node] = len(path)
+            path.append(node)
+            node = groups[node].parent
+        above = depth.get(node, 0) if node is not None else 0
+        for level, group_id in enumerate(reversed(path), start=1):
+            depth[group_id] = above + level
+            if above + level == MAX_GROUP_DEPTH + 1:
+                yield Diagnostic(
+                    "PR207",
+                    ("groups", group_id, "parent"),
+                    {"id": group_id, "depth": above + level, "limit": MAX_GROUP_DEPTH},
+                )
 
 
 def _close(name: str, candidates: Mapping[str, object]) -> str:
