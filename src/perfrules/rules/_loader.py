@@ -692,7 +692,8 @@ def merge_documents(
                 if isinstance(entry, Mapping) and isinstance(section.get(entry_id), Mapping):
                     section[entry_id] = {**section[entry_id], **entry}
                 else:
-                    _forget(origin, (key, entry_id))
+                    if entry_id in section:  # a new entry has nothing to forget
+                        _forget(origin, (key, entry_id))
                     section[entry_id] = entry
                 _record_origin(origin, entry, (key, entry_id), child_file)
             merged[key] = section
@@ -719,10 +720,11 @@ def merge_documents(
             )
             continue
         entries = dict(merged.get(section, {}))
+        removed: set[KeyPath] = set()
         for index, entry_id in enumerate(ids):
             if entry_id in entries:
                 del entries[entry_id]
-                _forget(origin, (section, entry_id))
+                removed.add((section, entry_id))
             else:
                 suggestion = _suggest(str(entry_id), entries)
                 diagnostics.append(
@@ -734,6 +736,9 @@ def merge_documents(
                     )
                 )
         merged[section] = entries
+        # One pass over the origins for all removals (one pass per removal was quadratic).
+        for path in [k for k in origin if k[:2] in removed]:
+            del origin[path]
     return merged
 
 
