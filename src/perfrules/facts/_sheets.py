@@ -14,7 +14,7 @@ import csv
 import hashlib
 import io
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +32,7 @@ __all__ = [
     "decode_csv",
     "load_sheet_facts",
     "loads_csv_facts",
-    "sheet_names",
+    "workbook_units",
 ]
 
 INFO_COLUMNS = ("id", "name", "weight", "target_text")
@@ -182,8 +182,8 @@ def loads_csv_facts(text: str, name: str) -> Facts:
     return _facts_from_rows(csv_rows(text, name), name, digest)
 
 
-def sheet_names(path: Path) -> list[str]:
-    """The sheets of an XLSX workbook (each holds one unit).
+def workbook_units(path: Path) -> Iterator[tuple[str, Facts | FactsError]]:
+    """Every sheet of a workbook as one unit's facts, the workbook read once.
 
     Raises:
         FactsError: the file is not a readable workbook (``PR105``), or too large.
@@ -194,17 +194,36 @@ def sheet_names(path: Path) -> list[str]:
     data = read_bytes(path, diagnostics)
     if data is None:
         raise FactsError(diagnostics)
+    digest = hashlib.sha256(data).hexdigest()
     try:
         _check_workbook(data)
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
-        names = list(workbook.sheetnames)
-        workbook.close()
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # noqa: BLE001 - a damaged or hostile file is reported
         reason = str(exc)[:200] or type(exc).__name__
         raise FactsError(
             [Diagnostic("PR105", params={"file": str(path), "reason": reason}, file=str(path))]
         ) from None
-    return names
+    try:
+        for title in list(workbook.sheetnames):
+            try:
+                name, rows, formulas = _sheet_rows(workbook[title], path)
+                yield title, _facts_from_rows(rows, name, digest, formulas)
+            except FactsError as exc:
+                yield title, exc
+            except Exception as exc:  # noqa: BLE001 - a damaged sheet is that unit's error
+                reason = str(exc)[:200] or type(exc).__name__
+                yield (
+                    title,
+                    FactsError(
+                        [
+                            Diagnostic(
+                                "PR105", params={"file": f"{path}[{title}]", "reason": reason}
+                            )
+                        ]
+                    ),
+                )
+    finally:
+        workbook.close()
 
 
 def load_sheet_facts(path: str | Path, sheet: str | None = None) -> Facts:
@@ -268,7 +287,17 @@ def _read_sheet(
     _check_workbook(data)
     # Formulas as written (not their cached results): a formula cell is reported.
     workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
+    try:
+        worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
+        return _sheet_rows(worksheet, file)
+    finally:
+        workbook.close()
+
+
+def _sheet_rows(
+    worksheet: Any, file: Path
+) -> tuple[str, list[list[Any]], frozenset[tuple[int, int]]]:
+    """A sheet's name, rows and formula cells, within the limits."""
     name = f"{file}[{worksheet.title}]"
     rows: list[list[Any]] = []
     formulas: set[tuple[int, int]] = set()
@@ -283,7 +312,6 @@ def _read_sheet(
                 formulas.add((number, column))
             values.append(getattr(cell, "value", None))
         rows.append(values)
-    workbook.close()
     return name, rows, frozenset(formulas)
 
 

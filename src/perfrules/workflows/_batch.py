@@ -25,7 +25,7 @@ from perfrules._numbers import format_number
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts, format_of, load_facts
-from perfrules.facts._sheets import csv_rows, decode_csv, load_sheet_facts, sheet_names
+from perfrules.facts._sheets import csv_rows, decode_csv, workbook_units
 from perfrules.reports._safe import csv_text, text_cells
 from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
@@ -162,11 +162,8 @@ def read_units(
             yield unit, _with_positions(data, columns, where), where
         return
     if kind is not None and kind.name == "xlsx":
-        for name in sheet_names(path):
-            try:
-                yield name, load_sheet_facts(path, name), (f"{path}[{name}]", 0)
-            except FactsError as exc:
-                yield name, exc, (f"{path}[{name}]", 0)
+        for name, facts_or_error in workbook_units(path):  # the workbook is read once
+            yield name, facts_or_error, (f"{path}[{name}]", 0)
         return
     facts = load_facts(path)
     yield facts.unit or path.stem, facts, (str(path), 0)
