@@ -121,3 +121,28 @@ def test_a_report_that_publishes_nothing_is_refused(tmp_path):
         with pytest.raises(FactsError) as info:
             load_report(path)
         assert "PR412" in {d.code for d in info.value.diagnostics}
+
+
+def test_a_published_not_applicable_row_is_accepted_and_checked(tmp_path, seed_compiled):
+    from perfrules.workflows._audit import audit, load_report
+
+    report = (SEED / "report.toml").read_text(encoding="utf-8")
+    facts_na = report.replace(
+        '"群众满意度" = { actual = "93%" }', '"群众满意度" = { actual = "93%", na = "未调查" }'
+    )
+    path = tmp_path / "report.toml"
+    # the facts say not applicable and the report prints "/": consistent for that row
+    path.write_text(
+        facts_na.replace('"群众满意度" = "4.65"', '"群众满意度" = "/"'), encoding="utf-8"
+    )
+    facts, published = load_report(path)
+    assert published.scores["群众满意度"] is None
+    outcome = audit(seed_compiled, facts, published)
+    assert "群众满意度" not in {f.id for f in outcome.findings}
+    # the report prints "/" but the facts score the row: a finding that says so
+    path.write_text(
+        report.replace('"群众满意度" = "4.65"', '"群众满意度" = "/"'), encoding="utf-8"
+    )
+    facts, published = load_report(path)
+    findings = {f.id: f for f in audit(seed_compiled, facts, published).findings}
+    assert findings["群众满意度"].reason == "published as not applicable, but the facts score it"

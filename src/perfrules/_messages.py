@@ -140,6 +140,11 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "remove only makes sense in a scheme that extends another",
         "只有继承其他方案（extends）时才能使用 remove",
     ),
+    "PR227": (
+        "warning",
+        "levels names {named} level(s), but the indicator tree is {depth} deep",
+        "levels 列出了 {named} 层标题，而指标树有 {depth} 层",
+    ),
     "PR223": (
         "warning",
         "weight of '{id}' is 0: it can never score a point",

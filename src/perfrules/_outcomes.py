@@ -107,7 +107,8 @@ class Published:
 
     total: Fraction | None = None
     grade: str | None = None
-    scores: Mapping[str, Fraction] = field(default_factory=dict)
+    #: Row scores by id; ``None`` where the report printed "not applicable" (/, 不适用).
+    scores: Mapping[str, Fraction | None] = field(default_factory=dict)
     positions: Mapping[str, tuple[str | None, int]] = field(default_factory=dict)
 
 

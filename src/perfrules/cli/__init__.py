@@ -447,8 +447,10 @@ def test_command(
         except (RuleFileError, PackError) as exc:
             _report(list(exc.diagnostics), language, "text", to_stdout=False)
             raise _Exit(EXIT_NO if isinstance(exc, RuleFileError) else EXIT_USAGE) from None
-        if not pack.cases:
-            click.echo(f"{pack_path}: no cases/*.toml", err=True)
+        if not pack.cases and not properties:
+            click.echo(
+                f"{pack_path}: no cases/*.toml (use --properties to test without cases)", err=True
+            )
             raise _Exit(EXIT_USAGE)
         for result in results:
             ran += 1

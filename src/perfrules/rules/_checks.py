@@ -455,8 +455,37 @@ def run_checks(sections: Sections) -> CheckResult:
     result.diagnostics.extend(check_tree(scheme, broken))
     result.diagnostics.extend(check_bands(scheme, broken))
     result.diagnostics.extend(check_settings(scheme))
+    result.diagnostics.extend(check_levels(scheme))
     check_formulas(scheme, result, sections.orphan_formulas)
     return result
+
+
+def check_levels(scheme: Scheme) -> Iterator[Diagnostic]:
+    """``levels`` names each level of the tree: say so when it names more or fewer."""
+    if not scheme.scheme.levels or not scheme.indicators:
+        return
+    groups = scheme.groups
+    depth: dict[str, int] = {}
+    for start in groups:
+        path: list[str] = []
+        node: str | None = start
+        while node is not None and node in groups and node not in depth and node not in path:
+            path.append(node)
+            node = groups[node].parent
+        above = depth.get(node, 0) if node is not None else 0
+        for level, group_id in enumerate(reversed(path), start=1):
+            depth[group_id] = above + level
+    deepest = max(
+        (depth.get(i.parent, 0) if i.parent is not None else 0) + 1
+        for i in scheme.indicators.values()
+    )
+    named = len(scheme.scheme.levels)
+    if named != deepest:
+        yield Diagnostic(
+            "PR227",
+            ("scheme", "levels"),
+            {"named": named, "depth": deepest},
+        )
 
 
 def place_all(result: CheckResult, source: Source | None) -> list[Diagnostic]:

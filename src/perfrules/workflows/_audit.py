@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from perfrules._numbers import (
     ROUNDING,
@@ -37,6 +37,19 @@ __all__ = ["AuditFinding", "AuditReport", "audit", "load_report"]
 
 # Modes to try when a published value differs, likeliest first (truncation is common).
 _MODES = ("half_up", "down", "up", "half_even")
+
+
+#: How reports print a row that is not applicable.
+_NOT_APPLICABLE_MARKS: Final = frozenset(
+    {"/", "／", "—", "-", "－", "n/a", "na", "不适用", "不涉及"}
+)
+
+
+def _score(value: Any, where: tuple[str | None, int], key: str) -> Fraction | None:
+    """A published row score: a number, or ``None`` for "not applicable" (/, 不适用)."""
+    if isinstance(value, str) and value.strip().lower() in _NOT_APPLICABLE_MARKS:
+        return None
+    return _number(value, where, key)
 
 
 def _number(value: Any, where: tuple[str | None, int], key: str) -> Fraction:
@@ -72,11 +85,11 @@ def load_report(path: str | Path) -> tuple[Facts, Published]:
     published_raw = document.get("published", {})
     if not isinstance(published_raw, Mapping):
         published_raw = {}
-    scores: dict[str, Fraction] = {}
+    scores: dict[str, Fraction | None] = {}
     positions: dict[str, tuple[str | None, int]] = {}
     for ident, value in dict(published_raw.get("scores", {})).items():
         where = (str(file), source_map.position(("published", "scores", ident))[0])
-        scores[ident] = _number(value, where, ident)
+        scores[ident] = _score(value, where, ident)
         positions[ident] = where
     total = None
     if "total" in published_raw:
@@ -102,7 +115,7 @@ def load_report(path: str | Path) -> tuple[Facts, Published]:
 
 def _sheet_report(file: Path) -> tuple[Facts, Published]:
     facts = load_sheet_facts(file)
-    scores: dict[str, Fraction] = {}
+    scores: dict[str, Fraction | None] = {}
     positions: dict[str, tuple[str | None, int]] = {}
     total = None
     grade = None
@@ -122,7 +135,7 @@ def _sheet_report(file: Path) -> tuple[Facts, Published]:
             positions["grade"] = where
             continue
         if published is not None:
-            scores[ident] = _number(published, where, ident)
+            scores[ident] = _score(published, where, ident)
             positions[ident] = where
         indicators[ident] = kept
     if total is None and grade is None and not scores:
@@ -198,11 +211,12 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
     for ident, value in published.scores.items():
         node = trace.root.find(ident)
         file, line = published.positions.get(ident, (None, 0))
+        shown = "not applicable" if value is None else format_number(value)
         if node is None:
             findings.append(
                 AuditFinding(
                     ident,
-                    format_number(value),
+                    shown,
                     "—",
                     None,
                     "no such indicator in the scheme",
@@ -215,19 +229,29 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
         if node.score == value:
             continue
         expected = "excluded" if node.score is None else format_number(node.score, node.places)
-        difference = None if node.score is None else format_number(value - node.score)
+        if value is None or node.score is None:
+            en, zh = (
+                (
+                    "published as not applicable, but the facts score it",
+                    "公布为不适用，但按事实应计分",
+                )
+                if value is None
+                else ("the facts mark it not applicable", "事实将其标为不适用")
+            )
+            findings.append(AuditFinding(ident, shown, expected, None, en, zh, file, line))
+            continue
+        difference = format_number(value - node.score)
         en, zh = _explain(node, value, mode)
-        findings.append(
-            AuditFinding(ident, format_number(value), expected, difference, en, zh, file, line)
-        )
+        findings.append(AuditFinding(ident, shown, expected, difference, en, zh, file, line))
     if published.total is not None:
         file, line = published.positions.get("total", (None, 0))
-        rows = [
+        listed = [
             v
             for k, v in published.scores.items()
             if (n := trace.root.find(k)) is not None and n.kind == "indicator"
         ]
-        if rows and len(rows) == sum(1 for _ in trace.root.leaves()):
+        rows = [v for v in listed if v is not None]
+        if rows and len(listed) == sum(1 for _ in trace.root.leaves()):
             places = trace.total_places
             summed = sum(rows, Fraction(0))
             summed = round_fraction(summed, places, mode) if places is not None else summed
