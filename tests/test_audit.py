@@ -146,3 +146,16 @@ def test_a_published_not_applicable_row_is_accepted_and_checked(tmp_path, seed_c
     facts, published = load_report(path)
     findings = {f.id: f for f in audit(seed_compiled, facts, published).findings}
     assert findings["群众满意度"].reason == "published as not applicable, but the facts score it"
+
+
+def test_a_row_scored_by_the_schemes_other_formula_is_named(tmp_path):
+    # 质量-市域治理 is scored as 6 × min(70/88, 1) = 4.77; a report that read the rate
+    # as the score (the scheme's 'completion' formula: 6 × min(70, 1)) would print 6.
+    text = REPORT.read_text(encoding="utf-8")
+    path = tmp_path / "r.toml"
+    path.write_text(text.replace('"质量-市域治理" = "4.77"', '"质量-市域治理" = "6"'), "utf-8")
+    result = _run("audit", str(SEED / "scheme.toml"), str(path), "--format", "json")
+    row = next(f for f in json.loads(result.stdout)["findings"] if f["id"] == "质量-市域治理")
+    assert row["reason"] == "the published score follows the scheme's formula 'completion'"
+    zh = _run("audit", str(SEED / "scheme.toml"), str(path), "--lang", "zh")
+    assert "发布得分符合方案中的公式“completion”" in zh.stdout

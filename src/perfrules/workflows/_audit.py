@@ -27,7 +27,8 @@ from perfrules._numbers import (
 )
 from perfrules._outcomes import AuditFinding, AuditReport, Published
 from perfrules.engine import CompiledScheme
-from perfrules.errors import Diagnostic, FactsError
+from perfrules.errors import Diagnostic, ExpressionError, FactsError
+from perfrules.expressions import compile_expression
 from perfrules.facts import Facts, format_of
 from perfrules.facts._sheets import load_sheet_facts
 from perfrules.rules._loader import read_document
@@ -144,7 +145,9 @@ def _sheet_report(file: Path) -> tuple[Facts, Published]:
     return clean, Published(total, grade, scores, positions)
 
 
-def _explain(node: NodeTrace, published: Fraction, mode: str) -> tuple[str, str]:
+def _explain(
+    node: NodeTrace, published: Fraction, mode: str, formulas: Mapping[str, str]
+) -> tuple[str, str]:
     """The likeliest reason a published row score differs from the scheme's."""
     exact = node.roundings[0].before if node.roundings else node.score
     if exact is None:
@@ -186,6 +189,9 @@ def _explain(node: NodeTrace, published: Fraction, mode: str) -> tuple[str, str]
                         f"the ratio {shown} was not capped at 100%",
                         f"完成比例 {shown} 未按 100% 封顶",
                     )
+    other_rule = _other_reading(node, published, declared, formulas)
+    if other_rule is not None:
+        return other_rule
     if published > node.weight:
         return (
             f"the published score is above the weight {format_number(node.weight)}",
@@ -195,6 +201,47 @@ def _explain(node: NodeTrace, published: Fraction, mode: str) -> tuple[str, str]
         "the published score follows no declared rule",
         "发布得分不符合方案中的任何规则",
     )
+
+
+# The readings of a row seen in real reports (domain.md §5), tried after the scheme's own
+# named formulas: each as (name, formula, English, Chinese).
+_COMMON_READINGS: Final = (
+    ("rate as score", "weight * actual", "the rate taken as the score (weight × actual)",
+     "以完成率直接计分（权重 × 业绩值）"),
+    ("capped ratio", "weight * ratio(actual, target)",
+     "the capped ratio (weight × min(actual/target, 1))",
+     "按完成比例封顶计分（权重 × min(实际/目标, 1)）"),
+    ("reverse ratio", "weight * reverse_ratio(actual, target)",
+     "the reverse ratio (weight × min(target/actual, 1))",
+     "按反向比例计分（权重 × min(目标/实际, 1)）"),
+)  # fmt: skip
+
+
+def _other_reading(
+    node: NodeTrace, published: Fraction, places: int, formulas: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """The scheme's other named formula, or a common reading, that gives the published row."""
+    names: dict[str, Fraction | bool] = {"weight": node.weight}
+    for item in node.inputs:
+        if item.value is not None:
+            names[item.name] = item.value
+    scope = {k: "bool" if isinstance(v, bool) else "num" for k, v in names.items()}
+    candidates = [
+        (f"the scheme's formula '{name}'", f"方案中的公式“{name}”", text)
+        for name, text in formulas.items()
+        if node.formula not in (name, text)
+    ]
+    candidates += [(en, zh, text) for _, text, en, zh in _COMMON_READINGS]
+    for en, zh, text in candidates:
+        try:
+            value = compile_expression(text, scope, formulas).evaluate(names)  # type: ignore[arg-type]
+        except ExpressionError:
+            continue  # needs a fact this row does not have, or fails on it
+        if not isinstance(value, Fraction):
+            continue
+        if value == published or round_fraction(value, places, "half_up") == published:
+            return (f"the published score follows {en}", f"发布得分符合{zh}")
+    return None
 
 
 def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> AuditReport:
@@ -241,7 +288,7 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
             findings.append(AuditFinding(ident, shown, expected, None, en, zh, file, line))
             continue
         difference = format_number(value - node.score)
-        en, zh = _explain(node, value, mode)
+        en, zh = _explain(node, value, mode, compiled.scheme.formulas)
         findings.append(AuditFinding(ident, shown, expected, difference, en, zh, file, line))
     if published.total is not None:
         file, line = published.positions.get("total", (None, 0))
