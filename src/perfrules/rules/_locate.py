@@ -20,6 +20,10 @@ Path = tuple[str | int, ...]
 
 _BARE_RUN = re.compile(r"[A-Za-z0-9_-]+")
 _SPACES = re.compile(r"[ \t]+")
+_BLANK = re.compile(r"[ \t\r\n]+")
+_PLAIN_BASIC = re.compile(r'[^"\\\n]+')  # a basic string's run without quote, escape, newline
+_PLAIN_LITERAL = re.compile(r"[^'\n]*")
+_PLAIN_VALUE = re.compile(r"[^,\]}\n#]*")  # numbers, booleans, dates: up to what ends them
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
 
@@ -127,7 +131,8 @@ class _Scanner:
         while True:
             ch = self.peek()
             if ch in (" ", "\t", "\r", "\n"):
-                self.advance()
+                match = _BLANK.match(self.text, self.i)
+                self.move(match.end() if match is not None else self.i + 1)
             elif ch == "#":
                 self.skip_comment()
             else:
@@ -184,8 +189,11 @@ class _Scanner:
                 escapes = True
                 out.append(self.escape())
                 continue
-            out.append(ch)
-            self.advance()
+            match = _PLAIN_BASIC.match(self.text, self.i)
+            end = match.end() if match is not None else self.i + 1
+            out.append(self.text[self.i : end])
+            self.col += end - self.i  # the run holds no newline
+            self.i = end
 
     def escape(self) -> str:
         self.advance()
@@ -207,9 +215,11 @@ class _Scanner:
     def literal_string(self) -> str:
         self.advance()
         start = self.i
-        while self.peek() not in ("'", "\n", ""):
-            self.advance()
-        value = self.text[start : self.i]
+        match = _PLAIN_LITERAL.match(self.text, start)
+        end = match.end() if match is not None else start
+        self.col += end - start  # the run holds no newline
+        self.i = end
+        value = self.text[start:end]
         self.advance()
         return value
 
@@ -257,8 +267,10 @@ class _Scanner:
             self.array(path)
         else:
             self.map.values[path] = ValueSpan(self.line, self.col)
-            while self.peek() not in (",", "]", "}", "\n", "#", ""):
-                self.advance()
+            match = _PLAIN_VALUE.match(self.text, self.i)
+            end = match.end() if match is not None else self.i
+            self.col += end - self.i  # the run holds no newline
+            self.i = end
 
     def inline_table(self, path: Path) -> None:
         self.advance()
