@@ -332,7 +332,7 @@ def _append(sheet: Any, values: list[Any]) -> None:
     text_cells(sheet[sheet.max_row])
 
 
-def _cell(value: Decimal | None) -> float | None:
+def _cell(value: Decimal | Fraction | None) -> float | None:
     """An Excel cell holds a binary double: the exact value stays in the CSV and JSON outputs."""
     return None if value is None else float(value)  # float-ok: a spreadsheet cell
 
@@ -345,13 +345,10 @@ def _unit_sheet(workbook: Any, unit: UnitResult, compiled: CompiledScheme) -> No
     _append(sheet, ["id", "name", "weight", "target", "score"])
     for node in compiled.plan.nodes[1:]:
         score = unit.result.scores.get(node.id)
-        weight = float(node.weight)  # float-ok: an Excel cell; the exact value is in the CSV/JSON
-        _append(sheet, [node.id, node.name, weight, node.target, _cell(score)])  # float-ok
+        _append(sheet, [node.id, node.name, _cell(node.weight), node.target, _cell(score)])
         places = node.shown_places if node.shown_places is not None else 2
         sheet.cell(sheet.max_row, 5).number_format = "0" if places == 0 else "0." + "0" * places
-    _append(
-        sheet, ["total", "", float(compiled.plan.max), "", float(unit.result.total)]
-    )  # float-ok
+    _append(sheet, ["total", "", _cell(compiled.plan.max), "", _cell(unit.result.total)])
     _append(sheet, ["grade", "", None, "", unit.result.grade.label])
     gap = compiled.gap(unit.result)
     if gap is not None:
