@@ -93,3 +93,17 @@ def test_one_registry_of_rounding_modes_feeds_the_model_and_the_schema():
         ROUND_DOWN,
         ROUND_UP,
     }
+
+
+def test_a_group_of_thousands_of_rows_compiles_and_adds_up():
+    # One "a + b + ..." chain of 3,000 terms used to exhaust the compiler's stack (exit 3).
+    rows = "".join(
+        f'[indicators.i{n}]\nweight = 1\nformula = "weight * min(x, 1)"\n' for n in range(3000)
+    )
+    text = (
+        '[scheme]\nid = "b"\ntitle = "b"\nmax = 3000\n[inputs.x]\n'
+        f'[[bands]]\nlabel = "a"\nmin = 0\nmax = 3000\n{rows}'
+    )
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="big.toml"))
+    result = compiled.evaluate({"shared": {"x": "50%"}, "indicators": {}}, trace=False)
+    assert str(result.total) == "1500.00"

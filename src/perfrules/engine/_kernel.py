@@ -46,6 +46,8 @@ __all__ = ["Kernel", "build_kernel"]
 EMPTY: Final[dict[str, Any]] = {}
 #: A fact that is not there.
 MISSING: Final = object()
+#: Most terms written as one ``a + b + ...`` chain (longer sums go through a flat tuple).
+_MAX_CHAIN: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +227,16 @@ class _Writer:
         if kids and all(kid.scale is not None for kid in kids):
             scale = max(kid.scale for kid in kids)  # type: ignore[type-var]
             factors = [scale // kid.scale for kid in kids]  # type: ignore[operator]
-            terms = " + ".join(
+            scaled = [
                 kid.num if factor == 1 else f"{kid.num} * {factor}"
                 for kid, factor in zip(kids, factors, strict=True)
+            ]
+            # ``a + b + ...`` nests one level per term when compiled: a flat tuple summed
+            # keeps a group of thousands of rows from exhausting the compiler's stack.
+            terms = (
+                " + ".join(scaled)
+                if len(scaled) <= _MAX_CHAIN
+                else f"_SUM(({''.join(t + ', ' for t in scaled)}))"
             )
             values = "".join(f"{kid.num}, " for kid in kids)
             # All children scored (the usual case): one integer sum; else skip the excluded.
@@ -391,6 +400,7 @@ def build_kernel(
         "_S": str,
         "_DEC": Decimal,
         "_ADD": _add,
+        "_SUM": sum,
         "_PARTIAL": _partial,
         "_ZERO": Fraction(0),
         **hooks,
