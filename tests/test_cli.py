@@ -220,3 +220,24 @@ def test_a_batch_workbook_that_is_not_a_zip_is_an_input_error(tmp_path):
     )
     assert result.exit_code == 2
     assert "internal error" not in result.output
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    import subprocess
+    import sys
+
+    # A command whose output pipe breaks (``perfrules ... | head`` once head has read enough)
+    # ends with 141 and says nothing; pipe buffers differ between machines, so the write
+    # that finds the pipe closed is made to fail here.
+    code = (
+        "import sys\n"
+        "from perfrules.cli import _guard\n"
+        "@_guard\n"
+        "def command():\n"
+        "    raise BrokenPipeError(32, 'Broken pipe')\n"
+        "command()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=False, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (141, b"")

@@ -59,6 +59,8 @@ from perfrules.workflows._templates import write_template
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+#: The reader of our output closed the pipe (128 + SIGPIPE, as shells report it).
+EXIT_PIPE = 141
 _UNREADABLE = frozenset({"PR105", "PR106", "PR108"})
 
 
@@ -118,6 +120,12 @@ def _guard(func: F) -> F:
             raise
         except KeyboardInterrupt:
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`perfrules test ... | head`): stop quietly, as a process
+            # killed by SIGPIPE would, and keep Python from complaining when it flushes.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_PIPE)
         except Exception as exc:
             if debug:
                 raise
