@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from perfrules import errors, expressions, model, trace
-from perfrules.engine import VERSION, CompiledScheme, compile_scheme
+from perfrules.engine import VERSION, CohortValues, CompiledScheme, compile_scheme
 from perfrules.errors import (
     Diagnostic,
     ExpressionError,
@@ -28,6 +28,7 @@ from perfrules.trace import Result, Trace
 __version__ = VERSION
 
 __all__ = [
+    "CohortValues",
     "CompiledScheme",
     "Diagnostic",
     "ExpressionError",

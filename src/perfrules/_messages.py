@@ -150,6 +150,31 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "weight of '{id}' is 0: it can never score a point",
         "“{id}”的权重为 0，无法得分",
     ),
+    "PR230": (
+        "error",
+        "cohort value '{name}' is taken over '{of}', which is not a number input",
+        "群体值“{name}”取自“{of}”，但它不是数值型输入项",
+    ),
+    "PR231": (
+        "error",
+        "cohort value '{name}': {detail}",
+        "群体值“{name}”：{detail_zh}",
+    ),
+    "PR232": (
+        "error",
+        "ranking key '{by}' is not total, a group or indicator id, or a number input",
+        "排名依据“{by}”既不是 total，也不是分组或指标编号，也不是数值型输入项",
+    ),
+    "PR233": (
+        "error",
+        "'{id}' is the name of both {first} and {second}",
+        "“{id}”同时是{first_zh}和{second_zh}的名称",
+    ),
+    "PR234": (
+        "error",
+        "the scheme takes values over a cohort ({names}): list the case's units (units = [...])",
+        "本方案的群体值（{names}）取自一组对象：请用 units = [...] 列出本用例的各个对象",
+    ),
     # --- expressions and formulas (PR3xx) ------------------------------------------------
     "PR301": ("error", "formula syntax error: {detail}", "公式语法错误：{detail_zh}"),
     "PR302": ("error", "unknown name '{name}'", "未知的名称“{name}”"),
@@ -311,6 +336,26 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "the report publishes nothing to audit: no total, grade or row scores",
         "报告中没有可核对的公布结果：没有总分、等级或各项得分",
     ),
+    "PR413": (
+        "error",
+        "this scheme takes {names} over all units scored together: score it with its cohort",
+        "本方案的 {names} 取自一同评分的全部对象，请与同组对象一起评分",
+    ),
+    "PR414": (
+        "error",
+        "'{fact}' is a cohort value, taken over all units; a unit's facts cannot give it",
+        "“{fact}”是群体值，由全部对象计算得出，不能在单个对象的事实中给出",
+    ),
+    "PR415": (
+        "error",
+        "cohort value '{name}' has no unit to be taken over in cohort '{cohort}'",
+        "群体“{cohort}”中没有可用于计算群体值“{name}”的对象",
+    ),
+    "PR416": (
+        "error",
+        "units are put in cohorts by shared fact '{fact}', which is missing",
+        "对象按共享事实“{fact}”分组，但该事实缺失",
+    ),
     # --- evaluation (PR5xx) ---------------------------------------------------------------
     "PR501": (
         "error",
@@ -339,6 +384,10 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "add_reason": ('add reason = "..."', '请补充 reason = "..."'),
     "rename": ("use another name", "请换一个名称"),
+    "score_together": (
+        "score the units together: evaluate_cohort(units), or perfrules score SCHEME units.csv",
+        "请一起评分：CompiledScheme.evaluate_cohort(units)，或 perfrules score 方案 units.csv",
+    ),
     "percent": ("write 5% as 0.05", "百分数请写成小数，如 5% 写作 0.05"),
     "decimal_string": ('e.g. "0.8" or Decimal("0.8")', '例如 "0.8" 或 Decimal("0.8")'),
 }
@@ -354,6 +403,19 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "grade": ("Grade", "等级"),
     "gap": ("{gap} short of '{label}' (needs {min})", "距“{label}”（{min} 分）还差 {gap} 分"),
     "top_band": ("in the top band", "已是最高等级"),
+    "cohort.value": (
+        "{label}: {value} ({stat} of {of} over {units} unit(s){where}{source})",
+        "{label}：{value}（{units} 个对象中 {of} 的{stat_zh}{where}{source}）",
+    ),
+    "cohort.where": (", where {where}", "，条件 {where}"),
+    "cohort.source": (", from {unit}", "，取自 {unit}"),
+    "cohort.of": ("in {cohort}", "所在组：{cohort}"),
+    "cohort.rank": (
+        "Rank: {position} of {of} ({keys}; ties: {ties}){tied}",
+        "排名：第 {position} 名，共 {of} 名（{keys}；并列规则：{ties}）{tied}",
+    ),
+    "cohort.tied": ("; tied with {units}", "；与 {units} 并列"),
+    "cohort.unranked": ("Not ranked", "未参与排名"),
     "improve": (
         "to reach it, raise at least: {items}",
         "要达到该等级，至少需改进：{items}",

@@ -19,10 +19,11 @@ from perfrules._numbers import Memo, format_number, is_terminating
 from perfrules.expressions._functions import Interval
 
 if TYPE_CHECKING:
-    from perfrules.trace import Gap, Grade, NodeTrace, Note, Provenance, Trace
+    from perfrules.trace import CohortTrace, Gap, Grade, NodeTrace, Note, Provenance, Trace
 
 __all__ = [
     "FORMAT",
+    "cohort_json",
     "document",
     "exact",
     "input_json",
@@ -235,6 +236,41 @@ def _node(node: NodeTrace) -> str:
     )
 
 
+def _maybe(value: Fraction | None) -> str:
+    return "null" if value is None else _dec(value)
+
+
+def cohort_json(cohort: CohortTrace) -> str:
+    """The ``cohort`` member: the cohort's key, its values, the unit's rank."""
+    values = []
+    for v in cohort.values:
+        exact_text = None if v.value is None else _exact(v.value)
+        values.append(
+            f'{{"name":{string(v.name)},"label":{string(v.label)},"stat":{string(v.stat)},'
+            f'"of":{"null" if v.of is None else string(v.of)},'
+            f'"where":{"null" if v.where is None else string(v.where)},'
+            f'"percentile":{_maybe(v.percentile)},"value":{_maybe(v.value)},'
+            + ("" if exact_text is None else f'"exact":{string(exact_text)},')
+            + f'"units":{v.units},"unit":{"null" if v.unit is None else string(v.unit)}}}'
+        )
+    rank = cohort.rank
+    if rank is None:
+        rank_text = "null"
+    else:
+        keys = ",".join(
+            f'{{"by":{string(k.by)},"order":{string(k.order)},"value":{_maybe(k.value)}}}'
+            for k in rank.keys
+        )
+        tied = ",".join(string(u) for u in rank.tied_with)
+        decided = "null" if rank.decided_by is None else string(rank.decided_by)
+        rank_text = (
+            f'{{"position":{rank.position},"of":{rank.of},"ties":{string(rank.ties)},'
+            f'"keys":[{keys}],"tied_with":[{tied}],"decided_by":{decided}}}'
+        )
+    group = "null" if cohort.cohort is None else string(cohort.cohort)
+    return f'{{"cohort":{group},"values":[{",".join(values)}],"rank":{rank_text}}}'
+
+
 def document(
     *,
     total: Fraction,
@@ -246,8 +282,12 @@ def document(
     losses: Iterable[tuple[str, str, Fraction, int | None]],
     provenance: Provenance,
     root: str,
+    cohort: CohortTrace | None = None,
 ) -> str:
-    """The whole compact document; *losses* are (id, name, lost, places), largest first."""
+    """The whole compact document; *losses* are (id, name, lost, places), largest first.
+
+    ``cohort`` is written only for a unit scored with its cohort (after ``losses``).
+    """
     if gap is None:
         gap_text = "null"
     else:
@@ -275,7 +315,9 @@ def document(
         f'{{"format":"{FORMAT}","total":{_dec(total, total_places)},'
         f'"max":{_dec(maximum)},"grade":{_grade(grade)},'
         f'"bands":[{",".join(_grade(b) for b in bands)}],"gap":{gap_text},'
-        f'"losses":[{loss_text}],"provenance":{provenance_text},"root":{root}}}\n'
+        f'"losses":[{loss_text}],'
+        + ("" if cohort is None else f'"cohort":{cohort_json(cohort)},')
+        + f'"provenance":{provenance_text},"root":{root}}}\n'
     )
 
 
@@ -297,4 +339,5 @@ def trace_json(trace: Trace) -> str:
         losses=[(n.id, n.name, lost, n.places) for n, lost in losses],
         provenance=trace.provenance,
         root=_node(trace.root),
+        cohort=trace.cohort,
     )

@@ -21,6 +21,8 @@ from perfrules._numbers import MAX_MAGNITUDE, NumberFormatError, RoundingModeNam
 __all__ = [
     "FORMAT_VERSION",
     "Band",
+    "Cohort",
+    "CohortValue",
     "Defaults",
     "FactTable",
     "FactsFile",
@@ -31,6 +33,8 @@ __all__ = [
     "Places",
     "Policy",
     "PublishedResults",
+    "RankKey",
+    "Ranking",
     "ReportFile",
     "Rounding",
     "RuleFile",
@@ -240,6 +244,79 @@ class Indicator(_Model):
     description: str = ""
 
 
+#: How a cohort value is taken over the units of a cohort.
+CohortStat = Literal["min", "max", "mean", "median", "sum", "count", "percentile"]
+
+
+class CohortValue(_Model):
+    """``[cohort.values.NAME]``: a value taken over every unit of the cohort.
+
+    Formulas read it by its name like an input: ``weight * lowest_valid_bid / bid``.
+    """
+
+    label: str = Field(default="", description="What it is, e.g. 评标基准价.")
+    stat: CohortStat = Field(
+        description="min, max, mean, median, sum, count (units counted) or percentile."
+    )
+    of: str | None = Field(
+        default=None,
+        description="The number input it is taken over (a shared fact of each unit); not "
+        "needed for count.",
+    )
+    where: str | None = Field(
+        default=None,
+        description="Only the units for which this condition over shared facts holds, e.g. valid.",
+    )
+    percentile: Number | None = Field(
+        default=None,
+        description="For stat = percentile: 0 to 100 (linear between ranks, as Excel's "
+        "PERCENTILE.INC).",
+    )
+    description: str = ""
+
+
+class Cohort(_Model):
+    """``[cohort]``: the units scored together, and the values taken over them."""
+
+    group_by: str | None = Field(
+        default=None,
+        description="A shared fact that splits the units into cohorts, e.g. lot (标段); one "
+        "cohort when omitted.",
+    )
+    label: str = Field(default="", description="What a cohort is called, e.g. 标段.")
+    values: dict[str, CohortValue] = Field(default_factory=dict)
+
+
+class RankKey(_Model):
+    """One key of ``[ranking]``: what to order by, and which way."""
+
+    by: str = Field(
+        description="total, the id of a group or indicator (its score) or a number input "
+        "(a shared fact, e.g. bid)."
+    )
+    order: Literal["desc", "asc"] = Field(
+        default="desc", description="desc: highest first; asc: lowest first."
+    )
+
+
+class Ranking(_Model):
+    """``[ranking]``: rank the units of each cohort after scoring them."""
+
+    keys: list[RankKey] = Field(
+        min_length=1,
+        description="Order keys, the first deciding, the next breaking its ties, ...",
+    )
+    ties: Literal["competition", "dense", "ordinal"] = Field(
+        default="competition",
+        description="Units equal on every key: competition 1, 2, 2, 4; dense 1, 2, 2, 3; "
+        "ordinal 1, 2, 3, 4 in the order the units were given.",
+    )
+    where: str | None = Field(
+        default=None, description="Only the units for which this condition holds are ranked."
+    )
+    label: str = Field(default="", description="Column title, e.g. 排名.")
+
+
 class Scheme(_Model):
     """A whole scheme: the contents of one rule file (after ``extends`` is resolved)."""
 
@@ -255,6 +332,10 @@ class Scheme(_Model):
     scales: dict[str, Scale] = Field(default_factory=dict)
     groups: dict[str, Group] = Field(default_factory=dict)
     indicators: dict[str, Indicator] = Field(default_factory=dict)
+    cohort: Cohort | None = Field(
+        default=None, description="Values taken over all units scored together."
+    )
+    ranking: Ranking | None = Field(default=None, description="How units are ranked.")
 
     # Where the scheme was read from (set by the loader; None for schemes built in code).
     _source: Any = PrivateAttr(default=None)

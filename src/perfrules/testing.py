@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 from perfrules._numbers import ROUNDING_MODES, format_number, is_terminating, round_fraction
 from perfrules.engine import CompiledScheme
+from perfrules.errors import FactsError
 from perfrules.model import Scheme
 from perfrules.workflows._invariants import (
     InvariantError,
@@ -39,6 +40,7 @@ from perfrules.workflows._invariants import (
     as_compiled,
     assert_invariants,
     check_scheme,
+    cohort_violations,
     facts_toml,
     unit_violations,
 )
@@ -48,6 +50,8 @@ __all__ = [
     "Violation",
     "assert_invariants",
     "check_scheme",
+    "cohort_violations",
+    "cohorts_for",
     "facts_for",
     "facts_toml",
     "formulas",
@@ -281,6 +285,34 @@ def _without(name: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return drop
 
 
+def _shared_names(compiled: CompiledScheme) -> set[str]:
+    """Inputs read across units (cohort values, conditions, ranking keys): shared facts."""
+    names: set[str] = set()
+    scheme = compiled.scheme
+    for _, _, condition in compiled.plan.overrides:
+        names |= condition.names
+    for condition in compiled.plan.cohort_conditions.values():
+        names |= condition.names
+    if scheme.cohort is not None:
+        names |= {v.of for v in scheme.cohort.values.values() if v.of is not None}
+    if scheme.ranking is not None:
+        names |= {k.by for k in scheme.ranking.keys if k.by in scheme.inputs}
+    return names
+
+
+def _input_strategy(compiled: CompiledScheme, name: str) -> st.SearchStrategy[Any]:
+    declared = compiled.scheme.inputs.get(name)
+    kind = declared.type if declared is not None else "number"
+    if kind == "bool":
+        return st.booleans()
+    # A value taken over units (a bid, a price) is positive: formulas divide by it.
+    scheme = compiled.scheme
+    across = (
+        {v.of for v in scheme.cohort.values.values()} if scheme.cohort is not None else set()
+    ) | ({k.by for k in scheme.ranking.keys} if scheme.ranking is not None else set())
+    return _number_strategy(Fraction(1), allow_zero=name not in across)
+
+
 def _leaf_strategy(
     compiled: CompiledScheme, index: int, allow_missing: bool, allow_na: bool
 ) -> st.SearchStrategy[dict[str, Any]]:
@@ -290,8 +322,11 @@ def _leaf_strategy(
     scheme = compiled.scheme
     reference = leaf.target_value if leaf.target_value is not None else Fraction(1)
     parts: dict[str, st.SearchStrategy[Any]] = {}
+    across = _shared_names(compiled) | compiled.plan.cohort_names
     for name in leaf.needs:
         if name in leaf.params or (name == "target" and leaf.target_value is not None):
+            continue
+        if name in across:
             continue
         declared = scheme.inputs.get(name)
         kind = declared.type if declared is not None else "number"
@@ -349,18 +384,47 @@ def facts_for(
             for ident, values in facts["indicators"].items()
         )
 
-    # Conditions of [[grade_overrides]] read shared facts.
-    shared: dict[str, st.SearchStrategy[Any]] = {}
-    for _, _, condition in compiled.plan.overrides:
-        for name in sorted(condition.names):
-            declared = compiled.scheme.inputs.get(name)
-            kind = declared.type if declared is not None else "number"
-            shared[name] = (
-                st.booleans() if kind == "bool" else _number_strategy(Fraction(1), allow_zero=True)
-            )
+    # Conditions, cohort values and ranking keys read shared facts.
+    shared = {name: _input_strategy(compiled, name) for name in sorted(_shared_names(compiled))}
     return st.fixed_dictionaries(
         {"indicators": st.fixed_dictionaries(per_leaf), "shared": st.fixed_dictionaries(shared)}
     ).filter(some_indicator_counts)
+
+
+def cohorts_for(
+    scheme: Scheme | CompiledScheme | str | Path,
+    *,
+    min_units: int = 1,
+    max_units: int = 8,
+    cohorts: Sequence[str] = ("A", "B"),
+) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """Units scored together, each from :func:`facts_for`.
+
+    Units are named ``u1``, ``u2``, ... and, when the scheme splits units by ``group_by``,
+    put in one of *cohorts*. Shared facts repeat across units now and then, so ties and
+    equal keys are found.
+    """
+    compiled = as_compiled(scheme)
+    group_by = compiled.scheme.cohort.group_by if compiled.scheme.cohort is not None else None
+    one = facts_for(compiled, allow_missing=False)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> list[dict[str, Any]]:
+        drawn = draw(st.lists(one, min_size=min_units, max_size=max_units))
+        units: list[dict[str, Any]] = []
+        for number, facts in enumerate(drawn, start=1):
+            shared = dict(facts["shared"])
+            tie: bool = draw(st.booleans())
+            if units and tie:  # copy another unit's shared facts: ties
+                shared.update(draw(st.sampled_from(units))["shared"])
+            if group_by is not None:
+                shared[group_by] = draw(st.sampled_from(list(cohorts)))
+            units.append(
+                {"unit": f"u{number}", "indicators": facts["indicators"], "shared": shared}
+            )
+        return units
+
+    return build()
 
 
 # --- random schemes ----------------------------------------------------------------------
@@ -478,10 +542,14 @@ def scheme_properties(
 
     Static problems (weights, bands) fail at once; everything else is searched with
     :func:`facts_for`, steered towards totals near the band edges, and a failure shows the
-    smallest facts found, as a facts file.
+    smallest facts found, as a facts file. A scheme with ``[cohort]`` or ``[ranking]`` is
+    searched with whole cohorts (:func:`cohorts_for`): the cohort invariants, then every
+    unit's with its cohort's values.
     """
     compiled = as_compiled(scheme)
     static = [v for v in check_scheme(compiled) if v.invariant != "double_rounding"]
+    if compiled.scheme.cohort is not None or compiled.scheme.ranking is not None:
+        return _cohort_properties(compiled, static, max_examples, monotonic, on_example)
 
     @settings(
         max_examples=max_examples,
@@ -502,3 +570,39 @@ def scheme_properties(
             raise InvariantError(violations, facts)
 
     return test_scheme_properties
+
+
+def _cohort_properties(
+    compiled: CompiledScheme,
+    static: list[Violation],
+    max_examples: int,
+    monotonic: bool,
+    on_example: Callable[[dict[str, Any]], None] | None,
+) -> Callable[[], None]:
+    """:func:`scheme_properties` for a scheme scored in cohorts: draws whole cohorts."""
+
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+    )
+    @given(units=cohorts_for(compiled))
+    def test_cohort_properties(units: list[dict[str, Any]]) -> None:
+        if static:
+            raise InvariantError(static)
+        if on_example is not None:
+            on_example({"units": units})  # one example: one cohort
+        values = compiled.cohort_values(units)
+        results = compiled.evaluate_cohort(units)
+        violations = cohort_violations(compiled, units, results)
+        for facts, result in zip(units, results, strict=True):
+            if isinstance(result, FactsError) and all(
+                d.code == "PR415" for d in result.diagnostics
+            ):
+                continue  # no unit of its cohort qualifies: nothing to take the value over
+            violations += unit_violations(compiled, facts, monotonic=monotonic, cohort=values)
+        if violations:
+            raise InvariantError(violations, units=units)
+
+    return test_cohort_properties

@@ -27,12 +27,16 @@ from perfrules.expressions import Step, Value
 
 __all__ = [
     "FORMAT",
+    "CohortTrace",
+    "CohortValue",
     "Gap",
     "Grade",
     "InputValue",
     "NodeTrace",
     "Note",
     "Provenance",
+    "Rank",
+    "RankKeyValue",
     "Result",
     "RoundingStep",
     "Step",
@@ -175,6 +179,76 @@ class Gap(NamedTuple):
     improve: tuple[tuple[str, Fraction], ...] = ()
 
 
+class CohortValue(NamedTuple):
+    """A value taken over the units of a cohort (``[cohort.values.NAME]``).
+
+    Attributes:
+        name: the name formulas read it by.
+        label: what it is (评标基准价).
+        stat: min, max, mean, median, sum, count or percentile.
+        of: the input it was taken over (``None`` for count).
+        value: the exact value (``None`` when no unit qualified).
+        units: how many units it was taken over.
+        unit: the unit that gave it (min, max, a median or percentile that falls on one
+            unit); ``None`` when it combines several.
+        where: the condition that picked the units, as written (``None``: all of them).
+        percentile: for stat = percentile, which one.
+    """
+
+    name: str
+    label: str
+    stat: str
+    of: str | None
+    value: Fraction | None
+    units: int
+    unit: str | None = None
+    where: str | None = None
+    percentile: Fraction | None = None
+
+
+class RankKeyValue(NamedTuple):
+    """One ranking key of a unit: what it orders by, which way, and the unit's value."""
+
+    by: str
+    order: str
+    value: Fraction | None
+
+
+class Rank(NamedTuple):
+    """A unit's place in its cohort's ranking.
+
+    Attributes:
+        position: 1 for the first.
+        of: how many units were ranked in the cohort.
+        ties: the tie rule: competition, dense or ordinal.
+        keys: the unit's value of each key, in order.
+        tied_with: the units equal to it on every key.
+        decided_by: the key that set it apart from the unit ranked just above (or just
+            below when it is first); ``None`` when it ties with them on every key.
+    """
+
+    position: int
+    of: int
+    ties: str
+    keys: tuple[RankKeyValue, ...]
+    tied_with: tuple[str, ...] = ()
+    decided_by: str | None = None
+
+
+class CohortTrace(NamedTuple):
+    """The cohort a unit was scored in: its values, and the unit's rank.
+
+    Attributes:
+        cohort: the cohort's key (the ``group_by`` fact's value), ``None`` for one cohort.
+        values: the cohort values the unit's formulas could read.
+        rank: the unit's rank, ``None`` when the scheme ranks nothing or not this unit.
+    """
+
+    cohort: str | None
+    values: tuple[CohortValue, ...]
+    rank: Rank | None = None
+
+
 class FactsSource(Protocol):
     """Where a unit's facts came from: a file path (or None) and a sha256, computed lazily."""
 
@@ -247,6 +321,8 @@ class Trace:
         total_places: places of the total, ``None`` when not rounded.
         rounding_mode: the scheme's rounding mode.
         levels: the scheme's names of its levels (一级, 二级, ...).
+        cohort: the cohort the unit was scored in, its values and the unit's rank (``None``
+            for a scheme that declares no cohort values and no ranking).
     """
 
     __slots__ = (
@@ -255,6 +331,7 @@ class Trace:
         "_root",
         "_source",
         "bands",
+        "cohort",
         "grade",
         "levels",
         "max",
@@ -275,6 +352,7 @@ class Trace:
         total_places: int | None = None,
         rounding_mode: str = "half_up",
         levels: tuple[str, ...] = (),
+        cohort: CohortTrace | None = None,
     ) -> None:
         """A trace from parts already built."""
         self._source: TraceSource | None = None
@@ -288,6 +366,7 @@ class Trace:
         self.total_places = total_places
         self.rounding_mode = rounding_mode
         self.levels = levels
+        self.cohort = cohort
 
     @classmethod
     def lazy(
@@ -301,6 +380,7 @@ class Trace:
         total_places: int | None,
         rounding_mode: str,
         levels: tuple[str, ...],
+        cohort: CohortTrace | None = None,
     ) -> Trace:
         """A trace whose tree, gap and provenance are built from *source* when first read."""
         self = cls.__new__(cls)
@@ -313,6 +393,7 @@ class Trace:
         self.total_places = total_places
         self.rounding_mode = rounding_mode
         self.levels = levels
+        self.cohort = cohort
         return self
 
     @property
@@ -379,6 +460,9 @@ class ResultSource(Protocol):
     def total_exact(self) -> Fraction:
         """The total as an exact fraction."""
 
+    def cohort(self) -> CohortTrace | None:
+        """The unit's cohort values and rank."""
+
 
 class Result:
     """The outcome of scoring one unit.
@@ -392,9 +476,12 @@ class Result:
         scores: score of every group and indicator by id (``None`` when excluded).
         trace: the full explanation (``None`` when evaluated with ``trace=False``).
         total_exact: the total as an exact fraction.
+        cohort: the cohort the unit was scored in, its values and its rank (``None`` unless
+            it was scored with its cohort).
+        rank: its rank (``None`` unless the scheme ranks it).
     """
 
-    __slots__ = ("_grade", "_scores", "_source", "_total", "_total_exact", "_trace")
+    __slots__ = ("_cohort", "_grade", "_scores", "_source", "_total", "_total_exact", "_trace")
 
     def __init__(
         self,
@@ -403,6 +490,7 @@ class Result:
         scores: Mapping[str, Decimal | None],
         trace: Trace | None,
         total_exact: Fraction,
+        cohort: CohortTrace | None = None,
     ) -> None:
         """A result from values already known."""
         self._source: ResultSource | None = None
@@ -411,6 +499,7 @@ class Result:
         self._scores: Any = scores
         self._trace: Any = trace
         self._total_exact: Any = total_exact
+        self._cohort: Any = cohort
 
     @classmethod
     def lazy(cls, source: ResultSource) -> Result:
@@ -418,6 +507,7 @@ class Result:
         self = cls.__new__(cls)
         self._source = source
         self._total = self._grade = self._scores = self._trace = self._total_exact = _PENDING
+        self._cohort = _PENDING
         return self
 
     @property
@@ -460,9 +550,26 @@ class Result:
         value: Fraction = self._total_exact
         return value
 
+    @property
+    def cohort(self) -> CohortTrace | None:
+        """The cohort it was scored in, that cohort's values and its rank."""
+        if self._cohort is _PENDING:
+            self._cohort = self._source.cohort()  # type: ignore[union-attr]
+        value: CohortTrace | None = self._cohort
+        return value
+
+    @property
+    def rank(self) -> Rank | None:
+        """Its rank in its cohort (``None`` unless the scheme ranks it)."""
+        cohort = self.cohort
+        return None if cohort is None else cohort.rank
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as plain values (without the trace), e.g. to return from a worker process."""
-        return (Result, (self.total, self.grade, dict(self.scores), None, self.total_exact))
+        return (
+            Result,
+            (self.total, self.grade, dict(self.scores), None, self.total_exact, self.cohort),
+        )
 
     def __repr__(self) -> str:
         """``Result(total=Decimal('89.25'), grade='良好')``."""

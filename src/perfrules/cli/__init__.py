@@ -193,8 +193,14 @@ def _load_compiled(scheme_path: str, lang: Lang, output_format: str = "text") ->
 
 
 def _evaluate(
-    compiled: CompiledScheme, facts_path: str, lang: Lang, output_format: str = "text"
+    compiled: CompiledScheme,
+    facts_path: str,
+    lang: Lang,
+    output_format: str = "text",
+    unit_name: str | None = None,
 ) -> Result:
+    if unit_name is not None:
+        return _evaluate_in_cohort(compiled, facts_path, lang, output_format, unit_name)
     try:
         if facts_path == _STDIN:
             text = sys.stdin.read()
@@ -205,6 +211,21 @@ def _evaluate(
         return compiled.evaluate(facts)
     except FactsError as exc:
         raise _fail(list(exc.diagnostics), lang, output_format) from None
+
+
+def _evaluate_in_cohort(
+    compiled: CompiledScheme, facts_path: str, lang: Lang, output_format: str, unit_name: str
+) -> Result:
+    """Score every unit of *facts_path* together; the result of the one named *unit_name*."""
+    outcome = score_batch(compiled, facts_path, trace=True)
+    for unit in outcome.units:
+        if unit.unit == unit_name:
+            if unit.result is None:
+                raise _fail(unit.errors, lang, output_format)
+            return unit.result
+    shown = ", ".join(u.unit for u in outcome.units[:10])
+    more = ", ..." if len(outcome.units) > 10 else ""
+    raise click.BadParameter(f"no unit '{unit_name}' in {facts_path} ({shown}{more})")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -293,8 +314,22 @@ def check(
     help=f"Write to a file; many units' results go to {_RESULT_ENDINGS}. "
     "写入文件；批量结果写入 .csv、.jsonl 或 .xlsx。",
 )
+@click.option(
+    "--unit",
+    "unit_name",
+    default=None,
+    help="FACTS holds many units: score them together and show this one (its cohort values "
+    "and rank included). 多个对象一起计分，显示其中这一个。",
+)
 @_guard
-def score(scheme: str, facts: str, output_format: str, lang: Lang | None, out: str | None) -> None:
+def score(
+    scheme: str,
+    facts: str,
+    output_format: str,
+    lang: Lang | None,
+    out: str | None,
+    unit_name: str | None,
+) -> None:
     """Score one unit's FACTS under SCHEME: the table, or the JSON trace.
 
     FACTS may also hold many units (a CSV with a unit column, an XLSX workbook with a sheet per
@@ -311,10 +346,14 @@ def score(scheme: str, facts: str, output_format: str, lang: Lang | None, out: s
         and (out is None or not out.lower().endswith(chosen.suffixes))
     ):
         raise click.UsageError(f"--format {chosen.name} needs --out FILE{chosen.suffixes[0]}")
-    many = facts != _STDIN and (Path(facts).is_dir() or _is_wide_csv(Path(facts)))
+    many = (
+        unit_name is None
+        and facts != _STDIN
+        and (Path(facts).is_dir() or _is_wide_csv(Path(facts)))
+    )
     if out is not None and not many and results_format(out) is None:
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown).
-        result = _evaluate(compiled, facts, language, output_format)
+        result = _evaluate(compiled, facts, language, output_format, unit_name)
         assert result.trace is not None  # noqa: S101
         write_atomic(Path(out), _page(result.trace, output_format, language))
         if not _SETTINGS.quiet:
@@ -323,7 +362,7 @@ def score(scheme: str, facts: str, output_format: str, lang: Lang | None, out: s
     if out is not None or many:
         _score_batch(compiled, facts, out, output_format, language)
         return
-    result = _evaluate(compiled, facts, language, output_format)
+    result = _evaluate(compiled, facts, language, output_format, unit_name)
     assert result.trace is not None  # noqa: S101
     if chosen.page is not None:
         sys.stdout.write(chosen.page(result.trace, language))
@@ -388,9 +427,21 @@ def _score_batch(
 @click.argument("facts", type=click.Path(dir_okay=False))
 @click.argument("ids", nargs=-1)
 @_options
+@click.option(
+    "--unit",
+    "unit_name",
+    default=None,
+    help="FACTS holds many units: score them together and show this one (its cohort values "
+    "and rank included). 多个对象一起计分，显示其中这一个。",
+)
 @_guard
 def explain(
-    scheme: str, facts: str, ids: tuple[str, ...], output_format: str, lang: Lang | None
+    scheme: str,
+    facts: str,
+    ids: tuple[str, ...],
+    output_format: str,
+    lang: Lang | None,
+    unit_name: str | None,
 ) -> None:
     """Explain each indicator step by step (or only IDS).
 
@@ -398,7 +449,7 @@ def explain(
     """
     language = lang or default_lang()
     compiled = _load_compiled(scheme, language)
-    result = _evaluate(compiled, facts, language)
+    result = _evaluate(compiled, facts, language, output_format, unit_name)
     trace = result.trace
     assert trace is not None  # noqa: S101
     unknown = [i for i in ids if trace.root.find(i) is None]

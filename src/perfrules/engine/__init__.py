@@ -8,6 +8,7 @@ results and traces from the raw record.
 from __future__ import annotations
 
 from perfrules.engine._assemble import VERSION
+from perfrules.engine._cohort import CohortValues
 from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._scheme import CompiledScheme
 from perfrules.errors import RuleFileError
@@ -15,7 +16,7 @@ from perfrules.model import Scheme
 from perfrules.rules._front import check_scheme
 from perfrules.rules._loader import Sections
 
-__all__ = ["VERSION", "CompiledScheme", "Plan", "build_plan", "compile_scheme"]
+__all__ = ["VERSION", "CohortValues", "CompiledScheme", "Plan", "build_plan", "compile_scheme"]
 
 
 def compile_scheme(scheme: Scheme) -> CompiledScheme:
@@ -32,4 +33,6 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
         result, diagnostics = check_scheme(Sections(scheme), scheme._source)  # noqa: SLF001
         if not result.ok:
             raise RuleFileError(diagnostics)
-    return CompiledScheme(build_plan(scheme, result.expressions, result.conditions))
+    return CompiledScheme(
+        build_plan(scheme, result.expressions, result.conditions, result.cohort_conditions)
+    )

@@ -36,12 +36,15 @@ from perfrules.expressions import Value
 from perfrules.facts import Facts
 from perfrules.facts._values import number_pair, text_of
 from perfrules.trace import (
+    CohortTrace,
+    CohortValue,
     Gap,
     Grade,
     InputValue,
     NodeTrace,
     Note,
     Provenance,
+    Rank,
     RoundingStep,
     Trace,
 )
@@ -99,16 +102,36 @@ def decimal_of(value: Fraction, places: int | None) -> Decimal:
 class Evaluation:
     """The raw record of one evaluation, and the parts of its result built from it."""
 
-    __slots__ = ("facts", "out", "plan", "want_trace")
+    __slots__ = ("cohort_key", "cohort_values", "facts", "out", "plan", "rank", "want_trace")
 
     def __init__(
-        self, plan: Plan, facts: Facts | Mapping[str, Any], out: tuple[Any, ...], want_trace: bool
+        self,
+        plan: Plan,
+        facts: Facts | Mapping[str, Any],
+        out: tuple[Any, ...],
+        want_trace: bool,
+        cohort: tuple[str | None, tuple[CohortValue, ...]] | None = None,
     ) -> None:
-        """Keep the record: ``out`` is what the generated scorer returned."""
+        """Keep the record: ``out`` is what the generated scorer returned.
+
+        *cohort* is the unit's cohort key and that cohort's values, when it was scored with
+        its cohort; ``rank`` is set once every unit of the cohort is scored.
+        """
         self.plan = plan
         self.facts = facts
         self.out = out
         self.want_trace = want_trace
+        self.cohort_key: str | None = None
+        self.cohort_values: tuple[CohortValue, ...] | None = None
+        if cohort is not None:
+            self.cohort_key, self.cohort_values = cohort
+        self.rank: Rank | None = None
+
+    def cohort(self) -> CohortTrace | None:
+        """The unit's cohort, its values and its rank (``None``: scored alone)."""
+        if self.cohort_values is None:
+            return None
+        return CohortTrace(self.cohort_key, self.cohort_values, self.rank)
 
     # --- the result's parts --------------------------------------------------------------
     def total_exact(self) -> Fraction:
@@ -192,6 +215,7 @@ class Evaluation:
             total_places=plan.total_places,
             rounding_mode=plan.mode,
             levels=tuple(plan.scheme.scheme.levels),
+            cohort=self.cohort(),
         )
 
     def root(self) -> NodeTrace:
@@ -315,6 +339,7 @@ class Evaluation:
             losses=losses,
             provenance=self.provenance(),
             root=texts[0],
+            cohort=self.cohort(),
         )
 
     def _leaf(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
@@ -401,7 +426,13 @@ class Evaluation:
                     inputs.append(InputValue(name, value, node.target, "target"))
                 names[name] = value
                 continue
-            source = "facts" if name in own else "shared"
+            source = (
+                "facts"
+                if name in own
+                else "cohort"
+                if name in self.plan.cohort_names
+                else "shared"
+            )
             if isinstance(raw, bool):
                 value = raw
             else:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
@@ -90,6 +90,10 @@ class Plan:
     leaf_weights: dict[int, Fraction] = field(default_factory=dict)
     #: The bands as :class:`~perfrules.trace.Grade`, in order.
     grades: tuple[Grade, ...] = ()
+    #: Compiled ``where`` conditions of cohort values (by name) and of the ranking (``""``).
+    cohort_conditions: dict[str, Expression] = field(default_factory=dict)
+    #: Names of the cohort values (formulas read them like inputs).
+    cohort_names: frozenset[str] = frozenset()
     #: Things derived from the plan once and reused (the trace JSON's fixed parts).
     cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
@@ -98,9 +102,16 @@ def _places(value: int | str | None) -> int | None:
     return value if isinstance(value, int) else None
 
 
+_LATER: Final = ("cohort", "ranking")
+
+
 def content_hash(scheme: Scheme) -> str:
     """sha256 of the scheme's canonical JSON (independent of comments and layout)."""
-    data = scheme.model_dump(mode="json")
+    # Sections added after format 1 was first published are left out when absent, so the
+    # hash of a scheme without them is the one it always had.
+    data = scheme.model_dump(
+        mode="json", exclude={k for k in _LATER if getattr(scheme, k) is None}
+    )
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -109,6 +120,7 @@ def build_plan(
     scheme: Scheme,
     expressions: dict[str, Expression],
     conditions: dict[int, Expression] | None = None,
+    cohort_conditions: dict[str, Expression] | None = None,
 ) -> Plan:
     """Order the tree and attach compiled formulas (the scheme must have passed the checks)."""
     defaults = scheme.defaults
@@ -267,6 +279,8 @@ def build_plan(
         grades=tuple(
             Grade(b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands
         ),
+        cohort_conditions=dict(cohort_conditions or {}),
+        cohort_names=frozenset(scheme.cohort.values if scheme.cohort is not None else ()),
     )
 
 

@@ -24,6 +24,7 @@ from perfrules._numbers import (
     to_fraction,
 )
 from perfrules.engine._assemble import Evaluation, LeafRecord
+from perfrules.engine._cohort import NOT_APPLICABLE, CohortValues, holds, rank, take, unit_name
 from perfrules.engine._grading import gap_for
 from perfrules.engine._kernel import EMPTY, MISSING, build_kernel
 from perfrules.engine._plan import Node, Plan
@@ -38,7 +39,7 @@ from perfrules.facts._values import (
     to_bool,
 )
 from perfrules.model import Scheme
-from perfrules.trace import Gap, InputValue, Note, Result
+from perfrules.trace import CohortValue, Gap, InputValue, Note, Result
 
 __all__ = ["CompiledScheme", "Unit"]
 
@@ -120,6 +121,13 @@ class CompiledScheme:
             },
         )
         self._run = self.kernel.function
+        # The cohort values some formula reads (a unit cannot be scored without them).
+        self._cohort_reads = frozenset(
+            name
+            for i in plan.leaves
+            for name in plan.nodes[i].leaf.needs  # type: ignore[union-attr]
+            if name in plan.cohort_names
+        )
 
     @property
     def id(self) -> str:
@@ -131,7 +139,13 @@ class CompiledScheme:
         """Content hash of the scheme (canonical JSON, independent of layout and comments)."""
         return self.plan.sha256
 
-    def evaluate(self, facts: Facts | Mapping[str, Any], *, trace: bool = True) -> Result:
+    def evaluate(
+        self,
+        facts: Facts | Mapping[str, Any],
+        *,
+        trace: bool = True,
+        cohort: CohortValues | None = None,
+    ) -> Result:
         """Score one unit.
 
         Args:
@@ -140,21 +154,216 @@ class CompiledScheme:
                 simply ``{id: {name: value}}``.
             trace: keep what the trace needs (it is built only when read); ``False`` makes
                 ``result.trace`` ``None``.
+            cohort: the values of the unit's cohort, from :meth:`cohort_values` over every
+                unit scored together; required by a scheme that declares ``[cohort]``
+                values (use :meth:`evaluate_cohort` to score and rank a whole cohort).
 
         Raises:
             FactsError: every problem with the facts at once (missing or malformed values,
-                a formula that fails on them, a score outside its weight).
+                a formula that fails on them, a score outside its weight, a cohort value
+                the unit cannot be scored without).
         """
         if isinstance(facts, Facts):
-            out = self._run(facts, facts.indicators, facts.shared)
+            source, indicators, shared = facts, facts.indicators, facts.shared
         elif "indicators" in facts or "shared" in facts:
-            out = self._run(None, facts.get("indicators", EMPTY), facts.get("shared", EMPTY))
+            source, indicators, shared = (
+                None,
+                facts.get("indicators", EMPTY),
+                facts.get("shared", EMPTY),
+            )
         else:
-            out = self._run(None, facts, EMPTY)
+            source, indicators, shared = None, facts, EMPTY
+        binding = None
+        if cohort is not None or self.plan.cohort_names:
+            shared, binding = self._bind_cohort(source, indicators, shared, cohort)
+        out = self._run(source, indicators, shared)
         unit = out[0]
         if unit is not None and unit.diagnostics:
             raise FactsError(unit.diagnostics)
-        return Result.lazy(Evaluation(self.plan, facts, out, trace))
+        return Result.lazy(Evaluation(self.plan, facts, out, trace, binding))
+
+    def cohort_values(self, units: Iterable[Facts | Mapping[str, Any]]) -> CohortValues:
+        """The first pass of cohort scoring: every cohort's values over *units*.
+
+        Reads each unit's cohort (``group_by``), whether it qualifies (``where``) and the
+        fact each value is taken over; keeps only those, not the units. A unit whose facts
+        cannot be read for this is left out of the values, and its problems are kept in
+        ``problems`` by its position.
+        """
+        rules = self.scheme.cohort.values if self.scheme.cohort is not None else {}
+        entries: dict[str | None, dict[str, list[tuple[Fraction, str]]]] = {}
+        problems: dict[int, FactsError] = {}
+        count = 0
+        for position, facts in enumerate(units):
+            count += 1
+            source = facts if isinstance(facts, Facts) else None
+            shared = _shared_of(facts)
+            unit = Unit(source)
+            key = self._cohort_key(shared, unit)
+            name = unit_name(facts, position)
+            taken: list[tuple[str, Fraction]] = []
+            for value_name, rule in rules.items():
+                condition = self.plan.cohort_conditions.get(value_name)
+                if condition is not None:
+                    picked = holds(
+                        condition, shared, self._read_shared, unit, f"cohort.values.{value_name}"
+                    )
+                    if not picked:
+                        continue
+                if rule.of is None:  # count: the unit is counted
+                    taken.append((value_name, Fraction(1)))
+                    continue
+                raw = shared.get(rule.of, MISSING)
+                if raw is MISSING:
+                    unit.problem(
+                        "PR401",
+                        ("shared", rule.of),
+                        {"indicator": f"cohort.values.{value_name}", "fact": rule.of},
+                    )
+                    continue
+                read = self._read_shared(rule.of, raw, unit)
+                if isinstance(read, Fraction):
+                    taken.append((value_name, read))
+            if unit.diagnostics:
+                problems[position] = FactsError(unit.diagnostics)
+                entries.setdefault(key, {})
+                continue
+            into = entries.setdefault(key, {})
+            for value_name, value in taken:
+                into.setdefault(value_name, []).append((value, name))
+        return CohortValues(
+            {
+                key: tuple(
+                    take(value_name, rule, found.get(value_name, ()))
+                    for value_name, rule in rules.items()
+                )
+                for key, found in entries.items()
+            },
+            count,
+            problems,
+        )
+
+    def evaluate_cohort(
+        self, units: Iterable[Facts | Mapping[str, Any]], *, trace: bool = True
+    ) -> list[Result | FactsError]:
+        """Score every unit of one or more cohorts together, then rank them.
+
+        The cohort values are taken over *units* (:meth:`cohort_values`), each unit is
+        scored with its cohort's values, and ``[ranking]`` ranks the scored units of each
+        cohort (``result.rank``; explained in ``result.trace.cohort``). A unit whose facts
+        fail comes back as its ``FactsError``, in its place; the others are scored.
+        """
+        listed = list(units)
+        cohort = self.cohort_values(listed)
+        results: list[Result | FactsError] = []
+        for position, facts in enumerate(listed):
+            failed = cohort.problems.get(position)
+            if failed is not None:
+                results.append(failed)
+                continue
+            try:
+                results.append(self.evaluate(facts, trace=trace, cohort=cohort))
+            except FactsError as exc:
+                results.append(exc)
+        if self.scheme.ranking is not None:
+            self._rank(listed, results)
+        return results
+
+    def _rank(
+        self, units: list[Facts | Mapping[str, Any]], results: list[Result | FactsError]
+    ) -> None:
+        ranking = self.scheme.ranking
+        assert ranking is not None  # noqa: S101
+        condition = self.plan.cohort_conditions.get("")
+        rows: dict[str | None, list[tuple[int, str, tuple[Fraction | None, ...]]]] = {}
+        for position, (facts, result) in enumerate(zip(units, results, strict=True)):
+            if isinstance(result, FactsError):
+                continue
+            evaluation = result._source  # noqa: SLF001 - our own result
+            assert isinstance(evaluation, Evaluation)  # noqa: S101
+            shared = _shared_of(facts)
+            probe = Unit(None)
+            if condition is not None and not holds(
+                condition, shared, self._read_shared, probe, "ranking"
+            ):
+                continue
+            keys: list[Fraction | None] = []
+            for key in ranking.keys:
+                if key.by == "total":
+                    keys.append(result.total_exact)
+                elif key.by in self.plan.by_id:
+                    keys.append(evaluation.score(self.plan.by_id[key.by]))
+                else:
+                    raw = shared.get(key.by, MISSING)
+                    read = None if raw is MISSING else self._read_shared(key.by, raw, probe)
+                    keys.append(read if isinstance(read, Fraction) else None)
+            rows.setdefault(evaluation.cohort_key, []).append(
+                (position, unit_name(facts, position), tuple(keys))
+            )
+        for group in rows.values():
+            for position, placed in rank(ranking, group).items():
+                ranked = results[position]._source  # type: ignore[union-attr]  # noqa: SLF001
+                assert isinstance(ranked, Evaluation)  # noqa: S101
+                ranked.rank = placed
+
+    def _cohort_key(self, shared: Mapping[str, Any], unit: Unit) -> str | None:
+        """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort)."""
+        group_by = self.scheme.cohort.group_by if self.scheme.cohort is not None else None
+        if group_by is None:
+            return None
+        raw = shared.get(group_by, MISSING)
+        if raw is MISSING or (isinstance(raw, str) and not raw.strip()):
+            unit.problem("PR416", ("shared", group_by), {"fact": group_by})
+            return None
+        return normalise_text(text_of(raw)).strip()
+
+    def _read_shared(self, name: str, raw: Any, unit: Unit) -> Value | object | None:
+        """A shared fact as declared: its value, ``NOT_APPLICABLE``, or ``None`` (reported)."""
+        converted = self._convert(name, raw, ("shared", name), unit)
+        if converted is None:
+            return None
+        if isinstance(converted, _NotApplicable):
+            return NOT_APPLICABLE
+        return converted[0]
+
+    def _bind_cohort(
+        self,
+        source: Facts | None,
+        indicators: Any,
+        shared: Any,
+        cohort: CohortValues | None,
+    ) -> tuple[Any, tuple[str | None, tuple[CohortValue, ...]]]:
+        """The shared facts with the unit's cohort values added, and the cohort it is in."""
+        names = self.plan.cohort_names
+        unit = Unit(source)
+        if cohort is None:
+            unit.problem("PR413", (), {"names": ", ".join(sorted(names))}, "score_together")
+            raise FactsError(unit.diagnostics)
+        if not isinstance(shared, Mapping):
+            return shared, (None, ())  # the scorer reports it
+        key = self._cohort_key(shared, unit)
+        for name in sorted(names & shared.keys()):
+            unit.problem("PR414", ("shared", name), {"fact": name})
+        if isinstance(indicators, Mapping):
+            for indicator_id, own in indicators.items():
+                if isinstance(own, Mapping):
+                    for name in sorted(names & own.keys()):
+                        unit.problem("PR414", ("indicators", indicator_id, name), {"fact": name})
+        values = cohort.values(key) if not unit.diagnostics else ()
+        if values is None:
+            values = ()
+            for name in sorted(names):
+                unit.problem("PR415", (), {"name": name, "cohort": key or ""})
+        for value in values:
+            if value.value is None and value.name in self._cohort_reads:
+                unit.problem("PR415", (), {"name": value.name, "cohort": key or ""})
+        if unit.diagnostics:
+            raise FactsError(unit.diagnostics)
+        bound = dict(shared)
+        for value in values:
+            if value.value is not None:
+                bound[value.name] = value.value
+        return bound, (key, values)
 
     def evaluate_many(
         self,
@@ -464,7 +673,7 @@ class CompiledScheme:
             source = "facts"
             if raw is MISSING:
                 raw = shared.get(name, MISSING)
-                source = "shared"
+                source = "cohort" if name in self.plan.cohort_names else "shared"
             if raw is MISSING:
                 if name in leaf.params:
                     value = leaf.params[name]
@@ -711,3 +920,14 @@ def _evaluate_in_processes(
     ) as pool:
         for outcome in pool.map(_score_in_worker, units, chunksize=256):
             yield FactsError(outcome) if isinstance(outcome, list) else outcome
+
+
+def _shared_of(facts: Facts | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A unit's shared facts, as :meth:`CompiledScheme.evaluate` reads them."""
+    if isinstance(facts, Facts):
+        shared: Any = facts.shared
+    elif isinstance(facts, Mapping) and ("indicators" in facts or "shared" in facts):
+        shared = facts.get("shared", EMPTY)
+    else:
+        shared = EMPTY
+    return shared if isinstance(shared, Mapping) else EMPTY

@@ -84,11 +84,15 @@ TEXT_PAIRS: Final = Memo(_text_pair, 4096)
 DECIMAL_PAIRS: Final = Memo(_decimal_text_pair, 4096)
 
 
+_MAX_DENOMINATOR: Final = MAX_MAGNITUDE**2
+
+
 def number_pair(raw: object) -> tuple[int, int] | None:
     """A plain number fact as ``(numerator, denominator)``, or ``None``.
 
     ``None`` means "read it the long way": text that is not a number or says not
-    applicable, a bool, a float, a table, a value out of range. Text and Decimals are
+    applicable, a bool, a float, a table, a value out of range. A ``Fraction`` is a cohort
+    value the engine computed, taken as it is. Text and Decimals are
     remembered (facts repeat the same few values, such as ``"80%"``).
     """
     kind = raw.__class__
@@ -100,6 +104,10 @@ def number_pair(raw: object) -> tuple[int, int] | None:
         return decimal_pair_
     if kind is int and -MAX_MAGNITUDE < raw < MAX_MAGNITUDE:  # type: ignore[operator]
         return raw, 1  # type: ignore[return-value]
+    if kind is Fraction:  # a cohort value, such as a mean: same magnitude, longer denominator
+        num, den = raw.numerator, raw.denominator  # type: ignore[attr-defined]
+        if -MAX_MAGNITUDE * den < num < MAX_MAGNITUDE * den and den < _MAX_DENOMINATOR:
+            return num, den
     return None
 
 

@@ -9,6 +9,7 @@ this out once from a trace; each renderer only formats the cells.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from perfrules._messages import ui
 from perfrules._numbers import format_number
@@ -114,4 +115,69 @@ def gap_lines(trace: Trace, lang: Lang) -> list[str]:
             f"{ident} (+{format_number(lost)})" for ident, lost in gap.improve
         )
         lines.append(ui("improve", lang, items=items))
+    return lines
+
+
+_STATS_ZH: Final = {
+    "min": "最小值",
+    "max": "最大值",
+    "mean": "平均值",
+    "median": "中位数",
+    "sum": "合计",
+    "count": "个数",
+    "percentile": "百分位数",
+}
+
+
+def cohort_lines(trace: Trace, lang: Lang) -> list[str]:
+    """The cohort's values the unit was scored with, and its rank (nothing without one)."""
+    cohort = trace.cohort
+    if cohort is None:
+        return []
+    lines = []
+    if cohort.cohort is not None:
+        lines.append(ui("cohort.of", lang, cohort=cohort.cohort))
+    for value in cohort.values:
+        stat = value.stat
+        stat_zh = _STATS_ZH.get(stat, stat)
+        if value.percentile is not None:
+            stat = f"{format_number(value.percentile)}th percentile"
+            stat_zh = f"第 {format_number(value.percentile)} 百分位数"
+        lines.append(
+            ui(
+                "cohort.value",
+                lang,
+                label=value.label or value.name,
+                value="—" if value.value is None else format_number(value.value),
+                stat=stat,
+                stat_zh=stat_zh,
+                of=value.of or ("units" if lang == "en" else "对象"),
+                units=value.units,
+                where="" if value.where is None else ui("cohort.where", lang, where=value.where),
+                source="" if value.unit is None else ui("cohort.source", lang, unit=value.unit),
+            )
+        )
+    rank = cohort.rank
+    if rank is None:
+        return lines
+    keys = ", ".join(
+        f"{k.by} {k.order} = {'—' if k.value is None else format_number(k.value)}"
+        for k in rank.keys
+    )
+    tied = (
+        ui("cohort.tied", lang, units=("、" if lang == "zh" else ", ").join(rank.tied_with))
+        if rank.tied_with
+        else ""
+    )
+    lines.append(
+        ui(
+            "cohort.rank",
+            lang,
+            position=rank.position,
+            of=rank.of,
+            keys=keys,
+            ties=rank.ties,
+            tied=tied,
+        )
+    )
     return lines

@@ -16,6 +16,7 @@ from perfrules._messages import ui
 from perfrules._numbers import ROUNDING, format_number, format_short
 from perfrules.errors import Lang
 from perfrules.reports._layout import (
+    cohort_lines,
     depth_of,
     gap_lines,
     grade_label,
@@ -161,6 +162,8 @@ def render_html(trace: Trace, lang: Lang) -> str:
     """The whole page."""
     label = grade_label(trace, lang)
     gap = " ".join(gap_lines(trace, lang))
+    cohort_items = "".join(f"<li>{escape(text)}</li>" for text in cohort_lines(trace, lang))
+    cohort = f'<ul class="cohort" id="cohort">{cohort_items}</ul>' if cohort_items else ""
     provenance = trace.provenance
     unit = escape(provenance.unit)
     total = _num(trace.total, trace.total_places)
@@ -191,6 +194,7 @@ def render_html(trace: Trace, lang: Lang) -> str:
     <div class="grade" id="grade">{escape(label)}</div></div>
   <div class="gap" id="gap">{escape(gap)}</div>
 </div>
+{cohort}
 {_chart(trace, lang)}
 {_table(trace, lang)}
 <footer>{footer} · sha256 {escape(provenance.scheme_sha256[:16])}…</footer>

@@ -6,6 +6,7 @@ from perfrules._messages import ui
 from perfrules._numbers import format_number
 from perfrules.errors import Lang
 from perfrules.reports._layout import (
+    cohort_lines,
     depth_of,
     gap_lines,
     grade_label,
@@ -55,6 +56,9 @@ def render_markdown(trace: Trace, lang: Lang) -> str:
     label = grade_label(trace, lang)
     lines += ["", f"**{ui('total', lang)}**: {total}　**{ui('grade', lang)}**: {label}"]
     lines += gap_lines(trace, lang)
+    cohort = cohort_lines(trace, lang)
+    if cohort:
+        lines += ["", *(f"- {_cell(text)}" for text in cohort)]
     leaves = list(trace.root.leaves())
     losses = sorted((n for n in leaves if n.lost), key=lambda n: (-(n.lost or 0), n.id))[:5]
     if losses:

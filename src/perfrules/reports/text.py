@@ -23,6 +23,7 @@ from perfrules._numbers import ROUNDING, format_number, format_short
 from perfrules._outcomes import AuditReport, Change, WhatIf
 from perfrules.errors import Diagnostic, Lang
 from perfrules.reports._layout import (
+    cohort_lines,
     depth_of,
     gap_lines,
     grade_label,
@@ -132,6 +133,8 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
     for note in trace.root.notes:
         console.print(terminal_text(note_text(note.kind, dict(note.params), lang), style="yellow"))
     console.print(terminal_text(_gap_text(trace, lang)))
+    for text in cohort_lines(trace, lang):
+        console.print(terminal_text(text))
 
 
 def note_text(kind: str, params: dict[str, str], lang: Lang) -> str:
@@ -161,6 +164,8 @@ def render_explain(trace: Trace, ids: Sequence[str], lang: Lang, console: Consol
     visit(trace.root)
     if not wanted or trace.root.id in wanted:
         console.print(terminal_text(_gap_text(trace, lang)))
+        for text in cohort_lines(trace, lang):
+            console.print(terminal_text(text))
 
 
 def _explain_leaf(node: NodeTrace, lang: Lang, console: Console) -> None:

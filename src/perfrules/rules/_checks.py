@@ -41,6 +41,8 @@ class CheckResult:
     expressions: dict[str, Expression] = field(default_factory=dict)
     #: Compiled conditions of ``[[grade_overrides]]``, by position.
     conditions: dict[int, Expression] = field(default_factory=dict)
+    #: Compiled ``where`` conditions of cohort values (by name) and of the ranking (``""``).
+    cohort_conditions: dict[str, Expression] = field(default_factory=dict)
     #: For each diagnostic about a formula, the character offset inside the formula text.
     offsets: dict[int, int] = field(default_factory=dict)
 
@@ -329,6 +331,9 @@ def scope_of(scheme: Scheme) -> dict[str, Type]:
             scope[name] = "bool" if isinstance(value, bool) else "num"
     for name, declared in scheme.inputs.items():
         scope[name] = "bool" if declared.type == "bool" else "num"
+    if scheme.cohort is not None:
+        for name in scheme.cohort.values:
+            scope[name] = "num"
     return scope
 
 
@@ -353,29 +358,11 @@ def check_formulas(
         if isinstance(program, ExpressionError):
             _formula_error(result, ("formulas", name), program)
     for index, override in enumerate(scheme.grade_overrides):
-        path: KeyPath = ("grade_overrides", index, "when")
-        try:
-            condition = compile_expression(override.when, scope, table)
-        except ExpressionError as exc:
-            if exc.code != "PR323":
-                _formula_error(result, path, exc)
-            continue
-        if condition.type != "bool" or "weight" in condition.names:
-            got = ("a number", "数值") if condition.type != "bool" else ("weight", "weight")
-            _formula_error(
-                result,
-                path,
-                ExpressionError(
-                    "PR307",
-                    {
-                        "detail": f"a grade override needs a condition over facts, got {got[0]}",
-                        "detail_zh": f"等级覆盖条件应为关于事实的条件，实际为{got[1]}",
-                    },
-                    offset=0,
-                ),
-            )
-            continue
-        result.conditions[index] = condition
+        condition = _condition(
+            override.when, ("grade_overrides", index, "when"), scope, table, result
+        )
+        if condition is not None:
+            result.conditions[index] = condition
     default_text = scheme.defaults.formula
     default_failed = False
     if default_text is not None:
@@ -441,6 +428,171 @@ def check_formulas(
             )
 
 
+def _condition(
+    text: str, path: KeyPath, scope: Mapping[str, Type], table: FormulaTable, result: CheckResult
+) -> Expression | None:
+    """A condition over facts (a grade override's or a cohort's), or ``None`` if it fails."""
+    try:
+        condition = compile_expression(text, scope, table)
+    except ExpressionError as exc:
+        if exc.code != "PR323":
+            _formula_error(result, path, exc)
+        return None
+    if condition.type != "bool" or "weight" in condition.names:
+        got = ("a number", "数值") if condition.type != "bool" else ("weight", "weight")
+        _formula_error(
+            result,
+            path,
+            ExpressionError(
+                "PR307",
+                {
+                    "detail": f"{path[0]} needs a condition over facts, got {got[0]}",
+                    "detail_zh": f"{path[0]} 应为关于事实的条件，实际为{got[1]}",
+                },
+                offset=0,
+            ),
+        )
+        return None
+    return condition
+
+
+def check_cohort(scheme: Scheme, result: CheckResult) -> None:
+    """``[cohort]`` and ``[ranking]``: names, what values are taken over, keys, conditions."""
+    cohort, ranking = scheme.cohort, scheme.ranking
+    if cohort is None and ranking is None:
+        return
+    numbers = sorted(n for n, i in scheme.inputs.items() if i.type == "number")
+    # Conditions read facts only: not cohort values, which are taken over the units they pick.
+    scope = {k: v for k, v in scope_of(scheme).items() if cohort is None or k not in cohort.values}
+    table = FormulaTable(scheme.formulas)
+    params = {n for i in scheme.indicators.values() for n in i.params}
+    for name, value in (cohort.values if cohort is not None else {}).items():
+        path: KeyPath = ("cohort", "values", name)
+        result.diagnostics.extend(_check_name(path, name))
+        for section, taken in (("inputs", scheme.inputs), ("formulas", scheme.formulas)):
+            if name in taken:
+                result.diagnostics.append(
+                    Diagnostic(
+                        "PR104",
+                        path,
+                        {
+                            "id": name,
+                            "first": f"{section}.{name}",
+                            "second": f"cohort.values.{name}",
+                        },
+                    )
+                )
+        if name in params:
+            result.diagnostics.append(
+                Diagnostic(
+                    "PR104",
+                    path,
+                    {"id": name, "first": "params", "second": f"cohort.values.{name}"},
+                )
+            )
+        if value.stat == "count":
+            if value.of is not None:
+                result.diagnostics.append(
+                    _cohort_detail(
+                        name,
+                        (*path, "of"),
+                        "count counts units: drop of",
+                        "count 统计对象个数，无需 of",
+                    )
+                )
+        elif value.of is None:
+            result.diagnostics.append(
+                Diagnostic("PR103", path, {"table": f"cohort.values.{name}", "key": "of"})
+            )
+        elif value.of not in numbers:
+            suggestion = _close(value.of, dict.fromkeys(numbers))
+            result.diagnostics.append(
+                Diagnostic(
+                    "PR230",
+                    (*path, "of"),
+                    {"name": name, "of": value.of, "suggestion": suggestion},
+                    "did_you_mean" if suggestion else None,
+                )
+            )
+        if value.stat == "percentile":
+            if value.percentile is None:
+                result.diagnostics.append(
+                    Diagnostic(
+                        "PR103", path, {"table": f"cohort.values.{name}", "key": "percentile"}
+                    )
+                )
+            elif not 0 <= value.percentile <= 100:
+                result.diagnostics.append(
+                    _cohort_detail(
+                        name,
+                        (*path, "percentile"),
+                        f"percentile must be 0 to 100, not {_num(value.percentile)}",
+                        f"百分位应为 0 到 100，而不是 {_num(value.percentile)}",
+                    )
+                )
+        elif value.percentile is not None:
+            result.diagnostics.append(
+                _cohort_detail(
+                    name,
+                    (*path, "percentile"),
+                    f'percentile only goes with stat = "percentile", not "{value.stat}"',
+                    f'只有 stat = "percentile" 才用 percentile，而不是 "{value.stat}"',
+                )
+            )
+        if value.where is not None:
+            condition = _condition(value.where, (*path, "where"), scope, table, result)
+            if condition is not None:
+                result.cohort_conditions[name] = condition
+    if ranking is None:
+        return
+    groups_and_indicators = {**scheme.groups, **scheme.indicators}
+    for index, key in enumerate(ranking.keys):
+        path = ("ranking", "keys", index, "by")
+        kinds = [
+            kind
+            for kind, names in (
+                (("the total", "总分"), {"total"}),
+                (("a group or indicator", "分组或指标"), groups_and_indicators),
+                (("a number input", "数值型输入项"), numbers),
+            )
+            if key.by in names
+        ]
+        if not kinds:
+            candidates = dict.fromkeys(["total", *groups_and_indicators, *numbers])
+            suggestion = _close(key.by, candidates)
+            result.diagnostics.append(
+                Diagnostic(
+                    "PR232",
+                    path,
+                    {"by": key.by, "suggestion": suggestion},
+                    "did_you_mean" if suggestion else None,
+                )
+            )
+        elif len(kinds) > 1:
+            result.diagnostics.append(
+                Diagnostic(
+                    "PR233",
+                    path,
+                    {
+                        "id": key.by,
+                        "first": kinds[0][0],
+                        "first_zh": kinds[0][1],
+                        "second": kinds[1][0],
+                        "second_zh": kinds[1][1],
+                    },
+                    "rename",
+                )
+            )
+    if ranking.where is not None:
+        condition = _condition(ranking.where, ("ranking", "where"), scope, table, result)
+        if condition is not None:
+            result.cohort_conditions[""] = condition
+
+
+def _cohort_detail(name: str, path: KeyPath, detail: str, detail_zh: str) -> Diagnostic:
+    return Diagnostic("PR231", path, {"name": name, "detail": detail, "detail_zh": detail_zh})
+
+
 def _formula_error(result: CheckResult, path: KeyPath, exc: ExpressionError) -> None:
     diagnostic = exc.to_diagnostic(path)
     result.offsets[id(diagnostic)] = max(exc.offset, 0)
@@ -457,6 +609,7 @@ def run_checks(sections: Sections) -> CheckResult:
     result.diagnostics.extend(check_settings(scheme))
     result.diagnostics.extend(check_levels(scheme))
     check_formulas(scheme, result, sections.orphan_formulas)
+    check_cohort(scheme, result)
     return result
 
 

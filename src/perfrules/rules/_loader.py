@@ -26,11 +26,13 @@ from pydantic import BaseModel, ValidationError
 from perfrules.errors import Diagnostic, format_key_path
 from perfrules.model import (
     Band,
+    Cohort,
     Defaults,
     GradeOverride,
     Group,
     Indicator,
     Input,
+    Ranking,
     Rounding,
     Scale,
     ScaleLevel,
@@ -49,6 +51,8 @@ _SECTIONS: Final[dict[str, type[BaseModel]]] = {
     "scheme": SchemeInfo,
     "rounding": Rounding,
     "defaults": Defaults,
+    "cohort": Cohort,
+    "ranking": Ranking,
 }
 _ENTRY_SECTIONS: Final[dict[str, type[BaseModel]]] = {
     "inputs": Input,
@@ -638,7 +642,7 @@ def _list_params(key: str, value: Any) -> dict[str, object]:
 
 
 _MERGED_SECTIONS: Final = ("inputs", "formulas", "scales", "groups", "indicators")
-_REPLACED_KEYS: Final = ("scheme", "rounding", "defaults")
+_REPLACED_KEYS: Final = ("scheme", "rounding", "defaults", "cohort", "ranking")
 #: How many rule files one scheme may extend through (a chain, not a cycle).
 MAX_EXTENDS: Final = 16
 

@@ -10,6 +10,7 @@ are collected with the unit and the location. Output files are written atomicall
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import statistics
@@ -159,7 +160,7 @@ def read_units(
     if kind is not None and kind.name == "csv":
         for unit, values, where in _wide_rows(path):
             data, columns = _unit_facts(values, compiled)
-            yield unit, _with_positions(data, columns, where), where
+            yield unit, _with_positions(data, columns, where, unit), where
         return
     if kind is not None and kind.name == "xlsx":
         for name, facts_or_error in workbook_units(path):  # the workbook is read once
@@ -170,7 +171,7 @@ def read_units(
 
 
 def _with_positions(
-    data: dict[str, Any], columns: dict[tuple[str, ...], int], where: tuple[str, int]
+    data: dict[str, Any], columns: dict[tuple[str, ...], int], where: tuple[str, int], unit: str
 ) -> Facts:
     """Facts of one CSV row, each located at its row and column."""
     from perfrules.facts._sheets import TablePositions  # noqa: PLC0415
@@ -182,7 +183,11 @@ def _with_positions(
     cells[("indicators",)] = (row, 1)
     positions = TablePositions(cells=cells, rows={})
     return Facts(
-        indicators=data["indicators"], shared=data["shared"], file=where[0], source=positions
+        indicators=data["indicators"],
+        shared=data["shared"],
+        unit=unit,
+        file=where[0],
+        source=positions,
     )
 
 
@@ -193,7 +198,13 @@ def score_batch(
     trace: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> BatchOutcome:
-    """Score every unit of *source*; bad units are kept with their diagnostics."""
+    """Score every unit of *source*; bad units are kept with their diagnostics.
+
+    A scheme with ``[cohort]`` values or a ``[ranking]`` scores all the units together:
+    the values are taken over every readable unit, then each is scored and ranked.
+    """
+    if compiled.scheme.cohort is not None or compiled.scheme.ranking is not None:
+        return _score_cohort(compiled, source, trace=trace, progress=progress)
     units: list[UnitResult] = []
     for unit, facts, _ in read_units(source, compiled):
         if isinstance(facts, FactsError):
@@ -206,6 +217,79 @@ def score_batch(
         if progress is not None:
             progress(len(units))
     return BatchOutcome(units)
+
+
+def _score_cohort(
+    compiled: CompiledScheme,
+    source: str | Path,
+    *,
+    trace: bool,
+    progress: Callable[[int], None] | None,
+) -> BatchOutcome:
+    units: list[UnitResult] = []
+    readable: list[tuple[int, Facts | dict[str, Any]]] = []
+    for unit, facts, _ in read_units(source, compiled):
+        if isinstance(facts, FactsError):
+            units.append(UnitResult(unit, errors=list(facts.diagnostics)))
+            continue
+        named = facts
+        if isinstance(facts, Facts) and not facts.unit:
+            named = dataclasses.replace(facts, unit=unit)  # named in the cohort's explanations
+        readable.append((len(units), named))
+        units.append(UnitResult(unit))
+    results = compiled.evaluate_cohort((facts for _, facts in readable), trace=trace)
+    for (position, _), result in zip(readable, results, strict=True):
+        if isinstance(result, FactsError):
+            units[position].errors = list(result.diagnostics)
+        else:
+            units[position].result = result
+    if progress is not None:
+        progress(len(units))
+    return BatchOutcome(units)
+
+
+def _cohort_columns(compiled: CompiledScheme) -> list[str]:
+    """Extra result columns of a cohort scheme: its values, then the rank."""
+    scheme = compiled.scheme
+    columns = []
+    if scheme.cohort is not None:
+        if scheme.cohort.group_by is not None:
+            columns.append(scheme.cohort.group_by)
+        columns.extend(scheme.cohort.values)
+    return [*columns, "rank"] if scheme.ranking is not None else columns
+
+
+def _cohort_cells(result: Result, columns: list[str]) -> list[str]:
+    """The cells of :func:`_cohort_columns`: the cohort's key, its values, the rank."""
+    cohort = result.cohort
+    values = {v.name: v.value for v in cohort.values} if cohort is not None else {}
+    cells = []
+    for index, column in enumerate(columns):
+        if column in values:
+            value = values[column]
+            cells.append("" if value is None else format_number(value))
+        elif index == len(columns) - 1 and column == "rank":
+            rank = result.rank
+            cells.append("" if rank is None else str(rank.position))
+        else:  # the cohort's key (the group_by fact)
+            cells.append("" if cohort is None or cohort.cohort is None else cohort.cohort)
+    return cells
+
+
+def _cohort_json(result: Result, compiled: CompiledScheme) -> dict[str, Any]:
+    """The cohort values and rank of a JSONL line without a trace (none for other schemes)."""
+    if compiled.scheme.cohort is None and compiled.scheme.ranking is None:
+        return {}
+    cohort = result.cohort
+    rank = result.rank
+    return {
+        "cohort": None if cohort is None else cohort.cohort,
+        "values": {
+            v.name: None if v.value is None else format_number(v.value)
+            for v in (cohort.values if cohort is not None else ())
+        },
+        "rank": None if rank is None else rank.position,
+    }
 
 
 def _score_columns(compiled: CompiledScheme) -> list[str]:
@@ -237,6 +321,7 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
                                 k: None if v is None else str(v)
                                 for k, v in unit.result.scores.items()
                             },
+                            **_cohort_json(unit.result, compiled),
                         },
                         ensure_ascii=False,
                     )
@@ -253,7 +338,10 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
     if suffix == ".csv":
         text = io.StringIO()
         writer = csv.writer(text)
-        writer.writerow(["unit", "total", "grade", *(csv_text(i) for i in ids), "errors"])
+        extra = _cohort_columns(compiled)
+        writer.writerow(
+            ["unit", "total", "grade", *(csv_text(i) for i in (*ids, *extra)), "errors"]
+        )
         for unit in outcome.units:
             if unit.result is not None:
                 scores = unit.result.scores
@@ -263,6 +351,7 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
                         str(unit.result.total),
                         csv_text(unit.result.grade.label),
                         *("" if scores.get(i) is None else str(scores.get(i)) for i in ids),
+                        *_cohort_cells(unit.result, extra),
                         "",
                     ]
                 )
@@ -272,7 +361,7 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
                         csv_text(unit.unit),
                         "",
                         "",
-                        *([""] * len(ids)),
+                        *([""] * (len(ids) + len(extra))),
                         csv_text("; ".join(d.format("en") for d in unit.errors)),
                     ]
                 )
@@ -292,13 +381,23 @@ def _write_xlsx(
     workbook = openpyxl.Workbook()
     summary = workbook.active
     summary.title = "summary"
-    _append(summary, ["unit", "total", "grade", *ids])
+    extra = _cohort_columns(compiled)
+    group_by = compiled.scheme.cohort.group_by if compiled.scheme.cohort is not None else None
+    numeric = {c for c in extra if c != group_by}
+    _append(summary, ["unit", "total", "grade", *ids, *extra])
     for unit in outcome.units:
         if unit.result is None:
             continue
         scores = unit.result.scores
         cells = [_cell(scores.get(i)) for i in ids]
-        _append(summary, [unit.unit, _cell(unit.result.total), unit.result.grade.label, *cells])
+        ranked = [
+            text if column not in numeric else _cell(Decimal(text)) if text else None
+            for column, text in zip(extra, _cohort_cells(unit.result, extra), strict=True)
+        ]
+        _append(
+            summary,
+            [unit.unit, _cell(unit.result.total), unit.result.grade.label, *cells, *ranked],
+        )
     for row in summary.iter_rows(min_row=2, min_col=2, max_col=2):
         for cell in row:
             cell.number_format = number_format

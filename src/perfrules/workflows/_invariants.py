@@ -13,12 +13,17 @@ the grade matches the total; the same inputs give the same JSON bytes; the engin
 an independent computation (the reference evaluator, ``Decimal.quantize`` rounding); the
 fast path agrees with the traced one; raising a positive indicator's actual value never
 lowers its score (and never raises a reverse indicator's); double rounding changes nothing.
+
+Cohort invariants (:func:`cohort_violations`): every cohort value equals its definition
+recomputed from the units' facts (the condition read by the reference evaluator); ranks
+follow the keys (a unit is ranked below exactly the units better than it on the keys, ties
+only where every key is equal, ordinal ranks a permutation).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -26,8 +31,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from perfrules._numbers import ROUNDING, format_number, to_fraction
-from perfrules.engine import CompiledScheme, build_plan
+from perfrules.engine import CohortValues, CompiledScheme, build_plan
 from perfrules.errors import FactsError, PerfrulesError
+from perfrules.expressions import safe_eval
 from perfrules.facts import Facts
 from perfrules.model import Scheme
 from perfrules.rules._front import check_scheme as _run_checks
@@ -41,6 +47,7 @@ __all__ = [
     "as_compiled",
     "assert_invariants",
     "check_scheme",
+    "cohort_violations",
     "facts_toml",
     "unit_violations",
 ]
@@ -75,14 +82,26 @@ class InvariantError(PerfrulesError, AssertionError):
     """A scheme or a unit broke invariants; ``facts`` is the counterexample (if any)."""
 
     def __init__(
-        self, violations: Iterable[Violation], facts: Mapping[str, Any] | None = None
+        self,
+        violations: Iterable[Violation],
+        facts: Mapping[str, Any] | None = None,
+        *,
+        units: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        """Keep the violations and the facts; the text shows both, facts as TOML."""
+        """Keep the violations and the facts (or the cohort's units); the text shows both.
+
+        The facts are shown as a facts file, the units as a case's ``[[case.units]]``.
+        """
         self.violations = tuple(violations)
         self.facts = facts
+        self.units = units
         lines = [str(v) for v in self.violations]
         if facts is not None:
             lines += ["", "counterexample facts:", facts_toml(facts)]
+        if units is not None:
+            lines += ["", "counterexample units:"]
+            for unit in units:
+                lines += ["[[case.units]]", facts_toml(unit, prefix="case.units.")]
         super().__init__("\n".join(lines))
 
 
@@ -97,7 +116,9 @@ def as_compiled(scheme: Scheme | CompiledScheme | str | Path) -> CompiledScheme:
         result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
         if not result.ok:
             raise InvariantError(_static(diagnostics))
-    return CompiledScheme(build_plan(scheme, result.expressions, result.conditions))
+    return CompiledScheme(
+        build_plan(scheme, result.expressions, result.conditions, result.cohort_conditions)
+    )
 
 
 def _static(diagnostics: Iterable[Any]) -> list[Violation]:
@@ -130,7 +151,9 @@ def check_scheme(scheme: Scheme | CompiledScheme | str | Path) -> list[Violation
         result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
         if not result.ok:
             return _static(diagnostics)
-        scheme = CompiledScheme(build_plan(scheme, result.expressions, result.conditions))
+        scheme = CompiledScheme(
+            build_plan(scheme, result.expressions, result.conditions, result.cohort_conditions)
+        )
     out: list[Violation] = []
     nodes = scheme.plan.nodes
     for node in nodes:
@@ -170,11 +193,16 @@ def unit_violations(
     facts: Mapping[str, Any] | Facts,
     *,
     monotonic: bool = True,
+    cohort: CohortValues | None = None,
 ) -> list[Violation]:
-    """Every per-unit invariant that *facts* break under *scheme* (empty when all hold)."""
+    """Every per-unit invariant that *facts* break under *scheme* (empty when all hold).
+
+    *cohort* is the unit's cohort values, for a scheme that declares them (the values stay
+    fixed while the unit's own facts are varied).
+    """
     compiled = as_compiled(scheme)
     try:
-        result = compiled.evaluate(facts)
+        result = compiled.evaluate(facts, cohort=cohort)
     except FactsError as exc:
         return [Violation("scores", None, f"valid facts failed to score: {_messages(exc)}")]
     trace = result.trace
@@ -183,11 +211,11 @@ def unit_violations(
     out: list[Violation] = []
     out += _bounds_and_aggregation(trace.root, compiled, mode)
     out += _grade(result)
-    again = compiled.evaluate(facts)
+    again = compiled.evaluate(facts, cohort=cohort)
     if again.trace is None or again.trace.to_json() != trace.to_json():
         out.append(Violation("determinism", None, "the same inputs gave different JSON"))
     out += _exactness(trace.root, compiled, mode)
-    fast = compiled.evaluate(facts, trace=False)
+    fast = compiled.evaluate(facts, trace=False, cohort=cohort)
     if fast.total_exact != result.total_exact or fast.grade != result.grade:
         out.append(
             Violation(
@@ -198,7 +226,7 @@ def unit_violations(
         )
     out += _double_rounding(trace.root, compiled, mode)
     if monotonic:
-        out += _monotonic(compiled, facts, trace.root)
+        out += _monotonic(compiled, facts, trace.root, cohort)
     return out
 
 
@@ -318,7 +346,10 @@ def _double_rounding(root: NodeTrace, compiled: CompiledScheme, mode: str) -> li
 
 
 def _monotonic(
-    compiled: CompiledScheme, facts: Mapping[str, Any] | Facts, root: NodeTrace
+    compiled: CompiledScheme,
+    facts: Mapping[str, Any] | Facts,
+    root: NodeTrace,
+    cohort: CohortValues | None = None,
 ) -> list[Violation]:
     out = []
     data = _plain(facts)
@@ -342,7 +373,7 @@ def _monotonic(
         raised = json.loads(json.dumps(data, default=str))
         raised["indicators"][node.id][leaf.show] = format_number(value + step)
         try:
-            after = compiled.evaluate(raised, trace=False).scores.get(node.id)
+            after = compiled.evaluate(raised, trace=False, cohort=cohort).scores.get(node.id)
         except FactsError as exc:
             out.append(
                 Violation(
@@ -368,6 +399,192 @@ def _monotonic(
                     f"indicator from {format_number(before.score)} to {format_number(new)}",
                 )
             )
+    return out
+
+
+def cohort_violations(
+    scheme: Scheme | CompiledScheme | str | Path,
+    units: Sequence[Mapping[str, Any]],
+    results: Sequence[Result | FactsError] | None = None,
+) -> list[Violation]:
+    """Every cohort invariant *units* (scored together) break; empty when all hold.
+
+    *results* are ``evaluate_cohort(units)`` when already computed. The values are recomputed
+    from the facts here, without the engine's reductions; each unit's ``unit`` names it.
+    Meant for valid facts: every unit gives its cohort and the facts values are taken over.
+    """
+    compiled = as_compiled(scheme)
+    if results is None:
+        results = compiled.evaluate_cohort(units)
+    out: list[Violation] = []
+    rules = compiled.scheme.cohort
+    names = [_unit_of(u, n) for n, u in enumerate(units)]
+    by_cohort: dict[str | None, list[int]] = {}
+    for position, result in enumerate(results):
+        if not isinstance(result, FactsError) and result.cohort is not None:
+            by_cohort.setdefault(result.cohort.cohort, []).append(position)
+    for cohort_key, members in by_cohort.items():
+        first = results[members[0]]
+        assert not isinstance(first, FactsError)  # noqa: S101
+        assert first.cohort is not None  # noqa: S101
+        got = {v.name: v for v in first.cohort.values}
+        picked_from = [p for p in range(len(units)) if _key_of(compiled, units[p]) == cohort_key]
+        for name, rule in rules.values.items() if rules is not None else ():
+            values: list[Fraction] = []
+            for p in picked_from:
+                shared = _plain(units[p])["shared"]
+                if rule.where is not None and not _holds(rule.where, shared):
+                    continue
+                if rule.of is None:
+                    values.append(Fraction(1))
+                elif rule.of in shared:
+                    values.append(to_fraction(_value_of(shared[rule.of]), strict=True))
+            want = _statistic(rule.stat, values, rule.percentile)
+            value = got[name].value if name in got else None
+            if value != want or (name in got and got[name].units != len(values)):
+                out.append(
+                    Violation(
+                        "cohort",
+                        name,
+                        f"cohort {cohort_key or '-'}: {rule.stat} over {len(values)} unit(s) "
+                        f"should be {_shown(want)}, the engine gave {_shown(value)}",
+                    )
+                )
+    out += _rank_violations(compiled, units, results, names)
+    return out
+
+
+def _unit_of(facts: Mapping[str, Any], position: int) -> str:
+    name = facts.get("unit") if isinstance(facts, Mapping) else None
+    return str(name) if name else f"#{position + 1}"
+
+
+def _key_of(compiled: CompiledScheme, facts: Mapping[str, Any]) -> str | None:
+    cohort = compiled.scheme.cohort
+    if cohort is None or cohort.group_by is None:
+        return None
+    raw = _plain(facts)["shared"].get(cohort.group_by)
+    return None if raw is None else str(raw).strip()
+
+
+def _holds(condition: str, shared: Mapping[str, Any]) -> bool:
+    names: dict[str, Any] = {}
+    for name, raw in shared.items():
+        value = _value_of(raw)
+        if isinstance(value, bool):
+            names[name] = value
+        else:
+            try:
+                names[name] = to_fraction(value, strict=True)
+            except (ValueError, TypeError):
+                continue
+    return safe_eval(condition, names) is True
+
+
+def _statistic(stat: str, values: list[Fraction], percentile: Any) -> Fraction | None:
+    if stat == "count":
+        return Fraction(len(values))
+    if not values:
+        return None
+    ordered = sorted(values)
+    if stat == "min":
+        return ordered[0]
+    if stat == "max":
+        return ordered[-1]
+    if stat == "sum":
+        return sum(values, Fraction(0))
+    if stat == "mean":
+        return sum(values, Fraction(0)) / len(values)
+    share = Fraction(50) if stat == "median" else Fraction(percentile)
+    # PERCENTILE.INC: rank (n - 1) × p, linear between the two values around it
+    rank_ = (len(ordered) - 1) * share / 100
+    low = rank_.numerator // rank_.denominator
+    if low + 1 >= len(ordered):
+        return ordered[low]
+    return ordered[low] + (rank_ - low) * (ordered[low + 1] - ordered[low])
+
+
+def _shown(value: Fraction | None) -> str:
+    return "none" if value is None else format_number(value)
+
+
+def _rank_violations(
+    compiled: CompiledScheme,
+    units: Sequence[Mapping[str, Any]],
+    results: Sequence[Result | FactsError],
+    names: list[str],
+) -> list[Violation]:
+    ranking = compiled.scheme.ranking
+    if ranking is None:
+        return []
+    out: list[Violation] = []
+    groups: dict[str | None, list[tuple[int, tuple[Any, ...]]]] = {}
+    for position, result in enumerate(results):
+        if isinstance(result, FactsError) or result.rank is None:
+            continue
+        shared = _plain(units[position])["shared"]
+        parts: list[Any] = []
+        for rank_key in ranking.keys:
+            if rank_key.by == "total":
+                value: Fraction | None = result.total_exact
+            elif rank_key.by in compiled.plan.by_id:
+                score = result.scores.get(rank_key.by)
+                value = None if score is None else Fraction(score)
+            else:
+                raw = shared.get(rank_key.by)
+                value = None if raw is None else to_fraction(_value_of(raw), strict=True)
+            # smaller is better: missing last, desc negated
+            parts.append(
+                (1, 0) if value is None else (0, -value if rank_key.order == "desc" else value)
+            )
+        cohort = result.cohort.cohort if result.cohort is not None else None
+        groups.setdefault(cohort, []).append((position, tuple(parts)))
+    ranks = {p: r.rank for p, r in enumerate(results) if not isinstance(r, FactsError) and r.rank}
+    for members in groups.values():
+        positions = []
+        for position, key in members:
+            rank = ranks[position]
+            better = [k for _, k in members if k < key]
+            equal = {names[p] for p, k in members if k == key and p != position}
+            expected = {
+                "competition": 1 + len(better),
+                "dense": 1 + len(set(better)),
+            }.get(ranking.ties)
+            if expected is not None and rank.position != expected:
+                out.append(
+                    Violation(
+                        "ranking",
+                        names[position],
+                        f"ranked {rank.position}, but {len(better)} unit(s) are better on the "
+                        f"keys ({ranking.ties}: {expected})",
+                    )
+                )
+            if ranking.ties == "ordinal":
+                above = [p for p, k in members if k < key]
+                below = [p for p, k in members if k > key]
+                mine = rank.position
+                if any(ranks[p].position > mine for p in above) or any(
+                    ranks[p].position < mine for p in below
+                ):
+                    out.append(
+                        Violation("ranking", names[position], "ordinal rank against the keys")
+                    )
+            if set(rank.tied_with) != equal:
+                out.append(
+                    Violation(
+                        "ranking",
+                        names[position],
+                        f"tied with {sorted(rank.tied_with)}, but equal on every key to "
+                        f"{sorted(equal)}",
+                    )
+                )
+            if rank.of != len(members):
+                out.append(
+                    Violation("ranking", names[position], f"of {rank.of}, ranked {len(members)}")
+                )
+            positions.append(rank.position)
+        if ranking.ties == "ordinal" and sorted(positions) != list(range(1, len(members) + 1)):
+            out.append(Violation("ranking", None, f"ordinal ranks {sorted(positions)}"))
     return out
 
 
@@ -419,17 +636,23 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-def facts_toml(facts: Mapping[str, Any]) -> str:
-    """A facts file (TOML) for *facts*, ready to paste into a case."""
+def facts_toml(facts: Mapping[str, Any], *, prefix: str = "") -> str:
+    """A facts file (TOML) for *facts*, ready to paste into a case.
+
+    *prefix* puts the tables under another (``case.units.`` after a ``[[case.units]]``).
+    """
     data = _plain(facts) if not isinstance(facts, dict) or "indicators" not in facts else facts
     lines = []
+    unit = facts.get("unit") if isinstance(facts, Mapping) else None
+    if unit:
+        lines += [f"unit = {_toml_value(unit)}", ""]
     shared = data.get("shared") or {}
     if shared:
-        lines.append("[shared]")
+        lines.append(f"[{prefix}shared]")
         lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in shared.items()]
         lines.append("")
     for indicator, values in (data.get("indicators") or {}).items():
-        lines.append(f"[indicators.{_toml_key(indicator)}]")
+        lines.append(f"[{prefix}indicators.{_toml_key(indicator)}]")
         lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in values.items()]
         lines.append("")
     return "\n".join(lines)

@@ -10,7 +10,7 @@ the trace lines that matter.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +26,7 @@ from perfrules.rules._front import check_path
 from perfrules.rules._installed import installed_pack
 from perfrules.rules._loader import read_document, validation_diagnostics
 from perfrules.rules._locate import SourceMap
+from perfrules.trace import Result
 
 __all__ = ["Case", "CaseResult", "Pack", "PackError", "find_pack", "run_cases"]
 
@@ -56,15 +57,39 @@ class Expect(_Model):
     )
 
 
+class UnitExpect(Expect):
+    """``[case.expect.units.NAME]``: what one unit of a cohort case must get."""
+
+    rank: int | None = Field(default=None, description="Expected rank in its cohort.")
+    cohort: dict[str, Decimal | str | None] = Field(
+        default_factory=dict, description="Expected cohort values by name (null: none)."
+    )
+
+
+class CohortExpect(Expect):
+    """``[case.expect]`` of a case with ``units``: expectations by unit."""
+
+    units: dict[str, UnitExpect] = Field(
+        default_factory=dict, description="Expectations by unit name."
+    )
+
+
 class Case(_Model):
     """``[[case]]``: one test case."""
 
     name: str = Field(min_length=1)
     keywords: list[str] = Field(default_factory=list)
     description: str = ""
-    facts: str | dict[str, Any] = Field(description="A facts file (relative path) or a table.")
+    facts: str | dict[str, Any] | None = Field(
+        default=None, description="A facts file (relative path) or a table."
+    )
+    units: list[str | dict[str, Any]] | None = Field(
+        default=None,
+        description="Units scored together (schemes with [cohort] or [ranking]): each a facts "
+        "file or a table with unit = name.",
+    )
     tolerance: Decimal | str = Field(default="0", description="Allowed absolute difference.")
-    expect: Expect
+    expect: CohortExpect
 
 
 class CaseFile(_Model):
@@ -191,10 +216,10 @@ def _close(got: Fraction | None, want: Fraction | None, tolerance: Fraction) -> 
     return abs(got - want) <= tolerance
 
 
-def _facts_of(case: Case, case_file: Path) -> Facts:
-    if isinstance(case.facts, str):
-        return load_facts(case_file.parent / case.facts)
-    return Facts.from_mapping(case.facts)
+def _facts_of(facts: str | dict[str, Any], case_file: Path) -> Facts:
+    if isinstance(facts, str):
+        return load_facts(case_file.parent / facts)
+    return Facts.from_mapping(facts)
 
 
 def _run_one(compiled: CompiledScheme, case: Case, case_file: Path, line: int) -> CaseResult:
@@ -204,28 +229,123 @@ def _run_one(compiled: CompiledScheme, case: Case, case_file: Path, line: int) -
         tolerance = to_fraction(case.tolerance)
     except NumberFormatError:
         tolerance = Fraction(0)
+    expectations: list[Expect] = [expect, *expect.units.values()]
     try:
-        _number(expect.total)
-        for wanted in expect.scores.values():
-            _number(wanted)
+        for wanted_expect in expectations:
+            _number(wanted_expect.total)
+            for wanted in wanted_expect.scores.values():
+                _number(wanted)
+        for unit_expect in expect.units.values():
+            for wanted in unit_expect.cohort.values():
+                _number(wanted)
     except NumberFormatError as exc:
         result.passed = False
         result.failures.append(f"an expected value is not a number: {exc.detail}")
         return result
+    if (case.facts is None) == (case.units is None):
+        result.passed = False
+        result.failures.append("a case gives either facts (one unit) or units (a cohort)")
+        return result
+    if case.units is not None:
+        _run_units(compiled, case, case.units, case_file, result, tolerance)
+        return result
+    if expect.units:
+        result.passed = False
+        result.failures.append("expect.units needs units = [...]; this case gives facts")
+        return result
+    assert case.facts is not None  # noqa: S101
     try:
-        outcome = compiled.evaluate(_facts_of(case, case_file))
+        outcome: Result | FactsError = compiled.evaluate(_facts_of(case.facts, case_file))
     except FactsError as exc:
-        codes = sorted({d.code for d in exc.diagnostics})
-        if expect.errors and set(expect.errors) <= set(codes):
-            return result
+        outcome = exc
+    _check(outcome, expect, tolerance, result, "")
+    return result
+
+
+def _run_units(
+    compiled: CompiledScheme,
+    case: Case,
+    units: list[str | dict[str, Any]],
+    case_file: Path,
+    result: CaseResult,
+    tolerance: Fraction,
+) -> None:
+    """Score the units of a cohort case together and check each one's expectations."""
+    expect = case.expect
+    if expect.total is not None or expect.grade is not None or expect.scores or expect.errors:
         result.passed = False
         result.failures.append(
-            f"facts failed to score: {'; '.join(d.format('en') for d in exc.diagnostics[:5])}"
+            "a case with units puts what each must get under [case.expect.units.NAME]"
         )
-        return result
+        return
+    facts = [
+        replace(f, unit=f.unit or f"#{n + 1}")
+        for n, f in enumerate(_facts_of(u, case_file) for u in units)
+    ]
+    outcomes = dict(zip((f.unit for f in facts), compiled.evaluate_cohort(facts), strict=True))
+    for name, wanted in expect.units.items():
+        outcome = outcomes.get(name)
+        if outcome is None:
+            result.passed = False
+            result.failures.append(
+                f"no unit named '{name}' in units (have: {', '.join(outcomes)})"
+            )
+            continue
+        _check(outcome, wanted, tolerance, result, f"{name}: ")
+        if isinstance(outcome, FactsError):
+            continue
+        rank = outcome.rank
+        if wanted.rank is not None and (rank is None or rank.position != wanted.rank):
+            result.passed = False
+            got = "not ranked" if rank is None else str(rank.position)
+            result.failures.append(f"{name}: rank expected {wanted.rank}, got {got}")
+            if rank is not None:
+                result.details += [
+                    f"  {name}: {k.by} ({k.order}) = "
+                    f"{format_number(k.value) if k.value is not None else '—'}"
+                    for k in rank.keys
+                ]
+        cohort = outcome.cohort
+        values = {v.name: v.value for v in cohort.values} if cohort is not None else {}
+        for value_name, wanted_value in wanted.cohort.items():
+            if value_name not in values:
+                result.passed = False
+                result.failures.append(f"{name}: no cohort value '{value_name}'")
+                continue
+            want = _number(wanted_value)
+            if not _close(values[value_name], want, tolerance):
+                result.passed = False
+                got_value = values[value_name]
+                result.failures.append(
+                    f"{name}: cohort value {value_name} expected "
+                    f"{format_number(want) if want is not None else 'none'}, got "
+                    f"{format_number(got_value) if got_value is not None else 'none'}"
+                )
+
+
+def _check(
+    outcome: Result | FactsError,
+    expect: Expect,
+    tolerance: Fraction,
+    result: CaseResult,
+    prefix: str,
+) -> None:
+    """Compare one unit's outcome with what it must get; failures start with *prefix*."""
+    if isinstance(outcome, FactsError):
+        codes = sorted({d.code for d in outcome.diagnostics})
+        if expect.errors and set(expect.errors) <= set(codes):
+            return
+        result.passed = False
+        result.failures.append(
+            f"{prefix}facts failed to score: "
+            f"{'; '.join(d.format('en') for d in outcome.diagnostics[:5])}"
+        )
+        return
     if expect.errors:
         result.passed = False
-        result.failures.append(f"expected errors {', '.join(expect.errors)}, but the facts scored")
+        result.failures.append(
+            f"{prefix}expected errors {', '.join(expect.errors)}, but the facts scored"
+        )
     trace = outcome.trace
     assert trace is not None  # noqa: S101
     if expect.total is not None:
@@ -233,7 +353,7 @@ def _run_one(compiled: CompiledScheme, case: Case, case_file: Path, line: int) -
         if not _close(outcome.total_exact, want, tolerance):
             result.passed = False
             result.failures.append(
-                f"total expected {format_number(want) if want is not None else '-'}, "
+                f"{prefix}total expected {format_number(want) if want is not None else '-'}, "
                 f"got {outcome.total} (tolerance {format_number(tolerance)})"
             )
             result.details += [
@@ -242,26 +362,25 @@ def _run_one(compiled: CompiledScheme, case: Case, case_file: Path, line: int) -
             ]
     if expect.grade is not None and expect.grade != outcome.grade.label:
         result.passed = False
-        result.failures.append(f"grade expected {expect.grade}, got {outcome.grade.label}")
+        result.failures.append(f"{prefix}grade expected {expect.grade}, got {outcome.grade.label}")
     for node_id, wanted in expect.scores.items():
         node = trace.root.find(node_id)
         if node is None:
             result.passed = False
-            result.failures.append(f"no indicator or group '{node_id}' in the scheme")
+            result.failures.append(f"{prefix}no indicator or group '{node_id}' in the scheme")
             continue
         want = _number(wanted)
         if not _close(node.score, want, tolerance):
             result.passed = False
             got = format_number(node.score, node.places) if node.score is not None else "excluded"
             shown = format_number(want) if want is not None else "excluded"
-            result.failures.append(f"scores.{node_id} expected {shown}, got {got}")
+            result.failures.append(f"{prefix}scores.{node_id} expected {shown}, got {got}")
             result.details += [f"  {node_id}: {step}" for step in node.steps]
             result.details += [
                 f"  {node_id}: round {r.mode} {r.places}: {format_number(r.before)} → "
                 f"{format_number(r.after, r.places)}"
                 for r in node.roundings
             ]
-    return result
 
 
 def run_cases(pack_path: str | Path, keyword: str | None = None) -> tuple[Pack, list[CaseResult]]:
@@ -283,6 +402,23 @@ def run_cases(pack_path: str | Path, keyword: str | None = None) -> tuple[Pack, 
             if keyword and not _matches(keyword, case, case_file):
                 continue
             line = source_map.position(("case", index))[0]
+            if case.facts is not None and compiled.plan.cohort_names:
+                alone = Diagnostic(
+                    "PR234",
+                    ("case", index, "facts"),
+                    {"names": ", ".join(sorted(compiled.plan.cohort_names))},
+                )
+                placed = _placed([alone], source_map, str(case_file))[0]
+                results.append(
+                    CaseResult(
+                        str(case_file),
+                        line,
+                        case.name,
+                        passed=False,
+                        failures=[placed.format("en")],
+                    )
+                )
+                continue
             try:
                 results.append(_run_one(compiled, case, case_file, line))
             except FactsError as exc:  # an unreadable facts file named by the case
