@@ -27,6 +27,23 @@ from perfrules.trace import Result, Trace
 
 __version__ = VERSION
 
+
+def score_table(compiled: CompiledScheme, table: object) -> object:
+    """Score every row of a table of units; return a table of the same kind.
+
+    *table* is a pandas or polars DataFrame or a pyarrow Table, one row per unit, with the
+    columns of a batch CSV (``unit``, ``<indicator id>`` or ``<indicator id>.<input>``,
+    ``shared.<input>``). The result has ``unit``, ``total``, ``grade``, the cohort and
+    ``rank`` where the scheme declares them, one column per indicator and ``errors``;
+    scores are exact decimals. Rows the scalar scorer takes on its fast path are scored as
+    integer arrays; the others one by one, each problem located at ``table:ROW:COLUMN``.
+    Needs ``pip install 'perfrules[frame]'`` (numpy, pyarrow, narwhals).
+    """
+    from perfrules.workflows._table import score_table as run  # noqa: PLC0415 - optional extra
+
+    return run(compiled, table)
+
+
 __all__ = [
     "CohortValues",
     "CompiledScheme",
@@ -50,5 +67,6 @@ __all__ = [
     "loads_scheme",
     "model",
     "safe_eval",
+    "score_table",
     "trace",
 ]

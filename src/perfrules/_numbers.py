@@ -233,7 +233,8 @@ def _half_up(num: int, den: int) -> int:
 def _half_even(num: int, den: int) -> int:
     quotient, remainder = divmod(num, den)
     twice = 2 * remainder
-    return quotient + (twice > den or (twice == den and quotient % 2 == 1))
+    # & and | rather than and/or: the same code rounds numpy arrays elementwise.
+    return quotient + ((twice > den) | ((twice == den) & (quotient % 2 == 1)))
 
 
 def _down(num: int, den: int) -> int:
@@ -256,7 +257,9 @@ class RoundingMode:
         audit_zh: the same in Chinese.
         decimal: the matching :mod:`decimal` rounding constant (for hand-written checks).
         magnitude: ``f(num, den)`` for ``num >= 0 < den``: the whole number ``num / den``
-            rounds to. Negative values round their magnitude (ties away from zero).
+            rounds to. Negative values round their magnitude (ties away from zero). Written
+            without branches, so it rounds numpy integer arrays elementwise too (the
+            columnar scorer uses it).
     """
 
     name: str

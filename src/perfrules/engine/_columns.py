@@ -1,0 +1,568 @@
+"""The columnar shape of the kernel: a whole table of units scored as integer arrays.
+
+The plan is the same one the scalar scorer is generated from; here each value of every unit
+is a pair of numpy arrays, numerators and denominators, and each step of a formula is one
+array operation. The arithmetic is exact: arrays hold ``int64`` while a bound computed from
+the operands proves that the next operation cannot overflow, and Python integers (``object``
+arrays) from the first operation where it cannot. Rounding uses the rounding registry's own
+functions, which work elementwise.
+
+A row is *regular* when it takes the scalar scorer's fast path: every input read as a plain
+number or condition, no division by zero, every score inside [0, weight], no indicator
+excluded. Only regular rows are scored here; the caller scores the others one by one with
+:meth:`CompiledScheme.evaluate`, which explains every problem. A scheme this module cannot
+score as arrays (levels, powers, unrounded rows, grade overrides) says so in
+:func:`columnar_plan`, and every row takes the scalar path.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from perfrules._numbers import ROUNDING
+from perfrules.engine._plan import Plan
+from perfrules.expressions._functions import Interval
+from perfrules.expressions._limits import MAX_BITS
+
+__all__ = ["Arrays", "ColumnarPlan", "columnar_plan", "score_arrays"]
+
+Ints = npt.NDArray[Any]
+Bools = npt.NDArray[np.bool_]
+#: An input: ("num", numerators, denominators) or ("bool", flags).
+Operand = tuple[Any, ...]
+
+# Below this bound a product or sum of int64 values cannot overflow.
+_SAFE: Final = 2**62
+_VECTOR_FUNCTIONS: Final = frozenset(
+    {"min", "max", "abs", "clamp", "floor", "ceil", "ratio", "reverse_ratio", "steps",
+     "lookup", "count", "missing", "checklist", "divide"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnarPlan:
+    """Whether a plan can be scored as arrays, and why not when it cannot."""
+
+    plan: Plan
+    reason: str | None
+
+    @property
+    def vectorised(self) -> bool:
+        """Every regular row can be scored as arrays."""
+        return self.reason is None
+
+
+def columnar_plan(plan: Plan, types: Mapping[str, str]) -> ColumnarPlan:
+    """Check once per scheme what the array scorer supports."""
+
+    def why_not() -> str | None:
+        if plan.overrides:
+            return "grade overrides"
+        if plan.total_places is None:
+            return "an unrounded total"
+        for index in plan.leaves:
+            node = plan.nodes[index]
+            leaf = node.leaf
+            assert leaf is not None  # noqa: S101
+            if node.places is None:
+                return f"indicator {node.id} is not rounded"
+            if any(types.get(name) == "level" for name in leaf.needs):
+                return f"indicator {node.id} reads a level"
+            program = leaf.expression.program
+            if program.max_size > MAX_BITS:
+                return f"indicator {node.id} needs checked arithmetic"
+            for item in ast.walk(program.tree):
+                if isinstance(item, ast.BinOp) and isinstance(item.op, ast.Pow):
+                    return f"indicator {node.id} uses **"
+                if isinstance(item, ast.Call) and item.func.id not in _VECTOR_FUNCTIONS:  # type: ignore[attr-defined]
+                    return f"indicator {node.id} calls {item.func.id}()"  # type: ignore[attr-defined]
+        return None
+
+    return ColumnarPlan(plan, why_not())
+
+
+@dataclass
+class Arrays:
+    """The outcome of :func:`score_arrays` for *n* rows.
+
+    Attributes:
+        regular: rows scored here; the others must go through the scalar scorer.
+        scores: each indicator's and group's rounded score (by node index) as integers over
+            ``10 ** places`` (``scales``), valid on regular rows.
+        scales: the power of ten each node's integers are over.
+        total: the total as integers over ``10 ** total_places``.
+        band: the position of the band of each regular row.
+    """
+
+    regular: Bools
+    scores: dict[int, Ints]
+    scales: dict[int, int]
+    total: Ints
+    band: Ints
+
+
+Value = Ints | int
+
+
+@dataclass(slots=True)
+class Num:
+    """A number on every row, with bounds on its parts.
+
+    Numerators and denominators are arrays, or one Python ``int`` for a constant; the bounds
+    on their magnitude are carried through every operation, so overflow is ruled out
+    without looking at the values again.
+    """
+
+    n: Value
+    d: Value
+    bn: int
+    bd: int
+
+    @classmethod
+    def of(cls, num: Value, den: Value) -> Num:
+        """From values, bounds measured once."""
+        if isinstance(num, np.ndarray) and num.ndim == 0:
+            num = int(num)
+        if isinstance(den, np.ndarray) and den.ndim == 0:
+            den = int(den)
+        return cls(num, den, _measure(num), _measure(den))
+
+    def rows(self, n: int) -> tuple[Ints, Ints]:
+        """Numerators and denominators as arrays of *n* rows."""
+        return _full(self.n, n), _full(self.d, n)
+
+
+def _full(value: Value, n: int) -> Ints:
+    if isinstance(value, np.ndarray):
+        return value if value.shape == (n,) else np.broadcast_to(value, (n,))
+    return np.full(n, value, dtype=np.int64 if abs(value) < _SAFE else object)
+
+
+def _measure(value: Value) -> int:
+    if isinstance(value, int):
+        return abs(value)
+    if value.size == 0:
+        return 0
+    if value.dtype == object:
+        return max((abs(v) for v in value.tolist()), default=0)
+    return max(int(value.max()), -int(value.min()))
+
+
+def _bound(values: Ints) -> int:
+    return _measure(values)
+
+
+def _wide(*arrays: Ints) -> list[Ints]:
+    return [a.astype(object) if a.dtype != object else a for a in arrays]
+
+
+def _times(x: Value, y: Value, bound: int) -> Value:
+    """``x * y`` elementwise: skips a factor 1, goes to Python integers past the int64 bound."""
+    if isinstance(x, int) and x == 1:
+        return y
+    if isinstance(y, int) and y == 1:
+        return x
+    if bound >= _SAFE:
+        x, y = _widened(x), _widened(y)
+    return x * y
+
+
+def _widened(value: Value) -> Value:
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return value.astype(object)
+    return value
+
+
+def _fits(*bounds: int) -> bool:
+    total = 0
+    for bound in bounds:
+        total += bound
+    return total < _SAFE
+
+
+class _Vector:
+    """Evaluates one validated tree over arrays; rows failing where active become irregular."""
+
+    def __init__(self, inputs: Mapping[str, Any], n: int) -> None:
+        self.inputs = inputs
+        self.n = n
+        self.bad = np.zeros(n, dtype=np.bool_)
+
+    # --- numbers ------------------------------------------------------------------------
+    @staticmethod
+    def const(value: Fraction) -> Num:
+        """A constant: Python integers, broadcast by every operation."""
+        return Num(value.numerator, value.denominator, abs(value.numerator), value.denominator)
+
+    @staticmethod
+    def mul(a: Num, b: Num) -> Num:
+        bn, bd = a.bn * b.bn, a.bd * b.bd
+        return _reduced(Num(_times(a.n, b.n, bn), _times(a.d, b.d, bd), bn, bd))
+
+    @staticmethod
+    def add(a: Num, b: Num, sign: int) -> Num:
+        if a.d is b.d or (isinstance(a.d, int) and isinstance(b.d, int) and a.d == b.d):
+            bound = a.bn + b.bn
+            an, bn_ = (a.n, b.n) if bound < _SAFE else (_widened(a.n), _widened(b.n))
+            return Num(an + bn_ if sign > 0 else an - bn_, a.d, bound, a.bd)
+        left_bound, right_bound = a.bn * b.bd, b.bn * a.bd
+        bound = left_bound + right_bound
+        left = _times(a.n, b.d, bound)
+        right = _times(b.n, a.d, bound)
+        num = left + right if sign > 0 else left - right
+        bd = a.bd * b.bd
+        return _reduced(Num(num, _times(a.d, b.d, bd), bound, bd))
+
+    def div(self, a: Num, b: Num, active: Bools) -> Num:
+        divisor = b.n
+        if isinstance(divisor, int):
+            if divisor == 0:
+                self.bad |= active
+                divisor = 1
+            sign = -1 if divisor < 0 else 1
+            num = _times(a.n, b.d * sign, a.bn * b.bd)
+            den = _times(a.d, divisor * sign, a.bd * b.bn)
+            return _reduced(Num(num, den, a.bn * b.bd, a.bd * max(b.bn, 1)))
+        zero = divisor == 0
+        if zero.any():
+            self.bad |= active & zero
+            divisor = np.where(zero, 1, divisor)
+        num = _times(a.n, b.d, a.bn * b.bd)
+        den = _times(a.d, divisor, a.bd * max(b.bn, 1))
+        negative = np.asarray(divisor < 0)
+        if negative.any():
+            num, den = np.where(negative, -num, num), np.where(negative, -den, den)
+        return _reduced(Num(num, den, a.bn * b.bd, a.bd * max(b.bn, 1)))
+
+    @staticmethod
+    def less(a: Num, b: Num) -> Bools:
+        bound = max(a.bn * b.bd, b.bn * a.bd)
+        left = _times(a.n, b.d, bound)
+        right = _times(b.n, a.d, bound)
+        return np.asarray(left < right, dtype=np.bool_)
+
+    def compare(self, a: Any, op: ast.cmpop, b: Any) -> Bools:
+        if not isinstance(a, Num):
+            flags = {ast.Eq: a[1] == b[1], ast.NotEq: a[1] != b[1]}.get(type(op))
+            if flags is None:  # pragma: no cover - the validator refuses ordering of bools
+                msg = "ordering of conditions"
+                raise AssertionError(msg)
+            return np.asarray(flags, dtype=np.bool_)
+        lt, gt = self.less(a, b), self.less(b, a)
+        return {
+            ast.Lt: lt,
+            ast.Gt: gt,
+            ast.LtE: ~gt,
+            ast.GtE: ~lt,
+            ast.Eq: ~lt & ~gt,
+            ast.NotEq: lt | gt,
+        }[type(op)]
+
+    @staticmethod
+    def pick(flags: Bools, a: Any, b: Any) -> Any:
+        if not isinstance(a, Num):
+            return ("bool", np.where(flags, a[1], b[1]))
+        values: list[Value] = [a.n, a.d, b.n, b.d]
+        if any(isinstance(v, np.ndarray) and v.dtype == object for v in values) or any(
+            isinstance(v, int) and abs(v) >= _SAFE for v in values
+        ):
+            values = [_widened(v) for v in values]
+        an, ad, bn, bd = values
+        if isinstance(ad, int) and isinstance(bd, int) and ad == bd:
+            den: Value = ad
+        else:
+            den = np.where(flags, ad, bd)
+        return Num(np.where(flags, an, bn), den, max(a.bn, b.bn), max(a.bd, b.bd))
+
+    # --- the tree -----------------------------------------------------------------------
+    def node(self, node: ast.expr, active: Bools) -> Any:
+        """The value of *node* on every row (a :class:`Num`, or ``("bool", flags)``)."""
+        if isinstance(node, ast.Constant):
+            constant: Any = node.value
+            if isinstance(constant, bool):
+                return ("bool", np.full(self.n, constant, dtype=np.bool_))
+            if isinstance(constant, Interval):
+                return ("obj", constant)
+            return self.const(Fraction(constant))
+        if isinstance(node, ast.Name):
+            return self.inputs[node.id]
+        if isinstance(node, ast.UnaryOp):
+            operand = self.node(node.operand, active)
+            if isinstance(node.op, ast.Not):
+                return ("bool", ~operand[1])
+            if isinstance(node.op, ast.USub):
+                return Num(-operand.n, operand.d, operand.bn, operand.bd)
+            return operand
+        if isinstance(node, ast.BinOp):
+            a = self.node(node.left, active)
+            b = self.node(node.right, active)
+            if isinstance(node.op, ast.Add):
+                return self.add(a, b, 1)
+            if isinstance(node.op, ast.Sub):
+                return self.add(a, b, -1)
+            if isinstance(node.op, ast.Mult):
+                return self.mul(a, b)
+            return self.div(a, b, active)  # Div (Pow is refused by columnar_plan)
+        if isinstance(node, ast.BoolOp):
+            flags = self._flags(self.node(node.values[0], active))
+            is_and = isinstance(node.op, ast.And)
+            for value in node.values[1:]:
+                going = active & (flags if is_and else ~flags)
+                more = self._flags(self.node(value, going))
+                flags = np.where(going, more, flags)
+            return ("bool", flags)
+        if isinstance(node, ast.Compare):
+            left = self.node(node.left, active)
+            flags = np.ones(self.n, dtype=np.bool_)
+            going = active
+            for op, comparator in zip(node.ops, node.comparators, strict=True):
+                right = self.node(comparator, going)
+                flags = flags & self.compare(left, op, right)
+                going = going & flags
+                left = right
+            return ("bool", flags)
+        if isinstance(node, ast.IfExp):
+            test = self._flags(self.node(node.test, active))
+            body = self.node(node.body, active & test)
+            orelse = self.node(node.orelse, active & ~test)
+            return self.pick(test, body, orelse)
+        if isinstance(node, ast.Call):
+            name = node.func.id  # type: ignore[attr-defined]
+            args = [self.node(arg, active) for arg in node.args]
+            return self.call(name, args, active)
+        msg = f"unexpected node {type(node).__name__}"  # pragma: no cover
+        raise AssertionError(msg)  # pragma: no cover
+
+    def _flags(self, value: Any) -> Bools:
+        flags = np.asarray(value[1], dtype=np.bool_)
+        return flags if flags.shape == (self.n,) else np.broadcast_to(flags, (self.n,))
+
+    def call(self, name: str, args: list[Any], active: Bools) -> Any:
+        """A function of the language, elementwise, with the scalar implementation's rules."""
+        one = self.const(Fraction(1))
+        zero = self.const(Fraction(0))
+        if name in ("min", "max"):
+            best = args[0]
+            for item in args[1:]:
+                better = self.less(item, best) if name == "min" else self.less(best, item)
+                best = self.pick(better, item, best)
+            return best
+        if name == "abs":
+            x = args[0]
+            return Num(np.where(np.asarray(x.n) < 0, -x.n, x.n), x.d, x.bn, x.bd)
+        if name == "clamp":
+            x, low, high = args
+            self.bad |= active & self.less(high, low)
+            x = self.pick(self.less(x, low), low, x)
+            return self.pick(self.less(high, x), high, x)
+        if name in ("floor", "ceil"):
+            x = args[0]
+            whole = x.n // x.d if name == "floor" else -(-x.n // x.d)
+            return Num(whole, 1, x.bn + 1, 1)
+        if name == "divide":
+            return self.div(args[0], args[1], active)
+        if name == "ratio":
+            share = self.div(args[0], args[1], active)
+            return self.pick(self.less(one, share), one, share)
+        if name == "reverse_ratio":
+            actual, target = args
+            nothing = np.asarray(actual.n == 0)
+            share = self.div(target, actual, active & ~nothing)
+            share = self.pick(self.less(one, share), one, share)
+            return self.pick(nothing, one, share)
+        if name == "steps":
+            amount, interval = args
+            refused = np.asarray(interval.n <= 0)
+            self.bad |= active & refused
+            divisor = np.where(refused, 1, interval.n) if refused.any() else interval.n
+            bound = amount.bn * interval.bd
+            num = _times(amount.n, interval.d, bound)
+            den = _times(amount.d, divisor, amount.bd * max(interval.bn, 1))
+            whole = Num(num // den, 1, bound + 1, 1)
+            return self.pick(np.asarray(amount.n <= 0), zero, whole)
+        if name == "lookup":
+            x, rest = args[0], args[1:]
+            result = zero
+            found = np.zeros(self.n, dtype=np.bool_)
+            for i in range(len(rest) // 2):
+                spec: Interval = rest[2 * i][1]
+                hit = ~found & self._holds(spec, x)
+                result = self.pick(hit, rest[2 * i + 1], result)
+                found |= hit
+            if len(rest) % 2:
+                return self.pick(found, result, rest[-1])
+            self.bad |= active & ~found
+            return result
+        if name in ("count", "missing"):
+            total = np.zeros(self.n, dtype=np.int64)
+            for flag in args:
+                total += self._flags(flag) if name == "count" else ~self._flags(flag)
+            return Num(total, 1, len(args), 1)
+        if name == "checklist":
+            ticked = zero
+            for i in range(0, len(args), 2):
+                added = self.add(ticked, args[i + 1], 1)
+                ticked = self.pick(self._flags(args[i]), added, ticked)
+            return ticked
+        msg = f"{name}() is not vectorised"  # pragma: no cover - refused by columnar_plan
+        raise AssertionError(msg)  # pragma: no cover
+
+    def _holds(self, interval: Interval, x: Num) -> Bools:
+        """``Interval.holds`` elementwise."""
+        flags = np.ones(self.n, dtype=np.bool_)
+        if interval.low is not None:
+            low = self.const(interval.low)
+            # out when x < low, or x == low and the low end is open
+            flags &= ~self.less(x, low) if interval.low_closed else self.less(low, x)
+        if interval.high is not None:
+            high = self.const(interval.high)
+            flags &= ~self.less(high, x) if interval.high_closed else self.less(x, high)
+        return flags
+
+
+def _reduced(value: Num) -> Num:
+    """Keep int64 pairs small: divide out common factors once they grow past 2**31."""
+    if value.bn < 2**31 and value.bd < 2**31:
+        return value
+    num, den = value.n, value.d
+    if not (isinstance(num, np.ndarray) and isinstance(den, np.ndarray)):
+        return value
+    if object in (num.dtype, den.dtype) or num.shape != den.shape:
+        return value
+    common = np.gcd(num, den)
+    common[common == 0] = 1
+    num, den = num // common, den // common
+    return Num(num, den, _measure(num), _measure(den))
+
+
+def _round(num: Ints, den: Ints | int, mode: str) -> Ints:
+    """``num / den`` (both >= 0) rounded to a whole number, elementwise."""
+    magnitude = ROUNDING[mode].magnitude
+    if num.dtype == object or (isinstance(den, np.ndarray) and den.dtype == object):
+        # numpy has no divmod for Python integers: the same function, one element at a time
+        return np.asarray(np.frompyfunc(magnitude, 2, 1)(num, den), dtype=object)
+    return np.asarray(magnitude(num, den))  # type: ignore[arg-type]
+
+
+def score_arrays(
+    columnar: ColumnarPlan, inputs: Mapping[int, Mapping[str, Operand]], regular: Bools
+) -> Arrays:
+    """Score the regular rows of a table as arrays.
+
+    Args:
+        columnar: a plan that :func:`columnar_plan` accepted.
+        inputs: for each indicator (by node index), the operand of every input it reads,
+            already resolved from its own column, the shared column, a cohort value or a
+            default (rows where none could be read are not regular).
+        regular: the rows whose every cell was read plainly; narrowed here to the rows whose
+            formulas succeed and whose scores lie in [0, weight].
+    """
+    plan = columnar.plan
+    mode = plan.mode
+    n = regular.shape[0]
+    regular = regular.copy()
+    scores: dict[int, Ints] = {}
+    scales: dict[int, int] = {}
+    for index in plan.leaves:
+        node = plan.nodes[index]
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        assert node.places is not None  # noqa: S101
+        weight = _Vector.const(node.weight)
+        operands = {
+            name: Num.of(operand[1], operand[2]) if operand[0] == "num" else operand
+            for name, operand in inputs[index].items()
+        }
+        operands["weight"] = weight
+        vector = _Vector(operands, n)
+        value = vector.node(leaf.expression.program.tree, regular)
+        regular &= ~vector.bad
+        # The fast path takes 0 <= score <= weight; the rest is clamped or refused one by one.
+        inside = np.asarray(value.n >= 0) & ~vector.less(weight, value)
+        regular &= inside
+        # Rows that are not regular are rounded too (their values are never used): a
+        # denominator is never 0 here, since division put 1 where it found a 0.
+        scale = 10**node.places
+        num, den = value.rows(n)
+        if value.bn * scale >= _SAFE:
+            num, den = _wide(num, den)
+        scores[index] = _round(num * scale, den, mode)
+        scales[index] = node.places
+    for index in plan.post_order:
+        node = plan.nodes[index]
+        if node.kind == "indicator":
+            continue
+        kids = node.children
+        top = max(scales[c] for c in kids) if kids else 0
+        total = np.zeros(n, dtype=np.int64)
+        for child in kids:
+            factor = 10 ** (top - scales[child])
+            part = scores[child]
+            if part.dtype != object and not _fits(_bound(part) * factor, _bound(total)):
+                part, total = _wide(part, total)
+            total = total + part * factor
+        value_num: Ints = total
+        value_den: Ints | int = 10**top
+        scale_now: int | None = top
+        if node.kind == "scheme":
+            leaf_weights = sum((plan.nodes[j].weight for j in plan.leaves), Fraction(0))
+            if leaf_weights != plan.max:
+                factor_fraction = plan.max / leaf_weights
+                num_f, den_f = factor_fraction.numerator, factor_fraction.denominator
+                if not _fits(_bound(total) * num_f, 10**top * den_f):
+                    (total,) = _wide(total)
+                value_num, value_den, scale_now = total * num_f, 10**top * den_f, None
+        places = node.places
+        if places is None:
+            scores[index], scales[index] = value_num, top
+            continue
+        if scale_now is not None and scale_now <= places:
+            scores[index] = value_num * 10 ** (places - scale_now)
+        elif scale_now is not None:
+            scores[index] = _round(value_num, 10 ** (scale_now - places), mode)
+        else:
+            wide = value_num
+            if wide.dtype != object and not _fits(_bound(wide) * 10**places):
+                (wide,) = _wide(wide)
+            scores[index] = _round(wide * 10**places, value_den, mode)
+        scales[index] = places
+    total_scale = 10 ** scales[0]
+    total = scores[0]
+    band = _bands(plan, total, total_scale)
+    return Arrays(regular, scores, scales, total, band)
+
+
+def _bands(plan: Plan, total: Ints, scale: int) -> Ints:
+    """The band of each total (an integer over *scale*), as the scalar scorer decides it."""
+    n = total.shape[0]
+    top = next(
+        (p for p, band in enumerate(plan.bands) if band[2] == plan.max), len(plan.bands) - 1
+    )
+    band = np.full(n, top, dtype=np.int64)
+    largest = max(
+        (
+            max(abs(b.numerator), b.denominator)
+            for _, low, high, _ in plan.bands
+            for b in (low, high)
+        ),
+        default=1,
+    )
+    fits = total.dtype != object and _fits(_bound(total) * largest, largest * scale)
+    wide = total if fits else total.astype(object)
+    decided = np.zeros(n, dtype=np.bool_)
+    for position, (_, low, high, _) in enumerate(plan.bands):
+        at_least = wide * low.denominator >= low.numerator * scale
+        below = wide * high.denominator < high.numerator * scale
+        if high == plan.max:
+            below = below | (wide * high.denominator == high.numerator * scale)
+        hit = ~decided & np.asarray(at_least & below, dtype=np.bool_)
+        band[hit] = position
+        decided |= hit
+    return band

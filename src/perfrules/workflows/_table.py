@@ -1,0 +1,675 @@
+"""Scoring a table of units: a pandas or polars DataFrame or a pyarrow Table in, the same out.
+
+One row per unit, columns as in a batch CSV (``unit``; ``<indicator id>`` for its actual
+value or ``<indicator id>.<input>``; ``shared.<input>``). Every column is read once: its
+distinct values are read by the facts grammar (so ``"80%"`` costs one parse however many rows
+repeat it), then the rows the scalar scorer would take on its fast path are scored as integer
+arrays (``engine._columns``) and the others one by one with ``evaluate``, which explains
+their problems by row and column. Cohort values are taken in a first pass and ranks after
+the totals. The result has exact decimal columns (``decimal128`` in Arrow, ``Decimal`` in
+pandas and polars), never float64.
+
+Needs the ``frame`` extra (numpy, pyarrow, narwhals); imported only when used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final
+
+import narwhals.stable.v2 as nw
+import numpy as np
+import pyarrow as pa
+
+from perfrules._numbers import format_number, is_terminating
+from perfrules.engine import CohortValues, CompiledScheme
+from perfrules.engine._cohort import holds, rank
+from perfrules.engine._columns import Arrays, columnar_plan, score_arrays
+from perfrules.engine._scheme import Unit
+from perfrules.errors import FactsError
+from perfrules.facts._values import number_pair, to_bool
+from perfrules.trace import Result
+from perfrules.workflows._batch import _unit_facts, _with_positions
+
+__all__ = [
+    "TABLE_SOURCE",
+    "Chunk",
+    "cohort_pass",
+    "rank_rows",
+    "score_arrow",
+    "score_chunk",
+    "score_table",
+    "table_columns",
+    "to_pandas",
+]
+
+#: How rows of a table are named in diagnostics (``table:ROW:COLUMN``).
+TABLE_SOURCE: Final = "table"
+_UNIT_COLUMNS: Final = ("unit", "单位")
+_MISSING: Final = object()
+Ints = np.ndarray[Any, Any]
+#: The cohort values, each row's cohort key, and the rows left out of the values.
+_Cohort = tuple[CohortValues, list[str | None], dict[int, FactsError]]
+
+
+def score_table(compiled: CompiledScheme, table: Any) -> Any:
+    """Score every row of *table*; return a table of the same kind with the results.
+
+    Columns of the result: ``unit``, ``total``, ``grade``, the cohort's key and values and
+    ``rank`` when the scheme declares them, one column per indicator (its rounded score, null
+    when excluded), and ``errors`` (the row's problems, located at ``table:ROW:COLUMN``;
+    null for a row that scored). Scores and totals are exact decimals.
+
+    Raises:
+        TypeError: *table* is not a DataFrame or Table narwhals knows.
+    """
+    frame = nw.from_native(table, eager_only=True)
+    arrow = frame.to_arrow()
+    out = score_arrow(compiled, arrow)
+    if frame.implementation is nw.Implementation.PANDAS:
+        return to_pandas(out)
+    return nw.from_arrow(out, backend=frame.implementation).to_native()
+
+
+def to_pandas(table: pa.Table) -> Any:
+    """A pandas DataFrame of results that keeps Arrow's exact types.
+
+    Decimals stay ``decimal128`` columns (``pd.ArrowDtype``; each cell a ``Decimal``), a rank
+    with gaps is ``Int64`` (pandas' default would make both float64 or untyped objects, which
+    Parquet writers then cannot type).
+    """
+    import pandas as pd  # noqa: PLC0415 - only for pandas input
+
+    def mapper(kind: pa.DataType) -> Any:
+        if pa.types.is_decimal(kind):
+            return pd.ArrowDtype(kind)
+        return pd.Int64Dtype() if kind == pa.int64() else None
+
+    return table.to_pandas(types_mapper=mapper)
+
+
+# --- reading the columns ----------------------------------------------------------------
+class _Column:
+    """One column's cells as codes into its distinct values (``-1`` for an empty cell)."""
+
+    __slots__ = ("_flags", "_numbers", "_present", "codes", "distinct", "name", "position")
+
+    def __init__(self, name: str, position: int, array: pa.ChunkedArray) -> None:
+        self.name = name
+        self.position = position
+        encoded = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+        if pa.types.is_dictionary(encoded.type):
+            encoded = encoded.cast(encoded.type.value_type)
+        encoded = encoded.dictionary_encode()
+        indices = encoded.indices.fill_null(-1)
+        self.codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        self.distinct: list[Any] = [_cell(v) for v in encoded.dictionary.to_pylist()]
+        empty = [i for i, v in enumerate(self.distinct) if v is _MISSING]
+        if empty:
+            self.codes = np.where(np.isin(self.codes, empty), -1, self.codes)
+        self._numbers: Any = None
+        self._flags: Any = None
+        self._present: Any = None
+
+    def present(self) -> Ints:
+        if self._present is None:
+            self._present = np.asarray(self.codes >= 0)
+        found: Ints = self._present
+        return found
+
+    def row(self, index: int) -> Any:
+        code = self.codes[index]
+        return _MISSING if code < 0 else self.distinct[code]
+
+
+def _cell(value: Any) -> Any:
+    """A table cell as a fact: text stripped, a float by its shortest decimal text."""
+    if value is None:
+        return _MISSING
+    if isinstance(value, str):
+        text = value.strip()
+        return text or _MISSING
+    if isinstance(value, float):
+        # A spreadsheet or pandas float column: the digits a person typed (0.9, not
+        # 0.900000000000000022), read exactly, as XLSX cells are.
+        return repr(value) if value == value else _MISSING  # noqa: PLR0124 - NaN is empty
+    return value
+
+
+def table_columns(names: Sequence[str]) -> tuple[int | None, dict[str, int]]:
+    """The unit column's position and every other column by name."""
+    unit = next((i for i, n in enumerate(names) if n in _UNIT_COLUMNS), None)
+    return unit, {n: i for i, n in enumerate(names) if i != unit}
+
+
+def _numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
+    """Numerators, denominators and a readable mask: the fast reading of each distinct value."""
+    if column._numbers is None:  # noqa: SLF001
+        column._numbers = _read_numbers(column)  # noqa: SLF001
+    found: tuple[Ints, Ints, Ints] = column._numbers  # noqa: SLF001
+    return found
+
+
+def _read_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
+    nums: list[int] = []
+    dens: list[int] = []
+    okay: list[bool] = []
+    for value in column.distinct:
+        pair = None if value is _MISSING or isinstance(value, bool) else number_pair(value)
+        nums.append(pair[0] if pair else 0)
+        dens.append(pair[1] if pair else 1)
+        okay.append(pair is not None)
+    return (
+        _take(nums, column.codes),
+        _take(dens, column.codes, fill=1),
+        _take_flags(okay, column.codes),
+    )
+
+
+def _flags(column: _Column) -> tuple[Ints, Ints]:
+    if column._flags is None:  # noqa: SLF001
+        column._flags = _read_flags(column)  # noqa: SLF001
+    found: tuple[Ints, Ints] = column._flags  # noqa: SLF001
+    return found
+
+
+def _read_flags(column: _Column) -> tuple[Ints, Ints]:
+    values: list[bool] = []
+    okay: list[bool] = []
+    for value in column.distinct:
+        flag = to_bool(value) if value is not _MISSING else None
+        values.append(bool(flag))
+        okay.append(flag is not None)
+    return _take_flags(values, column.codes), _take_flags(okay, column.codes)
+
+
+def _take(values: list[int], codes: Ints, fill: int = 0) -> Ints:
+    limit = 2**62
+    wide = any(abs(v) >= limit for v in values)
+    table = np.array([*values, fill], dtype=object if wide else np.int64)
+    return table[codes]  # code -1 takes the fill at the end
+
+
+def _take_flags(values: list[bool], codes: Ints) -> Ints:
+    table = np.array([*values, False], dtype=np.bool_)
+    return table[codes]
+
+
+# --- scoring ----------------------------------------------------------------------------
+def score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> pa.Table:
+    """:func:`score_table` on a pyarrow Table."""
+    values = cohort_pass(compiled, [arrow]) if _has_cohort(compiled) else None
+    chunk = score_chunk(compiled, arrow, values)
+    return chunk.with_ranks(rank_rows(compiled, chunk.rankable))
+
+
+@dataclass
+class Chunk:
+    """One scored chunk of a table.
+
+    Attributes:
+        table: the result rows (without ``rank``).
+        failures: the rows (from 0 in the chunk) whose facts failed, with their problems.
+        rankable: ``(row, unit, keys, cohort)`` of every row the ranking takes.
+        totals: each row's total as an integer over ``10 ** total_places`` (failed: 0).
+        scored: the rows that scored.
+    """
+
+    table: pa.Table
+    failures: dict[int, FactsError]
+    rankable: list[tuple[int, str, tuple[Fraction | None, ...], str | None]]
+    totals: Ints
+    scored: Ints
+    ranked: bool
+
+    def with_ranks(self, ranks: Mapping[int, Any], offset: int = 0) -> pa.Table:
+        """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
+        if not self.ranked:
+            return self.table
+        column = pa.array(
+            [
+                ranks[offset + r].position if offset + r in ranks else None
+                for r in range(self.table.num_rows)
+            ],
+            type=pa.int64(),
+        )
+        at = self.table.column_names.index("errors")
+        return self.table.add_column(at, "rank", column)
+
+
+def rank_rows(
+    compiled: CompiledScheme,
+    rankable: Iterable[tuple[int, str, tuple[Fraction | None, ...], str | None]],
+) -> dict[int, Any]:
+    """Ranks of the rankable rows, per cohort (``{}`` without a ranking)."""
+    ranking = compiled.scheme.ranking
+    if ranking is None:
+        return {}
+    groups: dict[str | None, list[tuple[int, str, tuple[Fraction | None, ...]]]] = {}
+    for row, unit, keys, cohort_key in rankable:
+        groups.setdefault(cohort_key, []).append((row, unit, keys))
+    ranks: dict[int, Any] = {}
+    for members in groups.values():
+        ranks.update(rank(ranking, members))
+    return ranks
+
+
+def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortValues:
+    """The first pass over every chunk: the cohort values (rows numbered across chunks)."""
+
+    def facts() -> Iterable[dict[str, Any]]:
+        wanted = _cohort_names(compiled)
+        for arrow in chunks:
+            n = arrow.num_rows
+            names = [str(c) for c in arrow.column_names]
+            unit_at, by_name = table_columns(names)
+            columns = {
+                name: _Column(name, i, arrow.column(i))
+                for name, i in by_name.items()
+                if name.removeprefix("shared.") in wanted and name.startswith("shared.")
+            }
+            units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n)
+            for r, shared in enumerate(_shared_rows(columns, wanted, n)):
+                yield {"unit": units[r], "shared": shared}
+
+    return compiled.cohort_values(facts())
+
+
+def score_chunk(
+    compiled: CompiledScheme,
+    arrow: pa.Table,
+    values: CohortValues | None,
+    *,
+    offset: int = 0,
+    first_row: int = 1,
+) -> Chunk:
+    """Score one chunk of a table with the cohort values taken over all of them.
+
+    *offset* is the chunk's first row among all (cohort problems are kept by that number);
+    *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header).
+    """
+    plan = compiled.plan
+    n = arrow.num_rows
+    names = [str(c) for c in arrow.column_names]
+    unit_at, by_name = table_columns(names)
+    columns = {name: _Column(name, i, arrow.column(i)) for name, i in by_name.items()}
+    units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n, first_row)
+    cohort = None
+    if values is not None:
+        shared = _shared_rows(columns, _cohort_names(compiled), n)
+        keys = [compiled._cohort_key(s, Unit(None)) for s in shared]  # noqa: SLF001
+        problems = {
+            r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
+        }
+        cohort = (values, keys, problems)
+    columnar = columnar_plan(plan, compiled._types)  # noqa: SLF001 - one engine
+    regular = np.full(n, columnar.vectorised, dtype=np.bool_)
+    inputs: dict[int, dict[str, tuple[Any, ...]]] = {}
+    if columnar.vectorised:
+        regular &= _known_columns_only(compiled, columns, n)
+        for index in plan.leaves:
+            inputs[index] = {}
+            node = plan.nodes[index]
+            leaf = node.leaf
+            assert leaf is not None  # noqa: S101
+            for name in leaf.needs:
+                operand, okay = _operand(compiled, columns, node.id, leaf, name, cohort, n)
+                inputs[index][name] = operand
+                regular &= okay
+    if cohort is not None:
+        for position in cohort[2]:
+            regular[position] = False
+    arrays = score_arrays(columnar, inputs, regular) if columnar.vectorised else None
+    if arrays is not None:
+        regular = arrays.regular
+    scalar: dict[int, Result | FactsError] = {}
+    for row in np.flatnonzero(~regular).tolist():
+        scalar[row] = _score_row(compiled, columns, names, units, row, cohort, first_row)
+    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
+    table, totals, scored = _result_table(compiled, units, arrays, scalar, cohort, n)
+    failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
+    ranked = compiled.scheme.ranking is not None
+    return Chunk(table, failures, rankable, totals, scored, ranked)
+
+
+def _has_cohort(compiled: CompiledScheme) -> bool:
+    return compiled.scheme.cohort is not None or compiled.scheme.ranking is not None
+
+
+def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column], n: int) -> Ints:
+    """Rows with a value in a column the fast path does not read go the long way."""
+    plan = compiled.plan
+    declared = set(compiled.scheme.inputs)
+    fine = np.ones(n, dtype=np.bool_)
+    for name, column in columns.items():
+        if name.startswith("shared."):
+            continue
+        ident, _, key = name.partition(".")
+        index = plan.by_id.get(ident)
+        node = plan.nodes[index] if index is not None else None
+        leaf = node.leaf if node is not None else None
+        if leaf is not None and (not key or key in declared or key in leaf.needs or key == "note"):
+            continue
+        fine &= ~column.present()
+    return fine
+
+
+def _operand(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    ident: str,
+    leaf: Any,
+    name: str,
+    cohort: _Cohort | None,
+    n: int,
+) -> tuple[tuple[Any, ...], Ints]:
+    """The operand of input *name* of indicator *ident* on every row, and where it was read.
+
+    Resolved as the scalar scorer does: the indicator's own cell, else the shared cell,
+    else the cohort value, else the default (a ``params`` value or the target).
+    """
+    kind = compiled._types.get(name, "number")  # noqa: SLF001
+    show = leaf.show or "actual"
+    own = columns.get(f"{ident}.{name}") or (columns.get(ident) if name == show else None)
+    shared = columns.get(f"shared.{name}")
+    sources = [c for c in (own, shared) if c is not None]
+    default = leaf.params.get(name)
+    if default is None and name == "target" and leaf.target_value is not None:
+        default = leaf.target_value
+    if kind == "bool":
+        value = np.zeros(n, dtype=np.bool_)
+        okay = np.zeros(n, dtype=np.bool_)
+        taken = np.zeros(n, dtype=np.bool_)
+        for column in sources:
+            here = column.present() & ~taken
+            flags, readable = _flags(column)
+            value = np.where(here, flags, value)
+            okay |= here & readable
+            taken |= here
+        if isinstance(default, bool):
+            value = np.where(taken, value, default)
+            okay |= ~taken
+        return ("bool", value), okay
+    num = np.zeros(n, dtype=np.int64)
+    den = np.ones(n, dtype=np.int64)
+    okay = np.zeros(n, dtype=np.bool_)
+    taken = np.zeros(n, dtype=np.bool_)
+    for column in sources:
+        here = column.present() & ~taken
+        nums, dens, readable = _numbers(column)
+        if object in (nums.dtype, num.dtype):
+            num, nums = num.astype(object), nums.astype(object)
+            den, dens = den.astype(object), dens.astype(object)
+        num, den = np.where(here, nums, num), np.where(here, dens, den)
+        okay |= here & readable
+        taken |= here
+    if cohort is not None and name in compiled.plan.cohort_names:
+        values, keys, _ = cohort
+        per_key: dict[str | None, tuple[int, int] | None] = {}
+        for key, taken_values in values.by_cohort.items():
+            found = next((v.value for v in taken_values if v.name == name), None)
+            per_key[key] = None if found is None else (found.numerator, found.denominator)
+        pairs = [per_key.get(k) for k in keys]
+        nums_c = np.array([p[0] if p else 0 for p in pairs], dtype=object)
+        dens_c = np.array([p[1] if p else 1 for p in pairs], dtype=object)
+        have = np.array([p is not None for p in pairs], dtype=np.bool_)
+        if all(abs(x) < 2**62 for x in (*nums_c.tolist(), *dens_c.tolist())):
+            nums_c, dens_c = nums_c.astype(np.int64), dens_c.astype(np.int64)
+        else:
+            num, den = num.astype(object), den.astype(object)
+        # A unit's own cell for a cohort value is refused (PR414): the long way says so.
+        okay = ~taken & have
+        num, den = np.where(taken, num, nums_c), np.where(taken, den, dens_c)
+        return ("num", num, den), okay
+    if default is not None and not isinstance(default, bool):
+        fraction = Fraction(default)
+        num = np.where(taken, num, fraction.numerator)
+        den = np.where(taken, den, fraction.denominator)
+        okay |= ~taken
+    return ("num", num, den), okay
+
+
+def _shared_rows(
+    columns: Mapping[str, _Column], wanted: Iterable[str], n: int
+) -> list[dict[str, Any]]:
+    """The shared facts *wanted* of every row, as plain dicts."""
+    picked = [(name, columns[f"shared.{name}"]) for name in wanted if f"shared.{name}" in columns]
+    rows: list[dict[str, Any]] = [{} for _ in range(n)]
+    for name, column in picked:
+        distinct = column.distinct
+        for r, code in enumerate(column.codes.tolist()):
+            if code >= 0:
+                rows[r][name] = distinct[code]
+    return rows
+
+
+def _cohort_names(compiled: CompiledScheme) -> set[str]:
+    scheme = compiled.scheme
+    names: set[str] = set()
+    if scheme.cohort is not None:
+        if scheme.cohort.group_by is not None:
+            names.add(scheme.cohort.group_by)
+        names |= {v.of for v in scheme.cohort.values.values() if v.of is not None}  # noqa: PD011 - the rule file's cohort values
+    if scheme.ranking is not None:
+        names |= {k.by for k in scheme.ranking.keys if k.by in scheme.inputs}
+    for condition in compiled.plan.cohort_conditions.values():
+        names |= condition.names
+    return names
+
+
+class _UnitNames:
+    """Each row's unit name, read only for the rows that need it (and for the output)."""
+
+    def __init__(self, column: pa.ChunkedArray | None, n: int, first_row: int = 1) -> None:
+        self.n = n
+        self.first_row = first_row
+        self.array = column.combine_chunks().cast(pa.string()) if column is not None else None
+        self._names: list[str | None] | None = None
+
+    def __getitem__(self, row: int) -> str:
+        if self._names is None:
+            self._names = self.array.to_pylist() if self.array is not None else [None] * self.n
+        name = self._names[row]
+        return name or f"row {row + 1}"
+
+    def column(self) -> pa.Array:
+        if self.array is None or self.array.null_count:
+            return pa.array([self[r] for r in range(self.n)], type=pa.string())
+        return self.array
+
+
+def _score_row(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    order: Sequence[str],
+    units: _UnitNames,
+    row: int,
+    cohort: _Cohort | None,
+    first_row: int,
+) -> Result | FactsError:
+    """One row the long way: every problem explained at its row and column."""
+    if cohort is not None and row in cohort[2]:
+        return cohort[2][row]
+    # Every column in table order (the unit column too), so positions are the table's own.
+    cells: dict[str, Any] = {}
+    for name in order:
+        column = columns.get(name)
+        cell = _MISSING if column is None else column.row(row)
+        cells[name] = "" if cell is _MISSING else cell
+    data, positions = _unit_facts(cells, compiled)
+    facts = _with_positions(data, positions, (TABLE_SOURCE, row + first_row), units[row])
+    try:
+        return compiled.evaluate(
+            facts, trace=False, cohort=cohort[0] if cohort is not None else None
+        )
+    except FactsError as exc:
+        return exc
+
+
+def _rankable(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    units: _UnitNames,
+    arrays: Arrays | None,
+    scalar: Mapping[int, Result | FactsError],
+    cohort: _Cohort | None,
+    n: int,
+    offset: int,
+) -> list[tuple[int, str, tuple[Fraction | None, ...], str | None]]:
+    """``(row, unit, keys, cohort)`` of the rows the ranking takes (rows from *offset*)."""
+    ranking = compiled.scheme.ranking
+    if ranking is None:
+        return []
+    plan = compiled.plan
+    shared = _shared_rows(columns, _cohort_names(compiled), n)
+    condition = plan.cohort_conditions.get("")
+    keys_of = cohort[1] if cohort is not None else [None] * n
+    rows: list[tuple[int, str, tuple[Fraction | None, ...], str | None]] = []
+    for row in range(n):
+        outcome = scalar.get(row)
+        if isinstance(outcome, FactsError):
+            continue
+        if condition is not None and not holds(
+            condition,
+            shared[row],
+            compiled._read_shared,  # noqa: SLF001
+            Unit(None),
+            "ranking",
+        ):
+            continue
+        keys: list[Fraction | None] = []
+        for key in ranking.keys:
+            if key.by == "total" or key.by in plan.by_id:
+                index = 0 if key.by == "total" else plan.by_id[key.by]
+                keys.append(_score(plan, arrays, outcome, row, index))
+            else:
+                raw = shared[row].get(key.by, _MISSING)
+                read = (
+                    None if raw is _MISSING else compiled._read_shared(key.by, raw, Unit(None))  # noqa: SLF001
+                )
+                keys.append(read if isinstance(read, Fraction) else None)
+        rows.append((offset + row, units[row], tuple(keys), keys_of[row]))
+    return rows
+
+
+def _score(
+    plan: Any, arrays: Arrays | None, outcome: Result | FactsError | None, row: int, index: int
+) -> Fraction | None:
+    if outcome is None:
+        assert arrays is not None  # noqa: S101
+        return Fraction(int(arrays.scores[index][row]), 10 ** arrays.scales[index])
+    assert isinstance(outcome, Result)  # noqa: S101
+    if index == 0:
+        return outcome.total_exact
+    value = outcome.scores.get(plan.nodes[index].id)
+    return None if value is None else Fraction(value)
+
+
+# --- the result table -------------------------------------------------------------------
+def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
+    """Exact decimal128 values from integers over ``10 ** places`` (nulls where not valid)."""
+    n = ints.shape[0]
+    kind = pa.decimal128(38, places)
+    if ints.dtype != object:
+        words = np.empty((n, 2), dtype=np.int64)
+        words[:, 0] = np.where(valid, ints, 0)
+        words[:, 1] = words[:, 0] >> 63
+        bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+        nulls = 0 if bitmap is None else int(n - valid.sum())
+        data = pa.py_buffer(words)
+        return pa.Array.from_buffers(kind, n, [bitmap, data], null_count=nulls)
+    values = [
+        Decimal(int(v)).scaleb(-places) if ok else None
+        for v, ok in zip(ints.tolist(), valid.tolist(), strict=True)
+    ]
+    return pa.array(values, type=kind)
+
+
+def _exact_text(value: Fraction | None) -> str | None:
+    if value is None:
+        return None
+    return (
+        format_number(value) if is_terminating(value) else f"{value.numerator}/{value.denominator}"
+    )
+
+
+def _result_table(
+    compiled: CompiledScheme,
+    units: _UnitNames,
+    arrays: Arrays | None,
+    scalar: Mapping[int, Result | FactsError],
+    cohort: _Cohort | None,
+    n: int,
+) -> tuple[pa.Table, Ints, Ints]:
+    plan = compiled.plan
+    scored = np.array(
+        [not isinstance(scalar.get(r), FactsError) for r in range(n)], dtype=np.bool_
+    )
+    columns: dict[str, pa.Array] = {"unit": units.column()}
+
+    def node_ints(index: int, places: int) -> tuple[Ints, Ints]:
+        values = np.zeros(n, dtype=np.int64) if arrays is None else arrays.scores[index].copy()
+        valid = scored.copy()
+        for row, outcome in scalar.items():
+            if isinstance(outcome, FactsError):
+                continue
+            value = outcome.total if index == 0 else outcome.scores.get(plan.nodes[index].id)
+            if value is None:
+                valid[row] = False
+                continue
+            whole = int(Decimal(value).scaleb(places))
+            if values.dtype != object and abs(whole) >= 2**62:
+                values = values.astype(object)
+            values[row] = whole
+        return values, valid
+
+    total_places = plan.total_places or 0
+    totals, valid = node_ints(0, total_places)
+    columns["total"] = _decimals(totals, total_places, valid)
+    labels = [band[0] for band in plan.bands]
+    codes = (
+        np.zeros(n, dtype=np.int32) if arrays is None else np.asarray(arrays.band, dtype=np.int32)
+    )
+    for row, outcome in scalar.items():
+        if isinstance(outcome, Result):
+            label = outcome.grade.label  # a grade override's label is not a band's
+            if label not in labels:
+                labels.append(label)
+            codes[row] = labels.index(label)
+    grade_codes = pa.array(codes, mask=~scored)
+    columns["grade"] = pa.DictionaryArray.from_arrays(grade_codes, pa.array(labels)).cast(
+        pa.string()
+    )
+    for index in plan.leaves:
+        node = plan.nodes[index]
+        places = node.places if node.places is not None else 0
+        ints, valid = node_ints(index, places)
+        if node.places is None:
+            texts = [
+                _exact_text(_score(plan, arrays, scalar.get(r), r, index)) if valid[r] else None
+                for r in range(n)
+            ]
+            columns[node.id] = pa.array(texts, type=pa.string())
+        else:
+            columns[node.id] = _decimals(ints, places, valid)
+    scheme = compiled.scheme
+    if cohort is not None and scheme.cohort is not None:
+        values, keys, problems = cohort
+        if scheme.cohort.group_by is not None:
+            columns[scheme.cohort.group_by] = pa.array(keys, type=pa.string())
+        for name in scheme.cohort.values:  # noqa: PD011 - the rule file's cohort values
+            texts = []
+            for row, key in enumerate(keys):
+                taken = values.values(key) if row not in problems else None
+                found = next((v.value for v in taken or () if v.name == name), None)
+                texts.append(_exact_text(found))
+            columns[name] = pa.array(texts, type=pa.string())
+    errors: list[str | None] = [None] * n
+    for row, outcome in scalar.items():
+        if isinstance(outcome, FactsError):
+            errors[row] = "; ".join(d.format("en") for d in outcome.diagnostics)
+    columns["errors"] = pa.array(errors, type=pa.string())
+    return pa.table(columns), totals, scored
