@@ -349,7 +349,11 @@ def score(
     many = (
         unit_name is None
         and facts != _STDIN
-        and (Path(facts).is_dir() or _is_wide_csv(Path(facts)))
+        and (
+            Path(facts).is_dir()
+            or _is_wide_csv(Path(facts))
+            or Path(facts).suffix.lower() == ".parquet"
+        )
     )
     if out is not None and not many and results_format(out) is None:
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown).
@@ -394,16 +398,25 @@ def _score_batch(
         raise click.BadParameter(f"the file must end in {_RESULT_ENDINGS}", param_hint="--out")
     console = make_console(stderr=True)
     show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
+    streamed = _streamer(Path(source), target)
     with make_progress(console, enabled=show_progress) as advance:
-        outcome = score_batch(
-            compiled, source, trace=target.suffix.lower() == ".jsonl", progress=advance
-        )
-    try:
-        write_results(outcome, compiled, target)
-    except ImportError:
-        click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
-        raise _Exit(EXIT_USAGE) from None
-    summary = outcome.summary(compiled)
+        if streamed is not None:
+            # Any size: chunk by chunk, as arrays, written as it goes.
+            flowing = streamed(compiled, Path(source), target, progress=advance)
+            summary, failed = flowing.summary(compiled), flowing.failed
+            any_failed = flowing.failed_count > 0
+        else:
+            outcome = score_batch(
+                compiled, source, trace=target.suffix.lower() == ".jsonl", progress=advance
+            )
+            summary, failed, any_failed = None, outcome.failed, bool(outcome.failed)
+    if streamed is None:
+        try:
+            write_results(outcome, compiled, target)
+        except ImportError:
+            click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
+            raise _Exit(EXIT_USAGE) from None
+        summary = outcome.summary(compiled)
     if output_format == "json":
         import json  # noqa: PLC0415
 
@@ -412,14 +425,27 @@ def _score_batch(
             "summary": summary,
             "errors": [
                 {"unit": u.unit, "diagnostics": [d.to_dict(lang) for d in u.errors]}
-                for u in outcome.failed
+                for u in failed
             ],
         }
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     else:
-        render_batch_summary(summary, outcome.failed, str(target), lang, console)
-    if outcome.failed:
+        render_batch_summary(summary, failed, str(target), lang, console)
+    if any_failed:
         raise _Exit(EXIT_NO)
+
+
+def _streamer(source: Path, target: Path) -> Any:
+    """``stream_batch`` when *source* and *target* can be streamed and the extra is there."""
+    if not source.is_file() or source.suffix.lower() not in (".csv", ".parquet"):
+        return None
+    if source.suffix.lower() == ".csv" and not _is_wide_csv(source):
+        return None
+    try:
+        from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch  # noqa: PLC0415
+    except ImportError:  # no frame extra: the in-memory batch (files up to 1 MiB)
+        return None
+    return stream_batch if target.suffix.lower() in STREAM_OUTPUTS else None
 
 
 @cli.command()

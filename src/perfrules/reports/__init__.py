@@ -79,6 +79,7 @@ FORMATS: tuple[OutputFormat, ...] = (
     OutputFormat("xlsx", (".xlsx",), results=True, extra="xlsx"),
     OutputFormat("csv", (".csv",), unit=False, results=True),
     OutputFormat("jsonl", (".jsonl",), unit=False, results=True),
+    OutputFormat("parquet", (".parquet",), unit=False, results=True, extra="frame"),
 )
 
 

@@ -16,11 +16,18 @@ from typing import Any, Final
 
 from rich.text import Text
 
-__all__ = ["csv_text", "markdown_text", "printable", "terminal_text", "text_cells"]
+__all__ = [
+    "FORMULA_STARTS",
+    "csv_text",
+    "markdown_text",
+    "printable",
+    "terminal_text",
+    "text_cells",
+]
 
 # OWASP CSV injection: a cell starting with one of these is a formula in Excel, LibreOffice
 # or Google Sheets (fullwidth forms included: Excel folds them).
-_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 # Enough to keep data inside its cell: no link or image (``[…](…)``), no code span, no
 # table cell break; HTML is escaped separately and line breaks are joined.
 _MARKDOWN_SPECIAL: Final = re.compile(r"([\\`\[\]|])")
@@ -29,7 +36,7 @@ _LINE_BREAKS: Final = re.compile(r"[\r\n\u2028\u2029\x85]+")
 
 def csv_text(value: str) -> str:
     """*value* for a CSV cell: a leading formula character is quoted with ``'`` (OWASP)."""
-    if value.startswith(_FORMULA_STARTS):
+    if value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
 

@@ -157,6 +157,11 @@ def read_units(
                 yield item.stem, exc, (str(item), 0)
         return
     kind = format_of(path)
+    if path.suffix.lower() == ".parquet" or (
+        kind is not None and kind.name == "csv" and _large(path)
+    ):
+        yield from _chunked_units(path, compiled)
+        return
     if kind is not None and kind.name == "csv":
         for unit, values, where in _wide_rows(path):
             data, columns = _unit_facts(values, compiled)
@@ -168,6 +173,49 @@ def read_units(
         return
     facts = load_facts(path)
     yield facts.unit or path.stem, facts, (str(path), 0)
+
+
+def _large(path: Path) -> bool:
+    """A wide CSV over the facts-file size limit, which only the chunked reader takes."""
+    from perfrules.rules._loader import MAX_FILE_BYTES  # noqa: PLC0415
+
+    return path.stat().st_size > MAX_FILE_BYTES and _frame_available()
+
+
+def _frame_available() -> bool:
+    try:
+        import perfrules.workflows._stream  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def _chunked_units(
+    path: Path, compiled: CompiledScheme
+) -> Iterator[tuple[str, Facts | dict[str, Any] | FactsError, tuple[str, int]]]:
+    """Units of a CSV of any size or a Parquet file, read in chunks (the ``frame`` extra)."""
+    try:
+        from perfrules.workflows._stream import read_chunks  # noqa: PLC0415
+    except ImportError:
+        raise FactsError(
+            [
+                Diagnostic(
+                    "PR105",
+                    params={"file": str(path), "reason": "needs pip install 'perfrules[frame]'"},
+                    file=str(path),
+                )
+            ]
+        ) from None
+    first = 2 if path.suffix.lower() == ".csv" else 1
+    number = first
+    for table in read_chunks(path):
+        for row in table.to_pylist():
+            cells = {str(k): ("" if v is None else v) for k, v in row.items()}
+            unit = str(cells.get("unit") or cells.get("单位") or f"row {number}")
+            data, columns = _unit_facts(cells, compiled)
+            where = (str(path), number)
+            yield unit, _with_positions(data, columns, where, unit), where
+            number += 1
 
 
 def _with_positions(
@@ -367,7 +415,36 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
                 )
         write_atomic(path, "\ufeff" + text.getvalue())
         return
+    if suffix == ".parquet":
+        _write_parquet(outcome, compiled, path, ids)
+        return
     _write_xlsx(outcome, compiled, path, ids)
+
+
+def _write_parquet(
+    outcome: BatchOutcome, compiled: CompiledScheme, path: Path, ids: list[str]
+) -> None:
+    """The CSV's columns, numbers as exact decimals (the ``frame`` extra)."""
+    import pyarrow as pa  # noqa: PLC0415 - optional extra
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    extra = _cohort_columns(compiled)
+    rows: dict[str, list[Any]] = {name: [] for name in ["unit", "total", "grade", *ids, *extra]}
+    rows["errors"] = []
+    for unit in outcome.units:
+        result = unit.result
+        rows["unit"].append(unit.unit)
+        rows["total"].append(None if result is None else result.total)
+        rows["grade"].append(None if result is None else result.grade.label)
+        for ident in ids:
+            rows[ident].append(None if result is None else result.scores.get(ident))
+        cells = _cohort_cells(result, extra) if result is not None else [""] * len(extra)
+        for column, text in zip(extra, cells, strict=True):
+            rows[column].append(text or None)
+        rows["errors"].append("; ".join(d.format("en") for d in unit.errors) or None)
+    buffer = pa.BufferOutputStream()
+    pq.write_table(pa.table(rows), buffer)
+    write_atomic(path, buffer.getvalue().to_pybytes())
 
 
 def _write_xlsx(

@@ -6,12 +6,14 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from perfrules._numbers import format_number
 from perfrules.engine import CompiledScheme
 
-__all__ = ["new_year_text", "write_atomic"]
+__all__ = ["atomic_stream", "new_year_text", "write_atomic"]
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -20,13 +22,24 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     Readers see either the old file or the whole new one, never a part.
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_stream(path) as stream:
+        stream.write(raw)
+
+
+@contextlib.contextmanager
+def atomic_stream(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that becomes *path* when the block ends without an exception.
+
+    For output written piece by piece (a million rows): until the rename, *path* keeps its
+    old contents; an error or an interrupt removes the temporary file.
+    """
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         umask = os.umask(0)
         os.umask(umask)
         Path(temporary).chmod(0o666 & ~umask)  # as a plainly created file would have
         with os.fdopen(handle, "wb") as stream:
-            stream.write(raw)
+            yield stream
             stream.flush()
             os.fsync(stream.fileno())
         Path(temporary).replace(path)

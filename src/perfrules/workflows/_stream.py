@@ -1,0 +1,332 @@
+"""Batches of any size: a CSV or Parquet file of units scored chunk by chunk.
+
+The input is read in chunks of rows (pyarrow), every chunk scored as arrays
+(``_table.score_chunk``) and written out before the next is read, so memory holds one chunk
+and the per-unit totals (8 bytes a unit, for the median). A scheme with cohort values reads
+the file twice: once for the values, once to score. A ranking needs every unit's total before
+any rank is known: its chunks are kept until the end (memory grows with the file). JSON Lines
+output explains every unit (one trace per line) and is written unit by unit too.
+
+Needs the ``frame`` extra; the CLI falls back to the in-memory batch without it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from perfrules.engine import CohortValues, CompiledScheme
+from perfrules.errors import Diagnostic, FactsError
+from perfrules.reports._safe import FORMULA_STARTS
+from perfrules.workflows._batch import UnitResult, _dec, _unit_facts, _with_positions
+from perfrules.workflows._files import atomic_stream
+from perfrules.workflows._table import (
+    TABLE_SOURCE,
+    Chunk,
+    cohort_pass,
+    rank_rows,
+    score_chunk,
+    table_columns,
+)
+
+__all__ = ["STREAM_INPUTS", "STREAM_OUTPUTS", "StreamOutcome", "read_chunks", "stream_batch"]
+
+#: Inputs read chunk by chunk, and outputs written so.
+STREAM_INPUTS: Final = (".csv", ".parquet")
+STREAM_OUTPUTS: Final = (".csv", ".parquet", ".jsonl")
+#: Rows per chunk: big enough for the arrays to pay, small enough to stay in cache-sized
+#: memory (about 10 MB of input text for the seed's 17 indicators).
+CHUNK_ROWS: Final = 65_536
+#: Failed units kept with their diagnostics for the summary (the file has them all).
+_FAILED_SHOWN: Final = 200
+
+
+@dataclass
+class StreamOutcome:
+    """What a streamed batch did: counts and the summary, not the units."""
+
+    units: int = 0
+    failed_count: int = 0
+    failed: list[UnitResult] = field(default_factory=list)
+    grades: Counter[str] = field(default_factory=Counter)
+    totals: list[Any] = field(default_factory=list)
+    lost: dict[str, Fraction] = field(default_factory=dict)
+
+    @property
+    def scored_count(self) -> int:
+        """Units that scored."""
+        return self.units - self.failed_count
+
+    def summary(self, compiled: CompiledScheme) -> dict[str, Any]:
+        """The same summary as an in-memory batch's."""
+        plan = compiled.plan
+        count = self.scored_count
+        scale = 10 ** (plan.total_places or 0)
+        mean = median = None
+        if count:
+            everything = np.concatenate(self.totals) if self.totals else np.zeros(0, np.int64)
+            ordered = np.sort(everything)
+            middle = count // 2
+            low, high = int(ordered[(count - 1) // 2]), int(ordered[middle])
+            median = Fraction(low + high, 2 * scale)
+            mean = Fraction(int(everything.astype(object).sum()), count * scale)
+        return {
+            "units": self.units,
+            "scored": count,
+            "failed": self.failed_count,
+            "grades": {b[0]: self.grades.get(b[0], 0) for b in plan.bands},
+            "mean_total": None if mean is None else _dec(mean),
+            "median_total": None if median is None else _dec(median),
+            "most_points_lost": [
+                {"id": ident, "mean_lost": _dec(total / count)}
+                for ident, total in sorted(self.lost.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            ]
+            if count
+            else [],
+        }
+
+
+# --- reading ----------------------------------------------------------------------------
+def _encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) unless the start of the file is not; then GB18030."""
+    with path.open("rb") as stream:
+        head = stream.read(1 << 20)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8"
+
+
+def _header(path: Path, encoding: str) -> list[str]:
+    with path.open(encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as f:
+        return [cell.strip() for cell in next(csv.reader(f), [])]
+
+
+def read_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
+    """The units of a wide CSV (every cell as text) or a Parquet file, *rows* at a time."""
+    if path.suffix.lower() == ".parquet":
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+            yield pa.Table.from_batches([batch])
+        return
+    encoding = _encoding(path)
+    header = _header(path, encoding)
+    # Column names given, the header row skipped: a BOM or a duplicate name cannot confuse
+    # the reader, and every cell stays text (read exactly by the facts grammar, never as a
+    # float).
+    names = [name or f"column {i + 1}" for i, name in enumerate(header)]
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(
+            column_names=names, skip_rows=1, encoding=encoding, block_size=1 << 23
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+        ),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+    )
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in reader:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.Table.from_batches(pending)
+            pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+# --- writing ----------------------------------------------------------------------------
+def _inert(array: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """Text cells that Excel would take as a formula get a leading ``'`` (as ``csv_text``)."""
+    if array.null_count == len(array):
+        return array
+    starts = None
+    for prefix in FORMULA_STARTS:
+        hit = pc.starts_with(array, prefix)
+        starts = hit if starts is None else pc.or_(starts, hit)
+    quoted = pc.binary_join_element_wise("'", array, "")
+    return pc.if_else(pc.fill_null(starts, fill_value=False), quoted, array)
+
+
+def _for_csv(table: pa.Table) -> pa.Table:
+    columns = [
+        _inert(column) if pa.types.is_string(column.type) else column for column in table.columns
+    ]
+    names = [_inert(pa.array([name]))[0].as_py() for name in table.column_names]
+    return pa.table(columns, names=names)
+
+
+class _Writer:
+    """Writes result tables to the target, in its format."""
+
+    def __init__(self, stream: Any, suffix: str) -> None:
+        self.stream = stream
+        self.suffix = suffix
+        self.inner: Any = None
+        self.schema: Any = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.suffix == ".csv":
+            table = _for_csv(table)
+            if self.inner is None:
+                self.stream.write("\ufeff".encode())  # Excel reads UTF-8 with a BOM
+                self.schema = table.schema
+                self.inner = pacsv.CSVWriter(
+                    self.stream,
+                    table.schema,
+                    write_options=pacsv.WriteOptions(quoting_style="needed"),
+                )
+        elif self.inner is None:
+            self.schema = table.schema
+            self.inner = pq.ParquetWriter(self.stream, table.schema)
+        # Every chunk in the first chunk's types (a column of nulls only is cast to them).
+        self.inner.write_table(table.cast(self.schema))
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+
+
+# --- the batch --------------------------------------------------------------------------
+def stream_batch(
+    compiled: CompiledScheme,
+    source: Path,
+    target: Path,
+    *,
+    rows: int = CHUNK_ROWS,
+    progress: Callable[[int], None] | None = None,
+) -> StreamOutcome:
+    """Score every unit of *source* (.csv, .parquet) into *target* (.csv, .parquet, .jsonl).
+
+    The target is written atomically: until the end it keeps its old contents.
+    """
+    suffix = target.suffix.lower()
+    first_row = 2 if source.suffix.lower() == ".csv" else 1
+    values = cohort_pass(compiled, read_chunks(source, rows)) if _cohort(compiled) else None
+    outcome = StreamOutcome()
+    kept: list[Chunk] = []
+    with atomic_stream(target) as stream:
+        writer = _Writer(stream, suffix)
+        offset = 0
+        for chunk_table in read_chunks(source, rows):
+            if suffix == ".jsonl":
+                _explain_chunk(compiled, chunk_table, values, stream, outcome, offset, first_row)
+            else:
+                chunk = score_chunk(
+                    compiled, chunk_table, values, offset=offset, first_row=offset + first_row
+                )
+                _count(compiled, chunk, outcome)
+                if chunk.ranked:
+                    kept.append(chunk)
+                else:
+                    writer.write(chunk.table)
+            offset += chunk_table.num_rows
+            if progress is not None:
+                progress(offset)
+        if kept:
+            ranks = rank_rows(compiled, (row for chunk in kept for row in chunk.rankable))
+            start = 0
+            for chunk in kept:
+                writer.write(chunk.with_ranks(ranks, start))
+                start += chunk.table.num_rows
+        writer.close()
+    return outcome
+
+
+def _cohort(compiled: CompiledScheme) -> bool:
+    return compiled.scheme.cohort is not None or compiled.scheme.ranking is not None
+
+
+def _count(compiled: CompiledScheme, chunk: Chunk, outcome: StreamOutcome) -> None:
+    """Add a chunk's units to the summary."""
+    table = chunk.table
+    outcome.units += table.num_rows
+    outcome.failed_count += len(chunk.failures)
+    for row, error in chunk.failures.items():
+        if len(outcome.failed) < _FAILED_SHOWN:
+            unit = table.column("unit")[row].as_py()
+            outcome.failed.append(UnitResult(unit, errors=list(error.diagnostics)))
+    grades = pc.value_counts(table.column("grade").combine_chunks())
+    for item in grades.to_pylist():
+        if item["values"] is not None:
+            outcome.grades[item["values"]] += item["counts"]
+    outcome.totals.append(np.asarray(chunk.totals)[chunk.scored])
+    plan = compiled.plan
+    for index in plan.leaves:
+        node = plan.nodes[index]
+        column = table.column(node.id)
+        if not pa.types.is_decimal(column.type):
+            continue
+        present = len(column) - column.null_count
+        total = pc.sum(column).as_py()
+        if present:
+            lost = node.weight * present - Fraction(total)
+            outcome.lost[node.id] = outcome.lost.get(node.id, Fraction(0)) + lost
+
+
+def _explain_chunk(
+    compiled: CompiledScheme,
+    table: pa.Table,
+    values: CohortValues | None,
+    stream: Any,
+    outcome: StreamOutcome,
+    offset: int,
+    first_row: int,
+) -> None:
+    """JSON Lines: every unit of the chunk with its whole trace, one line each."""
+    if compiled.scheme.ranking is not None:
+        msg = "a ranking needs every unit's total: write .csv or .parquet, then explain a unit"
+        params = {"key": "--out", "detail": msg, "detail_zh": msg}
+        raise FactsError([Diagnostic("PR107", (), params)])
+    names = [str(c) for c in table.column_names]
+    unit_at, _ = table_columns(names)
+    rows = table.to_pylist()
+    lines = []
+    for r, row in enumerate(rows):
+        position = offset + r
+        named = row.get(names[unit_at]) if unit_at is not None else None
+        unit = str(named) if named else f"row {position + first_row}"
+        cells = {k: ("" if v is None else v) for k, v in row.items()}
+        data, columns = _unit_facts(cells, compiled)
+        facts = _with_positions(data, columns, (TABLE_SOURCE, position + first_row), unit)
+        outcome.units += 1
+        try:
+            failed = values.problems.get(position) if values is not None else None
+            if failed is not None:
+                raise failed
+            result = compiled.evaluate(facts, cohort=values)
+        except FactsError as exc:
+            outcome.failed_count += 1
+            if len(outcome.failed) < _FAILED_SHOWN:
+                outcome.failed.append(UnitResult(unit, errors=list(exc.diagnostics)))
+            errors = [d.to_dict("en") for d in exc.diagnostics]
+            lines.append(json.dumps({"unit": unit, "errors": errors}, ensure_ascii=False))
+            continue
+        outcome.grades[result.grade.label] += 1
+        scale = 10 ** (compiled.plan.total_places or 0)
+        outcome.totals.append(np.asarray([int(result.total_exact * scale)], dtype=object))
+        assert result.trace is not None  # noqa: S101
+        trace = json.loads(result.trace.to_json())
+        lines.append(json.dumps({"unit": unit, "trace": trace}, ensure_ascii=False))
+        for index in compiled.plan.leaves:
+            node = compiled.plan.nodes[index]
+            score = result.scores.get(node.id)
+            if score is not None:
+                lost = node.weight - Fraction(score)
+                outcome.lost[node.id] = outcome.lost.get(node.id, Fraction(0)) + lost
+    stream.write(("\n".join(lines) + "\n").encode())
