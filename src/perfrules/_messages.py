@@ -384,6 +384,10 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "add_reason": ('add reason = "..."', '请补充 reason = "..."'),
     "rename": ("use another name", "请换一个名称"),
+    "batch_frame": (
+        "a batch of any size is read in chunks with: pip install 'perfrules[frame]'",
+        "安装 pip install 'perfrules[frame]' 后可分块读取任意大小的批量文件",
+    ),
     "score_together": (
         "score the units together: evaluate_cohort(units), or perfrules score SCHEME units.csv",
         "请一起评分：CompiledScheme.evaluate_cohort(units)，或 perfrules score 方案 units.csv",

@@ -378,7 +378,7 @@ class CompiledScheme:
         scheme once); results come back in order, without traces.
         """
         if workers > 1:
-            yield from _evaluate_in_processes(self.scheme, units, workers)
+            yield from _evaluate_in_processes(self, units, workers)
             return
         for facts in units:
             try:
@@ -901,25 +901,66 @@ def _init_worker(scheme: Scheme) -> None:
     _WORKER["compiled"] = compile_scheme(scheme)
 
 
-def _score_in_worker(facts: Facts | Mapping[str, Any]) -> Result | list[Diagnostic]:
-    try:
-        result = _WORKER["compiled"].evaluate(facts, trace=False)
-    except FactsError as exc:
-        return list(exc.diagnostics)
-    # Plain data only: the lazy result refers to compiled code, which cannot be pickled.
-    return Result(result.total, result.grade, dict(result.scores), None, result.total_exact)
+#: Units per task sent to a worker process, and tasks in flight per worker: enough to keep
+#: every worker busy, few enough that memory holds a few thousand units whatever the input.
+_CHUNK: Final = 512
+_IN_FLIGHT: Final = 2
+
+
+def _score_chunk_in_worker(chunk: list[Any]) -> list[Any]:
+    """Score a chunk; each unit's raw values (or its diagnostics), small to send back."""
+    compiled: CompiledScheme = _WORKER["compiled"]
+    records: list[Any] = []
+    for facts in chunk:
+        try:
+            result = compiled.evaluate(facts, trace=False)
+        except FactsError as exc:
+            records.append(list(exc.diagnostics))
+            continue
+        out = result._source.out  # type: ignore[union-attr]  # noqa: SLF001 - our own result
+        unit = out[0]
+        excluded = unit.excluded if unit is not None else _ZERO
+        records.append((out[2], out[5], out[6], excluded))
+    return records
 
 
 def _evaluate_in_processes(
-    scheme: Scheme, units: Iterable[Facts | Mapping[str, Any]], workers: int
+    compiled: CompiledScheme, units: Iterable[Facts | Mapping[str, Any]], workers: int
 ) -> Iterator[Result | FactsError]:
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415 - only for this option
+    """Chunks of units scored in *workers* processes, a bounded number in flight, in order."""
+    from collections import deque  # noqa: PLC0415 - only for this option
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    from itertools import islice  # noqa: PLC0415
 
+    plan = compiled.plan
+    source = iter(units)
     with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(scheme,)
+        max_workers=workers, initializer=_init_worker, initargs=(compiled.scheme,)
     ) as pool:
-        for outcome in pool.map(_score_in_worker, units, chunksize=256):
-            yield FactsError(outcome) if isinstance(outcome, list) else outcome
+        pending: deque[tuple[list[Any], Any]] = deque()
+
+        def submit() -> None:
+            chunk = list(islice(source, _CHUNK))
+            if chunk:
+                pending.append((chunk, pool.submit(_score_chunk_in_worker, chunk)))
+
+        for _ in range(_IN_FLIGHT * workers):
+            submit()
+        while pending:
+            chunk, future = pending.popleft()
+            records = future.result()
+            submit()
+            for facts, record in zip(chunk, records, strict=True):
+                if isinstance(record, list):
+                    yield FactsError(record)
+                    continue
+                values, band, override, excluded = record
+                unit = None
+                if excluded:
+                    unit = Unit(None)
+                    unit.excluded = excluded
+                out = (unit, None, values, None, None, band, override)
+                yield Result.lazy(Evaluation(plan, facts, out, want_trace=False))
 
 
 def _shared_of(facts: Facts | Mapping[str, Any]) -> Mapping[str, Any]:

@@ -107,7 +107,13 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], tuple[str, int
     diagnostics: list[Diagnostic] = []
     data = read_bytes(path, diagnostics)
     if data is None:
-        raise FactsError(diagnostics)
+        # Too large for the in-memory reading: the chunked one takes any size.
+        raise FactsError(
+            [
+                dataclasses.replace(d, hint="batch_frame") if d.code == "PR106" else d
+                for d in diagnostics
+            ]
+        )
     rows = iter(csv_rows(decode_csv(data, str(path)), str(path)))
     header = [h.strip() for h in next(rows, [])]
     for number, row in enumerate(rows, start=2):

@@ -34,7 +34,6 @@ from perfrules.reports._safe import FORMULA_STARTS
 from perfrules.workflows._batch import UnitResult, _dec, _unit_facts, _with_positions
 from perfrules.workflows._files import atomic_stream
 from perfrules.workflows._table import (
-    TABLE_SOURCE,
     Chunk,
     cohort_pass,
     rank_rows,
@@ -143,10 +142,12 @@ def read_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
     for batch in reader:
         pending.append(batch)
         count += batch.num_rows
-        if count >= rows:
-            yield pa.Table.from_batches(pending)
-            pending, count = [], 0
-    if pending:
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
         yield pa.Table.from_batches(pending)
 
 
@@ -225,10 +226,17 @@ def stream_batch(
         offset = 0
         for chunk_table in read_chunks(source, rows):
             if suffix == ".jsonl":
-                _explain_chunk(compiled, chunk_table, values, stream, outcome, offset, first_row)
+                _explain_chunk(
+                    compiled, chunk_table, values, stream, outcome, offset, first_row, str(source)
+                )
             else:
                 chunk = score_chunk(
-                    compiled, chunk_table, values, offset=offset, first_row=offset + first_row
+                    compiled,
+                    chunk_table,
+                    values,
+                    offset=offset,
+                    first_row=offset + first_row,
+                    label=str(source),
                 )
                 _count(compiled, chunk, outcome)
                 if chunk.ranked:
@@ -287,6 +295,7 @@ def _explain_chunk(
     outcome: StreamOutcome,
     offset: int,
     first_row: int,
+    label: str,
 ) -> None:
     """JSON Lines: every unit of the chunk with its whole trace, one line each."""
     if compiled.scheme.ranking is not None:
@@ -303,7 +312,7 @@ def _explain_chunk(
         unit = str(named) if named else f"row {position + first_row}"
         cells = {k: ("" if v is None else v) for k, v in row.items()}
         data, columns = _unit_facts(cells, compiled)
-        facts = _with_positions(data, columns, (TABLE_SOURCE, position + first_row), unit)
+        facts = _with_positions(data, columns, (label, position + first_row), unit)
         outcome.units += 1
         try:
             failed = values.problems.get(position) if values is not None else None

@@ -285,11 +285,13 @@ def score_chunk(
     *,
     offset: int = 0,
     first_row: int = 1,
+    label: str = TABLE_SOURCE,
 ) -> Chunk:
     """Score one chunk of a table with the cohort values taken over all of them.
 
     *offset* is the chunk's first row among all (cohort problems are kept by that number);
-    *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header).
+    *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
+    *label* names the table in them (the file it was read from).
     """
     plan = compiled.plan
     n = arrow.num_rows
@@ -327,7 +329,7 @@ def score_chunk(
         regular = arrays.regular
     scalar: dict[int, Result | FactsError] = {}
     for row in np.flatnonzero(~regular).tolist():
-        scalar[row] = _score_row(compiled, columns, names, units, row, cohort, first_row)
+        scalar[row] = _score_row(compiled, columns, names, units, row, cohort, first_row, label)
     rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
     table, totals, scored = _result_table(compiled, units, arrays, scalar, cohort, n)
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
@@ -489,6 +491,7 @@ def _score_row(
     row: int,
     cohort: _Cohort | None,
     first_row: int,
+    label: str,
 ) -> Result | FactsError:
     """One row the long way: every problem explained at its row and column."""
     if cohort is not None and row in cohort[2]:
@@ -500,7 +503,7 @@ def _score_row(
         cell = _MISSING if column is None else column.row(row)
         cells[name] = "" if cell is _MISSING else cell
     data, positions = _unit_facts(cells, compiled)
-    facts = _with_positions(data, positions, (TABLE_SOURCE, row + first_row), units[row])
+    facts = _with_positions(data, positions, (label, row + first_row), units[row])
     try:
         return compiled.evaluate(
             facts, trace=False, cohort=cohort[0] if cohort is not None else None

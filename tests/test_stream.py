@@ -1,0 +1,164 @@
+"""Batches of any size: CSV and Parquet scored chunk by chunk, written atomically."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import perfrules
+from perfrules.cli import cli
+from perfrules.workflows import _stream
+from perfrules.workflows._stream import stream_batch
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "rules" / "examples" / "xinzhou-zfw-2021" / "scheme.toml"
+PROCUREMENT = ROOT / "rules" / "cn" / "procurement-comprehensive-scoring" / "scheme.toml"
+
+
+def seed_ids() -> list[tuple[str, bool]]:
+    scheme = perfrules.load_scheme(SEED)
+    return [(i, ind.formula == "capped") for i, ind in scheme.indicators.items()]
+
+
+def write_units(
+    path: Path, count: int, *, encoding: str = "utf-8", bad: dict[int, str] | None = None
+) -> list[list[str]]:
+    rng = random.Random(5)
+    ids = seed_ids()
+    rows = []
+    with path.open("w", newline="", encoding=encoding) as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["unit", *(i for i, _ in ids)])
+        for n in range(count):
+            row = [
+                f"单位{n}",
+                *(str(rng.randint(0, 88)) if c else f"{rng.randint(0, 100)}%" for _, c in ids),
+            ]
+            if bad and n in bad:
+                row[1] = bad[n]
+            rows.append(row)
+            writer.writerow(row)
+    return rows
+
+
+def evaluate_row(compiled: perfrules.CompiledScheme, row: list[str]):
+    ids = seed_ids()
+    return compiled.evaluate(
+        {"indicators": {ident: {"actual": row[k + 1]} for k, (ident, _) in enumerate(ids)}},
+        trace=False,
+    )
+
+
+def test_a_batch_over_a_mebibyte_scores_from_the_cli(tmp_path):
+    source = tmp_path / "units.csv"
+    rows = write_units(source, 15_000, bad={7: "0,93"})
+    assert source.stat().st_size > 1024 * 1024  # over the in-memory limit
+    target = tmp_path / "results.csv"
+    run = CliRunner().invoke(
+        cli, ["score", str(SEED), str(source), "--out", str(target), "--lang", "en"]
+    )
+    assert run.exit_code == 1, run.output  # one unit failed: the answer is "no"
+    assert "15000 units" not in run.output
+    assert "14999 units scored, 1 failed" in run.output
+    assert f"{source}:9:2: error[PR402]" in run.output  # header is row 1, unit 7 is row 9
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    with target.open(encoding="utf-8-sig", newline="") as stream:
+        out = list(csv.DictReader(stream))
+    assert len(out) == 15_000
+    for n in (0, 1, 8, 9_999, 14_999):
+        want = evaluate_row(compiled, rows[n])
+        assert (out[n]["unit"], out[n]["total"], out[n]["grade"]) == (
+            f"单位{n}",
+            str(want.total),
+            want.grade.label,
+        )
+    assert out[7]["total"] == ""
+    assert "PR402" in out[7]["errors"]
+
+
+def test_chunks_cohorts_and_ranks_equal_scoring_all_at_once(tmp_path):
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(PROCUREMENT))
+    rng = random.Random(2)
+    rows = [
+        {
+            "unit": f"b{i}",
+            "shared.lot": str(i % 2),
+            "shared.bid": str(rng.choice([900, 950, 980, 1000])),
+            "shared.valid": rng.choice(["是", "否", "是"]),
+            "技术.marks": rng.choice(["40", "44"]),
+            "商务.marks": rng.choice(["15", "17"]),
+        }
+        for i in range(23)
+    ]
+    source = tmp_path / "bids.csv"
+    with source.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    target = tmp_path / "out.parquet"
+    outcome = stream_batch(compiled, source, target, rows=5)  # five chunks
+    assert outcome.units == 23
+    got = pq.read_table(target)
+    assert got.schema.field("total").type == pa.decimal128(38, 2)
+    at_once = perfrules.score_table(compiled, pa.Table.from_pylist(rows))
+    assert got.to_pylist() == at_once.to_pylist()
+
+
+def test_json_lines_carry_each_units_trace(tmp_path):
+    source = tmp_path / "units.csv"
+    rows = write_units(source, 30)
+    target = tmp_path / "out.jsonl"
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    outcome = stream_batch(compiled, source, target, rows=7)
+    assert outcome.units == 30
+    lines = [json.loads(line) for line in target.read_text("utf-8").splitlines()]
+    assert len(lines) == 30
+    want = compiled.evaluate(
+        {"indicators": {i: {"actual": rows[3][k + 1]} for k, (i, _) in enumerate(seed_ids())}}
+    )
+    assert lines[3]["unit"] == "单位3"
+    assert lines[3]["trace"]["total"] == str(want.total)
+    assert lines[3]["trace"]["root"] == json.loads(want.trace.to_json())["root"]
+
+
+def test_a_failure_midway_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    source = tmp_path / "units.csv"
+    write_units(source, 20)
+    target = tmp_path / "out.csv"
+    target.write_text("old results\n", encoding="utf-8")
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    calls = []
+    real = _stream.score_chunk
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_stream, "score_chunk", failing)
+    with pytest.raises(RuntimeError):
+        stream_batch(compiled, source, target, rows=8)
+    assert target.read_text("utf-8") == "old results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "units.csv"]
+
+
+def test_text_cells_cannot_become_formulas_and_gb18030_is_read(tmp_path):
+    source = tmp_path / "units.csv"
+    rows = write_units(source, 3, encoding="gb18030")
+    text = source.read_text("gb18030").replace("单位1", "=HYPERLINK(1)")
+    source.write_text(text, encoding="gb18030")
+    target = tmp_path / "out.csv"
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    stream_batch(compiled, source, target)
+    with target.open(encoding="utf-8-sig", newline="") as stream:
+        out = list(csv.DictReader(stream))
+    assert [r["unit"] for r in out] == ["单位0", "'=HYPERLINK(1)", "单位2"]
+    assert out[2]["total"] == str(evaluate_row(compiled, rows[2]).total)
