@@ -154,23 +154,3 @@ def test_evaluate_many_in_processes_streams_an_endless_input():
 
     first = list(itertools.islice(compiled.evaluate_many(endless(), workers=2), 3))
     assert [str(r.total) for r in first] == ["89.25"] * 3
-
-
-def test_single_unit_xlsx_has_the_scores_as_numbers(tmp_path):
-    out = tmp_path / "one.xlsx"
-    result = _run(
-        "score", str(SCHEME), str(SEED / "facts.toml"), "--format", "xlsx", "--out", str(out)
-    )
-    assert result.exit_code == 0, result.output
-    workbook = openpyxl.load_workbook(out)
-    sheet = workbook[workbook.sheetnames[1]]
-    rows = {row[0]: row for row in sheet.iter_rows(values_only=True)}
-    assert rows["质量-市域治理"][4] == 4.77
-    assert rows["total"][4] == 89.25
-    assert rows["grade"][4] == "良好"
-    assert rows["next band"][1] == "优秀"
-    assert rows["shortfall"][4] == 0.75
-    assert rows["improve"][1:5:3] == ("质量-市域治理", 1.23)
-    assert sheet.cell(2, 5).number_format == "0.00"
-    bad = _run("score", str(SCHEME), str(SEED / "facts.toml"), "--format", "xlsx")
-    assert bad.exit_code == 2

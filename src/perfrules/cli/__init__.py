@@ -355,11 +355,16 @@ def score(
             or Path(facts).suffix.lower() == ".parquet"
         )
     )
-    if out is not None and not many and results_format(out) is None:
-        # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown).
+    one_form = out is not None and not many and out.lower().endswith(".xlsx")
+    if out is not None and not many and (results_format(out) is None or one_form):
+        # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown),
+        # or the form to file (XLSX).
         result = _evaluate(compiled, facts, language, output_format, unit_name)
         assert result.trace is not None  # noqa: S101
-        write_atomic(Path(out), _page(result.trace, output_format, language))
+        if one_form:
+            write_atomic(Path(out), _form(result.trace, language))
+        else:
+            write_atomic(Path(out), _page(result.trace, output_format, language))
         if not _SETTINGS.quiet:
             click.echo(out, err=True)
         return
@@ -372,6 +377,15 @@ def score(
         sys.stdout.write(chosen.page(result.trace, language))
     else:
         render_score_table(result.trace, language, make_console())
+
+
+def _form(trace: Trace, lang: Lang) -> bytes:
+    try:
+        from perfrules.reports._xlsx import render_xlsx  # noqa: PLC0415 - optional extra
+    except ImportError:
+        click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
+        raise _Exit(EXIT_USAGE) from None
+    return render_xlsx(trace, lang)
 
 
 def _page(trace: Trace, output_format: str, lang: Lang) -> str:

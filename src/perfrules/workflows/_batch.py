@@ -496,13 +496,18 @@ def _write_xlsx(
             _append(errors, [unit.unit, d.file, d.line, d.column, d.code, d.message("zh")])
     info = workbook.create_sheet("overview")
     for key, value in outcome.summary(compiled).items():
-        _append(
-            info,
-            [
-                key,
-                json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value,
-            ],
-        )
+        # One cell per value: a table (grades) or a list (most points lost) gets its rows.
+        if isinstance(value, dict):
+            _append(info, [key])
+            for label, count in value.items():
+                _append(info, ["", label, count])
+        elif isinstance(value, list):
+            _append(info, [key])
+            for item in value:
+                _append(info, ["", item["id"], _cell(Decimal(item["mean_lost"]))])
+        else:
+            number = _cell(Decimal(value)) if key.endswith("_total") and value else value
+            _append(info, [key, number])
     buffer = io.BytesIO()
     workbook.save(buffer)
     write_atomic(path, buffer.getvalue())

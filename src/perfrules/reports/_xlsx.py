@@ -1,0 +1,293 @@
+"""One unit's report as the workbook a finance official files: the form's own layout.
+
+The sheet is the self-evaluation table as printed forms lay it out: a title row, the unit,
+year and date, then one column per level of the indicator tree (一级 / 二级 / 三级指标, each
+group's name merged down over its rows), 分值, 年度指标值, 实际完成值, 得分 and a column for
+the reasons of any deviation, subtotals, the total and the grade, and a signature block.
+Every header is in the report's language. Numbers are numbers, shown with the scheme's
+places; text cells are text (a target written ``=88项…`` is not a formula). The page is set
+up for A4 with the header rows repeated on every page and the columns fitted to the width.
+Needs the ``xlsx`` extra (openpyxl), imported only here among the renderers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import unicodedata
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+
+from perfrules._messages import ui
+from perfrules.errors import Lang
+from perfrules.reports._layout import depth_of, grade_label, level_titles, table_rows
+from perfrules.reports._safe import text_cells
+from perfrules.trace import NodeTrace, Trace
+
+__all__ = ["render_xlsx"]
+
+_THIN: Final = Side(style="thin", color="000000")
+_BOX: Final = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
+_HEAD_FILL: Final = PatternFill("solid", fgColor="D9E1F2")
+_TOTAL_FILL: Final = PatternFill("solid", fgColor="F2F2F2")
+_WRAP: Final = Alignment(wrap_text=True, vertical="center")
+_CENTRE: Final = Alignment(wrap_text=True, vertical="center", horizontal="center")
+_RIGHT: Final = Alignment(vertical="center", horizontal="right")
+#: Widest a column grows (in characters) before its text wraps.
+_MAX_WIDTH: Final = {"level": 22, "target": 28, "actual": 18, "reason": 24}
+
+
+def _width(text: str) -> int:
+    """Display width: CJK characters take two columns."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _number(value: Fraction | None) -> Decimal | int | None:
+    """A number for a cell (openpyxl writes Decimal as its decimal text, exactly)."""
+    if value is None:
+        return None
+    if value.denominator == 1:
+        return value.numerator
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def _format(places: int | None) -> str:
+    if places is None:
+        return "General"
+    return "0" if places == 0 else "0." + "0" * places
+
+
+def _ancestors(trace: Trace) -> dict[int, list[NodeTrace]]:
+    """The groups above each indicator (by ``id()`` of the node), top first."""
+    found: dict[int, list[NodeTrace]] = {}
+
+    def visit(node: NodeTrace, above: list[NodeTrace]) -> None:
+        if node.kind == "indicator":
+            found[id(node)] = above
+            return
+        below = [*above, node] if node.kind == "group" else above
+        for child in node.children:
+            visit(child, below)
+
+    visit(trace.root, [])
+    return found
+
+
+def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> bytes:
+    """The filing-ready workbook of one unit, as bytes (*date*: the filing date, today)."""
+    depth = depth_of(trace)
+    levels = level_titles(trace, depth, lang)
+    headers = [
+        *levels,
+        ui("form.weight", lang),
+        ui("form.target", lang),
+        ui("form.actual", lang),
+        ui("form.score", lang),
+        ui("form.reason", lang),
+    ]
+    width = len(headers)
+    first_number = depth + 1  # 1-based column of 分值
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = ui("form.sheet", lang)[:31]
+
+    # --- title, unit, year, date --------------------------------------------------------
+    sheet.append([trace.root.name])
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
+    sheet.cell(1, 1).font = Font(bold=True, size=14)
+    sheet.cell(1, 1).alignment = _CENTRE
+    sheet.row_dimensions[1].height = 30
+    provenance = trace.provenance
+    year = provenance.scheme_year
+    when = (date or dt.datetime.now().astimezone().date()).isoformat()
+    info = [
+        f"{ui('form.unit', lang)}{ui('colon', lang)}{provenance.unit}",
+        f"{ui('form.year', lang)}{ui('colon', lang)}{year if year is not None else ''}",
+        f"{ui('form.date', lang)}{ui('colon', lang)}{when}",
+    ]
+    sheet.append([])
+    spans = _thirds(width)
+    for (start, end), text in zip(spans, info, strict=True):
+        sheet.cell(2, start, text).alignment = Alignment(vertical="center")
+        if end > start:
+            sheet.merge_cells(start_row=2, start_column=start, end_row=2, end_column=end)
+
+    # --- the table ----------------------------------------------------------------------
+    header_row = 3
+    sheet.append(headers)
+    for column in range(1, width + 1):
+        cell = sheet.cell(header_row, column)
+        cell.font = Font(bold=True)
+        cell.fill = _HEAD_FILL
+        cell.alignment = _CENTRE
+        cell.border = _BOX
+    above = _ancestors(trace)
+    rows = table_rows(trace, lang)
+    first = header_row + 1
+    owners: list[list[str | None]] = []  # per row, the group id owning each level column
+    for offset, row in enumerate(rows):
+        number = first + offset
+        node = row.node
+        owner: list[str | None] = [None] * depth
+        if row.kind == "indicator":
+            groups = above.get(id(node), [])
+            for group in groups:
+                if group.depth - 1 < depth:
+                    owner[group.depth - 1] = group.id
+                    sheet.cell(number, group.depth, group.name)
+            leaf_column = min(node.depth, depth)
+            sheet.cell(number, leaf_column, node.name)
+            if leaf_column < depth:
+                sheet.merge_cells(
+                    start_row=number, start_column=leaf_column, end_row=number, end_column=depth
+                )
+            _numbers(sheet, number, first_number, node.weight, node.score, node.places)
+            sheet.cell(number, first_number + 1, node.target)
+            sheet.cell(number, first_number + 2, node.actual)
+            if node.score is None:
+                sheet.cell(number, first_number + 3, ui("excluded", lang))
+        else:
+            label_column = next((i + 1 for i, t in enumerate(row.levels) if t), 1)
+            sheet.cell(number, label_column, row.levels[label_column - 1])
+            for group_depth in range(label_column - 1):
+                # a subtotal belongs to the runs of the groups above it
+                owner[group_depth] = _owner_above(above, node, group_depth)
+            if row.kind == "total":
+                sheet.merge_cells(
+                    start_row=number, start_column=1, end_row=number, end_column=depth
+                )
+                places = trace.total_places
+                _numbers(sheet, number, first_number, node.weight, trace.total, places)
+            else:
+                if label_column < depth:
+                    sheet.merge_cells(
+                        start_row=number,
+                        start_column=label_column,
+                        end_row=number,
+                        end_column=depth,
+                    )
+                _numbers(sheet, number, first_number, node.weight, node.score, node.places)
+            for column in range(1, width + 1):
+                sheet.cell(number, column).font = Font(bold=True)
+                sheet.cell(number, column).fill = _TOTAL_FILL
+        owners.append(owner)
+    last = first + len(rows) - 1
+    _merge_runs(sheet, owners, first, depth)
+
+    # --- the grade ----------------------------------------------------------------------
+    grade_row = last + 1
+    sheet.cell(grade_row, 1, ui("form.grade", lang))
+    sheet.merge_cells(start_row=grade_row, start_column=1, end_row=grade_row, end_column=depth)
+    sheet.cell(grade_row, first_number, grade_label(trace, lang))
+    sheet.merge_cells(
+        start_row=grade_row, start_column=first_number, end_row=grade_row, end_column=width
+    )
+    for column in range(1, width + 1):
+        sheet.cell(grade_row, column).font = Font(bold=True)
+    for row_cells in sheet.iter_rows(min_row=first, max_row=grade_row, max_col=width):
+        for cell in row_cells:
+            cell.border = _BOX
+            if cell.alignment.horizontal is None:
+                cell.alignment = _WRAP
+
+    # --- signatures ---------------------------------------------------------------------
+    sign_row = grade_row + 2
+    signs = [ui("form.filled_by", lang), ui("form.reviewed_by", lang), ui("form.phone", lang)]
+    for (start, end), text in zip(_thirds(width), signs, strict=True):
+        sheet.cell(sign_row, start, f"{text}{ui('colon', lang)}")
+        if end > start:
+            sheet.merge_cells(
+                start_row=sign_row, start_column=start, end_row=sign_row, end_column=end
+            )
+    sheet.cell(sign_row + 1, 1, f"{ui('form.seal', lang)}{ui('colon', lang)}")
+
+    for row_cells in sheet.iter_rows(min_row=1, max_row=sheet.max_row):
+        text_cells(row_cells)
+    _widths(sheet, headers, depth)
+    _print_setup(sheet, header_row, width)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _owner_above(above: dict[int, list[NodeTrace]], group: NodeTrace, level: int) -> str | None:
+    for chain in above.values():
+        for position, node in enumerate(chain):
+            if node is group:
+                return chain[level].id if level < position else None
+    return None
+
+
+def _numbers(
+    sheet: Any,
+    row: int,
+    column: int,
+    weight: Fraction,
+    score: Fraction | None,
+    places: int | None,
+) -> None:
+    weight_cell = sheet.cell(row, column, _number(weight))
+    weight_cell.number_format = "General"
+    weight_cell.alignment = _RIGHT
+    if score is not None:
+        score_cell = sheet.cell(row, column + 3, _number(score))
+        score_cell.number_format = _format(places)
+        score_cell.alignment = _RIGHT
+
+
+def _merge_runs(sheet: Any, owners: list[list[str | None]], first: int, depth: int) -> None:
+    """Merge each group's name down over the consecutive rows it owns, column by column."""
+    for level in range(depth):
+        start = 0
+        while start < len(owners):
+            group = owners[start][level]
+            end = start
+            while end + 1 < len(owners) and group is not None and owners[end + 1][level] == group:
+                end += 1
+            if group is not None and end > start:
+                sheet.merge_cells(
+                    start_row=first + start,
+                    start_column=level + 1,
+                    end_row=first + end,
+                    end_column=level + 1,
+                )
+            start = end + 1
+
+
+def _thirds(width: int) -> list[tuple[int, int]]:
+    """Three spans of columns across the sheet (for the unit, year and date line)."""
+    size = max(width // 3, 1)
+    return [(1, size), (size + 1, 2 * size), (2 * size + 1, width)]
+
+
+def _widths(sheet: Any, headers: list[str], depth: int) -> None:
+    kinds = ["level"] * depth + ["weight", "target", "actual", "score", "reason"]
+    widest = [_width(h) for h in headers]
+    for row_cells in sheet.iter_rows(min_row=3, max_row=sheet.max_row, max_col=len(headers)):
+        for index, cell in enumerate(row_cells):
+            if isinstance(cell.value, str):
+                widest[index] = max(widest[index], _width(cell.value))
+            elif cell.value is not None:
+                widest[index] = max(widest[index], len(str(cell.value)) + 1)
+    for index, kind in enumerate(kinds):
+        cap = _MAX_WIDTH.get(kind, 12)
+        sheet.column_dimensions[get_column_letter(index + 1)].width = min(widest[index], cap) + 2
+
+
+def _print_setup(sheet: Any, header_row: int, width: int) -> None:
+    sheet.freeze_panes = sheet.cell(header_row + 1, 1)
+    sheet.print_title_rows = f"{header_row}:{header_row}"
+    setup = sheet.page_setup
+    setup.paperSize = sheet.PAPERSIZE_A4
+    setup.orientation = "landscape" if width > 7 else "portrait"
+    setup.fitToWidth = 1
+    setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.5
+    sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+    sheet.print_options.horizontalCentered = True
