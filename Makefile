@@ -52,12 +52,12 @@ packs: $(VENV)/.dev
 # missing and we are root; otherwise say how, and the browser test is skipped, loudly (under
 # CI=true it must run, so a missing browser fails there).
 browser:
-	@if command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
+	@if command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
 	elif [ "$$(id -u)" = "0" ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk poppler-utils >/dev/null; \
 	else \
-	  echo "*** Chromium or the CJK fonts are missing and this is not root: the HTML browser test will be SKIPPED."; \
-	  echo "*** Install them with: sudo apt-get install chromium fonts-noto-cjk"; \
+	  echo "*** Chromium, poppler-utils or the CJK fonts are missing and this is not root: the browser and PDF tests will be SKIPPED."; \
+	  echo "*** Install them with: sudo apt-get install chromium fonts-noto-cjk poppler-utils"; \
 	fi
 
 pytest: $(VENV)/.dev browser
@@ -70,6 +70,8 @@ screenshot: $(VENV)/.runtime browser
 	$(BIN)/perfrules score $(SEED)/scheme.toml $(SEED)/facts.toml --format html --lang zh --out /tmp/perfrules-seed.html
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1500 \
 	  --screenshot=docs/images/seed-report.png file:///tmp/perfrules-seed.html
+	$(BIN)/perfrules score $(SEED)/scheme.toml $(SEED)/facts.toml --format pdf --lang zh --out /tmp/perfrules-seed.pdf
+	pdftoppm -f 1 -l 1 -r 70 -png -singlefile /tmp/perfrules-seed.pdf docs/images/seed-report-pdf
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

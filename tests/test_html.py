@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import unicodedata
 
 import pytest
 from click.testing import CliRunner
@@ -74,3 +75,51 @@ def test_chromium_renders_the_total_and_the_chart(tmp_path):
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 50_000  # a real page, not a blank one
+
+
+def test_the_pdf_is_a4_with_the_total_and_grade_on_its_first_page(tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    pdftoppm = shutil.which("pdftoppm")
+    if (chromium is None or pdftoppm is None) and not os.environ.get("CI"):
+        pytest.skip("SKIPPED: Chromium or poppler-utils missing (sudo apt-get install ...)")
+    assert chromium, "headless Chromium is needed: make browser (Debian package chromium)"
+    assert pdftoppm, "pdftoppm is needed: make browser (Debian package poppler-utils)"
+    from pypdf import PdfReader
+
+    out = tmp_path / "report.pdf"
+    args = ["score", str(SEED / "scheme.toml"), str(SEED / "facts.toml"), "--format", "pdf"]
+    result = CliRunner().invoke(cli, [*args, "--lang", "zh", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    reader = PdfReader(out)
+    assert len(reader.pages) == 2  # 17 rows, the signatures: two A4 pages
+    for page in reader.pages:
+        width, height = float(page.mediabox.width), float(page.mediabox.height)
+        assert abs(width - 595.3) < 2  # A4 in points: 210 mm
+        assert abs(height - 841.9) < 2  # 297 mm
+    # (the PDF's fonts map some characters to their compatibility forms: ⼈ for 人)
+    texts = [unicodedata.normalize("NFKC", p.extract_text()) for p in reader.pages]
+    assert "89.25" in texts[0]
+    assert "良好" in texts[0]
+    assert texts[1].startswith("一级指标 二级指标 三级指标 权重")  # the header, repeated
+    assert "sha256" not in "".join(texts)  # provenance stays folded on screen
+    for word in ("填表人", "审核人", "联系电话", "填报单位"):
+        assert word in texts[-1]
+    image = tmp_path / "page"
+    subprocess.run(
+        [pdftoppm, "-f", "1", "-l", "1", "-r", "50", "-png", "-singlefile", str(out), str(image)],
+        check=True,
+        timeout=60,
+    )
+    data = (tmp_path / "page.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 20_000  # a printed page, not a blank one
+
+
+def test_without_a_browser_pdf_is_a_clear_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERFRULES_CHROMIUM", str(tmp_path / "no-such-browser"))
+    out = tmp_path / "report.pdf"
+    args = ["score", str(SEED / "scheme.toml"), str(SEED / "facts.toml"), "--format", "pdf"]
+    result = CliRunner().invoke(cli, [*args, "--out", str(out)])
+    assert result.exit_code == 2
+    assert "printing PDF needs headless Chromium" in result.output
+    assert not out.exists()

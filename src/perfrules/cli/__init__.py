@@ -355,13 +355,15 @@ def score(
             or Path(facts).suffix.lower() == ".parquet"
         )
     )
-    one_form = out is not None and not many and out.lower().endswith(".xlsx")
+    one_form = out is not None and not many and out.lower().endswith((".xlsx", ".pdf"))
     if out is not None and not many and (results_format(out) is None or one_form):
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown),
         # or the form to file (XLSX).
         result = _evaluate(compiled, facts, language, output_format, unit_name)
         assert result.trace is not None  # noqa: S101
-        if one_form:
+        if one_form and out.lower().endswith(".pdf"):
+            write_atomic(Path(out), _pdf(result.trace, language))
+        elif one_form:
             write_atomic(Path(out), _form(result.trace, language))
         else:
             write_atomic(Path(out), _page(result.trace, output_format, language))
@@ -386,6 +388,16 @@ def _form(trace: Trace, lang: Lang) -> bytes:
         click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
         raise _Exit(EXIT_USAGE) from None
     return render_xlsx(trace, lang)
+
+
+def _pdf(trace: Trace, lang: Lang) -> bytes:
+    from perfrules.reports._pdf import PdfError, render_pdf  # noqa: PLC0415
+
+    try:
+        return render_pdf(trace, lang)
+    except PdfError as exc:
+        click.echo(f"perfrules: {exc}", err=True)
+        raise _Exit(EXIT_USAGE) from None
 
 
 def _page(trace: Trace, output_format: str, lang: Lang) -> str:

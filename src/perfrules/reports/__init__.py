@@ -77,6 +77,7 @@ FORMATS: tuple[OutputFormat, ...] = (
     OutputFormat("markdown", (".md",), render_markdown),
     OutputFormat("html", (".html", ".htm"), render_html),
     OutputFormat("xlsx", (".xlsx",), results=True, extra="xlsx"),
+    OutputFormat("pdf", (".pdf",)),
     OutputFormat("csv", (".csv",), unit=False, results=True),
     OutputFormat("jsonl", (".jsonl",), unit=False, results=True),
     OutputFormat("parquet", (".parquet",), unit=False, results=True, extra="frame"),

@@ -36,7 +36,7 @@ h1 { font-size: 1.4rem; margin-bottom: .2rem; }
 .meta { color: var(--muted); margin-top: 0; }
 .headline { display: flex; gap: 2rem; align-items: baseline; margin: 1rem 0; }
 .total { font-size: 2.4rem; font-weight: 700; }
-.grade { font-size: 1.6rem; font-weight: 700; color: var(--bar); }
+.grade { font-size: 1.6rem; font-weight: 700; color: var(--bar); white-space: nowrap; }
 .gap { color: var(--muted); }
 table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 th, td { border: 1px solid var(--line); padding: .35rem .5rem; vertical-align: top; }
@@ -47,8 +47,23 @@ tr.subtotal td, tr.grand td { font-weight: 700; background: #f8fafc; }
 details { font-size: .82rem; color: var(--muted); }
 details pre { white-space: pre-wrap; margin: .3rem 0; font-family: inherit; }
 svg text { font-size: 12px; fill: var(--ink); }
+th { white-space: nowrap; }
+tr.subtotal td { white-space: nowrap; }
+thead { display: table-header-group; }
+.signatures { display: grid; grid-template-columns: repeat(3, 1fr); gap: .8rem 2rem;
+              margin-top: 1.6rem; font-size: .95rem; }
+.signatures span { display: inline-block; min-width: 8em; border-bottom: 1px solid var(--ink); }
 footer { color: var(--muted); font-size: .8rem; margin-top: 2rem; }
-@media print { details { display: none; } body { margin: 0; } a { color: inherit; } }
+details.provenance pre { font-size: .75rem; }
+@page { size: A4; margin: 14mm 12mm; }
+@media print {
+  details { display: none; }
+  body { margin: 0; max-width: none; padding: 0; font-size: 10.5pt; }
+  a { color: inherit; }
+  #chart { display: none; }
+  tr, .headline, .signatures { break-inside: avoid; page-break-inside: avoid; }
+  table { font-size: 9pt; }
+}
 """
 
 _SCRIPT = """
@@ -77,7 +92,8 @@ def _chart(trace: Trace, lang: Lang) -> str:
         full = float(node.weight / biggest * bar_width)  # float-ok: pixels, not a score
         got = float((node.score or 0) / biggest * bar_width)  # float-ok: pixels
         indent = 12 * (node.depth - 1)
-        name = node.name if len(node.name) <= 18 else node.name[:17] + "…"
+        # A long name (a sentence, in real forms) would run into the bars: the id is short.
+        name = node.name if len(node.name) <= 18 else node.id
         weight_text = "700" if node.kind == "group" else "400"
         parts.append(
             f'<text x="{indent}" y="{y + 14}" font-weight="{weight_text}">{escape(name)}</text>'
@@ -176,6 +192,23 @@ def render_html(trace: Trace, lang: Lang) -> str:
             lib=provenance.perfrules,
         )
     )
+    colon = ui("colon", lang)
+    signs = "".join(
+        f"<div>{escape(ui(key, lang))}{colon}<span>{escape(value)}</span></div>"
+        for key, value in (
+            ("form.seal", provenance.unit),
+            ("form.filled_by", ""),
+            ("form.reviewed_by", ""),
+            ("form.phone", ""),
+            ("form.date", ""),
+        )
+    )
+    files = "\n".join(f"{name}  sha256 {digest}" for name, digest in provenance.files)
+    facts_file, facts_hash = provenance.facts
+    details = escape(
+        f"scheme sha256 {provenance.scheme_sha256}\n{files}\n"
+        f"facts {facts_file or '-'}  sha256 {facts_hash}"
+    )
     return f"""<!DOCTYPE html>
 <html lang="{"zh-CN" if lang == "zh" else "en"}">
 <head>
@@ -197,7 +230,10 @@ def render_html(trace: Trace, lang: Lang) -> str:
 {cohort}
 {_chart(trace, lang)}
 {_table(trace, lang)}
-<footer>{footer} · sha256 {escape(provenance.scheme_sha256[:16])}…</footer>
+<div class="signatures" id="signatures">{signs}</div>
+<footer>{footer}
+<details class="provenance"><summary>{escape(ui("form.provenance", lang))}</summary>
+<pre>{details}</pre></details></footer>
 <script>{_SCRIPT}</script>
 </body>
 </html>
