@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import perfrules
 from perfrules.engine._columns import columnar_plan
 from perfrules.errors import FactsError
+from perfrules.testing import cohorts_for
 from perfrules.workflows._batch import _unit_facts
 from test_oracle import rule_files, units
 
@@ -209,6 +210,38 @@ def test_a_cohort_table_is_scored_and_ranked_like_evaluate_cohort():
         assert row["lowest_valid_bid"] == str(base.value)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_cohort_tables_equal_evaluate_cohort(data):
+    compiled = PROCUREMENT_COMPILED
+    units = data.draw(cohorts_for(compiled, min_units=1, max_units=8))
+    rows = []
+    for unit in units:
+        row = {"unit": unit["unit"]}
+        row.update({f"shared.{k}": str(v) for k, v in unit["shared"].items()})
+        for ident, own in unit["indicators"].items():
+            row.update({f"{ident}.{k}": str(v) for k, v in own.items()})
+        rows.append(row)
+    names = sorted({k for row in rows for k in row})
+    out = perfrules.score_table(
+        compiled, pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows])
+    )
+    together = compiled.evaluate_cohort(units)
+    for got, want in zip(out.to_pylist(), together, strict=True):
+        if isinstance(want, FactsError):
+            assert got["errors"] is not None
+            continue
+        assert got["errors"] is None, got["errors"]
+        assert str(got["total"]) == str(want.total)
+        assert got["rank"] == (want.rank.position if want.rank else None)
+        assert [str(got[i]) for i in ("价格", "技术", "商务")] == [
+            str(want.scores[i]) for i in ("价格", "技术", "商务")
+        ]
+
+
+PROCUREMENT_COMPILED = perfrules.compile_scheme(perfrules.load_scheme(PROCUREMENT))
+
+
 def test_schemes_the_arrays_cannot_take_say_why_and_still_score():
     omb = perfrules.compile_scheme(perfrules.load_scheme(ROOT / "rules/us/omb-part/scheme.toml"))
     assert columnar_plan(omb.plan, omb._types).reason == "grade overrides"
@@ -256,11 +289,21 @@ def test_score_table_equals_evaluate_on_every_row(text, data):
         row: dict[str, Any] = {"unit": f"u{n}"}
         for ident in ids:
             own = unit["indicators"][ident]
+            override = own.get("override")
+            if override is not None:
+                row[f"{ident}.override"] = override["score"]
+                row[f"{ident}.override_reason"] = override["reason"]
             for name in ("x", "t", "ok", "na"):
                 value = own.get(name)
                 if name in ("x", "t") and value is not None and data.draw(st.integers(0, 9)) == 0:
                     value = data.draw(st.sampled_from(HUGE))  # past int64: Python integers
                 row[f"{ident}.{name}"] = None if value is None else str(value)
         rows.append(row)
-    out = perfrules.score_table(compiled, pa.Table.from_pylist(rows))
+    out = perfrules.score_table(compiled, table_of(rows))
     assert_rows_equal(compiled, rows, out)
+
+
+def table_of(rows: list[dict[str, Any]]) -> pa.Table:
+    """Every column any row has (``from_pylist`` would take the first row's keys only)."""
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    return pa.table({name: [row.get(name) for row in rows] for name in names})

@@ -1,7 +1,8 @@
 """Batch scoring: many units from one file or folder, results to CSV, JSONL or XLSX.
 
 Inputs: a CSV with one row per unit (a ``unit`` column, then ``<indicator id>`` for the
-indicator's actual value or ``<indicator id>.<input>``, and ``shared.<input>``); an XLSX
+indicator's actual value or ``<indicator id>.<input>``, ``<indicator id>.na``,
+``<indicator id>.override`` with ``<indicator id>.override_reason``, and ``shared.<input>``); an XLSX
 workbook with one sheet per unit (the ``perfrules template`` layout); or a folder of facts
 files (TOML, JSON, single-unit CSV, XLSX). One unit's bad facts never stop the others: they
 are collected with the unit and the location. Output files are written atomically.
@@ -137,6 +138,13 @@ def _unit_facts(
             columns[("shared", key.removeprefix("shared."))] = column
             continue
         ident, _, name = key.partition(".")
+        if name in ("override", "override_reason"):
+            # A manual score and its reason in two columns: the override table of facts files.
+            table = indicators.setdefault(ident, {}).setdefault("override", {})
+            table["score" if name == "override" else "reason"] = value
+            columns[("indicators", ident, "override")] = column
+            columns.setdefault(("indicators", ident), column)
+            continue
         if not name:
             index = compiled.plan.by_id.get(ident)
             leaf = compiled.plan.nodes[index].leaf if index is not None else None
