@@ -441,6 +441,10 @@ UI: Final[dict[str, tuple[str, str]]] = {
     ),
     "lost": ("Points lost", "失分"),
     "excluded": ("not applicable (excluded)", "不适用（已排除）"),
+    "note.not_counted": (
+        "shown and scored, not counted in the total (counted = false)",
+        "仅列示并计分，不计入总分（counted = false）",
+    ),
     "note.renormalised": (
         "renormalised: {sum} of {applicable} applicable points × {max}/{applicable}",
         "按适用指标折算：{sum} ÷ {applicable} × {max}",

@@ -321,10 +321,24 @@ def document(
     )
 
 
+def _counted_leaves(root: NodeTrace) -> Iterable[NodeTrace]:
+    """The indicators whose scores reach the total (no ``not_counted`` on or above them)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if any(note.kind == "not_counted" for note in node.notes):
+            continue
+        if node.kind == "indicator":
+            yield node
+        stack.extend(reversed(node.children))
+
+
 def trace_json(trace: Trace) -> str:
     """The compact ``perfrules.trace/1`` text of *trace*, with a final newline."""
     leaves = [
-        (node, node.weight - node.score) for node in trace.root.leaves() if node.score is not None
+        (node, node.weight - node.score)
+        for node in _counted_leaves(trace.root)
+        if node.score is not None
     ]
     losses = sorted(
         ((node, lost) for node, lost in leaves if lost), key=lambda item: (-item[1], item[0].id)

@@ -212,6 +212,11 @@ class Group(_Model):
     )
     weight: Number = Field(description="Points of the group; its children must add up to it.")
     places: Places | None = Field(default=None, description="Overrides rounding.group here.")
+    counted: bool = Field(
+        default=True,
+        description="false: shown and scored, but not added to its parent or the total (a "
+        "row a form prints beside the counted ones).",
+    )
     description: str = ""
 
 
@@ -240,6 +245,11 @@ class Indicator(_Model):
         default=None,
         description="Whether more of the actual value should never lower the score (positive), "
         "never raise it (reverse), or neither.",
+    )
+    counted: bool = Field(
+        default=True,
+        description="false: shown and scored, but not added to its group or the total (a "
+        "row a form prints beside the counted ones, such as 预算执行率).",
     )
     description: str = ""
 

@@ -175,7 +175,7 @@ class Evaluation:
         return sum(
             (
                 self.plan.nodes[i].weight
-                for i in self.plan.leaves
+                for i in self.plan.counted_leaves
                 if self.out[2][2 * i] is not None
             ),
             _ZERO,
@@ -190,7 +190,7 @@ class Evaluation:
             plan,
             self.out[5],
             self.total_exact(),
-            ((plan.nodes[i].id, plan.nodes[i].weight, self.score(i)) for i in plan.leaves),
+            ((plan.nodes[i].id, plan.nodes[i].weight, self.score(i)) for i in plan.counted_leaves),
             self.applicable(),
         )
 
@@ -300,7 +300,7 @@ class Evaluation:
             else:
                 trace, weight = self._group(node, _Scored(scores), applicable)
                 leaf = ""
-                children = ",".join(texts[c] for c in node.children)
+                children = ",".join(texts[c] for c in node.shown)
             scores[index] = trace.score
             applicable[index] = weight
             texts[index] = node_json(
@@ -321,7 +321,7 @@ class Evaluation:
             if node.kind == "indicator" and key is not None:
                 memo.remember(key, (texts[index], trace.score, weight))
         losses = []
-        for index in plan.leaves:
+        for index in plan.counted_leaves:  # a row not counted loses nothing from the total
             score = scores[index]
             if score is not None and score is not plan.nodes[index].weight:
                 node = plan.nodes[index]
@@ -354,6 +354,10 @@ class Evaluation:
         return known
 
     def _leaf_built(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
+        trace, weight = self._leaf_parts(node, record)
+        return _noted(node, trace), weight
+
+    def _leaf_parts(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
         leaf = node.leaf
         assert leaf is not None  # noqa: S101
         score = self.score(node.index)
@@ -458,7 +462,7 @@ class Evaluation:
             weight = plan.leaf_weights[node.index]  # nothing excluded below: known in advance
         else:
             weight = sum((applicable[c] for c in scored), _ZERO)
-        children = tuple(built[c] for c in node.children) if isinstance(built, dict) else ()
+        children = tuple(built[c] for c in node.shown) if isinstance(built, dict) else ()
         notes: tuple[Note, ...] = ()
         roundings: tuple[RoundingStep, ...] = ()
         if not scored:
@@ -511,6 +515,7 @@ class Evaluation:
             weight,
             node.sources,
         )
+        trace = _noted(node, trace)
         return trace, weight
 
 
@@ -553,6 +558,16 @@ class _Shown:
 def _uncomputed(key: object) -> object:
     """The memos of explained indicators are filled by hand (``remember``), never computed."""
     raise KeyError(key)
+
+
+_NOT_COUNTED: Final = Note("not_counted")
+
+
+def _noted(node: Node, trace: NodeTrace) -> NodeTrace:
+    """A row shown but not counted says so in its notes."""
+    if not node.uncounted_here:
+        return trace
+    return trace._replace(notes=(*trace.notes, _NOT_COUNTED))
 
 
 def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:

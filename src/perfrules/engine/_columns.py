@@ -512,7 +512,7 @@ def score_arrays(
         value_den: Ints | int = 10**top
         scale_now: int | None = top
         if node.kind == "scheme":
-            leaf_weights = sum((plan.nodes[j].weight for j in plan.leaves), Fraction(0))
+            leaf_weights = sum((plan.nodes[j].weight for j in plan.counted_leaves), Fraction(0))
             if leaf_weights != plan.max:
                 factor_fraction = plan.max / leaf_weights
                 num_f, den_f = factor_fraction.numerator, factor_fraction.denominator

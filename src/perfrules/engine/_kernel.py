@@ -284,7 +284,7 @@ class _Writer:
 
     def root(self, node: Node, pre: Shape) -> None:
         plan = self.plan
-        leaf_weights = sum((plan.nodes[j].weight for j in plan.leaves), Fraction(0))
+        leaf_weights = sum((plan.nodes[j].weight for j in plan.counted_leaves), Fraction(0))
         self.emit("if not c0:\n    if U is None: U = _NEWUNIT(src)\n    _NOTHING(U)")
         # Renormalise when rows were excluded (or the rows' weights are not the maximum).
         self.emit(f"rn, rd = {pre.num}, {pre.den}")

@@ -63,6 +63,12 @@ class Node:
     shown_places: int | None = None
     #: Where the weight and the formula were written (``file:line``), for explanations.
     sources: tuple[tuple[str, str], ...] = ()
+    #: Every child as the report shows them; ``children`` are those added up (counted).
+    shown: tuple[int, ...] = ()
+    #: Added to the total: it and every group above it are counted.
+    counted: bool = True
+    #: Declared ``counted = false`` itself (its row says so).
+    uncounted_here: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,8 @@ class Plan:
     bands: tuple[tuple[str, Fraction, Fraction, str], ...]
     sha256: str
     files: tuple[tuple[str, str], ...]
+    #: The indicators whose scores reach the total (not under a row shown but not counted).
+    counted_leaves: tuple[int, ...] = ()
     #: ``[[grade_overrides]]``: (label, English label, compiled condition), in order.
     overrides: tuple[tuple[str, str, Expression], ...] = ()
     #: Position of each indicator (by node index) among the indicators.
@@ -112,6 +120,10 @@ def content_hash(scheme: Scheme) -> str:
     data = scheme.model_dump(
         mode="json", exclude={k for k in _LATER if getattr(scheme, k) is None}
     )
+    for section in ("groups", "indicators"):
+        for entry in data[section].values():
+            if entry.get("counted") is True:  # the default, added later: not in old hashes
+                del entry["counted"]
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -146,6 +158,7 @@ def build_plan(
         "children": [],
         "target": "",
         "leaf": None,
+        "counted": True,
     }
     nodes.append(root)
     stack: list[tuple[str | None, int, int]] = [(None, 0, 0)]
@@ -173,6 +186,7 @@ def build_plan(
                         "children": [],
                         "target": "",
                         "leaf": None,
+                        "counted": group.counted,
                     }
                 )
                 pending.append((node_id, index, depth + 1))
@@ -238,6 +252,7 @@ def build_plan(
                         "children": [],
                         "target": indicator.target,
                         "leaf": leaf,
+                        "counted": indicator.counted,
                     }
                 )
         # Depth-first, in rule-file order: push in reverse so the first child is expanded first.
@@ -247,6 +262,7 @@ def build_plan(
     frozen = _preorder(nodes)
     post = _post_order(frozen)
     leaves = tuple(n.index for n in frozen if n.kind == "indicator")
+    counted_leaves = tuple(i for i in leaves if frozen[i].counted)
     groups = [n.index for n in frozen if n.kind != "indicator"]
     below: dict[int, Fraction] = {}
     for index in post:
@@ -274,6 +290,7 @@ def build_plan(
             if i in (conditions or {})
         ),
         leaf_positions={index: k for k, index in enumerate(leaves)},
+        counted_leaves=counted_leaves,
         group_positions={index: k for k, index in enumerate(groups)},
         leaf_weights=below,
         grades=tuple(
@@ -351,6 +368,11 @@ def _preorder(raw: list[dict[str, Any]]) -> tuple[Node, ...]:
         order.append(index)
         stack.extend(reversed(raw[index]["children"]))
     new_index = {old: new for new, old in enumerate(order)}
+    # counted all the way up: itself and every group above it
+    reaching: dict[int, bool] = {}
+    for old in order:  # parents before children
+        parent = raw[old]["parent"]
+        reaching[old] = raw[old]["counted"] and (parent < 0 or reaching[parent])
     shown: dict[int, int | None] = {}
     for old in reversed(order):  # children before parents
         entry = raw[old]
@@ -364,8 +386,11 @@ def _preorder(raw: list[dict[str, Any]]) -> tuple[Node, ...]:
         entry = dict(raw[old])
         entry["index"] = new_index[old]
         entry["parent"] = new_index.get(entry["parent"], -1)
-        entry["children"] = tuple(new_index[c] for c in entry["children"])
+        entry["shown"] = tuple(new_index[c] for c in entry["children"])
+        entry["children"] = tuple(new_index[c] for c in entry["children"] if raw[c]["counted"])
         entry["shown_places"] = shown[old]
+        entry["uncounted_here"] = not entry.pop("counted")
+        entry["counted"] = reaching[old]
         nodes.append(Node(**entry))
     return tuple(nodes)
 
@@ -379,5 +404,5 @@ def _post_order(nodes: tuple[Node, ...]) -> tuple[int, ...]:
             out.append(index)
             continue
         stack.append((index, True))
-        stack.extend((c, False) for c in reversed(nodes[index].children))
+        stack.extend((c, False) for c in reversed(nodes[index].shown))
     return tuple(out)

@@ -105,7 +105,7 @@ class CompiledScheme:
             assert leaf is not None  # noqa: S101
             self._allowed[index] = frozenset({*leaf.needs, *_RESERVED_FACTS, *self._types})
         fast_keys = {i: keys - {"na", "override"} for i, keys in self._allowed.items()}
-        self._leaf_weights = sum((plan.nodes[i].weight for i in plan.leaves), _ZERO)
+        self._leaf_weights = sum((plan.nodes[i].weight for i in plan.counted_leaves), _ZERO)
         self.kernel = build_kernel(
             plan,
             self._types,
@@ -412,12 +412,12 @@ class CompiledScheme:
                     self.plan.nodes[i].weight,
                     _exact(result.scores.get(self.plan.nodes[i].id)),
                 )
-                for i in self.plan.leaves
+                for i in self.plan.counted_leaves
             ),
             sum(
                 (
                     self.plan.nodes[i].weight
-                    for i in self.plan.leaves
+                    for i in self.plan.counted_leaves
                     if result.scores.get(self.plan.nodes[i].id) is not None
                 ),
                 _ZERO,
@@ -536,7 +536,7 @@ class CompiledScheme:
         if record.status == "error":
             unit.errors += 1
         if record.score is None:
-            if record.status == "excluded":
+            if record.status == "excluded" and node.counted:  # not counted: takes nothing
                 unit.excluded += node.weight
             return None, 1
         return record.score.numerator, record.score.denominator

@@ -75,6 +75,7 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
     if not indicators and not any(p[0] == "indicators" for p in broken):
         yield Diagnostic("PR206", ())
     children: dict[str | None, list[tuple[str, str, Decimal]]] = {}
+    shown_only: set[str | None] = set()
     for section, entries in (("groups", groups), ("indicators", indicators)):
         for node_id, node in entries.items():
             parent = node.parent
@@ -88,7 +89,10 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
                 )
                 broken.add(("parent", parent))
                 continue
-            children.setdefault(parent, []).append((section, node_id, node.weight))
+            if node.counted:  # a row shown but not counted is not part of the sums
+                children.setdefault(parent, []).append((section, node_id, node.weight))
+            else:
+                shown_only.add(parent)
             if node.weight < 0:
                 yield Diagnostic(
                     "PR107",
@@ -105,7 +109,7 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
     for group_id, group in groups.items():
         kids = children.get(group_id, [])
         if not kids:
-            if ("parent", group_id) not in broken:
+            if ("parent", group_id) not in broken and group_id not in shown_only:
                 yield Diagnostic("PR205", ("groups", group_id), {"id": group_id})
             continue
         if ("parent", group_id) in broken or any(("indicators", k) in broken for _, k, _ in kids):

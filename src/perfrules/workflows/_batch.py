@@ -1,8 +1,8 @@
 """Batch scoring: many units from one file or folder, results to CSV, JSONL or XLSX.
 
 Inputs: a CSV with one row per unit (a ``unit`` column, then ``<indicator id>`` for the
-indicator's actual value or ``<indicator id>.<input>``, ``<indicator id>.na``,
-``<indicator id>.override`` with ``<indicator id>.override_reason``, and ``shared.<input>``); an XLSX
+indicator's actual value or ``<indicator id>.<input>``, ``<indicator id>.na``, an
+``<indicator id>.override`` with its ``.override_reason``, and ``shared.<input>``); an XLSX
 workbook with one sheet per unit (the ``perfrules template`` layout); or a folder of facts
 files (TOML, JSON, single-unit CSV, XLSX). One unit's bad facts never stop the others: they
 are collected with the unit and the location. Output files are written atomically.

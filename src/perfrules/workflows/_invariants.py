@@ -9,7 +9,8 @@ more places first, then to fewer).
 
 Per-unit invariants (:func:`unit_violations`): valid facts score; 0 ≤ score ≤ weight at every
 node; each node equals the declared aggregation of its children under the declared rounding;
-the grade matches the total; the same inputs give the same JSON bytes; the engine agrees with
+the grade matches the total (rows declared ``counted = false`` are shown, not added); the same
+inputs give the same JSON bytes; the engine agrees with
 an independent computation (the reference evaluator, ``Decimal.quantize`` rounding); the
 fast path agrees with the traced one; raising a positive indicator's actual value never
 lowers its score (and never raises a reverse indicator's); double rounding changes nothing.
@@ -247,6 +248,8 @@ def _bounds_and_aggregation(
             total = Fraction(0)
             applicable = Fraction(0)
             for child in node.children:
+                if any(note.kind == "not_counted" for note in child.notes):
+                    continue  # shown, not added
                 if child.score is not None:
                     total += child.score
                     applicable += (
