@@ -8,11 +8,12 @@ SEED    = rules/examples/xinzhou-zfw-2021
 
 PACKS   = $(sort $(dir $(wildcard rules/*/*/pack.toml)))
 
-.PHONY: demo test lint typecheck imports packs pytest browser screenshot bench mutants fuzz fuzz-inputs clean help
+.PHONY: demo test lint typecheck imports packs docs pytest browser screenshot bench mutants fuzz fuzz-inputs clean help
 
 help:
 	@echo "make demo   score the shipped seed example and print the table"
 	@echo "make test   ruff, mypy (strict), import contracts, pytest with hypothesis"
+	@echo "make docs   the documentation site in site/ (strict; part of make test)"
 	@echo "make bench  benchmarks (not part of make test)"
 	@echo "make fuzz   long fuzz run of the expression sandbox (FUZZ_EXAMPLES=...)"
 	@echo "make mutants  mutation check of the evaluator (every mutant must fail the tests)"
@@ -63,7 +64,12 @@ browser:
 pytest: $(VENV)/.dev browser
 	$(BIN)/pytest
 
-test: lint typecheck imports packs pytest
+# The documentation site (MkDocs, Material theme, Chinese and English search): strict, so a
+# broken link or anchor fails the build. Built into site/.
+docs: $(VENV)/.dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck imports packs docs pytest
 
 screenshot: $(VENV)/.runtime browser
 	mkdir -p docs/images

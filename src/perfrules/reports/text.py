@@ -164,8 +164,9 @@ def render_explain(trace: Trace, ids: Sequence[str], lang: Lang, console: Consol
     visit(trace.root)
     if not wanted or trace.root.id in wanted:
         console.print(terminal_text(_gap_text(trace, lang)))
-        for text in cohort_lines(trace, lang):
-            console.print(terminal_text(text))
+    # The cohort's values and the rank explain any row that reads them.
+    for text in cohort_lines(trace, lang):
+        console.print(terminal_text(text))
 
 
 def _explain_leaf(node: NodeTrace, lang: Lang, console: Console) -> None:
