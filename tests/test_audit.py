@@ -36,7 +36,32 @@ def _line(path, needle):
 def test_the_transcribed_seed_report_is_consistent():
     result = _run("audit", str(SEED / "scheme.toml"), str(REPORT), "--lang", "en")
     assert result.exit_code == 0, result.output
-    assert "all 17 rows, the total 89.25 and the grade '良好' follow the scheme" in result.stdout
+    assert "the 17 published rows, the total 89.25, the grade '良好' follow the scheme" in (
+        result.stdout
+    )
+    assert "not checked" not in result.output
+
+
+def test_what_a_report_does_not_publish_is_said_not_checked(tmp_path):
+    text = REPORT.read_text(encoding="utf-8")
+    lines = [
+        line
+        for line in text.split("\n")
+        if not line.startswith(("total =", "grade =", '"群众满意度" = "4.65"'))
+    ]
+    path = tmp_path / "report.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    result = _run("audit", str(SEED / "scheme.toml"), str(path), "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "the 16 published rows follow the scheme" in result.stdout
+    assert "the total 89.25" not in result.stdout  # recomputed, but nothing to check it against
+    assert "not checked (not published): the total; the grade; 1 row(s): 群众满意度" in (
+        result.stdout
+    )
+    data = json.loads(
+        _run("audit", str(SEED / "scheme.toml"), str(path), "--format", "json").stdout
+    )
+    assert data["not_checked"] == {"rows": ["群众满意度"], "total": True, "grade": True}
 
 
 def test_an_altered_score_is_caught_at_its_row_with_the_reason(tmp_path):

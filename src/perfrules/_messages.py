@@ -511,10 +511,17 @@ UI: Final[dict[str, tuple[str, str]]] = {
         "{where}{id}：发布 {published}，按方案应为 {expected}",
     ),
     "audit.difference": (" (difference {difference})", "（差 {difference}）"),
-    "audit.ok": (
-        "all {checked} rows, the total {total} and the grade '{grade}' follow the scheme",
-        "全部 {checked} 行、总分 {total} 与等级“{grade}”均与方案一致",
+    "audit.ok": ("{parts} follow the scheme", "{parts}均与方案一致"),
+    "audit.rows": ("the {checked} published rows", "已发布的 {checked} 行"),
+    "audit.total": ("the total {total}", "总分 {total}"),
+    "audit.grade": ("the grade '{grade}'", "等级“{grade}”"),
+    "audit.unchecked": (
+        "not checked (not published): {what}",
+        "未核对（报告未发布）：{what}",
     ),
+    "audit.the_total": ("the total", "总分"),
+    "audit.the_grade": ("the grade", "等级"),
+    "audit.the_rows": ("{count} row(s): {ids}", "{count} 行：{ids}"),
     "batch.counts": (
         "{out}: {scored} units scored, {failed} failed",
         "{out}：{scored} 个单位已计分，{failed} 个失败",

@@ -145,6 +145,10 @@ class AuditReport:
     findings: tuple[AuditFinding, ...]
     total: str
     grade: str
+    #: Indicators the report publishes no score for: recomputed, but not checked.
+    unpublished: tuple[str, ...] = ()
+    total_published: bool = True
+    grade_published: bool = True
 
     @property
     def consistent(self) -> bool:
@@ -156,6 +160,11 @@ class AuditReport:
         return {
             "consistent": self.consistent,
             "checked": self.checked,
+            "not_checked": {
+                "rows": list(self.unpublished),
+                "total": not self.total_published,
+                "grade": not self.grade_published,
+            },
             "recomputed": {"total": self.total, "grade": self.grade},
             "findings": [
                 {

@@ -313,10 +313,25 @@ def render_audit(outcome: AuditReport, lang: Lang, console: Console) -> None:
         line += f" — {finding.reason_zh if lang == 'zh' else finding.reason}"
         console.print(terminal_text(line, style="yellow"))
     if outcome.consistent:
-        text = ui(
-            "audit.ok", lang, checked=outcome.checked, total=outcome.total, grade=outcome.grade
+        # Say what was checked, and only that: a total or rows not published were not.
+        parts = [ui("audit.rows", lang, checked=outcome.checked)]
+        if outcome.total_published:
+            parts.append(ui("audit.total", lang, total=outcome.total))
+        if outcome.grade_published:
+            parts.append(ui("audit.grade", lang, grade=outcome.grade))
+        joined = ("、" if lang == "zh" else ", ").join(parts)
+        console.print(terminal_text(ui("audit.ok", lang, parts=joined), style="green"))
+    missing = [] if outcome.total_published else [ui("audit.the_total", lang)]
+    if not outcome.grade_published:
+        missing.append(ui("audit.the_grade", lang))
+    if outcome.unpublished:
+        shown = ", ".join(outcome.unpublished[:8]) + (
+            ", ..." if len(outcome.unpublished) > 8 else ""
         )
-        console.print(terminal_text(text, style="green"))
+        missing.append(ui("audit.the_rows", lang, count=len(outcome.unpublished), ids=shown))
+    if missing:
+        joined = ("；" if lang == "zh" else "; ").join(missing)
+        console.print(terminal_text(ui("audit.unchecked", lang, what=joined), style="yellow"))
 
 
 # --- batch ----------------------------------------------------------------------------

@@ -347,6 +347,16 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
                     line,
                 )
             )
+    plan = compiled.plan
+    unpublished = tuple(
+        plan.nodes[i].id for i in plan.leaves if plan.nodes[i].id not in published.scores
+    )
     return AuditReport(
-        len(published.scores), tuple(findings), str(result.total), result.grade.label
+        len(published.scores),
+        tuple(findings),
+        str(result.total),
+        result.grade.label,
+        unpublished=unpublished,
+        total_published=published.total is not None,
+        grade_published=published.grade is not None,
     )
