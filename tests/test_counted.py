@@ -95,3 +95,39 @@ def test_a_group_not_counted_keeps_its_subtotal():
     result = compiled.evaluate(FACTS)
     assert str(result.scores["满意度指标"]) == "9.50"
     assert str(result.total) == "89.10"  # 7.6 + 47.5 + 34; 满意度 shown, not added
+
+
+FIT = Path(__file__).resolve().parent / "data" / "fit-cap.toml"
+
+
+@pytest.mark.parametrize(
+    ("fit", "facts", "total", "notes"),
+    [
+        ("cap", {"a": {"actual": "100%"}, "b": {"actual": "100%"}}, "100.00", ["total_capped"]),
+        ("cap", {"a": {"actual": "100%"}, "b": {"actual": "50%"}}, "85.00", []),
+        ("cap", {"a": {"actual": "50%"}, "b": {"na": "x"}}, "55.00", ["renormalised"]),
+        (
+            "normalise",
+            {"a": {"actual": "100%"}, "b": {"actual": "50%"}},
+            "77.27",
+            ["renormalised"],
+        ),
+    ],
+)
+def test_rows_out_of_110_and_a_total_out_of_100(fit, facts, total, notes):
+    text = FIT.read_text("utf-8").replace('fit = "cap"', f'fit = "{fit}"')
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="fit.toml"))
+    result = compiled.evaluate(facts)
+    assert str(result.total) == total
+    assert [n.kind for n in result.trace.root.notes] == notes
+    assert unit_violations(compiled, facts) == []
+    row = {"unit": "u", **{f"{k}.{n}": v for k, own in facts.items() for n, v in own.items()}}
+    out = perfrules.score_table(compiled, pa.Table.from_pylist([row])).to_pylist()[0]
+    assert str(out["total"]) == total  # the arrays (normalise) and the rows (cap) agree
+
+
+def test_without_fit_rows_of_110_are_an_error():
+    text = FIT.read_text("utf-8").replace('fit = "cap"\n', "")
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(text, name="fit.toml")
+    assert [d.code for d in caught.value.diagnostics] == ["PR202"]

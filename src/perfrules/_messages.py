@@ -441,6 +441,10 @@ UI: Final[dict[str, tuple[str, str]]] = {
     ),
     "lost": ("Points lost", "失分"),
     "excluded": ("not applicable (excluded)", "不适用（已排除）"),
+    "note.total_capped": (
+        "the rows add up to {sum}; the total is capped at {max} (fit = cap)",
+        "各行合计 {sum}，总分以 {max} 为上限（fit = cap）",
+    ),
     "note.not_counted": (
         "shown and scored, not counted in the total (counted = false)",
         "仅列示并计分，不计入总分（counted = false）",

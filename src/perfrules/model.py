@@ -105,6 +105,12 @@ class SchemeInfo(_Model):
     year: int | None = Field(default=None, description="The year the scheme scores.")
     version: str = Field(default="1.0.0", description="Version of this scheme (SemVer).")
     max: Number = Field(default=Decimal(100), description="Full marks of the total (usually 100).")
+    fit: Literal["normalise", "cap"] | None = Field(
+        default=None,
+        description="When the counted rows' weights do not add up to max (a form whose rows "
+        "total 110 and whose total is out of 100): normalise scales the sum to max "
+        "(sum × max / weights), cap takes the sum but never more than max.",
+    )
     levels: list[str] = Field(
         default_factory=list,
         description='Column titles of the tree levels, e.g. ["一级指标", "二级指标", "三级指标"].',

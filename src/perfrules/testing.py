@@ -372,6 +372,8 @@ def facts_for(
         compiled.plan.nodes[i].id: _leaf_strategy(compiled, i, allow_missing, allow_na)
         for i in compiled.plan.leaves
     }
+    # a row shown but not counted cannot keep the total from being empty
+    counted = {compiled.plan.nodes[i].id for i in compiled.plan.counted_leaves}
     shows: dict[str, str | None] = {}
     for index in compiled.plan.leaves:
         node = compiled.plan.nodes[index]
@@ -382,6 +384,7 @@ def facts_for(
         return any(
             "na" not in values and (shows[ident] is None or shows[ident] in values or not values)
             for ident, values in facts["indicators"].items()
+            if ident in counted
         )
 
     # Conditions, cohort values and ranking keys read shared facts.

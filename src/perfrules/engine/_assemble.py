@@ -477,18 +477,31 @@ class Evaluation:
             before = fraction(pres[2 * position], pres[2 * position + 1])
             if node.kind == "scheme":
                 renormalised = Fraction(*self.out[4])
-                if weight != node.weight and weight:
+                capped = plan.scheme.scheme.fit == "cap"
+                # rows renormalise against their own maximum when the total is capped
+                scale_to = plan.leaf_weights[0] if capped else node.weight
+                uncapped = before
+                if weight != scale_to and weight:
+                    uncapped = before * scale_to / weight
                     notes = (
                         Note(
                             "renormalised",
                             {
                                 "sum": format_number(before),
                                 "applicable": format_number(weight),
-                                "max": format_number(node.weight),
+                                "max": format_number(scale_to),
                             },
                         ),
                     )
-                    weight = node.weight
+                if capped and uncapped > node.weight:
+                    notes = (
+                        *notes,
+                        Note(
+                            "total_capped",
+                            {"sum": format_number(uncapped), "max": format_number(node.weight)},
+                        ),
+                    )
+                weight = node.weight
                 before = renormalised
             if node.places is not None and score is not None:
                 roundings = (RoundingStep(node.places, plan.mode, before, score),)

@@ -67,6 +67,8 @@ def columnar_plan(plan: Plan, types: Mapping[str, str]) -> ColumnarPlan:
             return "grade overrides"
         if plan.total_places is None:
             return "an unrounded total"
+        if plan.scheme.scheme.fit == "cap":
+            return "a capped total"
         for index in plan.leaves:
             node = plan.nodes[index]
             leaf = node.leaf

@@ -288,7 +288,7 @@ class _Writer:
         self.emit("if not c0:\n    if U is None: U = _NEWUNIT(src)\n    _NOTHING(U)")
         # Renormalise when rows were excluded (or the rows' weights are not the maximum).
         self.emit(f"rn, rd = {pre.num}, {pre.den}")
-        if leaf_weights != plan.max:
+        if leaf_weights != plan.max or plan.scheme.scheme.fit == "cap":
             self.emit("rn, rd = _RENORM(rn, rd, U.excluded if U is not None else _ZERO)")
             renormalised = Shape("rn", "rd", None)
         else:

@@ -124,6 +124,8 @@ def content_hash(scheme: Scheme) -> str:
         for entry in data[section].values():
             if entry.get("counted") is True:  # the default, added later: not in old hashes
                 del entry["counted"]
+    if data["scheme"].get("fit") is None:  # likewise
+        data["scheme"].pop("fit", None)
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -454,12 +454,19 @@ class CompiledScheme:
             unit.problem("PR502", (), {})
 
     def _renormalise(self, num: int, den: int, excluded: Fraction) -> tuple[int, int]:
-        """The total of the applicable rows scaled to the maximum (N/A rows excluded)."""
+        """The total of the applicable rows scaled to the maximum (N/A rows excluded).
+
+        With ``fit = "cap"`` the rows keep their own maximum (their weights): N/A rows are
+        renormalised against it, and the total is the sum but never more than ``max``.
+        """
         plan = self.plan
         applicable = self._leaf_weights - excluded
-        if applicable == plan.max or not applicable:
-            return num, den
-        value = Fraction(num, den) * plan.max / applicable
+        scale_to = self._leaf_weights if plan.scheme.scheme.fit == "cap" else plan.max
+        value = Fraction(num, den)
+        if applicable and applicable != scale_to:
+            value = value * scale_to / applicable
+        if plan.scheme.scheme.fit == "cap":
+            value = min(value, plan.max)
         return value.numerator, value.denominator
 
     def _override_grade(

@@ -127,7 +127,8 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
                 },
             )
     top = children.get(None, [])
-    if top and ("parent", "") not in broken and ("scheme",) not in broken:
+    fitted = scheme.scheme.fit is not None  # the rows may add up to another maximum
+    if top and not fitted and ("parent", "") not in broken and ("scheme",) not in broken:
         total = sum((w for _, _, w in top), Decimal(0))
         if total != scheme.max:
             yield Diagnostic(

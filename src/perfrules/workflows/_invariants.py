@@ -255,8 +255,12 @@ def _bounds_and_aggregation(
                     applicable += (
                         child.applicable if child.applicable is not None else child.weight
                     )
-            if node.kind == "scheme" and applicable and applicable != node.weight:
-                total = total * node.weight / applicable
+            capped = node.kind == "scheme" and compiled.scheme.scheme.fit == "cap"
+            scale_to = compiled.plan.leaf_weights[0] if capped else node.weight
+            if node.kind == "scheme" and applicable and applicable != scale_to:
+                total = total * scale_to / applicable
+            if capped:
+                total = min(total, node.weight)
             expected = _rounded(total, places_of.get(node.id), mode)
             if expected != score:
                 message = (
