@@ -150,3 +150,36 @@ def test_a_batch_workbook_keeps_its_summary_without_json_in_cells(tmp_path):
     assert not any(isinstance(v, str) and v.startswith(("{", "[")) for v in values)
     assert "良好" in values  # the grade distribution, one row per band
     assert "mean_total" in values
+
+
+def test_the_signature_block_takes_the_facts_form(tmp_path):
+    facts = tmp_path / "facts.toml"
+    facts.write_text(
+        (SEED / "facts.toml").read_text("utf-8")
+        + '\n[form]\nfilled_by = "张三"\nreviewed_by = "李四"\nphone = "0350-1234567"\n'
+        'date = "2022-03-01"\n',
+        encoding="utf-8",
+    )
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    result = compiled.evaluate(perfrules.load_facts(facts))
+    sheet = sheet_of(render_xlsx(result.trace, "zh"), tmp_path)
+    rows = rows_by_first_text(sheet)
+    signs = rows["填表人：张三"]
+    assert sheet.cell(signs, 3).value == "审核人：李四"
+    assert sheet.cell(signs, 5).value == "联系电话：0350-1234567"
+    assert sheet.cell(2, 5).value == "填报日期：2022-03-01"  # the form's date, not today
+    from perfrules.reports.html import render_html
+
+    page = render_html(result.trace, "zh")
+    assert "填表人：<span>张三</span>" in page
+    assert "张三" not in result.trace.to_json()  # the trace JSON is unchanged by it
+
+
+def test_a_misspelt_form_key_is_located(tmp_path):
+    facts = tmp_path / "facts.toml"
+    facts.write_text('[form]\nfilled_bye = "张三"\n', encoding="utf-8")
+    with pytest.raises(perfrules.FactsError) as caught:
+        perfrules.load_facts(facts)
+    (problem,) = caught.value.diagnostics
+    assert (problem.code, problem.line) == ("PR101", 2)
+    assert problem.hint_text("en") == "did you mean 'filled_by'?"

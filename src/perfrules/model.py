@@ -423,10 +423,22 @@ class IndicatorFacts(BaseModel):
     __pydantic_extra__: dict[str, FactValue]
 
 
+class FormInfo(_Model):
+    """``[form]``: the signature block of the filed report (填表人, 审核人, 联系电话, 日期)."""
+
+    filled_by: str = Field(default="", description="填表人: who filled the form in.")
+    reviewed_by: str = Field(default="", description="审核人: who reviewed it.")
+    phone: str = Field(default="", description="联系电话: a telephone number.")
+    date: str = Field(default="", description="填报日期: the date of filing (today if empty).")
+
+
 class FactsFile(_Model):
     """A facts file: one unit's facts."""
 
     unit: str = Field(default="", description="The unit (department, project) scored.")
+    form: FormInfo | None = Field(
+        default=None, description="Who filled the form in and when (for reports)."
+    )
     year: int | None = None
     note: str | None = None
     shared: dict[str, FactValue] = Field(

@@ -276,6 +276,9 @@ class Provenance:
     files: tuple[tuple[str, str], ...]
     source: FactsSource
     unit: str = ""
+    #: The facts' ``[form]``: who filled the form in, reviewed it, a telephone, a date
+    #: (for the signature block of reports; not part of the trace JSON).
+    form: tuple[tuple[str, str], ...] = ()
 
     @property
     def facts(self) -> tuple[str | None, str]:

@@ -249,6 +249,7 @@ class Evaluation:
             files=self.plan.files,
             source=shown,
             unit=facts.unit,
+            form=tuple(facts.form.items()),
         )
 
     def json(self) -> str:

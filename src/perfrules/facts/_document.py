@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.rules._loader import read_document
@@ -40,6 +40,8 @@ class Facts:
     file: str | None = None
     source: Locator | None = None
     sha256: str = ""
+    #: ``[form]``: who filled the form in and when (for the signature block of reports).
+    form: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, unit: str = "") -> Facts:
@@ -104,6 +106,9 @@ def load_document_facts(path: str | Path, text: str | None = None) -> Facts:
     for key, value in document.items():
         if key in ("unit", "year", "note"):
             continue
+        if key == "form":
+            diagnostics.extend(_form_problems(value, source_map, name))
+            continue
         if key in ("indicators", "shared"):
             if not isinstance(value, Mapping):
                 line, column = source_map.position((key,))
@@ -119,7 +124,8 @@ def load_document_facts(path: str | Path, text: str | None = None) -> Facts:
                 )
             continue
         line, column = source_map.position((key,))
-        suggestion = difflib.get_close_matches(key, ["unit", "year", "shared", "indicators"], n=1)
+        known = ["unit", "year", "shared", "indicators", "form"]
+        suggestion = difflib.get_close_matches(key, known, n=1)
         diagnostics.append(
             Diagnostic(
                 "PR101",
@@ -141,4 +147,67 @@ def load_document_facts(path: str | Path, text: str | None = None) -> Facts:
         file=name,
         source=source_map,
         sha256=digest,
+        form={k: str(v) for k, v in document.get("form", {}).items()},
     )
+
+
+#: The keys of ``[form]``: the signature block of a filed report.
+FORM_KEYS: Final = ("filled_by", "reviewed_by", "phone", "date")
+
+
+def _form_problems(value: Any, source_map: Any, name: str) -> list[Diagnostic]:
+    """``[form]`` must be a table of texts with the known keys."""
+    if not isinstance(value, Mapping):
+        line, column = source_map.position(("form",))
+        return [
+            Diagnostic(
+                "PR102",
+                ("form",),
+                {
+                    "key": "form",
+                    "expected": "a table",
+                    "expected_zh": "表",
+                    "got": repr(value)[:40],
+                },
+                file=name,
+                line=line,
+                column=column,
+            )
+        ]
+    problems = []
+    for key, item in value.items():
+        line, column = source_map.position(("form", key))
+        if key not in FORM_KEYS:
+            suggestion = difflib.get_close_matches(key, FORM_KEYS, n=1)
+            problems.append(
+                Diagnostic(
+                    "PR101",
+                    ("form", key),
+                    {
+                        "key": key,
+                        "table": "form",
+                        "suggestion": suggestion[0] if suggestion else "",
+                    },
+                    "did_you_mean" if suggestion else None,
+                    file=name,
+                    line=line,
+                    column=column,
+                )
+            )
+        elif not isinstance(item, str | int):
+            problems.append(
+                Diagnostic(
+                    "PR102",
+                    ("form", key),
+                    {
+                        "key": f"form.{key}",
+                        "expected": "text",
+                        "expected_zh": "文本",
+                        "got": repr(item)[:40],
+                    },
+                    file=name,
+                    line=line,
+                    column=column,
+                )
+            )
+    return problems

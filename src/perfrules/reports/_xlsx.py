@@ -104,7 +104,8 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
     sheet.row_dimensions[1].height = 30
     provenance = trace.provenance
     year = provenance.scheme_year
-    when = (date or dt.datetime.now().astimezone().date()).isoformat()
+    form = dict(provenance.form)
+    when = form.get("date") or (date or dt.datetime.now().astimezone().date()).isoformat()
     info = [
         f"{ui('form.unit', lang)}{ui('colon', lang)}{provenance.unit}",
         f"{ui('form.year', lang)}{ui('colon', lang)}{year if year is not None else ''}",
@@ -197,9 +198,13 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
 
     # --- signatures ---------------------------------------------------------------------
     sign_row = grade_row + 2
-    signs = [ui("form.filled_by", lang), ui("form.reviewed_by", lang), ui("form.phone", lang)]
-    for (start, end), text in zip(_thirds(width), signs, strict=True):
-        sheet.cell(sign_row, start, f"{text}{ui('colon', lang)}")
+    signs = [
+        (ui("form.filled_by", lang), form.get("filled_by", "")),
+        (ui("form.reviewed_by", lang), form.get("reviewed_by", "")),
+        (ui("form.phone", lang), form.get("phone", "")),
+    ]
+    for (start, end), (text, given) in zip(_thirds(width), signs, strict=True):
+        sheet.cell(sign_row, start, f"{text}{ui('colon', lang)}{given}")
         if end > start:
             sheet.merge_cells(
                 start_row=sign_row, start_column=start, end_row=sign_row, end_column=end

@@ -193,14 +193,15 @@ def render_html(trace: Trace, lang: Lang) -> str:
         )
     )
     colon = ui("colon", lang)
+    form = dict(provenance.form)  # the facts' [form], where given; blank lines otherwise
     signs = "".join(
         f"<div>{escape(ui(key, lang))}{colon}<span>{escape(value)}</span></div>"
         for key, value in (
             ("form.seal", provenance.unit),
-            ("form.filled_by", ""),
-            ("form.reviewed_by", ""),
-            ("form.phone", ""),
-            ("form.date", ""),
+            ("form.filled_by", form.get("filled_by", "")),
+            ("form.reviewed_by", form.get("reviewed_by", "")),
+            ("form.phone", form.get("phone", "")),
+            ("form.date", form.get("date", "")),
         )
     )
     files = "\n".join(f"{name}  sha256 {digest}" for name, digest in provenance.files)
