@@ -1,4 +1,4 @@
-"""The README tour and the tender how-to are replayed: every command runs, output as shown.
+"""The README tour and the how-tos that run commands are replayed: output as shown.
 
 A ```console block runs each ``$ perfrules ...`` line and checks that every line shown after
 it appears in the output, in order (``...`` skips any number of lines). A ```sh block's
@@ -20,7 +20,12 @@ from conftest import ROOT
 from perfrules.cli import cli
 
 BLOCK = re.compile(r"^( *)```(\w+)([^\n]*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
-DOCS = [ROOT / "README.md", ROOT / "docs" / "how-to" / "score-a-tender.md"]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "docs" / "how-to" / "score-a-tender.md",
+    ROOT / "docs" / "how-to" / "batch-and-audit.md",
+    ROOT / "docs" / "how-to" / "property-test-your-scheme.md",
+]
 
 
 def blocks(path: Path):
@@ -82,4 +87,4 @@ def test_the_document_replays(path, tmp_path, monkeypatch):
                     command, expected = line[2:], []
                 else:
                     expected.append(line)
-    assert ran >= 2
+    assert ran >= 1

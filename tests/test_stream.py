@@ -162,3 +162,13 @@ def test_text_cells_cannot_become_formulas_and_gb18030_is_read(tmp_path):
         out = list(csv.DictReader(stream))
     assert [r["unit"] for r in out] == ["单位0", "'=HYPERLINK(1)", "单位2"]
     assert out[2]["total"] == str(evaluate_row(compiled, rows[2]).total)
+
+
+def test_a_missing_batch_file_is_a_located_usage_error(tmp_path):
+    missing = tmp_path / "units.csv"
+    run = CliRunner().invoke(
+        cli, ["score", str(SEED), str(missing), "--out", str(tmp_path / "o.csv")]
+    )
+    assert run.exit_code == 2, run.output
+    assert "PR105" in run.output
+    assert "internal error" not in run.output

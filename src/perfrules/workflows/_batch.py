@@ -193,7 +193,7 @@ def _large(path: Path) -> bool:
     """A wide CSV over the facts-file size limit, which only the chunked reader takes."""
     from perfrules.rules._loader import MAX_FILE_BYTES  # noqa: PLC0415
 
-    return path.stat().st_size > MAX_FILE_BYTES and _frame_available()
+    return path.is_file() and path.stat().st_size > MAX_FILE_BYTES and _frame_available()
 
 
 def _frame_available() -> bool:
