@@ -12,6 +12,7 @@ import pytest
 import perfrules
 from perfrules._trace_json import trace_json
 from perfrules.errors import RuleFileError
+from perfrules.rules._front import check_path
 from perfrules.testing import scheme_properties, unit_violations
 
 SCHEME = Path(__file__).resolve().parent / "data" / "counted-row.toml"
@@ -131,3 +132,15 @@ def test_without_fit_rows_of_110_are_an_error():
     with pytest.raises(RuleFileError) as caught:
         perfrules.loads_scheme(text, name="fit.toml")
     assert [d.code for d in caught.value.diagnostics] == ["PR202"]
+
+
+def test_a_weight_0_branch_warns_once_with_the_way_out():
+    text = SCHEME.read_text("utf-8").replace(
+        '[indicators."预算执行率"]\nweight = 10\nformula = "weight * min(rate, 1)"\ncounted = false',
+        '[groups."预算"]\nweight = 0\n[indicators."预算执行率"]\nparent = "预算"\nweight = 0\n'
+        'formula = "weight * min(rate, 1)"\nna = "exclude"',
+    )
+    _, _, diagnostics = check_path(Path("form.toml"), text)
+    warnings = [d for d in diagnostics if d.code == "PR223"]
+    assert [d.params["id"] for d in warnings] == ["预算"]  # not its row again
+    assert "counted = false" in warnings[0].hint_text("en")

@@ -384,6 +384,10 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "add_reason": ('add reason = "..."', '请补充 reason = "..."'),
     "rename": ("use another name", "请换一个名称"),
+    "counted_false": (
+        "a row the form shows but does not add up: give it its weight and counted = false",
+        "表上列示但不计入总分的行：写明其分值，并设 counted = false",
+    ),
     "batch_frame": (
         "a batch of any size is read in chunks with: pip install 'perfrules[frame]'",
         "安装 pip install 'perfrules[frame]' 后可分块读取任意大小的批量文件",

@@ -103,8 +103,11 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
                         "detail_zh": "不能为负数",
                     },
                 )
-            elif node.weight == 0:
-                yield Diagnostic("PR223", (section, node_id, "weight"), {"id": node_id})
+            elif node.weight == 0 and not (parent is not None and groups[parent].weight == 0):
+                # once, at the top of a weight-0 branch (its rows cannot score either)
+                yield Diagnostic(
+                    "PR223", (section, node_id, "weight"), {"id": node_id}, "counted_false"
+                )
     yield from _cycles(scheme)
     for group_id, group in groups.items():
         kids = children.get(group_id, [])
