@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -107,3 +108,27 @@ def test_a_group_of_thousands_of_rows_compiles_and_adds_up():
     compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="big.toml"))
     result = compiled.evaluate({"shared": {"x": "50%"}, "indicators": {}}, trace=False)
     assert str(result.total) == "1500.00"
+
+
+def test_a_trace_too_large_to_use_is_refused_at_the_row_that_crosses_the_limit(monkeypatch):
+    from perfrules.engine import _assemble
+
+    rows = "".join(
+        f'[indicators.i{n}]\nweight = 1\nformula = "weight * min(big / (big + x), 1)"\n'
+        for n in range(40)
+    )
+    text = (
+        '[scheme]\nid = "b"\ntitle = "b"\nmax = 40\n[inputs.x]\n'
+        '[formulas]\nbig = "(x + 1/3) ** 90"\n'  # a number of ~300 digits in every step
+        f'[[bands]]\nlabel = "a"\nmin = 0\nmax = 40\n{rows}'
+    )
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="big.toml"))
+    result = compiled.evaluate({"shared": {"x": "7/3"}, "indicators": {}})
+    full = len(result.trace.to_json())
+    monkeypatch.setattr(_assemble, "MAX_TRACE_CHARS", full // 2)
+    again = compiled.evaluate({"shared": {"x": "7/3"}, "indicators": {}})
+    with pytest.raises(perfrules.FactsError) as caught:
+        again.trace.to_json()
+    (problem,) = caught.value.diagnostics
+    assert problem.code == "PR504"
+    assert problem.path[:1] == ("indicators",)

@@ -372,6 +372,11 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "total {total} lies in no grade band",
         "总分 {total} 不在任何等级区间内",
     ),
+    "PR504": (
+        "error",
+        "the trace would be over {limit} characters ('{indicator}' writes {size}): huge numbers",
+        "计算过程将超过 {limit} 个字符（“{indicator}”一项即 {size} 个）：其中的数有数千位",
+    ),
 }
 
 HINTS: Final[dict[str, tuple[str, str]]] = {

@@ -32,6 +32,7 @@ from perfrules._trace_json import exact as exact_json
 from perfrules.engine._grading import gap_for, grade_of, largest_first, lost_points
 from perfrules.engine._kernel import MISSING
 from perfrules.engine._plan import Node, Plan
+from perfrules.errors import Diagnostic, FactsError
 from perfrules.expressions import Value
 from perfrules.facts import Facts
 from perfrules.facts._values import number_pair, text_of
@@ -266,6 +267,7 @@ class Evaluation:
         texts: dict[int, str] = {}
         scores: dict[int, Fraction | None] = {}
         applicable: dict[int, Fraction] = {}
+        size = 0  # characters written for the indicators so far (the document is ~that)
         for index in plan.post_order:
             node = plan.nodes[index]
             head, sources = heads[index]
@@ -276,6 +278,7 @@ class Evaluation:
                     known = memo.get(key)
                     if known is not None:
                         texts[index], scores[index], applicable[index] = known
+                        size = _within_budget(size, texts[index], node)
                         continue
                 trace, weight = self._leaf(node, record)
                 leaf = leaf_json(
@@ -319,8 +322,10 @@ class Evaluation:
                 notes=notes_json(trace.notes),
                 children=children,
             )
-            if node.kind == "indicator" and key is not None:
-                memo.remember(key, (texts[index], trace.score, weight))
+            if node.kind == "indicator":
+                size = _within_budget(size, texts[index], node)
+                if key is not None:
+                    memo.remember(key, (texts[index], trace.score, weight))
         losses = []
         for index in plan.counted_leaves:  # a row not counted loses nothing from the total
             score = scores[index]
@@ -575,6 +580,29 @@ def _uncomputed(key: object) -> object:
 
 
 _NOT_COUNTED: Final = Note("not_counted")
+#: Most characters of one trace's JSON (64 Mi): a document that size is already past any use
+#: a person or a browser can make of it, and numbers with thousands of digits get there.
+MAX_TRACE_CHARS: Final = 64 * 2**20
+
+
+def _within_budget(size: int, text: str, node: Node) -> int:
+    """*size* plus *text*; a trace that would outgrow the budget is refused (PR504)."""
+    size += len(text)
+    if size > MAX_TRACE_CHARS:
+        raise FactsError(
+            [
+                Diagnostic(
+                    "PR504",
+                    ("indicators", node.id),
+                    {
+                        "limit": f"{MAX_TRACE_CHARS // 2**20} Mi",
+                        "indicator": node.id,
+                        "size": f"{len(text):,}",
+                    },
+                )
+            ]
+        )
+    return size
 
 
 def _noted(node: Node, trace: NodeTrace) -> NodeTrace:
