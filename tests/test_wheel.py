@@ -64,3 +64,56 @@ def test_installed_packs_work_outside_the_checkout(tmp_path):
     )
     checked = run("-m", "perfrules", "check", "mine.toml")
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_source_distribution_carries_runnable_tests(tmp_path):
+    import tarfile
+
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (archive,) = tmp_path.glob("perfrules-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path, filter="data")
+    (tree,) = (p for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith("perfrules-"))
+    for needed in (
+        "Makefile",
+        "tests/conftest.py",
+        "tests/data/golden-traces.jsonl",
+        "rules/examples/xinzhou-zfw-2021/scheme.toml",
+        "docs/index.md",
+    ):
+        assert (tree / needed).is_file(), needed
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    found = subprocess.run(
+        [sys.executable, "-c", "import perfrules; print(perfrules.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tree,
+    ).stdout
+    assert found.startswith(str(tree))  # the distribution's own code, not the checkout's
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_golden_traces.py",
+            "tests/test_packs.py",
+            "tests/test_numbers.py",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tree,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert " passed" in run.stdout
