@@ -98,6 +98,16 @@ def _options(func: F) -> F:
     )(func)
 
 
+#: ``--unit NAME`` of score and explain.
+_UNIT_OPTION: Final = click.option(
+    "--unit",
+    "unit_name",
+    default=None,
+    help="FACTS holds many units: score them together and show this one (its cohort values "
+    "and rank included). 多个对象一起计分，显示其中这一个。",
+)
+
+
 def _guard(func: F) -> F:
     """Turn our exceptions into exit codes; anything unexpected into exit 3, no traceback."""
 
@@ -314,13 +324,7 @@ def check(
     help=f"Write to a file; many units' results go to {_RESULT_ENDINGS}. "
     "写入文件；批量结果写入 .csv、.jsonl 或 .xlsx。",
 )
-@click.option(
-    "--unit",
-    "unit_name",
-    default=None,
-    help="FACTS holds many units: score them together and show this one (its cohort values "
-    "and rank included). 多个对象一起计分，显示其中这一个。",
-)
+@_UNIT_OPTION
 @_guard
 def score(
     scheme: str,
@@ -479,13 +483,7 @@ def _streamer(source: Path, target: Path) -> Any:
 @click.argument("facts", type=click.Path(dir_okay=False))
 @click.argument("ids", nargs=-1)
 @_options
-@click.option(
-    "--unit",
-    "unit_name",
-    default=None,
-    help="FACTS holds many units: score them together and show this one (its cohort values "
-    "and rank included). 多个对象一起计分，显示其中这一个。",
-)
+@_UNIT_OPTION
 @_guard
 def explain(
     scheme: str,

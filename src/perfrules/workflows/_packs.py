@@ -409,29 +409,19 @@ def run_cases(pack_path: str | Path, keyword: str | None = None) -> tuple[Pack, 
                     {"names": ", ".join(sorted(compiled.plan.cohort_names))},
                 )
                 placed = _placed([alone], source_map, str(case_file))[0]
-                results.append(
-                    CaseResult(
-                        str(case_file),
-                        line,
-                        case.name,
-                        passed=False,
-                        failures=[placed.format("en")],
-                    )
-                )
+                results.append(_failed(case_file, line, case, [placed]))
                 continue
             try:
                 results.append(_run_one(compiled, case, case_file, line))
             except FactsError as exc:  # an unreadable facts file named by the case
-                results.append(
-                    CaseResult(
-                        str(case_file),
-                        line,
-                        case.name,
-                        passed=False,
-                        failures=[d.format("en") for d in exc.diagnostics[:5]],
-                    )
-                )
+                results.append(_failed(case_file, line, case, list(exc.diagnostics[:5])))
     return pack, results
+
+
+def _failed(case_file: Path, line: int, case: Case, problems: list[Diagnostic]) -> CaseResult:
+    return CaseResult(
+        str(case_file), line, case.name, passed=False, failures=[d.format("en") for d in problems]
+    )
 
 
 def _matches(keyword: str, case: Case, case_file: Path) -> bool:
