@@ -172,3 +172,17 @@ def test_a_missing_batch_file_is_a_located_usage_error(tmp_path):
     assert run.exit_code == 2, run.output
     assert "PR105" in run.output
     assert "internal error" not in run.output
+
+
+def test_json_lines_of_a_ranked_batch_carry_the_ranks(tmp_path):
+    source = tmp_path / "bids.csv"
+    source.write_text(
+        "unit,shared.lot,shared.bid,shared.valid,技术.marks,商务.marks\n"
+        "甲,1,980000,是,42.5,16\n乙,1,950000,是,40,17\n",
+        encoding="utf-8",
+    )
+    target = tmp_path / "out.jsonl"
+    run = CliRunner().invoke(cli, ["score", str(PROCUREMENT), str(source), "--out", str(target)])
+    assert run.exit_code == 0, run.output
+    lines = [json.loads(line) for line in target.read_text("utf-8").splitlines()]
+    assert [line["trace"]["cohort"]["rank"]["position"] for line in lines] == [1, 2]

@@ -156,7 +156,7 @@ def test_the_signature_block_takes_the_facts_form(tmp_path):
     facts = tmp_path / "facts.toml"
     facts.write_text(
         (SEED / "facts.toml").read_text("utf-8")
-        + '\n[form]\nfilled_by = "张三"\nreviewed_by = "李四"\nphone = "0350-1234567"\n'
+        + '\n[form]\nfilled_by = "财务科填表人"\nreviewed_by = "分管负责人"\nphone = "0350-1234567"\n'
         'date = "2022-03-01"\n',
         encoding="utf-8",
     )
@@ -164,20 +164,20 @@ def test_the_signature_block_takes_the_facts_form(tmp_path):
     result = compiled.evaluate(perfrules.load_facts(facts))
     sheet = sheet_of(render_xlsx(result.trace, "zh"), tmp_path)
     rows = rows_by_first_text(sheet)
-    signs = rows["填表人：张三"]
-    assert sheet.cell(signs, 3).value == "审核人：李四"
+    signs = rows["填表人：财务科填表人"]
+    assert sheet.cell(signs, 3).value == "审核人：分管负责人"
     assert sheet.cell(signs, 5).value == "联系电话：0350-1234567"
     assert sheet.cell(2, 5).value == "填报日期：2022-03-01"  # the form's date, not today
     from perfrules.reports.html import render_html
 
     page = render_html(result.trace, "zh")
-    assert "填表人：<span>张三</span>" in page
-    assert "张三" not in result.trace.to_json()  # the trace JSON is unchanged by it
+    assert "填表人：<span>财务科填表人</span>" in page
+    assert "财务科填表人" not in result.trace.to_json()  # the trace JSON is unchanged by it
 
 
 def test_a_misspelt_form_key_is_located(tmp_path):
     facts = tmp_path / "facts.toml"
-    facts.write_text('[form]\nfilled_bye = "张三"\n', encoding="utf-8")
+    facts.write_text('[form]\nfilled_bye = "财务科填表人"\n', encoding="utf-8")
     with pytest.raises(perfrules.FactsError) as caught:
         perfrules.load_facts(facts)
     (problem,) = caught.value.diagnostics

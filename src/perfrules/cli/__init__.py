@@ -428,7 +428,7 @@ def _score_batch(
         raise click.BadParameter(f"the file must end in {_RESULT_ENDINGS}", param_hint="--out")
     console = make_console(stderr=True)
     show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
-    streamed = _streamer(Path(source), target)
+    streamed = _streamer(Path(source), target, compiled)
     with make_progress(console, enabled=show_progress) as advance:
         if streamed is not None:
             # Any size: chunk by chunk, as arrays, written as it goes.
@@ -465,10 +465,12 @@ def _score_batch(
         raise _Exit(EXIT_NO)
 
 
-def _streamer(source: Path, target: Path) -> Any:
+def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
     """``stream_batch`` when *source* and *target* can be streamed and the extra is there."""
     if not source.is_file() or source.suffix.lower() not in (".csv", ".parquet"):
         return None
+    if target.suffix.lower() == ".jsonl" and compiled.scheme.ranking is not None:
+        return None  # every trace needs its rank, known only at the end: in memory
     if source.suffix.lower() == ".csv" and not _is_wide_csv(source):
         return None
     try:
