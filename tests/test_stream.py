@@ -186,3 +186,14 @@ def test_json_lines_of_a_ranked_batch_carry_the_ranks(tmp_path):
     assert run.exit_code == 0, run.output
     lines = [json.loads(line) for line in target.read_text("utf-8").splitlines()]
     assert [line["trace"]["cohort"]["rank"]["position"] for line in lines] == [1, 2]
+
+
+def test_a_file_of_no_units_gives_a_file_with_the_columns(tmp_path):
+    source = tmp_path / "units.csv"
+    write_units(source, 0)
+    target = tmp_path / "out.csv"
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    assert stream_batch(compiled, source, target).units == 0
+    header = target.read_text("utf-8-sig").splitlines()
+    assert header[0].startswith('"unit","total","grade"')
+    assert len(header) == 1

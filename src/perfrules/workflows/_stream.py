@@ -252,8 +252,20 @@ def stream_batch(
             for chunk in kept:
                 writer.write(chunk.with_ranks(ranks, start))
                 start += chunk.table.num_rows
+        if offset == 0 and suffix != ".jsonl":
+            # No unit at all: still a file with the columns (a header, a Parquet schema).
+            empty = score_chunk(compiled, _no_rows(source), values)
+            writer.write(empty.with_ranks({}))
         writer.close()
     return outcome
+
+
+def _no_rows(source: Path) -> pa.Table:
+    """An empty table with the columns of *source*."""
+    if source.suffix.lower() == ".parquet":
+        return pq.ParquetFile(source).schema_arrow.empty_table()
+    names = _header(source, _encoding(source))
+    return pa.table({name: pa.array([], type=pa.string()) for name in names})
 
 
 def _cohort(compiled: CompiledScheme) -> bool:
