@@ -197,3 +197,24 @@ def test_a_file_of_no_units_gives_a_file_with_the_columns(tmp_path):
     header = target.read_text("utf-8-sig").splitlines()
     assert header[0].startswith('"unit","total","grade"')
     assert len(header) == 1
+
+
+def test_malformed_batch_files_are_reported_never_an_internal_error(tmp_path):
+    broken = tmp_path / "units.parquet"
+    broken.write_bytes(b"not a parquet file")
+    out = str(tmp_path / "o.csv")
+    run = CliRunner().invoke(cli, ["score", str(SEED), str(broken), "--out", out])
+    assert run.exit_code == 2
+    assert "PR105" in run.output
+    assert "internal error" not in run.output
+    source = tmp_path / "units.csv"
+    write_units(source, 3)
+    lines = source.read_text("utf-8").splitlines()
+    lines[2] += ",extra,cells"  # the second unit has two cells too many
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = CliRunner().invoke(cli, ["score", str(SEED), str(source), "--out", out, "--lang", "en"])
+    assert run.exit_code == 1, run.output
+    assert "2 units scored, 1 failed" in run.output
+    assert "error[PR417]: a row has 20 cells where the header has 18" in run.output
+    with Path(out).open(encoding="utf-8-sig") as stream:
+        assert [row["unit"] for row in csv.DictReader(stream)] == ["单位0", "单位2"]

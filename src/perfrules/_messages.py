@@ -356,6 +356,11 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "units are put in cohorts by shared fact '{fact}', which is missing",
         "对象按共享事实“{fact}”分组，但该事实缺失",
     ),
+    "PR417": (
+        "error",
+        "a row has {got} cells where the header has {expected}: {text}",
+        "一行有 {got} 个单元格，而表头有 {expected} 列：{text}",
+    ),
     # --- evaluation (PR5xx) ---------------------------------------------------------------
     "PR501": (
         "error",

@@ -222,7 +222,8 @@ def _chunked_units(
         ) from None
     first = 2 if path.suffix.lower() == ".csv" else 1
     number = first
-    for table in read_chunks(path):
+    bad: list[Diagnostic] = []
+    for table in read_chunks(path, bad_rows=bad):
         for row in table.to_pylist():
             cells = {str(k): ("" if v is None else v) for k, v in row.items()}
             unit = str(cells.get("unit") or cells.get("单位") or f"row {number}")
@@ -230,6 +231,8 @@ def _chunked_units(
             where = (str(path), number)
             yield unit, _with_positions(data, columns, where, unit), where
             number += 1
+    for problem in bad:
+        yield f"({problem.params['text']})", FactsError([problem]), (str(path), 0)
 
 
 def _with_positions(

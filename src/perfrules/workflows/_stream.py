@@ -115,8 +115,24 @@ def _header(path: Path, encoding: str) -> list[str]:
         return [cell.strip() for cell in next(csv.reader(f), [])]
 
 
-def read_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
-    """The units of a wide CSV (every cell as text) or a Parquet file, *rows* at a time."""
+def read_chunks(
+    path: Path, rows: int = CHUNK_ROWS, bad_rows: list[Diagnostic] | None = None
+) -> Iterator[pa.Table]:
+    """The units of a wide CSV (every cell as text) or a Parquet file, *rows* at a time.
+
+    A CSV row with more or fewer cells than the header is skipped and reported in
+    *bad_rows* (PR417); a file pyarrow cannot read at all is a ``FactsError`` (PR105).
+    """
+    try:
+        yield from _chunks(path, rows, bad_rows)
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise FactsError(
+            [Diagnostic("PR105", params={"file": str(path), "reason": reason}, file=str(path))]
+        ) from None
+
+
+def _chunks(path: Path, rows: int, bad_rows: list[Diagnostic] | None) -> Iterator[pa.Table]:
     if path.suffix.lower() == ".parquet":
         for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
             yield pa.Table.from_batches([batch])
@@ -127,6 +143,17 @@ def read_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
     # the reader, and every cell stays text (read exactly by the facts grammar, never as a
     # float).
     names = [name or f"column {i + 1}" for i, name in enumerate(header)]
+
+    def skip(row: Any) -> str:
+        if bad_rows is not None:
+            params = {
+                "got": row.actual_columns,
+                "expected": row.expected_columns,
+                "text": row.text[:80],
+            }
+            bad_rows.append(Diagnostic("PR417", (), params, file=str(path)))
+        return "skip"
+
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(
@@ -135,7 +162,7 @@ def read_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pa.Table]:
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
         ),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip),
     )
     pending: list[pa.RecordBatch] = []
     count = 0
@@ -221,10 +248,11 @@ def stream_batch(
     values = cohort_pass(compiled, read_chunks(source, rows)) if _cohort(compiled) else None
     outcome = StreamOutcome()
     kept: list[Chunk] = []
+    bad: list[Diagnostic] = []
     with atomic_stream(target) as stream:
         writer = _Writer(stream, suffix)
         offset = 0
-        for chunk_table in read_chunks(source, rows):
+        for chunk_table in read_chunks(source, rows, bad):
             if suffix == ".jsonl":
                 _explain_chunk(
                     compiled, chunk_table, values, stream, outcome, offset, first_row, str(source)
@@ -257,6 +285,11 @@ def stream_batch(
             empty = score_chunk(compiled, _no_rows(source), values)
             writer.write(empty.with_ranks({}))
         writer.close()
+    # Rows whose cells do not match the header were skipped: each is a unit that failed.
+    outcome.units += len(bad)
+    outcome.failed_count += len(bad)
+    for problem in bad[:_FAILED_SHOWN]:
+        outcome.failed.append(UnitResult(f"({problem.params['text']})", errors=[problem]))
     return outcome
 
 
