@@ -1,5 +1,6 @@
 """Fuzz the doors: mutated rule files, facts (TOML, JSON, CSV, XLSX) and audit reports.
 
+Batch files (a CSV of units, a tender of bids) are streamed as the CLI does, as arrays.
 Every mutant must end in a result or located diagnostics (a ``PerfrulesError``); anything
 else — a ``RecursionError``, a ``ValueError`` from a parser, a ``MemoryError`` — is an
 internal error, i.e. ``perfrules`` would exit 3, and is printed as a finding. Mutations:
@@ -28,6 +29,7 @@ import perfrules
 from perfrules.errors import PerfrulesError
 from perfrules.rules._front import check_path
 from perfrules.workflows._audit import audit, load_report
+from perfrules.workflows._stream import stream_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "rules" / "examples" / "xinzhou-zfw-2021"
@@ -183,6 +185,33 @@ def main() -> int:
         audit(compiled, facts, published)
         return "audited"
 
+    # A batch file of five units, and a tender of bids (a cohort scheme), streamed as arrays.
+    header = "unit," + ",".join(seed_facts.indicators)
+    actuals = [
+        str(v["value"] if isinstance(v, dict) else v)
+        for values in seed_facts.indicators.values()
+        for v in [values["actual"]]
+    ]
+    batch_rows = [f"u{n}," + ",".join(actuals) for n in range(5)]
+    batch_text = "\n".join([header, *batch_rows]) + "\n"
+    bids_text = (
+        "unit,shared.lot,shared.bid,shared.valid,技术.marks,商务.marks\n"
+        "甲,1,980000,是,42.5,16\n乙,1,950000,是,40,17\n丙,1,900000,否,45,18\n"
+        "丁,2,1000000,是,44,15.5\n"
+    )
+    tender = perfrules.compile_scheme(
+        perfrules.load_scheme(ROOT / "rules/cn/procurement-comprehensive-scoring/scheme.toml")
+    )
+
+    def streamed(scheme: perfrules.CompiledScheme, text: str):
+        def one(_: int) -> str:
+            path = folder / "units.csv"
+            write(path, mutate(text, rng), rng)
+            outcome = stream_batch(scheme, path, folder / "results.csv")
+            return "scored" if not outcome.failed_count else "some units failed"
+
+        return one
+
     kinds = [
         ("rule files", rule),
         ("facts TOML", facts_of(".toml", facts_text)),
@@ -190,6 +219,8 @@ def main() -> int:
         ("facts CSV", facts_of(".csv", csv_text)),
         ("facts XLSX", workbook),
         ("audit reports", report),
+        ("batch CSV", streamed(compiled, batch_text)),
+        ("tender CSV", streamed(tender, bids_text)),
     ]
     total_findings = 0
     for name, one in kinds:
