@@ -144,3 +144,15 @@ def test_a_weight_0_branch_warns_once_with_the_way_out():
     warnings = [d for d in diagnostics if d.code == "PR223"]
     assert [d.params["id"] for d in warnings] == ["预算"]  # not its row again
     assert "counted = false" in warnings[0].hint_text("en")
+
+
+def test_a_counted_group_of_rows_none_counted_cannot_add_up():
+    text = SCHEME.read_text("utf-8").replace(
+        '[indicators."满意度"]\nparent = "满意度指标"\nweight = 10',
+        '[indicators."满意度"]\nparent = "满意度指标"\nweight = 10\ncounted = false',
+    )
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(text, name="form.toml")
+    assert [(d.code, d.params["parent"]) for d in caught.value.diagnostics] == [
+        ("PR201", "满意度指标")
+    ]

@@ -223,7 +223,7 @@ class _Writer:
     def group(self, node: Node) -> None:
         i = node.index
         kids = [self.shapes[c] for c in node.children]
-        self.emit(f"# {node.kind} {i}\nc{i} = False")
+        self.emit(f"# {node.kind} {i}")
         if kids and all(kid.scale is not None for kid in kids):
             scale = max(kid.scale for kid in kids)  # type: ignore[type-var]
             factors = [scale // kid.scale for kid in kids]  # type: ignore[operator]
@@ -246,7 +246,7 @@ class _Writer:
             )
             pre = Shape(f"a{i}", str(scale), scale)
         else:
-            self.emit(f"a{i}, b{i} = 0, 1")
+            self.emit(f"c{i} = False\na{i}, b{i} = 0, 1")
             for kid in kids:
                 self.emit(
                     f"if {kid.num} is not None: "

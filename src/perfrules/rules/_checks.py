@@ -112,8 +112,16 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
     for group_id, group in groups.items():
         kids = children.get(group_id, [])
         if not kids:
-            if ("parent", group_id) not in broken and group_id not in shown_only:
+            if ("parent", group_id) in broken:
+                continue
+            if group_id not in shown_only:
                 yield Diagnostic("PR205", ("groups", group_id), {"id": group_id})
+            elif group.weight != 0 and group.counted:  # its rows are all shown, none counted
+                yield Diagnostic(
+                    "PR201",
+                    ("groups", group_id, "weight"),
+                    {"parent": group_id, "sum": "0", "weight": _num(group.weight), "parts": ""},
+                )
             continue
         if ("parent", group_id) in broken or any(("indicators", k) in broken for _, k, _ in kids):
             continue
