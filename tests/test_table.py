@@ -307,3 +307,12 @@ def table_of(rows: list[dict[str, Any]]) -> pa.Table:
     """Every column any row has (``from_pylist`` would take the first row's keys only)."""
     names = list(dict.fromkeys(k for row in rows for k in row))
     return pa.table({name: [row.get(name) for row in rows] for name in names})
+
+
+def test_nested_cells_and_missing_rows_are_located_not_raised():
+    compiled = seed_compiled()
+    table = pa.table({"unit": ["u"], "群众满意度.actual": pa.array([[1, 2]])})
+    errors = perfrules.score_table(compiled, table).to_pylist()[0]["errors"]
+    assert "table:1:2: error[PR402]: cannot read [1, 2] as a number" in errors
+    # the indicators the row does not give are missing on that row, not nowhere
+    assert "table:1:1: error[PR401]: indicator '数量-平安建设' needs fact 'actual'" in errors

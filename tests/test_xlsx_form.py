@@ -183,3 +183,40 @@ def test_a_misspelt_form_key_is_located(tmp_path):
     (problem,) = caught.value.diagnostics
     assert (problem.code, problem.line) == ("PR101", 2)
     assert problem.hint_text("en") == "did you mean 'filled_by'?"
+
+
+def test_control_characters_in_data_never_break_a_workbook(tmp_path):
+    # XLSX cannot hold most control characters; openpyxl raised (exit 3). They show as U+FFFD.
+    facts = tmp_path / "facts.toml"
+    text = (SEED / "facts.toml").read_text("utf-8")
+    text = text.replace('unit = "中共忻州市委政法委员会"', 'unit = "单位\\u0001=HYPERLINK(1)"')
+    facts.write_text(text + '\n[form]\nfilled_by = "\\u0007填表"\n', encoding="utf-8")
+    out = tmp_path / "form.xlsx"
+    args = ["score", str(SEED / "scheme.toml"), str(facts), "--out", str(out), "--lang", "zh"]
+    run = CliRunner().invoke(cli, args)
+    assert run.exit_code == 0, run.output
+    sheet = openpyxl.load_workbook(out).active
+    assert sheet.cell(2, 1).value == "填报单位：单位\ufffd=HYPERLINK(1)"
+    assert sheet.cell(2, 1).data_type == "s"
+    rows = rows_by_first_text(sheet)
+    assert "填表人：\ufffd填表" in rows
+
+
+def test_a_batch_workbook_takes_control_characters_too(tmp_path):
+    facts = perfrules.load_facts(SEED / "facts.toml")
+    ids = list(facts.indicators)
+    cells = []
+    for ident in ids:
+        value = facts.indicators[ident]["actual"]
+        cells.append(str(value["value"] if isinstance(value, dict) else value))
+    source = tmp_path / "units.csv"
+    source.write_text(
+        "unit," + ",".join(ids) + "\n" + '"a\x01b",' + ",".join(cells) + "\n", encoding="utf-8"
+    )
+    out = tmp_path / "results.xlsx"
+    run = CliRunner().invoke(
+        cli, ["score", str(SEED / "scheme.toml"), str(source), "--out", str(out)]
+    )
+    assert run.exit_code == 0, run.output
+    summary = openpyxl.load_workbook(out)["summary"]
+    assert summary.cell(2, 1).value == "a\ufffdb"

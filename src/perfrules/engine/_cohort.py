@@ -10,7 +10,6 @@ The second scores each unit with its cohort's values bound like shared facts. Ra
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final, Protocol
@@ -140,7 +139,7 @@ def take(name: str, rule: CohortValueRule, entries: Sequence[tuple[Fraction, str
             share = Fraction(50) if stat == "median" else (percentile or Fraction(0))
             ordered = sorted(entries, key=_first)
             position = (count - 1) * share / 100
-            low = math.floor(position)
+            low = position.numerator // position.denominator  # exact floor
             if position == low:
                 value, unit = ordered[low]
             else:

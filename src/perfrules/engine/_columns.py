@@ -444,7 +444,7 @@ def _reduced(value: Num) -> Num:
     return Num(num, den, _measure(num), _measure(den))
 
 
-def _round(num: Ints, den: Ints | int, mode: str) -> Ints:
+def _to_whole(num: Ints, den: Ints | int, mode: str) -> Ints:
     """``num / den`` (both >= 0) rounded to a whole number, elementwise."""
     magnitude = ROUNDING[mode].magnitude
     if num.dtype == object or (isinstance(den, np.ndarray) and den.dtype == object):
@@ -495,7 +495,7 @@ def score_arrays(
         num, den = value.rows(n)
         if value.bn * scale >= _SAFE:
             num, den = _wide(num, den)
-        scores[index] = _round(num * scale, den, mode)
+        scores[index] = _to_whole(num * scale, den, mode)
         scales[index] = node.places
     for index in plan.post_order:
         node = plan.nodes[index]
@@ -528,12 +528,12 @@ def score_arrays(
         if scale_now is not None and scale_now <= places:
             scores[index] = value_num * 10 ** (places - scale_now)
         elif scale_now is not None:
-            scores[index] = _round(value_num, 10 ** (scale_now - places), mode)
+            scores[index] = _to_whole(value_num, 10 ** (scale_now - places), mode)
         else:
             wide = value_num
             if wide.dtype != object and not _fits(_bound(wide) * 10**places):
                 (wide,) = _wide(wide)
-            scores[index] = _round(wide * 10**places, value_den, mode)
+            scores[index] = _to_whole(wide * 10**places, value_den, mode)
         scales[index] = places
     total_scale = 10 ** scales[0]
     total = scores[0]

@@ -82,8 +82,9 @@ class Facts:
             and path[1] not in self.indicators
         ):
             # The indicator is not in the file at all: no line of it to show (the nearest
-            # ancestor's position would be another indicator's header).
-            return self.file, 0, 0, None
+            # ancestor's position would be another indicator's header) -- but when the whole
+            # unit is one row of a table, that row is where it is missing.
+            return self.file, getattr(self.source, "row", 0), 0, None
         line, column = self.source.position(path)
         return self.file, line, column, self.source.line_text(line)
 

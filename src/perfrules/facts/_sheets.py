@@ -44,6 +44,8 @@ class TablePositions:
 
     cells: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
     rows: dict[int, str] = field(default_factory=dict)
+    #: The row a whole unit is on (a batch CSV or table: one unit a row); 0 otherwise.
+    row: int = 0
 
     def position(self, path: Sequence[str | int]) -> tuple[int, int]:
         """Row and column of *path* (or of its nearest ancestor)."""

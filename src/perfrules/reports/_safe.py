@@ -21,6 +21,7 @@ __all__ = [
     "csv_text",
     "markdown_text",
     "printable",
+    "sheet_value",
     "terminal_text",
     "text_cells",
 ]
@@ -38,6 +39,20 @@ def csv_text(value: str) -> str:
     """*value* for a CSV cell: a leading formula character is quoted with ``'`` (OWASP)."""
     if value.startswith(FORMULA_STARTS):
         return "'" + value
+    return value
+
+
+# Characters an XLSX cell cannot hold (the XML 1.0 control characters): openpyxl refuses them.
+_SHEET_ILLEGAL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def sheet_value(value: Any) -> Any:
+    """*value* for a spreadsheet cell: a control character XLSX cannot hold shows as U+FFFD.
+
+    Numbers and ``None`` pass unchanged; the text is never dropped, only made storable.
+    """
+    if isinstance(value, str):
+        return _SHEET_ILLEGAL.sub("\ufffd", value)
     return value
 
 

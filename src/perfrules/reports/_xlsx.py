@@ -26,7 +26,7 @@ from openpyxl.utils import get_column_letter
 from perfrules._messages import ui
 from perfrules.errors import Lang
 from perfrules.reports._layout import depth_of, grade_label, level_titles, table_rows
-from perfrules.reports._safe import text_cells
+from perfrules.reports._safe import sheet_value, text_cells
 from perfrules.trace import NodeTrace, Trace
 
 __all__ = ["render_xlsx"]
@@ -97,7 +97,7 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
     sheet.title = ui("form.sheet", lang)[:31]
 
     # --- title, unit, year, date --------------------------------------------------------
-    sheet.append([trace.root.name])
+    sheet.append([sheet_value(trace.root.name)])
     sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
     sheet.cell(1, 1).font = Font(bold=True, size=14)
     sheet.cell(1, 1).alignment = _CENTRE
@@ -114,13 +114,13 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
     sheet.append([])
     spans = _thirds(width)
     for (start, end), text in zip(spans, info, strict=True):
-        sheet.cell(2, start, text).alignment = Alignment(vertical="center")
+        sheet.cell(2, start, sheet_value(text)).alignment = Alignment(vertical="center")
         if end > start:
             sheet.merge_cells(start_row=2, start_column=start, end_row=2, end_column=end)
 
     # --- the table ----------------------------------------------------------------------
     header_row = 3
-    sheet.append(headers)
+    sheet.append([sheet_value(h) for h in headers])
     for column in range(1, width + 1):
         cell = sheet.cell(header_row, column)
         cell.font = Font(bold=True)
@@ -140,21 +140,21 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
             for group in groups:
                 if group.depth - 1 < depth:
                     owner[group.depth - 1] = group.id
-                    sheet.cell(number, group.depth, group.name)
+                    sheet.cell(number, group.depth, sheet_value(group.name))
             leaf_column = min(node.depth, depth)
-            sheet.cell(number, leaf_column, node.name)
+            sheet.cell(number, leaf_column, sheet_value(node.name))
             if leaf_column < depth:
                 sheet.merge_cells(
                     start_row=number, start_column=leaf_column, end_row=number, end_column=depth
                 )
             _numbers(sheet, number, first_number, node.weight, node.score, node.places)
-            sheet.cell(number, first_number + 1, node.target)
-            sheet.cell(number, first_number + 2, node.actual)
+            sheet.cell(number, first_number + 1, sheet_value(node.target))
+            sheet.cell(number, first_number + 2, sheet_value(node.actual))
             if node.score is None:
                 sheet.cell(number, first_number + 3, ui("excluded", lang))
         else:
             label_column = next((i + 1 for i, t in enumerate(row.levels) if t), 1)
-            sheet.cell(number, label_column, row.levels[label_column - 1])
+            sheet.cell(number, label_column, sheet_value(row.levels[label_column - 1]))
             for group_depth in range(label_column - 1):
                 # a subtotal belongs to the runs of the groups above it
                 owner[group_depth] = _owner_above(above, node, group_depth)
@@ -184,7 +184,7 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
     grade_row = last + 1
     sheet.cell(grade_row, 1, ui("form.grade", lang))
     sheet.merge_cells(start_row=grade_row, start_column=1, end_row=grade_row, end_column=depth)
-    sheet.cell(grade_row, first_number, grade_label(trace, lang))
+    sheet.cell(grade_row, first_number, sheet_value(grade_label(trace, lang)))
     sheet.merge_cells(
         start_row=grade_row, start_column=first_number, end_row=grade_row, end_column=width
     )
@@ -204,7 +204,7 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
         (ui("form.phone", lang), form.get("phone", "")),
     ]
     for (start, end), (text, given) in zip(_thirds(width), signs, strict=True):
-        sheet.cell(sign_row, start, f"{text}{ui('colon', lang)}{given}")
+        sheet.cell(sign_row, start, sheet_value(f"{text}{ui('colon', lang)}{given}"))
         if end > start:
             sheet.merge_cells(
                 start_row=sign_row, start_column=start, end_row=sign_row, end_column=end

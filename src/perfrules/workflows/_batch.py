@@ -28,7 +28,7 @@ from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts, format_of, load_facts
 from perfrules.facts._sheets import csv_rows, decode_csv, workbook_units
-from perfrules.reports._safe import csv_text, text_cells
+from perfrules.reports._safe import csv_text, sheet_value, text_cells
 from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
 from perfrules.workflows._files import write_atomic
@@ -246,7 +246,7 @@ def _with_positions(
         path: (row, column) for path, column in columns.items()
     }
     cells[("indicators",)] = (row, 1)
-    positions = TablePositions(cells=cells, rows={})
+    positions = TablePositions(cells=cells, rows={}, row=row)
     return Facts(
         indicators=data["indicators"],
         shared=data["shared"],
@@ -526,7 +526,7 @@ def _write_xlsx(
 
 def _append(sheet: Any, values: list[Any]) -> None:
     """Append a row; text cells stay text (a value starting with ``=`` is not a formula)."""
-    sheet.append(values)
+    sheet.append([sheet_value(v) for v in values])
     text_cells(sheet[sheet.max_row])
 
 
@@ -538,7 +538,7 @@ def _cell(value: Decimal | Fraction | None) -> float | None:
 def _unit_sheet(workbook: Any, unit: UnitResult, compiled: CompiledScheme) -> None:
     """The unit's table as real cells: numbers as numbers, shown with the scheme's places."""
     assert unit.result is not None  # noqa: S101
-    title = "".join(ch for ch in unit.unit if ch not in "[]:*?/\\")[:31] or "unit"
+    title = "".join(ch for ch in sheet_value(unit.unit) if ch not in "[]:*?/\\")[:31] or "unit"
     sheet = workbook.create_sheet(title)
     _append(sheet, ["id", "name", "weight", "target", "score"])
     for node in compiled.plan.nodes[1:]:

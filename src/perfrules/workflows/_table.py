@@ -103,10 +103,20 @@ class _Column:
         encoded = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
         if pa.types.is_dictionary(encoded.type):
             encoded = encoded.cast(encoded.type.value_type)
-        encoded = encoded.dictionary_encode()
-        indices = encoded.indices.fill_null(-1)
-        self.codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        self.distinct: list[Any] = [_cell(v) for v in encoded.dictionary.to_pylist()]
+        if pa.types.is_nested(encoded.type):
+            # Lists and structs have no dictionary kernel: number their distinct values here
+            # (none is a fact: the rows go the long way and say so).
+            seen: dict[str, int] = {}
+            cells = encoded.to_pylist()
+            codes = [-1 if v is None else seen.setdefault(repr(v), len(seen)) for v in cells]
+            firsts = {code: v for code, v in zip(codes, cells, strict=True) if code >= 0}
+            self.codes = np.asarray(codes, dtype=np.int64)
+            self.distinct: list[Any] = [_cell(firsts[k]) for k in range(len(seen))]
+        else:
+            encoded = encoded.dictionary_encode()
+            indices = encoded.indices.fill_null(-1)
+            self.codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            self.distinct = [_cell(v) for v in encoded.dictionary.to_pylist()]
         empty = [i for i, v in enumerate(self.distinct) if v is _MISSING]
         if empty:
             self.codes = np.where(np.isin(self.codes, empty), -1, self.codes)

@@ -9,7 +9,7 @@ from typing import Any
 
 from perfrules.engine import CompiledScheme
 from perfrules.facts._sheets import INFO_COLUMNS, LABELS, column_key
-from perfrules.reports._safe import csv_text, text_cells
+from perfrules.reports._safe import csv_text, sheet_value, text_cells
 from perfrules.workflows._files import write_atomic
 
 __all__ = ["template_rows", "write_template"]
@@ -66,12 +66,12 @@ def write_template(compiled: CompiledScheme, path: Path, lang: str = "zh") -> No
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = "facts"
-    sheet.append(header)
+    sheet.append([sheet_value(h) for h in header])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     text_cells(sheet[1])
     for row in rows:
-        sheet.append(row)
+        sheet.append([sheet_value(v) for v in row])
         text_cells(sheet[sheet.max_row])
     widths = {1: 18, 2: 40, 3: 8, 4: 30}
     for column, width in widths.items():
