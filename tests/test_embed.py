@@ -81,9 +81,26 @@ def test_a_root_confines_extends(tmp_path):
     (tmp_path / "other").mkdir()
     path = tmp_path / "other" / "child.toml"
     path.write_text(outside, encoding="utf-8")
-    assert len(perfrules.load_scheme(path).indicators) == 17  # no root: any regular file
+    with pytest.raises(RuleFileError) as info:  # by default, the rule file's own folder
+        perfrules.load_scheme(path)
+    refused = [d for d in info.value.diagnostics if d.code == "PR105"]
+    assert len(refused) == 1
+    assert "--root" in (refused[0].hint_text() or "")
     with pytest.raises(RuleFileError):
         perfrules.load_scheme(path, root=tmp_path / "other")
+    assert len(perfrules.load_scheme(path, root=tmp_path).indicators) == 17
+
+
+def test_a_pack_id_is_read_from_the_installed_pack_and_named_by_its_id(tmp_path):
+    path = tmp_path / "2022.toml"
+    path.write_text(
+        'extends = "examples/xinzhou-zfw-2021"\n[scheme]\nid = "c"\ntitle = "c"\n',
+        encoding="utf-8",
+    )
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
+    names = [name for name, _ in compiled.plan.files]
+    assert names == ["examples/xinzhou-zfw-2021/scheme.toml", "2022.toml"]
+    assert len(compiled.scheme.indicators) == 17
 
 
 def test_devices_are_never_read(tmp_path):

@@ -92,7 +92,7 @@ class TestExtends:
             '[remove]\nindicators = ["数量-法学会x"]\n',
             encoding="utf-8",
         )
-        _, _, diagnostics = check_path(child)
+        _, _, diagnostics = check_path(child, root="/")  # a root holding both files
         found = {(d.code, d.file, d.line) for d in diagnostics}
         lines = (Y2021 / "scheme.toml").read_text(encoding="utf-8").split("\n")
         group = lines.index('[groups."数量"]') + 1
@@ -194,8 +194,15 @@ class TestNewYear:
         assert 'extends = "../xinzhou-zfw-2021/scheme.toml"' in text
         assert 'id = "xinzhou-zfw-2023"' in text
         assert "# 删除指标：" in text
-        assert check_path(written)[2] == []
-        assert perfrules.load_scheme(written).scheme.year == 2023
+        # extends reads the file's own folder by default: the command says which root to give
+        assert f"--root {tmp_path}" in result.stderr
+        assert "PR105" in {d.code for d in check_path(written)[2]}
+        assert check_path(written, root=tmp_path)[2] == []
+        assert perfrules.load_scheme(written, root=tmp_path).scheme.year == 2023
+        by_env = CliRunner().invoke(
+            cli, ["check", str(written)], env={"NO_COLOR": "1", "PERFRULES_ROOT": str(tmp_path)}
+        )
+        assert by_env.exit_code == 0, by_env.output
         again = _run(
             "new-year", str(tmp_path / "xinzhou-zfw-2021" / "scheme.toml"), "--year", "2023"
         )
@@ -227,4 +234,30 @@ def test_extends_a_pack_by_id_and_check_shows_sources(tmp_path, monkeypatch):
     result = _run("check", "rules/mine/scheme.toml", "--show-sources")
     assert result.exit_code == 0, result.output
     assert "rules/mine/scheme.toml:5: 数量-平安建设.weight" in result.stderr
-    assert "rules/examples/xinzhou-zfw-2021/scheme.toml" in result.stderr
+    # by default the installed pack, named by its id; with a root that holds the checkout's
+    # rules folder, the pack there
+    assert "\nexamples/xinzhou-zfw-2021/scheme.toml:" in result.stderr
+    (rules / "examples" / "xinzhou-zfw-2021" / "scheme.toml").write_text(
+        (ROOT / "rules/examples/xinzhou-zfw-2021/scheme.toml").read_text(encoding="utf-8")
+        + "\n# a local edit\n",
+        encoding="utf-8",
+    )
+    local = _run("--root", ".", "check", "rules/mine/scheme.toml", "--show-sources")
+    assert local.exit_code == 0, local.output
+    assert "rules/examples/xinzhou-zfw-2021/scheme.toml:" in local.stderr
+
+
+def test_new_year_of_an_installed_pack_extends_it_by_id(tmp_path):
+    result = _run(
+        "new-year",
+        str(ROOT / "rules/examples/xinzhou-zfw-2021/scheme.toml"),
+        "--year",
+        "2024",
+        "--out",
+        str(tmp_path / "2024.toml"),
+    )
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "2024.toml").read_text(encoding="utf-8")
+    assert 'extends = "examples/xinzhou-zfw-2021"' in text
+    assert "--root" not in result.stderr
+    assert perfrules.load_scheme(tmp_path / "2024.toml").scheme.year == 2024

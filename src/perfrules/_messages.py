@@ -394,6 +394,18 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
     ),
     "add_reason": ('add reason = "..."', '请补充 reason = "..."'),
     "rename": ("use another name", "请换一个名称"),
+    "extends_root": (
+        (
+            "extends reads files in this rule file's folder (or below it) and rule packs by "
+            "id (perfrules packs lists them); to extend a file elsewhere, name a wider folder "
+            "with --root DIR (root= in Python)"
+        ),
+        (
+            "extends 只读取本规则文件所在文件夹（及其子文件夹）中的文件，以及按编号引用的规则包"
+            "（perfrules packs 可列出）；要继承其他位置的文件，请用 --root 目录（Python 中为 "
+            "root=）指定更大的文件夹"
+        ),
+    ),
     "counted_false": (
         "a row the form shows but does not add up: give it its weight and counted = false",
         "表上列示但不计入总分的行：写明其分值，并设 counted = false",
@@ -549,6 +561,16 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "batch.lost": ("most points lost (mean): {worst}", "平均失分最多的指标：{worst}"),
     "batch.failed": ("units that failed:", "失败的单位："),
     "scheme": ("Scheme", "方案"),
+    "new_year.root": (
+        (
+            "it extends a file outside its own folder: run perfrules with --root {root} "
+            "(or set PERFRULES_ROOT={root}) to check and score it"
+        ),
+        (
+            "新方案继承了其所在文件夹以外的文件：请用 --root {root} 运行 perfrules"
+            "（或设置环境变量 PERFRULES_ROOT={root}）来检查和计分"
+        ),
+    ),
     "provenance": (
         "scheme {id} {version}, perfrules {lib}",
         "方案 {id} {version}，perfrules {lib}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -51,7 +52,7 @@ from perfrules.workflows._audit import audit as audit_report
 from perfrules.workflows._audit import load_report
 from perfrules.workflows._batch import score_batch, write_results
 from perfrules.workflows._diff import diff_schemes, what_if
-from perfrules.workflows._files import new_year_text, write_atomic
+from perfrules.workflows._files import extends_text, new_year_text, write_atomic
 from perfrules.workflows._packs import PackError, find_pack, run_cases
 from perfrules.workflows._schema import KINDS, schema_text
 from perfrules.workflows._templates import write_template
@@ -244,8 +245,10 @@ def _evaluate_in_cohort(
     "--root",
     type=click.Path(file_okay=False),
     default=None,
-    help="Folder that 'extends' may read files from (packs always). "
-    "extends 只能读取此文件夹内的文件（规则包不限）。",
+    envvar="PERFRULES_ROOT",
+    help="Folder that 'extends' may read files from (default: the rule file's own folder; "
+    "rule packs always; env PERFRULES_ROOT). "
+    "extends 只能读取此文件夹内的文件（默认为规则文件所在文件夹；规则包不限）。",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only results and errors. 只输出结果与错误。")
 def cli(root: str | None, quiet: bool) -> None:
@@ -724,6 +727,20 @@ def new_year(scheme: str, year: int, out: str | None, force: bool, lang: Lang | 
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, text)
     click.echo(str(target))
+    extends = extends_text(old_path, target)
+    if extends.startswith("../") and not _SETTINGS.quiet:
+        # extends reads the rule file's own folder by default: name the folder holding both
+        both = Path(os.path.commonpath([old_path.resolve(), target.resolve()]))
+        shown = shlex.quote(
+            str(both)
+            if old_path.is_absolute()
+            else os.path.relpath(both)
+            if both != Path.cwd()
+            else "."
+        )
+        from perfrules._messages import ui  # noqa: PLC0415
+
+        click.echo(ui("new_year.root", language, root=shown), err=True)
 
 
 def _next_year_path(old: Path, old_year: int | None, year: int) -> Path:

@@ -13,7 +13,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Final
 
-__all__ = ["ENTRY_POINTS", "installed_pack", "installed_packs", "pack_roots"]
+__all__ = ["ENTRY_POINTS", "installed_pack", "installed_packs", "pack_id_of", "pack_roots"]
 
 #: The entry point group third-party rule packs register in.
 ENTRY_POINTS: Final = "perfrules.packs"
@@ -53,3 +53,16 @@ def installed_packs() -> list[tuple[str, Path]]:
             pack_id = marker.parent.relative_to(root).as_posix()
             found.setdefault(pack_id, marker.parent)
     return sorted(found.items())
+
+
+def pack_id_of(scheme: Path) -> str | None:
+    """The id of the installed pack whose scheme *scheme* is, or ``None``."""
+    folder = scheme.resolve().parent
+    for root in pack_roots():
+        base = root.resolve()
+        if folder.is_relative_to(base) and folder != base and (folder / "pack.toml").is_file():
+            pack_id = folder.relative_to(base).as_posix()
+            found = installed_pack(pack_id)
+            if found is not None and found.resolve() == folder:
+                return pack_id
+    return None

@@ -260,15 +260,20 @@ def _toml_error(
 
 
 def read_document(
-    path: str | Path, diagnostics: list[Diagnostic], text: str | None = None
+    path: str | Path,
+    diagnostics: list[Diagnostic],
+    text: str | None = None,
+    *,
+    name: str | None = None,
 ) -> tuple[dict[str, Any], SourceMap, str] | None:
     """Read a TOML or JSON document: its data, source map and sha256 (``None`` on failure).
 
     With *text*, the document is that text (an upload, a request body) and *path* only
-    names it: nothing is read from disk.
+    names it: nothing is read from disk. *name* names the file in diagnostics when it is
+    not *path* (an installed rule pack is named by its id, never by where it is installed).
     """
     file = Path(path)
-    name = str(path)
+    name = str(path) if name is None else name
     if text is None:
         data = read_bytes(file, diagnostics)
         if data is None:
@@ -754,19 +759,21 @@ def _resolve_document(
     text: str | None = None,
     *,
     files: bool = True,
-    root: Path | None = None,
+    root: Path,
+    shown: str | None = None,
 ) -> dict[str, Any] | None:
     """The document at *path* with everything it extends merged in (files read in order).
 
-    *text* is the document's text when it does not come from *path*. ``extends`` reads
-    regular files only (never a device or a pipe), inside *root* when one is given, none at
-    all with ``files=False``; a name like ``examples/xinzhou-zfw-2021`` may also be a pack.
+    *text* is the document's text when it does not come from *path*; *shown* its name when
+    it is not *path*. ``extends`` reads regular files only (never a device or a pipe), inside
+    *root*, none at all with ``files=False``; a name like ``examples/xinzhou-zfw-2021`` may
+    also be a rule pack, read with its own folder as the root.
     """
-    loaded = read_document(path, diagnostics, text)
+    name = str(path) if shown is None else shown
+    loaded = read_document(path, diagnostics, text, name=name)
     if loaded is None:
         return None
     document, source_map, digest = loaded
-    name = str(path)
     extends = document.get("extends")
     base: dict[str, Any] | None = None
     if extends is not None:
@@ -778,7 +785,8 @@ def _resolve_document(
                 "PR102", ("extends",), {"key": "extends", **expected, "got": _got(extends)}
             )
         else:
-            target = _extends_target(path, extends, root, files=files)
+            found = _extends_target(path, extends, root, files=files)
+            target, target_root, target_name = found if found is not None else (None, root, None)
             resolved = target.resolve() if target is not None else None
             if resolved is not None and (resolved in chain or len(chain) >= MAX_EXTENDS):
                 cycle = " → ".join(str(p.name) for p in (*chain, resolved))
@@ -790,10 +798,17 @@ def _resolve_document(
                     "PR105",
                     ("extends",),
                     {"file": extends, "reason": "no such rule file or pack here"},
+                    "extends_root" if files else None,
                 )
             else:
                 base = _resolve_document(
-                    target, source, diagnostics, (*chain, target.resolve()), files=files, root=root
+                    target,
+                    source,
+                    diagnostics,
+                    (*chain, target.resolve()),
+                    files=files or target_name is not None,
+                    root=target_root,
+                    shown=target_name,
                 )
                 if base is None:
                     return None
@@ -818,40 +833,50 @@ def _resolve_document(
 _PACK_ID: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
 
 
-def _extends_target(here: Path, extends: str, root: Path | None, *, files: bool) -> Path | None:
-    """The file ``extends`` names, if it may be read; ``None`` otherwise.
+def _extends_target(
+    here: Path, extends: str, root: Path, *, files: bool
+) -> tuple[Path, Path, str | None] | None:
+    """What ``extends`` names, if it may be read: (file, its root, its name) or ``None``.
 
-    A path is read only when it is a regular file (after following links) and, when *root*
-    is given, inside it; a name like ``examples/xinzhou-zfw-2021`` may also be a rule pack.
+    A path is read only when it is a regular file (after following links) inside *root*. A
+    name like ``examples/xinzhou-zfw-2021`` may also be a rule pack: one in a ``rules``
+    folder inside *root* (a checkout of packs), else an installed one, which is read with
+    its own folder as the root and named by its id.
     """
     if files:
         target = Path(os.path.normpath(here.parent / extends))
         try:
-            inside = root is None or target.resolve().is_relative_to(root.resolve())
+            inside = target.resolve().is_relative_to(root.resolve())
             regular = inside and stat.S_ISREG(target.stat().st_mode)
         except OSError:
             regular = False
         if regular:
-            return target
+            return target, root, None
     if _PACK_ID.fullmatch(extends) and ".." not in extends.split("/"):
-        return _pack_scheme(here, extends)
+        return _pack_scheme(here, extends, root if files else None)
     return None
 
 
-def _pack_scheme(here: Path, pack_id: str) -> Path | None:
-    """The scheme of the rule pack *pack_id* (``examples/xinzhou-zfw-2021``).
+def _pack_scheme(
+    here: Path, pack_id: str, root: Path | None
+) -> tuple[Path, Path, str | None] | None:
+    """The scheme of the rule pack *pack_id* (``examples/xinzhou-zfw-2021``), as above.
 
-    Looked up in the ``rules`` folders above *here* (a checkout of rule packs), then among
-    the installed packs (``_installed``).
+    Looked up in the ``rules`` folders above *here* that are inside *root*, then among the
+    installed packs (``_installed``).
     """
-    candidates = [
-        (folder if folder.name == "rules" else folder / "rules") / pack_id
-        for folder in here.resolve().parents
-    ]
+    candidates: list[tuple[Path, bool]] = []
+    if root is not None:
+        inside = root.resolve()
+        candidates = [
+            ((folder if folder.name == "rules" else folder / "rules") / pack_id, False)
+            for folder in here.resolve().parents
+            if folder.is_relative_to(inside)
+        ]
     installed = installed_pack(pack_id)
     if installed is not None:
-        candidates.append(installed)
-    for pack in candidates:
+        candidates.append((installed, True))
+    for pack, is_installed in candidates:
         if (pack / "pack.toml").is_file() or (pack / "scheme.toml").is_file():
             scheme = "scheme.toml"
             try:
@@ -859,8 +884,12 @@ def _pack_scheme(here: Path, pack_id: str) -> Path | None:
                 scheme = str(info.get("scheme", scheme))
             except (OSError, tomllib.TOMLDecodeError):
                 pass
-            found = pack / scheme
-            return Path(os.path.relpath(found)) if found.exists() else None
+            found = Path(os.path.normpath(pack / scheme))
+            if not found.resolve().is_relative_to(pack.resolve()) or not found.is_file():
+                return None
+            if is_installed:
+                return found, pack, f"{pack_id}/{scheme}"
+            return Path(os.path.relpath(found)), root or pack, None
     return None
 
 
@@ -880,9 +909,10 @@ def read_scheme(
 ) -> tuple[Sections | None, Source, list[Diagnostic]]:
     """Read and validate a rule file (and the files it extends).
 
-    ``extends`` reads regular files only, inside *root* when one is given, and rule packs.
-    With *text*, the rule file is that text and *path* its name; with ``files=False`` it may
-    extend rule packs only. Diagnostics are placed in the file each key comes from.
+    ``extends`` reads regular files only, inside *root* (by default the rule file's own
+    folder), and rule packs. With *text*, the rule file is that text and *path* its name;
+    with ``files=False`` it may extend rule packs only. Diagnostics are placed in the file
+    each key comes from.
     """
     diagnostics: list[Diagnostic] = []
     source = Source()
@@ -893,7 +923,7 @@ def read_scheme(
         (Path(path).resolve(),),
         text,
         files=files,
-        root=Path(root) if root is not None else None,
+        root=Path(root) if root is not None else Path(path).resolve().parent,
     )
     if document is None:
         return None, source, diagnostics

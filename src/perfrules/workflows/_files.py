@@ -12,8 +12,9 @@ from typing import BinaryIO
 
 from perfrules._numbers import format_number
 from perfrules.engine import CompiledScheme
+from perfrules.rules._installed import pack_id_of
 
-__all__ = ["atomic_stream", "new_year_text", "write_atomic"]
+__all__ = ["atomic_stream", "extends_text", "new_year_text", "write_atomic"]
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -69,6 +70,17 @@ def _schema_directive(old: Path, new: Path) -> list[str]:
     return [f"#:schema {target}", ""]
 
 
+def extends_text(old: Path, new: Path) -> str:
+    """What a scheme at *new* writes to extend *old*: an installed pack's id, else a path.
+
+    A pack id works wherever perfrules is installed; a path is relative to the new file.
+    """
+    pack_id = pack_id_of(old)
+    if pack_id is not None and old.name == "scheme.toml":
+        return pack_id
+    return Path(os.path.relpath(old.resolve(), new.resolve().parent)).as_posix()
+
+
 def new_year_text(compiled: CompiledScheme, old: Path, new: Path, year: int, lang: str) -> str:
     """The text of a scheme for *year* that extends *old*, with commented examples."""
     info = compiled.scheme.scheme
@@ -79,7 +91,7 @@ def new_year_text(compiled: CompiledScheme, old: Path, new: Path, year: int, lan
         else f"{info.id}-{year}"
     )
     title = info.title.replace(old_year, str(year)) if old_year else info.title
-    relative = Path(os.path.relpath(old.resolve(), new.resolve().parent)).as_posix()
+    relative = extends_text(old, new)
     first = next((compiled.plan.nodes[i] for i in compiled.plan.leaves), None)
     example_id = first.id if first is not None else "ID"
     weight = format_number(first.weight) if first is not None else "1"
