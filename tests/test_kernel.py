@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import perfrules
 from perfrules._numbers import ROUNDING
 from perfrules.expressions import FUNCTIONS
+from perfrules.testing import formulas, numbers
 
 pairs = st.tuples(st.integers(-(10**6), 10**6), st.integers(1, 10**6))
 
@@ -132,3 +134,66 @@ def test_a_trace_too_large_to_use_is_refused_at_the_row_that_crosses_the_limit(m
     (problem,) = caught.value.diagnostics
     assert problem.code == "PR504"
     assert problem.path[:1] == ("indicators",)
+
+
+def _big_scheme(rows: int) -> str:
+    body = "".join(
+        f'[indicators.i{n}]\nweight = 1\nformula = "weight * min(big / (big + x), 1)"\n'
+        for n in range(rows)
+    )
+    return (
+        f'[scheme]\nid = "b"\ntitle = "b"\nmax = {rows}\n[inputs.x]\n'
+        '[formulas]\nbig = "(x + 1/3) ** 100"\n'  # ~4,000-bit numbers in every step
+        f'[[bands]]\nlabel = "a"\nmin = 0\nmax = {rows}\n{body}'
+    )
+
+
+def test_a_scheme_whose_trace_could_outgrow_the_limit_is_refused_when_checked():
+    # 500 such rows wrote 315 MB of trace JSON (2 GB of memory) for each unit, and every
+    # unit of a batch did it again; now the rule file is refused, located, in milliseconds.
+    perfrules.loads_scheme(_big_scheme(100), name="big.toml")  # 12 MB at most: accepted
+    with pytest.raises(perfrules.RuleFileError) as caught:
+        perfrules.loads_scheme(_big_scheme(600), name="big.toml")
+    (problem,) = caught.value.diagnostics
+    assert problem.code == "PR235"
+    assert problem.path[:1] == ("indicators",)
+    assert problem.path[-1] == "formula"
+    assert problem.line > 0
+    assert "64 Mi" in problem.message("en")
+
+
+EXTREMES = [
+    Fraction(10**30 - 1),
+    -Fraction(10**30 - 1),
+    Fraction(1, 10**30),
+    Fraction(10**60 - 1, 10**30),
+    Fraction(-123456789, 7),
+]
+SCOPE_TEXT = '[inputs]\nx = {}\ny = {}\nz = {}\nflag = { type = "bool" }\n'
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=formulas(well_formed=True),
+    values=st.lists(st.one_of(numbers(), st.sampled_from(EXTREMES)), min_size=3, max_size=3),
+    flag=st.booleans(),
+)
+def test_a_trace_never_outgrows_the_bound_its_scheme_was_checked_against(text, values, flag):
+    from perfrules.rules._checks import trace_bound
+
+    rule_file = (
+        '[scheme]\nid = "b"\ntitle = "b"\nmax = 10\n[[bands]]\nlabel = "a"\nmin = 0\nmax = 10\n'
+        f"{SCOPE_TEXT}[indicators.a]\nweight = 10\nclamp = true\nformula = {json.dumps(text)}\n"
+    )
+    try:
+        scheme = perfrules.loads_scheme(rule_file, name="bound.toml")
+    except perfrules.RuleFileError:
+        return  # a condition, or a formula outside the limits
+    shared = {name: str(value) for name, value in zip("xyz", values, strict=True)}
+    try:
+        result = perfrules.compile_scheme(scheme).evaluate({"shared": {**shared, "flag": flag}})
+    except perfrules.FactsError:
+        return  # division by zero, a number past 4,096 bits
+    bound, _, _ = trace_bound(scheme, scheme._checked.expressions)
+    written = len(result.trace.to_json())
+    assert written <= bound, (text, shared)

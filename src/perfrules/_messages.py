@@ -361,6 +361,18 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "a row has {got} cells where the header has {expected}: {text}",
         "一行有 {got} 个单元格，而表头有 {expected} 列：{text}",
     ),
+    "PR235": (
+        "error",
+        (
+            "the explanation of one unit could reach {size} characters, over the limit of "
+            "{limit} ('{indicator}' alone up to {one}): numbers of thousands of digits, or long "
+            "formulas repeated in many rows"
+        ),
+        (
+            "单个单位的计算过程最多可达 {size} 个字符，超过 {limit} 的上限（“{indicator}”一项即"
+            "可达 {one} 个）：公式中的数可能有数千位，或较长的公式在许多行中重复"
+        ),
+    ),
     # --- evaluation (PR5xx) ---------------------------------------------------------------
     "PR501": (
         "error",
@@ -460,6 +472,7 @@ UI: Final[dict[str, tuple[str, str]]] = {
         "排名：第 {position} 名，共 {of} 名（{keys}；并列规则：{ties}）{tied}",
     ),
     "cohort.tied": ("; tied with {units}", "；与 {units} 并列"),
+    "cohort.more": (" and {n} more", " 等另外 {n} 个单位"),
     "cohort.unranked": ("Not ranked", "未参与排名"),
     "improve": (
         "to reach it, raise at least: {items}",

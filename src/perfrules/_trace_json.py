@@ -263,9 +263,10 @@ def cohort_json(cohort: CohortTrace) -> str:
         )
         tied = ",".join(string(u) for u in rank.tied_with)
         decided = "null" if rank.decided_by is None else string(rank.decided_by)
+        more = f',"tied_count":{rank.tied_count}' if rank.tied_count > len(rank.tied_with) else ""
         rank_text = (
             f'{{"position":{rank.position},"of":{rank.of},"ties":{string(rank.ties)},'
-            f'"keys":[{keys}],"tied_with":[{tied}],"decided_by":{decided}}}'
+            f'"keys":[{keys}],"tied_with":[{tied}]{more},"decided_by":{decided}}}'
         )
     group = "null" if cohort.cohort is None else string(cohort.cohort)
     return f'{{"cohort":{group},"values":[{",".join(values)}],"rank":{rank_text}}}'

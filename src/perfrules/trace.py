@@ -222,9 +222,11 @@ class Rank(NamedTuple):
         of: how many units were ranked in the cohort.
         ties: the tie rule: competition, dense or ordinal.
         keys: the unit's value of each key, in order.
-        tied_with: the units equal to it on every key.
+        tied_with: the units equal to it on every key (at most the first 100 of them).
         decided_by: the key that set it apart from the unit ranked just above (or just
             below when it is first); ``None`` when it ties with them on every key.
+        tied_count: how many units are equal to it on every key (more than ``tied_with``
+            lists when over 100 tie).
     """
 
     position: int
@@ -233,6 +235,7 @@ class Rank(NamedTuple):
     keys: tuple[RankKeyValue, ...]
     tied_with: tuple[str, ...] = ()
     decided_by: str | None = None
+    tied_count: int = 0
 
 
 class CohortTrace(NamedTuple):

@@ -34,6 +34,7 @@ from perfrules.engine._kernel import MISSING
 from perfrules.engine._plan import Node, Plan
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.expressions import Value
+from perfrules.expressions._limits import MAX_TRACE_CHARS
 from perfrules.facts import Facts
 from perfrules.facts._values import number_pair, text_of
 from perfrules.trace import (
@@ -580,9 +581,6 @@ def _uncomputed(key: object) -> object:
 
 
 _NOT_COUNTED: Final = Note("not_counted")
-#: Most characters of one trace's JSON (64 Mi): a document that size is already past any use
-#: a person or a browser can make of it, and numbers with thousands of digits get there.
-MAX_TRACE_CHARS: Final = 64 * 2**20
 
 
 def _within_budget(size: int, text: str, node: Node) -> int:

@@ -20,11 +20,23 @@ from perfrules.model import CohortValue as CohortValueRule
 from perfrules.model import Ranking
 from perfrules.trace import CohortValue, Rank, RankKeyValue
 
-__all__ = ["NOT_APPLICABLE", "CohortValues", "Problems", "holds", "rank", "take", "unit_name"]
+__all__ = [
+    "MAX_TIED_SHOWN",
+    "NOT_APPLICABLE",
+    "CohortValues",
+    "Problems",
+    "holds",
+    "rank",
+    "take",
+    "unit_name",
+]
 
 _MISSING: Final = object()
 #: What a reader returns for a fact marked not applicable (the unit is not picked).
 NOT_APPLICABLE: Final = object()
+#: Units a rank lists as tied with it; a longer tie gives the count (``tied_count``) instead,
+#: so that ranking a million equal units stays linear in time and memory.
+MAX_TIED_SHOWN: Final = 100
 
 
 class Problems(Protocol):
@@ -185,14 +197,26 @@ def rank(
     keyed = [sort_key(row) for row in ordered]
     ranks: dict[int, Rank] = {}
     position = dense = 0
+    run_start = 0
+    run_names: tuple[str, ...] = ()
     for index, row in enumerate(ordered):
         if index == 0 or keyed[index] != keyed[index - 1]:
             position = index + 1
             dense += 1
+            # A run of equal keys is contiguous once sorted: find its end once (linear in all)
+            run_start = run_end = index
+            while run_end + 1 < len(ordered) and keyed[run_end + 1] == keyed[index]:
+                run_end += 1
+            run_size = run_end - run_start + 1
+            shown_end = min(run_end + 1, run_start + MAX_TIED_SHOWN + 1)
+            run_names = tuple(r[1] for r in ordered[run_start:shown_end])
+            shared_tied = run_names[:MAX_TIED_SHOWN]
         shown = {"competition": position, "dense": dense, "ordinal": index + 1}[ranking.ties]
-        tied = tuple(
-            other[1] for j, other in enumerate(ordered) if j != index and keyed[j] == keyed[index]
-        )
+        offset = index - run_start
+        if offset < len(run_names):  # among the first: every other one shown, up to the cap
+            tied = (run_names[:offset] + run_names[offset + 1 :])[:MAX_TIED_SHOWN]
+        else:  # the same shared tuple for the rest of a long run (memory stays linear)
+            tied = shared_tied
         neighbour = index - 1 if index else 1
         decided_by = None
         if neighbour < len(ordered):
@@ -216,5 +240,6 @@ def rank(
             ),
             tied_with=tied,
             decided_by=decided_by,
+            tied_count=run_size - 1,
         )
     return ranks

@@ -28,7 +28,7 @@ from perfrules._numbers import NumberFormatError, format_short, fraction, to_fra
 from perfrules.errors import ExpressionError
 from perfrules.expressions._codegen import PairCode
 from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Pair, Type, add_pairs
-from perfrules.expressions._limits import LIMITS
+from perfrules.expressions._limits import LIMITS, MAX_BITS
 from perfrules.expressions._parse import (
     BUILTIN_NAMES,
     FormulaTable,
@@ -154,6 +154,23 @@ class Expression:
     def formulas(self) -> tuple[str, ...]:
         """The named formulas it uses."""
         return self.program.formulas
+
+    def trace_chars(self) -> int:
+        """A bound on the characters its steps take in the JSON trace, whatever the inputs.
+
+        Each step writes its text, its text with values, its value and its exact value; no
+        number is wider than the static size bound (at most ``MAX_BITS`` bits each for the
+        numerator and the denominator), so no number takes more than ``digits`` characters.
+        Texts count twice (JSON may escape them). Measured traces stay far below it.
+        """
+        bits = min(self.program.max_size, 2 * MAX_BITS)
+        digits = bits * 30103 // 100000 + 40  # log10(2); sign, point, 28 places, "/", "…"
+        return sum(
+            2 * (len(info.text) + len(info.template) + len(info.formula or ""))
+            + (len(info.children) + 2) * digits
+            + 64
+            for info in self.program.infos
+        )
 
     def __repr__(self) -> str:
         """``Expression('weight * actual')``."""

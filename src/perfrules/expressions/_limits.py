@@ -35,6 +35,11 @@ MAX_FORMULA_DEPTH: Final = 16
 #: Bits of numerator plus denominator of any bound input (|x| < 10**30, 30 places).
 INPUT_SIZE_BITS: Final = 2 * 100
 
+#: Characters of one unit's JSON trace (64 Mi): a document that size is already past any use a
+#: person or a browser can make of it. A scheme whose own steps could pass it is refused when
+#: checked (PR235); the facts' texts are counted as the trace is written (PR504).
+MAX_TRACE_CHARS: Final = 64 * 2**20
+
 LIMITS: Final[dict[str, int]] = {
     "length": MAX_LENGTH,
     "brackets": MAX_BRACKETS,

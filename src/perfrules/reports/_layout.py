@@ -164,11 +164,10 @@ def cohort_lines(trace: Trace, lang: Lang) -> list[str]:
         f"{k.by} {k.order} = {'—' if k.value is None else format_number(k.value)}"
         for k in rank.keys
     )
-    tied = (
-        ui("cohort.tied", lang, units=("、" if lang == "zh" else ", ").join(rank.tied_with))
-        if rank.tied_with
-        else ""
-    )
+    units = ("、" if lang == "zh" else ", ").join(rank.tied_with)
+    if rank.tied_count > len(rank.tied_with):
+        units += ui("cohort.more", lang, n=rank.tied_count - len(rank.tied_with))
+    tied = ui("cohort.tied", lang, units=units) if rank.tied_with else ""
     lines.append(
         ui(
             "cohort.rank",

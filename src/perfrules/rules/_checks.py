@@ -26,6 +26,7 @@ from perfrules.expressions import (
     build_named_formula,
     compile_expression,
 )
+from perfrules.expressions._limits import MAX_TRACE_CHARS
 from perfrules.expressions._parse import check_identifier
 from perfrules.model import Scheme
 from perfrules.rules._loader import KeyPath, Sections, Source
@@ -626,7 +627,54 @@ def run_checks(sections: Sections) -> CheckResult:
     result.diagnostics.extend(check_levels(scheme))
     check_formulas(scheme, result, sections.orphan_formulas)
     check_cohort(scheme, result)
+    result.diagnostics.extend(check_trace_size(scheme, result))
     return result
+
+
+def trace_bound(scheme: Scheme, expressions: Mapping[str, Expression]) -> tuple[int, str, int]:
+    """A bound on the characters of one unit's trace from the scheme itself, whatever the facts.
+
+    Returns the bound, the row that can write the most and its share. For every row: what its
+    formula's steps can take at most (each number no wider than the formula's static size
+    bound, see :meth:`Expression.trace_chars`) and its own texts; for every group its texts.
+    Facts add their own texts, counted as the trace is written (PR504).
+    """
+    total = 4096 + sum(2 * (len(k) + len(g.name or "")) + 512 for k, g in scheme.groups.items())
+    worst, worst_size = "", -1
+    for indicator_id, expression in expressions.items():
+        indicator = scheme.indicators[indicator_id]
+        size = (
+            expression.trace_chars()
+            + 2 * (len(indicator_id) + len(indicator.name or "") + len(indicator.target or ""))
+            + 2 * len(expression.text)
+            + 128 * len(expression.names)
+            + 1024
+        )
+        total += size
+        if size > worst_size:
+            worst, worst_size = indicator_id, size
+    return total, worst, worst_size
+
+
+def check_trace_size(scheme: Scheme, result: CheckResult) -> Iterator[Diagnostic]:
+    """Refuse a scheme whose trace could pass ``MAX_TRACE_CHARS`` whatever the facts (PR235).
+
+    Shipped schemes are three orders of magnitude below it; a 4,000-bit value reused by
+    hundreds of rows is not.
+    """
+    total, worst, worst_size = trace_bound(scheme, result.expressions)
+    if total > MAX_TRACE_CHARS:
+        formula = scheme.indicators[worst].formula is not None
+        yield Diagnostic(
+            "PR235",
+            ("indicators", worst, "formula") if formula else ("indicators", worst),
+            {
+                "size": f"{total:,}",
+                "limit": f"{MAX_TRACE_CHARS // 2**20} Mi",
+                "indicator": worst,
+                "one": f"{worst_size:,}",
+            },
+        )
 
 
 def check_levels(scheme: Scheme) -> Iterator[Diagnostic]:

@@ -576,7 +576,11 @@ def _rank_violations(
                     out.append(
                         Violation("ranking", names[position], "ordinal rank against the keys")
                     )
-            if set(rank.tied_with) != equal:
+            listed = set(rank.tied_with)
+            shortened = rank.tied_count > len(rank.tied_with)
+            if (listed != equal and not shortened) or (
+                shortened and (not listed <= equal or rank.tied_count != len(equal))
+            ):
                 out.append(
                     Violation(
                         "ranking",
