@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import perfrules
+from perfrules.engine._plan import content_hash
 from perfrules.errors import FactsError
 
 SEED_SCORES = {
@@ -379,3 +380,38 @@ def test_a_missing_indicator_is_not_placed_at_another_ones_header(tmp_path):
         "数量-2",
         0,
     )
+
+
+def test_rows_keep_their_rule_file_order_when_groups_and_indicators_are_siblings(tmp_path):
+    path = tmp_path / "mixed.toml"
+    path.write_text(
+        '[scheme]\nid = "m"\ntitle = "m"\nmax = 3\n[inputs.x]\n'
+        '[[bands]]\nlabel = "a"\nmin = 0\nmax = 3\n'
+        '[indicators.first]\nweight = 1\nformula = "weight"\n'
+        "[groups.middle]\nweight = 1\n"
+        '[indicators.inside]\nparent = "middle"\nweight = 1\nformula = "weight"\n'
+        '[indicators.last]\nweight = 1\nformula = "weight"\n',
+        encoding="utf-8",
+    )
+    plan = perfrules.compile_scheme(perfrules.load_scheme(path)).plan
+    assert [plan.nodes[i].id for i in plan.nodes[0].shown] == ["first", "middle", "last"]
+
+
+def test_positions_are_found_only_when_something_needs_them(tmp_path, seed_scheme_path):
+    # Scanning a rule file for positions is a third of reading a large one: a scheme that
+    # loads cleanly and scores without a trace never scans; the first trace does, once.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(seed_scheme_path))
+    (source_map,) = compiled.scheme._source.maps.values()
+    facts = perfrules.load_facts(seed_scheme_path.parent / "facts.toml")
+    assert str(compiled.evaluate(facts, trace=False).total) == "89.25"
+    assert source_map._keys is None
+    assert "sha256" not in compiled.plan.cache
+    document = json.loads(compiled.evaluate(facts).trace.to_json())
+    assert source_map._keys is not None
+    weight = document["root"]["children"][0]["sources"][0]
+    line = int(weight["at"].rsplit(":", 1)[1])
+    group = document["root"]["children"][0]["id"]
+    text = seed_scheme_path.read_text(encoding="utf-8").split("\n")
+    assert text[line - 1].startswith("weight")
+    assert any(f'[groups."{group}"]' in row or f"[groups.{group}]" in row for row in text[:line])
+    assert document["provenance"]["scheme"]["sha256"] == content_hash(compiled.scheme)

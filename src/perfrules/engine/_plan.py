@@ -61,14 +61,47 @@ class Node:
     leaf: Leaf | None
     #: Decimal places to show the score with: its own rounding, else its children's.
     shown_places: int | None = None
-    #: Where the weight and the formula were written (``file:line``), for explanations.
-    sources: tuple[tuple[str, str], ...] = ()
+    #: The keys whose place in the rule files explanations show: (label, key path).
+    source_keys: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Looks those places up when first asked (scanning the files once for every node).
+    places_in: SourcePlaces | None = None
     #: Every child as the report shows them; ``children`` are those added up (counted).
     shown: tuple[int, ...] = ()
     #: Added to the total: it and every group above it are counted.
     counted: bool = True
     #: Declared ``counted = false`` itself (its row says so).
     uncounted_here: bool = False
+
+    @property
+    def sources(self) -> tuple[tuple[str, str], ...]:
+        """Where the weight and the formula were written (``file:line``), for explanations."""
+        if self.places_in is None:
+            return ()
+        return self.places_in.of(self.index, self.source_keys)
+
+
+class SourcePlaces:
+    """``file:line`` of the keys explanations cite, found when a trace first needs them.
+
+    Positions come from scanning the rule files' text, which an untraced run never needs;
+    the answers are kept per node (a race computes one twice, the same).
+    """
+
+    __slots__ = ("found", "source")
+
+    def __init__(self, source: Source) -> None:
+        """Look places up in *source*."""
+        self.source = source
+        self.found: dict[int, tuple[tuple[str, str], ...]] = {}
+
+    def of(
+        self, index: int, keys: tuple[tuple[str, tuple[str, ...]], ...]
+    ) -> tuple[tuple[str, str], ...]:
+        """The places of node *index*'s *keys* (those that are located)."""
+        places = self.found.get(index)
+        if places is None:
+            places = self.found[index] = _sources(self.source, list(keys))
+        return places
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +117,6 @@ class Plan:
     mode: str
     total_places: int | None
     bands: tuple[tuple[str, Fraction, Fraction, str], ...]
-    sha256: str
     files: tuple[tuple[str, str], ...]
     #: The indicators whose scores reach the total (not under a row shown but not counted).
     counted_leaves: tuple[int, ...] = ()
@@ -104,6 +136,14 @@ class Plan:
     cohort_names: frozenset[str] = frozenset()
     #: Things derived from the plan once and reused (the trace JSON's fixed parts).
     cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """The scheme's content hash (:func:`content_hash`), computed when first asked."""
+        found = self.cache.get("sha256")
+        if found is None:
+            found = self.cache["sha256"] = content_hash(self.scheme)
+        return str(found)
 
 
 def _places(value: int | str | None) -> int | None:
@@ -143,9 +183,11 @@ def build_plan(
         for node_id, entry in entries.items():
             by_parent.setdefault(entry.parent, []).append((section, node_id))
     source: Source | None = scheme._source  # noqa: SLF001
-    order = _document_order(scheme, source)
+    places_in = SourcePlaces(source) if source is not None else None
     for kids in by_parent.values():
-        kids.sort(key=order.__getitem__)
+        if len({section for section, _ in kids}) > 1:  # groups and indicators side by side
+            order = _document_order(kids, source)
+            kids.sort(key=order.__getitem__)
 
     nodes: list[dict[str, Any]] = []
     root: dict[str, Any] = {
@@ -174,7 +216,8 @@ def build_plan(
                 group = scheme.groups[node_id]
                 nodes.append(
                     {
-                        "sources": _sources(source, [("weight", ("groups", node_id, "weight"))]),
+                        "source_keys": (("weight", ("groups", node_id, "weight")),),
+                        "places_in": places_in,
                         "index": index,
                         "id": node_id,
                         "name": group.name or node_id,
@@ -223,22 +266,20 @@ def build_plan(
                     clamp=indicator.clamp if indicator.clamp is not None else defaults.clamp,
                     direction=indicator.direction or defaults.direction,
                 )
-                sources = _sources(
-                    source,
-                    [
-                        ("weight", ("indicators", node_id, "weight")),
-                        (
-                            "formula",
-                            ("indicators", node_id, "formula")
-                            if indicator.formula is not None
-                            else ("defaults", "formula"),
-                        ),
-                        *(("formula", ("formulas", name)) for name in expression.formulas),
-                    ],
+                source_keys = (
+                    ("weight", ("indicators", node_id, "weight")),
+                    (
+                        "formula",
+                        ("indicators", node_id, "formula")
+                        if indicator.formula is not None
+                        else ("defaults", "formula"),
+                    ),
+                    *(("formula", ("formulas", name)) for name in expression.formulas),
                 )
                 nodes.append(
                     {
-                        "sources": sources,
+                        "source_keys": source_keys,
+                        "places_in": places_in,
                         "index": index,
                         "id": node_id,
                         "name": indicator.name or node_id,
@@ -284,7 +325,6 @@ def build_plan(
         mode=scheme.rounding.mode,
         total_places=_places(scheme.rounding.total),
         bands=tuple((b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands),
-        sha256=content_hash(scheme),
         files=_shown_files(source),
         overrides=tuple(
             (o.label, o.label_en, (conditions or {})[i])
@@ -336,29 +376,26 @@ def _sources(
 
 
 def _document_order(
-    scheme: Scheme, source: Source | None
+    kids: list[tuple[str, str]], source: Source | None
 ) -> dict[tuple[str, str], tuple[int, int]]:
-    """Siblings keep the order they have in the rule file, across [groups] and [indicators].
+    """Siblings that mix groups and indicators keep the order they have in the rule file.
 
-    Without a source (a scheme built in code), groups come first, then indicators, each in
-    insertion order.
+    Within [groups] or within [indicators] the order read is already the file's; only a mix
+    needs the lines (the one place compiling scans a file's positions). Without a source (a
+    scheme built in code) or across several files, groups come first, then indicators.
     """
     order: dict[tuple[str, str], tuple[int, int]] = {}
     if source is not None and len(source.files) > 1:
         source = None  # lines of different files do not compare: keep the merged order
-    sections: tuple[tuple[str, list[str]], ...] = (
-        ("groups", list(scheme.groups)),
-        ("indicators", list(scheme.indicators)),
-    )
-    for rank, (section, ids) in enumerate(sections):
-        for index, node_id in enumerate(ids):
-            line = 0
-            if source is not None:
-                file = source.file_of((section, node_id))
-                source_map = source.maps.get(file) if file else None
-                if source_map is not None:
-                    line = source_map.position((section, node_id))[0]
-            order[(section, node_id)] = (line, rank * 1_000_000 + index)
+    for index, (section, node_id) in enumerate(kids):
+        line = 0
+        if source is not None:
+            file = source.file_of((section, node_id))
+            source_map = source.maps.get(file) if file else None
+            if source_map is not None:
+                line = source_map.position((section, node_id))[0]
+        rank = 0 if section == "groups" else 1
+        order[(section, node_id)] = (line, rank * 1_000_000 + index)
     return order
 
 

@@ -641,10 +641,14 @@ def trace_bound(scheme: Scheme, expressions: Mapping[str, Expression]) -> tuple[
     """
     total = 4096 + sum(2 * (len(k) + len(g.name or "")) + 512 for k, g in scheme.groups.items())
     worst, worst_size = "", -1
+    steps: dict[int, int] = {}  # indicators sharing a formula share its Expression
     for indicator_id, expression in expressions.items():
         indicator = scheme.indicators[indicator_id]
+        chars = steps.get(id(expression))
+        if chars is None:
+            chars = steps[id(expression)] = expression.trace_chars()
         size = (
-            expression.trace_chars()
+            chars
             + 2 * (len(indicator_id) + len(indicator.name or "") + len(indicator.target or ""))
             + 2 * len(expression.text)
             + 128 * len(expression.names)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 Path = tuple[str | int, ...]
 
@@ -42,18 +42,52 @@ class ValueSpan:
     exact: bool = True
 
 
-@dataclass
 class SourceMap:
-    """Positions of the keys and values of one TOML document."""
+    """Positions of the keys and values of one TOML document.
 
-    text: str
-    file: str | None = None
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    values: dict[Path, ValueSpan] = field(default_factory=dict)
+    The text is scanned the first time a position is asked for, not when the document is
+    read: a scheme that loads without a problem and is scored without a trace never needs
+    one (the scan is a third of reading a large rule file). Safe to share between threads:
+    the maps are published only when complete.
+    """
 
-    def __post_init__(self) -> None:
-        """Split the text into lines once."""
-        self.lines = self.text.split("\n")
+    __slots__ = ("_keys", "_lines", "_values", "file", "scan", "text")
+
+    def __init__(self, text: str, file: str | None = None, *, scan: bool = False) -> None:
+        """A map of *text*; with *scan*, positions are found by scanning it (TOML)."""
+        self.text = text
+        self.file = file
+        self.scan = scan
+        self._keys: dict[Path, tuple[int, int]] | None = None
+        self._values: dict[Path, ValueSpan] = {}
+        self._lines: list[str] | None = None
+
+    @property
+    def keys(self) -> dict[Path, tuple[int, int]]:
+        """Line and column of every key (scanned on first use)."""
+        keys = self._keys
+        if keys is None:
+            keys = {}
+            values: dict[Path, ValueSpan] = {}
+            if self.scan:
+                _Scanner(self.text, keys, values).document()
+            self._values = values
+            self._keys = keys  # last: another thread sees both maps complete, or scans too
+        return keys
+
+    @property
+    def values(self) -> dict[Path, ValueSpan]:
+        """Where every value starts (scanned on first use)."""
+        self.keys  # noqa: B018 - scans once
+        return self._values
+
+    @property
+    def lines(self) -> list[str]:
+        r"""The text split at ``\n`` only."""
+        lines = self._lines
+        if lines is None:
+            lines = self._lines = self.text.split("\n")
+        return lines
 
     def position(self, path: Sequence[str | int]) -> tuple[int, int]:
         """Line and column of *path*'s key, or of its nearest located ancestor (else 0, 0)."""
@@ -91,12 +125,15 @@ class SourceMap:
 
 
 class _Scanner:
-    def __init__(self, text: str, result: SourceMap) -> None:
+    def __init__(
+        self, text: str, keys: dict[Path, tuple[int, int]], values: dict[Path, ValueSpan]
+    ) -> None:
         self.text = text
         self.i = 0
         self.line = 1
         self.col = 1
-        self.map = result
+        self.keys = keys
+        self.values = values
         self.arrays: dict[Path, int] = {}
         self.table: Path = ()
 
@@ -251,22 +288,22 @@ class _Scanner:
             if self.text.startswith("\n", after) or self.text.startswith("\r\n", after):
                 line, col = line + 1, 1
             exact = self.multiline(quote)
-            self.map.values[path] = ValueSpan(line, col, exact)
+            self.values[path] = ValueSpan(line, col, exact)
         elif ch == '"':
             line, col = self.line, self.col + 1
             _, escapes = self.basic_string()
-            self.map.values[path] = ValueSpan(line, col, not escapes)
+            self.values[path] = ValueSpan(line, col, not escapes)
         elif ch == "'":
-            self.map.values[path] = ValueSpan(self.line, self.col + 1)
+            self.values[path] = ValueSpan(self.line, self.col + 1)
             self.literal_string()
         elif ch == "{":
-            self.map.values[path] = ValueSpan(self.line, self.col)
+            self.values[path] = ValueSpan(self.line, self.col)
             self.inline_table(path)
         elif ch == "[":
-            self.map.values[path] = ValueSpan(self.line, self.col)
+            self.values[path] = ValueSpan(self.line, self.col)
             self.array(path)
         else:
-            self.map.values[path] = ValueSpan(self.line, self.col)
+            self.values[path] = ValueSpan(self.line, self.col)
             match = _PLAIN_VALUE.match(self.text, self.i)
             end = match.end() if match is not None else self.i
             self.col += end - self.i  # the run holds no newline
@@ -299,7 +336,7 @@ class _Scanner:
                 self.advance()
                 return
             element = (*path, index)
-            self.map.keys.setdefault(element, (self.line, self.col))
+            self.keys.setdefault(element, (self.line, self.col))
             self.value(element)
             index += 1
             self.skip_ws_comments_newlines()
@@ -310,7 +347,7 @@ class _Scanner:
         path = base
         for name, pos in parts:
             path = (*path, name)
-            self.map.keys.setdefault(path, pos)
+            self.keys.setdefault(path, pos)
         return path
 
     # --- document --------------------------------------------------------------------
@@ -323,13 +360,13 @@ class _Scanner:
             resolved = (*resolved, name)
             last = n == len(parts) - 1
             if last and array:
-                self.map.keys.setdefault(resolved, pos)
+                self.keys.setdefault(resolved, pos)
                 count = self.arrays.get(resolved, 0)
                 self.arrays[resolved] = count + 1
                 resolved = (*resolved, count)
             elif resolved in self.arrays:
                 resolved = (*resolved, self.arrays[resolved] - 1)
-            self.map.keys.setdefault(resolved, pos)
+            self.keys.setdefault(resolved, pos)
         self.table = resolved
         self.skip_line()
 
@@ -358,6 +395,4 @@ def locate(text: str, file: str | None = None) -> SourceMap:
     >>> m.position(("bands", 1, "label"))
     (7, 1)
     """
-    result = SourceMap(text, file)
-    _Scanner(text, result).document()
-    return result
+    return SourceMap(text, file, scan=True)
