@@ -160,14 +160,15 @@ def main() -> int:
         scheme, _, diagnostics = check_path(path)
         if scheme is None or any(d.severity == "error" for d in diagnostics):
             return "diagnostics"
-        perfrules.compile_scheme(scheme).evaluate(seed_facts)
+        # the trace too: positions in the rule file are found when a trace first cites them
+        perfrules.compile_scheme(scheme).evaluate(seed_facts).trace.to_json()
         return "scored"
 
     def facts_of(suffix: str, text: str):
         def one(_: int) -> str:
             path = folder / f"facts{suffix}"
             write(path, mutate(text, rng), rng)
-            compiled.evaluate(perfrules.load_facts(path))
+            compiled.evaluate(perfrules.load_facts(path)).trace.to_json()
             return "scored"
 
         return one
@@ -175,7 +176,7 @@ def main() -> int:
     def workbook(_: int) -> str:
         path = folder / "facts.xlsx"
         path.write_bytes(mutate_xlsx(xlsx, rng))
-        compiled.evaluate(perfrules.load_facts(path))
+        compiled.evaluate(perfrules.load_facts(path)).trace.to_json()
         return "scored"
 
     def report(_: int) -> str:

@@ -362,7 +362,42 @@ class Oracle:
             next(label for label, _, high in self.bands if high == self.max),
         )
         del scores["(root)"]
-        return {"total": total, "grade": grade, "scores": scores}
+        return {
+            "total": total,
+            "grade": grade,
+            "scores": scores,
+            "gap": self._gap(total, scores, applicable["(root)"]),
+        }
+
+    def _gap(
+        self, total: Fraction, scores: dict[str, Fraction | None], applicable: Fraction
+    ) -> tuple[str, Fraction, Fraction, tuple[tuple[str, Fraction], ...]] | None:
+        """The band above and the fewest rows that close the shortfall (docs: the gap).
+
+        Each row loses weight - score; when N/A rows were renormalised away, each lost point
+        weighs max / applicable. The largest losses first (ties by id); none if all fall short.
+        """
+        above = [(low, label) for label, low, _ in self.bands if low > total]
+        if not above:
+            return None
+        low, label = min(above)
+        shortfall = low - total
+        weigh = self.max / applicable if applicable not in (self.max, 0) else Fraction(1)
+        losses = sorted(
+            (-(leaf.weight - value) * weigh, leaf.id)
+            for leaf in self.nodes.values()
+            if leaf.formula is not None
+            and (value := scores[leaf.id]) is not None
+            and value != leaf.weight
+        )
+        chosen: list[tuple[str, Fraction]] = []
+        covered = Fraction(0)
+        for negative, ident in losses:
+            if covered >= shortfall:
+                break
+            chosen.append((ident, -negative))
+            covered -= negative
+        return label, low, shortfall, tuple(chosen) if covered >= shortfall else ()
 
 
 def _names(formula: Formula | None, named: dict[str, str]) -> set[str]:

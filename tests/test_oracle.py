@@ -195,6 +195,9 @@ def _compare(compiled: perfrules.CompiledScheme, oracle: Oracle, facts: dict[str
         if node.kind != "scheme":
             assert node.score == expected["scores"][node.id], (node.id, facts)
     assert compiled.gap(result) == trace.gap
+    gap = trace.gap
+    shown = None if gap is None else (gap.label, gap.min, gap.shortfall, tuple(gap.improve))
+    assert shown == expected["gap"], facts
 
 
 @settings(

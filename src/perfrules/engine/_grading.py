@@ -47,12 +47,20 @@ def gap_for(
         return None
     label, low, _, _ = plan.bands[position - 1]
     shortfall = low - total
-    factor = plan.max / applicable if applicable and applicable != plan.max else None
-    losses = []
+    fn, fd = 1, 1  # each lost point weighs max / applicable when rows were excluded
+    if applicable and applicable != plan.max:
+        factor = plan.max / applicable
+        fn, fd = factor.numerator, factor.denominator
+    # Integers throughout (weight - score as num/den, unreduced): Fraction arithmetic and
+    # comparisons cost microseconds each and this runs for every explained unit.
+    losses: list[tuple[str, int, int]] = []
     for ident, weight, score in leaf_scores:
-        if score is not None and score is not weight and score != weight:
-            lost = lost_points(weight, score)
-            losses.append((ident, lost * factor if factor is not None else lost))
+        if score is None or score is weight:
+            continue
+        wd, sd = weight.denominator, score.denominator
+        num = weight.numerator * sd - score.numerator * wd
+        if num:
+            losses.append((ident, num * fn, wd * sd * fd))
     return Gap(label, low, shortfall, fewest(losses, shortfall))
 
 
@@ -84,28 +92,25 @@ def largest_first(
 
 
 def fewest(
-    losses: list[tuple[str, Fraction]], shortfall: Fraction
+    losses: list[tuple[str, int, int]], shortfall: Fraction
 ) -> tuple[tuple[str, Fraction], ...]:
     """The fewest (id, lost points) whose points cover *shortfall*: the biggest losses first.
 
-    Raising an indicator to full marks adds at most its lost points to the total, so taking
-    the largest losses first needs the fewest indicators (ties by id, for stable output).
-    Empty when even all of them do not suffice.
+    *losses* are (id, numerator, positive denominator). Raising an indicator to full marks
+    adds at most its lost points to the total, so taking the largest losses first needs the
+    fewest indicators (ties by id, for stable output). Empty when even all of them do not
+    suffice. Compared as integers over one common denominator.
     """
     if not losses:
         return ()
-    # Integers over a common denominator: Fraction arithmetic costs microseconds per step.
-    common = math.lcm(shortfall.denominator, *(lost.denominator for _, lost in losses))
+    common = math.lcm(shortfall.denominator, *(den for _, _, den in losses))
     need = shortfall.numerator * (common // shortfall.denominator)
-    scaled = sorted(
-        ((-lost.numerator * (common // lost.denominator), ident, lost) for ident, lost in losses),
-        key=lambda item: (item[0], item[1]),
-    )
+    scaled = sorted((-num * (common // den), ident, num, den) for ident, num, den in losses)
     chosen: list[tuple[str, Fraction]] = []
     covered = 0
-    for negative, ident, lost in scaled:
+    for negative, ident, num, den in scaled:
         if covered >= need:
             break
-        chosen.append((ident, lost))
+        chosen.append((ident, Fraction(num, den)))
         covered -= negative
     return tuple(chosen) if covered >= need else ()
