@@ -110,3 +110,23 @@ def test_devices_are_never_read(tmp_path):
         perfrules.load_scheme(path)
     assert "PR105" in {d.code for d in info.value.diagnostics}
     assert Path("/dev/zero").exists()
+
+
+def test_a_pack_linked_from_outside_the_root_is_not_a_pack_here(tmp_path):
+    outside = tmp_path / "outside" / "evil"
+    outside.mkdir(parents=True)
+    (outside / "scheme.toml").write_text(SCHEME_TEXT, encoding="utf-8")
+    project = tmp_path / "project"
+    (project / "rules" / "mine").mkdir(parents=True)
+    (project / "rules" / "evil").symlink_to(outside, target_is_directory=True)
+    (project / "rules" / "local").mkdir()
+    (project / "rules" / "local" / "scheme.toml").write_text(SCHEME_TEXT, encoding="utf-8")
+    mine = project / "rules" / "mine" / "scheme.toml"
+    for pack, allowed in (("evil", False), ("local", True)):
+        mine.write_text(f'extends = "{pack}"\n[scheme]\nid = "m"\ntitle = "m"\n', "utf-8")
+        if allowed:  # a pack of the checkout inside the root
+            assert len(perfrules.load_scheme(mine, root=project).indicators) == 17
+            continue
+        with pytest.raises(RuleFileError) as info:
+            perfrules.load_scheme(mine, root=project)
+        assert "PR105" in {d.code for d in info.value.diagnostics}

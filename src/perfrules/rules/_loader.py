@@ -877,13 +877,19 @@ def _pack_scheme(
     if installed is not None:
         candidates.append((installed, True))
     for pack, is_installed in candidates:
-        if (pack / "pack.toml").is_file() or (pack / "scheme.toml").is_file():
+        marker = pack / "pack.toml"
+        if marker.is_file() or (pack / "scheme.toml").is_file():
+            outside = root is not None and not pack.resolve().is_relative_to(root.resolve())
+            if not is_installed and outside:
+                continue  # a link out of the root is not a pack here
             scheme = "scheme.toml"
-            try:
-                info = tomllib.loads((pack / "pack.toml").read_text(encoding="utf-8-sig"))
-                scheme = str(info.get("scheme", scheme))
-            except (OSError, tomllib.TOMLDecodeError):
-                pass
+            marker_bytes = read_bytes(marker, []) if marker.is_file() else None
+            if marker_bytes is not None:  # a regular file of at most 1 MiB
+                try:
+                    info = tomllib.loads(marker_bytes.decode("utf-8-sig"))
+                    scheme = str(info.get("scheme", scheme))
+                except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+                    pass
             found = Path(os.path.normpath(pack / scheme))
             if not found.resolve().is_relative_to(pack.resolve()) or not found.is_file():
                 return None
