@@ -188,11 +188,15 @@ class Evaluation:
         if self.out[6] is not None:
             return None
         plan = self.plan
+        values = self.out[2]
         return gap_for(
             plan,
             self.out[5],
             self.total_exact(),
-            ((plan.nodes[i].id, plan.nodes[i].weight, self.score(i)) for i in plan.counted_leaves),
+            (
+                (ident, wn, wd, values[2 * i], values[2 * i + 1])
+                for i, ident, wn, wd in _gap_rows(plan)
+            ),
             self.applicable(),
         )
 
@@ -628,6 +632,18 @@ def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:
         tuple((raw.__class__, raw if raw.__class__ is str else str(raw)) for raw in raws),
         tuple(name in own for name in leaf.needs),
     )
+
+
+def _gap_rows(plan: Plan) -> tuple[tuple[int, str, int, int], ...]:
+    """(index, id, weight numerator, weight denominator) of each counted indicator."""
+    rows = cast("tuple[tuple[int, str, int, int], ...] | None", plan.cache.get("gap_rows"))
+    if rows is None:
+        rows = tuple(
+            (i, plan.nodes[i].id, plan.nodes[i].weight.numerator, plan.nodes[i].weight.denominator)
+            for i in plan.counted_leaves
+        )
+        plan.cache["gap_rows"] = rows
+    return rows
 
 
 def _heads(plan: Plan) -> dict[int, tuple[str, str]]:

@@ -28,7 +28,7 @@ def gap_for(
     plan: Plan,
     position: int,
     total: Fraction,
-    leaf_scores: Iterable[tuple[str, Fraction, Fraction | None]],
+    leaf_scores: Iterable[tuple[str, int, int, int | None, int]],
     applicable: Fraction,
 ) -> Gap | None:
     """The next band up from band *position* and the fewest indicators that reach it.
@@ -37,8 +37,9 @@ def gap_for(
         plan: the compiled scheme.
         position: the band the total is in.
         total: the total.
-        leaf_scores: ``(id, weight, score)`` of every indicator (score ``None`` when
-            excluded).
+        leaf_scores: ``(id, weight numerator, weight denominator, score numerator, score
+            denominator)`` of every counted indicator (score numerator ``None`` when
+            excluded): the record's integers, no Fraction made per row.
         applicable: the weight of the indicators not excluded. When it differs from the
             scheme's maximum the total was renormalised, and each lost point weighs
             ``max / applicable`` on the total.
@@ -54,11 +55,10 @@ def gap_for(
     # Integers throughout (weight - score as num/den, unreduced): Fraction arithmetic and
     # comparisons cost microseconds each and this runs for every explained unit.
     losses: list[tuple[str, int, int]] = []
-    for ident, weight, score in leaf_scores:
-        if score is None or score is weight:
+    for ident, wn, wd, sn, sd in leaf_scores:
+        if sn is None:
             continue
-        wd, sd = weight.denominator, score.denominator
-        num = weight.numerator * sd - score.numerator * wd
+        num = wn * sd - sn * wd
         if num:
             losses.append((ident, num * fn, wd * sd * fd))
     return Gap(label, low, shortfall, fewest(losses, shortfall))

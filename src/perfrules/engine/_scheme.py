@@ -402,18 +402,24 @@ class CompiledScheme:
         )
         if position is None:
             return None
+        rows = []
+        for i in self.plan.counted_leaves:
+            node = self.plan.nodes[i]
+            score = _exact(result.scores.get(node.id))
+            rows.append(
+                (
+                    node.id,
+                    node.weight.numerator,
+                    node.weight.denominator,
+                    None if score is None else score.numerator,
+                    1 if score is None else score.denominator,
+                )
+            )
         return gap_for(
             self.plan,
             position,
             result.total_exact,
-            (
-                (
-                    self.plan.nodes[i].id,
-                    self.plan.nodes[i].weight,
-                    _exact(result.scores.get(self.plan.nodes[i].id)),
-                )
-                for i in self.plan.counted_leaves
-            ),
+            rows,
             sum(
                 (
                     self.plan.nodes[i].weight
