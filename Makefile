@@ -66,8 +66,11 @@ pytest: $(VENV)/.dev browser
 
 # The documentation site (MkDocs, Material theme, Chinese and English search): strict, so a
 # broken link or anchor fails the build. Built into site/.
+# The search index's Chinese word splitter caches in the temporary folder: keep it in the
+# venv, so one user's cache in /tmp does not give another a traceback.
 docs: $(VENV)/.dev
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@mkdir -p $(VENV)/tmp
+	TMPDIR=$(abspath $(VENV))/tmp NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 test: lint typecheck imports packs docs pytest
 

@@ -143,3 +143,34 @@ def test_the_quick_reading_of_plain_numbers_agrees_with_the_grammar():
         pair = _text_pair(text)
         got = None if pair is None else Fraction(*pair)
         assert got == expected, text
+
+
+@given(
+    num=st.integers(-(10**45), 10**45).filter(bool),
+    den=st.integers(1, 10**45),
+)
+def test_repeating_values_are_written_as_decimal_division_at_28_digits_would(num, den):
+    from decimal import ROUND_HALF_EVEN, Context
+
+    from perfrules._numbers import _format_number, is_terminating, to_decimal
+
+    value = Fraction(num, den)
+    if is_terminating(value):
+        return
+    expected = Context(prec=28, rounding=ROUND_HALF_EVEN).divide(
+        Decimal(value.numerator), Decimal(value.denominator)
+    )
+    assert str(to_decimal(value)) == str(expected)
+    assert _format_number(value) == format(expected, "f")
+
+
+def test_an_application_decimal_context_does_not_change_a_trace():
+    from decimal import ROUND_DOWN, localcontext
+
+    from perfrules._numbers import _format_number, to_decimal
+
+    with localcontext() as ctx:  # an application's own context, changed
+        ctx.rounding = ROUND_DOWN
+        ctx.prec = 5
+        assert _format_number(Fraction(2, 3)) == "0.6666666666666666666666666667"
+        assert str(to_decimal(Fraction(-35, 44))) == "-0.7954545454545454545454545455"

@@ -427,9 +427,9 @@ def exact_sum(values: list[Fraction]) -> Fraction:
 def is_terminating(value: Fraction) -> bool:
     """Whether *value* has a finite decimal expansion."""
     den = value.denominator
-    for p in (2, 5):
-        while den % p == 0:
-            den //= p
+    den >>= (den & -den).bit_length() - 1  # every factor 2 at once
+    while den % 5 == 0:
+        den //= 5
     return den == 1
 
 
@@ -439,18 +439,57 @@ def to_decimal(value: Fraction) -> Decimal:
         with localcontext() as ctx:
             ctx.prec = 1000
             return Decimal(value.numerator) / Decimal(value.denominator)
-    with localcontext() as ctx:
-        ctx.prec = 28
-        return Decimal(value.numerator) / Decimal(value.denominator)
+    sign, q, places = _significant(value.numerator, value.denominator)
+    return Decimal((sign, tuple(map(int, str(q))), -places))
+
+
+def _significant(num: int, den: int, digits: int = 28) -> tuple[int, int, int]:
+    """*num*/*den* (not 0) to *digits* significant digits, half-even: (sign, q, places).
+
+    The value is ``(-1)**sign * q / 10**places`` with *q* of exactly *digits* digits: what
+    ``Decimal(num) / Decimal(den)`` gives at precision *digits*, computed on integers, so an
+    application that changed its own decimal context cannot change a score or a trace.
+    """
+    n = abs(num)
+    if n >= den:
+        exponent = len(str(n // den)) - 1  # 10**exponent <= n/den < 10**(exponent + 1)
+    else:
+        shift = len(str(den)) - len(str(n))
+        if n * 10**shift < den:
+            shift += 1
+        exponent = -shift
+    places = digits - 1 - exponent
+    if places >= 0:
+        divisor = den
+        q, r = divmod(n * 10**places, divisor)
+    else:
+        divisor = den * 10**-places
+        q, r = divmod(n, divisor)
+    if 2 * r > divisor or (2 * r == divisor and q % 2):
+        q += 1
+    if q == 10**digits:  # 9.99…95 rounds up to the next power of ten
+        q //= 10
+        places -= 1
+    return (1 if num < 0 else 0), q, places
+
+
+def _significant_text(num: int, den: int) -> str:
+    """:func:`_significant` written as ``format(decimal, "f")`` writes it."""
+    sign, q, places = _significant(num, den)
+    text = str(q)
+    minus = "-" if sign else ""
+    if places <= 0:
+        return minus + text + "0" * -places
+    whole = text[:-places] if places < len(text) else ""
+    return f"{minus}{whole or '0'}.{text[-places:].rjust(places, '0')}"
 
 
 def decimal_places(value: Fraction) -> int:
     """Number of decimal places of a terminating fraction (0 for integers)."""
     den = value.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den //= 2
-        twos += 1
+    twos = (den & -den).bit_length() - 1
+    den >>= twos
+    fives = 0
     while den % 5 == 0:
         den //= 5
         fives += 1
@@ -493,14 +532,12 @@ def _format_number(value: Fraction, places: int | None = None) -> str:
         return _digits(value, places)
     if is_terminating(value):
         return _digits(value, decimal_places(value))
-    with localcontext() as ctx:
-        ctx.prec = 28
-        return format(Decimal(value.numerator) / Decimal(value.denominator), "f")
+    return _significant_text(value.numerator, value.denominator)
 
 
 def _fits(value: Fraction, places: int) -> bool:
-    scaled: Fraction = value * 10**places
-    return scaled.denominator == 1
+    scale: int = 10**places
+    return value.numerator * scale % value.denominator == 0
 
 
 def format_short(value: Fraction, digits: int = 6) -> str:
