@@ -300,3 +300,18 @@ def test_deep_and_cyclic_group_chains_are_found_in_linear_time(tmp_path):
     codes = [d.code for d in diagnostics if d.severity == "error"]
     assert codes.count("PR207") == 1
     assert codes.count("PR204") == 1
+
+
+def test_an_unknown_key_does_not_hide_the_weight_sum_of_its_group(tmp_path):
+    # The entry used to be dropped with its unknown key, and its group's weight sum with it:
+    # one error shown where two exist.
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[scheme]\nid = "x"\ntitle = "x"\nmax = 10\n[inputs.actual]\n'
+        '[[bands]]\nlabel = "a"\nmin = 0\nmax = 10\n'
+        '[indicators.a]\nweight = 4\nformula = "weight * min(actual, 1)"\ncolour = "red"\n'
+        '[indicators.b]\nweight = 4\nformula = "weight * min(actual, 1)"\n',
+        encoding="utf-8",
+    )
+    _, _, diagnostics = check_path(path)
+    assert sorted((d.code, d.line) for d in diagnostics) == [("PR101", 13), ("PR202", 4)]

@@ -86,6 +86,9 @@ def test_mutated_rule_files_give_diagnostics_not_crashes(tmp_path_factory, text)
         assert d.code.startswith("PR")
         assert d.message("zh")
         assert d.message("en")
+        if d.code == "PR100":  # every TOML syntax error has a line and a column
+            assert d.line > 0, d.format("en")
+            assert d.column > 0, d.format("en")
     if scheme is not None and not any(d.severity == "error" for d in diagnostics):
         compiled = perfrules.compile_scheme(scheme)
         try:

@@ -520,6 +520,17 @@ def _validate_model(
         return model.model_validate(data)
     except ValidationError as exc:
         diagnostics.extend(validation_diagnostics(exc, data, prefix))
+        errors = exc.errors()
+        unknown = {
+            e["loc"][0] for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
+        }
+        if not unknown or len(unknown) != len(errors) or not isinstance(data, Mapping):
+            return None
+    # Only unknown keys (each already reported): drop them and keep the entry, so the checks
+    # that need it (its group's weight sum, its formula) still run.
+    try:
+        return model.model_validate({k: v for k, v in data.items() if k not in unknown})
+    except ValidationError:  # pragma: no cover - the other keys validated above
         return None
 
 
