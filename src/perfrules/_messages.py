@@ -431,7 +431,16 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
         "请一起评分：CompiledScheme.evaluate_cohort(units)，或 perfrules score 方案 units.csv",
     ),
     "percent": ("write 5% as 0.05", "百分数请写成小数，如 5% 写作 0.05"),
-    "decimal_string": ('e.g. "0.8" or Decimal("0.8")', '例如 "0.8" 或 Decimal("0.8")'),
+    "decimal_string": (
+        (
+            'e.g. "0.8" or Decimal("0.8"); a JSON body read with json.loads has floats: '
+            'read it with perfrules.loads_facts(text, format="json")'
+        ),
+        (
+            '例如 "0.8" 或 Decimal("0.8")；用 json.loads 读取的 JSON 含浮点数：'
+            '请改用 perfrules.loads_facts(text, format="json") 读取'
+        ),
+    ),
 }
 
 UI: Final[dict[str, tuple[str, str]]] = {
