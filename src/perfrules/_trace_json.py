@@ -26,8 +26,10 @@ __all__ = [
     "cohort_json",
     "document",
     "exact",
+    "grade_json",
     "input_json",
     "leaf_json",
+    "lost_json",
     "node_head",
     "node_json",
     "notes_json",
@@ -97,6 +99,17 @@ def _exact(value: object) -> str | None:
     if value.__class__ is Fraction and not is_terminating(value):
         return f"{value.numerator}/{value.denominator}"
     return None
+
+
+def grade_json(grade: Grade) -> str:
+    """A grade band as JSON (the unit's grade, or one of the scheme's bands)."""
+    return _grade(grade)
+
+
+def lost_json(wn: int, wd: int, sn: int, sd: int, places: int | None) -> str:
+    """``weight - score`` as JSON from their integer pairs, remembered."""
+    text: str = _LOST[(wn, wd, sn, sd, places)]
+    return text
 
 
 def _grade(grade: Grade) -> str:
@@ -280,14 +293,18 @@ def document(
     grade: Grade,
     bands: Iterable[Grade],
     gap: Gap | None,
-    losses: Iterable[tuple[str, str, Fraction, int | None]],
+    losses: Iterable[tuple[str, str, Fraction, int | None]] | str,
     provenance: Provenance,
     root: str,
     cohort: CohortTrace | None = None,
+    grade_text: str | None = None,
+    bands_text: str | None = None,
 ) -> str:
     """The whole compact document; *losses* are (id, name, lost, places), largest first.
 
-    ``cohort`` is written only for a unit scored with its cohort (after ``losses``).
+    *losses* may also be given already written (the entries of ``"losses"``), and the grade
+    and the bands as their JSON (the same for every unit of a scheme). ``cohort`` is written
+    only for a unit scored with its cohort (after ``losses``).
     """
     if gap is None:
         gap_text = "null"
@@ -297,10 +314,18 @@ def document(
             f'{{"next":{string(gap.label)},"min":{_dec(gap.min)},'
             f'"shortfall":{_dec(gap.shortfall)},"improve":[{improve}]}}'
         )
-    loss_text = ",".join(
-        f'{{"id":{string(i)},"name":{string(n)},"lost":{_dec(lost, places)}}}'
-        for i, n, lost, places in losses
+    loss_text = (
+        losses
+        if isinstance(losses, str)
+        else ",".join(
+            f'{{"id":{string(i)},"name":{string(n)},"lost":{_dec(lost, places)}}}'
+            for i, n, lost, places in losses
+        )
     )
+    if grade_text is None:
+        grade_text = _grade(grade)
+    if bands_text is None:
+        bands_text = ",".join(_grade(b) for b in bands)
     p = provenance
     year = "null" if p.scheme_year is None else str(p.scheme_year)
     files = ",".join(f'{{"path":{string(f)},"sha256":{string(h)}}}' for f, h in p.files)
@@ -314,8 +339,8 @@ def document(
     )
     return (
         f'{{"format":"{FORMAT}","total":{_dec(total, total_places)},'
-        f'"max":{_dec(maximum)},"grade":{_grade(grade)},'
-        f'"bands":[{",".join(_grade(b) for b in bands)}],"gap":{gap_text},'
+        f'"max":{_dec(maximum)},"grade":{grade_text},'
+        f'"bands":[{bands_text}],"gap":{gap_text},'
         f'"losses":[{loss_text}],'
         + ("" if cohort is None else f'"cohort":{cohort_json(cohort)},')
         + f'"provenance":{provenance_text},"root":{root}}}\n'

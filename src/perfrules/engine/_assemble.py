@@ -8,6 +8,7 @@ formula's traced function, and must end at the value the scorer recorded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -18,18 +19,21 @@ from typing import Any, Final, NamedTuple, cast
 from perfrules._numbers import Memo, format_number, fraction, to_decimal
 from perfrules._trace_json import (
     document,
+    grade_json,
     input_json,
     leaf_json,
+    lost_json,
     node_head,
     node_json,
     notes_json,
     rounding_json,
     sources_json,
     step_json,
+    string,
     value_json,
 )
 from perfrules._trace_json import exact as exact_json
-from perfrules.engine._grading import gap_for, grade_of, largest_first, lost_points
+from perfrules.engine._grading import gap_for, grade_of
 from perfrules.engine._kernel import MISSING
 from perfrules.engine._plan import Node, Plan
 from perfrules.errors import Diagnostic, FactsError
@@ -307,9 +311,28 @@ class Evaluation:
                 )
                 children = ""
             else:
+                children = ",".join(texts[c] for c in node.shown)
+                fast = self._group_fast(node, scores, applicable)
+                if fast is not None:  # a group whose rows all counted: no NodeTrace needed
+                    score, weight, roundings = fast
+                    scores[index] = score
+                    applicable[index] = weight
+                    texts[index] = node_json(
+                        head=head,
+                        weight=node.weight,
+                        score=score,
+                        places=node.shown_places,
+                        status="scored",
+                        applicable=weight,
+                        sources=sources,
+                        leaf="",
+                        roundings=roundings,
+                        notes="",
+                        children=children,
+                    )
+                    continue
                 trace, weight = self._group(node, _Scored(scores), applicable)
                 leaf = ""
-                children = ",".join(texts[c] for c in node.shown)
             scores[index] = trace.score
             applicable[index] = weight
             texts[index] = node_json(
@@ -331,27 +354,72 @@ class Evaluation:
                 size = _within_budget(size, texts[index], node)
                 if key is not None:
                     memo.remember(key, (texts[index], trace.score, weight))
-        losses = []
-        for index in plan.counted_leaves:  # a row not counted loses nothing from the total
-            score = scores[index]
-            if score is not None and score is not plan.nodes[index].weight:
-                node = plan.nodes[index]
-                lost = lost_points(node.weight, score)
-                if lost:
-                    losses.append((node.id, node.name, lost, node.shown_places))
-        losses.sort(key=largest_first(losses, 2))
+        grade = self.grade()
         return document(
             total=self.total_exact(),
             total_places=plan.total_places,
             maximum=plan.max,
-            grade=self.grade(),
+            grade=grade,
             bands=plan.grades,
             gap=self.gap(),
-            losses=losses,
+            losses=self._losses_json(),
             provenance=self.provenance(),
             root=texts[0],
             cohort=self.cohort(),
+            grade_text=_grades_json(plan)[self.out[5]] if self.out[6] is None else None,
+            bands_text=_bands_json(plan),
         )
+
+    def _losses_json(self) -> str:
+        """The entries of ``"losses"``: counted rows that lost points, the most first.
+
+        On the record's integer pairs, over one common denominator; a row not counted loses
+        nothing from the total.
+        """
+        values = self.out[2]
+        rows = []
+        for i, ident, wn, wd in _gap_rows(self.plan):
+            sn = values[2 * i]
+            if sn is None:
+                continue
+            sd = values[2 * i + 1]
+            num = wn * sd - sn * wd
+            if num:
+                rows.append((num, wd * sd, i, ident, wn, wd, sn, sd))
+        if not rows:
+            return ""
+        common = math.lcm(*(row[1] for row in rows))
+        rows.sort(key=lambda row: (-row[0] * (common // row[1]), row[3]))
+        heads = _loss_heads(self.plan)
+        nodes = self.plan.nodes
+        return ",".join(
+            f"{heads[i]}{lost_json(wn, wd, sn, sd, nodes[i].shown_places)}}}"
+            for _, _, i, _, wn, wd, sn, sd in rows
+        )
+
+    def _group_fast(
+        self, node: Node, scores: dict[int, Fraction | None], applicable: dict[int, Fraction]
+    ) -> tuple[Fraction | None, Fraction, str] | None:
+        """Score, weight and roundings JSON of a group whose counted rows all counted fully.
+
+        ``None`` for anything else (the scheme, an excluded row below, a row shown but not
+        counted): :meth:`_group` explains those.
+        """
+        if node.kind != "group" or node.uncounted_here or not node.children:
+            return None
+        plan = self.plan
+        below = plan.leaf_weights
+        for c in node.children:
+            if scores[c] is None or (applicable[c] is not below[c] and applicable[c] != below[c]):
+                return None
+        score = self.score(node.index)
+        roundings = ""
+        if node.places is not None and score is not None:
+            position = plan.group_positions[node.index]
+            pres = self.out[3]
+            before = fraction(pres[2 * position], pres[2 * position + 1])
+            roundings = rounding_json(node.places, plan.mode, before, score)
+        return score, below[node.index], roundings
 
     def _leaf(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
         key = _fast_key(node, record)
@@ -632,6 +700,31 @@ def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:
         tuple((raw.__class__, raw if raw.__class__ is str else str(raw)) for raw in raws),
         tuple(name in own for name in leaf.needs),
     )
+
+
+def _grades_json(plan: Plan) -> tuple[str, ...]:
+    """Each band's JSON, written once per plan."""
+    texts = cast("tuple[str, ...] | None", plan.cache.get("grades_json"))
+    if texts is None:
+        texts = plan.cache["grades_json"] = tuple(grade_json(g) for g in plan.grades)
+    return texts
+
+
+def _bands_json(plan: Plan) -> str:
+    """The entries of ``"bands"``, written once per plan."""
+    return ",".join(_grades_json(plan))
+
+
+def _loss_heads(plan: Plan) -> dict[int, str]:
+    """``{"id":…,"name":…,"lost":`` of each indicator, written once per plan."""
+    heads = cast("dict[int, str] | None", plan.cache.get("loss_heads"))
+    if heads is None:
+        heads = {
+            i: f'{{"id":{string(plan.nodes[i].id)},"name":{string(plan.nodes[i].name)},"lost":'
+            for i in plan.leaves
+        }
+        plan.cache["loss_heads"] = heads
+    return heads
 
 
 def _gap_rows(plan: Plan) -> tuple[tuple[int, str, int, int], ...]:

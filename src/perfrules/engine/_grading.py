@@ -8,11 +8,9 @@ without a trace names the same indicators to improve.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import Any, Final
 
-from perfrules._numbers import Memo
 from perfrules.engine._plan import Plan
 from perfrules.trace import Gap, Grade
 
@@ -62,33 +60,6 @@ def gap_for(
         if num:
             losses.append((ident, num * fn, wd * sd * fd))
     return Gap(label, low, shortfall, fewest(losses, shortfall))
-
-
-_LOST: Final = Memo(lambda key: Fraction(key[0], key[1]) - Fraction(key[2], key[3]))
-
-
-def lost_points(weight: Fraction, score: Fraction) -> Fraction:
-    """``weight - score``, remembered per pair (Fraction arithmetic costs microseconds)."""
-    lost: Fraction = _LOST[
-        (weight.numerator, weight.denominator, score.numerator, score.denominator)
-    ]
-    return lost
-
-
-def largest_first(
-    rows: list[tuple[Any, ...]], column: int
-) -> Callable[[tuple[Any, ...]], tuple[int, str]]:
-    """A sort key: *column* (a Fraction) largest first, then the id in column 0.
-
-    Exact: the fractions are compared as integers over their common denominator.
-    """
-    common = math.lcm(*(row[column].denominator for row in rows)) if rows else 1
-
-    def key(row: tuple[Any, ...]) -> tuple[int, str]:
-        value: Fraction = row[column]
-        return (-value.numerator * (common // value.denominator), row[0])
-
-    return key
 
 
 def fewest(
