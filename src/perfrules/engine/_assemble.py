@@ -695,10 +695,18 @@ def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:
     own, raws, _, _ = record
     leaf = node.leaf
     assert leaf is not None  # noqa: S101
+    if len(raws) == 1:  # most rows read one fact: no generator, no inner tuples
+        raw = raws[0]
+        return (
+            node.index,
+            raw.__class__,
+            raw if raw.__class__ is str else str(raw),
+            leaf.needs[0] in own,
+        )
     return (
         node.index,
-        tuple((raw.__class__, raw if raw.__class__ is str else str(raw)) for raw in raws),
-        tuple(name in own for name in leaf.needs),
+        tuple([(raw.__class__, raw if raw.__class__ is str else str(raw)) for raw in raws]),
+        tuple([name in own for name in leaf.needs]),
     )
 
 
