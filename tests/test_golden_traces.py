@@ -92,3 +92,20 @@ def test_a_trace_built_from_its_parts_writes_the_same_json():
         assert built.to_json() == entry["trace"]
         compared += 1
     assert compared > 100
+
+
+def test_groups_whose_rows_all_counted_are_built_as_the_general_path_builds_them(monkeypatch):
+    # Trees and JSON take a short cut for a group whose counted rows all counted fully; with
+    # the short cut turned off every node and every byte must be the same.
+    from perfrules.engine._assemble import Evaluation
+
+    entries = [e for e in GOLDEN if "trace" in e]
+    fast = [compiled(e["scheme"]).evaluate(e["facts"]).trace for e in entries]
+    trees = [trace.root for trace in fast]
+    texts = [trace.to_json() for trace in fast]
+    monkeypatch.setattr(Evaluation, "_group_fast", lambda *_: None)
+    for entry, tree, text in zip(entries, trees, texts, strict=True):
+        slow = compiled(entry["scheme"]).evaluate(entry["facts"]).trace
+        assert slow.root == tree
+        assert slow.to_json() == text
+    assert sum(node.kind == "group" for tree in trees for node in tree.walk()) > 500

@@ -233,14 +233,43 @@ class Evaluation:
         plan = self.plan
         records = self.out[1]
         built: dict[int, NodeTrace] = {}
+        scores: dict[int, Fraction | None] = {}
         applicable: dict[int, Fraction] = {}
         for index in plan.post_order:
             node = plan.nodes[index]
             if node.kind == "indicator":
                 record = records[plan.leaf_positions[index]]
-                built[index], applicable[index] = self._leaf(node, record)
+                trace, applicable[index] = self._leaf(node, record)
             else:
-                built[index], applicable[index] = self._group(node, built, applicable)
+                fast = self._group_fast(node, scores, applicable)
+                if fast is None:
+                    trace, applicable[index] = self._group(node, built, applicable)
+                else:  # a group whose rows all counted
+                    score, applicable[index], before = fast
+                    trace = NodeTrace(
+                        node.id,
+                        node.name,
+                        node.kind,
+                        node.depth,
+                        node.weight,
+                        score,
+                        node.shown_places,
+                        "scored",
+                        tuple([built[c] for c in node.shown]),
+                        None,
+                        (),
+                        (),
+                        ()
+                        if before is None or score is None or node.places is None
+                        else (RoundingStep(node.places, plan.mode, before, score),),
+                        (),
+                        node.target,
+                        "",
+                        applicable[index],
+                        node.sources,
+                    )
+            built[index] = trace
+            scores[index] = trace.score
         return built[0]
 
     def provenance(self) -> Provenance:
@@ -314,7 +343,12 @@ class Evaluation:
                 children = ",".join(texts[c] for c in node.shown)
                 fast = self._group_fast(node, scores, applicable)
                 if fast is not None:  # a group whose rows all counted: no NodeTrace needed
-                    score, weight, roundings = fast
+                    score, weight, before = fast
+                    roundings = (
+                        ""
+                        if before is None or node.places is None or score is None
+                        else rounding_json(node.places, plan.mode, before, score)
+                    )
                     scores[index] = score
                     applicable[index] = weight
                     texts[index] = node_json(
@@ -399,8 +433,10 @@ class Evaluation:
 
     def _group_fast(
         self, node: Node, scores: dict[int, Fraction | None], applicable: dict[int, Fraction]
-    ) -> tuple[Fraction | None, Fraction, str] | None:
-        """Score, weight and roundings JSON of a group whose counted rows all counted fully.
+    ) -> tuple[Fraction | None, Fraction, Fraction | None] | None:
+        """Score, weight and unrounded sum of a group whose counted rows all counted fully.
+
+        The sum is ``None`` when the group is not rounded.
 
         ``None`` for anything else (the scheme, an excluded row below, a row shown but not
         counted): :meth:`_group` explains those.
@@ -413,13 +449,12 @@ class Evaluation:
             if scores[c] is None or (applicable[c] is not below[c] and applicable[c] != below[c]):
                 return None
         score = self.score(node.index)
-        roundings = ""
+        before = None
         if node.places is not None and score is not None:
             position = plan.group_positions[node.index]
             pres = self.out[3]
             before = fraction(pres[2 * position], pres[2 * position + 1])
-            roundings = rounding_json(node.places, plan.mode, before, score)
-        return score, below[node.index], roundings
+        return score, below[node.index], before
 
     def _leaf(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
         key = _fast_key(node, record)
