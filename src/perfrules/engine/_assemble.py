@@ -436,9 +436,8 @@ class Evaluation:
     ) -> tuple[Fraction | None, Fraction, Fraction | None] | None:
         """Score, weight and unrounded sum of a group whose counted rows all counted fully.
 
-        The sum is ``None`` when the group is not rounded.
-
-        ``None`` for anything else (the scheme, an excluded row below, a row shown but not
+        The sum is ``None`` when the group is not rounded. The answer is ``None`` for any
+        other node (the scheme, a group with an excluded row below, a group shown but not
         counted): :meth:`_group` explains those.
         """
         if node.kind != "group" or node.uncounted_here or not node.children:
