@@ -246,27 +246,15 @@ class Evaluation:
                     trace, applicable[index] = self._group(node, built, applicable)
                 else:  # a group whose rows all counted
                     score, applicable[index], before = fast
-                    trace = NodeTrace(
-                        node.id,
-                        node.name,
-                        node.kind,
-                        node.depth,
-                        node.weight,
+                    trace = _node_trace(
+                        node,
                         score,
-                        node.shown_places,
                         "scored",
-                        tuple([built[c] for c in node.shown]),
-                        None,
-                        (),
-                        (),
-                        ()
+                        children=tuple([built[c] for c in node.shown]),
+                        roundings=()
                         if before is None or score is None or node.places is None
                         else (RoundingStep(node.places, plan.mode, before, score),),
-                        (),
-                        node.target,
-                        "",
-                        applicable[index],
-                        node.sources,
+                        applicable=applicable[index],
                     )
             built[index] = trace
             scores[index] = trace.score
@@ -501,25 +489,18 @@ class Evaluation:
             if node.places is not None and score is not None:
                 roundings = (RoundingStep(node.places, self.plan.mode, value, score),)
         target = node.target or next((i.text for i in inputs if i.name == "target"), "")
-        trace = NodeTrace(
-            node.id,
-            node.name,
-            node.kind,
-            node.depth,
-            node.weight,
+        trace = _node_trace(
+            node,
             score,
-            node.shown_places,
             status,
-            (),
-            leaf.expression.text,
-            inputs,
-            steps,
-            roundings,
-            notes,
-            target,
-            actual,
-            applicable,
-            node.sources,
+            formula=leaf.expression.text,
+            inputs=inputs,
+            steps=steps,
+            roundings=roundings,
+            notes=notes,
+            target=target,
+            actual=actual,
+            applicable=applicable,
         )
         return trace, applicable
 
@@ -621,25 +602,15 @@ class Evaluation:
         if node.kind == "scheme" and self.out[6] is not None:
             label, _, when = self.out[6]
             notes = (*notes, Note("grade_override", {"label": label, "when": when}))
-        trace = NodeTrace(
-            node.id,
-            node.name,
-            node.kind,
-            node.depth,
-            node.weight,
+        trace = _node_trace(
+            node,
             score,
-            node.shown_places,
             status,
-            children,
-            None,
-            (),
-            (),
-            roundings,
-            notes,
-            node.target,
-            "",
-            weight,
-            node.sources,
+            children=children,
+            roundings=roundings,
+            notes=notes,
+            target=node.target,
+            applicable=weight,
         )
         trace = _noted(node, trace)
         return trace, weight
@@ -707,6 +678,44 @@ def _within_budget(size: int, text: str, node: Node) -> int:
             ]
         )
     return size
+
+
+def _node_trace(
+    node: Node,
+    score: Fraction | None,
+    status: str,
+    *,
+    children: tuple[NodeTrace, ...] = (),
+    formula: str | None = None,
+    inputs: tuple[InputValue, ...] = (),
+    steps: tuple[Any, ...] = (),
+    roundings: tuple[RoundingStep, ...] = (),
+    notes: tuple[Note, ...] = (),
+    target: str | None = None,
+    actual: str = "",
+    applicable: Fraction | None = None,
+) -> NodeTrace:
+    """The :class:`NodeTrace` of *node*: its fixed parts from the plan, the rest as given."""
+    return NodeTrace(
+        node.id,
+        node.name,
+        node.kind,
+        node.depth,
+        node.weight,
+        score,
+        node.shown_places,
+        status,
+        children,
+        formula,
+        inputs,
+        steps,
+        roundings,
+        notes,
+        node.target if target is None else target,
+        actual,
+        applicable,
+        node.sources,
+    )
 
 
 def _noted(node: Node, trace: NodeTrace) -> NodeTrace:
