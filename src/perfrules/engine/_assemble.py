@@ -108,7 +108,16 @@ def decimal_of(value: Fraction, places: int | None) -> Decimal:
 class Evaluation:
     """The raw record of one evaluation, and the parts of its result built from it."""
 
-    __slots__ = ("cohort_key", "cohort_values", "facts", "out", "plan", "rank", "want_trace")
+    __slots__ = (
+        "_losses",
+        "cohort_key",
+        "cohort_values",
+        "facts",
+        "out",
+        "plan",
+        "rank",
+        "want_trace",
+    )
 
     def __init__(
         self,
@@ -132,6 +141,7 @@ class Evaluation:
         if cohort is not None:
             self.cohort_key, self.cohort_values = cohort
         self.rank: Rank | None = None
+        self._losses: list[tuple[int, int, int, str, int, int, int, int]] | None = None
 
     def cohort(self) -> CohortTrace | None:
         """The unit's cohort, its values and its rank (``None``: scored alone)."""
@@ -191,18 +201,34 @@ class Evaluation:
         """The next band up and the fewest indicators to reach it (``None`` if overridden)."""
         if self.out[6] is not None:
             return None
-        plan = self.plan
-        values = self.out[2]
         return gap_for(
-            plan,
+            self.plan,
             self.out[5],
             self.total_exact(),
-            (
-                (ident, wn, wd, values[2 * i], values[2 * i + 1])
-                for i, ident, wn, wd in _gap_rows(plan)
-            ),
+            [(row[3], row[0], row[1]) for row in self._loss_rows()],
             self.applicable(),
         )
+
+    def _loss_rows(self) -> list[tuple[int, int, int, str, int, int, int, int]]:
+        """Counted rows that lost points, once per evaluation, on the record's integers.
+
+        Each is (lost numerator, lost denominator, node index, id, weight numerator, weight
+        denominator, score numerator, score denominator); a row not counted or excluded
+        loses nothing from the total.
+        """
+        rows = self._losses
+        if rows is None:
+            values = self.out[2]
+            rows = []
+            for i, ident, wn, wd in _gap_rows(self.plan):
+                sn = values[2 * i]
+                if sn is not None:
+                    sd = values[2 * i + 1]
+                    num = wn * sd - sn * wd
+                    if num:
+                        rows.append((num, wd * sd, i, ident, wn, wd, sn, sd))
+            self._losses = rows
+        return rows
 
     def facts_source(self) -> Facts:
         """The facts as a :class:`Facts` (for provenance)."""
@@ -289,7 +315,7 @@ class Evaluation:
         plan = self.plan
         records = self.out[1]
         heads = _heads(plan)
-        memo = cast("Memo", plan.cache.setdefault("leaf_json", Memo(_uncomputed, 4096)))
+        memo = _memo(plan, "leaf_json")
         texts: dict[int, str] = {}
         scores: dict[int, Fraction | None] = {}
         applicable: dict[int, Fraction] = {}
@@ -398,20 +424,11 @@ class Evaluation:
         On the record's integer pairs, over one common denominator; a row not counted loses
         nothing from the total.
         """
-        values = self.out[2]
-        rows = []
-        for i, ident, wn, wd in _gap_rows(self.plan):
-            sn = values[2 * i]
-            if sn is None:
-                continue
-            sd = values[2 * i + 1]
-            num = wn * sd - sn * wd
-            if num:
-                rows.append((num, wd * sd, i, ident, wn, wd, sn, sd))
+        rows = self._loss_rows()
         if not rows:
             return ""
         common = math.lcm(*(row[1] for row in rows))
-        rows.sort(key=lambda row: (-row[0] * (common // row[1]), row[3]))
+        rows = sorted(rows, key=lambda row: (-row[0] * (common // row[1]), row[3]))
         heads = _loss_heads(self.plan)
         nodes = self.plan.nodes
         return ",".join(
@@ -447,7 +464,7 @@ class Evaluation:
         key = _fast_key(node, record)
         if key is None:
             return self._leaf_built(node, record)
-        memo = cast("Memo", self.plan.cache.setdefault("leaf_trace", Memo(_uncomputed, 4096)))
+        memo = _memo(self.plan, "leaf_trace")
         known: tuple[NodeTrace, Fraction] | None = memo.get(key)
         if known is None:
             known = self._leaf_built(node, record)
@@ -650,6 +667,14 @@ class _Shown:
     @property
     def digest(self) -> str:
         return self._facts.digest
+
+
+def _memo(plan: Plan, name: str) -> Memo:
+    """The plan's memo *name* of explained indicators (made once, not once per call)."""
+    memo = cast("Memo | None", plan.cache.get(name))
+    if memo is None:
+        memo = cast("Memo", plan.cache.setdefault(name, Memo(_uncomputed, 4096)))
+    return memo
 
 
 def _uncomputed(key: object) -> object:

@@ -14,7 +14,7 @@ from fractions import Fraction
 from perfrules.engine._plan import Plan
 from perfrules.trace import Gap, Grade
 
-__all__ = ["fewest", "gap_for", "grade_of"]
+__all__ = ["fewest", "gap_for", "grade_of", "lost_pairs"]
 
 
 def grade_of(plan: Plan, position: int) -> Grade:
@@ -26,7 +26,7 @@ def gap_for(
     plan: Plan,
     position: int,
     total: Fraction,
-    leaf_scores: Iterable[tuple[str, int, int, int | None, int]],
+    losses: list[tuple[str, int, int]],
     applicable: Fraction,
 ) -> Gap | None:
     """The next band up from band *position* and the fewest indicators that reach it.
@@ -35,9 +35,8 @@ def gap_for(
         plan: the compiled scheme.
         position: the band the total is in.
         total: the total.
-        leaf_scores: ``(id, weight numerator, weight denominator, score numerator, score
-            denominator)`` of every counted indicator (score numerator ``None`` when
-            excluded): the record's integers, no Fraction made per row.
+        losses: ``(id, numerator, denominator)`` of ``weight - score`` for every counted
+            indicator that lost points (integers, unreduced: no Fraction made per row).
         applicable: the weight of the indicators not excluded. When it differs from the
             scheme's maximum the total was renormalised, and each lost point weighs
             ``max / applicable`` on the total.
@@ -46,20 +45,28 @@ def gap_for(
         return None
     label, low, _, _ = plan.bands[position - 1]
     shortfall = low - total
-    fn, fd = 1, 1  # each lost point weighs max / applicable when rows were excluded
-    if applicable and applicable != plan.max:
+    if applicable and applicable != plan.max:  # each lost point weighs max / applicable
         factor = plan.max / applicable
         fn, fd = factor.numerator, factor.denominator
-    # Integers throughout (weight - score as num/den, unreduced): Fraction arithmetic and
-    # comparisons cost microseconds each and this runs for every explained unit.
-    losses: list[tuple[str, int, int]] = []
-    for ident, wn, wd, sn, sd in leaf_scores:
-        if sn is None:
-            continue
-        num = wn * sd - sn * wd
-        if num:
-            losses.append((ident, num * fn, wd * sd * fd))
+        losses = [(ident, num * fn, den * fd) for ident, num, den in losses]
     return Gap(label, low, shortfall, fewest(losses, shortfall))
+
+
+def lost_pairs(
+    rows: Iterable[tuple[str, int, int, int | None, int]],
+) -> list[tuple[str, int, int]]:
+    """``(id, numerator, denominator)`` of ``weight - score`` for the rows that lost points.
+
+    *rows* are ``(id, weight numerator, weight denominator, score numerator, score
+    denominator)``; a score numerator ``None`` is an excluded row (it loses nothing).
+    """
+    losses = []
+    for ident, wn, wd, sn, sd in rows:
+        if sn is not None:
+            num = wn * sd - sn * wd
+            if num:
+                losses.append((ident, num, wd * sd))
+    return losses
 
 
 def fewest(

@@ -25,7 +25,7 @@ from perfrules._numbers import (
 )
 from perfrules.engine._assemble import Evaluation, LeafRecord
 from perfrules.engine._cohort import NOT_APPLICABLE, CohortValues, holds, rank, take, unit_name
-from perfrules.engine._grading import gap_for
+from perfrules.engine._grading import gap_for, lost_pairs
 from perfrules.engine._kernel import EMPTY, MISSING, build_kernel
 from perfrules.engine._plan import Node, Plan
 from perfrules.errors import Diagnostic, ExpressionError, FactsError
@@ -419,7 +419,7 @@ class CompiledScheme:
             self.plan,
             position,
             result.total_exact,
-            rows,
+            lost_pairs(rows),
             sum(
                 (
                     self.plan.nodes[i].weight
