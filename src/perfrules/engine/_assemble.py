@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from importlib import metadata
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final, NamedTuple, cast
 
@@ -427,7 +428,7 @@ class Evaluation:
         rows = self._loss_rows()
         if not rows:
             return ""
-        common = math.lcm(*(row[1] for row in rows))
+        common = math.lcm(*set(map(_LOST_DENOMINATOR, rows)))
         rows = sorted(rows, key=lambda row: (-row[0] * (common // row[1]), row[3]))
         heads = _loss_heads(self.plan)
         nodes = self.plan.nodes
@@ -683,6 +684,7 @@ def _uncomputed(key: object) -> object:
 
 
 _NOT_COUNTED: Final = Note("not_counted")
+_LOST_DENOMINATOR: Final = itemgetter(1)
 
 
 def _within_budget(size: int, text: str, node: Node) -> int:

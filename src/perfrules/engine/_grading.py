@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from fractions import Fraction
+from operator import itemgetter
 
 from perfrules.engine._plan import Plan
 from perfrules.trace import Gap, Grade
 
 __all__ = ["fewest", "gap_for", "grade_of", "lost_pairs"]
+
+_DENOMINATOR = itemgetter(2)
 
 
 def grade_of(plan: Plan, position: int) -> Grade:
@@ -81,9 +84,11 @@ def fewest(
     """
     if not losses:
         return ()
-    common = math.lcm(shortfall.denominator, *(den for _, _, den in losses))
+    denominators = set(map(_DENOMINATOR, losses))  # rows share a few: 100, 10, 1
+    denominators.add(shortfall.denominator)
+    common = math.lcm(*denominators)
     need = shortfall.numerator * (common // shortfall.denominator)
-    scaled = sorted((-num * (common // den), ident, num, den) for ident, num, den in losses)
+    scaled = sorted([(-num * (common // den), ident, num, den) for ident, num, den in losses])
     chosen: list[tuple[str, Fraction]] = []
     covered = 0
     for negative, ident, num, den in scaled:
