@@ -647,10 +647,11 @@ class CompiledScheme:
         record.inputs = tuple(inputs)
         record.notes = tuple(notes)
         record.actual = actual_text
-        self._round(record, value, node.places)
+        self._record_score(record, value, node.places)
         return record
 
-    def _round(self, record: LeafRecord, value: Fraction, places: int | None) -> None:
+    def _record_score(self, record: LeafRecord, value: Fraction, places: int | None) -> None:
+        """Keep *value* as the score, rounded exactly (half-up etc. on Fractions) to *places*."""
         if places is None:
             record.score = value
         else:
@@ -897,7 +898,7 @@ class CompiledScheme:
             return record
         record = LeafRecord(policy, node.weight)
         record.notes = note
-        self._round(record, node.weight if policy == "full" else _ZERO, node.places)
+        self._record_score(record, node.weight if policy == "full" else _ZERO, node.places)
         return record
 
 
