@@ -367,7 +367,19 @@ class Oracle:
             "grade": grade,
             "scores": scores,
             "gap": self._gap(total, scores, applicable["(root)"]),
+            "losses": self._losses(scores),
         }
+
+    def _losses(self, scores: dict[str, Fraction | None]) -> list[tuple[str, Fraction]]:
+        """Rows that lost points (weight - score), the most first, ties by id (docs: losses)."""
+        lost = [
+            (leaf.id, leaf.weight - value)
+            for leaf in self.nodes.values()
+            if leaf.formula is not None
+            and (value := scores[leaf.id]) is not None
+            and value != leaf.weight
+        ]
+        return sorted(lost, key=lambda row: (-row[1], row[0]))
 
     def _gap(
         self, total: Fraction, scores: dict[str, Fraction | None], applicable: Fraction

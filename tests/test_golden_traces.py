@@ -95,15 +95,22 @@ def test_a_trace_built_from_its_parts_writes_the_same_json():
 
 
 def test_groups_whose_rows_all_counted_are_built_as_the_general_path_builds_them(monkeypatch):
-    # Trees and JSON take a short cut for a group whose counted rows all counted fully; with
-    # the short cut turned off every node and every byte must be the same.
-    from perfrules.engine._assemble import Evaluation
+    # Trees and JSON take a short cut for a group whose counted rows all counted fully, and
+    # one for a unit whose every row was scored the plain way; with both turned off every
+    # node and every byte must be the same.
+    from perfrules.engine import _assemble
 
     entries = [e for e in GOLDEN if "trace" in e]
     fast = [compiled(e["scheme"]).evaluate(e["facts"]).trace for e in entries]
     trees = [trace.root for trace in fast]
     texts = [trace.to_json() for trace in fast]
-    monkeypatch.setattr(Evaluation, "_group_fast", lambda *_: None)
+    layout = _assemble._json_layout
+
+    def without_short_cut(plan):  # no group lists the rows it adds up: all go the long way
+        return [(i, n, p, g and (g[0], (), *g[2:])) for i, n, p, g in layout(plan)]
+
+    monkeypatch.setattr(_assemble, "_json_layout", without_short_cut)
+    monkeypatch.setattr(_assemble, "_plain_layout", lambda plan: None)  # nor the plain path
     for entry, tree, text in zip(entries, trees, texts, strict=True):
         slow = compiled(entry["scheme"]).evaluate(entry["facts"]).trace
         assert slow.root == tree

@@ -198,6 +198,12 @@ def _compare(compiled: perfrules.CompiledScheme, oracle: Oracle, facts: dict[str
     gap = trace.gap
     shown = None if gap is None else (gap.label, gap.min, gap.shortfall, tuple(gap.improve))
     assert shown == expected["gap"], facts
+    # ... and its losses are the rows that lost points, the most first, ties by id.
+    losses = trace.to_dict()["losses"]
+    assert [row["id"] for row in losses] == [i for i, _ in expected["losses"]], facts
+    for row, (_, lost) in zip(losses, expected["losses"], strict=True):
+        if (lost * 10**40).denominator == 1:  # written exactly
+            assert Fraction(row["lost"]) == lost, (row, facts)
 
 
 @settings(

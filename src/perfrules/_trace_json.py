@@ -27,13 +27,18 @@ __all__ = [
     "document",
     "exact",
     "grade_json",
+    "group_parts",
     "input_json",
     "leaf_json",
     "lost_json",
     "node_head",
     "node_json",
     "notes_json",
+    "pair_json",
+    "provenance_json",
+    "provenance_parts",
     "rounding_json",
+    "rounding_pair_json",
     "sources_json",
     "step_json",
     "string",
@@ -48,6 +53,12 @@ _quote: Callable[[str], str] = encode_basestring
 _STRINGS: Final = Memo(_quote)
 _LOST: Final = Memo(
     lambda key: string(format_number(Fraction(key[0], key[1]) - Fraction(key[2], key[3]), key[4]))
+)
+
+
+_PAIRS: Final = Memo(lambda key: string(format_number(Fraction(key[0], key[1]), key[2])))
+_ROUNDINGS: Final = Memo(
+    lambda key: rounding_json(key[0], key[1], Fraction(key[2], key[3]), Fraction(key[4], key[5]))
 )
 
 
@@ -99,6 +110,36 @@ def _exact(value: object) -> str | None:
     if value.__class__ is Fraction and not is_terminating(value):
         return f"{value.numerator}/{value.denominator}"
     return None
+
+
+def pair_json(num: int, den: int, places: int | None) -> str:
+    """``num/den`` as a JSON decimal string (as :func:`value_json`), remembered per pair.
+
+    The record holds numbers as integer pairs: writing one costs a dictionary lookup, no
+    :class:`Fraction`.
+    """
+    text: str = _PAIRS[(num, den, places)]
+    return text
+
+
+def rounding_pair_json(places: int, mode: str, bn: int, bd: int, an: int, ad: int) -> str:
+    """One entry of ``"roundings"`` from integer pairs (as :func:`rounding_json`)."""
+    text: str = _ROUNDINGS[(places, mode, bn, bd, an, ad)]
+    return text
+
+
+def group_parts(head: str, applicable: str, sources: str) -> tuple[str, str, str]:
+    """The fixed text around a fully counted group's score, lost points, roundings, children.
+
+    Such a group is written ``parts[0] + score + ',"lost":' + lost + parts[1] + roundings
+    + parts[2] + children + "]}"``: what :func:`node_json` writes with status ``scored``
+    and no notes.
+    """
+    return (
+        f'{head},"score":',
+        f',"status":"scored"{applicable}{sources},"roundings":[',
+        '],"notes":[],"children":[',
+    )
 
 
 def grade_json(grade: Grade) -> str:
@@ -294,7 +335,7 @@ def document(
     bands: Iterable[Grade],
     gap: Gap | None,
     losses: Iterable[tuple[str, str, Fraction, int | None]] | str,
-    provenance: Provenance,
+    provenance: Provenance | str,
     root: str,
     cohort: CohortTrace | None = None,
     grade_text: str | None = None,
@@ -304,7 +345,8 @@ def document(
 
     *losses* may also be given already written (the entries of ``"losses"``), and the grade
     and the bands as their JSON (the same for every unit of a scheme). ``cohort`` is written
-    only for a unit scored with its cohort (after ``losses``).
+    only for a unit scored with its cohort (after ``losses``). *provenance* may be given
+    already written (:func:`provenance_json`).
     """
     if gap is None:
         gap_text = "null"
@@ -326,17 +368,14 @@ def document(
         grade_text = _grade(grade)
     if bands_text is None:
         bands_text = ",".join(_grade(b) for b in bands)
-    p = provenance
-    year = "null" if p.scheme_year is None else str(p.scheme_year)
-    files = ",".join(f'{{"path":{string(f)},"sha256":{string(h)}}}' for f, h in p.files)
-    facts_path, facts_hash = p.facts
-    facts = "null" if facts_path is None else string(facts_path)
-    provenance_text = (
-        f'{{"perfrules":{string(p.perfrules)},"unit":{string(p.unit)},'
-        f'"scheme":{{"id":{string(p.scheme_id)},"version":{string(p.scheme_version)},'
-        f'"year":{year},"sha256":{string(p.scheme_sha256)}}},"files":[{files}],'
-        f'"facts":{{"path":{facts},"sha256":{string(facts_hash)}}}}}'
-    )
+    if isinstance(provenance, str):
+        provenance_text = provenance
+    else:
+        p = provenance
+        head, middle = provenance_parts(
+            p.perfrules, p.scheme_id, p.scheme_version, p.scheme_year, p.scheme_sha256, p.files
+        )
+        provenance_text = provenance_json(head, middle, p.unit, *p.facts)
     return (
         f'{{"format":"{FORMAT}","total":{_dec(total, total_places)},'
         f'"max":{_dec(maximum)},"grade":{grade_text},'
@@ -345,6 +384,31 @@ def document(
         + ("" if cohort is None else f'"cohort":{cohort_json(cohort)},')
         + f'"provenance":{provenance_text},"root":{root}}}\n'
     )
+
+
+def provenance_parts(
+    version: str,
+    scheme_id: str,
+    scheme_version: str,
+    year: int | None,
+    sha256: str,
+    files: tuple[tuple[str, str], ...],
+) -> tuple[str, str]:
+    """The fixed text of ``"provenance"`` before and after its ``unit`` (once per scheme)."""
+    year_text = "null" if year is None else str(year)
+    files_text = ",".join(f'{{"path":{string(f)},"sha256":{string(h)}}}' for f, h in files)
+    middle = (
+        f',"scheme":{{"id":{string(scheme_id)},"version":{string(scheme_version)},'
+        f'"year":{year_text},"sha256":{string(sha256)}}},"files":[{files_text}],'
+        '"facts":{"path":'
+    )
+    return f'{{"perfrules":{string(version)},"unit":', middle
+
+
+def provenance_json(head: str, middle: str, unit: str, path: str | None, sha256: str) -> str:
+    """``"provenance"`` from its fixed parts (:func:`provenance_parts`) and the unit's."""
+    path_text = "null" if path is None else string(path)
+    return f'{head}{string(unit)}{middle}{path_text},"sha256":{string(sha256)}}}}}'
 
 
 def _counted_leaves(root: NodeTrace) -> Iterable[NodeTrace]:

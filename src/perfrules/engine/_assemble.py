@@ -8,33 +8,36 @@ formula's traced function, and must end at the value the scorer recorded.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from importlib import metadata
-from operator import itemgetter
 from pathlib import Path
-from typing import Any, Final, NamedTuple, cast
+from typing import Any, Final, cast
 
 from perfrules._numbers import Memo, format_number, fraction, to_decimal
 from perfrules._trace_json import (
     document,
     grade_json,
+    group_parts,
     input_json,
     leaf_json,
     lost_json,
     node_head,
     node_json,
     notes_json,
+    pair_json,
+    provenance_json,
+    provenance_parts,
     rounding_json,
+    rounding_pair_json,
     sources_json,
     step_json,
     string,
     value_json,
 )
 from perfrules._trace_json import exact as exact_json
-from perfrules.engine._grading import gap_for, grade_of
+from perfrules.engine._grading import LossOrder, by_loss, gap_for, grade_of
 from perfrules.engine._kernel import MISSING
 from perfrules.engine._plan import Node, Plan
 from perfrules.errors import Diagnostic, FactsError
@@ -142,7 +145,7 @@ class Evaluation:
         if cohort is not None:
             self.cohort_key, self.cohort_values = cohort
         self.rank: Rank | None = None
-        self._losses: list[tuple[int, int, int, str, int, int, int, int]] | None = None
+        self._losses: LossOrder | None = None
 
     def cohort(self) -> CohortTrace | None:
         """The unit's cohort, its values and its rank (``None``: scored alone)."""
@@ -154,7 +157,7 @@ class Evaluation:
     def total_exact(self) -> Fraction:
         """The total as an exact fraction."""
         values = self.out[2]
-        return Fraction(values[0], values[1])
+        return fraction(values[0], values[1])
 
     def total(self) -> Decimal:
         """The total with the scheme's places."""
@@ -203,22 +206,19 @@ class Evaluation:
         if self.out[6] is not None:
             return None
         return gap_for(
-            self.plan,
-            self.out[5],
-            self.total_exact(),
-            [(row[3], row[0], row[1]) for row in self._loss_rows()],
-            self.applicable(),
+            self.plan, self.out[5], self.total_exact(), self._loss_order(), self.applicable()
         )
 
-    def _loss_rows(self) -> list[tuple[int, int, int, str, int, int, int, int]]:
-        """Counted rows that lost points, once per evaluation, on the record's integers.
+    def _loss_order(self) -> LossOrder:
+        """Counted rows that lost points, the most first: once per evaluation, in integers.
 
-        Each is (lost numerator, lost denominator, node index, id, weight numerator, weight
-        denominator, score numerator, score denominator); a row not counted or excluded
-        loses nothing from the total.
+        Each row is (lost numerator, lost denominator, node index, id, weight numerator,
+        weight denominator, score numerator, score denominator); a row not counted or
+        excluded loses nothing from the total. The trace's ``losses`` and the gap both read
+        this one order.
         """
-        rows = self._losses
-        if rows is None:
+        order = self._losses
+        if order is None:
             values = self.out[2]
             rows = []
             for i, ident, wn, wd in _gap_rows(self.plan):
@@ -228,8 +228,8 @@ class Evaluation:
                     num = wn * sd - sn * wd
                     if num:
                         rows.append((num, wd * sd, i, ident, wn, wd, sn, sd))
-            self._losses = rows
-        return rows
+            order = self._losses = by_loss(self.plan, rows)
+        return order
 
     def facts_source(self) -> Facts:
         """The facts as a :class:`Facts` (for provenance)."""
@@ -256,43 +256,120 @@ class Evaluation:
         )
 
     def root(self) -> NodeTrace:
-        """The tree of nodes, from the record."""
+        """The tree of nodes, from the record (walked as :meth:`json` walks it)."""
+        if self._plain():
+            return self._plain_root()
         plan = self.plan
-        records = self.out[1]
-        built: dict[int, NodeTrace] = {}
-        scores: dict[int, Fraction | None] = {}
-        applicable: dict[int, Fraction] = {}
-        for index in plan.post_order:
-            node = plan.nodes[index]
-            if node.kind == "indicator":
-                record = records[plan.leaf_positions[index]]
-                trace, applicable[index] = self._leaf(node, record)
-            else:
-                fast = self._group_fast(node, scores, applicable)
-                if fast is None:
-                    trace, applicable[index] = self._group(node, built, applicable)
-                else:  # a group whose rows all counted
-                    score, applicable[index], before = fast
-                    trace = _node_trace(
-                        node,
-                        score,
-                        "scored",
-                        children=tuple([built[c] for c in node.shown]),
-                        roundings=()
-                        if before is None or score is None or node.places is None
-                        else (RoundingStep(node.places, plan.mode, before, score),),
-                        applicable=applicable[index],
-                    )
+        records, values, pres = self.out[1], self.out[2], self.out[3]
+        count = len(plan.nodes)
+        built: list[Any] = [None] * count
+        applicable: list[Fraction] = [_ZERO] * count
+        full = [False] * count  # scored, with all of its weight applicable
+        mode = plan.mode
+        for index, node, position, group in _json_layout(plan):
+            if group is None:  # an indicator
+                trace, weight = self._leaf(node, records[position])
+                built[index] = trace
+                applicable[index] = weight
+                full[index] = trace.score is not None and (
+                    weight is node.weight or weight == node.weight
+                )
+                continue
+            _, counted, _, _, below, rounded = group
+            if (
+                counted
+                and False not in [full[c] for c in counted]  # every row counted fully
+                and (index or self.out[6] is None)  # the root: no grade override
+            ):
+                sn, sd = values[2 * index], values[2 * index + 1]
+                score = fraction(sn, sd)
+                roundings: tuple[RoundingStep, ...] = ()
+                if rounded is not None:  # the root's unrounded total: the renormalised sum
+                    bn, bd = (pres[rounded[1]], pres[rounded[1] + 1]) if index else self.out[4]
+                    roundings = (RoundingStep(rounded[0], mode, fraction(bn, bd), score),)
+                built[index] = _node_trace(
+                    node,
+                    score,
+                    "scored",
+                    children=tuple([built[c] for c in node.shown]),
+                    roundings=roundings,
+                    applicable=node.weight if index == 0 else below,
+                )
+                applicable[index] = below
+                full[index] = True
+                continue
+            trace, weight = self._group(node, tuple([built[c] for c in node.shown]), applicable)
             built[index] = trace
-            scores[index] = trace.score
-        return built[0]
+            applicable[index] = weight
+            full[index] = trace.score is not None and (weight is below or weight == below)
+        root: NodeTrace = built[0]
+        return root
+
+    def _plain_root(self) -> NodeTrace:
+        """The tree when :meth:`_plain`.
+
+        Each row from the memo (or its steps), each group a scored node with every row
+        counted.
+        """
+        plan = self.plan
+        layout = _plain_layout(plan)
+        assert layout is not None  # noqa: S101 - see _plain
+        leaves, groups = layout
+        records, values, pres = self.out[1], self.out[2], self.out[3]
+        memo = _memo(plan, "leaf_trace")
+        built: list[Any] = [None] * len(plan.nodes)
+        for index, position, node, name in leaves:
+            record = records[position]
+            if name is None:
+                key = _fast_key(node, record)
+            else:  # one fact read: _fast_key's key, made inline
+                raw = record[1][0]
+                text = raw if raw.__class__ is str else str(raw)
+                key = (index, raw.__class__, text, name in record[0])
+            known = memo.get(key)
+            if known is None:
+                known = self._leaf_built(node, record)
+                memo.remember(key, known)
+            built[index] = known[0]
+        mode = plan.mode
+        nodes = plan.nodes
+        for index, _, shown, _, _, places, rounded in groups:
+            node = nodes[index]
+            score = fraction(values[2 * index], values[2 * index + 1])
+            roundings: tuple[RoundingStep, ...] = ()
+            if rounded is not None:  # the root's unrounded total: the renormalised sum
+                bn, bd = (pres[rounded[1]], pres[rounded[1] + 1]) if index else self.out[4]
+                roundings = (RoundingStep(rounded[0], mode, fraction(bn, bd), score),)
+            built[index] = _NEW(
+                NodeTrace,
+                (
+                    node.id,
+                    node.name,
+                    node.kind,
+                    node.depth,
+                    node.weight,
+                    score,
+                    places,
+                    "scored",
+                    tuple([built[c] for c in shown]),
+                    None,
+                    (),
+                    (),
+                    roundings,
+                    (),
+                    node.target,
+                    "",
+                    plan.leaf_weights[index],
+                    node.sources,
+                ),
+            )
+        root: NodeTrace = built[0]
+        return root
 
     def provenance(self) -> Provenance:
         """What produced the result (the facts' hash is computed when asked for)."""
         facts = self.facts_source()
-        shown: Facts | _Shown = facts
-        if facts.file is not None and Path(facts.file).is_absolute():
-            shown = _Shown(Path(facts.file).name, facts)  # no server path in a trace
+        shown = _shown(facts)
         scheme = self.plan.scheme.scheme
         return Provenance(
             perfrules=VERSION,
@@ -309,100 +386,13 @@ class Evaluation:
     def json(self) -> str:
         """The compact ``perfrules.trace/1`` text, written node by node from the record.
 
-        No tree is built: each node's parts come from the record (an indicator scored on
-        the general path from its :class:`LeafRecord`), the parts that are the same for
-        every unit (ids, names, weights, sources) are written once per scheme.
+        No tree is built: each node's text comes from the record's integer pairs and the
+        fixed text of its kind written once per scheme (:func:`_json_layout`); an indicator
+        scored the plain way is written once per distinct set of inputs (memo), one scored
+        on the general path from its :class:`LeafRecord`.
         """
         plan = self.plan
-        records = self.out[1]
-        heads = _heads(plan)
-        memo = _memo(plan, "leaf_json")
-        texts: dict[int, str] = {}
-        scores: dict[int, Fraction | None] = {}
-        applicable: dict[int, Fraction] = {}
-        size = 0  # characters written for the indicators so far (the document is ~that)
-        for index in plan.post_order:
-            node = plan.nodes[index]
-            head, sources = heads[index]
-            if node.kind == "indicator":
-                record = records[plan.leaf_positions[index]]
-                key = _fast_key(node, record)
-                if key is not None:
-                    known = memo.get(key)
-                    if known is not None:
-                        texts[index], scores[index], applicable[index] = known
-                        size = _within_budget(size, texts[index], node)
-                        continue
-                trace, weight = self._leaf(node, record)
-                leaf = leaf_json(
-                    trace.target,
-                    trace.actual,
-                    trace.formula,
-                    ",".join(
-                        input_json(i.name, value_json(i.value), i.text, i.source, i.level)
-                        for i in trace.inputs
-                    ),
-                    ",".join(
-                        step_json(
-                            s.expr,
-                            s.with_values(),
-                            value_json(s.value),
-                            exact_json(s.value),
-                            s.formula,
-                        )
-                        for s in trace.steps
-                    ),
-                )
-                children = ""
-            else:
-                children = ",".join(texts[c] for c in node.shown)
-                fast = self._group_fast(node, scores, applicable)
-                if fast is not None:  # a group whose rows all counted: no NodeTrace needed
-                    score, weight, before = fast
-                    roundings = (
-                        ""
-                        if before is None or node.places is None or score is None
-                        else rounding_json(node.places, plan.mode, before, score)
-                    )
-                    scores[index] = score
-                    applicable[index] = weight
-                    texts[index] = node_json(
-                        head=head,
-                        weight=node.weight,
-                        score=score,
-                        places=node.shown_places,
-                        status="scored",
-                        applicable=weight,
-                        sources=sources,
-                        leaf="",
-                        roundings=roundings,
-                        notes="",
-                        children=children,
-                    )
-                    continue
-                trace, weight = self._group(node, _Scored(scores), applicable)
-                leaf = ""
-            scores[index] = trace.score
-            applicable[index] = weight
-            texts[index] = node_json(
-                head=head,
-                weight=node.weight,
-                score=trace.score,
-                places=node.shown_places,
-                status=trace.status,
-                applicable=trace.applicable,
-                sources=sources,
-                leaf=leaf,
-                roundings=",".join(
-                    rounding_json(r.places, r.mode, r.before, r.after) for r in trace.roundings
-                ),
-                notes=notes_json(trace.notes),
-                children=children,
-            )
-            if node.kind == "indicator":
-                size = _within_budget(size, texts[index], node)
-                if key is not None:
-                    memo.remember(key, (texts[index], trace.score, weight))
+        root = self._plain_root_json() if self._plain() else self._root_json()
         grade = self.grade()
         return document(
             total=self.total_exact(),
@@ -412,12 +402,203 @@ class Evaluation:
             bands=plan.grades,
             gap=self.gap(),
             losses=self._losses_json(),
-            provenance=self.provenance(),
-            root=texts[0],
+            provenance=self._provenance_json(),
+            root=root,
             cohort=self.cohort(),
             grade_text=_grades_json(plan)[self.out[5]] if self.out[6] is None else None,
             bands_text=_bands_json(plan),
         )
+
+    def _plain(self) -> bool:
+        """Every indicator scored the plain way, every node counted, no grade override.
+
+        The generated scorer makes a unit (``out[0]``) as soon as one indicator needs the
+        general path; a plan whose rows do not weigh its maximum, or with a row shown but
+        not counted, has notes to explain (:func:`_plain_layout` is ``None``).
+        """
+        return self.out[0] is None and self.out[6] is None and _plain_layout(self.plan) is not None
+
+    def _plain_root_json(self) -> str:
+        """The tree's text when :meth:`_plain`, no node object made.
+
+        Each row from the memo (or its steps), each group from its fixed text and the
+        record's integers.
+        """
+        plan = self.plan
+        layout = _plain_layout(plan)
+        assert layout is not None  # noqa: S101 - see _plain
+        leaves, groups = layout
+        records, values, pres = self.out[1], self.out[2], self.out[3]
+        memo = _memo(plan, "leaf_json")
+        texts = [""] * len(plan.nodes)
+        size = 0
+        for index, position, node, name in leaves:
+            record = records[position]
+            if name is None:
+                key = _fast_key(node, record)
+            else:  # one fact read: _fast_key's key, made inline
+                raw = record[1][0]
+                key = (
+                    index,
+                    raw.__class__,
+                    raw if raw.__class__ is str else str(raw),
+                    name in record[0],
+                )
+            known = memo.get(key)
+            if known is None:
+                known = self._leaf_json(node, record)
+                memo.remember(key, known)
+            text = texts[index] = known[0]
+            size += len(text)
+            if size > MAX_TRACE_CHARS:
+                _too_big(node, text)
+        mode = plan.mode
+        for index, parts, shown, wn, wd, places, rounded in groups:
+            sn, sd = values[2 * index], values[2 * index + 1]
+            if rounded is None:
+                rounding = ""
+            else:  # the root's unrounded total is the record's renormalised sum
+                bn, bd = (pres[rounded[1]], pres[rounded[1] + 1]) if index else self.out[4]
+                rounding = rounding_pair_json(rounded[0], mode, bn, bd, sn, sd)
+            texts[index] = "".join(
+                (
+                    parts[0],
+                    pair_json(sn, sd, places),
+                    ',"lost":',
+                    lost_json(wn, wd, sn, sd, places),
+                    parts[1],
+                    rounding,
+                    parts[2],
+                    ",".join([texts[c] for c in shown]),
+                    "]}",
+                )
+            )
+        return texts[0]
+
+    def _root_json(self) -> str:
+        """The tree's text, node by node (any unit)."""
+        plan = self.plan
+        records, values, pres = self.out[1], self.out[2], self.out[3]
+        memo = _memo(plan, "leaf_json")
+        count = len(plan.nodes)
+        texts = [""] * count
+        applicable: list[Fraction] = [_ZERO] * count
+        full = [False] * count  # scored, with all of its weight applicable
+        mode = plan.mode
+        size = 0  # characters written for the indicators so far (the document is ~that)
+        for index, node, position, group in _json_layout(plan):
+            if group is None:  # an indicator
+                record = records[position]
+                key = _fast_key(node, record)
+                known = None if key is None else memo.get(key)
+                if known is None:
+                    known = self._leaf_json(node, record)
+                    if key is not None:
+                        memo.remember(key, known)
+                text, applicable[index], full[index] = known
+                texts[index] = text
+                size += len(text)
+                if size > MAX_TRACE_CHARS:
+                    _too_big(node, text)
+                continue
+            parts, counted, wn, wd, below, rounded = group
+            if (
+                counted
+                and False not in [full[c] for c in counted]  # every row counted fully
+                and (index or self.out[6] is None)  # the root: no grade override
+            ):
+                sn, sd = values[2 * index], values[2 * index + 1]
+                places = node.shown_places
+                if rounded is None:
+                    rounding = ""
+                else:  # the root's unrounded total is the record's renormalised sum
+                    bn, bd = (pres[rounded[1]], pres[rounded[1] + 1]) if index else self.out[4]
+                    rounding = rounding_pair_json(rounded[0], mode, bn, bd, sn, sd)
+                texts[index] = "".join(
+                    (
+                        parts[0],
+                        pair_json(sn, sd, places),
+                        ',"lost":',
+                        lost_json(wn, wd, sn, sd, places),
+                        parts[1],
+                        rounding,
+                        parts[2],
+                        ",".join([texts[c] for c in node.shown]),
+                        "]}",
+                    )
+                )
+                applicable[index] = below
+                full[index] = True
+                continue
+            trace, weight = self._group(node, (), applicable)
+            applicable[index] = weight
+            full[index] = trace.score is not None and (weight is below or weight == below)
+            texts[index] = node_json(
+                head=_heads(plan)[index][0],
+                weight=node.weight,
+                score=trace.score,
+                places=node.shown_places,
+                status=trace.status,
+                applicable=trace.applicable,
+                sources=_heads(plan)[index][1],
+                leaf="",
+                roundings=",".join(
+                    rounding_json(r.places, r.mode, r.before, r.after) for r in trace.roundings
+                ),
+                notes=notes_json(trace.notes),
+                children=",".join([texts[c] for c in node.shown]),
+            )
+        return texts[0]
+
+    def _provenance_json(self) -> str:
+        """``"provenance"``, as :meth:`provenance` gives it, without building it."""
+        plan = self.plan
+        parts = cast("tuple[str, str] | None", plan.cache.get("provenance_parts"))
+        if parts is None:
+            scheme = plan.scheme.scheme
+            parts = plan.cache["provenance_parts"] = provenance_parts(
+                VERSION, scheme.id, scheme.version, scheme.year, plan.sha256, plan.files
+            )
+        facts = self.facts_source()
+        shown = _shown(facts)
+        return provenance_json(parts[0], parts[1], facts.unit, shown.file, shown.digest)
+
+    def _leaf_json(self, node: Node, record: Any) -> tuple[str, Fraction, bool]:
+        """An indicator's text, the weight it counts with, and whether that is all of it."""
+        trace, weight = self._leaf(node, record)
+        head, sources = _heads(self.plan)[node.index]
+        leaf = leaf_json(
+            trace.target,
+            trace.actual,
+            trace.formula,
+            ",".join(
+                input_json(i.name, value_json(i.value), i.text, i.source, i.level)
+                for i in trace.inputs
+            ),
+            ",".join(
+                step_json(
+                    s.expr, s.with_values(), value_json(s.value), exact_json(s.value), s.formula
+                )
+                for s in trace.steps
+            ),
+        )
+        text = node_json(
+            head=head,
+            weight=node.weight,
+            score=trace.score,
+            places=node.shown_places,
+            status=trace.status,
+            applicable=trace.applicable,
+            sources=sources,
+            leaf=leaf,
+            roundings=",".join(
+                rounding_json(r.places, r.mode, r.before, r.after) for r in trace.roundings
+            ),
+            notes=notes_json(trace.notes),
+            children="",
+        )
+        below = self.plan.leaf_weights[node.index]
+        return text, weight, trace.score is not None and (weight is below or weight == below)
 
     def _losses_json(self) -> str:
         """The entries of ``"losses"``: counted rows that lost points, the most first.
@@ -425,41 +606,15 @@ class Evaluation:
         On the record's integer pairs, over one common denominator; a row not counted loses
         nothing from the total.
         """
-        rows = self._loss_rows()
+        rows = self._loss_order().rows
         if not rows:
             return ""
-        common = math.lcm(*set(map(_LOST_DENOMINATOR, rows)))
-        rows = sorted(rows, key=lambda row: (-row[0] * (common // row[1]), row[3]))
         heads = _loss_heads(self.plan)
         nodes = self.plan.nodes
         return ",".join(
             f"{heads[i]}{lost_json(wn, wd, sn, sd, nodes[i].shown_places)}}}"
             for _, _, i, _, wn, wd, sn, sd in rows
         )
-
-    def _group_fast(
-        self, node: Node, scores: dict[int, Fraction | None], applicable: dict[int, Fraction]
-    ) -> tuple[Fraction | None, Fraction, Fraction | None] | None:
-        """Score, weight and unrounded sum of a group whose counted rows all counted fully.
-
-        The sum is ``None`` when the group is not rounded. The answer is ``None`` for any
-        other node (the scheme, a group with an excluded row below, a group shown but not
-        counted): :meth:`_group` explains those.
-        """
-        if node.kind != "group" or node.uncounted_here or not node.children:
-            return None
-        plan = self.plan
-        below = plan.leaf_weights
-        for c in node.children:
-            if scores[c] is None or (applicable[c] is not below[c] and applicable[c] != below[c]):
-                return None
-        score = self.score(node.index)
-        before = None
-        if node.places is not None and score is not None:
-            position = plan.group_positions[node.index]
-            pres = self.out[3]
-            before = fraction(pres[2 * position], pres[2 * position + 1])
-        return score, below[node.index], before
 
     def _leaf(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
         key = _fast_key(node, record)
@@ -563,10 +718,17 @@ class Evaluation:
         return names, tuple(inputs), actual
 
     def _group(
-        self, node: Node, built: Mapping[int, Any], applicable: dict[int, Fraction]
+        self, node: Node, children: tuple[NodeTrace, ...], applicable: list[Fraction]
     ) -> tuple[NodeTrace, Fraction]:
+        """A group's node (or the root's) on the general path.
+
+        For rows excluded below it, rows shown but not counted, the total's
+        renormalisation, its cap and a grade override. *children* are its shown
+        children's nodes (empty when only its text is wanted).
+        """
         plan = self.plan
-        scored = [c for c in node.children if built[c].score is not None]
+        values = self.out[2]
+        scored = [c for c in node.children if values[2 * c] is not None]
         if len(scored) == len(node.children) and all(
             applicable[c] is plan.leaf_weights[c] or applicable[c] == plan.leaf_weights[c]
             for c in scored
@@ -574,7 +736,6 @@ class Evaluation:
             weight = plan.leaf_weights[node.index]  # nothing excluded below: known in advance
         else:
             weight = sum((applicable[c] for c in scored), _ZERO)
-        children = tuple(built[c] for c in node.shown) if isinstance(built, dict) else ()
         notes: tuple[Note, ...] = ()
         roundings: tuple[RoundingStep, ...] = ()
         if not scored:
@@ -634,26 +795,11 @@ class Evaluation:
         return trace, weight
 
 
-class _Scored(Mapping[int, Any]):
-    """Scores by node index seen as nodes with a ``score`` (for :meth:`Evaluation._group`)."""
-
-    __slots__ = ("_scores",)
-
-    def __init__(self, scores: dict[int, Fraction | None]) -> None:
-        self._scores = scores
-
-    def __getitem__(self, index: int) -> Any:
-        return _ScoreOnly(self._scores[index])
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._scores)
-
-    def __len__(self) -> int:
-        return len(self._scores)
-
-
-class _ScoreOnly(NamedTuple):
-    score: Fraction | None
+def _shown(facts: Facts) -> Facts | _Shown:
+    """*facts* as a trace names them: a file by its name only (no server path in a trace)."""
+    if facts.file is not None and Path(facts.file).is_absolute():
+        return _Shown(Path(facts.file).name, facts)
+    return facts
 
 
 class _Shown:
@@ -684,27 +830,25 @@ def _uncomputed(key: object) -> object:
 
 
 _NOT_COUNTED: Final = Note("not_counted")
-_LOST_DENOMINATOR: Final = itemgetter(1)
+#: Makes a named tuple from a tuple of its fields (no keyword handling: the hot path).
+_NEW: Final = tuple.__new__
 
 
-def _within_budget(size: int, text: str, node: Node) -> int:
-    """*size* plus *text*; a trace that would outgrow the budget is refused (PR504)."""
-    size += len(text)
-    if size > MAX_TRACE_CHARS:
-        raise FactsError(
-            [
-                Diagnostic(
-                    "PR504",
-                    ("indicators", node.id),
-                    {
-                        "limit": f"{MAX_TRACE_CHARS // 2**20} Mi",
-                        "indicator": node.id,
-                        "size": f"{len(text):,}",
-                    },
-                )
-            ]
-        )
-    return size
+def _too_big(node: Node, text: str) -> None:
+    """Refuse a trace that outgrew the budget at indicator *node* (PR504)."""
+    raise FactsError(
+        [
+            Diagnostic(
+                "PR504",
+                ("indicators", node.id),
+                {
+                    "limit": f"{MAX_TRACE_CHARS // 2**20} Mi",
+                    "indicator": node.id,
+                    "size": f"{len(text):,}",
+                },
+            )
+        ]
+    )
 
 
 def _node_trace(
@@ -815,6 +959,91 @@ def _gap_rows(plan: Plan) -> tuple[tuple[int, str, int, int], ...]:
         )
         plan.cache["gap_rows"] = rows
     return rows
+
+
+_Group = tuple[tuple[str, str, str], tuple[int, ...], int, int, Fraction, tuple[int, int] | None]
+
+
+def _json_layout(plan: Plan) -> list[tuple[int, Node, int, _Group | None]]:
+    """The nodes in post-order as the JSON writer walks them, made once per plan.
+
+    Each is (index, node, position among the indicators, group part); the group part of a
+    group is its fixed text (:func:`group_parts`), the children it adds up when it can be
+    written the short way (none for the root and for a group shown but not counted), its
+    weight as integers, the weight of its rows, and its rounding (places, position of the
+    unrounded sum in the record) or ``None``.
+    """
+    layout = cast("list[tuple[int, Node, int, _Group | None]] | None", plan.cache.get("layout"))
+    if layout is None:
+        heads = _heads(plan)
+        layout = []
+        for index in plan.post_order:
+            node = plan.nodes[index]
+            if node.kind == "indicator":
+                layout.append((index, node, plan.leaf_positions[index], None))
+                continue
+            head, sources = heads[index]
+            below = plan.leaf_weights[index]
+            shown_below = "" if below == node.weight else f',"applicable_weight":{_dec(below)}'
+            # The short cut: a group that adds up its rows, and the root when its rows
+            # weigh its maximum (no renormalisation to explain when all of them count).
+            simple = not node.uncounted_here if node.kind == "group" else below == node.weight
+            rounded = (
+                None if node.places is None else (node.places, 2 * plan.group_positions[index])
+            )
+            group: _Group = (
+                group_parts(head, shown_below, sources),
+                node.children if simple else (),
+                node.weight.numerator,
+                node.weight.denominator,
+                below,
+                rounded,
+            )
+            layout.append((index, node, -1, group))
+        plan.cache["layout"] = layout
+    return layout
+
+
+_Leaves = tuple[tuple[int, int, Node, str | None], ...]
+_Rounded = tuple[int, int] | None
+_Groups = tuple[
+    tuple[int, tuple[str, str, str], tuple[int, ...], int, int, int | None, _Rounded], ...
+]
+
+
+def _plain_layout(plan: Plan) -> tuple[_Leaves, _Groups] | None:
+    """The nodes as :meth:`Evaluation._plain_root_json` writes them, or ``None``.
+
+    ``None`` for a plan with a row shown but not counted, or whose rows do not weigh its
+    maximum. Indicators are (index, position among them, node, the one fact it reads or ``None``);
+    groups, in post-order (the root last), are (index, fixed text, shown children, weight as
+    integers, places shown, rounding as in :func:`_json_layout`).
+    """
+    found = plan.cache.get("plain_layout", False)
+    if found is False:
+        leaves = []
+        groups = []
+        for index, node, position, group in _json_layout(plan):
+            if group is None:
+                leaf = node.leaf
+                assert leaf is not None  # noqa: S101
+                leaves.append(
+                    (index, position, node, leaf.needs[0] if len(leaf.needs) == 1 else None)
+                )
+                continue
+            parts, counted, wn, wd, _, rounded = group
+            if not counted or node.shown != node.children:
+                found = None
+                break
+            groups.append((index, parts, node.shown, wn, wd, node.shown_places, rounded))
+        else:
+            found = (tuple(leaves), tuple(groups))
+        plan.cache["plain_layout"] = found
+    return cast("tuple[_Leaves, _Groups] | None", found)
+
+
+def _dec(value: Fraction) -> str:
+    return pair_json(value.numerator, value.denominator, None)
 
 
 def _heads(plan: Plan) -> dict[int, tuple[str, str]]:

@@ -25,7 +25,7 @@ from perfrules._numbers import (
 )
 from perfrules.engine._assemble import Evaluation, LeafRecord
 from perfrules.engine._cohort import NOT_APPLICABLE, CohortValues, holds, rank, take, unit_name
-from perfrules.engine._grading import gap_for, lost_pairs
+from perfrules.engine._grading import by_loss, gap_for
 from perfrules.engine._kernel import EMPTY, MISSING, build_kernel
 from perfrules.engine._plan import Node, Plan
 from perfrules.errors import Diagnostic, ExpressionError, FactsError
@@ -406,20 +406,15 @@ class CompiledScheme:
         for i in self.plan.counted_leaves:
             node = self.plan.nodes[i]
             score = _exact(result.scores.get(node.id))
-            rows.append(
-                (
-                    node.id,
-                    node.weight.numerator,
-                    node.weight.denominator,
-                    None if score is None else score.numerator,
-                    1 if score is None else score.denominator,
-                )
-            )
+            if score is not None:
+                lost = node.weight - score
+                if lost:
+                    rows.append((lost.numerator, lost.denominator, i, node.id))
         return gap_for(
             self.plan,
             position,
             result.total_exact,
-            lost_pairs(rows),
+            by_loss(self.plan, rows),
             sum(
                 (
                     self.plan.nodes[i].weight
