@@ -333,7 +333,7 @@ def document(
     maximum: Fraction,
     grade: Grade,
     bands: Iterable[Grade],
-    gap: Gap | None,
+    gap: Gap | str | None,
     losses: Iterable[tuple[str, str, Fraction, int | None]] | str,
     provenance: Provenance | str,
     root: str,
@@ -346,10 +346,12 @@ def document(
     *losses* may also be given already written (the entries of ``"losses"``), and the grade
     and the bands as their JSON (the same for every unit of a scheme). ``cohort`` is written
     only for a unit scored with its cohort (after ``losses``). *provenance* may be given
-    already written (:func:`provenance_json`).
+    already written (:func:`provenance_json`), and so may *gap*.
     """
     if gap is None:
         gap_text = "null"
+    elif isinstance(gap, str):
+        gap_text = gap
     else:
         improve = ",".join(f'{{"id":{string(i)},"lost":{_dec(lost)}}}' for i, lost in gap.improve)
         gap_text = (
@@ -376,14 +378,15 @@ def document(
             p.perfrules, p.scheme_id, p.scheme_version, p.scheme_year, p.scheme_sha256, p.files
         )
         provenance_text = provenance_json(head, middle, p.unit, *p.facts)
+    cohort_text = "" if cohort is None else f'"cohort":{cohort_json(cohort)},'
     return (
         f'{{"format":"{FORMAT}","total":{_dec(total, total_places)},'
         f'"max":{_dec(maximum)},"grade":{grade_text},'
         f'"bands":[{bands_text}],"gap":{gap_text},'
         f'"losses":[{loss_text}],'
-        + ("" if cohort is None else f'"cohort":{cohort_json(cohort)},')
-        + f'"provenance":{provenance_text},"root":{root}}}\n'
-    )
+        f"{cohort_text}"
+        f'"provenance":{provenance_text},"root":{root}}}\n'
+    )  # one f-string: the tree's text (most of the document) is copied once
 
 
 def provenance_parts(

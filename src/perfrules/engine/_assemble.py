@@ -37,7 +37,7 @@ from perfrules._trace_json import (
     value_json,
 )
 from perfrules._trace_json import exact as exact_json
-from perfrules.engine._grading import LossOrder, by_loss, gap_for, grade_of
+from perfrules.engine._grading import LossOrder, gap_for, gap_rows, grade_of, loss_order
 from perfrules.engine._kernel import MISSING
 from perfrules.engine._plan import Node, Plan
 from perfrules.errors import Diagnostic, FactsError
@@ -219,16 +219,7 @@ class Evaluation:
         """
         order = self._losses
         if order is None:
-            values = self.out[2]
-            rows = []
-            for i, ident, wn, wd in _gap_rows(self.plan):
-                sn = values[2 * i]
-                if sn is not None:
-                    sd = values[2 * i + 1]
-                    num = wn * sd - sn * wd
-                    if num:
-                        rows.append((num, wd * sd, i, ident, wn, wd, sn, sd))
-            order = self._losses = by_loss(self.plan, rows)
+            order = self._losses = loss_order(self.plan, self.out[2])
         return order
 
     def facts_source(self) -> Facts:
@@ -400,7 +391,7 @@ class Evaluation:
             maximum=plan.max,
             grade=grade,
             bands=plan.grades,
-            gap=self.gap(),
+            gap=self._gap_json(),
             losses=self._losses_json(),
             provenance=self._provenance_json(),
             root=root,
@@ -430,7 +421,8 @@ class Evaluation:
         leaves, groups = layout
         records, values, pres = self.out[1], self.out[2], self.out[3]
         memo = _memo(plan, "leaf_json")
-        texts = [""] * len(plan.nodes)
+        template, slots = _plain_template(plan)
+        out = template[:]  # the document's fixed pieces, each node's slot to fill
         size = 0
         for index, position, node, name in leaves:
             record = records[position]
@@ -448,32 +440,23 @@ class Evaluation:
             if known is None:
                 known = self._leaf_json(node, record)
                 memo.remember(key, known)
-            text = texts[index] = known[0]
+            text = out[slots[index]] = known[0]
             size += len(text)
             if size > MAX_TRACE_CHARS:
                 _too_big(node, text)
         mode = plan.mode
-        for index, parts, shown, wn, wd, places, rounded in groups:
+        for index, parts, _, wn, wd, places, rounded in groups:
             sn, sd = values[2 * index], values[2 * index + 1]
             if rounded is None:
                 rounding = ""
             else:  # the root's unrounded total is the record's renormalised sum
                 bn, bd = (pres[rounded[1]], pres[rounded[1] + 1]) if index else self.out[4]
                 rounding = rounding_pair_json(rounded[0], mode, bn, bd, sn, sd)
-            texts[index] = "".join(
-                (
-                    parts[0],
-                    pair_json(sn, sd, places),
-                    ',"lost":',
-                    lost_json(wn, wd, sn, sd, places),
-                    parts[1],
-                    rounding,
-                    parts[2],
-                    ",".join([texts[c] for c in shown]),
-                    "]}",
-                )
+            out[slots[index]] = (
+                f'{parts[0]}{pair_json(sn, sd, places)},"lost":'
+                f"{lost_json(wn, wd, sn, sd, places)}{parts[1]}{rounding}{parts[2]}"
             )
-        return texts[0]
+        return "".join(out)  # each node's text copied once, not once per level above it
 
     def _root_json(self) -> str:
         """The tree's text, node by node (any unit)."""
@@ -599,6 +582,25 @@ class Evaluation:
         )
         below = self.plan.leaf_weights[node.index]
         return text, weight, trace.score is not None and (weight is below or weight == below)
+
+    def _gap_json(self) -> str:
+        """``"gap"``, as :meth:`gap` gives it, from the record's integers."""
+        if self.out[6] is not None:
+            return "null"
+        values = self.out[2]
+        found = gap_rows(
+            self.plan, self.out[5], values[0], values[1], self._loss_order(), self.applicable()
+        )
+        if found is None:
+            return "null"
+        band, sn, sd, rows, fn, fd = found
+        improve = ",".join(
+            [
+                f'{{"id":{string(row[3])},"lost":{pair_json(row[0] * fn, row[1] * fd, None)}}}'
+                for row in rows
+            ]
+        )
+        return f'{_gap_heads(self.plan)[band]}{pair_json(sn, sd, None)},"improve":[{improve}]}}'
 
     def _losses_json(self) -> str:
         """The entries of ``"losses"``: counted rows that lost points, the most first.
@@ -937,6 +939,17 @@ def _bands_json(plan: Plan) -> str:
     return ",".join(_grades_json(plan))
 
 
+def _gap_heads(plan: Plan) -> tuple[str, ...]:
+    """``{"next":…,"min":…,"shortfall":`` of each band, written once per plan."""
+    heads = cast("tuple[str, ...] | None", plan.cache.get("gap_heads"))
+    if heads is None:
+        heads = plan.cache["gap_heads"] = tuple(
+            f'{{"next":{string(label)},"min":{_dec(low)},"shortfall":'
+            for label, low, _, _ in plan.bands
+        )
+    return heads
+
+
 def _loss_heads(plan: Plan) -> dict[int, str]:
     """``{"id":…,"name":…,"lost":`` of each indicator, written once per plan."""
     heads = cast("dict[int, str] | None", plan.cache.get("loss_heads"))
@@ -947,18 +960,6 @@ def _loss_heads(plan: Plan) -> dict[int, str]:
         }
         plan.cache["loss_heads"] = heads
     return heads
-
-
-def _gap_rows(plan: Plan) -> tuple[tuple[int, str, int, int], ...]:
-    """(index, id, weight numerator, weight denominator) of each counted indicator."""
-    rows = cast("tuple[tuple[int, str, int, int], ...] | None", plan.cache.get("gap_rows"))
-    if rows is None:
-        rows = tuple(
-            (i, plan.nodes[i].id, plan.nodes[i].weight.numerator, plan.nodes[i].weight.denominator)
-            for i in plan.counted_leaves
-        )
-        plan.cache["gap_rows"] = rows
-    return rows
 
 
 _Group = tuple[tuple[str, str, str], tuple[int, ...], int, int, Fraction, tuple[int, int] | None]
@@ -1015,9 +1016,9 @@ def _plain_layout(plan: Plan) -> tuple[_Leaves, _Groups] | None:
     """The nodes as :meth:`Evaluation._plain_root_json` writes them, or ``None``.
 
     ``None`` for a plan with a row shown but not counted, or whose rows do not weigh its
-    maximum. Indicators are (index, position among them, node, the one fact it reads or ``None``);
-    groups, in post-order (the root last), are (index, fixed text, shown children, weight as
-    integers, places shown, rounding as in :func:`_json_layout`).
+    maximum. Indicators are (index, position among them, node, the one fact it reads or
+    ``None``); groups, in post-order (the root last), are (index, fixed text, shown
+    children, weight as integers, places shown, rounding as in :func:`_json_layout`).
     """
     found = plan.cache.get("plain_layout", False)
     if found is False:
@@ -1040,6 +1041,43 @@ def _plain_layout(plan: Plan) -> tuple[_Leaves, _Groups] | None:
             found = (tuple(leaves), tuple(groups))
         plan.cache["plain_layout"] = found
     return cast("tuple[_Leaves, _Groups] | None", found)
+
+
+def _plain_template(plan: Plan) -> tuple[list[str], list[int]]:
+    """The tree's text as a list in document order, and each node's place in it.
+
+    The list holds the fixed pieces between nodes (``,`` between siblings, ``]}`` closing
+    a group); a node's place is where its own text goes — an indicator's whole text, a
+    group's text up to its children. Filled in and joined once, each node's text is
+    copied once instead of once for every group above it.
+    """
+    found = cast("tuple[list[str], list[int]] | None", plan.cache.get("plain_template"))
+    if found is None:
+        template: list[str] = []
+        slots = [0] * len(plan.nodes)
+        fixed = False  # whether the last piece is fixed text (the next one joins it)
+        stack: list[tuple[int, str]] = [(0, "")]  # a node, or ``(-1, text)``
+        while stack:
+            index, text = stack.pop()
+            if index < 0:
+                if fixed:
+                    template[-1] += text
+                else:
+                    template.append(text)
+                fixed = True
+                continue
+            slots[index] = len(template)
+            template.append("")
+            fixed = False
+            node = plan.nodes[index]
+            if node.kind != "indicator":
+                stack.append((-1, "]}"))
+                for k in range(len(node.shown) - 1, -1, -1):
+                    stack.append((node.shown[k], ""))
+                    if k:
+                        stack.append((-1, ","))
+        found = plan.cache["plain_template"] = (template, slots)
+    return found
 
 
 def _dec(value: Fraction) -> str:

@@ -16,7 +16,7 @@ from perfrules._numbers import fraction
 from perfrules.engine._plan import Plan
 from perfrules.trace import Gap, Grade
 
-__all__ = ["LossOrder", "by_loss", "gap_for", "grade_of"]
+__all__ = ["LossOrder", "by_loss", "gap_for", "gap_rows", "grade_of", "loss_order"]
 
 #: A row that lost points: ``(lost numerator, lost denominator, node index, id, ...)``.
 Row = TypeVar("Row", bound=tuple[Any, ...])
@@ -72,6 +72,50 @@ def by_loss(plan: Plan, rows: list[Row]) -> LossOrder:
     return LossOrder([rows[k] for k in order], common)
 
 
+def _loss_table(plan: Plan) -> tuple[tuple[int, str, int, int, int], ...]:
+    """(index, id, weight numerator, weight denominator, id rank) of each counted row."""
+    table = cast("tuple[tuple[int, str, int, int, int], ...] | None", plan.cache.get("losses"))
+    if table is None:
+        ranks = _id_ranks(plan)
+        nodes = plan.nodes
+        table = tuple(
+            (i, nodes[i].id, nodes[i].weight.numerator, nodes[i].weight.denominator, ranks[i])
+            for i in plan.counted_leaves
+        )
+        plan.cache["losses"] = table
+    return table
+
+
+def loss_order(plan: Plan, values: tuple[Any, ...]) -> LossOrder:
+    """The counted rows that lost points, in :func:`by_loss` order, from a record's scores.
+
+    *values* are the record's scores as integer pairs by node index (``None``: excluded,
+    loses nothing from the total). Each row is (lost numerator, lost denominator, node
+    index, id, weight numerator, weight denominator, score numerator, score denominator).
+    Rows almost always share one denominator (the rounding's power of ten): then the rows
+    are keyed as they are found and sorted once, without a second pass.
+    """
+    n = len(plan.nodes)
+    rows = []
+    keyed = {}
+    first = 0
+    for i, ident, wn, wd, rank in _loss_table(plan):
+        sn = values[2 * i]
+        if sn is not None:
+            sd = values[2 * i + 1]
+            num = wn * sd - sn * wd
+            if num:
+                den = wd * sd
+                row = (num, den, i, ident, wn, wd, sn, sd)
+                rows.append(row)
+                keyed[rank - num * n] = row  # by_loss's key when every denominator is den
+                if den != first:
+                    first = den if not first else -1
+    if first == -1:  # denominators differ
+        return by_loss(plan, rows)
+    return LossOrder([keyed[key] for key in sorted(keyed)], first or 1)
+
+
 def gap_for(
     plan: Plan,
     position: int,
@@ -85,46 +129,68 @@ def gap_for(
         plan: the compiled scheme.
         position: the band the total is in.
         total: the total.
-        losses: the rows that lost points, from :func:`by_loss`.
+        losses: the rows that lost points, from :func:`loss_order` or :func:`by_loss`.
         applicable: the weight of the indicators not excluded. When it differs from the
             scheme's maximum the total was renormalised, and each lost point weighs
             ``max / applicable`` on the total.
+    """
+    found = gap_rows(plan, position, total.numerator, total.denominator, losses, applicable)
+    if found is None:
+        return None
+    band, sn, sd, rows, fn, fd = found
+    label, low, _, _ = plan.bands[band]
+    improve = tuple(
+        (row[3], fraction(row[0], row[1]) if fn == fd else Fraction(row[0] * fn, row[1] * fd))
+        for row in rows
+    )
+    return Gap(label, low, fraction(sn, sd), improve)
 
-    Raising an indicator to full marks adds at most its lost points to the total, so taking
-    the largest losses first needs the fewest indicators. ``improve`` is empty when even all
-    of them do not suffice.
+
+def gap_rows(
+    plan: Plan,
+    position: int,
+    total_num: int,
+    total_den: int,
+    losses: LossOrder,
+    applicable: Fraction,
+) -> tuple[int, int, int, list[Any], int, int] | None:
+    """:func:`gap_for` in integers.
+
+    The answer is (band, shortfall numerator and denominator, the rows to raise, and the
+    factor ``fn / fd`` each lost point weighs on the total). Raising an indicator to full
+    marks adds at most its lost points to the total, so taking the largest losses first
+    needs the fewest indicators. No rows when even all of them do not suffice; ``None`` in
+    the top band.
     """
     if position == 0:
         return None
-    label, low, _, _ = plan.bands[position - 1]
-    shortfall = low - total
+    low = plan.bands[position - 1][1]
+    sn = low.numerator * total_den - total_num * low.denominator
+    sd = low.denominator * total_den
     fn = fd = 1
     if applicable is not plan.max and applicable and applicable != plan.max:
         # each lost point weighs max / applicable
         factor = plan.max / applicable
         fn, fd = factor.numerator, factor.denominator
-    return Gap(label, low, shortfall, _fewest(losses, shortfall, fn, fd))
+    return position - 1, sn, sd, _fewest(losses, sn, sd, fn, fd), fn, fd
 
 
-def _fewest(
-    losses: LossOrder, shortfall: Fraction, fn: int, fd: int
-) -> tuple[tuple[str, Fraction], ...]:
-    """The first rows whose lost points, times ``fn / fd``, cover *shortfall* (in integers).
+def _fewest(losses: LossOrder, sn: int, sd: int, fn: int, fd: int) -> list[Any]:
+    """The first rows whose lost points, times ``fn / fd``, cover ``sn / sd``.
 
-    ``Σ lost × fn / fd ≥ shortfall`` ⇔ ``covered × fn × sd ≥ sn × common × fd`` where
+    ``Σ lost × fn / fd ≥ sn / sd`` ⇔ ``covered × fn × sd ≥ sn × common × fd`` where
     ``covered`` is ``Σ lost × common``.
     """
     if not losses.rows:
-        return ()
+        return []
     common = losses.common
-    need = shortfall.numerator * common * fd
-    scale = fn * shortfall.denominator
-    chosen: list[tuple[str, Fraction]] = []
+    need = sn * common * fd
+    scale = fn * sd
+    chosen = []
     covered = 0
     for row in losses.rows:
         if covered * scale >= need:
             break
-        num, den = row[0], row[1]
-        chosen.append((row[3], fraction(num, den) if fn == fd else Fraction(num * fn, den * fd)))
-        covered += num * (common // den)
-    return tuple(chosen) if covered * scale >= need else ()
+        chosen.append(row)
+        covered += row[0] * (common // row[1])
+    return chosen if covered * scale >= need else []

@@ -27,6 +27,11 @@ class Locator(Protocol):
         """The text of a line (or row), for display."""
 
 
+#: The canonical JSON the digest of facts given as data is taken over (one encoder, made
+#: once: ``json.dumps`` with these options makes a new one per call).
+_CANONICAL: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
+
+
 @dataclass(frozen=True)
 class Facts:
     """One unit's facts: per-indicator values, shared values, and where they were read from.
@@ -63,11 +68,8 @@ class Facts:
         """sha256 of the facts: of the file's bytes, or of the data's canonical JSON."""
         if self.sha256:
             return self.sha256
-        canonical = json.dumps(
-            {"indicators": self.indicators, "shared": self.shared, "unit": self.unit},
-            ensure_ascii=False,
-            sort_keys=True,
-            default=str,
+        canonical = _CANONICAL.encode(
+            {"indicators": self.indicators, "shared": self.shared, "unit": self.unit}
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
