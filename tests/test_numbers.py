@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 
 import pytest
@@ -174,3 +174,56 @@ def test_an_application_decimal_context_does_not_change_a_trace():
         ctx.prec = 5
         assert _format_number(Fraction(2, 3)) == "0.6666666666666666666666666667"
         assert str(to_decimal(Fraction(-35, 44))) == "-0.7954545454545454545454545455"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (Fraction(35, 44), "0.795454…"),
+        (Fraction(-1, 3), "-0.333333…"),
+        (Fraction(7, 8), "0.875"),
+        (Fraction(60000001, 3000000), "20…"),  # 20.0000003…: not "2…"
+        (Fraction(1, 30000000), "0…"),  # too small for six places: not "…"
+        (Fraction(-1, 30000000), "-0…"),
+        (Fraction(1000001, 10**6), "1.000001"),
+    ],
+)
+def test_the_short_form_cuts_at_six_places_and_keeps_the_whole_part(value, shown):
+    from perfrules._numbers import format_short
+
+    assert format_short(value) == shown
+
+
+@given(num=st.integers(-(10**12), 10**12), den=st.integers(1, 10**9))
+def test_the_short_form_is_the_value_or_the_value_cut_toward_zero(num, den):
+    from perfrules._numbers import format_short
+
+    value = Fraction(num, den)
+    text = format_short(value)
+    if not text.endswith("…"):
+        assert Fraction(text) == value
+        return
+    body = text[:-1]
+    cut = Fraction(abs(value.numerator) * 10**6 // value.denominator, 10**6)
+    assert Fraction(body) == (cut if num >= 0 else -cut)
+    assert cut != abs(value)  # "…" only when digits were cut
+    assert not body.endswith(".")
+    assert not ("." in body and body.endswith("0"))
+
+
+@given(
+    num=st.integers(-(10**40), 10**40),
+    den=st.integers(1, 10**30),
+    places=st.none() | st.integers(0, 6),
+)
+def test_numbers_are_written_the_same_from_a_pair_and_from_a_fraction(num, den, places):
+    from perfrules._numbers import format_pair
+
+    value = Fraction(num, den)
+    text = format_pair(num, den, places)  # the pair as the record holds it: not reduced
+    assert text == format_number(value, places)
+    if places is not None and (value * 10**places).denominator == 1:
+        with localcontext() as context:
+            context.prec = 100
+            exact = Decimal(value.numerator) / value.denominator
+        assert text == format(exact, f".{places}f")

@@ -426,11 +426,7 @@ def exact_sum(values: list[Fraction]) -> Fraction:
 
 def is_terminating(value: Fraction) -> bool:
     """Whether *value* has a finite decimal expansion."""
-    den = value.denominator
-    den >>= (den & -den).bit_length() - 1  # every factor 2 at once
-    while den % 5 == 0:
-        den //= 5
-    return den == 1
+    return _terminating_places(value.denominator) is not None
 
 
 def to_decimal(value: Fraction) -> Decimal:
@@ -484,22 +480,21 @@ def _significant_text(num: int, den: int) -> str:
     return f"{minus}{whole or '0'}.{text[-places:].rjust(places, '0')}"
 
 
-def decimal_places(value: Fraction) -> int:
-    """Number of decimal places of a terminating fraction (0 for integers)."""
-    den = value.denominator
+def _terminating_places(den: int) -> int | None:
+    """The decimal places of ``n/den`` in lowest terms, or ``None`` when it repeats."""
     twos = (den & -den).bit_length() - 1
     den >>= twos
     fives = 0
     while den % 5 == 0:
         den //= 5
         fives += 1
-    return max(twos, fives)
+    return max(twos, fives) if den == 1 else None
 
 
-def _digits(value: Fraction, places: int) -> str:
-    """A value with at most *places* decimals, written with exactly *places* decimals."""
-    scaled = abs(value.numerator) * 10**places // value.denominator
-    sign = "-" if value.numerator < 0 else ""
+def _pair_digits(num: int, den: int, places: int) -> str:
+    """``num/den`` (with at most *places* decimals) written with exactly *places* decimals."""
+    scaled = abs(num) * 10**places // den
+    sign = "-" if num < 0 else ""
     text = str(scaled)
     if places == 0:
         return sign + text
@@ -507,8 +502,39 @@ def _digits(value: Fraction, places: int) -> str:
     return f"{sign}{text[:-places]}.{text[-places:]}"
 
 
-_FORMATTED: Final = Memo(lambda key: _format_number(Fraction(key[0], key[1]), key[2]))
-_SHORT: Final = Memo(lambda key: _format_short(Fraction(*key), 6))
+def _format_pair(num: int, den: int, places: int | None) -> str:
+    """:func:`format_number` of ``num/den`` (any sign, ``den > 0``, not necessarily reduced).
+
+    On integers: no :class:`Fraction` is made (a trace formats every value it shows).
+    """
+    if places is not None and places >= 0 and num * 10**places % den == 0:
+        return _pair_digits(num, den, places)
+    common = math.gcd(num, den)
+    if common != 1:
+        num //= common
+        den //= common
+    exact = _terminating_places(den)
+    if exact is not None:
+        return _pair_digits(num, den, exact)
+    return _significant_text(num, den)
+
+
+def _format_short_pair(num: int, den: int, digits: int) -> str:
+    """:func:`format_short` of ``num/den`` in lowest terms, on integers."""
+    exact = _terminating_places(den)
+    if exact is not None and exact <= digits:
+        return _pair_digits(num, den, exact)
+    # Truncated toward zero to *digits* decimals, trailing zeros dropped: 0.795454…,
+    # 20.0000003 as 20…, a tiny value as 0… (or -0…): the exact value is shown elsewhere.
+    truncated = _pair_digits(abs(num) * 10**digits // den, 10**digits, digits)
+    whole, _, part = truncated.partition(".")
+    part = part.rstrip("0")
+    sign = "-" if num < 0 else ""
+    return f"{sign}{whole}.{part}…" if part else f"{sign}{whole}…"
+
+
+_FORMATTED: Final = Memo(lambda key: _format_pair(key[0], key[1], key[2]))
+_SHORT: Final = Memo(lambda key: _format_short_pair(key[0], key[1], 6))
 
 
 def format_number(value: Fraction, places: int | None = None) -> str:
@@ -527,17 +553,14 @@ def format_number(value: Fraction, places: int | None = None) -> str:
     return text
 
 
+def format_pair(num: int, den: int, places: int | None = None) -> str:
+    """:func:`format_number` of ``num/den`` (``den > 0``), from the integers, remembered."""
+    text: str = _FORMATTED[(num, den, places)]
+    return text
+
+
 def _format_number(value: Fraction, places: int | None = None) -> str:
-    if places is not None and places >= 0 and _fits(value, places):
-        return _digits(value, places)
-    if is_terminating(value):
-        return _digits(value, decimal_places(value))
-    return _significant_text(value.numerator, value.denominator)
-
-
-def _fits(value: Fraction, places: int) -> bool:
-    scale: int = 10**places
-    return value.numerator * scale % value.denominator == 0
+    return _format_pair(value.numerator, value.denominator, places)
 
 
 def format_short(value: Fraction, digits: int = 6) -> str:
@@ -549,6 +572,4 @@ def format_short(value: Fraction, digits: int = 6) -> str:
 
 
 def _format_short(value: Fraction, digits: int) -> str:
-    if is_terminating(value) and decimal_places(value) <= digits:
-        return format_number(value)
-    return format_number(round_fraction(value, digits, "down")).rstrip("0") + "…"
+    return _format_short_pair(value.numerator, value.denominator, digits)

@@ -15,7 +15,7 @@ from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Final
 
 from perfrules._messages import ui
-from perfrules._numbers import Memo, format_number, is_terminating
+from perfrules._numbers import Memo, format_number, format_pair, is_terminating
 from perfrules.expressions._functions import Interval
 
 if TYPE_CHECKING:
@@ -52,11 +52,11 @@ FORMAT: Final = "perfrules.trace/1"
 _quote: Callable[[str], str] = encode_basestring
 _STRINGS: Final = Memo(_quote)
 _LOST: Final = Memo(
-    lambda key: string(format_number(Fraction(key[0], key[1]) - Fraction(key[2], key[3]), key[4]))
+    lambda key: _number(key[0] * key[3] - key[2] * key[1], key[1] * key[3], key[4])
 )
 
 
-_PAIRS: Final = Memo(lambda key: string(format_number(Fraction(key[0], key[1]), key[2])))
+_PAIRS: Final = Memo(lambda key: _number(key[0], key[1], key[2]))
 _ROUNDINGS: Final = Memo(
     lambda key: rounding_json(key[0], key[1], Fraction(key[2], key[3]), Fraction(key[4], key[5]))
 )
@@ -78,8 +78,13 @@ def _lost(weight: Fraction, score: Fraction, places: int | None) -> str:
     return text
 
 
+def _number(num: int, den: int, places: int | None) -> str:
+    """``num/den`` as a JSON string: a number's text is digits, ``-`` and ``.`` (no escapes)."""
+    return f'"{format_pair(num, den, places)}"'
+
+
 def _dec(value: Fraction, places: int | None = None) -> str:
-    return string(format_number(value, places))
+    return f'"{format_number(value, places)}"'  # as _number: nothing to escape
 
 
 def value_json(value: object) -> str:
@@ -170,8 +175,9 @@ def _note(note: Note) -> str:
 def input_json(name: str, value: str, text: str, source: str, level: str | None) -> str:
     """One entry of ``"inputs"``: *value* is already JSON (a string literal, true, null)."""
     tail = f',"level":{string(level)}}}' if level is not None else "}"
+    # a fact's text is new for every unit: quoted, not remembered
     return (
-        f'{string(name)}:{{"value":{value},"text":{string(text)},"source":{string(source)}' + tail
+        f'{string(name)}:{{"value":{value},"text":{_quote(text)},"source":{string(source)}{tail}'
     )
 
 
@@ -179,12 +185,13 @@ def step_json(
     expr: str, with_values: str, value: str, exact: str | None, formula: str | None
 ) -> str:
     """One entry of ``"steps"``: *value* is already JSON."""
-    text = f'{{"expr":{string(expr)},"with":{string(with_values)},"value":{value}'
-    if exact:
-        text += f',"exact":"{exact}"'
-    if formula:
-        text += f',"formula":{string(formula)}'
-    return text + "}"
+    # the text with values is new for every unit: quoted, not remembered
+    exact_text = f',"exact":"{exact}"' if exact else ""
+    formula_text = f',"formula":{string(formula)}' if formula else ""
+    return (
+        f'{{"expr":{string(expr)},"with":{_quote(with_values)},"value":{value}'
+        f"{exact_text}{formula_text}}}"
+    )
 
 
 def rounding_json(places: int, mode: str, before: Fraction, after: Fraction) -> str:

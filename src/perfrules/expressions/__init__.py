@@ -101,7 +101,8 @@ class Step(NamedTuple):
             if arg is True or arg is False:
                 shown.append("true" if arg else "false")
             elif arg.__class__ is Fraction:  # not isinstance: Fraction's ABC check is slow
-                shown.append(format_short(arg) if arg >= 0 else f"({format_short(arg)})")
+                text = format_short(arg)
+                shown.append(text if arg.numerator >= 0 else f"({text})")
             elif isinstance(arg, Interval):
                 shown.append(f'"{arg.text}"')
             elif arg is None:
