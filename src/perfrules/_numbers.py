@@ -50,7 +50,9 @@ class Memo(dict[Any, Any]):
     def __missing__(self, key: Any) -> Any:
         """Compute, remember and return the value of *key*."""
         value = self.compute(key)
-        self.remember(key, value)
+        if len(self) >= self.size:  # as remember(), without a second call per miss
+            self.clear()
+        self[key] = value
         return value
 
     def remember(self, key: Any, value: Any) -> None:
@@ -404,7 +406,11 @@ def fraction(num: int, den: int) -> Fraction:
 
     Fractions are immutable, so sharing one object is safe.
     """
-    value: Fraction = _FRACTIONS[(num, den)]
+    key = (num, den)
+    value: Fraction | None = _FRACTIONS.get(key)
+    if value is None:  # made here: a miss through the memo costs two more calls
+        value = Fraction(num, den)
+        _FRACTIONS.remember(key, value)
     return value
 
 
