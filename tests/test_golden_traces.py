@@ -95,9 +95,10 @@ def test_a_trace_built_from_its_parts_writes_the_same_json():
 
 
 def test_groups_whose_rows_all_counted_are_built_as_the_general_path_builds_them(monkeypatch):
-    # Trees and JSON take a short cut for a group whose counted rows all counted fully, and
-    # one for a unit whose every row was scored the plain way; with both turned off every
-    # node and every byte must be the same.
+    # Trees and JSON take a short cut for a group whose counted rows all counted fully, one
+    # for a unit whose every row was scored the plain way, and write such a row's steps
+    # from the traced function's integer pairs; with all three turned off every node and
+    # every byte must be the same.
     from perfrules.engine import _assemble
 
     entries = [e for e in GOLDEN if "trace" in e]
@@ -111,8 +112,16 @@ def test_groups_whose_rows_all_counted_are_built_as_the_general_path_builds_them
 
     monkeypatch.setattr(_assemble, "_json_layout", without_short_cut)
     monkeypatch.setattr(_assemble, "_plain_layout", lambda plan: None)  # nor the plain path
+    monkeypatch.setattr(  # rows written from their nodes
+        _assemble.Evaluation,
+        "_plain_leaf_json",
+        lambda self, node, record: self._traced_leaf_json(node, record)[0],
+    )
     for entry, tree, text in zip(entries, trees, texts, strict=True):
-        slow = compiled(entry["scheme"]).evaluate(entry["facts"]).trace
+        scheme = compiled(entry["scheme"])
+        for memo in ("leaf_json", "leaf_trace"):  # rows explained before: not remembered
+            scheme.plan.cache.pop(memo, None)
+        slow = scheme.evaluate(entry["facts"]).trace
         assert slow.root == tree
         assert slow.to_json() == text
     assert sum(node.kind == "group" for tree in trees for node in tree.walk()) > 500

@@ -488,6 +488,11 @@ def _significant_text(num: int, den: int) -> str:
 
 def _terminating_places(den: int) -> int | None:
     """The decimal places of ``n/den`` in lowest terms, or ``None`` when it repeats."""
+    places: int | None = _PLACES[den]  # denominators repeat: 100, 125000, 3, ...
+    return places
+
+
+def _places_of(den: int) -> int | None:
     twos = (den & -den).bit_length() - 1
     den >>= twos
     fives = 0
@@ -499,7 +504,7 @@ def _terminating_places(den: int) -> int | None:
 
 def _pair_digits(num: int, den: int, places: int) -> str:
     """``num/den`` (with at most *places* decimals) written with exactly *places* decimals."""
-    scaled = abs(num) * 10**places // den
+    scaled = abs(num) * (_POWERS[places] if places < 31 else 10**places) // den
     sign = "-" if num < 0 else ""
     text = str(scaled)
     if places == 0:
@@ -539,6 +544,7 @@ def _format_short_pair(num: int, den: int, digits: int) -> str:
     return f"{sign}{whole}.{part}…" if part else f"{sign}{whole}…"
 
 
+_PLACES: Final = Memo(_places_of)
 _FORMATTED: Final = Memo(lambda key: _format_pair(key[0], key[1], key[2]))
 _SHORT: Final = Memo(lambda key: _format_short_pair(key[0], key[1], 6))
 
@@ -575,6 +581,24 @@ def format_short(value: Fraction, digits: int = 6) -> str:
         text: str = _SHORT[(value.numerator, value.denominator)]
         return text
     return _format_short(value, digits)
+
+
+def repeating_text(num: int, den: int) -> str:
+    """``n/d`` in lowest terms when ``num/den`` has no finite decimal expansion, else ``""``.
+
+    What a trace adds as ``exact`` next to a value written with 28 significant digits.
+    """
+    common = math.gcd(num, den)
+    if _terminating_places(den // common) is not None:
+        return ""
+    return f"{num // common}/{den // common}"
+
+
+def format_short_pair(num: int, den: int) -> str:
+    """:func:`format_short` of ``num/den`` (``den > 0``, not necessarily reduced)."""
+    common = math.gcd(num, den)
+    text: str = _SHORT[(num // common, den // common)]
+    return text
 
 
 def _format_short(value: Fraction, digits: int) -> str:

@@ -9,14 +9,16 @@ format. The key order and every byte are documented in ``docs/reference/trace-js
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Final
 
 from perfrules._messages import ui
-from perfrules._numbers import Memo, format_number, format_pair, is_terminating
+from perfrules._numbers import Memo, format_number, format_pair, is_terminating, repeating_text
+from perfrules.expressions import shown_value
 from perfrules.expressions._functions import Interval
+from perfrules.expressions._parse import NodeInfo
 
 if TYPE_CHECKING:
     from perfrules.trace import CohortTrace, Gap, Grade, NodeTrace, Note, Provenance, Trace
@@ -37,6 +39,7 @@ __all__ = [
     "pair_json",
     "provenance_json",
     "provenance_parts",
+    "recorded_steps_json",
     "rounding_json",
     "rounding_pair_json",
     "sources_json",
@@ -57,9 +60,7 @@ _LOST: Final = Memo(
 
 
 _PAIRS: Final = Memo(lambda key: _number(key[0], key[1], key[2]))
-_ROUNDINGS: Final = Memo(
-    lambda key: rounding_json(key[0], key[1], Fraction(key[2], key[3]), Fraction(key[4], key[5]))
-)
+_ROUNDINGS: Final = Memo(lambda key: _rounding(*key))
 
 
 def string(text: str) -> str:
@@ -194,12 +195,59 @@ def step_json(
     )
 
 
+def recorded_steps_json(
+    infos: Sequence[NodeInfo],
+    records: Iterable[tuple[int, int, int] | tuple[int, bool]],
+    names: Mapping[str, object],
+) -> str:
+    """The ``"steps"`` entries from a traced function's records (see ``Expression.recorded``).
+
+    The same text as :func:`step_json` of each :class:`Step` that ``Expression.explain``
+    makes, written from the recorded integer pairs: no ``Fraction`` or ``Step`` per value.
+    """
+    values: dict[int, object] = {
+        record[0]: (record[1], record[2]) if len(record) == 3 else record[1] for record in records
+    }
+    entries = []
+    for record in records:
+        k = record[0]
+        value = values[k]
+        info = infos[k]
+        with_values = info.template.format(
+            *[
+                shown_value(
+                    values.get(ref)  # type: ignore[call-overload]
+                    if kind == "rec"
+                    else names.get(ref)  # type: ignore[call-overload]
+                    if kind == "name"
+                    else ref
+                )
+                for kind, ref in info.children
+            ]
+        )
+        if value.__class__ is tuple:
+            num, den = value
+            value_text = _PAIRS[(num, den, None)]
+            exact_text = repeating_text(num, den)
+        else:
+            value_text = "true" if value else "false"
+            exact_text = None
+        entries.append(step_json(info.text, with_values, value_text, exact_text, info.formula))
+    return ",".join(entries)
+
+
 def rounding_json(places: int, mode: str, before: Fraction, after: Fraction) -> str:
     """One entry of ``"roundings"``."""
-    exact = _exact(before)
+    return _rounding(
+        places, mode, before.numerator, before.denominator, after.numerator, after.denominator
+    )
+
+
+def _rounding(places: int, mode: str, bn: int, bd: int, an: int, ad: int) -> str:
+    exact = repeating_text(bn, bd)
     return (
-        f'{{"places":{places},"mode":{string(mode)},"before":{_dec(before)},'
-        f'"after":{_dec(after, places)}' + (f',"before_exact":"{exact}"}}' if exact else "}")
+        f'{{"places":{places},"mode":{string(mode)},"before":{_number(bn, bd, None)},'
+        f'"after":{_number(an, ad, places)}' + (f',"before_exact":"{exact}"}}' if exact else "}")
     )
 
 

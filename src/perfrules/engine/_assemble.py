@@ -29,6 +29,7 @@ from perfrules._trace_json import (
     pair_json,
     provenance_json,
     provenance_parts,
+    recorded_steps_json,
     rounding_json,
     rounding_pair_json,
     sources_json,
@@ -548,6 +549,12 @@ class Evaluation:
 
     def _leaf_json(self, node: Node, record: Any) -> tuple[str, Fraction, bool]:
         """An indicator's text, the weight it counts with, and whether that is all of it."""
+        if record.__class__ is tuple and not node.uncounted_here:
+            return self._plain_leaf_json(node, record), node.weight, True
+        return self._traced_leaf_json(node, record)
+
+    def _traced_leaf_json(self, node: Node, record: Any) -> tuple[str, Fraction, bool]:
+        """:meth:`_leaf_json` written from the indicator's node (any indicator)."""
         trace, weight = self._leaf(node, record)
         head, sources = _heads(self.plan)[node.index]
         leaf = leaf_json(
@@ -582,6 +589,53 @@ class Evaluation:
         )
         below = self.plan.leaf_weights[node.index]
         return text, weight, trace.score is not None and (weight is below or weight == below)
+
+    def _plain_leaf_json(self, node: Node, record: Any) -> str:
+        """The text of an indicator scored the plain way, from the record's integer pairs.
+
+        What :meth:`_leaf_json` writes from the node :meth:`_leaf` builds, without building
+        it: the steps come from the traced function's records (``Expression.recorded``),
+        each value written from its pair (no ``Fraction`` or ``Step`` per value).
+        """
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        own, raws, num, den = record
+        names, inputs, actual = self._fast_inputs(node, own, raws)
+        expression = leaf.expression
+        value, records = expression.recorded(names)
+        if (
+            value.__class__ is not tuple or value[0] * den != num * value[1]
+        ):  # pragma: no cover - one implementation, one value
+            raise AssertionError(f"{node.id}: scored {num}/{den}, explained {value}")
+        values = self.out[2]
+        sn, sd = values[2 * node.index], values[2 * node.index + 1]
+        places = node.shown_places
+        target = node.target or next((i.text for i in inputs if i.name == "target"), "")
+        head, sources = _heads(self.plan)[node.index]
+        leaf_text = leaf_json(
+            target,
+            actual,
+            expression.text,
+            ",".join(
+                [
+                    input_json(i.name, value_json(i.value), i.text, i.source, i.level)
+                    for i in inputs
+                ]
+            ),
+            recorded_steps_json(expression.program.infos, records, names),
+        )
+        rounding = (
+            ""
+            if node.places is None
+            else rounding_pair_json(node.places, self.plan.mode, value[0], value[1], sn, sd)
+        )
+        weight = node.weight
+        return (
+            f'{head},"score":{pair_json(sn, sd, places)},'
+            f'"lost":{lost_json(weight.numerator, weight.denominator, sn, sd, places)},'
+            f'"status":"scored"{sources}{leaf_text},"roundings":[{rounding}],'
+            '"notes":[],"children":[]}'
+        )
 
     def _gap_json(self) -> str:
         """``"gap"``, as :meth:`gap` gives it, from the record's integers."""

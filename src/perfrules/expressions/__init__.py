@@ -24,7 +24,13 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Final, NamedTuple
 
-from perfrules._numbers import NumberFormatError, format_short, fraction, to_fraction
+from perfrules._numbers import (
+    NumberFormatError,
+    format_short,
+    format_short_pair,
+    fraction,
+    to_fraction,
+)
 from perfrules.errors import ExpressionError
 from perfrules.expressions._codegen import PairCode
 from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Pair, Type, add_pairs
@@ -55,6 +61,7 @@ __all__ = [
     "bind",
     "compile_expression",
     "safe_eval",
+    "shown_value",
 ]
 
 Value = Fraction | bool
@@ -72,6 +79,29 @@ _NUMBER_REASONS: Final[dict[str, tuple[str, str]]] = {
     "zero": ("denominator is 0", "分母为 0"),
     "type": ("not a number or condition", "既不是数字也不是条件"),
 }
+
+
+def shown_value(arg: object) -> str:
+    """An operand as a step's text with values shows it (``0.795454…``, ``(-2)``, ``true``).
+
+    *arg* is a number (a ``Fraction``, or a ``(numerator, denominator)`` pair as the traced
+    function records it), a condition, an interval, the literal text of a constant, or
+    ``None`` for a part that was not evaluated.
+    """
+    if arg is True or arg is False:
+        return "true" if arg else "false"
+    if arg.__class__ is Fraction:  # not isinstance: Fraction's ABC check is slow
+        text = format_short(arg)
+        return text if arg.numerator >= 0 else f"({text})"
+    if arg.__class__ is tuple:
+        num, den = arg
+        text = format_short_pair(num, den)
+        return text if num >= 0 else f"({text})"
+    if isinstance(arg, Interval):
+        return f'"{arg.text}"'
+    if arg is None:
+        return "…"
+    return str(arg)
 
 
 class Step(NamedTuple):
@@ -96,20 +126,7 @@ class Step(NamedTuple):
 
     def with_values(self) -> str:
         """The sub-expression with its operands' values: ``70 / 88``."""
-        shown = []
-        for arg in self.args:
-            if arg is True or arg is False:
-                shown.append("true" if arg else "false")
-            elif arg.__class__ is Fraction:  # not isinstance: Fraction's ABC check is slow
-                text = format_short(arg)
-                shown.append(text if arg.numerator >= 0 else f"({text})")
-            elif isinstance(arg, Interval):
-                shown.append(f'"{arg.text}"')
-            elif arg is None:
-                shown.append("…")
-            else:
-                shown.append(str(arg))
-        return self.template.format(*shown)
+        return self.template.format(*map(shown_value, self.args))
 
     def __str__(self) -> str:
         """``actual / target = 70 / 88 = 0.795454…``."""
@@ -210,6 +227,24 @@ class Expression:
             raise  # pragma: no cover - the reference raises a placed error first
         value = result if isinstance(result, bool) else fraction(*result)
         return value, self._steps(names, records)
+
+    def recorded(
+        self, names: Mapping[str, Value]
+    ) -> tuple[tuple[int, int] | bool, list[tuple[int, int, int] | tuple[int, bool]]]:
+        """The value and every intermediate one as the traced function records them.
+
+        Numbers stay ``(numerator, denominator)`` pairs, not reduced: what :meth:`explain`
+        makes into :class:`Step` objects, for a writer that needs only their text. Each
+        record is ``(node, numerator, denominator)`` or ``(node, condition)``; the template
+        of node ``k`` is ``self.program.infos[k]``.
+        """
+        records: list[tuple[int, int, int] | tuple[int, bool]] = []
+        try:
+            result = self.code.traced(records.append, *self.arguments(names))
+        except Exception:
+            self.evaluate_reference(names)
+            raise  # pragma: no cover - the reference raises a placed error first
+        return result, records
 
     def _steps(
         self, names: Mapping[str, Value], records: list[tuple[int, int, int] | tuple[int, bool]]
