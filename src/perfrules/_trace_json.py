@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from perfrules._messages import ui
 from perfrules._numbers import Memo, format_number, format_pair, is_terminating, repeating_text
-from perfrules.expressions import shown_value
+from perfrules.expressions import operands, shown_value
 from perfrules.expressions._functions import Interval
 from perfrules.expressions._parse import NodeInfo
 
@@ -213,18 +213,7 @@ def recorded_steps_json(
         k = record[0]
         value = values[k]
         info = infos[k]
-        with_values = info.template.format(
-            *[
-                shown_value(
-                    values.get(ref)  # type: ignore[call-overload]
-                    if kind == "rec"
-                    else names.get(ref)  # type: ignore[call-overload]
-                    if kind == "name"
-                    else ref
-                )
-                for kind, ref in info.children
-            ]
-        )
+        with_values = info.template.format(*map(shown_value, operands(info, values, names)))
         if value.__class__ is tuple:
             num, den = value
             value_text = _PAIRS[(num, den, None)]

@@ -252,7 +252,7 @@ class Evaluation:
         if self._plain():
             return self._plain_root()
         plan = self.plan
-        records, values, pres = self.out[1], self.out[2], self.out[3]
+        records, values = self.out[1], self.out[2]
         count = len(plan.nodes)
         built: list[Any] = [None] * count
         applicable: list[Fraction] = [_ZERO] * count
@@ -268,16 +268,12 @@ class Evaluation:
                 )
                 continue
             _, counted, _, _, below, rounded = group
-            if (
-                counted
-                and False not in [full[c] for c in counted]  # every row counted fully
-                and (index or self.out[6] is None)  # the root: no grade override
-            ):
+            if self._counted_fully(index, counted, full):
                 sn, sd = values[2 * index], values[2 * index + 1]
                 score = fraction(sn, sd)
                 roundings: tuple[RoundingStep, ...] = ()
-                if rounded is not None:  # the root's unrounded total: the renormalised sum
-                    bn, bd = (pres[rounded[1]], pres[rounded[1] + 1]) if index else self.out[4]
+                if rounded is not None:
+                    bn, bd = self._unrounded(index, rounded[1])
                     roundings = (RoundingStep(rounded[0], mode, fraction(bn, bd), score),)
                 built[index] = _node_trace(
                     node,
@@ -297,6 +293,26 @@ class Evaluation:
         root: NodeTrace = built[0]
         return root
 
+    def _counted_fully(self, index: int, counted: tuple[int, ...], full: list[bool]) -> bool:
+        """Whether group *index* takes the short cut.
+
+        It does when it adds up *counted* (none when it cannot), each of them scored with
+        all of its weight, and no grade override fired (the root would note it).
+        """
+        return (
+            bool(counted)
+            and False not in [full[c] for c in counted]
+            and (index != 0 or self.out[6] is None)
+        )
+
+    def _unrounded(self, index: int, offset: int) -> tuple[int, int]:
+        """Group *index*'s sum before its rounding; the root's is the renormalised sum."""
+        if index == 0:
+            num, den = self.out[4]
+            return num, den
+        pres = self.out[3]
+        return pres[offset], pres[offset + 1]
+
     def _plain_root(self) -> NodeTrace:
         """The tree when :meth:`_plain`.
 
@@ -307,17 +323,12 @@ class Evaluation:
         layout = _plain_layout(plan)
         assert layout is not None  # noqa: S101 - see _plain
         leaves, groups = layout
-        records, values, pres = self.out[1], self.out[2], self.out[3]
+        records, values = self.out[1], self.out[2]
         memo = _memo(plan, "leaf_trace")
         built: list[Any] = [None] * len(plan.nodes)
         for index, position, node, name in leaves:
             record = records[position]
-            if name is None:
-                key = _fast_key(node, record)
-            else:  # one fact read: _fast_key's key, made inline
-                raw = record[1][0]
-                text = raw if raw.__class__ is str else str(raw)
-                key = (index, raw.__class__, text, name in record[0])
+            key = _plain_key(index, node, name, record)
             known = memo.get(key)
             if known is None:
                 known = self._leaf_built(node, record)
@@ -329,8 +340,8 @@ class Evaluation:
             node = nodes[index]
             score = fraction(values[2 * index], values[2 * index + 1])
             roundings: tuple[RoundingStep, ...] = ()
-            if rounded is not None:  # the root's unrounded total: the renormalised sum
-                bn, bd = (pres[rounded[1]], pres[rounded[1] + 1]) if index else self.out[4]
+            if rounded is not None:
+                bn, bd = self._unrounded(index, rounded[1])
                 roundings = (RoundingStep(rounded[0], mode, fraction(bn, bd), score),)
             built[index] = _NEW(
                 NodeTrace,
@@ -420,23 +431,14 @@ class Evaluation:
         layout = _plain_layout(plan)
         assert layout is not None  # noqa: S101 - see _plain
         leaves, groups = layout
-        records, values, pres = self.out[1], self.out[2], self.out[3]
+        records, values = self.out[1], self.out[2]
         memo = _memo(plan, "leaf_json")
         template, slots = _plain_template(plan)
         out = template[:]  # the document's fixed pieces, each node's slot to fill
         size = 0
         for index, position, node, name in leaves:
             record = records[position]
-            if name is None:
-                key = _fast_key(node, record)
-            else:  # one fact read: _fast_key's key, made inline
-                raw = record[1][0]
-                key = (
-                    index,
-                    raw.__class__,
-                    raw if raw.__class__ is str else str(raw),
-                    name in record[0],
-                )
+            key = _plain_key(index, node, name, record)
             known = memo.get(key)
             if known is None:
                 known = self._leaf_json(node, record)
@@ -450,8 +452,8 @@ class Evaluation:
             sn, sd = values[2 * index], values[2 * index + 1]
             if rounded is None:
                 rounding = ""
-            else:  # the root's unrounded total is the record's renormalised sum
-                bn, bd = (pres[rounded[1]], pres[rounded[1] + 1]) if index else self.out[4]
+            else:
+                bn, bd = self._unrounded(index, rounded[1])
                 rounding = rounding_pair_json(rounded[0], mode, bn, bd, sn, sd)
             out[slots[index]] = (
                 f'{parts[0]}{pair_json(sn, sd, places)},"lost":'
@@ -462,7 +464,7 @@ class Evaluation:
     def _root_json(self) -> str:
         """The tree's text, node by node (any unit)."""
         plan = self.plan
-        records, values, pres = self.out[1], self.out[2], self.out[3]
+        records, values = self.out[1], self.out[2]
         memo = _memo(plan, "leaf_json")
         count = len(plan.nodes)
         texts = [""] * count
@@ -486,17 +488,13 @@ class Evaluation:
                     _too_big(node, text)
                 continue
             parts, counted, wn, wd, below, rounded = group
-            if (
-                counted
-                and False not in [full[c] for c in counted]  # every row counted fully
-                and (index or self.out[6] is None)  # the root: no grade override
-            ):
+            if self._counted_fully(index, counted, full):
                 sn, sd = values[2 * index], values[2 * index + 1]
                 places = node.shown_places
                 if rounded is None:
                     rounding = ""
-                else:  # the root's unrounded total is the record's renormalised sum
-                    bn, bd = (pres[rounded[1]], pres[rounded[1] + 1]) if index else self.out[4]
+                else:
+                    bn, bd = self._unrounded(index, rounded[1])
                     rounding = rounding_pair_json(rounded[0], mode, bn, bd, sn, sd)
                 texts[index] = "".join(
                     (
@@ -952,6 +950,21 @@ def _noted(node: Node, trace: NodeTrace) -> NodeTrace:
     return trace._replace(notes=(*trace.notes, _NOT_COUNTED))
 
 
+def _plain_key(index: int, node: Node, name: str | None, record: Any) -> tuple[object, ...]:
+    """:func:`_fast_key` of a row scored the plain way; *name*: the one fact it reads."""
+    if name is None:
+        key = _fast_key(node, record)
+        assert key is not None  # noqa: S101 - a plain row's record is a tuple
+        return key
+    raw = record[1][0]  # one fact read: the same key, made without _fast_key's checks
+    return (index, raw.__class__, _as_given(raw), name in record[0])
+
+
+def _as_given(raw: object) -> object:
+    """A fact as the memo keys tell it apart: its text (``0.5`` is not ``0.50``)."""
+    return raw if raw.__class__ is str else str(raw)
+
+
 def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:
     """What an indicator scored the plain way depends on, as a key; ``None`` otherwise.
 
@@ -970,12 +983,12 @@ def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:
         return (
             node.index,
             raw.__class__,
-            raw if raw.__class__ is str else str(raw),
+            _as_given(raw),
             leaf.needs[0] in own,
         )
     return (
         node.index,
-        tuple([(raw.__class__, raw if raw.__class__ is str else str(raw)) for raw in raws]),
+        tuple([(raw.__class__, _as_given(raw)) for raw in raws]),
         tuple([name in own for name in leaf.needs]),
     )
 

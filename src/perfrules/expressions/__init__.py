@@ -60,6 +60,7 @@ __all__ = [
     "add_pairs",
     "bind",
     "compile_expression",
+    "operands",
     "safe_eval",
     "shown_value",
 ]
@@ -102,6 +103,24 @@ def shown_value(arg: object) -> str:
     if arg is None:
         return "…"
     return str(arg)
+
+
+def operands(
+    info: NodeInfo, values: Mapping[int, object], names: Mapping[str, object]
+) -> list[object]:
+    """The values of a recorded sub-expression's template fields, in order.
+
+    *values* are the recorded values by node (as :class:`Step` holds them, or as pairs),
+    *names* the inputs bound; a constant is its literal text, a part not evaluated ``None``.
+    """
+    return [
+        values.get(ref)  # type: ignore[call-overload]
+        if kind == "rec"
+        else names.get(ref)  # type: ignore[call-overload]
+        if kind == "name"
+        else ref
+        for kind, ref in info.children
+    ]
 
 
 class Step(NamedTuple):
@@ -219,12 +238,7 @@ class Expression:
 
     def explain(self, names: Mapping[str, Value]) -> tuple[Value, tuple[Step, ...]]:
         """Evaluate and return the value with every intermediate step."""
-        records: list[tuple[int, int, int] | tuple[int, bool]] = []
-        try:
-            result = self.code.traced(records.append, *self.arguments(names))
-        except Exception:
-            self.evaluate_reference(names)
-            raise  # pragma: no cover - the reference raises a placed error first
+        result, records = self.recorded(names)
         value = result if isinstance(result, bool) else fraction(*result)
         return value, self._steps(names, records)
 
@@ -260,16 +274,7 @@ class Expression:
         steps = []
         for k, value in exact:
             info: NodeInfo = infos[k]
-            args = tuple(
-                [
-                    values.get(ref)  # type: ignore[call-overload]
-                    if kind == "rec"
-                    else names.get(ref)  # type: ignore[call-overload]
-                    if kind == "name"
-                    else ref
-                    for kind, ref in info.children
-                ]
-            )
+            args = tuple(operands(info, values, names))
             steps.append(Step(info.text, info.template, args, value, info.formula))
         return tuple(steps)
 
