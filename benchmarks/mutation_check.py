@@ -22,6 +22,8 @@ FUNCTIONS = SRC / "expressions" / "_functions.py"
 NUMBERS = SRC / "_numbers.py"
 KERNEL = SRC / "engine" / "_kernel.py"
 SCHEME = SRC / "engine" / "_scheme.py"
+GRADING = SRC / "engine" / "_grading.py"
+TRACE_JSON = SRC / "_trace_json.py"
 
 MUTANTS = [
     (
@@ -99,7 +101,7 @@ MUTANTS = [
     (
         "half_even rounds ties up",
         NUMBERS,
-        "    return quotient + (twice > den or (twice == den and quotient % 2 == 1))",
+        "    return quotient + ((twice > den) | ((twice == den) & (quotient % 2 == 1)))",
         "    return quotient + (twice >= den)",
     ),
     (
@@ -111,8 +113,8 @@ MUTANTS = [
     (
         "no renormalisation",
         SCHEME,
-        "        if applicable == plan.max or not applicable:",
-        "        if True:",
+        "        if applicable and applicable != scale_to:",
+        "        if False:",
     ),
     (
         "score above weight accepted",
@@ -131,6 +133,24 @@ MUTANTS = [
         KERNEL,
         '        if places is None:\n            self.emit(f"n{i} = {pre.num}")',
         '        if True:\n            self.emit(f"n{i} = {pre.num}")',
+    ),
+    (
+        "losses tied on points ordered against the ids",
+        GRADING,
+        "                keyed[rank - num * n] = row",
+        "                keyed[-rank - num * n] = row",
+    ),
+    (
+        "the gap's rows weigh nothing more after renormalisation",
+        GRADING,
+        "        fn, fd = factor.numerator, factor.denominator",
+        "        fn, fd = 1, 1",
+    ),
+    (
+        "a repeating step value written without its exact form",
+        TRACE_JSON,
+        "            exact_text = repeating_text(num, den)",
+        "            exact_text = None",
     ),
 ]
 

@@ -18,9 +18,9 @@ from perfrules._messages import ui
 from perfrules._numbers import Memo, format_number, format_pair, is_terminating, repeating_text
 from perfrules.expressions import operands, shown_value
 from perfrules.expressions._functions import Interval
-from perfrules.expressions._parse import NodeInfo
 
 if TYPE_CHECKING:
+    from perfrules.expressions._parse import NodeInfo
     from perfrules.trace import CohortTrace, Gap, Grade, NodeTrace, Note, Provenance, Trace
 
 __all__ = [
@@ -197,7 +197,7 @@ def step_json(
 
 def recorded_steps_json(
     infos: Sequence[NodeInfo],
-    records: Iterable[tuple[int, int, int] | tuple[int, bool]],
+    records: Sequence[tuple[int, int, int] | tuple[int, bool]],
     names: Mapping[str, object],
 ) -> str:
     """The ``"steps"`` entries from a traced function's records (see ``Expression.recorded``).
