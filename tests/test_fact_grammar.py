@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import perfrules
 from conftest import SEED
@@ -74,3 +77,31 @@ def test_na_with_a_reason_excludes_the_indicator(seed_compiled):
     result = seed_compiled.evaluate(data)
     assert result.scores["群众满意度"] is None
     assert str(result.total) == "89.05"  # (89.25 - 4.65) of 95 applicable points, x 100/95
+
+
+@given(
+    st.decimals(allow_nan=True, allow_infinity=True)
+    | st.builds(
+        lambda digits, exponent, sign: Decimal((sign, tuple(digits), exponent)),
+        st.lists(st.integers(0, 9), min_size=1, max_size=40),
+        st.integers(-40, 40),
+        st.integers(0, 1),
+    )
+)
+@example(Decimal("1" + "0" * 30))  # 31 characters, too large
+@example(Decimal("-" + "9" * 30))  # 31 characters, the largest magnitude allowed
+@example(Decimal("1." + "0" * 29))  # 31 characters, 30 digits
+@example(Decimal("0." + "0" * 29 + "1"))  # 30 places
+@example(Decimal("NaN"))
+def test_a_decimal_fact_is_read_as_the_general_grammar_reads_it(value):
+    # The scorer reads short Decimals without their digit and place checks (a text of at
+    # most 31 characters cannot break them); it must refuse and accept exactly what
+    # decimal_pair does.
+    from perfrules._numbers import decimal_pair
+    from perfrules.facts._values import _decimal_text_pair
+
+    try:
+        expected = decimal_pair(value)
+    except NumberFormatError:
+        expected = None
+    assert _decimal_text_pair(str(value)) == expected

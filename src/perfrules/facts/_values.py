@@ -72,8 +72,15 @@ def _text_pair(text: str) -> tuple[int, int] | None:
 
 
 def _decimal_text_pair(text: str) -> tuple[int, int] | None:
+    dec = Decimal(text)
+    if len(text) <= 31 and "E" not in text:
+        # Written in at most 31 characters without an exponent: at most 30 digits and 30
+        # places, so only the magnitude (and NaN, Infinity) can fail decimal_pair's limits.
+        if not dec.is_finite() or dec.adjusted() >= 30:
+            return None
+        return dec.as_integer_ratio()
     try:
-        return decimal_pair(Decimal(text))
+        return decimal_pair(dec)
     except NumberFormatError:
         return None
 
