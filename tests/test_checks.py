@@ -315,3 +315,23 @@ def test_an_unknown_key_does_not_hide_the_weight_sum_of_its_group(tmp_path):
     )
     _, _, diagnostics = check_path(path)
     assert sorted((d.code, d.line) for d in diagnostics) == [("PR101", 13), ("PR202", 4)]
+
+
+def test_a_group_refused_for_its_weight_is_one_error_not_one_per_child(tmp_path):
+    # A group whose weight is not a number is refused (PR102); its children used to add one
+    # "not a declared group" error each, with a misleading did-you-mean.
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[scheme]\nid = "x"\ntitle = "x"\nmax = 10\n[inputs.actual]\n'
+        '[[bands]]\nlabel = "a"\nmin = 0\nmax = 10\n'
+        '[groups.out]\nweight = "x10"\n'
+        '[indicators.a]\nparent = "out"\nweight = 5\nformula = "weight * min(actual, 1)"\n'
+        '[indicators.b]\nparent = "out"\nweight = 5\nformula = "weight * min(actual, 1)"\n'
+        '[indicators.c]\nparent = "ou"\nweight = 5\nformula = "weight * min(actual, 1)"\n',
+        encoding="utf-8",
+    )
+    _, _, diagnostics = check_path(path)
+    assert sorted((d.code, d.line) for d in diagnostics if d.severity == "error") == [
+        ("PR102", 11),
+        ("PR203", 21),  # a parent that is declared nowhere is still an error
+    ]

@@ -161,22 +161,7 @@ FORM_KEYS: Final = ("filled_by", "reviewed_by", "phone", "date")
 def _form_problems(value: Any, source_map: Any, name: str) -> list[Diagnostic]:
     """``[form]`` must be a table of texts with the known keys."""
     if not isinstance(value, Mapping):
-        line, column = source_map.position(("form",))
-        return [
-            Diagnostic(
-                "PR102",
-                ("form",),
-                {
-                    "key": "form",
-                    "expected": "a table",
-                    "expected_zh": "表",
-                    "got": repr(value)[:40],
-                },
-                file=name,
-                line=line,
-                column=column,
-            )
-        ]
+        return [_form_type(("form",), "form", ("a table", "表"), value, source_map, name)]
     problems = []
     for key, item in value.items():
         line, column = source_map.position(("form", key))
@@ -199,18 +184,26 @@ def _form_problems(value: Any, source_map: Any, name: str) -> list[Diagnostic]:
             )
         elif not isinstance(item, str | int):
             problems.append(
-                Diagnostic(
-                    "PR102",
-                    ("form", key),
-                    {
-                        "key": f"form.{key}",
-                        "expected": "text",
-                        "expected_zh": "文本",
-                        "got": repr(item)[:40],
-                    },
-                    file=name,
-                    line=line,
-                    column=column,
-                )
+                _form_type(("form", key), f"form.{key}", ("text", "文本"), item, source_map, name)
             )
     return problems
+
+
+def _form_type(
+    path: tuple[str, ...],
+    key: str,
+    expected: tuple[str, str],
+    value: Any,
+    source_map: Any,
+    name: str,
+) -> Diagnostic:
+    """PR102 for a ``[form]`` value of the wrong type, at its place in the file."""
+    line, column = source_map.position(path)
+    return Diagnostic(
+        "PR102",
+        path,
+        {"key": key, "expected": expected[0], "expected_zh": expected[1], "got": repr(value)[:40]},
+        file=name,
+        line=line,
+        column=column,
+    )

@@ -80,6 +80,10 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
     for section, entries in (("groups", groups), ("indicators", indicators)):
         for node_id, node in entries.items():
             parent = node.parent
+            if parent is not None and parent not in groups and ("groups", parent) in broken:
+                # its parent is declared but was refused (reported): not a second error here
+                broken.add(("parent", parent))
+                continue
             if parent is not None and parent not in groups:
                 suggestion = _close(parent, groups)
                 yield Diagnostic(
