@@ -41,6 +41,7 @@ from perfrules._trace_json import exact as exact_json
 from perfrules.engine._grading import LossOrder, gap_for, gap_rows, grade_of, loss_order
 from perfrules.engine._kernel import MISSING
 from perfrules.engine._plan import Node, Plan
+from perfrules.engine._totals import totals_of
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.expressions import Value
 from perfrules.expressions._limits import MAX_TRACE_CHARS
@@ -207,7 +208,12 @@ class Evaluation:
         if self.out[6] is not None:
             return None
         return gap_for(
-            self.plan, self.out[5], self.total_exact(), self._loss_order(), self.applicable()
+            self.plan,
+            self.out[5],
+            self.total_exact(),
+            self._loss_order(),
+            self.applicable(),
+            (self.out[2], self.out[3]),
         )
 
     def _loss_order(self) -> LossOrder:
@@ -641,7 +647,13 @@ class Evaluation:
             return "null"
         values = self.out[2]
         found = gap_rows(
-            self.plan, self.out[5], values[0], values[1], self._loss_order(), self.applicable()
+            self.plan,
+            self.out[5],
+            values[0],
+            values[1],
+            self._loss_order(),
+            self.applicable(),
+            (values, self.out[3]),
         )
         if found is None:
             return "null"
@@ -804,12 +816,9 @@ class Evaluation:
             before = fraction(pres[2 * position], pres[2 * position + 1])
             if node.kind == "scheme":
                 renormalised = Fraction(*self.out[4])
-                capped = plan.scheme.scheme.fit == "cap"
-                # rows renormalise against their own maximum when the total is capped
-                scale_to = plan.leaf_weights[0] if capped else node.weight
-                uncapped = before
-                if weight != scale_to and weight:
-                    uncapped = before * scale_to / weight
+                totals = totals_of(plan)
+                uncapped, scale_to, scaled = totals.explain(before, weight)
+                if scaled:
                     notes = (
                         Note(
                             "renormalised",
@@ -820,7 +829,7 @@ class Evaluation:
                             },
                         ),
                     )
-                if capped and uncapped > node.weight:
+                if totals.capped and uncapped > node.weight:
                     notes = (
                         *notes,
                         Note(

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from perfrules._numbers import ROUNDING
 from perfrules.engine._plan import Plan
+from perfrules.engine._totals import totals_of
 from perfrules.expressions._functions import Interval
 from perfrules.expressions._limits import MAX_BITS
 
@@ -67,8 +68,6 @@ def columnar_plan(plan: Plan, types: Mapping[str, str]) -> ColumnarPlan:
             return "grade overrides"
         if plan.total_places is None:
             return "an unrounded total"
-        if plan.scheme.scheme.fit == "cap":
-            return "a capped total"
         for index in plan.leaves:
             node = plan.nodes[index]
             leaf = node.leaf
@@ -467,6 +466,7 @@ def score_arrays(
             formulas succeed and whose scores lie in [0, weight].
     """
     plan = columnar.plan
+    totals = totals_of(plan)
     mode = plan.mode
     n = regular.shape[0]
     regular = regular.copy()
@@ -513,14 +513,15 @@ def score_arrays(
         value_num: Ints = total
         value_den: Ints | int = 10**top
         scale_now: int | None = top
-        if node.kind == "scheme":
-            leaf_weights = sum((plan.nodes[j].weight for j in plan.counted_leaves), Fraction(0))
-            if leaf_weights != plan.max:
-                factor_fraction = plan.max / leaf_weights
-                num_f, den_f = factor_fraction.numerator, factor_fraction.denominator
-                if not _fits(_bound(total) * num_f, 10**top * den_f):
-                    (total,) = _wide(total)
-                value_num, value_den, scale_now = total * num_f, 10**top * den_f, None
+        if node.kind == "scheme" and totals.always:
+            # No row of a regular unit is excluded: the totals' fit on every row at once.
+            widest = max(totals.plan.max.numerator, totals.plan.max.denominator)
+            factor = totals.scale_to / totals.rows_weight
+            grows = factor.numerator * factor.denominator * widest * widest
+            if not _fits((_bound(total) + 10**top) * grows):
+                (total,) = _wide(total)
+            value_num, value_den = totals.finish_each(total, 10**top, np.where)
+            scale_now = None
         places = node.places
         if places is None:
             scores[index], scales[index] = value_num, top
@@ -542,12 +543,9 @@ def score_arrays(
 
 
 def _bands(plan: Plan, total: Ints, scale: int) -> Ints:
-    """The band of each total (an integer over *scale*), as the scalar scorer decides it."""
+    """The band of each total (an integer over *scale*), as the totals decide it."""
+    totals = totals_of(plan)
     n = total.shape[0]
-    top = next(
-        (p for p, band in enumerate(plan.bands) if band[2] == plan.max), len(plan.bands) - 1
-    )
-    band = np.full(n, top, dtype=np.int64)
     largest = max(
         (
             max(abs(b.numerator), b.denominator)
@@ -558,13 +556,5 @@ def _bands(plan: Plan, total: Ints, scale: int) -> Ints:
     )
     fits = total.dtype != object and _fits(_bound(total) * largest, largest * scale)
     wide = total if fits else total.astype(object)
-    decided = np.zeros(n, dtype=np.bool_)
-    for position, (_, low, high, _) in enumerate(plan.bands):
-        at_least = wide * low.denominator >= low.numerator * scale
-        below = wide * high.denominator < high.numerator * scale
-        if high == plan.max:
-            below = below | (wide * high.denominator == high.numerator * scale)
-        hit = ~decided & np.asarray(at_least & below, dtype=np.bool_)
-        band[hit] = position
-        decided |= hit
-    return band
+    start = np.full(n, totals.top, dtype=np.int64)
+    return np.asarray(totals.band_of_each(wide, scale, start, np.where), dtype=np.int64)

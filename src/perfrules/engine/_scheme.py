@@ -28,6 +28,7 @@ from perfrules.engine._cohort import NOT_APPLICABLE, CohortValues, holds, rank, 
 from perfrules.engine._grading import by_loss, gap_for
 from perfrules.engine._kernel import EMPTY, MISSING, build_kernel
 from perfrules.engine._plan import Node, Plan
+from perfrules.engine._totals import totals_of
 from perfrules.errors import Diagnostic, ExpressionError, FactsError
 from perfrules.expressions import Value
 from perfrules.facts import Facts
@@ -105,7 +106,7 @@ class CompiledScheme:
             assert leaf is not None  # noqa: S101
             self._allowed[index] = frozenset({*leaf.needs, *_RESERVED_FACTS, *self._types})
         fast_keys = {i: keys - {"na", "override"} for i, keys in self._allowed.items()}
-        self._leaf_weights = sum((plan.nodes[i].weight for i in plan.counted_leaves), _ZERO)
+        self.totals = totals_of(plan)
         self.kernel = build_kernel(
             plan,
             self._types,
@@ -116,7 +117,7 @@ class CompiledScheme:
                 "_SHAPE": self._shape,
                 "_SHARED": self._shared,
                 "_NOTHING": self._nothing,
-                "_RENORM": self._renormalise,
+                "_RENORM": self.totals.renormalise,
                 "_OVERRIDE": self._override_grade,
             },
         )
@@ -395,34 +396,33 @@ class CompiledScheme:
         source = result._source  # noqa: SLF001 - our own result
         if isinstance(source, Evaluation):
             return source.gap()
-        # A result made of plain values (from a worker process): its grade is a band of this
-        # plan, unless a grade override named it (then there is no gap to close).
+        if result.trace is not None:
+            return result.trace.gap
+        # A result made of plain values: its grade is a band of this plan, unless a grade
+        # override named it (then there is no gap to close). Its scores are taken as given.
         position = next(
             (n for n, grade in enumerate(self.plan.grades) if grade == result.grade), None
         )
         if position is None:
             return None
+        plan = self.plan
+        scores = {i: _exact(result.scores.get(plan.nodes[i].id)) for i in plan.leaves}
+        values, pres, excluded = self.totals.record(scores)
         rows = []
-        for i in self.plan.counted_leaves:
-            node = self.plan.nodes[i]
-            score = _exact(result.scores.get(node.id))
+        for i in plan.counted_leaves:
+            node = plan.nodes[i]
+            score = scores[i]
             if score is not None:
                 lost = node.weight - score
                 if lost:
                     rows.append((lost.numerator, lost.denominator, i, node.id))
         return gap_for(
-            self.plan,
+            plan,
             position,
             result.total_exact,
-            by_loss(self.plan, rows),
-            sum(
-                (
-                    self.plan.nodes[i].weight
-                    for i in self.plan.counted_leaves
-                    if result.scores.get(self.plan.nodes[i].id) is not None
-                ),
-                _ZERO,
-            ),
+            by_loss(plan, rows),
+            self.totals.rows_weight - excluded,
+            (values, pres),
         )
 
     # --- helpers the generated scorer calls ----------------------------------------------
@@ -453,22 +453,6 @@ class CompiledScheme:
         """No indicator could be scored: say so, unless a failure already explains it."""
         if not unit.errors:
             unit.problem("PR502", (), {})
-
-    def _renormalise(self, num: int, den: int, excluded: Fraction) -> tuple[int, int]:
-        """The total of the applicable rows scaled to the maximum (N/A rows excluded).
-
-        With ``fit = "cap"`` the rows keep their own maximum (their weights): N/A rows are
-        renormalised against it, and the total is the sum but never more than ``max``.
-        """
-        plan = self.plan
-        applicable = self._leaf_weights - excluded
-        scale_to = self._leaf_weights if plan.scheme.scheme.fit == "cap" else plan.max
-        value = Fraction(num, den)
-        if applicable and applicable != scale_to:
-            value = value * scale_to / applicable
-        if plan.scheme.scheme.fit == "cap":
-            value = min(value, plan.max)
-        return value.numerator, value.denominator
 
     def _override_grade(
         self, shared: Mapping[str, Any], unit: Unit
@@ -929,7 +913,7 @@ def _score_chunk_in_worker(chunk: list[Any]) -> list[Any]:
         out = result._source.out  # type: ignore[union-attr]  # noqa: SLF001 - our own result
         unit = out[0]
         excluded = unit.excluded if unit is not None else _ZERO
-        records.append((out[2], out[5], out[6], excluded))
+        records.append((out[2], out[3], out[4], out[5], out[6], excluded))
     return records
 
 
@@ -963,12 +947,12 @@ def _evaluate_in_processes(
                 if isinstance(record, list):
                     yield FactsError(record)
                     continue
-                values, band, override, excluded = record
+                values, pres, renormalised, band, override, excluded = record
                 unit = None
                 if excluded:
                     unit = Unit(None)
                     unit.excluded = excluded
-                out = (unit, None, values, None, None, band, override)
+                out = (unit, None, values, pres, renormalised, band, override)
                 yield Result.lazy(Evaluation(plan, facts, out, want_trace=False))
 
 
