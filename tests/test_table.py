@@ -244,9 +244,9 @@ PROCUREMENT_COMPILED = perfrules.compile_scheme(perfrules.load_scheme(PROCUREMEN
 
 def test_schemes_the_arrays_cannot_take_say_why_and_still_score():
     omb = perfrules.compile_scheme(perfrules.load_scheme(ROOT / "rules/us/omb-part/scheme.toml"))
-    assert columnar_plan(omb.plan, omb._types).reason == "grade overrides"
+    assert columnar_plan(omb.plan, omb.types).reason == "grade overrides"
     seed = seed_compiled()
-    assert columnar_plan(seed.plan, seed._types).reason is None
+    assert columnar_plan(seed.plan, seed.types).reason is None
     rows = [
         {
             "unit": "a",
