@@ -343,35 +343,40 @@ def build_plan(
     )
 
 
-def _shown_files(source: Source | None) -> tuple[tuple[str, str], ...]:
-    """The rule files for provenance: as given when relative, else relative to the main one.
+def _shown_name(source: Source, name: str) -> str:
+    """A rule file as a trace names it: as given when relative, else relative to the main one.
 
     A trace travels (it is stored, sent to browsers): it must not carry a server's absolute
     paths. The sha256 of each file identifies it; the name is for people.
     """
+    main = source.main
+    if main is None or not Path(main).is_absolute() or not Path(name).is_absolute():
+        return name
+    return os.path.relpath(name, Path(main).parent)
+
+
+def _shown_files(source: Source | None) -> tuple[tuple[str, str], ...]:
+    """The rule files for provenance, each named by :func:`_shown_name`."""
     if source is None:
         return ()
-    main = source.main
-    base = Path(main).parent if main is not None and Path(main).is_absolute() else None
-    return tuple(
-        (
-            os.path.relpath(name, base) if base is not None and Path(name).is_absolute() else name,
-            digest,
-        )
-        for name, digest in source.files
-    )
+    return tuple((_shown_name(source, name), digest) for name, digest in source.files)
 
 
 def _sources(
     source: Source | None, keys: list[tuple[str, tuple[str, ...]]]
 ) -> tuple[tuple[str, str], ...]:
+    """``file:line`` of each key, the file named as provenance names it."""
     if source is None:
         return ()
     out = []
     for label, path in keys:
-        where = source.where(path)
-        if where is not None:
-            out.append((label, where))
+        file = source.file_of(path)
+        source_map = source.maps.get(file) if file else None
+        if file is None or source_map is None:
+            continue
+        line, _ = source_map.position(path)
+        shown = _shown_name(source, file)
+        out.append((label, f"{shown}:{line}" if line else shown))
     return tuple(out)
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "to_bool",
 ]
 
+
 def float_fact(value: float) -> Decimal | None:  # float-ok: a spreadsheet or frame cell
     """A binary float cell as the decimal a person typed and sees: its shortest text.
 
