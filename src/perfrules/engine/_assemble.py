@@ -39,8 +39,7 @@ from perfrules._trace_json import (
 )
 from perfrules._trace_json import exact as exact_json
 from perfrules.engine._grading import LossOrder, gap_for, gap_rows, grade_of, loss_order
-from perfrules.engine._kernel import MISSING
-from perfrules.engine._plan import Node, Plan
+from perfrules.engine._plan import MISSING, Node, Plan
 from perfrules.engine._totals import totals_of
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.expressions import Value
@@ -754,15 +753,15 @@ class Evaluation:
             inputs.append(InputValue("weight", node.weight, format_number(node.weight), "weight"))
         actual = ""
         for name, raw in zip(leaf.needs, raws, strict=True):
-            if raw is MISSING:
-                if name in leaf.params:
-                    value = leaf.params[name]
-                    inputs.append(InputValue(name, value, text_of(value), "params"))
-                else:
-                    value = leaf.target_value  # type: ignore[assignment]
-                    inputs.append(InputValue(name, value, node.target, "target"))
+            if raw is MISSING:  # the scorer took the default
+                default = leaf.default(name)
+                assert default is not None  # noqa: S101 - the scorer found it
+                value, origin = default
+                text = node.target if origin == "target" else text_of(value)
+                inputs.append(InputValue(name, value, text, origin))
                 names[name] = value
                 continue
+            # where find_fact found it (the scorer read own facts first)
             source = (
                 "facts"
                 if name in own

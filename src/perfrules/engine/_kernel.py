@@ -36,7 +36,7 @@ from types import FunctionType
 from typing import Any, Final
 
 from perfrules._numbers import ROUNDING
-from perfrules.engine._plan import Node, Plan
+from perfrules.engine._plan import MISSING, Node, Plan
 from perfrules.engine._totals import totals_of
 from perfrules.expressions import add_pairs
 from perfrules.expressions._codegen import BASE_GLOBALS, inline_block
@@ -46,8 +46,6 @@ __all__ = ["Kernel", "build_kernel"]
 
 #: Returned for a leaf whose facts are absent.
 EMPTY: Final[dict[str, Any]] = {}
-#: A fact that is not there.
-MISSING: Final = object()
 #: Most terms written as one ``a + b + ...`` chain (longer sums go through a flat tuple).
 _MAX_CHAIN: Final = 64
 
@@ -148,10 +146,8 @@ class _Writer:
         assert leaf is not None  # noqa: S101
         defaults = []
         for name in leaf.needs:
-            default = leaf.params.get(name)
-            if default is None and name == "target" and leaf.target_value is not None:
-                default = leaf.target_value
-            defaults.append(default)
+            found = leaf.default(name)
+            defaults.append(None if found is None else found[0])
         kinds = tuple(self.types.get(name, "number") for name in leaf.needs)
         key = (
             leaf.expression.text,
@@ -178,6 +174,7 @@ class _Writer:
             key_name = self.constant("_N", need)
             raw = f"x{j}"
             raws.append(raw)
+            # plan.find_fact's order, inline: own facts, shared facts, the default below
             lines.append(f"    {raw} = o.get({key_name}, _M)")
             lines.append(f"    if {raw} is _M: {raw} = shared.get({key_name}, _M)")
             if kind == "bool":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +21,10 @@ from perfrules.model import Policy, Scheme
 from perfrules.rules._loader import Source
 from perfrules.trace import Grade
 
-__all__ = ["Leaf", "Node", "Plan", "build_plan", "content_hash"]
+__all__ = ["MISSING", "Leaf", "Node", "Plan", "build_plan", "content_hash", "find_fact"]
+
+#: A fact that is not there.
+MISSING: Final = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,39 @@ class Leaf:
     na: Policy
     clamp: bool
     direction: str
+
+    def default(self, name: str) -> tuple[Value, str] | None:
+        """The value input *name* takes when no fact gives it, and where it comes from.
+
+        A ``params`` value first, then (for ``target``) the number of the target text;
+        ``None`` when there is none (the fact is missing). Every shape asks this.
+        """
+        value = self.params.get(name)
+        if value is not None:
+            return value, "params"
+        if name == "target" and self.target_value is not None:
+            return self.target_value, "target"
+        return None
+
+
+def find_fact(
+    name: str, own: Mapping[str, Any], shared: Mapping[str, Any], cohort: frozenset[str]
+) -> tuple[Any, str]:
+    """The raw fact input *name* of an indicator reads, and where it was found.
+
+    The one lookup order: the indicator's own facts (``facts``), then the unit's shared
+    facts (``shared``; a cohort value is bound among them and named ``cohort``). When
+    neither has it the answer is ``(MISSING, "missing")`` and the caller takes
+    :meth:`Leaf.default`. The generated scorer and the columnar reader follow the same
+    order (their code says where).
+    """
+    raw = own.get(name, MISSING)
+    if raw is not MISSING:
+        return raw, "facts"
+    raw = shared.get(name, MISSING)
+    if raw is not MISSING:
+        return raw, "cohort" if name in cohort else "shared"
+    return MISSING, "missing"
 
 
 @dataclass(frozen=True, slots=True)

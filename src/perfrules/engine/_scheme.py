@@ -34,8 +34,8 @@ from perfrules.engine._cohort import (
     unit_name,
 )
 from perfrules.engine._grading import by_loss, gap_for
-from perfrules.engine._kernel import EMPTY, MISSING, build_kernel
-from perfrules.engine._plan import Node, Plan
+from perfrules.engine._kernel import EMPTY, build_kernel
+from perfrules.engine._plan import MISSING, Node, Plan, find_fact
 from perfrules.engine._totals import totals_of
 from perfrules.errors import Diagnostic, ExpressionError, FactsError
 from perfrules.expressions import Value
@@ -726,20 +726,14 @@ class CompiledScheme:
         missing: str | None = None
         actual_text = ""
         for name in leaf.needs:
-            raw = own.get(name, MISSING)
-            source = "facts"
+            raw, source = find_fact(name, own, shared, self.plan.cohort_names)
             if raw is MISSING:
-                raw = shared.get(name, MISSING)
-                source = "cohort" if name in self.plan.cohort_names else "shared"
-            if raw is MISSING:
-                if name in leaf.params:
-                    value = leaf.params[name]
+                default = leaf.default(name)
+                if default is not None:
+                    value, origin = default
                     names[name] = value
-                    bound.append(InputValue(name, value, text_of(value), "params"))
-                    continue
-                if name == "target" and leaf.target_value is not None:
-                    names[name] = leaf.target_value
-                    bound.append(InputValue(name, leaf.target_value, node.target, "target"))
+                    text = node.target if origin == "target" else text_of(value)
+                    bound.append(InputValue(name, value, text, origin))
                     continue
                 missing = missing or name
                 bound.append(InputValue(name, None, "", "missing"))

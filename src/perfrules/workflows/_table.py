@@ -388,17 +388,16 @@ def _operand(
 ) -> tuple[tuple[Any, ...], Ints]:
     """The operand of input *name* of indicator *ident* on every row, and where it was read.
 
-    Resolved as the scalar scorer does: the indicator's own cell, else the shared cell,
-    else the cohort value, else the default (a ``params`` value or the target).
+    Resolved in the engine's lookup order (``find_fact``): the indicator's own cell, else
+    the shared cell, else the cohort value, else the leaf's default (``Leaf.default``).
     """
     kind = compiled.types.get(name, "number")
     show = leaf.show or "actual"
     own = columns.get(f"{ident}.{name}") or (columns.get(ident) if name == show else None)
     shared = columns.get(f"shared.{name}")
     sources = [c for c in (own, shared) if c is not None]
-    default = leaf.params.get(name)
-    if default is None and name == "target" and leaf.target_value is not None:
-        default = leaf.target_value
+    found = leaf.default(name)
+    default = None if found is None else found[0]
     if kind == "bool":
         value = np.zeros(n, dtype=np.bool_)
         okay = np.zeros(n, dtype=np.bool_)
