@@ -113,7 +113,7 @@ def test_a_group_of_thousands_of_rows_compiles_and_adds_up():
 
 
 def test_a_trace_too_large_to_use_is_refused_at_the_row_that_crosses_the_limit(monkeypatch):
-    from perfrules.engine import _assemble
+    from perfrules.engine import _json
 
     rows = "".join(
         f'[indicators.i{n}]\nweight = 1\nformula = "weight * min(big / (big + x), 1)"\n'
@@ -127,7 +127,7 @@ def test_a_trace_too_large_to_use_is_refused_at_the_row_that_crosses_the_limit(m
     compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="big.toml"))
     result = compiled.evaluate({"shared": {"x": "7/3"}, "indicators": {}})
     full = len(result.trace.to_json())
-    monkeypatch.setattr(_assemble, "MAX_TRACE_CHARS", full // 2)
+    monkeypatch.setattr(_json, "MAX_TRACE_CHARS", full // 2)
     again = compiled.evaluate({"shared": {"x": "7/3"}, "indicators": {}})
     with pytest.raises(perfrules.FactsError) as caught:
         again.trace.to_json()

@@ -10,37 +10,30 @@ when it is read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from typing import Any, Final
 
-from perfrules._numbers import (
-    normalise_text,
-)
 from perfrules.engine._assemble import Evaluation
 from perfrules.engine._cohort import (
     CohortValues,
     Problems,
-    holds,
-    rank,
-    take,
     unit_name,
 )
+from perfrules.engine._cohorts import Cohorts, shared_of
 from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._grading import by_loss, gap_for
 from perfrules.engine._kernel import EMPTY, build_kernel
-from perfrules.engine._plan import MISSING, Plan
+from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
 from perfrules.engine._workers import evaluate_in_processes
 from perfrules.errors import FactsError
 from perfrules.expressions import Value
 from perfrules.facts import Facts
-from perfrules.facts._values import (
-    text_of,
-)
 from perfrules.model import Scheme
-from perfrules.trace import CohortValue, Gap, Grade, Result
+from perfrules.trace import Gap, Grade, Rank, Result
 
 __all__ = ["CompiledScheme", "Unit"]  # Unit: from _general, where it lives
 
@@ -77,13 +70,7 @@ class CompiledScheme:
             },
         )
         self._run = self.kernel.function
-        # The cohort values some formula reads (a unit cannot be scored without them).
-        self._cohort_reads = frozenset(
-            name
-            for i in plan.leaves
-            for name in plan.nodes[i].leaf.needs  # type: ignore[union-attr]
-            if name in plan.cohort_names
-        )
+        self.cohorts = Cohorts(plan, general)
 
     @property
     def id(self) -> str:
@@ -131,7 +118,7 @@ class CompiledScheme:
             source, indicators, shared = None, facts, EMPTY
         binding = None
         if cohort is not None or self.plan.cohort_names:
-            shared, binding = self._bind_cohort(source, indicators, shared, cohort)
+            shared, binding = self.cohorts.bind(source, indicators, shared, cohort)
         out = self._run(source, indicators, shared)
         unit = out[0]
         if unit is not None and unit.diagnostics:
@@ -146,58 +133,7 @@ class CompiledScheme:
         cannot be read for this is left out of the values, and its problems are kept in
         ``problems`` by its position.
         """
-        rules = self.scheme.cohort.values if self.scheme.cohort is not None else {}
-        entries: dict[str | None, dict[str, list[tuple[Fraction, str]]]] = {}
-        problems: dict[int, FactsError] = {}
-        count = 0
-        for position, facts in enumerate(units):
-            count += 1
-            source = facts if isinstance(facts, Facts) else None
-            shared = _shared_of(facts)
-            unit = Unit(source)
-            key = self.cohort_key(shared, unit)
-            name = unit_name(facts, position)
-            taken: list[tuple[str, Fraction]] = []
-            for value_name, rule in rules.items():
-                condition = self.plan.cohort_conditions.get(value_name)
-                if condition is not None:
-                    picked = holds(
-                        condition, shared, self.read_shared, unit, f"cohort.values.{value_name}"
-                    )
-                    if not picked:
-                        continue
-                if rule.of is None:  # count: the unit is counted
-                    taken.append((value_name, Fraction(1)))
-                    continue
-                raw = shared.get(rule.of, MISSING)
-                if raw is MISSING:
-                    unit.problem(
-                        "PR401",
-                        ("shared", rule.of),
-                        {"indicator": f"cohort.values.{value_name}", "fact": rule.of},
-                    )
-                    continue
-                read = self.read_shared(rule.of, raw, unit)
-                if isinstance(read, Fraction):
-                    taken.append((value_name, read))
-            if unit.diagnostics:
-                problems[position] = FactsError(unit.diagnostics)
-                entries.setdefault(key, {})
-                continue
-            into = entries.setdefault(key, {})
-            for value_name, value in taken:
-                into.setdefault(value_name, []).append((value, name))
-        return CohortValues(
-            {
-                key: tuple(
-                    take(value_name, rule, found.get(value_name, ()))
-                    for value_name, rule in rules.items()
-                )
-                for key, found in entries.items()
-            },
-            count,
-            problems,
-        )
+        return self.cohorts.values(units)
 
     def evaluate_cohort(
         self, units: Iterable[Facts | Mapping[str, Any]], *, trace: bool = True
@@ -222,59 +158,45 @@ class CompiledScheme:
             except FactsError as exc:
                 results.append(exc)
         if self.scheme.ranking is not None:
-            self._rank(listed, results)
-        return results
-
-    def _rank(
-        self, units: list[Facts | Mapping[str, Any]], results: list[Result | FactsError]
-    ) -> None:
-        ranking = self.scheme.ranking
-        assert ranking is not None  # noqa: S101
-        condition = self.plan.cohort_conditions.get("")
-        rows: dict[str | None, list[tuple[int, str, tuple[Fraction | None, ...]]]] = {}
-        for position, (facts, result) in enumerate(zip(units, results, strict=True)):
-            if isinstance(result, FactsError):
-                continue
-            evaluation = result._source  # noqa: SLF001 - our own result
-            assert isinstance(evaluation, Evaluation)  # noqa: S101
-            shared = _shared_of(facts)
-            probe = Unit(None)
-            if condition is not None and not holds(
-                condition, shared, self.read_shared, probe, "ranking"
-            ):
-                continue
-            keys: list[Fraction | None] = []
-            for key in ranking.keys:
-                if key.by == "total":
-                    keys.append(result.total_exact)
-                elif key.by in self.plan.by_id:
-                    keys.append(evaluation.score(self.plan.by_id[key.by]))
-                else:
-                    raw = shared.get(key.by, MISSING)
-                    read = None if raw is MISSING else self.read_shared(key.by, raw, probe)
-                    keys.append(read if isinstance(read, Fraction) else None)
-            rows.setdefault(evaluation.cohort_key, []).append(
-                (position, unit_name(facts, position), tuple(keys))
-            )
-        for group in rows.values():
-            for position, placed in rank(ranking, group).items():
+            rows = []
+            for position, (facts, result) in enumerate(zip(listed, results, strict=True)):
+                if isinstance(result, FactsError):
+                    continue
+                evaluation = result._source  # noqa: SLF001 - our own result
+                assert isinstance(evaluation, Evaluation)  # noqa: S101
+                keys = self.rank_keys(shared_of(facts), partial(self.exact_score, result))
+                if keys is not None:
+                    name = unit_name(facts, position)
+                    rows.append((position, name, keys, evaluation.cohort_key))
+            for position, placed in self.cohorts.rank(rows).items():
                 ranked = results[position]._source  # type: ignore[union-attr]  # noqa: SLF001
                 assert isinstance(ranked, Evaluation)  # noqa: S101
                 ranked.rank = placed
+        return results
+
+    def rank_keys(
+        self, shared: Mapping[str, Any], score: Callable[[str], Fraction | None]
+    ) -> tuple[Fraction | None, ...] | None:
+        """The ranking keys of a scored unit (``None``: the ranking's ``where`` leaves it out).
+
+        *shared* are the unit's shared facts, *score* its exact score by id (the scheme's
+        id: the total). Every shape that ranks asks this, so they rank alike.
+        """
+        nodes = self.plan.nodes
+        return self.cohorts.rank_keys(shared, lambda index: score(nodes[index].id))
+
+    def rank(
+        self, rows: Iterable[tuple[int, str, tuple[Fraction | None, ...], str | None]]
+    ) -> dict[int, Rank]:
+        """Ranks of rows ``(position, unit, keys, cohort key)``, each cohort on its own."""
+        return self.cohorts.rank(rows)
 
     def cohort_key(self, shared: Mapping[str, Any], unit: Problems) -> str | None:
         """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort).
 
         *unit* collects the problem when the fact is missing (a :class:`Unit`).
         """
-        group_by = self.scheme.cohort.group_by if self.scheme.cohort is not None else None
-        if group_by is None:
-            return None
-        raw = shared.get(group_by, MISSING)
-        if raw is MISSING or (isinstance(raw, str) and not raw.strip()):
-            unit.problem("PR416", ("shared", group_by), {"fact": group_by})
-            return None
-        return normalise_text(text_of(raw)).strip()
+        return self.cohorts.key(shared, unit)
 
     def read_shared(self, name: str, raw: Any, unit: Problems) -> Value | object | None:
         """A shared fact as declared: its value, ``NOT_APPLICABLE``, or ``None``.
@@ -282,45 +204,6 @@ class CompiledScheme:
         *unit* collects the problem when *raw* cannot be read (a :class:`Unit`).
         """
         return self.general.read_shared(name, raw, unit)
-
-    def _bind_cohort(
-        self,
-        source: Facts | None,
-        indicators: Any,
-        shared: Any,
-        cohort: CohortValues | None,
-    ) -> tuple[Any, tuple[str | None, tuple[CohortValue, ...]]]:
-        """The shared facts with the unit's cohort values added, and the cohort it is in."""
-        names = self.plan.cohort_names
-        unit = Unit(source)
-        if cohort is None:
-            unit.problem("PR413", (), {"names": ", ".join(sorted(names))}, "score_together")
-            raise FactsError(unit.diagnostics)
-        if not isinstance(shared, Mapping):
-            return shared, (None, ())  # the scorer reports it
-        key = self.cohort_key(shared, unit)
-        for name in sorted(names & shared.keys()):
-            unit.problem("PR414", ("shared", name), {"fact": name})
-        if isinstance(indicators, Mapping):
-            for indicator_id, own in indicators.items():
-                if isinstance(own, Mapping):
-                    for name in sorted(names & own.keys()):
-                        unit.problem("PR414", ("indicators", indicator_id, name), {"fact": name})
-        values = cohort.values(key) if not unit.diagnostics else ()
-        if values is None:
-            values = ()
-            for name in sorted(names):
-                unit.problem("PR415", (), {"name": name, "cohort": key or ""})
-        for value in values:
-            if value.value is None and value.name in self._cohort_reads:
-                unit.problem("PR415", (), {"name": value.name, "cohort": key or ""})
-        if unit.diagnostics:
-            raise FactsError(unit.diagnostics)
-        bound = dict(shared)
-        for value in values:
-            if value.value is not None:
-                bound[value.name] = value.value
-        return bound, (key, values)
 
     def evaluate_many(
         self,
@@ -435,14 +318,3 @@ class CompiledScheme:
 
 def _exact(value: Decimal | None) -> Fraction | None:
     return None if value is None else Fraction(value)
-
-
-def _shared_of(facts: Facts | Mapping[str, Any]) -> Mapping[str, Any]:
-    """A unit's shared facts, as :meth:`CompiledScheme.evaluate` reads them."""
-    if isinstance(facts, Facts):
-        shared: Any = facts.shared
-    elif isinstance(facts, Mapping) and ("indicators" in facts or "shared" in facts):
-        shared = facts.get("shared", EMPTY)
-    else:
-        shared = EMPTY
-    return shared if isinstance(shared, Mapping) else EMPTY

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from typing import Any, Final
 
 import narwhals.stable.v2 as nw
@@ -26,7 +27,6 @@ import pyarrow as pa
 
 from perfrules._numbers import format_number, is_terminating
 from perfrules.engine import CohortValues, CompiledScheme
-from perfrules.engine._cohort import holds, rank
 from perfrules.engine._columns import Arrays, columnar_plan, score_arrays
 from perfrules.engine._scheme import Unit
 from perfrules.errors import FactsError
@@ -261,16 +261,7 @@ def rank_rows(
     rankable: Iterable[tuple[int, str, tuple[Fraction | None, ...], str | None]],
 ) -> dict[int, Any]:
     """Ranks of the rankable rows, per cohort (``{}`` without a ranking)."""
-    ranking = compiled.scheme.ranking
-    if ranking is None:
-        return {}
-    groups: dict[str | None, list[tuple[int, str, tuple[Fraction | None, ...]]]] = {}
-    for row, unit, keys, cohort_key in rankable:
-        groups.setdefault(cohort_key, []).append((row, unit, keys))
-    ranks: dict[int, Any] = {}
-    for members in groups.values():
-        ranks.update(rank(ranking, members))
-    return ranks
+    return compiled.rank(rankable)
 
 
 def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortValues:
@@ -543,34 +534,29 @@ def _rankable(
     ranking = compiled.scheme.ranking
     if ranking is None:
         return []
-    plan = compiled.plan
     shared = _shared_rows(columns, _cohort_names(compiled), n)
-    condition = plan.cohort_conditions.get("")
     keys_of = cohort[1] if cohort is not None else [None] * n
     rows: list[tuple[int, str, tuple[Fraction | None, ...], str | None]] = []
     for row in range(n):
         outcome = scalar.get(row)
         if isinstance(outcome, FactsError):
             continue
-        if condition is not None and not holds(
-            condition,
-            shared[row],
-            compiled.read_shared,
-            Unit(None),
-            "ranking",
-        ):
-            continue
-        keys: list[Fraction | None] = []
-        for key in ranking.keys:
-            if key.by == "total" or key.by in plan.by_id:
-                index = 0 if key.by == "total" else plan.by_id[key.by]
-                keys.append(_score(compiled, arrays, outcome, row, index))
-            else:
-                raw = shared[row].get(key.by, _MISSING)
-                read = None if raw is _MISSING else compiled.read_shared(key.by, raw, Unit(None))
-                keys.append(read if isinstance(read, Fraction) else None)
-        rows.append((offset + row, units[row], tuple(keys), keys_of[row]))
+        keys = compiled.rank_keys(shared[row], partial(_score_of, compiled, arrays, outcome, row))
+        if keys is not None:
+            rows.append((offset + row, units[row], keys, keys_of[row]))
     return rows
+
+
+def _score_of(
+    compiled: CompiledScheme,
+    arrays: Arrays | None,
+    outcome: Result | FactsError | None,
+    row: int,
+    ident: str,
+) -> Fraction | None:
+    """:func:`_score` of the node *ident* (the scheme's id: the total)."""
+    index = 0 if ident == compiled.id else compiled.plan.by_id[ident]
+    return _score(compiled, arrays, outcome, row, index)
 
 
 def _score(
