@@ -323,37 +323,21 @@ class Totals:
         pres: Sequence[int],
         excluded: Fraction,
         rows: Sequence[tuple[Any, ...]],
+        common: int,
     ) -> int:
         """How many of *rows* (in order), raised to full marks, reach the next band up.
 
         The fewest that reach the band above *position*, or 0 when not even all of them do.
-
+        *rows* are loss rows, their lost points over the common denominator *common*.
         Raising a row never lowers a total (sums, the rounding modes, renormalisation and
-        the cap are all non-decreasing), so the answer is found by bisection.
+        the cap are all non-decreasing), so the answer is a prefix of *rows*.
         """
         goal = position - 1
         if self._exact_groups:
-            # A total linear in the rows: prefix sums of the points lost, in integers.
-            common = 1
-            for row in rows:
-                if common % row[1]:
-                    common = common * row[1] // math.gcd(common, row[1])
-            sums = [0]
-            for row in rows:
-                sums.append(sums[-1] + row[0] * (common // row[1]))
-            base = Fraction(pres[0], pres[1])
-            applicable = self.rows_weight - excluded
-            places = self.plan.total_places
+            return self._fewest_linear(goal, pres, excluded, rows, common)
 
-            def reaches(count: int) -> bool:
-                pre = base + Fraction(sums[count], common)
-                total = self.rounded(self.finish(pre, applicable), places)
-                return self.band_of(total.numerator, total.denominator) <= goal
-
-        else:
-
-            def reaches(count: int) -> bool:
-                return self.raised(values, pres, excluded, rows[:count]).band <= goal
+        def reaches(count: int) -> bool:
+            return self.raised(values, pres, excluded, rows[:count]).band <= goal
 
         if not rows or not reaches(len(rows)):
             return 0
@@ -365,6 +349,52 @@ class Totals:
             else:
                 low = middle
         return high
+
+    def _fewest_linear(
+        self,
+        goal: int,
+        pres: Sequence[int],
+        excluded: Fraction,
+        rows: Sequence[tuple[Any, ...]],
+        common: int,
+    ) -> int:
+        """:meth:`fewest` when no group's rounding has an effect (a total linear in rows).
+
+        The total is then the root's sum plus the raised rows' lost points, scaled, capped
+        and rounded. The rows that cover the shortfall before the total's rounding are found in
+        integers; then the total is computed exactly (rounding included) one row fewer or
+        more until it is the fewest that reach the band.
+        """
+        base = Fraction(pres[0], pres[1])
+        applicable = self.rows_weight - excluded
+        places = self.plan.total_places
+        sums = [0]
+
+        def reaches(count: int) -> bool:
+            pre = base + Fraction(sums[count], common)
+            total = self.rounded(self.finish(pre, applicable), places)
+            return self.band_of(total.numerator, total.denominator) <= goal
+
+        # Before rounding and the cap, the total reaches the band's minimum once the lost
+        # points raised make up (minimum × applicable / scaled to − the rows' sum).
+        needed = self.plan.bands[goal][1] / self.factor(applicable) - base
+        target = math.ceil(needed * common)
+        count = 0
+        while count < len(rows) and sums[count] < target:
+            row = rows[count]
+            sums.append(sums[count] + row[0] * (common // row[1]))
+            count += 1
+        if reaches(count):
+            while count > 0 and reaches(count - 1):  # rounding up may need fewer rows
+                count -= 1
+            return count
+        while count < len(rows):  # rounding down, or the cap, may need more
+            row = rows[count]
+            sums.append(sums[count] + row[0] * (common // row[1]))
+            count += 1
+            if reaches(count):
+                return count
+        return 0
 
 
 def totals_of(plan: Plan) -> Totals:
