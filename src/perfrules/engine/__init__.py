@@ -1,20 +1,23 @@
 """Scoring: a checked scheme becomes one generated exact function; results explain themselves.
 
-``_plan`` orders the scheme; ``_kernel`` writes the scorer; ``_scheme`` runs it and holds
-the general path of an indicator; ``_grading`` decides bands and gaps; ``_assemble`` builds
-results and traces from the raw record.
+``_plan`` orders the scheme; ``_totals`` decides how rows become a total and a grade;
+``_kernel`` writes the scorer and ``_columns`` scores tables as arrays; ``_general`` is the
+general path of an indicator; ``_grading`` orders the lost points; ``_record``, ``_tree`` and
+``_json`` build results and traces from the raw record; ``_cohorts`` and ``_workers`` score
+units together or in processes; ``_scheme`` is the facade. Who owns which rule:
+``docs/explanation/owners.md``.
 """
 
 from __future__ import annotations
 
 from perfrules.engine._assemble import VERSION
 from perfrules.engine._cohort import CohortValues
-from perfrules.engine._plan import Plan, build_plan
+from perfrules.engine._plan import build_plan
 from perfrules.engine._scheme import CompiledScheme
 from perfrules.model import Scheme
 from perfrules.rules import CheckedScheme, checked
 
-__all__ = ["VERSION", "CohortValues", "CompiledScheme", "Plan", "build_plan", "compile_scheme"]
+__all__ = ["VERSION", "CohortValues", "CompiledScheme", "compile_scheme"]
 
 
 def compile_scheme(scheme: Scheme | CheckedScheme) -> CompiledScheme:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from functools import partial
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from perfrules.engine._assemble import Evaluation
 from perfrules.engine._cohort import (
@@ -34,6 +34,9 @@ from perfrules.expressions import Value
 from perfrules.facts import Facts
 from perfrules.model import Scheme
 from perfrules.trace import Gap, Grade, Rank, Result
+
+if TYPE_CHECKING:
+    from perfrules.engine._columns import Arrays, ColumnarPlan
 
 __all__ = ["CompiledScheme", "Unit"]  # Unit: from _general, where it lives
 
@@ -124,6 +127,32 @@ class CompiledScheme:
         if unit is not None and unit.diagnostics:
             raise FactsError(unit.diagnostics)
         return Result.lazy(Evaluation(self.plan, facts, out, trace, binding))
+
+    def problems(self, facts: Facts | None = None) -> Unit:
+        """A collector of one unit's problems (placed in *facts* when given)."""
+        return Unit(facts)
+
+    def columnar(self) -> ColumnarPlan:
+        """Whether every regular row can be scored as arrays, and why not when it cannot.
+
+        Needs the ``frame`` extra (numpy); made once per scheme.
+        """
+        from perfrules.engine._columns import columnar_plan  # noqa: PLC0415 - frame extra
+
+        found = self.plan.cache.get("columnar")
+        if found is None:
+            found = self.plan.cache.setdefault("columnar", columnar_plan(self.plan, self.types))
+        return cast("ColumnarPlan", found)
+
+    def score_columns(self, inputs: Mapping[int, Mapping[str, Any]], regular: Any) -> Arrays:
+        """The regular rows of a table scored as arrays (:func:`score_arrays`).
+
+        *inputs* hold each indicator's operands read in the lookup order; *regular* the rows
+        whose every cell was read plainly. Needs the ``frame`` extra.
+        """
+        from perfrules.engine._columns import score_arrays  # noqa: PLC0415 - frame extra
+
+        return score_arrays(self.columnar(), inputs, regular)
 
     def cohort_values(self, units: Iterable[Facts | Mapping[str, Any]]) -> CohortValues:
         """The first pass of cohort scoring: every cohort's values over *units*.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from functools import partial
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import narwhals.stable.v2 as nw
 import numpy as np
@@ -27,12 +27,13 @@ import pyarrow as pa
 
 from perfrules._numbers import format_number, is_terminating
 from perfrules.engine import CohortValues, CompiledScheme
-from perfrules.engine._columns import Arrays, columnar_plan, score_arrays
-from perfrules.engine._scheme import Unit
 from perfrules.errors import FactsError
 from perfrules.facts._values import float_fact, number_pair, to_bool
 from perfrules.trace import Result
 from perfrules.workflows._batch import _unit_facts, _with_positions
+
+if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
+    from perfrules.engine._columns import Arrays
 
 __all__ = [
     "TABLE_SOURCE",
@@ -309,12 +310,12 @@ def score_chunk(
     cohort = None
     if values is not None:
         shared = _shared_rows(columns, _cohort_names(compiled), n)
-        keys = [compiled.cohort_key(s, Unit(None)) for s in shared]
+        keys = [compiled.cohort_key(s, compiled.problems()) for s in shared]
         problems = {
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
         }
         cohort = (values, keys, problems)
-    columnar = columnar_plan(plan, compiled.types)
+    columnar = compiled.columnar()
     regular = np.full(n, columnar.vectorised, dtype=np.bool_)
     inputs: dict[int, dict[str, tuple[Any, ...]]] = {}
     if columnar.vectorised:
@@ -331,7 +332,7 @@ def score_chunk(
     if cohort is not None:
         for position in cohort[2]:
             regular[position] = False
-    arrays = score_arrays(columnar, inputs, regular) if columnar.vectorised else None
+    arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
     if arrays is not None:
         regular = arrays.regular
     scalar: dict[int, Result | FactsError] = {}
