@@ -408,3 +408,44 @@ def test_the_gap_of_a_result_made_of_plain_values_is_the_traces(tmp_path):
             result.total, result.grade, dict(result.scores), None, result.total_exact
         )
         assert compiled.gap(plain) == traced.trace.gap, facts
+
+
+# --- the streamed summary's points lost on rows not rounded -----------------------------
+UNROUNDED_ROWS = """
+[scheme]
+id = "unrounded-rows"
+title = "rows not rounded"
+max = 3
+
+[rounding]
+indicator = "none"
+
+[inputs]
+x = {}
+
+[indicators.a]
+weight = 3
+formula = "weight * x"
+""" + _two_bands("1.5", "3")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_points_lost_count_rows_whose_scores_are_not_rounded(tmp_path, suffix):
+    # The row's column holds exact scores as text (places "none"): its losses still count.
+    (tmp_path / "scheme.toml").write_text(UNROUNDED_ROWS, encoding="utf-8")
+    source = tmp_path / "units.csv"
+    _write_csv(source, ["unit", "a.x"], [["u1", "0.5"], ["u2", "1"]])
+    run = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(tmp_path / "scheme.toml"),
+            str(source),
+            "--out",
+            str(tmp_path / f"r{suffix}"),
+            *JSON,
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    lost = json.loads(run.stdout)["summary"]["most_points_lost"]
+    assert [(row["id"], Decimal(row["mean_lost"])) for row in lost] == [("a", Decimal("0.75"))]
