@@ -159,10 +159,16 @@ MUTANTS = [
         "        at_least = num * low_den > low_num * den",
     ),
     (
-        "the top band open at the maximum",
+        "a total above every band graded in the lowest band",
         TOTALS,
-        "        if closed:\n            below = below |",
-        "        if False:\n            below = below |",
+        "            (p for p, band in enumerate(plan.bands) if band[2] == plan.max),\n            len(plan.bands) - 1,",
+        "            (p for p, band in enumerate(plan.bands) if False),\n            len(plan.bands) - 1,",
+    ),
+    (
+        "the generated scorer's bands include their upper end",
+        TOTALS,
+        'f"{num} * {high_den} < {high_num} * {den}: band = {position}"',
+        'f"{num} * {high_den} <= {high_num} * {den}: band = {position}"',
     ),
     (
         "the cap not applied",
@@ -179,8 +185,8 @@ MUTANTS = [
     (
         "the gap ignores the total's rounding",
         TOTALS,
-        "                total = self.rounded(self.finish(pre, applicable), places)",
-        "                total = self.finish(pre, applicable)",
+        "            total = self.rounded(self.finish(pre, applicable), places)",
+        "            total = self.finish(pre, applicable)",
     ),
     (
         "the gap ignores a group's rounding",

@@ -182,6 +182,8 @@ def close(got: Any, exact: Fraction | None) -> bool:
     else its own rounding within 1e-4 (a repeating value has no last digit to write)."""
     if exact is None or empty(got):
         return exact is None and empty(got)
+    if isinstance(got, str) and "/" in got:  # an unrounded value written exactly: a/b
+        return Fraction(got) == exact
     value = Fraction(Decimal(str(got)))
     if _terminates(exact):
         return value == exact
@@ -245,16 +247,19 @@ def _rows_of(table: Any) -> list[dict[str, Any]]:
 def general_writers(compiled: perfrules.CompiledScheme) -> Iterator[None]:
     """Trees and JSON built without their short cuts (as test_golden_traces switches them off):
     no group lists the rows it adds up, no plain path, rows written from their nodes."""
-    from perfrules.engine import _assemble
+    from perfrules.engine import _assemble, _json, _layout, _tree
 
-    layout = _assemble._json_layout
+    layout = _layout._json_layout
 
     def without_short_cut(plan):
         return [(i, n, p, g and (g[0], (), *g[2:])) for i, n, p, g in layout(plan)]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_assemble, "_json_layout", without_short_cut)
-        patch.setattr(_assemble, "_plain_layout", lambda plan: None)
+        for module in (_layout, _tree, _json):  # every writer that reads the layouts
+            if hasattr(module, "_json_layout"):
+                patch.setattr(module, "_json_layout", without_short_cut)
+            if hasattr(module, "_plain_layout"):
+                patch.setattr(module, "_plain_layout", lambda plan: None)
         patch.setattr(
             _assemble.Evaluation,
             "_plain_leaf_json",

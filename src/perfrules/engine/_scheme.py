@@ -16,6 +16,7 @@ from fractions import Fraction
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from perfrules._numbers import from_decimal
 from perfrules.engine._assemble import Evaluation
 from perfrules.engine._cohort import (
     CohortValues,
@@ -346,4 +347,5 @@ class CompiledScheme:
 
 
 def _exact(value: Decimal | None) -> Fraction | None:
-    return None if value is None else Fraction(value)
+    """A score of a result made of plain values, as exact as its Decimal allows."""
+    return None if value is None else from_decimal(value)

@@ -8,7 +8,8 @@ grade:
 - ``fit`` and renormalisation (rows not applicable are left out and the rest scaled to the
   maximum; ``fit = "cap"`` keeps the rows' own maximum and caps the total);
 - every level's rounding (each node's ``places``, in the scheme's mode);
-- band membership (``min`` inclusive, ``max`` exclusive, the top band closed at the maximum);
+- band membership (``min`` inclusive, ``max`` exclusive, the band ending at the maximum
+  holding it and any total rounded above it);
 - the gap to the next band, found by running these same totals again on candidate rows, so
   raising the rows it lists reaches the band by construction.
 
@@ -62,8 +63,9 @@ class Totals:
         always: the scorer renormalises every unit (the rows do not weigh the maximum, or
             the total is capped), not only those with rows left out.
         edges: each band as (low numerator, low denominator, high numerator, high
-            denominator, whether the high end is included).
-        top: the band a total above every band belongs to (the one ending at the maximum).
+            denominator): ``min`` included, ``max`` not.
+        top: the band ending at the maximum, which also holds the maximum and any total
+            rounded above it.
     """
 
     __slots__ = (
@@ -87,11 +89,12 @@ class Totals:
         self.scale_to = self.rows_weight if self.capped else plan.max
         self.always = self.rows_weight != plan.max or self.capped
         self.edges = tuple(
-            (low.numerator, low.denominator, high.numerator, high.denominator, high == plan.max)
+            (low.numerator, low.denominator, high.numerator, high.denominator)
             for _, low, high, _ in plan.bands
         )
-        # Rounding whole points of a fractional weight can lift a total above the maximum
-        # (2.5 → 3): it belongs to the band that ends at the maximum.
+        # A total at the maximum, or above it (rounding whole points of a fractional weight
+        # can lift 2.5 to 3), belongs to the band that ends at the maximum: its end is
+        # included. No other band holds such a total, so it is where a total in no band goes.
         self.top = next(
             (p for p, band in enumerate(plan.bands) if band[2] == plan.max),
             len(plan.bands) - 1,
@@ -101,16 +104,13 @@ class Totals:
 
     # --- bands --------------------------------------------------------------------------
     def inside(self, position: int, num: Any, den: Any) -> Any:
-        """Whether ``num / den`` (``den > 0``) lies in band *position*.
+        """Whether ``num / den`` (``den > 0``) lies in band *position*, its ``max`` excluded.
 
-        Written with ``&`` and ``|``, so *num* and *den* may be integers or integer arrays.
+        (:meth:`band_of` puts the maximum in :attr:`top`.) Written with ``&``, so *num* and
+        *den* may be integers or integer arrays.
         """
-        low_num, low_den, high_num, high_den, closed = self.edges[position]
-        at_least = num * low_den >= low_num * den
-        below = num * high_den < high_num * den
-        if closed:
-            below = below | (num * high_den == high_num * den)
-        return at_least & below
+        low_num, low_den, high_num, high_den = self.edges[position]
+        return (num * low_den >= low_num * den) & (num * high_den < high_num * den)
 
     def band_of(self, num: int, den: int) -> int:
         """The band (its position in the scheme) of the total ``num / den``."""
@@ -132,13 +132,11 @@ class Totals:
         The generated scorer inlines them; ``tests/test_totals.py`` holds both forms equal.
         """
         lines: list[str] = []
-        for position, (low_num, low_den, high_num, high_den, closed) in enumerate(self.edges):
-            below = f"{num} * {high_den} < {high_num} * {den}"
-            if closed:
-                below = f"({below} or {num} * {high_den} == {high_num} * {den})"
+        for position, (low_num, low_den, high_num, high_den) in enumerate(self.edges):
             keyword = "if" if not lines else "elif"
             lines.append(
-                f"{keyword} {num} * {low_den} >= {low_num} * {den} and {below}: band = {position}"
+                f"{keyword} {num} * {low_den} >= {low_num} * {den} and "
+                f"{num} * {high_den} < {high_num} * {den}: band = {position}"
             )
         lines.append(f"else: band = {self.top}" if lines else "band = 0")
         return "\n".join(lines)
