@@ -554,6 +554,10 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "section.defaults": ("defaults", "默认值"),
     "section.scheme": ("scheme", "方案信息"),
     "section.grade_overrides": ("grade overrides", "等级特别规定"),
+    "legend.not_counted": (
+        "(weight): shown and scored, not counted in the total",
+        "（分值）：仅列示并计分，不计入总分",
+    ),
     "section.cohort": ("cohort", "参评群体"),
     "section.cohort.values": ("cohort values", "群体取值"),
     "section.ranking": ("ranking", "排名"),
