@@ -62,7 +62,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 #: The reader of our output closed the pipe (128 + SIGPIPE, as shells report it).
 EXIT_PIPE = 141
-_UNREADABLE = frozenset({"PR105", "PR106", "PR108"})
+_UNREADABLE = frozenset({"PR105", "PR106", "PR108", "PR418", "PR419", "PR420"})
 
 
 _RESULT_ENDINGS: Final = ", ".join(s for f in FORMATS if f.results for s in f.suffixes)
@@ -432,17 +432,21 @@ def _score_batch(
     console = make_console(stderr=True)
     show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
     streamed = _streamer(Path(source), target, compiled)
-    with make_progress(console, enabled=show_progress) as advance:
-        if streamed is not None:
-            # Any size: chunk by chunk, as arrays, written as it goes.
-            flowing = streamed(compiled, Path(source), target, progress=advance)
-            summary, failed = flowing.summary(compiled), flowing.failed
-            any_failed = flowing.failed_count > 0
-        else:
-            outcome = score_batch(
-                compiled, source, trace=target.suffix.lower() == ".jsonl", progress=advance
-            )
-            summary, failed, any_failed = None, outcome.failed, bool(outcome.failed)
+    try:
+        with make_progress(console, enabled=show_progress) as advance:
+            if streamed is not None:
+                # Any size: chunk by chunk, as arrays, written as it goes.
+                flowing = streamed(compiled, Path(source), target, progress=advance)
+                summary, failed = flowing.summary(compiled), flowing.failed
+                any_failed = flowing.failed_count > 0
+            else:
+                outcome = score_batch(
+                    compiled, source, trace=target.suffix.lower() == ".jsonl", progress=advance
+                )
+                summary, failed, any_failed = None, outcome.failed, bool(outcome.failed)
+    except FactsError as exc:
+        # The whole file refused (a header over budget, not a table): still a document.
+        raise _fail(list(exc.diagnostics), lang, output_format) from None
     if streamed is None:
         try:
             write_results(outcome, compiled, target)

@@ -209,7 +209,7 @@ def _chunked_units(
 ) -> Iterator[tuple[str, Facts | dict[str, Any] | FactsError, tuple[str, int]]]:
     """Units of a CSV of any size or a Parquet file, read in chunks (the ``frame`` extra)."""
     try:
-        from perfrules.workflows._stream import read_chunks  # noqa: PLC0415
+        from perfrules.workflows._stream import BadRow, read_items  # noqa: PLC0415
     except ImportError:
         raise FactsError(
             [
@@ -220,10 +220,11 @@ def _chunked_units(
                 )
             ]
         ) from None
-    first = 2 if path.suffix.lower() == ".csv" else 1
-    number = first
-    bad: list[Diagnostic] = []
-    for table in read_chunks(path, bad_rows=bad):
+    for item in read_items(path):
+        if isinstance(item, BadRow):
+            yield item.unit, FactsError([item.diagnostic]), (str(path), item.number)
+            continue
+        table, number = item
         for row in table.to_pylist():
             cells = {str(k): ("" if v is None else v) for k, v in row.items()}
             unit = str(cells.get("unit") or cells.get("单位") or f"row {number}")
@@ -231,8 +232,6 @@ def _chunked_units(
             where = (str(path), number)
             yield unit, _with_positions(data, columns, where, unit), where
             number += 1
-    for problem in bad:
-        yield f"({problem.params['text']})", FactsError([problem]), (str(path), 0)
 
 
 def _with_positions(

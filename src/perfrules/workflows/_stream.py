@@ -12,8 +12,9 @@ Needs the ``frame`` extra; the CLI falls back to the in-memory batch without it.
 
 from __future__ import annotations
 
-import codecs
 import csv
+import io
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,18 +31,33 @@ import pyarrow.parquet as pq
 
 from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
+from perfrules.facts._sheets import csv_encoding
 from perfrules.reports._safe import FORMULA_STARTS
+from perfrules.rules._loader import encoding_error
 from perfrules.workflows._batch import UnitResult, _dec, _unit_facts, _with_positions
 from perfrules.workflows._files import atomic_stream
 from perfrules.workflows._table import (
+    MAX_CELL_BYTES,
+    MAX_HEADER_CELL,
     Chunk,
+    Ints,
+    check_header,
+    check_unit_column,
     cohort_pass,
     rank_rows,
     score_chunk,
     table_columns,
 )
 
-__all__ = ["STREAM_INPUTS", "STREAM_OUTPUTS", "StreamOutcome", "read_chunks", "stream_batch"]
+__all__ = [
+    "STREAM_INPUTS",
+    "STREAM_OUTPUTS",
+    "BadRow",
+    "StreamOutcome",
+    "read_chunks",
+    "read_items",
+    "stream_batch",
+]
 
 #: Inputs read chunk by chunk, and outputs written so.
 STREAM_INPUTS: Final = (".csv", ".parquet")
@@ -99,83 +115,358 @@ class StreamOutcome:
 
 
 # --- reading ----------------------------------------------------------------------------
+#: Bytes scanned for the header row; a longer header is refused before it is parsed.
+MAX_HEADER_BYTES: Final = 1 << 20
+#: A row longer than this is that unit's error, skipped as it is read (never held whole).
+MAX_ROW_BYTES: Final = 16 << 20
+#: Bytes read at a time: every block ends where a row does.
+_BLOCK_BYTES: Final = 8 << 20
+_QUOTE, _COMMA, _LF, _CR = 0x22, 0x2C, 0x0A, 0x0D
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row of a CSV that is not a unit: its number (the header is 1) and its problem."""
+
+    number: int
+    unit: str
+    diagnostic: Diagnostic
+
+
+#: What a batch file yields: rows of units (with the number of the first), or a bad row.
+Item = tuple[pa.Table, int] | BadRow
+
+
 def _encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM) unless the start of the file is not; then GB18030."""
-    with path.open("rb") as stream:
-        head = stream.read(1 << 20)
+    """The file's encoding, decided by the one rule every CSV reading follows."""
+
+    def blocks() -> Iterator[bytes]:
+        with path.open("rb") as stream:
+            while block := stream.read(_BLOCK_BYTES):
+                yield block
+
+    return csv_encoding(blocks)
+
+
+def _limit(what: str, what_zh: str, limit: str, detail: str, **where: Any) -> Diagnostic:
+    params = {"what": what, "what_zh": what_zh, "limit": limit, "detail": detail}
+    return Diagnostic("PR418", (), params, **where)
+
+
+def _record_ends(data: bytes, parity: int = 0) -> Ints:
+    """Where each row of *data* ends (just past its line break), quotes taken into account.
+
+    A line break inside a quoted cell does not end the row. *parity* is 1 when *data*
+    starts inside quotes. The scan is the one both the header and the rows are cut by.
+    """
+    codes = np.frombuffer(data, dtype=np.uint8)
+    # uint8 wraps at 256, which keeps the parity of the count of quotes.
+    outside = ((np.cumsum(codes == _QUOTE, dtype=np.uint8) + parity) & 1) == 0
+    line_feed = codes == _LF
+    next_is_lf = np.zeros_like(line_feed)
+    next_is_lf[:-1] = line_feed[1:]
+    breaks = (line_feed | ((codes == _CR) & ~next_is_lf)) & outside
+    ends: Ints = np.flatnonzero(breaks) + 1
+    return ends
+
+
+def _read_header(stream: Any, path: Path, encoding: str) -> tuple[list[str], int]:
+    """The header's column names and the bytes it takes (its line break included)."""
+    name = str(path)
+    head = stream.read(MAX_HEADER_BYTES + 1)
+    ends = _record_ends(head)
+    if len(ends):
+        size = int(ends[0])
+    elif len(head) > MAX_HEADER_BYTES:
+        detail = "a header row longer than that cannot be a scheme's columns"
+        raise FactsError(
+            [_limit("the header", "表头", "1 MiB", detail, file=name, line=1, column=1)]
+        )
+    else:
+        size = len(head)
+    raw = head[:size]
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return "gb18030"
-    return "utf-8"
+        text = raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeDecodeError as exc:
+        raise FactsError([encoding_error(raw, name, exc)]) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        cells = [cell.strip() for cell in next(reader, [])]
+    except csv.Error:
+        raise FactsError(
+            [
+                _limit(
+                    "a header cell",
+                    "表头单元格",
+                    f"{MAX_HEADER_CELL:,} characters",
+                    "one has more than 131,072",
+                    file=name,
+                    line=1,
+                    column=1,
+                )
+            ]
+        ) from None
+    check_header(cells, name)
+    return [cell or f"column {i + 1}" for i, cell in enumerate(cells)], size
 
 
-def _header(path: Path, encoding: str) -> list[str]:
-    with path.open(encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as f:
-        return [cell.strip() for cell in next(csv.reader(f), [])]
+def read_items(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Item]:
+    """The units of a wide CSV (every cell as text) or a Parquet file, *rows* at a time.
+
+    Each table of rows comes with the number of its first row (the header is row 1); a row
+    that is not a unit (undecodable bytes, more or fewer cells than the header, a cell or a
+    row over its budget) is a :class:`BadRow` in its place. A file that cannot be read at
+    all (a header over budget, duplicate columns, not Parquet) is a ``FactsError``.
+    """
+    try:
+        if path.suffix.lower() == ".parquet":
+            yield from _parquet_items(path, rows)
+        else:
+            yield from _csv_items(path, rows)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> FactsError:
+    reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return FactsError(
+        [Diagnostic("PR105", params={"file": str(path), "reason": reason}, file=str(path))]
+    )
 
 
 def read_chunks(
     path: Path, rows: int = CHUNK_ROWS, bad_rows: list[Diagnostic] | None = None
 ) -> Iterator[pa.Table]:
-    """The units of a wide CSV (every cell as text) or a Parquet file, *rows* at a time.
-
-    A CSV row with more or fewer cells than the header is skipped and reported in
-    *bad_rows* (PR417); a file pyarrow cannot read at all is a ``FactsError`` (PR105).
-    """
-    try:
-        yield from _chunks(path, rows, bad_rows)
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise FactsError(
-            [Diagnostic("PR105", params={"file": str(path), "reason": reason}, file=str(path))]
-        ) from None
+    """The tables of :func:`read_items`; the bad rows' problems go to *bad_rows*."""
+    for item in read_items(path, rows):
+        if isinstance(item, BadRow):
+            if bad_rows is not None:
+                bad_rows.append(item.diagnostic)
+        else:
+            yield item[0]
 
 
-def _chunks(path: Path, rows: int, bad_rows: list[Diagnostic] | None) -> Iterator[pa.Table]:
-    if path.suffix.lower() == ".parquet":
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-            yield pa.Table.from_batches([batch])
-        return
+def _parquet_items(path: Path, rows: int) -> Iterator[Item]:
+    source = open_parquet(path)
+    number = 1
+    for batch in source.iter_batches(batch_size=rows):
+        table = pa.Table.from_batches([batch])
+        yield table, number
+        number += table.num_rows
+
+
+def _csv_items(path: Path, rows: int) -> Iterator[Item]:
     encoding = _encoding(path)
-    header = _header(path, encoding)
-    # Column names given, the header row skipped: a BOM or a duplicate name cannot confuse
-    # the reader, and every cell stays text (read exactly by the facts grammar, never as a
-    # float).
-    names = [name or f"column {i + 1}" for i, name in enumerate(header)]
+    with path.open("rb") as stream:
+        names, size = _read_header(stream, path, encoding)
+        stream.seek(size)
+        reader = _Rows(path, names, encoding, rows)
+        number, offset = 2, size
+        for block in _blocks(stream):
+            if isinstance(block, int):
+                detail = f"{block:,} bytes; its cells are not read"
+                problem = _limit(
+                    "a row",
+                    "一行",
+                    f"{MAX_ROW_BYTES >> 20} MiB",
+                    detail,
+                    file=str(path),
+                    line=number,
+                    column=1,
+                )
+                yield BadRow(number, f"row {number}", problem)
+                number, offset = number + 1, offset + block
+                continue
+            yield from reader.items(block, number, offset)
+            number += reader.count
+            offset += len(block)
 
-    def skip(row: Any) -> str:
-        if bad_rows is not None:
+
+def _blocks(stream: Any) -> Iterator[bytes | int]:
+    """Whole rows, a block of bytes at a time; an int (its size) for a row over budget."""
+    rest = b""
+    skipping: int | None = None  # the quote parity inside a row being skipped
+    skipped = 0
+    while True:
+        new = stream.read(_BLOCK_BYTES)
+        if skipping is not None:
+            ends = _record_ends(new, skipping)
+            if not len(ends):
+                skipped += len(new)
+                skipping = (skipping + new.count(b'"')) & 1
+                if new:
+                    continue
+                yield skipped
+                return
+            yield skipped + int(ends[0])
+            new, skipping, skipped = new[int(ends[0]) :], None, 0
+        data = rest + new
+        ends = _record_ends(data)
+        cut = int(ends[-1]) if len(ends) else 0
+        if not new:
+            cut = len(data)
+        if cut:
+            yield data[:cut]
+        rest = data[cut:]
+        if not new:
+            return
+        if len(rest) > MAX_ROW_BYTES:
+            skipping, skipped, rest = rest.count(b'"') & 1, len(rest), b""
+
+
+class _Rows:
+    """Rows of a CSV's body, block by block: checked, decoded once, read by pyarrow."""
+
+    def __init__(self, path: Path, names: list[str], encoding: str, rows: int) -> None:
+        self.path = path
+        self.names = names
+        self.encoding = encoding
+        self.rows = rows
+        self.count = 0
+        self.unit_at, _ = table_columns(names)
+
+    def items(self, block: bytes, first: int, offset: int) -> Iterator[Item]:
+        """The items of one block of whole rows; ``count`` is then its number of rows."""
+        ends = _record_ends(block)
+        if not len(ends) or ends[-1] != len(block):
+            ends = np.append(ends, len(block))
+        starts = np.concatenate(([0], ends[:-1]))
+        self.count = len(ends)
+        codes = np.frombuffer(block, dtype=np.uint8)
+        outside = (np.cumsum(codes == _QUOTE, dtype=np.uint8) & 1) == 0
+        commas = np.flatnonzero((codes == _COMMA) & outside)
+        cells = np.diff(np.searchsorted(commas, ends), prepend=0) + 1
+        lengths = ends - starts
+        short = set(np.flatnonzero(lengths <= 2).tolist())
+        blank = {r for r in short if not block[starts[r] : ends[r]].strip(b"\r\n")}
+        suspects = set(np.flatnonzero(cells != len(self.names)).tolist())
+        suspects |= set(np.flatnonzero(lengths > MAX_CELL_BYTES).tolist())
+        try:
+            text: str | None = block.decode(self.encoding)
+        except UnicodeDecodeError:
+            text, suspects = None, set(range(len(ends)))
+        bad: dict[int, Diagnostic] = {}
+        for r in sorted(suspects - blank):
+            start, end = int(starts[r]), int(ends[r])
+            inner = commas[np.searchsorted(commas, start) : np.searchsorted(commas, end)]
+            found = self._check(block[start:end], first + r, offset + start, inner - start)
+            if found is not None:
+                bad[r] = found
+        keep = [r for r in range(len(ends)) if r not in bad and r not in blank]
+        body = block
+        if bad:
+            body, text = b"".join(block[starts[r] : ends[r]] for r in keep), None
+        if self.encoding != "utf-8":
+            body = (text if text is not None else body.decode(self.encoding)).encode()
+        table = self._parse(body, len(keep))
+        at = 0  # rows of *table* already given
+        run: list[int] = []
+        for r in range(len(ends)):
+            if r in bad:
+                yield from self._run(table, at, run, first)
+                at, run = at + len(run), []
+                yield self._bad(block[starts[r] : ends[r]], first + r, bad[r])
+            elif r not in blank:
+                run.append(r)
+        yield from self._run(table, at, run, first)
+
+    def _run(self, table: pa.Table, at: int, run: list[int], first: int) -> Iterator[Item]:
+        """Good rows *run* (rows *at*… of *table*), in tables whose rows are numbered in order."""
+        piece: list[int] = []
+        for r in run:
+            if piece and (r != piece[-1] + 1 or len(piece) == self.rows):
+                yield table.slice(at, len(piece)), first + piece[0]
+                at += len(piece)
+                piece = []
+            piece.append(r)
+        if piece:
+            yield table.slice(at, len(piece)), first + piece[0]
+
+    def _check(self, raw: bytes, number: int, offset: int, commas: Ints) -> Diagnostic | None:
+        """The problem of one suspect row, or ``None`` when it is a unit after all.
+
+        *commas* are where the row's cells end (the commas outside quotes, from its start).
+        """
+        name = str(self.path)
+        bounds = [-1, *commas.tolist(), len(raw.rstrip(b"\r\n"))]
+        for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+            if b - a - 1 > MAX_CELL_BYTES:
+                detail = f"{b - a - 1:,} bytes; the cell is not read"
+                where = {"file": name, "line": number, "column": i + 1}
+                return _limit("a cell", "单元格", f"{MAX_CELL_BYTES >> 20} MiB", detail, **where)
+        try:
+            text = raw.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            cells = _cells(raw.decode(self.encoding, "surrogateescape"))
+            column = next((i + 1 for i, c in enumerate(cells) if _escaped(c)), 1)
             params = {
-                "got": row.actual_columns,
-                "expected": row.expected_columns,
-                "text": row.text[:80],
+                "file": name,
+                "position": offset + exc.start,
+                "byte": f"0x{raw[exc.start]:02X}",
             }
-            bad_rows.append(Diagnostic("PR417", (), params, file=str(path)))
-        return "skip"
+            return Diagnostic("PR108", (), params, file=name, line=number, column=column)
+        got = len(bounds) - 1
+        if got != len(self.names):
+            params = {"got": got, "expected": len(self.names), "text": text.strip()[:80]}
+            return Diagnostic("PR417", (), params, file=name, line=number, column=1)
+        return None
 
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(
-            column_names=names, skip_rows=1, encoding=encoding, block_size=1 << 23
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
-        ),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip),
-    )
-    pending: list[pa.RecordBatch] = []
-    count = 0
-    for batch in reader:
-        pending.append(batch)
-        count += batch.num_rows
-        while count >= rows:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, rows)
-            rest = table.slice(rows)
-            pending, count = rest.to_batches(), rest.num_rows
-    if count:
-        yield pa.Table.from_batches(pending)
+    def _bad(self, raw: bytes, number: int, problem: Diagnostic) -> BadRow:
+        """The row as a unit that failed, named by its unit cell when that can be read."""
+        unit = f"row {number}"
+        if self.unit_at is not None:
+            cells = _cells(raw[:4096].decode(self.encoding, "replace"))
+            if self.unit_at < len(cells) and cells[self.unit_at].strip():
+                unit = cells[self.unit_at].strip()[:80]
+        return BadRow(number, unit, problem)
+
+    def _parse(self, body: bytes, expected: int) -> pa.Table:
+        """The rows of *body* (whole, checked rows in UTF-8), every cell as text."""
+        names = self.names
+        if expected:
+            try:
+                table = pacsv.read_csv(
+                    io.BytesIO(body),
+                    read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+                    ),
+                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                )
+            except pa.ArrowInvalid:
+                table = None
+            if table is not None and table.num_rows == expected:
+                return table
+        # The rows pyarrow would cut otherwise (a quote inside an unquoted cell): each
+        # row by the csv module, as it was checked.
+        rows = [_cells(line) for line in _split(body, expected)]
+        return pa.table(
+            {
+                n: pa.array([r[i] if i < len(r) else "" for r in rows], pa.string())
+                for i, n in enumerate(names)
+            }
+        )
+
+
+def _split(body: bytes, expected: int) -> list[str]:
+    ends = _record_ends(body)
+    if not len(ends) or ends[-1] != len(body):
+        ends = np.append(ends, len(body))
+    starts = np.concatenate(([0], ends[:-1]))
+    lines = [body[int(a) : int(b)].decode() for a, b in zip(starts, ends, strict=True)]
+    return [line for line in lines if line.strip("\r\n")][:expected]
+
+
+def _cells(text: str) -> list[str]:
+    """The cells of one row's text, as the csv module reads them (a whole row, one record)."""
+    try:
+        return next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error:
+        return [text]
+
+
+def _escaped(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -241,21 +532,31 @@ def stream_batch(
 ) -> StreamOutcome:
     """Score every unit of *source* (.csv, .parquet) into *target* (.csv, .parquet, .jsonl).
 
-    The target is written atomically: until the end it keeps its old contents.
+    The target is written atomically: until the end it keeps its old contents. A row that
+    is not a unit (:class:`BadRow`) is written in its place with its problem.
     """
     suffix = target.suffix.lower()
-    first_row = 2 if source.suffix.lower() == ".csv" else 1
     values = cohort_pass(compiled, read_chunks(source, rows)) if _cohort(compiled) else None
     outcome = StreamOutcome()
-    kept: list[Chunk] = []
-    bad: list[Diagnostic] = []
+    kept: list[Chunk | pa.Table] = []
     with atomic_stream(target) as stream:
         writer = _Writer(stream, suffix)
+        schema = score_chunk(compiled, _no_rows(source), values).with_ranks({}).schema
         offset = 0
-        for chunk_table in read_chunks(source, rows, bad):
+        for item in read_items(source, rows):
+            if isinstance(item, BadRow):
+                _count_bad(item, outcome)
+                if suffix == ".jsonl":
+                    _bad_line(item, stream)
+                elif kept:
+                    kept.append(_bad_table(item, schema))
+                else:
+                    writer.write(_bad_table(item, schema))
+                continue
+            chunk_table, number = item
             if suffix == ".jsonl":
                 _explain_chunk(
-                    compiled, chunk_table, values, stream, outcome, offset, first_row, str(source)
+                    compiled, chunk_table, values, stream, outcome, offset, number, str(source)
                 )
             else:
                 chunk = score_chunk(
@@ -263,7 +564,7 @@ def stream_batch(
                     chunk_table,
                     values,
                     offset=offset,
-                    first_row=offset + first_row,
+                    first_row=number,
                     label=str(source),
                 )
                 _count(compiled, chunk, outcome)
@@ -273,32 +574,67 @@ def stream_batch(
                     writer.write(chunk.table)
             offset += chunk_table.num_rows
             if progress is not None:
-                progress(offset)
+                progress(outcome.units)
         if kept:
-            ranks = rank_rows(compiled, (row for chunk in kept for row in chunk.rankable))
+            chunks = [c for c in kept if isinstance(c, Chunk)]
+            ranks = rank_rows(compiled, (row for chunk in chunks for row in chunk.rankable))
             start = 0
             for chunk in kept:
-                writer.write(chunk.with_ranks(ranks, start))
-                start += chunk.table.num_rows
-        if offset == 0 and suffix != ".jsonl":
+                if isinstance(chunk, Chunk):
+                    writer.write(chunk.with_ranks(ranks, start))
+                    start += chunk.table.num_rows
+                else:
+                    writer.write(chunk)
+        if outcome.units == 0 and suffix != ".jsonl":
             # No unit at all: still a file with the columns (a header, a Parquet schema).
-            empty = score_chunk(compiled, _no_rows(source), values)
-            writer.write(empty.with_ranks({}))
+            writer.write(schema.empty_table())
         writer.close()
-    # Rows whose cells do not match the header were skipped: each is a unit that failed.
-    outcome.units += len(bad)
-    outcome.failed_count += len(bad)
-    for problem in bad[:_FAILED_SHOWN]:
-        outcome.failed.append(UnitResult(f"({problem.params['text']})", errors=[problem]))
     return outcome
+
+
+def _count_bad(item: BadRow, outcome: StreamOutcome) -> None:
+    outcome.units += 1
+    outcome.failed_count += 1
+    if len(outcome.failed) < _FAILED_SHOWN:
+        outcome.failed.append(UnitResult(item.unit, errors=[item.diagnostic]))
+
+
+def _bad_table(item: BadRow, schema: pa.Schema) -> pa.Table:
+    """A row that is not a unit, as a result row: its name and its problem."""
+    row = {"unit": item.unit, "errors": item.diagnostic.format("en")}
+    return pa.Table.from_pylist([row], schema=schema)
+
+
+def _bad_line(item: BadRow, stream: Any) -> None:
+    line = {"unit": item.unit, "errors": [item.diagnostic.to_dict("en")]}
+    stream.write((json.dumps(line, ensure_ascii=False) + "\n").encode())
 
 
 def _no_rows(source: Path) -> pa.Table:
     """An empty table with the columns of *source*."""
     if source.suffix.lower() == ".parquet":
-        return pq.ParquetFile(source).schema_arrow.empty_table()
-    names = _header(source, _encoding(source))
+        return open_parquet(source).schema_arrow.empty_table()
+    try:
+        with source.open("rb") as stream:
+            names, _ = _read_header(stream, source, _encoding(source))
+    except OSError as exc:
+        raise _unreadable(source, exc) from None
     return pa.table({name: pa.array([], type=pa.string()) for name in names})
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """A Parquet file to read units from, its columns checked before any row is read."""
+    try:
+        source = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+    names = source.schema_arrow.names
+    check_header(names, str(path))
+    unit_at, _ = table_columns(names)
+    if unit_at is not None:
+        field = source.schema_arrow.field(unit_at)
+        check_unit_column(field.type, field.name, str(path))
+    return source
 
 
 def _cohort(compiled: CompiledScheme) -> bool:

@@ -1,0 +1,179 @@
+"""Hostile batch tables: each one a located error for the file or for its row, never exit 3.
+
+Big inputs are generated here, at test time. Each test asserts what a bug would break: the
+units read, the row and column reported, the batch going on past a bad row.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import perfrules
+from perfrules.cli import cli
+from perfrules.errors import FactsError
+from perfrules.workflows._stream import stream_batch
+from test_stream import SEED, seed_ids, write_units
+
+
+def compiled_seed() -> perfrules.CompiledScheme:
+    return perfrules.compile_scheme(perfrules.load_scheme(SEED))
+
+
+def result_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def score_cli(*args: str) -> tuple[int, str, str]:
+    run = CliRunner().invoke(cli, ["score", str(SEED), *args, "--lang", "en"])
+    assert "internal error" not in run.output, run.output
+    return run.exit_code, run.stdout, run.stderr
+
+
+# --- the header: read once, the same bytes for every engine ------------------------------
+def test_a_quoted_line_break_in_the_header_makes_no_phantom_unit(tmp_path):
+    ids = [i for i, _ in seed_ids()]
+    source = tmp_path / "units.csv"
+    lines = ['unit,"note\nEVIL",' + ",".join(ids)]
+    lines += [f"单位{n},," + ",".join(["50"] * len(ids)) for n in range(3)]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outcome = stream_batch(compiled_seed(), source, tmp_path / "out.csv")
+    assert outcome.units == 3
+    assert [r["unit"] for r in result_rows(tmp_path / "out.csv")] == ["单位0", "单位1", "单位2"]
+
+
+def test_duplicate_columns_are_refused_with_their_names(tmp_path):
+    source = tmp_path / "units.csv"
+    write_units(source, 2)
+    text = source.read_text("utf-8").splitlines()
+    first = text[0].split(",")[1]
+    text[0] += f",{first}"
+    text[1:] = [line + ",0.1" for line in text[1:]]
+    source.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.raises(FactsError) as caught:
+        stream_batch(compiled_seed(), source, tmp_path / "out.csv")
+    (problem,) = caught.value.diagnostics
+    assert problem.line == 1
+    assert first in problem.format("en")
+    code, out, _ = score_cli(str(source), "--out", str(tmp_path / "o.csv"), "--format", "json")
+    assert code == 2
+    document = json.loads(out)  # --format json prints a document even when nothing scored
+    assert first in json.dumps(document, ensure_ascii=False)
+
+
+# --- one encoding decision, a bad byte loses its row only ---------------------------------
+def test_one_gbk_byte_in_a_utf8_file_is_that_rows_error(tmp_path):
+    source = tmp_path / "units.csv"
+    write_units(source, 5)
+    data = source.read_bytes().replace("单位3".encode(), "单位3".encode("gbk"), 1)
+    source.write_bytes(data)
+    target = tmp_path / "out.csv"
+    outcome = stream_batch(compiled_seed(), source, target)
+    assert (outcome.units, outcome.failed_count) == (5, 1)
+    (problem,) = outcome.failed[0].errors
+    assert (problem.code, problem.line, problem.column) == ("PR108", 5, 1)
+    units = [r["unit"] for r in result_rows(target)]
+    assert units[:3] == ["单位0", "单位1", "单位2"]  # not read again as GB18030 garbage
+    assert units[4] == "单位4"
+    assert "PR108" in result_rows(target)[3]["errors"]
+
+
+def test_a_gbk_row_past_the_first_mebibyte_loses_only_itself(tmp_path):
+    source = tmp_path / "units.csv"
+    write_units(source, 15_000)
+    assert source.stat().st_size > 1 << 20
+    data = source.read_bytes().replace("单位14000,".encode(), "单位14000,".encode("gbk"), 1)
+    source.write_bytes(data)
+    target = tmp_path / "out.csv"
+    code, out, _ = score_cli(str(source), "--out", str(target), "--format", "json")
+    assert code == 1
+    document = json.loads(out)
+    assert document["summary"]["scored"] == 14_999
+    assert document["summary"]["failed"] == 1
+    (failed,) = document["errors"]
+    (problem,) = failed["diagnostics"]
+    assert problem["code"] == "PR108"
+    assert problem["line"] == 14_002  # header is line 1, unit 0 is line 2
+    assert len(result_rows(target)) == 15_000
+
+
+def test_a_whole_gb18030_file_is_read_as_gb18030_and_utf8_elsewhere(tmp_path):
+    from perfrules.facts._sheets import csv_encoding
+
+    text = "unit,a\n单位,1\n"
+    assert csv_encoding(lambda: [text.encode("gb18030")]) == "gb18030"
+    assert csv_encoding(lambda: [text.encode("utf-8")]) == "utf-8"
+    # valid UTF-8 with Chinese first, then a GBK byte: UTF-8 with a broken byte
+    assert csv_encoding(lambda: [text.encode() + "单".encode("gbk")]) == "utf-8"
+    # not valid in either: UTF-8 (its bad bytes are reported where they are)
+    assert csv_encoding(lambda: [b"unit,a\n\xff\xff,1\n"]) == "utf-8"
+
+
+# --- budgets at the door ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("header", "words"),
+    [
+        ("unit," + "x" * 200_000, "1,000"),
+        ("unit," + ",".join(f"c{i}" for i in range(100_000)), "10,000 columns"),
+        ("unit," + ",".join(f"c{i}" for i in range(1_000_000)), "1 MiB"),
+    ],
+    ids=["long-header-cell", "100k-columns", "1M-columns"],
+)
+def test_oversized_headers_are_refused_at_the_door(tmp_path, header, words):
+    source = tmp_path / "units.csv"
+    source.write_text(header + "\nu,1\n", encoding="utf-8")
+    code, _, err = score_cli(str(source), "--out", str(tmp_path / "o.csv"))
+    assert code == 2, err
+    assert "PR418" in err
+    assert words in err
+
+
+def test_a_cell_of_megabytes_is_that_rows_error(tmp_path):
+    source = tmp_path / "units.csv"
+    write_units(source, 4)
+    lines = source.read_text("utf-8").splitlines()
+    cells = lines[3].split(",")
+    cells[1] = "9" * (6 << 20)
+    lines[3] = ",".join(cells)
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = tmp_path / "out.csv"
+    outcome = stream_batch(compiled_seed(), source, target)
+    assert (outcome.units, outcome.failed_count) == (4, 1)
+    (problem,) = outcome.failed[0].errors
+    assert (problem.code, problem.line, problem.column) == ("PR418", 4, 2)
+    assert len(problem.format("en")) < 500
+    assert [r["unit"] for r in result_rows(target)] == ["单位0", "单位1", "单位2", "单位3"]
+
+
+def test_a_row_longer_than_the_budget_is_skipped_without_being_held(tmp_path):
+    source = tmp_path / "units.csv"
+    write_units(source, 3)
+    lines = source.read_text("utf-8").splitlines()
+    lines.insert(2, "huge," + "7" * (20 << 20))
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outcome = stream_batch(compiled_seed(), source, tmp_path / "out.csv")
+    assert (outcome.units, outcome.failed_count) == (4, 1)
+    (problem,) = outcome.failed[0].errors
+    assert (problem.code, problem.line) == ("PR418", 3)
+    assert [r["unit"] for r in result_rows(tmp_path / "out.csv")][-1] == "单位2"
+
+
+def test_parquet_unit_column_of_the_wrong_type_is_a_located_error(tmp_path):
+    ids = [i for i, _ in seed_ids()]
+    for kind, column in {
+        "binary": pa.array([b"\xff\xfe", b"b"], type=pa.binary()),
+        "list": pa.array([["a"], ["b"]]),
+        "struct": pa.array([{"x": 1}, {"x": 2}]),
+    }.items():
+        source = tmp_path / f"{kind}.parquet"
+        pq.write_table(pa.table({"unit": column, ids[0]: ["1", "2"]}), source)
+        code, _, err = score_cli(str(source), "--out", str(tmp_path / "o.csv"))
+        assert code in (1, 2), (kind, err)
+        assert "unit" in err
