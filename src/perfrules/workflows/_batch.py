@@ -18,7 +18,7 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -70,13 +70,12 @@ class BatchOutcome:
         grades = Counter(u.result.grade.label for u in self.scored if u.result is not None)
         lost: dict[str, Fraction] = {}
         plan = compiled.plan
-        for unit in self.scored:
-            assert unit.result is not None  # noqa: S101
-            for index in plan.leaves:
-                node = plan.nodes[index]
-                score = unit.result.scores.get(node.id)
-                if score is not None:
-                    lost[node.id] = lost.get(node.id, Fraction(0)) + node.weight - Fraction(score)
+        results = [u.result for u in self.units if u.result is not None]
+        for index in plan.leaves:
+            node = plan.nodes[index]
+            scores = [s for r in results if (s := r.scores.get(node.id)) is not None]
+            if scores:
+                lost[node.id] = node.weight * len(scores) - _exact_sum(scores)
         count = len(totals)
         mean = sum(totals) / count if count else None
         median = statistics.median(totals) if count else None
@@ -94,6 +93,14 @@ class BatchOutcome:
             if count
             else [],
         }
+
+
+def _exact_sum(values: list[Any]) -> Fraction:
+    """The exact sum of scores (Decimals added at full precision: one Fraction at the end)."""
+    if all(isinstance(v, Decimal) for v in values):
+        with localcontext(Context(prec=MAX_PREC)):
+            return Fraction(sum(values, Decimal(0)))
+    return sum((Fraction(v) for v in values), Fraction(0))
 
 
 def _dec(value: Any) -> str:
@@ -406,16 +413,18 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
         writer.writerow(
             ["unit", "total", "grade", *(csv_text(i) for i in (*ids, *extra)), "errors"]
         )
+        plan = compiled.plan
+        places = [plan.nodes[plan.by_id[i]].places for i in ids]
         for unit in outcome.units:
             if unit.result is not None:
                 scores = unit.result.scores
                 writer.writerow(
                     [
                         csv_text(unit.unit),
-                        str(unit.result.total),
+                        fixed_text(unit.result.total, plan.total_places),
                         csv_text(unit.result.grade.label),
-                        *("" if scores.get(i) is None else str(scores.get(i)) for i in ids),
-                        *_cohort_cells(unit.result, extra),
+                        *(fixed_text(scores.get(i), p) for i, p in zip(ids, places, strict=True)),
+                        *(csv_text(cell) for cell in _cohort_cells(unit.result, extra)),
                         "",
                     ]
                 )
@@ -437,6 +446,19 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
     _write_xlsx(outcome, compiled, path, ids)
 
 
+def fixed_text(value: Decimal | Fraction | None, places: int | None) -> str:
+    """A score as exact text with its *places* (never ``3.3E+28``); ``""`` for none."""
+    if value is None:
+        return ""
+    exact = Fraction(value)
+    if places is None or (exact * 10**places).denominator != 1:
+        return format_number(exact) if exact.denominator != 1 else str(int(exact))
+    whole = int(exact * 10**places)
+    digits = str(abs(whole)).rjust(places + 1, "0")
+    text = digits if not places else f"{digits[:-places]}.{digits[-places:]}"
+    return f"-{text}" if whole < 0 else text
+
+
 def _write_parquet(
     outcome: BatchOutcome, compiled: CompiledScheme, path: Path, ids: list[str]
 ) -> None:
@@ -444,6 +466,13 @@ def _write_parquet(
     import pyarrow as pa  # noqa: PLC0415 - optional extra
     import pyarrow.parquet as pq  # noqa: PLC0415
 
+    from perfrules.workflows._stream import decimal_type  # noqa: PLC0415
+
+    plan = compiled.plan
+    kinds = {"total": decimal_type(compiled, plan.total_places or 0)}
+    for ident in ids:
+        node = plan.nodes[plan.by_id[ident]]
+        kinds[ident] = decimal_type(compiled, node.places or 0)
     extra = _cohort_columns(compiled)
     rows: dict[str, list[Any]] = {name: [] for name in ["unit", "total", "grade", *ids, *extra]}
     rows["errors"] = []
@@ -458,8 +487,19 @@ def _write_parquet(
         for column, text in zip(extra, cells, strict=True):
             rows[column].append(text or None)
         rows["errors"].append("; ".join(d.format("en") for d in unit.errors) or None)
+    columns = {}
+    for name, values in rows.items():
+        kind = kinds.get(name)
+        if kind is not None and (
+            name == "total" or plan.nodes[plan.by_id[name]].places is not None
+        ):
+            with localcontext(Context(prec=MAX_PREC)):
+                exact = [None if v is None else Decimal(fixed_text(v, kind.scale)) for v in values]
+            columns[name] = pa.array(exact, type=kind)
+        else:
+            columns[name] = pa.array(values)
     buffer = pa.BufferOutputStream()
-    pq.write_table(pa.table(rows), buffer)
+    pq.write_table(pa.table(columns), buffer)
     write_atomic(path, buffer.getvalue().to_pybytes())
 
 
@@ -467,17 +507,16 @@ def _write_xlsx(
     outcome: BatchOutcome, compiled: CompiledScheme, path: Path, ids: list[str]
 ) -> None:
     import openpyxl  # noqa: PLC0415 - optional extra
-    from openpyxl.styles import Font  # noqa: PLC0415
 
     places = compiled.plan.total_places
     number_format = "0" if places == 0 else "0." + "0" * (places or 2)
-    workbook = openpyxl.Workbook()
-    summary = workbook.active
-    summary.title = "summary"
+    # Write-only: rows are streamed to the file as they are appended, each in O(1).
+    workbook = openpyxl.Workbook(write_only=True)
+    summary = workbook.create_sheet("summary")
     extra = _cohort_columns(compiled)
     group_by = compiled.scheme.cohort.group_by if compiled.scheme.cohort is not None else None
     numeric = {c for c in extra if c != group_by}
-    _append(summary, ["unit", "total", "grade", *ids, *extra])
+    _append(summary, ["unit", "total", "grade", *ids, *extra], bold=True)
     for unit in outcome.units:
         if unit.result is None:
             continue
@@ -490,12 +529,8 @@ def _write_xlsx(
         _append(
             summary,
             [unit.unit, _cell(unit.result.total), unit.result.grade.label, *cells, *ranked],
+            formats={1: number_format},
         )
-    for row in summary.iter_rows(min_row=2, min_col=2, max_col=2):
-        for cell in row:
-            cell.number_format = number_format
-    for cell in summary[1]:
-        cell.font = Font(bold=True)
     for unit in outcome.units[:MAX_UNIT_SHEETS]:
         if unit.result is not None:
             _unit_sheet(workbook, unit, compiled)
@@ -523,10 +558,34 @@ def _write_xlsx(
     write_atomic(path, buffer.getvalue())
 
 
-def _append(sheet: Any, values: list[Any]) -> None:
-    """Append a row; text cells stay text (a value starting with ``=`` is not a formula)."""
-    sheet.append([sheet_value(v) for v in values])
-    text_cells(sheet[sheet.max_row])
+def _append(
+    sheet: Any, values: list[Any], formats: dict[int, str] | None = None, *, bold: bool = False
+) -> list[Any]:
+    """Append a row; text cells stay text (``=…`` is not a formula). Returns its cells.
+
+    *formats* gives number formats by column (from 0). Only cells that need a type or a
+    style are made as cells; the row is appended in O(1) (asking a sheet for its last row
+    scans every row, which made a batch of thousands of units quadratic).
+    """
+    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415 - optional extra
+    from openpyxl.styles import Font  # noqa: PLC0415
+
+    row: list[Any] = []
+    for column, raw in enumerate(values):
+        value = sheet_value(raw)
+        style = formats.get(column) if formats else None
+        if isinstance(value, str) or style is not None or bold:
+            cell = WriteOnlyCell(sheet, value=value)
+            text_cells([cell])
+            if style is not None:
+                cell.number_format = style
+            if bold:
+                cell.font = Font(bold=True)
+            row.append(cell)
+        else:
+            row.append(value)
+    sheet.append(row)
+    return row
 
 
 def _cell(value: Decimal | Fraction | None) -> float | None:
@@ -542,9 +601,10 @@ def _unit_sheet(workbook: Any, unit: UnitResult, compiled: CompiledScheme) -> No
     _append(sheet, ["id", "name", "weight", "target", "score"])
     for node in compiled.plan.nodes[1:]:
         score = unit.result.scores.get(node.id)
-        _append(sheet, [node.id, node.name, _cell(node.weight), node.target, _cell(score)])
         places = node.shown_places if node.shown_places is not None else 2
-        sheet.cell(sheet.max_row, 5).number_format = "0" if places == 0 else "0." + "0" * places
+        style = "0" if places == 0 else "0." + "0" * places
+        values = [node.id, node.name, _cell(node.weight), node.target, _cell(score)]
+        _append(sheet, values, formats={4: style})
     _append(sheet, ["total", "", _cell(compiled.plan.max), "", _cell(unit.result.total)])
     _append(sheet, ["grade", "", None, "", unit.result.grade.label])
     gap = compiled.gap(unit.result)

@@ -54,8 +54,10 @@ __all__ = [
     "STREAM_OUTPUTS",
     "BadRow",
     "StreamOutcome",
+    "decimal_type",
     "read_chunks",
     "read_items",
+    "result_schema",
     "stream_batch",
 ]
 
@@ -490,31 +492,57 @@ def _for_csv(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=names)
 
 
-class _Writer:
-    """Writes result tables to the target, in its format."""
+def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
+    """A decimal column type that holds every score the scheme can produce, exactly.
 
-    def __init__(self, stream: Any, suffix: str) -> None:
+    A score lies in ``[0, weight]`` and a total within the weights below it, so the
+    scheme's max and its indicators' weights bound every score: ``decimal128`` when their
+    digits and *places* fit in 38, else ``decimal256`` (76 digits; rule-file numbers have at
+    most 30 digits before the point).
+    """
+    plan = compiled.plan
+    bound = max(plan.max, plan.leaf_weights.get(0, plan.max), *(n.weight for n in plan.nodes))
+    digits = len(str(int(bound))) + 1 + places  # + 1: rounding up may add a digit
+    if digits <= 38:
+        return pa.decimal128(38, places)
+    return pa.decimal256(76, places)
+
+
+def result_schema(compiled: CompiledScheme, schema: pa.Schema) -> pa.Schema:
+    """*schema* with every decimal column as wide as :func:`decimal_type` says."""
+    fields = [
+        field.with_type(decimal_type(compiled, field.type.scale))
+        if pa.types.is_decimal(field.type)
+        else field
+        for field in schema
+    ]
+    return pa.schema(fields)
+
+
+class _Writer:
+    """Writes result tables to the target, in its format, every chunk in *schema*."""
+
+    def __init__(self, stream: Any, suffix: str, schema: pa.Schema) -> None:
         self.stream = stream
         self.suffix = suffix
         self.inner: Any = None
-        self.schema: Any = None
+        self.schema = schema
 
     def write(self, table: pa.Table) -> None:
+        # Every chunk in the scheme's types (a column of nulls only is cast to them).
+        table = table.cast(self.schema)
         if self.suffix == ".csv":
             table = _for_csv(table)
             if self.inner is None:
                 self.stream.write("\ufeff".encode())  # Excel reads UTF-8 with a BOM
-                self.schema = table.schema
                 self.inner = pacsv.CSVWriter(
                     self.stream,
                     table.schema,
                     write_options=pacsv.WriteOptions(quoting_style="needed"),
                 )
         elif self.inner is None:
-            self.schema = table.schema
-            self.inner = pq.ParquetWriter(self.stream, table.schema)
-        # Every chunk in the first chunk's types (a column of nulls only is cast to them).
-        self.inner.write_table(table.cast(self.schema))
+            self.inner = pq.ParquetWriter(self.stream, self.schema)
+        self.inner.write_table(table)
 
     def close(self) -> None:
         if self.inner is not None:
@@ -540,8 +568,9 @@ def stream_batch(
     outcome = StreamOutcome()
     kept: list[Chunk | pa.Table] = []
     with atomic_stream(target) as stream:
-        writer = _Writer(stream, suffix)
-        schema = score_chunk(compiled, _no_rows(source), values).with_ranks({}).schema
+        empty = score_chunk(compiled, _no_rows(source), values).with_ranks({})
+        schema = result_schema(compiled, empty.schema)
+        writer = _Writer(stream, suffix, schema)
         offset = 0
         for item in read_items(source, rows):
             if isinstance(item, BadRow):

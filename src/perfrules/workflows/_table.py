@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
 from typing import Any, Final
 
@@ -649,10 +649,11 @@ def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
         nulls = 0 if bitmap is None else int(n - valid.sum())
         data = pa.py_buffer(words)
         return pa.Array.from_buffers(kind, n, [bitmap, data], null_count=nulls)
-    values = [
-        Decimal(int(v)).scaleb(-places) if ok else None
-        for v, ok in zip(ints.tolist(), valid.tolist(), strict=True)
-    ]
+    wide = [int(v) if ok else None for v, ok in zip(ints.tolist(), valid.tolist(), strict=True)]
+    if any(v is not None and abs(v) >= 10**38 for v in wide):
+        kind = pa.decimal256(76, places)  # past decimal128: the writers widen every chunk
+    with localcontext(Context(prec=MAX_PREC)):
+        values = [None if v is None else Decimal(v).scaleb(-places) for v in wide]
     return pa.array(values, type=kind)
 
 
