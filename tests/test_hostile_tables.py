@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -336,3 +337,77 @@ def test_a_formula_in_a_cohort_column_is_inert_in_every_writer(tmp_path):
     for target in (in_memory, streamed):
         rows = result_rows(target)
         assert [r["lot"] for r in rows] == ["'" + lot] * 2, target.name
+
+
+# --- score_table: only documented errors, at the door ------------------------------------
+IND = "数量-平安建设"
+
+
+def hostile_frames():
+    import pandas as pd
+    import polars as pl
+
+    return {
+        "mixed-object": (pd.DataFrame({"unit": ["a", "b"], IND: [1, "x"]}), None),
+        "float-and-decimal": (pd.DataFrame({"unit": ["a", "b"], IND: [0.5, Decimal(2)]}), None),
+        "dicts": (pd.DataFrame({"unit": ["a", "b"], IND: [{"a": 1}, {"b": 2}]}), None),
+        "ten-to-the-40": (pd.DataFrame({"unit": ["a", "b"], IND: [10**40, 1]}), None),
+        "duplicate-names": (pd.DataFrame([["a", 1, 2]], columns=["unit", IND, IND]), "PR420"),
+        "period": (
+            pd.DataFrame({"unit": ["a"], IND: pd.period_range("2020", periods=1, freq="Y")}),
+            "PR419",
+        ),
+        "complex": (pd.DataFrame({"unit": ["a"], IND: [1 + 2j]}), None),
+        "non-utf8-unit": (pd.DataFrame({"unit": [b"\xff\xfe"], IND: ["1"]}), "PR419"),
+        "polars-list": (pl.DataFrame({"unit": ["a"], IND: [[1, 2]]}), None),
+        "polars-int128": (
+            pl.DataFrame({"unit": ["a"], IND: pl.Series([1], dtype=pl.Int128)}),
+            None,
+        ),
+        "dictionary-of-lists": (
+            pa.table(
+                {
+                    "unit": ["a", "b"],
+                    IND: pa.DictionaryArray.from_arrays(
+                        pa.array([0, 1]), pa.array([["1"], ["2"]])
+                    ),
+                }
+            ),
+            None,
+        ),
+        "unit-list": (pa.table({"unit": pa.array([["a"], ["b"]]), IND: ["1", "2"]}), "PR419"),
+        "objects": (pd.DataFrame({"unit": ["a"], IND: [object()]}), "PR419"),
+        "20000-columns": (pd.DataFrame({f"c{i}": [1] for i in range(20_000)}), "PR418"),
+    }
+
+
+@pytest.mark.parametrize("case", list(hostile_frames()))
+def test_score_table_raises_only_documented_errors(case):
+    pytest.importorskip("polars")
+    frame, code = hostile_frames()[case]
+    compiled = compiled_seed()
+    if code is None:  # scored: a bad cell is that row's located error
+        out = perfrules.score_table(compiled, frame)
+        errors = nw_rows(out)
+        assert all(e is None or "table:" in e for e in errors)
+        return
+    with pytest.raises(FactsError) as caught:
+        perfrules.score_table(compiled, frame)
+    (problem,) = caught.value.diagnostics
+    assert problem.code == code
+    if code == "PR419":
+        assert "unit" in problem.format("en") or IND in problem.format("en")
+
+
+def nw_rows(out) -> list[str | None]:
+    import narwhals.stable.v2 as nw
+
+    return nw.from_native(out, eager_only=True).get_column("errors").to_list()
+
+
+def test_mixed_cells_are_read_as_the_text_they_show():
+    import pandas as pd
+
+    frame = pd.DataFrame({"unit": ["a", "b"], IND: [1, "0,93"]})
+    errors = nw_rows(perfrules.score_table(compiled_seed(), frame))
+    assert "table:2:2: error[PR402]: cannot read 0,93" in errors[1]

@@ -45,6 +45,7 @@ from perfrules.workflows._table import (
     check_unit_column,
     cohort_pass,
     rank_rows,
+    readable_table,
     score_chunk,
     table_columns,
 )
@@ -252,7 +253,7 @@ def _parquet_items(path: Path, rows: int) -> Iterator[Item]:
     source = open_parquet(path)
     number = 1
     for batch in source.iter_batches(batch_size=rows):
-        table = pa.Table.from_batches([batch])
+        table = readable_table(pa.Table.from_batches([batch]), str(path))
         yield table, number
         number += table.num_rows
 
