@@ -411,3 +411,78 @@ def test_mixed_cells_are_read_as_the_text_they_show():
     frame = pd.DataFrame({"unit": ["a", "b"], IND: [1, "0,93"]})
     errors = nw_rows(perfrules.score_table(compiled_seed(), frame))
     assert "table:2:2: error[PR402]: cannot read 0,93" in errors[1]
+
+
+# --- Parquet pages that ask for more than they hold ---------------------------------------
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        if n < 0x80:
+            out.append(n)
+            return bytes(out)
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+
+
+def _compact(fields: dict[int, object]) -> bytes:
+    """A Thrift compact struct of i32 fields and nested structs (what a page header needs)."""
+    out = bytearray()
+    last = 0
+    for ident in sorted(fields):
+        value = fields[ident]
+        kind = 12 if isinstance(value, dict) else 5
+        out.append(((ident - last) << 4) | kind)
+        last = ident
+        if isinstance(value, dict):
+            out += _compact(value)
+        else:
+            out += _varint((value << 1) ^ (value >> 63))
+    out.append(0)
+    return bytes(out)
+
+
+def hostile_parquet(tmp_path: Path, change) -> Path:
+    """A Parquet file whose first page header says what *change* makes it say.
+
+    The header is rewritten in place: the bytes it grows by are taken from its page's
+    data, so every offset in the footer still holds (the page is damaged past its header,
+    which only matters to a reader that goes that far).
+    """
+    from perfrules.workflows._stream import read_thrift
+
+    path = tmp_path / "hostile.parquet"
+    column = pa.array(["50%"] * 10 + ["60%"] * 10).dictionary_encode()
+    pq.write_table(pa.table({"unit": [f"u{i}" for i in range(20)], IND: column}), path)
+    data = bytearray(path.read_bytes())
+    chunk = pq.ParquetFile(path).metadata.row_group(0).column(1)
+    start = chunk.dictionary_page_offset
+    header, size = read_thrift(bytes(data[start : start + 4096]))
+    assert 7 in header  # a dictionary page
+    header = {k: v for k, v in header.items() if k in (1, 2, 3, 7)}
+    header[7] = {k: v for k, v in header[7].items() if k in (1, 2)}
+    change(header)
+    new = _compact(header)
+    grown = len(new) - size
+    header[3] -= grown
+    new = _compact(header)
+    assert len(new) == size + grown
+    data[start : start + size + grown] = new
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda h: h.__setitem__(2, 2_500_000_000), "2,500,000,000 bytes"),
+        (lambda h: h[7].__setitem__(1, 12_000_000), "12,000,000 values"),
+    ],
+    ids=["page-of-2.5-GB", "dictionary-of-12M-values"],
+)
+def test_parquet_pages_asking_for_too_much_are_refused(tmp_path, change, words):
+    path = hostile_parquet(tmp_path, change)
+    code, _, err = score_cli(str(path), "--out", str(tmp_path / "o.csv"))
+    assert code == 2, err
+    said = " ".join(err.split())
+    assert "PR418" in said
+    assert words in said

@@ -38,6 +38,7 @@ from perfrules.workflows._batch import UnitResult, _dec, _unit_facts, _with_posi
 from perfrules.workflows._files import atomic_stream
 from perfrules.workflows._table import (
     MAX_CELL_BYTES,
+    MAX_COLUMNS,
     MAX_HEADER_CELL,
     Chunk,
     Ints,
@@ -226,7 +227,7 @@ def read_items(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Item]:
             yield from _parquet_items(path, rows)
         else:
             yield from _csv_items(path, rows)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, MemoryError) as exc:
         raise _unreadable(path, exc) from None
 
 
@@ -652,10 +653,28 @@ def _no_rows(source: Path) -> pa.Table:
     return pa.table({name: pa.array([], type=pa.string()) for name in names})
 
 
+#: Bytes one Parquet page may expand to, and values a dictionary page may hold: a page is
+#: decoded whole, so a 1 KB file could otherwise ask for gigabytes.
+MAX_PAGE_BYTES: Final = 64 << 20
+MAX_DICTIONARY_VALUES: Final = 1 << 20
+#: Bytes of a Parquet file's footer (its schema and row groups).
+MAX_FOOTER_BYTES: Final = 16 << 20
+
+
 def open_parquet(path: Path) -> pq.ParquetFile:
-    """A Parquet file to read units from, its columns checked before any row is read."""
+    """A Parquet file to read units from, its columns and pages checked before any row is read.
+
+    Every page header is read (without its data) and a page that would expand past
+    :data:`MAX_PAGE_BYTES`, or a dictionary of more than :data:`MAX_DICTIONARY_VALUES`
+    values, refuses the file (``PR418``) before pyarrow allocates for it.
+    """
     try:
-        source = pq.ParquetFile(path)
+        source = pq.ParquetFile(
+            path,
+            thrift_string_size_limit=MAX_FOOTER_BYTES,
+            thrift_container_size_limit=MAX_COLUMNS * 16,
+        )
+        _check_pages(path, source.metadata)
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(path, exc) from None
     names = source.schema_arrow.names
@@ -665,6 +684,137 @@ def open_parquet(path: Path) -> pq.ParquetFile:
         field = source.schema_arrow.field(unit_at)
         check_unit_column(field.type, field.name, str(path))
     return source
+
+
+def _check_pages(path: Path, metadata: Any) -> None:
+    """Refuse a page or a dictionary over budget, from the page headers alone."""
+    name = str(path)
+    with path.open("rb") as stream:
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            for at in range(row_group.num_columns):
+                chunk = row_group.column(at)
+                start = chunk.data_page_offset
+                if chunk.has_dictionary_page and chunk.dictionary_page_offset:
+                    start = min(start, chunk.dictionary_page_offset)
+                end = start + chunk.total_compressed_size
+                while start < end:
+                    stream.seek(start)
+                    header, size = read_thrift(stream.read(_PAGE_HEADER_BYTES))
+                    expanded = header.get(2, 0)
+                    values = header.get(7, {}).get(1, 0) if isinstance(header.get(7), dict) else 0
+                    where = {"file": name, "column": at + 1}
+                    column = chunk.path_in_schema
+                    if not 0 <= expanded <= MAX_PAGE_BYTES:
+                        detail = f"a page of column '{column}' would expand to {expanded:,} bytes"
+                        raise FactsError(
+                            [_limit("a Parquet page", "Parquet 数据页", "64 MiB", detail, **where)]
+                        )
+                    if not 0 <= values <= MAX_DICTIONARY_VALUES:
+                        detail = f"column '{column}' has a dictionary of {values:,} values"
+                        limit = f"{MAX_DICTIONARY_VALUES:,} values"
+                        raise FactsError(
+                            [
+                                _limit(
+                                    "a Parquet dictionary", "Parquet 字典", limit, detail, **where
+                                )
+                            ]
+                        )
+                    stored = header.get(3, 0)
+                    if stored < 0 or size <= 0:
+                        raise pa.ArrowInvalid(f"a damaged page header in column '{column}'")
+                    start += size + stored
+
+
+#: Bytes read for one page header (its statistics may hold a min and a max value).
+_PAGE_HEADER_BYTES: Final = 1 << 16
+
+
+def read_thrift(data: bytes) -> tuple[dict[int, Any], int]:
+    """A Thrift compact-protocol struct from the start of *data*, and the bytes it took.
+
+    Integers and nested structs are kept by field id; text, lists and maps are skipped.
+    Enough to read a Parquet page header without reading the page.
+    """
+    at = 0
+
+    def byte() -> int:
+        nonlocal at
+        if at >= len(data):
+            msg = "a page header cut short"
+            raise pa.ArrowInvalid(msg)
+        at += 1
+        return data[at - 1]
+
+    def varint() -> int:
+        value = shift = 0
+        while True:
+            b = byte()
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+            shift += 7
+            if shift > 70:
+                msg = "a varint too long in a page header"
+                raise pa.ArrowInvalid(msg)
+
+    def zigzag() -> int:
+        n = varint()
+        return (n >> 1) ^ -(n & 1)
+
+    def value(kind: int, depth: int) -> Any:
+        nonlocal at
+        if depth > 16:
+            msg = "a page header nested too deeply"
+            raise pa.ArrowInvalid(msg)
+        if kind in (1, 2):
+            return kind == 1
+        if kind == 3:
+            return byte()
+        if kind in (4, 5, 6):
+            return zigzag()
+        if kind == 7:
+            at += 8
+            return None
+        if kind == 8:
+            length = varint()  # read before *at* moves past the text
+            at += length
+            return None
+        if kind in (9, 10):
+            head = byte()
+            count = head >> 4 if head >> 4 != 15 else varint()
+            for _ in range(count):
+                value(head & 0x0F, depth + 1)
+            return None
+        if kind == 11:
+            count = varint()
+            if count:
+                types = byte()
+                for _ in range(count):
+                    value(types >> 4, depth + 1)
+                    value(types & 0x0F, depth + 1)
+            return None
+        if kind == 12:
+            return struct(depth + 1)
+        msg = f"an unknown type {kind} in a page header"
+        raise pa.ArrowInvalid(msg)
+
+    def struct(depth: int) -> dict[int, Any]:
+        fields: dict[int, Any] = {}
+        last = 0
+        while True:
+            head = byte()
+            if head == 0:
+                return fields
+            delta, kind = head >> 4, head & 0x0F
+            last = last + delta if delta else zigzag()
+            fields[last] = value(kind, depth)
+
+    found = struct(0)
+    if at > len(data):
+        msg = "a page header cut short"
+        raise pa.ArrowInvalid(msg)
+    return found, at
 
 
 def _cohort(compiled: CompiledScheme) -> bool:
