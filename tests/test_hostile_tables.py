@@ -486,3 +486,52 @@ def test_parquet_pages_asking_for_too_much_are_refused(tmp_path, change, words):
     said = " ".join(err.split())
     assert "PR418" in said
     assert words in said
+
+
+# --- CSV results: the dialect, and standard output ---------------------------------------
+def units_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "units"
+    folder.mkdir()
+    facts = SEED.parent / "facts.toml"
+    for name in ("a", "b"):
+        (folder / f"{name}.toml").write_text(facts.read_text("utf-8"), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("source_kind", ["streamed-csv", "in-memory-folder"])
+def test_csv_results_take_bom_and_line_ending_options(tmp_path, source_kind):
+    if source_kind == "streamed-csv":
+        source = tmp_path / "units.csv"
+        write_units(source, 2)
+    else:
+        source = units_folder(tmp_path)
+    target = tmp_path / "out.csv"
+    code, _, err = score_cli(str(source), "--out", str(target))
+    assert code == 0, err
+    data = target.read_bytes()
+    assert data.startswith("\ufeff".encode())  # the default: Excel reads UTF-8
+    assert b"\r\n" not in data
+    assert data.count(b"\n") == 3
+    code, _, err = score_cli(
+        str(source), "--out", str(target), "--no-csv-bom", "--csv-eol", "crlf"
+    )
+    assert code == 0, err
+    data = target.read_bytes()
+    assert data.startswith(b'"unit"') or data.startswith(b"unit")
+    assert data.count(b"\r\n") == 3
+
+
+@pytest.mark.parametrize("source_kind", ["streamed-csv", "in-memory-folder"])
+def test_out_dash_writes_the_results_to_stdout(tmp_path, source_kind):
+    if source_kind == "streamed-csv":
+        source = tmp_path / "units.csv"
+        write_units(source, 2)
+    else:
+        source = units_folder(tmp_path)
+    code, out, err = score_cli(str(source), "--out", "-", "--no-csv-bom")
+    assert code == 0, err
+    rows = list(csv.DictReader(out.splitlines()))
+    assert len(rows) == 2
+    assert rows[0]["total"]
+    assert "2 units scored" in err  # the summary on stderr, the data alone on stdout
+    assert not list(tmp_path.glob("-*"))

@@ -31,9 +31,29 @@ from perfrules.facts._sheets import csv_rows, decode_csv, workbook_units
 from perfrules.reports._safe import csv_text, sheet_value, text_cells
 from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
-from perfrules.workflows._files import write_atomic
+from perfrules.workflows._files import STDOUT, write_atomic
 
-__all__ = ["BatchOutcome", "read_units", "score_batch", "write_results"]
+__all__ = ["CSV_EOLS", "BatchOutcome", "CsvStyle", "read_units", "score_batch", "write_results"]
+
+#: Line endings of a CSV result, by name (``--csv-eol``).
+CSV_EOLS = {"lf": "\n", "crlf": "\r\n"}
+
+
+@dataclass(frozen=True)
+class CsvStyle:
+    """How a CSV result is written, the same by the in-memory and the streamed writer.
+
+    A UTF-8 byte-order mark first (Excel needs it to read UTF-8), and the line ending.
+    """
+
+    bom: bool = True
+    eol: str = "\n"
+
+    @property
+    def prefix(self) -> str:
+        """What the file starts with."""
+        return "\ufeff" if self.bom else ""
+
 
 #: Units above this many get no sheet of their own in an XLSX result (the summary has them).
 MAX_UNIT_SHEETS = 100
@@ -367,9 +387,12 @@ def _score_columns(compiled: CompiledScheme) -> list[str]:
     return [compiled.plan.nodes[i].id for i in compiled.plan.leaves]
 
 
-def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -> None:
-    """Write the results to *path* (.csv, .jsonl or .xlsx), atomically."""
-    suffix = path.suffix.lower()
+def write_results(
+    outcome: BatchOutcome, compiled: CompiledScheme, path: Path, style: CsvStyle | None = None
+) -> None:
+    """Write the results to *path* (.csv, .jsonl or .xlsx), atomically; ``-`` is CSV to stdout."""
+    style = style or CsvStyle()
+    suffix = ".csv" if str(path) == STDOUT else path.suffix.lower()
     ids = _score_columns(compiled)
     if suffix == ".jsonl":
         lines = []
@@ -408,7 +431,7 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
         return
     if suffix == ".csv":
         text = io.StringIO()
-        writer = csv.writer(text)
+        writer = csv.writer(text, lineterminator=style.eol)
         extra = _cohort_columns(compiled)
         writer.writerow(
             ["unit", "total", "grade", *(csv_text(i) for i in (*ids, *extra)), "errors"]
@@ -438,7 +461,7 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
                         csv_text("; ".join(d.format("en") for d in unit.errors)),
                     ]
                 )
-        write_atomic(path, "\ufeff" + text.getvalue())
+        write_atomic(path, style.prefix + text.getvalue())
         return
     if suffix == ".parquet":
         _write_parquet(outcome, compiled, path, ids)

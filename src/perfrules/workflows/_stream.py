@@ -34,8 +34,8 @@ from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._sheets import csv_encoding
 from perfrules.reports._safe import FORMULA_STARTS
 from perfrules.rules._loader import encoding_error
-from perfrules.workflows._batch import UnitResult, _dec, _unit_facts, _with_positions
-from perfrules.workflows._files import atomic_stream
+from perfrules.workflows._batch import CsvStyle, UnitResult, _dec, _unit_facts, _with_positions
+from perfrules.workflows._files import STDOUT, atomic_stream
 from perfrules.workflows._table import (
     MAX_CELL_BYTES,
     MAX_COLUMNS,
@@ -524,11 +524,12 @@ def result_schema(compiled: CompiledScheme, schema: pa.Schema) -> pa.Schema:
 class _Writer:
     """Writes result tables to the target, in its format, every chunk in *schema*."""
 
-    def __init__(self, stream: Any, suffix: str, schema: pa.Schema) -> None:
+    def __init__(self, stream: Any, suffix: str, schema: pa.Schema, style: CsvStyle) -> None:
         self.stream = stream
         self.suffix = suffix
         self.inner: Any = None
         self.schema = schema
+        self.style = style
 
     def write(self, table: pa.Table) -> None:
         # Every chunk in the scheme's types (a column of nulls only is cast to them).
@@ -536,11 +537,11 @@ class _Writer:
         if self.suffix == ".csv":
             table = _for_csv(table)
             if self.inner is None:
-                self.stream.write("\ufeff".encode())  # Excel reads UTF-8 with a BOM
+                self.stream.write(self.style.prefix.encode())
                 self.inner = pacsv.CSVWriter(
                     self.stream,
                     table.schema,
-                    write_options=pacsv.WriteOptions(quoting_style="needed"),
+                    write_options=pacsv.WriteOptions(quoting_style="needed", eol=self.style.eol),
                 )
         elif self.inner is None:
             self.inner = pq.ParquetWriter(self.stream, self.schema)
@@ -559,20 +560,23 @@ def stream_batch(
     *,
     rows: int = CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
+    style: CsvStyle | None = None,
 ) -> StreamOutcome:
     """Score every unit of *source* (.csv, .parquet) into *target* (.csv, .parquet, .jsonl).
+
+    *target* ``-`` is CSV on standard output; *style* is how a CSV is written.
 
     The target is written atomically: until the end it keeps its old contents. A row that
     is not a unit (:class:`BadRow`) is written in its place with its problem.
     """
-    suffix = target.suffix.lower()
+    suffix = ".csv" if str(target) == STDOUT else target.suffix.lower()
     values = cohort_pass(compiled, read_chunks(source, rows)) if _cohort(compiled) else None
     outcome = StreamOutcome()
     kept: list[Chunk | pa.Table] = []
     with atomic_stream(target) as stream:
         empty = score_chunk(compiled, _no_rows(source), values).with_ranks({})
         schema = result_schema(compiled, empty.schema)
-        writer = _Writer(stream, suffix, schema)
+        writer = _Writer(stream, suffix, schema, style or CsvStyle())
         offset = 0
         for item in read_items(source, rows):
             if isinstance(item, BadRow):
