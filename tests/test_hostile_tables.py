@@ -535,3 +535,12 @@ def test_out_dash_writes_the_results_to_stdout(tmp_path, source_kind):
     assert rows[0]["total"]
     assert "2 units scored" in err  # the summary on stderr, the data alone on stdout
     assert not list(tmp_path.glob("-*"))
+
+
+def test_the_streamed_csv_rule_is_the_cell_rule():
+    from perfrules.reports._safe import FORMULA_STARTS, csv_text
+    from perfrules.workflows._stream import _inert
+
+    cells = ["plain", "", "单位", "'quoted", *(f"{p}cmd|' /C calc'!A0" for p in FORMULA_STARTS)]
+    cells += [f"x{p}" for p in FORMULA_STARTS]
+    assert _inert(pa.array(cells)).to_pylist() == [csv_text(c) for c in cells]

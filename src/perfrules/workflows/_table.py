@@ -208,7 +208,11 @@ def _object_cells(name: str, cells: list[Any]) -> pa.Array:
         else:
             reason = f"a cell holds a {type(cell).__name__}, not text or a number"
             raise _refused("PR419", {"column": name, "reason": reason}, TABLE_SOURCE)
-    return pa.array(texts, type=pa.string())
+    try:
+        return pa.array(texts, type=pa.string())
+    except (UnicodeError, pa.ArrowException):
+        reason = "text that is not valid Unicode (a lone surrogate)"
+        raise _refused("PR419", {"column": name, "reason": reason}, TABLE_SOURCE) from None
 
 
 def readable_table(arrow: pa.Table, source: str) -> pa.Table:
