@@ -544,3 +544,30 @@ def test_the_streamed_csv_rule_is_the_cell_rule():
     cells = ["plain", "", "单位", "'quoted", *(f"{p}cmd|' /C calc'!A0" for p in FORMULA_STARTS)]
     cells += [f"x{p}" for p in FORMULA_STARTS]
     assert _inert(pa.array(cells)).to_pylist() == [csv_text(c) for c in cells]
+
+
+def test_the_in_memory_reading_loses_only_the_bad_row_too(tmp_path):
+    from perfrules.workflows._batch import score_batch
+
+    source = tmp_path / "units.csv"
+    write_units(source, 5)
+    source.write_bytes(source.read_bytes().replace("单位3".encode(), "单位3".encode("gbk"), 1))
+    outcome = score_batch(compiled_seed(), source)
+    assert [u.unit for u in outcome.units][:3] == ["单位0", "单位1", "单位2"]
+    (failed,) = outcome.failed
+    (problem,) = failed.errors
+    assert (problem.code, problem.line, problem.column) == ("PR108", 5, 1)
+    assert problem.params["byte"] == "0x{:02X}".format("单".encode("gbk")[0])
+    data = source.read_bytes()
+    assert data[problem.params["position"]] == "单".encode("gbk")[0]
+    assert len(outcome.scored) == 4
+
+
+def test_the_in_memory_reading_refuses_duplicate_columns(tmp_path):
+    from perfrules.workflows._batch import score_batch
+
+    source = tmp_path / "units.csv"
+    source.write_text(f"unit,{IND},{IND}\nu,0.9,0.1\n", encoding="utf-8")
+    with pytest.raises(FactsError) as caught:
+        score_batch(compiled_seed(), source)
+    assert caught.value.diagnostics[0].code == "PR420"

@@ -14,26 +14,39 @@ import csv
 import dataclasses
 import io
 import json
+import re
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from perfrules._numbers import format_number
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts, format_of, load_facts
-from perfrules.facts._sheets import csv_rows, decode_csv, workbook_units
+from perfrules.facts._sheets import csv_encoding, csv_rows, workbook_units
 from perfrules.reports._safe import csv_text, sheet_value, text_cells
 from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
 from perfrules.workflows._files import STDOUT, write_atomic
 
-__all__ = ["CSV_EOLS", "BatchOutcome", "CsvStyle", "read_units", "score_batch", "write_results"]
+__all__ = [
+    "CSV_EOLS",
+    "MAX_CELL_BYTES",
+    "MAX_COLUMNS",
+    "MAX_HEADER_CELL",
+    "BatchOutcome",
+    "CsvStyle",
+    "check_header",
+    "read_units",
+    "refused",
+    "score_batch",
+    "write_results",
+]
 
 #: Line endings of a CSV result, by name (``--csv-eol``).
 CSV_EOLS = {"lf": "\n", "crlf": "\r\n"}
@@ -123,6 +136,50 @@ def _exact_sum(values: list[Any]) -> Fraction:
     return sum((Fraction(v) for v in values), Fraction(0))
 
 
+#: Budgets of a table of units (a DataFrame, a Parquet file, a batch CSV), checked at the door.
+MAX_COLUMNS: Final = 10_000
+#: Characters of a column name: ids and input names are short.
+MAX_HEADER_CELL: Final = 1_000
+#: Bytes of one cell (the size of a whole facts file).
+MAX_CELL_BYTES: Final = 1 << 20
+
+
+def refused(code: str, params: dict[str, Any], source: str, column: int = 0) -> FactsError:
+    """A table refused whole: *code* at *source* (line 1 and *column* when one is named)."""
+    line = 1 if column else 0
+    return FactsError([Diagnostic(code, (), params, file=source, line=line, column=column)])
+
+
+def check_header(names: Sequence[str], source: str) -> None:
+    """Refuse a header over its budgets or naming a column twice (``PR418``, ``PR420``)."""
+    if len(names) > MAX_COLUMNS:
+        params = {
+            "what": "the header",
+            "what_zh": "表头",
+            "limit": f"{MAX_COLUMNS:,} columns",
+            "detail": f"it has {len(names):,}",
+        }
+        raise refused("PR418", params, source, 1)
+    for i, name in enumerate(names):
+        if len(name) > MAX_HEADER_CELL:
+            params = {
+                "what": "a column name",
+                "what_zh": "列名",
+                "limit": f"{MAX_HEADER_CELL:,} characters",
+                "detail": f"{len(name):,} characters",
+            }
+            raise refused("PR418", params, source, i + 1)
+    seen: dict[str, int] = {}
+    twice: list[str] = []
+    for i, name in enumerate(names):
+        if name and seen.setdefault(name, i) != i and name not in twice:
+            twice.append(name)
+    if twice:
+        shown = ", ".join(f"'{n}'" for n in twice[:10])
+        column = next(i for i, n in enumerate(names) if n == twice[0] and seen[n] != i) + 1
+        raise refused("PR420", {"names": shown}, source, column)
+
+
 def _dec(value: Any) -> str:
     from fractions import Fraction  # noqa: PLC0415
 
@@ -131,7 +188,8 @@ def _dec(value: Any) -> str:
     return format_number(round_fraction(Fraction(value), 4, "half_up"))
 
 
-def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], tuple[str, int]]]:
+def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | FactsError, tuple[str, int]]]:
+    """The rows of a batch CSV read whole: each row's cells, or the error of that row."""
     diagnostics: list[Diagnostic] = []
     data = read_bytes(path, diagnostics)
     if data is None:
@@ -142,12 +200,39 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], tuple[str, int
                 for d in diagnostics
             ]
         )
-    rows = iter(csv_rows(decode_csv(data, str(path)), str(path)))
+    name = str(path)
+    if csv_encoding(lambda: (data,)) == "gb18030":
+        text = data.decode("gb18030")
+    else:
+        # Bytes that are not UTF-8 kept as escapes: they are their row's error, not the file's.
+        text = data.decode("utf-8-sig", "surrogateescape")
+    bad_bytes = iter(_ESCAPED.finditer(text))
+    rows = iter(csv_rows(text, name))
     header = [h.strip() for h in next(rows, [])]
+    if any(_ESCAPED.search(h) for h in header):
+        data.decode("utf-8-sig")  # raises at the first bad byte, reported below
+    check_header(header, name)
     for number, row in enumerate(rows, start=2):
         values = dict(zip(header, row, strict=False))
         unit = values.get("unit") or values.get("单位") or f"row {number}"
-        yield unit, values, (str(path), number)
+        escaped = [i for i, cell in enumerate(row) if _ESCAPED.search(cell)]
+        if escaped:
+            first = next(bad_bytes)
+            for _ in range(sum(len(_ESCAPED.findall(row[i])) for i in escaped) - 1):
+                next(bad_bytes, None)
+            offset = len(text[: first.start()].encode("utf-8", "surrogateescape"))
+            offset += 3 if data.startswith(b"\xef\xbb\xbf") else 0
+            params = {"file": name, "position": offset, "byte": f"0x{data[offset]:02X}"}
+            problem = Diagnostic(
+                "PR108", (), params, file=name, line=number, column=escaped[0] + 1
+            )
+            yield _ESCAPED.sub("\ufffd", unit), FactsError([problem]), (name, number)
+            continue
+        yield unit, values, (name, number)
+
+
+#: A byte that was not UTF-8, kept by the ``surrogateescape`` error handler.
+_ESCAPED: Final = re.compile("[\udc80-\udcff]")
 
 
 def _unit_facts(
@@ -205,6 +290,9 @@ def read_units(
         return
     if kind is not None and kind.name == "csv":
         for unit, values, where in _wide_rows(path):
+            if isinstance(values, FactsError):
+                yield unit, values, where
+                continue
             data, columns = _unit_facts(values, compiled)
             yield unit, _with_positions(data, columns, where, unit), where
         return

@@ -34,15 +34,21 @@ from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._sheets import csv_encoding
 from perfrules.reports._safe import FORMULA_STARTS
 from perfrules.rules._loader import encoding_error
-from perfrules.workflows._batch import CsvStyle, UnitResult, _dec, _unit_facts, _with_positions
-from perfrules.workflows._files import STDOUT, atomic_stream
-from perfrules.workflows._table import (
+from perfrules.workflows._batch import (
     MAX_CELL_BYTES,
     MAX_COLUMNS,
     MAX_HEADER_CELL,
+    CsvStyle,
+    UnitResult,
+    _dec,
+    _unit_facts,
+    _with_positions,
+    check_header,
+)
+from perfrules.workflows._files import STDOUT, atomic_stream
+from perfrules.workflows._table import (
     Chunk,
     Ints,
-    check_header,
     check_unit_column,
     cohort_pass,
     rank_rows,

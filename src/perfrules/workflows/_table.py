@@ -30,10 +30,15 @@ from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.engine._cohort import holds, rank
 from perfrules.engine._columns import Arrays, columnar_plan, score_arrays
 from perfrules.engine._scheme import Unit
-from perfrules.errors import Diagnostic, FactsError
+from perfrules.errors import FactsError
 from perfrules.facts._values import number_pair, to_bool
 from perfrules.trace import Result
-from perfrules.workflows._batch import _unit_facts, _with_positions
+from perfrules.workflows._batch import (
+    _unit_facts,
+    _with_positions,
+    check_header,
+    refused,
+)
 
 __all__ = [
     "TABLE_SOURCE",
@@ -98,47 +103,8 @@ def to_pandas(table: pa.Table) -> Any:
 
 
 # --- reading the columns ----------------------------------------------------------------
-#: Budgets of a table of units (a DataFrame, a Parquet file, a batch CSV), checked at the door.
-MAX_COLUMNS: Final = 10_000
-#: Characters of a column name: ids and input names are short.
-MAX_HEADER_CELL: Final = 1_000
-#: Bytes of one cell (the size of a whole facts file).
-MAX_CELL_BYTES: Final = 1 << 20
-
-
 def _refused(code: str, params: dict[str, Any], source: str, column: int = 0) -> FactsError:
-    line = 1 if column else 0
-    return FactsError([Diagnostic(code, (), params, file=source, line=line, column=column)])
-
-
-def check_header(names: Sequence[str], source: str) -> None:
-    """Refuse a header over its budgets or naming a column twice (``PR418``, ``PR420``)."""
-    if len(names) > MAX_COLUMNS:
-        params = {
-            "what": "the header",
-            "what_zh": "表头",
-            "limit": f"{MAX_COLUMNS:,} columns",
-            "detail": f"it has {len(names):,}",
-        }
-        raise _refused("PR418", params, source, 1)
-    for i, name in enumerate(names):
-        if len(name) > MAX_HEADER_CELL:
-            params = {
-                "what": "a column name",
-                "what_zh": "列名",
-                "limit": f"{MAX_HEADER_CELL:,} characters",
-                "detail": f"{len(name):,} characters",
-            }
-            raise _refused("PR418", params, source, i + 1)
-    seen: dict[str, int] = {}
-    twice: list[str] = []
-    for i, name in enumerate(names):
-        if name and seen.setdefault(name, i) != i and name not in twice:
-            twice.append(name)
-    if twice:
-        shown = ", ".join(f"'{n}'" for n in twice[:10])
-        column = next(i for i, n in enumerate(names) if n == twice[0] and seen[n] != i) + 1
-        raise _refused("PR420", {"names": shown}, source, column)
+    return refused(code, params, source, column)
 
 
 def check_unit_column(kind: pa.DataType, name: str, source: str) -> None:
