@@ -571,3 +571,31 @@ def test_the_in_memory_reading_refuses_duplicate_columns(tmp_path):
     with pytest.raises(FactsError) as caught:
         score_batch(compiled_seed(), source)
     assert caught.value.diagnostics[0].code == "PR420"
+
+
+def test_parquet_text_that_is_not_utf8_is_a_located_error_not_a_crash(tmp_path):
+    path = tmp_path / "units.parquet"
+    pq.write_table(
+        pa.table({"unit": ["u0", "u1"], IND: ["ZZZZ", "50%"]}),
+        path,
+        compression="none",
+        use_dictionary=False,
+        write_statistics=False,
+    )
+    assert path.read_bytes().count(b"ZZZZ") == 1  # the cell's bytes, nowhere else
+    path.write_bytes(path.read_bytes().replace(b"ZZZZ", b"\xdf\xff\xfe\xfd"))
+    code, _, err = score_cli(str(path), "--out", str(tmp_path / "o.csv"))
+    assert code == 2, err
+    said = " ".join(err.split())
+    assert "PR419" in said
+    assert "not valid UTF-8" in said
+
+
+def test_a_page_header_with_a_wrong_field_type_is_unreadable_not_a_crash(tmp_path):
+    def struct_for_size(header):
+        header[2] = {1: 5}  # a struct where the page size should be
+
+    path = hostile_parquet(tmp_path, struct_for_size)
+    code, _, err = score_cli(str(path), "--out", str(tmp_path / "o.csv"))
+    assert code == 2, err
+    assert "PR105" in err

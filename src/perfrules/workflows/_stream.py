@@ -233,7 +233,7 @@ def read_items(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Item]:
             yield from _parquet_items(path, rows)
         else:
             yield from _csv_items(path, rows)
-    except (pa.ArrowException, OSError, MemoryError) as exc:
+    except (pa.ArrowException, OSError, MemoryError, UnicodeError) as exc:
         raise _unreadable(path, exc) from None
 
 
@@ -654,7 +654,10 @@ def _bad_line(item: BadRow, stream: Any) -> None:
 def _no_rows(source: Path) -> pa.Table:
     """An empty table with the columns of *source*."""
     if source.suffix.lower() == ".parquet":
-        return open_parquet(source).schema_arrow.empty_table()
+        try:
+            return open_parquet(source).schema_arrow.empty_table()
+        except (pa.ArrowException, UnicodeError) as exc:
+            raise _unreadable(source, exc) from None
     try:
         with source.open("rb") as stream:
             names, _ = _read_header(stream, source, _encoding(source))
@@ -685,9 +688,10 @@ def open_parquet(path: Path) -> pq.ParquetFile:
             thrift_container_size_limit=MAX_COLUMNS * 16,
         )
         _check_pages(path, source.metadata)
-    except (pa.ArrowException, OSError) as exc:
+        names = source.schema_arrow.names
+    except (pa.ArrowException, OSError, MemoryError, UnicodeError) as exc:
+        # A damaged footer can hold names that are not UTF-8, or sizes nothing can hold.
         raise _unreadable(path, exc) from None
-    names = source.schema_arrow.names
     check_header(names, str(path))
     unit_at, _ = table_columns(names)
     if unit_at is not None:
@@ -711,8 +715,13 @@ def _check_pages(path: Path, metadata: Any) -> None:
                 while start < end:
                     stream.seek(start)
                     header, size = read_thrift(stream.read(_PAGE_HEADER_BYTES))
+                    dictionary = header.get(7)
                     expanded = header.get(2, 0)
-                    values = header.get(7, {}).get(1, 0) if isinstance(header.get(7), dict) else 0
+                    stored = header.get(3, 0)
+                    values = dictionary.get(1, 0) if isinstance(dictionary, dict) else 0
+                    if not all(type(v) is int for v in (expanded, stored, values)):
+                        msg = f"a damaged page header in column '{chunk.path_in_schema}'"
+                        raise pa.ArrowInvalid(msg)
                     where = {"file": name, "column": at + 1}
                     column = chunk.path_in_schema
                     if not 0 <= expanded <= MAX_PAGE_BYTES:
@@ -730,7 +739,6 @@ def _check_pages(path: Path, metadata: Any) -> None:
                                 )
                             ]
                         )
-                    stored = header.get(3, 0)
                     if stored < 0 or size <= 0:
                         raise pa.ArrowInvalid(f"a damaged page header in column '{column}'")
                     start += size + stored

@@ -181,6 +181,12 @@ def _object_cells(name: str, cells: list[Any]) -> pa.Array:
         raise _refused("PR419", {"column": name, "reason": reason}, TABLE_SOURCE) from None
 
 
+def _texts(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
 def readable_table(arrow: pa.Table, source: str) -> pa.Table:
     """*arrow* with every column of a type facts are read from, or ``PR419`` naming one.
 
@@ -203,6 +209,12 @@ def readable_table(arrow: pa.Table, source: str) -> pa.Table:
                 reason = "bytes that are not UTF-8 text"
                 raise _refused("PR419", {"column": field.name, "reason": reason}, source) from None
             continue
+        if _texts(kind):
+            try:
+                column.validate(full=True)  # a Parquet reader takes text bytes unchecked
+            except pa.ArrowInvalid:
+                reason = "text that is not valid UTF-8"
+                raise _refused("PR419", {"column": field.name, "reason": reason}, source) from None
         if at == unit_at and (
             pa.types.is_nested(kind)
             or (pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type))
