@@ -33,9 +33,12 @@ from perfrules.reports._layout import (
     table_rows,
     weight_text,
 )
+from perfrules.reports._safe import MESSAGE_CHARS, terminal_text
 from perfrules.reports._safe import printable as _printable
-from perfrules.reports._safe import terminal_text
 from perfrules.trace import NodeTrace, Trace
+
+#: Characters of one line of a batch's summary: a failed unit's name and its problem.
+_SUMMARY_LINE = 2_000
 
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
@@ -374,4 +377,6 @@ def render_batch_summary(
         console.print(terminal_text(ui("batch.failed", lang), style="bold red"))
         for unit in failed:
             for d in unit.errors[:5]:
-                console.print(terminal_text(f"  [{unit.unit}] {d.format(lang)}"))
+                name = unit.unit[:MESSAGE_CHARS] + ("…" if len(unit.unit) > MESSAGE_CHARS else "")
+                line = f"  [{name}] {d.format(lang)}"
+                console.print(terminal_text(line, limit=_SUMMARY_LINE))
