@@ -138,6 +138,47 @@ def test_a_link_leaving_the_root_is_refused_and_one_inside_is_read(tmp_path):
     assert _read(folder / ".." / "outside.toml", root=folder)[0] is None
 
 
+def _doors() -> dict[str, tuple[str, Callable[[Path], Any]]]:
+    """Every public way a file is read: its suffix and the call."""
+    from perfrules.facts._sheets import workbook_units
+    from perfrules.workflows._audit import load_report
+    from perfrules.workflows._packs import find_pack, load_cases
+
+    def pack(path: Path) -> Any:
+        path.rename(path.parent / "pack.toml")
+        return find_pack(path.parent)
+
+    return {
+        "load_scheme": (".toml", perfrules.load_scheme),
+        "load_facts toml": (".toml", perfrules.load_facts),
+        "load_facts json": (".json", perfrules.load_facts),
+        "load_facts csv": (".csv", perfrules.load_facts),
+        "load_facts xlsx": (".xlsx", perfrules.load_facts),
+        "batch workbook": (".xlsx", lambda path: next(workbook_units(path))),
+        "audit report": (".toml", load_report),
+        "pack.toml": (".toml", pack),
+        "case file": (".toml", load_cases),
+    }
+
+
+@pytest.mark.parametrize("door", sorted(_doors()))
+@pytest.mark.parametrize("kind", ["fifo", "over budget"])
+def test_every_door_refuses_a_fifo_and_a_file_over_the_budget(door, kind, tmp_path):
+    suffix, call = _doors()[door]
+    path = tmp_path / f"input{suffix}"
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs on this platform")
+        os.mkfifo(path)
+    else:
+        with path.open("wb") as stream:
+            stream.truncate(MAX_FILE_BYTES + 1)  # sparse: no disk written
+    with pytest.raises(perfrules.PerfrulesError) as info:
+        _within_guard(lambda: call(path))
+    codes = [d.code for d in info.value.diagnostics]  # type: ignore[attr-defined]
+    assert codes == (["PR105"] if kind == "fifo" else ["PR106"]), door
+
+
 # --- streams (standard input) -------------------------------------------------------------
 def test_a_stream_is_read_only_to_the_budget():
     with Path("/dev/zero").open("rb") as stream:
@@ -272,3 +313,17 @@ def test_a_facts_name_the_system_refuses_is_exit_2(args, tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "PR105" in result.output
     assert "internal error" not in result.output
+
+
+def test_a_batch_csv_read_in_memory_has_the_budget_of_a_file(tmp_path, monkeypatch):
+    import perfrules.workflows._batch as batch
+
+    monkeypatch.setattr(batch, "_frame_available", lambda: False)  # no chunked reader
+    path = tmp_path / "units.csv"
+    row = "u,1\n"
+    path.write_text("unit,x\n" + row * (MAX_FILE_BYTES // len(row) + 1), encoding="utf-8")
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SCHEME))
+    with pytest.raises(FactsError) as info:
+        _within_guard(lambda: batch.score_batch(compiled, path))
+    (problem,) = info.value.diagnostics
+    assert (problem.code, problem.hint) == ("PR106", "batch_frame")
