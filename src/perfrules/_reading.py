@@ -194,8 +194,10 @@ def within_budget(
     Text is measured in UTF-8 bytes, as the same text saved to a file would be.
     """
     if isinstance(given, str):
-        # One to four UTF-8 bytes a character: only text in between is encoded to measure.
-        size = len(given) if len(given) > limit else len(given.encode("utf-8", "surrogatepass"))
+        if len(given) > limit:  # at least a byte a character: no need to encode it all
+            diagnostics.append(_too_large(name, f"at least {len(given)}", limit))
+            return False
+        size = len(given.encode("utf-8", "surrogatepass"))
     elif isinstance(given, bytes | bytearray | memoryview):
         size = len(given)
     else:
