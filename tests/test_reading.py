@@ -207,10 +207,12 @@ def test_a_fifo_fed_past_the_budget_is_refused_as_a_stream(fifo):
     assert [d.code for d in diagnostics] == ["PR106"]
 
 
-def _perfrules(*args: str, stdin: Any) -> subprocess.CompletedProcess[bytes]:
+def _perfrules(*args: str, stdin: Any, closed: bool = False) -> subprocess.CompletedProcess[bytes]:
     def cap() -> None:  # pragma: no cover - runs in the child
         # A reader without a budget would fill memory from /dev/zero: fail fast instead.
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+        if closed:
+            os.close(0)
 
     return subprocess.run(
         [sys.executable, "-m", "perfrules", *args],
@@ -233,6 +235,13 @@ def test_score_from_an_endless_stdin_is_a_clear_exit_2(which):
     assert "PR106" in stderr
     assert "MemoryError" not in stderr
     assert "internal error" not in stderr
+
+
+def test_score_from_a_closed_stdin_is_a_clear_exit_2():
+    done = _perfrules("score", str(SCHEME), "-", stdin=None, closed=True)
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 2, stderr
+    assert "PR105" in stderr
 
 
 def test_score_reads_a_scheme_and_facts_from_stdin_as_before():

@@ -106,11 +106,13 @@ def read_file(
     """
     shown = str(path) if name is None else name
     try:
-        real = os.path.realpath(path)
-        if root is not None and not _inside(real, root):
-            diagnostics.append(_refused(shown, OUTSIDE))
-            return None
-        target = real if root is not None else os.fspath(path)
+        target = os.fspath(path)
+        if root is not None:
+            # Judged where it really leads, and that path is the one opened.
+            target = os.path.realpath(target)
+            if not _inside(target, root):
+                diagnostics.append(_refused(shown, OUTSIDE))
+                return None
         status = Path(target).stat()
         if not stat.S_ISREG(status.st_mode):
             diagnostics.append(_refused(shown, "not a file"))

@@ -190,8 +190,12 @@ def _fail(diagnostics: list[Diagnostic], lang: Lang, output_format: str) -> _Exi
 def _stdin(name: str, lang: Lang, output_format: str) -> bytes:
     """Standard input, at most a rule or facts file's budget (an endless one is refused)."""
     diagnostics: list[Diagnostic] = []
-    data = read_stream(sys.stdin.buffer, name, diagnostics)
+    stream = getattr(sys.stdin, "buffer", None)  # None when standard input is closed
+    data = None if stream is None else read_stream(stream, name, diagnostics)
     if data is None:
+        diagnostics = diagnostics or [
+            Diagnostic("PR105", params={"file": name, "reason": "no standard input"}, file=name)
+        ]
         raise _fail(diagnostics, lang, output_format)
     return data
 
