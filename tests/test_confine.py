@@ -118,6 +118,33 @@ def test_extends_through_a_link_inside_the_root_that_points_out_is_refused(tmp_p
     assert len(perfrules.load_scheme(_extends(root, "base.toml")).indicators) == 17
 
 
+def test_an_extended_file_swapped_for_a_link_out_after_its_check_is_not_read(
+    tmp_path, monkeypatch
+):
+    import perfrules.rules._loader as loader
+
+    (tmp_path / "elsewhere.toml").write_text(f'db_password = "{SECRET}"\n', encoding="utf-8")
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(SCHEME, root / "base.toml")
+    checked = loader.regular_file
+
+    def check_then_swap(path: Path) -> bool:
+        answer = checked(path)
+        if path.name == "base.toml":  # the race: a link out replaces it after the check
+            path.unlink()
+            path.symlink_to(tmp_path / "elsewhere.toml")
+        return answer
+
+    monkeypatch.setattr(loader, "regular_file", check_then_swap)
+    with pytest.raises(RuleFileError) as info:
+        perfrules.load_scheme(_extends(root, "base.toml"))
+    shown = json.dumps([d.to_dict("en") for d in info.value.diagnostics], ensure_ascii=False)
+    assert "PR105" in shown
+    assert SECRET not in shown
+    assert "db_password" not in shown
+
+
 @pytest.mark.parametrize("target", ["a\\u0000b.toml", "x" * 300, "loop.toml", "y" * 5000])
 def test_extends_names_the_system_refuses_are_a_located_exit_2(tmp_path, target):
     (tmp_path / "loop.toml").symlink_to(tmp_path / "loop2.toml")

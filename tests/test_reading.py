@@ -101,6 +101,58 @@ def test_a_file_whose_size_says_nothing_is_still_read_only_to_the_budget():
     assert [d.code for d in diagnostics] == ["PR106"]
 
 
+def _recording_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes the reader asks of the system, read by read."""
+    asked: list[int] = []
+    real_read = os.read
+
+    def read(descriptor: int, size: int) -> bytes:
+        asked.append(size)
+        return real_read(descriptor, size)
+
+    monkeypatch.setattr(os, "read", read)
+    return asked
+
+
+def test_the_reader_never_asks_for_more_than_the_budget(monkeypatch):
+    asked = _recording_reads(monkeypatch)
+    data, diagnostics = read_file(Path("/proc/self/status"), [], limit=16), []
+    assert data is None
+    assert sum(asked) <= 17  # the budget and one byte to know it is exceeded
+    asked.clear()
+    read_file(FACTS, diagnostics)
+    assert 0 < sum(asked) <= MAX_FILE_BYTES + 1
+    assert max(asked) <= 64 * 1024  # in chunks, never one allocation of the whole budget
+
+
+def test_a_file_whose_size_is_over_the_budget_is_not_read_at_all(tmp_path, monkeypatch):
+    path = tmp_path / "big.toml"
+    with path.open("wb") as stream:
+        stream.truncate(MAX_FILE_BYTES + 1)
+    asked = _recording_reads(monkeypatch)
+    assert read_file(path, []) is None
+    assert asked == []
+
+
+def test_a_file_swapped_for_a_fifo_while_it_is_opened_is_refused(fifo, monkeypatch):
+    # The race a checked path leaves open: a regular file when stat looks, a FIFO with no
+    # writer when it is opened. Opening must not wait, and what was opened is checked.
+    path = fifo.with_name("swapped.toml")
+    path.write_text('unit = "a"\n', encoding="utf-8")
+    real_open = os.open
+
+    def open_after_swap(name: Any, flags: int, *args: Any) -> int:
+        if os.fspath(name) == os.fspath(path):
+            path.unlink()
+            os.mkfifo(path)
+        return real_open(name, flags, *args)
+
+    monkeypatch.setattr(os, "open", open_after_swap)
+    data, diagnostics = _read(path)
+    assert data is None
+    assert [d.code for d in diagnostics] == ["PR105"]
+
+
 @pytest.mark.parametrize(
     "name", ["a\0b.toml", "x" * 300 + ".toml", "/".join(["y" * 250] * 20) + ".toml"]
 )

@@ -123,7 +123,8 @@ def read_file(
         descriptor = os.open(target, _OPEN_FLAGS)
         try:
             opened = os.fstat(descriptor)
-            if (opened.st_dev, opened.st_ino) != (status.st_dev, status.st_ino):
+            same = (opened.st_dev, opened.st_ino) == (status.st_dev, status.st_ino)
+            if not (same and stat.S_ISREG(opened.st_mode)):  # an inode number is reused
                 diagnostics.append(_refused(shown, "changed while it was opened"))
                 return None
             data = _read_at_most(lambda size: os.read(descriptor, size), limit)
