@@ -67,7 +67,6 @@ def test_dev_zero_is_refused_without_being_read():
     assert [d.code for d in info.value.diagnostics] == ["PR105"]
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX feature")
 def test_a_pipe_is_refused_without_being_read(tmp_path):
     fifo = tmp_path / "scheme.toml"
     _endless_fifo(fifo)
@@ -76,7 +75,6 @@ def test_a_pipe_is_refused_without_being_read(tmp_path):
     assert [d.code for d in info.value.diagnostics] == ["PR105"]
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX feature")
 def test_a_file_larger_than_its_size_said_is_read_to_the_limit_only(tmp_path, monkeypatch):
     # A file that grows after its size was taken: here a pipe that says it is a small
     # regular file and never ends. The read must stop past the limit and refuse it.
