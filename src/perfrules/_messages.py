@@ -418,6 +418,10 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
             "root=）指定更大的文件夹"
         ),
     ),
+    "no_such_pack": (
+        "no file has this name, and no installed rule pack this id (perfrules packs lists them)",
+        "没有此名称的文件，也没有此编号的已安装规则包（perfrules packs 可列出）",
+    ),
     "counted_false": (
         "a row the form shows but does not add up: give it its weight and counted = false",
         "表上列示但不计入总分的行：写明其分值，并设 counted = false",
@@ -583,6 +587,10 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "batch.lost": ("most points lost (mean): {worst}", "平均失分最多的指标：{worst}"),
     "batch.failed": ("units that failed:", "失败的单位："),
     "scheme": ("Scheme", "方案"),
+    "rule_file.shadowed": (
+        "note: '{spec}' is both a path and an installed rule pack's id; the path was read: {path}",
+        "注意：“{spec}”既是路径，也是已安装规则包的编号；已读取该路径：{path}",
+    ),
     "new_year.root": (
         (
             "it extends a file outside its own folder: run perfrules with --root {root} "

@@ -45,15 +45,15 @@ from perfrules.reports import (
     results_format,
 )
 from perfrules.reports._safe import printable
-from perfrules.rules._front import check_path
-from perfrules.rules._installed import installed_packs
+from perfrules.rules._front import RuleFile, check_path, check_rule_file, find_rule_file
 from perfrules.trace import Result, Trace
 from perfrules.workflows._audit import audit as audit_report
 from perfrules.workflows._audit import load_report
 from perfrules.workflows._batch import score_batch, write_results
 from perfrules.workflows._diff import diff_schemes, what_if
 from perfrules.workflows._files import extends_text, new_year_text, write_atomic
-from perfrules.workflows._packs import PackError, find_pack, run_cases
+from perfrules.workflows._packs import PackError, run_cases
+from perfrules.workflows._packs import packs as installed
 from perfrules.workflows._schema import KINDS, schema_text
 from perfrules.workflows._templates import write_template
 
@@ -175,6 +175,18 @@ class _Settings:
 
 _SETTINGS = _Settings()
 _STDIN = "-"
+#: A rule-file argument: a file, a pack folder, or an installed rule pack's id.
+_SCHEME: Final = click.Path()
+
+
+def _rule_file(spec: str, lang: Lang) -> RuleFile:
+    """What the rule-file argument *spec* names; say so when a path hides a pack of that id."""
+    found = find_rule_file(spec)
+    if found.shadowed is not None and not _SETTINGS.quiet:
+        from perfrules._messages import ui  # noqa: PLC0415
+
+        click.echo(ui("rule_file.shadowed", lang, spec=spec, path=found.name), err=True)
+    return found
 
 
 def _fail(diagnostics: list[Diagnostic], lang: Lang, output_format: str) -> _Exit:
@@ -192,7 +204,8 @@ def _load_compiled(scheme_path: str, lang: Lang, output_format: str = "text") ->
             "stdin.toml", sys.stdin.read(), root=_SETTINGS.root, files=_SETTINGS.root is not None
         )
     else:
-        scheme, result, diagnostics = check_path(scheme_path, root=_SETTINGS.root)
+        found = _rule_file(scheme_path, lang)
+        scheme, result, diagnostics = check_rule_file(found, root=_SETTINGS.root)
     errors = [d for d in diagnostics if d.severity == "error"]
     if scheme is None or result is None or errors:
         raise _fail(diagnostics, lang, output_format)
@@ -263,7 +276,7 @@ def cli(root: str | None, quiet: bool) -> None:
 
 
 @cli.command()
-@click.argument("schemes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("schemes", nargs=-1, required=True, type=_SCHEME)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors. 警告也视为错误。")
 @click.option(
     "--show-sources",
@@ -286,7 +299,9 @@ def check(
     language = lang or default_lang()
     everything: list[Diagnostic] = []
     for path in schemes:
-        scheme, result, diagnostics = check_path(path, root=_SETTINGS.root)
+        scheme, result, diagnostics = check_rule_file(
+            _rule_file(path, language), root=_SETTINGS.root
+        )
         everything.extend(diagnostics)
         if show_sources and scheme is not None and result is not None and result.ok:
             plan = compile_scheme(scheme).plan
@@ -309,7 +324,7 @@ def check(
 
 
 @cli.command()
-@click.argument("scheme", type=click.Path(dir_okay=False))
+@click.argument("scheme", type=_SCHEME)
 @click.argument("facts", type=click.Path())
 @click.option(
     "--format",
@@ -484,7 +499,7 @@ def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
 
 
 @cli.command()
-@click.argument("scheme", type=click.Path(dir_okay=False))
+@click.argument("scheme", type=_SCHEME)
 @click.argument("facts", type=click.Path(dir_okay=False))
 @click.argument("ids", nargs=-1)
 @_options
@@ -640,8 +655,8 @@ def _properties(scheme: Path, examples: int) -> dict[str, Any]:
 
 
 @cli.command()
-@click.argument("old", type=click.Path(dir_okay=False))
-@click.argument("new", type=click.Path(dir_okay=False))
+@click.argument("old", type=_SCHEME)
+@click.argument("new", type=_SCHEME)
 @click.option(
     "--facts",
     "facts_path",
@@ -694,7 +709,7 @@ def diff(
 
 
 @cli.command(name="new-year")
-@click.argument("scheme", type=click.Path(exists=True, dir_okay=False))
+@click.argument("scheme", type=_SCHEME)
 @click.option("--year", type=int, required=True, help="The new year. 新的年度。")
 @click.option(
     "--out",
@@ -718,8 +733,11 @@ def new_year(scheme: str, year: int, out: str | None, force: bool, lang: Lang | 
     language = lang or default_lang()
     compiled = _load_compiled(scheme, language)
     info = compiled.scheme.scheme
-    old_path = Path(scheme)
-    target = Path(out) if out else _next_year_path(old_path, info.year, year)
+    found = find_rule_file(scheme)
+    old_path = found.path
+    # An installed pack's next year goes into the current folder, never into the pack.
+    named = Path(found.pack_id.rsplit("/", 1)[-1]) / old_path.name if found.pack_id else old_path
+    target = Path(out) if out else _next_year_path(named, info.year, year)
     if target.exists() and not force:
         click.echo(f"{target} exists; use --force to overwrite it", err=True)
         raise _Exit(EXIT_USAGE)
@@ -787,7 +805,7 @@ def schema(kind: str, output: str | None) -> None:
 
 
 @cli.command()
-@click.argument("scheme", type=click.Path(dir_okay=False))
+@click.argument("scheme", type=_SCHEME)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
@@ -819,7 +837,7 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
 
 
 @cli.command()
-@click.argument("scheme", type=click.Path(dir_okay=False))
+@click.argument("scheme", type=_SCHEME)
 @click.argument("report", type=click.Path(dir_okay=False))
 @_options
 @_guard
@@ -846,6 +864,41 @@ def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> No
         raise _Exit(EXIT_NO)
 
 
+@cli.command(name="new-pack")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option(
+    "--id",
+    "pack_id",
+    default=None,
+    help="The pack's id, GROUP/NAME (default: local/FOLDER). 规则包编号。",
+)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="Language. 语言。")
+@_guard
+def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
+    """Start a rule pack: an installable project with a scheme, facts and a passing case.
+
+    After `pip install FOLDER` the pack is known by its id to every command and to
+    extends. 新建规则包：可安装的项目，含方案、事实文件和一个通过的用例。
+    """
+    from perfrules.workflows._newpack import pack_module_name, write_new_pack  # noqa: PLC0415
+
+    language = lang or default_lang()
+    target = Path(folder)
+    chosen = pack_id or f"local/{pack_module_name(target.resolve().name).replace('_', '-')}"
+    try:
+        written = write_new_pack(target, chosen, language)
+    except FileExistsError:
+        click.echo(f"{target} is not empty; choose a new folder", err=True)
+        raise _Exit(EXIT_USAGE) from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--id") from None
+    if not _SETTINGS.quiet:
+        for path in written:
+            click.echo(str(path))
+        case_folder = next(p.parent for p in written if p.name == "pack.toml")
+        click.echo(f"next: perfrules test {case_folder}; pip install {target}", err=True)
+
+
 @cli.command(name="packs")
 @click.option(
     "--format",
@@ -860,18 +913,16 @@ def packs_command(output_format: str) -> None:
 
     列出已安装的规则包：编号（用于 extends 与 perfrules test）及所在文件夹。
     """
-    rows = []
-    for pack_id, folder in installed_packs():
-        info = find_pack(folder).info
-        rows.append(
-            {
-                "id": pack_id,
-                "name": info.name if info is not None else "",
-                "version": info.version if info is not None else "",
-                "years": list(info.years) if info is not None else [],
-                "folder": str(folder),
-            }
-        )
+    rows = [
+        {
+            "id": pack.id,
+            "name": pack.name,
+            "version": pack.version,
+            "years": list(pack.years),
+            "folder": str(pack.folder),
+        }
+        for pack in installed().values()
+    ]
     if output_format == "json":
         import json  # noqa: PLC0415
 

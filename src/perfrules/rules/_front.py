@@ -8,14 +8,70 @@ check it again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from perfrules.errors import Diagnostic, RuleFileError
 from perfrules.model import Scheme
 from perfrules.rules._checks import CheckResult, place_all, run_checks
-from perfrules.rules._loader import Sections, Source, read_scheme
+from perfrules.rules._installed import installed_pack, is_pack_id
+from perfrules.rules._loader import Sections, Source, pack_folder_scheme, read_scheme
 
-__all__ = ["check_path", "check_scheme", "load_scheme", "loads_scheme"]
+__all__ = [
+    "RuleFile",
+    "check_path",
+    "check_rule_file",
+    "check_scheme",
+    "find_rule_file",
+    "load_pack",
+    "load_scheme",
+    "loads_scheme",
+]
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """What a rule-file argument names: a path, or the scheme of an installed rule pack.
+
+    Attributes:
+        path: the file to read.
+        name: how diagnostics and the trace's provenance name it (an installed pack's
+            scheme is named by its id: ``examples/xinzhou-zfw-2021/scheme.toml``).
+        pack_id: the installed pack read, when the argument was its id and no such path
+            exists.
+        pack_folder: that pack's folder (which its ``extends`` may read).
+        shadowed: the installed pack id the argument also names, when a path of that name
+            exists and was read instead (a path wins).
+    """
+
+    path: Path
+    name: str
+    pack_id: str | None = None
+    shadowed: str | None = None
+    pack_folder: Path | None = None
+
+
+def find_rule_file(spec: str | Path) -> RuleFile:
+    """The rule file *spec* names: a path (a file, or a pack folder), else an installed pack id.
+
+    A path wins when both exist; :attr:`RuleFile.shadowed` then names the pack it hides.
+    A folder holding ``pack.toml`` or ``scheme.toml`` stands for its scheme.
+    """
+    text = str(spec)
+    path = Path(spec)
+    pack_id = text.rstrip("/")
+    named_pack = installed_pack(pack_id) if is_pack_id(pack_id) else None
+    if path.exists():
+        scheme = pack_folder_scheme(path) if path.is_dir() else None
+        target = scheme or path
+        shadowed = pack_id if named_pack is not None else None
+        return RuleFile(target, str(target), shadowed=shadowed)
+    if named_pack is not None:
+        scheme = pack_folder_scheme(named_pack)
+        if scheme is not None:
+            name = f"{pack_id}/{scheme.relative_to(named_pack).as_posix()}"
+            return RuleFile(scheme, name, pack_id=pack_id, pack_folder=named_pack)
+    return RuleFile(path, text)
 
 
 def check_scheme(
@@ -35,10 +91,38 @@ def check_path(
 ) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
     """Read, validate and check a rule file; return every diagnostic, sorted.
 
-    ``extends`` may read files inside *root* only, when one is given. With *text*, the rule
-    file is that text and *path* its name (see :func:`loads_scheme`).
+    *path* is a rule file, a pack folder or the id of an installed rule pack
+    (:func:`find_rule_file`; a path wins). ``extends`` may read files inside *root* only,
+    when one is given (an installed pack reads its own folder). With *text*, the rule file
+    is that text and *path* its name (see :func:`loads_scheme`).
     """
+    if text is None:
+        return check_rule_file(find_rule_file(path), root=root, files=files)
     sections, source, diagnostics = read_scheme(path, text, root=root, files=files)
+    return _checked(sections, source, diagnostics)
+
+
+def check_rule_file(
+    found: RuleFile, *, root: str | Path | None = None, files: bool = True
+) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
+    """:func:`check_path` of a found rule file (an installed pack reads its own folder)."""
+    if found.pack_folder is not None:
+        root = found.pack_folder
+    sections, source, diagnostics = read_scheme(
+        found.path, root=root, files=files, name=found.name
+    )
+    if found.pack_id is None and is_pack_id(found.name) and not found.path.exists():
+        # Neither a file nor an installed pack: say that packs were looked for too.
+        diagnostics = [
+            replace(d, hint="no_such_pack") if d.code == "PR105" and d.file == found.name else d
+            for d in diagnostics
+        ]
+    return _checked(sections, source, diagnostics)
+
+
+def _checked(
+    sections: Sections | None, source: Source, diagnostics: list[Diagnostic]
+) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
     if sections is None:
         return None, None, sorted(diagnostics, key=Diagnostic.sort_key)
     result, placed = check_scheme(sections, source)
@@ -50,7 +134,8 @@ def load_scheme(path: str | Path, *, root: str | Path | None = None) -> Scheme:
     """Read a rule file and check it completely.
 
     Args:
-        path: the rule file.
+        path: the rule file, a pack folder, or the id of an installed rule pack
+            (``examples/xinzhou-zfw-2021``); a path wins when both exist.
         root: when given, ``extends`` may read files inside this folder only (rule packs
             are always allowed); devices, pipes and folders are never read.
 
@@ -85,3 +170,29 @@ def loads_scheme(
         raise RuleFileError(diagnostics)
     scheme._checked = result  # noqa: SLF001 - the scheme keeps what its checks compiled
     return scheme
+
+
+def load_pack(pack_id: str) -> Scheme:
+    """The scheme of the installed rule pack *pack_id*, checked completely.
+
+    Args:
+        pack_id: the pack's id, as ``perfrules packs`` lists it (``examples/xinzhou-zfw-2021``).
+            Only installed packs are read, whatever files the current folder holds.
+
+    Raises:
+        RuleFileError: the pack is not installed (``PR105``), or its scheme has errors.
+    """
+    folder = installed_pack(pack_id) if is_pack_id(pack_id) else None
+    scheme = pack_folder_scheme(folder) if folder is not None else None
+    if folder is None or scheme is None:
+        reason = "no installed rule pack has this id (perfrules packs lists them)"
+        raise RuleFileError(
+            [Diagnostic("PR105", params={"file": pack_id, "reason": reason}, file=pack_id)]
+        )
+    name = f"{pack_id}/{scheme.relative_to(folder).as_posix()}"
+    found = RuleFile(scheme, name, pack_id=pack_id, pack_folder=folder)
+    loaded, result, diagnostics = check_rule_file(found, root=folder, files=True)
+    if loaded is None or result is None or any(d.severity == "error" for d in diagnostics):
+        raise RuleFileError(diagnostics)
+    loaded._checked = result  # noqa: SLF001 - the scheme keeps what its checks compiled
+    return loaded

@@ -9,14 +9,29 @@ pack id is the pack's path below such a folder: ``examples/xinzhou-zfw-2021``.
 from __future__ import annotations
 
 import importlib
+import re
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Final
 
-__all__ = ["ENTRY_POINTS", "installed_pack", "installed_packs", "pack_id_of", "pack_roots"]
+__all__ = [
+    "ENTRY_POINTS",
+    "installed_pack",
+    "installed_packs",
+    "is_pack_id",
+    "pack_id_of",
+    "pack_roots",
+]
 
 #: The entry point group third-party rule packs register in.
 ENTRY_POINTS: Final = "perfrules.packs"
+
+_PACK_ID: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
+
+
+def is_pack_id(text: str) -> bool:
+    """Whether *text* has the shape of a pack id: names joined by ``/``, no ``..``."""
+    return bool(_PACK_ID.fullmatch(text)) and ".." not in text.split("/")
 
 
 def pack_roots() -> list[Path]:

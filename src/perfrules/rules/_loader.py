@@ -39,7 +39,7 @@ from perfrules.model import (
     Scheme,
     SchemeInfo,
 )
-from perfrules.rules._installed import installed_pack
+from perfrules.rules._installed import installed_pack, is_pack_id
 from perfrules.rules._locate import SourceMap, locate
 
 #: Rule and facts files larger than this are refused before parsing.
@@ -841,9 +841,6 @@ def _resolve_document(
     return merged
 
 
-_PACK_ID: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
-
-
 def _extends_target(
     here: Path, extends: str, root: Path, *, files: bool
 ) -> tuple[Path, Path, str | None] | None:
@@ -863,7 +860,7 @@ def _extends_target(
             regular = False
         if regular:
             return target, root, None
-    if _PACK_ID.fullmatch(extends) and ".." not in extends.split("/"):
+    if is_pack_id(extends):
         return _pack_scheme(here, extends, root if files else None)
     return None
 
@@ -893,21 +890,34 @@ def _pack_scheme(
             outside = root is not None and not pack.resolve().is_relative_to(root.resolve())
             if not is_installed and outside:
                 continue  # a link out of the root is not a pack here
-            scheme = "scheme.toml"
-            marker_bytes = read_bytes(marker, []) if marker.is_file() else None
-            if marker_bytes is not None:  # a regular file of at most 1 MiB
-                try:
-                    info = tomllib.loads(marker_bytes.decode("utf-8-sig"))
-                    scheme = str(info.get("scheme", scheme))
-                except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-                    pass
-            found = Path(os.path.normpath(pack / scheme))
-            if not found.resolve().is_relative_to(pack.resolve()) or not found.is_file():
+            found = pack_folder_scheme(pack)
+            if found is None:
                 return None
             if is_installed:
-                return found, pack, f"{pack_id}/{scheme}"
+                return found, pack, f"{pack_id}/{found.relative_to(pack).as_posix()}"
             return Path(os.path.relpath(found)), root or pack, None
     return None
+
+
+def pack_folder_scheme(pack: Path) -> Path | None:
+    """The scheme file of the pack folder *pack* (``pack.toml``'s ``scheme``), or ``None``.
+
+    The file must be inside the folder; ``pack.toml`` is read only when it is a regular file
+    within the size limit.
+    """
+    marker = pack / "pack.toml"
+    scheme = "scheme.toml"
+    marker_bytes = read_bytes(marker, []) if marker.is_file() else None
+    if marker_bytes is not None:  # a regular file of at most 1 MiB
+        try:
+            info = tomllib.loads(marker_bytes.decode("utf-8-sig"))
+            scheme = str(info.get("scheme", scheme))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+            pass
+    found = Path(os.path.normpath(pack / scheme))
+    if not found.resolve().is_relative_to(pack.resolve()) or not found.is_file():
+        return None
+    return found
 
 
 def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagnostic:
@@ -923,13 +933,15 @@ def read_scheme(
     *,
     root: str | Path | None = None,
     files: bool = True,
+    name: str | None = None,
 ) -> tuple[Sections | None, Source, list[Diagnostic]]:
     """Read and validate a rule file (and the files it extends).
 
     ``extends`` reads regular files only, inside *root* (by default the rule file's own
     folder), and rule packs. With *text*, the rule file is that text and *path* its name;
-    with ``files=False`` it may extend rule packs only. Diagnostics are placed in the file
-    each key comes from.
+    with ``files=False`` it may extend rule packs only. *name* names the file when it is
+    not *path* (an installed pack's scheme is named by its id). Diagnostics are placed in
+    the file each key comes from.
     """
     diagnostics: list[Diagnostic] = []
     source = Source()
@@ -941,11 +953,12 @@ def read_scheme(
         text,
         files=files,
         root=Path(root) if root is not None else Path(path).resolve().parent,
+        shown=name,
     )
     if document is None:
         return None, source, diagnostics
     if "remove" in document:
-        diagnostics.append(Diagnostic("PR226", ("remove",), {}, file=str(path)))
+        diagnostics.append(Diagnostic("PR226", ("remove",), {}, file=name or str(path)))
         document = {k: v for k, v in document.items() if k != "remove"}
     sections = build_scheme(document, diagnostics)
     sections.scheme._source = source  # noqa: SLF001 - the loader owns this attribute
