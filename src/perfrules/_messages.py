@@ -150,6 +150,14 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "weight of '{id}' is 0: it can never score a point",
         "“{id}”的权重为 0，无法得分",
     ),
+    "PR236": (
+        "warning",
+        (
+            "'{id}': the target shown, \"{text}\", says {numbers}, but the formula reads "
+            "{param} = {value}"
+        ),
+        "“{id}”：显示的目标值“{text}”写的是 {numbers}，而公式读取的是 {param} = {value}",
+    ),
     "PR230": (
         "error",
         "cohort value '{name}' is taken over '{of}', which is not a number input",
@@ -421,6 +429,13 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
     "no_such_pack": (
         "no file has this name, and no installed rule pack this id (perfrules packs lists them)",
         "没有此名称的文件，也没有此编号的已安装规则包（perfrules packs 可列出）",
+    ),
+    "target_text": (
+        (
+            "change params.{param} or the text; or derive the text from the number: "
+            'target_text = "={{{param}}}..."'
+        ),
+        '请修改 params.{param} 或目标值文本；或由数值生成文本：target_text = "={{{param}}}..."',
     ),
     "counted_false": (
         "a row the form shows but does not add up: give it its weight and counted = false",
