@@ -17,7 +17,7 @@ Lang = Literal["zh", "en"]
 # code -> (severity, en, zh)
 MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     # --- reading rule files (PR1xx) -------------------------------------------------------
-    "PR100": ("error", "TOML syntax error: {detail}", "TOML 语法错误：{detail}"),
+    "PR100": ("error", "{language} syntax error: {detail}", "{language} 语法错误：{detail_zh}"),
     "PR101": ("error", "unknown key '{key}' in {table}", "{table} 中有未知的键“{key}”"),
     "PR102": (
         "error",
@@ -369,6 +369,11 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "a row has {got} cells where the header has {expected}: {text}",
         "一行有 {got} 个单元格，而表头有 {expected} 列：{text}",
     ),
+    "PR418": (
+        "error",
+        "facts give shared fact '{name}', which nothing in the scheme reads",
+        "事实中给出了共享事实“{name}”，但方案中没有任何地方读取它",
+    ),
     "PR235": (
         "error",
         (
@@ -406,6 +411,10 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
 
 HINTS: Final[dict[str, tuple[str, str]]] = {
     "did_you_mean": ("did you mean '{suggestion}'?", "是否应为“{suggestion}”？"),
+    "belongs_in": (
+        "'{key}' is a key of {owner}, not of this table",
+        "“{key}”是 {owner} 的键，不属于此表",
+    ),
     "ascii_char": ("type '{ascii}' instead", "请改用半角字符“{ascii}”"),
     "eq_not_assign": ("to compare, write '=='", "比较相等请写“==”"),
     "cap_with_min": (
@@ -436,6 +445,16 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
             'target_text = "={{{param}}}..."'
         ),
         '请修改 params.{param} 或目标值文本；或由数值生成文本：target_text = "={{{param}}}..."',
+    ),
+    "extends_upload": (
+        (
+            "a rule file given as text may extend installed rule packs only (perfrules packs "
+            "lists them); to let it read files, pass root= a folder"
+        ),
+        (
+            "以文本形式提交的规则文件只能继承已安装的规则包（perfrules packs 可列出）；"
+            "要允许读取文件，请用 root= 指定文件夹"
+        ),
     ),
     "counted_false": (
         "a row the form shows but does not add up: give it its weight and counted = false",

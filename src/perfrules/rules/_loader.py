@@ -73,6 +73,18 @@ _ALL_KEYS: Final = sorted(
         "extends",
     }
 )
+#: Where each key of a rule file belongs, for a key written in the wrong table.
+_TABLES: Final[tuple[tuple[str, type[BaseModel]], ...]] = (
+    ("the top level", Scheme),
+    *((f"[{name}]", model) for name, model in _SECTIONS.items()),
+    *((f"[{name}.ID]", model) for name, model in _ENTRY_SECTIONS.items()),
+    ("[[bands]]", Band),
+    ("[scales.ID] levels", ScaleLevel),
+)
+_OWNERS: Final[dict[str, list[str]]] = {}
+for _table, _model in _TABLES:
+    for _key in _model.model_fields:
+        _OWNERS.setdefault(_key, []).append(_table)
 _TOML_POSITION: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _EXPECTED: Final[dict[str, tuple[str, str]]] = {
     "perfrules_number": ("a number", "数字"),
@@ -224,14 +236,25 @@ def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str,
 
 
 def _syntax(
-    diagnostics: list[Diagnostic], name: str, text: str, line: int, column: int, detail: str
+    diagnostics: list[Diagnostic],
+    name: str,
+    text: str,
+    line: int,
+    column: int,
+    detail: str,
+    *,
+    language: str = "TOML",
+    detail_zh: str | None = None,
 ) -> None:
     """A ``PR100`` (the file cannot be read as TOML or JSON) at *line*, with the line's text."""
     lines = text.split("\n")
+    params = {"language": language, "detail": detail}
+    if detail_zh is not None:
+        params["detail_zh"] = detail_zh
     diagnostics.append(
         Diagnostic(
             "PR100",
-            params={"detail": detail},
+            params=params,
             file=name,
             line=line,
             column=column,
@@ -241,6 +264,21 @@ def _syntax(
 
 
 _LONG_DIGITS: Final = re.compile(r"[0-9_]{4000,}")
+
+#: The messages of Python's JSON parser, in Chinese.
+_JSON_ZH: Final = {
+    "Expecting value": "此处应为一个值",
+    "Expecting property name enclosed in double quotes": (
+        "此处应为带双引号的键名（最后一项后不能有逗号）"
+    ),
+    "Expecting ',' delimiter": "此处应为逗号“,”",
+    "Expecting ':' delimiter": "此处应为冒号“:”",
+    "Unterminated string starting at": "字符串缺少结尾的引号",
+    "Invalid control character at": "字符串中有控制字符（换行请写作 \\n）",
+    "Extra data": "JSON 值结束后还有多余内容",
+    "Invalid \\escape": "无效的转义序列",
+    "Invalid \\uXXXX escape": "无效的 \\uXXXX 转义序列",
+}
 
 
 def _toml_error(
@@ -289,14 +327,15 @@ def read_document(
         try:
             document = json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError as exc:
-            diagnostics.append(
-                Diagnostic(
-                    "PR100",
-                    params={"detail": exc.msg},
-                    file=name,
-                    line=exc.lineno,
-                    column=exc.colno,
-                )
+            _syntax(
+                diagnostics,
+                name,
+                text,
+                exc.lineno,
+                exc.colno,
+                exc.msg,
+                language="JSON",
+                detail_zh=_JSON_ZH.get(exc.msg, exc.msg),
             )
             return None
         except (RecursionError, ValueError) as exc:
@@ -306,7 +345,7 @@ def read_document(
                 if isinstance(exc, ValueError)
                 else "arrays or objects nested too deeply"
             )
-            diagnostics.append(Diagnostic("PR100", params={"detail": detail}, file=name))
+            _syntax(diagnostics, name, text, 0, 0, detail, language="JSON")
             return None
         if not isinstance(document, dict):
             diagnostics.append(
@@ -315,7 +354,7 @@ def read_document(
             return None
         if _depth(document) > MAX_NESTING:
             detail = f"objects or arrays nested deeper than {MAX_NESTING} levels"
-            diagnostics.append(Diagnostic("PR100", params={"detail": detail}, file=name))
+            _syntax(diagnostics, name, text, 0, 0, detail, language="JSON")
             return None
         return document, SourceMap(text, name), digest
     parsed = parse_toml(text, name, diagnostics)
@@ -421,8 +460,11 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
             )
         elif kind == "extra_forbidden":
             key = str(path[-1]) if path else "?"
-            suggestion = _suggest(key, _ALL_KEYS)
+            # A key of another table is not misspelt: say where it belongs.
+            owners = _OWNERS.get(key, []) if key in _ALL_KEYS else []
+            suggestion = "" if owners else _suggest(key, _ALL_KEYS)
             table_path = (*prefix, *path[:-1])
+            hint = "belongs_in" if owners else "did_you_mean" if suggestion else None
             out.append(
                 Diagnostic(
                     "PR101",
@@ -431,8 +473,9 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
                         "key": key,
                         "table": format_key_path(table_path) or "(top)",
                         "suggestion": suggestion,
+                        "owner": " / ".join(owners),
                     },
-                    "did_you_mean" if suggestion else None,
+                    hint,
                 )
             )
         elif kind in ("string_too_short", "too_short"):
@@ -809,7 +852,7 @@ def _resolve_document(
                     "PR105",
                     ("extends",),
                     {"file": extends, "reason": "no such rule file or pack here"},
-                    "extends_root" if files else None,
+                    "extends_root" if files else "extends_upload",
                 )
             else:
                 base = _resolve_document(
@@ -828,6 +871,9 @@ def _resolve_document(
             diagnostics.append(
                 problem.located(file=name, line=line, column=column, excerpt=excerpt)
             )
+            # Without what it extends, every missing section would be a consequence of this
+            # one problem, listed before it: report the cause alone.
+            return None
     source.files.append((name, digest))
     source.maps[name] = source_map
     if base is None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import io
 import json
 import statistics
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -123,6 +124,68 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], tuple[str, int
         yield unit, values, (str(path), number)
 
 
+def shared_names(compiled: CompiledScheme) -> frozenset[str]:
+    """Every name a unit's shared facts can give that the scheme reads.
+
+    The declared inputs, what any indicator needs, the cohort's ``group_by``, ``of`` and
+    ``where`` names, the ranking's input keys and the grade overrides' conditions.
+    """
+    scheme, plan = compiled.scheme, compiled.plan
+    names = set(scheme.inputs)
+    for index in plan.leaves:
+        leaf = plan.nodes[index].leaf
+        if leaf is not None:
+            names.update(leaf.needs)
+    if scheme.cohort is not None:
+        if scheme.cohort.group_by is not None:
+            names.add(scheme.cohort.group_by)
+        names.update(v.of for v in scheme.cohort.values.values() if v.of is not None)
+    if scheme.ranking is not None:
+        names.update(key.by for key in scheme.ranking.keys)
+    for condition in plan.cohort_conditions.values():
+        names.update(condition.names)
+    for _, _, condition in plan.overrides:
+        names.update(condition.names)
+    return frozenset(names)
+
+
+def _unknown_shared(
+    header: Iterable[str], compiled: CompiledScheme
+) -> dict[str, tuple[int, str, str]]:
+    """``shared.NAME`` columns of *header* that the scheme does not read.
+
+    By column name: (1-based column, NAME, the closest name it reads or ``""``).
+    """
+    known = shared_names(compiled)
+    unknown = {}
+    for column, key in enumerate(header, start=1):
+        name = key.removeprefix("shared.")
+        if key.startswith("shared.") and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            unknown[key] = (column, name, close[0] if close else "")
+    return unknown
+
+
+def _shared_problems(
+    values: dict[str, Any], unknown: dict[str, tuple[int, str, str]], where: tuple[str, int]
+) -> FactsError | None:
+    """``PR418`` for each filled cell of an unknown ``shared.NAME`` column of one row."""
+    problems = [
+        Diagnostic(
+            "PR418",
+            ("shared", name),
+            {"name": name, "suggestion": suggestion},
+            "did_you_mean" if suggestion else None,
+            file=where[0],
+            line=where[1],
+            column=column,
+        )
+        for key, (column, name, suggestion) in unknown.items()
+        if values.get(key) not in ("", None)
+    ]
+    return FactsError(problems) if problems else None
+
+
 def _unit_facts(
     values: dict[str, Any], compiled: CompiledScheme
 ) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
@@ -177,7 +240,14 @@ def read_units(
         yield from _chunked_units(path, compiled)
         return
     if kind is not None and kind.name == "csv":
+        unknown: dict[str, tuple[int, str, str]] | None = None
         for unit, values, where in _wide_rows(path):
+            if unknown is None:
+                unknown = _unknown_shared(values, compiled)
+            refused = _shared_problems(values, unknown, where) if unknown else None
+            if refused is not None:
+                yield unit, refused, where
+                continue
             data, columns = _unit_facts(values, compiled)
             yield unit, _with_positions(data, columns, where, unit), where
         return
@@ -223,10 +293,18 @@ def _chunked_units(
     first = 2 if path.suffix.lower() == ".csv" else 1
     number = first
     bad: list[Diagnostic] = []
+    unknown: dict[str, tuple[int, str, str]] | None = None
     for table in read_chunks(path, bad_rows=bad):
         for row in table.to_pylist():
             cells = {str(k): ("" if v is None else v) for k, v in row.items()}
             unit = str(cells.get("unit") or cells.get("单位") or f"row {number}")
+            if unknown is None:
+                unknown = _unknown_shared(cells, compiled)
+            refused = _shared_problems(cells, unknown, (str(path), number)) if unknown else None
+            if refused is not None:
+                yield unit, refused, (str(path), number)
+                number += 1
+                continue
             data, columns = _unit_facts(cells, compiled)
             where = (str(path), number)
             yield unit, _with_positions(data, columns, where, unit), where
