@@ -45,7 +45,13 @@ from perfrules.reports import (
     results_format,
 )
 from perfrules.reports._safe import printable
-from perfrules.rules._front import RuleFile, check_path, check_rule_file, find_rule_file
+from perfrules.rules._front import (
+    RuleFile,
+    check_path,
+    check_rule_file,
+    find_rule_file,
+    find_rule_files,
+)
 from perfrules.trace import Result, Trace
 from perfrules.workflows._audit import audit as audit_report
 from perfrules.workflows._audit import load_report
@@ -123,7 +129,8 @@ def _guard(func: F) -> F:
             # Input problems found deep inside a task (a batch's unreadable workbook): report
             # them like any other, never as an internal error.
             diagnostics = list(exc.diagnostics)
-            render_diagnostics(diagnostics, default_lang(), make_console(stderr=True))
+            language = _SETTINGS.lang or default_lang()
+            render_diagnostics(diagnostics, language, make_console(stderr=True))
             sys.exit(_exit_for(diagnostics))
         except click.exceptions.Exit:
             raise
@@ -171,6 +178,7 @@ class _Settings:
 
     root: str | None = None
     quiet: bool = False
+    lang: Lang | None = None
 
 
 _SETTINGS = _Settings()
@@ -252,7 +260,61 @@ def _evaluate_in_cohort(
     raise click.BadParameter(f"no unit '{unit_name}' in {facts_path} ({shown}{more})")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Options of ``perfrules`` itself that may also be written after the command, as pytest,
+#: ruff and pip allow: the flags, and the options that take a value.
+_GLOBAL_FLAGS: Final = frozenset({"-q", "--quiet"})
+_GLOBAL_VALUED: Final = frozenset({"--root", "--lang"})
+
+
+def _hoisted(command: click.Command | None, args: list[str]) -> tuple[list[str], list[str]]:
+    """The global options among a command's *args*, and the command's own.
+
+    ``--lang`` stays with a command that has its own; the values of the command's own
+    options are never mistaken for options, and nothing after ``--`` moves.
+    """
+    params = command.params if command is not None else []
+    valued = {o for p in params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+    own = {o for p in params for o in getattr(p, "opts", ())}
+    hoisted: list[str] = []
+    kept: list[str] = []
+    index = 0
+    while index < len(args):
+        word = args[index]
+        name = word.split("=", 1)[0]
+        taken = 1
+        if word == "--":
+            kept += args[index:]
+            break
+        if word in _GLOBAL_FLAGS and word not in own:
+            hoisted.append(word)
+        elif name in _GLOBAL_VALUED and name not in own:
+            taken = 1 if "=" in word else 2
+            hoisted += args[index : index + taken]
+        else:
+            taken = 2 if name in valued and "=" not in word else 1
+            kept += args[index : index + taken]
+        index += taken
+    return hoisted, kept
+
+
+class _Perfrules(click.Group):
+    """The ``perfrules`` group: global options are accepted before or after the command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Move global options written after the command in front of it, then parse."""
+        index = 0
+        while index < len(args):  # the group's own options, up to the command's name
+            word = args[index]
+            if not word.startswith("-") or word == "--":
+                break
+            index += 2 if word in _GLOBAL_VALUED else 1
+        if index < len(args) and args[index] != "--":
+            hoisted, kept = _hoisted(self.commands.get(args[index]), args[index + 1 :])
+            args = [*args[:index], *hoisted, args[index], *kept]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Perfrules, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(VERSION, prog_name="perfrules")
 @click.option(
     "--root",
@@ -263,8 +325,19 @@ def _evaluate_in_cohort(
     "rule packs always; env PERFRULES_ROOT). "
     "extends 只能读取此文件夹内的文件（默认为规则文件所在文件夹；规则包不限）。",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Only results and errors. 只输出结果与错误。")
-def cli(root: str | None, quiet: bool) -> None:
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Only results and errors (also after the command). 只输出结果与错误。",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Language of messages for every command (default: from the locale). 消息语言。",
+)
+def cli(root: str | None, quiet: bool, lang: Lang | None) -> None:
     """Compute and explain scores under weighted scoring schemes.
 
     A SCHEME or FACTS argument may be "-" to read it from standard input.
@@ -273,6 +346,7 @@ def cli(root: str | None, quiet: bool) -> None:
     """
     _SETTINGS.root = root
     _SETTINGS.quiet = quiet
+    _SETTINGS.lang = lang
 
 
 @cli.command()
@@ -296,9 +370,21 @@ def check(
 
     检查规则文件，一次列出所有问题。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     everything: list[Diagnostic] = []
-    for path in schemes:
+    paths: list[str] = []
+    for spec in schemes:
+        found = find_rule_files(spec)
+        if found is None:
+            paths.append(spec)
+        elif found:
+            paths += found
+        else:
+            reason = "no rule files here (.toml files with [scheme] or extends)"
+            everything.append(
+                Diagnostic("PR105", params={"file": spec, "reason": reason}, file=spec)
+            )
+    for path in paths:
         scheme, result, diagnostics = check_rule_file(
             _rule_file(path, language), root=_SETTINGS.root
         )
@@ -316,7 +402,7 @@ def check(
     else:
         from perfrules._messages import ui  # noqa: PLC0415
 
-        for path in schemes:
+        for path in paths:
             if not _SETTINGS.quiet:
                 click.echo(ui("ok", language, file=path), err=True)
     if failing:
@@ -359,7 +445,7 @@ def score(
 
     按方案为一个单位计分；FACTS 也可以是多个单位（批量），用 --out 写出全部结果。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language, output_format)
     chosen = format_named(output_format)
     if (
@@ -477,6 +563,8 @@ def _score_batch(
             ],
         }
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    elif _SETTINGS.quiet:  # only the errors: the failing units' problems
+        render_diagnostics([d for u in failed for d in u.errors], lang, console)
     else:
         render_batch_summary(summary, failed, str(target), lang, console)
     if any_failed:
@@ -517,7 +605,7 @@ def explain(
 
     逐项解释每个指标的得分（或只解释给定编号）。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
     result = _evaluate(compiled, facts, language, output_format, unit_name)
     trace = result.trace
@@ -566,7 +654,7 @@ def test_command(
 
     运行规则包的测试用例（加 --properties 时再做性质测试）。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     everything: list[dict[str, Any]] = []
     failed = ran = 0
     console = make_console()
@@ -634,6 +722,21 @@ def test_command(
         raise _Exit(EXIT_NO)
 
 
+def cache_folder() -> Path:
+    """Where perfrules keeps what it may throw away (hypothesis' examples).
+
+    ``PERFRULES_CACHE_DIR``, else ``perfrules`` in the platform's cache folder
+    (``XDG_CACHE_HOME``, ``~/.cache``; ``LOCALAPPDATA`` on Windows).
+    """
+    chosen = os.environ.get("PERFRULES_CACHE_DIR")
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        os.environ.get("LOCALAPPDATA") if sys.platform == "win32" else None
+    )
+    return (Path(base) if base else Path.home() / ".cache") / "perfrules"
+
+
 def _properties(scheme: Path, examples: int) -> dict[str, Any]:
     try:
         from perfrules.testing import InvariantError, scheme_properties  # noqa: PLC0415
@@ -647,10 +750,18 @@ def _properties(scheme: Path, examples: int) -> dict[str, Any]:
         count += 1
 
     test = scheme_properties(scheme, max_examples=examples, on_example=seen)
+    # hypothesis keeps the examples it found in .hypothesis/ of the current folder unless
+    # told otherwise: a rule-file repository is no place for it.
+    variable = "HYPOTHESIS_STORAGE_DIRECTORY"
+    chosen = os.environ.get(variable)
+    os.environ[variable] = chosen or str(cache_folder() / "hypothesis")
     try:
         test()
     except InvariantError as exc:
         return {"passed": False, "examples": count, "message": str(exc)}
+    finally:
+        if chosen is None:
+            del os.environ[variable]
     return {"passed": True, "examples": count, "message": ""}
 
 
@@ -681,7 +792,7 @@ def diff(
 
     比较两个方案的差异（加 --facts 时再比较同一单位的得分）。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     before = _load_compiled(old, language)
     after = _load_compiled(new, language)
     changes = diff_schemes(before.scheme, after.scheme)
@@ -730,7 +841,7 @@ def new_year(scheme: str, year: int, out: str | None, force: bool, lang: Lang | 
 
     生成下一年度方案：继承本方案的小文件，只需写入变化。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
     info = compiled.scheme.scheme
     found = find_rule_file(scheme)
@@ -744,7 +855,8 @@ def new_year(scheme: str, year: int, out: str | None, force: bool, lang: Lang | 
     text = new_year_text(compiled, old_path, target, year, language)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, text)
-    click.echo(str(target))
+    if not _SETTINGS.quiet:
+        click.echo(str(target))
     extends = extends_text(old_path, target)
     if extends.startswith("../") and not _SETTINGS.quiet:
         # extends reads the rule file's own folder by default: name the folder holding both
@@ -798,10 +910,12 @@ def schema(kind: str, output: str | None) -> None:
         target.mkdir(parents=True, exist_ok=True)
         for name in kinds:
             write_atomic(target / KINDS[name][1], schema_text(name))
-            click.echo(str(target / KINDS[name][1]))
+            if not _SETTINGS.quiet:
+                click.echo(str(target / KINDS[name][1]))
         return
     write_atomic(target, schema_text(kinds[0]))
-    click.echo(str(target))
+    if not _SETTINGS.quiet:
+        click.echo(str(target))
 
 
 @cli.command()
@@ -820,7 +934,7 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
 
     生成空白填报表：每个指标一行，供各单位填写。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
     target = Path(out)
     if target.suffix.lower() not in (".xlsx", ".csv"):
@@ -833,7 +947,8 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
     except ImportError:
         click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
         raise _Exit(EXIT_USAGE) from None
-    click.echo(str(target))
+    if not _SETTINGS.quiet:
+        click.echo(str(target))
 
 
 @cli.command()
@@ -846,7 +961,7 @@ def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> No
 
     审核已发布的自评报告：重算每一行、总分和等级，指出不符之处及可能原因。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
     try:
         facts, published = load_report(report)
@@ -882,7 +997,7 @@ def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
     """
     from perfrules.workflows._newpack import pack_module_name, write_new_pack  # noqa: PLC0415
 
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     target = Path(folder)
     chosen = pack_id or f"local/{pack_module_name(target.resolve().name).replace('_', '-')}"
     try:

@@ -8,8 +8,12 @@ check it again.
 
 from __future__ import annotations
 
+import glob
+import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Final
 
 from perfrules.errors import Diagnostic, RuleFileError
 from perfrules.model import Scheme
@@ -23,6 +27,7 @@ __all__ = [
     "check_rule_file",
     "check_scheme",
     "find_rule_file",
+    "find_rule_files",
     "load_pack",
     "load_scheme",
     "loads_scheme",
@@ -72,6 +77,51 @@ def find_rule_file(spec: str | Path) -> RuleFile:
             name = f"{pack_id}/{scheme.relative_to(named_pack).as_posix()}"
             return RuleFile(scheme, name, pack_id=pack_id, pack_folder=named_pack)
     return RuleFile(path, text)
+
+
+#: What marks a TOML file as a rule file: a ``[scheme]`` table or an ``extends`` key.
+_RULE_FILE_MARK: Final = re.compile(rb"^[ \t]*(?:\[scheme\]|extends[ \t]*=)", re.MULTILINE)
+#: How much of a file is read to tell whether it is a rule file.
+_SNIFF_BYTES: Final = 64 * 1024
+
+
+def _is_rule_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as stream:
+            return bool(_RULE_FILE_MARK.search(stream.read(_SNIFF_BYTES)))
+    except OSError:
+        return False
+
+
+def find_rule_files(spec: str) -> list[str] | None:
+    """The rule files a folder or a glob names, sorted; ``None`` when *spec* is neither.
+
+    A folder holding ``pack.toml`` or ``scheme.toml`` is one pack (:func:`find_rule_file`
+    takes it); any other folder stands for the rule files below it, and a glob
+    (``rules/**/*.toml``, quoted so the shell leaves it) for those it matches: TOML files
+    with a ``[scheme]`` table or an ``extends`` key. Facts, case, report and pack files are
+    left out; hidden folders (``.git``, ``.venv``) are not searched.
+    """
+    path = Path(spec)
+    if path.is_dir():
+        if (path / "pack.toml").is_file() or (path / "scheme.toml").is_file():
+            return None
+        found = []
+        for folder, children, names in os.walk(path):
+            children[:] = sorted(c for c in children if not c.startswith("."))
+            found += [
+                os.path.join(folder, name)  # noqa: PTH118 - os.walk gives strings
+                for name in sorted(names)
+                if name.endswith(".toml") and _is_rule_file(Path(folder, name))
+            ]
+        return found
+    if path.exists() or not glob.has_magic(spec):
+        return None
+    return sorted(
+        match
+        for match in glob.glob(spec, recursive=True)  # noqa: PTH207 - a user's pattern
+        if Path(match).is_file() and _is_rule_file(Path(match))
+    )
 
 
 def check_scheme(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
@@ -15,6 +14,7 @@ from perfrules._numbers import format_number
 from perfrules.engine import CompiledScheme
 from perfrules.rules._checks import numbers_in
 from perfrules.rules._installed import pack_id_of
+from perfrules.workflows._schema import schema_id
 
 __all__ = ["atomic_stream", "extends_text", "new_year_text", "write_atomic"]
 
@@ -56,20 +56,14 @@ def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _schema_directive(old: Path, new: Path) -> list[str]:
-    """The old file's ``#:schema`` directive, its path made relative to the new file."""
-    try:
-        first = old.read_text(encoding="utf-8-sig").split("\n", 1)[0]
-    except OSError:
-        return []
-    match = re.match(r"#:schema\s+(\S+)", first)
-    if match is None:
-        return []
-    target = match[1]
-    if "://" not in target:
-        absolute = (old.resolve().parent / target).resolve()
-        target = Path(os.path.relpath(absolute, new.resolve().parent)).as_posix()
-    return [f"#:schema {target}", ""]
+def _schema_directive() -> list[str]:
+    """The ``#:schema`` directive of a new rule file: the schema's stable id.
+
+    Never a path: one into the installed package (site-packages) would break with the next
+    upgrade or on another machine. Editors map the id to the exported schema
+    (docs/how-to/editor.md).
+    """
+    return [f"#:schema {schema_id('rules')}", ""]
 
 
 def extends_text(old: Path, new: Path) -> str:
@@ -185,7 +179,7 @@ def new_year_text(compiled: CompiledScheme, old: Path, new: Path, year: int, lan
                 f"# target_text = {_quoted(derived)}",
             ]
     lines = [
-        *_schema_directive(old, new),
+        *_schema_directive(),
         *notes,
         f"extends = {_quoted(relative)}",
         "",
