@@ -327,12 +327,33 @@ class Oracle:
         """``{"total": Fraction, "grade": label, "scores": {id: Fraction | None}}``."""
         indicators = facts.get("indicators", {})
         shared = facts.get("shared", {})
+        rows = {
+            node.id: self._leaf(node, indicators, shared)[1]
+            for node in self.nodes.values()
+            if node.formula is not None
+        }
+        scores, applicable = self._aggregate(rows)
+        total = scores.pop("(root)")
+        if total is None:
+            raise OracleError("nothing to score")
+        return {
+            "total": total,
+            "grade": self._grade(total),
+            "scores": scores,
+            "gap": self._gap(total, rows, applicable),
+            "losses": self._losses(scores),
+        }
+
+    def _aggregate(
+        self, rows: dict[str, Fraction | None]
+    ) -> tuple[dict[str, Fraction | None], Fraction]:
+        """Every node's score from the rows' scores, and the applicable weight of the root."""
         scores: dict[str, Fraction | None] = {}
         applicable: dict[str, Fraction] = {}
 
         def visit(node: Node) -> Fraction | None:
             if node.formula is not None:
-                _, value = self._leaf(node, indicators, shared)
+                value = rows[node.id]
                 scores[node.id] = value
                 applicable[node.id] = Fraction(0) if value is None else node.weight
                 return value
@@ -349,10 +370,11 @@ class Oracle:
             scores[node.id] = value
             return value
 
-        total = visit(self.root)
-        if total is None:
-            raise OracleError("nothing to score")
-        grade = next(
+        visit(self.root)
+        return scores, applicable["(root)"]
+
+    def _grade(self, total: Fraction) -> str:
+        return next(
             (
                 label
                 for label, low, high in self.bands
@@ -361,14 +383,6 @@ class Oracle:
             # numbers-and-rounding.md: a total rounded above the maximum is in the top band
             next(label for label, _, high in self.bands if high == self.max),
         )
-        del scores["(root)"]
-        return {
-            "total": total,
-            "grade": grade,
-            "scores": scores,
-            "gap": self._gap(total, scores, applicable["(root)"]),
-            "losses": self._losses(scores),
-        }
 
     def _losses(self, scores: dict[str, Fraction | None]) -> list[tuple[str, Fraction]]:
         """Rows that lost points (weight - score), the most first, ties by id (docs: losses)."""
@@ -382,12 +396,15 @@ class Oracle:
         return sorted(lost, key=lambda row: (-row[1], row[0]))
 
     def _gap(
-        self, total: Fraction, scores: dict[str, Fraction | None], applicable: Fraction
+        self, total: Fraction, rows: dict[str, Fraction | None], applicable: Fraction
     ) -> tuple[str, Fraction, Fraction, tuple[tuple[str, Fraction], ...]] | None:
-        """The band above and the fewest rows that close the shortfall (docs: the gap).
+        """The band above and the fewest rows that reach it (docs: the gap).
 
-        Each row loses weight - score; when N/A rows were renormalised away, each lost point
-        weighs max / applicable. The largest losses first (ties by id); none if all fall short.
+        Rows that lost points, the most first (ties by id), are raised to full marks one
+        more at a time and the whole total computed again (every rounding and the
+        renormalisation included) until it reaches the band; none if even all fall short.
+        Each row is listed with its lost points, weighing max / applicable when N/A rows
+        were renormalised away.
         """
         above = [(low, label) for label, low, _ in self.bands if low > total]
         if not above:
@@ -395,21 +412,15 @@ class Oracle:
         low, label = min(above)
         shortfall = low - total
         weigh = self.max / applicable if applicable not in (self.max, 0) else Fraction(1)
-        losses = sorted(
-            (-(leaf.weight - value) * weigh, leaf.id)
-            for leaf in self.nodes.values()
-            if leaf.formula is not None
-            and (value := scores[leaf.id]) is not None
-            and value != leaf.weight
-        )
-        chosen: list[tuple[str, Fraction]] = []
-        covered = Fraction(0)
-        for negative, ident in losses:
-            if covered >= shortfall:
-                break
-            chosen.append((ident, -negative))
-            covered -= negative
-        return label, low, shortfall, tuple(chosen) if covered >= shortfall else ()
+        losses = self._losses(rows)
+        raised = dict(rows)
+        for count, (ident, _) in enumerate(losses, start=1):
+            raised[ident] = self.nodes[ident].weight
+            again = self._aggregate(raised)[0]["(root)"]
+            if again is not None and again >= low:
+                chosen = tuple((i, lost * weigh) for i, lost in losses[:count])
+                return label, low, shortfall, chosen
+        return label, low, shortfall, ()
 
 
 def _names(formula: Formula | None, named: dict[str, str]) -> set[str]:

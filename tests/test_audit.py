@@ -74,7 +74,9 @@ def test_an_altered_score_is_caught_at_its_row_with_the_reason(tmp_path):
     assert row["line"] == _line(path, '"时效-三零创建" = "5.65"')
     assert row["reason"] == "the published score follows no declared rule"
     total = next(f for f in findings if f["id"] == "total")
-    assert total["reason"] == "the published total is not the sum of the published rows"
+    assert total["reason"] == (
+        "the published total is not what the scheme gives for the published rows"
+    )
 
 
 def test_reasons_truncation_places_cap_and_grade(tmp_path):

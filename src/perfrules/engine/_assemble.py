@@ -39,8 +39,8 @@ from perfrules._trace_json import (
 )
 from perfrules._trace_json import exact as exact_json
 from perfrules.engine._grading import LossOrder, gap_for, gap_rows, grade_of, loss_order
-from perfrules.engine._kernel import MISSING
-from perfrules.engine._plan import Node, Plan
+from perfrules.engine._plan import MISSING, Node, Plan
+from perfrules.engine._totals import totals_of
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.expressions import Value
 from perfrules.expressions._limits import MAX_TRACE_CHARS
@@ -207,7 +207,12 @@ class Evaluation:
         if self.out[6] is not None:
             return None
         return gap_for(
-            self.plan, self.out[5], self.total_exact(), self._loss_order(), self.applicable()
+            self.plan,
+            self.out[5],
+            self.total_exact(),
+            self._loss_order(),
+            self.applicable(),
+            (self.out[2], self.out[3]),
         )
 
     def _loss_order(self) -> LossOrder:
@@ -641,7 +646,13 @@ class Evaluation:
             return "null"
         values = self.out[2]
         found = gap_rows(
-            self.plan, self.out[5], values[0], values[1], self._loss_order(), self.applicable()
+            self.plan,
+            self.out[5],
+            values[0],
+            values[1],
+            self._loss_order(),
+            self.applicable(),
+            (values, self.out[3]),
         )
         if found is None:
             return "null"
@@ -742,15 +753,15 @@ class Evaluation:
             inputs.append(InputValue("weight", node.weight, format_number(node.weight), "weight"))
         actual = ""
         for name, raw in zip(leaf.needs, raws, strict=True):
-            if raw is MISSING:
-                if name in leaf.params:
-                    value = leaf.params[name]
-                    inputs.append(InputValue(name, value, text_of(value), "params"))
-                else:
-                    value = leaf.target_value  # type: ignore[assignment]
-                    inputs.append(InputValue(name, value, node.target, "target"))
+            if raw is MISSING:  # the scorer took the default
+                default = leaf.default(name)
+                assert default is not None  # noqa: S101 - the scorer found it
+                value, origin = default
+                text = node.target if origin == "target" else text_of(value)
+                inputs.append(InputValue(name, value, text, origin))
                 names[name] = value
                 continue
+            # where find_fact found it (the scorer read own facts first)
             source = (
                 "facts"
                 if name in own
@@ -804,12 +815,9 @@ class Evaluation:
             before = fraction(pres[2 * position], pres[2 * position + 1])
             if node.kind == "scheme":
                 renormalised = Fraction(*self.out[4])
-                capped = plan.scheme.scheme.fit == "cap"
-                # rows renormalise against their own maximum when the total is capped
-                scale_to = plan.leaf_weights[0] if capped else node.weight
-                uncapped = before
-                if weight != scale_to and weight:
-                    uncapped = before * scale_to / weight
+                totals = totals_of(plan)
+                uncapped, scale_to, scaled = totals.explain(before, weight)
+                if scaled:
                     notes = (
                         Note(
                             "renormalised",
@@ -820,7 +828,7 @@ class Evaluation:
                             },
                         ),
                     )
-                if capped and uncapped > node.weight:
+                if totals.capped and uncapped > node.weight:
                     notes = (
                         *notes,
                         Note(

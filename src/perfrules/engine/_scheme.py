@@ -24,10 +24,19 @@ from perfrules._numbers import (
     to_fraction,
 )
 from perfrules.engine._assemble import Evaluation, LeafRecord
-from perfrules.engine._cohort import NOT_APPLICABLE, CohortValues, holds, rank, take, unit_name
+from perfrules.engine._cohort import (
+    NOT_APPLICABLE,
+    CohortValues,
+    Problems,
+    holds,
+    rank,
+    take,
+    unit_name,
+)
 from perfrules.engine._grading import by_loss, gap_for
-from perfrules.engine._kernel import EMPTY, MISSING, build_kernel
-from perfrules.engine._plan import Node, Plan
+from perfrules.engine._kernel import EMPTY, build_kernel
+from perfrules.engine._plan import MISSING, Node, Plan, find_fact
+from perfrules.engine._totals import totals_of
 from perfrules.errors import Diagnostic, ExpressionError, FactsError
 from perfrules.expressions import Value
 from perfrules.facts import Facts
@@ -39,7 +48,7 @@ from perfrules.facts._values import (
     to_bool,
 )
 from perfrules.model import Scheme
-from perfrules.trace import CohortValue, Gap, InputValue, Note, Result
+from perfrules.trace import CohortValue, Gap, Grade, InputValue, Note, Result
 
 __all__ = ["CompiledScheme", "Unit"]
 
@@ -92,7 +101,8 @@ class CompiledScheme:
         self.plan = plan
         self.scheme: Scheme = plan.scheme
         inputs = plan.scheme.inputs
-        self._types = {name: declared.type for name, declared in inputs.items()}
+        #: The declared type of every input (``number``, ``bool`` or ``level``) by name.
+        self.types: Mapping[str, str] = {name: declared.type for name, declared in inputs.items()}
         self._scales = {
             name: plan.scheme.scales[declared.scale]
             for name, declared in inputs.items()
@@ -103,12 +113,12 @@ class CompiledScheme:
         for index in plan.leaves:
             leaf = plan.nodes[index].leaf
             assert leaf is not None  # noqa: S101
-            self._allowed[index] = frozenset({*leaf.needs, *_RESERVED_FACTS, *self._types})
+            self._allowed[index] = frozenset({*leaf.needs, *_RESERVED_FACTS, *self.types})
         fast_keys = {i: keys - {"na", "override"} for i, keys in self._allowed.items()}
-        self._leaf_weights = sum((plan.nodes[i].weight for i in plan.counted_leaves), _ZERO)
+        self.totals = totals_of(plan)
         self.kernel = build_kernel(
             plan,
-            self._types,
+            self.types,
             fast_keys,
             {
                 "_GEN": self._general,
@@ -116,7 +126,7 @@ class CompiledScheme:
                 "_SHAPE": self._shape,
                 "_SHARED": self._shared,
                 "_NOTHING": self._nothing,
-                "_RENORM": self._renormalise,
+                "_RENORM": self.totals.renormalise,
                 "_OVERRIDE": self._override_grade,
             },
         )
@@ -199,14 +209,14 @@ class CompiledScheme:
             source = facts if isinstance(facts, Facts) else None
             shared = _shared_of(facts)
             unit = Unit(source)
-            key = self._cohort_key(shared, unit)
+            key = self.cohort_key(shared, unit)
             name = unit_name(facts, position)
             taken: list[tuple[str, Fraction]] = []
             for value_name, rule in rules.items():
                 condition = self.plan.cohort_conditions.get(value_name)
                 if condition is not None:
                     picked = holds(
-                        condition, shared, self._read_shared, unit, f"cohort.values.{value_name}"
+                        condition, shared, self.read_shared, unit, f"cohort.values.{value_name}"
                     )
                     if not picked:
                         continue
@@ -221,7 +231,7 @@ class CompiledScheme:
                         {"indicator": f"cohort.values.{value_name}", "fact": rule.of},
                     )
                     continue
-                read = self._read_shared(rule.of, raw, unit)
+                read = self.read_shared(rule.of, raw, unit)
                 if isinstance(read, Fraction):
                     taken.append((value_name, read))
             if unit.diagnostics:
@@ -284,7 +294,7 @@ class CompiledScheme:
             shared = _shared_of(facts)
             probe = Unit(None)
             if condition is not None and not holds(
-                condition, shared, self._read_shared, probe, "ranking"
+                condition, shared, self.read_shared, probe, "ranking"
             ):
                 continue
             keys: list[Fraction | None] = []
@@ -295,7 +305,7 @@ class CompiledScheme:
                     keys.append(evaluation.score(self.plan.by_id[key.by]))
                 else:
                     raw = shared.get(key.by, MISSING)
-                    read = None if raw is MISSING else self._read_shared(key.by, raw, probe)
+                    read = None if raw is MISSING else self.read_shared(key.by, raw, probe)
                     keys.append(read if isinstance(read, Fraction) else None)
             rows.setdefault(evaluation.cohort_key, []).append(
                 (position, unit_name(facts, position), tuple(keys))
@@ -306,8 +316,11 @@ class CompiledScheme:
                 assert isinstance(ranked, Evaluation)  # noqa: S101
                 ranked.rank = placed
 
-    def _cohort_key(self, shared: Mapping[str, Any], unit: Unit) -> str | None:
-        """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort)."""
+    def cohort_key(self, shared: Mapping[str, Any], unit: Problems) -> str | None:
+        """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort).
+
+        *unit* collects the problem when the fact is missing (a :class:`Unit`).
+        """
         group_by = self.scheme.cohort.group_by if self.scheme.cohort is not None else None
         if group_by is None:
             return None
@@ -317,8 +330,11 @@ class CompiledScheme:
             return None
         return normalise_text(text_of(raw)).strip()
 
-    def _read_shared(self, name: str, raw: Any, unit: Unit) -> Value | object | None:
-        """A shared fact as declared: its value, ``NOT_APPLICABLE``, or ``None`` (reported)."""
+    def read_shared(self, name: str, raw: Any, unit: Problems) -> Value | object | None:
+        """A shared fact as declared: its value, ``NOT_APPLICABLE``, or ``None``.
+
+        *unit* collects the problem when *raw* cannot be read (a :class:`Unit`).
+        """
         converted = self._convert(name, raw, ("shared", name), unit)
         if converted is None:
             return None
@@ -341,7 +357,7 @@ class CompiledScheme:
             raise FactsError(unit.diagnostics)
         if not isinstance(shared, Mapping):
             return shared, (None, ())  # the scorer reports it
-        key = self._cohort_key(shared, unit)
+        key = self.cohort_key(shared, unit)
         for name in sorted(names & shared.keys()):
             unit.problem("PR414", ("shared", name), {"fact": name})
         if isinstance(indicators, Mapping):
@@ -395,35 +411,83 @@ class CompiledScheme:
         source = result._source  # noqa: SLF001 - our own result
         if isinstance(source, Evaluation):
             return source.gap()
-        # A result made of plain values (from a worker process): its grade is a band of this
-        # plan, unless a grade override named it (then there is no gap to close).
+        if result.trace is not None:
+            return result.trace.gap
+        # A result made of plain values: its grade is a band of this plan, unless a grade
+        # override named it (then there is no gap to close). Its scores are taken as given.
         position = next(
             (n for n, grade in enumerate(self.plan.grades) if grade == result.grade), None
         )
         if position is None:
             return None
+        plan = self.plan
+        scores = {i: _exact(result.scores.get(plan.nodes[i].id)) for i in plan.leaves}
+        values, pres, excluded = self.totals.record(scores)
         rows = []
-        for i in self.plan.counted_leaves:
-            node = self.plan.nodes[i]
-            score = _exact(result.scores.get(node.id))
+        for i in plan.counted_leaves:
+            node = plan.nodes[i]
+            score = scores[i]
             if score is not None:
                 lost = node.weight - score
                 if lost:
                     rows.append((lost.numerator, lost.denominator, i, node.id))
         return gap_for(
-            self.plan,
+            plan,
             position,
             result.total_exact,
-            by_loss(self.plan, rows),
-            sum(
-                (
-                    self.plan.nodes[i].weight
-                    for i in self.plan.counted_leaves
-                    if result.scores.get(self.plan.nodes[i].id) is not None
-                ),
-                _ZERO,
-            ),
+            by_loss(plan, rows),
+            self.totals.rows_weight - excluded,
+            (values, pres),
         )
+
+    def grade_for(self, total: Fraction) -> Grade:
+        """The band a total of *total* falls in (what ``evaluate`` grades it), by the totals."""
+        return self.plan.grades[self.totals.band_of(total.numerator, total.denominator)]
+
+    def total_for(self, scores: Mapping[str, Fraction | None]) -> Fraction | None:
+        """The total this scheme gives to indicators scoring *scores* (by id; rounded).
+
+        An indicator absent or ``None`` is left out (renormalised as not applicable); rows
+        not counted are not added; every level is rounded as declared. ``None`` when no
+        counted row is scored. An audit checks a published total with it.
+        """
+        plan = self.plan
+        by_index = {
+            plan.by_id[ident]: value
+            for ident, value in scores.items()
+            if ident in plan.by_id and plan.nodes[plan.by_id[ident]].kind == "indicator"
+        }
+        values, _, _ = self.totals.record(by_index)
+        num, den = values[0], values[1]
+        return None if num is None else Fraction(num, den)
+
+    def exact_score(self, result: Result, ident: str) -> Fraction | None:
+        """The exact score of node *ident* (``None``: left out); the total for the scheme's id.
+
+        ``result.scores`` holds Decimals with the declared places; an unrounded score with
+        a repeating decimal is exact only here.
+        """
+        source = result._source  # noqa: SLF001 - our own result
+        index = 0 if ident == self.id else self.plan.by_id[ident]
+        if index == 0:
+            return result.total_exact
+        if isinstance(source, Evaluation):
+            return source.score(index)
+        return _exact(result.scores.get(ident))
+
+    def losses(self, result: Result) -> dict[str, Fraction]:
+        """Points each counted, scored indicator of *result* lost, by id.
+
+        Rows not counted and rows left out lose nothing from the total and are not listed.
+        """
+        plan = self.plan
+        out: dict[str, Fraction] = {}
+        for i in plan.counted_leaves:
+            node = plan.nodes[i]
+            score = self.exact_score(result, node.id)
+            if score is not None:
+                out[node.id] = node.weight - score
+        return out
 
     # --- helpers the generated scorer calls ----------------------------------------------
     def _shape(self, indicators: object, unit: Unit) -> dict[str, Any]:
@@ -453,22 +517,6 @@ class CompiledScheme:
         """No indicator could be scored: say so, unless a failure already explains it."""
         if not unit.errors:
             unit.problem("PR502", (), {})
-
-    def _renormalise(self, num: int, den: int, excluded: Fraction) -> tuple[int, int]:
-        """The total of the applicable rows scaled to the maximum (N/A rows excluded).
-
-        With ``fit = "cap"`` the rows keep their own maximum (their weights): N/A rows are
-        renormalised against it, and the total is the sum but never more than ``max``.
-        """
-        plan = self.plan
-        applicable = self._leaf_weights - excluded
-        scale_to = self._leaf_weights if plan.scheme.scheme.fit == "cap" else plan.max
-        value = Fraction(num, den)
-        if applicable and applicable != scale_to:
-            value = value * scale_to / applicable
-        if plan.scheme.scheme.fit == "cap":
-            value = min(value, plan.max)
-        return value.numerator, value.denominator
 
     def _override_grade(
         self, shared: Mapping[str, Any], unit: Unit
@@ -678,25 +726,19 @@ class CompiledScheme:
         missing: str | None = None
         actual_text = ""
         for name in leaf.needs:
-            raw = own.get(name, MISSING)
-            source = "facts"
+            raw, source = find_fact(name, own, shared, self.plan.cohort_names)
             if raw is MISSING:
-                raw = shared.get(name, MISSING)
-                source = "cohort" if name in self.plan.cohort_names else "shared"
-            if raw is MISSING:
-                if name in leaf.params:
-                    value = leaf.params[name]
+                default = leaf.default(name)
+                if default is not None:
+                    value, origin = default
                     names[name] = value
-                    bound.append(InputValue(name, value, text_of(value), "params"))
-                    continue
-                if name == "target" and leaf.target_value is not None:
-                    names[name] = leaf.target_value
-                    bound.append(InputValue(name, leaf.target_value, node.target, "target"))
+                    text = node.target if origin == "target" else text_of(value)
+                    bound.append(InputValue(name, value, text, origin))
                     continue
                 missing = missing or name
                 bound.append(InputValue(name, None, "", "missing"))
                 continue
-            if self._types.get(name, "number") == "number":
+            if self.types.get(name, "number") == "number":
                 pair = number_pair(raw)
                 if pair is not None:
                     value = Fraction(*pair)
@@ -725,7 +767,7 @@ class CompiledScheme:
         return names, bound, notes, missing, actual_text
 
     def _convert(
-        self, name: str, raw: Any, path: tuple[str | int, ...], unit: Unit
+        self, name: str, raw: Any, path: tuple[str | int, ...], unit: Problems
     ) -> tuple[Value, str, str | None] | _NotApplicable | None:
         text_override: str | None = None
         level_share: Any = None
@@ -744,7 +786,7 @@ class CompiledScheme:
             if raw is MISSING:
                 unit.problem("PR103", path, {"table": ".".join(map(str, path)), "key": "value"})
                 return None
-        kind = self._types.get(name, "number")
+        kind = self.types.get(name, "number")
         shown = text_override if isinstance(text_override, str) else text_of(raw)
         if isinstance(raw, str) and is_na_word(raw):
             return _NotApplicable("")
@@ -788,7 +830,13 @@ class CompiledScheme:
         return value, shown, None
 
     def _level(
-        self, name: str, raw: Any, share: Any, shown: str, path: tuple[str | int, ...], unit: Unit
+        self,
+        name: str,
+        raw: Any,
+        share: Any,
+        shown: str,
+        path: tuple[str | int, ...],
+        unit: Problems,
     ) -> tuple[Value, str, str | None] | None:
         scale = self._scales[name]
         label = normalise_text(str(raw)).strip() if isinstance(raw, str) else None
@@ -929,7 +977,7 @@ def _score_chunk_in_worker(chunk: list[Any]) -> list[Any]:
         out = result._source.out  # type: ignore[union-attr]  # noqa: SLF001 - our own result
         unit = out[0]
         excluded = unit.excluded if unit is not None else _ZERO
-        records.append((out[2], out[5], out[6], excluded))
+        records.append((out[2], out[3], out[4], out[5], out[6], excluded))
     return records
 
 
@@ -963,12 +1011,12 @@ def _evaluate_in_processes(
                 if isinstance(record, list):
                     yield FactsError(record)
                     continue
-                values, band, override, excluded = record
+                values, pres, renormalised, band, override, excluded = record
                 unit = None
                 if excluded:
                     unit = Unit(None)
                     unit.excluded = excluded
-                out = (unit, None, values, None, None, band, override)
+                out = (unit, None, values, pres, renormalised, band, override)
                 yield Result.lazy(Evaluation(plan, facts, out, want_trace=False))
 
 

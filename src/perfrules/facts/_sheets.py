@@ -16,12 +16,12 @@ import io
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._document import Facts
+from perfrules.facts._values import float_fact
 from perfrules.rules._loader import encoding_error, read_bytes
 
 __all__ = [
@@ -125,7 +125,7 @@ def _facts_from_rows(
                 continue
             # A spreadsheet number is stored as a binary float: read its shortest decimal text,
             # which is what the person typed and sees.
-            facts[key] = Decimal(repr(cell)) if isinstance(cell, float) else cell  # float-ok
+            facts[key] = float_fact(cell) if isinstance(cell, float) else cell  # float-ok
             positions.cells[("indicators", ident, key)] = (number, column)
         positions.cells[("indicators", ident)] = (number, 1)
         indicators[ident] = facts

@@ -15,8 +15,6 @@ import dataclasses
 import difflib
 import io
 import json
-import statistics
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,6 +31,7 @@ from perfrules.reports._safe import csv_text, sheet_value, text_cells
 from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
 from perfrules.workflows._files import write_atomic
+from perfrules.workflows._summary import Summary
 
 __all__ = ["BatchOutcome", "read_units", "score_batch", "write_results"]
 
@@ -67,42 +66,13 @@ class BatchOutcome:
 
     def summary(self, compiled: CompiledScheme) -> dict[str, Any]:
         """Grade distribution, mean and median total, the indicators losing most points."""
-        totals = [u.result.total_exact for u in self.scored if u.result is not None]
-        grades = Counter(u.result.grade.label for u in self.scored if u.result is not None)
-        lost: dict[str, Fraction] = {}
-        plan = compiled.plan
-        for unit in self.scored:
-            assert unit.result is not None  # noqa: S101
-            for index in plan.leaves:
-                node = plan.nodes[index]
-                score = unit.result.scores.get(node.id)
-                if score is not None:
-                    lost[node.id] = lost.get(node.id, Fraction(0)) + node.weight - Fraction(score)
-        count = len(totals)
-        mean = sum(totals) / count if count else None
-        median = statistics.median(totals) if count else None
-        return {
-            "units": len(self.units),
-            "scored": count,
-            "failed": len(self.failed),
-            "grades": {b[0]: grades.get(b[0], 0) for b in plan.bands},
-            "mean_total": None if mean is None else _dec(mean),
-            "median_total": None if median is None else _dec(median),
-            "most_points_lost": [
-                {"id": ident, "mean_lost": _dec(total / count)}
-                for ident, total in sorted(lost.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-            ]
-            if count
-            else [],
-        }
-
-
-def _dec(value: Any) -> str:
-    from fractions import Fraction  # noqa: PLC0415
-
-    from perfrules._numbers import format_number, round_fraction  # noqa: PLC0415
-
-    return format_number(round_fraction(Fraction(value), 4, "half_up"))
+        tally = Summary(compiled)
+        for unit in self.units:
+            if unit.result is None:
+                tally.add_failure()
+            else:
+                tally.add(unit.result)
+        return tally.to_dict()
 
 
 def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], tuple[str, int]]]:

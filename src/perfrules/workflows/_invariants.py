@@ -211,7 +211,7 @@ def unit_violations(
     mode = compiled.plan.mode
     out: list[Violation] = []
     out += _bounds_and_aggregation(trace.root, compiled, mode)
-    out += _grade(result)
+    out += _grade(compiled, result)
     again = compiled.evaluate(facts, cohort=cohort)
     if again.trace is None or again.trace.to_json() != trace.to_json():
         out.append(Violation("determinism", None, "the same inputs gave different JSON"))
@@ -255,12 +255,8 @@ def _bounds_and_aggregation(
                     applicable += (
                         child.applicable if child.applicable is not None else child.weight
                     )
-            capped = node.kind == "scheme" and compiled.scheme.scheme.fit == "cap"
-            scale_to = compiled.plan.leaf_weights[0] if capped else node.weight
-            if node.kind == "scheme" and applicable and applicable != scale_to:
-                total = total * scale_to / applicable
-            if capped:
-                total = min(total, node.weight)
+            if node.kind == "scheme":  # fit and renormalisation, as the totals decide
+                total = compiled.totals.finish(total, applicable)
             expected = _rounded(total, places_of.get(node.id), mode)
             if expected != score:
                 message = (
@@ -271,22 +267,20 @@ def _bounds_and_aggregation(
     return out
 
 
-def _grade(result: Result) -> list[Violation]:
+def _grade(compiled: CompiledScheme, result: Result) -> list[Violation]:
     trace = result.trace
     assert trace is not None  # noqa: S101
     if any(note.kind == "grade_override" for note in trace.root.notes):
         return []  # a declared override replaces the band on purpose
     total = result.total_exact
-    band = next(
-        (b for b in trace.bands if b.min <= total < b.max or total == b.max == trace.max), None
-    )
-    if band is None or band.label != result.grade.label:
+    band = compiled.grade_for(total)
+    if band.label != result.grade.label:
         return [
             Violation(
                 "grade",
                 None,
                 f"total {format_number(total)} is graded {result.grade.label}, its band is "
-                f"{band.label if band else 'none'}",
+                f"{band.label}",
             )
         ]
     return []

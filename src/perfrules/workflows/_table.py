@@ -15,7 +15,7 @@ Needs the ``frame`` extra (numpy, pyarrow, narwhals); imported only when used.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final
@@ -30,7 +30,7 @@ from perfrules.engine._cohort import holds, rank
 from perfrules.engine._columns import Arrays, columnar_plan, score_arrays
 from perfrules.engine._scheme import Unit
 from perfrules.errors import FactsError
-from perfrules.facts._values import number_pair, to_bool
+from perfrules.facts._values import float_fact, number_pair, to_bool
 from perfrules.trace import Result
 from perfrules.workflows._batch import _unit_facts, _with_positions
 
@@ -143,9 +143,9 @@ def _cell(value: Any) -> Any:
         text = value.strip()
         return text or _MISSING
     if isinstance(value, float):
-        # A spreadsheet or pandas float column: the digits a person typed (0.9, not
-        # 0.900000000000000022), read exactly, as XLSX cells are.
-        return repr(value) if value == value else _MISSING  # noqa: PLR0124 - NaN is empty
+        # A spreadsheet or pandas float column: the digits a person typed, as XLSX cells are.
+        read = float_fact(value)
+        return _MISSING if read is None else read
     return value
 
 
@@ -224,8 +224,12 @@ class Chunk:
         table: the result rows (without ``rank``).
         failures: the rows (from 0 in the chunk) whose facts failed, with their problems.
         rankable: ``(row, unit, keys, cohort)`` of every row the ranking takes.
-        totals: each row's total as an integer over ``10 ** total_places`` (failed: 0).
+        totals: each row's total as an integer over ``scale`` (failed: 0), or as an exact
+            ``Fraction`` when the scheme does not round its total (``scale`` is ``None``).
         scored: the rows that scored.
+        ranked: the scheme ranks its units (the table gets a ``rank`` column).
+        scale: ``10 ** total_places``, or ``None``.
+        lost: the points each counted indicator lost, summed over the rows that scored.
     """
 
     table: pa.Table
@@ -234,6 +238,8 @@ class Chunk:
     totals: Ints
     scored: Ints
     ranked: bool
+    scale: int | None = None
+    lost: dict[str, Fraction] = field(default_factory=dict)
 
     def with_ranks(self, ranks: Mapping[int, Any], offset: int = 0) -> pa.Table:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
@@ -312,12 +318,12 @@ def score_chunk(
     cohort = None
     if values is not None:
         shared = _shared_rows(columns, _cohort_names(compiled), n)
-        keys = [compiled._cohort_key(s, Unit(None)) for s in shared]  # noqa: SLF001
+        keys = [compiled.cohort_key(s, Unit(None)) for s in shared]
         problems = {
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
         }
         cohort = (values, keys, problems)
-    columnar = columnar_plan(plan, compiled._types)  # noqa: SLF001 - one engine
+    columnar = columnar_plan(plan, compiled.types)
     regular = np.full(n, columnar.vectorised, dtype=np.bool_)
     inputs: dict[int, dict[str, tuple[Any, ...]]] = {}
     if columnar.vectorised:
@@ -341,10 +347,12 @@ def score_chunk(
     for row in np.flatnonzero(~regular).tolist():
         scalar[row] = _score_row(compiled, columns, names, units, row, cohort, first_row, label)
     rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
-    table, totals, scored = _result_table(compiled, units, arrays, scalar, cohort, n)
+    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
     ranked = compiled.scheme.ranking is not None
-    return Chunk(table, failures, rankable, totals, scored, ranked)
+    places = plan.total_places
+    scale = None if places is None else 10**places
+    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost)
 
 
 def _has_cohort(compiled: CompiledScheme) -> bool:
@@ -380,17 +388,16 @@ def _operand(
 ) -> tuple[tuple[Any, ...], Ints]:
     """The operand of input *name* of indicator *ident* on every row, and where it was read.
 
-    Resolved as the scalar scorer does: the indicator's own cell, else the shared cell,
-    else the cohort value, else the default (a ``params`` value or the target).
+    Resolved in the engine's lookup order (``find_fact``): the indicator's own cell, else
+    the shared cell, else the cohort value, else the leaf's default (``Leaf.default``).
     """
-    kind = compiled._types.get(name, "number")  # noqa: SLF001
+    kind = compiled.types.get(name, "number")
     show = leaf.show or "actual"
     own = columns.get(f"{ident}.{name}") or (columns.get(ident) if name == show else None)
     shared = columns.get(f"shared.{name}")
     sources = [c for c in (own, shared) if c is not None]
-    default = leaf.params.get(name)
-    if default is None and name == "target" and leaf.target_value is not None:
-        default = leaf.target_value
+    found = leaf.default(name)
+    default = None if found is None else found[0]
     if kind == "bool":
         value = np.zeros(n, dtype=np.bool_)
         okay = np.zeros(n, dtype=np.bool_)
@@ -548,7 +555,7 @@ def _rankable(
         if condition is not None and not holds(
             condition,
             shared[row],
-            compiled._read_shared,  # noqa: SLF001
+            compiled.read_shared,
             Unit(None),
             "ranking",
         ):
@@ -557,28 +564,28 @@ def _rankable(
         for key in ranking.keys:
             if key.by == "total" or key.by in plan.by_id:
                 index = 0 if key.by == "total" else plan.by_id[key.by]
-                keys.append(_score(plan, arrays, outcome, row, index))
+                keys.append(_score(compiled, arrays, outcome, row, index))
             else:
                 raw = shared[row].get(key.by, _MISSING)
-                read = (
-                    None if raw is _MISSING else compiled._read_shared(key.by, raw, Unit(None))  # noqa: SLF001
-                )
+                read = None if raw is _MISSING else compiled.read_shared(key.by, raw, Unit(None))
                 keys.append(read if isinstance(read, Fraction) else None)
         rows.append((offset + row, units[row], tuple(keys), keys_of[row]))
     return rows
 
 
 def _score(
-    plan: Any, arrays: Arrays | None, outcome: Result | FactsError | None, row: int, index: int
+    compiled: CompiledScheme,
+    arrays: Arrays | None,
+    outcome: Result | FactsError | None,
+    row: int,
+    index: int,
 ) -> Fraction | None:
+    """The exact score of node *index* (0: the total) on *row*."""
     if outcome is None:
         assert arrays is not None  # noqa: S101
         return Fraction(int(arrays.scores[index][row]), 10 ** arrays.scales[index])
     assert isinstance(outcome, Result)  # noqa: S101
-    if index == 0:
-        return outcome.total_exact
-    value = outcome.scores.get(plan.nodes[index].id)
-    return None if value is None else Fraction(value)
+    return compiled.exact_score(outcome, compiled.plan.nodes[index].id)
 
 
 # --- the result table -------------------------------------------------------------------
@@ -616,7 +623,7 @@ def _result_table(
     scalar: Mapping[int, Result | FactsError],
     cohort: _Cohort | None,
     n: int,
-) -> tuple[pa.Table, Ints, Ints]:
+) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction]]:
     plan = compiled.plan
     scored = np.array(
         [not isinstance(scalar.get(r), FactsError) for r in range(n)], dtype=np.bool_
@@ -629,19 +636,34 @@ def _result_table(
         for row, outcome in scalar.items():
             if isinstance(outcome, FactsError):
                 continue
-            value = outcome.total if index == 0 else outcome.scores.get(plan.nodes[index].id)
+            value = _score(compiled, arrays, outcome, row, index)
             if value is None:
                 valid[row] = False
                 continue
-            whole = int(Decimal(value).scaleb(places))
-            if values.dtype != object and abs(whole) >= 2**62:
+            whole = value * 10**places
+            assert whole.denominator == 1  # noqa: S101 - a score rounded to *places*
+            if values.dtype != object and abs(whole.numerator) >= 2**62:
                 values = values.astype(object)
-            values[row] = whole
+            values[row] = whole.numerator
         return values, valid
 
-    total_places = plan.total_places or 0
-    totals, valid = node_ints(0, total_places)
-    columns["total"] = _decimals(totals, total_places, valid)
+    def exact_column(index: int) -> tuple[pa.Array, list[Fraction | None]]:
+        exact = [
+            _score(compiled, arrays, scalar.get(r), r, index) if scored[r] else None
+            for r in range(n)
+        ]
+        return pa.array([_exact_text(v) for v in exact], type=pa.string()), exact
+
+    lost: dict[str, Fraction] = {}
+    total_places = plan.total_places
+    if total_places is None:  # exact text, never cut to a number of places
+        columns["total"], exact_totals = exact_column(0)
+        totals = np.array(
+            [v if v is not None else Fraction(0) for v in exact_totals], dtype=object
+        )
+    else:
+        totals, valid = node_ints(0, total_places)
+        columns["total"] = _decimals(totals, total_places, valid)
     labels = [band[0] for band in plan.bands]
     codes = (
         np.zeros(n, dtype=np.int32) if arrays is None else np.asarray(arrays.band, dtype=np.int32)
@@ -656,18 +678,24 @@ def _result_table(
     columns["grade"] = pa.DictionaryArray.from_arrays(grade_codes, pa.array(labels)).cast(
         pa.string()
     )
+    counted = frozenset(plan.counted_leaves)
     for index in plan.leaves:
         node = plan.nodes[index]
-        places = node.places if node.places is not None else 0
-        ints, valid = node_ints(index, places)
         if node.places is None:
-            texts = [
-                _exact_text(_score(plan, arrays, scalar.get(r), r, index)) if valid[r] else None
-                for r in range(n)
-            ]
-            columns[node.id] = pa.array(texts, type=pa.string())
+            columns[node.id], exact = exact_column(index)
+            present = [v for v in exact if v is not None]
+            lost_here = node.weight * len(present) - sum(present, Fraction(0))
+            seen = len(present)
         else:
-            columns[node.id] = _decimals(ints, places, valid)
+            ints, valid = node_ints(index, node.places)
+            columns[node.id] = _decimals(ints, node.places, valid)
+            count = int(valid.sum())
+            kept = ints[valid]
+            summed = int(kept.sum()) if kept.dtype != object else sum(kept.tolist())
+            lost_here = node.weight * count - Fraction(summed, 10**node.places)
+            seen = count
+        if index in counted and seen:
+            lost[node.id] = lost_here
     scheme = compiled.scheme
     if cohort is not None and scheme.cohort is not None:
         values, keys, problems = cohort
@@ -685,4 +713,4 @@ def _result_table(
         if isinstance(outcome, FactsError):
             errors[row] = "; ".join(d.format("en") for d in outcome.diagnostics)
     columns["errors"] = pa.array(errors, type=pa.string())
-    return pa.table(columns), totals, scored
+    return pa.table(columns), totals, scored, lost
