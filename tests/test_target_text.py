@@ -149,3 +149,13 @@ def test_new_year_surfaces_texts_that_repeat_a_number(tmp_path, monkeypatch):
     assert checked.exit_code == 0, checked.output
     scheme = perfrules.load_scheme(tmp_path / "n.toml", root=ROOT)
     assert scheme.indicators["质量-市域治理"].target == "=88项任务完成率达70%。"
+
+
+def test_new_year_of_a_disagreeing_scheme_says_so_first(tmp_path):
+    path = _child(tmp_path, 'target = "100项任务完成率达80%。"\n')
+    out = tmp_path / "after.toml"
+    result = _run("new-year", str(path), "--year", "2031", "--out", str(out), "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "warning[PR236]" in result.stderr
+    assert "but the formula reads" in result.stderr
+    assert out.is_file()

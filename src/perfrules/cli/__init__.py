@@ -206,7 +206,12 @@ def _fail(diagnostics: list[Diagnostic], lang: Lang, output_format: str) -> _Exi
     return _Exit(_exit_for(diagnostics))
 
 
-def _load_compiled(scheme_path: str, lang: Lang, output_format: str = "text") -> CompiledScheme:
+def _load_compiled(
+    scheme_path: str,
+    lang: Lang,
+    output_format: str = "text",
+    warnings: list[Diagnostic] | None = None,
+) -> CompiledScheme:
     if scheme_path == _STDIN:
         scheme, result, diagnostics = check_path(
             "stdin.toml", sys.stdin.read(), root=_SETTINGS.root, files=_SETTINGS.root is not None
@@ -217,6 +222,8 @@ def _load_compiled(scheme_path: str, lang: Lang, output_format: str = "text") ->
     errors = [d for d in diagnostics if d.severity == "error"]
     if scheme is None or result is None or errors:
         raise _fail(diagnostics, lang, output_format)
+    if warnings is not None:
+        warnings += diagnostics
     try:
         return compile_scheme(scheme)
     except RuleFileError as exc:  # pragma: no cover - check_path found nothing above
@@ -842,7 +849,11 @@ def new_year(scheme: str, year: int, out: str | None, force: bool, lang: Lang | 
     生成下一年度方案：继承本方案的小文件，只需写入变化。
     """
     language = lang or _SETTINGS.lang or default_lang()
-    compiled = _load_compiled(scheme, language)
+    warnings: list[Diagnostic] = []
+    compiled = _load_compiled(scheme, language, warnings=warnings)
+    if warnings and not _SETTINGS.quiet:
+        # What is wrong now is inherited: say it before the new year copies it (PR236).
+        render_diagnostics(warnings, language, make_console(stderr=True))
     info = compiled.scheme.scheme
     found = find_rule_file(scheme)
     old_path = found.path
