@@ -81,10 +81,10 @@ _TABLES: Final[tuple[tuple[str, type[BaseModel]], ...]] = (
     ("[[bands]]", Band),
     ("[scales.ID] levels", ScaleLevel),
 )
-_OWNERS: Final[dict[str, list[str]]] = {}
-for _table, _model in _TABLES:
-    for _key in _model.model_fields:
-        _OWNERS.setdefault(_key, []).append(_table)
+_OWNERS: Final[dict[str, list[str]]] = {
+    key: [table for table, model in _TABLES if key in model.model_fields]
+    for key in sorted({key for _, model in _TABLES for key in model.model_fields})
+}
 _TOML_POSITION: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _EXPECTED: Final[dict[str, tuple[str, str]]] = {
     "perfrules_number": ("a number", "数字"),
