@@ -622,23 +622,28 @@ def _formula_error(result: CheckResult, path: KeyPath, exc: ExpressionError) -> 
     result.diagnostics.append(diagnostic)
 
 
-#: A number written in a text: 88, 1,000, 0.9, 90% (the percent sign read as /100).
-_NUMBER_IN_TEXT: Final = re.compile(r"(?<![\d.])(\d+(?:,\d{3})*(?:\.\d+)?)\s*(%)?")
+#: A number written in a text (after NFKC: full-width digits are ASCII): 88, 1,000, 0.9, 90%.
+_DIGIT: Final = re.compile(r"[0-9０-９]")
+_NUMBER_IN_TEXT: Final = re.compile(r"(?<![0-9.])([0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?)[ \t]*(%)?")
 
 
-def numbers_in(text: str) -> list[tuple[str, Fraction]]:
-    """The numbers written in *text*, as written and as values (``90%`` is 9/10 and 90).
+def numbers_in(text: str) -> list[tuple[str, Decimal]]:
+    """The numbers written in *text*, as written and as values (``90%`` is 0.9 and 90).
 
     Full-width digits count (NFKC). A percentage gives both its value and its number, so
-    a parameter of 0.9 or of 90 agrees with the text ``90%``.
+    a parameter of 0.9 or of 90 agrees with the text ``90%``. Values are exact decimals,
+    compared exactly with the parameters (integers and decimals as written).
     """
-    found: list[tuple[str, Fraction]] = []
-    for match in _NUMBER_IN_TEXT.finditer(unicodedata.normalize("NFKC", text)):
-        number = Fraction(match[1].replace(",", ""))
+    if _DIGIT.search(text) is None:
+        return []
+    found: list[tuple[str, Decimal]] = []
+    folded = text if text.isascii() else unicodedata.normalize("NFKC", text)
+    for match in _NUMBER_IN_TEXT.finditer(folded):
+        number = Decimal(match[1].replace(",", ""))
         written = match[0].strip()
         found.append((written, number))
         if match[2]:
-            found.append((written, number / 100))
+            found.append((written, number.scaleb(-2)))
     return found
 
 
@@ -666,12 +671,12 @@ def check_target_texts(scheme: Scheme, result: CheckResult) -> Iterator[Diagnost
         if expression is None or not indicator.target:
             continue
         read = {
-            name: Fraction(value)
+            name: value
             for name, value in indicator.params.items()
             if name in expression.names and not isinstance(value, bool)
         }
-        written = numbers_in(indicator.target)
-        if not read or not written or any(v in read.values() for _, v in written):
+        written = numbers_in(indicator.target) if read else []
+        if not written or any(v == p for _, v in written for p in read.values()):
             continue
         name, value = next(iter(read.items()))
         key = "target_text" if indicator.target_text is not None else "target"
@@ -684,7 +689,7 @@ def check_target_texts(scheme: Scheme, result: CheckResult) -> Iterator[Diagnost
                 "text": indicator.target,
                 "numbers": ", ".join(shown),
                 "param": name,
-                "value": format_number(value),
+                "value": format_number(Fraction(value)),
             },
             "target_text",
         )

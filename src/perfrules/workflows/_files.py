@@ -92,7 +92,7 @@ def repeated_numbers(compiled: CompiledScheme) -> list[tuple[str, str, str, str]
         for name, value in indicator.params.items():
             if isinstance(value, bool):
                 continue
-            match = next((text for text, v in written if v == Fraction(value)), None)
+            match = next((text for text, v in written if v == value), None)
             if match is None or "%" in match:
                 continue
             braced = indicator.target.replace("{", "{{").replace("}", "}}")
