@@ -178,5 +178,7 @@ def gap_rows(
     sd = low.denominator * total_den
     factor = totals.factor(applicable)
     values, pres = record
-    count = totals.fewest(position, values, pres, totals.rows_weight - applicable, losses.rows)
+    count = totals.fewest(
+        position, values, pres, totals.rows_weight - applicable, losses.rows, losses.common
+    )
     return position - 1, sn, sd, losses.rows[:count], factor.numerator, factor.denominator

@@ -18,6 +18,7 @@ from typing import Any, Final
 from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import Policy, Scheme
+from perfrules.rules import CheckedScheme
 from perfrules.rules._loader import Source
 from perfrules.trace import Grade
 
@@ -207,19 +208,18 @@ def content_hash(scheme: Scheme) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def build_plan(
-    scheme: Scheme,
-    expressions: dict[str, Expression],
-    conditions: dict[int, Expression] | None = None,
-    cohort_conditions: dict[str, Expression] | None = None,
-) -> Plan:
-    """Order the tree and attach compiled formulas (the scheme must have passed the checks)."""
+def build_plan(checked: CheckedScheme) -> Plan:
+    """Order the tree of a checked scheme and attach its compiled formulas."""
+    scheme = checked.scheme
+    expressions = checked.result.expressions
+    conditions = checked.result.conditions
+    cohort_conditions = checked.result.cohort_conditions
     defaults = scheme.defaults
     by_parent: dict[str | None, list[tuple[str, str]]] = {}
     for section, entries in (("groups", scheme.groups), ("indicators", scheme.indicators)):
         for node_id, entry in entries.items():
             by_parent.setdefault(entry.parent, []).append((section, node_id))
-    source: Source | None = scheme._source  # noqa: SLF001
+    source = checked.source
     places_in = SourcePlaces(source) if source is not None else None
     for kids in by_parent.values():
         if len({section for section, _ in kids}) > 1:  # groups and indicators side by side

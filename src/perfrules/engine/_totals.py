@@ -8,7 +8,8 @@ grade:
 - ``fit`` and renormalisation (rows not applicable are left out and the rest scaled to the
   maximum; ``fit = "cap"`` keeps the rows' own maximum and caps the total);
 - every level's rounding (each node's ``places``, in the scheme's mode);
-- band membership (``min`` inclusive, ``max`` exclusive, the top band closed at the maximum);
+- band membership (``min`` inclusive, ``max`` exclusive, the band ending at the maximum
+  holding it and any total rounded above it);
 - the gap to the next band, found by running these same totals again on candidate rows, so
   raising the rows it lists reaches the band by construction.
 
@@ -62,8 +63,9 @@ class Totals:
         always: the scorer renormalises every unit (the rows do not weigh the maximum, or
             the total is capped), not only those with rows left out.
         edges: each band as (low numerator, low denominator, high numerator, high
-            denominator, whether the high end is included).
-        top: the band a total above every band belongs to (the one ending at the maximum).
+            denominator): ``min`` included, ``max`` not.
+        top: the band ending at the maximum, which also holds the maximum and any total
+            rounded above it.
     """
 
     __slots__ = (
@@ -87,11 +89,12 @@ class Totals:
         self.scale_to = self.rows_weight if self.capped else plan.max
         self.always = self.rows_weight != plan.max or self.capped
         self.edges = tuple(
-            (low.numerator, low.denominator, high.numerator, high.denominator, high == plan.max)
+            (low.numerator, low.denominator, high.numerator, high.denominator)
             for _, low, high, _ in plan.bands
         )
-        # Rounding whole points of a fractional weight can lift a total above the maximum
-        # (2.5 → 3): it belongs to the band that ends at the maximum.
+        # A total at the maximum, or above it (rounding whole points of a fractional weight
+        # can lift 2.5 to 3), belongs to the band that ends at the maximum: its end is
+        # included. No other band holds such a total, so it is where a total in no band goes.
         self.top = next(
             (p for p, band in enumerate(plan.bands) if band[2] == plan.max),
             len(plan.bands) - 1,
@@ -101,16 +104,13 @@ class Totals:
 
     # --- bands --------------------------------------------------------------------------
     def inside(self, position: int, num: Any, den: Any) -> Any:
-        """Whether ``num / den`` (``den > 0``) lies in band *position*.
+        """Whether ``num / den`` (``den > 0``) lies in band *position*, its ``max`` excluded.
 
-        Written with ``&`` and ``|``, so *num* and *den* may be integers or integer arrays.
+        (:meth:`band_of` puts the maximum in :attr:`top`.) Written with ``&``, so *num* and
+        *den* may be integers or integer arrays.
         """
-        low_num, low_den, high_num, high_den, closed = self.edges[position]
-        at_least = num * low_den >= low_num * den
-        below = num * high_den < high_num * den
-        if closed:
-            below = below | (num * high_den == high_num * den)
-        return at_least & below
+        low_num, low_den, high_num, high_den = self.edges[position]
+        return (num * low_den >= low_num * den) & (num * high_den < high_num * den)
 
     def band_of(self, num: int, den: int) -> int:
         """The band (its position in the scheme) of the total ``num / den``."""
@@ -132,13 +132,11 @@ class Totals:
         The generated scorer inlines them; ``tests/test_totals.py`` holds both forms equal.
         """
         lines: list[str] = []
-        for position, (low_num, low_den, high_num, high_den, closed) in enumerate(self.edges):
-            below = f"{num} * {high_den} < {high_num} * {den}"
-            if closed:
-                below = f"({below} or {num} * {high_den} == {high_num} * {den})"
+        for position, (low_num, low_den, high_num, high_den) in enumerate(self.edges):
             keyword = "if" if not lines else "elif"
             lines.append(
-                f"{keyword} {num} * {low_den} >= {low_num} * {den} and {below}: band = {position}"
+                f"{keyword} {num} * {low_den} >= {low_num} * {den} and "
+                f"{num} * {high_den} < {high_num} * {den}: band = {position}"
             )
         lines.append(f"else: band = {self.top}" if lines else "band = 0")
         return "\n".join(lines)
@@ -323,37 +321,21 @@ class Totals:
         pres: Sequence[int],
         excluded: Fraction,
         rows: Sequence[tuple[Any, ...]],
+        common: int,
     ) -> int:
         """How many of *rows* (in order), raised to full marks, reach the next band up.
 
         The fewest that reach the band above *position*, or 0 when not even all of them do.
-
+        *rows* are loss rows, their lost points over the common denominator *common*.
         Raising a row never lowers a total (sums, the rounding modes, renormalisation and
-        the cap are all non-decreasing), so the answer is found by bisection.
+        the cap are all non-decreasing), so the answer is a prefix of *rows*.
         """
         goal = position - 1
         if self._exact_groups:
-            # A total linear in the rows: prefix sums of the points lost, in integers.
-            common = 1
-            for row in rows:
-                if common % row[1]:
-                    common = common * row[1] // math.gcd(common, row[1])
-            sums = [0]
-            for row in rows:
-                sums.append(sums[-1] + row[0] * (common // row[1]))
-            base = Fraction(pres[0], pres[1])
-            applicable = self.rows_weight - excluded
-            places = self.plan.total_places
+            return self._fewest_linear(goal, pres, excluded, rows, common)
 
-            def reaches(count: int) -> bool:
-                pre = base + Fraction(sums[count], common)
-                total = self.rounded(self.finish(pre, applicable), places)
-                return self.band_of(total.numerator, total.denominator) <= goal
-
-        else:
-
-            def reaches(count: int) -> bool:
-                return self.raised(values, pres, excluded, rows[:count]).band <= goal
+        def reaches(count: int) -> bool:
+            return self.raised(values, pres, excluded, rows[:count]).band <= goal
 
         if not rows or not reaches(len(rows)):
             return 0
@@ -365,6 +347,52 @@ class Totals:
             else:
                 low = middle
         return high
+
+    def _fewest_linear(
+        self,
+        goal: int,
+        pres: Sequence[int],
+        excluded: Fraction,
+        rows: Sequence[tuple[Any, ...]],
+        common: int,
+    ) -> int:
+        """:meth:`fewest` when no group's rounding has an effect (a total linear in rows).
+
+        The total is then the root's sum plus the raised rows' lost points, scaled, capped
+        and rounded. The rows that cover the shortfall before the total's rounding are found in
+        integers; then the total is computed exactly (rounding included) one row fewer or
+        more until it is the fewest that reach the band.
+        """
+        base = Fraction(pres[0], pres[1])
+        applicable = self.rows_weight - excluded
+        places = self.plan.total_places
+        sums = [0]
+
+        def reaches(count: int) -> bool:
+            pre = base + Fraction(sums[count], common)
+            total = self.rounded(self.finish(pre, applicable), places)
+            return self.band_of(total.numerator, total.denominator) <= goal
+
+        # Before rounding and the cap, the total reaches the band's minimum once the lost
+        # points raised make up (minimum × applicable / scaled to − the rows' sum).
+        needed = self.plan.bands[goal][1] / self.factor(applicable) - base
+        target = math.ceil(needed * common)
+        count = 0
+        while count < len(rows) and sums[count] < target:
+            row = rows[count]
+            sums.append(sums[count] + row[0] * (common // row[1]))
+            count += 1
+        if reaches(count):
+            while count > 0 and reaches(count - 1):  # rounding up may need fewer rows
+                count -= 1
+            return count
+        while count < len(rows):  # rounding down, or the cap, may need more
+            row = rows[count]
+            sums.append(sums[count] + row[0] * (common // row[1]))
+            count += 1
+            if reaches(count):
+                return count
+        return 0
 
 
 def totals_of(plan: Plan) -> Totals:

@@ -258,9 +258,10 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
     mode = compiled.plan.mode
     findings: list[AuditFinding] = []
     plan = compiled.plan
+    # A row is a group or an indicator: the root is not a row, even when a row has its id.
+    nodes = {node.id: node for node in trace.root.walk() if node is not trace.root}
     for ident, value in published.scores.items():
-        # A row is a group or an indicator (an id equal to the scheme's is not a row).
-        node = trace.root.find(ident) if ident in plan.by_id else None
+        node = nodes.get(ident)
         file, line = published.positions.get(ident, (None, 0))
         shown = "not applicable" if value is None else format_number(value)
         if node is None:

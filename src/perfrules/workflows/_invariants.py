@@ -32,14 +32,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from perfrules._numbers import ROUNDING, format_number, to_fraction
-from perfrules.engine import CohortValues, CompiledScheme, build_plan
-from perfrules.errors import FactsError, PerfrulesError
+from perfrules.engine import CohortValues, CompiledScheme, compile_scheme
+from perfrules.errors import FactsError, PerfrulesError, RuleFileError
 from perfrules.expressions import safe_eval
 from perfrules.facts import Facts
 from perfrules.model import Scheme
-from perfrules.rules._front import check_scheme as _run_checks
 from perfrules.rules._front import load_scheme
-from perfrules.rules._loader import Sections
 from perfrules.trace import NodeTrace, Result
 
 __all__ = [
@@ -112,14 +110,10 @@ def as_compiled(scheme: Scheme | CompiledScheme | str | Path) -> CompiledScheme:
         return scheme
     if isinstance(scheme, str | Path):
         scheme = load_scheme(scheme)
-    result = scheme._checked  # noqa: SLF001 - kept by load_scheme
-    if result is None:
-        result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
-        if not result.ok:
-            raise InvariantError(_static(diagnostics))
-    return CompiledScheme(
-        build_plan(scheme, result.expressions, result.conditions, result.cohort_conditions)
-    )
+    try:
+        return compile_scheme(scheme)
+    except RuleFileError as exc:
+        raise InvariantError(_static(exc.diagnostics)) from None
 
 
 def _static(diagnostics: Iterable[Any]) -> list[Violation]:
@@ -149,12 +143,10 @@ def check_scheme(scheme: Scheme | CompiledScheme | str | Path) -> list[Violation
             return _static(diagnostics)
         scheme = loaded
     if not isinstance(scheme, CompiledScheme):
-        result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
-        if not result.ok:
-            return _static(diagnostics)
-        scheme = CompiledScheme(
-            build_plan(scheme, result.expressions, result.conditions, result.cohort_conditions)
-        )
+        try:
+            scheme = compile_scheme(scheme)
+        except RuleFileError as exc:
+            return _static(exc.diagnostics)
     out: list[Violation] = []
     nodes = scheme.plan.nodes
     for node in nodes:

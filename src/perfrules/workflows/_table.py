@@ -18,7 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final
 
 import narwhals.stable.v2 as nw
 import numpy as np
@@ -26,13 +27,13 @@ import pyarrow as pa
 
 from perfrules._numbers import format_number, is_terminating
 from perfrules.engine import CohortValues, CompiledScheme
-from perfrules.engine._cohort import holds, rank
-from perfrules.engine._columns import Arrays, columnar_plan, score_arrays
-from perfrules.engine._scheme import Unit
 from perfrules.errors import FactsError
 from perfrules.facts._values import float_fact, number_pair, to_bool
 from perfrules.trace import Result
 from perfrules.workflows._batch import _unit_facts, _with_positions
+
+if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
+    from perfrules.engine._columns import Arrays
 
 __all__ = [
     "TABLE_SOURCE",
@@ -261,16 +262,7 @@ def rank_rows(
     rankable: Iterable[tuple[int, str, tuple[Fraction | None, ...], str | None]],
 ) -> dict[int, Any]:
     """Ranks of the rankable rows, per cohort (``{}`` without a ranking)."""
-    ranking = compiled.scheme.ranking
-    if ranking is None:
-        return {}
-    groups: dict[str | None, list[tuple[int, str, tuple[Fraction | None, ...]]]] = {}
-    for row, unit, keys, cohort_key in rankable:
-        groups.setdefault(cohort_key, []).append((row, unit, keys))
-    ranks: dict[int, Any] = {}
-    for members in groups.values():
-        ranks.update(rank(ranking, members))
-    return ranks
+    return compiled.rank(rankable)
 
 
 def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortValues:
@@ -318,12 +310,12 @@ def score_chunk(
     cohort = None
     if values is not None:
         shared = _shared_rows(columns, _cohort_names(compiled), n)
-        keys = [compiled.cohort_key(s, Unit(None)) for s in shared]
+        keys = [compiled.cohort_key(s, compiled.problems()) for s in shared]
         problems = {
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
         }
         cohort = (values, keys, problems)
-    columnar = columnar_plan(plan, compiled.types)
+    columnar = compiled.columnar()
     regular = np.full(n, columnar.vectorised, dtype=np.bool_)
     inputs: dict[int, dict[str, tuple[Any, ...]]] = {}
     if columnar.vectorised:
@@ -340,7 +332,7 @@ def score_chunk(
     if cohort is not None:
         for position in cohort[2]:
             regular[position] = False
-    arrays = score_arrays(columnar, inputs, regular) if columnar.vectorised else None
+    arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
     if arrays is not None:
         regular = arrays.regular
     scalar: dict[int, Result | FactsError] = {}
@@ -543,34 +535,29 @@ def _rankable(
     ranking = compiled.scheme.ranking
     if ranking is None:
         return []
-    plan = compiled.plan
     shared = _shared_rows(columns, _cohort_names(compiled), n)
-    condition = plan.cohort_conditions.get("")
     keys_of = cohort[1] if cohort is not None else [None] * n
     rows: list[tuple[int, str, tuple[Fraction | None, ...], str | None]] = []
     for row in range(n):
         outcome = scalar.get(row)
         if isinstance(outcome, FactsError):
             continue
-        if condition is not None and not holds(
-            condition,
-            shared[row],
-            compiled.read_shared,
-            Unit(None),
-            "ranking",
-        ):
-            continue
-        keys: list[Fraction | None] = []
-        for key in ranking.keys:
-            if key.by == "total" or key.by in plan.by_id:
-                index = 0 if key.by == "total" else plan.by_id[key.by]
-                keys.append(_score(compiled, arrays, outcome, row, index))
-            else:
-                raw = shared[row].get(key.by, _MISSING)
-                read = None if raw is _MISSING else compiled.read_shared(key.by, raw, Unit(None))
-                keys.append(read if isinstance(read, Fraction) else None)
-        rows.append((offset + row, units[row], tuple(keys), keys_of[row]))
+        keys = compiled.rank_keys(shared[row], partial(_score_of, compiled, arrays, outcome, row))
+        if keys is not None:
+            rows.append((offset + row, units[row], keys, keys_of[row]))
     return rows
+
+
+def _score_of(
+    compiled: CompiledScheme,
+    arrays: Arrays | None,
+    outcome: Result | FactsError | None,
+    row: int,
+    ident: str,
+) -> Fraction | None:
+    """:func:`_score` of the node *ident* (the scheme's id: the total)."""
+    index = 0 if ident == compiled.id else compiled.plan.by_id[ident]
+    return _score(compiled, arrays, outcome, row, index)
 
 
 def _score(
