@@ -960,10 +960,17 @@ def pack_folder_scheme(pack: Path) -> Path | None:
             scheme = str(info.get("scheme", scheme))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
             pass
+    found = scheme_in_pack(pack, scheme)
+    return found if found is not None and found.is_file() else None
+
+
+def scheme_in_pack(pack: Path, scheme: str) -> Path | None:
+    """*scheme* (``pack.toml``'s ``scheme``) as a path in the folder *pack*, or ``None``.
+
+    ``None`` when it names a file outside the pack (``../elsewhere``, or a link out of it).
+    """
     found = Path(os.path.normpath(pack / scheme))
-    if not found.resolve().is_relative_to(pack.resolve()) or not found.is_file():
-        return None
-    return found
+    return found if found.resolve().is_relative_to(pack.resolve()) else None
 
 
 def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagnostic:

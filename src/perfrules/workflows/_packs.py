@@ -24,7 +24,7 @@ from perfrules.errors import Diagnostic, FactsError, PerfrulesError, RuleFileErr
 from perfrules.facts import Facts, load_facts
 from perfrules.rules._front import check_path
 from perfrules.rules._installed import installed_pack, installed_packs
-from perfrules.rules._loader import read_document, validation_diagnostics
+from perfrules.rules._loader import read_document, scheme_in_pack, validation_diagnostics
 from perfrules.rules._locate import SourceMap
 from perfrules.trace import Result
 
@@ -168,6 +168,22 @@ def find_pack(path: str | Path) -> Pack:
                 _placed(validation_diagnostics(exc, data, ()), source_map, str(pack_file))
             ) from None
         scheme_name = info.scheme
+        if scheme_in_pack(root, scheme_name) is None:
+            # A pack runs its own scheme only: never a file elsewhere, nor its name.
+            line, column = source_map.position(("scheme",))
+            reason = "pack.toml's scheme must be a file in the pack's folder"
+            raise PackError(
+                [
+                    Diagnostic(
+                        "PR105",
+                        ("scheme",),
+                        {"file": str(pack_file), "reason": reason},
+                        file=str(pack_file),
+                        line=line,
+                        column=column,
+                    )
+                ]
+            )
     scheme = root / scheme_name
     if not scheme.exists():
         raise PackError(
