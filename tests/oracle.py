@@ -412,14 +412,17 @@ class Oracle:
         )
 
     def _lost(self, scores: dict[str, Fraction | None]) -> list[tuple[str, Fraction]]:
-        """Counted rows that lost points (weight - score), the most first, ties by id."""
+        """Counted rows that lost points (weight - score), the most first, ties by id.
+
+        A row rounded above its weight (2.5 to 3 at 0 places) lost nothing.
+        """
         lost = [
             (leaf.id, leaf.weight - value)
             for leaf in self.nodes.values()
             if leaf.formula is not None
             and leaf.reaches
             and (value := scores[leaf.id]) is not None
-            and value != leaf.weight
+            and value < leaf.weight
         ]
         return sorted(lost, key=lambda row: (-row[1], row[0]))
 
@@ -442,7 +445,12 @@ class Oracle:
         low, label = min(above)
         scale_to = self.rows_max if self.fit == "cap" else self.max
         weigh = scale_to / applicable if applicable not in (scale_to, 0) else Fraction(1)
-        losing = self._lost(rows)
+        # A row whose full marks (its weight rounded to its places) add nothing is no help.
+        losing = [
+            (ident, lost)
+            for ident, lost in self._lost(rows)
+            if self._round(self.nodes[ident].weight, self.nodes[ident].places) > rows[ident]
+        ]
         raised = dict(rows)
         for count, (ident, _) in enumerate(losing, start=1):
             node = self.nodes[ident]

@@ -133,3 +133,35 @@ def test_a_total_for_published_rows_leaves_out_rows_not_counted_and_renormalises
     assert compiled.total_for(rows) == 7
     assert compiled.total_for({"a": Fraction(4), "b": None, "extra": Fraction(3)}) == 8
     assert compiled.total_for({"a": None, "b": None, "extra": Fraction(3)}) is None
+
+
+def _three_rows(mode: str, band: str) -> perfrules.CompiledScheme:
+    text = (
+        '[scheme]\nid = "w"\ntitle = "w"\nmax = 7.5\n'
+        f'[rounding]\nmode = "{mode}"\nindicator = 0\ntotal = 1\n[inputs]\nx = {{}}\n'
+        + "".join(
+            f'[indicators.{r}]\nweight = 2.5\nformula = "weight * x"\n' for r in ("a", "b", "c")
+        )
+        + f'[[bands]]\nlabel = "pass"\nmin = {band}\nmax = 7.5\n'
+        f'[[bands]]\nlabel = "fail"\nmin = 0\nmax = {band}\n'
+    )
+    return perfrules.compile_scheme(perfrules.loads_scheme(text, name="w.toml"))
+
+
+def test_full_marks_are_the_weight_rounded_to_the_rows_places():
+    # Truncated, a row of 2.5 at 0 places scores 2 even at full marks: raising rows that
+    # already score 2 adds nothing, so no row can reach 6.5 (three rows give 6.0).
+    down = _three_rows("down", "6.5")
+    result = down.evaluate({r: {"x": "0.9"} for r in ("a", "b", "c")})
+    assert str(result.total) == "6.0"
+    assert result.trace.gap.improve == ()
+    assert result.trace.losses == [] or all(lost > 0 for _, lost in result.trace.losses)
+    # Half-up, full marks are 3: one row raised from 2 to 3 reaches 7.
+    half_up = _three_rows("half_up", "7")
+    facts = {r: {"x": "0.7"} for r in ("a", "b", "c")}  # 1.75 → 2 each: 6.0
+    result = half_up.evaluate(facts)
+    assert str(result.total) == "6.0"
+    listed = [ident for ident, _ in result.trace.gap.improve]
+    assert len(listed) == 1
+    raised = dict(facts, **{listed[0]: {"x": "1"}})
+    assert half_up.evaluate(raised).grade.label == "pass"

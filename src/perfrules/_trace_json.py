@@ -482,7 +482,8 @@ def losses_of(root: NodeTrace) -> list[tuple[NodeTrace, Fraction]]:
         if node.score is not None
     ]
     return sorted(
-        ((node, lost) for node, lost in leaves if lost), key=lambda item: (-item[1], item[0].id)
+        ((node, lost) for node, lost in leaves if lost > 0),
+        key=lambda item: (-item[1], item[0].id),
     )
 
 

@@ -106,7 +106,7 @@ def loss_order(plan: Plan, values: tuple[Any, ...]) -> LossOrder:
         if sn is not None:
             sd = values[2 * i + 1]
             num = wn * sd - sn * wd
-            if num:
+            if num > 0:  # a row rounded above its weight (2.5 to 3) lost nothing
                 den = wd * sd
                 row = (num, den, i, ident, wn, wd, sn, sd)
                 rows.append(row)
@@ -178,7 +178,7 @@ def gap_rows(
     sd = low.denominator * total_den
     factor = totals.factor(applicable)
     values, pres = record
-    count = totals.fewest(
+    rows = totals.fewest(
         position, values, pres, totals.rows_weight - applicable, losses.rows, losses.common
     )
-    return position - 1, sn, sd, losses.rows[:count], factor.numerator, factor.denominator
+    return position - 1, sn, sd, rows, factor.numerator, factor.denominator

@@ -14,12 +14,12 @@
 
 Anything an indicator's function cannot score the plain way — a missing or unreadable
 value, "not applicable", an override, a qualitative level, a score outside its weight, a
-formula that fails — goes to ``_GEN`` (``_scheme.CompiledScheme._general``), the one complete
+formula that fails — goes to ``_GEN`` (``_general.GeneralPath.score``), the one complete
 implementation of an indicator's scoring, which reports problems with their positions.
 
 The kernel returns a raw record — the unit's problems, what each indicator read, every
 node's score, the subtotals before rounding, the renormalisation, the band, the grade
-override — from which ``_assemble`` builds the result and, when read, the trace.
+override — from which ``_record``/``_tree``/``_json`` build the result and, when read, the trace.
 
 The source is made from the plan's numbers and the generator's own names only. Ids, input
 names and everything else a rule file wrote are bound as constants (``_I0``, ``_N0``, ...);

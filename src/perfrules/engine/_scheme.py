@@ -2,10 +2,10 @@
 
 A :class:`CompiledScheme` is immutable and holds no per-call state, so one instance can
 score many units from many threads at once. ``evaluate`` runs the generated function
-(``_kernel``); the indicators it cannot score inline come to :meth:`CompiledScheme._general`,
+(``_kernel``); the indicators it cannot score inline come to ``_general.GeneralPath.score``,
 the one complete implementation of an indicator's scoring, which also reports every problem
-with its position. The result keeps the raw record; ``_assemble`` builds the trace from it
-when it is read.
+with its position. The result keeps the raw record; ``_record``, ``_tree`` and ``_json``
+build its parts and the trace from it when they are read.
 """
 
 from __future__ import annotations
@@ -205,15 +205,18 @@ class CompiledScheme:
         return results
 
     def rank_keys(
-        self, shared: Mapping[str, Any], score: Callable[[str], Fraction | None]
+        self, shared: Mapping[str, Any], score: Callable[[str | None], Fraction | None]
     ) -> tuple[Fraction | None, ...] | None:
         """The ranking keys of a scored unit (``None``: the ranking's ``where`` leaves it out).
 
-        *shared* are the unit's shared facts, *score* its exact score by id (the scheme's
-        id: the total). Every shape that ranks asks this, so they rank alike.
+        *shared* are the unit's shared facts; *score* gives its exact score of a group or
+        indicator by id, and its total for ``None`` (as :meth:`exact_score` does). Every
+        shape that ranks asks this, so they rank alike.
         """
         nodes = self.plan.nodes
-        return self.cohorts.rank_keys(shared, lambda index: score(nodes[index].id))
+        return self.cohorts.rank_keys(
+            shared, lambda index: score(None if index == 0 else nodes[index].id)
+        )
 
     def rank(
         self, rows: Iterable[tuple[int, str, tuple[Fraction | None, ...], str | None]]
@@ -283,7 +286,7 @@ class CompiledScheme:
             score = scores[i]
             if score is not None:
                 lost = node.weight - score
-                if lost:
+                if lost > 0:
                     rows.append((lost.numerator, lost.denominator, i, node.id))
         return gap_for(
             plan,
@@ -315,19 +318,30 @@ class CompiledScheme:
         num, den = values[0], values[1]
         return None if num is None else Fraction(num, den)
 
-    def exact_score(self, result: Result, ident: str) -> Fraction | None:
-        """The exact score of node *ident* (``None``: left out); the total for the scheme's id.
+    def exact_score(self, result: Result, ident: str | None) -> Fraction | None:
+        """The exact score of the group or indicator *ident* (``None``: the total).
 
-        ``result.scores`` holds Decimals with the declared places; an unrounded score with
-        a repeating decimal is exact only here.
+        ``None`` when the row was left out. ``result.scores`` holds Decimals with the
+        declared places; an unrounded score with a repeating decimal is exact only here.
+
+        Raises:
+            KeyError: no group or indicator has the id *ident*.
         """
-        source = result._source  # noqa: SLF001 - our own result
-        index = 0 if ident == self.id else self.plan.by_id[ident]
+        if ident is None:
+            return result.total_exact
+        index = self.plan.by_id.get(ident)
+        if index is None:
+            raise KeyError(f"the scheme has no group or indicator {ident!r}")
+        return self._score_at(result, index)
+
+    def _score_at(self, result: Result, index: int) -> Fraction | None:
+        """The exact score of node *index* (0: the total)."""
         if index == 0:
             return result.total_exact
+        source = result._source  # noqa: SLF001 - our own result
         if isinstance(source, Evaluation):
             return source.score(index)
-        return _exact(result.scores.get(ident))
+        return _exact(result.scores.get(self.plan.nodes[index].id))
 
     def losses(self, result: Result) -> dict[str, Fraction]:
         """Points each counted, scored indicator of *result* lost, by id.
@@ -338,7 +352,7 @@ class CompiledScheme:
         out: dict[str, Fraction] = {}
         for i in plan.counted_leaves:
             node = plan.nodes[i]
-            score = self.exact_score(result, node.id)
+            score = self._score_at(result, i)
             if score is not None:
                 out[node.id] = node.weight - score
         return out

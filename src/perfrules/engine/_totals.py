@@ -26,10 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final
 
-from perfrules._numbers import round_fraction
+from perfrules._numbers import ROUNDING, round_fraction
 from perfrules.engine._plan import Plan
 
-__all__ = ["Raised", "Totals", "totals_of"]
+__all__ = ["Totals", "totals_of"]
 
 _ZERO: Final = Fraction(0)
 #: ``where(condition, a, b)``: ``a if condition else b``, elementwise for arrays.
@@ -38,17 +38,6 @@ Where = Callable[[Any, Any, Any], Any]
 
 def _scalar_where(condition: Any, a: Any, b: Any) -> Any:
     return a if condition else b
-
-
-class Raised:
-    """A total computed again with some rows at full marks: its value and its band."""
-
-    __slots__ = ("band", "total")
-
-    def __init__(self, total: Fraction, band: int) -> None:
-        """The *total* (rounded as declared) and the *band* it falls in."""
-        self.total = total
-        self.band = band
 
 
 class Totals:
@@ -70,7 +59,8 @@ class Totals:
 
     __slots__ = (
         "_exact_groups",
-        "_order",
+        "_excess",
+        "_mode",
         "always",
         "capped",
         "edges",
@@ -99,8 +89,16 @@ class Totals:
             (p for p, band in enumerate(plan.bands) if band[2] == plan.max),
             len(plan.bands) - 1,
         )
-        self._order = {index: k for k, index in enumerate(plan.post_order)}
+        self._mode = ROUNDING[plan.mode]
         self._exact_groups = self._groups_without_effect()
+        # Full marks are a row's weight rounded to its places (2.5 to 0 places: 3 half-up,
+        # 2 down): what raising a row to full marks adds beyond its lost points.
+        self._excess: dict[int, Fraction] = {}
+        for index in plan.counted_leaves:
+            node = plan.nodes[index]
+            beyond = self.rounded(node.weight, node.places) - node.weight
+            if beyond:
+                self._excess[index] = beyond
 
     # --- bands --------------------------------------------------------------------------
     def inside(self, position: int, num: Any, den: Any) -> Any:
@@ -270,50 +268,6 @@ class Totals:
                 scale[index] = widest
         return plain
 
-    def raised(
-        self,
-        values: Sequence[int | None],
-        pres: Sequence[int],
-        excluded: Fraction,
-        rows: Sequence[tuple[Any, ...]],
-    ) -> Raised:
-        """The total and band if each of *rows* scored full marks, all else as recorded.
-
-        *values* and *pres* are the record's scores and unrounded subtotals (integer pairs
-        by node, and by group position); *excluded* the weight of the rows left out;
-        *rows* are loss rows (lost numerator, lost denominator, node index, ...).
-        """
-        plan = self.plan
-        nodes = plan.nodes
-        positions = plan.group_positions
-        change: dict[int, Fraction] = {}
-        for row in rows:
-            change[row[2]] = Fraction(row[0], row[1])
-        if self._exact_groups:
-            gained = sum(change.values(), _ZERO)
-            pre = Fraction(pres[0], pres[1]) + gained
-        else:
-            pending = set()
-            for index in change:
-                parent = nodes[index].parent
-                while parent > 0:
-                    pending.add(parent)
-                    parent = nodes[parent].parent
-            order = self._order
-            for index in sorted(pending, key=order.__getitem__):
-                node = nodes[index]
-                moved = sum((change[c] for c in node.children if c in change), _ZERO)
-                if not moved:
-                    continue
-                at = 2 * positions[index]
-                before = Fraction(pres[at], pres[at + 1]) + moved
-                old = Fraction(values[2 * index], values[2 * index + 1])  # type: ignore[arg-type]
-                change[index] = self.rounded(before, node.places) - old
-            moved = sum((change[c] for c in nodes[0].children if c in change), _ZERO)
-            pre = Fraction(pres[0], pres[1]) + moved
-        total = self.rounded(self.finish(pre, self.rows_weight - excluded), plan.total_places)
-        return Raised(total, self.band_of(total.numerator, total.denominator))
-
     def fewest(
         self,
         position: int,
@@ -322,31 +276,72 @@ class Totals:
         excluded: Fraction,
         rows: Sequence[tuple[Any, ...]],
         common: int,
-    ) -> int:
-        """How many of *rows* (in order), raised to full marks, reach the next band up.
+    ) -> list[Any]:
+        """The fewest of *rows* (in order) that, raised to full marks, reach the next band up.
 
-        The fewest that reach the band above *position*, or 0 when not even all of them do.
-        *rows* are loss rows, their lost points over the common denominator *common*.
-        Raising a row never lowers a total (sums, the rounding modes, renormalisation and
-        the cap are all non-decreasing), so the answer is a prefix of *rows*.
+        *rows* are loss rows (lost numerator, lost denominator, node index, ...) over the
+        common denominator *common*, most points lost first. A row at full marks scores its
+        weight rounded to its places (:attr:`full`), so raising it adds its lost points
+        plus that rounding; rows it would add nothing to are passed over. Raising a row
+        never lowers a total (sums, the rounding modes, renormalisation and the cap are all
+        non-decreasing), so the answer is a prefix of the rows that can gain; none when
+        even all of them fall short.
         """
         goal = position - 1
-        if self._exact_groups:
-            return self._fewest_linear(goal, pres, excluded, rows, common)
+        excess = self._excess
+        if excess:
+            rows = [row for row in rows if Fraction(row[0], row[1]) + excess.get(row[2], 0) > 0]
+        if self._exact_groups and not excess:
+            count = self._fewest_linear(goal, pres, excluded, rows, common)
+        else:
+            count = self._fewest_walk(goal, values, pres, excluded, rows)
+        return list(rows[:count])
 
-        def reaches(count: int) -> bool:
-            return self.raised(values, pres, excluded, rows[:count]).band <= goal
+    def _fewest_walk(
+        self,
+        goal: int,
+        values: Sequence[int | None],
+        pres: Sequence[int],
+        excluded: Fraction,
+        rows: Sequence[tuple[Any, ...]],
+    ) -> int:
+        """:meth:`fewest` by raising the rows one by one, in integer pairs.
 
-        if not rows or not reaches(len(rows)):
-            return 0
-        low, high = 0, len(rows)  # reaches(high) holds, reaches(low) does not
-        while high - low > 1:
-            middle = (low + high) // 2
-            if reaches(middle):
-                high = middle
-            else:
-                low = middle
-        return high
+        Each time only the groups above the row raised are rounded again: linear in the
+        rows times the depth.
+        """
+        plan = self.plan
+        nodes = plan.nodes
+        positions = plan.group_positions
+        excess = self._excess
+        quotient = self._mode.quotient
+        moved: dict[int, tuple[int, int]] = {}  # each group's unrounded sum, raised so far
+        shown: dict[int, tuple[int, int]] = {}  # each group's rounded score, raised so far
+        factor = self.factor(self.rows_weight - excluded)
+        root = (pres[0], pres[1])
+        for count, row in enumerate(rows, start=1):
+            gain: tuple[int, int] = (row[0], row[1])
+            beyond = excess.get(row[2])
+            if beyond is not None:
+                gain = _add(gain, (beyond.numerator, beyond.denominator))
+            parent = nodes[row[2]].parent
+            while parent > 0 and gain[0]:
+                node = nodes[parent]
+                at = 2 * positions[parent]
+                before = _add(moved.get(parent) or (pres[at], pres[at + 1]), gain)
+                old = shown.get(parent) or (values[2 * parent], values[2 * parent + 1])
+                if node.places is None:
+                    after = before
+                else:
+                    scale = 10**node.places
+                    after = (quotient(before[0] * scale, before[1]), scale)
+                moved[parent], shown[parent] = before, after
+                gain = _add(after, (-old[0], old[1]))
+                parent = node.parent
+            root = _add(root, gain)
+            if self._band_of_sum(root[0], root[1], factor) <= goal:
+                return count
+        return 0
 
     def _fewest_linear(
         self,
@@ -359,23 +354,22 @@ class Totals:
         """:meth:`fewest` when no group's rounding has an effect (a total linear in rows).
 
         The total is then the root's sum plus the raised rows' lost points, scaled, capped
-        and rounded. The rows that cover the shortfall before the total's rounding are found in
-        integers; then the total is computed exactly (rounding included) one row fewer or
-        more until it is the fewest that reach the band.
+        and rounded. The rows that cover the shortfall before the total's rounding are
+        found in integers; then the total is computed exactly (rounding included, in
+        integers) one row fewer or more until it is the fewest that reach the band.
         """
-        base = Fraction(pres[0], pres[1])
+        base_num, base_den = pres[0], pres[1]
         applicable = self.rows_weight - excluded
-        places = self.plan.total_places
+        factor = self.factor(applicable)
         sums = [0]
 
         def reaches(count: int) -> bool:
-            pre = base + Fraction(sums[count], common)
-            total = self.rounded(self.finish(pre, applicable), places)
-            return self.band_of(total.numerator, total.denominator) <= goal
+            num = base_num * common + sums[count] * base_den
+            return self._band_of_sum(num, base_den * common, factor) <= goal
 
         # Before rounding and the cap, the total reaches the band's minimum once the lost
         # points raised make up (minimum × applicable / scaled to − the rows' sum).
-        needed = self.plan.bands[goal][1] / self.factor(applicable) - base
+        needed = self.plan.bands[goal][1] / factor - Fraction(base_num, base_den)
         target = math.ceil(needed * common)
         count = 0
         while count < len(rows) and sums[count] < target:
@@ -393,6 +387,30 @@ class Totals:
             if reaches(count):
                 return count
         return 0
+
+    def _band_of_sum(self, num: int, den: int, factor: Fraction) -> int:
+        """The band of the total whose counted rows add up to ``num / den``, in integers.
+
+        *factor* (:meth:`factor`) scales the sum to the total before the cap and the
+        total's rounding.
+        """
+        num, den = num * factor.numerator, den * factor.denominator
+        top = self.plan.max
+        if self.capped and num * top.denominator > top.numerator * den:
+            num, den = top.numerator, top.denominator
+        places = self.plan.total_places
+        if places is None:
+            return self.band_of(num, den)
+        scale = 10**places
+        return self.band_of(self._mode.quotient(num * scale, den), scale)
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """``a + b`` of integer pairs (positive denominators), over the least common one."""
+    if a[1] == b[1]:
+        return a[0] + b[0], a[1]
+    common = math.lcm(a[1], b[1])
+    return a[0] * (common // a[1]) + b[0] * (common // b[1]), common
 
 
 def totals_of(plan: Plan) -> Totals:

@@ -150,7 +150,7 @@ def checked(scheme: Scheme | CheckedScheme) -> CheckedScheme:
     if isinstance(scheme, CheckedScheme):
         return scheme
     kept = scheme._checked  # noqa: SLF001 - this module keeps it (load_scheme)
-    if isinstance(kept, CheckedScheme):
+    if isinstance(kept, CheckedScheme) and kept.scheme is scheme:  # not a changed copy
         return kept
     source = scheme._source  # noqa: SLF001 - the loader of this package set it
     result, diagnostics = check_scheme(Sections(scheme), source)

@@ -333,7 +333,10 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
     if published.grade is not None:
         file, line = published.positions.get("grade", (None, 0))
         basis = published.total if published.total is not None else result.total_exact
-        band = compiled.grade_for(basis)
+        # A grade override that fired replaces the band, whatever the total (the engine's
+        # grade says so); otherwise the grade is the band of the published total.
+        overridden = any(note.kind == "grade_override" for note in trace.root.notes)
+        band = result.grade if overridden else compiled.grade_for(basis)
         if band.label != published.grade:
             findings.append(
                 AuditFinding(

@@ -227,12 +227,15 @@ def _bounds_and_aggregation(
     root: NodeTrace, compiled: CompiledScheme, mode: str
 ) -> list[Violation]:
     out = []
-    places_of = {n.id: n.places for n in compiled.plan.nodes}
+    # the root's places are the total's (a row may have the scheme's id)
+    places_of = {n.id: n.places for n in compiled.plan.nodes[1:]}
     for node in root.walk():
         if node.score is None:
             continue
         score = node.score
-        if not 0 <= score <= node.weight:
+        places = compiled.plan.total_places if node is root else places_of.get(node.id)
+        # full marks are the weight rounded to the row's places (2.5 to 0 places: 3)
+        if not 0 <= score <= compiled.totals.rounded(node.weight, places):
             weight = format_number(node.weight)
             message = f"score {format_number(score)} is outside [0, {weight}]"
             out.append(Violation("bounds", node.id, message))
@@ -249,7 +252,7 @@ def _bounds_and_aggregation(
                     )
             if node.kind == "scheme":  # fit and renormalisation, as the totals decide
                 total = compiled.totals.finish(total, applicable)
-            expected = _rounded(total, places_of.get(node.id), mode)
+            expected = _rounded(total, places, mode)
             if expected != score:
                 message = (
                     f"score {format_number(score)} is not the declared aggregation of its "
@@ -310,9 +313,9 @@ def _exactness(root: NodeTrace, compiled: CompiledScheme, mode: str) -> list[Vio
 
 def _double_rounding(root: NodeTrace, compiled: CompiledScheme, mode: str) -> list[Violation]:
     out = []
-    places_of = {n.id: n.places for n in compiled.plan.nodes}
+    places_of = {n.id: n.places for n in compiled.plan.nodes[1:]}  # rows (not the root)
     for node in root.walk():
-        places = places_of.get(node.id)
+        places = compiled.plan.total_places if node is root else places_of.get(node.id)
         if places is None or not node.children or node.score is None:
             continue
         finer = [c for c in node.children if (places_of.get(c.id) or 0) > places and c.roundings]

@@ -687,10 +687,10 @@ def _score_of(
     arrays: Arrays | None,
     outcome: Result | FactsError | None,
     row: int,
-    ident: str,
+    ident: str | None,
 ) -> Fraction | None:
-    """:func:`_score` of the node *ident* (the scheme's id: the total)."""
-    index = 0 if ident == compiled.id else compiled.plan.by_id[ident]
+    """:func:`_score` of the group or indicator *ident* (``None``: the total)."""
+    index = 0 if ident is None else compiled.plan.by_id[ident]
     return _score(compiled, arrays, outcome, row, index)
 
 
@@ -706,7 +706,7 @@ def _score(
         assert arrays is not None  # noqa: S101
         return Fraction(int(arrays.scores[index][row]), 10 ** arrays.scales[index])
     assert isinstance(outcome, Result)  # noqa: S101
-    return compiled.exact_score(outcome, compiled.plan.nodes[index].id)
+    return compiled.exact_score(outcome, None if index == 0 else compiled.plan.nodes[index].id)
 
 
 # --- the result table -------------------------------------------------------------------
