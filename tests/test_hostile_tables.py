@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import resource
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -517,7 +520,7 @@ def test_csv_results_take_bom_and_line_ending_options(tmp_path, source_kind):
     )
     assert code == 0, err
     data = target.read_bytes()
-    assert data.startswith(b'"unit"') or data.startswith(b"unit")
+    assert data.startswith((b'"unit"', b"unit"))
     assert data.count(b"\r\n") == 3
 
 
@@ -599,3 +602,52 @@ def test_a_page_header_with_a_wrong_field_type_is_unreadable_not_a_crash(tmp_pat
     code, _, err = score_cli(str(path), "--out", str(tmp_path / "o.csv"))
     assert code == 2, err
     assert "PR105" in err
+
+
+# --- under a real address-space cap -------------------------------------------------------
+CAP_BYTES = 512 << 20
+
+
+def capped_score(source: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    """``perfrules score`` in a child process that cannot map more than 512 MiB."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (CAP_BYTES, CAP_BYTES))
+
+    return subprocess.run(
+        [sys.executable, "-m", "perfrules", "score", str(SEED), str(source), "--out", str(target)],
+        capture_output=True,
+        text=True,
+        preexec_fn=cap,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS caps the address space on Linux")
+@pytest.mark.parametrize(
+    "kind", ["million-columns", "megabytes-cell", "gbk-row", "parquet-page", "wide-units"]
+)
+def test_hostile_tables_hold_under_a_512_mib_address_space_cap(tmp_path, kind):
+    source = tmp_path / "units.csv"
+    if kind == "million-columns":
+        source.write_text("unit," + ",".join(f"c{i}" for i in range(1_000_000)) + "\nu,1\n")
+        expected = {2}
+    elif kind == "megabytes-cell":
+        write_units(source, 3)
+        source.write_text(source.read_text("utf-8") + "u," + "9" * (8 << 20) + "\n")
+        expected = {1}
+    elif kind == "gbk-row":
+        write_units(source, 15_000)
+        data = source.read_bytes().replace("单位14000,".encode(), "单位14000,".encode("gbk"), 1)
+        source.write_bytes(data)
+        expected = {1}
+    elif kind == "parquet-page":
+        source = hostile_parquet(tmp_path, lambda h: h.__setitem__(2, 2_000_000_000))
+        expected = {2}
+    else:
+        write_units(source, 60_000)
+        expected = {0, 1}
+    run = capped_score(source, tmp_path / "out.csv")
+    assert run.returncode in expected, run.stderr[-2000:]
+    assert "internal error" not in run.stderr
