@@ -651,3 +651,18 @@ def test_hostile_tables_hold_under_a_512_mib_address_space_cap(tmp_path, kind):
     run = capped_score(source, tmp_path / "out.csv")
     assert run.returncode in expected, run.stderr[-2000:]
     assert "internal error" not in run.stderr
+
+
+def test_json_lines_locate_rows_across_chunks_and_bad_rows(tmp_path):
+    source = tmp_path / "units.csv"
+    write_units(source, 6, bad={4: "0,93"})
+    lines = source.read_text("utf-8").splitlines()
+    lines[2] += ",extra"  # unit 1 (line 3) has a cell too many
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = tmp_path / "out.jsonl"
+    outcome = stream_batch(compiled_seed(), source, target, rows=2)
+    assert (outcome.units, outcome.failed_count) == (6, 2)
+    written = [json.loads(line) for line in target.read_text("utf-8").splitlines()]
+    assert [w["unit"] for w in written] == [f"单位{n}" for n in range(6)]
+    assert written[1]["errors"][0]["line"] == 3
+    assert written[4]["errors"][0]["line"] == 6  # unit 4: header 1, unit 0 on line 2

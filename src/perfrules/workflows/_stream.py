@@ -596,8 +596,10 @@ def stream_batch(
                 continue
             chunk_table, number = item
             if suffix == ".jsonl":
+                # *first_row* is added to a row's position among all rows read
+                first_row = number - offset
                 _explain_chunk(
-                    compiled, chunk_table, values, stream, outcome, offset, number, str(source)
+                    compiled, chunk_table, values, stream, outcome, offset, first_row, str(source)
                 )
             else:
                 chunk = score_chunk(
