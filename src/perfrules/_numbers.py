@@ -340,6 +340,8 @@ _FACT_NUMBER: Final = re.compile(
     re.VERBOSE,
 )
 _DECIMAL_COMMA: Final = re.compile(r"^\s*([+-]?\d+),(\d+)\s*(%|‰)?\s*$")
+#: A currency sign before an amount (¥ is also what ￥ folds to): the number without it.
+_CURRENCY: Final = re.compile(r"^\s*(?:[¥$€£]|RMB|CNY|USD|US\$)\s*(.+?)\s*$", re.IGNORECASE)
 
 
 def parse_fact(text: str) -> Fraction:
@@ -360,6 +362,9 @@ def parse_fact(text: str) -> Fraction:
     if match is None:
         comma = _DECIMAL_COMMA.match(folded)
         suggestion = f"{comma[1]}.{comma[2]}{comma[3] or ''}" if comma else ""
+        currency = _CURRENCY.match(folded)
+        if currency is not None and _FACT_NUMBER.fullmatch(currency[1]):
+            suggestion = currency[1]  # ￥5,000 is 5,000: the amount without its sign
         raise NumberFormatError("syntax", text, suggestion=suggestion)
     value = _decimal_text_to_fraction(match["num"])
     if match["den"] is not None:
@@ -443,6 +448,26 @@ def to_decimal(value: Fraction) -> Decimal:
             return Decimal(value.numerator) / Decimal(value.denominator)
     sign, q, places = _significant(value.numerator, value.denominator)
     return Decimal((sign, tuple(map(int, str(q))), -places))
+
+
+def from_decimal(value: Decimal) -> Fraction:
+    """The value a Decimal written by :func:`to_decimal` stands for.
+
+    A terminating value is exact as it is. A repeating one was cut to 28 significant
+    digits: it is read back as the simplest fraction (denominator below 10**13) that
+    :func:`to_decimal` writes as those very digits, when there is one (``0.3333…`` is 1/3);
+    else as the digits themselves.
+    """
+    exact = Fraction(value)
+    if len(value.as_tuple().digits) < _CUT_DIGITS or not value.is_finite():
+        return exact
+    candidate = exact.limit_denominator(10**13)
+    if candidate != exact and to_decimal(candidate) == value:
+        return candidate
+    return exact
+
+
+_CUT_DIGITS: Final = 28
 
 
 def _significant(num: int, den: int, digits: int = 28) -> tuple[int, int, int]:

@@ -24,12 +24,14 @@ from perfrules._outcomes import AuditReport, Change, WhatIf
 from perfrules.errors import Diagnostic, Lang
 from perfrules.reports._layout import (
     cohort_lines,
+    counted_legend,
     depth_of,
     gap_lines,
     grade_label,
     level_titles,
     score_text,
     table_rows,
+    weight_text,
 )
 from perfrules.reports._safe import MESSAGE_CHARS, terminal_text
 from perfrules.reports._safe import printable as _printable
@@ -114,7 +116,7 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
         if row.kind == "indicator":
             table.add_row(
                 *levels,
-                _num(node.weight),
+                weight_text(node),
                 terminal_text(node.target),
                 terminal_text(node.actual),
                 score_text(node, lang),
@@ -122,9 +124,11 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
         else:
             places = trace.total_places if row.kind == "total" else node.places
             table.add_row(
-                *levels, _num(node.weight), "", "", _num(node.score, places), style="bold"
+                *levels, weight_text(node), "", "", _num(node.score, places), style="bold"
             )
     console.print(table)
+    for text in counted_legend(trace, lang):
+        console.print(terminal_text(text), style="dim")
     grade = trace.grade
     line = Text()
     line.append(f"{ui('total', lang)}: ", style="bold")

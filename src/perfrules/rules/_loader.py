@@ -1,9 +1,11 @@
 """Reading rule and facts files: bytes → TOML → validated models, every failure a Diagnostic.
 
-Loading never evaluates anything. It reads the file (at most ``MAX_FILE_BYTES``), decodes
-it as UTF-8 (a byte-order mark is allowed), parses it with ``tomllib`` reading floats as
-``Decimal``, records where every key is (``_locate``), and validates each section and each
-entry on its own, so that one broken indicator does not hide the problems of the others.
+Loading never evaluates anything. It reads the file through the bounded reader
+(``perfrules._reading``: at most ``MAX_FILE_BYTES``, regular files only, confined to a root
+where one is given), decodes it as UTF-8 (a byte-order mark is allowed), parses it with
+``tomllib`` reading floats as ``Decimal``, records where every key is (``_locate``), and
+validates each section and each entry on its own, so that one broken indicator does not
+hide the problems of the others.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,14 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
+from perfrules._reading import (
+    confined,
+    decode_utf8,
+    read_file,
+    read_text,
+    real_path,
+    regular_file,
+)
 from perfrules.errors import Diagnostic, format_key_path
 from perfrules.model import (
     Band,
@@ -39,11 +48,8 @@ from perfrules.model import (
     Scheme,
     SchemeInfo,
 )
-from perfrules.rules._installed import installed_pack
+from perfrules.rules._installed import installed_pack, is_pack_id, pack_scheme
 from perfrules.rules._locate import SourceMap, locate
-
-#: Rule and facts files larger than this are refused before parsing.
-MAX_FILE_BYTES: Final = 1024 * 1024
 
 KeyPath = tuple[str | int, ...]
 
@@ -73,6 +79,18 @@ _ALL_KEYS: Final = sorted(
         "extends",
     }
 )
+#: Where each key of a rule file belongs, for a key written in the wrong table.
+_TABLES: Final[tuple[tuple[str, type[BaseModel]], ...]] = (
+    ("the top level", Scheme),
+    *((f"[{name}]", model) for name, model in _SECTIONS.items()),
+    *((f"[{name}.ID]", model) for name, model in _ENTRY_SECTIONS.items()),
+    ("[[bands]]", Band),
+    ("[scales.ID] levels", ScaleLevel),
+)
+_OWNERS: Final[dict[str, list[str]]] = {
+    key: [table for table, model in _TABLES if key in model.model_fields]
+    for key in sorted({key for _, model in _TABLES for key in model.model_fields})
+}
 _TOML_POSITION: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _EXPECTED: Final[dict[str, tuple[str, str]]] = {
     "perfrules_number": ("a number", "数字"),
@@ -142,63 +160,6 @@ class Source:
         )
 
 
-def read_bytes(path: Path, diagnostics: list[Diagnostic]) -> bytes | None:
-    """Read *path* within the size limit, or add a diagnostic and return ``None``.
-
-    Only regular files are opened: a device (``/dev/zero``), a pipe or a folder could hang
-    or never end. At most the limit is read, whatever the file's size said.
-    """
-    name = str(path)
-    try:
-        status = path.stat()
-        regular = stat.S_ISREG(status.st_mode)
-        data = b""
-        if regular and status.st_size <= MAX_FILE_BYTES:
-            with path.open("rb") as stream:
-                data = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        diagnostics.append(Diagnostic("PR105", params={"file": name, "reason": reason}, file=name))
-        return None
-    if not regular:
-        diagnostics.append(
-            Diagnostic("PR105", params={"file": name, "reason": "not a file"}, file=name)
-        )
-        return None
-    size = max(status.st_size, len(data))
-    if size > MAX_FILE_BYTES:
-        diagnostics.append(
-            Diagnostic(
-                "PR106", params={"file": name, "size": size, "limit": MAX_FILE_BYTES}, file=name
-            )
-        )
-        return None
-    return data
-
-
-def decode(data: bytes, name: str, diagnostics: list[Diagnostic]) -> str | None:
-    """Decode UTF-8 (with or without a byte-order mark)."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        diagnostics.append(encoding_error(data, name, exc))
-        return None
-
-
-def encoding_error(data: bytes, name: str, exc: UnicodeDecodeError) -> Diagnostic:
-    """``PR108`` at the line and column of the first byte that is not the encoding's."""
-    before = data[: exc.start]
-    line = before.count(b"\n") + 1
-    column = len(before) - (before.rfind(b"\n") + 1) + 1
-    return Diagnostic(
-        "PR108",
-        params={"file": name, "position": exc.start, "byte": f"0x{data[exc.start]:02X}"},
-        file=name,
-        line=line,
-        column=column,
-    )
-
-
 def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str, Any] | None:
     """Parse TOML (floats as ``Decimal``); a syntax error becomes ``PR100`` with its position."""
     try:
@@ -224,14 +185,25 @@ def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str,
 
 
 def _syntax(
-    diagnostics: list[Diagnostic], name: str, text: str, line: int, column: int, detail: str
+    diagnostics: list[Diagnostic],
+    name: str,
+    text: str,
+    line: int,
+    column: int,
+    detail: str,
+    *,
+    language: str = "TOML",
+    detail_zh: str | None = None,
 ) -> None:
     """A ``PR100`` (the file cannot be read as TOML or JSON) at *line*, with the line's text."""
     lines = text.split("\n")
+    params = {"language": language, "detail": detail}
+    if detail_zh is not None:
+        params["detail_zh"] = detail_zh
     diagnostics.append(
         Diagnostic(
             "PR100",
-            params={"detail": detail},
+            params=params,
             file=name,
             line=line,
             column=column,
@@ -241,6 +213,21 @@ def _syntax(
 
 
 _LONG_DIGITS: Final = re.compile(r"[0-9_]{4000,}")
+
+#: The messages of Python's JSON parser, in Chinese.
+_JSON_ZH: Final = {
+    "Expecting value": "此处应为一个值",
+    "Expecting property name enclosed in double quotes": (
+        "此处应为带双引号的键名（最后一项后不能有逗号）"
+    ),
+    "Expecting ',' delimiter": "此处应为逗号“,”",
+    "Expecting ':' delimiter": "此处应为冒号“:”",
+    "Unterminated string starting at": "字符串缺少结尾的引号",
+    "Invalid control character at": "字符串中有控制字符（换行请写作 \\n）",
+    "Extra data": "JSON 值结束后还有多余内容",
+    "Invalid \\escape": "无效的转义序列",
+    "Invalid \\uXXXX escape": "无效的 \\uXXXX 转义序列",
+}
 
 
 def _toml_error(
@@ -262,41 +249,47 @@ def _toml_error(
 def read_document(
     path: str | Path,
     diagnostics: list[Diagnostic],
-    text: str | None = None,
+    text: str | bytes | None = None,
     *,
     name: str | None = None,
+    root: Path | None = None,
 ) -> tuple[dict[str, Any], SourceMap, str] | None:
     """Read a TOML or JSON document: its data, source map and sha256 (``None`` on failure).
 
-    With *text*, the document is that text (an upload, a request body) and *path* only
-    names it: nothing is read from disk. *name* names the file in diagnostics when it is
-    not *path* (an installed rule pack is named by its id, never by where it is installed).
+    With *text* (text or UTF-8 bytes), the document is that (an upload, a request body) and
+    *path* only names it: nothing is read from disk, and it has the budget of a file. *name*
+    names the file in diagnostics when it is not *path* (an installed rule pack is named by
+    its id, never by where it is installed). With *root*, the file must be inside it.
     """
     file = Path(path)
     name = str(path) if name is None else name
     if text is None:
-        data = read_bytes(file, diagnostics)
+        data = read_file(file, diagnostics, root=root, name=name)
         if data is None:
             return None
         digest = hashlib.sha256(data).hexdigest()
-        decoded = decode(data, name, diagnostics)
-        if decoded is None:
-            return None
-        text = decoded
+        decoded = decode_utf8(data, name, diagnostics)
     else:
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        decoded = read_text(text, name, diagnostics)
+        if decoded is not None:
+            given = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+            digest = hashlib.sha256(given).hexdigest()
+    if decoded is None:
+        return None
+    text = decoded
     if file.suffix.lower() == ".json":
         try:
             document = json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError as exc:
-            diagnostics.append(
-                Diagnostic(
-                    "PR100",
-                    params={"detail": exc.msg},
-                    file=name,
-                    line=exc.lineno,
-                    column=exc.colno,
-                )
+            _syntax(
+                diagnostics,
+                name,
+                text,
+                exc.lineno,
+                exc.colno,
+                exc.msg,
+                language="JSON",
+                detail_zh=_JSON_ZH.get(exc.msg, exc.msg),
             )
             return None
         except (RecursionError, ValueError) as exc:
@@ -306,7 +299,7 @@ def read_document(
                 if isinstance(exc, ValueError)
                 else "arrays or objects nested too deeply"
             )
-            diagnostics.append(Diagnostic("PR100", params={"detail": detail}, file=name))
+            _syntax(diagnostics, name, text, 0, 0, detail, language="JSON")
             return None
         if not isinstance(document, dict):
             diagnostics.append(
@@ -315,7 +308,7 @@ def read_document(
             return None
         if _depth(document) > MAX_NESTING:
             detail = f"objects or arrays nested deeper than {MAX_NESTING} levels"
-            diagnostics.append(Diagnostic("PR100", params={"detail": detail}, file=name))
+            _syntax(diagnostics, name, text, 0, 0, detail, language="JSON")
             return None
         return document, SourceMap(text, name), digest
     parsed = parse_toml(text, name, diagnostics)
@@ -421,8 +414,11 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
             )
         elif kind == "extra_forbidden":
             key = str(path[-1]) if path else "?"
-            suggestion = _suggest(key, _ALL_KEYS)
+            # A key of another table is not misspelt: say where it belongs.
+            owners = _OWNERS.get(key, []) if key in _ALL_KEYS else []
+            suggestion = "" if owners else _suggest(key, _ALL_KEYS)
             table_path = (*prefix, *path[:-1])
+            hint = "belongs_in" if owners else "did_you_mean" if suggestion else None
             out.append(
                 Diagnostic(
                     "PR101",
@@ -431,8 +427,9 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
                         "key": key,
                         "table": format_key_path(table_path) or "(top)",
                         "suggestion": suggestion,
+                        "owner": " / ".join(owners),
                     },
-                    "did_you_mean" if suggestion else None,
+                    hint,
                 )
             )
         elif kind in ("string_too_short", "too_short"):
@@ -767,7 +764,7 @@ def _resolve_document(
     source: Source,
     diagnostics: list[Diagnostic],
     chain: tuple[Path, ...],
-    text: str | None = None,
+    text: str | bytes | None = None,
     *,
     files: bool = True,
     root: Path,
@@ -781,7 +778,9 @@ def _resolve_document(
     also be a rule pack, read with its own folder as the root.
     """
     name = str(path) if shown is None else shown
-    loaded = read_document(path, diagnostics, text, name=name)
+    # A file extended is read inside its root (the file named by the user need not be).
+    confine = root if len(chain) > 1 else None
+    loaded = read_document(path, diagnostics, text, name=name, root=confine)
     if loaded is None:
         return None
     document, source_map, digest = loaded
@@ -798,7 +797,7 @@ def _resolve_document(
         else:
             found = _extends_target(path, extends, root, files=files)
             target, target_root, target_name = found if found is not None else (None, root, None)
-            resolved = target.resolve() if target is not None else None
+            resolved = real_path(target) if target is not None else None
             if resolved is not None and (resolved in chain or len(chain) >= MAX_EXTENDS):
                 cycle = " → ".join(str(p.name) for p in (*chain, resolved))
                 problem = Diagnostic("PR225", ("extends",), {"chain": cycle})
@@ -809,14 +808,14 @@ def _resolve_document(
                     "PR105",
                     ("extends",),
                     {"file": extends, "reason": "no such rule file or pack here"},
-                    "extends_root" if files else None,
+                    "extends_root" if files else "extends_upload",
                 )
             else:
                 base = _resolve_document(
                     target,
                     source,
                     diagnostics,
-                    (*chain, target.resolve()),
+                    (*chain, real_path(target)),
                     files=files or target_name is not None,
                     root=target_root,
                     shown=target_name,
@@ -828,6 +827,9 @@ def _resolve_document(
             diagnostics.append(
                 problem.located(file=name, line=line, column=column, excerpt=excerpt)
             )
+            # Without what it extends, every missing section would be a consequence of this
+            # one problem, listed before it: report the cause alone.
+            return None
     source.files.append((name, digest))
     source.maps[name] = source_map
     if base is None:
@@ -839,9 +841,6 @@ def _resolve_document(
     merged = merge_documents(base, document, source.origin, name, placed)
     diagnostics.extend(_place_in(d, source_map, name) for d in placed)
     return merged
-
-
-_PACK_ID: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
 
 
 def _extends_target(
@@ -856,14 +855,9 @@ def _extends_target(
     """
     if files:
         target = Path(os.path.normpath(here.parent / extends))
-        try:
-            inside = target.resolve().is_relative_to(root.resolve())
-            regular = inside and stat.S_ISREG(target.stat().st_mode)
-        except OSError:
-            regular = False
-        if regular:
+        if confined(target, root) and regular_file(target):
             return target, root, None
-    if _PACK_ID.fullmatch(extends) and ".." not in extends.split("/"):
+    if is_pack_id(extends):
         return _pack_scheme(here, extends, root if files else None)
     return None
 
@@ -878,36 +872,44 @@ def _pack_scheme(
     """
     candidates: list[tuple[Path, bool]] = []
     if root is not None:
-        inside = root.resolve()
+        inside = real_path(root)
         candidates = [
             ((folder if folder.name == "rules" else folder / "rules") / pack_id, False)
-            for folder in here.resolve().parents
+            for folder in real_path(here).parents
             if folder.is_relative_to(inside)
         ]
     installed = installed_pack(pack_id)
     if installed is not None:
         candidates.append((installed, True))
     for pack, is_installed in candidates:
-        marker = pack / "pack.toml"
-        if marker.is_file() or (pack / "scheme.toml").is_file():
-            outside = root is not None and not pack.resolve().is_relative_to(root.resolve())
-            if not is_installed and outside:
-                continue  # a link out of the root is not a pack here
-            scheme = "scheme.toml"
-            marker_bytes = read_bytes(marker, []) if marker.is_file() else None
-            if marker_bytes is not None:  # a regular file of at most 1 MiB
-                try:
-                    info = tomllib.loads(marker_bytes.decode("utf-8-sig"))
-                    scheme = str(info.get("scheme", scheme))
-                except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-                    pass
-            found = Path(os.path.normpath(pack / scheme))
-            if not found.resolve().is_relative_to(pack.resolve()) or not found.is_file():
-                return None
-            if is_installed:
-                return found, pack, f"{pack_id}/{scheme}"
-            return Path(os.path.relpath(found)), root or pack, None
+        if not (regular_file(pack / "pack.toml") or regular_file(pack / "scheme.toml")):
+            continue
+        if not is_installed and root is not None and not confined(pack, root):
+            continue  # a link out of the root is not a pack here
+        found = pack_scheme(pack)
+        if found is None:
+            return None
+        scheme = Path(os.path.relpath(found, pack)).as_posix()
+        if is_installed:
+            return found, pack, f"{pack_id}/{scheme}"
+        return Path(os.path.relpath(found)), root or pack, None
     return None
+
+
+def pack_folder_scheme(pack: Path) -> Path | None:
+    """The scheme file of the pack folder *pack* (``pack.toml``'s ``scheme``), or ``None``.
+
+    The one rule of what a pack names: :func:`~perfrules.rules._installed.pack_scheme`.
+    """
+    return pack_scheme(pack)
+
+
+def scheme_in_pack(pack: Path, scheme: str) -> Path | None:
+    """*scheme* (``pack.toml``'s ``scheme``) as a file in the folder *pack*, or ``None``.
+
+    ``None`` when it names a file outside the pack (``../elsewhere``, or a link out of it).
+    """
+    return pack_scheme(pack, scheme)
 
 
 def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagnostic:
@@ -919,17 +921,19 @@ def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagn
 
 def read_scheme(
     path: str | Path,
-    text: str | None = None,
+    text: str | bytes | None = None,
     *,
     root: str | Path | None = None,
     files: bool = True,
+    name: str | None = None,
 ) -> tuple[Sections | None, Source, list[Diagnostic]]:
     """Read and validate a rule file (and the files it extends).
 
     ``extends`` reads regular files only, inside *root* (by default the rule file's own
     folder), and rule packs. With *text*, the rule file is that text and *path* its name;
-    with ``files=False`` it may extend rule packs only. Diagnostics are placed in the file
-    each key comes from.
+    with ``files=False`` it may extend rule packs only. *name* names the file when it is
+    not *path* (an installed pack's scheme is named by its id). Diagnostics are placed in
+    the file each key comes from.
     """
     diagnostics: list[Diagnostic] = []
     source = Source()
@@ -937,15 +941,16 @@ def read_scheme(
         Path(path),
         source,
         diagnostics,
-        (Path(path).resolve(),),
+        (real_path(Path(path)),),
         text,
         files=files,
-        root=Path(root) if root is not None else Path(path).resolve().parent,
+        root=Path(root) if root is not None else real_path(Path(path)).parent,
+        shown=name,
     )
     if document is None:
         return None, source, diagnostics
     if "remove" in document:
-        diagnostics.append(Diagnostic("PR226", ("remove",), {}, file=str(path)))
+        diagnostics.append(Diagnostic("PR226", ("remove",), {}, file=name or str(path)))
         document = {k: v for k, v in document.items() if k != "remove"}
     sections = build_scheme(document, diagnostics)
     sections.scheme._source = source  # noqa: SLF001 - the loader owns this attribute

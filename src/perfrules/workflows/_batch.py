@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import io
 import json
 import re
-import statistics
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
@@ -25,14 +24,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from perfrules._numbers import format_number
+from perfrules._reading import MAX_FILE_BYTES, is_folder, read_file, regular_file
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts, format_of, load_facts
 from perfrules.facts._sheets import csv_encoding, csv_rows, workbook_units
 from perfrules.reports._safe import csv_text, sheet_value, text_cells
-from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
 from perfrules.workflows._files import STDOUT, write_atomic
+from perfrules.workflows._summary import Summary
 
 __all__ = [
     "CSV_EOLS",
@@ -99,41 +99,13 @@ class BatchOutcome:
 
     def summary(self, compiled: CompiledScheme) -> dict[str, Any]:
         """Grade distribution, mean and median total, the indicators losing most points."""
-        totals = [u.result.total_exact for u in self.scored if u.result is not None]
-        grades = Counter(u.result.grade.label for u in self.scored if u.result is not None)
-        lost: dict[str, Fraction] = {}
-        plan = compiled.plan
-        results = [u.result for u in self.units if u.result is not None]
-        for index in plan.leaves:
-            node = plan.nodes[index]
-            scores = [s for r in results if (s := r.scores.get(node.id)) is not None]
-            if scores:
-                lost[node.id] = node.weight * len(scores) - _exact_sum(scores)
-        count = len(totals)
-        mean = sum(totals) / count if count else None
-        median = statistics.median(totals) if count else None
-        return {
-            "units": len(self.units),
-            "scored": count,
-            "failed": len(self.failed),
-            "grades": {b[0]: grades.get(b[0], 0) for b in plan.bands},
-            "mean_total": None if mean is None else _dec(mean),
-            "median_total": None if median is None else _dec(median),
-            "most_points_lost": [
-                {"id": ident, "mean_lost": _dec(total / count)}
-                for ident, total in sorted(lost.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-            ]
-            if count
-            else [],
-        }
-
-
-def _exact_sum(values: list[Any]) -> Fraction:
-    """The exact sum of scores (Decimals added at full precision: one Fraction at the end)."""
-    if all(isinstance(v, Decimal) for v in values):
-        with localcontext(Context(prec=MAX_PREC)):
-            return Fraction(sum(values, Decimal(0)))
-    return sum((Fraction(v) for v in values), Fraction(0))
+        tally = Summary(compiled)
+        for unit in self.units:
+            if unit.result is None:
+                tally.add_failure()
+            else:
+                tally.add(unit.result)
+        return tally.to_dict()
 
 
 #: Budgets of a table of units (a DataFrame, a Parquet file, a batch CSV), checked at the door.
@@ -191,7 +163,7 @@ def _dec(value: Any) -> str:
 def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | FactsError, tuple[str, int]]]:
     """The rows of a batch CSV read whole: each row's cells, or the error of that row."""
     diagnostics: list[Diagnostic] = []
-    data = read_bytes(path, diagnostics)
+    data = read_file(path, diagnostics)
     if data is None:
         # Too large for the in-memory reading: the chunked one takes any size.
         raise FactsError(
@@ -235,6 +207,68 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | FactsError, t
 _ESCAPED: Final = re.compile("[\udc80-\udcff]")
 
 
+def shared_names(compiled: CompiledScheme) -> frozenset[str]:
+    """Every name a unit's shared facts can give that the scheme reads.
+
+    The declared inputs, what any indicator needs, the cohort's ``group_by``, ``of`` and
+    ``where`` names, the ranking's input keys and the grade overrides' conditions.
+    """
+    scheme, plan = compiled.scheme, compiled.plan
+    names = set(scheme.inputs)
+    for index in plan.leaves:
+        leaf = plan.nodes[index].leaf
+        if leaf is not None:
+            names.update(leaf.needs)
+    if scheme.cohort is not None:
+        if scheme.cohort.group_by is not None:
+            names.add(scheme.cohort.group_by)
+        names.update(v.of for v in scheme.cohort.values.values() if v.of is not None)
+    if scheme.ranking is not None:
+        names.update(key.by for key in scheme.ranking.keys)
+    for condition in plan.cohort_conditions.values():
+        names.update(condition.names)
+    for _, _, condition in plan.overrides:
+        names.update(condition.names)
+    return frozenset(names)
+
+
+def _unknown_shared(
+    header: Iterable[str], compiled: CompiledScheme
+) -> dict[str, tuple[int, str, str]]:
+    """``shared.NAME`` columns of *header* that the scheme does not read.
+
+    By column name: (1-based column, NAME, the closest name it reads or ``""``).
+    """
+    known = shared_names(compiled)
+    unknown = {}
+    for column, key in enumerate(header, start=1):
+        name = key.removeprefix("shared.")
+        if key.startswith("shared.") and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            unknown[key] = (column, name, close[0] if close else "")
+    return unknown
+
+
+def _shared_problems(
+    values: dict[str, Any], unknown: dict[str, tuple[int, str, str]], where: tuple[str, int]
+) -> FactsError | None:
+    """``PR421`` for each filled cell of an unknown ``shared.NAME`` column of one row."""
+    problems = [
+        Diagnostic(
+            "PR421",
+            ("shared", name),
+            {"name": name, "suggestion": suggestion},
+            "did_you_mean" if suggestion else None,
+            file=where[0],
+            line=where[1],
+            column=column,
+        )
+        for key, (column, name, suggestion) in unknown.items()
+        if values.get(key) not in ("", None)
+    ]
+    return FactsError(problems) if problems else None
+
+
 def _unit_facts(
     values: dict[str, Any], compiled: CompiledScheme
 ) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
@@ -270,14 +304,19 @@ def _unit_facts(
 def read_units(
     source: str | Path, compiled: CompiledScheme
 ) -> Iterator[tuple[str, Facts | dict[str, Any] | FactsError, tuple[str, int]]]:
-    """Every unit in *source*, lazily: (unit name, facts or the error reading them, where)."""
+    """Every unit in *source*, lazily: (unit name, facts or the error reading them, where).
+
+    A folder is the root of its units: a member that is a link leading out of it (to
+    ``/etc/passwd``, to a file elsewhere), a FIFO or a device is that unit's ``PR105``,
+    refused before anything of it is read.
+    """
     path = Path(source)
-    if path.is_dir():
+    if is_folder(path):
         for item in sorted(path.iterdir()):
             if format_of(item) is None:
                 continue
             try:
-                facts = load_facts(item)
+                facts = load_facts(item, root=path)
                 yield facts.unit or item.stem, facts, (str(item), 0)
             except FactsError as exc:
                 yield item.stem, exc, (str(item), 0)
@@ -289,9 +328,16 @@ def read_units(
         yield from _chunked_units(path, compiled)
         return
     if kind is not None and kind.name == "csv":
+        unknown: dict[str, tuple[int, str, str]] | None = None
         for unit, values, where in _wide_rows(path):
             if isinstance(values, FactsError):
                 yield unit, values, where
+                continue
+            if unknown is None:
+                unknown = _unknown_shared(values, compiled)
+            refused = _shared_problems(values, unknown, where) if unknown else None
+            if refused is not None:
+                yield unit, refused, where
                 continue
             data, columns = _unit_facts(values, compiled)
             yield unit, _with_positions(data, columns, where, unit), where
@@ -306,9 +352,7 @@ def read_units(
 
 def _large(path: Path) -> bool:
     """A wide CSV over the facts-file size limit, which only the chunked reader takes."""
-    from perfrules.rules._loader import MAX_FILE_BYTES  # noqa: PLC0415
-
-    return path.is_file() and path.stat().st_size > MAX_FILE_BYTES and _frame_available()
+    return regular_file(path) and path.stat().st_size > MAX_FILE_BYTES and _frame_available()
 
 
 def _frame_available() -> bool:
@@ -335,6 +379,7 @@ def _chunked_units(
                 )
             ]
         ) from None
+    unknown: dict[str, tuple[int, str, str]] | None = None
     for item in read_items(path):
         if isinstance(item, BadRow):
             yield item.unit, FactsError([item.diagnostic]), (str(path), item.number)
@@ -343,6 +388,13 @@ def _chunked_units(
         for row in table.to_pylist():
             cells = {str(k): ("" if v is None else v) for k, v in row.items()}
             unit = str(cells.get("unit") or cells.get("单位") or f"row {number}")
+            if unknown is None:
+                unknown = _unknown_shared(cells, compiled)
+            refused = _shared_problems(cells, unknown, (str(path), number)) if unknown else None
+            if refused is not None:
+                yield unit, refused, (str(path), number)
+                number += 1
+                continue
             data, columns = _unit_facts(cells, compiled)
             where = (str(path), number)
             yield unit, _with_positions(data, columns, where, unit), where

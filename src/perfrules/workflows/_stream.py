@@ -16,10 +16,8 @@ import csv
 import io
 import itertools
 import json
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,23 +27,23 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from perfrules._reading import encoding_error
 from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._sheets import csv_encoding
 from perfrules.reports._safe import FORMULA_STARTS
-from perfrules.rules._loader import encoding_error
 from perfrules.workflows._batch import (
     MAX_CELL_BYTES,
     MAX_COLUMNS,
     MAX_HEADER_CELL,
     CsvStyle,
     UnitResult,
-    _dec,
     _unit_facts,
     _with_positions,
     check_header,
 )
 from perfrules.workflows._files import STDOUT, atomic_stream
+from perfrules.workflows._summary import Summary
 from perfrules.workflows._table import (
     Chunk,
     Ints,
@@ -83,45 +81,28 @@ _FAILED_SHOWN: Final = 200
 class StreamOutcome:
     """What a streamed batch did: counts and the summary, not the units."""
 
-    units: int = 0
-    failed_count: int = 0
+    tally: Summary
     failed: list[UnitResult] = field(default_factory=list)
-    grades: Counter[str] = field(default_factory=Counter)
-    totals: list[Any] = field(default_factory=list)
-    lost: dict[str, Fraction] = field(default_factory=dict)
+
+    @property
+    def units(self) -> int:
+        """Units read (scored or not)."""
+        return self.tally.units
+
+    @property
+    def failed_count(self) -> int:
+        """Units that failed."""
+        return self.tally.failed
 
     @property
     def scored_count(self) -> int:
         """Units that scored."""
-        return self.units - self.failed_count
+        return self.tally.scored
 
     def summary(self, compiled: CompiledScheme) -> dict[str, Any]:
-        """The same summary as an in-memory batch's."""
-        plan = compiled.plan
-        count = self.scored_count
-        scale = 10 ** (plan.total_places or 0)
-        mean = median = None
-        if count:
-            everything = np.concatenate(self.totals) if self.totals else np.zeros(0, np.int64)
-            ordered = np.sort(everything)
-            middle = count // 2
-            low, high = int(ordered[(count - 1) // 2]), int(ordered[middle])
-            median = Fraction(low + high, 2 * scale)
-            mean = Fraction(int(everything.astype(object).sum()), count * scale)
-        return {
-            "units": self.units,
-            "scored": count,
-            "failed": self.failed_count,
-            "grades": {b[0]: self.grades.get(b[0], 0) for b in plan.bands},
-            "mean_total": None if mean is None else _dec(mean),
-            "median_total": None if median is None else _dec(median),
-            "most_points_lost": [
-                {"id": ident, "mean_lost": _dec(total / count)}
-                for ident, total in sorted(self.lost.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
-            ]
-            if count
-            else [],
-        }
+        """The same summary as an in-memory batch's (:class:`Summary`)."""
+        del compiled  # the tally knows its scheme
+        return self.tally.to_dict()
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -577,7 +558,7 @@ def stream_batch(
     """
     suffix = ".csv" if str(target) == STDOUT else target.suffix.lower()
     values = cohort_pass(compiled, read_chunks(source, rows)) if _cohort(compiled) else None
-    outcome = StreamOutcome()
+    outcome = StreamOutcome(Summary(compiled))
     kept: list[Chunk | pa.Table] = []
     with atomic_stream(target) as stream:
         empty = score_chunk(compiled, _no_rows(source), values).with_ranks({})
@@ -610,7 +591,7 @@ def stream_batch(
                     first_row=number,
                     label=str(source),
                 )
-                _count(compiled, chunk, outcome)
+                _count(chunk, outcome)
                 if chunk.ranked:
                     kept.append(chunk)
                 else:
@@ -636,8 +617,7 @@ def stream_batch(
 
 
 def _count_bad(item: BadRow, outcome: StreamOutcome) -> None:
-    outcome.units += 1
-    outcome.failed_count += 1
+    outcome.tally.add_failure()
     if len(outcome.failed) < _FAILED_SHOWN:
         outcome.failed.append(UnitResult(item.unit, errors=[item.diagnostic]))
 
@@ -864,31 +844,23 @@ def _cohort(compiled: CompiledScheme) -> bool:
     return compiled.scheme.cohort is not None or compiled.scheme.ranking is not None
 
 
-def _count(compiled: CompiledScheme, chunk: Chunk, outcome: StreamOutcome) -> None:
+def _count(chunk: Chunk, outcome: StreamOutcome) -> None:
     """Add a chunk's units to the summary."""
     table = chunk.table
-    outcome.units += table.num_rows
-    outcome.failed_count += len(chunk.failures)
+    outcome.tally.add_failure(len(chunk.failures))
     for row, error in chunk.failures.items():
         if len(outcome.failed) < _FAILED_SHOWN:
             unit = table.column("unit")[row].as_py()
             outcome.failed.append(UnitResult(unit, errors=list(error.diagnostics)))
-    grades = pc.value_counts(table.column("grade").combine_chunks())
-    for item in grades.to_pylist():
+    grades: dict[str, int] = {}
+    counts = pc.value_counts(table.column("grade").combine_chunks())
+    for item in counts.to_pylist():
         if item["values"] is not None:
-            outcome.grades[item["values"]] += item["counts"]
-    outcome.totals.append(np.asarray(chunk.totals)[chunk.scored])
-    plan = compiled.plan
-    for index in plan.leaves:
-        node = plan.nodes[index]
-        column = table.column(node.id)
-        if not pa.types.is_decimal(column.type):
-            continue
-        present = len(column) - column.null_count
-        total = pc.sum(column).as_py()
-        if present:
-            lost = node.weight * present - Fraction(total)
-            outcome.lost[node.id] = outcome.lost.get(node.id, Fraction(0)) + lost
+            grades[item["values"]] = item["counts"]
+    totals = chunk.totals[chunk.scored]
+    outcome.tally.add_chunk(
+        grades, totals if chunk.scale is not None else totals.tolist(), chunk.lost
+    )
 
 
 def _explain_chunk(
@@ -917,29 +889,20 @@ def _explain_chunk(
         cells = {k: ("" if v is None else v) for k, v in row.items()}
         data, columns = _unit_facts(cells, compiled)
         facts = _with_positions(data, columns, (label, position + first_row), unit)
-        outcome.units += 1
         try:
             failed = values.problems.get(position) if values is not None else None
             if failed is not None:
                 raise failed
             result = compiled.evaluate(facts, cohort=values)
         except FactsError as exc:
-            outcome.failed_count += 1
+            outcome.tally.add_failure()
             if len(outcome.failed) < _FAILED_SHOWN:
                 outcome.failed.append(UnitResult(unit, errors=list(exc.diagnostics)))
             errors = [d.to_dict("en") for d in exc.diagnostics]
             lines.append(json.dumps({"unit": unit, "errors": errors}, ensure_ascii=False))
             continue
-        outcome.grades[result.grade.label] += 1
-        scale = 10 ** (compiled.plan.total_places or 0)
-        outcome.totals.append(np.asarray([int(result.total_exact * scale)], dtype=object))
+        outcome.tally.add(result)
         assert result.trace is not None  # noqa: S101
         trace = json.loads(result.trace.to_json())
         lines.append(json.dumps({"unit": unit, "trace": trace}, ensure_ascii=False))
-        for index in compiled.plan.leaves:
-            node = compiled.plan.nodes[index]
-            score = result.scores.get(node.id)
-            if score is not None:
-                lost = node.weight - Fraction(score)
-                outcome.lost[node.id] = outcome.lost.get(node.id, Fraction(0)) + lost
     stream.write(("\n".join(lines) + "\n").encode())
