@@ -312,7 +312,8 @@ def main() -> int:
 
     def stdin(_: int) -> str:
         text = mutate(rng.choice([facts_text, json_text]), rng)
-        run = runner.invoke(cli, ["score", str(SEED / "scheme.toml"), "-"], input=text)
+        data = text.encode("utf-8", "surrogatepass")  # bytes, as a pipe gives them
+        run = runner.invoke(cli, ["score", str(SEED / "scheme.toml"), "-"], input=data)
         if run.exit_code not in (0, 1, 2):
             raise RuntimeError(f"exit {run.exit_code}: {run.output[-120:]}")
         return f"exit {run.exit_code}"

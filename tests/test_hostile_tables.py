@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import json
+import resource
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -600,3 +603,67 @@ def test_a_page_header_with_a_wrong_field_type_is_unreadable_not_a_crash(tmp_pat
     code, _, err = score_cli(str(path), "--out", str(tmp_path / "o.csv"))
     assert code == 2, err
     assert "PR105" in err
+
+
+# --- under a real address-space cap -------------------------------------------------------
+CAP_BYTES = 512 << 20
+
+
+def capped_score(source: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    """``perfrules score`` in a child process that cannot map more than 512 MiB."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (CAP_BYTES, CAP_BYTES))
+
+    return subprocess.run(
+        [sys.executable, "-m", "perfrules", "score", str(SEED), str(source), "--out", str(target)],
+        capture_output=True,
+        text=True,
+        preexec_fn=cap,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS caps the address space on Linux")
+@pytest.mark.parametrize(
+    "kind", ["million-columns", "megabytes-cell", "gbk-row", "parquet-page", "wide-units"]
+)
+def test_hostile_tables_hold_under_a_512_mib_address_space_cap(tmp_path, kind):
+    source = tmp_path / "units.csv"
+    if kind == "million-columns":
+        source.write_text("unit," + ",".join(f"c{i}" for i in range(1_000_000)) + "\nu,1\n")
+        expected = {2}
+    elif kind == "megabytes-cell":
+        write_units(source, 3)
+        source.write_text(source.read_text("utf-8") + "u," + "9" * (8 << 20) + "\n")
+        expected = {1}
+    elif kind == "gbk-row":
+        write_units(source, 15_000)
+        data = source.read_bytes().replace("单位14000,".encode(), "单位14000,".encode("gbk"), 1)
+        source.write_bytes(data)
+        expected = {1}
+    elif kind == "parquet-page":
+        source = hostile_parquet(tmp_path, lambda h: h.__setitem__(2, 2_000_000_000))
+        expected = {2}
+    else:
+        write_units(source, 60_000)
+        expected = {0, 1}
+    run = capped_score(source, tmp_path / "out.csv")
+    assert run.returncode in expected, run.stderr[-2000:]
+    assert "internal error" not in run.stderr
+
+
+def test_json_lines_locate_rows_across_chunks_and_bad_rows(tmp_path):
+    source = tmp_path / "units.csv"
+    write_units(source, 6, bad={4: "0,93"})
+    lines = source.read_text("utf-8").splitlines()
+    lines[2] += ",extra"  # unit 1 (line 3) has a cell too many
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = tmp_path / "out.jsonl"
+    outcome = stream_batch(compiled_seed(), source, target, rows=2)
+    assert (outcome.units, outcome.failed_count) == (6, 2)
+    written = [json.loads(line) for line in target.read_text("utf-8").splitlines()]
+    assert [w["unit"] for w in written] == [f"单位{n}" for n in range(6)]
+    assert written[1]["errors"][0]["line"] == 3
+    assert written[4]["errors"][0]["line"] == 6  # unit 4: header 1, unit 0 on line 2

@@ -577,8 +577,10 @@ def stream_batch(
                 continue
             chunk_table, number = item
             if suffix == ".jsonl":
+                # *first_row* is added to a row's position among all rows read
+                first_row = number - offset
                 _explain_chunk(
-                    compiled, chunk_table, values, stream, outcome, offset, number, str(source)
+                    compiled, chunk_table, values, stream, outcome, offset, first_row, str(source)
                 )
             else:
                 chunk = score_chunk(
@@ -667,8 +669,8 @@ def open_parquet(path: Path) -> pq.ParquetFile:
             thrift_string_size_limit=MAX_FOOTER_BYTES,
             thrift_container_size_limit=MAX_COLUMNS * 16,
         )
-        _check_pages(path, source.metadata)
         names = source.schema_arrow.names
+        _check_pages(path, names)
     except (pa.ArrowException, OSError, MemoryError, UnicodeError) as exc:
         # A damaged footer can hold names that are not UTF-8, or sizes nothing can hold.
         raise _unreadable(path, exc) from None
@@ -680,48 +682,68 @@ def open_parquet(path: Path) -> pq.ParquetFile:
     return source
 
 
-def _check_pages(path: Path, metadata: Any) -> None:
-    """Refuse a page or a dictionary over budget, from the page headers alone."""
+def _check_pages(path: Path, names: list[str]) -> None:
+    """Refuse a page or a dictionary over budget, from the footer and the page headers alone.
+
+    The footer is read here too (Thrift compact), not through pyarrow's metadata objects:
+    a damaged footer can make those abort the process where the reader itself raises.
+    """
     name = str(path)
     with path.open("rb") as stream:
-        for group in range(metadata.num_row_groups):
-            row_group = metadata.row_group(group)
-            for at in range(row_group.num_columns):
-                chunk = row_group.column(at)
-                start = chunk.data_page_offset
-                if chunk.has_dictionary_page and chunk.dictionary_page_offset:
-                    start = min(start, chunk.dictionary_page_offset)
-                end = start + chunk.total_compressed_size
-                while start < end:
-                    stream.seek(start)
-                    header, size = read_thrift(stream.read(_PAGE_HEADER_BYTES))
-                    dictionary = header.get(7)
-                    expanded = header.get(2, 0)
-                    stored = header.get(3, 0)
-                    values = dictionary.get(1, 0) if isinstance(dictionary, dict) else 0
-                    if not all(type(v) is int for v in (expanded, stored, values)):
-                        msg = f"a damaged page header in column '{chunk.path_in_schema}'"
-                        raise pa.ArrowInvalid(msg)
-                    where = {"file": name, "column": at + 1}
-                    column = chunk.path_in_schema
-                    if not 0 <= expanded <= MAX_PAGE_BYTES:
-                        detail = f"a page of column '{column}' would expand to {expanded:,} bytes"
-                        raise FactsError(
-                            [_limit("a Parquet page", "Parquet 数据页", "64 MiB", detail, **where)]
-                        )
-                    if not 0 <= values <= MAX_DICTIONARY_VALUES:
-                        detail = f"column '{column}' has a dictionary of {values:,} values"
-                        limit = f"{MAX_DICTIONARY_VALUES:,} values"
-                        raise FactsError(
-                            [
-                                _limit(
-                                    "a Parquet dictionary", "Parquet 字典", limit, detail, **where
-                                )
-                            ]
-                        )
-                    if stored < 0 or size <= 0:
-                        raise pa.ArrowInvalid(f"a damaged page header in column '{column}'")
-                    start += size + stored
+        size = stream.seek(0, 2)
+        stream.seek(max(size - 8, 0))
+        tail = stream.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if size < 12 or tail[4:] != b"PAR1" or length > min(MAX_FOOTER_BYTES, size - 12):
+            msg = "not a Parquet file, or its footer is damaged"
+            raise pa.ArrowInvalid(msg)
+        stream.seek(size - 8 - length)
+        footer, _ = read_thrift(stream.read(length))
+        for group in _items_of(footer.get(4)):
+            for at, chunk in enumerate(_items_of(group.get(1))):
+                meta = chunk.get(3) if isinstance(chunk, dict) else None
+                if not isinstance(meta, dict):
+                    continue  # a column in another file: pyarrow refuses it
+                column = names[at] if at < len(names) else f"column {at + 1}"
+                where = {"file": name, "column": at + 1}
+                _check_chunk(stream, meta, column, where)
+
+
+def _items_of(value: Any) -> list[dict[int, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _check_chunk(stream: Any, meta: dict[int, Any], column: str, where: dict[str, Any]) -> None:
+    """Walk one column chunk's page headers (``ColumnMetaData`` fields 7, 9 and 11)."""
+    first, dictionary_at, total = meta.get(9), meta.get(11), meta.get(7)
+    if not isinstance(first, int) or not isinstance(total, int):
+        msg = f"a damaged footer for column '{column}'"
+        raise pa.ArrowInvalid(msg)
+    start: int = first
+    if isinstance(dictionary_at, int) and dictionary_at > 0:
+        start = min(start, dictionary_at)
+    end = start + total
+    while start < end:
+        stream.seek(start)
+        header, size = read_thrift(stream.read(_PAGE_HEADER_BYTES))
+        dictionary = header.get(7)
+        expanded = header.get(2, 0)
+        stored = header.get(3, 0)
+        values = dictionary.get(1, 0) if isinstance(dictionary, dict) else 0
+        if not all(type(v) is int for v in (expanded, stored, values)) or stored < 0:
+            msg = f"a damaged page header in column '{column}'"
+            raise pa.ArrowInvalid(msg)
+        if not 0 <= expanded <= MAX_PAGE_BYTES:
+            detail = f"a page of column '{column}' would expand to {expanded:,} bytes"
+            raise FactsError(
+                [_limit("a Parquet page", "Parquet 数据页", "64 MiB", detail, **where)]
+            )
+        if not 0 <= values <= MAX_DICTIONARY_VALUES:
+            detail = f"column '{column}' has a dictionary of {values:,} values"
+            limit = f"{MAX_DICTIONARY_VALUES:,} values"
+            problem = _limit("a Parquet dictionary", "Parquet 字典", limit, detail, **where)
+            raise FactsError([problem])
+        start += size + stored
 
 
 #: Bytes read for one page header (its statistics may hold a min and a max value).
@@ -731,8 +753,8 @@ _PAGE_HEADER_BYTES: Final = 1 << 16
 def read_thrift(data: bytes) -> tuple[dict[int, Any], int]:
     """A Thrift compact-protocol struct from the start of *data*, and the bytes it took.
 
-    Integers and nested structs are kept by field id; text, lists and maps are skipped.
-    Enough to read a Parquet page header without reading the page.
+    Integers, bytes, lists and nested structs are kept by field id; maps and doubles are
+    skipped. Enough to read a Parquet footer and page headers without reading any page.
     """
     at = 0
 
@@ -762,8 +784,8 @@ def read_thrift(data: bytes) -> tuple[dict[int, Any], int]:
 
     def value(kind: int, depth: int) -> Any:
         nonlocal at
-        if depth > 16:
-            msg = "a page header nested too deeply"
+        if depth > 32:
+            msg = "a footer or page header nested too deeply"
             raise pa.ArrowInvalid(msg)
         if kind in (1, 2):
             return kind == 1
@@ -777,13 +799,16 @@ def read_thrift(data: bytes) -> tuple[dict[int, Any], int]:
         if kind == 8:
             length = varint()  # read before *at* moves past the text
             at += length
-            return None
+            return data[at - length : at]
         if kind in (9, 10):
             head = byte()
             count = head >> 4 if head >> 4 != 15 else varint()
-            for _ in range(count):
-                value(head & 0x0F, depth + 1)
-            return None
+            if count > len(data):
+                msg = "a list longer than its bytes"
+                raise pa.ArrowInvalid(msg)
+            if head & 0x0F in (1, 2):  # a bool in a list takes a byte of its own
+                return [byte() == 1 for _ in range(count)]
+            return [value(head & 0x0F, depth + 1) for _ in range(count)]
         if kind == 11:
             count = varint()
             if count:
