@@ -47,6 +47,7 @@ from perfrules.reports import (
 from perfrules.reports._safe import printable
 from perfrules.rules._front import check_path
 from perfrules.rules._installed import installed_packs
+from perfrules.serve import command as serve_command
 from perfrules.trace import Result, Trace
 from perfrules.workflows._audit import audit as audit_report
 from perfrules.workflows._audit import load_report
@@ -880,6 +881,10 @@ def packs_command(output_format: str) -> None:
     for row in rows:
         years = ",".join(str(y) for y in row["years"])
         click.echo(f"{row['id']}  {row['version']}  {years}  {row['name']}")
+
+
+# The workbench (perfrules[serve]); its command imports Starlette only when run.
+cli.add_command(serve_command)
 
 
 def _find(node: dict[str, Any], node_id: str) -> dict[str, Any] | None:
