@@ -1,0 +1,261 @@
+"""perfrules serve in a real browser: Playwright driving Debian's Chromium (never a download).
+
+Skipped, loudly, when Chromium or Playwright is missing; under CI=true that is a failure, as
+for the PDF test. Each test leaves a screenshot in test-results/ (checked to be a non-blank PNG).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from conftest import SEED
+
+SCREENSHOTS = Path(
+    os.environ.get("PERFRULES_SCREENSHOTS") or Path(__file__).parents[1] / "test-results" / "serve"
+)
+
+
+def _chromium() -> str:
+    path = os.environ.get("PERFRULES_CHROMIUM") or shutil.which("chromium")
+    missing = []
+    if path is None:
+        missing.append("Chromium (sudo apt-get install chromium; or make browser)")
+    try:
+        import playwright  # noqa: F401
+        import starlette  # noqa: F401
+    except ImportError:
+        missing.append("playwright and starlette (pip install -e '.[dev]')")
+    if missing:
+        reason = "SKIPPED: the browser tests of perfrules serve need " + " and ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(reason.replace("SKIPPED", "FAILED under CI"))
+        pytest.skip(reason)
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A real ``perfrules serve`` process on a copy of the seed; its login URL."""
+    root = tmp_path_factory.mktemp("served")
+    shutil.copytree(SEED, root / "2021")
+    shutil.copytree(SEED.parent / "xinzhou-zfw-2022", root / "2022")
+    # a planted defect for Prove: a formula that can give more than the weight
+    defect = root / "defect"
+    defect.mkdir()
+    text = (SEED / "scheme.toml").read_text(encoding="utf-8")
+    defect_text = text.replace('"weight * min(actual, 1)"', '"weight * actual"', 1)
+    (defect / "scheme.toml").write_text(defect_text, encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "perfrules", "serve", str(root), "--no-browser", "--lang", "zh"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = process.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), process.stderr.read()
+    yield url, root
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=path, args=["--disable-gpu"])
+        print(f"chromium {chromium.version}")  # noqa: T201 - in the test log
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def context(browser, served):
+    """One browser, logged in once with the one-time link (it is spent after that)."""
+    url, _ = served
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+    first = context.new_page()
+    first.goto(url)
+    assert "token" not in first.url  # swapped for the cookie, and out of the address bar
+    first.close()
+    yield context, url.split("?")[0]
+    context.close()
+
+
+@pytest.fixture
+def page(context):
+    context, base = context
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(base)
+    page.wait_for_selector("body[data-ready='1']")
+    yield page
+    page.close()
+    assert not problems, problems  # no script error, no CSP violation
+
+
+def _non_blank_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 100
+    assert height > 50
+    # more than one colour: decode the image data's first rows crudely through zlib
+    chunks = []
+    offset = 8
+    while offset < len(data):
+        length = struct.unpack(">I", data[offset : offset + 4])[0]
+        kind = data[offset + 4 : offset + 8]
+        if kind == b"IDAT":
+            chunks.append(data[offset + 8 : offset + 8 + length])
+        offset += 12 + length
+    pixels = zlib.decompress(b"".join(chunks))
+    assert len(set(pixels[:200_000])) > 8, "the screenshot is blank"
+
+
+def _shot(page, locator, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    target = SCREENSHOTS / f"{name}.png"
+    (locator or page).screenshot(path=str(target))
+    _non_blank_png(target)
+
+
+def _rules_line(page, text):
+    return page.locator(".cm-line", has_text=text).first
+
+
+def test_a_typo_is_located_underlined_and_cleared(page):
+    import time
+
+    assert page.get_by_role("tab", name="规则").get_attribute("aria-selected") == "true"
+    expect_clean = page.locator("#problems-summary")
+    from playwright.sync_api import expect
+
+    expect(expect_clean).to_have_text("没有问题")
+    line = _rules_line(page, 'completion = "weight * min(actual, 1)"')
+    line.click()
+    page.keyboard.press("Home")
+    for _ in range(len('completion = "')):
+        page.keyboard.press("ArrowRight")
+    started = time.perf_counter()
+    page.keyboard.type("x")
+    problem = page.get_by_role("button", name="PR302")
+    expect(problem).to_be_visible()
+    shown = time.perf_counter() - started
+    expect(problem).to_contain_text("32:15")
+    expect(problem).to_contain_text("xweight")
+    underline = page.locator(".cm-lintRange-error")
+    expect(underline).to_have_count(1)
+    assert underline.inner_text() == "xweight"
+    expect(page.locator(".cm-lint-marker-error")).to_have_count(1)
+    _shot(page, None, "rules-typo")
+    server_ms = page.evaluate("document.body.dataset.lintMs")
+    print(f"keystroke to diagnostic: {shown * 1000:.0f} ms (server {server_ms} ms)")  # noqa: T201
+    # click the problem: the cursor jumps to it
+    problem.click()
+    selected = page.evaluate("window.getSelection().toString()")
+    assert selected == "xweight"
+    page.keyboard.type("weight")  # replaces the selected word: the fix
+    # the line is back to what it was: clean again
+    expect(page.locator("#problems-summary")).to_have_text("没有问题", timeout=5000)
+    expect(page.locator(".cm-lintRange-error")).to_have_count(0)
+
+
+def test_score_the_seed_and_open_a_row(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="评分").click()
+    page.get_by_label("方案").first.select_option("2021/scheme.toml")
+    page.get_by_role("button", name="计算得分").click()
+    expect(page.locator("#total")).to_have_text("89.25")
+    expect(page.locator("#grade")).to_have_text("良好")
+    expect(page.locator("#gap")).to_contain_text("0.75")
+    expect(page.locator("#gap")).to_contain_text("质量-市域治理 +1.23")
+    page.get_by_role("button", name="质量-市域治理", exact=True).click()
+    trace = page.locator("#trace")
+    expect(trace).to_contain_text("70 / 88")
+    expect(trace).to_contain_text("4.772727… → 4.77")
+    expect(trace).to_contain_text("capped = weight * min(actual / target, 1)")
+    _shot(page, page.locator("#score-result"), "score-trace")
+    # what-if: 88 tasks done instead of 70
+    field = page.get_by_label("试算 质量-市域治理 actual")
+    field.fill("88")
+    field.press("Enter")
+    expect(page.locator("#total")).to_have_text("90.48")
+    expect(page.locator("#grade")).to_have_text("优秀")
+    expect(page.locator("#whatif-note")).to_contain_text("89.25 → 90.48")
+
+
+def test_diff_two_years_with_a_unit(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="对比").click()
+    page.get_by_label("旧方案").select_option("2021/scheme.toml")
+    page.get_by_label("新方案").select_option("2022/scheme.toml")
+    page.get_by_label("单位事实（可选）").select_option("2022/what-if.toml")
+    page.get_by_role("button", name="比较").click()
+    expect(page.locator("#diff-total")).to_contain_text("89.25 → 89.55")
+    expect(page.locator("#diff-result")).to_contain_text("数量-智慧政法")
+    _shot(page, page.locator("#diff"), "diff")
+
+
+def test_cases_pass_and_prove_finds_the_planted_defect(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="测试").click()
+    page.get_by_label("规则包").select_option("2021/pack.toml")
+    page.get_by_role("button", name="运行用例").click()
+    expect(page.locator("#tests-summary")).to_contain_text("0 失败")
+    page.locator("#prove-scheme").select_option("defect/scheme.toml")
+    page.get_by_role("button", name="证明").click()
+    expect(page.locator("#prove-result")).to_contain_text("性质不成立", timeout=30000)
+    _shot(page, page.locator("#tests"), "tests-prove")
+    page.get_by_role("button", name="在评分中打开反例").click()
+    expect(page.get_by_role("tab", name="评分")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#total")).not_to_be_empty()
+
+
+def test_export_the_form_and_the_pdf(page, tmp_path):
+    import io
+
+    openpyxl = pytest.importorskip("openpyxl")
+    pypdf = pytest.importorskip("pypdf")
+    page.get_by_role("tab", name="导出").click()
+    page.locator("#export-scheme").select_option("2021/scheme.toml")
+    page.locator("#export-facts").select_option("2021/facts.toml")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="XLSX 表单").click()
+    assert download.value.suggested_filename == "xinzhou-zfw-2021.xlsx"
+    book = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))
+    values = [c for row in book.active.iter_rows(values_only=True) for c in row if c is not None]
+    assert any("89.25" in str(v) for v in values)
+    with page.expect_download(timeout=30000) as download:
+        page.get_by_role("button", name="PDF 报告").click()
+    assert download.value.suggested_filename == "xinzhou-zfw-2021.pdf"
+    pdf = pypdf.PdfReader(io.BytesIO(Path(download.value.path()).read_bytes()))
+    assert "89.25" in pdf.pages[0].extract_text()
+
+
+def test_the_english_switch(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("tab", name="Score")).to_be_visible()
+    expect(page.locator("#problems-summary")).to_have_text("No problems")
+    page.get_by_role("button", name="中文").click()
+    expect(page.get_by_role("tab", name="评分")).to_be_visible()
