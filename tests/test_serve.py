@@ -94,6 +94,14 @@ def test_loopback_binds_to_a_free_port():
         sock.close()
 
 
+def test_listening_everywhere_answers_the_names_given():
+    from perfrules.serve._guard import allowed_hosts
+
+    hosts = allowed_hosts("0.0.0.0", 8000, ["office-pc", "10.0.0.7"])  # noqa: S104
+    assert {"office-pc:8000", "10.0.0.7:8000", "127.0.0.1:8000"} <= hosts
+    assert "evil.example:8000" not in hosts
+
+
 def test_allow_remote_binds_any_address():
     sock = bind("0.0.0.0", 0, allow_remote=True)  # noqa: S104
     sock.close()

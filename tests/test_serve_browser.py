@@ -68,6 +68,7 @@ def served(tmp_path_factory):
     _, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
     assert "Traceback" not in err
+    assert not (root / ".hypothesis").exists()  # Prove wrote nothing into the served folder
 
 
 @pytest.fixture(scope="module")

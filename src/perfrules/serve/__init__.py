@@ -19,6 +19,7 @@ import ipaddress
 import os
 import socket
 import sys
+import tempfile
 import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -95,6 +96,17 @@ def bind(host: str, port: int, *, allow_remote: bool = False) -> socket.socket:
     return sock
 
 
+def _own_names(host: str) -> tuple[str, ...]:
+    """The names a browser elsewhere may use for this machine, when listening on all addresses."""
+    if host not in ("0.0.0.0", "::"):  # noqa: S104 - compared, not bound
+        return ()
+    try:
+        name, aliases, addresses = socket.gethostbyname_ex(socket.gethostname())
+    except OSError:
+        return (socket.gethostname(),)
+    return (name, *aliases, *addresses)
+
+
 def serve(
     root: str | Path = ".",
     *,
@@ -118,11 +130,16 @@ def serve(
 
     stream = out if out is not None else sys.stdout
     folder = Root.at(root)
+    sock = bind(host, port, allow_remote=allow_remote)
     # The served folder is the working folder: the library names files relative to it, as the
     # CLI run there does (and a relative name cannot point anywhere else).
     os.chdir(folder.folder)
-    sock = bind(host, port, allow_remote=allow_remote)
-    bench = Workbench(folder, lang=lang, host=host, port=sock.getsockname()[1])
+    # Prove's example database goes to a scratch folder, not into the served one.
+    scratch = tempfile.TemporaryDirectory(prefix="perfrules-serve-")
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", scratch.name)
+    bench = Workbench(
+        folder, lang=lang, host=host, port=sock.getsockname()[1], names=_own_names(host)
+    )
     app = build_app(bench)
     print(bench.url, file=stream, flush=True)
     if allow_remote and not is_loopback(host):
@@ -140,6 +157,7 @@ def serve(
         pass
     finally:
         sock.close()
+        scratch.cleanup()
     print("perfrules serve: stopped", file=sys.stderr)  # noqa: T201
 
 

@@ -48,6 +48,8 @@ class Workbench:
     host: str = "127.0.0.1"
     port: int = 8000
     keys: Keys = field(default_factory=Keys)
+    #: More ``Host`` names to answer (the machine's names, when listening on all addresses).
+    names: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -173,7 +175,7 @@ def build_app(bench: Workbench) -> Guard:
             Route("/api/export", download, methods=["POST"]),
         ],
     )
-    hosts = allowed_hosts(bench.host, bench.port)
+    hosts = allowed_hosts(bench.host, bench.port, bench.names)
     return Guard(app, keys=bench.keys, hosts=hosts)
 
 

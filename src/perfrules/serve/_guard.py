@@ -24,7 +24,7 @@ import os
 import secrets
 import stat
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -75,10 +75,14 @@ def content_security_policy(nonce: str) -> str:
     )
 
 
-def allowed_hosts(host: str, port: int) -> frozenset[str]:
-    """The ``Host`` values this server answers: loopback names and the address it is bound to."""
+def allowed_hosts(host: str, port: int, extra: Iterable[str] = ()) -> frozenset[str]:
+    """The ``Host`` values this server answers: loopback names and the address it is bound to.
+
+    *extra*: more names (a machine's names when it listens on every address).
+    """
     names = {"127.0.0.1", "localhost", "[::1]"}
-    names.add(f"[{host}]" if ":" in host else host)
+    for name in (host, *extra):
+        names.add(f"[{name}]" if ":" in name else name)
     return frozenset(f"{name}:{port}" for name in names)
 
 

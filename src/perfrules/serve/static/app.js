@@ -22,7 +22,7 @@ const TEXT = {
     "whatif.note": "试算：总分 {before} → {after}（{grade}）", "whatif.reset": "恢复原值",
     "diff.old": "旧方案", "diff.new": "新方案", "diff.facts": "单位事实（可选）", "diff.run": "比较",
     "diff.none": "两个方案没有差异", "diff.changes": "规则变化", "diff.effect": "对该单位的影响",
-    "diff.total": "总分 {old} → {new}（{delta}）", "diff.grade": "等级 {old} → {new}",
+    "diff.total": "总分 {old} → {new}（{delta}）", "diff.before": "旧方案得分", "diff.after": "新方案得分", "diff.grade": "等级 {old} → {new}",
     "tests.pack": "规则包", "tests.run": "运行用例", "tests.scheme": "方案", "tests.prove": "证明",
     "tests.summary": "用例：{passed} 通过，{failed} 失败", "tests.pass": "通过", "tests.fail": "失败",
     "prove.passed": "性质在 {n} 个生成的单位上成立", "prove.failed": "性质不成立（{n} 个例子后找到反例）",
@@ -47,7 +47,7 @@ const TEXT = {
     "whatif.note": "What-if: total {before} → {after} ({grade})", "whatif.reset": "Reset",
     "diff.old": "Old scheme", "diff.new": "New scheme", "diff.facts": "A unit's facts (optional)", "diff.run": "Compare",
     "diff.none": "The schemes do not differ", "diff.changes": "Rule changes", "diff.effect": "Effect on the unit",
-    "diff.total": "Total {old} → {new} ({delta})", "diff.grade": "Grade {old} → {new}",
+    "diff.total": "Total {old} → {new} ({delta})", "diff.before": "Old score", "diff.after": "New score", "diff.grade": "Grade {old} → {new}",
     "tests.pack": "Pack", "tests.run": "Run cases", "tests.scheme": "Scheme", "tests.prove": "Prove",
     "tests.summary": "cases: {passed} passed, {failed} failed", "tests.pass": "pass", "tests.fail": "FAIL",
     "prove.passed": "The properties hold on {n} generated units", "prove.failed": "A property fails (counterexample after {n} examples)",
@@ -486,7 +486,7 @@ $("diff-run").addEventListener("click", async () => {
       el("h2", {}, t("diff.effect")),
       el("p", { class: "headline", id: "diff-total" }, t("diff.total", w.total), " · ", t("diff.grade", w.grade)),
     );
-    const table = el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, t("col.id")), el("th", {}, "old"), el("th", {}, "new"), el("th", {}, "Δ"))));
+    const table = el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, t("col.id")), el("th", {}, t("diff.before")), el("th", {}, t("diff.after")), el("th", {}, "Δ"))));
     const tbody = el("tbody");
     for (const s of w.scores) tbody.append(el("tr", {}, el("td", {}, s.id), el("td", { class: "num" }, s.old ?? "—"), el("td", { class: "num" }, s.new ?? "—"), el("td", { class: "num" }, s.delta ?? "")));
     table.append(tbody);
