@@ -165,8 +165,13 @@ def test_a_typo_is_located_underlined_and_cleared(page):
     assert underline.inner_text() == "xweight"
     expect(page.locator(".cm-lint-marker-error")).to_have_count(1)
     _shot(page, None, "rules-typo")
-    server_ms = page.evaluate("document.body.dataset.lintMs")
-    print(f"keystroke to diagnostic: {shown * 1000:.0f} ms (server {server_ms} ms)")  # noqa: T201
+    measured = page.evaluate(
+        "[document.body.dataset.editToDiagnosticMs, document.body.dataset.lintMs]"
+    )
+    print(  # noqa: T201 - recorded in the test log, never asserted
+        f"keystroke to diagnostic: {measured[0]} ms in the page (debounce 300 ms; server round "
+        f"trip {measured[1]} ms); {shown * 1000:.0f} ms as the test saw it"
+    )
     # click the problem: the cursor jumps to it
     problem.click()
     selected = page.evaluate("window.getSelection().toString()")
