@@ -706,3 +706,23 @@ def test_serve_prints_the_login_url_first_and_stops_on_ctrl_c(root):
             process.kill()
     assert process.returncode == 0
     assert "Traceback" not in err
+
+
+def test_score_a_filled_in_template_like_the_cli(client, bench, root, monkeypatch):
+    openpyxl = pytest.importorskip("openpyxl")
+    body = {"scheme": {"path": "2021/scheme.toml"}, "format": "template", "lang": "zh"}
+    book = openpyxl.load_workbook(io.BytesIO(_post(client, bench, "/api/export", body).content))
+    sheet = book.active
+    column = next(c.column for c in sheet[1] if "actual" in str(c.value))
+    for row in range(2, sheet.max_row + 1):
+        sheet.cell(row, column).value = "90%"
+    book.save(root / "2021" / "filled.xlsx")
+    files = {f["path"]: f["kind"] for f in client.get("/api/files").json()["files"]}
+    assert files["2021/filled.xlsx"] == "facts"
+    score = {"scheme": {"path": "2021/scheme.toml"}, "facts": {"path": "2021/filled.xlsx"}}
+    trace = _post(client, bench, "/api/score", score).json()["trace"]
+    expected = _cli_json(
+        root, monkeypatch, "score", "2021/scheme.toml", "2021/filled.xlsx", "--format", "json"
+    )
+    assert trace == expected
+    assert trace["total"] == "84.66"
