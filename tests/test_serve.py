@@ -128,6 +128,26 @@ def test_the_login_link_sets_a_strict_httponly_cookie_once(bench):
     assert again.status_code == 403
 
 
+def test_the_spent_link_still_opens_the_page_in_the_browser_that_used_it(bench):
+    client = _client(bench)
+    again = client.get(f"/?token={bench.keys.token}", follow_redirects=False)
+    assert again.status_code == 303
+    assert client.get("/").status_code == 200
+
+
+def test_the_static_files_are_package_data():
+    import fnmatch
+    import tomllib
+
+    static = Path(__file__).parents[1] / "src" / "perfrules" / "serve" / "static"
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["perfrules"]
+    for path in static.rglob("*"):
+        if path.is_file():
+            name = path.relative_to(static.parents[1]).as_posix()
+            assert any(fnmatch.fnmatch(name, p) for p in patterns), name
+
+
 def test_a_wrong_token_does_not_log_in(bench):
     client = _client(bench, login=False)
     answer = client.get("/?token=guess", follow_redirects=False)

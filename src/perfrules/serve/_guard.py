@@ -127,6 +127,9 @@ class Guard:
         if scope["path"] == "/" and method == "GET":
             offered = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
             if offered:
+                if _has_session(headers.get("cookie", ""), self.keys.session):
+                    await _login(send, self.keys.session)  # the link again, same browser: fine
+                    return
                 if not self.keys.exchange(offered[0]):
                     await _refuse(send, HTTPStatus.FORBIDDEN, "this link was used already")
                     return
