@@ -746,3 +746,30 @@ def test_score_a_filled_in_template_like_the_cli(client, bench, root, monkeypatc
     )
     assert trace == expected
     assert trace["total"] == "84.66"
+
+
+UNITS_CSV = """unit,数量-平安建设,数量-三零创建,数量-综治中心,数量-法学会,数量-智慧政法,数量-市域治理,质量-平安建设,质量-三零创建,质量-综治中心,质量-法学会,质量-市域治理,时效-平安建设,时效-三零创建,时效-综治中心,时效-法学会,时效-市域治理,社会效益-履职效果,群众满意度
+steady,80%,80%,85%,85%,90%,90%,90%,90%,90%,90%,70/88,95%,94%,94%,95%,95%,93%,93%
+slips,80%,95%,70%,85%,70%,90%,90%,90%,100%,90%,80%,70%,90%,70%,90%,90%,95%,70%
+broken,80%,abc,85%,85%,90%,90%,90%,90%,90%,90%,80%,95%,94%,94%,95%,95%,93%,93%
+"""
+
+
+def test_diff_shows_whose_grade_changes_across_many_units(client, bench, root):
+    (root / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
+    body = {
+        "old": {"path": "2021/scheme.toml"},
+        "new": {"path": "2022/scheme.toml"},
+        "units": {"path": "units.csv"},
+    }
+    document = _post(client, bench, "/api/diff", body).json()
+    first, second, last = document["units"]
+    # the grade flip comes first, then the other moves, then the unit that cannot be scored
+    assert first["unit"] == "slips"
+    assert first["grade"] == {"old": "良好", "new": "中等"}
+    assert first["grade_changes"] is True
+    assert first["total"] == {"old": "80.30", "new": "79.25", "delta": "-1.05"}
+    assert second["unit"] == "steady"
+    assert second["grade_changes"] is False
+    assert last["unit"] == "broken"
+    assert last["diagnostics"][0]["code"] == "PR402"

@@ -55,6 +55,9 @@ def served(tmp_path_factory):
     text = (SEED / "scheme.toml").read_text(encoding="utf-8")
     defect_text = text.replace('"weight * min(actual, 1)"', '"weight * actual"', 1)
     (defect / "scheme.toml").write_text(defect_text, encoding="utf-8")
+    from test_serve import UNITS_CSV
+
+    (root / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "perfrules", "serve", str(root), "--no-browser", "--lang", "zh"],
         stdout=subprocess.PIPE,
@@ -217,6 +220,12 @@ def test_diff_two_years_with_a_unit(page):
     page.get_by_role("button", name="比较").click()
     expect(page.locator("#diff-total")).to_contain_text("89.25 → 89.55")
     expect(page.locator("#diff-result")).to_contain_text("数量-智慧政法")
+    page.get_by_label("多个单位（可选）").select_option("units.csv")
+    page.get_by_role("button", name="比较").click()
+    expect(page.locator("#diff-flips")).to_have_text("1 个单位等级变化")
+    first = page.locator("#diff-units-table tbody tr").first
+    expect(first).to_contain_text("slips")
+    expect(first).to_contain_text("良好 → 中等")
     _shot(page, page.locator("#diff"), "diff")
 
 

@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Mapping
+from decimal import Decimal
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +26,7 @@ from perfrules.facts import Facts, load_facts, loads_facts
 from perfrules.rules._front import check_path
 from perfrules.serve._guard import KINDS, MAX_FILE, Refused, Root
 from perfrules.trace import Trace
+from perfrules.workflows._batch import read_units
 from perfrules.workflows._diff import diff_schemes, what_if
 from perfrules.workflows._files import write_atomic
 from perfrules.workflows._packs import PackError, run_cases
@@ -348,12 +350,70 @@ def diff(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
                 HTTPStatus.UNPROCESSABLE_ENTITY,
                 {"diagnostics": diagnostics_document(root, list(exc.diagnostics), language)},
             ) from None
-    return {
+    document: dict[str, Any] = {
         "old": {"id": before.id, "sha256": before.sha256},
         "new": {"id": after.id, "sha256": after.sha256},
         "changes": [c.to_dict() for c in changes],
         "what_if": None if what is None else what.to_dict(),
     }
+    if body.get("units") is not None:
+        document["units"] = _units_what_if(root, _spec(body, "units"), before, after, language)
+    return document
+
+
+#: Most units whose what-if the diff computes.
+MAX_UNITS: Final = 5000
+
+
+def _units_what_if(
+    root: Root,
+    spec: Mapping[str, Any],
+    before: CompiledScheme,
+    after: CompiledScheme,
+    lang: Lang,
+) -> list[dict[str, Any]]:
+    """Each unit of a many-unit facts file scored under both schemes: whose grade changes.
+
+    Grade changes first, then the largest moves of the total; a unit that cannot be scored
+    carries its diagnostics.
+    """
+    name = spec.get("path")
+    if not isinstance(name, str):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'units' needs a 'path'"})
+    source = root.given(root.path(name))
+    rows: list[dict[str, Any]] = []
+    for unit, facts, _ in read_units(source, after):
+        if len(rows) >= MAX_UNITS:
+            break
+        try:
+            if isinstance(facts, DiagnosticsError):
+                raise facts
+            what = what_if(before, after, facts).to_dict()
+        except DiagnosticsError as exc:
+            rows.append(
+                {
+                    "unit": unit,
+                    "diagnostics": diagnostics_document(root, list(exc.diagnostics[:5]), lang),
+                }
+            )
+            continue
+        grade = what["grade"]
+        rows.append(
+            {
+                "unit": unit,
+                "total": what["total"],
+                "grade": grade,
+                "grade_changes": grade["old"] != grade["new"],
+            }
+        )
+
+    def order(row: dict[str, Any]) -> tuple[int, Decimal]:
+        if "total" not in row:
+            return (2, Decimal(0))
+        delta = row["total"]["delta"]
+        return (0 if row["grade_changes"] else 1, -abs(Decimal(delta or "0")))
+
+    return sorted(rows, key=order)
 
 
 # -- tests and proofs -----------------------------------------------------------------------------

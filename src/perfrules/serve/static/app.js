@@ -22,7 +22,8 @@ const TEXT = {
     "whatif.note": "试算：总分 {before} → {after}（{grade}）", "whatif.reset": "恢复原值",
     "diff.old": "旧方案", "diff.new": "新方案", "diff.facts": "单位事实（可选）", "diff.run": "比较",
     "diff.none": "两个方案没有差异", "diff.changes": "规则变化", "diff.effect": "对该单位的影响",
-    "diff.total": "总分 {old} → {new}（{delta}）", "diff.before": "旧方案得分", "diff.after": "新方案得分", "diff.grade": "等级 {old} → {new}",
+    "diff.total": "总分 {old} → {new}（{delta}）", "diff.before": "旧方案得分", "diff.after": "新方案得分", "diff.units": "多个单位（可选）",
+    "diff.whose": "谁的等级会变", "diff.unit": "单位", "diff.grades": "等级", "diff.flips": "{n} 个单位等级变化", "diff.grade": "等级 {old} → {new}",
     "tests.pack": "规则包", "tests.run": "运行用例", "tests.scheme": "方案", "tests.prove": "证明",
     "tests.summary": "用例：{passed} 通过，{failed} 失败", "tests.pass": "通过", "tests.fail": "失败",
     "prove.passed": "性质在 {n} 个生成的单位上成立", "prove.failed": "性质不成立（{n} 个例子后找到反例）",
@@ -47,7 +48,8 @@ const TEXT = {
     "whatif.note": "What-if: total {before} → {after} ({grade})", "whatif.reset": "Reset",
     "diff.old": "Old scheme", "diff.new": "New scheme", "diff.facts": "A unit's facts (optional)", "diff.run": "Compare",
     "diff.none": "The schemes do not differ", "diff.changes": "Rule changes", "diff.effect": "Effect on the unit",
-    "diff.total": "Total {old} → {new} ({delta})", "diff.before": "Old score", "diff.after": "New score", "diff.grade": "Grade {old} → {new}",
+    "diff.total": "Total {old} → {new} ({delta})", "diff.before": "Old score", "diff.after": "New score", "diff.units": "Many units (optional)",
+    "diff.whose": "Whose grade changes", "diff.unit": "Unit", "diff.grades": "Grade", "diff.flips": "{n} unit(s) change grade", "diff.grade": "Grade {old} → {new}",
     "tests.pack": "Pack", "tests.run": "Run cases", "tests.scheme": "Scheme", "tests.prove": "Prove",
     "tests.summary": "cases: {passed} passed, {failed} failed", "tests.pass": "pass", "tests.fail": "FAIL",
     "prove.passed": "The properties hold on {n} generated units", "prove.failed": "A property fails (counterexample after {n} examples)",
@@ -158,6 +160,7 @@ async function loadFiles() {
   const schemes = [...$("diff-new").options];
   if (schemes.length > 1) $("diff-new").value = schemes[1].value;
   fill($("diff-facts"), ["facts"], { optional: true });
+  fill($("diff-units"), ["facts"], { optional: true });
   fill($("tests-pack"), ["pack"]);
   fill($("prove-scheme"), ["scheme"]);
   fill($("export-scheme"), ["scheme"]);
@@ -475,6 +478,7 @@ $("score-facts").addEventListener("change", () => { $("facts-text").value = ""; 
 $("diff-run").addEventListener("click", async () => {
   const body = { old: { path: $("diff-old").value }, new: { path: $("diff-new").value }, lang };
   if ($("diff-facts").value) body.facts = { path: $("diff-facts").value };
+  if ($("diff-units").value) body.units = { path: $("diff-units").value };
   const { status, data } = await apiJson("POST", "/api/diff", body);
   const out = $("diff-result");
   $("diff-error").textContent = "";
@@ -493,6 +497,21 @@ $("diff-run").addEventListener("click", async () => {
     const table = el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, t("col.id")), el("th", {}, t("diff.before")), el("th", {}, t("diff.after")), el("th", {}, "Δ"))));
     const tbody = el("tbody");
     for (const s of w.scores) tbody.append(el("tr", {}, el("td", {}, s.id), el("td", { class: "num" }, s.old ?? "—"), el("td", { class: "num" }, s.new ?? "—"), el("td", { class: "num" }, s.delta ?? "")));
+    table.append(tbody);
+    out.append(table);
+  }
+  if (data.units) {
+    const flips = data.units.filter((u) => u.grade_changes).length;
+    out.append(el("h2", {}, t("diff.whose")), el("p", { id: "diff-flips" }, t("diff.flips", { n: flips })));
+    const table = el("table", { id: "diff-units-table" }, el("thead", {}, el("tr", {}, el("th", {}, t("diff.unit")), el("th", {}, t("diff.before")), el("th", {}, t("diff.after")), el("th", {}, "Δ"), el("th", {}, t("diff.grades")))));
+    const tbody = el("tbody");
+    for (const u of data.units) {
+      if (!u.total) {
+        tbody.append(el("tr", { class: "fail" }, el("td", {}, u.unit), el("td", { colspan: "4" }, u.diagnostics.map((d) => `${d.code} ${d.message}`).join("; "))));
+        continue;
+      }
+      tbody.append(el("tr", { class: u.grade_changes ? "flip" : "" }, el("td", {}, u.unit), el("td", { class: "num" }, u.total.old), el("td", { class: "num" }, u.total.new), el("td", { class: "num" }, u.total.delta), el("td", {}, `${u.grade.old} → ${u.grade.new}`)));
+    }
     table.append(tbody);
     out.append(table);
   }
