@@ -377,6 +377,15 @@ def test_the_listing_names_files_relative_to_the_root(client):
     assert files["2021/cases/report.toml"] == "cases"
 
 
+def test_the_listing_of_a_huge_tree_is_cut_short(client, root, monkeypatch):
+    from perfrules.serve import _api
+
+    monkeypatch.setattr(_api, "MAX_FOLDERS", 2)
+    document = client.get("/api/files").json()
+    assert document["truncated"] is True
+    assert len({Path(f["path"]).parent for f in document["files"]}) <= 2
+
+
 def test_no_answer_contains_the_absolute_root(client, bench):
     folder = str(bench.root.folder)
     typo = (bench.root.folder / "2021/scheme.toml").read_text().replace("weight", "weigth", 1)

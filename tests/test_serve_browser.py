@@ -108,9 +108,12 @@ def page(context):
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.goto(base)
     page.wait_for_selector("body[data-ready='1']")
+    expected = []  # console errors a test expects (a refused save logs its 409)
+    page.expect_console_error = expected.append
     yield page
     page.close()
-    assert not problems, problems  # no script error, no CSP violation
+    unexpected = [p for p in problems if not any(e in p for e in expected)]
+    assert not unexpected, unexpected  # no script error, no CSP violation
 
 
 def _non_blank_png(path: Path) -> None:
@@ -274,3 +277,29 @@ def test_the_english_switch(page):
     expect(page.locator("#problems-summary")).to_have_text("No problems")
     page.get_by_role("button", name="中文").click()
     expect(page.get_by_role("tab", name="评分")).to_be_visible()
+
+
+def test_save_and_refuse_a_file_changed_on_disk(page, served):
+    from playwright.sync_api import expect
+
+    _, root = served
+    target = root / "2022" / "scheme.toml"
+    original = target.read_text(encoding="utf-8")
+    page.locator("#rules-file").select_option("2022/scheme.toml")
+    line = _rules_line(page, "[scheme]")
+    line.click()
+    page.keyboard.press("Home")
+    page.keyboard.type("# 已复核\n")
+    expect(page.locator("#problems-summary")).to_have_text("没有问题")
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator("#rules-status")).to_have_text("已保存")
+    saved = target.read_text(encoding="utf-8")
+    assert saved == original.replace("[scheme]", "# 已复核\n[scheme]", 1)
+    # someone else edits the file: the next save is refused, their edit kept
+    target.write_text(saved + "# 另一人的修改\n", encoding="utf-8")
+    page.keyboard.type("# 再次修改\n")
+    page.expect_console_error("status of 409 (Conflict)")
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator("#rules-status")).to_contain_text("文件在打开后已被修改")
+    assert target.read_text(encoding="utf-8").endswith("# 另一人的修改\n")
+    target.write_text(original, encoding="utf-8")

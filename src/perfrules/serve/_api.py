@@ -47,8 +47,9 @@ __all__ = [
 
 #: Most examples a Prove run may ask for (the CLI's default).
 MAX_EXAMPLES: Final = 1000
-#: Most files the listing walks.
+#: Most files the listing names, and folders it walks.
 MAX_LISTED: Final = 2000
+MAX_FOLDERS: Final = 2000
 _SKIPPED_FOLDERS: Final = frozenset({"node_modules", "__pycache__", "site", "build", "dist"})
 #: One heavy job (a property search, a PDF) at a time; writes one at a time.
 _JOB = threading.Lock()
@@ -222,7 +223,10 @@ def list_files(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     """Every rule, facts, case and pack file under the root (no hidden or build folders)."""
     del body, lang
     files: list[dict[str, str]] = []
-    for folder, subfolders, names in os.walk(root.folder):  # symlinked folders not followed
+    for visited, (folder, subfolders, names) in enumerate(os.walk(root.folder)):
+        # symlinked folders are not followed; a huge tree (a home folder) is cut short
+        if visited >= MAX_FOLDERS:
+            return {"files": files, "truncated": True}
         subfolders[:] = sorted(
             s for s in subfolders if not s.startswith(".") and s not in _SKIPPED_FOLDERS
         )
