@@ -23,7 +23,7 @@ from typing import Any, Final
 from perfrules.engine import CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, DiagnosticsError, Lang, RuleFileError
 from perfrules.facts import Facts, load_facts, loads_facts
-from perfrules.rules._front import check_path
+from perfrules.rules import check_path
 from perfrules.serve._guard import KINDS, MAX_FILE, Refused, Root
 from perfrules.trace import Trace
 from perfrules.workflows._batch import read_units
