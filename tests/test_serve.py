@@ -639,6 +639,27 @@ def test_prove_finds_a_counterexample_in_a_planted_defect(client, bench, root):
     )
 
 
+def test_audit_equals_the_cli_and_names_the_slip(client, bench, root, monkeypatch):
+    report = (root / "2021/report.toml").read_text(encoding="utf-8")
+    slip = report.replace('"质量-市域治理" = "4.77"', '"质量-市域治理" = "4.78"', 1)
+    assert slip != report
+    (root / "2021/report-slip.toml").write_text(slip, encoding="utf-8")
+    body = {"scheme": {"path": "2021/scheme.toml"}, "report": {"path": "2021/report-slip.toml"}}
+    document = _post(client, bench, "/api/audit", body).json()
+    expected = _cli_json(
+        root, monkeypatch, "audit", "2021/scheme.toml", "2021/report-slip.toml", "--format", "json"
+    )
+    assert document == expected
+    assert document["consistent"] is False
+    first = document["findings"][0]
+    assert (first["id"], first["file"], first["line"]) == (
+        "质量-市域治理",
+        "2021/report-slip.toml",
+        23,
+    )
+    assert "四舍五入" in first["reason_zh"]
+
+
 def test_export_json_and_html_equal_the_cli(client, bench, root, monkeypatch):
     body = {
         "scheme": {"path": "2021/scheme.toml"},

@@ -248,6 +248,27 @@ def test_cases_pass_and_prove_finds_the_planted_defect(page):
     expect(page.locator("#total")).not_to_be_empty()
 
 
+def test_audit_a_published_report(page, served):
+    from playwright.sync_api import expect
+
+    _, root = served
+    report = (root / "2021" / "report.toml").read_text(encoding="utf-8")
+    slip = report.replace('"质量-市域治理" = "4.77"', '"质量-市域治理" = "4.78"', 1)
+    (root / "2021" / "report-slip.toml").write_text(slip, encoding="utf-8")
+    page.reload()  # the new file in the lists
+    page.wait_for_selector("body[data-ready='1']")
+    page.get_by_role("tab", name="审核").click()
+    page.locator("#audit-scheme").select_option("2021/scheme.toml")
+    page.get_by_label("已发布的报告").select_option("2021/report-slip.toml")
+    page.get_by_role("button", name="审核", exact=True).last.click()
+    expect(page.locator("#audit-summary")).to_contain_text("2 处不一致")
+    row = page.locator("#audit-findings tbody tr").first
+    expect(row).to_contain_text("质量-市域治理")
+    expect(row).to_contain_text("4.78")
+    expect(row).to_contain_text("四舍五入")
+    _shot(page, page.locator("#audit"), "audit")
+
+
 def test_export_the_form_and_the_pdf(page, tmp_path):
     import io
 

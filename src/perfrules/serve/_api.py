@@ -33,6 +33,7 @@ from perfrules.workflows._packs import PackError, run_cases
 
 __all__ = [
     "Answer",
+    "audit",
     "check",
     "diff",
     "explain",
@@ -490,6 +491,34 @@ def prove(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
         "properties": {"passed": True, "examples": count, "message": ""},
         "counterexample": None,
     }
+
+
+# -- audit ---------------------------------------------------------------------------------------
+
+
+def audit(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
+    """``perfrules audit SCHEME REPORT --format json``: each published row recomputed.
+
+    Every mismatch comes with its likeliest slip (a rounding the wrong way, a subtotal that is
+    not the sum).
+    """
+    from perfrules.workflows._audit import audit as audit_report  # noqa: PLC0415
+    from perfrules.workflows._audit import load_report  # noqa: PLC0415
+
+    language = _lang(body, lang)
+    compiled = _compiled(root, _spec(body, "scheme"), language)
+    name = _spec(body, "report").get("path")
+    if not isinstance(name, str):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'report' needs a 'path'"})
+    try:
+        facts, published = load_report(root.given(root.path(name)))
+        outcome = audit_report(compiled, facts, published)
+    except DiagnosticsError as exc:
+        raise Answer(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            {"diagnostics": diagnostics_document(root, list(exc.diagnostics), language)},
+        ) from None
+    return outcome.to_dict()
 
 
 # -- export ----------------------------------------------------------------------------------

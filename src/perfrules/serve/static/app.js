@@ -8,7 +8,10 @@ const nonce = document.querySelector("script[nonce]").nonce;
 const TEXT = {
   zh: {
     title: "perfrules 工作台",
-    "tab.rules": "规则", "tab.score": "评分", "tab.diff": "对比", "tab.tests": "测试", "tab.export": "导出",
+    "tab.rules": "规则", "tab.score": "评分", "tab.diff": "对比", "tab.tests": "测试", "tab.audit": "审核", "tab.export": "导出",
+    "audit.report": "已发布的报告", "audit.run": "审核", "audit.ok": "报告与重算一致（核对 {n} 行）：总分 {total}，{grade}",
+    "audit.bad": "{n} 处不一致；重算：总分 {total}，{grade}", "audit.published": "报告值", "audit.expected": "重算值",
+    "audit.difference": "差", "audit.reason": "可能原因",
     "rules.file": "规则文件", "rules.save": "保存", "rules.problems": "问题", "rules.editor": "规则编辑器",
     "rules.clean": "没有问题", "rules.count": "{n} 个问题", "rules.saved": "已保存",
     "rules.conflict": "文件在打开后已被修改，未保存（请重新打开）",
@@ -34,7 +37,10 @@ const TEXT = {
   },
   en: {
     title: "perfrules workbench",
-    "tab.rules": "Rules", "tab.score": "Score", "tab.diff": "Diff", "tab.tests": "Tests", "tab.export": "Export",
+    "tab.rules": "Rules", "tab.score": "Score", "tab.diff": "Diff", "tab.tests": "Tests", "tab.audit": "Audit", "tab.export": "Export",
+    "audit.report": "Published report", "audit.run": "Audit", "audit.ok": "The report agrees ({n} rows checked): total {total}, {grade}",
+    "audit.bad": "{n} mismatch(es); recomputed: total {total}, {grade}", "audit.published": "Published", "audit.expected": "Recomputed",
+    "audit.difference": "Difference", "audit.reason": "Likeliest slip",
     "rules.file": "Rule file", "rules.save": "Save", "rules.problems": "Problems", "rules.editor": "Rule editor",
     "rules.clean": "No problems", "rules.count": "{n} problem(s)", "rules.saved": "Saved",
     "rules.conflict": "The file changed on disk since it was opened; not saved (open it again)",
@@ -164,9 +170,11 @@ async function loadFiles() {
   fill($("tests-pack"), ["pack"]);
   fill($("prove-scheme"), ["scheme"]);
   fill($("export-scheme"), ["scheme"]);
+  fill($("audit-scheme"), ["scheme"]);
+  fill($("audit-report"), ["report"]);
   fill($("export-facts"), ["facts"]);
   // facts that sit beside the chosen scheme
-  for (const [scheme, facts] of [["score-scheme", "score-facts"], ["export-scheme", "export-facts"]]) {
+  for (const [scheme, facts] of [["score-scheme", "score-facts"], ["export-scheme", "export-facts"], ["audit-scheme", "audit-report"]]) {
     const pick = () => {
       const folder = $(scheme).value.replace(/[^/]*$/, "");
       const beside = [...$(facts).options].find((o) => o.value.startsWith(folder));
@@ -580,6 +588,32 @@ $("prove-run").addEventListener("click", async () => {
       }, t("prove.open")),
     );
   }
+});
+
+// -- audit ----------------------------------------------------------------------------------------
+
+$("audit-run").addEventListener("click", async () => {
+  const out = $("audit-result");
+  out.textContent = t("busy");
+  const body = { scheme: { path: $("audit-scheme").value }, report: { path: $("audit-report").value }, lang };
+  const { status, data } = await apiJson("POST", "/api/audit", body);
+  out.replaceChildren();
+  if (status !== 200) {
+    if (data.diagnostics) showDiagnostics(out, data.diagnostics);
+    else out.textContent = data.error;
+    return;
+  }
+  const values = { n: data.consistent ? data.checked : data.findings.length, total: data.recomputed.total, grade: data.recomputed.grade };
+  out.append(el("p", { id: "audit-summary", class: data.consistent ? "pass" : "fail" }, t(data.consistent ? "audit.ok" : "audit.bad", values)));
+  if (!data.findings.length) return;
+  const table = el("table", { id: "audit-findings" }, el("thead", {}, el("tr", {}, el("th", {}, t("col.id")), el("th", {}, t("audit.published")), el("th", {}, t("audit.expected")), el("th", {}, t("audit.difference")), el("th", {}, t("audit.reason")))));
+  const tbody = el("tbody");
+  for (const f of data.findings) {
+    const where = f.file ? `${f.file}:${f.line}` : "";
+    tbody.append(el("tr", {}, el("td", {}, f.id, el("div", { class: "name" }, where)), el("td", { class: "num" }, f.published ?? ""), el("td", { class: "num" }, f.expected ?? ""), el("td", { class: "num" }, f.difference ?? ""), el("td", {}, (lang === "zh" ? f.reason_zh : f.reason) ?? "")));
+  }
+  table.append(tbody);
+  out.append(table);
 });
 
 // -- export ---------------------------------------------------------------------------------------
