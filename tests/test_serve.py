@@ -403,6 +403,34 @@ def test_no_answer_contains_the_absolute_root(client, bench):
             {"scheme": {"path": "2021/scheme.toml"}, "facts": {"path": "2021/facts.toml"}},
         ),
         _post(client, bench, "/api/test", {"pack": "2021"}),
+        _post(
+            client,
+            bench,
+            "/api/diff",
+            {"old": {"path": "2021/scheme.toml"}, "new": {"path": "2022/scheme.toml"}},
+        ),
+        _post(
+            client,
+            bench,
+            "/api/audit",
+            {"scheme": {"path": "2021/scheme.toml"}, "report": {"path": "2021/facts.toml"}},
+        ),
+        _post(
+            client,
+            bench,
+            "/api/explain",
+            {
+                "scheme": {"path": "2021/scheme.toml"},
+                "facts": {"path": "2021/facts.toml"},
+                "ids": ["nope"],
+            },
+        ),
+        _post(
+            client,
+            bench,
+            "/api/export",
+            {"format": "json", "scheme": {"path": "2021/scheme.toml"}, "facts": {"text": "x"}},
+        ),
         _post(client, bench, "/api/file", {}),
         client.get("/api/file", params={"path": "missing.toml"}),
     ]

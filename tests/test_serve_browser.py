@@ -298,6 +298,12 @@ def test_the_english_switch(page):
     expect(page.locator("#problems-summary")).to_have_text("No problems")
     page.get_by_role("button", name="中文").click()
     expect(page.get_by_role("tab", name="评分")).to_be_visible()
+    # the tab list works from the keyboard
+    page.get_by_role("tab", name="规则").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="评分")).to_be_focused()
+    expect(page.get_by_role("tab", name="评分")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tabpanel")).to_have_attribute("id", "score")
 
 
 def test_save_and_refuse_a_file_changed_on_disk(page, served):

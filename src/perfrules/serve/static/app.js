@@ -132,12 +132,23 @@ function showTab(id) {
   for (const tab of document.querySelectorAll('[role="tab"]')) {
     const selected = tab.getAttribute("aria-controls") === id;
     tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
     $(tab.getAttribute("aria-controls")).hidden = !selected;
   }
 }
-for (const tab of document.querySelectorAll('[role="tab"]')) {
+const tabs = [...document.querySelectorAll('[role="tab"]')];
+for (const tab of tabs) {
   tab.addEventListener("click", () => showTab(tab.getAttribute("aria-controls")));
+  tab.addEventListener("keydown", (event) => {
+    // the arrow keys move between tabs, as in any tab list
+    const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+    if (!step) return;
+    const next = tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length];
+    next.focus();
+    showTab(next.getAttribute("aria-controls"));
+  });
 }
+showTab("rules");
 
 // -- files ----------------------------------------------------------------------------------------
 
