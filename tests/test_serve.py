@@ -500,6 +500,38 @@ def test_save_does_not_follow_a_symlink_out(client, bench, root, tmp_path):
     assert target.read_text() == "a = 1\n"
 
 
+def test_new_year_writes_what_the_cli_writes_and_never_over_a_file(
+    client, bench, root, monkeypatch
+):
+    body = {"path": "2021/scheme.toml", "target": "2023/scheme.toml", "year": 2023, "lang": "zh"}
+    answer = _post(client, bench, "/api/new-year", body)
+    assert answer.status_code == 200
+    assert answer.json()["path"] == "2023/scheme.toml"
+    written = (root / "2023/scheme.toml").read_text(encoding="utf-8")
+    monkeypatch.chdir(root)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "new-year",
+            "2021/scheme.toml",
+            "--year",
+            "2023",
+            "--out",
+            "cli/scheme.toml",
+            "--lang",
+            "zh",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert written == (root / "cli/scheme.toml").read_text(encoding="utf-8")
+    assert 'extends = "../2021/scheme.toml"' in written
+    checked = _post(client, bench, "/api/check", {"path": "2023/scheme.toml"}).json()
+    assert [d for d in checked["diagnostics"] if d["severity"] == "error"] == []
+    assert _post(client, bench, "/api/new-year", body).status_code == 409
+    outside = {**body, "target": "../2023.toml"}
+    assert _post(client, bench, "/api/new-year", outside).status_code == 403
+
+
 # -- parity with the CLI --------------------------------------------------------------------------
 
 

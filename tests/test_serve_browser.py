@@ -330,3 +330,18 @@ def test_save_and_refuse_a_file_changed_on_disk(page, served):
     expect(page.locator("#rules-status")).to_contain_text("文件在打开后已被修改")
     assert target.read_text(encoding="utf-8").endswith("# 另一人的修改\n")
     target.write_text(original, encoding="utf-8")
+
+
+def test_start_next_years_scheme(page, served):
+    from playwright.sync_api import expect
+
+    _, root = served
+    page.locator("#rules-file").select_option("2021/scheme.toml")
+    expect(page.get_by_label("新年度")).to_have_value("2022")
+    page.get_by_label("新年度").fill("2024")
+    page.get_by_role("button", name="生成新年度方案").click()
+    expect(page.locator("#rules-status")).to_have_text("已生成 2024/scheme.toml")
+    expect(page.locator("#rules-file")).to_have_value("2024/scheme.toml")
+    expect(page.locator(".cm-content")).to_contain_text('extends = "../2021/scheme.toml"')
+    expect(page.locator("#problems-summary")).to_have_text("没有问题")
+    assert (root / "2024" / "scheme.toml").is_file()

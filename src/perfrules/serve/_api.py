@@ -28,7 +28,7 @@ from perfrules.serve._guard import KINDS, MAX_FILE, Refused, Root
 from perfrules.trace import Trace
 from perfrules.workflows._batch import read_units
 from perfrules.workflows._diff import diff_schemes, what_if
-from perfrules.workflows._files import write_atomic
+from perfrules.workflows._files import new_year_text, write_atomic
 from perfrules.workflows._packs import PackError, run_cases
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "explain",
     "export",
     "list_files",
+    "new_year",
     "prove",
     "read_file",
     "save_file",
@@ -283,6 +284,34 @@ def save_file(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
         data = text.encode("utf-8")
         write_atomic(path, data)
     return {"path": root.relative(path), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def new_year(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
+    """``perfrules new-year SCHEME --year N --out TARGET``: next year's scheme, never over a file.
+
+    The new file extends the old one and says, in comments, how to change it.
+    """
+    language = _lang(body, lang)
+    old = body.get("path")
+    target_name = body.get("target")
+    year = body.get("year")
+    if not isinstance(old, str) or not isinstance(target_name, str) or not isinstance(year, int):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'path', 'target' and 'year' are needed"})
+    if not 1900 <= year <= 2999 or not target_name.endswith(".toml"):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "a year 1900-2999 and a .toml target"})
+    compiled = _compiled(root, {"path": old}, language)
+    old_path = root.path(old)
+    candidate = (root.folder / target_name).resolve()
+    if not candidate.is_relative_to(root.folder) or Path(target_name).is_absolute():
+        raise Refused(HTTPStatus.FORBIDDEN, "the path leaves the served folder")
+    with _WRITE:
+        candidate.parent.mkdir(parents=True, exist_ok=True)
+        target = root.path(target_name, must_exist=False)
+        if target.exists():
+            raise Answer(HTTPStatus.CONFLICT, {"error": "the file exists already"})
+        text = new_year_text(compiled, root.given(old_path), root.given(target), year, language)
+        write_atomic(target, text)
+    return {"path": root.relative(target), "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 # -- rules -----------------------------------------------------------------------------------

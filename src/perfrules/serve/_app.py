@@ -166,6 +166,7 @@ def build_app(bench: Workbench) -> Guard:
             Route("/api/files", route(_api.list_files, query=True), methods=["GET"]),
             Route("/api/file", route(_api.read_file, query=True), methods=["GET"]),
             Route("/api/file", route(_api.save_file), methods=["PUT"]),
+            Route("/api/new-year", route(_api.new_year), methods=["POST"]),
             Route("/api/check", route(_api.check), methods=["POST"]),
             Route("/api/score", route(_api.score), methods=["POST"]),
             Route("/api/explain", route(_api.explain), methods=["POST"]),

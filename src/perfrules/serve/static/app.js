@@ -15,6 +15,7 @@ const TEXT = {
     "rules.file": "规则文件", "rules.save": "保存", "rules.problems": "问题", "rules.editor": "规则编辑器",
     "rules.clean": "没有问题", "rules.count": "{n} 个问题", "rules.saved": "已保存",
     "rules.conflict": "文件在打开后已被修改，未保存（请重新打开）",
+    "rules.year": "新年度", "rules.new_year": "生成新年度方案", "rules.created": "已生成 {path}", "rules.exists": "{path} 已存在",
     "score.scheme": "方案", "score.facts": "事实", "score.run": "计算得分", "score.use_editor": "用编辑器中的规则",
     "score.edit_facts": "编辑事实", "score.total": "总分", "score.grade": "等级", "score.table": "得分表",
     "score.gap": "距“{next}”还差 {shortfall}；最少需改进：{rows}", "score.top": "已是最高等级",
@@ -44,6 +45,7 @@ const TEXT = {
     "rules.file": "Rule file", "rules.save": "Save", "rules.problems": "Problems", "rules.editor": "Rule editor",
     "rules.clean": "No problems", "rules.count": "{n} problem(s)", "rules.saved": "Saved",
     "rules.conflict": "The file changed on disk since it was opened; not saved (open it again)",
+    "rules.year": "New year", "rules.new_year": "Start next year's scheme", "rules.created": "Wrote {path}", "rules.exists": "{path} exists already",
     "score.scheme": "Scheme", "score.facts": "Facts", "score.run": "Score", "score.use_editor": "Use the rules in the editor",
     "score.edit_facts": "Edit facts", "score.total": "Total", "score.grade": "Grade", "score.table": "Scores",
     "score.gap": "{shortfall} short of {next}; fewest rows to improve: {rows}", "score.top": "Already the top grade",
@@ -281,6 +283,8 @@ async function openRules(path) {
     return;
   }
   opened = { path: data.path, sha256: data.sha256 };
+  const year = /^year\s*=\s*(\d{4})/m.exec(data.text);
+  $("rules-year").value = year ? String(Number(year[1]) + 1) : String(new Date().getFullYear());
   const state = cm.EditorState.create({
     doc: data.text,
     extensions: [
@@ -310,6 +314,23 @@ $("rules-save").addEventListener("click", async () => {
   } else {
     $("rules-status").textContent = status === 409 ? t("rules.conflict") : data.error;
   }
+});
+
+$("rules-new-year").addEventListener("click", async () => {
+  const year = Number($("rules-year").value);
+  const old = opened.path;
+  const years = old.match(/(19|20)\d\d/);
+  // where it goes: the old year in the path replaced, or the year added to the name
+  const target = years ? old.replace(years[0], String(year)) : old.replace(/\.toml$/, `-${year}.toml`);
+  const { status, data } = await apiJson("POST", "/api/new-year", { path: old, target, year, lang });
+  if (status !== 200) {
+    $("rules-status").textContent = status === 409 ? t("rules.exists", { path: target }) : (data.error ?? JSON.stringify(data.diagnostics));
+    return;
+  }
+  await loadFiles();
+  $("rules-file").value = data.path;
+  await openRules(data.path);
+  $("rules-status").textContent = t("rules.created", { path: data.path });
 });
 
 // -- score: the table, the trace, what-if --------------------------------------------------------
