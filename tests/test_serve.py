@@ -863,3 +863,62 @@ def test_diff_shows_whose_grade_changes_across_many_units(client, bench, root):
     assert second["grade_changes"] is False
     assert last["unit"] == "broken"
     assert last["diagnostics"][0]["code"] == "PR402"
+
+
+def _filled_template(client, bench):
+    openpyxl = pytest.importorskip("openpyxl")
+    body = {"scheme": {"path": "2021/scheme.toml"}, "format": "template", "lang": "zh"}
+    book = openpyxl.load_workbook(io.BytesIO(_post(client, bench, "/api/export", body).content))
+    sheet = book.active
+    column = next(c.column for c in sheet[1] if "actual" in str(c.value))
+    for row in range(2, sheet.max_row + 1):
+        sheet.cell(row, column).value = "90%"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_score_an_uploaded_workbook_without_keeping_it(client, bench, root):
+    import base64
+
+    data = _filled_template(client, bench)
+    upload = {"name": "填好的表.xlsx", "data": base64.b64encode(data).decode()}
+    before = sorted(p.name for p in root.rglob("*"))
+    body = {"scheme": {"path": "2021/scheme.toml"}, "facts": {"upload": upload}}
+    answer = _post(client, bench, "/api/score", body)
+    assert answer.status_code == 200
+    trace = answer.json()["trace"]
+    assert trace["total"] == "84.66"
+    assert trace["provenance"]["facts"]["path"].startswith("填好的表.xlsx")
+    assert "perfrules-upload-" not in answer.text
+    assert sorted(p.name for p in root.rglob("*")) == before  # nothing written to the folder
+
+
+def test_a_bad_upload_is_located_by_its_name(client, bench):
+    import base64
+
+    bad = base64.b64encode(
+        '[indicators]\n"质量-市域治理" = { actual = "abc" }\n'.encode()
+    ).decode()
+    body = {
+        "scheme": {"path": "2021/scheme.toml"},
+        "facts": {"upload": {"name": "mine.toml", "data": bad}},
+    }
+    answer = _post(client, bench, "/api/score", body)
+    assert answer.status_code == 422
+    assert "perfrules-upload-" not in answer.text
+    [located] = [d for d in answer.json()["diagnostics"] if d["code"] == "PR402"]
+    assert (located["file"], located["line"]) == ("mine.toml", 2)
+
+
+@pytest.mark.parametrize(
+    ("upload", "status"),
+    [
+        ({"name": "run.py", "data": "eA=="}, 415),
+        ({"name": "../../x.toml", "data": "not base64!"}, 400),
+        ({"name": "x.toml"}, 400),
+    ],
+)
+def test_uploads_are_refused_when_odd(client, bench, upload, status):
+    body = {"scheme": {"path": "2021/scheme.toml"}, "facts": {"upload": upload}}
+    assert _post(client, bench, "/api/score", body).status_code == status

@@ -345,3 +345,30 @@ def test_start_next_years_scheme(page, served):
     expect(page.locator(".cm-content")).to_contain_text('extends = "../2021/scheme.toml"')
     expect(page.locator("#problems-summary")).to_have_text("没有问题")
     assert (root / "2024" / "scheme.toml").is_file()
+
+
+def test_score_an_uploaded_workbook(page, tmp_path):
+    from playwright.sync_api import expect
+
+    openpyxl = pytest.importorskip("openpyxl")
+    from click.testing import CliRunner
+
+    from perfrules.cli import cli
+
+    template = tmp_path / "填报表.xlsx"
+    result = CliRunner().invoke(
+        cli, ["template", str(SEED / "scheme.toml"), "--out", str(template), "--lang", "zh"]
+    )
+    assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(template)
+    sheet = book.active
+    column = next(c.column for c in sheet[1] if "actual" in str(c.value))
+    for row in range(2, sheet.max_row + 1):
+        sheet.cell(row, column).value = "90%"
+    book.save(template)
+    page.get_by_role("tab", name="评分").click()
+    page.locator("#score-scheme").select_option("2021/scheme.toml")
+    page.get_by_label("或上传事实文件").set_input_files(str(template))
+    page.wait_for_selector("#score-upload[data-ready='1']")
+    page.get_by_role("button", name="计算得分").click()
+    expect(page.locator("#total")).to_have_text("84.66")

@@ -9,8 +9,11 @@ parsed JSON body and returns ``(status, document)``; :class:`Answer` carries an 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import hashlib
+import json
 import os
 import tempfile
 import threading
@@ -153,8 +156,47 @@ def _compiled(root: Root, spec: Mapping[str, Any], lang: Lang) -> CompiledScheme
         ) from None
 
 
+#: The kinds of facts file the page may upload.
+UPLOADS: Final = (".xlsx", ".csv", ".toml", ".json")
+
+
+def _uploaded(root: Root, upload: object, lang: Lang) -> Facts:
+    """Facts from a file the page uploaded (``{"name": …, "data": base64}``), never kept.
+
+    The file is read from a scratch folder outside the served one; answers name it by its name.
+    """
+    if not isinstance(upload, Mapping) or not all(
+        isinstance(upload.get(k), str) for k in ("name", "data")
+    ):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "an upload is {name, data (base64)}"})
+    name = Path(upload["name"]).name
+    if Path(name).suffix.lower() not in UPLOADS or name.startswith("."):
+        raise Answer(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "upload .xlsx, .csv, .toml or .json"}
+        )
+    try:
+        data = base64.b64decode(upload["data"], validate=True)
+    except (binascii.Error, ValueError):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "the upload is not base64"}) from None
+    if len(data) > MAX_FILE:
+        raise Answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "the upload is over 1 MiB"})
+    with tempfile.TemporaryDirectory(prefix="perfrules-upload-") as scratch:
+        path = Path(scratch) / name
+        path.write_bytes(data)
+        try:
+            return load_facts(path)
+        except DiagnosticsError as exc:
+            found = diagnostics_document(root, list(exc.diagnostics), lang)
+            text = json.dumps(found, ensure_ascii=False).replace(scratch + os.sep, "")
+            raise Answer(
+                HTTPStatus.UNPROCESSABLE_ENTITY, {"diagnostics": json.loads(text)}
+            ) from None
+
+
 def _facts(root: Root, spec: Mapping[str, Any], lang: Lang) -> Facts:
-    """The facts named in *spec* (a file) or written in it (TOML or JSON text)."""
+    """The facts named in *spec* (a file), written in it (TOML or JSON text) or uploaded."""
+    if spec.get("upload") is not None:
+        return _overridden(_uploaded(root, spec["upload"], lang), spec.get("overrides"))
     text = _text_field(spec, "text")
     try:
         if text is not None:

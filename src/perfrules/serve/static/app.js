@@ -17,7 +17,7 @@ const TEXT = {
     "rules.conflict": "文件在打开后已被修改，未保存（请重新打开）",
     "rules.year": "新年度", "rules.new_year": "生成新年度方案", "rules.created": "已生成 {path}", "rules.exists": "{path} 已存在",
     "score.scheme": "方案", "score.facts": "事实", "score.run": "计算得分", "score.use_editor": "用编辑器中的规则",
-    "score.edit_facts": "编辑事实", "score.total": "总分", "score.grade": "等级", "score.table": "得分表",
+    "score.edit_facts": "编辑事实", "score.upload": "或上传事实文件", "score.total": "总分", "score.grade": "等级", "score.table": "得分表",
     "score.gap": "距“{next}”还差 {shortfall}；最少需改进：{rows}", "score.top": "已是最高等级",
     "col.level": "层级", "col.id": "指标", "col.weight": "权重", "col.score": "得分", "col.lost": "失分",
     "level": ["方案", "一级", "二级", "三级", "四级", "五级"],
@@ -47,7 +47,7 @@ const TEXT = {
     "rules.conflict": "The file changed on disk since it was opened; not saved (open it again)",
     "rules.year": "New year", "rules.new_year": "Start next year's scheme", "rules.created": "Wrote {path}", "rules.exists": "{path} exists already",
     "score.scheme": "Scheme", "score.facts": "Facts", "score.run": "Score", "score.use_editor": "Use the rules in the editor",
-    "score.edit_facts": "Edit facts", "score.total": "Total", "score.grade": "Grade", "score.table": "Scores",
+    "score.edit_facts": "Edit facts", "score.upload": "or upload a facts file", "score.total": "Total", "score.grade": "Grade", "score.table": "Scores",
     "score.gap": "{shortfall} short of {next}; fewest rows to improve: {rows}", "score.top": "Already the top grade",
     "col.level": "Level", "col.id": "Indicator", "col.weight": "Weight", "col.score": "Score", "col.lost": "Lost",
     "level": ["Scheme", "Level 1", "Level 2", "Level 3", "Level 4", "Level 5"],
@@ -347,7 +347,27 @@ function schemeSpec(selectId, useEditorId) {
   return { path };
 }
 
+let uploaded = null;
+
+$("score-upload").addEventListener("change", () => {
+  const file = $("score-upload").files[0];
+  uploaded = null;
+  if (!file) return;
+  const reader = new FileReader();
+  reader.onload = () => {
+    // a data: URL; the server takes the base64 after the comma (JSON bodies only)
+    uploaded = { name: file.name, data: String(reader.result).split(",", 2)[1] ?? "" };
+    $("score-upload").dataset.ready = "1";
+  };
+  reader.readAsDataURL(file);
+});
+
 function factsSpec() {
+  if (uploaded) {
+    const spec = { upload: uploaded };
+    if (Object.keys(overrides).length) spec.overrides = overrides;
+    return spec;
+  }
   const spec = { path: $("score-facts").value };
   if ($("facts-pane").open && $("facts-text").value.trim()) spec.text = $("facts-text").value;
   if (Object.keys(overrides).length) spec.overrides = overrides;
@@ -511,7 +531,12 @@ $("facts-pane").addEventListener("toggle", async () => {
     if (status === 200) $("facts-text").value = data.text;
   }
 });
-$("score-facts").addEventListener("change", () => { $("facts-text").value = ""; $("facts-pane").open = false; });
+$("score-facts").addEventListener("change", () => {
+  $("facts-text").value = "";
+  $("facts-pane").open = false;
+  uploaded = null;
+  $("score-upload").value = "";
+});
 
 // -- diff -----------------------------------------------------------------------------------------
 
