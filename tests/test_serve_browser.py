@@ -7,6 +7,7 @@ for the PDF test. Each test leaves a screenshot in test-results/ (checked to be 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import struct
@@ -180,8 +181,7 @@ def test_a_typo_is_located_underlined_and_cleared(page):
     )
     # click the problem: the cursor jumps to it
     problem.click()
-    selected = page.evaluate("window.getSelection().toString()")
-    assert selected == "xweight"
+    page.wait_for_function("window.getSelection().toString() === 'xweight'", timeout=5000)
     page.keyboard.type("weight")  # replaces the selected word: the fix
     # the line is back to what it was: clean again
     expect(page.locator("#problems-summary")).to_have_text("没有问题", timeout=5000)
@@ -246,6 +246,7 @@ def test_cases_pass_and_prove_finds_the_planted_defect(page):
     page.get_by_role("button", name="在评分中打开反例").click()
     expect(page.get_by_role("tab", name="评分")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#total")).not_to_be_empty()
+    expect(page.locator("#facts-text")).to_have_value(re.compile(r"\[indicators\."))
 
 
 def test_audit_a_published_report(page, served):

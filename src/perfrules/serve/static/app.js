@@ -348,6 +348,7 @@ function schemeSpec(selectId, useEditorId) {
 }
 
 let uploaded = null;
+let factsName = null;
 
 $("score-upload").addEventListener("change", () => {
   const file = $("score-upload").files[0];
@@ -369,7 +370,10 @@ function factsSpec() {
     return spec;
   }
   const spec = { path: $("score-facts").value };
-  if ($("facts-pane").open && $("facts-text").value.trim()) spec.text = $("facts-text").value;
+  if ($("facts-pane").open && $("facts-text").value.trim()) {
+    spec.text = $("facts-text").value;
+    if (factsName) spec.path = factsName; // the name the trace gives the text
+  }
   if (Object.keys(overrides).length) spec.overrides = overrides;
   return spec;
 }
@@ -535,6 +539,7 @@ $("score-facts").addEventListener("change", () => {
   $("facts-text").value = "";
   $("facts-pane").open = false;
   uploaded = null;
+  factsName = null;
   $("score-upload").value = "";
 });
 
@@ -638,6 +643,7 @@ $("prove-run").addEventListener("click", async () => {
           $("score-use-editor").checked = Boolean(scheme.text);
           $("facts-pane").open = true;
           $("facts-text").value = data.counterexample;
+          factsName = "counterexample.toml";
           overrides = {};
           showTab("score");
           runScore();
