@@ -192,7 +192,7 @@ def main() -> None:
     bands = [(int(low), label) for label, low, _, _ in plan.bands]
     floor = floor_scorer(rows, bands)
     pairs = [pairs_of(cells, k) for k in range(len(ids))]
-    columnar = columnar_plan(plan, compiled._types)  # noqa: SLF001 - the engine's own view
+    columnar = columnar_plan(plan, compiled.types)
     assert columnar.vectorised, columnar.reason
     inputs = {}
     for k, index in enumerate(plan.leaves):

@@ -23,6 +23,10 @@ NUMBERS = SRC / "_numbers.py"
 KERNEL = SRC / "engine" / "_kernel.py"
 SCHEME = SRC / "engine" / "_scheme.py"
 GRADING = SRC / "engine" / "_grading.py"
+TOTALS = SRC / "engine" / "_totals.py"
+PLAN = SRC / "engine" / "_plan.py"
+COLUMNS = SRC / "engine" / "_columns.py"
+COHORT = SRC / "engine" / "_cohort.py"
 TRACE_JSON = SRC / "_trace_json.py"
 
 MUTANTS = [
@@ -112,9 +116,9 @@ MUTANTS = [
     ),
     (
         "no renormalisation",
-        SCHEME,
-        "        if applicable and applicable != scale_to:",
-        "        if False:",
+        TOTALS,
+        "            value = value * self.scale_to / applicable\n        if self.capped",
+        "            pass\n        if self.capped",
     ),
     (
         "score above weight accepted",
@@ -143,8 +147,82 @@ MUTANTS = [
     (
         "the gap's rows weigh nothing more after renormalisation",
         GRADING,
-        "        fn, fd = factor.numerator, factor.denominator",
-        "        fn, fd = 1, 1",
+        "losses.rows[:count], factor.numerator, factor.denominator",
+        "losses.rows[:count], 1, 1",
+    ),
+    # The copies that were: each rule now has one owner, and a one-line change to it
+    # must fail a test in every shape.
+    (
+        "a band's lower end open",
+        TOTALS,
+        "        at_least = num * low_den >= low_num * den",
+        "        at_least = num * low_den > low_num * den",
+    ),
+    (
+        "a total above every band graded in the lowest band",
+        TOTALS,
+        "            (p for p, band in enumerate(plan.bands) if band[2] == plan.max),\n            len(plan.bands) - 1,",
+        "            (p for p, band in enumerate(plan.bands) if False),\n            len(plan.bands) - 1,",
+    ),
+    (
+        "the generated scorer's bands include their upper end",
+        TOTALS,
+        'f"{num} * {high_den} < {high_num} * {den}: band = {position}"',
+        'f"{num} * {high_den} <= {high_num} * {den}: band = {position}"',
+    ),
+    (
+        "the cap not applied",
+        TOTALS,
+        "        if self.capped and value > self.plan.max:",
+        "        if False:",
+    ),
+    (
+        "capped rows renormalised against the maximum",
+        TOTALS,
+        "        self.scale_to = self.rows_weight if self.capped else plan.max",
+        "        self.scale_to = plan.max",
+    ),
+    (
+        "the gap ignores the total's rounding",
+        TOTALS,
+        "            total = self.rounded(self.finish(pre, applicable), places)",
+        "            total = self.finish(pre, applicable)",
+    ),
+    (
+        "the gap ignores a group's rounding",
+        TOTALS,
+        "                change[index] = self.rounded(before, node.places) - old",
+        "                change[index] = before - old",
+    ),
+    (
+        "the columnar fit never scales",
+        TOTALS,
+        "        if factor != 1:\n            num, den",
+        "        if False:\n            num, den",
+    ),
+    (
+        "rows not counted are counted",
+        PLAN,
+        "    counted_leaves = tuple(i for i in leaves if frozen[i].counted)",
+        "    counted_leaves = tuple(leaves)",
+    ),
+    (
+        "the total rounded at the indicators' places",
+        PLAN,
+        '        "places": _places(scheme.rounding.total),',
+        '        "places": _places(scheme.rounding.indicator),',
+    ),
+    (
+        "a descending ranking key sorted ascending",
+        COHORT,
+        '(0, -v if order == "desc" else v)',
+        "(0, v)",
+    ),
+    (
+        "a chained comparison reuses its first operand (columnar)",
+        COLUMNS,
+        "                left = right\n",
+        "                pass\n",
     ),
     (
         "a repeating step value written without its exact form",
@@ -180,11 +258,13 @@ def main() -> int:
                 survivors += 1
                 continue
             target.write_text(original.replace(old, new), encoding="utf-8")
-            run = subprocess.run(
+            run = subprocess.run(  # noqa: S603 - our own test files
                 [
                     sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                     "tests/test_oracle.py", "tests/test_golden_traces.py", "tests/test_numbers.py",
-                    "tests/test_kernel.py", "tests/test_differential.py",
+                    "tests/test_kernel.py", "tests/test_differential.py", "tests/test_table.py",
+                    "tests/test_counted.py", "tests/test_cohort.py", "tests/test_audit.py",
+                    *(["tests/test_shapes.py"] if (ROOT / "tests" / "test_shapes.py").exists() else []),
                 ],
                 cwd=copy, env=env, capture_output=True, text=True, check=False,
             )  # fmt: skip

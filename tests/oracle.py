@@ -6,7 +6,12 @@ and band choice. The differential tests in ``test_oracle.py`` compare perfrules 
 It covers what the random schemes of those tests use (docs/reference/rule-files.md and
 functions.md): numbers, percentages, ``a/b``, bools, "N/A", missing facts and the four
 policies, ``clamp``, ``params``, numeric ``target`` text, ``places`` at every level, the four
-rounding modes, named formulas, and every function of the formula language.
+rounding modes, named formulas, every function of the formula language, rows and groups
+``counted = false`` and ``[scheme] fit`` (``normalise``, ``cap``).
+
+The gap (docs: the gap) is read as its promise: the rows that lost points, the most first
+(ties by id), and of them the fewest, from the first, that at full marks lift the total to
+the next band, the total recomputed with every rounding and renormalisation.
 """
 
 from __future__ import annotations
@@ -224,6 +229,8 @@ class Node:
     children: list[Node]
     formula: Formula | None = None
     entry: dict[str, Any] | None = None
+    counted: bool = True  # added to its parent (the row's own ``counted``)
+    reaches: bool = True  # counted, and every group above it too
 
 
 def _places(value: Any) -> int | None:
@@ -245,6 +252,7 @@ class Oracle:
         self.inputs = data.get("inputs", {})
         self.named = data.get("formulas", {})
         self.max = Fraction(data["scheme"]["max"])
+        self.fit = data["scheme"].get("fit")
         self.bands = [(b["label"], Fraction(b["min"]), Fraction(b["max"])) for b in data["bands"]]
         self.root = Node("(root)", self.max, self.total_places, [])
         nodes: dict[str, Node] = {}
@@ -252,6 +260,7 @@ class Oracle:
         for node_id, entry in data.get("groups", {}).items():
             places = _places(entry.get("places", rounding.get("group", "none")))
             nodes[node_id] = Node(node_id, Fraction(entry["weight"]), places, [])
+            nodes[node_id].counted = entry.get("counted", True)
             parents[node_id] = entry.get("parent")
         for node_id, entry in data.get("indicators", {}).items():
             places = _places(entry.get("places", rounding.get("indicator", 2)))
@@ -259,11 +268,19 @@ class Oracle:
             nodes[node_id] = Node(
                 node_id, Fraction(entry["weight"]), places, [], Formula(text, self.named), entry
             )
+            nodes[node_id].counted = entry.get("counted", True)
             parents[node_id] = entry.get("parent")
         for node_id, node in nodes.items():  # rule-file order within each parent
             parent = parents[node_id]
             (nodes[parent] if parent else self.root).children.append(node)
+        for node_id, node in nodes.items():
+            above: str | None = node_id
+            while above is not None:
+                node.reaches = node.reaches and nodes[above].counted
+                above = parents[above]
         self.nodes = nodes
+        # The rows' own maximum: the counted top-level weights (docs: fit).
+        self.rows_max = sum((c.weight for c in self.root.children if c.counted), Fraction(0))
 
     def _leaf(
         self, node: Node, facts: dict[str, Any], shared: dict[str, Any]
@@ -327,32 +344,64 @@ class Oracle:
         """``{"total": Fraction, "grade": label, "scores": {id: Fraction | None}}``."""
         indicators = facts.get("indicators", {})
         shared = facts.get("shared", {})
+        rows = {
+            leaf.id: self._leaf(leaf, indicators, shared)[1]
+            for leaf in self.nodes.values()
+            if leaf.formula is not None
+        }
+        total, scores, applicable = self._aggregate(rows)
+        if total is None:
+            raise OracleError("nothing to score")
+        return {
+            "total": total,
+            "grade": self._band(total),
+            "scores": scores,
+            "gap": self._gap(total, rows, applicable),
+            "losses": self._losses(scores),
+        }
+
+    def _aggregate(
+        self, rows: dict[str, Fraction | None]
+    ) -> tuple[Fraction | None, dict[str, Fraction | None], Fraction]:
+        """The total, every score and the applicable weight, from the rows' rounded scores.
+
+        A node's score is the sum of its counted children's scores, rounded at its places;
+        rows not counted are scored and shown but added to nothing. The total renormalises
+        rows left out: to ``max`` (sum × max / applicable), or under ``fit = "cap"`` to the
+        rows' own maximum, then never more than ``max``.
+        """
         scores: dict[str, Fraction | None] = {}
         applicable: dict[str, Fraction] = {}
 
         def visit(node: Node) -> Fraction | None:
             if node.formula is not None:
-                _, value = self._leaf(node, indicators, shared)
+                value = rows[node.id]
                 scores[node.id] = value
                 applicable[node.id] = Fraction(0) if value is None else node.weight
                 return value
             parts = [(child, visit(child)) for child in node.children]
-            kept = [(child, value) for child, value in parts if value is not None]
+            kept = [(c, value) for c, value in parts if value is not None and c.counted]
             applicable[node.id] = sum((applicable[c.id] for c, _ in kept), Fraction(0))
             if not kept:
                 scores[node.id] = None
                 return None
             total = sum((value for _, value in kept), Fraction(0))
-            if node is self.root and applicable[node.id] not in (self.max, 0):
-                total = total * self.max / applicable[node.id]  # renormalise N/A away
+            if node is self.root:
+                scale_to = self.rows_max if self.fit == "cap" else self.max
+                if applicable[node.id] not in (scale_to, 0):
+                    total = total * scale_to / applicable[node.id]  # renormalise N/A away
+                if self.fit == "cap":
+                    total = min(total, self.max)
             value = self._round(total, node.places)
             scores[node.id] = value
             return value
 
         total = visit(self.root)
-        if total is None:
-            raise OracleError("nothing to score")
-        grade = next(
+        del scores["(root)"]
+        return total, scores, applicable["(root)"]
+
+    def _band(self, total: Fraction) -> str:
+        return next(
             (
                 label
                 for label, low, high in self.bands
@@ -361,55 +410,48 @@ class Oracle:
             # numbers-and-rounding.md: a total rounded above the maximum is in the top band
             next(label for label, _, high in self.bands if high == self.max),
         )
-        del scores["(root)"]
-        return {
-            "total": total,
-            "grade": grade,
-            "scores": scores,
-            "gap": self._gap(total, scores, applicable["(root)"]),
-            "losses": self._losses(scores),
-        }
 
-    def _losses(self, scores: dict[str, Fraction | None]) -> list[tuple[str, Fraction]]:
-        """Rows that lost points (weight - score), the most first, ties by id (docs: losses)."""
+    def _lost(self, scores: dict[str, Fraction | None]) -> list[tuple[str, Fraction]]:
+        """Counted rows that lost points (weight - score), the most first, ties by id."""
         lost = [
             (leaf.id, leaf.weight - value)
             for leaf in self.nodes.values()
             if leaf.formula is not None
+            and leaf.reaches
             and (value := scores[leaf.id]) is not None
             and value != leaf.weight
         ]
         return sorted(lost, key=lambda row: (-row[1], row[0]))
 
-    def _gap(
-        self, total: Fraction, scores: dict[str, Fraction | None], applicable: Fraction
-    ) -> tuple[str, Fraction, Fraction, tuple[tuple[str, Fraction], ...]] | None:
-        """The band above and the fewest rows that close the shortfall (docs: the gap).
+    def _losses(self, scores: dict[str, Fraction | None]) -> list[tuple[str, Fraction]]:
+        """Rows that lost points (weight - score), the most first, ties by id (docs: losses)."""
+        return self._lost(scores)
 
-        Each row loses weight - score; when N/A rows were renormalised away, each lost point
-        weighs max / applicable. The largest losses first (ties by id); none if all fall short.
+    def _gap(
+        self, total: Fraction, rows: dict[str, Fraction | None], applicable: Fraction
+    ) -> tuple[str, Fraction, Fraction, tuple[tuple[str, Fraction], ...]] | None:
+        """The band above, and the fewest of the losing rows that at full marks reach it.
+
+        Each row is listed with the points it would add to the total: its loss, weighed by
+        max / applicable when rows were renormalised away (the rows' own maximum under
+        ``fit = "cap"``). None in the top band; no rows when even all of them fall short.
         """
         above = [(low, label) for label, low, _ in self.bands if low > total]
         if not above:
             return None
         low, label = min(above)
-        shortfall = low - total
-        weigh = self.max / applicable if applicable not in (self.max, 0) else Fraction(1)
-        losses = sorted(
-            (-(leaf.weight - value) * weigh, leaf.id)
-            for leaf in self.nodes.values()
-            if leaf.formula is not None
-            and (value := scores[leaf.id]) is not None
-            and value != leaf.weight
-        )
-        chosen: list[tuple[str, Fraction]] = []
-        covered = Fraction(0)
-        for negative, ident in losses:
-            if covered >= shortfall:
-                break
-            chosen.append((ident, -negative))
-            covered -= negative
-        return label, low, shortfall, tuple(chosen) if covered >= shortfall else ()
+        scale_to = self.rows_max if self.fit == "cap" else self.max
+        weigh = scale_to / applicable if applicable not in (scale_to, 0) else Fraction(1)
+        losing = self._lost(rows)
+        raised = dict(rows)
+        for count, (ident, _) in enumerate(losing, start=1):
+            node = self.nodes[ident]
+            raised[ident] = self._round(node.weight, node.places)
+            reached, _, _ = self._aggregate(raised)
+            if reached is not None and reached >= low:
+                chosen = tuple((i, lost * weigh) for i, lost in losing[:count])
+                return label, low, low - total, chosen
+        return label, low, low - total, ()
 
 
 def _names(formula: Formula | None, named: dict[str, str]) -> set[str]:

@@ -74,7 +74,9 @@ def test_an_altered_score_is_caught_at_its_row_with_the_reason(tmp_path):
     assert row["line"] == _line(path, '"时效-三零创建" = "5.65"')
     assert row["reason"] == "the published score follows no declared rule"
     total = next(f for f in findings if f["id"] == "total")
-    assert total["reason"] == "the published total is not the sum of the published rows"
+    assert total["reason"] == (
+        "the published total is not what the scheme gives for the published rows"
+    )
 
 
 def test_reasons_truncation_places_cap_and_grade(tmp_path):
@@ -184,3 +186,111 @@ def test_a_row_scored_by_the_schemes_other_formula_is_named(tmp_path):
     assert row["reason"] == "the published score follows the scheme's formula 'completion'"
     zh = _run("audit", str(SEED / "scheme.toml"), str(path), "--lang", "zh")
     assert "发布得分符合方案中的公式“completion”" in zh.stdout
+
+
+# --- edges: band ends, unrounded bases, rows not counted, renormalisation, ids -----------
+def _scheme(tmp_path, body, *, scheme_id="edges", top=10, low=5):
+    path = tmp_path / "scheme.toml"
+    path.write_text(
+        f'[scheme]\nid = "{scheme_id}"\ntitle = "edges"\nmax = {top}\n\n[inputs]\nx = {{}}\n\n'
+        f'[[bands]]\nlabel = "pass"\nmin = {low}\nmax = {top}\n\n'
+        f'[[bands]]\nlabel = "fail"\nmin = 0\nmax = {low}\n\n{body}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def _report(tmp_path, published, scores, facts):
+    lines = ["[published]", *published, "", "[published.scores]"]
+    lines += [f'"{ident}" = "{value}"' for ident, value in scores.items()]
+    lines += ["", "[indicators]"]
+    lines += [f'"{ident}" = {{ {values} }}' for ident, values in facts.items()]
+    path = tmp_path / "report.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _audit(scheme, report):
+    result = _run("audit", str(scheme), str(report), "--format", "json", "--lang", "en")
+    return result, json.loads(result.stdout)
+
+
+TWO_ROWS = (
+    '[indicators.a]\nweight = 5\nformula = "weight * x"\n\n'
+    '[indicators.b]\nweight = 5\nformula = "weight * x"\n'
+)
+
+
+def test_a_total_exactly_at_a_bands_minimum_is_in_that_band(tmp_path):
+    scheme = _scheme(tmp_path, TWO_ROWS)
+    facts = {"a": 'x = "1"', "b": 'x = "0"'}
+    report = _report(tmp_path, ['total = "5"', 'grade = "pass"'], {"a": "5", "b": "0"}, facts)
+    result, data = _audit(scheme, report)
+    assert result.exit_code == 0, result.output
+    assert data["findings"] == []
+    report = _report(tmp_path, ['total = "5"', 'grade = "fail"'], {"a": "5", "b": "0"}, facts)
+    result, data = _audit(scheme, report)
+    assert result.exit_code == 1
+    grade = next(f for f in data["findings"] if f["id"] == "grade")
+    assert grade["reason"] == "a total of 5 falls in the band pass"
+
+
+def test_a_published_row_only_its_unrounded_score_explains(tmp_path):
+    # 1 x 0.2466 is 0.25 at the declared 2 places; the report printed 0.247: rounded to 3
+    # places from the exact 0.2466 (from 0.25 no rounding gives 0.247).
+    scheme = _scheme(
+        tmp_path, '[indicators.a]\nweight = 1\nformula = "weight * x"\n', top=1, low="0.5"
+    )
+    report = _report(tmp_path, [], {"a": "0.247"}, {"a": 'x = "0.2466"'})
+    result, data = _audit(scheme, report)
+    assert result.exit_code == 1
+    (row,) = data["findings"]
+    assert (row["published"], row["expected"]) == ("0.247", "0.25")
+    assert row["reason"].endswith("to 3 places instead of 2"), row["reason"]
+
+
+def test_a_published_row_not_counted_is_not_added_to_the_total(tmp_path):
+    # A form prints a row of 10 points beside indicators worth 10, and a total out of 10.
+    body = (
+        '[indicators.a]\nweight = 10\nformula = "weight * x"\n\n'
+        '[indicators.printed]\nweight = 10\nformula = "weight * x"\ncounted = false\n'
+    )
+    scheme = _scheme(tmp_path, body)
+    report = _report(
+        tmp_path,
+        ['total = "10"', 'grade = "pass"'],
+        {"a": "10", "printed": "7"},
+        {"a": 'x = "1"', "printed": 'x = "0.7"'},
+    )
+    result, data = _audit(scheme, report)
+    assert data["findings"] == [], data["findings"]  # not "published 10, the scheme gives 17"
+    assert result.exit_code == 0
+
+
+def test_a_renormalised_total_with_a_row_not_applicable_is_right(tmp_path):
+    # b is not applicable and left out: the total is 4 x 10 / 5 = 8, not the rows' sum 4.
+    body = TWO_ROWS + 'na = "exclude"\n'
+    scheme = _scheme(tmp_path, body)
+    report = _report(
+        tmp_path,
+        ['total = "8"', 'grade = "pass"'],
+        {"a": "4", "b": "/"},
+        {"a": 'x = "0.8"', "b": 'na = "不适用"'},
+    )
+    result, data = _audit(scheme, report)
+    assert data["findings"] == [], data["findings"]
+    assert result.exit_code == 0
+
+
+def test_a_row_named_as_the_scheme_is_compared_with_its_row_not_the_total(tmp_path):
+    body = TWO_ROWS.replace("[indicators.a]", '[indicators."edges"]')
+    scheme = _scheme(tmp_path, body, scheme_id="edges")
+    report = _report(
+        tmp_path,
+        ['total = "7"', 'grade = "pass"'],
+        {"edges": "5", "b": "2"},
+        {"edges": 'x = "1"', "b": 'x = "0.4"'},
+    )
+    result, data = _audit(scheme, report)
+    assert data["findings"] == [], data["findings"]
+    assert result.exit_code == 0

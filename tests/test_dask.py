@@ -21,12 +21,24 @@ SEED = ROOT / "rules" / "examples" / "xinzhou-zfw-2021"
 
 @pytest.fixture(scope="module")
 def client():
+    # A loaded machine (the whole suite on two cores) starts worker processes slowly: wait
+    # for them as long as it takes, instead of the default seconds.
+    import dask
+
     with (
+        dask.config.set(
+            {
+                "distributed.comm.timeouts.connect": "180s",
+                "distributed.comm.timeouts.tcp": "180s",
+                "distributed.scheduler.worker-ttl": None,
+            }
+        ),
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
-        distributed.Client(cluster) as connected,
+        distributed.Client(cluster, timeout="180s") as connected,
     ):
+        connected.wait_for_workers(2, timeout=180)
         yield connected
 
 

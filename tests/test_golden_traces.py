@@ -99,19 +99,22 @@ def test_groups_whose_rows_all_counted_are_built_as_the_general_path_builds_them
     # for a unit whose every row was scored the plain way, and write such a row's steps
     # from the traced function's integer pairs; with all three turned off every node and
     # every byte must be the same.
-    from perfrules.engine import _assemble
+    from perfrules.engine import _assemble, _json, _layout, _tree
 
     entries = [e for e in GOLDEN if "trace" in e]
     fast = [compiled(e["scheme"]).evaluate(e["facts"]).trace for e in entries]
     trees = [trace.root for trace in fast]
     texts = [trace.to_json() for trace in fast]
-    layout = _assemble._json_layout
+    layout = _layout._json_layout
 
     def without_short_cut(plan):  # no group lists the rows it adds up: all go the long way
         return [(i, n, p, g and (g[0], (), *g[2:])) for i, n, p, g in layout(plan)]
 
-    monkeypatch.setattr(_assemble, "_json_layout", without_short_cut)
-    monkeypatch.setattr(_assemble, "_plain_layout", lambda plan: None)  # nor the plain path
+    for module in (_layout, _tree, _json):  # every writer that reads the layouts
+        if hasattr(module, "_json_layout"):
+            monkeypatch.setattr(module, "_json_layout", without_short_cut)
+        if hasattr(module, "_plain_layout"):
+            monkeypatch.setattr(module, "_plain_layout", lambda plan: None)  # nor the plain path
     monkeypatch.setattr(  # rows written from their nodes
         _assemble.Evaluation,
         "_plain_leaf_json",

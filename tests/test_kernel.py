@@ -74,7 +74,7 @@ def test_compiling_a_loaded_scheme_does_not_check_it_again(monkeypatch, seed_sch
     def fail(*args, **kwargs):
         raise AssertionError("checked twice")
 
-    monkeypatch.setattr("perfrules.engine.check_scheme", fail)
+    monkeypatch.setattr("perfrules.rules._front.check_scheme", fail)
     facts = perfrules.load_facts(seed_scheme_path.with_name("facts.toml"))
     assert str(perfrules.compile_scheme(scheme).evaluate(facts).total) == "89.25"
 
@@ -113,7 +113,7 @@ def test_a_group_of_thousands_of_rows_compiles_and_adds_up():
 
 
 def test_a_trace_too_large_to_use_is_refused_at_the_row_that_crosses_the_limit(monkeypatch):
-    from perfrules.engine import _assemble
+    from perfrules.engine import _json
 
     rows = "".join(
         f'[indicators.i{n}]\nweight = 1\nformula = "weight * min(big / (big + x), 1)"\n'
@@ -127,7 +127,7 @@ def test_a_trace_too_large_to_use_is_refused_at_the_row_that_crosses_the_limit(m
     compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="big.toml"))
     result = compiled.evaluate({"shared": {"x": "7/3"}, "indicators": {}})
     full = len(result.trace.to_json())
-    monkeypatch.setattr(_assemble, "MAX_TRACE_CHARS", full // 2)
+    monkeypatch.setattr(_json, "MAX_TRACE_CHARS", full // 2)
     again = compiled.evaluate({"shared": {"x": "7/3"}, "indicators": {}})
     with pytest.raises(perfrules.FactsError) as caught:
         again.trace.to_json()
@@ -179,6 +179,7 @@ SCOPE_TEXT = '[inputs]\nx = {}\ny = {}\nz = {}\nflag = { type = "bool" }\n'
     flag=st.booleans(),
 )
 def test_a_trace_never_outgrows_the_bound_its_scheme_was_checked_against(text, values, flag):
+    from perfrules.rules import checked
     from perfrules.rules._checks import trace_bound
 
     rule_file = (
@@ -194,6 +195,6 @@ def test_a_trace_never_outgrows_the_bound_its_scheme_was_checked_against(text, v
         result = perfrules.compile_scheme(scheme).evaluate({"shared": {**shared, "flag": flag}})
     except perfrules.FactsError:
         return  # division by zero, a number past 4,096 bits
-    bound, _, _ = trace_bound(scheme, scheme._checked.expressions)
+    bound, _, _ = trace_bound(scheme, checked(scheme).result.expressions)
     written = len(result.trace.to_json())
     assert written <= bound, (text, shared)

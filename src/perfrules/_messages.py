@@ -361,6 +361,21 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "a row has {got} cells where the header has {expected}: {text}",
         "一行有 {got} 个单元格，而表头有 {expected} 列：{text}",
     ),
+    "PR418": (
+        "error",
+        "{what} is over its limit of {limit}: {detail}",
+        "{what_zh}超过上限 {limit}：{detail}",
+    ),
+    "PR419": (
+        "error",
+        "column '{column}' cannot hold facts: {reason}",
+        "列“{column}”不能存放事实：{reason}",
+    ),
+    "PR420": (
+        "error",
+        "the header names {names} more than once: each column must have its own name",
+        "表头中 {names} 出现了不止一次：每一列必须有自己的名称",
+    ),
     "PR235": (
         "error",
         (
@@ -553,6 +568,14 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "section.rounding": ("rounding", "舍入"),
     "section.defaults": ("defaults", "默认值"),
     "section.scheme": ("scheme", "方案信息"),
+    "section.grade_overrides": ("grade overrides", "等级特别规定"),
+    "legend.not_counted": (
+        "(weight): shown and scored, not counted in the total",
+        "（分值）：仅列示并计分，不计入总分",
+    ),
+    "section.cohort": ("cohort", "参评群体"),
+    "section.cohort.values": ("cohort values", "群体取值"),
+    "section.ranking": ("ranking", "排名"),
     "column.id": ("id", "编号"),
     "column.name": ("name", "指标"),
     "column.old": ("old", "原得分"),

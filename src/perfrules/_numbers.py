@@ -445,6 +445,26 @@ def to_decimal(value: Fraction) -> Decimal:
     return Decimal((sign, tuple(map(int, str(q))), -places))
 
 
+def from_decimal(value: Decimal) -> Fraction:
+    """The value a Decimal written by :func:`to_decimal` stands for.
+
+    A terminating value is exact as it is. A repeating one was cut to 28 significant
+    digits: it is read back as the simplest fraction (denominator below 10**13) that
+    :func:`to_decimal` writes as those very digits, when there is one (``0.3333…`` is 1/3);
+    else as the digits themselves.
+    """
+    exact = Fraction(value)
+    if len(value.as_tuple().digits) < _CUT_DIGITS or not value.is_finite():
+        return exact
+    candidate = exact.limit_denominator(10**13)
+    if candidate != exact and to_decimal(candidate) == value:
+        return candidate
+    return exact
+
+
+_CUT_DIGITS: Final = 28
+
+
 def _significant(num: int, den: int, digits: int = 28) -> tuple[int, int, int]:
     """*num*/*den* (not 0) to *digits* significant digits, half-even: (sign, q, places).
 

@@ -57,6 +57,7 @@ __all__ = [
     "formulas",
     "numbers",
     "scheme_properties",
+    "scheme_toml",
     "schemes",
     "unit_violations",
 ]
@@ -72,6 +73,7 @@ _FUNCTIONS_NUM = {
     "reverse_ratio": (2, 2),
     "steps": (2, 2),
 }
+_COMPARISONS = ["<", "<=", ">", ">=", "==", "!="]
 _INTERVALS = ["=0", "(0, 10%]", "(10%, 20%]", "[0.5, 1)", ">=1", "<0", "(-1, 1)", "[2, 3]"]
 _GARBAGE = [
     "(",
@@ -122,7 +124,9 @@ def numbers(*, max_abs: int = 10**6) -> st.SearchStrategy[Fraction]:
 
 
 @st.composite
-def _num_expr(draw: st.DrawFn, names: Sequence[str], bools: Sequence[str], depth: int) -> str:
+def _num_expr(
+    draw: st.DrawFn, names: Sequence[str], bools: Sequence[str], depth: int, chains: bool = True
+) -> str:
     if depth <= 0 or draw(st.integers(0, 3)) == 0:
         leaf = draw(
             st.one_of(
@@ -133,7 +137,7 @@ def _num_expr(draw: st.DrawFn, names: Sequence[str], bools: Sequence[str], depth
         )
         return str(leaf)
     kind = draw(st.integers(0, 6))
-    sub = _num_expr(names, bools, depth - 1)
+    sub = _num_expr(names, bools, depth - 1, chains)
     if kind == 0:
         op = draw(st.sampled_from(["+", "-", "*", "/"]))
         return f"({draw(sub)} {op} {draw(sub)})"
@@ -148,7 +152,7 @@ def _num_expr(draw: st.DrawFn, names: Sequence[str], bools: Sequence[str], depth
         args = [draw(sub) for _ in range(draw(st.integers(low, high)))]
         return f"{name}({', '.join(args)})"
     if kind == 4:
-        test = draw(_bool_expr(names, bools, depth - 1))
+        test = draw(_bool_expr(names, bools, depth - 1, chains))
         return f"({draw(sub)} if {test} else {draw(sub)})"
     if kind == 5:
         pairs = draw(st.integers(1, 3))
@@ -158,29 +162,37 @@ def _num_expr(draw: st.DrawFn, names: Sequence[str], bools: Sequence[str], depth
         if draw(st.booleans()):
             parts.append(draw(sub))
         return f"lookup({', '.join(parts)})"
-    flags = [draw(_bool_expr(names, bools, depth - 1)) for _ in range(draw(st.integers(1, 3)))]
+    flags = [
+        draw(_bool_expr(names, bools, depth - 1, chains)) for _ in range(draw(st.integers(1, 3)))
+    ]
     if draw(st.booleans()):
         return f"count({', '.join(flags)})"
     return "checklist(" + ", ".join(f"{f}, {draw(sub)}" for f in flags) + ")"
 
 
 @st.composite
-def _bool_expr(draw: st.DrawFn, names: Sequence[str], bools: Sequence[str], depth: int) -> str:
+def _bool_expr(
+    draw: st.DrawFn, names: Sequence[str], bools: Sequence[str], depth: int, chains: bool = True
+) -> str:
     if depth <= 0 or draw(st.integers(0, 2)) == 0:
         use_name: bool = draw(st.booleans())
         if bools and use_name:
             return draw(st.sampled_from(list(bools)))
         return draw(st.sampled_from(["True", "False"]))
     kind = draw(st.integers(0, 2))
-    num = _num_expr(names, bools, depth - 1)
+    num = _num_expr(names, bools, depth - 1, chains)
     if kind == 0:
-        op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
-        return f"({draw(num)} {op} {draw(num)})"
+        # a chained comparison (a < b <= c) holds when each link does, each operand once
+        links = draw(st.integers(1, 3)) if chains else 1
+        text = draw(num)
+        for _ in range(links):
+            text += f" {draw(st.sampled_from(_COMPARISONS))} {draw(num)}"
+        return f"({text})"
     if kind == 1:
         op = draw(st.sampled_from(["and", "or"]))
-        sub = _bool_expr(names, bools, depth - 1)
+        sub = _bool_expr(names, bools, depth - 1, chains)
         return f"({draw(sub)} {op} {draw(sub)})"
-    return f"(not {draw(_bool_expr(names, bools, depth - 1))})"
+    return f"(not {draw(_bool_expr(names, bools, depth - 1, chains))})"
 
 
 @st.composite
@@ -205,6 +217,7 @@ def formulas(
     *,
     max_depth: int = 4,
     well_formed: bool | None = None,
+    chains: bool = True,
 ) -> st.SearchStrategy[str]:
     """Formula text over *names* (numbers) and *bools* (conditions).
 
@@ -214,8 +227,9 @@ def formulas(
         max_depth: nesting depth of generated well-formed formulas.
         well_formed: ``True`` for type-correct formulas only (they may still fail at
             evaluation, e.g. by dividing by zero), ``False`` for mutated ones, ``None`` for both.
+        chains: also chained comparisons (``a < b <= c``, each operand evaluated once).
     """
-    good = _num_expr(list(names), list(bools), max_depth)
+    good = _num_expr(list(names), list(bools), max_depth, chains)
     if well_formed is True:
         return good
     bad = _mutated(good)
@@ -313,6 +327,20 @@ def _input_strategy(compiled: CompiledScheme, name: str) -> st.SearchStrategy[An
     return _number_strategy(Fraction(1), allow_zero=name not in across)
 
 
+def _own_names(compiled: CompiledScheme, index: int) -> list[str]:
+    """The names a row reads from its own facts (not params, a target, shared facts)."""
+    leaf = compiled.plan.nodes[index].leaf
+    assert leaf is not None  # noqa: S101
+    across = _shared_names(compiled) | compiled.plan.cohort_names
+    return [
+        name
+        for name in leaf.needs
+        if name not in leaf.params
+        and not (name == "target" and leaf.target_value is not None)
+        and name not in across
+    ]
+
+
 def _leaf_strategy(
     compiled: CompiledScheme, index: int, allow_missing: bool, allow_na: bool
 ) -> st.SearchStrategy[dict[str, Any]]:
@@ -322,12 +350,7 @@ def _leaf_strategy(
     scheme = compiled.scheme
     reference = leaf.target_value if leaf.target_value is not None else Fraction(1)
     parts: dict[str, st.SearchStrategy[Any]] = {}
-    across = _shared_names(compiled) | compiled.plan.cohort_names
-    for name in leaf.needs:
-        if name in leaf.params or (name == "target" and leaf.target_value is not None):
-            continue
-        if name in across:
-            continue
+    for name in _own_names(compiled, index):
         declared = scheme.inputs.get(name)
         kind = declared.type if declared is not None else "number"
         if kind == "bool":
@@ -373,19 +396,21 @@ def facts_for(
         for i in compiled.plan.leaves
     }
     # a row shown but not counted cannot keep the total from being empty
-    counted = {compiled.plan.nodes[i].id for i in compiled.plan.counted_leaves}
-    shows: dict[str, str | None] = {}
-    for index in compiled.plan.leaves:
-        node = compiled.plan.nodes[index]
-        shows[node.id] = node.leaf.show if node.leaf is not None else None
+    counted = [compiled.plan.nodes[i] for i in compiled.plan.counted_leaves]
+    own = {compiled.plan.nodes[i].id: _own_names(compiled, i) for i in compiled.plan.leaves}
 
     def some_indicator_counts(facts: dict[str, Any]) -> bool:
         # Facts where every indicator is excluded cannot be scored (PR502): not valid facts.
-        return any(
-            "na" not in values and (shows[ident] is None or shows[ident] in values or not values)
-            for ident, values in facts["indicators"].items()
-            if ident in counted
-        )
+        for node in counted:
+            leaf = node.leaf
+            values = facts["indicators"][node.id]
+            assert leaf is not None  # noqa: S101
+            if "na" in values:
+                if leaf.na != "exclude":
+                    return True
+            elif leaf.show not in own[node.id] or leaf.show in values or leaf.missing != "exclude":
+                return True
+        return False
 
     # Conditions, cohort values and ranking keys read shared facts.
     shared = {name: _input_strategy(compiled, name) for name in sorted(_shared_names(compiled))}
@@ -439,64 +464,188 @@ _SCHEME_FORMULAS = {
     "lookup": ('weight * lookup(x, "<0.6", 0, "[0.6, 0.8)", 0.6, "[0.8, 1)", 0.8, 1)', "positive"),
     "level": ("weight * q", "none"),
 }
+_POLICIES = ["error", "zero", "full", "exclude"]
+_PLACES = [0, 1, 2, "none"]
+_STATS = ["min", "max", "mean", "median", "sum", "count", "percentile"]
+_TIE_RULES = ["competition", "dense", "ordinal"]
+
+
+def _node_options(
+    draw: st.DrawFn, entry: dict[str, Any], *, places: bool, policies: bool, leaf: bool
+) -> None:
+    """Per-node keys: its own places, and a leaf's not-applicable and missing policies."""
+    if places and draw(st.integers(0, 3)) == 0:
+        entry["places"] = draw(st.sampled_from(_PLACES))
+    if leaf and policies:
+        for key in ("na", "missing"):
+            if draw(st.booleans()):
+                entry[key] = draw(st.sampled_from(_POLICIES))
+
+
+def _band_edges(draw: st.DrawFn, top: Decimal, *, halves: bool) -> list[Decimal]:
+    """Band edges from 0 to *top*: whole points, and half points when *halves*."""
+    whole = int(top)
+    cuts: set[Decimal] = set()
+    if whole > 1:
+        cuts |= {Decimal(c) for c in draw(st.lists(st.integers(1, whole - 1), max_size=3))}
+    if halves and whole >= 1:
+        extra = draw(st.lists(st.integers(0, whole - 1), max_size=2))
+        cuts |= {Decimal(c) + Decimal("0.5") for c in extra}
+    return [Decimal(0), *sorted(c for c in cuts if 0 < c < top), top]
+
+
+def _cohort_tables(
+    draw: st.DrawFn, indicators: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, dict[str, Any] | None]:
+    """A ``[cohort]`` value read by a new indicator and/or a ``[ranking]`` (or neither).
+
+    Returns the cohort table, the ranking table, and the indicator reading the value.
+    """
+    kind = draw(st.sampled_from(["values", "ranking", "both"]))
+    cohort: dict[str, Any] | None = None
+    ranking: dict[str, Any] | None = None
+    reader: dict[str, Any] | None = None
+    if kind in ("values", "both"):
+        stat = draw(st.sampled_from(_STATS))
+        value: dict[str, Any] = {"stat": stat}
+        if stat != "count":
+            value["of"] = "bid"
+        if stat == "percentile":
+            value["percentile"] = Decimal(draw(st.sampled_from([0, 25, 50, 90, 100])))
+        if draw(st.booleans()):
+            value["where"] = draw(st.sampled_from(["valid", "bid > 1 and valid", "not valid"]))
+        cohort = {"values": {"v": value}}
+        if draw(st.booleans()):
+            cohort["group_by"] = "lot"
+        formula = "weight * min(v, 3) / 3" if stat == "count" else "weight * min(v / bid, 1)"
+        reader = {"formula": formula, "direction": "none"}
+    if kind in ("ranking", "both"):
+        keys: list[dict[str, Any]] = [
+            {"by": "total", "order": draw(st.sampled_from(["desc", "asc"]))}
+        ]
+        if draw(st.booleans()):
+            keys.append({"by": "bid", "order": draw(st.sampled_from(["asc", "desc"]))})
+        if draw(st.booleans()) and indicators:
+            keys.append({"by": draw(st.sampled_from(sorted(indicators))), "order": "desc"})
+        ranking = {"keys": keys, "ties": draw(st.sampled_from(_TIE_RULES))}
+        if draw(st.booleans()):
+            ranking["where"] = "valid"
+        if cohort is None and draw(st.booleans()):
+            cohort = {"group_by": "lot"}  # ranks per lot without values
+    return cohort, ranking, reader
 
 
 @st.composite
-def schemes(draw: st.DrawFn, *, max_depth: int = 3, max_children: int = 3) -> Scheme:
+def schemes(
+    draw: st.DrawFn,
+    *,
+    max_depth: int = 3,
+    max_children: int = 3,
+    fit: bool = True,
+    counted: bool = True,
+    policies: bool = True,
+    places: bool = True,
+    cohorts: bool = False,
+) -> Scheme:
     """Random valid schemes, for testing the engine and tools built on it.
 
     Trees of random depth whose weights add up, bands covering [0, max], rounding at
-    random places and modes, formulas from the function library.
+    random places and modes, formulas from the function library. Each keyword turns on
+    one family of shapes (all but *cohorts* on by default; all off gives the schemes of
+    earlier releases):
+
+    Args:
+        draw: given by hypothesis (call ``schemes()`` without it).
+        max_depth: levels of groups.
+        max_children: children of each group (and of the top level).
+        fit: sometimes ``[scheme] fit = "normalise"`` or ``"cap"`` with a ``max`` other
+            than the sum of the rows' weights.
+        counted: some rows and groups ``counted = false`` (never every one of a level).
+        policies: not-applicable and missing policies in ``[defaults]`` and per row.
+        places: places 0, 1, 2 or ``"none"`` at the group level and on single rows and
+            groups (the indicator and total levels always draw them), and band edges at
+            half points.
+        cohorts: sometimes a ``[cohort]`` value (every stat, ``where``, ``group_by``)
+            read by a row, a ``[ranking]`` (every tie rule, ``where``), or both; such a
+            scheme is scored with :func:`cohorts_for`, not unit by unit.
     """
     groups: dict[str, dict[str, Any]] = {}
     indicators: dict[str, dict[str, Any]] = {}
 
     def make(parent: str | None, depth: int) -> Decimal:
         total = Decimal(0)
+        made: list[tuple[dict[str, Any], Decimal]] = []
         for _ in range(draw(st.integers(1, max_children))):
             node_id = f"n{len(groups) + len(indicators)}"
             if depth < max_depth and draw(st.booleans()):
-                groups[node_id] = {"parent": parent} if parent else {}
+                entry: dict[str, Any] = {"parent": parent} if parent else {}
+                groups[node_id] = entry
                 weight = make(node_id, depth + 1)
-                groups[node_id]["weight"] = weight
+                entry["weight"] = weight
+                _node_options(draw, entry, places=places, policies=policies, leaf=False)
             else:
                 weight = Decimal(draw(st.integers(1, 20)))
                 kind = draw(st.sampled_from(sorted(_SCHEME_FORMULAS)))
                 formula, direction = _SCHEME_FORMULAS[kind]
-                entry: dict[str, Any] = {
-                    "weight": weight,
-                    "formula": formula,
-                    "direction": direction,
-                }
+                entry = {"weight": weight, "formula": formula, "direction": direction}
                 if "x" in formula:
                     entry["show"] = "x"
                 if parent:
                     entry["parent"] = parent
+                _node_options(draw, entry, places=places, policies=policies, leaf=True)
                 indicators[node_id] = entry
-            total += weight
+            if counted and draw(st.integers(0, 4)) == 0:
+                entry["counted"] = False
+            else:
+                total += weight
+            made.append((entry, weight))
+        if total == 0:  # every child shown but not counted: count the first
+            first, weight = made[0]
+            del first["counted"]
+            total = weight
         return total
 
-    total = make(None, 1)
-    top = int(total)
-    cuts = (
-        sorted(set(draw(st.lists(st.integers(1, max(top - 1, 1)), max_size=3)))) if top > 1 else []
-    )
-    edges = [Decimal(0), *(Decimal(c) for c in cuts if 0 < c < top), total]
+    weights = make(None, 1)
+    data: dict[str, Any] = {}
+    cohort = ranking = None
+    inputs: dict[str, Any] = {"x": {}, "t": {}, "q": {"type": "level", "scale": "three"}}
+    if cohorts and draw(st.booleans()):
+        cohort, ranking, reader = _cohort_tables(draw, indicators)
+        inputs |= {"bid": {}, "valid": {"type": "bool"}}
+        if reader is not None:
+            node_id = f"n{len(groups) + len(indicators)}"
+            reader["weight"] = Decimal(draw(st.integers(1, 20)))
+            indicators[node_id] = reader
+            weights += reader["weight"]
+    top = weights
+    fitted = draw(st.sampled_from([None, "normalise", "cap"])) if fit else None
+    if fitted is not None:
+        top = Decimal(draw(st.integers(max(1, int(weights) // 2), int(weights) * 2)))
+        if top == weights:
+            top += 1
+    edges = _band_edges(draw, top, halves=places)
     bands = [
         {"label": f"G{i}", "min": edges[i], "max": edges[i + 1]}
         for i in reversed(range(len(edges) - 1))
     ]
-    places = st.sampled_from([0, 1, 2, "none"])
-    data = {
-        "scheme": {"id": "random", "title": "random scheme", "max": total},
-        "rounding": {
-            "mode": draw(st.sampled_from(ROUNDING_MODES)),
-            "indicator": draw(places),
-            "group": "none",
-            "total": draw(places),
-        },
+    scheme_table: dict[str, Any] = {"id": "random", "title": "random scheme", "max": top}
+    if fitted is not None:
+        scheme_table["fit"] = fitted
+    data["scheme"] = scheme_table
+    data["rounding"] = {
+        "mode": draw(st.sampled_from(ROUNDING_MODES)),
+        "indicator": draw(st.sampled_from(_PLACES)),
+        "group": draw(st.sampled_from(_PLACES)) if places else "none",
+        "total": draw(st.sampled_from(_PLACES)),
+    }
+    if policies:
+        data["defaults"] = {
+            "na": draw(st.sampled_from(_POLICIES)),
+            "missing": draw(st.sampled_from(_POLICIES)),
+        }
+    data |= {
         "bands": bands,
-        "inputs": {"x": {}, "t": {}, "q": {"type": "level", "scale": "three"}},
+        "inputs": inputs,
         "scales": {
             "three": {
                 "levels": [
@@ -519,7 +668,62 @@ def schemes(draw: st.DrawFn, *, max_depth: int = 3, max_children: int = 3) -> Sc
         "groups": groups,
         "indicators": indicators,
     }
+    if cohort is not None:
+        data["cohort"] = cohort
+    if ranking is not None:
+        data["ranking"] = ranking
     return Scheme.model_validate(data)
+
+
+def scheme_toml(scheme: Scheme | CompiledScheme) -> str:
+    """*scheme* written as a rule file (TOML): a drawn scheme to save, load or read.
+
+    Keys left at their defaults are left out; ``load_scheme`` of the text gives *scheme* back.
+    """
+    model = scheme.scheme if isinstance(scheme, CompiledScheme) else scheme
+    data = model.model_dump(mode="python", exclude_defaults=True)
+    lines: list[str] = []
+    for key, value in data.items():
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            for item in value:
+                lines += [f"[[{_toml_key(key)}]]", *_toml_pairs(item), ""]
+        else:
+            _toml_table([key], value, lines)
+    return "\n".join(lines)
+
+
+def _toml_table(path: list[str], table: dict[str, Any], lines: list[str]) -> None:
+    lines += [f"[{'.'.join(_toml_key(p) for p in path)}]", *_toml_pairs(table), ""]
+    for key, value in table.items():
+        if isinstance(value, dict):
+            _toml_table([*path, key], value, lines)
+
+
+def _toml_pairs(table: dict[str, Any]) -> list[str]:
+    return [
+        f"{_toml_key(k)} = {_toml_text(v)}" for k, v in table.items() if not isinstance(v, dict)
+    ]
+
+
+def _toml_key(key: str) -> str:
+    bare = key.replace("_", "").replace("-", "")
+    return key if bare.isascii() and bare.isalnum() else _toml_text(key)
+
+
+def _toml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return (
+            "{ " + ", ".join(f"{_toml_key(k)} = {_toml_text(v)}" for k, v in value.items()) + " }"
+        )
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_text(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # --- three-line use ----------------------------------------------------------------------

@@ -44,16 +44,22 @@ from perfrules.reports import (
     render_score_table,
     results_format,
 )
-from perfrules.reports._safe import printable
+from perfrules.reports._safe import click_text, printable
 from perfrules.rules._front import check_path
 from perfrules.rules._installed import installed_packs
 from perfrules.serve import command as serve_command
 from perfrules.trace import Result, Trace
 from perfrules.workflows._audit import audit as audit_report
 from perfrules.workflows._audit import load_report
-from perfrules.workflows._batch import score_batch, write_results
+from perfrules.workflows._batch import (
+    CSV_EOLS,
+    CsvStyle,
+    read_units,
+    score_batch,
+    write_results,
+)
 from perfrules.workflows._diff import diff_schemes, what_if
-from perfrules.workflows._files import extends_text, new_year_text, write_atomic
+from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
 from perfrules.workflows._packs import PackError, find_pack, run_cases
 from perfrules.workflows._schema import KINDS, schema_text
 from perfrules.workflows._templates import write_template
@@ -63,7 +69,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 #: The reader of our output closed the pipe (128 + SIGPIPE, as shells report it).
 EXIT_PIPE = 141
-_UNREADABLE = frozenset({"PR105", "PR106", "PR108"})
+_UNREADABLE = frozenset({"PR105", "PR106", "PR108", "PR418", "PR419", "PR420"})
 
 
 _RESULT_ENDINGS: Final = ", ".join(s for f in FORMATS if f.results for s in f.suffixes)
@@ -228,16 +234,38 @@ def _evaluate(
 def _evaluate_in_cohort(
     compiled: CompiledScheme, facts_path: str, lang: Lang, output_format: str, unit_name: str
 ) -> Result:
-    """Score every unit of *facts_path* together; the result of the one named *unit_name*."""
-    outcome = score_batch(compiled, facts_path, trace=True)
-    for unit in outcome.units:
-        if unit.unit == unit_name:
-            if unit.result is None:
-                raise _fail(unit.errors, lang, output_format)
-            return unit.result
-    shown = ", ".join(u.unit for u in outcome.units[:10])
-    more = ", ..." if len(outcome.units) > 10 else ""
-    raise click.BadParameter(f"no unit '{unit_name}' in {facts_path} ({shown}{more})")
+    """The result of the unit named *unit_name* in *facts_path*, with its trace.
+
+    A scheme with cohort values or a ranking scores every unit together; any other scores
+    only the unit asked for, so one trace is kept however large the file.
+    """
+    names: list[str] = []
+    count = 0
+    try:
+        if compiled.scheme.cohort is None and compiled.scheme.ranking is None:
+            for name, facts, _ in read_units(facts_path, compiled):
+                if name == unit_name:
+                    if isinstance(facts, FactsError):
+                        raise _fail(list(facts.diagnostics), lang, output_format)
+                    return compiled.evaluate(facts)
+                count += 1
+                if len(names) < 10:
+                    names.append(name)
+        else:
+            outcome = score_batch(compiled, facts_path, trace=True)
+            for unit in outcome.units:
+                if unit.unit == unit_name:
+                    if unit.result is None:
+                        raise _fail(unit.errors, lang, output_format)
+                    return unit.result
+            names = [u.unit for u in outcome.units[:10]]
+            count = len(outcome.units)
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), lang, output_format) from None
+    shown = ", ".join(names) + (", ..." if count > 10 else "")
+    raise click.BadParameter(
+        f"no unit '{click_text(unit_name)}' in {click_text(facts_path)} ({click_text(shown)})"
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -329,6 +357,20 @@ def check(
     "写入文件；批量结果写入 .csv、.jsonl 或 .xlsx。",
 )
 @_UNIT_OPTION
+@click.option(
+    "--csv-bom/--no-csv-bom",
+    default=True,
+    show_default=True,
+    help="Start CSV results with a UTF-8 byte-order mark (Excel needs it to read UTF-8). "
+    "CSV 结果文件以 UTF-8 BOM 开头（Excel 需要）。",
+)
+@click.option(
+    "--csv-eol",
+    type=click.Choice(list(CSV_EOLS)),
+    default="lf",
+    show_default=True,
+    help="Line ending of CSV results. CSV 结果文件的换行符。",
+)
 @_guard
 def score(
     scheme: str,
@@ -337,6 +379,8 @@ def score(
     lang: Lang | None,
     out: str | None,
     unit_name: str | None,
+    csv_bom: bool,
+    csv_eol: str,
 ) -> None:
     """Score one unit's FACTS under SCHEME: the table, or the JSON trace.
 
@@ -363,6 +407,8 @@ def score(
             or Path(facts).suffix.lower() == ".parquet"
         )
     )
+    if out == STDOUT and not many:
+        out = None  # one unit to standard output: the page, as without --out
     one_form = out is not None and not many and out.lower().endswith((".xlsx", ".pdf"))
     if out is not None and not many and (results_format(out) is None or one_form):
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown),
@@ -379,7 +425,8 @@ def score(
             click.echo(out, err=True)
         return
     if out is not None or many:
-        _score_batch(compiled, facts, out, output_format, language)
+        style = CsvStyle(bom=csv_bom, eol=CSV_EOLS[csv_eol])
+        _score_batch(compiled, facts, out, output_format, language, style)
         return
     result = _evaluate(compiled, facts, language, output_format, unit_name)
     assert result.trace is not None  # noqa: S101
@@ -423,30 +470,41 @@ def _is_wide_csv(path: Path) -> bool:
 
 
 def _score_batch(
-    compiled: CompiledScheme, source: str, out: str | None, output_format: str, lang: Lang
+    compiled: CompiledScheme,
+    source: str,
+    out: str | None,
+    output_format: str,
+    lang: Lang,
+    style: CsvStyle,
 ) -> None:
     if out is None:
         raise click.UsageError(f"scoring many units needs --out FILE ({_RESULT_ENDINGS})")
     target = Path(out)
-    if results_format(out) is None:
+    if out == STDOUT and output_format == "json":
+        raise click.UsageError("--out - writes the results (CSV) to stdout: drop --format json")
+    if results_format(out) is None and out != STDOUT:
         raise click.BadParameter(f"the file must end in {_RESULT_ENDINGS}", param_hint="--out")
     console = make_console(stderr=True)
     show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
     streamed = _streamer(Path(source), target, compiled)
-    with make_progress(console, enabled=show_progress) as advance:
-        if streamed is not None:
-            # Any size: chunk by chunk, as arrays, written as it goes.
-            flowing = streamed(compiled, Path(source), target, progress=advance)
-            summary, failed = flowing.summary(compiled), flowing.failed
-            any_failed = flowing.failed_count > 0
-        else:
-            outcome = score_batch(
-                compiled, source, trace=target.suffix.lower() == ".jsonl", progress=advance
-            )
-            summary, failed, any_failed = None, outcome.failed, bool(outcome.failed)
+    try:
+        with make_progress(console, enabled=show_progress) as advance:
+            if streamed is not None:
+                # Any size: chunk by chunk, as arrays, written as it goes.
+                flowing = streamed(compiled, Path(source), target, progress=advance, style=style)
+                summary, failed = flowing.summary(compiled), flowing.failed
+                any_failed = flowing.failed_count > 0
+            else:
+                outcome = score_batch(
+                    compiled, source, trace=target.suffix.lower() == ".jsonl", progress=advance
+                )
+                summary, failed, any_failed = None, outcome.failed, bool(outcome.failed)
+    except FactsError as exc:
+        # The whole file refused (a header over budget, not a table): still a document.
+        raise _fail(list(exc.diagnostics), lang, output_format) from None
     if streamed is None:
         try:
-            write_results(outcome, compiled, target)
+            write_results(outcome, compiled, target, style)
         except ImportError:
             click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
             raise _Exit(EXIT_USAGE) from None
@@ -473,7 +531,8 @@ def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
     """``stream_batch`` when *source* and *target* can be streamed and the extra is there."""
     if not source.is_file() or source.suffix.lower() not in (".csv", ".parquet"):
         return None
-    if target.suffix.lower() == ".jsonl" and compiled.scheme.ranking is not None:
+    suffix = ".csv" if str(target) == STDOUT else target.suffix.lower()
+    if suffix == ".jsonl" and compiled.scheme.ranking is not None:
         return None  # every trace needs its rank, known only at the end: in memory
     if source.suffix.lower() == ".csv" and not _is_wide_csv(source):
         return None
@@ -481,7 +540,7 @@ def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
         from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch  # noqa: PLC0415
     except ImportError:  # no frame extra: the in-memory batch (files up to 1 MiB)
         return None
-    return stream_batch if target.suffix.lower() in STREAM_OUTPUTS else None
+    return stream_batch if suffix in STREAM_OUTPUTS else None
 
 
 @cli.command()

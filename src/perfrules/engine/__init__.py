@@ -1,25 +1,26 @@
 """Scoring: a checked scheme becomes one generated exact function; results explain themselves.
 
-``_plan`` orders the scheme; ``_kernel`` writes the scorer; ``_scheme`` runs it and holds
-the general path of an indicator; ``_grading`` decides bands and gaps; ``_assemble`` builds
-results and traces from the raw record.
+``_plan`` orders the scheme; ``_totals`` decides how rows become a total and a grade;
+``_kernel`` writes the scorer and ``_columns`` scores tables as arrays; ``_general`` is the
+general path of an indicator; ``_grading`` orders the lost points; ``_record``, ``_tree`` and
+``_json`` build results and traces from the raw record; ``_cohorts`` and ``_workers`` score
+units together or in processes; ``_scheme`` is the facade. Who owns which rule:
+``docs/explanation/owners.md``.
 """
 
 from __future__ import annotations
 
 from perfrules.engine._assemble import VERSION
 from perfrules.engine._cohort import CohortValues
-from perfrules.engine._plan import Plan, build_plan
+from perfrules.engine._plan import build_plan
 from perfrules.engine._scheme import CompiledScheme
-from perfrules.errors import RuleFileError
 from perfrules.model import Scheme
-from perfrules.rules._front import check_scheme
-from perfrules.rules._loader import Sections
+from perfrules.rules import CheckedScheme, checked
 
-__all__ = ["VERSION", "CohortValues", "CompiledScheme", "Plan", "build_plan", "compile_scheme"]
+__all__ = ["VERSION", "CohortValues", "CompiledScheme", "compile_scheme"]
 
 
-def compile_scheme(scheme: Scheme) -> CompiledScheme:
+def compile_scheme(scheme: Scheme | CheckedScheme) -> CompiledScheme:
     """Compile a scheme for evaluation.
 
     A scheme from :func:`~perfrules.load_scheme` was checked when it was read and is not
@@ -28,11 +29,4 @@ def compile_scheme(scheme: Scheme) -> CompiledScheme:
     Raises:
         RuleFileError: the scheme has errors (for a scheme read from a file, with positions).
     """
-    result = scheme._checked  # noqa: SLF001 - kept by load_scheme
-    if result is None:
-        result, diagnostics = check_scheme(Sections(scheme), scheme._source)  # noqa: SLF001
-        if not result.ok:
-            raise RuleFileError(diagnostics)
-    return CompiledScheme(
-        build_plan(scheme, result.expressions, result.conditions, result.cohort_conditions)
-    )
+    return CompiledScheme(build_plan(checked(scheme)))

@@ -28,7 +28,8 @@ import numpy.typing as npt
 
 from perfrules._numbers import ROUNDING
 from perfrules.engine._plan import Plan
-from perfrules.expressions._functions import Interval
+from perfrules.engine._totals import totals_of
+from perfrules.expressions._functions import FUNCTIONS, Interval
 from perfrules.expressions._limits import MAX_BITS
 
 __all__ = ["Arrays", "ColumnarPlan", "columnar_plan", "score_arrays"]
@@ -40,10 +41,8 @@ Operand = tuple[Any, ...]
 
 # Below this bound a product or sum of int64 values cannot overflow.
 _SAFE: Final = 2**62
-_VECTOR_FUNCTIONS: Final = frozenset(
-    {"min", "max", "abs", "clamp", "floor", "ceil", "ratio", "reverse_ratio", "steps",
-     "lookup", "count", "missing", "checklist", "divide"}
-)  # fmt: skip
+#: The functions with an array form (the others send every row to the scalar path).
+_VECTOR_FUNCTIONS: Final = frozenset(n for n, f in FUNCTIONS.items() if f.array is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +66,6 @@ def columnar_plan(plan: Plan, types: Mapping[str, str]) -> ColumnarPlan:
             return "grade overrides"
         if plan.total_places is None:
             return "an unrounded total"
-        if plan.scheme.scheme.fit == "cap":
-            return "a capped total"
         for index in plan.leaves:
             node = plan.nodes[index]
             leaf = node.leaf
@@ -347,74 +344,59 @@ class _Vector:
         return flags if flags.shape == (self.n,) else np.broadcast_to(flags, (self.n,))
 
     def call(self, name: str, args: list[Any], active: Bools) -> Any:
-        """A function of the language, elementwise, with the scalar implementation's rules."""
-        one = self.const(Fraction(1))
-        zero = self.const(Fraction(0))
-        if name in ("min", "max"):
-            best = args[0]
-            for item in args[1:]:
-                better = self.less(item, best) if name == "min" else self.less(best, item)
-                best = self.pick(better, item, best)
-            return best
-        if name == "abs":
-            x = args[0]
-            return Num(np.where(np.asarray(x.n) < 0, -x.n, x.n), x.d, x.bn, x.bd)
-        if name == "clamp":
-            x, low, high = args
-            self.bad |= active & self.less(high, low)
-            x = self.pick(self.less(x, low), low, x)
-            return self.pick(self.less(high, x), high, x)
-        if name in ("floor", "ceil"):
-            x = args[0]
-            whole = x.n // x.d if name == "floor" else -(-x.n // x.d)
-            return Num(whole, 1, x.bn + 1, 1)
-        if name == "divide":
-            return self.div(args[0], args[1], active)
-        if name == "ratio":
-            share = self.div(args[0], args[1], active)
-            return self.pick(self.less(one, share), one, share)
-        if name == "reverse_ratio":
-            actual, target = args
-            nothing = np.asarray(actual.n == 0)
-            share = self.div(target, actual, active & ~nothing)
-            share = self.pick(self.less(one, share), one, share)
-            return self.pick(nothing, one, share)
-        if name == "steps":
-            amount, interval = args
-            refused = np.asarray(interval.n <= 0)
-            self.bad |= active & refused
-            divisor = np.where(refused, 1, interval.n) if refused.any() else interval.n
-            bound = amount.bn * interval.bd
-            num = _times(amount.n, interval.d, bound)
-            den = _times(amount.d, divisor, amount.bd * max(interval.bn, 1))
-            whole = Num(num // den, 1, bound + 1, 1)
-            return self.pick(np.asarray(amount.n <= 0), zero, whole)
-        if name == "lookup":
-            x, rest = args[0], args[1:]
-            result = zero
-            found = np.zeros(self.n, dtype=np.bool_)
-            for i in range(len(rest) // 2):
-                spec: Interval = rest[2 * i][1]
-                hit = ~found & self._holds(spec, x)
-                result = self.pick(hit, rest[2 * i + 1], result)
-                found |= hit
-            if len(rest) % 2:
-                return self.pick(found, result, rest[-1])
-            self.bad |= active & ~found
-            return result
-        if name in ("count", "missing"):
-            total = np.zeros(self.n, dtype=np.int64)
-            for flag in args:
-                total += self._flags(flag) if name == "count" else ~self._flags(flag)
-            return Num(total, 1, len(args), 1)
-        if name == "checklist":
-            ticked = zero
-            for i in range(0, len(args), 2):
-                added = self.add(ticked, args[i + 1], 1)
-                ticked = self.pick(self._flags(args[i]), added, ticked)
-            return ticked
-        msg = f"{name}() is not vectorised"  # pragma: no cover - refused by columnar_plan
-        raise AssertionError(msg)  # pragma: no cover
+        """A function of the language on every row: its array form in the registry."""
+        form = FUNCTIONS[name].array
+        assert form is not None  # noqa: S101 - refused by columnar_plan
+        return form(self, args, active)
+
+    # --- the operations array forms are written with (expressions.ArrayOps) ---------------
+    def refuse(self, flags: Bools) -> None:
+        """Rows where *flags* hold go to the scalar path."""
+        self.bad |= flags
+
+    def flags(self, value: Any) -> Bools:
+        """The flags of a condition on every row."""
+        return self._flags(value)
+
+    @staticmethod
+    def negative(x: Num) -> Bools:
+        """Rows where *x* is below 0."""
+        return np.asarray(np.asarray(x.n) < 0, dtype=np.bool_)
+
+    @staticmethod
+    def zero(x: Num) -> Bools:
+        """Rows where *x* is 0."""
+        return np.asarray(np.asarray(x.n) == 0, dtype=np.bool_)
+
+    @staticmethod
+    def negate(x: Num) -> Num:
+        """``-x``."""
+        return Num(-x.n, x.d, x.bn, x.bd)
+
+    @staticmethod
+    def whole(num: Value, den: Value, bound: int) -> Num:
+        """``num // den`` as a whole number."""
+        return Num(num // den, 1, bound, 1)
+
+    @staticmethod
+    def parts(x: Num) -> tuple[Value, Value, int, int]:
+        """Numerators, denominators and their bounds."""
+        return x.n, x.d, x.bn, x.bd
+
+    def count(self, flags: list[Bools]) -> Num:
+        """How many of *flags* hold on each row."""
+        total = np.zeros(self.n, dtype=np.int64)
+        for flag in flags:
+            total += flag
+        return Num(total, 1, len(flags), 1)
+
+    def holds(self, interval: Interval, x: Num) -> Bools:
+        """Rows where *x* lies in *interval*."""
+        return self._holds(interval, x)
+
+    def no(self) -> Bools:
+        """False on every row."""
+        return np.zeros(self.n, dtype=np.bool_)
 
     def _holds(self, interval: Interval, x: Num) -> Bools:
         """``Interval.holds`` elementwise."""
@@ -467,6 +449,7 @@ def score_arrays(
             formulas succeed and whose scores lie in [0, weight].
     """
     plan = columnar.plan
+    totals = totals_of(plan)
     mode = plan.mode
     n = regular.shape[0]
     regular = regular.copy()
@@ -513,14 +496,15 @@ def score_arrays(
         value_num: Ints = total
         value_den: Ints | int = 10**top
         scale_now: int | None = top
-        if node.kind == "scheme":
-            leaf_weights = sum((plan.nodes[j].weight for j in plan.counted_leaves), Fraction(0))
-            if leaf_weights != plan.max:
-                factor_fraction = plan.max / leaf_weights
-                num_f, den_f = factor_fraction.numerator, factor_fraction.denominator
-                if not _fits(_bound(total) * num_f, 10**top * den_f):
-                    (total,) = _wide(total)
-                value_num, value_den, scale_now = total * num_f, 10**top * den_f, None
+        if node.kind == "scheme" and totals.always:
+            # No row of a regular unit is excluded: the totals' fit on every row at once.
+            widest = max(totals.plan.max.numerator, totals.plan.max.denominator)
+            factor = totals.scale_to / totals.rows_weight
+            grows = factor.numerator * factor.denominator * widest * widest
+            if not _fits((_bound(total) + 10**top) * grows):
+                (total,) = _wide(total)
+            value_num, value_den = totals.finish_each(total, 10**top, np.where)
+            scale_now = None
         places = node.places
         if places is None:
             scores[index], scales[index] = value_num, top
@@ -542,12 +526,9 @@ def score_arrays(
 
 
 def _bands(plan: Plan, total: Ints, scale: int) -> Ints:
-    """The band of each total (an integer over *scale*), as the scalar scorer decides it."""
+    """The band of each total (an integer over *scale*), as the totals decide it."""
+    totals = totals_of(plan)
     n = total.shape[0]
-    top = next(
-        (p for p, band in enumerate(plan.bands) if band[2] == plan.max), len(plan.bands) - 1
-    )
-    band = np.full(n, top, dtype=np.int64)
     largest = max(
         (
             max(abs(b.numerator), b.denominator)
@@ -558,13 +539,5 @@ def _bands(plan: Plan, total: Ints, scale: int) -> Ints:
     )
     fits = total.dtype != object and _fits(_bound(total) * largest, largest * scale)
     wide = total if fits else total.astype(object)
-    decided = np.zeros(n, dtype=np.bool_)
-    for position, (_, low, high, _) in enumerate(plan.bands):
-        at_least = wide * low.denominator >= low.numerator * scale
-        below = wide * high.denominator < high.numerator * scale
-        if high == plan.max:
-            below = below | (wide * high.denominator == high.numerator * scale)
-        hit = ~decided & np.asarray(at_least & below, dtype=np.bool_)
-        band[hit] = position
-        decided |= hit
-    return band
+    start = np.full(n, totals.top, dtype=np.int64)
+    return np.asarray(totals.band_of_each(wide, scale, start, np.where), dtype=np.int64)

@@ -1,19 +1,21 @@
 """Grade bands, the order of lost points, and the gap to the next band.
 
-The band is chosen in one place, the generated scorer (``_kernel.bands``); the order of the
-rows that lost points and the gap are decided here, for the trace (its ``losses`` and
-``gap``) and for :meth:`CompiledScheme.gap` alike, so a result with or without a trace names
-the same indicators to improve.
+Bands and the gap's rows are decided by the totals (``_totals``); the order of the rows that
+lost points is decided here, for the trace (its ``losses`` and ``gap``) and for
+:meth:`CompiledScheme.gap` alike, so a result with or without a trace names the same
+indicators to improve.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any, TypeVar, cast
 
 from perfrules._numbers import fraction
 from perfrules.engine._plan import Plan
+from perfrules.engine._totals import totals_of
 from perfrules.trace import Gap, Grade
 
 __all__ = ["LossOrder", "by_loss", "gap_for", "gap_rows", "grade_of", "loss_order"]
@@ -122,6 +124,7 @@ def gap_for(
     total: Fraction,
     losses: LossOrder,
     applicable: Fraction,
+    record: tuple[Sequence[int | None], Sequence[int]],
 ) -> Gap | None:
     """The next band up from band *position* and the fewest indicators that reach it.
 
@@ -130,11 +133,15 @@ def gap_for(
         position: the band the total is in.
         total: the total.
         losses: the rows that lost points, from :func:`loss_order` or :func:`by_loss`.
-        applicable: the weight of the indicators not excluded. When it differs from the
-            scheme's maximum the total was renormalised, and each lost point weighs
+        applicable: the weight of the counted rows not excluded. When it differs from what
+            the rows are scaled to, the total was renormalised, and each lost point weighs
             ``max / applicable`` on the total.
+        record: the scores and unrounded subtotals of the evaluation (integer pairs by node
+            and by group position), on which the totals are run again.
     """
-    found = gap_rows(plan, position, total.numerator, total.denominator, losses, applicable)
+    found = gap_rows(
+        plan, position, total.numerator, total.denominator, losses, applicable, record
+    )
     if found is None:
         return None
     band, sn, sd, rows, fn, fd = found
@@ -153,44 +160,25 @@ def gap_rows(
     total_den: int,
     losses: LossOrder,
     applicable: Fraction,
+    record: tuple[Sequence[int | None], Sequence[int]],
 ) -> tuple[int, int, int, list[Any], int, int] | None:
     """:func:`gap_for` in integers.
 
     The answer is (band, shortfall numerator and denominator, the rows to raise, and the
-    factor ``fn / fd`` each lost point weighs on the total). Raising an indicator to full
-    marks adds at most its lost points to the total, so taking the largest losses first
-    needs the fewest indicators. No rows when even all of them do not suffice; ``None`` in
-    the top band.
+    factor ``fn / fd`` each lost point weighs on the total). The rows are the fewest of
+    the losses, most points lost first, that reach the band when raised to full marks, as
+    the totals decide it (:meth:`Totals.fewest`: every rounding, renormalisation and cap
+    included). No rows when even all of them do not suffice; ``None`` in the top band.
     """
     if position == 0:
         return None
+    totals = totals_of(plan)
     low = plan.bands[position - 1][1]
     sn = low.numerator * total_den - total_num * low.denominator
     sd = low.denominator * total_den
-    fn = fd = 1
-    if applicable is not plan.max and applicable and applicable != plan.max:
-        # each lost point weighs max / applicable
-        factor = plan.max / applicable
-        fn, fd = factor.numerator, factor.denominator
-    return position - 1, sn, sd, _fewest(losses, sn, sd, fn, fd), fn, fd
-
-
-def _fewest(losses: LossOrder, sn: int, sd: int, fn: int, fd: int) -> list[Any]:
-    """The first rows whose lost points, times ``fn / fd``, cover ``sn / sd``.
-
-    ``Σ lost × fn / fd ≥ sn / sd`` ⇔ ``covered × fn × sd ≥ sn × common × fd`` where
-    ``covered`` is ``Σ lost × common``.
-    """
-    if not losses.rows:
-        return []
-    common = losses.common
-    need = sn * common * fd
-    scale = fn * sd
-    chosen = []
-    covered = 0
-    for row in losses.rows:
-        if covered * scale >= need:
-            break
-        chosen.append(row)
-        covered += row[0] * (common // row[1])
-    return chosen if covered * scale >= need else []
+    factor = totals.factor(applicable)
+    values, pres = record
+    count = totals.fewest(
+        position, values, pres, totals.rows_weight - applicable, losses.rows, losses.common
+    )
+    return position - 1, sn, sd, losses.rows[:count], factor.numerator, factor.denominator

@@ -9,7 +9,8 @@
   integer over a power of ten the generator knows;
 - ``_kernel(src, ind, shared)``: every indicator through its shape's function from one
   table of (function, id, weight), then each subtotal (integer sums), the renormalisation
-  when rows were excluded, the total's rounding and the band (integer comparisons).
+  when rows were excluded and the band, both as the totals (``_totals``) decide them, and
+  the total's rounding.
 
 Anything an indicator's function cannot score the plain way — a missing or unreadable
 value, "not applicable", an override, a qualitative level, a score outside its weight, a
@@ -35,7 +36,8 @@ from types import FunctionType
 from typing import Any, Final
 
 from perfrules._numbers import ROUNDING
-from perfrules.engine._plan import Node, Plan
+from perfrules.engine._plan import MISSING, Node, Plan
+from perfrules.engine._totals import totals_of
 from perfrules.expressions import add_pairs
 from perfrules.expressions._codegen import BASE_GLOBALS, inline_block
 from perfrules.facts._values import DECIMAL_PAIRS, TEXT_PAIRS, number_pair
@@ -44,8 +46,6 @@ __all__ = ["Kernel", "build_kernel"]
 
 #: Returned for a leaf whose facts are absent.
 EMPTY: Final[dict[str, Any]] = {}
-#: A fact that is not there.
-MISSING: Final = object()
 #: Most terms written as one ``a + b + ...`` chain (longer sums go through a flat tuple).
 _MAX_CHAIN: Final = 64
 
@@ -99,6 +99,7 @@ class _Writer:
         self.leaf_table: list[tuple[object, ...]] = []
         self.shapes: dict[int, Shape] = {}
         self.mode = ROUNDING[plan.mode]
+        self.totals = totals_of(plan)
 
     def emit(self, text: str) -> None:
         self.lines.extend("    " * self.depth + line for line in text.split("\n"))
@@ -145,10 +146,8 @@ class _Writer:
         assert leaf is not None  # noqa: S101
         defaults = []
         for name in leaf.needs:
-            default = leaf.params.get(name)
-            if default is None and name == "target" and leaf.target_value is not None:
-                default = leaf.target_value
-            defaults.append(default)
+            found = leaf.default(name)
+            defaults.append(None if found is None else found[0])
         kinds = tuple(self.types.get(name, "number") for name in leaf.needs)
         key = (
             leaf.expression.text,
@@ -175,6 +174,7 @@ class _Writer:
             key_name = self.constant("_N", need)
             raw = f"x{j}"
             raws.append(raw)
+            # plan.find_fact's order, inline: own facts, shared facts, the default below
             lines.append(f"    {raw} = o.get({key_name}, _M)")
             lines.append(f"    if {raw} is _M: {raw} = shared.get({key_name}, _M)")
             if kind == "bool":
@@ -283,39 +283,19 @@ class _Writer:
         self.shapes[i] = Shape(f"n{i}", str(scale), scale)
 
     def root(self, node: Node, pre: Shape) -> None:
-        plan = self.plan
-        leaf_weights = sum((plan.nodes[j].weight for j in plan.counted_leaves), Fraction(0))
         self.emit("if not c0:\n    if U is None: U = _NEWUNIT(src)\n    _NOTHING(U)")
-        # Renormalise when rows were excluded (or the rows' weights are not the maximum).
+        # Renormalise when rows were excluded (or the totals always do: see Totals.always).
         self.emit(f"rn, rd = {pre.num}, {pre.den}")
-        if leaf_weights != plan.max or plan.scheme.scheme.fit == "cap":
+        if self.totals.always:
             self.emit("rn, rd = _RENORM(rn, rd, U.excluded if U is not None else _ZERO)")
-            renormalised = Shape("rn", "rd", None)
         else:
             self.emit("if U is not None and U.excluded: rn, rd = _RENORM(rn, rd, U.excluded)")
-            renormalised = Shape("rn", "rd", None)
-        self.finish(0, node.places, renormalised)
+        self.finish(0, node.places, Shape("rn", "rd", None))
 
     def bands(self) -> None:
         self.emit("# band")
         total = self.shapes[0]
-        tn, td = total.num, total.den
-        first = True
-        for position, (_, low, high, _) in enumerate(self.plan.bands):
-            at_least = f"{tn} * {low.denominator} >= {low.numerator} * {td}"
-            below = f"{tn} * {high.denominator} < {high.numerator} * {td}"
-            if high == self.plan.max:
-                below = f"({below} or {tn} * {high.denominator} == {high.numerator} * {td})"
-            keyword = "if" if first else "elif"
-            self.emit(f"{keyword} {at_least} and {below}: band = {position}")
-            first = False
-        # Rounding whole points of a fractional weight can lift a total above the maximum
-        # (2.5 → 3): it belongs to the band that ends at the maximum.
-        top = next(
-            (p for p, band in enumerate(self.plan.bands) if band[2] == self.plan.max),
-            len(self.plan.bands) - 1,
-        )
-        self.emit(f"else: band = {top}" if not first else "band = 0")
+        self.emit(self.totals.band_source(total.num, total.den))
 
     def write(self, types: Mapping[str, str], fast_keys: dict[int, frozenset[str]]) -> str:
         plan = self.plan

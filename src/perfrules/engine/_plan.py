@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -17,10 +18,14 @@ from typing import Any, Final
 from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import Policy, Scheme
+from perfrules.rules import CheckedScheme
 from perfrules.rules._loader import Source
 from perfrules.trace import Grade
 
-__all__ = ["Leaf", "Node", "Plan", "build_plan", "content_hash"]
+__all__ = ["MISSING", "Leaf", "Node", "Plan", "build_plan", "content_hash", "find_fact"]
+
+#: A fact that is not there.
+MISSING: Final = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,39 @@ class Leaf:
     na: Policy
     clamp: bool
     direction: str
+
+    def default(self, name: str) -> tuple[Value, str] | None:
+        """The value input *name* takes when no fact gives it, and where it comes from.
+
+        A ``params`` value first, then (for ``target``) the number of the target text;
+        ``None`` when there is none (the fact is missing). Every shape asks this.
+        """
+        value = self.params.get(name)
+        if value is not None:
+            return value, "params"
+        if name == "target" and self.target_value is not None:
+            return self.target_value, "target"
+        return None
+
+
+def find_fact(
+    name: str, own: Mapping[str, Any], shared: Mapping[str, Any], cohort: frozenset[str]
+) -> tuple[Any, str]:
+    """The raw fact input *name* of an indicator reads, and where it was found.
+
+    The one lookup order: the indicator's own facts (``facts``), then the unit's shared
+    facts (``shared``; a cohort value is bound among them and named ``cohort``). When
+    neither has it the answer is ``(MISSING, "missing")`` and the caller takes
+    :meth:`Leaf.default`. The generated scorer and the columnar reader follow the same
+    order (their code says where).
+    """
+    raw = own.get(name, MISSING)
+    if raw is not MISSING:
+        return raw, "facts"
+    raw = shared.get(name, MISSING)
+    if raw is not MISSING:
+        return raw, "cohort" if name in cohort else "shared"
+    return MISSING, "missing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,19 +208,18 @@ def content_hash(scheme: Scheme) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def build_plan(
-    scheme: Scheme,
-    expressions: dict[str, Expression],
-    conditions: dict[int, Expression] | None = None,
-    cohort_conditions: dict[str, Expression] | None = None,
-) -> Plan:
-    """Order the tree and attach compiled formulas (the scheme must have passed the checks)."""
+def build_plan(checked: CheckedScheme) -> Plan:
+    """Order the tree of a checked scheme and attach its compiled formulas."""
+    scheme = checked.scheme
+    expressions = checked.result.expressions
+    conditions = checked.result.conditions
+    cohort_conditions = checked.result.cohort_conditions
     defaults = scheme.defaults
     by_parent: dict[str | None, list[tuple[str, str]]] = {}
     for section, entries in (("groups", scheme.groups), ("indicators", scheme.indicators)):
         for node_id, entry in entries.items():
             by_parent.setdefault(entry.parent, []).append((section, node_id))
-    source: Source | None = scheme._source  # noqa: SLF001
+    source = checked.source
     places_in = SourcePlaces(source) if source is not None else None
     for kids in by_parent.values():
         if len({section for section, _ in kids}) > 1:  # groups and indicators side by side
@@ -343,35 +380,40 @@ def build_plan(
     )
 
 
-def _shown_files(source: Source | None) -> tuple[tuple[str, str], ...]:
-    """The rule files for provenance: as given when relative, else relative to the main one.
+def _shown_name(source: Source, name: str) -> str:
+    """A rule file as a trace names it: as given when relative, else relative to the main one.
 
     A trace travels (it is stored, sent to browsers): it must not carry a server's absolute
     paths. The sha256 of each file identifies it; the name is for people.
     """
+    main = source.main
+    if main is None or not Path(main).is_absolute() or not Path(name).is_absolute():
+        return name
+    return os.path.relpath(name, Path(main).parent)
+
+
+def _shown_files(source: Source | None) -> tuple[tuple[str, str], ...]:
+    """The rule files for provenance, each named by :func:`_shown_name`."""
     if source is None:
         return ()
-    main = source.main
-    base = Path(main).parent if main is not None and Path(main).is_absolute() else None
-    return tuple(
-        (
-            os.path.relpath(name, base) if base is not None and Path(name).is_absolute() else name,
-            digest,
-        )
-        for name, digest in source.files
-    )
+    return tuple((_shown_name(source, name), digest) for name, digest in source.files)
 
 
 def _sources(
     source: Source | None, keys: list[tuple[str, tuple[str, ...]]]
 ) -> tuple[tuple[str, str], ...]:
+    """``file:line`` of each key, the file named as provenance names it."""
     if source is None:
         return ()
     out = []
     for label, path in keys:
-        where = source.where(path)
-        if where is not None:
-            out.append((label, where))
+        file = source.file_of(path)
+        source_map = source.maps.get(file) if file else None
+        if file is None or source_map is None:
+            continue
+        line, _ = source_map.position(path)
+        shown = _shown_name(source, file)
+        out.append((label, f"{shown}:{line}" if line else shown))
     return tuple(out)
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from perfrules._numbers import NumberFormatError, format_short, parse_number
 from perfrules.errors import ExpressionError
@@ -312,6 +312,160 @@ def _inline_extreme(*, smaller: bool) -> Inline:
     return write
 
 
+class ArrayOps(Protocol):
+    """What an array form of a function is written with: the columnar scorer's operations.
+
+    A number is the scorer's array of pairs, a condition ``("bool", flags)``; each operation
+    works on every row at once. ``active`` marks the rows where the call is evaluated (a
+    row refused there takes the scalar path, which explains why).
+    """
+
+    def const(self, value: Fraction) -> Any:
+        """A constant on every row."""
+
+    def less(self, a: Any, b: Any) -> Any:
+        """``a < b`` on every row (flags)."""
+
+    def pick(self, flags: Any, a: Any, b: Any) -> Any:
+        """``a`` where *flags*, else ``b``."""
+
+    def div(self, a: Any, b: Any, active: Any) -> Any:
+        """``a / b``; rows dividing by 0 where *active* are refused."""
+
+    def add(self, a: Any, b: Any, sign: int) -> Any:
+        """``a + b`` (``sign`` 1) or ``a - b`` (``sign`` -1)."""
+
+    def refuse(self, flags: Any) -> None:
+        """Send the rows where *flags* holds to the scalar path."""
+
+    def flags(self, value: Any) -> Any:
+        """The flags of a condition, on every row."""
+
+    def negative(self, x: Any) -> Any:
+        """Rows where *x* is below 0 (flags)."""
+
+    def zero(self, x: Any) -> Any:
+        """Rows where *x* is 0 (flags)."""
+
+    def negate(self, x: Any) -> Any:
+        """``-x``."""
+
+    def whole(self, num: Any, den: Any, bound: int) -> Any:
+        """``num // den`` as a number with denominator 1 (*bound* on its magnitude)."""
+
+    def parts(self, x: Any) -> tuple[Any, Any, int, int]:
+        """Numerators, denominators and their bounds."""
+
+    def count(self, flags: list[Any]) -> Any:
+        """How many of *flags* hold on each row, as a number."""
+
+    def holds(self, interval: Interval, x: Any) -> Any:
+        """Rows where *x* lies in *interval* (flags)."""
+
+    def no(self) -> Any:
+        """Flags false on every row."""
+
+
+#: The array form of a function: (operations, arguments, active rows) → its value.
+ArrayForm = Callable[[ArrayOps, list[Any], Any], Any]
+
+
+def _extreme_array(*, smaller: bool) -> ArrayForm:
+    """``min``/``max`` on every row, choosing exactly as :func:`_min`/:func:`_max`."""
+
+    def form(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+        del active
+        best = args[0]
+        for item in args[1:]:
+            better = ops.less(item, best) if smaller else ops.less(best, item)
+            best = ops.pick(better, item, best)
+        return best
+
+    return form
+
+
+def _abs_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    del active
+    return ops.pick(ops.negative(args[0]), ops.negate(args[0]), args[0])
+
+
+def _clamp_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    x, low, high = args
+    ops.refuse(active & ops.less(high, low))  # PR317 on the scalar path
+    x = ops.pick(ops.less(x, low), low, x)
+    return ops.pick(ops.less(high, x), high, x)
+
+
+def _floor_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    del active
+    num, den, bound, _ = ops.parts(args[0])
+    return ops.whole(num, den, bound + 1)
+
+
+def _ceil_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    del active
+    num, den, bound, _ = ops.parts(args[0])
+    return ops.negate(ops.whole(-num, den, bound + 1))
+
+
+def _ratio_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    one = ops.const(Fraction(1))
+    share = ops.div(args[0], args[1], active)
+    return ops.pick(ops.less(one, share), one, share)
+
+
+def _reverse_ratio_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    actual, target = args
+    one = ops.const(Fraction(1))
+    nothing = ops.zero(actual)
+    share = ops.div(target, actual, active & ~nothing)
+    share = ops.pick(ops.less(one, share), one, share)
+    return ops.pick(nothing, one, share)
+
+
+def _steps_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    amount, interval = args
+    zero = ops.const(Fraction(0))
+    ops.refuse(active & ~ops.less(zero, interval))  # PR317 on the scalar path
+    safe = ops.pick(ops.less(zero, interval), interval, ops.const(Fraction(1)))
+    share = ops.div(amount, safe, ops.no())
+    num, den, bound, _ = ops.parts(share)
+    whole = ops.whole(num, den, bound + 1)
+    return ops.pick(ops.less(zero, amount), whole, zero)
+
+
+def _lookup_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    x, rest = args[0], args[1:]
+    result = ops.const(Fraction(0))
+    found = ops.no()
+    for i in range(len(rest) // 2):
+        hit = ~found & ops.holds(rest[2 * i][1], x)
+        result = ops.pick(hit, rest[2 * i + 1], result)
+        found = found | hit
+    if len(rest) % 2:
+        return ops.pick(found, result, rest[-1])
+    ops.refuse(active & ~found)  # PR318 on the scalar path
+    return result
+
+
+def _count_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    del active
+    return ops.count([ops.flags(flag) for flag in args])
+
+
+def _missing_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    del active
+    return ops.count([~ops.flags(flag) for flag in args])
+
+
+def _checklist_array(ops: ArrayOps, args: list[Any], active: Any) -> Any:
+    del active
+    ticked = ops.const(Fraction(0))
+    for i in range(0, len(args), 2):
+        ticked = ops.pick(ops.flags(args[i]), ops.add(ticked, args[i + 1], 1), ticked)
+    return ticked
+
+
 @dataclass(frozen=True, slots=True)
 class Function:
     """A function formulas may call: the one place that defines it.
@@ -327,6 +481,9 @@ class Function:
         returns: the result type (always a number today).
         inline: how generated code writes the call without calling :attr:`impl` (for the
             hottest functions; a test checks that both give the same pairs).
+        array: the call on every row of a table at once (:class:`ArrayOps`), ``None`` for
+            a function the columnar scorer leaves to the scalar path; the differential
+            tests hold it equal to :attr:`impl` on every row.
     """
 
     name: str
@@ -336,6 +493,7 @@ class Function:
     size: SizeRule = "max"
     returns: Type = "num"
     inline: Inline | None = None
+    array: ArrayForm | None = None
 
     def size_bound(self, sizes: list[int]) -> int:
         """Bits of the result, from the bits of each argument."""
@@ -350,21 +508,38 @@ FUNCTIONS: Final[dict[str, Function]] = {
     f.name: f
     for f in (
         Function(
-            "min", _min, "num+", "smallest of its arguments", inline=_inline_extreme(smaller=True)
+            "min",
+            _min,
+            "num+",
+            "smallest of its arguments",
+            inline=_inline_extreme(smaller=True),
+            array=_extreme_array(smaller=True),
         ),
         Function(
-            "max", _max, "num+", "largest of its arguments", inline=_inline_extreme(smaller=False)
+            "max",
+            _max,
+            "num+",
+            "largest of its arguments",
+            inline=_inline_extreme(smaller=False),
+            array=_extreme_array(smaller=False),
         ),
-        Function("abs", _abs, "num", "absolute value"),
-        Function("clamp", _clamp, "num num num", "clamp(x, low, high): x kept within [low, high]"),
-        Function("floor", _floor, "num", "largest whole number not above x"),
-        Function("ceil", _ceil, "num", "smallest whole number not below x"),
+        Function("abs", _abs, "num", "absolute value", array=_abs_array),
+        Function(
+            "clamp",
+            _clamp,
+            "num num num",
+            "clamp(x, low, high): x kept within [low, high]",
+            array=_clamp_array,
+        ),
+        Function("floor", _floor, "num", "largest whole number not above x", array=_floor_array),
+        Function("ceil", _ceil, "num", "smallest whole number not below x", array=_ceil_array),
         Function(
             "ratio",
             _ratio,
             "num num",
             "ratio(actual, target) = min(actual / target, 1) (正向)",
             "sum",
+            array=_ratio_array,
         ),
         Function(
             "reverse_ratio",
@@ -372,6 +547,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "num num",
             "reverse_ratio(actual, target) = min(target / actual, 1); 1 when actual is 0 (反向)",
             "sum",
+            array=_reverse_ratio_array,
         ),
         Function(
             "steps",
@@ -379,21 +555,38 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "num num",
             "steps(amount, interval): number of whole intervals in amount, 0 if amount <= 0",
             "sum",
+            array=_steps_array,
         ),
         Function(
             "lookup",
             _lookup,
             "lookup",
             'lookup(x, "[a, b)", points, ..., default): points of the first interval holding x',
+            array=_lookup_array,
         ),
-        Function("count", _count, "bool+", "how many of the conditions hold", "count"),
-        Function("missing", _missing, "bool+", "how many of the conditions do not hold", "count"),
+        Function(
+            "count",
+            _count,
+            "bool+",
+            "how many of the conditions hold",
+            "count",
+            array=_count_array,
+        ),
+        Function(
+            "missing",
+            _missing,
+            "bool+",
+            "how many of the conditions do not hold",
+            "count",
+            array=_missing_array,
+        ),
         Function(
             "checklist",
             _checklist,
             "checklist",
             "checklist(cond, points, ...): sum of the points whose condition holds",
             "sum",
+            array=_checklist_array,
         ),
     )
 }

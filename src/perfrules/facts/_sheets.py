@@ -10,24 +10,26 @@ is reported with the file (and sheet), the row and the column. XLSX needs the ``
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._document import Facts
+from perfrules.facts._values import float_fact
 from perfrules.rules._loader import encoding_error, read_bytes
 
 __all__ = [
     "INFO_COLUMNS",
     "LABELS",
     "column_key",
+    "csv_encoding",
     "csv_rows",
     "decode_csv",
     "load_sheet_facts",
@@ -125,7 +127,7 @@ def _facts_from_rows(
                 continue
             # A spreadsheet number is stored as a binary float: read its shortest decimal text,
             # which is what the person typed and sees.
-            facts[key] = Decimal(repr(cell)) if isinstance(cell, float) else cell  # float-ok
+            facts[key] = float_fact(cell) if isinstance(cell, float) else cell  # float-ok
             positions.cells[("indicators", ident, key)] = (number, column)
         positions.cells[("indicators", ident)] = (number, 1)
         indicators[ident] = facts
@@ -134,25 +136,54 @@ def _facts_from_rows(
     return Facts(indicators=indicators, file=name, source=positions, sha256=digest)
 
 
-def decode_csv(data: bytes, name: str) -> str:
-    """The text of a CSV file: UTF-8 (with or without a BOM), else GB18030.
+def csv_encoding(blocks: Callable[[], Iterable[bytes]]) -> str:
+    """The encoding of a CSV file given as blocks of bytes: ``"utf-8"`` or ``"gb18030"``.
 
-    Excel on Chinese Windows saves CSV in GBK, which GB18030 contains. But GB18030 decodes
-    almost any bytes, so a file that is valid UTF-8 up to a bad byte (it already held
-    Chinese in UTF-8) is UTF-8 with a broken byte, reported (``PR108``, with its line and
-    offset) rather than read again as GBK garbage. The one place that decides a CSV's
-    encoding.
+    The one place that decides a CSV's encoding, for a file read whole and for one read in
+    chunks. UTF-8 (with or without a BOM) unless the file is not valid UTF-8 *and* the
+    whole of it is valid GB18030 *and* everything before its first non-UTF-8 byte is ASCII.
+    Excel on Chinese Windows saves CSV in GBK, which GB18030 contains; but GB18030 decodes
+    almost any bytes, so a file that already held Chinese in UTF-8 before a bad byte is
+    UTF-8 with broken bytes (reported where they are), never read again as GBK garbage.
+    *blocks* is called again for the second reading when GB18030 is tried.
     """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    ascii_so_far = True
+    try:
+        for block in blocks():
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                ascii_so_far = ascii_so_far and block[: max(exc.start, 0)].isascii()
+                raise
+            ascii_so_far = ascii_so_far and block.isascii()
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        if not ascii_so_far:
+            return "utf-8"
+    else:
+        return "utf-8"
+    other = codecs.getincrementaldecoder("gb18030")()
+    try:
+        for block in blocks():
+            other.decode(block)
+        other.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "utf-8"
+    return "gb18030"
+
+
+def decode_csv(data: bytes, name: str) -> str:
+    """The text of a CSV file read whole, in the encoding :func:`csv_encoding` decides.
+
+    A file that is UTF-8 with a broken byte is ``PR108``, with its line and offset.
+    """
+    if csv_encoding(lambda: (data,)) == "gb18030":
+        return data.decode("gb18030")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        utf8_error = exc
-    if data[: utf8_error.start].isascii():
-        try:
-            return data.decode("gb18030")
-        except UnicodeDecodeError:
-            pass
-    raise FactsError([encoding_error(data, name, utf8_error)])
+        raise FactsError([encoding_error(data, name, exc)]) from None
 
 
 def csv_rows(text: str, name: str) -> list[list[str]]:

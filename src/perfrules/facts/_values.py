@@ -28,12 +28,26 @@ __all__ = [
     "NA_WORDS",
     "TEXT_PAIRS",
     "TRUE_WORDS",
+    "float_fact",
     "is_na_word",
     "marks_not_applicable",
     "number_pair",
     "text_of",
     "to_bool",
 ]
+
+
+def float_fact(value: float) -> Decimal | None:  # float-ok: a spreadsheet or frame cell
+    """A binary float cell as the decimal a person typed and sees: its shortest text.
+
+    ``0.9`` is read as 9/10 (not 0.900000000000000022), ``5e-05`` as 0.00005, exactly, at
+    any magnitude; NaN is an empty cell (``None``); infinity stays infinite and is refused
+    as a number where it is read.
+    """
+    if value != value:  # noqa: PLR0124 - NaN
+        return None
+    return Decimal(repr(value))
+
 
 NA_WORDS: Final = frozenset({"n/a", "na", "不适用", "不涉及", "无此项"})
 TRUE_WORDS: Final = frozenset({"true", "yes", "y", "是", "有", "✓", "√", "1", "符合", "满足"})

@@ -7,6 +7,20 @@ is the entry: :func:`check_path` and :func:`load_scheme`.
 
 from __future__ import annotations
 
-from perfrules.rules._front import check_path, check_scheme, load_scheme, loads_scheme
+from perfrules.rules._front import (
+    CheckedScheme,
+    check_path,
+    check_scheme,
+    checked,
+    load_scheme,
+    loads_scheme,
+)
 
-__all__ = ["check_path", "check_scheme", "load_scheme", "loads_scheme"]
+__all__ = [
+    "CheckedScheme",
+    "check_path",
+    "check_scheme",
+    "checked",
+    "load_scheme",
+    "loads_scheme",
+]

@@ -8,6 +8,7 @@ check it again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from perfrules.errors import Diagnostic, RuleFileError
@@ -15,7 +16,40 @@ from perfrules.model import Scheme
 from perfrules.rules._checks import CheckResult, place_all, run_checks
 from perfrules.rules._loader import Sections, Source, read_scheme
 
-__all__ = ["check_path", "check_scheme", "load_scheme", "loads_scheme"]
+__all__ = ["CheckedScheme", "check_path", "check_scheme", "checked", "load_scheme", "loads_scheme"]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedScheme:
+    """A scheme that passed every check, with what compiling it needs.
+
+    Attributes:
+        scheme: the scheme.
+        source: the rule files it was read from (``None`` for a scheme built in code).
+        result: what the checks compiled: formulas, conditions.
+    """
+
+    scheme: Scheme
+    source: Source | None
+    result: CheckResult
+
+
+def checked(scheme: Scheme | CheckedScheme) -> CheckedScheme:
+    """*scheme* checked: as :func:`load_scheme` kept it, or checked now (built in code).
+
+    Raises:
+        RuleFileError: the scheme has errors (with positions when it was read from files).
+    """
+    if isinstance(scheme, CheckedScheme):
+        return scheme
+    kept = scheme._checked  # noqa: SLF001 - this module keeps it (load_scheme)
+    if isinstance(kept, CheckedScheme):
+        return kept
+    source = scheme._source  # noqa: SLF001 - the loader of this package set it
+    result, diagnostics = check_scheme(Sections(scheme), source)
+    if not result.ok:
+        raise RuleFileError(diagnostics)
+    return CheckedScheme(scheme, source, result)
 
 
 def check_scheme(
@@ -61,8 +95,7 @@ def load_scheme(path: str | Path, *, root: str | Path | None = None) -> Scheme:
     scheme, result, diagnostics = check_path(path, root=root)
     if scheme is None or result is None or any(d.severity == "error" for d in diagnostics):
         raise RuleFileError(diagnostics)
-    scheme._checked = result  # noqa: SLF001 - the scheme keeps what its checks compiled
-    return scheme
+    return _keep(scheme, result)
 
 
 def loads_scheme(
@@ -83,5 +116,11 @@ def loads_scheme(
     scheme, result, diagnostics = check_path(path, text, root=root, files=root is not None)
     if scheme is None or result is None or any(d.severity == "error" for d in diagnostics):
         raise RuleFileError(diagnostics)
-    scheme._checked = result  # noqa: SLF001 - the scheme keeps what its checks compiled
+    return _keep(scheme, result)
+
+
+def _keep(scheme: Scheme, result: CheckResult) -> Scheme:
+    """The scheme, keeping its check so that compiling it does not check it again."""
+    source = scheme._source  # noqa: SLF001 - the loader of this package set it
+    scheme._checked = CheckedScheme(scheme, source, result)  # noqa: SLF001 - read by checked()
     return scheme

@@ -7,8 +7,10 @@ XLSX a ``published`` column (``发布得分 published``) and rows with the ids `
 For each indicator whose published score is not what the scheme gives, the audit tries the
 usual slips and names the likeliest: another rounding mode (truncation, rounding up, banker's
 rounding) or another number of places, a ratio not capped at 100 %, a score above the weight.
-It then checks that the published total is the sum of the published rows and that the grade
-is the band of the published total.
+It then checks that the published total is what the scheme's totals give for the published
+rows (``CompiledScheme.total_for``: rows not counted left out, rows not applicable
+renormalised, every level rounded) and that the grade is the band of the published total
+(``CompiledScheme.grade_for``). The audit never adds, rounds or grades by itself.
 """
 
 from __future__ import annotations
@@ -255,8 +257,11 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
     assert trace is not None  # noqa: S101
     mode = compiled.plan.mode
     findings: list[AuditFinding] = []
+    plan = compiled.plan
+    # A row is a group or an indicator: the root is not a row, even when a row has its id.
+    nodes = {node.id: node for node in trace.root.walk() if node is not trace.root}
     for ident, value in published.scores.items():
-        node = trace.root.find(ident)
+        node = nodes.get(ident)
         file, line = published.positions.get(ident, (None, 0))
         shown = "not applicable" if value is None else format_number(value)
         if node is None:
@@ -292,25 +297,22 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
         findings.append(AuditFinding(ident, shown, expected, difference, en, zh, file, line))
     if published.total is not None:
         file, line = published.positions.get("total", (None, 0))
-        listed = [
-            v
-            for k, v in published.scores.items()
-            if (n := trace.root.find(k)) is not None and n.kind == "indicator"
-        ]
-        rows = [v for v in listed if v is not None]
-        if rows and len(listed) == sum(1 for _ in trace.root.leaves()):
-            places = trace.total_places
-            summed = sum(rows, Fraction(0))
-            summed = round_fraction(summed, places, mode) if places is not None else summed
-            if summed != published.total:
+        leaves = {plan.nodes[i].id for i in plan.leaves}
+        rows = {k: v for k, v in published.scores.items() if k in leaves}
+        if rows and len(rows) == len(leaves) and any(v is not None for v in rows.values()):
+            # What the scheme's own totals give for the published rows: rows not counted
+            # are not added, rows published as not applicable are renormalised, and every
+            # level is rounded as declared.
+            given = compiled.total_for(rows)
+            if given is not None and given != published.total:
                 findings.append(
                     AuditFinding(
                         "total",
                         format_number(published.total),
-                        format_number(summed, places),
-                        format_number(published.total - summed),
-                        "the published total is not the sum of the published rows",
-                        "发布的总分不等于各行发布得分之和",
+                        format_number(given, trace.total_places),
+                        format_number(published.total - given),
+                        "the published total is not what the scheme gives for the published rows",
+                        "发布的总分与按方案汇总各行发布得分的结果不同",
                         file,
                         line,
                     )
@@ -331,10 +333,8 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
     if published.grade is not None:
         file, line = published.positions.get("grade", (None, 0))
         basis = published.total if published.total is not None else result.total_exact
-        band = next(
-            (b for b in trace.bands if b.min <= basis < b.max or basis == b.max == trace.max), None
-        )
-        if band is not None and band.label != published.grade:
+        band = compiled.grade_for(basis)
+        if band.label != published.grade:
             findings.append(
                 AuditFinding(
                     "grade",
@@ -347,7 +347,6 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
                     line,
                 )
             )
-    plan = compiled.plan
     unpublished = tuple(
         plan.nodes[i].id for i in plan.leaves if plan.nodes[i].id not in published.scores
     )

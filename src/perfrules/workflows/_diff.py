@@ -2,8 +2,9 @@
 
 :func:`diff_schemes` compares two (resolved) schemes: indicators and groups added, removed,
 renamed or moved; weight, formula, target, parameter and policy changes; bands, rounding,
-named formulas, inputs, scales and metadata. :func:`what_if` scores one unit's facts under
-both and lists every score that moves.
+named formulas, inputs, scales and metadata; grade overrides; ``[cohort]`` and its values;
+``[ranking]``. :func:`what_if` scores one unit's facts under both and lists every score that
+moves.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ _INDICATOR_KEYS = (
     "places",
     "direction",
     "show",
+    "counted",
 )
-_GROUP_KEYS = ("weight", "places")
+_GROUP_KEYS = ("weight", "places", "counted")
+_COHORT_VALUE_KEYS = ("label", "stat", "of", "where", "percentile")
 
 
 def _text(value: Any) -> str:
@@ -129,19 +132,106 @@ def diff_schemes(old: Scheme, new: Scheme) -> list[Change]:
         for k, v in new.indicators.items()
     }
     out += _table("indicators", old_ind, new_ind, _INDICATOR_KEYS)
+    out += _table(
+        "grade_overrides",
+        {o.label: o for o in old.grade_overrides},
+        {o.label: o for o in new.grade_overrides},
+        ("when", "label_en"),
+    )
+    out += _cohort(old, new)
+    out += _ranking(old, new)
     order = {"added": 0, "removed": 1, "renamed": 2, "moved": 3, "changed": 4}
     sections = [
         "scheme",
         "rounding",
         "defaults",
         "bands",
+        "grade_overrides",
         "formulas",
         "inputs",
         "scales",
         "groups",
         "indicators",
+        "cohort",
+        "cohort.values",
+        "ranking",
     ]
     return sorted(out, key=lambda c: (sections.index(c.section), order[c.kind], c.id, c.key or ""))
+
+
+def _cohort(old: Scheme, new: Scheme) -> list[Change]:
+    """``[cohort]``: added or removed as a whole, else its keys and each value."""
+    before, after = old.cohort, new.cohort
+    if before is None and after is None:
+        return []
+    if before is None or after is None:
+        kind = "added" if before is None else "removed"
+        entry = after if after is not None else before
+        assert entry is not None  # noqa: S101
+        text = _cohort_text(entry)
+        return [
+            Change(
+                kind,
+                "cohort",
+                "cohort",
+                None,
+                None if kind == "added" else text,
+                text if kind == "added" else None,
+            )
+        ]
+    out = [
+        Change(
+            "changed", "cohort", key, key, _text(getattr(before, key)), _text(getattr(after, key))
+        )
+        for key in ("group_by", "label")
+        if getattr(before, key) != getattr(after, key)
+    ]
+    return out + _table("cohort.values", before.values, after.values, _COHORT_VALUE_KEYS)
+
+
+def _cohort_text(cohort: Any) -> str:
+    values = ", ".join(
+        f"{name} = {value.stat} of {value.of or 'units'}" for name, value in cohort.values.items()
+    )
+    grouped = f"group_by = {cohort.group_by}; " if cohort.group_by else ""
+    return f"{grouped}values: {values}"
+
+
+def _ranking(old: Scheme, new: Scheme) -> list[Change]:
+    """``[ranking]``: added or removed, else its keys in order, ties, condition and label."""
+    before, after = old.ranking, new.ranking
+    if before is None and after is None:
+        return []
+    if before is None or after is None:
+        kind = "added" if before is None else "removed"
+        entry = after if after is not None else before
+        assert entry is not None  # noqa: S101
+        text = _ranking_text(entry)
+        return [
+            Change(
+                kind,
+                "ranking",
+                "ranking",
+                None,
+                None if kind == "added" else text,
+                text if kind == "added" else None,
+            )
+        ]
+    out = []
+    keys_before = ", ".join(f"{k.by} {k.order}" for k in before.keys)
+    keys_after = ", ".join(f"{k.by} {k.order}" for k in after.keys)
+    if keys_before != keys_after:
+        out.append(Change("changed", "ranking", "keys", "keys", keys_before, keys_after))
+    for key in ("ties", "where", "label"):
+        a, b = getattr(before, key), getattr(after, key)
+        if a != b:
+            out.append(Change("changed", "ranking", key, key, _text(a), _text(b)))
+    return out
+
+
+def _ranking_text(ranking: Any) -> str:
+    keys = ", ".join(f"{k.by} {k.order}" for k in ranking.keys)
+    return f"keys: {keys}; ties = {ranking.ties}"
 
 
 def _restricted(facts: Facts, compiled: CompiledScheme) -> Facts:

@@ -32,14 +32,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from perfrules._numbers import ROUNDING, format_number, to_fraction
-from perfrules.engine import CohortValues, CompiledScheme, build_plan
-from perfrules.errors import FactsError, PerfrulesError
+from perfrules.engine import CohortValues, CompiledScheme, compile_scheme
+from perfrules.errors import FactsError, PerfrulesError, RuleFileError
 from perfrules.expressions import safe_eval
 from perfrules.facts import Facts
 from perfrules.model import Scheme
-from perfrules.rules._front import check_scheme as _run_checks
 from perfrules.rules._front import load_scheme
-from perfrules.rules._loader import Sections
 from perfrules.trace import NodeTrace, Result
 
 __all__ = [
@@ -112,14 +110,10 @@ def as_compiled(scheme: Scheme | CompiledScheme | str | Path) -> CompiledScheme:
         return scheme
     if isinstance(scheme, str | Path):
         scheme = load_scheme(scheme)
-    result = scheme._checked  # noqa: SLF001 - kept by load_scheme
-    if result is None:
-        result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
-        if not result.ok:
-            raise InvariantError(_static(diagnostics))
-    return CompiledScheme(
-        build_plan(scheme, result.expressions, result.conditions, result.cohort_conditions)
-    )
+    try:
+        return compile_scheme(scheme)
+    except RuleFileError as exc:
+        raise InvariantError(_static(exc.diagnostics)) from None
 
 
 def _static(diagnostics: Iterable[Any]) -> list[Violation]:
@@ -149,12 +143,10 @@ def check_scheme(scheme: Scheme | CompiledScheme | str | Path) -> list[Violation
             return _static(diagnostics)
         scheme = loaded
     if not isinstance(scheme, CompiledScheme):
-        result, diagnostics = _run_checks(Sections(scheme), scheme._source)  # noqa: SLF001
-        if not result.ok:
-            return _static(diagnostics)
-        scheme = CompiledScheme(
-            build_plan(scheme, result.expressions, result.conditions, result.cohort_conditions)
-        )
+        try:
+            scheme = compile_scheme(scheme)
+        except RuleFileError as exc:
+            return _static(exc.diagnostics)
     out: list[Violation] = []
     nodes = scheme.plan.nodes
     for node in nodes:
@@ -211,7 +203,7 @@ def unit_violations(
     mode = compiled.plan.mode
     out: list[Violation] = []
     out += _bounds_and_aggregation(trace.root, compiled, mode)
-    out += _grade(result)
+    out += _grade(compiled, result)
     again = compiled.evaluate(facts, cohort=cohort)
     if again.trace is None or again.trace.to_json() != trace.to_json():
         out.append(Violation("determinism", None, "the same inputs gave different JSON"))
@@ -255,12 +247,8 @@ def _bounds_and_aggregation(
                     applicable += (
                         child.applicable if child.applicable is not None else child.weight
                     )
-            capped = node.kind == "scheme" and compiled.scheme.scheme.fit == "cap"
-            scale_to = compiled.plan.leaf_weights[0] if capped else node.weight
-            if node.kind == "scheme" and applicable and applicable != scale_to:
-                total = total * scale_to / applicable
-            if capped:
-                total = min(total, node.weight)
+            if node.kind == "scheme":  # fit and renormalisation, as the totals decide
+                total = compiled.totals.finish(total, applicable)
             expected = _rounded(total, places_of.get(node.id), mode)
             if expected != score:
                 message = (
@@ -271,22 +259,20 @@ def _bounds_and_aggregation(
     return out
 
 
-def _grade(result: Result) -> list[Violation]:
+def _grade(compiled: CompiledScheme, result: Result) -> list[Violation]:
     trace = result.trace
     assert trace is not None  # noqa: S101
     if any(note.kind == "grade_override" for note in trace.root.notes):
         return []  # a declared override replaces the band on purpose
     total = result.total_exact
-    band = next(
-        (b for b in trace.bands if b.min <= total < b.max or total == b.max == trace.max), None
-    )
-    if band is None or band.label != result.grade.label:
+    band = compiled.grade_for(total)
+    if band.label != result.grade.label:
         return [
             Violation(
                 "grade",
                 None,
                 f"total {format_number(total)} is graded {result.grade.label}, its band is "
-                f"{band.label if band else 'none'}",
+                f"{band.label}",
             )
         ]
     return []

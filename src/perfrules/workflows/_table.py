@@ -14,11 +14,13 @@ Needs the ``frame`` extra (numpy, pyarrow, narwhals); imported only when used.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
+from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
-from typing import Any, Final
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final
 
 import narwhals.stable.v2 as nw
 import numpy as np
@@ -26,13 +28,18 @@ import pyarrow as pa
 
 from perfrules._numbers import format_number, is_terminating
 from perfrules.engine import CohortValues, CompiledScheme
-from perfrules.engine._cohort import holds, rank
-from perfrules.engine._columns import Arrays, columnar_plan, score_arrays
-from perfrules.engine._scheme import Unit
 from perfrules.errors import FactsError
-from perfrules.facts._values import number_pair, to_bool
+from perfrules.facts._values import float_fact, number_pair, to_bool
 from perfrules.trace import Result
-from perfrules.workflows._batch import _unit_facts, _with_positions
+from perfrules.workflows._batch import (
+    _unit_facts,
+    _with_positions,
+    check_header,
+    refused,
+)
+
+if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
+    from perfrules.engine._columns import Arrays
 
 __all__ = [
     "TABLE_SOURCE",
@@ -65,9 +72,14 @@ def score_table(compiled: CompiledScheme, table: Any) -> Any:
 
     Raises:
         TypeError: *table* is not a DataFrame or Table narwhals knows.
+        FactsError: the table cannot hold units: more than 10,000 columns or a column name
+            over 1,000 characters (``PR418``), a name given twice (``PR420``), a column of
+            a type no fact is read from (``PR419``: bytes that are not UTF-8, complex
+            numbers, periods, objects of other kinds; a unit column of lists or structs).
     """
+    check_header(_names_of(table), TABLE_SOURCE)
     frame = nw.from_native(table, eager_only=True)
-    arrow = frame.to_arrow()
+    arrow = _to_arrow(frame)
     out = score_arrow(compiled, arrow)
     if frame.implementation is nw.Implementation.PANDAS:
         return to_pandas(out)
@@ -92,6 +104,127 @@ def to_pandas(table: pa.Table) -> Any:
 
 
 # --- reading the columns ----------------------------------------------------------------
+def _refused(code: str, params: dict[str, Any], source: str, column: int = 0) -> FactsError:
+    return refused(code, params, source, column)
+
+
+def check_unit_column(kind: pa.DataType, name: str, source: str) -> None:
+    """The unit column must hold names: text or whole numbers (``PR419`` otherwise)."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind):
+        return
+    if pa.types.is_null(kind):
+        return
+    params = {"column": name, "reason": f"unit names are text, not {kind}"}
+    raise _refused("PR419", params, source)
+
+
+def _names_of(table: Any) -> list[str]:
+    """The column names of a DataFrame or Table, before anything is converted."""
+    if isinstance(table, pa.Table):
+        return [str(n) for n in table.column_names]
+    columns = getattr(table, "columns", None)
+    return [] if columns is None else [str(n) for n in list(columns)]
+
+
+def _to_arrow(frame: Any) -> pa.Table:
+    """The frame as Arrow; a column Arrow cannot take is read cell by cell or refused."""
+    with contextlib.suppress(Exception):  # the column to blame is found below
+        arrow: pa.Table = frame.to_arrow()
+        return arrow
+    arrays = [_column_to_arrow(frame, name) for name in frame.columns]
+    return pa.table(arrays, names=[str(n) for n in frame.columns])
+
+
+def _column_to_arrow(frame: Any, name: Any) -> pa.Array:
+    series = frame.get_column(name)
+    with contextlib.suppress(Exception):  # read another way below
+        array: pa.Array = series.to_arrow()
+        return array
+    native = series.to_native()
+    if str(getattr(native, "dtype", "")) == "object":
+        return _object_cells(str(name), native.tolist())
+    try:
+        array = series.cast(nw.String).to_arrow()
+    except Exception as exc:  # noqa: BLE001 - a type no fact is read from
+        reason = f"{series.dtype} ({type(exc).__name__})"
+        raise _refused("PR419", {"column": str(name), "reason": reason}, TABLE_SOURCE) from None
+    return array
+
+
+#: Python values a cell of an object column may hold, read as the facts grammar reads text.
+_PLAIN: Final = (str, int, Decimal, Fraction, float, bool)
+
+
+def _object_cells(name: str, cells: list[Any]) -> pa.Array:
+    """An object column (pandas) of mixed plain values, every cell as text.
+
+    ``[1, "80%"]`` or ``[1.5, Decimal("2")]`` are facts Arrow cannot put in one type; each
+    cell is read as its text (a float by its shortest repr). Anything else (a dict, bytes,
+    an object) names the column.
+    """
+    texts: list[str | None] = []
+    for cell in cells:
+        if cell is None or (isinstance(cell, float) and cell != cell):  # noqa: PLR0124 - NaN
+            texts.append(None)
+        elif isinstance(cell, bool):
+            texts.append("true" if cell else "false")
+        elif isinstance(cell, _PLAIN):
+            texts.append(repr(cell) if isinstance(cell, float) else str(cell))
+        else:
+            reason = f"a cell holds a {type(cell).__name__}, not text or a number"
+            raise _refused("PR419", {"column": name, "reason": reason}, TABLE_SOURCE)
+    try:
+        return pa.array(texts, type=pa.string())
+    except (UnicodeError, pa.ArrowException):
+        reason = "text that is not valid Unicode (a lone surrogate)"
+        raise _refused("PR419", {"column": name, "reason": reason}, TABLE_SOURCE) from None
+
+
+def _texts(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def readable_table(arrow: pa.Table, source: str) -> pa.Table:
+    """*arrow* with every column of a type facts are read from, or ``PR419`` naming one.
+
+    Bytes become text when they are UTF-8; extension types (pandas periods and intervals)
+    and bytes that are not UTF-8 are refused; the unit column must hold names. Lists and
+    structs in other columns stay: their cells are that row's located error.
+    """
+    check_header([str(n) for n in arrow.column_names], source)
+    unit_at, _ = table_columns([str(n) for n in arrow.column_names])
+    columns = []
+    for at, (entry, column) in enumerate(zip(arrow.schema, arrow.columns, strict=True)):
+        kind = entry.type
+        if isinstance(kind, pa.ExtensionType):
+            reason = f"{kind} cells are not text or numbers"
+            raise _refused("PR419", {"column": entry.name, "reason": reason}, source)
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            try:
+                columns.append(column.cast(pa.string()))
+            except pa.ArrowInvalid:
+                reason = "bytes that are not UTF-8 text"
+                raise _refused("PR419", {"column": entry.name, "reason": reason}, source) from None
+            continue
+        if _texts(kind):
+            try:
+                column.validate(full=True)  # a Parquet reader takes text bytes unchecked
+            except pa.ArrowInvalid:
+                reason = "text that is not valid UTF-8"
+                raise _refused("PR419", {"column": entry.name, "reason": reason}, source) from None
+        if at == unit_at and (
+            pa.types.is_nested(kind)
+            or (pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type))
+        ):
+            check_unit_column(kind, entry.name, source)
+        columns.append(column)
+    return pa.table(columns, names=arrow.column_names)
+
+
 class _Column:
     """One column's cells as codes into its distinct values (``-1`` for an empty cell)."""
 
@@ -102,7 +235,8 @@ class _Column:
         self.position = position
         encoded = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
         if pa.types.is_dictionary(encoded.type):
-            encoded = encoded.cast(encoded.type.value_type)
+            # Its values in row order (lists have no cast from a dictionary).
+            encoded = encoded.dictionary.take(encoded.indices)
         if pa.types.is_nested(encoded.type):
             # Lists and structs have no dictionary kernel: number their distinct values here
             # (none is a fact: the rows go the long way and say so).
@@ -143,9 +277,9 @@ def _cell(value: Any) -> Any:
         text = value.strip()
         return text or _MISSING
     if isinstance(value, float):
-        # A spreadsheet or pandas float column: the digits a person typed (0.9, not
-        # 0.900000000000000022), read exactly, as XLSX cells are.
-        return repr(value) if value == value else _MISSING  # noqa: PLR0124 - NaN is empty
+        # A spreadsheet or pandas float column: the digits a person typed, as XLSX cells are.
+        read = float_fact(value)
+        return _MISSING if read is None else read
     return value
 
 
@@ -211,6 +345,7 @@ def _take_flags(values: list[bool], codes: Ints) -> Ints:
 # --- scoring ----------------------------------------------------------------------------
 def score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> pa.Table:
     """:func:`score_table` on a pyarrow Table."""
+    arrow = readable_table(arrow, TABLE_SOURCE)
     values = cohort_pass(compiled, [arrow]) if _has_cohort(compiled) else None
     chunk = score_chunk(compiled, arrow, values)
     return chunk.with_ranks(rank_rows(compiled, chunk.rankable))
@@ -224,8 +359,12 @@ class Chunk:
         table: the result rows (without ``rank``).
         failures: the rows (from 0 in the chunk) whose facts failed, with their problems.
         rankable: ``(row, unit, keys, cohort)`` of every row the ranking takes.
-        totals: each row's total as an integer over ``10 ** total_places`` (failed: 0).
+        totals: each row's total as an integer over ``scale`` (failed: 0), or as an exact
+            ``Fraction`` when the scheme does not round its total (``scale`` is ``None``).
         scored: the rows that scored.
+        ranked: the scheme ranks its units (the table gets a ``rank`` column).
+        scale: ``10 ** total_places``, or ``None``.
+        lost: the points each counted indicator lost, summed over the rows that scored.
     """
 
     table: pa.Table
@@ -234,6 +373,8 @@ class Chunk:
     totals: Ints
     scored: Ints
     ranked: bool
+    scale: int | None = None
+    lost: dict[str, Fraction] = field(default_factory=dict)
 
     def with_ranks(self, ranks: Mapping[int, Any], offset: int = 0) -> pa.Table:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
@@ -255,16 +396,7 @@ def rank_rows(
     rankable: Iterable[tuple[int, str, tuple[Fraction | None, ...], str | None]],
 ) -> dict[int, Any]:
     """Ranks of the rankable rows, per cohort (``{}`` without a ranking)."""
-    ranking = compiled.scheme.ranking
-    if ranking is None:
-        return {}
-    groups: dict[str | None, list[tuple[int, str, tuple[Fraction | None, ...]]]] = {}
-    for row, unit, keys, cohort_key in rankable:
-        groups.setdefault(cohort_key, []).append((row, unit, keys))
-    ranks: dict[int, Any] = {}
-    for members in groups.values():
-        ranks.update(rank(ranking, members))
-    return ranks
+    return compiled.rank(rankable)
 
 
 def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortValues:
@@ -312,12 +444,12 @@ def score_chunk(
     cohort = None
     if values is not None:
         shared = _shared_rows(columns, _cohort_names(compiled), n)
-        keys = [compiled._cohort_key(s, Unit(None)) for s in shared]  # noqa: SLF001
+        keys = [compiled.cohort_key(s, compiled.problems()) for s in shared]
         problems = {
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
         }
         cohort = (values, keys, problems)
-    columnar = columnar_plan(plan, compiled._types)  # noqa: SLF001 - one engine
+    columnar = compiled.columnar()
     regular = np.full(n, columnar.vectorised, dtype=np.bool_)
     inputs: dict[int, dict[str, tuple[Any, ...]]] = {}
     if columnar.vectorised:
@@ -334,17 +466,19 @@ def score_chunk(
     if cohort is not None:
         for position in cohort[2]:
             regular[position] = False
-    arrays = score_arrays(columnar, inputs, regular) if columnar.vectorised else None
+    arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
     if arrays is not None:
         regular = arrays.regular
     scalar: dict[int, Result | FactsError] = {}
     for row in np.flatnonzero(~regular).tolist():
         scalar[row] = _score_row(compiled, columns, names, units, row, cohort, first_row, label)
     rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
-    table, totals, scored = _result_table(compiled, units, arrays, scalar, cohort, n)
+    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
     ranked = compiled.scheme.ranking is not None
-    return Chunk(table, failures, rankable, totals, scored, ranked)
+    places = plan.total_places
+    scale = None if places is None else 10**places
+    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost)
 
 
 def _has_cohort(compiled: CompiledScheme) -> bool:
@@ -380,17 +514,16 @@ def _operand(
 ) -> tuple[tuple[Any, ...], Ints]:
     """The operand of input *name* of indicator *ident* on every row, and where it was read.
 
-    Resolved as the scalar scorer does: the indicator's own cell, else the shared cell,
-    else the cohort value, else the default (a ``params`` value or the target).
+    Resolved in the engine's lookup order (``find_fact``): the indicator's own cell, else
+    the shared cell, else the cohort value, else the leaf's default (``Leaf.default``).
     """
-    kind = compiled._types.get(name, "number")  # noqa: SLF001
+    kind = compiled.types.get(name, "number")
     show = leaf.show or "actual"
     own = columns.get(f"{ident}.{name}") or (columns.get(ident) if name == show else None)
     shared = columns.get(f"shared.{name}")
     sources = [c for c in (own, shared) if c is not None]
-    default = leaf.params.get(name)
-    if default is None and name == "target" and leaf.target_value is not None:
-        default = leaf.target_value
+    found = leaf.default(name)
+    default = None if found is None else found[0]
     if kind == "bool":
         value = np.zeros(n, dtype=np.bool_)
         okay = np.zeros(n, dtype=np.bool_)
@@ -536,49 +669,44 @@ def _rankable(
     ranking = compiled.scheme.ranking
     if ranking is None:
         return []
-    plan = compiled.plan
     shared = _shared_rows(columns, _cohort_names(compiled), n)
-    condition = plan.cohort_conditions.get("")
     keys_of = cohort[1] if cohort is not None else [None] * n
     rows: list[tuple[int, str, tuple[Fraction | None, ...], str | None]] = []
     for row in range(n):
         outcome = scalar.get(row)
         if isinstance(outcome, FactsError):
             continue
-        if condition is not None and not holds(
-            condition,
-            shared[row],
-            compiled._read_shared,  # noqa: SLF001
-            Unit(None),
-            "ranking",
-        ):
-            continue
-        keys: list[Fraction | None] = []
-        for key in ranking.keys:
-            if key.by == "total" or key.by in plan.by_id:
-                index = 0 if key.by == "total" else plan.by_id[key.by]
-                keys.append(_score(plan, arrays, outcome, row, index))
-            else:
-                raw = shared[row].get(key.by, _MISSING)
-                read = (
-                    None if raw is _MISSING else compiled._read_shared(key.by, raw, Unit(None))  # noqa: SLF001
-                )
-                keys.append(read if isinstance(read, Fraction) else None)
-        rows.append((offset + row, units[row], tuple(keys), keys_of[row]))
+        keys = compiled.rank_keys(shared[row], partial(_score_of, compiled, arrays, outcome, row))
+        if keys is not None:
+            rows.append((offset + row, units[row], keys, keys_of[row]))
     return rows
 
 
-def _score(
-    plan: Any, arrays: Arrays | None, outcome: Result | FactsError | None, row: int, index: int
+def _score_of(
+    compiled: CompiledScheme,
+    arrays: Arrays | None,
+    outcome: Result | FactsError | None,
+    row: int,
+    ident: str,
 ) -> Fraction | None:
+    """:func:`_score` of the node *ident* (the scheme's id: the total)."""
+    index = 0 if ident == compiled.id else compiled.plan.by_id[ident]
+    return _score(compiled, arrays, outcome, row, index)
+
+
+def _score(
+    compiled: CompiledScheme,
+    arrays: Arrays | None,
+    outcome: Result | FactsError | None,
+    row: int,
+    index: int,
+) -> Fraction | None:
+    """The exact score of node *index* (0: the total) on *row*."""
     if outcome is None:
         assert arrays is not None  # noqa: S101
         return Fraction(int(arrays.scores[index][row]), 10 ** arrays.scales[index])
     assert isinstance(outcome, Result)  # noqa: S101
-    if index == 0:
-        return outcome.total_exact
-    value = outcome.scores.get(plan.nodes[index].id)
-    return None if value is None else Fraction(value)
+    return compiled.exact_score(outcome, compiled.plan.nodes[index].id)
 
 
 # --- the result table -------------------------------------------------------------------
@@ -594,10 +722,11 @@ def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
         nulls = 0 if bitmap is None else int(n - valid.sum())
         data = pa.py_buffer(words)
         return pa.Array.from_buffers(kind, n, [bitmap, data], null_count=nulls)
-    values = [
-        Decimal(int(v)).scaleb(-places) if ok else None
-        for v, ok in zip(ints.tolist(), valid.tolist(), strict=True)
-    ]
+    wide = [int(v) if ok else None for v, ok in zip(ints.tolist(), valid.tolist(), strict=True)]
+    if any(v is not None and abs(v) >= 10**38 for v in wide):
+        kind = pa.decimal256(76, places)  # past decimal128: the writers widen every chunk
+    with localcontext(Context(prec=MAX_PREC)):
+        values = [None if v is None else Decimal(v).scaleb(-places) for v in wide]
     return pa.array(values, type=kind)
 
 
@@ -616,7 +745,7 @@ def _result_table(
     scalar: Mapping[int, Result | FactsError],
     cohort: _Cohort | None,
     n: int,
-) -> tuple[pa.Table, Ints, Ints]:
+) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction]]:
     plan = compiled.plan
     scored = np.array(
         [not isinstance(scalar.get(r), FactsError) for r in range(n)], dtype=np.bool_
@@ -629,19 +758,34 @@ def _result_table(
         for row, outcome in scalar.items():
             if isinstance(outcome, FactsError):
                 continue
-            value = outcome.total if index == 0 else outcome.scores.get(plan.nodes[index].id)
+            value = _score(compiled, arrays, outcome, row, index)
             if value is None:
                 valid[row] = False
                 continue
-            whole = int(Decimal(value).scaleb(places))
-            if values.dtype != object and abs(whole) >= 2**62:
+            whole = value * 10**places
+            assert whole.denominator == 1  # noqa: S101 - a score rounded to *places*
+            if values.dtype != object and abs(whole.numerator) >= 2**62:
                 values = values.astype(object)
-            values[row] = whole
+            values[row] = whole.numerator
         return values, valid
 
-    total_places = plan.total_places or 0
-    totals, valid = node_ints(0, total_places)
-    columns["total"] = _decimals(totals, total_places, valid)
+    def exact_column(index: int) -> tuple[pa.Array, list[Fraction | None]]:
+        exact = [
+            _score(compiled, arrays, scalar.get(r), r, index) if scored[r] else None
+            for r in range(n)
+        ]
+        return pa.array([_exact_text(v) for v in exact], type=pa.string()), exact
+
+    lost: dict[str, Fraction] = {}
+    total_places = plan.total_places
+    if total_places is None:  # exact text, never cut to a number of places
+        columns["total"], exact_totals = exact_column(0)
+        totals = np.array(
+            [v if v is not None else Fraction(0) for v in exact_totals], dtype=object
+        )
+    else:
+        totals, valid = node_ints(0, total_places)
+        columns["total"] = _decimals(totals, total_places, valid)
     labels = [band[0] for band in plan.bands]
     codes = (
         np.zeros(n, dtype=np.int32) if arrays is None else np.asarray(arrays.band, dtype=np.int32)
@@ -656,18 +800,24 @@ def _result_table(
     columns["grade"] = pa.DictionaryArray.from_arrays(grade_codes, pa.array(labels)).cast(
         pa.string()
     )
+    counted = frozenset(plan.counted_leaves)
     for index in plan.leaves:
         node = plan.nodes[index]
-        places = node.places if node.places is not None else 0
-        ints, valid = node_ints(index, places)
         if node.places is None:
-            texts = [
-                _exact_text(_score(plan, arrays, scalar.get(r), r, index)) if valid[r] else None
-                for r in range(n)
-            ]
-            columns[node.id] = pa.array(texts, type=pa.string())
+            columns[node.id], exact = exact_column(index)
+            present = [v for v in exact if v is not None]
+            lost_here = node.weight * len(present) - sum(present, Fraction(0))
+            seen = len(present)
         else:
-            columns[node.id] = _decimals(ints, places, valid)
+            ints, valid = node_ints(index, node.places)
+            columns[node.id] = _decimals(ints, node.places, valid)
+            count = int(valid.sum())
+            kept = ints[valid]
+            summed = int(kept.sum()) if kept.dtype != object else sum(kept.tolist())
+            lost_here = node.weight * count - Fraction(summed, 10**node.places)
+            seen = count
+        if index in counted and seen:
+            lost[node.id] = lost_here
     scheme = compiled.scheme
     if cohort is not None and scheme.cohort is not None:
         values, keys, problems = cohort
@@ -685,4 +835,4 @@ def _result_table(
         if isinstance(outcome, FactsError):
             errors[row] = "; ".join(d.format("en") for d in outcome.diagnostics)
     columns["errors"] = pa.array(errors, type=pa.string())
-    return pa.table(columns), totals, scored
+    return pa.table(columns), totals, scored, lost

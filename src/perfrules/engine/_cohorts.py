@@ -1,0 +1,211 @@
+"""A compiled scheme's cohorts: the values a unit is scored with, and the ranking keys.
+
+Every shape that scores units together — ``evaluate_cohort``, ``score_table``, the streamed
+batch, Dask — asks :class:`Cohorts` for a unit's cohort, its values, whether the ranking
+takes it and with which keys, so they rank alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from fractions import Fraction
+from typing import Any
+
+from perfrules._numbers import normalise_text
+from perfrules.engine._cohort import CohortValues, Problems, holds, rank, take, unit_name
+from perfrules.engine._general import GeneralPath, Unit
+from perfrules.engine._kernel import EMPTY
+from perfrules.engine._plan import MISSING, Plan
+from perfrules.errors import FactsError
+from perfrules.facts import Facts
+from perfrules.facts._values import text_of
+from perfrules.trace import CohortValue, Rank
+
+__all__ = ["Cohorts", "shared_of"]
+
+#: A ranked unit: (position, unit name, key values, cohort key).
+Ranked = tuple[int, str, tuple[Fraction | None, ...], str | None]
+
+
+class Cohorts:
+    """The cohort rules of one plan."""
+
+    def __init__(self, plan: Plan, general: GeneralPath) -> None:
+        """The cohorts of *plan*, reading shared facts through *general*."""
+        self.plan = plan
+        self.scheme = plan.scheme
+        self.read_shared = general.read_shared
+        # The cohort values some formula reads (a unit cannot be scored without them).
+        self._cohort_reads = frozenset(
+            name
+            for i in plan.leaves
+            for name in plan.nodes[i].leaf.needs  # type: ignore[union-attr]
+            if name in plan.cohort_names
+        )
+
+    def values(self, units: Iterable[Facts | Mapping[str, Any]]) -> CohortValues:
+        """The first pass of cohort scoring: every cohort's values over *units*.
+
+        Reads each unit's cohort (``group_by``), whether it qualifies (``where``) and the
+        fact each value is taken over; keeps only those, not the units. A unit whose facts
+        cannot be read for this is left out of the values, and its problems are kept in
+        ``problems`` by its position.
+        """
+        rules = self.scheme.cohort.values if self.scheme.cohort is not None else {}
+        entries: dict[str | None, dict[str, list[tuple[Fraction, str]]]] = {}
+        problems: dict[int, FactsError] = {}
+        count = 0
+        for position, facts in enumerate(units):
+            count += 1
+            source = facts if isinstance(facts, Facts) else None
+            shared = shared_of(facts)
+            unit = Unit(source)
+            key = self.key(shared, unit)
+            name = unit_name(facts, position)
+            taken: list[tuple[str, Fraction]] = []
+            for value_name, rule in rules.items():
+                condition = self.plan.cohort_conditions.get(value_name)
+                if condition is not None:
+                    picked = holds(
+                        condition, shared, self.read_shared, unit, f"cohort.values.{value_name}"
+                    )
+                    if not picked:
+                        continue
+                if rule.of is None:  # count: the unit is counted
+                    taken.append((value_name, Fraction(1)))
+                    continue
+                raw = shared.get(rule.of, MISSING)
+                if raw is MISSING:
+                    unit.problem(
+                        "PR401",
+                        ("shared", rule.of),
+                        {"indicator": f"cohort.values.{value_name}", "fact": rule.of},
+                    )
+                    continue
+                read = self.read_shared(rule.of, raw, unit)
+                if isinstance(read, Fraction):
+                    taken.append((value_name, read))
+            if unit.diagnostics:
+                problems[position] = FactsError(unit.diagnostics)
+                entries.setdefault(key, {})
+                continue
+            into = entries.setdefault(key, {})
+            for value_name, value in taken:
+                into.setdefault(value_name, []).append((value, name))
+        return CohortValues(
+            {
+                key: tuple(
+                    take(value_name, rule, found.get(value_name, ()))
+                    for value_name, rule in rules.items()
+                )
+                for key, found in entries.items()
+            },
+            count,
+            problems,
+        )
+
+    def key(self, shared: Mapping[str, Any], unit: Problems) -> str | None:
+        """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort).
+
+        *unit* collects the problem when the fact is missing (a :class:`Unit`).
+        """
+        group_by = self.scheme.cohort.group_by if self.scheme.cohort is not None else None
+        if group_by is None:
+            return None
+        raw = shared.get(group_by, MISSING)
+        if raw is MISSING or (isinstance(raw, str) and not raw.strip()):
+            unit.problem("PR416", ("shared", group_by), {"fact": group_by})
+            return None
+        return normalise_text(text_of(raw)).strip()
+
+    def bind(
+        self,
+        source: Facts | None,
+        indicators: Any,
+        shared: Any,
+        cohort: CohortValues | None,
+    ) -> tuple[Any, tuple[str | None, tuple[CohortValue, ...]]]:
+        """The shared facts with the unit's cohort values added, and the cohort it is in."""
+        names = self.plan.cohort_names
+        unit = Unit(source)
+        if cohort is None:
+            unit.problem("PR413", (), {"names": ", ".join(sorted(names))}, "score_together")
+            raise FactsError(unit.diagnostics)
+        if not isinstance(shared, Mapping):
+            return shared, (None, ())  # the scorer reports it
+        key = self.key(shared, unit)
+        for name in sorted(names & shared.keys()):
+            unit.problem("PR414", ("shared", name), {"fact": name})
+        if isinstance(indicators, Mapping):
+            for indicator_id, own in indicators.items():
+                if isinstance(own, Mapping):
+                    for name in sorted(names & own.keys()):
+                        unit.problem("PR414", ("indicators", indicator_id, name), {"fact": name})
+        values = cohort.values(key) if not unit.diagnostics else ()
+        if values is None:
+            values = ()
+            for name in sorted(names):
+                unit.problem("PR415", (), {"name": name, "cohort": key or ""})
+        for value in values:
+            if value.value is None and value.name in self._cohort_reads:
+                unit.problem("PR415", (), {"name": value.name, "cohort": key or ""})
+        if unit.diagnostics:
+            raise FactsError(unit.diagnostics)
+        bound = dict(shared)
+        for value in values:
+            if value.value is not None:
+                bound[value.name] = value.value
+        return bound, (key, values)
+
+    def rank_keys(
+        self, shared: Mapping[str, Any], score: Callable[[int], Fraction | None]
+    ) -> tuple[Fraction | None, ...] | None:
+        """The ranking keys of a scored unit, or ``None`` when the ranking leaves it out.
+
+        *shared* are its shared facts; *score* gives its exact score of a node (0: the
+        total). A key is the total, a node's score, or a shared fact read as declared; a
+        value that cannot be read is ``None`` (ranked last).
+        """
+        ranking = self.scheme.ranking
+        assert ranking is not None  # noqa: S101
+        probe = Unit(None)
+        condition = self.plan.cohort_conditions.get("")
+        if condition is not None and not holds(
+            condition, shared, self.read_shared, probe, "ranking"
+        ):
+            return None
+        keys: list[Fraction | None] = []
+        for key in ranking.keys:
+            if key.by == "total":
+                keys.append(score(0))
+            elif key.by in self.plan.by_id:
+                keys.append(score(self.plan.by_id[key.by]))
+            else:
+                raw = shared.get(key.by, MISSING)
+                read = None if raw is MISSING else self.read_shared(key.by, raw, probe)
+                keys.append(read if isinstance(read, Fraction) else None)
+        return tuple(keys)
+
+    def rank(self, rows: Iterable[Ranked]) -> dict[int, Rank]:
+        """The rank of every row (by position), each cohort ranked on its own."""
+        ranking = self.scheme.ranking
+        if ranking is None:
+            return {}
+        groups: dict[str | None, list[tuple[int, str, tuple[Fraction | None, ...]]]] = {}
+        for position, unit, keys, cohort_key in rows:
+            groups.setdefault(cohort_key, []).append((position, unit, keys))
+        ranks: dict[int, Rank] = {}
+        for members in groups.values():
+            ranks.update(rank(ranking, members))
+        return ranks
+
+
+def shared_of(facts: Facts | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A unit's shared facts, as :meth:`CompiledScheme.evaluate` reads them."""
+    if isinstance(facts, Facts):
+        shared: Any = facts.shared
+    elif isinstance(facts, Mapping) and ("indicators" in facts or "shared" in facts):
+        shared = facts.get("shared", EMPTY)
+    else:
+        shared = EMPTY
+    return shared if isinstance(shared, Mapping) else EMPTY

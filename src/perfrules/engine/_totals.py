@@ -1,0 +1,404 @@
+"""How scored rows become a total and a grade: the one owner of that rule.
+
+:class:`Totals` decides, for one plan, everything between the rows' rounded scores and the
+grade:
+
+- which rows count (a row or group ``counted = false`` is shown, not added: the plan's
+  ``counted_leaves`` and each node's ``children``);
+- ``fit`` and renormalisation (rows not applicable are left out and the rest scaled to the
+  maximum; ``fit = "cap"`` keeps the rows' own maximum and caps the total);
+- every level's rounding (each node's ``places``, in the scheme's mode);
+- band membership (``min`` inclusive, ``max`` exclusive, the band ending at the maximum
+  holding it and any total rounded above it);
+- the gap to the next band, found by running these same totals again on candidate rows, so
+  raising the rows it lists reaches the band by construction.
+
+Each rule is written once here, in the forms the shapes need: a scalar form on integer pairs
+(the general path, the trace, the audit, the invariants), the generated scorer's inline
+source (:meth:`Totals.band_source`), and an array form written with operators that numpy
+arrays share with Python integers (the columnar scorer passes ``numpy.where``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
+from typing import Any, Final
+
+from perfrules._numbers import round_fraction
+from perfrules.engine._plan import Plan
+
+__all__ = ["Raised", "Totals", "totals_of"]
+
+_ZERO: Final = Fraction(0)
+#: ``where(condition, a, b)``: ``a if condition else b``, elementwise for arrays.
+Where = Callable[[Any, Any, Any], Any]
+
+
+def _scalar_where(condition: Any, a: Any, b: Any) -> Any:
+    return a if condition else b
+
+
+class Raised:
+    """A total computed again with some rows at full marks: its value and its band."""
+
+    __slots__ = ("band", "total")
+
+    def __init__(self, total: Fraction, band: int) -> None:
+        """The *total* (rounded as declared) and the *band* it falls in."""
+        self.total = total
+        self.band = band
+
+
+class Totals:
+    """The totals of one plan: counted rows, fit, rounding at each level, bands, the gap.
+
+    Attributes:
+        plan: the compiled scheme.
+        rows_weight: the weight of the counted rows (the rows' own maximum).
+        scale_to: what a renormalised sum is scaled to: the maximum, or under
+            ``fit = "cap"`` the rows' own maximum.
+        capped: ``fit = "cap"``: the total never exceeds the maximum.
+        always: the scorer renormalises every unit (the rows do not weigh the maximum, or
+            the total is capped), not only those with rows left out.
+        edges: each band as (low numerator, low denominator, high numerator, high
+            denominator): ``min`` included, ``max`` not.
+        top: the band ending at the maximum, which also holds the maximum and any total
+            rounded above it.
+    """
+
+    __slots__ = (
+        "_exact_groups",
+        "_order",
+        "always",
+        "capped",
+        "edges",
+        "plan",
+        "rows_weight",
+        "scale_to",
+        "top",
+    )
+
+    def __init__(self, plan: Plan) -> None:
+        """Derive the totals' constants from *plan* once."""
+        self.plan = plan
+        nodes = plan.nodes
+        self.rows_weight = sum((nodes[i].weight for i in plan.counted_leaves), _ZERO)
+        self.capped = plan.scheme.scheme.fit == "cap"
+        self.scale_to = self.rows_weight if self.capped else plan.max
+        self.always = self.rows_weight != plan.max or self.capped
+        self.edges = tuple(
+            (low.numerator, low.denominator, high.numerator, high.denominator)
+            for _, low, high, _ in plan.bands
+        )
+        # A total at the maximum, or above it (rounding whole points of a fractional weight
+        # can lift 2.5 to 3), belongs to the band that ends at the maximum: its end is
+        # included. No other band holds such a total, so it is where a total in no band goes.
+        self.top = next(
+            (p for p, band in enumerate(plan.bands) if band[2] == plan.max),
+            len(plan.bands) - 1,
+        )
+        self._order = {index: k for k, index in enumerate(plan.post_order)}
+        self._exact_groups = self._groups_without_effect()
+
+    # --- bands --------------------------------------------------------------------------
+    def inside(self, position: int, num: Any, den: Any) -> Any:
+        """Whether ``num / den`` (``den > 0``) lies in band *position*, its ``max`` excluded.
+
+        (:meth:`band_of` puts the maximum in :attr:`top`.) Written with ``&``, so *num* and
+        *den* may be integers or integer arrays.
+        """
+        low_num, low_den, high_num, high_den = self.edges[position]
+        return (num * low_den >= low_num * den) & (num * high_den < high_num * den)
+
+    def band_of(self, num: int, den: int) -> int:
+        """The band (its position in the scheme) of the total ``num / den``."""
+        for position in range(len(self.edges)):
+            if self.inside(position, num, den):
+                return position
+        return self.top
+
+    def band_of_each(self, num: Any, den: Any, start: Any, where: Where) -> Any:
+        """:meth:`band_of` of every element (*start*: :attr:`top` on every row)."""
+        band = start
+        for position in reversed(range(len(self.edges))):
+            band = where(self.inside(position, num, den), position, band)
+        return band
+
+    def band_source(self, num: str, den: str) -> str:
+        """Python statements setting ``band`` to :meth:`band_of` of ``num / den``.
+
+        The generated scorer inlines them; ``tests/test_totals.py`` holds both forms equal.
+        """
+        lines: list[str] = []
+        for position, (low_num, low_den, high_num, high_den) in enumerate(self.edges):
+            keyword = "if" if not lines else "elif"
+            lines.append(
+                f"{keyword} {num} * {low_den} >= {low_num} * {den} and "
+                f"{num} * {high_den} < {high_num} * {den}: band = {position}"
+            )
+        lines.append(f"else: band = {self.top}" if lines else "band = 0")
+        return "\n".join(lines)
+
+    # --- fit and renormalisation ----------------------------------------------------------
+    def renormalise(self, num: int, den: int, excluded: Fraction) -> tuple[int, int]:
+        """The counted rows' sum ``num / den`` as the total before its rounding.
+
+        Rows left out (*excluded*: their weight) are renormalised: the sum is scaled from
+        the weight still applicable to :attr:`scale_to`. Under ``fit = "cap"`` the result
+        never exceeds the maximum.
+        """
+        value = self.finish(Fraction(num, den), self.rows_weight - excluded)
+        return value.numerator, value.denominator
+
+    def finish(self, value: Fraction, applicable: Fraction) -> Fraction:
+        """The rows' sum *value*, of rows weighing *applicable*, as the unrounded total."""
+        if applicable and applicable != self.scale_to:
+            value = value * self.scale_to / applicable
+        if self.capped and value > self.plan.max:
+            value = self.plan.max
+        return value
+
+    def explain(self, value: Fraction, applicable: Fraction) -> tuple[Fraction, Fraction, bool]:
+        """What the trace says of a root whose rows weigh *applicable* and add up to *value*.
+
+        The sum renormalised (before the cap), what it was scaled to, and whether it was
+        scaled at all.
+        """
+        if applicable and applicable != self.scale_to:
+            return value * self.scale_to / applicable, self.scale_to, True
+        return value, self.scale_to, False
+
+    def factor(self, applicable: Fraction) -> Fraction:
+        """What one point of a row weighs on the total when rows weighing *applicable* count."""
+        if applicable and applicable != self.scale_to:
+            return self.scale_to / applicable
+        return Fraction(1)
+
+    def finish_each(self, num: Any, den: int, where: Where) -> tuple[Any, int]:
+        """:meth:`finish` of every row of integers over *den*, none of them excluded.
+
+        The rows' sum is scaled by ``scale_to / rows_weight`` and, under ``fit = "cap"``,
+        capped at the maximum; the result is integers over the returned denominator.
+        """
+        factor = self.scale_to / self.rows_weight if self.rows_weight else Fraction(1)
+        if factor != 1:
+            num, den = num * factor.numerator, den * factor.denominator
+        if self.capped:
+            top = self.plan.max
+            common = den * top.denominator
+            num = num * top.denominator
+            ceiling = top.numerator * den
+            num, den = where(num > ceiling, ceiling, num), common
+        return num, den
+
+    # --- rounding -------------------------------------------------------------------------
+    def rounded(self, value: Fraction, places: int | None) -> Fraction:
+        """*value* rounded to *places* (``None``: not rounded) in the scheme's mode."""
+        if places is None:
+            return value
+        return round_fraction(value, places, self.plan.mode)
+
+    # --- the totals from rows -------------------------------------------------------------
+    def record(
+        self, scores: Mapping[int, Fraction | None]
+    ) -> tuple[list[int | None], list[int], Fraction]:
+        """Every node's score from the rows' rounded *scores*, as the scorer records them.
+
+        *scores* are by node index (``None``: left out). The answer: scores and unrounded
+        subtotals as integer pairs (by node, by group position) and the weight of the
+        counted rows left out. A row absent from *scores* is left out; the root is ``None``
+        when nothing counted.
+        """
+        plan = self.plan
+        nodes = plan.nodes
+        values: list[int | None] = [None, 1] * len(nodes)
+        pres: list[int] = [0, 1] * len(plan.group_positions)
+        excluded = sum(
+            (nodes[i].weight for i in plan.counted_leaves if scores.get(i) is None), _ZERO
+        )
+        for index in plan.post_order:
+            node = nodes[index]
+            if node.kind == "indicator":
+                score = scores.get(index)
+                if score is not None:
+                    values[2 * index], values[2 * index + 1] = score.numerator, score.denominator
+                continue
+            kids = [
+                Fraction(values[2 * c], values[2 * c + 1])  # type: ignore[arg-type]
+                for c in node.children
+                if values[2 * c] is not None
+            ]
+            pre = sum(kids, _ZERO)
+            at = 2 * plan.group_positions[index]
+            pres[at], pres[at + 1] = pre.numerator, pre.denominator
+            if not kids:
+                continue
+            if index == 0:
+                value = self.rounded(
+                    self.finish(pre, self.rows_weight - excluded), plan.total_places
+                )
+            else:
+                value = self.rounded(pre, node.places)
+            values[2 * index], values[2 * index + 1] = value.numerator, value.denominator
+        return values, pres, excluded
+
+    # --- the totals again, with rows raised -------------------------------------------------
+    def _groups_without_effect(self) -> bool:
+        """Whether no group's rounding can change its sum (then a total is linear in rows).
+
+        A group's rounding has no effect when it is not rounded, or when every row below
+        it is already held at no more places than it keeps.
+        """
+        nodes = self.plan.nodes
+        scale: dict[int, int | None] = {}
+        plain = True
+        for index in self.plan.post_order:
+            node = nodes[index]
+            if node.kind == "indicator":
+                scale[index] = node.places
+                continue
+            kids = [scale[c] for c in node.children]
+            known = [k for k in kids if k is not None]
+            widest = None if len(known) < len(kids) else max(known, default=0)
+            if node.kind == "group" and node.places is not None:
+                if widest is None or widest > node.places:
+                    plain = False
+                scale[index] = node.places
+            else:
+                scale[index] = widest
+        return plain
+
+    def raised(
+        self,
+        values: Sequence[int | None],
+        pres: Sequence[int],
+        excluded: Fraction,
+        rows: Sequence[tuple[Any, ...]],
+    ) -> Raised:
+        """The total and band if each of *rows* scored full marks, all else as recorded.
+
+        *values* and *pres* are the record's scores and unrounded subtotals (integer pairs
+        by node, and by group position); *excluded* the weight of the rows left out;
+        *rows* are loss rows (lost numerator, lost denominator, node index, ...).
+        """
+        plan = self.plan
+        nodes = plan.nodes
+        positions = plan.group_positions
+        change: dict[int, Fraction] = {}
+        for row in rows:
+            change[row[2]] = Fraction(row[0], row[1])
+        if self._exact_groups:
+            gained = sum(change.values(), _ZERO)
+            pre = Fraction(pres[0], pres[1]) + gained
+        else:
+            pending = set()
+            for index in change:
+                parent = nodes[index].parent
+                while parent > 0:
+                    pending.add(parent)
+                    parent = nodes[parent].parent
+            order = self._order
+            for index in sorted(pending, key=order.__getitem__):
+                node = nodes[index]
+                moved = sum((change[c] for c in node.children if c in change), _ZERO)
+                if not moved:
+                    continue
+                at = 2 * positions[index]
+                before = Fraction(pres[at], pres[at + 1]) + moved
+                old = Fraction(values[2 * index], values[2 * index + 1])  # type: ignore[arg-type]
+                change[index] = self.rounded(before, node.places) - old
+            moved = sum((change[c] for c in nodes[0].children if c in change), _ZERO)
+            pre = Fraction(pres[0], pres[1]) + moved
+        total = self.rounded(self.finish(pre, self.rows_weight - excluded), plan.total_places)
+        return Raised(total, self.band_of(total.numerator, total.denominator))
+
+    def fewest(
+        self,
+        position: int,
+        values: Sequence[int | None],
+        pres: Sequence[int],
+        excluded: Fraction,
+        rows: Sequence[tuple[Any, ...]],
+        common: int,
+    ) -> int:
+        """How many of *rows* (in order), raised to full marks, reach the next band up.
+
+        The fewest that reach the band above *position*, or 0 when not even all of them do.
+        *rows* are loss rows, their lost points over the common denominator *common*.
+        Raising a row never lowers a total (sums, the rounding modes, renormalisation and
+        the cap are all non-decreasing), so the answer is a prefix of *rows*.
+        """
+        goal = position - 1
+        if self._exact_groups:
+            return self._fewest_linear(goal, pres, excluded, rows, common)
+
+        def reaches(count: int) -> bool:
+            return self.raised(values, pres, excluded, rows[:count]).band <= goal
+
+        if not rows or not reaches(len(rows)):
+            return 0
+        low, high = 0, len(rows)  # reaches(high) holds, reaches(low) does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if reaches(middle):
+                high = middle
+            else:
+                low = middle
+        return high
+
+    def _fewest_linear(
+        self,
+        goal: int,
+        pres: Sequence[int],
+        excluded: Fraction,
+        rows: Sequence[tuple[Any, ...]],
+        common: int,
+    ) -> int:
+        """:meth:`fewest` when no group's rounding has an effect (a total linear in rows).
+
+        The total is then the root's sum plus the raised rows' lost points, scaled, capped
+        and rounded. The rows that cover the shortfall before the total's rounding are found in
+        integers; then the total is computed exactly (rounding included) one row fewer or
+        more until it is the fewest that reach the band.
+        """
+        base = Fraction(pres[0], pres[1])
+        applicable = self.rows_weight - excluded
+        places = self.plan.total_places
+        sums = [0]
+
+        def reaches(count: int) -> bool:
+            pre = base + Fraction(sums[count], common)
+            total = self.rounded(self.finish(pre, applicable), places)
+            return self.band_of(total.numerator, total.denominator) <= goal
+
+        # Before rounding and the cap, the total reaches the band's minimum once the lost
+        # points raised make up (minimum × applicable / scaled to − the rows' sum).
+        needed = self.plan.bands[goal][1] / self.factor(applicable) - base
+        target = math.ceil(needed * common)
+        count = 0
+        while count < len(rows) and sums[count] < target:
+            row = rows[count]
+            sums.append(sums[count] + row[0] * (common // row[1]))
+            count += 1
+        if reaches(count):
+            while count > 0 and reaches(count - 1):  # rounding up may need fewer rows
+                count -= 1
+            return count
+        while count < len(rows):  # rounding down, or the cap, may need more
+            row = rows[count]
+            sums.append(sums[count] + row[0] * (common // row[1]))
+            count += 1
+            if reaches(count):
+                return count
+        return 0
+
+
+def totals_of(plan: Plan) -> Totals:
+    """The :class:`Totals` of *plan*, made once and kept with it."""
+    found = plan.cache.get("totals")
+    if found is None:
+        found = plan.cache.setdefault("totals", Totals(plan))
+    assert isinstance(found, Totals)  # noqa: S101
+    return found

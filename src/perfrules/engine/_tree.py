@@ -1,0 +1,371 @@
+"""The trace tree of an evaluation, built from its raw record when first read.
+
+Nodes are :class:`~perfrules.trace.NodeTrace` objects; steps are re-derived by the
+formula's traced function and must end at the value the scorer recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any, Final
+
+from perfrules._numbers import format_number, fraction
+from perfrules.engine._layout import (
+    _NEW,
+    LeafRecord,
+    _fast_key,
+    _json_layout,
+    _memo,
+    _node_trace,
+    _noted,
+    _plain_key,
+    _plain_layout,
+    _shown,
+)
+from perfrules.engine._plan import MISSING, Node
+from perfrules.engine._record import VERSION, RecordParts
+from perfrules.engine._totals import totals_of
+from perfrules.expressions import Value
+from perfrules.facts._values import number_pair, text_of
+from perfrules.trace import (
+    InputValue,
+    NodeTrace,
+    Note,
+    Provenance,
+    RoundingStep,
+)
+
+__all__ = ["TreeParts"]
+
+_ZERO: Final = Fraction(0)
+
+
+class TreeParts(RecordParts):
+    """The trace tree of an evaluation, built from its record when first read."""
+
+    __slots__ = ()
+
+    # --- the trace -----------------------------------------------------------------------
+    def _plain(self) -> bool:
+        """Every indicator scored the plain way, every node counted, no grade override.
+
+        The generated scorer makes a unit (``out[0]``) as soon as one indicator needs the
+        general path; a plan whose rows do not weigh its maximum, or with a row shown but
+        not counted, has notes to explain (:func:`_plain_layout` is ``None``).
+        """
+        return self.out[0] is None and self.out[6] is None and _plain_layout(self.plan) is not None
+
+    def root(self) -> NodeTrace:
+        """The tree of nodes, from the record (walked as :meth:`json` walks it)."""
+        if self._plain():
+            return self._plain_root()
+        plan = self.plan
+        records, values = self.out[1], self.out[2]
+        count = len(plan.nodes)
+        built: list[Any] = [None] * count
+        applicable: list[Fraction] = [_ZERO] * count
+        full = [False] * count  # scored, with all of its weight applicable
+        mode = plan.mode
+        for index, node, position, group in _json_layout(plan):
+            if group is None:  # an indicator
+                trace, weight = self._leaf(node, records[position])
+                built[index] = trace
+                applicable[index] = weight
+                full[index] = trace.score is not None and (
+                    weight is node.weight or weight == node.weight
+                )
+                continue
+            _, counted, _, _, below, rounded = group
+            if self._counted_fully(index, counted, full):
+                sn, sd = values[2 * index], values[2 * index + 1]
+                score = fraction(sn, sd)
+                roundings: tuple[RoundingStep, ...] = ()
+                if rounded is not None:
+                    bn, bd = self._unrounded(index, rounded[1])
+                    roundings = (RoundingStep(rounded[0], mode, fraction(bn, bd), score),)
+                built[index] = _node_trace(
+                    node,
+                    score,
+                    "scored",
+                    children=tuple([built[c] for c in node.shown]),
+                    roundings=roundings,
+                    applicable=node.weight if index == 0 else below,
+                )
+                applicable[index] = below
+                full[index] = True
+                continue
+            trace, weight = self._group(node, tuple([built[c] for c in node.shown]), applicable)
+            built[index] = trace
+            applicable[index] = weight
+            full[index] = trace.score is not None and (weight is below or weight == below)
+        root: NodeTrace = built[0]
+        return root
+
+    def _counted_fully(self, index: int, counted: tuple[int, ...], full: list[bool]) -> bool:
+        """Whether group *index* takes the short cut.
+
+        It does when it adds up *counted* (none when it cannot), each of them scored with
+        all of its weight, and no grade override fired (the root would note it).
+        """
+        return (
+            bool(counted)
+            and False not in [full[c] for c in counted]
+            and (index != 0 or self.out[6] is None)
+        )
+
+    def _unrounded(self, index: int, offset: int) -> tuple[int, int]:
+        """Group *index*'s sum before its rounding; the root's is the renormalised sum."""
+        if index == 0:
+            num, den = self.out[4]
+            return num, den
+        pres = self.out[3]
+        return pres[offset], pres[offset + 1]
+
+    def _plain_root(self) -> NodeTrace:
+        """The tree when :meth:`_plain`.
+
+        Each row from the memo (or its steps), each group a scored node with every row
+        counted.
+        """
+        plan = self.plan
+        layout = _plain_layout(plan)
+        assert layout is not None  # noqa: S101 - see _plain
+        leaves, groups = layout
+        records, values = self.out[1], self.out[2]
+        memo = _memo(plan, "leaf_trace")
+        built: list[Any] = [None] * len(plan.nodes)
+        for index, position, node, name in leaves:
+            record = records[position]
+            key = _plain_key(index, node, name, record)
+            known = memo.get(key)
+            if known is None:
+                known = self._leaf_built(node, record)
+                memo.remember(key, known)
+            built[index] = known[0]
+        mode = plan.mode
+        nodes = plan.nodes
+        for index, _, shown, _, _, places, rounded in groups:
+            node = nodes[index]
+            score = fraction(values[2 * index], values[2 * index + 1])
+            roundings: tuple[RoundingStep, ...] = ()
+            if rounded is not None:
+                bn, bd = self._unrounded(index, rounded[1])
+                roundings = (RoundingStep(rounded[0], mode, fraction(bn, bd), score),)
+            built[index] = _NEW(
+                NodeTrace,
+                (
+                    node.id,
+                    node.name,
+                    node.kind,
+                    node.depth,
+                    node.weight,
+                    score,
+                    places,
+                    "scored",
+                    tuple([built[c] for c in shown]),
+                    None,
+                    (),
+                    (),
+                    roundings,
+                    (),
+                    node.target,
+                    "",
+                    plan.leaf_weights[index],
+                    node.sources,
+                ),
+            )
+        root: NodeTrace = built[0]
+        return root
+
+    def provenance(self) -> Provenance:
+        """What produced the result (the facts' hash is computed when asked for)."""
+        facts = self.facts_source()
+        shown = _shown(facts)
+        scheme = self.plan.scheme.scheme
+        return Provenance(
+            perfrules=VERSION,
+            scheme_id=scheme.id,
+            scheme_version=scheme.version,
+            scheme_year=scheme.year,
+            scheme_sha256=self.plan.sha256,
+            files=self.plan.files,
+            source=shown,
+            unit=facts.unit,
+            form=tuple(facts.form.items()),
+        )
+
+    def _leaf(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
+        key = _fast_key(node, record)
+        if key is None:
+            return self._leaf_built(node, record)
+        memo = _memo(self.plan, "leaf_trace")
+        known: tuple[NodeTrace, Fraction] | None = memo.get(key)
+        if known is None:
+            known = self._leaf_built(node, record)
+            memo.remember(key, known)
+        return known
+
+    def _leaf_built(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
+        trace, weight = self._leaf_parts(node, record)
+        return _noted(node, trace), weight
+
+    def _leaf_parts(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        score = self.score(node.index)
+        steps: tuple[Any, ...] = ()
+        roundings: tuple[RoundingStep, ...] = ()
+        if isinstance(record, LeafRecord):
+            status, inputs, notes, actual = (
+                record.status,
+                record.inputs,
+                record.notes,
+                record.actual,
+            )
+            applicable = record.applicable
+            if record.names is not None:
+                _, steps = leaf.expression.explain(record.names)
+            if record.score is not None and node.places is not None:
+                before = record.before if record.before is not None else record.score
+                roundings = (RoundingStep(node.places, self.plan.mode, before, record.score),)
+        else:
+            own, raws, num, den = record
+            names, inputs, actual = self._fast_inputs(node, own, raws)
+            value, steps = leaf.expression.explain(names)
+            if (
+                value.__class__ is not Fraction or value.numerator * den != num * value.denominator
+            ):  # pragma: no cover - one implementation, one value
+                raise AssertionError(f"{node.id}: scored {num}/{den}, explained {value}")
+            status, notes, applicable = "scored", (), node.weight
+            if node.places is not None and score is not None:
+                roundings = (RoundingStep(node.places, self.plan.mode, value, score),)
+        target = node.target or next((i.text for i in inputs if i.name == "target"), "")
+        trace = _node_trace(
+            node,
+            score,
+            status,
+            formula=leaf.expression.text,
+            inputs=inputs,
+            steps=steps,
+            roundings=roundings,
+            notes=notes,
+            target=target,
+            actual=actual,
+            applicable=applicable,
+        )
+        return trace, applicable
+
+    def _fast_inputs(
+        self, node: Node, own: Mapping[str, Any], raws: tuple[Any, ...]
+    ) -> tuple[dict[str, Value], tuple[InputValue, ...], str]:
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        names: dict[str, Value] = {"weight": node.weight}
+        inputs: list[InputValue] = []
+        if "weight" in leaf.expression.names:
+            inputs.append(InputValue("weight", node.weight, format_number(node.weight), "weight"))
+        actual = ""
+        for name, raw in zip(leaf.needs, raws, strict=True):
+            if raw is MISSING:  # the scorer took the default
+                default = leaf.default(name)
+                assert default is not None  # noqa: S101 - the scorer found it
+                value, origin = default
+                text = node.target if origin == "target" else text_of(value)
+                inputs.append(InputValue(name, value, text, origin))
+                names[name] = value
+                continue
+            # where find_fact found it (the scorer read own facts first)
+            source = (
+                "facts"
+                if name in own
+                else "cohort"
+                if name in self.plan.cohort_names
+                else "shared"
+            )
+            if isinstance(raw, bool):
+                value = raw
+            else:
+                pair = number_pair(raw)
+                assert pair is not None  # noqa: S101 - the scorer read it the same way
+                value = fraction(*pair)
+            text = raw if isinstance(raw, str) else text_of(raw)
+            names[name] = value
+            inputs.append(InputValue(name, value, text, source))
+            if name == leaf.show:
+                actual = text
+        return names, tuple(inputs), actual
+
+    def _group(
+        self, node: Node, children: tuple[NodeTrace, ...], applicable: list[Fraction]
+    ) -> tuple[NodeTrace, Fraction]:
+        """A group's node (or the root's) on the general path.
+
+        For rows excluded below it, rows shown but not counted, the total's
+        renormalisation, its cap and a grade override. *children* are its shown
+        children's nodes (empty when only its text is wanted).
+        """
+        plan = self.plan
+        values = self.out[2]
+        scored = [c for c in node.children if values[2 * c] is not None]
+        if len(scored) == len(node.children) and all(
+            applicable[c] is plan.leaf_weights[c] or applicable[c] == plan.leaf_weights[c]
+            for c in scored
+        ):
+            weight = plan.leaf_weights[node.index]  # nothing excluded below: known in advance
+        else:
+            weight = sum((applicable[c] for c in scored), _ZERO)
+        notes: tuple[Note, ...] = ()
+        roundings: tuple[RoundingStep, ...] = ()
+        if not scored:
+            score = None
+            status = "excluded"
+            weight = _ZERO
+        else:
+            status = "scored"
+            score = self.score(node.index) if node.kind != "scheme" else self.total_exact()
+            position = plan.group_positions[node.index]
+            pres = self.out[3]
+            before = fraction(pres[2 * position], pres[2 * position + 1])
+            if node.kind == "scheme":
+                renormalised = Fraction(*self.out[4])
+                totals = totals_of(plan)
+                uncapped, scale_to, scaled = totals.explain(before, weight)
+                if scaled:
+                    notes = (
+                        Note(
+                            "renormalised",
+                            {
+                                "sum": format_number(before),
+                                "applicable": format_number(weight),
+                                "max": format_number(scale_to),
+                            },
+                        ),
+                    )
+                if totals.capped and uncapped > node.weight:
+                    notes = (
+                        *notes,
+                        Note(
+                            "total_capped",
+                            {"sum": format_number(uncapped), "max": format_number(node.weight)},
+                        ),
+                    )
+                weight = node.weight
+                before = renormalised
+            if node.places is not None and score is not None:
+                roundings = (RoundingStep(node.places, plan.mode, before, score),)
+        if node.kind == "scheme" and self.out[6] is not None:
+            label, _, when = self.out[6]
+            notes = (*notes, Note("grade_override", {"label": label, "when": when}))
+        trace = _node_trace(
+            node,
+            score,
+            status,
+            children=children,
+            roundings=roundings,
+            notes=notes,
+            target=node.target,
+            applicable=weight,
+        )
+        trace = _noted(node, trace)
+        return trace, weight

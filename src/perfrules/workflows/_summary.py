@@ -1,0 +1,123 @@
+"""The summary of a batch, one definition for every shape of batch.
+
+The in-memory batch, the streamed CSV/Parquet batch and JSON Lines all add what they scored
+to one :class:`Summary`: units, failures, grades, every total exactly (the mean and median
+are exact), and the points each counted row lost (rows not counted lose nothing from the
+total, as the engine's ``CompiledScheme.losses`` says).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+from perfrules._numbers import format_number, round_fraction
+from perfrules.engine import CompiledScheme
+from perfrules.trace import Result
+
+__all__ = ["Summary", "mean_text"]
+
+
+def mean_text(value: Fraction) -> str:
+    """A mean or median as the summary shows it: exact to four places, half-up."""
+    return format_number(round_fraction(value, 4, "half_up"))
+
+
+class Summary:
+    """Counts, grades, totals and lost points of a batch, added unit by unit or in chunks.
+
+    Totals are kept as integers over ``10 ** places`` when the scheme rounds its total (8
+    bytes a unit in arrays), else as exact fractions.
+    """
+
+    def __init__(self, compiled: CompiledScheme) -> None:
+        """An empty summary for *compiled*."""
+        self.compiled = compiled
+        self.units = 0
+        self.failed = 0
+        self.grades: Counter[str] = Counter()
+        self.lost: dict[str, Fraction] = {}
+        self._scaled: list[Any] = []  # arrays or lists of integers over the total's scale
+        self._exact: list[Fraction] = []
+        places = compiled.plan.total_places
+        self.scale = None if places is None else 10**places
+
+    @property
+    def scored(self) -> int:
+        """Units that scored."""
+        return self.units - self.failed
+
+    def add(self, result: Result) -> None:
+        """One unit that scored."""
+        self.units += 1
+        self.grades[result.grade.label] += 1
+        total = result.total_exact
+        if self.scale is not None and (total * self.scale).denominator == 1:
+            self._scaled.append([int(total * self.scale)])
+        else:
+            self._exact.append(total)
+        for ident, lost in self.compiled.losses(result).items():
+            self.lost[ident] = self.lost.get(ident, Fraction(0)) + lost
+
+    def add_failure(self, count: int = 1) -> None:
+        """Units whose facts failed."""
+        self.units += count
+        self.failed += count
+
+    def add_chunk(
+        self,
+        grades: Mapping[str, int],
+        totals: Any,
+        lost: Mapping[str, Fraction],
+    ) -> None:
+        """The scored units of a chunk: their grades, totals and lost points.
+
+        *totals* are integers over :attr:`scale` (an array), or exact fractions when the
+        scheme does not round its total.
+        """
+        count = sum(grades.values())
+        self.units += count
+        self.grades.update(grades)
+        if self.scale is None:
+            self._exact.extend(totals)
+        else:
+            self._scaled.append(totals)
+        for ident, value in lost.items():
+            self.lost[ident] = self.lost.get(ident, Fraction(0)) + value
+
+    def _mean_and_median(self, count: int) -> tuple[Fraction, Fraction]:
+        scale = self.scale
+        whole: list[int] = []
+        for part in self._scaled:
+            whole.extend(part.tolist() if hasattr(part, "tolist") else part)
+        if not self._exact and scale is not None:  # integers only: no Fraction per unit
+            whole.sort()
+            middle = whole[(count - 1) // 2] + whole[count // 2]
+            return Fraction(sum(whole), count * scale), Fraction(middle, 2 * scale)
+        totals = sorted(self._exact + [Fraction(v, scale or 1) for v in whole])
+        median = (totals[(count - 1) // 2] + totals[count // 2]) / 2
+        return sum(totals, Fraction(0)) / count, median
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as the CLI prints it and JSON carries it."""
+        plan = self.compiled.plan
+        count = self.scored
+        mean = median = None
+        if count:
+            mean, median = self._mean_and_median(count)
+        ranked = sorted(self.lost.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        return {
+            "units": self.units,
+            "scored": count,
+            "failed": self.failed,
+            "grades": {b[0]: self.grades.get(b[0], 0) for b in plan.bands},
+            "mean_total": None if mean is None else mean_text(mean),
+            "median_total": None if median is None else mean_text(median),
+            "most_points_lost": [
+                {"id": ident, "mean_lost": mean_text(total / count)} for ident, total in ranked
+            ]
+            if count
+            else [],
+        }
