@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar, cast
 import click
 from rich.text import Text
 
+from perfrules._reading import MAX_FILE_BYTES, is_folder, read_stream, regular_file
 from perfrules.engine import VERSION, CompiledScheme, compile_scheme
 from perfrules.errors import (
     Diagnostic,
@@ -193,10 +194,24 @@ def _fail(diagnostics: list[Diagnostic], lang: Lang, output_format: str) -> _Exi
     return _Exit(_exit_for(diagnostics))
 
 
+def _stdin(name: str, lang: Lang, output_format: str) -> bytes:
+    """Standard input, at most a rule or facts file's budget (an endless one is refused)."""
+    diagnostics: list[Diagnostic] = []
+    stream = getattr(sys.stdin, "buffer", None)  # None when standard input is closed
+    data = None if stream is None else read_stream(stream, name, diagnostics)
+    if data is None:
+        diagnostics = diagnostics or [
+            Diagnostic("PR105", params={"file": name, "reason": "no standard input"}, file=name)
+        ]
+        raise _fail(diagnostics, lang, output_format)
+    return data
+
+
 def _load_compiled(scheme_path: str, lang: Lang, output_format: str = "text") -> CompiledScheme:
     if scheme_path == _STDIN:
+        text = _stdin("stdin.toml", lang, output_format)
         scheme, result, diagnostics = check_path(
-            "stdin.toml", sys.stdin.read(), root=_SETTINGS.root, files=_SETTINGS.root is not None
+            "stdin.toml", text, root=_SETTINGS.root, files=_SETTINGS.root is not None
         )
     else:
         scheme, result, diagnostics = check_path(scheme_path, root=_SETTINGS.root)
@@ -221,9 +236,10 @@ def _evaluate(
         return _evaluate_in_cohort(compiled, facts_path, lang, output_format, unit_name)
     try:
         if facts_path == _STDIN:
-            text = sys.stdin.read()
-            kind = "json" if text.lstrip().startswith("{") else "toml"
-            facts = loads_facts(text, format=kind, name=f"stdin.{kind}")
+            data = _stdin("stdin", lang, output_format)
+            body = data.removeprefix(b"\xef\xbb\xbf").lstrip()
+            kind = "json" if body.startswith(b"{") else "toml"
+            facts = loads_facts(data, format=kind, name=f"stdin.{kind}")
         else:
             facts = load_facts(facts_path)
         return compiled.evaluate(facts)
@@ -402,7 +418,7 @@ def score(
         unit_name is None
         and facts != _STDIN
         and (
-            Path(facts).is_dir()
+            is_folder(Path(facts))
             or _is_wide_csv(Path(facts))
             or Path(facts).suffix.lower() == ".parquet"
         )
@@ -462,10 +478,10 @@ def _page(trace: Trace, output_format: str, lang: Lang) -> str:
 
 
 def _is_wide_csv(path: Path) -> bool:
-    if path.suffix.lower() != ".csv" or not path.is_file():
+    if path.suffix.lower() != ".csv" or not regular_file(path):
         return False
     with path.open(encoding="utf-8-sig", errors="replace") as stream:
-        header = stream.readline()
+        header = stream.readline(MAX_FILE_BYTES)  # one endless line is not read whole
     return any(cell.strip() in ("unit", "单位") for cell in header.split(","))
 
 
@@ -529,7 +545,7 @@ def _score_batch(
 
 def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
     """``stream_batch`` when *source* and *target* can be streamed and the extra is there."""
-    if not source.is_file() or source.suffix.lower() not in (".csv", ".parquet"):
+    if not regular_file(source) or source.suffix.lower() not in (".csv", ".parquet"):
         return None
     suffix = ".csv" if str(target) == STDOUT else target.suffix.lower()
     if suffix == ".jsonl" and compiled.scheme.ranking is not None:

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from perfrules._reading import encoding_error, read_file, within_budget
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._document import Facts
 from perfrules.facts._values import float_fact
-from perfrules.rules._loader import encoding_error, read_bytes
 
 __all__ = [
     "INFO_COLUMNS",
@@ -209,10 +209,20 @@ def _csv_rows(data: bytes, name: str) -> list[list[str]]:
     return csv_rows(decode_csv(data, name), name)
 
 
-def loads_csv_facts(text: str, name: str) -> Facts:
-    """Facts of one unit from the text of a CSV sheet (the layout of ``perfrules template``)."""
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return _facts_from_rows(csv_rows(text, name), name, digest)
+def loads_csv_facts(text: str | bytes, name: str) -> Facts:
+    """Facts of one unit from the text of a CSV sheet (the layout of ``perfrules template``).
+
+    Bytes are decoded as a CSV file's are (:func:`decode_csv`); text and bytes have the budget
+    of a file.
+    """
+    diagnostics: list[Diagnostic] = []
+    if not within_budget(text, name, diagnostics):
+        raise FactsError(diagnostics)
+    if isinstance(text, str):
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return _facts_from_rows(csv_rows(text, name), name, digest)
+    data = bytes(text)
+    return _facts_from_rows(_csv_rows(data, name), name, hashlib.sha256(data).hexdigest())
 
 
 def workbook_units(path: Path) -> Iterator[tuple[str, Facts | FactsError]]:
@@ -224,7 +234,7 @@ def workbook_units(path: Path) -> Iterator[tuple[str, Facts | FactsError]]:
     import openpyxl  # noqa: PLC0415 - optional extra
 
     diagnostics: list[Diagnostic] = []
-    data = read_bytes(path, diagnostics)
+    data = read_file(path, diagnostics)
     if data is None:
         raise FactsError(diagnostics)
     digest = hashlib.sha256(data).hexdigest()
@@ -259,15 +269,17 @@ def workbook_units(path: Path) -> Iterator[tuple[str, Facts | FactsError]]:
         workbook.close()
 
 
-def load_sheet_facts(path: str | Path, sheet: str | None = None) -> Facts:
-    """Facts of one unit from a CSV file or one sheet of an XLSX workbook.
+def load_sheet_facts(
+    path: str | Path, sheet: str | None = None, root: Path | None = None
+) -> Facts:
+    """Facts of one unit from a CSV file or one sheet of an XLSX workbook (inside *root*).
 
     Raises:
         FactsError: unreadable file, missing ``id`` column, or missing openpyxl for XLSX.
     """
     file = Path(path)
     diagnostics: list[Diagnostic] = []
-    data = read_bytes(file, diagnostics)
+    data = read_file(file, diagnostics, root=root)
     if data is None:
         raise FactsError(diagnostics)
     digest = hashlib.sha256(data).hexdigest()

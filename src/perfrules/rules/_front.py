@@ -62,7 +62,7 @@ def check_scheme(
 
 def check_path(
     path: str | Path,
-    text: str | None = None,
+    text: str | bytes | None = None,
     *,
     root: str | Path | None = None,
     files: bool = True,
@@ -70,7 +70,7 @@ def check_path(
     """Read, validate and check a rule file; return every diagnostic, sorted.
 
     ``extends`` may read files inside *root* only, when one is given. With *text*, the rule
-    file is that text and *path* its name (see :func:`loads_scheme`).
+    file is that text (or its UTF-8 bytes) and *path* its name (see :func:`loads_scheme`).
     """
     sections, source, diagnostics = read_scheme(path, text, root=root, files=files)
     if sections is None:
@@ -99,12 +99,13 @@ def load_scheme(path: str | Path, *, root: str | Path | None = None) -> Scheme:
 
 
 def loads_scheme(
-    text: str, *, name: str = "scheme.toml", root: str | Path | None = None
+    text: str | bytes, *, name: str = "scheme.toml", root: str | Path | None = None
 ) -> Scheme:
     """Check a rule file given as text (an upload, a request body) without writing it to disk.
 
     Args:
-        text: the TOML text.
+        text: the TOML text, or its bytes (UTF-8, a byte-order mark allowed; ``PR108`` at
+            a byte that is not). Either has the budget of a rule file (1 MiB, ``PR106``).
         name: how diagnostics and the trace's provenance name it.
         root: a folder that ``extends = "..."`` may read files from; without one, a text may
             extend installed rule packs only.

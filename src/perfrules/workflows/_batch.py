@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from perfrules._numbers import format_number
+from perfrules._reading import MAX_FILE_BYTES, is_folder, read_file, regular_file
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts, format_of, load_facts
 from perfrules.facts._sheets import csv_encoding, csv_rows, workbook_units
 from perfrules.reports._safe import csv_text, sheet_value, text_cells
-from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
 from perfrules.workflows._files import STDOUT, write_atomic
 from perfrules.workflows._summary import Summary
@@ -162,7 +162,7 @@ def _dec(value: Any) -> str:
 def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | FactsError, tuple[str, int]]]:
     """The rows of a batch CSV read whole: each row's cells, or the error of that row."""
     diagnostics: list[Diagnostic] = []
-    data = read_bytes(path, diagnostics)
+    data = read_file(path, diagnostics)
     if data is None:
         # Too large for the in-memory reading: the chunked one takes any size.
         raise FactsError(
@@ -241,14 +241,19 @@ def _unit_facts(
 def read_units(
     source: str | Path, compiled: CompiledScheme
 ) -> Iterator[tuple[str, Facts | dict[str, Any] | FactsError, tuple[str, int]]]:
-    """Every unit in *source*, lazily: (unit name, facts or the error reading them, where)."""
+    """Every unit in *source*, lazily: (unit name, facts or the error reading them, where).
+
+    A folder is the root of its units: a member that is a link leading out of it (to
+    ``/etc/passwd``, to a file elsewhere), a FIFO or a device is that unit's ``PR105``,
+    refused before anything of it is read.
+    """
     path = Path(source)
-    if path.is_dir():
+    if is_folder(path):
         for item in sorted(path.iterdir()):
             if format_of(item) is None:
                 continue
             try:
-                facts = load_facts(item)
+                facts = load_facts(item, root=path)
                 yield facts.unit or item.stem, facts, (str(item), 0)
             except FactsError as exc:
                 yield item.stem, exc, (str(item), 0)
@@ -277,9 +282,7 @@ def read_units(
 
 def _large(path: Path) -> bool:
     """A wide CSV over the facts-file size limit, which only the chunked reader takes."""
-    from perfrules.rules._loader import MAX_FILE_BYTES  # noqa: PLC0415
-
-    return path.is_file() and path.stat().st_size > MAX_FILE_BYTES and _frame_available()
+    return regular_file(path) and path.stat().st_size > MAX_FILE_BYTES and _frame_available()
 
 
 def _frame_available() -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from perfrules._numbers import format_number
+from perfrules._reading import read_file
 from perfrules.engine import CompiledScheme
 from perfrules.rules._installed import pack_id_of
 
@@ -65,10 +66,10 @@ def _quoted(text: str) -> str:
 
 def _schema_directive(old: Path, new: Path) -> list[str]:
     """The old file's ``#:schema`` directive, its path made relative to the new file."""
-    try:
-        first = old.read_text(encoding="utf-8-sig").split("\n", 1)[0]
-    except OSError:
+    data = read_file(old, [])
+    if data is None:
         return []
+    first = data.decode("utf-8-sig", "replace").split("\n", 1)[0]
     match = re.match(r"#:schema\s+(\S+)", first)
     if match is None:
         return []
