@@ -54,6 +54,7 @@ from perfrules.rules._front import (
     find_rule_file,
     find_rule_files,
 )
+from perfrules.serve import command as serve_command
 from perfrules.trace import Result, Trace
 from perfrules.workflows._audit import audit as audit_report
 from perfrules.workflows._audit import load_report
@@ -1152,6 +1153,10 @@ def packs_command(output_format: str) -> None:
     for row in rows:
         years = ",".join(str(y) for y in row["years"])
         click.echo(f"{row['id']}  {row['version']}  {years}  {row['name']}")
+
+
+# The workbench (perfrules[serve]); its command imports Starlette only when run.
+cli.add_command(serve_command)
 
 
 def _find(node: dict[str, Any], node_id: str) -> dict[str, Any] | None:
