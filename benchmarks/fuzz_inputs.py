@@ -1,6 +1,8 @@
 """Fuzz the doors: mutated rule files, facts (TOML, JSON, CSV, XLSX) and audit reports.
 
-Batch files (a CSV of units, a tender of bids) are streamed as the CLI does, as arrays.
+Batch files (a CSV of units, a tender of bids, a Parquet file) are streamed as the CLI does,
+as arrays; folders of units are scored as a batch; facts come through standard input as the
+CLI reads them; DataFrames with hostile columns go to ``score_table``.
 Every mutant must end in a result or located diagnostics (a ``PerfrulesError``); anything
 else — a ``RecursionError``, a ``ValueError`` from a parser, a ``MemoryError`` — is an
 internal error, i.e. ``perfrules`` would exit 3, and is printed as a finding. Mutations:
@@ -8,8 +10,10 @@ lines deleted, duplicated, swapped, cut or replaced; hostile snippets inserted (
 nesting, integers of thousands of digits, lone surrogates, invalid UTF-8 bytes, control
 characters, wrong types); for XLSX, cells retyped and the zip's bytes flipped.
 
-Run with ``make fuzz-inputs`` (``FUZZ_MUTANTS=10000`` per kind by default); it prints, per
-kind, the number of mutants, the outcomes and the findings, and exits 1 on any finding.
+Run with ``make fuzz-inputs`` (``FUZZ_MUTANTS=10000`` per kind by default; ``FUZZ_KINDS``
+names some kinds, comma-separated, e.g. ``FUZZ_KINDS=parquet,dataframes``); it prints, per
+kind, the number of mutants, the outcomes, the slowest mutant and the findings, and exits 1
+on any finding.
 """
 
 from __future__ import annotations
@@ -20,12 +24,19 @@ import random
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from click.testing import CliRunner
 
 import perfrules
+import perfrules.workflows._batch
+from perfrules.cli import cli
 from perfrules.errors import PerfrulesError
 from perfrules.rules._front import check_path
 from perfrules.workflows._audit import audit, load_report
@@ -125,19 +136,63 @@ def mutate_xlsx(data: bytes, rng: random.Random) -> bytes:
     return bytes(raw)
 
 
-def run_kind(name: str, one) -> tuple[Counter[str], list[str], float]:
+def run_kind(name: str, one) -> tuple[Counter[str], list[str], float, float]:
     outcomes: Counter[str] = Counter()
     findings: list[str] = []
     start = time.perf_counter()
+    slowest = 0.0
     for number in range(MUTANTS):
+        began = time.perf_counter()
         try:
             outcomes[one(number)] += 1
         except PerfrulesError as exc:
             codes = sorted({d.code for d in getattr(exc, "diagnostics", ())}) or ["error"]
             outcomes[codes[0]] += 1
+        except TypeError as exc:
+            if "DataFrame" not in str(exc) and "narwhals" not in str(exc).lower():
+                findings.append(f"{name} #{number}: TypeError: {str(exc)[:120]}")
+            outcomes["TypeError"] += 1
         except Exception as exc:  # noqa: BLE001 - every other exception is a finding
             findings.append(f"{name} #{number}: {type(exc).__name__}: {str(exc)[:120]}")
-    return outcomes, findings, time.perf_counter() - start
+            if os.environ.get("FUZZ_TRACE"):
+                traceback.print_exc()
+        slowest = max(slowest, time.perf_counter() - began)
+    return outcomes, findings, time.perf_counter() - start, slowest
+
+
+def mutate_table(table: pa.Table, rng: random.Random) -> pa.Table:
+    """A table with some columns retyped, renamed, duplicated or filled with hostile values."""
+    columns = list(table.columns)
+    names = list(table.column_names)
+    n = table.num_rows
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randint(0, len(columns) - 1)
+        choice = rng.randint(0, 9)
+        if choice == 0:
+            columns[at] = pa.array([b"\xff\xfe" if rng.random() < 0.5 else b"1"] * n)
+        elif choice == 1:
+            columns[at] = pa.array([[str(i)] for i in range(n)])
+        elif choice == 2:
+            columns[at] = pa.array([{"x": i} for i in range(n)])
+        elif choice == 3:
+            columns[at] = pa.array([str(10**40 + i) for i in range(n)])
+        elif choice == 4:
+            columns[at] = pa.array([None] * n, type=pa.string())
+        elif choice == 5:
+            columns[at] = pa.array([1.5e308, float("nan"), -0.0, 1e-300, 7.0][:n] * (n // 5 + 1))[
+                :n
+            ]
+        elif choice == 6:
+            text = [t for t in SNIPPETS[:30] if not any("\ud800" <= c <= "\udfff" for c in t)]
+            values = pa.array([rng.choice(text) for _ in range(n)])
+            columns[at] = values.dictionary_encode() if rng.random() < 0.5 else values
+        elif choice == 7:
+            names[at] = names[rng.randint(0, len(names) - 1)]  # a name twice
+        elif choice == 8:
+            columns[at] = pa.array([rng.randint(-(2**63), 2**63 - 1) for _ in range(n)])
+        else:
+            columns[at] = pa.array([True, False] * (n // 2 + 1))[:n]
+    return pa.table(columns, names=names)
 
 
 def main() -> int:
@@ -213,6 +268,74 @@ def main() -> int:
 
         return one
 
+    base_table = pa.table(
+        {
+            "unit": [f"u{n}" for n in range(5)],
+            **{ident: [actuals[k]] * 5 for k, ident in enumerate(seed_facts.indicators)},
+        }
+    )
+
+    def parquet(_: int) -> str:
+        path = folder / "units.parquet"
+        table = mutate_table(base_table, rng)
+        buffer = pa.BufferOutputStream()
+        try:
+            pq.write_table(table, buffer)
+        except (pa.ArrowException, ValueError):  # a table Parquet cannot store
+            return "not written"
+        raw = bytearray(buffer.getvalue().to_pybytes())
+        if rng.random() < 0.3:  # damaged bytes too
+            for _ in range(rng.randint(1, 8)):
+                raw[rng.randint(0, len(raw) - 1)] = rng.randint(0, 255)
+        path.write_bytes(bytes(raw))
+        outcome = stream_batch(compiled, path, folder / "results.csv")
+        return "scored" if not outcome.failed_count else "some units failed"
+
+    def dataframes(_: int) -> str:
+        table = mutate_table(base_table, rng)
+        frame: object = table
+        if rng.random() < 0.5:
+            try:
+                frame = table.to_pandas()
+            except (pa.ArrowException, ValueError):
+                return "no pandas frame"
+            if rng.random() < 0.3:  # an object column of mixed Python values
+                column = rng.choice(list(frame.columns))
+                values = [1, "80%", 1.5, None, {"a": 1}, 10**40, 1 + 2j, b"\xff", object()]
+                frame[column] = pd.Series(
+                    [rng.choice(values) for _ in range(len(frame))], dtype=object
+                )
+        perfrules.score_table(compiled, frame)
+        return "scored"
+
+    runner = CliRunner()
+
+    def stdin(_: int) -> str:
+        text = mutate(rng.choice([facts_text, json_text]), rng)
+        run = runner.invoke(cli, ["score", str(SEED / "scheme.toml"), "-"], input=text)
+        if run.exit_code not in (0, 1, 2):
+            raise RuntimeError(f"exit {run.exit_code}: {run.output[-120:]}")
+        return f"exit {run.exit_code}"
+
+    def folders(number: int) -> str:
+        units = folder / f"units{number % 2}"
+        if units.exists():
+            for item in units.iterdir():
+                item.unlink()
+        else:
+            units.mkdir()
+        for k in range(rng.randint(1, 4)):
+            suffix, text = rng.choice(
+                [(".toml", facts_text), (".json", json_text), (".csv", csv_text)]
+            )
+            write(units / f"u{k}{suffix}", mutate(text, rng), rng)
+        if rng.random() < 0.2:
+            (units / "link.toml").symlink_to(
+                rng.choice(["/etc/hostname", "/dev/zero", "missing", "."])
+            )
+        outcome = perfrules.workflows._batch.score_batch(compiled, units)  # noqa: SLF001
+        return "scored" if not outcome.failed else "some units failed"
+
     kinds = [
         ("rule files", rule),
         ("facts TOML", facts_of(".toml", facts_text)),
@@ -222,14 +345,26 @@ def main() -> int:
         ("audit reports", report),
         ("batch CSV", streamed(compiled, batch_text)),
         ("tender CSV", streamed(tender, bids_text)),
+        ("parquet", parquet),
+        ("folders", folders),
+        ("stdin", stdin),
+        ("dataframes", dataframes),
     ]
+    wanted = {k.strip() for k in os.environ.get("FUZZ_KINDS", "").split(",") if k.strip()}
+    if wanted:
+        kinds = [
+            (name, one)
+            for name, one in kinds
+            if name.split()[0].lower() in wanted or name in wanted
+        ]
     total_findings = 0
     for name, one in kinds:
-        outcomes, findings, seconds = run_kind(name, one)
+        outcomes, findings, seconds, slowest = run_kind(name, one)
         total_findings += len(findings)
         common = ", ".join(f"{k} {v}" for k, v in outcomes.most_common(6))
         print(
-            f"{name:<14} {MUTANTS:>7,} mutants  {seconds:7.1f} s  findings {len(findings)}  ({common})"
+            f"{name:<14} {MUTANTS:>7,} mutants  {seconds:7.1f} s  slowest {slowest:5.2f} s  "
+            f"findings {len(findings)}  ({common})"
         )
         for finding in findings[:10]:
             print("   ", finding)

@@ -156,3 +156,29 @@ def test_a_counted_group_of_rows_none_counted_cannot_add_up():
     assert [(d.code, d.params["parent"]) for d in caught.value.diagnostics] == [
         ("PR201", "满意度指标")
     ]
+
+
+def test_text_and_markdown_reports_mark_the_row_not_counted_and_do_not_list_its_loss(compiled):
+    import io
+
+    from rich.console import Console
+
+    from perfrules.reports.markdown import render_markdown
+    from perfrules.reports.text import render_score_table
+
+    facts = json.loads(json.dumps(FACTS))
+    facts["indicators"]["预算执行率"] = {"rate": "10%"}  # loses 9 of 10: the most, not counted
+    trace = compiled.evaluate(facts).trace
+    assert trace.losses[0][0].id != "预算执行率"
+    assert "预算执行率" not in [node.id for node, _ in trace.losses]
+    markdown = render_markdown(trace, "zh")
+    row = next(line for line in markdown.splitlines() if "预算执行率" in line and "|" in line)
+    assert "| (10) |" in row
+    assert "（分值）：仅列示并计分，不计入总分" in markdown
+    losses = markdown.split("失分")[-1]
+    assert "预算执行率" not in losses
+    out = io.StringIO()
+    render_score_table(trace, "en", Console(file=out, width=200, no_color=True))
+    text = out.getvalue()
+    assert "(10)" in text
+    assert "(weight): shown and scored, not counted in the total" in text

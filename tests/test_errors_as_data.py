@@ -132,7 +132,7 @@ def test_an_unknown_shared_column_of_a_batch_is_reported_with_a_suggestion(tmp_p
     outcome = score_batch(compiled, units)
     first, second = outcome.units
     (problem,) = first.errors
-    assert problem.code == "PR418"
+    assert problem.code == "PR421"
     assert (problem.file, problem.line, problem.column) == (str(units), 2, 19)
     assert problem.hint_text("en") == "did you mean 'target'?"
     assert second.result is not None  # an empty cell of the column is nothing given

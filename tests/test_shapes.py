@@ -40,6 +40,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import dask.dataframe as dd
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -50,6 +51,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import perfrules
+import perfrules.dask
 from perfrules.cli import cli
 from perfrules.errors import FactsError
 from perfrules.testing import cohorts_for, facts_for, scheme_toml, schemes
@@ -60,9 +62,6 @@ EXAMPLES = int(os.environ.get("PERFRULES_SHAPES_EXAMPLES", "20"))
 CHUNKS = (1, 7, 65_536)
 JSON = ("--format", "json", "--lang", "en")
 NUMBER = re.compile(r"-?\d+(\.\d+)?")
-
-dd = pytest.importorskip("dask.dataframe", reason="the dask extra is part of make test")
-import perfrules.dask  # noqa: E402
 
 
 # --- the units, as facts and as table rows ----------------------------------------------

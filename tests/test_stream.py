@@ -215,6 +215,11 @@ def test_malformed_batch_files_are_reported_never_an_internal_error(tmp_path):
     run = CliRunner().invoke(cli, ["score", str(SEED), str(source), "--out", out, "--lang", "en"])
     assert run.exit_code == 1, run.output
     assert "2 units scored, 1 failed" in run.output
-    assert "error[PR417]: a row has 20 cells where the header has 18" in run.output
+    said = " ".join(run.output.split())
+    assert "error[PR417]: a row has 20 cells where the header has 18" in said
+    assert f"{source}:3:1" in said  # the row's own line: header 1, unit 0 on line 2
     with Path(out).open(encoding="utf-8-sig") as stream:
-        assert [row["unit"] for row in csv.DictReader(stream)] == ["单位0", "单位2"]
+        written = list(csv.DictReader(stream))
+    # The failed row keeps its place in the results, with its problem.
+    assert [row["unit"] for row in written] == ["单位0", "单位1", "单位2"]
+    assert "PR417" in written[1]["errors"]

@@ -371,6 +371,21 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     ),
     "PR418": (
         "error",
+        "{what} is over its limit of {limit}: {detail}",
+        "{what_zh}超过上限 {limit}：{detail}",
+    ),
+    "PR419": (
+        "error",
+        "column '{column}' cannot hold facts: {reason}",
+        "列“{column}”不能存放事实：{reason}",
+    ),
+    "PR420": (
+        "error",
+        "the header names {names} more than once: each column must have its own name",
+        "表头中 {names} 出现了不止一次：每一列必须有自己的名称",
+    ),
+    "PR421": (
+        "error",
         "facts give shared fact '{name}', which nothing in the scheme reads",
         "事实中给出了共享事实“{name}”，但方案中没有任何地方读取它",
     ),
@@ -592,6 +607,10 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "section.defaults": ("defaults", "默认值"),
     "section.scheme": ("scheme", "方案信息"),
     "section.grade_overrides": ("grade overrides", "等级特别规定"),
+    "legend.not_counted": (
+        "(weight): shown and scored, not counted in the total",
+        "（分值）：仅列示并计分，不计入总分",
+    ),
     "section.cohort": ("cohort", "参评群体"),
     "section.cohort.values": ("cohort values", "群体取值"),
     "section.ranking": ("ranking", "排名"),

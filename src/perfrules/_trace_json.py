@@ -470,16 +470,25 @@ def _counted_leaves(root: NodeTrace) -> Iterable[NodeTrace]:
         stack.extend(reversed(node.children))
 
 
-def trace_json(trace: Trace) -> str:
-    """The compact ``perfrules.trace/1`` text of *trace*, with a final newline."""
+def losses_of(root: NodeTrace) -> list[tuple[NodeTrace, Fraction]]:
+    """The counted rows of a tree that lost points, the most first, ties by id.
+
+    What the trace JSON's ``"losses"`` lists (the engine writes the same from its record);
+    a row shown but not counted loses nothing from the total.
+    """
     leaves = [
         (node, node.weight - node.score)
-        for node in _counted_leaves(trace.root)
+        for node in _counted_leaves(root)
         if node.score is not None
     ]
-    losses = sorted(
+    return sorted(
         ((node, lost) for node, lost in leaves if lost), key=lambda item: (-item[1], item[0].id)
     )
+
+
+def trace_json(trace: Trace) -> str:
+    """The compact ``perfrules.trace/1`` text of *trace*, with a final newline."""
+    losses = losses_of(trace.root)
     return document(
         total=trace.total,
         total_places=trace.total_places,

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any, Final, NamedTuple, Protocol
 
 from perfrules._messages import ui
-from perfrules._trace_json import FORMAT, trace_json
+from perfrules._trace_json import FORMAT, losses_of, trace_json
 from perfrules.expressions import Step, Value
 
 __all__ = [
@@ -417,6 +417,14 @@ class Trace:
             self._gap = self._source.gap()  # type: ignore[union-attr]
         value: Gap | None = self._gap
         return value
+
+    @property
+    def losses(self) -> list[tuple[NodeTrace, Fraction]]:
+        """The counted rows that lost points, the most first (ties by id), with the points.
+
+        The rows of the JSON's ``"losses"``: a row shown but not counted is not among them.
+        """
+        return losses_of(self.root)
 
     @property
     def provenance(self) -> Provenance:

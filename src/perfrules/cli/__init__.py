@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar, cast
 import click
 from rich.text import Text
 
+from perfrules._reading import MAX_FILE_BYTES, is_folder, read_stream, regular_file
 from perfrules.engine import VERSION, CompiledScheme, compile_scheme
 from perfrules.errors import (
     Diagnostic,
@@ -44,7 +45,7 @@ from perfrules.reports import (
     render_score_table,
     results_format,
 )
-from perfrules.reports._safe import printable
+from perfrules.reports._safe import click_text, printable
 from perfrules.rules._front import (
     RuleFile,
     check_path,
@@ -55,9 +56,15 @@ from perfrules.rules._front import (
 from perfrules.trace import Result, Trace
 from perfrules.workflows._audit import audit as audit_report
 from perfrules.workflows._audit import load_report
-from perfrules.workflows._batch import score_batch, write_results
+from perfrules.workflows._batch import (
+    CSV_EOLS,
+    CsvStyle,
+    read_units,
+    score_batch,
+    write_results,
+)
 from perfrules.workflows._diff import diff_schemes, what_if
-from perfrules.workflows._files import extends_text, new_year_text, write_atomic
+from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
 from perfrules.workflows._packs import PackError, run_cases
 from perfrules.workflows._packs import packs as installed
 from perfrules.workflows._schema import KINDS, schema_text
@@ -68,7 +75,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_NO, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 #: The reader of our output closed the pipe (128 + SIGPIPE, as shells report it).
 EXIT_PIPE = 141
-_UNREADABLE = frozenset({"PR105", "PR106", "PR108"})
+_UNREADABLE = frozenset({"PR105", "PR106", "PR108", "PR418", "PR419", "PR420"})
 
 
 _RESULT_ENDINGS: Final = ", ".join(s for f in FORMATS if f.results for s in f.suffixes)
@@ -206,6 +213,19 @@ def _fail(diagnostics: list[Diagnostic], lang: Lang, output_format: str) -> _Exi
     return _Exit(_exit_for(diagnostics))
 
 
+def _stdin(name: str, lang: Lang, output_format: str) -> bytes:
+    """Standard input, at most a rule or facts file's budget (an endless one is refused)."""
+    diagnostics: list[Diagnostic] = []
+    stream = getattr(sys.stdin, "buffer", None)  # None when standard input is closed
+    data = None if stream is None else read_stream(stream, name, diagnostics)
+    if data is None:
+        diagnostics = diagnostics or [
+            Diagnostic("PR105", params={"file": name, "reason": "no standard input"}, file=name)
+        ]
+        raise _fail(diagnostics, lang, output_format)
+    return data
+
+
 def _load_compiled(
     scheme_path: str,
     lang: Lang,
@@ -213,8 +233,9 @@ def _load_compiled(
     warnings: list[Diagnostic] | None = None,
 ) -> CompiledScheme:
     if scheme_path == _STDIN:
+        text = _stdin("stdin.toml", lang, output_format)
         scheme, result, diagnostics = check_path(
-            "stdin.toml", sys.stdin.read(), root=_SETTINGS.root, files=_SETTINGS.root is not None
+            "stdin.toml", text, root=_SETTINGS.root, files=_SETTINGS.root is not None
         )
     else:
         found = _rule_file(scheme_path, lang)
@@ -242,9 +263,10 @@ def _evaluate(
         return _evaluate_in_cohort(compiled, facts_path, lang, output_format, unit_name)
     try:
         if facts_path == _STDIN:
-            text = sys.stdin.read()
-            kind = "json" if text.lstrip().startswith("{") else "toml"
-            facts = loads_facts(text, format=kind, name=f"stdin.{kind}")
+            data = _stdin("stdin", lang, output_format)
+            body = data.removeprefix(b"\xef\xbb\xbf").lstrip()
+            kind = "json" if body.startswith(b"{") else "toml"
+            facts = loads_facts(data, format=kind, name=f"stdin.{kind}")
         else:
             facts = load_facts(facts_path)
         return compiled.evaluate(facts)
@@ -255,16 +277,38 @@ def _evaluate(
 def _evaluate_in_cohort(
     compiled: CompiledScheme, facts_path: str, lang: Lang, output_format: str, unit_name: str
 ) -> Result:
-    """Score every unit of *facts_path* together; the result of the one named *unit_name*."""
-    outcome = score_batch(compiled, facts_path, trace=True)
-    for unit in outcome.units:
-        if unit.unit == unit_name:
-            if unit.result is None:
-                raise _fail(unit.errors, lang, output_format)
-            return unit.result
-    shown = ", ".join(u.unit for u in outcome.units[:10])
-    more = ", ..." if len(outcome.units) > 10 else ""
-    raise click.BadParameter(f"no unit '{unit_name}' in {facts_path} ({shown}{more})")
+    """The result of the unit named *unit_name* in *facts_path*, with its trace.
+
+    A scheme with cohort values or a ranking scores every unit together; any other scores
+    only the unit asked for, so one trace is kept however large the file.
+    """
+    names: list[str] = []
+    count = 0
+    try:
+        if compiled.scheme.cohort is None and compiled.scheme.ranking is None:
+            for name, facts, _ in read_units(facts_path, compiled):
+                if name == unit_name:
+                    if isinstance(facts, FactsError):
+                        raise _fail(list(facts.diagnostics), lang, output_format)
+                    return compiled.evaluate(facts)
+                count += 1
+                if len(names) < 10:
+                    names.append(name)
+        else:
+            outcome = score_batch(compiled, facts_path, trace=True)
+            for unit in outcome.units:
+                if unit.unit == unit_name:
+                    if unit.result is None:
+                        raise _fail(unit.errors, lang, output_format)
+                    return unit.result
+            names = [u.unit for u in outcome.units[:10]]
+            count = len(outcome.units)
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), lang, output_format) from None
+    shown = ", ".join(names) + (", ..." if count > 10 else "")
+    raise click.BadParameter(
+        f"no unit '{click_text(unit_name)}' in {click_text(facts_path)} ({click_text(shown)})"
+    )
 
 
 #: Options of ``perfrules`` itself that may also be written after the command, as pytest,
@@ -436,6 +480,20 @@ def check(
     "写入文件；批量结果写入 .csv、.jsonl 或 .xlsx。",
 )
 @_UNIT_OPTION
+@click.option(
+    "--csv-bom/--no-csv-bom",
+    default=True,
+    show_default=True,
+    help="Start CSV results with a UTF-8 byte-order mark (Excel needs it to read UTF-8). "
+    "CSV 结果文件以 UTF-8 BOM 开头（Excel 需要）。",
+)
+@click.option(
+    "--csv-eol",
+    type=click.Choice(list(CSV_EOLS)),
+    default="lf",
+    show_default=True,
+    help="Line ending of CSV results. CSV 结果文件的换行符。",
+)
 @_guard
 def score(
     scheme: str,
@@ -444,6 +502,8 @@ def score(
     lang: Lang | None,
     out: str | None,
     unit_name: str | None,
+    csv_bom: bool,
+    csv_eol: str,
 ) -> None:
     """Score one unit's FACTS under SCHEME: the table, or the JSON trace.
 
@@ -465,11 +525,13 @@ def score(
         unit_name is None
         and facts != _STDIN
         and (
-            Path(facts).is_dir()
+            is_folder(Path(facts))
             or _is_wide_csv(Path(facts))
             or Path(facts).suffix.lower() == ".parquet"
         )
     )
+    if out == STDOUT and not many:
+        out = None  # one unit to standard output: the page, as without --out
     one_form = out is not None and not many and out.lower().endswith((".xlsx", ".pdf"))
     if out is not None and not many and (results_format(out) is None or one_form):
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown),
@@ -486,7 +548,8 @@ def score(
             click.echo(out, err=True)
         return
     if out is not None or many:
-        _score_batch(compiled, facts, out, output_format, language)
+        style = CsvStyle(bom=csv_bom, eol=CSV_EOLS[csv_eol])
+        _score_batch(compiled, facts, out, output_format, language, style)
         return
     result = _evaluate(compiled, facts, language, output_format, unit_name)
     assert result.trace is not None  # noqa: S101
@@ -522,38 +585,49 @@ def _page(trace: Trace, output_format: str, lang: Lang) -> str:
 
 
 def _is_wide_csv(path: Path) -> bool:
-    if path.suffix.lower() != ".csv" or not path.is_file():
+    if path.suffix.lower() != ".csv" or not regular_file(path):
         return False
     with path.open(encoding="utf-8-sig", errors="replace") as stream:
-        header = stream.readline()
+        header = stream.readline(MAX_FILE_BYTES)  # one endless line is not read whole
     return any(cell.strip() in ("unit", "单位") for cell in header.split(","))
 
 
 def _score_batch(
-    compiled: CompiledScheme, source: str, out: str | None, output_format: str, lang: Lang
+    compiled: CompiledScheme,
+    source: str,
+    out: str | None,
+    output_format: str,
+    lang: Lang,
+    style: CsvStyle,
 ) -> None:
     if out is None:
         raise click.UsageError(f"scoring many units needs --out FILE ({_RESULT_ENDINGS})")
     target = Path(out)
-    if results_format(out) is None:
+    if out == STDOUT and output_format == "json":
+        raise click.UsageError("--out - writes the results (CSV) to stdout: drop --format json")
+    if results_format(out) is None and out != STDOUT:
         raise click.BadParameter(f"the file must end in {_RESULT_ENDINGS}", param_hint="--out")
     console = make_console(stderr=True)
     show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
     streamed = _streamer(Path(source), target, compiled)
-    with make_progress(console, enabled=show_progress) as advance:
-        if streamed is not None:
-            # Any size: chunk by chunk, as arrays, written as it goes.
-            flowing = streamed(compiled, Path(source), target, progress=advance)
-            summary, failed = flowing.summary(compiled), flowing.failed
-            any_failed = flowing.failed_count > 0
-        else:
-            outcome = score_batch(
-                compiled, source, trace=target.suffix.lower() == ".jsonl", progress=advance
-            )
-            summary, failed, any_failed = None, outcome.failed, bool(outcome.failed)
+    try:
+        with make_progress(console, enabled=show_progress) as advance:
+            if streamed is not None:
+                # Any size: chunk by chunk, as arrays, written as it goes.
+                flowing = streamed(compiled, Path(source), target, progress=advance, style=style)
+                summary, failed = flowing.summary(compiled), flowing.failed
+                any_failed = flowing.failed_count > 0
+            else:
+                outcome = score_batch(
+                    compiled, source, trace=target.suffix.lower() == ".jsonl", progress=advance
+                )
+                summary, failed, any_failed = None, outcome.failed, bool(outcome.failed)
+    except FactsError as exc:
+        # The whole file refused (a header over budget, not a table): still a document.
+        raise _fail(list(exc.diagnostics), lang, output_format) from None
     if streamed is None:
         try:
-            write_results(outcome, compiled, target)
+            write_results(outcome, compiled, target, style)
         except ImportError:
             click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
             raise _Exit(EXIT_USAGE) from None
@@ -580,9 +654,10 @@ def _score_batch(
 
 def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
     """``stream_batch`` when *source* and *target* can be streamed and the extra is there."""
-    if not source.is_file() or source.suffix.lower() not in (".csv", ".parquet"):
+    if not regular_file(source) or source.suffix.lower() not in (".csv", ".parquet"):
         return None
-    if target.suffix.lower() == ".jsonl" and compiled.scheme.ranking is not None:
+    suffix = ".csv" if str(target) == STDOUT else target.suffix.lower()
+    if suffix == ".jsonl" and compiled.scheme.ranking is not None:
         return None  # every trace needs its rank, known only at the end: in memory
     if source.suffix.lower() == ".csv" and not _is_wide_csv(source):
         return None
@@ -590,7 +665,7 @@ def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
         from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch  # noqa: PLC0415
     except ImportError:  # no frame extra: the in-memory batch (files up to 1 MiB)
         return None
-    return stream_batch if target.suffix.lower() in STREAM_OUTPUTS else None
+    return stream_batch if suffix in STREAM_OUTPUTS else None
 
 
 @cli.command()

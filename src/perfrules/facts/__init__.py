@@ -25,7 +25,8 @@ class FactsFormat:
     Attributes:
         name: ``toml``, ``json``, ``csv`` or ``xlsx``.
         suffixes: the file name endings it is chosen by (lower case).
-        load: ``load(path, sheet)`` → :class:`Facts` (``sheet`` only for workbooks).
+        load: ``load(path, sheet, root)`` → :class:`Facts` (``sheet`` only for workbooks;
+            with ``root``, the file must be inside that folder).
         sheet: one unit per sheet or file with one row per indicator (CSV, XLSX), as
             ``perfrules template`` writes it.
         extra: the ``pip install 'perfrules[...]'`` extra it needs, if any.
@@ -33,14 +34,14 @@ class FactsFormat:
 
     name: str
     suffixes: tuple[str, ...]
-    load: Callable[[Path, str | None], Facts]
+    load: Callable[[Path, str | None, Path | None], Facts]
     sheet: bool = False
     extra: str | None = None
 
 
 FORMATS: tuple[FactsFormat, ...] = (
-    FactsFormat("toml", (".toml",), lambda path, _: load_document_facts(path)),
-    FactsFormat("json", (".json",), lambda path, _: load_document_facts(path)),
+    FactsFormat("toml", (".toml",), lambda path, _, root: load_document_facts(path, root=root)),
+    FactsFormat("json", (".json",), lambda path, _, root: load_document_facts(path, root=root)),
     FactsFormat("csv", (".csv",), load_sheet_facts, sheet=True),
     FactsFormat("xlsx", (".xlsx", ".xlsm"), load_sheet_facts, sheet=True, extra="xlsx"),
 )
@@ -52,21 +53,36 @@ def format_of(path: str | Path) -> FactsFormat | None:
     return next((f for f in FORMATS if suffix in f.suffixes), None)
 
 
-def load_facts(path: str | Path, sheet: str | None = None) -> Facts:
+def load_facts(
+    path: str | Path, sheet: str | None = None, *, root: str | Path | None = None
+) -> Facts:
     """Read one unit's facts: TOML, JSON, CSV or XLSX (by the file's suffix; TOML otherwise).
+
+    Args:
+        path: the facts file (a regular file of at most 1 MiB).
+        sheet: the sheet of a workbook.
+        root: when given, *path* must lead to a file inside this folder: a link or ``..``
+            leaving it is refused (``PR105``) before anything is read.
 
     Raises:
         FactsError: the file cannot be read, with located diagnostics.
     """
     kind = format_of(path) or FORMATS[0]
-    return kind.load(Path(path), sheet)
+    return kind.load(Path(path), sheet, None if root is None else Path(root))
 
 
-def loads_facts(text: str, *, format: str = "toml", name: str | None = None) -> Facts:  # noqa: A002
+def loads_facts(
+    text: str | bytes,
+    *,
+    format: str = "toml",  # noqa: A002
+    name: str | None = None,
+) -> Facts:
     """One unit's facts from text: ``toml``, ``json`` or ``csv`` (nothing is written to disk).
 
     JSON numbers are read exactly (``0.93`` is 93/100, never a binary float), so a request
-    body can be passed as it arrived.
+    body can be passed as it arrived, as text or as bytes (UTF-8, a byte-order mark allowed;
+    CSV bytes are decoded as a CSV file is). Text and bytes have the budget of a facts file
+    (1 MiB, ``PR106``).
 
     Raises:
         FactsError: every problem, located at ``name:line:column``.

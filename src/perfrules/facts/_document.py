@@ -91,17 +91,20 @@ class Facts:
         return self.file, line, column, self.source.line_text(line)
 
 
-def load_document_facts(path: str | Path, text: str | None = None) -> Facts:
-    """Read a facts file (TOML or JSON).
+def load_document_facts(
+    path: str | Path, text: str | bytes | None = None, *, root: Path | None = None
+) -> Facts:
+    """Read a facts file (TOML or JSON), inside *root* when one is given.
 
     The file has optional ``unit`` and ``year`` keys, an optional ``[shared]`` table of
-    facts every indicator can read, and ``[indicators.ID]`` tables.
+    facts every indicator can read, and ``[indicators.ID]`` tables. With *text* (text or
+    UTF-8 bytes), that is the file and *path* only names it.
 
     Raises:
         FactsError: the file cannot be read or is not a table of that shape.
     """
     diagnostics: list[Diagnostic] = []
-    loaded = read_document(path, diagnostics, text)
+    loaded = read_document(path, diagnostics, text, root=root)
     if loaded is None:
         raise FactsError(diagnostics)
     document, source_map, digest = loaded

@@ -10,24 +10,26 @@ is reported with the file (and sheet), the row and the column. XLSX needs the ``
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from perfrules._reading import encoding_error, read_file, within_budget
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._document import Facts
 from perfrules.facts._values import float_fact
-from perfrules.rules._loader import encoding_error, read_bytes
 
 __all__ = [
     "INFO_COLUMNS",
     "LABELS",
     "column_key",
+    "csv_encoding",
     "csv_rows",
     "decode_csv",
     "load_sheet_facts",
@@ -134,25 +136,54 @@ def _facts_from_rows(
     return Facts(indicators=indicators, file=name, source=positions, sha256=digest)
 
 
-def decode_csv(data: bytes, name: str) -> str:
-    """The text of a CSV file: UTF-8 (with or without a BOM), else GB18030.
+def csv_encoding(blocks: Callable[[], Iterable[bytes]]) -> str:
+    """The encoding of a CSV file given as blocks of bytes: ``"utf-8"`` or ``"gb18030"``.
 
-    Excel on Chinese Windows saves CSV in GBK, which GB18030 contains. But GB18030 decodes
-    almost any bytes, so a file that is valid UTF-8 up to a bad byte (it already held
-    Chinese in UTF-8) is UTF-8 with a broken byte, reported (``PR108``, with its line and
-    offset) rather than read again as GBK garbage. The one place that decides a CSV's
-    encoding.
+    The one place that decides a CSV's encoding, for a file read whole and for one read in
+    chunks. UTF-8 (with or without a BOM) unless the file is not valid UTF-8 *and* the
+    whole of it is valid GB18030 *and* everything before its first non-UTF-8 byte is ASCII.
+    Excel on Chinese Windows saves CSV in GBK, which GB18030 contains; but GB18030 decodes
+    almost any bytes, so a file that already held Chinese in UTF-8 before a bad byte is
+    UTF-8 with broken bytes (reported where they are), never read again as GBK garbage.
+    *blocks* is called again for the second reading when GB18030 is tried.
     """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    ascii_so_far = True
+    try:
+        for block in blocks():
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                ascii_so_far = ascii_so_far and block[: max(exc.start, 0)].isascii()
+                raise
+            ascii_so_far = ascii_so_far and block.isascii()
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        if not ascii_so_far:
+            return "utf-8"
+    else:
+        return "utf-8"
+    other = codecs.getincrementaldecoder("gb18030")()
+    try:
+        for block in blocks():
+            other.decode(block)
+        other.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "utf-8"
+    return "gb18030"
+
+
+def decode_csv(data: bytes, name: str) -> str:
+    """The text of a CSV file read whole, in the encoding :func:`csv_encoding` decides.
+
+    A file that is UTF-8 with a broken byte is ``PR108``, with its line and offset.
+    """
+    if csv_encoding(lambda: (data,)) == "gb18030":
+        return data.decode("gb18030")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        utf8_error = exc
-    if data[: utf8_error.start].isascii():
-        try:
-            return data.decode("gb18030")
-        except UnicodeDecodeError:
-            pass
-    raise FactsError([encoding_error(data, name, utf8_error)])
+        raise FactsError([encoding_error(data, name, exc)]) from None
 
 
 def csv_rows(text: str, name: str) -> list[list[str]]:
@@ -178,10 +209,20 @@ def _csv_rows(data: bytes, name: str) -> list[list[str]]:
     return csv_rows(decode_csv(data, name), name)
 
 
-def loads_csv_facts(text: str, name: str) -> Facts:
-    """Facts of one unit from the text of a CSV sheet (the layout of ``perfrules template``)."""
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return _facts_from_rows(csv_rows(text, name), name, digest)
+def loads_csv_facts(text: str | bytes, name: str) -> Facts:
+    """Facts of one unit from the text of a CSV sheet (the layout of ``perfrules template``).
+
+    Bytes are decoded as a CSV file's are (:func:`decode_csv`); text and bytes have the budget
+    of a file.
+    """
+    diagnostics: list[Diagnostic] = []
+    if not within_budget(text, name, diagnostics):
+        raise FactsError(diagnostics)
+    if isinstance(text, str):
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return _facts_from_rows(csv_rows(text, name), name, digest)
+    data = bytes(text)
+    return _facts_from_rows(_csv_rows(data, name), name, hashlib.sha256(data).hexdigest())
 
 
 def workbook_units(path: Path) -> Iterator[tuple[str, Facts | FactsError]]:
@@ -193,7 +234,7 @@ def workbook_units(path: Path) -> Iterator[tuple[str, Facts | FactsError]]:
     import openpyxl  # noqa: PLC0415 - optional extra
 
     diagnostics: list[Diagnostic] = []
-    data = read_bytes(path, diagnostics)
+    data = read_file(path, diagnostics)
     if data is None:
         raise FactsError(diagnostics)
     digest = hashlib.sha256(data).hexdigest()
@@ -228,15 +269,17 @@ def workbook_units(path: Path) -> Iterator[tuple[str, Facts | FactsError]]:
         workbook.close()
 
 
-def load_sheet_facts(path: str | Path, sheet: str | None = None) -> Facts:
-    """Facts of one unit from a CSV file or one sheet of an XLSX workbook.
+def load_sheet_facts(
+    path: str | Path, sheet: str | None = None, root: Path | None = None
+) -> Facts:
+    """Facts of one unit from a CSV file or one sheet of an XLSX workbook (inside *root*).
 
     Raises:
         FactsError: unreadable file, missing ``id`` column, or missing openpyxl for XLSX.
     """
     file = Path(path)
     diagnostics: list[Diagnostic] = []
-    data = read_bytes(file, diagnostics)
+    data = read_file(file, diagnostics, root=root)
     if data is None:
         raise FactsError(diagnostics)
     digest = hashlib.sha256(data).hexdigest()

@@ -85,6 +85,27 @@ def table_rows(trace: Trace, lang: Lang) -> list[Row]:
     return rows
 
 
+def not_counted(node: NodeTrace) -> bool:
+    """The row is shown and scored but not added up (``counted = false``, as its note says)."""
+    return any(note.kind == "not_counted" for note in node.notes)
+
+
+def weight_text(node: NodeTrace) -> str:
+    """A row's weight as the table prints it: in parentheses when the row is not counted.
+
+    A weight column that adds up to more than the maximum then says why.
+    """
+    text = format_number(node.weight)
+    return f"({text})" if not_counted(node) else text
+
+
+def counted_legend(trace: Trace, lang: Lang) -> list[str]:
+    """The line that explains weights in parentheses, when the table has any."""
+    if not any(not_counted(node) for node in trace.root.walk()):
+        return []
+    return [ui("legend.not_counted", lang)]
+
+
 def score_text(node: NodeTrace, lang: Lang) -> str:
     """A node's score as shown in the table ("not applicable" when excluded)."""
     if node.score is None:

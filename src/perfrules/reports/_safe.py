@@ -18,6 +18,8 @@ from rich.text import Text
 
 __all__ = [
     "FORMULA_STARTS",
+    "MESSAGE_CHARS",
+    "click_text",
     "csv_text",
     "markdown_text",
     "printable",
@@ -73,8 +75,14 @@ def markdown_text(value: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
 
 
-def terminal_text(value: str, style: str = "") -> Text:
-    """*value* for the terminal: never read as markup, control characters shown, not sent."""
+def terminal_text(value: str, style: str = "", limit: int | None = None) -> Text:
+    """*value* for the terminal: never read as markup, control characters shown, not sent.
+
+    With *limit*, cut to that many characters first: rich lays a long line out in time
+    that grows faster than its length, so data (a unit name, a cell) is cut before layout.
+    """
+    if limit is not None and len(value) > limit:
+        value = value[:limit] + "…"
     return Text(printable(value), style=style)
 
 
@@ -91,3 +99,17 @@ def printable(value: str) -> str:
         else:
             out.append(f"<{unicodedata.name(ch, f'U+{ord(ch):04X}')}>")
     return "".join(out)
+
+
+#: Characters of data quoted in one message line (a 4 MB name is shown by its start).
+MESSAGE_CHARS: Final = 200
+
+
+def click_text(value: str, limit: int = MESSAGE_CHARS) -> str:
+    """*value* for a click message (a usage error on stderr), cut to *limit* characters.
+
+    Control characters are shown by name, never sent: no ESC, OSC-8 link or clear-screen
+    code reaches the terminal.
+    """
+    shown = printable(value[: limit + 1])
+    return shown if len(value) <= limit else shown[:limit] + "…"

@@ -17,12 +17,14 @@ from perfrules._numbers import ROUNDING, format_number, format_short
 from perfrules.errors import Lang
 from perfrules.reports._layout import (
     cohort_lines,
+    counted_legend,
     depth_of,
     gap_lines,
     grade_label,
     level_titles,
     score_text,
     table_rows,
+    weight_text,
 )
 from perfrules.trace import NodeTrace, Trace
 
@@ -156,7 +158,7 @@ def _table(trace: Trace, lang: Lang) -> str:
             cells = "".join(f"<td>{c}</td>" for c in levels)
             out.append(
                 f"<tr>{cells}"
-                f'<td class="num">{_num(node.weight)}</td><td>{escape(node.target)}</td>'
+                f'<td class="num">{escape(weight_text(node))}</td><td>{escape(node.target)}</td>'
                 f"<td>{escape(node.actual)}</td>"
                 f'<td class="num">{escape(score_text(node, lang))}</td></tr>'
             )
@@ -167,10 +169,11 @@ def _table(trace: Trace, lang: Lang) -> str:
         cell_id = ' id="total-cell"' if total else ""
         out.append(
             f'<tr class="{"grand" if total else "subtotal"}">{cells}'
-            f'<td class="num">{_num(node.weight)}</td><td></td><td></td>'
+            f'<td class="num">{escape(weight_text(node))}</td><td></td><td></td>'
             f'<td class="num"{cell_id}>{_num(node.score, places)}</td></tr>'
         )
     out.append("</tbody></table>")
+    out += [f'<p class="legend">{escape(text)}</p>' for text in counted_legend(trace, lang)]
     return "".join(out)
 
 

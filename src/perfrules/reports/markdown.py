@@ -7,12 +7,14 @@ from perfrules._numbers import format_number
 from perfrules.errors import Lang
 from perfrules.reports._layout import (
     cohort_lines,
+    counted_legend,
     depth_of,
     gap_lines,
     grade_label,
     level_titles,
     score_text,
     table_rows,
+    weight_text,
 )
 from perfrules.reports._safe import markdown_text
 from perfrules.trace import Trace
@@ -45,24 +47,24 @@ def render_markdown(trace: Trace, lang: Lang) -> str:
     for row in table_rows(trace, lang):
         node = row.node
         if row.kind == "indicator":
-            cells = [*(_cell(t) for t in row.levels), _num(node.weight), _cell(node.target)]
+            cells = [*(_cell(t) for t in row.levels), weight_text(node), _cell(node.target)]
             cells += [_cell(node.actual), score_text(node, lang)]
         else:
             places = trace.total_places if row.kind == "total" else node.places
             cells = [f"**{_cell(t)}**" if t else "" for t in row.levels]
-            cells += [_num(node.weight), "", "", f"**{_num(node.score, places)}**"]
+            cells += [weight_text(node), "", "", f"**{_num(node.score, places)}**"]
         lines.append("| " + " | ".join(cells) + " |")
     total = _num(trace.total, trace.total_places)
     label = grade_label(trace, lang)
+    lines += [f"\n{text}" for text in counted_legend(trace, lang)]
     lines += ["", f"**{ui('total', lang)}**: {total}　**{ui('grade', lang)}**: {label}"]
     lines += gap_lines(trace, lang)
     cohort = cohort_lines(trace, lang)
     if cohort:
         lines += ["", *(f"- {_cell(text)}" for text in cohort)]
-    leaves = list(trace.root.leaves())
-    losses = sorted((n for n in leaves if n.lost), key=lambda n: (-(n.lost or 0), n.id))[:5]
+    losses = trace.losses[:5]  # counted rows only: a row not counted loses nothing
     if losses:
         title = f"{ui('lost', lang)}:" if lang == "en" else f"{ui('lost', lang)}（前 5 项）："
         lines += ["", title]
-        lines += [f"- {_cell(n.name)} ({n.id}): {_num(n.lost, n.places)}" for n in losses]
+        lines += [f"- {_cell(n.name)} ({n.id}): {_num(lost, n.places)}" for n, lost in losses]
     return "\n".join(lines) + "\n"

@@ -24,16 +24,21 @@ from perfrules._outcomes import AuditReport, Change, WhatIf
 from perfrules.errors import Diagnostic, Lang
 from perfrules.reports._layout import (
     cohort_lines,
+    counted_legend,
     depth_of,
     gap_lines,
     grade_label,
     level_titles,
     score_text,
     table_rows,
+    weight_text,
 )
+from perfrules.reports._safe import MESSAGE_CHARS, terminal_text
 from perfrules.reports._safe import printable as _printable
-from perfrules.reports._safe import terminal_text
 from perfrules.trace import NodeTrace, Trace
+
+#: Characters of one line of a batch's summary: a failed unit's name and its problem.
+_SUMMARY_LINE = 2_000
 
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
@@ -111,7 +116,7 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
         if row.kind == "indicator":
             table.add_row(
                 *levels,
-                _num(node.weight),
+                weight_text(node),
                 terminal_text(node.target),
                 terminal_text(node.actual),
                 score_text(node, lang),
@@ -119,9 +124,11 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
         else:
             places = trace.total_places if row.kind == "total" else node.places
             table.add_row(
-                *levels, _num(node.weight), "", "", _num(node.score, places), style="bold"
+                *levels, weight_text(node), "", "", _num(node.score, places), style="bold"
             )
     console.print(table)
+    for text in counted_legend(trace, lang):
+        console.print(terminal_text(text), style="dim")
     grade = trace.grade
     line = Text()
     line.append(f"{ui('total', lang)}: ", style="bold")
@@ -370,4 +377,6 @@ def render_batch_summary(
         console.print(terminal_text(ui("batch.failed", lang), style="bold red"))
         for unit in failed:
             for d in unit.errors[:5]:
-                console.print(terminal_text(f"  [{unit.unit}] {d.format(lang)}"))
+                name = unit.unit[:MESSAGE_CHARS] + ("…" if len(unit.unit) > MESSAGE_CHARS else "")
+                line = f"  [{name}] {d.format(lang)}"
+                console.print(terminal_text(line, limit=_SUMMARY_LINE))

@@ -18,8 +18,8 @@ from typing import Final
 from perfrules.errors import Diagnostic, RuleFileError
 from perfrules.model import Scheme
 from perfrules.rules._checks import CheckResult, place_all, run_checks
-from perfrules.rules._installed import installed_pack, is_pack_id
-from perfrules.rules._loader import Sections, Source, pack_folder_scheme, read_scheme
+from perfrules.rules._installed import installed_pack, is_pack_id, pack_scheme
+from perfrules.rules._loader import Sections, Source, read_scheme
 
 __all__ = [
     "CheckedScheme",
@@ -69,12 +69,12 @@ def find_rule_file(spec: str | Path) -> RuleFile:
     pack_id = text.rstrip("/")
     named_pack = installed_pack(pack_id) if is_pack_id(pack_id) else None
     if path.exists():
-        scheme = pack_folder_scheme(path) if path.is_dir() else None
+        scheme = pack_scheme(path) if path.is_dir() else None
         target = scheme or path
         shadowed = pack_id if named_pack is not None else None
         return RuleFile(target, str(target), shadowed=shadowed)
     if named_pack is not None:
-        scheme = pack_folder_scheme(named_pack)
+        scheme = pack_scheme(named_pack)
         if scheme is not None:
             name = f"{pack_id}/{scheme.relative_to(named_pack).as_posix()}"
             return RuleFile(scheme, name, pack_id=pack_id, pack_folder=named_pack)
@@ -169,7 +169,7 @@ def check_scheme(
 
 def check_path(
     path: str | Path,
-    text: str | None = None,
+    text: str | bytes | None = None,
     *,
     root: str | Path | None = None,
     files: bool = True,
@@ -179,7 +179,7 @@ def check_path(
     *path* is a rule file, a pack folder or the id of an installed rule pack
     (:func:`find_rule_file`; a path wins). ``extends`` may read files inside *root* only,
     when one is given (an installed pack reads its own folder). With *text*, the rule file
-    is that text and *path* its name (see :func:`loads_scheme`).
+    is that text (or its UTF-8 bytes) and *path* its name (see :func:`loads_scheme`).
     """
     if text is None:
         return check_rule_file(find_rule_file(path), root=root, files=files)
@@ -235,12 +235,13 @@ def load_scheme(path: str | Path, *, root: str | Path | None = None) -> Scheme:
 
 
 def loads_scheme(
-    text: str, *, name: str = "scheme.toml", root: str | Path | None = None
+    text: str | bytes, *, name: str = "scheme.toml", root: str | Path | None = None
 ) -> Scheme:
     """Check a rule file given as text (an upload, a request body) without writing it to disk.
 
     Args:
-        text: the TOML text.
+        text: the TOML text, or its bytes (UTF-8, a byte-order mark allowed; ``PR108`` at
+            a byte that is not). Either has the budget of a rule file (1 MiB, ``PR106``).
         name: how diagnostics and the trace's provenance name it.
         root: a folder that ``extends = "..."`` may read files from; without one, a text may
             extend installed rule packs only.
@@ -273,7 +274,7 @@ def load_pack(pack_id: str) -> Scheme:
         RuleFileError: the pack is not installed (``PR105``), or its scheme has errors.
     """
     folder = installed_pack(pack_id) if is_pack_id(pack_id) else None
-    scheme = pack_folder_scheme(folder) if folder is not None else None
+    scheme = pack_scheme(folder) if folder is not None else None
     if folder is None or scheme is None:
         reason = "no installed rule pack has this id (perfrules packs lists them)"
         raise RuleFileError(

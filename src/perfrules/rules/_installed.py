@@ -8,11 +8,16 @@ pack id is the pack's path below such a folder: ``examples/xinzhou-zfw-2021``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import re
+import tomllib
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Final
+
+from perfrules._reading import confined, read_file, real_path, regular_file
 
 __all__ = [
     "ENTRY_POINTS",
@@ -21,6 +26,7 @@ __all__ = [
     "is_pack_id",
     "pack_id_of",
     "pack_roots",
+    "pack_scheme",
 ]
 
 #: The entry point group third-party rule packs register in.
@@ -55,9 +61,31 @@ def installed_pack(pack_id: str) -> Path | None:
     """The folder of the installed pack *pack_id*, or ``None``."""
     for root in pack_roots():
         folder = root / pack_id
-        if (folder / "pack.toml").is_file() or (folder / "scheme.toml").is_file():
+        if regular_file(folder / "pack.toml") or regular_file(folder / "scheme.toml"):
             return folder
     return None
+
+
+def pack_scheme(folder: Path, scheme: str | None = None) -> Path | None:
+    """The rule file of the pack in *folder*, or ``None`` when it is not a file inside it.
+
+    *scheme* is the name ``pack.toml`` gives (``scheme.toml`` by default); without it,
+    ``pack.toml`` is read for it. A name leading out of the pack (``../../..``, an absolute
+    path, a link out) names no rule file of this pack.
+    """
+    if scheme is None:
+        scheme = "scheme.toml"
+        marker = read_file(folder / "pack.toml", [], root=folder)
+        # an unreadable pack.toml names no other file
+        unreadable = (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError, ValueError)
+        with contextlib.suppress(*unreadable):
+            if marker is not None:
+                scheme = str(tomllib.loads(marker.decode("utf-8-sig")).get("scheme", scheme))
+    try:
+        found = Path(os.path.normpath(folder / scheme))
+    except (TypeError, ValueError):
+        return None
+    return found if confined(found, folder) and regular_file(found) else None
 
 
 def installed_packs() -> list[tuple[str, Path]]:
@@ -72,12 +100,12 @@ def installed_packs() -> list[tuple[str, Path]]:
 
 def pack_id_of(scheme: Path) -> str | None:
     """The id of the installed pack whose scheme *scheme* is, or ``None``."""
-    folder = scheme.resolve().parent
+    folder = real_path(scheme).parent
     for root in pack_roots():
-        base = root.resolve()
-        if folder.is_relative_to(base) and folder != base and (folder / "pack.toml").is_file():
+        base = real_path(root)
+        if folder.is_relative_to(base) and folder != base and regular_file(folder / "pack.toml"):
             pack_id = folder.relative_to(base).as_posix()
             found = installed_pack(pack_id)
-            if found is not None and found.resolve() == folder:
+            if found is not None and real_path(found) == folder:
                 return pack_id
     return None

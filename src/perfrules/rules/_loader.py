@@ -1,9 +1,11 @@
 """Reading rule and facts files: bytes → TOML → validated models, every failure a Diagnostic.
 
-Loading never evaluates anything. It reads the file (at most ``MAX_FILE_BYTES``), decodes
-it as UTF-8 (a byte-order mark is allowed), parses it with ``tomllib`` reading floats as
-``Decimal``, records where every key is (``_locate``), and validates each section and each
-entry on its own, so that one broken indicator does not hide the problems of the others.
+Loading never evaluates anything. It reads the file through the bounded reader
+(``perfrules._reading``: at most ``MAX_FILE_BYTES``, regular files only, confined to a root
+where one is given), decodes it as UTF-8 (a byte-order mark is allowed), parses it with
+``tomllib`` reading floats as ``Decimal``, records where every key is (``_locate``), and
+validates each section and each entry on its own, so that one broken indicator does not
+hide the problems of the others.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,14 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
+from perfrules._reading import (
+    confined,
+    decode_utf8,
+    read_file,
+    read_text,
+    real_path,
+    regular_file,
+)
 from perfrules.errors import Diagnostic, format_key_path
 from perfrules.model import (
     Band,
@@ -39,11 +48,8 @@ from perfrules.model import (
     Scheme,
     SchemeInfo,
 )
-from perfrules.rules._installed import installed_pack, is_pack_id
+from perfrules.rules._installed import installed_pack, is_pack_id, pack_scheme
 from perfrules.rules._locate import SourceMap, locate
-
-#: Rule and facts files larger than this are refused before parsing.
-MAX_FILE_BYTES: Final = 1024 * 1024
 
 KeyPath = tuple[str | int, ...]
 
@@ -154,63 +160,6 @@ class Source:
         )
 
 
-def read_bytes(path: Path, diagnostics: list[Diagnostic]) -> bytes | None:
-    """Read *path* within the size limit, or add a diagnostic and return ``None``.
-
-    Only regular files are opened: a device (``/dev/zero``), a pipe or a folder could hang
-    or never end. At most the limit is read, whatever the file's size said.
-    """
-    name = str(path)
-    try:
-        status = path.stat()
-        regular = stat.S_ISREG(status.st_mode)
-        data = b""
-        if regular and status.st_size <= MAX_FILE_BYTES:
-            with path.open("rb") as stream:
-                data = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        diagnostics.append(Diagnostic("PR105", params={"file": name, "reason": reason}, file=name))
-        return None
-    if not regular:
-        diagnostics.append(
-            Diagnostic("PR105", params={"file": name, "reason": "not a file"}, file=name)
-        )
-        return None
-    size = max(status.st_size, len(data))
-    if size > MAX_FILE_BYTES:
-        diagnostics.append(
-            Diagnostic(
-                "PR106", params={"file": name, "size": size, "limit": MAX_FILE_BYTES}, file=name
-            )
-        )
-        return None
-    return data
-
-
-def decode(data: bytes, name: str, diagnostics: list[Diagnostic]) -> str | None:
-    """Decode UTF-8 (with or without a byte-order mark)."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        diagnostics.append(encoding_error(data, name, exc))
-        return None
-
-
-def encoding_error(data: bytes, name: str, exc: UnicodeDecodeError) -> Diagnostic:
-    """``PR108`` at the line and column of the first byte that is not the encoding's."""
-    before = data[: exc.start]
-    line = before.count(b"\n") + 1
-    column = len(before) - (before.rfind(b"\n") + 1) + 1
-    return Diagnostic(
-        "PR108",
-        params={"file": name, "position": exc.start, "byte": f"0x{data[exc.start]:02X}"},
-        file=name,
-        line=line,
-        column=column,
-    )
-
-
 def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str, Any] | None:
     """Parse TOML (floats as ``Decimal``); a syntax error becomes ``PR100`` with its position."""
     try:
@@ -300,29 +249,34 @@ def _toml_error(
 def read_document(
     path: str | Path,
     diagnostics: list[Diagnostic],
-    text: str | None = None,
+    text: str | bytes | None = None,
     *,
     name: str | None = None,
+    root: Path | None = None,
 ) -> tuple[dict[str, Any], SourceMap, str] | None:
     """Read a TOML or JSON document: its data, source map and sha256 (``None`` on failure).
 
-    With *text*, the document is that text (an upload, a request body) and *path* only
-    names it: nothing is read from disk. *name* names the file in diagnostics when it is
-    not *path* (an installed rule pack is named by its id, never by where it is installed).
+    With *text* (text or UTF-8 bytes), the document is that (an upload, a request body) and
+    *path* only names it: nothing is read from disk, and it has the budget of a file. *name*
+    names the file in diagnostics when it is not *path* (an installed rule pack is named by
+    its id, never by where it is installed). With *root*, the file must be inside it.
     """
     file = Path(path)
     name = str(path) if name is None else name
     if text is None:
-        data = read_bytes(file, diagnostics)
+        data = read_file(file, diagnostics, root=root, name=name)
         if data is None:
             return None
         digest = hashlib.sha256(data).hexdigest()
-        decoded = decode(data, name, diagnostics)
-        if decoded is None:
-            return None
-        text = decoded
+        decoded = decode_utf8(data, name, diagnostics)
     else:
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        decoded = read_text(text, name, diagnostics)
+        if decoded is not None:
+            given = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+            digest = hashlib.sha256(given).hexdigest()
+    if decoded is None:
+        return None
+    text = decoded
     if file.suffix.lower() == ".json":
         try:
             document = json.loads(text, parse_float=Decimal)
@@ -810,7 +764,7 @@ def _resolve_document(
     source: Source,
     diagnostics: list[Diagnostic],
     chain: tuple[Path, ...],
-    text: str | None = None,
+    text: str | bytes | None = None,
     *,
     files: bool = True,
     root: Path,
@@ -824,7 +778,9 @@ def _resolve_document(
     also be a rule pack, read with its own folder as the root.
     """
     name = str(path) if shown is None else shown
-    loaded = read_document(path, diagnostics, text, name=name)
+    # A file extended is read inside its root (the file named by the user need not be).
+    confine = root if len(chain) > 1 else None
+    loaded = read_document(path, diagnostics, text, name=name, root=confine)
     if loaded is None:
         return None
     document, source_map, digest = loaded
@@ -841,7 +797,7 @@ def _resolve_document(
         else:
             found = _extends_target(path, extends, root, files=files)
             target, target_root, target_name = found if found is not None else (None, root, None)
-            resolved = target.resolve() if target is not None else None
+            resolved = real_path(target) if target is not None else None
             if resolved is not None and (resolved in chain or len(chain) >= MAX_EXTENDS):
                 cycle = " → ".join(str(p.name) for p in (*chain, resolved))
                 problem = Diagnostic("PR225", ("extends",), {"chain": cycle})
@@ -859,7 +815,7 @@ def _resolve_document(
                     target,
                     source,
                     diagnostics,
-                    (*chain, target.resolve()),
+                    (*chain, real_path(target)),
                     files=files or target_name is not None,
                     root=target_root,
                     shown=target_name,
@@ -899,12 +855,7 @@ def _extends_target(
     """
     if files:
         target = Path(os.path.normpath(here.parent / extends))
-        try:
-            inside = target.resolve().is_relative_to(root.resolve())
-            regular = inside and stat.S_ISREG(target.stat().st_mode)
-        except OSError:
-            regular = False
-        if regular:
+        if confined(target, root) and regular_file(target):
             return target, root, None
     if is_pack_id(extends):
         return _pack_scheme(here, extends, root if files else None)
@@ -921,56 +872,28 @@ def _pack_scheme(
     """
     candidates: list[tuple[Path, bool]] = []
     if root is not None:
-        inside = root.resolve()
+        inside = real_path(root)
         candidates = [
             ((folder if folder.name == "rules" else folder / "rules") / pack_id, False)
-            for folder in here.resolve().parents
+            for folder in real_path(here).parents
             if folder.is_relative_to(inside)
         ]
     installed = installed_pack(pack_id)
     if installed is not None:
         candidates.append((installed, True))
     for pack, is_installed in candidates:
-        marker = pack / "pack.toml"
-        if marker.is_file() or (pack / "scheme.toml").is_file():
-            outside = root is not None and not pack.resolve().is_relative_to(root.resolve())
-            if not is_installed and outside:
-                continue  # a link out of the root is not a pack here
-            found = pack_folder_scheme(pack)
-            if found is None:
-                return None
-            if is_installed:
-                return found, pack, f"{pack_id}/{found.relative_to(pack).as_posix()}"
-            return Path(os.path.relpath(found)), root or pack, None
+        if not (regular_file(pack / "pack.toml") or regular_file(pack / "scheme.toml")):
+            continue
+        if not is_installed and root is not None and not confined(pack, root):
+            continue  # a link out of the root is not a pack here
+        found = pack_scheme(pack)
+        if found is None:
+            return None
+        scheme = Path(os.path.relpath(found, pack)).as_posix()
+        if is_installed:
+            return found, pack, f"{pack_id}/{scheme}"
+        return Path(os.path.relpath(found)), root or pack, None
     return None
-
-
-def pack_folder_scheme(pack: Path) -> Path | None:
-    """The scheme file of the pack folder *pack* (``pack.toml``'s ``scheme``), or ``None``.
-
-    The file must be inside the folder; ``pack.toml`` is read only when it is a regular file
-    within the size limit.
-    """
-    marker = pack / "pack.toml"
-    scheme = "scheme.toml"
-    marker_bytes = read_bytes(marker, []) if marker.is_file() else None
-    if marker_bytes is not None:  # a regular file of at most 1 MiB
-        try:
-            info = tomllib.loads(marker_bytes.decode("utf-8-sig"))
-            scheme = str(info.get("scheme", scheme))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-            pass
-    found = scheme_in_pack(pack, scheme)
-    return found if found is not None and found.is_file() else None
-
-
-def scheme_in_pack(pack: Path, scheme: str) -> Path | None:
-    """*scheme* (``pack.toml``'s ``scheme``) as a path in the folder *pack*, or ``None``.
-
-    ``None`` when it names a file outside the pack (``../elsewhere``, or a link out of it).
-    """
-    found = Path(os.path.normpath(pack / scheme))
-    return found if found.resolve().is_relative_to(pack.resolve()) else None
 
 
 def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagnostic:
@@ -982,7 +905,7 @@ def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagn
 
 def read_scheme(
     path: str | Path,
-    text: str | None = None,
+    text: str | bytes | None = None,
     *,
     root: str | Path | None = None,
     files: bool = True,
@@ -1002,10 +925,10 @@ def read_scheme(
         Path(path),
         source,
         diagnostics,
-        (Path(path).resolve(),),
+        (real_path(Path(path)),),
         text,
         files=files,
-        root=Path(root) if root is not None else Path(path).resolve().parent,
+        root=Path(root) if root is not None else real_path(Path(path)).parent,
         shown=name,
     )
     if document is None:

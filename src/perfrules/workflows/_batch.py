@@ -15,25 +15,58 @@ import dataclasses
 import difflib
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from perfrules._numbers import format_number
+from perfrules._reading import MAX_FILE_BYTES, is_folder, read_file, regular_file
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts, format_of, load_facts
-from perfrules.facts._sheets import csv_rows, decode_csv, workbook_units
+from perfrules.facts._sheets import csv_encoding, csv_rows, workbook_units
 from perfrules.reports._safe import csv_text, sheet_value, text_cells
-from perfrules.rules._loader import read_bytes
 from perfrules.trace import Result
-from perfrules.workflows._files import write_atomic
+from perfrules.workflows._files import STDOUT, write_atomic
 from perfrules.workflows._summary import Summary
 
-__all__ = ["BatchOutcome", "read_units", "score_batch", "write_results"]
+__all__ = [
+    "CSV_EOLS",
+    "MAX_CELL_BYTES",
+    "MAX_COLUMNS",
+    "MAX_HEADER_CELL",
+    "BatchOutcome",
+    "CsvStyle",
+    "check_header",
+    "read_units",
+    "refused",
+    "score_batch",
+    "write_results",
+]
+
+#: Line endings of a CSV result, by name (``--csv-eol``).
+CSV_EOLS = {"lf": "\n", "crlf": "\r\n"}
+
+
+@dataclass(frozen=True)
+class CsvStyle:
+    """How a CSV result is written, the same by the in-memory and the streamed writer.
+
+    A UTF-8 byte-order mark first (Excel needs it to read UTF-8), and the line ending.
+    """
+
+    bom: bool = True
+    eol: str = "\n"
+
+    @property
+    def prefix(self) -> str:
+        """What the file starts with."""
+        return "\ufeff" if self.bom else ""
+
 
 #: Units above this many get no sheet of their own in an XLSX result (the summary has them).
 MAX_UNIT_SHEETS = 100
@@ -75,9 +108,62 @@ class BatchOutcome:
         return tally.to_dict()
 
 
-def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], tuple[str, int]]]:
+#: Budgets of a table of units (a DataFrame, a Parquet file, a batch CSV), checked at the door.
+MAX_COLUMNS: Final = 10_000
+#: Characters of a column name: ids and input names are short.
+MAX_HEADER_CELL: Final = 1_000
+#: Bytes of one cell (the size of a whole facts file).
+MAX_CELL_BYTES: Final = 1 << 20
+
+
+def refused(code: str, params: dict[str, Any], source: str, column: int = 0) -> FactsError:
+    """A table refused whole: *code* at *source* (line 1 and *column* when one is named)."""
+    line = 1 if column else 0
+    return FactsError([Diagnostic(code, (), params, file=source, line=line, column=column)])
+
+
+def check_header(names: Sequence[str], source: str) -> None:
+    """Refuse a header over its budgets or naming a column twice (``PR418``, ``PR420``)."""
+    if len(names) > MAX_COLUMNS:
+        params = {
+            "what": "the header",
+            "what_zh": "表头",
+            "limit": f"{MAX_COLUMNS:,} columns",
+            "detail": f"it has {len(names):,}",
+        }
+        raise refused("PR418", params, source, 1)
+    for i, name in enumerate(names):
+        if len(name) > MAX_HEADER_CELL:
+            params = {
+                "what": "a column name",
+                "what_zh": "列名",
+                "limit": f"{MAX_HEADER_CELL:,} characters",
+                "detail": f"{len(name):,} characters",
+            }
+            raise refused("PR418", params, source, i + 1)
+    seen: dict[str, int] = {}
+    twice: list[str] = []
+    for i, name in enumerate(names):
+        if name and seen.setdefault(name, i) != i and name not in twice:
+            twice.append(name)
+    if twice:
+        shown = ", ".join(f"'{n}'" for n in twice[:10])
+        column = next(i for i, n in enumerate(names) if n == twice[0] and seen[n] != i) + 1
+        raise refused("PR420", {"names": shown}, source, column)
+
+
+def _dec(value: Any) -> str:
+    from fractions import Fraction  # noqa: PLC0415
+
+    from perfrules._numbers import format_number, round_fraction  # noqa: PLC0415
+
+    return format_number(round_fraction(Fraction(value), 4, "half_up"))
+
+
+def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | FactsError, tuple[str, int]]]:
+    """The rows of a batch CSV read whole: each row's cells, or the error of that row."""
     diagnostics: list[Diagnostic] = []
-    data = read_bytes(path, diagnostics)
+    data = read_file(path, diagnostics)
     if data is None:
         # Too large for the in-memory reading: the chunked one takes any size.
         raise FactsError(
@@ -86,12 +172,39 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any], tuple[str, int
                 for d in diagnostics
             ]
         )
-    rows = iter(csv_rows(decode_csv(data, str(path)), str(path)))
+    name = str(path)
+    if csv_encoding(lambda: (data,)) == "gb18030":
+        text = data.decode("gb18030")
+    else:
+        # Bytes that are not UTF-8 kept as escapes: they are their row's error, not the file's.
+        text = data.decode("utf-8-sig", "surrogateescape")
+    bad_bytes = iter(_ESCAPED.finditer(text))
+    rows = iter(csv_rows(text, name))
     header = [h.strip() for h in next(rows, [])]
+    if any(_ESCAPED.search(h) for h in header):
+        data.decode("utf-8-sig")  # raises at the first bad byte, reported below
+    check_header(header, name)
     for number, row in enumerate(rows, start=2):
         values = dict(zip(header, row, strict=False))
         unit = values.get("unit") or values.get("单位") or f"row {number}"
-        yield unit, values, (str(path), number)
+        escaped = [i for i, cell in enumerate(row) if _ESCAPED.search(cell)]
+        if escaped:
+            first = next(bad_bytes)
+            for _ in range(sum(len(_ESCAPED.findall(row[i])) for i in escaped) - 1):
+                next(bad_bytes, None)
+            offset = len(text[: first.start()].encode("utf-8", "surrogateescape"))
+            offset += 3 if data.startswith(b"\xef\xbb\xbf") else 0
+            params = {"file": name, "position": offset, "byte": f"0x{data[offset]:02X}"}
+            problem = Diagnostic(
+                "PR108", (), params, file=name, line=number, column=escaped[0] + 1
+            )
+            yield _ESCAPED.sub("\ufffd", unit), FactsError([problem]), (name, number)
+            continue
+        yield unit, values, (name, number)
+
+
+#: A byte that was not UTF-8, kept by the ``surrogateescape`` error handler.
+_ESCAPED: Final = re.compile("[\udc80-\udcff]")
 
 
 def shared_names(compiled: CompiledScheme) -> frozenset[str]:
@@ -139,10 +252,10 @@ def _unknown_shared(
 def _shared_problems(
     values: dict[str, Any], unknown: dict[str, tuple[int, str, str]], where: tuple[str, int]
 ) -> FactsError | None:
-    """``PR418`` for each filled cell of an unknown ``shared.NAME`` column of one row."""
+    """``PR421`` for each filled cell of an unknown ``shared.NAME`` column of one row."""
     problems = [
         Diagnostic(
-            "PR418",
+            "PR421",
             ("shared", name),
             {"name": name, "suggestion": suggestion},
             "did_you_mean" if suggestion else None,
@@ -191,14 +304,19 @@ def _unit_facts(
 def read_units(
     source: str | Path, compiled: CompiledScheme
 ) -> Iterator[tuple[str, Facts | dict[str, Any] | FactsError, tuple[str, int]]]:
-    """Every unit in *source*, lazily: (unit name, facts or the error reading them, where)."""
+    """Every unit in *source*, lazily: (unit name, facts or the error reading them, where).
+
+    A folder is the root of its units: a member that is a link leading out of it (to
+    ``/etc/passwd``, to a file elsewhere), a FIFO or a device is that unit's ``PR105``,
+    refused before anything of it is read.
+    """
     path = Path(source)
-    if path.is_dir():
+    if is_folder(path):
         for item in sorted(path.iterdir()):
             if format_of(item) is None:
                 continue
             try:
-                facts = load_facts(item)
+                facts = load_facts(item, root=path)
                 yield facts.unit or item.stem, facts, (str(item), 0)
             except FactsError as exc:
                 yield item.stem, exc, (str(item), 0)
@@ -212,6 +330,9 @@ def read_units(
     if kind is not None and kind.name == "csv":
         unknown: dict[str, tuple[int, str, str]] | None = None
         for unit, values, where in _wide_rows(path):
+            if isinstance(values, FactsError):
+                yield unit, values, where
+                continue
             if unknown is None:
                 unknown = _unknown_shared(values, compiled)
             refused = _shared_problems(values, unknown, where) if unknown else None
@@ -231,9 +352,7 @@ def read_units(
 
 def _large(path: Path) -> bool:
     """A wide CSV over the facts-file size limit, which only the chunked reader takes."""
-    from perfrules.rules._loader import MAX_FILE_BYTES  # noqa: PLC0415
-
-    return path.is_file() and path.stat().st_size > MAX_FILE_BYTES and _frame_available()
+    return regular_file(path) and path.stat().st_size > MAX_FILE_BYTES and _frame_available()
 
 
 def _frame_available() -> bool:
@@ -249,7 +368,7 @@ def _chunked_units(
 ) -> Iterator[tuple[str, Facts | dict[str, Any] | FactsError, tuple[str, int]]]:
     """Units of a CSV of any size or a Parquet file, read in chunks (the ``frame`` extra)."""
     try:
-        from perfrules.workflows._stream import read_chunks  # noqa: PLC0415
+        from perfrules.workflows._stream import BadRow, read_items  # noqa: PLC0415
     except ImportError:
         raise FactsError(
             [
@@ -260,11 +379,12 @@ def _chunked_units(
                 )
             ]
         ) from None
-    first = 2 if path.suffix.lower() == ".csv" else 1
-    number = first
-    bad: list[Diagnostic] = []
     unknown: dict[str, tuple[int, str, str]] | None = None
-    for table in read_chunks(path, bad_rows=bad):
+    for item in read_items(path):
+        if isinstance(item, BadRow):
+            yield item.unit, FactsError([item.diagnostic]), (str(path), item.number)
+            continue
+        table, number = item
         for row in table.to_pylist():
             cells = {str(k): ("" if v is None else v) for k, v in row.items()}
             unit = str(cells.get("unit") or cells.get("单位") or f"row {number}")
@@ -279,8 +399,6 @@ def _chunked_units(
             where = (str(path), number)
             yield unit, _with_positions(data, columns, where, unit), where
             number += 1
-    for problem in bad:
-        yield f"({problem.params['text']})", FactsError([problem]), (str(path), 0)
 
 
 def _with_positions(
@@ -409,9 +527,12 @@ def _score_columns(compiled: CompiledScheme) -> list[str]:
     return [compiled.plan.nodes[i].id for i in compiled.plan.leaves]
 
 
-def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -> None:
-    """Write the results to *path* (.csv, .jsonl or .xlsx), atomically."""
-    suffix = path.suffix.lower()
+def write_results(
+    outcome: BatchOutcome, compiled: CompiledScheme, path: Path, style: CsvStyle | None = None
+) -> None:
+    """Write the results to *path* (.csv, .jsonl or .xlsx), atomically; ``-`` is CSV to stdout."""
+    style = style or CsvStyle()
+    suffix = ".csv" if str(path) == STDOUT else path.suffix.lower()
     ids = _score_columns(compiled)
     if suffix == ".jsonl":
         lines = []
@@ -450,21 +571,23 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
         return
     if suffix == ".csv":
         text = io.StringIO()
-        writer = csv.writer(text)
+        writer = csv.writer(text, lineterminator=style.eol)
         extra = _cohort_columns(compiled)
         writer.writerow(
             ["unit", "total", "grade", *(csv_text(i) for i in (*ids, *extra)), "errors"]
         )
+        plan = compiled.plan
+        places = [plan.nodes[plan.by_id[i]].places for i in ids]
         for unit in outcome.units:
             if unit.result is not None:
                 scores = unit.result.scores
                 writer.writerow(
                     [
                         csv_text(unit.unit),
-                        str(unit.result.total),
+                        fixed_text(unit.result.total, plan.total_places),
                         csv_text(unit.result.grade.label),
-                        *("" if scores.get(i) is None else str(scores.get(i)) for i in ids),
-                        *_cohort_cells(unit.result, extra),
+                        *(fixed_text(scores.get(i), p) for i, p in zip(ids, places, strict=True)),
+                        *(csv_text(cell) for cell in _cohort_cells(unit.result, extra)),
                         "",
                     ]
                 )
@@ -478,12 +601,25 @@ def write_results(outcome: BatchOutcome, compiled: CompiledScheme, path: Path) -
                         csv_text("; ".join(d.format("en") for d in unit.errors)),
                     ]
                 )
-        write_atomic(path, "\ufeff" + text.getvalue())
+        write_atomic(path, style.prefix + text.getvalue())
         return
     if suffix == ".parquet":
         _write_parquet(outcome, compiled, path, ids)
         return
     _write_xlsx(outcome, compiled, path, ids)
+
+
+def fixed_text(value: Decimal | Fraction | None, places: int | None) -> str:
+    """A score as exact text with its *places* (never ``3.3E+28``); ``""`` for none."""
+    if value is None:
+        return ""
+    exact = Fraction(value)
+    if places is None or (exact * 10**places).denominator != 1:
+        return format_number(exact) if exact.denominator != 1 else str(int(exact))
+    whole = int(exact * 10**places)
+    digits = str(abs(whole)).rjust(places + 1, "0")
+    text = digits if not places else f"{digits[:-places]}.{digits[-places:]}"
+    return f"-{text}" if whole < 0 else text
 
 
 def _write_parquet(
@@ -493,6 +629,13 @@ def _write_parquet(
     import pyarrow as pa  # noqa: PLC0415 - optional extra
     import pyarrow.parquet as pq  # noqa: PLC0415
 
+    from perfrules.workflows._stream import decimal_type  # noqa: PLC0415
+
+    plan = compiled.plan
+    kinds = {"total": decimal_type(compiled, plan.total_places or 0)}
+    for ident in ids:
+        node = plan.nodes[plan.by_id[ident]]
+        kinds[ident] = decimal_type(compiled, node.places or 0)
     extra = _cohort_columns(compiled)
     rows: dict[str, list[Any]] = {name: [] for name in ["unit", "total", "grade", *ids, *extra]}
     rows["errors"] = []
@@ -507,8 +650,19 @@ def _write_parquet(
         for column, text in zip(extra, cells, strict=True):
             rows[column].append(text or None)
         rows["errors"].append("; ".join(d.format("en") for d in unit.errors) or None)
+    columns = {}
+    for name, values in rows.items():
+        kind = kinds.get(name)
+        if kind is not None and (
+            name == "total" or plan.nodes[plan.by_id[name]].places is not None
+        ):
+            with localcontext(Context(prec=MAX_PREC)):
+                exact = [None if v is None else Decimal(fixed_text(v, kind.scale)) for v in values]
+            columns[name] = pa.array(exact, type=kind)
+        else:
+            columns[name] = pa.array(values)
     buffer = pa.BufferOutputStream()
-    pq.write_table(pa.table(rows), buffer)
+    pq.write_table(pa.table(columns), buffer)
     write_atomic(path, buffer.getvalue().to_pybytes())
 
 
@@ -516,17 +670,16 @@ def _write_xlsx(
     outcome: BatchOutcome, compiled: CompiledScheme, path: Path, ids: list[str]
 ) -> None:
     import openpyxl  # noqa: PLC0415 - optional extra
-    from openpyxl.styles import Font  # noqa: PLC0415
 
     places = compiled.plan.total_places
     number_format = "0" if places == 0 else "0." + "0" * (places or 2)
-    workbook = openpyxl.Workbook()
-    summary = workbook.active
-    summary.title = "summary"
+    # Write-only: rows are streamed to the file as they are appended, each in O(1).
+    workbook = openpyxl.Workbook(write_only=True)
+    summary = workbook.create_sheet("summary")
     extra = _cohort_columns(compiled)
     group_by = compiled.scheme.cohort.group_by if compiled.scheme.cohort is not None else None
     numeric = {c for c in extra if c != group_by}
-    _append(summary, ["unit", "total", "grade", *ids, *extra])
+    _append(summary, ["unit", "total", "grade", *ids, *extra], bold=True)
     for unit in outcome.units:
         if unit.result is None:
             continue
@@ -539,12 +692,8 @@ def _write_xlsx(
         _append(
             summary,
             [unit.unit, _cell(unit.result.total), unit.result.grade.label, *cells, *ranked],
+            formats={1: number_format},
         )
-    for row in summary.iter_rows(min_row=2, min_col=2, max_col=2):
-        for cell in row:
-            cell.number_format = number_format
-    for cell in summary[1]:
-        cell.font = Font(bold=True)
     for unit in outcome.units[:MAX_UNIT_SHEETS]:
         if unit.result is not None:
             _unit_sheet(workbook, unit, compiled)
@@ -572,10 +721,34 @@ def _write_xlsx(
     write_atomic(path, buffer.getvalue())
 
 
-def _append(sheet: Any, values: list[Any]) -> None:
-    """Append a row; text cells stay text (a value starting with ``=`` is not a formula)."""
-    sheet.append([sheet_value(v) for v in values])
-    text_cells(sheet[sheet.max_row])
+def _append(
+    sheet: Any, values: list[Any], formats: dict[int, str] | None = None, *, bold: bool = False
+) -> list[Any]:
+    """Append a row; text cells stay text (``=…`` is not a formula). Returns its cells.
+
+    *formats* gives number formats by column (from 0). Only cells that need a type or a
+    style are made as cells; the row is appended in O(1) (asking a sheet for its last row
+    scans every row, which made a batch of thousands of units quadratic).
+    """
+    from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415 - optional extra
+    from openpyxl.styles import Font  # noqa: PLC0415
+
+    row: list[Any] = []
+    for column, raw in enumerate(values):
+        value = sheet_value(raw)
+        style = formats.get(column) if formats else None
+        if isinstance(value, str) or style is not None or bold:
+            cell = WriteOnlyCell(sheet, value=value)
+            text_cells([cell])
+            if style is not None:
+                cell.number_format = style
+            if bold:
+                cell.font = Font(bold=True)
+            row.append(cell)
+        else:
+            row.append(value)
+    sheet.append(row)
+    return row
 
 
 def _cell(value: Decimal | Fraction | None) -> float | None:
@@ -591,9 +764,10 @@ def _unit_sheet(workbook: Any, unit: UnitResult, compiled: CompiledScheme) -> No
     _append(sheet, ["id", "name", "weight", "target", "score"])
     for node in compiled.plan.nodes[1:]:
         score = unit.result.scores.get(node.id)
-        _append(sheet, [node.id, node.name, _cell(node.weight), node.target, _cell(score)])
         places = node.shown_places if node.shown_places is not None else 2
-        sheet.cell(sheet.max_row, 5).number_format = "0" if places == 0 else "0." + "0" * places
+        style = "0" if places == 0 else "0." + "0" * places
+        values = [node.id, node.name, _cell(node.weight), node.target, _cell(score)]
+        _append(sheet, values, formats={4: style})
     _append(sheet, ["total", "", _cell(compiled.plan.max), "", _cell(unit.result.total)])
     _append(sheet, ["grade", "", None, "", unit.result.grade.label])
     gap = compiled.gap(unit.result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
@@ -16,7 +17,10 @@ from perfrules.rules._checks import numbers_in
 from perfrules.rules._installed import pack_id_of
 from perfrules.workflows._schema import schema_id
 
-__all__ = ["atomic_stream", "extends_text", "new_year_text", "write_atomic"]
+__all__ = ["STDOUT", "atomic_stream", "extends_text", "new_year_text", "write_atomic"]
+
+#: The path that means standard output (``--out -``): written as it comes, not renamed.
+STDOUT = "-"
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -34,8 +38,13 @@ def atomic_stream(path: Path) -> Iterator[BinaryIO]:
     """A binary file that becomes *path* when the block ends without an exception.
 
     For output written piece by piece (a million rows): until the rename, *path* keeps its
-    old contents; an error or an interrupt removes the temporary file.
+    old contents; an error or an interrupt removes the temporary file. :data:`STDOUT` is
+    standard output, written directly.
     """
+    if str(path) == STDOUT:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         umask = os.umask(0)

@@ -19,12 +19,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from perfrules._numbers import NumberFormatError, format_number, to_fraction
+from perfrules._reading import regular_file
 from perfrules.engine import CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError, PerfrulesError, RuleFileError
 from perfrules.facts import Facts, load_facts
 from perfrules.rules._front import check_path
-from perfrules.rules._installed import installed_pack, installed_packs
-from perfrules.rules._loader import read_document, scheme_in_pack, validation_diagnostics
+from perfrules.rules._installed import installed_pack, installed_packs, pack_scheme
+from perfrules.rules._loader import read_document, validation_diagnostics
 from perfrules.rules._locate import SourceMap
 from perfrules.trace import Result
 
@@ -144,20 +145,22 @@ def find_pack(path: str | Path) -> Pack:
     """The pack at *path*.
 
     *path* is a folder with ``pack.toml`` or ``scheme.toml``, a scheme file, or the id of an
-    installed pack (``examples/xinzhou-zfw-2021``).
+    installed pack (``examples/xinzhou-zfw-2021``). The pack's folder is its root: the
+    scheme ``pack.toml`` names must be a file inside it (``PR105`` at that line otherwise).
     """
     root = Path(path)
-    if not root.exists():
+    if not _exists(root):
         root = installed_pack(str(path)) or root
     diagnostics: list[Diagnostic] = []
-    if root.is_file():
+    if regular_file(root):
         cases = tuple(sorted((root.parent / "cases").glob("*.toml")))
         return Pack(root.parent, root, cases)
     info = None
     pack_file = root / "pack.toml"
     scheme_name = "scheme.toml"
-    if pack_file.exists():
-        loaded = read_document(pack_file, diagnostics)
+    source_map: SourceMap | None = None
+    if _exists(pack_file):
+        loaded = read_document(pack_file, diagnostics, root=root)
         if loaded is None:
             raise PackError(diagnostics)
         data, source_map, _ = loaded
@@ -168,33 +171,18 @@ def find_pack(path: str | Path) -> Pack:
                 _placed(validation_diagnostics(exc, data, ()), source_map, str(pack_file))
             ) from None
         scheme_name = info.scheme
-        if scheme_in_pack(root, scheme_name) is None:
-            # A pack runs its own scheme only: never a file elsewhere, nor its name.
-            line, column = source_map.position(("scheme",))
-            reason = "pack.toml's scheme must be a file in the pack's folder"
-            raise PackError(
-                [
-                    Diagnostic(
-                        "PR105",
-                        ("scheme",),
-                        {"file": str(pack_file), "reason": reason},
-                        file=str(pack_file),
-                        line=line,
-                        column=column,
-                    )
-                ]
-            )
-    scheme = root / scheme_name
-    if not scheme.exists():
-        raise PackError(
-            [
-                Diagnostic(
-                    "PR105",
-                    params={"file": str(scheme), "reason": "no such file"},
-                    file=str(scheme),
-                )
-            ]
+    scheme = pack_scheme(root, scheme_name)
+    if scheme is None:
+        missing = Diagnostic(
+            "PR105",
+            ("scheme",),
+            {"file": scheme_name, "reason": "no such rule file in this pack"},
+            file=str(pack_file if source_map is not None else root / scheme_name),
         )
+        placed = (
+            [missing] if source_map is None else _placed([missing], source_map, str(pack_file))
+        )
+        raise PackError(placed)
     return Pack(root, scheme, tuple(sorted((root / "cases").glob("*.toml"))), info)
 
 
@@ -246,6 +234,14 @@ def packs() -> dict[str, InstalledPack]:
     return found
 
 
+def _exists(path: Path) -> bool:
+    """``Path.exists`` that is ``False`` for names the system refuses (NUL, too long)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _placed(
     diagnostics: Iterable[Diagnostic], source_map: SourceMap, file: str
 ) -> list[Diagnostic]:
@@ -258,10 +254,10 @@ def _placed(
     return out
 
 
-def load_cases(path: Path) -> tuple[list[Case], SourceMap]:
-    """The cases of one case file (raises PackError with located diagnostics)."""
+def load_cases(path: Path, root: Path | None = None) -> tuple[list[Case], SourceMap]:
+    """The cases of one case file, inside *root* (raises PackError, located diagnostics)."""
     diagnostics: list[Diagnostic] = []
-    loaded = read_document(path, diagnostics)
+    loaded = read_document(path, diagnostics, root=root)
     if loaded is None:
         raise PackError(diagnostics)
     data, source_map, _ = loaded
@@ -290,8 +286,9 @@ def _close(got: Fraction | None, want: Fraction | None, tolerance: Fraction) -> 
 
 
 def _facts_of(facts: str | dict[str, Any], case_file: Path) -> Facts:
+    """A case's facts: a table, or a file inside the case's pack (the folder above ``cases``)."""
     if isinstance(facts, str):
-        return load_facts(case_file.parent / facts)
+        return load_facts(case_file.parent / facts, root=case_file.parent.parent)
     return Facts.from_mapping(facts)
 
 
@@ -470,7 +467,7 @@ def run_cases(pack_path: str | Path, keyword: str | None = None) -> tuple[Pack, 
     compiled = compile_scheme(scheme)
     results = []
     for case_file in pack.cases:
-        cases, source_map = load_cases(case_file)
+        cases, source_map = load_cases(case_file, pack.root)
         for index, case in enumerate(cases):
             if keyword and not _matches(keyword, case, case_file):
                 continue

@@ -12,34 +12,60 @@ Needs the ``frame`` extra; the CLI falls back to the in-memory batch without it.
 
 from __future__ import annotations
 
-import codecs
 import csv
+import io
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from perfrules._reading import encoding_error
 from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
+from perfrules.facts._sheets import csv_encoding
 from perfrules.reports._safe import FORMULA_STARTS
-from perfrules.workflows._batch import UnitResult, _unit_facts, _with_positions
-from perfrules.workflows._files import atomic_stream
+from perfrules.workflows._batch import (
+    MAX_CELL_BYTES,
+    MAX_COLUMNS,
+    MAX_HEADER_CELL,
+    CsvStyle,
+    UnitResult,
+    _unit_facts,
+    _with_positions,
+    check_header,
+)
+from perfrules.workflows._files import STDOUT, atomic_stream
 from perfrules.workflows._summary import Summary
 from perfrules.workflows._table import (
     Chunk,
+    Ints,
+    check_unit_column,
     cohort_pass,
     rank_rows,
+    readable_table,
     score_chunk,
     table_columns,
 )
 
-__all__ = ["STREAM_INPUTS", "STREAM_OUTPUTS", "StreamOutcome", "read_chunks", "stream_batch"]
+__all__ = [
+    "STREAM_INPUTS",
+    "STREAM_OUTPUTS",
+    "BadRow",
+    "StreamOutcome",
+    "decimal_type",
+    "read_chunks",
+    "read_items",
+    "result_schema",
+    "stream_batch",
+]
 
 #: Inputs read chunk by chunk, and outputs written so.
 STREAM_INPUTS: Final = (".csv", ".parquet")
@@ -80,83 +106,358 @@ class StreamOutcome:
 
 
 # --- reading ----------------------------------------------------------------------------
+#: Bytes scanned for the header row; a longer header is refused before it is parsed.
+MAX_HEADER_BYTES: Final = 1 << 20
+#: A row longer than this is that unit's error, skipped as it is read (never held whole).
+MAX_ROW_BYTES: Final = 16 << 20
+#: Bytes read at a time: every block ends where a row does.
+_BLOCK_BYTES: Final = 8 << 20
+_QUOTE, _COMMA, _LF, _CR = 0x22, 0x2C, 0x0A, 0x0D
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row of a CSV that is not a unit: its number (the header is 1) and its problem."""
+
+    number: int
+    unit: str
+    diagnostic: Diagnostic
+
+
+#: What a batch file yields: rows of units (with the number of the first), or a bad row.
+Item = tuple[pa.Table, int] | BadRow
+
+
 def _encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM) unless the start of the file is not; then GB18030."""
-    with path.open("rb") as stream:
-        head = stream.read(1 << 20)
+    """The file's encoding, decided by the one rule every CSV reading follows."""
+
+    def blocks() -> Iterator[bytes]:
+        with path.open("rb") as stream:
+            while block := stream.read(_BLOCK_BYTES):
+                yield block
+
+    return csv_encoding(blocks)
+
+
+def _limit(what: str, what_zh: str, limit: str, detail: str, **where: Any) -> Diagnostic:
+    params = {"what": what, "what_zh": what_zh, "limit": limit, "detail": detail}
+    return Diagnostic("PR418", (), params, **where)
+
+
+def _record_ends(data: bytes, parity: int = 0) -> Ints:
+    """Where each row of *data* ends (just past its line break), quotes taken into account.
+
+    A line break inside a quoted cell does not end the row. *parity* is 1 when *data*
+    starts inside quotes. The scan is the one both the header and the rows are cut by.
+    """
+    codes = np.frombuffer(data, dtype=np.uint8)
+    # uint8 wraps at 256, which keeps the parity of the count of quotes.
+    outside = ((np.cumsum(codes == _QUOTE, dtype=np.uint8) + parity) & 1) == 0
+    line_feed = codes == _LF
+    next_is_lf = np.zeros_like(line_feed)
+    next_is_lf[:-1] = line_feed[1:]
+    breaks = (line_feed | ((codes == _CR) & ~next_is_lf)) & outside
+    ends: Ints = np.flatnonzero(breaks) + 1
+    return ends
+
+
+def _read_header(stream: Any, path: Path, encoding: str) -> tuple[list[str], int]:
+    """The header's column names and the bytes it takes (its line break included)."""
+    name = str(path)
+    head = stream.read(MAX_HEADER_BYTES + 1)
+    ends = _record_ends(head)
+    if len(ends):
+        size = int(ends[0])
+    elif len(head) > MAX_HEADER_BYTES:
+        detail = "a header row longer than that cannot be a scheme's columns"
+        raise FactsError(
+            [_limit("the header", "表头", "1 MiB", detail, file=name, line=1, column=1)]
+        )
+    else:
+        size = len(head)
+    raw = head[:size]
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return "gb18030"
-    return "utf-8"
+        text = raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeDecodeError as exc:
+        raise FactsError([encoding_error(raw, name, exc)]) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        cells = [cell.strip() for cell in next(reader, [])]
+    except csv.Error:
+        raise FactsError(
+            [
+                _limit(
+                    "a header cell",
+                    "表头单元格",
+                    f"{MAX_HEADER_CELL:,} characters",
+                    "one has more than 131,072",
+                    file=name,
+                    line=1,
+                    column=1,
+                )
+            ]
+        ) from None
+    check_header(cells, name)
+    return [cell or f"column {i + 1}" for i, cell in enumerate(cells)], size
 
 
-def _header(path: Path, encoding: str) -> list[str]:
-    with path.open(encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as f:
-        return [cell.strip() for cell in next(csv.reader(f), [])]
+def read_items(path: Path, rows: int = CHUNK_ROWS) -> Iterator[Item]:
+    """The units of a wide CSV (every cell as text) or a Parquet file, *rows* at a time.
+
+    Each table of rows comes with the number of its first row (the header is row 1); a row
+    that is not a unit (undecodable bytes, more or fewer cells than the header, a cell or a
+    row over its budget) is a :class:`BadRow` in its place. A file that cannot be read at
+    all (a header over budget, duplicate columns, not Parquet) is a ``FactsError``.
+    """
+    try:
+        if path.suffix.lower() == ".parquet":
+            yield from _parquet_items(path, rows)
+        else:
+            yield from _csv_items(path, rows)
+    except (pa.ArrowException, OSError, MemoryError, UnicodeError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> FactsError:
+    reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return FactsError(
+        [Diagnostic("PR105", params={"file": str(path), "reason": reason}, file=str(path))]
+    )
 
 
 def read_chunks(
     path: Path, rows: int = CHUNK_ROWS, bad_rows: list[Diagnostic] | None = None
 ) -> Iterator[pa.Table]:
-    """The units of a wide CSV (every cell as text) or a Parquet file, *rows* at a time.
-
-    A CSV row with more or fewer cells than the header is skipped and reported in
-    *bad_rows* (PR417); a file pyarrow cannot read at all is a ``FactsError`` (PR105).
-    """
-    try:
-        yield from _chunks(path, rows, bad_rows)
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise FactsError(
-            [Diagnostic("PR105", params={"file": str(path), "reason": reason}, file=str(path))]
-        ) from None
+    """The tables of :func:`read_items`; the bad rows' problems go to *bad_rows*."""
+    for item in read_items(path, rows):
+        if isinstance(item, BadRow):
+            if bad_rows is not None:
+                bad_rows.append(item.diagnostic)
+        else:
+            yield item[0]
 
 
-def _chunks(path: Path, rows: int, bad_rows: list[Diagnostic] | None) -> Iterator[pa.Table]:
-    if path.suffix.lower() == ".parquet":
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-            yield pa.Table.from_batches([batch])
-        return
+def _parquet_items(path: Path, rows: int) -> Iterator[Item]:
+    source = open_parquet(path)
+    number = 1
+    for batch in source.iter_batches(batch_size=rows):
+        table = readable_table(pa.Table.from_batches([batch]), str(path))
+        yield table, number
+        number += table.num_rows
+
+
+def _csv_items(path: Path, rows: int) -> Iterator[Item]:
     encoding = _encoding(path)
-    header = _header(path, encoding)
-    # Column names given, the header row skipped: a BOM or a duplicate name cannot confuse
-    # the reader, and every cell stays text (read exactly by the facts grammar, never as a
-    # float).
-    names = [name or f"column {i + 1}" for i, name in enumerate(header)]
+    with path.open("rb") as stream:
+        names, size = _read_header(stream, path, encoding)
+        stream.seek(size)
+        reader = _Rows(path, names, encoding, rows)
+        number, offset = 2, size
+        for block in _blocks(stream):
+            if isinstance(block, int):
+                detail = f"{block:,} bytes; its cells are not read"
+                problem = _limit(
+                    "a row",
+                    "一行",
+                    f"{MAX_ROW_BYTES >> 20} MiB",
+                    detail,
+                    file=str(path),
+                    line=number,
+                    column=1,
+                )
+                yield BadRow(number, f"row {number}", problem)
+                number, offset = number + 1, offset + block
+                continue
+            yield from reader.items(block, number, offset)
+            number += reader.count
+            offset += len(block)
 
-    def skip(row: Any) -> str:
-        if bad_rows is not None:
+
+def _blocks(stream: Any) -> Iterator[bytes | int]:
+    """Whole rows, a block of bytes at a time; an int (its size) for a row over budget."""
+    rest = b""
+    skipping: int | None = None  # the quote parity inside a row being skipped
+    skipped = 0
+    while True:
+        new = stream.read(_BLOCK_BYTES)
+        if skipping is not None:
+            ends = _record_ends(new, skipping)
+            if not len(ends):
+                skipped += len(new)
+                skipping = (skipping + new.count(b'"')) & 1
+                if new:
+                    continue
+                yield skipped
+                return
+            yield skipped + int(ends[0])
+            new, skipping, skipped = new[int(ends[0]) :], None, 0
+        data = rest + new
+        ends = _record_ends(data)
+        cut = int(ends[-1]) if len(ends) else 0
+        if not new:
+            cut = len(data)
+        if cut:
+            yield data[:cut]
+        rest = data[cut:]
+        if not new:
+            return
+        if len(rest) > MAX_ROW_BYTES:
+            skipping, skipped, rest = rest.count(b'"') & 1, len(rest), b""
+
+
+class _Rows:
+    """Rows of a CSV's body, block by block: checked, decoded once, read by pyarrow."""
+
+    def __init__(self, path: Path, names: list[str], encoding: str, rows: int) -> None:
+        self.path = path
+        self.names = names
+        self.encoding = encoding
+        self.rows = rows
+        self.count = 0
+        self.unit_at, _ = table_columns(names)
+
+    def items(self, block: bytes, first: int, offset: int) -> Iterator[Item]:
+        """The items of one block of whole rows; ``count`` is then its number of rows."""
+        ends = _record_ends(block)
+        if not len(ends) or ends[-1] != len(block):
+            ends = np.append(ends, len(block))
+        starts = np.concatenate(([0], ends[:-1]))
+        self.count = len(ends)
+        codes = np.frombuffer(block, dtype=np.uint8)
+        outside = (np.cumsum(codes == _QUOTE, dtype=np.uint8) & 1) == 0
+        commas = np.flatnonzero((codes == _COMMA) & outside)
+        cells = np.diff(np.searchsorted(commas, ends), prepend=0) + 1
+        lengths = ends - starts
+        short = set(np.flatnonzero(lengths <= 2).tolist())
+        blank = {r for r in short if not block[starts[r] : ends[r]].strip(b"\r\n")}
+        suspects = set(np.flatnonzero(cells != len(self.names)).tolist())
+        suspects |= set(np.flatnonzero(lengths > MAX_CELL_BYTES).tolist())
+        try:
+            text: str | None = block.decode(self.encoding)
+        except UnicodeDecodeError:
+            text, suspects = None, set(range(len(ends)))
+        bad: dict[int, Diagnostic] = {}
+        for r in sorted(suspects - blank):
+            start, end = int(starts[r]), int(ends[r])
+            inner = commas[np.searchsorted(commas, start) : np.searchsorted(commas, end)]
+            found = self._check(block[start:end], first + r, offset + start, inner - start)
+            if found is not None:
+                bad[r] = found
+        keep = [r for r in range(len(ends)) if r not in bad and r not in blank]
+        body = block
+        if bad:
+            body, text = b"".join(block[starts[r] : ends[r]] for r in keep), None
+        if self.encoding != "utf-8":
+            body = (text if text is not None else body.decode(self.encoding)).encode()
+        table = self._parse(body, len(keep))
+        at = 0  # rows of *table* already given
+        run: list[int] = []
+        for r in range(len(ends)):
+            if r in bad:
+                yield from self._run(table, at, run, first)
+                at, run = at + len(run), []
+                yield self._bad(block[starts[r] : ends[r]], first + r, bad[r])
+            elif r not in blank:
+                run.append(r)
+        yield from self._run(table, at, run, first)
+
+    def _run(self, table: pa.Table, at: int, run: list[int], first: int) -> Iterator[Item]:
+        """Good rows *run* (rows *at*… of *table*), in tables whose rows are numbered in order."""
+        piece: list[int] = []
+        for r in run:
+            if piece and (r != piece[-1] + 1 or len(piece) == self.rows):
+                yield table.slice(at, len(piece)), first + piece[0]
+                at += len(piece)
+                piece = []
+            piece.append(r)
+        if piece:
+            yield table.slice(at, len(piece)), first + piece[0]
+
+    def _check(self, raw: bytes, number: int, offset: int, commas: Ints) -> Diagnostic | None:
+        """The problem of one suspect row, or ``None`` when it is a unit after all.
+
+        *commas* are where the row's cells end (the commas outside quotes, from its start).
+        """
+        name = str(self.path)
+        bounds = [-1, *commas.tolist(), len(raw.rstrip(b"\r\n"))]
+        for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+            if b - a - 1 > MAX_CELL_BYTES:
+                detail = f"{b - a - 1:,} bytes; the cell is not read"
+                where = {"file": name, "line": number, "column": i + 1}
+                return _limit("a cell", "单元格", f"{MAX_CELL_BYTES >> 20} MiB", detail, **where)
+        try:
+            text = raw.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            cells = _cells(raw.decode(self.encoding, "surrogateescape"))
+            column = next((i + 1 for i, c in enumerate(cells) if _escaped(c)), 1)
             params = {
-                "got": row.actual_columns,
-                "expected": row.expected_columns,
-                "text": row.text[:80],
+                "file": name,
+                "position": offset + exc.start,
+                "byte": f"0x{raw[exc.start]:02X}",
             }
-            bad_rows.append(Diagnostic("PR417", (), params, file=str(path)))
-        return "skip"
+            return Diagnostic("PR108", (), params, file=name, line=number, column=column)
+        got = len(bounds) - 1
+        if got != len(self.names):
+            params = {"got": got, "expected": len(self.names), "text": text.strip()[:80]}
+            return Diagnostic("PR417", (), params, file=name, line=number, column=1)
+        return None
 
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(
-            column_names=names, skip_rows=1, encoding=encoding, block_size=1 << 23
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
-        ),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=skip),
-    )
-    pending: list[pa.RecordBatch] = []
-    count = 0
-    for batch in reader:
-        pending.append(batch)
-        count += batch.num_rows
-        while count >= rows:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, rows)
-            rest = table.slice(rows)
-            pending, count = rest.to_batches(), rest.num_rows
-    if count:
-        yield pa.Table.from_batches(pending)
+    def _bad(self, raw: bytes, number: int, problem: Diagnostic) -> BadRow:
+        """The row as a unit that failed, named by its unit cell when that can be read."""
+        unit = f"row {number}"
+        if self.unit_at is not None:
+            cells = _cells(raw[:4096].decode(self.encoding, "replace"))
+            if self.unit_at < len(cells) and cells[self.unit_at].strip():
+                unit = cells[self.unit_at].strip()[:80]
+        return BadRow(number, unit, problem)
+
+    def _parse(self, body: bytes, expected: int) -> pa.Table:
+        """The rows of *body* (whole, checked rows in UTF-8), every cell as text."""
+        names = self.names
+        if expected:
+            try:
+                table = pacsv.read_csv(
+                    io.BytesIO(body),
+                    read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+                    ),
+                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                )
+            except pa.ArrowInvalid:
+                table = None
+            if table is not None and table.num_rows == expected:
+                return table
+        # The rows pyarrow would cut otherwise (a quote inside an unquoted cell): each
+        # row by the csv module, as it was checked.
+        rows = [_cells(line) for line in _split(body, expected)]
+        return pa.table(
+            {
+                n: pa.array([r[i] if i < len(r) else "" for r in rows], pa.string())
+                for i, n in enumerate(names)
+            }
+        )
+
+
+def _split(body: bytes, expected: int) -> list[str]:
+    ends = _record_ends(body)
+    if not len(ends) or ends[-1] != len(body):
+        ends = np.append(ends, len(body))
+    starts = np.concatenate(([0], ends[:-1]))
+    lines = [body[int(a) : int(b)].decode() for a, b in zip(starts, ends, strict=True)]
+    return [line for line in lines if line.strip("\r\n")][:expected]
+
+
+def _cells(text: str) -> list[str]:
+    """The cells of one row's text, as the csv module reads them (a whole row, one record)."""
+    try:
+        return next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error:
+        return [text]
+
+
+def _escaped(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -180,31 +481,58 @@ def _for_csv(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=names)
 
 
-class _Writer:
-    """Writes result tables to the target, in its format."""
+def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
+    """A decimal column type that holds every score the scheme can produce, exactly.
 
-    def __init__(self, stream: Any, suffix: str) -> None:
+    A score lies in ``[0, weight]`` and a total within the weights below it, so the
+    scheme's max and its indicators' weights bound every score: ``decimal128`` when their
+    digits and *places* fit in 38, else ``decimal256`` (76 digits; rule-file numbers have at
+    most 30 digits before the point).
+    """
+    plan = compiled.plan
+    bound = max(plan.max, plan.leaf_weights.get(0, plan.max), *(n.weight for n in plan.nodes))
+    digits = len(str(int(bound))) + 1 + places  # + 1: rounding up may add a digit
+    if digits <= 38:
+        return pa.decimal128(38, places)
+    return pa.decimal256(76, places)
+
+
+def result_schema(compiled: CompiledScheme, schema: pa.Schema) -> pa.Schema:
+    """*schema* with every decimal column as wide as :func:`decimal_type` says."""
+    fields = [
+        field.with_type(decimal_type(compiled, field.type.scale))
+        if pa.types.is_decimal(field.type)
+        else field
+        for field in schema
+    ]
+    return pa.schema(fields)
+
+
+class _Writer:
+    """Writes result tables to the target, in its format, every chunk in *schema*."""
+
+    def __init__(self, stream: Any, suffix: str, schema: pa.Schema, style: CsvStyle) -> None:
         self.stream = stream
         self.suffix = suffix
         self.inner: Any = None
-        self.schema: Any = None
+        self.schema = schema
+        self.style = style
 
     def write(self, table: pa.Table) -> None:
+        # Every chunk in the scheme's types (a column of nulls only is cast to them).
+        table = table.cast(self.schema)
         if self.suffix == ".csv":
             table = _for_csv(table)
             if self.inner is None:
-                self.stream.write("\ufeff".encode())  # Excel reads UTF-8 with a BOM
-                self.schema = table.schema
+                self.stream.write(self.style.prefix.encode())
                 self.inner = pacsv.CSVWriter(
                     self.stream,
                     table.schema,
-                    write_options=pacsv.WriteOptions(quoting_style="needed"),
+                    write_options=pacsv.WriteOptions(quoting_style="needed", eol=self.style.eol),
                 )
         elif self.inner is None:
-            self.schema = table.schema
-            self.inner = pq.ParquetWriter(self.stream, table.schema)
-        # Every chunk in the first chunk's types (a column of nulls only is cast to them).
-        self.inner.write_table(table.cast(self.schema))
+            self.inner = pq.ParquetWriter(self.stream, self.schema)
+        self.inner.write_table(table)
 
     def close(self) -> None:
         if self.inner is not None:
@@ -219,24 +547,38 @@ def stream_batch(
     *,
     rows: int = CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
+    style: CsvStyle | None = None,
 ) -> StreamOutcome:
     """Score every unit of *source* (.csv, .parquet) into *target* (.csv, .parquet, .jsonl).
 
-    The target is written atomically: until the end it keeps its old contents.
+    *target* ``-`` is CSV on standard output; *style* is how a CSV is written.
+
+    The target is written atomically: until the end it keeps its old contents. A row that
+    is not a unit (:class:`BadRow`) is written in its place with its problem.
     """
-    suffix = target.suffix.lower()
-    first_row = 2 if source.suffix.lower() == ".csv" else 1
+    suffix = ".csv" if str(target) == STDOUT else target.suffix.lower()
     values = cohort_pass(compiled, read_chunks(source, rows)) if _cohort(compiled) else None
     outcome = StreamOutcome(Summary(compiled))
-    kept: list[Chunk] = []
-    bad: list[Diagnostic] = []
+    kept: list[Chunk | pa.Table] = []
     with atomic_stream(target) as stream:
-        writer = _Writer(stream, suffix)
+        empty = score_chunk(compiled, _no_rows(source), values).with_ranks({})
+        schema = result_schema(compiled, empty.schema)
+        writer = _Writer(stream, suffix, schema, style or CsvStyle())
         offset = 0
-        for chunk_table in read_chunks(source, rows, bad):
+        for item in read_items(source, rows):
+            if isinstance(item, BadRow):
+                _count_bad(item, outcome)
+                if suffix == ".jsonl":
+                    _bad_line(item, stream)
+                elif kept:
+                    kept.append(_bad_table(item, schema))
+                else:
+                    writer.write(_bad_table(item, schema))
+                continue
+            chunk_table, number = item
             if suffix == ".jsonl":
                 _explain_chunk(
-                    compiled, chunk_table, values, stream, outcome, offset, first_row, str(source)
+                    compiled, chunk_table, values, stream, outcome, offset, number, str(source)
                 )
             else:
                 chunk = score_chunk(
@@ -244,7 +586,7 @@ def stream_batch(
                     chunk_table,
                     values,
                     offset=offset,
-                    first_row=offset + first_row,
+                    first_row=number,
                     label=str(source),
                 )
                 _count(chunk, outcome)
@@ -254,31 +596,223 @@ def stream_batch(
                     writer.write(chunk.table)
             offset += chunk_table.num_rows
             if progress is not None:
-                progress(offset)
+                progress(outcome.units)
         if kept:
-            ranks = rank_rows(compiled, (row for chunk in kept for row in chunk.rankable))
+            chunks = [c for c in kept if isinstance(c, Chunk)]
+            ranks = rank_rows(compiled, (row for chunk in chunks for row in chunk.rankable))
             start = 0
             for chunk in kept:
-                writer.write(chunk.with_ranks(ranks, start))
-                start += chunk.table.num_rows
-        if offset == 0 and suffix != ".jsonl":
+                if isinstance(chunk, Chunk):
+                    writer.write(chunk.with_ranks(ranks, start))
+                    start += chunk.table.num_rows
+                else:
+                    writer.write(chunk)
+        if outcome.units == 0 and suffix != ".jsonl":
             # No unit at all: still a file with the columns (a header, a Parquet schema).
-            empty = score_chunk(compiled, _no_rows(source), values)
-            writer.write(empty.with_ranks({}))
+            writer.write(schema.empty_table())
         writer.close()
-    # Rows whose cells do not match the header were skipped: each is a unit that failed.
-    outcome.tally.add_failure(len(bad))
-    for problem in bad[:_FAILED_SHOWN]:
-        outcome.failed.append(UnitResult(f"({problem.params['text']})", errors=[problem]))
     return outcome
+
+
+def _count_bad(item: BadRow, outcome: StreamOutcome) -> None:
+    outcome.tally.add_failure()
+    if len(outcome.failed) < _FAILED_SHOWN:
+        outcome.failed.append(UnitResult(item.unit, errors=[item.diagnostic]))
+
+
+def _bad_table(item: BadRow, schema: pa.Schema) -> pa.Table:
+    """A row that is not a unit, as a result row: its name and its problem."""
+    row = {"unit": item.unit, "errors": item.diagnostic.format("en")}
+    return pa.Table.from_pylist([row], schema=schema)
+
+
+def _bad_line(item: BadRow, stream: Any) -> None:
+    line = {"unit": item.unit, "errors": [item.diagnostic.to_dict("en")]}
+    stream.write((json.dumps(line, ensure_ascii=False) + "\n").encode())
 
 
 def _no_rows(source: Path) -> pa.Table:
     """An empty table with the columns of *source*."""
     if source.suffix.lower() == ".parquet":
-        return pq.ParquetFile(source).schema_arrow.empty_table()
-    names = _header(source, _encoding(source))
+        try:
+            return open_parquet(source).schema_arrow.empty_table()
+        except (pa.ArrowException, UnicodeError) as exc:
+            raise _unreadable(source, exc) from None
+    try:
+        with source.open("rb") as stream:
+            names, _ = _read_header(stream, source, _encoding(source))
+    except OSError as exc:
+        raise _unreadable(source, exc) from None
     return pa.table({name: pa.array([], type=pa.string()) for name in names})
+
+
+#: Bytes one Parquet page may expand to, and values a dictionary page may hold: a page is
+#: decoded whole, so a 1 KB file could otherwise ask for gigabytes.
+MAX_PAGE_BYTES: Final = 64 << 20
+MAX_DICTIONARY_VALUES: Final = 1 << 20
+#: Bytes of a Parquet file's footer (its schema and row groups).
+MAX_FOOTER_BYTES: Final = 16 << 20
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """A Parquet file to read units from, its columns and pages checked before any row is read.
+
+    Every page header is read (without its data) and a page that would expand past
+    :data:`MAX_PAGE_BYTES`, or a dictionary of more than :data:`MAX_DICTIONARY_VALUES`
+    values, refuses the file (``PR418``) before pyarrow allocates for it.
+    """
+    try:
+        source = pq.ParquetFile(
+            path,
+            thrift_string_size_limit=MAX_FOOTER_BYTES,
+            thrift_container_size_limit=MAX_COLUMNS * 16,
+        )
+        _check_pages(path, source.metadata)
+        names = source.schema_arrow.names
+    except (pa.ArrowException, OSError, MemoryError, UnicodeError) as exc:
+        # A damaged footer can hold names that are not UTF-8, or sizes nothing can hold.
+        raise _unreadable(path, exc) from None
+    check_header(names, str(path))
+    unit_at, _ = table_columns(names)
+    if unit_at is not None:
+        field = source.schema_arrow.field(unit_at)
+        check_unit_column(field.type, field.name, str(path))
+    return source
+
+
+def _check_pages(path: Path, metadata: Any) -> None:
+    """Refuse a page or a dictionary over budget, from the page headers alone."""
+    name = str(path)
+    with path.open("rb") as stream:
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            for at in range(row_group.num_columns):
+                chunk = row_group.column(at)
+                start = chunk.data_page_offset
+                if chunk.has_dictionary_page and chunk.dictionary_page_offset:
+                    start = min(start, chunk.dictionary_page_offset)
+                end = start + chunk.total_compressed_size
+                while start < end:
+                    stream.seek(start)
+                    header, size = read_thrift(stream.read(_PAGE_HEADER_BYTES))
+                    dictionary = header.get(7)
+                    expanded = header.get(2, 0)
+                    stored = header.get(3, 0)
+                    values = dictionary.get(1, 0) if isinstance(dictionary, dict) else 0
+                    if not all(type(v) is int for v in (expanded, stored, values)):
+                        msg = f"a damaged page header in column '{chunk.path_in_schema}'"
+                        raise pa.ArrowInvalid(msg)
+                    where = {"file": name, "column": at + 1}
+                    column = chunk.path_in_schema
+                    if not 0 <= expanded <= MAX_PAGE_BYTES:
+                        detail = f"a page of column '{column}' would expand to {expanded:,} bytes"
+                        raise FactsError(
+                            [_limit("a Parquet page", "Parquet 数据页", "64 MiB", detail, **where)]
+                        )
+                    if not 0 <= values <= MAX_DICTIONARY_VALUES:
+                        detail = f"column '{column}' has a dictionary of {values:,} values"
+                        limit = f"{MAX_DICTIONARY_VALUES:,} values"
+                        raise FactsError(
+                            [
+                                _limit(
+                                    "a Parquet dictionary", "Parquet 字典", limit, detail, **where
+                                )
+                            ]
+                        )
+                    if stored < 0 or size <= 0:
+                        raise pa.ArrowInvalid(f"a damaged page header in column '{column}'")
+                    start += size + stored
+
+
+#: Bytes read for one page header (its statistics may hold a min and a max value).
+_PAGE_HEADER_BYTES: Final = 1 << 16
+
+
+def read_thrift(data: bytes) -> tuple[dict[int, Any], int]:
+    """A Thrift compact-protocol struct from the start of *data*, and the bytes it took.
+
+    Integers and nested structs are kept by field id; text, lists and maps are skipped.
+    Enough to read a Parquet page header without reading the page.
+    """
+    at = 0
+
+    def byte() -> int:
+        nonlocal at
+        if at >= len(data):
+            msg = "a page header cut short"
+            raise pa.ArrowInvalid(msg)
+        at += 1
+        return data[at - 1]
+
+    def varint() -> int:
+        value = shift = 0
+        while True:
+            b = byte()
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+            shift += 7
+            if shift > 70:
+                msg = "a varint too long in a page header"
+                raise pa.ArrowInvalid(msg)
+
+    def zigzag() -> int:
+        n = varint()
+        return (n >> 1) ^ -(n & 1)
+
+    def value(kind: int, depth: int) -> Any:
+        nonlocal at
+        if depth > 16:
+            msg = "a page header nested too deeply"
+            raise pa.ArrowInvalid(msg)
+        if kind in (1, 2):
+            return kind == 1
+        if kind == 3:
+            return byte()
+        if kind in (4, 5, 6):
+            return zigzag()
+        if kind == 7:
+            at += 8
+            return None
+        if kind == 8:
+            length = varint()  # read before *at* moves past the text
+            at += length
+            return None
+        if kind in (9, 10):
+            head = byte()
+            count = head >> 4 if head >> 4 != 15 else varint()
+            for _ in range(count):
+                value(head & 0x0F, depth + 1)
+            return None
+        if kind == 11:
+            count = varint()
+            if count:
+                types = byte()
+                for _ in range(count):
+                    value(types >> 4, depth + 1)
+                    value(types & 0x0F, depth + 1)
+            return None
+        if kind == 12:
+            return struct(depth + 1)
+        msg = f"an unknown type {kind} in a page header"
+        raise pa.ArrowInvalid(msg)
+
+    def struct(depth: int) -> dict[int, Any]:
+        fields: dict[int, Any] = {}
+        last = 0
+        while True:
+            head = byte()
+            if head == 0:
+                return fields
+            delta, kind = head >> 4, head & 0x0F
+            last = last + delta if delta else zigzag()
+            fields[last] = value(kind, depth)
+
+    found = struct(0)
+    if at > len(data):
+        msg = "a page header cut short"
+        raise pa.ArrowInvalid(msg)
+    return found, at
 
 
 def _cohort(compiled: CompiledScheme) -> bool:

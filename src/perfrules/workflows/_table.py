@@ -14,9 +14,10 @@ Needs the ``frame`` extra (numpy, pyarrow, narwhals); imported only when used.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
@@ -30,7 +31,12 @@ from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import FactsError
 from perfrules.facts._values import float_fact, number_pair, to_bool
 from perfrules.trace import Result
-from perfrules.workflows._batch import _unit_facts, _with_positions
+from perfrules.workflows._batch import (
+    _unit_facts,
+    _with_positions,
+    check_header,
+    refused,
+)
 
 if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
     from perfrules.engine._columns import Arrays
@@ -66,9 +72,14 @@ def score_table(compiled: CompiledScheme, table: Any) -> Any:
 
     Raises:
         TypeError: *table* is not a DataFrame or Table narwhals knows.
+        FactsError: the table cannot hold units: more than 10,000 columns or a column name
+            over 1,000 characters (``PR418``), a name given twice (``PR420``), a column of
+            a type no fact is read from (``PR419``: bytes that are not UTF-8, complex
+            numbers, periods, objects of other kinds; a unit column of lists or structs).
     """
+    check_header(_names_of(table), TABLE_SOURCE)
     frame = nw.from_native(table, eager_only=True)
-    arrow = frame.to_arrow()
+    arrow = _to_arrow(frame)
     out = score_arrow(compiled, arrow)
     if frame.implementation is nw.Implementation.PANDAS:
         return to_pandas(out)
@@ -93,6 +104,127 @@ def to_pandas(table: pa.Table) -> Any:
 
 
 # --- reading the columns ----------------------------------------------------------------
+def _refused(code: str, params: dict[str, Any], source: str, column: int = 0) -> FactsError:
+    return refused(code, params, source, column)
+
+
+def check_unit_column(kind: pa.DataType, name: str, source: str) -> None:
+    """The unit column must hold names: text or whole numbers (``PR419`` otherwise)."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind):
+        return
+    if pa.types.is_null(kind):
+        return
+    params = {"column": name, "reason": f"unit names are text, not {kind}"}
+    raise _refused("PR419", params, source)
+
+
+def _names_of(table: Any) -> list[str]:
+    """The column names of a DataFrame or Table, before anything is converted."""
+    if isinstance(table, pa.Table):
+        return [str(n) for n in table.column_names]
+    columns = getattr(table, "columns", None)
+    return [] if columns is None else [str(n) for n in list(columns)]
+
+
+def _to_arrow(frame: Any) -> pa.Table:
+    """The frame as Arrow; a column Arrow cannot take is read cell by cell or refused."""
+    with contextlib.suppress(Exception):  # the column to blame is found below
+        arrow: pa.Table = frame.to_arrow()
+        return arrow
+    arrays = [_column_to_arrow(frame, name) for name in frame.columns]
+    return pa.table(arrays, names=[str(n) for n in frame.columns])
+
+
+def _column_to_arrow(frame: Any, name: Any) -> pa.Array:
+    series = frame.get_column(name)
+    with contextlib.suppress(Exception):  # read another way below
+        array: pa.Array = series.to_arrow()
+        return array
+    native = series.to_native()
+    if str(getattr(native, "dtype", "")) == "object":
+        return _object_cells(str(name), native.tolist())
+    try:
+        array = series.cast(nw.String).to_arrow()
+    except Exception as exc:  # noqa: BLE001 - a type no fact is read from
+        reason = f"{series.dtype} ({type(exc).__name__})"
+        raise _refused("PR419", {"column": str(name), "reason": reason}, TABLE_SOURCE) from None
+    return array
+
+
+#: Python values a cell of an object column may hold, read as the facts grammar reads text.
+_PLAIN: Final = (str, int, Decimal, Fraction, float, bool)
+
+
+def _object_cells(name: str, cells: list[Any]) -> pa.Array:
+    """An object column (pandas) of mixed plain values, every cell as text.
+
+    ``[1, "80%"]`` or ``[1.5, Decimal("2")]`` are facts Arrow cannot put in one type; each
+    cell is read as its text (a float by its shortest repr). Anything else (a dict, bytes,
+    an object) names the column.
+    """
+    texts: list[str | None] = []
+    for cell in cells:
+        if cell is None or (isinstance(cell, float) and cell != cell):  # noqa: PLR0124 - NaN
+            texts.append(None)
+        elif isinstance(cell, bool):
+            texts.append("true" if cell else "false")
+        elif isinstance(cell, _PLAIN):
+            texts.append(repr(cell) if isinstance(cell, float) else str(cell))
+        else:
+            reason = f"a cell holds a {type(cell).__name__}, not text or a number"
+            raise _refused("PR419", {"column": name, "reason": reason}, TABLE_SOURCE)
+    try:
+        return pa.array(texts, type=pa.string())
+    except (UnicodeError, pa.ArrowException):
+        reason = "text that is not valid Unicode (a lone surrogate)"
+        raise _refused("PR419", {"column": name, "reason": reason}, TABLE_SOURCE) from None
+
+
+def _texts(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def readable_table(arrow: pa.Table, source: str) -> pa.Table:
+    """*arrow* with every column of a type facts are read from, or ``PR419`` naming one.
+
+    Bytes become text when they are UTF-8; extension types (pandas periods and intervals)
+    and bytes that are not UTF-8 are refused; the unit column must hold names. Lists and
+    structs in other columns stay: their cells are that row's located error.
+    """
+    check_header([str(n) for n in arrow.column_names], source)
+    unit_at, _ = table_columns([str(n) for n in arrow.column_names])
+    columns = []
+    for at, (entry, column) in enumerate(zip(arrow.schema, arrow.columns, strict=True)):
+        kind = entry.type
+        if isinstance(kind, pa.ExtensionType):
+            reason = f"{kind} cells are not text or numbers"
+            raise _refused("PR419", {"column": entry.name, "reason": reason}, source)
+        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            try:
+                columns.append(column.cast(pa.string()))
+            except pa.ArrowInvalid:
+                reason = "bytes that are not UTF-8 text"
+                raise _refused("PR419", {"column": entry.name, "reason": reason}, source) from None
+            continue
+        if _texts(kind):
+            try:
+                column.validate(full=True)  # a Parquet reader takes text bytes unchecked
+            except pa.ArrowInvalid:
+                reason = "text that is not valid UTF-8"
+                raise _refused("PR419", {"column": entry.name, "reason": reason}, source) from None
+        if at == unit_at and (
+            pa.types.is_nested(kind)
+            or (pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type))
+        ):
+            check_unit_column(kind, entry.name, source)
+        columns.append(column)
+    return pa.table(columns, names=arrow.column_names)
+
+
 class _Column:
     """One column's cells as codes into its distinct values (``-1`` for an empty cell)."""
 
@@ -103,7 +235,8 @@ class _Column:
         self.position = position
         encoded = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
         if pa.types.is_dictionary(encoded.type):
-            encoded = encoded.cast(encoded.type.value_type)
+            # Its values in row order (lists have no cast from a dictionary).
+            encoded = encoded.dictionary.take(encoded.indices)
         if pa.types.is_nested(encoded.type):
             # Lists and structs have no dictionary kernel: number their distinct values here
             # (none is a fact: the rows go the long way and say so).
@@ -212,6 +345,7 @@ def _take_flags(values: list[bool], codes: Ints) -> Ints:
 # --- scoring ----------------------------------------------------------------------------
 def score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> pa.Table:
     """:func:`score_table` on a pyarrow Table."""
+    arrow = readable_table(arrow, TABLE_SOURCE)
     values = cohort_pass(compiled, [arrow]) if _has_cohort(compiled) else None
     chunk = score_chunk(compiled, arrow, values)
     return chunk.with_ranks(rank_rows(compiled, chunk.rankable))
@@ -588,10 +722,11 @@ def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
         nulls = 0 if bitmap is None else int(n - valid.sum())
         data = pa.py_buffer(words)
         return pa.Array.from_buffers(kind, n, [bitmap, data], null_count=nulls)
-    values = [
-        Decimal(int(v)).scaleb(-places) if ok else None
-        for v, ok in zip(ints.tolist(), valid.tolist(), strict=True)
-    ]
+    wide = [int(v) if ok else None for v, ok in zip(ints.tolist(), valid.tolist(), strict=True)]
+    if any(v is not None and abs(v) >= 10**38 for v in wide):
+        kind = pa.decimal256(76, places)  # past decimal128: the writers widen every chunk
+    with localcontext(Context(prec=MAX_PREC)):
+        values = [None if v is None else Decimal(v).scaleb(-places) for v in wide]
     return pa.array(values, type=kind)
 
 
