@@ -45,6 +45,14 @@ def test_the_how_to_handler_runs_as_written():
     assert (status, json.loads(text)[0]["code"]) == (422, "PR101")
 
 
+def test_the_how_to_questions_to_the_scheme_run_as_written(monkeypatch):
+    page = (ROOT / "docs" / "how-to" / "embed-in-python.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- embed-ask.*?-->\n```python\n(.*?)```", page, re.DOTALL)
+    assert block is not None
+    monkeypatch.chdir(ROOT)
+    exec(block[1], {})  # noqa: S102 - the documented example, its asserts included
+
+
 def test_json_numbers_are_read_exactly():
     facts = perfrules.loads_facts('{"indicators": {"a": {"x": 0.1}}}', format="json")
     assert str(facts.indicators["a"]["x"]) == "0.1"
