@@ -88,10 +88,13 @@ def test_quiet_writes_no_batch_summary_and_no_file_names(tmp_path):
 
 
 def test_quiet_batch_still_shows_the_errors(tmp_path):
+    ids = list(__import__("perfrules").load_scheme(SCHEME).indicators)
+    cells = ["abc" if i == "群众满意度" else "90%" for i in ids]
     units = tmp_path / "units.csv"
-    units.write_text("unit,群众满意度\nA,abc\n", encoding="utf-8")
+    units.write_text(f"unit,{','.join(ids)}\nA,{','.join(cells)}\n", encoding="utf-8")
     result = _run("score", SCHEME, str(units), "--out", str(tmp_path / "r.jsonl"), "-q")
     assert result.exit_code == 1
+    assert "[A]" in result.output  # which unit
     assert "PR402" in result.output
     assert "units scored" not in result.output
 

@@ -665,10 +665,8 @@ def _score_batch(
             ],
         }
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
-    elif _SETTINGS.quiet:  # only the errors: the failing units' problems
-        render_diagnostics([d for u in failed for d in u.errors], lang, console)
-    else:
-        render_batch_summary(summary, failed, str(target), lang, console)
+    else:  # with -q, only the errors: the failing units' problems
+        render_batch_summary(summary, failed, str(target), lang, console, quiet=_SETTINGS.quiet)
     if any_failed:
         raise _Exit(EXIT_NO)
 

@@ -360,9 +360,21 @@ def make_progress(console: Console, *, enabled: bool) -> Iterator[Callable[[int]
 
 
 def render_batch_summary(
-    summary: dict[str, Any], failed: Sequence[Any], out: str, lang: Lang, console: Console
+    summary: dict[str, Any],
+    failed: Sequence[Any],
+    out: str,
+    lang: Lang,
+    console: Console,
+    *,
+    quiet: bool = False,
 ) -> None:
-    """Counts, grades, mean and median, the indicators losing most; then every failed unit."""
+    """Counts, grades, mean and median, the indicators losing most; then every failed unit.
+
+    *quiet* (``-q``): only the failed units' problems, each line under the same cut.
+    """
+    if quiet:
+        _render_failed(failed, lang, console)
+        return
     counts = ui("batch.counts", lang, out=out, scored=summary["scored"], failed=summary["failed"])
     console.print(terminal_text(counts, style="bold"))
     grades = ", ".join(f"{label} {count}" for label, count in summary["grades"].items())
@@ -375,8 +387,13 @@ def render_batch_summary(
         console.print(terminal_text(ui("batch.lost", lang, worst=worst)))
     if failed:
         console.print(terminal_text(ui("batch.failed", lang), style="bold red"))
-        for unit in failed:
-            for d in unit.errors[:5]:
-                name = unit.unit[:MESSAGE_CHARS] + ("…" if len(unit.unit) > MESSAGE_CHARS else "")
-                line = f"  [{name}] {d.format(lang)}"
-                console.print(terminal_text(line, limit=_SUMMARY_LINE))
+        _render_failed(failed, lang, console)
+
+
+def _render_failed(failed: Sequence[Any], lang: Lang, console: Console) -> None:
+    """Each failed unit's first problems, one cut line each: ``[unit] file:line:col: ...``."""
+    for unit in failed:
+        for d in unit.errors[:5]:
+            name = unit.unit[:MESSAGE_CHARS] + ("…" if len(unit.unit) > MESSAGE_CHARS else "")
+            line = f"  [{name}] {d.format(lang)}"
+            console.print(terminal_text(line, limit=_SUMMARY_LINE))

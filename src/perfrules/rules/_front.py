@@ -18,8 +18,8 @@ from typing import Final
 from perfrules.errors import Diagnostic, RuleFileError
 from perfrules.model import Scheme
 from perfrules.rules._checks import CheckResult, place_all, run_checks
-from perfrules.rules._installed import installed_pack, is_pack_id
-from perfrules.rules._loader import Sections, Source, pack_folder_scheme, read_scheme
+from perfrules.rules._installed import installed_pack, is_pack_id, pack_scheme
+from perfrules.rules._loader import Sections, Source, read_scheme
 
 __all__ = [
     "CheckedScheme",
@@ -69,12 +69,12 @@ def find_rule_file(spec: str | Path) -> RuleFile:
     pack_id = text.rstrip("/")
     named_pack = installed_pack(pack_id) if is_pack_id(pack_id) else None
     if path.exists():
-        scheme = pack_folder_scheme(path) if path.is_dir() else None
+        scheme = pack_scheme(path) if path.is_dir() else None
         target = scheme or path
         shadowed = pack_id if named_pack is not None else None
         return RuleFile(target, str(target), shadowed=shadowed)
     if named_pack is not None:
-        scheme = pack_folder_scheme(named_pack)
+        scheme = pack_scheme(named_pack)
         if scheme is not None:
             name = f"{pack_id}/{scheme.relative_to(named_pack).as_posix()}"
             return RuleFile(scheme, name, pack_id=pack_id, pack_folder=named_pack)
@@ -274,7 +274,7 @@ def load_pack(pack_id: str) -> Scheme:
         RuleFileError: the pack is not installed (``PR105``), or its scheme has errors.
     """
     folder = installed_pack(pack_id) if is_pack_id(pack_id) else None
-    scheme = pack_folder_scheme(folder) if folder is not None else None
+    scheme = pack_scheme(folder) if folder is not None else None
     if folder is None or scheme is None:
         reason = "no installed rule pack has this id (perfrules packs lists them)"
         raise RuleFileError(

@@ -896,22 +896,6 @@ def _pack_scheme(
     return None
 
 
-def pack_folder_scheme(pack: Path) -> Path | None:
-    """The scheme file of the pack folder *pack* (``pack.toml``'s ``scheme``), or ``None``.
-
-    The one rule of what a pack names: :func:`~perfrules.rules._installed.pack_scheme`.
-    """
-    return pack_scheme(pack)
-
-
-def scheme_in_pack(pack: Path, scheme: str) -> Path | None:
-    """*scheme* (``pack.toml``'s ``scheme``) as a file in the folder *pack*, or ``None``.
-
-    ``None`` when it names a file outside the pack (``../elsewhere``, or a link out of it).
-    """
-    return pack_scheme(pack, scheme)
-
-
 def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagnostic:
     line, column = source_map.position(diagnostic.path)
     return diagnostic.located(

@@ -186,14 +186,6 @@ def find_pack(path: str | Path) -> Pack:
     return Pack(root, scheme, tuple(sorted((root / "cases").glob("*.toml"))), info)
 
 
-def _exists(path: Path) -> bool:
-    """``Path.exists`` that is ``False`` for names the system refuses (NUL, too long)."""
-    try:
-        return path.exists()
-    except (OSError, ValueError):
-        return False
-
-
 @dataclass(frozen=True)
 class InstalledPack:
     """A rule pack installed with perfrules or by another package (``perfrules packs``).
@@ -240,6 +232,14 @@ def packs() -> dict[str, InstalledPack]:
             pack.scheme,
         )
     return found
+
+
+def _exists(path: Path) -> bool:
+    """``Path.exists`` that is ``False`` for names the system refuses (NUL, too long)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _placed(
