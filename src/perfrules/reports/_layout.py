@@ -8,6 +8,7 @@ this out once from a trace; each renderer only formats the cells.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -41,7 +42,12 @@ def depth_of(trace: Trace) -> int:
 
 def level_titles(trace: Trace, depth: int, lang: Lang) -> list[str]:
     """Titles of the level columns: the scheme's own (``levels``) in Chinese, else numbered."""
-    titles = list(trace.levels)[:depth] if lang == "zh" and trace.levels else []
+    return level_headings(trace.levels, depth, lang)
+
+
+def level_headings(levels: Sequence[str], depth: int, lang: Lang) -> list[str]:
+    """Titles of *depth* level columns from a scheme's ``levels`` (see :func:`level_titles`)."""
+    titles = list(levels)[:depth] if lang == "zh" and levels else []
     while len(titles) < depth:
         n = len(titles) + 1
         titles.append(

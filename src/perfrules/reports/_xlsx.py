@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import unicodedata
 from decimal import Decimal
 from fractions import Fraction
@@ -24,6 +25,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from perfrules._messages import ui
+from perfrules._numbers import parse_fact
 from perfrules.errors import Lang
 from perfrules.reports._layout import depth_of, grade_label, level_titles, table_rows
 from perfrules.reports._safe import sheet_value, text_cells
@@ -149,7 +151,8 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
                 )
             _numbers(sheet, number, first_number, node.weight, node.score, node.places)
             sheet.cell(number, first_number + 1, sheet_value(node.target))
-            sheet.cell(number, first_number + 2, sheet_value(node.actual))
+            _actual(sheet.cell(number, first_number + 2), node.actual)
+            sheet.cell(number, first_number + 4, sheet_value(provenance.reason(node.id)))
             if node.score is None:
                 sheet.cell(number, first_number + 3, ui("excluded", lang))
         else:
@@ -243,6 +246,23 @@ def _numbers(
         score_cell = sheet.cell(row, column + 3, _number(score))
         score_cell.number_format = _format(places)
         score_cell.alignment = _RIGHT
+
+
+#: An actual value that is a plain number or percentage ("93%", "70", "4.80"): written as
+#: the number it is, shown as it was given; anything else ("70项…") stays text.
+_PLAIN: Final = re.compile(r"[+-]?\d+(?:\.(?P<places>\d+))?(?P<pct>%)?")
+
+
+def _actual(cell: Any, text: str) -> None:
+    """The actual value as a number with the format that shows it as given, else as text."""
+    match = _PLAIN.fullmatch(text.strip())
+    if match is None:
+        cell.value = sheet_value(text)
+        return
+    cell.value = _number(parse_fact(text))
+    places = len(match["places"] or "")
+    cell.number_format = _format(places) + ("%" if match["pct"] else "")
+    cell.alignment = _RIGHT
 
 
 def _merge_runs(sheet: Any, owners: list[list[str | None]], first: int, depth: int) -> None:
