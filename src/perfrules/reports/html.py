@@ -75,6 +75,10 @@ td.reason { min-width: 8em; }
   #chart { display: none; }
   td:not([rowspan]), .headline, .signatures { break-inside: avoid; page-break-inside: avoid; }
   table { font-size: 9pt; }
+  th, td { padding: .2rem .4rem; }
+  .headline { margin: .4rem 0; }
+  .total { font-size: 1.8rem; }
+  .signatures { margin-top: 1rem; }
 }
 """
 
