@@ -50,15 +50,22 @@ packs: $(VENV)/.dev
 	$(BIN)/perfrules test $(PACKS) --properties --examples 1000
 
 # Headless Chromium and CJK fonts (Debian packages) for the HTML report test. Installed when
-# missing and we are root; otherwise say how, and the browser test is skipped, loudly (under
-# CI=true it must run, so a missing browser fails there).
+# missing and we are root (saying what, with apt-get's own output); otherwise say which are
+# missing and how to install them, and the browser test is skipped, loudly (under CI=true
+# it must run, so a missing browser fails there).
+BROWSER_UID ?= $(shell id -u)
 browser:
-	@if command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then :; \
-	elif [ "$$(id -u)" = "0" ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk poppler-utils >/dev/null; \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$(BROWSER_UID)" = "0" ]; then \
+	  echo "*** Installing for the browser and PDF tests (apt-get):$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y$$missing; \
 	else \
-	  echo "*** Chromium, poppler-utils or the CJK fonts are missing and this is not root: the browser and PDF tests will be SKIPPED."; \
-	  echo "*** Install them with: sudo apt-get install chromium fonts-noto-cjk poppler-utils"; \
+	  echo "*** Missing for the browser and PDF tests:$$missing (this is not root: they will be SKIPPED)."; \
+	  echo "*** Install them with: sudo apt-get install$$missing"; \
 	fi
 
 pytest: $(VENV)/.dev browser

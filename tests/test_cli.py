@@ -132,7 +132,7 @@ def test_internal_errors_exit_3_without_traceback(run, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(module, "check_path", boom)
+    monkeypatch.setattr(module, "check_rule_file", boom)
     result = run("check", SCHEME)
     assert result.exit_code == 3
     assert "internal error" in result.stderr

@@ -26,6 +26,8 @@ DOCS = [
     ROOT / "docs" / "how-to" / "batch-and-audit.md",
     ROOT / "docs" / "how-to" / "department-template.md",
     ROOT / "docs" / "how-to" / "property-test-your-scheme.md",
+    ROOT / "docs" / "how-to" / "first-five-minutes.md",
+    *sorted((ROOT / "docs" / "reference" / "cli").glob("*.md")),
 ]
 
 
@@ -89,3 +91,17 @@ def test_the_document_replays(path, tmp_path, monkeypatch):
                 else:
                     expected.append(line)
     assert ran >= 1
+
+
+def test_every_command_has_a_page_that_names_each_of_its_options():
+    pages = ROOT / "docs" / "reference" / "cli"
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    for name, command in cli.commands.items():
+        page = pages / f"{name}.md"
+        assert page.is_file(), f"no page for perfrules {name}"
+        assert f"reference/cli/{name}.md" in nav, name
+        text = page.read_text(encoding="utf-8")
+        for param in command.params:
+            for option in getattr(param, "opts", ()):
+                if option.startswith("-") and option not in ("-h", "--help"):
+                    assert f"`{option}" in text or f" {option}" in text, (name, option)

@@ -306,11 +306,12 @@ def test_escape_codes_in_unit_names_never_reach_the_no_such_unit_message(tmp_pat
 
 
 def test_the_terminal_summary_cuts_long_cells_before_layout(tmp_path):
+    # The summary is printed without -q (with -q only the problems are, each at its row).
     source = tmp_path / "units.csv"
     write_units(source, 3, bad={1: "0,93"})
     text = source.read_text("utf-8").replace("单位1", "名" * 300_000)
     source.write_text(text, encoding="utf-8")
-    code, _, err = score_cli(str(source), "--out", str(tmp_path / "o.csv"), quiet=True)
+    code, _, err = score_cli(str(source), "--out", str(tmp_path / "o.csv"))
     assert code == 1
     assert "PR402" in err
     assert "名" * 50 in err

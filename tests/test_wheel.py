@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -64,6 +65,22 @@ def test_installed_packs_work_outside_the_checkout(tmp_path):
     )
     checked = run("-m", "perfrules", "check", "mine.toml")
     assert checked.returncode == 0, checked.stderr
+    # The README's Python snippet, as a newcomer would paste it after pip install perfrules
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", readme, re.DOTALL)
+    assert snippet is not None
+    ran = run("-c", snippet[1] + "\nprint(str(result.total), result.grade.label)\n")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["84.66", "良好"]
+    start = (ROOT / "docs" / "how-to" / "first-five-minutes.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", start, re.DOTALL)
+    assert snippet is not None
+    ran = run("-c", snippet[1])
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["89.25", "良好"]
+    # Every command takes a pack id where it takes a rule file
+    shown = run("-m", "perfrules", "check", "examples/xinzhou-zfw-2022")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
 
 
 def test_the_source_distribution_carries_runnable_tests(tmp_path):

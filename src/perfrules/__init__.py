@@ -22,8 +22,9 @@ from perfrules.errors import (
 from perfrules.expressions import safe_eval
 from perfrules.facts import Facts, load_facts, loads_facts
 from perfrules.model import Scheme
-from perfrules.rules._front import check_path, load_scheme, loads_scheme
+from perfrules.rules._front import check_path, load_pack, load_scheme, loads_scheme
 from perfrules.trace import Result, Trace
+from perfrules.workflows._packs import InstalledPack, packs
 
 __version__ = VERSION
 
@@ -51,6 +52,7 @@ __all__ = [
     "ExpressionError",
     "Facts",
     "FactsError",
+    "InstalledPack",
     "PerfrulesError",
     "Result",
     "RuleFileError",
@@ -62,10 +64,12 @@ __all__ = [
     "errors",
     "expressions",
     "load_facts",
+    "load_pack",
     "load_scheme",
     "loads_facts",
     "loads_scheme",
     "model",
+    "packs",
     "safe_eval",
     "score_table",
     "trace",

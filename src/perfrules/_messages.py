@@ -17,7 +17,7 @@ Lang = Literal["zh", "en"]
 # code -> (severity, en, zh)
 MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     # --- reading rule files (PR1xx) -------------------------------------------------------
-    "PR100": ("error", "TOML syntax error: {detail}", "TOML 语法错误：{detail}"),
+    "PR100": ("error", "{language} syntax error: {detail}", "{language} 语法错误：{detail_zh}"),
     "PR101": ("error", "unknown key '{key}' in {table}", "{table} 中有未知的键“{key}”"),
     "PR102": (
         "error",
@@ -149,6 +149,14 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "warning",
         "weight of '{id}' is 0: it can never score a point",
         "“{id}”的权重为 0，无法得分",
+    ),
+    "PR236": (
+        "warning",
+        (
+            "'{id}': the target shown, \"{text}\", says {numbers}, but the formula reads "
+            "{param} = {value}"
+        ),
+        "“{id}”：显示的目标值“{text}”写的是 {numbers}，而公式读取的是 {param} = {value}",
     ),
     "PR230": (
         "error",
@@ -376,6 +384,11 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "the header names {names} more than once: each column must have its own name",
         "表头中 {names} 出现了不止一次：每一列必须有自己的名称",
     ),
+    "PR421": (
+        "error",
+        "facts give shared fact '{name}', which nothing in the scheme reads",
+        "事实中给出了共享事实“{name}”，但方案中没有任何地方读取它",
+    ),
     "PR235": (
         "error",
         (
@@ -413,6 +426,10 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
 
 HINTS: Final[dict[str, tuple[str, str]]] = {
     "did_you_mean": ("did you mean '{suggestion}'?", "是否应为“{suggestion}”？"),
+    "belongs_in": (
+        "'{key}' is a key of {owner}, not of this table",
+        "“{key}”是 {owner} 的键，不属于此表",
+    ),
     "ascii_char": ("type '{ascii}' instead", "请改用半角字符“{ascii}”"),
     "eq_not_assign": ("to compare, write '=='", "比较相等请写“==”"),
     "cap_with_min": (
@@ -431,6 +448,27 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
             "extends 只读取本规则文件所在文件夹（及其子文件夹）中的文件，以及按编号引用的规则包"
             "（perfrules packs 可列出）；要继承其他位置的文件，请用 --root 目录（Python 中为 "
             "root=）指定更大的文件夹"
+        ),
+    ),
+    "no_such_pack": (
+        "no file has this name, and no installed rule pack this id (perfrules packs lists them)",
+        "没有此名称的文件，也没有此编号的已安装规则包（perfrules packs 可列出）",
+    ),
+    "target_text": (
+        (
+            "change params.{param} or the text; or derive the text from the number: "
+            'target_text = "={{{param}}}..."'
+        ),
+        '请修改 params.{param} 或目标值文本；或由数值生成文本：target_text = "={{{param}}}..."',
+    ),
+    "extends_upload": (
+        (
+            "a rule file given as text may extend installed rule packs only (perfrules packs "
+            "lists them); to let it read files, pass root= a folder"
+        ),
+        (
+            "以文本形式提交的规则文件只能继承已安装的规则包（perfrules packs 可列出）；"
+            "要允许读取文件，请用 root= 指定文件夹"
         ),
     ),
     "counted_false": (
@@ -607,6 +645,10 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "batch.lost": ("most points lost (mean): {worst}", "平均失分最多的指标：{worst}"),
     "batch.failed": ("units that failed:", "失败的单位："),
     "scheme": ("Scheme", "方案"),
+    "rule_file.shadowed": (
+        "note: '{spec}' is both a path and an installed rule pack's id; the path was read: {path}",
+        "注意：“{spec}”既是路径，也是已安装规则包的编号；已读取该路径：{path}",
+    ),
     "new_year.root": (
         (
             "it extends a file outside its own folder: run perfrules with --root {root} "

@@ -340,6 +340,8 @@ _FACT_NUMBER: Final = re.compile(
     re.VERBOSE,
 )
 _DECIMAL_COMMA: Final = re.compile(r"^\s*([+-]?\d+),(\d+)\s*(%|‰)?\s*$")
+#: A currency sign before an amount (¥ is also what ￥ folds to): the number without it.
+_CURRENCY: Final = re.compile(r"^\s*(?:[¥$€£]|RMB|CNY|USD|US\$)\s*(.+?)\s*$", re.IGNORECASE)
 
 
 def parse_fact(text: str) -> Fraction:
@@ -360,6 +362,9 @@ def parse_fact(text: str) -> Fraction:
     if match is None:
         comma = _DECIMAL_COMMA.match(folded)
         suggestion = f"{comma[1]}.{comma[2]}{comma[3] or ''}" if comma else ""
+        currency = _CURRENCY.match(folded)
+        if currency is not None and _FACT_NUMBER.fullmatch(currency[1]):
+            suggestion = currency[1]  # ￥5,000 is 5,000: the amount without its sign
         raise NumberFormatError("syntax", text, suggestion=suggestion)
     value = _decimal_text_to_fraction(match["num"])
     if match["den"] is not None:

@@ -116,14 +116,18 @@ class Diagnostic:
         )
 
     def to_dict(self, lang: Lang = "en") -> dict[str, object]:
-        """A JSON-ready mapping (the ``check --format json`` contract)."""
+        """A JSON-ready mapping (the ``check --format json`` contract).
+
+        ``file``, ``line``, ``column``, ``key`` and ``hint`` are ``None`` (JSON ``null``) when
+        there is none: a problem of the whole file has no line, one of the whole scheme no key.
+        """
         return {
             "code": self.code,
             "severity": self.severity,
-            "file": self.file,
-            "line": self.line,
-            "column": self.column,
-            "key": self.key,
+            "file": self.file or None,
+            "line": self.line or None,
+            "column": self.column or None,
+            "key": self.key or None,
             "message": self.message(lang),
             "hint": self.hint_text(lang),
         }

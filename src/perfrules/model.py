@@ -10,13 +10,30 @@ a number belongs ("6") and a binary float are both refused.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from fractions import Fraction
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from perfrules._numbers import MAX_MAGNITUDE, NumberFormatError, RoundingModeName, decimal_pair
+from perfrules._numbers import (
+    MAX_MAGNITUDE,
+    NumberFormatError,
+    RoundingModeName,
+    decimal_pair,
+    format_number,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -42,6 +59,8 @@ __all__ = [
     "ScaleLevel",
     "Scheme",
     "SchemeInfo",
+    "TargetTextError",
+    "derive_target",
 ]
 
 FORMAT_VERSION = 1
@@ -226,6 +245,66 @@ class Group(_Model):
     description: str = ""
 
 
+_PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+class TargetTextError(ValueError):
+    """A ``target_text`` that cannot be derived: the reason in English and Chinese."""
+
+    def __init__(self, en: str, zh: str) -> None:
+        """Keep both texts."""
+        super().__init__(en)
+        self.en, self.zh = en, zh
+
+
+def derive_target(template: str, params: Mapping[str, object]) -> str:
+    """The shown target that ``target_text`` derives from the indicator's ``params``.
+
+    *template* starts with ``=``; each ``{name}`` is the parameter's value as written
+    (``{name:%}`` as a percentage: 0.9 → 90%); ``{{`` and ``}}`` are braces.
+
+    >>> derive_target("={target}项任务完成率达70%", {"target": 88})
+    '88项任务完成率达70%'
+
+    Raises:
+        TargetTextError: no leading ``=``, a name that is not a number in ``params``, or a
+            lone brace.
+    """
+    if not template.startswith("="):
+        raise TargetTextError(
+            "must start with '=' (a fixed text goes in target)",
+            "应以“=”开头（固定文本请写在 target）",
+        )
+
+    def fill(match: re.Match[str]) -> str:
+        text = match[0]
+        if text in ("{{", "}}"):
+            return text[0]
+        if match[1] is None:
+            raise TargetTextError(
+                "a lone brace: write {{ or }} for a brace",
+                "单独的花括号：花括号本身请写作 {{ 或 }}",
+            )
+        name, _, spec = match[1].strip().partition(":")
+        value = params.get(name.strip())
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            known = ", ".join(sorted(params)) or "none"
+            raise TargetTextError(
+                f"'{{{name}}}' is not a number in params (params: {known})",
+                f"“{{{name}}}”不是 params 中的数（params：{known}）",
+            )
+        if spec.strip() == "%":
+            return format_number(Fraction(value) * 100) + "%"
+        if spec.strip():
+            raise TargetTextError(
+                f"'{{{match[1]}}}': the only format is {{name:%}}",
+                f"“{{{match[1]}}}”：格式只能写 {{name:%}}",
+            )
+        return format_number(Fraction(value))
+
+    return _PLACEHOLDER.sub(fill, template[1:])
+
+
 class Indicator(_Model):
     """``[indicators.ID]``: a scored indicator (三级指标)."""
 
@@ -238,6 +317,14 @@ class Indicator(_Model):
     )
     params: dict[str, Number | bool] = Field(
         default_factory=dict, description="Constants the formula reads, e.g. { target = 88 }."
+    )
+    # Left out of dumps (and so of the scheme's content hash): ``target`` holds what it derives.
+    target_text: str | None = Field(
+        default=None,
+        exclude=True,
+        description="The target shown, derived from params so text and number agree: "
+        "'={target}项任务完成率达70%' (each {name} is a parameter; {name:%} a percentage). "
+        "Replaces target.",
     )
     show: str | None = Field(
         default=None,
@@ -258,6 +345,21 @@ class Indicator(_Model):
         "row a form prints beside the counted ones, such as 预算执行率).",
     )
     description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_target(cls, data: Any) -> Any:
+        """``target`` is what ``target_text`` derives (the checks report one that cannot be)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("target_text"), str):
+            return data
+        params = data.get("params")
+        try:
+            shown = derive_target(
+                data["target_text"], params if isinstance(params, Mapping) else {}
+            )
+        except TargetTextError:
+            return data
+        return {**data, "target": shown}
 
 
 #: How a cohort value is taken over the units of a cohort.

@@ -48,8 +48,13 @@ from perfrules.reports import (
 )
 from perfrules.reports._safe import click_text, printable
 from perfrules.reports.html import Edition
-from perfrules.rules._front import check_path
-from perfrules.rules._installed import installed_packs
+from perfrules.rules._front import (
+    RuleFile,
+    check_path,
+    check_rule_file,
+    find_rule_file,
+    find_rule_files,
+)
 from perfrules.trace import Result, Trace
 from perfrules.workflows._audit import audit as audit_report
 from perfrules.workflows._audit import load_report
@@ -62,7 +67,8 @@ from perfrules.workflows._batch import (
 )
 from perfrules.workflows._diff import diff_schemes, what_if
 from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
-from perfrules.workflows._packs import PackError, find_pack, run_cases
+from perfrules.workflows._packs import PackError, run_cases
+from perfrules.workflows._packs import packs as installed
 from perfrules.workflows._schema import KINDS, schema_text
 from perfrules.workflows._templates import write_template
 
@@ -132,7 +138,8 @@ def _guard(func: F) -> F:
             # Input problems found deep inside a task (a batch's unreadable workbook): report
             # them like any other, never as an internal error.
             diagnostics = list(exc.diagnostics)
-            render_diagnostics(diagnostics, default_lang(), make_console(stderr=True))
+            language = _SETTINGS.lang or default_lang()
+            render_diagnostics(diagnostics, language, make_console(stderr=True))
             sys.exit(_exit_for(diagnostics))
         except click.exceptions.Exit:
             raise
@@ -180,10 +187,23 @@ class _Settings:
 
     root: str | None = None
     quiet: bool = False
+    lang: Lang | None = None
 
 
 _SETTINGS = _Settings()
 _STDIN = "-"
+#: A rule-file argument: a file, a pack folder, or an installed rule pack's id.
+_SCHEME: Final = click.Path()
+
+
+def _rule_file(spec: str, lang: Lang) -> RuleFile:
+    """What the rule-file argument *spec* names; say so when a path hides a pack of that id."""
+    found = find_rule_file(spec)
+    if found.shadowed is not None and not _SETTINGS.quiet:
+        from perfrules._messages import ui  # noqa: PLC0415
+
+        click.echo(ui("rule_file.shadowed", lang, spec=spec, path=found.name), err=True)
+    return found
 
 
 def _fail(diagnostics: list[Diagnostic], lang: Lang, output_format: str) -> _Exit:
@@ -208,17 +228,25 @@ def _stdin(name: str, lang: Lang, output_format: str) -> bytes:
     return data
 
 
-def _load_compiled(scheme_path: str, lang: Lang, output_format: str = "text") -> CompiledScheme:
+def _load_compiled(
+    scheme_path: str,
+    lang: Lang,
+    output_format: str = "text",
+    warnings: list[Diagnostic] | None = None,
+) -> CompiledScheme:
     if scheme_path == _STDIN:
         text = _stdin("stdin.toml", lang, output_format)
         scheme, result, diagnostics = check_path(
             "stdin.toml", text, root=_SETTINGS.root, files=_SETTINGS.root is not None
         )
     else:
-        scheme, result, diagnostics = check_path(scheme_path, root=_SETTINGS.root)
+        found = _rule_file(scheme_path, lang)
+        scheme, result, diagnostics = check_rule_file(found, root=_SETTINGS.root)
     errors = [d for d in diagnostics if d.severity == "error"]
     if scheme is None or result is None or errors:
         raise _fail(diagnostics, lang, output_format)
+    if warnings is not None:
+        warnings += diagnostics
     try:
         return compile_scheme(scheme)
     except RuleFileError as exc:  # pragma: no cover - check_path found nothing above
@@ -285,7 +313,61 @@ def _evaluate_in_cohort(
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: Options of ``perfrules`` itself that may also be written after the command, as pytest,
+#: ruff and pip allow: the flags, and the options that take a value.
+_GLOBAL_FLAGS: Final = frozenset({"-q", "--quiet"})
+_GLOBAL_VALUED: Final = frozenset({"--root", "--lang"})
+
+
+def _hoisted(command: click.Command | None, args: list[str]) -> tuple[list[str], list[str]]:
+    """The global options among a command's *args*, and the command's own.
+
+    ``--lang`` stays with a command that has its own; the values of the command's own
+    options are never mistaken for options, and nothing after ``--`` moves.
+    """
+    params = command.params if command is not None else []
+    valued = {o for p in params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+    own = {o for p in params for o in getattr(p, "opts", ())}
+    hoisted: list[str] = []
+    kept: list[str] = []
+    index = 0
+    while index < len(args):
+        word = args[index]
+        name = word.split("=", 1)[0]
+        taken = 1
+        if word == "--":
+            kept += args[index:]
+            break
+        if word in _GLOBAL_FLAGS and word not in own:
+            hoisted.append(word)
+        elif name in _GLOBAL_VALUED and name not in own:
+            taken = 1 if "=" in word else 2
+            hoisted += args[index : index + taken]
+        else:
+            taken = 2 if name in valued and "=" not in word else 1
+            kept += args[index : index + taken]
+        index += taken
+    return hoisted, kept
+
+
+class _Perfrules(click.Group):
+    """The ``perfrules`` group: global options are accepted before or after the command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Move global options written after the command in front of it, then parse."""
+        index = 0
+        while index < len(args):  # the group's own options, up to the command's name
+            word = args[index]
+            if not word.startswith("-") or word == "--":
+                break
+            index += 2 if word in _GLOBAL_VALUED else 1
+        if index < len(args) and args[index] != "--":
+            hoisted, kept = _hoisted(self.commands.get(args[index]), args[index + 1 :])
+            args = [*args[:index], *hoisted, args[index], *kept]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Perfrules, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(VERSION, prog_name="perfrules")
 @click.option(
     "--root",
@@ -296,8 +378,19 @@ def _evaluate_in_cohort(
     "rule packs always; env PERFRULES_ROOT). "
     "extends 只能读取此文件夹内的文件（默认为规则文件所在文件夹；规则包不限）。",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Only results and errors. 只输出结果与错误。")
-def cli(root: str | None, quiet: bool) -> None:
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Only results and errors (also after the command). 只输出结果与错误。",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="Language of messages for every command (default: from the locale). 消息语言。",
+)
+def cli(root: str | None, quiet: bool, lang: Lang | None) -> None:
     """Compute and explain scores under weighted scoring schemes.
 
     A SCHEME or FACTS argument may be "-" to read it from standard input.
@@ -306,10 +399,11 @@ def cli(root: str | None, quiet: bool) -> None:
     """
     _SETTINGS.root = root
     _SETTINGS.quiet = quiet
+    _SETTINGS.lang = lang
 
 
 @cli.command()
-@click.argument("schemes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("schemes", nargs=-1, required=True, type=_SCHEME)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors. 警告也视为错误。")
 @click.option(
     "--show-sources",
@@ -329,10 +423,24 @@ def check(
 
     检查规则文件，一次列出所有问题。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     everything: list[Diagnostic] = []
-    for path in schemes:
-        scheme, result, diagnostics = check_path(path, root=_SETTINGS.root)
+    paths: list[str] = []
+    for spec in schemes:
+        found = find_rule_files(spec)
+        if found is None:
+            paths.append(spec)
+        elif found:
+            paths += found
+        else:
+            reason = "no rule files here (.toml files with [scheme] or extends)"
+            everything.append(
+                Diagnostic("PR105", params={"file": spec, "reason": reason}, file=spec)
+            )
+    for path in paths:
+        scheme, result, diagnostics = check_rule_file(
+            _rule_file(path, language), root=_SETTINGS.root
+        )
         everything.extend(diagnostics)
         if show_sources and scheme is not None and result is not None and result.ok:
             plan = compile_scheme(scheme).plan
@@ -347,7 +455,7 @@ def check(
     else:
         from perfrules._messages import ui  # noqa: PLC0415
 
-        for path in schemes:
+        for path in paths:
             if not _SETTINGS.quiet:
                 click.echo(ui("ok", language, file=path), err=True)
     if failing:
@@ -355,7 +463,7 @@ def check(
 
 
 @cli.command()
-@click.argument("scheme", type=click.Path(dir_okay=False))
+@click.argument("scheme", type=_SCHEME)
 @click.argument("facts", type=click.Path())
 @click.option(
     "--format",
@@ -414,7 +522,7 @@ def score(
 
     按方案为一个单位计分；FACTS 也可以是多个单位（批量），用 --out 写出全部结果。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language, output_format)
     chosen = format_named(output_format)
     if (
@@ -550,6 +658,8 @@ def _score_batch(
             ],
         }
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    elif _SETTINGS.quiet:  # only the errors: the failing units' problems
+        render_diagnostics([d for u in failed for d in u.errors], lang, console)
     else:
         render_batch_summary(summary, failed, str(target), lang, console)
     if any_failed:
@@ -573,7 +683,7 @@ def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
 
 
 @cli.command()
-@click.argument("scheme", type=click.Path(dir_okay=False))
+@click.argument("scheme", type=_SCHEME)
 @click.argument("facts", type=click.Path(dir_okay=False))
 @click.argument("ids", nargs=-1)
 @_options
@@ -591,7 +701,7 @@ def explain(
 
     逐项解释每个指标的得分（或只解释给定编号）。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
     result = _evaluate(compiled, facts, language, output_format, unit_name)
     trace = result.trace
@@ -640,7 +750,7 @@ def test_command(
 
     运行规则包的测试用例（加 --properties 时再做性质测试）。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     everything: list[dict[str, Any]] = []
     failed = ran = 0
     console = make_console()
@@ -708,6 +818,21 @@ def test_command(
         raise _Exit(EXIT_NO)
 
 
+def cache_folder() -> Path:
+    """Where perfrules keeps what it may throw away (hypothesis' examples).
+
+    ``PERFRULES_CACHE_DIR``, else ``perfrules`` in the platform's cache folder
+    (``XDG_CACHE_HOME``, ``~/.cache``; ``LOCALAPPDATA`` on Windows).
+    """
+    chosen = os.environ.get("PERFRULES_CACHE_DIR")
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        os.environ.get("LOCALAPPDATA") if sys.platform == "win32" else None
+    )
+    return (Path(base) if base else Path.home() / ".cache") / "perfrules"
+
+
 def _properties(scheme: Path, examples: int) -> dict[str, Any]:
     try:
         from perfrules.testing import InvariantError, scheme_properties  # noqa: PLC0415
@@ -721,16 +846,24 @@ def _properties(scheme: Path, examples: int) -> dict[str, Any]:
         count += 1
 
     test = scheme_properties(scheme, max_examples=examples, on_example=seen)
+    # hypothesis keeps the examples it found in .hypothesis/ of the current folder unless
+    # told otherwise: a rule-file repository is no place for it.
+    variable = "HYPOTHESIS_STORAGE_DIRECTORY"
+    chosen = os.environ.get(variable)
+    os.environ[variable] = chosen or str(cache_folder() / "hypothesis")
     try:
         test()
     except InvariantError as exc:
         return {"passed": False, "examples": count, "message": str(exc)}
+    finally:
+        if chosen is None:
+            del os.environ[variable]
     return {"passed": True, "examples": count, "message": ""}
 
 
 @cli.command()
-@click.argument("old", type=click.Path(dir_okay=False))
-@click.argument("new", type=click.Path(dir_okay=False))
+@click.argument("old", type=_SCHEME)
+@click.argument("new", type=_SCHEME)
 @click.option(
     "--facts",
     "facts_path",
@@ -755,7 +888,7 @@ def diff(
 
     比较两个方案的差异（加 --facts 时再比较同一单位的得分）。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     before = _load_compiled(old, language)
     after = _load_compiled(new, language)
     changes = diff_schemes(before.scheme, after.scheme)
@@ -783,7 +916,7 @@ def diff(
 
 
 @cli.command(name="new-year")
-@click.argument("scheme", type=click.Path(exists=True, dir_okay=False))
+@click.argument("scheme", type=_SCHEME)
 @click.option("--year", type=int, required=True, help="The new year. 新的年度。")
 @click.option(
     "--out",
@@ -804,18 +937,26 @@ def new_year(scheme: str, year: int, out: str | None, force: bool, lang: Lang | 
 
     生成下一年度方案：继承本方案的小文件，只需写入变化。
     """
-    language = lang or default_lang()
-    compiled = _load_compiled(scheme, language)
+    language = lang or _SETTINGS.lang or default_lang()
+    warnings: list[Diagnostic] = []
+    compiled = _load_compiled(scheme, language, warnings=warnings)
+    if warnings and not _SETTINGS.quiet:
+        # What is wrong now is inherited: say it before the new year copies it (PR236).
+        render_diagnostics(warnings, language, make_console(stderr=True))
     info = compiled.scheme.scheme
-    old_path = Path(scheme)
-    target = Path(out) if out else _next_year_path(old_path, info.year, year)
+    found = find_rule_file(scheme)
+    old_path = found.path
+    # An installed pack's next year goes into the current folder, never into the pack.
+    named = Path(found.pack_id.rsplit("/", 1)[-1]) / old_path.name if found.pack_id else old_path
+    target = Path(out) if out else _next_year_path(named, info.year, year)
     if target.exists() and not force:
         click.echo(f"{target} exists; use --force to overwrite it", err=True)
         raise _Exit(EXIT_USAGE)
     text = new_year_text(compiled, old_path, target, year, language)
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, text)
-    click.echo(str(target))
+    if not _SETTINGS.quiet:
+        click.echo(str(target))
     extends = extends_text(old_path, target)
     if extends.startswith("../") and not _SETTINGS.quiet:
         # extends reads the rule file's own folder by default: name the folder holding both
@@ -869,14 +1010,16 @@ def schema(kind: str, output: str | None) -> None:
         target.mkdir(parents=True, exist_ok=True)
         for name in kinds:
             write_atomic(target / KINDS[name][1], schema_text(name))
-            click.echo(str(target / KINDS[name][1]))
+            if not _SETTINGS.quiet:
+                click.echo(str(target / KINDS[name][1]))
         return
     write_atomic(target, schema_text(kinds[0]))
-    click.echo(str(target))
+    if not _SETTINGS.quiet:
+        click.echo(str(target))
 
 
 @cli.command()
-@click.argument("scheme", type=click.Path(dir_okay=False))
+@click.argument("scheme", type=_SCHEME)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
@@ -891,7 +1034,7 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
 
     生成空白填报表：每个指标一行，供各单位填写。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
     target = Path(out)
     if target.suffix.lower() not in (".xlsx", ".csv"):
@@ -904,11 +1047,12 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
     except ImportError:
         click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
         raise _Exit(EXIT_USAGE) from None
-    click.echo(str(target))
+    if not _SETTINGS.quiet:
+        click.echo(str(target))
 
 
 @cli.command()
-@click.argument("scheme", type=click.Path(dir_okay=False))
+@click.argument("scheme", type=_SCHEME)
 @click.argument("report", type=click.Path(dir_okay=False))
 @_options
 @_guard
@@ -917,7 +1061,7 @@ def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> No
 
     审核已发布的自评报告：重算每一行、总分和等级，指出不符之处及可能原因。
     """
-    language = lang or default_lang()
+    language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
     try:
         facts, published = load_report(report)
@@ -935,6 +1079,41 @@ def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> No
         raise _Exit(EXIT_NO)
 
 
+@cli.command(name="new-pack")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option(
+    "--id",
+    "pack_id",
+    default=None,
+    help="The pack's id, GROUP/NAME (default: local/FOLDER). 规则包编号。",
+)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="Language. 语言。")
+@_guard
+def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
+    """Start a rule pack: an installable project with a scheme, facts and a passing case.
+
+    After `pip install FOLDER` the pack is known by its id to every command and to
+    extends. 新建规则包：可安装的项目，含方案、事实文件和一个通过的用例。
+    """
+    from perfrules.workflows._newpack import pack_module_name, write_new_pack  # noqa: PLC0415
+
+    language = lang or _SETTINGS.lang or default_lang()
+    target = Path(folder)
+    chosen = pack_id or f"local/{pack_module_name(target.resolve().name).replace('_', '-')}"
+    try:
+        written = write_new_pack(target, chosen, language)
+    except FileExistsError:
+        click.echo(f"{target} is not empty; choose a new folder", err=True)
+        raise _Exit(EXIT_USAGE) from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--id") from None
+    if not _SETTINGS.quiet:
+        for path in written:
+            click.echo(str(path))
+        case_folder = next(p.parent for p in written if p.name == "pack.toml")
+        click.echo(f"next: perfrules test {case_folder}; pip install {target}", err=True)
+
+
 @cli.command(name="packs")
 @click.option(
     "--format",
@@ -949,18 +1128,16 @@ def packs_command(output_format: str) -> None:
 
     列出已安装的规则包：编号（用于 extends 与 perfrules test）及所在文件夹。
     """
-    rows = []
-    for pack_id, folder in installed_packs():
-        info = find_pack(folder).info
-        rows.append(
-            {
-                "id": pack_id,
-                "name": info.name if info is not None else "",
-                "version": info.version if info is not None else "",
-                "years": list(info.years) if info is not None else [],
-                "folder": str(folder),
-            }
-        )
+    rows = [
+        {
+            "id": pack.id,
+            "name": pack.name,
+            "version": pack.version,
+            "years": list(pack.years),
+            "folder": str(pack.folder),
+        }
+        for pack in installed().values()
+    ]
     if output_format == "json":
         import json  # noqa: PLC0415
 

@@ -259,7 +259,7 @@ def csv_rows(text: str, name: str) -> list[list[str]]:
             [
                 Diagnostic(
                     "PR100",
-                    params={"detail": f"CSV: {exc}"},
+                    params={"language": "CSV", "detail": str(exc)},
                     file=name,
                     line=reader.line_num,
                     column=1,

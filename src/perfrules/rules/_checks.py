@@ -9,6 +9,8 @@ follow-on errors.
 from __future__ import annotations
 
 import difflib
+import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,7 +30,7 @@ from perfrules.expressions import (
 )
 from perfrules.expressions._limits import MAX_TRACE_CHARS
 from perfrules.expressions._parse import check_identifier
-from perfrules.model import Scheme
+from perfrules.model import Scheme, TargetTextError, derive_target
 from perfrules.rules._loader import KeyPath, Sections, Source
 
 _PARTS_SHOWN = 8
@@ -620,6 +622,79 @@ def _formula_error(result: CheckResult, path: KeyPath, exc: ExpressionError) -> 
     result.diagnostics.append(diagnostic)
 
 
+#: A number written in a text (after NFKC: full-width digits are ASCII): 88, 1,000, 0.9, 90%.
+_DIGIT: Final = re.compile(r"[0-9０-９]")
+_NUMBER_IN_TEXT: Final = re.compile(r"(?<![0-9.])([0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?)[ \t]*(%)?")
+
+
+def numbers_in(text: str) -> list[tuple[str, Decimal]]:
+    """The numbers written in *text*, as written and as values (``90%`` is 0.9 and 90).
+
+    Full-width digits count (NFKC). A percentage gives both its value and its number, so
+    a parameter of 0.9 or of 90 agrees with the text ``90%``. Values are exact decimals,
+    compared exactly with the parameters (integers and decimals as written).
+    """
+    if _DIGIT.search(text) is None:
+        return []
+    found: list[tuple[str, Decimal]] = []
+    folded = text if text.isascii() else unicodedata.normalize("NFKC", text)
+    for match in _NUMBER_IN_TEXT.finditer(folded):
+        number = Decimal(match[1].replace(",", ""))
+        written = match[0].strip()
+        found.append((written, number))
+        if match[2]:
+            found.append((written, number.scaleb(-2)))
+    return found
+
+
+def check_target_texts(scheme: Scheme, result: CheckResult) -> Iterator[Diagnostic]:
+    """The shown target and the numbers the formula reads agree.
+
+    A ``target_text`` that cannot be derived is an error (PR107). A shown target that
+    contains numbers, none of which is a parameter the formula reads (``target = "100项任务
+    完成率达80%。"`` while ``params = { target = 88 }``), is a warning (PR236): the text
+    and the score have parted.
+    """
+    for indicator_id, indicator in scheme.indicators.items():
+        if indicator.target_text is not None:
+            try:
+                derive_target(indicator.target_text, indicator.params)
+            except TargetTextError as exc:
+                path = ("indicators", indicator_id, "target_text")
+                yield Diagnostic(
+                    "PR107",
+                    path,
+                    {"key": format_key_path(path), "detail": exc.en, "detail_zh": exc.zh},
+                )
+                continue
+        expression = result.expressions.get(indicator_id)
+        if expression is None or not indicator.target:
+            continue
+        read = {
+            name: value
+            for name, value in indicator.params.items()
+            if name in expression.names and not isinstance(value, bool)
+        }
+        written = numbers_in(indicator.target) if read else []
+        if not written or any(v == p for _, v in written for p in read.values()):
+            continue
+        name, value = next(iter(read.items()))
+        key = "target_text" if indicator.target_text is not None else "target"
+        shown = list(dict.fromkeys(text for text, _ in written))
+        yield Diagnostic(
+            "PR236",
+            ("indicators", indicator_id, key),
+            {
+                "id": indicator_id,
+                "text": indicator.target,
+                "numbers": ", ".join(shown),
+                "param": name,
+                "value": format_number(Fraction(value)),
+            },
+            "target_text",
+        )
+
+
 def run_checks(sections: Sections) -> CheckResult:
     """All semantic checks of a validated (possibly partial) scheme."""
     scheme = sections.scheme
@@ -631,6 +706,7 @@ def run_checks(sections: Sections) -> CheckResult:
     result.diagnostics.extend(check_levels(scheme))
     check_formulas(scheme, result, sections.orphan_formulas)
     check_cohort(scheme, result)
+    result.diagnostics.extend(check_target_texts(scheme, result))
     result.diagnostics.extend(check_trace_size(scheme, result))
     return result
 

@@ -8,15 +8,122 @@ check it again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import glob
+import os
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Final
 
 from perfrules.errors import Diagnostic, RuleFileError
 from perfrules.model import Scheme
 from perfrules.rules._checks import CheckResult, place_all, run_checks
-from perfrules.rules._loader import Sections, Source, read_scheme
+from perfrules.rules._installed import installed_pack, is_pack_id
+from perfrules.rules._loader import Sections, Source, pack_folder_scheme, read_scheme
 
-__all__ = ["CheckedScheme", "check_path", "check_scheme", "checked", "load_scheme", "loads_scheme"]
+__all__ = [
+    "CheckedScheme",
+    "RuleFile",
+    "check_path",
+    "check_rule_file",
+    "check_scheme",
+    "checked",
+    "find_rule_file",
+    "find_rule_files",
+    "load_pack",
+    "load_scheme",
+    "loads_scheme",
+]
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """What a rule-file argument names: a path, or the scheme of an installed rule pack.
+
+    Attributes:
+        path: the file to read.
+        name: how diagnostics and the trace's provenance name it (an installed pack's
+            scheme is named by its id: ``examples/xinzhou-zfw-2021/scheme.toml``).
+        pack_id: the installed pack read, when the argument was its id and no such path
+            exists.
+        pack_folder: that pack's folder (which its ``extends`` may read).
+        shadowed: the installed pack id the argument also names, when a path of that name
+            exists and was read instead (a path wins).
+    """
+
+    path: Path
+    name: str
+    pack_id: str | None = None
+    shadowed: str | None = None
+    pack_folder: Path | None = None
+
+
+def find_rule_file(spec: str | Path) -> RuleFile:
+    """The rule file *spec* names: a path (a file, or a pack folder), else an installed pack id.
+
+    A path wins when both exist; :attr:`RuleFile.shadowed` then names the pack it hides.
+    A folder holding ``pack.toml`` or ``scheme.toml`` stands for its scheme.
+    """
+    text = str(spec)
+    path = Path(spec)
+    pack_id = text.rstrip("/")
+    named_pack = installed_pack(pack_id) if is_pack_id(pack_id) else None
+    if path.exists():
+        scheme = pack_folder_scheme(path) if path.is_dir() else None
+        target = scheme or path
+        shadowed = pack_id if named_pack is not None else None
+        return RuleFile(target, str(target), shadowed=shadowed)
+    if named_pack is not None:
+        scheme = pack_folder_scheme(named_pack)
+        if scheme is not None:
+            name = f"{pack_id}/{scheme.relative_to(named_pack).as_posix()}"
+            return RuleFile(scheme, name, pack_id=pack_id, pack_folder=named_pack)
+    return RuleFile(path, text)
+
+
+#: What marks a TOML file as a rule file: a ``[scheme]`` table or an ``extends`` key.
+_RULE_FILE_MARK: Final = re.compile(rb"^[ \t]*(?:\[scheme\]|extends[ \t]*=)", re.MULTILINE)
+#: How much of a file is read to tell whether it is a rule file.
+_SNIFF_BYTES: Final = 64 * 1024
+
+
+def _is_rule_file(path: Path) -> bool:
+    try:
+        with path.open("rb") as stream:
+            return bool(_RULE_FILE_MARK.search(stream.read(_SNIFF_BYTES)))
+    except OSError:
+        return False
+
+
+def find_rule_files(spec: str) -> list[str] | None:
+    """The rule files a folder or a glob names, sorted; ``None`` when *spec* is neither.
+
+    A folder holding ``pack.toml`` or ``scheme.toml`` is one pack (:func:`find_rule_file`
+    takes it); any other folder stands for the rule files below it, and a glob
+    (``rules/**/*.toml``, quoted so the shell leaves it) for those it matches: TOML files
+    with a ``[scheme]`` table or an ``extends`` key. Facts, case, report and pack files are
+    left out; hidden folders (``.git``, ``.venv``) are not searched.
+    """
+    path = Path(spec)
+    if path.is_dir():
+        if (path / "pack.toml").is_file() or (path / "scheme.toml").is_file():
+            return None
+        found = []
+        for folder, children, names in os.walk(path):
+            children[:] = sorted(c for c in children if not c.startswith("."))
+            found += [
+                os.path.join(folder, name)  # noqa: PTH118 - os.walk gives strings
+                for name in sorted(names)
+                if name.endswith(".toml") and _is_rule_file(Path(folder, name))
+            ]
+        return found
+    if path.exists() or not glob.has_magic(spec):
+        return None
+    return sorted(
+        match
+        for match in glob.glob(spec, recursive=True)  # noqa: PTH207 - a user's pattern
+        if Path(match).is_file() and _is_rule_file(Path(match))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +176,38 @@ def check_path(
 ) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
     """Read, validate and check a rule file; return every diagnostic, sorted.
 
-    ``extends`` may read files inside *root* only, when one is given. With *text*, the rule
-    file is that text (or its UTF-8 bytes) and *path* its name (see :func:`loads_scheme`).
+    *path* is a rule file, a pack folder or the id of an installed rule pack
+    (:func:`find_rule_file`; a path wins). ``extends`` may read files inside *root* only,
+    when one is given (an installed pack reads its own folder). With *text*, the rule file
+    is that text (or its UTF-8 bytes) and *path* its name (see :func:`loads_scheme`).
     """
+    if text is None:
+        return check_rule_file(find_rule_file(path), root=root, files=files)
     sections, source, diagnostics = read_scheme(path, text, root=root, files=files)
+    return _checked(sections, source, diagnostics)
+
+
+def check_rule_file(
+    found: RuleFile, *, root: str | Path | None = None, files: bool = True
+) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
+    """:func:`check_path` of a found rule file (an installed pack reads its own folder)."""
+    if found.pack_folder is not None:
+        root = found.pack_folder
+    sections, source, diagnostics = read_scheme(
+        found.path, root=root, files=files, name=found.name
+    )
+    if found.pack_id is None and is_pack_id(found.name) and not found.path.exists():
+        # Neither a file nor an installed pack: say that packs were looked for too.
+        diagnostics = [
+            replace(d, hint="no_such_pack") if d.code == "PR105" and d.file == found.name else d
+            for d in diagnostics
+        ]
+    return _checked(sections, source, diagnostics)
+
+
+def _checked(
+    sections: Sections | None, source: Source, diagnostics: list[Diagnostic]
+) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
     if sections is None:
         return None, None, sorted(diagnostics, key=Diagnostic.sort_key)
     result, placed = check_scheme(sections, source)
@@ -84,7 +219,8 @@ def load_scheme(path: str | Path, *, root: str | Path | None = None) -> Scheme:
     """Read a rule file and check it completely.
 
     Args:
-        path: the rule file.
+        path: the rule file, a pack folder, or the id of an installed rule pack
+            (``examples/xinzhou-zfw-2021``); a path wins when both exist.
         root: when given, ``extends`` may read files inside this folder only (rule packs
             are always allowed); devices, pipes and folders are never read.
 
@@ -125,3 +261,28 @@ def _keep(scheme: Scheme, result: CheckResult) -> Scheme:
     source = scheme._source  # noqa: SLF001 - the loader of this package set it
     scheme._checked = CheckedScheme(scheme, source, result)  # noqa: SLF001 - read by checked()
     return scheme
+
+
+def load_pack(pack_id: str) -> Scheme:
+    """The scheme of the installed rule pack *pack_id*, checked completely.
+
+    Args:
+        pack_id: the pack's id, as ``perfrules packs`` lists it (``examples/xinzhou-zfw-2021``).
+            Only installed packs are read, whatever files the current folder holds.
+
+    Raises:
+        RuleFileError: the pack is not installed (``PR105``), or its scheme has errors.
+    """
+    folder = installed_pack(pack_id) if is_pack_id(pack_id) else None
+    scheme = pack_folder_scheme(folder) if folder is not None else None
+    if folder is None or scheme is None:
+        reason = "no installed rule pack has this id (perfrules packs lists them)"
+        raise RuleFileError(
+            [Diagnostic("PR105", params={"file": pack_id, "reason": reason}, file=pack_id)]
+        )
+    name = f"{pack_id}/{scheme.relative_to(folder).as_posix()}"
+    found = RuleFile(scheme, name, pack_id=pack_id, pack_folder=folder)
+    loaded, result, diagnostics = check_rule_file(found, root=folder, files=True)
+    if loaded is None or result is None or any(d.severity == "error" for d in diagnostics):
+        raise RuleFileError(diagnostics)
+    return _keep(loaded, result)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import re
 import tomllib
 from importlib import metadata, resources
 from pathlib import Path
@@ -22,6 +23,7 @@ __all__ = [
     "ENTRY_POINTS",
     "installed_pack",
     "installed_packs",
+    "is_pack_id",
     "pack_id_of",
     "pack_roots",
     "pack_scheme",
@@ -29,6 +31,13 @@ __all__ = [
 
 #: The entry point group third-party rule packs register in.
 ENTRY_POINTS: Final = "perfrules.packs"
+
+_PACK_ID: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
+
+
+def is_pack_id(text: str) -> bool:
+    """Whether *text* has the shape of a pack id: names joined by ``/``, no ``..``."""
+    return bool(_PACK_ID.fullmatch(text)) and ".." not in text.split("/")
 
 
 def pack_roots() -> list[Path]:

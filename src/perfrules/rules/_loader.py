@@ -48,7 +48,7 @@ from perfrules.model import (
     Scheme,
     SchemeInfo,
 )
-from perfrules.rules._installed import installed_pack, pack_scheme
+from perfrules.rules._installed import installed_pack, is_pack_id, pack_scheme
 from perfrules.rules._locate import SourceMap, locate
 
 KeyPath = tuple[str | int, ...]
@@ -79,6 +79,18 @@ _ALL_KEYS: Final = sorted(
         "extends",
     }
 )
+#: Where each key of a rule file belongs, for a key written in the wrong table.
+_TABLES: Final[tuple[tuple[str, type[BaseModel]], ...]] = (
+    ("the top level", Scheme),
+    *((f"[{name}]", model) for name, model in _SECTIONS.items()),
+    *((f"[{name}.ID]", model) for name, model in _ENTRY_SECTIONS.items()),
+    ("[[bands]]", Band),
+    ("[scales.ID] levels", ScaleLevel),
+)
+_OWNERS: Final[dict[str, list[str]]] = {
+    key: [table for table, model in _TABLES if key in model.model_fields]
+    for key in sorted({key for _, model in _TABLES for key in model.model_fields})
+}
 _TOML_POSITION: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _EXPECTED: Final[dict[str, tuple[str, str]]] = {
     "perfrules_number": ("a number", "数字"),
@@ -173,14 +185,25 @@ def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str,
 
 
 def _syntax(
-    diagnostics: list[Diagnostic], name: str, text: str, line: int, column: int, detail: str
+    diagnostics: list[Diagnostic],
+    name: str,
+    text: str,
+    line: int,
+    column: int,
+    detail: str,
+    *,
+    language: str = "TOML",
+    detail_zh: str | None = None,
 ) -> None:
     """A ``PR100`` (the file cannot be read as TOML or JSON) at *line*, with the line's text."""
     lines = text.split("\n")
+    params = {"language": language, "detail": detail}
+    if detail_zh is not None:
+        params["detail_zh"] = detail_zh
     diagnostics.append(
         Diagnostic(
             "PR100",
-            params={"detail": detail},
+            params=params,
             file=name,
             line=line,
             column=column,
@@ -190,6 +213,21 @@ def _syntax(
 
 
 _LONG_DIGITS: Final = re.compile(r"[0-9_]{4000,}")
+
+#: The messages of Python's JSON parser, in Chinese.
+_JSON_ZH: Final = {
+    "Expecting value": "此处应为一个值",
+    "Expecting property name enclosed in double quotes": (
+        "此处应为带双引号的键名（最后一项后不能有逗号）"
+    ),
+    "Expecting ',' delimiter": "此处应为逗号“,”",
+    "Expecting ':' delimiter": "此处应为冒号“:”",
+    "Unterminated string starting at": "字符串缺少结尾的引号",
+    "Invalid control character at": "字符串中有控制字符（换行请写作 \\n）",
+    "Extra data": "JSON 值结束后还有多余内容",
+    "Invalid \\escape": "无效的转义序列",
+    "Invalid \\uXXXX escape": "无效的 \\uXXXX 转义序列",
+}
 
 
 def _toml_error(
@@ -243,14 +281,15 @@ def read_document(
         try:
             document = json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError as exc:
-            diagnostics.append(
-                Diagnostic(
-                    "PR100",
-                    params={"detail": exc.msg},
-                    file=name,
-                    line=exc.lineno,
-                    column=exc.colno,
-                )
+            _syntax(
+                diagnostics,
+                name,
+                text,
+                exc.lineno,
+                exc.colno,
+                exc.msg,
+                language="JSON",
+                detail_zh=_JSON_ZH.get(exc.msg, exc.msg),
             )
             return None
         except (RecursionError, ValueError) as exc:
@@ -260,7 +299,7 @@ def read_document(
                 if isinstance(exc, ValueError)
                 else "arrays or objects nested too deeply"
             )
-            diagnostics.append(Diagnostic("PR100", params={"detail": detail}, file=name))
+            _syntax(diagnostics, name, text, 0, 0, detail, language="JSON")
             return None
         if not isinstance(document, dict):
             diagnostics.append(
@@ -269,7 +308,7 @@ def read_document(
             return None
         if _depth(document) > MAX_NESTING:
             detail = f"objects or arrays nested deeper than {MAX_NESTING} levels"
-            diagnostics.append(Diagnostic("PR100", params={"detail": detail}, file=name))
+            _syntax(diagnostics, name, text, 0, 0, detail, language="JSON")
             return None
         return document, SourceMap(text, name), digest
     parsed = parse_toml(text, name, diagnostics)
@@ -375,8 +414,11 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
             )
         elif kind == "extra_forbidden":
             key = str(path[-1]) if path else "?"
-            suggestion = _suggest(key, _ALL_KEYS)
+            # A key of another table is not misspelt: say where it belongs.
+            owners = _OWNERS.get(key, []) if key in _ALL_KEYS else []
+            suggestion = "" if owners else _suggest(key, _ALL_KEYS)
             table_path = (*prefix, *path[:-1])
+            hint = "belongs_in" if owners else "did_you_mean" if suggestion else None
             out.append(
                 Diagnostic(
                     "PR101",
@@ -385,8 +427,9 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
                         "key": key,
                         "table": format_key_path(table_path) or "(top)",
                         "suggestion": suggestion,
+                        "owner": " / ".join(owners),
                     },
-                    "did_you_mean" if suggestion else None,
+                    hint,
                 )
             )
         elif kind in ("string_too_short", "too_short"):
@@ -765,7 +808,7 @@ def _resolve_document(
                     "PR105",
                     ("extends",),
                     {"file": extends, "reason": "no such rule file or pack here"},
-                    "extends_root" if files else None,
+                    "extends_root" if files else "extends_upload",
                 )
             else:
                 base = _resolve_document(
@@ -784,6 +827,9 @@ def _resolve_document(
             diagnostics.append(
                 problem.located(file=name, line=line, column=column, excerpt=excerpt)
             )
+            # Without what it extends, every missing section would be a consequence of this
+            # one problem, listed before it: report the cause alone.
+            return None
     source.files.append((name, digest))
     source.maps[name] = source_map
     if base is None:
@@ -795,9 +841,6 @@ def _resolve_document(
     merged = merge_documents(base, document, source.origin, name, placed)
     diagnostics.extend(_place_in(d, source_map, name) for d in placed)
     return merged
-
-
-_PACK_ID: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
 
 
 def _extends_target(
@@ -814,7 +857,7 @@ def _extends_target(
         target = Path(os.path.normpath(here.parent / extends))
         if confined(target, root) and regular_file(target):
             return target, root, None
-    if _PACK_ID.fullmatch(extends) and ".." not in extends.split("/"):
+    if is_pack_id(extends):
         return _pack_scheme(here, extends, root if files else None)
     return None
 
@@ -853,6 +896,22 @@ def _pack_scheme(
     return None
 
 
+def pack_folder_scheme(pack: Path) -> Path | None:
+    """The scheme file of the pack folder *pack* (``pack.toml``'s ``scheme``), or ``None``.
+
+    The one rule of what a pack names: :func:`~perfrules.rules._installed.pack_scheme`.
+    """
+    return pack_scheme(pack)
+
+
+def scheme_in_pack(pack: Path, scheme: str) -> Path | None:
+    """*scheme* (``pack.toml``'s ``scheme``) as a file in the folder *pack*, or ``None``.
+
+    ``None`` when it names a file outside the pack (``../elsewhere``, or a link out of it).
+    """
+    return pack_scheme(pack, scheme)
+
+
 def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagnostic:
     line, column = source_map.position(diagnostic.path)
     return diagnostic.located(
@@ -866,13 +925,15 @@ def read_scheme(
     *,
     root: str | Path | None = None,
     files: bool = True,
+    name: str | None = None,
 ) -> tuple[Sections | None, Source, list[Diagnostic]]:
     """Read and validate a rule file (and the files it extends).
 
     ``extends`` reads regular files only, inside *root* (by default the rule file's own
     folder), and rule packs. With *text*, the rule file is that text and *path* its name;
-    with ``files=False`` it may extend rule packs only. Diagnostics are placed in the file
-    each key comes from.
+    with ``files=False`` it may extend rule packs only. *name* names the file when it is
+    not *path* (an installed pack's scheme is named by its id). Diagnostics are placed in
+    the file each key comes from.
     """
     diagnostics: list[Diagnostic] = []
     source = Source()
@@ -884,11 +945,12 @@ def read_scheme(
         text,
         files=files,
         root=Path(root) if root is not None else real_path(Path(path)).parent,
+        shown=name,
     )
     if document is None:
         return None, source, diagnostics
     if "remove" in document:
-        diagnostics.append(Diagnostic("PR226", ("remove",), {}, file=str(path)))
+        diagnostics.append(Diagnostic("PR226", ("remove",), {}, file=name or str(path)))
         document = {k: v for k, v in document.items() if k != "remove"}
     sections = build_scheme(document, diagnostics)
     sections.scheme._source = source  # noqa: SLF001 - the loader owns this attribute

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import io
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
@@ -206,6 +207,68 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | FactsError, t
 _ESCAPED: Final = re.compile("[\udc80-\udcff]")
 
 
+def shared_names(compiled: CompiledScheme) -> frozenset[str]:
+    """Every name a unit's shared facts can give that the scheme reads.
+
+    The declared inputs, what any indicator needs, the cohort's ``group_by``, ``of`` and
+    ``where`` names, the ranking's input keys and the grade overrides' conditions.
+    """
+    scheme, plan = compiled.scheme, compiled.plan
+    names = set(scheme.inputs)
+    for index in plan.leaves:
+        leaf = plan.nodes[index].leaf
+        if leaf is not None:
+            names.update(leaf.needs)
+    if scheme.cohort is not None:
+        if scheme.cohort.group_by is not None:
+            names.add(scheme.cohort.group_by)
+        names.update(v.of for v in scheme.cohort.values.values() if v.of is not None)
+    if scheme.ranking is not None:
+        names.update(key.by for key in scheme.ranking.keys)
+    for condition in plan.cohort_conditions.values():
+        names.update(condition.names)
+    for _, _, condition in plan.overrides:
+        names.update(condition.names)
+    return frozenset(names)
+
+
+def _unknown_shared(
+    header: Iterable[str], compiled: CompiledScheme
+) -> dict[str, tuple[int, str, str]]:
+    """``shared.NAME`` columns of *header* that the scheme does not read.
+
+    By column name: (1-based column, NAME, the closest name it reads or ``""``).
+    """
+    known = shared_names(compiled)
+    unknown = {}
+    for column, key in enumerate(header, start=1):
+        name = key.removeprefix("shared.")
+        if key.startswith("shared.") and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            unknown[key] = (column, name, close[0] if close else "")
+    return unknown
+
+
+def _shared_problems(
+    values: dict[str, Any], unknown: dict[str, tuple[int, str, str]], where: tuple[str, int]
+) -> FactsError | None:
+    """``PR421`` for each filled cell of an unknown ``shared.NAME`` column of one row."""
+    problems = [
+        Diagnostic(
+            "PR421",
+            ("shared", name),
+            {"name": name, "suggestion": suggestion},
+            "did_you_mean" if suggestion else None,
+            file=where[0],
+            line=where[1],
+            column=column,
+        )
+        for key, (column, name, suggestion) in unknown.items()
+        if values.get(key) not in ("", None)
+    ]
+    return FactsError(problems) if problems else None
+
+
 def _unit_facts(
     values: dict[str, Any], compiled: CompiledScheme
 ) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
@@ -265,9 +328,16 @@ def read_units(
         yield from _chunked_units(path, compiled)
         return
     if kind is not None and kind.name == "csv":
+        unknown: dict[str, tuple[int, str, str]] | None = None
         for unit, values, where in _wide_rows(path):
             if isinstance(values, FactsError):
                 yield unit, values, where
+                continue
+            if unknown is None:
+                unknown = _unknown_shared(values, compiled)
+            refused = _shared_problems(values, unknown, where) if unknown else None
+            if refused is not None:
+                yield unit, refused, where
                 continue
             data, columns = _unit_facts(values, compiled)
             yield unit, _with_positions(data, columns, where, unit), where
@@ -309,6 +379,7 @@ def _chunked_units(
                 )
             ]
         ) from None
+    unknown: dict[str, tuple[int, str, str]] | None = None
     for item in read_items(path):
         if isinstance(item, BadRow):
             yield item.unit, FactsError([item.diagnostic]), (str(path), item.number)
@@ -317,6 +388,13 @@ def _chunked_units(
         for row in table.to_pylist():
             cells = {str(k): ("" if v is None else v) for k, v in row.items()}
             unit = str(cells.get("unit") or cells.get("单位") or f"row {number}")
+            if unknown is None:
+                unknown = _unknown_shared(cells, compiled)
+            refused = _shared_problems(cells, unknown, (str(path), number)) if unknown else None
+            if refused is not None:
+                yield unit, refused, (str(path), number)
+                number += 1
+                continue
             data, columns = _unit_facts(cells, compiled)
             where = (str(path), number)
             yield unit, _with_positions(data, columns, where, unit), where

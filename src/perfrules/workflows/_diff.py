@@ -26,6 +26,7 @@ _INDICATOR_KEYS = (
     "weight",
     "formula",
     "target",
+    "target_text",
     "params",
     "missing",
     "na",

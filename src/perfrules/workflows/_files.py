@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
 from perfrules._numbers import format_number
-from perfrules._reading import read_file
 from perfrules.engine import CompiledScheme
+from perfrules.rules._checks import numbers_in
 from perfrules.rules._installed import pack_id_of
+from perfrules.workflows._schema import schema_id
 
 __all__ = ["STDOUT", "atomic_stream", "extends_text", "new_year_text", "write_atomic"]
 
@@ -64,20 +65,14 @@ def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _schema_directive(old: Path, new: Path) -> list[str]:
-    """The old file's ``#:schema`` directive, its path made relative to the new file."""
-    data = read_file(old, [])
-    if data is None:
-        return []
-    first = data.decode("utf-8-sig", "replace").split("\n", 1)[0]
-    match = re.match(r"#:schema\s+(\S+)", first)
-    if match is None:
-        return []
-    target = match[1]
-    if "://" not in target:
-        absolute = (old.resolve().parent / target).resolve()
-        target = Path(os.path.relpath(absolute, new.resolve().parent)).as_posix()
-    return [f"#:schema {target}", ""]
+def _schema_directive() -> list[str]:
+    """The ``#:schema`` directive of a new rule file: the schema's stable id.
+
+    Never a path: one into the installed package (site-packages) would break with the next
+    upgrade or on another machine. Editors map the id to the exported schema
+    (docs/how-to/editor.md).
+    """
+    return [f"#:schema {schema_id('rules')}", ""]
 
 
 def extends_text(old: Path, new: Path) -> str:
@@ -89,6 +84,31 @@ def extends_text(old: Path, new: Path) -> str:
     if pack_id is not None and old.name == "scheme.toml":
         return pack_id
     return Path(os.path.relpath(old.resolve(), new.resolve().parent)).as_posix()
+
+
+def repeated_numbers(compiled: CompiledScheme) -> list[tuple[str, str, str, str]]:
+    """Rows whose shown target writes a number their formula reads, as a second copy.
+
+    Each is (indicator id, parameter, its value, a ``target_text`` deriving the same text),
+    for rows without a ``target_text``: next year, changing one copy and not the other
+    would make the text lie (``perfrules check`` warns, PR236).
+    """
+    rows = []
+    for indicator_id, indicator in compiled.scheme.indicators.items():
+        if indicator.target_text is not None or not indicator.target:
+            continue
+        written = numbers_in(indicator.target)
+        for name, value in indicator.params.items():
+            if isinstance(value, bool):
+                continue
+            match = next((text for text, v in written if v == value), None)
+            if match is None or "%" in match:
+                continue
+            braced = indicator.target.replace("{", "{{").replace("}", "}}")
+            derived = "=" + braced.replace(match, "{" + name + "}", 1)
+            rows.append((indicator_id, name, format_number(Fraction(value)), derived))
+            break
+    return rows
 
 
 def new_year_text(compiled: CompiledScheme, old: Path, new: Path, year: int, lang: str) -> str:
@@ -150,8 +170,25 @@ def new_year_text(compiled: CompiledScheme, old: Path, new: Path, year: int, lan
             "# [remove]",
             f'# indicators = ["{example_id}"]',
         ]
+    repeated = repeated_numbers(compiled)
+    if repeated:
+        examples += [
+            "#",
+            "# 注意：下列指标的目标值文本重复写了公式读取的参数值，改其一必须同时改另一处；"
+            if lang == "zh"
+            else "# Mind: these rows' target text repeats a number their formula reads; change",
+            "# 也可由参数生成文本，只写一处（perfrules check 会提示两者不一致）："
+            if lang == "zh"
+            else "# both, or derive the text from the number (perfrules check warns if not):",
+        ]
+        for indicator_id, name, value, derived in repeated:
+            examples += [
+                f"# [indicators.{_quoted(indicator_id)}]",
+                f"# params = {{ {name} = {value} }}",
+                f"# target_text = {_quoted(derived)}",
+            ]
     lines = [
-        *_schema_directive(old, new),
+        *_schema_directive(),
         *notes,
         f"extends = {_quoted(relative)}",
         "",

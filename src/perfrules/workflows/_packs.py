@@ -24,12 +24,21 @@ from perfrules.engine import CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError, PerfrulesError, RuleFileError
 from perfrules.facts import Facts, load_facts
 from perfrules.rules._front import check_path
-from perfrules.rules._installed import installed_pack, pack_scheme
+from perfrules.rules._installed import installed_pack, installed_packs, pack_scheme
 from perfrules.rules._loader import read_document, validation_diagnostics
 from perfrules.rules._locate import SourceMap
 from perfrules.trace import Result
 
-__all__ = ["Case", "CaseResult", "Pack", "PackError", "find_pack", "run_cases"]
+__all__ = [
+    "Case",
+    "CaseResult",
+    "InstalledPack",
+    "Pack",
+    "PackError",
+    "find_pack",
+    "packs",
+    "run_cases",
+]
 
 
 class PackError(PerfrulesError, ValueError):
@@ -183,6 +192,54 @@ def _exists(path: Path) -> bool:
         return path.exists()
     except (OSError, ValueError):
         return False
+
+
+@dataclass(frozen=True)
+class InstalledPack:
+    """A rule pack installed with perfrules or by another package (``perfrules packs``).
+
+    Attributes:
+        id: what ``extends``, :func:`perfrules.load_pack` and every command accept:
+            ``examples/xinzhou-zfw-2021``.
+        name: the pack's title (``pack.toml``'s ``name``; empty when it has none).
+        version: the pack's version.
+        years: the years it covers.
+        folder: where it is installed (its cases are in ``folder / "cases"``).
+        scheme: its scheme file.
+    """
+
+    id: str
+    name: str
+    version: str
+    years: tuple[int, ...]
+    folder: Path
+    scheme: Path
+
+
+def packs() -> dict[str, InstalledPack]:
+    """Every installed rule pack by id, in order of id.
+
+    perfrules' own packs and those other packages register in the ``perfrules.packs``
+    entry point group. A pack whose ``pack.toml`` cannot be read is listed with an empty
+    name; loading it reports why.
+    """
+    found: dict[str, InstalledPack] = {}
+    for pack_id, folder in installed_packs():
+        try:
+            pack = find_pack(folder)
+        except PackError:
+            found[pack_id] = InstalledPack(pack_id, "", "", (), folder, folder / "scheme.toml")
+            continue
+        info = pack.info
+        found[pack_id] = InstalledPack(
+            pack_id,
+            info.name if info is not None else "",
+            info.version if info is not None else "",
+            tuple(info.years) if info is not None else (),
+            folder,
+            pack.scheme,
+        )
+    return found
 
 
 def _placed(

@@ -17,7 +17,11 @@ from pydantic import BaseModel
 from perfrules.model import FactsFile, ReportFile, RuleFile
 from perfrules.workflows._packs import CaseFile, PackInfo
 
-__all__ = ["KINDS", "export_schema", "schema_text"]
+__all__ = ["KINDS", "SCHEMA_BASE", "export_schema", "schema_id", "schema_text"]
+
+#: Where the schemas' ids live: stable names, the same wherever perfrules is installed
+#: (``.invalid`` is never a real host: editors map the id to the exported file).
+SCHEMA_BASE: Final = "https://perfrules.invalid/schemas/"
 
 KINDS: Final[dict[str, tuple[type[BaseModel], str, str]]] = {
     "rules": (RuleFile, "perfrules-rules.v1.schema.json", "perfrules rule file (format 1)"),
@@ -57,13 +61,18 @@ def _simplify(node: Any) -> Any:
     return out
 
 
+def schema_id(kind: str) -> str:
+    """The stable id of the schema of *kind*: what ``#:schema`` directives name."""
+    return SCHEMA_BASE + KINDS[kind][1]
+
+
 def export_schema(kind: str) -> dict[str, Any]:
     """The editor schema of *kind* (``rules``, ``facts``, ``cases`` or ``pack``)."""
     model, file_name, title = KINDS[kind]
     schema = _simplify(model.model_json_schema(mode="validation"))
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
-        "$id": f"https://perfrules.invalid/schemas/{file_name}",
+        "$id": SCHEMA_BASE + file_name,
         "title": title,
         **{k: v for k, v in schema.items() if k != "title"},
     }

@@ -1,0 +1,201 @@
+"""CLI conventions: global options anywhere, -q as documented, folders and globs, caches."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from conftest import ROOT, SEED
+from perfrules.cli import cli
+from perfrules.workflows._schema import schema_id
+
+SCHEME = str(SEED / "scheme.toml")
+FACTS = str(SEED / "facts.toml")
+
+
+def _run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(
+        cli, list(args), env={"NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-q", "check", SCHEME],
+        ["check", SCHEME, "-q"],
+        ["check", "-q", SCHEME],
+        ["check", SCHEME, "--quiet"],
+    ],
+)
+def test_quiet_is_accepted_before_or_after_the_command(args):
+    result = _run(*args)
+    assert result.exit_code == 0, result.output
+    assert result.output == ""  # no "no problems found"
+
+
+def test_root_and_lang_are_accepted_after_the_command(tmp_path):
+    (tmp_path / "sub").mkdir()
+    child = tmp_path / "sub" / "next.toml"
+    child.write_text('extends = "../base.toml"\n', encoding="utf-8")
+    shutil.copy(SEED / "scheme.toml", tmp_path / "base.toml")
+    refused = _run("check", str(child), "--lang", "en")
+    assert refused.exit_code == 2
+    allowed = _run("check", str(child), "--root", str(tmp_path), "--lang", "zh")
+    assert allowed.exit_code == 0, allowed.output
+    assert "未发现问题" in allowed.stderr
+    listed = _run("packs", "--lang", "zh")  # a command without its own --lang
+    assert listed.exit_code == 0, listed.output
+    chinese = _run("--lang", "zh", "check", SCHEME)  # before the command, for every command
+    assert "未发现问题" in chinese.stderr
+
+
+def test_an_option_value_that_looks_global_stays_with_its_option():
+    result = _run("test", "-k", "-q", str(SEED))
+    assert result.exit_code == 0, result.output
+    assert "cases: 0 passed, 0 failed" in result.stdout  # -q was the keyword, not --quiet
+
+
+def test_quiet_writes_no_batch_summary_and_no_file_names(tmp_path):
+    ids = list(__import__("perfrules").load_scheme(SCHEME).indicators)
+    units = tmp_path / "units.csv"
+    units.write_text(
+        "unit," + ",".join(ids) + "\nA," + ",".join(["90%"] * len(ids)) + "\n", "utf-8"
+    )
+    out = tmp_path / "results.jsonl"
+    loud = _run("score", SCHEME, str(units), "--out", str(out), "--lang", "en")
+    assert loud.exit_code == 0, loud.output
+    assert "1 units scored" in loud.stderr or "results.jsonl" in loud.stderr
+    quiet = _run("score", SCHEME, str(units), "--out", str(out), "-q")
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.output == ""
+    for args in (
+        ["new-year", SCHEME, "--year", "2030", "--out", str(tmp_path / "n.toml")],
+        ["template", SCHEME, "--out", str(tmp_path / "t.csv")],
+        ["schema", "--kind", "pack", "--output", str(tmp_path / "pack.json")],
+        ["score", SCHEME, FACTS, "--format", "markdown", "--out", str(tmp_path / "r.md")],
+    ):
+        written = _run(*args, "-q")
+        assert written.exit_code == 0, written.output
+        assert written.output == "", args
+
+
+def test_quiet_batch_still_shows_the_errors(tmp_path):
+    units = tmp_path / "units.csv"
+    units.write_text("unit,群众满意度\nA,abc\n", encoding="utf-8")
+    result = _run("score", SCHEME, str(units), "--out", str(tmp_path / "r.jsonl"), "-q")
+    assert result.exit_code == 1
+    assert "PR402" in result.output
+    assert "units scored" not in result.output
+
+
+def test_check_takes_folders_and_globs(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    whole = _run("check", str(rules), "--lang", "en")
+    assert whole.exit_code == 0, whole.output
+    checked = [line.split(":")[0] for line in whole.stderr.splitlines()]
+    assert len(checked) == 8  # the schemes: no facts, case, report or pack file
+    assert all(name.endswith("scheme.toml") for name in checked)
+    globbed = _run("check", str(rules / "**" / "*.toml"), "--lang", "en")
+    assert globbed.exit_code == 0, globbed.output
+    assert len(globbed.stderr.splitlines()) == 8
+    broken = rules / "examples" / "xinzhou-zfw-2022" / "scheme.toml"
+    broken.write_text(broken.read_text("utf-8").replace("weight = 7", "weight = 8"), "utf-8")
+    failing = _run("check", str(rules))
+    assert failing.exit_code == 1
+    assert "PR201" in failing.stdout
+    empty = _run("check", str(tmp_path / "rules" / "us" / "omb-part" / "cases"))
+    assert empty.exit_code == 2
+    assert "no rule files here" in empty.stdout
+
+
+def test_properties_keep_their_examples_out_of_the_current_folder(tmp_path):
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    env.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+    env.pop("PERFRULES_CACHE_DIR", None)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "perfrules", "test", str(SEED), "--properties", "--examples", "5"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert list(work.iterdir()) == []  # no .hypothesis/ here
+    assert (tmp_path / "cache" / "perfrules" / "hypothesis").is_dir()
+
+
+def test_new_year_names_the_schema_by_its_stable_id(tmp_path):
+    out = tmp_path / "n.toml"
+    result = _run("new-year", "examples/xinzhou-zfw-2021", "--year", "2030", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    first = out.read_text(encoding="utf-8").split("\n", 1)[0]
+    assert first == f"#:schema {schema_id('rules')}"
+    assert first == "#:schema https://perfrules.invalid/schemas/perfrules-rules.v1.schema.json"
+
+
+def test_the_pre_commit_hook_checks_a_rule_file_repository(tmp_path, monkeypatch):
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    hook = next(h for h in hooks if h["id"] == "perfrules-check")
+    assert hook["language"] == "python"
+    assert hook["pass_filenames"] is False
+    command = shlex.split(hook["entry"])
+    assert command[0] == "perfrules"
+    repository = tmp_path / "repo"
+    shutil.copytree(ROOT / "rules" / "examples", repository / "examples")
+    monkeypatch.chdir(repository)
+
+    def run():
+        return _run(*command[1:], *hook["args"])
+
+    assert run().exit_code == 0
+    scheme = repository / "examples" / "ranking-index" / "scheme.toml"
+    scheme.write_text(scheme.read_text("utf-8").replace("weight = 40", "wieght = 40"), "utf-8")
+    failed = run()
+    assert failed.exit_code == 1
+    assert "PR101" in failed.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_names_the_missing_browser_tools(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool in ("sh", "grep", "id"):
+        (fake / tool).symlink_to(shutil.which(tool))
+    make = shutil.which("make")
+    result = subprocess.run(
+        [make, "-s", "browser", "BROWSER_UID=1000"],
+        cwd=ROOT,
+        env={"PATH": str(fake)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "chromium poppler-utils fonts-noto-cjk" in result.stdout
+    assert "sudo apt-get install chromium poppler-utils fonts-noto-cjk" in result.stdout
+    as_root = subprocess.run(
+        [make, "-n", "browser", "BROWSER_UID=0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "*** Installing for the browser and PDF tests" in as_root
+    assert "apt-get install -y" in as_root
+    assert "-qq" not in as_root  # apt-get's own progress is shown, not hidden
