@@ -24,6 +24,7 @@ DOCS = [
     ROOT / "README.md",
     ROOT / "docs" / "how-to" / "score-a-tender.md",
     ROOT / "docs" / "how-to" / "batch-and-audit.md",
+    ROOT / "docs" / "how-to" / "department-template.md",
     ROOT / "docs" / "how-to" / "property-test-your-scheme.md",
     ROOT / "docs" / "how-to" / "first-five-minutes.md",
     *sorted((ROOT / "docs" / "reference" / "cli").glob("*.md")),

@@ -91,16 +91,19 @@ def test_the_pdf_is_a4_with_the_total_and_grade_on_its_first_page(tmp_path):
     result = CliRunner().invoke(cli, [*args, "--lang", "zh", "--out", str(out)])
     assert result.exit_code == 0, result.output
     reader = PdfReader(out)
-    assert len(reader.pages) == 2  # 17 rows, the signatures: two A4 pages
+    # 17 rows with a reasons column, the grade, the signatures: two A4 pages across
+    assert len(reader.pages) == 2
     for page in reader.pages:
         width, height = float(page.mediabox.width), float(page.mediabox.height)
-        assert abs(width - 595.3) < 2  # A4 in points: 210 mm
-        assert abs(height - 841.9) < 2  # 297 mm
+        assert abs(width - 841.9) < 2  # A4 landscape in points: 297 mm
+        assert abs(height - 595.3) < 2  # 210 mm
     # (the PDF's fonts map some characters to their compatibility forms: ⼈ for 人)
     texts = [unicodedata.normalize("NFKC", p.extract_text()) for p in reader.pages]
     assert "89.25" in texts[0]
     assert "良好" in texts[0]
-    assert texts[1].startswith("一级指标 二级指标 三级指标 权重")  # the header, repeated
+    assert "一级指标 二级指标 三级指标 分值" in texts[1]  # the header, repeated
+    assert [t.count("第 ") for t in texts] == [1, 1]
+    assert "第 2 页 共 2 页" in texts[1].replace("\u2eda", "页")  # the page's number
     assert "sha256" not in "".join(texts)  # provenance stays folded on screen
     for word in ("填表人", "审核人", "联系电话", "填报单位"):
         assert word in texts[-1]

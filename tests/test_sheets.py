@@ -44,12 +44,14 @@ def test_xlsx_template_filled_in_reproduces_the_seed(tmp_path):
     assert result.exit_code == 0, result.output
     workbook = openpyxl.load_workbook(sheet)
     worksheet = workbook.active
-    header = [c.value for c in worksheet[1]]
-    assert header[:4] == ["编号 id", "指标 name", "权重 weight", "目标值 target_text"]
+    # the table starts under the title, the unit and the signature fields
+    head = next(r for r in range(1, 10) if worksheet.cell(r, 4).value == "编号 id")
+    header = [c.value for c in worksheet[head]]
+    assert header[3:6] == ["编号 id", "权重 weight", "目标值 target_text"]
     actual_column = next(i for i, h in enumerate(header, start=1) if h.endswith(" actual"))
     ids = []
-    for row in range(2, worksheet.max_row + 1):
-        ident = worksheet.cell(row, 1).value
+    for row in range(head + 1, worksheet.max_row + 1):
+        ident = worksheet.cell(row, 4).value
         ids.append(ident)
         worksheet.cell(row, actual_column).value = SEED_ACTUALS[ident]
     assert len(ids) == 17

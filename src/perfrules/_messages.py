@@ -518,6 +518,7 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "form.phone": ("Telephone", "联系电话"),
     "form.seal": ("Unit (seal)", "填报单位（盖章）"),
     "form.provenance": ("Provenance: files and hashes", "来源：文件与校验值"),
+    "form.page": ("Page {page} of {pages}", "第 {page} 页 共 {pages} 页"),
     "total": ("Total", "总分"),
     "grade": ("Grade", "等级"),
     "gap": ("{gap} short of '{label}' (needs {min})", "距“{label}”（{min} 分）还差 {gap} 分"),

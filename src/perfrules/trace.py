@@ -264,6 +264,11 @@ class FactsSource(Protocol):
         """sha256 of the file's bytes, or of the data's canonical JSON."""
 
 
+#: How the facts' form keeps the reasons for a deviation (偏差原因) given for an indicator:
+#: ``reason.ID`` (the department's template has a column for them).
+REASON_PREFIX: Final = "reason."
+
+
 @dataclass(frozen=True, slots=True)
 class Provenance:
     """What produced a result: library version, scheme, files and facts, with hashes.
@@ -287,6 +292,11 @@ class Provenance:
     def facts(self) -> tuple[str | None, str]:
         """The facts file (or None) and its sha256."""
         return self.source.file, self.source.digest
+
+    def reason(self, ident: str) -> str:
+        """The reasons for a deviation (偏差原因) the facts give for indicator *ident*, or ""."""
+        key = REASON_PREFIX + ident
+        return next((text for name, text in self.form if name == key), "")
 
 
 _PENDING: Final = object()

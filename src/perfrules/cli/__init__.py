@@ -42,11 +42,13 @@ from perfrules.reports import (
     render_diagnostics,
     render_diff,
     render_explain,
+    render_html,
     render_markdown,
     render_score_table,
     results_format,
 )
 from perfrules.reports._safe import click_text, printable
+from perfrules.reports.html import Edition
 from perfrules.rules._front import (
     RuleFile,
     check_path,
@@ -502,6 +504,13 @@ def check(
 )
 @_UNIT_OPTION
 @click.option(
+    "--edition",
+    type=click.Choice(["filing", "analysis"]),
+    default=None,
+    help="filing: the form to file (no gap to the next band, no chart; PDF default); "
+    "analysis: with them (HTML default). 报送版（PDF 默认）或分析版（HTML 默认）。",
+)
+@click.option(
     "--csv-bom/--no-csv-bom",
     default=True,
     show_default=True,
@@ -523,6 +532,7 @@ def score(
     lang: Lang | None,
     out: str | None,
     unit_name: str | None,
+    edition: Edition | None,
     csv_bom: bool,
     csv_eol: str,
 ) -> None:
@@ -560,9 +570,11 @@ def score(
         result = _evaluate(compiled, facts, language, output_format, unit_name)
         assert result.trace is not None  # noqa: S101
         if one_form and out.lower().endswith(".pdf"):
-            write_atomic(Path(out), _pdf(result.trace, language))
+            write_atomic(Path(out), _pdf(result.trace, language, edition or "filing"))
         elif one_form:
             write_atomic(Path(out), _form(result.trace, language))
+        elif output_format == "html" and edition is not None:
+            write_atomic(Path(out), render_html(result.trace, language, edition))
         else:
             write_atomic(Path(out), _page(result.trace, output_format, language))
         if not _SETTINGS.quiet:
@@ -574,7 +586,9 @@ def score(
         return
     result = _evaluate(compiled, facts, language, output_format, unit_name)
     assert result.trace is not None  # noqa: S101
-    if chosen.page is not None:
+    if output_format == "html" and edition is not None:
+        sys.stdout.write(render_html(result.trace, language, edition))
+    elif chosen.page is not None:
         sys.stdout.write(chosen.page(result.trace, language))
     else:
         render_score_table(result.trace, language, make_console())
@@ -589,11 +603,11 @@ def _form(trace: Trace, lang: Lang) -> bytes:
     return render_xlsx(trace, lang)
 
 
-def _pdf(trace: Trace, lang: Lang) -> bytes:
+def _pdf(trace: Trace, lang: Lang, edition: Edition) -> bytes:
     from perfrules.reports._pdf import PdfError, render_pdf  # noqa: PLC0415
 
     try:
-        return render_pdf(trace, lang)
+        return render_pdf(trace, lang, edition)
     except PdfError as exc:
         click.echo(f"perfrules: {exc}", err=True)
         raise _Exit(EXIT_USAGE) from None

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,10 +27,13 @@ from perfrules._reading import encoding_error, read_file, within_budget
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._document import Facts
 from perfrules.facts._values import float_fact
+from perfrules.trace import REASON_PREFIX
 
 __all__ = [
+    "FORM_CELLS",
     "INFO_COLUMNS",
     "LABELS",
+    "REASON",
     "column_key",
     "csv_encoding",
     "csv_rows",
@@ -38,6 +44,14 @@ __all__ = [
 ]
 
 INFO_COLUMNS = ("id", "name", "weight", "target_text")
+#: The column of the reasons for a deviation (偏差原因), kept in the facts' form by indicator.
+REASON = "reason"
+#: Labelled cells above the table (``填报单位 unit`` then the value in the next cell): the
+#: unit, the year (the scheme's, shown) and the form's signature fields.
+FORM_CELLS = ("unit", "year", "filled_by", "reviewed_by", "phone", "date")
+#: Rows above the header a sheet may use for them.
+MAX_PREAMBLE_ROWS: Final = 30
+_LEVEL_COLUMN: Final = re.compile(r"level\d+")
 
 
 @dataclass
@@ -80,31 +94,44 @@ def _facts_from_rows(
     positions = TablePositions()
     indicators: dict[str, dict[str, Any]] = {}
     header: list[str] = []
+    form: dict[str, str] = {}
     for number, row in enumerate(rows, start=1):
         cells = ["" if c is None else c for c in row]
         positions.rows[number] = " | ".join(str(c) for c in cells)
         if not header:
-            header = [column_key(c) for c in cells]
-            if "id" not in header:
-                diagnostics.append(
-                    Diagnostic(
-                        "PR103",
-                        (),
-                        {"table": name, "key": "id (编号)"},
-                        file=name,
-                        line=number,
-                        column=1,
-                    )
+            keys = [column_key(c) for c in cells]
+            if "id" in keys:
+                header = keys
+                continue
+            if number < MAX_PREAMBLE_ROWS:  # a title, the unit, the signature fields
+                form.update(_labelled(keys, cells))
+                continue
+            diagnostics.append(
+                Diagnostic(
+                    "PR103",
+                    (),
+                    {"table": name, "key": "id (编号)"},
+                    file=name,
+                    line=1,
+                    column=1,
                 )
-                break
-            continue
+            )
+            break
         values = dict(zip(header, cells, strict=False))
         ident = str(values.get("id", "")).strip()
         if not ident:
             continue
         facts: dict[str, Any] = {}
         for column, (key, cell) in enumerate(zip(header, cells, strict=False), start=1):
-            if not key or key in INFO_COLUMNS or cell in ("", None):
+            if (
+                not key
+                or key in INFO_COLUMNS
+                or cell in ("", None)
+                or _LEVEL_COLUMN.fullmatch(key)
+            ):
+                continue
+            if key == REASON:
+                form[REASON_PREFIX + ident] = _text(cell)
                 continue
             if (number, column) in formulas:
                 # The value a formula shows depends on a spreadsheet program having computed
@@ -131,9 +158,45 @@ def _facts_from_rows(
             positions.cells[("indicators", ident, key)] = (number, column)
         positions.cells[("indicators", ident)] = (number, 1)
         indicators[ident] = facts
+    if not header and not diagnostics:
+        diagnostics.append(
+            Diagnostic(
+                "PR103", (), {"table": name, "key": "id (编号)"}, file=name, line=1, column=1
+            )
+        )
     if diagnostics:
         raise FactsError(diagnostics)
-    return Facts(indicators=indicators, file=name, source=positions, sha256=digest)
+    unit = form.pop("unit", "")
+    form.pop("year", None)  # the scheme's year, shown to the department; the scheme decides
+    return Facts(
+        indicators=indicators,
+        file=name,
+        source=positions,
+        sha256=digest,
+        unit=unit,
+        form={k: v for k, v in form.items() if v},
+    )
+
+
+def _text(cell: object) -> str:
+    """A labelled cell's value as text (a date as ``2022-03-01``, a number as typed)."""
+    if isinstance(cell, dt.datetime):
+        return cell.date().isoformat()
+    if isinstance(cell, dt.date):
+        return cell.isoformat()
+    if isinstance(cell, float):
+        shown = float_fact(cell)
+        return "" if shown is None else format(shown, "f")
+    return str(cell).strip()
+
+
+def _labelled(keys: list[str], cells: list[Any]) -> dict[str, str]:
+    """The form's fields of a row above the table: each label's value is in the next cell."""
+    found = {}
+    for index, key in enumerate(keys[:-1]):
+        if key in FORM_CELLS:
+            found[key] = _text(cells[index + 1])
+    return found
 
 
 def csv_encoding(blocks: Callable[[], Iterable[bytes]]) -> str:
@@ -355,9 +418,33 @@ def _sheet_rows(
                 raise _TooLargeError(f"more than {MAX_SHEET_COLUMNS:,} columns")
             if getattr(cell, "data_type", None) == "f":
                 formulas.add((number, column))
-            values.append(getattr(cell, "value", None))
+            value = getattr(cell, "value", None)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = _percent(value, getattr(cell, "number_format", None) or "")
+            values.append(value)
         rows.append(values)
     return name, rows, frozenset(formulas)
+
+
+_QUOTED: Final = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]')
+
+
+def _percent(value: float, number_format: str) -> float | str:  # float-ok: a cell's value
+    """A number as the cell shows it when its format is a percentage: 0.9 shown 90% is "90%".
+
+    A cell formatted ``0%`` holds 0.9 for the 90% a person typed; read as 0.9 it would mean
+    0.9 where 90% was meant. A ``%`` quoted in the format (``0"%"``) is a
+    literal sign after the number as stored.
+    """
+    if "%" not in number_format:
+        return value
+    number = float_fact(value) if isinstance(value, float) else Decimal(value)
+    if number is None or not number.is_finite():
+        return value
+    if "%" in _QUOTED.sub("", number_format):
+        number *= 100
+    text = format(number.normalize(), "f")
+    return f"{text}%"
 
 
 def _check_workbook(data: bytes) -> None:

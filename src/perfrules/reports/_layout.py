@@ -8,6 +8,7 @@ this out once from a trace; each renderer only formats the cells.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -41,7 +42,12 @@ def depth_of(trace: Trace) -> int:
 
 def level_titles(trace: Trace, depth: int, lang: Lang) -> list[str]:
     """Titles of the level columns: the scheme's own (``levels``) in Chinese, else numbered."""
-    titles = list(trace.levels)[:depth] if lang == "zh" and trace.levels else []
+    return level_headings(trace.levels, depth, lang)
+
+
+def level_headings(levels: Sequence[str], depth: int, lang: Lang) -> list[str]:
+    """Titles of *depth* level columns from a scheme's ``levels`` (see :func:`level_titles`)."""
+    titles = list(levels)[:depth] if lang == "zh" and levels else []
     while len(titles) < depth:
         n = len(titles) + 1
         titles.append(
@@ -83,6 +89,76 @@ def table_rows(trace: Trace, lang: Lang) -> list[Row]:
     visit(trace.root, [])
     rows.append(Row("total", (ui("total", lang),) + ("",) * (depth - 1), trace.root))
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class LevelCell:
+    """One cell of the level columns as a form prints it: merged down and across.
+
+    Attributes:
+        column: the first level column it covers (0-based).
+        text: what it shows.
+        rows: how many rows it is merged down over (a group's name over its rows).
+        columns: how many level columns it spans (a row label to the last level column).
+    """
+
+    column: int
+    text: str
+    rows: int = 1
+    columns: int = 1
+
+
+def level_cells(trace: Trace, rows: list[Row]) -> list[list[LevelCell]]:
+    """The level cells each row prints: a group's name once, merged down over its rows.
+
+    A cell merged down from a row above is not repeated in the rows it covers; a row's own
+    label (the indicator, the subtotal, the total) spans to the last level column.
+    """
+    depth = depth_of(trace)
+    chains: dict[int, list[NodeTrace]] = {}
+
+    def visit(node: NodeTrace, above: list[NodeTrace]) -> None:
+        chains[id(node)] = above
+        below = [*above, node] if node.kind == "group" else above
+        for child in node.children:
+            visit(child, below)
+
+    visit(trace.root, [])
+    owners: list[list[NodeTrace | None]] = []
+    labels: list[tuple[int, str]] = []
+    for row in rows:
+        node = row.node
+        if row.kind == "indicator":
+            start, text = min(node.depth, depth) - 1, node.name
+        elif row.kind == "subtotal":
+            start = node.depth - 1
+            text = row.levels[start]
+        else:
+            start, text = 0, row.levels[0]
+        owner: list[NodeTrace | None] = [None] * depth
+        for group in chains.get(id(node), []):
+            if group.depth - 1 < start:
+                owner[group.depth - 1] = group
+        owners.append(owner)
+        labels.append((start, text))
+    cells: list[list[LevelCell]] = []
+    for index, (start, text) in enumerate(labels):
+        line = []
+        for column in range(start):
+            above: NodeTrace | None = owners[index][column]
+            if above is not None and index > 0 and owners[index - 1][column] is above:
+                continue  # merged down from the row above
+            span = 1
+            while (
+                above is not None
+                and index + span < len(owners)
+                and owners[index + span][column] is above
+            ):
+                span += 1
+            line.append(LevelCell(column, "" if above is None else above.name, span))
+        line.append(LevelCell(start, text, 1, depth - start))
+        cells.append(line)
+    return cells
 
 
 def not_counted(node: NodeTrace) -> bool:

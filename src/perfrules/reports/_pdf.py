@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from perfrules.errors import Lang, PerfrulesError
-from perfrules.reports.html import render_html
+from perfrules.reports.html import Edition, render_html
 from perfrules.trace import Trace
 
 __all__ = ["PdfError", "chromium", "render_pdf"]
@@ -37,8 +37,8 @@ def chromium() -> str | None:
     return next((found for name in _NAMES if (found := shutil.which(name))), None)
 
 
-def render_pdf(trace: Trace, lang: Lang) -> bytes:
-    """The report as PDF bytes (A4)."""
+def render_pdf(trace: Trace, lang: Lang, edition: Edition = "filing") -> bytes:
+    """The report as PDF bytes (A4): the form to file unless *edition* says otherwise."""
     browser = chromium()
     if browser is None:
         msg = (
@@ -48,7 +48,7 @@ def render_pdf(trace: Trace, lang: Lang) -> bytes:
         raise PdfError(msg)
     with tempfile.TemporaryDirectory(prefix="perfrules-pdf-") as folder:
         page = Path(folder) / "report.html"
-        page.write_text(render_html(trace, lang), encoding="utf-8")
+        page.write_text(render_html(trace, lang, edition), encoding="utf-8")
         target = Path(folder) / "report.pdf"
         command = [
             browser,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import unicodedata
 from decimal import Decimal
 from fractions import Fraction
@@ -24,10 +25,17 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from perfrules._messages import ui
+from perfrules._numbers import parse_fact
 from perfrules.errors import Lang
-from perfrules.reports._layout import depth_of, grade_label, level_titles, table_rows
+from perfrules.reports._layout import (
+    depth_of,
+    grade_label,
+    level_cells,
+    level_titles,
+    table_rows,
+)
 from perfrules.reports._safe import sheet_value, text_cells
-from perfrules.trace import NodeTrace, Trace
+from perfrules.trace import Trace
 
 __all__ = ["render_xlsx"]
 
@@ -60,22 +68,6 @@ def _format(places: int | None) -> str:
     if places is None:
         return "General"
     return "0" if places == 0 else "0." + "0" * places
-
-
-def _ancestors(trace: Trace) -> dict[int, list[NodeTrace]]:
-    """The groups above each indicator (by ``id()`` of the node), top first."""
-    found: dict[int, list[NodeTrace]] = {}
-
-    def visit(node: NodeTrace, above: list[NodeTrace]) -> None:
-        if node.kind == "indicator":
-            found[id(node)] = above
-            return
-        below = [*above, node] if node.kind == "group" else above
-        for child in node.children:
-            visit(child, below)
-
-    visit(trace.root, [])
-    return found
 
 
 def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> bytes:
@@ -127,58 +119,36 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
         cell.fill = _HEAD_FILL
         cell.alignment = _CENTRE
         cell.border = _BOX
-    above = _ancestors(trace)
     rows = table_rows(trace, lang)
     first = header_row + 1
-    owners: list[list[str | None]] = []  # per row, the group id owning each level column
-    for offset, row in enumerate(rows):
+    for offset, (row, cells) in enumerate(zip(rows, level_cells(trace, rows), strict=True)):
         number = first + offset
         node = row.node
-        owner: list[str | None] = [None] * depth
-        if row.kind == "indicator":
-            groups = above.get(id(node), [])
-            for group in groups:
-                if group.depth - 1 < depth:
-                    owner[group.depth - 1] = group.id
-                    sheet.cell(number, group.depth, sheet_value(group.name))
-            leaf_column = min(node.depth, depth)
-            sheet.cell(number, leaf_column, sheet_value(node.name))
-            if leaf_column < depth:
+        for cell in cells:
+            sheet.cell(number, cell.column + 1, sheet_value(cell.text))
+            if cell.rows > 1 or cell.columns > 1:
                 sheet.merge_cells(
-                    start_row=number, start_column=leaf_column, end_row=number, end_column=depth
+                    start_row=number,
+                    start_column=cell.column + 1,
+                    end_row=number + cell.rows - 1,
+                    end_column=cell.column + cell.columns,
                 )
+        if row.kind == "indicator":
             _numbers(sheet, number, first_number, node.weight, node.score, node.places)
             sheet.cell(number, first_number + 1, sheet_value(node.target))
-            sheet.cell(number, first_number + 2, sheet_value(node.actual))
+            _actual(sheet.cell(number, first_number + 2), node.actual)
+            sheet.cell(number, first_number + 4, sheet_value(provenance.reason(node.id)))
             if node.score is None:
                 sheet.cell(number, first_number + 3, ui("excluded", lang))
+            continue
+        if row.kind == "total":
+            _numbers(sheet, number, first_number, node.weight, trace.total, trace.total_places)
         else:
-            label_column = next((i + 1 for i, t in enumerate(row.levels) if t), 1)
-            sheet.cell(number, label_column, sheet_value(row.levels[label_column - 1]))
-            for group_depth in range(label_column - 1):
-                # a subtotal belongs to the runs of the groups above it
-                owner[group_depth] = _owner_above(above, node, group_depth)
-            if row.kind == "total":
-                sheet.merge_cells(
-                    start_row=number, start_column=1, end_row=number, end_column=depth
-                )
-                places = trace.total_places
-                _numbers(sheet, number, first_number, node.weight, trace.total, places)
-            else:
-                if label_column < depth:
-                    sheet.merge_cells(
-                        start_row=number,
-                        start_column=label_column,
-                        end_row=number,
-                        end_column=depth,
-                    )
-                _numbers(sheet, number, first_number, node.weight, node.score, node.places)
-            for column in range(1, width + 1):
-                sheet.cell(number, column).font = Font(bold=True)
-                sheet.cell(number, column).fill = _TOTAL_FILL
-        owners.append(owner)
+            _numbers(sheet, number, first_number, node.weight, node.score, node.places)
+        for column in range(1, width + 1):
+            sheet.cell(number, column).font = Font(bold=True)
+            sheet.cell(number, column).fill = _TOTAL_FILL
     last = first + len(rows) - 1
-    _merge_runs(sheet, owners, first, depth)
 
     # --- the grade ----------------------------------------------------------------------
     grade_row = last + 1
@@ -220,14 +190,6 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
     return buffer.getvalue()
 
 
-def _owner_above(above: dict[int, list[NodeTrace]], group: NodeTrace, level: int) -> str | None:
-    for chain in above.values():
-        for position, node in enumerate(chain):
-            if node is group:
-                return chain[level].id if level < position else None
-    return None
-
-
 def _numbers(
     sheet: Any,
     row: int,
@@ -245,23 +207,21 @@ def _numbers(
         score_cell.alignment = _RIGHT
 
 
-def _merge_runs(sheet: Any, owners: list[list[str | None]], first: int, depth: int) -> None:
-    """Merge each group's name down over the consecutive rows it owns, column by column."""
-    for level in range(depth):
-        start = 0
-        while start < len(owners):
-            group = owners[start][level]
-            end = start
-            while end + 1 < len(owners) and group is not None and owners[end + 1][level] == group:
-                end += 1
-            if group is not None and end > start:
-                sheet.merge_cells(
-                    start_row=first + start,
-                    start_column=level + 1,
-                    end_row=first + end,
-                    end_column=level + 1,
-                )
-            start = end + 1
+#: An actual value that is a plain number or percentage ("93%", "70", "4.80"): written as
+#: the number it is, shown as it was given; anything else ("70项…") stays text.
+_PLAIN: Final = re.compile(r"[+-]?\d+(?:\.(?P<places>\d+))?(?P<pct>%)?")
+
+
+def _actual(cell: Any, text: str) -> None:
+    """The actual value as a number with the format that shows it as given, else as text."""
+    match = _PLAIN.fullmatch(text.strip())
+    if match is None:
+        cell.value = sheet_value(text)
+        return
+    cell.value = _number(parse_fact(text))
+    places = len(match["places"] or "")
+    cell.number_format = _format(places) + ("%" if match["pct"] else "")
+    cell.alignment = _RIGHT
 
 
 def _thirds(width: int) -> list[tuple[int, int]]:

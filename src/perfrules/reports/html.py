@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from html import escape
+from typing import Final, Literal
 
 from perfrules._messages import ui
 from perfrules._numbers import ROUNDING, format_number, format_short
@@ -21,12 +22,19 @@ from perfrules.reports._layout import (
     depth_of,
     gap_lines,
     grade_label,
+    level_cells,
     level_titles,
     score_text,
     table_rows,
     weight_text,
 )
 from perfrules.trace import NodeTrace, Trace
+
+__all__ = ["EDITIONS", "Edition", "render_html"]
+
+#: The page to file (the form: no analysis aids, pages numbered) or to analyse.
+Edition = Literal["filing", "analysis"]
+EDITIONS: Final[tuple[Edition, ...]] = ("filing", "analysis")
 
 _CSS = """
 :root { --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --bar: #3e7cb1; --lost: #f0b429; }
@@ -57,14 +65,20 @@ thead { display: table-header-group; }
 .signatures span { display: inline-block; min-width: 8em; border-bottom: 1px solid var(--ink); }
 footer { color: var(--muted); font-size: .8rem; margin-top: 2rem; }
 details.provenance pre { font-size: .75rem; }
-@page { size: A4; margin: 14mm 12mm; }
+.meta span + span { margin-left: 2em; }
+tr.grade-row td { font-weight: 700; }
+td.reason { min-width: 8em; }
 @media print {
   details { display: none; }
   body { margin: 0; max-width: none; padding: 0; font-size: 10.5pt; }
   a { color: inherit; }
   #chart { display: none; }
-  tr, .headline, .signatures { break-inside: avoid; page-break-inside: avoid; }
+  td:not([rowspan]), .headline, .signatures { break-inside: avoid; page-break-inside: avoid; }
   table { font-size: 9pt; }
+  th, td { padding: .2rem .4rem; }
+  .headline { margin: .4rem 0; }
+  .total { font-size: 1.8rem; }
+  .signatures { margin-top: 1rem; }
 }
 """
 
@@ -146,45 +160,87 @@ def _table(trace: Trace, lang: Lang) -> str:
     titles = level_titles(trace, depth, lang)
     heads = [f'<th class="level">{escape(h)}</th>' for h in titles]
     heads += [
-        f"<th>{escape(ui(key, lang))}</th>" for key in ("weight", "target", "actual", "score")
+        f"<th>{escape(ui(key, lang))}</th>"
+        for key in ("form.weight", "form.target", "form.actual", "form.score")
     ]
+    heads.append(f'<th class="reason">{escape(ui("form.reason", lang))}</th>')
     out = ["<table><thead><tr>", *heads, "</tr></thead><tbody>"]
-    for row in table_rows(trace, lang):
+    rows = table_rows(trace, lang)
+    provenance = trace.provenance
+    for row, cells in zip(rows, level_cells(trace, rows), strict=True):
         node = row.node
-        levels = [escape(text) for text in row.levels]
+        levels = []
+        for cell in cells:
+            body = escape(cell.text)
+            if row.kind == "indicator" and cell is cells[-1]:
+                body += _explanation(node, lang)
+            spans = (f' rowspan="{cell.rows}"' if cell.rows > 1 else "") + (
+                f' colspan="{cell.columns}"' if cell.columns > 1 else ""
+            )
+            levels.append(f'<td class="level"{spans}>{body}</td>')
         if row.kind == "indicator":
-            where = min(node.depth, depth) - 1
-            levels[where] += _explanation(node, lang)
-            cells = "".join(f"<td>{c}</td>" for c in levels)
             out.append(
-                f"<tr>{cells}"
+                f"<tr>{''.join(levels)}"
                 f'<td class="num">{escape(weight_text(node))}</td><td>{escape(node.target)}</td>'
                 f"<td>{escape(node.actual)}</td>"
-                f'<td class="num">{escape(score_text(node, lang))}</td></tr>'
+                f'<td class="num">{escape(score_text(node, lang))}</td>'
+                f'<td class="reason">{escape(provenance.reason(node.id))}</td></tr>'
             )
             continue
         total = row.kind == "total"
         places = trace.total_places if total else node.places
-        cells = "".join(f"<td>{c}</td>" for c in levels)
         cell_id = ' id="total-cell"' if total else ""
         out.append(
-            f'<tr class="{"grand" if total else "subtotal"}">{cells}'
+            f'<tr class="{"grand" if total else "subtotal"}">{"".join(levels)}'
             f'<td class="num">{escape(weight_text(node))}</td><td></td><td></td>'
-            f'<td class="num"{cell_id}>{_num(node.score, places)}</td></tr>'
+            f'<td class="num"{cell_id}>{_num(node.score, places)}</td><td></td></tr>'
         )
+    out.append(
+        f'<tr class="grade-row"><td colspan="{depth}">{escape(ui("form.grade", lang))}</td>'
+        f'<td colspan="5">{escape(grade_label(trace, lang))}</td></tr>'
+    )
     out.append("</tbody></table>")
     out += [f'<p class="legend">{escape(text)}</p>' for text in counted_legend(trace, lang)]
     return "".join(out)
 
 
-def render_html(trace: Trace, lang: Lang) -> str:
-    """The whole page."""
+def _page_css(lang: Lang, edition: Edition) -> str:
+    """The printed page: A4 (landscape for the form to file), numbered 第 x 页 共 y 页."""
+    mark = "\x00"
+    text = ui("form.page", lang, page=f"{mark}page{mark}", pages=f"{mark}pages{mark}")
+    parts = []
+    for index, part in enumerate(text.split(mark)):
+        if index % 2:
+            parts.append(f"counter({part})")
+        elif part:
+            parts.append('"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    size = "A4 landscape" if edition == "filing" else "A4"
+    return (
+        f"@page {{ size: {size}; margin: 12mm 12mm 16mm;"
+        f" @bottom-center {{ content: {' '.join(parts)}; font-size: 9pt; color: #616e7c; }} }}"
+    )
+
+
+def render_html(trace: Trace, lang: Lang, edition: Edition = "analysis") -> str:
+    """The whole page: the *edition* to file (the form, numbered pages) or to analyse.
+
+    The analysis edition adds what helps to read the score (the chart, the gap to the next
+    band and the rows that would close it); the form to file has none of it.
+    """
     label = grade_label(trace, lang)
     gap = " ".join(gap_lines(trace, lang))
+    analysis = edition == "analysis"
+    gap_block = f'\n  <div class="gap" id="gap">{escape(gap)}</div>' if analysis else ""
+    chart = _chart(trace, lang) if analysis else ""
     cohort_items = "".join(f"<li>{escape(text)}</li>" for text in cohort_lines(trace, lang))
     cohort = f'<ul class="cohort" id="cohort">{cohort_items}</ul>' if cohort_items else ""
     provenance = trace.provenance
-    unit = escape(provenance.unit)
+    colon = ui("colon", lang)
+    year = "" if provenance.scheme_year is None else str(provenance.scheme_year)
+    unit = (
+        f'<span id="unit">{escape(ui("form.unit", lang))}{colon}{escape(provenance.unit)}</span>'
+        f'<span id="year">{escape(ui("form.year", lang))}{colon}{escape(year)}</span>'
+    )
     total = _num(trace.total, trace.total_places)
     footer = escape(
         ui(
@@ -195,7 +251,6 @@ def render_html(trace: Trace, lang: Lang) -> str:
             lib=provenance.perfrules,
         )
     )
-    colon = ui("colon", lang)
     form = dict(provenance.form)  # the facts' [form], where given; blank lines otherwise
     signs = "".join(
         f"<div>{escape(ui(key, lang))}{colon}<span>{escape(value)}</span></div>"
@@ -219,7 +274,7 @@ def render_html(trace: Trace, lang: Lang) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(trace.root.name)}</title>
-<style>{_CSS}</style>
+<style>{_CSS}{_page_css(lang, edition)}</style>
 </head>
 <body>
 <h1>{escape(trace.root.name)}</h1>
@@ -228,11 +283,10 @@ def render_html(trace: Trace, lang: Lang) -> str:
   <div><div class="meta">{escape(ui("total", lang))}</div>
     <div class="total" id="total">{total}</div></div>
   <div><div class="meta">{escape(ui("grade", lang))}</div>
-    <div class="grade" id="grade">{escape(label)}</div></div>
-  <div class="gap" id="gap">{escape(gap)}</div>
+    <div class="grade" id="grade">{escape(label)}</div></div>{gap_block}
 </div>
 {cohort}
-{_chart(trace, lang)}
+{chart}
 {_table(trace, lang)}
 <div class="signatures" id="signatures">{signs}</div>
 <footer>{footer}
