@@ -75,3 +75,27 @@ def test_a_misspelt_key_of_a_ranking_is_an_unknown_key_at_its_line(tmp_path):
     assert ("PR101", _line(text, "wehre")) in _found(tmp_path, text)
     # spelt right, the same scheme is accepted
     assert _found(tmp_path, HEAD + BANDS + ranking.replace("tie =", "ties =")) == []
+
+
+def test_weights_of_thirty_digits_add_up_exactly():
+    import pytest
+
+    import perfrules
+
+    def scheme(maximum: str, *weights: str) -> str:
+        rows = "".join(
+            f'[indicators.r{n}]\nweight = {w}\nformula = "weight * x"\n'
+            for n, w in enumerate(weights)
+        )
+        return (
+            f'[scheme]\nid = "w"\ntitle = "w"\nmax = {maximum}\n[inputs]\nx = {{}}\n'
+            f'[[bands]]\nlabel = "A"\nmin = 0\nmax = {maximum}\n{rows}'
+        )
+
+    # 28 significant digits round this sum to exactly the maximum: it is not
+    off = scheme("1", "0.500000000000000000000000000001", "0.5")
+    with pytest.raises(perfrules.RuleFileError) as caught:
+        perfrules.loads_scheme(off, name="w.toml")
+    assert [d.code for d in caught.value.diagnostics] == ["PR202"]
+    nines = "9" * 29 + ".9"  # thirty 9s: weights that add up to it are accepted
+    perfrules.loads_scheme(scheme(nines, "9" * 29, "0.9"), name="w.toml")

@@ -823,8 +823,10 @@ def test_score_a_filled_in_template_like_the_cli(client, bench, root, monkeypatc
     body = {"scheme": {"path": "2021/scheme.toml"}, "format": "template", "lang": "zh"}
     book = openpyxl.load_workbook(io.BytesIO(_post(client, bench, "/api/export", body).content))
     sheet = book.active
-    column = next(c.column for c in sheet[1] if "actual" in str(c.value))
-    for row in range(2, sheet.max_row + 1):
+    # the table's header comes after the unit and signature rows of the form
+    header = next(r for r in sheet.iter_rows() if any("actual" in str(c.value) for c in r))
+    column = next(c.column for c in header if "actual" in str(c.value))
+    for row in range(header[0].row + 1, sheet.max_row + 1):
         sheet.cell(row, column).value = "90%"
     book.save(root / "2021" / "filled.xlsx")
     files = {f["path"]: f["kind"] for f in client.get("/api/files").json()["files"]}
@@ -870,8 +872,10 @@ def _filled_template(client, bench):
     body = {"scheme": {"path": "2021/scheme.toml"}, "format": "template", "lang": "zh"}
     book = openpyxl.load_workbook(io.BytesIO(_post(client, bench, "/api/export", body).content))
     sheet = book.active
-    column = next(c.column for c in sheet[1] if "actual" in str(c.value))
-    for row in range(2, sheet.max_row + 1):
+    # the table's header comes after the unit and signature rows of the form
+    header = next(r for r in sheet.iter_rows() if any("actual" in str(c.value) for c in r))
+    column = next(c.column for c in header if "actual" in str(c.value))
+    for row in range(header[0].row + 1, sheet.max_row + 1):
         sheet.cell(row, column).value = "90%"
     out = io.BytesIO()
     book.save(out)

@@ -363,8 +363,10 @@ def test_score_an_uploaded_workbook(page, tmp_path):
     assert result.exit_code == 0, result.output
     book = openpyxl.load_workbook(template)
     sheet = book.active
-    column = next(c.column for c in sheet[1] if "actual" in str(c.value))
-    for row in range(2, sheet.max_row + 1):
+    # the table's header comes after the unit and signature rows of the form
+    header = next(r for r in sheet.iter_rows() if any("actual" in str(c.value) for c in r))
+    column = next(c.column for c in header if "actual" in str(c.value))
+    for row in range(header[0].row + 1, sheet.max_row + 1):
         sheet.cell(row, column).value = "90%"
     book.save(template)
     page.get_by_role("tab", name="评分").click()

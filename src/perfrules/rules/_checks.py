@@ -132,7 +132,8 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
             continue
         if ("parent", group_id) in broken or any(("indicators", k) in broken for _, k, _ in kids):
             continue
-        total = sum((w for _, _, w in kids), Decimal(0))
+        # exact, whatever the digits (a Decimal sum keeps 28 of them)
+        total = sum((Fraction(w) for _, _, w in kids), Fraction(0))
         if total != group.weight:
             yield Diagnostic(
                 "PR201",
@@ -147,7 +148,7 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
     top = children.get(None, [])
     fitted = scheme.scheme.fit is not None  # the rows may add up to another maximum
     if top and not fitted and ("parent", "") not in broken and ("scheme",) not in broken:
-        total = sum((w for _, _, w in top), Decimal(0))
+        total = sum((Fraction(w) for _, _, w in top), Fraction(0))
         if total != scheme.max:
             yield Diagnostic(
                 "PR202",
