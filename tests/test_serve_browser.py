@@ -314,6 +314,8 @@ def test_save_and_refuse_a_file_changed_on_disk(page, served):
     target = root / "2022" / "scheme.toml"
     original = target.read_text(encoding="utf-8")
     page.locator("#rules-file").select_option("2022/scheme.toml")
+    # the 2021 file also has a [scheme] line: wait until the editor holds the 2022 file
+    expect(_rules_line(page, 'extends = "examples/xinzhou-zfw-2021"')).to_be_visible()
     line = _rules_line(page, "[scheme]")
     line.click()
     page.keyboard.press("Home")
