@@ -340,8 +340,11 @@ def test_start_next_years_scheme(page, served):
 
     _, root = served
     page.locator("#rules-file").select_option("2021/scheme.toml")
+    # the file is loaded (and the year field set from it) before the year is typed
+    expect(page.locator(".cm-content")).to_contain_text('id = "xinzhou-zfw-2021"')
     expect(page.get_by_label("新年度")).to_have_value("2022")
     page.get_by_label("新年度").fill("2024")
+    expect(page.get_by_label("新年度")).to_have_value("2024")
     page.get_by_role("button", name="生成新年度方案").click()
     expect(page.locator("#rules-status")).to_have_text("已生成 2024/scheme.toml")
     expect(page.locator("#rules-file")).to_have_value("2024/scheme.toml")

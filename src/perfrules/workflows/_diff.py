@@ -160,26 +160,20 @@ def diff_schemes(old: Scheme, new: Scheme) -> list[Change]:
     return sorted(out, key=lambda c: (sections.index(c.section), order[c.kind], c.id, c.key or ""))
 
 
+def _whole(section: str, before: Any, after: Any, text_of: Any) -> Change:
+    """A section added or removed as a whole, summed up by *text_of*."""
+    if before is None:
+        return Change("added", section, section, None, None, text_of(after))
+    return Change("removed", section, section, None, text_of(before), None)
+
+
 def _cohort(old: Scheme, new: Scheme) -> list[Change]:
     """``[cohort]``: added or removed as a whole, else its keys and each value."""
     before, after = old.cohort, new.cohort
     if before is None and after is None:
         return []
     if before is None or after is None:
-        kind = "added" if before is None else "removed"
-        entry = after if after is not None else before
-        assert entry is not None  # noqa: S101
-        text = _cohort_text(entry)
-        return [
-            Change(
-                kind,
-                "cohort",
-                "cohort",
-                None,
-                None if kind == "added" else text,
-                text if kind == "added" else None,
-            )
-        ]
+        return [_whole("cohort", before, after, _cohort_text)]
     out = [
         Change(
             "changed", "cohort", key, key, _text(getattr(before, key)), _text(getattr(after, key))
@@ -204,20 +198,7 @@ def _ranking(old: Scheme, new: Scheme) -> list[Change]:
     if before is None and after is None:
         return []
     if before is None or after is None:
-        kind = "added" if before is None else "removed"
-        entry = after if after is not None else before
-        assert entry is not None  # noqa: S101
-        text = _ranking_text(entry)
-        return [
-            Change(
-                kind,
-                "ranking",
-                "ranking",
-                None,
-                None if kind == "added" else text,
-                text if kind == "added" else None,
-            )
-        ]
+        return [_whole("ranking", before, after, _ranking_text)]
     out = []
     keys_before = ", ".join(f"{k.by} {k.order}" for k in before.keys)
     keys_after = ", ".join(f"{k.by} {k.order}" for k in after.keys)
