@@ -73,3 +73,13 @@ def test_an_audit_expects_the_grade_an_override_gives():
     assert [f.id for f in report.findings] == []
     wrong = audit(compiled, facts, Published(Fraction(10), "pass", {}, {}))
     assert [(f.id, f.expected) for f in wrong.findings] == [("grade", "not demonstrated")]
+
+
+def test_total_for_refuses_a_misspelt_row_and_takes_decimals():
+    from decimal import Decimal
+
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(TWO_ROWS, name="a.toml"))
+    assert compiled.total_for({"a": Decimal("2.5"), "b": 5}) == Fraction("7.5")
+    with pytest.raises(KeyError):
+        compiled.total_for({"a": Fraction(1), "bb": Fraction(5)})
+    assert compiled.grade_for(Decimal("6")).label == "pass"

@@ -297,23 +297,33 @@ class CompiledScheme:
             (values, pres),
         )
 
-    def grade_for(self, total: Fraction) -> Grade:
+    def grade_for(self, total: Fraction | Decimal | int) -> Grade:
         """The band a total of *total* falls in (what ``evaluate`` grades it), by the totals."""
-        return self.plan.grades[self.totals.band_of(total.numerator, total.denominator)]
+        exact = Fraction(total)
+        return self.plan.grades[self.totals.band_of(exact.numerator, exact.denominator)]
 
-    def total_for(self, scores: Mapping[str, Fraction | None]) -> Fraction | None:
+    def total_for(
+        self, scores: Mapping[str, Fraction | Decimal | int | None]
+    ) -> Fraction | None:
         """The total this scheme gives to indicators scoring *scores* (by id; rounded).
 
         An indicator absent or ``None`` is left out (renormalised as not applicable); rows
-        not counted are not added; every level is rounded as declared. ``None`` when no
-        counted row is scored. An audit checks a published total with it.
+        not counted are not added; every level is rounded as declared; a group's score is
+        ignored (it follows from its rows). ``None`` when no counted row is scored. An audit
+        checks a published total with it.
+
+        Raises:
+            KeyError: an id that is no group or indicator of the scheme (a misspelt row
+                would otherwise be taken as not applicable).
         """
         plan = self.plan
-        by_index = {
-            plan.by_id[ident]: value
-            for ident, value in scores.items()
-            if ident in plan.by_id and plan.nodes[plan.by_id[ident]].kind == "indicator"
-        }
+        by_index: dict[int, Fraction | None] = {}
+        for ident, value in scores.items():
+            index = plan.by_id.get(ident)
+            if index is None:
+                raise KeyError(f"the scheme has no group or indicator {ident!r}")
+            if plan.nodes[index].kind == "indicator":
+                by_index[index] = None if value is None else Fraction(value)
         values, _, _ = self.totals.record(by_index)
         num, den = values[0], values[1]
         return None if num is None else Fraction(num, den)
