@@ -302,9 +302,7 @@ class CompiledScheme:
         exact = Fraction(total)
         return self.plan.grades[self.totals.band_of(exact.numerator, exact.denominator)]
 
-    def total_for(
-        self, scores: Mapping[str, Fraction | Decimal | int | None]
-    ) -> Fraction | None:
+    def total_for(self, scores: Mapping[str, Fraction | Decimal | int | None]) -> Fraction | None:
         """The total this scheme gives to indicators scoring *scores* (by id; rounded).
 
         An indicator absent or ``None`` is left out (renormalised as not applicable); rows
