@@ -82,4 +82,4 @@ def test_total_for_refuses_a_misspelt_row_and_takes_decimals():
     assert compiled.total_for({"a": Decimal("2.5"), "b": 5}) == Fraction("7.5")
     with pytest.raises(KeyError):
         compiled.total_for({"a": Fraction(1), "bb": Fraction(5)})
-    assert compiled.grade_for(Decimal("6")).label == "pass"
+    assert compiled.grade_for(Decimal("6.0")).label == "pass"
