@@ -110,11 +110,10 @@ def test_groups_whose_rows_all_counted_are_built_as_the_general_path_builds_them
     def without_short_cut(plan):  # no group lists the rows it adds up: all go the long way
         return [(i, n, p, g and (g[0], (), *g[2:])) for i, n, p, g in layout(plan)]
 
-    for module in (_layout, _tree, _json):  # every writer that reads the layouts
-        if hasattr(module, "_json_layout"):
-            monkeypatch.setattr(module, "_json_layout", without_short_cut)
-        if hasattr(module, "_plain_layout"):
-            monkeypatch.setattr(module, "_plain_layout", lambda plan: None)  # nor the plain path
+    # every writer that reads the layouts; setattr fails on a name that is gone
+    for module in (_layout, _tree, _json):
+        monkeypatch.setattr(module, "_json_layout", without_short_cut)
+        monkeypatch.setattr(module, "_plain_layout", lambda plan: None)  # nor the plain path
     monkeypatch.setattr(  # rows written from their nodes
         _assemble.Evaluation,
         "_plain_leaf_json",

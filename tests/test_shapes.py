@@ -254,11 +254,10 @@ def general_writers(compiled: perfrules.CompiledScheme) -> Iterator[None]:
         return [(i, n, p, g and (g[0], (), *g[2:])) for i, n, p, g in layout(plan)]
 
     with pytest.MonkeyPatch.context() as patch:
-        for module in (_layout, _tree, _json):  # every writer that reads the layouts
-            if hasattr(module, "_json_layout"):
-                patch.setattr(module, "_json_layout", without_short_cut)
-            if hasattr(module, "_plain_layout"):
-                patch.setattr(module, "_plain_layout", lambda plan: None)
+        # every writer that reads the layouts; setattr fails on a name that is gone
+        for module in (_layout, _tree, _json):
+            patch.setattr(module, "_json_layout", without_short_cut)
+            patch.setattr(module, "_plain_layout", lambda plan: None)  # nor the plain path
         patch.setattr(
             _assemble.Evaluation,
             "_plain_leaf_json",

@@ -370,7 +370,8 @@ class Totals:
         # Before rounding and the cap, the total reaches the band's minimum once the lost
         # points raised make up (minimum × applicable / scaled to − the rows' sum).
         needed = self.plan.bands[goal][1] / factor - Fraction(base_num, base_den)
-        target = math.ceil(needed * common)
+        scaled = needed * common
+        target = -(-scaled.numerator // scaled.denominator)  # the exact ceiling, in integers
         count = 0
         while count < len(rows) and sums[count] < target:
             row = rows[count]
