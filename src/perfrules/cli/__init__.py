@@ -6,6 +6,10 @@ scored); 2 usage errors and unreadable input; 3 an internal error (a bug: re-run
 ``check``, whose diagnostics are its answer. Users never see a Python traceback.
 """
 
+# The commands' imports are declared for the type checker and made by _load() when a command
+# runs, so TC004 (an import under TYPE_CHECKING used at run time) does not apply here.
+# ruff: noqa: TC004
+
 from __future__ import annotations
 
 import contextlib
@@ -13,15 +17,13 @@ import functools
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import click
-from rich.text import Text
 
 from perfrules._reading import MAX_FILE_BYTES, is_folder, read_stream, regular_file
-from perfrules.engine import VERSION, CompiledScheme, compile_scheme
 from perfrules.errors import (
     Diagnostic,
     DiagnosticsError,
@@ -30,49 +32,121 @@ from perfrules.errors import (
     PerfrulesError,
     RuleFileError,
 )
-from perfrules.facts import load_facts, loads_facts
-from perfrules.reports import (
-    FORMATS,
-    diagnostics_json,
-    format_named,
-    make_console,
-    make_progress,
-    render_audit,
-    render_batch_summary,
-    render_diagnostics,
-    render_diff,
-    render_explain,
-    render_html,
-    render_markdown,
-    render_score_table,
-    results_format,
-)
-from perfrules.reports._safe import click_text, printable
-from perfrules.reports.html import Edition
-from perfrules.rules._front import (
-    RuleFile,
-    check_path,
-    check_rule_file,
-    find_rule_file,
-    find_rule_files,
-)
 from perfrules.serve import command as serve_command
-from perfrules.trace import Result, Trace
-from perfrules.workflows._audit import audit as audit_report
-from perfrules.workflows._audit import load_report
-from perfrules.workflows._batch import (
-    CSV_EOLS,
-    CsvStyle,
-    read_units,
-    score_batch,
-    write_results,
-)
-from perfrules.workflows._diff import diff_schemes, what_if
-from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
-from perfrules.workflows._packs import PackError, run_cases
-from perfrules.workflows._packs import packs as installed
-from perfrules.workflows._schema import KINDS, schema_text
-from perfrules.workflows._templates import write_template
+
+if TYPE_CHECKING:  # imported by _load() when a command runs, not for ``perfrules --help``
+    from rich.text import Text
+
+    from perfrules.engine import CompiledScheme, compile_scheme
+    from perfrules.facts import load_facts, loads_facts
+    from perfrules.reports import (
+        FORMATS,
+        diagnostics_json,
+        format_named,
+        make_console,
+        make_progress,
+        render_audit,
+        render_batch_summary,
+        render_diagnostics,
+        render_diff,
+        render_explain,
+        render_html,
+        render_markdown,
+        render_score_table,
+        results_format,
+    )
+    from perfrules.reports._safe import click_text, printable
+    from perfrules.reports.html import Edition
+    from perfrules.rules._front import (
+        RuleFile,
+        check_path,
+        check_rule_file,
+        find_rule_file,
+        find_rule_files,
+    )
+    from perfrules.trace import Result, Trace
+    from perfrules.workflows._audit import audit as audit_report
+    from perfrules.workflows._audit import load_report
+    from perfrules.workflows._batch import (
+        CSV_EOLS,
+        CsvStyle,
+        read_units,
+        score_batch,
+        write_results,
+    )
+    from perfrules.workflows._diff import diff_schemes, what_if
+    from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
+    from perfrules.workflows._packs import PackError, run_cases
+    from perfrules.workflows._packs import packs as installed
+    from perfrules.workflows._schema import KINDS, schema_text
+    from perfrules.workflows._templates import write_template
+
+
+def _load() -> None:
+    """Import what the commands use, once, when the first one runs.
+
+    ``perfrules --help`` (and ``import perfrules.cli``) loads only click: the engine,
+    pydantic's models, rich and the renderers are imported here, into this module's names.
+    """
+    global compile_scheme, load_facts, loads_facts, FORMATS, diagnostics_json  # noqa: PLW0603
+    global format_named, make_console, make_progress, render_audit  # noqa: PLW0603
+    global render_batch_summary, render_diagnostics, render_diff, render_explain  # noqa: PLW0603
+    global render_html, render_markdown, render_score_table, results_format  # noqa: PLW0603
+    global click_text, printable, check_path, check_rule_file, find_rule_file  # noqa: PLW0603
+    global find_rule_files, audit_report, load_report, read_units, score_batch  # noqa: PLW0603
+    global write_results, diff_schemes, what_if, STDOUT, extends_text  # noqa: PLW0603
+    global new_year_text, write_atomic, PackError, run_cases, installed, KINDS  # noqa: PLW0603
+    global schema_text, write_template, Text, CSV_EOLS, CsvStyle  # noqa: PLW0603
+    if "write_template" in globals():
+        return
+    from rich.text import Text  # noqa: PLC0415
+
+    from perfrules.engine import compile_scheme  # noqa: PLC0415
+    from perfrules.facts import load_facts, loads_facts  # noqa: PLC0415
+    from perfrules.reports import (  # noqa: PLC0415
+        FORMATS,
+        diagnostics_json,
+        format_named,
+        make_console,
+        make_progress,
+        render_audit,
+        render_batch_summary,
+        render_diagnostics,
+        render_diff,
+        render_explain,
+        render_html,
+        render_markdown,
+        render_score_table,
+        results_format,
+    )
+    from perfrules.reports._safe import click_text, printable  # noqa: PLC0415
+    from perfrules.rules._front import (  # noqa: PLC0415
+        check_path,
+        check_rule_file,
+        find_rule_file,
+        find_rule_files,
+    )
+    from perfrules.workflows._audit import audit as audit_report  # noqa: PLC0415
+    from perfrules.workflows._audit import load_report  # noqa: PLC0415
+    from perfrules.workflows._batch import (  # noqa: PLC0415
+        CSV_EOLS,
+        CsvStyle,
+        read_units,
+        score_batch,
+        write_results,
+    )
+    from perfrules.workflows._diff import diff_schemes, what_if  # noqa: PLC0415
+    from perfrules.workflows._files import (  # noqa: PLC0415
+        STDOUT,
+        extends_text,
+        new_year_text,
+        write_atomic,
+    )
+    from perfrules.workflows._packs import PackError, run_cases  # noqa: PLC0415
+    from perfrules.workflows._packs import packs as installed  # noqa: PLC0415
+    from perfrules.workflows._schema import KINDS, schema_text  # noqa: PLC0415
+    from perfrules.workflows._templates import write_template  # noqa: PLC0415
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,7 +156,43 @@ EXIT_PIPE = 141
 _UNREADABLE = frozenset({"PR105", "PR106", "PR108", "PR418", "PR419", "PR420"})
 
 
-_RESULT_ENDINGS: Final = ", ".join(s for f in FORMATS if f.results for s in f.suffixes)
+def _result_endings() -> str:
+    _load()
+    return ", ".join(s for f in FORMATS if f.results for s in f.suffixes)
+
+
+class _LaterChoice(click.Choice):  # type: ignore[type-arg]
+    """A choice among values read from their owner when first needed, not at import."""
+
+    def __init__(self, values: Callable[[], Sequence[str]]) -> None:
+        self._values = values
+        self._found: tuple[str, ...] | None = None
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The values, read once."""
+        if self._found is None:
+            _load()
+            self._found = tuple(self._values())
+        return self._found
+
+    @choices.setter
+    def choices(self, _: object) -> None:
+        """Click sets its choices at construction; ours are read later."""
+
+
+class _LaterHelp(click.Option):
+    """An option whose help text names values read from their owner when help is shown."""
+
+    def __init__(self, *args: Any, help_of: Callable[[], str], **kwargs: Any) -> None:
+        self._help_of = help_of
+        super().__init__(*args, **kwargs)
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        """The help record, its text made now."""
+        self.help = self._help_of()
+        return super().get_help_record(ctx)
 
 
 def default_lang() -> Lang:
@@ -131,6 +241,7 @@ def _guard(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _load()
         debug = bool(os.environ.get("PERFRULES_DEBUG"))
         try:
             return func(*args, **kwargs)
@@ -370,7 +481,7 @@ class _Perfrules(click.Group):
 
 
 @click.group(cls=_Perfrules, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(VERSION, prog_name="perfrules")
+@click.version_option(package_name="perfrules", prog_name="perfrules")
 @click.option(
     "--root",
     type=click.Path(file_okay=False),
@@ -399,6 +510,7 @@ def cli(root: str | None, quiet: bool, lang: Lang | None) -> None:
 
     按规则文件计算并解释绩效评分。方案或事实文件参数可为“-”，表示从标准输入读取。
     """
+    _load()
     _SETTINGS.root = root
     _SETTINGS.quiet = quiet
     _SETTINGS.lang = lang
@@ -489,7 +601,7 @@ def check(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice([f.name for f in FORMATS if f.unit]),
+    type=_LaterChoice(lambda: [f.name for f in FORMATS if f.unit]),
     default="text",
     show_default=True,
     help="Output format. 输出格式。",
@@ -499,8 +611,11 @@ def check(
     "--out",
     type=click.Path(dir_okay=False),
     default=None,
-    help=f"Write to a file; many units' results go to {_RESULT_ENDINGS}. "
-    "写入文件；批量结果写入 .csv、.jsonl 或 .xlsx。",
+    cls=_LaterHelp,
+    help_of=lambda: (
+        f"Write to a file; many units' results go to {_result_endings()}. "
+        "写入文件；批量结果写入 .csv、.jsonl 或 .xlsx。"
+    ),
 )
 @_UNIT_OPTION
 @click.option(
@@ -519,7 +634,7 @@ def check(
 )
 @click.option(
     "--csv-eol",
-    type=click.Choice(list(CSV_EOLS)),
+    type=_LaterChoice(lambda: list(CSV_EOLS)),
     default="lf",
     show_default=True,
     help="Line ending of CSV results. CSV 结果文件的换行符。",
@@ -636,12 +751,12 @@ def _score_batch(
     style: CsvStyle,
 ) -> None:
     if out is None:
-        raise click.UsageError(f"scoring many units needs --out FILE ({_RESULT_ENDINGS})")
+        raise click.UsageError(f"scoring many units needs --out FILE ({_result_endings()})")
     target = Path(out)
     if out == STDOUT and output_format == "json":
         raise click.UsageError("--out - writes the results (CSV) to stdout: drop --format json")
     if results_format(out) is None and out != STDOUT:
-        raise click.BadParameter(f"the file must end in {_RESULT_ENDINGS}", param_hint="--out")
+        raise click.BadParameter(f"the file must end in {_result_endings()}", param_hint="--out")
     console = make_console(stderr=True)
     show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
     streamed = _streamer(Path(source), target, compiled)
