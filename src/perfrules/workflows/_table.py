@@ -226,9 +226,23 @@ def readable_table(arrow: pa.Table, source: str) -> pa.Table:
 
 
 class _Column:
-    """One column's cells as codes into its distinct values (``-1`` for an empty cell)."""
+    """One column's cells: codes into its distinct values (``-1`` for an empty cell).
 
-    __slots__ = ("_flags", "_numbers", "_present", "codes", "distinct", "name", "position")
+    A column of numbers (integers, floats, decimals) keeps its Arrow array: its cells are
+    read as integer pairs all at once (:func:`_number_arrays`), and its codes are made only
+    if something asks for them (a condition or a cohort value read from it).
+    """
+
+    __slots__ = (
+        "_codes",
+        "_distinct",
+        "_flags",
+        "_numbers",
+        "_present",
+        "array",
+        "name",
+        "position",
+    )
 
     def __init__(self, name: str, position: int, array: pa.ChunkedArray) -> None:
         self.name = name
@@ -237,6 +251,16 @@ class _Column:
         if pa.types.is_dictionary(encoded.type):
             # Its values in row order (lists have no cast from a dictionary).
             encoded = encoded.dictionary.take(encoded.indices)
+        self.array: pa.Array | None = encoded if _numeric(encoded.type) else None
+        self._codes: Ints | None = None
+        self._distinct: list[Any] = []
+        if self.array is None:
+            self._encode(encoded)
+        self._numbers: Any = None
+        self._flags: Any = None
+        self._present: Any = None
+
+    def _encode(self, encoded: pa.Array) -> None:
         if pa.types.is_nested(encoded.type):
             # Lists and structs have no dictionary kernel: number their distinct values here
             # (none is a fact: the rows go the long way and say so).
@@ -244,42 +268,77 @@ class _Column:
             cells = encoded.to_pylist()
             codes = [-1 if v is None else seen.setdefault(repr(v), len(seen)) for v in cells]
             firsts = {code: v for code, v in zip(codes, cells, strict=True) if code >= 0}
-            self.codes = np.asarray(codes, dtype=np.int64)
-            self.distinct: list[Any] = [_cell(firsts[k]) for k in range(len(seen))]
+            self._codes = np.asarray(codes, dtype=np.int64)
+            self._distinct = [_cell(firsts[k]) for k in range(len(seen))]
         else:
             encoded = encoded.dictionary_encode()
             indices = encoded.indices.fill_null(-1)
-            self.codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-            self.distinct = [_cell(v) for v in encoded.dictionary.to_pylist()]
-        empty = [i for i, v in enumerate(self.distinct) if v is _MISSING]
+            self._codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            self._distinct = [_cell(v) for v in encoded.dictionary.to_pylist()]
+        empty = [i for i, v in enumerate(self._distinct) if v is _MISSING]
         if empty:
-            self.codes = np.where(np.isin(self.codes, empty), -1, self.codes)
-        self._numbers: Any = None
-        self._flags: Any = None
-        self._present: Any = None
+            self._codes = np.where(np.isin(self._codes, empty), -1, self._codes)
+
+    @property
+    def codes(self) -> Ints:
+        """Each row's code into :attr:`distinct` (``-1``: empty)."""
+        if self._codes is None:
+            assert self.array is not None  # noqa: S101 - kept when the codes are not made
+            self._encode(self.array)
+        assert self._codes is not None  # noqa: S101
+        return self._codes
+
+    @property
+    def distinct(self) -> list[Any]:
+        """The column's distinct cells, each as a fact (:func:`_cell`)."""
+        _ = self.codes
+        return self._distinct
 
     def present(self) -> Ints:
         if self._present is None:
-            self._present = np.asarray(self.codes >= 0)
+            self._present = (
+                np.asarray(self.codes >= 0) if self.array is None else _valid(self.array)
+            )
         found: Ints = self._present
         return found
 
     def row(self, index: int) -> Any:
+        if self.array is not None:
+            return _cell(self.array[index].as_py())
         code = self.codes[index]
         return _MISSING if code < 0 else self.distinct[code]
 
 
+def _numeric(kind: pa.DataType) -> bool:
+    """Integers, floats and decimals: read as arrays of integer pairs."""
+    return bool(
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    )
+
+
+def _valid(array: pa.Array) -> Ints:
+    """The rows of *array* that are not null."""
+    if array.null_count == 0:
+        return np.ones(len(array), dtype=np.bool_)
+    return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
 def _cell(value: Any) -> Any:
-    """A table cell as a fact: text stripped, a float by its shortest decimal text."""
+    """A table cell as a fact: text stripped, a float by its shortest decimal text.
+
+    A float NaN (a value in Arrow and polars, where null is the empty cell) becomes the
+    text ``NaN``, which no number is read from: the row's error, at its cell. pandas' NaN
+    in a float column is its empty cell and arrives here as null.
+    """
     if value is None:
         return _MISSING
     if isinstance(value, str):
         text = value.strip()
         return text or _MISSING
     if isinstance(value, float):
-        # A spreadsheet or pandas float column: the digits a person typed, as XLSX cells are.
+        # A spreadsheet or a frame's float column: the digits a person typed, as XLSX cells are.
         read = float_fact(value)
-        return _MISSING if read is None else read
+        return "NaN" if read is None else read
     return value
 
 
@@ -290,7 +349,7 @@ def table_columns(names: Sequence[str]) -> tuple[int | None, dict[str, int]]:
 
 
 def _numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
-    """Numerators, denominators and a readable mask: the fast reading of each distinct value."""
+    """Numerators, denominators (one 0-d array when alike on every row) and a readable mask."""
     if column._numbers is None:  # noqa: SLF001
         column._numbers = _read_numbers(column)  # noqa: SLF001
     found: tuple[Ints, Ints, Ints] = column._numbers  # noqa: SLF001
@@ -298,6 +357,8 @@ def _numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
 
 
 def _read_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
+    if column.array is not None:
+        return _number_arrays(column.array, column.present())
     nums: list[int] = []
     dens: list[int] = []
     okay: list[bool] = []
@@ -311,6 +372,156 @@ def _read_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
         _take(dens, column.codes, fill=1),
         _take_flags(okay, column.codes),
     )
+
+
+#: 10**0 .. 10**22: exact as doubles (10**23 is not).
+_TENS_FLOAT: Final = np.array([10.0**j for j in range(23)], dtype=np.float64)
+#: 10**0 .. 10**18 as int64.
+_TENS_INT: Final = np.array([10**j for j in range(19)], dtype=np.int64)
+#: The denominator of every cell of a column of whole numbers (a 0-d array: one for all).
+_ONE: Final = np.asarray(1, dtype=np.int64)
+#: Floats read at array speed: magnitudes from 1e-8 up to 1e18 (beyond, one by one).
+_FLOAT_LOW: Final = 1e-8
+_FLOAT_HIGH: Final = 1e18
+
+
+def _number_arrays(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
+    """A column of integers, floats or decimals as numerators, denominators and a mask.
+
+    Each cell is read as :func:`_cell` and ``number_pair`` read it (the mask says where a
+    pair was read), as arrays: an integer is itself over 1; a decimal its unscaled integer
+    over ``10 ** scale``; a float the shortest decimal that reads back as the same float
+    (:func:`_float_pairs`). The cells the arrays do not cover (a float of 16 or 17 digits
+    or outside 1e-8..1e18, a decimal wider than int64) are read one by one by the same
+    functions, so the result is theirs on every cell.
+    """
+    n = len(array)
+    kind = array.type
+    nums: Ints
+    dens: Ints
+    if pa.types.is_integer(kind):
+        values = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False))
+        if values.dtype == np.uint64 and n and int(values.max()) >= 2**62:
+            return values.astype(object), _ONE, present
+        return values.astype(np.int64), _ONE, present
+    if pa.types.is_floating(kind):
+        floats = np.asarray(
+            array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False),
+            dtype=np.float64,
+        )
+        nums, dens, okay = _float_column(floats, present)
+    else:
+        nums, dens, okay = _decimal_pairs(array, present)
+    rest = np.flatnonzero(present & ~okay)
+    if rest.size:
+        dens = np.array(np.broadcast_to(dens, (n,)))
+        # One by one, as the long way reads them (exact at any magnitude; NaN and infinity
+        # read as nothing: the row's located error).
+        pairs = [number_pair(_cell(array[int(r)].as_py())) for r in rest.tolist()]
+        wide = any(p is not None and max(abs(p[0]), p[1]) >= 2**62 for p in pairs)
+        if wide:
+            nums, dens = nums.astype(object), dens.astype(object)
+        for r, pair in zip(rest.tolist(), pairs, strict=True):
+            if pair is not None:
+                nums[r], dens[r] = pair
+                okay[r] = True
+    return nums, dens, okay
+
+
+def _float_column(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
+    """A float column read with one number of places, *P*, guessed from a sample of it.
+
+    Where ``q = rint(x × 10**P)`` has at most 15 digits and ``q / 10**P`` reads back as
+    ``x`` (checked exactly), ``q / 10**P`` is a decimal of at most 15 digits that reads as
+    ``x``, so it is the value of ``x``'s shortest decimal (no two such decimals read as the
+    same double). A column typed with a few places (0.25, 73.4521) is read by these few
+    operations; its other rows by :func:`_float_pairs`.
+    """
+    n = x.shape[0]
+    places = _places_hint(x, present)
+    scale = _TENS_FLOAT[places]
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN and infinity fail the check
+        q = np.rint(x * scale)
+        okay = present & (np.abs(q) < 1e15) & (q / scale == x)
+    if not okay.all():
+        q = np.where(okay, q, 0.0)
+    nums = q.astype(np.int64)
+    dens = np.asarray(_TENS_INT[places])
+    rest = np.flatnonzero(present & ~okay)
+    if rest.size:
+        dens = np.full(n, dens, dtype=np.int64)
+        more_nums, more_dens, more_okay = _float_pairs(x[rest], present[rest])
+        nums[rest], dens[rest] = more_nums, more_dens
+        okay[rest] = more_okay
+    return nums, dens, okay
+
+
+def _places_hint(x: Ints, present: Ints, sample: int = 64) -> int:
+    """The most places the shortest decimal of a float takes in a sample of the column."""
+    rows = np.flatnonzero(present)
+    if rows.size > sample:
+        rows = rows[np.linspace(0, rows.size - 1, sample).astype(np.int64)]
+    places = 0
+    for value in x[rows].tolist():
+        read = float_fact(value)
+        if read is not None and read.is_finite():
+            exponent = read.as_tuple().exponent
+            assert isinstance(exponent, int)  # noqa: S101 - a finite Decimal's
+            places = max(places, -exponent)
+    return min(places, 15)
+
+
+def _float_pairs(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
+    """Floats as the shortest decimals that read back as them, where that takes 15 digits.
+
+    A decimal of at most 15 significant digits is recovered from its nearest double by
+    rounding that double to 15 digits (doubles carry 15.95), and no other decimal of 15
+    digits or fewer reads as the same double. So: scale ``|x|`` by the power of ten that
+    gives it 15 digits, round to an integer ``q``, and keep ``q / 10**k`` where it reads
+    back as ``x`` — checked exactly, since both are exact doubles and IEEE arithmetic
+    rounds correctly — then drop ``q``'s trailing zeros. Every step is exact for
+    magnitudes from 1e-8 to 1e18 (powers of ten up to 10**22 are exact doubles); the rows
+    that fail the check (16 or 17 digits) or lie outside are left to the caller (mask
+    False). No step branches on a row (a mask is a factor of 0 or 1): that is what keeps
+    it at a few nanoseconds a value.
+    """
+    magnitude = np.abs(x)
+    usable = present & (magnitude >= _FLOAT_LOW) & (magnitude < _FLOAT_HIGH)
+    # NaN and infinity become 1e-8 and 1e18 here (fmax and fmin skip NaN); never used.
+    scaled = np.fmin(np.fmax(magnitude, _FLOAT_LOW), _FLOAT_HIGH)
+    k = 14 - np.floor(np.log10(scaled)).astype(np.int64)
+    up = _TENS_FLOAT[np.clip(k, 0, 22)]
+    down = _TENS_FLOAT[np.clip(-k, 0, 22)]
+    q = np.rint(scaled * up / down)  # one of up and down is 1: one rounding
+    # 15 digits (log10 may be one off next to a power of ten: such rows are left over)
+    okay = usable & (q >= 1e14) & (q < 1e15) & (q / up * down == scaled)
+    for j in (8, 4, 2, 1):  # strip trailing zeros (each quotient is exact, or not whole)
+        shorter = q / _TENS_FLOAT[j]
+        whole = shorter == np.floor(shorter)
+        q += (shorter - q) * whole
+        k -= j * whole
+    okay &= k <= 18
+    k *= okay
+    digits = (q * okay).astype(np.int64)
+    nums = digits * _TENS_INT[np.clip(-k, 0, 18)]
+    nums *= 1 - 2 * (x < 0)
+    dens = _TENS_INT[np.clip(k, 0, 18)]
+    return nums, dens, okay | (present & (x == 0))
+
+
+def _decimal_pairs(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
+    """decimal128 cells as their unscaled integers over ``10 ** scale`` where int64 holds them."""
+    n = len(array)
+    kind = array.type
+    if not pa.types.is_decimal128(kind) or not 0 <= kind.scale <= 18 or n == 0:
+        return np.zeros(n, dtype=np.int64), _ONE, np.zeros(n, dtype=np.bool_)
+    data = array.buffers()[1]
+    words = np.frombuffer(data, dtype=np.int64)[2 * array.offset : 2 * (array.offset + n)]
+    low, high = words[0::2], words[1::2]
+    # The value fits int64 where the high word only extends the low word's sign.
+    okay = present & (high == (low >> 63))
+    nums = low * okay
+    return nums, np.asarray(_TENS_INT[kind.scale]), okay
 
 
 def _flags(column: _Column) -> tuple[Ints, Ints]:
@@ -538,6 +749,14 @@ def _operand(
             value = np.where(taken, value, default)
             okay |= ~taken
         return ("bool", value), okay
+    cohort_value = cohort is not None and name in compiled.plan.cohort_names
+    if len(sources) == 1 and not cohort_value:
+        # One column: its pairs as they are, where every row has a cell or none needs one
+        # (its empty cells are then not read: those rows go the long way).
+        column = sources[0]
+        if default is None or column.present().all():
+            nums, dens, readable = _numbers(column)
+            return ("num", nums, dens), readable
     num = np.zeros(n, dtype=np.int64)
     den = np.ones(n, dtype=np.int64)
     okay = np.zeros(n, dtype=np.bool_)
@@ -715,9 +934,10 @@ def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
     n = ints.shape[0]
     kind = pa.decimal128(38, places)
     if ints.dtype != object:
-        words = np.empty((n, 2), dtype=np.int64)
-        words[:, 0] = np.where(valid, ints, 0)
-        words[:, 1] = words[:, 0] >> 63
+        low = ints if valid.all() else ints * valid
+        words = np.empty(2 * n, dtype=np.int64)  # little-endian 128-bit: low word, sign word
+        words[0::2] = low
+        np.right_shift(low, 63, out=words[1::2])
         bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
         nulls = 0 if bitmap is None else int(n - valid.sum())
         data = pa.py_buffer(words)
@@ -747,9 +967,8 @@ def _result_table(
     n: int,
 ) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction]]:
     plan = compiled.plan
-    scored = np.array(
-        [not isinstance(scalar.get(r), FactsError) for r in range(n)], dtype=np.bool_
-    )
+    scored = np.ones(n, dtype=np.bool_)
+    scored[[r for r, outcome in scalar.items() if isinstance(outcome, FactsError)]] = False
     columns: dict[str, pa.Array] = {"unit": units.column()}
 
     def node_ints(index: int, places: int) -> tuple[Ints, Ints]:
