@@ -23,7 +23,7 @@ import perfrules
 from perfrules.errors import FactsError
 from perfrules.facts._values import number_pair
 from perfrules.workflows._batch import _unit_facts
-from perfrules.workflows._table import _cell, _number_arrays
+from perfrules.workflows._table import _MISSING, _cell, _Column, _number_arrays, _numbers
 
 SMALL = perfrules.compile_scheme(
     perfrules.loads_scheme(
@@ -201,3 +201,30 @@ def test_decimal_arrays_equal_the_cell_by_cell_reading(values):
         assert ok == (want is not None), cell
         if want is not None:
             assert Fraction(int(num), int(den)) == Fraction(*want), cell
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[+-]?[0-9]{1,20}(\.[0-9]{1,20})?%?", fullmatch=True),
+            st.text(alphabet="0123456789.+-% eE٣", max_size=8),
+            st.none(),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_text_arrays_equal_the_cell_by_cell_reading(texts):
+    table = pa.table(
+        {"unit": [f"u{i}" for i in range(len(texts))], "a.x": pa.array(texts, pa.string())}
+    )
+    column = _Column("a.x", 1, table.column(1))
+    nums, dens, okay = _numbers(column)
+    for text, num, den, ok in zip(texts, nums.tolist(), dens.tolist(), okay.tolist(), strict=True):
+        cell = _cell(text)
+        want = None if cell is _MISSING else number_pair(cell)
+        assert ok == (want is not None), text
+        if want is not None:
+            assert Fraction(int(num), int(den)) == Fraction(*want), text
+        assert column.row(texts.index(text)) == cell

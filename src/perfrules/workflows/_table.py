@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 import narwhals.stable.v2 as nw
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from perfrules._numbers import format_number, is_terminating
 from perfrules.engine import CohortValues, CompiledScheme
@@ -235,10 +236,13 @@ class _Column:
 
     __slots__ = (
         "_codes",
+        "_dictionary",
         "_distinct",
         "_flags",
         "_numbers",
+        "_plain",
         "_present",
+        "_read",
         "array",
         "name",
         "position",
@@ -253,7 +257,12 @@ class _Column:
             encoded = encoded.dictionary.take(encoded.indices)
         self.array: pa.Array | None = encoded if _numeric(encoded.type) else None
         self._codes: Ints | None = None
-        self._distinct: list[Any] = []
+        self._distinct: list[Any] | None = None
+        self._dictionary: pa.Array | None = None
+        #: A text column's distinct values read as plain numbers at array speed, and the
+        #: cells of the others (read in Python: by their code).
+        self._plain: tuple[Ints, Ints, Ints] | None = None
+        self._read: dict[int, Any] = {}
         if self.array is None:
             self._encode(encoded)
         self._numbers: Any = None
@@ -270,12 +279,22 @@ class _Column:
             firsts = {code: v for code, v in zip(codes, cells, strict=True) if code >= 0}
             self._codes = np.asarray(codes, dtype=np.int64)
             self._distinct = [_cell(firsts[k]) for k in range(len(seen))]
+            empty = [i for i, v in enumerate(self._distinct) if v is _MISSING]
         else:
             encoded = encoded.dictionary_encode()
             indices = encoded.indices.fill_null(-1)
             self._codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-            self._distinct = [_cell(v) for v in encoded.dictionary.to_pylist()]
-        empty = [i for i, v in enumerate(self._distinct) if v is _MISSING]
+            self._dictionary = encoded.dictionary
+            if _texts(encoded.dictionary.type):
+                # Plain numbers ("0.734521", "80%") at array speed; only the other texts
+                # are read in Python (each once): is it empty, what does it say.
+                self._plain = _text_pairs(encoded.dictionary)
+                others = np.flatnonzero(~self._plain[2]).tolist()
+                self._read = {i: _cell(encoded.dictionary[i].as_py()) for i in others}
+                empty = [i for i, v in self._read.items() if v is _MISSING]
+            else:
+                self._distinct = [_cell(v) for v in encoded.dictionary.to_pylist()]
+                empty = [i for i, v in enumerate(self._distinct) if v is _MISSING]
         if empty:
             self._codes = np.where(np.isin(self._codes, empty), -1, self._codes)
 
@@ -292,6 +311,9 @@ class _Column:
     def distinct(self) -> list[Any]:
         """The column's distinct cells, each as a fact (:func:`_cell`)."""
         _ = self.codes
+        if self._distinct is None:
+            assert self._dictionary is not None  # noqa: S101 - set with the codes
+            self._distinct = [_cell(v) for v in self._dictionary.to_pylist()]
         return self._distinct
 
     def present(self) -> Ints:
@@ -305,8 +327,14 @@ class _Column:
     def row(self, index: int) -> Any:
         if self.array is not None:
             return _cell(self.array[index].as_py())
-        code = self.codes[index]
-        return _MISSING if code < 0 else self.distinct[code]
+        code = int(self.codes[index])
+        if code < 0:
+            return _MISSING
+        if self._distinct is None and self._dictionary is not None:
+            return (
+                self._read[code] if code in self._read else _cell(self._dictionary[code].as_py())
+            )
+        return self.distinct[code]
 
 
 def _numeric(kind: pa.DataType) -> bool:
@@ -359,6 +387,9 @@ def _numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
 def _read_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
     if column.array is not None:
         return _number_arrays(column.array, column.present())
+    plain = column._plain  # noqa: SLF001
+    if plain is not None:
+        return _text_numbers(column.codes, plain, column._read)  # noqa: SLF001
     nums: list[int] = []
     dens: list[int] = []
     okay: list[bool] = []
@@ -383,6 +414,41 @@ _ONE: Final = np.asarray(1, dtype=np.int64)
 #: Floats read at array speed: magnitudes from 1e-8 up to 1e18 (beyond, one by one).
 _FLOAT_LOW: Final = 1e-8
 _FLOAT_HIGH: Final = 1e18
+
+
+#: Text read at array speed: a plain decimal of at most 18 digits, perhaps a percentage
+#: ("80%", "-0.734521"); the facts grammar reads these alike (``_PLAIN`` in facts._values).
+_PLAIN_TEXT: Final = r"^[+-]?[0-9]+(\.[0-9]+)?%?$"
+
+
+def _text_pairs(texts: pa.Array) -> tuple[Ints, Ints, Ints]:
+    """Numerators, denominators and a mask of the *texts* that are plain decimal numbers.
+
+    The others (words, spaces, exponents, more than 18 digits) are left to the facts
+    grammar (mask False). One regular expression without groups picks the plain ones;
+    Arrow's string kernels and integer cast read them.
+    """
+    n = len(texts)
+    plain = pc.fill_null(pc.match_substring_regex(texts, _PLAIN_TEXT), fill_value=False)
+    okay = np.asarray(plain.to_numpy(zero_copy_only=False), dtype=np.bool_)
+    if not okay.any():
+        return np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64), okay
+    kept = pc.if_else(plain, texts, "0")
+    percent = np.asarray(pc.ends_with(kept, "%").to_numpy(zero_copy_only=False), dtype=np.bool_)
+    body = pc.replace_substring(kept, "%", "")
+    length = np.asarray(pc.utf8_length(body).to_numpy(zero_copy_only=False), dtype=np.int64)
+    point = np.asarray(pc.find_substring(body, ".").to_numpy(zero_copy_only=False), dtype=np.int64)
+    places = np.where(point >= 0, length - point - 1, 0)
+    signed = np.asarray(
+        pc.match_substring_regex(body, "^[+-]").to_numpy(zero_copy_only=False), dtype=np.bool_
+    )
+    okay &= (length - signed - (point >= 0)) <= 18  # int64 holds 18 digits
+    unsigned = pc.utf8_ltrim(pc.replace_substring(body, ".", ""), characters="+")
+    digits = pc.if_else(pa.array(okay), unsigned, "0")
+    nums = np.asarray(pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    places = places * okay
+    dens = _TENS_INT[places] * (1 + 99 * (percent & okay))
+    return nums, dens, okay
 
 
 def _number_arrays(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
@@ -522,6 +588,25 @@ def _decimal_pairs(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
     okay = present & (high == (low >> 63))
     nums = low * okay
     return nums, np.asarray(_TENS_INT[kind.scale]), okay
+
+
+def _text_numbers(
+    codes: Ints, plain: tuple[Ints, Ints, Ints], read: Mapping[int, Any]
+) -> tuple[Ints, Ints, Ints]:
+    """A text column's pairs: its plain numbers' from arrays, the others' from their cells."""
+    nums, dens, okay = (part.copy() for part in plain)
+    pairs = {i: None if v is _MISSING else number_pair(v) for i, v in read.items()}
+    if any(p is not None and max(abs(p[0]), p[1]) >= 2**62 for p in pairs.values()):
+        nums, dens = nums.astype(object), dens.astype(object)
+    for i, pair in pairs.items():
+        if pair is not None:
+            nums[i], dens[i] = pair
+            okay[i] = True
+    return (
+        np.append(nums, 0)[codes],  # code -1 takes the fill at the end
+        np.append(dens, 1)[codes],
+        np.append(okay, False)[codes],
+    )
 
 
 def _flags(column: _Column) -> tuple[Ints, Ints]:
