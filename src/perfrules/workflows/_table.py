@@ -46,6 +46,7 @@ __all__ = [
     "TABLE_SOURCE",
     "Chunk",
     "cohort_pass",
+    "cohort_rows",
     "rank_rows",
     "score_arrow",
     "score_chunk",
@@ -697,23 +698,25 @@ def rank_rows(
 
 def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortValues:
     """The first pass over every chunk: the cohort values (rows numbered across chunks)."""
+    return compiled.cohort_values(row for arrow in chunks for row in cohort_rows(compiled, arrow))
 
-    def facts() -> Iterable[dict[str, Any]]:
-        wanted = _cohort_names(compiled)
-        for arrow in chunks:
-            n = arrow.num_rows
-            names = [str(c) for c in arrow.column_names]
-            unit_at, by_name = table_columns(names)
-            columns = {
-                name: _Column(name, i, arrow.column(i))
-                for name, i in by_name.items()
-                if name.removeprefix("shared.") in wanted and name.startswith("shared.")
-            }
-            units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n)
-            for r, shared in enumerate(_shared_rows(columns, wanted, n)):
-                yield {"unit": units[r], "shared": shared}
 
-    return compiled.cohort_values(facts())
+def cohort_rows(compiled: CompiledScheme, arrow: pa.Table) -> list[dict[str, Any]]:
+    """What the cohort pass reads of each row of *arrow*: its unit and the shared facts."""
+    wanted = _cohort_names(compiled)
+    n = arrow.num_rows
+    names = [str(c) for c in arrow.column_names]
+    unit_at, by_name = table_columns(names)
+    columns = {
+        name: _Column(name, i, arrow.column(i))
+        for name, i in by_name.items()
+        if name.removeprefix("shared.") in wanted and name.startswith("shared.")
+    }
+    units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n)
+    return [
+        {"unit": units[r], "shared": shared}
+        for r, shared in enumerate(_shared_rows(columns, wanted, n))
+    ]
 
 
 def score_chunk(
