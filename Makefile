@@ -94,6 +94,8 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_columnar.py
 	$(BIN)/python benchmarks/bench_startup.py
+	$(BIN)/python benchmarks/bench_table_columns.py
+	$(BIN)/python benchmarks/bench_dask.py
 
 # Mutants of a copy of src/ that the tests must kill (PERFRULES_ORACLE_EXAMPLES=...).
 mutants: $(VENV)/.dev

@@ -75,11 +75,15 @@ def totals(path: Path) -> list[tuple[str, str]]:
 
 
 def main() -> None:
-    import dask
-    import dask.dataframe as dd
-    from distributed import Client, LocalCluster
+    try:
+        import dask
+        import dask.dataframe as dd
+        from distributed import Client, LocalCluster
 
-    import perfrules.dask
+        import perfrules.dask
+    except ImportError:
+        print("(dask not installed: pip install 'perfrules[dask]')")
+        return
     from perfrules.workflows._stream import stream_batch
 
     compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
