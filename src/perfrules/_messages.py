@@ -636,6 +636,29 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "audit.the_total": ("the total", "总分"),
     "audit.the_grade": ("the grade", "等级"),
     "audit.the_rows": ("{count} row(s): {ids}", "{count} 行：{ids}"),
+    "audit.table.rows": (
+        "{units} units: {exact} exact, {within} within {tolerance}, {off} off",
+        "{units} 个对象：{exact} 个完全一致，{within} 个在容差 {tolerance} 内，{off} 个不符",
+    ),
+    "audit.table.unscored": ("{count} cannot be scored", "{count} 个无法计分"),
+    "audit.table.unchecked": ("{count} publish no score", "{count} 个未公布得分"),
+    "audit.table.ranks": (
+        "ranks: {agree} of {compared} agree (largest shift {shift})",
+        "名次：{compared} 个中 {agree} 个一致（最大相差 {shift} 名）",
+    ),
+    "audit.table.finding": (
+        "{where}{unit} {what}: published {published}, recomputed {expected}",
+        "{where}{unit} {what}：公布 {published}，重算为 {expected}",
+    ),
+    "audit.table.within": (
+        " (difference {difference}, within the tolerance)",
+        "（差 {difference}，在容差内）",
+    ),
+    "audit.table.off": (" (difference {difference})", "（差 {difference}）"),
+    "audit.table.ok": (
+        "every published number is within the tolerance and every rank agrees",
+        "公布的数值均在容差内，名次均一致",
+    ),
     "batch.counts": (
         "{out}: {scored} units scored, {failed} failed",
         "{out}：{scored} 个单位已计分，{failed} 个失败",

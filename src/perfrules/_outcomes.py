@@ -12,7 +12,18 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-__all__ = ["AuditFinding", "AuditReport", "Change", "Published", "ScoreChange", "WhatIf"]
+__all__ = [
+    "AuditFinding",
+    "AuditReport",
+    "Change",
+    "Published",
+    "RankAgreement",
+    "ScoreChange",
+    "TableAudit",
+    "TableFinding",
+    "TableRow",
+    "WhatIf",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,4 +190,134 @@ class AuditReport:
                 }
                 for f in self.findings
             ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    """One unit of a published table: its published and recomputed total and rank.
+
+    Attributes:
+        status: ``exact`` (every published number equals the recomputed one), ``within``
+            (the largest difference is within the tolerance), ``off``, ``unscored`` (its
+            facts cannot be scored) or ``unchecked`` (nothing but a rank published).
+        difference: published total − recomputed total.
+        rank_agrees: the published rank is the recomputed one (``None``: not compared).
+    """
+
+    unit: str
+    line: int
+    status: str
+    published_total: str | None
+    total: str | None
+    difference: str | None
+    published_rank: str | None = None
+    rank: int | None = None
+    rank_agrees: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableFinding:
+    """One published value of a table that differs, and its likeliest cause.
+
+    Attributes:
+        what: ``total``, ``rank``, ``grade`` or a group's or indicator's id.
+        status: ``within`` the tolerance, ``off``, or ``unscored``.
+        cause: a stable code: ``total_rounding``, ``published_rows``, ``input_rounded``,
+            ``inputs_cannot_give``, ``row``, ``not_applicable``, ``grade``, ``tie_rule``,
+            ``earlier_tie``, ``published_totals``, ``rank_unexplained``, ``unranked``,
+            ``unscored``.
+    """
+
+    unit: str
+    what: str
+    status: str
+    published: str
+    expected: str
+    difference: str | None
+    cause: str
+    reason: str
+    reason_zh: str
+    file: str | None = None
+    line: int = 0
+    column: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "unit": self.unit,
+            "what": self.what,
+            "status": self.status,
+            "published": self.published,
+            "expected": self.expected,
+            "difference": self.difference,
+            "cause": self.cause,
+            "reason": self.reason,
+            "reason_zh": self.reason_zh,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RankAgreement:
+    """How the published ranks compare with the recomputed ones."""
+
+    compared: int
+    agree: int
+    largest_shift: int
+
+
+@dataclass(frozen=True, slots=True)
+class TableAudit:
+    """The outcome of auditing a published table."""
+
+    file: str
+    tolerance: str
+    rows: tuple[TableRow, ...]
+    findings: tuple[TableFinding, ...]
+    ranks: RankAgreement | None = None
+
+    def count(self, status: str) -> int:
+        """How many rows have *status*."""
+        return sum(1 for row in self.rows if row.status == status)
+
+    @property
+    def consistent(self) -> bool:
+        """Every published number within the tolerance, every grade and rank as recomputed."""
+        return not any(f.status != "within" for f in self.findings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (numbers as decimal strings)."""
+        ranks = self.ranks
+        return {
+            "format": "perfrules.audit-table/1",
+            "consistent": self.consistent,
+            "file": self.file,
+            "tolerance": self.tolerance,
+            "rows": {
+                status: self.count(status)
+                for status in ("exact", "within", "off", "unscored", "unchecked")
+            },
+            "ranks": None
+            if ranks is None
+            else {
+                "compared": ranks.compared,
+                "agree": ranks.agree,
+                "largest_shift": ranks.largest_shift,
+            },
+            "units": [
+                {
+                    "unit": row.unit,
+                    "line": row.line,
+                    "status": row.status,
+                    "published": {"total": row.published_total, "rank": row.published_rank},
+                    "recomputed": {"total": row.total, "rank": row.rank},
+                    "difference": row.difference,
+                    "rank_agrees": row.rank_agrees,
+                }
+                for row in self.rows
+            ],
+            "findings": [f.to_dict() for f in self.findings],
         }

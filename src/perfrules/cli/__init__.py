@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
@@ -47,6 +48,7 @@ from perfrules.reports import (
     render_html,
     render_markdown,
     render_score_table,
+    render_table_audit,
     results_format,
 )
 from perfrules.reports.html import Edition
@@ -65,6 +67,7 @@ from perfrules.workflows import (
     STDOUT,
     CsvStyle,
     PackError,
+    audit_table,
     diff_schemes,
     extends_text,
     load_report,
@@ -1080,18 +1083,39 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
 @cli.command()
 @click.argument("scheme", type=_SCHEME)
 @click.argument("report", type=click.Path(dir_okay=False))
+@click.option(
+    "--tolerance",
+    default="0",
+    show_default=True,
+    help="A published table: the largest difference still taken as agreement, an exact "
+    "decimal. 公布表：视为一致的最大差值（精确小数）。",
+)
 @_options
 @_guard
-def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> None:
-    """Check a published report: recompute every row, the total and the grade.
+def audit(scheme: str, report: str, tolerance: str, output_format: str, lang: Lang | None) -> None:
+    """Check a published report or table: recompute every row, total, grade and rank.
 
-    审核已发布的自评报告：重算每一行、总分和等级，指出不符之处及可能原因。
+    审核已发布的自评报告或排名表：重算每一行、总分、等级和名次，指出不符之处及可能原因。
     """
     language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
+    table = _is_wide_csv(Path(report))
     try:
-        facts, published = load_report(report)
-        outcome = audit_report(compiled, facts, published)
+        allowed = Decimal(tolerance.strip())
+    except ArithmeticError:
+        allowed = Decimal(-1)
+    if not allowed.is_finite() or allowed < 0:
+        msg = f"--tolerance must be a decimal of at least 0, not {tolerance!r}"
+        raise click.UsageError(msg)
+    if allowed and not table:
+        msg = "--tolerance applies to a published table (a CSV with a unit column)"
+        raise click.UsageError(msg)
+    try:
+        if table:
+            outcome: Any = audit_table(compiled, report, tolerance=allowed)
+        else:
+            facts, published = load_report(report)
+            outcome = audit_report(compiled, facts, published)
     except FactsError as exc:
         _report(list(exc.diagnostics), language, "text", to_stdout=False)
         raise _Exit(_exit_for(list(exc.diagnostics))) from None
@@ -1099,6 +1123,8 @@ def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> No
         import json  # noqa: PLC0415
 
         sys.stdout.write(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    elif table:
+        render_table_audit(outcome, language, make_console())
     else:
         render_audit(outcome, language, make_console())
     if not outcome.consistent:

@@ -35,6 +35,7 @@ from perfrules.reports.text import (
     render_diff,
     render_explain,
     render_score_table,
+    render_table_audit,
 )
 from perfrules.trace import Trace
 
@@ -63,6 +64,7 @@ __all__ = [
     "render_markdown",
     "render_pdf",
     "render_score_table",
+    "render_table_audit",
     "render_xlsx",
     "results_format",
     "sheet_value",

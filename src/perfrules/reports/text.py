@@ -20,7 +20,7 @@ from rich.text import Text
 
 from perfrules._messages import ui
 from perfrules._numbers import ROUNDING, format_number, format_short
-from perfrules._outcomes import AuditReport, Change, WhatIf
+from perfrules._outcomes import AuditReport, Change, TableAudit, WhatIf
 from perfrules.errors import Diagnostic, Lang
 from perfrules.reports._layout import (
     cohort_lines,
@@ -339,6 +339,56 @@ def render_audit(outcome: AuditReport, lang: Lang, console: Console) -> None:
     if missing:
         joined = ("；" if lang == "zh" else "; ").join(missing)
         console.print(terminal_text(ui("audit.unchecked", lang, what=joined), style="yellow"))
+
+
+def render_table_audit(outcome: TableAudit, lang: Lang, console: Console) -> None:
+    """The counts of exact, within and off rows, the rank agreement, then each finding."""
+    parts = [
+        ui(
+            "audit.table.rows",
+            lang,
+            units=len(outcome.rows),
+            exact=outcome.count("exact"),
+            within=outcome.count("within"),
+            tolerance=outcome.tolerance,
+            off=outcome.count("off"),
+        )
+    ]
+    parts += [
+        ui(f"audit.table.{status}", lang, count=outcome.count(status))
+        for status in ("unscored", "unchecked")
+        if outcome.count(status)
+    ]
+    console.print(terminal_text(("；" if lang == "zh" else "; ").join(parts)))
+    ranks = outcome.ranks
+    if ranks is not None:
+        shown = ui(
+            "audit.table.ranks",
+            lang,
+            agree=ranks.agree,
+            compared=ranks.compared,
+            shift=ranks.largest_shift,
+        )
+        console.print(terminal_text(shown))
+    for finding in outcome.findings:
+        where = f"{finding.file}:{finding.line}:{finding.column}: " if finding.line else ""
+        line = ui(
+            "audit.table.finding",
+            lang,
+            where=where,
+            unit=finding.unit,
+            what=finding.what,
+            published=finding.published,
+            expected=finding.expected,
+        )
+        if finding.difference is not None:
+            kind = "within" if finding.status == "within" else "off"
+            line += ui(f"audit.table.{kind}", lang, difference=finding.difference)
+        line += f" — {finding.reason_zh if lang == 'zh' else finding.reason}"
+        style = "yellow" if finding.status == "within" else "red"
+        console.print(terminal_text(line, style=style))
+    if outcome.consistent:
+        console.print(terminal_text(ui("audit.table.ok", lang), style="green"))
 
 
 # --- batch ----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     )
     from perfrules.workflows._newpack import pack_module_name, write_new_pack
     from perfrules.workflows._packs import InstalledPack, PackError, packs, run_cases
+    from perfrules.workflows._published import audit_table
     from perfrules.workflows._schema import KINDS, schema_text
     from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch
     from perfrules.workflows._table import rank_rows, score_chunk, score_table, to_pandas
@@ -50,6 +51,7 @@ __all__ = [
     "as_compiled",
     "assert_invariants",
     "audit",
+    "audit_table",
     "check_scheme",
     "cohort_violations",
     "diff_schemes",
@@ -95,6 +97,7 @@ _LAZY = {
     ),
     "._newpack": ("pack_module_name", "write_new_pack"),
     "._packs": ("InstalledPack", "PackError", "packs", "run_cases"),
+    "._published": ("audit_table",),
     "._schema": ("KINDS", "schema_text"),
     "._stream": ("STREAM_OUTPUTS", "stream_batch"),
     "._table": ("rank_rows", "score_chunk", "score_table", "to_pandas"),

@@ -35,7 +35,7 @@ from perfrules.facts import Facts, format_of, load_sheet_facts
 from perfrules.rules import read_document
 from perfrules.trace import NodeTrace
 
-__all__ = ["AuditFinding", "AuditReport", "audit", "load_report"]
+__all__ = ["AuditFinding", "AuditReport", "audit", "explain_row", "load_report", "rounding_slip"]
 
 # Modes to try when a published value differs, likeliest first (truncation is common).
 _MODES = ("half_up", "down", "up", "half_even")
@@ -146,14 +146,10 @@ def _sheet_report(file: Path) -> tuple[Facts, Published]:
     return clean, Published(total, grade, scores, positions)
 
 
-def _explain(
-    node: NodeTrace, published: Fraction, mode: str, formulas: Mapping[str, str]
-) -> tuple[str, str]:
-    """The likeliest reason a published row score differs from the scheme's."""
-    exact = node.roundings[0].before if node.roundings else node.score
-    if exact is None:
-        return ("the indicator is not applicable", "该指标不适用")
-    declared = node.places if node.places is not None else 2
+def rounding_slip(
+    exact: Fraction, published: Fraction, declared: int, mode: str
+) -> tuple[str, str] | None:
+    """Another rounding mode or number of places that turns *exact* into *published*."""
     for places in (declared, *[p for p in range(5) if p != declared]):
         for other in _MODES:
             if (places, other) == (declared, mode):
@@ -170,6 +166,20 @@ def _explain(
                     f"{en} to {places} places instead of {declared}",
                     f"按{zh}保留 {places} 位，而方案规定保留 {declared} 位",
                 )
+    return None
+
+
+def explain_row(
+    node: NodeTrace, published: Fraction, mode: str, formulas: Mapping[str, str]
+) -> tuple[str, str]:
+    """The likeliest reason a published row score differs from the scheme's."""
+    exact = node.roundings[0].before if node.roundings else node.score
+    if exact is None:
+        return ("the indicator is not applicable", "该指标不适用")
+    declared = node.places if node.places is not None else 2
+    slip = rounding_slip(exact, published, declared, mode)
+    if slip is not None:
+        return slip
     for step in node.steps:
         capped = step.template.startswith(("min(", "ratio("))
         if not capped:
@@ -292,7 +302,7 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
             findings.append(AuditFinding(ident, shown, expected, None, en, zh, file, line))
             continue
         difference = format_number(value - node.score)
-        en, zh = _explain(node, value, mode, compiled.scheme.formulas)
+        en, zh = explain_row(node, value, mode, compiled.scheme.formulas)
         findings.append(AuditFinding(ident, shown, expected, difference, en, zh, file, line))
     if published.total is not None:
         file, line = published.positions.get("total", (None, 0))
