@@ -204,7 +204,7 @@ def _ranking(old: Scheme, new: Scheme) -> list[Change]:
     keys_after = ", ".join(f"{k.by} {k.order}" for k in after.keys)
     if keys_before != keys_after:
         out.append(Change("changed", "ranking", "keys", "keys", keys_before, keys_after))
-    for key in ("ties", "where", "label"):
+    for key in ("ties", "where", "label", "shared_mark"):
         a, b = getattr(before, key), getattr(after, key)
         if a != b:
             out.append(Change("changed", "ranking", key, key, _text(a), _text(b)))
