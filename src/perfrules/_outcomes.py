@@ -16,6 +16,10 @@ __all__ = [
     "AuditFinding",
     "AuditReport",
     "Change",
+    "LeagueRow",
+    "LeagueTable",
+    "Mover",
+    "Movers",
     "Published",
     "RankAgreement",
     "ScoreChange",
@@ -321,3 +325,113 @@ class TableAudit:
             ],
             "findings": [f.to_dict() for f in self.findings],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Mover:
+    """One unit in last year's results and this year's: its rank and total, both years.
+
+    Attributes:
+        rank_change: places moved up (old position − new position; negative: down),
+            ``None`` when it is not ranked in one of the years.
+        delta: new total − old total, ``None`` when one of them is missing.
+    """
+
+    unit: str
+    old_total: Decimal | None
+    new_total: Decimal | None
+    old_rank: str | None
+    new_rank: str | None
+    rank_change: int | None
+    old_grade: str | None = None
+    new_grade: str | None = None
+
+    @property
+    def delta(self) -> Decimal | None:
+        """New total − old total."""
+        if self.old_total is None or self.new_total is None:
+            return None
+        return self.new_total - self.old_total
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (numbers as decimal strings, rank changes as integers)."""
+
+        def text(value: Decimal | None) -> str | None:
+            return None if value is None else str(value)
+
+        return {
+            "unit": self.unit,
+            "rank": {"old": self.old_rank, "new": self.new_rank, "change": self.rank_change},
+            "total": {
+                "old": text(self.old_total),
+                "new": text(self.new_total),
+                "delta": text(self.delta),
+            },
+            "grade": {"old": self.old_grade, "new": self.new_grade},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Movers:
+    """This year's units against last year's, matched by name.
+
+    Attributes:
+        rows: the units of both years, in this year's ranking order.
+        added: units only this year (``old_*`` empty).
+        dropped: units only last year (``new_*`` empty).
+        failed: units whose facts could not be scored, as ``(year, unit, codes)`` with
+            year ``old`` or ``new``.
+    """
+
+    rows: tuple[Mover, ...]
+    added: tuple[Mover, ...]
+    dropped: tuple[Mover, ...]
+    failed: tuple[tuple[str, str, str], ...] = ()
+
+    def of(self, unit: str) -> Mover | None:
+        """The movement of *unit* (a row or a new unit), if it is there this year."""
+        return next((m for m in (*self.rows, *self.added) if m.unit == unit), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "units": [m.to_dict() for m in self.rows],
+            "new": [m.to_dict() for m in self.added],
+            "dropped": [m.to_dict() for m in self.dropped],
+            "failed": [{"year": y, "unit": u, "codes": c} for y, u, c in self.failed],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LeagueRow:
+    """One unit's line of a league table: everything a renderer prints, as text."""
+
+    rank: str
+    unit: str
+    total: str
+    grade: str
+    scores: tuple[str, ...]
+    movement: str | None = None
+    previous: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeagueTable:
+    """A league table: its title, columns and rows, ready to render (nothing to compute).
+
+    Attributes:
+        columns: ``(id, name, weight)`` of each score shown (the top level of the tree).
+        movers: the table has a movement column (against last year's results).
+        unranked: units scored but not ranked, and units that failed (unit, why).
+    """
+
+    title: str
+    scheme_id: str
+    sha256: str
+    rank_label: str
+    columns: tuple[tuple[str, str, str], ...]
+    rows: tuple[LeagueRow, ...]
+    ties: str
+    movers: bool = False
+    unranked: tuple[tuple[str, str], ...] = ()
+    dropped: tuple[str, ...] = ()

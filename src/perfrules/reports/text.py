@@ -20,7 +20,7 @@ from rich.text import Text
 
 from perfrules._messages import ui
 from perfrules._numbers import ROUNDING, format_number, format_short
-from perfrules._outcomes import AuditReport, Change, TableAudit, WhatIf
+from perfrules._outcomes import AuditReport, Change, Movers, TableAudit, WhatIf
 from perfrules.errors import Diagnostic, Lang
 from perfrules.reports._layout import (
     cohort_lines,
@@ -300,6 +300,62 @@ def render_diff(
     )
     table.add_row(ui("grade", lang), "", what.old_grade, what.new_grade, "", style="bold")
     console.print(table)
+
+
+def render_movers(movers: Movers, lang: Lang, console: Console) -> None:
+    """This year's units against last year's: ranks, the move, totals; then new and dropped."""
+    table = Table(title=ui("movers.title", lang))
+    old, new = ui("movers.old", lang), ui("movers.new_year", lang)
+    headers = (
+        (ui("league.unit", lang), "left"),
+        (f"{ui('league.rank', lang)} {old}", "right"),
+        (f"{ui('league.rank', lang)} {new}", "right"),
+        (ui("league.movement", lang), "right"),
+        (f"{ui('total', lang)} {old}", "right"),
+        (f"{ui('total', lang)} {new}", "right"),
+        (ui("column.change", lang), "right"),
+    )
+    for title, justify in headers:
+        table.add_column(title, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in movers.rows:
+        change = row.rank_change
+        move = (
+            "—"
+            if change is None
+            else f"▲{change}"
+            if change > 0
+            else (f"▼{-change}" if change < 0 else "=")
+        )
+        delta = row.delta
+        table.add_row(
+            terminal_text(row.unit),
+            row.old_rank or "—",
+            row.new_rank or "—",
+            terminal_text(
+                move,
+                style="green" if move.startswith("▲") else ("red" if move.startswith("▼") else ""),
+            ),
+            "—" if row.old_total is None else str(row.old_total),
+            "—" if row.new_total is None else str(row.new_total),
+            "" if delta is None else (f"+{delta}" if delta > 0 else str(delta)),
+        )
+    console.print(table)
+    joiner = "、" if lang == "zh" else ", "
+    if movers.added:
+        units = joiner.join(f"{m.unit} ({m.new_rank or '—'}, {m.new_total})" for m in movers.added)
+        console.print(terminal_text(ui("movers.new", lang, units=units), style="green"))
+    if movers.dropped:
+        units = joiner.join(
+            f"{m.unit} ({m.old_rank or '—'}, {m.old_total})" for m in movers.dropped
+        )
+        console.print(terminal_text(ui("movers.dropped", lang, units=units), style="yellow"))
+    for year, unit, codes in movers.failed:
+        shown = ui("movers.old" if year == "old" else "movers.new_year", lang)
+        console.print(
+            terminal_text(
+                ui("movers.failed", lang, year=shown, unit=unit, codes=codes), style="red"
+            )
+        )
 
 
 # --- audit ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
         score_batch,
         write_results,
     )
-    from perfrules.workflows._diff import diff_schemes, what_if
+    from perfrules.workflows._diff import diff_schemes, movers, what_if
     from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
     from perfrules.workflows._invariants import (
         InvariantError,
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         facts_toml,
         unit_violations,
     )
+    from perfrules.workflows._league import league_table
     from perfrules.workflows._newpack import pack_module_name, write_new_pack
     from perfrules.workflows._packs import InstalledPack, PackError, packs, run_cases
     from perfrules.workflows._published import audit_table
@@ -57,7 +58,9 @@ __all__ = [
     "diff_schemes",
     "extends_text",
     "facts_toml",
+    "league_table",
     "load_report",
+    "movers",
     "new_year_text",
     "pack_module_name",
     "packs",
@@ -83,7 +86,7 @@ __all__ = [
 _LAZY = {
     "._audit": ("audit", "load_report"),
     "._batch": ("CSV_EOLS", "CsvStyle", "read_units", "score_batch", "write_results"),
-    "._diff": ("diff_schemes", "what_if"),
+    "._diff": ("diff_schemes", "movers", "what_if"),
     "._files": ("STDOUT", "extends_text", "new_year_text", "write_atomic"),
     "._invariants": (
         "InvariantError",
@@ -93,8 +96,10 @@ _LAZY = {
         "check_scheme",
         "cohort_violations",
         "facts_toml",
+        "league_table",
         "unit_violations",
     ),
+    "._league": ("league_table",),
     "._newpack": ("pack_module_name", "write_new_pack"),
     "._packs": ("InstalledPack", "PackError", "packs", "run_cases"),
     "._published": ("audit_table",),

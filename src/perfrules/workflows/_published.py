@@ -36,7 +36,14 @@ from perfrules.trace import Rank, Result
 from perfrules.workflows._audit import explain_row, rounding_slip
 from perfrules.workflows._batch import _unit_facts, _wide_rows, _with_positions
 
-__all__ = ["RankAgreement", "TableAudit", "TableFinding", "TableRow", "audit_table"]
+__all__ = [
+    "RankAgreement",
+    "TableAudit",
+    "TableFinding",
+    "TableRow",
+    "audit_table",
+    "rank_number",
+]
 
 PREFIX: Final = "published."
 #: A published rank: ``5``, a shared ``=5`` / ``5=`` / ``T5`` / ``T-5``.
@@ -162,12 +169,23 @@ def _number(value: Any, where: tuple[str, int, int]) -> Fraction:
         raise FactsError([_bad(str(value), ("a number", "数字"), where)]) from None
 
 
+def rank_number(text: str) -> tuple[int, bool] | None:
+    """A rank as tables print it (``5``, ``=5``, ``5=``, ``T5``), or ``None``.
+
+    Returns its number and whether it is marked as shared.
+    """
+    match = _RANK.match(text)
+    if match is None or int(match[2]) < 1:
+        return None
+    return int(match[2]), bool(match[1] or match[3])
+
+
 def _rank_of(value: Any, where: tuple[str, int, int]) -> tuple[int, bool]:
     """A published rank: its number and whether it is marked as shared."""
-    match = _RANK.match(str(value))
-    if match is None or int(match[2]) < 1:
+    found = rank_number(str(value))
+    if found is None:
         raise FactsError([_bad(str(value), ("a rank (5, =5, 5= or T5)", "名次"), where)])
-    return int(match[2]), bool(match[1] or match[3])
+    return found
 
 
 def audit_table(
