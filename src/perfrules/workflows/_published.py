@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from perfrules._numbers import NumberFormatError, format_number, to_fraction
 from perfrules._outcomes import RankAgreement, TableAudit, TableFinding, TableRow
-from perfrules.engine import CompiledScheme
+from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts
 from perfrules.trace import Rank, Result
@@ -50,8 +50,8 @@ PREFIX: Final = "published."
 _RANK: Final = re.compile(r"^\s*(=|T-?)?\s*(\d+)\s*(=)?\s*$", re.IGNORECASE)
 #: A published input whose rounding can be undone: a decimal, perhaps a percentage.
 _DECIMAL: Final = re.compile(r"^\s*(\d+)(?:\.(\d+))?\s*(%?)\s*$")
-#: Extra digits tried below a published input's last one (a grid of 10, 100, ... values).
-_EXTRA_DIGITS: Final = (1, 2, 3, 4)
+#: Digits searched below a published input's last one (a grid of 10,000 values, bisected).
+_DIGITS: Final = 4
 _RULES: Final = ("competition", "dense", "ordinal")
 _RULE_TEXT: Final = {
     "competition": ("competition ranking, which skips ranks after a tie (1, 2, 2, 4)",
@@ -84,6 +84,12 @@ class _Context:
     results: list[Result | FactsError | None]
     file: str
     tolerance: Fraction
+    #: The cohort values of the table as published (``None``: the scheme has none).
+    base_values: CohortValues | None = None
+    #: Cohort values with one input changed, by (unit, input, text).
+    cohort_cache: dict[tuple[int, tuple[str, ...], str], CohortValues] = field(
+        default_factory=dict
+    )
 
 
 def _bad(value: str, expected: tuple[str, str], where: tuple[str, int, int]) -> Diagnostic:
@@ -219,7 +225,9 @@ def audit_table(
     results: list[Result | FactsError | None] = [
         u.facts if isinstance(u.facts, FactsError) else next(scored) for u in units
     ]
-    ctx = _Context(compiled, units, results, str(path), allowed)
+    cohort = compiled.scheme.cohort
+    base = compiled.cohort_values(readable) if cohort is not None and cohort.values else None
+    ctx = _Context(compiled, units, results, str(path), allowed, base)
     rows: list[TableRow] = []
     findings: list[TableFinding] = []
     published_ranks: dict[int, tuple[int, bool]] = {}
@@ -444,69 +452,101 @@ def _rounded_input(
             continue
         value, half, _, percent = read
         lowest = value - half
-        for extra in _EXTRA_DIGITS:
-            step = half * 2 / 10**extra
-            count = 10**extra
 
-            def total_at(i: int, source: int = source, path: tuple[str, ...] = path,
-                         lowest: Fraction = lowest, step: Fraction = step,
-                         percent: bool = percent) -> Fraction | None:  # fmt: skip
-                candidate = lowest + i * step
-                if candidate < 0:
-                    return None
-                return _total_with(ctx, index, source, path, _decimal_text(candidate, percent))
+        def at(candidate: Fraction, source: int = source, path: tuple[str, ...] = path,
+               percent: bool = percent) -> Fraction | None:  # fmt: skip
+            if candidate < 0:
+                return None
+            return _total_with(ctx, index, source, path, _decimal_text(candidate, percent))
 
-            hit = _find(total_at, count, published)
-            if hit is None:
-                continue
-            witness = _decimal_text(lowest + hit * step, percent)
-            name = path[-1] if path[0] == "shared" else ".".join(path[1:])
-            if source == index:
-                return (
-                    (
-                        f"an input rounded before publication: {name} = {witness} "
-                        f"(published as {text.strip()}) gives {shown}"
-                    ),
-                    (
-                        f"输入值在公布前经过舍入：{name} = {witness}（公布为 {text.strip()}）"
-                        f"可得出 {shown}"
-                    ),
-                )
-            other = ctx.units[source].name
+        step = half * 2 / 10**_DIGITS
+
+        def on_grid(
+            i: int,
+            lowest: Fraction = lowest,
+            step: Fraction = step,
+            at: Callable[[Fraction], Fraction | None] = at,
+        ) -> Fraction | None:
+            return at(lowest + i * step)
+
+        hit = _find(on_grid, 10**_DIGITS, published)
+        if hit is None:
+            continue
+        witness = _decimal_text(_shortest(lowest, half, hit, at, published), percent)
+        name = path[-1] if path[0] == "shared" else ".".join(path[1:])
+        if source == index:
             return (
                 (
-                    f"an input of {other} rounded before publication: its {name} sets {sets}, "
-                    f"and {witness} (published as {text.strip()}) gives {shown}"
+                    f"an input rounded before publication: {name} = {witness} "
+                    f"(published as {text.strip()}) gives {shown}"
                 ),
                 (
-                    f"{other} 的输入值在公布前经过舍入：其 {name} 决定{sets}，"
-                    f"取 {witness}（公布为 {text.strip()}）可得出 {shown}"
+                    f"输入值在公布前经过舍入：{name} = {witness}（公布为 {text.strip()}）"
+                    f"可得出 {shown}"
                 ),
             )
+        other = ctx.units[source].name
+        return (
+            (
+                f"an input of {other} rounded before publication: its {name} sets {sets}, "
+                f"and {witness} (published as {text.strip()}) gives {shown}"
+            ),
+            (
+                f"{other} 的输入值在公布前经过舍入：其 {name} 决定{sets}，"
+                f"取 {witness}（公布为 {text.strip()}）可得出 {shown}"
+            ),
+        )
     return None
+
+
+def _shortest(
+    lowest: Fraction,
+    half: Fraction,
+    hit: int,
+    at: Callable[[Fraction], Fraction | None],
+    published: Fraction,
+) -> Fraction:
+    """The value with the fewest digits near grid point *hit* that still gives *published*."""
+    found = lowest + hit * half * 2 / 10**_DIGITS
+    for digits in range(1, _DIGITS):
+        step = half * 2 / 10**digits
+        below: Fraction = lowest + (found - lowest) // step * step
+        for candidate in (below, below + step):
+            if lowest <= candidate < lowest + 2 * half and at(candidate) == published:
+                return candidate
+    return found
 
 
 def _total_with(
     ctx: _Context, index: int, source: int, path: tuple[str, ...], text: str
 ) -> Fraction | None:
-    """Unit *index*'s total when unit *source*'s input at *path* reads *text*."""
+    """Unit *index*'s total when unit *source*'s input at *path* reads *text*.
+
+    The cohort values are taken again only when the input is one they are taken over
+    (remembered per changed input); otherwise the table's own values are used.
+    """
     compiled = ctx.compiled
     changed = _replaced(ctx.units[source].data, path, text)
+    mine = changed if source == index else ctx.units[index].facts
+    assert not isinstance(mine, FactsError)  # noqa: S101
     try:
         if compiled.scheme.cohort is None or not compiled.scheme.cohort.values:
             if source != index:
                 return None
             return compiled.evaluate(changed, trace=False).total_exact
-        facts: list[Facts | Mapping[str, Any]] = [
-            changed if i == source else u.facts
-            for i, u in enumerate(ctx.units)
-            if not isinstance(u.facts, FactsError)
-        ]
-        position = sum(1 for u in ctx.units[:index] if not isinstance(u.facts, FactsError))
-        values = compiled.cohort_values(facts)
-        if values.problems:
-            return None
-        mine = facts[position]
+        values = ctx.base_values
+        if path[0] == "shared" and path[-1] in compiled.plan.cohort_reads:
+            key = (source, path, text)
+            values = ctx.cohort_cache.get(key)
+            if values is None:
+                facts: list[Facts | Mapping[str, Any]] = [
+                    changed if i == source else u.facts
+                    for i, u in enumerate(ctx.units)
+                    if not isinstance(u.facts, FactsError)
+                ]
+                values = ctx.cohort_cache[key] = compiled.cohort_values(facts)
+            if values.problems:
+                return None
         return compiled.evaluate(mine, trace=False, cohort=values).total_exact
     except FactsError:
         return None
@@ -584,7 +624,7 @@ def _ranks(
             continue
         cause, en, zh = _rank_cause(ctx, index, position, by_rule, by_published, scheme_rule)
         findings.append(
-            TableFinding(unit.name, "rank", "off", shown, str(rank.position),
+            TableFinding(unit.name, "rank", "off", shown, rank.shown,
                          f"{shift:+d}", cause, en, zh, ctx.file, unit.line, column)
         )  # fmt: skip
     return RankAgreement(compared, agree, largest), findings
