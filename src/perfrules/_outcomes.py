@@ -140,6 +140,7 @@ class AuditFinding:
         reason_zh: the same in Chinese.
         file: where the published value is.
         line: its line (or row).
+        within: the difference is within the audit's tolerance (reported, not failing).
     """
 
     id: str
@@ -150,6 +151,7 @@ class AuditFinding:
     reason_zh: str
     file: str | None = None
     line: int = 0
+    within: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +166,12 @@ class AuditReport:
     unpublished: tuple[str, ...] = ()
     total_published: bool = True
     grade_published: bool = True
+    tolerance: str = "0"
 
     @property
     def consistent(self) -> bool:
-        """Whether every published value follows the scheme."""
-        return not self.findings
+        """Whether every published value follows the scheme (or is within the tolerance)."""
+        return all(f.within for f in self.findings)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -191,9 +194,11 @@ class AuditReport:
                     "reason_zh": f.reason_zh,
                     "file": f.file,
                     "line": f.line,
+                    **({"within": True} if f.within else {}),
                 }
                 for f in self.findings
             ],
+            **({"tolerance": self.tolerance} if self.tolerance != "0" else {}),
         }
 
 

@@ -1193,15 +1193,12 @@ def audit(scheme: str, report: str, tolerance: str, output_format: str, lang: La
     if not allowed.is_finite() or allowed < 0:
         msg = f"--tolerance must be a decimal of at least 0, not {tolerance!r}"
         raise click.UsageError(msg)
-    if allowed and not table:
-        msg = "--tolerance applies to a published table (a CSV with a unit column)"
-        raise click.UsageError(msg)
     try:
         if table:
             outcome: Any = audit_table(compiled, report, tolerance=allowed)
         else:
             facts, published = load_report(report)
-            outcome = audit_report(compiled, facts, published)
+            outcome = audit_report(compiled, facts, published, tolerance=allowed)
     except FactsError as exc:
         _report(list(exc.diagnostics), language, "text", to_stdout=False)
         raise _Exit(_exit_for(list(exc.diagnostics))) from None

@@ -372,10 +372,11 @@ def render_audit(outcome: AuditReport, lang: Lang, console: Console) -> None:
             expected=finding.expected,
         )
         if finding.difference is not None:
-            line += ui("audit.difference", lang, difference=finding.difference)
+            kind = "audit.table.within" if finding.within else "audit.difference"
+            line += ui(kind, lang, difference=finding.difference)
         line += f" — {finding.reason_zh if lang == 'zh' else finding.reason}"
         console.print(terminal_text(line, style="yellow"))
-    if outcome.consistent:
+    if not outcome.findings:
         # Say what was checked, and only that: a total or rows not published were not.
         parts = [ui("audit.rows", lang, checked=outcome.checked)]
         if outcome.total_published:

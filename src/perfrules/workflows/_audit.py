@@ -16,6 +16,7 @@ renormalised, every level rounded) and that the grade is the band of the publish
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
@@ -255,12 +256,26 @@ def _other_reading(
     return None
 
 
-def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> AuditReport:
+def audit(
+    compiled: CompiledScheme,
+    facts: Facts,
+    published: Published,
+    *,
+    tolerance: Fraction | Decimal | int | str = 0,
+) -> AuditReport:
     """Recompute the report and compare every published value with the scheme's.
+
+    A row or total that differs by at most *tolerance* (exact) is still a finding, with its
+    likeliest slip, but marked ``within`` and does not make the report inconsistent.
 
     Raises:
         FactsError: the report's facts cannot be scored.
+        ValueError: a negative tolerance.
     """
+    allowed = Fraction(tolerance)
+    if allowed < 0:
+        msg = f"the tolerance must not be negative: {tolerance}"
+        raise ValueError(msg)
     result = compiled.evaluate(facts)
     trace = result.trace
     assert trace is not None  # noqa: S101
@@ -303,7 +318,10 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
             continue
         difference = format_number(value - node.score)
         en, zh = explain_row(node, value, mode, compiled.scheme.formulas)
-        findings.append(AuditFinding(ident, shown, expected, difference, en, zh, file, line))
+        within = abs(value - node.score) <= allowed
+        findings.append(
+            AuditFinding(ident, shown, expected, difference, en, zh, file, line, within)
+        )
     if published.total is not None:
         file, line = published.positions.get("total", (None, 0))
         leaves = {plan.nodes[i].id for i in plan.leaves}
@@ -324,6 +342,7 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
                         "发布的总分与按方案汇总各行发布得分的结果不同",
                         file,
                         line,
+                        abs(published.total - given) <= allowed,
                     )
                 )
         if published.total != result.total_exact and not any(f.id == "total" for f in findings):
@@ -337,6 +356,7 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
                     "发布的总分与重新计算的总分不同",
                     file,
                     line,
+                    abs(published.total - result.total_exact) <= allowed,
                 )
             )
     if published.grade is not None:
@@ -370,4 +390,5 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
         unpublished=unpublished,
         total_published=published.total is not None,
         grade_published=published.grade is not None,
+        tolerance=format_number(allowed),
     )
