@@ -20,7 +20,7 @@ and rank (:meth:`CompiledScheme.evaluate_cohort`, ``total_for``, ``grade_for``, 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -740,8 +740,3 @@ def _nearest_tie(
 def _cohort_key(result: Result | FactsError | None) -> str | None:
     cohort = result.cohort if isinstance(result, Result) else None
     return None if cohort is None else cohort.cohort
-
-
-def published_columns(header: Sequence[str]) -> bool:
-    """Whether a table's header has ``published.*`` columns (a published table)."""
-    return any(name.strip().startswith(PREFIX) for name in header)
