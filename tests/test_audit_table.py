@@ -189,6 +189,11 @@ def test_the_command_prints_the_counts_ranks_and_causes(tmp_path):
     assert "ranks: 3 of 6 agree (largest shift 1)" in result.stdout
     assert "published.csv:5:5: E total: published 87.39, recomputed 87.26" in result.stdout
     assert "within the tolerance" in result.stdout
+    assert "C rank: published 4, recomputed 5 (difference -1)" in result.stdout
+    chinese = _run("audit", str(RANKING), str(_table(tmp_path)), "--tolerance", "0.05",
+                   "--lang", "zh")  # fmt: skip
+    assert "E 总分：公布 87.39，重算为 87.26（差 0.13）" in chinese.stdout
+    assert "C 名次：公布 4，重算为 5" in chinese.stdout
 
 
 def test_json_is_the_document_the_library_returns(compiled, tmp_path):

@@ -398,6 +398,14 @@ def render_audit(outcome: AuditReport, lang: Lang, console: Console) -> None:
         console.print(terminal_text(ui("audit.unchecked", lang, what=joined), style="yellow"))
 
 
+#: How a table audit's finding names what it is about (an id is shown as it is).
+_WHAT: dict[str, Callable[[Lang], str]] = {
+    "total": lambda lang: ui("total", lang).lower() if lang == "en" else ui("total", lang),
+    "rank": lambda lang: ui("league.rank", lang).lower() if lang == "en" else "名次",
+    "grade": lambda lang: ui("grade", lang).lower() if lang == "en" else ui("grade", lang),
+}
+
+
 def render_table_audit(outcome: TableAudit, lang: Lang, console: Console) -> None:
     """The counts of exact, within and off rows, the rank agreement, then each finding."""
     parts = [
@@ -434,7 +442,7 @@ def render_table_audit(outcome: TableAudit, lang: Lang, console: Console) -> Non
             lang,
             where=where,
             unit=finding.unit,
-            what=finding.what,
+            what=_WHAT[finding.what](lang) if finding.what in _WHAT else finding.what,
             published=finding.published,
             expected=finding.expected,
         )
