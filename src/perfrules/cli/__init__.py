@@ -990,8 +990,9 @@ def diff(
             "new": {"id": after.id, "sha256": after.sha256},
             "changes": [c.to_dict() for c in changes],
             "what_if": None if what is None else what.to_dict(),
-            "movers": None if moved is None else moved.to_dict(),
         }
+        if moved is not None:  # with --units only: the document is otherwise unchanged
+            document["movers"] = moved.to_dict()
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     else:
         if new is not None or not moved:
