@@ -218,3 +218,21 @@ def test_a_bad_tolerance_is_a_usage_error(tmp_path):
     for bad in ("x", "-1", "NaN"):
         result = _run("audit", str(RANKING), str(_table(tmp_path)), "--tolerance", bad)
         assert result.exit_code == 2, (bad, result.output)
+
+
+def test_a_rank_printed_as_shared_that_no_one_shares_is_a_finding(compiled, tmp_path):
+    text = TABLE.replace("B,10,50%,25,93.33,1", "B,10,50%,25,93.33,=1")
+    outcome = audit_table(compiled, _table(tmp_path, text), tolerance="0.05")
+    found = _finding(outcome, "B", "rank")
+    assert (found.cause, found.expected) == ("shared_mark", "1")
+    assert outcome.ranks.agree == 3  # the number agrees
+
+
+def test_a_rank_under_a_scheme_that_ranks_nothing_says_so(tmp_path):
+    scheme = tmp_path / "plain.toml"
+    text = RANKING.read_text(encoding="utf-8")
+    start = text.index("[ranking]")
+    scheme.write_text(text[:start] + text[text.index("[[bands]]") :], encoding="utf-8")
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(scheme))
+    found = _finding(audit_table(compiled, _table(tmp_path)), "B", "rank")
+    assert (found.cause, found.reason) == ("unranked", "the scheme declares no ranking")

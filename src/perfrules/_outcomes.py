@@ -234,8 +234,8 @@ class TableFinding:
         status: ``within`` the tolerance, ``off``, or ``unscored``.
         cause: a stable code: ``total_rounding``, ``published_rows``, ``input_rounded``,
             ``inputs_cannot_give``, ``row``, ``not_applicable``, ``grade``, ``tie_rule``,
-            ``earlier_tie``, ``published_totals``, ``rank_unexplained``, ``unranked``,
-            ``unscored``.
+            ``earlier_tie``, ``published_totals``, ``rank_unexplained``, ``shared_mark``
+            (a rank printed as shared that no other unit holds), ``unranked``, ``unscored``.
     """
 
     unit: str

@@ -605,12 +605,13 @@ def _ranks(
         shown = str(unit.published["rank"][0]).strip()
         rank = result.rank if isinstance(result, Result) else None
         if rank is None:
-            reason = (
-                ("the scheme does not rank it (its ranking's condition leaves it out)",
-                 "方案不对其排名（排名条件将其排除）")
-                if isinstance(result, Result)
-                else ("its facts cannot be scored", "其事实无法计分")
-            )  # fmt: skip
+            if not isinstance(result, Result):
+                reason = ("its facts cannot be scored", "其事实无法计分")
+            elif compiled.scheme.ranking is None:
+                reason = ("the scheme declares no ranking", "方案未规定排名")
+            else:
+                reason = ("the scheme does not rank it (its ranking's condition leaves it out)",
+                          "方案不对其排名（排名条件将其排除）")  # fmt: skip
             findings.append(
                 TableFinding(unit.name, "rank", "off", shown, "—", None, "unranked", *reason,
                              ctx.file, unit.line, column)
@@ -621,6 +622,14 @@ def _ranks(
         largest = max(largest, abs(shift))
         if shift == 0:
             agree += 1
+            marked = published[index][1]
+            if marked and not rank.shared:
+                findings.append(
+                    TableFinding(unit.name, "rank", "off", shown, rank.shown, None,
+                                 "shared_mark", "published as a shared rank, but no other unit "
+                                 "has its place", "公布为并列名次，但没有其他对象与其名次相同",
+                                 ctx.file, unit.line, column)
+                )  # fmt: skip
             continue
         cause, en, zh = _rank_cause(ctx, index, position, by_rule, by_published, scheme_rule)
         findings.append(
