@@ -213,6 +213,11 @@ def test_diff_units_usage_errors(tmp_path):
     assert _run("diff", str(RANKING), str(RANKING), "--out", "x.html").exit_code == 2
     result = _run("diff", str(RANKING), "--units", str(last), str(new), "--out", "x.txt")
     assert result.exit_code == 2
+    results = tmp_path / "results.csv"
+    assert _run("score", str(RANKING), str(new), "--out", str(results)).exit_code == 0
+    result = _run("diff", str(RANKING), "--units", str(last), str(results), "--out", "x.html")
+    assert result.exit_code == 2
+    assert "not results" in result.output
 
 
 def test_diff_units_writes_the_league_table_with_each_move(tmp_path):

@@ -72,6 +72,7 @@ from perfrules.workflows import (
     audit_table,
     diff_schemes,
     extends_text,
+    is_results_file,
     league_table,
     load_report,
     movers,
@@ -966,6 +967,9 @@ def diff(
         raise click.BadParameter(
             f"the file must end in {', '.join(_LEAGUE_ENDINGS)}", param_hint="--out"
         )
+    if out is not None and units and is_results_file(Path(units[1])):
+        msg = "--out needs this year's units (facts) to lay out the league table, not results"
+        raise click.UsageError(msg)
     before = _load_compiled(old, language)
     after = before if new is None else _load_compiled(new, language)
     changes = diff_schemes(before.scheme, after.scheme)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
         score_batch,
         write_results,
     )
-    from perfrules.workflows._diff import diff_schemes, movers, what_if
+    from perfrules.workflows._diff import diff_schemes, is_results_file, movers, what_if
     from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
     from perfrules.workflows._invariants import (
         InvariantError,
@@ -58,6 +58,7 @@ __all__ = [
     "diff_schemes",
     "extends_text",
     "facts_toml",
+    "is_results_file",
     "league_table",
     "load_report",
     "movers",
@@ -86,7 +87,7 @@ __all__ = [
 _LAZY = {
     "._audit": ("audit", "load_report"),
     "._batch": ("CSV_EOLS", "CsvStyle", "read_units", "score_batch", "write_results"),
-    "._diff": ("diff_schemes", "movers", "what_if"),
+    "._diff": ("diff_schemes", "is_results_file", "movers", "what_if"),
     "._files": ("STDOUT", "extends_text", "new_year_text", "write_atomic"),
     "._invariants": (
         "InvariantError",

@@ -26,7 +26,16 @@ from perfrules.model import Scheme
 from perfrules.workflows._batch import _wide_rows, score_batch
 from perfrules.workflows._published import rank_number
 
-__all__ = ["Change", "Movers", "ScoreChange", "WhatIf", "diff_schemes", "movers", "what_if"]
+__all__ = [
+    "Change",
+    "Movers",
+    "ScoreChange",
+    "WhatIf",
+    "diff_schemes",
+    "is_results_file",
+    "movers",
+    "what_if",
+]
 
 _INDICATOR_KEYS = (
     "weight",
@@ -307,7 +316,7 @@ def _order(line: _Line) -> tuple[bool, int, Decimal]:
 
 def _year(compiled: CompiledScheme, source: Path) -> tuple[list[_Line], list[tuple[str, str]]]:
     """One year's units as (unit, total, grade, rank shown, position), and those that failed."""
-    if _is_results(source):
+    if is_results_file(source):
         return _results(source)
     lines: list[_Line] = []
     failed: list[tuple[str, str]] = []
@@ -329,7 +338,7 @@ def _year(compiled: CompiledScheme, source: Path) -> tuple[list[_Line], list[tup
     return lines, failed
 
 
-def _is_results(source: Path) -> bool:
+def is_results_file(source: Path) -> bool:
     """A results CSV of ``perfrules score`` (its header has ``total`` and ``errors``)."""
     if source.suffix.lower() != ".csv" or not source.is_file():
         return False
