@@ -35,12 +35,12 @@ from fractions import Fraction
 from types import FunctionType
 from typing import Any, Final
 
-from perfrules._numbers import ROUNDING
+from perfrules._numbers import MAX_MAGNITUDE, ROUNDING
 from perfrules.engine._plan import MISSING, Node, Plan
 from perfrules.engine._totals import totals_of
 from perfrules.expressions import add_pairs
 from perfrules.expressions._codegen import BASE_GLOBALS, inline_block
-from perfrules.facts._values import DECIMAL_PAIRS, TEXT_PAIRS, number_pair
+from perfrules.facts._values import DECIMAL_PAIR, POWERS_OF_TEN, TEXT_PAIRS, number_pair
 
 __all__ = ["Kernel", "build_kernel"]
 
@@ -166,39 +166,37 @@ class _Writer:
         general = "return _GEN(C, k, o, shared, R, wn, wd, scale)"
         lines = [
             f"def {name}(C, k, o, shared, R, wn, wd, scale):",
-            f"    if o.__class__ is not _DICT or not o.keys() <= {allowed}: {general}",
+            f"    if o.__class__ is not _DICT: {general}",
         ]
         operands: dict[str, tuple[str, ...]] = {"weight": ("num", "wn", "wd")}
-        raws = []
+        raws = [f"x{j}" for j in range(len(leaf.needs))]
+        keys = [self.constant("_N", need) for need in leaf.needs]
+        lines.extend(f"    {raw} = o.get({key}, _M)" for raw, key in zip(raws, keys, strict=True))
+        # Only the facts read, or also others? Counting them is cheaper than a set compare.
+        present = " + ".join(f"({raw} is not _M)" for raw in raws) or "0"
+        lines.append(f"    if len(o) != {present} and not o.keys() <= {allowed}: {general}")
         for j, (need, kind, default) in enumerate(zip(leaf.needs, kinds, defaults, strict=True)):
-            key_name = self.constant("_N", need)
-            raw = f"x{j}"
-            raws.append(raw)
+            raw = raws[j]
             # plan.find_fact's order, inline: own facts, shared facts, the default below
-            lines.append(f"    {raw} = o.get({key_name}, _M)")
-            lines.append(f"    if {raw} is _M: {raw} = shared.get({key_name}, _M)")
+            lines.append(f"    if {raw} is _M: {raw} = shared.get({keys[j]}, _M)")
             if kind == "bool":
                 read = f"{raw} if {raw}.__class__ is _BOOL else None"
-                operand: tuple[str, ...] = ("bool", f"v{j}")
-                target = f"v{j}"
-            else:
-                read = (
-                    f"_TC[{raw}] if {raw}.__class__ is _STR else "
-                    f"_DC[_S({raw})] if {raw}.__class__ is _DEC else _NUM({raw})"
-                )
-                operand = ("num", f"v{j}n", f"v{j}d")
-                target = f"p{j}"
+                operands[need] = ("bool", f"v{j}")
+                if default is not None:
+                    lines.append(f"    if {raw} is _M: v{j} = {_pair_literal(default)}")
+                    lines.append(f"    else: v{j} = {read}")
+                else:
+                    lines.append(f"    v{j} = {read}")
+                lines.append(f"    if v{j} is None: {general}")
+                continue
+            operands[need] = ("num", f"v{j}n", f"v{j}d")
+            indent = "    "
             if default is not None:
-                lines.append(f"    if {raw} is _M: {target} = {_pair_literal(default)}")
-                lines.append(f"    else: {target} = {read}")
-            else:
-                lines.append(f"    {target} = {read}")
-            if kind != "bool":
-                lines.append(f"    if {target} is None: {general}")
-                lines.append(f"    v{j}n, v{j}d = {target}")
-            else:
-                lines.append(f"    if {target} is None: {general}")
-            operands[need] = operand
+                literal = _pair_literal(default)
+                lines.append(f"    if {raw} is _M: v{j}n, v{j}d = {literal}")
+                lines.append("    else:")
+                indent = "        "
+            lines.extend(indent + line for line in _read_number(raw, f"v{j}", general))
         body, result, constants = inline_block(
             leaf.expression.program, operands, depth=2, prefix=f"{len(self.functions)}_"
         )
@@ -375,9 +373,13 @@ def build_kernel(
         "divmod": divmod,  # the rounding code of _numbers.ROUNDING uses it
         "_NUM": number_pair,
         "_TC": TEXT_PAIRS,
-        "_DC": DECIMAL_PAIRS,
+        "_DC": DECIMAL_PAIR,
         "_STR": str,
         "_S": str,
+        "_INT": int,
+        "len": len,
+        "_P10": POWERS_OF_TEN,
+        "_MAXN": MAX_MAGNITUDE,
         "_DEC": Decimal,
         "_ADD": _add,
         "_SUM": sum,
@@ -395,6 +397,29 @@ def build_kernel(
     function = namespace["_kernel"]
     assert isinstance(function, FunctionType)  # noqa: S101
     return Kernel(function, source)
+
+
+def _read_number(raw: str, target: str, general: str) -> list[str]:
+    """Statements reading the number fact *raw* into ``{target}n, {target}d`` (or *general*).
+
+    A Decimal is read inline from its text as facts/_values reads it (its digits over a
+    power of ten); its rare forms (an exponent, NaN, more than 30 digits) and every other
+    type go through the reading's functions.
+    """
+    return [
+        f"if {raw}.__class__ is _DEC:",
+        f"    {target}w, _, {target}f = _S({raw}).partition('.')",
+        f"    try: {target}n = _INT({target}w + {target}f); {target}d = _P10[len({target}f)]",
+        f"    except _EXC: {target}n = _MAXN",
+        f"    if not -_MAXN < {target}n < _MAXN:",
+        f"        {target} = _DC({raw})",
+        f"        if {target} is None: {general}",
+        f"        {target}n, {target}d = {target}",
+        "else:",
+        f"    {target} = _TC[{raw}] if {raw}.__class__ is _STR else _NUM({raw})",
+        f"    if {target} is None: {general}",
+        f"    {target}n, {target}d = {target}",
+    ]
 
 
 def _partial(values: tuple[int | None, ...], factors: tuple[int, ...]) -> tuple[int, bool]:
