@@ -32,7 +32,7 @@ from perfrules._numbers import (
     to_fraction,
 )
 from perfrules.errors import ExpressionError
-from perfrules.expressions._codegen import PairCode
+from perfrules.expressions._codegen import BASE_GLOBALS, PairCode, inline_block
 from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Pair, Type, add_pairs
 from perfrules.expressions._limits import LIMITS, MAX_BITS
 from perfrules.expressions._parse import (
@@ -47,6 +47,7 @@ from perfrules.expressions._parse import (
 from perfrules.expressions._reference import evaluate_reference
 
 __all__ = [
+    "BASE_GLOBALS",
     "BUILTIN_NAMES",
     "FUNCTIONS",
     "LIMITS",
@@ -60,6 +61,7 @@ __all__ = [
     "add_pairs",
     "bind",
     "compile_expression",
+    "inline_block",
     "operands",
     "safe_eval",
     "shown_value",

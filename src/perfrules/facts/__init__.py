@@ -14,8 +14,21 @@ from pathlib import Path
 
 from perfrules.facts._document import Facts, Locator, load_document_facts
 from perfrules.facts._sheets import load_sheet_facts, loads_csv_facts
+from perfrules.facts._values import DECIMAL_PAIR, POWERS_OF_TEN, number_pair, text_of
 
-__all__ = ["FORMATS", "Facts", "FactsFormat", "Locator", "format_of", "load_facts", "loads_facts"]
+__all__ = [
+    "DECIMAL_PAIR",
+    "FORMATS",
+    "POWERS_OF_TEN",
+    "Facts",
+    "FactsFormat",
+    "Locator",
+    "format_of",
+    "load_facts",
+    "loads_facts",
+    "number_pair",
+    "text_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
