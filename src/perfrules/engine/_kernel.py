@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from types import FunctionType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from perfrules._numbers import MAX_MAGNITUDE, ROUNDING
 from perfrules.engine._plan import MISSING, Node, Plan
@@ -130,7 +130,7 @@ class _Writer:
         )
         function: object
         if any(self.types.get(name) == "level" for name in leaf.needs):
-            function = self.hooks["_GEN"]
+            function = _Pending("_GROWS")  # qualitative levels: the general path only
         else:
             function = _Pending(self.shape_function(node))
         return (function, k, node.id, node.weight.numerator, node.weight.denominator, scale)
@@ -163,9 +163,8 @@ class _Writer:
         name = f"_L{len(self.functions)}"
         self.functions[key] = name
         allowed = self.constant("_A", self.fast_keys[node.index])
-        general = "return _GEN(C, k, o, shared, R, wn, wd, scale)"
+        general = "L[k] = _GEN(C, k, o, shared, R, wn, wd, scale); continue"
         lines = [
-            f"def {name}(C, k, o, shared, R, wn, wd, scale):",
             f"    if o.__class__ is not _DICT: {general}",
         ]
         operands: dict[str, tuple[str, ...]] = {"weight": ("num", "wn", "wd")}
@@ -211,10 +210,16 @@ class _Writer:
         if node.places is not None:
             rounding = self.round_code("q", f"vn * {10**node.places}", "vd")
             lines.extend("    " + line for line in rounding.split("\n"))
-            lines.append("    return q")
+            lines.append("    L[k] = q")
         else:
-            lines.append("    return vn, vd")
-        self.helpers.append("\n".join(lines))
+            lines.append("    L[k] = vn, vd")
+        # One call scores a run of rows of this shape (a call per row costs more than the row)
+        self.helpers.append(
+            f"def {name}(C, rows, ind, shared, R, L):\n"
+            "    for k, i, wn, wd, scale in rows:\n"
+            "        o = ind.get(i, _E)\n"
+            + "\n".join("    " + line for line in "\n".join(lines).split("\n"))
+        )
         return name
 
     # --- groups and the total ----------------------------------------------------------
@@ -313,7 +318,7 @@ class _Writer:
         # Every indicator in one pass over a table (compiling a statement per indicator would
         # cost ~35 µs each), then into locals for the sums below.
         self.emit(
-            "L = [f(C, k, ind.get(i, _E), shared, R, wn, wd, s) for f, k, i, wn, wd, s in _LEAVES]"
+            f"L = [None] * {len(plan.leaves)}\nfor f, rows in _RUNS: f(C, rows, ind, shared, R, L)"
         )
         names = [self.shapes[index].num for index in plan.leaves]
         self.emit(f"{', '.join(names)}, = L")
@@ -341,7 +346,12 @@ class _Writer:
         )
         self.emit(f"return U, R, ({values},), ({pres},), (rn, rd), band, override")
         kernel = "def _kernel(src, ind, shared):\n" + "\n".join(self.lines) + "\n"
-        return "\n\n".join([*self.helpers, kernel])
+        general = (
+            "def _GROWS(C, rows, ind, shared, R, L):\n"
+            "    for k, i, wn, wd, scale in rows:\n"
+            "        L[k] = _GEN(C, k, ind.get(i, _E), shared, R, wn, wd, scale)\n"
+        )
+        return "\n\n".join([*self.helpers, general, kernel])
 
 
 def build_kernel(
@@ -390,10 +400,16 @@ def build_kernel(
     }
     code = compile(source, "<perfrules scheme>", "exec", dont_inherit=True)
     exec(code, namespace)  # noqa: S102 - source generated from the plan's numbers, no builtins
-    namespace["_LEAVES"] = tuple(
-        (namespace[row[0].name] if isinstance(row[0], _Pending) else row[0], *row[1:])
-        for row in writer.leaf_table
-    )
+    # Consecutive rows of one shape make a run, scored in the rule file's order (the general
+    # path reports problems in that order).
+    runs: list[tuple[Callable[..., Any], list[tuple[object, ...]]]] = []
+    for row in writer.leaf_table:
+        function = namespace[cast("_Pending", row[0]).name]
+        if runs and runs[-1][0] is function:
+            runs[-1][1].append(row[1:])
+        else:
+            runs.append((function, [row[1:]]))  # type: ignore[arg-type]
+    namespace["_RUNS"] = tuple((function, tuple(rows)) for function, rows in runs)
     function = namespace["_kernel"]
     assert isinstance(function, FunctionType)  # noqa: S101
     return Kernel(function, source)
