@@ -42,7 +42,7 @@ def test_indicators_of_one_shape_share_one_function(seed_compiled):
     source = seed_compiled.kernel.source
     # 17 indicators: 16 read "actual" with one formula, one also reads a target of 88
     assert source.count("\ndef _L") + source.startswith("def _L") == 2
-    assert "def _kernel(src, ind, shared):" in source
+    assert "def _kernel(src, ind, shared, T=True):" in source
 
 
 def test_rule_file_text_never_appears_in_the_generated_source(seed_compiled):

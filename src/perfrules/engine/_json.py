@@ -36,6 +36,8 @@ from perfrules.engine._layout import (
     _heads,
     _json_layout,
     _loss_heads,
+    _memo,
+    _plain_key,
     _plain_layout,
     _plain_template,
     _shown,
@@ -85,8 +87,8 @@ class JsonParts(TreeParts):
     def _plain_root_json(self) -> str:
         """The tree's text when :meth:`_plain`, no node object made.
 
-        Each row from the memo (or its steps), each group from its fixed text and the
-        record's integers.
+        Each row by its shape's generated writer (or from the memo of rows met before), each
+        group from its fixed text and the record's integers.
         """
         plan = self.plan
         layout = _plain_layout(plan)
@@ -97,11 +99,17 @@ class JsonParts(TreeParts):
         out = template[:]  # the document's fixed pieces, each node's slot to fill
         size = 0
         rows = explainers(plan)
-        for index, position, node, _ in leaves:
-            own, raws, num, den = records[position]
-            explainer, row = rows[index]
-            i = 2 * index
-            text = explainer.json(raws, own, num, den, values[i], values[i + 1], row)
+        memo = _memo(plan, "leaf_json")
+        for index, position, node, name in leaves:
+            record = records[position]
+            key = _plain_key(index, node, name, record)
+            text = memo.get(key)
+            if text is None:
+                own, raws, num, den = record
+                explainer, row = rows[index]
+                i = 2 * index
+                text = explainer.json(raws, own, num, den, values[i], values[i + 1], row)
+                memo.remember(key, text)
             out[slots[index]] = text
             size += len(text)
             if size > MAX_TRACE_CHARS:

@@ -7,10 +7,10 @@
   run the formula's code inline (``expressions._codegen.inline_block``), check
   ``0 <= score <= weight`` in integers and round by ``divmod``; the score comes back as one
   integer over a power of ten the generator knows;
-- ``_kernel(src, ind, shared)``: every indicator through its shape's function from one
-  table of (function, id, weight), then each subtotal (integer sums), the renormalisation
-  when rows were excluded and the band, both as the totals (``_totals``) decide them, and
-  the total's rounding.
+- ``_kernel(src, ind, shared, T=True)``: every indicator through its shape's function, a
+  run of consecutive rows of one shape per call (``T=False``: nothing kept for a trace),
+  then each subtotal (integer sums), the renormalisation when rows were excluded and the
+  band, both as the totals (``_totals``) decide them, and the total's rounding.
 
 Anything an indicator's function cannot score the plain way — a missing or unreadable
 value, "not applicable", an override, a qualitative level, a score outside its weight, a
@@ -206,7 +206,7 @@ class _Writer:
         lines.append(f"    except _EXC:\n        {general}")
         lines.append(f"    if vn < 0 or vn * wd > wn * vd: {general}")
         raw_tuple = "(" + "".join(f"{r}, " for r in raws) + ")"
-        lines.append(f"    R[k] = (o, {raw_tuple}, vn, vd)")
+        lines.append(f"    if T: R[k] = (o, {raw_tuple}, vn, vd)  # what the trace re-reads")
         if node.places is not None:
             rounding = self.round_code("q", f"vn * {10**node.places}", "vd")
             lines.extend("    " + line for line in rounding.split("\n"))
@@ -215,7 +215,7 @@ class _Writer:
             lines.append("    L[k] = vn, vd")
         # One call scores a run of rows of this shape (a call per row costs more than the row)
         self.helpers.append(
-            f"def {name}(C, rows, ind, shared, R, L):\n"
+            f"def {name}(C, rows, ind, shared, R, L, T):\n"
             "    for k, i, wn, wd, scale in rows:\n"
             "        o = ind.get(i, _E)\n"
             + "\n".join("    " + line for line in "\n".join(lines).split("\n"))
@@ -318,7 +318,8 @@ class _Writer:
         # Every indicator in one pass over a table (compiling a statement per indicator would
         # cost ~35 µs each), then into locals for the sums below.
         self.emit(
-            f"L = [None] * {len(plan.leaves)}\nfor f, rows in _RUNS: f(C, rows, ind, shared, R, L)"
+            f"L = [None] * {len(plan.leaves)}\n"
+            "for f, rows in _RUNS: f(C, rows, ind, shared, R, L, T)"
         )
         names = [self.shapes[index].num for index in plan.leaves]
         self.emit(f"{', '.join(names)}, = L")
@@ -345,9 +346,9 @@ class _Writer:
             if n.kind != "indicator"
         )
         self.emit(f"return U, R, ({values},), ({pres},), (rn, rd), band, override")
-        kernel = "def _kernel(src, ind, shared):\n" + "\n".join(self.lines) + "\n"
+        kernel = "def _kernel(src, ind, shared, T=True):\n" + "\n".join(self.lines) + "\n"
         general = (
-            "def _GROWS(C, rows, ind, shared, R, L):\n"
+            "def _GROWS(C, rows, ind, shared, R, L, T):\n"
             "    for k, i, wn, wd, scale in rows:\n"
             "        L[k] = _GEN(C, k, ind.get(i, _E), shared, R, wn, wd, scale)\n"
         )

@@ -1,7 +1,7 @@
 """What the trace writers share, written once per plan.
 
 The general path's record of a row (:class:`LeafRecord`) and the parts of a plan's trace
-that do not change between units: heads, layouts, templates.
+that do not change between units: heads, layouts, templates, the memos of explained rows.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final, cast
 
+from perfrules._numbers import Memo
 from perfrules._trace_json import (
     grade_json,
     group_parts,
@@ -84,6 +85,25 @@ class _Shown:
         return self._facts.digest
 
 
+def _memo(plan: Plan, name: str) -> Memo:
+    """The plan's memo *name* of explained rows (made once, not once per call).
+
+    A row's text or node is a function of the facts it read (:func:`_plain_key`): forms
+    repeat the same few values ("80%"), and a row met again is not written again. With
+    every value new (a real batch of measured values) it never hits; the benchmark's
+    targets are measured with it off.
+    """
+    memo = cast("Memo | None", plan.cache.get(name))
+    if memo is None:
+        memo = cast("Memo", plan.cache.setdefault(name, Memo(_uncomputed, 4096)))
+    return memo
+
+
+def _uncomputed(key: object) -> object:
+    """The memos of explained indicators are filled by hand (``remember``), never computed."""
+    raise KeyError(key)
+
+
 _NOT_COUNTED: Final = Note("not_counted")
 #: Makes a named tuple from a tuple of its fields (no keyword handling: the hot path).
 _NEW: Final = tuple.__new__
@@ -149,6 +169,49 @@ def _noted(node: Node, trace: NodeTrace) -> NodeTrace:
     if not node.uncounted_here:
         return trace
     return trace._replace(notes=(*trace.notes, _NOT_COUNTED))
+
+
+def _plain_key(index: int, node: Node, name: str | None, record: Any) -> tuple[object, ...]:
+    """:func:`_fast_key` of a row scored the plain way; *name*: the one fact it reads."""
+    if name is None:
+        key = _fast_key(node, record)
+        assert key is not None  # noqa: S101 - a plain row's record is a tuple
+        return key
+    raw = record[1][0]  # one fact read: the same key, made without _fast_key's checks
+    return (index, raw.__class__, _as_given(raw), name in record[0])
+
+
+def _as_given(raw: object) -> object:
+    """A fact as the memo keys tell it apart: its text (``0.5`` is not ``0.50``)."""
+    return raw if raw.__class__ is str else str(raw)
+
+
+def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:
+    """What an indicator scored the plain way depends on, as a key; ``None`` otherwise.
+
+    Its explanation (inputs, steps, rounding, score) is a function of the plan and of the
+    facts it read, each taken with its type and its text as given (``0.5`` and ``0.50``
+    read alike but show differently; ``1``, ``True`` and ``Decimal(1)`` are all kept apart)
+    and whether it came from the indicator's own facts or the shared ones.
+    """
+    if record.__class__ is LeafRecord:
+        return None
+    own, raws, _, _ = record
+    leaf = node.leaf
+    assert leaf is not None  # noqa: S101
+    if len(raws) == 1:  # most rows read one fact: no generator, no inner tuples
+        raw = raws[0]
+        return (
+            node.index,
+            raw.__class__,
+            _as_given(raw),
+            leaf.needs[0] in own,
+        )
+    return (
+        node.index,
+        tuple([(raw.__class__, _as_given(raw)) for raw in raws]),
+        tuple([name in own for name in leaf.needs]),
+    )
 
 
 def _grades_json(plan: Plan) -> tuple[str, ...]:

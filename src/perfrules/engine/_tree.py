@@ -16,8 +16,10 @@ from perfrules.engine._layout import (
     _NEW,
     LeafRecord,
     _json_layout,
+    _memo,
     _node_trace,
     _noted,
+    _plain_key,
     _plain_layout,
     _shown,
 )
@@ -133,11 +135,18 @@ class TreeParts(RecordParts):
         records, values = self.out[1], self.out[2]
         built: list[Any] = [None] * len(plan.nodes)
         rows = explainers(plan)
-        for index, position, _, _ in leaves:
-            own, raws, num, den = records[position]
-            explainer, row = rows[index]
-            i = 2 * index
-            built[index] = explainer.tree(raws, own, num, den, values[i], values[i + 1], row)
+        memo = _memo(plan, "leaf_trace")
+        for index, position, node, name in leaves:
+            record = records[position]
+            key = _plain_key(index, node, name, record)
+            made = memo.get(key)
+            if made is None:
+                own, raws, num, den = record
+                explainer, row = rows[index]
+                i = 2 * index
+                made = explainer.tree(raws, own, num, den, values[i], values[i + 1], row)
+                memo.remember(key, made)
+            built[index] = made
         mode = plan.mode
         nodes = plan.nodes
         for index, _, shown, _, _, places, rounded in groups:
