@@ -123,7 +123,7 @@ class CompiledScheme:
         binding = None
         if cohort is not None or self.plan.cohort_names:
             shared, binding = self.cohorts.bind(source, indicators, shared, cohort)
-        out = self._run(source, indicators, shared)
+        out = self._run(source, indicators, shared, trace)
         unit = out[0]
         if unit is not None and unit.diagnostics:
             raise FactsError(unit.diagnostics)

@@ -26,7 +26,8 @@ from perfrules.facts._sheets import (
     workbook_units,
 )
 from perfrules.facts._values import (
-    DECIMAL_PAIRS,
+    DECIMAL_PAIR,
+    POWERS_OF_TEN,
     TEXT_PAIRS,
     float_fact,
     is_na_word,
@@ -37,10 +38,11 @@ from perfrules.facts._values import (
 )
 
 __all__ = [
-    "DECIMAL_PAIRS",
+    "DECIMAL_PAIR",
     "FORMATS",
     "INFO_COLUMNS",
     "LABELS",
+    "POWERS_OF_TEN",
     "REASON",
     "TEXT_PAIRS",
     "Facts",
