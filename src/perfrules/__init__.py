@@ -43,9 +43,9 @@ def score_table(compiled: CompiledScheme, table: object, *, errors: bool = False
         errors: also return the problems as a table of their own.
 
     Returns:
-        A table of the same kind as *table*: ``unit``, ``total``, ``grade``, the cohort's
-        key and values and ``rank`` where the scheme declares them, one column per
-        indicator and ``errors`` (the row's problems as text, located at
+        A table of the same kind as *table*, with the columns ``unit``, ``total``,
+        ``grade``, the cohort's key and values and ``rank`` where the scheme declares them,
+        one column per indicator and ``errors`` (the row's problems as text, located at
         ``table:ROW:COLUMN``; null for a row that scored). Scores are exact decimals
         (``decimal128`` in Arrow, ``Decimal`` in pandas and polars), never floats; every
         row equals :meth:`CompiledScheme.evaluate` of the same facts.
@@ -61,7 +61,7 @@ def score_table(compiled: CompiledScheme, table: object, *, errors: bool = False
             no fact is read from (``PR419``). A row's own problems never raise.
         TypeError: *table* is not a DataFrame or Table.
 
-    Example:
+    Examples:
         >>> import pandas as pd  # doctest: +SKIP
         >>> results, errors = perfrules.score_table(  # doctest: +SKIP
         ...     compiled, pd.read_csv("units.csv", dtype=str), errors=True
