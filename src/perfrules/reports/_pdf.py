@@ -120,6 +120,8 @@ _REPEAT_LEVELS: Final = """
     if (at < 0) { break; }
     split(at);
   }
+  // Printed, the page is as wide as this (a width set here could only make it shrink).
+  document.documentElement.style.width = "";
 })();
 """
 
