@@ -360,18 +360,17 @@ def _unit_facts(
     for column, (key, value) in enumerate(values.items(), start=1):
         if key in ("unit", "单位"):
             continue
-        if value in ("", None):
-            # Nothing given, but a fact found missing is missing at this cell.
-            if key.startswith("shared."):
-                columns[("shared", key.removeprefix("shared."))] = column
-            elif "." in key:
-                columns[("indicators", *key.split(".", 1))] = column
-            continue
+        empty = value in ("", None)
         if key.startswith("shared."):
-            shared[key.removeprefix("shared.")] = value
-            columns[("shared", key.removeprefix("shared."))] = column
+            if not empty:
+                shared[key.removeprefix("shared.")] = value
+            # An empty cell gives nothing, but a fact found missing is missing there.
+            _place(columns, ("shared", key.removeprefix("shared.")), column, empty=empty)
             continue
         ident, _, name = key.partition(".")
+        if empty:
+            _place(columns, ("indicators", ident, name or _shown(compiled, ident)), column)
+            continue
         if name in ("override", "override_reason"):
             # A manual score and its reason in two columns: the override table of facts files.
             table = indicators.setdefault(ident, {}).setdefault("override", {})
@@ -379,14 +378,28 @@ def _unit_facts(
             columns[("indicators", ident, "override")] = column
             columns.setdefault(("indicators", ident), column)
             continue
-        if not name:
-            index = compiled.plan.by_id.get(ident)
-            leaf = compiled.plan.nodes[index].leaf if index is not None else None
-            name = (leaf.show if leaf is not None else None) or "actual"
+        name = name or _shown(compiled, ident)
         indicators.setdefault(ident, {})[name] = value
         columns[("indicators", ident, name)] = column
         columns.setdefault(("indicators", ident), column)
     return {"indicators": indicators, "shared": shared}, columns
+
+
+def _shown(compiled: CompiledScheme, ident: str) -> str:
+    """The input a column named by the indicator alone gives: its ``show``, else ``actual``."""
+    index = compiled.plan.by_id.get(ident)
+    leaf = compiled.plan.nodes[index].leaf if index is not None else None
+    return (leaf.show if leaf is not None else None) or "actual"
+
+
+def _place(
+    columns: dict[tuple[str, ...], int], path: tuple[str, ...], column: int, *, empty: bool = True
+) -> None:
+    """Note *path* at *column*; an empty cell never moves a fact given in another column."""
+    if empty:
+        columns.setdefault(path, column)
+    else:
+        columns[path] = column
 
 
 def read_units(
