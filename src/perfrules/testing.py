@@ -3,7 +3,7 @@
 Install with ``pip install perfrules[testing]``. This is the only perfrules module that
 imports hypothesis; ``import perfrules`` never does.
 
-Three lines prove a scheme cannot produce a nonsensical score::
+Three lines prove a scheme cannot produce a nonsensical score:
 
     from perfrules.testing import scheme_properties
     test_my_scheme = scheme_properties("rules/my-bureau/2025/scheme.toml")
