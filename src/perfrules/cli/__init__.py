@@ -539,6 +539,14 @@ def check(
     show_default=True,
     help="Line ending of CSV results. CSV 结果文件的换行符。",
 )
+@click.option(
+    "--errors",
+    "errors_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Many units: also write every problem as a table (unit, file, row, column, code, "
+    "message): JSON Lines for .jsonl, else CSV. 批量时另将每个错误写成表格。",
+)
 @_guard
 def score(
     scheme: str,
@@ -550,6 +558,7 @@ def score(
     edition: Edition | None,
     csv_bom: bool,
     csv_eol: str,
+    errors_out: str | None,
 ) -> None:
     """Score one unit's FACTS under SCHEME: the table, or the JSON trace.
 
@@ -578,6 +587,8 @@ def score(
     )
     if out == STDOUT and not many:
         out = None  # one unit to standard output: the page, as without --out
+    if errors_out is not None and not many:
+        raise click.UsageError("--errors is for many units (a batch CSV, Parquet or folder)")
     one_form = out is not None and not many and out.lower().endswith((".xlsx", ".pdf"))
     if out is not None and not many and (results_format(out) is None or one_form):
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown),
@@ -597,7 +608,8 @@ def score(
         return
     if out is not None or many:
         style = CsvStyle(bom=csv_bom, eol=CSV_EOLS[csv_eol])
-        _score_batch(compiled, facts, out, output_format, language, style)
+        errors = None if errors_out is None else Path(errors_out)
+        _score_batch(compiled, facts, out, output_format, language, style, errors)
         return
     result = _evaluate(compiled, facts, language, output_format, unit_name)
     assert result.trace is not None  # noqa: S101
@@ -649,6 +661,7 @@ def _score_batch(
     output_format: str,
     lang: Lang,
     style: CsvStyle,
+    errors: Path | None = None,
 ) -> None:
     if out is None:
         raise click.UsageError(f"scoring many units needs --out FILE ({_RESULT_ENDINGS})")
@@ -678,7 +691,15 @@ def _score_batch(
         with make_progress(console, enabled=show_progress) as advance:
             if streamed is not None:
                 # Any size: chunk by chunk, as arrays, written as it goes.
-                flowing = streamed(compiled, Path(source), target, progress=advance, style=style)
+                flowing = streamed(
+                    compiled,
+                    Path(source),
+                    target,
+                    progress=advance,
+                    style=style,
+                    errors=errors,
+                    lang=lang,
+                )
                 summary, failed = flowing.summary(compiled), flowing.failed
                 any_failed = flowing.failed_count > 0
             else:
@@ -691,7 +712,7 @@ def _score_batch(
         raise _fail(list(exc.diagnostics), lang, output_format) from None
     if streamed is None:
         try:
-            write_results(outcome, compiled, target, style)
+            write_results(outcome, compiled, target, style, errors=errors, lang=lang)
         except ImportError:
             click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
             raise _Exit(EXIT_USAGE) from None

@@ -4,6 +4,13 @@ Nothing is drawn here: the page is :func:`~perfrules.reports.html.render_html`, 
 Chromium, the browser officials' reports are checked in, prints it. Chromium is found on the
 ``PATH`` (``chromium``, ``chromium-browser``, ``google-chrome``) or named by
 ``PERFRULES_CHROMIUM``; it runs without network access to anything but the file.
+
+A browser prints a merged (``rowspan``) cell once, on the page where it starts: a level
+cell (产出指标, 数量…) continued on the next page would leave that page's rows without
+their level. Before printing, :data:`_REPEAT_LEVELS` lays the page out as it will print
+(the page's own print styles, its ``@page`` size and margins), finds the row each new page
+starts with, and there splits every merged cell that goes on: the page starts on that row
+(a forced break) and the cell's name stands again at its top.
 """
 
 from __future__ import annotations
@@ -25,6 +32,100 @@ _NAMES: Final = ("chromium", "chromium-browser", "google-chrome", "google-chrome
 _TIMEOUT: Final = 120
 
 
+#: Run in the page before it prints (see the module's docstring). Rows never split (the
+#: print styles keep a cell whole), the header row repeats on every page, and a page is
+#: taken as 2 px shorter than it is, so that rounding cannot make the browser break first.
+_REPEAT_LEVELS: Final = """
+(function () {
+  var table = document.querySelector("table");
+  if (!table || !table.tBodies.length || !table.tHead) { return; }
+  var pageRule = null;
+  for (var s = 0; s < document.styleSheets.length; s++) {
+    var rules = document.styleSheets[s].cssRules;
+    for (var r = 0; r < rules.length; r++) {
+      var rule = rules[r];
+      if (rule.media && rule.media.mediaText.indexOf("print") >= 0) {
+        rule.media.appendMedium("screen");  // lay out as printed
+      }
+      if (rule.type === CSSRule.PAGE_RULE) { pageRule = rule; }
+    }
+  }
+  var sizes = {a4: [210, 297], a3: [297, 420], a5: [148, 210], letter: [215.9, 279.4]};
+  var size = ((pageRule && pageRule.style.getPropertyValue("size")) || "A4").toLowerCase();
+  var paper = sizes[size.split(" ")[0]] || sizes.a4;
+  if (size.indexOf("landscape") >= 0) { paper = [paper[1], paper[0]]; }
+  function margin(side) {
+    var text = pageRule ? pageRule.style.getPropertyValue("margin-" + side) : "";
+    return text.slice(-2) === "mm" ? parseFloat(text) : 0;
+  }
+  var probe = document.createElement("div");
+  probe.style.cssText = "position:absolute;width:100mm;height:100mm;visibility:hidden";
+  document.body.appendChild(probe);
+  var mm = probe.getBoundingClientRect().height / 100;
+  document.body.removeChild(probe);
+  document.documentElement.style.width = (paper[0] - margin("left") - margin("right")) + "mm";
+  var pageHeight = (paper[1] - margin("top") - margin("bottom")) * mm - 2;
+  var body = table.tBodies[0];
+  var breaks = [];
+
+  function grid() {
+    var taken = [], cells = [];
+    for (var r = 0; r < body.rows.length; r++) {
+      var column = 0, row = body.rows[r];
+      for (var c = 0; c < row.cells.length; c++) {
+        var cell = row.cells[c];
+        while (taken[r] && taken[r][column]) { column++; }
+        for (var dr = 0; dr < cell.rowSpan; dr++) {
+          taken[r + dr] = taken[r + dr] || [];
+          for (var dc = 0; dc < cell.colSpan; dc++) { taken[r + dr][column + dc] = true; }
+        }
+        cells.push({cell: cell, row: r, column: column});
+        column += cell.colSpan;
+      }
+    }
+    return cells;
+  }
+
+  function overflowing() {
+    var head = table.tHead.getBoundingClientRect().height;
+    var end = pageHeight;  // page 1 starts where the document does
+    for (var r = 0; r < body.rows.length; r++) {
+      var box = body.rows[r].getBoundingClientRect();
+      var top = box.top + window.scrollY, bottom = box.bottom + window.scrollY;
+      if (breaks.indexOf(r) >= 0) { end = top - head + pageHeight; continue; }
+      if (bottom > end && r > 0) { return r; }
+    }
+    return -1;
+  }
+
+  function split(at) {
+    var cells = grid(), row = body.rows[at];
+    var own = cells.filter(function (c) { return c.row === at; });
+    cells.filter(function (c) { return c.row < at && c.row + c.cell.rowSpan > at; })
+      .sort(function (a, b) { return a.column - b.column; })
+      .forEach(function (c) {
+        var again = c.cell.cloneNode(true);
+        again.rowSpan = c.row + c.cell.rowSpan - at;
+        again.classList.add("continued");
+        c.cell.rowSpan = at - c.row;
+        var next = own.filter(function (o) { return o.column > c.column; })[0];
+        row.insertBefore(again, next ? next.cell : null);
+      });
+    row.style.breakBefore = "page";
+    breaks.push(at);
+  }
+
+  for (var guard = 0; guard < body.rows.length; guard++) {
+    var at = overflowing();
+    if (at < 0) { break; }
+    split(at);
+  }
+  // Printed, the page is as wide as this (a width set here could only make it shrink).
+  document.documentElement.style.width = "";
+})();
+"""
+
+
 class PdfError(PerfrulesError):
     """The PDF could not be printed (no browser, or the browser failed)."""
 
@@ -39,7 +140,9 @@ def chromium() -> str | None:
 
 def render_pdf(trace: Trace, lang: Lang, edition: Edition = "filing") -> bytes:
     """The report as PDF bytes (A4): the form to file unless *edition* says otherwise."""
-    return print_pdf(render_html(trace, lang, edition))
+    html = render_html(trace, lang, edition)
+    at = html.rindex("</body>")
+    return print_pdf(f"{html[:at]}<script>{_REPEAT_LEVELS}</script>\n{html[at:]}")
 
 
 def print_pdf(page_html: str) -> bytes:
