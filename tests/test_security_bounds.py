@@ -10,16 +10,24 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import perfrules
+from perfrules.engine._cohort import MAX_TIED_SHOWN, Taking, rank
 from perfrules.errors import FactsError
+from perfrules.model import CohortValue as CohortValueRule
+from perfrules.model import Ranking, RankKey
+from perfrules.trace import Rank, RankKeyValue
 from perfrules.workflows._batch import score_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "rules" / "examples" / "xinzhou-zfw-2021" / "scheme.toml"
+INDEX = ROOT / "rules" / "examples" / "ranking-index" / "scheme.toml"
 
 
 # --- XLSX: the parts openpyxl reads whole, the sheets and the cells ---------------------------
@@ -136,3 +144,143 @@ def test_workbooks_within_the_budgets_are_read_as_before(tmp_path):
     assert perfrules.load_facts(path).indicators == {"a": {"actual": 1}}
     path.write_bytes(with_dimension("A1:B500", "B500"))
     assert perfrules.load_facts(path).indicators == {"a": {"actual": 1}}
+
+
+# --- cohorts: tied units ranked in one sort, values read once per distinct text --------------
+KEY_VALUES = [
+    None,
+    Fraction(0),
+    Fraction(1),
+    1 + Fraction(1, 10**25),  # the same nearest float as 1: only the exact value tells
+    Fraction(1, 3),
+    Fraction(-2),
+    Fraction(10**400),  # past every float
+    Fraction(10**400) + 1,
+]
+
+
+def reference_ranks(ranking: Ranking, rows: list) -> dict[int, Rank]:
+    """Ranks by definition, quadratic: what the one-sort ranking must give."""
+    orders = [key.order for key in ranking.keys]
+
+    def sort_key(row):
+        return tuple(
+            (1, 0) if v is None else (0, -v if o == "desc" else v)
+            for v, o in zip(row[2], orders, strict=True)
+        )
+
+    ordered = sorted(rows, key=sort_key)
+    ranks = {}
+    for index, row in enumerate(ordered):
+        same = [r for r in ordered if r[2] == row[2]]
+        first = ordered.index(same[0])
+        dense = len({r[2] for r in ordered[:first]}) + 1
+        position = {"competition": first + 1, "dense": dense, "ordinal": index + 1}
+        neighbour = index - 1 if index else 1
+        decided_by = None
+        if neighbour < len(ordered):
+            other = ordered[neighbour][2]
+            decided_by = next(
+                (k.by for k, a, b in zip(ranking.keys, row[2], other, strict=True) if a != b),
+                None,
+            )
+        ranks[row[0]] = Rank(
+            position=position[ranking.ties],
+            of=len(ordered),
+            ties=ranking.ties,
+            keys=tuple(
+                RankKeyValue(k.by, k.order, v) for k, v in zip(ranking.keys, row[2], strict=True)
+            ),
+            tied_with=tuple(r[1] for r in same if r is not row)[:MAX_TIED_SHOWN],
+            decided_by=decided_by,
+            tied_count=len(same) - 1,
+        )
+    return ranks
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    orders=st.lists(st.sampled_from(["asc", "desc"]), min_size=1, max_size=3),
+    ties=st.sampled_from(["competition", "dense", "ordinal"]),
+    data=st.data(),
+)
+def test_ranking_equals_its_definition_with_ties_missing_values_and_near_floats(
+    orders, ties, data
+):
+    ranking = Ranking(keys=[RankKey(by=f"k{i}", order=o) for i, o in enumerate(orders)], ties=ties)
+    values = st.tuples(*[st.sampled_from(KEY_VALUES) for _ in orders])
+    keyed = data.draw(st.lists(values, max_size=30))
+    rows = [(position, f"u{position % 7}", keys) for position, keys in enumerate(keyed)]
+    assert rank(ranking, rows) == reference_ranks(ranking, rows)
+
+
+def test_a_long_run_of_ties_lists_a_hundred_and_counts_the_rest():
+    ranking = Ranking(keys=[RankKey(by="total", order="desc")], ties="competition")
+    rows = [(i, f"u{i}", (Fraction(5) if i % 3 else Fraction(7),)) for i in range(600)]
+    ranks = rank(ranking, rows)
+    assert ranks == reference_ranks(ranking, rows)
+    assert ranks[1].position == 201  # 200 units with 7 come first
+    assert ranks[1].tied_count == 399
+    assert len(ranks[1].tied_with) == MAX_TIED_SHOWN
+
+
+def test_cohort_values_read_each_text_once_but_report_every_unit_that_fails():
+    scheme = perfrules.compile_scheme(perfrules.load_scheme(INDEX))
+    good = {"gdp": "12", "green": "45%", "pm25": "30"}
+    units = [
+        {"unit": f"c{i}", "shared": dict(good, gdp="0,5") if i % 4 == 1 else dict(good)}
+        for i in range(40)
+    ]
+    units[7]["shared"]["gdp"] = "13"
+    values = scheme.cohort_values(units)
+    assert sorted(values.problems) == list(range(1, 40, 4))  # each bad unit, not only the first
+    assert all(e.diagnostics[0].code == "PR402" for e in values.problems.values())
+    best = {v.name: (v.value, v.unit, v.units) for v in values.values(None)}
+    assert best["best_gdp"] == (Fraction(13), "c7", 30)
+    assert best["best_green"] == (Fraction(45, 100), "c0", 30)
+
+
+def reference_value(rule: CohortValueRule, entries: list) -> tuple:
+    """(value, unit, units) of a cohort value by definition, from every entry at once."""
+    count = len(entries)
+    if rule.stat == "count":  # a count names no unit
+        return Fraction(count), None, count
+    if not entries:
+        return None, None, 0
+    values = [v for v, _ in entries]
+    unit = None
+    if rule.stat in ("min", "max"):
+        best = min(values) if rule.stat == "min" else max(values)
+        value, unit = best, entries[values.index(best)][1]  # the first of equals
+    elif rule.stat in ("sum", "mean"):
+        value = sum(values, Fraction(0)) / (count if rule.stat == "mean" else 1)
+    else:
+        share = Fraction(50) if rule.stat == "median" else Fraction(rule.percentile)
+        ordered = sorted(entries, key=lambda e: e[0])
+        position = (count - 1) * share / 100
+        low = int(position)
+        value = ordered[low][0] + (position - low) * (
+            ordered[min(low + 1, count - 1)][0] - ordered[low][0]
+        )
+        unit = ordered[low][1] if position == low else None
+    return value, entries[0][1] if count == 1 else unit, count
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    stat=st.sampled_from(["min", "max", "sum", "mean", "median", "percentile", "count"]),
+    percentile=st.integers(0, 100),
+    values=st.lists(st.sampled_from([Fraction(0), Fraction(1), Fraction(1, 3), Fraction(-5)])),
+)
+def test_cohort_values_taken_unit_by_unit_equal_their_definition(stat, percentile, values):
+    rule = CohortValueRule(
+        stat=stat,
+        of=None if stat == "count" else "x",
+        percentile=percentile if stat == "percentile" else None,
+    )
+    entries = [(value, f"u{i}") for i, value in enumerate(values)]
+    taking = Taking(rule)
+    for value, unit in entries:
+        taking.add(value, unit)
+    taken = taking.result("v")
+    assert (taken.value, taken.unit, taken.units) == reference_value(rule, entries)
