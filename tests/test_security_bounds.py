@@ -8,16 +8,19 @@ Nothing here is timed: the speed of the same inputs is measured in ``benchmarks/
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import perfrules
+from perfrules.cli import cli
 from perfrules.engine._cohort import MAX_TIED_SHOWN, Taking, rank
 from perfrules.errors import FactsError
 from perfrules.model import CohortValue as CohortValueRule
@@ -238,6 +241,34 @@ def test_cohort_values_read_each_text_once_but_report_every_unit_that_fails():
     best = {v.name: (v.value, v.unit, v.units) for v in values.values(None)}
     assert best["best_gdp"] == (Fraction(13), "c7", 30)
     assert best["best_green"] == (Fraction(45, 100), "c0", 30)
+
+
+# --- --unit on a cohort scheme: one trace kept ----------------------------------------------
+def test_unit_option_on_a_cohort_scheme_keeps_one_trace(tmp_path, monkeypatch):
+    source = tmp_path / "cities.csv"
+    lines = ["unit,shared.gdp,shared.green,shared.pm25"]
+    lines += [f"city{i},{10 + i % 5},{40 + i % 7}%,{25 + i % 9}" for i in range(300)]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(INDEX))
+    everyone = {u.unit: u.result for u in score_batch(compiled, source, trace=True).units}
+    traced = []
+    real = perfrules.CompiledScheme.evaluate
+
+    def counting(self, facts, *, trace=True, cohort=None):
+        traced.append(trace)
+        return real(self, facts, trace=trace, cohort=cohort)
+
+    monkeypatch.setattr(perfrules.CompiledScheme, "evaluate", counting)
+    run = CliRunner().invoke(
+        cli, ["score", str(INDEX), str(source), "--unit", "city250", "--format", "json"]
+    )
+    assert run.exit_code == 0, run.output
+    assert traced.count(True) == 1
+    assert len(traced) == 300
+    # The one traced is the unit asked for, scored and ranked as when every unit is traced.
+    shown = json.loads(run.stdout)
+    assert shown == json.loads(everyone["city250"].trace.to_json())
+    assert shown["cohort"]["rank"]["position"] == everyone["city250"].rank.position
 
 
 def reference_value(rule: CohortValueRule, entries: list) -> tuple:

@@ -402,21 +402,25 @@ def score_batch(
     *,
     trace: bool = False,
     progress: Callable[[int], None] | None = None,
+    traced: str | None = None,
 ) -> BatchOutcome:
     """Score every unit of *source*; bad units are kept with their diagnostics.
 
     A scheme with ``[cohort]`` values or a ``[ranking]`` scores all the units together:
     the values are taken over every readable unit, then each is scored and ranked.
+    *traced* names the one unit whose trace is kept (the others are scored without one),
+    whatever *trace* says.
     """
     if compiled.scheme.cohort is not None or compiled.scheme.ranking is not None:
-        return _score_cohort(compiled, source, trace=trace, progress=progress)
+        return _score_cohort(compiled, source, trace=trace, progress=progress, traced=traced)
     units: list[UnitResult] = []
     for unit, facts, _ in read_units(source, compiled):
         if isinstance(facts, FactsError):
             units.append(UnitResult(unit, errors=list(facts.diagnostics)))
         else:
+            explained = trace if traced is None else unit == traced
             try:
-                units.append(UnitResult(unit, compiled.evaluate(facts, trace=trace)))
+                units.append(UnitResult(unit, compiled.evaluate(facts, trace=explained)))
             except FactsError as exc:
                 units.append(UnitResult(unit, errors=list(exc.diagnostics)))
         if progress is not None:
@@ -430,9 +434,11 @@ def _score_cohort(
     *,
     trace: bool,
     progress: Callable[[int], None] | None,
+    traced: str | None = None,
 ) -> BatchOutcome:
     units: list[UnitResult] = []
     readable: list[tuple[int, Facts | dict[str, Any]]] = []
+    explained: set[int] = set()  # among the readable units, those whose trace is kept
     for unit, facts, _ in read_units(source, compiled):
         if isinstance(facts, FactsError):
             units.append(UnitResult(unit, errors=list(facts.diagnostics)))
@@ -440,9 +446,15 @@ def _score_cohort(
         named = facts
         if isinstance(facts, Facts) and not facts.unit:
             named = dataclasses.replace(facts, unit=unit)  # named in the cohort's explanations
+        if unit == traced:
+            explained.add(len(readable))
         readable.append((len(units), named))
         units.append(UnitResult(unit))
-    results = compiled.evaluate_cohort((facts for _, facts in readable), trace=trace)
+    results = compiled.evaluate_cohort(
+        (facts for _, facts in readable),
+        trace=trace,
+        traced=None if traced is None else explained,
+    )
     for (position, _), result in zip(readable, results, strict=True):
         if isinstance(result, FactsError):
             units[position].errors = list(result.diagnostics)
