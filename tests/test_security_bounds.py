@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import zipfile
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +26,7 @@ from perfrules.engine._cohort import MAX_TIED_SHOWN, Taking, rank
 from perfrules.errors import FactsError
 from perfrules.model import CohortValue as CohortValueRule
 from perfrules.model import Ranking, RankKey
+from perfrules.reports._pdf import MAX_PDF_PAGE, MAX_PDF_ROWS, MAX_PDF_TEXT
 from perfrules.trace import Rank, RankKeyValue
 from perfrules.workflows._batch import score_batch
 
@@ -315,3 +317,91 @@ def test_cohort_values_taken_unit_by_unit_equal_their_definition(stat, percentil
         taking.add(value, unit)
     taken = taking.result("v")
     assert (taken.value, taken.unit, taken.units) == reference_value(rule, entries)
+
+
+# --- PDF: bounded in rows and text ----------------------------------------------------------
+def scheme_of(rows: int, name: str = "指标") -> str:
+    text = f'[scheme]\nid = "t"\ntitle = "t"\nmax = {rows}\n\n'
+    text += f'[[bands]]\nlabel = "all"\nmin = 0\nmax = {rows}\n\n'
+    return text + "".join(
+        f'[indicators.i{i}]\nname = "{name}{i}"\nweight = 1\nformula = "weight"\n\n'
+        for i in range(rows)
+    )
+
+
+@pytest.fixture
+def fake_chromium(tmp_path, monkeypatch):
+    """A stand-in for Chromium that keeps the page it was asked to print (``page.html``)."""
+    kept = tmp_path / "page.html"
+    browser = tmp_path / "fake-chromium"
+    browser.write_text(
+        f"#!{sys.executable}\n"
+        "import shutil, sys\n"
+        "from urllib.parse import unquote, urlparse\n"
+        "target = next(a for a in sys.argv if a.startswith('--print-to-pdf='))\n"
+        f"shutil.copy(unquote(urlparse(sys.argv[-1]).path), {str(kept)!r})\n"
+        "open(target.split('=', 1)[1], 'wb').write(b'%PDF-1.4 fake')\n",
+        encoding="utf-8",
+    )
+    browser.chmod(0o755)
+    monkeypatch.setenv("PERFRULES_CHROMIUM", str(browser))
+    return kept
+
+
+def print_pdf(tmp_path: Path, scheme: str, facts: dict) -> tuple[int, str, Path]:
+    (tmp_path / "scheme.toml").write_text(scheme, encoding="utf-8")
+    (tmp_path / "facts.json").write_text(json.dumps(facts), encoding="utf-8")
+    out = tmp_path / "report.pdf"
+    run = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(tmp_path / "scheme.toml"),
+            str(tmp_path / "facts.json"),
+            "--format",
+            "pdf",
+            "--out",
+            str(out),
+            "--lang",
+            "en",
+        ],
+    )
+    return run.exit_code, run.output, out
+
+
+def test_a_unit_name_of_900000_characters_is_cut_in_the_pdf_and_the_page_says_so(
+    tmp_path, fake_chromium
+):
+    name = "n" * 900_000
+    code, output, out = print_pdf(tmp_path, scheme_of(5), {"unit": name, "indicators": {}})
+    assert code == 0, output
+    assert out.read_bytes() == b"%PDF-1.4 fake"
+    page = fake_chromium.read_text(encoding="utf-8")
+    assert len(page) < MAX_PDF_PAGE
+    assert "n" * MAX_PDF_TEXT + "…" in page
+    assert "n" * (MAX_PDF_TEXT + 1) not in page
+    assert f"Texts over {MAX_PDF_TEXT:,} characters are cut" in page
+
+
+def test_a_pdf_of_a_9000_row_scheme_is_refused_before_chromium_starts(tmp_path, fake_chromium):
+    code, output, out = print_pdf(tmp_path, scheme_of(9_000), {"indicators": {}})
+    assert code == 2
+    assert f"9,000 rows (scheme t); a PDF prints at most {MAX_PDF_ROWS:,}" in output
+    assert "--format html" in output
+    assert not fake_chromium.exists()
+    assert not out.exists()
+
+
+def test_a_pdf_page_past_its_budget_is_refused_and_a_page_within_is_printed_whole(
+    tmp_path, fake_chromium
+):
+    long_names = scheme_of(320, "n" * 1_900)  # every name under the text budget
+    code, output, _ = print_pdf(tmp_path, long_names, {"indicators": {}})
+    assert code == 2
+    assert f"a PDF prints at most {MAX_PDF_PAGE:,}" in output
+    assert not fake_chromium.exists()
+    code, output, _ = print_pdf(tmp_path, scheme_of(17), {"unit": "单位 & <b>", "indicators": {}})
+    assert code == 0, output
+    page = fake_chromium.read_text(encoding="utf-8")
+    assert "单位 &amp; &lt;b&gt;" in page
+    assert 'id="cut"' not in page  # nothing cut, nothing said
