@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
 import sys
+import tomllib
 import zipfile
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import perfrules
+from perfrules._reading import MAX_FOLDER_ENTRIES
 from perfrules.cli import cli
 from perfrules.engine._cohort import MAX_TIED_SHOWN, Taking, rank
 from perfrules.errors import FactsError
@@ -405,3 +410,138 @@ def test_a_pdf_page_past_its_budget_is_refused_and_a_page_within_is_printed_whol
     page = fake_chromium.read_text(encoding="utf-8")
     assert "单位 &amp; &lt;b&gt;" in page
     assert 'id="cut"' not in page  # nothing cut, nothing said
+
+
+# --- lone surrogates: refused where they come in, never a crash where they go out ----------
+def seed_facts() -> dict:
+    return tomllib.loads((SEED.parent / "facts.toml").read_text(encoding="utf-8"))
+
+
+def json_bytes(document: dict) -> bytes:
+    """JSON as a program would write it: every non-ASCII character as a \\u escape."""
+    return json.dumps(document, ensure_ascii=True, default=str).encode("ascii")
+
+
+def perfrules_run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """``perfrules`` in a child process: its real standard output, encoded as UTF-8."""
+    return subprocess.run(
+        [sys.executable, "-m", "perfrules", *args],
+        input=stdin,
+        capture_output=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "NO_COLOR": "1", "PYTHONIOENCODING": "utf-8"},
+    )
+
+
+def with_lone_surrogates() -> dict[str, dict]:
+    unit = seed_facts()
+    unit["unit"] = "x\ud800y"
+    key = seed_facts()
+    key["indicators"]["\udc00bad"] = {"actual": "1"}
+    return {"unit name": unit, "indicator key": key}
+
+
+@pytest.mark.parametrize("where", ["unit name", "indicator key"])
+@pytest.mark.parametrize("output", ["json", "html"])
+def test_a_lone_surrogate_from_stdin_is_a_located_error_in_every_format(where, output):
+    data = json_bytes(with_lone_surrogates()[where])
+    assert b"\\ud800" in data or b"\\udc00" in data
+    done = perfrules_run("score", str(SEED), "-", "--format", output, stdin=data)
+    stderr = done.stderr.decode("utf-8")
+    assert done.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert "lone surrogate" in stderr
+    column = data.index(b"\\ud800" if where == "unit name" else b"\\udc00") + 1
+    assert f"stdin.json:1:{column}: error[PR100]" in stderr
+    if output == "json":  # the document of the diagnostics, still
+        [diagnostic] = json.loads(done.stdout)
+        assert (diagnostic["code"], diagnostic["line"], diagnostic["column"]) == (
+            "PR100",
+            1,
+            column,
+        )
+
+
+def test_a_folder_member_with_a_lone_surrogate_fails_alone_and_others_score(tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    (units / "a.json").write_bytes(json_bytes(with_lone_surrogates()["unit name"]))
+    (units / "b.json").write_bytes(json_bytes(with_lone_surrogates()["indicator key"]))
+    good = seed_facts()
+    good["unit"] = "好 \ud83d\ude00"  # a whole pair is a character (😀)
+    (units / "c.json").write_bytes(json_bytes(good))
+    out = tmp_path / "results.jsonl"
+    done = perfrules_run("score", str(SEED), str(units), "--out", str(out))
+    assert done.returncode == 1, done.stderr.decode()
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["unit"] for line in lines] == ["a", "b", "好 😀"]
+    assert [line["errors"][0]["code"] for line in lines[:2]] == ["PR100", "PR100"]
+    assert lines[2]["trace"]["total"] == "89.25"
+    for output in ("json", "html"):
+        done = perfrules_run("score", str(SEED), str(units), "--unit", "a", "--format", output)
+        assert done.returncode == 1, done.stderr.decode()
+        assert "a.json:1:" in done.stderr.decode()
+        done = perfrules_run("score", str(SEED), str(units), "--unit", "好 😀", "--format", output)
+        assert done.returncode == 0, done.stderr.decode()
+        assert "好 😀" in done.stdout.decode("utf-8")
+
+
+def test_a_folder_member_whose_name_is_not_utf8_is_that_units_error(tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    (units / "ok.json").write_bytes(json_bytes(seed_facts()))
+    (Path(os.fsdecode(bytes(units))) / os.fsdecode(b"\xff\xfe.json")).write_bytes(
+        json_bytes(seed_facts())
+    )
+    for ending in ("csv", "jsonl", "parquet"):
+        out = tmp_path / f"results.{ending}"
+        done = perfrules_run("score", str(SEED), str(units), "--out", str(out))
+        stderr = done.stderr.decode("utf-8")
+        assert done.returncode == 1, stderr
+        assert "Traceback" not in stderr
+    text = (tmp_path / "results.csv").read_text(encoding="utf-8-sig")
+    assert "\\xff\\xfe,,," in text
+    assert "\\xff\\xfe.json: its name is not UTF-8" in text
+
+
+def test_text_given_with_a_lone_surrogate_is_refused_at_its_place():
+    with pytest.raises(FactsError) as info:
+        perfrules.loads_facts('unit = "a"\n\n[indicators]\nx = { actual = "1\ud800" }\n')
+    [diagnostic] = info.value.diagnostics
+    assert (diagnostic.code, diagnostic.line, diagnostic.column) == ("PR108", 4, 18)
+    with pytest.raises(FactsError) as info:
+        perfrules.loads_facts('{"unit":\n  "a\\udfff"}', format="json")
+    [diagnostic] = info.value.diagnostics
+    assert (diagnostic.code, diagnostic.line, diagnostic.column) == ("PR100", 2, 5)
+    text = '{"unit": "\\\\ud800 \\ud83d\\ude00"}'  # an escaped backslash, then a whole pair
+    assert perfrules.loads_facts(text, format="json").unit == "\\ud800 😀"
+
+
+# --- folders of units: a budget on their members ---------------------------------------------
+def test_a_folder_of_more_entries_than_the_budget_is_refused_before_any_is_read(tmp_path):
+    units = tmp_path / "units"
+    units.mkdir()
+    (units / "a.json").write_bytes(json_bytes(seed_facts()))
+    (units / "b.json").write_bytes(json_bytes(seed_facts()))
+    for i in range(MAX_FOLDER_ENTRIES - 2):  # entries of every kind count
+        (units / f"note{i}.txt").touch()
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    outcome = score_batch(compiled, units)  # at the budget: read as before
+    assert [u.result.total for u in outcome.units] == [Decimal("89.25")] * 2
+    (units / "one-too-many.txt").touch()
+    with pytest.raises(FactsError) as info:
+        score_batch(compiled, units)
+    [diagnostic] = info.value.diagnostics
+    assert diagnostic.code == "PR105"
+    assert diagnostic.file == str(units)
+    assert f"more than {MAX_FOLDER_ENTRIES:,} entries" in diagnostic.params["reason"]
+    run = CliRunner().invoke(
+        cli, ["score", str(SEED), str(units), "--out", str(tmp_path / "r.csv"), "--lang", "en"]
+    )
+    assert run.exit_code == 2
+    assert f"{units}: error[PR105]" in run.output
+    assert not (tmp_path / "r.csv").exists()
+    run = CliRunner().invoke(cli, ["score", str(SEED), str(units), "--unit", "a"])
+    assert run.exit_code == 2
+    assert "entries" in run.output

@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from perfrules._numbers import format_number
-from perfrules._reading import MAX_FILE_BYTES, is_folder, read_file, regular_file
+from perfrules._reading import (
+    MAX_FILE_BYTES,
+    folder_members,
+    is_folder,
+    printable_name,
+    read_file,
+    regular_file,
+)
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts, csv_encoding, csv_rows, format_of, load_facts, workbook_units
@@ -281,13 +288,25 @@ def read_units(
     """Every unit in *source*, lazily: (unit name, facts or the error reading them, where).
 
     A folder is the root of its units: a member that is a link leading out of it (to
-    ``/etc/passwd``, to a file elsewhere), a FIFO or a device is that unit's ``PR105``,
-    refused before anything of it is read.
+    ``/etc/passwd``, to a file elsewhere), a FIFO, a device or a name that is not UTF-8 is
+    that unit's ``PR105``, refused before anything of it is read; a folder of more than
+    ``MAX_FOLDER_ENTRIES`` entries is refused whole.
     """
     path = Path(source)
     if is_folder(path):
-        for item in sorted(path.iterdir()):
+        problems: list[Diagnostic] = []
+        members = folder_members(path, problems)  # at most MAX_FOLDER_ENTRIES
+        if members is None:
+            raise FactsError(problems)
+        for item in members:
             if format_of(item) is None:
+                continue
+            shown = printable_name(item.name)
+            if shown != item.name:  # its bytes are not UTF-8: no output could name it
+                named = str(path / shown)
+                reason = "its name is not UTF-8"
+                problem = Diagnostic("PR105", params={"file": named, "reason": reason}, file=named)
+                yield Path(shown).stem, FactsError([problem]), (named, 0)
                 continue
             try:
                 facts = load_facts(item, root=path)
