@@ -33,6 +33,7 @@ from perfrules.model import CohortValue as CohortValueRule
 from perfrules.model import Ranking, RankKey
 from perfrules.reports._pdf import MAX_PDF_PAGE, MAX_PDF_ROWS, MAX_PDF_TEXT
 from perfrules.trace import Rank, RankKeyValue
+from perfrules.workflows._audit import load_report
 from perfrules.workflows._batch import score_batch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -545,3 +546,39 @@ def test_a_folder_of_more_entries_than_the_budget_is_refused_before_any_is_read(
     run = CliRunner().invoke(cli, ["score", str(SEED), str(units), "--unit", "a"])
     assert run.exit_code == 2
     assert "entries" in run.output
+
+
+# --- audit reports: published scores of the wrong shape -------------------------------------
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ('"abc"', "abc"),
+        ("[1, 2]", "[1, 2]"),
+        ('[["数量-平安建设", "4.80"]]', "[['数量-平安建设', '4.80']]"),  # pairs: not a table
+    ],
+)
+def test_published_scores_that_are_not_a_table_are_a_located_error(tmp_path, written, shown):
+    report = tmp_path / "report.toml"
+    facts = (SEED.parent / "facts.toml").read_text(encoding="utf-8")
+    report.write_text(
+        facts + f'\n[published]\ntotal = "89.25"\nscores = {written}\n', encoding="utf-8"
+    )
+    line = report.read_text(encoding="utf-8").splitlines().index(f"scores = {written}") + 1
+    with pytest.raises(FactsError) as info:
+        load_report(report)
+    [diagnostic] = info.value.diagnostics
+    assert (diagnostic.code, diagnostic.line) == ("PR402", line)
+    assert diagnostic.params["value"] == shown
+    run = CliRunner().invoke(cli, ["audit", str(SEED), str(report), "--lang", "en"])
+    assert run.exit_code == 1
+    shown_line = " ".join(run.output.split())  # the terminal wraps long lines
+    assert f"report.toml:{line}:1: error[PR402]: cannot read {shown} as a table" in shown_line
+    json_report = tmp_path / "report.json"
+    document = {
+        **seed_facts(),
+        "published": {"scores": json.loads(json.dumps(tomllib.loads(f"v = {written}")["v"]))},
+    }
+    json_report.write_text(json.dumps(document, default=str), encoding="utf-8")
+    with pytest.raises(FactsError) as info:
+        load_report(json_report)
+    assert [d.code for d in info.value.diagnostics] == ["PR402"]
