@@ -59,7 +59,7 @@ MAX_FILE_BYTES: Final = 1024 * 1024
 
 #: Entries (files of every kind) a folder of units may hold: each member is read and scored
 #: as a unit, and the names are sorted before the first is read.
-MAX_FOLDER_ENTRIES: Final = 10_000
+MAX_FOLDER_ENTRIES: Final = 2_000
 
 #: The reason given for a path that leads outside its root (the same whether it exists).
 OUTSIDE: Final = "outside the folder it must be in"
