@@ -1026,7 +1026,7 @@ def _write_league(table: Any, out: str, lang: Lang) -> None:
         from perfrules.reports import PdfError, print_pdf  # noqa: PLC0415
 
         try:
-            write_atomic(Path(out), print_pdf(render_league_html(table, lang)))
+            write_atomic(Path(out), print_pdf(render_league_html(table, lang), lang))
         except PdfError as exc:
             click.echo(f"perfrules: {exc}", err=True)
             raise _Exit(EXIT_USAGE) from None
