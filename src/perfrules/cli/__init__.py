@@ -298,8 +298,9 @@ def _evaluate_in_cohort(
 ) -> Result:
     """The result of the unit named *unit_name* in *facts_path*, with its trace.
 
-    A scheme with cohort values or a ranking scores every unit together; any other scores
-    only the unit asked for, so one trace is kept however large the file.
+    A scheme with cohort values or a ranking scores every unit together (keeping the trace
+    of the unit asked for only); any other scores only that unit: one trace is kept however
+    large the file.
     """
     names: list[str] = []
     count = 0
@@ -314,7 +315,7 @@ def _evaluate_in_cohort(
                 if len(names) < 10:
                     names.append(name)
         else:
-            outcome = score_batch(compiled, facts_path, trace=True)
+            outcome = score_batch(compiled, facts_path, traced=unit_name)
             for unit in outcome.units:
                 if unit.unit == unit_name:
                     if unit.result is None:
@@ -1046,7 +1047,7 @@ def _write_league(table: Any, out: str, lang: Lang) -> None:
         from perfrules.reports import PdfError, print_pdf  # noqa: PLC0415
 
         try:
-            write_atomic(Path(out), print_pdf(render_league_html(table, lang)))
+            write_atomic(Path(out), print_pdf(render_league_html(table, lang), lang))
         except PdfError as exc:
             click.echo(f"perfrules: {exc}", err=True)
             raise _Exit(EXIT_USAGE) from None

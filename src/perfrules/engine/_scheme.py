@@ -10,7 +10,7 @@ build its parts and the trace from it when they are read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from functools import partial
@@ -190,7 +190,11 @@ class CompiledScheme:
         return self.cohorts.values(units)
 
     def evaluate_cohort(
-        self, units: Iterable[Facts | Mapping[str, Any]], *, trace: bool = True
+        self,
+        units: Iterable[Facts | Mapping[str, Any]],
+        *,
+        trace: bool = True,
+        traced: Container[int] | None = None,
     ) -> list[Result | FactsError]:
         """Score every unit of one or more cohorts together, then rank them.
 
@@ -203,6 +207,9 @@ class CompiledScheme:
             units: every unit of the cohorts, as :meth:`evaluate` takes them (a unit's
                 ``group_by`` fact says its cohort; ``unit`` names it in explanations).
             trace: keep what each result's trace needs.
+            traced: when given, the positions (from 0) of the only units whose trace is
+                kept, whatever *trace* says: explaining one unit of a large cohort keeps
+                one trace, not one per unit. Scores and ranks are the same either way.
 
         Returns:
             One :class:`~perfrules.Result` or ``FactsError`` per unit, in the order given.
@@ -215,8 +222,9 @@ class CompiledScheme:
             if failed is not None:
                 results.append(failed)
                 continue
+            explained = trace if traced is None else position in traced
             try:
-                results.append(self.evaluate(facts, trace=trace, cohort=cohort))
+                results.append(self.evaluate(facts, trace=explained, cohort=cohort))
             except FactsError as exc:
                 results.append(exc)
         if self.scheme.ranking is not None:

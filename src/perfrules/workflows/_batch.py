@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from perfrules._numbers import format_number
-from perfrules._reading import MAX_FILE_BYTES, is_folder, read_file, regular_file
+from perfrules._reading import (
+    MAX_FILE_BYTES,
+    folder_members,
+    is_folder,
+    printable_name,
+    read_file,
+    regular_file,
+)
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError, Lang
 from perfrules.facts import Facts, csv_encoding, csv_rows, format_of, load_facts, workbook_units
@@ -382,13 +389,25 @@ def read_units(
     """Every unit in *source*, lazily: (unit name, facts or the error reading them, where).
 
     A folder is the root of its units: a member that is a link leading out of it (to
-    ``/etc/passwd``, to a file elsewhere), a FIFO or a device is that unit's ``PR105``,
-    refused before anything of it is read.
+    ``/etc/passwd``, to a file elsewhere), a FIFO, a device or a name that is not UTF-8 is
+    that unit's ``PR105``, refused before anything of it is read; a folder of more than
+    ``MAX_FOLDER_ENTRIES`` entries is refused whole.
     """
     path = Path(source)
     if is_folder(path):
-        for item in sorted(path.iterdir()):
+        problems: list[Diagnostic] = []
+        members = folder_members(path, problems)  # at most MAX_FOLDER_ENTRIES
+        if members is None:
+            raise FactsError(problems)
+        for item in members:
             if format_of(item) is None:
+                continue
+            shown = printable_name(item.name)
+            if shown != item.name:  # its bytes are not UTF-8: no output could name it
+                named = str(path / shown)
+                reason = "its name is not UTF-8"
+                problem = Diagnostic("PR105", params={"file": named, "reason": reason}, file=named)
+                yield Path(shown).stem, FactsError([problem]), (named, 0)
                 continue
             try:
                 facts = load_facts(item, root=path)
@@ -504,21 +523,25 @@ def score_batch(
     *,
     trace: bool = False,
     progress: Callable[[int], None] | None = None,
+    traced: str | None = None,
 ) -> BatchOutcome:
     """Score every unit of *source*; bad units are kept with their diagnostics.
 
     A scheme with ``[cohort]`` values or a ``[ranking]`` scores all the units together:
     the values are taken over every readable unit, then each is scored and ranked.
+    *traced* names the one unit whose trace is kept (the others are scored without one),
+    whatever *trace* says.
     """
     if compiled.scheme.cohort is not None or compiled.scheme.ranking is not None:
-        return _score_cohort(compiled, source, trace=trace, progress=progress)
+        return _score_cohort(compiled, source, trace=trace, progress=progress, traced=traced)
     units: list[UnitResult] = []
     for unit, facts, _ in read_units(source, compiled):
         if isinstance(facts, FactsError):
             units.append(UnitResult(unit, errors=list(facts.diagnostics)))
         else:
+            explained = trace if traced is None else unit == traced
             try:
-                units.append(UnitResult(unit, compiled.evaluate(facts, trace=trace)))
+                units.append(UnitResult(unit, compiled.evaluate(facts, trace=explained)))
             except FactsError as exc:
                 units.append(UnitResult(unit, errors=list(exc.diagnostics)))
         if progress is not None:
@@ -532,9 +555,11 @@ def _score_cohort(
     *,
     trace: bool,
     progress: Callable[[int], None] | None,
+    traced: str | None = None,
 ) -> BatchOutcome:
     units: list[UnitResult] = []
     readable: list[tuple[int, Facts | dict[str, Any]]] = []
+    explained: set[int] = set()  # among the readable units, those whose trace is kept
     for unit, facts, _ in read_units(source, compiled):
         if isinstance(facts, FactsError):
             units.append(UnitResult(unit, errors=list(facts.diagnostics)))
@@ -542,9 +567,15 @@ def _score_cohort(
         named = facts
         if isinstance(facts, Facts) and not facts.unit:
             named = dataclasses.replace(facts, unit=unit)  # named in the cohort's explanations
+        if unit == traced:
+            explained.add(len(readable))
         readable.append((len(units), named))
         units.append(UnitResult(unit))
-    results = compiled.evaluate_cohort((facts for _, facts in readable), trace=trace)
+    results = compiled.evaluate_cohort(
+        (facts for _, facts in readable),
+        trace=trace,
+        traced=None if traced is None else explained,
+    )
     for (position, _), result in zip(readable, results, strict=True):
         if isinstance(result, FactsError):
             units[position].errors = list(result.diagnostics)
