@@ -250,3 +250,10 @@ def test_out_must_be_html(files: tuple[Path, Path]) -> None:
     scheme, units = files
     args = ["sensitivity", str(scheme), str(units), "--vary", "5", "--out", "x.pdf"]
     assert CliRunner().invoke(cli, args).exit_code == 2
+
+
+def test_progress_counts_every_weight_set(files: tuple[Path, Path]) -> None:
+    seen: list[tuple[int, int]] = []
+    result = _run(*files, vary=Decimal(10), samples=6, progress=lambda d, t: seen.append((d, t)))
+    total = 6 + 1 + 2 * len(result.weights)
+    assert seen == [(done, total) for done in range(1, total + 1)]

@@ -1350,9 +1350,8 @@ def sensitivity(
         raise _fail(bad_rows, language, output_format)
     console = make_console(stderr=True)
     show = console.is_terminal and not _SETTINGS.quiet
-    total = samples + 1 + 2 * len(compiled.scheme.groups) + 2 * len(compiled.scheme.indicators)
     try:
-        with sensitivity_progress(console, total, enabled=show) as advance:
+        with sensitivity_progress(console, enabled=show) as advance:
             result = run(
                 compiled,
                 table,

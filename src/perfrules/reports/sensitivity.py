@@ -149,9 +149,9 @@ def render_sensitivity(result: _Result, lang: Lang, console: Console) -> None:
 
 @contextmanager
 def sensitivity_progress(
-    console: Console, total: int, *, enabled: bool
-) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar of the weight sets scored (of *total*), or nothing."""
+    console: Console, *, enabled: bool
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar of the weight sets scored (done of total), or nothing."""
     if not enabled:
         yield None
         return
@@ -164,10 +164,10 @@ def sensitivity_progress(
 
     columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("weights", total=total)
+        task = bar.add_task("weights", total=None)
 
-        def advance(done: int) -> None:
-            bar.update(task, completed=done)
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
         yield advance
 

@@ -449,14 +449,15 @@ def sensitivity(
     samples: int = 1000,
     seed: int = 0,
     jobs: int = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Sensitivity:
     """Each unit's rank over *samples* weight sets drawn with *seed*, and its strongest weight.
 
     *vary* is ``±`` the percent each weight is varied by (at most two decimals); *ranges*
     declare weights drawn between bounds instead. *jobs* above 1 scores the samples in that
-    many worker processes; the result is the same. *progress* is told how many samples
-    (the one-at-a-time settings included) are done.
+    many worker processes; the result is the same. *progress* is told how many weight sets
+    are scored and how many there are (the declared weights and the one-at-a-time settings
+    included).
 
     Raises:
         SensitivityError: nothing varies, an unknown id, ranges that cannot be met.
@@ -585,7 +586,7 @@ def _run(
     values: CohortValues | None,
     work: Sequence[Mapping[str, Decimal]],
     jobs: int,
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int, int], None] | None,
 ) -> Iterator[list[int | None]]:
     # Forked workers inherit the scheme and the table (a compiled scheme holds functions
     # that do not pickle); where processes cannot be forked, the samples run here.
@@ -593,7 +594,7 @@ def _run(
         for done, weights in enumerate(work, 1):
             yield _ranks_of(scheme, table, values, weights)
             if progress is not None:
-                progress(done)
+                progress(done, len(work))
         return
     with ProcessPoolExecutor(
         max_workers=jobs,
@@ -604,4 +605,4 @@ def _run(
         for done, ranks in enumerate(pool.map(_worker_ranks, work, chunksize=4), 1):
             yield ranks
             if progress is not None:
-                progress(done)
+                progress(done, len(work))
