@@ -257,3 +257,18 @@ def test_progress_counts_every_weight_set(files: tuple[Path, Path]) -> None:
     result = _run(*files, vary=Decimal(10), samples=6, progress=lambda d, t: seen.append((d, t)))
     total = 6 + 1 + 2 * len(result.weights)
     assert seen == [(done, total) for done in range(1, total + 1)]
+
+
+def test_a_weight_alone_in_its_group_follows_the_group(tmp_path: Path) -> None:
+    text = SCHEME.format(ranking=RANKING).replace(
+        "[indicators.c]\nweight = 40",
+        '[groups.h]\nweight = 40\n\n[indicators.c]\nparent = "h"\nweight = 40',
+    )
+    scheme = tmp_path / "scheme.toml"
+    scheme.write_text(text, encoding="utf-8")
+    units = tmp_path / "units.csv"
+    units.write_text(UNITS, encoding="utf-8")
+    result = _run(scheme, units, vary=Decimal(10), samples=5)
+    assert [w.id for w in result.weights] == ["g", "h", "a", "b"]
+    weights = perturbed_weights(perfrules.load_scheme(scheme), random.Random(1), vary=Decimal(10))
+    assert weights["c"] == weights["h"]

@@ -531,10 +531,17 @@ def sensitivity(
 def _settings(
     tree: _Tree, vary: Decimal | None, ranges: Mapping[str, WeightRange], digits: int
 ) -> list[WeightSetting]:
-    """The weights that vary, each with its low and high setting."""
+    """The weights that vary, each with its low and high setting.
+
+    A weight with no counted sibling is its group's (or the whole maximum): it follows its
+    group and is not varied on its own.
+    """
     out = []
     quantum = Decimal(1).scaleb(-digits)
+    only = {kids[0] for kids in tree.children.values() if len(kids) == 1}
     for k in tree.order:
+        if k in only and k not in ranges:
+            continue
         weight = tree.declared[k]
         bounds = ranges.get(k)
         if bounds is not None:
