@@ -94,6 +94,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_columnar.py
 	$(BIN)/python benchmarks/bench_cohort.py
+	$(BIN)/python benchmarks/bench_sensitivity.py
 
 # Mutants of a copy of src/ that the tests must kill (PERFRULES_ORACLE_EXAMPLES=...).
 mutants: $(VENV)/.dev

@@ -50,8 +50,11 @@ from perfrules.reports import (
     render_markdown,
     render_movers,
     render_score_table,
+    render_sensitivity,
+    render_sensitivity_html,
     render_table_audit,
     results_format,
+    sensitivity_progress,
 )
 from perfrules.reports.html import Edition
 from perfrules.rules import (
@@ -1274,6 +1277,127 @@ def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
             click.echo(str(path))
         case_folder = next(p.parent for p in written if p.name == "pack.toml")
         click.echo(f"next: perfrules test {case_folder}; pip install {target}", err=True)
+
+
+@cli.command()
+@click.argument("scheme", type=_SCHEME)
+@click.argument("units", type=click.Path(dir_okay=False))
+@click.option(
+    "--vary",
+    default=None,
+    help="Vary every weight by up to ± this percent (at most 2 decimals), e.g. 10. "
+    "每个权重在 ± 该百分比内变动。",
+)
+@click.option(
+    "--range",
+    "ranges",
+    multiple=True,
+    metavar="ID=LOW:HIGH",
+    help="Draw the weight of this group or indicator between LOW and HIGH points "
+    "(repeatable). 该组或指标的权重在 LOW 与 HIGH 之间抽取（可重复）。",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1, max=100_000),
+    default=1000,
+    show_default=True,
+    help="Weight sets drawn. 抽样次数。",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the draws. 随机种子。"
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Worker processes scoring the samples (same result). 并行进程数（结果相同）。",
+)
+@click.option(
+    "--out",
+    default=None,
+    metavar="FILE.html",
+    help="Also write the HTML report with a chart of every unit's interval. "
+    "另写出含区间图的 HTML 报告。",
+)
+@_options
+@_guard
+def sensitivity(
+    scheme: str,
+    units: str,
+    vary: str | None,
+    ranges: tuple[str, ...],
+    samples: int,
+    seed: int,
+    jobs: int,
+    out: str | None,
+    output_format: str,
+    lang: Lang | None,
+) -> None:
+    """Rank stability: vary the weights, rank the units again, show how far each moves.
+
+    排名稳定性：在给定范围内变动权重、重新排名，显示每个单位名次的中位数、5–95 % 区间
+    以及影响它最大的权重。
+    """
+    language = lang or _SETTINGS.lang or default_lang()
+    if out is not None and Path(out).suffix.lower() != ".html":
+        raise click.BadParameter("the report must end in .html", param_hint="--out")
+    try:
+        from perfrules.workflows import (  # noqa: PLC0415 - the frame extra
+            SensitivityError,
+            WeightRange,
+            read_table,
+        )
+        from perfrules.workflows import sensitivity as run  # noqa: PLC0415
+    except ImportError:
+        click.echo("sensitivity needs: pip install 'perfrules[frame]'", err=True)
+        raise _Exit(EXIT_USAGE) from None
+    percent: Decimal | None = None
+    if vary is not None:
+        try:
+            percent = Decimal(vary.strip())
+        except ArithmeticError:
+            raise click.BadParameter(f"not a percent: {vary!r}", param_hint="--vary") from None
+    try:
+        declared = [WeightRange.parse(text) for text in ranges]
+    except SensitivityError as exc:
+        raise click.BadParameter(str(exc), param_hint="--range") from None
+    compiled = _load_compiled(scheme, language, output_format)
+    bad_rows: list[Diagnostic] = []
+    try:
+        table = read_table(units, bad_rows)
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), language, output_format) from None
+    if bad_rows:
+        raise _fail(bad_rows, language, output_format)
+    console = make_console(stderr=True)
+    show = console.is_terminal and not _SETTINGS.quiet
+    try:
+        with sensitivity_progress(console, enabled=show) as advance:
+            result = run(
+                compiled,
+                table,
+                vary=percent,
+                ranges=declared,
+                samples=samples,
+                seed=seed,
+                jobs=jobs,
+                progress=advance,
+            )
+    except SensitivityError as exc:
+        raise click.UsageError(str(exc)) from None
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), language, output_format) from None
+    if out is not None:
+        write_atomic(Path(out), render_sensitivity_html(result, language))
+        if not _SETTINGS.quiet:
+            click.echo(out, err=True)
+    if output_format == "json":
+        import json  # noqa: PLC0415
+
+        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_sensitivity(result, language, make_console())
 
 
 @cli.command(name="packs")
