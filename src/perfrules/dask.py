@@ -1,12 +1,5 @@
 """Scoring a Dask DataFrame, partition by partition (``pip install 'perfrules[dask]'``).
 
->>> import dask.dataframe as dd
->>> import perfrules, perfrules.dask
->>> compiled = perfrules.compile_scheme(perfrules.load_scheme("scheme.toml"))  # doctest: +SKIP
->>> units = dd.read_csv("units-*.csv", dtype=str)  # doctest: +SKIP
->>> results = perfrules.dask.score_dask(compiled, units)  # doctest: +SKIP
->>> results.to_parquet("results/")  # doctest: +SKIP
-
 Each partition is scored by the same code as :func:`perfrules.score_table` (arrays for the
 regular rows, ``evaluate`` for the others), in whatever process Dask runs it: the scheme
 travels to the workers as its validated model and is compiled there once. A partition is
@@ -33,9 +26,9 @@ from dask.delayed import delayed
 from perfrules.engine import CohortValues, CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.model import Scheme
-from perfrules.workflows._table import (
-    _has_cohort,
+from perfrules.workflows import (
     cohort_rows,
+    cohort_values_of,
     rank_rows,
     score_chunk,
     to_pandas,
@@ -65,7 +58,7 @@ def _length(frame: pd.DataFrame) -> int:
     return len(frame)
 
 
-def _cohort_part(frame: pd.DataFrame, scheme: Scheme, sha256: str) -> list[dict[str, Any]]:
+def _cohort_part(frame: pd.DataFrame, scheme: Scheme, sha256: str) -> list[dict[str, Any] | None]:
     """The cohort pass over one partition: what it reads of each row."""
     return cohort_rows(_compiled(scheme, sha256), _arrow(frame))
 
@@ -75,9 +68,10 @@ def _cohort_part(frame: pd.DataFrame, scheme: Scheme, sha256: str) -> list[dict[
 _Portable = tuple[dict[str | None, Any], int, dict[int, tuple[Diagnostic, ...]]]
 
 
-def _cohort_values(scheme: Scheme, sha256: str, *parts: list[dict[str, Any]]) -> _Portable:
+def _cohort_values(scheme: Scheme, sha256: str, *parts: list[dict[str, Any] | None]) -> _Portable:
     """Where the partitions' rows meet: the cohort values over all of them, in row order."""
-    values = _compiled(scheme, sha256).cohort_values(row for part in parts for row in part)
+    compiled = _compiled(scheme, sha256)
+    values = cohort_values_of(compiled, (row for part in parts for row in part))
     problems = {row: error.diagnostics for row, error in values.problems.items()}
     return values.by_cohort, values.units, problems
 
@@ -146,6 +140,39 @@ def score_dask(compiled: CompiledScheme, units: dd.DataFrame) -> dd.DataFrame:
     cohort values (when the scheme declares them) and the ranks are reductions in the
     returned frame's graph, computed with it (the cohort pass reads every partition before
     the first is scored; ranking holds every scored partition until the ranks are known).
+
+    Args:
+        compiled: the scheme, compiled once here; the workers compile it again from its
+            validated model, once per process.
+        units: one row per unit, with the columns of :func:`perfrules.score_table` (read
+            CSVs with ``dtype=str`` and ``keep_default_na=False``, so values stay as typed).
+
+    Returns:
+        A lazy Dask DataFrame of the results, one row per unit in the order of *units*,
+        equal to :func:`perfrules.score_table` of the whole table (ranks included); a row's
+        problems are in its ``errors`` column, located at ``table:ROW:COLUMN`` with rows
+        numbered across partitions.
+
+    Raises:
+        FactsError: the columns cannot hold units (as :func:`perfrules.score_table`).
+
+    Examples:
+        >>> import dask.dataframe as dd
+        >>> import pandas as pd
+        >>> import perfrules.dask
+        >>> compiled = perfrules.compile_scheme(perfrules.load_pack("examples/ranking-index"))
+        >>> cities = pd.DataFrame(
+        ...     {
+        ...         "unit": ["A", "B", "C"],
+        ...         "shared.gdp": ["12", "10", "8"],
+        ...         "shared.green": ["45%", "50%", "40%"],
+        ...         "shared.pm25": ["30", "25", "40"],
+        ...     }
+        ... )
+        >>> units = dd.from_pandas(cities, npartitions=2)  # or dd.read_csv(..., dtype=str)
+        >>> results = perfrules.dask.score_dask(compiled, units).compute()
+        >>> results[["unit", "total", "rank"]].to_numpy().tolist()
+        [['A', Decimal('92.00'), 2], ['B', Decimal('93.33'), 1], ['C', Decimal('69.42'), 3]]
     """
     sha256 = compiled.sha256
     # The scheme is one named piece of the graph, pickled once (not tokenized per task).
@@ -158,7 +185,7 @@ def score_dask(compiled: CompiledScheme, units: dd.DataFrame) -> dd.DataFrame:
     for length in lengths[:-1]:
         offsets.append(delayed(operator.add, pure=True)(offsets[-1], length))
     values = None
-    if _has_cohort(compiled):
+    if compiled.plan.has_cohort:
         rows = [delayed(_cohort_part, pure=True)(part, scheme, sha256) for part in parts]
         values = delayed(_cohort_values, pure=True)(scheme, sha256, *rows)
     scored = [

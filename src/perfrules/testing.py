@@ -3,7 +3,7 @@
 Install with ``pip install perfrules[testing]``. This is the only perfrules module that
 imports hypothesis; ``import perfrules`` never does.
 
-Three lines prove a scheme cannot produce a nonsensical score::
+Three lines prove a scheme cannot produce a nonsensical score:
 
     from perfrules.testing import scheme_properties
     test_my_scheme = scheme_properties("rules/my-bureau/2025/scheme.toml")
@@ -31,10 +31,10 @@ from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
 from perfrules._numbers import ROUNDING_MODES, format_number, is_terminating, round_fraction
-from perfrules.engine import CompiledScheme
+from perfrules.engine import CompiledScheme, Plan
 from perfrules.errors import FactsError
 from perfrules.model import Scheme
-from perfrules.workflows._invariants import (
+from perfrules.workflows import (
     InvariantError,
     Violation,
     as_compiled,
@@ -114,6 +114,12 @@ def numbers(*, max_abs: int = 10**6) -> st.SearchStrategy[Fraction]:
 
     Zero, one, small integers, two-place decimals, rounding ties such as 7/48, repeating
     fractions, negatives and values near *max_abs*.
+
+    Args:
+        max_abs: the largest absolute value drawn.
+
+    Returns:
+        A strategy of ``Fraction`` values.
     """
     return st.one_of(
         st.sampled_from([Fraction(0), Fraction(1), Fraction(-1), Fraction(7, 48), Fraction(1, 3)]),
@@ -299,19 +305,9 @@ def _without(name: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return drop
 
 
-def _shared_names(compiled: CompiledScheme) -> set[str]:
-    """Inputs read across units (cohort values, conditions, ranking keys): shared facts."""
-    names: set[str] = set()
-    scheme = compiled.scheme
-    for _, _, condition in compiled.plan.overrides:
-        names |= condition.names
-    for condition in compiled.plan.cohort_conditions.values():
-        names |= condition.names
-    if scheme.cohort is not None:
-        names |= {v.of for v in scheme.cohort.values.values() if v.of is not None}
-    if scheme.ranking is not None:
-        names |= {k.by for k in scheme.ranking.keys if k.by in scheme.inputs}
-    return names
+def _shared_names(plan: Plan) -> frozenset[str]:
+    """Inputs read across units (cohort values, conditions, ranking keys, overrides)."""
+    return plan.across_inputs | plan.override_inputs
 
 
 def _input_strategy(compiled: CompiledScheme, name: str) -> st.SearchStrategy[Any]:
@@ -320,18 +316,14 @@ def _input_strategy(compiled: CompiledScheme, name: str) -> st.SearchStrategy[An
     if kind == "bool":
         return st.booleans()
     # A value taken over units (a bid, a price) is positive: formulas divide by it.
-    scheme = compiled.scheme
-    across = (
-        {v.of for v in scheme.cohort.values.values()} if scheme.cohort is not None else set()
-    ) | ({k.by for k in scheme.ranking.keys} if scheme.ranking is not None else set())
-    return _number_strategy(Fraction(1), allow_zero=name not in across)
+    return _number_strategy(Fraction(1), allow_zero=name not in compiled.plan.across_inputs)
 
 
 def _own_names(compiled: CompiledScheme, index: int) -> list[str]:
     """The names a row reads from its own facts (not params, a target, shared facts)."""
     leaf = compiled.plan.nodes[index].leaf
     assert leaf is not None  # noqa: S101
-    across = _shared_names(compiled) | compiled.plan.cohort_names
+    across = _shared_names(compiled.plan) | compiled.plan.cohort_names
     return [
         name
         for name in leaf.needs
@@ -389,6 +381,24 @@ def facts_for(
     are true or false; indicators whose policy allows it are sometimes not applicable or
     miss their actual value. Values are decimal strings, so a counterexample reads like a
     facts file.
+
+    Args:
+        scheme: the scheme, compiled or not, or a rule file or pack id to load.
+        allow_missing: sometimes leave out an actual value where the policy allows it.
+        allow_na: sometimes mark an indicator not applicable where the policy allows it.
+
+    Returns:
+        A strategy of facts mappings with ``indicators`` and ``shared``, as
+        :meth:`~perfrules.CompiledScheme.evaluate` takes them.
+
+    Examples:
+        >>> from hypothesis import given
+        >>> from perfrules.testing import facts_for
+        >>> compiled = perfrules.compile_scheme(perfrules.load_pack("examples/xinzhou-zfw-2021"))
+        >>> @given(facts_for(compiled))
+        ... def test_never_above_the_maximum(facts):
+        ...     assert compiled.evaluate(facts).total <= 100
+        >>> test_never_above_the_maximum()
     """
     compiled = as_compiled(scheme)
     per_leaf = {
@@ -413,7 +423,8 @@ def facts_for(
         return False
 
     # Conditions, cohort values and ranking keys read shared facts.
-    shared = {name: _input_strategy(compiled, name) for name in sorted(_shared_names(compiled))}
+    names = sorted(_shared_names(compiled.plan))
+    shared = {name: _input_strategy(compiled, name) for name in names}
     return st.fixed_dictionaries(
         {"indicators": st.fixed_dictionaries(per_leaf), "shared": st.fixed_dictionaries(shared)}
     ).filter(some_indicator_counts)
@@ -431,6 +442,16 @@ def cohorts_for(
     Units are named ``u1``, ``u2``, ... and, when the scheme splits units by ``group_by``,
     put in one of *cohorts*. Shared facts repeat across units now and then, so ties and
     equal keys are found.
+
+    Args:
+        scheme: the scheme, compiled or not, or a rule file or pack id to load.
+        min_units: the fewest units drawn.
+        max_units: the most units drawn.
+        cohorts: the ``group_by`` values units are put under.
+
+    Returns:
+        A strategy of lists of facts mappings, each with its ``unit``, for
+        :meth:`~perfrules.CompiledScheme.evaluate_cohort`.
     """
     compiled = as_compiled(scheme)
     group_by = compiled.scheme.cohort.group_by if compiled.scheme.cohort is not None else None
@@ -752,6 +773,24 @@ def scheme_properties(
     smallest facts found, as a facts file. A scheme with ``[cohort]`` or ``[ranking]`` is
     searched with whole cohorts (:func:`cohorts_for`): the cohort invariants, then every
     unit's with its cohort's values.
+
+    Args:
+        scheme: the scheme, compiled or not, or a rule file or pack id to load.
+        max_examples: units (or cohorts) hypothesis tries.
+        monotonic: also check that a better actual value never lowers a score.
+        on_example: called with every facts mapping tried (to count or collect them).
+
+    Returns:
+        A test function for pytest to collect (assign it to a ``test_...`` name).
+
+    Raises:
+        InvariantError: (when the returned test runs) the violations, with the smallest
+            counterexample as a facts file.
+
+    Examples:
+        >>> from perfrules.testing import scheme_properties
+        >>> test_seed = scheme_properties("examples/xinzhou-zfw-2021", max_examples=20)
+        >>> test_seed()  # pytest runs it; it raises InvariantError on a violation
     """
     compiled = as_compiled(scheme)
     static = [v for v in check_scheme(compiled) if v.invariant != "double_rounding"]

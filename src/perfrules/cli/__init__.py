@@ -18,6 +18,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
@@ -41,23 +42,30 @@ if TYPE_CHECKING:  # imported by _load() when a command runs, not for ``perfrule
     from perfrules.facts import load_facts, loads_facts
     from perfrules.reports import (
         FORMATS,
+        click_text,
         diagnostics_json,
         format_named,
         make_console,
         make_progress,
+        printable,
         render_audit,
         render_batch_summary,
         render_diagnostics,
         render_diff,
         render_explain,
         render_html,
+        render_league_html,
         render_markdown,
+        render_movers,
         render_score_table,
+        render_sensitivity,
+        render_sensitivity_html,
+        render_table_audit,
         results_format,
+        sensitivity_progress,
     )
-    from perfrules.reports._safe import click_text, printable
     from perfrules.reports.html import Edition
-    from perfrules.rules._front import (
+    from perfrules.rules import (
         RuleFile,
         check_path,
         check_rule_file,
@@ -65,21 +73,88 @@ if TYPE_CHECKING:  # imported by _load() when a command runs, not for ``perfrule
         find_rule_files,
     )
     from perfrules.trace import Result, Trace
-    from perfrules.workflows._audit import audit as audit_report
-    from perfrules.workflows._audit import load_report
-    from perfrules.workflows._batch import (
+    from perfrules.workflows import (
         CSV_EOLS,
+        KINDS,
+        STDOUT,
         CsvStyle,
+        PackError,
+        audit_table,
+        diff_schemes,
+        extends_text,
+        is_results_file,
+        league_table,
+        load_report,
+        movers,
+        new_year_text,
         read_units,
+        run_cases,
+        schema_text,
         score_batch,
+        what_if,
+        write_atomic,
         write_results,
+        write_template,
     )
-    from perfrules.workflows._diff import diff_schemes, what_if
-    from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
-    from perfrules.workflows._packs import PackError, run_cases
-    from perfrules.workflows._packs import packs as installed
-    from perfrules.workflows._schema import KINDS, schema_text
-    from perfrules.workflows._templates import write_template
+    from perfrules.workflows import audit as audit_report
+    from perfrules.workflows import packs as installed
+
+#: What _load() imports into this module's names.
+_LOADED: Final = (
+    "Text",
+    "compile_scheme",
+    "load_facts",
+    "loads_facts",
+    "FORMATS",
+    "click_text",
+    "diagnostics_json",
+    "format_named",
+    "make_console",
+    "make_progress",
+    "printable",
+    "render_audit",
+    "render_batch_summary",
+    "render_diagnostics",
+    "render_diff",
+    "render_explain",
+    "render_html",
+    "render_league_html",
+    "render_markdown",
+    "render_movers",
+    "render_score_table",
+    "render_sensitivity",
+    "render_sensitivity_html",
+    "render_table_audit",
+    "results_format",
+    "sensitivity_progress",
+    "check_path",
+    "check_rule_file",
+    "find_rule_file",
+    "find_rule_files",
+    "CSV_EOLS",
+    "KINDS",
+    "STDOUT",
+    "CsvStyle",
+    "PackError",
+    "audit_table",
+    "diff_schemes",
+    "extends_text",
+    "is_results_file",
+    "league_table",
+    "load_report",
+    "movers",
+    "new_year_text",
+    "read_units",
+    "run_cases",
+    "schema_text",
+    "score_batch",
+    "what_if",
+    "write_atomic",
+    "write_results",
+    "write_template",
+    "audit_report",
+    "installed",
+)
 
 
 def _load() -> None:
@@ -88,64 +163,29 @@ def _load() -> None:
     ``perfrules --help`` (and ``import perfrules.cli``) loads only click: the engine,
     pydantic's models, rich and the renderers are imported here, into this module's names.
     """
-    global compile_scheme, load_facts, loads_facts, FORMATS, diagnostics_json  # noqa: PLW0603
-    global format_named, make_console, make_progress, render_audit  # noqa: PLW0603
-    global render_batch_summary, render_diagnostics, render_diff, render_explain  # noqa: PLW0603
-    global render_html, render_markdown, render_score_table, results_format  # noqa: PLW0603
-    global click_text, printable, check_path, check_rule_file, find_rule_file  # noqa: PLW0603
-    global find_rule_files, audit_report, load_report, read_units, score_batch  # noqa: PLW0603
-    global write_results, diff_schemes, what_if, STDOUT, extends_text  # noqa: PLW0603
-    global new_year_text, write_atomic, PackError, run_cases, installed, KINDS  # noqa: PLW0603
-    global schema_text, write_template, Text, CSV_EOLS, CsvStyle  # noqa: PLW0603
     if "write_template" in globals():
         return
     from rich.text import Text  # noqa: PLC0415
 
-    from perfrules.engine import compile_scheme  # noqa: PLC0415
-    from perfrules.facts import load_facts, loads_facts  # noqa: PLC0415
-    from perfrules.reports import (  # noqa: PLC0415
-        FORMATS,
-        diagnostics_json,
-        format_named,
-        make_console,
-        make_progress,
-        render_audit,
-        render_batch_summary,
-        render_diagnostics,
-        render_diff,
-        render_explain,
-        render_html,
-        render_markdown,
-        render_score_table,
-        results_format,
-    )
-    from perfrules.reports._safe import click_text, printable  # noqa: PLC0415
-    from perfrules.rules._front import (  # noqa: PLC0415
-        check_path,
-        check_rule_file,
-        find_rule_file,
-        find_rule_files,
-    )
-    from perfrules.workflows._audit import audit as audit_report  # noqa: PLC0415
-    from perfrules.workflows._audit import load_report  # noqa: PLC0415
-    from perfrules.workflows._batch import (  # noqa: PLC0415
-        CSV_EOLS,
-        CsvStyle,
-        read_units,
-        score_batch,
-        write_results,
-    )
-    from perfrules.workflows._diff import diff_schemes, what_if  # noqa: PLC0415
-    from perfrules.workflows._files import (  # noqa: PLC0415
-        STDOUT,
-        extends_text,
-        new_year_text,
-        write_atomic,
-    )
-    from perfrules.workflows._packs import PackError, run_cases  # noqa: PLC0415
-    from perfrules.workflows._packs import packs as installed  # noqa: PLC0415
-    from perfrules.workflows._schema import KINDS, schema_text  # noqa: PLC0415
-    from perfrules.workflows._templates import write_template  # noqa: PLC0415
+    from perfrules import engine, facts, reports, rules, workflows  # noqa: PLC0415
+
+    found = {
+        "Text": Text,
+        "compile_scheme": engine.compile_scheme,
+        "load_facts": facts.load_facts,
+        "loads_facts": facts.loads_facts,
+        "audit_report": workflows.audit,
+        "installed": workflows.packs,
+    }
+    for name in _LOADED:
+        if name not in found:
+            for package in (reports, rules, workflows):
+                if name in package.__all__:
+                    found[name] = getattr(package, name)
+                    break
+    globals().update(found)
+    missing = set(_LOADED) - found.keys()
+    assert not missing, missing  # noqa: S101 - a name listed above that no package exports
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -394,8 +434,9 @@ def _evaluate_in_cohort(
 ) -> Result:
     """The result of the unit named *unit_name* in *facts_path*, with its trace.
 
-    A scheme with cohort values or a ranking scores every unit together; any other scores
-    only the unit asked for, so one trace is kept however large the file.
+    A scheme with cohort values or a ranking scores every unit together (keeping the trace
+    of the unit asked for only); any other scores only that unit: one trace is kept however
+    large the file.
     """
     names: list[str] = []
     count = 0
@@ -410,7 +451,7 @@ def _evaluate_in_cohort(
                 if len(names) < 10:
                     names.append(name)
         else:
-            outcome = score_batch(compiled, facts_path, trace=True)
+            outcome = score_batch(compiled, facts_path, traced=unit_name)
             for unit in outcome.units:
                 if unit.unit == unit_name:
                     if unit.result is None:
@@ -639,6 +680,14 @@ def check(
     show_default=True,
     help="Line ending of CSV results. CSV 结果文件的换行符。",
 )
+@click.option(
+    "--errors",
+    "errors_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Many units: also write every problem as a table (unit, file, row, column, code, "
+    "message): JSON Lines for .jsonl, else CSV. 批量时另将每个错误写成表格。",
+)
 @_guard
 def score(
     scheme: str,
@@ -650,6 +699,7 @@ def score(
     edition: Edition | None,
     csv_bom: bool,
     csv_eol: str,
+    errors_out: str | None,
 ) -> None:
     """Score one unit's FACTS under SCHEME: the table, or the JSON trace.
 
@@ -678,6 +728,8 @@ def score(
     )
     if out == STDOUT and not many:
         out = None  # one unit to standard output: the page, as without --out
+    if errors_out is not None and not many:
+        raise click.UsageError("--errors is for many units (a batch CSV, Parquet or folder)")
     one_form = out is not None and not many and out.lower().endswith((".xlsx", ".pdf"))
     if out is not None and not many and (results_format(out) is None or one_form):
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown),
@@ -697,7 +749,8 @@ def score(
         return
     if out is not None or many:
         style = CsvStyle(bom=csv_bom, eol=CSV_EOLS[csv_eol])
-        _score_batch(compiled, facts, out, output_format, language, style)
+        errors = None if errors_out is None else Path(errors_out)
+        _score_batch(compiled, facts, out, output_format, language, style, errors)
         return
     result = _evaluate(compiled, facts, language, output_format, unit_name)
     assert result.trace is not None  # noqa: S101
@@ -711,7 +764,7 @@ def score(
 
 def _form(trace: Trace, lang: Lang) -> bytes:
     try:
-        from perfrules.reports._xlsx import render_xlsx  # noqa: PLC0415 - optional extra
+        from perfrules.reports import render_xlsx  # noqa: PLC0415 - optional extra
     except ImportError:
         click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
         raise _Exit(EXIT_USAGE) from None
@@ -719,7 +772,7 @@ def _form(trace: Trace, lang: Lang) -> bytes:
 
 
 def _pdf(trace: Trace, lang: Lang, edition: Edition) -> bytes:
-    from perfrules.reports._pdf import PdfError, render_pdf  # noqa: PLC0415
+    from perfrules.reports import PdfError, render_pdf  # noqa: PLC0415
 
     try:
         return render_pdf(trace, lang, edition)
@@ -749,22 +802,45 @@ def _score_batch(
     output_format: str,
     lang: Lang,
     style: CsvStyle,
+    errors: Path | None = None,
 ) -> None:
     if out is None:
         raise click.UsageError(f"scoring many units needs --out FILE ({_result_endings()})")
     target = Path(out)
     if out == STDOUT and output_format == "json":
         raise click.UsageError("--out - writes the results (CSV) to stdout: drop --format json")
-    if results_format(out) is None and out != STDOUT:
-        raise click.BadParameter(f"the file must end in {_result_endings()}", param_hint="--out")
     console = make_console(stderr=True)
+    if out.lower().endswith((".html", ".htm", ".pdf")):
+        # Many units to a page: the league table (ranking order, ranks as published).
+        try:
+            outcome = score_batch(compiled, source)
+        except FactsError as exc:
+            raise _fail(list(exc.diagnostics), lang, output_format) from None
+        _write_league(league_table(compiled, outcome), out, lang)
+        render_batch_summary(
+            outcome.summary(compiled), outcome.failed, out, lang, console, quiet=_SETTINGS.quiet
+        )
+        if outcome.failed:
+            raise _Exit(EXIT_NO)
+        return
+    if results_format(out) is None and out != STDOUT:
+        endings = f"{_result_endings()} (a league table: .html, .pdf)"
+        raise click.BadParameter(f"the file must end in {endings}", param_hint="--out")
     show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
     streamed = _streamer(Path(source), target, compiled)
     try:
         with make_progress(console, enabled=show_progress) as advance:
             if streamed is not None:
                 # Any size: chunk by chunk, as arrays, written as it goes.
-                flowing = streamed(compiled, Path(source), target, progress=advance, style=style)
+                flowing = streamed(
+                    compiled,
+                    Path(source),
+                    target,
+                    progress=advance,
+                    style=style,
+                    errors=errors,
+                    lang=lang,
+                )
                 summary, failed = flowing.summary(compiled), flowing.failed
                 any_failed = flowing.failed_count > 0
             else:
@@ -777,7 +853,7 @@ def _score_batch(
         raise _fail(list(exc.diagnostics), lang, output_format) from None
     if streamed is None:
         try:
-            write_results(outcome, compiled, target, style)
+            write_results(outcome, compiled, target, style, errors=errors, lang=lang)
         except ImportError:
             click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
             raise _Exit(EXIT_USAGE) from None
@@ -810,7 +886,7 @@ def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
     if source.suffix.lower() == ".csv" and not _is_wide_csv(source):
         return None
     try:
-        from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch  # noqa: PLC0415
+        from perfrules.workflows import STREAM_OUTPUTS, stream_batch  # noqa: PLC0415
     except ImportError:  # no frame extra: the in-memory batch (files up to 1 MiB)
         return None
     return stream_batch if suffix in STREAM_OUTPUTS else None
@@ -997,7 +1073,7 @@ def _properties(scheme: Path, examples: int) -> dict[str, Any]:
 
 @cli.command()
 @click.argument("old", type=_SCHEME)
-@click.argument("new", type=_SCHEME)
+@click.argument("new", type=_SCHEME, required=False)
 @click.option(
     "--facts",
     "facts_path",
@@ -1006,33 +1082,72 @@ def _properties(scheme: Path, examples: int) -> dict[str, Any]:
     help="Also show how this unit's scores change (a what-if). 同时比较该单位的得分变化。",
 )
 @click.option(
+    "--units",
+    "units",
+    type=click.Path(),
+    nargs=2,
+    default=None,
+    metavar="LAST CURRENT",
+    help="Movers: last year's units (or results CSV) under OLD against this year's under NEW "
+    "(NEW defaults to OLD): rank and total changes, new and dropped units. "
+    "上年与本年的名次、总分变化，新进与退出的对象。",
+)
+@click.option(
+    "--out",
+    default=None,
+    help="With --units: write this year's league table with each unit's move "
+    "(.html, .pdf, .xlsx). 与 --units 一起：写出带升降的排名表。",
+)
+@click.option(
     "--exit-code", is_flag=True, help="Exit 1 when the schemes differ. 有差异时以 1 退出。"
 )
 @_options
 @_guard
 def diff(
     old: str,
-    new: str,
+    new: str | None,
     facts_path: str | None,
+    units: tuple[str, str] | None,
+    out: str | None,
     exit_code: bool,
     output_format: str,
     lang: Lang | None,
 ) -> None:
     """Show what changed between two schemes (and, with --facts, what it does to a unit).
 
-    比较两个方案的差异（加 --facts 时再比较同一单位的得分）。
+    With --units LAST CURRENT, also how the units moved since last year (NEW may then be
+    left out: both years under OLD).
+
+    比较两个方案的差异（加 --facts 时再比较同一单位的得分；加 --units 时比较上年与本年的名次）。
     """
     language = lang or _SETTINGS.lang or default_lang()
+    if new is None and not units:
+        raise click.UsageError("give NEW, the scheme to compare with (or --units LAST CURRENT)")
+    if out is not None and not units:
+        raise click.UsageError("--out writes the league table of --units LAST CURRENT")
+    if out is not None and not out.lower().endswith(_LEAGUE_ENDINGS):
+        raise click.BadParameter(
+            f"the file must end in {', '.join(_LEAGUE_ENDINGS)}", param_hint="--out"
+        )
+    if out is not None and units and is_results_file(Path(units[1])):
+        msg = "--out needs this year's units (facts) to lay out the league table, not results"
+        raise click.UsageError(msg)
     before = _load_compiled(old, language)
-    after = _load_compiled(new, language)
+    after = before if new is None else _load_compiled(new, language)
     changes = diff_schemes(before.scheme, after.scheme)
     what = None
-    if facts_path is not None:
-        try:
+    moved = None
+    try:
+        if facts_path is not None:
             what = what_if(before, after, load_facts(facts_path))
-        except FactsError as exc:
-            _report(list(exc.diagnostics), language, "text", to_stdout=False)
-            raise _Exit(EXIT_NO) from None
+        if units:
+            moved = movers(before, after, units[0], units[1])
+    except FactsError as exc:
+        _report(list(exc.diagnostics), language, "text", to_stdout=False)
+        raise _Exit(_exit_for(list(exc.diagnostics))) from None
+    if out is not None and units:
+        outcome = score_batch(after, units[1])
+        _write_league(league_table(after, outcome, movers=moved), out, language)
     if output_format == "json":
         import json  # noqa: PLC0415
 
@@ -1042,11 +1157,44 @@ def diff(
             "changes": [c.to_dict() for c in changes],
             "what_if": None if what is None else what.to_dict(),
         }
+        if moved is not None:  # with --units only: the document is otherwise unchanged
+            document["movers"] = moved.to_dict()
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     else:
-        render_diff(changes, what, language, make_console())
+        if new is not None or not moved:
+            render_diff(changes, what, language, make_console())
+        if moved is not None:
+            render_movers(moved, language, make_console())
     if exit_code and changes:
         raise _Exit(EXIT_NO)
+
+
+#: What a league table can be written as.
+_LEAGUE_ENDINGS: Final = (".html", ".htm", ".pdf", ".xlsx")
+
+
+def _write_league(table: Any, out: str, lang: Lang) -> None:
+    """Write a league table as HTML, PDF (through the HTML page) or XLSX, atomically."""
+    suffix = Path(out).suffix.lower()
+    if suffix == ".xlsx":
+        try:
+            from perfrules.reports import render_league_xlsx  # noqa: PLC0415 - optional extra
+        except ImportError:
+            click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
+            raise _Exit(EXIT_USAGE) from None
+        write_atomic(Path(out), render_league_xlsx(table, lang))
+    elif suffix == ".pdf":
+        from perfrules.reports import PdfError, print_pdf  # noqa: PLC0415
+
+        try:
+            write_atomic(Path(out), print_pdf(render_league_html(table, lang), lang))
+        except PdfError as exc:
+            click.echo(f"perfrules: {exc}", err=True)
+            raise _Exit(EXIT_USAGE) from None
+    else:
+        write_atomic(Path(out), render_league_html(table, lang))
+    if not _SETTINGS.quiet:
+        click.echo(out, err=True)
 
 
 @cli.command(name="new-year")
@@ -1188,18 +1336,36 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
 @cli.command()
 @click.argument("scheme", type=_SCHEME)
 @click.argument("report", type=click.Path(dir_okay=False))
+@click.option(
+    "--tolerance",
+    default="0",
+    show_default=True,
+    help="A published table: the largest difference still taken as agreement, an exact "
+    "decimal. 公布表：视为一致的最大差值（精确小数）。",
+)
 @_options
 @_guard
-def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> None:
-    """Check a published report: recompute every row, the total and the grade.
+def audit(scheme: str, report: str, tolerance: str, output_format: str, lang: Lang | None) -> None:
+    """Check a published report or table: recompute every row, total, grade and rank.
 
-    审核已发布的自评报告：重算每一行、总分和等级，指出不符之处及可能原因。
+    审核已发布的自评报告或排名表：重算每一行、总分、等级和名次，指出不符之处及可能原因。
     """
     language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
+    table = _is_wide_csv(Path(report))
     try:
-        facts, published = load_report(report)
-        outcome = audit_report(compiled, facts, published)
+        allowed = Decimal(tolerance.strip())
+    except ArithmeticError:
+        allowed = Decimal(-1)
+    if not allowed.is_finite() or allowed < 0:
+        msg = f"--tolerance must be a decimal of at least 0, not {tolerance!r}"
+        raise click.UsageError(msg)
+    try:
+        if table:
+            outcome: Any = audit_table(compiled, report, tolerance=allowed)
+        else:
+            facts, published = load_report(report)
+            outcome = audit_report(compiled, facts, published, tolerance=allowed)
     except FactsError as exc:
         _report(list(exc.diagnostics), language, "text", to_stdout=False)
         raise _Exit(_exit_for(list(exc.diagnostics))) from None
@@ -1207,6 +1373,8 @@ def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> No
         import json  # noqa: PLC0415
 
         sys.stdout.write(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    elif table:
+        render_table_audit(outcome, language, make_console())
     else:
         render_audit(outcome, language, make_console())
     if not outcome.consistent:
@@ -1229,7 +1397,7 @@ def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
     After `pip install FOLDER` the pack is known by its id to every command and to
     extends. 新建规则包：可安装的项目，含方案、事实文件和一个通过的用例。
     """
-    from perfrules.workflows._newpack import pack_module_name, write_new_pack  # noqa: PLC0415
+    from perfrules.workflows import pack_module_name, write_new_pack  # noqa: PLC0415
 
     language = lang or _SETTINGS.lang or default_lang()
     target = Path(folder)
@@ -1246,6 +1414,127 @@ def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
             click.echo(str(path))
         case_folder = next(p.parent for p in written if p.name == "pack.toml")
         click.echo(f"next: perfrules test {case_folder}; pip install {target}", err=True)
+
+
+@cli.command()
+@click.argument("scheme", type=_SCHEME)
+@click.argument("units", type=click.Path(dir_okay=False))
+@click.option(
+    "--vary",
+    default=None,
+    help="Vary every weight by up to ± this percent (at most 2 decimals), e.g. 10. "
+    "每个权重在 ± 该百分比内变动。",
+)
+@click.option(
+    "--range",
+    "ranges",
+    multiple=True,
+    metavar="ID=LOW:HIGH",
+    help="Draw the weight of this group or indicator between LOW and HIGH points "
+    "(repeatable). 该组或指标的权重在 LOW 与 HIGH 之间抽取（可重复）。",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1, max=100_000),
+    default=1000,
+    show_default=True,
+    help="Weight sets drawn. 抽样次数。",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the draws. 随机种子。"
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Worker processes scoring the samples (same result). 并行进程数（结果相同）。",
+)
+@click.option(
+    "--out",
+    default=None,
+    metavar="FILE.html",
+    help="Also write the HTML report with a chart of every unit's interval. "
+    "另写出含区间图的 HTML 报告。",
+)
+@_options
+@_guard
+def sensitivity(
+    scheme: str,
+    units: str,
+    vary: str | None,
+    ranges: tuple[str, ...],
+    samples: int,
+    seed: int,
+    jobs: int,
+    out: str | None,
+    output_format: str,
+    lang: Lang | None,
+) -> None:
+    """Rank stability: vary the weights, rank the units again, show how far each moves.
+
+    排名稳定性：在给定范围内变动权重、重新排名，显示每个单位名次的中位数、5–95 % 区间
+    以及影响它最大的权重。
+    """
+    language = lang or _SETTINGS.lang or default_lang()
+    if out is not None and Path(out).suffix.lower() != ".html":
+        raise click.BadParameter("the report must end in .html", param_hint="--out")
+    try:
+        from perfrules.workflows import (  # noqa: PLC0415 - the frame extra
+            SensitivityError,
+            WeightRange,
+            read_table,
+        )
+        from perfrules.workflows import sensitivity as run  # noqa: PLC0415
+    except ImportError:
+        click.echo("sensitivity needs: pip install 'perfrules[frame]'", err=True)
+        raise _Exit(EXIT_USAGE) from None
+    percent: Decimal | None = None
+    if vary is not None:
+        try:
+            percent = Decimal(vary.strip())
+        except ArithmeticError:
+            raise click.BadParameter(f"not a percent: {vary!r}", param_hint="--vary") from None
+    try:
+        declared = [WeightRange.parse(text) for text in ranges]
+    except SensitivityError as exc:
+        raise click.BadParameter(str(exc), param_hint="--range") from None
+    compiled = _load_compiled(scheme, language, output_format)
+    bad_rows: list[Diagnostic] = []
+    try:
+        table = read_table(units, bad_rows)
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), language, output_format) from None
+    if bad_rows:
+        raise _fail(bad_rows, language, output_format)
+    console = make_console(stderr=True)
+    show = console.is_terminal and not _SETTINGS.quiet
+    try:
+        with sensitivity_progress(console, enabled=show) as advance:
+            result = run(
+                compiled,
+                table,
+                vary=percent,
+                ranges=declared,
+                samples=samples,
+                seed=seed,
+                jobs=jobs,
+                progress=advance,
+            )
+    except SensitivityError as exc:
+        raise click.UsageError(str(exc)) from None
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), language, output_format) from None
+    if out is not None:
+        write_atomic(Path(out), render_sensitivity_html(result, language))
+        if not _SETTINGS.quiet:
+            click.echo(out, err=True)
+    if output_format == "json":
+        import json  # noqa: PLC0415
+
+        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_sensitivity(result, language, make_console())
 
 
 @cli.command(name="packs")

@@ -10,14 +10,24 @@ units together or in processes; ``_scheme`` is the facade. Who owns which rule:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from perfrules._lazy import lazy_exports
 from perfrules.engine._assemble import VERSION
 from perfrules.engine._cohort import CohortValues
-from perfrules.engine._plan import build_plan
+from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._scheme import CompiledScheme
 from perfrules.model import Scheme
 from perfrules.rules import CheckedScheme, checked
 
-__all__ = ["VERSION", "CohortValues", "CompiledScheme", "compile_scheme"]
+if TYPE_CHECKING:
+    from perfrules.engine._columns import Arrays
+
+__all__ = ["VERSION", "Arrays", "CohortValues", "CompiledScheme", "Plan", "compile_scheme"]
+
+#: Loaded when first used: the array scorer needs numpy (the ``frame`` extra).
+_LAZY = {"._columns": ("Arrays",)}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def compile_scheme(scheme: Scheme | CheckedScheme) -> CompiledScheme:
@@ -26,7 +36,20 @@ def compile_scheme(scheme: Scheme | CheckedScheme) -> CompiledScheme:
     A scheme from :func:`~perfrules.load_scheme` was checked when it was read and is not
     checked again; a scheme built in code is checked first.
 
+    Args:
+        scheme: a scheme from :func:`~perfrules.load_scheme`, :func:`~perfrules.load_pack`
+            or :func:`~perfrules.loads_scheme`, or a :class:`~perfrules.Scheme` built in code.
+
+    Returns:
+        The scheme as one generated exact scorer, to evaluate any number of units with,
+        from any number of threads (it holds no state between calls).
+
     Raises:
         RuleFileError: the scheme has errors (for a scheme read from a file, with positions).
+
+    Examples:
+        >>> compiled = perfrules.compile_scheme(perfrules.load_pack("examples/xinzhou-zfw-2021"))
+        >>> compiled.id
+        'xinzhou-zfw-2021'
     """
     return CompiledScheme(build_plan(checked(scheme)))

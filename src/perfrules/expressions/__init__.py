@@ -32,9 +32,9 @@ from perfrules._numbers import (
     to_fraction,
 )
 from perfrules.errors import ExpressionError
-from perfrules.expressions._codegen import PairCode
+from perfrules.expressions._codegen import BASE_GLOBALS, PairCode, inline_block
 from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Pair, Type, add_pairs
-from perfrules.expressions._limits import LIMITS, MAX_BITS
+from perfrules.expressions._limits import LIMITS, MAX_BITS, MAX_TRACE_CHARS
 from perfrules.expressions._parse import (
     BUILTIN_NAMES,
     FormulaTable,
@@ -47,19 +47,26 @@ from perfrules.expressions._parse import (
 from perfrules.expressions._reference import evaluate_reference
 
 __all__ = [
+    "BASE_GLOBALS",
     "BUILTIN_NAMES",
     "FUNCTIONS",
     "LIMITS",
+    "MAX_BITS",
+    "MAX_TRACE_CHARS",
     "Expression",
     "FormulaTable",
     "Function",
+    "Interval",
+    "NodeInfo",
     "Pair",
     "Step",
     "Type",
     "Value",
     "add_pairs",
     "bind",
+    "check_identifier",
     "compile_expression",
+    "inline_block",
     "operands",
     "safe_eval",
     "shown_value",
@@ -353,8 +360,29 @@ def safe_eval(
     Numbers may be given as ``int``, ``Decimal``, ``Fraction`` or strings such as
     ``"4.8"``, ``"80%"`` or ``"70/88"``; binary floats are refused (they are not exact).
 
+    Args:
+        text: one expression of the formula language (``docs/reference/functions.md``):
+            numbers, names, arithmetic, comparisons, ``and``/``or``/``not``, ``x if c else
+            y`` and the listed functions; nothing that reaches Python objects.
+        names: the values of the names *text* reads.
+        formulas: named formulas *text* may call by name, as a rule file's ``[formulas]``.
+
+    Returns:
+        The exact value, a ``Fraction`` for a number and a ``bool`` for a condition.
+
     Raises:
-        ExpressionError: and nothing else, whatever *text* is.
+        ExpressionError: and nothing else, whatever *text* is: a syntax error or an unknown
+            name at its column, a construct or function that is not allowed, a limit of
+            size or cost exceeded, a division by zero.
+
+    Examples:
+        >>> names = {"weight": 6, "actual": "70", "target": 88}
+        >>> perfrules.safe_eval("weight * min(actual / target, 1)", names)
+        Fraction(105, 22)
+        >>> perfrules.safe_eval("__import__('os')")
+        Traceback (most recent call last):
+        ...
+        perfrules.errors.ExpressionError: ...
     """
     bound = bind(names)
     scope: dict[str, Type] = {

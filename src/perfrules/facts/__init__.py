@@ -13,9 +13,57 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfrules.facts._document import Facts, Locator, load_document_facts
-from perfrules.facts._sheets import load_sheet_facts, loads_csv_facts
+from perfrules.facts._sheets import (
+    INFO_COLUMNS,
+    LABELS,
+    REASON,
+    TablePositions,
+    column_key,
+    csv_encoding,
+    csv_rows,
+    load_sheet_facts,
+    loads_csv_facts,
+    workbook_units,
+)
+from perfrules.facts._values import (
+    DECIMAL_PAIR,
+    POWERS_OF_TEN,
+    TEXT_PAIRS,
+    float_fact,
+    is_na_word,
+    marks_not_applicable,
+    number_pair,
+    text_of,
+    to_bool,
+)
 
-__all__ = ["FORMATS", "Facts", "FactsFormat", "Locator", "format_of", "load_facts", "loads_facts"]
+__all__ = [
+    "DECIMAL_PAIR",
+    "FORMATS",
+    "INFO_COLUMNS",
+    "LABELS",
+    "POWERS_OF_TEN",
+    "REASON",
+    "TEXT_PAIRS",
+    "Facts",
+    "FactsFormat",
+    "Locator",
+    "TablePositions",
+    "column_key",
+    "csv_encoding",
+    "csv_rows",
+    "float_fact",
+    "format_of",
+    "is_na_word",
+    "load_facts",
+    "load_sheet_facts",
+    "loads_facts",
+    "marks_not_applicable",
+    "number_pair",
+    "text_of",
+    "to_bool",
+    "workbook_units",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +132,25 @@ def loads_facts(
     CSV bytes are decoded as a CSV file is). Text and bytes have the budget of a facts file
     (1 MiB, ``PR106``).
 
+    Args:
+        text: the facts as text, or as bytes.
+        format: ``toml``, ``json`` or ``csv`` (one row per indicator, as
+            ``perfrules template`` writes it).
+        name: how diagnostics and the trace's provenance name it (``facts.<format>``
+            by default).
+
+    Returns:
+        One unit's :class:`Facts`, each value located for the diagnostics.
+
     Raises:
         FactsError: every problem, located at ``name:line:column``.
         ValueError: an unknown *format*.
+
+    Examples:
+        >>> body = b'{"indicators": {"q1": {"actual": 0.93}}}'  # a request body, as it came
+        >>> facts = perfrules.loads_facts(body, format="json")
+        >>> facts.indicators["q1"]["actual"]
+        Decimal('0.93')
     """
     label = name or f"facts.{format}"
     if format == "csv":

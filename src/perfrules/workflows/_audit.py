@@ -16,6 +16,7 @@ renormalised, every level rounded) and that the grade is the band of the publish
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
@@ -31,12 +32,11 @@ from perfrules._outcomes import AuditFinding, AuditReport, Published
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, ExpressionError, FactsError
 from perfrules.expressions import compile_expression
-from perfrules.facts import Facts, format_of
-from perfrules.facts._sheets import load_sheet_facts
-from perfrules.rules._loader import read_document
+from perfrules.facts import Facts, format_of, load_sheet_facts
+from perfrules.rules import read_document
 from perfrules.trace import NodeTrace
 
-__all__ = ["AuditFinding", "AuditReport", "audit", "load_report"]
+__all__ = ["AuditFinding", "AuditReport", "audit", "explain_row", "load_report", "rounding_slip"]
 
 # Modes to try when a published value differs, likeliest first (truncation is common).
 _MODES = ("half_up", "down", "up", "half_even")
@@ -85,12 +85,11 @@ def load_report(path: str | Path) -> tuple[Facts, Published]:
     if loaded is None:
         raise FactsError(diagnostics)
     document, source_map, digest = loaded
-    published_raw = document.get("published", {})
-    if not isinstance(published_raw, Mapping):
-        published_raw = {}
+    published_raw = _table(document, ("published",), source_map, str(file))
+    scores_raw = _table(published_raw, ("published", "scores"), source_map, str(file))
     scores: dict[str, Fraction | None] = {}
     positions: dict[str, tuple[str | None, int]] = {}
-    for ident, value in dict(published_raw.get("scores", {})).items():
+    for ident, value in scores_raw.items():
         where = (str(file), source_map.position(("published", "scores", ident))[0])
         scores[ident] = _score(value, where, ident)
         positions[ident] = where
@@ -114,6 +113,36 @@ def load_report(path: str | Path) -> tuple[Facts, Published]:
         line = source_map.position(("published",))[0] if "published" in document else 0
         raise FactsError([Diagnostic("PR412", ("published",), {}, file=str(file), line=line)])
     return facts, Published(total, None if grade is None else str(grade), scores, positions)
+
+
+def _table(
+    within: Mapping[str, Any], path: tuple[str, ...], source_map: Any, file: str
+) -> Mapping[str, Any]:
+    """The table at the end of *path* in *within* (empty when absent); ``PR402`` if not one.
+
+    ``published`` and ``published.scores`` are tables of values by key: a text or a list
+    written there is an error at its line, never read as something else (a list of pairs
+    would have passed for a table).
+    """
+    value = within.get(path[-1], {})
+    if isinstance(value, Mapping):
+        return value
+    raise FactsError(
+        [
+            Diagnostic(
+                "PR402",
+                path,
+                {
+                    "value": str(value)[:60],
+                    "expected": f"a table ([{'.'.join(path)}])",
+                    "expected_zh": f"表（[{'.'.join(path)}]）",
+                },
+                file=file,
+                line=source_map.position(path)[0],
+                column=1,
+            )
+        ]
+    )
 
 
 def _sheet_report(file: Path) -> tuple[Facts, Published]:
@@ -147,14 +176,10 @@ def _sheet_report(file: Path) -> tuple[Facts, Published]:
     return clean, Published(total, grade, scores, positions)
 
 
-def _explain(
-    node: NodeTrace, published: Fraction, mode: str, formulas: Mapping[str, str]
-) -> tuple[str, str]:
-    """The likeliest reason a published row score differs from the scheme's."""
-    exact = node.roundings[0].before if node.roundings else node.score
-    if exact is None:
-        return ("the indicator is not applicable", "该指标不适用")
-    declared = node.places if node.places is not None else 2
+def rounding_slip(
+    exact: Fraction, published: Fraction, declared: int, mode: str
+) -> tuple[str, str] | None:
+    """Another rounding mode or number of places that turns *exact* into *published*."""
     for places in (declared, *[p for p in range(5) if p != declared]):
         for other in _MODES:
             if (places, other) == (declared, mode):
@@ -171,6 +196,20 @@ def _explain(
                     f"{en} to {places} places instead of {declared}",
                     f"按{zh}保留 {places} 位，而方案规定保留 {declared} 位",
                 )
+    return None
+
+
+def explain_row(
+    node: NodeTrace, published: Fraction, mode: str, formulas: Mapping[str, str]
+) -> tuple[str, str]:
+    """The likeliest reason a published row score differs from the scheme's."""
+    exact = node.roundings[0].before if node.roundings else node.score
+    if exact is None:
+        return ("the indicator is not applicable", "该指标不适用")
+    declared = node.places if node.places is not None else 2
+    slip = rounding_slip(exact, published, declared, mode)
+    if slip is not None:
+        return slip
     for step in node.steps:
         capped = step.template.startswith(("min(", "ratio("))
         if not capped:
@@ -246,12 +285,26 @@ def _other_reading(
     return None
 
 
-def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> AuditReport:
+def audit(
+    compiled: CompiledScheme,
+    facts: Facts,
+    published: Published,
+    *,
+    tolerance: Fraction | Decimal | int | str = 0,
+) -> AuditReport:
     """Recompute the report and compare every published value with the scheme's.
+
+    A row or total that differs by at most *tolerance* (exact) is still a finding, with its
+    likeliest slip, but marked ``within`` and does not make the report inconsistent.
 
     Raises:
         FactsError: the report's facts cannot be scored.
+        ValueError: a negative tolerance.
     """
+    allowed = Fraction(tolerance)
+    if allowed < 0:
+        msg = f"the tolerance must not be negative: {tolerance}"
+        raise ValueError(msg)
     result = compiled.evaluate(facts)
     trace = result.trace
     assert trace is not None  # noqa: S101
@@ -293,8 +346,11 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
             findings.append(AuditFinding(ident, shown, expected, None, en, zh, file, line))
             continue
         difference = format_number(value - node.score)
-        en, zh = _explain(node, value, mode, compiled.scheme.formulas)
-        findings.append(AuditFinding(ident, shown, expected, difference, en, zh, file, line))
+        en, zh = explain_row(node, value, mode, compiled.scheme.formulas)
+        within = abs(value - node.score) <= allowed
+        findings.append(
+            AuditFinding(ident, shown, expected, difference, en, zh, file, line, within)
+        )
     if published.total is not None:
         file, line = published.positions.get("total", (None, 0))
         leaves = {plan.nodes[i].id for i in plan.leaves}
@@ -315,6 +371,7 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
                         "发布的总分与按方案汇总各行发布得分的结果不同",
                         file,
                         line,
+                        abs(published.total - given) <= allowed,
                     )
                 )
         if published.total != result.total_exact and not any(f.id == "total" for f in findings):
@@ -328,6 +385,7 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
                     "发布的总分与重新计算的总分不同",
                     file,
                     line,
+                    abs(published.total - result.total_exact) <= allowed,
                 )
             )
     if published.grade is not None:
@@ -361,4 +419,5 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
         unpublished=unpublished,
         total_published=published.total is not None,
         grade_published=published.grade is not None,
+        tolerance=format_number(allowed),
     )

@@ -23,10 +23,15 @@ from perfrules._reading import regular_file
 from perfrules.engine import CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError, PerfrulesError, RuleFileError
 from perfrules.facts import Facts, load_facts
-from perfrules.rules._front import check_path
-from perfrules.rules._installed import installed_pack, installed_packs, pack_scheme
-from perfrules.rules._loader import read_document, validation_diagnostics
-from perfrules.rules._locate import SourceMap
+from perfrules.rules import (
+    SourceMap,
+    check_path,
+    installed_pack,
+    installed_packs,
+    pack_scheme,
+    read_document,
+    validation_diagnostics,
+)
 from perfrules.trace import Result
 
 __all__ = [
@@ -214,6 +219,16 @@ def packs() -> dict[str, InstalledPack]:
     perfrules' own packs and those other packages register in the ``perfrules.packs``
     entry point group. A pack whose ``pack.toml`` cannot be read is listed with an empty
     name; loading it reports why.
+
+    Returns:
+        Each pack's :class:`InstalledPack` by its id (what :func:`perfrules.load_pack`,
+        ``extends`` and every command accept).
+
+    Examples:
+        >>> seed = perfrules.packs()["examples/xinzhou-zfw-2021"]
+        >>> seed.version, seed.years, seed.scheme.name
+        ('1.0.0', (2021,), 'scheme.toml')
+        >>> facts = perfrules.load_facts(seed.folder / "facts.toml")  # files beside it
     """
     found: dict[str, InstalledPack] = {}
     for pack_id, folder in installed_packs():

@@ -14,6 +14,7 @@ Needs the ``frame`` extra (numpy, pyarrow, narwhals); imported only when used.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,23 +31,29 @@ import pyarrow.compute as pc
 from perfrules._numbers import format_number, is_terminating
 from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import FactsError
-from perfrules.facts._values import float_fact, number_pair, to_bool
+from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
 from perfrules.workflows._batch import (
+    _shared_problems,
     _unit_facts,
+    _unknown_shared,
     _with_positions,
     check_header,
+    placed,
     refused,
 )
 
 if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
-    from perfrules.engine._columns import Arrays
+    from perfrules.engine import Arrays
 
 __all__ = [
+    "ERRORS_SCHEMA",
     "TABLE_SOURCE",
     "Chunk",
     "cohort_pass",
     "cohort_rows",
+    "cohort_values_of",
+    "errors_table",
     "rank_rows",
     "score_arrow",
     "score_chunk",
@@ -64,13 +71,18 @@ Ints = np.ndarray[Any, Any]
 _Cohort = tuple[CohortValues, list[str | None], dict[int, FactsError]]
 
 
-def score_table(compiled: CompiledScheme, table: Any) -> Any:
+def score_table(compiled: CompiledScheme, table: Any, *, errors: bool = False) -> Any:
     """Score every row of *table*; return a table of the same kind with the results.
 
     Columns of the result: ``unit``, ``total``, ``grade``, the cohort's key and values and
     ``rank`` when the scheme declares them, one column per indicator (its rounded score, null
     when excluded), and ``errors`` (the row's problems, located at ``table:ROW:COLUMN``;
     null for a row that scored). Scores and totals are exact decimals.
+
+    With *errors*, the pair ``(results, errors)``: the second a table of the same kind with
+    one row per problem (:data:`ERRORS_SCHEMA`: ``row``, the row's position from 0, as in
+    the results; ``column``, the name of the column it is about, null when it is about the
+    row; ``code``; ``message``).
 
     Raises:
         TypeError: *table* is not a DataFrame or Table narwhals knows.
@@ -81,11 +93,15 @@ def score_table(compiled: CompiledScheme, table: Any) -> Any:
     """
     check_header(_names_of(table), TABLE_SOURCE)
     frame = nw.from_native(table, eager_only=True)
-    arrow = _to_arrow(frame)
-    out = score_arrow(compiled, arrow)
-    if frame.implementation is nw.Implementation.PANDAS:
-        return to_pandas(out)
-    return nw.from_arrow(out, backend=frame.implementation).to_native()
+    arrow = readable_table(_to_arrow(frame), TABLE_SOURCE)
+    out, problems = _score_arrow(compiled, arrow)
+
+    def native(result: pa.Table) -> Any:
+        if frame.implementation is nw.Implementation.PANDAS:
+            return to_pandas(result)
+        return nw.from_arrow(result, backend=frame.implementation).to_native()
+
+    return (native(out), native(problems)) if errors else native(out)
 
 
 def to_pandas(table: pa.Table) -> Any:
@@ -642,10 +658,68 @@ def _take_flags(values: list[bool], codes: Ints) -> Ints:
 # --- scoring ----------------------------------------------------------------------------
 def score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> pa.Table:
     """:func:`score_table` on a pyarrow Table."""
-    arrow = readable_table(arrow, TABLE_SOURCE)
-    values = cohort_pass(compiled, [arrow]) if _has_cohort(compiled) else None
+    out, _ = _score_arrow(compiled, readable_table(arrow, TABLE_SOURCE))
+    return out
+
+
+def _score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The results of a readable Arrow table, and its errors table."""
+    values = cohort_pass(compiled, [arrow]) if compiled.plan.has_cohort else None
     chunk = score_chunk(compiled, arrow, values)
-    return chunk.with_ranks(rank_rows(compiled, chunk.rankable))
+    names = [str(n) for n in arrow.column_names]
+    return chunk.with_ranks(rank_rows(compiled, chunk.rankable)), errors_table(
+        chunk.failures, names
+    )
+
+
+#: The errors table of :func:`score_table`: one row per problem.
+ERRORS_SCHEMA: Final = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("column", pa.string()),
+        ("code", pa.string()),
+        ("message", pa.string()),
+    ]
+)
+
+
+def errors_table(
+    failures: Mapping[int, FactsError], names: Sequence[str], offset: int = 0
+) -> pa.Table:
+    """The problems of the failed rows as a table (:data:`ERRORS_SCHEMA`).
+
+    *failures* are by row of a chunk whose columns are *names*; *offset* is the chunk's
+    first row in the whole table. A problem's column is its diagnostic's (1-based) column
+    named; null when it is about the whole row.
+    """
+    rows: list[int] = []
+    columns: list[str | None] = []
+    codes: list[str] = []
+    messages: list[str] = []
+    for row in sorted(failures):
+        for d in failures[row].diagnostics:
+            rows.append(offset + row)
+            columns.append(names[d.column - 1] if 0 < d.column <= len(names) else None)
+            codes.append(d.code)
+            messages.append(d.message("en"))
+    return pa.table([rows, columns, codes, messages], schema=ERRORS_SCHEMA)
+
+
+def unknown_shared_rows(
+    compiled: CompiledScheme, names: Sequence[str], columns: Mapping[str, Any], n: int
+) -> tuple[dict[str, tuple[int, str, str]], Ints]:
+    """``shared.*`` columns of *names* that the scheme does not read, and the rows filling one.
+
+    Which columns is the batch reader's rule (``_unknown_shared``); each such row is refused
+    with ``PR421`` when it is scored (``_shared_problems``) and left out of cohort values.
+    """
+    unknown = _unknown_shared(names, compiled)
+    rows = np.zeros(n, dtype=np.bool_)
+    for key in unknown:
+        column = columns.get(key)
+        if column is not None:
+            rows |= column.present()
+    return unknown, rows
 
 
 @dataclass
@@ -672,11 +746,20 @@ class Chunk:
     ranked: bool
     scale: int | None = None
     lost: dict[str, Fraction] = field(default_factory=dict)
+    #: ``[ranking] shared_mark``: the ``rank`` column is text as published (``=5``).
+    rank_mark: str = ""
 
     def with_ranks(self, ranks: Mapping[int, Any], offset: int = 0) -> pa.Table:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
         if not self.ranked:
             return self.table
+        at = self.table.column_names.index("errors")
+        if self.rank_mark:
+            shown = [
+                ranks[offset + r].shown if offset + r in ranks else None
+                for r in range(self.table.num_rows)
+            ]
+            return self.table.add_column(at, "rank", pa.array(shown, type=pa.string()))
         column = pa.array(
             [
                 ranks[offset + r].position if offset + r in ranks else None
@@ -684,7 +767,6 @@ class Chunk:
             ],
             type=pa.int64(),
         )
-        at = self.table.column_names.index("errors")
         return self.table.add_column(at, "rank", column)
 
 
@@ -698,25 +780,69 @@ def rank_rows(
 
 def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortValues:
     """The first pass over every chunk: the cohort values (rows numbered across chunks)."""
-    return compiled.cohort_values(row for arrow in chunks for row in cohort_rows(compiled, arrow))
+    return cohort_values_of(
+        compiled, (row for arrow in chunks for row in cohort_rows(compiled, arrow))
+    )
 
 
-def cohort_rows(compiled: CompiledScheme, arrow: pa.Table) -> list[dict[str, Any]]:
-    """What the cohort pass reads of each row of *arrow*: its unit and the shared facts."""
-    wanted = _cohort_names(compiled)
+def cohort_rows(compiled: CompiledScheme, arrow: pa.Table) -> list[dict[str, Any] | None]:
+    """What the cohort pass reads of each row of *arrow*: its unit and the shared facts.
+
+    ``None`` for a row refused for a ``shared.*`` column nothing reads: it is left out of
+    the values, as the in-memory batch leaves it out.
+    """
+    wanted = compiled.plan.cohort_reads
     n = arrow.num_rows
     names = [str(c) for c in arrow.column_names]
     unit_at, by_name = table_columns(names)
+    unknown = _unknown_shared(names, compiled)
     columns = {
         name: _Column(name, i, arrow.column(i))
         for name, i in by_name.items()
-        if name.removeprefix("shared.") in wanted and name.startswith("shared.")
+        if name.startswith("shared.")
+        and (name.removeprefix("shared.") in wanted or name in unknown)
     }
+    _, refused_rows = unknown_shared_rows(compiled, names, columns, n)
     units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n)
     return [
-        {"unit": units[r], "shared": shared}
+        None if refused_rows[r] else {"unit": units[r], "shared": shared}
         for r, shared in enumerate(_shared_rows(columns, wanted, n))
     ]
+
+
+def cohort_values_of(
+    compiled: CompiledScheme, rows: Iterable[dict[str, Any] | None]
+) -> CohortValues:
+    """The cohort values over *rows* (as :func:`cohort_rows` gives them, in row order).
+
+    A row that is ``None`` is left out; the problems of the others keep their row numbers.
+    """
+    left_out: list[int] = []  # rows not given to the values, in order
+
+    def given() -> Iterable[dict[str, Any]]:
+        for position, row in enumerate(rows):
+            if row is None:
+                left_out.append(position)
+            else:
+                yield row
+
+    values = compiled.cohort_values(given())
+    if not left_out:
+        return values
+    problems = {_row_of(p, left_out): error for p, error in values.problems.items()}
+    return CohortValues(values.by_cohort, values.units, problems)
+
+
+def _row_of(position: int, left_out: list[int]) -> int:
+    """The row of the *position*-th unit given to the values (from 0), *left_out* skipped.
+
+    The least row with ``position`` rows before it not left out: a fixed point reached
+    from below (*left_out* is sorted).
+    """
+    row = position
+    while (following := position + bisect.bisect_right(left_out, row)) != row:
+        row = following
+    return row
 
 
 def score_chunk(
@@ -742,7 +868,7 @@ def score_chunk(
     units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n, first_row)
     cohort = None
     if values is not None:
-        shared = _shared_rows(columns, _cohort_names(compiled), n)
+        shared = _shared_rows(columns, compiled.plan.cohort_reads, n)
         keys = [compiled.cohort_key(s, compiled.problems()) for s in shared]
         problems = {
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
@@ -765,23 +891,25 @@ def score_chunk(
     if cohort is not None:
         for position in cohort[2]:
             regular[position] = False
+    # A row giving a shared fact nothing reads is refused (PR421): the long way says so.
+    unknown, refused_rows = unknown_shared_rows(compiled, names, columns, n)
+    regular &= ~refused_rows
     arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
     if arrays is not None:
-        regular = arrays.regular
+        regular = arrays.regular & ~refused_rows
     scalar: dict[int, Result | FactsError] = {}
+    place = _Place(names, units, first_row, label, unknown)
     for row in np.flatnonzero(~regular).tolist():
-        scalar[row] = _score_row(compiled, columns, names, units, row, cohort, first_row, label)
+        scalar[row] = _score_row(compiled, columns, place, row, cohort)
     rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
     table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
     ranked = compiled.scheme.ranking is not None
     places = plan.total_places
     scale = None if places is None else 10**places
-    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost)
-
-
-def _has_cohort(compiled: CompiledScheme) -> bool:
-    return compiled.scheme.cohort is not None or compiled.scheme.ranking is not None
+    ranking = compiled.scheme.ranking
+    mark = "" if ranking is None else ranking.shared_mark
+    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark)
 
 
 def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column], n: int) -> Ints:
@@ -898,20 +1026,6 @@ def _shared_rows(
     return rows
 
 
-def _cohort_names(compiled: CompiledScheme) -> set[str]:
-    scheme = compiled.scheme
-    names: set[str] = set()
-    if scheme.cohort is not None:
-        if scheme.cohort.group_by is not None:
-            names.add(scheme.cohort.group_by)
-        names |= {v.of for v in scheme.cohort.values.values() if v.of is not None}  # noqa: PD011 - the rule file's cohort values
-    if scheme.ranking is not None:
-        names |= {k.by for k in scheme.ranking.keys if k.by in scheme.inputs}
-    for condition in compiled.plan.cohort_conditions.values():
-        names |= condition.names
-    return names
-
-
 class _UnitNames:
     """Each row's unit name, read only for the rows that need it (and for the output)."""
 
@@ -933,27 +1047,47 @@ class _UnitNames:
         return self.array
 
 
+@dataclass(frozen=True)
+class _Place:
+    """How the rows of a chunk are named and placed in diagnostics.
+
+    Attributes:
+        names: the columns in table order (the unit column too).
+        units: each row's unit name.
+        first_row: the number of the chunk's first row.
+        label: the table's name (``table``, or the file it was read from).
+        unknown: the ``shared.*`` columns nothing reads (``_unknown_shared``).
+    """
+
+    names: Sequence[str]
+    units: _UnitNames
+    first_row: int
+    label: str
+    unknown: Mapping[str, tuple[int, str, str]]
+
+
 def _score_row(
     compiled: CompiledScheme,
     columns: Mapping[str, _Column],
-    order: Sequence[str],
-    units: _UnitNames,
+    place: _Place,
     row: int,
     cohort: _Cohort | None,
-    first_row: int,
-    label: str,
 ) -> Result | FactsError:
     """One row the long way: every problem explained at its row and column."""
-    if cohort is not None and row in cohort[2]:
-        return cohort[2][row]
     # Every column in table order (the unit column too), so positions are the table's own.
     cells: dict[str, Any] = {}
-    for name in order:
+    for name in place.names:
         column = columns.get(name)
         cell = _MISSING if column is None else column.row(row)
         cells[name] = "" if cell is _MISSING else cell
+    where = (place.label, row + place.first_row)
+    refused_here = _shared_problems(cells, dict(place.unknown), where) if place.unknown else None
+    if refused_here is not None:
+        return refused_here
     data, positions = _unit_facts(cells, compiled)
-    facts = _with_positions(data, positions, (label, row + first_row), units[row])
+    facts = _with_positions(data, positions, where, place.units[row])
+    if cohort is not None and row in cohort[2]:
+        return placed(cohort[2][row], facts)
     try:
         return compiled.evaluate(
             facts, trace=False, cohort=cohort[0] if cohort is not None else None
@@ -976,7 +1110,7 @@ def _rankable(
     ranking = compiled.scheme.ranking
     if ranking is None:
         return []
-    shared = _shared_rows(columns, _cohort_names(compiled), n)
+    shared = _shared_rows(columns, compiled.plan.cohort_reads, n)
     keys_of = cohort[1] if cohort is not None else [None] * n
     rows: list[tuple[int, str, tuple[Fraction | None, ...], str | None]] = []
     for row in range(n):
