@@ -154,3 +154,22 @@ def test_a_shared_column_named_like_a_ranking_key_on_the_total_is_read_by_nothin
     assert (problem.code, problem.column) == ("PR421", 5)
     assert second.result is not None
     assert not second.errors
+
+
+@pytest.mark.parametrize("kind", [perfrules.FactsError, perfrules.RuleFileError])
+def test_an_error_crosses_a_process_boundary_whole(kind):
+    """Worker processes and Dask send errors pickled: the diagnostics come back."""
+    import pickle
+
+    sent = kind(
+        [
+            perfrules.Diagnostic(
+                "PR401", ("indicators", "a"), {"indicator": "a", "fact": "x"}, file="u.csv", line=3
+            ),
+            perfrules.Diagnostic("PR402", ("shared", "bid"), {"value": "-", "fact": "bid"}),
+        ]
+    )
+    back = pickle.loads(pickle.dumps(sent))  # noqa: S301 - our own bytes
+    assert type(back) is kind
+    assert back.diagnostics == sent.diagnostics
+    assert str(back) == str(sent)

@@ -24,7 +24,6 @@ import pyarrow as pa
 from dask.delayed import delayed
 
 from perfrules.engine import CohortValues, CompiledScheme, compile_scheme
-from perfrules.errors import Diagnostic, FactsError
 from perfrules.model import Scheme
 from perfrules.workflows import (
     cohort_rows,
@@ -63,37 +62,24 @@ def _cohort_part(frame: pd.DataFrame, scheme: Scheme, sha256: str) -> list[dict[
     return cohort_rows(_compiled(scheme, sha256), _arrow(frame))
 
 
-#: Cohort values as they travel between processes: a problem as its diagnostics (an
-#: exception does not come back from pickle with them).
-_Portable = tuple[dict[str | None, Any], int, dict[int, tuple[Diagnostic, ...]]]
-
-
-def _cohort_values(scheme: Scheme, sha256: str, *parts: list[dict[str, Any] | None]) -> _Portable:
+def _cohort_values(
+    scheme: Scheme, sha256: str, *parts: list[dict[str, Any] | None]
+) -> CohortValues:
     """Where the partitions' rows meet: the cohort values over all of them, in row order."""
-    compiled = _compiled(scheme, sha256)
-    values = cohort_values_of(compiled, (row for part in parts for row in part))
-    problems = {row: error.diagnostics for row, error in values.problems.items()}
-    return values.by_cohort, values.units, problems
-
-
-def _unpacked(portable: _Portable | None) -> CohortValues | None:
-    if portable is None:
-        return None
-    by_cohort, units, problems = portable
-    return CohortValues(by_cohort, units, {r: FactsError(d) for r, d in problems.items()})
+    return cohort_values_of(_compiled(scheme, sha256), (row for part in parts for row in part))
 
 
 def _score_part(
     frame: pd.DataFrame,
     scheme: Scheme,
     sha256: str,
-    values: _Portable | None,
+    values: CohortValues | None,
     offset: int,
 ) -> tuple[pd.DataFrame, _Rankable]:
     """One partition scored (its rows numbered from *offset*), with its rankable rows."""
     compiled = _compiled(scheme, sha256)
     arrow = _arrow(frame)
-    chunk = score_chunk(compiled, arrow, _unpacked(values), offset=offset, first_row=offset + 1)
+    chunk = score_chunk(compiled, arrow, values, offset=offset, first_row=offset + 1)
     out = to_pandas(chunk.table)
     out.index = frame.index
     return out, chunk.rankable

@@ -178,6 +178,10 @@ class DiagnosticsError(PerfrulesError, ValueError):
             shown.append(f"... and {more} more")
         super().__init__("\n".join(shown) or "no diagnostics")
 
+    def __reduce__(self) -> tuple[type[DiagnosticsError], tuple[tuple[Diagnostic, ...]]]:
+        """Pickled as its diagnostics: a worker process's error comes back whole."""
+        return type(self), (self.diagnostics,)
+
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
         """Only the diagnostics of severity ``error``."""
