@@ -561,13 +561,14 @@ def test_check_gives_line_column_and_end_column(client, bench, root):
     assert first["file"] == "2021/scheme.toml"
     line = text.splitlines()[first["line"] - 1]
     assert line[first["column"] - 1] == "（"
-    index = document["diagnostics"].index(first)
-    assert document["end_columns"][index] == first["column"] + 1
+    # the end comes from the library, as in perfrules check --format json
+    assert (first["end_line"], first["end_column"]) == (first["line"], first["column"] + 1)
+    assert "end_columns" not in document
 
 
 def test_check_of_a_clean_file_is_empty(client, bench):
     answer = _post(client, bench, "/api/check", {"path": "2021/scheme.toml"})
-    assert answer.json() == {"diagnostics": [], "end_columns": []}
+    assert answer.json() == {"diagnostics": []}
 
 
 def test_score_equals_the_cli(client, bench, root, monkeypatch):
@@ -579,6 +580,33 @@ def test_score_equals_the_cli(client, bench, root, monkeypatch):
     assert trace == expected
     assert trace["total"] == "89.25"
     assert trace["grade"]["label"] == "良好"
+
+
+def test_score_shows_the_numbers_the_reports_show(client, bench, root, monkeypatch):
+    body = {"scheme": {"path": "2021/scheme.toml"}, "facts": {"path": "2021/facts.toml"}}
+    shown = _post(client, bench, "/api/score", body).json()["shown"]["质量-市域治理"]
+    assert shown["roundings"] == [{"before": "4.772727…", "after": "4.77"}]
+    assert "0.795454…" in shown["steps"]
+    # the same short forms as perfrules explain writes (the library's formatter, one owner)
+    monkeypatch.chdir(root)
+    text = (
+        CliRunner()
+        .invoke(
+            cli,
+            ["explain", "2021/scheme.toml", "2021/facts.toml", "质量-市域治理", "--lang", "zh"],
+        )
+        .stdout
+    )
+    assert "4.772727… → 4.77" in text
+    assert "0.795454…" in text
+
+
+def test_the_page_does_not_shorten_numbers_itself():
+    script = (Path(__file__).parents[1] / "src/perfrules/serve/static/app.js").read_text("utf-8")
+    # no second formatter of numbers: no digit-counting pattern, no rounding in the page
+    assert "\\d{6}" not in script
+    assert "toFixed" not in script
+    assert "Math.round(Number" not in script
 
 
 def test_score_of_edited_facts_text(client, bench, root):

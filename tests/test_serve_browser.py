@@ -188,6 +188,22 @@ def test_a_typo_is_located_underlined_and_cleared(page):
     expect(page.locator(".cm-lintRange-error")).to_have_count(0)
 
 
+def test_the_underline_is_the_span_the_library_gives(page):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#problems-summary")).to_have_text("没有问题")
+    _rules_line(page, 'missing = "error"').click()
+    page.keyboard.press("Home")
+    page.keyboard.type("x")  # an unknown key: the key and its value underlined, not the comment
+    problem = page.get_by_role("button", name="PR101")
+    expect(problem).to_be_visible()
+    underline = page.locator(".cm-lintRange-error")
+    expect(underline).to_have_count(1)
+    assert underline.inner_text() == 'xmissing = "error"'
+    page.keyboard.press("Backspace")
+    expect(page.locator("#problems-summary")).to_have_text("没有问题", timeout=5000)
+
+
 def test_score_the_seed_and_open_a_row(page):
     from playwright.sync_api import expect
 

@@ -19,16 +19,18 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from decimal import Decimal
+from fractions import Fraction
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Final
 
+from perfrules._numbers import format_number, format_short
 from perfrules.engine import CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, DiagnosticsError, Lang, RuleFileError
 from perfrules.facts import Facts, load_facts, loads_facts
 from perfrules.rules import check_path
 from perfrules.serve._guard import KINDS, MAX_FILE, Refused, Root
-from perfrules.trace import Trace
+from perfrules.trace import NodeTrace, Trace
 from perfrules.workflows._batch import read_units
 from perfrules.workflows._diff import diff_schemes, what_if
 from perfrules.workflows._files import new_year_text, write_atomic
@@ -107,27 +109,6 @@ def diagnostics_document(
             entry["file"] = root.relative(diagnostic.file)
         out.append(entry)
     return out
-
-
-def end_column(line_text: str, column: int) -> int:
-    """Where the editor's underline of a problem at *column* ends (exclusive, 1-based).
-
-    The token at the column: a bare word (key, name, number), a quoted string, or one character.
-    """
-    if column <= 0:
-        return len(line_text) + 1
-    start = column - 1
-    if start >= len(line_text):
-        return column + 1
-    first = line_text[start]
-    end = start + 1
-    if first == '"':
-        closing = line_text.find('"', end)
-        end = closing + 1 if closing > 0 else len(line_text)
-    elif first.isalnum() or first in "_-":
-        while end < len(line_text) and (line_text[end].isalnum() or line_text[end] in "_-"):
-            end += 1
-    return end + 1
 
 
 def _scheme_text(root: Root, spec: Mapping[str, Any]) -> tuple[Path, str | None]:
@@ -362,26 +343,56 @@ def new_year(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
 def check(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     """``perfrules check FILE --format json`` of the file, or of the text being edited.
 
-    ``end_columns`` (one per diagnostic) say where the editor's underline ends.
+    Each diagnostic's ``line``/``column`` to ``end_line``/``end_column`` is what the editor
+    underlines.
     """
     language = _lang(body, lang)
     path, text = _scheme_text(root, body)
     _, _, diagnostics = check_path(root.given(path), text, root=root.folder, files=True)
-    document = diagnostics_document(root, diagnostics, language)
-    source = text if text is not None else path.read_text(encoding="utf-8", errors="replace")
-    lines = source.splitlines()
-    here = root.relative(path)
-    ends = []
-    for entry in document:
-        line = entry["line"]
-        same_file = entry["file"] == here and 0 < line <= len(lines)
-        ends.append(end_column(lines[line - 1], entry["column"]) if same_file else 0)
-    return {"diagnostics": document, "end_columns": ends}
+    return {"diagnostics": diagnostics_document(root, diagnostics, language)}
+
+
+def _short(value: object) -> str:
+    """A value as the text and HTML reports show it: ``4.772727…``, ``true``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Fraction):
+        return format_short(value)
+    return "" if value is None else str(value)
+
+
+def shown(trace: Trace) -> dict[str, dict[str, Any]]:
+    """The numbers of each row's explanation as the reports write them, by row id.
+
+    The trace's values are exact (a repeating one to 28 digits); the page shows these
+    short forms, made by the library's formatter, next to them: ``steps`` (one per step),
+    ``roundings`` (``before`` and ``after``, one per rounding) and ``inputs`` (by name).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    stack: list[NodeTrace] = [trace.root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if not (node.steps or node.roundings or node.inputs):
+            continue
+        out[node.id] = {
+            "steps": [_short(step.value) for step in node.steps],
+            "roundings": [
+                {"before": _short(r.before), "after": format_number(r.after, r.places)}
+                for r in node.roundings
+            ],
+            "inputs": {i.name: _short(i.value) for i in node.inputs},
+        }
+    return out
 
 
 def score(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
-    """``perfrules score SCHEME FACTS --format json``: the trace (``perfrules.trace/1``)."""
-    return {"trace": _evaluate(root, body, _lang(body, lang)).to_dict()}
+    """``perfrules score SCHEME FACTS --format json``: the trace (``perfrules.trace/1``).
+
+    ``shown`` has the short forms of the explanations' numbers (see :func:`shown`).
+    """
+    trace = _evaluate(root, body, _lang(body, lang))
+    return {"trace": trace.to_dict(), "shown": shown(trace)}
 
 
 def explain(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:

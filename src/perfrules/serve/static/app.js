@@ -118,7 +118,7 @@ $("lang-switch").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("perfrules.lang", lang);
   applyLanguage();
-  if (lastTrace) showScore(lastTrace);
+  if (lastTrace) showScore(lastTrace, lastShown);
   if (editorView) relint();
 });
 
@@ -205,11 +205,17 @@ let editorView = null;
 let opened = { path: null, sha256: null };
 let lastEdit = 0;
 
-function offsets(doc, line, column, endColumn) {
-  if (line < 1 || line > doc.lines) return { from: 0, to: Math.min(1, doc.length) };
-  const row = doc.line(line);
-  const from = Math.min(row.from + Math.max(column, 1) - 1, row.to);
-  let to = endColumn > 0 ? Math.min(row.from + endColumn - 1, row.to) : row.to;
+function offsets(doc, d) {
+  // the library's span: line:column up to end_line:end_column (exclusive); one character
+  // when it gives no end (a TOML syntax error)
+  if (d.line < 1 || d.line > doc.lines) return { from: 0, to: Math.min(1, doc.length) };
+  const row = doc.line(d.line);
+  const from = Math.min(row.from + Math.max(d.column ?? 1, 1) - 1, row.to);
+  let to = from + 1;
+  if (d.end_line && d.end_column && d.end_line <= doc.lines) {
+    const last = doc.line(d.end_line);
+    to = Math.min(last.from + d.end_column - 1, last.to);
+  }
   if (to <= from) to = Math.min(from + 1, doc.length);
   return { from, to };
 }
@@ -257,9 +263,9 @@ async function lintSource(view) {
   }
   if (view.state.doc.toString() !== text) return []; // typed on since: the next run answers
   const doc = view.state.doc;
-  const list = data.diagnostics.map((d, i) => {
+  const list = data.diagnostics.map((d) => {
     const same = d.file === opened.path && d.line > 0;
-    const { from, to } = same ? offsets(doc, d.line, d.column, data.end_columns[i]) : { from: 0, to: 0 };
+    const { from, to } = same ? offsets(doc, d) : { from: 0, to: 0 };
     return { ...d, same, from, to };
   });
   showProblems(list, view);
@@ -336,6 +342,7 @@ $("rules-new-year").addEventListener("click", async () => {
 // -- score: the table, the trace, what-if --------------------------------------------------------
 
 let lastTrace = null;
+let lastShown = null;
 let lastRequest = null;
 let overrides = {};
 
@@ -395,7 +402,7 @@ async function runScore({ whatIf = false } = {}) {
     return;
   }
   if (!whatIf) baseline = data.trace;
-  showScore(data.trace);
+  showScore(data.trace, data.shown);
 }
 
 let baseline = null;
@@ -411,8 +418,9 @@ function rows(node, depth, out) {
   return out;
 }
 
-function showScore(trace) {
+function showScore(trace, shown) {
   lastTrace = trace;
+  lastShown = shown;
   $("score-result").hidden = false;
   $("total").textContent = trace.total;
   $("max").textContent = trace.max;
@@ -457,15 +465,10 @@ function showScore(trace) {
   else $("trace").replaceChildren();
 }
 
-function short(value) {
-  // a long exact decimal shown as its first six places and an ellipsis: 4.772727…
-  const match = /^(-?\d+\.\d{6})\d+$/.exec(value);
-  return match ? `${match[1]}…` : value;
-}
-
-function showTrace(node) {
-  const box = $("trace");
-  box.dataset.id = node.id;
+function traceParts(node, shown, { whatIf = false } = {}) {
+  // one row's explanation; its short numbers (4.772727…) are the server's (the library's
+  // formatter), never worked out here
+  const numbers = shown?.[node.id] ?? { steps: [], roundings: [], inputs: {} };
   const parts = [el("h2", {}, node.id), node.name ? el("p", { class: "name" }, node.name) : null];
   if (node.target) parts.push(el("p", {}, `${t("trace.target")}: ${node.target}`));
   if (node.actual) parts.push(el("p", {}, `${t("trace.actual")}: ${node.actual}`));
@@ -481,11 +484,11 @@ function showTrace(node) {
     for (const [name, input] of inputs) {
       const cells = [
         el("th", { scope: "row" }, name),
-        el("td", { class: "num" }, input.value),
+        el("td", { class: "num" }, numbers.inputs[name] ?? input.value ?? ""),
         el("td", {}, input.text ?? ""),
         el("td", { class: "source" }, input.source ?? ""),
       ];
-      if (input.source === "facts") {
+      if (whatIf && input.source === "facts") {
         const field = el("input", {
           type: "text",
           value: overrides[node.id]?.[name] ?? input.value,
@@ -506,16 +509,18 @@ function showTrace(node) {
   if (node.steps?.length) {
     parts.push(el("h3", {}, t("trace.steps")));
     const steps = el("ol", { class: "steps" });
-    for (const step of node.steps) {
-      steps.append(el("li", {}, el("code", {}, step.expr), " = ", el("code", {}, step.with), " = ", el("strong", {}, short(step.value)), step.exact && step.exact.includes("/") ? el("span", { class: "exact" }, ` (${step.exact})`) : null));
-    }
+    node.steps.forEach((step, i) => {
+      const value = numbers.steps[i] ?? String(step.value);
+      steps.append(el("li", {}, el("code", {}, step.expr), " = ", el("code", {}, step.with), " = ", el("strong", {}, value), step.exact && step.exact.includes("/") ? el("span", { class: "exact" }, ` (${step.exact})`) : null));
+    });
     parts.push(steps);
   }
   if (node.roundings?.length) {
     parts.push(el("h3", {}, t("trace.roundings")));
-    for (const r of node.roundings) {
-      parts.push(el("p", { class: "rounding" }, `${short(r.before)} → ${r.after}`, el("span", { class: "mode" }, ` (${r.mode}, ${r.places})`)));
-    }
+    node.roundings.forEach((r, i) => {
+      const rounding = numbers.roundings[i] ?? { before: r.before, after: r.after };
+      parts.push(el("p", { class: "rounding" }, `${rounding.before} → ${rounding.after}`, el("span", { class: "mode" }, ` (${r.mode}, ${r.places})`)));
+    });
   }
   if (node.notes?.length) {
     parts.push(el("h3", {}, t("trace.notes")));
@@ -524,7 +529,13 @@ function showTrace(node) {
       parts.push(el("p", {}, text));
     }
   }
-  box.replaceChildren(...parts.filter(Boolean));
+  return parts.filter(Boolean);
+}
+
+function showTrace(node) {
+  const box = $("trace");
+  box.dataset.id = node.id;
+  box.replaceChildren(...traceParts(node, lastShown, { whatIf: true }));
   for (const row of $("score-table").tBodies[0].rows) row.classList.toggle("selected", row.dataset.id === node.id);
 }
 
