@@ -895,6 +895,50 @@ def test_diff_shows_whose_grade_changes_across_many_units(client, bench, root):
     assert last["diagnostics"][0]["code"] == "PR402"
 
 
+def test_a_unit_of_the_diff_opens_both_traces(client, bench, root):
+    (root / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
+    body = {
+        "old": {"path": "2021/scheme.toml"},
+        "new": {"path": "2022/scheme.toml"},
+        "units": {"path": "units.csv"},
+    }
+    [row] = [
+        u for u in _post(client, bench, "/api/diff", body).json()["units"] if u["unit"] == "slips"
+    ]
+    document = _post(client, bench, "/api/diff-unit", {**body, "unit": "slips"}).json()
+    old, new = document["old"], document["new"]
+    # the two traces are those the diff's table of units summed up
+    assert (old["trace"]["total"], new["trace"]["total"]) == (
+        row["total"]["old"],
+        row["total"]["new"],
+    )
+    assert (old["trace"]["grade"]["label"], new["trace"]["grade"]["label"]) == ("良好", "中等")
+    assert old["trace"]["provenance"]["scheme"]["id"] == "xinzhou-zfw-2021"
+    assert new["trace"]["provenance"]["scheme"]["id"] == "xinzhou-zfw-2022"
+
+    # an indicator of the new year only is in the new trace alone
+    def ids(node):
+        return {node["id"]}.union(*(ids(child) for child in node["children"]))
+
+    assert "数量-智慧政法" in ids(new["trace"]["root"]) - ids(old["trace"]["root"])
+    assert "数量-智慧政法" in new["shown"]
+
+
+def test_a_unit_that_is_not_there_or_cannot_be_scored(client, bench, root):
+    (root / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
+    body = {
+        "old": {"path": "2021/scheme.toml"},
+        "new": {"path": "2022/scheme.toml"},
+        "units": {"path": "units.csv"},
+    }
+    assert _post(client, bench, "/api/diff-unit", {**body, "unit": "nobody"}).status_code == 404
+    broken = _post(client, bench, "/api/diff-unit", {**body, "unit": "broken"})
+    assert broken.status_code == 422
+    assert broken.json()["diagnostics"][0]["code"] == "PR402"
+    outside = {**body, "units": {"path": "../units.csv"}, "unit": "slips"}
+    assert _post(client, bench, "/api/diff-unit", outside).status_code == 403
+
+
 def _filled_template(client, bench):
     openpyxl = pytest.importorskip("openpyxl")
     body = {"scheme": {"path": "2021/scheme.toml"}, "format": "template", "lang": "zh"}

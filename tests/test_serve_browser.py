@@ -246,6 +246,29 @@ def test_diff_two_years_with_a_unit(page):
     expect(first).to_contain_text("slips")
     expect(first).to_contain_text("良好 → 中等")
     _shot(page, page.locator("#diff"), "diff")
+    # the grade flip opens its two traces, last year's scheme beside this year's
+    first.get_by_role("button", name="slips").click()
+    box = page.locator("#diff-unit")
+    expect(box.locator(".unit-head[data-side='old']")).to_contain_text("80.30")
+    expect(box.locator(".unit-head[data-side='old']")).to_contain_text("良好")
+    expect(box.locator(".unit-head[data-side='new']")).to_contain_text("79.25")
+    expect(box.locator(".unit-head[data-side='new']")).to_contain_text("中等")
+    old, new = (
+        box.locator(".unit-trace[data-side='old']"),
+        box.locator(".unit-trace[data-side='new']"),
+    )
+    # a row that moved is open on both sides; another row opens on both at a click
+    expect(old.locator("h2")).not_to_be_empty()
+    expect(new.locator("h2")).to_have_text(old.locator("h2").inner_text())
+    box.get_by_role("button", name="质量-市域治理", exact=True).click()
+    expect(old.locator("h2")).to_have_text("质量-市域治理")
+    expect(new.locator("h2")).to_have_text("质量-市域治理")
+    expect(old).to_contain_text("→")
+    # a row of the new year only: the old side says there is none
+    box.get_by_role("button", name="数量-智慧政法", exact=True).click()
+    expect(new.locator("h2")).to_have_text("数量-智慧政法")
+    expect(old).to_have_text("（无）")
+    _shot(page, box, "diff-unit-traces")
 
 
 def test_cases_pass_and_prove_finds_the_planted_defect(page):

@@ -31,6 +31,7 @@ from perfrules.facts import Facts, load_facts, loads_facts
 from perfrules.rules import check_path
 from perfrules.serve._guard import KINDS, MAX_FILE, Refused, Root
 from perfrules.trace import NodeTrace, Trace
+from perfrules.workflows import what_if_traces
 from perfrules.workflows._batch import read_units
 from perfrules.workflows._diff import diff_schemes, what_if
 from perfrules.workflows._files import new_year_text, write_atomic
@@ -41,6 +42,7 @@ __all__ = [
     "audit",
     "check",
     "diff",
+    "diff_unit",
     "explain",
     "export",
     "list_files",
@@ -501,6 +503,41 @@ def _units_what_if(
         return (0 if row["grade_changes"] else 1, -abs(Decimal(delta or "0")))
 
     return sorted(rows, key=order)
+
+
+def diff_unit(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
+    """One unit of a many-unit facts file scored under both schemes: its two traces.
+
+    ``old`` and ``new`` each hold the trace (as ``perfrules score --format json`` writes it)
+    and its short numbers (:func:`shown`), to read side by side; the first unit of that name
+    is the one scored, as in the diff's table of units.
+    """
+    language = _lang(body, lang)
+    before = _compiled(root, _spec(body, "old"), language)
+    after = _compiled(root, _spec(body, "new"), language)
+    name = _spec(body, "units").get("path")
+    unit = body.get("unit")
+    if not isinstance(name, str) or not isinstance(unit, str):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'units.path' and 'unit' are needed"})
+    source = root.given(root.path(name))
+    for found, facts, _ in read_units(source, after):
+        if found != unit:
+            continue
+        try:
+            if isinstance(facts, DiagnosticsError):
+                raise facts
+            old_trace, new_trace = what_if_traces(before, after, facts)
+        except DiagnosticsError as exc:
+            raise Answer(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                {"diagnostics": diagnostics_document(root, list(exc.diagnostics), language)},
+            ) from None
+        return {
+            "unit": unit,
+            "old": {"trace": old_trace.to_dict(), "shown": shown(old_trace)},
+            "new": {"trace": new_trace.to_dict(), "shown": shown(new_trace)},
+        }
+    raise Answer(HTTPStatus.NOT_FOUND, {"error": f"no unit named {unit!r} in {name}"})
 
 
 # -- tests and proofs -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 renamed or moved; weight, formula, target, parameter and policy changes; bands, rounding,
 named formulas, inputs, scales and metadata; grade overrides; ``[cohort]`` and its values;
 ``[ranking]``. :func:`what_if` scores one unit's facts under both and lists every score that
-moves.
+moves; :func:`what_if_traces` gives that unit's two traces, to read side by side.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from perfrules._outcomes import Change, ScoreChange, WhatIf
 from perfrules.engine import CompiledScheme
 from perfrules.facts import Facts
 from perfrules.model import Scheme
+from perfrules.trace import Trace
 
-__all__ = ["Change", "ScoreChange", "WhatIf", "diff_schemes", "what_if"]
+__all__ = ["Change", "ScoreChange", "WhatIf", "diff_schemes", "what_if", "what_if_traces"]
 
 _INDICATOR_KEYS = (
     "weight",
@@ -246,3 +247,20 @@ def what_if(old: CompiledScheme, new: CompiledScheme, facts: Facts | Mapping[str
         if a != b:
             rows.append(ScoreChange(node_id, names[node_id], a, b))
     return WhatIf(tuple(rows), before.total, after.total, before.grade.label, after.grade.label)
+
+
+def what_if_traces(
+    old: CompiledScheme, new: CompiledScheme, facts: Facts | Mapping[str, Any]
+) -> tuple[Trace, Trace]:
+    """The traces of *facts* under the old scheme and the new, as :func:`what_if` scores them.
+
+    Raises:
+        FactsError: the facts cannot be scored under one of the schemes.
+    """
+    if not isinstance(facts, Facts):
+        facts = Facts.from_mapping(facts)
+    before = old.evaluate(_restricted(facts, old)).trace
+    after = new.evaluate(_restricted(facts, new)).trace
+    assert before is not None  # noqa: S101 - evaluate traces by default
+    assert after is not None  # noqa: S101
+    return before, after

@@ -28,6 +28,7 @@ const TEXT = {
     "diff.none": "两个方案没有差异", "diff.changes": "规则变化", "diff.effect": "对该单位的影响",
     "diff.total": "总分 {old} → {new}（{delta}）", "diff.before": "旧方案得分", "diff.after": "新方案得分", "diff.units": "多个单位（可选）",
     "diff.whose": "谁的等级会变", "diff.unit": "单位", "diff.grades": "等级", "diff.flips": "{n} 个单位等级变化", "diff.grade": "等级 {old} → {new}",
+    "diff.both": "“{unit}”在两个方案下的计算过程",
     "tests.pack": "规则包", "tests.run": "运行用例", "tests.scheme": "方案", "tests.prove": "证明",
     "tests.summary": "用例：{passed} 通过，{failed} 失败", "tests.pass": "通过", "tests.fail": "失败",
     "prove.passed": "性质在 {n} 个生成的单位上成立", "prove.failed": "性质不成立（{n} 个例子后找到反例）",
@@ -58,6 +59,7 @@ const TEXT = {
     "diff.none": "The schemes do not differ", "diff.changes": "Rule changes", "diff.effect": "Effect on the unit",
     "diff.total": "Total {old} → {new} ({delta})", "diff.before": "Old score", "diff.after": "New score", "diff.units": "Many units (optional)",
     "diff.whose": "Whose grade changes", "diff.unit": "Unit", "diff.grades": "Grade", "diff.flips": "{n} unit(s) change grade", "diff.grade": "Grade {old} → {new}",
+    "diff.both": "{unit} under both schemes",
     "tests.pack": "Pack", "tests.run": "Run cases", "tests.scheme": "Scheme", "tests.prove": "Prove",
     "tests.summary": "cases: {passed} passed, {failed} failed", "tests.pass": "pass", "tests.fail": "FAIL",
     "prove.passed": "The properties hold on {n} generated units", "prove.failed": "A property fails (counterexample after {n} examples)",
@@ -591,10 +593,11 @@ $("diff-run").addEventListener("click", async () => {
         tbody.append(el("tr", { class: "fail" }, el("td", {}, u.unit), el("td", { colspan: "4" }, u.diagnostics.map((d) => `${d.code} ${d.message}`).join("; "))));
         continue;
       }
-      tbody.append(el("tr", { class: u.grade_changes ? "flip" : "" }, el("td", {}, u.unit), el("td", { class: "num" }, u.total.old), el("td", { class: "num" }, u.total.new), el("td", { class: "num" }, u.total.delta), el("td", {}, `${u.grade.old} → ${u.grade.new}`)));
+      const open = el("button", { type: "button", class: "row-link", onclick: () => openUnit(body, u.unit) }, u.unit);
+      tbody.append(el("tr", { class: u.grade_changes ? "flip" : "" }, el("td", {}, open), el("td", { class: "num" }, u.total.old), el("td", { class: "num" }, u.total.new), el("td", { class: "num" }, u.total.delta), el("td", {}, `${u.grade.old} → ${u.grade.new}`)));
     }
     table.append(tbody);
-    out.append(table);
+    out.append(table, el("div", { id: "diff-unit", "aria-live": "polite" }));
   }
   out.append(el("h2", {}, t("diff.changes")));
   if (!data.changes.length) out.append(el("p", {}, t("diff.none")));
@@ -606,6 +609,56 @@ $("diff-run").addEventListener("click", async () => {
   }
   out.append(list);
 });
+
+async function openUnit(request, unit) {
+  // one unit under last year's scheme and this year's: both traces side by side
+  const box = $("diff-unit");
+  box.textContent = t("busy");
+  const body = { old: request.old, new: request.new, units: request.units, unit, lang };
+  const { status, data } = await apiJson("POST", "/api/diff-unit", body);
+  box.replaceChildren();
+  if (status !== 200) {
+    if (data.diagnostics) showDiagnostics(box, data.diagnostics);
+    else box.textContent = data.error;
+    return;
+  }
+  const sides = [
+    ["old", request.old.path, data.old],
+    ["new", request.new.path, data.new],
+  ];
+  const scores = sides.map(([, , side]) => new Map(rows(side.trace.root, 0, []).map((r) => [r.node.id, r.node])));
+  const ids = rows((data.new.trace.root), 0, []).slice(1).map((r) => r.node.id);
+  for (const id of scores[0].keys()) if (id !== data.old.trace.root.id && !ids.includes(id)) ids.push(id);
+  const changed = (id) => scores[0].get(id)?.score !== scores[1].get(id)?.score;
+  const traces = sides.map(([side]) => el("div", { class: "unit-trace", "data-side": side }));
+  const show = (id) => {
+    sides.forEach(([, , side], i) => {
+      const node = scores[i].get(id);
+      traces[i].replaceChildren(...(node ? traceParts(node, side.shown) : [el("p", {}, t("none"))]));
+    });
+    for (const row of table.tBodies[0].rows) row.classList.toggle("selected", row.dataset.id === id);
+  };
+  const table = el("table", { id: "diff-unit-rows" }, el("thead", {}, el("tr", {}, el("th", {}, t("col.id")), el("th", {}, t("diff.before")), el("th", {}, t("diff.after")))));
+  const tbody = el("tbody");
+  for (const id of ids) {
+    const [a, b] = [scores[0].get(id), scores[1].get(id)];
+    const button = el("button", { type: "button", class: "row-link", onclick: () => show(id) }, id);
+    tbody.append(el("tr", { "data-id": id, class: changed(id) ? "moved" : "" }, el("td", {}, button), el("td", { class: "num" }, a?.score ?? "—"), el("td", { class: "num" }, b?.score ?? "—")));
+  }
+  table.append(tbody);
+  const heads = sides.map(([side, path, doc]) =>
+    el("div", { class: "unit-head", "data-side": side },
+      el("h3", {}, `${t(side === "old" ? "diff.old" : "diff.new")}: ${path}`),
+      el("p", {}, `${t("score.total")} `, el("strong", {}, doc.trace.total), ` · ${t("score.grade")} `, el("strong", {}, gradeLabel(doc.trace.grade)))));
+  box.append(
+    el("h2", {}, t("diff.both", { unit })),
+    el("div", { class: "side-by-side" }, ...heads),
+    table,
+    el("div", { class: "side-by-side" }, ...traces),
+  );
+  const first = ids.find((id) => changed(id) && !scores[1].get(id)?.children?.length) ?? ids.find(changed);
+  if (first) show(first);
+}
 
 // -- tests and prove ------------------------------------------------------------------------------
 
