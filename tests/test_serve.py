@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import socket
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -725,6 +726,139 @@ def test_prove_finds_a_counterexample_in_a_planted_defect(client, bench, root):
     assert (
         "[indicators" in document["counterexample"] or "indicators" in document["counterexample"]
     )
+
+
+def _save_case(client, bench, **body):
+    sent = {
+        "pack": "2021",
+        "name": "what if 88 tasks were done",
+        "facts": {"path": "2021/facts.toml", "overrides": {"质量-市域治理": {"actual": "88"}}},
+        "expect": {"total": "90.48", "grade": "优秀"},
+        **body,
+    }
+    return _post(client, bench, "/api/case", sent)
+
+
+def test_a_what_if_is_saved_as_a_case_that_passes_under_perfrules_test(
+    client, bench, root, monkeypatch
+):
+    before = (root / "2021/cases/report.toml").read_bytes()
+    answer = _save_case(client, bench)
+    assert answer.status_code == 200
+    document = answer.json()
+    assert document["path"] == "2021/cases/workbench.toml"
+    # the answer is the new case's entry of perfrules test PACK --format json
+    expected = _cli_json(root, monkeypatch, "test", "2021", "--format", "json")
+    [entry] = [e for e in expected if e["case"] == "what if 88 tasks were done"]
+    assert document["result"] == entry
+    assert entry["passed"] is True
+    assert entry["file"] == "2021/cases/workbench.toml"
+    assert all(e["passed"] for e in expected)
+    assert (root / "2021/cases/report.toml").read_bytes() == before  # the others untouched
+    # a second case goes into the same file, which stays a valid cases file
+    second = _save_case(
+        client,
+        bench,
+        name="the published unit, but with a wrong grade expected",
+        facts={"path": "2021/facts.toml"},
+        expect={"total": "89.25", "grade": "优秀"},
+    ).json()
+    assert second["result"]["passed"] is False
+    assert any("优秀" in f for f in second["result"]["failures"])
+    again = _cli_json(root, monkeypatch, "test", "2021", "-k", "workbench", "--format", "json")
+    assert [e["passed"] for e in again] == [True, False]
+
+
+def test_a_counterexample_is_saved_with_the_facts_prove_found(client, bench, root, monkeypatch):
+    text = (root / "2021/scheme.toml").read_text(encoding="utf-8")
+    broken = text.replace(
+        'completion = "weight * min(actual, 1)"', 'completion = "weight * actual"', 1
+    )
+    found = _post(
+        client,
+        bench,
+        "/api/prove",
+        {"scheme": {"path": "2021/scheme.toml", "text": broken}, "examples": 200},
+    ).json()["counterexample"]
+    # the page scored it under the defect; the pack's scheme is the fixed one: the case,
+    # expecting what the defect gave, fails there, as a regression case of the defect should
+    score = _post(
+        client,
+        bench,
+        "/api/score",
+        {
+            "scheme": {"path": "2021/scheme.toml", "text": broken},
+            "facts": {"path": "counterexample.toml", "text": found},
+        },
+    ).json()["trace"]
+    saved = _save_case(
+        client,
+        bench,
+        name="counterexample",
+        facts={"path": "counterexample.toml", "text": found},
+        expect={"total": score["total"]},
+    ).json()
+    written = (root / "2021/cases/workbench.toml").read_text(encoding="utf-8")
+    assert "[case.facts.indicators." in written
+    # the case's facts are the counterexample's: scored by the library, they give the same
+    fixed = _post(
+        client,
+        bench,
+        "/api/score",
+        {"scheme": {"path": "2021/scheme.toml"}, "facts": {"path": "c.toml", "text": found}},
+    ).json()["trace"]
+    assert fixed["total"] != score["total"]
+    assert saved["result"]["passed"] is False  # fails under the fixed scheme
+    # and passes under the scheme with the defect
+    (root / "2021/scheme.toml").write_text(broken, encoding="utf-8")
+    [entry] = _cli_json(
+        root, monkeypatch, "test", "2021", "-k", "counterexample", "--format", "json"
+    )
+    assert entry["passed"] is True
+
+
+def test_saving_a_case_keeps_the_file_valid_or_writes_nothing(client, bench, root):
+    assert _save_case(client, bench).status_code == 200
+    path = root / "2021/cases/workbench.toml"
+    written = path.read_bytes()
+    assert _save_case(client, bench).status_code == 409  # the same name twice
+    assert path.read_bytes() == written
+    # a name a TOML string cannot hold as typed is written escaped
+    odd = 'quote " and \\ and \u007f and \n a new line'
+    assert _save_case(client, bench, name=odd).status_code == 200
+    cases = tomllib.loads(path.read_text(encoding="utf-8"))["case"]
+    assert [case["name"] for case in cases] == ["what if 88 tasks were done", odd]
+    # a cases file that is not one is not written to
+    (root / "2021/cases/bad.toml").write_text("[[case]]\nnope = 1\n", encoding="utf-8")
+    bad = _save_case(client, bench, file="bad.toml", name="another")
+    assert bad.status_code == 422
+    assert (root / "2021/cases/bad.toml").read_text(encoding="utf-8") == "[[case]]\nnope = 1\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"pack": "../outside"}, 403),
+        ({"pack": "2021", "file": "../scheme.toml"}, 400),
+        ({"pack": "2021", "file": "/etc/cases.toml"}, 400),
+        ({"pack": "2021", "file": "cases.json"}, 400),
+        ({"pack": "2021", "name": ""}, 400),
+        ({"pack": "2021", "expect": {}}, 400),
+        ({"pack": "2021", "expect": {"total": "1", "scores": []}}, 400),
+        ({"pack": "nowhere"}, 404),
+    ],
+)
+def test_saving_a_case_is_refused_when_odd(client, bench, root, body, status):
+    assert _save_case(client, bench, **body).status_code == status
+    assert not (root / "2021/cases/workbench.toml").exists()
+
+
+def test_a_case_file_linked_out_of_the_root_is_not_written(client, bench, root, tmp_path):
+    outside = tmp_path / "outside.toml"
+    outside.write_text("", encoding="utf-8")
+    (root / "2021/cases/workbench.toml").symlink_to(outside)
+    assert _save_case(client, bench).status_code == 403
+    assert outside.read_text(encoding="utf-8") == ""
 
 
 def test_audit_equals_the_cli_and_names_the_slip(client, bench, root, monkeypatch):

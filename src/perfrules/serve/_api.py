@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import threading
+import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -31,7 +32,7 @@ from perfrules.facts import Facts, load_facts, loads_facts
 from perfrules.rules import check_path
 from perfrules.serve._guard import KINDS, MAX_FILE, Refused, Root
 from perfrules.trace import NodeTrace, Trace
-from perfrules.workflows import what_if_traces
+from perfrules.workflows import Case, find_pack, what_if_traces
 from perfrules.workflows._batch import read_units
 from perfrules.workflows._diff import diff_schemes, what_if
 from perfrules.workflows._files import new_year_text, write_atomic
@@ -49,6 +50,7 @@ __all__ = [
     "new_year",
     "prove",
     "read_file",
+    "save_case",
     "save_file",
     "score",
     "test_pack",
@@ -610,6 +612,111 @@ def prove(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
         "properties": {"passed": True, "examples": count, "message": ""},
         "counterexample": None,
     }
+
+
+#: The cases file the workbench adds to, in the pack's ``cases`` folder, unless told another.
+CASES_FILE: Final = "workbench.toml"
+#: The keyword every saved case carries (``perfrules test PACK -k workbench`` runs them).
+CASE_KEYWORD: Final = "workbench"
+
+
+def _toml_string(text: str) -> str:
+    """*text* as a TOML basic string (JSON's escapes are TOML's; TOML also escapes DEL)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _case_text(name: str, facts: Facts, expect: Mapping[str, Any]) -> str:
+    """One ``[[case]]``: its name, keyword, what must come out, and the unit's facts."""
+    from perfrules.testing import facts_toml  # noqa: PLC0415 - hypothesis loads on demand
+
+    lines = [
+        "",
+        "# Saved from the workbench.",
+        "[[case]]",
+        f"name = {_toml_string(name)}",
+        f"keywords = [{_toml_string(CASE_KEYWORD)}]",
+        "",
+        "[case.expect]",
+    ]
+    lines += [
+        f"{key} = {_toml_string(str(expect[key]))}"
+        for key in ("total", "grade")
+        if expect.get(key) is not None
+    ]
+    scores = expect.get("scores") or {}
+    if scores:
+        lines += ["", "[case.expect.scores]"]
+        lines += [f"{_toml_string(k)} = {_toml_string(str(v))}" for k, v in scores.items()]
+    plain = {"indicators": dict(facts.indicators), "shared": dict(facts.shared)}
+    return "\n".join([*lines, "", facts_toml(plain, prefix="case.facts.")]).rstrip() + "\n"
+
+
+def _valid_cases(text: str) -> list[Case]:
+    """The cases of a cases file's *text*, or a 422 saying why it is not one."""
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+        entries = data.get("case")
+        if not isinstance(entries, list) or set(data) != {"case"}:
+            raise ValueError  # noqa: TRY301 - the same answer as a bad case
+        return [Case.model_validate(entry) for entry in entries]
+    except ValueError:  # a TOML error, a pydantic ValidationError
+        raise Answer(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            {"error": "the cases file would not be a valid cases file: nothing was written"},
+        ) from None
+
+
+def save_case(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
+    """Add a unit's facts and what must come out as a case of a pack, atomically.
+
+    ``pack`` is the pack's folder (as for ``/api/test``), ``name`` the case's name,
+    ``facts`` the unit (as for ``/api/score``: a file, text, an upload, what-if values),
+    ``expect`` what must come out (``total``, ``grade``, ``scores``), ``file`` the cases
+    file in the pack's ``cases`` folder (``workbench.toml``). The file stays a valid cases
+    file or is not written; a name it has already is refused (409). The answer names the
+    file and gives the new case's outcome as ``perfrules test PACK --format json`` does.
+    """
+    language = _lang(body, lang)
+    pack_name, name, expect = body.get("pack"), body.get("name"), body.get("expect")
+    file_name = body.get("file", CASES_FILE)
+    if not isinstance(pack_name, str) or not isinstance(name, str) or not name.strip():
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'pack' and 'name' are needed"})
+    if not isinstance(expect, Mapping) or not any(expect.get(k) for k in ("total", "grade")):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'expect' needs a total or a grade"})
+    if (
+        not isinstance(file_name, str)
+        or Path(file_name).name != file_name
+        or not file_name.endswith(".toml")
+        or file_name.startswith(".")
+    ):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'file' is a .toml name in cases/"})
+    if not isinstance(expect.get("scores", {}), Mapping):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'expect.scores' must be an object"})
+    named = pack_name if pack_name.endswith("pack.toml") else f"{pack_name}/pack.toml"
+    pack_file = root.path(named)
+    try:
+        pack = find_pack(root.given(pack_file.parent))
+    except (RuleFileError, PackError) as exc:
+        raise Answer(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            {"diagnostics": diagnostics_document(root, list(exc.diagnostics), language)},
+        ) from None
+    facts = _facts(root, _spec(body, "facts"), language)
+    relative = Path(root.relative(pack.root)) / "cases" / file_name
+    added = _case_text(name.strip(), facts, expect)
+    with _WRITE:
+        (root.folder / relative.parent).mkdir(exist_ok=True)
+        target = root.path(relative.as_posix(), must_exist=False)
+        old = target.read_text(encoding="utf-8") if target.exists() else ""
+        if old and any(case.name == name.strip() for case in _valid_cases(old)):
+            raise Answer(HTTPStatus.CONFLICT, {"error": f"a case named {name!r} is there already"})
+        text = (old if not old or old.endswith("\n") else old + "\n") + added
+        _valid_cases(text)
+        write_atomic(target, text)
+    entries = test_pack(root, {"pack": pack_name, "lang": language}, language)
+    here = root.relative(target)
+    mine = [e for e in entries if e["file"] == here and e["case"] == name.strip()]
+    return {"path": here, "result": mine[-1] if mine else None}
 
 
 # -- audit ---------------------------------------------------------------------------------------

@@ -173,6 +173,7 @@ def build_app(bench: Workbench) -> Guard:
             Route("/api/diff", route(_api.diff), methods=["POST"]),
             Route("/api/diff-unit", route(_api.diff_unit), methods=["POST"]),
             Route("/api/test", route(_api.test_pack), methods=["POST"]),
+            Route("/api/case", route(_api.save_case), methods=["POST"]),
             Route("/api/prove", route(_api.prove), methods=["POST"]),
             Route("/api/audit", route(_api.audit), methods=["POST"]),
             Route("/api/export", download, methods=["POST"]),

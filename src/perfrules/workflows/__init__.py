@@ -4,5 +4,6 @@ Each module is one task and uses the library below it (rules, facts, engine, rep
 """
 
 from perfrules.workflows._diff import what_if_traces
+from perfrules.workflows._packs import Case, find_pack
 
-__all__ = ["what_if_traces"]
+__all__ = ["Case", "find_pack", "what_if_traces"]
