@@ -56,6 +56,7 @@ def served(tmp_path_factory):
     text = (SEED / "scheme.toml").read_text(encoding="utf-8")
     defect_text = text.replace('"weight * min(actual, 1)"', '"weight * actual"', 1)
     (defect / "scheme.toml").write_text(defect_text, encoding="utf-8")
+    (defect / "pack.toml").write_text('id = "defect"\n', encoding="utf-8")
     from test_serve import UNITS_CSV
 
     (root / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
@@ -229,6 +230,44 @@ def test_score_the_seed_and_open_a_row(page):
     expect(page.locator("#whatif-note")).to_contain_text("89.25 → 90.48")
 
 
+def test_save_a_what_if_as_a_case(page, served):
+    from playwright.sync_api import expect
+
+    _, root = served
+    page.get_by_role("tab", name="评分").click()
+    page.get_by_label("方案").first.select_option("2021/scheme.toml")
+    page.get_by_role("button", name="计算得分").click()
+    page.get_by_role("button", name="质量-市域治理", exact=True).click()
+    field = page.get_by_label("试算 质量-市域治理 actual")
+    field.fill("88")
+    field.press("Enter")
+    expect(page.locator("#total")).to_have_text("90.48")
+    # one click: the pack beside the scheme, the result shown as what the case expects
+    expect(page.get_by_label("保存到规则包")).to_have_value("2021/pack.toml")
+    expect(page.get_by_label("预期总分")).to_have_value("90.48")
+    expect(page.get_by_label("预期等级")).to_have_value("优秀")
+    expect(page.get_by_label("用例名称")).to_have_value(re.compile("质量-市域治理 actual=88"))
+    page.get_by_role("button", name="存为用例").click()
+    status = page.locator("#case-status")
+    expect(status).to_contain_text("2021/cases/workbench.toml")
+    expect(status).to_contain_text("通过")
+    _shot(page, page.locator("#case"), "score-save-case")
+    # the file is a cases file perfrules test runs, and the new case passes there
+    again = subprocess.run(
+        [sys.executable, "-m", "perfrules", "test", str(root / "2021"), "-k", "workbench"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    # the same name twice is refused, and the file is left as it was
+    before = (root / "2021/cases/workbench.toml").read_bytes()
+    page.expect_console_error("409")
+    page.get_by_role("button", name="存为用例").click()
+    expect(status).to_contain_text("已有同名用例")
+    assert (root / "2021/cases/workbench.toml").read_bytes() == before
+
+
 def test_diff_two_years_with_a_unit(page):
     from playwright.sync_api import expect
 
@@ -275,7 +314,7 @@ def test_cases_pass_and_prove_finds_the_planted_defect(page):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="测试").click()
-    page.get_by_label("规则包").select_option("2021/pack.toml")
+    page.locator("#tests-pack").select_option("2021/pack.toml")
     page.get_by_role("button", name="运行用例").click()
     expect(page.locator("#tests-summary")).to_contain_text("0 失败")
     page.locator("#prove-scheme").select_option("defect/scheme.toml")
@@ -286,6 +325,17 @@ def test_cases_pass_and_prove_finds_the_planted_defect(page):
     expect(page.get_by_role("tab", name="评分")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#total")).not_to_be_empty()
     expect(page.locator("#facts-text")).to_have_value(re.compile(r"\[indicators\."))
+    # one click saves it as a case of the defect's pack; it passes there (it pins what the
+    # defect gives) until the scheme is fixed
+    expect(page.get_by_label("保存到规则包")).to_have_value("defect/pack.toml")
+    expect(page.get_by_label("用例名称")).to_have_value(re.compile("defect/scheme.toml"))
+    page.get_by_role("button", name="存为用例").click()
+    expect(page.locator("#case-status")).to_contain_text("defect/cases/workbench.toml")
+    expect(page.locator("#case-status")).to_contain_text("通过")
+    page.get_by_role("tab", name="测试").click()
+    page.locator("#tests-pack").select_option("defect/pack.toml")
+    page.get_by_role("button", name="运行用例").click()
+    expect(page.locator("#tests-summary")).to_contain_text("1 通过，0 失败")
 
 
 def test_audit_a_published_report(page, served):

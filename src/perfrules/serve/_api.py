@@ -547,10 +547,13 @@ def diff_unit(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
 
 def test_pack(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     """``perfrules test PACK --format json``: one entry per case."""
-    language = _lang(body, lang)
     name = body.get("pack")
     if not isinstance(name, str):
         raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'pack' must be a string"})
+    return _case_entries(root, name, _lang(body, lang))
+
+
+def _case_entries(root: Root, name: str, language: Lang) -> list[dict[str, Any]]:
     pack_file = root.path(name if name.endswith("pack.toml") else f"{name}/pack.toml")
     try:
         pack, results = run_cases(root.given(pack_file.parent))
@@ -674,7 +677,8 @@ def save_case(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     ``expect`` what must come out (``total``, ``grade``, ``scores``), ``file`` the cases
     file in the pack's ``cases`` folder (``workbench.toml``). The file stays a valid cases
     file or is not written; a name it has already is refused (409). The answer names the
-    file and gives the new case's outcome as ``perfrules test PACK --format json`` does.
+    file and gives the new case's outcome as ``perfrules test PACK --format json`` does
+    (``null``, with the scheme's ``diagnostics``, when the pack's scheme has errors).
     """
     language = _lang(body, lang)
     pack_name, name, expect = body.get("pack"), body.get("name"), body.get("expect")
@@ -713,8 +717,11 @@ def save_case(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
         text = (old if not old or old.endswith("\n") else old + "\n") + added
         _valid_cases(text)
         write_atomic(target, text)
-    entries = test_pack(root, {"pack": pack_name, "lang": language}, language)
     here = root.relative(target)
+    try:
+        entries = _case_entries(root, pack_name, language)
+    except Answer as answer:  # saved, but the pack's scheme has errors: nothing ran
+        return {"path": here, "result": None, **dict(answer.document)}
     mine = [e for e in entries if e["file"] == here and e["case"] == name.strip()]
     return {"path": here, "result": mine[-1] if mine else None}
 

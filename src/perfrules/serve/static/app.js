@@ -33,6 +33,10 @@ const TEXT = {
     "tests.summary": "用例：{passed} 通过，{failed} 失败", "tests.pass": "通过", "tests.fail": "失败",
     "prove.passed": "性质在 {n} 个生成的单位上成立", "prove.failed": "性质不成立（{n} 个例子后找到反例）",
     "prove.open": "在评分中打开反例",
+    "case.title": "存为用例", "case.pack": "保存到规则包", "case.name": "用例名称", "case.total": "预期总分",
+    "case.grade": "预期等级", "case.save": "存为用例", "case.saved": "已保存到 {path}（第 {line} 行）：{outcome}",
+    "case.passes": "该用例在 perfrules test 中通过", "case.fails": "该用例在 perfrules test 中失败：{why}",
+    "case.whatif": "试算：{values}", "case.counterexample": "反例（{scheme}）", "case.exists": "已有同名用例：请换一个名称",
     "export.xlsx": "XLSX 表单", "export.pdf": "PDF 报告", "export.html": "HTML 报告", "export.json": "追踪 JSON",
     "export.template": "填报模板", "export.done": "已下载 {name}", "none": "（无）", "switch": "English",
     "busy": "正在计算…",
@@ -64,6 +68,10 @@ const TEXT = {
     "tests.summary": "cases: {passed} passed, {failed} failed", "tests.pass": "pass", "tests.fail": "FAIL",
     "prove.passed": "The properties hold on {n} generated units", "prove.failed": "A property fails (counterexample after {n} examples)",
     "prove.open": "Open the counterexample in Score",
+    "case.title": "Save as a case", "case.pack": "Save into pack", "case.name": "Case name", "case.total": "Expected total",
+    "case.grade": "Expected grade", "case.save": "Save as a case", "case.saved": "Saved in {path} (line {line}): {outcome}",
+    "case.passes": "the case passes under perfrules test", "case.fails": "the case fails under perfrules test: {why}",
+    "case.whatif": "what if {values}", "case.counterexample": "counterexample ({scheme})", "case.exists": "A case of that name is there already: choose another name",
     "export.xlsx": "XLSX form", "export.pdf": "PDF report", "export.html": "HTML report", "export.json": "Trace JSON",
     "export.template": "Facts template", "export.done": "Downloaded {name}", "none": "(none)", "switch": "中文",
     "busy": "Working…",
@@ -183,6 +191,7 @@ async function loadFiles() {
   fill($("diff-facts"), ["facts"], { optional: true });
   fill($("diff-units"), ["facts"], { optional: true });
   fill($("tests-pack"), ["pack"]);
+  fill($("case-pack"), ["pack"]);
   fill($("prove-scheme"), ["scheme"]);
   fill($("export-scheme"), ["scheme"]);
   fill($("audit-scheme"), ["scheme"]);
@@ -405,6 +414,7 @@ async function runScore({ whatIf = false } = {}) {
   }
   if (!whatIf) baseline = data.trace;
   showScore(data.trace, data.shown);
+  prefillCase(data.trace);
 }
 
 let baseline = null;
@@ -419,6 +429,44 @@ function rows(node, depth, out) {
   for (const child of node.children) rows(child, depth + 1, out);
   return out;
 }
+
+function prefillCase(trace) {
+  // what the page shows is what the case will expect; the fields can be changed first
+  $("case-total").value = trace.total;
+  $("case-grade").value = trace.grade?.label ?? "";
+  const folder = $("score-scheme").value.replace(/[^/]*$/, "");
+  const pack = [...$("case-pack").options].find((o) => o.value === `${folder}pack.toml`);
+  if (pack) $("case-pack").value = pack.value;
+  const changed = Object.entries(overrides).flatMap(([id, values]) => Object.entries(values).map(([k, v]) => `${id} ${k}=${v}`));
+  const source = uploaded?.name ?? factsName ?? $("score-facts").value;
+  $("case-name").value = factsName === "counterexample.toml"
+    ? t("case.counterexample", { scheme: $("score-scheme").value })
+    : changed.length ? `${source}: ${t("case.whatif", { values: changed.join(", ") })}` : source;
+  $("case-status").textContent = "";
+}
+
+$("case-save").addEventListener("click", async () => {
+  const body = {
+    pack: $("case-pack").value,
+    name: $("case-name").value,
+    facts: factsSpec(),
+    expect: { total: $("case-total").value.trim() || null, grade: $("case-grade").value.trim() || null },
+    lang,
+  };
+  $("case-status").textContent = t("busy");
+  const { status, data } = await apiJson("POST", "/api/case", body);
+  $("case-status").className = status === 200 ? "" : "fail";
+  if (status !== 200) {
+    if (status === 409) $("case-status").textContent = t("case.exists");
+    else if (data.diagnostics) showDiagnostics($("case-status"), data.diagnostics);
+    else $("case-status").textContent = data.error;
+    return;
+  }
+  const result = data.result;
+  const outcome = result?.passed ? t("case.passes") : t("case.fails", { why: (result?.failures ?? []).join("; ") });
+  $("case-status").textContent = t("case.saved", { path: data.path, line: result?.line ?? "", outcome });
+  $("case-status").className = result?.passed ? "pass" : "fail";
+});
 
 function showScore(trace, shown) {
   lastTrace = trace;
