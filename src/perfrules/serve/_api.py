@@ -553,8 +553,13 @@ def test_pack(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     return _case_entries(root, name, _lang(body, lang))
 
 
+def _pack_file(root: Root, name: str) -> Path:
+    """The ``pack.toml`` of the pack *name* (its folder, or the file itself)."""
+    return root.path(name if name.endswith("pack.toml") else f"{name}/pack.toml")
+
+
 def _case_entries(root: Root, name: str, language: Lang) -> list[dict[str, Any]]:
-    pack_file = root.path(name if name.endswith("pack.toml") else f"{name}/pack.toml")
+    pack_file = _pack_file(root, name)
     try:
         pack, results = run_cases(root.given(pack_file.parent))
     except (RuleFileError, PackError) as exc:
@@ -696,8 +701,7 @@ def save_case(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
         raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'file' is a .toml name in cases/"})
     if not isinstance(expect.get("scores", {}), Mapping):
         raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'expect.scores' must be an object"})
-    named = pack_name if pack_name.endswith("pack.toml") else f"{pack_name}/pack.toml"
-    pack_file = root.path(named)
+    pack_file = _pack_file(root, pack_name)
     try:
         pack = find_pack(root.given(pack_file.parent))
     except (RuleFileError, PackError) as exc:
