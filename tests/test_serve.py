@@ -853,6 +853,13 @@ def test_saving_a_case_is_refused_when_odd(client, bench, root, body, status):
     assert not (root / "2021/cases/workbench.toml").exists()
 
 
+def test_a_cases_folder_that_is_a_broken_link_is_refused(client, bench, root, tmp_path):
+    shutil.rmtree(root / "2021/cases")
+    (root / "2021/cases").symlink_to(tmp_path / "nowhere")
+    assert _save_case(client, bench).status_code == 403
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_a_case_saved_in_a_pack_whose_scheme_is_broken_says_so(client, bench, root):
     scheme = root / "2021/scheme.toml"
     scheme.write_text(scheme.read_text(encoding="utf-8") + "\nnope = 1\n", encoding="utf-8")

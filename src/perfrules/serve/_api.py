@@ -713,7 +713,10 @@ def save_case(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     relative = Path(root.relative(pack.root)) / "cases" / file_name
     added = _case_text(name.strip(), facts, expect)
     with _WRITE:
-        (root.folder / relative.parent).mkdir(exist_ok=True)
+        try:
+            (root.folder / relative.parent).mkdir(exist_ok=True)
+        except OSError:  # a file or a broken link named cases
+            raise Refused(HTTPStatus.FORBIDDEN, "the pack's cases folder cannot be used") from None
         target = root.path(relative.as_posix(), must_exist=False)
         old = target.read_text(encoding="utf-8") if target.exists() else ""
         if old and any(case.name == name.strip() for case in _valid_cases(old)):
