@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Final
 
 from perfrules._messages import ui
 from perfrules._numbers import Memo, format_number, format_pair, is_terminating, repeating_text
-from perfrules.expressions import operands, shown_value
-from perfrules.expressions._functions import Interval
+from perfrules.expressions import Interval, operands, shown_value
 
 if TYPE_CHECKING:
-    from perfrules.expressions._parse import NodeInfo
+    from perfrules.expressions import NodeInfo
     from perfrules.trace import CohortTrace, Gap, Grade, NodeTrace, Note, Provenance, Trace
 
 __all__ = [

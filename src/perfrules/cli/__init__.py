@@ -33,10 +33,12 @@ from perfrules.errors import (
 from perfrules.facts import load_facts, loads_facts
 from perfrules.reports import (
     FORMATS,
+    click_text,
     diagnostics_json,
     format_named,
     make_console,
     make_progress,
+    printable,
     render_audit,
     render_batch_summary,
     render_diagnostics,
@@ -47,9 +49,8 @@ from perfrules.reports import (
     render_score_table,
     results_format,
 )
-from perfrules.reports._safe import click_text, printable
 from perfrules.reports.html import Edition
-from perfrules.rules._front import (
+from perfrules.rules import (
     RuleFile,
     check_path,
     check_rule_file,
@@ -58,21 +59,27 @@ from perfrules.rules._front import (
 )
 from perfrules.serve import command as serve_command
 from perfrules.trace import Result, Trace
-from perfrules.workflows._audit import audit as audit_report
-from perfrules.workflows._audit import load_report
-from perfrules.workflows._batch import (
+from perfrules.workflows import (
     CSV_EOLS,
+    KINDS,
+    STDOUT,
     CsvStyle,
+    PackError,
+    diff_schemes,
+    extends_text,
+    load_report,
+    new_year_text,
     read_units,
+    run_cases,
+    schema_text,
     score_batch,
+    what_if,
+    write_atomic,
     write_results,
+    write_template,
 )
-from perfrules.workflows._diff import diff_schemes, what_if
-from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
-from perfrules.workflows._packs import PackError, run_cases
-from perfrules.workflows._packs import packs as installed
-from perfrules.workflows._schema import KINDS, schema_text
-from perfrules.workflows._templates import write_template
+from perfrules.workflows import audit as audit_report
+from perfrules.workflows import packs as installed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -596,7 +603,7 @@ def score(
 
 def _form(trace: Trace, lang: Lang) -> bytes:
     try:
-        from perfrules.reports._xlsx import render_xlsx  # noqa: PLC0415 - optional extra
+        from perfrules.reports import render_xlsx  # noqa: PLC0415 - optional extra
     except ImportError:
         click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
         raise _Exit(EXIT_USAGE) from None
@@ -604,7 +611,7 @@ def _form(trace: Trace, lang: Lang) -> bytes:
 
 
 def _pdf(trace: Trace, lang: Lang, edition: Edition) -> bytes:
-    from perfrules.reports._pdf import PdfError, render_pdf  # noqa: PLC0415
+    from perfrules.reports import PdfError, render_pdf  # noqa: PLC0415
 
     try:
         return render_pdf(trace, lang, edition)
@@ -695,7 +702,7 @@ def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
     if source.suffix.lower() == ".csv" and not _is_wide_csv(source):
         return None
     try:
-        from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch  # noqa: PLC0415
+        from perfrules.workflows import STREAM_OUTPUTS, stream_batch  # noqa: PLC0415
     except ImportError:  # no frame extra: the in-memory batch (files up to 1 MiB)
         return None
     return stream_batch if suffix in STREAM_OUTPUTS else None
@@ -1114,7 +1121,7 @@ def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
     After `pip install FOLDER` the pack is known by its id to every command and to
     extends. 新建规则包：可安装的项目，含方案、事实文件和一个通过的用例。
     """
-    from perfrules.workflows._newpack import pack_module_name, write_new_pack  # noqa: PLC0415
+    from perfrules.workflows import pack_module_name, write_new_pack  # noqa: PLC0415
 
     language = lang or _SETTINGS.lang or default_lang()
     target = Path(folder)

@@ -17,8 +17,7 @@ from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._kernel import EMPTY
 from perfrules.engine._plan import MISSING, Plan
 from perfrules.errors import FactsError
-from perfrules.facts import Facts
-from perfrules.facts._values import text_of
+from perfrules.facts import Facts, text_of
 from perfrules.trace import CohortValue, Rank
 
 __all__ = ["Cohorts", "shared_of"]

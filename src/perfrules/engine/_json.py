@@ -46,7 +46,7 @@ from perfrules.engine._layout import (
 from perfrules.engine._plan import Node
 from perfrules.engine._record import VERSION
 from perfrules.engine._tree import TreeParts
-from perfrules.expressions._limits import MAX_TRACE_CHARS
+from perfrules.expressions import MAX_TRACE_CHARS
 
 __all__ = ["JsonParts"]
 

@@ -38,9 +38,8 @@ from typing import Any, Final
 from perfrules._numbers import ROUNDING
 from perfrules.engine._plan import MISSING, Node, Plan
 from perfrules.engine._totals import totals_of
-from perfrules.expressions import add_pairs
-from perfrules.expressions._codegen import BASE_GLOBALS, inline_block
-from perfrules.facts._values import DECIMAL_PAIRS, TEXT_PAIRS, number_pair
+from perfrules.expressions import BASE_GLOBALS, add_pairs, inline_block
+from perfrules.facts import DECIMAL_PAIRS, TEXT_PAIRS, number_pair
 
 __all__ = ["Kernel", "build_kernel"]
 

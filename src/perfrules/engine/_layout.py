@@ -21,8 +21,7 @@ from perfrules._trace_json import (
 )
 from perfrules.engine._plan import Node, Plan
 from perfrules.errors import Diagnostic, FactsError
-from perfrules.expressions import Value
-from perfrules.expressions._limits import MAX_TRACE_CHARS
+from perfrules.expressions import MAX_TRACE_CHARS, Value
 from perfrules.facts import Facts
 from perfrules.trace import (
     InputValue,

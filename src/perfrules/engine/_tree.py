@@ -27,7 +27,7 @@ from perfrules.engine._plan import MISSING, Node
 from perfrules.engine._record import VERSION, RecordParts
 from perfrules.engine._totals import totals_of
 from perfrules.expressions import Value
-from perfrules.facts._values import number_pair, text_of
+from perfrules.facts import number_pair, text_of
 from perfrules.trace import (
     InputValue,
     NodeTrace,

@@ -32,9 +32,9 @@ from perfrules._numbers import (
     to_fraction,
 )
 from perfrules.errors import ExpressionError
-from perfrules.expressions._codegen import PairCode
+from perfrules.expressions._codegen import BASE_GLOBALS, PairCode, inline_block
 from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Pair, Type, add_pairs
-from perfrules.expressions._limits import LIMITS, MAX_BITS
+from perfrules.expressions._limits import LIMITS, MAX_BITS, MAX_TRACE_CHARS
 from perfrules.expressions._parse import (
     BUILTIN_NAMES,
     FormulaTable,
@@ -47,19 +47,26 @@ from perfrules.expressions._parse import (
 from perfrules.expressions._reference import evaluate_reference
 
 __all__ = [
+    "BASE_GLOBALS",
     "BUILTIN_NAMES",
     "FUNCTIONS",
     "LIMITS",
+    "MAX_BITS",
+    "MAX_TRACE_CHARS",
     "Expression",
     "FormulaTable",
     "Function",
+    "Interval",
+    "NodeInfo",
     "Pair",
     "Step",
     "Type",
     "Value",
     "add_pairs",
     "bind",
+    "check_identifier",
     "compile_expression",
+    "inline_block",
     "operands",
     "safe_eval",
     "shown_value",

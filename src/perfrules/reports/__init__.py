@@ -9,8 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from perfrules._lazy import lazy_exports
 from perfrules.errors import Lang
+from perfrules.reports._layout import level_headings
+from perfrules.reports._pdf import PdfError, render_pdf
+from perfrules.reports._safe import (
+    FORMULA_STARTS,
+    click_text,
+    csv_text,
+    printable,
+    sheet_value,
+    text_cells,
+)
 from perfrules.reports.html import render_html
 from perfrules.reports.markdown import render_markdown
 from perfrules.reports.text import (
@@ -26,13 +38,22 @@ from perfrules.reports.text import (
 )
 from perfrules.trace import Trace
 
+if TYPE_CHECKING:
+    from perfrules.reports._xlsx import render_xlsx
+
 __all__ = [
     "FORMATS",
+    "FORMULA_STARTS",
     "OutputFormat",
+    "PdfError",
+    "click_text",
+    "csv_text",
     "diagnostics_json",
     "format_named",
+    "level_headings",
     "make_console",
     "make_progress",
+    "printable",
     "render_audit",
     "render_batch_summary",
     "render_diagnostics",
@@ -40,9 +61,17 @@ __all__ = [
     "render_explain",
     "render_html",
     "render_markdown",
+    "render_pdf",
     "render_score_table",
+    "render_xlsx",
     "results_format",
+    "sheet_value",
+    "text_cells",
 ]
+
+#: Loaded when first used: the workbook writer needs openpyxl (the ``xlsx`` extra).
+_LAZY = {"._xlsx": ("render_xlsx",)}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 @dataclass(frozen=True, slots=True)

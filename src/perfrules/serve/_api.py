@@ -32,11 +32,19 @@ from perfrules.facts import Facts, load_facts, loads_facts
 from perfrules.rules import check_path
 from perfrules.serve._guard import KINDS, MAX_FILE, Refused, Root
 from perfrules.trace import NodeTrace, Trace
-from perfrules.workflows import Case, find_pack, what_if_traces
-from perfrules.workflows._batch import read_units
-from perfrules.workflows._diff import diff_schemes, what_if
-from perfrules.workflows._files import new_year_text, write_atomic
-from perfrules.workflows._packs import PackError, run_cases
+from perfrules.workflows import (
+    Case,
+    PackError,
+    diff_schemes,
+    facts_toml,
+    find_pack,
+    new_year_text,
+    read_units,
+    run_cases,
+    what_if,
+    what_if_traces,
+    write_atomic,
+)
 
 __all__ = [
     "Answer",
@@ -635,8 +643,6 @@ def _toml_string(text: str) -> str:
 
 def _case_text(name: str, facts: Facts, expect: Mapping[str, Any]) -> str:
     """One ``[[case]]``: its name, keyword, what must come out, and the unit's facts."""
-    from perfrules.testing import facts_toml  # noqa: PLC0415 - hypothesis loads on demand
-
     lines = [
         "",
         "# Saved from the workbench.",
@@ -742,8 +748,8 @@ def audit(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     Every mismatch comes with its likeliest slip (a rounding the wrong way, a subtotal that is
     not the sum).
     """
-    from perfrules.workflows._audit import audit as audit_report  # noqa: PLC0415
-    from perfrules.workflows._audit import load_report  # noqa: PLC0415
+    from perfrules.workflows import audit as audit_report  # noqa: PLC0415
+    from perfrules.workflows import load_report  # noqa: PLC0415
 
     language = _lang(body, lang)
     compiled = _compiled(root, _spec(body, "scheme"), language)
@@ -786,7 +792,7 @@ def export(root: Root, body: Mapping[str, Any], lang: Lang) -> tuple[bytes, str,
     ending, media = EXPORTS[kind]
     if kind == "template":
         compiled = _compiled(root, _spec(body, "scheme"), language)
-        from perfrules.workflows._templates import write_template  # noqa: PLC0415
+        from perfrules.workflows import write_template  # noqa: PLC0415
 
         with tempfile.TemporaryDirectory() as scratch:
             target = Path(scratch) / "template.xlsx"
@@ -801,10 +807,10 @@ def export(root: Root, body: Mapping[str, Any], lang: Lang) -> tuple[bytes, str,
 
         return render_html(trace, language).encode(), name, media
     if kind == "xlsx":
-        from perfrules.reports._xlsx import render_xlsx  # noqa: PLC0415
+        from perfrules.reports import render_xlsx  # noqa: PLC0415
 
         return render_xlsx(trace, language), name, media
-    from perfrules.reports._pdf import PdfError, render_pdf  # noqa: PLC0415
+    from perfrules.reports import PdfError, render_pdf  # noqa: PLC0415
 
     with _JOB:
         try:

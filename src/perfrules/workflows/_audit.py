@@ -31,9 +31,8 @@ from perfrules._outcomes import AuditFinding, AuditReport, Published
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, ExpressionError, FactsError
 from perfrules.expressions import compile_expression
-from perfrules.facts import Facts, format_of
-from perfrules.facts._sheets import load_sheet_facts
-from perfrules.rules._loader import read_document
+from perfrules.facts import Facts, format_of, load_sheet_facts
+from perfrules.rules import read_document
 from perfrules.trace import NodeTrace
 
 __all__ = ["AuditFinding", "AuditReport", "audit", "load_report"]

@@ -27,9 +27,8 @@ from perfrules._numbers import format_number
 from perfrules._reading import MAX_FILE_BYTES, is_folder, read_file, regular_file
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
-from perfrules.facts import Facts, format_of, load_facts
-from perfrules.facts._sheets import csv_encoding, csv_rows, workbook_units
-from perfrules.reports._safe import csv_text, sheet_value, text_cells
+from perfrules.facts import Facts, csv_encoding, csv_rows, format_of, load_facts, workbook_units
+from perfrules.reports import csv_text, sheet_value, text_cells
 from perfrules.trace import Result
 from perfrules.workflows._files import STDOUT, write_atomic
 from perfrules.workflows._summary import Summary
@@ -207,31 +206,6 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | FactsError, t
 _ESCAPED: Final = re.compile("[\udc80-\udcff]")
 
 
-def shared_names(compiled: CompiledScheme) -> frozenset[str]:
-    """Every name a unit's shared facts can give that the scheme reads.
-
-    The declared inputs, what any indicator needs, the cohort's ``group_by``, ``of`` and
-    ``where`` names, the ranking's input keys and the grade overrides' conditions.
-    """
-    scheme, plan = compiled.scheme, compiled.plan
-    names = set(scheme.inputs)
-    for index in plan.leaves:
-        leaf = plan.nodes[index].leaf
-        if leaf is not None:
-            names.update(leaf.needs)
-    if scheme.cohort is not None:
-        if scheme.cohort.group_by is not None:
-            names.add(scheme.cohort.group_by)
-        names.update(v.of for v in scheme.cohort.values.values() if v.of is not None)
-    if scheme.ranking is not None:
-        names.update(key.by for key in scheme.ranking.keys)
-    for condition in plan.cohort_conditions.values():
-        names.update(condition.names)
-    for _, _, condition in plan.overrides:
-        names.update(condition.names)
-    return frozenset(names)
-
-
 def _unknown_shared(
     header: Iterable[str], compiled: CompiledScheme
 ) -> dict[str, tuple[int, str, str]]:
@@ -239,7 +213,7 @@ def _unknown_shared(
 
     By column name: (1-based column, NAME, the closest name it reads or ``""``).
     """
-    known = shared_names(compiled)
+    known = compiled.plan.shared_inputs
     unknown = {}
     for column, key in enumerate(header, start=1):
         name = key.removeprefix("shared.")
@@ -405,7 +379,7 @@ def _with_positions(
     data: dict[str, Any], columns: dict[tuple[str, ...], int], where: tuple[str, int], unit: str
 ) -> Facts:
     """Facts of one CSV row, each located at its row and column."""
-    from perfrules.facts._sheets import TablePositions  # noqa: PLC0415
+    from perfrules.facts import TablePositions  # noqa: PLC0415
 
     row = where[1]
     cells: dict[tuple[str | int, ...], tuple[int, int]] = {

@@ -29,7 +29,7 @@ import pyarrow as pa
 from perfrules._numbers import format_number, is_terminating
 from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import FactsError
-from perfrules.facts._values import float_fact, number_pair, to_bool
+from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
 from perfrules.workflows._batch import (
     _unit_facts,
@@ -39,7 +39,7 @@ from perfrules.workflows._batch import (
 )
 
 if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
-    from perfrules.engine._columns import Arrays
+    from perfrules.engine import Arrays
 
 __all__ = [
     "TABLE_SOURCE",
@@ -346,7 +346,7 @@ def _take_flags(values: list[bool], codes: Ints) -> Ints:
 def score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> pa.Table:
     """:func:`score_table` on a pyarrow Table."""
     arrow = readable_table(arrow, TABLE_SOURCE)
-    values = cohort_pass(compiled, [arrow]) if _has_cohort(compiled) else None
+    values = cohort_pass(compiled, [arrow]) if compiled.plan.has_cohort else None
     chunk = score_chunk(compiled, arrow, values)
     return chunk.with_ranks(rank_rows(compiled, chunk.rankable))
 
@@ -403,7 +403,7 @@ def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortV
     """The first pass over every chunk: the cohort values (rows numbered across chunks)."""
 
     def facts() -> Iterable[dict[str, Any]]:
-        wanted = _cohort_names(compiled)
+        wanted = compiled.plan.cohort_reads
         for arrow in chunks:
             n = arrow.num_rows
             names = [str(c) for c in arrow.column_names]
@@ -443,7 +443,7 @@ def score_chunk(
     units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n, first_row)
     cohort = None
     if values is not None:
-        shared = _shared_rows(columns, _cohort_names(compiled), n)
+        shared = _shared_rows(columns, compiled.plan.cohort_reads, n)
         keys = [compiled.cohort_key(s, compiled.problems()) for s in shared]
         problems = {
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
@@ -479,10 +479,6 @@ def score_chunk(
     places = plan.total_places
     scale = None if places is None else 10**places
     return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost)
-
-
-def _has_cohort(compiled: CompiledScheme) -> bool:
-    return compiled.scheme.cohort is not None or compiled.scheme.ranking is not None
 
 
 def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column], n: int) -> Ints:
@@ -591,20 +587,6 @@ def _shared_rows(
     return rows
 
 
-def _cohort_names(compiled: CompiledScheme) -> set[str]:
-    scheme = compiled.scheme
-    names: set[str] = set()
-    if scheme.cohort is not None:
-        if scheme.cohort.group_by is not None:
-            names.add(scheme.cohort.group_by)
-        names |= {v.of for v in scheme.cohort.values.values() if v.of is not None}  # noqa: PD011 - the rule file's cohort values
-    if scheme.ranking is not None:
-        names |= {k.by for k in scheme.ranking.keys if k.by in scheme.inputs}
-    for condition in compiled.plan.cohort_conditions.values():
-        names |= condition.names
-    return names
-
-
 class _UnitNames:
     """Each row's unit name, read only for the rows that need it (and for the output)."""
 
@@ -669,7 +651,7 @@ def _rankable(
     ranking = compiled.scheme.ranking
     if ranking is None:
         return []
-    shared = _shared_rows(columns, _cohort_names(compiled), n)
+    shared = _shared_rows(columns, compiled.plan.cohort_reads, n)
     keys_of = cohort[1] if cohort is not None else [None] * n
     rows: list[tuple[int, str, tuple[Fraction | None, ...], str | None]] = []
     for row in range(n):
