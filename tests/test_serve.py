@@ -817,6 +817,26 @@ def test_a_counterexample_is_saved_with_the_facts_prove_found(client, bench, roo
     assert entry["passed"] is True
 
 
+def test_a_unit_the_scheme_refuses_is_saved_expecting_its_errors(client, bench, root, monkeypatch):
+    scheme = root / "2021/scheme.toml"
+    broken = scheme.read_text(encoding="utf-8").replace(
+        'completion = "weight * min(actual, 1)"', 'completion = "weight * actual"', 1
+    )
+    scheme.write_text(broken, encoding="utf-8")
+    facts = {"path": "2021/facts.toml", "overrides": {"群众满意度": {"actual": "200%"}}}
+    refused = _post(
+        client, bench, "/api/score", {"scheme": {"path": "2021/scheme.toml"}, "facts": facts}
+    )
+    assert refused.status_code == 422
+    assert {d["code"] for d in refused.json()["diagnostics"]} == {"PR501"}
+    saved = _save_case(
+        client, bench, name="beyond the weight", facts=facts, expect={"errors": ["PR501"]}
+    ).json()
+    [entry] = _cli_json(root, monkeypatch, "test", "2021", "-k", "beyond", "--format", "json")
+    assert saved["result"] == entry
+    assert entry["passed"] is True
+
+
 def test_saving_a_case_keeps_the_file_valid_or_writes_nothing(client, bench, root):
     assert _save_case(client, bench).status_code == 200
     path = root / "2021/cases/workbench.toml"
@@ -845,6 +865,7 @@ def test_saving_a_case_keeps_the_file_valid_or_writes_nothing(client, bench, roo
         ({"pack": "2021", "name": ""}, 400),
         ({"pack": "2021", "expect": {}}, 400),
         ({"pack": "2021", "expect": {"total": "1", "scores": []}}, 400),
+        ({"pack": "2021", "expect": {"errors": "PR501"}}, 400),
         ({"pack": "nowhere"}, 404),
     ],
 )

@@ -310,6 +310,28 @@ def test_diff_two_years_with_a_unit(page):
     _shot(page, box, "diff-unit-traces")
 
 
+def test_save_a_unit_the_scheme_refuses_as_a_case(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="评分").click()
+    page.locator("#score-scheme").select_option("defect/scheme.toml")
+    page.locator("#score-facts").select_option("2021/facts.toml")
+    page.get_by_role("button", name="计算得分").click()
+    expect(page.locator("#total")).to_have_text("89.25")
+    page.get_by_role("button", name="群众满意度", exact=True).click()
+    field = page.get_by_label("试算 群众满意度 actual")
+    field.fill("200%")
+    page.expect_console_error("422")
+    field.press("Enter")  # the defect gives 10 points of 5: refused, PR501
+    expect(page.locator("#score-error")).to_contain_text("PR501")
+    expect(page.get_by_label("预期错误代码")).to_have_value("PR501")
+    expect(page.get_by_label("预期总分")).to_have_value("")
+    expect(page.get_by_label("保存到规则包")).to_have_value("defect/pack.toml")
+    page.get_by_role("button", name="存为用例").click()
+    expect(page.locator("#case-status")).to_contain_text("defect/cases/workbench.toml")
+    expect(page.locator("#case-status")).to_contain_text("通过")
+
+
 def test_cases_pass_and_prove_finds_the_planted_defect(page):
     from playwright.sync_api import expect
 
@@ -323,8 +345,15 @@ def test_cases_pass_and_prove_finds_the_planted_defect(page):
     _shot(page, page.locator("#tests"), "tests-prove")
     page.get_by_role("button", name="在评分中打开反例").click()
     expect(page.get_by_role("tab", name="评分")).to_have_attribute("aria-selected", "true")
-    expect(page.locator("#total")).not_to_be_empty()
     expect(page.locator("#facts-text")).to_have_value(re.compile(r"\[indicators\."))
+    # the counterexample is scored (a total) or refused (a score beyond its weight: PR501);
+    # either way the case to save expects what the page shows
+    expect(page.locator("#case")).to_be_visible()  # filled in as it is shown
+    if page.locator("#case-errors").input_value():
+        page.expect_console_error("422")
+        expect(page.locator("#score-error")).to_contain_text("counterexample.toml")
+    else:
+        expect(page.locator("#total")).to_have_text(page.locator("#case-total").input_value())
     # one click saves it as a case of the defect's pack; it passes there (it pins what the
     # defect gives) until the scheme is fixed
     expect(page.get_by_label("保存到规则包")).to_have_value("defect/pack.toml")
@@ -335,7 +364,8 @@ def test_cases_pass_and_prove_finds_the_planted_defect(page):
     page.get_by_role("tab", name="测试").click()
     page.locator("#tests-pack").select_option("defect/pack.toml")
     page.get_by_role("button", name="运行用例").click()
-    expect(page.locator("#tests-summary")).to_contain_text("1 通过，0 失败")
+    expect(page.locator("#tests-summary")).to_contain_text("，0 失败")
+    expect(page.locator("#tests-result")).to_contain_text("defect/scheme.toml")
 
 
 def test_audit_a_published_report(page, served):

@@ -657,6 +657,9 @@ def _case_text(name: str, facts: Facts, expect: Mapping[str, Any]) -> str:
         for key in ("total", "grade")
         if expect.get(key) is not None
     ]
+    errors = expect.get("errors") or []
+    if errors:
+        lines.append(f"errors = [{', '.join(_toml_string(str(code)) for code in errors)}]")
     scores = expect.get("scores") or {}
     if scores:
         lines += ["", "[case.expect.scores]"]
@@ -685,7 +688,8 @@ def save_case(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
 
     ``pack`` is the pack's folder (as for ``/api/test``), ``name`` the case's name,
     ``facts`` the unit (as for ``/api/score``: a file, text, an upload, what-if values),
-    ``expect`` what must come out (``total``, ``grade``, ``scores``), ``file`` the cases
+    ``expect`` what must come out (``total``, ``grade``, ``scores``, or the ``errors`` the
+    facts must raise, e.g. ``["PR501"]``), ``file`` the cases
     file in the pack's ``cases`` folder (``workbench.toml``). The file stays a valid cases
     file or is not written; a name it has already is refused (409). The answer names the
     file and gives the new case's outcome as ``perfrules test PACK --format json`` does
@@ -696,8 +700,12 @@ def save_case(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     file_name = body.get("file", CASES_FILE)
     if not isinstance(pack_name, str) or not isinstance(name, str) or not name.strip():
         raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'pack' and 'name' are needed"})
-    if not isinstance(expect, Mapping) or not any(expect.get(k) for k in ("total", "grade")):
-        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'expect' needs a total or a grade"})
+    if not isinstance(expect, Mapping) or not any(
+        expect.get(k) for k in ("total", "grade", "errors")
+    ):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'expect' needs a total, grade or errors"})
+    if not isinstance(expect.get("errors", []), list):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'expect.errors' is a list of codes"})
     if (
         not isinstance(file_name, str)
         or Path(file_name).name != file_name

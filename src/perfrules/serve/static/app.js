@@ -34,7 +34,7 @@ const TEXT = {
     "prove.passed": "性质在 {n} 个生成的单位上成立", "prove.failed": "性质不成立（{n} 个例子后找到反例）",
     "prove.open": "在评分中打开反例",
     "case.title": "存为用例", "case.pack": "保存到规则包", "case.name": "用例名称", "case.total": "预期总分",
-    "case.grade": "预期等级", "case.save": "存为用例", "case.saved": "已保存到 {path}（第 {line} 行）：{outcome}",
+    "case.grade": "预期等级", "case.errors": "预期错误代码", "case.save": "存为用例", "case.saved": "已保存到 {path}（第 {line} 行）：{outcome}",
     "case.passes": "该用例在 perfrules test 中通过", "case.fails": "该用例在 perfrules test 中失败：{why}",
     "case.whatif": "试算：{values}", "case.counterexample": "反例（{scheme}）", "case.exists": "已有同名用例：请换一个名称",
     "export.xlsx": "XLSX 表单", "export.pdf": "PDF 报告", "export.html": "HTML 报告", "export.json": "追踪 JSON",
@@ -69,7 +69,7 @@ const TEXT = {
     "prove.passed": "The properties hold on {n} generated units", "prove.failed": "A property fails (counterexample after {n} examples)",
     "prove.open": "Open the counterexample in Score",
     "case.title": "Save as a case", "case.pack": "Save into pack", "case.name": "Case name", "case.total": "Expected total",
-    "case.grade": "Expected grade", "case.save": "Save as a case", "case.saved": "Saved in {path} (line {line}): {outcome}",
+    "case.grade": "Expected grade", "case.errors": "Expected error codes", "case.save": "Save as a case", "case.saved": "Saved in {path} (line {line}): {outcome}",
     "case.passes": "the case passes under perfrules test", "case.fails": "the case fails under perfrules test: {why}",
     "case.whatif": "what if {values}", "case.counterexample": "counterexample ({scheme})", "case.exists": "A case of that name is there already: choose another name",
     "export.xlsx": "XLSX form", "export.pdf": "PDF report", "export.html": "HTML report", "export.json": "Trace JSON",
@@ -408,8 +408,10 @@ async function runScore({ whatIf = false } = {}) {
   const { status, data } = await apiJson("POST", "/api/score", lastRequest);
   $("score-error").textContent = "";
   if (status !== 200) {
-    if (data.diagnostics) showDiagnostics($("score-error"), data.diagnostics);
-    else $("score-error").textContent = data.error;
+    if (data.diagnostics) {
+      showDiagnostics($("score-error"), data.diagnostics);
+      prefillCase(null, data.diagnostics); // a unit the scheme refuses is a case too
+    } else $("score-error").textContent = data.error;
     return;
   }
   if (!whatIf) baseline = data.trace;
@@ -430,10 +432,13 @@ function rows(node, depth, out) {
   return out;
 }
 
-function prefillCase(trace) {
-  // what the page shows is what the case will expect; the fields can be changed first
-  $("case-total").value = trace.total;
-  $("case-grade").value = trace.grade?.label ?? "";
+function prefillCase(trace, diagnostics = []) {
+  // what the page shows is what the case will expect (a total and grade, or the codes of the
+  // errors the facts raise); the fields can be changed first
+  $("case").hidden = false;
+  $("case-total").value = trace?.total ?? "";
+  $("case-grade").value = trace?.grade?.label ?? "";
+  $("case-errors").value = [...new Set(diagnostics.filter((d) => d.severity === "error").map((d) => d.code))].join(" ");
   const folder = $("score-scheme").value.replace(/[^/]*$/, "");
   const pack = [...$("case-pack").options].find((o) => o.value === `${folder}pack.toml`);
   if (pack) $("case-pack").value = pack.value;
@@ -450,7 +455,11 @@ $("case-save").addEventListener("click", async () => {
     pack: $("case-pack").value,
     name: $("case-name").value,
     facts: factsSpec(),
-    expect: { total: $("case-total").value.trim() || null, grade: $("case-grade").value.trim() || null },
+    expect: {
+      total: $("case-total").value.trim() || null,
+      grade: $("case-grade").value.trim() || null,
+      errors: $("case-errors").value.split(/[\s,，]+/).filter(Boolean),
+    },
     lang,
   };
   $("case-status").textContent = t("busy");
