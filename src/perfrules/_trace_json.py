@@ -361,8 +361,10 @@ def cohort_json(cohort: CohortTrace) -> str:
         tied = ",".join(string(u) for u in rank.tied_with)
         decided = "null" if rank.decided_by is None else string(rank.decided_by)
         more = f',"tied_count":{rank.tied_count}' if rank.tied_count > len(rank.tied_with) else ""
+        # Only a scheme that declares a shared mark has "shown": other traces keep their bytes.
+        shown = f',"shown":{string(rank.shown)}' if rank.shared_mark else ""
         rank_text = (
-            f'{{"position":{rank.position},"of":{rank.of},"ties":{string(rank.ties)},'
+            f'{{"position":{rank.position}{shown},"of":{rank.of},"ties":{string(rank.ties)},'
             f'"keys":[{keys}],"tied_with":[{tied}]{more},"decided_by":{decided}}}'
         )
     group = "null" if cohort.cohort is None else string(cohort.cohort)

@@ -251,6 +251,8 @@ def content_hash(scheme: Scheme) -> str:
                 del entry["counted"]
     if data["scheme"].get("fit") is None:  # likewise
         data["scheme"].pop("fit", None)
+    if data.get("ranking") and not data["ranking"].get("shared_mark"):  # likewise
+        data["ranking"].pop("shared_mark", None)
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

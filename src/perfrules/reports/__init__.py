@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from perfrules._lazy import lazy_exports
 from perfrules.errors import Lang
 from perfrules.reports._layout import level_headings
-from perfrules.reports._pdf import PdfError, render_pdf
+from perfrules.reports._pdf import PdfError, print_pdf, render_pdf
 from perfrules.reports._safe import (
     FORMULA_STARTS,
     click_text,
@@ -24,6 +24,7 @@ from perfrules.reports._safe import (
     text_cells,
 )
 from perfrules.reports.html import render_html
+from perfrules.reports.league import render_league_html
 from perfrules.reports.markdown import render_markdown
 from perfrules.reports.text import (
     diagnostics_json,
@@ -34,12 +35,14 @@ from perfrules.reports.text import (
     render_diagnostics,
     render_diff,
     render_explain,
+    render_movers,
     render_score_table,
+    render_table_audit,
 )
 from perfrules.trace import Trace
 
 if TYPE_CHECKING:
-    from perfrules.reports._xlsx import render_xlsx
+    from perfrules.reports._xlsx import render_league_xlsx, render_xlsx
 
 __all__ = [
     "FORMATS",
@@ -53,6 +56,7 @@ __all__ = [
     "level_headings",
     "make_console",
     "make_progress",
+    "print_pdf",
     "printable",
     "render_audit",
     "render_batch_summary",
@@ -60,9 +64,13 @@ __all__ = [
     "render_diff",
     "render_explain",
     "render_html",
+    "render_league_html",
+    "render_league_xlsx",
     "render_markdown",
+    "render_movers",
     "render_pdf",
     "render_score_table",
+    "render_table_audit",
     "render_xlsx",
     "results_format",
     "sheet_value",
@@ -70,7 +78,7 @@ __all__ = [
 ]
 
 #: Loaded when first used: the workbook writer needs openpyxl (the ``xlsx`` extra).
-_LAZY = {"._xlsx": ("render_xlsx",)}
+_LAZY = {"._xlsx": ("render_league_xlsx", "render_xlsx")}
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 

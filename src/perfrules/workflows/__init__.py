@@ -18,7 +18,13 @@ if TYPE_CHECKING:
         score_batch,
         write_results,
     )
-    from perfrules.workflows._diff import diff_schemes, what_if, what_if_traces
+    from perfrules.workflows._diff import (
+        diff_schemes,
+        is_results_file,
+        movers,
+        what_if,
+        what_if_traces,
+    )
     from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
     from perfrules.workflows._invariants import (
         InvariantError,
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
         facts_toml,
         unit_violations,
     )
+    from perfrules.workflows._league import league_table
     from perfrules.workflows._newpack import pack_module_name, write_new_pack
     from perfrules.workflows._packs import (
         Case,
@@ -39,6 +46,7 @@ if TYPE_CHECKING:
         packs,
         run_cases,
     )
+    from perfrules.workflows._published import audit_table
     from perfrules.workflows._schema import KINDS, schema_text
     from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch
     from perfrules.workflows._table import rank_rows, score_chunk, score_table, to_pandas
@@ -58,13 +66,17 @@ __all__ = [
     "as_compiled",
     "assert_invariants",
     "audit",
+    "audit_table",
     "check_scheme",
     "cohort_violations",
     "diff_schemes",
     "extends_text",
     "facts_toml",
     "find_pack",
+    "is_results_file",
+    "league_table",
     "load_report",
+    "movers",
     "new_year_text",
     "pack_module_name",
     "packs",
@@ -91,7 +103,7 @@ __all__ = [
 _LAZY = {
     "._audit": ("audit", "load_report"),
     "._batch": ("CSV_EOLS", "CsvStyle", "read_units", "score_batch", "write_results"),
-    "._diff": ("diff_schemes", "what_if", "what_if_traces"),
+    "._diff": ("diff_schemes", "is_results_file", "movers", "what_if", "what_if_traces"),
     "._files": ("STDOUT", "extends_text", "new_year_text", "write_atomic"),
     "._invariants": (
         "InvariantError",
@@ -101,10 +113,13 @@ _LAZY = {
         "check_scheme",
         "cohort_violations",
         "facts_toml",
+        "league_table",
         "unit_violations",
     ),
+    "._league": ("league_table",),
     "._newpack": ("pack_module_name", "write_new_pack"),
     "._packs": ("Case", "InstalledPack", "PackError", "find_pack", "packs", "run_cases"),
+    "._published": ("audit_table",),
     "._schema": ("KINDS", "schema_text"),
     "._stream": ("STREAM_OUTPUTS", "stream_batch"),
     "._table": ("rank_rows", "score_chunk", "score_table", "to_pandas"),

@@ -475,7 +475,7 @@ def _cohort_cells(result: Result, columns: list[str]) -> list[str]:
             cells.append("" if value is None else format_number(value))
         elif index == len(columns) - 1 and column == "rank":
             rank = result.rank
-            cells.append("" if rank is None else str(rank.position))
+            cells.append("" if rank is None else rank.shown)
         else:  # the cohort's key (the group_by fact)
             cells.append("" if cohort is None or cohort.cohort is None else cohort.cohort)
     return cells
@@ -652,7 +652,10 @@ def _write_xlsx(
     summary = workbook.create_sheet("summary")
     extra = _cohort_columns(compiled)
     group_by = compiled.scheme.cohort.group_by if compiled.scheme.cohort is not None else None
-    numeric = {c for c in extra if c != group_by}
+    ranking = compiled.scheme.ranking
+    marked = ranking is not None and bool(ranking.shared_mark)
+    # A rank with a shared mark (=5) is text, as published.
+    numeric = {c for c in extra if c != group_by and not (marked and c == "rank")}
     _append(summary, ["unit", "total", "grade", *ids, *extra], bold=True)
     for unit in outcome.units:
         if unit.result is None:

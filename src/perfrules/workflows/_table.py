@@ -375,11 +375,20 @@ class Chunk:
     ranked: bool
     scale: int | None = None
     lost: dict[str, Fraction] = field(default_factory=dict)
+    #: ``[ranking] shared_mark``: the ``rank`` column is text as published (``=5``).
+    rank_mark: str = ""
 
     def with_ranks(self, ranks: Mapping[int, Any], offset: int = 0) -> pa.Table:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
         if not self.ranked:
             return self.table
+        at = self.table.column_names.index("errors")
+        if self.rank_mark:
+            shown = [
+                ranks[offset + r].shown if offset + r in ranks else None
+                for r in range(self.table.num_rows)
+            ]
+            return self.table.add_column(at, "rank", pa.array(shown, type=pa.string()))
         column = pa.array(
             [
                 ranks[offset + r].position if offset + r in ranks else None
@@ -387,7 +396,6 @@ class Chunk:
             ],
             type=pa.int64(),
         )
-        at = self.table.column_names.index("errors")
         return self.table.add_column(at, "rank", column)
 
 
@@ -478,7 +486,9 @@ def score_chunk(
     ranked = compiled.scheme.ranking is not None
     places = plan.total_places
     scale = None if places is None else 10**places
-    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost)
+    ranking = compiled.scheme.ranking
+    mark = "" if ranking is None else ranking.shared_mark
+    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark)
 
 
 def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column], n: int) -> Ints:
