@@ -33,8 +33,9 @@ def client():
                 "distributed.scheduler.worker-ttl": None,
             }
         ),
+        # The scheduler's HTTP server on a free port: 8787 may be another run's.
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster, timeout="180s") as connected,
     ):

@@ -29,20 +29,50 @@ from perfrules.workflows import InstalledPack, packs
 __version__ = VERSION
 
 
-def score_table(compiled: CompiledScheme, table: object) -> object:
+def score_table(compiled: CompiledScheme, table: object, *, errors: bool = False) -> object:
     """Score every row of a table of units; return a table of the same kind.
 
-    *table* is a pandas or polars DataFrame or a pyarrow Table, one row per unit, with the
-    columns of a batch CSV (``unit``, ``<indicator id>`` or ``<indicator id>.<input>``,
-    ``shared.<input>``). The result has ``unit``, ``total``, ``grade``, the cohort and
-    ``rank`` where the scheme declares them, one column per indicator and ``errors``;
-    scores are exact decimals. Rows the scalar scorer takes on its fast path are scored as
-    integer arrays; the others one by one, each problem located at ``table:ROW:COLUMN``.
     Needs ``pip install 'perfrules[frame]'`` (numpy, pyarrow, narwhals).
+
+    Args:
+        compiled: the scheme, compiled once (:func:`compile_scheme`).
+        table: a pandas or polars DataFrame or a pyarrow Table, one row per unit, with the
+            columns of a batch CSV: ``unit``, ``<indicator id>`` (its actual value) or
+            ``<indicator id>.<input>``, and ``shared.<input>``. Read CSVs as text
+            (``dtype=str`` in pandas) so that ``0.90`` stays what was typed.
+        errors: also return the problems as a table of their own.
+
+    Returns:
+        A table of the same kind as *table*, with the columns ``unit``, ``total``,
+        ``grade``, the cohort's key and values and ``rank`` where the scheme declares them,
+        one column per indicator and ``errors`` (the row's problems as text, located at
+        ``table:ROW:COLUMN``; null for a row that scored). Scores are exact decimals
+        (``decimal128`` in Arrow, ``Decimal`` in pandas and polars), never floats; every
+        row equals :meth:`CompiledScheme.evaluate` of the same facts.
+
+        With ``errors=True``, the pair ``(results, errors)``; *errors* is a table of the
+        same kind with one row per problem: ``row`` (the row's position from 0, as in the
+        results), ``column`` (the name of the column it is about; null when it is about
+        the row, such as a missing fact), ``code`` and ``message``.
+
+    Raises:
+        FactsError: the table cannot hold units: over 10,000 columns or a column name over
+            1,000 characters (``PR418``), a name given twice (``PR420``), a column of a type
+            no fact is read from (``PR419``). A row's own problems never raise.
+        TypeError: *table* is not a DataFrame or Table.
+
+    Examples:
+        >>> import pandas as pd  # doctest: +SKIP
+        >>> results, errors = perfrules.score_table(  # doctest: +SKIP
+        ...     compiled, pd.read_csv("units.csv", dtype=str), errors=True
+        ... )
+        >>> errors[["row", "column", "code"]]  # doctest: +SKIP
+           row        column   code
+        0    2  shared.bid  PR402
     """
     from perfrules.workflows import score_table as run  # noqa: PLC0415 - optional extra
 
-    return run(compiled, table)
+    return run(compiled, table, errors=errors)
 
 
 __all__ = [

@@ -1,12 +1,5 @@
 """Scoring a Dask DataFrame, partition by partition (``pip install 'perfrules[dask]'``).
 
->>> import dask.dataframe as dd
->>> import perfrules, perfrules.dask
->>> compiled = perfrules.compile_scheme(perfrules.load_scheme("scheme.toml"))  # doctest: +SKIP
->>> units = dd.read_csv("units-*.csv", dtype=str)  # doctest: +SKIP
->>> results = perfrules.dask.score_dask(compiled, units)  # doctest: +SKIP
->>> results.to_parquet("results/")  # doctest: +SKIP
-
 Each partition is scored by the same code as :func:`perfrules.score_table` (arrays for the
 regular rows, ``evaluate`` for the others), in whatever process Dask runs it: the scheme
 travels to the workers as its validated model and is compiled there once. Cohort values are
@@ -107,6 +100,39 @@ def score_dask(compiled: CompiledScheme, units: dd.DataFrame) -> dd.DataFrame:
     The columns are those of :func:`perfrules.score_table`. Cohort values (when the scheme
     declares them) and ranks are computed here, eagerly, from every partition; the scores
     themselves stay lazy until the result is computed or written.
+
+    Args:
+        compiled: the scheme, compiled once here; the workers compile it again from its
+            validated model, once per process.
+        units: one row per unit, with the columns of :func:`perfrules.score_table` (read
+            CSVs with ``dtype=str`` and ``keep_default_na=False``, so values stay as typed).
+
+    Returns:
+        A lazy Dask DataFrame of the results, one row per unit in the order of *units*,
+        equal to :func:`perfrules.score_table` of the whole table (ranks included); a row's
+        problems are in its ``errors`` column, located at ``table:ROW:COLUMN`` with rows
+        numbered across partitions.
+
+    Raises:
+        FactsError: the columns cannot hold units (as :func:`perfrules.score_table`).
+
+    Examples:
+        >>> import dask.dataframe as dd
+        >>> import pandas as pd
+        >>> import perfrules.dask
+        >>> compiled = perfrules.compile_scheme(perfrules.load_pack("examples/ranking-index"))
+        >>> cities = pd.DataFrame(
+        ...     {
+        ...         "unit": ["A", "B", "C"],
+        ...         "shared.gdp": ["12", "10", "8"],
+        ...         "shared.green": ["45%", "50%", "40%"],
+        ...         "shared.pm25": ["30", "25", "40"],
+        ...     }
+        ... )
+        >>> units = dd.from_pandas(cities, npartitions=2)  # or dd.read_csv(..., dtype=str)
+        >>> results = perfrules.dask.score_dask(compiled, units).compute()
+        >>> results[["unit", "total", "rank"]].to_numpy().tolist()
+        [['A', Decimal('92.00'), 2], ['B', Decimal('93.33'), 1], ['C', Decimal('69.42'), 3]]
     """
     scheme = compiled.scheme
     frame: Any = units

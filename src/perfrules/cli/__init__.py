@@ -50,8 +50,11 @@ from perfrules.reports import (
     render_markdown,
     render_movers,
     render_score_table,
+    render_sensitivity,
+    render_sensitivity_html,
     render_table_audit,
     results_format,
+    sensitivity_progress,
 )
 from perfrules.reports.html import Edition
 from perfrules.rules import (
@@ -298,8 +301,9 @@ def _evaluate_in_cohort(
 ) -> Result:
     """The result of the unit named *unit_name* in *facts_path*, with its trace.
 
-    A scheme with cohort values or a ranking scores every unit together; any other scores
-    only the unit asked for, so one trace is kept however large the file.
+    A scheme with cohort values or a ranking scores every unit together (keeping the trace
+    of the unit asked for only); any other scores only that unit: one trace is kept however
+    large the file.
     """
     names: list[str] = []
     count = 0
@@ -314,7 +318,7 @@ def _evaluate_in_cohort(
                 if len(names) < 10:
                     names.append(name)
         else:
-            outcome = score_batch(compiled, facts_path, trace=True)
+            outcome = score_batch(compiled, facts_path, traced=unit_name)
             for unit in outcome.units:
                 if unit.unit == unit_name:
                     if unit.result is None:
@@ -539,6 +543,14 @@ def check(
     show_default=True,
     help="Line ending of CSV results. CSV 结果文件的换行符。",
 )
+@click.option(
+    "--errors",
+    "errors_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Many units: also write every problem as a table (unit, file, row, column, code, "
+    "message): JSON Lines for .jsonl, else CSV. 批量时另将每个错误写成表格。",
+)
 @_guard
 def score(
     scheme: str,
@@ -550,6 +562,7 @@ def score(
     edition: Edition | None,
     csv_bom: bool,
     csv_eol: str,
+    errors_out: str | None,
 ) -> None:
     """Score one unit's FACTS under SCHEME: the table, or the JSON trace.
 
@@ -578,6 +591,8 @@ def score(
     )
     if out == STDOUT and not many:
         out = None  # one unit to standard output: the page, as without --out
+    if errors_out is not None and not many:
+        raise click.UsageError("--errors is for many units (a batch CSV, Parquet or folder)")
     one_form = out is not None and not many and out.lower().endswith((".xlsx", ".pdf"))
     if out is not None and not many and (results_format(out) is None or one_form):
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown),
@@ -597,7 +612,8 @@ def score(
         return
     if out is not None or many:
         style = CsvStyle(bom=csv_bom, eol=CSV_EOLS[csv_eol])
-        _score_batch(compiled, facts, out, output_format, language, style)
+        errors = None if errors_out is None else Path(errors_out)
+        _score_batch(compiled, facts, out, output_format, language, style, errors)
         return
     result = _evaluate(compiled, facts, language, output_format, unit_name)
     assert result.trace is not None  # noqa: S101
@@ -649,6 +665,7 @@ def _score_batch(
     output_format: str,
     lang: Lang,
     style: CsvStyle,
+    errors: Path | None = None,
 ) -> None:
     if out is None:
         raise click.UsageError(f"scoring many units needs --out FILE ({_RESULT_ENDINGS})")
@@ -678,7 +695,15 @@ def _score_batch(
         with make_progress(console, enabled=show_progress) as advance:
             if streamed is not None:
                 # Any size: chunk by chunk, as arrays, written as it goes.
-                flowing = streamed(compiled, Path(source), target, progress=advance, style=style)
+                flowing = streamed(
+                    compiled,
+                    Path(source),
+                    target,
+                    progress=advance,
+                    style=style,
+                    errors=errors,
+                    lang=lang,
+                )
                 summary, failed = flowing.summary(compiled), flowing.failed
                 any_failed = flowing.failed_count > 0
             else:
@@ -691,7 +716,7 @@ def _score_batch(
         raise _fail(list(exc.diagnostics), lang, output_format) from None
     if streamed is None:
         try:
-            write_results(outcome, compiled, target, style)
+            write_results(outcome, compiled, target, style, errors=errors, lang=lang)
         except ImportError:
             click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
             raise _Exit(EXIT_USAGE) from None
@@ -1025,7 +1050,7 @@ def _write_league(table: Any, out: str, lang: Lang) -> None:
         from perfrules.reports import PdfError, print_pdf  # noqa: PLC0415
 
         try:
-            write_atomic(Path(out), print_pdf(render_league_html(table, lang)))
+            write_atomic(Path(out), print_pdf(render_league_html(table, lang), lang))
         except PdfError as exc:
             click.echo(f"perfrules: {exc}", err=True)
             raise _Exit(EXIT_USAGE) from None
@@ -1252,6 +1277,127 @@ def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
             click.echo(str(path))
         case_folder = next(p.parent for p in written if p.name == "pack.toml")
         click.echo(f"next: perfrules test {case_folder}; pip install {target}", err=True)
+
+
+@cli.command()
+@click.argument("scheme", type=_SCHEME)
+@click.argument("units", type=click.Path(dir_okay=False))
+@click.option(
+    "--vary",
+    default=None,
+    help="Vary every weight by up to ± this percent (at most 2 decimals), e.g. 10. "
+    "每个权重在 ± 该百分比内变动。",
+)
+@click.option(
+    "--range",
+    "ranges",
+    multiple=True,
+    metavar="ID=LOW:HIGH",
+    help="Draw the weight of this group or indicator between LOW and HIGH points "
+    "(repeatable). 该组或指标的权重在 LOW 与 HIGH 之间抽取（可重复）。",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1, max=100_000),
+    default=1000,
+    show_default=True,
+    help="Weight sets drawn. 抽样次数。",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the draws. 随机种子。"
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Worker processes scoring the samples (same result). 并行进程数（结果相同）。",
+)
+@click.option(
+    "--out",
+    default=None,
+    metavar="FILE.html",
+    help="Also write the HTML report with a chart of every unit's interval. "
+    "另写出含区间图的 HTML 报告。",
+)
+@_options
+@_guard
+def sensitivity(
+    scheme: str,
+    units: str,
+    vary: str | None,
+    ranges: tuple[str, ...],
+    samples: int,
+    seed: int,
+    jobs: int,
+    out: str | None,
+    output_format: str,
+    lang: Lang | None,
+) -> None:
+    """Rank stability: vary the weights, rank the units again, show how far each moves.
+
+    排名稳定性：在给定范围内变动权重、重新排名，显示每个单位名次的中位数、5–95 % 区间
+    以及影响它最大的权重。
+    """
+    language = lang or _SETTINGS.lang or default_lang()
+    if out is not None and Path(out).suffix.lower() != ".html":
+        raise click.BadParameter("the report must end in .html", param_hint="--out")
+    try:
+        from perfrules.workflows import (  # noqa: PLC0415 - the frame extra
+            SensitivityError,
+            WeightRange,
+            read_table,
+        )
+        from perfrules.workflows import sensitivity as run  # noqa: PLC0415
+    except ImportError:
+        click.echo("sensitivity needs: pip install 'perfrules[frame]'", err=True)
+        raise _Exit(EXIT_USAGE) from None
+    percent: Decimal | None = None
+    if vary is not None:
+        try:
+            percent = Decimal(vary.strip())
+        except ArithmeticError:
+            raise click.BadParameter(f"not a percent: {vary!r}", param_hint="--vary") from None
+    try:
+        declared = [WeightRange.parse(text) for text in ranges]
+    except SensitivityError as exc:
+        raise click.BadParameter(str(exc), param_hint="--range") from None
+    compiled = _load_compiled(scheme, language, output_format)
+    bad_rows: list[Diagnostic] = []
+    try:
+        table = read_table(units, bad_rows)
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), language, output_format) from None
+    if bad_rows:
+        raise _fail(bad_rows, language, output_format)
+    console = make_console(stderr=True)
+    show = console.is_terminal and not _SETTINGS.quiet
+    try:
+        with sensitivity_progress(console, enabled=show) as advance:
+            result = run(
+                compiled,
+                table,
+                vary=percent,
+                ranges=declared,
+                samples=samples,
+                seed=seed,
+                jobs=jobs,
+                progress=advance,
+            )
+    except SensitivityError as exc:
+        raise click.UsageError(str(exc)) from None
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), language, output_format) from None
+    if out is not None:
+        write_atomic(Path(out), render_sensitivity_html(result, language))
+        if not _SETTINGS.quiet:
+            click.echo(out, err=True)
+    if output_format == "json":
+        import json  # noqa: PLC0415
+
+        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_sensitivity(result, language, make_console())
 
 
 @cli.command(name="packs")

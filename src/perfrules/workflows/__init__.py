@@ -48,6 +48,16 @@ if TYPE_CHECKING:
     )
     from perfrules.workflows._published import audit_table
     from perfrules.workflows._schema import KINDS, schema_text
+    from perfrules.workflows._sensitivity import (
+        Sensitivity,
+        SensitivityError,
+        UnitStability,
+        WeightRange,
+        WeightSetting,
+        perturbed_weights,
+        read_table,
+        sensitivity,
+    )
     from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch
     from perfrules.workflows._table import rank_rows, score_chunk, score_table, to_pandas
     from perfrules.workflows._templates import write_template
@@ -62,7 +72,12 @@ __all__ = [
     "InstalledPack",
     "InvariantError",
     "PackError",
+    "Sensitivity",
+    "SensitivityError",
+    "UnitStability",
     "Violation",
+    "WeightRange",
+    "WeightSetting",
     "as_compiled",
     "assert_invariants",
     "audit",
@@ -80,13 +95,16 @@ __all__ = [
     "new_year_text",
     "pack_module_name",
     "packs",
+    "perturbed_weights",
     "rank_rows",
+    "read_table",
     "read_units",
     "run_cases",
     "schema_text",
     "score_batch",
     "score_chunk",
     "score_table",
+    "sensitivity",
     "stream_batch",
     "to_pandas",
     "unit_violations",
@@ -121,6 +139,16 @@ _LAZY = {
     "._packs": ("Case", "InstalledPack", "PackError", "find_pack", "packs", "run_cases"),
     "._published": ("audit_table",),
     "._schema": ("KINDS", "schema_text"),
+    "._sensitivity": (
+        "Sensitivity",
+        "SensitivityError",
+        "UnitStability",
+        "WeightRange",
+        "WeightSetting",
+        "perturbed_weights",
+        "read_table",
+        "sensitivity",
+    ),
     "._stream": ("STREAM_OUTPUTS", "stream_batch"),
     "._table": ("rank_rows", "score_chunk", "score_table", "to_pandas"),
     "._templates": ("write_template",),

@@ -14,6 +14,7 @@ Needs the ``frame`` extra (numpy, pyarrow, narwhals); imported only when used.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,9 +33,12 @@ from perfrules.errors import FactsError
 from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
 from perfrules.workflows._batch import (
+    _shared_problems,
     _unit_facts,
+    _unknown_shared,
     _with_positions,
     check_header,
+    placed,
     refused,
 )
 
@@ -42,9 +46,11 @@ if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
     from perfrules.engine import Arrays
 
 __all__ = [
+    "ERRORS_SCHEMA",
     "TABLE_SOURCE",
     "Chunk",
     "cohort_pass",
+    "errors_table",
     "rank_rows",
     "score_arrow",
     "score_chunk",
@@ -62,13 +68,18 @@ Ints = np.ndarray[Any, Any]
 _Cohort = tuple[CohortValues, list[str | None], dict[int, FactsError]]
 
 
-def score_table(compiled: CompiledScheme, table: Any) -> Any:
+def score_table(compiled: CompiledScheme, table: Any, *, errors: bool = False) -> Any:
     """Score every row of *table*; return a table of the same kind with the results.
 
     Columns of the result: ``unit``, ``total``, ``grade``, the cohort's key and values and
     ``rank`` when the scheme declares them, one column per indicator (its rounded score, null
     when excluded), and ``errors`` (the row's problems, located at ``table:ROW:COLUMN``;
     null for a row that scored). Scores and totals are exact decimals.
+
+    With *errors*, the pair ``(results, errors)``: the second a table of the same kind with
+    one row per problem (:data:`ERRORS_SCHEMA`: ``row``, the row's position from 0, as in
+    the results; ``column``, the name of the column it is about, null when it is about the
+    row; ``code``; ``message``).
 
     Raises:
         TypeError: *table* is not a DataFrame or Table narwhals knows.
@@ -79,11 +90,15 @@ def score_table(compiled: CompiledScheme, table: Any) -> Any:
     """
     check_header(_names_of(table), TABLE_SOURCE)
     frame = nw.from_native(table, eager_only=True)
-    arrow = _to_arrow(frame)
-    out = score_arrow(compiled, arrow)
-    if frame.implementation is nw.Implementation.PANDAS:
-        return to_pandas(out)
-    return nw.from_arrow(out, backend=frame.implementation).to_native()
+    arrow = readable_table(_to_arrow(frame), TABLE_SOURCE)
+    out, problems = _score_arrow(compiled, arrow)
+
+    def native(result: pa.Table) -> Any:
+        if frame.implementation is nw.Implementation.PANDAS:
+            return to_pandas(result)
+        return nw.from_arrow(result, backend=frame.implementation).to_native()
+
+    return (native(out), native(problems)) if errors else native(out)
 
 
 def to_pandas(table: pa.Table) -> Any:
@@ -345,10 +360,68 @@ def _take_flags(values: list[bool], codes: Ints) -> Ints:
 # --- scoring ----------------------------------------------------------------------------
 def score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> pa.Table:
     """:func:`score_table` on a pyarrow Table."""
-    arrow = readable_table(arrow, TABLE_SOURCE)
+    out, _ = _score_arrow(compiled, readable_table(arrow, TABLE_SOURCE))
+    return out
+
+
+def _score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The results of a readable Arrow table, and its errors table."""
     values = cohort_pass(compiled, [arrow]) if compiled.plan.has_cohort else None
     chunk = score_chunk(compiled, arrow, values)
-    return chunk.with_ranks(rank_rows(compiled, chunk.rankable))
+    names = [str(n) for n in arrow.column_names]
+    return chunk.with_ranks(rank_rows(compiled, chunk.rankable)), errors_table(
+        chunk.failures, names
+    )
+
+
+#: The errors table of :func:`score_table`: one row per problem.
+ERRORS_SCHEMA: Final = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("column", pa.string()),
+        ("code", pa.string()),
+        ("message", pa.string()),
+    ]
+)
+
+
+def errors_table(
+    failures: Mapping[int, FactsError], names: Sequence[str], offset: int = 0
+) -> pa.Table:
+    """The problems of the failed rows as a table (:data:`ERRORS_SCHEMA`).
+
+    *failures* are by row of a chunk whose columns are *names*; *offset* is the chunk's
+    first row in the whole table. A problem's column is its diagnostic's (1-based) column
+    named; null when it is about the whole row.
+    """
+    rows: list[int] = []
+    columns: list[str | None] = []
+    codes: list[str] = []
+    messages: list[str] = []
+    for row in sorted(failures):
+        for d in failures[row].diagnostics:
+            rows.append(offset + row)
+            columns.append(names[d.column - 1] if 0 < d.column <= len(names) else None)
+            codes.append(d.code)
+            messages.append(d.message("en"))
+    return pa.table([rows, columns, codes, messages], schema=ERRORS_SCHEMA)
+
+
+def unknown_shared_rows(
+    compiled: CompiledScheme, names: Sequence[str], columns: Mapping[str, Any], n: int
+) -> tuple[dict[str, tuple[int, str, str]], Ints]:
+    """``shared.*`` columns of *names* that the scheme does not read, and the rows filling one.
+
+    Which columns is the batch reader's rule (``_unknown_shared``); each such row is refused
+    with ``PR421`` when it is scored (``_shared_problems``) and left out of cohort values.
+    """
+    unknown = _unknown_shared(names, compiled)
+    rows = np.zeros(n, dtype=np.bool_)
+    for key in unknown:
+        column = columns.get(key)
+        if column is not None:
+            rows |= column.present()
+    return unknown, rows
 
 
 @dataclass
@@ -408,24 +481,53 @@ def rank_rows(
 
 
 def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortValues:
-    """The first pass over every chunk: the cohort values (rows numbered across chunks)."""
+    """The first pass over every chunk: the cohort values (rows numbered across chunks).
+
+    A row refused for a ``shared.*`` column nothing reads is left out of the values, as the
+    in-memory batch leaves it out; the problems of the others keep their row numbers.
+    """
+    left_out: list[int] = []  # rows (across chunks) not given to the values, in order
 
     def facts() -> Iterable[dict[str, Any]]:
         wanted = compiled.plan.cohort_reads
+        position = 0
         for arrow in chunks:
             n = arrow.num_rows
             names = [str(c) for c in arrow.column_names]
             unit_at, by_name = table_columns(names)
+            unknown = _unknown_shared(names, compiled)
             columns = {
                 name: _Column(name, i, arrow.column(i))
                 for name, i in by_name.items()
-                if name.removeprefix("shared.") in wanted and name.startswith("shared.")
+                if name.startswith("shared.")
+                and (name.removeprefix("shared.") in wanted or name in unknown)
             }
+            _, refused_rows = unknown_shared_rows(compiled, names, columns, n)
             units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n)
             for r, shared in enumerate(_shared_rows(columns, wanted, n)):
+                if refused_rows[r]:
+                    left_out.append(position + r)
+                    continue
                 yield {"unit": units[r], "shared": shared}
+            position += n
 
-    return compiled.cohort_values(facts())
+    values = compiled.cohort_values(facts())
+    if not left_out:
+        return values
+    problems = {_row_of(p, left_out): error for p, error in values.problems.items()}
+    return CohortValues(values.by_cohort, values.units, problems)
+
+
+def _row_of(position: int, left_out: list[int]) -> int:
+    """The row of the *position*-th unit given to the values (from 0), *left_out* skipped.
+
+    The least row with ``position`` rows before it not left out: a fixed point reached
+    from below (*left_out* is sorted).
+    """
+    row = position
+    while (following := position + bisect.bisect_right(left_out, row)) != row:
+        row = following
+    return row
 
 
 def score_chunk(
@@ -474,12 +576,16 @@ def score_chunk(
     if cohort is not None:
         for position in cohort[2]:
             regular[position] = False
+    # A row giving a shared fact nothing reads is refused (PR421): the long way says so.
+    unknown, refused_rows = unknown_shared_rows(compiled, names, columns, n)
+    regular &= ~refused_rows
     arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
     if arrays is not None:
-        regular = arrays.regular
+        regular = arrays.regular & ~refused_rows
     scalar: dict[int, Result | FactsError] = {}
+    place = _Place(names, units, first_row, label, unknown)
     for row in np.flatnonzero(~regular).tolist():
-        scalar[row] = _score_row(compiled, columns, names, units, row, cohort, first_row, label)
+        scalar[row] = _score_row(compiled, columns, place, row, cohort)
     rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
     table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
@@ -618,27 +724,47 @@ class _UnitNames:
         return self.array
 
 
+@dataclass(frozen=True)
+class _Place:
+    """How the rows of a chunk are named and placed in diagnostics.
+
+    Attributes:
+        names: the columns in table order (the unit column too).
+        units: each row's unit name.
+        first_row: the number of the chunk's first row.
+        label: the table's name (``table``, or the file it was read from).
+        unknown: the ``shared.*`` columns nothing reads (``_unknown_shared``).
+    """
+
+    names: Sequence[str]
+    units: _UnitNames
+    first_row: int
+    label: str
+    unknown: Mapping[str, tuple[int, str, str]]
+
+
 def _score_row(
     compiled: CompiledScheme,
     columns: Mapping[str, _Column],
-    order: Sequence[str],
-    units: _UnitNames,
+    place: _Place,
     row: int,
     cohort: _Cohort | None,
-    first_row: int,
-    label: str,
 ) -> Result | FactsError:
     """One row the long way: every problem explained at its row and column."""
-    if cohort is not None and row in cohort[2]:
-        return cohort[2][row]
     # Every column in table order (the unit column too), so positions are the table's own.
     cells: dict[str, Any] = {}
-    for name in order:
+    for name in place.names:
         column = columns.get(name)
         cell = _MISSING if column is None else column.row(row)
         cells[name] = "" if cell is _MISSING else cell
+    where = (place.label, row + place.first_row)
+    refused_here = _shared_problems(cells, dict(place.unknown), where) if place.unknown else None
+    if refused_here is not None:
+        return refused_here
     data, positions = _unit_facts(cells, compiled)
-    facts = _with_positions(data, positions, (label, row + first_row), units[row])
+    facts = _with_positions(data, positions, where, place.units[row])
+    if cohort is not None and row in cohort[2]:
+        return placed(cohort[2][row], facts)
     try:
         return compiled.evaluate(
             facts, trace=False, cohort=cohort[0] if cohort is not None else None
