@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import socket
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -561,13 +562,14 @@ def test_check_gives_line_column_and_end_column(client, bench, root):
     assert first["file"] == "2021/scheme.toml"
     line = text.splitlines()[first["line"] - 1]
     assert line[first["column"] - 1] == "（"
-    index = document["diagnostics"].index(first)
-    assert document["end_columns"][index] == first["column"] + 1
+    # the end comes from the library, as in perfrules check --format json
+    assert (first["end_line"], first["end_column"]) == (first["line"], first["column"] + 1)
+    assert "end_columns" not in document
 
 
 def test_check_of_a_clean_file_is_empty(client, bench):
     answer = _post(client, bench, "/api/check", {"path": "2021/scheme.toml"})
-    assert answer.json() == {"diagnostics": [], "end_columns": []}
+    assert answer.json() == {"diagnostics": []}
 
 
 def test_score_equals_the_cli(client, bench, root, monkeypatch):
@@ -579,6 +581,33 @@ def test_score_equals_the_cli(client, bench, root, monkeypatch):
     assert trace == expected
     assert trace["total"] == "89.25"
     assert trace["grade"]["label"] == "良好"
+
+
+def test_score_shows_the_numbers_the_reports_show(client, bench, root, monkeypatch):
+    body = {"scheme": {"path": "2021/scheme.toml"}, "facts": {"path": "2021/facts.toml"}}
+    shown = _post(client, bench, "/api/score", body).json()["shown"]["质量-市域治理"]
+    assert shown["roundings"] == [{"before": "4.772727…", "after": "4.77"}]
+    assert "0.795454…" in shown["steps"]
+    # the same short forms as perfrules explain writes (the library's formatter, one owner)
+    monkeypatch.chdir(root)
+    text = (
+        CliRunner()
+        .invoke(
+            cli,
+            ["explain", "2021/scheme.toml", "2021/facts.toml", "质量-市域治理", "--lang", "zh"],
+        )
+        .stdout
+    )
+    assert "4.772727… → 4.77" in text
+    assert "0.795454…" in text
+
+
+def test_the_page_does_not_shorten_numbers_itself():
+    script = (Path(__file__).parents[1] / "src/perfrules/serve/static/app.js").read_text("utf-8")
+    # no second formatter of numbers: no digit-counting pattern, no rounding in the page
+    assert "\\d{6}" not in script
+    assert "toFixed" not in script
+    assert "Math.round(Number" not in script
 
 
 def test_score_of_edited_facts_text(client, bench, root):
@@ -697,6 +726,176 @@ def test_prove_finds_a_counterexample_in_a_planted_defect(client, bench, root):
     assert (
         "[indicators" in document["counterexample"] or "indicators" in document["counterexample"]
     )
+
+
+def _save_case(client, bench, **body):
+    sent = {
+        "pack": "2021",
+        "name": "what if 88 tasks were done",
+        "facts": {"path": "2021/facts.toml", "overrides": {"质量-市域治理": {"actual": "88"}}},
+        "expect": {"total": "90.48", "grade": "优秀"},
+        **body,
+    }
+    return _post(client, bench, "/api/case", sent)
+
+
+def test_a_what_if_is_saved_as_a_case_that_passes_under_perfrules_test(
+    client, bench, root, monkeypatch
+):
+    before = (root / "2021/cases/report.toml").read_bytes()
+    answer = _save_case(client, bench)
+    assert answer.status_code == 200
+    document = answer.json()
+    assert document["path"] == "2021/cases/workbench.toml"
+    # the answer is the new case's entry of perfrules test PACK --format json
+    expected = _cli_json(root, monkeypatch, "test", "2021", "--format", "json")
+    [entry] = [e for e in expected if e["case"] == "what if 88 tasks were done"]
+    assert document["result"] == entry
+    assert entry["passed"] is True
+    assert entry["file"] == "2021/cases/workbench.toml"
+    assert all(e["passed"] for e in expected)
+    assert (root / "2021/cases/report.toml").read_bytes() == before  # the others untouched
+    # a second case goes into the same file, which stays a valid cases file
+    second = _save_case(
+        client,
+        bench,
+        name="the published unit, but with a wrong grade expected",
+        facts={"path": "2021/facts.toml"},
+        expect={"total": "89.25", "grade": "优秀"},
+    ).json()
+    assert second["result"]["passed"] is False
+    assert any("优秀" in f for f in second["result"]["failures"])
+    again = _cli_json(root, monkeypatch, "test", "2021", "-k", "workbench", "--format", "json")
+    assert [e["passed"] for e in again] == [True, False]
+
+
+def _outcome(client, bench, scheme, facts_text):
+    """What the page shows for a unit: its total, or the codes of the errors it raises."""
+    answer = _post(
+        client,
+        bench,
+        "/api/score",
+        {"scheme": scheme, "facts": {"path": "counterexample.toml", "text": facts_text}},
+    ).json()
+    if "trace" in answer:
+        return {"total": answer["trace"]["total"]}
+    return {"errors": sorted({d["code"] for d in answer["diagnostics"]})}
+
+
+def test_a_counterexample_is_saved_with_the_facts_prove_found(client, bench, root, monkeypatch):
+    text = (root / "2021/scheme.toml").read_text(encoding="utf-8")
+    broken = text.replace(
+        'completion = "weight * min(actual, 1)"', 'completion = "weight * actual"', 1
+    )
+    found = _post(
+        client,
+        bench,
+        "/api/prove",
+        {"scheme": {"path": "2021/scheme.toml", "text": broken}, "examples": 200},
+    ).json()["counterexample"]
+    # the page scored it under the defect: a total, or refused (a score beyond its weight)
+    shown = _outcome(client, bench, {"path": "2021/scheme.toml", "text": broken}, found)
+    saved = _save_case(
+        client,
+        bench,
+        name="counterexample",
+        facts={"path": "counterexample.toml", "text": found},
+        expect=shown,
+    ).json()
+    written = (root / "2021/cases/workbench.toml").read_text(encoding="utf-8")
+    assert "[case.facts.indicators." in written
+    # the pack's scheme is the fixed one: the case passes there only if the fixed scheme
+    # gives what the defect gave (its facts are the counterexample's, written in full)
+    fixed = _outcome(client, bench, {"path": "2021/scheme.toml"}, found)
+    assert saved["result"]["passed"] is (fixed == shown)
+    # and it passes under the scheme with the defect
+    (root / "2021/scheme.toml").write_text(broken, encoding="utf-8")
+    [entry] = _cli_json(
+        root, monkeypatch, "test", "2021", "-k", "counterexample", "--format", "json"
+    )
+    assert entry["passed"] is True
+
+
+def test_a_unit_the_scheme_refuses_is_saved_expecting_its_errors(client, bench, root, monkeypatch):
+    scheme = root / "2021/scheme.toml"
+    broken = scheme.read_text(encoding="utf-8").replace(
+        'completion = "weight * min(actual, 1)"', 'completion = "weight * actual"', 1
+    )
+    scheme.write_text(broken, encoding="utf-8")
+    facts = {"path": "2021/facts.toml", "overrides": {"群众满意度": {"actual": "200%"}}}
+    refused = _post(
+        client, bench, "/api/score", {"scheme": {"path": "2021/scheme.toml"}, "facts": facts}
+    )
+    assert refused.status_code == 422
+    assert {d["code"] for d in refused.json()["diagnostics"]} == {"PR501"}
+    saved = _save_case(
+        client, bench, name="beyond the weight", facts=facts, expect={"errors": ["PR501"]}
+    ).json()
+    [entry] = _cli_json(root, monkeypatch, "test", "2021", "-k", "beyond", "--format", "json")
+    assert saved["result"] == entry
+    assert entry["passed"] is True
+
+
+def test_saving_a_case_keeps_the_file_valid_or_writes_nothing(client, bench, root):
+    assert _save_case(client, bench).status_code == 200
+    path = root / "2021/cases/workbench.toml"
+    written = path.read_bytes()
+    assert _save_case(client, bench).status_code == 409  # the same name twice
+    assert path.read_bytes() == written
+    # a name a TOML string cannot hold as typed is written escaped
+    odd = 'quote " and \\ and \u007f and \n a new line'
+    assert _save_case(client, bench, name=odd).status_code == 200
+    cases = tomllib.loads(path.read_text(encoding="utf-8"))["case"]
+    assert [case["name"] for case in cases] == ["what if 88 tasks were done", odd]
+    # a cases file that is not one is not written to
+    (root / "2021/cases/bad.toml").write_text("[[case]]\nnope = 1\n", encoding="utf-8")
+    bad = _save_case(client, bench, file="bad.toml", name="another")
+    assert bad.status_code == 422
+    assert (root / "2021/cases/bad.toml").read_text(encoding="utf-8") == "[[case]]\nnope = 1\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"pack": "../outside"}, 403),
+        ({"pack": "2021", "file": "../scheme.toml"}, 400),
+        ({"pack": "2021", "file": "/etc/cases.toml"}, 400),
+        ({"pack": "2021", "file": "cases.json"}, 400),
+        ({"pack": "2021", "name": ""}, 400),
+        ({"pack": "2021", "expect": {}}, 400),
+        ({"pack": "2021", "expect": {"total": "1", "scores": []}}, 400),
+        ({"pack": "2021", "expect": {"errors": "PR501"}}, 400),
+        ({"pack": "nowhere"}, 404),
+    ],
+)
+def test_saving_a_case_is_refused_when_odd(client, bench, root, body, status):
+    assert _save_case(client, bench, **body).status_code == status
+    assert not (root / "2021/cases/workbench.toml").exists()
+
+
+def test_a_cases_folder_that_is_a_broken_link_is_refused(client, bench, root, tmp_path):
+    shutil.rmtree(root / "2021/cases")
+    (root / "2021/cases").symlink_to(tmp_path / "nowhere")
+    assert _save_case(client, bench).status_code == 403
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_case_saved_in_a_pack_whose_scheme_is_broken_says_so(client, bench, root):
+    scheme = root / "2021/scheme.toml"
+    scheme.write_text(scheme.read_text(encoding="utf-8") + "\nnope = 1\n", encoding="utf-8")
+    answer = _save_case(client, bench)
+    assert answer.status_code == 200
+    assert answer.json()["result"] is None
+    assert answer.json()["diagnostics"][0]["file"] == "2021/scheme.toml"
+    assert (root / "2021/cases/workbench.toml").exists()
+
+
+def test_a_case_file_linked_out_of_the_root_is_not_written(client, bench, root, tmp_path):
+    outside = tmp_path / "outside.toml"
+    outside.write_text("", encoding="utf-8")
+    (root / "2021/cases/workbench.toml").symlink_to(outside)
+    assert _save_case(client, bench).status_code == 403
+    assert outside.read_text(encoding="utf-8") == ""
 
 
 def test_audit_equals_the_cli_and_names_the_slip(client, bench, root, monkeypatch):
@@ -865,6 +1064,50 @@ def test_diff_shows_whose_grade_changes_across_many_units(client, bench, root):
     assert second["grade_changes"] is False
     assert last["unit"] == "broken"
     assert last["diagnostics"][0]["code"] == "PR402"
+
+
+def test_a_unit_of_the_diff_opens_both_traces(client, bench, root):
+    (root / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
+    body = {
+        "old": {"path": "2021/scheme.toml"},
+        "new": {"path": "2022/scheme.toml"},
+        "units": {"path": "units.csv"},
+    }
+    [row] = [
+        u for u in _post(client, bench, "/api/diff", body).json()["units"] if u["unit"] == "slips"
+    ]
+    document = _post(client, bench, "/api/diff-unit", {**body, "unit": "slips"}).json()
+    old, new = document["old"], document["new"]
+    # the two traces are those the diff's table of units summed up
+    assert (old["trace"]["total"], new["trace"]["total"]) == (
+        row["total"]["old"],
+        row["total"]["new"],
+    )
+    assert (old["trace"]["grade"]["label"], new["trace"]["grade"]["label"]) == ("良好", "中等")
+    assert old["trace"]["provenance"]["scheme"]["id"] == "xinzhou-zfw-2021"
+    assert new["trace"]["provenance"]["scheme"]["id"] == "xinzhou-zfw-2022"
+
+    # an indicator of the new year only is in the new trace alone
+    def ids(node):
+        return {node["id"]}.union(*(ids(child) for child in node["children"]))
+
+    assert "数量-智慧政法" in ids(new["trace"]["root"]) - ids(old["trace"]["root"])
+    assert "数量-智慧政法" in new["shown"]
+
+
+def test_a_unit_that_is_not_there_or_cannot_be_scored(client, bench, root):
+    (root / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
+    body = {
+        "old": {"path": "2021/scheme.toml"},
+        "new": {"path": "2022/scheme.toml"},
+        "units": {"path": "units.csv"},
+    }
+    assert _post(client, bench, "/api/diff-unit", {**body, "unit": "nobody"}).status_code == 404
+    broken = _post(client, bench, "/api/diff-unit", {**body, "unit": "broken"})
+    assert broken.status_code == 422
+    assert broken.json()["diagnostics"][0]["code"] == "PR402"
+    outside = {**body, "units": {"path": "../units.csv"}, "unit": "slips"}
+    assert _post(client, bench, "/api/diff-unit", outside).status_code == 403
 
 
 def _filled_template(client, bench):

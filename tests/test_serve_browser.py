@@ -56,6 +56,7 @@ def served(tmp_path_factory):
     text = (SEED / "scheme.toml").read_text(encoding="utf-8")
     defect_text = text.replace('"weight * min(actual, 1)"', '"weight * actual"', 1)
     (defect / "scheme.toml").write_text(defect_text, encoding="utf-8")
+    (defect / "pack.toml").write_text('id = "defect"\n', encoding="utf-8")
     from test_serve import UNITS_CSV
 
     (root / "units.csv").write_text(UNITS_CSV, encoding="utf-8")
@@ -188,6 +189,22 @@ def test_a_typo_is_located_underlined_and_cleared(page):
     expect(page.locator(".cm-lintRange-error")).to_have_count(0)
 
 
+def test_the_underline_is_the_span_the_library_gives(page):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#problems-summary")).to_have_text("没有问题")
+    _rules_line(page, 'missing = "error"').click()
+    page.keyboard.press("Home")
+    page.keyboard.type("x")  # an unknown key: the key and its value underlined, not the comment
+    problem = page.get_by_role("button", name="PR101")
+    expect(problem).to_be_visible()
+    underline = page.locator(".cm-lintRange-error")
+    expect(underline).to_have_count(1)
+    assert underline.inner_text() == 'xmissing = "error"'
+    page.keyboard.press("Backspace")
+    expect(page.locator("#problems-summary")).to_have_text("没有问题", timeout=5000)
+
+
 def test_score_the_seed_and_open_a_row(page):
     from playwright.sync_api import expect
 
@@ -213,6 +230,44 @@ def test_score_the_seed_and_open_a_row(page):
     expect(page.locator("#whatif-note")).to_contain_text("89.25 → 90.48")
 
 
+def test_save_a_what_if_as_a_case(page, served):
+    from playwright.sync_api import expect
+
+    _, root = served
+    page.get_by_role("tab", name="评分").click()
+    page.get_by_label("方案").first.select_option("2021/scheme.toml")
+    page.get_by_role("button", name="计算得分").click()
+    page.get_by_role("button", name="质量-市域治理", exact=True).click()
+    field = page.get_by_label("试算 质量-市域治理 actual")
+    field.fill("88")
+    field.press("Enter")
+    expect(page.locator("#total")).to_have_text("90.48")
+    # one click: the pack beside the scheme, the result shown as what the case expects
+    expect(page.get_by_label("保存到规则包")).to_have_value("2021/pack.toml")
+    expect(page.get_by_label("预期总分")).to_have_value("90.48")
+    expect(page.get_by_label("预期等级")).to_have_value("优秀")
+    expect(page.get_by_label("用例名称")).to_have_value(re.compile("质量-市域治理 actual=88"))
+    page.get_by_role("button", name="存为用例").click()
+    status = page.locator("#case-status")
+    expect(status).to_contain_text("2021/cases/workbench.toml")
+    expect(status).to_contain_text("通过")
+    _shot(page, page.locator("#case"), "score-save-case")
+    # the file is a cases file perfrules test runs, and the new case passes there
+    again = subprocess.run(
+        [sys.executable, "-m", "perfrules", "test", str(root / "2021"), "-k", "workbench"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    # the same name twice is refused, and the file is left as it was
+    before = (root / "2021/cases/workbench.toml").read_bytes()
+    page.expect_console_error("409")
+    page.get_by_role("button", name="存为用例").click()
+    expect(status).to_contain_text("已有同名用例")
+    assert (root / "2021/cases/workbench.toml").read_bytes() == before
+
+
 def test_diff_two_years_with_a_unit(page):
     from playwright.sync_api import expect
 
@@ -230,13 +285,58 @@ def test_diff_two_years_with_a_unit(page):
     expect(first).to_contain_text("slips")
     expect(first).to_contain_text("良好 → 中等")
     _shot(page, page.locator("#diff"), "diff")
+    # the grade flip opens its two traces, last year's scheme beside this year's
+    first.get_by_role("button", name="slips").click()
+    box = page.locator("#diff-unit")
+    expect(box.locator(".unit-head[data-side='old']")).to_contain_text("80.30")
+    expect(box.locator(".unit-head[data-side='old']")).to_contain_text("良好")
+    expect(box.locator(".unit-head[data-side='new']")).to_contain_text("79.25")
+    expect(box.locator(".unit-head[data-side='new']")).to_contain_text("中等")
+    old, new = (
+        box.locator(".unit-trace[data-side='old']"),
+        box.locator(".unit-trace[data-side='new']"),
+    )
+    # a row that moved is open on both sides; another row opens on both at a click
+    expect(old.locator("h2")).not_to_be_empty()
+    expect(new.locator("h2")).to_have_text(old.locator("h2").inner_text())
+    box.get_by_role("button", name="质量-市域治理", exact=True).click()
+    expect(old.locator("h2")).to_have_text("质量-市域治理")
+    expect(new.locator("h2")).to_have_text("质量-市域治理")
+    expect(old).to_contain_text("→")
+    # a row of the new year only: the old side says there is none
+    box.get_by_role("button", name="数量-智慧政法", exact=True).click()
+    expect(new.locator("h2")).to_have_text("数量-智慧政法")
+    expect(old).to_have_text("（无）")
+    _shot(page, box, "diff-unit-traces")
+
+
+def test_save_a_unit_the_scheme_refuses_as_a_case(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="评分").click()
+    page.locator("#score-scheme").select_option("defect/scheme.toml")
+    page.locator("#score-facts").select_option("2021/facts.toml")
+    page.get_by_role("button", name="计算得分").click()
+    expect(page.locator("#total")).to_have_text("89.25")
+    page.get_by_role("button", name="群众满意度", exact=True).click()
+    field = page.get_by_label("试算 群众满意度 actual")
+    field.fill("200%")
+    page.expect_console_error("422")
+    field.press("Enter")  # the defect gives 10 points of 5: refused, PR501
+    expect(page.locator("#score-error")).to_contain_text("PR501")
+    expect(page.get_by_label("预期错误代码")).to_have_value("PR501")
+    expect(page.get_by_label("预期总分")).to_have_value("")
+    expect(page.get_by_label("保存到规则包")).to_have_value("defect/pack.toml")
+    page.get_by_role("button", name="存为用例").click()
+    expect(page.locator("#case-status")).to_contain_text("defect/cases/workbench.toml")
+    expect(page.locator("#case-status")).to_contain_text("通过")
 
 
 def test_cases_pass_and_prove_finds_the_planted_defect(page):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="测试").click()
-    page.get_by_label("规则包").select_option("2021/pack.toml")
+    page.locator("#tests-pack").select_option("2021/pack.toml")
     page.get_by_role("button", name="运行用例").click()
     expect(page.locator("#tests-summary")).to_contain_text("0 失败")
     page.locator("#prove-scheme").select_option("defect/scheme.toml")
@@ -245,8 +345,27 @@ def test_cases_pass_and_prove_finds_the_planted_defect(page):
     _shot(page, page.locator("#tests"), "tests-prove")
     page.get_by_role("button", name="在评分中打开反例").click()
     expect(page.get_by_role("tab", name="评分")).to_have_attribute("aria-selected", "true")
-    expect(page.locator("#total")).not_to_be_empty()
     expect(page.locator("#facts-text")).to_have_value(re.compile(r"\[indicators\."))
+    # the counterexample is scored (a total) or refused (a score beyond its weight: PR501);
+    # either way the case to save expects what the page shows
+    expect(page.locator("#case")).to_be_visible()  # filled in as it is shown
+    if page.locator("#case-errors").input_value():
+        page.expect_console_error("422")
+        expect(page.locator("#score-error")).to_contain_text("counterexample.toml")
+    else:
+        expect(page.locator("#total")).to_have_text(page.locator("#case-total").input_value())
+    # one click saves it as a case of the defect's pack; it passes there (it pins what the
+    # defect gives) until the scheme is fixed
+    expect(page.get_by_label("保存到规则包")).to_have_value("defect/pack.toml")
+    expect(page.get_by_label("用例名称")).to_have_value(re.compile("defect/scheme.toml"))
+    page.get_by_role("button", name="存为用例").click()
+    expect(page.locator("#case-status")).to_contain_text("defect/cases/workbench.toml")
+    expect(page.locator("#case-status")).to_contain_text("通过")
+    page.get_by_role("tab", name="测试").click()
+    page.locator("#tests-pack").select_option("defect/pack.toml")
+    page.get_by_role("button", name="运行用例").click()
+    expect(page.locator("#tests-summary")).to_contain_text("，0 失败")
+    expect(page.locator("#tests-result")).to_contain_text("defect/scheme.toml")
 
 
 def test_audit_a_published_report(page, served):

@@ -62,6 +62,11 @@ class Diagnostic:
         column: 1-based character column in ``file``; 0 when unknown.
         excerpt: the text of the offending line, for display.
         severity: ``"error"`` or ``"warning"``; defaults to the code's severity.
+        end_line: 1-based line where the offending text ends; 0 when unknown.
+        end_column: 1-based column just after the offending text (exclusive: ``weigth``
+            at column 1 ends at column 7); 0 when unknown. With ``line`` and ``column`` it
+            spans the key and its value (``weigth = 6``), or the token of a formula
+            (``xweight``), or a table header's key.
     """
 
     code: str
@@ -73,6 +78,8 @@ class Diagnostic:
     column: int = 0
     excerpt: str | None = None
     severity: Severity = field(default="error")
+    end_line: int = 0
+    end_column: int = 0
 
     def __post_init__(self) -> None:
         """Take the severity from the code's table entry unless set explicitly."""
@@ -101,8 +108,10 @@ class Diagnostic:
         line: int,
         column: int,
         excerpt: str | None = None,
+        end_line: int = 0,
+        end_column: int = 0,
     ) -> Diagnostic:
-        """A copy of this diagnostic placed at *file*:*line*:*column*."""
+        """A copy placed at *file*:*line*:*column*, ending before *end_line*:*end_column*."""
         return Diagnostic(
             self.code,
             self.path,
@@ -113,6 +122,8 @@ class Diagnostic:
             column,
             excerpt,
             self.severity,
+            end_line,
+            end_column,
         )
 
     def to_dict(self, lang: Lang = "en") -> dict[str, object]:
@@ -120,6 +131,8 @@ class Diagnostic:
 
         ``file``, ``line``, ``column``, ``key`` and ``hint`` are ``None`` (JSON ``null``) when
         there is none: a problem of the whole file has no line, one of the whole scheme no key.
+        ``end_line`` and ``end_column`` (exclusive) say where the offending text ends, or are
+        ``None`` when that is not known (a problem found without a source map).
         """
         return {
             "code": self.code,
@@ -127,6 +140,8 @@ class Diagnostic:
             "file": self.file or None,
             "line": self.line or None,
             "column": self.column or None,
+            "end_line": (self.end_line or None) if self.line else None,
+            "end_column": (self.end_column or None) if self.line else None,
             "key": self.key or None,
             "message": self.message(lang),
             "hint": self.hint_text(lang),

@@ -153,11 +153,18 @@ class Source:
         if source_map is None:
             return diagnostic.located(file=file, line=0, column=0)
         if value_offset is not None:
-            line, column = source_map.value_position(diagnostic.path, value_offset)
+            line, column, end_line, end_column = source_map.value_span(
+                diagnostic.path, value_offset
+            )
         else:
-            line, column = source_map.position(diagnostic.path)
+            line, column, end_line, end_column = source_map.span(diagnostic.path)
         return diagnostic.located(
-            file=file, line=line, column=column, excerpt=source_map.line_text(line)
+            file=file,
+            line=line,
+            column=column,
+            excerpt=source_map.line_text(line),
+            end_line=end_line,
+            end_column=end_column,
         )
 
 
@@ -815,6 +822,10 @@ def _resolve_document(
     base: dict[str, Any] | None = None
     if extends is not None:
         line, column = source_map.value_position(("extends",))
+        # the whole path is underlined (not its closing quote)
+        _, _, end_line, end_column = source_map.span(("extends",))
+        if (source_map.line_text(end_line) or "")[end_column - 2 : end_column - 1] in ('"', "'"):
+            end_column -= 1
         problem: Diagnostic | None = None
         if not isinstance(extends, str) or not extends:
             expected = {"expected": "a file path in quotes", "expected_zh": "带引号的文件路径"}
@@ -852,7 +863,14 @@ def _resolve_document(
         if problem is not None:
             excerpt = source_map.line_text(line)
             diagnostics.append(
-                problem.located(file=name, line=line, column=column, excerpt=excerpt)
+                problem.located(
+                    file=name,
+                    line=line,
+                    column=column,
+                    excerpt=excerpt,
+                    end_line=end_line,
+                    end_column=end_column,
+                )
             )
             # Without what it extends, every missing section would be a consequence of this
             # one problem, listed before it: report the cause alone.
@@ -924,9 +942,14 @@ def _pack_scheme(
 
 
 def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagnostic:
-    line, column = source_map.position(diagnostic.path)
+    line, column, end_line, end_column = source_map.span(diagnostic.path)
     return diagnostic.located(
-        file=file, line=line, column=column, excerpt=source_map.line_text(line)
+        file=file,
+        line=line,
+        column=column,
+        excerpt=source_map.line_text(line),
+        end_line=end_line,
+        end_column=end_column,
     )
 
 

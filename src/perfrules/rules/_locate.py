@@ -2,9 +2,9 @@ r"""Where each key of a TOML document is: key path → line and column.
 
 ``tomllib`` parses TOML but gives no positions, yet every diagnostic must point at a line.
 This module scans the text of a document that ``tomllib`` has already accepted and records
-the position of every key and value: table headers (``[a.b]``), arrays of tables
-(``[[a.b]]``, indexed per parent element), dotted keys, quoted keys, inline tables and
-arrays (also across lines), multi-line strings and comments.
+the position of every key and value, and where each ends: table headers (``[a.b]``), arrays
+of tables (``[[a.b]]``, indexed per parent element), dotted keys, quoted keys, inline tables
+and arrays (also across lines), multi-line strings and comments.
 
 Lines end only at ``\n`` (``str.splitlines`` would also split at ``\x85`` or ``\u2028``,
 which TOML allows inside strings); columns count characters, 1-based.
@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 Path = tuple[str | int, ...]
+#: line, column, end line, end column (exclusive); all 0 when unknown.
+Span = tuple[int, int, int, int]
 
 _BARE_RUN = re.compile(r"[A-Za-z0-9_-]+")
 _SPACES = re.compile(r"[ \t]+")
@@ -51,7 +53,7 @@ class SourceMap:
     the maps are published only when complete.
     """
 
-    __slots__ = ("_keys", "_lines", "_values", "file", "scan", "text")
+    __slots__ = ("_ends", "_keys", "_lines", "_values", "file", "scan", "text")
 
     def __init__(self, text: str, file: str | None = None, *, scan: bool = False) -> None:
         """A map of *text*; with *scan*, positions are found by scanning it (TOML)."""
@@ -60,6 +62,7 @@ class SourceMap:
         self.scan = scan
         self._keys: dict[Path, tuple[int, int]] | None = None
         self._values: dict[Path, ValueSpan] = {}
+        self._ends: dict[Path, tuple[int, int, int, int]] = {}
         self._lines: list[str] | None = None
 
     @property
@@ -69,9 +72,11 @@ class SourceMap:
         if keys is None:
             keys = {}
             values: dict[Path, ValueSpan] = {}
+            ends: dict[Path, tuple[int, int, int, int]] = {}
             if self.scan:
-                _Scanner(self.text, keys, values).document()
+                _Scanner(self.text, keys, values, ends).document()
             self._values = values
+            self._ends = ends
             self._keys = keys  # last: another thread sees both maps complete, or scans too
         return keys
 
@@ -99,6 +104,44 @@ class SourceMap:
             probe = probe[:-1]
         return (0, 0)
 
+    def span(self, path: Sequence[str | int]) -> Span:
+        """Where *path*'s key starts and its text ends (else its nearest located ancestor's).
+
+        All 0 when none is located. The end is that of the value when it ends on the key's
+        line (``weigth = 6``, ``id = "x"``), else that of the key (a table header's
+        ``[indicators.q1]``, a key whose array runs over several lines).
+        """
+        probe = tuple(path)
+        keys = self.keys
+        while probe:
+            found = keys.get(probe)
+            if found is not None:
+                key_line, key_end, value_line, value_end = self._ends.get(
+                    probe, (found[0], found[1], 0, 0)
+                )
+                if value_line == found[0]:
+                    return (*found, value_line, value_end)
+                return (*found, key_line, key_end)
+            probe = probe[:-1]
+        return (0, 0, 0, 0)
+
+    def value_span(self, path: Sequence[str | int], offset: int = 0) -> Span:
+        """Where the token at character *offset* of the value at *path* starts and ends.
+
+        The token is a name or a number (a run of letters, digits and ``_``; a number also
+        takes ``.`` and ``%``), a quoted string, or else the one character there (``（``). A
+        value written with escapes cannot be mapped character by character: its span is the
+        value's first character.
+        """
+        value = self.values.get(tuple(path))
+        if value is None:
+            return self.span(path)
+        line, column = self.value_position(path, offset)
+        if not value.exact:
+            return (line, column, line, column + 1)
+        text = self.line_text(line) or ""
+        return (line, column, line, column + _token_length(text, column - 1))
+
     def value_position(self, path: Sequence[str | int], offset: int = 0) -> tuple[int, int]:
         """Line and column of character *offset* inside the value at *path*."""
         span = self.values.get(tuple(path))
@@ -124,9 +167,31 @@ class SourceMap:
         return None
 
 
+def _token_length(text: str, start: int) -> int:
+    """Characters in the token of *text* at index *start* (at least 1)."""
+    if start >= len(text):
+        return 1
+    first = text[start]
+    end = start + 1
+    if first in "\"'":
+        closing = text.find(first, end)
+        return (closing + 1 if closing >= 0 else len(text)) - start
+    if first.isalnum() or first == "_":
+        number = first.isdigit()
+        while end < len(text) and (
+            text[end].isalnum() or text[end] == "_" or (number and text[end] in ".%")
+        ):
+            end += 1
+    return end - start
+
+
 class _Scanner:
     def __init__(
-        self, text: str, keys: dict[Path, tuple[int, int]], values: dict[Path, ValueSpan]
+        self,
+        text: str,
+        keys: dict[Path, tuple[int, int]],
+        values: dict[Path, ValueSpan],
+        ends: dict[Path, tuple[int, int, int, int]] | None = None,
     ) -> None:
         self.text = text
         self.i = 0
@@ -134,6 +199,8 @@ class _Scanner:
         self.col = 1
         self.keys = keys
         self.values = values
+        #: per key path: the line and end column of its key, then of its value (0 if none)
+        self.ends: dict[Path, tuple[int, int, int, int]] = {} if ends is None else ends
         self.arrays: dict[Path, int] = {}
         self.table: Path = ()
 
@@ -197,12 +264,14 @@ class _Scanner:
             self.i = match.end()
         return self.text[start : self.i]
 
-    def key(self) -> list[tuple[str, tuple[int, int]]]:
+    def key(self) -> list[tuple[str, tuple[int, int, int]]]:
+        """The parts of a (dotted) key: each with its line, column and end column."""
         parts = []
         while True:
             self.skip_ws()
-            pos = (self.line, self.col)
-            parts.append((self.key_part(), pos))
+            line, col = self.line, self.col
+            name = self.key_part()
+            parts.append((name, (line, col, self.col if self.line == line else col + 1)))
             self.skip_ws()
             if self.peek() == ".":
                 self.advance()
@@ -280,6 +349,16 @@ class _Scanner:
 
     # --- values ----------------------------------------------------------------------
     def value(self, path: Path) -> None:
+        line, col, start = self.line, self.col, self.i
+        self.value_text(path)
+        end_line, end_col = self.line, self.col
+        if end_line == line:  # a number's run goes up to a comment: not its spaces
+            end_col = col + len(self.text[start : self.i].rstrip(" \t\r"))
+        key = self.ends.get(path)
+        key_line, key_end = (key[0], key[1]) if key is not None else (line, col + 1)
+        self.ends[path] = (key_line, key_end, end_line, end_col)
+
+    def value_text(self, path: Path) -> None:
         ch = self.peek()
         if self.text.startswith(('"""', "'''"), self.i):
             quote = ch
@@ -337,17 +416,19 @@ class _Scanner:
                 return
             element = (*path, index)
             self.keys.setdefault(element, (self.line, self.col))
+            self.ends.setdefault(element, (self.line, self.col + 1, 0, 0))
             self.value(element)
             index += 1
             self.skip_ws_comments_newlines()
             if self.peek() == ",":
                 self.advance()
 
-    def record_key(self, base: Path, parts: list[tuple[str, tuple[int, int]]]) -> Path:
+    def record_key(self, base: Path, parts: list[tuple[str, tuple[int, int, int]]]) -> Path:
         path = base
-        for name, pos in parts:
+        for name, (line, col, end) in parts:
             path = (*path, name)
-            self.keys.setdefault(path, pos)
+            self.keys.setdefault(path, (line, col))
+            self.ends.setdefault(path, (line, end, 0, 0))
         return path
 
     # --- document --------------------------------------------------------------------
@@ -356,17 +437,19 @@ class _Scanner:
         self.advance(2 if array else 1)
         parts = self.key()
         resolved: Path = ()
-        for n, (name, pos) in enumerate(parts):
+        for n, (name, (line, col, end)) in enumerate(parts):
             resolved = (*resolved, name)
             last = n == len(parts) - 1
             if last and array:
-                self.keys.setdefault(resolved, pos)
+                self.keys.setdefault(resolved, (line, col))
+                self.ends.setdefault(resolved, (line, end, 0, 0))
                 count = self.arrays.get(resolved, 0)
                 self.arrays[resolved] = count + 1
                 resolved = (*resolved, count)
             elif resolved in self.arrays:
                 resolved = (*resolved, self.arrays[resolved] - 1)
-            self.keys.setdefault(resolved, pos)
+            self.keys.setdefault(resolved, (line, col))
+            self.ends.setdefault(resolved, (line, end, 0, 0))
         self.table = resolved
         self.skip_line()
 

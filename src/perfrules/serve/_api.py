@@ -17,25 +17,32 @@ import json
 import os
 import tempfile
 import threading
+import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
+from fractions import Fraction
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Final
 
+from perfrules._numbers import format_number, format_short
 from perfrules.engine import CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, DiagnosticsError, Lang, RuleFileError
 from perfrules.facts import Facts, load_facts, loads_facts
 from perfrules.rules import check_path
 from perfrules.serve._guard import KINDS, MAX_FILE, Refused, Root
-from perfrules.trace import Trace
+from perfrules.trace import NodeTrace, Trace
 from perfrules.workflows import (
+    Case,
     PackError,
     diff_schemes,
+    facts_toml,
+    find_pack,
     new_year_text,
     read_units,
     run_cases,
     what_if,
+    what_if_traces,
     write_atomic,
 )
 
@@ -44,12 +51,14 @@ __all__ = [
     "audit",
     "check",
     "diff",
+    "diff_unit",
     "explain",
     "export",
     "list_files",
     "new_year",
     "prove",
     "read_file",
+    "save_case",
     "save_file",
     "score",
     "test_pack",
@@ -112,27 +121,6 @@ def diagnostics_document(
             entry["file"] = root.relative(diagnostic.file)
         out.append(entry)
     return out
-
-
-def end_column(line_text: str, column: int) -> int:
-    """Where the editor's underline of a problem at *column* ends (exclusive, 1-based).
-
-    The token at the column: a bare word (key, name, number), a quoted string, or one character.
-    """
-    if column <= 0:
-        return len(line_text) + 1
-    start = column - 1
-    if start >= len(line_text):
-        return column + 1
-    first = line_text[start]
-    end = start + 1
-    if first == '"':
-        closing = line_text.find('"', end)
-        end = closing + 1 if closing > 0 else len(line_text)
-    elif first.isalnum() or first in "_-":
-        while end < len(line_text) and (line_text[end].isalnum() or line_text[end] in "_-"):
-            end += 1
-    return end + 1
 
 
 def _scheme_text(root: Root, spec: Mapping[str, Any]) -> tuple[Path, str | None]:
@@ -367,26 +355,56 @@ def new_year(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
 def check(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     """``perfrules check FILE --format json`` of the file, or of the text being edited.
 
-    ``end_columns`` (one per diagnostic) say where the editor's underline ends.
+    Each diagnostic's ``line``/``column`` to ``end_line``/``end_column`` is what the editor
+    underlines.
     """
     language = _lang(body, lang)
     path, text = _scheme_text(root, body)
     _, _, diagnostics = check_path(root.given(path), text, root=root.folder, files=True)
-    document = diagnostics_document(root, diagnostics, language)
-    source = text if text is not None else path.read_text(encoding="utf-8", errors="replace")
-    lines = source.splitlines()
-    here = root.relative(path)
-    ends = []
-    for entry in document:
-        line = entry["line"]
-        same_file = entry["file"] == here and 0 < line <= len(lines)
-        ends.append(end_column(lines[line - 1], entry["column"]) if same_file else 0)
-    return {"diagnostics": document, "end_columns": ends}
+    return {"diagnostics": diagnostics_document(root, diagnostics, language)}
+
+
+def _short(value: object) -> str:
+    """A value as the text and HTML reports show it: ``4.772727…``, ``true``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Fraction):
+        return format_short(value)
+    return "" if value is None else str(value)
+
+
+def shown(trace: Trace) -> dict[str, dict[str, Any]]:
+    """The numbers of each row's explanation as the reports write them, by row id.
+
+    The trace's values are exact (a repeating one to 28 digits); the page shows these
+    short forms, made by the library's formatter, next to them: ``steps`` (one per step),
+    ``roundings`` (``before`` and ``after``, one per rounding) and ``inputs`` (by name).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    stack: list[NodeTrace] = [trace.root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if not (node.steps or node.roundings or node.inputs):
+            continue
+        out[node.id] = {
+            "steps": [_short(step.value) for step in node.steps],
+            "roundings": [
+                {"before": _short(r.before), "after": format_number(r.after, r.places)}
+                for r in node.roundings
+            ],
+            "inputs": {i.name: _short(i.value) for i in node.inputs},
+        }
+    return out
 
 
 def score(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
-    """``perfrules score SCHEME FACTS --format json``: the trace (``perfrules.trace/1``)."""
-    return {"trace": _evaluate(root, body, _lang(body, lang)).to_dict()}
+    """``perfrules score SCHEME FACTS --format json``: the trace (``perfrules.trace/1``).
+
+    ``shown`` has the short forms of the explanations' numbers (see :func:`shown`).
+    """
+    trace = _evaluate(root, body, _lang(body, lang))
+    return {"trace": trace.to_dict(), "shown": shown(trace)}
 
 
 def explain(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
@@ -497,16 +515,59 @@ def _units_what_if(
     return sorted(rows, key=order)
 
 
+def diff_unit(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
+    """One unit of a many-unit facts file scored under both schemes: its two traces.
+
+    ``old`` and ``new`` each hold the trace (as ``perfrules score --format json`` writes it)
+    and its short numbers (:func:`shown`), to read side by side; the first unit of that name
+    is the one scored, as in the diff's table of units.
+    """
+    language = _lang(body, lang)
+    before = _compiled(root, _spec(body, "old"), language)
+    after = _compiled(root, _spec(body, "new"), language)
+    name = _spec(body, "units").get("path")
+    unit = body.get("unit")
+    if not isinstance(name, str) or not isinstance(unit, str):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'units.path' and 'unit' are needed"})
+    source = root.given(root.path(name))
+    for found, facts, _ in read_units(source, after):
+        if found != unit:
+            continue
+        try:
+            if isinstance(facts, DiagnosticsError):
+                raise facts
+            old_trace, new_trace = what_if_traces(before, after, facts)
+        except DiagnosticsError as exc:
+            raise Answer(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                {"diagnostics": diagnostics_document(root, list(exc.diagnostics), language)},
+            ) from None
+        return {
+            "unit": unit,
+            "old": {"trace": old_trace.to_dict(), "shown": shown(old_trace)},
+            "new": {"trace": new_trace.to_dict(), "shown": shown(new_trace)},
+        }
+    raise Answer(HTTPStatus.NOT_FOUND, {"error": f"no unit named {unit!r} in {name}"})
+
+
 # -- tests and proofs -----------------------------------------------------------------------------
 
 
 def test_pack(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     """``perfrules test PACK --format json``: one entry per case."""
-    language = _lang(body, lang)
     name = body.get("pack")
     if not isinstance(name, str):
         raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'pack' must be a string"})
-    pack_file = root.path(name if name.endswith("pack.toml") else f"{name}/pack.toml")
+    return _case_entries(root, name, _lang(body, lang))
+
+
+def _pack_file(root: Root, name: str) -> Path:
+    """The ``pack.toml`` of the pack *name* (its folder, or the file itself)."""
+    return root.path(name if name.endswith("pack.toml") else f"{name}/pack.toml")
+
+
+def _case_entries(root: Root, name: str, language: Lang) -> list[dict[str, Any]]:
+    pack_file = _pack_file(root, name)
     try:
         pack, results = run_cases(root.given(pack_file.parent))
     except (RuleFileError, PackError) as exc:
@@ -567,6 +628,123 @@ def prove(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
         "properties": {"passed": True, "examples": count, "message": ""},
         "counterexample": None,
     }
+
+
+#: The cases file the workbench adds to, in the pack's ``cases`` folder, unless told another.
+CASES_FILE: Final = "workbench.toml"
+#: The keyword every saved case carries (``perfrules test PACK -k workbench`` runs them).
+CASE_KEYWORD: Final = "workbench"
+
+
+def _toml_string(text: str) -> str:
+    """*text* as a TOML basic string (JSON's escapes are TOML's; TOML also escapes DEL)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _case_text(name: str, facts: Facts, expect: Mapping[str, Any]) -> str:
+    """One ``[[case]]``: its name, keyword, what must come out, and the unit's facts."""
+    lines = [
+        "",
+        "# Saved from the workbench.",
+        "[[case]]",
+        f"name = {_toml_string(name)}",
+        f"keywords = [{_toml_string(CASE_KEYWORD)}]",
+        "",
+        "[case.expect]",
+    ]
+    lines += [
+        f"{key} = {_toml_string(str(expect[key]))}"
+        for key in ("total", "grade")
+        if expect.get(key) is not None
+    ]
+    errors = expect.get("errors") or []
+    if errors:
+        lines.append(f"errors = [{', '.join(_toml_string(str(code)) for code in errors)}]")
+    scores = expect.get("scores") or {}
+    if scores:
+        lines += ["", "[case.expect.scores]"]
+        lines += [f"{_toml_string(k)} = {_toml_string(str(v))}" for k, v in scores.items()]
+    plain = {"indicators": dict(facts.indicators), "shared": dict(facts.shared)}
+    return "\n".join([*lines, "", facts_toml(plain, prefix="case.facts.")]).rstrip() + "\n"
+
+
+def _valid_cases(text: str) -> list[Case]:
+    """The cases of a cases file's *text*, or a 422 saying why it is not one."""
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+        entries = data.get("case")
+        if not isinstance(entries, list) or set(data) != {"case"}:
+            raise ValueError  # noqa: TRY301 - the same answer as a bad case
+        return [Case.model_validate(entry) for entry in entries]
+    except ValueError:  # a TOML error, a pydantic ValidationError
+        raise Answer(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            {"error": "the cases file would not be a valid cases file: nothing was written"},
+        ) from None
+
+
+def save_case(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
+    """Add a unit's facts and what must come out as a case of a pack, atomically.
+
+    ``pack`` is the pack's folder (as for ``/api/test``), ``name`` the case's name,
+    ``facts`` the unit (as for ``/api/score``: a file, text, an upload, what-if values),
+    ``expect`` what must come out (``total``, ``grade``, ``scores``, or the ``errors`` the
+    facts must raise, e.g. ``["PR501"]``), ``file`` the cases
+    file in the pack's ``cases`` folder (``workbench.toml``). The file stays a valid cases
+    file or is not written; a name it has already is refused (409). The answer names the
+    file and gives the new case's outcome as ``perfrules test PACK --format json`` does
+    (``null``, with the scheme's ``diagnostics``, when the pack's scheme has errors).
+    """
+    language = _lang(body, lang)
+    pack_name, name, expect = body.get("pack"), body.get("name"), body.get("expect")
+    file_name = body.get("file", CASES_FILE)
+    if not isinstance(pack_name, str) or not isinstance(name, str) or not name.strip():
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'pack' and 'name' are needed"})
+    if not isinstance(expect, Mapping) or not any(
+        expect.get(k) for k in ("total", "grade", "errors")
+    ):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'expect' needs a total, grade or errors"})
+    if not isinstance(expect.get("errors", []), list):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'expect.errors' is a list of codes"})
+    if (
+        not isinstance(file_name, str)
+        or Path(file_name).name != file_name
+        or not file_name.endswith(".toml")
+        or file_name.startswith(".")
+    ):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'file' is a .toml name in cases/"})
+    if not isinstance(expect.get("scores", {}), Mapping):
+        raise Answer(HTTPStatus.BAD_REQUEST, {"error": "'expect.scores' must be an object"})
+    pack_file = _pack_file(root, pack_name)
+    try:
+        pack = find_pack(root.given(pack_file.parent))
+    except (RuleFileError, PackError) as exc:
+        raise Answer(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            {"diagnostics": diagnostics_document(root, list(exc.diagnostics), language)},
+        ) from None
+    facts = _facts(root, _spec(body, "facts"), language)
+    relative = Path(root.relative(pack.root)) / "cases" / file_name
+    added = _case_text(name.strip(), facts, expect)
+    with _WRITE:
+        try:
+            (root.folder / relative.parent).mkdir(exist_ok=True)
+        except OSError:  # a file or a broken link named cases
+            raise Refused(HTTPStatus.FORBIDDEN, "the pack's cases folder cannot be used") from None
+        target = root.path(relative.as_posix(), must_exist=False)
+        old = target.read_text(encoding="utf-8") if target.exists() else ""
+        if old and any(case.name == name.strip() for case in _valid_cases(old)):
+            raise Answer(HTTPStatus.CONFLICT, {"error": f"a case named {name!r} is there already"})
+        text = (old if not old or old.endswith("\n") else old + "\n") + added
+        _valid_cases(text)
+        write_atomic(target, text)
+    here = root.relative(target)
+    try:
+        entries = _case_entries(root, pack_name, language)
+    except Answer as answer:  # saved, but the pack's scheme has errors: nothing ran
+        return {"path": here, "result": None, **dict(answer.document)}
+    mine = [e for e in entries if e["file"] == here and e["case"] == name.strip()]
+    return {"path": here, "result": mine[-1] if mine else None}
 
 
 # -- audit ---------------------------------------------------------------------------------------

@@ -18,7 +18,13 @@ if TYPE_CHECKING:
         score_batch,
         write_results,
     )
-    from perfrules.workflows._diff import diff_schemes, is_results_file, movers, what_if
+    from perfrules.workflows._diff import (
+        diff_schemes,
+        is_results_file,
+        movers,
+        what_if,
+        what_if_traces,
+    )
     from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
     from perfrules.workflows._invariants import (
         InvariantError,
@@ -32,7 +38,14 @@ if TYPE_CHECKING:
     )
     from perfrules.workflows._league import league_table
     from perfrules.workflows._newpack import pack_module_name, write_new_pack
-    from perfrules.workflows._packs import InstalledPack, PackError, packs, run_cases
+    from perfrules.workflows._packs import (
+        Case,
+        InstalledPack,
+        PackError,
+        find_pack,
+        packs,
+        run_cases,
+    )
     from perfrules.workflows._published import audit_table
     from perfrules.workflows._schema import KINDS, schema_text
     from perfrules.workflows._sensitivity import (
@@ -61,6 +74,7 @@ __all__ = [
     "KINDS",
     "STDOUT",
     "STREAM_OUTPUTS",
+    "Case",
     "CsvStyle",
     "InstalledPack",
     "InvariantError",
@@ -82,6 +96,7 @@ __all__ = [
     "diff_schemes",
     "extends_text",
     "facts_toml",
+    "find_pack",
     "is_results_file",
     "league_table",
     "load_report",
@@ -103,6 +118,7 @@ __all__ = [
     "to_pandas",
     "unit_violations",
     "what_if",
+    "what_if_traces",
     "write_atomic",
     "write_new_pack",
     "write_results",
@@ -114,7 +130,7 @@ __all__ = [
 _LAZY = {
     "._audit": ("audit", "load_report"),
     "._batch": ("CSV_EOLS", "CsvStyle", "read_units", "score_batch", "write_results"),
-    "._diff": ("diff_schemes", "is_results_file", "movers", "what_if"),
+    "._diff": ("diff_schemes", "is_results_file", "movers", "what_if", "what_if_traces"),
     "._files": ("STDOUT", "extends_text", "new_year_text", "write_atomic"),
     "._invariants": (
         "InvariantError",
@@ -129,7 +145,7 @@ _LAZY = {
     ),
     "._league": ("league_table",),
     "._newpack": ("pack_module_name", "write_new_pack"),
-    "._packs": ("InstalledPack", "PackError", "packs", "run_cases"),
+    "._packs": ("Case", "InstalledPack", "PackError", "find_pack", "packs", "run_cases"),
     "._published": ("audit_table",),
     "._schema": ("KINDS", "schema_text"),
     "._sensitivity": (

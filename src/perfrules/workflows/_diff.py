@@ -4,7 +4,8 @@
 renamed or moved; weight, formula, target, parameter and policy changes; bands, rounding,
 named formulas, inputs, scales and metadata; grade overrides; ``[cohort]`` and its values;
 ``[ranking]``. :func:`what_if` scores one unit's facts under both and lists every score that
-moves. :func:`movers` sets this year's units against last year's: rank and total changes,
+moves, and :func:`what_if_traces` gives that unit's two traces, to read side by side.
+:func:`movers` sets this year's units against last year's: rank and total changes,
 new and dropped units.
 """
 
@@ -23,6 +24,7 @@ from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts
 from perfrules.model import Scheme
+from perfrules.trace import Trace
 from perfrules.workflows._batch import _wide_rows, score_batch
 from perfrules.workflows._published import rank_number
 
@@ -35,6 +37,7 @@ __all__ = [
     "is_results_file",
     "movers",
     "what_if",
+    "what_if_traces",
 ]
 
 _INDICATOR_KEYS = (
@@ -261,6 +264,23 @@ def what_if(old: CompiledScheme, new: CompiledScheme, facts: Facts | Mapping[str
         if a != b:
             rows.append(ScoreChange(node_id, names[node_id], a, b))
     return WhatIf(tuple(rows), before.total, after.total, before.grade.label, after.grade.label)
+
+
+def what_if_traces(
+    old: CompiledScheme, new: CompiledScheme, facts: Facts | Mapping[str, Any]
+) -> tuple[Trace, Trace]:
+    """The traces of *facts* under the old scheme and the new, as :func:`what_if` scores them.
+
+    Raises:
+        FactsError: the facts cannot be scored under one of the schemes.
+    """
+    if not isinstance(facts, Facts):
+        facts = Facts.from_mapping(facts)
+    before = old.evaluate(_restricted(facts, old)).trace
+    after = new.evaluate(_restricted(facts, new)).trace
+    assert before is not None  # noqa: S101 - evaluate traces by default
+    assert after is not None  # noqa: S101
+    return before, after
 
 
 #: One unit's year: (unit, total, grade, rank as shown, rank position).

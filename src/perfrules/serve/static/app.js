@@ -28,10 +28,15 @@ const TEXT = {
     "diff.none": "两个方案没有差异", "diff.changes": "规则变化", "diff.effect": "对该单位的影响",
     "diff.total": "总分 {old} → {new}（{delta}）", "diff.before": "旧方案得分", "diff.after": "新方案得分", "diff.units": "多个单位（可选）",
     "diff.whose": "谁的等级会变", "diff.unit": "单位", "diff.grades": "等级", "diff.flips": "{n} 个单位等级变化", "diff.grade": "等级 {old} → {new}",
+    "diff.both": "“{unit}”在两个方案下的计算过程",
     "tests.pack": "规则包", "tests.run": "运行用例", "tests.scheme": "方案", "tests.prove": "证明",
     "tests.summary": "用例：{passed} 通过，{failed} 失败", "tests.pass": "通过", "tests.fail": "失败",
     "prove.passed": "性质在 {n} 个生成的单位上成立", "prove.failed": "性质不成立（{n} 个例子后找到反例）",
     "prove.open": "在评分中打开反例",
+    "case.title": "存为用例", "case.pack": "保存到规则包", "case.name": "用例名称", "case.total": "预期总分",
+    "case.grade": "预期等级", "case.errors": "预期错误代码", "case.save": "存为用例", "case.saved": "已保存到 {path}（第 {line} 行）：{outcome}",
+    "case.passes": "该用例在 perfrules test 中通过", "case.fails": "该用例在 perfrules test 中失败：{why}",
+    "case.whatif": "试算：{values}", "case.counterexample": "反例（{scheme}）", "case.exists": "已有同名用例：请换一个名称",
     "export.xlsx": "XLSX 表单", "export.pdf": "PDF 报告", "export.html": "HTML 报告", "export.json": "追踪 JSON",
     "export.template": "填报模板", "export.done": "已下载 {name}", "none": "（无）", "switch": "English",
     "busy": "正在计算…",
@@ -58,10 +63,15 @@ const TEXT = {
     "diff.none": "The schemes do not differ", "diff.changes": "Rule changes", "diff.effect": "Effect on the unit",
     "diff.total": "Total {old} → {new} ({delta})", "diff.before": "Old score", "diff.after": "New score", "diff.units": "Many units (optional)",
     "diff.whose": "Whose grade changes", "diff.unit": "Unit", "diff.grades": "Grade", "diff.flips": "{n} unit(s) change grade", "diff.grade": "Grade {old} → {new}",
+    "diff.both": "{unit} under both schemes",
     "tests.pack": "Pack", "tests.run": "Run cases", "tests.scheme": "Scheme", "tests.prove": "Prove",
     "tests.summary": "cases: {passed} passed, {failed} failed", "tests.pass": "pass", "tests.fail": "FAIL",
     "prove.passed": "The properties hold on {n} generated units", "prove.failed": "A property fails (counterexample after {n} examples)",
     "prove.open": "Open the counterexample in Score",
+    "case.title": "Save as a case", "case.pack": "Save into pack", "case.name": "Case name", "case.total": "Expected total",
+    "case.grade": "Expected grade", "case.errors": "Expected error codes", "case.save": "Save as a case", "case.saved": "Saved in {path} (line {line}): {outcome}",
+    "case.passes": "the case passes under perfrules test", "case.fails": "the case fails under perfrules test: {why}",
+    "case.whatif": "what if {values}", "case.counterexample": "counterexample ({scheme})", "case.exists": "A case of that name is there already: choose another name",
     "export.xlsx": "XLSX form", "export.pdf": "PDF report", "export.html": "HTML report", "export.json": "Trace JSON",
     "export.template": "Facts template", "export.done": "Downloaded {name}", "none": "(none)", "switch": "中文",
     "busy": "Working…",
@@ -118,7 +128,7 @@ $("lang-switch").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("perfrules.lang", lang);
   applyLanguage();
-  if (lastTrace) showScore(lastTrace);
+  if (lastTrace) showScore(lastTrace, lastShown);
   if (editorView) relint();
 });
 
@@ -181,6 +191,7 @@ async function loadFiles() {
   fill($("diff-facts"), ["facts"], { optional: true });
   fill($("diff-units"), ["facts"], { optional: true });
   fill($("tests-pack"), ["pack"]);
+  fill($("case-pack"), ["pack"]);
   fill($("prove-scheme"), ["scheme"]);
   fill($("export-scheme"), ["scheme"]);
   fill($("audit-scheme"), ["scheme"]);
@@ -205,11 +216,17 @@ let editorView = null;
 let opened = { path: null, sha256: null };
 let lastEdit = 0;
 
-function offsets(doc, line, column, endColumn) {
-  if (line < 1 || line > doc.lines) return { from: 0, to: Math.min(1, doc.length) };
-  const row = doc.line(line);
-  const from = Math.min(row.from + Math.max(column, 1) - 1, row.to);
-  let to = endColumn > 0 ? Math.min(row.from + endColumn - 1, row.to) : row.to;
+function offsets(doc, d) {
+  // the library's span: line:column up to end_line:end_column (exclusive); one character
+  // when it gives no end (a TOML syntax error)
+  if (d.line < 1 || d.line > doc.lines) return { from: 0, to: Math.min(1, doc.length) };
+  const row = doc.line(d.line);
+  const from = Math.min(row.from + Math.max(d.column ?? 1, 1) - 1, row.to);
+  let to = from + 1;
+  if (d.end_line && d.end_column && d.end_line <= doc.lines) {
+    const last = doc.line(d.end_line);
+    to = Math.min(last.from + d.end_column - 1, last.to);
+  }
   if (to <= from) to = Math.min(from + 1, doc.length);
   return { from, to };
 }
@@ -257,9 +274,9 @@ async function lintSource(view) {
   }
   if (view.state.doc.toString() !== text) return []; // typed on since: the next run answers
   const doc = view.state.doc;
-  const list = data.diagnostics.map((d, i) => {
+  const list = data.diagnostics.map((d) => {
     const same = d.file === opened.path && d.line > 0;
-    const { from, to } = same ? offsets(doc, d.line, d.column, data.end_columns[i]) : { from: 0, to: 0 };
+    const { from, to } = same ? offsets(doc, d) : { from: 0, to: 0 };
     return { ...d, same, from, to };
   });
   showProblems(list, view);
@@ -336,6 +353,7 @@ $("rules-new-year").addEventListener("click", async () => {
 // -- score: the table, the trace, what-if --------------------------------------------------------
 
 let lastTrace = null;
+let lastShown = null;
 let lastRequest = null;
 let overrides = {};
 
@@ -390,12 +408,15 @@ async function runScore({ whatIf = false } = {}) {
   const { status, data } = await apiJson("POST", "/api/score", lastRequest);
   $("score-error").textContent = "";
   if (status !== 200) {
-    if (data.diagnostics) showDiagnostics($("score-error"), data.diagnostics);
-    else $("score-error").textContent = data.error;
+    if (data.diagnostics) {
+      showDiagnostics($("score-error"), data.diagnostics);
+      prefillCase(null, data.diagnostics); // a unit the scheme refuses is a case too
+    } else $("score-error").textContent = data.error;
     return;
   }
   if (!whatIf) baseline = data.trace;
-  showScore(data.trace);
+  showScore(data.trace, data.shown);
+  prefillCase(data.trace);
 }
 
 let baseline = null;
@@ -411,8 +432,54 @@ function rows(node, depth, out) {
   return out;
 }
 
-function showScore(trace) {
+function prefillCase(trace, diagnostics = []) {
+  // what the page shows is what the case will expect (a total and grade, or the codes of the
+  // errors the facts raise); the fields can be changed first
+  $("case").hidden = false;
+  $("case-total").value = trace?.total ?? "";
+  $("case-grade").value = trace?.grade?.label ?? "";
+  $("case-errors").value = [...new Set(diagnostics.filter((d) => d.severity === "error").map((d) => d.code))].join(" ");
+  const folder = $("score-scheme").value.replace(/[^/]*$/, "");
+  const pack = [...$("case-pack").options].find((o) => o.value === `${folder}pack.toml`);
+  if (pack) $("case-pack").value = pack.value;
+  const changed = Object.entries(overrides).flatMap(([id, values]) => Object.entries(values).map(([k, v]) => `${id} ${k}=${v}`));
+  const source = uploaded?.name ?? factsName ?? $("score-facts").value;
+  $("case-name").value = factsName === "counterexample.toml"
+    ? t("case.counterexample", { scheme: $("score-scheme").value })
+    : changed.length ? `${source}: ${t("case.whatif", { values: changed.join(", ") })}` : source;
+  $("case-status").textContent = "";
+}
+
+$("case-save").addEventListener("click", async () => {
+  const body = {
+    pack: $("case-pack").value,
+    name: $("case-name").value,
+    facts: factsSpec(),
+    expect: {
+      total: $("case-total").value.trim() || null,
+      grade: $("case-grade").value.trim() || null,
+      errors: $("case-errors").value.split(/[\s,，]+/).filter(Boolean),
+    },
+    lang,
+  };
+  $("case-status").textContent = t("busy");
+  const { status, data } = await apiJson("POST", "/api/case", body);
+  $("case-status").className = status === 200 ? "" : "fail";
+  if (status !== 200) {
+    if (status === 409) $("case-status").textContent = t("case.exists");
+    else if (data.diagnostics) showDiagnostics($("case-status"), data.diagnostics);
+    else $("case-status").textContent = data.error;
+    return;
+  }
+  const result = data.result;
+  const outcome = result?.passed ? t("case.passes") : t("case.fails", { why: (result?.failures ?? []).join("; ") });
+  $("case-status").textContent = t("case.saved", { path: data.path, line: result?.line ?? "", outcome });
+  $("case-status").className = result?.passed ? "pass" : "fail";
+});
+
+function showScore(trace, shown) {
   lastTrace = trace;
+  lastShown = shown;
   $("score-result").hidden = false;
   $("total").textContent = trace.total;
   $("max").textContent = trace.max;
@@ -457,15 +524,10 @@ function showScore(trace) {
   else $("trace").replaceChildren();
 }
 
-function short(value) {
-  // a long exact decimal shown as its first six places and an ellipsis: 4.772727…
-  const match = /^(-?\d+\.\d{6})\d+$/.exec(value);
-  return match ? `${match[1]}…` : value;
-}
-
-function showTrace(node) {
-  const box = $("trace");
-  box.dataset.id = node.id;
+function traceParts(node, shown, { whatIf = false } = {}) {
+  // one row's explanation; its short numbers (4.772727…) are the server's (the library's
+  // formatter), never worked out here
+  const numbers = shown?.[node.id] ?? { steps: [], roundings: [], inputs: {} };
   const parts = [el("h2", {}, node.id), node.name ? el("p", { class: "name" }, node.name) : null];
   if (node.target) parts.push(el("p", {}, `${t("trace.target")}: ${node.target}`));
   if (node.actual) parts.push(el("p", {}, `${t("trace.actual")}: ${node.actual}`));
@@ -481,11 +543,11 @@ function showTrace(node) {
     for (const [name, input] of inputs) {
       const cells = [
         el("th", { scope: "row" }, name),
-        el("td", { class: "num" }, input.value),
+        el("td", { class: "num" }, numbers.inputs[name] ?? input.value ?? ""),
         el("td", {}, input.text ?? ""),
         el("td", { class: "source" }, input.source ?? ""),
       ];
-      if (input.source === "facts") {
+      if (whatIf && input.source === "facts") {
         const field = el("input", {
           type: "text",
           value: overrides[node.id]?.[name] ?? input.value,
@@ -506,16 +568,18 @@ function showTrace(node) {
   if (node.steps?.length) {
     parts.push(el("h3", {}, t("trace.steps")));
     const steps = el("ol", { class: "steps" });
-    for (const step of node.steps) {
-      steps.append(el("li", {}, el("code", {}, step.expr), " = ", el("code", {}, step.with), " = ", el("strong", {}, short(step.value)), step.exact && step.exact.includes("/") ? el("span", { class: "exact" }, ` (${step.exact})`) : null));
-    }
+    node.steps.forEach((step, i) => {
+      const value = numbers.steps[i] ?? String(step.value);
+      steps.append(el("li", {}, el("code", {}, step.expr), " = ", el("code", {}, step.with), " = ", el("strong", {}, value), step.exact && step.exact.includes("/") ? el("span", { class: "exact" }, ` (${step.exact})`) : null));
+    });
     parts.push(steps);
   }
   if (node.roundings?.length) {
     parts.push(el("h3", {}, t("trace.roundings")));
-    for (const r of node.roundings) {
-      parts.push(el("p", { class: "rounding" }, `${short(r.before)} → ${r.after}`, el("span", { class: "mode" }, ` (${r.mode}, ${r.places})`)));
-    }
+    node.roundings.forEach((r, i) => {
+      const rounding = numbers.roundings[i] ?? { before: r.before, after: r.after };
+      parts.push(el("p", { class: "rounding" }, `${rounding.before} → ${rounding.after}`, el("span", { class: "mode" }, ` (${r.mode}, ${r.places})`)));
+    });
   }
   if (node.notes?.length) {
     parts.push(el("h3", {}, t("trace.notes")));
@@ -524,7 +588,13 @@ function showTrace(node) {
       parts.push(el("p", {}, text));
     }
   }
-  box.replaceChildren(...parts.filter(Boolean));
+  return parts.filter(Boolean);
+}
+
+function showTrace(node) {
+  const box = $("trace");
+  box.dataset.id = node.id;
+  box.replaceChildren(...traceParts(node, lastShown, { whatIf: true }));
   for (const row of $("score-table").tBodies[0].rows) row.classList.toggle("selected", row.dataset.id === node.id);
 }
 
@@ -580,10 +650,11 @@ $("diff-run").addEventListener("click", async () => {
         tbody.append(el("tr", { class: "fail" }, el("td", {}, u.unit), el("td", { colspan: "4" }, u.diagnostics.map((d) => `${d.code} ${d.message}`).join("; "))));
         continue;
       }
-      tbody.append(el("tr", { class: u.grade_changes ? "flip" : "" }, el("td", {}, u.unit), el("td", { class: "num" }, u.total.old), el("td", { class: "num" }, u.total.new), el("td", { class: "num" }, u.total.delta), el("td", {}, `${u.grade.old} → ${u.grade.new}`)));
+      const open = el("button", { type: "button", class: "row-link", onclick: () => openUnit(body, u.unit) }, u.unit);
+      tbody.append(el("tr", { class: u.grade_changes ? "flip" : "" }, el("td", {}, open), el("td", { class: "num" }, u.total.old), el("td", { class: "num" }, u.total.new), el("td", { class: "num" }, u.total.delta), el("td", {}, `${u.grade.old} → ${u.grade.new}`)));
     }
     table.append(tbody);
-    out.append(table);
+    out.append(table, el("div", { id: "diff-unit", "aria-live": "polite" }));
   }
   out.append(el("h2", {}, t("diff.changes")));
   if (!data.changes.length) out.append(el("p", {}, t("diff.none")));
@@ -595,6 +666,56 @@ $("diff-run").addEventListener("click", async () => {
   }
   out.append(list);
 });
+
+async function openUnit(request, unit) {
+  // one unit under last year's scheme and this year's: both traces side by side
+  const box = $("diff-unit");
+  box.textContent = t("busy");
+  const body = { old: request.old, new: request.new, units: request.units, unit, lang };
+  const { status, data } = await apiJson("POST", "/api/diff-unit", body);
+  box.replaceChildren();
+  if (status !== 200) {
+    if (data.diagnostics) showDiagnostics(box, data.diagnostics);
+    else box.textContent = data.error;
+    return;
+  }
+  const sides = [
+    ["old", request.old.path, data.old],
+    ["new", request.new.path, data.new],
+  ];
+  const scores = sides.map(([, , side]) => new Map(rows(side.trace.root, 0, []).map((r) => [r.node.id, r.node])));
+  const ids = rows((data.new.trace.root), 0, []).slice(1).map((r) => r.node.id);
+  for (const id of scores[0].keys()) if (id !== data.old.trace.root.id && !ids.includes(id)) ids.push(id);
+  const changed = (id) => scores[0].get(id)?.score !== scores[1].get(id)?.score;
+  const traces = sides.map(([side]) => el("div", { class: "unit-trace", "data-side": side }));
+  const show = (id) => {
+    sides.forEach(([, , side], i) => {
+      const node = scores[i].get(id);
+      traces[i].replaceChildren(...(node ? traceParts(node, side.shown) : [el("p", {}, t("none"))]));
+    });
+    for (const row of table.tBodies[0].rows) row.classList.toggle("selected", row.dataset.id === id);
+  };
+  const table = el("table", { id: "diff-unit-rows" }, el("thead", {}, el("tr", {}, el("th", {}, t("col.id")), el("th", {}, t("diff.before")), el("th", {}, t("diff.after")))));
+  const tbody = el("tbody");
+  for (const id of ids) {
+    const [a, b] = [scores[0].get(id), scores[1].get(id)];
+    const button = el("button", { type: "button", class: "row-link", onclick: () => show(id) }, id);
+    tbody.append(el("tr", { "data-id": id, class: changed(id) ? "moved" : "" }, el("td", {}, button), el("td", { class: "num" }, a?.score ?? "—"), el("td", { class: "num" }, b?.score ?? "—")));
+  }
+  table.append(tbody);
+  const heads = sides.map(([side, path, doc]) =>
+    el("div", { class: "unit-head", "data-side": side },
+      el("h3", {}, `${t(side === "old" ? "diff.old" : "diff.new")}: ${path}`),
+      el("p", {}, `${t("score.total")} `, el("strong", {}, doc.trace.total), ` · ${t("score.grade")} `, el("strong", {}, gradeLabel(doc.trace.grade)))));
+  box.append(
+    el("h2", {}, t("diff.both", { unit })),
+    el("div", { class: "side-by-side" }, ...heads),
+    table,
+    el("div", { class: "side-by-side" }, ...traces),
+  );
+  const first = ids.find((id) => changed(id) && !scores[1].get(id)?.children?.length) ?? ids.find(changed);
+  if (first) show(first);
+}
 
 // -- tests and prove ------------------------------------------------------------------------------
 
