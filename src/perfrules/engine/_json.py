@@ -228,7 +228,12 @@ class JsonParts(TreeParts):
             ),
             ",".join(
                 step_json(
-                    s.expr, s.with_values(), value_json(s.value), exact_json(s.value), s.formula
+                    s.expr,
+                    s.with_values(),
+                    value_json(s.value),
+                    exact_json(s.value),
+                    s.formula,
+                    s.approximate,
                 )
                 for s in trace.steps
             ),

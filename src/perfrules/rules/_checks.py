@@ -27,6 +27,7 @@ from perfrules.expressions import (
     Type,
     build_named_formula,
     compile_expression,
+    real_calls,
 )
 from perfrules.expressions._limits import MAX_TRACE_CHARS
 from perfrules.expressions._parse import check_identifier
@@ -435,6 +436,15 @@ def check_formulas(
             )
             continue
         result.expressions[indicator_id] = expression
+        places = indicator.places if indicator.places is not None else scheme.rounding.indicator
+        if expression.real and places == "none":
+            result.diagnostics.append(
+                Diagnostic(
+                    "PR237",
+                    path if indicator.formula is not None else ("indicators", indicator_id),
+                    {"indicator": indicator_id, "calls": ", ".join(real_calls(expression))},
+                )
+            )
         if (
             indicator.show is not None
             and indicator.show not in expression.names | indicator.params.keys()
