@@ -93,6 +93,13 @@ class TestExact:
         assert safe_eval(text) == value
         assert safe_eval(text, places=2) == round_fraction(value, 2)
 
+    def test_a_bound_at_an_exact_zero_stays_zero(self):
+        # ln(1) within a geometric mean's sum of logarithms: a step below 0 would be
+        # 10**-(10**18), a number no computer finishes writing.
+        assert ln_bounds(Fraction(1), Fraction(1), 30) == (0, 0)
+        assert sqrt_bounds(Fraction(0), Fraction(0), 30) == (0, 0)
+        assert safe_eval("geomean(0.5, 0.5, 1)", places=3) == Fraction(63, 100)
+
     @pytest.mark.parametrize("text", ["ln(2)", "sqrt(2)", "exp(1)", "log10(2)", "2 ** 0.5"])
     def test_an_irrational_value_without_a_rounding_is_refused(self, text):
         with pytest.raises(ExpressionError) as info:

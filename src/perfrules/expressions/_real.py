@@ -109,10 +109,16 @@ def _bracket(x: Fraction, digits: int) -> tuple[decimal.Decimal, decimal.Decimal
 
 
 def _down(value: decimal.Decimal, context: decimal.Context) -> Fraction:
+    # A correctly rounded 0 is exactly 0 (ln(1), sqrt(0)): with the exponent range
+    # unbounded, nothing else rounds to 0, and a step below it would be 10**-(10**18).
+    if not value:
+        return Fraction(0)
     return Fraction(context.next_minus(context.next_minus(value)))
 
 
 def _up(value: decimal.Decimal, context: decimal.Context) -> Fraction:
+    if not value:
+        return Fraction(0)
     return Fraction(context.next_plus(context.next_plus(value)))
 
 
