@@ -104,7 +104,6 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "grade band '{label}' is empty: min {min} is not below max {max}",
         "等级“{label}”为空区间：下限 {min} 不小于上限 {max}",
     ),
-    "PR215": ("error", "the scheme declares no grade bands", "方案中没有定义等级区间"),
     "PR216": (
         "error",
         "grade band label '{label}' is used twice",

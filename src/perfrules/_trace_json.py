@@ -426,10 +426,11 @@ def document(
             for i, n, lost, places in losses
         )
     )
-    if grade_text is None:
-        grade_text = _grade(grade)
     if bands_text is None:
         bands_text = ",".join(_grade(b) for b in bands)
+    if grade_text is None:
+        # A scheme without bands (rank-only) grades nothing, unless an override fired.
+        grade_text = _grade(grade) if bands_text or grade.label else "null"
     if isinstance(provenance, str):
         provenance_text = provenance
     else:

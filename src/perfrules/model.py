@@ -441,7 +441,11 @@ class Scheme(_Model):
     scheme: SchemeInfo
     rounding: Rounding = Field(default_factory=Rounding)
     defaults: Defaults = Field(default_factory=Defaults)
-    bands: list[Band] = Field(default_factory=list)
+    bands: list[Band] = Field(
+        default_factory=list,
+        description="Grade bands, highest first. None for a rank-only scheme (a league "
+        "table): its results then have a rank and no grade.",
+    )
     grade_overrides: list[GradeOverride] = Field(
         default_factory=list, description="Grades that replace the band when a condition holds."
     )

@@ -166,7 +166,8 @@ class Plan:
     group_positions: dict[int, int] = field(default_factory=dict)
     #: The weights of the indicators at or below each node, added up (by node index).
     leaf_weights: dict[int, Fraction] = field(default_factory=dict)
-    #: The bands as :class:`~perfrules.trace.Grade`, in order.
+    #: The bands as :class:`~perfrules.trace.Grade`, in order; none for a rank-only scheme
+    #: (which :attr:`bands` holds as one band without a label).
     grades: tuple[Grade, ...] = ()
     #: Compiled ``where`` conditions of cohort values (by name) and of the ranking (``""``).
     cohort_conditions: dict[str, Expression] = field(default_factory=dict)
@@ -361,7 +362,10 @@ def build_plan(checked: CheckedScheme) -> Plan:
         max=Fraction(scheme.max),
         mode=scheme.rounding.mode,
         total_places=_places(scheme.rounding.total),
-        bands=tuple((b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands),
+        # A scheme without bands (rank-only) has one band without a label over [0, max], so
+        # the totals and the scorer need no second path; its grades, shown, are none.
+        bands=tuple((b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands)
+        or (("", Fraction(0), Fraction(scheme.max), ""),),
         files=_shown_files(source),
         overrides=tuple(
             (o.label, o.label_en, (conditions or {})[i])

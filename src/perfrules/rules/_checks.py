@@ -201,11 +201,12 @@ def _close(name: str, candidates: Mapping[str, object]) -> str:
 
 
 def check_bands(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
-    """Bands: present, distinct, non-empty, highest first, no gap, no overlap, cover [0, max]."""
+    """Bands: distinct, non-empty, highest first, no gap, no overlap, cover [0, max].
+
+    A scheme may declare none: a rank-only scheme (a league table) gives no grade.
+    """
     bands = scheme.bands
     if not bands:
-        if ("bands",) not in broken:
-            yield Diagnostic("PR215", ())
         return
     top_max = scheme.max
     labels: set[str] = set()

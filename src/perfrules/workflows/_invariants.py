@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 _WEIGHT_CODES: Final = frozenset({"PR201", "PR202"})
-_BAND_CODES: Final = frozenset({"PR210", "PR211", "PR212", "PR213", "PR214", "PR215", "PR216"})
+_BAND_CODES: Final = frozenset({"PR210", "PR211", "PR212", "PR213", "PR214", "PR216"})
 
 
 @dataclass(frozen=True, slots=True)
