@@ -404,6 +404,14 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "facts give shared fact '{name}', which nothing in the scheme reads",
         "事实中给出了共享事实“{name}”，但方案中没有任何地方读取它",
     ),
+    "PR238": (
+        "error",
+        (
+            "group '{group}' aggregates geometrically, whose value is irrational, but it is "
+            "not rounded: give it places (0-10)"
+        ),
+        "分组“{group}”按几何平均汇总，其值为无理数，但未舍入：请指定保留位数 places（0-10）",
+    ),
     "PR237": (
         "error",
         (
@@ -609,6 +617,13 @@ UI: Final[dict[str, tuple[str, str]]] = {
             "the true value"
         ),
         "{values} 为无理数：计算到 {digits} 位有效数字，足以对真值正确舍入",
+    ),
+    "note.geometric": (
+        (
+            "its weight × the geometric mean of its rows' shares (score ÷ weight), weighted "
+            "by their weights"
+        ),
+        "分值 × 各行得分率（得分 ÷ 分值）按分值加权的几何平均",
     ),
     "note.clamped": (
         "formula gave {value}; clamped to [0, {weight}]",

@@ -242,6 +242,13 @@ class Group(_Model):
         description="false: shown and scored, but not added to its parent or the total (a "
         "row a form prints beside the counted ones).",
     )
+    aggregate: Literal["sum", "geometric"] = Field(
+        default="sum",
+        description="How its children make its score: sum (added up), or geometric (its "
+        "weight times the weighted geometric mean of each child's share of its weight, the "
+        "weights being the children's; 0 when one share is 0). A geometric group must be "
+        "rounded (places).",
+    )
     description: str = ""
 
 

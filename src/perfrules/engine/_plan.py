@@ -109,6 +109,8 @@ class Node:
     counted: bool = True
     #: Declared ``counted = false`` itself (its row says so).
     uncounted_here: bool = False
+    #: How a group's children make its score: ``sum`` or ``geometric`` (``_totals``).
+    aggregate: str = "sum"
 
     @property
     def sources(self) -> tuple[tuple[str, str], ...]:
@@ -203,8 +205,11 @@ def content_hash(scheme: Scheme) -> str:
         for entry in data[section].values():
             if entry.get("counted") is True:  # the default, added later: not in old hashes
                 del entry["counted"]
+            if entry.get("aggregate") == "sum":  # likewise
+                del entry["aggregate"]
     if data["scheme"].get("fit") is None:  # likewise
         data["scheme"].pop("fit", None)
+
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -270,6 +275,7 @@ def build_plan(checked: CheckedScheme) -> Plan:
                         "target": "",
                         "leaf": None,
                         "counted": group.counted,
+                        "aggregate": group.aggregate,
                     }
                 )
                 pending.append((node_id, index, depth + 1))

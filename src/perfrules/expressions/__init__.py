@@ -35,7 +35,15 @@ from perfrules._numbers import (
 )
 from perfrules.errors import ExpressionError
 from perfrules.expressions._codegen import PairCode
-from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Pair, Type, add_pairs
+from perfrules.expressions._functions import (
+    FUNCTIONS,
+    Function,
+    Interval,
+    Pair,
+    Type,
+    add_pairs,
+    weighted_geomean,
+)
 from perfrules.expressions._limits import LIMITS, MAX_BITS
 from perfrules.expressions._parse import (
     BUILTIN_NAMES,
@@ -48,7 +56,7 @@ from perfrules.expressions._parse import (
 )
 from perfrules.expressions._real import Approx, digits_of
 from perfrules.expressions._reference import evaluate_reference
-from perfrules.expressions._ziv import is_real, real_nodes, settle
+from perfrules.expressions._ziv import decide_with, is_real, real_nodes, settle
 
 __all__ = [
     "BUILTIN_NAMES",
@@ -66,11 +74,13 @@ __all__ = [
     "approximation",
     "bind",
     "compile_expression",
+    "decide_with",
     "ends",
     "operands",
     "real_calls",
     "safe_eval",
     "shown_value",
+    "weighted_geomean",
 ]
 
 Value = Fraction | bool

@@ -601,6 +601,33 @@ def _geomean_approx(args: list[Any], digits: int) -> RealValue:
     )
 
 
+def weighted_geomean(values: list[Fraction], weights: list[Fraction], digits: int) -> RealValue:
+    """``Π values[i] ** (weights[i] / Σ weights)`` of exact values ≥ 0 and weights > 0.
+
+    0 when a value is 0; exact when every value is the same, or when the weights are equal
+    and the product has a rational root; otherwise bounds at *digits*.
+    """
+    if any(v == 0 for v in values):
+        return Fraction(0)
+    if all(v == values[0] for v in values):
+        return values[0]
+    if all(w == weights[0] for w in weights):
+        product = Fraction(1)
+        for v in values:
+            product *= v
+        check_size(product.numerator, product.denominator)
+        root = exact_root(product, len(values))
+        if root is not None:
+            return root
+    total = sum(weights, Fraction(0))
+    low, high = Fraction(0), Fraction(0)
+    for value, weight in zip(values, weights, strict=True):
+        logs = ln_bounds(value, value, digits + 5)
+        share = weight / total
+        low, high = low + share * logs[0], high + share * logs[1]
+    return Approx(*exp_bounds(low, high, digits), ("wgeomean", *values, "/", *weights))
+
+
 def power_approx(base: RealValue, exponent: RealValue, digits: int) -> RealValue:
     """``base ** exponent`` of values that may be approximations (the bounded ``**``)."""
     if not isinstance(base, Approx) and not isinstance(exponent, Approx):

@@ -39,7 +39,7 @@ from perfrules.expressions._functions import (
 from perfrules.expressions._parse import Program
 from perfrules.expressions._real import MAX_DIGITS, START_DIGITS, Approx, Undecided
 
-__all__ = ["REAL_FUNCTIONS", "is_real", "real_nodes", "settle", "walk"]
+__all__ = ["REAL_FUNCTIONS", "decide_with", "is_real", "real_nodes", "settle", "walk"]
 
 T = TypeVar("T")
 #: The functions whose values are mostly irrational.
@@ -252,6 +252,25 @@ _EXACT: Final[dict[type[ast.cmpop], Callable[[Fraction, Fraction], bool]]] = {
     ast.Eq: lambda a, b: a == b,
     ast.NotEq: lambda a, b: a != b,
 }
+
+
+def decide_with(compute: Callable[[int], Any], decide: Callable[[Any], T | None]) -> tuple[T, int]:
+    """What *decide* answers for ``compute(digits)``, with more digits until it answers.
+
+    The loop of :func:`settle` for a value computed otherwise than by a formula (a
+    geometric group). Raises PR325 when nothing is decided at ``MAX_DIGITS``.
+    """
+    digits = START_DIGITS
+    while True:
+        try:
+            answer = decide(compute(digits))
+        except Undecided:
+            answer = None
+        if answer is not None:
+            return answer, digits
+        if digits >= MAX_DIGITS:
+            raise ExpressionError("PR325", {"digits": MAX_DIGITS})
+        digits = min(4 * digits, MAX_DIGITS)
 
 
 def walk(

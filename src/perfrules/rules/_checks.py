@@ -273,7 +273,11 @@ def check_bands(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
 
 
 def check_settings(scheme: Scheme) -> Iterator[Diagnostic]:
-    """Rounding places, inputs and scales."""
+    """Rounding places, inputs and scales; a geometric group is rounded."""
+    for group_id, group in scheme.groups.items():
+        kept = group.places if group.places is not None else scheme.rounding.group
+        if group.aggregate == "geometric" and kept == "none":
+            yield Diagnostic("PR238", ("groups", group_id, "aggregate"), {"group": group_id})
     places = [
         (("rounding", "indicator"), scheme.rounding.indicator),
         (("rounding", "group"), scheme.rounding.group),

@@ -253,6 +253,15 @@ def _bounds_and_aggregation(
             if node.kind == "scheme":  # fit and renormalisation, as the totals decide
                 total = compiled.totals.finish(total, applicable)
             expected = _rounded(total, places, mode)
+            if any(note.kind == "geometric" for note in node.notes):
+                index = compiled.plan.by_id[node.id]
+                kids = [
+                    (child.score, child.weight)
+                    for child in node.children
+                    if child.score is not None
+                    and not any(note.kind == "not_counted" for note in child.notes)
+                ]
+                expected = compiled.totals.geometric(index, kids)[1]
             if expected != score:
                 message = (
                     f"score {format_number(score)} is not the declared aggregation of its "
