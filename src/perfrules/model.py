@@ -36,6 +36,7 @@ from perfrules._numbers import (
 )
 
 __all__ = [
+    "DEFAULT_MISSING_MARKERS",
     "FORMAT_VERSION",
     "Band",
     "Cohort",
@@ -216,6 +217,10 @@ class Scale(_Model):
     levels: list[ScaleLevel] = Field(min_length=1)
 
 
+#: What sources write for a value they do not have; "n/a" stays "not applicable".
+DEFAULT_MISSING_MARKERS: Final = ("-", "/", "—", "..")
+
+
 class Defaults(_Model):
     """``[defaults]``: values every indicator takes unless it says otherwise."""
 
@@ -226,6 +231,12 @@ class Defaults(_Model):
         default=False, description="Clamp scores to [0, weight] instead of reporting an error."
     )
     direction: Literal["positive", "reverse", "none"] = "positive"
+    missing_markers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MISSING_MARKERS),
+        description='Texts a source writes for a missing value ("-", "/", "—", ".."): a '
+        "fact given as one of them is missing (the missing policy applies), never an "
+        'unreadable number. "N/A" and "n/a" mark "not applicable" unless listed here.',
+    )
 
 
 class Group(_Model):

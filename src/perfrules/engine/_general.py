@@ -102,6 +102,10 @@ class GeneralPath:
             if declared.type == "level" and declared.scale in plan.scheme.scales
         }
         self._indicator_ids = [plan.nodes[i].id for i in plan.leaves]
+        #: Texts that mark a missing value ([defaults] missing_markers), as compared.
+        self._markers = frozenset(
+            normalise_text(m).strip().lower() for m in plan.scheme.defaults.missing_markers
+        )
         #: For each indicator (by node index), the fact keys it may have.
         self.allowed: dict[int, frozenset[str]] = {}
         for index in plan.leaves:
@@ -429,6 +433,9 @@ class GeneralPath:
         actual_text = ""
         for name in leaf.needs:
             raw, source = find_fact(name, own, shared, self.plan.cohort_names)
+            marked = ""
+            if isinstance(raw, str) and normalise_text(raw).strip().lower() in self._markers:
+                marked, raw = raw, MISSING  # "-", "..": missing, as the policy says
             if raw is MISSING:
                 default = leaf.default(name)
                 if default is not None:
@@ -438,7 +445,7 @@ class GeneralPath:
                     bound.append(InputValue(name, value, text, origin))
                     continue
                 missing = missing or name
-                bound.append(InputValue(name, None, "", "missing"))
+                bound.append(InputValue(name, None, marked, "missing"))
                 continue
             if self.types.get(name, "number") == "number":
                 pair = number_pair(raw)

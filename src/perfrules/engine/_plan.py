@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
-from perfrules.model import Policy, Scheme
+from perfrules.model import DEFAULT_MISSING_MARKERS, Policy, Scheme
 from perfrules.rules import CheckedScheme
 from perfrules.rules._loader import Source
 from perfrules.trace import Grade
@@ -209,7 +209,8 @@ def content_hash(scheme: Scheme) -> str:
                 del entry["aggregate"]
     if data["scheme"].get("fit") is None:  # likewise
         data["scheme"].pop("fit", None)
-
+    if data["defaults"].get("missing_markers") == list(DEFAULT_MISSING_MARKERS):  # likewise
+        data["defaults"].pop("missing_markers", None)
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
