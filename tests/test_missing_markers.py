@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from decimal import Decimal
 
@@ -9,6 +10,7 @@ import pytest
 
 import perfrules
 from perfrules.errors import FactsError
+from perfrules.reports import make_console, render_explain
 
 RULES = """
 [scheme]
@@ -93,6 +95,47 @@ def test_a_table_reads_markers_as_evaluate_does():
     pa = pytest.importorskip("pyarrow")
     compiled = _compiled("zero")
     cells = ["-", "80%", "..", "/"]
+    table = pa.table({"p.actual": ["50%"] * len(cells), "q.actual": cells})
+    for cell, row in zip(cells, perfrules.score_table(compiled, table).to_pylist(), strict=True):
+        assert Decimal(str(row["total"])) == compiled.evaluate(_facts(cell)).total
+
+
+IMPUTED = RULES.replace("[inputs.actual]", "[inputs.actual]\nimpute = 0.6")
+
+
+@pytest.mark.parametrize("given", ["..", "-", None])
+def test_an_imputed_value_is_taken_and_marked_in_every_output(given):
+    compiled = perfrules.compile_scheme(
+        perfrules.loads_scheme(IMPUTED.format(policy="error", markers=""), name="m.toml")
+    )
+    facts = _facts(given) if given is not None else {"indicators": {"p": {"actual": "50%"}}}
+    result = compiled.evaluate(facts)
+    assert result.scores["q"] == Decimal("6.00")
+    assert result.total == Decimal("11.00")
+    leaf = json.loads(result.trace.to_json())["root"]["children"][1]
+    assert leaf["inputs"]["actual"]["source"] == "imputed"
+    assert leaf["inputs"]["actual"]["value"] == "0.6"
+    out = io.StringIO()
+    render_explain(result.trace, ["q"], "en", make_console(out))
+    assert "[imputed]" in out.getvalue()
+
+
+def test_an_imputed_input_given_is_read_as_given():
+    compiled = perfrules.compile_scheme(
+        perfrules.loads_scheme(IMPUTED.format(policy="error", markers=""), name="m.toml")
+    )
+    result = compiled.evaluate(_facts("80%"))
+    leaf = json.loads(result.trace.to_json())["root"]["children"][1]
+    assert leaf["inputs"]["actual"]["source"] == "facts"
+    assert result.scores["q"] == Decimal("8.00")
+
+
+def test_a_table_imputes_as_evaluate_does():
+    pa = pytest.importorskip("pyarrow")
+    compiled = perfrules.compile_scheme(
+        perfrules.loads_scheme(IMPUTED.format(policy="error", markers=""), name="m.toml")
+    )
+    cells = ["-", "80%", ".."]
     table = pa.table({"p.actual": ["50%"] * len(cells), "q.actual": cells})
     for cell, row in zip(cells, perfrules.score_table(compiled, table).to_pylist(), strict=True):
         assert Decimal(str(row["total"])) == compiled.evaluate(_facts(cell)).total

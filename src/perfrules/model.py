@@ -196,6 +196,11 @@ class Input(_Model):
     )
     label: str = Field(default="", description="What the fact is, e.g. 业绩值.")
     scale: str | None = Field(default=None, description="For type = level: the scale used.")
+    impute: Number | None = Field(
+        default=None,
+        description="For type = number: the value a missing fact takes (absent, or written "
+        "as a missing marker), marked as imputed wherever the input is shown.",
+    )
     description: str = ""
 
 

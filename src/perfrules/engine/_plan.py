@@ -41,16 +41,22 @@ class Leaf:
     na: Policy
     clamp: bool
     direction: str
+    #: ``[inputs.NAME] impute`` of the inputs it reads that declare one.
+    imputed: dict[str, Fraction] = field(default_factory=dict)
 
     def default(self, name: str) -> tuple[Value, str] | None:
         """The value input *name* takes when no fact gives it, and where it comes from.
 
-        A ``params`` value first, then (for ``target``) the number of the target text;
-        ``None`` when there is none (the fact is missing). Every shape asks this.
+        A ``params`` value first, then the input's declared ``impute`` value (shown as
+        ``imputed``), then (for ``target``) the number of the target text; ``None`` when
+        there is none (the fact is missing). Every shape asks this.
         """
         value = self.params.get(name)
         if value is not None:
             return value, "params"
+        imputed = self.imputed.get(name)
+        if imputed is not None:
+            return imputed, "imputed"
         if name == "target" and self.target_value is not None:
             return self.target_value, "target"
         return None
@@ -211,6 +217,9 @@ def content_hash(scheme: Scheme) -> str:
         data["scheme"].pop("fit", None)
     if data["defaults"].get("missing_markers") == list(DEFAULT_MISSING_MARKERS):  # likewise
         data["defaults"].pop("missing_markers", None)
+    for entry in data["inputs"].values():
+        if entry.get("impute") is None:  # likewise
+            entry.pop("impute", None)
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -310,6 +319,11 @@ def build_plan(checked: CheckedScheme) -> Plan:
                     na=indicator.na or defaults.na,
                     clamp=indicator.clamp if indicator.clamp is not None else defaults.clamp,
                     direction=indicator.direction or defaults.direction,
+                    imputed={
+                        name: Fraction(scheme.inputs[name].impute)  # type: ignore[arg-type]
+                        for name in needs
+                        if name in scheme.inputs and scheme.inputs[name].impute is not None
+                    },
                 )
                 source_keys = (
                     ("weight", ("indicators", node_id, "weight")),
