@@ -117,6 +117,14 @@ class TestExact:
             safe_eval("ln(2) + ln(3) - ln(6)", places=2, mode="up")
         assert info.value.code == "PR325"
 
+    def test_many_irrational_parts_stop_within_the_work_budget(self):
+        # 60 logarithms would need 1,000 digits each (seconds): stopped at 120 digits.
+        logs = " + ".join(f"ln({i})" for i in range(2, 62))
+        with pytest.raises(ExpressionError) as info:
+            safe_eval(f"floor(({logs}) * (10 ** 100) ** 9)", places=0)
+        assert info.value.code == "PR325"
+        assert info.value.params["digits"] == 120
+
     def test_comparisons_and_branches_on_irrational_values(self):
         assert safe_eval("1 if sqrt(2) > 1.414 else 0", places=0) == 1
         assert safe_eval("1 if sqrt(2) > 1.4143 else 0", places=0) == 0

@@ -100,6 +100,7 @@ CORPUS: list[tuple[str, object]] = [
     ("sqrt(-1)", "PR317"),
     ("geomean(1, -1)", "PR317"),
     ("exp(700) ** 100", "PR324"),
+    ("floor((" + " + ".join(f"ln({i})" for i in range(2, 62)) + ") * (10 ** 100) ** 9)", "PR324"),
     ("weight ** 101", "PR314"),
     ("0 ** -1", "PR316"),
     ("1e309", "PR313"),

@@ -285,12 +285,13 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     "PR325": (
         "error",
         (
-            "the rounding of this value is not decided at {digits} significant digits: it "
-            "lies on a rounding boundary or is exactly a number the bounds cannot see"
+            "the rounding of this value is not decided at {digits} significant digits, the "
+            "most it is computed to: it lies within 10^-{digits} of a rounding boundary, or "
+            "is exactly a number the bounds cannot see"
         ),
         (
-            "计算到 {digits} 位有效数字仍无法确定该值的舍入结果：它恰在舍入分界上，或恰好"
-            "等于某个区间估计无法识别的数"
+            "计算到 {digits} 位有效数字（对该值计算的上限）仍无法确定其舍入结果：它距舍入分界"
+            "不到 10^-{digits}，或恰好等于某个区间估计无法识别的数"
         ),
     ),
     "PR323": (

@@ -237,7 +237,7 @@ class Totals:
             score = self.rounded(low, places)
             return (score, value) if score == self.rounded(high, places) else None
 
-        (score, value), _ = decide_with(compute, decide)
+        (score, value), _ = decide_with(compute, decide, len(kept))
         before = approximation(value) if isinstance(value, Approx) else value
         return before, score
 

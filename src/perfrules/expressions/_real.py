@@ -32,6 +32,7 @@ from perfrules.errors import ExpressionError
 
 __all__ = [
     "MAX_DIGITS",
+    "MAX_WORK",
     "START_DIGITS",
     "Approx",
     "Undecided",
@@ -51,6 +52,10 @@ START_DIGITS: Final = 30
 MAX_DIGITS: Final = 1000
 #: exp() refuses arguments beyond ±EXP_LIMIT: e**700 is about 10**304.
 EXP_LIMIT: Final = 700
+#: The most work one value may take: irrational functions evaluated × significant digits.
+#: The HDI takes about 7 × 30; a formula of 60 logarithms forced to 1,000 digits would
+#: take seconds, so it stops (PR325) where 24 logarithms at 1,000 digits would.
+MAX_WORK: Final = 24_000
 
 
 class Undecided(Exception):  # noqa: N818 - a signal, not an error

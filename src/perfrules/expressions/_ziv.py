@@ -37,7 +37,7 @@ from perfrules.expressions._functions import (
     power_approx,
 )
 from perfrules.expressions._parse import Program
-from perfrules.expressions._real import MAX_DIGITS, START_DIGITS, Approx, Undecided
+from perfrules.expressions._real import MAX_DIGITS, MAX_WORK, START_DIGITS, Approx, Undecided
 
 __all__ = ["REAL_FUNCTIONS", "decide_with", "is_real", "real_nodes", "settle", "walk"]
 
@@ -254,11 +254,22 @@ _EXACT: Final[dict[type[ast.cmpop], Callable[[Fraction, Fraction], bool]]] = {
 }
 
 
-def decide_with(compute: Callable[[int], Any], decide: Callable[[Any], T | None]) -> tuple[T, int]:
+def _more(digits: int, calls: int) -> int | None:
+    """The next precision, or ``None`` past ``MAX_DIGITS`` or the work budget."""
+    if digits >= MAX_DIGITS:
+        return None
+    more = min(4 * digits, MAX_DIGITS)
+    return None if more * max(calls, 1) > MAX_WORK else more
+
+
+def decide_with(
+    compute: Callable[[int], Any], decide: Callable[[Any], T | None], calls: int = 1
+) -> tuple[T, int]:
     """What *decide* answers for ``compute(digits)``, with more digits until it answers.
 
     The loop of :func:`settle` for a value computed otherwise than by a formula (a
-    geometric group). Raises PR325 when nothing is decided at ``MAX_DIGITS``.
+    geometric group of *calls* logarithms). Raises PR325 when nothing is decided at
+    ``MAX_DIGITS`` or within ``MAX_WORK``.
     """
     digits = START_DIGITS
     while True:
@@ -268,9 +279,10 @@ def decide_with(compute: Callable[[int], Any], decide: Callable[[Any], T | None]
             answer = None
         if answer is not None:
             return answer, digits
-        if digits >= MAX_DIGITS:
-            raise ExpressionError("PR325", {"digits": MAX_DIGITS})
-        digits = min(4 * digits, MAX_DIGITS)
+        more = _more(digits, calls)
+        if more is None:
+            raise ExpressionError("PR325", {"digits": digits})
+        digits = more
 
 
 def walk(
@@ -304,6 +316,9 @@ def settle(
         ExpressionError: a placed problem of the formula, or PR325 when the answer is not
             decided at ``MAX_DIGITS``.
     """
+    calls = sum(
+        len(node.args) if isinstance(node, ast.Call) else 2 for node in real_nodes(program.tree)
+    )
     digits = START_DIGITS
     while True:
         if record is not None:
@@ -314,6 +329,7 @@ def settle(
             answer = None
         if answer is not None:
             return answer, digits
-        if digits >= MAX_DIGITS:
-            raise ExpressionError("PR325", {"digits": MAX_DIGITS}, offset=0, text=program.text)
-        digits = min(4 * digits, MAX_DIGITS)
+        more = _more(digits, calls)
+        if more is None:
+            raise ExpressionError("PR325", {"digits": digits}, offset=0, text=program.text)
+        digits = more
