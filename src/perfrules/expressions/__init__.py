@@ -395,11 +395,16 @@ def ends(value: Fraction | Approx) -> tuple[Fraction, Fraction]:
 
 def real_calls(expression: Expression) -> list[str]:
     """The sub-expressions of *expression* whose values may be irrational, as written."""
+    tree = expression.program.tree
+    known: list[str] | None = getattr(tree, "pr_real_texts", None)
+    if known is not None:
+        return known
     found: list[str] = []
-    for node in real_nodes(expression.program.tree):
+    for node in real_nodes(tree):
         text = getattr(node, "pr_text", "")
         if text and text not in found:
             found.append(text)
+    tree.pr_real_texts = found  # type: ignore[attr-defined]
     return found
 
 

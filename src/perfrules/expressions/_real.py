@@ -23,6 +23,7 @@ and if not evaluates again with more digits.
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -95,7 +96,9 @@ def inexact(expr: str) -> ExpressionError:
     return ExpressionError("PR324", {"expr": expr})
 
 
+@functools.lru_cache(maxsize=64)
 def _context(digits: int, rounding: str) -> decimal.Context:
+    # Kept per precision and mode: only prec and rounding are read (flags may accumulate).
     return decimal.Context(
         prec=digits,
         rounding=rounding,

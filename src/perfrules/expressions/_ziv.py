@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import decimal
+import functools
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any, Final, TypeVar
@@ -62,15 +63,32 @@ def real_nodes(tree: ast.expr) -> list[ast.expr]:
     return found
 
 
+def _calls(program: Program) -> int:
+    """How many irrational parts *program* computes (a mean counts its arguments), once."""
+    calls: int | None = getattr(program.tree, "pr_real_calls", None)
+    if calls is None:
+        calls = sum(
+            len(node.args) if isinstance(node, ast.Call) else 2
+            for node in real_nodes(program.tree)
+        )
+        program.tree.pr_real_calls = calls  # type: ignore[attr-defined]
+    return calls
+
+
 def is_real(program: Program) -> bool:
     """Whether *program* may have an irrational value (see :func:`real_nodes`)."""
     return bool(real_nodes(program.tree))
 
 
-def _outward(value: Fraction, digits: int, rounding: str) -> Fraction:
-    context = decimal.Context(
+@functools.lru_cache(maxsize=64)
+def _outward_context(digits: int, rounding: str) -> decimal.Context:
+    return decimal.Context(
         prec=digits, rounding=rounding, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN
     )
+
+
+def _outward(value: Fraction, digits: int, rounding: str) -> Fraction:
+    context = _outward_context(digits, rounding)
     return Fraction(context.divide(decimal.Decimal(value.numerator), value.denominator))
 
 
@@ -316,9 +334,7 @@ def settle(
         ExpressionError: a placed problem of the formula, or PR325 when the answer is not
             decided at ``MAX_DIGITS``.
     """
-    calls = sum(
-        len(node.args) if isinstance(node, ast.Call) else 2 for node in real_nodes(program.tree)
-    )
+    calls = _calls(program)
     digits = START_DIGITS
     while True:
         if record is not None:
