@@ -294,3 +294,30 @@ def test_a_row_named_as_the_scheme_is_compared_with_its_row_not_the_total(tmp_pa
     result, data = _audit(scheme, report)
     assert data["findings"] == [], data["findings"]
     assert result.exit_code == 0
+
+
+def test_a_report_within_the_tolerance_is_reported_and_passes(tmp_path):
+    path, _ = _altered(tmp_path, '"数量-平安建设" = "4.8"', '"数量-平安建设" = "4.79"')
+    strict = _run("audit", str(SEED / "scheme.toml"), str(path), "--lang", "en")
+    assert strict.exit_code == 1, strict.output
+    loose = _run("audit", str(SEED / "scheme.toml"), str(path), "--lang", "en",
+                 "--tolerance", "0.01")  # fmt: skip
+    assert loose.exit_code == 0, loose.output
+    assert "数量-平安建设: published 4.79" in loose.stdout
+    assert "(difference -0.01, within the tolerance)" in loose.stdout
+    document = json.loads(
+        _run(
+            "audit",
+            str(SEED / "scheme.toml"),
+            str(path),
+            "--format",
+            "json",
+            "--tolerance",
+            "0.01",
+        ).stdout
+    )
+    assert document["consistent"] is True
+    assert document["tolerance"] == "0.01"
+    assert all(f["within"] for f in document["findings"])
+    tight = _run("audit", str(SEED / "scheme.toml"), str(path), "--tolerance", "0.009")
+    assert tight.exit_code == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -136,3 +137,20 @@ def test_an_unknown_shared_column_of_a_batch_is_reported_with_a_suggestion(tmp_p
     assert (problem.file, problem.line, problem.column) == (str(units), 2, 19)
     assert problem.hint_text("en") == "did you mean 'target'?"
     assert second.result is not None  # an empty cell of the column is nothing given
+
+
+def test_a_shared_column_named_like_a_ranking_key_on_the_total_is_read_by_nothing(tmp_path):
+    """A ranking by the total reads scores, not a ``shared.total`` fact: PR421 says so."""
+    index = Path(__file__).parents[1] / "rules" / "examples" / "ranking-index" / "scheme.toml"
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(index))
+    assert compiled.plan.cohort_reads == {"gdp", "green", "pm25"}
+    units = tmp_path / "units.csv"
+    units.write_text(
+        "unit,shared.gdp,shared.green,shared.pm25,shared.total\nA,12,0.41,30,99\nB,9,0.38,41,\n",
+        "utf-8",
+    )
+    first, second = score_batch(compiled, units).units
+    (problem,) = first.errors
+    assert (problem.code, problem.column) == ("PR421", 5)
+    assert second.result is not None
+    assert not second.errors

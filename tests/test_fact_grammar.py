@@ -94,14 +94,17 @@ def test_na_with_a_reason_excludes_the_indicator(seed_compiled):
 @example(Decimal("0." + "0" * 29 + "1"))  # 30 places
 @example(Decimal("NaN"))
 def test_a_decimal_fact_is_read_as_the_general_grammar_reads_it(value):
-    # The scorer reads short Decimals without their digit and place checks (a text of at
-    # most 31 characters cannot break them); it must refuse and accept exactly what
-    # decimal_pair does.
+    # The scorer reads a Decimal straight from its digits (its pair is not reduced: no gcd,
+    # no Fraction); it must refuse and accept exactly what decimal_pair does, and give the
+    # same value.
     from perfrules._numbers import decimal_pair
-    from perfrules.facts._values import _decimal_text_pair
+    from perfrules.facts._values import number_pair
 
     try:
-        expected = decimal_pair(value)
+        expected = Fraction(*decimal_pair(value))
     except NumberFormatError:
         expected = None
-    assert _decimal_text_pair(str(value)) == expected
+    pair = number_pair(value)
+    assert (None if pair is None else Fraction(*pair)) == expected
+    if pair is not None:
+        assert pair[1] > 0

@@ -96,9 +96,10 @@ def test_a_trace_built_from_its_parts_writes_the_same_json():
 
 def test_groups_whose_rows_all_counted_are_built_as_the_general_path_builds_them(monkeypatch):
     # Trees and JSON take a short cut for a group whose counted rows all counted fully, one
-    # for a unit whose every row was scored the plain way, and write such a row's steps
-    # from the traced function's integer pairs; with all three turned off every node and
-    # every byte must be the same.
+    # for a unit whose every row was scored the plain way, and write such a row (its text
+    # and its node) by the code generated for its formula's shape; with all of them turned
+    # off (rows built from the formula's traced function) every node and every byte must
+    # be the same.
     from perfrules.engine import _assemble, _json, _layout, _tree
 
     entries = [e for e in GOLDEN if "trace" in e]
@@ -119,11 +120,36 @@ def test_groups_whose_rows_all_counted_are_built_as_the_general_path_builds_them
         "_plain_leaf_json",
         lambda self, node, record: self._traced_leaf_json(node, record)[0],
     )
+    monkeypatch.setattr(  # and their nodes from the formula's traced function, not generated
+        _tree.TreeParts,
+        "_plain_leaf_trace",
+        lambda self, node, record: self._leaf_parts(node, record)[0],
+    )
     for entry, tree, text in zip(entries, trees, texts, strict=True):
-        scheme = compiled(entry["scheme"])
-        for memo in ("leaf_json", "leaf_trace"):  # rows explained before: not remembered
-            scheme.plan.cache.pop(memo, None)
-        slow = scheme.evaluate(entry["facts"]).trace
+        slow = compiled(entry["scheme"]).evaluate(entry["facts"]).trace
         assert slow.root == tree
         assert slow.to_json() == text
     assert sum(node.kind == "group" for tree in trees for node in tree.walk()) > 500
+
+
+def test_every_memo_off_gives_the_same_bytes():
+    # The writers must not lean on what they remembered: with every memo cleared and kept
+    # from storing (as the benchmark measures), the same bytes.
+    import gc
+
+    from perfrules._numbers import Memo
+
+    memos = [obj for obj in gc.get_objects() if isinstance(obj, Memo)]
+    sizes = [memo.size for memo in memos]
+    try:
+        for memo in memos:
+            memo.clear()
+            memo.size = 0
+        for entry in GOLDEN[::3]:
+            if "trace" in entry:
+                result = compiled(entry["scheme"]).evaluate(entry["facts"])
+                assert result.trace.to_json() == entry["trace"]
+        assert sum(len(memo) for memo in memos) == 0
+    finally:
+        for memo, size in zip(memos, sizes, strict=True):
+            memo.size = size

@@ -42,7 +42,7 @@ def test_indicators_of_one_shape_share_one_function(seed_compiled):
     source = seed_compiled.kernel.source
     # 17 indicators: 16 read "actual" with one formula, one also reads a target of 88
     assert source.count("\ndef _L") + source.startswith("def _L") == 2
-    assert "def _kernel(src, ind, shared):" in source
+    assert "def _kernel(src, ind, shared, T=True):" in source
 
 
 def test_rule_file_text_never_appears_in_the_generated_source(seed_compiled):
@@ -198,3 +198,20 @@ def test_a_trace_never_outgrows_the_bound_its_scheme_was_checked_against(text, v
     bound, _, _ = trace_bound(scheme, checked(scheme).result.expressions)
     written = len(result.trace.to_json())
     assert written <= bound, (text, shared)
+
+
+def test_rule_file_text_never_appears_in_the_generated_explanation(seed_compiled):
+    # The explanation is generated code too: ids, names, targets, formulas and input names
+    # are bound as constants, never written into its source.
+    from perfrules.engine._explain import explainers
+
+    sources = {explainer.source for explainer, _ in explainers(seed_compiled.plan).values()}
+    assert len(sources) == 2  # one per shape, as the scorer's functions
+    scheme = seed_compiled.scheme
+    texts = {*scheme.indicators, *scheme.formulas.values(), *scheme.inputs}
+    for indicator in scheme.indicators.values():
+        texts |= {indicator.name, indicator.target or ""}
+    for source in sources:
+        for text in texts - {""}:
+            assert f"'{text}" not in source
+            assert f'"{text}' not in source

@@ -134,6 +134,12 @@ def test_the_quick_reading_of_plain_numbers_agrees_with_the_grammar():
         "123456789012345678901234567890.5",
         "7%",
         "+2.50",
+        "0." + "0" * 27 + "1%",
+        "0." + "0" * 28 + "1%",
+        "0." + "0" * 27 + "10%",
+        "1" * 30 + ".5",
+        "0" * 10 + "1" * 30,
+        "-0.000%",
     ]
     for text in texts:
         try:
@@ -227,3 +233,33 @@ def test_numbers_are_written_the_same_from_a_pair_and_from_a_fraction(num, den, 
             context.prec = 100
             exact = Decimal(value.numerator) / value.denominator
         assert text == format(exact, f".{places}f")
+
+
+@given(
+    num=st.integers(-(10**40), 10**40),
+    den=st.integers(1, 10**40),
+)
+def test_the_writers_number_texts_are_the_memoised_ones(num, den):
+    # The trace writer writes values each time (value_texts, shown_text, decimal_text) and
+    # makes Fractions directly (exact_fraction); each must be what the general functions give.
+    from perfrules._numbers import (
+        _format_number,
+        decimal_text,
+        exact_fraction,
+        repeating_text,
+        shown_text,
+        value_texts,
+    )
+    from perfrules.expressions import shown_value
+
+    value = Fraction(num, den)
+    made = exact_fraction(num, den)
+    assert made == value
+    assert (made.numerator, made.denominator) == (value.numerator, value.denominator)
+    assert hash(made) == hash(value)
+    text, exact = value_texts(num, den)
+    assert text == _format_number(value)
+    assert exact == repeating_text(num, den)
+    assert shown_text(num, den, text, exact) == shown_value(value)
+    for places in (0, 2, 6):
+        assert decimal_text(num, den, places) == _format_number(value, places)

@@ -263,13 +263,12 @@ def general_writers(compiled: perfrules.CompiledScheme) -> Iterator[None]:
             "_plain_leaf_json",
             lambda self, node, record: self._traced_leaf_json(node, record)[0],
         )
-        for memo in ("leaf_json", "leaf_trace"):
-            compiled.plan.cache.pop(memo, None)
-        try:
-            yield
-        finally:
-            for memo in ("leaf_json", "leaf_trace"):
-                compiled.plan.cache.pop(memo, None)
+        patch.setattr(  # and their nodes from the formula's traced function, not generated
+            _tree.TreeParts,
+            "_plain_leaf_trace",
+            lambda self, node, record: self._leaf_parts(node, record)[0],
+        )
+        yield
 
 
 def _from_parts(trace: perfrules.Trace) -> perfrules.Trace:

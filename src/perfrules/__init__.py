@@ -22,9 +22,9 @@ from perfrules.errors import (
 from perfrules.expressions import safe_eval
 from perfrules.facts import Facts, load_facts, loads_facts
 from perfrules.model import Scheme
-from perfrules.rules._front import check_path, load_pack, load_scheme, loads_scheme
+from perfrules.rules import check_path, load_pack, load_scheme, loads_scheme
 from perfrules.trace import Result, Trace
-from perfrules.workflows._packs import InstalledPack, packs
+from perfrules.workflows import InstalledPack, packs
 
 __version__ = VERSION
 
@@ -40,7 +40,7 @@ def score_table(compiled: CompiledScheme, table: object) -> object:
     integer arrays; the others one by one, each problem located at ``table:ROW:COLUMN``.
     Needs ``pip install 'perfrules[frame]'`` (numpy, pyarrow, narwhals).
     """
-    from perfrules.workflows._table import score_table as run  # noqa: PLC0415 - optional extra
+    from perfrules.workflows import score_table as run  # noqa: PLC0415 - optional extra
 
     return run(compiled, table)
 

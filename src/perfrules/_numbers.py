@@ -35,7 +35,8 @@ class Memo(dict[Any, Any]):
     """A bounded memo of a pure function: ``memo[key]`` computes ``compute(key)`` once.
 
     Looking a key up is a plain dictionary lookup; a miss calls *compute*. When *size*
-    entries are held the memo starts again (a cache, not a store: cheap and bounded).
+    entries are held the memo starts again (a cache, not a store: cheap and bounded); a
+    size of 0 stores nothing (the benchmark measures with every memo off this way).
     Safe to share between threads: the worst a race does is compute a value twice.
     """
 
@@ -52,6 +53,8 @@ class Memo(dict[Any, Any]):
         value = self.compute(key)
         if len(self) >= self.size:  # as remember(), without a second call per miss
             self.clear()
+            if not self.size:
+                return value
         self[key] = value
         return value
 
@@ -59,6 +62,8 @@ class Memo(dict[Any, Any]):
         """Keep *value* for *key* (for values computed elsewhere)."""
         if len(self) >= self.size:
             self.clear()
+            if not self.size:
+                return
         self[key] = value
 
 
@@ -403,18 +408,42 @@ def round_fraction(value: Fraction, places: int, mode: str = "half_up") -> Fract
     return Fraction(quotient, scale) if quotient else _ZERO
 
 
-_FRACTIONS: Final = Memo(lambda key: Fraction(*key))
+_NEW_OBJECT: Final = object.__new__
+_FROM_COPRIME: Final = getattr(Fraction, "_from_coprime_ints", None)  # Python 3.12+
+
+
+def exact_fraction(num: int, den: int) -> Fraction:
+    """``Fraction(num, den)`` for ints with ``den > 0``, without its constructor's checks.
+
+    Reduced by one gcd and made directly (``Fraction(num, den)`` costs about four times as
+    much in Python code); equal to, and hashing as, ``Fraction(num, den)``.
+    """
+    common = math.gcd(num, den)
+    if common != 1:
+        num //= common
+        den //= common
+    if _FROM_COPRIME is not None:  # pragma: no cover - Python 3.12+
+        made: Fraction = _FROM_COPRIME(num, den)
+        return made
+    value: Any = _NEW_OBJECT(Fraction)
+    value._numerator = num  # noqa: SLF001 - the fields Fraction's own methods set
+    value._denominator = den  # noqa: SLF001
+    shared: Fraction = value
+    return shared
+
+
+_FRACTIONS: Final = Memo(lambda key: exact_fraction(*key))
 
 
 def fraction(num: int, den: int) -> Fraction:
-    """``Fraction(num, den)``, shared per pair: traces build the same few values many times.
+    """``Fraction(num, den)`` (``den > 0``), shared per pair: traces repeat a few values.
 
     Fractions are immutable, so sharing one object is safe.
     """
     key = (num, den)
     value: Fraction | None = _FRACTIONS.get(key)
     if value is None:  # made here: a miss through the memo costs two more calls
-        value = Fraction(num, den)
+        value = exact_fraction(num, den)
         _FRACTIONS.remember(key, value)
     return value
 
@@ -517,14 +546,26 @@ def _terminating_places(den: int) -> int | None:
     return places
 
 
+_FIVES: Final = {5**n: n for n in range(1, 64)}  # den -> n for den = 5**n
+_MANY_FIVES: Final = 5**63
+
+
 def _places_of(den: int) -> int | None:
     twos = (den & -den).bit_length() - 1
     den >>= twos
-    fives = 0
-    while den % 5 == 0:
-        den //= 5
-        fives += 1
-    return max(twos, fives) if den == 1 else None
+    if den == 1:
+        return twos
+    fives = _FIVES.get(den)
+    if fives is None:
+        if den < _MANY_FIVES:  # not a power of five
+            return None
+        fives = 0
+        while den % 5 == 0:
+            den //= 5
+            fives += 1
+        if den != 1:
+            return None
+    return max(twos, fives)
 
 
 def _pair_digits(num: int, den: int, places: int) -> str:
@@ -543,8 +584,20 @@ def _format_pair(num: int, den: int, places: int | None) -> str:
 
     On integers: no :class:`Fraction` is made (a trace formats every value it shows).
     """
-    if places is not None and places >= 0 and num * 10**places % den == 0:
-        return _pair_digits(num, den, places)
+    if places is not None and places >= 0:
+        if places < 31 and den == _POWERS[places]:  # a rounded value: its digits as they are
+            text = str(num)
+            if not places:
+                return text
+            sign = ""
+            if num < 0:
+                sign = "-"
+                text = text[1:]
+            if len(text) <= places:
+                text = text.rjust(places + 1, "0")
+            return f"{sign}{text[:-places]}.{text[-places:]}"
+        if num * 10**places % den == 0:
+            return _pair_digits(num, den, places)
     common = math.gcd(num, den)
     if common != 1:
         num //= common
@@ -617,6 +670,44 @@ def repeating_text(num: int, den: int) -> str:
     if _terminating_places(den // common) is not None:
         return ""
     return f"{num // common}/{den // common}"
+
+
+def decimal_text(num: int, den: int, places: int | None = None) -> str:
+    """:func:`format_pair` computed each time (for values that do not repeat, as fresh facts)."""
+    return _format_pair(num, den, places)
+
+
+def value_texts(num: int, den: int) -> tuple[str, str]:
+    """``num/den`` (``den > 0``) as a trace writes a value: its text and its exact form.
+
+    The text is :func:`format_number`'s; the exact form is :func:`repeating_text`'s (``""``
+    when the value terminates). One gcd for both, nothing remembered.
+    """
+    common = math.gcd(num, den)
+    if common != 1:
+        num //= common
+        den //= common
+    if den == 1:
+        return str(num), ""
+    places = _places_of(den)
+    if places is not None:
+        return _pair_digits(num, den, places), ""
+    return _significant_text(num, den), f"{num}/{den}"
+
+
+def shown_text(num: int, den: int, text: str, exact: str) -> str:
+    """How a step's text with values shows ``num/den``: :func:`format_short`, ``(-x)``.
+
+    *text* and *exact* are the value's :func:`value_texts`: a value that terminates within
+    six places is shown as its text.
+    """
+    if not exact:
+        point = text.find(".")
+        if point < 0 or len(text) - point <= 7:
+            return text if num >= 0 else f"({text})"
+    common = math.gcd(num, den)
+    shown = _format_short_pair(num // common, den // common, 6)
+    return shown if num >= 0 else f"({shown})"
 
 
 def format_short_pair(num: int, den: int) -> str:

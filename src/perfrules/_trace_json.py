@@ -1,7 +1,7 @@
 """Writing ``perfrules.trace/1``: the one serializer of a trace.
 
-The compact text is written directly, fragment by fragment (numbers are formatted once per
-distinct value by ``_numbers``; a trace repeats the same few: weights, rates, 0, 1). Indented JSON
+The compact text is written directly, fragment by fragment; numbers are written from their
+integer pairs each time (nothing keyed on values: a unit's values are its own). Indented JSON
 and ``Trace.to_dict()`` are derived from this text, so there is one definition of the
 format. The key order and every byte are documented in ``docs/reference/trace-json.md``.
 """
@@ -15,12 +15,17 @@ from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Final
 
 from perfrules._messages import ui
-from perfrules._numbers import Memo, format_number, format_pair, is_terminating, repeating_text
-from perfrules.expressions import operands, shown_value
-from perfrules.expressions._functions import Interval
+from perfrules._numbers import (
+    Memo,
+    decimal_text,
+    format_number,
+    is_terminating,
+    repeating_text,
+)
+from perfrules.expressions import Interval, operands, shown_value
 
 if TYPE_CHECKING:
-    from perfrules.expressions._parse import NodeInfo
+    from perfrules.expressions import NodeInfo
     from perfrules.trace import CohortTrace, Gap, Grade, NodeTrace, Note, Provenance, Trace
 
 __all__ = [
@@ -53,14 +58,7 @@ __all__ = [
 FORMAT: Final = "perfrules.trace/1"
 
 _quote: Callable[[str], str] = encode_basestring
-_STRINGS: Final = Memo(_quote)
-_LOST: Final = Memo(
-    lambda key: _number(key[0] * key[3] - key[2] * key[1], key[1] * key[3], key[4])
-)
-
-
-_PAIRS: Final = Memo(lambda key: _number(key[0], key[1], key[2]))
-_ROUNDINGS: Final = Memo(lambda key: _rounding(*key))
+_STRINGS: Final = Memo(_quote)  # the texts of a scheme: ids, names, formulas
 
 
 def string(text: str) -> str:
@@ -72,16 +70,14 @@ def string(text: str) -> str:
 
 
 def _lost(weight: Fraction, score: Fraction, places: int | None) -> str:
-    """``weight - score`` as JSON, remembered (Fraction subtraction costs microseconds)."""
-    text: str = _LOST[
-        (weight.numerator, weight.denominator, score.numerator, score.denominator, places)
-    ]
-    return text
+    """``weight - score`` as JSON, on integers (Fraction subtraction costs microseconds)."""
+    wn, wd, sn, sd = weight.numerator, weight.denominator, score.numerator, score.denominator
+    return _number(wn * sd - sn * wd, wd * sd, places)
 
 
 def _number(num: int, den: int, places: int | None) -> str:
     """``num/den`` as a JSON string: a number's text is digits, ``-`` and ``.`` (no escapes)."""
-    return f'"{format_pair(num, den, places)}"'
+    return '"' + decimal_text(num, den, places) + '"'
 
 
 def _dec(value: Fraction, places: int | None = None) -> str:
@@ -121,17 +117,14 @@ def _exact(value: object) -> str | None:
 def pair_json(num: int, den: int, places: int | None) -> str:
     """``num/den`` as a JSON decimal string (as :func:`value_json`), remembered per pair.
 
-    The record holds numbers as integer pairs: writing one costs a dictionary lookup, no
-    :class:`Fraction`.
+    The record holds numbers as integer pairs: written from them, no :class:`Fraction`.
     """
-    text: str = _PAIRS[(num, den, places)]
-    return text
+    return '"' + decimal_text(num, den, places) + '"'
 
 
 def rounding_pair_json(places: int, mode: str, bn: int, bd: int, an: int, ad: int) -> str:
     """One entry of ``"roundings"`` from integer pairs (as :func:`rounding_json`)."""
-    text: str = _ROUNDINGS[(places, mode, bn, bd, an, ad)]
-    return text
+    return _rounding(places, mode, bn, bd, an, ad)
 
 
 def group_parts(head: str, applicable: str, sources: str) -> tuple[str, str, str]:
@@ -154,9 +147,8 @@ def grade_json(grade: Grade) -> str:
 
 
 def lost_json(wn: int, wd: int, sn: int, sd: int, places: int | None) -> str:
-    """``weight - score`` as JSON from their integer pairs, remembered."""
-    text: str = _LOST[(wn, wd, sn, sd, places)]
-    return text
+    """``weight - score`` as JSON from their integer pairs."""
+    return _number(wn * sd - sn * wd, wd * sd, places)
 
 
 def _grade(grade: Grade) -> str:
@@ -225,7 +217,7 @@ def recorded_steps_json(
         with_values = info.template.format(*map(shown_value, operands(info, values, names)))
         if value.__class__ is tuple:
             num, den = value
-            value_text = _PAIRS[(num, den, None)]
+            value_text = _number(num, den, None)
             exact_text = repeating_text(num, den)
         else:
             value_text = "true" if value else "false"
@@ -378,8 +370,10 @@ def cohort_json(cohort: CohortTrace) -> str:
         tied = ",".join(string(u) for u in rank.tied_with)
         decided = "null" if rank.decided_by is None else string(rank.decided_by)
         more = f',"tied_count":{rank.tied_count}' if rank.tied_count > len(rank.tied_with) else ""
+        # Only a scheme that declares a shared mark has "shown": other traces keep their bytes.
+        shown = f',"shown":{string(rank.shown)}' if rank.shared_mark else ""
         rank_text = (
-            f'{{"position":{rank.position},"of":{rank.of},"ties":{string(rank.ties)},'
+            f'{{"position":{rank.position}{shown},"of":{rank.of},"ties":{string(rank.ties)},'
             f'"keys":[{keys}],"tied_with":[{tied}]{more},"decided_by":{decided}}}'
         )
     group = "null" if cohort.cohort is None else string(cohort.cohort)

@@ -29,9 +29,7 @@ import pyarrow as pa
 
 from perfrules.engine import CohortValues, CompiledScheme, compile_scheme
 from perfrules.model import Scheme
-from perfrules.workflows._table import (
-    _cohort_names,
-    _has_cohort,
+from perfrules.workflows import (
     rank_rows,
     score_chunk,
     to_pandas,
@@ -117,8 +115,8 @@ def score_dask(compiled: CompiledScheme, units: dd.DataFrame) -> dd.DataFrame:
     for length in lengths:
         offsets.append(offsets[-1] + int(length))
     values = None
-    if _has_cohort(compiled):
-        wanted = [f"shared.{n}" for n in sorted(_cohort_names(compiled))]
+    if compiled.plan.has_cohort:
+        wanted = [f"shared.{n}" for n in sorted(compiled.plan.cohort_reads)]
         present = [c for c in ["unit", "单位", *wanted] if c in frame.columns]
         shared = frame[present].compute()  # only the few columns the values read
         rows = [

@@ -456,6 +456,13 @@ class Ranking(_Model):
         default=None, description="Only the units for which this condition holds are ranked."
     )
     label: str = Field(default="", description="Column title, e.g. 排名.")
+    shared_mark: str = Field(
+        default="",
+        max_length=3,
+        pattern=r"^[^0-9\s]*$",
+        description="Written before a rank that units share, as league tables print it: "
+        "'=' shows =5 for every unit tied at 5 (competition and dense ties). Empty: 5.",
+    )
 
 
 class Scheme(_Model):

@@ -31,10 +31,10 @@ from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
 from perfrules._numbers import ROUNDING_MODES, format_number, is_terminating, round_fraction
-from perfrules.engine import CompiledScheme
+from perfrules.engine import CompiledScheme, Plan
 from perfrules.errors import FactsError
 from perfrules.model import Scheme
-from perfrules.workflows._invariants import (
+from perfrules.workflows import (
     InvariantError,
     Violation,
     as_compiled,
@@ -299,19 +299,9 @@ def _without(name: str | None) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return drop
 
 
-def _shared_names(compiled: CompiledScheme) -> set[str]:
-    """Inputs read across units (cohort values, conditions, ranking keys): shared facts."""
-    names: set[str] = set()
-    scheme = compiled.scheme
-    for _, _, condition in compiled.plan.overrides:
-        names |= condition.names
-    for condition in compiled.plan.cohort_conditions.values():
-        names |= condition.names
-    if scheme.cohort is not None:
-        names |= {v.of for v in scheme.cohort.values.values() if v.of is not None}
-    if scheme.ranking is not None:
-        names |= {k.by for k in scheme.ranking.keys if k.by in scheme.inputs}
-    return names
+def _shared_names(plan: Plan) -> frozenset[str]:
+    """Inputs read across units (cohort values, conditions, ranking keys, overrides)."""
+    return plan.across_inputs | plan.override_inputs
 
 
 def _input_strategy(compiled: CompiledScheme, name: str) -> st.SearchStrategy[Any]:
@@ -320,18 +310,14 @@ def _input_strategy(compiled: CompiledScheme, name: str) -> st.SearchStrategy[An
     if kind == "bool":
         return st.booleans()
     # A value taken over units (a bid, a price) is positive: formulas divide by it.
-    scheme = compiled.scheme
-    across = (
-        {v.of for v in scheme.cohort.values.values()} if scheme.cohort is not None else set()
-    ) | ({k.by for k in scheme.ranking.keys} if scheme.ranking is not None else set())
-    return _number_strategy(Fraction(1), allow_zero=name not in across)
+    return _number_strategy(Fraction(1), allow_zero=name not in compiled.plan.across_inputs)
 
 
 def _own_names(compiled: CompiledScheme, index: int) -> list[str]:
     """The names a row reads from its own facts (not params, a target, shared facts)."""
     leaf = compiled.plan.nodes[index].leaf
     assert leaf is not None  # noqa: S101
-    across = _shared_names(compiled) | compiled.plan.cohort_names
+    across = _shared_names(compiled.plan) | compiled.plan.cohort_names
     return [
         name
         for name in leaf.needs
@@ -413,7 +399,8 @@ def facts_for(
         return False
 
     # Conditions, cohort values and ranking keys read shared facts.
-    shared = {name: _input_strategy(compiled, name) for name in sorted(_shared_names(compiled))}
+    names = sorted(_shared_names(compiled.plan))
+    shared = {name: _input_strategy(compiled, name) for name in names}
     return st.fixed_dictionaries(
         {"indicators": st.fixed_dictionaries(per_leaf), "shared": st.fixed_dictionaries(shared)}
     ).filter(some_indicator_counts)

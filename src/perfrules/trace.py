@@ -227,6 +227,7 @@ class Rank(NamedTuple):
             below when it is first); ``None`` when it ties with them on every key.
         tied_count: how many units are equal to it on every key (more than ``tied_with``
             lists when over 100 tie).
+        shared_mark: ``[ranking] shared_mark``, written before a shared rank (:attr:`shown`).
     """
 
     position: int
@@ -236,6 +237,18 @@ class Rank(NamedTuple):
     tied_with: tuple[str, ...] = ()
     decided_by: str | None = None
     tied_count: int = 0
+    shared_mark: str = ""
+
+    @property
+    def shared(self) -> bool:
+        """Other units hold the same rank (a tie under competition or dense ranking)."""
+        return self.tied_count > 0 and self.ties != "ordinal"
+
+    @property
+    def shown(self) -> str:
+        """The rank as the table prints it: ``=5`` for a shared rank with the mark ``=``."""
+        mark = self.shared_mark if self.shared else ""
+        return f"{mark}{self.position}"
 
 
 class CohortTrace(NamedTuple):

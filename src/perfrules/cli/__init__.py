@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
@@ -33,23 +34,27 @@ from perfrules.errors import (
 from perfrules.facts import load_facts, loads_facts
 from perfrules.reports import (
     FORMATS,
+    click_text,
     diagnostics_json,
     format_named,
     make_console,
     make_progress,
+    printable,
     render_audit,
     render_batch_summary,
     render_diagnostics,
     render_diff,
     render_explain,
     render_html,
+    render_league_html,
     render_markdown,
+    render_movers,
     render_score_table,
+    render_table_audit,
     results_format,
 )
-from perfrules.reports._safe import click_text, printable
 from perfrules.reports.html import Edition
-from perfrules.rules._front import (
+from perfrules.rules import (
     RuleFile,
     check_path,
     check_rule_file,
@@ -58,21 +63,31 @@ from perfrules.rules._front import (
 )
 from perfrules.serve import command as serve_command
 from perfrules.trace import Result, Trace
-from perfrules.workflows._audit import audit as audit_report
-from perfrules.workflows._audit import load_report
-from perfrules.workflows._batch import (
+from perfrules.workflows import (
     CSV_EOLS,
+    KINDS,
+    STDOUT,
     CsvStyle,
+    PackError,
+    audit_table,
+    diff_schemes,
+    extends_text,
+    is_results_file,
+    league_table,
+    load_report,
+    movers,
+    new_year_text,
     read_units,
+    run_cases,
+    schema_text,
     score_batch,
+    what_if,
+    write_atomic,
     write_results,
+    write_template,
 )
-from perfrules.workflows._diff import diff_schemes, what_if
-from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
-from perfrules.workflows._packs import PackError, run_cases
-from perfrules.workflows._packs import packs as installed
-from perfrules.workflows._schema import KINDS, schema_text
-from perfrules.workflows._templates import write_template
+from perfrules.workflows import audit as audit_report
+from perfrules.workflows import packs as installed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -596,7 +611,7 @@ def score(
 
 def _form(trace: Trace, lang: Lang) -> bytes:
     try:
-        from perfrules.reports._xlsx import render_xlsx  # noqa: PLC0415 - optional extra
+        from perfrules.reports import render_xlsx  # noqa: PLC0415 - optional extra
     except ImportError:
         click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
         raise _Exit(EXIT_USAGE) from None
@@ -604,7 +619,7 @@ def _form(trace: Trace, lang: Lang) -> bytes:
 
 
 def _pdf(trace: Trace, lang: Lang, edition: Edition) -> bytes:
-    from perfrules.reports._pdf import PdfError, render_pdf  # noqa: PLC0415
+    from perfrules.reports import PdfError, render_pdf  # noqa: PLC0415
 
     try:
         return render_pdf(trace, lang, edition)
@@ -640,9 +655,23 @@ def _score_batch(
     target = Path(out)
     if out == STDOUT and output_format == "json":
         raise click.UsageError("--out - writes the results (CSV) to stdout: drop --format json")
-    if results_format(out) is None and out != STDOUT:
-        raise click.BadParameter(f"the file must end in {_RESULT_ENDINGS}", param_hint="--out")
     console = make_console(stderr=True)
+    if out.lower().endswith((".html", ".htm", ".pdf")):
+        # Many units to a page: the league table (ranking order, ranks as published).
+        try:
+            outcome = score_batch(compiled, source)
+        except FactsError as exc:
+            raise _fail(list(exc.diagnostics), lang, output_format) from None
+        _write_league(league_table(compiled, outcome), out, lang)
+        render_batch_summary(
+            outcome.summary(compiled), outcome.failed, out, lang, console, quiet=_SETTINGS.quiet
+        )
+        if outcome.failed:
+            raise _Exit(EXIT_NO)
+        return
+    if results_format(out) is None and out != STDOUT:
+        endings = f"{_RESULT_ENDINGS} (a league table: .html, .pdf)"
+        raise click.BadParameter(f"the file must end in {endings}", param_hint="--out")
     show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
     streamed = _streamer(Path(source), target, compiled)
     try:
@@ -695,7 +724,7 @@ def _streamer(source: Path, target: Path, compiled: CompiledScheme) -> Any:
     if source.suffix.lower() == ".csv" and not _is_wide_csv(source):
         return None
     try:
-        from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch  # noqa: PLC0415
+        from perfrules.workflows import STREAM_OUTPUTS, stream_batch  # noqa: PLC0415
     except ImportError:  # no frame extra: the in-memory batch (files up to 1 MiB)
         return None
     return stream_batch if suffix in STREAM_OUTPUTS else None
@@ -882,7 +911,7 @@ def _properties(scheme: Path, examples: int) -> dict[str, Any]:
 
 @cli.command()
 @click.argument("old", type=_SCHEME)
-@click.argument("new", type=_SCHEME)
+@click.argument("new", type=_SCHEME, required=False)
 @click.option(
     "--facts",
     "facts_path",
@@ -891,33 +920,72 @@ def _properties(scheme: Path, examples: int) -> dict[str, Any]:
     help="Also show how this unit's scores change (a what-if). 同时比较该单位的得分变化。",
 )
 @click.option(
+    "--units",
+    "units",
+    type=click.Path(),
+    nargs=2,
+    default=None,
+    metavar="LAST CURRENT",
+    help="Movers: last year's units (or results CSV) under OLD against this year's under NEW "
+    "(NEW defaults to OLD): rank and total changes, new and dropped units. "
+    "上年与本年的名次、总分变化，新进与退出的对象。",
+)
+@click.option(
+    "--out",
+    default=None,
+    help="With --units: write this year's league table with each unit's move "
+    "(.html, .pdf, .xlsx). 与 --units 一起：写出带升降的排名表。",
+)
+@click.option(
     "--exit-code", is_flag=True, help="Exit 1 when the schemes differ. 有差异时以 1 退出。"
 )
 @_options
 @_guard
 def diff(
     old: str,
-    new: str,
+    new: str | None,
     facts_path: str | None,
+    units: tuple[str, str] | None,
+    out: str | None,
     exit_code: bool,
     output_format: str,
     lang: Lang | None,
 ) -> None:
     """Show what changed between two schemes (and, with --facts, what it does to a unit).
 
-    比较两个方案的差异（加 --facts 时再比较同一单位的得分）。
+    With --units LAST CURRENT, also how the units moved since last year (NEW may then be
+    left out: both years under OLD).
+
+    比较两个方案的差异（加 --facts 时再比较同一单位的得分；加 --units 时比较上年与本年的名次）。
     """
     language = lang or _SETTINGS.lang or default_lang()
+    if new is None and not units:
+        raise click.UsageError("give NEW, the scheme to compare with (or --units LAST CURRENT)")
+    if out is not None and not units:
+        raise click.UsageError("--out writes the league table of --units LAST CURRENT")
+    if out is not None and not out.lower().endswith(_LEAGUE_ENDINGS):
+        raise click.BadParameter(
+            f"the file must end in {', '.join(_LEAGUE_ENDINGS)}", param_hint="--out"
+        )
+    if out is not None and units and is_results_file(Path(units[1])):
+        msg = "--out needs this year's units (facts) to lay out the league table, not results"
+        raise click.UsageError(msg)
     before = _load_compiled(old, language)
-    after = _load_compiled(new, language)
+    after = before if new is None else _load_compiled(new, language)
     changes = diff_schemes(before.scheme, after.scheme)
     what = None
-    if facts_path is not None:
-        try:
+    moved = None
+    try:
+        if facts_path is not None:
             what = what_if(before, after, load_facts(facts_path))
-        except FactsError as exc:
-            _report(list(exc.diagnostics), language, "text", to_stdout=False)
-            raise _Exit(EXIT_NO) from None
+        if units:
+            moved = movers(before, after, units[0], units[1])
+    except FactsError as exc:
+        _report(list(exc.diagnostics), language, "text", to_stdout=False)
+        raise _Exit(_exit_for(list(exc.diagnostics))) from None
+    if out is not None and units:
+        outcome = score_batch(after, units[1])
+        _write_league(league_table(after, outcome, movers=moved), out, language)
     if output_format == "json":
         import json  # noqa: PLC0415
 
@@ -927,11 +995,44 @@ def diff(
             "changes": [c.to_dict() for c in changes],
             "what_if": None if what is None else what.to_dict(),
         }
+        if moved is not None:  # with --units only: the document is otherwise unchanged
+            document["movers"] = moved.to_dict()
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     else:
-        render_diff(changes, what, language, make_console())
+        if new is not None or not moved:
+            render_diff(changes, what, language, make_console())
+        if moved is not None:
+            render_movers(moved, language, make_console())
     if exit_code and changes:
         raise _Exit(EXIT_NO)
+
+
+#: What a league table can be written as.
+_LEAGUE_ENDINGS: Final = (".html", ".htm", ".pdf", ".xlsx")
+
+
+def _write_league(table: Any, out: str, lang: Lang) -> None:
+    """Write a league table as HTML, PDF (through the HTML page) or XLSX, atomically."""
+    suffix = Path(out).suffix.lower()
+    if suffix == ".xlsx":
+        try:
+            from perfrules.reports import render_league_xlsx  # noqa: PLC0415 - optional extra
+        except ImportError:
+            click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
+            raise _Exit(EXIT_USAGE) from None
+        write_atomic(Path(out), render_league_xlsx(table, lang))
+    elif suffix == ".pdf":
+        from perfrules.reports import PdfError, print_pdf  # noqa: PLC0415
+
+        try:
+            write_atomic(Path(out), print_pdf(render_league_html(table, lang)))
+        except PdfError as exc:
+            click.echo(f"perfrules: {exc}", err=True)
+            raise _Exit(EXIT_USAGE) from None
+    else:
+        write_atomic(Path(out), render_league_html(table, lang))
+    if not _SETTINGS.quiet:
+        click.echo(out, err=True)
 
 
 @cli.command(name="new-year")
@@ -1073,18 +1174,36 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
 @cli.command()
 @click.argument("scheme", type=_SCHEME)
 @click.argument("report", type=click.Path(dir_okay=False))
+@click.option(
+    "--tolerance",
+    default="0",
+    show_default=True,
+    help="A published table: the largest difference still taken as agreement, an exact "
+    "decimal. 公布表：视为一致的最大差值（精确小数）。",
+)
 @_options
 @_guard
-def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> None:
-    """Check a published report: recompute every row, the total and the grade.
+def audit(scheme: str, report: str, tolerance: str, output_format: str, lang: Lang | None) -> None:
+    """Check a published report or table: recompute every row, total, grade and rank.
 
-    审核已发布的自评报告：重算每一行、总分和等级，指出不符之处及可能原因。
+    审核已发布的自评报告或排名表：重算每一行、总分、等级和名次，指出不符之处及可能原因。
     """
     language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
+    table = _is_wide_csv(Path(report))
     try:
-        facts, published = load_report(report)
-        outcome = audit_report(compiled, facts, published)
+        allowed = Decimal(tolerance.strip())
+    except ArithmeticError:
+        allowed = Decimal(-1)
+    if not allowed.is_finite() or allowed < 0:
+        msg = f"--tolerance must be a decimal of at least 0, not {tolerance!r}"
+        raise click.UsageError(msg)
+    try:
+        if table:
+            outcome: Any = audit_table(compiled, report, tolerance=allowed)
+        else:
+            facts, published = load_report(report)
+            outcome = audit_report(compiled, facts, published, tolerance=allowed)
     except FactsError as exc:
         _report(list(exc.diagnostics), language, "text", to_stdout=False)
         raise _Exit(_exit_for(list(exc.diagnostics))) from None
@@ -1092,6 +1211,8 @@ def audit(scheme: str, report: str, output_format: str, lang: Lang | None) -> No
         import json  # noqa: PLC0415
 
         sys.stdout.write(json.dumps(outcome.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    elif table:
+        render_table_audit(outcome, language, make_console())
     else:
         render_audit(outcome, language, make_console())
     if not outcome.consistent:
@@ -1114,7 +1235,7 @@ def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
     After `pip install FOLDER` the pack is known by its id to every command and to
     extends. 新建规则包：可安装的项目，含方案、事实文件和一个通过的用例。
     """
-    from perfrules.workflows._newpack import pack_module_name, write_new_pack  # noqa: PLC0415
+    from perfrules.workflows import pack_module_name, write_new_pack  # noqa: PLC0415
 
     language = lang or _SETTINGS.lang or default_lang()
     target = Path(folder)

@@ -10,14 +10,24 @@ units together or in processes; ``_scheme`` is the facade. Who owns which rule:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from perfrules._lazy import lazy_exports
 from perfrules.engine._assemble import VERSION
 from perfrules.engine._cohort import CohortValues
-from perfrules.engine._plan import build_plan
+from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._scheme import CompiledScheme
 from perfrules.model import Scheme
 from perfrules.rules import CheckedScheme, checked
 
-__all__ = ["VERSION", "CohortValues", "CompiledScheme", "compile_scheme"]
+if TYPE_CHECKING:
+    from perfrules.engine._columns import Arrays
+
+__all__ = ["VERSION", "Arrays", "CohortValues", "CompiledScheme", "Plan", "compile_scheme"]
+
+#: Loaded when first used: the array scorer needs numpy (the ``frame`` extra).
+_LAZY = {"._columns": ("Arrays",)}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def compile_scheme(scheme: Scheme | CheckedScheme) -> CompiledScheme:

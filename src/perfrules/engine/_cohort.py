@@ -241,5 +241,6 @@ def rank(
             tied_with=tied,
             decided_by=decided_by,
             tied_count=run_size - 1,
+            shared_mark=ranking.shared_mark,
         )
     return ranks

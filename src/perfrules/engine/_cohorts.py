@@ -17,8 +17,7 @@ from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._kernel import EMPTY
 from perfrules.engine._plan import MISSING, Plan
 from perfrules.errors import FactsError
-from perfrules.facts import Facts
-from perfrules.facts._values import text_of
+from perfrules.facts import Facts, text_of
 from perfrules.trace import CohortValue, Rank
 
 __all__ = ["Cohorts", "shared_of"]
@@ -186,11 +185,17 @@ class Cohorts:
                 keys.append(read if isinstance(read, Fraction) else None)
         return tuple(keys)
 
-    def rank(self, rows: Iterable[Ranked]) -> dict[int, Rank]:
-        """The rank of every row (by position), each cohort ranked on its own."""
+    def rank(self, rows: Iterable[Ranked], ties: str | None = None) -> dict[int, Rank]:
+        """The rank of every row (by position), each cohort ranked on its own.
+
+        *ties* ranks equal units by another tie rule than the scheme's (an audit asks
+        what a published table's rule was).
+        """
         ranking = self.scheme.ranking
         if ranking is None:
             return {}
+        if ties is not None and ties != ranking.ties:
+            ranking = ranking.model_copy(update={"ties": ties})
         groups: dict[str | None, list[tuple[int, str, tuple[Fraction | None, ...]]]] = {}
         for position, unit, keys, cohort_key in rows:
             groups.setdefault(cohort_key, []).append((position, unit, keys))

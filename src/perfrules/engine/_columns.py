@@ -29,8 +29,7 @@ import numpy.typing as npt
 from perfrules._numbers import ROUNDING
 from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
-from perfrules.expressions._functions import FUNCTIONS, Interval
-from perfrules.expressions._limits import MAX_BITS
+from perfrules.expressions import FUNCTIONS, MAX_BITS, Interval
 
 __all__ = ["Arrays", "ColumnarPlan", "columnar_plan", "score_arrays"]
 

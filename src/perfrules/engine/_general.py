@@ -29,8 +29,8 @@ from perfrules.engine._plan import MISSING, Node, Plan, find_fact
 from perfrules.engine._totals import Totals
 from perfrules.errors import Diagnostic, ExpressionError
 from perfrules.expressions import Approx, Value, approximation, ends, real_calls
-from perfrules.facts import Facts
-from perfrules.facts._values import (
+from perfrules.facts import (
+    Facts,
     is_na_word,
     marks_not_applicable,
     number_pair,

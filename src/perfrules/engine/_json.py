@@ -9,6 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Final, cast
 
+from perfrules._numbers import decimal_text
 from perfrules._trace_json import (
     document,
     input_json,
@@ -19,7 +20,6 @@ from perfrules._trace_json import (
     pair_json,
     provenance_json,
     provenance_parts,
-    recorded_steps_json,
     rounding_json,
     rounding_pair_json,
     step_json,
@@ -27,10 +27,10 @@ from perfrules._trace_json import (
     value_json,
 )
 from perfrules._trace_json import exact as exact_json
+from perfrules.engine._explain import explainers
 from perfrules.engine._grading import gap_rows
 from perfrules.engine._layout import (
     _bands_json,
-    _fast_key,
     _gap_heads,
     _grades_json,
     _heads,
@@ -46,7 +46,7 @@ from perfrules.engine._layout import (
 from perfrules.engine._plan import Node
 from perfrules.engine._record import VERSION
 from perfrules.engine._tree import TreeParts
-from perfrules.expressions._limits import MAX_TRACE_CHARS
+from perfrules.expressions import MAX_TRACE_CHARS
 
 __all__ = ["JsonParts"]
 
@@ -89,26 +89,30 @@ class JsonParts(TreeParts):
     def _plain_root_json(self) -> str:
         """The tree's text when :meth:`_plain`, no node object made.
 
-        Each row from the memo (or its steps), each group from its fixed text and the
-        record's integers.
+        Each row by its shape's generated writer (or from the memo of rows met before), each
+        group from its fixed text and the record's integers.
         """
         plan = self.plan
         layout = _plain_layout(plan)
         assert layout is not None  # noqa: S101 - see _plain
         leaves, groups = layout
         records, values = self.out[1], self.out[2]
-        memo = _memo(plan, "leaf_json")
         template, slots = _plain_template(plan)
         out = template[:]  # the document's fixed pieces, each node's slot to fill
         size = 0
+        rows = explainers(plan)
+        memo = _memo(plan, "leaf_json")
         for index, position, node, name in leaves:
             record = records[position]
             key = _plain_key(index, node, name, record)
-            known = memo.get(key)
-            if known is None:
-                known = self._leaf_json(node, record)
-                memo.remember(key, known)
-            text = out[slots[index]] = known[0]
+            text = memo.get(key)
+            if text is None:
+                own, raws, num, den = record
+                explainer, row = rows[index]
+                i = 2 * index
+                text = explainer.json(raws, own, num, den, values[i], values[i + 1], row)
+                memo.remember(key, text)
+            out[slots[index]] = text
             size += len(text)
             if size > MAX_TRACE_CHARS:
                 _too_big(node, text)
@@ -130,7 +134,6 @@ class JsonParts(TreeParts):
         """The tree's text, node by node (any unit)."""
         plan = self.plan
         records, values = self.out[1], self.out[2]
-        memo = _memo(plan, "leaf_json")
         count = len(plan.nodes)
         texts = [""] * count
         applicable: list[Fraction] = [_ZERO] * count
@@ -139,14 +142,7 @@ class JsonParts(TreeParts):
         size = 0  # characters written for the indicators so far (the document is ~that)
         for index, node, position, group in _json_layout(plan):
             if group is None:  # an indicator
-                record = records[position]
-                key = _fast_key(node, record)
-                known = None if key is None else memo.get(key)
-                if known is None:
-                    known = self._leaf_json(node, record)
-                    if key is not None:
-                        memo.remember(key, known)
-                text, applicable[index], full[index] = known
+                text, applicable[index], full[index] = self._leaf_json(node, records[position])
                 texts[index] = text
                 size += len(text)
                 if size > MAX_TRACE_CHARS:
@@ -259,51 +255,17 @@ class JsonParts(TreeParts):
         return text, weight, trace.score is not None and (weight is below or weight == below)
 
     def _plain_leaf_json(self, node: Node, record: Any) -> str:
-        """The text of an indicator scored the plain way, from the record's integer pairs.
+        """The text of an indicator scored the plain way, by its shape's generated writer.
 
-        What :meth:`_leaf_json` writes from the node :meth:`_leaf` builds, without building
-        it: the steps come from the traced function's records (``Expression.recorded``),
-        each value written from its pair (no ``Fraction`` or ``Step`` per value).
+        What :meth:`_traced_leaf_json` writes from the node :meth:`_leaf` builds, without
+        building it: fixed text with slots, every number written from the record's integer
+        pairs, each input from the raw fact as read (``_explain``).
         """
-        leaf = node.leaf
-        assert leaf is not None  # noqa: S101
+        explainer, row = explainers(self.plan)[node.index]
         own, raws, num, den = record
-        names, inputs, actual = self._fast_inputs(node, own, raws)
-        expression = leaf.expression
-        value, records = expression.recorded(names)
-        if (
-            value.__class__ is not tuple or value[0] * den != num * value[1]
-        ):  # pragma: no cover - one implementation, one value
-            raise AssertionError(f"{node.id}: scored {num}/{den}, explained {value}")
         values = self.out[2]
-        sn, sd = values[2 * node.index], values[2 * node.index + 1]
-        places = node.shown_places
-        target = node.target or next((i.text for i in inputs if i.name == "target"), "")
-        head, sources = _heads(self.plan)[node.index]
-        leaf_text = leaf_json(
-            target,
-            actual,
-            expression.text,
-            ",".join(
-                [
-                    input_json(i.name, value_json(i.value), i.text, i.source, i.level)
-                    for i in inputs
-                ]
-            ),
-            recorded_steps_json(expression.program.infos, records, names),
-        )
-        rounding = (
-            ""
-            if node.places is None
-            else rounding_pair_json(node.places, self.plan.mode, value[0], value[1], sn, sd)
-        )
-        weight = node.weight
-        return (
-            f'{head},"score":{pair_json(sn, sd, places)},'
-            f'"lost":{lost_json(weight.numerator, weight.denominator, sn, sd, places)},'
-            f'"status":"scored"{sources}{leaf_text},"roundings":[{rounding}],'
-            '"notes":[],"children":[]}'
-        )
+        i = 2 * node.index
+        return explainer.json(raws, own, num, den, values[i], values[i + 1], row)
 
     def _gap_json(self) -> str:
         """``"gap"``, as :meth:`gap` gives it, from the record's integers."""
@@ -340,8 +302,8 @@ class JsonParts(TreeParts):
         if not rows:
             return ""
         heads = _loss_heads(self.plan)
-        nodes = self.plan.nodes
-        return ",".join(
-            f"{heads[i]}{lost_json(wn, wd, sn, sd, nodes[i].shown_places)}}}"
-            for _, _, i, _, wn, wd, sn, sd in rows
-        )
+        entries = []
+        for row in rows:  # (lost numerator, lost denominator, node index, ...)
+            head, places = heads[row[2]]
+            entries.append(f'{head}"{decimal_text(row[0], row[1], places)}"}}')
+        return ",".join(entries)

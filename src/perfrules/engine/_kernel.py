@@ -7,10 +7,10 @@
   run the formula's code inline (``expressions._codegen.inline_block``), check
   ``0 <= score <= weight`` in integers and round by ``divmod``; the score comes back as one
   integer over a power of ten the generator knows;
-- ``_kernel(src, ind, shared)``: every indicator through its shape's function from one
-  table of (function, id, weight), then each subtotal (integer sums), the renormalisation
-  when rows were excluded and the band, both as the totals (``_totals``) decide them, and
-  the total's rounding.
+- ``_kernel(src, ind, shared, T=True)``: every indicator through its shape's function, a
+  run of consecutive rows of one shape per call (``T=False``: nothing kept for a trace),
+  then each subtotal (integer sums), the renormalisation when rows were excluded and the
+  band, both as the totals (``_totals``) decide them, and the total's rounding.
 
 Anything an indicator's function cannot score the plain way — a missing or unreadable
 value, "not applicable", an override, a qualitative level, a score outside its weight, a
@@ -33,14 +33,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from types import FunctionType
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from perfrules._numbers import ROUNDING
+from perfrules._numbers import MAX_MAGNITUDE, ROUNDING
 from perfrules.engine._plan import MISSING, Node, Plan
 from perfrules.engine._totals import totals_of
-from perfrules.expressions import add_pairs
-from perfrules.expressions._codegen import BASE_GLOBALS, inline_block
-from perfrules.facts._values import DECIMAL_PAIRS, TEXT_PAIRS, number_pair
+from perfrules.expressions import BASE_GLOBALS, add_pairs, inline_block
+from perfrules.facts import DECIMAL_PAIR, POWERS_OF_TEN, TEXT_PAIRS, number_pair
 
 __all__ = ["Kernel", "build_kernel"]
 
@@ -130,7 +129,7 @@ class _Writer:
         )
         function: object
         if any(self.types.get(name) == "level" for name in leaf.needs):
-            function = self.hooks["_GEN"]
+            function = _Pending("_GROWS")  # qualitative levels: the general path only
         else:
             function = _Pending(self.shape_function(node))
         return (function, k, node.id, node.weight.numerator, node.weight.denominator, scale)
@@ -163,42 +162,39 @@ class _Writer:
         name = f"_L{len(self.functions)}"
         self.functions[key] = name
         allowed = self.constant("_A", self.fast_keys[node.index])
-        general = "return _GEN(C, k, o, shared, R, wn, wd, scale)"
+        general = "L[k] = _GEN(C, k, o, shared, R, wn, wd, scale); continue"
         lines = [
-            f"def {name}(C, k, o, shared, R, wn, wd, scale):",
-            f"    if o.__class__ is not _DICT or not o.keys() <= {allowed}: {general}",
+            f"    if o.__class__ is not _DICT: {general}",
         ]
         operands: dict[str, tuple[str, ...]] = {"weight": ("num", "wn", "wd")}
-        raws = []
+        raws = [f"x{j}" for j in range(len(leaf.needs))]
+        keys = [self.constant("_N", need) for need in leaf.needs]
+        lines.extend(f"    {raw} = o.get({key}, _M)" for raw, key in zip(raws, keys, strict=True))
+        # Only the facts read, or also others? Counting them is cheaper than a set compare.
+        present = " + ".join(f"({raw} is not _M)" for raw in raws) or "0"
+        lines.append(f"    if len(o) != {present} and not o.keys() <= {allowed}: {general}")
         for j, (need, kind, default) in enumerate(zip(leaf.needs, kinds, defaults, strict=True)):
-            key_name = self.constant("_N", need)
-            raw = f"x{j}"
-            raws.append(raw)
+            raw = raws[j]
             # plan.find_fact's order, inline: own facts, shared facts, the default below
-            lines.append(f"    {raw} = o.get({key_name}, _M)")
-            lines.append(f"    if {raw} is _M: {raw} = shared.get({key_name}, _M)")
+            lines.append(f"    if {raw} is _M: {raw} = shared.get({keys[j]}, _M)")
             if kind == "bool":
                 read = f"{raw} if {raw}.__class__ is _BOOL else None"
-                operand: tuple[str, ...] = ("bool", f"v{j}")
-                target = f"v{j}"
-            else:
-                read = (
-                    f"_TC[{raw}] if {raw}.__class__ is _STR else "
-                    f"_DC[_S({raw})] if {raw}.__class__ is _DEC else _NUM({raw})"
-                )
-                operand = ("num", f"v{j}n", f"v{j}d")
-                target = f"p{j}"
+                operands[need] = ("bool", f"v{j}")
+                if default is not None:
+                    lines.append(f"    if {raw} is _M: v{j} = {_pair_literal(default)}")
+                    lines.append(f"    else: v{j} = {read}")
+                else:
+                    lines.append(f"    v{j} = {read}")
+                lines.append(f"    if v{j} is None: {general}")
+                continue
+            operands[need] = ("num", f"v{j}n", f"v{j}d")
+            indent = "    "
             if default is not None:
-                lines.append(f"    if {raw} is _M: {target} = {_pair_literal(default)}")
-                lines.append(f"    else: {target} = {read}")
-            else:
-                lines.append(f"    {target} = {read}")
-            if kind != "bool":
-                lines.append(f"    if {target} is None: {general}")
-                lines.append(f"    v{j}n, v{j}d = {target}")
-            else:
-                lines.append(f"    if {target} is None: {general}")
-            operands[need] = operand
+                literal = _pair_literal(default)
+                lines.append(f"    if {raw} is _M: v{j}n, v{j}d = {literal}")
+                lines.append("    else:")
+                indent = "        "
+            lines.extend(indent + line for line in _read_number(raw, f"v{j}", general))
         body, result, constants = inline_block(
             leaf.expression.program, operands, depth=2, prefix=f"{len(self.functions)}_"
         )
@@ -209,14 +205,20 @@ class _Writer:
         lines.append(f"    except _EXC:\n        {general}")
         lines.append(f"    if vn < 0 or vn * wd > wn * vd: {general}")
         raw_tuple = "(" + "".join(f"{r}, " for r in raws) + ")"
-        lines.append(f"    R[k] = (o, {raw_tuple}, vn, vd)")
+        lines.append(f"    if T: R[k] = (o, {raw_tuple}, vn, vd)  # what the trace re-reads")
         if node.places is not None:
             rounding = self.round_code("q", f"vn * {10**node.places}", "vd")
             lines.extend("    " + line for line in rounding.split("\n"))
-            lines.append("    return q")
+            lines.append("    L[k] = q")
         else:
-            lines.append("    return vn, vd")
-        self.helpers.append("\n".join(lines))
+            lines.append("    L[k] = vn, vd")
+        # One call scores a run of rows of this shape (a call per row costs more than the row)
+        self.helpers.append(
+            f"def {name}(C, rows, ind, shared, R, L, T):\n"
+            "    for k, i, wn, wd, scale in rows:\n"
+            "        o = ind.get(i, _E)\n"
+            + "\n".join("    " + line for line in "\n".join(lines).split("\n"))
+        )
         return name
 
     # --- groups and the total ----------------------------------------------------------
@@ -324,7 +326,8 @@ class _Writer:
         # Every indicator in one pass over a table (compiling a statement per indicator would
         # cost ~35 µs each), then into locals for the sums below.
         self.emit(
-            "L = [f(C, k, ind.get(i, _E), shared, R, wn, wd, s) for f, k, i, wn, wd, s in _LEAVES]"
+            f"L = [None] * {len(plan.leaves)}\n"
+            "for f, rows in _RUNS: f(C, rows, ind, shared, R, L, T)"
         )
         names = [self.shapes[index].num for index in plan.leaves]
         self.emit(f"{', '.join(names)}, = L")
@@ -351,8 +354,13 @@ class _Writer:
             if n.kind != "indicator"
         )
         self.emit(f"return U, R, ({values},), ({pres},), (rn, rd), band, override")
-        kernel = "def _kernel(src, ind, shared):\n" + "\n".join(self.lines) + "\n"
-        return "\n\n".join([*self.helpers, kernel])
+        kernel = "def _kernel(src, ind, shared, T=True):\n" + "\n".join(self.lines) + "\n"
+        general = (
+            "def _GROWS(C, rows, ind, shared, R, L, T):\n"
+            "    for k, i, wn, wd, scale in rows:\n"
+            "        L[k] = _GEN(C, k, ind.get(i, _E), shared, R, wn, wd, scale)\n"
+        )
+        return "\n\n".join([*self.helpers, general, kernel])
 
 
 def build_kernel(
@@ -384,9 +392,13 @@ def build_kernel(
         "divmod": divmod,  # the rounding code of _numbers.ROUNDING uses it
         "_NUM": number_pair,
         "_TC": TEXT_PAIRS,
-        "_DC": DECIMAL_PAIRS,
+        "_DC": DECIMAL_PAIR,
         "_STR": str,
         "_S": str,
+        "_INT": int,
+        "len": len,
+        "_P10": POWERS_OF_TEN,
+        "_MAXN": MAX_MAGNITUDE,
         "_DEC": Decimal,
         "_ADD": _add,
         "_SUM": sum,
@@ -398,13 +410,42 @@ def build_kernel(
     }
     code = compile(source, "<perfrules scheme>", "exec", dont_inherit=True)
     exec(code, namespace)  # noqa: S102 - source generated from the plan's numbers, no builtins
-    namespace["_LEAVES"] = tuple(
-        (namespace[row[0].name] if isinstance(row[0], _Pending) else row[0], *row[1:])
-        for row in writer.leaf_table
-    )
+    # Consecutive rows of one shape make a run, scored in the rule file's order (the general
+    # path reports problems in that order).
+    runs: list[tuple[Callable[..., Any], list[tuple[object, ...]]]] = []
+    for row in writer.leaf_table:
+        function = namespace[cast("_Pending", row[0]).name]
+        if runs and runs[-1][0] is function:
+            runs[-1][1].append(row[1:])
+        else:
+            runs.append((function, [row[1:]]))  # type: ignore[arg-type]
+    namespace["_RUNS"] = tuple((function, tuple(rows)) for function, rows in runs)
     function = namespace["_kernel"]
     assert isinstance(function, FunctionType)  # noqa: S101
     return Kernel(function, source)
+
+
+def _read_number(raw: str, target: str, general: str) -> list[str]:
+    """Statements reading the number fact *raw* into ``{target}n, {target}d`` (or *general*).
+
+    A Decimal is read inline from its text as facts/_values reads it (its digits over a
+    power of ten); its rare forms (an exponent, NaN, more than 30 digits) and every other
+    type go through the reading's functions.
+    """
+    return [
+        f"if {raw}.__class__ is _DEC:",
+        f"    {target}w, _, {target}f = _S({raw}).partition('.')",
+        f"    try: {target}n = _INT({target}w + {target}f); {target}d = _P10[len({target}f)]",
+        f"    except _EXC: {target}n = _MAXN",
+        f"    if not -_MAXN < {target}n < _MAXN:",
+        f"        {target} = _DC({raw})",
+        f"        if {target} is None: {general}",
+        f"        {target}n, {target}d = {target}",
+        "else:",
+        f"    {target} = _TC[{raw}] if {raw}.__class__ is _STR else _NUM({raw})",
+        f"    if {target} is None: {general}",
+        f"    {target}n, {target}d = {target}",
+    ]
 
 
 def _partial(values: tuple[int | None, ...], factors: tuple[int, ...]) -> tuple[int, bool]:

@@ -1,7 +1,7 @@
 """What the trace writers share, written once per plan.
 
 The general path's record of a row (:class:`LeafRecord`) and the parts of a plan's trace
-that do not change between units: heads, layouts, templates, memos.
+that do not change between units: heads, layouts, templates, the memos of explained rows.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from perfrules._trace_json import (
 )
 from perfrules.engine._plan import Node, Plan
 from perfrules.errors import Diagnostic, FactsError
-from perfrules.expressions import Value
-from perfrules.expressions._limits import MAX_TRACE_CHARS
+from perfrules.expressions import MAX_TRACE_CHARS, Value
 from perfrules.facts import Facts
 from perfrules.trace import (
     InputValue,
@@ -86,7 +85,13 @@ class _Shown:
 
 
 def _memo(plan: Plan, name: str) -> Memo:
-    """The plan's memo *name* of explained indicators (made once, not once per call)."""
+    """The plan's memo *name* of explained rows (made once, not once per call).
+
+    A row's text or node is a function of the facts it read (:func:`_plain_key`): forms
+    repeat the same few values ("80%"), and a row met again is not written again. With
+    every value new (a real batch of measured values) it never hits; the benchmark's
+    targets are measured with it off.
+    """
     memo = cast("Memo | None", plan.cache.get(name))
     if memo is None:
         memo = cast("Memo", plan.cache.setdefault(name, Memo(_uncomputed, 4096)))
@@ -235,12 +240,15 @@ def _gap_heads(plan: Plan) -> tuple[str, ...]:
     return heads
 
 
-def _loss_heads(plan: Plan) -> dict[int, str]:
-    """``{"id":…,"name":…,"lost":`` of each indicator, written once per plan."""
-    heads = cast("dict[int, str] | None", plan.cache.get("loss_heads"))
+def _loss_heads(plan: Plan) -> dict[int, tuple[str, int | None]]:
+    """``{"id":…,"name":…,"lost":`` of each indicator and its places, once per plan."""
+    heads = cast("dict[int, tuple[str, int | None]] | None", plan.cache.get("loss_heads"))
     if heads is None:
         heads = {
-            i: f'{{"id":{string(plan.nodes[i].id)},"name":{string(plan.nodes[i].name)},"lost":'
+            i: (
+                f'{{"id":{string(plan.nodes[i].id)},"name":{string(plan.nodes[i].name)},"lost":',
+                plan.nodes[i].shown_places,
+            )
             for i in plan.leaves
         }
         plan.cache["loss_heads"] = heads

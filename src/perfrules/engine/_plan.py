@@ -18,8 +18,7 @@ from typing import Any, Final
 from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import DEFAULT_MISSING_MARKERS, Policy, Scheme
-from perfrules.rules import CheckedScheme
-from perfrules.rules._loader import Source
+from perfrules.rules import CheckedScheme, Source
 from perfrules.trace import Grade
 
 __all__ = ["MISSING", "Leaf", "Node", "Plan", "build_plan", "content_hash", "find_fact"]
@@ -185,6 +184,54 @@ class Plan:
     cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
+    def across_inputs(self) -> frozenset[str]:
+        """The inputs read across units: cohort values' ``of`` and ``where`` names, ranking keys.
+
+        A ranking key that names an indicator or the total is a score, not an input; the
+        cohort's ``group_by`` is the cohort's key (:attr:`cohort_reads` adds it).
+        """
+        scheme = self.scheme
+        names: set[str] = set()
+        if scheme.cohort is not None:
+            names.update(v.of for v in scheme.cohort.values.values() if v.of is not None)
+        if scheme.ranking is not None:
+            names.update(k.by for k in scheme.ranking.keys if k.by in scheme.inputs)
+        for condition in self.cohort_conditions.values():
+            names.update(condition.names)
+        return frozenset(names)
+
+    @property
+    def cohort_reads(self) -> frozenset[str]:
+        """The shared facts the cohort pass reads: :attr:`across_inputs` and ``group_by``."""
+        cohort = self.scheme.cohort
+        group = {cohort.group_by} if cohort is not None and cohort.group_by is not None else set()
+        return self.across_inputs | group
+
+    @property
+    def override_inputs(self) -> frozenset[str]:
+        """The names the grade overrides' conditions read."""
+        return frozenset(name for _, _, condition in self.overrides for name in condition.names)
+
+    @property
+    def shared_inputs(self) -> frozenset[str]:
+        """Every name a unit's shared facts can give that the scheme reads.
+
+        The declared inputs, what any indicator needs, what the cohort pass reads and the
+        grade overrides' conditions; a ``shared.NAME`` column outside it is read by nothing.
+        """
+        names = {*self.scheme.inputs, *self.cohort_reads, *self.override_inputs}
+        for index in self.leaves:
+            leaf = self.nodes[index].leaf
+            if leaf is not None:
+                names.update(leaf.needs)
+        return frozenset(names)
+
+    @property
+    def has_cohort(self) -> bool:
+        """Whether units are scored together (a ``[cohort]`` or a ``[ranking]``)."""
+        return self.scheme.cohort is not None or self.scheme.ranking is not None
+
+    @property
     def sha256(self) -> str:
         """The scheme's content hash (:func:`content_hash`), computed when first asked."""
         found = self.cache.get("sha256")
@@ -220,6 +267,8 @@ def content_hash(scheme: Scheme) -> str:
     for entry in data["inputs"].values():
         if entry.get("impute") is None:  # likewise
             entry.pop("impute", None)
+    if data.get("ranking") and not data["ranking"].get("shared_mark"):  # likewise
+        data["ranking"].pop("shared_mark", None)
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -11,7 +11,7 @@ from fractions import Fraction
 from importlib import metadata
 from typing import Any, Final
 
-from perfrules._numbers import format_number, fraction, to_decimal
+from perfrules._numbers import exact_fraction, format_number, to_decimal
 from perfrules.engine._grading import LossOrder, gap_for, grade_of, loss_order
 from perfrules.engine._plan import Plan
 from perfrules.facts import Facts
@@ -93,7 +93,7 @@ class RecordParts:
     def total_exact(self) -> Fraction:
         """The total as an exact fraction."""
         values = self.out[2]
-        return fraction(values[0], values[1])
+        return exact_fraction(values[0], values[1])
 
     def total(self) -> Decimal:
         """The total with the scheme's places."""
@@ -121,7 +121,7 @@ class RecordParts:
         """The exact score of node *index* (``None`` when excluded)."""
         values = self.out[2]
         num = values[2 * index]
-        return None if num is None else fraction(num, values[2 * index + 1])
+        return None if num is None else exact_fraction(num, values[2 * index + 1])
 
     def applicable(self) -> Fraction:
         """The weight of the indicators not excluded."""

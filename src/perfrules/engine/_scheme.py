@@ -123,7 +123,7 @@ class CompiledScheme:
         binding = None
         if cohort is not None or self.plan.cohort_names:
             shared, binding = self.cohorts.bind(source, indicators, shared, cohort)
-        out = self._run(source, indicators, shared)
+        out = self._run(source, indicators, shared, trace)
         unit = out[0]
         if unit is not None and unit.diagnostics:
             raise FactsError(unit.diagnostics)
@@ -219,10 +219,16 @@ class CompiledScheme:
         )
 
     def rank(
-        self, rows: Iterable[tuple[int, str, tuple[Fraction | None, ...], str | None]]
+        self,
+        rows: Iterable[tuple[int, str, tuple[Fraction | None, ...], str | None]],
+        *,
+        ties: str | None = None,
     ) -> dict[int, Rank]:
-        """Ranks of rows ``(position, unit, keys, cohort key)``, each cohort on its own."""
-        return self.cohorts.rank(rows)
+        """Ranks of rows ``(position, unit, keys, cohort key)``, each cohort on its own.
+
+        *ties* (``competition``, ``dense``, ``ordinal``) replaces the scheme's tie rule.
+        """
+        return self.cohorts.rank(rows, ties)
 
     def cohort_key(self, shared: Mapping[str, Any], unit: Problems) -> str | None:
         """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort).

@@ -41,6 +41,9 @@ def _scalar_where(condition: Any, a: Any, b: Any) -> Any:
     return a if condition else b
 
 
+_ONE: Final = Fraction(1)
+
+
 class Totals:
     """The totals of one plan: counted rows, fit, rounding at each level, bands, the gap.
 
@@ -173,9 +176,9 @@ class Totals:
 
     def factor(self, applicable: Fraction) -> Fraction:
         """What one point of a row weighs on the total when rows weighing *applicable* count."""
-        if applicable and applicable != self.scale_to:
+        if applicable and applicable is not self.scale_to and applicable != self.scale_to:
             return self.scale_to / applicable
-        return Fraction(1)
+        return _ONE
 
     def finish_each(self, num: Any, den: int, where: Where) -> tuple[Any, int]:
         """:meth:`finish` of every row of integers over *den*, none of them excluded.
@@ -470,9 +473,11 @@ class Totals:
 
         # Before rounding and the cap, the total reaches the band's minimum once the lost
         # points raised make up (minimum × applicable / scaled to − the rows' sum).
-        needed = self.plan.bands[goal][1] / factor - Fraction(base_num, base_den)
-        scaled = needed * common
-        target = -(-scaled.numerator // scaled.denominator)  # the exact ceiling, in integers
+        # needed = minimum / factor - base, over one denominator (no Fraction made)
+        low = self.plan.bands[goal][1]
+        fn, fd = factor.numerator, factor.denominator
+        needed = low.numerator * fd * base_den - base_num * low.denominator * fn
+        target = -(-(needed * common) // (low.denominator * fn * base_den))  # the ceiling
         count = 0
         while count < len(rows) and sums[count] < target:
             row = rows[count]

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, Final
 
-from perfrules._numbers import format_number, fraction
+from perfrules._numbers import exact_fraction, format_number
+from perfrules.engine._explain import explainers
 from perfrules.engine._layout import (
     _NEW,
     LeafRecord,
-    _fast_key,
     _json_layout,
     _memo,
     _node_trace,
@@ -27,7 +27,7 @@ from perfrules.engine._plan import MISSING, Node
 from perfrules.engine._record import VERSION, RecordParts
 from perfrules.engine._totals import totals_of
 from perfrules.expressions import Value
-from perfrules.facts._values import number_pair, text_of
+from perfrules.facts import number_pair, text_of
 from perfrules.trace import (
     InputValue,
     NodeTrace,
@@ -79,11 +79,11 @@ class TreeParts(RecordParts):
             _, counted, _, _, below, rounded = group
             if self._counted_fully(index, counted, full):
                 sn, sd = values[2 * index], values[2 * index + 1]
-                score = fraction(sn, sd)
+                score = exact_fraction(sn, sd)
                 roundings: tuple[RoundingStep, ...] = ()
                 if rounded is not None:
                     bn, bd = self._unrounded(index, rounded[1])
-                    roundings = (RoundingStep(rounded[0], mode, fraction(bn, bd), score),)
+                    roundings = (RoundingStep(rounded[0], mode, exact_fraction(bn, bd), score),)
                 built[index] = _node_trace(
                     node,
                     score,
@@ -133,25 +133,29 @@ class TreeParts(RecordParts):
         assert layout is not None  # noqa: S101 - see _plain
         leaves, groups = layout
         records, values = self.out[1], self.out[2]
-        memo = _memo(plan, "leaf_trace")
         built: list[Any] = [None] * len(plan.nodes)
+        rows = explainers(plan)
+        memo = _memo(plan, "leaf_trace")
         for index, position, node, name in leaves:
             record = records[position]
             key = _plain_key(index, node, name, record)
-            known = memo.get(key)
-            if known is None:
-                known = self._leaf_built(node, record)
-                memo.remember(key, known)
-            built[index] = known[0]
+            made = memo.get(key)
+            if made is None:
+                own, raws, num, den = record
+                explainer, row = rows[index]
+                i = 2 * index
+                made = explainer.tree(raws, own, num, den, values[i], values[i + 1], row)
+                memo.remember(key, made)
+            built[index] = made
         mode = plan.mode
         nodes = plan.nodes
         for index, _, shown, _, _, places, rounded in groups:
             node = nodes[index]
-            score = fraction(values[2 * index], values[2 * index + 1])
+            score = exact_fraction(values[2 * index], values[2 * index + 1])
             roundings: tuple[RoundingStep, ...] = ()
             if rounded is not None:
                 bn, bd = self._unrounded(index, rounded[1])
-                roundings = (RoundingStep(rounded[0], mode, fraction(bn, bd), score),)
+                roundings = (RoundingStep(rounded[0], mode, exact_fraction(bn, bd), score),)
             built[index] = _NEW(
                 NodeTrace,
                 (
@@ -196,15 +200,21 @@ class TreeParts(RecordParts):
         )
 
     def _leaf(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
-        key = _fast_key(node, record)
-        if key is None:
-            return self._leaf_built(node, record)
-        memo = _memo(self.plan, "leaf_trace")
-        known: tuple[NodeTrace, Fraction] | None = memo.get(key)
-        if known is None:
-            known = self._leaf_built(node, record)
-            memo.remember(key, known)
-        return known
+        if record.__class__ is tuple:  # scored the plain way: its generated explanation
+            return _noted(node, self._plain_leaf_trace(node, record)), node.weight
+        return self._leaf_built(node, record)
+
+    def _plain_leaf_trace(self, node: Node, record: Any) -> NodeTrace:
+        """The node of an indicator scored the plain way, by its shape's generated builder.
+
+        What :meth:`_leaf_built` makes from the formula's traced function, from the
+        record's integer pairs (``_explain``).
+        """
+        explainer, row = explainers(self.plan)[node.index]
+        own, raws, num, den = record
+        values = self.out[2]
+        i = 2 * node.index
+        return explainer.tree(raws, own, num, den, values[i], values[i + 1], row)
 
     def _leaf_built(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
         trace, weight = self._leaf_parts(node, record)
@@ -288,7 +298,7 @@ class TreeParts(RecordParts):
             else:
                 pair = number_pair(raw)
                 assert pair is not None  # noqa: S101 - the scorer read it the same way
-                value = fraction(*pair)
+                value = exact_fraction(*pair)
             text = raw if isinstance(raw, str) else text_of(raw)
             names[name] = value
             inputs.append(InputValue(name, value, text, source))
@@ -326,7 +336,7 @@ class TreeParts(RecordParts):
             score = self.score(node.index) if node.kind != "scheme" else self.total_exact()
             position = plan.group_positions[node.index]
             pres = self.out[3]
-            before = fraction(pres[2 * position], pres[2 * position + 1])
+            before = exact_fraction(pres[2 * position], pres[2 * position + 1])
             if node.kind == "scheme":
                 renormalised = Fraction(*self.out[4])
                 totals = totals_of(plan)

@@ -34,7 +34,7 @@ from perfrules._numbers import (
     to_fraction,
 )
 from perfrules.errors import ExpressionError
-from perfrules.expressions._codegen import PairCode
+from perfrules.expressions._codegen import BASE_GLOBALS, PairCode, inline_block
 from perfrules.expressions._functions import (
     FUNCTIONS,
     Function,
@@ -44,7 +44,7 @@ from perfrules.expressions._functions import (
     add_pairs,
     weighted_geomean,
 )
-from perfrules.expressions._limits import LIMITS, MAX_BITS
+from perfrules.expressions._limits import LIMITS, MAX_BITS, MAX_TRACE_CHARS
 from perfrules.expressions._parse import (
     BUILTIN_NAMES,
     FormulaTable,
@@ -59,13 +59,18 @@ from perfrules.expressions._reference import evaluate_reference
 from perfrules.expressions._ziv import decide_with, is_real, real_nodes, settle
 
 __all__ = [
+    "BASE_GLOBALS",
     "BUILTIN_NAMES",
     "FUNCTIONS",
     "LIMITS",
+    "MAX_BITS",
+    "MAX_TRACE_CHARS",
     "Approx",
     "Expression",
     "FormulaTable",
     "Function",
+    "Interval",
+    "NodeInfo",
     "Pair",
     "Step",
     "Type",
@@ -73,9 +78,11 @@ __all__ = [
     "add_pairs",
     "approximation",
     "bind",
+    "check_identifier",
     "compile_expression",
     "decide_with",
     "ends",
+    "inline_block",
     "operands",
     "real_calls",
     "safe_eval",

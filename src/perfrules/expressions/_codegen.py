@@ -236,7 +236,12 @@ class _Generator:
 
 
 def inline_block(
-    program: Program, operands: dict[str, Operand], *, depth: int, prefix: str
+    program: Program,
+    operands: dict[str, Operand],
+    *,
+    depth: int,
+    prefix: str,
+    traced: bool = False,
 ) -> tuple[list[str], Operand, dict[str, object]]:
     """*program* as statements to paste into other generated code.
 
@@ -245,13 +250,15 @@ def inline_block(
         operands: the code of each input (``("num", num, den)`` or ``("bool", code)``).
         depth: indentation level of the statements.
         prefix: keeps temporaries and constants apart from other blocks.
+        traced: also write ``_rec((k, num, den))`` or ``_rec((k, bool))`` after each
+            sub-expression the explanation shows (as the traced function does).
 
     Returns:
         The lines, the operand holding the result, and the constants to bind.
     """
     generator = _Generator(
         operands,
-        traced=False,
+        traced=traced,
         checked=program.max_size > MAX_BITS,
         depth=depth,
         prefix=prefix,

@@ -13,9 +13,57 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfrules.facts._document import Facts, Locator, load_document_facts
-from perfrules.facts._sheets import load_sheet_facts, loads_csv_facts
+from perfrules.facts._sheets import (
+    INFO_COLUMNS,
+    LABELS,
+    REASON,
+    TablePositions,
+    column_key,
+    csv_encoding,
+    csv_rows,
+    load_sheet_facts,
+    loads_csv_facts,
+    workbook_units,
+)
+from perfrules.facts._values import (
+    DECIMAL_PAIR,
+    POWERS_OF_TEN,
+    TEXT_PAIRS,
+    float_fact,
+    is_na_word,
+    marks_not_applicable,
+    number_pair,
+    text_of,
+    to_bool,
+)
 
-__all__ = ["FORMATS", "Facts", "FactsFormat", "Locator", "format_of", "load_facts", "loads_facts"]
+__all__ = [
+    "DECIMAL_PAIR",
+    "FORMATS",
+    "INFO_COLUMNS",
+    "LABELS",
+    "POWERS_OF_TEN",
+    "REASON",
+    "TEXT_PAIRS",
+    "Facts",
+    "FactsFormat",
+    "Locator",
+    "TablePositions",
+    "column_key",
+    "csv_encoding",
+    "csv_rows",
+    "float_fact",
+    "format_of",
+    "is_na_word",
+    "load_facts",
+    "load_sheet_facts",
+    "loads_facts",
+    "marks_not_applicable",
+    "number_pair",
+    "text_of",
+    "to_bool",
+    "workbook_units",
+]
 
 
 @dataclass(frozen=True, slots=True)

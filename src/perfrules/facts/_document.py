@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from perfrules.errors import Diagnostic, FactsError
-from perfrules.rules._loader import read_document
+from perfrules.rules import read_document
 
 __all__ = ["Facts", "Locator", "load_document_facts"]
 

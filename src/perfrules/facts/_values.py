@@ -7,6 +7,7 @@ general path reads everything else and reports what it cannot read.
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -23,9 +24,10 @@ from perfrules._numbers import (
 )
 
 __all__ = [
-    "DECIMAL_PAIRS",
+    "DECIMAL_PAIR",
     "FALSE_WORDS",
     "NA_WORDS",
+    "POWERS_OF_TEN",
     "TEXT_PAIRS",
     "TRUE_WORDS",
     "float_fact",
@@ -61,20 +63,36 @@ def is_na_word(text: str) -> bool:
 
 # The common case, read without the general grammar: 80%, 4.8, 95.5 %.
 _PLAIN: Final = re.compile(r"\s*([+-]?\d{1,30}(?:\.\d{1,30})?)\s*(%?)\s*")
+#: 10**n for the places a fact may have (at most 30); the generated scorer reads a
+#: Decimal's digits over these as :func:`_decimal_pair` does.
+POWERS_OF_TEN: Final = tuple(10**n for n in range(31))
+
+
+def _digits_pair(digits: str) -> tuple[int, int]:
+    """``[+-]digits[.digits]`` as (its digits as one integer, 10**places): no Decimal made.
+
+    Raises ``ValueError`` for anything else (an exponent, ``NaN``) and ``IndexError`` for
+    more than 30 places.
+    """
+    point = digits.find(".")
+    if point < 0:
+        return int(digits), 1
+    return int(digits[:point] + digits[point + 1 :]), POWERS_OF_TEN[len(digits) - point - 1]
 
 
 def _text_pair(text: str) -> tuple[int, int] | None:
     plain = _PLAIN.fullmatch(text)
     if plain is not None:
-        try:
-            num, den = decimal_pair(Decimal(plain[1]))
-        except NumberFormatError:
+        num, den = _digits_pair(plain[1])
+        if not -MAX_MAGNITUDE < num < MAX_MAGNITUDE:  # more than 30 significant digits
             return None
         if plain[2]:
             den *= 100
-        # The general reading's limits (parse_number): refuse what it refuses.
-        if den >= MAX_MAGNITUDE or abs(num) >= MAX_MAGNITUDE * den:
-            return None
+            if den >= MAX_MAGNITUDE:  # the general reading's limit is on the lowest terms
+                common = math.gcd(num, den)
+                num, den = num // common, den // common
+                if den >= MAX_MAGNITUDE:
+                    return None
         return num, den
     if is_na_word(text):
         return None
@@ -85,24 +103,30 @@ def _text_pair(text: str) -> tuple[int, int] | None:
     return value.numerator, value.denominator
 
 
-def _decimal_text_pair(text: str) -> tuple[int, int] | None:
-    dec = Decimal(text)
-    if len(text) <= 31 and "E" not in text:
-        # Written in at most 31 characters without an exponent: at most 30 digits and 30
-        # places, so only the magnitude (and NaN, Infinity) can fail decimal_pair's limits.
-        if not dec.is_finite() or dec.adjusted() >= 30:
-            return None
-        return dec.as_integer_ratio()
+def _decimal_pair(value: Decimal) -> tuple[int, int] | None:
+    """A Decimal fact as (its digits, 10**places), as :func:`decimal_pair` accepts it.
+
+    Written from its text (the digits as stored, no second parse, no gcd): at most 30
+    significant digits and 30 places, so a magnitude below 10**30. Anything the plain text
+    does not show (an exponent, NaN, infinity) goes to :func:`decimal_pair`.
+    """
     try:
-        return decimal_pair(dec)
-    except NumberFormatError:
-        return None
+        num, den = _digits_pair(str(value))
+    except (ValueError, IndexError):
+        try:
+            return decimal_pair(value)
+        except NumberFormatError:
+            return None
+    if -MAX_MAGNITUDE < num < MAX_MAGNITUDE:
+        return num, den
+    return None
 
 
-#: Plain number facts by text, and Decimals by their text (``0.5`` and ``0.50`` are read
-#: alike but shown as given); read directly by the generated scorer: ``TEXT_PAIRS[text]``.
+#: Plain number facts by text (facts repeat the same few texts, such as ``"80%"``); read
+#: directly by the generated scorer: ``TEXT_PAIRS[text]``.
 TEXT_PAIRS: Final = Memo(_text_pair, 4096)
-DECIMAL_PAIRS: Final = Memo(_decimal_text_pair, 4096)
+#: A Decimal fact's pair (the generated scorer calls it directly).
+DECIMAL_PAIR: Final = _decimal_pair
 
 
 _MAX_DENOMINATOR: Final = MAX_MAGNITUDE**2
@@ -113,16 +137,16 @@ def number_pair(raw: object) -> tuple[int, int] | None:
 
     ``None`` means "read it the long way": text that is not a number or says not
     applicable, a bool, a float, a table, a value out of range. A ``Fraction`` is a cohort
-    value the engine computed, taken as it is. Text and Decimals are
-    remembered (facts repeat the same few values, such as ``"80%"``).
+    value the engine computed, taken as it is. The pair is not necessarily in lowest terms:
+    a Decimal or a text is read as its digits over a power of ten (``0.50`` is 50/100),
+    without a ``Fraction``. Texts are remembered (facts repeat the same few, ``"80%"``).
     """
     kind = raw.__class__
     if kind is str:
         pair: tuple[int, int] | None = TEXT_PAIRS[raw]
         return pair
     if kind is Decimal:
-        decimal_pair_: tuple[int, int] | None = DECIMAL_PAIRS[str(raw)]
-        return decimal_pair_
+        return _decimal_pair(raw)  # type: ignore[arg-type]
     if kind is int and -MAX_MAGNITUDE < raw < MAX_MAGNITUDE:  # type: ignore[operator]
         return raw, 1  # type: ignore[return-value]
     if kind is Fraction:  # a cohort value, such as a mean: same magnitude, longer denominator

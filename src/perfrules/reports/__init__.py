@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from perfrules._lazy import lazy_exports
 from perfrules.errors import Lang
+from perfrules.reports._layout import level_headings
+from perfrules.reports._pdf import PdfError, print_pdf, render_pdf
+from perfrules.reports._safe import (
+    FORMULA_STARTS,
+    click_text,
+    csv_text,
+    printable,
+    sheet_value,
+    text_cells,
+)
 from perfrules.reports.html import render_html
+from perfrules.reports.league import render_league_html
 from perfrules.reports.markdown import render_markdown
 from perfrules.reports.text import (
     diagnostics_json,
@@ -22,27 +35,51 @@ from perfrules.reports.text import (
     render_diagnostics,
     render_diff,
     render_explain,
+    render_movers,
     render_score_table,
+    render_table_audit,
 )
 from perfrules.trace import Trace
 
+if TYPE_CHECKING:
+    from perfrules.reports._xlsx import render_league_xlsx, render_xlsx
+
 __all__ = [
     "FORMATS",
+    "FORMULA_STARTS",
     "OutputFormat",
+    "PdfError",
+    "click_text",
+    "csv_text",
     "diagnostics_json",
     "format_named",
+    "level_headings",
     "make_console",
     "make_progress",
+    "print_pdf",
+    "printable",
     "render_audit",
     "render_batch_summary",
     "render_diagnostics",
     "render_diff",
     "render_explain",
     "render_html",
+    "render_league_html",
+    "render_league_xlsx",
     "render_markdown",
+    "render_movers",
+    "render_pdf",
     "render_score_table",
+    "render_table_audit",
+    "render_xlsx",
     "results_format",
+    "sheet_value",
+    "text_cells",
 ]
+
+#: Loaded when first used: the workbook writer needs openpyxl (the ``xlsx`` extra).
+_LAZY = {"._xlsx": ("render_league_xlsx", "render_xlsx")}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 @dataclass(frozen=True, slots=True)

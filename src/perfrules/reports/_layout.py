@@ -279,7 +279,7 @@ def cohort_lines(trace: Trace, lang: Lang) -> list[str]:
         ui(
             "cohort.rank",
             lang,
-            position=rank.position,
+            position=rank.shown,
             of=rank.of,
             keys=keys,
             ties=rank.ties,

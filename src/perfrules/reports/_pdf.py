@@ -19,7 +19,7 @@ from perfrules.errors import Lang, PerfrulesError
 from perfrules.reports.html import Edition, render_html
 from perfrules.trace import Trace
 
-__all__ = ["PdfError", "chromium", "render_pdf"]
+__all__ = ["PdfError", "chromium", "print_pdf", "render_pdf"]
 
 _NAMES: Final = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _TIMEOUT: Final = 120
@@ -39,6 +39,11 @@ def chromium() -> str | None:
 
 def render_pdf(trace: Trace, lang: Lang, edition: Edition = "filing") -> bytes:
     """The report as PDF bytes (A4): the form to file unless *edition* says otherwise."""
+    return print_pdf(render_html(trace, lang, edition))
+
+
+def print_pdf(page_html: str) -> bytes:
+    """A self-contained HTML page printed to PDF bytes by headless Chromium."""
     browser = chromium()
     if browser is None:
         msg = (
@@ -48,7 +53,7 @@ def render_pdf(trace: Trace, lang: Lang, edition: Edition = "filing") -> bytes:
         raise PdfError(msg)
     with tempfile.TemporaryDirectory(prefix="perfrules-pdf-") as folder:
         page = Path(folder) / "report.html"
-        page.write_text(render_html(trace, lang, edition), encoding="utf-8")
+        page.write_text(page_html, encoding="utf-8")
         target = Path(folder) / "report.pdf"
         command = [
             browser,

@@ -26,6 +26,7 @@ from openpyxl.utils import get_column_letter
 
 from perfrules._messages import ui
 from perfrules._numbers import parse_fact
+from perfrules._outcomes import LeagueTable
 from perfrules.errors import Lang
 from perfrules.reports._layout import (
     depth_of,
@@ -38,7 +39,7 @@ from perfrules.reports._layout import (
 from perfrules.reports._safe import sheet_value, text_cells
 from perfrules.trace import Trace
 
-__all__ = ["render_xlsx"]
+__all__ = ["render_league_xlsx", "render_xlsx"]
 
 _THIN: Final = Side(style="thin", color="000000")
 _BOX: Final = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
@@ -258,3 +259,60 @@ def _print_setup(sheet: Any, header_row: int, width: int) -> None:
     sheet.page_margins.left = sheet.page_margins.right = 0.5
     sheet.page_margins.top = sheet.page_margins.bottom = 0.6
     sheet.print_options.horizontalCentered = True
+
+
+def render_league_xlsx(table: LeagueTable, lang: Lang) -> bytes:
+    """A league table as a workbook: one sheet, a row per unit, the header on every page.
+
+    Totals and scores are numbers (shown as written, with their places); ranks are text
+    (``=5`` is not a formula); everything else comes from *table* as it is.
+    """
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "league"
+    headers = [
+        table.rank_label or ui("league.rank", lang),
+        ui("league.unit", lang),
+        ui("total", lang),
+        ui("grade", lang),
+        *(f"{name} ({weight})" for _, name, weight in table.columns),
+    ]
+    if table.movers:
+        headers += [ui("league.previous", lang), ui("league.movement", lang)]
+    sheet.append([sheet_value(table.title)])
+    sheet.append([sheet_value(h) for h in headers])
+    text_cells(sheet[1])
+    text_cells(sheet[2])
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+    for row in table.rows:
+        numbers = [row.total, *row.scores]
+        rank: int | str = int(row.rank) if row.rank.isdigit() else sheet_value(row.rank)
+        values: list[Any] = [rank, sheet_value(row.unit)]
+        values += [_shown_number(numbers[0]), sheet_value(row.grade)]
+        values += [_shown_number(text) for text in numbers[1:]]
+        if table.movers:
+            movement = ui("league.new", lang) if row.movement == "new" else row.movement or ""
+            values += [sheet_value(row.previous or ""), sheet_value(movement)]
+        sheet.append(values)
+        text_cells(sheet[sheet.max_row])
+        for column, text in enumerate(numbers, start=3):
+            target = sheet.cell(row=sheet.max_row, column=column if column == 3 else column + 1)
+            places = len(text.partition(".")[2]) if "." in text else 0
+            target.number_format = _format(places)
+    sheet.print_title_rows = "2:2"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _shown_number(text: str) -> Decimal | str:
+    """A decimal string as a number cell; ``—`` (no score) stays text."""
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return str(sheet_value(text))

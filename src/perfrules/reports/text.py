@@ -20,7 +20,7 @@ from rich.text import Text
 
 from perfrules._messages import ui
 from perfrules._numbers import ROUNDING, format_number, format_short
-from perfrules._outcomes import AuditReport, Change, WhatIf
+from perfrules._outcomes import AuditReport, Change, Movers, TableAudit, WhatIf
 from perfrules.errors import Diagnostic, Lang
 from perfrules.reports._layout import (
     cohort_lines,
@@ -307,6 +307,62 @@ def render_diff(
     console.print(table)
 
 
+def render_movers(movers: Movers, lang: Lang, console: Console) -> None:
+    """This year's units against last year's: ranks, the move, totals; then new and dropped."""
+    table = Table(title=ui("movers.title", lang))
+    old, new = ui("movers.old", lang), ui("movers.new_year", lang)
+    headers = (
+        (ui("league.unit", lang), "left"),
+        (f"{ui('league.rank', lang)} {old}", "right"),
+        (f"{ui('league.rank', lang)} {new}", "right"),
+        (ui("league.movement", lang), "right"),
+        (f"{ui('total', lang)} {old}", "right"),
+        (f"{ui('total', lang)} {new}", "right"),
+        (ui("column.change", lang), "right"),
+    )
+    for title, justify in headers:
+        table.add_column(title, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in movers.rows:
+        change = row.rank_change
+        move = (
+            "—"
+            if change is None
+            else f"▲{change}"
+            if change > 0
+            else (f"▼{-change}" if change < 0 else "=")
+        )
+        delta = row.delta
+        table.add_row(
+            terminal_text(row.unit),
+            row.old_rank or "—",
+            row.new_rank or "—",
+            terminal_text(
+                move,
+                style="green" if move.startswith("▲") else ("red" if move.startswith("▼") else ""),
+            ),
+            "—" if row.old_total is None else str(row.old_total),
+            "—" if row.new_total is None else str(row.new_total),
+            "" if delta is None else (f"+{delta}" if delta > 0 else str(delta)),
+        )
+    console.print(table)
+    joiner = "、" if lang == "zh" else ", "
+    if movers.added:
+        units = joiner.join(f"{m.unit} ({m.new_rank or '—'}, {m.new_total})" for m in movers.added)
+        console.print(terminal_text(ui("movers.new", lang, units=units), style="green"))
+    if movers.dropped:
+        units = joiner.join(
+            f"{m.unit} ({m.old_rank or '—'}, {m.old_total})" for m in movers.dropped
+        )
+        console.print(terminal_text(ui("movers.dropped", lang, units=units), style="yellow"))
+    for year, unit, codes in movers.failed:
+        shown = ui("movers.old" if year == "old" else "movers.new_year", lang)
+        console.print(
+            terminal_text(
+                ui("movers.failed", lang, year=shown, unit=unit, codes=codes), style="red"
+            )
+        )
+
+
 # --- audit ----------------------------------------------------------------------------
 def render_audit(outcome: AuditReport, lang: Lang, console: Console) -> None:
     """One line per finding (where, published, expected, difference, reason), or all clear."""
@@ -321,10 +377,11 @@ def render_audit(outcome: AuditReport, lang: Lang, console: Console) -> None:
             expected=finding.expected,
         )
         if finding.difference is not None:
-            line += ui("audit.difference", lang, difference=finding.difference)
+            kind = "audit.table.within" if finding.within else "audit.difference"
+            line += ui(kind, lang, difference=finding.difference)
         line += f" — {finding.reason_zh if lang == 'zh' else finding.reason}"
         console.print(terminal_text(line, style="yellow"))
-    if outcome.consistent:
+    if not outcome.findings:
         # Say what was checked, and only that: a total or rows not published were not.
         parts = [ui("audit.rows", lang, checked=outcome.checked)]
         if outcome.total_published:
@@ -344,6 +401,64 @@ def render_audit(outcome: AuditReport, lang: Lang, console: Console) -> None:
     if missing:
         joined = ("；" if lang == "zh" else "; ").join(missing)
         console.print(terminal_text(ui("audit.unchecked", lang, what=joined), style="yellow"))
+
+
+#: How a table audit's finding names what it is about (an id is shown as it is).
+_WHAT: dict[str, Callable[[Lang], str]] = {
+    "total": lambda lang: ui("total", lang).lower() if lang == "en" else ui("total", lang),
+    "rank": lambda lang: ui("league.rank", lang).lower() if lang == "en" else "名次",
+    "grade": lambda lang: ui("grade", lang).lower() if lang == "en" else ui("grade", lang),
+}
+
+
+def render_table_audit(outcome: TableAudit, lang: Lang, console: Console) -> None:
+    """The counts of exact, within and off rows, the rank agreement, then each finding."""
+    parts = [
+        ui(
+            "audit.table.rows",
+            lang,
+            units=len(outcome.rows),
+            exact=outcome.count("exact"),
+            within=outcome.count("within"),
+            tolerance=outcome.tolerance,
+            off=outcome.count("off"),
+        )
+    ]
+    parts += [
+        ui(f"audit.table.{status}", lang, count=outcome.count(status))
+        for status in ("unscored", "unchecked")
+        if outcome.count(status)
+    ]
+    console.print(terminal_text(("；" if lang == "zh" else "; ").join(parts)))
+    ranks = outcome.ranks
+    if ranks is not None:
+        shown = ui(
+            "audit.table.ranks",
+            lang,
+            agree=ranks.agree,
+            compared=ranks.compared,
+            shift=ranks.largest_shift,
+        )
+        console.print(terminal_text(shown))
+    for finding in outcome.findings:
+        where = f"{finding.file}:{finding.line}:{finding.column}: " if finding.line else ""
+        line = ui(
+            "audit.table.finding",
+            lang,
+            where=where,
+            unit=finding.unit,
+            what=_WHAT[finding.what](lang) if finding.what in _WHAT else finding.what,
+            published=finding.published,
+            expected=finding.expected,
+        )
+        if finding.difference is not None:
+            kind = "within" if finding.status == "within" else "off"
+            line += ui(f"audit.table.{kind}", lang, difference=finding.difference)
+        line += f" — {finding.reason_zh if lang == 'zh' else finding.reason}"
+        style = "yellow" if finding.status == "within" else "red"
+        console.print(terminal_text(line, style=style))
+    if outcome.consistent:
+        console.print(terminal_text(ui("audit.table.ok", lang), style="green"))
 
 
 # --- batch ----------------------------------------------------------------------------

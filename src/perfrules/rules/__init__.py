@@ -7,20 +7,52 @@ is the entry: :func:`check_path` and :func:`load_scheme`.
 
 from __future__ import annotations
 
+from perfrules.rules._checks import numbers_in
 from perfrules.rules._front import (
     CheckedScheme,
+    RuleFile,
     check_path,
+    check_rule_file,
     check_scheme,
     checked,
+    find_rule_file,
+    find_rule_files,
+    load_pack,
     load_scheme,
     loads_scheme,
 )
+from perfrules.rules._installed import (
+    ENTRY_POINTS,
+    installed_pack,
+    installed_packs,
+    is_pack_id,
+    pack_id_of,
+    pack_scheme,
+)
+from perfrules.rules._loader import Source, read_document, validation_diagnostics
+from perfrules.rules._locate import SourceMap
 
 __all__ = [
+    "ENTRY_POINTS",
     "CheckedScheme",
+    "RuleFile",
+    "Source",
+    "SourceMap",
     "check_path",
+    "check_rule_file",
     "check_scheme",
     "checked",
+    "find_rule_file",
+    "find_rule_files",
+    "installed_pack",
+    "installed_packs",
+    "is_pack_id",
+    "load_pack",
     "load_scheme",
     "loads_scheme",
+    "numbers_in",
+    "pack_id_of",
+    "pack_scheme",
+    "read_document",
+    "validation_diagnostics",
 ]

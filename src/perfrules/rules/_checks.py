@@ -22,15 +22,15 @@ from perfrules.errors import Diagnostic, ExpressionError, format_key_path
 from perfrules.expressions import (
     BUILTIN_NAMES,
     FUNCTIONS,
+    MAX_TRACE_CHARS,
     Expression,
     FormulaTable,
     Type,
     build_named_formula,
+    check_identifier,
     compile_expression,
     real_calls,
 )
-from perfrules.expressions._limits import MAX_TRACE_CHARS
-from perfrules.expressions._parse import check_identifier
 from perfrules.model import Scheme, TargetTextError, derive_target
 from perfrules.rules._loader import KeyPath, Sections, Source
 

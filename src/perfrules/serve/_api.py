@@ -29,10 +29,15 @@ from perfrules.facts import Facts, load_facts, loads_facts
 from perfrules.rules import check_path
 from perfrules.serve._guard import KINDS, MAX_FILE, Refused, Root
 from perfrules.trace import Trace
-from perfrules.workflows._batch import read_units
-from perfrules.workflows._diff import diff_schemes, what_if
-from perfrules.workflows._files import new_year_text, write_atomic
-from perfrules.workflows._packs import PackError, run_cases
+from perfrules.workflows import (
+    PackError,
+    diff_schemes,
+    new_year_text,
+    read_units,
+    run_cases,
+    what_if,
+    write_atomic,
+)
 
 __all__ = [
     "Answer",
@@ -573,8 +578,8 @@ def audit(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     Every mismatch comes with its likeliest slip (a rounding the wrong way, a subtotal that is
     not the sum).
     """
-    from perfrules.workflows._audit import audit as audit_report  # noqa: PLC0415
-    from perfrules.workflows._audit import load_report  # noqa: PLC0415
+    from perfrules.workflows import audit as audit_report  # noqa: PLC0415
+    from perfrules.workflows import load_report  # noqa: PLC0415
 
     language = _lang(body, lang)
     compiled = _compiled(root, _spec(body, "scheme"), language)
@@ -617,7 +622,7 @@ def export(root: Root, body: Mapping[str, Any], lang: Lang) -> tuple[bytes, str,
     ending, media = EXPORTS[kind]
     if kind == "template":
         compiled = _compiled(root, _spec(body, "scheme"), language)
-        from perfrules.workflows._templates import write_template  # noqa: PLC0415
+        from perfrules.workflows import write_template  # noqa: PLC0415
 
         with tempfile.TemporaryDirectory() as scratch:
             target = Path(scratch) / "template.xlsx"
@@ -632,10 +637,10 @@ def export(root: Root, body: Mapping[str, Any], lang: Lang) -> tuple[bytes, str,
 
         return render_html(trace, language).encode(), name, media
     if kind == "xlsx":
-        from perfrules.reports._xlsx import render_xlsx  # noqa: PLC0415
+        from perfrules.reports import render_xlsx  # noqa: PLC0415
 
         return render_xlsx(trace, language), name, media
-    from perfrules.reports._pdf import PdfError, render_pdf  # noqa: PLC0415
+    from perfrules.reports import PdfError, render_pdf  # noqa: PLC0415
 
     with _JOB:
         try:

@@ -2,3 +2,111 @@
 
 Each module is one task and uses the library below it (rules, facts, engine, reports).
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from perfrules._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from perfrules.workflows._audit import audit, load_report
+    from perfrules.workflows._batch import (
+        CSV_EOLS,
+        CsvStyle,
+        read_units,
+        score_batch,
+        write_results,
+    )
+    from perfrules.workflows._diff import diff_schemes, is_results_file, movers, what_if
+    from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
+    from perfrules.workflows._invariants import (
+        InvariantError,
+        Violation,
+        as_compiled,
+        assert_invariants,
+        check_scheme,
+        cohort_violations,
+        facts_toml,
+        unit_violations,
+    )
+    from perfrules.workflows._league import league_table
+    from perfrules.workflows._newpack import pack_module_name, write_new_pack
+    from perfrules.workflows._packs import InstalledPack, PackError, packs, run_cases
+    from perfrules.workflows._published import audit_table
+    from perfrules.workflows._schema import KINDS, schema_text
+    from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch
+    from perfrules.workflows._table import rank_rows, score_chunk, score_table, to_pandas
+    from perfrules.workflows._templates import write_template
+
+__all__ = [
+    "CSV_EOLS",
+    "KINDS",
+    "STDOUT",
+    "STREAM_OUTPUTS",
+    "CsvStyle",
+    "InstalledPack",
+    "InvariantError",
+    "PackError",
+    "Violation",
+    "as_compiled",
+    "assert_invariants",
+    "audit",
+    "audit_table",
+    "check_scheme",
+    "cohort_violations",
+    "diff_schemes",
+    "extends_text",
+    "facts_toml",
+    "is_results_file",
+    "league_table",
+    "load_report",
+    "movers",
+    "new_year_text",
+    "pack_module_name",
+    "packs",
+    "rank_rows",
+    "read_units",
+    "run_cases",
+    "schema_text",
+    "score_batch",
+    "score_chunk",
+    "score_table",
+    "stream_batch",
+    "to_pandas",
+    "unit_violations",
+    "what_if",
+    "write_atomic",
+    "write_new_pack",
+    "write_results",
+    "write_template",
+]
+
+#: Each task's module is imported when its first name is used: a command pays only for
+#: its own task (the table driver needs numpy, the templates openpyxl).
+_LAZY = {
+    "._audit": ("audit", "load_report"),
+    "._batch": ("CSV_EOLS", "CsvStyle", "read_units", "score_batch", "write_results"),
+    "._diff": ("diff_schemes", "is_results_file", "movers", "what_if"),
+    "._files": ("STDOUT", "extends_text", "new_year_text", "write_atomic"),
+    "._invariants": (
+        "InvariantError",
+        "Violation",
+        "as_compiled",
+        "assert_invariants",
+        "check_scheme",
+        "cohort_violations",
+        "facts_toml",
+        "league_table",
+        "unit_violations",
+    ),
+    "._league": ("league_table",),
+    "._newpack": ("pack_module_name", "write_new_pack"),
+    "._packs": ("InstalledPack", "PackError", "packs", "run_cases"),
+    "._published": ("audit_table",),
+    "._schema": ("KINDS", "schema_text"),
+    "._stream": ("STREAM_OUTPUTS", "stream_batch"),
+    "._table": ("rank_rows", "score_chunk", "score_table", "to_pandas"),
+    "._templates": ("write_template",),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -16,6 +16,7 @@ renormalised, every level rounded) and that the grade is the band of the publish
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
@@ -31,12 +32,11 @@ from perfrules._outcomes import AuditFinding, AuditReport, Published
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, ExpressionError, FactsError
 from perfrules.expressions import compile_expression
-from perfrules.facts import Facts, format_of
-from perfrules.facts._sheets import load_sheet_facts
-from perfrules.rules._loader import read_document
+from perfrules.facts import Facts, format_of, load_sheet_facts
+from perfrules.rules import read_document
 from perfrules.trace import NodeTrace
 
-__all__ = ["AuditFinding", "AuditReport", "audit", "load_report"]
+__all__ = ["AuditFinding", "AuditReport", "audit", "explain_row", "load_report", "rounding_slip"]
 
 # Modes to try when a published value differs, likeliest first (truncation is common).
 _MODES = ("half_up", "down", "up", "half_even")
@@ -147,14 +147,10 @@ def _sheet_report(file: Path) -> tuple[Facts, Published]:
     return clean, Published(total, grade, scores, positions)
 
 
-def _explain(
-    node: NodeTrace, published: Fraction, mode: str, formulas: Mapping[str, str]
-) -> tuple[str, str]:
-    """The likeliest reason a published row score differs from the scheme's."""
-    exact = node.roundings[0].before if node.roundings else node.score
-    if exact is None:
-        return ("the indicator is not applicable", "该指标不适用")
-    declared = node.places if node.places is not None else 2
+def rounding_slip(
+    exact: Fraction, published: Fraction, declared: int, mode: str
+) -> tuple[str, str] | None:
+    """Another rounding mode or number of places that turns *exact* into *published*."""
     for places in (declared, *[p for p in range(5) if p != declared]):
         for other in _MODES:
             if (places, other) == (declared, mode):
@@ -171,6 +167,20 @@ def _explain(
                     f"{en} to {places} places instead of {declared}",
                     f"按{zh}保留 {places} 位，而方案规定保留 {declared} 位",
                 )
+    return None
+
+
+def explain_row(
+    node: NodeTrace, published: Fraction, mode: str, formulas: Mapping[str, str]
+) -> tuple[str, str]:
+    """The likeliest reason a published row score differs from the scheme's."""
+    exact = node.roundings[0].before if node.roundings else node.score
+    if exact is None:
+        return ("the indicator is not applicable", "该指标不适用")
+    declared = node.places if node.places is not None else 2
+    slip = rounding_slip(exact, published, declared, mode)
+    if slip is not None:
+        return slip
     for step in node.steps:
         capped = step.template.startswith(("min(", "ratio("))
         if not capped:
@@ -246,12 +256,26 @@ def _other_reading(
     return None
 
 
-def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> AuditReport:
+def audit(
+    compiled: CompiledScheme,
+    facts: Facts,
+    published: Published,
+    *,
+    tolerance: Fraction | Decimal | int | str = 0,
+) -> AuditReport:
     """Recompute the report and compare every published value with the scheme's.
+
+    A row or total that differs by at most *tolerance* (exact) is still a finding, with its
+    likeliest slip, but marked ``within`` and does not make the report inconsistent.
 
     Raises:
         FactsError: the report's facts cannot be scored.
+        ValueError: a negative tolerance.
     """
+    allowed = Fraction(tolerance)
+    if allowed < 0:
+        msg = f"the tolerance must not be negative: {tolerance}"
+        raise ValueError(msg)
     result = compiled.evaluate(facts)
     trace = result.trace
     assert trace is not None  # noqa: S101
@@ -293,8 +317,11 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
             findings.append(AuditFinding(ident, shown, expected, None, en, zh, file, line))
             continue
         difference = format_number(value - node.score)
-        en, zh = _explain(node, value, mode, compiled.scheme.formulas)
-        findings.append(AuditFinding(ident, shown, expected, difference, en, zh, file, line))
+        en, zh = explain_row(node, value, mode, compiled.scheme.formulas)
+        within = abs(value - node.score) <= allowed
+        findings.append(
+            AuditFinding(ident, shown, expected, difference, en, zh, file, line, within)
+        )
     if published.total is not None:
         file, line = published.positions.get("total", (None, 0))
         leaves = {plan.nodes[i].id for i in plan.leaves}
@@ -315,6 +342,7 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
                         "发布的总分与按方案汇总各行发布得分的结果不同",
                         file,
                         line,
+                        abs(published.total - given) <= allowed,
                     )
                 )
         if published.total != result.total_exact and not any(f.id == "total" for f in findings):
@@ -328,6 +356,7 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
                     "发布的总分与重新计算的总分不同",
                     file,
                     line,
+                    abs(published.total - result.total_exact) <= allowed,
                 )
             )
     if published.grade is not None:
@@ -361,4 +390,5 @@ def audit(compiled: CompiledScheme, facts: Facts, published: Published) -> Audit
         unpublished=unpublished,
         total_published=published.total is not None,
         grade_published=published.grade is not None,
+        tolerance=format_number(allowed),
     )

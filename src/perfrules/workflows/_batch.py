@@ -27,9 +27,8 @@ from perfrules._numbers import format_number
 from perfrules._reading import MAX_FILE_BYTES, is_folder, read_file, regular_file
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
-from perfrules.facts import Facts, format_of, load_facts
-from perfrules.facts._sheets import csv_encoding, csv_rows, workbook_units
-from perfrules.reports._safe import csv_text, sheet_value, text_cells
+from perfrules.facts import Facts, csv_encoding, csv_rows, format_of, load_facts, workbook_units
+from perfrules.reports import csv_text, sheet_value, text_cells
 from perfrules.trace import Result
 from perfrules.workflows._files import STDOUT, write_atomic
 from perfrules.workflows._summary import Summary
@@ -207,31 +206,6 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | FactsError, t
 _ESCAPED: Final = re.compile("[\udc80-\udcff]")
 
 
-def shared_names(compiled: CompiledScheme) -> frozenset[str]:
-    """Every name a unit's shared facts can give that the scheme reads.
-
-    The declared inputs, what any indicator needs, the cohort's ``group_by``, ``of`` and
-    ``where`` names, the ranking's input keys and the grade overrides' conditions.
-    """
-    scheme, plan = compiled.scheme, compiled.plan
-    names = set(scheme.inputs)
-    for index in plan.leaves:
-        leaf = plan.nodes[index].leaf
-        if leaf is not None:
-            names.update(leaf.needs)
-    if scheme.cohort is not None:
-        if scheme.cohort.group_by is not None:
-            names.add(scheme.cohort.group_by)
-        names.update(v.of for v in scheme.cohort.values.values() if v.of is not None)
-    if scheme.ranking is not None:
-        names.update(key.by for key in scheme.ranking.keys)
-    for condition in plan.cohort_conditions.values():
-        names.update(condition.names)
-    for _, _, condition in plan.overrides:
-        names.update(condition.names)
-    return frozenset(names)
-
-
 def _unknown_shared(
     header: Iterable[str], compiled: CompiledScheme
 ) -> dict[str, tuple[int, str, str]]:
@@ -239,7 +213,7 @@ def _unknown_shared(
 
     By column name: (1-based column, NAME, the closest name it reads or ``""``).
     """
-    known = shared_names(compiled)
+    known = compiled.plan.shared_inputs
     unknown = {}
     for column, key in enumerate(header, start=1):
         name = key.removeprefix("shared.")
@@ -405,7 +379,7 @@ def _with_positions(
     data: dict[str, Any], columns: dict[tuple[str, ...], int], where: tuple[str, int], unit: str
 ) -> Facts:
     """Facts of one CSV row, each located at its row and column."""
-    from perfrules.facts._sheets import TablePositions  # noqa: PLC0415
+    from perfrules.facts import TablePositions  # noqa: PLC0415
 
     row = where[1]
     cells: dict[tuple[str | int, ...], tuple[int, int]] = {
@@ -501,7 +475,7 @@ def _cohort_cells(result: Result, columns: list[str]) -> list[str]:
             cells.append("" if value is None else format_number(value))
         elif index == len(columns) - 1 and column == "rank":
             rank = result.rank
-            cells.append("" if rank is None else str(rank.position))
+            cells.append("" if rank is None else rank.shown)
         else:  # the cohort's key (the group_by fact)
             cells.append("" if cohort is None or cohort.cohort is None else cohort.cohort)
     return cells
@@ -678,7 +652,10 @@ def _write_xlsx(
     summary = workbook.create_sheet("summary")
     extra = _cohort_columns(compiled)
     group_by = compiled.scheme.cohort.group_by if compiled.scheme.cohort is not None else None
-    numeric = {c for c in extra if c != group_by}
+    ranking = compiled.scheme.ranking
+    marked = ranking is not None and bool(ranking.shared_mark)
+    # A rank with a shared mark (=5) is text, as published.
+    numeric = {c for c in extra if c != group_by and not (marked and c == "rank")}
     _append(summary, ["unit", "total", "grade", *ids, *extra], bold=True)
     for unit in outcome.units:
         if unit.result is None:

@@ -4,23 +4,38 @@
 renamed or moved; weight, formula, target, parameter and policy changes; bands, rounding,
 named formulas, inputs, scales and metadata; grade overrides; ``[cohort]`` and its values;
 ``[ranking]``. :func:`what_if` scores one unit's facts under both and lists every score that
-moves.
+moves. :func:`movers` sets this year's units against last year's: rank and total changes,
+new and dropped units.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 from perfrules._numbers import format_number
-from perfrules._outcomes import Change, ScoreChange, WhatIf
+from perfrules._outcomes import Change, Mover, Movers, ScoreChange, WhatIf
 from perfrules.engine import CompiledScheme
+from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import Facts
 from perfrules.model import Scheme
+from perfrules.workflows._batch import _wide_rows, score_batch
+from perfrules.workflows._published import rank_number
 
-__all__ = ["Change", "ScoreChange", "WhatIf", "diff_schemes", "what_if"]
+__all__ = [
+    "Change",
+    "Movers",
+    "ScoreChange",
+    "WhatIf",
+    "diff_schemes",
+    "is_results_file",
+    "movers",
+    "what_if",
+]
 
 _INDICATOR_KEYS = (
     "weight",
@@ -204,7 +219,7 @@ def _ranking(old: Scheme, new: Scheme) -> list[Change]:
     keys_after = ", ".join(f"{k.by} {k.order}" for k in after.keys)
     if keys_before != keys_after:
         out.append(Change("changed", "ranking", "keys", "keys", keys_before, keys_after))
-    for key in ("ties", "where", "label"):
+    for key in ("ties", "where", "label", "shared_mark"):
         a, b = getattr(before, key), getattr(after, key)
         if a != b:
             out.append(Change("changed", "ranking", key, key, _text(a), _text(b)))
@@ -246,3 +261,135 @@ def what_if(old: CompiledScheme, new: CompiledScheme, facts: Facts | Mapping[str
         if a != b:
             rows.append(ScoreChange(node_id, names[node_id], a, b))
     return WhatIf(tuple(rows), before.total, after.total, before.grade.label, after.grade.label)
+
+
+#: One unit's year: (unit, total, grade, rank as shown, rank position).
+_Line = tuple[str, Decimal | None, str | None, str | None, int | None]
+
+
+def movers(
+    old: CompiledScheme, new: CompiledScheme, last: str | Path, current: str | Path
+) -> Movers:
+    """This year's units (*current*, under *new*) against last year's (*last*, under *old*).
+
+    Each file is either units to score (facts: a CSV with a unit column, a workbook, a
+    folder) or results written by ``perfrules score --out results.csv`` (a ``total`` and an
+    ``errors`` column), read as they are. Units are matched by name.
+
+    Raises:
+        FactsError: a file cannot be read, or a results file has a cell that is not a total
+            or a rank.
+    """
+    before, failed_before = _year(old, Path(last))
+    after, failed_after = _year(new, Path(current))
+    known: dict[str, _Line] = {}
+    for line in before:
+        known.setdefault(line[0], line)  # the first unit of a name
+    rows, added, seen = [], [], set()
+    for unit, total, grade, shown, position in sorted(after, key=_order):
+        if unit in seen:
+            continue
+        seen.add(unit)
+        previous = known.get(unit)
+        if previous is None:
+            added.append(Mover(unit, None, total, None, shown, None, None, grade))
+            continue
+        _, old_total, old_grade, old_shown, old_position = previous
+        change = None if old_position is None or position is None else old_position - position
+        rows.append(Mover(unit, old_total, total, old_shown, shown, change, old_grade, grade))
+    dropped = tuple(
+        Mover(unit, total, None, shown, None, None, grade, None)
+        for unit, total, grade, shown, _ in sorted(known.values(), key=_order)
+        if unit not in seen
+    )
+    failed = tuple(("old", u, c) for u, c in failed_before) + tuple(
+        ("new", u, c) for u, c in failed_after
+    )
+    return Movers(tuple(rows), tuple(added), dropped, failed)
+
+
+def _order(line: _Line) -> tuple[bool, int, Decimal]:
+    """Ranking order: ranked units by rank, then the others by total, highest first."""
+    _, total, _, _, position = line
+    return (position is None, position or 0, -(total if total is not None else Decimal(0)))
+
+
+def _year(compiled: CompiledScheme, source: Path) -> tuple[list[_Line], list[tuple[str, str]]]:
+    """One year's units as (unit, total, grade, rank shown, position), and those that failed."""
+    if is_results_file(source):
+        return _results(source)
+    lines: list[_Line] = []
+    failed: list[tuple[str, str]] = []
+    for unit in score_batch(compiled, source).units:
+        result = unit.result
+        if result is None:
+            failed.append((unit.unit, ", ".join(sorted({d.code for d in unit.errors}))))
+            continue
+        rank = result.rank
+        lines.append(
+            (
+                unit.unit,
+                result.total,
+                result.grade.label,
+                None if rank is None else rank.shown,
+                None if rank is None else rank.position,
+            )
+        )
+    return lines, failed
+
+
+def is_results_file(source: Path) -> bool:
+    """A results CSV of ``perfrules score`` (its header has ``total`` and ``errors``)."""
+    if source.suffix.lower() != ".csv" or not source.is_file():
+        return False
+    with source.open(encoding="utf-8-sig", errors="replace") as stream:
+        line = stream.readline(1 << 20)  # one endless line is not read whole
+    header = {cell.strip() for row in csv.reader([line]) for cell in row}
+    return {"unit", "total", "errors"} <= header
+
+
+def _results(source: Path) -> tuple[list[_Line], list[tuple[str, str]]]:
+    lines: list[_Line] = []
+    failed: list[tuple[str, str]] = []
+    problems: list[Diagnostic] = []
+    for unit, values, (file, line) in _wide_rows(source):
+        if isinstance(values, FactsError):
+            problems += values.diagnostics
+            continue
+        columns = list(values)
+        total_text = (values.get("total") or "").strip()
+        if not total_text:
+            failed.append((unit, (values.get("errors") or "").strip()[:80]))
+            continue
+        try:
+            total = Decimal(total_text)
+        except ArithmeticError:
+            total = None
+        if total is None or not total.is_finite():
+            problems.append(_cell(total_text, "a total", "总分", file, line, columns, "total"))
+            continue
+        rank_text = (values.get("rank") or "").strip().removeprefix("'")
+        shown, position = None, None
+        if rank_text:
+            found = rank_number(rank_text)
+            if found is None:
+                problems.append(_cell(rank_text, "a rank", "名次", file, line, columns, "rank"))
+                continue
+            shown, position = rank_text, found[0]
+        lines.append((unit, total, (values.get("grade") or "").strip() or None, shown, position))
+    if problems:
+        raise FactsError(problems)
+    return lines, failed
+
+
+def _cell(
+    value: str, en: str, zh: str, file: str, line: int, columns: list[str], column: str
+) -> Diagnostic:
+    return Diagnostic(
+        "PR402",
+        (column,),
+        {"value": value, "expected": en, "expected_zh": zh},
+        file=file,
+        line=line,
+        column=columns.index(column) + 1,
+    )

@@ -13,8 +13,7 @@ from typing import BinaryIO
 
 from perfrules._numbers import format_number
 from perfrules.engine import CompiledScheme
-from perfrules.rules._checks import numbers_in
-from perfrules.rules._installed import pack_id_of
+from perfrules.rules import numbers_in, pack_id_of
 from perfrules.workflows._schema import schema_id
 
 __all__ = ["STDOUT", "atomic_stream", "extends_text", "new_year_text", "write_atomic"]

@@ -37,7 +37,7 @@ from perfrules.errors import ExpressionError, FactsError, PerfrulesError, RuleFi
 from perfrules.expressions import safe_eval
 from perfrules.facts import Facts
 from perfrules.model import Scheme
-from perfrules.rules._front import load_scheme
+from perfrules.rules import load_scheme
 from perfrules.trace import NodeTrace, Result
 
 __all__ = [
@@ -136,7 +136,7 @@ def _static(diagnostics: Iterable[Any]) -> list[Violation]:
 def check_scheme(scheme: Scheme | CompiledScheme | str | Path) -> list[Violation]:
     """The static invariants of a scheme: weights, bands, double rounding."""
     if isinstance(scheme, str | Path):
-        from perfrules.rules._front import check_path  # noqa: PLC0415 - only for paths
+        from perfrules.rules import check_path  # noqa: PLC0415 - only for paths
 
         loaded, result, diagnostics = check_path(scheme)
         if loaded is None or result is None or not result.ok:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Final
 
-from perfrules.rules._installed import ENTRY_POINTS, is_pack_id
+from perfrules.rules import ENTRY_POINTS, is_pack_id
 from perfrules.workflows._files import write_atomic
 from perfrules.workflows._schema import schema_id
 

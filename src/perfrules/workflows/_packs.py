@@ -23,10 +23,15 @@ from perfrules._reading import regular_file
 from perfrules.engine import CompiledScheme, compile_scheme
 from perfrules.errors import Diagnostic, FactsError, PerfrulesError, RuleFileError
 from perfrules.facts import Facts, load_facts
-from perfrules.rules._front import check_path
-from perfrules.rules._installed import installed_pack, installed_packs, pack_scheme
-from perfrules.rules._loader import read_document, validation_diagnostics
-from perfrules.rules._locate import SourceMap
+from perfrules.rules import (
+    SourceMap,
+    check_path,
+    installed_pack,
+    installed_packs,
+    pack_scheme,
+    read_document,
+    validation_diagnostics,
+)
 from perfrules.trace import Result
 
 __all__ = [

@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from perfrules._reading import encoding_error
 from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import Diagnostic, FactsError
-from perfrules.facts._sheets import csv_encoding
-from perfrules.reports._safe import FORMULA_STARTS
+from perfrules.facts import csv_encoding
+from perfrules.reports import FORMULA_STARTS
 from perfrules.workflows._batch import (
     MAX_CELL_BYTES,
     MAX_COLUMNS,

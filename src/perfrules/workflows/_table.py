@@ -29,7 +29,7 @@ import pyarrow as pa
 from perfrules._numbers import format_number, is_terminating
 from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import FactsError
-from perfrules.facts._values import float_fact, number_pair, to_bool
+from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
 from perfrules.workflows._batch import (
     _unit_facts,
@@ -39,7 +39,7 @@ from perfrules.workflows._batch import (
 )
 
 if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
-    from perfrules.engine._columns import Arrays
+    from perfrules.engine import Arrays
 
 __all__ = [
     "TABLE_SOURCE",
@@ -346,7 +346,7 @@ def _take_flags(values: list[bool], codes: Ints) -> Ints:
 def score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> pa.Table:
     """:func:`score_table` on a pyarrow Table."""
     arrow = readable_table(arrow, TABLE_SOURCE)
-    values = cohort_pass(compiled, [arrow]) if _has_cohort(compiled) else None
+    values = cohort_pass(compiled, [arrow]) if compiled.plan.has_cohort else None
     chunk = score_chunk(compiled, arrow, values)
     return chunk.with_ranks(rank_rows(compiled, chunk.rankable))
 
@@ -375,11 +375,20 @@ class Chunk:
     ranked: bool
     scale: int | None = None
     lost: dict[str, Fraction] = field(default_factory=dict)
+    #: ``[ranking] shared_mark``: the ``rank`` column is text as published (``=5``).
+    rank_mark: str = ""
 
     def with_ranks(self, ranks: Mapping[int, Any], offset: int = 0) -> pa.Table:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
         if not self.ranked:
             return self.table
+        at = self.table.column_names.index("errors")
+        if self.rank_mark:
+            shown = [
+                ranks[offset + r].shown if offset + r in ranks else None
+                for r in range(self.table.num_rows)
+            ]
+            return self.table.add_column(at, "rank", pa.array(shown, type=pa.string()))
         column = pa.array(
             [
                 ranks[offset + r].position if offset + r in ranks else None
@@ -387,7 +396,6 @@ class Chunk:
             ],
             type=pa.int64(),
         )
-        at = self.table.column_names.index("errors")
         return self.table.add_column(at, "rank", column)
 
 
@@ -403,7 +411,7 @@ def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortV
     """The first pass over every chunk: the cohort values (rows numbered across chunks)."""
 
     def facts() -> Iterable[dict[str, Any]]:
-        wanted = _cohort_names(compiled)
+        wanted = compiled.plan.cohort_reads
         for arrow in chunks:
             n = arrow.num_rows
             names = [str(c) for c in arrow.column_names]
@@ -443,7 +451,7 @@ def score_chunk(
     units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n, first_row)
     cohort = None
     if values is not None:
-        shared = _shared_rows(columns, _cohort_names(compiled), n)
+        shared = _shared_rows(columns, compiled.plan.cohort_reads, n)
         keys = [compiled.cohort_key(s, compiled.problems()) for s in shared]
         problems = {
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
@@ -478,11 +486,9 @@ def score_chunk(
     ranked = compiled.scheme.ranking is not None
     places = plan.total_places
     scale = None if places is None else 10**places
-    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost)
-
-
-def _has_cohort(compiled: CompiledScheme) -> bool:
-    return compiled.scheme.cohort is not None or compiled.scheme.ranking is not None
+    ranking = compiled.scheme.ranking
+    mark = "" if ranking is None else ranking.shared_mark
+    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark)
 
 
 def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column], n: int) -> Ints:
@@ -591,20 +597,6 @@ def _shared_rows(
     return rows
 
 
-def _cohort_names(compiled: CompiledScheme) -> set[str]:
-    scheme = compiled.scheme
-    names: set[str] = set()
-    if scheme.cohort is not None:
-        if scheme.cohort.group_by is not None:
-            names.add(scheme.cohort.group_by)
-        names |= {v.of for v in scheme.cohort.values.values() if v.of is not None}  # noqa: PD011 - the rule file's cohort values
-    if scheme.ranking is not None:
-        names |= {k.by for k in scheme.ranking.keys if k.by in scheme.inputs}
-    for condition in compiled.plan.cohort_conditions.values():
-        names |= condition.names
-    return names
-
-
 class _UnitNames:
     """Each row's unit name, read only for the rows that need it (and for the output)."""
 
@@ -669,7 +661,7 @@ def _rankable(
     ranking = compiled.scheme.ranking
     if ranking is None:
         return []
-    shared = _shared_rows(columns, _cohort_names(compiled), n)
+    shared = _shared_rows(columns, compiled.plan.cohort_reads, n)
     keys_of = cohort[1] if cohort is not None else [None] * n
     rows: list[tuple[int, str, tuple[Fraction | None, ...], str | None]] = []
     for row in range(n):

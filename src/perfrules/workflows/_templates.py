@@ -11,9 +11,8 @@ from typing import Any, Final
 from perfrules._messages import ui
 from perfrules.engine import CompiledScheme
 from perfrules.errors import Lang
-from perfrules.facts._sheets import INFO_COLUMNS, LABELS, REASON, column_key
-from perfrules.reports._layout import level_headings
-from perfrules.reports._safe import csv_text, sheet_value, text_cells
+from perfrules.facts import INFO_COLUMNS, LABELS, REASON, column_key
+from perfrules.reports import csv_text, level_headings, sheet_value, text_cells
 from perfrules.workflows._files import write_atomic
 
 __all__ = ["template_rows", "write_template"]
