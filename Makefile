@@ -93,6 +93,11 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_columnar.py
+	$(BIN)/python benchmarks/bench_startup.py
+	$(BIN)/python benchmarks/bench_table_columns.py
+	$(BIN)/python benchmarks/bench_dask.py
+	$(BIN)/python benchmarks/bench_cohort.py
+	$(BIN)/python benchmarks/bench_sensitivity.py
 
 # Mutants of a copy of src/ that the tests must kill (PERFRULES_ORACLE_EXAMPLES=...).
 mutants: $(VENV)/.dev

@@ -33,8 +33,9 @@ def client():
                 "distributed.scheduler.worker-ttl": None,
             }
         ),
+        # The scheduler's HTTP server on a free port: 8787 may be another run's.
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster, timeout="180s") as connected,
     ):
@@ -84,3 +85,29 @@ def test_a_plain_scheme_scores_partition_by_partition(client):
     result = perfrules.dask.score_dask(compiled, dd.from_pandas(frame, npartitions=3)).compute()
     assert set(result["total"].astype(str)) == {"89.25"}
     assert "rank" not in result.columns
+
+
+def test_building_the_result_reads_no_partition():
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(PROCUREMENT))
+    from dask.delayed import delayed
+
+    def unreadable() -> pd.DataFrame:
+        msg = "a partition was read while the result was only being built"
+        raise AssertionError(msg)
+
+    meta = bids(1).iloc[:0]
+    frame = dd.from_delayed([delayed(unreadable)(), delayed(unreadable)()], meta=meta)
+    result = perfrules.dask.score_dask(compiled, frame)  # cohort and ranks: lazy too
+    assert result.npartitions == 2
+    with pytest.raises(AssertionError, match="only being built"):
+        result.compute(scheduler="synchronous")
+
+
+def test_row_numbers_run_across_partitions_without_a_counting_pass():
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(PROCUREMENT))
+    frame = bids(9)
+    frame.loc[7, "技术.marks"] = "many"  # unreadable: its error names row 8
+    result = perfrules.dask.score_dask(compiled, dd.from_pandas(frame, npartitions=3))
+    errors = result.compute(scheduler="synchronous")["errors"].tolist()
+    assert errors[7].startswith("table:8:")
+    assert [pd.isna(e) for i, e in enumerate(errors) if i != 7] == [True] * 8

@@ -121,11 +121,44 @@ def _numeric(columns: dict[str, list[str | None]]) -> dict[str, list[Any]]:
     return out
 
 
+def _exact(columns: dict[str, list[str | None]]) -> pa.Table:
+    """Number columns as exact types: whole numbers as int64, the others as decimal128."""
+    arrays: dict[str, pa.Array] = {}
+    for name, cells in columns.items():
+        present = [c for c in cells if c is not None]
+        arrays[name] = pa.array(cells, type=pa.string())
+        if name == "unit" or not present or not all(NUMBER.fullmatch(c) for c in present):
+            continue
+        values = [None if c is None else Decimal(c) for c in cells]
+        places = max(-v.as_tuple().exponent for v in values if v is not None)  # type: ignore[operator]
+        if places == 0 and all(v is None or abs(v) < 2**63 for v in values):
+            arrays[name] = pa.array([None if v is None else int(v) for v in values], pa.int64())
+        elif all(
+            v is None or len(v.as_tuple().digits) - v.as_tuple().exponent - places <= 38
+            for v in values
+        ):
+            arrays[name] = pa.array(values, type=pa.decimal128(38, places))
+    return pa.table(arrays)
+
+
 def _tables(rows: list[dict[str, str]]) -> Iterator[tuple[str, Any]]:
     for kind, columns in (("text", _columns(rows)), ("numeric", _numeric(_columns(rows)))):
         yield f"pyarrow/{kind}", pa.table(columns)
         yield f"pandas/{kind}", pd.DataFrame(columns)
         yield f"polars/{kind}", pl.DataFrame(columns, strict=False)
+    exact = _exact(_columns(rows))
+    yield "pyarrow/int64 and decimal128", exact
+    yield (
+        "pandas/Int64 and Arrow decimals",
+        exact.to_pandas(
+            types_mapper=lambda t: (
+                pd.Int64Dtype()
+                if t == pa.int64()
+                else (pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
+            )
+        ),
+    )
+    yield "polars/Int64 and Decimal", pl.from_arrow(exact)
 
 
 def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:

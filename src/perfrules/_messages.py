@@ -554,6 +554,10 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "form.seal": ("Unit (seal)", "填报单位（盖章）"),
     "form.provenance": ("Provenance: files and hashes", "来源：文件与校验值"),
     "form.page": ("Page {page} of {pages}", "第 {page} 页 共 {pages} 页"),
+    "pdf.cut": (
+        "Texts over {limit} characters are cut (…) in this PDF; HTML and JSON keep them whole.",
+        "本 PDF 中超过 {limit} 个字符的文字已截断（…）；HTML 和 JSON 中为全文。",
+    ),
     "total": ("Total", "总分"),
     "grade": ("Grade", "等级"),
     "gap": ("{gap} short of '{label}' (needs {min})", "距“{label}”（{min} 分）还差 {gap} 分"),

@@ -17,12 +17,16 @@ here, so the same rules hold for every one of them:
   links, permissions: each is a ``PR105`` diagnostic naming the file, never ``OSError`` or
   ``ValueError``.
 - **Text.** Bytes are UTF-8 (a byte-order mark is allowed); a bad byte is ``PR108`` at its line
-  and column. Text given as ``str`` has the same budget, counted in UTF-8 bytes.
+  and column. Text given as ``str`` has the same budget, counted in UTF-8 bytes, and a lone
+  surrogate in it (``"\ud800"``, which no UTF-8 can hold) is ``PR108`` at its place too: no
+  output could be written with it. A JSON document's ``\ud800`` escapes are found by
+  :func:`lone_surrogate` once it is parsed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -32,11 +36,15 @@ from perfrules.errors import Diagnostic
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "MAX_FOLDER_ENTRIES",
     "OUTSIDE",
     "confined",
     "decode_utf8",
     "encoding_error",
+    "folder_members",
     "is_folder",
+    "lone_surrogate",
+    "printable_name",
     "read_file",
     "read_stream",
     "read_text",
@@ -49,8 +57,15 @@ __all__ = [
 #: budget in bytes.
 MAX_FILE_BYTES: Final = 1024 * 1024
 
+#: Entries (files of every kind) a folder of units may hold: each member is read and scored
+#: as a unit, and the names are sorted before the first is read.
+MAX_FOLDER_ENTRIES: Final = 2_000
+
 #: The reason given for a path that leads outside its root (the same whether it exists).
 OUTSIDE: Final = "outside the folder it must be in"
+
+#: A lone surrogate: half of a UTF-16 pair, not a character (UTF-8 cannot encode it).
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 #: Bytes asked of the system per read: the budget is checked between reads.
 _CHUNK: Final = 64 * 1024
@@ -185,8 +200,51 @@ def read_text(
     if not within_budget(text, name, diagnostics, limit=limit):
         return None
     if isinstance(text, str):
-        return text
+        found = _SURROGATE.search(text)
+        if found is None:
+            return text
+        before = text[: found.start()]
+        line = before.count("\n") + 1
+        diagnostics.append(
+            Diagnostic(
+                "PR108",
+                params={
+                    "file": name,
+                    "position": found.start(),
+                    "byte": f"U+{ord(found.group()):04X}",
+                },
+                file=name,
+                line=line,
+                column=found.start() - (before.rfind("\n") + 1) + 1,
+            )
+        )
+        return None
     return decode_utf8(bytes(text), name, diagnostics)
+
+
+def lone_surrogate(document: object) -> tuple[str | int, ...] | None:
+    """The path of the first key or text of a parsed document holding a lone surrogate.
+
+    JSON may write half of a UTF-16 pair (``"\ud800"``): Python reads it into a ``str``
+    that no UTF-8 output can hold, so a trace, a page or a message with it could not be
+    written. ``None`` when every key and text is whole. The document's nesting is bounded
+    before this is asked (it walks without recursion all the same).
+    """
+    pending: list[tuple[tuple[str | int, ...], object]] = [((), document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return path
+        elif isinstance(value, dict):
+            items = list(value.items())
+            for key, _ in items:
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    return (*path, key)
+            pending.extend(((*path, key), item) for key, item in reversed(items))
+        elif isinstance(value, list):
+            pending.extend(((*path, i), item) for i, item in reversed(list(enumerate(value))))
+    return None
 
 
 def within_budget(
@@ -264,3 +322,38 @@ def confined(path: Path, root: Path) -> bool:
         return _inside(os.path.realpath(path), root)
     except (OSError, ValueError):
         return False
+
+
+def folder_members(folder: Path, diagnostics: list[Diagnostic]) -> list[Path] | None:
+    """The entries of *folder*, sorted by name, or ``None`` with a diagnostic added.
+
+    At most ``MAX_FOLDER_ENTRIES`` are listed: past that the folder is refused (``PR105``)
+    as soon as the one entry too many is seen, before anything in it is read or sorted.
+    """
+    names: list[str] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                names.append(entry.name)
+                if len(names) > MAX_FOLDER_ENTRIES:
+                    reason = (
+                        f"it holds more than {MAX_FOLDER_ENTRIES:,} entries (the limit for a "
+                        "folder of units; give many units as one CSV or Parquet file)"
+                    )
+                    diagnostics.append(_refused(printable_name(str(folder)), reason))
+                    return None
+    except (OSError, ValueError) as exc:
+        diagnostics.append(_refused(printable_name(str(folder)), _reason(exc)))
+        return None
+    return [folder / name for name in sorted(names)]
+
+
+def printable_name(name: str) -> str:
+    r"""*name* as it can be written anywhere: bytes that are not UTF-8 as ``\xff``.
+
+    The system gives a file name that is not UTF-8 with lone surrogates standing for its
+    bytes (``"\udcff"``); no output can hold those. A UTF-8 name is returned unchanged.
+    """
+    if not _SURROGATE.search(name):
+        return name
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -1,35 +1,34 @@
 """Scoring a Dask DataFrame, partition by partition (``pip install 'perfrules[dask]'``).
 
->>> import dask.dataframe as dd
->>> import perfrules, perfrules.dask
->>> compiled = perfrules.compile_scheme(perfrules.load_scheme("scheme.toml"))  # doctest: +SKIP
->>> units = dd.read_csv("units-*.csv", dtype=str)  # doctest: +SKIP
->>> results = perfrules.dask.score_dask(compiled, units)  # doctest: +SKIP
->>> results.to_parquet("results/")  # doctest: +SKIP
-
 Each partition is scored by the same code as :func:`perfrules.score_table` (arrays for the
 regular rows, ``evaluate`` for the others), in whatever process Dask runs it: the scheme
-travels to the workers as its validated model and is compiled there once. Cohort values are
-taken first, over every partition (a reduction of the few columns they read), so a
-partition's rows are scored against the whole cohort; ranks come last, from every
-partition's totals. The results are the same, to the last digit and rank, as one process
-scoring the whole table.
+travels to the workers as its validated model and is compiled there once. A partition is
+turned into Arrow once and scored; its first row's number (for diagnostics) is the sum of
+the lengths of the partitions before it, a chain of small tasks in the same graph — no
+pass over the data to count rows. Cohort values are a reduction over every partition (each
+reads the few columns they need; the values are taken where they meet), so a partition's
+rows are scored against the whole cohort; ranks are a reduction over every partition's
+scored rows. The results are the same, to the last digit and rank, as one process scoring
+the whole table.
 """
 
 from __future__ import annotations
 
-import json
-import math
+import operator
 from fractions import Fraction
 from typing import Any, Final
 
 import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
+from dask.delayed import delayed
 
 from perfrules.engine import CohortValues, CompiledScheme, compile_scheme
+from perfrules.errors import Diagnostic, FactsError
 from perfrules.model import Scheme
 from perfrules.workflows import (
+    cohort_rows,
+    cohort_values_of,
     rank_rows,
     score_chunk,
     to_pandas,
@@ -37,9 +36,10 @@ from perfrules.workflows import (
 
 __all__ = ["score_dask"]
 
-_ROW: Final = "__perfrules_row"
-_RANK: Final = "__perfrules_rank"
 _COMPILED: dict[str, CompiledScheme] = {}
+#: One partition's rows the ranking takes: (row, unit, keys, cohort).
+_Rankable = list[tuple[int, str, tuple[Fraction | None, ...], str | None]]
+_RANK: Final = "rank"
 
 
 def _compiled(scheme: Scheme, sha256: str) -> CompiledScheme:
@@ -54,107 +54,152 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _score_partition(
+def _length(frame: pd.DataFrame) -> int:
+    return len(frame)
+
+
+def _cohort_part(frame: pd.DataFrame, scheme: Scheme, sha256: str) -> list[dict[str, Any] | None]:
+    """The cohort pass over one partition: what it reads of each row."""
+    return cohort_rows(_compiled(scheme, sha256), _arrow(frame))
+
+
+#: Cohort values as they travel between processes: a problem as its diagnostics (an
+#: exception does not come back from pickle with them).
+_Portable = tuple[dict[str | None, Any], int, dict[int, tuple[Diagnostic, ...]]]
+
+
+def _cohort_values(scheme: Scheme, sha256: str, *parts: list[dict[str, Any] | None]) -> _Portable:
+    """Where the partitions' rows meet: the cohort values over all of them, in row order."""
+    compiled = _compiled(scheme, sha256)
+    values = cohort_values_of(compiled, (row for part in parts for row in part))
+    problems = {row: error.diagnostics for row, error in values.problems.items()}
+    return values.by_cohort, values.units, problems
+
+
+def _unpacked(portable: _Portable | None) -> CohortValues | None:
+    if portable is None:
+        return None
+    by_cohort, units, problems = portable
+    return CohortValues(by_cohort, units, {r: FactsError(d) for r, d in problems.items()})
+
+
+def _score_part(
     frame: pd.DataFrame,
     scheme: Scheme,
     sha256: str,
-    values: CohortValues | None,
-    offsets: list[int],
-    partition_info: dict[str, Any] | None = None,
-) -> pd.DataFrame:
+    values: _Portable | None,
+    offset: int,
+) -> tuple[pd.DataFrame, _Rankable]:
+    """One partition scored (its rows numbered from *offset*), with its rankable rows."""
     compiled = _compiled(scheme, sha256)
-    number = partition_info["number"] if partition_info is not None else 0
-    offset = offsets[number] if number < len(offsets) else 0
-    chunk = score_chunk(compiled, _arrow(frame), values, offset=offset, first_row=offset + 1)
+    arrow = _arrow(frame)
+    chunk = score_chunk(compiled, arrow, _unpacked(values), offset=offset, first_row=offset + 1)
     out = to_pandas(chunk.table)
-    out.insert(0, _ROW, range(offset, offset + len(out)))
-    if chunk.ranked:
-        keys = {row: (unit, keys, cohort) for row, unit, keys, cohort in chunk.rankable}
-        out[_RANK] = [
-            json.dumps(_keys_text(keys[row])) if row in keys else None for row in out[_ROW]
-        ]
     out.index = frame.index
+    return out, chunk.rankable
+
+
+def _table_of(scored: tuple[pd.DataFrame, _Rankable]) -> pd.DataFrame:
+    return scored[0]
+
+
+def _ranks(scheme: Scheme, sha256: str, *parts: tuple[pd.DataFrame, _Rankable]) -> dict[int, int]:
+    """The ranking, where the partitions' scored rows meet: each ranked row's position."""
+    rankable = (row for _, rows in parts for row in rows)
+    return {r: rank.position for r, rank in rank_rows(_compiled(scheme, sha256), rankable).items()}
+
+
+def _with_ranks(
+    scored: tuple[pd.DataFrame, _Rankable], ranks: dict[int, int], offset: int
+) -> pd.DataFrame:
+    """A scored partition with its ``rank`` column (before ``errors``)."""
+    out = scored[0].copy()
+    column = pd.array([ranks.get(offset + r) for r in range(len(out))], dtype="Int64")
+    out.insert(list(out.columns).index("errors"), _RANK, column)
     return out
 
 
-def _keys_text(entry: tuple[str, tuple[Fraction | None, ...], str | None]) -> list[Any]:
-    unit, keys, cohort = entry
-    return [unit, [None if k is None else f"{k.numerator}/{k.denominator}" for k in keys], cohort]
-
-
-def _keys_back(text: str) -> tuple[str, tuple[Fraction | None, ...], str | None]:
-    unit, keys, cohort = json.loads(text)
-    return unit, tuple(None if k is None else Fraction(k) for k in keys), cohort
-
-
-def _meta(compiled: CompiledScheme, frame: dd.DataFrame, values: CohortValues | None) -> Any:
+def _meta(compiled: CompiledScheme, frame: dd.DataFrame, values: Any) -> pd.DataFrame:
     empty = frame._meta  # noqa: SLF001 - Dask's own empty frame of the right columns
-    chunk = score_chunk(compiled, _arrow(empty), values)
+    chunk = score_chunk(compiled, _arrow(empty), None if values is None else _no_values(compiled))
     out = to_pandas(chunk.table)
-    out.insert(0, _ROW, pd.Series([], dtype="int64"))
-    if chunk.ranked:
-        out[_RANK] = pd.Series([], dtype=object)
+    if compiled.scheme.ranking is not None:
+        out.insert(list(out.columns).index("errors"), _RANK, pd.Series([], dtype="Int64"))
     return out
 
 
-def _empty(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+def _no_values(compiled: CompiledScheme) -> CohortValues:
+    """Cohort values over no unit: enough to give the result's columns their types."""
+    return compiled.cohort_values([])
 
 
 def score_dask(compiled: CompiledScheme, units: dd.DataFrame) -> dd.DataFrame:
     """Score every row of a Dask DataFrame; a Dask DataFrame of results, partition by partition.
 
-    The columns are those of :func:`perfrules.score_table`. Cohort values (when the scheme
-    declares them) and ranks are computed here, eagerly, from every partition; the scores
-    themselves stay lazy until the result is computed or written.
+    The columns are those of :func:`perfrules.score_table`. Nothing is computed here: the
+    cohort values (when the scheme declares them) and the ranks are reductions in the
+    returned frame's graph, computed with it (the cohort pass reads every partition before
+    the first is scored; ranking holds every scored partition until the ranks are known).
+
+    Args:
+        compiled: the scheme, compiled once here; the workers compile it again from its
+            validated model, once per process.
+        units: one row per unit, with the columns of :func:`perfrules.score_table` (read
+            CSVs with ``dtype=str`` and ``keep_default_na=False``, so values stay as typed).
+
+    Returns:
+        A lazy Dask DataFrame of the results, one row per unit in the order of *units*,
+        equal to :func:`perfrules.score_table` of the whole table (ranks included); a row's
+        problems are in its ``errors`` column, located at ``table:ROW:COLUMN`` with rows
+        numbered across partitions.
+
+    Raises:
+        FactsError: the columns cannot hold units (as :func:`perfrules.score_table`).
+
+    Examples:
+        >>> import dask.dataframe as dd
+        >>> import pandas as pd
+        >>> import perfrules.dask
+        >>> compiled = perfrules.compile_scheme(perfrules.load_pack("examples/ranking-index"))
+        >>> cities = pd.DataFrame(
+        ...     {
+        ...         "unit": ["A", "B", "C"],
+        ...         "shared.gdp": ["12", "10", "8"],
+        ...         "shared.green": ["45%", "50%", "40%"],
+        ...         "shared.pm25": ["30", "25", "40"],
+        ...     }
+        ... )
+        >>> units = dd.from_pandas(cities, npartitions=2)  # or dd.read_csv(..., dtype=str)
+        >>> results = perfrules.dask.score_dask(compiled, units).compute()
+        >>> results[["unit", "total", "rank"]].to_numpy().tolist()
+        [['A', Decimal('92.00'), 2], ['B', Decimal('93.33'), 1], ['C', Decimal('69.42'), 3]]
     """
-    scheme = compiled.scheme
+    sha256 = compiled.sha256
+    # The scheme is one named piece of the graph, pickled once (not tokenized per task).
+    scheme = delayed(compiled.scheme, name=f"perfrules-scheme-{sha256}")
     frame: Any = units
-    lengths = frame.map_partitions(len).compute()
-    offsets = [0]
-    for length in lengths:
-        offsets.append(offsets[-1] + int(length))
+    parts = frame.to_delayed()
+
+    lengths = [delayed(_length, pure=True)(part) for part in parts]
+    offsets: list[Any] = [0]
+    for length in lengths[:-1]:
+        offsets.append(delayed(operator.add, pure=True)(offsets[-1], length))
     values = None
     if compiled.plan.has_cohort:
-        wanted = [f"shared.{n}" for n in sorted(compiled.plan.cohort_reads)]
-        present = [c for c in ["unit", "单位", *wanted] if c in frame.columns]
-        shared = frame[present].compute()  # only the few columns the values read
-        rows = [
-            {
-                "unit": record.get("unit", record.get("单位")) or f"row {i + 1}",
-                "shared": {
-                    k.removeprefix("shared."): v
-                    for k, v in record.items()
-                    if k.startswith("shared.") and not _empty(v)
-                },
-            }
-            for i, record in enumerate(shared.to_dict("records"))
-        ]
-        values = compiled.cohort_values(rows)
-    meta = _meta(compiled, frame, values)
-    scored = frame.map_partitions(
-        _score_partition, scheme, compiled.sha256, values, offsets, meta=meta
-    )
-    if scheme.ranking is None:
-        done: dd.DataFrame = scored.drop(columns=[_ROW])
-        return done
-    scored = scored.persist()
-    keyed = scored[[_ROW, _RANK]].compute()
-    rankable = [
-        (int(row), *_keys_back(text))
-        for row, text in zip(keyed[_ROW], keyed[_RANK], strict=True)
-        if isinstance(text, str)
+        rows = [delayed(_cohort_part, pure=True)(part, scheme, sha256) for part in parts]
+        values = delayed(_cohort_values, pure=True)(scheme, sha256, *rows)
+    scored = [
+        delayed(_score_part, pure=True)(part, scheme, sha256, values, offset)
+        for part, offset in zip(parts, offsets, strict=True)
     ]
-    positions = {row: rank.position for row, rank in rank_rows(compiled, rankable).items()}
-    meta_ranked = meta.drop(columns=[_RANK])
-    at = list(meta_ranked.columns).index("errors")
-    meta_ranked.insert(at, "rank", pd.Series([], dtype="Int64"))
-
-    def attach(part: pd.DataFrame) -> pd.DataFrame:
-        part = part.drop(columns=[_RANK])
-        ranks = pd.array([positions.get(int(r)) for r in part[_ROW]], dtype="Int64")
-        part.insert(list(part.columns).index("errors"), "rank", ranks)
-        return part
-
-    ranked: dd.DataFrame = scored.map_partitions(attach, meta=meta_ranked).drop(columns=[_ROW])
-    return ranked
+    meta = _meta(compiled, frame, values)
+    if compiled.scheme.ranking is None:
+        tables = [delayed(_table_of, pure=True)(one) for one in scored]
+    else:
+        ranks = delayed(_ranks, pure=True)(scheme, sha256, *scored)
+        tables = [
+            delayed(_with_ranks, pure=True)(one, ranks, offset)
+            for one, offset in zip(scored, offsets, strict=True)
+        ]
+    result: dd.DataFrame = dd.from_delayed(tables, meta=meta, verify_meta=False)
+    return result

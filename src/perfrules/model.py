@@ -114,7 +114,7 @@ Policy = Literal["error", "zero", "exclude", "full"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SchemeInfo(_Model):
@@ -550,7 +550,7 @@ FactValue = Annotated[
 class IndicatorFacts(BaseModel):
     """``[indicators.ID]``: the facts of one indicator (input name → value)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     na: str | bool | None = Field(default=None, description="Not applicable (with the reason).")
     override: Override | None = None

@@ -3,7 +3,7 @@
 Install with ``pip install perfrules[testing]``. This is the only perfrules module that
 imports hypothesis; ``import perfrules`` never does.
 
-Three lines prove a scheme cannot produce a nonsensical score::
+Three lines prove a scheme cannot produce a nonsensical score:
 
     from perfrules.testing import scheme_properties
     test_my_scheme = scheme_properties("rules/my-bureau/2025/scheme.toml")
@@ -114,6 +114,12 @@ def numbers(*, max_abs: int = 10**6) -> st.SearchStrategy[Fraction]:
 
     Zero, one, small integers, two-place decimals, rounding ties such as 7/48, repeating
     fractions, negatives and values near *max_abs*.
+
+    Args:
+        max_abs: the largest absolute value drawn.
+
+    Returns:
+        A strategy of ``Fraction`` values.
     """
     return st.one_of(
         st.sampled_from([Fraction(0), Fraction(1), Fraction(-1), Fraction(7, 48), Fraction(1, 3)]),
@@ -375,6 +381,24 @@ def facts_for(
     are true or false; indicators whose policy allows it are sometimes not applicable or
     miss their actual value. Values are decimal strings, so a counterexample reads like a
     facts file.
+
+    Args:
+        scheme: the scheme, compiled or not, or a rule file or pack id to load.
+        allow_missing: sometimes leave out an actual value where the policy allows it.
+        allow_na: sometimes mark an indicator not applicable where the policy allows it.
+
+    Returns:
+        A strategy of facts mappings with ``indicators`` and ``shared``, as
+        :meth:`~perfrules.CompiledScheme.evaluate` takes them.
+
+    Examples:
+        >>> from hypothesis import given
+        >>> from perfrules.testing import facts_for
+        >>> compiled = perfrules.compile_scheme(perfrules.load_pack("examples/xinzhou-zfw-2021"))
+        >>> @given(facts_for(compiled))
+        ... def test_never_above_the_maximum(facts):
+        ...     assert compiled.evaluate(facts).total <= 100
+        >>> test_never_above_the_maximum()
     """
     compiled = as_compiled(scheme)
     per_leaf = {
@@ -418,6 +442,16 @@ def cohorts_for(
     Units are named ``u1``, ``u2``, ... and, when the scheme splits units by ``group_by``,
     put in one of *cohorts*. Shared facts repeat across units now and then, so ties and
     equal keys are found.
+
+    Args:
+        scheme: the scheme, compiled or not, or a rule file or pack id to load.
+        min_units: the fewest units drawn.
+        max_units: the most units drawn.
+        cohorts: the ``group_by`` values units are put under.
+
+    Returns:
+        A strategy of lists of facts mappings, each with its ``unit``, for
+        :meth:`~perfrules.CompiledScheme.evaluate_cohort`.
     """
     compiled = as_compiled(scheme)
     group_by = compiled.scheme.cohort.group_by if compiled.scheme.cohort is not None else None
@@ -739,6 +773,24 @@ def scheme_properties(
     smallest facts found, as a facts file. A scheme with ``[cohort]`` or ``[ranking]`` is
     searched with whole cohorts (:func:`cohorts_for`): the cohort invariants, then every
     unit's with its cohort's values.
+
+    Args:
+        scheme: the scheme, compiled or not, or a rule file or pack id to load.
+        max_examples: units (or cohorts) hypothesis tries.
+        monotonic: also check that a better actual value never lowers a score.
+        on_example: called with every facts mapping tried (to count or collect them).
+
+    Returns:
+        A test function for pytest to collect (assign it to a ``test_...`` name).
+
+    Raises:
+        InvariantError: (when the returned test runs) the violations, with the smallest
+            counterexample as a facts file.
+
+    Examples:
+        >>> from perfrules.testing import scheme_properties
+        >>> test_seed = scheme_properties("examples/xinzhou-zfw-2021", max_examples=20)
+        >>> test_seed()  # pytest runs it; it raises InvariantError on a violation
     """
     compiled = as_compiled(scheme)
     static = [v for v in check_scheme(compiled) if v.invariant != "double_rounding"]

@@ -6,6 +6,10 @@ scored); 2 usage errors and unreadable input; 3 an internal error (a bug: re-run
 ``check``, whose diagnostics are its answer. Users never see a Python traceback.
 """
 
+# The commands' imports are declared for the type checker and made by _load() when a command
+# runs, so TC004 (an import under TYPE_CHECKING used at run time) does not apply here.
+# ruff: noqa: TC004
+
 from __future__ import annotations
 
 import contextlib
@@ -13,16 +17,14 @@ import functools
 import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import click
-from rich.text import Text
 
 from perfrules._reading import MAX_FILE_BYTES, is_folder, read_stream, regular_file
-from perfrules.engine import VERSION, CompiledScheme, compile_scheme
 from perfrules.errors import (
     Diagnostic,
     DiagnosticsError,
@@ -31,63 +33,160 @@ from perfrules.errors import (
     PerfrulesError,
     RuleFileError,
 )
-from perfrules.facts import load_facts, loads_facts
-from perfrules.reports import (
-    FORMATS,
-    click_text,
-    diagnostics_json,
-    format_named,
-    make_console,
-    make_progress,
-    printable,
-    render_audit,
-    render_batch_summary,
-    render_diagnostics,
-    render_diff,
-    render_explain,
-    render_html,
-    render_league_html,
-    render_markdown,
-    render_movers,
-    render_score_table,
-    render_table_audit,
-    results_format,
-)
-from perfrules.reports.html import Edition
-from perfrules.rules import (
-    RuleFile,
-    check_path,
-    check_rule_file,
-    find_rule_file,
-    find_rule_files,
-)
 from perfrules.serve import command as serve_command
-from perfrules.trace import Result, Trace
-from perfrules.workflows import (
-    CSV_EOLS,
-    KINDS,
-    STDOUT,
-    CsvStyle,
-    PackError,
-    audit_table,
-    diff_schemes,
-    extends_text,
-    is_results_file,
-    league_table,
-    load_report,
-    movers,
-    new_year_text,
-    read_units,
-    run_cases,
-    schema_text,
-    score_batch,
-    what_if,
-    write_atomic,
-    write_results,
-    write_template,
+
+if TYPE_CHECKING:  # imported by _load() when a command runs, not for ``perfrules --help``
+    from rich.text import Text
+
+    from perfrules.engine import CompiledScheme, compile_scheme
+    from perfrules.facts import load_facts, loads_facts
+    from perfrules.reports import (
+        FORMATS,
+        click_text,
+        diagnostics_json,
+        format_named,
+        make_console,
+        make_progress,
+        printable,
+        render_audit,
+        render_batch_summary,
+        render_diagnostics,
+        render_diff,
+        render_explain,
+        render_html,
+        render_league_html,
+        render_markdown,
+        render_movers,
+        render_score_table,
+        render_sensitivity,
+        render_sensitivity_html,
+        render_table_audit,
+        results_format,
+        sensitivity_progress,
+    )
+    from perfrules.reports.html import Edition
+    from perfrules.rules import (
+        RuleFile,
+        check_path,
+        check_rule_file,
+        find_rule_file,
+        find_rule_files,
+    )
+    from perfrules.trace import Result, Trace
+    from perfrules.workflows import (
+        CSV_EOLS,
+        KINDS,
+        STDOUT,
+        CsvStyle,
+        PackError,
+        audit_table,
+        diff_schemes,
+        extends_text,
+        is_results_file,
+        league_table,
+        load_report,
+        movers,
+        new_year_text,
+        read_units,
+        run_cases,
+        schema_text,
+        score_batch,
+        what_if,
+        write_atomic,
+        write_results,
+        write_template,
+    )
+    from perfrules.workflows import audit as audit_report
+    from perfrules.workflows import packs as installed
+
+#: What _load() imports into this module's names.
+_LOADED: Final = (
+    "Text",
+    "compile_scheme",
+    "load_facts",
+    "loads_facts",
+    "FORMATS",
+    "click_text",
+    "diagnostics_json",
+    "format_named",
+    "make_console",
+    "make_progress",
+    "printable",
+    "render_audit",
+    "render_batch_summary",
+    "render_diagnostics",
+    "render_diff",
+    "render_explain",
+    "render_html",
+    "render_league_html",
+    "render_markdown",
+    "render_movers",
+    "render_score_table",
+    "render_sensitivity",
+    "render_sensitivity_html",
+    "render_table_audit",
+    "results_format",
+    "sensitivity_progress",
+    "check_path",
+    "check_rule_file",
+    "find_rule_file",
+    "find_rule_files",
+    "CSV_EOLS",
+    "KINDS",
+    "STDOUT",
+    "CsvStyle",
+    "PackError",
+    "audit_table",
+    "diff_schemes",
+    "extends_text",
+    "is_results_file",
+    "league_table",
+    "load_report",
+    "movers",
+    "new_year_text",
+    "read_units",
+    "run_cases",
+    "schema_text",
+    "score_batch",
+    "what_if",
+    "write_atomic",
+    "write_results",
+    "write_template",
+    "audit_report",
+    "installed",
 )
-from perfrules.workflows import audit as audit_report
-from perfrules.workflows import packs as installed
+
+
+def _load() -> None:
+    """Import what the commands use, once, when the first one runs.
+
+    ``perfrules --help`` (and ``import perfrules.cli``) loads only click: the engine,
+    pydantic's models, rich and the renderers are imported here, into this module's names.
+    """
+    if "write_template" in globals():
+        return
+    from rich.text import Text  # noqa: PLC0415
+
+    from perfrules import engine, facts, reports, rules, workflows  # noqa: PLC0415
+
+    found = {
+        "Text": Text,
+        "compile_scheme": engine.compile_scheme,
+        "load_facts": facts.load_facts,
+        "loads_facts": facts.loads_facts,
+        "audit_report": workflows.audit,
+        "installed": workflows.packs,
+    }
+    for name in _LOADED:
+        if name not in found:
+            for package in (reports, rules, workflows):
+                if name in package.__all__:
+                    found[name] = getattr(package, name)
+                    break
+    globals().update(found)
+    missing = set(_LOADED) - found.keys()
+    assert not missing, missing  # noqa: S101 - a name listed above that no package exports
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -97,7 +196,43 @@ EXIT_PIPE = 141
 _UNREADABLE = frozenset({"PR105", "PR106", "PR108", "PR418", "PR419", "PR420"})
 
 
-_RESULT_ENDINGS: Final = ", ".join(s for f in FORMATS if f.results for s in f.suffixes)
+def _result_endings() -> str:
+    _load()
+    return ", ".join(s for f in FORMATS if f.results for s in f.suffixes)
+
+
+class _LaterChoice(click.Choice):  # type: ignore[type-arg]
+    """A choice among values read from their owner when first needed, not at import."""
+
+    def __init__(self, values: Callable[[], Sequence[str]]) -> None:
+        self._values = values
+        self._found: tuple[str, ...] | None = None
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The values, read once."""
+        if self._found is None:
+            _load()
+            self._found = tuple(self._values())
+        return self._found
+
+    @choices.setter
+    def choices(self, _: object) -> None:
+        """Click sets its choices at construction; ours are read later."""
+
+
+class _LaterHelp(click.Option):
+    """An option whose help text names values read from their owner when help is shown."""
+
+    def __init__(self, *args: Any, help_of: Callable[[], str], **kwargs: Any) -> None:
+        self._help_of = help_of
+        super().__init__(*args, **kwargs)
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        """The help record, its text made now."""
+        self.help = self._help_of()
+        return super().get_help_record(ctx)
 
 
 def default_lang() -> Lang:
@@ -146,6 +281,7 @@ def _guard(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _load()
         debug = bool(os.environ.get("PERFRULES_DEBUG"))
         try:
             return func(*args, **kwargs)
@@ -298,8 +434,9 @@ def _evaluate_in_cohort(
 ) -> Result:
     """The result of the unit named *unit_name* in *facts_path*, with its trace.
 
-    A scheme with cohort values or a ranking scores every unit together; any other scores
-    only the unit asked for, so one trace is kept however large the file.
+    A scheme with cohort values or a ranking scores every unit together (keeping the trace
+    of the unit asked for only); any other scores only that unit: one trace is kept however
+    large the file.
     """
     names: list[str] = []
     count = 0
@@ -314,7 +451,7 @@ def _evaluate_in_cohort(
                 if len(names) < 10:
                     names.append(name)
         else:
-            outcome = score_batch(compiled, facts_path, trace=True)
+            outcome = score_batch(compiled, facts_path, traced=unit_name)
             for unit in outcome.units:
                 if unit.unit == unit_name:
                     if unit.result is None:
@@ -385,7 +522,7 @@ class _Perfrules(click.Group):
 
 
 @click.group(cls=_Perfrules, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(VERSION, prog_name="perfrules")
+@click.version_option(package_name="perfrules", prog_name="perfrules")
 @click.option(
     "--root",
     type=click.Path(file_okay=False),
@@ -414,6 +551,7 @@ def cli(root: str | None, quiet: bool, lang: Lang | None) -> None:
 
     按规则文件计算并解释绩效评分。方案或事实文件参数可为“-”，表示从标准输入读取。
     """
+    _load()
     _SETTINGS.root = root
     _SETTINGS.quiet = quiet
     _SETTINGS.lang = lang
@@ -504,7 +642,7 @@ def check(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice([f.name for f in FORMATS if f.unit]),
+    type=_LaterChoice(lambda: [f.name for f in FORMATS if f.unit]),
     default="text",
     show_default=True,
     help="Output format. 输出格式。",
@@ -514,8 +652,11 @@ def check(
     "--out",
     type=click.Path(dir_okay=False),
     default=None,
-    help=f"Write to a file; many units' results go to {_RESULT_ENDINGS}. "
-    "写入文件；批量结果写入 .csv、.jsonl 或 .xlsx。",
+    cls=_LaterHelp,
+    help_of=lambda: (
+        f"Write to a file; many units' results go to {_result_endings()}. "
+        "写入文件；批量结果写入 .csv、.jsonl 或 .xlsx。"
+    ),
 )
 @_UNIT_OPTION
 @click.option(
@@ -534,10 +675,18 @@ def check(
 )
 @click.option(
     "--csv-eol",
-    type=click.Choice(list(CSV_EOLS)),
+    type=_LaterChoice(lambda: list(CSV_EOLS)),
     default="lf",
     show_default=True,
     help="Line ending of CSV results. CSV 结果文件的换行符。",
+)
+@click.option(
+    "--errors",
+    "errors_out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Many units: also write every problem as a table (unit, file, row, column, code, "
+    "message): JSON Lines for .jsonl, else CSV. 批量时另将每个错误写成表格。",
 )
 @_guard
 def score(
@@ -550,6 +699,7 @@ def score(
     edition: Edition | None,
     csv_bom: bool,
     csv_eol: str,
+    errors_out: str | None,
 ) -> None:
     """Score one unit's FACTS under SCHEME: the table, or the JSON trace.
 
@@ -578,6 +728,8 @@ def score(
     )
     if out == STDOUT and not many:
         out = None  # one unit to standard output: the page, as without --out
+    if errors_out is not None and not many:
+        raise click.UsageError("--errors is for many units (a batch CSV, Parquet or folder)")
     one_form = out is not None and not many and out.lower().endswith((".xlsx", ".pdf"))
     if out is not None and not many and (results_format(out) is None or one_form):
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown),
@@ -597,7 +749,8 @@ def score(
         return
     if out is not None or many:
         style = CsvStyle(bom=csv_bom, eol=CSV_EOLS[csv_eol])
-        _score_batch(compiled, facts, out, output_format, language, style)
+        errors = None if errors_out is None else Path(errors_out)
+        _score_batch(compiled, facts, out, output_format, language, style, errors)
         return
     result = _evaluate(compiled, facts, language, output_format, unit_name)
     assert result.trace is not None  # noqa: S101
@@ -649,9 +802,10 @@ def _score_batch(
     output_format: str,
     lang: Lang,
     style: CsvStyle,
+    errors: Path | None = None,
 ) -> None:
     if out is None:
-        raise click.UsageError(f"scoring many units needs --out FILE ({_RESULT_ENDINGS})")
+        raise click.UsageError(f"scoring many units needs --out FILE ({_result_endings()})")
     target = Path(out)
     if out == STDOUT and output_format == "json":
         raise click.UsageError("--out - writes the results (CSV) to stdout: drop --format json")
@@ -670,7 +824,7 @@ def _score_batch(
             raise _Exit(EXIT_NO)
         return
     if results_format(out) is None and out != STDOUT:
-        endings = f"{_RESULT_ENDINGS} (a league table: .html, .pdf)"
+        endings = f"{_result_endings()} (a league table: .html, .pdf)"
         raise click.BadParameter(f"the file must end in {endings}", param_hint="--out")
     show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
     streamed = _streamer(Path(source), target, compiled)
@@ -678,7 +832,15 @@ def _score_batch(
         with make_progress(console, enabled=show_progress) as advance:
             if streamed is not None:
                 # Any size: chunk by chunk, as arrays, written as it goes.
-                flowing = streamed(compiled, Path(source), target, progress=advance, style=style)
+                flowing = streamed(
+                    compiled,
+                    Path(source),
+                    target,
+                    progress=advance,
+                    style=style,
+                    errors=errors,
+                    lang=lang,
+                )
                 summary, failed = flowing.summary(compiled), flowing.failed
                 any_failed = flowing.failed_count > 0
             else:
@@ -691,7 +853,7 @@ def _score_batch(
         raise _fail(list(exc.diagnostics), lang, output_format) from None
     if streamed is None:
         try:
-            write_results(outcome, compiled, target, style)
+            write_results(outcome, compiled, target, style, errors=errors, lang=lang)
         except ImportError:
             click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
             raise _Exit(EXIT_USAGE) from None
@@ -1025,7 +1187,7 @@ def _write_league(table: Any, out: str, lang: Lang) -> None:
         from perfrules.reports import PdfError, print_pdf  # noqa: PLC0415
 
         try:
-            write_atomic(Path(out), print_pdf(render_league_html(table, lang)))
+            write_atomic(Path(out), print_pdf(render_league_html(table, lang), lang))
         except PdfError as exc:
             click.echo(f"perfrules: {exc}", err=True)
             raise _Exit(EXIT_USAGE) from None
@@ -1252,6 +1414,127 @@ def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
             click.echo(str(path))
         case_folder = next(p.parent for p in written if p.name == "pack.toml")
         click.echo(f"next: perfrules test {case_folder}; pip install {target}", err=True)
+
+
+@cli.command()
+@click.argument("scheme", type=_SCHEME)
+@click.argument("units", type=click.Path(dir_okay=False))
+@click.option(
+    "--vary",
+    default=None,
+    help="Vary every weight by up to ± this percent (at most 2 decimals), e.g. 10. "
+    "每个权重在 ± 该百分比内变动。",
+)
+@click.option(
+    "--range",
+    "ranges",
+    multiple=True,
+    metavar="ID=LOW:HIGH",
+    help="Draw the weight of this group or indicator between LOW and HIGH points "
+    "(repeatable). 该组或指标的权重在 LOW 与 HIGH 之间抽取（可重复）。",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1, max=100_000),
+    default=1000,
+    show_default=True,
+    help="Weight sets drawn. 抽样次数。",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the draws. 随机种子。"
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Worker processes scoring the samples (same result). 并行进程数（结果相同）。",
+)
+@click.option(
+    "--out",
+    default=None,
+    metavar="FILE.html",
+    help="Also write the HTML report with a chart of every unit's interval. "
+    "另写出含区间图的 HTML 报告。",
+)
+@_options
+@_guard
+def sensitivity(
+    scheme: str,
+    units: str,
+    vary: str | None,
+    ranges: tuple[str, ...],
+    samples: int,
+    seed: int,
+    jobs: int,
+    out: str | None,
+    output_format: str,
+    lang: Lang | None,
+) -> None:
+    """Rank stability: vary the weights, rank the units again, show how far each moves.
+
+    排名稳定性：在给定范围内变动权重、重新排名，显示每个单位名次的中位数、5–95 % 区间
+    以及影响它最大的权重。
+    """
+    language = lang or _SETTINGS.lang or default_lang()
+    if out is not None and Path(out).suffix.lower() != ".html":
+        raise click.BadParameter("the report must end in .html", param_hint="--out")
+    try:
+        from perfrules.workflows import (  # noqa: PLC0415 - the frame extra
+            SensitivityError,
+            WeightRange,
+            read_table,
+        )
+        from perfrules.workflows import sensitivity as run  # noqa: PLC0415
+    except ImportError:
+        click.echo("sensitivity needs: pip install 'perfrules[frame]'", err=True)
+        raise _Exit(EXIT_USAGE) from None
+    percent: Decimal | None = None
+    if vary is not None:
+        try:
+            percent = Decimal(vary.strip())
+        except ArithmeticError:
+            raise click.BadParameter(f"not a percent: {vary!r}", param_hint="--vary") from None
+    try:
+        declared = [WeightRange.parse(text) for text in ranges]
+    except SensitivityError as exc:
+        raise click.BadParameter(str(exc), param_hint="--range") from None
+    compiled = _load_compiled(scheme, language, output_format)
+    bad_rows: list[Diagnostic] = []
+    try:
+        table = read_table(units, bad_rows)
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), language, output_format) from None
+    if bad_rows:
+        raise _fail(bad_rows, language, output_format)
+    console = make_console(stderr=True)
+    show = console.is_terminal and not _SETTINGS.quiet
+    try:
+        with sensitivity_progress(console, enabled=show) as advance:
+            result = run(
+                compiled,
+                table,
+                vary=percent,
+                ranges=declared,
+                samples=samples,
+                seed=seed,
+                jobs=jobs,
+                progress=advance,
+            )
+    except SensitivityError as exc:
+        raise click.UsageError(str(exc)) from None
+    except FactsError as exc:
+        raise _fail(list(exc.diagnostics), language, output_format) from None
+    if out is not None:
+        write_atomic(Path(out), render_sensitivity_html(result, language))
+        if not _SETTINGS.quiet:
+            click.echo(out, err=True)
+    if output_format == "json":
+        import json  # noqa: PLC0415
+
+        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_sensitivity(result, language, make_console())
 
 
 @cli.command(name="packs")

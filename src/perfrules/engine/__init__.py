@@ -36,7 +36,20 @@ def compile_scheme(scheme: Scheme | CheckedScheme) -> CompiledScheme:
     A scheme from :func:`~perfrules.load_scheme` was checked when it was read and is not
     checked again; a scheme built in code is checked first.
 
+    Args:
+        scheme: a scheme from :func:`~perfrules.load_scheme`, :func:`~perfrules.load_pack`
+            or :func:`~perfrules.loads_scheme`, or a :class:`~perfrules.Scheme` built in code.
+
+    Returns:
+        The scheme as one generated exact scorer, to evaluate any number of units with,
+        from any number of threads (it holds no state between calls).
+
     Raises:
         RuleFileError: the scheme has errors (for a scheme read from a file, with positions).
+
+    Examples:
+        >>> compiled = perfrules.compile_scheme(perfrules.load_pack("examples/xinzhou-zfw-2021"))
+        >>> compiled.id
+        'xinzhou-zfw-2021'
     """
     return CompiledScheme(build_plan(checked(scheme)))

@@ -2,7 +2,7 @@
 
 Scoring a cohort takes two passes over its units. The first reads, for every unit, its
 cohort (the ``group_by`` fact), whether each value's ``where`` holds and the fact the value
-is taken over, then reduces them (:func:`take`): the lowest valid bid, a median, a count.
+is taken over, then reduces them (:class:`Taking`): the lowest valid bid, a median, a count.
 The second scores each unit with its cohort's values bound like shared facts. Ranking
 (:func:`rank`) comes after, over the scored units. Everything is exact: values are
 ``Fraction``s and a percentile between two units is their exact linear interpolation.
@@ -10,8 +10,10 @@ The second scores each unit with its cohort's values bound like shared facts. Ra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
+from functools import partial
 from typing import Any, Final, Protocol
 
 from perfrules.errors import ExpressionError, FactsError
@@ -25,9 +27,9 @@ __all__ = [
     "NOT_APPLICABLE",
     "CohortValues",
     "Problems",
+    "Taking",
     "holds",
     "rank",
-    "take",
     "unit_name",
 ]
 
@@ -129,47 +131,83 @@ def holds(
     return outcome is True
 
 
-def take(name: str, rule: CohortValueRule, entries: Sequence[tuple[Fraction, str]]) -> CohortValue:
-    """Reduce *entries* (value, unit), in the units' order, to the cohort value *name*."""
-    count = len(entries)
-    percentile = None if rule.percentile is None else Fraction(rule.percentile)
-    value: Fraction | None = None
-    unit: str | None = None
-    stat = rule.stat
-    if stat == "count":
-        value = Fraction(count)
-    elif entries:
+class Taking:
+    """One cohort value being taken over units given one at a time (the first pass).
+
+    Holds what its stat needs and no more: a count, the lowest or highest value and its
+    unit, or a running sum, so a cohort of a million units costs a few numbers; only the
+    median and the percentiles keep every (value, unit) to sort them at the end.
+    """
+
+    __slots__ = ("count", "entries", "first", "kept", "rule", "total", "unit")
+
+    def __init__(self, rule: CohortValueRule) -> None:
+        """Nothing taken yet."""
+        self.rule = rule
+        self.count = 0
+        self.first: str | None = None  # the first unit (named when it is the only one)
+        self.kept: Fraction | None = None  # min or max so far
+        self.unit: str | None = None  # its unit (the first of equals)
+        self.total = Fraction(0)
+        self.entries: list[tuple[Fraction, str]] = []
+
+    def add(self, value: Fraction, unit: str) -> None:
+        """Take one unit's *value* (units in their order)."""
+        self.count += 1
+        if self.first is None:
+            self.first = unit
+        stat = self.rule.stat
         if stat == "min":
-            value, unit = min(entries, key=_first)
+            if self.kept is None or value < self.kept:
+                self.kept, self.unit = value, unit
         elif stat == "max":
-            value, unit = max(entries, key=_first)
-        elif stat == "sum":
-            value = sum((v for v, _ in entries), Fraction(0))
-        elif stat == "mean":
-            value = sum((v for v, _ in entries), Fraction(0)) / count
-        else:  # median and percentile: linear between the two nearest ranks
-            share = Fraction(50) if stat == "median" else (percentile or Fraction(0))
-            ordered = sorted(entries, key=_first)
-            position = (count - 1) * share / 100
-            low = position.numerator // position.denominator  # exact floor
-            if position == low:
-                value, unit = ordered[low]
-            else:
-                below, above = ordered[low][0], ordered[low + 1][0]
-                value = below + (position - low) * (above - below)
-        if count == 1:
-            unit = entries[0][1]
-    return CohortValue(
-        name=name,
-        label=rule.label,
-        stat=stat,
-        of=rule.of,
-        value=value,
-        units=count,
-        unit=unit,
-        where=rule.where,
-        percentile=percentile,
-    )
+            if self.kept is None or value > self.kept:
+                self.kept, self.unit = value, unit
+        elif stat in ("sum", "mean"):
+            self.total += value
+        elif stat != "count":  # median and percentile
+            self.entries.append((value, unit))
+
+    def result(self, name: str) -> CohortValue:
+        """The value *name* over the units taken."""
+        rule = self.rule
+        count = self.count
+        percentile = None if rule.percentile is None else Fraction(rule.percentile)
+        value: Fraction | None = None
+        unit: str | None = None
+        stat = rule.stat
+        if stat == "count":
+            value = Fraction(count)
+        elif count:
+            if stat in ("min", "max"):
+                value, unit = self.kept, self.unit
+            elif stat == "sum":
+                value = self.total
+            elif stat == "mean":
+                value = self.total / count
+            else:  # median and percentile: linear between the two nearest ranks
+                share = Fraction(50) if stat == "median" else (percentile or Fraction(0))
+                ordered = sorted(self.entries, key=_first)
+                position = (count - 1) * share / 100
+                low = position.numerator // position.denominator  # exact floor
+                if position == low:
+                    value, unit = ordered[low]
+                else:
+                    below, above = ordered[low][0], ordered[low + 1][0]
+                    value = below + (position - low) * (above - below)
+            if count == 1:
+                unit = self.first
+        return CohortValue(
+            name=name,
+            label=rule.label,
+            stat=stat,
+            of=rule.of,
+            value=value,
+            units=count,
+            unit=unit,
+            where=rule.where,
+            percentile=percentile,
+        )
 
 
 def _first(entry: tuple[Fraction, str]) -> Fraction:
@@ -184,63 +222,109 @@ def rank(
     A missing key value (an excluded score, a fact not given) sorts after every value,
     whichever the order. Units equal on every key share a rank (competition: 1, 2, 2, 4;
     dense: 1, 2, 2, 3) or keep the order they were given in (ordinal).
+
+    Linear after one sort, in time and memory, however many units tie: values are compared
+    by their nearest float first and exactly only when the floats are equal, and a run of
+    equal keys is found by comparing numerators and denominators (a ``Fraction`` is in
+    lowest terms, so equal values have equal pairs).
     """
-    orders = [key.order for key in ranking.keys]
-
-    def sort_key(row: tuple[int, str, tuple[Fraction | None, ...]]) -> tuple[Any, ...]:
-        return tuple(
-            (1, 0) if v is None else (0, -v if order == "desc" else v)
-            for v, order in zip(row[2], orders, strict=True)
+    count = len(rows)
+    keys = ranking.keys
+    # Each row's keys as exact integer pairs: equality without Fraction arithmetic.
+    exact = [
+        tuple(None if v is None else (v.numerator, v.denominator) for v in row[2]) for row in rows
+    ]
+    order = list(range(count))
+    for k in reversed(range(len(keys))):  # stable sorts, last key first: lexicographic
+        order.sort(
+            key=partial(_sort_key, rows, k, keys[k].order == "desc"),
+            reverse=keys[k].order == "desc",
         )
-
-    ordered = sorted(rows, key=sort_key)
-    keyed = [sort_key(row) for row in ordered]
     ranks: dict[int, Rank] = {}
-    position = dense = 0
+    ties = ranking.ties
+    dense = 0
     run_start = 0
-    run_names: tuple[str, ...] = ()
-    for index, row in enumerate(ordered):
-        if index == 0 or keyed[index] != keyed[index - 1]:
-            position = index + 1
-            dense += 1
-            # A run of equal keys is contiguous once sorted: find its end once (linear in all)
-            run_start = run_end = index
-            while run_end + 1 < len(ordered) and keyed[run_end + 1] == keyed[index]:
-                run_end += 1
-            run_size = run_end - run_start + 1
-            shown_end = min(run_end + 1, run_start + MAX_TIED_SHOWN + 1)
-            run_names = tuple(r[1] for r in ordered[run_start:shown_end])
-            shared_tied = run_names[:MAX_TIED_SHOWN]
-        shown = {"competition": position, "dense": dense, "ordinal": index + 1}[ranking.ties]
-        offset = index - run_start
-        if offset < len(run_names):  # among the first: every other one shown, up to the cap
-            tied = (run_names[:offset] + run_names[offset + 1 :])[:MAX_TIED_SHOWN]
-        else:  # the same shared tuple for the rest of a long run (memory stays linear)
-            tied = shared_tied
-        neighbour = index - 1 if index else 1
-        decided_by = None
-        if neighbour < len(ordered):
-            decided_by = next(
-                (
-                    ranking.keys[k].by
-                    for k, (mine, theirs) in enumerate(
-                        zip(keyed[index], keyed[neighbour], strict=True)
-                    )
-                    if mine != theirs
-                ),
-                None,
-            )
-        ranks[row[0]] = Rank(
-            position=shown,
-            of=len(ordered),
-            ties=ranking.ties,
-            keys=tuple(
-                RankKeyValue(key.by, key.order, value)
-                for key, value in zip(ranking.keys, row[2], strict=True)
-            ),
-            tied_with=tied,
-            decided_by=decided_by,
-            tied_count=run_size - 1,
-            shared_mark=ranking.shared_mark,
+    while run_start < count:  # one run of equal keys at a time: contiguous once sorted
+        first = order[run_start]
+        mine = exact[first]
+        run_end = run_start + 1
+        while run_end < count and exact[order[run_end]] == mine:
+            run_end += 1
+        run = order[run_start:run_end]
+        run_size = len(run)
+        dense += 1
+        names = tuple(rows[i][1] for i in run[: MAX_TIED_SHOWN + 1])
+        shared_tied = names[:MAX_TIED_SHOWN]
+        # Equal values on every key: the first unit's key values stand for the run's.
+        shown_keys = tuple(
+            RankKeyValue(key.by, key.order, value)
+            for key, value in zip(keys, rows[first][2], strict=True)
         )
+        # The first key on which the run's first unit differs from the unit just above
+        # it (below it, for the first unit of all); inside a run, none.
+        neighbour = run_start - 1 if run_start else 1
+        decided_first = None
+        if neighbour < count:
+            theirs = exact[order[neighbour]]
+            decided_first = next(
+                (keys[k].by for k in range(len(keys)) if mine[k] != theirs[k]), None
+            )
+        tail: Rank | None = None  # past the names listed, every unit of a run ranks alike
+        for offset, at in enumerate(run):
+            index = run_start + offset
+            if ties == "competition":
+                shown = run_start + 1
+            elif ties == "dense":
+                shown = dense
+            else:
+                shown = index + 1
+            if offset < len(names):  # among the first: every other one shown, up to the cap
+                tied = (names[:offset] + names[offset + 1 :])[:MAX_TIED_SHOWN]
+            elif tail is not None:  # one Rank for the rest of a long run (equal, not copied)
+                ranks[rows[at][0]] = tail
+                continue
+            else:
+                tied = shared_tied
+            placed = Rank(
+                shown,
+                count,
+                ties,
+                shown_keys,
+                tied,
+                decided_first if offset == 0 else None,
+                run_size - 1,
+                ranking.shared_mark,
+            )
+            if offset >= len(names) and ties != "ordinal":
+                tail = placed
+            ranks[rows[at][0]] = placed
+        run_start = run_end
     return ranks
+
+
+#: How a missing key value sorts: after every value, ascending or (sorted in reverse)
+#: descending.
+_MISSING_ASCENDING: Final = (1, 0.0, 0)
+_MISSING_DESCENDING: Final = (0, 0.0, 0)
+
+
+def _sort_key(
+    rows: Sequence[tuple[int, str, tuple[Fraction | None, ...]]], k: int, desc: bool, at: int
+) -> tuple[int, float, Fraction | int]:
+    """The order of row *at* on key *k*: its nearest float, then its exact value.
+
+    Rounding to the nearest float never reverses an order (``a < b`` gives
+    ``float(a) <= float(b)``), so floats decide when they differ and the exact values only
+    when they are equal.
+    """
+    value = rows[at][2][k]
+    if value is None:
+        return _MISSING_DESCENDING if desc else _MISSING_ASCENDING
+    return (1 if desc else 0, _nearest(value), value)
+
+
+def _nearest(value: Fraction) -> float:  # float-ok: a sort key; equal floats compare exactly
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf

@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 from perfrules._numbers import normalise_text
-from perfrules.engine._cohort import CohortValues, Problems, holds, rank, take, unit_name
+from perfrules.engine._cohort import CohortValues, Problems, Taking, holds, rank, unit_name
 from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._kernel import EMPTY
 from perfrules.engine._plan import MISSING, Plan
@@ -51,9 +51,11 @@ class Cohorts:
         ``problems`` by its position.
         """
         rules = self.scheme.cohort.values if self.scheme.cohort is not None else {}
-        entries: dict[str | None, dict[str, list[tuple[Fraction, str]]]] = {}
+        # Each cohort's values being taken, unit by unit (a few numbers each, not the units).
+        entries: dict[str | None, dict[str, Taking]] = {}
         problems: dict[int, FactsError] = {}
         count = 0
+        read_shared = _Remembered(self.read_shared)
         for position, facts in enumerate(units):
             count += 1
             source = facts if isinstance(facts, Facts) else None
@@ -66,7 +68,7 @@ class Cohorts:
                 condition = self.plan.cohort_conditions.get(value_name)
                 if condition is not None:
                     picked = holds(
-                        condition, shared, self.read_shared, unit, f"cohort.values.{value_name}"
+                        condition, shared, read_shared, unit, f"cohort.values.{value_name}"
                     )
                     if not picked:
                         continue
@@ -81,22 +83,20 @@ class Cohorts:
                         {"indicator": f"cohort.values.{value_name}", "fact": rule.of},
                     )
                     continue
-                read = self.read_shared(rule.of, raw, unit)
+                read = read_shared(rule.of, raw, unit)
                 if isinstance(read, Fraction):
                     taken.append((value_name, read))
+            into = entries.get(key)
+            if into is None:
+                into = entries[key] = {n: Taking(rule) for n, rule in rules.items()}
             if unit.diagnostics:
                 problems[position] = FactsError(unit.diagnostics)
-                entries.setdefault(key, {})
                 continue
-            into = entries.setdefault(key, {})
             for value_name, value in taken:
-                into.setdefault(value_name, []).append((value, name))
+                into[value_name].add(value, name)
         return CohortValues(
             {
-                key: tuple(
-                    take(value_name, rule, found.get(value_name, ()))
-                    for value_name, rule in rules.items()
-                )
+                key: tuple(taking.result(value_name) for value_name, taking in found.items())
                 for key, found in entries.items()
             },
             count,
@@ -203,6 +203,39 @@ class Cohorts:
         for members in groups.values():
             ranks.update(rank(ranking, members))
         return ranks
+
+
+class _Remembered:
+    """A reader of shared facts that remembers what each text read as.
+
+    The first pass reads the same few facts of every unit, and units often give the same
+    text (a cohort of bids on one lot, a million tied units): each distinct text of a fact
+    is parsed once. Only values read without a problem are remembered (a problem is
+    recorded for each unit that has it), and at most ``_REMEMBERED`` of them, so memory
+    stays bounded whatever the units say.
+    """
+
+    __slots__ = ("known", "read")
+
+    def __init__(self, read: Callable[[str, Any, Any], Any]) -> None:
+        self.read = read
+        self.known: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, name: str, raw: Any, unit: Any) -> Any:
+        if type(raw) is not str:  # a number or a table: read as given
+            return self.read(name, raw, unit)
+        key = (name, raw)
+        found = self.known.get(key)
+        if found is not None:
+            return found
+        value = self.read(name, raw, unit)
+        if value is not None and len(self.known) < _REMEMBERED:
+            self.known[key] = value
+        return value
+
+
+#: Distinct texts of shared facts remembered by the first pass of cohort scoring.
+_REMEMBERED = 65_536
 
 
 def shared_of(facts: Facts | Mapping[str, Any]) -> Mapping[str, Any]:

@@ -10,7 +10,7 @@ build its parts and the trace from it when they are read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from functools import partial
@@ -105,10 +105,26 @@ class CompiledScheme:
                 unit scored together; required by a scheme that declares ``[cohort]``
                 values (use :meth:`evaluate_cohort` to score and rank a whole cohort).
 
+        Returns:
+            The unit's :class:`~perfrules.Result` (its total, grade, every score and the
+            trace that explains them).
+
         Raises:
             FactsError: every problem with the facts at once (missing or malformed values,
                 a formula that fails on them, a score outside its weight, a cohort value
                 the unit cannot be scored without).
+
+        Examples:
+            >>> scheme = perfrules.load_pack("examples/xinzhou-zfw-2021")
+            >>> compiled = perfrules.compile_scheme(scheme)
+            >>> ids = list(compiled.scheme.indicators)
+            >>> result = compiled.evaluate({i: {"actual": "90%"} for i in ids})
+            >>> result.total, result.grade.label, result.scores["群众满意度"]
+            (Decimal('84.66'), '良好', Decimal('4.50'))
+            >>> compiled.evaluate({ids[0]: {"actual": "0,9"}})
+            Traceback (most recent call last):
+            ...
+            perfrules.errors.FactsError: ...
         """
         if isinstance(facts, Facts):
             source, indicators, shared = facts, facts.indicators, facts.shared
@@ -162,11 +178,23 @@ class CompiledScheme:
         fact each value is taken over; keeps only those, not the units. A unit whose facts
         cannot be read for this is left out of the values, and its problems are kept in
         ``problems`` by its position.
+
+        Args:
+            units: every unit scored together, as :meth:`evaluate` takes them (an iterable
+                is read once, so a stream of any length is fine).
+
+        Returns:
+            The values of each cohort, to pass to :meth:`evaluate` as ``cohort=`` for each
+            unit (one unit, a partition of a table, in any process).
         """
         return self.cohorts.values(units)
 
     def evaluate_cohort(
-        self, units: Iterable[Facts | Mapping[str, Any]], *, trace: bool = True
+        self,
+        units: Iterable[Facts | Mapping[str, Any]],
+        *,
+        trace: bool = True,
+        traced: Container[int] | None = None,
     ) -> list[Result | FactsError]:
         """Score every unit of one or more cohorts together, then rank them.
 
@@ -174,6 +202,17 @@ class CompiledScheme:
         scored with its cohort's values, and ``[ranking]`` ranks the scored units of each
         cohort (``result.rank``; explained in ``result.trace.cohort``). A unit whose facts
         fail comes back as its ``FactsError``, in its place; the others are scored.
+
+        Args:
+            units: every unit of the cohorts, as :meth:`evaluate` takes them (a unit's
+                ``group_by`` fact says its cohort; ``unit`` names it in explanations).
+            trace: keep what each result's trace needs.
+            traced: when given, the positions (from 0) of the only units whose trace is
+                kept, whatever *trace* says: explaining one unit of a large cohort keeps
+                one trace, not one per unit. Scores and ranks are the same either way.
+
+        Returns:
+            One :class:`~perfrules.Result` or ``FactsError`` per unit, in the order given.
         """
         listed = list(units)
         cohort = self.cohort_values(listed)
@@ -183,8 +222,9 @@ class CompiledScheme:
             if failed is not None:
                 results.append(failed)
                 continue
+            explained = trace if traced is None else position in traced
             try:
-                results.append(self.evaluate(facts, trace=trace, cohort=cohort))
+                results.append(self.evaluate(facts, trace=explained, cohort=cohort))
             except FactsError as exc:
                 results.append(exc)
         if self.scheme.ranking is not None:
@@ -255,6 +295,16 @@ class CompiledScheme:
 
         With ``workers`` > 1 the units are scored in that many processes (each compiles the
         scheme once); results come back in order, without traces.
+
+        Args:
+            units: the units, as :meth:`evaluate` takes them; read as they are needed (512
+                at a time with workers), so an endless stream is fine.
+            trace: keep each result's trace (one process only).
+            workers: processes to score in.
+
+        Returns:
+            An iterator of one :class:`~perfrules.Result` or ``FactsError`` per unit, in
+            order. A scheme with cohort values needs :meth:`evaluate_cohort` instead.
         """
         if workers > 1:
             yield from evaluate_in_processes(self, units, workers)
@@ -270,6 +320,14 @@ class CompiledScheme:
 
         The same as ``result.trace.gap``, with or without a trace; ``None`` in the top band
         or when a grade override fired.
+
+        Examples:
+            >>> scheme = perfrules.load_pack("examples/xinzhou-zfw-2021")
+            >>> compiled = perfrules.compile_scheme(scheme)
+            >>> seed = perfrules.packs()["examples/xinzhou-zfw-2021"].folder / "facts.toml"
+            >>> gap = compiled.gap(compiled.evaluate(perfrules.load_facts(seed), trace=False))
+            >>> gap.label, gap.shortfall, gap.improve
+            ('优秀', Fraction(3, 4), (('质量-市域治理', Fraction(123, 100)),))
         """
         source = result._source  # noqa: SLF001 - our own result
         if isinstance(source, Evaluation):

@@ -481,13 +481,34 @@ def safe_eval(
 
     Numbers may be given as ``int``, ``Decimal``, ``Fraction`` or strings such as
     ``"4.8"``, ``"80%"`` or ``"70/88"``; binary floats are refused (they are not exact).
-    With *places*, the value is rounded there in *mode* (``half_up``, ``half_even``,
-    ``down``, ``up``): the correctly rounded true value, also when it is irrational
-    (``safe_eval("ln(2)", places=5)`` is ``Fraction(69315, 100000)``); without, an
-    irrational value is refused (PR324).
+
+    Args:
+        text: one expression of the formula language (``docs/reference/functions.md``):
+            numbers, names, arithmetic, comparisons, ``and``/``or``/``not``, ``x if c else
+            y`` and the listed functions; nothing that reaches Python objects.
+        names: the values of the names *text* reads.
+        formulas: named formulas *text* may call by name, as a rule file's ``[formulas]``.
+        places: round the value to this many decimal places: the correctly rounded true
+            value, also when it is irrational (``safe_eval("ln(2)", places=5)`` is
+            ``Fraction(69315, 100000)``); without, an irrational value is refused (PR324).
+        mode: the rounding mode with *places*: ``half_up``, ``half_even``, ``down``, ``up``.
+
+    Returns:
+        The exact value, a ``Fraction`` for a number and a ``bool`` for a condition.
 
     Raises:
-        ExpressionError: and nothing else, whatever *text* is.
+        ExpressionError: and nothing else, whatever *text* is: a syntax error or an unknown
+            name at its column, a construct or function that is not allowed, a limit of
+            size or cost exceeded, a division by zero.
+
+    Examples:
+        >>> names = {"weight": 6, "actual": "70", "target": 88}
+        >>> perfrules.safe_eval("weight * min(actual / target, 1)", names)
+        Fraction(105, 22)
+        >>> perfrules.safe_eval("__import__('os')")
+        Traceback (most recent call last):
+        ...
+        perfrules.errors.ExpressionError: ...
     """
     bound = bind(names)
     scope: dict[str, Type] = {

@@ -132,9 +132,25 @@ def loads_facts(
     CSV bytes are decoded as a CSV file is). Text and bytes have the budget of a facts file
     (1 MiB, ``PR106``).
 
+    Args:
+        text: the facts as text, or as bytes.
+        format: ``toml``, ``json`` or ``csv`` (one row per indicator, as
+            ``perfrules template`` writes it).
+        name: how diagnostics and the trace's provenance name it (``facts.<format>``
+            by default).
+
+    Returns:
+        One unit's :class:`Facts`, each value located for the diagnostics.
+
     Raises:
         FactsError: every problem, located at ``name:line:column``.
         ValueError: an unknown *format*.
+
+    Examples:
+        >>> body = b'{"indicators": {"q1": {"actual": 0.93}}}'  # a request body, as it came
+        >>> facts = perfrules.loads_facts(body, format="json")
+        >>> facts.indicators["q1"]["actual"]
+        Decimal('0.93')
     """
     label = name or f"facts.{format}"
     if format == "csv":

@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import posixpath
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
+from xml.etree import ElementTree as ET
 
 from perfrules._reading import encoding_error, read_file, within_budget
 from perfrules.errors import Diagnostic, FactsError
@@ -309,10 +311,11 @@ def workbook_units(path: Path) -> Iterator[tuple[str, Facts | FactsError]]:
         raise FactsError(
             [Diagnostic("PR105", params={"file": str(path), "reason": reason}, file=str(path))]
         ) from None
+    cells = _CellBudget()  # for the whole workbook
     try:
         for title in list(workbook.sheetnames):
             try:
-                name, rows, formulas = _sheet_rows(workbook[title], path)
+                name, rows, formulas = _sheet_rows(workbook[title], path, cells)
                 yield title, _facts_from_rows(rows, name, digest, formulas)
             except FactsError as exc:
                 yield title, exc
@@ -397,15 +400,26 @@ def _read_sheet(
     workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     try:
         worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
-        return _sheet_rows(worksheet, file)
+        return _sheet_rows(worksheet, file, _CellBudget())
     finally:
         workbook.close()
 
 
+class _CellBudget:
+    """The cells a workbook may still have read (``MAX_WORKBOOK_CELLS`` in all)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_WORKBOOK_CELLS
+
+
 def _sheet_rows(
-    worksheet: Any, file: Path
+    worksheet: Any, file: Path, cells: _CellBudget
 ) -> tuple[str, list[list[Any]], frozenset[tuple[int, int]]]:
-    """A sheet's name, rows and formula cells, within the limits."""
+    """A sheet's name, rows and formula cells, within the limits.
+
+    The cells are counted against *cells* as they are read, the empty ones openpyxl pads
+    a row with included: a sheet whose dimension says ``A1:GR9999`` yields two million.
+    """
     name = f"{file}[{worksheet.title}]"
     rows: list[list[Any]] = []
     formulas: set[tuple[int, int]] = set()
@@ -416,6 +430,11 @@ def _sheet_rows(
         for column, cell in enumerate(row, start=1):
             if column > MAX_SHEET_COLUMNS:
                 raise _TooLargeError(f"more than {MAX_SHEET_COLUMNS:,} columns")
+            cells.left -= 1
+            if cells.left < 0:
+                raise _TooLargeError(
+                    f"more than {MAX_WORKBOOK_CELLS:,} cells (the limit for a workbook)"
+                )
             if getattr(cell, "data_type", None) == "f":
                 formulas.add((number, column))
             value = getattr(cell, "value", None)
@@ -448,11 +467,147 @@ def _percent(value: float, number_format: str) -> float | str:  # float-ok: a ce
 
 
 def _check_workbook(data: bytes) -> None:
-    """Refuse a workbook that is not a zip or would expand past the limit, before reading it."""
+    """Refuse a workbook past its budgets before openpyxl reads anything of it.
+
+    A 75 KB workbook can declare 500,000 fonts, and a 59 KB one 10,000 sheets sharing one
+    part: openpyxl reads its styles, its shared strings and its list of sheets whole, with a
+    Python object for each element (15 s and 725 MiB for the fonts). So before it does:
+
+    - the zip expands to at most ``MAX_WORKBOOK_BYTES``;
+    - the workbook lists at most ``MAX_WORKBOOK_SHEETS`` sheets, each with its own part;
+    - the parts read whole (every part but the sheets, which are read row by row and whose
+      cells are counted as they are read) hold at most ``MAX_WORKBOOK_ELEMENTS`` XML
+      elements together.
+    """
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        expanded = sum(member.file_size for member in archive.infolist())
-    if expanded > MAX_WORKBOOK_BYTES:
-        raise _TooLargeError(f"it expands to {expanded:,} bytes (limit {MAX_WORKBOOK_BYTES:,})")
+        members = {member.filename: member for member in archive.infolist()}
+        expanded = sum(member.file_size for member in members.values())
+        if expanded > MAX_WORKBOOK_BYTES:
+            raise _TooLargeError(
+                f"it expands to {expanded:,} bytes (limit {MAX_WORKBOOK_BYTES:,})"
+            )
+        budget = _ElementBudget()
+        types = _xml_part(archive, members, _CONTENT_TYPES, budget)
+        workbook, whole = _DEFAULT_WORKBOOK, {_CONTENT_TYPES, _STYLES}
+        for override in () if types is None else types.iter():
+            kind = override.get("ContentType", "")
+            part = override.get("PartName", "").lstrip("/")
+            if _local(override.tag) == "Override" and kind in _WORKBOOK_TYPES:
+                workbook = part
+            if _local(override.tag) == "Override" and kind == _SHARED_STRINGS_TYPE:
+                whole.add(part)
+        folder, base = posixpath.split(workbook)
+        relations = posixpath.join(folder, "_rels", base + ".rels")
+        whole |= {workbook, relations}
+        book = _xml_part(archive, members, workbook, budget)
+        links = _xml_part(archive, members, relations, budget)
+        sheets = set(_sheet_parts(book, links, folder)) - whole
+        # The other parts are read whole: their elements are counted (not a picture's).
+        for name in sorted(members.keys() - sheets - {_CONTENT_TYPES, workbook, relations}):
+            if name in whole or name.lower().endswith((".xml", ".rels", ".vml")):
+                _xml_part(archive, members, name, budget, parse=False)
+
+
+#: Sheets a workbook may list (one unit each in a batch; each must have its own part).
+MAX_WORKBOOK_SHEETS: Final = 1_000
+#: XML elements of the parts of a workbook read whole (styles, shared strings, the list of
+#: sheets, relationships, properties): openpyxl makes a Python object of each.
+MAX_WORKBOOK_ELEMENTS: Final = 100_000
+#: Cells read from a workbook in all, the empty ones a sheet's rows are padded with included.
+MAX_WORKBOOK_CELLS: Final = 1_000_000
+_CONTENT_TYPES: Final = "[Content_Types].xml"
+_DEFAULT_WORKBOOK: Final = "xl/workbook.xml"
+_STYLES: Final = "xl/styles.xml"
+_SPREADSHEET: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml."
+_WORKBOOK_TYPES: Final = frozenset(
+    {
+        _SPREADSHEET + "sheet.main+xml",
+        _SPREADSHEET + "template.main+xml",
+        "application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+        "application/vnd.ms-excel.template.macroEnabled.main+xml",
+    }
+)
+_SHARED_STRINGS_TYPE: Final = _SPREADSHEET + "sharedStrings+xml"
+_CHUNK: Final = 1024 * 1024
+
+
+class _ElementBudget:
+    """The XML elements the parts read whole may hold together."""
+
+    def __init__(self) -> None:
+        self.left = MAX_WORKBOOK_ELEMENTS
+
+    def spend(self, name: str, count: int) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise _TooLargeError(
+                f"{name}: the parts read whole hold more than {MAX_WORKBOOK_ELEMENTS:,} "
+                "XML elements (styles, shared strings, sheets listed)"
+            )
+
+
+def _local(tag: object) -> str:
+    return str(tag).rpartition("}")[2]
+
+
+def _xml_part(
+    archive: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    name: str,
+    budget: _ElementBudget,
+    *,
+    parse: bool = True,
+) -> ET.Element | None:
+    """The part *name* parsed (``None`` if absent), its elements counted first.
+
+    Elements are counted on the bytes, a chunk at a time, and counting stops as soon as
+    the budget is spent: every ``<`` that opens a start tag (``</``, ``<?``, ``<!`` do not).
+    """
+    member = members.get(name)
+    if member is None or member.is_dir():
+        return None
+    held: list[bytes] = []
+    carry = b""
+    with archive.open(member) as stream:
+        while chunk := stream.read(_CHUNK):
+            text = carry + chunk
+            carry = text[-1:] if text.endswith(b"<") else b""
+            counted = text[: len(text) - len(carry)]
+            opens = counted.count(b"<")
+            closes = counted.count(b"</") + counted.count(b"<?") + counted.count(b"<!")
+            budget.spend(name, opens - closes)
+            if parse:
+                held.append(chunk)
+    if not parse:
+        return None
+    return ET.fromstring(b"".join(held))  # noqa: S314 - counted above; expat caps entity growth
+
+
+def _sheet_parts(book: ET.Element | None, links: ET.Element | None, parent: str) -> list[str]:
+    """The part of every sheet the workbook lists, refused past the budget or when shared."""
+    listed = [] if book is None else [e for e in book.iter() if _local(e.tag) == "sheet"]
+    if len(listed) > MAX_WORKBOOK_SHEETS:
+        raise _TooLargeError(f"it lists {len(listed):,} sheets (limit {MAX_WORKBOOK_SHEETS:,})")
+    targets: dict[str, str] = {}
+    for link in () if links is None else links.iter():
+        if _local(link.tag) != "Relationship" or link.get("TargetMode") == "External":
+            continue
+        target = link.get("Target", "")
+        # Resolved as openpyxl resolves it: from the root, or from the workbook's folder.
+        resolved = target[1:] if target.startswith("/") else posixpath.join(parent, target)
+        targets[link.get("Id", "")] = posixpath.normpath(resolved)
+    parts: list[str] = []
+    seen: set[str] = set()
+    for sheet in listed:
+        ident = next((v for k, v in sheet.attrib.items() if _local(k) == "id"), "")
+        part = targets.get(ident)
+        if part is None:
+            continue
+        if part in seen:
+            raise _TooLargeError(f"two sheets share the part {part} (each needs its own)")
+        seen.add(part)
+        parts.append(part)
+    return parts
 
 
 LABELS = {

@@ -26,6 +26,11 @@ from perfrules.reports._safe import (
 from perfrules.reports.html import render_html
 from perfrules.reports.league import render_league_html
 from perfrules.reports.markdown import render_markdown
+from perfrules.reports.sensitivity import (
+    render_sensitivity,
+    render_sensitivity_html,
+    sensitivity_progress,
+)
 from perfrules.reports.text import (
     diagnostics_json,
     make_console,
@@ -70,9 +75,12 @@ __all__ = [
     "render_movers",
     "render_pdf",
     "render_score_table",
+    "render_sensitivity",
+    "render_sensitivity_html",
     "render_table_audit",
     "render_xlsx",
     "results_format",
+    "sensitivity_progress",
     "sheet_value",
     "text_cells",
 ]

@@ -176,10 +176,28 @@ def check_path(
 ) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
     """Read, validate and check a rule file; return every diagnostic, sorted.
 
-    *path* is a rule file, a pack folder or the id of an installed rule pack
-    (:func:`find_rule_file`; a path wins). ``extends`` may read files inside *root* only,
-    when one is given (an installed pack reads its own folder). With *text*, the rule file
-    is that text (or its UTF-8 bytes) and *path* its name (see :func:`loads_scheme`).
+    What ``perfrules check`` does: unlike :func:`load_scheme` it raises nothing for the
+    rule file's problems, so an editor or a web page can show them all, warnings included.
+
+    Args:
+        path: a rule file, a pack folder or the id of an installed rule pack
+            (:func:`find_rule_file`; a path wins).
+        text: the rule file's text (or its UTF-8 bytes); *path* is then only its name
+            (see :func:`loads_scheme`).
+        root: when given, ``extends`` may read files inside this folder only (an
+            installed pack reads its own folder).
+        files: ``False`` refuses every ``extends`` of a file (installed packs only).
+
+    Returns:
+        The triple ``(scheme, check, diagnostics)`` of the scheme and its check result
+        (both ``None`` when it could not be read whole) and every diagnostic, errors and
+        warnings, sorted by position. The scheme is usable when no diagnostic has severity
+        ``"error"``.
+
+    Examples:
+        >>> scheme, _, diagnostics = perfrules.check_path("examples/xinzhou-zfw-2021")
+        >>> scheme.scheme.id, [d.code for d in diagnostics if d.severity == "error"]
+        ('xinzhou-zfw-2021', [])
     """
     if text is None:
         return check_rule_file(find_rule_file(path), root=root, files=files)
@@ -224,9 +242,20 @@ def load_scheme(path: str | Path, *, root: str | Path | None = None) -> Scheme:
         root: when given, ``extends`` may read files inside this folder only (rule packs
             are always allowed); devices, pipes and folders are never read.
 
+    Returns:
+        The checked scheme (a pydantic model, with ``extends`` applied); pass it to
+        :func:`compile_scheme` to score with it.
+
     Raises:
         RuleFileError: carrying every diagnostic of severity error (and the warnings),
             sorted by position.
+
+    Examples:
+        >>> scheme = perfrules.load_scheme("rules/examples/xinzhou-zfw-2021/scheme.toml")
+        >>> scheme.scheme.title
+        '中共忻州市委政法委员会2021年度整体支出预算绩效自评'
+        >>> len(scheme.indicators)
+        17
     """
     scheme, result, diagnostics = check_path(path, root=root)
     if scheme is None or result is None or any(d.severity == "error" for d in diagnostics):
@@ -237,7 +266,7 @@ def load_scheme(path: str | Path, *, root: str | Path | None = None) -> Scheme:
 def loads_scheme(
     text: str | bytes, *, name: str = "scheme.toml", root: str | Path | None = None
 ) -> Scheme:
-    """Check a rule file given as text (an upload, a request body) without writing it to disk.
+    r"""Check a rule file given as text (an upload, a request body) without writing it to disk.
 
     Args:
         text: the TOML text, or its bytes (UTF-8, a byte-order mark allowed; ``PR108`` at
@@ -246,8 +275,24 @@ def loads_scheme(
         root: a folder that ``extends = "..."`` may read files from; without one, a text may
             extend installed rule packs only.
 
+    Returns:
+        The checked scheme, as :func:`load_scheme` returns it.
+
     Raises:
         RuleFileError: every problem, located at ``name:line:column``.
+
+    Examples:
+        >>> upload = (
+        ...     'extends = "examples/xinzhou-zfw-2021"\n'
+        ...     '[scheme]\nid = "mine"\ntitle = "Mine"\n'
+        ... )
+        >>> perfrules.loads_scheme(upload, name="mine.toml").scheme.id
+        'mine'
+        >>> try:
+        ...     perfrules.loads_scheme('[scheme]\nid = 1\n', name="bad.toml")
+        ... except perfrules.RuleFileError as error:
+        ...     print(error.diagnostics[-1].format("en"))
+        bad.toml:2:1: error[PR102]: scheme.id: expected text in quotes, got 1
     """
     path = Path(root) / name if root is not None else Path(name)
     scheme, result, diagnostics = check_path(path, text, root=root, files=root is not None)
@@ -270,8 +315,16 @@ def load_pack(pack_id: str) -> Scheme:
         pack_id: the pack's id, as ``perfrules packs`` lists it (``examples/xinzhou-zfw-2021``).
             Only installed packs are read, whatever files the current folder holds.
 
+    Returns:
+        The pack's checked scheme, as :func:`load_scheme` returns it.
+
     Raises:
         RuleFileError: the pack is not installed (``PR105``), or its scheme has errors.
+
+    Examples:
+        >>> scheme = perfrules.load_pack("examples/xinzhou-zfw-2021")
+        >>> scheme.scheme.year, scheme.scheme.max
+        (2021, Decimal('100'))
     """
     folder = installed_pack(pack_id) if is_pack_id(pack_id) else None
     scheme = pack_scheme(folder) if folder is not None else None

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 from perfrules._reading import (
     confined,
     decode_utf8,
+    lone_surrogate,
     read_file,
     read_text,
     real_path,
@@ -246,6 +247,24 @@ def _toml_error(
     _syntax(diagnostics, name, text, line, column, detail)
 
 
+# A \u escape of a high surrogate with its low one (a pair, skipped), or of either alone;
+# after an even number of backslashes only (``\\ud800`` is a backslash and "ud800").
+_SURROGATE_ESCAPE: Final = re.compile(
+    r"(?<!\\)(?:\\\\)*(\\u[dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+    r"|(?<!\\)(?:\\\\)*(\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+)
+
+
+def _lone_escape(text: str) -> tuple[int, int]:
+    r"""Line and column of the first ``\u`` escape of a lone surrogate in JSON *text*."""
+    for found in _SURROGATE_ESCAPE.finditer(text):
+        if found.group(2) is None:  # a high one alone, or a low one (group 3)
+            at = found.start(1) if found.group(1) is not None else found.start(3)
+            before = text[:at]
+            return before.count("\n") + 1, at - (before.rfind("\n") + 1) + 1
+    return 0, 0
+
+
 def read_document(
     path: str | Path,
     diagnostics: list[Diagnostic],
@@ -309,6 +328,14 @@ def read_document(
         if _depth(document) > MAX_NESTING:
             detail = f"objects or arrays nested deeper than {MAX_NESTING} levels"
             _syntax(diagnostics, name, text, 0, 0, detail, language="JSON")
+            return None
+        if lone_surrogate(document) is not None:  # half a character: no output can write it
+            line, column = _lone_escape(text)
+            detail = "a \\u escape of half a UTF-16 pair (a lone surrogate) is not a character"
+            detail_zh = "\\u 转义只有半个 UTF-16 代理对（孤立代理项），不是字符"
+            _syntax(
+                diagnostics, name, text, line, column, detail, language="JSON", detail_zh=detail_zh
+            )
             return None
         return document, SourceMap(text, name), digest
     parsed = parse_toml(text, name, diagnostics)

@@ -35,8 +35,25 @@ if TYPE_CHECKING:
     from perfrules.workflows._packs import InstalledPack, PackError, packs, run_cases
     from perfrules.workflows._published import audit_table
     from perfrules.workflows._schema import KINDS, schema_text
+    from perfrules.workflows._sensitivity import (
+        Sensitivity,
+        SensitivityError,
+        UnitStability,
+        WeightRange,
+        WeightSetting,
+        perturbed_weights,
+        read_table,
+        sensitivity,
+    )
     from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch
-    from perfrules.workflows._table import rank_rows, score_chunk, score_table, to_pandas
+    from perfrules.workflows._table import (
+        cohort_rows,
+        cohort_values_of,
+        rank_rows,
+        score_chunk,
+        score_table,
+        to_pandas,
+    )
     from perfrules.workflows._templates import write_template
 
 __all__ = [
@@ -48,12 +65,19 @@ __all__ = [
     "InstalledPack",
     "InvariantError",
     "PackError",
+    "Sensitivity",
+    "SensitivityError",
+    "UnitStability",
     "Violation",
+    "WeightRange",
+    "WeightSetting",
     "as_compiled",
     "assert_invariants",
     "audit",
     "audit_table",
     "check_scheme",
+    "cohort_rows",
+    "cohort_values_of",
     "cohort_violations",
     "diff_schemes",
     "extends_text",
@@ -65,13 +89,16 @@ __all__ = [
     "new_year_text",
     "pack_module_name",
     "packs",
+    "perturbed_weights",
     "rank_rows",
+    "read_table",
     "read_units",
     "run_cases",
     "schema_text",
     "score_batch",
     "score_chunk",
     "score_table",
+    "sensitivity",
     "stream_batch",
     "to_pandas",
     "unit_violations",
@@ -105,8 +132,25 @@ _LAZY = {
     "._packs": ("InstalledPack", "PackError", "packs", "run_cases"),
     "._published": ("audit_table",),
     "._schema": ("KINDS", "schema_text"),
+    "._sensitivity": (
+        "Sensitivity",
+        "SensitivityError",
+        "UnitStability",
+        "WeightRange",
+        "WeightSetting",
+        "perturbed_weights",
+        "read_table",
+        "sensitivity",
+    ),
     "._stream": ("STREAM_OUTPUTS", "stream_batch"),
-    "._table": ("rank_rows", "score_chunk", "score_table", "to_pandas"),
+    "._table": (
+        "cohort_rows",
+        "cohort_values_of",
+        "rank_rows",
+        "score_chunk",
+        "score_table",
+        "to_pandas",
+    ),
     "._templates": ("write_template",),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

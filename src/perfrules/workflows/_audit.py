@@ -85,12 +85,11 @@ def load_report(path: str | Path) -> tuple[Facts, Published]:
     if loaded is None:
         raise FactsError(diagnostics)
     document, source_map, digest = loaded
-    published_raw = document.get("published", {})
-    if not isinstance(published_raw, Mapping):
-        published_raw = {}
+    published_raw = _table(document, ("published",), source_map, str(file))
+    scores_raw = _table(published_raw, ("published", "scores"), source_map, str(file))
     scores: dict[str, Fraction | None] = {}
     positions: dict[str, tuple[str | None, int]] = {}
-    for ident, value in dict(published_raw.get("scores", {})).items():
+    for ident, value in scores_raw.items():
         where = (str(file), source_map.position(("published", "scores", ident))[0])
         scores[ident] = _score(value, where, ident)
         positions[ident] = where
@@ -114,6 +113,36 @@ def load_report(path: str | Path) -> tuple[Facts, Published]:
         line = source_map.position(("published",))[0] if "published" in document else 0
         raise FactsError([Diagnostic("PR412", ("published",), {}, file=str(file), line=line)])
     return facts, Published(total, None if grade is None else str(grade), scores, positions)
+
+
+def _table(
+    within: Mapping[str, Any], path: tuple[str, ...], source_map: Any, file: str
+) -> Mapping[str, Any]:
+    """The table at the end of *path* in *within* (empty when absent); ``PR402`` if not one.
+
+    ``published`` and ``published.scores`` are tables of values by key: a text or a list
+    written there is an error at its line, never read as something else (a list of pairs
+    would have passed for a table).
+    """
+    value = within.get(path[-1], {})
+    if isinstance(value, Mapping):
+        return value
+    raise FactsError(
+        [
+            Diagnostic(
+                "PR402",
+                path,
+                {
+                    "value": str(value)[:60],
+                    "expected": f"a table ([{'.'.join(path)}])",
+                    "expected_zh": f"表（[{'.'.join(path)}]）",
+                },
+                file=file,
+                line=source_map.position(path)[0],
+                column=1,
+            )
+        ]
+    )
 
 
 def _sheet_report(file: Path) -> tuple[Facts, Published]:

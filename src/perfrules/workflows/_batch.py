@@ -10,6 +10,7 @@ are collected with the unit and the location. Output files are written atomicall
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import difflib
@@ -24,23 +25,35 @@ from pathlib import Path
 from typing import Any, Final
 
 from perfrules._numbers import format_number
-from perfrules._reading import MAX_FILE_BYTES, is_folder, read_file, regular_file
+from perfrules._reading import (
+    MAX_FILE_BYTES,
+    folder_members,
+    is_folder,
+    printable_name,
+    read_file,
+    regular_file,
+)
 from perfrules.engine import CompiledScheme
-from perfrules.errors import Diagnostic, FactsError
+from perfrules.errors import Diagnostic, FactsError, Lang
 from perfrules.facts import Facts, csv_encoding, csv_rows, format_of, load_facts, workbook_units
 from perfrules.reports import csv_text, sheet_value, text_cells
 from perfrules.trace import Result
-from perfrules.workflows._files import STDOUT, write_atomic
+from perfrules.workflows._files import STDOUT, atomic_stream, write_atomic
 from perfrules.workflows._summary import Summary
 
 __all__ = [
     "CSV_EOLS",
+    "ERROR_COLUMNS",
     "MAX_CELL_BYTES",
     "MAX_COLUMNS",
     "MAX_HEADER_CELL",
     "BatchOutcome",
     "CsvStyle",
+    "ErrorsWrite",
     "check_header",
+    "error_rows",
+    "errors_writer",
+    "placed",
     "read_units",
     "refused",
     "score_batch",
@@ -151,6 +164,81 @@ def check_header(names: Sequence[str], source: str) -> None:
         raise refused("PR420", {"names": shown}, source, column)
 
 
+#: The columns of a batch's errors table (``--errors FILE``, the errors sheet of XLSX
+#: results): one row per problem, ``file:row:column`` as in its message (null when none).
+ERROR_COLUMNS: Final = ("unit", "file", "row", "column", "code", "message")
+
+
+def error_rows(
+    unit: str, diagnostics: Iterable[Diagnostic], lang: Lang = "en"
+) -> list[dict[str, Any]]:
+    """The rows of the errors table for one unit's *diagnostics* (:data:`ERROR_COLUMNS`)."""
+    return [
+        {
+            "unit": unit,
+            "file": d.file or None,
+            "row": d.line or None,
+            "column": d.column or None,
+            "code": d.code,
+            "message": d.message(lang),
+        }
+        for d in diagnostics
+    ]
+
+
+#: Writes rows of :func:`error_rows` to an errors table.
+ErrorsWrite = Callable[[Iterable[dict[str, Any]]], None]
+
+
+@contextlib.contextmanager
+def errors_writer(path: Path, style: CsvStyle | None = None) -> Iterator[ErrorsWrite]:
+    """An errors table at *path*, written row by row: JSON Lines for ``.jsonl``, else CSV.
+
+    The file appears, whole, when the block ends without an exception (written
+    atomically, like the results); the block gets the function that appends rows.
+    """
+    style = style or CsvStyle()
+    lines = path.suffix.lower() == ".jsonl"
+    with atomic_stream(path) as stream:
+
+        def write_csv(rows: Iterable[Iterable[str]]) -> None:
+            text = io.StringIO()
+            csv.writer(text, lineterminator=style.eol).writerows(rows)
+            stream.write(text.getvalue().encode())
+
+        def write(rows: Iterable[dict[str, Any]]) -> None:
+            if lines:
+                text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+                stream.write(text.encode())
+            else:
+                write_csv(
+                    [csv_text("" if row[k] is None else str(row[k])) for k in ERROR_COLUMNS]
+                    for row in rows
+                )
+
+        if not lines:
+            stream.write(style.prefix.encode())
+            write_csv([ERROR_COLUMNS])
+        yield write
+
+
+def placed(error: FactsError, facts: Facts) -> FactsError:
+    """*error* with each problem that has no place placed in *facts* (one row of a table).
+
+    A cohort's first pass reads every unit's shared facts before any unit is scored; the
+    problems it keeps are placed here, at the row and column of the cell they are about.
+    """
+    if all(d.file is not None for d in error.diagnostics):
+        return error
+    diagnostics = []
+    for d in error.diagnostics:
+        if d.file is None:
+            file, line, column, excerpt = facts.position(d.path)
+            d = d.located(file=file, line=line, column=column, excerpt=excerpt)  # noqa: PLW2901
+        diagnostics.append(d)
+    return FactsError(diagnostics)
+
+
 def _dec(value: Any) -> str:
     from fractions import Fraction  # noqa: PLC0415
 
@@ -251,13 +339,19 @@ def _unit_facts(
     shared: dict[str, Any] = {}
     columns: dict[tuple[str, ...], int] = {}
     for column, (key, value) in enumerate(values.items(), start=1):
-        if key in ("unit", "单位") or value in ("", None):
+        if key in ("unit", "单位"):
             continue
+        empty = value in ("", None)
         if key.startswith("shared."):
-            shared[key.removeprefix("shared.")] = value
-            columns[("shared", key.removeprefix("shared."))] = column
+            if not empty:
+                shared[key.removeprefix("shared.")] = value
+            # An empty cell gives nothing, but a fact found missing is missing there.
+            _place(columns, ("shared", key.removeprefix("shared.")), column, empty=empty)
             continue
         ident, _, name = key.partition(".")
+        if empty:
+            _place(columns, ("indicators", ident, name or _shown(compiled, ident)), column)
+            continue
         if name in ("override", "override_reason"):
             # A manual score and its reason in two columns: the override table of facts files.
             table = indicators.setdefault(ident, {}).setdefault("override", {})
@@ -265,14 +359,28 @@ def _unit_facts(
             columns[("indicators", ident, "override")] = column
             columns.setdefault(("indicators", ident), column)
             continue
-        if not name:
-            index = compiled.plan.by_id.get(ident)
-            leaf = compiled.plan.nodes[index].leaf if index is not None else None
-            name = (leaf.show if leaf is not None else None) or "actual"
+        name = name or _shown(compiled, ident)
         indicators.setdefault(ident, {})[name] = value
         columns[("indicators", ident, name)] = column
         columns.setdefault(("indicators", ident), column)
     return {"indicators": indicators, "shared": shared}, columns
+
+
+def _shown(compiled: CompiledScheme, ident: str) -> str:
+    """The input a column named by the indicator alone gives: its ``show``, else ``actual``."""
+    index = compiled.plan.by_id.get(ident)
+    leaf = compiled.plan.nodes[index].leaf if index is not None else None
+    return (leaf.show if leaf is not None else None) or "actual"
+
+
+def _place(
+    columns: dict[tuple[str, ...], int], path: tuple[str, ...], column: int, *, empty: bool = True
+) -> None:
+    """Note *path* at *column*; an empty cell never moves a fact given in another column."""
+    if empty:
+        columns.setdefault(path, column)
+    else:
+        columns[path] = column
 
 
 def read_units(
@@ -281,13 +389,25 @@ def read_units(
     """Every unit in *source*, lazily: (unit name, facts or the error reading them, where).
 
     A folder is the root of its units: a member that is a link leading out of it (to
-    ``/etc/passwd``, to a file elsewhere), a FIFO or a device is that unit's ``PR105``,
-    refused before anything of it is read.
+    ``/etc/passwd``, to a file elsewhere), a FIFO, a device or a name that is not UTF-8 is
+    that unit's ``PR105``, refused before anything of it is read; a folder of more than
+    ``MAX_FOLDER_ENTRIES`` entries is refused whole.
     """
     path = Path(source)
     if is_folder(path):
-        for item in sorted(path.iterdir()):
+        problems: list[Diagnostic] = []
+        members = folder_members(path, problems)  # at most MAX_FOLDER_ENTRIES
+        if members is None:
+            raise FactsError(problems)
+        for item in members:
             if format_of(item) is None:
+                continue
+            shown = printable_name(item.name)
+            if shown != item.name:  # its bytes are not UTF-8: no output could name it
+                named = str(path / shown)
+                reason = "its name is not UTF-8"
+                problem = Diagnostic("PR105", params={"file": named, "reason": reason}, file=named)
+                yield Path(shown).stem, FactsError([problem]), (named, 0)
                 continue
             try:
                 facts = load_facts(item, root=path)
@@ -386,6 +506,7 @@ def _with_positions(
         path: (row, column) for path, column in columns.items()
     }
     cells[("indicators",)] = (row, 1)
+    cells[("shared",)] = (row, 0)  # a shared fact without a column: the row
     positions = TablePositions(cells=cells, rows={}, row=row)
     return Facts(
         indicators=data["indicators"],
@@ -402,21 +523,25 @@ def score_batch(
     *,
     trace: bool = False,
     progress: Callable[[int], None] | None = None,
+    traced: str | None = None,
 ) -> BatchOutcome:
     """Score every unit of *source*; bad units are kept with their diagnostics.
 
     A scheme with ``[cohort]`` values or a ``[ranking]`` scores all the units together:
     the values are taken over every readable unit, then each is scored and ranked.
+    *traced* names the one unit whose trace is kept (the others are scored without one),
+    whatever *trace* says.
     """
     if compiled.scheme.cohort is not None or compiled.scheme.ranking is not None:
-        return _score_cohort(compiled, source, trace=trace, progress=progress)
+        return _score_cohort(compiled, source, trace=trace, progress=progress, traced=traced)
     units: list[UnitResult] = []
     for unit, facts, _ in read_units(source, compiled):
         if isinstance(facts, FactsError):
             units.append(UnitResult(unit, errors=list(facts.diagnostics)))
         else:
+            explained = trace if traced is None else unit == traced
             try:
-                units.append(UnitResult(unit, compiled.evaluate(facts, trace=trace)))
+                units.append(UnitResult(unit, compiled.evaluate(facts, trace=explained)))
             except FactsError as exc:
                 units.append(UnitResult(unit, errors=list(exc.diagnostics)))
         if progress is not None:
@@ -430,9 +555,11 @@ def _score_cohort(
     *,
     trace: bool,
     progress: Callable[[int], None] | None,
+    traced: str | None = None,
 ) -> BatchOutcome:
     units: list[UnitResult] = []
     readable: list[tuple[int, Facts | dict[str, Any]]] = []
+    explained: set[int] = set()  # among the readable units, those whose trace is kept
     for unit, facts, _ in read_units(source, compiled):
         if isinstance(facts, FactsError):
             units.append(UnitResult(unit, errors=list(facts.diagnostics)))
@@ -440,9 +567,15 @@ def _score_cohort(
         named = facts
         if isinstance(facts, Facts) and not facts.unit:
             named = dataclasses.replace(facts, unit=unit)  # named in the cohort's explanations
+        if unit == traced:
+            explained.add(len(readable))
         readable.append((len(units), named))
         units.append(UnitResult(unit))
-    results = compiled.evaluate_cohort((facts for _, facts in readable), trace=trace)
+    results = compiled.evaluate_cohort(
+        (facts for _, facts in readable),
+        trace=trace,
+        traced=None if traced is None else explained,
+    )
     for (position, _), result in zip(readable, results, strict=True):
         if isinstance(result, FactsError):
             units[position].errors = list(result.diagnostics)
@@ -502,10 +635,24 @@ def _score_columns(compiled: CompiledScheme) -> list[str]:
 
 
 def write_results(
-    outcome: BatchOutcome, compiled: CompiledScheme, path: Path, style: CsvStyle | None = None
+    outcome: BatchOutcome,
+    compiled: CompiledScheme,
+    path: Path,
+    style: CsvStyle | None = None,
+    *,
+    errors: Path | None = None,
+    lang: Lang = "en",
 ) -> None:
-    """Write the results to *path* (.csv, .jsonl or .xlsx), atomically; ``-`` is CSV to stdout."""
+    """Write the results to *path* (.csv, .jsonl or .xlsx), atomically; ``-`` is CSV to stdout.
+
+    With *errors*, every failing unit's problems go there too, as a table
+    (:data:`ERROR_COLUMNS`; ``.csv`` or ``.jsonl``), their messages in *lang*.
+    """
     style = style or CsvStyle()
+    if errors is not None:
+        with errors_writer(errors, style) as write:
+            for unit in outcome.failed:
+                write(error_rows(unit.unit, unit.errors, lang))
     suffix = ".csv" if str(path) == STDOUT else path.suffix.lower()
     ids = _score_columns(compiled)
     if suffix == ".jsonl":
@@ -675,10 +822,10 @@ def _write_xlsx(
         if unit.result is not None:
             _unit_sheet(workbook, unit, compiled)
     errors = workbook.create_sheet("errors")
-    _append(errors, ["unit", "file", "line", "column", "code", "message"])
+    _append(errors, list(ERROR_COLUMNS))
     for unit in outcome.failed:
-        for d in unit.errors:
-            _append(errors, [unit.unit, d.file, d.line, d.column, d.code, d.message("zh")])
+        for row in error_rows(unit.unit, unit.errors, "zh"):
+            _append(errors, [row[k] for k in ERROR_COLUMNS])
     info = workbook.create_sheet("overview")
     for key, value in outcome.summary(compiled).items():
         # One cell per value: a table (grades) or a list (most points lost) gets its rows.

@@ -134,7 +134,15 @@ def _static(diagnostics: Iterable[Any]) -> list[Violation]:
 
 
 def check_scheme(scheme: Scheme | CompiledScheme | str | Path) -> list[Violation]:
-    """The static invariants of a scheme: weights, bands, double rounding."""
+    """The static invariants of a scheme: weights, bands, double rounding.
+
+    Args:
+        scheme: the scheme, compiled or not, or a rule file or pack id to load.
+
+    Returns:
+        Every broken invariant (empty when all hold); a rule file with errors gives
+        them as ``scheme`` violations.
+    """
     if isinstance(scheme, str | Path):
         from perfrules.rules import check_path  # noqa: PLC0415 - only for paths
 
@@ -192,6 +200,17 @@ def unit_violations(
 
     *cohort* is the unit's cohort values, for a scheme that declares them (the values stay
     fixed while the unit's own facts are varied).
+
+    Args:
+        scheme: the scheme, compiled or not, or a rule file or pack id to load.
+        facts: one unit's facts, valid for the scheme.
+        monotonic: also check that a better actual value never lowers a score.
+        cohort: the unit's cohort values (see above).
+
+    Returns:
+        Every broken invariant (scores within their weights, totals that add up, the
+        grade of the total, determinism, exactness, the fast path equal to the general
+        one, monotony); empty when all hold.
     """
     compiled = as_compiled(scheme)
     try:
@@ -628,7 +647,13 @@ def _plain(facts: Mapping[str, Any] | Facts) -> dict[str, Any]:
 def assert_invariants(
     scheme: Scheme | CompiledScheme | str | Path, facts: Mapping[str, Any] | Facts
 ) -> None:
-    """Raise :class:`InvariantError` (an ``AssertionError``) if *facts* break any invariant."""
+    """Raise :class:`InvariantError` (an ``AssertionError``) if *facts* break any invariant.
+
+    The invariants of :func:`unit_violations`, for a test of one unit's facts.
+
+    Raises:
+        InvariantError: the violations, with *facts* as a facts file.
+    """
     violations = unit_violations(scheme, facts)
     if violations:
         raise InvariantError(violations, _plain(facts))

@@ -141,9 +141,11 @@ def _read(path: Path, compiled: CompiledScheme) -> list[_Unit]:
         data, columns = _unit_facts(facts_cells, compiled)
         data["unit"] = name
         cells = [
-            (path_, str(_at(data, path_)), column)
+            (path_, str(value), column)
             for path_, column in columns.items()
             if (path_[0] == "shared" or len(path_) == 3) and "override" not in path_
+            # the columns also place facts an empty cell leaves missing: no value to vary
+            if (value := _at(data, path_)) is not None
         ]
         facts = _with_positions(data, columns, (file, line), name)
         units.append(_Unit(name, line, facts, data, cells, published))
@@ -151,8 +153,11 @@ def _read(path: Path, compiled: CompiledScheme) -> list[_Unit]:
 
 
 def _at(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The cell at *path* of a unit's facts, ``None`` when the row leaves it empty."""
     value: Any = data
     for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            return None
         value = value[key]
     return value
 

@@ -12,12 +12,14 @@ Needs the ``frame`` extra; the CLI falls back to the in-memory batch without it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,7 +31,7 @@ import pyarrow.parquet as pq
 
 from perfrules._reading import encoding_error
 from perfrules.engine import CohortValues, CompiledScheme
-from perfrules.errors import Diagnostic, FactsError
+from perfrules.errors import Diagnostic, FactsError, Lang
 from perfrules.facts import csv_encoding
 from perfrules.reports import FORMULA_STARTS
 from perfrules.workflows._batch import (
@@ -37,10 +39,16 @@ from perfrules.workflows._batch import (
     MAX_COLUMNS,
     MAX_HEADER_CELL,
     CsvStyle,
+    ErrorsWrite,
     UnitResult,
+    _shared_problems,
     _unit_facts,
+    _unknown_shared,
     _with_positions,
     check_header,
+    error_rows,
+    errors_writer,
+    placed,
 )
 from perfrules.workflows._files import STDOUT, atomic_stream
 from perfrules.workflows._summary import Summary
@@ -79,10 +87,23 @@ _FAILED_SHOWN: Final = 200
 
 @dataclass
 class StreamOutcome:
-    """What a streamed batch did: counts and the summary, not the units."""
+    """What a streamed batch did: counts and the summary, not the units.
+
+    *report* gets every failing unit's problems (the ``--errors`` table), as they come.
+    """
 
     tally: Summary
     failed: list[UnitResult] = field(default_factory=list)
+    report: Callable[[str, Iterable[Diagnostic]], None] | None = None
+
+    def fail(self, unit: str, diagnostics: Iterable[Diagnostic]) -> None:
+        """Count a unit that failed, keep it for the summary and report its problems."""
+        self.tally.add_failure()
+        kept = list(diagnostics)
+        if len(self.failed) < _FAILED_SHOWN:
+            self.failed.append(UnitResult(unit, errors=kept))
+        if self.report is not None:
+            self.report(unit, kept)
 
     @property
     def units(self) -> int:
@@ -548,17 +569,42 @@ def stream_batch(
     rows: int = CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
     style: CsvStyle | None = None,
+    errors: Path | None = None,
+    lang: Lang = "en",
 ) -> StreamOutcome:
     """Score every unit of *source* (.csv, .parquet) into *target* (.csv, .parquet, .jsonl).
 
-    *target* ``-`` is CSV on standard output; *style* is how a CSV is written.
+    *target* ``-`` is CSV on standard output; *style* is how a CSV is written. With
+    *errors*, every failing unit's problems are written there too, as they come, as the
+    in-memory batch's errors table (``ERROR_COLUMNS``; messages in *lang*).
 
     The target is written atomically: until the end it keeps its old contents. A row that
     is not a unit (:class:`BadRow`) is written in its place with its problem.
     """
+    with contextlib.ExitStack() as files:
+        report = None
+        if errors is not None:
+            write = files.enter_context(errors_writer(errors, style))
+            report = partial(_report, write, lang)
+        return _stream_batch(compiled, source, target, rows, progress, style, report)
+
+
+def _report(write: ErrorsWrite, lang: Lang, unit: str, diagnostics: Iterable[Diagnostic]) -> None:
+    write(error_rows(unit, diagnostics, lang))
+
+
+def _stream_batch(
+    compiled: CompiledScheme,
+    source: Path,
+    target: Path,
+    rows: int,
+    progress: Callable[[int], None] | None,
+    style: CsvStyle | None,
+    report: Callable[[str, Iterable[Diagnostic]], None] | None,
+) -> StreamOutcome:
     suffix = ".csv" if str(target) == STDOUT else target.suffix.lower()
     values = cohort_pass(compiled, read_chunks(source, rows)) if _cohort(compiled) else None
-    outcome = StreamOutcome(Summary(compiled))
+    outcome = StreamOutcome(Summary(compiled), report=report)
     kept: list[Chunk | pa.Table] = []
     with atomic_stream(target) as stream:
         empty = score_chunk(compiled, _no_rows(source), values).with_ranks({})
@@ -617,9 +663,7 @@ def stream_batch(
 
 
 def _count_bad(item: BadRow, outcome: StreamOutcome) -> None:
-    outcome.tally.add_failure()
-    if len(outcome.failed) < _FAILED_SHOWN:
-        outcome.failed.append(UnitResult(item.unit, errors=[item.diagnostic]))
+    outcome.fail(item.unit, [item.diagnostic])
 
 
 def _bad_table(item: BadRow, schema: pa.Schema) -> pa.Table:
@@ -847,11 +891,9 @@ def _cohort(compiled: CompiledScheme) -> bool:
 def _count(chunk: Chunk, outcome: StreamOutcome) -> None:
     """Add a chunk's units to the summary."""
     table = chunk.table
-    outcome.tally.add_failure(len(chunk.failures))
-    for row, error in chunk.failures.items():
-        if len(outcome.failed) < _FAILED_SHOWN:
-            unit = table.column("unit")[row].as_py()
-            outcome.failed.append(UnitResult(unit, errors=list(error.diagnostics)))
+    units = table.column("unit")
+    for row in sorted(chunk.failures):
+        outcome.fail(units[row].as_py(), chunk.failures[row].diagnostics)
     grades: dict[str, int] = {}
     counts = pc.value_counts(table.column("grade").combine_chunks())
     for item in counts.to_pylist():
@@ -880,6 +922,7 @@ def _explain_chunk(
         raise FactsError([Diagnostic("PR107", (), params)])
     names = [str(c) for c in table.column_names]
     unit_at, _ = table_columns(names)
+    unknown = _unknown_shared(names, compiled)
     rows = table.to_pylist()
     lines = []
     for r, row in enumerate(rows):
@@ -887,17 +930,19 @@ def _explain_chunk(
         named = row.get(names[unit_at]) if unit_at is not None else None
         unit = str(named) if named else f"row {position + first_row}"
         cells = {k: ("" if v is None else v) for k, v in row.items()}
-        data, columns = _unit_facts(cells, compiled)
-        facts = _with_positions(data, columns, (label, position + first_row), unit)
+        where = (label, position + first_row)
         try:
+            refused = _shared_problems(cells, unknown, where) if unknown else None
+            if refused is not None:
+                raise refused
+            data, columns = _unit_facts(cells, compiled)
+            facts = _with_positions(data, columns, where, unit)
             failed = values.problems.get(position) if values is not None else None
             if failed is not None:
-                raise failed
+                raise placed(failed, facts)
             result = compiled.evaluate(facts, cohort=values)
         except FactsError as exc:
-            outcome.tally.add_failure()
-            if len(outcome.failed) < _FAILED_SHOWN:
-                outcome.failed.append(UnitResult(unit, errors=list(exc.diagnostics)))
+            outcome.fail(unit, exc.diagnostics)
             errors = [d.to_dict("en") for d in exc.diagnostics]
             lines.append(json.dumps({"unit": unit, "errors": errors}, ensure_ascii=False))
             continue

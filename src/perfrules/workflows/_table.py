@@ -14,6 +14,7 @@ Needs the ``frame`` extra (numpy, pyarrow, narwhals); imported only when used.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import narwhals.stable.v2 as nw
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from perfrules._numbers import format_number, is_terminating
 from perfrules.engine import CohortValues, CompiledScheme
@@ -32,9 +34,12 @@ from perfrules.errors import FactsError
 from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
 from perfrules.workflows._batch import (
+    _shared_problems,
     _unit_facts,
+    _unknown_shared,
     _with_positions,
     check_header,
+    placed,
     refused,
 )
 
@@ -42,9 +47,13 @@ if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
     from perfrules.engine import Arrays
 
 __all__ = [
+    "ERRORS_SCHEMA",
     "TABLE_SOURCE",
     "Chunk",
     "cohort_pass",
+    "cohort_rows",
+    "cohort_values_of",
+    "errors_table",
     "rank_rows",
     "score_arrow",
     "score_chunk",
@@ -62,13 +71,18 @@ Ints = np.ndarray[Any, Any]
 _Cohort = tuple[CohortValues, list[str | None], dict[int, FactsError]]
 
 
-def score_table(compiled: CompiledScheme, table: Any) -> Any:
+def score_table(compiled: CompiledScheme, table: Any, *, errors: bool = False) -> Any:
     """Score every row of *table*; return a table of the same kind with the results.
 
     Columns of the result: ``unit``, ``total``, ``grade``, the cohort's key and values and
     ``rank`` when the scheme declares them, one column per indicator (its rounded score, null
     when excluded), and ``errors`` (the row's problems, located at ``table:ROW:COLUMN``;
     null for a row that scored). Scores and totals are exact decimals.
+
+    With *errors*, the pair ``(results, errors)``: the second a table of the same kind with
+    one row per problem (:data:`ERRORS_SCHEMA`: ``row``, the row's position from 0, as in
+    the results; ``column``, the name of the column it is about, null when it is about the
+    row; ``code``; ``message``).
 
     Raises:
         TypeError: *table* is not a DataFrame or Table narwhals knows.
@@ -79,11 +93,15 @@ def score_table(compiled: CompiledScheme, table: Any) -> Any:
     """
     check_header(_names_of(table), TABLE_SOURCE)
     frame = nw.from_native(table, eager_only=True)
-    arrow = _to_arrow(frame)
-    out = score_arrow(compiled, arrow)
-    if frame.implementation is nw.Implementation.PANDAS:
-        return to_pandas(out)
-    return nw.from_arrow(out, backend=frame.implementation).to_native()
+    arrow = readable_table(_to_arrow(frame), TABLE_SOURCE)
+    out, problems = _score_arrow(compiled, arrow)
+
+    def native(result: pa.Table) -> Any:
+        if frame.implementation is nw.Implementation.PANDAS:
+            return to_pandas(result)
+        return nw.from_arrow(result, backend=frame.implementation).to_native()
+
+    return (native(out), native(problems)) if errors else native(out)
 
 
 def to_pandas(table: pa.Table) -> Any:
@@ -226,9 +244,26 @@ def readable_table(arrow: pa.Table, source: str) -> pa.Table:
 
 
 class _Column:
-    """One column's cells as codes into its distinct values (``-1`` for an empty cell)."""
+    """One column's cells: codes into its distinct values (``-1`` for an empty cell).
 
-    __slots__ = ("_flags", "_numbers", "_present", "codes", "distinct", "name", "position")
+    A column of numbers (integers, floats, decimals) keeps its Arrow array: its cells are
+    read as integer pairs all at once (:func:`_number_arrays`), and its codes are made only
+    if something asks for them (a condition or a cohort value read from it).
+    """
+
+    __slots__ = (
+        "_codes",
+        "_dictionary",
+        "_distinct",
+        "_flags",
+        "_numbers",
+        "_plain",
+        "_present",
+        "_read",
+        "array",
+        "name",
+        "position",
+    )
 
     def __init__(self, name: str, position: int, array: pa.ChunkedArray) -> None:
         self.name = name
@@ -237,6 +272,21 @@ class _Column:
         if pa.types.is_dictionary(encoded.type):
             # Its values in row order (lists have no cast from a dictionary).
             encoded = encoded.dictionary.take(encoded.indices)
+        self.array: pa.Array | None = encoded if _numeric(encoded.type) else None
+        self._codes: Ints | None = None
+        self._distinct: list[Any] | None = None
+        self._dictionary: pa.Array | None = None
+        #: A text column's distinct values read as plain numbers at array speed, and the
+        #: cells of the others (read in Python: by their code).
+        self._plain: tuple[Ints, Ints, Ints] | None = None
+        self._read: dict[int, Any] = {}
+        if self.array is None:
+            self._encode(encoded)
+        self._numbers: Any = None
+        self._flags: Any = None
+        self._present: Any = None
+
+    def _encode(self, encoded: pa.Array) -> None:
         if pa.types.is_nested(encoded.type):
             # Lists and structs have no dictionary kernel: number their distinct values here
             # (none is a fact: the rows go the long way and say so).
@@ -244,42 +294,96 @@ class _Column:
             cells = encoded.to_pylist()
             codes = [-1 if v is None else seen.setdefault(repr(v), len(seen)) for v in cells]
             firsts = {code: v for code, v in zip(codes, cells, strict=True) if code >= 0}
-            self.codes = np.asarray(codes, dtype=np.int64)
-            self.distinct: list[Any] = [_cell(firsts[k]) for k in range(len(seen))]
+            self._codes = np.asarray(codes, dtype=np.int64)
+            self._distinct = [_cell(firsts[k]) for k in range(len(seen))]
+            empty = [i for i, v in enumerate(self._distinct) if v is _MISSING]
         else:
             encoded = encoded.dictionary_encode()
             indices = encoded.indices.fill_null(-1)
-            self.codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-            self.distinct = [_cell(v) for v in encoded.dictionary.to_pylist()]
-        empty = [i for i, v in enumerate(self.distinct) if v is _MISSING]
+            self._codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            self._dictionary = encoded.dictionary
+            if _texts(encoded.dictionary.type):
+                # Plain numbers ("0.734521", "80%") at array speed; only the other texts
+                # are read in Python (each once): is it empty, what does it say.
+                self._plain = _text_pairs(encoded.dictionary)
+                others = np.flatnonzero(~self._plain[2]).tolist()
+                self._read = {i: _cell(encoded.dictionary[i].as_py()) for i in others}
+                empty = [i for i, v in self._read.items() if v is _MISSING]
+            else:
+                self._distinct = [_cell(v) for v in encoded.dictionary.to_pylist()]
+                empty = [i for i, v in enumerate(self._distinct) if v is _MISSING]
         if empty:
-            self.codes = np.where(np.isin(self.codes, empty), -1, self.codes)
-        self._numbers: Any = None
-        self._flags: Any = None
-        self._present: Any = None
+            self._codes = np.where(np.isin(self._codes, empty), -1, self._codes)
+
+    @property
+    def codes(self) -> Ints:
+        """Each row's code into :attr:`distinct` (``-1``: empty)."""
+        if self._codes is None:
+            assert self.array is not None  # noqa: S101 - kept when the codes are not made
+            self._encode(self.array)
+        assert self._codes is not None  # noqa: S101
+        return self._codes
+
+    @property
+    def distinct(self) -> list[Any]:
+        """The column's distinct cells, each as a fact (:func:`_cell`)."""
+        _ = self.codes
+        if self._distinct is None:
+            assert self._dictionary is not None  # noqa: S101 - set with the codes
+            self._distinct = [_cell(v) for v in self._dictionary.to_pylist()]
+        return self._distinct
 
     def present(self) -> Ints:
         if self._present is None:
-            self._present = np.asarray(self.codes >= 0)
+            self._present = (
+                np.asarray(self.codes >= 0) if self.array is None else _valid(self.array)
+            )
         found: Ints = self._present
         return found
 
     def row(self, index: int) -> Any:
-        code = self.codes[index]
-        return _MISSING if code < 0 else self.distinct[code]
+        if self.array is not None:
+            return _cell(self.array[index].as_py())
+        code = int(self.codes[index])
+        if code < 0:
+            return _MISSING
+        if self._distinct is None and self._dictionary is not None:
+            return (
+                self._read[code] if code in self._read else _cell(self._dictionary[code].as_py())
+            )
+        return self.distinct[code]
+
+
+def _numeric(kind: pa.DataType) -> bool:
+    """Integers, floats and decimals: read as arrays of integer pairs."""
+    return bool(
+        pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    )
+
+
+def _valid(array: pa.Array) -> Ints:
+    """The rows of *array* that are not null."""
+    if array.null_count == 0:
+        return np.ones(len(array), dtype=np.bool_)
+    return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
 def _cell(value: Any) -> Any:
-    """A table cell as a fact: text stripped, a float by its shortest decimal text."""
+    """A table cell as a fact: text stripped, a float by its shortest decimal text.
+
+    A float NaN (a value in Arrow and polars, where null is the empty cell) becomes the
+    text ``NaN``, which no number is read from: the row's error, at its cell. pandas' NaN
+    in a float column is its empty cell and arrives here as null.
+    """
     if value is None:
         return _MISSING
     if isinstance(value, str):
         text = value.strip()
         return text or _MISSING
     if isinstance(value, float):
-        # A spreadsheet or pandas float column: the digits a person typed, as XLSX cells are.
+        # A spreadsheet or a frame's float column: the digits a person typed, as XLSX cells are.
         read = float_fact(value)
-        return _MISSING if read is None else read
+        return "NaN" if read is None else read
     return value
 
 
@@ -290,7 +394,7 @@ def table_columns(names: Sequence[str]) -> tuple[int | None, dict[str, int]]:
 
 
 def _numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
-    """Numerators, denominators and a readable mask: the fast reading of each distinct value."""
+    """Numerators, denominators (one 0-d array when alike on every row) and a readable mask."""
     if column._numbers is None:  # noqa: SLF001
         column._numbers = _read_numbers(column)  # noqa: SLF001
     found: tuple[Ints, Ints, Ints] = column._numbers  # noqa: SLF001
@@ -298,6 +402,11 @@ def _numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
 
 
 def _read_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
+    if column.array is not None:
+        return _number_arrays(column.array, column.present())
+    plain = column._plain  # noqa: SLF001
+    if plain is not None:
+        return _text_numbers(column.codes, plain, column._read)  # noqa: SLF001
     nums: list[int] = []
     dens: list[int] = []
     okay: list[bool] = []
@@ -310,6 +419,210 @@ def _read_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
         _take(nums, column.codes),
         _take(dens, column.codes, fill=1),
         _take_flags(okay, column.codes),
+    )
+
+
+#: 10**0 .. 10**22: exact as doubles (10**23 is not).
+_TENS_FLOAT: Final = np.array([10.0**j for j in range(23)], dtype=np.float64)
+#: 10**0 .. 10**18 as int64.
+_TENS_INT: Final = np.array([10**j for j in range(19)], dtype=np.int64)
+#: The denominator of every cell of a column of whole numbers (a 0-d array: one for all).
+_ONE: Final = np.asarray(1, dtype=np.int64)
+#: Floats read at array speed: magnitudes from 1e-8 up to 1e18 (beyond, one by one).
+_FLOAT_LOW: Final = 1e-8
+_FLOAT_HIGH: Final = 1e18
+
+
+#: Text read at array speed: a plain decimal of at most 18 digits, perhaps a percentage
+#: ("80%", "-0.734521"); the facts grammar reads these alike (``_PLAIN`` in facts._values).
+_PLAIN_TEXT: Final = r"^[+-]?[0-9]+(\.[0-9]+)?%?$"
+
+
+def _text_pairs(texts: pa.Array) -> tuple[Ints, Ints, Ints]:
+    """Numerators, denominators and a mask of the *texts* that are plain decimal numbers.
+
+    The others (words, spaces, exponents, more than 18 digits) are left to the facts
+    grammar (mask False). One regular expression without groups picks the plain ones;
+    Arrow's string kernels and integer cast read them.
+    """
+    n = len(texts)
+    plain = pc.fill_null(pc.match_substring_regex(texts, _PLAIN_TEXT), fill_value=False)
+    okay = np.asarray(plain.to_numpy(zero_copy_only=False), dtype=np.bool_)
+    if not okay.any():
+        return np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64), okay
+    kept = pc.if_else(plain, texts, "0")
+    percent = np.asarray(pc.ends_with(kept, "%").to_numpy(zero_copy_only=False), dtype=np.bool_)
+    body = pc.replace_substring(kept, "%", "")
+    length = np.asarray(pc.utf8_length(body).to_numpy(zero_copy_only=False), dtype=np.int64)
+    point = np.asarray(pc.find_substring(body, ".").to_numpy(zero_copy_only=False), dtype=np.int64)
+    places = np.where(point >= 0, length - point - 1, 0)
+    signed = np.asarray(
+        pc.match_substring_regex(body, "^[+-]").to_numpy(zero_copy_only=False), dtype=np.bool_
+    )
+    okay &= (length - signed - (point >= 0)) <= 18  # int64 holds 18 digits
+    unsigned = pc.utf8_ltrim(pc.replace_substring(body, ".", ""), characters="+")
+    digits = pc.if_else(pa.array(okay), unsigned, "0")
+    nums = np.asarray(pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    places = places * okay
+    dens = _TENS_INT[places] * (1 + 99 * (percent & okay))
+    return nums, dens, okay
+
+
+def _number_arrays(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
+    """A column of integers, floats or decimals as numerators, denominators and a mask.
+
+    Each cell is read as :func:`_cell` and ``number_pair`` read it (the mask says where a
+    pair was read), as arrays: an integer is itself over 1; a decimal its unscaled integer
+    over ``10 ** scale``; a float the shortest decimal that reads back as the same float
+    (:func:`_float_pairs`). The cells the arrays do not cover (a float of 16 or 17 digits
+    or outside 1e-8..1e18, a decimal wider than int64) are read one by one by the same
+    functions, so the result is theirs on every cell.
+    """
+    n = len(array)
+    kind = array.type
+    nums: Ints
+    dens: Ints
+    if pa.types.is_integer(kind):
+        values = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False))
+        if values.dtype == np.uint64 and n and int(values.max()) >= 2**62:
+            return values.astype(object), _ONE, present
+        return values.astype(np.int64), _ONE, present
+    if pa.types.is_floating(kind):
+        floats = np.asarray(
+            array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False),
+            dtype=np.float64,
+        )
+        nums, dens, okay = _float_column(floats, present)
+    else:
+        nums, dens, okay = _decimal_pairs(array, present)
+    rest = np.flatnonzero(present & ~okay)
+    if rest.size:
+        dens = np.array(np.broadcast_to(dens, (n,)))
+        # One by one, as the long way reads them (exact at any magnitude; NaN and infinity
+        # read as nothing: the row's located error).
+        pairs = [number_pair(_cell(array[int(r)].as_py())) for r in rest.tolist()]
+        wide = any(p is not None and max(abs(p[0]), p[1]) >= 2**62 for p in pairs)
+        if wide:
+            nums, dens = nums.astype(object), dens.astype(object)
+        for r, pair in zip(rest.tolist(), pairs, strict=True):
+            if pair is not None:
+                nums[r], dens[r] = pair
+                okay[r] = True
+    return nums, dens, okay
+
+
+def _float_column(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
+    """A float column read with one number of places, *P*, guessed from a sample of it.
+
+    Where ``q = rint(x × 10**P)`` has at most 15 digits and ``q / 10**P`` reads back as
+    ``x`` (checked exactly), ``q / 10**P`` is a decimal of at most 15 digits that reads as
+    ``x``, so it is the value of ``x``'s shortest decimal (no two such decimals read as the
+    same double). A column typed with a few places (0.25, 73.4521) is read by these few
+    operations; its other rows by :func:`_float_pairs`.
+    """
+    n = x.shape[0]
+    places = _places_hint(x, present)
+    scale = _TENS_FLOAT[places]
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN and infinity fail the check
+        q = np.rint(x * scale)
+        okay = present & (np.abs(q) < 1e15) & (q / scale == x)
+    if not okay.all():
+        q = np.where(okay, q, 0.0)
+    nums = q.astype(np.int64)
+    dens = np.asarray(_TENS_INT[places])
+    rest = np.flatnonzero(present & ~okay)
+    if rest.size:
+        dens = np.full(n, dens, dtype=np.int64)
+        more_nums, more_dens, more_okay = _float_pairs(x[rest], present[rest])
+        nums[rest], dens[rest] = more_nums, more_dens
+        okay[rest] = more_okay
+    return nums, dens, okay
+
+
+def _places_hint(x: Ints, present: Ints, sample: int = 64) -> int:
+    """The most places the shortest decimal of a float takes in a sample of the column."""
+    rows = np.flatnonzero(present)
+    if rows.size > sample:
+        rows = rows[np.linspace(0, rows.size - 1, sample).astype(np.int64)]
+    places = 0
+    for value in x[rows].tolist():
+        read = float_fact(value)
+        if read is not None and read.is_finite():
+            exponent = read.as_tuple().exponent
+            assert isinstance(exponent, int)  # noqa: S101 - a finite Decimal's
+            places = max(places, -exponent)
+    return min(places, 15)
+
+
+def _float_pairs(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
+    """Floats as the shortest decimals that read back as them, where that takes 15 digits.
+
+    A decimal of at most 15 significant digits is recovered from its nearest double by
+    rounding that double to 15 digits (doubles carry 15.95), and no other decimal of 15
+    digits or fewer reads as the same double. So: scale ``|x|`` by the power of ten that
+    gives it 15 digits, round to an integer ``q``, and keep ``q / 10**k`` where it reads
+    back as ``x`` — checked exactly, since both are exact doubles and IEEE arithmetic
+    rounds correctly — then drop ``q``'s trailing zeros. Every step is exact for
+    magnitudes from 1e-8 to 1e18 (powers of ten up to 10**22 are exact doubles); the rows
+    that fail the check (16 or 17 digits) or lie outside are left to the caller (mask
+    False). No step branches on a row (a mask is a factor of 0 or 1): that is what keeps
+    it at a few nanoseconds a value.
+    """
+    magnitude = np.abs(x)
+    usable = present & (magnitude >= _FLOAT_LOW) & (magnitude < _FLOAT_HIGH)
+    # NaN and infinity become 1e-8 and 1e18 here (fmax and fmin skip NaN); never used.
+    scaled = np.fmin(np.fmax(magnitude, _FLOAT_LOW), _FLOAT_HIGH)
+    k = 14 - np.floor(np.log10(scaled)).astype(np.int64)
+    up = _TENS_FLOAT[np.clip(k, 0, 22)]
+    down = _TENS_FLOAT[np.clip(-k, 0, 22)]
+    q = np.rint(scaled * up / down)  # one of up and down is 1: one rounding
+    # 15 digits (log10 may be one off next to a power of ten: such rows are left over)
+    okay = usable & (q >= 1e14) & (q < 1e15) & (q / up * down == scaled)
+    for j in (8, 4, 2, 1):  # strip trailing zeros (each quotient is exact, or not whole)
+        shorter = q / _TENS_FLOAT[j]
+        whole = shorter == np.floor(shorter)
+        q += (shorter - q) * whole
+        k -= j * whole
+    okay &= k <= 18
+    k *= okay
+    digits = (q * okay).astype(np.int64)
+    nums = digits * _TENS_INT[np.clip(-k, 0, 18)]
+    nums *= 1 - 2 * (x < 0)
+    dens = _TENS_INT[np.clip(k, 0, 18)]
+    return nums, dens, okay | (present & (x == 0))
+
+
+def _decimal_pairs(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
+    """decimal128 cells as their unscaled integers over ``10 ** scale`` where int64 holds them."""
+    n = len(array)
+    kind = array.type
+    if not pa.types.is_decimal128(kind) or not 0 <= kind.scale <= 18 or n == 0:
+        return np.zeros(n, dtype=np.int64), _ONE, np.zeros(n, dtype=np.bool_)
+    data = array.buffers()[1]
+    words = np.frombuffer(data, dtype=np.int64)[2 * array.offset : 2 * (array.offset + n)]
+    low, high = words[0::2], words[1::2]
+    # The value fits int64 where the high word only extends the low word's sign.
+    okay = present & (high == (low >> 63))
+    nums = low * okay
+    return nums, np.asarray(_TENS_INT[kind.scale]), okay
+
+
+def _text_numbers(
+    codes: Ints, plain: tuple[Ints, Ints, Ints], read: Mapping[int, Any]
+) -> tuple[Ints, Ints, Ints]:
+    """A text column's pairs: its plain numbers' from arrays, the others' from their cells."""
+    nums, dens, okay = (part.copy() for part in plain)
+    pairs = {i: None if v is _MISSING else number_pair(v) for i, v in read.items()}
+    if any(p is not None and max(abs(p[0]), p[1]) >= 2**62 for p in pairs.values()):
+        nums, dens = nums.astype(object), dens.astype(object)
+    for i, pair in pairs.items():
+        if pair is not None:
+            nums[i], dens[i] = pair
+            okay[i] = True
+    return (
+        np.append(nums, 0)[codes],  # code -1 takes the fill at the end
+        np.append(dens, 1)[codes],
+        np.append(okay, False)[codes],
     )
 
 
@@ -345,10 +658,68 @@ def _take_flags(values: list[bool], codes: Ints) -> Ints:
 # --- scoring ----------------------------------------------------------------------------
 def score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> pa.Table:
     """:func:`score_table` on a pyarrow Table."""
-    arrow = readable_table(arrow, TABLE_SOURCE)
+    out, _ = _score_arrow(compiled, readable_table(arrow, TABLE_SOURCE))
+    return out
+
+
+def _score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The results of a readable Arrow table, and its errors table."""
     values = cohort_pass(compiled, [arrow]) if compiled.plan.has_cohort else None
     chunk = score_chunk(compiled, arrow, values)
-    return chunk.with_ranks(rank_rows(compiled, chunk.rankable))
+    names = [str(n) for n in arrow.column_names]
+    return chunk.with_ranks(rank_rows(compiled, chunk.rankable)), errors_table(
+        chunk.failures, names
+    )
+
+
+#: The errors table of :func:`score_table`: one row per problem.
+ERRORS_SCHEMA: Final = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("column", pa.string()),
+        ("code", pa.string()),
+        ("message", pa.string()),
+    ]
+)
+
+
+def errors_table(
+    failures: Mapping[int, FactsError], names: Sequence[str], offset: int = 0
+) -> pa.Table:
+    """The problems of the failed rows as a table (:data:`ERRORS_SCHEMA`).
+
+    *failures* are by row of a chunk whose columns are *names*; *offset* is the chunk's
+    first row in the whole table. A problem's column is its diagnostic's (1-based) column
+    named; null when it is about the whole row.
+    """
+    rows: list[int] = []
+    columns: list[str | None] = []
+    codes: list[str] = []
+    messages: list[str] = []
+    for row in sorted(failures):
+        for d in failures[row].diagnostics:
+            rows.append(offset + row)
+            columns.append(names[d.column - 1] if 0 < d.column <= len(names) else None)
+            codes.append(d.code)
+            messages.append(d.message("en"))
+    return pa.table([rows, columns, codes, messages], schema=ERRORS_SCHEMA)
+
+
+def unknown_shared_rows(
+    compiled: CompiledScheme, names: Sequence[str], columns: Mapping[str, Any], n: int
+) -> tuple[dict[str, tuple[int, str, str]], Ints]:
+    """``shared.*`` columns of *names* that the scheme does not read, and the rows filling one.
+
+    Which columns is the batch reader's rule (``_unknown_shared``); each such row is refused
+    with ``PR421`` when it is scored (``_shared_problems``) and left out of cohort values.
+    """
+    unknown = _unknown_shared(names, compiled)
+    rows = np.zeros(n, dtype=np.bool_)
+    for key in unknown:
+        column = columns.get(key)
+        if column is not None:
+            rows |= column.present()
+    return unknown, rows
 
 
 @dataclass
@@ -409,23 +780,69 @@ def rank_rows(
 
 def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortValues:
     """The first pass over every chunk: the cohort values (rows numbered across chunks)."""
+    return cohort_values_of(
+        compiled, (row for arrow in chunks for row in cohort_rows(compiled, arrow))
+    )
 
-    def facts() -> Iterable[dict[str, Any]]:
-        wanted = compiled.plan.cohort_reads
-        for arrow in chunks:
-            n = arrow.num_rows
-            names = [str(c) for c in arrow.column_names]
-            unit_at, by_name = table_columns(names)
-            columns = {
-                name: _Column(name, i, arrow.column(i))
-                for name, i in by_name.items()
-                if name.removeprefix("shared.") in wanted and name.startswith("shared.")
-            }
-            units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n)
-            for r, shared in enumerate(_shared_rows(columns, wanted, n)):
-                yield {"unit": units[r], "shared": shared}
 
-    return compiled.cohort_values(facts())
+def cohort_rows(compiled: CompiledScheme, arrow: pa.Table) -> list[dict[str, Any] | None]:
+    """What the cohort pass reads of each row of *arrow*: its unit and the shared facts.
+
+    ``None`` for a row refused for a ``shared.*`` column nothing reads: it is left out of
+    the values, as the in-memory batch leaves it out.
+    """
+    wanted = compiled.plan.cohort_reads
+    n = arrow.num_rows
+    names = [str(c) for c in arrow.column_names]
+    unit_at, by_name = table_columns(names)
+    unknown = _unknown_shared(names, compiled)
+    columns = {
+        name: _Column(name, i, arrow.column(i))
+        for name, i in by_name.items()
+        if name.startswith("shared.")
+        and (name.removeprefix("shared.") in wanted or name in unknown)
+    }
+    _, refused_rows = unknown_shared_rows(compiled, names, columns, n)
+    units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n)
+    return [
+        None if refused_rows[r] else {"unit": units[r], "shared": shared}
+        for r, shared in enumerate(_shared_rows(columns, wanted, n))
+    ]
+
+
+def cohort_values_of(
+    compiled: CompiledScheme, rows: Iterable[dict[str, Any] | None]
+) -> CohortValues:
+    """The cohort values over *rows* (as :func:`cohort_rows` gives them, in row order).
+
+    A row that is ``None`` is left out; the problems of the others keep their row numbers.
+    """
+    left_out: list[int] = []  # rows not given to the values, in order
+
+    def given() -> Iterable[dict[str, Any]]:
+        for position, row in enumerate(rows):
+            if row is None:
+                left_out.append(position)
+            else:
+                yield row
+
+    values = compiled.cohort_values(given())
+    if not left_out:
+        return values
+    problems = {_row_of(p, left_out): error for p, error in values.problems.items()}
+    return CohortValues(values.by_cohort, values.units, problems)
+
+
+def _row_of(position: int, left_out: list[int]) -> int:
+    """The row of the *position*-th unit given to the values (from 0), *left_out* skipped.
+
+    The least row with ``position`` rows before it not left out: a fixed point reached
+    from below (*left_out* is sorted).
+    """
+    row = position
+    while (following := position + bisect.bisect_right(left_out, row)) != row:
+        row = following
+    return row
 
 
 def score_chunk(
@@ -474,12 +891,16 @@ def score_chunk(
     if cohort is not None:
         for position in cohort[2]:
             regular[position] = False
+    # A row giving a shared fact nothing reads is refused (PR421): the long way says so.
+    unknown, refused_rows = unknown_shared_rows(compiled, names, columns, n)
+    regular &= ~refused_rows
     arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
     if arrays is not None:
-        regular = arrays.regular
+        regular = arrays.regular & ~refused_rows
     scalar: dict[int, Result | FactsError] = {}
+    place = _Place(names, units, first_row, label, unknown)
     for row in np.flatnonzero(~regular).tolist():
-        scalar[row] = _score_row(compiled, columns, names, units, row, cohort, first_row, label)
+        scalar[row] = _score_row(compiled, columns, place, row, cohort)
     rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
     table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
@@ -544,6 +965,14 @@ def _operand(
             value = np.where(taken, value, default)
             okay |= ~taken
         return ("bool", value), okay
+    cohort_value = cohort is not None and name in compiled.plan.cohort_names
+    if len(sources) == 1 and not cohort_value:
+        # One column: its pairs as they are, where every row has a cell or none needs one
+        # (its empty cells are then not read: those rows go the long way).
+        column = sources[0]
+        if default is None or column.present().all():
+            nums, dens, readable = _numbers(column)
+            return ("num", nums, dens), readable
     num = np.zeros(n, dtype=np.int64)
     den = np.ones(n, dtype=np.int64)
     okay = np.zeros(n, dtype=np.bool_)
@@ -618,27 +1047,47 @@ class _UnitNames:
         return self.array
 
 
+@dataclass(frozen=True)
+class _Place:
+    """How the rows of a chunk are named and placed in diagnostics.
+
+    Attributes:
+        names: the columns in table order (the unit column too).
+        units: each row's unit name.
+        first_row: the number of the chunk's first row.
+        label: the table's name (``table``, or the file it was read from).
+        unknown: the ``shared.*`` columns nothing reads (``_unknown_shared``).
+    """
+
+    names: Sequence[str]
+    units: _UnitNames
+    first_row: int
+    label: str
+    unknown: Mapping[str, tuple[int, str, str]]
+
+
 def _score_row(
     compiled: CompiledScheme,
     columns: Mapping[str, _Column],
-    order: Sequence[str],
-    units: _UnitNames,
+    place: _Place,
     row: int,
     cohort: _Cohort | None,
-    first_row: int,
-    label: str,
 ) -> Result | FactsError:
     """One row the long way: every problem explained at its row and column."""
-    if cohort is not None and row in cohort[2]:
-        return cohort[2][row]
     # Every column in table order (the unit column too), so positions are the table's own.
     cells: dict[str, Any] = {}
-    for name in order:
+    for name in place.names:
         column = columns.get(name)
         cell = _MISSING if column is None else column.row(row)
         cells[name] = "" if cell is _MISSING else cell
+    where = (place.label, row + place.first_row)
+    refused_here = _shared_problems(cells, dict(place.unknown), where) if place.unknown else None
+    if refused_here is not None:
+        return refused_here
     data, positions = _unit_facts(cells, compiled)
-    facts = _with_positions(data, positions, (label, row + first_row), units[row])
+    facts = _with_positions(data, positions, where, place.units[row])
+    if cohort is not None and row in cohort[2]:
+        return placed(cohort[2][row], facts)
     try:
         return compiled.evaluate(
             facts, trace=False, cohort=cohort[0] if cohort is not None else None
@@ -707,9 +1156,10 @@ def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
     n = ints.shape[0]
     kind = pa.decimal128(38, places)
     if ints.dtype != object:
-        words = np.empty((n, 2), dtype=np.int64)
-        words[:, 0] = np.where(valid, ints, 0)
-        words[:, 1] = words[:, 0] >> 63
+        low = ints if valid.all() else ints * valid
+        words = np.empty(2 * n, dtype=np.int64)  # little-endian 128-bit: low word, sign word
+        words[0::2] = low
+        np.right_shift(low, 63, out=words[1::2])
         bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
         nulls = 0 if bitmap is None else int(n - valid.sum())
         data = pa.py_buffer(words)
@@ -739,9 +1189,8 @@ def _result_table(
     n: int,
 ) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction]]:
     plan = compiled.plan
-    scored = np.array(
-        [not isinstance(scalar.get(r), FactsError) for r in range(n)], dtype=np.bool_
-    )
+    scored = np.ones(n, dtype=np.bool_)
+    scored[[r for r, outcome in scalar.items() if isinstance(outcome, FactsError)]] = False
     columns: dict[str, pa.Array] = {"unit": units.column()}
 
     def node_ints(index: int, places: int) -> tuple[Ints, Ints]:

@@ -1,0 +1,149 @@
+"""Benchmark: perfrules.dask against one process, and two Dask workers against one.
+
+Run with ``make bench`` (needs the dask extra). BENCH_DASK_ROWS (default 1,000,000) units
+of the seed scheme with random values are written to a CSV file; each run reads it, scores
+every unit and writes Parquet:
+
+  (p)  one process: ``stream_batch`` (pyarrow reads the CSV in chunks)
+  (s)  ``score_dask`` on ``dd.read_csv`` of the file, Dask's synchronous scheduler (one
+       thread): what Dask itself adds
+  (l1) the same on a LocalCluster of one worker process
+  (l2) the same on a LocalCluster of two worker processes (one thread each)
+
+Each Dask run's Parquet is checked against (p)'s: every total and grade equal. Targets:
+(s) <= 1.3x (p); (l2) faster than (l1). The machine has BENCH_CPUS cores shared with
+whatever else runs: (l2) can only beat (l1) when two cores are free.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+import perfrules
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "rules" / "examples" / "xinzhou-zfw-2021"
+ROWS = int(os.environ.get("BENCH_DASK_ROWS", "1000000"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
+PLANNED = 88
+BLOCK = int(os.environ.get("BENCH_DASK_BLOCK", str(8 * 2**20)))
+
+
+def write_units(path: Path, compiled: perfrules.CompiledScheme) -> None:
+    scheme = compiled.scheme
+    rows = [(i, ind.formula == "capped") for i, ind in scheme.indicators.items()]
+    rng = random.Random(7)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["unit", *(ident for ident, _ in rows)])
+        for n in range(ROWS):
+            writer.writerow(
+                [
+                    f"unit-{n}",
+                    *(
+                        str(rng.randint(0, PLANNED)) if capped else f"{rng.randint(0, 100)}%"
+                        for _, capped in rows
+                    ),
+                ]
+            )
+
+
+def totals(path: Path) -> list[tuple[str, str]]:
+    table = pq.read_table(path, columns=["unit", "total", "grade"])
+    return sorted(
+        zip(
+            table.column("unit").to_pylist(),
+            (
+                f"{t}|{g}"
+                for t, g in zip(
+                    table.column("total").to_pylist(),
+                    table.column("grade").to_pylist(),
+                    strict=True,
+                )
+            ),
+            strict=True,
+        )
+    )
+
+
+def main() -> None:
+    try:
+        import dask
+        import dask.dataframe as dd
+        from distributed import Client, LocalCluster
+
+        import perfrules.dask
+    except ImportError:
+        print("(dask not installed: pip install 'perfrules[dask]')")
+        return
+    from perfrules.workflows._stream import stream_batch
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    print(
+        f"perfrules {perfrules.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "units.csv"
+        write_units(source, compiled)
+        size = source.stat().st_size
+
+        def one() -> None:
+            stream_batch(compiled, source, Path(folder) / "one.parquet")
+
+        def on_dask(name: str) -> None:
+            frame = dd.read_csv(source, dtype=str, blocksize=BLOCK, keep_default_na=False)
+            perfrules.dask.score_dask(compiled, frame).to_parquet(Path(folder) / name)
+
+        def best(function, *args) -> float:
+            times = []
+            for _ in range(REPEATS):
+                start = time.perf_counter()
+                function(*args)
+                times.append(time.perf_counter() - start)
+            return min(times)
+
+        p = best(one)
+        want = totals(Path(folder) / "one.parquet")
+        with dask.config.set(scheduler="synchronous"):
+            s = best(on_dask, "sync")
+        assert totals(Path(folder) / "sync") == want
+        clusters = {}
+        for workers in (1, 2):
+            with (
+                LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                ) as cluster,
+                Client(cluster),
+            ):
+                clusters[workers] = best(on_dask, f"cluster{workers}")
+            assert totals(Path(folder) / f"cluster{workers}") == want
+    print(
+        f"{ROWS:,} seed units, CSV of {size / 2**20:.0f} MiB -> Parquet; every total and grade checked"
+    )
+    print(f"(p)  one process (stream_batch)                 {p:7.2f} s   1.00")
+    print(f"(s)  score_dask, synchronous scheduler          {s:7.2f} s  {s / p:5.2f}x (p)")
+    print(
+        f"(l1) score_dask, LocalCluster of 1 process      {clusters[1]:7.2f} s  {clusters[1] / p:5.2f}x (p)"
+    )
+    print(
+        f"(l2) score_dask, LocalCluster of 2 processes    {clusters[2]:7.2f} s  {clusters[2] / clusters[1]:5.2f}x (l1)"
+    )
+    print("targets:")
+    print(
+        f"  synchronous Dask <= 1.3x one process          {s / p:5.2f}x  {'met' if s / p <= 1.3 else 'MISSED'}"
+    )
+    print(
+        f"  two workers faster than one                   {clusters[2] / clusters[1]:5.2f}x  {'met' if clusters[2] < clusters[1] else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()

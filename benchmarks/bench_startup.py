@@ -1,0 +1,62 @@
+"""Benchmark: start-up of ``import perfrules`` and ``perfrules --help`` as whole processes.
+
+Run with ``make bench``. Each command is started BENCH_STARTS times (default 20), interleaved,
+and the fastest wall time of each is kept (the machine is shared: the minimum is the cost
+without interference); the CPU time of that child (user + system) is printed beside it.
+``python -c pass`` is the interpreter's own start, the floor.
+
+Targets: ``import perfrules`` <= 120 ms and ``perfrules --help`` <= 200 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STARTS = int(os.environ.get("BENCH_STARTS", "20"))
+BIN = Path(sys.executable).parent
+COMMANDS = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "python -c 'import perfrules'": [sys.executable, "-c", "import perfrules"],
+    "perfrules --help": [str(BIN / "perfrules"), "--help"],
+    "python -c 'import perfrules.engine' (for scale)": [
+        sys.executable,
+        "-c",
+        "import perfrules.engine",
+    ],
+}
+TARGETS = {"python -c 'import perfrules'": 0.120, "perfrules --help": 0.200}
+
+
+def start(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of *command*."""
+    begin = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603 - our own interpreter and CLI
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - begin
+    assert os.waitstatus_to_exitcode(status) == 0, command
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(STARTS):
+        for label, command in COMMANDS.items():
+            wall, cpu = start(command)
+            if label not in best or wall < best[label][0]:
+                best[label] = (wall, cpu)
+    print(f"start-up, fastest of {STARTS} runs (interleaved)       wall ms   cpu ms")
+    for label, (wall, cpu) in best.items():
+        print(f"  {label:<50} {wall * 1000:7.1f}  {cpu * 1000:7.1f}")
+    print("targets:")
+    for label, limit in TARGETS.items():
+        wall = best[label][0]
+        verdict = "met" if wall <= limit else "MISSED"
+        print(f"  {label:<50} {wall * 1000:7.1f} ms <= {limit * 1000:.0f} ms  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Start-up: ``import perfrules`` and ``perfrules --help`` load no heavy dependency.
+
+Each check runs a fresh interpreter and reads ``sys.modules`` (what was imported), not the
+clock: the time itself is measured by ``benchmarks/bench_startup.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pydantic", "rich", "simpleeval", "numpy", "pandas", "pyarrow", "perfrules.engine")
+
+
+def loaded_after(code: str) -> set[str]:
+    """The top-level names of the modules a fresh interpreter holds after running *code*."""
+    script = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import perfrules",
+        "import perfrules.cli",
+        "from perfrules.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+    ],
+)
+def test_start_up_imports_nothing_heavy(code):
+    loaded = loaded_after(code)
+    assert not [m for m in HEAVY if m in loaded]
+
+
+def test_an_exported_name_is_imported_when_first_read():
+    loaded = loaded_after("import perfrules\nperfrules.compile_scheme")
+    assert "perfrules.engine" in loaded
+    assert "rich" not in loaded  # the library never needs the renderers' console
+
+
+def test_every_exported_name_resolves_and_unknown_names_fail():
+    import perfrules
+
+    for name in perfrules.__all__:
+        assert getattr(perfrules, name) is not None, name
+    assert set(perfrules.__all__) <= set(dir(perfrules))
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        perfrules.nonsense  # noqa: B018 - the attribute read is the test
+    from perfrules import Scheme, compile_scheme  # the from-import form works too
+
+    assert Scheme.__name__ == "Scheme"
+    assert callable(compile_scheme)

@@ -1,0 +1,230 @@
+"""score_table on columns of numbers: integers, floats and decimals read as arrays, exactly.
+
+Each cell must read as the long way reads it (``number_pair`` of the cell as a fact; a
+float by its shortest decimal text), whatever the library the table comes from.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import narwhals.stable.v2 as nw
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import perfrules
+from perfrules.errors import FactsError
+from perfrules.facts._values import number_pair
+from perfrules.workflows._batch import _unit_facts
+from perfrules.workflows._table import _MISSING, _cell, _Column, _number_arrays, _numbers
+
+SMALL = perfrules.compile_scheme(
+    perfrules.loads_scheme(
+        """
+[scheme]
+id = "w"
+title = "w"
+max = 10
+[inputs]
+x = {}
+[[bands]]
+label = "all"
+min = 0
+max = 10
+[indicators.a]
+weight = 10
+formula = "weight * min(max(x, 0), 1)"
+places = 10
+""",
+        name="w.toml",
+    )
+)
+EDGE_FLOATS = [0.1, 1e-5, 1e20, -0.0, 0.3, 2.5, 1e-8, 9.999999999999999e-9, 0.1 + 0.2, 1e300]
+
+
+def small_want(cell: Any) -> Any:
+    """What evaluate() gives for one cell of column ``a.x`` (a float by its shortest text)."""
+    value = Decimal(repr(cell)) if isinstance(cell, float) else cell
+    data, _ = _unit_facts({"unit": "u", "a.x": "" if value is None else value}, SMALL)
+    try:
+        return SMALL.evaluate(data, trace=False)
+    except FactsError as exc:
+        return exc
+
+
+def assert_small_rows(cells: list[Any], out: Any) -> list[dict[str, Any]]:
+    got = nw.from_native(out, eager_only=True).to_arrow().to_pylist()
+    assert len(got) == len(cells)
+    for cell, row in zip(cells, got, strict=True):
+        want = small_want(cell)
+        if isinstance(want, FactsError):
+            assert row["errors"] is not None, cell
+            continue
+        assert row["errors"] is None, (cell, row["errors"])
+        assert row["a"] == want.scores["a"], cell
+    return got
+
+
+def table_of(cells: list[Any], kind: pa.DataType | None = None) -> pa.Table:
+    units = [f"u{i}" for i in range(len(cells))]
+    return pa.table({"unit": units, "a.x": pa.array(cells, type=kind)})
+
+
+@pytest.mark.parametrize("kind", ["pyarrow", "pandas", "pandas nullable", "polars"])
+def test_float_columns_read_each_float_as_its_shortest_decimal(kind):
+    cells = [*EDGE_FLOATS, -2.75, None]
+    table = table_of(cells)
+    native = {
+        "pyarrow": table,
+        "pandas": table.to_pandas(),
+        "pandas nullable": table.to_pandas().convert_dtypes(),
+        "polars": pl.from_arrow(table),
+    }[kind]
+    got = assert_small_rows(cells, perfrules.score_table(SMALL, native))
+    assert str(got[1]["a"]) == "0.0001000000"  # 1e-5, exactly
+    assert str(got[8]["a"]) == "3.0000000000"  # 0.30000000000000004 is more than 0.3
+    assert "PR402" in got[9]["errors"]  # 1e300 is past 10**30
+    assert "PR401" in got[11]["errors"]  # an empty cell: the fact is missing
+
+
+@pytest.mark.parametrize("kind", ["pyarrow", "polars"])
+def test_a_float_nan_or_infinity_is_an_error_at_its_cell(kind):
+    cells = [0.5, float("nan"), float("inf"), float("-inf"), None]
+    table = table_of(cells)
+    native = table if kind == "pyarrow" else pl.from_arrow(table)
+    out = perfrules.score_table(SMALL, native)
+    rows = nw.from_native(out, eager_only=True).to_arrow().to_pylist()
+    assert str(rows[0]["a"]) == "5.0000000000"
+    for number, row in enumerate(rows[1:4], start=2):
+        assert row["errors"].startswith(f"table:{number}:2: error[PR402]"), row["errors"]
+    assert "PR401" in rows[4]["errors"]  # null: the fact is missing
+
+
+def test_pandas_nan_is_an_empty_cell():
+    frame = pd.DataFrame({"unit": ["a", "b"], "a.x": [0.5, float("nan")]})
+    rows = perfrules.score_table(SMALL, frame).to_dict("records")
+    assert str(rows[0]["a"]) == "5.0000000000"
+    assert "PR401" in rows[1]["errors"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "cells"),
+    [
+        (pa.int8(), [0, 1, -1, None, 127]),
+        (pa.int64(), [0, 1, 2**62, -(2**63), None]),
+        (pa.uint64(), [0, 1, 2**64 - 1, None]),
+        (pa.float32(), [0.5, 0.1, None, 3.0]),
+        (pa.decimal128(9, 3), [Decimal("0.125"), Decimal("-1.000"), None]),
+        (pa.decimal128(38, 2), [Decimal("0.50"), Decimal(10**35) / 100, Decimal("-0.01"), None]),
+        (pa.decimal128(38, 20), [Decimal("0.5"), Decimal("1E-20"), None]),
+        (pa.decimal128(38, 35), [Decimal("0.5"), Decimal("1E-32"), None]),
+        (pa.decimal256(40, 2), [Decimal("0.25"), None]),
+    ],
+    ids=str,
+)
+def test_integer_and_decimal_columns_are_read_exactly(kind, cells):
+    table = table_of(cells, kind)
+    assert_small_rows(table.column("a.x").to_pylist(), perfrules.score_table(SMALL, table))
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars"])
+def test_nullable_integer_and_decimal_columns_of_frames(kind):
+    cells = [1, None, 0]
+    decimals = [Decimal("0.25"), None, Decimal("0.125")]
+    if kind == "pandas":
+        ints = pd.DataFrame({"unit": ["a", "b", "c"], "a.x": pd.array(cells, dtype="Int64")})
+        decs = pd.DataFrame(
+            {
+                "unit": ["a", "b", "c"],
+                "a.x": pd.array(decimals, pd.ArrowDtype(pa.decimal128(9, 3))),
+            }
+        )
+    else:
+        ints = pl.DataFrame(
+            {"unit": ["a", "b", "c"], "a.x": cells}, schema_overrides={"a.x": pl.Int64}
+        )
+        decs = pl.DataFrame({"unit": ["a", "b", "c"], "a.x": decimals})
+    assert_small_rows(cells, perfrules.score_table(SMALL, ints))
+    assert_small_rows(decimals, perfrules.score_table(SMALL, decs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(),
+            st.decimals(places=6, allow_nan=False, allow_infinity=False).map(float),
+            st.integers(-(10**15), 10**15).map(lambda n: n / 10**7),
+            st.sampled_from(EDGE_FLOATS),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_float_arrays_equal_the_cell_by_cell_reading(values):
+    array = pa.array(values, type=pa.float64())
+    nums, dens, okay = _number_arrays(array, np.ones(len(values), dtype=np.bool_))
+    dens = np.broadcast_to(dens, (len(values),))
+    for value, num, den, ok in zip(
+        values, nums.tolist(), dens.tolist(), okay.tolist(), strict=True
+    ):
+        want = number_pair(_cell(value))
+        assert ok == (want is not None), value
+        if want is not None:
+            assert Fraction(int(num), int(den)) == Fraction(*want), value
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.decimals(places=4, min_value=-(10**30), max_value=10**30)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_decimal_arrays_equal_the_cell_by_cell_reading(values):
+    array = pa.array(values, type=pa.decimal128(38, 4))
+    present = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    nums, dens, okay = _number_arrays(array, present)
+    dens = np.broadcast_to(dens, (len(values),))
+    for cell, num, den, ok in zip(
+        array.to_pylist(), nums.tolist(), dens.tolist(), okay.tolist(), strict=True
+    ):
+        want = None if cell is None else number_pair(_cell(cell))
+        assert ok == (want is not None), cell
+        if want is not None:
+            assert Fraction(int(num), int(den)) == Fraction(*want), cell
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[+-]?[0-9]{1,20}(\.[0-9]{1,20})?%?", fullmatch=True),
+            st.text(alphabet="0123456789.+-% eE٣", max_size=8),
+            st.none(),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_text_arrays_equal_the_cell_by_cell_reading(texts):
+    table = pa.table(
+        {"unit": [f"u{i}" for i in range(len(texts))], "a.x": pa.array(texts, pa.string())}
+    )
+    column = _Column("a.x", 1, table.column(1))
+    nums, dens, okay = _numbers(column)
+    for text, num, den, ok in zip(texts, nums.tolist(), dens.tolist(), okay.tolist(), strict=True):
+        cell = _cell(text)
+        want = None if cell is _MISSING else number_pair(cell)
+        assert ok == (want is not None), text
+        if want is not None:
+            assert Fraction(int(num), int(den)) == Fraction(*want), text
+        assert column.row(texts.index(text)) == cell
