@@ -23,6 +23,7 @@ BLOCK = re.compile(r"^( *)```(\w+)([^\n]*)\n(.*?)^\1```", re.MULTILINE | re.DOTA
 DOCS = [
     ROOT / "README.md",
     ROOT / "docs" / "how-to" / "score-a-tender.md",
+    ROOT / "docs" / "how-to" / "build-a-composite-index.md",
     ROOT / "docs" / "how-to" / "batch-and-audit.md",
     ROOT / "docs" / "how-to" / "department-template.md",
     ROOT / "docs" / "how-to" / "property-test-your-scheme.md",

@@ -116,7 +116,7 @@ class TestErrors:
             ("weight.real", "PR306", 1),
             ("x[0]", "PR306", 1),
             ("weight + (1 > 0)", "PR307", 1),
-            ("weight ** 0.5", "PR314", 1),
+            ("weight ** 0.5", "PR324", 1),
             ("1 % 2", "PR306", 1),
             ("weight（1）", "PR308", 7),
             ("", "PR322", 1),

@@ -104,7 +104,6 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "grade band '{label}' is empty: min {min} is not below max {max}",
         "等级“{label}”为空区间：下限 {min} 不小于上限 {max}",
     ),
-    "PR215": ("error", "the scheme declares no grade bands", "方案中没有定义等级区间"),
     "PR216": (
         "error",
         "grade band label '{label}' is used twice",
@@ -278,6 +277,23 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "公式应得出数值，实际得出{got_zh}",
     ),
     "PR322": ("error", "formula is empty", "公式为空"),
+    "PR324": (
+        "error",
+        "{expr} has no exact value: give the score a rounding (places) to compute it to",
+        "{expr} 没有精确值：请为得分指定保留的小数位数（places），按其计算",
+    ),
+    "PR325": (
+        "error",
+        (
+            "the rounding of this value is not decided at {digits} significant digits, the "
+            "most it is computed to: it lies within 10^-{digits} of a rounding boundary, or "
+            "is exactly a number the bounds cannot see"
+        ),
+        (
+            "计算到 {digits} 位有效数字（对该值计算的上限）仍无法确定其舍入结果：它距舍入分界"
+            "不到 10^-{digits}，或恰好等于某个区间估计无法识别的数"
+        ),
+    ),
     "PR323": (
         "error",
         "named formula '{name}' has errors (see its definition)",
@@ -388,6 +404,25 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "error",
         "facts give shared fact '{name}', which nothing in the scheme reads",
         "事实中给出了共享事实“{name}”，但方案中没有任何地方读取它",
+    ),
+    "PR238": (
+        "error",
+        (
+            "group '{group}' aggregates geometrically, whose value is irrational, but it is "
+            "not rounded: give it places (0-10)"
+        ),
+        "分组“{group}”按几何平均汇总，其值为无理数，但未舍入：请指定保留位数 places（0-10）",
+    ),
+    "PR237": (
+        "error",
+        (
+            "'{indicator}' computes {calls}, whose value is irrational, but its score is not "
+            "rounded: give it places (0-10) so that it can be computed to the digits they need"
+        ),
+        (
+            "“{indicator}”计算 {calls}，其值为无理数，但得分不舍入：请指定保留位数 places"
+            "（0-10），以便按所需位数计算"
+        ),
     ),
     "PR235": (
         "error",
@@ -580,6 +615,20 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "note.override": (
         "score set by hand to {score} (formula gave {computed}): {reason}",
         "人工调整为 {score} 分（公式计算为 {computed}）：{reason}",
+    ),
+    "note.approximate": (
+        (
+            "{values} irrational: computed to {digits} significant digits, enough to round "
+            "the true value"
+        ),
+        "{values} 为无理数：计算到 {digits} 位有效数字，足以对真值正确舍入",
+    ),
+    "note.geometric": (
+        (
+            "its weight × the geometric mean of its rows' shares (score ÷ weight), weighted "
+            "by their weights"
+        ),
+        "分值 × 各行得分率（得分 ÷ 分值）按分值加权的几何平均",
     ),
     "note.clamped": (
         "formula gave {value}; clamped to [0, {weight}]",

@@ -175,15 +175,24 @@ def input_json(name: str, value: str, text: str, source: str, level: str | None)
 
 
 def step_json(
-    expr: str, with_values: str, value: str, exact: str | None, formula: str | None
+    expr: str,
+    with_values: str,
+    value: str,
+    exact: str | None,
+    formula: str | None,
+    approximate: int = 0,
 ) -> str:
-    """One entry of ``"steps"``: *value* is already JSON."""
+    """One entry of ``"steps"``: *value* is already JSON.
+
+    *approximate*: for an irrational value, the correct significant digits of *value*.
+    """
     # the text with values is new for every unit: quoted, not remembered
     exact_text = f',"exact":"{exact}"' if exact else ""
     formula_text = f',"formula":{string(formula)}' if formula else ""
+    approximate_text = f',"approximate":{approximate}' if approximate else ""
     return (
         f'{{"expr":{string(expr)},"with":{_quote(with_values)},"value":{value}'
-        f"{exact_text}{formula_text}}}"
+        f"{exact_text}{formula_text}{approximate_text}}}"
     )
 
 
@@ -305,7 +314,14 @@ def _node(node: NodeTrace) -> str:
             input_json(i.name, _value(i.value), i.text, i.source, i.level) for i in node.inputs
         )
         steps = ",".join(
-            step_json(s.expr, s.with_values(), _value(s.value), _exact(s.value), s.formula)
+            step_json(
+                s.expr,
+                s.with_values(),
+                _value(s.value),
+                _exact(s.value),
+                s.formula,
+                s.approximate,
+            )
             for s in node.steps
         )
         leaf = leaf_json(node.target, node.actual, node.formula, inputs, steps)
@@ -404,10 +420,11 @@ def document(
             for i, n, lost, places in losses
         )
     )
-    if grade_text is None:
-        grade_text = _grade(grade)
     if bands_text is None:
         bands_text = ",".join(_grade(b) for b in bands)
+    if grade_text is None:
+        # A scheme without bands (rank-only) grades nothing, unless an override fired.
+        grade_text = _grade(grade) if bands_text or grade.label else "null"
     if isinstance(provenance, str):
         provenance_text = provenance
     else:

@@ -36,6 +36,7 @@ from perfrules._numbers import (
 )
 
 __all__ = [
+    "DEFAULT_MISSING_MARKERS",
     "FORMAT_VERSION",
     "Band",
     "Cohort",
@@ -195,6 +196,11 @@ class Input(_Model):
     )
     label: str = Field(default="", description="What the fact is, e.g. 业绩值.")
     scale: str | None = Field(default=None, description="For type = level: the scale used.")
+    impute: Number | None = Field(
+        default=None,
+        description="For type = number: the value a missing fact takes (absent, or written "
+        "as a missing marker), marked as imputed wherever the input is shown.",
+    )
     description: str = ""
 
 
@@ -216,6 +222,10 @@ class Scale(_Model):
     levels: list[ScaleLevel] = Field(min_length=1)
 
 
+#: What sources write for a value they do not have; "n/a" stays "not applicable".
+DEFAULT_MISSING_MARKERS: Final = ("-", "/", "—", "..")
+
+
 class Defaults(_Model):
     """``[defaults]``: values every indicator takes unless it says otherwise."""
 
@@ -226,6 +236,12 @@ class Defaults(_Model):
         default=False, description="Clamp scores to [0, weight] instead of reporting an error."
     )
     direction: Literal["positive", "reverse", "none"] = "positive"
+    missing_markers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MISSING_MARKERS),
+        description='Texts a source writes for a missing value ("-", "/", "—", ".."): a '
+        "fact given as one of them is missing (the missing policy applies), never an "
+        'unreadable number. "N/A" and "n/a" mark "not applicable" unless listed here.',
+    )
 
 
 class Group(_Model):
@@ -241,6 +257,13 @@ class Group(_Model):
         default=True,
         description="false: shown and scored, but not added to its parent or the total (a "
         "row a form prints beside the counted ones).",
+    )
+    aggregate: Literal["sum", "geometric"] = Field(
+        default="sum",
+        description="How its children make its score: sum (added up), or geometric (its "
+        "weight times the weighted geometric mean of each child's share of its weight, the "
+        "weights being the children's; 0 when one share is 0). A geometric group must be "
+        "rounded (places).",
     )
     description: str = ""
 
@@ -448,7 +471,11 @@ class Scheme(_Model):
     scheme: SchemeInfo
     rounding: Rounding = Field(default_factory=Rounding)
     defaults: Defaults = Field(default_factory=Defaults)
-    bands: list[Band] = Field(default_factory=list)
+    bands: list[Band] = Field(
+        default_factory=list,
+        description="Grade bands, highest first. None for a rank-only scheme (a league "
+        "table): its results then have a rank and no grade.",
+    )
     grade_overrides: list[GradeOverride] = Field(
         default_factory=list, description="Grades that replace the band when a condition holds."
     )

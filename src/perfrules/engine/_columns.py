@@ -65,6 +65,9 @@ def columnar_plan(plan: Plan, types: Mapping[str, str]) -> ColumnarPlan:
             return "grade overrides"
         if plan.total_places is None:
             return "an unrounded total"
+        for node in plan.nodes:
+            if node.aggregate == "geometric":
+                return f"group {node.id} aggregates geometrically"
         for index in plan.leaves:
             node = plan.nodes[index]
             leaf = node.leaf

@@ -500,7 +500,7 @@ class _Writer:
             made = "".join(f"{f[0]}, " for f in fields if isinstance(f, tuple))
             step = (
                 f"j{k} = _NEW(_STEP, ({self.constant(info.text)}, "
-                f"{self.constant(info.template)}, ({made}), {value}, {formula}))"
+                f"{self.constant(info.template)}, ({made}), {value}, {formula}, 0))"
             )
             return [step]
         with_parts: list[str | tuple[str]] = []

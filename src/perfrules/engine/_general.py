@@ -15,14 +15,20 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any, Final
 
-from perfrules._numbers import NumberFormatError, format_number, normalise_text, to_fraction
+from perfrules._numbers import (
+    NumberFormatError,
+    format_number,
+    format_short,
+    normalise_text,
+    to_fraction,
+)
 from perfrules.engine._assemble import LeafRecord
 from perfrules.engine._cohort import NOT_APPLICABLE, Problems
 from perfrules.engine._kernel import EMPTY
 from perfrules.engine._plan import MISSING, Node, Plan, find_fact
 from perfrules.engine._totals import Totals
 from perfrules.errors import Diagnostic, ExpressionError
-from perfrules.expressions import Value
+from perfrules.expressions import Approx, Value, approximation, ends, real_calls
 from perfrules.facts import (
     Facts,
     is_na_word,
@@ -96,6 +102,10 @@ class GeneralPath:
             if declared.type == "level" and declared.scale in plan.scheme.scales
         }
         self._indicator_ids = [plan.nodes[i].id for i in plan.leaves]
+        #: Texts that mark a missing value ([defaults] missing_markers), as compared.
+        self._markers = frozenset(
+            normalise_text(m).strip().lower() for m in plan.scheme.defaults.missing_markers
+        )
         #: For each indicator (by node index), the fact keys it may have.
         self.allowed: dict[int, frozenset[str]] = {}
         for index in plan.leaves:
@@ -265,14 +275,33 @@ class GeneralPath:
             record = self._policy_score(node, leaf.missing, "missing", unit, fact=missing)
             record.inputs = tuple(inputs)
             return record
+        settled: tuple[Fraction, Fraction | None] | None = None
         try:
-            value = leaf.expression.evaluate(names)
+            if leaf.expression.real and node.places is not None:
+                settled = self._settle(node, names, notes)
+                value = settled[0]
+            else:
+                value = leaf.expression.evaluate(names)  # type: ignore[assignment]
         except ExpressionError as exc:
             unit.problem(exc.code, ("indicators", node.id), dict(exc.params), exc.hint)
             return LeafRecord("error", weight)
         assert isinstance(value, Fraction)  # noqa: S101 - formulas are type-checked as numbers
         status = "scored"
-        if value < 0 or value > weight:
+        if settled is not None and settled[1] is None:
+            unit.problem(
+                "PR501",
+                ("indicators", node.id),
+                {
+                    "indicator": node.id,
+                    "score": "≈" + format_short(value),
+                    "weight": format_number(weight),
+                },
+                "cap_with_min",
+            )
+            return LeafRecord("error", weight)
+        if settled is not None:
+            pass  # clamped (and noted) by _settle
+        elif value < 0 or value > weight:
             if leaf.clamp:
                 notes.append(
                     Note(
@@ -312,8 +341,63 @@ class GeneralPath:
         record.inputs = tuple(inputs)
         record.notes = tuple(notes)
         record.actual = actual_text
-        self._record_score(record, value, node.places)
+        if settled is not None and settled[1] is not None and override is None:
+            record.before, record.score = settled
+        else:
+            self._record_score(record, value, node.places)
         return record
+
+    def _settle(
+        self, node: Node, names: Mapping[str, Value], notes: list[Note]
+    ) -> tuple[Fraction, Fraction | None]:
+        """A formula whose value may be irrational, scored: clamped and rounded, decided.
+
+        The formula is computed with bounds to as many digits as it takes for every value
+        within them to meet the same fate — the same rounding, the same clamping, or out of
+        range alike — which is then the fate of the true value. Returns the value before
+        rounding (a close decimal when irrational) and the rounded score (``None``: out of
+        [0, weight] without ``clamp``); notes the clamping and the approximation.
+        """
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        weight, places = node.weight, node.places
+        assert places is not None  # noqa: S101
+
+        def fate(x: Fraction) -> tuple[str, Fraction | None]:
+            if _ZERO <= x <= weight:
+                return "scored", self.totals.rounded(x, places)
+            if leaf.clamp:
+                return "clamped", self.totals.rounded(min(max(x, _ZERO), weight), places)
+            return "error", None
+
+        def decide(value: Any) -> tuple[str, Fraction | None, Any] | None:
+            low, high = ends(value)
+            first = fate(low)
+            return (*first, value) if first == fate(high) else None
+
+        (kind, score, value), digits = leaf.expression.settle(names, decide)
+        approximate = isinstance(value, Approx)
+        shown = approximation(value) if approximate else value
+        if approximate:
+            notes.append(
+                Note(
+                    "approximate",
+                    {"values": ", ".join(real_calls(leaf.expression)), "digits": str(digits)},
+                )
+            )
+        if kind == "clamped":
+            notes.append(
+                Note(
+                    "clamped",
+                    {
+                        "value": ("≈" if approximate else "") + format_number(shown),
+                        "weight": format_number(weight),
+                    },
+                )
+            )
+        if kind == "clamped":
+            shown = min(max(shown, _ZERO), weight)
+        return shown, score
 
     def _record_score(self, record: LeafRecord, value: Fraction, places: int | None) -> None:
         """Keep *value* as the score, rounded exactly (half-up etc. on Fractions) to *places*."""
@@ -349,6 +433,9 @@ class GeneralPath:
         actual_text = ""
         for name in leaf.needs:
             raw, source = find_fact(name, own, shared, self.plan.cohort_names)
+            marked = ""
+            if isinstance(raw, str) and normalise_text(raw).strip().lower() in self._markers:
+                marked, raw = raw, MISSING  # "-", "..": missing, as the policy says
             if raw is MISSING:
                 default = leaf.default(name)
                 if default is not None:
@@ -358,7 +445,7 @@ class GeneralPath:
                     bound.append(InputValue(name, value, text, origin))
                     continue
                 missing = missing or name
-                bound.append(InputValue(name, None, "", "missing"))
+                bound.append(InputValue(name, None, marked, "missing"))
                 continue
             if self.types.get(name, "number") == "number":
                 pair = number_pair(raw)

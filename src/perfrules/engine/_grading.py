@@ -25,8 +25,11 @@ Row = TypeVar("Row", bound=tuple[Any, ...])
 
 
 def grade_of(plan: Plan, position: int) -> Grade:
-    """The :class:`Grade` of band *position*."""
-    return plan.grades[position]
+    """The :class:`Grade` of band *position* (without a label in a rank-only scheme)."""
+    if plan.grades:
+        return plan.grades[position]
+    label, low, high, label_en = plan.bands[position]  # the one band of a rank-only scheme
+    return Grade(label, low, high, label_en)
 
 
 class LossOrder:

@@ -80,7 +80,9 @@ class JsonParts(TreeParts):
             provenance=self._provenance_json(),
             root=root,
             cohort=self.cohort(),
-            grade_text=_grades_json(plan)[self.out[5]] if self.out[6] is None else None,
+            grade_text=(_grades_json(plan)[self.out[5]] if plan.grades else "null")
+            if self.out[6] is None
+            else None,
             bands_text=_bands_json(plan),
         )
 
@@ -224,7 +226,12 @@ class JsonParts(TreeParts):
             ),
             ",".join(
                 step_json(
-                    s.expr, s.with_values(), value_json(s.value), exact_json(s.value), s.formula
+                    s.expr,
+                    s.with_values(),
+                    value_json(s.value),
+                    exact_json(s.value),
+                    s.formula,
+                    s.approximate,
                 )
                 for s in trace.steps
             ),

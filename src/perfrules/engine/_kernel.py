@@ -226,6 +226,15 @@ class _Writer:
         i = node.index
         kids = [self.shapes[c] for c in node.children]
         self.emit(f"# {node.kind} {i}")
+        if node.aggregate == "geometric":  # not a sum: the totals decide it (_totals)
+            pairs = "".join(
+                f"None if {kid.num} is None else ({kid.num}, {kid.den}), " for kid in kids
+            )
+            self.emit(f"a{i}, b{i}, n{i}, c{i} = _GEO({i}, ({pairs}))")
+            self.pre[i] = Shape(f"a{i}", f"b{i}", None)
+            scale = 10 ** (node.places or 0)
+            self.shapes[i] = Shape(f"n{i}", str(scale), scale)
+            return
         if kids and all(kid.scale is not None for kid in kids):
             scale = max(kid.scale for kid in kids)  # type: ignore[type-var]
             factors = [scale // kid.scale for kid in kids]  # type: ignore[operator]
@@ -394,6 +403,7 @@ def build_kernel(
         "_ADD": _add,
         "_SUM": sum,
         "_PARTIAL": _partial,
+        "_GEO": totals_of(plan).geometric_record,
         "_ZERO": Fraction(0),
         **hooks,
         **writer.constants,

@@ -104,6 +104,7 @@ def _uncomputed(key: object) -> object:
 
 
 _NOT_COUNTED: Final = Note("not_counted")
+_GEOMETRIC: Final = Note("geometric")
 #: Makes a named tuple from a tuple of its fields (no keyword handling: the hot path).
 _NEW: Final = tuple.__new__
 
@@ -164,7 +165,9 @@ def _node_trace(
 
 
 def _noted(node: Node, trace: NodeTrace) -> NodeTrace:
-    """A row shown but not counted says so in its notes."""
+    """A row shown but not counted says so in its notes; a geometric group says how."""
+    if node.aggregate == "geometric":
+        trace = trace._replace(notes=(*trace.notes, _GEOMETRIC))
     if not node.uncounted_here:
         return trace
     return trace._replace(notes=(*trace.notes, _NOT_COUNTED))
@@ -278,7 +281,12 @@ def _json_layout(plan: Plan) -> list[tuple[int, Node, int, _Group | None]]:
             shown_below = "" if below == node.weight else f',"applicable_weight":{_dec(below)}'
             # The short cut: a group that adds up its rows, and the root when its rows
             # weigh its maximum (no renormalisation to explain when all of them count).
-            simple = not node.uncounted_here if node.kind == "group" else below == node.weight
+            # A geometric group says how it aggregates: never the short cut.
+            simple = (
+                not node.uncounted_here and node.aggregate == "sum"
+                if node.kind == "group"
+                else below == node.weight
+            )
             rounded = (
                 None if node.places is None else (node.places, 2 * plan.group_positions[index])
             )
@@ -323,7 +331,7 @@ def _plain_layout(plan: Plan) -> tuple[_Leaves, _Groups] | None:
                 )
                 continue
             parts, counted, wn, wd, _, rounded = group
-            if not counted or node.shown != node.children:
+            if not counted or node.shown != node.children or node.aggregate != "sum":
                 found = None
                 break
             groups.append((index, parts, node.shown, wn, wd, node.shown_places, rounded))

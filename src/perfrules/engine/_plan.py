@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
-from perfrules.model import Policy, Scheme
+from perfrules.model import DEFAULT_MISSING_MARKERS, Policy, Scheme
 from perfrules.rules import CheckedScheme, Source
 from perfrules.trace import Grade
 
@@ -40,16 +40,22 @@ class Leaf:
     na: Policy
     clamp: bool
     direction: str
+    #: ``[inputs.NAME] impute`` of the inputs it reads that declare one.
+    imputed: dict[str, Fraction] = field(default_factory=dict)
 
     def default(self, name: str) -> tuple[Value, str] | None:
         """The value input *name* takes when no fact gives it, and where it comes from.
 
-        A ``params`` value first, then (for ``target``) the number of the target text;
-        ``None`` when there is none (the fact is missing). Every shape asks this.
+        A ``params`` value first, then the input's declared ``impute`` value (shown as
+        ``imputed``), then (for ``target``) the number of the target text; ``None`` when
+        there is none (the fact is missing). Every shape asks this.
         """
         value = self.params.get(name)
         if value is not None:
             return value, "params"
+        imputed = self.imputed.get(name)
+        if imputed is not None:
+            return imputed, "imputed"
         if name == "target" and self.target_value is not None:
             return self.target_value, "target"
         return None
@@ -108,6 +114,8 @@ class Node:
     counted: bool = True
     #: Declared ``counted = false`` itself (its row says so).
     uncounted_here: bool = False
+    #: How a group's children make its score: ``sum`` or ``geometric`` (``_totals``).
+    aggregate: str = "sum"
 
     @property
     def sources(self) -> tuple[tuple[str, str], ...]:
@@ -165,7 +173,8 @@ class Plan:
     group_positions: dict[int, int] = field(default_factory=dict)
     #: The weights of the indicators at or below each node, added up (by node index).
     leaf_weights: dict[int, Fraction] = field(default_factory=dict)
-    #: The bands as :class:`~perfrules.trace.Grade`, in order.
+    #: The bands as :class:`~perfrules.trace.Grade`, in order; none for a rank-only scheme
+    #: (which :attr:`bands` holds as one band without a label).
     grades: tuple[Grade, ...] = ()
     #: Compiled ``where`` conditions of cohort values (by name) and of the ranking (``""``).
     cohort_conditions: dict[str, Expression] = field(default_factory=dict)
@@ -249,8 +258,15 @@ def content_hash(scheme: Scheme) -> str:
         for entry in data[section].values():
             if entry.get("counted") is True:  # the default, added later: not in old hashes
                 del entry["counted"]
+            if entry.get("aggregate") == "sum":  # likewise
+                del entry["aggregate"]
     if data["scheme"].get("fit") is None:  # likewise
         data["scheme"].pop("fit", None)
+    if data["defaults"].get("missing_markers") == list(DEFAULT_MISSING_MARKERS):  # likewise
+        data["defaults"].pop("missing_markers", None)
+    for entry in data["inputs"].values():
+        if entry.get("impute") is None:  # likewise
+            entry.pop("impute", None)
     if data.get("ranking") and not data["ranking"].get("shared_mark"):  # likewise
         data["ranking"].pop("shared_mark", None)
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -318,6 +334,7 @@ def build_plan(checked: CheckedScheme) -> Plan:
                         "target": "",
                         "leaf": None,
                         "counted": group.counted,
+                        "aggregate": group.aggregate,
                     }
                 )
                 pending.append((node_id, index, depth + 1))
@@ -351,6 +368,11 @@ def build_plan(checked: CheckedScheme) -> Plan:
                     na=indicator.na or defaults.na,
                     clamp=indicator.clamp if indicator.clamp is not None else defaults.clamp,
                     direction=indicator.direction or defaults.direction,
+                    imputed={
+                        name: Fraction(scheme.inputs[name].impute)  # type: ignore[arg-type]
+                        for name in needs
+                        if name in scheme.inputs and scheme.inputs[name].impute is not None
+                    },
                 )
                 source_keys = (
                     ("weight", ("indicators", node_id, "weight")),
@@ -410,7 +432,10 @@ def build_plan(checked: CheckedScheme) -> Plan:
         max=Fraction(scheme.max),
         mode=scheme.rounding.mode,
         total_places=_places(scheme.rounding.total),
-        bands=tuple((b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands),
+        # A scheme without bands (rank-only) has one band without a label over [0, max], so
+        # the totals and the scorer need no second path; its grades, shown, are none.
+        bands=tuple((b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands)
+        or (("", Fraction(0), Fraction(scheme.max), ""),),
         files=_shown_files(source),
         overrides=tuple(
             (o.label, o.label_en, (conditions or {})[i])

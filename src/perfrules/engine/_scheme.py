@@ -25,7 +25,7 @@ from perfrules.engine._cohort import (
 )
 from perfrules.engine._cohorts import Cohorts, shared_of
 from perfrules.engine._general import GeneralPath, Unit
-from perfrules.engine._grading import by_loss, gap_for
+from perfrules.engine._grading import by_loss, gap_for, grade_of
 from perfrules.engine._kernel import EMPTY, build_kernel
 from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
@@ -364,7 +364,7 @@ class CompiledScheme:
     def grade_for(self, total: Fraction | Decimal | int) -> Grade:
         """The band a total of *total* falls in (what ``evaluate`` grades it), by the totals."""
         exact = Fraction(total)
-        return self.plan.grades[self.totals.band_of(exact.numerator, exact.denominator)]
+        return grade_of(self.plan, self.totals.band_of(exact.numerator, exact.denominator))
 
     def total_for(self, scores: Mapping[str, Fraction | Decimal | int | None]) -> Fraction | None:
         """The total this scheme gives to indicators scoring *scores* (by id; rounded).

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from perfrules._numbers import ROUNDING, round_fraction
 from perfrules.engine._plan import Plan
+from perfrules.expressions import Approx, approximation, decide_with, ends, weighted_geomean
 
 __all__ = ["Totals", "totals_of"]
 
@@ -63,6 +64,7 @@ class Totals:
     __slots__ = (
         "_exact_groups",
         "_excess",
+        "_geometric",
         "_mode",
         "always",
         "capped",
@@ -94,6 +96,7 @@ class Totals:
         )
         self._mode = ROUNDING[plan.mode]
         self._exact_groups = self._groups_without_effect()
+        self._geometric = any(node.aggregate == "geometric" for node in plan.nodes)
         # Full marks are a row's weight rounded to its places (2.5 to 0 places: 3 half-up,
         # 2 down): what raising a row to full marks adds beyond its lost points.
         self._excess: dict[int, Fraction] = {}
@@ -201,6 +204,73 @@ class Totals:
             return value
         return round_fraction(value, places, self.plan.mode)
 
+    # --- geometric groups -----------------------------------------------------------------
+    def geometric(
+        self, index: int, kids: Sequence[tuple[Fraction, Fraction]]
+    ) -> tuple[Fraction, Fraction]:
+        """Group *index*'s score from its scored children's (score, weight), geometrically.
+
+        Its weight times the geometric mean of each child's share of its weight, weighted
+        by the children's weights: ``W × Π (s / w) ** (w / Σ w)``, 0 when a share is 0.
+        The value is irrational in general: it is computed with bounds to as many digits
+        as the group's rounding needs, so the score is the correctly rounded true value.
+        Returns the value before rounding (a close decimal when irrational) and the score.
+        """
+        node = self.plan.nodes[index]
+        places = node.places
+        kept = [(score, w) for score, w in kids if w > 0]
+        # Children left out (not applicable) leave out their part of the group's weight,
+        # as in a sum, so that the total's renormalisation counts it once.
+        every = sum((self.plan.nodes[c].weight for c in node.children), _ZERO)
+        kept_weight = sum((w for _, w in kept), _ZERO)
+        weight = (
+            node.weight if kept_weight == every or not every else node.weight * kept_weight / every
+        )
+        shares = [score / w for score, w in kept]
+        weights = [w for _, w in kept]
+
+        def compute(digits: int) -> Fraction | Approx:
+            mean = weighted_geomean(shares, weights, digits) if kept else Fraction(0)
+            if isinstance(mean, Approx):
+                return Approx(mean.lo * weight, mean.hi * weight, ("*", mean.key, weight))
+            return mean * weight
+
+        def decide(value: Fraction | Approx) -> tuple[Fraction, Fraction | Approx] | None:
+            low, high = ends(value)
+            score = self.rounded(low, places)
+            return (score, value) if score == self.rounded(high, places) else None
+
+        (score, value), _ = decide_with(compute, decide, len(kept))
+        before = approximation(value) if isinstance(value, Approx) else value
+        return before, score
+
+    def geometric_record(
+        self, index: int, kids: Sequence[tuple[int, int] | None]
+    ) -> tuple[int, int, int | None, bool]:
+        """:meth:`geometric` as the generated scorer records it.
+
+        *kids* are the children's scores as integer pairs (``None``: left out). The
+        answer: the value before rounding as a pair, the score as an integer over the
+        group's power of ten (``None`` when no child was scored) and whether one was.
+        """
+        node = self.plan.nodes[index]
+        nodes = self.plan.nodes
+        scored = [
+            (Fraction(kid[0], kid[1]), nodes[child].weight)
+            for child, kid in zip(node.children, kids, strict=True)
+            if kid is not None and kid[0] is not None
+        ]
+        if not scored:
+            return 0, 1, None, False
+        before, score = self.geometric(index, scored)
+        scale = 10 ** (node.places or 0)
+        return (
+            before.numerator,
+            before.denominator,
+            score.numerator * scale // score.denominator,
+            True,
+        )
+
     # --- the totals from rows -------------------------------------------------------------
     def record(
         self, scores: Mapping[int, Fraction | None]
@@ -231,6 +301,15 @@ class Totals:
                 for c in node.children
                 if values[2 * c] is not None
             ]
+            if node.aggregate == "geometric" and kids:
+                scored = [c for c in node.children if values[2 * c] is not None]
+                pre, value = self.geometric(
+                    index, [(k, nodes[c].weight) for k, c in zip(kids, scored, strict=True)]
+                )
+                at = 2 * plan.group_positions[index]
+                pres[at], pres[at + 1] = pre.numerator, pre.denominator
+                values[2 * index], values[2 * index + 1] = value.numerator, value.denominator
+                continue
             pre = sum(kids, _ZERO)
             at = 2 * plan.group_positions[index]
             pres[at], pres[at + 1] = pre.numerator, pre.denominator
@@ -263,6 +342,8 @@ class Totals:
             kids = [scale[c] for c in node.children]
             known = [k for k in kids if k is not None]
             widest = None if len(known) < len(kids) else max(known, default=0)
+            if node.aggregate == "geometric":
+                plain = False  # not a sum: the total is not linear in the rows
             if node.kind == "group" and node.places is not None:
                 if widest is None or widest > node.places:
                     plain = False
@@ -294,11 +375,31 @@ class Totals:
         excess = self._excess
         if excess:
             rows = [row for row in rows if Fraction(row[0], row[1]) + excess.get(row[2], 0) > 0]
-        if self._exact_groups and not excess:
+        if self._geometric:
+            count = self._fewest_rerun(goal, values, rows)
+        elif self._exact_groups and not excess:
             count = self._fewest_linear(goal, pres, excluded, rows, common)
         else:
             count = self._fewest_walk(goal, values, pres, excluded, rows)
         return list(rows[:count])
+
+    def _fewest_rerun(
+        self, goal: int, values: Sequence[int | None], rows: Sequence[tuple[Any, ...]]
+    ) -> int:
+        """:meth:`fewest` under a geometric group: the whole totals again per row raised."""
+        plan = self.plan
+        scores: dict[int, Fraction | None] = {}
+        for i in plan.counted_leaves:
+            num, den = values[2 * i], values[2 * i + 1]
+            scores[i] = None if num is None else Fraction(num, den)
+        for count, row in enumerate(rows, start=1):
+            node = plan.nodes[row[2]]
+            scores[node.index] = self.rounded(node.weight, node.places)
+            total = self.record(scores)[0]
+            num, den = total[0], total[1]
+            if num is not None and self.band_of(num, den) <= goal:  # type: ignore[arg-type]
+                return count
+        return 0
 
     def _fewest_walk(
         self,

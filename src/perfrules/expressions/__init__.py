@@ -20,20 +20,30 @@ Fraction(105, 22)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import decimal
+from collections.abc import Callable, Mapping
 from fractions import Fraction
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeVar
 
 from perfrules._numbers import (
     NumberFormatError,
     format_short,
     format_short_pair,
     fraction,
+    round_fraction,
     to_fraction,
 )
 from perfrules.errors import ExpressionError
 from perfrules.expressions._codegen import BASE_GLOBALS, PairCode, inline_block
-from perfrules.expressions._functions import FUNCTIONS, Function, Interval, Pair, Type, add_pairs
+from perfrules.expressions._functions import (
+    FUNCTIONS,
+    Function,
+    Interval,
+    Pair,
+    Type,
+    add_pairs,
+    weighted_geomean,
+)
 from perfrules.expressions._limits import LIMITS, MAX_BITS, MAX_TRACE_CHARS
 from perfrules.expressions._parse import (
     BUILTIN_NAMES,
@@ -44,7 +54,9 @@ from perfrules.expressions._parse import (
     build_program,
     check_identifier,
 )
+from perfrules.expressions._real import Approx, digits_of
 from perfrules.expressions._reference import evaluate_reference
+from perfrules.expressions._ziv import decide_with, is_real, real_nodes, settle
 
 __all__ = [
     "BASE_GLOBALS",
@@ -53,6 +65,7 @@ __all__ = [
     "LIMITS",
     "MAX_BITS",
     "MAX_TRACE_CHARS",
+    "Approx",
     "Expression",
     "FormulaTable",
     "Function",
@@ -63,16 +76,22 @@ __all__ = [
     "Type",
     "Value",
     "add_pairs",
+    "approximation",
     "bind",
     "check_identifier",
     "compile_expression",
+    "decide_with",
+    "ends",
     "inline_block",
     "operands",
+    "real_calls",
     "safe_eval",
     "shown_value",
+    "weighted_geomean",
 ]
 
 Value = Fraction | bool
+T = TypeVar("T")
 
 _NUMBER_REASONS: Final[dict[str, tuple[str, str]]] = {
     "float": (
@@ -140,8 +159,10 @@ class Step(NamedTuple):
         args: the value of each template field: a number, a condition, the literal text of
             a constant, or ``None`` for a part that was not evaluated (the other branch of
             an ``if``).
-        value: its exact value.
+        value: its exact value; for an irrational value, a decimal close to it.
         formula: the named formula this step stands for, if any.
+        approximate: for an irrational value, how many significant digits of ``value``
+            are correct (0: the value is exact).
     """
 
     expr: str
@@ -149,6 +170,7 @@ class Step(NamedTuple):
     args: tuple[object, ...]
     value: Value
     formula: str | None = None
+    approximate: int = 0
 
     def with_values(self) -> str:
         """The sub-expression with its operands' values: ``70 / 88``."""
@@ -158,6 +180,8 @@ class Step(NamedTuple):
         """``actual / target = 70 / 88 = 0.795454…``."""
         value = self.value
         shown = ("true" if value else "false") if isinstance(value, bool) else format_short(value)
+        if self.approximate:
+            shown = "≈" + shown
         with_values = self.with_values()
         if with_values == self.expr:
             return f"{self.expr} = {shown}"
@@ -172,12 +196,15 @@ class Expression:
     ``evaluate_reference`` uses the independent simpleeval-based evaluator.
     """
 
-    __slots__ = ("code", "program")
+    __slots__ = ("code", "program", "real")
 
     def __init__(self, program: Program) -> None:
         """Compile a validated :class:`Program` (use :func:`compile_expression`)."""
         self.program = program
         self.code = PairCode(program)
+        #: Whether the value may be irrational (``ln``, ``sqrt``, ``**``, ...): then
+        #: :meth:`evaluate` gives it only when it is rational, :meth:`settle` always.
+        self.real = is_real(program)
 
     @property
     def text(self) -> str:
@@ -243,8 +270,48 @@ class Expression:
             return self.evaluate_reference(names)
         return result if isinstance(result, bool) else Fraction(*result)
 
+    def settle(
+        self, names: Mapping[str, Value], decide: Callable[[Fraction | Approx], T | None]
+    ) -> tuple[T, int]:
+        """What *decide* answers for the true value, which may be irrational.
+
+        The formula is evaluated with bounds at increasing precision until *decide*
+        answers (not ``None``) for the bounds, an answer that then holds for the true
+        value: a rounding, a clamping. Returns the answer and the significant digits it
+        took. An exact value is given to *decide* as a ``Fraction``.
+
+        Raises:
+            ExpressionError: placed at the failing sub-expression; PR325 when nothing is
+                decided at 1,000 significant digits.
+        """
+        return settle(self.program, names, decide)
+
+    def rounded(self, names: Mapping[str, Value], places: int, mode: str = "half_up") -> Fraction:
+        """The value rounded to *places* in *mode*: the correctly rounded true value."""
+
+        def decide(value: Fraction | Approx) -> Fraction | None:
+            if isinstance(value, Approx):
+                low = round_fraction(value.lo, places, mode)
+                return low if low == round_fraction(value.hi, places, mode) else None
+            return round_fraction(value, places, mode)
+
+        return self.settle(names, decide)[0]
+
     def explain(self, names: Mapping[str, Value]) -> tuple[Value, tuple[Step, ...]]:
-        """Evaluate and return the value with every intermediate step."""
+        """Evaluate and return the value with every intermediate step.
+
+        For a value with no exact form, the steps show each irrational value to the digits
+        of the first precision that decides every comparison (``≈``, with the count of
+        correct digits in :attr:`Step.approximate`); the value returned is then a decimal
+        close to the true one.
+        """
+        if self.real:
+            try:
+                self.recorded(names)
+            except ExpressionError as exc:
+                if exc.code != "PR324":
+                    raise
+                return self._explain_approximate(names)
         result, records = self.recorded(names)
         value = result if isinstance(result, bool) else fraction(*result)
         return value, self._steps(names, records)
@@ -285,6 +352,24 @@ class Expression:
             steps.append(Step(info.text, info.template, args, value, info.formula))
         return tuple(steps)
 
+    def _explain_approximate(self, names: Mapping[str, Value]) -> tuple[Value, tuple[Step, ...]]:
+        record: dict[int, object] = {}
+        value, _ = settle(self.program, names, lambda v: v, record)
+        infos = self.program.infos
+        shown: dict[int, object] = {
+            k: approximation(v) if isinstance(v, Approx) else v for k, v in record.items()
+        }
+        steps = []
+        for k, raw in record.items():  # in evaluation order
+            info: NodeInfo = infos[k]
+            args = tuple(operands(info, shown, names))
+            digits = min(digits_of(raw), SHOWN_DIGITS) if isinstance(raw, Approx) else 0
+            steps.append(
+                Step(info.text, info.template, args, shown[k], info.formula, digits)  # type: ignore[arg-type]
+            )
+        result = approximation(value) if isinstance(value, Approx) else value
+        return result, tuple(steps)
+
     def evaluate_reference(self, names: Mapping[str, Value]) -> Value:
         """Evaluate with the reference (simpleeval) evaluator."""
         result: Value = evaluate_reference(self.program, names)
@@ -294,6 +379,40 @@ class Expression:
         """The generated function without fallback: raw exceptions escape (for tests)."""
         result = self.code.function(*self.arguments(names))
         return result if isinstance(result, bool) else Fraction(*result)
+
+
+#: The most significant digits the trace shows of an irrational value.
+SHOWN_DIGITS: Final = 40
+
+
+def approximation(value: Approx) -> Fraction:
+    """An irrational value as the trace shows it: a decimal of its correct digits (<= 40)."""
+    digits = min(digits_of(value), SHOWN_DIGITS)
+    middle = value.midpoint()
+    context = decimal.Context(prec=digits + 1, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+    return Fraction(context.divide(decimal.Decimal(middle.numerator), middle.denominator))
+
+
+def ends(value: Fraction | Approx) -> tuple[Fraction, Fraction]:
+    """The lower and upper bound of a value (an exact value is both)."""
+    if isinstance(value, Approx):
+        return value.lo, value.hi
+    return value, value
+
+
+def real_calls(expression: Expression) -> list[str]:
+    """The sub-expressions of *expression* whose values may be irrational, as written."""
+    tree = expression.program.tree
+    known: list[str] | None = getattr(tree, "pr_real_texts", None)
+    if known is not None:
+        return known
+    found: list[str] = []
+    for node in real_nodes(tree):
+        text = getattr(node, "pr_text", "")
+        if text and text not in found:
+            found.append(text)
+    tree.pr_real_texts = found  # type: ignore[attr-defined]
+    return found
 
 
 def number_error(name: str, exc: NumberFormatError) -> ExpressionError:
@@ -354,6 +473,9 @@ def safe_eval(
     text: str,
     names: Mapping[str, object] | None = None,
     formulas: Mapping[str, str] | None = None,
+    *,
+    places: int | None = None,
+    mode: str = "half_up",
 ) -> Value:
     """Evaluate *text* exactly with *names*; refuse anything unsafe.
 
@@ -366,6 +488,10 @@ def safe_eval(
             y`` and the listed functions; nothing that reaches Python objects.
         names: the values of the names *text* reads.
         formulas: named formulas *text* may call by name, as a rule file's ``[formulas]``.
+        places: round the value to this many decimal places: the correctly rounded true
+            value, also when it is irrational (``safe_eval("ln(2)", places=5)`` is
+            ``Fraction(69315, 100000)``); without, an irrational value is refused (PR324).
+        mode: the rounding mode with *places*: ``half_up``, ``half_even``, ``down``, ``up``.
 
     Returns:
         The exact value, a ``Fraction`` for a number and a ``bool`` for a condition.
@@ -389,7 +515,9 @@ def safe_eval(
         k: "bool" if isinstance(v, bool) else "num" for k, v in bound.items()
     }
     expression = compile_expression(text, scope, formulas)
-    return expression.evaluate(bound)
+    if places is None or expression.type != "num":
+        return expression.evaluate(bound)
+    return expression.rounded(bound, places, mode)
 
 
 # Re-exported for the scheme compiler.

@@ -7,6 +7,7 @@ without a position; the evaluator that called the function adds the position.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -17,6 +18,17 @@ from typing import Any, Final, Literal, Protocol
 from perfrules._numbers import NumberFormatError, format_short, parse_number
 from perfrules.errors import ExpressionError
 from perfrules.expressions._limits import MAX_BITS, MAX_EXPONENT
+from perfrules.expressions._real import (
+    EXP_LIMIT,
+    Approx,
+    Undecided,
+    exact_root,
+    exp_bounds,
+    inexact,
+    ln_bounds,
+    log10_bounds,
+    sqrt_bounds,
+)
 
 Type = Literal["num", "bool", "str"]
 
@@ -256,13 +268,7 @@ def power(base: Pair, exponent: Pair) -> Pair:
     """
     num, den = check_size(*exponent)
     if den != 1:
-        raise ExpressionError(
-            "PR314",
-            {
-                "detail": "needs a whole-number exponent (no exact result otherwise)",
-                "detail_zh": "的指数必须是整数（否则没有精确结果）",
-            },
-        )
+        return _fractional_power(base, num, den)
     if abs(num) > MAX_EXPONENT:
         raise ExpressionError(
             "PR314",
@@ -282,6 +288,379 @@ def power(base: Pair, exponent: Pair) -> Pair:
         if b_den < 0:
             b_num, b_den = -b_num, -b_den
     return check_size(b_num**num, b_den**num)
+
+
+# --- functions whose values are mostly irrational -----------------------------------------
+# Their exact form (``impl``) gives the value when it is rational (sqrt(4) = 2, exp(0) = 1,
+# ln(1) = 0, log10(1000) = 3, 8 ** (1/3) = 2) and otherwise raises PR324: a value with no
+# exact form. Their bounded form (``approx``) gives the value as an :class:`Approx` at a
+# precision, for the evaluator that decides roundings (``_ziv``).
+RealValue = Fraction | Approx
+
+
+def _refuse(name: str, en: str, zh: str) -> ExpressionError:
+    return ExpressionError("PR317", {"name": name, "detail": en, "detail_zh": zh})
+
+
+def _shown(x: Pair) -> str:
+    return format_short(_fraction(x))
+
+
+def _positive(name: str, x: Pair) -> None:
+    if x[0] <= 0:
+        raise _refuse(name, "needs a number above 0", "须大于 0")
+
+
+def _ln(x: Pair) -> Pair:
+    _positive("ln", x)
+    if x[0] == x[1]:
+        return _P_ZERO
+    raise inexact(f"ln({_shown(x)})")
+
+
+def _power_of_ten(value: int) -> int | None:
+    text = str(value)
+    if text[0] == "1" and text.count("0") == len(text) - 1:
+        return len(text) - 1
+    return None
+
+
+def _log10(x: Pair) -> Pair:
+    _positive("log10", x)
+    value = _fraction(x)
+    if value.denominator == 1:
+        k = _power_of_ten(value.numerator)
+        if k is not None:
+            return (k, 1)
+    elif value.numerator == 1:
+        k = _power_of_ten(value.denominator)
+        if k is not None:
+            return (-k, 1)
+    raise inexact(f"log10({_shown(x)})")
+
+
+def _exp_limit(value: Fraction) -> None:
+    if abs(value) > EXP_LIMIT:
+        raise _refuse(
+            "exp",
+            f"the exponent must lie within ±{EXP_LIMIT}",
+            f"指数须在 ±{EXP_LIMIT} 之内",
+        )
+
+
+def _exp(x: Pair) -> Pair:
+    _exp_limit(_fraction(x))
+    if x[0] == 0:
+        return _P_ONE
+    raise inexact(f"exp({_shown(x)})")
+
+
+def _sqrt(x: Pair) -> Pair:
+    if x[0] < 0:
+        raise _refuse("sqrt", "needs a number of at least 0", "须不小于 0")
+    root = exact_root(_fraction(x), 2)
+    if root is None:
+        raise inexact(f"sqrt({_shown(x)})")
+    return (root.numerator, root.denominator)
+
+
+def _geomean_checked(args: tuple[Pair, ...]) -> Fraction | None:
+    """The product of *args*, or ``None`` when one of them is 0 (the mean is then 0)."""
+    product = Fraction(1)
+    zero = False
+    for x in args:
+        if x[0] < 0:
+            raise _refuse("geomean", "needs numbers of at least 0", "各数须不小于 0")
+        zero = zero or x[0] == 0
+        product *= _fraction(x)
+    return None if zero else product
+
+
+def _geomean(*args: Pair) -> Pair:
+    product = _geomean_checked(args)
+    if product is None:
+        return _P_ZERO
+    check_size(product.numerator, product.denominator)
+    root = exact_root(product, len(args))
+    if root is None:
+        raise inexact(f"geomean({', '.join(_shown(x) for x in args)})")
+    return (root.numerator, root.denominator)
+
+
+def _fractional_power(base: Pair, num: int, den: int) -> Pair:
+    """``base ** (num / den)`` (``den > 1``): exact when the root is rational, else PR324."""
+    if abs(num) > MAX_EXPONENT or den > MAX_EXPONENT:
+        raise ExpressionError(
+            "PR314",
+            {
+                "detail": f"exponent {num}/{den} is beyond ±{MAX_EXPONENT} or /{MAX_EXPONENT}",
+                "detail_zh": f"的指数 {num}/{den} 超出 ±{MAX_EXPONENT} 或 /{MAX_EXPONENT}",
+            },
+        )
+    value = _fraction(check_size(*base))
+    if value < 0:
+        raise ExpressionError(
+            "PR314",
+            {
+                "detail": "of a negative number needs a whole-number exponent",
+                "detail_zh": "的底数为负时指数必须是整数",
+            },
+        )
+    if value == 0:
+        if num < 0:
+            raise ZeroDivisionError
+        return _P_ZERO
+    root = exact_root(value, den)
+    if root is None:
+        raise inexact(f"{format_short(value)} ** ({num}/{den})")
+    return power((root.numerator, root.denominator), (num, 1))
+
+
+# --- the bounded forms -------------------------------------------------------------------
+def key_of(value: RealValue) -> object:
+    """What names the true value: the number itself, or an :class:`Approx`'s key."""
+    return value.key if isinstance(value, Approx) else value
+
+
+def ends(value: RealValue) -> tuple[Fraction, Fraction]:
+    """The lower and upper bound of a value (an exact one is both)."""
+    if isinstance(value, Approx):
+        return value.lo, value.hi
+    return value, value
+
+
+def _made(name: str, args: list[Any], lo: Fraction, hi: Fraction) -> RealValue:
+    if lo == hi:
+        return lo
+    return Approx(lo, hi, (name, *map(key_of, args)))
+
+
+#: The bounded form of a function: (arguments, significant digits) → its value.
+ApproxForm = Callable[[list[Any], int], RealValue]
+
+
+def _all_exact(args: list[Any]) -> bool:
+    return not any(isinstance(a, Approx) for a in args)
+
+
+def _exact_call(impl: Callable[..., Pair], args: list[Any]) -> Fraction:
+    return _fraction(impl(*[as_pair(a) for a in args]))
+
+
+def _increasing(name: str) -> ApproxForm:
+    """A function non-decreasing in every number argument: its ends at the ends."""
+
+    def form(args: list[Any], digits: int) -> RealValue:
+        del digits
+        impl = FUNCTIONS[name].impl
+        if _all_exact(args):
+            return _exact_call(impl, args)
+        low = _exact_call(impl, [ends(a)[0] if isinstance(a, Approx) else a for a in args])
+        high = _exact_call(impl, [ends(a)[1] if isinstance(a, Approx) else a for a in args])
+        return _made(name, args, low, high)
+
+    return form
+
+
+def _corners(name: str) -> ApproxForm:
+    """A function monotone in each argument where each has one sign: ends at the corners.
+
+    ``abs``, ``ratio``, ``reverse_ratio`` and ``steps`` are (each a quotient or a sign
+    away from monotone); an approximate argument whose bounds straddle 0 is undecided.
+    """
+
+    def form(args: list[Any], digits: int) -> RealValue:
+        del digits
+        impl = FUNCTIONS[name].impl
+        if _all_exact(args):
+            return _exact_call(impl, args)
+        choices: list[list[Fraction]] = []
+        for a in args:
+            low, high = ends(a)
+            if low <= 0 <= high and low != high:
+                raise Undecided
+            choices.append([low, high] if low != high else [low])
+        values = [_exact_call(impl, list(corner)) for corner in itertools.product(*choices)]
+        return _made(name, args, min(values), max(values))
+
+    return form
+
+
+def _lookup_approx(args: list[Any], digits: int) -> RealValue:
+    del digits
+    x, rest = args[0], args[1:]
+    if not isinstance(x, Approx):
+        return _exact_call(_lookup, args)
+    low, high = x.lo, x.hi
+    for i in range(len(rest) // 2):
+        interval: Interval = rest[2 * i]
+        inside_low, inside_high = interval.holds(as_pair(low)), interval.holds(as_pair(high))
+        if inside_low and inside_high:  # an interval is convex: it holds all of [low, high]
+            return rest[2 * i + 1]  # type: ignore[no-any-return]
+        if inside_low or inside_high or _straddles(interval, low, high):
+            raise Undecided
+    if len(rest) % 2:
+        return rest[-1]  # type: ignore[no-any-return]
+    raise ExpressionError("PR318", {"value": format_short(x.midpoint())})
+
+
+def _straddles(interval: Interval, low: Fraction, high: Fraction) -> bool:
+    """Whether *interval* lies strictly inside ``(low, high)`` (so holds a part of it)."""
+    if interval.low is None or interval.high is None:
+        return False  # then it holds low or high, or nothing of [low, high]
+    return low < interval.low and interval.high < high
+
+
+def _ln_approx(args: list[Any], digits: int) -> RealValue:
+    return _log_approx("ln", _ln, ln_bounds, args, digits)
+
+
+def _log10_approx(args: list[Any], digits: int) -> RealValue:
+    return _log_approx("log10", _log10, log10_bounds, args, digits)
+
+
+def _log_approx(
+    name: str,
+    impl: Callable[[Pair], Pair],
+    bounds: Callable[[Fraction, Fraction, int], tuple[Fraction, Fraction]],
+    args: list[Any],
+    digits: int,
+) -> RealValue:
+    x = args[0]
+    if not isinstance(x, Approx):
+        try:
+            return _fraction(impl(as_pair(x)))
+        except ExpressionError as exc:
+            if exc.code != "PR324":
+                raise
+    low, high = ends(x)
+    if low <= 0:
+        if high <= 0:
+            raise _refuse(name, "needs a number above 0", "须大于 0")
+        raise Undecided
+    return Approx(*bounds(low, high, digits), (name, key_of(x)))
+
+
+def _exp_approx(args: list[Any], digits: int) -> RealValue:
+    x = args[0]
+    if not isinstance(x, Approx):
+        return _exp_of(x, x, digits, x)
+    return _exp_of(x.lo, x.hi, digits, x.key)
+
+
+def _exp_of(low: Fraction, high: Fraction, digits: int, key: object) -> RealValue:
+    _exp_limit(low)
+    _exp_limit(high)
+    if low == high == 0:
+        return Fraction(1)
+    return Approx(*exp_bounds(low, high, digits), ("exp", key))
+
+
+def _sqrt_approx(args: list[Any], digits: int) -> RealValue:
+    x = args[0]
+    if not isinstance(x, Approx):
+        try:
+            return _fraction(_sqrt(as_pair(x)))
+        except ExpressionError as exc:
+            if exc.code != "PR324":
+                raise
+    low, high = ends(x)
+    if low < 0:
+        if high < 0:
+            raise _refuse("sqrt", "needs a number of at least 0", "须不小于 0")
+        raise Undecided
+    return Approx(*sqrt_bounds(low, high, digits), ("sqrt", key_of(x)))
+
+
+def _positive_ends(name: str, x: RealValue) -> tuple[Fraction, Fraction]:
+    """The bounds of an argument that must be above 0 (for a logarithm inside)."""
+    low, high = ends(x)
+    if low <= 0:
+        if high <= 0:
+            raise _refuse(name, "needs numbers of at least 0", "各数须不小于 0")
+        raise Undecided
+    return low, high
+
+
+def _geomean_approx(args: list[Any], digits: int) -> RealValue:
+    if _all_exact(args):
+        try:
+            return _fraction(_geomean(*[as_pair(a) for a in args]))
+        except ExpressionError as exc:
+            if exc.code != "PR324":
+                raise
+    total_low, total_high = Fraction(0), Fraction(0)
+    for a in args:
+        low, high = _positive_ends("geomean", a)
+        logs = ln_bounds(low, high, digits + 5)
+        total_low, total_high = total_low + logs[0], total_high + logs[1]
+    n = len(args)
+    return Approx(
+        *exp_bounds(total_low / n, total_high / n, digits),
+        ("geomean", *map(key_of, args)),
+    )
+
+
+def weighted_geomean(values: list[Fraction], weights: list[Fraction], digits: int) -> RealValue:
+    """``Π values[i] ** (weights[i] / Σ weights)`` of exact values ≥ 0 and weights > 0.
+
+    0 when a value is 0; exact when every value is the same, or when the weights are equal
+    and the product has a rational root; otherwise bounds at *digits*.
+    """
+    if any(v == 0 for v in values):
+        return Fraction(0)
+    if all(v == values[0] for v in values):
+        return values[0]
+    if all(w == weights[0] for w in weights):
+        product = Fraction(1)
+        for v in values:
+            product *= v
+        check_size(product.numerator, product.denominator)
+        root = exact_root(product, len(values))
+        if root is not None:
+            return root
+    total = sum(weights, Fraction(0))
+    low, high = Fraction(0), Fraction(0)
+    for value, weight in zip(values, weights, strict=True):
+        logs = ln_bounds(value, value, digits + 5)
+        share = weight / total
+        low, high = low + share * logs[0], high + share * logs[1]
+    return Approx(*exp_bounds(low, high, digits), ("wgeomean", *values, "/", *weights))
+
+
+def power_approx(base: RealValue, exponent: RealValue, digits: int) -> RealValue:
+    """``base ** exponent`` of values that may be approximations (the bounded ``**``)."""
+    if not isinstance(base, Approx) and not isinstance(exponent, Approx):
+        try:
+            return _fraction(power(as_pair(base), as_pair(exponent)))
+        except ExpressionError as exc:
+            if exc.code != "PR324":
+                raise
+    key = ("**", key_of(base), key_of(exponent))
+    if not isinstance(exponent, Approx) and exponent.denominator == 1:
+        low, high = ends(base)  # a whole power is monotone where the base has one sign
+        if low <= 0 <= high:
+            raise Undecided
+        values = [_fraction(power(as_pair(x), as_pair(exponent))) for x in (low, high)]
+        return Approx(min(values), max(values), key)
+    low, high = ends(base)
+    if low <= 0:
+        if high < 0:
+            raise ExpressionError(
+                "PR314",
+                {
+                    "detail": "of a negative number needs a whole-number exponent",
+                    "detail_zh": "的底数为负时指数必须是整数",
+                },
+            )
+        raise Undecided
+    logs = ln_bounds(low, high, digits + 5)
+    e_low, e_high = ends(exponent)
+    products = [x * y for x in logs for y in (e_low, e_high)]
+    low, high = min(products), max(products)
+    _exp_limit(low)
+    _exp_limit(high)
+    return Approx(*exp_bounds(low, high, digits), key)
 
 
 #: How the static size bound of a call follows from its arguments' bounds (in bits).
@@ -484,6 +863,11 @@ class Function:
         array: the call on every row of a table at once (:class:`ArrayOps`), ``None`` for
             a function the columnar scorer leaves to the scalar path; the differential
             tests hold it equal to :attr:`impl` on every row.
+        approx: the call on values that may be approximations (:class:`Approx`, bounds
+            at a precision), for the evaluator that decides roundings of irrational values
+            (``_ziv``); a property test holds it equal to :attr:`impl` on exact values.
+        real: the value is mostly irrational (``ln``, ``sqrt``, ...): :attr:`impl` gives it
+            only when it is rational and raises PR324 otherwise.
     """
 
     name: str
@@ -494,6 +878,8 @@ class Function:
     returns: Type = "num"
     inline: Inline | None = None
     array: ArrayForm | None = None
+    approx: ApproxForm | None = None
+    real: bool = False
 
     def size_bound(self, sizes: list[int]) -> int:
         """Bits of the result, from the bits of each argument."""
@@ -514,6 +900,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "smallest of its arguments",
             inline=_inline_extreme(smaller=True),
             array=_extreme_array(smaller=True),
+            approx=_increasing("min"),
         ),
         Function(
             "max",
@@ -522,17 +909,33 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "largest of its arguments",
             inline=_inline_extreme(smaller=False),
             array=_extreme_array(smaller=False),
+            approx=_increasing("max"),
         ),
-        Function("abs", _abs, "num", "absolute value", array=_abs_array),
+        Function("abs", _abs, "num", "absolute value", array=_abs_array, approx=_corners("abs")),
         Function(
             "clamp",
             _clamp,
             "num num num",
             "clamp(x, low, high): x kept within [low, high]",
             array=_clamp_array,
+            approx=_increasing("clamp"),
         ),
-        Function("floor", _floor, "num", "largest whole number not above x", array=_floor_array),
-        Function("ceil", _ceil, "num", "smallest whole number not below x", array=_ceil_array),
+        Function(
+            "floor",
+            _floor,
+            "num",
+            "largest whole number not above x",
+            array=_floor_array,
+            approx=_increasing("floor"),
+        ),
+        Function(
+            "ceil",
+            _ceil,
+            "num",
+            "smallest whole number not below x",
+            array=_ceil_array,
+            approx=_increasing("ceil"),
+        ),
         Function(
             "ratio",
             _ratio,
@@ -540,6 +943,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "ratio(actual, target) = min(actual / target, 1) (正向)",
             "sum",
             array=_ratio_array,
+            approx=_corners("ratio"),
         ),
         Function(
             "reverse_ratio",
@@ -548,6 +952,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "reverse_ratio(actual, target) = min(target / actual, 1); 1 when actual is 0 (反向)",
             "sum",
             array=_reverse_ratio_array,
+            approx=_corners("reverse_ratio"),
         ),
         Function(
             "steps",
@@ -556,6 +961,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "steps(amount, interval): number of whole intervals in amount, 0 if amount <= 0",
             "sum",
             array=_steps_array,
+            approx=_corners("steps"),
         ),
         Function(
             "lookup",
@@ -563,6 +969,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "lookup",
             'lookup(x, "[a, b)", points, ..., default): points of the first interval holding x',
             array=_lookup_array,
+            approx=_lookup_approx,
         ),
         Function(
             "count",
@@ -587,6 +994,47 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "checklist(cond, points, ...): sum of the points whose condition holds",
             "sum",
             array=_checklist_array,
+            approx=_increasing("checklist"),
+        ),
+        Function(
+            "ln",
+            _ln,
+            "num",
+            "natural logarithm of x > 0 (correctly rounded where the value is rounded)",
+            approx=_ln_approx,
+            real=True,
+        ),
+        Function(
+            "log10",
+            _log10,
+            "num",
+            "logarithm to base 10 of x > 0 (correctly rounded where the value is rounded)",
+            approx=_log10_approx,
+            real=True,
+        ),
+        Function(
+            "exp",
+            _exp,
+            "num",
+            "e to the power x, |x| <= 700 (correctly rounded where the value is rounded)",
+            approx=_exp_approx,
+            real=True,
+        ),
+        Function(
+            "sqrt",
+            _sqrt,
+            "num",
+            "square root of x >= 0 (correctly rounded where the value is rounded)",
+            approx=_sqrt_approx,
+            real=True,
+        ),
+        Function(
+            "geomean",
+            _geomean,
+            "num+",
+            "geometric mean of numbers >= 0: (a * b * ...) ** (1 / n), 0 if one is 0",
+            approx=_geomean_approx,
+            real=True,
         ),
     )
 }

@@ -189,6 +189,14 @@ def score_text(node: NodeTrace, lang: Lang) -> str:
     return format_number(node.score, node.places)
 
 
+def graded(trace: Trace) -> bool:
+    """Whether the report shows a grade: the scheme has bands, or a grade override fired.
+
+    A rank-only scheme (a league table) declares no bands; its reports show ranks only.
+    """
+    return bool(trace.bands) or bool(trace.grade.label)
+
+
 def grade_label(trace: Trace, lang: Lang) -> str:
     """The grade's label (with the English label in English output)."""
     grade = trace.grade
@@ -198,6 +206,8 @@ def grade_label(trace: Trace, lang: Lang) -> str:
 def gap_lines(trace: Trace, lang: Lang) -> list[str]:
     """The shortfall to the next band and the fewest indicators that would reach it."""
     gap = trace.gap
+    if not trace.bands:
+        return []  # rank-only: no band to be in or to reach
     if gap is None:
         return [ui("top_band", lang)]
     label = gap.label

@@ -31,6 +31,7 @@ from perfrules.errors import Lang
 from perfrules.reports._layout import (
     depth_of,
     grade_label,
+    graded,
     level_cells,
     level_titles,
     table_rows,
@@ -152,15 +153,16 @@ def render_xlsx(trace: Trace, lang: Lang, *, date: dt.date | None = None) -> byt
     last = first + len(rows) - 1
 
     # --- the grade ----------------------------------------------------------------------
-    grade_row = last + 1
-    sheet.cell(grade_row, 1, ui("form.grade", lang))
-    sheet.merge_cells(start_row=grade_row, start_column=1, end_row=grade_row, end_column=depth)
-    sheet.cell(grade_row, first_number, sheet_value(grade_label(trace, lang)))
-    sheet.merge_cells(
-        start_row=grade_row, start_column=first_number, end_row=grade_row, end_column=width
-    )
-    for column in range(1, width + 1):
-        sheet.cell(grade_row, column).font = Font(bold=True)
+    grade_row = last + 1 if graded(trace) else last  # a rank-only scheme: no grade row
+    if graded(trace):
+        sheet.cell(grade_row, 1, ui("form.grade", lang))
+        sheet.merge_cells(start_row=grade_row, start_column=1, end_row=grade_row, end_column=depth)
+        sheet.cell(grade_row, first_number, sheet_value(grade_label(trace, lang)))
+        sheet.merge_cells(
+            start_row=grade_row, start_column=first_number, end_row=grade_row, end_column=width
+        )
+        for column in range(1, width + 1):
+            sheet.cell(grade_row, column).font = Font(bold=True)
     for row_cells in sheet.iter_rows(min_row=first, max_row=grade_row, max_col=width):
         for cell in row_cells:
             cell.border = _BOX

@@ -22,6 +22,7 @@ from perfrules.reports._layout import (
     depth_of,
     gap_lines,
     grade_label,
+    graded,
     level_cells,
     level_titles,
     score_text,
@@ -195,10 +196,11 @@ def _table(trace: Trace, lang: Lang) -> str:
             f'<td class="num">{escape(weight_text(node))}</td><td></td><td></td>'
             f'<td class="num"{cell_id}>{_num(node.score, places)}</td><td></td></tr>'
         )
-    out.append(
-        f'<tr class="grade-row"><td colspan="{depth}">{escape(ui("form.grade", lang))}</td>'
-        f'<td colspan="5">{escape(grade_label(trace, lang))}</td></tr>'
-    )
+    if graded(trace):  # a rank-only scheme has no grade row
+        out.append(
+            f'<tr class="grade-row"><td colspan="{depth}">{escape(ui("form.grade", lang))}</td>'
+            f'<td colspan="5">{escape(grade_label(trace, lang))}</td></tr>'
+        )
     out.append("</tbody></table>")
     out += [f'<p class="legend">{escape(text)}</p>' for text in counted_legend(trace, lang)]
     return "".join(out)
@@ -230,7 +232,13 @@ def render_html(trace: Trace, lang: Lang, edition: Edition = "analysis") -> str:
     label = grade_label(trace, lang)
     gap = " ".join(gap_lines(trace, lang))
     analysis = edition == "analysis"
-    gap_block = f'\n  <div class="gap" id="gap">{escape(gap)}</div>' if analysis else ""
+    gap_block = f'\n  <div class="gap" id="gap">{escape(gap)}</div>' if analysis and gap else ""
+    grade_block = (
+        f'\n  <div><div class="meta">{escape(ui("grade", lang))}</div>\n'
+        f'    <div class="grade" id="grade">{escape(label)}</div></div>'
+        if graded(trace)
+        else ""  # rank-only: the rank is in the cohort list below
+    )
     chart = _chart(trace, lang) if analysis else ""
     cohort_items = "".join(f"<li>{escape(text)}</li>" for text in cohort_lines(trace, lang))
     cohort = f'<ul class="cohort" id="cohort">{cohort_items}</ul>' if cohort_items else ""
@@ -281,9 +289,7 @@ def render_html(trace: Trace, lang: Lang, edition: Edition = "analysis") -> str:
 <p class="meta">{unit}</p>
 <div class="headline">
   <div><div class="meta">{escape(ui("total", lang))}</div>
-    <div class="total" id="total">{total}</div></div>
-  <div><div class="meta">{escape(ui("grade", lang))}</div>
-    <div class="grade" id="grade">{escape(label)}</div></div>{gap_block}
+    <div class="total" id="total">{total}</div></div>{grade_block}{gap_block}
 </div>
 {cohort}
 {chart}

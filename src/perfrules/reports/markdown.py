@@ -11,6 +11,7 @@ from perfrules.reports._layout import (
     depth_of,
     gap_lines,
     grade_label,
+    graded,
     level_titles,
     score_text,
     table_rows,
@@ -57,7 +58,10 @@ def render_markdown(trace: Trace, lang: Lang) -> str:
     total = _num(trace.total, trace.total_places)
     label = grade_label(trace, lang)
     lines += [f"\n{text}" for text in counted_legend(trace, lang)]
-    lines += ["", f"**{ui('total', lang)}**: {total}　**{ui('grade', lang)}**: {label}"]
+    heading = f"**{ui('total', lang)}**: {total}"
+    if graded(trace):  # a rank-only scheme shows its rank below, no grade
+        heading += f"　**{ui('grade', lang)}**: {label}"
+    lines += ["", heading]
     lines += gap_lines(trace, lang)
     cohort = cohort_lines(trace, lang)
     if cohort:

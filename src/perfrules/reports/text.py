@@ -28,6 +28,7 @@ from perfrules.reports._layout import (
     depth_of,
     gap_lines,
     grade_label,
+    graded,
     level_titles,
     score_text,
     table_rows,
@@ -133,13 +134,17 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
     line = Text()
     line.append(f"{ui('total', lang)}: ", style="bold")
     line.append(_num(trace.total, trace.total_places), style="bold green")
-    line.append(f"  {ui('grade', lang)}: ", style="bold")
-    line.append(_printable(grade_label(trace, lang)), style="bold green")
-    line.append(f"  [{_num(grade.min)}, {_num(grade.max)}{']' if grade.max == trace.max else ')'}")
+    if graded(trace):
+        line.append(f"  {ui('grade', lang)}: ", style="bold")
+        line.append(_printable(grade_label(trace, lang)), style="bold green")
+        closed = "]" if grade.max == trace.max else ")"
+        line.append(f"  [{_num(grade.min)}, {_num(grade.max)}{closed}")
     console.print(line)
     for note in trace.root.notes:
         console.print(terminal_text(note_text(note.kind, dict(note.params), lang), style="yellow"))
-    console.print(terminal_text(_gap_text(trace, lang)))
+    gap = _gap_text(trace, lang)
+    if gap:
+        console.print(terminal_text(gap))
     for text in cohort_lines(trace, lang):
         console.print(terminal_text(text))
 
@@ -169,7 +174,7 @@ def render_explain(trace: Trace, ids: Sequence[str], lang: Lang, console: Consol
             _explain_group(node, lang, console)
 
     visit(trace.root)
-    if not wanted or trace.root.id in wanted:
+    if (not wanted or trace.root.id in wanted) and trace.bands:
         console.print(terminal_text(_gap_text(trace, lang)))
     # The cohort's values and the rank explain any row that reads them.
     for text in cohort_lines(trace, lang):
@@ -492,8 +497,9 @@ def render_batch_summary(
         return
     counts = ui("batch.counts", lang, out=out, scored=summary["scored"], failed=summary["failed"])
     console.print(terminal_text(counts, style="bold"))
-    grades = ", ".join(f"{label} {count}" for label, count in summary["grades"].items())
-    console.print(terminal_text(ui("batch.grades", lang, grades=grades)))
+    if summary["grades"]:  # none for a rank-only scheme
+        grades = ", ".join(f"{label} {count}" for label, count in summary["grades"].items())
+        console.print(terminal_text(ui("batch.grades", lang, grades=grades)))
     if summary["mean_total"] is not None:
         mean = ui("batch.mean", lang, mean=summary["mean_total"], median=summary["median_total"])
         console.print(terminal_text(mean))

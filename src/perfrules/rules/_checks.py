@@ -29,6 +29,7 @@ from perfrules.expressions import (
     build_named_formula,
     check_identifier,
     compile_expression,
+    real_calls,
 )
 from perfrules.model import Scheme, TargetTextError, derive_target
 from perfrules.rules._loader import KeyPath, Sections, Source
@@ -200,11 +201,12 @@ def _close(name: str, candidates: Mapping[str, object]) -> str:
 
 
 def check_bands(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
-    """Bands: present, distinct, non-empty, highest first, no gap, no overlap, cover [0, max]."""
+    """Bands: distinct, non-empty, highest first, no gap, no overlap, cover [0, max].
+
+    A scheme may declare none: a rank-only scheme (a league table) gives no grade.
+    """
     bands = scheme.bands
     if not bands:
-        if ("bands",) not in broken:
-            yield Diagnostic("PR215", ())
         return
     top_max = scheme.max
     labels: set[str] = set()
@@ -271,7 +273,11 @@ def check_bands(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
 
 
 def check_settings(scheme: Scheme) -> Iterator[Diagnostic]:
-    """Rounding places, inputs and scales."""
+    """Rounding places, inputs and scales; a geometric group is rounded."""
+    for group_id, group in scheme.groups.items():
+        kept = group.places if group.places is not None else scheme.rounding.group
+        if group.aggregate == "geometric" and kept == "none":
+            yield Diagnostic("PR238", ("groups", group_id, "aggregate"), {"group": group_id})
     places = [
         (("rounding", "indicator"), scheme.rounding.indicator),
         (("rounding", "group"), scheme.rounding.group),
@@ -435,6 +441,15 @@ def check_formulas(
             )
             continue
         result.expressions[indicator_id] = expression
+        places = indicator.places if indicator.places is not None else scheme.rounding.indicator
+        if expression.real and places == "none":
+            result.diagnostics.append(
+                Diagnostic(
+                    "PR237",
+                    path if indicator.formula is not None else ("indicators", indicator_id),
+                    {"indicator": indicator_id, "calls": ", ".join(real_calls(expression))},
+                )
+            )
         if (
             indicator.show is not None
             and indicator.show not in expression.names | indicator.params.keys()

@@ -112,7 +112,7 @@ class Summary:
             "units": self.units,
             "scored": count,
             "failed": self.failed,
-            "grades": {b[0]: self.grades.get(b[0], 0) for b in plan.bands},
+            "grades": {g.label: self.grades.get(g.label, 0) for g in plan.grades},
             "mean_total": None if mean is None else mean_text(mean),
             "median_total": None if median is None else mean_text(median),
             "most_points_lost": [
