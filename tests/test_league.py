@@ -261,3 +261,41 @@ def test_the_league_workbook_keeps_numbers_as_numbers_and_shared_ranks_as_text(t
     assert sheet.cell(row=4, column=1).data_type == "s"  # =2 is text, not a formula
     assert rows[2][-1] == "new"
     assert rows[0][-1] == "▲1"
+
+
+def _rank_only(tmp_path):
+    """The ranking index without its grade bands: a league table and nothing else."""
+    text = _scheme(tmp_path).read_text(encoding="utf-8")
+    head, _, rest = text.partition("[[bands]]")
+    rest = rest[rest.index("[indicators.") :]
+    path = tmp_path / "rank-only.toml"
+    path.write_text(head + rest, encoding="utf-8")
+    return path
+
+
+def test_a_rank_only_league_table_has_no_grade_column(tmp_path):
+    scheme = _rank_only(tmp_path)
+    units = _units(tmp_path)
+    page = tmp_path / "table.html"
+    result = _run("score", str(scheme), str(units), "--out", str(page), "--lang", "en")
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    assert '<td class="num rank">1</td>' in html
+    assert 'class="grade"' not in html
+    assert "<th>Grade</th>" not in html
+
+
+def test_the_league_workbook_puts_each_score_under_its_heading(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    last, new = _years(tmp_path)
+    for scheme, grade in ((_scheme(tmp_path), ["A"]), (_rank_only(tmp_path), [])):
+        out = tmp_path / f"league-{len(grade)}.xlsx"
+        result = _run("diff", str(scheme), "--units", str(last), str(new), "--out", str(out))
+        assert result.exit_code == 0, result.output
+        sheet = openpyxl.load_workbook(out).active
+        headers = [c.value for c in sheet[2]]
+        first = next(r for r in sheet.iter_rows(min_row=3, values_only=True) if r[1] == "B")
+        assert len(headers) == len(first)
+        economy = headers.index("Economy (40)")
+        assert isinstance(first[economy], (int, float))  # a score, not the grade's text
+        assert ("Grade" in headers or "等级" in headers) == bool(grade)

@@ -428,6 +428,8 @@ class LeagueTable:
         columns: ``(id, name, weight)`` of each score shown (the top level of the tree).
         movers: the table has a movement column (against last year's results).
         unranked: units scored but not ranked, and units that failed (unit, why).
+        graded: the table has a grade column (a rank-only scheme has none, unless a grade
+            override gave some unit a grade).
     """
 
     title: str
@@ -440,3 +442,4 @@ class LeagueTable:
     movers: bool = False
     unranked: tuple[tuple[str, str], ...] = ()
     dropped: tuple[str, ...] = ()
+    graded: bool = True

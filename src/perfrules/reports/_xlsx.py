@@ -274,7 +274,7 @@ def render_league_xlsx(table: LeagueTable, lang: Lang) -> bytes:
         table.rank_label or ui("league.rank", lang),
         ui("league.unit", lang),
         ui("total", lang),
-        ui("grade", lang),
+        *([ui("grade", lang)] if table.graded else []),
         *(f"{name} ({weight})" for _, name, weight in table.columns),
     ]
     if table.movers:
@@ -289,7 +289,8 @@ def render_league_xlsx(table: LeagueTable, lang: Lang) -> bytes:
         numbers = [row.total, *row.scores]
         rank: int | str = int(row.rank) if row.rank.isdigit() else sheet_value(row.rank)
         values: list[Any] = [rank, sheet_value(row.unit)]
-        values += [_shown_number(numbers[0]), sheet_value(row.grade)]
+        values += [_shown_number(numbers[0])]
+        values += [sheet_value(row.grade)] if table.graded else []
         values += [_shown_number(text) for text in numbers[1:]]
         if table.movers:
             movement = ui("league.new", lang) if row.movement == "new" else row.movement or ""
@@ -297,7 +298,8 @@ def render_league_xlsx(table: LeagueTable, lang: Lang) -> bytes:
         sheet.append(values)
         text_cells(sheet[sheet.max_row])
         for column, text in enumerate(numbers, start=3):
-            target = sheet.cell(row=sheet.max_row, column=column if column == 3 else column + 1)
+            skip = 1 if table.graded and column > 3 else 0  # the grade column after the total
+            target = sheet.cell(row=sheet.max_row, column=column + skip)
             places = len(text.partition(".")[2]) if "." in text else 0
             target.number_format = _format(places)
     sheet.print_title_rows = "2:2"

@@ -48,7 +48,7 @@ def render_league_html(table: LeagueTable, lang: Lang) -> str:
         escape(table.rank_label or ui("league.rank", lang)),
         escape(ui("league.unit", lang)),
         escape(ui("total", lang)),
-        escape(ui("grade", lang)),
+        *([escape(ui("grade", lang))] if table.graded else []),
         *(f"{escape(name)} ({escape(weight)})" for _, name, weight in table.columns),
     ]
     if table.movers:
@@ -60,7 +60,7 @@ def render_league_html(table: LeagueTable, lang: Lang) -> str:
             f'<td class="num rank">{escape(row.rank)}</td>',
             f'<td class="unit">{escape(row.unit)}</td>',
             f'<td class="num total">{escape(row.total)}</td>',
-            f'<td class="grade">{escape(row.grade)}</td>',
+            *([f'<td class="grade">{escape(row.grade)}</td>'] if table.graded else []),
             *(f'<td class="num">{escape(score)}</td>' for score in row.scores),
         ]
         if table.movers:

@@ -81,4 +81,5 @@ def league_table(
         movers=movers is not None,
         unranked=tuple(unranked),
         dropped=() if movers is None else tuple(m.unit for m in movers.dropped),
+        graded=bool(plan.grades) or any(row.grade for row in rows),
     )
