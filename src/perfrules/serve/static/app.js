@@ -293,12 +293,19 @@ async function lintSource(view) {
     }));
 }
 
+let opening = 0; // the latest openRules call: an older answer arriving late is dropped
+
 async function openRules(path) {
+  const call = ++opening;
   const { status, data } = await apiJson("GET", `/api/file?path=${encodeURIComponent(path)}`);
+  if (call !== opening) return;
   if (status !== 200) {
     $("rules-status").textContent = data.error;
     return;
   }
+  // the same file, unchanged, is already open (the page's first load and a select racing):
+  // keep the editor and what was typed since, such as next year's number
+  if (editorView && opened.path === data.path && opened.sha256 === data.sha256) return;
   opened = { path: data.path, sha256: data.sha256 };
   const year = /^year\s*=\s*(\d{4})/m.exec(data.text);
   $("rules-year").value = year ? String(Number(year[1]) + 1) : String(new Date().getFullYear());
