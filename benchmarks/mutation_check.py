@@ -201,6 +201,12 @@ MUTANTS = [
         "        if False:\n            num, den",
     ),
     (
+        "a row not counted is left out of the weight renormalised from",
+        TOTALS,
+        "for i in self.plan.counted_leaves if not scored(i)), _ZERO)",
+        "for i in self.plan.leaves if not scored(i)), _ZERO)",
+    ),
+    (
         "rows not counted are counted",
         PLAN,
         "    counted_leaves = tuple(i for i in leaves if frozen[i].counted)",

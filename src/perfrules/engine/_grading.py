@@ -91,7 +91,7 @@ def _loss_table(plan: Plan) -> tuple[tuple[int, str, int, int, int], ...]:
     return table
 
 
-def loss_order(plan: Plan, values: tuple[Any, ...]) -> LossOrder:
+def loss_order(plan: Plan, values: Sequence[Any]) -> LossOrder:
     """The counted rows that lost points, in :func:`by_loss` order, from a record's scores.
 
     *values* are the record's scores as integer pairs by node index (``None``: excluded,
@@ -126,7 +126,7 @@ def gap_for(
     position: int,
     total: Fraction,
     losses: LossOrder,
-    applicable: Fraction,
+    excluded: Fraction,
     record: tuple[Sequence[int | None], Sequence[int]],
 ) -> Gap | None:
     """The next band up from band *position* and the fewest indicators that reach it.
@@ -136,15 +136,13 @@ def gap_for(
         position: the band the total is in.
         total: the total.
         losses: the rows that lost points, from :func:`loss_order` or :func:`by_loss`.
-        applicable: the weight of the counted rows not excluded. When it differs from what
-            the rows are scaled to, the total was renormalised, and each lost point weighs
-            ``max / applicable`` on the total.
+        excluded: the weight of the counted rows left out (:meth:`Totals.left_out`). When
+            the rows that count weigh other than what they are scaled to, the total was
+            renormalised, and each lost point weighs ``max / their weight`` on the total.
         record: the scores and unrounded subtotals of the evaluation (integer pairs by node
             and by group position), on which the totals are run again.
     """
-    found = gap_rows(
-        plan, position, total.numerator, total.denominator, losses, applicable, record
-    )
+    found = gap_rows(plan, position, total.numerator, total.denominator, losses, excluded, record)
     if found is None:
         return None
     band, sn, sd, rows, fn, fd = found
@@ -162,7 +160,7 @@ def gap_rows(
     total_num: int,
     total_den: int,
     losses: LossOrder,
-    applicable: Fraction,
+    excluded: Fraction,
     record: tuple[Sequence[int | None], Sequence[int]],
 ) -> tuple[int, int, int, list[Any], int, int] | None:
     """:func:`gap_for` in integers.
@@ -179,9 +177,7 @@ def gap_rows(
     low = plan.bands[position - 1][1]
     sn = low.numerator * total_den - total_num * low.denominator
     sd = low.denominator * total_den
-    factor = totals.factor(applicable)
+    factor = totals.factor(totals.rows_weight - excluded)
     values, pres = record
-    rows = totals.fewest(
-        position, values, pres, totals.rows_weight - applicable, losses.rows, losses.common
-    )
+    rows = totals.fewest(position, values, pres, excluded, losses.rows, losses.common)
     return position - 1, sn, sd, rows, factor.numerator, factor.denominator

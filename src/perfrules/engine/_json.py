@@ -278,7 +278,7 @@ class JsonParts(TreeParts):
             values[0],
             values[1],
             self._loss_order(),
-            self.applicable(),
+            self.left_out(),
             (values, self.out[3]),
         )
         if found is None:

@@ -14,6 +14,7 @@ from typing import Any, Final
 from perfrules._numbers import exact_fraction, format_number, to_decimal
 from perfrules.engine._grading import LossOrder, gap_for, grade_of, loss_order
 from perfrules.engine._plan import Plan
+from perfrules.engine._totals import totals_of
 from perfrules.facts import Facts
 from perfrules.trace import (
     CohortTrace,
@@ -123,19 +124,13 @@ class RecordParts:
         num = values[2 * index]
         return None if num is None else exact_fraction(num, values[2 * index + 1])
 
-    def applicable(self) -> Fraction:
-        """The weight of the indicators not excluded."""
+    def left_out(self) -> Fraction:
+        """The weight of the counted indicators left out (not applicable), by the totals."""
         unit = self.out[0]
         if unit is None or not unit.excluded:
-            return self.plan.leaf_weights[0]
-        return sum(
-            (
-                self.plan.nodes[i].weight
-                for i in self.plan.counted_leaves
-                if self.out[2][2 * i] is not None
-            ),
-            _ZERO,
-        )
+            return _ZERO
+        values = self.out[2]
+        return totals_of(self.plan).left_out(lambda i: values[2 * i] is not None)
 
     def gap(self) -> Gap | None:
         """The next band up and the fewest indicators to reach it (``None`` if overridden)."""
@@ -146,7 +141,7 @@ class RecordParts:
             self.out[5],
             self.total_exact(),
             self._loss_order(),
-            self.applicable(),
+            self.left_out(),
             (self.out[2], self.out[3]),
         )
 

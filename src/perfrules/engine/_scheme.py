@@ -25,7 +25,7 @@ from perfrules.engine._cohort import (
 )
 from perfrules.engine._cohorts import Cohorts, shared_of
 from perfrules.engine._general import GeneralPath, Unit
-from perfrules.engine._grading import by_loss, gap_for, grade_of
+from perfrules.engine._grading import gap_for, grade_of, loss_order
 from perfrules.engine._kernel import EMPTY, build_kernel
 from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
@@ -344,22 +344,8 @@ class CompiledScheme:
         plan = self.plan
         scores = {i: _exact(result.scores.get(plan.nodes[i].id)) for i in plan.leaves}
         values, pres, excluded = self.totals.record(scores)
-        rows = []
-        for i in plan.counted_leaves:
-            node = plan.nodes[i]
-            score = scores[i]
-            if score is not None:
-                lost = node.weight - score
-                if lost > 0:
-                    rows.append((lost.numerator, lost.denominator, i, node.id))
-        return gap_for(
-            plan,
-            position,
-            result.total_exact,
-            by_loss(plan, rows),
-            self.totals.rows_weight - excluded,
-            (values, pres),
-        )
+        losses = loss_order(plan, values)  # the one order the trace's losses have too
+        return gap_for(plan, position, result.total_exact, losses, excluded, (values, pres))
 
     def grade_for(self, total: Fraction | Decimal | int) -> Grade:
         """The band a total of *total* falls in (what ``evaluate`` grades it), by the totals."""

@@ -146,6 +146,14 @@ class Totals:
         return "\n".join(lines)
 
     # --- fit and renormalisation ----------------------------------------------------------
+    def left_out(self, scored: Callable[[int], bool]) -> Fraction:
+        """The weight of the counted rows without a score (*scored* says, by node index).
+
+        What renormalisation scales the rows' sum up from: the rows' weight less this.
+        """
+        nodes = self.plan.nodes
+        return sum((nodes[i].weight for i in self.plan.counted_leaves if not scored(i)), _ZERO)
+
     def renormalise(self, num: int, den: int, excluded: Fraction) -> tuple[int, int]:
         """The counted rows' sum ``num / den`` as the total before its rounding.
 
@@ -286,9 +294,7 @@ class Totals:
         nodes = plan.nodes
         values: list[int | None] = [None, 1] * len(nodes)
         pres: list[int] = [0, 1] * len(plan.group_positions)
-        excluded = sum(
-            (nodes[i].weight for i in plan.counted_leaves if scores.get(i) is None), _ZERO
-        )
+        excluded = self.left_out(lambda i: scores.get(i) is not None)
         for index in plan.post_order:
             node = nodes[index]
             if node.kind == "indicator":
