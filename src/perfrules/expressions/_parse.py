@@ -856,3 +856,22 @@ def build_program(
         infos=tuple(builder.infos),
         max_size=builder.max_size,
     )
+
+
+def zero_division(node: ast.AST, text: str) -> ExpressionError:
+    """``PR316`` for a division by zero in *node*, naming the divisor as written.
+
+    The divisor is a division's right side, a power's base (``0 ** -1``) or a call's second
+    argument (``ratio(a, 0)``); the error is placed at *node* in the formula *text*.
+    """
+    divisor: ast.AST = node
+    if isinstance(node, ast.BinOp):
+        divisor = node.left if isinstance(node.op, ast.Pow) else node.right
+    elif isinstance(node, ast.Call) and len(node.args) > 1:
+        divisor = node.args[1]
+    return ExpressionError(
+        "PR316",
+        {"expr": getattr(divisor, "pr_text", "?")},
+        offset=getattr(node, "pr_offset", 0),
+        text=text,
+    )

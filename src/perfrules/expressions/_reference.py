@@ -23,7 +23,7 @@ from simpleeval import InvalidExpression, NameNotDefined, SimpleEval
 from perfrules.errors import ExpressionError
 from perfrules.expressions._functions import FUNCTIONS, as_fraction, checked_pow
 from perfrules.expressions._limits import MAX_BITS
-from perfrules.expressions._parse import Program
+from perfrules.expressions._parse import Program, zero_division
 
 
 def _check(value: Fraction) -> Fraction:
@@ -96,17 +96,7 @@ class _Evaluator(SimpleEval):  # type: ignore[misc]  # simpleeval is untyped
         except ExpressionError as exc:
             raise exc.placed(getattr(node, "pr_offset", 0), self.program.text) from None
         except ZeroDivisionError:
-            divisor: ast.AST = node
-            if isinstance(node, ast.BinOp):
-                divisor = node.left if isinstance(node.op, ast.Pow) else node.right
-            elif isinstance(node, ast.Call) and len(node.args) > 1:
-                divisor = node.args[1]
-            raise ExpressionError(
-                "PR316",
-                {"expr": getattr(divisor, "pr_text", "?")},
-                offset=getattr(node, "pr_offset", 0),
-                text=self.program.text,
-            ) from None
+            raise zero_division(node, self.program.text) from None
         except NameNotDefined as exc:
             raise ExpressionError(
                 "PR302",

@@ -37,7 +37,7 @@ from perfrules.expressions._functions import (
     key_of,
     power_approx,
 )
-from perfrules.expressions._parse import Program
+from perfrules.expressions._parse import Program, zero_division
 from perfrules.expressions._real import MAX_DIGITS, MAX_WORK, START_DIGITS, Approx, Undecided
 
 __all__ = ["REAL_FUNCTIONS", "decide_with", "is_real", "real_nodes", "settle", "walk"]
@@ -128,17 +128,7 @@ class _Walker:
         except (Undecided, ExpressionError):
             raise
         except ZeroDivisionError:
-            divisor: ast.AST = node
-            if isinstance(node, ast.BinOp):
-                divisor = node.left if isinstance(node.op, ast.Pow) else node.right
-            elif isinstance(node, ast.Call) and len(node.args) > 1:
-                divisor = node.args[1]
-            raise ExpressionError(
-                "PR316",
-                {"expr": getattr(divisor, "pr_text", "?")},
-                offset=getattr(node, "pr_offset", 0),
-                text=self.program.text,
-            ) from None
+            raise zero_division(node, self.program.text) from None
         if self.record is not None:
             rec = getattr(node, "pr_rec", -1)
             for k in ((rec,) if rec >= 0 else ()) + tuple(getattr(node, "pr_formula_recs", ())):

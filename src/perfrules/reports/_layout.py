@@ -20,6 +20,18 @@ from perfrules.trace import NodeTrace, Trace
 _ZH_LEVELS = "一二三四五六七八九"
 
 
+#: The look every HTML page of perfrules shares (a report, a league table, a sensitivity
+#: chart): CJK fonts first, a readable column, the title and its line of facts. Each page
+#: sets ``--ink`` and ``--muted`` in its ``:root``.
+PAGE_CSS: Final = """\
+body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
+       system-ui, sans-serif; color: var(--ink); margin: 2rem auto; max-width: 1100px;
+       padding: 0 1rem; }
+h1 { font-size: 1.4rem; margin-bottom: .2rem; }
+.meta { color: var(--muted); margin-top: 0; }
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One table row.

@@ -17,6 +17,7 @@ from perfrules._messages import ui
 from perfrules._numbers import ROUNDING, format_number, format_short
 from perfrules.errors import Lang
 from perfrules.reports._layout import (
+    PAGE_CSS,
     cohort_lines,
     counted_legend,
     depth_of,
@@ -37,15 +38,13 @@ __all__ = ["EDITIONS", "Edition", "render_html"]
 Edition = Literal["filing", "analysis"]
 EDITIONS: Final[tuple[Edition, ...]] = ("filing", "analysis")
 
-_CSS = """
+_CSS = (
+    """
 :root { --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --bar: #3e7cb1; --lost: #f0b429; }
 * { box-sizing: border-box; }
-body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
-       system-ui, sans-serif; color: var(--ink); margin: 2rem auto; max-width: 1100px;
-       padding: 0 1rem; }
-h1 { font-size: 1.4rem; margin-bottom: .2rem; }
-.meta { color: var(--muted); margin-top: 0; }
-.headline { display: flex; gap: 2rem; align-items: baseline; margin: 1rem 0; }
+"""
+    + PAGE_CSS
+    + """.headline { display: flex; gap: 2rem; align-items: baseline; margin: 1rem 0; }
 .total { font-size: 2.4rem; font-weight: 700; }
 .grade { font-size: 1.6rem; font-weight: 700; color: var(--bar); white-space: nowrap; }
 .gap { color: var(--muted); }
@@ -82,6 +81,7 @@ td.reason { min-width: 8em; }
   .signatures { margin-top: 1rem; }
 }
 """
+)
 
 _SCRIPT = """
 (function () {

@@ -13,17 +13,16 @@ from typing import Final
 from perfrules._messages import ui
 from perfrules._outcomes import LeagueTable
 from perfrules.errors import Lang
+from perfrules.reports._layout import PAGE_CSS
 
 __all__ = ["render_league_html"]
 
-_CSS: Final = """
+_CSS: Final = (
+    """
 :root { --ink: #1f2933; --muted: #616e7c; --line: #d9e2ec; --up: #2f8132; --down: #b42318; }
-body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
-       system-ui, sans-serif; color: var(--ink); margin: 2rem auto; max-width: 1100px;
-       padding: 0 1rem; }
-h1 { font-size: 1.4rem; margin-bottom: .2rem; }
-.meta { color: var(--muted); margin-top: 0; }
-table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+"""
+    + PAGE_CSS
+    + """table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 th, td { border: 1px solid var(--line); padding: .35rem .5rem; }
 th { background: #f0f4f8; text-align: left; white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
@@ -34,6 +33,7 @@ footer, .aside { color: var(--muted); font-size: .85rem; margin-top: 1rem; }
 @page { size: A4; margin: 14mm 12mm; }
 @media print { body { margin: 0; max-width: none; padding: 0; font-size: 10pt; } }
 """
+)
 
 
 def _movement_class(movement: str) -> str:

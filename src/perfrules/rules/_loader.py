@@ -50,7 +50,7 @@ from perfrules.model import (
     SchemeInfo,
 )
 from perfrules.rules._installed import installed_pack, is_pack_id, pack_scheme
-from perfrules.rules._locate import SourceMap, locate
+from perfrules.rules._locate import SourceMap, Span, locate
 
 KeyPath = tuple[str | int, ...]
 
@@ -150,22 +150,12 @@ class Source:
         """Give *diagnostic* its file, line, column and source line."""
         file = self.file_of(diagnostic.path)
         source_map = self.maps.get(file) if file else None
-        if source_map is None:
+        if file is None or source_map is None:
             return diagnostic.located(file=file, line=0, column=0)
-        if value_offset is not None:
-            line, column, end_line, end_column = source_map.value_span(
-                diagnostic.path, value_offset
-            )
-        else:
-            line, column, end_line, end_column = source_map.span(diagnostic.path)
-        return diagnostic.located(
-            file=file,
-            line=line,
-            column=column,
-            excerpt=source_map.line_text(line),
-            end_line=end_line,
-            end_column=end_column,
-        )
+        if value_offset is None:
+            return _place_in(diagnostic, source_map, file)
+        span = source_map.value_span(diagnostic.path, value_offset)
+        return _place_in(diagnostic, source_map, file, span)
 
 
 def parse_toml(text: str, name: str, diagnostics: list[Diagnostic]) -> dict[str, Any] | None:
@@ -941,8 +931,14 @@ def _pack_scheme(
     return None
 
 
-def _place_in(diagnostic: Diagnostic, source_map: SourceMap, file: str) -> Diagnostic:
-    line, column, end_line, end_column = source_map.span(diagnostic.path)
+def _place_in(
+    diagnostic: Diagnostic,
+    source_map: SourceMap,
+    file: str,
+    span: Span | None = None,
+) -> Diagnostic:
+    """*diagnostic* at *span* of *file* (its key's span when not given), with its line."""
+    line, column, end_line, end_column = span or source_map.span(diagnostic.path)
     return diagnostic.located(
         file=file,
         line=line,
