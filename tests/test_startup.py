@@ -55,3 +55,52 @@ def test_every_exported_name_resolves_and_unknown_names_fail():
 
     assert Scheme.__name__ == "Scheme"
     assert callable(compile_scheme)
+
+
+def _cli_names() -> tuple[set[str], set[str]]:
+    """Names the CLI imports under TYPE_CHECKING, and those its run-time code reads."""
+    import ast
+    from pathlib import Path
+
+    import perfrules.cli
+
+    tree = ast.parse(Path(perfrules.cli.__file__).read_text(encoding="utf-8"))
+    declared: set[str] = set()
+    used: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom):
+                    declared.update(a.asname or a.name for a in inner.names)
+            return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for part in (*node.decorator_list, *node.args.defaults, *node.args.kw_defaults):
+                if part is not None:
+                    visit(part)
+            for statement in node.body:
+                visit(statement)
+            return  # argument and return annotations are never evaluated
+        if isinstance(node, ast.AnnAssign):
+            if node.value is not None:
+                visit(node.value)
+            return
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return declared, used
+
+
+def test_the_cli_loads_every_name_its_commands_read():
+    """_load() imports each name the commands use; the others are only annotations."""
+    from perfrules import cli
+
+    declared, used = _cli_names()
+    loaded = set(cli._LOADED)
+    assert loaded <= declared
+    assert (declared - loaded) & used == set()
+    cli._load()
+    assert all(name in vars(cli) for name in loaded)

@@ -313,9 +313,9 @@ def _sort_key(
 ) -> tuple[int, float, Fraction | int]:
     """The order of row *at* on key *k*: its nearest float, then its exact value.
 
-    Rounding to the nearest float never reverses an order (``a < b`` gives
-    ``float(a) <= float(b)``), so floats decide when they differ and the exact values only
-    when they are equal.
+    Rounding to the nearest float never reverses an order (when ``a < b``, the nearest
+    float of ``a`` is at most that of ``b``), so floats decide when they differ and the
+    exact values only when they are equal. No score is a float: this is only a sort key.
     """
     value = rows[at][2][k]
     if value is None:
@@ -325,6 +325,6 @@ def _sort_key(
 
 def _nearest(value: Fraction) -> float:  # float-ok: a sort key; equal floats compare exactly
     try:
-        return float(value)
+        return float(value)  # float-ok: a sort key, ties broken by the exact value
     except OverflowError:
         return math.inf if value > 0 else -math.inf
