@@ -213,3 +213,13 @@ def test_explain_adds_up_only_the_counted_rows(tmp_path):
     assert total == "Total = 95.95 = 95.95 / 100"  # not the weighted sum shown beside it
     assert "raw = 63.33 [score]" in run.output
     assert "best: 66 (max of raw over 3 unit(s), from A)" in run.output
+
+
+def test_a_table_reads_own_scores_from_the_pass_before_as_arrays():
+    scheme = compiled()
+    assert scheme.columnar().vectorised  # the index row's raw comes from the pass before
+    rows = [(f"U{i}", str(i % 21), f"{(i * 7) % 61}") for i in range(60)]
+    rows[5] = ("U5", " 10 ", "50")  # a cell the arrays leave to the long way
+    want = [r.total for r in scheme.evaluate_cohort(units(rows))]
+    table = score_table(scheme, frame(rows))
+    assert list(table["total"]) == want

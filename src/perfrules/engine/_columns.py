@@ -65,8 +65,6 @@ def columnar_plan(plan: Plan, types: Mapping[str, str]) -> ColumnarPlan:
             return "grade overrides"
         if plan.total_places is None:
             return "an unrounded total"
-        if plan.stages.own:
-            return "a formula reads a score"
         for node in plan.nodes:
             if node.aggregate == "geometric":
                 return f"group {node.id} aggregates geometrically"

@@ -905,29 +905,7 @@ def score_chunk(
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
         }
         cohort = (values, keys, problems)
-    columnar = compiled.columnar()
-    regular = np.full(n, columnar.vectorised, dtype=np.bool_)
-    inputs: dict[int, dict[str, tuple[Any, ...]]] = {}
-    if columnar.vectorised:
-        regular &= _known_columns_only(compiled, columns, n)
-        for index in plan.leaves:
-            inputs[index] = {}
-            node = plan.nodes[index]
-            leaf = node.leaf
-            assert leaf is not None  # noqa: S101
-            for name in leaf.needs:
-                operand, okay = _operand(compiled, columns, node.id, leaf, name, cohort, n)
-                inputs[index][name] = operand
-                regular &= okay
-    if cohort is not None:
-        for position in cohort[2]:
-            regular[position] = False
-    # A row giving a shared fact nothing reads is refused (PR421): the long way says so.
-    unknown, refused_rows = unknown_shared_rows(compiled, names, columns, n)
-    regular &= ~refused_rows
-    arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
-    if arrays is not None:
-        regular = arrays.regular & ~refused_rows
+    arrays, regular, unknown, _ = _arrays(compiled, columns, cohort, names, n)
     scalar: dict[int, Result | FactsError] = {}
     place = _Place(names, units, first_row, label, unknown)
     for row in np.flatnonzero(~regular).tolist():
@@ -944,6 +922,70 @@ def score_chunk(
     ranking = compiled.scheme.ranking
     mark = "" if ranking is None else ranking.shared_mark
     return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark, staged)
+
+
+def _arrays(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    cohort: _Cohort | None,
+    names: Sequence[str],
+    n: int,
+) -> tuple[Arrays | None, Ints, Any, Ints]:
+    """The rows scored as arrays, which rows those are, and the rows refused (PR421)."""
+    plan = compiled.plan
+    columnar = compiled.columnar()
+    regular = np.full(n, columnar.vectorised, dtype=np.bool_)
+    inputs: dict[int, dict[str, tuple[Any, ...]]] = {}
+    if columnar.vectorised:
+        regular &= _known_columns_only(compiled, columns, n)
+        scores = _own_scores(compiled, columns, cohort, names, n) if plan.stages.own else {}
+        for index in plan.leaves:
+            inputs[index] = {}
+            node = plan.nodes[index]
+            leaf = node.leaf
+            assert leaf is not None  # noqa: S101
+            for name in leaf.needs:
+                found = scores.get(name)
+                if found is None:
+                    found = _operand(compiled, columns, node.id, leaf, name, cohort, n)
+                operand, okay = found
+                inputs[index][name] = operand
+                regular &= okay
+    if cohort is not None:
+        for position in cohort[2]:
+            regular[position] = False
+    # A row giving a shared fact nothing reads is refused (PR421): the long way says so.
+    unknown, refused_rows = unknown_shared_rows(compiled, names, columns, n)
+    regular &= ~refused_rows
+    arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
+    if arrays is not None:
+        regular = arrays.regular & ~refused_rows
+    return arrays, regular, unknown, refused_rows
+
+
+def _own_scores(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    cohort: _Cohort | None,
+    names: Sequence[str],
+    n: int,
+) -> dict[str, tuple[tuple[Any, ...], Ints]]:
+    """The unit's own scores its formulas read, as operands: the pass before, as arrays.
+
+    Read where that pass scored the row as arrays; the other rows go the long way, where
+    :meth:`CompiledScheme.evaluate` scores the pass before for the unit itself.
+    """
+    before = compiled.stages[-1].compiled
+    arrays, regular, _, _ = _arrays(before, columns, cohort, names, n)
+    found: dict[str, tuple[tuple[Any, ...], Ints]] = {}
+    for name in compiled.plan.stages.own:
+        if arrays is None:
+            found[name] = (("num", np.zeros(n, dtype=np.int64), _ONE), np.zeros(n, np.bool_))
+            continue
+        index = before.plan.by_id[name]
+        scale = np.asarray(10 ** arrays.scales[index], dtype=np.int64)
+        found[name] = (("num", arrays.scores[index], scale), regular)
+    return found
 
 
 def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column], n: int) -> Ints:
