@@ -262,6 +262,7 @@ class _Column:
         "_plain",
         "_present",
         "_read",
+        "_rowwise",
         "array",
         "name",
         "position",
@@ -282,11 +283,21 @@ class _Column:
         #: cells of the others (read in Python: by their code).
         self._plain: tuple[Ints, Ints, Ints] | None = None
         self._read: dict[int, Any] = {}
-        if self.array is None:
-            self._encode(encoded)
         self._numbers: Any = None
         self._flags: Any = None
         self._present: Any = None
+        #: A text column of mostly distinct cells (fresh numbers): read row by row as
+        #: arrays, its codes made only if something asks for them.
+        self._rowwise: pa.Array | None = None
+        if self.array is None:
+            if _texts(encoded.type) and _mostly_distinct(encoded):
+                self._rowwise = encoded
+                found = _rowwise_numbers(encoded)
+                if found is not None:
+                    nums, dens, okay, present = found
+                    self._numbers, self._present = (nums, dens, okay), present
+                    return
+            self._encode(encoded)
 
     def _encode(self, encoded: pa.Array) -> None:
         if pa.types.is_nested(encoded.type):
@@ -321,8 +332,9 @@ class _Column:
     def codes(self) -> Ints:
         """Each row's code into :attr:`distinct` (``-1``: empty)."""
         if self._codes is None:
-            assert self.array is not None  # noqa: S101 - kept when the codes are not made
-            self._encode(self.array)
+            kept = self.array if self.array is not None else self._rowwise
+            assert kept is not None  # noqa: S101 - kept when the codes are not made
+            self._encode(kept)
         assert self._codes is not None  # noqa: S101
         return self._codes
 
@@ -354,6 +366,58 @@ class _Column:
                 self._read[code] if code in self._read else _cell(self._dictionary[code].as_py())
             )
         return self.distinct[code]
+
+
+#: Text columns shorter than this are numbered by their distinct cells (cheap either way).
+_ROWWISE_ROWS: Final = 4096
+#: How many leading cells decide whether a text column is mostly distinct.
+_SAMPLE: Final = 2048
+
+
+def _mostly_distinct(texts: pa.Array) -> bool:
+    """Whether most cells of a long text column differ (fresh numbers, not "37%" again).
+
+    Numbering the distinct cells (a dictionary) pays when they repeat; when every cell is
+    new it only doubles the work. Decided on the leading cells.
+    """
+    if len(texts) < _ROWWISE_ROWS:
+        return False
+    sample = texts.slice(0, _SAMPLE)
+    distinct = pc.count_distinct(sample, mode="only_valid").as_py()
+    return bool(distinct * 2 > len(sample))
+
+
+def _rowwise_numbers(texts: pa.Array) -> tuple[Ints, Ints, Ints, Ints] | None:
+    """A text column read row by row: pairs, readable mask and the rows with a cell.
+
+    Plain decimals are read at array speed (:func:`_text_pairs`); the few other cells one
+    by one as facts (:func:`_cell`, ``number_pair``), as the numbered path reads them.
+    ``None`` when more than a few cells are not plain numbers (words, markers): those are
+    better numbered by their distinct values.
+    """
+    n = len(texts)
+    nums, dens, okay = _text_pairs(texts)
+    present = _valid(texts)
+    others = np.flatnonzero(present & ~okay).tolist()
+    if len(others) > max(64, n // 50):
+        return None
+    if others:  # written below: arrays of our own (Arrow's may be read-only views)
+        nums, dens, okay, present = nums.copy(), dens.copy(), okay.copy(), present.copy()
+    pairs: dict[int, tuple[int, int]] = {}
+    for row in others:
+        value = _cell(texts[row].as_py())
+        if value is _MISSING:
+            present[row] = False
+            continue
+        pair = None if isinstance(value, bool) else number_pair(value)
+        if pair is not None:
+            pairs[row] = pair
+    if any(max(abs(p[0]), p[1]) >= 2**62 for p in pairs.values()):
+        nums, dens = nums.astype(object), dens.astype(object)
+    for row, (num, den) in pairs.items():
+        nums[row], dens[row] = num, den
+        okay[row] = True
+    return nums, dens, okay, present
 
 
 def _numeric(kind: pa.DataType) -> bool:
@@ -452,17 +516,21 @@ def _text_pairs(texts: pa.Array) -> tuple[Ints, Ints, Ints]:
     okay = np.asarray(plain.to_numpy(zero_copy_only=False), dtype=np.bool_)
     if not okay.any():
         return np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64), okay
-    kept = pc.if_else(plain, texts, "0")
+    kept = pc.if_else(plain, texts, "0")  # plain ASCII from here: byte lengths are lengths
     percent = np.asarray(pc.ends_with(kept, "%").to_numpy(zero_copy_only=False), dtype=np.bool_)
-    body = pc.replace_substring(kept, "%", "")
-    length = np.asarray(pc.utf8_length(body).to_numpy(zero_copy_only=False), dtype=np.int64)
+    body = pc.replace_substring(kept, "%", "") if percent.any() else kept
+    length = np.asarray(pc.binary_length(body).to_numpy(zero_copy_only=False), dtype=np.int64)
     point = np.asarray(pc.find_substring(body, ".").to_numpy(zero_copy_only=False), dtype=np.int64)
     places = np.where(point >= 0, length - point - 1, 0)
     signed = np.asarray(
-        pc.match_substring_regex(body, "^[+-]").to_numpy(zero_copy_only=False), dtype=np.bool_
+        pc.or_(pc.starts_with(body, "-"), pc.starts_with(body, "+")).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=np.bool_,
     )
     okay &= (length - signed - (point >= 0)) <= 18  # int64 holds 18 digits
-    unsigned = pc.utf8_ltrim(pc.replace_substring(body, ".", ""), characters="+")
+    whole = pc.replace_substring(body, ".", "") if (point >= 0).any() else body
+    unsigned = pc.ascii_ltrim(whole, characters="+")
     digits = pc.if_else(pa.array(okay), unsigned, "0")
     nums = np.asarray(pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
     places = places * okay
