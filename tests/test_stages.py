@@ -223,3 +223,29 @@ def test_a_table_reads_own_scores_from_the_pass_before_as_arrays():
     want = [r.total for r in scheme.evaluate_cohort(units(rows))]
     table = score_table(scheme, frame(rows))
     assert list(table["total"]) == want
+
+
+def test_a_row_with_a_target_from_its_parameters_can_read_a_score():
+    # A later row keeps its parameters in the earlier pass (its target text is derived
+    # from them), though it scores 0 there.
+    text = BEST.read_text(encoding="utf-8").replace(
+        'formula = "100 * raw / best"',
+        'formula = "min(100 * raw / best, cap)"\n'
+        'params = { cap = 100 }\ntarget_text = "=at most {cap}"',
+    )
+    scheme = perfrules.compile_scheme(perfrules.loads_scheme(text, name="params.toml"))
+    assert [r.total for r in scheme.evaluate_cohort(units())] == list(WANT.values())
+    assert scheme.stages[0].compiled.scheme.indicators["index"].target == "at most 100"
+
+
+def test_a_row_may_read_another_rows_score_without_any_cohort():
+    text = BEST.read_text(encoding="utf-8")
+    text = text[: text.index("[cohort.values.best]")] + (
+        '[indicators.index]\nweight = 100\nformula = "weight * clamp(raw / 70, 0, 1)"\n'
+    )
+    scheme = perfrules.compile_scheme(perfrules.loads_scheme(text, name="own.toml"))
+    assert not scheme.plan.has_cohort
+    result = scheme.evaluate({"shared": {"gdp": "10", "green": "50"}})
+    assert result.total == Decimal("90.47")  # 100 × 63.33 / 70 = 90.4714…
+    table = score_table(scheme, frame())
+    assert list(table["total"]) == [Decimal("94.29"), Decimal("90.47"), Decimal("72.39")]

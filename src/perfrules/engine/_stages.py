@@ -38,7 +38,7 @@ def stage_scheme(scheme: Scheme, stages: Stages, at: int) -> Scheme:
     """The scheme scored in pass *at*: later rows score 0, values not yet known left out."""
     indicators = {
         ident: (
-            indicator.model_copy(update={"formula": "0", "params": {}})
+            indicator.model_copy(update={"formula": "0"})
             if stages.row_pass.get(ident, 0) > at
             else indicator
         )
