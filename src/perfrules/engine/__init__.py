@@ -16,14 +16,22 @@ from perfrules._lazy import lazy_exports
 from perfrules.engine._assemble import VERSION
 from perfrules.engine._cohort import CohortValues
 from perfrules.engine._plan import Plan, build_plan
-from perfrules.engine._scheme import CompiledScheme
+from perfrules.engine._scheme import CompiledScheme, with_weights
 from perfrules.model import Scheme
 from perfrules.rules import CheckedScheme, checked
 
 if TYPE_CHECKING:
     from perfrules.engine._columns import Arrays
 
-__all__ = ["VERSION", "Arrays", "CohortValues", "CompiledScheme", "Plan", "compile_scheme"]
+__all__ = [
+    "VERSION",
+    "Arrays",
+    "CohortValues",
+    "CompiledScheme",
+    "Plan",
+    "compile_scheme",
+    "with_weights",
+]
 
 #: Loaded when first used: the array scorer needs numpy (the ``frame`` extra).
 _LAZY = {"._columns": ("Arrays",)}

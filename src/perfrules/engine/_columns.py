@@ -18,7 +18,7 @@ score as arrays (levels, powers, unrounded rows, grade overrides) says so in
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final
@@ -31,7 +31,7 @@ from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
 from perfrules.expressions import FUNCTIONS, MAX_BITS, Interval
 
-__all__ = ["Arrays", "ColumnarPlan", "columnar_plan", "score_arrays"]
+__all__ = ["Arrays", "ColumnarPlan", "columnar_plan", "ranked_runs", "score_arrays"]
 
 Ints = npt.NDArray[Any]
 Bools = npt.NDArray[np.bool_]
@@ -543,3 +543,49 @@ def _bands(plan: Plan, total: Ints, scale: int) -> Ints:
     wide = total if fits else total.astype(object)
     start = np.full(n, totals.top, dtype=np.int64)
     return np.asarray(totals.band_of_each(wide, scale, start, np.where), dtype=np.int64)
+
+
+def ranked_runs(
+    keys: Sequence[Any], missing: Sequence[Any], descending: Sequence[bool], cohorts: Any
+) -> tuple[Ints, Ints, Ints, Ints]:
+    """Rows sorted as a ranking orders them, and the runs of equal keys, as arrays.
+
+    The sorting half of the ranking's array form (``_cohort.rank_positions`` applies the
+    tie rule): *keys* are integer arrays whose order is the exact values', *missing* flags
+    the missing ones (sorted after every value, whichever the order), *descending* says
+    which keys sort highest first, *cohorts* numbers each row's cohort. Sorts are stable,
+    last key first, the cohort last of all, so rows equal on every key keep the order given.
+
+    Returns ``order`` (the rows in sorted order) and, for each sorted place, the place its
+    run of equal keys begins at, how many runs its cohort has up to it (itself included)
+    and its own place, all counted from the start of its cohort.
+    """
+    cohort = np.asarray(cohorts)
+    count = cohort.shape[0]
+    flags = [np.asarray(m, dtype=np.bool_) for m in missing]
+    values = []
+    for given, flag, desc in zip(keys, flags, descending, strict=True):
+        value = np.where(flag, 0, np.asarray(given))  # a missing value's integer is not read
+        values.append(-value if desc else value)
+    order = np.arange(count)
+    for value, flag in zip(reversed(values), reversed(flags), strict=True):
+        order = order[np.argsort(value[order], kind="stable")]
+        order = order[np.argsort(flag[order], kind="stable")]
+    order = order[np.argsort(cohort[order], kind="stable")]
+    places = np.arange(count)
+    ordered = cohort[order]
+    firsts = np.ones(count, dtype=np.bool_)  # a cohort's first place
+    firsts[1:] = ordered[1:] != ordered[:-1]
+    starts = firsts.copy()  # a run's first place: a new cohort, or any key differs
+    for value, flag in zip(values, flags, strict=True):
+        ordered_value, ordered_flag = value[order], flag[order]
+        starts[1:] |= (ordered_value[1:] != ordered_value[:-1]) | (
+            ordered_flag[1:] != ordered_flag[:-1]
+        )
+    if not count:
+        return order, places, places, places
+    cohort_start = np.maximum.accumulate(np.where(firsts, places, 0))
+    run_start = np.maximum.accumulate(np.where(starts, places, 0)) - cohort_start
+    runs = np.cumsum(starts)
+    dense = runs - (runs[cohort_start] - 1)
+    return order, run_start, dense, places - cohort_start
