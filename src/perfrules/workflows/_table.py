@@ -50,10 +50,12 @@ __all__ = [
     "ERRORS_SCHEMA",
     "TABLE_SOURCE",
     "Chunk",
+    "Prepared",
     "cohort_pass",
     "cohort_rows",
     "cohort_values_of",
     "errors_table",
+    "prepare_chunk",
     "rank_rows",
     "score_arrow",
     "score_chunk",
@@ -845,21 +847,40 @@ def _row_of(position: int, left_out: list[int]) -> int:
     return row
 
 
-def score_chunk(
+@dataclass
+class Prepared:
+    """One chunk of a table read for scoring: what no weight changes.
+
+    Attributes:
+        names: the columns in table order.
+        columns: every column but the unit's, by name, each read once.
+        units: each row's unit name.
+        cohort: the cohort values, each row's cohort key and the rows left out of them.
+        inputs: each indicator's operands (by node index), read in the lookup order.
+        regular: the rows whose every cell was read plainly (the array scorer may take them).
+        unknown: the ``shared.*`` columns nothing reads.
+        refused: the rows filling one of them (refused with ``PR421``).
+    """
+
+    names: list[str]
+    columns: dict[str, _Column]
+    units: _UnitNames
+    cohort: _Cohort | None
+    inputs: dict[int, dict[str, tuple[Any, ...]]]
+    regular: Ints
+    unknown: dict[str, tuple[int, str, str]]
+    refused: Ints
+
+
+def prepare_chunk(
     compiled: CompiledScheme,
     arrow: pa.Table,
     values: CohortValues | None,
     *,
     offset: int = 0,
     first_row: int = 1,
-    label: str = TABLE_SOURCE,
-) -> Chunk:
-    """Score one chunk of a table with the cohort values taken over all of them.
-
-    *offset* is the chunk's first row among all (cohort problems are kept by that number);
-    *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
-    *label* names the table in them (the file it was read from).
-    """
+) -> Prepared:
+    """Read one chunk for :func:`score_chunk`: its columns, operands and regular rows."""
     plan = compiled.plan
     n = arrow.num_rows
     names = [str(c) for c in arrow.column_names]
@@ -894,11 +915,35 @@ def score_chunk(
     # A row giving a shared fact nothing reads is refused (PR421): the long way says so.
     unknown, refused_rows = unknown_shared_rows(compiled, names, columns, n)
     regular &= ~refused_rows
-    arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
+    return Prepared(names, columns, units, cohort, inputs, regular, unknown, refused_rows)
+
+
+def score_chunk(
+    compiled: CompiledScheme,
+    arrow: pa.Table,
+    values: CohortValues | None,
+    *,
+    offset: int = 0,
+    first_row: int = 1,
+    label: str = TABLE_SOURCE,
+) -> Chunk:
+    """Score one chunk of a table with the cohort values taken over all of them.
+
+    *offset* is the chunk's first row among all (cohort problems are kept by that number);
+    *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
+    *label* names the table in them (the file it was read from).
+    """
+    plan = compiled.plan
+    n = arrow.num_rows
+    ready = prepare_chunk(compiled, arrow, values, offset=offset, first_row=first_row)
+    columns, units, cohort, refused_rows = ready.columns, ready.units, ready.cohort, ready.refused
+    regular = ready.regular
+    vectorised = compiled.columnar().vectorised
+    arrays = compiled.score_columns(ready.inputs, regular) if vectorised else None
     if arrays is not None:
         regular = arrays.regular & ~refused_rows
     scalar: dict[int, Result | FactsError] = {}
-    place = _Place(names, units, first_row, label, unknown)
+    place = _Place(ready.names, units, first_row, label, ready.unknown)
     for row in np.flatnonzero(~regular).tolist():
         scalar[row] = _score_row(compiled, columns, place, row, cohort)
     rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
