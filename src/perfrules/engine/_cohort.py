@@ -336,9 +336,8 @@ def rank_positions(
     from perfrules.engine._columns import ranked_runs  # noqa: PLC0415 - the frame extra
 
     descending = [key.order == "desc" for key in ranking.keys]
-    order, run_start, dense, index = ranked_runs(keys, missing, descending, cohorts)
-    shown = _position(ranking.ties, run_start, dense, index)
-    return shown[order.argsort()]  # back from sorted places to the rows as given
+    run_start, dense, index = ranked_runs(keys, missing, descending, cohorts)
+    return _position(ranking.ties, run_start, dense, index)
 
 
 #: How a missing key value sorts: after every value, ascending or (sorted in reverse)

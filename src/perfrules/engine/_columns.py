@@ -547,8 +547,8 @@ def _bands(plan: Plan, total: Ints, scale: int) -> Ints:
 
 def ranked_runs(
     keys: Sequence[Any], missing: Sequence[Any], descending: Sequence[bool], cohorts: Any
-) -> tuple[Ints, Ints, Ints, Ints]:
-    """Rows sorted as a ranking orders them, and the runs of equal keys, as arrays.
+) -> tuple[Ints, Ints, Ints]:
+    """Where each row falls when a ranking sorts the rows, as arrays.
 
     The sorting half of the ranking's array form (``_cohort.rank_positions`` applies the
     tie rule): *keys* are integer arrays whose order is the exact values', *missing* flags
@@ -556,9 +556,9 @@ def ranked_runs(
     which keys sort highest first, *cohorts* numbers each row's cohort. Sorts are stable,
     last key first, the cohort last of all, so rows equal on every key keep the order given.
 
-    Returns ``order`` (the rows in sorted order) and, for each sorted place, the place its
-    run of equal keys begins at, how many runs its cohort has up to it (itself included)
-    and its own place, all counted from the start of its cohort.
+    Returns, for each row in the order given: the sorted place its run of equal keys
+    begins at, how many runs its cohort has up to that run (itself included), and its own
+    sorted place, all counted from the start of its cohort.
     """
     cohort = np.asarray(cohorts)
     count = cohort.shape[0]
@@ -570,8 +570,10 @@ def ranked_runs(
     order = np.arange(count)
     for value, flag in zip(reversed(values), reversed(flags), strict=True):
         order = order[np.argsort(value[order], kind="stable")]
-        order = order[np.argsort(flag[order], kind="stable")]
-    order = order[np.argsort(cohort[order], kind="stable")]
+        if flag.any():
+            order = order[np.argsort(flag[order], kind="stable")]
+    if count and (cohort != cohort[0]).any():
+        order = order[np.argsort(cohort[order], kind="stable")]
     places = np.arange(count)
     ordered = cohort[order]
     firsts = np.ones(count, dtype=np.bool_)  # a cohort's first place
@@ -583,9 +585,11 @@ def ranked_runs(
             ordered_flag[1:] != ordered_flag[:-1]
         )
     if not count:
-        return order, places, places, places
+        return places, places, places
     cohort_start = np.maximum.accumulate(np.where(firsts, places, 0))
     run_start = np.maximum.accumulate(np.where(starts, places, 0)) - cohort_start
     runs = np.cumsum(starts)
     dense = runs - (runs[cohort_start] - 1)
-    return order, run_start, dense, places - cohort_start
+    found = np.empty((3, count), dtype=np.int64)  # back from sorted places to the rows
+    found[:, order] = np.stack([run_start, dense, places - cohort_start])
+    return found[0], found[1], found[2]
