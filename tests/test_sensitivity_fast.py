@@ -252,3 +252,90 @@ def test_the_exact_keys_answer_is_the_full_paths() -> None:
         )
         assert got.ranks.tolist() == full(weights).tolist()
         assert fast.sample(weights).ranks.tolist() == full(weights).tolist()
+
+
+def test_sensitivity_of_the_example_is_the_same_either_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole result (medians, intervals, strongest weights) of the shipped example."""
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(RANKING_INDEX))
+    rng = random.Random(2)
+    n = 300
+    table = pa.table(
+        {
+            "unit": [f"C{i}" for i in range(n)],
+            "shared.gdp": [str(rng.randint(50, 70) / 10) for _ in range(n)],
+            "shared.green": [f"{rng.randint(20, 30)}%" for _ in range(n)],
+            "shared.pm25": ["", *(str(rng.randint(15, 25)) for _ in range(n - 1))],
+        }
+    )
+    options = {"vary": Decimal(25), "samples": 30, "seed": 9}
+    fast = sens.sensitivity(compiled, table, **options)  # type: ignore[arg-type]
+
+    def full_path(compiled: perfrules.CompiledScheme, table: pa.Table, values: object) -> object:
+        return sens._Exact(compiled.scheme, table, values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sens, "_Columns", full_path)
+    full = sens.sensitivity(compiled, table, **options)  # type: ignore[arg-type]
+    assert fast.to_dict() == full.to_dict()
+    assert any(u.low != u.high for u in fast.units)
+    assert fast.failed  # the unit without a PM2.5
+
+
+def _nearest_rank(ranks: list[int], percent: int) -> int:
+    """The nearest-rank percentile of sorted *ranks*, as the report defines it."""
+    k = max(1, -(-percent * len(ranks) // 100))
+    return ranks[k - 1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    table=st.integers(1, 6).flatmap(
+        lambda units: st.lists(
+            st.lists(st.integers(0, 5), min_size=units, max_size=units), min_size=1, max_size=25
+        )
+    ),
+    percent=st.integers(0, 100),
+)
+def test_percentiles_are_nearest_ranks_over_the_ranked_samples(
+    table: list[list[int]], percent: int
+) -> None:
+    counts, (got,) = sens._percentiles(np.array(table, dtype=np.int32), (percent,))
+    for unit in range(len(table[0])):
+        ranks = sorted(row[unit] for row in table if row[unit] > 0)
+        assert counts[unit] == len(ranks)
+        if ranks:
+            assert got[unit] == _nearest_rank(ranks, percent)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 5), st.integers(1, 4)).flatmap(
+        lambda s: st.tuples(
+            st.lists(st.integers(0, 6), min_size=s[0], max_size=s[0]),
+            st.lists(
+                st.lists(st.integers(0, 6), min_size=s[0], max_size=s[0]),
+                min_size=2 * s[1],
+                max_size=2 * s[1],
+            ),
+        )
+    )
+)
+def test_the_strongest_weight_is_the_first_that_moves_a_unit_most(
+    shape: tuple[list[int], list[list[int]]],
+) -> None:
+    base, oat = shape
+    settings_ = [
+        sens.WeightSetting(f"w{i}", f"w{i}", Decimal(1), Decimal(0), Decimal(2))
+        for i in range(len(oat) // 2)
+    ]
+    movers, shifts = sens._movers(
+        np.array(base, dtype=np.int32), settings_, np.array(oat, dtype=np.int32)
+    )
+    for unit, rank in enumerate(base):
+        best, most = None, 0
+        for i, setting in enumerate(settings_):
+            moved = [abs(r - rank) for r in (oat[2 * i][unit], oat[2 * i + 1][unit]) if r]
+            if rank and max(moved, default=0) > most:
+                best, most = setting.id, max(moved)
+        assert (movers[unit], shifts[unit]) == (best, most)
