@@ -203,6 +203,7 @@ total = 1
 
 [defaults]
 clamp = true
+missing = "zero"
 
 [inputs]
 x = { label = "x" }
@@ -231,7 +232,7 @@ def test_the_exact_keys_answer_is_the_full_paths() -> None:
         pa.table(
             {
                 "unit": list("ABCDEF"),
-                "shared.x": ["50", "150", "90", "250", "100", "7"],  # B and D are clamped
+                "shared.x": ["50", "", "90", "250", "", "7"],  # B and E: no x, 0 points
                 "shared.y": ["50", "40", "60", "10", "55", "50"],
             }
         ),
@@ -245,7 +246,7 @@ def test_the_exact_keys_answer_is_the_full_paths() -> None:
         arrays = compiled.score_columns(ready.inputs, ready.regular, weights=weights)
         regular = arrays.regular & ~ready.refused
         rest = np.flatnonzero(~regular & ~fast.never)
-        assert rest.size  # the clamped rows go the full way
+        assert rest.tolist() == [1, 4]  # the rows without x go the full way
         chunk = fast._long_way(weights, rest)
         got = fast._by_fractions(
             arrays, regular & fast.takes, chunk, rest, (arrays.scores[0], regular)

@@ -7,9 +7,10 @@ the operands proves that the next operation cannot overflow, and Python integers
 arrays) from the first operation where it cannot. Rounding uses the rounding registry's own
 functions, which work elementwise.
 
-A row is *regular* when it takes the scalar scorer's fast path: every input read as a plain
-number or condition, no division by zero, every score inside [0, weight], no indicator
-excluded. Only regular rows are scored here; the caller scores the others one by one with
+A row is *regular* when every input is read as a plain number or condition, no formula
+divides by zero, every score lies inside [0, weight] (or is clamped into it, under
+``clamp``, as the general path clamps it) and no indicator is excluded. Only regular rows
+are scored here; the caller scores the others one by one with
 :meth:`CompiledScheme.evaluate`, which explains every problem. A scheme this module cannot
 score as arrays (levels, powers, unrounded rows, grade overrides) says so in
 :func:`columnar_plan`, and every row takes the scalar path.
@@ -471,9 +472,16 @@ def score_arrays(
         vector = _Vector(operands, n)
         value = vector.node(leaf.expression.program.tree, regular)
         regular &= ~vector.bad
-        # The fast path takes 0 <= score <= weight; the rest is clamped or refused one by one.
-        inside = np.asarray(value.n >= 0) & ~vector.less(weight, value)
-        regular &= inside
+        # A score outside [0, weight] is clamped into it under ``clamp`` (as the general path
+        # clamps it, before rounding); without, the row is refused one by one (PR501).
+        below = np.asarray(value.n < 0)
+        above = vector.less(weight, value)
+        if leaf.clamp:
+            value = vector.pick(
+                below, vector.const(Fraction(0)), vector.pick(above, weight, value)
+            )
+        else:
+            regular &= ~below & ~above
         # Rows that are not regular are rounded too (their values are never used): a
         # denominator is never 0 here, since division put 1 where it found a 0.
         scale = 10**node.places
