@@ -4,11 +4,13 @@ Every sample is a whole weight set that passes the scheme's own checks: integer
 perturbations (in hundredths of a percent) are drawn with ``random.Random(seed)``, each
 group's counted children are rescaled so they keep the group's weight (the top ones keep
 their sum), and the results are rounded to a fixed number of places with the remainder
-given by the largest-remainder method, so every sum is exact. Each variant is a copy of the
-scheme (``model_copy``), compiled and scored exactly by the library (:func:`score_table`'s
-arrays, cohorts and the engine's ranking). Nothing here ranks: the ranks are the scheme's
-``[ranking]`` (a scheme without one is ranked by total, highest first, competition ties,
-through the same engine).
+given by the largest-remainder method, so every sum is exact. Each variant is the scheme
+with those weights (``with_weights``), checked and scored exactly by the library: the
+units' facts are read once and each weight set scored by the engine's array scorer
+(:class:`_Columns`), or, for a scheme that scorer does not take, compiled and scored in
+full (:class:`_Exact`); both give the same totals and ranks. Nothing here ranks: the ranks
+are the scheme's ``[ranking]`` through the engine's ranking (a scheme without one is ranked
+by total, highest first, competition ties).
 
 Which weight moves a unit most is measured one at a time: each weight is set to its low
 and to its high setting (its declared range, or ``±vary %``) while its siblings absorb the
@@ -443,8 +445,8 @@ class _Columns:
     among the distinct ones: an integer with the same order and the same ties). A weight
     set is then scored by the engine's array scorer under those weights
     (``score_columns(weights=...)``: the re-weighted scheme is checked, not regenerated),
-    and the rows it cannot take on this weight set (a score outside ``[0, weight]``, a
-    missing fact, ...) the full way, compiled copy and all. The ranks are the engine's
+    and the rows it does not take on this weight set (a missing fact, a score above its
+    weight without ``clamp``, ...) the full way, compiled copy and all. The ranks are the engine's
     ranking of the exact scores as integers over their power of ten
     (``rank_positions``). ``tests/test_sensitivity_fast.py`` holds it equal to
     :class:`_Exact` on generated schemes and tables.
