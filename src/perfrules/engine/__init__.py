@@ -17,7 +17,7 @@ from perfrules._lazy import lazy_exports
 from perfrules.engine._assemble import VERSION
 from perfrules.engine._cohort import CohortValues
 from perfrules.engine._plan import Plan, build_plan
-from perfrules.engine._scheme import CompiledScheme
+from perfrules.engine._scheme import CompiledScheme, with_weights
 from perfrules.engine._stages import Stage, Staged
 from perfrules.model import Scheme
 from perfrules.rules import CheckedScheme, checked
@@ -34,6 +34,7 @@ __all__ = [
     "Stage",
     "Staged",
     "compile_scheme",
+    "with_weights",
 ]
 
 #: Loaded when first used: the array scorer needs numpy (the ``frame`` extra).

@@ -7,12 +7,20 @@ takes it and with which keys, so they rank alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
 from perfrules._numbers import normalise_text
-from perfrules.engine._cohort import CohortValues, Problems, Taking, holds, rank, unit_name
+from perfrules.engine._cohort import (
+    CohortValues,
+    Problems,
+    Taking,
+    holds,
+    rank,
+    rank_positions,
+    unit_name,
+)
 from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._kernel import EMPTY
 from perfrules.engine._plan import MISSING, Plan
@@ -207,6 +215,16 @@ class Cohorts:
         for members in groups.values():
             ranks.update(rank(ranking, members))
         return ranks
+
+    def rank_positions(self, keys: Sequence[Any], missing: Sequence[Any], cohorts: Any) -> Any:
+        """:meth:`rank`'s positions for rows whose key values are integer arrays.
+
+        As :func:`~perfrules.engine._cohort.rank_positions` takes them, *cohorts* one
+        integer per row naming its cohort (each cohort is ranked on its own).
+        """
+        ranking = self.scheme.ranking
+        assert ranking is not None  # noqa: S101 - asked only of a scheme that ranks
+        return rank_positions(ranking, keys, missing, cohorts)
 
 
 class _Remembered:

@@ -41,7 +41,7 @@ from perfrules.trace import Gap, Grade, Rank, Result
 if TYPE_CHECKING:
     from perfrules.engine._columns import Arrays, ColumnarPlan
 
-__all__ = ["CompiledScheme", "Unit"]  # Unit: from _general, where it lives
+__all__ = ["CompiledScheme", "Unit", "with_weights"]  # Unit: from _general, where it lives
 
 _RESERVED_FACTS: Final = frozenset({"override", "na", "note"})
 _FACT_TABLE_KEYS: Final = frozenset({"value", "text", "level", "share", "note"})
@@ -227,15 +227,51 @@ class CompiledScheme:
             found = self.plan.cache.setdefault("columnar", columnar_plan(self.plan, self.types))
         return cast("ColumnarPlan", found)
 
-    def score_columns(self, inputs: Mapping[int, Mapping[str, Any]], regular: Any) -> Arrays:
+    def score_columns(
+        self,
+        inputs: Mapping[int, Mapping[str, Any]],
+        regular: Any,
+        *,
+        weights: Mapping[str, Decimal] | None = None,
+    ) -> Arrays:
         """The regular rows of a table scored as arrays (:func:`score_arrays`).
 
         *inputs* hold each indicator's operands read in the lookup order; *regular* the rows
         whose every cell was read plainly. Needs the ``frame`` extra.
-        """
-        from perfrules.engine._columns import score_arrays  # noqa: PLC0415 - frame extra
 
-        return score_arrays(self.columnar(), inputs, regular)
+        With *weights* (by group or indicator id) the rows are scored under those weights
+        instead of the declared ones: the scheme with them (:func:`with_weights`) is
+        checked as any scheme is (``RuleFileError`` when they break a sum) and scored as
+        arrays without generating its scalar scorer. The operands are the same (no input
+        depends on a weight); ``scores`` and ``scales`` stay by this scheme's node index.
+
+        Raises:
+            ValueError: the scheme is not scored as arrays (:meth:`columnar`).
+        """
+        from perfrules.engine._columns import (  # noqa: PLC0415 - frame extra
+            Arrays,
+            columnar_plan,
+            score_arrays,
+        )
+
+        if weights is None:
+            return score_arrays(self.columnar(), inputs, regular)
+        plan = build_plan(checked(with_weights(self.scheme, weights)))
+        columnar = columnar_plan(plan, self.types)
+        if not columnar.vectorised:
+            raise ValueError(columnar.reason)
+        # The same tree: node by node through the ids (the order of siblings is the same
+        # when the scheme keeps its rule file, but an id is what names a node).
+        theirs = {0: 0} | {i: plan.by_id[self.plan.nodes[i].id] for i in self.plan.by_id.values()}
+        ours = {j: i for i, j in theirs.items()}
+        got = score_arrays(columnar, {theirs[i]: ops for i, ops in inputs.items()}, regular)
+        return Arrays(
+            got.regular,
+            {ours[j]: values for j, values in got.scores.items()},
+            {ours[j]: places for j, places in got.scales.items()},
+            got.total,
+            got.band,
+        )
 
     def cohort_values(self, units: Iterable[Facts | Mapping[str, Any]]) -> CohortValues:
         """The first pass of cohort scoring: every cohort's values over *units*.
@@ -352,6 +388,17 @@ class CompiledScheme:
         *ties* (``competition``, ``dense``, ``ordinal``) replaces the scheme's tie rule.
         """
         return self.cohorts.rank(rows, ties)
+
+    def rank_positions(self, keys: Sequence[Any], missing: Sequence[Any], cohorts: Any) -> Any:
+        """The positions :meth:`rank` gives rows whose key values are integer arrays.
+
+        For a shape that ranks the same units many times: *keys* hold one integer array per
+        ranking key whose order and equalities are the exact values' (a score as an integer
+        over its power of ten), *missing* flags the missing values, *cohorts* numbers each
+        row's cohort. Rows in the order :meth:`rank` takes them; the answer is a numpy array
+        of their positions. Needs the ``frame`` extra.
+        """
+        return self.cohorts.rank_positions(keys, missing, cohorts)
 
     def cohort_key(self, shared: Mapping[str, Any], unit: Problems) -> str | None:
         """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort).
@@ -504,3 +551,19 @@ class CompiledScheme:
 def _exact(value: Decimal | None) -> Fraction | None:
     """A score of a result made of plain values, as exact as its Decimal allows."""
     return None if value is None else from_decimal(value)
+
+
+def with_weights(scheme: Scheme, weights: Mapping[str, Decimal]) -> Scheme:
+    """A copy of *scheme* whose groups and indicators in *weights* (by id) weigh those.
+
+    Nothing is checked here: compiling the copy checks it as any scheme is checked.
+    """
+    groups = {
+        k: g.model_copy(update={"weight": weights[k]}) if k in weights else g
+        for k, g in scheme.groups.items()
+    }
+    indicators = {
+        k: i.model_copy(update={"weight": weights[k]}) if k in weights else i
+        for k, i in scheme.indicators.items()
+    }
+    return scheme.model_copy(update={"groups": groups, "indicators": indicators})

@@ -50,11 +50,13 @@ __all__ = [
     "ERRORS_SCHEMA",
     "TABLE_SOURCE",
     "Chunk",
+    "Prepared",
     "all_cohort_values",
     "cohort_pass",
     "cohort_rows",
     "cohort_values_of",
     "errors_table",
+    "prepare_chunk",
     "rank_rows",
     "score_arrow",
     "score_chunk",
@@ -942,24 +944,40 @@ def _row_of(position: int, left_out: list[int]) -> int:
     return row
 
 
-def score_chunk(
+@dataclass
+class Prepared:
+    """One chunk of a table read for scoring: what no weight changes.
+
+    Attributes:
+        names: the columns in table order.
+        columns: every column but the unit's, by name, each read once.
+        units: each row's unit name.
+        cohort: the cohort values, each row's cohort key and the rows left out of them.
+        inputs: each indicator's operands (by node index), read in the lookup order.
+        regular: the rows whose every cell was read plainly (the array scorer may take them).
+        unknown: the ``shared.*`` columns nothing reads.
+        refused: the rows filling one of them (refused with ``PR421``).
+    """
+
+    names: list[str]
+    columns: dict[str, _Column]
+    units: _UnitNames
+    cohort: _Cohort | None
+    inputs: dict[int, dict[str, tuple[Any, ...]]]
+    regular: Ints
+    unknown: dict[str, tuple[int, str, str]]
+    refused: Ints
+
+
+def prepare_chunk(
     compiled: CompiledScheme,
     arrow: pa.Table,
     values: CohortValues | None,
     *,
     offset: int = 0,
     first_row: int = 1,
-    label: str = TABLE_SOURCE,
-    stage: Stage | None = None,
-) -> Chunk:
-    """Score one chunk of a table with the cohort values taken over all of them.
-
-    *offset* is the chunk's first row among all (cohort problems are kept by that number);
-    *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
-    *label* names the table in them (the file it was read from). With *stage*, *compiled*
-    is that pass's scheme and the chunk's ``staged`` rows say what it gives of each unit.
-    """
-    plan = compiled.plan
+) -> Prepared:
+    """Read one chunk for :func:`score_chunk`: its columns, operands and regular rows."""
     n = arrow.num_rows
     names = [str(c) for c in arrow.column_names]
     unit_at, by_name = table_columns(names)
@@ -973,33 +991,18 @@ def score_chunk(
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
         }
         cohort = (values, keys, problems)
-    arrays, regular, unknown, _ = _arrays(compiled, columns, cohort, names, n)
-    scalar: dict[int, Result | FactsError] = {}
-    place = _Place(names, units, first_row, label, unknown)
-    for row in np.flatnonzero(~regular).tolist():
-        scalar[row] = _score_row(compiled, columns, place, row, cohort)
-    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
-    staged = (
-        [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
-    )
-    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
-    failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
-    ranked = compiled.scheme.ranking is not None
-    places = plan.total_places
-    scale = None if places is None else 10**places
-    ranking = compiled.scheme.ranking
-    mark = "" if ranking is None else ranking.shared_mark
-    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark, staged)
+    inputs, regular, unknown, refused_rows = _operands(compiled, columns, cohort, names, n)
+    return Prepared(names, columns, units, cohort, inputs, regular, unknown, refused_rows)
 
 
-def _arrays(
+def _operands(
     compiled: CompiledScheme,
     columns: Mapping[str, _Column],
     cohort: _Cohort | None,
     names: Sequence[str],
     n: int,
-) -> tuple[Arrays | None, Ints, Any, Ints]:
-    """The rows scored as arrays, which rows those are, and the rows refused (PR421)."""
+) -> tuple[dict[int, dict[str, tuple[Any, ...]]], Ints, Any, Ints]:
+    """Each indicator's operands, the rows read plainly, and the rows refused (PR421)."""
     plan = compiled.plan
     columnar = compiled.columnar()
     regular = np.full(n, columnar.vectorised, dtype=np.bool_)
@@ -1025,10 +1028,7 @@ def _arrays(
     # A row giving a shared fact nothing reads is refused (PR421): the long way says so.
     unknown, refused_rows = unknown_shared_rows(compiled, names, columns, n)
     regular &= ~refused_rows
-    arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
-    if arrays is not None:
-        regular = arrays.regular & ~refused_rows
-    return arrays, regular, unknown, refused_rows
+    return inputs, regular, unknown, refused_rows
 
 
 def _own_scores(
@@ -1044,7 +1044,8 @@ def _own_scores(
     :meth:`CompiledScheme.evaluate` scores the pass before for the unit itself.
     """
     before = compiled.stages[-1].compiled
-    arrays, regular, _, _ = _arrays(before, columns, cohort, names, n)
+    inputs, regular, _, refused = _operands(before, columns, cohort, names, n)
+    arrays = before.score_columns(inputs, regular) if before.columnar().vectorised else None
     found: dict[str, tuple[tuple[Any, ...], Ints]] = {}
     for name in compiled.plan.stages.own:
         if arrays is None:
@@ -1052,8 +1053,52 @@ def _own_scores(
             continue
         index = before.plan.by_id[name]
         scale = np.asarray(10 ** arrays.scales[index], dtype=np.int64)
-        found[name] = (("num", arrays.scores[index], scale), regular)
+        found[name] = (("num", arrays.scores[index], scale), arrays.regular & ~refused)
     return found
+
+
+def score_chunk(
+    compiled: CompiledScheme,
+    arrow: pa.Table,
+    values: CohortValues | None,
+    *,
+    offset: int = 0,
+    first_row: int = 1,
+    label: str = TABLE_SOURCE,
+    stage: Stage | None = None,
+) -> Chunk:
+    """Score one chunk of a table with the cohort values taken over all of them.
+
+    *offset* is the chunk's first row among all (cohort problems are kept by that number);
+    *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
+    *label* names the table in them (the file it was read from). With *stage*, *compiled*
+    is that pass's scheme and the chunk's ``staged`` rows say what it gives of each unit.
+    """
+    plan = compiled.plan
+    n = arrow.num_rows
+    ready = prepare_chunk(compiled, arrow, values, offset=offset, first_row=first_row)
+    columns, units, cohort, refused_rows = ready.columns, ready.units, ready.cohort, ready.refused
+    regular = ready.regular
+    vectorised = compiled.columnar().vectorised
+    arrays = compiled.score_columns(ready.inputs, regular) if vectorised else None
+    if arrays is not None:
+        regular = arrays.regular & ~refused_rows
+    scalar: dict[int, Result | FactsError] = {}
+    place = _Place(ready.names, units, first_row, label, ready.unknown)
+    for row in np.flatnonzero(~regular).tolist():
+        scalar[row] = _score_row(compiled, columns, place, row, cohort)
+    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
+    staged = (
+        [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
+    )
+    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
+    failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
+    ranked = compiled.scheme.ranking is not None
+    places = plan.total_places
+    scale = None if places is None else 10**places
+    ranking = compiled.scheme.ranking
+    mark = "" if ranking is None else ranking.shared_mark
+    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark, staged)
 
 
 def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column], n: int) -> Ints:
