@@ -23,7 +23,7 @@ Needs the ``frame`` extra (numpy, pyarrow, narwhals); imported only when used.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -209,16 +209,22 @@ class Sensitivity:
 # --- the weight tree ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Tree:
-    """The counted weights of a scheme: each node's children, in the scheme's order."""
+    """The weights that weigh in a scheme: each node's children, in the scheme's order.
+
+    A counted node weighs in; so do the children of a group shown but not counted whose
+    score a later pass reads (the weighted sum of a "best = 100" index): that group keeps
+    its weight (a root of its own, in *roots*) and its children share it.
+    """
 
     weights: dict[str, Fraction]
     declared: dict[str, Decimal]
     names: dict[str, str]
     children: dict[str | None, list[str]]
     order: list[str]
+    roots: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, scheme: Scheme) -> _Tree:
+    def of(cls, scheme: Scheme, read: Collection[str] = ()) -> _Tree:
         weights: dict[str, Fraction] = {}
         declared: dict[str, Decimal] = {}
         names: dict[str, str] = {}
@@ -227,15 +233,21 @@ class _Tree:
             *scheme.groups.items(),
             *scheme.indicators.items(),
         ]
+        roots = tuple(
+            node_id
+            for node_id, group in scheme.groups.items()
+            if not group.counted and node_id in read
+        )
         for node_id, node in nodes:
-            if not node.counted:
+            if not node.counted and node_id not in roots:
                 continue
             weights[node_id] = Fraction(node.weight)
             declared[node_id] = node.weight
             names[node_id] = node.name or node_id
-            children.setdefault(node.parent, []).append(node_id)
-        order = [node_id for node_id, _ in nodes if node_id in weights]
-        return cls(weights, declared, names, children, order)
+            if node.counted:
+                children.setdefault(node.parent, []).append(node_id)
+        order = [node_id for node_id, _ in nodes if node_id in weights and node_id not in roots]
+        return cls(weights, declared, names, children, order, roots)
 
     def total(self) -> Fraction:
         return sum((self.weights[k] for k in self.children.get(None, [])), Fraction(0))
@@ -275,6 +287,7 @@ def _assign(
     """
     out: dict[str, int] = {}
     todo: list[tuple[str | None, int]] = [(None, int(tree.total() * scale))]
+    todo += [(root, int(tree.weights[root] * scale)) for root in tree.roots]
     while todo:
         parent, target = todo.pop()
         kids = tree.children.get(parent, [])
@@ -324,7 +337,7 @@ def perturbed_weights(
     Raises:
         SensitivityError: the ranges cannot be met (after many draws).
     """
-    tree = _Tree.of(scheme)
+    tree = _Tree.of(scheme, compile_scheme(scheme).plan.stages.known_after)
     digits = _sample_places(scheme, ranges) if places is None else places
     return _draw(tree, rng, _steps(vary), {r.id: r for r in ranges}, digits)
 
@@ -642,7 +655,7 @@ def sensitivity(
         SensitivityError: nothing varies, an unknown id, ranges that cannot be met.
     """
     scheme, how = _ranked_scheme(compiled.scheme)
-    tree = _Tree.of(scheme)
+    tree = _Tree.of(scheme, compiled.plan.stages.known_after)
     _check_ranges(tree, ranges)
     if vary is not None and (vary < 0 or vary >= 100 or vary != vary.quantize(Decimal("0.01"))):
         msg = f"--vary must be a percent from 0 to below 100 with at most 2 decimals, not {vary}"
