@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from perfrules._lazy import lazy_exports
 from perfrules.engine._assemble import VERSION
 from perfrules.engine._cohort import CohortValues
+from perfrules.engine._impute import DataGaps
 from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._scheme import CompiledScheme
 from perfrules.model import Scheme
@@ -23,7 +24,15 @@ from perfrules.rules import CheckedScheme, checked
 if TYPE_CHECKING:
     from perfrules.engine._columns import Arrays
 
-__all__ = ["VERSION", "Arrays", "CohortValues", "CompiledScheme", "Plan", "compile_scheme"]
+__all__ = [
+    "VERSION",
+    "Arrays",
+    "CohortValues",
+    "CompiledScheme",
+    "DataGaps",
+    "Plan",
+    "compile_scheme",
+]
 
 #: Loaded when first used: the array scorer needs numpy (the ``frame`` extra).
 _LAZY = {"._columns": ("Arrays",)}

@@ -26,6 +26,7 @@ from perfrules.engine._cohort import (
 from perfrules.engine._cohorts import Cohorts, shared_of
 from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._grading import gap_for, grade_of, loss_order
+from perfrules.engine._impute import DataGaps, data_gaps, unranked
 from perfrules.engine._kernel import EMPTY, build_kernel
 from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
@@ -34,7 +35,7 @@ from perfrules.errors import FactsError
 from perfrules.expressions import Value
 from perfrules.facts import Facts
 from perfrules.model import Scheme
-from perfrules.trace import Gap, Grade, Rank, Result
+from perfrules.trace import Gap, Grade, Rank, Result, Unranked
 
 if TYPE_CHECKING:
     from perfrules.engine._columns import Arrays, ColumnarPlan
@@ -126,18 +127,9 @@ class CompiledScheme:
             ...
             perfrules.errors.FactsError: ...
         """
-        if isinstance(facts, Facts):
-            source, indicators, shared = facts, facts.indicators, facts.shared
-        elif "indicators" in facts or "shared" in facts:
-            source, indicators, shared = (
-                None,
-                facts.get("indicators", EMPTY),
-                facts.get("shared", EMPTY),
-            )
-        else:
-            source, indicators, shared = None, facts, EMPTY
+        source, indicators, shared = _parts(facts)
         binding = None
-        if cohort is not None or self.plan.cohort_names:
+        if cohort is not None or self.plan.cohort_names or self.plan.imputations:
             shared, binding = self.cohorts.bind(source, indicators, shared, cohort)
         out = self._run(source, indicators, shared, trace)
         unit = out[0]
@@ -235,6 +227,10 @@ class CompiledScheme:
                 evaluation = result._source  # noqa: SLF001 - our own result
                 assert isinstance(evaluation, Evaluation)  # noqa: S101
                 keys = self.rank_keys(shared_of(facts), partial(self.exact_score, result))
+                if keys is not None and self.scheme.ranking.min_available is not None:
+                    evaluation.unranked = self.unranked(self.data_gaps(facts, cohort))
+                    if evaluation.unranked is not None:
+                        continue
                 if keys is not None:
                     name = unit_name(facts, position)
                     rows.append((position, name, keys, evaluation.cohort_key))
@@ -243,6 +239,31 @@ class CompiledScheme:
                 assert isinstance(ranked, Evaluation)  # noqa: S101
                 ranked.rank = placed
         return results
+
+    @property
+    def imputes(self) -> bool:
+        """Whether any input is imputed when missing (a value, or from the other units)."""
+        return any(declared.impute is not None for declared in self.scheme.inputs.values())
+
+    def data_gaps(
+        self, facts: Facts | Mapping[str, Any], cohort: CohortValues | None = None
+    ) -> DataGaps:
+        """What a unit's facts lack: the inputs imputed for it, how many indicators it gave.
+
+        *cohort* are the values of the units scored with it (an input imputed from them
+        counts as imputed only when its cohort has a value for it). Every shape asks this,
+        for the ``imputed`` column and ``[ranking] min_available``.
+        """
+        _, indicators, shared = _parts(facts)
+        pooled: Container[str] = ()
+        if cohort is not None and self.plan.imputations and isinstance(shared, Mapping):
+            key = self.cohorts.key(shared, Unit(None))
+            pooled = self.cohorts.imputations_of(shared, key, cohort)
+        return data_gaps(self.plan, self.general.marks_missing, indicators, shared, pooled)
+
+    def unranked(self, gaps: DataGaps) -> Unranked | None:
+        """Why ``[ranking] min_available`` leaves out a unit with *gaps* (``None``: not)."""
+        return unranked(self.plan, gaps)
 
     def rank_keys(
         self, shared: Mapping[str, Any], score: Callable[[str | None], Fraction | None]
@@ -421,3 +442,12 @@ class CompiledScheme:
 def _exact(value: Decimal | None) -> Fraction | None:
     """A score of a result made of plain values, as exact as its Decimal allows."""
     return None if value is None else from_decimal(value)
+
+
+def _parts(facts: Facts | Mapping[str, Any]) -> tuple[Facts | None, Any, Any]:
+    """A unit's facts as :meth:`CompiledScheme.evaluate` reads them: source, indicators, shared."""
+    if isinstance(facts, Facts):
+        return facts, facts.indicators, facts.shared
+    if "indicators" in facts or "shared" in facts:
+        return None, facts.get("indicators", EMPTY), facts.get("shared", EMPTY)
+    return None, facts, EMPTY
