@@ -6,6 +6,7 @@ the streamed CLI, Dask) must give them.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -400,3 +401,39 @@ def test_a_unit_below_the_threshold_is_never_ranked(cells, share):
         else:
             assert result.rank is not None
             assert result.cohort.unranked is None
+
+
+def test_xlsx_results_and_json_lines_carry_imputed_and_unranked(tmp_path):
+    import openpyxl
+
+    path = _write(tmp_path, ranking=THRESHOLD)
+    xlsx = tmp_path / "out.xlsx"
+    run = CliRunner().invoke(
+        cli, ["score", str(path), str(tmp_path / "units.csv"), "--out", str(xlsx)]
+    )
+    assert run.exit_code == 0, run.output
+    rows = list(openpyxl.load_workbook(xlsx)["summary"].iter_rows(values_only=True))
+    header = rows[0]
+    table = {row[0]: dict(zip(header, row, strict=True)) for row in rows[1:]}
+    assert {u: r["imputed"] for u, r in table.items()} == {
+        "A": None,
+        "B": "gdp",
+        "C": "green pm",
+        "D": None,
+        "E": "green",
+    }
+    assert {u: r["rank"] for u, r in table.items()} == {u: RANKED.get(u) for u in TOTALS}
+    assert table["C"]["unranked"] == REASON.format(1, 3)
+    lines = tmp_path / "out.jsonl"
+    run = CliRunner().invoke(
+        cli, ["score", str(path), str(tmp_path / "units.csv"), "--out", str(lines)]
+    )
+    assert run.exit_code == 0, run.output
+    traces = {
+        entry["unit"]: entry["trace"]["cohort"]
+        for entry in map(json.loads, lines.read_text(encoding="utf-8").splitlines())
+    }
+    assert traces["C"]["imputed"] == ["green", "pm"]
+    assert "imputed" not in traces["A"]
+    assert traces["C"]["unranked"]["given"] == 1
+    assert traces["C"]["rank"] is None

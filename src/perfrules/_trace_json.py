@@ -386,7 +386,13 @@ def cohort_json(cohort: CohortTrace) -> str:
         f'"min_available":{_dec(why.min_available)},'
         f'"en":{string(why.text("en"))},"zh":{string(why.text("zh"))}}}'
     )
-    return f'{{"cohort":{group},"values":[{",".join(values)}],"rank":{rank_text}{unranked}}}'
+    # Only a unit with imputed inputs has "imputed" (likewise).
+    imputed = (
+        f',"imputed":[{",".join(string(n) for n in cohort.imputed)}]' if cohort.imputed else ""
+    )
+    return (
+        f'{{"cohort":{group},"values":[{",".join(values)}],"rank":{rank_text}{unranked}{imputed}}}'
+    )
 
 
 def document(

@@ -283,12 +283,14 @@ class CohortTrace(NamedTuple):
             missing facts were imputed with, named ``impute.NAME``).
         rank: the unit's rank, ``None`` when the scheme ranks nothing or not this unit.
         unranked: why the ranking left it out for want of data, if it did.
+        imputed: the inputs it did not give that were imputed (when the scheme imputes).
     """
 
     cohort: str | None
     values: tuple[CohortValue, ...]
     rank: Rank | None = None
     unranked: Unranked | None = None
+    imputed: tuple[str, ...] = ()
 
 
 class FactsSource(Protocol):

@@ -55,6 +55,7 @@ class RecordParts:
         "cohort_key",
         "cohort_values",
         "facts",
+        "imputed",
         "out",
         "plan",
         "rank",
@@ -82,6 +83,8 @@ class RecordParts:
         self.cohort_key: str | None = None
         #: Why the ranking left the unit out for want of data (``min_available``).
         self.unranked: Unranked | None = None
+        #: The inputs imputed for it (set with its cohort, when the scheme imputes).
+        self.imputed: tuple[str, ...] = ()
         self.cohort_values: tuple[CohortValue, ...] | None = None
         if cohort is not None:
             self.cohort_key, self.cohort_values = cohort
@@ -92,7 +95,9 @@ class RecordParts:
         """The unit's cohort, its values and its rank (``None``: scored alone)."""
         if self.cohort_values is None:
             return None
-        return CohortTrace(self.cohort_key, self.cohort_values, self.rank, self.unranked)
+        return CohortTrace(
+            self.cohort_key, self.cohort_values, self.rank, self.unranked, self.imputed
+        )
 
     # --- the result's parts --------------------------------------------------------------
     def total_exact(self) -> Fraction:

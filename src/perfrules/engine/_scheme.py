@@ -219,18 +219,27 @@ class CompiledScheme:
                 results.append(self.evaluate(facts, trace=explained, cohort=cohort))
             except FactsError as exc:
                 results.append(exc)
-        if self.scheme.ranking is not None:
+        ranking = self.scheme.ranking
+        threshold = ranking is not None and ranking.min_available is not None
+        if self.imputes or threshold:
+            for facts, result in zip(listed, results, strict=True):
+                if isinstance(result, FactsError):
+                    continue
+                evaluation = result._source  # noqa: SLF001 - our own result
+                assert isinstance(evaluation, Evaluation)  # noqa: S101
+                gaps = self.data_gaps(facts, cohort)
+                evaluation.imputed = gaps.imputed
+                evaluation.unranked = self.unranked(gaps)
+        if ranking is not None:
             rows = []
             for position, (facts, result) in enumerate(zip(listed, results, strict=True)):
                 if isinstance(result, FactsError):
                     continue
                 evaluation = result._source  # noqa: SLF001 - our own result
                 assert isinstance(evaluation, Evaluation)  # noqa: S101
+                if evaluation.unranked is not None:
+                    continue  # too little of its data given ([ranking] min_available)
                 keys = self.rank_keys(shared_of(facts), partial(self.exact_score, result))
-                if keys is not None and self.scheme.ranking.min_available is not None:
-                    evaluation.unranked = self.unranked(self.data_gaps(facts, cohort))
-                    if evaluation.unranked is not None:
-                        continue
                 if keys is not None:
                     name = unit_name(facts, position)
                     rows.append((position, name, keys, evaluation.cohort_key))
