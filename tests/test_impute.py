@@ -437,3 +437,25 @@ def test_xlsx_results_and_json_lines_carry_imputed_and_unranked(tmp_path):
     assert "imputed" not in traces["A"]
     assert traces["C"]["unranked"]["given"] == 1
     assert traces["C"]["rank"] is None
+
+
+def test_diff_shows_a_changed_imputation_and_threshold():
+    from perfrules.workflows import diff_schemes
+
+    old = perfrules.loads_scheme(RULES.format(missing="error", ranking=THRESHOLD), name="o.toml")
+    text = RULES.format(missing="error", ranking="min_available = 0.5")
+    text = text.replace('impute = "cohort_mean"', 'impute = "cohort_median"')
+    text = text.replace('by = "region"', 'by = "size"')
+    new = perfrules.loads_scheme(text, name="n.toml")
+    found = {(c.section, c.id, c.key, c.old, c.new) for c in diff_schemes(old, new)}
+    assert found == {
+        ("inputs", "gdp", "impute", "cohort_mean", "cohort_median"),
+        (
+            "inputs",
+            "green",
+            "impute",
+            "{method = group_mean, by = region}",
+            "{method = group_mean, by = size}",
+        ),
+        ("ranking", "min_available", "min_available", "0.75", "0.5"),
+    }
