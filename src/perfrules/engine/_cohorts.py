@@ -50,6 +50,7 @@ class Cohorts:
         self.scheme = plan.scheme
         self.read_shared = general.read_shared
         self.marks_missing = general.marks_missing
+        self._groups: dict[str, str | None] = {}  # group texts as folded (:meth:`group`)
         # The cohort values some formula reads (a unit cannot be scored without them).
         self._cohort_reads = frozenset(
             name
@@ -172,8 +173,14 @@ class Cohorts:
         raw = shared.get(by, MISSING)
         if raw is MISSING or self.marks_missing(raw):
             return None
-        text = normalise_text(text_of(raw)).strip()
-        return text or None
+        if type(raw) is str:  # a few distinct group names: each folded once
+            known = self._groups.get(raw, MISSING)
+            if known is MISSING:
+                known = normalise_text(raw).strip() or None
+                if len(self._groups) < _REMEMBERED:
+                    self._groups[raw] = known
+            return known  # type: ignore[return-value]
+        return normalise_text(text_of(raw)).strip() or None
 
     def imputations_of(
         self, shared: Mapping[str, Any], key: str | None, cohort: CohortValues

@@ -44,6 +44,8 @@ __all__ = ["RESERVED_FACTS", "GeneralPath", "Unit"]
 #: Keys an indicator's facts may hold besides its inputs.
 RESERVED_FACTS: Final = frozenset({"override", "na", "note"})
 _FACT_TABLE_KEYS: Final = frozenset({"value", "text", "level", "share", "note"})
+#: Distinct fact texts :meth:`GeneralPath.marks_missing` remembers (memory stays bounded).
+_MARKS_KEPT: Final = 65_536
 _ZERO: Final = Fraction(0)
 
 
@@ -106,6 +108,8 @@ class GeneralPath:
         self._markers = frozenset(
             normalise_text(m).strip().lower() for m in plan.scheme.defaults.missing_markers
         )
+        #: Texts already asked of :meth:`marks_missing`, and the answer.
+        self._marks: dict[str, bool] = {}
         #: For each indicator (by node index), the fact keys it may have.
         self.allowed: dict[int, frozenset[str]] = {}
         for index in plan.leaves:
@@ -114,8 +118,22 @@ class GeneralPath:
             self.allowed[index] = frozenset({*leaf.needs, *RESERVED_FACTS, *types})
 
     def marks_missing(self, raw: Any) -> bool:
-        """Whether a fact is written as a missing marker (``[defaults] missing_markers``)."""
-        return isinstance(raw, str) and normalise_text(raw).strip().lower() in self._markers
+        """Whether a fact is written as a missing marker (``[defaults] missing_markers``).
+
+        Each distinct text is folded once (up to ``_MARKS_KEPT`` of them remembered): the
+        cohort pass and the data gaps ask it of every fact of every unit.
+        """
+        if type(raw) is not str:
+            return isinstance(raw, str) and self._folds_to_marker(raw)
+        known = self._marks.get(raw)
+        if known is None:
+            known = self._folds_to_marker(raw)
+            if len(self._marks) < _MARKS_KEPT:
+                self._marks[raw] = known
+        return known
+
+    def _folds_to_marker(self, raw: str) -> bool:
+        return normalise_text(raw).strip().lower() in self._markers
 
     def read_shared(self, name: str, raw: Any, unit: Problems) -> Value | object | None:
         """A shared fact as declared: its value, ``NOT_APPLICABLE``, or ``None``.

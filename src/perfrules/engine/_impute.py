@@ -92,7 +92,11 @@ def unranked(plan: Plan, gaps: DataGaps) -> Unranked | None:
     ranking = plan.scheme.ranking
     if ranking is None or ranking.min_available is None:
         return None
-    share = Fraction(ranking.min_available)
-    if gaps.available >= share:
+    share = plan.cache.get("min_available")
+    if not isinstance(share, Fraction):
+        share = plan.cache.setdefault("min_available", Fraction(ranking.min_available))
+        assert isinstance(share, Fraction)  # noqa: S101
+    # given / of >= share, in integers (of = 0: nothing to give, available)
+    if not gaps.of or gaps.given * share.denominator >= share.numerator * gaps.of:
         return None
     return Unranked(gaps.given, gaps.of, share)
