@@ -459,3 +459,24 @@ def test_diff_shows_a_changed_imputation_and_threshold():
         ),
         ("ranking", "min_available", "min_available", "0.75", "0.5"),
     }
+
+
+def test_the_properties_recompute_every_imputed_value(tmp_path):
+    from perfrules.testing import scheme_properties
+    from perfrules.workflows import cohort_violations
+
+    text = RULES.format(missing="zero", ranking=THRESHOLD)
+    text = text.replace('"weight * green"', '"weight * min(green, 1)"')  # any share drawn
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="p.toml"))
+    scheme_properties(compiled, max_examples=25)()  # raises InvariantError on a violation
+    units = _units()
+    assert cohort_violations(compiled, units) == []
+    # a unit imputed with the wrong value is caught: C's group mean swapped for the cohort's
+    results = compiled.evaluate_cohort(units)
+    corfe = results[2].cohort
+    taken = corfe.values  # noqa: PD011 - the cohort's values, not a frame's
+    wrong = [v._replace(value=Fraction(1, 2)) if v.name == "impute.green" else v for v in taken]
+    results[2]._cohort = corfe._replace(values=tuple(wrong))
+    found = cohort_violations(compiled, units, results)
+    assert [(v.invariant, v.node) for v in found] == [("imputation", "green")]
+    assert "unit C: the mean of green should be 0.6, the engine imputed 0.5" in found[0].message

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from perfrules._lazy import lazy_exports
 from perfrules.engine._assemble import VERSION
 from perfrules.engine._cohort import CohortValues
+from perfrules.engine._cohorts import imputed_name
 from perfrules.engine._impute import DataGaps
 from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._scheme import CompiledScheme
@@ -32,6 +33,7 @@ __all__ = [
     "DataGaps",
     "Plan",
     "compile_scheme",
+    "imputed_name",
 ]
 
 #: Loaded when first used: the array scorer needs numpy (the ``frame`` extra).
