@@ -480,3 +480,14 @@ def test_the_properties_recompute_every_imputed_value(tmp_path):
     found = cohort_violations(compiled, units, results)
     assert [(v.invariant, v.node) for v in found] == [("imputation", "green")]
     assert "unit C: the mean of green should be 0.6, the engine imputed 0.5" in found[0].message
+
+
+def test_the_league_table_says_who_is_not_ranked_for_want_of_data(tmp_path):
+    path = _write(tmp_path, ranking=THRESHOLD)
+    page = tmp_path / "league.html"
+    run = CliRunner().invoke(
+        cli, ["score", str(path), str(tmp_path / "units.csv"), "--out", str(page), "--lang", "en"]
+    )
+    assert run.exit_code == 0, run.output
+    html = page.read_text(encoding="utf-8")
+    assert "not ranked: B (2/3 &lt; 75%); C (1/3 &lt; 75%); E (2/3 &lt; 75%)" in html
