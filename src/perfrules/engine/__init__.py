@@ -4,7 +4,8 @@
 ``_kernel`` writes the scorer and ``_columns`` scores tables as arrays; ``_general`` is the
 general path of an indicator; ``_grading`` orders the lost points; ``_record``, ``_tree`` and
 ``_json`` build results and traces from the raw record; ``_cohorts`` and ``_workers`` score
-units together or in processes; ``_scheme`` is the facade. Who owns which rule:
+units together or in processes; ``_stages`` the passes of rows that read scores; ``_scheme``
+is the facade. Who owns which rule:
 ``docs/explanation/owners.md``.
 """
 
@@ -19,6 +20,7 @@ from perfrules.engine._cohorts import imputed_name
 from perfrules.engine._impute import DataGaps
 from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._scheme import CompiledScheme
+from perfrules.engine._stages import Stage, Staged
 from perfrules.model import Scheme
 from perfrules.rules import CheckedScheme, checked
 
@@ -32,6 +34,8 @@ __all__ = [
     "CompiledScheme",
     "DataGaps",
     "Plan",
+    "Stage",
+    "Staged",
     "compile_scheme",
     "imputed_name",
 ]

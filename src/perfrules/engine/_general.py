@@ -454,7 +454,7 @@ class GeneralPath:
         missing: str | None = None
         actual_text = ""
         for name in leaf.needs:
-            raw, source = find_fact(name, own, shared, self.plan.cohort_names)
+            raw, source = find_fact(name, own, shared, self.plan.bound_sources)
             marked = ""
             if self.marks_missing(raw):
                 marked, raw = raw, MISSING  # "-", "..": missing, as the policy says

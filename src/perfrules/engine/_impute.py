@@ -76,7 +76,7 @@ def data_gaps(
         ]
         whole = True
         for name in reads:
-            raw, _ = find_fact(name, own, shared, plan.cohort_names)
+            raw, _ = find_fact(name, own, shared, plan.bound_sources)
             if raw is MISSING or marks_missing(raw):
                 whole = False
                 if name in leaf.imputed or (name in leaf.pooled and name in pooled):
