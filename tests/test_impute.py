@@ -491,3 +491,13 @@ def test_the_league_table_says_who_is_not_ranked_for_want_of_data(tmp_path):
     assert run.exit_code == 0, run.output
     html = page.read_text(encoding="utf-8")
     assert "not ranked: B (2/3 &lt; 75%); C (1/3 &lt; 75%); E (2/3 &lt; 75%)" in html
+
+
+def test_a_unit_scored_with_its_cohorts_values_lists_what_was_imputed(tmp_path):
+    compiled = _compiled(tmp_path)
+    units = _units()
+    values = compiled.cohort_values(units)
+    alone = compiled.evaluate(units[2], cohort=values)
+    together = compiled.evaluate_cohort(units)[2]
+    assert alone.cohort.imputed == together.cohort.imputed == ("green", "pm")
+    assert json.loads(alone.trace.to_json())["cohort"]["imputed"] == ["green", "pm"]

@@ -140,7 +140,10 @@ class CompiledScheme:
         unit = out[0]
         if unit is not None and unit.diagnostics:
             raise FactsError(unit.diagnostics)
-        return Result.lazy(Evaluation(self.plan, facts, out, trace, binding))
+        evaluation = Evaluation(self.plan, facts, out, trace, binding)
+        if binding is not None and self.imputes:  # scored with its cohort: say what was imputed
+            evaluation.imputed = self.data_gaps(facts, cohort).imputed
+        return Result.lazy(evaluation)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -303,16 +306,13 @@ class CompiledScheme:
             except FactsError as exc:
                 results.append(exc)
         ranking = self.scheme.ranking
-        threshold = ranking is not None and ranking.min_available is not None
-        if self.imputes or threshold:
+        if ranking is not None and ranking.min_available is not None:
             for facts, result in zip(listed, results, strict=True):
                 if isinstance(result, FactsError):
                     continue
                 evaluation = result._source  # noqa: SLF001 - our own result
                 assert isinstance(evaluation, Evaluation)  # noqa: S101
-                gaps = self.data_gaps(facts, cohort)
-                evaluation.imputed = gaps.imputed
-                evaluation.unranked = self.unranked(gaps)
+                evaluation.unranked = self.unranked(self.data_gaps(facts, cohort))
         if ranking is not None:
             rows = []
             for position, (facts, result) in enumerate(zip(listed, results, strict=True)):
