@@ -26,6 +26,7 @@ __all__ = [
     "MAX_TIED_SHOWN",
     "NOT_APPLICABLE",
     "CohortValues",
+    "ImputedKey",
     "Problems",
     "Taking",
     "holds",
@@ -60,6 +61,11 @@ class Problems(Protocol):
 Reader = Callable[[str, Any, Any], "Value | object | None"]
 
 
+#: Where an imputed value was taken: (cohort key, input name, group or ``None`` for the
+#: whole cohort).
+ImputedKey = tuple[str | None, str, str | None]
+
+
 class CohortValues:
     """The values of every cohort in a set of units (the first pass of cohort scoring).
 
@@ -72,20 +78,24 @@ class CohortValues:
         units: how many units were read.
         problems: units whose facts could not be read for the values (by position, from
             0); they are left out of every value.
+        imputed: the values missing facts are imputed with (``[inputs.NAME] impute =
+            "cohort_mean"``, ...), by (cohort key, input, group or ``None``).
     """
 
-    __slots__ = ("by_cohort", "problems", "units")
+    __slots__ = ("by_cohort", "imputed", "problems", "units")
 
     def __init__(
         self,
         by_cohort: Mapping[str | None, tuple[CohortValue, ...]],
         units: int,
         problems: Mapping[int, FactsError] | None = None,
+        imputed: Mapping[ImputedKey, CohortValue] | None = None,
     ) -> None:
         """Values already taken."""
         self.by_cohort = dict(by_cohort)
         self.units = units
         self.problems = dict(problems or {})
+        self.imputed = dict(imputed or {})
 
     def values(self, cohort: str | None) -> tuple[CohortValue, ...] | None:
         """The values of *cohort* (``None`` if no unit of that cohort was read)."""
@@ -188,7 +198,7 @@ class Taking:
                 value = self.total / count
             else:  # median and percentile: linear between the two nearest ranks
                 share = Fraction(50) if stat == "median" else (percentile or Fraction(0))
-                ordered = sorted(self.entries, key=_first)
+                ordered = sorted(self.entries, key=_in_order)
                 position = (count - 1) * share / 100
                 low = position.numerator // position.denominator  # exact floor
                 if position == low:
@@ -211,8 +221,14 @@ class Taking:
         )
 
 
-def _first(entry: tuple[Fraction, str]) -> Fraction:
-    return entry[0]
+def _in_order(entry: tuple[Fraction, str]) -> tuple[float, Fraction]:
+    """A value's sort key: its nearest float, then (between equal floats) the exact value.
+
+    Sorting a cohort's values by their floats is many times faster than comparing
+    fractions, and never reorders them (:func:`_sort_key` says why); no value is a float.
+    """
+    value = entry[0]
+    return _nearest(value), value
 
 
 def rank(

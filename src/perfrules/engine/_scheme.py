@@ -26,6 +26,7 @@ from perfrules.engine._cohort import (
 from perfrules.engine._cohorts import Cohorts, shared_of
 from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._grading import gap_for, grade_of, loss_order
+from perfrules.engine._impute import DataGaps, data_gaps, unranked
 from perfrules.engine._kernel import EMPTY, build_kernel
 from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._stages import Stage, Staged, stage_scheme
@@ -36,7 +37,7 @@ from perfrules.expressions import Value
 from perfrules.facts import Facts
 from perfrules.model import Scheme
 from perfrules.rules import checked
-from perfrules.trace import Gap, Grade, Rank, Result
+from perfrules.trace import Gap, Grade, Rank, Result, Unranked
 
 if TYPE_CHECKING:
     from perfrules.engine._columns import Arrays, ColumnarPlan
@@ -129,18 +130,9 @@ class CompiledScheme:
             ...
             perfrules.errors.FactsError: ...
         """
-        if isinstance(facts, Facts):
-            source, indicators, shared = facts, facts.indicators, facts.shared
-        elif "indicators" in facts or "shared" in facts:
-            source, indicators, shared = (
-                None,
-                facts.get("indicators", EMPTY),
-                facts.get("shared", EMPTY),
-            )
-        else:
-            source, indicators, shared = None, facts, EMPTY
+        source, indicators, shared = _parts(facts)
         binding = None
-        if cohort is not None or self.plan.cohort_names:
+        if cohort is not None or self.plan.cohort_names or self.plan.imputations:
             shared, binding = self.cohorts.bind(source, indicators, shared, cohort)
         if self.plan.stages.own:
             shared = self._own_scores(facts, shared, cohort)
@@ -148,7 +140,10 @@ class CompiledScheme:
         unit = out[0]
         if unit is not None and unit.diagnostics:
             raise FactsError(unit.diagnostics)
-        return Result.lazy(Evaluation(self.plan, facts, out, trace, binding))
+        evaluation = Evaluation(self.plan, facts, out, trace, binding)
+        if binding is not None and self.imputes:  # scored with its cohort: say what was imputed
+            evaluation.imputed = self.data_gaps(facts, cohort).imputed
+        return Result.lazy(evaluation)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -346,13 +341,23 @@ class CompiledScheme:
                 results.append(self.evaluate(facts, trace=explained, cohort=cohort))
             except FactsError as exc:
                 results.append(exc)
-        if self.scheme.ranking is not None:
+        ranking = self.scheme.ranking
+        if ranking is not None and ranking.min_available is not None:
+            for facts, result in zip(listed, results, strict=True):
+                if isinstance(result, FactsError):
+                    continue
+                evaluation = result._source  # noqa: SLF001 - our own result
+                assert isinstance(evaluation, Evaluation)  # noqa: S101
+                evaluation.unranked = self.unranked(self.data_gaps(facts, cohort))
+        if ranking is not None:
             rows = []
             for position, (facts, result) in enumerate(zip(listed, results, strict=True)):
                 if isinstance(result, FactsError):
                     continue
                 evaluation = result._source  # noqa: SLF001 - our own result
                 assert isinstance(evaluation, Evaluation)  # noqa: S101
+                if evaluation.unranked is not None:
+                    continue  # too little of its data given ([ranking] min_available)
                 keys = self.rank_keys(shared_of(facts), partial(self.exact_score, result))
                 if keys is not None:
                     name = unit_name(facts, position)
@@ -362,6 +367,31 @@ class CompiledScheme:
                 assert isinstance(ranked, Evaluation)  # noqa: S101
                 ranked.rank = placed
         return results
+
+    @property
+    def imputes(self) -> bool:
+        """Whether any input is imputed when missing (a value, or from the other units)."""
+        return any(declared.impute is not None for declared in self.scheme.inputs.values())
+
+    def data_gaps(
+        self, facts: Facts | Mapping[str, Any], cohort: CohortValues | None = None
+    ) -> DataGaps:
+        """What a unit's facts lack: the inputs imputed for it, how many indicators it gave.
+
+        *cohort* are the values of the units scored with it (an input imputed from them
+        counts as imputed only when its cohort has a value for it). Every shape asks this,
+        for the ``imputed`` column and ``[ranking] min_available``.
+        """
+        _, indicators, shared = _parts(facts)
+        pooled: Container[str] = ()
+        if cohort is not None and self.plan.imputations and isinstance(shared, Mapping):
+            key = self.cohorts.key(shared, Unit(None))
+            pooled = self.cohorts.imputations_of(shared, key, cohort)
+        return data_gaps(self.plan, self.general.marks_missing, indicators, shared, pooled)
+
+    def unranked(self, gaps: DataGaps) -> Unranked | None:
+        """Why ``[ranking] min_available`` leaves out a unit with *gaps* (``None``: not)."""
+        return unranked(self.plan, gaps)
 
     def rank_keys(
         self, shared: Mapping[str, Any], score: Callable[[str | None], Fraction | None]
@@ -567,3 +597,12 @@ def with_weights(scheme: Scheme, weights: Mapping[str, Decimal]) -> Scheme:
         for k, i in scheme.indicators.items()
     }
     return scheme.model_copy(update={"groups": groups, "indicators": indicators})
+
+
+def _parts(facts: Facts | Mapping[str, Any]) -> tuple[Facts | None, Any, Any]:
+    """A unit's facts as :meth:`CompiledScheme.evaluate` reads them: source, indicators, shared."""
+    if isinstance(facts, Facts):
+        return facts, facts.indicators, facts.shared
+    if "indicators" in facts or "shared" in facts:
+        return None, facts.get("indicators", EMPTY), facts.get("shared", EMPTY)
+    return None, facts, EMPTY

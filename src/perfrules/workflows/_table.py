@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from perfrules._numbers import format_number, is_terminating
-from perfrules.engine import CohortValues, CompiledScheme, Stage, Staged
+from perfrules.engine import CohortValues, CompiledScheme, DataGaps, Stage, Staged
 from perfrules.errors import FactsError
 from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
@@ -1087,11 +1087,12 @@ def score_chunk(
     place = _Place(ready.names, units, first_row, label, ready.unknown)
     for row in np.flatnonzero(~regular).tolist():
         scalar[row] = _score_row(compiled, columns, place, row, cohort)
-    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
+    gaps = _gaps(compiled, columns, ready.names, values, n)
+    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset, gaps)
     staged = (
         [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
     )
-    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
+    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n, gaps)
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
     ranked = compiled.scheme.ranking is not None
     places = plan.total_places
@@ -1285,6 +1286,33 @@ def _score_row(
         return exc
 
 
+def _gaps(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    names: Sequence[str],
+    values: CohortValues | None,
+    n: int,
+) -> list[DataGaps] | None:
+    """Each row's missing data (:meth:`CompiledScheme.data_gaps`), when the scheme asks.
+
+    Only a scheme that imputes or ranks with ``min_available`` reads every row's facts
+    for it; the others pay nothing.
+    """
+    ranking = compiled.scheme.ranking
+    if not compiled.imputes and (ranking is None or ranking.min_available is None):
+        return None
+    read = [(name, columns.get(name)) for name in names]
+    out = []
+    for row in range(n):
+        cells: dict[str, Any] = {}
+        for name, column in read:
+            cell = _MISSING if column is None else column.row(row)
+            cells[name] = "" if cell is _MISSING else cell
+        data, _ = _unit_facts(cells, compiled)
+        out.append(compiled.data_gaps(data, values))
+    return out
+
+
 def _rankable(
     compiled: CompiledScheme,
     columns: Mapping[str, _Column],
@@ -1294,8 +1322,12 @@ def _rankable(
     cohort: _Cohort | None,
     n: int,
     offset: int,
+    gaps: Sequence[DataGaps] | None = None,
 ) -> list[tuple[int, str, tuple[Fraction | None, ...], str | None]]:
-    """``(row, unit, keys, cohort)`` of the rows the ranking takes (rows from *offset*)."""
+    """``(row, unit, keys, cohort)`` of the rows the ranking takes (rows from *offset*).
+
+    A row whose *gaps* fall below ``[ranking] min_available`` is not taken.
+    """
     ranking = compiled.scheme.ranking
     if ranking is None:
         return []
@@ -1305,6 +1337,8 @@ def _rankable(
     for row in range(n):
         outcome = scalar.get(row)
         if isinstance(outcome, FactsError):
+            continue
+        if gaps is not None and compiled.unranked(gaps[row]) is not None:
             continue
         keys = compiled.rank_keys(shared[row], partial(_score_of, compiled, arrays, outcome, row))
         if keys is not None:
@@ -1363,6 +1397,35 @@ def _score(
 
 
 # --- the result table -------------------------------------------------------------------
+def _gap_columns(
+    compiled: CompiledScheme,
+    gaps: Sequence[DataGaps],
+    scored: Ints,
+    columns: dict[str, pa.Array],
+) -> None:
+    """``imputed`` (the inputs imputed, by name) and ``unranked`` (why not ranked), as asked.
+
+    ``imputed`` when the scheme imputes; ``unranked`` when it ranks with ``min_available``:
+    empty for a unit ranked or failed, else the reason.
+    """
+    flags = scored.tolist()
+    if compiled.imputes:
+        columns["imputed"] = pa.array(
+            [
+                " ".join(g.imputed) or None if ok else None
+                for g, ok in zip(gaps, flags, strict=True)
+            ],
+            type=pa.string(),
+        )
+    ranking = compiled.scheme.ranking
+    if ranking is not None and ranking.min_available is not None:
+        reasons = []
+        for gap, ok in zip(gaps, flags, strict=True):
+            why = compiled.unranked(gap) if ok else None
+            reasons.append(None if why is None else why.text("en"))
+        columns["unranked"] = pa.array(reasons, type=pa.string())
+
+
 def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
     """Exact decimal128 values from integers over ``10 ** places`` (nulls where not valid)."""
     n = ints.shape[0]
@@ -1399,6 +1462,7 @@ def _result_table(
     scalar: Mapping[int, Result | FactsError],
     cohort: _Cohort | None,
     n: int,
+    gaps: Sequence[DataGaps] | None = None,
 ) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction]]:
     plan = compiled.plan
     scored = np.ones(n, dtype=np.bool_)
@@ -1483,6 +1547,8 @@ def _result_table(
                 found = next((v.value for v in taken or () if v.name == name), None)
                 texts.append(_exact_text(found))
             columns[name] = pa.array(texts, type=pa.string())
+    if gaps is not None:
+        _gap_columns(compiled, gaps, scored, columns)
     errors: list[str | None] = [None] * n
     for row, outcome in scalar.items():
         if isinstance(outcome, FactsError):
