@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dask.dataframe as dd
 import pandas as pd
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -501,3 +502,23 @@ def test_a_unit_scored_with_its_cohorts_values_lists_what_was_imputed(tmp_path):
     together = compiled.evaluate_cohort(units)[2]
     assert alone.cohort.imputed == together.cohort.imputed == ("green", "pm")
     assert json.loads(alone.trace.to_json())["cohort"]["imputed"] == ["green", "pm"]
+
+
+def test_sensitivity_never_ranks_a_unit_below_the_threshold(tmp_path):
+    from perfrules.workflows import sensitivity
+
+    # No imputation, empty cells scored 0: the rows the array scorer takes, too.
+    rules = RULES.format(missing="zero", ranking=THRESHOLD)
+    for declared in ('impute = "cohort_mean" ', 'impute = "cohort_median" '):
+        rules = rules.replace(", " + declared, " ")
+    rules = rules.replace(', impute = { method = "group_mean", by = "region" } ', " ")
+    assert "impute" not in rules
+    path = tmp_path / "zero.toml"
+    path.write_text(rules, encoding="utf-8")
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
+    assert compiled.columnar().vectorised
+    frame = _frame(UNITS.replace(",-,", ",,").replace(",..", ",")).drop(columns="shared.region")
+    table = pa.Table.from_pandas(frame)
+    result = sensitivity(compiled, table, samples=10, vary=Decimal(20), seed=1, jobs=1)
+    assert {u.unit for u in result.units if u.ranked} == set(RANKED)
+    assert {u.unit: u.rank for u in result.units if u.rank} == RANKED

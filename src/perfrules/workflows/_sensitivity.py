@@ -44,6 +44,7 @@ from perfrules.workflows._table import (
     TABLE_SOURCE,
     Chunk,
     Ints,
+    _gaps,
     _shared_rows,
     all_cohort_values,
     prepare_chunk,
@@ -492,6 +493,10 @@ class _Columns:
         shared = _shared_rows(ready.columns, plan.cohort_reads, n)
         probes = [compiled.rank_keys(facts, _unscored) for facts in shared]
         self.takes = np.array([p is not None for p in probes], dtype=np.bool_)
+        # A unit below [ranking] min_available is never ranked, whatever the weights.
+        gaps = _gaps(compiled, ready.columns, ready.names, values, n)
+        if gaps is not None:
+            self.takes &= np.array([compiled.unranked(g) is None for g in gaps], dtype=np.bool_)
         #: Per key: the node whose score it is (0: the total), or None for a shared fact.
         self.nodes: list[int | None] = []
         self.fixed: dict[int, tuple[Ints, Ints]] = {}
