@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
@@ -1331,16 +1331,13 @@ def _rankable(
     ranking = compiled.scheme.ranking
     if ranking is None:
         return []
-    shared = _shared_rows(columns, compiled.plan.cohort_reads, n)
     keys_of = cohort[1] if cohort is not None else [None] * n
     rows: list[tuple[int, str, tuple[Fraction | None, ...], str | None]] = []
-    for row in range(n):
-        outcome = scalar.get(row)
-        if isinstance(outcome, FactsError):
-            continue
+    reads = compiled.plan.cohort_reads
+    for row, shared, score in _scored_rows(compiled, columns, arrays, scalar, n, reads):
         if gaps is not None and compiled.unranked(gaps[row]) is not None:
             continue
-        keys = compiled.rank_keys(shared[row], partial(_score_of, compiled, arrays, outcome, row))
+        keys = compiled.rank_keys(shared, score)
         if keys is not None:
             rows.append((offset + row, units[row], keys, keys_of[row]))
     return rows
@@ -1357,16 +1354,28 @@ def _staged(
     offset: int,
 ) -> list[Staged]:
     """What a pass gives of each row that scored (rows from *offset*), for :meth:`Stage.take`."""
-    shared = _shared_rows(columns, stage.owner.plan.cohort_reads, n)
     keys_of = cohort[1] if cohort is not None else [None] * n
-    rows: list[Staged] = []
+    reads = stage.owner.plan.cohort_reads  # the values' where conditions read the owner's
+    return [
+        (offset + row, units[row], stage.keys(shared, score), keys_of[row])
+        for row, shared, score in _scored_rows(stage.compiled, columns, arrays, scalar, n, reads)
+    ]
+
+
+def _scored_rows(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    arrays: Arrays | None,
+    scalar: Mapping[int, Result | FactsError],
+    n: int,
+    reads: Iterable[str],
+) -> Iterator[tuple[int, dict[str, Any], Callable[[str | None], Fraction | None]]]:
+    """Each row that scored: its position, its shared facts *reads*, its exact scores by id."""
+    shared = _shared_rows(columns, reads, n)
     for row in range(n):
         outcome = scalar.get(row)
-        if isinstance(outcome, FactsError):
-            continue
-        keys = stage.keys(shared[row], partial(_score_of, stage.compiled, arrays, outcome, row))
-        rows.append((offset + row, units[row], keys, keys_of[row]))
-    return rows
+        if not isinstance(outcome, FactsError):
+            yield row, shared[row], partial(_score_of, compiled, arrays, outcome, row)
 
 
 def _score_of(
