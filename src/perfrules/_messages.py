@@ -405,6 +405,16 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "facts give shared fact '{name}', which nothing in the scheme reads",
         "事实中给出了共享事实“{name}”，但方案中没有任何地方读取它",
     ),
+    "PR245": (
+        "error",
+        "input '{name}' cannot be normalised so: {detail}",
+        "输入项“{name}”不能如此标准化：{detail_zh}",
+    ),
+    "PR428": (
+        "error",
+        "cohort '{cohort}': '{name}' cannot be normalised by {method}: {detail}",
+        "群体“{cohort}”：“{name}”无法按 {method} 标准化：{detail_zh}",
+    ),
     "PR238": (
         "error",
         (

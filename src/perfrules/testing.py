@@ -794,7 +794,7 @@ def scheme_properties(
     """
     compiled = as_compiled(scheme)
     static = [v for v in check_scheme(compiled) if v.invariant != "double_rounding"]
-    if compiled.scheme.cohort is not None or compiled.scheme.ranking is not None:
+    if compiled.plan.has_cohort:
         return _cohort_properties(compiled, static, max_examples, monotonic, on_example)
 
     @settings(

@@ -10,6 +10,7 @@ The second scores each unit with its cohort's values bound like shared facts. Ra
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
@@ -25,6 +26,7 @@ from perfrules.trace import CohortValue, Rank, RankKeyValue
 __all__ = [
     "MAX_TIED_SHOWN",
     "NOT_APPLICABLE",
+    "PER_UNIT",
     "CohortValues",
     "Problems",
     "Taking",
@@ -36,6 +38,9 @@ __all__ = [
 _MISSING: Final = object()
 #: What a reader returns for a fact marked not applicable (the unit is not picked).
 NOT_APPLICABLE: Final = object()
+#: Stats whose value is each unit's own (its place among the cohort's values), found when
+#: the unit is bound (:meth:`CohortValues.place`).
+PER_UNIT: Final = frozenset({"rank", "percentrank"})
 #: Units a rank lists as tied with it; a longer tie gives the count (``tied_count``) instead,
 #: so that ranking a million equal units stays linear in time and memory.
 MAX_TIED_SHOWN: Final = 100
@@ -71,20 +76,45 @@ class CohortValues:
         units: how many units were read.
         problems: units whose facts could not be read for the values (by position, from
             0); they are left out of every value.
+        ordered: for a value each unit has its own of (rank, percentrank), the cohort's
+            values in order, by (cohort key, name).
     """
 
-    __slots__ = ("by_cohort", "problems", "units")
+    __slots__ = ("by_cohort", "ordered", "problems", "units")
 
     def __init__(
         self,
         by_cohort: Mapping[str | None, tuple[CohortValue, ...]],
         units: int,
         problems: Mapping[int, FactsError] | None = None,
+        ordered: Mapping[tuple[str | None, str], tuple[Fraction, ...]] | None = None,
     ) -> None:
         """Values already taken."""
         self.by_cohort = dict(by_cohort)
         self.units = units
         self.problems = dict(problems or {})
+        self.ordered = dict(ordered or {})
+
+    def place(
+        self, cohort: str | None, value: CohortValue, order: str, own: Fraction
+    ) -> Fraction | None:
+        """A unit's own *value* (rank or percentrank) for its fact *own*, in *cohort*.
+
+        Ties share the average of their ranks (1, 2.5, 2.5, 4); percentrank is Excel's
+        PERCENTRANK.INC: the share of the other units strictly below (above, for
+        ``desc``), so tied units share the lowest, and a cohort of one unit gives 1.
+        ``None`` when *own* is not among the values.
+        """
+        ordered = self.ordered.get((cohort, value.name), ())
+        low = bisect.bisect_left(ordered, own)
+        high = bisect.bisect_right(ordered, own)
+        if low == high:
+            return None
+        count = len(ordered)
+        before = low if order == "asc" else count - high
+        if value.stat == "rank":
+            return before + Fraction(high - low + 1, 2)
+        return Fraction(1) if count == 1 else Fraction(before, count - 1)
 
     def values(self, cohort: str | None) -> tuple[CohortValue, ...] | None:
         """The values of *cohort* (``None`` if no unit of that cohort was read)."""
@@ -139,7 +169,7 @@ class Taking:
     median and the percentiles keep every (value, unit) to sort them at the end.
     """
 
-    __slots__ = ("count", "entries", "first", "kept", "rule", "total", "unit")
+    __slots__ = ("count", "entries", "first", "kept", "rule", "squares", "total", "unit")
 
     def __init__(self, rule: CohortValueRule) -> None:
         """Nothing taken yet."""
@@ -149,6 +179,7 @@ class Taking:
         self.kept: Fraction | None = None  # min or max so far
         self.unit: str | None = None  # its unit (the first of equals)
         self.total = Fraction(0)
+        self.squares = Fraction(0)
         self.entries: list[tuple[Fraction, str]] = []
 
     def add(self, value: Fraction, unit: str) -> None:
@@ -165,8 +196,15 @@ class Taking:
                 self.kept, self.unit = value, unit
         elif stat in ("sum", "mean"):
             self.total += value
+        elif stat == "variance":
+            self.total += value
+            self.squares += value * value
         elif stat != "count":  # median and percentile
             self.entries.append((value, unit))
+
+    def ordered(self) -> tuple[Fraction, ...]:
+        """The values taken, in order (what a unit's rank or percentrank is found in)."""
+        return tuple(sorted(value for value, _ in self.entries))
 
     def result(self, name: str) -> CohortValue:
         """The value *name* over the units taken."""
@@ -185,6 +223,11 @@ class Taking:
                 value = self.total
             elif stat == "mean":
                 value = self.total / count
+            elif stat == "variance":  # the sample's, exact: (Σx² − (Σx)²/n) / (n − 1)
+                if count > 1:
+                    value = (self.squares - self.total * self.total / count) / (count - 1)
+            elif stat in PER_UNIT:  # each unit's own, when it is bound (place)
+                pass
             else:  # median and percentile: linear between the two nearest ranks
                 share = Fraction(50) if stat == "median" else (percentile or Fraction(0))
                 ordered = sorted(self.entries, key=_first)

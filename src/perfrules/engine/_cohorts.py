@@ -12,12 +12,21 @@ from fractions import Fraction
 from typing import Any
 
 from perfrules._numbers import normalise_text
-from perfrules.engine._cohort import CohortValues, Problems, Taking, holds, rank, unit_name
+from perfrules.engine._cohort import (
+    PER_UNIT,
+    CohortValues,
+    Problems,
+    Taking,
+    holds,
+    rank,
+    unit_name,
+)
 from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._kernel import EMPTY
 from perfrules.engine._plan import MISSING, Plan
 from perfrules.errors import FactsError
 from perfrules.facts import Facts, text_of
+from perfrules.rules import spread_problem
 from perfrules.trace import CohortValue, Rank
 
 __all__ = ["Cohorts", "shared_of"]
@@ -41,6 +50,16 @@ class Cohorts:
             for name in plan.nodes[i].leaf.needs  # type: ignore[union-attr]
             if name in plan.cohort_names
         )
+        # The normalised inputs some formula reads.
+        self._normalised = tuple(
+            name
+            for name, declared in self.scheme.inputs.items()
+            if declared.normalise is not None
+            and any(
+                name in plan.nodes[i].leaf.needs  # type: ignore[union-attr]
+                for i in plan.leaves
+            )
+        )
 
     def values(self, units: Iterable[Facts | Mapping[str, Any]]) -> CohortValues:
         """The first pass of cohort scoring: every cohort's values over *units*.
@@ -50,7 +69,7 @@ class Cohorts:
         cannot be read for this is left out of the values, and its problems are kept in
         ``problems`` by its position.
         """
-        rules = self.scheme.cohort.values if self.scheme.cohort is not None else {}
+        rules = self.plan.cohort_rules
         # Each cohort's values being taken, unit by unit (a few numbers each, not the units).
         entries: dict[str | None, dict[str, Taking]] = {}
         problems: dict[int, FactsError] = {}
@@ -101,6 +120,12 @@ class Cohorts:
             },
             count,
             problems,
+            {
+                (key, value_name): taking.ordered()
+                for key, found in entries.items()
+                for value_name, taking in found.items()
+                if taking.rule.stat in PER_UNIT
+            },
         )
 
     def key(self, shared: Mapping[str, Any], unit: Problems) -> str | None:
@@ -145,7 +170,10 @@ class Cohorts:
             values = ()
             for name in sorted(names):
                 unit.problem("PR415", (), {"name": name, "cohort": key or ""})
-        for value in values:
+        values = tuple(self._own(value, key, shared, cohort, unit) for value in values)
+        if not unit.diagnostics:
+            self._spreads(values, key, unit)
+        for value in values if not unit.diagnostics else ():
             if value.value is None and value.name in self._cohort_reads:
                 unit.problem("PR415", (), {"name": value.name, "cohort": key or ""})
         if unit.diagnostics:
@@ -155,6 +183,51 @@ class Cohorts:
             if value.value is not None:
                 bound[value.name] = value.value
         return bound, (key, values)
+
+    def _own(
+        self,
+        value: CohortValue,
+        key: str | None,
+        shared: Mapping[str, Any],
+        cohort: CohortValues,
+        unit: Unit,
+    ) -> CohortValue:
+        """*value* as this unit has it: its own place (rank, percentrank) among the values."""
+        if value.stat not in PER_UNIT or value.of is None or not value.units:
+            return value
+        if value.name not in self._cohort_reads:
+            return value
+        raw = shared.get(value.of, MISSING)
+        own = None if raw is MISSING else self.read_shared(value.of, raw, unit)
+        if not isinstance(own, Fraction):
+            if raw is MISSING:
+                unit.problem(
+                    "PR401",
+                    ("shared", value.of),
+                    {"indicator": f"cohort.values.{value.name}", "fact": value.of},
+                )
+            return value
+        rule = self.plan.cohort_rules[value.name]
+        return value._replace(value=cohort.place(key, value, rule.order, own))
+
+    def _spreads(self, values: tuple[CohortValue, ...], key: str | None, unit: Unit) -> None:
+        """A normalised input whose cohort has no spread to normalise by: ``PR428``."""
+        inputs = self.scheme.inputs
+        taken = {value.name: value.value for value in values}
+        for name in self._normalised:
+            problem = spread_problem(name, inputs[name], taken)
+            if problem is not None:
+                unit.problem(
+                    "PR428",
+                    ("shared", name),
+                    {
+                        "name": name,
+                        "method": inputs[name].normalise.method,  # type: ignore[union-attr]
+                        "cohort": key or "",
+                        "detail": problem[0],
+                        "detail_zh": problem[1],
+                    },
+                )
 
     def rank_keys(
         self, shared: Mapping[str, Any], score: Callable[[int], Fraction | None]

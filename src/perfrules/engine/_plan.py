@@ -18,7 +18,8 @@ from typing import Any, Final
 from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import DEFAULT_MISSING_MARKERS, Policy, Scheme
-from perfrules.rules import CheckedScheme, Source
+from perfrules.model import CohortValue as CohortValueRule
+from perfrules.rules import CheckedScheme, Source, normalised_values
 from perfrules.trace import Grade
 
 __all__ = ["MISSING", "Leaf", "Node", "Plan", "build_plan", "content_hash", "find_fact"]
@@ -180,6 +181,8 @@ class Plan:
     cohort_conditions: dict[str, Expression] = field(default_factory=dict)
     #: Names of the cohort values (formulas read them like inputs).
     cohort_names: frozenset[str] = frozenset()
+    #: Every cohort value taken: ``[cohort.values]`` and those normalised inputs take.
+    cohort_rules: dict[str, CohortValueRule] = field(default_factory=dict)
     #: Things derived from the plan once and reused (the trace JSON's fixed parts).
     cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
@@ -192,8 +195,7 @@ class Plan:
         """
         scheme = self.scheme
         names: set[str] = set()
-        if scheme.cohort is not None:
-            names.update(v.of for v in scheme.cohort.values.values() if v.of is not None)
+        names.update(v.of for v in self.cohort_rules.values() if v.of is not None)
         if scheme.ranking is not None:
             names.update(k.by for k in scheme.ranking.keys if k.by in scheme.inputs)
         for condition in self.cohort_conditions.values():
@@ -229,7 +231,11 @@ class Plan:
     @property
     def has_cohort(self) -> bool:
         """Whether units are scored together (a ``[cohort]`` or a ``[ranking]``)."""
-        return self.scheme.cohort is not None or self.scheme.ranking is not None
+        return (
+            self.scheme.cohort is not None
+            or self.scheme.ranking is not None
+            or bool(self.cohort_rules)
+        )
 
     @property
     def sha256(self) -> str:
@@ -267,6 +273,11 @@ def content_hash(scheme: Scheme) -> str:
     for entry in data["inputs"].values():
         if entry.get("impute") is None:  # likewise
             entry.pop("impute", None)
+        if entry.get("normalise") is None:  # likewise
+            entry.pop("normalise", None)
+    for entry in (data.get("cohort") or {}).get("values", {}).values():
+        if entry.get("order") == "asc":  # likewise
+            del entry["order"]
     if data.get("ranking") and not data["ranking"].get("shared_mark"):  # likewise
         data["ranking"].pop("shared_mark", None)
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -382,7 +393,12 @@ def build_plan(checked: CheckedScheme) -> Plan:
                         if indicator.formula is not None
                         else ("defaults", "formula"),
                     ),
-                    *(("formula", ("formulas", name)) for name in expression.formulas),
+                    *(
+                        ("normalise", ("inputs", name, "normalise"))
+                        if name in scheme.inputs
+                        else ("formula", ("formulas", name))
+                        for name in expression.formulas
+                    ),
                 )
                 nodes.append(
                     {
@@ -423,6 +439,10 @@ def build_plan(checked: CheckedScheme) -> Plan:
             if node.kind == "indicator"
             else sum((below[c] for c in node.children), Fraction(0))
         )
+    cohort_rules = {
+        **(scheme.cohort.values if scheme.cohort is not None else {}),
+        **normalised_values(scheme),
+    }
     return Plan(
         scheme=scheme,
         nodes=frozen,
@@ -450,7 +470,8 @@ def build_plan(checked: CheckedScheme) -> Plan:
             Grade(b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands
         ),
         cohort_conditions=dict(cohort_conditions or {}),
-        cohort_names=frozenset(scheme.cohort.values if scheme.cohort is not None else ()),
+        cohort_names=frozenset(cohort_rules),
+        cohort_rules=cohort_rules,
     )
 
 

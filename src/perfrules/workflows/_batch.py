@@ -532,7 +532,7 @@ def score_batch(
     *traced* names the one unit whose trace is kept (the others are scored without one),
     whatever *trace* says.
     """
-    if compiled.scheme.cohort is not None or compiled.scheme.ranking is not None:
+    if compiled.plan.has_cohort:
         return _score_cohort(compiled, source, trace=trace, progress=progress, traced=traced)
     units: list[UnitResult] = []
     for unit, facts, _ in read_units(source, compiled):
@@ -616,7 +616,7 @@ def _cohort_cells(result: Result, columns: list[str]) -> list[str]:
 
 def _cohort_json(result: Result, compiled: CompiledScheme) -> dict[str, Any]:
     """The cohort values and rank of a JSONL line without a trace (none for other schemes)."""
-    if compiled.scheme.cohort is None and compiled.scheme.ranking is None:
+    if not compiled.plan.has_cohort:
         return {}
     cohort = result.cohort
     rank = result.rank
