@@ -10,6 +10,7 @@ four shapes to the same numbers.
 from __future__ import annotations
 
 import io
+import json
 import textwrap
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 import perfrules
 from perfrules.errors import FactsError, RuleFileError
+from perfrules.reports.html import render_html
 from perfrules.reports.text import make_console, render_explain
 from perfrules.workflows._invariants import cohort_violations
 
@@ -124,6 +126,15 @@ def test_zscore_reverse_and_its_explanation():
     assert "normalise idx.toml:" in text  # where the step was declared
     values = {v.name: v for v in results[0].trace.cohort.values}
     assert values["x__mean"].label == "normalise x: zscore, mean"
+    page = render_html(results[0].trace, "en")
+    assert "x = (x__mean - x) / sqrt(x__variance) = ≈0.755928…" in page
+    assert "normalise x: zscore, mean" in page
+    document = json.loads(results[0].trace.to_json())
+    leaf = document["root"]["children"][0]
+    inputs = {name: given["source"] for name, given in leaf["inputs"].items()}
+    assert inputs == {"x": "shared", "x__mean": "cohort", "x__variance": "cohort"}
+    assert {"key": "normalise", "at": "idx.toml:11"} in leaf["sources"]
+    assert [v["name"] for v in document["cohort"]["values"]] == ["x__mean", "x__variance"]
 
 
 def test_rank_shares_the_average_rank_of_ties():
