@@ -23,6 +23,7 @@ import perfrules
 from perfrules.errors import FactsError, RuleFileError
 from perfrules.reports.html import render_html
 from perfrules.reports.text import make_console, render_explain
+from perfrules.workflows._diff import diff_schemes
 from perfrules.workflows._invariants import cohort_violations
 
 HEAD = """\
@@ -394,3 +395,12 @@ def test_minmax_lies_in_0_1_and_follows_the_raw_value(xs):
                 if a < b:  # monotone (reverse: antitone), and strictly
                     assert (gb - ga) * sign > 0
         assert cohort_violations(compiled, units, results) == []
+
+
+def test_diff_names_a_changed_normalisation():
+    before = scheme_of('{ method = "minmax", goalposts = [0, 50] }')
+    after = scheme_of('{ method = "minmax", goalposts = [0, 60], direction = "reverse" }')
+    (change,) = diff_schemes(before, after)
+    assert (change.kind, change.section, change.id) == ("changed", "inputs", "x")
+    assert change.old == "normalise = minmax, goalposts [0, 50]"
+    assert change.new == "normalise = minmax, goalposts [0, 60], direction reverse"
