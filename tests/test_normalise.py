@@ -12,9 +12,11 @@ from __future__ import annotations
 import io
 import json
 import textwrap
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -404,3 +406,35 @@ def test_diff_names_a_changed_normalisation():
     assert (change.kind, change.section, change.id) == ("changed", "inputs", "x")
     assert change.old == "normalise = minmax, goalposts [0, 50]"
     assert change.new == "normalise = minmax, goalposts [0, 60], direction reverse"
+
+
+def test_an_indicators_own_fact_for_a_normalised_input_is_refused_in_every_shape():
+    rounded = scheme_of('{ method = "minmax" }', places="places = 2")
+    rounded = rounded.model_copy(
+        update={"rounding": rounded.rounding.model_copy(update={"total": 2})}
+    )
+    compiled = perfrules.compile_scheme(rounded)
+    assert compiled.columnar().vectorised  # the table's rows go the short way but for b
+    units = [
+        {"unit": "a", "shared": {"x": 10}},
+        {"unit": "b", "shared": {"x": 30}, "indicators": {"i": {"x": 20}}},
+        {"unit": "c", "shared": {"x": 20}},
+    ]
+    _, b, c = compiled.evaluate_cohort(units)
+    assert [d.code for d in b.diagnostics] == ["PR429"]
+    assert compiled.exact_score(c, "i") == F(1, 2)  # b's shared 30 is still the highest
+    table = perfrules.score_table(
+        compiled,
+        pa.table(
+            {
+                "unit": ["a", "b", "c"],
+                "shared.x": ["10", "30", "20"],
+                "i": [None, "20", None],  # the row's shown input, x
+            }
+        ),
+    )
+    assert table.column("i").to_pylist() == [Decimal("0.00"), None, Decimal("0.50")]
+    assert "PR429" in table.column("errors").to_pylist()[1]
+    # fixed goalposts take nothing over the cohort: an own fact is as good as a shared one
+    fixed = perfrules.compile_scheme(scheme_of('{ method = "minmax", goalposts = [0, 40] }'))
+    assert fixed.evaluate({"indicators": {"i": {"x": 10}}}).total == Decimal("0.25")

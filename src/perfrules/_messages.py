@@ -415,6 +415,14 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "cohort '{cohort}': '{name}' cannot be normalised by {method}: {detail}",
         "群体“{cohort}”：“{name}”无法按 {method} 标准化：{detail_zh}",
     ),
+    "PR429": (
+        "error",
+        (
+            "'{fact}' is normalised across the cohort: give it as a shared fact "
+            "(shared.{fact}), not in one indicator's facts"
+        ),
+        "“{fact}”按群体标准化：请作为共享事实给出（shared.{fact}），而不是写在某个指标的事实中",
+    ),
     "PR238": (
         "error",
         (

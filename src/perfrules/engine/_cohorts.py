@@ -165,6 +165,8 @@ class Cohorts:
                 if isinstance(own, Mapping):
                     for name in sorted(names & own.keys()):
                         unit.problem("PR414", ("indicators", indicator_id, name), {"fact": name})
+                    for name in sorted(self.plan.shared_only & own.keys()):
+                        unit.problem("PR429", ("indicators", indicator_id, name), {"fact": name})
         values = cohort.values(key) if not unit.diagnostics else ()
         if values is None:
             values = ()

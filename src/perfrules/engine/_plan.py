@@ -203,6 +203,22 @@ class Plan:
         return frozenset(names)
 
     @property
+    def shared_only(self) -> frozenset[str]:
+        """Normalised inputs rescaled by values taken over the cohort (``PR429``).
+
+        Each unit gives them as a shared fact, the one the cohort's values are taken over:
+        an indicator's own fact for one of them is refused.
+        """
+        found = self.cache.get("shared_only")
+        if found is None:
+            found = self.cache["shared_only"] = frozenset(
+                name
+                for name, declared in self.scheme.inputs.items()
+                if declared.normalise is not None and name in self.across_inputs
+            )
+        return found  # type: ignore[return-value]
+
+    @property
     def cohort_reads(self) -> frozenset[str]:
         """The shared facts the cohort pass reads: :attr:`across_inputs` and ``group_by``."""
         cohort = self.scheme.cohort
@@ -302,6 +318,7 @@ def build_plan(checked: CheckedScheme) -> Plan:
             order = _document_order(kids, source)
             kids.sort(key=order.__getitem__)
 
+    generated = normalised_values(scheme)
     nodes: list[dict[str, Any]] = []
     root: dict[str, Any] = {
         "index": 0,
@@ -367,7 +384,11 @@ def build_plan(checked: CheckedScheme) -> Plan:
                 show = indicator.show
                 if show is None:
                     # "actual" if the formula reads it, else the first input it reads
-                    first = [n for n in expression.program.ordered_names if n in needs]
+                    first = [
+                        n
+                        for n in expression.program.ordered_names
+                        if n in needs and n not in generated  # a normalised input, not its values
+                    ]
                     show = "actual" if "actual" in needs else (first[0] if first else None)
                 leaf = Leaf(
                     expression=expression,
@@ -439,10 +460,7 @@ def build_plan(checked: CheckedScheme) -> Plan:
             if node.kind == "indicator"
             else sum((below[c] for c in node.children), Fraction(0))
         )
-    cohort_rules = {
-        **(scheme.cohort.values if scheme.cohort is not None else {}),
-        **normalised_values(scheme),
-    }
+    cohort_rules = {**(scheme.cohort.values if scheme.cohort is not None else {}), **generated}
     return Plan(
         scheme=scheme,
         nodes=frozen,

@@ -924,7 +924,14 @@ def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column]
         index = plan.by_id.get(ident)
         node = plan.nodes[index] if index is not None else None
         leaf = node.leaf if node is not None else None
-        if leaf is not None and (not key or key in declared or key in leaf.needs or key == "note"):
+        # A normalised input taken across the cohort is a shared fact: an indicator's own
+        # cell for it is refused (PR429), the long way.
+        own = key or (leaf.show if leaf is not None else None)
+        if (
+            leaf is not None
+            and own not in plan.shared_only
+            and (not key or key in declared or key in leaf.needs or key == "note")
+        ):
             continue
         fine &= ~column.present()
     return fine
