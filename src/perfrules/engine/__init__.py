@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from perfrules._lazy import lazy_exports
 from perfrules.engine._assemble import VERSION
-from perfrules.engine._cohort import CohortValues
+from perfrules.engine._cohort import PER_UNIT, CohortValues
 from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._scheme import CompiledScheme
 from perfrules.model import Scheme
@@ -23,7 +23,15 @@ from perfrules.rules import CheckedScheme, checked
 if TYPE_CHECKING:
     from perfrules.engine._columns import Arrays
 
-__all__ = ["VERSION", "Arrays", "CohortValues", "CompiledScheme", "Plan", "compile_scheme"]
+__all__ = [
+    "PER_UNIT",
+    "VERSION",
+    "Arrays",
+    "CohortValues",
+    "CompiledScheme",
+    "Plan",
+    "compile_scheme",
+]
 
 #: Loaded when first used: the array scorer needs numpy (the ``frame`` extra).
 _LAZY = {"._columns": ("Arrays",)}

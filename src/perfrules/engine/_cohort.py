@@ -10,7 +10,6 @@ The second scores each unit with its cohort's values bound like shared facts. Ra
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
@@ -80,7 +79,7 @@ class CohortValues:
             values in order, by (cohort key, name).
     """
 
-    __slots__ = ("by_cohort", "ordered", "problems", "units")
+    __slots__ = ("_index", "by_cohort", "ordered", "problems", "units")
 
     def __init__(
         self,
@@ -94,6 +93,7 @@ class CohortValues:
         self.units = units
         self.problems = dict(problems or {})
         self.ordered = dict(ordered or {})
+        self._index: dict[tuple[str | None, str], tuple[int, dict[Fraction, tuple[int, int]]]] = {}
 
     def place(
         self, cohort: str | None, value: CohortValue, order: str, own: Fraction
@@ -105,12 +105,16 @@ class CohortValues:
         ``desc``), so tied units share the lowest, and a cohort of one unit gives 1.
         ``None`` when *own* is not among the values.
         """
-        ordered = self.ordered.get((cohort, value.name), ())
-        low = bisect.bisect_left(ordered, own)
-        high = bisect.bisect_right(ordered, own)
-        if low == high:
+        index = self._index.get((cohort, value.name))
+        if index is None:  # built once per cohort value (a race builds it twice, alike)
+            index = self._index[(cohort, value.name)] = _spans(
+                self.ordered.get((cohort, value.name), ())
+            )
+        count, spans = index
+        span = spans.get(own)
+        if span is None:
             return None
-        count = len(ordered)
+        low, high = span
         before = low if order == "asc" else count - high
         if value.stat == "rank":
             return before + Fraction(high - low + 1, 2)
@@ -120,9 +124,34 @@ class CohortValues:
         """The values of *cohort* (``None`` if no unit of that cohort was read)."""
         return self.by_cohort.get(cohort)
 
+    def __getstate__(self) -> tuple[object, ...]:
+        """Pickled (to Dask's workers) without the index, which each rebuilds."""
+        return (self.by_cohort, self.units, self.problems, self.ordered)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        """Unpickled."""
+        self.by_cohort, self.units, self.problems, self.ordered = state
+        self._index = {}
+
     def __repr__(self) -> str:
         """``CohortValues(cohorts=2, units=7)``."""
         return f"CohortValues(cohorts={len(self.by_cohort)}, units={self.units})"
+
+
+def _spans(ordered: Sequence[Fraction]) -> tuple[int, dict[Fraction, tuple[int, int]]]:
+    """Each distinct value of *ordered* (sorted) and the span ``[low, high)`` it fills.
+
+    A unit's rank is then one look-up (equal Fractions hash alike), not two binary
+    searches of exact comparisons.
+    """
+    spans: dict[Fraction, tuple[int, int]] = {}
+    start = 0
+    count = len(ordered)
+    for at in range(1, count + 1):
+        if at == count or ordered[at] != ordered[start]:
+            spans[ordered[start]] = (start, at)
+            start = at
+    return count, spans
 
 
 def unit_name(facts: Any, position: int) -> str:
@@ -204,7 +233,7 @@ class Taking:
 
     def ordered(self) -> tuple[Fraction, ...]:
         """The values taken, in order (what a unit's rank or percentrank is found in)."""
-        return tuple(sorted(value for value, _ in self.entries))
+        return tuple(sorted((value for value, _ in self.entries), key=_exact_order))
 
     def result(self, name: str) -> CohortValue:
         """The value *name* over the units taken."""
@@ -364,6 +393,11 @@ def _sort_key(
     if value is None:
         return _MISSING_DESCENDING if desc else _MISSING_ASCENDING
     return (1 if desc else 0, _nearest(value), value)
+
+
+def _exact_order(value: Fraction) -> tuple[float, Fraction]:
+    """Sorts exact values fast: by the nearest float, then (when equal) exactly."""
+    return (_nearest(value), value)
 
 
 def _nearest(value: Fraction) -> float:  # float-ok: a sort key; equal floats compare exactly
