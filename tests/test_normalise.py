@@ -438,3 +438,21 @@ def test_an_indicators_own_fact_for_a_normalised_input_is_refused_in_every_shape
     # fixed goalposts take nothing over the cohort: an own fact is as good as a shared one
     fixed = perfrules.compile_scheme(scheme_of('{ method = "minmax", goalposts = [0, 40] }'))
     assert fixed.evaluate({"indicators": {"i": {"x": 10}}}).total == Decimal("0.25")
+
+
+def test_a_normalised_input_no_formula_reads_is_not_asked_for():
+    text = HEAD + textwrap.dedent(
+        """
+        [inputs.x]
+        normalise = { method = "minmax" }
+        [inputs.unused]
+        normalise = { method = "zscore" }
+        [indicators.i]
+        weight = 1000
+        formula = "x"
+        """
+    )
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="u.toml"))
+    assert set(compiled.plan.cohort_rules) == {"x__min", "x__max"}
+    units = [{"unit": "a", "shared": {"x": 1}}, {"unit": "b", "shared": {"x": 3}}]
+    assert [r.total for r in compiled.evaluate_cohort(units)] == [0, 1]

@@ -460,7 +460,13 @@ def build_plan(checked: CheckedScheme) -> Plan:
             if node.kind == "indicator"
             else sum((below[c] for c in node.children), Fraction(0))
         )
-    cohort_rules = {**(scheme.cohort.values if scheme.cohort is not None else {}), **generated}
+    # The values a normalised input takes, when some formula reads the input: an input
+    # declared but not read asks no unit for its fact.
+    read = {name for i in leaves for name in frozen[i].leaf.needs}  # type: ignore[union-attr]
+    cohort_rules = {
+        **(scheme.cohort.values if scheme.cohort is not None else {}),
+        **{name: value for name, value in generated.items() if name in read},
+    }
     return Plan(
         scheme=scheme,
         nodes=frozen,
