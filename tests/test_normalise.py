@@ -456,3 +456,24 @@ def test_a_normalised_input_no_formula_reads_is_not_asked_for():
     assert set(compiled.plan.cohort_rules) == {"x__min", "x__max"}
     units = [{"unit": "a", "shared": {"x": 1}}, {"unit": "b", "shared": {"x": 3}}]
     assert [r.total for r in compiled.evaluate_cohort(units)] == [0, 1]
+
+
+RANK = perfrules.compile_scheme(scheme_of('{ method = "rank" }'))
+PERCENTILE = perfrules.compile_scheme(
+    scheme_of('{ method = "percentile", direction = "reverse" }')
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(xs=st.lists(st.integers(min_value=-5, max_value=5).map(F), min_size=1, max_size=9))
+def test_ranks_add_up_and_percentiles_follow_the_value(xs):
+    units = [{"unit": f"u{k}", "shared": {"x": str(x)}} for k, x in enumerate(xs)]
+    n = len(xs)
+    ranks = [RANK.exact_score(r, "i") for r in RANK.evaluate_cohort(units)]
+    assert sum(ranks) == F(n * (n + 1), 2)  # average ranks of ties keep the sum
+    shares = [PERCENTILE.exact_score(r, "i") for r in PERCENTILE.evaluate_cohort(units)]
+    assert all(0 <= s <= 1 for s in shares)
+    for a, ra, sa in zip(xs, ranks, shares, strict=True):
+        for b, rb, sb in zip(xs, ranks, shares, strict=True):
+            assert (a < b) == (ra < rb)  # rank: strictly with the value
+            assert (a < b) == (sa > sb) or n == 1  # reverse percentile: strictly against it
