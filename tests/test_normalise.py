@@ -281,15 +281,15 @@ def test_every_mistake_at_its_line_and_column(tmp_path: Path):
     found = [(d.code, d.line, d.column) for d in caught.value.diagnostics]
     assert found == [
         ("PR102", 6, 15),  # unknown method
-        ("PR245", 8, 34),  # goalposts decreasing
-        ("PR245", 11, 1),  # a bool input
-        ("PR245", 13, 32),  # target without distance_to_target
-        ("PR245", 15, 1),  # distance_to_target without target
-        ("PR245", 17, 34),  # cap of one percentile
+        ("PR260", 8, 34),  # goalposts decreasing
+        ("PR260", 11, 1),  # a bool input
+        ("PR260", 13, 32),  # target without distance_to_target
+        ("PR260", 15, 1),  # distance_to_target without target
+        ("PR260", 17, 34),  # cap of one percentile
         ("PR104", 19, 1),  # g__min, the generated lowest of g, is already an input
-        ("PR245", 22, 34),  # cap with zscore
-        ("PR245", 24, 34),  # scale 0
-        ("PR245", 26, 34),  # goalposts with zscore
+        ("PR260", 22, 34),  # cap with zscore
+        ("PR260", 24, 34),  # scale 0
+        ("PR260", 26, 34),  # goalposts with zscore
     ]
 
 
@@ -300,7 +300,7 @@ def test_normalise_on_a_parameter_is_refused():
     )
     with pytest.raises(RuleFileError) as caught:
         perfrules.loads_scheme(text, name="p.toml")
-    assert [d.code for d in caught.value.diagnostics] == ["PR245"]
+    assert [d.code for d in caught.value.diagnostics] == ["PR260"]
 
 
 def test_a_z_score_row_must_be_rounded():

@@ -405,7 +405,7 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "facts give shared fact '{name}', which nothing in the scheme reads",
         "事实中给出了共享事实“{name}”，但方案中没有任何地方读取它",
     ),
-    "PR245": (
+    "PR260": (
         "error",
         "input '{name}' cannot be normalised so: {detail}",
         "输入项“{name}”不能如此标准化：{detail_zh}",

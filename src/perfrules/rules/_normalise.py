@@ -190,14 +190,14 @@ def spread_problem(
 
 def _problem(name: str, key: str, detail: str, detail_zh: str) -> Diagnostic:
     return Diagnostic(
-        "PR245",
+        "PR260",
         ("inputs", name, "normalise", key) if key else ("inputs", name, "normalise"),
         {"name": name, "detail": detail, "detail_zh": detail_zh},
     )
 
 
 def check_normalise(scheme: Scheme) -> Iterator[Diagnostic]:
-    """Every mistake in the declared normalisations (``PR245``, ``PR104``), all at once."""
+    """Every mistake in the declared normalisations (``PR260``, ``PR104``), all at once."""
     params = {n for i in scheme.indicators.values() for n in i.params}
     taken = {
         **{n: f"inputs.{n}" for n in scheme.inputs},
