@@ -477,3 +477,20 @@ def test_ranks_add_up_and_percentiles_follow_the_value(xs):
         for b, rb, sb in zip(xs, ranks, shares, strict=True):
             assert (a < b) == (ra < rb)  # rank: strictly with the value
             assert (a < b) == (sa > sb) or n == 1  # reverse percentile: strictly against it
+
+
+def test_rank_is_taken_over_an_input_not_a_score():
+    text = HEAD + textwrap.dedent(
+        """
+        [inputs.x]
+        [cohort.values.r]
+        stat = "rank"
+        of = "total"
+        [indicators.i]
+        weight = 1000
+        formula = "x"
+        """
+    )
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(text, name="c.toml")
+    assert [(d.code, d.path[-1]) for d in caught.value.diagnostics] == [("PR231", "of")]

@@ -543,6 +543,42 @@ formula = "b"
 weight = 20
 formula = "weight * c"
 """,
+    """
+[scheme]
+id = "norm-best-100"
+title = "Normalised pillars, then best = 100 (a pass over scores)"
+
+[rounding]
+indicator = 2
+group = 2
+total = 2
+
+[inputs.a]
+normalise = { method = "minmax", scale = 100 }
+[inputs.b]
+normalise = { method = "rank", direction = "reverse" }
+
+[groups.raw]
+weight = 100
+counted = false
+
+[indicators.a_points]
+parent = "raw"
+weight = 60
+formula = "weight * a / 100"
+[indicators.b_points]
+parent = "raw"
+weight = 40
+formula = "min(weight, 10 * b)"
+
+[cohort.values.best_raw]
+stat = "max"
+of = "raw"
+
+[indicators.index]
+weight = 100
+formula = "100 * raw / best_raw if best_raw > 0 else 0"
+""",
 )
 BANDS = """
 [[bands]]
@@ -587,7 +623,8 @@ def test_normalised_inputs_agree_in_every_shape(tmp_path_factory, data):
     )
     units = []
     for number, facts in enumerate(drawn, start=1):
-        shared = {**facts, "lot": "L1" if number % 3 else "L2"} if scheme.cohort else facts
+        split = scheme.cohort is not None and scheme.cohort.group_by is not None
+        shared = {**facts, "lot": "L1" if number % 3 else "L2"} if split else facts
         units.append({"unit": f"u{number}", "indicators": {}, "shared": shared})
     check_every_shape(scheme, units, tmp_path_factory.mktemp("normalised"))
 
