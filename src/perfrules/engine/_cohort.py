@@ -86,6 +86,7 @@ class CohortValues:
         by_cohort: Mapping[str | None, tuple[CohortValue, ...]],
         units: int,
         problems: Mapping[int, FactsError] | None = None,
+        *,
         ordered: Mapping[tuple[str | None, str], tuple[Fraction, ...]] | None = None,
     ) -> None:
         """Values already taken."""
@@ -123,15 +124,6 @@ class CohortValues:
     def values(self, cohort: str | None) -> tuple[CohortValue, ...] | None:
         """The values of *cohort* (``None`` if no unit of that cohort was read)."""
         return self.by_cohort.get(cohort)
-
-    def __getstate__(self) -> tuple[object, ...]:
-        """Pickled (to Dask's workers) without the index, which each rebuilds."""
-        return (self.by_cohort, self.units, self.problems, self.ordered)
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        """Unpickled."""
-        self.by_cohort, self.units, self.problems, self.ordered = state
-        self._index = {}
 
     def __repr__(self) -> str:
         """``CohortValues(cohorts=2, units=7)``."""

@@ -124,7 +124,7 @@ class Cohorts:
             },
             count,
             problems,
-            {
+            ordered={
                 (key, value_name): taking.ordered()
                 for key, found in entries.items()
                 for value_name, taking in found.items()

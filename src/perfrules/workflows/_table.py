@@ -927,7 +927,7 @@ def cohort_values_of(
     if not left_out:
         return values
     problems = {_row_of(p, left_out): error for p, error in values.problems.items()}
-    return CohortValues(values.by_cohort, values.units, problems, values.ordered)
+    return CohortValues(values.by_cohort, values.units, problems, ordered=values.ordered)
 
 
 def _row_of(position: int, left_out: list[int]) -> int:
