@@ -265,3 +265,20 @@ def test_sensitivity_takes_values_over_scores_again_for_each_weight_set():
     # best kept, A's index would pass 100 whenever GDP weighs more, and A would fail.
     assert all(u.ranked == 20 for u in result.units)
     assert {u.rank for u in result.units} >= {1}
+
+
+def test_imputed_values_are_kept_through_the_passes(tmp_path):
+    # B's GDP is missing ("-"): the mean of the others, (12 + 8) / 2 = 10, as before.
+    text = BEST.read_text(encoding="utf-8").replace("gdp = {}", 'gdp = { impute = "cohort_mean" }')
+    scheme = perfrules.compile_scheme(perfrules.loads_scheme(text, name="imputed.toml"))
+    rows = [("A", "12", "45"), ("B", "-", "50"), ("C", "8", "40")]
+    results = scheme.evaluate_cohort(units(rows))
+    assert [r.total for r in results] == list(WANT.values())
+    b = next(i for i in results[1].trace.root.find("gdp_score").inputs if i.name == "gdp")
+    assert (b.value, b.source) == (10, "imputed")
+    table = score_table(scheme, frame(rows))
+    assert list(table["total"]) == list(WANT.values())
+    assert list(table["imputed"].fillna("")) == ["", "gdp", ""]
+    with dask.config.set(scheduler="sync"):
+        out = score_dask(scheme, dd.from_pandas(frame(rows), npartitions=2)).compute()
+    assert list(out["total"]) == list(WANT.values())

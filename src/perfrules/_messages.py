@@ -428,6 +428,24 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "min_available must be a share above 0 and at most 1 (75% is 0.75), not {value}",
         "min_available 应为大于 0、不超过 1 的比例（75% 写作 0.75），而不是 {value}",
     ),
+    "PR260": (
+        "error",
+        "input '{name}' cannot be normalised so: {detail}",
+        "输入项“{name}”不能如此标准化：{detail_zh}",
+    ),
+    "PR428": (
+        "error",
+        "cohort '{cohort}': '{name}' cannot be normalised by {method}: {detail}",
+        "群体“{cohort}”：“{name}”无法按 {method} 标准化：{detail_zh}",
+    ),
+    "PR429": (
+        "error",
+        (
+            "'{fact}' is normalised across the cohort: give it as a shared fact "
+            "(shared.{fact}), not in one indicator's facts"
+        ),
+        "“{fact}”按群体标准化：请作为共享事实给出（shared.{fact}），而不是写在某个指标的事实中",
+    ),
     "PR238": (
         "error",
         (

@@ -49,6 +49,7 @@ __all__ = [
     "ImputeMethod",
     "Indicator",
     "Input",
+    "Normalise",
     "Number",
     "Places",
     "Policy",
@@ -207,6 +208,45 @@ class Impute(_Model):
     )
 
 
+#: How a normalised input is rescaled across the cohort (``[inputs.NAME] normalise``).
+NormaliseMethod = Literal[
+    "minmax", "zscore", "rank", "percentile", "distance_to_best", "distance_to_target"
+]
+
+
+class Normalise(_Model):
+    """``normalise = { method = "minmax", goalposts = [20, 85] }``: an input rescaled.
+
+    Formulas that read the input read its normalised value; the raw value stays shown.
+    Every method and its exact formula: ``docs/reference/rule-files.md#normalise``.
+    """
+
+    method: NormaliseMethod = Field(
+        description="minmax (over the cohort, or between goalposts), zscore, rank (average "
+        "rank of ties, 1 = lowest), percentile (PERCENTRANK.INC: share of the other units "
+        "below), distance_to_best (the value over the cohort's best), distance_to_target "
+        "(the value over target)."
+    )
+    goalposts: list[Number] | None = Field(
+        default=None,
+        description="For minmax: fixed [low, high] instead of the cohort's min and max; a "
+        "value outside them is taken as the goalpost it passes.",
+    )
+    target: Number | None = Field(default=None, description="For distance_to_target: the target.")
+    direction: Literal["positive", "reverse"] = Field(
+        default="positive",
+        description="reverse: less is better (the lowest value normalises to the top).",
+    )
+    cap: list[Number] | None = Field(
+        default=None,
+        description="Winsorise first: [low, high] percentiles of the cohort (e.g. [5, 95]); a "
+        "value beyond one is taken as that percentile.",
+    )
+    scale: Number = Field(
+        default=Decimal(1), description="Multiplies the normalised value (100: 0–100)."
+    )
+
+
 class Input(_Model):
     """``[inputs.NAME]``: a fact formulas may read."""
 
@@ -223,6 +263,12 @@ class Input(_Model):
         "as a missing marker), marked as imputed wherever the input is shown: a number, "
         'or taken over the units that give the fact: "cohort_mean", "cohort_median", or '
         '{ method = "group_mean", by = "region" } (the mean of the unit\'s own group).',
+    )
+    normalise: Normalise | None = Field(
+        default=None,
+        description="For a shared number input: rescale it across the cohort (min-max, "
+        "z-score, rank, percentile, distance to the best or to a target); formulas read the "
+        "normalised value.",
     )
     description: str = ""
 
@@ -409,7 +455,9 @@ class Indicator(_Model):
 
 
 #: How a cohort value is taken over the units of a cohort.
-CohortStat = Literal["min", "max", "mean", "median", "sum", "count", "percentile"]
+CohortStat = Literal[
+    "min", "max", "mean", "median", "sum", "count", "percentile", "variance", "rank", "percentrank"
+]
 
 
 class CohortValue(_Model):
@@ -420,7 +468,9 @@ class CohortValue(_Model):
 
     label: str = Field(default="", description="What it is, e.g. 评标基准价.")
     stat: CohortStat = Field(
-        description="min, max, mean, median, sum, count (units counted) or percentile."
+        description="min, max, mean, median, sum, count (units counted), percentile, "
+        "variance (sample, n - 1), or for each unit its rank (average of ties, 1 = lowest) "
+        "or percentrank (PERCENTRANK.INC) among the cohort's values."
     )
     of: str | None = Field(
         default=None,
@@ -436,6 +486,11 @@ class CohortValue(_Model):
         default=None,
         description="For stat = percentile: 0 to 100 (linear between ranks, as Excel's "
         "PERCENTILE.INC).",
+    )
+    order: Literal["asc", "desc"] = Field(
+        default="asc",
+        description="For stat = rank or percentrank: asc ranks the lowest value 1 (and 0 %), "
+        "desc the highest.",
     )
     description: str = ""
 

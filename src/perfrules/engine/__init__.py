@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from perfrules._lazy import lazy_exports
 from perfrules.engine._assemble import VERSION
-from perfrules.engine._cohort import CohortValues
+from perfrules.engine._cohort import PER_UNIT, CohortValues
 from perfrules.engine._cohorts import imputed_name
 from perfrules.engine._impute import DataGaps
 from perfrules.engine._plan import Plan, build_plan
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from perfrules.engine._columns import Arrays
 
 __all__ = [
+    "PER_UNIT",
     "VERSION",
     "Arrays",
     "CohortValues",

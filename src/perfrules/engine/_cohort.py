@@ -25,6 +25,7 @@ from perfrules.trace import CohortValue, Rank, RankKeyValue
 __all__ = [
     "MAX_TIED_SHOWN",
     "NOT_APPLICABLE",
+    "PER_UNIT",
     "CohortValues",
     "ImputedKey",
     "Problems",
@@ -38,6 +39,9 @@ __all__ = [
 _MISSING: Final = object()
 #: What a reader returns for a fact marked not applicable (the unit is not picked).
 NOT_APPLICABLE: Final = object()
+#: Stats whose value is each unit's own (its place among the cohort's values), found when
+#: the unit is bound (:meth:`CohortValues.place`).
+PER_UNIT: Final = frozenset({"rank", "percentrank"})
 #: Units a rank lists as tied with it; a longer tie gives the count (``tied_count``) instead,
 #: so that ranking a million equal units stays linear in time and memory.
 MAX_TIED_SHOWN: Final = 100
@@ -80,9 +84,11 @@ class CohortValues:
             0); they are left out of every value.
         imputed: the values missing facts are imputed with (``[inputs.NAME] impute =
             "cohort_mean"``, ...), by (cohort key, input, group or ``None``).
+        ordered: for a value each unit has its own of (rank, percentrank), the cohort's
+            values in order, by (cohort key, name).
     """
 
-    __slots__ = ("by_cohort", "imputed", "problems", "units")
+    __slots__ = ("_index", "by_cohort", "imputed", "ordered", "problems", "units")
 
     def __init__(
         self,
@@ -90,12 +96,56 @@ class CohortValues:
         units: int,
         problems: Mapping[int, FactsError] | None = None,
         imputed: Mapping[ImputedKey, CohortValue] | None = None,
+        *,
+        ordered: Mapping[tuple[str | None, str], tuple[Fraction, ...]] | None = None,
     ) -> None:
         """Values already taken."""
         self.by_cohort = dict(by_cohort)
         self.units = units
         self.problems = dict(problems or {})
         self.imputed = dict(imputed or {})
+        self.ordered = dict(ordered or {})
+        self._index: dict[tuple[str | None, str], tuple[int, dict[Fraction, tuple[int, int]]]] = {}
+
+    def place(
+        self, cohort: str | None, value: CohortValue, order: str, own: Fraction
+    ) -> Fraction | None:
+        """A unit's own *value* (rank or percentrank) for its fact *own*, in *cohort*.
+
+        Ties share the average of their ranks (1, 2.5, 2.5, 4); percentrank is Excel's
+        PERCENTRANK.INC: the share of the other units strictly below (above, for
+        ``desc``), so tied units share the lowest, and a cohort of one unit gives 1.
+        ``None`` when *own* is not among the values.
+        """
+        index = self._index.get((cohort, value.name))
+        if index is None:  # built once per cohort value (a race builds it twice, alike)
+            index = self._index[(cohort, value.name)] = _spans(
+                self.ordered.get((cohort, value.name), ())
+            )
+        count, spans = index
+        span = spans.get(own)
+        if span is None:
+            return None
+        low, high = span
+        before = low if order == "asc" else count - high
+        if value.stat == "rank":
+            return before + Fraction(high - low + 1, 2)
+        return Fraction(1) if count == 1 else Fraction(before, count - 1)
+
+    def but(
+        self,
+        *,
+        by_cohort: Mapping[str | None, tuple[CohortValue, ...]] | None = None,
+        problems: Mapping[int, FactsError] | None = None,
+    ) -> CohortValues:
+        """A copy with other values or problems, every other member kept (imputed, ordered)."""
+        return CohortValues(
+            self.by_cohort if by_cohort is None else by_cohort,
+            self.units,
+            self.problems if problems is None else problems,
+            self.imputed,
+            ordered=self.ordered,
+        )
 
     def values(self, cohort: str | None) -> tuple[CohortValue, ...] | None:
         """The values of *cohort* (``None`` if no unit of that cohort was read)."""
@@ -104,6 +154,22 @@ class CohortValues:
     def __repr__(self) -> str:
         """``CohortValues(cohorts=2, units=7)``."""
         return f"CohortValues(cohorts={len(self.by_cohort)}, units={self.units})"
+
+
+def _spans(ordered: Sequence[Fraction]) -> tuple[int, dict[Fraction, tuple[int, int]]]:
+    """Each distinct value of *ordered* (sorted) and the span ``[low, high)`` it fills.
+
+    A unit's rank is then one look-up (equal Fractions hash alike), not two binary
+    searches of exact comparisons.
+    """
+    spans: dict[Fraction, tuple[int, int]] = {}
+    start = 0
+    count = len(ordered)
+    for at in range(1, count + 1):
+        if at == count or ordered[at] != ordered[start]:
+            spans[ordered[start]] = (start, at)
+            start = at
+    return count, spans
 
 
 def unit_name(facts: Any, position: int) -> str:
@@ -150,7 +216,7 @@ class Taking:
     median and the percentiles keep every (value, unit) to sort them at the end.
     """
 
-    __slots__ = ("count", "entries", "first", "kept", "rule", "total", "unit")
+    __slots__ = ("count", "entries", "first", "kept", "rule", "squares", "total", "unit")
 
     def __init__(self, rule: CohortValueRule) -> None:
         """Nothing taken yet."""
@@ -160,6 +226,7 @@ class Taking:
         self.kept: Fraction | None = None  # min or max so far
         self.unit: str | None = None  # its unit (the first of equals)
         self.total = Fraction(0)
+        self.squares = Fraction(0)
         self.entries: list[tuple[Fraction, str]] = []
 
     def add(self, value: Fraction, unit: str) -> None:
@@ -176,8 +243,15 @@ class Taking:
                 self.kept, self.unit = value, unit
         elif stat in ("sum", "mean"):
             self.total += value
+        elif stat == "variance":
+            self.total += value
+            self.squares += value * value
         elif stat != "count":  # median and percentile
             self.entries.append((value, unit))
+
+    def ordered(self) -> tuple[Fraction, ...]:
+        """The values taken, in order (what a unit's rank or percentrank is found in)."""
+        return tuple(sorted((value for value, _ in self.entries), key=_exact_order))
 
     def result(self, name: str) -> CohortValue:
         """The value *name* over the units taken."""
@@ -196,6 +270,11 @@ class Taking:
                 value = self.total
             elif stat == "mean":
                 value = self.total / count
+            elif stat == "variance":  # the sample's, exact: (Σx² − (Σx)²/n) / (n − 1)
+                if count > 1:
+                    value = (self.squares - self.total * self.total / count) / (count - 1)
+            elif stat in PER_UNIT:  # each unit's own, when it is bound (place)
+                pass
             else:  # median and percentile: linear between the two nearest ranks
                 share = Fraction(50) if stat == "median" else (percentile or Fraction(0))
                 ordered = sorted(self.entries, key=_in_order)
@@ -375,6 +454,11 @@ def _sort_key(
     if value is None:
         return _MISSING_DESCENDING if desc else _MISSING_ASCENDING
     return (1 if desc else 0, _nearest(value), value)
+
+
+def _exact_order(value: Fraction) -> tuple[float, Fraction]:
+    """Sorts exact values fast: by the nearest float, then (when equal) exactly."""
+    return (_nearest(value), value)
 
 
 def _nearest(value: Fraction) -> float:  # float-ok: a sort key; equal floats compare exactly

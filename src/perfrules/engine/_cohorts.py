@@ -13,6 +13,7 @@ from typing import Any
 
 from perfrules._numbers import normalise_text
 from perfrules.engine._cohort import (
+    PER_UNIT,
     CohortValues,
     ImputedKey,
     Problems,
@@ -28,6 +29,7 @@ from perfrules.engine._plan import IMPUTED, MISSING, Plan
 from perfrules.errors import FactsError
 from perfrules.facts import Facts, text_of
 from perfrules.model import CohortValue as CohortValueRule
+from perfrules.rules import spread_problem
 from perfrules.trace import CohortValue, Rank
 
 __all__ = ["Cohorts", "imputed_name", "shared_of"]
@@ -59,6 +61,16 @@ class Cohorts:
             for name in plan.nodes[i].leaf.needs  # type: ignore[union-attr]
             if name in plan.cohort_names
         )
+        # The normalised inputs some formula reads.
+        self._normalised = tuple(
+            name
+            for name, declared in self.scheme.inputs.items()
+            if declared.normalise is not None
+            and any(
+                name in plan.nodes[i].leaf.needs  # type: ignore[union-attr]
+                for i in plan.leaves
+            )
+        )
 
     def values(self, units: Iterable[Facts | Mapping[str, Any]]) -> CohortValues:
         """The first pass of cohort scoring: every cohort's values over *units*.
@@ -70,7 +82,7 @@ class Cohorts:
         """
         rules = {  # the values over facts; those over scores come after a pass (_stages)
             name: rule
-            for name, rule in (self.scheme.cohort.values if self.scheme.cohort else {}).items()
+            for name, rule in self.plan.cohort_rules.items()
             if self.plan.stages.value_pass(name) is None
         }
         # Each cohort's values being taken, unit by unit (a few numbers each, not the units).
@@ -143,6 +155,12 @@ class Cohorts:
             count,
             problems,
             {at: self._imputed(at, taking) for at, taking in pooled.items()},
+            ordered={
+                (key, value_name): taking.ordered()
+                for key, found in entries.items()
+                for value_name, taking in found.items()
+                if taking.rule.stat in PER_UNIT
+            },
         )
 
     def _given(
@@ -247,12 +265,17 @@ class Cohorts:
                 if isinstance(own, Mapping):
                     for name in sorted(names & own.keys()):
                         unit.problem("PR414", ("indicators", indicator_id, name), {"fact": name})
+                    for name in sorted(self.plan.shared_only & own.keys()):
+                        unit.problem("PR429", ("indicators", indicator_id, name), {"fact": name})
         values = cohort.values(key) if not unit.diagnostics else ()
         if values is None:
             values = ()
             for name in sorted(names):
                 unit.problem("PR415", (), {"name": name, "cohort": key or ""})
-        for value in values:
+        values = tuple(self._own(value, key, shared, cohort, unit) for value in values)
+        if not unit.diagnostics:
+            self._spreads(values, key, unit)
+        for value in values if not unit.diagnostics else ():
             if value.value is None and value.name in self._cohort_reads:
                 unit.problem("PR415", (), {"name": value.name, "cohort": key or ""})
         if unit.diagnostics:
@@ -266,6 +289,51 @@ class Cohorts:
             bound[IMPUTED] = imputed
             values = (*values, *imputed.values())
         return bound, (key, values)
+
+    def _own(
+        self,
+        value: CohortValue,
+        key: str | None,
+        shared: Mapping[str, Any],
+        cohort: CohortValues,
+        unit: Unit,
+    ) -> CohortValue:
+        """*value* as this unit has it: its own place (rank, percentrank) among the values."""
+        if value.stat not in PER_UNIT or value.of is None or not value.units:
+            return value
+        if value.name not in self._cohort_reads:
+            return value
+        raw = shared.get(value.of, MISSING)
+        own = None if raw is MISSING else self.read_shared(value.of, raw, unit)
+        if not isinstance(own, Fraction):
+            if raw is MISSING:
+                unit.problem(
+                    "PR401",
+                    ("shared", value.of),
+                    {"indicator": f"cohort.values.{value.name}", "fact": value.of},
+                )
+            return value
+        rule = self.plan.cohort_rules[value.name]
+        return value._replace(value=cohort.place(key, value, rule.order, own))
+
+    def _spreads(self, values: tuple[CohortValue, ...], key: str | None, unit: Unit) -> None:
+        """A normalised input whose cohort has no spread to normalise by: ``PR428``."""
+        inputs = self.scheme.inputs
+        taken = {value.name: value.value for value in values}
+        for name in self._normalised:
+            problem = spread_problem(name, inputs[name], taken)
+            if problem is not None:
+                unit.problem(
+                    "PR428",
+                    ("shared", name),
+                    {
+                        "name": name,
+                        "method": inputs[name].normalise.method,  # type: ignore[union-attr]
+                        "cohort": key or "",
+                        "detail": problem[0],
+                        "detail_zh": problem[1],
+                    },
+                )
 
     def rank_keys(
         self, shared: Mapping[str, Any], score: Callable[[int], Fraction | None]

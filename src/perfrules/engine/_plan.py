@@ -19,7 +19,8 @@ from typing import Any, Final
 from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import DEFAULT_MISSING_MARKERS, Policy, Scheme
-from perfrules.rules import CheckedScheme, Source, Stages
+from perfrules.model import CohortValue as CohortValueRule
+from perfrules.rules import CheckedScheme, Source, Stages, normalised_values
 from perfrules.trace import Grade
 
 __all__ = [
@@ -216,6 +217,8 @@ class Plan:
     cohort_names: frozenset[str] = frozenset()
     #: Inputs imputed from the other units (:func:`imputation_of`).
     imputations: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    #: Every cohort value taken: ``[cohort.values]`` and those normalised inputs take.
+    cohort_rules: dict[str, CohortValueRule] = field(default_factory=dict)
     #: The passes of rows reading scores (empty for most schemes; ``rules._stages``).
     stages: Stages = field(default_factory=Stages)
     #: Names bound among the shared facts, and what the trace calls their source:
@@ -237,18 +240,33 @@ class Plan:
         """
         scheme = self.scheme
         names: set[str] = set()
-        if scheme.cohort is not None:
-            names.update(
-                v.of
-                for n, v in scheme.cohort.values.items()
-                if v.of is not None and self.stages.value_pass(n) is None  # not over scores
-            )
+        names.update(
+            v.of
+            for n, v in self.cohort_rules.items()
+            if v.of is not None and self.stages.value_pass(n) is None  # not over scores
+        )
         if scheme.ranking is not None:
             names.update(k.by for k in scheme.ranking.keys if k.by in scheme.inputs)
         for condition in self.cohort_conditions.values():
             names.update(condition.names)
         names.update(self.imputations)
         return frozenset(names)
+
+    @property
+    def shared_only(self) -> frozenset[str]:
+        """Normalised inputs rescaled by values taken over the cohort (``PR429``).
+
+        Each unit gives them as a shared fact, the one the cohort's values are taken over:
+        an indicator's own fact for one of them is refused.
+        """
+        found = self.cache.get("shared_only")
+        if found is None:
+            found = self.cache["shared_only"] = frozenset(
+                name
+                for name, declared in self.scheme.inputs.items()
+                if declared.normalise is not None and name in self.across_inputs
+            )
+        return found  # type: ignore[return-value]
 
     @property
     def cohort_reads(self) -> frozenset[str]:
@@ -280,8 +298,12 @@ class Plan:
     @property
     def has_cohort(self) -> bool:
         """Whether units are scored together (a ``[cohort]`` or a ``[ranking]``)."""
-        scheme = self.scheme
-        return scheme.cohort is not None or scheme.ranking is not None or bool(self.imputations)
+        return (
+            self.scheme.cohort is not None
+            or self.scheme.ranking is not None
+            or bool(self.cohort_rules)
+            or bool(self.imputations)
+        )
 
     @property
     def sha256(self) -> str:
@@ -319,6 +341,11 @@ def content_hash(scheme: Scheme) -> str:
     for entry in data["inputs"].values():
         if entry.get("impute") is None:  # likewise
             entry.pop("impute", None)
+        if entry.get("normalise") is None:  # likewise
+            entry.pop("normalise", None)
+    for entry in (data.get("cohort") or {}).get("values", {}).values():
+        if entry.get("order") == "asc":  # likewise
+            del entry["order"]
     if data.get("ranking") and not data["ranking"].get("shared_mark"):  # likewise
         data["ranking"].pop("shared_mark", None)
     if data.get("ranking") and data["ranking"].get("min_available") is None:  # likewise
@@ -346,6 +373,7 @@ def build_plan(checked: CheckedScheme) -> Plan:
             order = _document_order(kids, source)
             kids.sort(key=order.__getitem__)
 
+    generated = normalised_values(scheme)
     nodes: list[dict[str, Any]] = []
     root: dict[str, Any] = {
         "index": 0,
@@ -411,7 +439,11 @@ def build_plan(checked: CheckedScheme) -> Plan:
                 show = indicator.show
                 if show is None:
                     # "actual" if the formula reads it, else the first input it reads
-                    first = [n for n in expression.program.ordered_names if n in needs]
+                    first = [
+                        n
+                        for n in expression.program.ordered_names
+                        if n in needs and n not in generated  # a normalised input, not its values
+                    ]
                     show = "actual" if "actual" in needs else (first[0] if first else None)
                 leaf = Leaf(
                     expression=expression,
@@ -439,7 +471,12 @@ def build_plan(checked: CheckedScheme) -> Plan:
                         if indicator.formula is not None
                         else ("defaults", "formula"),
                     ),
-                    *(("formula", ("formulas", name)) for name in expression.formulas),
+                    *(
+                        ("normalise", ("inputs", name, "normalise"))
+                        if name in scheme.inputs
+                        else ("formula", ("formulas", name))
+                        for name in expression.formulas
+                    ),
                 )
                 nodes.append(
                     {
@@ -480,6 +517,13 @@ def build_plan(checked: CheckedScheme) -> Plan:
             if node.kind == "indicator"
             else sum((below[c] for c in node.children), Fraction(0))
         )
+    # The values a normalised input takes, when some formula reads the input: an input
+    # declared but not read asks no unit for its fact.
+    read = {name for i in leaves for name in frozen[i].leaf.needs}  # type: ignore[union-attr]
+    cohort_rules = {
+        **(scheme.cohort.values if scheme.cohort is not None else {}),
+        **{name: value for name, value in generated.items() if name in read},
+    }
     return Plan(
         scheme=scheme,
         nodes=frozen,
@@ -507,12 +551,13 @@ def build_plan(checked: CheckedScheme) -> Plan:
             Grade(b.label, Fraction(b.min), Fraction(b.max), b.label_en) for b in scheme.bands
         ),
         cohort_conditions=dict(cohort_conditions or {}),
-        cohort_names=frozenset(scheme.cohort.values if scheme.cohort is not None else ()),
+        cohort_names=frozenset(cohort_rules),
+        cohort_rules=cohort_rules,
         imputations=imputations,
         stages=checked.result.stages,
         bound_sources={
             **dict.fromkeys(checked.result.stages.own, "score"),
-            **dict.fromkeys(scheme.cohort.values if scheme.cohort is not None else (), "cohort"),
+            **dict.fromkeys(cohort_rules, "cohort"),
         },
     )
 

@@ -127,4 +127,4 @@ class Stage:
             taken = tuple(taking.result(name) for name, taking in found.items())
             values = (*by_cohort.get(key, ()), *taken)
             by_cohort[key] = tuple(sorted(values, key=lambda v: declared.get(v.name, 0)))
-        return CohortValues(by_cohort, known.units, known.problems)
+        return known.but(by_cohort=by_cohort)

@@ -192,6 +192,9 @@ class FormulaTable:
 
     texts: Mapping[str, str]
     programs: dict[str, Program | ExpressionError] = field(default_factory=dict)
+    #: Inputs that a formula of the same name stands for (a normalised input): reading
+    #: the name expands the formula, inside which the name is the input itself.
+    shadows: frozenset[str] = frozenset()
 
 
 def _error(
@@ -534,6 +537,8 @@ class _Builder:
             name = written
         if problem is not None:
             raise self.err(problem, node, name=name)
+        if name in self.table.shadows and name not in self.stack:
+            return self._expand(node, name)
         if name in self.scope:
             self.names.setdefault(name)
             new = self.annotate(ast.Name(name, ast.Load()), node)

@@ -31,6 +31,7 @@ from perfrules.rules._installed import (
 )
 from perfrules.rules._loader import Source, read_document, validation_diagnostics
 from perfrules.rules._locate import SourceMap
+from perfrules.rules._normalise import normalised_values, spread_problem
 from perfrules.rules._stages import TOTAL, Stages
 
 __all__ = [
@@ -53,9 +54,11 @@ __all__ = [
     "load_pack",
     "load_scheme",
     "loads_scheme",
+    "normalised_values",
     "numbers_in",
     "pack_id_of",
     "pack_scheme",
     "read_document",
+    "spread_problem",
     "validation_diagnostics",
 ]

@@ -33,6 +33,7 @@ from perfrules.expressions import (
 )
 from perfrules.model import Scheme, TargetTextError, derive_target
 from perfrules.rules._loader import KeyPath, Sections, Source
+from perfrules.rules._normalise import check_normalise, normalised_formulas, normalised_values
 from perfrules.rules._stages import TOTAL, Stages, order_stages, score_names
 
 _PARTS_SHOWN = 8
@@ -445,8 +446,17 @@ def check_formulas(
     *orphans* are formulas of indicators that failed validation: they are still checked, so
     a misspelt key and a wrong name in the same indicator are both reported.
     """
-    scope = scope_of(scheme)
-    table = FormulaTable(scheme.formulas)
+    # A normalised input: formulas read the formula it stands for (rules/_normalise.py),
+    # over the cohort values it takes; conditions read the fact as given.
+    normalised = normalised_formulas(scheme)
+    scope: dict[str, Type] = scope_of(scheme)
+    scope.update(dict.fromkeys(normalised_values(scheme), "num"))
+    plain = FormulaTable(scheme.formulas)
+    table = (
+        FormulaTable({**scheme.formulas, **normalised}, shadows=frozenset(normalised))
+        if normalised
+        else plain
+    )
     for indicator_id, orphan in (orphans or {}).items():
         try:
             compile_expression(orphan, scope, table)
@@ -459,7 +469,7 @@ def check_formulas(
             _formula_error(result, ("formulas", name), program)
     for index, override in enumerate(scheme.grade_overrides):
         condition = _condition(
-            override.when, ("grade_overrides", index, "when"), scope, table, result
+            override.when, ("grade_overrides", index, "when"), scope, plain, result
         )
         if condition is not None:
             result.conditions[index] = condition
@@ -649,6 +659,33 @@ def check_cohort(scheme: Scheme, result: CheckResult) -> None:
                     f'只有 stat = "percentile" 才用 percentile，而不是 "{value.stat}"',
                 )
             )
+        if value.stat in ("rank", "percentrank") and value.where is not None:
+            result.diagnostics.append(
+                _cohort_detail(
+                    name,
+                    (*path, "where"),
+                    f"{value.stat} places every unit among all the cohort's values: drop where",
+                    f"{value.stat} 在群体全部值中确定每个对象的位置：请去掉 where",
+                )
+            )
+        elif value.stat in ("rank", "percentrank") and value.of in scores:
+            result.diagnostics.append(
+                _cohort_detail(
+                    name,
+                    (*path, "of"),
+                    f"{value.stat} places each unit by a number input it gives, not by a score",
+                    f"{value.stat} 按各对象给出的数值型输入项确定位置，不能取自得分",
+                )
+            )
+        elif value.stat not in ("rank", "percentrank") and value.order != "asc":
+            result.diagnostics.append(
+                _cohort_detail(
+                    name,
+                    (*path, "order"),
+                    f'order only goes with stat = "rank" or "percentrank", not "{value.stat}"',
+                    f'只有 stat = "rank" 或 "percentrank" 才用 order，而不是 "{value.stat}"',
+                )
+            )
         if value.where is not None:
             condition = _condition(value.where, (*path, "where"), scope, table, result)
             if condition is not None:
@@ -791,6 +828,7 @@ def run_checks(sections: Sections) -> CheckResult:
     result.diagnostics.extend(check_bands(scheme, broken))
     result.diagnostics.extend(check_settings(scheme))
     result.diagnostics.extend(check_levels(scheme))
+    result.diagnostics.extend(check_normalise(scheme))
     check_formulas(scheme, result, sections.orphan_formulas)
     check_cohort(scheme, result)
     if result.ok:

@@ -57,8 +57,8 @@ _INDICATOR_KEYS = (
     "counted",
 )
 _GROUP_KEYS = ("weight", "places", "counted")
-_INPUT_KEYS = ("type", "label", "scale", "impute", "description")
-_COHORT_VALUE_KEYS = ("label", "stat", "of", "where", "percentile")
+_INPUT_KEYS = ("type", "label", "scale", "impute", "normalise", "description")
+_COHORT_VALUE_KEYS = ("label", "stat", "of", "where", "percentile", "order")
 
 
 def _text(value: Any) -> str:
@@ -127,6 +127,11 @@ def _summary(entry: Any) -> str:
         value = getattr(entry, key, None)
         if value not in (None, ""):
             parts.append(f"{key} = {_text(value)}")
+    normalise = getattr(entry, "normalise", None)
+    if normalise is not None:  # an input's declared step: its method, then what is not default
+        declared = normalise.model_dump(exclude_defaults=True)
+        more = [f"{k} {_text(v)}" for k, v in declared.items() if k != "method"]
+        parts.append("normalise = " + ", ".join([normalise.method, *more]))
     return "; ".join(parts)
 
 

@@ -216,6 +216,8 @@ def unit_violations(
     try:
         result = compiled.evaluate(facts, cohort=cohort)
     except FactsError as exc:
+        if all(d.code == "PR428" for d in exc.diagnostics):
+            return []  # a cohort with no spread to normalise by: the rule's stated answer
         return [Violation("scores", None, f"valid facts failed to score: {_messages(exc)}")]
     trace = result.trace
     assert trace is not None  # noqa: S101
@@ -450,7 +452,7 @@ def cohort_violations(
     if results is None:
         results = compiled.evaluate_cohort(units)
     out: list[Violation] = []
-    rules = compiled.scheme.cohort
+    rules = compiled.plan.cohort_rules  # [cohort.values] and those normalising inputs take
     names = [_unit_of(u, n) for n, u in enumerate(units)]
     by_cohort: dict[str | None, list[int]] = {}
     for position, result in enumerate(results):
@@ -462,7 +464,7 @@ def cohort_violations(
         assert first.cohort is not None  # noqa: S101
         got = {v.name: v for v in first.cohort.values}
         picked_from = [p for p in range(len(units)) if _key_of(compiled, units[p]) == cohort_key]
-        for name, rule in rules.values.items() if rules is not None else ():
+        for name, rule in rules.items():
             values: list[Fraction] = []
             for p in picked_from:
                 shared = _plain(units[p])["shared"]
@@ -472,6 +474,9 @@ def cohort_violations(
                     values.append(Fraction(1))
                 elif rule.of in shared:
                     values.append(to_fraction(_value_of(shared[rule.of]), strict=True))
+            if rule.stat in ("rank", "percentrank"):  # each unit's own
+                out += _places_violations(name, rule, values, members, units, results)
+                continue
             want = _statistic(rule.stat, values, rule.percentile)
             value = got[name].value if name in got else None
             if value != want or (name in got and got[name].units != len(values)):
@@ -547,6 +552,44 @@ def _given_number(raw: Any, markers: set[str]) -> Fraction | None:
         return None
 
 
+def _places_violations(
+    name: str,
+    rule: Any,
+    values: list[Fraction],
+    members: list[int],
+    units: Sequence[Mapping[str, Any]],
+    results: Sequence[Result | FactsError],
+) -> list[Violation]:
+    """Each unit's own rank or percentrank, counted again from the cohort's values."""
+    out = []
+    for position in members:
+        raw = _plain(units[position])["shared"].get(rule.of)
+        result = results[position]
+        if raw is None or isinstance(result, FactsError) or result.cohort is None:
+            continue
+        own = to_fraction(_value_of(raw), strict=True)
+        below = sum(1 for v in values if v < own)
+        above = sum(1 for v in values if v > own)
+        equal = len(values) - below - above
+        before = below if rule.order == "asc" else above
+        if rule.stat == "rank":  # the average of the ranks the equal values span
+            want = sum((Fraction(r) for r in range(before + 1, before + equal + 1)), Fraction(0))
+            want /= equal
+        else:
+            want = Fraction(1) if len(values) == 1 else Fraction(before, len(values) - 1)
+        got = next((v.value for v in result.cohort.values if v.name == name), None)
+        if got != want:
+            out.append(
+                Violation(
+                    "cohort",
+                    name,
+                    f"{_unit_of(units[position], position)}: {rule.stat} of {format_number(own)} "
+                    f"among {len(values)} should be {_shown(want)}, the engine gave {_shown(got)}",
+                )
+            )
+    return out
+
+
 def _unit_of(facts: Mapping[str, Any], position: int) -> str:
     name = facts.get("unit") if isinstance(facts, Mapping) else None
     return str(name) if name else f"#{position + 1}"
@@ -588,6 +631,11 @@ def _statistic(stat: str, values: list[Fraction], percentile: Any) -> Fraction |
         return sum(values, Fraction(0))
     if stat == "mean":
         return sum(values, Fraction(0)) / len(values)
+    if stat == "variance":  # the sample's, from the deviations (the engine sums squares)
+        if len(values) < 2:
+            return None
+        mean = sum(values, Fraction(0)) / len(values)
+        return sum(((v - mean) ** 2 for v in values), Fraction(0)) / (len(values) - 1)
     share = Fraction(50) if stat == "median" else Fraction(percentile)
     # PERCENTILE.INC: rank (n - 1) × p, linear between the two values around it
     rank_ = (len(ordered) - 1) * share / 100

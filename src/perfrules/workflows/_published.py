@@ -230,8 +230,7 @@ def audit_table(
     results: list[Result | FactsError | None] = [
         u.facts if isinstance(u.facts, FactsError) else next(scored) for u in units
     ]
-    cohort = compiled.scheme.cohort
-    base = compiled.cohort_values(readable) if cohort is not None and cohort.values else None
+    base = compiled.cohort_values(readable) if compiled.plan.cohort_rules else None
     ctx = _Context(compiled, units, results, str(path), allowed, base)
     rows: list[TableRow] = []
     findings: list[TableFinding] = []
@@ -535,7 +534,7 @@ def _total_with(
     mine = changed if source == index else ctx.units[index].facts
     assert not isinstance(mine, FactsError)  # noqa: S101
     try:
-        if compiled.scheme.cohort is None or not compiled.scheme.cohort.values:
+        if not compiled.plan.cohort_rules:
             if source != index:
                 return None
             return compiled.evaluate(changed, trace=False).total_exact

@@ -485,7 +485,7 @@ class _Columns:
         self.never = ready.refused.copy()
         self.never[list(cohort[2])] = True
         # The cohort values for the rows taken the full way (those left out never are).
-        self.values = CohortValues(values.by_cohort, values.units)
+        self.values = values.but(problems={})
         named: dict[str | None, int] = {}
         self.cohorts = np.array(
             [named.setdefault(k, len(named)) for k in cohort[1]], dtype=np.int64

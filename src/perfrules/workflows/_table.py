@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from perfrules._numbers import format_number, is_terminating
-from perfrules.engine import CohortValues, CompiledScheme, DataGaps, Stage, Staged
+from perfrules.engine import PER_UNIT, CohortValues, CompiledScheme, DataGaps, Stage, Staged
 from perfrules.errors import FactsError
 from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
@@ -929,7 +929,7 @@ def cohort_values_of(
     if not left_out:
         return values
     problems = {_row_of(p, left_out): error for p, error in values.problems.items()}
-    return CohortValues(values.by_cohort, values.units, problems)
+    return values.but(problems=problems)
 
 
 def _row_of(position: int, left_out: list[int]) -> int:
@@ -1114,7 +1114,14 @@ def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column]
         index = plan.by_id.get(ident)
         node = plan.nodes[index] if index is not None else None
         leaf = node.leaf if node is not None else None
-        if leaf is not None and (not key or key in declared or key in leaf.needs or key == "note"):
+        # A normalised input taken across the cohort is a shared fact: an indicator's own
+        # cell for it is refused (PR429), the long way.
+        own = key or (leaf.show if leaf is not None else None)
+        if (
+            leaf is not None
+            and own not in plan.shared_only
+            and (not key or key in declared or key in leaf.needs or key == "note")
+        ):
             continue
         fine &= ~column.present()
     return fine
@@ -1182,7 +1189,12 @@ def _operand(
         for key, taken_values in values.by_cohort.items():
             found = next((v.value for v in taken_values if v.name == name), None)
             per_key[key] = None if found is None else (found.numerator, found.denominator)
-        pairs = [per_key.get(k) for k in keys]
+        rule = compiled.plan.cohort_rules[name]
+        pairs = (
+            _own_places(values, name, rule, keys, columns, n)
+            if rule.stat in PER_UNIT
+            else [per_key.get(k) for k in keys]
+        )
         nums_c = np.array([p[0] if p else 0 for p in pairs], dtype=object)
         dens_c = np.array([p[1] if p else 1 for p in pairs], dtype=object)
         have = np.array([p is not None for p in pairs], dtype=np.bool_)
@@ -1200,6 +1212,37 @@ def _operand(
         den = np.where(taken, den, fraction.denominator)
         okay |= ~taken
     return ("num", num, den), okay
+
+
+def _own_places(
+    values: CohortValues,
+    name: str,
+    rule: Any,
+    keys: Sequence[str | None],
+    columns: Mapping[str, _Column],
+    n: int,
+) -> list[tuple[int, int] | None]:
+    """Each row's own cohort value *name* (rank, percentrank), as an exact pair.
+
+    The row's shared fact placed among its cohort's values (``CohortValues.place``, as the
+    scalar path binds it); ``None`` where it cannot be read (that row goes the long way).
+    """
+    column = columns.get(f"shared.{rule.of}")
+    if column is None:
+        return [None] * n
+    nums, dens, readable = _numbers(column)
+    dens = np.broadcast_to(dens, (n,))
+    taken = {key: {v.name: v for v in found}.get(name) for key, found in values.by_cohort.items()}
+    out: list[tuple[int, int] | None] = []
+    for row, key in enumerate(keys):
+        value = taken.get(key)
+        if value is None or not readable[row]:
+            out.append(None)
+            continue
+        own = Fraction(int(nums[row]), int(dens[row]))
+        placed = values.place(key, value, rule.order, own)
+        out.append(None if placed is None else (placed.numerator, placed.denominator))
+    return out
 
 
 def _shared_rows(
