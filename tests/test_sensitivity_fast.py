@@ -330,8 +330,9 @@ def test_the_strongest_weight_is_the_first_that_moves_a_unit_most(
         sens.WeightSetting(f"w{i}", f"w{i}", Decimal(1), Decimal(0), Decimal(2))
         for i in range(len(oat) // 2)
     ]
+    groups = [(w.id, (2 * i, 2 * i + 1)) for i, w in enumerate(settings_)]
     movers, shifts = sens._movers(
-        np.array(base, dtype=np.int32), settings_, np.array(oat, dtype=np.int32)
+        np.array(base, dtype=np.int32), groups, np.array(oat, dtype=np.int32)
     )
     for unit, rank in enumerate(base):
         best, most = None, 0
@@ -340,3 +341,123 @@ def test_the_strongest_weight_is_the_first_that_moves_a_unit_most(
             if rank and max(moved, default=0) > most:
                 best, most = setting.id, max(moved)
         assert (movers[unit], shifts[unit]) == (best, most)
+
+
+CHOICE_RULES = """
+[scheme]
+id = "choice"
+title = "Choice"
+
+[rounding]
+indicator = 2
+total = 2
+
+[inputs.x]
+normalise = {{ method = "{method}" }}
+
+[inputs.y]
+normalise = {{ method = "minmax" }}
+
+[indicators.a]
+weight = 50
+formula = "weight * x"
+
+[indicators.b]
+weight = 50
+formula = "weight * y"
+
+[ranking]
+keys = [{{ by = "total" }}]
+"""
+
+
+def _choice_scheme(method: str) -> perfrules.CompiledScheme:
+    text = CHOICE_RULES.format(method=method)
+    return perfrules.compile_scheme(perfrules.loads_scheme(text, name="choice.toml"))
+
+
+def _ranks(compiled: perfrules.CompiledScheme, table: pa.Table) -> dict[str, int]:
+    scored = perfrules.score_table(compiled, table)
+    return dict(zip(scored["unit"].to_pylist(), scored["rank"].to_pylist(), strict=True))
+
+
+def test_a_normalisation_choice_ranks_each_sample_as_that_variant_does() -> None:
+    # x: far ahead for A by min-max, one place ahead by percentile; y favours B and C.
+    table = pa.table(
+        {
+            "unit": ["A", "B", "C", "D"],
+            "shared.x": ["100", "12", "11", "10"],
+            "shared.y": ["0", "70", "100", "20"],
+        }
+    )
+    ranks = {m: _ranks(_choice_scheme(m), table) for m in ("minmax", "percentile")}
+    assert ranks["minmax"] != ranks["percentile"]  # the choice matters here
+    choice = sens.Choice.parse("normalise", "x=minmax,percentile")
+    result = sens.sensitivity(
+        _choice_scheme("minmax"), table, samples=30, seed=5, choices=[choice]
+    )
+    for unit in result.units:
+        seen = {ranks["minmax"][unit.unit], ranks["percentile"][unit.unit]}
+        assert {unit.low, unit.median, unit.high} <= seen
+        assert unit.rank == ranks["minmax"][unit.unit]
+        moved = abs(ranks["percentile"][unit.unit] - ranks["minmax"][unit.unit])
+        assert unit.shift == moved
+        assert unit.mover == (choice.key("percentile") if moved else None)
+    assert result.to_dict()["choices"] == [
+        {"kind": "normalise", "input": "x", "options": ["minmax", "percentile"]}
+    ]
+    assert result.names()[choice.key("percentile")] == "x normalised by percentile"
+
+
+def test_a_choice_the_scheme_does_not_declare_is_refused() -> None:
+    declared = _choice_scheme("minmax")
+    table = pa.table({"unit": ["A"], "shared.x": ["1"], "shared.y": ["2"]})
+    with pytest.raises(sens.SensitivityError, match="no number input"):
+        sens.sensitivity(declared, table, choices=[sens.Choice.parse("impute", "z=cohort_mean")])
+    with pytest.raises(sens.SensitivityError, match="not one of"):
+        sens.Choice.parse("normalise", "x=minmax,best")
+
+
+IMPUTE_RULES = """
+[scheme]
+id = "impute-choice"
+title = "Impute choice"
+
+[rounding]
+indicator = 2
+total = 2
+
+[inputs]
+x = {{ impute = {impute} }}
+
+[indicators.a]
+weight = 100
+formula = "weight * clamp(x / 100, 0, 1)"
+
+[ranking]
+keys = [{{ by = "total" }}]
+"""
+
+
+def test_an_imputation_choice_ranks_each_sample_as_that_variant_does() -> None:
+    # E's x is missing: the mean of the others is 40 (B's), the median 30: E second or third.
+    table = pa.table(
+        {"unit": ["A", "B", "C", "D", "E"], "shared.x": ["90", "40", "20", "10", "-"]}
+    )
+
+    def compiled(impute: str) -> perfrules.CompiledScheme:
+        text = IMPUTE_RULES.format(impute=impute)
+        return perfrules.compile_scheme(perfrules.loads_scheme(text, name="imp.toml"))
+
+    mean, median = (
+        _ranks(compiled('"cohort_mean"'), table),
+        _ranks(compiled('"cohort_median"'), table),
+    )
+    assert (mean["E"], median["E"]) == (2, 3)
+    choice = sens.Choice.parse("impute", "x=cohort_mean,cohort_median,0")
+    result = sens.sensitivity(
+        compiled('"cohort_mean"'), table, samples=40, seed=2, choices=[choice]
+    )
+    e = next(u for u in result.units if u.unit == "E")
+    assert (e.rank, e.low, e.high) == (2, 2, 5)  # at 0, E is last
+    assert (e.mover, e.shift) == (choice.key("0"), 3)

@@ -1434,6 +1434,23 @@ def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
     "(repeatable). 该组或指标的权重在 LOW 与 HIGH 之间抽取（可重复）。",
 )
 @click.option(
+    "--normalise",
+    "normalise_choices",
+    multiple=True,
+    metavar="INPUT=METHOD,METHOD",
+    help="Each sample normalises INPUT by one of these methods (minmax, zscore, rank, "
+    "percentile, distance_to_best, distance_to_target; repeatable). "
+    "每次抽样从这些方法中选一种标准化该输入项（可重复）。",
+)
+@click.option(
+    "--impute",
+    "impute_choices",
+    multiple=True,
+    metavar="INPUT=CHOICE,CHOICE",
+    help="Each sample imputes INPUT's missing facts by one of these (cohort_mean, "
+    "cohort_median, a number, none; repeatable). 每次抽样从中选一种插补方式（可重复）。",
+)
+@click.option(
     "--samples",
     type=click.IntRange(min=1, max=100_000),
     default=1000,
@@ -1464,6 +1481,8 @@ def sensitivity(
     units: str,
     vary: str | None,
     ranges: tuple[str, ...],
+    normalise_choices: tuple[str, ...],
+    impute_choices: tuple[str, ...],
     samples: int,
     seed: int,
     jobs: int,
@@ -1481,6 +1500,7 @@ def sensitivity(
         raise click.BadParameter("the report must end in .html", param_hint="--out")
     try:
         from perfrules.workflows import (  # noqa: PLC0415 - the frame extra
+            Choice,
             SensitivityError,
             WeightRange,
             read_table,
@@ -1499,6 +1519,12 @@ def sensitivity(
         declared = [WeightRange.parse(text) for text in ranges]
     except SensitivityError as exc:
         raise click.BadParameter(str(exc), param_hint="--range") from None
+    choices = []
+    for kind, given in (("normalise", normalise_choices), ("impute", impute_choices)):
+        try:
+            choices += [Choice.parse(kind, text) for text in given]
+        except SensitivityError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"--{kind}") from None
     compiled = _load_compiled(scheme, language, output_format)
     bad_rows: list[Diagnostic] = []
     try:
@@ -1520,6 +1546,7 @@ def sensitivity(
                 seed=seed,
                 jobs=jobs,
                 progress=advance,
+                choices=choices,
             )
     except SensitivityError as exc:
         raise click.UsageError(str(exc)) from None

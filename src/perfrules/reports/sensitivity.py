@@ -72,6 +72,7 @@ class _Result(Protocol):
     def units(self) -> Sequence[_Unit]: ...
     @property
     def failed(self) -> Sequence[tuple[str, str]]: ...
+    def names(self) -> dict[str, str]: ...
 
 
 _WORDS: Final = {
@@ -125,7 +126,7 @@ def _mover(unit: _Unit, names: dict[str, str]) -> str:
 
 def render_sensitivity(result: _Result, lang: Lang, console: Console) -> None:
     """Every unit's rank, median rank, 5–95 % interval and strongest weight, as a table."""
-    names = {w.id: w.name for w in result.weights}
+    names = result.names()
     console.print(
         f"{result.title}: {_w('title', lang)} — {result.samples} {_w('samples', lang)}, "
         f"{_w('seed', lang)} {result.seed}, {_w('ranking', lang)}: {result.ranking}",
@@ -227,7 +228,7 @@ def _chart(units: Sequence[_Unit], lang: Lang) -> str:
 
 def render_sensitivity_html(result: _Result, lang: Lang) -> str:
     """A self-contained page: the settings, the chart of intervals, the table of units."""
-    names = {w.id: w.name for w in result.weights}
+    names = result.names()
     units = _ordered(result.units)
     settings = "".join(
         f"<li>{escape(d['name'])} ({escape(d['id'])}): {escape(d['weight'])} → "

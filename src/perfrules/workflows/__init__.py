@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from perfrules.workflows._published import audit_table
     from perfrules.workflows._schema import KINDS, schema_text
     from perfrules.workflows._sensitivity import (
+        Choice,
         Sensitivity,
         SensitivityError,
         UnitStability,
@@ -75,6 +76,7 @@ __all__ = [
     "STDOUT",
     "STREAM_OUTPUTS",
     "Case",
+    "Choice",
     "CsvStyle",
     "InstalledPack",
     "InvariantError",
@@ -149,6 +151,7 @@ _LAZY = {
     "._published": ("audit_table",),
     "._schema": ("KINDS", "schema_text"),
     "._sensitivity": (
+        "Choice",
         "Sensitivity",
         "SensitivityError",
         "UnitStability",

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from perfrules._numbers import format_number
 from perfrules.engine import CohortValues, CompiledScheme, compile_scheme, with_weights
-from perfrules.errors import Diagnostic
+from perfrules.errors import Diagnostic, RuleFileError
 from perfrules.model import Group, Indicator, Ranking, RankKey, Scheme
 from perfrules.workflows._stream import read_chunks
 from perfrules.workflows._table import (
@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
 
 __all__ = [
     "MIN_PLACES",
+    "Choice",
     "Sensitivity",
     "SensitivityError",
     "UnitStability",
@@ -114,6 +115,130 @@ class WeightRange:
             msg = f"{text!r}: LOW ({low}) is above HIGH ({high})"
             raise SensitivityError(msg)
         return cls(node.strip(), low, high)
+
+
+#: What ``--normalise`` may choose between (the methods of ``[inputs.NAME] normalise``).
+NORMALISE_OPTIONS: Final = (
+    "minmax",
+    "zscore",
+    "rank",
+    "percentile",
+    "distance_to_best",
+    "distance_to_target",
+)
+#: What ``--impute`` may choose between, besides a number.
+IMPUTE_OPTIONS: Final = ("cohort_mean", "cohort_median", "none")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """``--normalise NAME=A,B`` or ``--impute NAME=A,B``: each sample draws one option.
+
+    The options are methods of the input's ``normalise`` step (its other keys kept where
+    the method takes them), or imputations (``cohort_mean``, ``cohort_median``, a number,
+    ``none`` for the ``missing`` policy).
+    """
+
+    kind: str  # "normalise" or "impute"
+    input: str
+    options: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, kind: str, text: str) -> Choice:
+        """Read ``NAME=A,B[,...]``.
+
+        Raises:
+            SensitivityError: not of that shape, an option that is no method.
+        """
+        name, sep, listed = text.partition("=")
+        options = tuple(o.strip() for o in listed.split(",") if o.strip())
+        if not sep or not name.strip() or not options:
+            msg = f"expected NAME=OPTION,OPTION, got {text!r}"
+            raise SensitivityError(msg)
+        for option in options:
+            known = NORMALISE_OPTIONS if kind == "normalise" else IMPUTE_OPTIONS
+            if option not in known and not (kind == "impute" and _is_number(option)):
+                allowed = ", ".join(known) + (", a number" if kind == "impute" else "")
+                msg = f"--{kind} {text!r}: {option!r} is not one of {allowed}"
+                raise SensitivityError(msg)
+        return cls(kind, name.strip(), tuple(dict.fromkeys(options)))
+
+    def label(self, option: str) -> str:
+        """How a report names this choice at *option*: ``gdp normalised by zscore``."""
+        if self.kind == "normalise":
+            return f"{self.input} normalised by {option}"
+        return f"{self.input} imputed by {option}"
+
+    def key(self, option: str) -> str:
+        """The id a report uses for this choice at *option*: ``normalise:gdp=zscore``."""
+        return f"{self.kind}:{self.input}={option}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except ArithmeticError:
+        return False
+
+
+def _with_choices(scheme: Scheme, choices: Sequence[Choice], picked: Sequence[str]) -> Scheme:
+    """*scheme* with each choice's input at the option *picked* for it."""
+    inputs = dict(scheme.inputs)
+    for choice, option in zip(choices, picked, strict=True):
+        declared = inputs[choice.input]
+        if choice.kind == "normalise":
+            step = declared.normalise
+            assert step is not None  # noqa: S101 - checked by _check_choices
+            update: dict[str, Any] = {"method": option}
+            if option != "minmax":
+                update["goalposts"] = None
+            if option != "distance_to_target":
+                update["target"] = None
+            if option not in ("minmax", "distance_to_best", "distance_to_target") or (
+                option == "minmax" and step.goalposts is not None
+            ):
+                update["cap"] = None
+            inputs[choice.input] = declared.model_copy(
+                update={"normalise": step.model_copy(update=update)}
+            )
+        else:
+            impute: Any = None if option == "none" else option
+            if impute is not None and _is_number(option):
+                impute = Decimal(option)
+            inputs[choice.input] = declared.model_copy(update={"impute": impute})
+    return scheme.model_copy(update={"inputs": inputs})
+
+
+def _check_choices(scheme: Scheme, choices: Sequence[Choice]) -> None:
+    """Every choice names a number input (normalised, for ``--normalise``), once."""
+    seen: set[tuple[str, str]] = set()
+    for choice in choices:
+        declared = scheme.inputs.get(choice.input)
+        if declared is None or declared.type != "number":
+            msg = f"--{choice.kind} {choice.input}: no number input of that name"
+            raise SensitivityError(msg)
+        if choice.kind == "normalise" and declared.normalise is None:
+            msg = f"--normalise {choice.input}: the input declares no normalise step to vary"
+            raise SensitivityError(msg)
+        step = declared.normalise
+        if "distance_to_target" in choice.options and step is not None and step.target is None:
+            msg = f"--normalise {choice.input}: distance_to_target needs the input's target"
+            raise SensitivityError(msg)
+        if (choice.kind, choice.input) in seen:
+            msg = f"--{choice.kind} {choice.input} given twice"
+            raise SensitivityError(msg)
+        seen.add((choice.kind, choice.input))
+
+
+def _declared_option(scheme: Scheme, choice: Choice) -> str:
+    """The option the scheme itself declares for *choice* (its method, its imputation)."""
+    declared = scheme.inputs[choice.input]
+    if choice.kind == "normalise":
+        return declared.normalise.method if declared.normalise is not None else ""
+    impute = declared.impute
+    if impute is None:
+        return "none"
+    return str(impute) if not hasattr(impute, "method") else ""
 
 
 @dataclass(frozen=True)
@@ -190,6 +315,15 @@ class Sensitivity:
     weights: tuple[WeightSetting, ...]
     units: tuple[UnitStability, ...]
     failed: tuple[tuple[str, str], ...] = field(default=())
+    #: The inputs whose normalisation or imputation each sample drew among options.
+    choices: tuple[Choice, ...] = field(default=())
+
+    def names(self) -> dict[str, str]:
+        """What each setting a unit may be moved most by is called: a weight, a choice."""
+        named = {w.id: w.name for w in self.weights}
+        for choice in self.choices:
+            named |= {choice.key(o): choice.label(o) for o in choice.options}
+        return named
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the document of ``perfrules sensitivity --format json``)."""
@@ -202,6 +336,10 @@ class Sensitivity:
             "ranking": self.ranking,
             "interval_percent": [_LOW_PERCENT, _HIGH_PERCENT],
             "weights": [w.to_dict() for w in self.weights],
+            "choices": [
+                {"kind": c.kind, "input": c.input, "options": list(c.options)}
+                for c in self.choices
+            ],
             "units": [u.to_dict() for u in self.units],
             "failed": [{"unit": unit, "codes": codes} for unit, codes in self.failed],
         }
@@ -647,17 +785,20 @@ def sensitivity(
     seed: int = 0,
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    choices: Sequence[Choice] = (),
 ) -> Sensitivity:
     """Each unit's rank over *samples* weight sets drawn with *seed*, and its strongest weight.
 
     *vary* is ``±`` the percent each weight is varied by (at most two decimals); *ranges*
-    declare weights drawn between bounds instead. *jobs* above 1 scores the samples in that
-    many worker processes; the result is the same. *progress* is told how many weight sets
-    are scored and how many there are (the declared weights and the one-at-a-time settings
-    included).
+    declare weights drawn between bounds instead; *choices* draw, for each sample, one
+    option of an input's normalisation method or imputation. *jobs* above 1 scores the
+    samples in that many worker processes; the result is the same. *progress* is told how
+    many weight sets are scored and how many there are (the declared weights and the
+    one-at-a-time settings included).
 
     Raises:
-        SensitivityError: nothing varies, an unknown id, ranges that cannot be met.
+        SensitivityError: nothing varies, an unknown id, ranges that cannot be met, a
+            choice that the scheme does not declare or that makes it invalid.
     """
     scheme, how = _ranked_scheme(compiled.scheme)
     tree = _Tree.of(scheme, compiled.plan.stages.known_after)
@@ -665,8 +806,9 @@ def sensitivity(
     if vary is not None and (vary < 0 or vary >= 100 or vary != vary.quantize(Decimal("0.01"))):
         msg = f"--vary must be a percent from 0 to below 100 with at most 2 decimals, not {vary}"
         raise SensitivityError(msg)
-    if (vary is None or vary == 0) and not ranges:
-        msg = "nothing varies: give --vary PERCENT or --range ID=LOW:HIGH"
+    _check_choices(scheme, choices)
+    if (vary is None or vary == 0) and not ranges and not choices:
+        msg = "nothing varies: give --vary PERCENT, --range ID=LOW:HIGH, --normalise or --impute"
         raise SensitivityError(msg)
     if samples < 1:
         msg = "--samples must be at least 1"
@@ -679,24 +821,38 @@ def sensitivity(
     draws = [_draw(tree, rng, steps, by_id, digits) for _ in range(samples)]
     settings = _settings(tree, vary, by_id, digits)
     one_at_a_time = [w for s in settings for w in _one_at_a_time(tree, s, digits)]
-    work = [tree.declared, *one_at_a_time, *draws]
+    # The choices' options: each sample's drawn apart (the weights draw as without them).
+    declared = tuple(_declared_option(scheme, c) for c in choices)
+    picker = random.Random(f"{seed}:choices")  # noqa: S311 - reproducible draws
+    picks = [tuple(picker.choice(c.options) for c in choices) for _ in range(samples)]
+    alternatives = [
+        (c.key(option), tuple(option if j == i else declared[j] for j in range(len(choices))))
+        for i, c in enumerate(choices)
+        for option in c.options
+        if option != declared[i]
+    ]
+    work = [
+        (tree.declared, declared),
+        *((w, declared) for w in one_at_a_time),
+        *((tree.declared, picked) for _, picked in alternatives),
+        *zip(draws, picks, strict=True),
+    ]
     base_compiled = compile_scheme(scheme)
     values = all_cohort_values(base_compiled, lambda: [table])
-    # Values taken over scores move with the weights: each weight set takes its own.
-    scorer: Callable[[Mapping[str, Decimal]], Ranks] = (
-        _Columns(base_compiled, table, values)
-        if base_compiled.columnar().vectorised and not base_compiled.stages
-        else _Exact(scheme, table, None if base_compiled.stages else values)
-    )
-    results = list(_run(scorer, work, jobs, progress))
+    results = _run_variants(scheme, choices, declared, table, work, jobs, progress)
     base = results[0].tolist()
-    oat = np.stack(results[1 : 1 + len(one_at_a_time)]) if one_at_a_time else None
-    sampled = np.stack(results[1 + len(one_at_a_time) :])
+    settled = 1 + len(one_at_a_time) + len(alternatives)
+    oat = np.stack(results[1:settled]) if settled > 1 else None
+    sampled = np.stack(results[settled:])
     scored = score_chunk(base_compiled, table, values).table
     units = [str(u) for u in scored.column("unit").to_pylist()]
     errors = scored.column("errors").to_pylist()
     counts, (medians, lows, highs) = _percentiles(sampled, (50, _LOW_PERCENT, _HIGH_PERCENT))
-    movers, shifts = _movers(results[0], settings, oat)
+    groups: list[tuple[str, tuple[int, ...]]] = [
+        (w.id, (2 * i, 2 * i + 1)) for i, w in enumerate(settings)
+    ]
+    groups += [(key, (2 * len(settings) + i,)) for i, (key, _) in enumerate(alternatives)]
+    movers, shifts = _movers(results[0], groups, oat)
     rows = []
     failed = []
     for r, unit in enumerate(units):
@@ -728,6 +884,7 @@ def sensitivity(
         weights=tuple(settings),
         units=tuple(rows),
         failed=tuple(failed),
+        choices=tuple(choices),
     )
 
 
@@ -791,27 +948,73 @@ def _one_at_a_time(
 
 
 def _movers(
-    base: Ranks, settings: Sequence[WeightSetting], oat: Ranks | None
+    base: Ranks, groups: Sequence[tuple[str, Sequence[int]]], oat: Ranks | None
 ) -> tuple[list[str | None], list[int]]:
-    """Each unit's strongest weight and how many places it moves the unit.
+    """Each unit's strongest setting and how many places it moves the unit.
 
-    The weight whose low or high setting (rows ``2i`` and ``2i + 1`` of *oat*) moves the
-    unit's rank furthest from its rank *base*; the first in the scheme's order on a tie;
-    none when no setting moves it (or it is not ranked). Settings under which the unit is
-    not ranked do not count.
+    *groups* name each setting and its rows of *oat*: a weight's low and high settings, or
+    one option of a choice. The setting that moves the unit's rank furthest from its rank
+    *base*; the first in order on a tie; none when no setting moves it (or it is not
+    ranked). Settings under which the unit is not ranked do not count.
     """
     n = base.shape[0]
-    if oat is None or not settings:
+    if oat is None or not groups:
         return [None] * n, [0] * n
     here = base.astype(np.int64)
     moved = np.where(oat > 0, np.abs(oat.astype(np.int64) - here), 0)
-    shifts = np.maximum(moved[0::2], moved[1::2])  # one row per setting
+    shifts = np.stack([moved[list(rows)].max(axis=0) for _, rows in groups])
     shifts[:, here == 0] = 0
     most = shifts.max(axis=0)
     best = shifts.argmax(axis=0)  # the first setting at the most
-    ids = [s.id for s in settings]
+    ids = [key for key, _ in groups]
     movers = [ids[b] if m > 0 else None for b, m in zip(best.tolist(), most.tolist(), strict=True)]
     return movers, most.tolist()
+
+
+def _run_variants(
+    scheme: Scheme,
+    choices: Sequence[Choice],
+    declared: tuple[str, ...],
+    table: pa.Table,
+    work: Sequence[tuple[Mapping[str, Decimal], tuple[str, ...]]],
+    jobs: int,
+    progress: Callable[[int, int], None] | None,
+) -> list[Ranks]:
+    """Every (weights, options) of *work* ranked, each variant of the scheme scored once.
+
+    The weight sets of one variant (its choices' options) share its compiled scheme, its
+    cohort values and its table read once; variants with values over scores take them for
+    every weight set (:class:`_Exact`).
+    """
+    by_variant: dict[tuple[str, ...], list[int]] = {}
+    for at, (_, picked) in enumerate(work):
+        by_variant.setdefault(picked, []).append(at)
+    out: list[Ranks | None] = [None] * len(work)
+    done = 0
+
+    def advance(count: int, _total: int) -> None:
+        if progress is not None:
+            progress(done + count, len(work))
+
+    for picked, positions in by_variant.items():
+        variant = scheme if picked == declared else _with_choices(scheme, choices, picked)
+        try:
+            compiled = compile_scheme(variant)
+        except RuleFileError as exc:
+            shown = ", ".join(f"{c.input}={o}" for c, o in zip(choices, picked, strict=True))
+            msg = f"the scheme with {shown} is not valid: {exc}"
+            raise SensitivityError(msg) from None
+        values = all_cohort_values(compiled, lambda: [table])
+        scorer: Callable[[Mapping[str, Decimal]], Ranks] = (
+            _Columns(compiled, table, values)
+            if compiled.columnar().vectorised and not compiled.stages
+            else _Exact(variant, table, None if compiled.stages else values)
+        )
+        weights = [work[at][0] for at in positions]
+        for at, ranks in zip(positions, _run(scorer, weights, jobs, advance), strict=True):
+            out[at] = ranks
+        done += len(positions)
+    return [ranks for ranks in out if ranks is not None]
 
 
 def _run(
