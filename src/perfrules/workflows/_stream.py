@@ -133,6 +133,8 @@ MAX_HEADER_BYTES: Final = 1 << 20
 MAX_ROW_BYTES: Final = 16 << 20
 #: Bytes read at a time: every block ends where a row does.
 _BLOCK_BYTES: Final = 8 << 20
+#: Bytes pyarrow parses at a time (in parallel) within a block.
+_PARSE_BYTES: Final = 1 << 20
 _QUOTE, _COMMA, _LF, _CR = 0x22, 0x2C, 0x0A, 0x0D
 
 
@@ -170,15 +172,21 @@ def _record_ends(data: bytes, parity: int = 0) -> Ints:
 
     A line break inside a quoted cell does not end the row. *parity* is 1 when *data*
     starts inside quotes. The scan is the one both the header and the rows are cut by.
+    Only the line breaks and the quotes are looked at (a row has one break and most rows
+    no quote): their positions, not a running count over every byte.
     """
     codes = np.frombuffer(data, dtype=np.uint8)
-    # uint8 wraps at 256, which keeps the parity of the count of quotes.
-    outside = ((np.cumsum(codes == _QUOTE, dtype=np.uint8) + parity) & 1) == 0
-    line_feed = codes == _LF
-    next_is_lf = np.zeros_like(line_feed)
-    next_is_lf[:-1] = line_feed[1:]
-    breaks = (line_feed | ((codes == _CR) & ~next_is_lf)) & outside
-    ends: Ints = np.flatnonzero(breaks) + 1
+    breaks: Ints = np.flatnonzero(codes == _LF)
+    if data.find(b"\r") >= 0:
+        returns = np.flatnonzero(codes == _CR)
+        after = returns + 1
+        lone = returns[(after >= len(codes)) | (codes[np.minimum(after, len(codes) - 1)] != _LF)]
+        if len(lone):
+            breaks = np.union1d(breaks, lone)
+    if parity or data.find(b'"') >= 0:
+        quotes = np.flatnonzero(codes == _QUOTE)
+        breaks = breaks[((np.searchsorted(quotes, breaks) + parity) & 1) == 0]
+    ends: Ints = breaks + 1
     return ends
 
 
@@ -274,9 +282,9 @@ def _csv_items(path: Path, rows: int) -> Iterator[Item]:
         stream.seek(size)
         reader = _Rows(path, names, encoding, rows)
         number, offset = 2, size
-        for block in _blocks(stream):
-            if isinstance(block, int):
-                detail = f"{block:,} bytes; its cells are not read"
+        for piece in _blocks(stream):
+            if isinstance(piece, int):
+                detail = f"{piece:,} bytes; its cells are not read"
                 problem = _limit(
                     "a row",
                     "一行",
@@ -287,15 +295,20 @@ def _csv_items(path: Path, rows: int) -> Iterator[Item]:
                     column=1,
                 )
                 yield BadRow(number, f"row {number}", problem)
-                number, offset = number + 1, offset + block
+                number, offset = number + 1, offset + piece
                 continue
-            yield from reader.items(block, number, offset)
+            block, ends = piece
+            yield from reader.items(block, number, offset, ends)
             number += reader.count
             offset += len(block)
 
 
-def _blocks(stream: Any) -> Iterator[bytes | int]:
-    """Whole rows, a block of bytes at a time; an int (its size) for a row over budget."""
+def _blocks(stream: Any) -> Iterator[tuple[bytes, Ints] | int]:
+    """Whole rows, a block of bytes at a time, with where its rows end.
+
+    The last row's break may be missing at the end of the file. An int (its size) stands
+    for a row over budget.
+    """
     rest = b""
     skipping: int | None = None  # the quote parity inside a row being skipped
     skipped = 0
@@ -318,7 +331,7 @@ def _blocks(stream: Any) -> Iterator[bytes | int]:
         if not new:
             cut = len(data)
         if cut:
-            yield data[:cut]
+            yield data[:cut], ends
         rest = data[cut:]
         if not new:
             return
@@ -337,16 +350,27 @@ class _Rows:
         self.count = 0
         self.unit_at, _ = table_columns(names)
 
-    def items(self, block: bytes, first: int, offset: int) -> Iterator[Item]:
-        """The items of one block of whole rows; ``count`` is then its number of rows."""
-        ends = _record_ends(block)
+    def items(
+        self, block: bytes, first: int, offset: int, ends: Ints | None = None
+    ) -> Iterator[Item]:
+        """The items of one block of whole rows; ``count`` is then its number of rows.
+
+        *ends* are where its rows end (:func:`_record_ends`), when the caller has them.
+        """
+        if ends is None:
+            ends = _record_ends(block)
         if not len(ends) or ends[-1] != len(block):
             ends = np.append(ends, len(block))
-        starts = np.concatenate(([0], ends[:-1]))
         self.count = len(ends)
+        whole = self._whole(block, ends)
+        if whole is not None:
+            # Every row a unit: the table as pyarrow read it, in pieces of *rows*.
+            for at in range(0, whole.num_rows, self.rows):
+                yield whole.slice(at, self.rows), first + at
+            return
+        starts = np.concatenate(([0], ends[:-1]))
         codes = np.frombuffer(block, dtype=np.uint8)
-        outside = (np.cumsum(codes == _QUOTE, dtype=np.uint8) & 1) == 0
-        commas = np.flatnonzero((codes == _COMMA) & outside)
+        commas = _outside(codes, _COMMA)
         cells = np.diff(np.searchsorted(commas, ends), prepend=0) + 1
         lengths = ends - starts
         short = set(np.flatnonzero(lengths <= 2).tolist())
@@ -381,6 +405,48 @@ class _Rows:
             elif r not in blank:
                 run.append(r)
         yield from self._run(table, at, run, first)
+
+    def _whole(self, block: bytes, ends: Ints) -> pa.Table | None:
+        """The block's rows read by pyarrow when every one is a unit, else ``None``.
+
+        The common block: UTF-8, no blank row, no row long enough to hold an oversized
+        cell, and pyarrow reads as many rows as the scan found, each with a cell per column
+        (pyarrow refuses a row with more or fewer, and bytes that are not UTF-8). Anything
+        else goes the careful way, row by row, which finds and places the bad rows.
+        """
+        if self.encoding != "utf-8" or not len(ends):
+            return None
+        lengths = np.diff(ends, prepend=0)
+        if int(lengths.max()) > MAX_CELL_BYTES:
+            return None
+        short = np.flatnonzero(lengths <= 2).tolist()
+        if any(not block[int(ends[r] - lengths[r]) : int(ends[r])].strip(b"\r\n") for r in short):
+            return None  # a blank row: skipped, but it still counts in the row numbers
+        quoted = block.find(b'"') >= 0
+        if quoted:
+            # A quote that pyarrow and the scan read differently (one inside a cell) can
+            # change a row's cells: count them as the careful way does.
+            codes = np.frombuffer(block, dtype=np.uint8)
+            cells = np.diff(np.searchsorted(_outside(codes, _COMMA), ends), prepend=0) + 1
+            if (cells != len(self.names)).any():
+                return None
+        try:
+            table = self._read(block, quoted)
+        except pa.ArrowInvalid:
+            return None
+        return table if table.num_rows == len(ends) else None
+
+    def _read(self, body: bytes, quoted: bool) -> pa.Table:
+        """*body* (whole rows, UTF-8) read by pyarrow, every cell as text."""
+        names = self.names
+        return pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=_PARSE_BYTES),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+            ),
+            parse_options=pacsv.ParseOptions(newlines_in_values=quoted),
+        )
 
     def _run(self, table: pa.Table, at: int, run: list[int], first: int) -> Iterator[Item]:
         """Good rows *run* (rows *at*… of *table*), in tables whose rows are numbered in order."""
@@ -437,14 +503,7 @@ class _Rows:
         names = self.names
         if expected:
             try:
-                table = pacsv.read_csv(
-                    io.BytesIO(body),
-                    read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
-                    ),
-                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                )
+                table = self._read(body, quoted=True)
             except pa.ArrowInvalid:
                 table = None
             if table is not None and table.num_rows == expected:
@@ -458,6 +517,15 @@ class _Rows:
                 for i, n in enumerate(names)
             }
         )
+
+
+def _outside(codes: Ints, byte: int) -> Ints:
+    """Where *byte* occurs in *codes* outside quotes (an even number of quotes before it)."""
+    found: Ints = np.flatnonzero(codes == byte)
+    quotes = np.flatnonzero(codes == _QUOTE)
+    if len(quotes):
+        found = found[(np.searchsorted(quotes, found) & 1) == 0]
+    return found
 
 
 def _split(body: bytes, expected: int) -> list[str]:
