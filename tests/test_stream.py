@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -265,3 +268,38 @@ def test_the_quick_reading_of_a_block_equals_the_careful_one(tmp_path_factory, r
         patch.setattr(_stream._Rows, "_whole", lambda *_: None)
         careful = items()
     assert quick == careful
+
+
+_TEXTS = st.one_of(st.none(), st.text(alphabet='a"\n,\r 单=', max_size=5))
+_UNSCALED = st.one_of(st.none(), st.integers(-(10**6), 10**6), st.integers(-(10**37), 10**37))
+
+
+@given(
+    texts=st.lists(_TEXTS, min_size=0, max_size=8),
+    unscaled=st.lists(_UNSCALED, min_size=8, max_size=8),
+    scale=st.integers(0, 6),
+    eol=st.sampled_from(["\n", "\r\n"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_result_rows_are_written_as_pyarrows_csv_writer_writes_them(texts, unscaled, scale, eol):
+    # The streamed CSV is written by laying out each column's texts, not by pyarrow's
+    # writer: the bytes must be the same (quotes, nulls, decimals of any size and sign).
+    n = len(texts)
+    kind = pa.decimal128(38, scale)
+    values = [None if v is None else Decimal(v).scaleb(-scale) for v in unscaled[:n]]
+    table = pa.table(
+        {
+            "unit": pa.array(texts, pa.string()),
+            "total": pa.array(values, kind),
+            "rank": pa.array([None if v is None else v % 7 for v in unscaled[:n]], pa.int64()),
+            "wide": pa.array(values, pa.decimal256(76, scale)),
+            "errors": pa.array(texts[::-1], pa.string()),
+        }
+    )
+    out = io.BytesIO()
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed", eol=eol)
+    pacsv.write_csv(table, out, write_options=options)
+    assert bytes(_stream._csv_rows(table, eol)) == out.getvalue()
+    header = io.BytesIO()
+    pacsv.write_csv(table.slice(0, 0), header, write_options=pacsv.WriteOptions(eol=eol))
+    assert _stream._csv_header(table.column_names, eol) == header.getvalue()

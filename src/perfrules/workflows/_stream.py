@@ -17,7 +17,7 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -570,6 +570,109 @@ def _for_csv(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=names)
 
 
+#: A decimal column is written through a table of its texts when its values span at most
+#: this many steps (a score between 0 and its weight, a total up to the scheme's max).
+_SPAN: Final = 1 << 20
+
+
+def _csv_header(names: Sequence[str], eol: str) -> bytes:
+    """The header row as pyarrow's CSV writer quotes it (every name in quotes)."""
+    quoted = ['"' + name.replace('"', '""') + '"' for name in names]
+    return (",".join(quoted) + eol).encode()
+
+
+def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
+    """The rows of *table* as CSV text, the bytes pyarrow's writer gives (quoting "needed").
+
+    Text in quotes (a quote doubled), numbers bare, an empty cell for null. Each column
+    becomes texts, each with the comma or line break after it, and where each cell's text
+    is among them; one take then lays every row's cells out in order. A decimal column of
+    scores has few distinct values: each is written once (by the cast pyarrow's writer
+    uses) and taken as often as it occurs. A column of another type is left to pyarrow's
+    writer, for the whole table.
+    """
+    n, k = table.num_rows, table.num_columns
+    if not n or not k:
+        return b""
+    texts: list[pa.Array] = []
+    order = np.empty((n, k), dtype=np.int64)
+    base = 0
+    for at, column in enumerate(table.columns):
+        after = eol if at == k - 1 else ","
+        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        found = _cell_texts(array, after)
+        if found is None:
+            out = io.BytesIO()
+            options = pacsv.WriteOptions(include_header=False, quoting_style="needed", eol=eol)
+            pacsv.write_csv(table, out, write_options=options)
+            return out.getvalue()
+        values, index = found
+        order[:, at] = base + (np.arange(n) if index is None else index)
+        texts.append(values)
+        base += len(values)
+    size = sum(pc.sum(pc.binary_length(t)).as_py() or 0 for t in texts)
+    kind = pa.string() if size < 2**31 else pa.large_string()
+    joined = pa.concat_arrays([t.cast(kind) for t in texts])
+    flat = order.ravel()
+    rows = joined.take(pa.Array.from_buffers(pa.int64(), n * k, [None, pa.py_buffer(flat)]))
+    wide = np.int32 if kind == pa.string() else np.int64
+    offsets = np.frombuffer(rows.buffers()[1], dtype=wide)
+    first, last = int(offsets[rows.offset]), int(offsets[rows.offset + n * k])
+    return rows.buffers()[2].slice(first, last - first)
+
+
+def _cell_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints | None] | None:
+    """Texts of *array*'s cells, each followed by *after*, and which is each row's.
+
+    The index is ``None`` when the texts are the rows' own, in order; the whole is
+    ``None`` for a type pyarrow's writer has to write.
+    """
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        quoted = pc.binary_join_element_wise('"', pc.replace_substring(array, '"', '""'), "")
+        return pc.fill_null(pc.binary_join_element_wise(quoted, '"' + after, ""), after), None
+    if pa.types.is_decimal(kind):
+        by_index = _decimal_texts(array, after)
+        if by_index is not None:
+            return by_index
+    elif not pa.types.is_integer(kind):
+        return None
+    texts = pc.binary_join_element_wise(pc.cast(array, pa.string()), after, "")
+    return pc.fill_null(texts, after), None
+
+
+def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
+    """A decimal128 column as the texts of its span of values (if small) and an index."""
+    n = len(array)
+    kind = array.type
+    if not pa.types.is_decimal128(kind) or not n:
+        return None
+    data = array.buffers()[1]
+    words = np.frombuffer(data, dtype=np.int64)[2 * array.offset : 2 * (array.offset + n)]
+    low, high = words[0::2], words[1::2]
+    valid = _valid_rows(array)
+    present = low[valid]
+    if not (high[valid] == (present >> 63)).all():
+        return None  # wider than int64
+    least = int(present.min()) if len(present) else 0
+    span = int(present.max()) - least + 1 if len(present) else 0
+    if span > _SPAN:
+        return None
+    steps = np.arange(least, least + span, dtype=np.int64)
+    every = np.empty(2 * span, dtype=np.int64)
+    every[0::2], every[1::2] = steps, steps >> 63
+    values = pa.Array.from_buffers(kind, span, [None, pa.py_buffer(every)])
+    texts = pc.binary_join_element_wise(pc.cast(values, pa.string()), after, "")
+    texts = pa.concat_arrays([texts, pc.fill_null(pa.nulls(1, pa.string()), after)])
+    return texts, np.where(valid, low - least, span)
+
+
+def _valid_rows(array: pa.Array) -> Ints:
+    if not array.null_count:
+        return np.ones(len(array), dtype=np.bool_)
+    return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
 def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
     """A decimal column type that holds every score the scheme can produce, exactly.
 
@@ -606,20 +709,20 @@ class _Writer:
         self.inner: Any = None
         self.schema = schema
         self.style = style
+        self.started = False
 
     def write(self, table: pa.Table) -> None:
         # Every chunk in the scheme's types (a column of nulls only is cast to them).
         table = table.cast(self.schema)
         if self.suffix == ".csv":
             table = _for_csv(table)
-            if self.inner is None:
+            if not self.started:
                 self.stream.write(self.style.prefix.encode())
-                self.inner = pacsv.CSVWriter(
-                    self.stream,
-                    table.schema,
-                    write_options=pacsv.WriteOptions(quoting_style="needed", eol=self.style.eol),
-                )
-        elif self.inner is None:
+                self.stream.write(_csv_header(table.column_names, self.style.eol))
+                self.started = True
+            self.stream.write(_csv_rows(table, self.style.eol))
+            return
+        if self.inner is None:
             self.inner = pq.ParquetWriter(self.stream, self.schema)
         self.inner.write_table(table)
 
