@@ -303,3 +303,16 @@ def test_result_rows_are_written_as_pyarrows_csv_writer_writes_them(texts, unsca
     header = io.BytesIO()
     pacsv.write_csv(table.slice(0, 0), header, write_options=pacsv.WriteOptions(eol=eol))
     assert _stream._csv_header(table.column_names, eol) == header.getvalue()
+
+
+def test_a_crlf_cut_in_two_by_a_block_does_not_shift_the_row_numbers(tmp_path, monkeypatch):
+    # Rows end in CRLF; when a block ends between the CR and the LF, the LF must not
+    # count as a blank row of its own: a bad row later on keeps its own number.
+    header = "unit,a,b\r\n"
+    rows = [f"u{i},1,2\r\n" for i in range(6)]
+    rows[4] = "u4,1\r\n"  # one cell short: row 6 of the file
+    path = tmp_path / "units.csv"
+    path.write_bytes((header + "".join(rows)).encode())
+    monkeypatch.setattr(_stream, "_BLOCK_BYTES", len(rows[0]) - 1)  # cut before each LF
+    bad = [item for item in _stream.read_items(path) if isinstance(item, _stream.BadRow)]
+    assert [(item.number, item.unit) for item in bad] == [(6, "u4")]

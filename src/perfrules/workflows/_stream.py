@@ -327,6 +327,8 @@ def _blocks(stream: Any) -> Iterator[tuple[bytes, Ints] | int]:
             new, skipping, skipped = new[int(ends[0]) :], None, 0
         data = rest + new
         ends = _record_ends(data)
+        if new and len(ends) and ends[-1] == len(data) and data.endswith(b"\r"):
+            ends = ends[:-1]  # the first half of a CRLF, perhaps: wait for the next byte
         cut = int(ends[-1]) if len(ends) else 0
         if not new:
             cut = len(data)
