@@ -17,11 +17,14 @@ import csv
 import io
 import itertools
 import json
+import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -552,16 +555,19 @@ def _escaped(text: str) -> bool:
 
 
 # --- writing ----------------------------------------------------------------------------
-def _inert(array: pa.ChunkedArray | pa.Array) -> pa.Array:
+#: A text cell that starts as a formula would (``FORMULA_STARTS``), as one pattern.
+_FORMULA: Final = "^(" + "|".join(re.escape(start) for start in FORMULA_STARTS) + ")"
+
+
+def _inert(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """Text cells that Excel would take as a formula get a leading ``'`` (as ``csv_text``)."""
     if array.null_count == len(array):
         return array
-    starts = None
-    for prefix in FORMULA_STARTS:
-        hit = pc.starts_with(array, prefix)
-        starts = hit if starts is None else pc.or_(starts, hit)
+    starts = pc.fill_null(pc.match_substring_regex(array, _FORMULA), fill_value=False)
+    if not pc.any(starts).as_py():
+        return array
     quoted = pc.binary_join_element_wise("'", array, "")
-    return pc.if_else(pc.fill_null(starts, fill_value=False), quoted, array)
+    return pc.if_else(starts, quoted, array)
 
 
 def _for_csv(table: pa.Table) -> pa.Table:
@@ -597,7 +603,7 @@ def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
     if not n or not k:
         return b""
     texts: list[pa.Array] = []
-    order = np.empty((n, k), dtype=np.int64)
+    order = np.empty((k, n), dtype=np.int64)  # each column's row, then laid out by row
     base = 0
     for at, column in enumerate(table.columns):
         after = eol if at == k - 1 else ","
@@ -609,13 +615,16 @@ def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
             pacsv.write_csv(table, out, write_options=options)
             return out.getvalue()
         values, index = found
-        order[:, at] = base + (np.arange(n) if index is None else index)
+        if index is None:
+            order[at] = np.arange(base, base + n)
+        else:
+            np.add(index, base, out=order[at])
         texts.append(values)
         base += len(values)
     size = sum(pc.sum(pc.binary_length(t)).as_py() or 0 for t in texts)
     kind = pa.string() if size < 2**31 else pa.large_string()
     joined = pa.concat_arrays([t.cast(kind) for t in texts])
-    flat = order.ravel()
+    flat = order.T.ravel()
     rows = joined.take(pa.Array.from_buffers(pa.int64(), n * k, [None, pa.py_buffer(flat)]))
     wide = np.int32 if kind == pa.string() else np.int64
     offsets = np.frombuffer(rows.buffers()[1], dtype=wide)
@@ -631,8 +640,12 @@ def _cell_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints | None] | N
     """
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        quoted = pc.binary_join_element_wise('"', pc.replace_substring(array, '"', '""'), "")
-        return pc.fill_null(pc.binary_join_element_wise(quoted, '"' + after, ""), after), None
+        if array.null_count == len(array):
+            return pc.fill_null(pa.nulls(1, kind), after), np.zeros(len(array), dtype=np.int64)
+        if pc.any(pc.match_substring(array, '"')).as_py():
+            array = pc.replace_substring(array, '"', '""')
+        quoted = pc.binary_join_element_wise('"', array, '"' + after, "")
+        return pc.fill_null(quoted, after), None
     if pa.types.is_decimal(kind):
         by_index = _decimal_texts(array, after)
         if by_index is not None:
@@ -653,8 +666,8 @@ def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
     words = np.frombuffer(data, dtype=np.int64)[2 * array.offset : 2 * (array.offset + n)]
     low, high = words[0::2], words[1::2]
     valid = _valid_rows(array)
-    present = low[valid]
-    if not (high[valid] == (present >> 63)).all():
+    present = low[valid] if array.null_count else low
+    if not np.array_equal(high[valid] if array.null_count else high, present >> 63):
         return None  # wider than int64
     least = int(present.min()) if len(present) else 0
     span = int(present.max()) - least + 1 if len(present) else 0
@@ -666,7 +679,10 @@ def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
     values = pa.Array.from_buffers(kind, span, [None, pa.py_buffer(every)])
     texts = pc.binary_join_element_wise(pc.cast(values, pa.string()), after, "")
     texts = pa.concat_arrays([texts, pc.fill_null(pa.nulls(1, pa.string()), after)])
-    return texts, np.where(valid, low - least, span)
+    index = low - least
+    if array.null_count:
+        index[~valid] = span
+    return texts, index
 
 
 def _valid_rows(array: pa.Array) -> Ints:
@@ -734,6 +750,66 @@ class _Writer:
 
 
 # --- the batch --------------------------------------------------------------------------
+_T = TypeVar("_T")
+#: Chunks read ahead of the one being scored, and written behind it.
+_AHEAD: Final = 2
+
+
+def _ahead(items: Iterator[_T], depth: int = _AHEAD) -> Iterator[_T]:
+    """*items* (never ``None``), taken by another thread up to *depth* ahead of their use.
+
+    pyarrow and numpy let go of the interpreter while they parse and compute, so the next
+    block is read while this one is scored: two cores do the work of one batch. At most
+    *depth* items wait, so memory still holds a few chunks, whatever the file's size.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="perfrules-read") as pool:
+        pending: deque[Future[_T | None]] = deque(
+            pool.submit(next, items, None) for _ in range(depth)
+        )
+        try:
+            while (item := pending.popleft().result()) is not None:
+                pending.append(pool.submit(next, items, None))
+                yield item
+        finally:
+            for waiting in pending:
+                waiting.cancel()
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
+
+
+class _Behind:
+    """A writer's calls made in order by another thread, at most *depth* waiting.
+
+    A failure (a full disk) is raised by the next call, or by :meth:`finish`.
+    """
+
+    def __init__(self, writer: _Writer, depth: int = _AHEAD) -> None:
+        self.writer = writer
+        self.depth = depth
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perfrules-write")
+        self.pending: deque[Future[None]] = deque()
+
+    def write(self, table: pa.Table) -> None:
+        while len(self.pending) >= self.depth:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(self.writer.write, table))
+
+    def finish(self) -> None:
+        """Wait for every write, then close the writer (a Parquet footer)."""
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+            self.writer.close()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        for waiting in self.pending:
+            waiting.cancel()
+        self.pool.shutdown(wait=True)
+
+
 def stream_batch(
     compiled: CompiledScheme,
     source: Path,
@@ -779,12 +855,13 @@ def _stream_batch(
     values = cohort_pass(compiled, read_chunks(source, rows)) if _cohort(compiled) else None
     outcome = StreamOutcome(Summary(compiled), report=report)
     kept: list[Chunk | pa.Table] = []
-    with atomic_stream(target) as stream:
+    with atomic_stream(target) as stream, contextlib.ExitStack() as files:
         empty = score_chunk(compiled, _no_rows(source), values).with_ranks({})
         schema = result_schema(compiled, empty.schema)
-        writer = _Writer(stream, suffix, schema, style or CsvStyle())
+        writer = _Behind(_Writer(stream, suffix, schema, style or CsvStyle()))
+        files.callback(writer.stop)
         offset = 0
-        for item in read_items(source, rows):
+        for item in _ahead(read_items(source, rows)):
             if isinstance(item, BadRow):
                 _count_bad(item, outcome)
                 if suffix == ".jsonl":
@@ -831,7 +908,7 @@ def _stream_batch(
         if outcome.units == 0 and suffix != ".jsonl":
             # No unit at all: still a file with the columns (a header, a Parquet schema).
             writer.write(schema.empty_table())
-        writer.close()
+        writer.finish()
     return outcome
 
 
