@@ -8,6 +8,8 @@ total, as the engine's ``CompiledScheme.losses`` says).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections import Counter
 from collections.abc import Mapping
 from fractions import Fraction
@@ -28,8 +30,10 @@ def mean_text(value: Fraction) -> str:
 class Summary:
     """Counts, grades, totals and lost points of a batch, added unit by unit or in chunks.
 
-    Totals are kept as integers over ``10 ** places`` when the scheme rounds its total (8
-    bytes a unit in arrays), else as exact fractions.
+    Totals are kept as integers over ``10 ** places`` when the scheme rounds its total,
+    else as exact fractions. A chunk's totals (an array) are kept as each distinct total and
+    how many units have it: a total between 0 and 100 to two places takes one of 10,001
+    values, so the memory stays the same however many units the batch has.
     """
 
     def __init__(self, compiled: CompiledScheme) -> None:
@@ -41,6 +45,9 @@ class Summary:
         self.lost: dict[str, Fraction] = {}
         self._scaled: list[Any] = []  # arrays or lists of integers over the total's scale
         self._exact: list[Fraction] = []
+        #: The distinct totals of the chunks (int64 arrays, over the scale) and their counts.
+        self._values: Any = None
+        self._counts: Any = None
         places = compiled.plan.total_places
         self.scale = None if places is None else 10**places
 
@@ -82,14 +89,33 @@ class Summary:
         self.grades.update(grades)
         if self.scale is None:
             self._exact.extend(totals)
+        elif getattr(getattr(totals, "dtype", None), "kind", "O") == "i":
+            self._count_totals(totals)
         else:
-            self._scaled.append(totals)
+            self._scaled.append(totals)  # integers past int64, or a list
         for ident, value in lost.items():
             self.lost[ident] = self.lost.get(ident, Fraction(0)) + value
 
+    def _count_totals(self, totals: Any) -> None:
+        """Merge an int64 array of totals into the distinct totals and their counts."""
+        import numpy as np  # noqa: PLC0415 - arrays come only with the frame extra
+
+        values, counts = np.unique(totals, return_counts=True)
+        if self._values is not None:
+            values, at = np.unique(np.concatenate((self._values, values)), return_inverse=True)
+            merged = np.zeros(len(values), dtype=np.int64)
+            np.add.at(merged, at, np.concatenate((self._counts, counts)))
+            counts = merged
+        self._values, self._counts = values, counts
+
     def _mean_and_median(self, count: int) -> tuple[Fraction, Fraction]:
         scale = self.scale
+        if self._values is not None and scale is not None and not self._scaled + self._exact:
+            return self._counted(count, scale)
         whole: list[int] = []
+        if self._values is not None:
+            for value, times in zip(self._values.tolist(), self._counts.tolist(), strict=True):
+                whole.extend([value] * times)
         for part in self._scaled:
             whole.extend(part.tolist() if hasattr(part, "tolist") else part)
         if not self._exact and scale is not None:  # integers only: no Fraction per unit
@@ -99,6 +125,16 @@ class Summary:
         totals = sorted(self._exact + [Fraction(v, scale or 1) for v in whole])
         median = (totals[(count - 1) // 2] + totals[count // 2]) / 2
         return sum(totals, Fraction(0)) / count, median
+
+    def _counted(self, count: int, scale: int) -> tuple[Fraction, Fraction]:
+        """The mean and median from the distinct totals and their counts alone."""
+        values: list[int] = self._values.tolist()
+        counts: list[int] = self._counts.tolist()
+        whole = sum(value * times for value, times in zip(values, counts, strict=True))
+        ends = list(itertools.accumulate(counts))  # units up to and with each value
+        low = values[bisect.bisect_right(ends, (count - 1) // 2)]
+        high = values[bisect.bisect_right(ends, count // 2)]
+        return Fraction(whole, count * scale), Fraction(low + high, 2 * scale)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as the CLI prints it and JSON carries it."""
