@@ -1152,9 +1152,15 @@ def _count(chunk: Chunk, outcome: StreamOutcome) -> None:
         if item["values"] is not None:
             grades[item["values"]] = item["counts"]
     totals = chunk.totals[chunk.scored]
-    outcome.tally.add_chunk(
-        grades, totals if chunk.scale is not None else totals.tolist(), chunk.lost
-    )
+    if chunk.scale is not None and totals.dtype != object:
+        # Each distinct total once, with its units: the summary's memory does not grow.
+        values, counts = np.unique(totals, return_counts=True)
+        counted = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        outcome.tally.add_counted(grades, counted, chunk.lost)
+    else:
+        outcome.tally.add_chunk(
+            grades, totals if chunk.scale is not None else totals.tolist(), chunk.lost
+        )
 
 
 def _explain_chunk(

@@ -31,9 +31,10 @@ class Summary:
     """Counts, grades, totals and lost points of a batch, added unit by unit or in chunks.
 
     Totals are kept as integers over ``10 ** places`` when the scheme rounds its total,
-    else as exact fractions. A chunk's totals (an array) are kept as each distinct total and
-    how many units have it: a total between 0 and 100 to two places takes one of 10,001
-    values, so the memory stays the same however many units the batch has.
+    else as exact fractions. A streamed batch gives each chunk's totals as each distinct
+    total and how many units have it (:meth:`add_counted`): a total between 0 and 100 to
+    two places takes one of 10,001 values, so the memory stays the same however many units
+    the batch has.
     """
 
     def __init__(self, compiled: CompiledScheme) -> None:
@@ -45,9 +46,8 @@ class Summary:
         self.lost: dict[str, Fraction] = {}
         self._scaled: list[Any] = []  # arrays or lists of integers over the total's scale
         self._exact: list[Fraction] = []
-        #: The distinct totals of the chunks (int64 arrays, over the scale) and their counts.
-        self._values: Any = None
-        self._counts: Any = None
+        #: Each distinct total of the counted chunks (over the scale) and its units.
+        self._counted: Counter[int] = Counter()
         places = compiled.plan.total_places
         self.scale = None if places is None else 10**places
 
@@ -89,33 +89,32 @@ class Summary:
         self.grades.update(grades)
         if self.scale is None:
             self._exact.extend(totals)
-        elif getattr(getattr(totals, "dtype", None), "kind", "O") == "i":
-            self._count_totals(totals)
         else:
-            self._scaled.append(totals)  # integers past int64, or a list
+            self._scaled.append(totals)
         for ident, value in lost.items():
             self.lost[ident] = self.lost.get(ident, Fraction(0)) + value
 
-    def _count_totals(self, totals: Any) -> None:
-        """Merge an int64 array of totals into the distinct totals and their counts."""
-        import numpy as np  # noqa: PLC0415 - arrays come only with the frame extra
+    def add_counted(
+        self, grades: Mapping[str, int], counted: Mapping[int, int], lost: Mapping[str, Fraction]
+    ) -> None:
+        """A chunk's scored units: grades, each distinct total and its units, lost points.
 
-        values, counts = np.unique(totals, return_counts=True)
-        if self._values is not None:
-            values, at = np.unique(np.concatenate((self._values, values)), return_inverse=True)
-            merged = np.zeros(len(values), dtype=np.int64)
-            np.add.at(merged, at, np.concatenate((self._counts, counts)))
-            counts = merged
-        self._values, self._counts = values, counts
+        *counted* maps a total (an integer over :attr:`scale`: the scheme rounds its total)
+        to how many of the chunk's units have it.
+        """
+        self.units += sum(grades.values())
+        self.grades.update(grades)
+        self._counted.update(counted)
+        for ident, value in lost.items():
+            self.lost[ident] = self.lost.get(ident, Fraction(0)) + value
 
     def _mean_and_median(self, count: int) -> tuple[Fraction, Fraction]:
         scale = self.scale
-        if self._values is not None and scale is not None and not self._scaled + self._exact:
-            return self._counted(count, scale)
+        if scale is not None and not self._scaled and not self._exact:
+            return self._from_counts(count, scale)
         whole: list[int] = []
-        if self._values is not None:
-            for value, times in zip(self._values.tolist(), self._counts.tolist(), strict=True):
-                whole.extend([value] * times)
+        for value, times in self._counted.items():
+            whole.extend([value] * times)
         for part in self._scaled:
             whole.extend(part.tolist() if hasattr(part, "tolist") else part)
         if not self._exact and scale is not None:  # integers only: no Fraction per unit
@@ -126,10 +125,10 @@ class Summary:
         median = (totals[(count - 1) // 2] + totals[count // 2]) / 2
         return sum(totals, Fraction(0)) / count, median
 
-    def _counted(self, count: int, scale: int) -> tuple[Fraction, Fraction]:
+    def _from_counts(self, count: int, scale: int) -> tuple[Fraction, Fraction]:
         """The mean and median from the distinct totals and their counts alone."""
-        values: list[int] = self._values.tolist()
-        counts: list[int] = self._counts.tolist()
+        values = sorted(self._counted)
+        counts = [self._counted[value] for value in values]
         whole = sum(value * times for value, times in zip(values, counts, strict=True))
         ends = list(itertools.accumulate(counts))  # units up to and with each value
         low = values[bisect.bisect_right(ends, (count - 1) // 2)]
