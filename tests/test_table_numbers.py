@@ -228,3 +228,40 @@ def test_text_arrays_equal_the_cell_by_cell_reading(texts):
         if want is not None:
             assert Fraction(int(num), int(den)) == Fraction(*want), text
         assert column.row(texts.index(text)) == cell
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[+-]?[0-9]{1,20}(\.[0-9]{1,20})?%?", fullmatch=True),
+            st.text(alphabet="0123456789.+-% eE٣", max_size=8),
+            st.sampled_from(["", "  ", "-", "n/a", " 12 ", "1e3", "9" * 30]),
+            st.none(),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(0, 4999),
+)
+def test_a_long_column_of_fresh_texts_is_read_row_by_row_alike(texts, at):
+    # Mostly distinct plain numbers (read row by row, no numbering of distinct cells),
+    # with the drawn cells among them.
+    cells: list[str | None] = [f"0.{k:06d}" for k in range(5000)]
+    for offset, text in enumerate(texts):
+        cells[(at + 97 * offset) % 5000] = text
+    column = _Column("a.x", 1, pa.chunked_array([pa.array(cells, pa.string())]))
+    assert column._rowwise is not None  # the path under test
+    nums, dens, okay = _numbers(column)
+    present = column.present()
+    for row, text in enumerate(cells):
+        cell = _cell(text)
+        want = None if cell is _MISSING else number_pair(cell)
+        assert okay[row] == (want is not None), text
+        assert present[row] == (cell is not _MISSING), text
+        if want is not None:
+            assert Fraction(int(nums[row]), int(dens[row])) == Fraction(*want), text
+    # the codes, asked for afterwards, number the same cells
+    assert [column.row(r) for r in range(0, 5000, 499)] == [
+        _cell(cells[r]) for r in range(0, 5000, 499)
+    ]

@@ -159,13 +159,21 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     ),
     "PR230": (
         "error",
-        "cohort value '{name}' is taken over '{of}', which is not a number input",
-        "群体值“{name}”取自“{of}”，但它不是数值型输入项",
+        (
+            "cohort value '{name}' is taken over '{of}', which is not a number input, a "
+            "group, an indicator or total"
+        ),
+        "群体值“{name}”取自“{of}”，但它不是数值型输入项、分组、指标或 total（总分）",
     ),
     "PR231": (
         "error",
         "cohort value '{name}': {detail}",
         "群体值“{name}”：{detail_zh}",
+    ),
+    "PR250": (
+        "error",
+        "indicator '{id}' reads a score that needs its own score: {circle}",
+        "指标“{id}”读取的得分又取决于它自己的得分：{circle}",
     ),
     "PR232": (
         "error",

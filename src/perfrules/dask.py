@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 from dask.delayed import delayed
 
-from perfrules.engine import CohortValues, CompiledScheme, compile_scheme
+from perfrules.engine import CohortValues, CompiledScheme, Staged, compile_scheme
 from perfrules.model import Scheme
 from perfrules.workflows import (
     cohort_rows,
@@ -67,6 +67,30 @@ def _cohort_values(
 ) -> CohortValues:
     """Where the partitions' rows meet: the cohort values over all of them, in row order."""
     return cohort_values_of(_compiled(scheme, sha256), (row for part in parts for row in part))
+
+
+def _stage_part(
+    frame: pd.DataFrame,
+    scheme: Scheme,
+    sha256: str,
+    values: CohortValues,
+    at: int,
+    offset: int,
+) -> list[Staged]:
+    """One partition scored by pass *at* of a scheme whose values are over scores."""
+    stage = _compiled(scheme, sha256).stages[at]
+    arrow = _arrow(frame)
+    return score_chunk(
+        stage.compiled, arrow, values, offset=offset, first_row=offset + 1, stage=stage
+    ).staged
+
+
+def _take_stage(
+    scheme: Scheme, sha256: str, values: CohortValues, at: int, *parts: list[Staged]
+) -> CohortValues:
+    """Where pass *at*'s partitions meet: the values taken over their scores."""
+    stage = _compiled(scheme, sha256).stages[at]
+    return stage.take(values, (row for part in parts for row in part))
 
 
 def _score_part(
@@ -174,6 +198,12 @@ def score_dask(compiled: CompiledScheme, units: dd.DataFrame) -> dd.DataFrame:
     if compiled.plan.has_cohort:
         rows = [delayed(_cohort_part, pure=True)(part, scheme, sha256) for part in parts]
         values = delayed(_cohort_values, pure=True)(scheme, sha256, *rows)
+        for at in range(len(compiled.stages)):  # values over scores: a pass each
+            staged = [
+                delayed(_stage_part, pure=True)(part, scheme, sha256, values, at, offset)
+                for part, offset in zip(parts, offsets, strict=True)
+            ]
+            values = delayed(_take_stage, pure=True)(scheme, sha256, values, at, *staged)
     scored = [
         delayed(_score_part, pure=True)(part, scheme, sha256, values, offset)
         for part, offset in zip(parts, offsets, strict=True)

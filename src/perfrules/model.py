@@ -401,8 +401,9 @@ class CohortValue(_Model):
     )
     of: str | None = Field(
         default=None,
-        description="The number input it is taken over (a shared fact of each unit); not "
-        "needed for count.",
+        description="What it is taken over: a number input (a shared fact of each unit), or "
+        "a score: total, or the id of a group or indicator (taken once every unit is scored "
+        "that far); not needed for count.",
     )
     where: str | None = Field(
         default=None,

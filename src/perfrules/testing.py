@@ -587,8 +587,9 @@ def schemes(
             groups (the indicator and total levels always draw them), and band edges at
             half points.
         cohorts: sometimes a ``[cohort]`` value (every stat, ``where``, ``group_by``)
-            read by a row, a ``[ranking]`` (every tie rule, ``where``), or both; such a
-            scheme is scored with :func:`cohorts_for`, not unit by unit.
+            read by a row, a ``[ranking]`` (every tie rule, ``where``), or both; sometimes
+            a value over scores (the total or a row's) read with a row's own score by a
+            later pass; such a scheme is scored with :func:`cohorts_for`, not unit by unit.
     """
     groups: dict[str, dict[str, Any]] = {}
     indicators: dict[str, dict[str, Any]] = {}
@@ -638,6 +639,24 @@ def schemes(
             reader["weight"] = Decimal(draw(st.integers(1, 20)))
             indicators[node_id] = reader
             weights += reader["weight"]
+    if cohorts and draw(st.integers(0, 3)) == 0:
+        # A value over scores, read with a row's own score by a later pass (stages).
+        of = draw(st.sampled_from(["total", *sorted(indicators)]))
+        own = draw(st.sampled_from(sorted(indicators)))
+        stat = draw(st.sampled_from(["min", "max", "mean", "median"]))
+        cohort = cohort if cohort is not None else {}
+        cohort.setdefault("values", {})["s"] = {"stat": stat, "of": of}
+        inputs |= {"bid": {}, "valid": {"type": "bool"}}
+        staged: dict[str, Any] = {
+            "weight": Decimal(draw(st.integers(1, 20))),
+            "formula": f"weight * clamp({own} / ({own} + s + 1), 0, 1)",
+            "direction": "none",
+        }
+        if of == "total" or draw(st.booleans()):  # over the total: never counted in it
+            staged["counted"] = False
+        else:
+            weights += staged["weight"]
+        indicators[f"n{len(groups) + len(indicators)}"] = staged
     top = weights
     fitted = draw(st.sampled_from([None, "normalise", "cap"])) if fit else None
     if fitted is not None:

@@ -4,7 +4,8 @@
 ``_kernel`` writes the scorer and ``_columns`` scores tables as arrays; ``_general`` is the
 general path of an indicator; ``_grading`` orders the lost points; ``_record``, ``_tree`` and
 ``_json`` build results and traces from the raw record; ``_cohorts`` and ``_workers`` score
-units together or in processes; ``_scheme`` is the facade. Who owns which rule:
+units together or in processes; ``_stages`` the passes of rows that read scores; ``_scheme``
+is the facade. Who owns which rule:
 ``docs/explanation/owners.md``.
 """
 
@@ -17,13 +18,23 @@ from perfrules.engine._assemble import VERSION
 from perfrules.engine._cohort import CohortValues
 from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._scheme import CompiledScheme
+from perfrules.engine._stages import Stage, Staged
 from perfrules.model import Scheme
 from perfrules.rules import CheckedScheme, checked
 
 if TYPE_CHECKING:
     from perfrules.engine._columns import Arrays
 
-__all__ = ["VERSION", "Arrays", "CohortValues", "CompiledScheme", "Plan", "compile_scheme"]
+__all__ = [
+    "VERSION",
+    "Arrays",
+    "CohortValues",
+    "CompiledScheme",
+    "Plan",
+    "Stage",
+    "Staged",
+    "compile_scheme",
+]
 
 #: Loaded when first used: the array scorer needs numpy (the ``frame`` extra).
 _LAZY = {"._columns": ("Arrays",)}

@@ -50,7 +50,11 @@ class Cohorts:
         cannot be read for this is left out of the values, and its problems are kept in
         ``problems`` by its position.
         """
-        rules = self.scheme.cohort.values if self.scheme.cohort is not None else {}
+        rules = {  # the values over facts; those over scores come after a pass (_stages)
+            name: rule
+            for name, rule in (self.scheme.cohort.values if self.scheme.cohort else {}).items()
+            if self.plan.stages.value_pass(name) is None
+        }
         # Each cohort's values being taken, unit by unit (a few numbers each, not the units).
         entries: dict[str | None, dict[str, Taking]] = {}
         problems: dict[int, FactsError] = {}

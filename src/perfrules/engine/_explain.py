@@ -205,8 +205,7 @@ class _Writer:
         lines = []
         for j, (name, kind) in enumerate(zip(leaf.needs, self.kinds, strict=True)):
             key = self.constant(name)
-            cohort = name in self.plan.cohort_names
-            source = f'("facts" if {key} in own else "{"cohort" if cohort else "shared"}")'
+            source = f'("facts" if {key} in own else "{self.plan.source_of(name)}")'
             lines.append(f"x{j} = raws[{j}]")
             body: list[str] = [f"src = {source}"]
             if kind == "bool":

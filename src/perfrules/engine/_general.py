@@ -432,7 +432,7 @@ class GeneralPath:
         missing: str | None = None
         actual_text = ""
         for name in leaf.needs:
-            raw, source = find_fact(name, own, shared, self.plan.cohort_names)
+            raw, source = find_fact(name, own, shared, self.plan.bound_sources)
             marked = ""
             if isinstance(raw, str) and normalise_text(raw).strip().lower() in self._markers:
                 marked, raw = raw, MISSING  # "-", "..": missing, as the policy says

@@ -18,7 +18,7 @@ from typing import Any, Final
 from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import DEFAULT_MISSING_MARKERS, Policy, Scheme
-from perfrules.rules import CheckedScheme, Source
+from perfrules.rules import CheckedScheme, Source, Stages
 from perfrules.trace import Grade
 
 __all__ = ["MISSING", "Leaf", "Node", "Plan", "build_plan", "content_hash", "find_fact"]
@@ -62,12 +62,13 @@ class Leaf:
 
 
 def find_fact(
-    name: str, own: Mapping[str, Any], shared: Mapping[str, Any], cohort: frozenset[str]
+    name: str, own: Mapping[str, Any], shared: Mapping[str, Any], bound: Mapping[str, str]
 ) -> tuple[Any, str]:
     """The raw fact input *name* of an indicator reads, and where it was found.
 
     The one lookup order: the indicator's own facts (``facts``), then the unit's shared
-    facts (``shared``; a cohort value is bound among them and named ``cohort``). When
+    facts (``shared``; a cohort value or a score read by a later pass is bound among them
+    and named by *bound*, :attr:`Plan.bound_sources`: ``cohort`` or ``score``). When
     neither has it the answer is ``(MISSING, "missing")`` and the caller takes
     :meth:`Leaf.default`. The generated scorer and the columnar reader follow the same
     order (their code says where).
@@ -77,7 +78,7 @@ def find_fact(
         return raw, "facts"
     raw = shared.get(name, MISSING)
     if raw is not MISSING:
-        return raw, "cohort" if name in cohort else "shared"
+        return raw, bound.get(name, "shared")
     return MISSING, "missing"
 
 
@@ -180,8 +181,17 @@ class Plan:
     cohort_conditions: dict[str, Expression] = field(default_factory=dict)
     #: Names of the cohort values (formulas read them like inputs).
     cohort_names: frozenset[str] = frozenset()
+    #: The passes of rows reading scores (empty for most schemes; ``rules._stages``).
+    stages: Stages = field(default_factory=Stages)
+    #: Names bound among the shared facts, and what the trace calls their source:
+    #: ``cohort`` for a cohort value, ``score`` for a group's or indicator's own score.
+    bound_sources: dict[str, str] = field(default_factory=dict)
     #: Things derived from the plan once and reused (the trace JSON's fixed parts).
     cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    def source_of(self, name: str) -> str:
+        """What the trace calls the source of *name* read among the shared facts."""
+        return self.bound_sources.get(name, "shared")
 
     @property
     def across_inputs(self) -> frozenset[str]:
@@ -193,7 +203,11 @@ class Plan:
         scheme = self.scheme
         names: set[str] = set()
         if scheme.cohort is not None:
-            names.update(v.of for v in scheme.cohort.values.values() if v.of is not None)
+            names.update(
+                v.of
+                for n, v in scheme.cohort.values.items()
+                if v.of is not None and self.stages.value_pass(n) is None  # not over scores
+            )
         if scheme.ranking is not None:
             names.update(k.by for k in scheme.ranking.keys if k.by in scheme.inputs)
         for condition in self.cohort_conditions.values():
@@ -451,6 +465,11 @@ def build_plan(checked: CheckedScheme) -> Plan:
         ),
         cohort_conditions=dict(cohort_conditions or {}),
         cohort_names=frozenset(scheme.cohort.values if scheme.cohort is not None else ()),
+        stages=checked.result.stages,
+        bound_sources={
+            **dict.fromkeys(checked.result.stages.own, "score"),
+            **dict.fromkeys(scheme.cohort.values if scheme.cohort is not None else (), "cohort"),
+        },
     )
 
 

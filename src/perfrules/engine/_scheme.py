@@ -10,7 +10,7 @@ build its parts and the trace from it when they are read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from functools import partial
@@ -27,13 +27,15 @@ from perfrules.engine._cohorts import Cohorts, shared_of
 from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._grading import gap_for, grade_of, loss_order
 from perfrules.engine._kernel import EMPTY, build_kernel
-from perfrules.engine._plan import Plan
+from perfrules.engine._plan import Plan, build_plan
+from perfrules.engine._stages import Stage, Staged, stage_scheme
 from perfrules.engine._totals import totals_of
 from perfrules.engine._workers import evaluate_in_processes
 from perfrules.errors import FactsError
 from perfrules.expressions import Value
 from perfrules.facts import Facts
 from perfrules.model import Scheme
+from perfrules.rules import checked
 from perfrules.trace import Gap, Grade, Rank, Result
 
 if TYPE_CHECKING:
@@ -75,6 +77,7 @@ class CompiledScheme:
         )
         self._run = self.kernel.function
         self.cohorts = Cohorts(plan, general)
+        self._stages: tuple[Stage, ...] | None = None
 
     @property
     def id(self) -> str:
@@ -139,11 +142,74 @@ class CompiledScheme:
         binding = None
         if cohort is not None or self.plan.cohort_names:
             shared, binding = self.cohorts.bind(source, indicators, shared, cohort)
+        if self.plan.stages.own:
+            shared = self._own_scores(facts, shared, cohort)
         out = self._run(source, indicators, shared, trace)
         unit = out[0]
         if unit is not None and unit.diagnostics:
             raise FactsError(unit.diagnostics)
         return Result.lazy(Evaluation(self.plan, facts, out, trace, binding))
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """The passes before the last, for a scheme whose rows read scores (else none).
+
+        Each is scored over every unit before the next; see :mod:`perfrules.engine._stages`.
+        """
+        found = self._stages
+        if found is None:
+            order = self.plan.stages
+            rules = self.scheme.cohort.values if self.scheme.cohort is not None else {}
+            found = self._stages = tuple(
+                Stage(
+                    at,
+                    CompiledScheme(build_plan(checked(stage_scheme(self.scheme, order, at)))),
+                    {n: r for n, r in rules.items() if order.value_pass(n) == at},
+                    self,
+                )
+                for at in range(order.passes)
+            )
+        return found
+
+    def _own_scores(
+        self, facts: Facts | Mapping[str, Any], shared: Any, cohort: CohortValues | None
+    ) -> Any:
+        """*shared* with the unit's own scores its formulas read, from the pass before."""
+        if not isinstance(shared, Mapping):
+            return shared  # the scorer reports it
+        before = self.stages[-1].compiled
+        result = before.evaluate(facts, trace=False, cohort=cohort)
+        bound = dict(shared)
+        for name in sorted(self.plan.stages.own):
+            value = before.exact_score(result, name)
+            if value is not None:
+                bound[name] = value
+        return bound
+
+    def stage_values(
+        self, known: CohortValues, units: Sequence[Facts | Mapping[str, Any]]
+    ) -> CohortValues:
+        """*known* (the values over facts) with every value taken over scores.
+
+        Each pass scores every unit (untraced) with the values known so far; a unit that
+        fails is left out of the values taken after it, as of those over facts.
+        """
+        for stage in self.stages:
+            rows: list[Staged] = []
+            for position, facts in enumerate(units):
+                name = unit_name(facts, position)
+                if position in known.problems:
+                    continue
+                try:
+                    result = stage.compiled.evaluate(facts, trace=False, cohort=known)
+                except FactsError:
+                    continue
+                evaluation = result._source  # noqa: SLF001 - our own result
+                assert isinstance(evaluation, Evaluation)  # noqa: S101
+                keys = stage.keys(shared_of(facts), partial(stage.compiled.exact_score, result))
+                rows.append((position, name, keys, evaluation.cohort_key))
+            known = stage.take(known, rows)
+        return known
 
     def problems(self, facts: Facts | None = None) -> Unit:
         """A collector of one unit's problems (placed in *facts* when given)."""
@@ -179,13 +245,30 @@ class CompiledScheme:
         cannot be read for this is left out of the values, and its problems are kept in
         ``problems`` by its position.
 
+        A value taken over scores (``of = "total"``, a group's id) comes after scoring
+        every unit as far as it needs (:attr:`stages`): then *units* are read once per
+        pass, a stream kept in a list.
+
         Args:
             units: every unit scored together, as :meth:`evaluate` takes them (an iterable
-                is read once, so a stream of any length is fine).
+                is read once when every value is over facts, so a stream of any length is
+                fine).
 
         Returns:
             The values of each cohort, to pass to :meth:`evaluate` as ``cohort=`` for each
             unit (one unit, a partition of a table, in any process).
+        """
+        if not self.stages:
+            return self.cohorts.values(units)
+        listed = units if isinstance(units, Sequence) else list(units)
+        return self.stage_values(self.facts_values(listed), listed)
+
+    def facts_values(self, units: Iterable[Facts | Mapping[str, Any]]) -> CohortValues:
+        """The cohort values taken over facts only (the first pass; :meth:`cohort_values`).
+
+        A shape that scores the passes of a scheme whose values are taken over scores
+        itself (a table, a stream, Dask) starts from these and adds each pass's values
+        with :meth:`Stage.take`.
         """
         return self.cohorts.values(units)
 

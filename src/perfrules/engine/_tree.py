@@ -286,13 +286,7 @@ class TreeParts(RecordParts):
                 names[name] = value
                 continue
             # where find_fact found it (the scorer read own facts first)
-            source = (
-                "facts"
-                if name in own
-                else "cohort"
-                if name in self.plan.cohort_names
-                else "shared"
-            )
+            source = "facts" if name in own else self.plan.source_of(name)
             if isinstance(raw, bool):
                 value = raw
             else:

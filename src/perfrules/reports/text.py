@@ -30,6 +30,7 @@ from perfrules.reports._layout import (
     grade_label,
     graded,
     level_titles,
+    not_counted,
     score_text,
     table_rows,
     weight_text,
@@ -231,7 +232,11 @@ def _explain_leaf(node: NodeTrace, lang: Lang, console: Console) -> None:
 
 
 def _explain_group(node: NodeTrace, lang: Lang, console: Console) -> None:
-    parts = [_num(child.score, child.places) for child in node.children if child.score is not None]
+    parts = [  # the rows added up: a row shown but not counted is not
+        _num(child.score, child.places)
+        for child in node.children
+        if child.score is not None and not not_counted(child)
+    ]
     name = ui("total", lang) if node.kind == "scheme" else node.name
     line = f"{name} = {' + '.join(parts) or '0'}"
     for note in node.notes:

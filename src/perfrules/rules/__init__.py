@@ -31,13 +31,16 @@ from perfrules.rules._installed import (
 )
 from perfrules.rules._loader import Source, read_document, validation_diagnostics
 from perfrules.rules._locate import SourceMap
+from perfrules.rules._stages import TOTAL, Stages
 
 __all__ = [
     "ENTRY_POINTS",
+    "TOTAL",
     "CheckedScheme",
     "RuleFile",
     "Source",
     "SourceMap",
+    "Stages",
     "check_path",
     "check_rule_file",
     "check_scheme",

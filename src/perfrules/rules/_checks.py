@@ -33,6 +33,7 @@ from perfrules.expressions import (
 )
 from perfrules.model import Scheme, TargetTextError, derive_target
 from perfrules.rules._loader import KeyPath, Sections, Source
+from perfrules.rules._stages import TOTAL, Stages, order_stages, score_names
 
 _PARTS_SHOWN = 8
 
@@ -49,6 +50,8 @@ class CheckResult:
     cohort_conditions: dict[str, Expression] = field(default_factory=dict)
     #: For each diagnostic about a formula, the character offset inside the formula text.
     offsets: dict[int, int] = field(default_factory=dict)
+    #: The passes rows reading scores need (:mod:`perfrules.rules._stages`).
+    stages: Stages = field(default_factory=Stages)
 
     @property
     def ok(self) -> bool:
@@ -364,6 +367,8 @@ def scope_of(scheme: Scheme) -> dict[str, Type]:
     if scheme.cohort is not None:
         for name in scheme.cohort.values:
             scope[name] = "num"
+    for name in score_names(scheme):  # a group's or indicator's score (stages)
+        scope[name] = "num"
     return scope
 
 
@@ -505,6 +510,7 @@ def check_cohort(scheme: Scheme, result: CheckResult) -> None:
     scope = {k: v for k, v in scope_of(scheme).items() if cohort is None or k not in cohort.values}
     table = FormulaTable(scheme.formulas)
     params = {n for i in scheme.indicators.values() for n in i.params}
+    scores = [TOTAL, *scheme.groups, *scheme.indicators]  # a value over scores (stages)
     for name, value in (cohort.values if cohort is not None else {}).items():
         path: KeyPath = ("cohort", "values", name)
         result.diagnostics.extend(_check_name(path, name))
@@ -543,8 +549,8 @@ def check_cohort(scheme: Scheme, result: CheckResult) -> None:
             result.diagnostics.append(
                 Diagnostic("PR103", path, {"table": f"cohort.values.{name}", "key": "of"})
             )
-        elif value.of not in numbers:
-            suggestion = _close(value.of, dict.fromkeys(numbers))
+        elif value.of not in numbers and value.of not in scores:
+            suggestion = _close(value.of, dict.fromkeys([*numbers, *scores]))
             result.diagnostics.append(
                 Diagnostic(
                     "PR230",
@@ -722,6 +728,9 @@ def run_checks(sections: Sections) -> CheckResult:
     result.diagnostics.extend(check_levels(scheme))
     check_formulas(scheme, result, sections.orphan_formulas)
     check_cohort(scheme, result)
+    if result.ok:
+        result.stages, circles = order_stages(scheme, result.expressions)
+        result.diagnostics.extend(circles)
     result.diagnostics.extend(check_target_texts(scheme, result))
     result.diagnostics.extend(check_trace_size(scheme, result))
     return result

@@ -39,7 +39,7 @@ from perfrules.model import Group, Indicator, Ranking, RankKey, Scheme
 from perfrules.workflows._stream import read_chunks
 from perfrules.workflows._table import (
     TABLE_SOURCE,
-    cohort_pass,
+    all_cohort_values,
     rank_rows,
     readable_table,
     score_chunk,
@@ -484,7 +484,11 @@ def sensitivity(
     one_at_a_time = [w for s in settings for w in _one_at_a_time(tree, s, digits)]
     work = [tree.declared, *one_at_a_time, *draws]
     base_compiled = compile_scheme(scheme)
-    values = cohort_pass(base_compiled, [table]) if base_compiled.plan.has_cohort else None
+    values = (
+        all_cohort_values(base_compiled, lambda: [table])
+        if base_compiled.plan.has_cohort
+        else None
+    )
     results = list(_run(scheme, table, values, work, jobs, progress))
     base, oat, sampled = (
         results[0],

@@ -58,8 +58,8 @@ from perfrules.workflows._summary import Summary
 from perfrules.workflows._table import (
     Chunk,
     Ints,
+    all_cohort_values,
     check_unit_column,
-    cohort_pass,
     rank_rows,
     readable_table,
     score_chunk,
@@ -854,7 +854,11 @@ def _stream_batch(
     report: Callable[[str, Iterable[Diagnostic]], None] | None,
 ) -> StreamOutcome:
     suffix = ".csv" if str(target) == STDOUT else target.suffix.lower()
-    values = cohort_pass(compiled, read_chunks(source, rows)) if _cohort(compiled) else None
+    values = (
+        all_cohort_values(compiled, lambda: read_chunks(source, rows))
+        if _cohort(compiled)
+        else None
+    )
     outcome = StreamOutcome(Summary(compiled), report=report)
     kept: list[Chunk | pa.Table] = []
     with atomic_stream(target) as stream, contextlib.ExitStack() as files:

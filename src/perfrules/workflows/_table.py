@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from perfrules._numbers import format_number, is_terminating
-from perfrules.engine import CohortValues, CompiledScheme
+from perfrules.engine import CohortValues, CompiledScheme, Stage, Staged
 from perfrules.errors import FactsError
 from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
@@ -50,6 +50,7 @@ __all__ = [
     "ERRORS_SCHEMA",
     "TABLE_SOURCE",
     "Chunk",
+    "all_cohort_values",
     "cohort_pass",
     "cohort_rows",
     "cohort_values_of",
@@ -58,6 +59,7 @@ __all__ = [
     "score_arrow",
     "score_chunk",
     "score_table",
+    "stage_pass",
     "table_columns",
     "to_pandas",
 ]
@@ -260,6 +262,7 @@ class _Column:
         "_plain",
         "_present",
         "_read",
+        "_rowwise",
         "array",
         "name",
         "position",
@@ -280,11 +283,21 @@ class _Column:
         #: cells of the others (read in Python: by their code).
         self._plain: tuple[Ints, Ints, Ints] | None = None
         self._read: dict[int, Any] = {}
-        if self.array is None:
-            self._encode(encoded)
         self._numbers: Any = None
         self._flags: Any = None
         self._present: Any = None
+        #: A text column of mostly distinct cells (fresh numbers): read row by row as
+        #: arrays, its codes made only if something asks for them.
+        self._rowwise: pa.Array | None = None
+        if self.array is None:
+            if _texts(encoded.type) and _mostly_distinct(encoded):
+                self._rowwise = encoded
+                found = _rowwise_numbers(encoded)
+                if found is not None:
+                    nums, dens, okay, present = found
+                    self._numbers, self._present = (nums, dens, okay), present
+                    return
+            self._encode(encoded)
 
     def _encode(self, encoded: pa.Array) -> None:
         if pa.types.is_nested(encoded.type):
@@ -319,8 +332,9 @@ class _Column:
     def codes(self) -> Ints:
         """Each row's code into :attr:`distinct` (``-1``: empty)."""
         if self._codes is None:
-            assert self.array is not None  # noqa: S101 - kept when the codes are not made
-            self._encode(self.array)
+            kept = self.array if self.array is not None else self._rowwise
+            assert kept is not None  # noqa: S101 - kept when the codes are not made
+            self._encode(kept)
         assert self._codes is not None  # noqa: S101
         return self._codes
 
@@ -352,6 +366,58 @@ class _Column:
                 self._read[code] if code in self._read else _cell(self._dictionary[code].as_py())
             )
         return self.distinct[code]
+
+
+#: Text columns shorter than this are numbered by their distinct cells (cheap either way).
+_ROWWISE_ROWS: Final = 4096
+#: How many leading cells decide whether a text column is mostly distinct.
+_SAMPLE: Final = 2048
+
+
+def _mostly_distinct(texts: pa.Array) -> bool:
+    """Whether most cells of a long text column differ (fresh numbers, not "37%" again).
+
+    Numbering the distinct cells (a dictionary) pays when they repeat; when every cell is
+    new it only doubles the work. Decided on the leading cells.
+    """
+    if len(texts) < _ROWWISE_ROWS:
+        return False
+    sample = texts.slice(0, _SAMPLE)
+    distinct = pc.count_distinct(sample, mode="only_valid").as_py()
+    return bool(distinct * 2 > len(sample))
+
+
+def _rowwise_numbers(texts: pa.Array) -> tuple[Ints, Ints, Ints, Ints] | None:
+    """A text column read row by row: pairs, readable mask and the rows with a cell.
+
+    Plain decimals are read at array speed (:func:`_text_pairs`); the few other cells one
+    by one as facts (:func:`_cell`, ``number_pair``), as the numbered path reads them.
+    ``None`` when more than a few cells are not plain numbers (words, markers): those are
+    better numbered by their distinct values.
+    """
+    n = len(texts)
+    nums, dens, okay = _text_pairs(texts)
+    present = _valid(texts)
+    others = np.flatnonzero(present & ~okay).tolist()
+    if len(others) > max(64, n // 50):
+        return None
+    if others:  # written below: arrays of our own (Arrow's may be read-only views)
+        nums, dens, okay, present = nums.copy(), dens.copy(), okay.copy(), present.copy()
+    pairs: dict[int, tuple[int, int]] = {}
+    for row in others:
+        value = _cell(texts[row].as_py())
+        if value is _MISSING:
+            present[row] = False
+            continue
+        pair = None if isinstance(value, bool) else number_pair(value)
+        if pair is not None:
+            pairs[row] = pair
+    if any(max(abs(p[0]), p[1]) >= 2**62 for p in pairs.values()):
+        nums, dens = nums.astype(object), dens.astype(object)
+    for row, (num, den) in pairs.items():
+        nums[row], dens[row] = num, den
+        okay[row] = True
+    return nums, dens, okay, present
 
 
 def _numeric(kind: pa.DataType) -> bool:
@@ -450,17 +516,21 @@ def _text_pairs(texts: pa.Array) -> tuple[Ints, Ints, Ints]:
     okay = np.asarray(plain.to_numpy(zero_copy_only=False), dtype=np.bool_)
     if not okay.any():
         return np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64), okay
-    kept = pc.if_else(plain, texts, "0")
+    kept = pc.if_else(plain, texts, "0")  # plain ASCII from here: byte lengths are lengths
     percent = np.asarray(pc.ends_with(kept, "%").to_numpy(zero_copy_only=False), dtype=np.bool_)
-    body = pc.replace_substring(kept, "%", "")
-    length = np.asarray(pc.utf8_length(body).to_numpy(zero_copy_only=False), dtype=np.int64)
+    body = pc.replace_substring(kept, "%", "") if percent.any() else kept
+    length = np.asarray(pc.binary_length(body).to_numpy(zero_copy_only=False), dtype=np.int64)
     point = np.asarray(pc.find_substring(body, ".").to_numpy(zero_copy_only=False), dtype=np.int64)
     places = np.where(point >= 0, length - point - 1, 0)
     signed = np.asarray(
-        pc.match_substring_regex(body, "^[+-]").to_numpy(zero_copy_only=False), dtype=np.bool_
+        pc.or_(pc.starts_with(body, "-"), pc.starts_with(body, "+")).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=np.bool_,
     )
     okay &= (length - signed - (point >= 0)) <= 18  # int64 holds 18 digits
-    unsigned = pc.utf8_ltrim(pc.replace_substring(body, ".", ""), characters="+")
+    whole = pc.replace_substring(body, ".", "") if (point >= 0).any() else body
+    unsigned = pc.ascii_ltrim(whole, characters="+")
     digits = pc.if_else(pa.array(okay), unsigned, "0")
     nums = np.asarray(pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
     places = places * okay
@@ -664,7 +734,7 @@ def score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> pa.Table:
 
 def _score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> tuple[pa.Table, pa.Table]:
     """The results of a readable Arrow table, and its errors table."""
-    values = cohort_pass(compiled, [arrow]) if compiled.plan.has_cohort else None
+    values = all_cohort_values(compiled, lambda: [arrow]) if compiled.plan.has_cohort else None
     chunk = score_chunk(compiled, arrow, values)
     names = [str(n) for n in arrow.column_names]
     return chunk.with_ranks(rank_rows(compiled, chunk.rankable)), errors_table(
@@ -748,6 +818,9 @@ class Chunk:
     lost: dict[str, Fraction] = field(default_factory=dict)
     #: ``[ranking] shared_mark``: the ``rank`` column is text as published (``=5``).
     rank_mark: str = ""
+    #: Scored by a pass before the last: what it gives of each unit that scored
+    #: (:meth:`Stage.keys`), for the values taken after it.
+    staged: list[Staged] = field(default_factory=list)
 
     def with_ranks(self, ranks: Mapping[int, Any], offset: int = 0) -> pa.Table:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
@@ -779,10 +852,34 @@ def rank_rows(
 
 
 def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortValues:
-    """The first pass over every chunk: the cohort values (rows numbered across chunks)."""
+    """The first pass over every chunk: the values over facts (rows numbered across chunks)."""
     return cohort_values_of(
         compiled, (row for arrow in chunks for row in cohort_rows(compiled, arrow))
     )
+
+
+def all_cohort_values(
+    compiled: CompiledScheme, chunks: Callable[[], Iterable[pa.Table]]
+) -> CohortValues:
+    """Every cohort value: over facts (:func:`cohort_pass`), then each pass over scores.
+
+    *chunks* gives the table's chunks afresh for each pass (a file is read again, so
+    memory stays flat in the number of units).
+    """
+    values = cohort_pass(compiled, chunks())
+    for stage in compiled.stages:
+        values = stage_pass(stage, values, chunks())
+    return values
+
+
+def stage_pass(stage: Stage, values: CohortValues, chunks: Iterable[pa.Table]) -> CohortValues:
+    """*values* with those taken after *stage*: every chunk scored by the pass's scheme."""
+    staged: list[Staged] = []
+    offset = 0
+    for arrow in chunks:
+        staged += score_chunk(stage.compiled, arrow, values, offset=offset, stage=stage).staged
+        offset += arrow.num_rows
+    return stage.take(values, staged)
 
 
 def cohort_rows(compiled: CompiledScheme, arrow: pa.Table) -> list[dict[str, Any] | None]:
@@ -826,7 +923,7 @@ def cohort_values_of(
             else:
                 yield row
 
-    values = compiled.cohort_values(given())
+    values = compiled.facts_values(given())
     if not left_out:
         return values
     problems = {_row_of(p, left_out): error for p, error in values.problems.items()}
@@ -853,12 +950,14 @@ def score_chunk(
     offset: int = 0,
     first_row: int = 1,
     label: str = TABLE_SOURCE,
+    stage: Stage | None = None,
 ) -> Chunk:
     """Score one chunk of a table with the cohort values taken over all of them.
 
     *offset* is the chunk's first row among all (cohort problems are kept by that number);
     *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
-    *label* names the table in them (the file it was read from).
+    *label* names the table in them (the file it was read from). With *stage*, *compiled*
+    is that pass's scheme and the chunk's ``staged`` rows say what it gives of each unit.
     """
     plan = compiled.plan
     n = arrow.num_rows
@@ -874,18 +973,50 @@ def score_chunk(
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
         }
         cohort = (values, keys, problems)
+    arrays, regular, unknown, _ = _arrays(compiled, columns, cohort, names, n)
+    scalar: dict[int, Result | FactsError] = {}
+    place = _Place(names, units, first_row, label, unknown)
+    for row in np.flatnonzero(~regular).tolist():
+        scalar[row] = _score_row(compiled, columns, place, row, cohort)
+    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
+    staged = (
+        [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
+    )
+    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
+    failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
+    ranked = compiled.scheme.ranking is not None
+    places = plan.total_places
+    scale = None if places is None else 10**places
+    ranking = compiled.scheme.ranking
+    mark = "" if ranking is None else ranking.shared_mark
+    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark, staged)
+
+
+def _arrays(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    cohort: _Cohort | None,
+    names: Sequence[str],
+    n: int,
+) -> tuple[Arrays | None, Ints, Any, Ints]:
+    """The rows scored as arrays, which rows those are, and the rows refused (PR421)."""
+    plan = compiled.plan
     columnar = compiled.columnar()
     regular = np.full(n, columnar.vectorised, dtype=np.bool_)
     inputs: dict[int, dict[str, tuple[Any, ...]]] = {}
     if columnar.vectorised:
         regular &= _known_columns_only(compiled, columns, n)
+        scores = _own_scores(compiled, columns, cohort, names, n) if plan.stages.own else {}
         for index in plan.leaves:
             inputs[index] = {}
             node = plan.nodes[index]
             leaf = node.leaf
             assert leaf is not None  # noqa: S101
             for name in leaf.needs:
-                operand, okay = _operand(compiled, columns, node.id, leaf, name, cohort, n)
+                found = scores.get(name)
+                if found is None:
+                    found = _operand(compiled, columns, node.id, leaf, name, cohort, n)
+                operand, okay = found
                 inputs[index][name] = operand
                 regular &= okay
     if cohort is not None:
@@ -897,19 +1028,32 @@ def score_chunk(
     arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
     if arrays is not None:
         regular = arrays.regular & ~refused_rows
-    scalar: dict[int, Result | FactsError] = {}
-    place = _Place(names, units, first_row, label, unknown)
-    for row in np.flatnonzero(~regular).tolist():
-        scalar[row] = _score_row(compiled, columns, place, row, cohort)
-    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
-    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
-    failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
-    ranked = compiled.scheme.ranking is not None
-    places = plan.total_places
-    scale = None if places is None else 10**places
-    ranking = compiled.scheme.ranking
-    mark = "" if ranking is None else ranking.shared_mark
-    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark)
+    return arrays, regular, unknown, refused_rows
+
+
+def _own_scores(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    cohort: _Cohort | None,
+    names: Sequence[str],
+    n: int,
+) -> dict[str, tuple[tuple[Any, ...], Ints]]:
+    """The unit's own scores its formulas read, as operands: the pass before, as arrays.
+
+    Read where that pass scored the row as arrays; the other rows go the long way, where
+    :meth:`CompiledScheme.evaluate` scores the pass before for the unit itself.
+    """
+    before = compiled.stages[-1].compiled
+    arrays, regular, _, _ = _arrays(before, columns, cohort, names, n)
+    found: dict[str, tuple[tuple[Any, ...], Ints]] = {}
+    for name in compiled.plan.stages.own:
+        if arrays is None:
+            found[name] = (("num", np.zeros(n, dtype=np.int64), _ONE), np.zeros(n, np.bool_))
+            continue
+        index = before.plan.by_id[name]
+        scale = np.asarray(10 ** arrays.scales[index], dtype=np.int64)
+        found[name] = (("num", arrays.scores[index], scale), regular)
+    return found
 
 
 def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column], n: int) -> Ints:
@@ -1120,6 +1264,29 @@ def _rankable(
         keys = compiled.rank_keys(shared[row], partial(_score_of, compiled, arrays, outcome, row))
         if keys is not None:
             rows.append((offset + row, units[row], keys, keys_of[row]))
+    return rows
+
+
+def _staged(
+    stage: Stage,
+    columns: Mapping[str, _Column],
+    units: _UnitNames,
+    arrays: Arrays | None,
+    scalar: Mapping[int, Result | FactsError],
+    cohort: _Cohort | None,
+    n: int,
+    offset: int,
+) -> list[Staged]:
+    """What a pass gives of each row that scored (rows from *offset*), for :meth:`Stage.take`."""
+    shared = _shared_rows(columns, stage.owner.plan.cohort_reads, n)
+    keys_of = cohort[1] if cohort is not None else [None] * n
+    rows: list[Staged] = []
+    for row in range(n):
+        outcome = scalar.get(row)
+        if isinstance(outcome, FactsError):
+            continue
+        keys = stage.keys(shared[row], partial(_score_of, stage.compiled, arrays, outcome, row))
+        rows.append((offset + row, units[row], keys, keys_of[row]))
     return rows
 
 
