@@ -98,6 +98,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_table_columns.py
 	$(BIN)/python benchmarks/bench_dask.py
 	$(BIN)/python benchmarks/bench_cohort.py
+	$(BIN)/python benchmarks/bench_impute.py
 	$(BIN)/python benchmarks/bench_sensitivity.py
 
 # Mutants of a copy of src/ that the tests must kill (PERFRULES_ORACLE_EXAMPLES=...).

@@ -19,6 +19,7 @@ from pathlib import Path
 import dask
 import dask.dataframe as dd
 import pandas as pd
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
@@ -249,3 +250,18 @@ def test_a_row_may_read_another_rows_score_without_any_cohort():
     assert result.total == Decimal("90.47")  # 100 × 63.33 / 70 = 90.4714…
     table = score_table(scheme, frame())
     assert list(table["total"]) == [Decimal("94.29"), Decimal("90.47"), Decimal("72.39")]
+
+
+def test_sensitivity_takes_values_over_scores_again_for_each_weight_set():
+    from perfrules.workflows import sensitivity
+
+    scheme = compiled()
+    # A leads on GDP, B on green: which has the best weighted sum depends on the weights.
+    rows = [("A", "20", "0"), ("B", "0", "60")]
+    rows += [(f"U{i}", str(i % 10), str(i % 30)) for i in range(38)]
+    table = pa.Table.from_pandas(frame(rows), preserve_index=False)
+    result = sensitivity(scheme, table, samples=20, vary=Decimal(30), seed=3, jobs=1)
+    # Under other weights the best weighted sum is another: with the declared weights'
+    # best kept, A's index would pass 100 whenever GDP weighs more, and A would fail.
+    assert all(u.ranked == 20 for u in result.units)
+    assert {u.rank for u in result.units} >= {1}

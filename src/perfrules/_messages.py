@@ -413,6 +413,21 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "facts give shared fact '{name}', which nothing in the scheme reads",
         "事实中给出了共享事实“{name}”，但方案中没有任何地方读取它",
     ),
+    "PR245": (
+        "error",
+        "input '{input}' is imputed, but it is a {type}: only a number input can be imputed",
+        "输入项“{input}”声明了插补，但它是{type_zh}：只有数值型输入项可以插补",
+    ),
+    "PR246": (
+        "error",
+        "input '{input}': {detail}",
+        "输入项“{input}”：{detail_zh}",
+    ),
+    "PR247": (
+        "error",
+        "min_available must be a share above 0 and at most 1 (75% is 0.75), not {value}",
+        "min_available 应为大于 0、不超过 1 的比例（75% 写作 0.75），而不是 {value}",
+    ),
     "PR238": (
         "error",
         (
@@ -541,6 +556,13 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
 
 UI: Final[dict[str, tuple[str, str]]] = {
     "level": ("Level {n}", "{n_zh}级指标"),
+    "unranked": (
+        (
+            "not ranked: the facts of {given} of its {of} indicators are given, below the "
+            "{share} required"
+        ),
+        "不参与排名：{of} 项指标中仅 {given} 项的数据完整，低于要求的 {share}",
+    ),
     "weight": ("Weight", "权重"),
     "target": ("Target", "目标值"),
     "actual": ("Actual", "业绩值"),
@@ -616,6 +638,13 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "note.missing_exclude": (
         "fact '{fact}' missing: excluded",
         "事实“{fact}”缺失：不计入",
+    ),
+    "note.imputed": (
+        (
+            "fact '{fact}' missing: imputed {value}, the {stat} of the {units} unit(s) of "
+            "the {over} that give it"
+        ),
+        "事实“{fact}”缺失：按{over_zh}中给出该事实的 {units} 个对象的{stat_zh}插补为 {value}",
     ),
     "note.na_exclude": ("not applicable: excluded{reason}", "不适用：不计入{reason}"),
     "note.na_full": ("not applicable: full marks{reason}", "不适用：记满分{reason}"),

@@ -377,7 +377,22 @@ def cohort_json(cohort: CohortTrace) -> str:
             f'"keys":[{keys}],"tied_with":[{tied}]{more},"decided_by":{decided}}}'
         )
     group = "null" if cohort.cohort is None else string(cohort.cohort)
-    return f'{{"cohort":{group},"values":[{",".join(values)}],"rank":{rank_text}}}'
+    # Only a unit left unranked for want of data has "unranked": other traces keep their bytes.
+    why = cohort.unranked
+    unranked = (
+        ""
+        if why is None
+        else f',"unranked":{{"given":{why.given},"of":{why.of},'
+        f'"min_available":{_dec(why.min_available)},'
+        f'"en":{string(why.text("en"))},"zh":{string(why.text("zh"))}}}'
+    )
+    # Only a unit with imputed inputs has "imputed" (likewise).
+    imputed = (
+        f',"imputed":[{",".join(string(n) for n in cohort.imputed)}]' if cohort.imputed else ""
+    )
+    return (
+        f'{{"cohort":{group},"values":[{",".join(values)}],"rank":{rank_text}{unranked}{imputed}}}'
+    )
 
 
 def document(

@@ -45,6 +45,8 @@ __all__ = [
     "FactTable",
     "FactsFile",
     "Group",
+    "Impute",
+    "ImputeMethod",
     "Indicator",
     "Input",
     "Number",
@@ -186,6 +188,25 @@ class GradeOverride(_Model):
     description: str = ""
 
 
+#: How a missing fact is imputed from the units that give it: their mean or median, over
+#: the unit's cohort or over its own group of units (``by``).
+ImputeMethod = Literal["cohort_mean", "cohort_median", "group_mean", "group_median"]
+
+
+class Impute(_Model):
+    """``impute = { method = "group_mean", by = "region" }``: imputed from the other units."""
+
+    method: ImputeMethod = Field(
+        description="cohort_mean, cohort_median (over the unit's cohort), group_mean, "
+        "group_median (over the units of its cohort with the same `by` fact)."
+    )
+    by: str | None = Field(
+        default=None,
+        description="For group_mean and group_median: the shared fact naming the unit's "
+        "group, e.g. region.",
+    )
+
+
 class Input(_Model):
     """``[inputs.NAME]``: a fact formulas may read."""
 
@@ -196,10 +217,12 @@ class Input(_Model):
     )
     label: str = Field(default="", description="What the fact is, e.g. 业绩值.")
     scale: str | None = Field(default=None, description="For type = level: the scale used.")
-    impute: Number | None = Field(
+    impute: Number | ImputeMethod | Impute | None = Field(
         default=None,
         description="For type = number: the value a missing fact takes (absent, or written "
-        "as a missing marker), marked as imputed wherever the input is shown.",
+        "as a missing marker), marked as imputed wherever the input is shown: a number, "
+        'or taken over the units that give the fact: "cohort_mean", "cohort_median", or '
+        '{ method = "group_mean", by = "region" } (the mean of the unit\'s own group).',
     )
     description: str = ""
 
@@ -457,6 +480,11 @@ class Ranking(_Model):
         default=None, description="Only the units for which this condition holds are ranked."
     )
     label: str = Field(default="", description="Column title, e.g. 排名.")
+    min_available: Number | None = Field(
+        default=None,
+        description="Share (0-1) of a unit's indicators whose facts must all be given, not "
+        "missing or imputed; a unit below it is scored but not ranked, with the reason.",
+    )
     shared_mark: str = Field(
         default="",
         max_length=3,

@@ -468,6 +468,14 @@ def cohorts_for(
                 shared.update(draw(st.sampled_from(units))["shared"])
             if group_by is not None:
                 shared[group_by] = draw(st.sampled_from(list(cohorts)))
+            for name, (_, by) in compiled.plan.imputations.items():
+                gap = draw(st.sampled_from(["given", "given", "absent", "marked"]))
+                if gap == "absent":
+                    shared.pop(name, None)
+                elif gap == "marked":
+                    shared[name] = "-"
+                if by is not None and draw(st.integers(0, 3)):
+                    shared[by] = draw(st.sampled_from(["north", "south"]))
             units.append(
                 {"unit": f"u{number}", "indicators": facts["indicators"], "shared": shared}
             )
@@ -489,6 +497,13 @@ _POLICIES = ["error", "zero", "full", "exclude"]
 _PLACES = [0, 1, 2, "none"]
 _STATS = ["min", "max", "mean", "median", "sum", "count", "percentile"]
 _TIE_RULES = ["competition", "dense", "ordinal"]
+_IMPUTE: list[Any] = [
+    "cohort_mean",
+    "cohort_median",
+    {"method": "group_mean", "by": "region"},
+    {"method": "group_median", "by": "region"},
+    Decimal("0.5"),
+]
 
 
 def _node_options(
@@ -551,6 +566,8 @@ def _cohort_tables(
         ranking = {"keys": keys, "ties": draw(st.sampled_from(_TIE_RULES))}
         if draw(st.booleans()):
             ranking["where"] = "valid"
+        if draw(st.integers(0, 3)) == 0:  # units missing too much data are not ranked
+            ranking["min_available"] = draw(st.sampled_from([Decimal("0.5"), Decimal(1)]))
         if cohort is None and draw(st.booleans()):
             cohort = {"group_by": "lot"}  # ranks per lot without values
     return cohort, ranking, reader
@@ -634,6 +651,13 @@ def schemes(
     if cohorts and draw(st.booleans()):
         cohort, ranking, reader = _cohort_tables(draw, indicators)
         inputs |= {"bid": {}, "valid": {"type": "bool"}}
+        if draw(st.booleans()):  # a fact imputed from the other units when missing
+            inputs["m"] = {"impute": draw(st.sampled_from(_IMPUTE))}
+            node_id = f"n{len(groups) + len(indicators)}"
+            weight = Decimal(draw(st.integers(1, 20)))
+            indicators[node_id] = {"weight": weight, "formula": "weight * min(m, 1)"}
+            _node_options(draw, indicators[node_id], places=places, policies=policies, leaf=True)
+            weights += weight
         if reader is not None:
             node_id = f"n{len(groups) + len(indicators)}"
             reader["weight"] = Decimal(draw(st.integers(1, 20)))
@@ -813,7 +837,7 @@ def scheme_properties(
     """
     compiled = as_compiled(scheme)
     static = [v for v in check_scheme(compiled) if v.invariant != "double_rounding"]
-    if compiled.scheme.cohort is not None or compiled.scheme.ranking is not None:
+    if compiled.plan.has_cohort:
         return _cohort_properties(compiled, static, max_examples, monotonic, on_example)
 
     @settings(

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Final, NamedTuple, Protocol
 
 from perfrules._messages import ui
+from perfrules._numbers import format_number
 from perfrules._trace_json import FORMAT, losses_of, trace_json
 from perfrules.expressions import Step, Value
 
@@ -42,6 +43,7 @@ __all__ = [
     "Step",
     "Trace",
     "TraceSource",
+    "Unranked",
 ]
 
 
@@ -251,18 +253,44 @@ class Rank(NamedTuple):
         return f"{mark}{self.position}"
 
 
+class Unranked(NamedTuple):
+    """Why a scored unit is not ranked: too little of its data given (``min_available``).
+
+    Attributes:
+        given: its indicators whose every fact was given (not missing, not imputed).
+        of: its indicators that read facts (those marked not applicable left out).
+        min_available: the share ``[ranking] min_available`` requires.
+    """
+
+    given: int
+    of: int
+    min_available: Fraction
+
+    def text(self, lang: str = "en") -> str:
+        """The reason as a sentence in *lang*."""
+        share = format_number(self.min_available * 100) + "%"
+        return ui(
+            "unranked", "zh" if lang == "zh" else "en", given=self.given, of=self.of, share=share
+        )
+
+
 class CohortTrace(NamedTuple):
     """The cohort a unit was scored in: its values, and the unit's rank.
 
     Attributes:
         cohort: the cohort's key (the ``group_by`` fact's value), ``None`` for one cohort.
-        values: the cohort values the unit's formulas could read.
+        values: the cohort values the unit's formulas could read (and the values its
+            missing facts were imputed with, named ``impute.NAME``).
         rank: the unit's rank, ``None`` when the scheme ranks nothing or not this unit.
+        unranked: why the ranking left it out for want of data, if it did.
+        imputed: the inputs it did not give that were imputed (when the scheme imputes).
     """
 
     cohort: str | None
     values: tuple[CohortValue, ...]
     rank: Rank | None = None
+    unranked: Unranked | None = None
+    imputed: tuple[str, ...] = ()
 
 
 class FactsSource(Protocol):

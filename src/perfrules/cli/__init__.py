@@ -441,7 +441,7 @@ def _evaluate_in_cohort(
     names: list[str] = []
     count = 0
     try:
-        if compiled.scheme.cohort is None and compiled.scheme.ranking is None:
+        if not compiled.plan.has_cohort:
             for name, facts, _ in read_units(facts_path, compiled):
                 if name == unit_name:
                     if isinstance(facts, FactsError):

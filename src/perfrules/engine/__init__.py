@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 from perfrules._lazy import lazy_exports
 from perfrules.engine._assemble import VERSION
 from perfrules.engine._cohort import CohortValues
+from perfrules.engine._cohorts import imputed_name
+from perfrules.engine._impute import DataGaps
 from perfrules.engine._plan import Plan, build_plan
-from perfrules.engine._scheme import CompiledScheme
+from perfrules.engine._scheme import CompiledScheme, with_weights
 from perfrules.engine._stages import Stage, Staged
 from perfrules.model import Scheme
 from perfrules.rules import CheckedScheme, checked
@@ -30,10 +32,13 @@ __all__ = [
     "Arrays",
     "CohortValues",
     "CompiledScheme",
+    "DataGaps",
     "Plan",
     "Stage",
     "Staged",
     "compile_scheme",
+    "imputed_name",
+    "with_weights",
 ]
 
 #: Loaded when first used: the array scorer needs numpy (the ``frame`` extra).

@@ -26,10 +26,12 @@ __all__ = [
     "MAX_TIED_SHOWN",
     "NOT_APPLICABLE",
     "CohortValues",
+    "ImputedKey",
     "Problems",
     "Taking",
     "holds",
     "rank",
+    "rank_positions",
     "unit_name",
 ]
 
@@ -59,6 +61,11 @@ class Problems(Protocol):
 Reader = Callable[[str, Any, Any], "Value | object | None"]
 
 
+#: Where an imputed value was taken: (cohort key, input name, group or ``None`` for the
+#: whole cohort).
+ImputedKey = tuple[str | None, str, str | None]
+
+
 class CohortValues:
     """The values of every cohort in a set of units (the first pass of cohort scoring).
 
@@ -71,20 +78,24 @@ class CohortValues:
         units: how many units were read.
         problems: units whose facts could not be read for the values (by position, from
             0); they are left out of every value.
+        imputed: the values missing facts are imputed with (``[inputs.NAME] impute =
+            "cohort_mean"``, ...), by (cohort key, input, group or ``None``).
     """
 
-    __slots__ = ("by_cohort", "problems", "units")
+    __slots__ = ("by_cohort", "imputed", "problems", "units")
 
     def __init__(
         self,
         by_cohort: Mapping[str | None, tuple[CohortValue, ...]],
         units: int,
         problems: Mapping[int, FactsError] | None = None,
+        imputed: Mapping[ImputedKey, CohortValue] | None = None,
     ) -> None:
         """Values already taken."""
         self.by_cohort = dict(by_cohort)
         self.units = units
         self.problems = dict(problems or {})
+        self.imputed = dict(imputed or {})
 
     def values(self, cohort: str | None) -> tuple[CohortValue, ...] | None:
         """The values of *cohort* (``None`` if no unit of that cohort was read)."""
@@ -187,7 +198,7 @@ class Taking:
                 value = self.total / count
             else:  # median and percentile: linear between the two nearest ranks
                 share = Fraction(50) if stat == "median" else (percentile or Fraction(0))
-                ordered = sorted(self.entries, key=_first)
+                ordered = sorted(self.entries, key=_in_order)
                 position = (count - 1) * share / 100
                 low = position.numerator // position.denominator  # exact floor
                 if position == low:
@@ -210,8 +221,14 @@ class Taking:
         )
 
 
-def _first(entry: tuple[Fraction, str]) -> Fraction:
-    return entry[0]
+def _in_order(entry: tuple[Fraction, str]) -> tuple[float, Fraction]:
+    """A value's sort key: its nearest float, then (between equal floats) the exact value.
+
+    Sorting a cohort's values by their floats is many times faster than comparing
+    fractions, and never reorders them (:func:`_sort_key` says why); no value is a float.
+    """
+    value = entry[0]
+    return _nearest(value), value
 
 
 def rank(
@@ -272,12 +289,7 @@ def rank(
         tail: Rank | None = None  # past the names listed, every unit of a run ranks alike
         for offset, at in enumerate(run):
             index = run_start + offset
-            if ties == "competition":
-                shown = run_start + 1
-            elif ties == "dense":
-                shown = dense
-            else:
-                shown = index + 1
+            shown = _position(ties, run_start, dense, index)
             if offset < len(names):  # among the first: every other one shown, up to the cap
                 tied = (names[:offset] + names[offset + 1 :])[:MAX_TIED_SHOWN]
             elif tail is not None:  # one Rank for the rest of a long run (equal, not copied)
@@ -300,6 +312,48 @@ def rank(
             ranks[rows[at][0]] = placed
         run_start = run_end
     return ranks
+
+
+def _position(ties: str, run_start: Any, dense: Any, index: Any) -> Any:
+    """The rank shown at sorted place *index* (from 0) in a run of equal keys.
+
+    *run_start* is where the run begins and *dense* how many runs there are up to it
+    (itself included). Competition ranks a run by its first place (1, 2, 2, 4), dense by
+    its count (1, 2, 2, 3), ordinal by each place (1, 2, 3, 4). Written with operators
+    numpy arrays share with integers, so :func:`rank_positions` applies it elementwise.
+    """
+    if ties == "competition":
+        return run_start + 1
+    if ties == "dense":
+        return dense
+    return index + 1
+
+
+def rank_positions(
+    ranking: Ranking, keys: Sequence[Any], missing: Sequence[Any], cohorts: Any
+) -> Any:
+    """The positions :func:`rank` gives, for rows whose key values are integer arrays.
+
+    The array form of the same rule, for a shape that ranks the same units again and again
+    (``perfrules sensitivity``). *keys* hold, per ranking key, one numpy integer array
+    (``int64``, or Python integers in an ``object`` array) whose order and equalities are
+    those of the exact values — a score as an integer over its power of ten, say; *missing*
+    flags the rows whose value is missing (their integer is not read); *cohorts* numbers
+    each row's cohort (each is ranked on its own, as :meth:`Cohorts.rank` ranks them). Rows
+    are given in the order :func:`rank` would be given them; the answer is a numpy array of
+    positions, one per row.
+
+    Integers compare exactly, so the order is :func:`rank`'s: each key ascending or
+    descending, a missing value after every value whichever the order, equal keys in the
+    order given, and the same tie rule (:func:`_position`). The sorting itself is the
+    columnar module's (``_columns.ranked_runs``); ``tests/test_cohort_ranks.py`` holds
+    both forms equal.
+    """
+    from perfrules.engine._columns import ranked_runs  # noqa: PLC0415 - the frame extra
+
+    descending = [key.order == "desc" for key in ranking.keys]
+    run_start, dense, index = ranked_runs(keys, missing, descending, cohorts)
+    return _position(ranking.ties, run_start, dense, index)
 
 
 #: How a missing key value sorts: after every value, ascending or (sorted in reverse)

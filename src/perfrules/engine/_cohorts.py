@@ -7,20 +7,36 @@ takes it and with which keys, so they rank alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
 from perfrules._numbers import normalise_text
-from perfrules.engine._cohort import CohortValues, Problems, Taking, holds, rank, unit_name
+from perfrules.engine._cohort import (
+    CohortValues,
+    ImputedKey,
+    Problems,
+    Taking,
+    holds,
+    rank,
+    rank_positions,
+    unit_name,
+)
 from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._kernel import EMPTY
-from perfrules.engine._plan import MISSING, Plan
+from perfrules.engine._plan import IMPUTED, MISSING, Plan
 from perfrules.errors import FactsError
 from perfrules.facts import Facts, text_of
+from perfrules.model import CohortValue as CohortValueRule
 from perfrules.trace import CohortValue, Rank
 
-__all__ = ["Cohorts", "shared_of"]
+__all__ = ["Cohorts", "imputed_name", "shared_of"]
+
+
+def imputed_name(name: str) -> str:
+    """How the trace names the value input *name* is imputed with: ``impute.NAME``."""
+    return f"impute.{name}"
+
 
 #: A ranked unit: (position, unit name, key values, cohort key).
 Ranked = tuple[int, str, tuple[Fraction | None, ...], str | None]
@@ -34,6 +50,8 @@ class Cohorts:
         self.plan = plan
         self.scheme = plan.scheme
         self.read_shared = general.read_shared
+        self.marks_missing = general.marks_missing
+        self._groups: dict[str, str | None] = {}  # group texts as folded (:meth:`group`)
         # The cohort values some formula reads (a unit cannot be scored without them).
         self._cohort_reads = frozenset(
             name
@@ -57,6 +75,8 @@ class Cohorts:
         }
         # Each cohort's values being taken, unit by unit (a few numbers each, not the units).
         entries: dict[str | None, dict[str, Taking]] = {}
+        imputations = self.plan.imputations
+        pooled: dict[ImputedKey, Taking] = {}
         problems: dict[int, FactsError] = {}
         count = 0
         read_shared = _Remembered(self.read_shared)
@@ -80,6 +100,8 @@ class Cohorts:
                     taken.append((value_name, Fraction(1)))
                     continue
                 raw = shared.get(rule.of, MISSING)
+                if rule.of in imputations and (raw is MISSING or self.marks_missing(raw)):
+                    continue  # a fact the unit will be imputed: not observed, not taken
                 if raw is MISSING:
                     unit.problem(
                         "PR401",
@@ -90,6 +112,7 @@ class Cohorts:
                 read = read_shared(rule.of, raw, unit)
                 if isinstance(read, Fraction):
                     taken.append((value_name, read))
+            given = self._given(shared, read_shared, unit)
             into = entries.get(key)
             if into is None:
                 into = entries[key] = {n: Taking(rule) for n, rule in rules.items()}
@@ -98,6 +121,20 @@ class Cohorts:
                 continue
             for value_name, value in taken:
                 into[value_name].add(value, name)
+            for input_name, value in given:
+                stat, by = imputations[input_name]
+                places: list[str | None] = [None]
+                if by is not None:
+                    group = self.group(shared, by)
+                    if group is not None:
+                        places.append(group)
+                for group in places:
+                    at = (key, input_name, group)
+                    taking = pooled.get(at)
+                    if taking is None:
+                        rule = CohortValueRule(stat=stat, of=input_name)  # type: ignore[arg-type]
+                        taking = pooled[at] = Taking(rule)
+                    taking.add(value, name)
         return CohortValues(
             {
                 key: tuple(taking.result(value_name) for value_name, taking in found.items())
@@ -105,7 +142,72 @@ class Cohorts:
             },
             count,
             problems,
+            {at: self._imputed(at, taking) for at, taking in pooled.items()},
         )
+
+    def _given(
+        self, shared: Mapping[str, Any], read: Callable[[str, Any, Any], Any], unit: Unit
+    ) -> list[tuple[str, Fraction]]:
+        """The facts this unit gives of the inputs imputed from the others (for their values).
+
+        A fact not given, written as a missing marker or marked not applicable is not
+        taken; one that cannot be read is the unit's problem (it is then left out).
+        """
+        given: list[tuple[str, Fraction]] = []
+        for input_name in self.plan.imputations:
+            raw = shared.get(input_name, MISSING)
+            if raw is MISSING or self.marks_missing(raw):
+                continue
+            value = read(input_name, raw, unit)
+            if isinstance(value, Fraction):
+                given.append((input_name, value))
+        return given
+
+    def _imputed(self, at: ImputedKey, taking: Taking) -> CohortValue:
+        """The value taken at *at*, named ``impute.NAME``; a group's says which group."""
+        _, input_name, group = at
+        value = taking.result(imputed_name(input_name))
+        if group is None:
+            return value
+        by = self.plan.imputations[input_name][1]
+        quoted = '"' + group.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return value._replace(where=f"{by} == {quoted}")
+
+    def group(self, shared: Mapping[str, Any], by: str) -> str | None:
+        """The unit's group for a group mean: the text of its *by* fact (``None``: none)."""
+        raw = shared.get(by, MISSING)
+        if raw is MISSING or self.marks_missing(raw):
+            return None
+        if type(raw) is str:  # a few distinct group names: each folded once
+            known = self._groups.get(raw, MISSING)
+            if known is MISSING:
+                known = normalise_text(raw).strip() or None
+                if len(self._groups) < _REMEMBERED:
+                    self._groups[raw] = known
+            return known  # type: ignore[return-value]
+        return normalise_text(text_of(raw)).strip() or None
+
+    def imputations_of(
+        self, shared: Mapping[str, Any], key: str | None, cohort: CohortValues
+    ) -> dict[str, CohortValue]:
+        """The values the unit's missing facts are imputed with, by input name.
+
+        The mean (or median) of the unit's group when its group has one; else of its
+        cohort; an input no unit of the cohort gives has none (the ``missing`` policy
+        applies).
+        """
+        out: dict[str, CohortValue] = {}
+        for input_name, (_, by) in self.plan.imputations.items():
+            found = None
+            if by is not None:
+                group = self.group(shared, by)
+                if group is not None:
+                    found = cohort.imputed.get((key, input_name, group))
+            if found is None or found.value is None:
+                found = cohort.imputed.get((key, input_name, None))
+            if found is not None and found.value is not None:
+                out[input_name] = found
+        return out
 
     def key(self, shared: Mapping[str, Any], unit: Problems) -> str | None:
         """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort).
@@ -132,7 +234,8 @@ class Cohorts:
         names = self.plan.cohort_names
         unit = Unit(source)
         if cohort is None:
-            unit.problem("PR413", (), {"names": ", ".join(sorted(names))}, "score_together")
+            wanted = names | {imputed_name(n) for n in self.plan.imputations}
+            unit.problem("PR413", (), {"names": ", ".join(sorted(wanted))}, "score_together")
             raise FactsError(unit.diagnostics)
         if not isinstance(shared, Mapping):
             return shared, (None, ())  # the scorer reports it
@@ -158,6 +261,10 @@ class Cohorts:
         for value in values:
             if value.value is not None:
                 bound[value.name] = value.value
+        if self.plan.imputations:
+            imputed = self.imputations_of(shared, key, cohort)
+            bound[IMPUTED] = imputed
+            values = (*values, *imputed.values())
         return bound, (key, values)
 
     def rank_keys(
@@ -207,6 +314,16 @@ class Cohorts:
         for members in groups.values():
             ranks.update(rank(ranking, members))
         return ranks
+
+    def rank_positions(self, keys: Sequence[Any], missing: Sequence[Any], cohorts: Any) -> Any:
+        """:meth:`rank`'s positions for rows whose key values are integer arrays.
+
+        As :func:`~perfrules.engine._cohort.rank_positions` takes them, *cohorts* one
+        integer per row naming its cohort (each cohort is ranked on its own).
+        """
+        ranking = self.scheme.ranking
+        assert ranking is not None  # noqa: S101 - asked only of a scheme that ranks
+        return rank_positions(ranking, keys, missing, cohorts)
 
 
 class _Remembered:

@@ -7,9 +7,10 @@ the operands proves that the next operation cannot overflow, and Python integers
 arrays) from the first operation where it cannot. Rounding uses the rounding registry's own
 functions, which work elementwise.
 
-A row is *regular* when it takes the scalar scorer's fast path: every input read as a plain
-number or condition, no division by zero, every score inside [0, weight], no indicator
-excluded. Only regular rows are scored here; the caller scores the others one by one with
+A row is *regular* when every input is read as a plain number or condition, no formula
+divides by zero, every score lies inside [0, weight] (or is clamped into it, under
+``clamp``, as the general path clamps it) and no indicator is excluded. Only regular rows
+are scored here; the caller scores the others one by one with
 :meth:`CompiledScheme.evaluate`, which explains every problem. A scheme this module cannot
 score as arrays (levels, powers, unrounded rows, grade overrides) says so in
 :func:`columnar_plan`, and every row takes the scalar path.
@@ -18,7 +19,7 @@ score as arrays (levels, powers, unrounded rows, grade overrides) says so in
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final
@@ -31,7 +32,7 @@ from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
 from perfrules.expressions import FUNCTIONS, MAX_BITS, Interval
 
-__all__ = ["Arrays", "ColumnarPlan", "columnar_plan", "score_arrays"]
+__all__ = ["Arrays", "ColumnarPlan", "columnar_plan", "ranked_runs", "score_arrays"]
 
 Ints = npt.NDArray[Any]
 Bools = npt.NDArray[np.bool_]
@@ -471,9 +472,16 @@ def score_arrays(
         vector = _Vector(operands, n)
         value = vector.node(leaf.expression.program.tree, regular)
         regular &= ~vector.bad
-        # The fast path takes 0 <= score <= weight; the rest is clamped or refused one by one.
-        inside = np.asarray(value.n >= 0) & ~vector.less(weight, value)
-        regular &= inside
+        # A score outside [0, weight] is clamped into it under ``clamp`` (as the general path
+        # clamps it, before rounding); without, the row is refused one by one (PR501).
+        below = np.asarray(value.n < 0)
+        above = vector.less(weight, value)
+        if leaf.clamp:
+            value = vector.pick(
+                below, vector.const(Fraction(0)), vector.pick(above, weight, value)
+            )
+        else:
+            regular &= ~below & ~above
         # Rows that are not regular are rounded too (their values are never used): a
         # denominator is never 0 here, since division put 1 where it found a 0.
         scale = 10**node.places
@@ -543,3 +551,53 @@ def _bands(plan: Plan, total: Ints, scale: int) -> Ints:
     wide = total if fits else total.astype(object)
     start = np.full(n, totals.top, dtype=np.int64)
     return np.asarray(totals.band_of_each(wide, scale, start, np.where), dtype=np.int64)
+
+
+def ranked_runs(
+    keys: Sequence[Any], missing: Sequence[Any], descending: Sequence[bool], cohorts: Any
+) -> tuple[Ints, Ints, Ints]:
+    """Where each row falls when a ranking sorts the rows, as arrays.
+
+    The sorting half of the ranking's array form (``_cohort.rank_positions`` applies the
+    tie rule): *keys* are integer arrays whose order is the exact values', *missing* flags
+    the missing ones (sorted after every value, whichever the order), *descending* says
+    which keys sort highest first, *cohorts* numbers each row's cohort. Sorts are stable,
+    last key first, the cohort last of all, so rows equal on every key keep the order given.
+
+    Returns, for each row in the order given: the sorted place its run of equal keys
+    begins at, how many runs its cohort has up to that run (itself included), and its own
+    sorted place, all counted from the start of its cohort.
+    """
+    cohort = np.asarray(cohorts)
+    count = cohort.shape[0]
+    flags = [np.asarray(m, dtype=np.bool_) for m in missing]
+    values = []
+    for given, flag, desc in zip(keys, flags, descending, strict=True):
+        value = np.where(flag, 0, np.asarray(given))  # a missing value's integer is not read
+        values.append(-value if desc else value)
+    order = np.arange(count)
+    for value, flag in zip(reversed(values), reversed(flags), strict=True):
+        order = order[np.argsort(value[order], kind="stable")]
+        if flag.any():
+            order = order[np.argsort(flag[order], kind="stable")]
+    if count and (cohort != cohort[0]).any():
+        order = order[np.argsort(cohort[order], kind="stable")]
+    places = np.arange(count)
+    ordered = cohort[order]
+    firsts = np.ones(count, dtype=np.bool_)  # a cohort's first place
+    firsts[1:] = ordered[1:] != ordered[:-1]
+    starts = firsts.copy()  # a run's first place: a new cohort, or any key differs
+    for value, flag in zip(values, flags, strict=True):
+        ordered_value, ordered_flag = value[order], flag[order]
+        starts[1:] |= (ordered_value[1:] != ordered_value[:-1]) | (
+            ordered_flag[1:] != ordered_flag[:-1]
+        )
+    if not count:
+        return places, places, places
+    cohort_start = np.maximum.accumulate(np.where(firsts, places, 0))
+    run_start = np.maximum.accumulate(np.where(starts, places, 0)) - cohort_start
+    runs = np.cumsum(starts)
+    dense = runs - (runs[cohort_start] - 1)
+    found = np.empty((3, count), dtype=np.int64)  # back from sorted places to the rows
+    found[:, order] = np.stack([run_start, dense, places - cohort_start])
+    return found[0], found[1], found[2]

@@ -25,7 +25,7 @@ from perfrules._numbers import (
 from perfrules.engine._assemble import LeafRecord
 from perfrules.engine._cohort import NOT_APPLICABLE, Problems
 from perfrules.engine._kernel import EMPTY
-from perfrules.engine._plan import MISSING, Node, Plan, find_fact
+from perfrules.engine._plan import IMPUTED, MISSING, Node, Plan, find_fact
 from perfrules.engine._totals import Totals
 from perfrules.errors import Diagnostic, ExpressionError
 from perfrules.expressions import Approx, Value, approximation, ends, real_calls
@@ -37,13 +37,15 @@ from perfrules.facts import (
     text_of,
     to_bool,
 )
-from perfrules.trace import InputValue, Note
+from perfrules.trace import CohortValue, InputValue, Note
 
 __all__ = ["RESERVED_FACTS", "GeneralPath", "Unit"]
 
 #: Keys an indicator's facts may hold besides its inputs.
 RESERVED_FACTS: Final = frozenset({"override", "na", "note"})
 _FACT_TABLE_KEYS: Final = frozenset({"value", "text", "level", "share", "note"})
+#: Distinct fact texts :meth:`GeneralPath.marks_missing` remembers (memory stays bounded).
+_MARKS_KEPT: Final = 65_536
 _ZERO: Final = Fraction(0)
 
 
@@ -106,12 +108,32 @@ class GeneralPath:
         self._markers = frozenset(
             normalise_text(m).strip().lower() for m in plan.scheme.defaults.missing_markers
         )
+        #: Texts already asked of :meth:`marks_missing`, and the answer.
+        self._marks: dict[str, bool] = {}
         #: For each indicator (by node index), the fact keys it may have.
         self.allowed: dict[int, frozenset[str]] = {}
         for index in plan.leaves:
             leaf = plan.nodes[index].leaf
             assert leaf is not None  # noqa: S101
             self.allowed[index] = frozenset({*leaf.needs, *RESERVED_FACTS, *types})
+
+    def marks_missing(self, raw: Any) -> bool:
+        """Whether a fact is written as a missing marker (``[defaults] missing_markers``).
+
+        Each distinct text is folded once (up to ``_MARKS_KEPT`` of them remembered): the
+        cohort pass and the data gaps ask it of every fact of every unit.
+        """
+        if type(raw) is not str:
+            return isinstance(raw, str) and self._folds_to_marker(raw)
+        known = self._marks.get(raw)
+        if known is None:
+            known = self._folds_to_marker(raw)
+            if len(self._marks) < _MARKS_KEPT:
+                self._marks[raw] = known
+        return known
+
+    def _folds_to_marker(self, raw: str) -> bool:
+        return normalise_text(raw).strip().lower() in self._markers
 
     def read_shared(self, name: str, raw: Any, unit: Problems) -> Value | object | None:
         """A shared fact as declared: its value, ``NOT_APPLICABLE``, or ``None``.
@@ -434,10 +456,15 @@ class GeneralPath:
         for name in leaf.needs:
             raw, source = find_fact(name, own, shared, self.plan.bound_sources)
             marked = ""
-            if isinstance(raw, str) and normalise_text(raw).strip().lower() in self._markers:
+            if self.marks_missing(raw):
                 marked, raw = raw, MISSING  # "-", "..": missing, as the policy says
             if raw is MISSING:
                 default = leaf.default(name)
+                if default is None and name in leaf.pooled:
+                    taken = shared.get(IMPUTED, EMPTY).get(name)
+                    if taken is not None:
+                        default = taken.value, "imputed"
+                        notes.append(Note("imputed", _imputed_note(name, taken)))
                 if default is not None:
                     value, origin = default
                     names[name] = value
@@ -652,3 +679,17 @@ class GeneralPath:
         record.notes = note
         self._record_score(record, node.weight if policy == "full" else _ZERO, node.places)
         return record
+
+
+def _imputed_note(name: str, taken: CohortValue) -> dict[str, str]:
+    """The parameters of an ``imputed`` note: which value, how taken, over how many units."""
+    group = taken.where
+    return {
+        "fact": name,
+        "value": text_of(taken.value),
+        "stat": taken.stat,
+        "stat_zh": "中位数" if taken.stat == "median" else "均值",
+        "units": str(taken.units),
+        "over": f"group {group}" if group else "cohort",
+        "over_zh": f"分组 {group} " if group else "本群体",
+    }

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
@@ -21,10 +22,24 @@ from perfrules.model import DEFAULT_MISSING_MARKERS, Policy, Scheme
 from perfrules.rules import CheckedScheme, Source, Stages
 from perfrules.trace import Grade
 
-__all__ = ["MISSING", "Leaf", "Node", "Plan", "build_plan", "content_hash", "find_fact"]
+__all__ = [
+    "IMPUTED",
+    "MISSING",
+    "Leaf",
+    "Node",
+    "Plan",
+    "build_plan",
+    "content_hash",
+    "find_fact",
+    "imputation_of",
+]
 
 #: A fact that is not there.
 MISSING: Final = object()
+#: The key under which a unit's bound shared facts give the general path the values its
+#: missing facts are imputed with (input name → :class:`~perfrules.trace.CohortValue`),
+#: taken over its cohort (``Cohorts.bind``); no fact can have this name.
+IMPUTED: Final = "\x00imputed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +57,9 @@ class Leaf:
     direction: str
     #: ``[inputs.NAME] impute`` of the inputs it reads that declare one.
     imputed: dict[str, Fraction] = field(default_factory=dict)
+    #: The inputs it reads that are imputed from the other units (``cohort_mean``, ...):
+    #: their values come with the unit's cohort (:func:`imputation_of`), not from the plan.
+    pooled: frozenset[str] = frozenset()
 
     def default(self, name: str) -> tuple[Value, str] | None:
         """The value input *name* takes when no fact gives it, and where it comes from.
@@ -59,6 +77,21 @@ class Leaf:
         if name == "target" and self.target_value is not None:
             return self.target_value, "target"
         return None
+
+
+def imputation_of(scheme: Scheme) -> dict[str, tuple[str, str | None]]:
+    """The inputs imputed from the other units: name → (``mean`` or ``median``, group fact).
+
+    The group fact is ``None`` for ``cohort_mean`` and ``cohort_median`` (the whole cohort).
+    """
+    out: dict[str, tuple[str, str | None]] = {}
+    for name, declared in scheme.inputs.items():
+        impute = declared.impute
+        if impute is None or isinstance(impute, Decimal | int):
+            continue
+        method, by = (impute, None) if isinstance(impute, str) else (impute.method, impute.by)
+        out[name] = (method.partition("_")[2], by if method.startswith("group") else None)
+    return out
 
 
 def find_fact(
@@ -181,6 +214,8 @@ class Plan:
     cohort_conditions: dict[str, Expression] = field(default_factory=dict)
     #: Names of the cohort values (formulas read them like inputs).
     cohort_names: frozenset[str] = frozenset()
+    #: Inputs imputed from the other units (:func:`imputation_of`).
+    imputations: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     #: The passes of rows reading scores (empty for most schemes; ``rules._stages``).
     stages: Stages = field(default_factory=Stages)
     #: Names bound among the shared facts, and what the trace calls their source:
@@ -212,6 +247,7 @@ class Plan:
             names.update(k.by for k in scheme.ranking.keys if k.by in scheme.inputs)
         for condition in self.cohort_conditions.values():
             names.update(condition.names)
+        names.update(self.imputations)
         return frozenset(names)
 
     @property
@@ -219,6 +255,7 @@ class Plan:
         """The shared facts the cohort pass reads: :attr:`across_inputs` and ``group_by``."""
         cohort = self.scheme.cohort
         group = {cohort.group_by} if cohort is not None and cohort.group_by is not None else set()
+        group.update(by for _, by in self.imputations.values() if by is not None)
         return self.across_inputs | group
 
     @property
@@ -243,7 +280,8 @@ class Plan:
     @property
     def has_cohort(self) -> bool:
         """Whether units are scored together (a ``[cohort]`` or a ``[ranking]``)."""
-        return self.scheme.cohort is not None or self.scheme.ranking is not None
+        scheme = self.scheme
+        return scheme.cohort is not None or scheme.ranking is not None or bool(self.imputations)
 
     @property
     def sha256(self) -> str:
@@ -283,6 +321,8 @@ def content_hash(scheme: Scheme) -> str:
             entry.pop("impute", None)
     if data.get("ranking") and not data["ranking"].get("shared_mark"):  # likewise
         data["ranking"].pop("shared_mark", None)
+    if data.get("ranking") and data["ranking"].get("min_available") is None:  # likewise
+        data["ranking"].pop("min_available", None)
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -294,6 +334,7 @@ def build_plan(checked: CheckedScheme) -> Plan:
     conditions = checked.result.conditions
     cohort_conditions = checked.result.cohort_conditions
     defaults = scheme.defaults
+    imputations = imputation_of(scheme)
     by_parent: dict[str | None, list[tuple[str, str]]] = {}
     for section, entries in (("groups", scheme.groups), ("indicators", scheme.indicators)):
         for node_id, entry in entries.items():
@@ -383,10 +424,12 @@ def build_plan(checked: CheckedScheme) -> Plan:
                     clamp=indicator.clamp if indicator.clamp is not None else defaults.clamp,
                     direction=indicator.direction or defaults.direction,
                     imputed={
-                        name: Fraction(scheme.inputs[name].impute)  # type: ignore[arg-type]
+                        name: Fraction(impute)
                         for name in needs
-                        if name in scheme.inputs and scheme.inputs[name].impute is not None
+                        if name in scheme.inputs
+                        and isinstance(impute := scheme.inputs[name].impute, Decimal | int)
                     },
+                    pooled=frozenset(name for name in needs if name in imputations),
                 )
                 source_keys = (
                     ("weight", ("indicators", node_id, "weight")),
@@ -465,6 +508,7 @@ def build_plan(checked: CheckedScheme) -> Plan:
         ),
         cohort_conditions=dict(cohort_conditions or {}),
         cohort_names=frozenset(scheme.cohort.values if scheme.cohort is not None else ()),
+        imputations=imputations,
         stages=checked.result.stages,
         bound_sources={
             **dict.fromkeys(checked.result.stages.own, "score"),

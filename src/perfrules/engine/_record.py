@@ -22,6 +22,7 @@ from perfrules.trace import (
     Gap,
     Grade,
     Rank,
+    Unranked,
 )
 
 __all__ = ["VERSION", "RecordParts", "decimal_of"]
@@ -54,9 +55,11 @@ class RecordParts:
         "cohort_key",
         "cohort_values",
         "facts",
+        "imputed",
         "out",
         "plan",
         "rank",
+        "unranked",
         "want_trace",
     )
 
@@ -78,6 +81,10 @@ class RecordParts:
         self.out = out
         self.want_trace = want_trace
         self.cohort_key: str | None = None
+        #: Why the ranking left the unit out for want of data (``min_available``).
+        self.unranked: Unranked | None = None
+        #: The inputs imputed for it (set with its cohort, when the scheme imputes).
+        self.imputed: tuple[str, ...] = ()
         self.cohort_values: tuple[CohortValue, ...] | None = None
         if cohort is not None:
             self.cohort_key, self.cohort_values = cohort
@@ -88,7 +95,9 @@ class RecordParts:
         """The unit's cohort, its values and its rank (``None``: scored alone)."""
         if self.cohort_values is None:
             return None
-        return CohortTrace(self.cohort_key, self.cohort_values, self.rank)
+        return CohortTrace(
+            self.cohort_key, self.cohort_values, self.rank, self.unranked, self.imputed
+        )
 
     # --- the result's parts --------------------------------------------------------------
     def total_exact(self) -> Fraction:

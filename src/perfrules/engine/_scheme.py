@@ -26,6 +26,7 @@ from perfrules.engine._cohort import (
 from perfrules.engine._cohorts import Cohorts, shared_of
 from perfrules.engine._general import GeneralPath, Unit
 from perfrules.engine._grading import gap_for, grade_of, loss_order
+from perfrules.engine._impute import DataGaps, data_gaps, unranked
 from perfrules.engine._kernel import EMPTY, build_kernel
 from perfrules.engine._plan import Plan, build_plan
 from perfrules.engine._stages import Stage, Staged, stage_scheme
@@ -36,12 +37,12 @@ from perfrules.expressions import Value
 from perfrules.facts import Facts
 from perfrules.model import Scheme
 from perfrules.rules import checked
-from perfrules.trace import Gap, Grade, Rank, Result
+from perfrules.trace import Gap, Grade, Rank, Result, Unranked
 
 if TYPE_CHECKING:
     from perfrules.engine._columns import Arrays, ColumnarPlan
 
-__all__ = ["CompiledScheme", "Unit"]  # Unit: from _general, where it lives
+__all__ = ["CompiledScheme", "Unit", "with_weights"]  # Unit: from _general, where it lives
 
 _RESERVED_FACTS: Final = frozenset({"override", "na", "note"})
 _FACT_TABLE_KEYS: Final = frozenset({"value", "text", "level", "share", "note"})
@@ -129,18 +130,9 @@ class CompiledScheme:
             ...
             perfrules.errors.FactsError: ...
         """
-        if isinstance(facts, Facts):
-            source, indicators, shared = facts, facts.indicators, facts.shared
-        elif "indicators" in facts or "shared" in facts:
-            source, indicators, shared = (
-                None,
-                facts.get("indicators", EMPTY),
-                facts.get("shared", EMPTY),
-            )
-        else:
-            source, indicators, shared = None, facts, EMPTY
+        source, indicators, shared = _parts(facts)
         binding = None
-        if cohort is not None or self.plan.cohort_names:
+        if cohort is not None or self.plan.cohort_names or self.plan.imputations:
             shared, binding = self.cohorts.bind(source, indicators, shared, cohort)
         if self.plan.stages.own:
             shared = self._own_scores(facts, shared, cohort)
@@ -148,7 +140,10 @@ class CompiledScheme:
         unit = out[0]
         if unit is not None and unit.diagnostics:
             raise FactsError(unit.diagnostics)
-        return Result.lazy(Evaluation(self.plan, facts, out, trace, binding))
+        evaluation = Evaluation(self.plan, facts, out, trace, binding)
+        if binding is not None and self.imputes:  # scored with its cohort: say what was imputed
+            evaluation.imputed = self.data_gaps(facts, cohort).imputed
+        return Result.lazy(evaluation)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -227,15 +222,51 @@ class CompiledScheme:
             found = self.plan.cache.setdefault("columnar", columnar_plan(self.plan, self.types))
         return cast("ColumnarPlan", found)
 
-    def score_columns(self, inputs: Mapping[int, Mapping[str, Any]], regular: Any) -> Arrays:
+    def score_columns(
+        self,
+        inputs: Mapping[int, Mapping[str, Any]],
+        regular: Any,
+        *,
+        weights: Mapping[str, Decimal] | None = None,
+    ) -> Arrays:
         """The regular rows of a table scored as arrays (:func:`score_arrays`).
 
         *inputs* hold each indicator's operands read in the lookup order; *regular* the rows
         whose every cell was read plainly. Needs the ``frame`` extra.
-        """
-        from perfrules.engine._columns import score_arrays  # noqa: PLC0415 - frame extra
 
-        return score_arrays(self.columnar(), inputs, regular)
+        With *weights* (by group or indicator id) the rows are scored under those weights
+        instead of the declared ones: the scheme with them (:func:`with_weights`) is
+        checked as any scheme is (``RuleFileError`` when they break a sum) and scored as
+        arrays without generating its scalar scorer. The operands are the same (no input
+        depends on a weight); ``scores`` and ``scales`` stay by this scheme's node index.
+
+        Raises:
+            ValueError: the scheme is not scored as arrays (:meth:`columnar`).
+        """
+        from perfrules.engine._columns import (  # noqa: PLC0415 - frame extra
+            Arrays,
+            columnar_plan,
+            score_arrays,
+        )
+
+        if weights is None:
+            return score_arrays(self.columnar(), inputs, regular)
+        plan = build_plan(checked(with_weights(self.scheme, weights)))
+        columnar = columnar_plan(plan, self.types)
+        if not columnar.vectorised:
+            raise ValueError(columnar.reason)
+        # The same tree: node by node through the ids (the order of siblings is the same
+        # when the scheme keeps its rule file, but an id is what names a node).
+        theirs = {0: 0} | {i: plan.by_id[self.plan.nodes[i].id] for i in self.plan.by_id.values()}
+        ours = {j: i for i, j in theirs.items()}
+        got = score_arrays(columnar, {theirs[i]: ops for i, ops in inputs.items()}, regular)
+        return Arrays(
+            got.regular,
+            {ours[j]: values for j, values in got.scores.items()},
+            {ours[j]: places for j, places in got.scales.items()},
+            got.total,
+            got.band,
+        )
 
     def cohort_values(self, units: Iterable[Facts | Mapping[str, Any]]) -> CohortValues:
         """The first pass of cohort scoring: every cohort's values over *units*.
@@ -310,13 +341,23 @@ class CompiledScheme:
                 results.append(self.evaluate(facts, trace=explained, cohort=cohort))
             except FactsError as exc:
                 results.append(exc)
-        if self.scheme.ranking is not None:
+        ranking = self.scheme.ranking
+        if ranking is not None and ranking.min_available is not None:
+            for facts, result in zip(listed, results, strict=True):
+                if isinstance(result, FactsError):
+                    continue
+                evaluation = result._source  # noqa: SLF001 - our own result
+                assert isinstance(evaluation, Evaluation)  # noqa: S101
+                evaluation.unranked = self.unranked(self.data_gaps(facts, cohort))
+        if ranking is not None:
             rows = []
             for position, (facts, result) in enumerate(zip(listed, results, strict=True)):
                 if isinstance(result, FactsError):
                     continue
                 evaluation = result._source  # noqa: SLF001 - our own result
                 assert isinstance(evaluation, Evaluation)  # noqa: S101
+                if evaluation.unranked is not None:
+                    continue  # too little of its data given ([ranking] min_available)
                 keys = self.rank_keys(shared_of(facts), partial(self.exact_score, result))
                 if keys is not None:
                     name = unit_name(facts, position)
@@ -326,6 +367,31 @@ class CompiledScheme:
                 assert isinstance(ranked, Evaluation)  # noqa: S101
                 ranked.rank = placed
         return results
+
+    @property
+    def imputes(self) -> bool:
+        """Whether any input is imputed when missing (a value, or from the other units)."""
+        return any(declared.impute is not None for declared in self.scheme.inputs.values())
+
+    def data_gaps(
+        self, facts: Facts | Mapping[str, Any], cohort: CohortValues | None = None
+    ) -> DataGaps:
+        """What a unit's facts lack: the inputs imputed for it, how many indicators it gave.
+
+        *cohort* are the values of the units scored with it (an input imputed from them
+        counts as imputed only when its cohort has a value for it). Every shape asks this,
+        for the ``imputed`` column and ``[ranking] min_available``.
+        """
+        _, indicators, shared = _parts(facts)
+        pooled: Container[str] = ()
+        if cohort is not None and self.plan.imputations and isinstance(shared, Mapping):
+            key = self.cohorts.key(shared, Unit(None))
+            pooled = self.cohorts.imputations_of(shared, key, cohort)
+        return data_gaps(self.plan, self.general.marks_missing, indicators, shared, pooled)
+
+    def unranked(self, gaps: DataGaps) -> Unranked | None:
+        """Why ``[ranking] min_available`` leaves out a unit with *gaps* (``None``: not)."""
+        return unranked(self.plan, gaps)
 
     def rank_keys(
         self, shared: Mapping[str, Any], score: Callable[[str | None], Fraction | None]
@@ -352,6 +418,17 @@ class CompiledScheme:
         *ties* (``competition``, ``dense``, ``ordinal``) replaces the scheme's tie rule.
         """
         return self.cohorts.rank(rows, ties)
+
+    def rank_positions(self, keys: Sequence[Any], missing: Sequence[Any], cohorts: Any) -> Any:
+        """The positions :meth:`rank` gives rows whose key values are integer arrays.
+
+        For a shape that ranks the same units many times: *keys* hold one integer array per
+        ranking key whose order and equalities are the exact values' (a score as an integer
+        over its power of ten), *missing* flags the missing values, *cohorts* numbers each
+        row's cohort. Rows in the order :meth:`rank` takes them; the answer is a numpy array
+        of their positions. Needs the ``frame`` extra.
+        """
+        return self.cohorts.rank_positions(keys, missing, cohorts)
 
     def cohort_key(self, shared: Mapping[str, Any], unit: Problems) -> str | None:
         """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort).
@@ -504,3 +581,28 @@ class CompiledScheme:
 def _exact(value: Decimal | None) -> Fraction | None:
     """A score of a result made of plain values, as exact as its Decimal allows."""
     return None if value is None else from_decimal(value)
+
+
+def with_weights(scheme: Scheme, weights: Mapping[str, Decimal]) -> Scheme:
+    """A copy of *scheme* whose groups and indicators in *weights* (by id) weigh those.
+
+    Nothing is checked here: compiling the copy checks it as any scheme is checked.
+    """
+    groups = {
+        k: g.model_copy(update={"weight": weights[k]}) if k in weights else g
+        for k, g in scheme.groups.items()
+    }
+    indicators = {
+        k: i.model_copy(update={"weight": weights[k]}) if k in weights else i
+        for k, i in scheme.indicators.items()
+    }
+    return scheme.model_copy(update={"groups": groups, "indicators": indicators})
+
+
+def _parts(facts: Facts | Mapping[str, Any]) -> tuple[Facts | None, Any, Any]:
+    """A unit's facts as :meth:`CompiledScheme.evaluate` reads them: source, indicators, shared."""
+    if isinstance(facts, Facts):
+        return facts, facts.indicators, facts.shared
+    if "indicators" in facts or "shared" in facts:
+        return None, facts.get("indicators", EMPTY), facts.get("shared", EMPTY)
+    return None, facts, EMPTY

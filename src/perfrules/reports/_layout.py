@@ -276,6 +276,8 @@ def cohort_lines(trace: Trace, lang: Lang) -> list[str]:
                 source="" if value.unit is None else ui("cohort.source", lang, unit=value.unit),
             )
         )
+    if cohort.unranked is not None:
+        lines.append(cohort.unranked.text(lang))
     rank = cohort.rank
     if rank is None:
         return lines

@@ -315,6 +315,7 @@ def check_settings(scheme: Scheme) -> Iterator[Diagnostic]:
                 ("inputs", name, "scale"),
                 {"input": name, "scale": declared.scale or ""},
             )
+    yield from _check_imputation(scheme)
     for name in scheme.formulas:
         yield from _check_name(("formulas", name), name)
     for scale_id, scale in scheme.scales.items():
@@ -346,6 +347,70 @@ def check_settings(scheme: Scheme) -> Iterator[Diagnostic]:
     for indicator_id, indicator in scheme.indicators.items():
         for name in indicator.params:
             yield from _check_name(("indicators", indicator_id, "params", name), name)
+
+
+_TYPES_ZH: Final = {"level": "定性档次", "bool": "是否型"}
+
+
+def _check_imputation(scheme: Scheme) -> Iterator[Diagnostic]:
+    """``impute`` on number inputs only, a group method with its group, ``min_available``."""
+    for name, declared in scheme.inputs.items():
+        impute = declared.impute
+        if impute is None:
+            continue
+        path: KeyPath = ("inputs", name, "impute")
+        if declared.type != "number":
+            yield Diagnostic(
+                "PR245",
+                path,
+                {
+                    "input": name,
+                    "type": f"{declared.type} input",
+                    "type_zh": _TYPES_ZH.get(declared.type, declared.type),
+                },
+            )
+            continue
+        if isinstance(impute, Decimal | int):
+            continue
+        method, by = (impute, None) if isinstance(impute, str) else (impute.method, impute.by)
+        if method.startswith("group") and not by:
+            example = f'impute = {{ method = "{method}", by = "region" }}'
+            yield Diagnostic(
+                "PR246",
+                path,
+                {
+                    "input": name,
+                    "detail": f"{method} needs the shared fact naming the group: {example}",
+                    "detail_zh": f"{method} 需要指明分组所依据的共享事实：{example}",
+                },
+            )
+        elif method.startswith("cohort") and by is not None:
+            yield Diagnostic(
+                "PR246",
+                (*path, "by"),
+                {
+                    "input": name,
+                    "detail": f"{method} is taken over the whole cohort: drop by, or use "
+                    f"group_{method.partition('_')[2]}",
+                    "detail_zh": f"{method} 取自整个群体：请删去 by，或改用 "
+                    f"group_{method.partition('_')[2]}",
+                },
+            )
+        elif by is not None and by == name:
+            yield Diagnostic(
+                "PR246",
+                (*path, "by"),
+                {
+                    "input": name,
+                    "detail": "the group cannot be named by the fact being imputed",
+                    "detail_zh": "分组不能由被插补的事实本身确定",
+                },
+            )
+    ranking = scheme.ranking
+    if ranking is not None and ranking.min_available is not None:
+        share = ranking.min_available
+        if not 0 < share <= 1:
+            yield Diagnostic("PR247", ("ranking", "min_available"), {"value": _num(share)})
 
 
 def _check_name(path: KeyPath, name: str) -> Iterator[Diagnostic]:

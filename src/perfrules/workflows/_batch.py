@@ -532,7 +532,7 @@ def score_batch(
     *traced* names the one unit whose trace is kept (the others are scored without one),
     whatever *trace* says.
     """
-    if compiled.scheme.cohort is not None or compiled.scheme.ranking is not None:
+    if compiled.plan.has_cohort:
         return _score_cohort(compiled, source, trace=trace, progress=progress, traced=traced)
     units: list[UnitResult] = []
     for unit, facts, _ in read_units(source, compiled):
@@ -594,6 +594,10 @@ def _cohort_columns(compiled: CompiledScheme) -> list[str]:
         if scheme.cohort.group_by is not None:
             columns.append(scheme.cohort.group_by)
         columns.extend(scheme.cohort.values)
+    if compiled.imputes and compiled.plan.has_cohort:
+        columns.append("imputed")  # the inputs imputed for the unit
+    if scheme.ranking is not None and scheme.ranking.min_available is not None:
+        columns.append("unranked")  # why the unit is not ranked
     return [*columns, "rank"] if scheme.ranking is not None else columns
 
 
@@ -609,6 +613,11 @@ def _cohort_cells(result: Result, columns: list[str]) -> list[str]:
         elif index == len(columns) - 1 and column == "rank":
             rank = result.rank
             cells.append("" if rank is None else rank.shown)
+        elif column == "imputed":
+            cells.append("" if cohort is None else " ".join(cohort.imputed))
+        elif column == "unranked":
+            why = None if cohort is None else cohort.unranked
+            cells.append("" if why is None else why.text("en"))
         else:  # the cohort's key (the group_by fact)
             cells.append("" if cohort is None or cohort.cohort is None else cohort.cohort)
     return cells
@@ -616,7 +625,7 @@ def _cohort_cells(result: Result, columns: list[str]) -> list[str]:
 
 def _cohort_json(result: Result, compiled: CompiledScheme) -> dict[str, Any]:
     """The cohort values and rank of a JSONL line without a trace (none for other schemes)."""
-    if compiled.scheme.cohort is None and compiled.scheme.ranking is None:
+    if not compiled.plan.has_cohort:
         return {}
     cohort = result.cohort
     rank = result.rank
@@ -802,7 +811,11 @@ def _write_xlsx(
     ranking = compiled.scheme.ranking
     marked = ranking is not None and bool(ranking.shared_mark)
     # A rank with a shared mark (=5) is text, as published.
-    numeric = {c for c in extra if c != group_by and not (marked and c == "rank")}
+    numeric = {
+        c
+        for c in extra
+        if c not in (group_by, "imputed", "unranked") and not (marked and c == "rank")
+    }
     _append(summary, ["unit", "total", "grade", *ids, *extra], bold=True)
     for unit in outcome.units:
         if unit.result is None:

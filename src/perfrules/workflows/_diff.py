@@ -18,6 +18,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from perfrules._numbers import format_number
 from perfrules._outcomes import Change, Mover, Movers, ScoreChange, WhatIf
 from perfrules.engine import CompiledScheme
@@ -55,6 +57,7 @@ _INDICATOR_KEYS = (
     "counted",
 )
 _GROUP_KEYS = ("weight", "places", "counted")
+_INPUT_KEYS = ("type", "label", "scale", "impute", "description")
 _COHORT_VALUE_KEYS = ("label", "stat", "of", "where", "percentile")
 
 
@@ -65,6 +68,8 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, Decimal | Fraction):
         return format_number(Fraction(value))
+    if isinstance(value, BaseModel):  # a table of a rule file: impute = { method, by }
+        value = value.model_dump(exclude_none=True)
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{k} = {_text(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
@@ -138,7 +143,7 @@ def diff_schemes(old: Scheme, new: Scheme) -> list[Change]:
     new_bands = {b.label: b for b in new.bands}
     out += _table("bands", old_bands, new_bands, ("min", "max", "label_en"))
     out += _table("formulas", old.formulas, new.formulas, None)
-    out += _table("inputs", old.inputs, new.inputs, None)
+    out += _table("inputs", old.inputs, new.inputs, _INPUT_KEYS)
     out += _table("scales", old.scales, new.scales, None)
     out += _table("groups", old.groups, new.groups, _GROUP_KEYS)
     # An indicator without a formula takes the default: compare the formula it really uses.
@@ -222,7 +227,7 @@ def _ranking(old: Scheme, new: Scheme) -> list[Change]:
     keys_after = ", ".join(f"{k.by} {k.order}" for k in after.keys)
     if keys_before != keys_after:
         out.append(Change("changed", "ranking", "keys", "keys", keys_before, keys_after))
-    for key in ("ties", "where", "label", "shared_mark"):
+    for key in ("ties", "where", "label", "shared_mark", "min_available"):
         a, b = getattr(before, key), getattr(after, key)
         if a != b:
             out.append(Change("changed", "ranking", key, key, _text(a), _text(b)))

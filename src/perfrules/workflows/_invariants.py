@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from perfrules._numbers import ROUNDING, format_number, to_fraction
-from perfrules.engine import CohortValues, CompiledScheme, compile_scheme
+from perfrules.engine import CohortValues, CompiledScheme, compile_scheme, imputed_name
 from perfrules.errors import ExpressionError, FactsError, PerfrulesError, RuleFileError
 from perfrules.expressions import safe_eval
 from perfrules.facts import Facts
@@ -61,8 +61,8 @@ class Violation:
 
     Attributes:
         invariant: ``weights``, ``bands``, ``scheme``, ``scores``, ``bounds``, ``aggregation``,
-            ``grade``, ``determinism``, ``exactness``, ``fast_path``, ``monotonic`` or
-            ``double_rounding``.
+            ``grade``, ``determinism``, ``exactness``, ``fast_path``, ``monotonic``,
+            ``double_rounding``, ``cohort``, ``imputation`` or ``ranking``.
         node: the id of the node concerned, if any.
         message: what is wrong, in plain words.
     """
@@ -483,8 +483,68 @@ def cohort_violations(
                         f"should be {_shown(want)}, the engine gave {_shown(value)}",
                     )
                 )
+    out += _imputation_violations(compiled, units, results, by_cohort)
     out += _rank_violations(compiled, units, results, names)
     return out
+
+
+def _imputation_violations(
+    compiled: CompiledScheme,
+    units: Sequence[Mapping[str, Any]],
+    results: Sequence[Result | FactsError],
+    by_cohort: Mapping[str | None, list[int]],
+) -> list[Violation]:
+    """Each imputed value a scored unit lists is the mean or median recomputed here.
+
+    Over the units of its cohort that give the fact (a readable number, not a marker),
+    those of its own group when the group gives it, else all of them.
+    """
+    out: list[Violation] = []
+    markers = {m.strip().lower() for m in compiled.scheme.defaults.missing_markers}
+    for name, (stat, by) in compiled.plan.imputations.items():
+        for cohort_key, members in by_cohort.items():
+            picked = [p for p in range(len(units)) if _key_of(compiled, units[p]) == cohort_key]
+            given: list[tuple[Fraction, str | None]] = []
+            for p in picked:
+                shared = _plain(units[p])["shared"]
+                value = _given_number(shared.get(name), markers)
+                if value is not None:
+                    group = shared.get(by) if by is not None else None
+                    given.append((value, None if group is None else str(group).strip()))
+            for position in members:
+                result = results[position]
+                assert not isinstance(result, FactsError)  # noqa: S101
+                assert result.cohort is not None  # noqa: S101
+                shared = _plain(units[position])["shared"]
+                mine = None if by is None or shared.get(by) is None else str(shared[by]).strip()
+                group = [v for v, g in given if mine and g == mine]
+                want = _statistic(stat, group or [v for v, _ in given], None)
+                got = next(
+                    (v.value for v in result.cohort.values if v.name == imputed_name(name)), None
+                )
+                if got != want:
+                    out.append(
+                        Violation(
+                            "imputation",
+                            name,
+                            f"unit {_unit_of(units[position], position)}: the {stat} of "
+                            f"{name} should be {_shown(want)}, the engine imputed {_shown(got)}",
+                        )
+                    )
+    return out
+
+
+def _given_number(raw: Any, markers: set[str]) -> Fraction | None:
+    """A shared fact as a number, or ``None`` when absent, a marker or not a number."""
+    if raw is None:
+        return None
+    raw = _value_of(raw)
+    if isinstance(raw, str) and raw.strip().lower() in markers:
+        return None
+    try:
+        return to_fraction(raw, strict=True)
+    except (ValueError, TypeError, ArithmeticError):
+        return None
 
 
 def _unit_of(facts: Mapping[str, Any], position: int) -> str:

@@ -66,6 +66,10 @@ def league_table(
         )
         if rank is None:
             unranked_rows.append((-result.total_exact, position, row))
+            short = None if result.cohort is None else result.cohort.unranked
+            if short is not None:  # too little data given: the share it gave, the one asked
+                asked = format_number(short.min_available * 100)
+                unranked.append((unit.unit, f"{short.given}/{short.of} < {asked}%"))
         else:
             ranked.append((rank.position, position, row))
     ranking = compiled.scheme.ranking

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from perfrules._numbers import NumberFormatError, format_number, to_fraction
 from perfrules._reading import regular_file
-from perfrules.engine import CompiledScheme, compile_scheme
+from perfrules.engine import CompiledScheme, compile_scheme, imputed_name
 from perfrules.errors import Diagnostic, FactsError, PerfrulesError, RuleFileError
 from perfrules.facts import Facts, load_facts
 from perfrules.rules import (
@@ -487,11 +487,12 @@ def run_cases(pack_path: str | Path, keyword: str | None = None) -> tuple[Pack, 
             if keyword and not _matches(keyword, case, case_file):
                 continue
             line = source_map.position(("case", index))[0]
-            if case.facts is not None and compiled.plan.cohort_names:
+            taken = compiled.plan.cohort_names | {
+                imputed_name(n) for n in compiled.plan.imputations
+            }
+            if case.facts is not None and taken:
                 alone = Diagnostic(
-                    "PR234",
-                    ("case", index, "facts"),
-                    {"names": ", ".join(sorted(compiled.plan.cohort_names))},
+                    "PR234", ("case", index, "facts"), {"names": ", ".join(sorted(taken))}
                 )
                 placed = _placed([alone], source_map, str(case_file))[0]
                 results.append(_failed(case_file, line, case, [placed]))

@@ -4,11 +4,13 @@ Every sample is a whole weight set that passes the scheme's own checks: integer
 perturbations (in hundredths of a percent) are drawn with ``random.Random(seed)``, each
 group's counted children are rescaled so they keep the group's weight (the top ones keep
 their sum), and the results are rounded to a fixed number of places with the remainder
-given by the largest-remainder method, so every sum is exact. Each variant is a copy of the
-scheme (``model_copy``), compiled and scored exactly by the library (:func:`score_table`'s
-arrays, cohorts and the engine's ranking). Nothing here ranks: the ranks are the scheme's
-``[ranking]`` (a scheme without one is ranked by total, highest first, competition ties,
-through the same engine).
+given by the largest-remainder method, so every sum is exact. Each variant is the scheme
+with those weights (``with_weights``), checked and scored exactly by the library: the
+units' facts are read once and each weight set scored by the engine's array scorer
+(:class:`_Columns`), or, for a scheme that scorer does not take, compiled and scored in
+full (:class:`_Exact`); both give the same totals and ranks. Nothing here ranks: the ranks
+are the scheme's ``[ranking]`` through the engine's ranking (a scheme without one is ranked
+by total, highest first, competition ties).
 
 Which weight moves a unit most is measured one at a time: each weight is set to its low
 and to its high setting (its declared range, or ``±vary %``) while its siblings absorb the
@@ -21,29 +23,38 @@ Needs the ``frame`` extra (numpy, pyarrow, narwhals); imported only when used.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import pyarrow as pa
 
 from perfrules._numbers import format_number
-from perfrules.engine import CohortValues, CompiledScheme, compile_scheme
+from perfrules.engine import CohortValues, CompiledScheme, compile_scheme, with_weights
 from perfrules.errors import Diagnostic
 from perfrules.model import Group, Indicator, Ranking, RankKey, Scheme
 from perfrules.workflows._stream import read_chunks
 from perfrules.workflows._table import (
     TABLE_SOURCE,
+    Chunk,
+    Ints,
+    _gaps,
+    _shared_rows,
     all_cohort_values,
+    prepare_chunk,
     rank_rows,
     readable_table,
     score_chunk,
 )
+
+if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
+    from perfrules.engine import Arrays
 
 __all__ = [
     "MIN_PLACES",
@@ -199,16 +210,22 @@ class Sensitivity:
 # --- the weight tree ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Tree:
-    """The counted weights of a scheme: each node's children, in the scheme's order."""
+    """The weights that weigh in a scheme: each node's children, in the scheme's order.
+
+    A counted node weighs in; so do the children of a group shown but not counted whose
+    score a later pass reads (the weighted sum of a "best = 100" index): that group keeps
+    its weight (a root of its own, in *roots*) and its children share it.
+    """
 
     weights: dict[str, Fraction]
     declared: dict[str, Decimal]
     names: dict[str, str]
     children: dict[str | None, list[str]]
     order: list[str]
+    roots: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, scheme: Scheme) -> _Tree:
+    def of(cls, scheme: Scheme, read: Collection[str] = ()) -> _Tree:
         weights: dict[str, Fraction] = {}
         declared: dict[str, Decimal] = {}
         names: dict[str, str] = {}
@@ -217,15 +234,21 @@ class _Tree:
             *scheme.groups.items(),
             *scheme.indicators.items(),
         ]
+        roots = tuple(
+            node_id
+            for node_id, group in scheme.groups.items()
+            if not group.counted and node_id in read
+        )
         for node_id, node in nodes:
-            if not node.counted:
+            if not node.counted and node_id not in roots:
                 continue
             weights[node_id] = Fraction(node.weight)
             declared[node_id] = node.weight
             names[node_id] = node.name or node_id
-            children.setdefault(node.parent, []).append(node_id)
-        order = [node_id for node_id, _ in nodes if node_id in weights]
-        return cls(weights, declared, names, children, order)
+            if node.counted:
+                children.setdefault(node.parent, []).append(node_id)
+        order = [node_id for node_id, _ in nodes if node_id in weights and node_id not in roots]
+        return cls(weights, declared, names, children, order, roots)
 
     def total(self) -> Fraction:
         return sum((self.weights[k] for k in self.children.get(None, [])), Fraction(0))
@@ -265,6 +288,7 @@ def _assign(
     """
     out: dict[str, int] = {}
     todo: list[tuple[str | None, int]] = [(None, int(tree.total() * scale))]
+    todo += [(root, int(tree.weights[root] * scale)) for root in tree.roots]
     while todo:
         parent, target = todo.pop()
         kids = tree.children.get(parent, [])
@@ -314,7 +338,7 @@ def perturbed_weights(
     Raises:
         SensitivityError: the ranges cannot be met (after many draws).
     """
-    tree = _Tree.of(scheme)
+    tree = _Tree.of(scheme, compile_scheme(scheme).plan.stages.known_after)
     digits = _sample_places(scheme, ranges) if places is None else places
     return _draw(tree, rng, _steps(vary), {r.id: r for r in ranges}, digits)
 
@@ -372,8 +396,12 @@ def _check_ranges(tree: _Tree, ranges: Sequence[WeightRange]) -> None:
 
 
 # --- scoring the variants -----------------------------------------------------------------
-#: What a worker process keeps: the scheme and the table, sent once.
+#: A weight set's ranks: one per row, 0 where the row is not ranked.
+Ranks = np.ndarray[Any, Any]
+#: What a worker process keeps: the scorer of every weight set, made once.
 _STATE: dict[str, Any] = {}
+#: Past this magnitude a key is kept as a Python integer (numpy's int64 stops at 2**63).
+_WIDE: Final = 2**62
 
 
 def _ranked_scheme(scheme: Scheme) -> tuple[Scheme, str]:
@@ -388,44 +416,213 @@ def _ranked_scheme(scheme: Scheme) -> tuple[Scheme, str]:
     return scheme.model_copy(update={"ranking": ranking}), how
 
 
-def _with_weights(scheme: Scheme, weights: Mapping[str, Decimal]) -> Scheme:
-    groups = {
-        k: g.model_copy(update={"weight": weights[k]}) if k in weights else g
-        for k, g in scheme.groups.items()
-    }
-    indicators = {
-        k: i.model_copy(update={"weight": weights[k]}) if k in weights else i
-        for k, i in scheme.indicators.items()
-    }
-    return scheme.model_copy(update={"groups": groups, "indicators": indicators})
-
-
-def _ranks_of(
-    scheme: Scheme, table: pa.Table, values: CohortValues | None, weights: Mapping[str, Decimal]
-) -> list[int | None]:
-    """Every row's rank under *weights*.
+class _Exact:
+    """Every weight set the full way: a compiled copy, the table scorer, the ranking.
 
     This is ``score_arrow`` with the cohort values taken once: they are read from the
-    facts, which no weight changes.
+    facts, which no weight changes. The path of schemes the array scorer does not take,
+    and of schemes with values over scores, which move with the weights: *values*
+    ``None`` takes them again for each weight set.
     """
-    compiled = compile_scheme(_with_weights(scheme, weights))
-    chunk = score_chunk(compiled, table, values)
-    ranks = rank_rows(compiled, chunk.rankable)
-    return [ranks[r].position if r in ranks else None for r in range(table.num_rows)]
+
+    def __init__(self, scheme: Scheme, table: pa.Table, values: CohortValues | None) -> None:
+        self.scheme, self.table, self.values = scheme, table, values
+
+    def __call__(self, weights: Mapping[str, Decimal]) -> Ranks:
+        compiled = compile_scheme(with_weights(self.scheme, weights))
+        values = self.values
+        if values is None and compiled.plan.has_cohort:
+            values = all_cohort_values(compiled, lambda: [self.table])
+        chunk = score_chunk(compiled, self.table, values)
+        ranks = rank_rows(compiled, chunk.rankable)
+        out = np.zeros(self.table.num_rows, dtype=np.int32)
+        for row, placed in ranks.items():
+            out[row] = placed.position
+        return out
 
 
-def _init_worker(scheme: Scheme, table: pa.Table, values: CohortValues | None) -> None:
-    _STATE["scheme"], _STATE["table"], _STATE["values"] = scheme, table, values
+@dataclass(frozen=True)
+class _Sample:
+    """One weight set scored: every row's total and rank.
+
+    ``totals`` are integers over ``scale`` where ``scored`` (the rows that scored);
+    ``ranks`` are positions, 0 for a row not ranked.
+    """
+
+    totals: Any
+    scale: int
+    scored: Any
+    ranks: Ranks
 
 
-def _worker_ranks(weights: Mapping[str, Decimal]) -> list[int | None]:
-    return _ranks_of(_STATE["scheme"], _STATE["table"], _STATE["values"], weights)
+class _Columns:
+    """Every weight set scored as arrays, each unit's facts read once.
+
+    No input depends on a weight, so the table is read once (:func:`prepare_chunk`: each
+    column parsed, each indicator's operands resolved), and so are the ranking's ``where``
+    and the keys read from shared facts (each replaced by the position of its exact value
+    among the distinct ones: an integer with the same order and the same ties). A weight
+    set is then scored by the engine's array scorer under those weights
+    (``score_columns(weights=...)``: the re-weighted scheme is checked, not regenerated),
+    and the rows it does not take on this weight set (a missing fact, a score above its
+    weight without ``clamp``, ...) the full way, compiled copy and all. The ranks are the engine's
+    ranking of the exact scores as integers over their power of ten
+    (``rank_positions``). ``tests/test_sensitivity_fast.py`` holds it equal to
+    :class:`_Exact` on generated schemes and tables.
+    """
+
+    def __init__(self, compiled: CompiledScheme, table: pa.Table, values: CohortValues) -> None:
+        self.compiled, self.table = compiled, table
+        plan = compiled.plan
+        ranking = compiled.scheme.ranking
+        assert ranking is not None  # noqa: S101 - _ranked_scheme gave it one
+        n = table.num_rows
+        self.ready = ready = prepare_chunk(compiled, table, values)
+        cohort = ready.cohort
+        assert cohort is not None  # noqa: S101 - a ranking scores units together
+        # Rows never scored, whatever the weights: left out of the cohort values, or
+        # refused for a shared fact nothing reads.
+        self.never = ready.refused.copy()
+        self.never[list(cohort[2])] = True
+        # The cohort values for the rows taken the full way (those left out never are).
+        self.values = CohortValues(values.by_cohort, values.units)
+        named: dict[str | None, int] = {}
+        self.cohorts = np.array(
+            [named.setdefault(k, len(named)) for k in cohort[1]], dtype=np.int64
+        )
+        shared = _shared_rows(ready.columns, plan.cohort_reads, n)
+        probes = [compiled.rank_keys(facts, _unscored) for facts in shared]
+        self.takes = np.array([p is not None for p in probes], dtype=np.bool_)
+        # A unit below [ranking] min_available is never ranked, whatever the weights.
+        gaps = _gaps(compiled, ready.columns, ready.names, values, n)
+        if gaps is not None:
+            self.takes &= np.array([compiled.unranked(g) is None for g in gaps], dtype=np.bool_)
+        #: Per key: the node whose score it is (0: the total), or None for a shared fact.
+        self.nodes: list[int | None] = []
+        self.fixed: dict[int, tuple[Ints, Ints]] = {}
+        for k, key in enumerate(ranking.keys):
+            if key.by == "total" or key.by in plan.by_id:
+                self.nodes.append(0 if key.by == "total" else plan.by_id[key.by])
+                continue
+            self.nodes.append(None)
+            column = [None if p is None else p[k] for p in probes]
+            order = {v: i for i, v in enumerate(sorted({v for v in column if v is not None}))}
+            codes = np.array([0 if v is None else order[v] for v in column], dtype=np.int64)
+            self.fixed[k] = (codes, np.array([v is None for v in column], dtype=np.bool_))
+
+    def __call__(self, weights: Mapping[str, Decimal]) -> Ranks:
+        return self.sample(weights).ranks
+
+    def sample(self, weights: Mapping[str, Decimal]) -> _Sample:
+        """Every row's total and rank under *weights*."""
+        compiled, ready = self.compiled, self.ready
+        n = self.table.num_rows
+        arrays = compiled.score_columns(ready.inputs, ready.regular, weights=weights)
+        regular = arrays.regular & ~ready.refused
+        ranked = regular & self.takes
+        scored = regular.copy()
+        totals = arrays.scores[0]
+        keys: list[Ints] = []
+        missing: list[Ints] = []
+        for k, node in enumerate(self.nodes):
+            if node is None:
+                keys.append(self.fixed[k][0])
+                missing.append(self.fixed[k][1])
+            else:
+                keys.append(arrays.scores[node])
+                missing.append(np.zeros(n, dtype=np.bool_))
+        rest = np.flatnonzero(~regular & ~self.never)
+        if rest.size:
+            chunk = self._long_way(weights, rest)
+            scored[rest] = chunk.scored
+            assert chunk.scale is not None  # noqa: S101 - the array scorer needs a rounded total
+            totals = _placed(totals, rest[chunk.scored], chunk.totals[chunk.scored].tolist())
+            # Their keys as the integers the other rows' keys are: exact over the same scale.
+            rows = [int(rest[row]) for row, _, _, _ in chunk.rankable]
+            ranked[rows] = True
+            for k, node in enumerate(self.nodes):
+                if node is None:
+                    continue
+                scale = 10 ** arrays.scales[node]
+                given = [values[k] for _, _, values, _ in chunk.rankable]
+                whole = [None if v is None else v * scale for v in given]
+                if any(v is not None and v.denominator != 1 for v in whole):
+                    taken = regular & self.takes
+                    return self._by_fractions(arrays, taken, chunk, rest, (totals, scored))
+                keys[k] = _placed(keys[k], rows, [0 if v is None else int(v) for v in whole])
+                missing[k] = missing[k].copy()
+                missing[k][rows] = [v is None for v in whole]
+        at = np.flatnonzero(ranked)
+        positions = compiled.rank_positions(
+            [key[at] for key in keys], [flags[at] for flags in missing], self.cohorts[at]
+        )
+        ranks = np.zeros(n, dtype=np.int32)
+        ranks[at] = positions
+        return _Sample(totals, 10 ** arrays.scales[0], scored, ranks)
+
+    def _long_way(self, weights: Mapping[str, Decimal], rows: Ints) -> Chunk:
+        """The rows the array scorer did not take, scored by a compiled copy."""
+        compiled = compile_scheme(with_weights(self.compiled.scheme, weights))
+        return score_chunk(compiled, self.table.take(pa.array(rows)), self.values)
+
+    def _by_fractions(
+        self, arrays: Arrays, taken: Ints, chunk: Chunk, rest: Ints, outcome: tuple[Ints, Ints]
+    ) -> _Sample:
+        """The ranks from exact keys, when a row's score is not a whole number of places.
+
+        (A score the full way is always one: this is the safe answer if it ever is not.)
+        """
+        rows: list[tuple[int, str, tuple[Fraction | None, ...], str | None]] = []
+        for row in np.flatnonzero(taken).tolist():
+            keys = tuple(
+                _at(self.fixed[k], row)
+                if node is None
+                else Fraction(int(arrays.scores[node][row]), 10 ** arrays.scales[node])
+                for k, node in enumerate(self.nodes)
+            )
+            rows.append((row, "", keys, str(self.cohorts[row])))
+        rows += [
+            (int(rest[row]), unit, keys, str(self.cohorts[rest[row]]))
+            for row, unit, keys, _ in chunk.rankable
+        ]
+        rows.sort(key=_first)
+        ranks = np.zeros(self.table.num_rows, dtype=np.int32)
+        for row, placed in self.compiled.rank(rows).items():
+            ranks[row] = placed.position
+        return _Sample(outcome[0], 10 ** arrays.scales[0], outcome[1], ranks)
 
 
-def _percentile(ranks: Sequence[int], percent: int) -> int:
-    """The nearest-rank percentile of sorted *ranks*."""
-    k = max(1, -(-percent * len(ranks) // 100))
-    return ranks[k - 1]
+def _unscored(ident: str | None) -> Fraction | None:
+    """No score: for reading only what a ranking takes from the facts."""
+    del ident
+    return None
+
+
+def _first(row: tuple[int, str, tuple[Fraction | None, ...], str | None]) -> int:
+    return row[0]
+
+
+def _at(fixed: tuple[Ints, Ints], row: int) -> Fraction | None:
+    codes, missing = fixed
+    return None if missing[row] else Fraction(int(codes[row]))
+
+
+def _placed(values: Ints, rows: Sequence[int] | Ints, given: Sequence[int]) -> Ints:
+    """A copy of *values* with *given* at *rows* (Python integers when one is too wide)."""
+    out = values.copy()
+    if out.dtype != object and any(abs(v) >= _WIDE for v in given):
+        out = out.astype(object)
+    out[rows] = given
+    return out
+
+
+def _init_worker(scorer: Callable[[Mapping[str, Decimal]], Ranks]) -> None:
+    _STATE["scorer"] = scorer
+
+
+def _worker_ranks(weights: Mapping[str, Decimal]) -> Ranks:
+    ranks: Ranks = _STATE["scorer"](weights)
+    return ranks
 
 
 def read_table(path: str | Path, bad_rows: list[Diagnostic] | None = None) -> pa.Table:
@@ -463,7 +660,7 @@ def sensitivity(
         SensitivityError: nothing varies, an unknown id, ranges that cannot be met.
     """
     scheme, how = _ranked_scheme(compiled.scheme)
-    tree = _Tree.of(scheme)
+    tree = _Tree.of(scheme, compiled.plan.stages.known_after)
     _check_ranges(tree, ranges)
     if vary is not None and (vary < 0 or vary >= 100 or vary != vary.quantize(Decimal("0.01"))):
         msg = f"--vary must be a percent from 0 to below 100 with at most 2 decimals, not {vary}"
@@ -484,37 +681,39 @@ def sensitivity(
     one_at_a_time = [w for s in settings for w in _one_at_a_time(tree, s, digits)]
     work = [tree.declared, *one_at_a_time, *draws]
     base_compiled = compile_scheme(scheme)
-    values = (
-        all_cohort_values(base_compiled, lambda: [table])
-        if base_compiled.plan.has_cohort
-        else None
+    values = all_cohort_values(base_compiled, lambda: [table])
+    # Values taken over scores move with the weights: each weight set takes its own.
+    scorer: Callable[[Mapping[str, Decimal]], Ranks] = (
+        _Columns(base_compiled, table, values)
+        if base_compiled.columnar().vectorised and not base_compiled.stages
+        else _Exact(scheme, table, None if base_compiled.stages else values)
     )
-    results = list(_run(scheme, table, values, work, jobs, progress))
-    base, oat, sampled = (
-        results[0],
-        results[1 : 1 + len(one_at_a_time)],
-        results[1 + len(one_at_a_time) :],
-    )
+    results = list(_run(scorer, work, jobs, progress))
+    base = results[0].tolist()
+    oat = np.stack(results[1 : 1 + len(one_at_a_time)]) if one_at_a_time else None
+    sampled = np.stack(results[1 + len(one_at_a_time) :])
     scored = score_chunk(base_compiled, table, values).table
     units = [str(u) for u in scored.column("unit").to_pylist()]
     errors = scored.column("errors").to_pylist()
+    counts, (medians, lows, highs) = _percentiles(sampled, (50, _LOW_PERCENT, _HIGH_PERCENT))
+    movers, shifts = _movers(results[0], settings, oat)
     rows = []
     failed = []
     for r, unit in enumerate(units):
-        if errors[r] is not None and base[r] is None:
+        rank = base[r] or None
+        if errors[r] is not None and rank is None:
             failed.append((unit, str(errors[r])))
-        ranks = sorted(rank for s in sampled if (rank := s[r]) is not None)
-        mover, shift = _mover(r, base[r], settings, oat)
+        ranked = counts[r]
         rows.append(
             UnitStability(
                 unit,
-                base[r],
-                _percentile(ranks, 50) if ranks else None,
-                _percentile(ranks, _LOW_PERCENT) if ranks else None,
-                _percentile(ranks, _HIGH_PERCENT) if ranks else None,
-                len(ranks),
-                mover,
-                shift,
+                rank,
+                medians[r] if ranked else None,
+                lows[r] if ranked else None,
+                highs[r] if ranked else None,
+                ranked,
+                movers[r],
+                shifts[r],
             )
         )
     return Sensitivity(
@@ -530,6 +729,24 @@ def sensitivity(
         units=tuple(rows),
         failed=tuple(failed),
     )
+
+
+def _percentiles(sampled: Ranks, percents: Sequence[int]) -> tuple[list[int], list[list[int]]]:
+    """How many samples ranked each unit, and the nearest-rank percentiles of its ranks.
+
+    *sampled* has one row of ranks per sample (0: not ranked). Each unit's ranks are
+    sorted (the unranked last) and the ``k``-th of its ``n`` ranks taken, ``k`` the
+    least whole number with ``k ≥ percent × n / 100`` (at least 1): integers throughout.
+    """
+    count = (sampled > 0).sum(axis=0)
+    ordered = np.sort(np.where(sampled > 0, sampled, np.iinfo(np.int32).max), axis=0)
+    columns = np.arange(sampled.shape[1])
+    out = []
+    for percent in percents:
+        k = np.maximum(1, -(-percent * count // 100))
+        at = np.minimum(k, max(sampled.shape[0], 1)) - 1
+        out.append(ordered[at, columns].tolist() if sampled.shape[0] else [0] * len(columns))
+    return count.tolist(), out
 
 
 def _settings(
@@ -573,47 +790,52 @@ def _one_at_a_time(
         yield {k: _decimal(v, digits) for k, v in got.items()}
 
 
-def _mover(
-    row: int,
-    base: int | None,
-    settings: Sequence[WeightSetting],
-    oat: Sequence[Sequence[int | None]],
-) -> tuple[str | None, int]:
-    if base is None:
-        return None, 0
-    best: str | None = None
-    most = 0
-    for i, setting in enumerate(settings):
-        moved = [abs(r - base) for r in (oat[2 * i][row], oat[2 * i + 1][row]) if r is not None]
-        shift = max(moved, default=0)
-        if shift > most:
-            best, most = setting.id, shift
-    return best, most
+def _movers(
+    base: Ranks, settings: Sequence[WeightSetting], oat: Ranks | None
+) -> tuple[list[str | None], list[int]]:
+    """Each unit's strongest weight and how many places it moves the unit.
+
+    The weight whose low or high setting (rows ``2i`` and ``2i + 1`` of *oat*) moves the
+    unit's rank furthest from its rank *base*; the first in the scheme's order on a tie;
+    none when no setting moves it (or it is not ranked). Settings under which the unit is
+    not ranked do not count.
+    """
+    n = base.shape[0]
+    if oat is None or not settings:
+        return [None] * n, [0] * n
+    here = base.astype(np.int64)
+    moved = np.where(oat > 0, np.abs(oat.astype(np.int64) - here), 0)
+    shifts = np.maximum(moved[0::2], moved[1::2])  # one row per setting
+    shifts[:, here == 0] = 0
+    most = shifts.max(axis=0)
+    best = shifts.argmax(axis=0)  # the first setting at the most
+    ids = [s.id for s in settings]
+    movers = [ids[b] if m > 0 else None for b, m in zip(best.tolist(), most.tolist(), strict=True)]
+    return movers, most.tolist()
 
 
 def _run(
-    scheme: Scheme,
-    table: pa.Table,
-    values: CohortValues | None,
+    scorer: Callable[[Mapping[str, Decimal]], Ranks],
     work: Sequence[Mapping[str, Decimal]],
     jobs: int,
     progress: Callable[[int, int], None] | None,
-) -> Iterator[list[int | None]]:
-    # Forked workers inherit the scheme and the table (a compiled scheme holds functions
-    # that do not pickle); where processes cannot be forked, the samples run here.
+) -> Iterator[Ranks]:
+    # Forked workers inherit the scorer (a compiled scheme holds functions that do not
+    # pickle); where processes cannot be forked, the samples run here.
     if jobs <= 1 or len(work) < 2 or "fork" not in get_all_start_methods():
         for done, weights in enumerate(work, 1):
-            yield _ranks_of(scheme, table, values, weights)
+            yield scorer(weights)
             if progress is not None:
                 progress(done, len(work))
         return
+    chunk = max(1, min(32, len(work) // (4 * jobs)))
     with ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=get_context("fork"),
         initializer=_init_worker,
-        initargs=(scheme, table, values),
+        initargs=(scorer,),
     ) as pool:
-        for done, ranks in enumerate(pool.map(_worker_ranks, work, chunksize=4), 1):
+        for done, ranks in enumerate(pool.map(_worker_ranks, work, chunksize=chunk), 1):
             yield ranks
             if progress is not None:
                 progress(done, len(work))

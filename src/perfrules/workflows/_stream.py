@@ -1141,7 +1141,7 @@ def read_thrift(data: bytes) -> tuple[dict[int, Any], int]:
 
 
 def _cohort(compiled: CompiledScheme) -> bool:
-    return compiled.scheme.cohort is not None or compiled.scheme.ranking is not None
+    return compiled.plan.has_cohort
 
 
 def _count(chunk: Chunk, outcome: StreamOutcome) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from perfrules._numbers import format_number, is_terminating
-from perfrules.engine import CohortValues, CompiledScheme, Stage, Staged
+from perfrules.engine import CohortValues, CompiledScheme, DataGaps, Stage, Staged
 from perfrules.errors import FactsError
 from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
@@ -50,11 +50,13 @@ __all__ = [
     "ERRORS_SCHEMA",
     "TABLE_SOURCE",
     "Chunk",
+    "Prepared",
     "all_cohort_values",
     "cohort_pass",
     "cohort_rows",
     "cohort_values_of",
     "errors_table",
+    "prepare_chunk",
     "rank_rows",
     "score_arrow",
     "score_chunk",
@@ -942,24 +944,40 @@ def _row_of(position: int, left_out: list[int]) -> int:
     return row
 
 
-def score_chunk(
+@dataclass
+class Prepared:
+    """One chunk of a table read for scoring: what no weight changes.
+
+    Attributes:
+        names: the columns in table order.
+        columns: every column but the unit's, by name, each read once.
+        units: each row's unit name.
+        cohort: the cohort values, each row's cohort key and the rows left out of them.
+        inputs: each indicator's operands (by node index), read in the lookup order.
+        regular: the rows whose every cell was read plainly (the array scorer may take them).
+        unknown: the ``shared.*`` columns nothing reads.
+        refused: the rows filling one of them (refused with ``PR421``).
+    """
+
+    names: list[str]
+    columns: dict[str, _Column]
+    units: _UnitNames
+    cohort: _Cohort | None
+    inputs: dict[int, dict[str, tuple[Any, ...]]]
+    regular: Ints
+    unknown: dict[str, tuple[int, str, str]]
+    refused: Ints
+
+
+def prepare_chunk(
     compiled: CompiledScheme,
     arrow: pa.Table,
     values: CohortValues | None,
     *,
     offset: int = 0,
     first_row: int = 1,
-    label: str = TABLE_SOURCE,
-    stage: Stage | None = None,
-) -> Chunk:
-    """Score one chunk of a table with the cohort values taken over all of them.
-
-    *offset* is the chunk's first row among all (cohort problems are kept by that number);
-    *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
-    *label* names the table in them (the file it was read from). With *stage*, *compiled*
-    is that pass's scheme and the chunk's ``staged`` rows say what it gives of each unit.
-    """
-    plan = compiled.plan
+) -> Prepared:
+    """Read one chunk for :func:`score_chunk`: its columns, operands and regular rows."""
     n = arrow.num_rows
     names = [str(c) for c in arrow.column_names]
     unit_at, by_name = table_columns(names)
@@ -973,33 +991,18 @@ def score_chunk(
             r: values.problems[offset + r] for r in range(n) if offset + r in values.problems
         }
         cohort = (values, keys, problems)
-    arrays, regular, unknown, _ = _arrays(compiled, columns, cohort, names, n)
-    scalar: dict[int, Result | FactsError] = {}
-    place = _Place(names, units, first_row, label, unknown)
-    for row in np.flatnonzero(~regular).tolist():
-        scalar[row] = _score_row(compiled, columns, place, row, cohort)
-    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset)
-    staged = (
-        [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
-    )
-    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n)
-    failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
-    ranked = compiled.scheme.ranking is not None
-    places = plan.total_places
-    scale = None if places is None else 10**places
-    ranking = compiled.scheme.ranking
-    mark = "" if ranking is None else ranking.shared_mark
-    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark, staged)
+    inputs, regular, unknown, refused_rows = _operands(compiled, columns, cohort, names, n)
+    return Prepared(names, columns, units, cohort, inputs, regular, unknown, refused_rows)
 
 
-def _arrays(
+def _operands(
     compiled: CompiledScheme,
     columns: Mapping[str, _Column],
     cohort: _Cohort | None,
     names: Sequence[str],
     n: int,
-) -> tuple[Arrays | None, Ints, Any, Ints]:
-    """The rows scored as arrays, which rows those are, and the rows refused (PR421)."""
+) -> tuple[dict[int, dict[str, tuple[Any, ...]]], Ints, Any, Ints]:
+    """Each indicator's operands, the rows read plainly, and the rows refused (PR421)."""
     plan = compiled.plan
     columnar = compiled.columnar()
     regular = np.full(n, columnar.vectorised, dtype=np.bool_)
@@ -1025,10 +1028,7 @@ def _arrays(
     # A row giving a shared fact nothing reads is refused (PR421): the long way says so.
     unknown, refused_rows = unknown_shared_rows(compiled, names, columns, n)
     regular &= ~refused_rows
-    arrays = compiled.score_columns(inputs, regular) if columnar.vectorised else None
-    if arrays is not None:
-        regular = arrays.regular & ~refused_rows
-    return arrays, regular, unknown, refused_rows
+    return inputs, regular, unknown, refused_rows
 
 
 def _own_scores(
@@ -1044,7 +1044,8 @@ def _own_scores(
     :meth:`CompiledScheme.evaluate` scores the pass before for the unit itself.
     """
     before = compiled.stages[-1].compiled
-    arrays, regular, _, _ = _arrays(before, columns, cohort, names, n)
+    inputs, regular, _, refused = _operands(before, columns, cohort, names, n)
+    arrays = before.score_columns(inputs, regular) if before.columnar().vectorised else None
     found: dict[str, tuple[tuple[Any, ...], Ints]] = {}
     for name in compiled.plan.stages.own:
         if arrays is None:
@@ -1052,8 +1053,53 @@ def _own_scores(
             continue
         index = before.plan.by_id[name]
         scale = np.asarray(10 ** arrays.scales[index], dtype=np.int64)
-        found[name] = (("num", arrays.scores[index], scale), regular)
+        found[name] = (("num", arrays.scores[index], scale), arrays.regular & ~refused)
     return found
+
+
+def score_chunk(
+    compiled: CompiledScheme,
+    arrow: pa.Table,
+    values: CohortValues | None,
+    *,
+    offset: int = 0,
+    first_row: int = 1,
+    label: str = TABLE_SOURCE,
+    stage: Stage | None = None,
+) -> Chunk:
+    """Score one chunk of a table with the cohort values taken over all of them.
+
+    *offset* is the chunk's first row among all (cohort problems are kept by that number);
+    *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
+    *label* names the table in them (the file it was read from). With *stage*, *compiled*
+    is that pass's scheme and the chunk's ``staged`` rows say what it gives of each unit.
+    """
+    plan = compiled.plan
+    n = arrow.num_rows
+    ready = prepare_chunk(compiled, arrow, values, offset=offset, first_row=first_row)
+    columns, units, cohort, refused_rows = ready.columns, ready.units, ready.cohort, ready.refused
+    regular = ready.regular
+    vectorised = compiled.columnar().vectorised
+    arrays = compiled.score_columns(ready.inputs, regular) if vectorised else None
+    if arrays is not None:
+        regular = arrays.regular & ~refused_rows
+    scalar: dict[int, Result | FactsError] = {}
+    place = _Place(ready.names, units, first_row, label, ready.unknown)
+    for row in np.flatnonzero(~regular).tolist():
+        scalar[row] = _score_row(compiled, columns, place, row, cohort)
+    gaps = _gaps(compiled, columns, ready.names, values, n)
+    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset, gaps)
+    staged = (
+        [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
+    )
+    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n, gaps)
+    failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
+    ranked = compiled.scheme.ranking is not None
+    places = plan.total_places
+    scale = None if places is None else 10**places
+    ranking = compiled.scheme.ranking
+    mark = "" if ranking is None else ranking.shared_mark
+    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark, staged)
 
 
 def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column], n: int) -> Ints:
@@ -1240,6 +1286,33 @@ def _score_row(
         return exc
 
 
+def _gaps(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    names: Sequence[str],
+    values: CohortValues | None,
+    n: int,
+) -> list[DataGaps] | None:
+    """Each row's missing data (:meth:`CompiledScheme.data_gaps`), when the scheme asks.
+
+    Only a scheme that imputes or ranks with ``min_available`` reads every row's facts
+    for it; the others pay nothing.
+    """
+    ranking = compiled.scheme.ranking
+    if not compiled.imputes and (ranking is None or ranking.min_available is None):
+        return None
+    read = [(name, columns.get(name)) for name in names]
+    out = []
+    for row in range(n):
+        cells: dict[str, Any] = {}
+        for name, column in read:
+            cell = _MISSING if column is None else column.row(row)
+            cells[name] = "" if cell is _MISSING else cell
+        data, _ = _unit_facts(cells, compiled)
+        out.append(compiled.data_gaps(data, values))
+    return out
+
+
 def _rankable(
     compiled: CompiledScheme,
     columns: Mapping[str, _Column],
@@ -1249,19 +1322,22 @@ def _rankable(
     cohort: _Cohort | None,
     n: int,
     offset: int,
+    gaps: Sequence[DataGaps] | None = None,
 ) -> list[tuple[int, str, tuple[Fraction | None, ...], str | None]]:
-    """``(row, unit, keys, cohort)`` of the rows the ranking takes (rows from *offset*)."""
+    """``(row, unit, keys, cohort)`` of the rows the ranking takes (rows from *offset*).
+
+    A row whose *gaps* fall below ``[ranking] min_available`` is not taken.
+    """
     ranking = compiled.scheme.ranking
     if ranking is None:
         return []
-    shared = _shared_rows(columns, compiled.plan.cohort_reads, n)
     keys_of = cohort[1] if cohort is not None else [None] * n
     rows: list[tuple[int, str, tuple[Fraction | None, ...], str | None]] = []
-    for row in range(n):
-        outcome = scalar.get(row)
-        if isinstance(outcome, FactsError):
+    reads = compiled.plan.cohort_reads
+    for row, shared, score in _scored_rows(compiled, columns, arrays, scalar, n, reads):
+        if gaps is not None and compiled.unranked(gaps[row]) is not None:
             continue
-        keys = compiled.rank_keys(shared[row], partial(_score_of, compiled, arrays, outcome, row))
+        keys = compiled.rank_keys(shared, score)
         if keys is not None:
             rows.append((offset + row, units[row], keys, keys_of[row]))
     return rows
@@ -1278,16 +1354,28 @@ def _staged(
     offset: int,
 ) -> list[Staged]:
     """What a pass gives of each row that scored (rows from *offset*), for :meth:`Stage.take`."""
-    shared = _shared_rows(columns, stage.owner.plan.cohort_reads, n)
     keys_of = cohort[1] if cohort is not None else [None] * n
-    rows: list[Staged] = []
+    reads = stage.owner.plan.cohort_reads  # the values' where conditions read the owner's
+    return [
+        (offset + row, units[row], stage.keys(shared, score), keys_of[row])
+        for row, shared, score in _scored_rows(stage.compiled, columns, arrays, scalar, n, reads)
+    ]
+
+
+def _scored_rows(
+    compiled: CompiledScheme,
+    columns: Mapping[str, _Column],
+    arrays: Arrays | None,
+    scalar: Mapping[int, Result | FactsError],
+    n: int,
+    reads: Iterable[str],
+) -> Iterator[tuple[int, dict[str, Any], Callable[[str | None], Fraction | None]]]:
+    """Each row that scored: its position, its shared facts *reads*, its exact scores by id."""
+    shared = _shared_rows(columns, reads, n)
     for row in range(n):
         outcome = scalar.get(row)
-        if isinstance(outcome, FactsError):
-            continue
-        keys = stage.keys(shared[row], partial(_score_of, stage.compiled, arrays, outcome, row))
-        rows.append((offset + row, units[row], keys, keys_of[row]))
-    return rows
+        if not isinstance(outcome, FactsError):
+            yield row, shared[row], partial(_score_of, compiled, arrays, outcome, row)
 
 
 def _score_of(
@@ -1318,6 +1406,35 @@ def _score(
 
 
 # --- the result table -------------------------------------------------------------------
+def _gap_columns(
+    compiled: CompiledScheme,
+    gaps: Sequence[DataGaps],
+    scored: Ints,
+    columns: dict[str, pa.Array],
+) -> None:
+    """``imputed`` (the inputs imputed, by name) and ``unranked`` (why not ranked), as asked.
+
+    ``imputed`` when the scheme imputes; ``unranked`` when it ranks with ``min_available``:
+    empty for a unit ranked or failed, else the reason.
+    """
+    flags = scored.tolist()
+    if compiled.imputes:
+        columns["imputed"] = pa.array(
+            [
+                " ".join(g.imputed) or None if ok else None
+                for g, ok in zip(gaps, flags, strict=True)
+            ],
+            type=pa.string(),
+        )
+    ranking = compiled.scheme.ranking
+    if ranking is not None and ranking.min_available is not None:
+        reasons = []
+        for gap, ok in zip(gaps, flags, strict=True):
+            why = compiled.unranked(gap) if ok else None
+            reasons.append(None if why is None else why.text("en"))
+        columns["unranked"] = pa.array(reasons, type=pa.string())
+
+
 def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
     """Exact decimal128 values from integers over ``10 ** places`` (nulls where not valid)."""
     n = ints.shape[0]
@@ -1354,6 +1471,7 @@ def _result_table(
     scalar: Mapping[int, Result | FactsError],
     cohort: _Cohort | None,
     n: int,
+    gaps: Sequence[DataGaps] | None = None,
 ) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction]]:
     plan = compiled.plan
     scored = np.ones(n, dtype=np.bool_)
@@ -1438,6 +1556,8 @@ def _result_table(
                 found = next((v.value for v in taken or () if v.name == name), None)
                 texts.append(_exact_text(found))
             columns[name] = pa.array(texts, type=pa.string())
+    if gaps is not None:
+        _gap_columns(compiled, gaps, scored, columns)
     errors: list[str | None] = [None] * n
     for row, outcome in scalar.items():
         if isinstance(outcome, FactsError):
