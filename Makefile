@@ -93,6 +93,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_columnar.py
+	$(BIN)/python benchmarks/bench_batch_io.py
 	$(BIN)/python benchmarks/bench_startup.py
 	$(BIN)/python benchmarks/bench_table_columns.py
 	$(BIN)/python benchmarks/bench_dask.py

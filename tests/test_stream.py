@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import perfrules
 from perfrules.cli import cli
@@ -223,3 +228,91 @@ def test_malformed_batch_files_are_reported_never_an_internal_error(tmp_path):
     # The failed row keeps its place in the results, with its problem.
     assert [row["unit"] for row in written] == ["单位0", "单位1", "单位2"]
     assert "PR417" in written[1]["errors"]
+
+
+_CELLS = st.sampled_from(
+    ["1", "80%", "", " ", "x", '"a,b"', '"a""b"', '"line\nbreak"', 'a"b', '"', "单位", "\xff"]
+)
+
+
+@given(
+    rows=st.lists(st.lists(_CELLS, min_size=2, max_size=4), max_size=12),
+    eol=st.sampled_from(["\n", "\r\n", "\r"]),
+    blank=st.sets(st.integers(0, 12), max_size=3),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_quick_reading_of_a_block_equals_the_careful_one(tmp_path_factory, rows, eol, blank):
+    # A block read whole by pyarrow must give what the row-by-row reading gives: the same
+    # tables, numbered alike, and the same bad rows in their places.
+    lines = [",".join(row) for row in rows]
+    for at in sorted(blank, reverse=True):
+        lines.insert(min(at, len(lines)), "")
+    body = eol.join(lines).encode().replace("\xff".encode(), b"\xff")  # a byte not UTF-8
+    path = tmp_path_factory.mktemp("block") / "units.csv"
+    path.write_bytes(b"unit,a,b\n" + body)
+
+    def items() -> list[tuple[str, int, object]]:
+        found: list[tuple[str, int, object]] = []
+        try:
+            for item in _stream.read_items(path, rows=3):
+                if isinstance(item, _stream.BadRow):
+                    found.append(("bad", item.number, (item.unit, item.diagnostic.code)))
+                else:
+                    found.append(("rows", item[1], item[0].to_pylist()))
+        except perfrules.FactsError as exc:
+            found.append(("refused", 0, [d.code for d in exc.diagnostics]))
+        return found
+
+    quick = items()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_stream._Rows, "_whole", lambda *_: None)
+        careful = items()
+    assert quick == careful
+
+
+_TEXTS = st.one_of(st.none(), st.text(alphabet='a"\n,\r 单=', max_size=5))
+_UNSCALED = st.one_of(st.none(), st.integers(-(10**6), 10**6), st.integers(-(10**37), 10**37))
+
+
+@given(
+    texts=st.lists(_TEXTS, min_size=0, max_size=8),
+    unscaled=st.lists(_UNSCALED, min_size=8, max_size=8),
+    scale=st.integers(0, 6),
+    eol=st.sampled_from(["\n", "\r\n"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_result_rows_are_written_as_pyarrows_csv_writer_writes_them(texts, unscaled, scale, eol):
+    # The streamed CSV is written by laying out each column's texts, not by pyarrow's
+    # writer: the bytes must be the same (quotes, nulls, decimals of any size and sign).
+    n = len(texts)
+    kind = pa.decimal128(38, scale)
+    values = [None if v is None else Decimal(v).scaleb(-scale) for v in unscaled[:n]]
+    table = pa.table(
+        {
+            "unit": pa.array(texts, pa.string()),
+            "total": pa.array(values, kind),
+            "rank": pa.array([None if v is None else v % 7 for v in unscaled[:n]], pa.int64()),
+            "wide": pa.array(values, pa.decimal256(76, scale)),
+            "errors": pa.array(texts[::-1], pa.string()),
+        }
+    )
+    out = io.BytesIO()
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed", eol=eol)
+    pacsv.write_csv(table, out, write_options=options)
+    assert bytes(_stream._csv_rows(table, eol)) == out.getvalue()
+    header = io.BytesIO()
+    pacsv.write_csv(table.slice(0, 0), header, write_options=pacsv.WriteOptions(eol=eol))
+    assert _stream._csv_header(table.column_names, eol) == header.getvalue()
+
+
+def test_a_crlf_cut_in_two_by_a_block_does_not_shift_the_row_numbers(tmp_path, monkeypatch):
+    # Rows end in CRLF; when a block ends between the CR and the LF, the LF must not
+    # count as a blank row of its own: a bad row later on keeps its own number.
+    header = "unit,a,b\r\n"
+    rows = [f"u{i},1,2\r\n" for i in range(6)]
+    rows[4] = "u4,1\r\n"  # one cell short: row 6 of the file
+    path = tmp_path / "units.csv"
+    path.write_bytes((header + "".join(rows)).encode())
+    monkeypatch.setattr(_stream, "_BLOCK_BYTES", len(rows[0]) - 1)  # cut before each LF
+    bad = [item for item in _stream.read_items(path) if isinstance(item, _stream.BadRow)]
+    assert [(item.number, item.unit) for item in bad] == [(6, "u4")]

@@ -201,6 +201,10 @@ def _labelled(keys: list[str], cells: list[Any]) -> dict[str, str]:
     return found
 
 
+#: Bytes looked at a time when deciding an encoding: a piece of plain ASCII is not decoded.
+_PIECE_BYTES: Final = 1 << 16
+
+
 def csv_encoding(blocks: Callable[[], Iterable[bytes]]) -> str:
     """The encoding of a CSV file given as blocks of bytes: ``"utf-8"`` or ``"gb18030"``.
 
@@ -216,12 +220,16 @@ def csv_encoding(blocks: Callable[[], Iterable[bytes]]) -> str:
     ascii_so_far = True
     try:
         for block in blocks():
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                ascii_so_far = ascii_so_far and block[: max(exc.start, 0)].isascii()
-                raise
-            ascii_so_far = ascii_so_far and block.isascii()
+            for at in range(0, len(block), _PIECE_BYTES):
+                piece = block[at : at + _PIECE_BYTES]
+                if piece.isascii() and not decoder.getstate()[0]:
+                    continue  # ASCII is UTF-8 as it is (no character was cut in two before it)
+                try:
+                    decoder.decode(piece)
+                except UnicodeDecodeError as exc:
+                    ascii_so_far = ascii_so_far and piece[: max(exc.start, 0)].isascii()
+                    raise
+                ascii_so_far = ascii_so_far and piece.isascii()
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         if not ascii_so_far:

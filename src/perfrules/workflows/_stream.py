@@ -17,11 +17,14 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -131,8 +134,12 @@ class StreamOutcome:
 MAX_HEADER_BYTES: Final = 1 << 20
 #: A row longer than this is that unit's error, skipped as it is read (never held whole).
 MAX_ROW_BYTES: Final = 16 << 20
-#: Bytes read at a time: every block ends where a row does.
-_BLOCK_BYTES: Final = 8 << 20
+#: Bytes read at a time: every block ends where a row does. A CSV's chunk is at most a
+#: block (about 27,000 seed units): with a chunk being read, one scored and one written at
+#: once, memory stays about the same from 100,000 units to millions.
+_BLOCK_BYTES: Final = 2 << 20
+#: Bytes pyarrow parses at a time (in parallel) within a block.
+_PARSE_BYTES: Final = 1 << 20
 _QUOTE, _COMMA, _LF, _CR = 0x22, 0x2C, 0x0A, 0x0D
 
 
@@ -170,15 +177,21 @@ def _record_ends(data: bytes, parity: int = 0) -> Ints:
 
     A line break inside a quoted cell does not end the row. *parity* is 1 when *data*
     starts inside quotes. The scan is the one both the header and the rows are cut by.
+    Only the line breaks and the quotes are looked at (a row has one break and most rows
+    no quote): their positions, not a running count over every byte.
     """
     codes = np.frombuffer(data, dtype=np.uint8)
-    # uint8 wraps at 256, which keeps the parity of the count of quotes.
-    outside = ((np.cumsum(codes == _QUOTE, dtype=np.uint8) + parity) & 1) == 0
-    line_feed = codes == _LF
-    next_is_lf = np.zeros_like(line_feed)
-    next_is_lf[:-1] = line_feed[1:]
-    breaks = (line_feed | ((codes == _CR) & ~next_is_lf)) & outside
-    ends: Ints = np.flatnonzero(breaks) + 1
+    breaks: Ints = np.flatnonzero(codes == _LF)
+    if data.find(b"\r") >= 0:
+        returns = np.flatnonzero(codes == _CR)
+        after = returns + 1
+        lone = returns[(after >= len(codes)) | (codes[np.minimum(after, len(codes) - 1)] != _LF)]
+        if len(lone):
+            breaks = np.union1d(breaks, lone)
+    if parity or data.find(b'"') >= 0:
+        quotes = np.flatnonzero(codes == _QUOTE)
+        breaks = breaks[((np.searchsorted(quotes, breaks) + parity) & 1) == 0]
+    ends: Ints = breaks + 1
     return ends
 
 
@@ -274,9 +287,9 @@ def _csv_items(path: Path, rows: int) -> Iterator[Item]:
         stream.seek(size)
         reader = _Rows(path, names, encoding, rows)
         number, offset = 2, size
-        for block in _blocks(stream):
-            if isinstance(block, int):
-                detail = f"{block:,} bytes; its cells are not read"
+        for piece in _blocks(stream):
+            if isinstance(piece, int):
+                detail = f"{piece:,} bytes; its cells are not read"
                 problem = _limit(
                     "a row",
                     "一行",
@@ -287,15 +300,20 @@ def _csv_items(path: Path, rows: int) -> Iterator[Item]:
                     column=1,
                 )
                 yield BadRow(number, f"row {number}", problem)
-                number, offset = number + 1, offset + block
+                number, offset = number + 1, offset + piece
                 continue
-            yield from reader.items(block, number, offset)
+            block, ends = piece
+            yield from reader.items(block, number, offset, ends)
             number += reader.count
             offset += len(block)
 
 
-def _blocks(stream: Any) -> Iterator[bytes | int]:
-    """Whole rows, a block of bytes at a time; an int (its size) for a row over budget."""
+def _blocks(stream: Any) -> Iterator[tuple[bytes, Ints] | int]:
+    """Whole rows, a block of bytes at a time, with where its rows end.
+
+    The last row's break may be missing at the end of the file. An int (its size) stands
+    for a row over budget.
+    """
     rest = b""
     skipping: int | None = None  # the quote parity inside a row being skipped
     skipped = 0
@@ -314,11 +332,13 @@ def _blocks(stream: Any) -> Iterator[bytes | int]:
             new, skipping, skipped = new[int(ends[0]) :], None, 0
         data = rest + new
         ends = _record_ends(data)
+        if new and len(ends) and ends[-1] == len(data) and data.endswith(b"\r"):
+            ends = ends[:-1]  # the first half of a CRLF, perhaps: wait for the next byte
         cut = int(ends[-1]) if len(ends) else 0
         if not new:
             cut = len(data)
         if cut:
-            yield data[:cut]
+            yield data[:cut], ends
         rest = data[cut:]
         if not new:
             return
@@ -337,16 +357,27 @@ class _Rows:
         self.count = 0
         self.unit_at, _ = table_columns(names)
 
-    def items(self, block: bytes, first: int, offset: int) -> Iterator[Item]:
-        """The items of one block of whole rows; ``count`` is then its number of rows."""
-        ends = _record_ends(block)
+    def items(
+        self, block: bytes, first: int, offset: int, ends: Ints | None = None
+    ) -> Iterator[Item]:
+        """The items of one block of whole rows; ``count`` is then its number of rows.
+
+        *ends* are where its rows end (:func:`_record_ends`), when the caller has them.
+        """
+        if ends is None:
+            ends = _record_ends(block)
         if not len(ends) or ends[-1] != len(block):
             ends = np.append(ends, len(block))
-        starts = np.concatenate(([0], ends[:-1]))
         self.count = len(ends)
+        whole = self._whole(block, ends)
+        if whole is not None:
+            # Every row a unit: the table as pyarrow read it, in pieces of *rows*.
+            for at in range(0, whole.num_rows, self.rows):
+                yield whole.slice(at, self.rows), first + at
+            return
+        starts = np.concatenate(([0], ends[:-1]))
         codes = np.frombuffer(block, dtype=np.uint8)
-        outside = (np.cumsum(codes == _QUOTE, dtype=np.uint8) & 1) == 0
-        commas = np.flatnonzero((codes == _COMMA) & outside)
+        commas = _outside(codes, _COMMA)
         cells = np.diff(np.searchsorted(commas, ends), prepend=0) + 1
         lengths = ends - starts
         short = set(np.flatnonzero(lengths <= 2).tolist())
@@ -381,6 +412,48 @@ class _Rows:
             elif r not in blank:
                 run.append(r)
         yield from self._run(table, at, run, first)
+
+    def _whole(self, block: bytes, ends: Ints) -> pa.Table | None:
+        """The block's rows read by pyarrow when every one is a unit, else ``None``.
+
+        The common block: UTF-8, no blank row, no row long enough to hold an oversized
+        cell, and pyarrow reads as many rows as the scan found, each with a cell per column
+        (pyarrow refuses a row with more or fewer, and bytes that are not UTF-8). Anything
+        else goes the careful way, row by row, which finds and places the bad rows.
+        """
+        if self.encoding != "utf-8" or not len(ends):
+            return None
+        lengths = np.diff(ends, prepend=0)
+        if int(lengths.max()) > MAX_CELL_BYTES:
+            return None
+        short = np.flatnonzero(lengths <= 2).tolist()
+        if any(not block[int(ends[r] - lengths[r]) : int(ends[r])].strip(b"\r\n") for r in short):
+            return None  # a blank row: skipped, but it still counts in the row numbers
+        quoted = block.find(b'"') >= 0
+        if quoted:
+            # A quote that pyarrow and the scan read differently (one inside a cell) can
+            # change a row's cells: count them as the careful way does.
+            codes = np.frombuffer(block, dtype=np.uint8)
+            cells = np.diff(np.searchsorted(_outside(codes, _COMMA), ends), prepend=0) + 1
+            if (cells != len(self.names)).any():
+                return None
+        try:
+            table = self._read(block, quoted)
+        except pa.ArrowInvalid:
+            return None
+        return table if table.num_rows == len(ends) else None
+
+    def _read(self, body: bytes, quoted: bool) -> pa.Table:
+        """*body* (whole rows, UTF-8) read by pyarrow, every cell as text."""
+        names = self.names
+        return pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=_PARSE_BYTES),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+            ),
+            parse_options=pacsv.ParseOptions(newlines_in_values=quoted),
+        )
 
     def _run(self, table: pa.Table, at: int, run: list[int], first: int) -> Iterator[Item]:
         """Good rows *run* (rows *at*… of *table*), in tables whose rows are numbered in order."""
@@ -437,14 +510,7 @@ class _Rows:
         names = self.names
         if expected:
             try:
-                table = pacsv.read_csv(
-                    io.BytesIO(body),
-                    read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
-                    ),
-                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                )
+                table = self._read(body, quoted=True)
             except pa.ArrowInvalid:
                 table = None
             if table is not None and table.num_rows == expected:
@@ -458,6 +524,15 @@ class _Rows:
                 for i, n in enumerate(names)
             }
         )
+
+
+def _outside(codes: Ints, byte: int) -> Ints:
+    """Where *byte* occurs in *codes* outside quotes (an even number of quotes before it)."""
+    found: Ints = np.flatnonzero(codes == byte)
+    quotes = np.flatnonzero(codes == _QUOTE)
+    if len(quotes):
+        found = found[(np.searchsorted(quotes, found) & 1) == 0]
+    return found
 
 
 def _split(body: bytes, expected: int) -> list[str]:
@@ -482,16 +557,19 @@ def _escaped(text: str) -> bool:
 
 
 # --- writing ----------------------------------------------------------------------------
-def _inert(array: pa.ChunkedArray | pa.Array) -> pa.Array:
+#: A text cell that starts as a formula would (``FORMULA_STARTS``), as one pattern.
+_FORMULA: Final = "^(" + "|".join(re.escape(start) for start in FORMULA_STARTS) + ")"
+
+
+def _inert(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """Text cells that Excel would take as a formula get a leading ``'`` (as ``csv_text``)."""
     if array.null_count == len(array):
         return array
-    starts = None
-    for prefix in FORMULA_STARTS:
-        hit = pc.starts_with(array, prefix)
-        starts = hit if starts is None else pc.or_(starts, hit)
+    starts = pc.fill_null(pc.match_substring_regex(array, _FORMULA), fill_value=False)
+    if not pc.any(starts).as_py():
+        return array
     quoted = pc.binary_join_element_wise("'", array, "")
-    return pc.if_else(pc.fill_null(starts, fill_value=False), quoted, array)
+    return pc.if_else(starts, quoted, array)
 
 
 def _for_csv(table: pa.Table) -> pa.Table:
@@ -500,6 +578,119 @@ def _for_csv(table: pa.Table) -> pa.Table:
     ]
     names = [_inert(pa.array([name]))[0].as_py() for name in table.column_names]
     return pa.table(columns, names=names)
+
+
+#: A decimal column is written through a table of its texts when its values span at most
+#: this many steps (a score between 0 and its weight, a total up to the scheme's max).
+_SPAN: Final = 1 << 20
+
+
+def _csv_header(names: Sequence[str], eol: str) -> bytes:
+    """The header row as pyarrow's CSV writer quotes it (every name in quotes)."""
+    quoted = ['"' + name.replace('"', '""') + '"' for name in names]
+    return (",".join(quoted) + eol).encode()
+
+
+def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
+    """The rows of *table* as CSV text, the bytes pyarrow's writer gives (quoting "needed").
+
+    Text in quotes (a quote doubled), numbers bare, an empty cell for null. Each column
+    becomes texts, each with the comma or line break after it, and where each cell's text
+    is among them; one take then lays every row's cells out in order. A decimal column of
+    scores has few distinct values: each is written once (by the cast pyarrow's writer
+    uses) and taken as often as it occurs. A column of another type is left to pyarrow's
+    writer, for the whole table.
+    """
+    n, k = table.num_rows, table.num_columns
+    if not n or not k:
+        return b""
+    texts: list[pa.Array] = []
+    order = np.empty((k, n), dtype=np.int64)  # each column's row, then laid out by row
+    base = 0
+    for at, column in enumerate(table.columns):
+        after = eol if at == k - 1 else ","
+        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        found = _cell_texts(array, after)
+        if found is None:
+            out = io.BytesIO()
+            options = pacsv.WriteOptions(include_header=False, quoting_style="needed", eol=eol)
+            pacsv.write_csv(table, out, write_options=options)
+            return out.getvalue()
+        values, index = found
+        if index is None:
+            order[at] = np.arange(base, base + n)
+        else:
+            np.add(index, base, out=order[at])
+        texts.append(values)
+        base += len(values)
+    size = sum(pc.sum(pc.binary_length(t)).as_py() or 0 for t in texts)
+    kind = pa.string() if size < 2**31 else pa.large_string()
+    joined = pa.concat_arrays([t.cast(kind) for t in texts])
+    flat = order.T.ravel()
+    rows = joined.take(pa.Array.from_buffers(pa.int64(), n * k, [None, pa.py_buffer(flat)]))
+    wide = np.int32 if kind == pa.string() else np.int64
+    offsets = np.frombuffer(rows.buffers()[1], dtype=wide)
+    first, last = int(offsets[rows.offset]), int(offsets[rows.offset + n * k])
+    return rows.buffers()[2].slice(first, last - first)
+
+
+def _cell_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints | None] | None:
+    """Texts of *array*'s cells, each followed by *after*, and which is each row's.
+
+    The index is ``None`` when the texts are the rows' own, in order; the whole is
+    ``None`` for a type pyarrow's writer has to write.
+    """
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        if array.null_count == len(array):
+            return pc.fill_null(pa.nulls(1, kind), after), np.zeros(len(array), dtype=np.int64)
+        if pc.any(pc.match_substring(array, '"')).as_py():
+            array = pc.replace_substring(array, '"', '""')
+        quoted = pc.binary_join_element_wise('"', array, '"' + after, "")
+        return pc.fill_null(quoted, after), None
+    if pa.types.is_decimal(kind):
+        by_index = _decimal_texts(array, after)
+        if by_index is not None:
+            return by_index
+    elif not pa.types.is_integer(kind):
+        return None
+    texts = pc.binary_join_element_wise(pc.cast(array, pa.string()), after, "")
+    return pc.fill_null(texts, after), None
+
+
+def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
+    """A decimal128 column as the texts of its span of values (if small) and an index."""
+    n = len(array)
+    kind = array.type
+    if not pa.types.is_decimal128(kind) or not n:
+        return None
+    data = array.buffers()[1]
+    words = np.frombuffer(data, dtype=np.int64)[2 * array.offset : 2 * (array.offset + n)]
+    low, high = words[0::2], words[1::2]
+    valid = _valid_rows(array)
+    present = low[valid] if array.null_count else low
+    if not np.array_equal(high[valid] if array.null_count else high, present >> 63):
+        return None  # wider than int64
+    least = int(present.min()) if len(present) else 0
+    span = int(present.max()) - least + 1 if len(present) else 0
+    if span > _SPAN:
+        return None
+    steps = np.arange(least, least + span, dtype=np.int64)
+    every = np.empty(2 * span, dtype=np.int64)
+    every[0::2], every[1::2] = steps, steps >> 63
+    values = pa.Array.from_buffers(kind, span, [None, pa.py_buffer(every)])
+    texts = pc.binary_join_element_wise(pc.cast(values, pa.string()), after, "")
+    texts = pa.concat_arrays([texts, pc.fill_null(pa.nulls(1, pa.string()), after)])
+    index = low - least
+    if array.null_count:
+        index[~valid] = span
+    return texts, index
+
+
+def _valid_rows(array: pa.Array) -> Ints:
+    if not array.null_count:
+        return np.ones(len(array), dtype=np.bool_)
+    return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
 def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
@@ -538,20 +729,20 @@ class _Writer:
         self.inner: Any = None
         self.schema = schema
         self.style = style
+        self.started = False
 
     def write(self, table: pa.Table) -> None:
         # Every chunk in the scheme's types (a column of nulls only is cast to them).
         table = table.cast(self.schema)
         if self.suffix == ".csv":
             table = _for_csv(table)
-            if self.inner is None:
+            if not self.started:
                 self.stream.write(self.style.prefix.encode())
-                self.inner = pacsv.CSVWriter(
-                    self.stream,
-                    table.schema,
-                    write_options=pacsv.WriteOptions(quoting_style="needed", eol=self.style.eol),
-                )
-        elif self.inner is None:
+                self.stream.write(_csv_header(table.column_names, self.style.eol))
+                self.started = True
+            self.stream.write(_csv_rows(table, self.style.eol))
+            return
+        if self.inner is None:
             self.inner = pq.ParquetWriter(self.stream, self.schema)
         self.inner.write_table(table)
 
@@ -561,6 +752,66 @@ class _Writer:
 
 
 # --- the batch --------------------------------------------------------------------------
+_T = TypeVar("_T")
+#: Chunks read ahead of the one being scored, and written behind it.
+_AHEAD: Final = 2
+
+
+def _ahead(items: Iterator[_T], depth: int = _AHEAD) -> Iterator[_T]:
+    """*items* (never ``None``), taken by another thread up to *depth* ahead of their use.
+
+    pyarrow and numpy let go of the interpreter while they parse and compute, so the next
+    block is read while this one is scored: two cores do the work of one batch. At most
+    *depth* items wait, so memory still holds a few chunks, whatever the file's size.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="perfrules-read") as pool:
+        pending: deque[Future[_T | None]] = deque(
+            pool.submit(next, items, None) for _ in range(depth)
+        )
+        try:
+            while (item := pending.popleft().result()) is not None:
+                pending.append(pool.submit(next, items, None))
+                yield item
+        finally:
+            for waiting in pending:
+                waiting.cancel()
+    close = getattr(items, "close", None)
+    if close is not None:
+        close()
+
+
+class _Behind:
+    """A writer's calls made in order by another thread, at most *depth* waiting.
+
+    A failure (a full disk) is raised by the next call, or by :meth:`finish`.
+    """
+
+    def __init__(self, writer: _Writer, depth: int = _AHEAD) -> None:
+        self.writer = writer
+        self.depth = depth
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="perfrules-write")
+        self.pending: deque[Future[None]] = deque()
+
+    def write(self, table: pa.Table) -> None:
+        while len(self.pending) >= self.depth:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(self.writer.write, table))
+
+    def finish(self) -> None:
+        """Wait for every write, then close the writer (a Parquet footer)."""
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+            self.writer.close()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        for waiting in self.pending:
+            waiting.cancel()
+        self.pool.shutdown(wait=True)
+
+
 def stream_batch(
     compiled: CompiledScheme,
     source: Path,
@@ -610,12 +861,13 @@ def _stream_batch(
     )
     outcome = StreamOutcome(Summary(compiled), report=report)
     kept: list[Chunk | pa.Table] = []
-    with atomic_stream(target) as stream:
+    with atomic_stream(target) as stream, contextlib.ExitStack() as files:
         empty = score_chunk(compiled, _no_rows(source), values).with_ranks({})
         schema = result_schema(compiled, empty.schema)
-        writer = _Writer(stream, suffix, schema, style or CsvStyle())
+        writer = _Behind(_Writer(stream, suffix, schema, style or CsvStyle()))
+        files.callback(writer.stop)
         offset = 0
-        for item in read_items(source, rows):
+        for item in _ahead(read_items(source, rows)):
             if isinstance(item, BadRow):
                 _count_bad(item, outcome)
                 if suffix == ".jsonl":
@@ -662,7 +914,7 @@ def _stream_batch(
         if outcome.units == 0 and suffix != ".jsonl":
             # No unit at all: still a file with the columns (a header, a Parquet schema).
             writer.write(schema.empty_table())
-        writer.close()
+        writer.finish()
     return outcome
 
 
@@ -904,9 +1156,15 @@ def _count(chunk: Chunk, outcome: StreamOutcome) -> None:
         if item["values"] is not None:
             grades[item["values"]] = item["counts"]
     totals = chunk.totals[chunk.scored]
-    outcome.tally.add_chunk(
-        grades, totals if chunk.scale is not None else totals.tolist(), chunk.lost
-    )
+    if chunk.scale is not None and totals.dtype != object:
+        # Each distinct total once, with its units: the summary's memory does not grow.
+        values, counts = np.unique(totals, return_counts=True)
+        counted = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        outcome.tally.add_counted(grades, counted, chunk.lost)
+    else:
+        outcome.tally.add_chunk(
+            grades, totals if chunk.scale is not None else totals.tolist(), chunk.lost
+        )
 
 
 def _explain_chunk(

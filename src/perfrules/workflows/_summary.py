@@ -8,6 +8,8 @@ total, as the engine's ``CompiledScheme.losses`` says).
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections import Counter
 from collections.abc import Mapping
 from fractions import Fraction
@@ -28,8 +30,11 @@ def mean_text(value: Fraction) -> str:
 class Summary:
     """Counts, grades, totals and lost points of a batch, added unit by unit or in chunks.
 
-    Totals are kept as integers over ``10 ** places`` when the scheme rounds its total (8
-    bytes a unit in arrays), else as exact fractions.
+    Totals are kept as integers over ``10 ** places`` when the scheme rounds its total,
+    else as exact fractions. A streamed batch gives each chunk's totals as each distinct
+    total and how many units have it (:meth:`add_counted`): a total between 0 and 100 to
+    two places takes one of 10,001 values, so the memory stays the same however many units
+    the batch has.
     """
 
     def __init__(self, compiled: CompiledScheme) -> None:
@@ -41,6 +46,8 @@ class Summary:
         self.lost: dict[str, Fraction] = {}
         self._scaled: list[Any] = []  # arrays or lists of integers over the total's scale
         self._exact: list[Fraction] = []
+        #: Each distinct total of the counted chunks (over the scale) and its units.
+        self._counted: Counter[int] = Counter()
         places = compiled.plan.total_places
         self.scale = None if places is None else 10**places
 
@@ -87,9 +94,27 @@ class Summary:
         for ident, value in lost.items():
             self.lost[ident] = self.lost.get(ident, Fraction(0)) + value
 
+    def add_counted(
+        self, grades: Mapping[str, int], counted: Mapping[int, int], lost: Mapping[str, Fraction]
+    ) -> None:
+        """A chunk's scored units: grades, each distinct total and its units, lost points.
+
+        *counted* maps a total (an integer over :attr:`scale`: the scheme rounds its total)
+        to how many of the chunk's units have it.
+        """
+        self.units += sum(grades.values())
+        self.grades.update(grades)
+        self._counted.update(counted)
+        for ident, value in lost.items():
+            self.lost[ident] = self.lost.get(ident, Fraction(0)) + value
+
     def _mean_and_median(self, count: int) -> tuple[Fraction, Fraction]:
         scale = self.scale
+        if scale is not None and not self._scaled and not self._exact:
+            return self._from_counts(count, scale)
         whole: list[int] = []
+        for value, times in self._counted.items():
+            whole.extend([value] * times)
         for part in self._scaled:
             whole.extend(part.tolist() if hasattr(part, "tolist") else part)
         if not self._exact and scale is not None:  # integers only: no Fraction per unit
@@ -99,6 +124,16 @@ class Summary:
         totals = sorted(self._exact + [Fraction(v, scale or 1) for v in whole])
         median = (totals[(count - 1) // 2] + totals[count // 2]) / 2
         return sum(totals, Fraction(0)) / count, median
+
+    def _from_counts(self, count: int, scale: int) -> tuple[Fraction, Fraction]:
+        """The mean and median from the distinct totals and their counts alone."""
+        values = sorted(self._counted)
+        counts = [self._counted[value] for value in values]
+        whole = sum(value * times for value, times in zip(values, counts, strict=True))
+        ends = list(itertools.accumulate(counts))  # units up to and with each value
+        low = values[bisect.bisect_right(ends, (count - 1) // 2)]
+        high = values[bisect.bisect_right(ends, count // 2)]
+        return Fraction(whole, count * scale), Fraction(low + high, 2 * scale)
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as the CLI prints it and JSON carries it."""

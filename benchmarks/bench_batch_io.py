@@ -1,0 +1,292 @@
+"""Benchmark: the streamed batch against the I/O floors and a polars pipeline, in one run.
+
+Run with ``make bench``. BENCH_IO_ROWS (default 1,000,000) units of the seed scheme (17
+indicators, cells as a CSV gives them: "37%", "74") are written to a CSV file, then:
+
+  (csv)   the csv-module floor: ``csv.reader`` reads every row and ``csv.writer`` writes
+          one row per unit as wide as the result (the unit, two cells for the total and
+          the grade, the unit's 17 cells for its scores, an empty errors cell): the I/O
+          alone, the fastest a person would write it in pure Python
+  (pa)    the pyarrow floor: ``pyarrow.csv.read_csv`` of the file (every column as text)
+          and ``pyarrow.parquet.write_table`` of the result itself (read before the
+          clock starts: the same shape and the same values)
+  (plc)   polars: ``scan_csv``, each score a ``Decimal(38, 2)`` (percent cells divided by
+          100, the capped indicator divided by its target and rounded half up), the
+          total, the grade, ``sink_csv``; (plp) the same to ``sink_parquet``. Its results
+          are checked equal to perfrules' on every row
+  (prc)   ``stream_batch`` to CSV, in this process; (prp) to Parquet
+  (cli)   ``perfrules score scheme.toml units.csv --out out.csv`` (and ``.parquet``) as a
+          whole process (interpreter start-up and imports included), wall time and peak
+          RSS; and the same at 100,000 units, for the memory
+
+Every row of perfrules' CSV and Parquet is checked equal to polars', and a sample of
+2,000 rows to ``evaluate()``. Times are wall clock, the least of BENCH_REPEATS rounds
+taken in turn (CPU seconds beside them: threads add theirs); the machine is shared, so
+the ratios are within one run. Targets: (prc) <= 2x (csv); (prp) <= 1.5x (pa); perfrules
+faster than polars to both; peak RSS at N no more than 1.25x that at 100,000 (flat).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+import perfrules
+from perfrules.workflows._stream import stream_batch
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "rules" / "examples" / "xinzhou-zfw-2021" / "scheme.toml"
+ROWS = int(os.environ.get("BENCH_IO_ROWS", "1000000"))
+SMALL = 100_000
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+CHECKED = 2_000
+PLANNED = 88
+
+
+def indicators() -> list[tuple[str, int, bool]]:
+    """(id, weight, capped) of each of the seed's indicators."""
+    scheme = perfrules.load_scheme(SEED)
+    return [(i, int(ind.weight), ind.formula == "capped") for i, ind in scheme.indicators.items()]
+
+
+def write_units(path: Path, count: int) -> None:
+    rows = indicators()
+    rng = random.Random(7)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["unit", *(ident for ident, _, _ in rows)])
+        for n in range(count):
+            writer.writerow(
+                [
+                    f"unit-{n}",
+                    *(
+                        str(rng.randint(0, PLANNED)) if capped else f"{rng.randint(0, 100)}%"
+                        for _, _, capped in rows
+                    ),
+                ]
+            )
+
+
+# --- the floors --------------------------------------------------------------------------
+def csv_floor(source: Path, target: Path) -> None:
+    with (
+        source.open(newline="", encoding="utf-8") as inp,
+        target.open("w", newline="", encoding="utf-8") as out,
+    ):
+        reader = csv.reader(inp)
+        writer = csv.writer(out)
+        header = next(reader)
+        writer.writerow(["unit", "total", "grade", *header[1:], "errors"])
+        writer.writerows([row[0], "", "", *row[1:], ""] for row in reader)
+
+
+def pyarrow_floor(source: Path, target: Path, result: pa.Table) -> None:
+    with source.open(newline="", encoding="utf-8") as stream:
+        names = next(csv.reader(stream))
+    types = dict.fromkeys(names, pa.string())
+    pacsv.read_csv(source, convert_options=pacsv.ConvertOptions(column_types=types))
+    pq.write_table(result, target)
+
+
+# --- polars ------------------------------------------------------------------------------
+def polars_pipeline(source: Path, target: Path) -> None:
+    import polars as pl
+
+    money = pl.Decimal(38, 2)
+    scores = []
+    for ident, weight, capped in indicators():
+        cell = pl.col(ident)
+        if capped:
+            done = cell.cast(pl.Decimal(38, 0))
+            share = pl.min_horizontal(done, pl.lit(PLANNED).cast(pl.Decimal(38, 0)))
+            exact = share.cast(pl.Decimal(38, 12)) * weight / PLANNED
+            score = exact.round(2, mode="half_away_from_zero")
+        else:
+            share = cell.str.strip_chars_end("%").cast(money) / 100
+            score = pl.min_horizontal(share, pl.lit(1).cast(money)) * weight
+        scores.append(score.cast(money).alias(ident))
+    names = [ident for ident, _, _ in indicators()]
+    total = pl.sum_horizontal([pl.col(n) for n in names]).cast(money)
+    grade = (
+        pl.when(total >= 90)
+        .then(pl.lit("优秀"))
+        .when(total >= 80)
+        .then(pl.lit("良好"))
+        .when(total >= 60)
+        .then(pl.lit("中等"))
+        .otherwise(pl.lit("差"))
+    )
+    frame = (
+        pl.scan_csv(source, infer_schema=False)
+        .select(pl.col("unit"), *scores)
+        .select(
+            pl.col("unit"),
+            total.alias("total"),
+            grade.alias("grade"),
+            *(pl.col(n) for n in names),
+            pl.lit(None, pl.String).alias("errors"),
+        )
+    )
+    if target.suffix == ".csv":
+        frame.sink_csv(target)
+    else:
+        frame.sink_parquet(target)
+
+
+# --- checks ------------------------------------------------------------------------------
+def same_rows(ours: Path, theirs: Path) -> None:
+    """Every row of perfrules' result equals polars' (every cell's text)."""
+    if ours.suffix == ".csv":
+        a, b = (
+            pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+            for path in (ours, theirs)
+        )
+    else:
+        a, b = pq.read_table(ours), pq.read_table(theirs)
+    assert a.column_names == b.column_names, (a.column_names, b.column_names)
+    for name in a.column_names:
+        left = a.column(name).cast(pa.string())
+        right = b.column(name).cast(pa.string())
+        assert left.equals(right), name
+
+
+def checked_against_evaluate(compiled: perfrules.CompiledScheme, source: Path, out: Path) -> None:
+    ids = [ident for ident, _, _ in indicators()]
+    got = pq.read_table(out).slice(0, CHECKED).to_pylist()
+    with source.open(newline="", encoding="utf-8") as stream:
+        reader = csv.reader(stream)
+        next(reader)
+        for row, cells in zip(got, reader, strict=False):
+            want = compiled.evaluate(
+                {"indicators": {ident: {"actual": cells[k + 1]} for k, ident in enumerate(ids)}},
+                trace=False,
+            )
+            assert str(row["total"]) == str(want.total) and row["grade"] == want.grade.label
+            assert all(str(row[ident]) == str(want.scores[ident]) for ident in ids)
+
+
+# --- timing ------------------------------------------------------------------------------
+def timed(function: Callable[[], object]) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    function()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def cli(source: Path, target: Path) -> tuple[float, int]:
+    """Wall time and peak RSS of ``perfrules score`` as a process of its own."""
+    start = time.perf_counter()
+    command = [sys.executable, "-m", "perfrules", "-q", "score", str(SEED), str(source)]
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
+        [*command, "--out", str(target)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    assert os.waitstatus_to_exitcode(status) == 0
+    return wall, usage.ru_maxrss * 1024
+
+
+def main() -> None:
+    try:
+        import polars as pl
+    except ImportError:
+        print("(polars not installed: pip install 'perfrules[bench]')")
+        return
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    print(
+        f"perfrules {perfrules.__version__}, Python {sys.version.split()[0]}, "
+        f"pyarrow {pa.__version__}, polars {pl.__version__}, {os.cpu_count()} CPU(s)"
+    )
+    with tempfile.TemporaryDirectory() as folder_name:
+        folder = Path(folder_name)
+        source, small = folder / "units.csv", folder / "small.csv"
+        write_units(source, ROWS)
+        write_units(small, SMALL)
+        size = source.stat().st_size
+        # The processes first, while this one is small (a child's peak RSS counts what it
+        # shares with its parent before it starts).
+        processes: dict[str, list[tuple[float, int]]] = {}
+        for _ in range(REPEATS):
+            for name, path, target in (
+                ("cli.csv", source, "out-cli.csv"),
+                ("cli.parquet", source, "out-cli.parquet"),
+                ("small.csv", small, "out-small.csv"),
+            ):
+                processes.setdefault(name, []).append(cli(path, folder / target))
+        out = {name: folder / name for name in ("pr.csv", "pr.parquet", "pl.csv", "pl.parquet")}
+        stream_batch(compiled, source, out["pr.parquet"])
+        result = pq.read_table(out["pr.parquet"])
+        runs: dict[str, Callable[[], object]] = {
+            "csv": lambda: csv_floor(source, folder / "floor.csv"),
+            "pa": lambda: pyarrow_floor(source, folder / "floor.parquet", result),
+            "plc": lambda: polars_pipeline(source, out["pl.csv"]),
+            "plp": lambda: polars_pipeline(source, out["pl.parquet"]),
+            "prc": lambda: stream_batch(compiled, source, out["pr.csv"]),
+            "prp": lambda: stream_batch(compiled, source, out["pr.parquet"]),
+        }
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+        for _ in range(REPEATS):
+            for name, run in runs.items():
+                times[name].append(timed(run))
+        same_rows(out["pr.csv"], out["pl.csv"])
+        same_rows(out["pr.parquet"], out["pl.parquet"])
+        checked_against_evaluate(compiled, source, out["pr.parquet"])
+    best = {name: min(w for w, _ in t) for name, t in times.items()}
+    cpu = {name: min(c for _, c in t) for name, t in times.items()}
+    wall = {name: min(w for w, _ in t) for name, t in processes.items()}
+    rss = {name: max(r for _, r in t) for name, t in processes.items()}
+    print(
+        f"{ROWS:,} seed units, a CSV of {size / 2**20:.0f} MiB; every row checked equal to "
+        f"polars', {CHECKED:,} to evaluate()"
+    )
+    print("                                                     wall s   CPU s   ratio")
+    rows = [
+        ("(csv) csv module: reader + writer, the I/O alone", "csv", None),
+        ("(pa)  pyarrow: read_csv + write_table of the result", "pa", None),
+        ("(plc) polars, Decimal(38, 2) -> CSV", "plc", "csv"),
+        ("(plp) polars, Decimal(38, 2) -> Parquet", "plp", "pa"),
+        ("(prc) perfrules stream_batch -> CSV", "prc", "csv"),
+        ("(prp) perfrules stream_batch -> Parquet", "prp", "pa"),
+    ]
+    for label, name, floor in rows:
+        ratio = f"{best[name] / best[floor]:5.2f}x ({floor})" if floor else "  1.00"
+        print(f"{label:<52} {best[name]:7.2f} {cpu[name]:7.2f}   {ratio}")
+    for name, floor in (("cli.csv", "csv"), ("cli.parquet", "pa")):
+        print(
+            f"{'(cli) perfrules score ... --out ' + name[4:]:<52} {wall[name]:7.2f}"
+            f"       -   {wall[name] / best[floor]:5.2f}x ({floor})   "
+            f"peak RSS {rss[name] / 2**20:.0f} MiB"
+        )
+    print(
+        f"{'(cli) the same, 100,000 units -> .csv':<52} {wall['small.csv']:7.2f}"
+        f"       -                peak RSS {rss['small.csv'] / 2**20:.0f} MiB"
+    )
+    print("targets (ratios in this run):")
+    flat = rss["cli.csv"] / rss["small.csv"]
+    for label, value, limit in (
+        ("CSV -> CSV <= 2x the csv-module floor (prc/csv)", best["prc"] / best["csv"], 2.0),
+        ("CSV -> Parquet <= 1.5x the pyarrow floor (prp/pa)", best["prp"] / best["pa"], 1.5),
+        ("faster than polars to CSV (prc/plc < 1)", best["prc"] / best["plc"], 1.0),
+        ("faster than polars to Parquet (prp/plp < 1)", best["prp"] / best["plp"], 1.0),
+        ("the CLI to CSV <= 2x the csv-module floor", wall["cli.csv"] / best["csv"], 2.0),
+        ("the CLI to Parquet <= 1.5x the pyarrow floor", wall["cli.parquet"] / best["pa"], 1.5),
+        (f"peak RSS flat: {ROWS:,} vs 100,000 units <= 1.25x", flat, 1.25),
+    ):
+        passed = value < limit if limit == 1.0 else value <= limit
+        print(f"  {label:<58} {value:6.2f}x  {'PASS' if passed else 'MISS'}")
+
+
+if __name__ == "__main__":
+    main()
