@@ -403,7 +403,12 @@ def test_diff_names_a_changed_normalisation():
     before = scheme_of('{ method = "minmax", goalposts = [0, 50] }')
     after = scheme_of('{ method = "minmax", goalposts = [0, 60], direction = "reverse" }')
     (change,) = diff_schemes(before, after)
-    assert (change.kind, change.section, change.id) == ("changed", "inputs", "x")
+    assert (change.kind, change.section, change.id, change.key) == (
+        "changed",
+        "inputs",
+        "x",
+        "normalise",
+    )
     assert change.old == "normalise = minmax, goalposts [0, 50]"
     assert change.new == "normalise = minmax, goalposts [0, 60], direction reverse"
 

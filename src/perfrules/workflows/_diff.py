@@ -115,7 +115,8 @@ def _table(
         for key in keys:
             a, b = getattr(before, key), getattr(after, key)
             if a != b:
-                out.append(Change("changed", section, entry_id, key, _text(a), _text(b)))
+                shown = _normalise_text if key == "normalise" else _text
+                out.append(Change("changed", section, entry_id, key, shown(a), shown(b)))
     return out
 
 
@@ -128,11 +129,18 @@ def _summary(entry: Any) -> str:
         if value not in (None, ""):
             parts.append(f"{key} = {_text(value)}")
     normalise = getattr(entry, "normalise", None)
-    if normalise is not None:  # an input's declared step: its method, then what is not default
-        declared = normalise.model_dump(exclude_defaults=True)
-        more = [f"{k} {_text(v)}" for k, v in declared.items() if k != "method"]
-        parts.append("normalise = " + ", ".join([normalise.method, *more]))
+    if normalise is not None:
+        parts.append(_normalise_text(normalise))
     return "; ".join(parts)
+
+
+def _normalise_text(normalise: Any) -> str:
+    """An input's declared step: its method, then what is not default ("" when none)."""
+    if normalise is None:
+        return ""
+    declared = normalise.model_dump(exclude_defaults=True)
+    more = [f"{k} {_text(v)}" for k, v in declared.items() if k != "method"]
+    return "normalise = " + ", ".join([normalise.method, *more])
 
 
 def diff_schemes(old: Scheme, new: Scheme) -> list[Change]:
