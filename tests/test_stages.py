@@ -282,3 +282,18 @@ def test_imputed_values_are_kept_through_the_passes(tmp_path):
     with dask.config.set(scheduler="sync"):
         out = score_dask(scheme, dd.from_pandas(frame(rows), npartitions=2)).compute()
     assert list(out["total"]) == list(WANT.values())
+
+
+def test_two_rows_reading_each_other_are_one_circle_reported_beside_other_mistakes():
+    text = BEST.read_text(encoding="utf-8") + (
+        '\n[indicators.a]\nweight = 10\ncounted = false\nformula = "b"\n'
+        '\n[indicators.b]\nweight = 10\ncounted = false\nformula = "a + nonsense"\n'
+        '\n[indicators.c]\nweight = 10\ncounted = false\nformula = "c"\n'
+    )
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(text, name="circles.toml")
+    messages = {d.code: [] for d in caught.value.diagnostics}
+    for d in caught.value.diagnostics:
+        messages[d.code].append(d.message())
+    assert "PR302" in messages  # the unknown name, and in the same round the circle:
+    assert any(m.endswith(": c → c") for m in messages["PR250"])

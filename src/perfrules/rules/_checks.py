@@ -831,9 +831,9 @@ def run_checks(sections: Sections) -> CheckResult:
     result.diagnostics.extend(check_normalise(scheme))
     check_formulas(scheme, result, sections.orphan_formulas)
     check_cohort(scheme, result)
-    if result.ok:
-        result.stages, circles = order_stages(scheme, result.expressions)
-        result.diagnostics.extend(circles)
+    # Over the formulas that compiled, so a circle is reported beside other mistakes.
+    result.stages, circles = order_stages(scheme, result.expressions)
+    result.diagnostics.extend(circles)
     result.diagnostics.extend(check_target_texts(scheme, result))
     result.diagnostics.extend(check_trace_size(scheme, result))
     return result

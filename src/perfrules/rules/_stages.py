@@ -89,6 +89,12 @@ def contributing_leaves(scheme: Scheme, of: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def _shown(circle: list[str]) -> list[str]:
+    """A circle as the message shows it: a row reading its own id's score is named once."""
+    shown = [name for k, name in enumerate(circle) if k == 0 or name != circle[k - 1]]
+    return shown if len(shown) > 1 else [*shown, *shown]  # a row reading itself: c → c
+
+
 def order_stages(
     scheme: Scheme, expressions: Mapping[str, Expression]
 ) -> tuple[Stages, list[Diagnostic]]:
@@ -134,7 +140,7 @@ def order_stages(
             return 0
         rows = path[::2]  # the path alternates a row and the score it reads
         if leaf in rows:
-            circle = [*path[2 * rows.index(leaf) :], leaf]
+            circle = _shown([*path[2 * rows.index(leaf) :], leaf])
             if leaf not in reported:
                 reported.add(leaf)
                 circles.append(
