@@ -461,3 +461,35 @@ def test_an_imputation_choice_ranks_each_sample_as_that_variant_does() -> None:
     e = next(u for u in result.units if u.unit == "E")
     assert (e.rank, e.low, e.high) == (2, 2, 5)  # at 0, E is last
     assert (e.mover, e.shift) == (choice.key("0"), 3)
+
+
+def test_a_scheme_whose_only_weight_follows_its_group_says_nothing_varies() -> None:
+    root = Path(__file__).resolve().parent.parent
+    hdi = perfrules.compile_scheme(
+        perfrules.load_scheme(root / "rules/un/hdi-2023-24/scheme.toml")
+    )
+    table = pa.table(
+        {
+            "unit": ["A"],
+            "shared.life_expectancy": ["70"],
+            "shared.expected_schooling": ["12"],
+            "shared.mean_schooling": ["9"],
+            "shared.gni_per_capita": ["9000"],
+        }
+    )
+    with pytest.raises(sens.SensitivityError, match="nothing varies"):
+        sens.sensitivity(hdi, table, vary=Decimal(20), samples=5)
+
+
+def test_an_option_the_formulas_do_not_suit_is_refused() -> None:
+    # Ranks 1..4 read as a share of the weight give scores up to 4 × 50: outside the weight.
+    table = pa.table(
+        {
+            "unit": ["A", "B", "C", "D"],
+            "shared.x": ["100", "12", "11", "10"],
+            "shared.y": ["0", "70", "100", "20"],
+        }
+    )
+    choice = sens.Choice.parse("normalise", "x=minmax,rank")
+    with pytest.raises(sens.SensitivityError, match="do not suit that option"):
+        sens.sensitivity(_choice_scheme("minmax"), table, samples=5, choices=[choice])

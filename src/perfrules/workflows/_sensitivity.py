@@ -820,6 +820,13 @@ def sensitivity(
     steps = _steps(vary)
     draws = [_draw(tree, rng, steps, by_id, digits) for _ in range(samples)]
     settings = _settings(tree, vary, by_id, digits)
+    if not settings and not choices:
+        msg = (
+            "nothing varies: no weight of this scheme can move on its own (a row alone in "
+            "its group follows the group's weight); vary a scheme with sibling rows, or "
+            "give --normalise or --impute"
+        )
+        raise SensitivityError(msg)
     one_at_a_time = [w for s in settings for w in _one_at_a_time(tree, s, digits)]
     # The choices' options: each sample's drawn apart (the weights draw as without them).
     declared = tuple(_declared_option(scheme, c) for c in choices)
@@ -991,6 +998,7 @@ def _run_variants(
         by_variant.setdefault(picked, []).append(at)
     out: list[Ranks | None] = [None] * len(work)
     done = 0
+    failing: set[int] | None = None  # the rows that fail as declared
 
     def advance(count: int, _total: int) -> None:
         if progress is not None:
@@ -1005,6 +1013,24 @@ def _run_variants(
             msg = f"the scheme with {shown} is not valid: {exc}"
             raise SensitivityError(msg) from None
         values = all_cohort_values(compiled, lambda: [table])
+        if choices:  # an option whose formulas fail units that score as declared is refused
+            failures = score_chunk(compiled, table, values).failures
+            if failing is None:
+                declared_scheme = compile_scheme(scheme)
+                failing = set(
+                    score_chunk(
+                        declared_scheme, table, all_cohort_values(declared_scheme, lambda: [table])
+                    ).failures
+                )
+            extra = sorted(set(failures) - failing)
+            if extra:
+                shown = ", ".join(f"{c.input}={o}" for c, o in zip(choices, picked, strict=True))
+                first = failures[extra[0]].diagnostics[0].message()
+                msg = (
+                    f"with {shown}, {len(extra)} unit(s) that score as declared fail "
+                    f"({first}): the scheme's formulas do not suit that option"
+                )
+                raise SensitivityError(msg)
         scorer: Callable[[Mapping[str, Decimal]], Ranks] = (
             _Columns(compiled, table, values)
             if compiled.columnar().vectorised and not compiled.stages
