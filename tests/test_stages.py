@@ -297,3 +297,14 @@ def test_two_rows_reading_each_other_are_one_circle_reported_beside_other_mistak
         messages[d.code].append(d.message())
     assert "PR302" in messages  # the unknown name, and in the same round the circle:
     assert any(m.endswith(": c → c") for m in messages["PR250"])
+
+
+def test_a_missing_marker_in_a_fact_a_cohort_value_takes_is_missing_not_unreadable():
+    rows = [("A", "12", "45"), ("B", "-", "50"), ("C", "8", "40")]
+    text = BEST.read_text(encoding="utf-8") + (
+        '\n[cohort.values.top_gdp]\nstat = "max"\nof = "gdp"\n'
+    )
+    scheme = perfrules.compile_scheme(perfrules.loads_scheme(text, name="marker.toml"))
+    results = scheme.evaluate_cohort(units(rows))
+    assert isinstance(results[1], perfrules.FactsError)
+    assert [d.code for d in results[1].diagnostics] == ["PR401"]

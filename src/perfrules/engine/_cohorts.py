@@ -114,7 +114,7 @@ class Cohorts:
                 raw = shared.get(rule.of, MISSING)
                 if rule.of in imputations and (raw is MISSING or self.marks_missing(raw)):
                     continue  # a fact the unit will be imputed: not observed, not taken
-                if raw is MISSING:
+                if raw is MISSING or self.marks_missing(raw):  # a marker: missing, as absent
                     unit.problem(
                         "PR401",
                         ("shared", rule.of),
