@@ -407,6 +407,10 @@ def test_a_normalisation_choice_ranks_each_sample_as_that_variant_does() -> None
         {"kind": "normalise", "input": "x", "options": ["minmax", "percentile"]}
     ]
     assert result.names()[choice.key("percentile")] == "x normalised by percentile"
+    assert result.choice_texts() == ["x normalised by: minmax | percentile"]
+    from perfrules.reports.sensitivity import render_sensitivity_html
+
+    assert "<li>x normalised by: minmax | percentile</li>" in render_sensitivity_html(result, "en")
 
 
 def test_a_choice_the_scheme_does_not_declare_is_refused() -> None:

@@ -73,6 +73,7 @@ class _Result(Protocol):
     @property
     def failed(self) -> Sequence[tuple[str, str]]: ...
     def names(self) -> dict[str, str]: ...
+    def choice_texts(self) -> list[str]: ...
 
 
 _WORDS: Final = {
@@ -143,6 +144,8 @@ def render_sensitivity(result: _Result, lang: Lang, console: Console) -> None:
         table.add_row(
             unit.unit, _num(unit.rank), _num(unit.median), _interval(unit), _mover(unit, names)
         )
+    for text in result.choice_texts():
+        console.print(text, markup=False, highlight=False)
     console.print(table)
     for name, codes in result.failed:
         console.print(f"{_w('failed', lang)}: {name} ({codes})", markup=False, highlight=False)
@@ -234,7 +237,7 @@ def render_sensitivity_html(result: _Result, lang: Lang) -> str:
         f"<li>{escape(d['name'])} ({escape(d['id'])}): {escape(d['weight'])} → "
         f"{escape(d['low'])}–{escape(d['high'])}</li>"
         for d in (w.to_dict() for w in result.weights)
-    )
+    ) + "".join(f"<li>{escape(text)}</li>" for text in result.choice_texts())
     rows = "".join(
         f"<tr><td>{escape(u.unit)}</td><td class=num>{_num(u.rank)}</td>"
         f"<td class=num>{_num(u.median)}</td><td class=num>{_interval(u)}</td>"

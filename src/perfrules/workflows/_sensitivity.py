@@ -325,6 +325,11 @@ class Sensitivity:
             named |= {choice.key(o): choice.label(o) for o in choice.options}
         return named
 
+    def choice_texts(self) -> list[str]:
+        """Each choice drawn among, as a report lists it: ``x normalised by: minmax | rank``."""
+        verbs = {"normalise": "normalised", "impute": "imputed"}
+        return [f"{c.input} {verbs[c.kind]} by: {' | '.join(c.options)}" for c in self.choices]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the document of ``perfrules sensitivity --format json``)."""
         return {
