@@ -499,3 +499,18 @@ def test_rank_is_taken_over_an_input_not_a_score():
     with pytest.raises(RuleFileError) as caught:
         perfrules.loads_scheme(text, name="c.toml")
     assert [(d.code, d.path[-1]) for d in caught.value.diagnostics] == [("PR231", "of")]
+
+
+def test_a_missing_normalised_fact_is_named_once_by_its_step():
+    compiled = perfrules.compile_scheme(scheme_of('{ method = "minmax" }'))
+    units = [
+        {"unit": "a", "shared": {"x": "1"}},
+        {"unit": "b", "shared": {}},
+        {"unit": "c", "shared": {"x": "3"}},
+    ]
+    failed = compiled.evaluate_cohort(units)[1]
+    assert isinstance(failed, FactsError)
+    messages = [d.message() for d in failed.diagnostics]
+    assert len(messages) == 1  # not once for its min and again for its max
+    assert "inputs.x.normalise" in messages[0]
+    assert "__m" not in messages[0]

@@ -115,11 +115,12 @@ class Cohorts:
                 if rule.of in imputations and (raw is MISSING or self.marks_missing(raw)):
                     continue  # a fact the unit will be imputed: not observed, not taken
                 if raw is MISSING or self.marks_missing(raw):  # a marker: missing, as absent
-                    unit.problem(
-                        "PR401",
-                        ("shared", rule.of),
-                        {"indicator": f"cohort.values.{value_name}", "fact": rule.of},
-                    )
+                    if not any(d.path == ("shared", rule.of) for d in unit.diagnostics):
+                        unit.problem(  # once a fact, however many values take it
+                            "PR401",
+                            ("shared", rule.of),
+                            {"indicator": self._taker(value_name), "fact": rule.of},
+                        )
                     continue
                 read = read_shared(rule.of, raw, unit)
                 if isinstance(read, Fraction):
@@ -226,6 +227,19 @@ class Cohorts:
             if found is not None and found.value is not None:
                 out[input_name] = found
         return out
+
+    def _taker(self, value_name: str) -> str:
+        """What a problem names as taking a fact: a cohort value, or a normalise step.
+
+        The values a normalised input generates (``NAME__min``) are named by its step.
+        """
+        cohort = self.scheme.cohort
+        if cohort is not None and value_name in cohort.values:
+            return f"cohort.values.{value_name}"
+        rule = self.plan.cohort_rules.get(value_name)
+        if rule is not None and rule.of in self.scheme.inputs:
+            return f"inputs.{rule.of}.normalise"
+        return f"cohort.values.{value_name}"
 
     def key(self, shared: Mapping[str, Any], unit: Problems) -> str | None:
         """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort).
