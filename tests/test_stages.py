@@ -308,3 +308,14 @@ def test_a_missing_marker_in_a_fact_a_cohort_value_takes_is_missing_not_unreadab
     results = scheme.evaluate_cohort(units(rows))
     assert isinstance(results[1], perfrules.FactsError)
     assert [d.code for d in results[1].diagnostics] == ["PR401"]
+
+
+def test_an_input_whose_declaration_is_broken_is_not_also_an_unknown_name():
+    text = BEST.read_text(encoding="utf-8").replace(
+        "gdp = {}", 'gdp = { normalise = { method = "minmx" } }'
+    )
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(text, name="broken.toml")
+    codes = [d.code for d in caught.value.diagnostics]
+    assert "PR302" not in codes
+    assert codes  # the declaration's own mistake

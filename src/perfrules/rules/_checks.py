@@ -830,6 +830,13 @@ def run_checks(sections: Sections) -> CheckResult:
     result.diagnostics.extend(check_levels(scheme))
     result.diagnostics.extend(check_normalise(scheme))
     check_formulas(scheme, result, sections.orphan_formulas)
+    # A name whose declaration is itself broken (reported there) is not also "unknown".
+    declared = {p[1] for p in sections.broken if len(p) == 2 and p[0] in ("inputs", "formulas")}
+    result.diagnostics = [
+        d
+        for d in result.diagnostics
+        if not (d.code == "PR302" and d.params.get("name") in declared)
+    ]
     check_cohort(scheme, result)
     # Over the formulas that compiled, so a circle is reported beside other mistakes.
     result.stages, circles = order_stages(scheme, result.expressions)
