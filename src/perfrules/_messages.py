@@ -678,6 +678,10 @@ UI: Final[dict[str, tuple[str, str]]] = {
         ),
         "{values} 为无理数：计算到 {digits} 位有效数字，足以对真值正确舍入",
     ),
+    "note.reweighted": (
+        "rows left out: the others, {applicable} of {weight}, sum {sum}, scaled up to {weight}",
+        "有行被排除：其余各行（分值 {applicable}/{weight}）合计 {sum}，按比例折算到 {weight}",
+    ),
     "note.geometric": (
         (
             "its weight × the geometric mean of its rows' shares (score ÷ weight), weighted "

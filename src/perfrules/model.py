@@ -327,12 +327,14 @@ class Group(_Model):
         description="false: shown and scored, but not added to its parent or the total (a "
         "row a form prints beside the counted ones).",
     )
-    aggregate: Literal["sum", "geometric"] = Field(
+    aggregate: Literal["sum", "geometric", "reweight"] = Field(
         default="sum",
-        description="How its children make its score: sum (added up), or geometric (its "
+        description="How its children make its score: sum (added up), geometric (its "
         "weight times the weighted geometric mean of each child's share of its weight, the "
-        "weights being the children's; 0 when one share is 0). A geometric group must be "
-        "rounded (places).",
+        "weights being the children's; 0 when one share is 0; must be rounded), or reweight "
+        "(added up, and when some rows are left out — not applicable, or missing under "
+        'missing = "exclude" — the sum of the others scaled up to the group\'s weight, so '
+        "the group keeps its share of the total instead of the total being renormalised).",
     )
     description: str = ""
 

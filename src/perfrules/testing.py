@@ -516,6 +516,8 @@ def _node_options(
         for key in ("na", "missing"):
             if draw(st.booleans()):
                 entry[key] = draw(st.sampled_from(_POLICIES))
+    if not leaf and policies and draw(st.integers(0, 4)) == 0:
+        entry["aggregate"] = "reweight"  # rows left out: the others take their weight
 
 
 def _band_edges(draw: st.DrawFn, top: Decimal, *, halves: bool) -> list[Decimal]:

@@ -264,6 +264,15 @@ class _Writer:
                     f"a{i}, b{i} = _ADD(a{i}, b{i}, {kid.num}, {kid.den}); c{i} = True"
                 )
             pre = Shape(f"a{i}", f"b{i}", None)
+        if node.aggregate == "reweight":  # rows left out: the others scaled up (_totals)
+            values = "".join(f"{kid.num}, " for kid in kids)
+            if pre.scale is not None:
+                self.emit(f"b{i} = {pre.den}")
+            self.emit(
+                f"if c{i} and None in ({values}): "
+                f"a{i}, b{i} = _REW({i}, a{i}, b{i}, ({values}), U)"
+            )
+            pre = Shape(f"a{i}", f"b{i}", None)
         self.pre[i] = pre
         if node.kind == "scheme":
             self.root(node, pre)
@@ -404,6 +413,7 @@ def build_kernel(
         "_SUM": sum,
         "_PARTIAL": _partial,
         "_GEO": totals_of(plan).geometric_record,
+        "_REW": totals_of(plan).reweight_record,
         "_ZERO": Fraction(0),
         **hooks,
         **writer.constants,

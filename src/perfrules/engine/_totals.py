@@ -66,6 +66,7 @@ class Totals:
         "_excess",
         "_geometric",
         "_mode",
+        "_reweight",
         "always",
         "capped",
         "edges",
@@ -97,6 +98,7 @@ class Totals:
         self._mode = ROUNDING[plan.mode]
         self._exact_groups = self._groups_without_effect()
         self._geometric = any(node.aggregate == "geometric" for node in plan.nodes)
+        self._reweight = any(node.aggregate == "reweight" for node in plan.nodes)
         # Full marks are a row's weight rounded to its places (2.5 to 0 places: 3 half-up,
         # 2 down): what raising a row to full marks adds beyond its lost points.
         self._excess: dict[int, Fraction] = {}
@@ -152,7 +154,21 @@ class Totals:
         What renormalisation scales the rows' sum up from: the rows' weight less this.
         """
         nodes = self.plan.nodes
-        return sum((nodes[i].weight for i in self.plan.counted_leaves if not scored(i)), _ZERO)
+        if not self._reweight:
+            return sum((nodes[i].weight for i in self.plan.counted_leaves if not scored(i)), _ZERO)
+
+        def left(index: int) -> tuple[Fraction, bool]:  # (weight left out below, any scored)
+            node = nodes[index]
+            if node.kind == "indicator":
+                given = scored(index)
+                return (_ZERO if given else node.weight), given
+            parts = [left(child) for child in node.children]
+            any_scored = any(given for _, given in parts)
+            if node.aggregate == "reweight" and any_scored:  # its scored rows take the rest
+                return sum((w for w, given in parts if given), _ZERO), True
+            return sum((w for w, _ in parts), _ZERO), any_scored
+
+        return left(0)[0]
 
     def renormalise(self, num: int, den: int, excluded: Fraction) -> tuple[int, int]:
         """The counted rows' sum ``num / den`` as the total before its rounding.
@@ -279,6 +295,38 @@ class Totals:
             True,
         )
 
+    def reweighted(
+        self, index: int, value: Fraction, kids: Sequence[bool]
+    ) -> tuple[Fraction, Fraction, Fraction]:
+        """A ``reweight`` group's sum of its scored children, scaled up to its weight.
+
+        *kids* say which children scored. Returns the value, the weight of the scored
+        children and of all of them (equal when nothing was left out).
+        """
+        nodes = self.plan.nodes
+        children = nodes[index].children
+        every = sum((nodes[c].weight for c in children), _ZERO)
+        kept = sum((nodes[c].weight for c, s in zip(children, kids, strict=True) if s), _ZERO)
+        if kept and kept != every:
+            value = value * every / kept
+        return value, kept, every
+
+    def reweight_record(
+        self, index: int, num: int, den: int, kids: Sequence[int | None], unit: Any
+    ) -> tuple[int, int]:
+        """:meth:`reweighted` as the generated scorer records it (some child left out).
+
+        The weight the group takes back from the rows left out is no longer left out of
+        the total: *unit*'s excluded weight (the renormalisation's) is reduced by it.
+        """
+        node = self.plan.nodes[index]
+        value, kept, every = self.reweighted(
+            index, Fraction(num, den), [kid is not None for kid in kids]
+        )
+        if kept and kept != every and unit is not None and node.counted:
+            unit.excluded -= every - kept
+        return value.numerator, value.denominator
+
     # --- the totals from rows -------------------------------------------------------------
     def record(
         self, scores: Mapping[int, Fraction | None]
@@ -317,6 +365,9 @@ class Totals:
                 values[2 * index], values[2 * index + 1] = value.numerator, value.denominator
                 continue
             pre = sum(kids, _ZERO)
+            if node.aggregate == "reweight" and kids:
+                flags = [values[2 * c] is not None for c in node.children]
+                pre = self.reweighted(index, pre, flags)[0]
             at = 2 * plan.group_positions[index]
             pres[at], pres[at + 1] = pre.numerator, pre.denominator
             if not kids:
@@ -381,7 +432,7 @@ class Totals:
         excess = self._excess
         if excess:
             rows = [row for row in rows if Fraction(row[0], row[1]) + excess.get(row[2], 0) > 0]
-        if self._geometric:
+        if self._geometric or self._reweight:
             count = self._fewest_rerun(goal, values, rows)
         elif self._exact_groups and not excess:
             count = self._fewest_linear(goal, pres, excluded, rows, common)

@@ -331,6 +331,20 @@ class TreeParts(RecordParts):
             position = plan.group_positions[node.index]
             pres = self.out[3]
             before = exact_fraction(pres[2 * position], pres[2 * position + 1])
+            every = sum((plan.nodes[c].weight for c in node.children), _ZERO)
+            if node.aggregate == "reweight" and len(scored) < len(node.children):
+                kept = sum((plan.nodes[c].weight for c in scored), _ZERO)
+                notes = (
+                    Note(
+                        "reweighted",
+                        {
+                            "sum": format_number(before * kept / every),
+                            "applicable": format_number(kept),
+                            "weight": format_number(every),
+                        },
+                    ),
+                )
+                weight += every - kept  # the rows left out, taken back by the others
             if node.kind == "scheme":
                 renormalised = Fraction(*self.out[4])
                 totals = totals_of(plan)

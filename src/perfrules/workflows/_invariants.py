@@ -283,6 +283,16 @@ def _bounds_and_aggregation(
                     and not any(note.kind == "not_counted" for note in child.notes)
                 ]
                 expected = compiled.totals.geometric(index, kids)[1]
+            if any(note.kind == "reweighted" for note in node.notes):
+                counted = [
+                    child
+                    for child in node.children
+                    if not any(note.kind == "not_counted" for note in child.notes)
+                ]
+                kept = sum((c.weight for c in counted if c.score is not None), Fraction(0))
+                every = sum((c.weight for c in counted), Fraction(0))
+                taken = sum((c.score for c in counted if c.score is not None), Fraction(0))
+                expected = _rounded(taken * every / kept, places, mode)
             if expected != score:
                 message = (
                     f"score {format_number(score)} is not the declared aggregation of its "
