@@ -79,3 +79,16 @@ def test_every_shape_agrees(tmp_path):
 
 def test_the_properties_hold():
     scheme_properties(compiled(), max_examples=200)()  # raises on a broken invariant
+
+
+def test_diff_shows_a_changed_aggregation():
+    from perfrules.workflows._diff import diff_schemes
+
+    (change,) = diff_schemes(compiled("sum").scheme, compiled().scheme)
+    assert (change.section, change.id, change.key, change.old, change.new) == (
+        "groups",
+        "A",
+        "aggregate",
+        "sum",
+        "reweight",
+    )

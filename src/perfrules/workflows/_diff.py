@@ -56,7 +56,7 @@ _INDICATOR_KEYS = (
     "show",
     "counted",
 )
-_GROUP_KEYS = ("weight", "places", "counted")
+_GROUP_KEYS = ("weight", "places", "counted", "aggregate")
 _INPUT_KEYS = ("type", "label", "scale", "impute", "normalise", "description")
 _COHORT_VALUE_KEYS = ("label", "stat", "of", "where", "percentile", "order")
 
