@@ -319,3 +319,20 @@ def test_an_input_whose_declaration_is_broken_is_not_also_an_unknown_name():
     codes = [d.code for d in caught.value.diagnostics]
     assert "PR302" not in codes
     assert codes  # the declaration's own mistake
+
+
+def test_a_pass_taken_a_chunk_at_a_time_equals_the_pass_over_the_whole_table():
+    from perfrules.workflows import all_cohort_values
+
+    text = BEST.read_text(encoding="utf-8") + (
+        '\n[cohort.values.middle]\nstat = "median"\nof = "raw"\n'
+    )
+    scheme = perfrules.compile_scheme(perfrules.loads_scheme(text, name="median.toml"))
+    rows = [(f"U{i}", str(i % 21), str((i * 7) % 61)) for i in range(30)]
+    arrow = pa.Table.from_pandas(frame(rows), preserve_index=False)
+    whole = all_cohort_values(scheme, lambda: [arrow])
+    one_by_one = all_cohort_values(scheme, lambda: [arrow.slice(i, 1) for i in range(30)])
+    assert whole.by_cohort == one_by_one.by_cohort
+    assert {v.name: v.value for v in whole.values(None)} == {
+        v.name: v.value for v in scheme.cohort_values(units(rows)).values(None)
+    }

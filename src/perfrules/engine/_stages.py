@@ -28,7 +28,7 @@ from perfrules.rules import TOTAL, Stages
 if TYPE_CHECKING:
     from perfrules.engine._scheme import CompiledScheme
 
-__all__ = ["Stage", "stage_scheme"]
+__all__ = ["Stage", "Taken", "stage_scheme"]
 
 #: A unit scored by a pass: (position, unit name, what the pass gives of it, cohort key).
 Staged = tuple[int, str, tuple[Fraction | None, ...] | None, str | None]
@@ -108,22 +108,51 @@ class Stage:
         A row without keys (the unit failed) is left out, as the values over facts leave
         out a unit whose facts cannot be read.
         """
-        entries: dict[str | None, dict[str, Taking]] = {
-            key: {n: Taking(r) for n, r in self.takes.items()} for key in known.by_cohort
+        taking = self.taking(known)
+        taking.add(rows)
+        return taking.result()
+
+    def taking(self, known: CohortValues) -> Taken:
+        """The values of this pass being taken, a chunk of units at a time (memory flat)."""
+        return Taken(self, known)
+
+
+class Taken:
+    """A pass's values being taken over units given a chunk at a time (:meth:`Stage.taking`).
+
+    Keeps what each value's stat needs (:class:`Taking`), not the units.
+    """
+
+    __slots__ = ("entries", "known", "stage")
+
+    def __init__(self, stage: Stage, known: CohortValues) -> None:
+        """Nothing taken yet; *known* are the values already taken."""
+        self.stage = stage
+        self.known = known
+        self.entries: dict[str | None, dict[str, Taking]] = {
+            key: {n: Taking(r) for n, r in stage.takes.items()} for key in known.by_cohort
         }
+
+    def add(self, rows: Iterable[Staged]) -> None:
+        """Take the units *rows* (in order)."""
+        takes = self.stage.takes
         for _, unit, keys, cohort_key in rows:
-            into = entries.get(cohort_key)
+            into = self.entries.get(cohort_key)
             if into is None:
-                into = entries[cohort_key] = {n: Taking(r) for n, r in self.takes.items()}
+                into = self.entries[cohort_key] = {n: Taking(r) for n, r in takes.items()}
             if keys is None:
                 continue
-            for (name, _), value in zip(self.takes.items(), keys, strict=True):
+            for (name, _), value in zip(takes.items(), keys, strict=True):
                 if value is not None:
                     into[name].add(value, unit)
+
+    def result(self) -> CohortValues:
+        """The values known before, with this pass's."""
+        known = self.known
         by_cohort = dict(known.by_cohort)
-        cohort = self.owner.scheme.cohort
+        cohort = self.stage.owner.scheme.cohort
         declared = {name: k for k, name in enumerate(cohort.values if cohort else ())}
-        for key, found in entries.items():
+        for key, found in self.entries.items():
             taken = tuple(taking.result(name) for name, taking in found.items())
             values = (*by_cohort.get(key, ()), *taken)
             by_cohort[key] = tuple(sorted(values, key=lambda v: declared.get(v.name, 0)))

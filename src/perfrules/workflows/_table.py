@@ -875,13 +875,17 @@ def all_cohort_values(
 
 
 def stage_pass(stage: Stage, values: CohortValues, chunks: Iterable[pa.Table]) -> CohortValues:
-    """*values* with those taken after *stage*: every chunk scored by the pass's scheme."""
-    staged: list[Staged] = []
+    """*values* with those taken after *stage*: every chunk scored by the pass's scheme.
+
+    Each chunk's units are taken as it is scored, so memory stays flat in their number
+    (a median or percentile keeps each unit's value, as over facts).
+    """
+    taking = stage.taking(values)
     offset = 0
     for arrow in chunks:
-        staged += score_chunk(stage.compiled, arrow, values, offset=offset, stage=stage).staged
+        taking.add(score_chunk(stage.compiled, arrow, values, offset=offset, stage=stage).staged)
         offset += arrow.num_rows
-    return stage.take(values, staged)
+    return taking.result()
 
 
 def cohort_rows(compiled: CompiledScheme, arrow: pa.Table) -> list[dict[str, Any] | None]:
