@@ -322,7 +322,7 @@ def test_an_input_whose_declaration_is_broken_is_not_also_an_unknown_name():
 
 
 def test_a_pass_taken_a_chunk_at_a_time_equals_the_pass_over_the_whole_table():
-    from perfrules.workflows import all_cohort_values
+    from perfrules.workflows._table import all_cohort_values
 
     text = BEST.read_text(encoding="utf-8") + (
         '\n[cohort.values.middle]\nstat = "median"\nof = "raw"\n'
