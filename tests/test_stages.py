@@ -336,3 +336,18 @@ def test_a_pass_taken_a_chunk_at_a_time_equals_the_pass_over_the_whole_table():
     assert {v.name: v.value for v in whole.values(None)} == {
         v.name: v.value for v in scheme.cohort_values(units(rows)).values(None)
     }
+
+
+def test_a_value_over_scores_that_no_formula_reads_is_still_taken_and_shown(tmp_path):
+    text = BEST.read_text(encoding="utf-8") + (
+        '\n[cohort.values.top_index]\nlabel = "Best index"\nstat = "max"\nof = "index"\n'
+    )
+    scheme = perfrules.compile_scheme(perfrules.loads_scheme(text, name="shown.toml"))
+    results = scheme.evaluate_cohort(units())
+    assert [r.total for r in results] == list(WANT.values())
+    shown = results[2].trace.cohort.values  # noqa: PD011 - a tuple of cohort values
+    (top,) = [v for v in shown if v.name == "top_index"]
+    assert (top.value, top.unit) == (100, "A")
+    table = score_table(scheme, frame())
+    assert list(table["total"]) == list(WANT.values())
+    assert list(table["top_index"]) == ["100", "100", "100"]

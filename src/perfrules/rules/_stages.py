@@ -114,7 +114,7 @@ def order_stages(
         }
         if wanted:
             reads[ident] = wanted
-    if not reads:
+    if not reads and not over_scores:
         return Stages(), []
     row_pass: dict[str, int] = {}
     known: dict[str, int] = {}
@@ -167,5 +167,7 @@ def order_stages(
     known_after = {of: score_known(of, ()) or 0 for r in reads.values() for of in r}
     values_after = {name: score_known(of, ()) or 0 for name, of in over_scores.items()}
     own = frozenset(n for r in reads.values() for n in r if n in own_names)
-    passes = max(row_pass.values(), default=0)
+    # A value over scores is taken after its pass even when no formula reads it (shown in
+    # the trace only): there is a pass before the last to take it.
+    passes = max(max(row_pass.values(), default=0), max(values_after.values(), default=-1) + 1)
     return Stages(row_pass, known_after, values_after, own, passes), []
