@@ -497,3 +497,9 @@ def test_an_option_the_formulas_do_not_suit_is_refused() -> None:
     choice = sens.Choice.parse("normalise", "x=minmax,rank")
     with pytest.raises(sens.SensitivityError, match="do not suit that option"):
         sens.sensitivity(_choice_scheme("minmax"), table, samples=5, choices=[choice])
+
+
+def test_a_number_to_impute_has_the_limits_of_a_rule_files_numbers() -> None:
+    with pytest.raises(sens.SensitivityError, match="below 10"):
+        sens.Choice.parse("impute", "x=cohort_mean,1e999999999")
+    assert sens.Choice.parse("impute", "x=0.5,none").options == ("0.5", "none")

@@ -331,9 +331,9 @@ class TreeParts(RecordParts):
             position = plan.group_positions[node.index]
             pres = self.out[3]
             before = exact_fraction(pres[2 * position], pres[2 * position + 1])
-            every = sum((plan.nodes[c].weight for c in node.children), _ZERO)
             if node.aggregate == "reweight" and len(scored) < len(node.children):
-                kept = sum((plan.nodes[c].weight for c in scored), _ZERO)
+                flags = [values[2 * c] is not None for c in node.children]
+                _, kept, every = totals_of(plan).reweighted(node.index, before, flags)
                 notes = (
                     Note(
                         "reweighted",

@@ -34,11 +34,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pyarrow as pa
+from pydantic import ValidationError
 
 from perfrules._numbers import format_number
 from perfrules.engine import CohortValues, CompiledScheme, compile_scheme, with_weights
 from perfrules.errors import Diagnostic, RuleFileError
-from perfrules.model import Group, Indicator, Ranking, RankKey, Scheme
+from perfrules.model import Group, Indicator, Input, Ranking, RankKey, Scheme
 from perfrules.workflows._stream import read_chunks
 from perfrules.workflows._table import (
     TABLE_SOURCE,
@@ -161,6 +162,13 @@ class Choice:
                 allowed = ", ".join(known) + (", a number" if kind == "impute" else "")
                 msg = f"--{kind} {text!r}: {option!r} is not one of {allowed}"
                 raise SensitivityError(msg)
+            if option not in known:  # a number: within the limits a rule file's numbers have
+                try:
+                    Input.model_validate({"impute": Decimal(option)})
+                except ValidationError as exc:
+                    reason = exc.errors()[0]["msg"]
+                    msg = f"--impute {text!r}: {option!r}: {reason}"
+                    raise SensitivityError(msg) from None
         return cls(kind, name.strip(), tuple(dict.fromkeys(options)))
 
     def label(self, option: str) -> str:
