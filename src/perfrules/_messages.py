@@ -433,6 +433,11 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "input '{name}' cannot be normalised so: {detail}",
         "输入项“{name}”不能如此标准化：{detail_zh}",
     ),
+    "PR261": (
+        "error",
+        "group '{name}' cannot be normalised so: {detail}",
+        "分组“{name}”不能如此标准化：{detail_zh}",
+    ),
     "PR428": (
         "error",
         "cohort '{cohort}': '{name}' cannot be normalised by {method}: {detail}",

@@ -323,7 +323,7 @@ def _own_names(compiled: CompiledScheme, index: int) -> list[str]:
     """The names a row reads from its own facts (not params, a target, shared facts)."""
     leaf = compiled.plan.nodes[index].leaf
     assert leaf is not None  # noqa: S101
-    across = _shared_names(compiled.plan) | compiled.plan.cohort_names
+    across = _shared_names(compiled.plan) | compiled.plan.cohort_names | compiled.plan.stages.own
     return [
         name
         for name in leaf.needs
@@ -608,7 +608,9 @@ def schemes(
         cohorts: sometimes a ``[cohort]`` value (every stat, ``where``, ``group_by``)
             read by a row, a ``[ranking]`` (every tie rule, ``where``), or both; sometimes
             a value over scores (the total or a row's) read with a row's own score by a
-            later pass; such a scheme is scored with :func:`cohorts_for`, not unit by unit.
+            later pass; sometimes a group normalised across the cohort (``minmax``,
+            ``distance_to_best`` or ``distance_to_target``); such a scheme is scored with
+            :func:`cohorts_for`, not unit by unit.
     """
     groups: dict[str, dict[str, Any]] = {}
     indicators: dict[str, dict[str, Any]] = {}
@@ -683,6 +685,13 @@ def schemes(
         else:
             weights += staged["weight"]
         indicators[f"n{len(groups) + len(indicators)}"] = staged
+    if cohorts and groups and draw(st.integers(0, 3)) == 0:
+        # A group's score normalised across the cohort (a row written out after it).
+        method = draw(st.sampled_from(["minmax", "distance_to_best", "distance_to_target"]))
+        rule: dict[str, Any] = {"method": method}
+        if method == "distance_to_target":
+            rule["target"] = Decimal(draw(st.integers(1, 20)))
+        groups[draw(st.sampled_from(sorted(groups)))]["normalise"] = rule
     top = weights
     fitted = draw(st.sampled_from([None, "normalise", "cap"])) if fit else None
     if fitted is not None:
