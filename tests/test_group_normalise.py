@@ -24,6 +24,7 @@ import perfrules
 from perfrules.cli import cli
 from perfrules.errors import RuleFileError
 from perfrules.workflows import diff_schemes, score_table
+from perfrules.workflows._templates import template_rows
 
 HEAD = """\
 [scheme]
@@ -288,3 +289,19 @@ def test_diff_names_the_changed_step():
             "normalise = minmax, goalposts [0, 60]",
         )
     ]
+
+
+def test_the_blank_sheet_asks_for_facts_only():
+    """A score a formula reads and a value taken over the units are not columns to fill."""
+    header, rows = template_rows(compiled(), lang="en")
+    assert [h.split()[-1] for h in header[4:-2]] == ["a", "b", "c"]
+    assert [r[0] for r in rows] == [
+        "a_pts",
+        "b_pts",
+        "econ__normalised",
+        "c_pts",
+        "soc__normalised",
+    ]
+    best = perfrules.compile_scheme(perfrules.load_pack("examples/best-is-100"))
+    header, _ = template_rows(best, lang="en")
+    assert not {"raw", "best_raw"} & {h.split()[-1] for h in header}
