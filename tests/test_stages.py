@@ -351,3 +351,20 @@ def test_a_value_over_scores_that_no_formula_reads_is_still_taken_and_shown(tmp_
     table = score_table(scheme, frame())
     assert list(table["total"]) == list(WANT.values())
     assert list(table["top_index"]) == ["100", "100", "100"]
+
+
+def test_a_broken_cohort_value_is_reported_once_with_the_rest_of_the_section():
+    """Its own mistakes, not also "unknown name" where it is read; its siblings still checked."""
+    text = BEST.read_text(encoding="utf-8").replace(
+        '[cohort.values.best]\nstat = "max"\nof = "raw"\n',
+        '[cohort]\ngroup_by = 3\n\n[cohort.values.best]\nstat = "maxx"\nof = "raw"\n\n'
+        '[cohort.values.other]\nstat = "min"\nof = "nowhere"\n',
+    )
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(text, name="rounds.toml")
+    found = sorted((d.code, ".".join(map(str, d.path))) for d in caught.value.diagnostics)
+    assert found == [
+        ("PR102", "cohort.group_by"),
+        ("PR102", "cohort.values.best.stat"),
+        ("PR230", "cohort.values.other.of"),
+    ]

@@ -846,6 +846,7 @@ def run_checks(sections: Sections) -> CheckResult:
     check_formulas(scheme, result, sections.orphan_formulas)
     # A name whose declaration is itself broken (reported there) is not also "unknown".
     declared = {p[1] for p in sections.broken if len(p) == 2 and p[0] in ("inputs", "formulas")}
+    declared |= {p[2] for p in sections.broken if len(p) == 3 and p[:2] == ("cohort", "values")}
     result.diagnostics = [
         d
         for d in result.diagnostics
