@@ -267,11 +267,20 @@ def test_a_name_already_taken_is_refused():
     assert ("PR104", ("groups", "econ", "normalise")) in codes
 
 
-def test_no_spread_fails_the_units_and_says_why():
+def test_no_spread_fails_the_units_and_says_why(tmp_path: Path):
     same = [("A", "80", "70", "60"), ("B", "80", "70", "75")]
-    results = compiled().evaluate_cohort(units(same))
-    assert all(isinstance(r, perfrules.FactsError) for r in results)
-    assert "econ__max - econ__min' is 0" in results[0].diagnostics[0].message("en")
+    scheme = compiled()
+    results = scheme.evaluate_cohort(units(same))
+    assert [r.diagnostics[0].code for r in results] == ["PR428", "PR428"]
+    message = results[0].diagnostics[0].message("en")
+    assert "'econ' cannot be normalised by minmax: every unit gives 45" in message
+    table = score_table(scheme, frame(same))
+    assert all("PR428" in e and "every unit gives 45" in e for e in table["errors"])
+    # goalposts need no spread
+    fixed = compiled(econ='{ method = "minmax", goalposts = [0, 60] }')
+    assert [r.scores["econ__normalised"] for r in fixed.evaluate_cohort(units(same))] == [
+        Decimal("45.00")
+    ] * 2
 
 
 def test_diff_names_the_changed_step():

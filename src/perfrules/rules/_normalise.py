@@ -35,7 +35,7 @@ from typing import Final
 
 from perfrules._numbers import format_number
 from perfrules.errors import Diagnostic
-from perfrules.model import Cohort, CohortValue, Indicator, Input, Normalise, Scheme
+from perfrules.model import Cohort, CohortValue, Indicator, Normalise, Scheme
 
 __all__ = [
     "GROUP_METHODS",
@@ -154,17 +154,15 @@ def _formula(name: str, rule: Normalise) -> str | None:
 
 
 def spread_problem(
-    name: str, declared: Input, values: Mapping[str, Fraction | None]
+    name: str, rule: Normalise, values: Mapping[str, Fraction | None]
 ) -> tuple[str, str] | None:
-    """Why a cohort's *values* cannot normalise input *name* (English, Chinese), or ``None``.
+    """Why a cohort's *values* cannot normalise *name* by *rule* (English, Chinese), or ``None``.
 
-    Min-max over a cohort whose values are all equal, and a z-score of fewer than two
-    units or of equal values, have no result: the unit fails with this reason rather
-    than getting a number nobody declared.
+    *name* is a normalised input or group. Min-max over a cohort whose values are all
+    equal, and a z-score of fewer than two units or of equal values, have no result: the
+    unit fails with this reason rather than getting a number nobody declared. A value not
+    taken yet (over scores, in a later pass) decides nothing.
     """
-    rule = declared.normalise
-    if rule is None:
-        return None
     if rule.method == "zscore":
         variance = values.get(f"{name}{_SEP}variance")
         if variance is None:
