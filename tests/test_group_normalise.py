@@ -276,6 +276,15 @@ def test_no_spread_fails_the_units_and_says_why(tmp_path: Path):
     assert "'econ' cannot be normalised by minmax: every unit gives 45" in message
     table = score_table(scheme, frame(same))
     assert all("PR428" in e and "every unit gives 45" in e for e in table["errors"])
+    # the distance to a best of 0
+    nothing = [("A", "80", "70", "0"), ("B", "80", "60", "0")]
+    failed = compiled(econ='{ method = "minmax", goalposts = [0, 60] }').evaluate_cohort(
+        units(nothing)
+    )
+    assert [r.diagnostics[0].code for r in failed] == ["PR428", "PR428"]
+    assert "'soc' cannot be normalised by distance_to_best: the best value is 0" in (
+        failed[0].diagnostics[0].message("en")
+    )
     # goalposts need no spread
     fixed = compiled(econ='{ method = "minmax", goalposts = [0, 60] }')
     assert [r.scores["econ__normalised"] for r in fixed.evaluate_cohort(units(same))] == [

@@ -630,8 +630,7 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "cohort.more": (" and {n} more", " 等另外 {n} 个单位"),
     "cohort.unranked": ("Not ranked", "未参与排名"),
     "improve": (
-        "to reach it, the fewest rows that can close the gap (points each can win back): "
-        "{items}",
+        "to reach it, the fewest rows that can close the gap (points each can win back): {items}",
         "要达到该等级，最少需改进的指标（各自可挽回的分数）：{items}",
     ),
     "lost": ("Points lost", "失分"),

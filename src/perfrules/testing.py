@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
 from perfrules._numbers import ROUNDING_MODES, format_number, is_terminating, round_fraction
-from perfrules.engine import CompiledScheme, Plan
+from perfrules.engine import CohortValues, CompiledScheme, Plan
 from perfrules.errors import FactsError
 from perfrules.model import Scheme
 from perfrules.workflows import (
@@ -872,6 +873,13 @@ def scheme_properties(
     return test_scheme_properties
 
 
+def _retaken(
+    compiled: CompiledScheme, units: list[dict[str, Any]], position: int, facts: Any
+) -> CohortValues:
+    """The cohort values with the unit at *position* giving *facts* instead."""
+    return compiled.cohort_values([*units[:position], facts, *units[position + 1 :]])
+
+
 def _cohort_properties(
     compiled: CompiledScheme,
     static: list[Violation],
@@ -896,12 +904,16 @@ def _cohort_properties(
         values = compiled.cohort_values(units)
         results = compiled.evaluate_cohort(units)
         violations = cohort_violations(compiled, units, results)
-        for facts, result in zip(units, results, strict=True):
+        staged = bool(compiled.plan.stages.values_after)  # values that move with a score
+        for position, (facts, result) in enumerate(zip(units, results, strict=True)):
             if isinstance(result, FactsError) and all(
                 d.code == "PR415" for d in result.diagnostics
             ):
                 continue  # no unit of its cohort qualifies: nothing to take the value over
-            violations += unit_violations(compiled, facts, monotonic=monotonic, cohort=values)
+            retake = partial(_retaken, compiled, units, position) if staged else None
+            violations += unit_violations(
+                compiled, facts, monotonic=monotonic, cohort=values, retake=retake
+            )
         if violations:
             raise InvariantError(violations, units=units)
 

@@ -159,7 +159,8 @@ def spread_problem(
     """Why a cohort's *values* cannot normalise *name* by *rule* (English, Chinese), or ``None``.
 
     *name* is a normalised input or group. Min-max over a cohort whose values are all
-    equal, and a z-score of fewer than two units or of equal values, have no result: the
+    equal, a z-score of fewer than two units or of equal values, and the distance to a
+    best of 0 have no result: the
     unit fails with this reason rather than getting a number nobody declared. A value not
     taken yet (over scores, in a later pass) decides nothing.
     """
@@ -178,9 +179,17 @@ def spread_problem(
                 f"各对象的值均为 {shown}：标准差为 0",
             )
         return None
+    ends = ("cap_low", "cap_high") if rule.cap is not None else ("min", "max")
+    if rule.method == "distance_to_best" and rule.direction != "reverse":
+        best = values.get(f"{name}{_SEP}{ends[1]}")
+        if best == 0:
+            return (
+                "the best value is 0: there is nothing to rescale by",
+                "最优值为 0：没有可据以换算的基数",
+            )
+        return None
     if rule.method != "minmax" or rule.goalposts is not None:
         return None
-    ends = ("cap_low", "cap_high") if rule.cap is not None else ("min", "max")
     low, high = (values.get(f"{name}{_SEP}{end}") for end in ends)
     if low is not None and low == high:
         return (
