@@ -276,6 +276,8 @@ def test_no_spread_fails_the_units_and_says_why(tmp_path: Path):
     assert "'econ' cannot be normalised by minmax: every unit gives 45" in message
     table = score_table(scheme, frame(same))
     assert all("PR428" in e and "every unit gives 45" in e for e in table["errors"])
+    # each at its unit's row, though no one fact is to blame
+    assert [e.split(": ")[0] for e in table["errors"]] == ["table:1:1", "table:2:1"]
     # the distance to a best of 0
     nothing = [("A", "80", "70", "0"), ("B", "80", "60", "0")]
     failed = compiled(econ='{ method = "minmax", goalposts = [0, 60] }').evaluate_cohort(
