@@ -553,6 +553,28 @@ def _bands(plan: Plan, total: Ints, scale: int) -> Ints:
     return np.asarray(totals.band_of_each(wide, scale, start, np.where), dtype=np.int64)
 
 
+def equal_places(positions: Any, cohorts: Any, *, shares: bool) -> Ints:
+    """The rows whose place (*positions*) another row of their cohort has, as flags.
+
+    The half of ``_cohort.rank_shared`` that looks at arrays: when the tie rule *shares*
+    a place among equal units, a place held twice in a cohort is a shared rank.
+    """
+    place = np.asarray(positions)
+    cohort = np.asarray(cohorts)
+    count = place.shape[0]
+    shared = np.zeros(count, dtype=np.bool_)
+    if not shares or count < 2:
+        return shared
+    order = np.lexsort((place, cohort))
+    in_order, cohort_order = place[order], cohort[order]
+    same = (in_order[1:] == in_order[:-1]) & (cohort_order[1:] == cohort_order[:-1])
+    flags = np.zeros(count, dtype=np.bool_)
+    flags[1:] |= same
+    flags[:-1] |= same
+    shared[order] = flags
+    return shared
+
+
 def ranked_runs(
     keys: Sequence[Any], missing: Sequence[Any], descending: Sequence[bool], cohorts: Any
 ) -> tuple[Ints, Ints, Ints]:

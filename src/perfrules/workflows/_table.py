@@ -64,6 +64,7 @@ __all__ = [
     "stage_pass",
     "table_columns",
     "to_pandas",
+    "with_rank_column",
 ]
 
 #: How rows of a table are named in diagnostics (``table:ROW:COLUMN``).
@@ -828,13 +829,12 @@ class Chunk:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
         if not self.ranked:
             return self.table
-        at = self.table.column_names.index("errors")
         if self.rank_mark:
             shown = [
                 ranks[offset + r].shown if offset + r in ranks else None
                 for r in range(self.table.num_rows)
             ]
-            return self.table.add_column(at, "rank", pa.array(shown, type=pa.string()))
+            return with_rank_column(self.table, pa.array(shown, type=pa.string()))
         column = pa.array(
             [
                 ranks[offset + r].position if offset + r in ranks else None
@@ -842,7 +842,16 @@ class Chunk:
             ],
             type=pa.int64(),
         )
-        return self.table.add_column(at, "rank", column)
+        return with_rank_column(self.table, column)
+
+
+def with_rank_column(table: pa.Table, column: pa.Array) -> pa.Table:
+    """A result table (:attr:`Chunk.table`) with its ``rank`` column, where results put it.
+
+    *column* is one rank a row (null where the row is not ranked): positions (``int64``),
+    or the ranks as the table prints them (text, ``[ranking] shared_mark``).
+    """
+    return table.add_column(table.column_names.index("errors"), "rank", column)
 
 
 def rank_rows(
