@@ -57,11 +57,13 @@ class _KeyColumn:
         self.places = 0
         self.codes: dict[Fraction, int] | None = None  # numbered values, once they are
         self.parts: list[Ints] = []
-        self.missing: list[Ints] = []
+        #: Per chunk: which values are missing, or how many values there are when none is.
+        self.missing: list[Ints | int] = []
 
     def add(self, values: list[Fraction | None]) -> None:
         """Take one chunk's values of the key (``None``: missing, ranked after every value)."""
-        self.missing.append(np.fromiter((v is None for v in values), np.bool_, len(values)))
+        gone = [v is None for v in values]
+        self.missing.append(np.array(gone, dtype=np.bool_) if any(gone) else len(values))
         if self.codes is None:
             scaled = self._scaled(values)
             if scaled is not None:
@@ -104,11 +106,12 @@ class _KeyColumn:
         codes: dict[Fraction, int] = {}
         numbered = []
         for part, missing in zip(self.parts, self.missing, strict=False):
+            gone = [False] * missing if isinstance(missing, int) else missing.tolist()
             numbered.append(
                 np.fromiter(
                     (
-                        0 if gone else codes.setdefault(Fraction(int(v), scale), len(codes))
-                        for v, gone in zip(part.tolist(), missing.tolist(), strict=True)
+                        0 if out else codes.setdefault(Fraction(int(v), scale), len(codes))
+                        for v, out in zip(part.tolist(), gone, strict=True)
                     ),
                     np.int64,
                     len(part),
@@ -119,7 +122,13 @@ class _KeyColumn:
     def finish(self) -> tuple[Ints, Ints]:
         """Every row's integer and missing flag; the integers ordered as the values are."""
         keys = np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int64)
-        missing = np.concatenate(self.missing) if self.missing else np.zeros(0, dtype=np.bool_)
+        missing = np.concatenate(
+            [
+                np.zeros(flags, dtype=np.bool_) if isinstance(flags, int) else flags
+                for flags in self.missing
+            ]
+            or [np.zeros(0, dtype=np.bool_)]
+        )
         self.parts, self.missing = [], []
         if self.codes:
             order = np.empty(len(self.codes), dtype=np.int64)
@@ -164,9 +173,10 @@ class RankedSpill:
         self.columns = [_KeyColumn() for _ in ranking.keys]
         self.named: dict[str | None, int] = {}
         self.cohorts: list[Ints] = []
-        #: Per table added: its number of rows, and the rows of it that are ranked.
+        #: Per table added: its number of rows, and the rows of it that are ranked (``None``:
+        #: every row, in order).
         self.sizes: list[int] = []
-        self.rows: list[Ints] = []
+        self.rows: list[Ints | None] = []
         handle, name = tempfile.mkstemp(prefix=SPILL_PREFIX, suffix=".arrows", dir=folder)
         os.close(handle)
         self.path = Path(name)
@@ -202,13 +212,17 @@ class RankedSpill:
         *offset* is the table's first row among all (``rankable`` counts rows so).
         """
         self._writer.write_table(table.cast(self.schema))
-        self.sizes.append(table.num_rows)
+        size = table.num_rows
+        self.sizes.append(size)
         count = len(rankable)
-        self.rows.append(np.fromiter((row - offset for row, _, _, _ in rankable), np.int64, count))
+        rows = np.fromiter((row - offset for row, _, _, _ in rankable), np.int64, count)
+        every = count == size and bool((rows == np.arange(count)).all())
+        self.rows.append(None if every else rows.astype(np.int32))
         named = self.named
+        wide = np.int32 if len(named) + count < 2**31 else np.int64
         self.cohorts.append(
             np.fromiter(
-                (named.setdefault(key, len(named)) for _, _, _, key in rankable), np.int64, count
+                (named.setdefault(key, len(named)) for _, _, _, key in rankable), wide, count
             )
         )
         for k, column in enumerate(self.columns):
@@ -238,7 +252,7 @@ class RankedSpill:
                 table = pa.Table.from_batches(batches, schema=self.schema)
                 yield with_rank_column(table, _placed(size, rows, ranked))
 
-    def _ranks(self) -> Iterator[tuple[Ints, pa.Array]]:
+    def _ranks(self) -> Iterator[tuple[Ints | None, pa.Array]]:
         """Each table's ranked rows and their ranks (text with a ``shared_mark``)."""
         keys, missing = [], []
         for column in self.columns:
@@ -251,8 +265,8 @@ class RankedSpill:
         shared = self.compiled.rank_shared(positions, cohorts) if self.mark else None
         del keys, missing, cohorts
         start = 0
-        for rows in self.rows:
-            end = start + len(rows)
+        for size, rows in zip(self.sizes, self.rows, strict=True):
+            end = start + (size if rows is None else len(rows))
             ranked: pa.Array = pa.array(positions[start:end], type=pa.int64())
             if shared is not None:
                 texts = pc.cast(ranked, pa.string())
@@ -262,8 +276,10 @@ class RankedSpill:
             start = end
 
 
-def _placed(size: int, rows: Ints, ranked: pa.Array) -> pa.Array:
-    """A column of *size* rows: *ranked* at *rows*, null elsewhere."""
+def _placed(size: int, rows: Ints | None, ranked: pa.Array) -> pa.Array:
+    """A column of *size* rows: *ranked* at *rows* (``None``: every row), null elsewhere."""
+    if rows is None:
+        return ranked
     index = np.full(size, -1, dtype=np.int64)
     index[rows] = np.arange(len(rows))
     return ranked.take(pa.array(index, mask=index < 0))

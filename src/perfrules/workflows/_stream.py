@@ -3,9 +3,11 @@
 The input is read in chunks of rows (pyarrow), every chunk scored as arrays
 (``_table.score_chunk``) and written out before the next is read, so memory holds one chunk
 and the per-unit totals (8 bytes a unit, for the median). A scheme with cohort values reads
-the file twice: once for the values, once to score. A ranking needs every unit's total before
-any rank is known: its chunks are kept until the end (memory grows with the file). JSON Lines
-output explains every unit (one trace per line) and is written unit by unit too.
+the file twice: once for the values, once to score. No rank is known before the last unit:
+a ranked batch writes each scored chunk's rows to a file beside the output and keeps of each
+unit only its ranking keys, as integers (``_ranked.RankedSpill``), then ranks them all and
+writes the rows back with their ranks. JSON Lines output explains every unit (one trace per
+line) and is written unit by unit too.
 
 Needs the ``frame`` extra; the CLI falls back to the in-memory batch without it.
 """
