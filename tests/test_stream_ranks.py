@@ -21,6 +21,7 @@ import perfrules
 from perfrules.workflows import _stream
 from perfrules.workflows._ranked import SPILL_PREFIX
 from perfrules.workflows._stream import stream_batch
+from perfrules.workflows._table import all_cohort_values, score_chunk
 
 ROOT = Path(__file__).resolve().parent.parent
 BEST = ROOT / "rules" / "examples" / "best-is-100" / "scheme.toml"
@@ -291,3 +292,23 @@ def test_a_failure_while_ranking_removes_the_spill_and_keeps_the_old_file(tmp_pa
     monkeypatch.setattr(compiled, "rank_positions", real)
     assert target.read_text("utf-8") == "old results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "units.csv"]
+
+
+def test_a_pass_before_the_last_takes_no_ranking_keys():
+    # best-is-100 scores every unit's raw sum first, to take the best: that pass gives what
+    # the values after it are taken over, and no rank (the keys would be thrown away).
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    table = pa.table(
+        {
+            "unit": ["a", "b"],
+            "shared.economy": ["80", "90"],
+            "shared.social": ["70", "60"],
+            "shared.environment": ["60", "75"],
+        }
+    )
+    (stage,) = compiled.stages
+    values = all_cohort_values(compiled, lambda: [table])
+    chunk = score_chunk(stage.compiled, table, values, stage=stage)
+    assert len(chunk.staged) == 2
+    assert chunk.rankable == []
+    assert len(score_chunk(compiled, table, values).rankable) == 2  # the last pass ranks

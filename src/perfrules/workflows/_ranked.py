@@ -105,7 +105,8 @@ class _KeyColumn:
         scale = 10**self.places
         codes: dict[Fraction, int] = {}
         numbered = []
-        for part, missing in zip(self.parts, self.missing, strict=False):
+        # The chunk being added has its flags already, not its values.
+        for part, missing in zip(self.parts, self.missing[: len(self.parts)], strict=True):
             gone = [False] * missing if isinstance(missing, int) else missing.tolist()
             numbered.append(
                 np.fromiter(

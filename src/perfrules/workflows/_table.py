@@ -1085,7 +1085,8 @@ def score_chunk(
     *offset* is the chunk's first row among all (cohort problems are kept by that number);
     *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
     *label* names the table in them (the file it was read from). With *stage*, *compiled*
-    is that pass's scheme and the chunk's ``staged`` rows say what it gives of each unit.
+    is that pass's scheme and the chunk's ``staged`` rows say what it gives of each unit
+    (its ``rankable`` are none: only the last pass is ranked).
     """
     plan = compiled.plan
     n = arrow.num_rows
@@ -1101,7 +1102,11 @@ def score_chunk(
     for row in np.flatnonzero(~regular).tolist():
         scalar[row] = _score_row(compiled, columns, place, row, cohort)
     gaps = _gaps(compiled, columns, ready.names, values, n)
-    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset, gaps)
+    rankable = (  # a pass before the last gives its values, no rank
+        _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset, gaps)
+        if stage is None
+        else []
+    )
     staged = (
         [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
     )
