@@ -21,6 +21,7 @@ from perfrules.engine._cohort import (
     holds,
     rank,
     rank_positions,
+    rank_shared,
     unit_name,
 )
 from perfrules.engine._general import GeneralPath, Unit
@@ -415,6 +416,15 @@ class Cohorts:
         ranking = self.scheme.ranking
         assert ranking is not None  # noqa: S101 - asked only of a scheme that ranks
         return rank_positions(ranking, keys, missing, cohorts)
+
+    def rank_shared(self, positions: Any, cohorts: Any) -> Any:
+        """Which of :meth:`rank_positions`'s *positions* are shared with another unit.
+
+        As :func:`~perfrules.engine._cohort.rank_shared` says (``Rank.shared``).
+        """
+        ranking = self.scheme.ranking
+        assert ranking is not None  # noqa: S101 - asked only of a scheme that ranks
+        return rank_shared(ranking, positions, cohorts)
 
 
 class _Remembered:
