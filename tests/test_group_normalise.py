@@ -325,3 +325,79 @@ def test_the_blank_sheet_asks_for_facts_only():
     best = perfrules.compile_scheme(perfrules.load_pack("examples/best-is-100"))
     header, _ = template_rows(best, lang="en")
     assert not {"raw", "best_raw"} & {h.split()[-1] for h in header}
+
+
+def test_a_group_whose_id_cannot_be_read_as_its_score_is_refused():
+    """An id that is also an input's name (its row would read the input) or not a name."""
+    clash = (
+        text().replace("[groups.econ]", "[groups.a]").replace('parent = "econ"', 'parent = "a"')
+    )
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(clash, name="clash.toml")
+    assert [(d.code, d.path) for d in caught.value.diagnostics] == [
+        ("PR261", ("groups", "a", "normalise"))
+    ]
+    assert "rename the group" in caught.value.diagnostics[0].message("en")
+    hyphen = (
+        text()
+        .replace("[groups.soc]", '[groups."so-c"]')
+        .replace('parent = "soc"', 'parent = "so-c"')
+    )
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(hyphen, name="hyphen.toml")
+    assert [(d.code, d.path) for d in caught.value.diagnostics] == [
+        ("PR261", ("groups", "so-c", "normalise"))
+    ]
+
+
+def test_every_mistake_of_the_step_and_the_file_at_once():
+    bad = text(
+        econ='{ method = "zscore", direction = "reverse", goalposts = [1] }',
+        soc='{ method = "distance_to_target", target = -30 }',
+    ).replace("weight = 40\nformula", "weight = 30\nformula")  # c_pts: soc adds up to 30
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(bad, name="bad.toml")
+    found = sorted((d.code, d.path[-1]) for d in caught.value.diagnostics)
+    assert found == [
+        ("PR201", "weight"),
+        ("PR261", "direction"),
+        ("PR261", "goalposts"),
+        ("PR261", "method"),
+        ("PR261", "target"),
+    ]
+    # a wrong value inside the table keeps the group, so its weights are still checked
+    typo = text(econ='{ method = "minmaxx" }').replace(
+        "weight = 40\nformula", "weight = 30\nformula"
+    )
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(typo, name="typo.toml")
+    found = sorted((d.code, ".".join(map(str, d.path))) for d in caught.value.diagnostics)
+    assert found == [("PR102", "groups.econ.normalise.method"), ("PR201", "groups.soc.weight")]
+
+
+def test_goalposts_are_in_the_groups_points():
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(
+            text(econ='{ method = "minmax", goalposts = [0, 600] }'), name="g.toml"
+        )
+    (problem,) = caught.value.diagnostics
+    assert problem.path == ("groups", "econ", "normalise", "goalposts")
+    assert "from 0 to its weight 60" in problem.message("en")
+
+
+def test_the_rows_name_follows_the_groups_language():
+    chinese = text().replace('name = "Economy"', 'name = "经济发展"')
+    scheme = perfrules.compile_scheme(perfrules.loads_scheme(chinese, name="zh.toml"))
+    assert scheme.scheme.indicators["econ__normalised"].name == "经济发展（标准化）"
+    assert scheme.scheme.indicators["soc__normalised"].name == "Social (normalised)"
+
+
+def test_diff_reads_the_schemes_as_written(tmp_path: Path):
+    old, new = tmp_path / "old.toml", tmp_path / "new.toml"
+    old.write_text(text(), encoding="utf-8")
+    new.write_text(text().replace('normalise = { method = "minmax" }\n', ""), encoding="utf-8")
+    run = CliRunner().invoke(cli, ["diff", str(old), str(new), "--lang", "en"])
+    assert run.exit_code == 0, run.output
+    assert "normalise" in run.output
+    assert "counted" not in run.output  # the row written out is not the author's change
+    assert "cohort" not in run.output

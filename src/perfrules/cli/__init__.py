@@ -1134,7 +1134,7 @@ def diff(
         raise click.UsageError(msg)
     before = _load_compiled(old, language)
     after = before if new is None else _load_compiled(new, language)
-    changes = diff_schemes(before.scheme, after.scheme)
+    changes = diff_schemes(before.written, after.written)
     what = None
     moved = None
     try:

@@ -231,6 +231,9 @@ class Plan:
     #: Names bound among the shared facts, and what the trace calls their source:
     #: ``cohort`` for a cohort value, ``score`` for a group's or indicator's own score.
     bound_sources: dict[str, str] = field(default_factory=dict)
+    #: The scheme as written, when :attr:`scheme` (what is scored) differs from it: a
+    #: normalised group written out (:func:`~perfrules.rules._normalise.expand_groups`).
+    written: Scheme | None = None
     #: Things derived from the plan once and reused (the trace JSON's fixed parts).
     cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
@@ -574,6 +577,7 @@ def build_plan(checked: CheckedScheme) -> Plan:
         cohort_rules=cohort_rules,
         imputations=imputations,
         stages=checked.result.stages,
+        written=checked.written,
         bound_sources={
             **dict.fromkeys(checked.result.stages.own, "score"),
             **dict.fromkeys(cohort_rules, "cohort"),

@@ -56,6 +56,9 @@ class CompiledScheme:
         """Generate the scorer of *plan* (use :func:`compile_scheme`)."""
         self.plan = plan
         self.scheme: Scheme = plan.scheme
+        #: The scheme as written (:attr:`scheme` is what is scored: the same, except that
+        #: each normalised group is written out as a row after it).
+        self.written: Scheme = plan.written or plan.scheme
         inputs = plan.scheme.inputs
         #: The declared type of every input (``number``, ``bool`` or ``level``) by name.
         self.types: Mapping[str, str] = {name: declared.type for name, declared in inputs.items()}

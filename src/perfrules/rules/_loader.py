@@ -43,6 +43,7 @@ from perfrules.model import (
     Group,
     Indicator,
     Input,
+    Normalise,
     Ranking,
     Rounding,
     Scale,
@@ -535,6 +536,11 @@ class Sections:
     orphan_formulas: dict[str, str] = field(default_factory=dict)
 
 
+#: Tables inside an entry that are kept in part when some of their keys are wrong: the
+#: entry and the table's other keys are still checked, so their mistakes come at once.
+_PARTIAL: Final[dict[str, type[BaseModel]]] = {"normalise": Normalise}
+
+
 def _validate_model(
     model: type[BaseModel], data: Any, prefix: KeyPath, diagnostics: list[Diagnostic]
 ) -> Any:
@@ -543,17 +549,48 @@ def _validate_model(
     except ValidationError as exc:
         diagnostics.extend(validation_diagnostics(exc, data, prefix))
         errors = exc.errors()
+        if not isinstance(data, Mapping) or any(not e["loc"] for e in errors):
+            return None
         unknown = {
             e["loc"][0] for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
         }
-        if not unknown or len(unknown) != len(errors) or not isinstance(data, Mapping):
+        nested = {e["loc"][0] for e in errors} - unknown
+        if any(key not in _PARTIAL or key not in model.model_fields for key in nested):
             return None
-    # Only unknown keys (each already reported): drop them and keep the entry, so the checks
-    # that need it (its group's weight sum, its formula) still run.
+    # Only unknown keys and wrong keys of a nested table (each already reported): drop them
+    # and keep the entry, so the checks that need it (its group's weight sum, its formula,
+    # the table's other keys) still run.
+    kept = {k: v for k, v in data.items() if k not in unknown}
+    for key in nested:
+        part = _partial(_PARTIAL[str(key)], data[key])
+        if part is None:
+            kept.pop(str(key), None)
+        else:
+            kept[str(key)] = part
     try:
-        return model.model_validate({k: v for k, v in data.items() if k not in unknown})
+        return model.model_validate(kept)
     except ValidationError:  # pragma: no cover - the other keys validated above
         return None
+
+
+def _partial(model: type[BaseModel], data: Any) -> dict[str, Any] | None:
+    """*data* without the keys *model* refuses, when none of them is required; else ``None``."""
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        wrong = {e["loc"][0] for e in exc.errors() if e["loc"]}
+        fields = model.model_fields
+        if any(key in fields and fields[str(key)].is_required() for key in wrong):
+            return None
+        kept = {k: v for k, v in data.items() if k not in wrong}
+        try:
+            model.model_validate(kept)
+        except ValidationError:
+            return None
+        return kept
+    return dict(data)
 
 
 def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> Sections:

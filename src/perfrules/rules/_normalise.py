@@ -28,6 +28,7 @@ then times ``scale``. The variance is the sample's (n - 1), as Excel's STDEV.S a
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -36,6 +37,7 @@ from typing import Final
 from perfrules._numbers import format_number
 from perfrules.errors import Diagnostic
 from perfrules.model import Cohort, CohortValue, Indicator, Normalise, Scheme
+from perfrules.rules._stages import score_names
 
 __all__ = [
     "GROUP_METHODS",
@@ -275,8 +277,25 @@ def _rule_problems(rule: Normalise) -> Iterator[tuple[str, str, str]]:
 GROUP_METHODS: Final = ("minmax", "distance_to_best", "distance_to_target")
 
 
-def _group_rule_problems(rule: Normalise) -> Iterator[tuple[str, str, str]]:
+def _group_problems(
+    scheme: Scheme, group_id: str, rule: Normalise
+) -> Iterator[tuple[str, str, str]]:
     """What is wrong with a group's declared step: an input's rules, and a group's own."""
+    if group_id not in score_names(scheme):
+        yield (
+            "",
+            (
+                "its row reads the group's score by the group's id, so the id must be a name "
+                "(letters, digits and _, not starting with a digit) that is not also an "
+                "input's, a named formula's, a parameter's or a cohort value's: rename the group"
+            ),
+            (
+                "标准化行按分组的 id 读取其得分，因此 id 须为名称"
+                "（字母、数字和 _，不以数字开头），且不与输入项、命名公式、参数或群体值重名："
+                "请重命名该分组"
+            ),
+        )
+    weight = scheme.groups[group_id].weight
     if rule.method not in GROUP_METHODS:
         yield (
             "method",
@@ -289,7 +308,6 @@ def _group_rule_problems(rule: Normalise) -> Iterator[tuple[str, str, str]]:
                 f"或将 “{rule.method}” 用于组内的输入项"
             ),
         )
-        return
     if rule.direction == "reverse":
         yield (
             "direction",
@@ -304,6 +322,28 @@ def _group_rule_problems(rule: Normalise) -> Iterator[tuple[str, str, str]]:
             "scale",
             "a group's normalised points are its weight times the share: drop scale",
             "分组标准化后的得分为其分值乘以比例：请去掉 scale",
+        )
+    if rule.target is not None and rule.target < 0:
+        yield (
+            "target",
+            f"the target is in the group's points: above 0, not {_num(rule.target)}",
+            f"target 以分组的分数计：应大于 0，而不是 {_num(rule.target)}",
+        )
+    goalposts = rule.goalposts
+    if (
+        goalposts is not None
+        and len(goalposts) == 2
+        and goalposts[0] < goalposts[1]  # else the input's rule below says so
+        and (goalposts[0] < 0 or goalposts[1] > weight)
+    ):
+        shown = ", ".join(_num(g) for g in goalposts)
+        yield (
+            "goalposts",
+            (
+                f"goalposts are in the group's points, from 0 to its weight {_num(weight)}, "
+                f"not [{shown}]"
+            ),
+            f"goalposts 以分组的分数计，应在 0 到其分值 {_num(weight)} 之间，而不是 [{shown}]",
         )
     for key, en, zh in _rule_problems(rule):
         if key != "scale":
@@ -367,7 +407,7 @@ def _check_groups(scheme: Scheme, taken: Mapping[str, str]) -> Iterator[Diagnost
         rule = group.normalise
         if rule is None:
             continue
-        for key, en, zh in _group_rule_problems(rule):
+        for key, en, zh in _group_problems(scheme, group_id, rule):
             yield Diagnostic(
                 "PR261",
                 ("groups", group_id, "normalise", *((key,) if key else ())),
@@ -427,6 +467,16 @@ def _group_values(group_id: str, rule: Normalise) -> dict[str, CohortValue]:
     return out
 
 
+def _row_name(group: str) -> str:
+    """The name of a normalised group's row when the rule file gives none.
+
+    In the language the group's name is written in: a name with Chinese (or other wide)
+    characters gets ``（标准化）``, any other `` (normalised)``.
+    """
+    wide = any(unicodedata.east_asian_width(c) in ("W", "F") for c in group)
+    return f"{group}（标准化）" if wide else f"{group} (normalised)"
+
+
 def expand_groups(scheme: Scheme) -> tuple[Scheme, dict[str, str]]:
     """*scheme* with each normalised group's step written out, and what each part came from.
 
@@ -446,7 +496,11 @@ def expand_groups(scheme: Scheme) -> tuple[Scheme, dict[str, str]]:
     values = dict(scheme.cohort.values) if scheme.cohort is not None else {}
     for group_id, group in scheme.groups.items():
         rule = group.normalise
-        if rule is None or _expanded(scheme, group_id) or any(_group_rule_problems(rule)):
+        if (
+            rule is None
+            or _expanded(scheme, group_id)
+            or any(_group_problems(scheme, group_id, rule))
+        ):
             continue
         row = normalised_row(group_id)
         made = _group_values(group_id, rule)
@@ -458,7 +512,7 @@ def expand_groups(scheme: Scheme) -> tuple[Scheme, dict[str, str]]:
         if rule.method == "distance_to_target":
             share = f"min({share}, 1)"  # beyond the target: the group's full weight
         rows[row] = Indicator(
-            name=rule.name or f"{group.name or group_id} (normalised)",
+            name=rule.name or _row_name(group.name or group_id),
             parent=group.parent,
             weight=group.weight,
             formula=f"weight * ({share})",
