@@ -16,12 +16,15 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+import dask
+import dask.dataframe as dd
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 import perfrules
 from perfrules.cli import cli
+from perfrules.dask import score_dask
 from perfrules.errors import RuleFileError
 from perfrules.workflows import diff_schemes, score_table
 from perfrules.workflows._templates import template_rows
@@ -401,3 +404,32 @@ def test_diff_reads_the_schemes_as_written(tmp_path: Path):
     assert "normalise" in run.output
     assert "counted" not in run.output  # the row written out is not the author's change
     assert "cohort" not in run.output
+
+
+def test_a_unit_failing_an_earlier_pass_keeps_its_own_reason(tmp_path: Path):
+    """A and B score their row outside its weight in the first pass; only C is left to
+    normalise by, so C has no range — but A and B say what is wrong with them."""
+    over = text().replace(
+        'formula = "weight * clamp(a, 0, 100) / 100"', 'formula = "weight * a / 100"'
+    )
+    rows = [("A", "150", "70", "60"), ("B", "200", "60", "75"), ("C", "50", "85", "90")]
+    scheme = perfrules.compile_scheme(perfrules.loads_scheme(over, name="over.toml"))
+    want = ["PR501", "PR501", "PR428"]
+    assert [r.diagnostics[0].code for r in scheme.evaluate_cohort(units(rows))] == want
+    table = score_table(scheme, frame(rows))
+    assert [e.split("error[")[1][:5] for e in table["errors"]] == want
+    with dask.config.set(scheduler="sync"):
+        out = score_dask(scheme, dd.from_pandas(frame(rows), npartitions=2)).compute()
+    assert [e.split("error[")[1][:5] for e in out["errors"]] == want
+    source, target, rules = tmp_path / "u.csv", tmp_path / "o.csv", tmp_path / "over.toml"
+    frame(rows).to_csv(source, index=False)
+    rules.write_text(over, encoding="utf-8")
+    run = CliRunner().invoke(cli, ["score", str(rules), str(source), "--out", str(target)])
+    assert run.exit_code == 1, run.output
+    written = pd.read_csv(target, dtype=str, encoding="utf-8-sig")
+    assert [e.split(": ")[0].rsplit("/", 1)[-1] for e in written["errors"]] == [
+        "u.csv:2:1",
+        "u.csv:3:1",
+        "u.csv:4:1",
+    ]
+    assert [e.split("error[")[1][:5] for e in written["errors"]] == want

@@ -24,10 +24,12 @@ import pyarrow as pa
 from dask.delayed import delayed
 
 from perfrules.engine import CohortValues, CompiledScheme, Staged, compile_scheme
+from perfrules.errors import FactsError
 from perfrules.model import Scheme
 from perfrules.workflows import (
     cohort_rows,
     cohort_values_of,
+    pass_failures,
     rank_rows,
     score_chunk,
     to_pandas,
@@ -76,21 +78,30 @@ def _stage_part(
     values: CohortValues,
     at: int,
     offset: int,
-) -> list[Staged]:
-    """One partition scored by pass *at* of a scheme whose values are over scores."""
+) -> tuple[list[Staged], dict[int, FactsError]]:
+    """One partition scored by pass *at* of a scheme whose values are over scores.
+
+    With the units it failed (by position among all rows), which fail with that reason.
+    """
     stage = _compiled(scheme, sha256).stages[at]
     arrow = _arrow(frame)
-    return score_chunk(
+    chunk = score_chunk(
         stage.compiled, arrow, values, offset=offset, first_row=offset + 1, stage=stage
-    ).staged
+    )
+    return chunk.staged, pass_failures(chunk, offset)
 
 
 def _take_stage(
-    scheme: Scheme, sha256: str, values: CohortValues, at: int, *parts: list[Staged]
+    scheme: Scheme,
+    sha256: str,
+    values: CohortValues,
+    at: int,
+    *parts: tuple[list[Staged], dict[int, FactsError]],
 ) -> CohortValues:
     """Where pass *at*'s partitions meet: the values taken over their scores."""
     stage = _compiled(scheme, sha256).stages[at]
-    return stage.take(values, (row for part in parts for row in part))
+    failed = {row: error for _, part in parts for row, error in part.items()}
+    return stage.take(values, (row for rows, _ in parts for row in rows), failed)
 
 
 def _score_part(

@@ -190,23 +190,26 @@ class CompiledScheme:
         """*known* (the values over facts) with every value taken over scores.
 
         Each pass scores every unit (untraced) with the values known so far; a unit that
-        fails is left out of the values taken after it, as of those over facts.
+        fails is left out of the values taken after it, as of those over facts, and kept
+        among the problems with its reason.
         """
         for stage in self.stages:
             rows: list[Staged] = []
+            failed: dict[int, FactsError] = {}
             for position, facts in enumerate(units):
                 name = unit_name(facts, position)
                 if position in known.problems:
                     continue
                 try:
                     result = stage.compiled.evaluate(facts, trace=False, cohort=known)
-                except FactsError:
+                except FactsError as exc:
+                    failed[position] = exc  # its own reason, not a later pass's
                     continue
                 evaluation = result._source  # noqa: SLF001 - our own result
                 assert isinstance(evaluation, Evaluation)  # noqa: S101
                 keys = stage.keys(shared_of(facts), partial(stage.compiled.exact_score, result))
                 rows.append((position, name, keys, evaluation.cohort_key))
-            known = stage.take(known, rows)
+            known = stage.take(known, rows, failed)
         return known
 
     def problems(self, facts: Facts | None = None) -> Unit:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfrules.engine._cohort import CohortValues, Taking, holds
 from perfrules.engine._general import Unit
+from perfrules.errors import FactsError
 from perfrules.model import CohortValue as CohortValueRule
 from perfrules.model import Scheme
 from perfrules.rules import TOTAL, Stages
@@ -102,14 +103,22 @@ class Stage:
             keys.append(score(None if rule.of == TOTAL else rule.of))
         return tuple(keys)
 
-    def take(self, known: CohortValues, rows: Iterable[Staged]) -> CohortValues:
+    def take(
+        self,
+        known: CohortValues,
+        rows: Iterable[Staged],
+        failed: Mapping[int, FactsError] | None = None,
+    ) -> CohortValues:
         """*known* with the values taken over *rows* (units scored by this pass, in order).
 
         A row without keys (the unit failed) is left out, as the values over facts leave
-        out a unit whose facts cannot be read.
+        out a unit whose facts cannot be read; *failed* are why (by position), kept among
+        the problems so the unit fails with its own reason, not with a later pass's (a
+        value it was left out of).
         """
         taking = self.taking(known)
         taking.add(rows)
+        taking.fail(failed or {})
         return taking.result()
 
     def taking(self, known: CohortValues) -> Taken:
@@ -123,12 +132,13 @@ class Taken:
     Keeps what each value's stat needs (:class:`Taking`), not the units.
     """
 
-    __slots__ = ("entries", "known", "stage")
+    __slots__ = ("entries", "failed", "known", "stage")
 
     def __init__(self, stage: Stage, known: CohortValues) -> None:
         """Nothing taken yet; *known* are the values already taken."""
         self.stage = stage
         self.known = known
+        self.failed: dict[int, FactsError] = {}
         self.entries: dict[str | None, dict[str, Taking]] = {
             key: {n: Taking(r) for n, r in stage.takes.items()} for key in known.by_cohort
         }
@@ -146,8 +156,12 @@ class Taken:
                 if value is not None:
                     into[name].add(value, unit)
 
+    def fail(self, failed: Mapping[int, FactsError]) -> None:
+        """Units this pass could not score (by position), and why: their own problems."""
+        self.failed.update(failed)
+
     def result(self) -> CohortValues:
-        """The values known before, with this pass's."""
+        """The values known before, with this pass's (and the units it failed)."""
         known = self.known
         by_cohort = dict(known.by_cohort)
         cohort = self.stage.owner.scheme.cohort
@@ -156,4 +170,5 @@ class Taken:
             taken = tuple(taking.result(name) for name, taking in found.items())
             values = (*by_cohort.get(key, ()), *taken)
             by_cohort[key] = tuple(sorted(values, key=lambda v: declared.get(v.name, 0)))
-        return known.but(by_cohort=by_cohort)
+        problems = {**self.failed, **known.problems} if self.failed else None
+        return known.but(by_cohort=by_cohort, problems=problems)

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from perfrules.workflows._table import (
         cohort_rows,
         cohort_values_of,
+        pass_failures,
         rank_rows,
         score_chunk,
         score_table,
@@ -106,6 +107,7 @@ __all__ = [
     "new_year_text",
     "pack_module_name",
     "packs",
+    "pass_failures",
     "perturbed_weights",
     "rank_rows",
     "read_table",
@@ -165,6 +167,7 @@ _LAZY = {
     "._table": (
         "cohort_rows",
         "cohort_values_of",
+        "pass_failures",
         "rank_rows",
         "score_chunk",
         "score_table",

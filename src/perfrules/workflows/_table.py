@@ -892,9 +892,25 @@ def stage_pass(stage: Stage, values: CohortValues, chunks: Iterable[pa.Table]) -
     taking = stage.taking(values)
     offset = 0
     for arrow in chunks:
-        taking.add(score_chunk(stage.compiled, arrow, values, offset=offset, stage=stage).staged)
+        chunk = score_chunk(stage.compiled, arrow, values, offset=offset, stage=stage)
+        taking.add(chunk.staged)
+        taking.fail(pass_failures(chunk, offset))
         offset += arrow.num_rows
     return taking.result()
+
+
+def pass_failures(chunk: Chunk, offset: int) -> dict[int, FactsError]:
+    """The units a pass before the last failed, by position among all rows, unplaced.
+
+    They fail with that reason in the last pass, placed there at their row of the file
+    (a pass reads the chunks without knowing their lines).
+    """
+    return {
+        offset + row: FactsError(
+            [d.located(file=None, line=0, column=0) for d in error.diagnostics]
+        )
+        for row, error in chunk.failures.items()
+    }
 
 
 def cohort_rows(compiled: CompiledScheme, arrow: pa.Table) -> list[dict[str, Any] | None]:
