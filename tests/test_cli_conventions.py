@@ -204,3 +204,22 @@ def test_make_names_the_missing_browser_tools(tmp_path):
     assert "*** Installing for the browser and PDF tests" in as_root
     assert "apt-get install -y" in as_root
     assert "-qq" not in as_root  # apt-get's own progress is shown, not hidden
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["score", SCHEME, FACTS, "--out", "{missing}/x.csv"],
+        ["score", SCHEME, FACTS, "--out", "x.csv", "--errors", "{missing}/e.csv"],
+        ["template", SCHEME, "--out", "{missing}/t.csv"],
+        ["new-year", SCHEME, "--year", "2030", "--out", "{missing}/n.toml"],
+    ],
+)
+def test_an_out_file_in_a_missing_folder_is_a_usage_error(tmp_path, args):
+    """Exit 2 before any work, naming the folder: not a crash after the work is done."""
+    missing = tmp_path / "nowhere"
+    result = CliRunner().invoke(cli, [a.replace("{missing}", str(missing)) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "does not exist" in result.output
+    assert str(missing) in result.output
+    assert not missing.exists()

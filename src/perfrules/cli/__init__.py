@@ -521,6 +521,31 @@ class _Perfrules(click.Group):
         return super().parse_args(ctx, args)
 
 
+class _OutPath(click.Path):
+    """A file to write: its folder must exist (checked before any work is done)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The path, or a usage error naming the missing folder."""
+        path = super().convert(value, param, ctx)
+        if str(path) != "-":
+            folder = Path(os.fsdecode(path)).parent
+            if not folder.is_dir():
+                self.fail(
+                    f"the folder {str(folder)!r} does not exist (create it first); "
+                    f"文件夹 {str(folder)!r} 不存在（请先创建）",
+                    param,
+                    ctx,
+                )
+        return path
+
+
+#: Every ``--out`` option: a file whose folder exists.
+_OUT: Final = _OutPath()
+
+
 @click.group(cls=_Perfrules, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="perfrules", prog_name="perfrules")
 @click.option(
@@ -650,7 +675,7 @@ def check(
 @click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="消息语言。Language.")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
+    type=_OUT,
     default=None,
     cls=_LaterHelp,
     help_of=lambda: (
@@ -683,7 +708,7 @@ def check(
 @click.option(
     "--errors",
     "errors_out",
-    type=click.Path(dir_okay=False),
+    type=_OUT,
     default=None,
     help="Many units: also write every problem as a table (unit, file, row, column, code, "
     "message): JSON Lines for .jsonl, else CSV. 批量时另将每个错误写成表格。",
@@ -1094,6 +1119,7 @@ def _properties(scheme: Path, examples: int) -> dict[str, Any]:
 )
 @click.option(
     "--out",
+    type=_OUT,
     default=None,
     help="With --units: write this year's league table with each unit's move "
     "(.html, .pdf, .xlsx). 与 --units 一起：写出带升降的排名表。",
@@ -1202,7 +1228,7 @@ def _write_league(table: Any, out: str, lang: Lang) -> None:
 @click.option("--year", type=int, required=True, help="The new year. 新的年度。")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
+    type=_OUT,
     default=None,
     help="Where to write (default: next to the old one, the year replaced). 输出文件。",
 )
@@ -1304,7 +1330,7 @@ def schema(kind: str, output: str | None) -> None:
 @click.argument("scheme", type=_SCHEME)
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False),
+    type=_OUT,
     required=True,
     help="The sheet to write: .xlsx or .csv. 输出文件（.xlsx 或 .csv）。",
 )
@@ -1469,6 +1495,7 @@ def new_pack(folder: str, pack_id: str | None, lang: Lang | None) -> None:
 )
 @click.option(
     "--out",
+    type=_OUT,
     default=None,
     metavar="FILE.html",
     help="Also write the HTML report with a chart of every unit's interval. "
