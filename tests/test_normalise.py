@@ -517,3 +517,22 @@ def test_a_missing_normalised_fact_is_named_once_by_its_step():
     assert len(messages) == 1  # not once for its min and again for its max
     assert "inputs.x.normalise" in messages[0]
     assert "__m" not in messages[0]
+
+
+def test_a_value_imputed_by_number_is_normalised_not_taken_over():
+    """impute = 4 fills B's missing x for its formula; the cohort's ends are A's and C's."""
+    text = (
+        HEAD
+        + '\n[inputs.x]\nimpute = 4\nnormalise = { method = "minmax" }\n\n'
+        + '[indicators.i]\nweight = 1000\nformula = "1000 * x"\n\n'
+        + '[cohort.values.best]\nstat = "max"\nof = "x"\n'
+    )
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="imp.toml"))
+    units = [{"unit": u, "shared": {"x": v}} for u, v in [("A", "2"), ("B", "-"), ("C", "6")]]
+    results = compiled.evaluate_cohort(units)
+    assert [compiled.exact_score(r, "i") for r in results] == [F(0), F(500), F(1000)]
+    assert {v.name: (v.value, v.units) for v in results[1].trace.cohort.values} == {
+        "x__min": (2, 2),
+        "x__max": (6, 2),
+        "best": (6, 2),
+    }

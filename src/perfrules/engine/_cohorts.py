@@ -98,6 +98,8 @@ class Cohorts:
         # Each cohort's values being taken, unit by unit (a few numbers each, not the units).
         entries: dict[str | None, dict[str, Taking]] = {}
         imputations = self.plan.imputations
+        # Inputs imputed when missing, from the cohort or with a given number.
+        imputing = {n for n, i in self.scheme.inputs.items() if i.impute is not None}
         pooled: dict[ImputedKey, Taking] = {}
         problems: dict[int, FactsError] = {}
         count = 0
@@ -122,7 +124,7 @@ class Cohorts:
                     taken.append((value_name, Fraction(1)))
                     continue
                 raw = shared.get(rule.of, MISSING)
-                if rule.of in imputations and (raw is MISSING or self.marks_missing(raw)):
+                if rule.of in imputing and (raw is MISSING or self.marks_missing(raw)):
                     continue  # a fact the unit will be imputed: not observed, not taken
                 if raw is MISSING or self.marks_missing(raw):  # a marker: missing, as absent
                     if not any(d.path == ("shared", rule.of) for d in unit.diagnostics):
