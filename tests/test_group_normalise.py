@@ -19,6 +19,7 @@ from pathlib import Path
 import dask
 import dask.dataframe as dd
 import pandas as pd
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
@@ -433,3 +434,22 @@ def test_a_unit_failing_an_earlier_pass_keeps_its_own_reason(tmp_path: Path):
         "u.csv:4:1",
     ]
     assert [e.split("error[")[1][:5] for e in written["errors"]] == want
+
+
+def test_sensitivity_says_a_group_is_not_an_input_to_vary():
+    from perfrules.workflows import _sensitivity as sens
+
+    table = pa.table(
+        {
+            "unit": ["A", "B"],
+            "shared.a": ["1", "2"],
+            "shared.b": ["1", "2"],
+            "shared.c": ["1", "2"],
+        }
+    )
+    with pytest.raises(sens.SensitivityError, match="that is a group"):
+        sens.sensitivity(
+            compiled(),
+            table,
+            choices=[sens.Choice.parse("normalise", "econ=minmax,distance_to_best")],
+        )

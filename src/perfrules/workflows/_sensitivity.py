@@ -222,6 +222,12 @@ def _check_choices(scheme: Scheme, choices: Sequence[Choice]) -> None:
     seen: set[tuple[str, str]] = set()
     for choice in choices:
         declared = scheme.inputs.get(choice.input)
+        if declared is None and choice.input in scheme.groups:
+            msg = (
+                f"--{choice.kind} {choice.input}: that is a group; --{choice.kind} varies an "
+                "input's (a group's normalisation stays as declared)"
+            )
+            raise SensitivityError(msg)
         if declared is None or declared.type != "number":
             msg = f"--{choice.kind} {choice.input}: no number input of that name"
             raise SensitivityError(msg)
