@@ -589,11 +589,12 @@ def _score_cohort(
 def _cohort_columns(compiled: CompiledScheme) -> list[str]:
     """Extra result columns of a cohort scheme: its values, then the rank."""
     scheme = compiled.scheme
+    declared = compiled.written.cohort  # as written: not the values a step writes out
     columns = []
-    if scheme.cohort is not None:
-        if scheme.cohort.group_by is not None:
-            columns.append(scheme.cohort.group_by)
-        columns.extend(scheme.cohort.values)
+    if declared is not None:
+        if declared.group_by is not None:
+            columns.append(declared.group_by)
+        columns.extend(declared.values)
     if compiled.imputes and compiled.plan.has_cohort:
         columns.append("imputed")  # the inputs imputed for the unit
     if scheme.ranking is not None and scheme.ranking.min_available is not None:

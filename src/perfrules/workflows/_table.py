@@ -1621,12 +1621,12 @@ def _result_table(
             seen = count
         if index in counted and seen:
             lost[node.id] = lost_here
-    scheme = compiled.scheme
-    if cohort is not None and scheme.cohort is not None:
+    declared = compiled.written.cohort  # as written: not the values a step writes out
+    if cohort is not None and declared is not None:
         values, keys, problems = cohort
-        if scheme.cohort.group_by is not None:
-            columns[scheme.cohort.group_by] = pa.array(keys, type=pa.string())
-        for name in scheme.cohort.values:  # noqa: PD011 - the rule file's cohort values
+        if declared.group_by is not None:
+            columns[declared.group_by] = pa.array(keys, type=pa.string())
+        for name in declared.values:  # noqa: PD011 - the rule file's cohort values
             texts = []
             for row, key in enumerate(keys):
                 taken = values.values(key) if row not in problems else None
