@@ -223,3 +223,33 @@ def test_an_out_file_in_a_missing_folder_is_a_usage_error(tmp_path, args):
     assert "does not exist" in result.output
     assert str(missing) in result.output
     assert not missing.exists()
+
+
+def test_a_terminated_run_leaves_no_temporary_file_and_the_target_as_it_was(tmp_path):
+    """SIGTERM while the results are being written: exit 143, the old file untouched."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    units = tmp_path / "units.csv"
+    header = "unit,shared.economy,shared.social,shared.environment\n"
+    units.write_text(
+        header + "".join(f"u{n},{n % 97},{n % 89},{n % 83}\n" for n in range(300_000))
+    )
+    target = tmp_path / "out.csv"
+    target.write_text("the old results\n", encoding="utf-8")
+    scheme = str(SEED.parent / "best-is-100")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "perfrules", "score", scheme, str(units), "--out", str(target)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.csv.*")) and run.poll() is None:
+        assert time.monotonic() < deadline, "no temporary file appeared"
+        time.sleep(0.01)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=60) == 128 + signal.SIGTERM
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "units.csv"]
+    assert target.read_text(encoding="utf-8") == "the old results\n"

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -1639,8 +1640,18 @@ def _find(node: dict[str, Any], node_id: str) -> dict[str, Any] | None:
     return None
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM (a job killed, a container stopped): leave as Ctrl-C does, cleaning up.
+
+    The exit unwinds every open output, so its temporary file is removed and the target
+    is left as it was, instead of the process vanishing with the temporary file behind.
+    """
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         cli.main(args=argv, prog_name="perfrules", standalone_mode=True)
     except PerfrulesError as exc:  # pragma: no cover - every command guards itself
