@@ -64,6 +64,7 @@ class Totals:
     __slots__ = (
         "_exact_groups",
         "_excess",
+        "_factor_all",
         "_geometric",
         "_mode",
         "_reweight",
@@ -96,6 +97,7 @@ class Totals:
             len(plan.bands) - 1,
         )
         self._mode = ROUNDING[plan.mode]
+        self._factor_all = self.factor(self.rows_weight)
         self._exact_groups = self._groups_without_effect()
         self._geometric = any(node.aggregate == "geometric" for node in plan.nodes)
         self._reweight = any(node.aggregate == "reweight" for node in plan.nodes)
@@ -203,6 +205,12 @@ class Totals:
         if applicable and applicable is not self.scale_to and applicable != self.scale_to:
             return self.scale_to / applicable
         return _ONE
+
+    def factor_left_out(self, excluded: Fraction) -> Fraction:
+        """:meth:`factor` when counted rows weighing *excluded* are left out (not applicable)."""
+        if not excluded:  # the usual case: made once
+            return self._factor_all
+        return self.factor(self.rows_weight - excluded)
 
     def finish_each(self, num: Any, den: int, where: Where) -> tuple[Any, int]:
         """:meth:`finish` of every row of integers over *den*, none of them excluded.
@@ -478,7 +486,7 @@ class Totals:
         quotient = self._mode.quotient
         moved: dict[int, tuple[int, int]] = {}  # each group's unrounded sum, raised so far
         shown: dict[int, tuple[int, int]] = {}  # each group's rounded score, raised so far
-        factor = self.factor(self.rows_weight - excluded)
+        factor = self.factor_left_out(excluded)
         root = (pres[0], pres[1])
         for count, row in enumerate(rows, start=1):
             gain: tuple[int, int] = (row[0], row[1])
@@ -520,8 +528,7 @@ class Totals:
         integers) one row fewer or more until it is the fewest that reach the band.
         """
         base_num, base_den = pres[0], pres[1]
-        applicable = self.rows_weight - excluded
-        factor = self.factor(applicable)
+        factor = self.factor_left_out(excluded)
         sums = [0]
 
         def reaches(count: int) -> bool:
