@@ -624,11 +624,13 @@ class _Writer:
 def _fraction(target: str, num: str, den: str) -> str:
     """One line making the Fraction *num* / *den* (``den > 0``) as *target*.
 
-    What :func:`~perfrules._numbers.exact_fraction` does, inline: one gcd, no call.
+    What :func:`~perfrules._numbers.exact_fraction` does, inline: one gcd, no call, and
+    the pair's own ints kept when it is in lowest terms.
     """
     return (
         f"c_ = _GCD({num}, {den}); {target} = _NEWO(_FRACTION); "
-        f"{target}._numerator = {num} // c_; {target}._denominator = {den} // c_"
+        f"{target}._numerator = {num} if c_ == 1 else {num} // c_; "
+        f"{target}._denominator = {den} if c_ == 1 else {den} // c_"
     )
 
 
