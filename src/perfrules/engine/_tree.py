@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from fractions import Fraction
+from operator import itemgetter
 from typing import Any, Final, cast
 
 from perfrules._numbers import exact_fraction, format_number
@@ -44,7 +45,8 @@ _PlainRows = tuple[
         tuple[
             int,
             tuple[Any, ...],
-            tuple[int, ...],
+            Callable[[list[Any]], Any],
+            bool,
             int | None,
             tuple[int, str, int] | None,
             tuple[Any, ...],
@@ -59,7 +61,8 @@ def _plain_rows(plan: Plan) -> _PlainRows:
 
     Indicators as (index, position in the record, the shape's generated node builder, the
     row's fixed parts); groups in post-order (the root last) as (index, the node's first
-    fields, its shown children, its places shown, its rounding as (places, mode, position of
+    fields, what takes its shown children from the nodes built (and whether they are
+    more than one), its places shown, its rounding as (places, mode, position of
     its unrounded sum in the record) or ``None``, the node's last fields).
     """
     found = cast("_PlainRows | None", plan.cache.get("plain_rows"))
@@ -73,11 +76,13 @@ def _plain_rows(plan: Plan) -> _PlainRows:
         )
         groups = []
         for index, _, shown, _, _, places, rounded in layout[1]:
+            assert shown  # noqa: S101 - a plain group adds up the rows it shows
             node = plan.nodes[index]
             head = (node.id, node.name, node.kind, node.depth, node.weight)
             tail = ((), node.target, "", plan.leaf_weights[index], node.sources)
             rounding = None if rounded is None else (rounded[0], plan.mode, rounded[1])
-            groups.append((index, head, shown, places, rounding, tail))
+            many = len(shown) > 1  # itemgetter gives a tuple of two or more, else the one
+            groups.append((index, head, itemgetter(*shown), many, places, rounding, tail))
         found = cast("_PlainRows", plan.cache.setdefault("plain_rows", (leaves, tuple(groups))))
     return found
 
@@ -178,10 +183,11 @@ class TreeParts(RecordParts):
             i = 2 * index
             built[index] = tree(raws, own, num, den, values[i], values[i + 1], row)
         pres = self.out[3]
-        for index, head, shown, places, rounded, tail in groups:
+        for index, head, children, many, places, rounded, tail in groups:
             i = 2 * index
             sn, sd = values[i], values[i + 1]
             score = exact_fraction(sn, sd)
+            shown = children(built) if many else (children(built),)
             if rounded is None:
                 roundings: tuple[RoundingStep, ...] = ()
             else:
@@ -198,7 +204,7 @@ class TreeParts(RecordParts):
                     score,
                     places,
                     "scored",
-                    tuple([built[c] for c in shown]),
+                    shown,
                     None,
                     (),
                     (),
