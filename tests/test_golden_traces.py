@@ -153,3 +153,69 @@ def test_every_memo_off_gives_the_same_bytes():
     finally:
         for memo, size in zip(memos, sizes, strict=True):
             memo.size = size
+
+
+def _exact_values(node: perfrules.NodeTrace):
+    """Every exact number a node holds: weight, score, applicable, inputs, steps, roundings."""
+    yield node.weight
+    yield node.score
+    yield node.applicable
+    for given in node.inputs:
+        yield given.value
+    for step in node.steps:
+        yield step.value
+        yield from step.args
+    for rounding in node.roundings:
+        yield rounding.before
+        yield rounding.after
+
+
+def test_every_number_of_a_tree_is_a_fraction_in_lowest_terms():
+    # The tree's Fractions are made without Fraction's constructor (from integer pairs known
+    # to be reduced, or reduced by one gcd): each must be what Fraction(n, d) makes, or it
+    # would compare and hash unlike the same value made the ordinary way.
+    from decimal import Decimal
+    from fractions import Fraction
+    from math import gcd
+
+    seed = compiled("rules/examples/xinzhou-zfw-2021/scheme.toml")
+    ids = list(seed.scheme.indicators)
+    # trailing zeros, whole numbers, a value over 1 (min takes 1), text and plain numbers
+    given = [Decimal("0.500000"), Decimal("0.8"), Decimal(1), Decimal("1.25"), "80%", 3]
+    units = [
+        {i: {"actual": given[(k + n) % len(given)]} for n, i in enumerate(ids)} for k in range(6)
+    ]
+    entries = [compiled(e["scheme"]).evaluate(e["facts"]) for e in GOLDEN[::7] if "trace" in e]
+    checked = 0
+    for result in [seed.evaluate(unit) for unit in units] + entries:
+        for node in result.trace.root.walk():
+            for value in _exact_values(node):
+                if value.__class__ is not Fraction:
+                    continue
+                num, den = value.numerator, value.denominator
+                assert den > 0, (node.id, num, den)
+                assert gcd(num, den) == 1, (node.id, num, den)
+                assert hash(value) == hash(Fraction(num, den)), (node.id, value)
+                checked += 1
+    assert checked > 1000
+
+
+def test_reading_trees_keeps_nothing_between_units():
+    # A row's node is built from the unit's record each time: nothing is remembered per
+    # value (a real batch never repeats its numbers), so reading many trees grows no memo.
+    import gc
+
+    from perfrules._numbers import Memo
+
+    seed = compiled("rules/examples/xinzhou-zfw-2021/scheme.toml")
+    ids = list(seed.scheme.indicators)
+    seed.evaluate({i: {"actual": "50%"} for i in ids}).trace.root  # noqa: B018 - warm up
+    results = [
+        seed.evaluate({i: {"actual": f"0.{k:02d}{n:02d}"} for n, i in enumerate(ids)})
+        for k in range(50)
+    ]
+    memos = [obj for obj in gc.get_objects() if isinstance(obj, Memo)]
+    before = [len(memo) for memo in memos]
+    for result in results:
+        assert result.trace.root.score == result.total_exact
+    assert [len(memo) for memo in memos] == before

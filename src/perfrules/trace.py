@@ -141,10 +141,13 @@ class NodeTrace(NamedTuple):
     def walk(self) -> Iterator[NodeTrace]:
         """This node and all below it, in pre-order."""
         stack = [self]
+        pop, extend = stack.pop, stack.extend
         while stack:
-            node = stack.pop()
+            node = pop()
             yield node
-            stack.extend(reversed(node.children))
+            children = node[8]  # node.children, without the attribute lookup
+            if children:
+                extend(children[::-1])
 
     def leaves(self) -> Iterator[NodeTrace]:
         """The indicators below (or at) this node, in order."""

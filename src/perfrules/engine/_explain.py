@@ -27,7 +27,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from json.encoder import encode_basestring
+from math import gcd
 from string import Formatter
 from types import FunctionType
 from typing import Any, Final, cast
@@ -233,8 +235,17 @@ class _Writer:
                     f"    v{j}n, v{j}d = _NUM(x{j})",
                     f"    t{j} = x{j} if x{j}.__class__ is _STR else _TEXT_OF(x{j})",
                 ]
-                if tree:
-                    body += decimal + other
+                if tree:  # the scorer took this fact: a finite Decimal in range
+                    body += [
+                        f"if x{j}.__class__ is _DEC:",
+                        f"    t{j} = _S(x{j})",
+                        f"    v{j}n, v{j}d = x{j}.as_integer_ratio()",  # in lowest terms
+                        f"    f{j} = _NEWO(_FRACTION)",
+                        f"    f{j}._numerator = v{j}n",
+                        f"    f{j}._denominator = v{j}d",
+                        *other,
+                        f"    f{j} = _F(v{j}n, v{j}d)",
+                    ]
                 else:  # the value's text: a Decimal's own when it has no trailing zeros
                     body += [
                         *decimal,
@@ -249,11 +260,8 @@ class _Writer:
                         f"    q{j} = _Q(t{j})[1:-1]",
                         f"    e{j}, z{j} = _TEXTS(v{j}n, v{j}d)",
                     ]
-                body.append(
-                    f"f{j} = _F(v{j}n, v{j}d)"
-                    if tree
-                    else f"s{j} = _SHOWN(v{j}n, v{j}d, e{j}, z{j})"
-                )
+                if not tree:
+                    body.append(f"s{j} = _SHOWN(v{j}n, v{j}d, e{j}, z{j})")
                 entry = [string(name) + ':{"value":"', (f"e{j}",), '","text":"', (f"q{j}",)]
                 made = f"_NEW(_INPUT, ({key}, f{j}, t{j}, src, None))"
                 quoted = f"q{j}"
@@ -341,6 +349,9 @@ class _Writer:
             "_SHOWN_V": shown_value,
             "_DTEXT": decimal_text,
             "_F": exact_fraction,
+            "_NEWO": object.__new__,
+            "_GCD": gcd,
+            "_FRACTION": Fraction,
             "_NEW": _NEW,
             "_TUPLE": tuple,
             "len": len,
@@ -432,10 +443,19 @@ class _Writer:
                     elif kind == "name" and ref in needs and self.kinds[needs[ref]] != "bool":
                         j = needs[ref]
                         candidates.append((f"v{j}n", f"v{j}d", f"e{j}, z{j}", f"f{j}"))
-                made = f"g{k} = _F(r{k}n, r{k}d)" if tree else f"p{k}, y{k} = _TEXTS(r{k}n, r{k}d)"
+                made = (
+                    _fraction(f"g{k}", f"r{k}n", f"r{k}d")
+                    if tree
+                    else f"p{k}, y{k} = _TEXTS(r{k}n, r{k}d)"
+                )
                 code = []
+                # the same objects (JSON: the same texts); the tree shares any equal pair's
+                # Fraction (``1 * x`` is another int object, the same value)
+                same = "==" if tree else "is"
                 for number, (cn, cd, texts, value) in enumerate(candidates):
-                    code.append(f"{'elif' if number else 'if'} r{k}n is {cn} and r{k}d is {cd}:")
+                    code.append(
+                        f"{'elif' if number else 'if'} r{k}n {same} {cn} and r{k}d {same} {cd}:"
+                    )
                     code.append(f"    g{k} = {value}" if tree else f"    p{k}, y{k} = {texts}")
                 code += ["else:", f"    {made}"] if candidates else [made]
             if not indent:
@@ -522,7 +542,7 @@ class _Writer:
         """The node of the row."""
         leaf = self.leaf
         places = self.node.places
-        lines = ["score = _F(sn, sd)"]
+        lines = [_fraction("score", "sn", "sd")]
         if places is not None:
             value = "_F(rn, rd)" if before is None else f"g{before}"
             mode = self.constant(self.plan.mode)
@@ -599,6 +619,19 @@ class _Writer:
         )
         lines.append(f"return {text}")
         return lines
+
+
+def _fraction(target: str, num: str, den: str) -> str:
+    """One line making the Fraction *num* / *den* (``den > 0``) as *target*.
+
+    What :func:`~perfrules._numbers.exact_fraction` does, inline: one gcd, no call, and
+    the pair's own ints kept when it is in lowest terms.
+    """
+    return (
+        f"c_ = _GCD({num}, {den}); {target} = _NEWO(_FRACTION); "
+        f"{target}._numerator = {num} if c_ == 1 else {num} // c_; "
+        f"{target}._denominator = {den} if c_ == 1 else {den} // c_"
+    )
 
 
 def _between(parts: list[tuple[str]], separator: str) -> list[str | tuple[str]]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any, TypeVar, cast
 
-from perfrules._numbers import fraction
+from perfrules._numbers import exact_fraction
 from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
 from perfrules.trace import Gap, Grade
@@ -147,11 +147,10 @@ def gap_for(
         return None
     band, sn, sd, rows, fn, fd = found
     label, low, _, _ = plan.bands[band]
-    improve = tuple(
-        (row[3], fraction(row[0], row[1]) if fn == fd else Fraction(row[0] * fn, row[1] * fd))
-        for row in rows
-    )
-    return Gap(label, low, fraction(sn, sd), improve)
+    if fn != fd:  # each lost point weighs fn / fd on the total
+        rows = [(row[0] * fn, row[1] * fd, *row[2:]) for row in rows]
+    improve = tuple([(row[3], exact_fraction(row[0], row[1])) for row in rows])
+    return tuple.__new__(Gap, (label, low, exact_fraction(sn, sd), improve))
 
 
 def gap_rows(
@@ -177,7 +176,7 @@ def gap_rows(
     low = plan.bands[position - 1][1]
     sn = low.numerator * total_den - total_num * low.denominator
     sd = low.denominator * total_den
-    factor = totals.factor(totals.rows_weight - excluded)
+    factor = totals.factor_left_out(excluded)
     values, pres = record
     rows = totals.fewest(position, values, pres, excluded, losses.rows, losses.common)
     return position - 1, sn, sd, rows, factor.numerator, factor.denominator

@@ -87,10 +87,10 @@ class _Shown:
 def _memo(plan: Plan, name: str) -> Memo:
     """The plan's memo *name* of explained rows (made once, not once per call).
 
-    A row's text or node is a function of the facts it read (:func:`_plain_key`): forms
-    repeat the same few values ("80%"), and a row met again is not written again. With
-    every value new (a real batch of measured values) it never hits; the benchmark's
-    targets are measured with it off.
+    A row's text is a function of the facts it read (:func:`_plain_key`): forms repeat the
+    same few values ("80%"), and a row met again is not written again. With every value new
+    (a real batch of measured values) it never hits; the benchmark's targets are measured
+    with it off. (A row's node is built each time the tree is read: nothing is kept.)
     """
     memo = cast("Memo | None", plan.cache.get(name))
     if memo is None:

@@ -64,9 +64,12 @@ class Totals:
     __slots__ = (
         "_exact_groups",
         "_excess",
+        "_factor_all",
         "_geometric",
         "_mode",
         "_reweight",
+        "_scale",
+        "_top",
         "always",
         "capped",
         "edges",
@@ -96,6 +99,10 @@ class Totals:
             len(plan.bands) - 1,
         )
         self._mode = ROUNDING[plan.mode]
+        self._factor_all = self.factor(self.rows_weight)
+        #: The maximum as integers, and the total's scale (None: not rounded), for the gap.
+        self._top = (plan.max.numerator, plan.max.denominator)
+        self._scale = None if plan.total_places is None else 10**plan.total_places
         self._exact_groups = self._groups_without_effect()
         self._geometric = any(node.aggregate == "geometric" for node in plan.nodes)
         self._reweight = any(node.aggregate == "reweight" for node in plan.nodes)
@@ -203,6 +210,12 @@ class Totals:
         if applicable and applicable is not self.scale_to and applicable != self.scale_to:
             return self.scale_to / applicable
         return _ONE
+
+    def factor_left_out(self, excluded: Fraction) -> Fraction:
+        """:meth:`factor` when counted rows weighing *excluded* are left out (not applicable)."""
+        if not excluded:  # the usual case: made once
+            return self._factor_all
+        return self.factor(self.rows_weight - excluded)
 
     def finish_each(self, num: Any, den: int, where: Where) -> tuple[Any, int]:
         """:meth:`finish` of every row of integers over *den*, none of them excluded.
@@ -478,7 +491,8 @@ class Totals:
         quotient = self._mode.quotient
         moved: dict[int, tuple[int, int]] = {}  # each group's unrounded sum, raised so far
         shown: dict[int, tuple[int, int]] = {}  # each group's rounded score, raised so far
-        factor = self.factor(self.rows_weight - excluded)
+        factor = self.factor_left_out(excluded)
+        fn, fd = factor.numerator, factor.denominator
         root = (pres[0], pres[1])
         for count, row in enumerate(rows, start=1):
             gain: tuple[int, int] = (row[0], row[1])
@@ -500,7 +514,7 @@ class Totals:
                 gain = _add(after, (-old[0], old[1]))
                 parent = node.parent
             root = _add(root, gain)
-            if self._band_of_sum(root[0], root[1], factor) <= goal:
+            if self._band_of_sum(root[0], root[1], fn, fd) <= goal:
                 return count
         return 0
 
@@ -520,21 +534,21 @@ class Totals:
         integers) one row fewer or more until it is the fewest that reach the band.
         """
         base_num, base_den = pres[0], pres[1]
-        applicable = self.rows_weight - excluded
-        factor = self.factor(applicable)
+        factor = self.factor_left_out(excluded)
+        fn, fd = factor.numerator, factor.denominator
         sums = [0]
+        band_of_sum = self._band_of_sum
 
         def reaches(count: int) -> bool:
             num = base_num * common + sums[count] * base_den
-            return self._band_of_sum(num, base_den * common, factor) <= goal
+            return band_of_sum(num, base_den * common, fn, fd) <= goal
 
         # Before rounding and the cap, the total reaches the band's minimum once the lost
         # points raised make up (minimum × applicable / scaled to − the rows' sum).
         # needed = minimum / factor - base, over one denominator (no Fraction made)
-        low = self.plan.bands[goal][1]
-        fn, fd = factor.numerator, factor.denominator
-        needed = low.numerator * fd * base_den - base_num * low.denominator * fn
-        target = -(-(needed * common) // (low.denominator * fn * base_den))  # the ceiling
+        low_num, low_den = self.edges[goal][0], self.edges[goal][1]
+        needed = low_num * fd * base_den - base_num * low_den * fn
+        target = -(-(needed * common) // (low_den * fn * base_den))  # the ceiling
         count = 0
         while count < len(rows) and sums[count] < target:
             row = rows[count]
@@ -552,20 +566,20 @@ class Totals:
                 return count
         return 0
 
-    def _band_of_sum(self, num: int, den: int, factor: Fraction) -> int:
+    def _band_of_sum(self, num: int, den: int, fn: int, fd: int) -> int:
         """The band of the total whose counted rows add up to ``num / den``, in integers.
 
-        *factor* (:meth:`factor`) scales the sum to the total before the cap and the
+        ``fn / fd`` (:meth:`factor`) scales the sum to the total before the cap and the
         total's rounding.
         """
-        num, den = num * factor.numerator, den * factor.denominator
-        top = self.plan.max
-        if self.capped and num * top.denominator > top.numerator * den:
-            num, den = top.numerator, top.denominator
-        places = self.plan.total_places
-        if places is None:
+        num, den = num * fn, den * fd
+        if self.capped:
+            top_num, top_den = self._top
+            if num * top_den > top_num * den:
+                num, den = top_num, top_den
+        scale = self._scale
+        if scale is None:
             return self.band_of(num, den)
-        scale = 10**places
         return self.band_of(self._mode.quotient(num * scale, den), scale)
 
 

@@ -6,9 +6,10 @@ formula's traced function and must end at the value the scorer recorded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fractions import Fraction
-from typing import Any, Final
+from operator import itemgetter
+from typing import Any, Final, cast
 
 from perfrules._numbers import exact_fraction, format_number
 from perfrules.engine._explain import explainers
@@ -16,14 +17,12 @@ from perfrules.engine._layout import (
     _NEW,
     LeafRecord,
     _json_layout,
-    _memo,
     _node_trace,
     _noted,
-    _plain_key,
     _plain_layout,
     _shown,
 )
-from perfrules.engine._plan import MISSING, Node
+from perfrules.engine._plan import MISSING, Node, Plan
 from perfrules.engine._record import VERSION, RecordParts
 from perfrules.engine._totals import totals_of
 from perfrules.expressions import Value
@@ -39,6 +38,53 @@ from perfrules.trace import (
 __all__ = ["TreeParts"]
 
 _ZERO: Final = Fraction(0)
+
+_PlainRows = tuple[
+    tuple[tuple[int, int, Callable[..., NodeTrace], tuple[Any, ...]], ...],
+    tuple[
+        tuple[
+            int,
+            tuple[Any, ...],
+            Callable[[list[Any]], Any],
+            bool,
+            int | None,
+            tuple[int, str, int] | None,
+            tuple[Any, ...],
+        ],
+        ...,
+    ],
+]
+
+
+def _plain_rows(plan: Plan) -> _PlainRows:
+    """What :meth:`TreeParts._plain_root` walks, made once per plan.
+
+    Indicators as (index, position in the record, the shape's generated node builder, the
+    row's fixed parts); groups in post-order (the root last) as (index, the node's first
+    fields, what takes its shown children from the nodes built (and whether they are
+    more than one), its places shown, its rounding as (places, mode, position of
+    its unrounded sum in the record) or ``None``, the node's last fields).
+    """
+    found = cast("_PlainRows | None", plan.cache.get("plain_rows"))
+    if found is None:
+        layout = _plain_layout(plan)
+        assert layout is not None  # noqa: S101 - asked for only when plain
+        rows = explainers(plan)
+        leaves = tuple(
+            (index, position, rows[index][0].tree, rows[index][1])
+            for index, position, _, _ in layout[0]
+        )
+        groups = []
+        for index, _, shown, _, _, places, rounded in layout[1]:
+            assert shown  # noqa: S101 - a plain group adds up the rows it shows
+            node = plan.nodes[index]
+            head = (node.id, node.name, node.kind, node.depth, node.weight)
+            tail = ((), node.target, "", plan.leaf_weights[index], node.sources)
+            rounding = None if rounded is None else (rounded[0], plan.mode, rounded[1])
+            many = len(shown) > 1  # itemgetter gives a tuple of two or more, else the one
+            groups.append((index, head, itemgetter(*shown), many, places, rounding, tail))
+        found = cast("_PlainRows", plan.cache.setdefault("plain_rows", (leaves, tuple(groups))))
+    return found
 
 
 class TreeParts(RecordParts):
@@ -125,58 +171,45 @@ class TreeParts(RecordParts):
     def _plain_root(self) -> NodeTrace:
         """The tree when :meth:`_plain`.
 
-        Each row from the memo (or its steps), each group a scored node with every row
-        counted.
+        Each row built by its shape's generated function (nothing remembered between
+        units: real input rarely repeats a row), each group a scored node with every row
+        counted, its fixed fields made once per plan (:func:`_plain_rows`).
         """
-        plan = self.plan
-        layout = _plain_layout(plan)
-        assert layout is not None  # noqa: S101 - see _plain
-        leaves, groups = layout
+        leaves, groups = _plain_rows(self.plan)
         records, values = self.out[1], self.out[2]
-        built: list[Any] = [None] * len(plan.nodes)
-        rows = explainers(plan)
-        memo = _memo(plan, "leaf_trace")
-        for index, position, node, name in leaves:
-            record = records[position]
-            key = _plain_key(index, node, name, record)
-            made = memo.get(key)
-            if made is None:
-                own, raws, num, den = record
-                explainer, row = rows[index]
-                i = 2 * index
-                made = explainer.tree(raws, own, num, den, values[i], values[i + 1], row)
-                memo.remember(key, made)
-            built[index] = made
-        mode = plan.mode
-        nodes = plan.nodes
-        for index, _, shown, _, _, places, rounded in groups:
-            node = nodes[index]
-            score = exact_fraction(values[2 * index], values[2 * index + 1])
-            roundings: tuple[RoundingStep, ...] = ()
-            if rounded is not None:
-                bn, bd = self._unrounded(index, rounded[1])
-                roundings = (RoundingStep(rounded[0], mode, exact_fraction(bn, bd), score),)
+        built: list[Any] = [None] * len(self.plan.nodes)
+        for index, position, tree, row in leaves:
+            own, raws, num, den = records[position]
+            i = 2 * index
+            built[index] = tree(raws, own, num, den, values[i], values[i + 1], row)
+        pres = self.out[3]
+        for index, head, children, many, places, rounded, tail in groups:
+            i = 2 * index
+            sn, sd = values[i], values[i + 1]
+            score = exact_fraction(sn, sd)
+            shown = children(built) if many else (children(built),)
+            if rounded is None:
+                roundings: tuple[RoundingStep, ...] = ()
+            else:
+                rounding, mode, at = rounded
+                # the unrounded sum; the root's is the renormalised one
+                bn, bd = (pres[at], pres[at + 1]) if index else self.out[4]
+                # a sum of rows at its places is its own rounding: the same value
+                before = score if bn * sd == sn * bd else exact_fraction(bn, bd)
+                roundings = (_NEW(RoundingStep, (rounding, mode, before, score)),)
             built[index] = _NEW(
                 NodeTrace,
                 (
-                    node.id,
-                    node.name,
-                    node.kind,
-                    node.depth,
-                    node.weight,
+                    *head,
                     score,
                     places,
                     "scored",
-                    tuple([built[c] for c in shown]),
+                    shown,
                     None,
                     (),
                     (),
                     roundings,
-                    (),
-                    node.target,
-                    "",
-                    plan.leaf_weights[index],
-                    node.sources,
+                    *tail,
                 ),
             )
         root: NodeTrace = built[0]
