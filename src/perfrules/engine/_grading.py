@@ -9,9 +9,10 @@ indicators to improve.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
-from typing import Any, TypeVar, cast
+from operator import itemgetter
+from typing import Any, Final, TypeVar, cast
 
 from perfrules._numbers import exact_fraction
 from perfrules.engine._plan import Plan
@@ -42,7 +43,7 @@ class LossOrder:
 
     __slots__ = ("common", "rows")
 
-    def __init__(self, rows: list[Any], common: int) -> None:
+    def __init__(self, rows: Sequence[Any], common: int) -> None:
         """Keep *rows*, already in order, and their *common* denominator."""
         self.rows = rows
         self.common = common
@@ -91,6 +92,102 @@ def _loss_table(plan: Plan) -> tuple[tuple[int, str, int, int, int], ...]:
     return table
 
 
+class _Lost(Sequence[Any]):
+    """Loss rows kept as their sorted keys, each row made when it is first read.
+
+    For rows over one denominator *den*, every weight a whole number: a key is
+    ``rank of the id - lost numerator × n``, from which the row is found again. The gap
+    reads the first few rows; the JSON's losses read them all.
+    """
+
+    __slots__ = ("_by_rank", "_den", "_keys", "_made", "_n", "_values")
+
+    def __init__(
+        self,
+        keys: list[int],
+        den: int,
+        n: int,
+        by_rank: Sequence[tuple[int, str, int]],
+        values: Sequence[Any],
+    ) -> None:
+        self._keys = keys
+        self._den = den
+        self._n = n
+        self._by_rank = by_rank
+        self._values = values
+        self._made: list[Any] | None = None
+
+    def _row(self, key: int) -> tuple[Any, ...]:
+        rank = key % self._n
+        i, ident, wn = self._by_rank[rank]
+        values = self._values
+        return (
+            (rank - key) // self._n,
+            self._den,
+            i,
+            ident,
+            wn,
+            1,
+            values[2 * i],
+            values[2 * i + 1],
+        )
+
+    def _all(self) -> list[Any]:
+        made = self._made
+        if made is None:
+            made = self._made = [self._row(key) for key in self._keys]
+        return made
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, at: Any) -> Any:
+        if self._made is not None:
+            return self._made[at]
+        if at.__class__ is int:
+            return self._row(self._keys[at])
+        return [self._row(key) for key in self._keys[at]]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._all())
+
+
+def _loss_spec(plan: Plan) -> tuple[Any, ...] | None:
+    """What :func:`loss_order`'s short cut reads, made once per plan.
+
+    The counted rows' score numerators and denominators as two getters of the record, their
+    weights and id ranks, and each rank's row as (index, id, weight); ``None`` when a
+    counted row's weight is not a whole number (or there is no counted row).
+    """
+    found = plan.cache.get("loss_spec", _UNSET)
+    if found is _UNSET:
+        table = _loss_table(plan)
+        found = None
+        if table and all(wd == 1 for _, _, _, wd, _ in table):
+            by_rank: list[Any] = [None] * len(plan.nodes)
+            for i, ident, wn, _, rank in table:
+                by_rank[rank] = (i, ident, wn)
+            nums = [2 * row[0] for row in table]
+            getn = itemgetter(*nums) if len(nums) > 1 else lambda v, k=nums[0]: (v[k],)
+            getd = (
+                itemgetter(*[n + 1 for n in nums])
+                if len(nums) > 1
+                else lambda v, k=nums[0] + 1: (v[k],)
+            )
+            found = (
+                getn,
+                getd,
+                tuple(row[2] for row in table),
+                tuple(row[4] for row in table),
+                tuple(by_rank),
+            )
+        found = plan.cache.setdefault("loss_spec", found)
+    return cast("tuple[Any, ...] | None", found)
+
+
+_UNSET: Final = object()
+
+
 def loss_order(plan: Plan, values: Sequence[Any]) -> LossOrder:
     """The counted rows that lost points, in :func:`by_loss` order, from a record's scores.
 
@@ -98,9 +195,24 @@ def loss_order(plan: Plan, values: Sequence[Any]) -> LossOrder:
     loses nothing from the total). Each row is (lost numerator, lost denominator, node
     index, id, weight numerator, weight denominator, score numerator, score denominator).
     Rows almost always share one denominator (the rounding's power of ten): then the rows
-    are keyed as they are found and sorted once, without a second pass.
+    are keyed as they are found and sorted once, without a second pass; when every row is
+    scored over that one denominator and weighs a whole number, only the keys are made
+    and each row is made from its key when read (:class:`_Lost`).
     """
     n = len(plan.nodes)
+    spec = _loss_spec(plan)
+    if spec is not None:
+        getn, getd, weights, ranks, by_rank = spec
+        nums, dens = getn(values), getd(values)
+        den = dens[0]
+        if None not in nums and dens.count(den) == len(dens):
+            keys = [
+                rank - (wn * den - sn) * n
+                for wn, sn, rank in zip(weights, nums, ranks, strict=True)
+                if wn * den > sn  # a row rounded above its weight lost nothing
+            ]
+            keys.sort()
+            return LossOrder(_Lost(keys, den, n, by_rank, values), den if keys else 1)
     rows = []
     keyed = {}
     first = 0
