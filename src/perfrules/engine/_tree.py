@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from fractions import Fraction
-from operator import itemgetter
+from math import gcd
+from types import FunctionType
 from typing import Any, Final, cast
 
 from perfrules._numbers import exact_fraction, format_number
-from perfrules.engine._explain import explainers
+from perfrules.engine._explain import _fraction, explainers
 from perfrules.engine._layout import (
-    _NEW,
     LeafRecord,
     _json_layout,
     _node_trace,
@@ -39,52 +39,102 @@ __all__ = ["TreeParts"]
 
 _ZERO: Final = Fraction(0)
 
-_PlainRows = tuple[
-    tuple[tuple[int, int, Callable[..., NodeTrace], tuple[Any, ...]], ...],
-    tuple[
-        tuple[
-            int,
-            tuple[Any, ...],
-            Callable[[list[Any]], Any],
-            bool,
-            int | None,
-            tuple[int, str, int] | None,
-            tuple[Any, ...],
-        ],
-        ...,
-    ],
-]
 
+def _plain_builder(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
+    """The tree of a plain record, built by one function generated per plan.
 
-def _plain_rows(plan: Plan) -> _PlainRows:
-    """What :meth:`TreeParts._plain_root` walks, made once per plan.
-
-    Indicators as (index, position in the record, the shape's generated node builder, the
-    row's fixed parts); groups in post-order (the root last) as (index, the node's first
-    fields, what takes its shown children from the nodes built (and whether they are
-    more than one), its places shown, its rounding as (places, mode, position of
-    its unrounded sum in the record) or ``None``, the node's last fields).
+    ``_root(out)`` calls each indicator's generated node builder (``_explain``) with its
+    record and fixed parts, then makes each group (in post-order, the root last) as a
+    scored node with every row counted: a line per group, its fixed fields bound once as
+    constants, its children taken by position, its score (and a rounding's value before)
+    made inline. Nothing is remembered between units.
     """
-    found = cast("_PlainRows | None", plan.cache.get("plain_rows"))
+    found = plan.cache.get("plain_tree")
     if found is None:
-        layout = _plain_layout(plan)
-        assert layout is not None  # noqa: S101 - asked for only when plain
-        rows = explainers(plan)
-        leaves = tuple(
-            (index, position, rows[index][0].tree, rows[index][1])
-            for index, position, _, _ in layout[0]
+        found = plan.cache.setdefault("plain_tree", _generate_plain(plan))
+    return cast("Callable[[tuple[Any, ...]], NodeTrace]", found)
+
+
+def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
+    layout = _plain_layout(plan)
+    assert layout is not None  # noqa: S101 - asked for only when plain
+    rows = explainers(plan)
+    namespace: dict[str, object] = {
+        "__builtins__": {},
+        "_GCD": gcd,
+        "_NEWO": object.__new__,
+        "_FRACTION": Fraction,
+        "_NEW": tuple.__new__,
+        "_NODE": NodeTrace,
+        "_ROUNDING": RoundingStep,
+        "_MODE": plan.mode,
+    }
+    names: dict[int, str] = {}  # id of a bound object -> its name
+
+    def bind(value: object) -> str:
+        name = names.get(id(value))
+        if name is None:
+            name = names[id(value)] = f"_K{len(names)}"
+            namespace[name] = value
+        return name
+
+    namespace["_LEAVES"] = tuple(
+        (index, position, rows[index][0].tree, rows[index][1])
+        for index, position, _, _ in layout[0]
+    )
+    lines = [
+        "R = out[1]",
+        "V = out[2]",
+        "P = out[3]",
+        f"b = [None] * {len(plan.nodes)}",
+        "for i, at, tree, row in _LEAVES:",
+        "    o_, x_, n_, d_ = R[at]",
+        "    b[i] = tree(x_, o_, n_, d_, V[2 * i], V[2 * i + 1], row)",
+    ]
+    for index, _, shown, _, _, places, rounded in layout[1]:
+        node = plan.nodes[index]
+        lines.append(f"sn = V[{2 * index}]; sd = V[{2 * index + 1}]")
+        lines.append(_fraction("s_", "sn", "sd"))
+        roundings = "()"
+        if rounded is not None:
+            at = rounded[1]
+            # the unrounded sum; the root's is the renormalised one
+            lines.append("bn, bd = out[4]" if index == 0 else f"bn = P[{at}]; bd = P[{at + 1}]")
+            # a sum of rows at its places is its own rounding: the same value
+            lines.append("if bn * sd == sn * bd: e_ = s_")
+            lines.append("else: " + _fraction("e_", "bn", "bd"))
+            roundings = f"(_NEW(_ROUNDING, ({rounded[0]}, _MODE, e_, s_)),)"
+        children = "(" + "".join(f"b[{child}], " for child in shown) + ")"
+        fields = ", ".join(
+            [
+                bind(node.id),
+                bind(node.name),
+                bind(node.kind),
+                str(node.depth),
+                bind(node.weight),
+                "s_",
+                str(places),
+                "'scored'",
+                children,
+                "None",
+                "()",
+                "()",
+                roundings,
+                "()",
+                bind(node.target),
+                "''",
+                bind(plan.leaf_weights[index]),
+                bind(node.sources),
+            ]
         )
-        groups = []
-        for index, _, shown, _, _, places, rounded in layout[1]:
-            assert shown  # noqa: S101 - a plain group adds up the rows it shows
-            node = plan.nodes[index]
-            head = (node.id, node.name, node.kind, node.depth, node.weight)
-            tail = ((), node.target, "", plan.leaf_weights[index], node.sources)
-            rounding = None if rounded is None else (rounded[0], plan.mode, rounded[1])
-            many = len(shown) > 1  # itemgetter gives a tuple of two or more, else the one
-            groups.append((index, head, itemgetter(*shown), many, places, rounding, tail))
-        found = cast("_PlainRows", plan.cache.setdefault("plain_rows", (leaves, tuple(groups))))
-    return found
+        lines.append(f"b[{index}] = _NEW(_NODE, ({fields}))")
+    lines.append("return b[0]")
+    source = "def _root(out):\n" + "".join(f"    {line}\n" for line in lines)
+    code = compile(source, "<perfrules tree>", "exec", dont_inherit=True)
+    exec(code, namespace)  # noqa: S102 - the generator's own code; rule-file values are bound
+    built = namespace["_root"]
+    assert isinstance(built, FunctionType)  # noqa: S101
+    return cast("Callable[[tuple[Any, ...]], NodeTrace]", built)
 
 
 class TreeParts(RecordParts):
@@ -169,51 +219,13 @@ class TreeParts(RecordParts):
         return pres[offset], pres[offset + 1]
 
     def _plain_root(self) -> NodeTrace:
-        """The tree when :meth:`_plain`.
+        """The tree when :meth:`_plain`, by the plan's generated builder (:func:`_plain_builder`).
 
         Each row built by its shape's generated function (nothing remembered between
         units: real input rarely repeats a row), each group a scored node with every row
-        counted, its fixed fields made once per plan (:func:`_plain_rows`).
+        counted.
         """
-        leaves, groups = _plain_rows(self.plan)
-        records, values = self.out[1], self.out[2]
-        built: list[Any] = [None] * len(self.plan.nodes)
-        for index, position, tree, row in leaves:
-            own, raws, num, den = records[position]
-            i = 2 * index
-            built[index] = tree(raws, own, num, den, values[i], values[i + 1], row)
-        pres = self.out[3]
-        for index, head, children, many, places, rounded, tail in groups:
-            i = 2 * index
-            sn, sd = values[i], values[i + 1]
-            score = exact_fraction(sn, sd)
-            shown = children(built) if many else (children(built),)
-            if rounded is None:
-                roundings: tuple[RoundingStep, ...] = ()
-            else:
-                rounding, mode, at = rounded
-                # the unrounded sum; the root's is the renormalised one
-                bn, bd = (pres[at], pres[at + 1]) if index else self.out[4]
-                # a sum of rows at its places is its own rounding: the same value
-                before = score if bn * sd == sn * bd else exact_fraction(bn, bd)
-                roundings = (_NEW(RoundingStep, (rounding, mode, before, score)),)
-            built[index] = _NEW(
-                NodeTrace,
-                (
-                    *head,
-                    score,
-                    places,
-                    "scored",
-                    shown,
-                    None,
-                    (),
-                    (),
-                    roundings,
-                    *tail,
-                ),
-            )
-        root: NodeTrace = built[0]
-        return root
+        return _plain_builder(self.plan)(self.out)
 
     def provenance(self) -> Provenance:
         """What produced the result (the facts' hash is computed when asked for)."""
