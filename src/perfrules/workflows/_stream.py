@@ -37,6 +37,8 @@ from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import Diagnostic, FactsError, Lang
 from perfrules.facts import csv_encoding
 from perfrules.reports import FORMULA_STARTS
+from perfrules.workflows._arrow import bool_array, bools, scalar, string_array
+from perfrules.workflows._arrow import valid as valid_rows
 from perfrules.workflows._batch import (
     MAX_CELL_BYTES,
     MAX_COLUMNS,
@@ -60,6 +62,7 @@ from perfrules.workflows._table import (
     Ints,
     all_cohort_values,
     check_unit_column,
+    numbered,
     rank_rows,
     readable_table,
     score_chunk,
@@ -520,7 +523,7 @@ class _Rows:
         rows = [_cells(line) for line in _split(body, expected)]
         return pa.table(
             {
-                n: pa.array([r[i] if i < len(r) else "" for r in rows], pa.string())
+                n: string_array([r[i] if i < len(r) else "" for r in rows])
                 for i, n in enumerate(names)
             }
         )
@@ -565,19 +568,23 @@ def _inert(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """Text cells that Excel would take as a formula get a leading ``'`` (as ``csv_text``)."""
     if array.null_count == len(array):
         return array
-    starts = pc.fill_null(pc.match_substring_regex(array, _FORMULA), fill_value=False)
-    if not pc.any(starts).as_py():
+    starts = bools(pc.match_substring_regex(array, _FORMULA))  # a null cell does not
+    if not starts.any():
         return array
-    quoted = pc.binary_join_element_wise("'", array, "")
-    return pc.if_else(starts, quoted, array)
+    quoted = pc.binary_join_element_wise(scalar("'"), array, scalar(""))
+    return pc.if_else(bool_array(starts), quoted, array)
 
 
 def _for_csv(table: pa.Table) -> pa.Table:
     columns = [
         _inert(column) if pa.types.is_string(column.type) else column for column in table.columns
     ]
-    names = [_inert(pa.array([name]))[0].as_py() for name in table.column_names]
-    return pa.table(columns, names=names)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _csv_names(names: Sequence[str]) -> list[str]:
+    """The header's names, inert as the cells are (:func:`_inert`)."""
+    return [_inert(string_array([name]))[0].as_py() for name in names]
 
 
 #: A decimal column is written through a table of its texts when its values span at most
@@ -643,19 +650,19 @@ def _cell_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints | None] | N
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         if array.null_count == len(array):
-            return pc.fill_null(pa.nulls(1, kind), after), np.zeros(len(array), dtype=np.int64)
-        if pc.any(pc.match_substring(array, '"')).as_py():
+            return string_array([after]), np.zeros(len(array), dtype=np.int64)
+        if bools(pc.match_substring(array, '"')).any():
             array = pc.replace_substring(array, '"', '""')
-        quoted = pc.binary_join_element_wise('"', array, '"' + after, "")
-        return pc.fill_null(quoted, after), None
+        quoted = pc.binary_join_element_wise(scalar('"'), array, scalar('"' + after), scalar(""))
+        return pc.fill_null(quoted, scalar(after)), None
     if pa.types.is_decimal(kind):
         by_index = _decimal_texts(array, after)
         if by_index is not None:
             return by_index
     elif not pa.types.is_integer(kind):
         return None
-    texts = pc.binary_join_element_wise(pc.cast(array, pa.string()), after, "")
-    return pc.fill_null(texts, after), None
+    texts = pc.binary_join_element_wise(pc.cast(array, pa.string()), scalar(after), scalar(""))
+    return pc.fill_null(texts, scalar(after)), None
 
 
 def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
@@ -667,7 +674,7 @@ def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
     data = array.buffers()[1]
     words = np.frombuffer(data, dtype=np.int64)[2 * array.offset : 2 * (array.offset + n)]
     low, high = words[0::2], words[1::2]
-    valid = _valid_rows(array)
+    valid = valid_rows(array)
     present = low[valid] if array.null_count else low
     if not np.array_equal(high[valid] if array.null_count else high, present >> 63):
         return None  # wider than int64
@@ -679,18 +686,12 @@ def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
     every = np.empty(2 * span, dtype=np.int64)
     every[0::2], every[1::2] = steps, steps >> 63
     values = pa.Array.from_buffers(kind, span, [None, pa.py_buffer(every)])
-    texts = pc.binary_join_element_wise(pc.cast(values, pa.string()), after, "")
-    texts = pa.concat_arrays([texts, pc.fill_null(pa.nulls(1, pa.string()), after)])
+    texts = pc.binary_join_element_wise(pc.cast(values, pa.string()), scalar(after), scalar(""))
+    texts = pa.concat_arrays([texts, string_array([after])])
     index = low - least
     if array.null_count:
         index[~valid] = span
     return texts, index
-
-
-def _valid_rows(array: pa.Array) -> Ints:
-    if not array.null_count:
-        return np.ones(len(array), dtype=np.bool_)
-    return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
 def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
@@ -738,7 +739,8 @@ class _Writer:
             table = _for_csv(table)
             if not self.started:
                 self.stream.write(self.style.prefix.encode())
-                self.stream.write(_csv_header(table.column_names, self.style.eol))
+                names = _csv_names(table.column_names)
+                self.stream.write(_csv_header(names, self.style.eol))
                 self.started = True
             self.stream.write(_csv_rows(table, self.style.eol))
             return
@@ -867,7 +869,8 @@ def _stream_batch(
         writer = _Behind(_Writer(stream, suffix, schema, style or CsvStyle()))
         files.callback(writer.stop)
         offset = 0
-        for item in _ahead(read_items(source, rows)):
+        items = read_items(source, rows)
+        for item in _ahead(items if suffix == ".jsonl" else _numbered(items)):
             if isinstance(item, BadRow):
                 _count_bad(item, outcome)
                 if suffix == ".jsonl":
@@ -913,9 +916,21 @@ def _stream_batch(
                     writer.write(chunk)
         if outcome.units == 0 and suffix != ".jsonl":
             # No unit at all: still a file with the columns (a header, a Parquet schema).
-            writer.write(schema.empty_table())
+            writer.write(_empty(schema))
         writer.finish()
     return outcome
+
+
+def _numbered(items: Iterator[Item]) -> Iterator[Item]:
+    """*items* with their text columns numbered (``_table.numbered``), as they are read."""
+    with contextlib.closing(items):  # type: ignore[type-var]
+        for item in items:
+            yield item if isinstance(item, BadRow) else (numbered(item[0]), item[1])
+
+
+def _empty(schema: pa.Schema) -> pa.Table:
+    """A table of no rows (one empty chunk a column: pyarrow fills in none from Python)."""
+    return pa.Table.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
 
 
 def _count_bad(item: BadRow, outcome: StreamOutcome) -> None:
@@ -925,7 +940,10 @@ def _count_bad(item: BadRow, outcome: StreamOutcome) -> None:
 def _bad_table(item: BadRow, schema: pa.Schema) -> pa.Table:
     """A row that is not a unit, as a result row: its name and its problem."""
     row = {"unit": item.unit, "errors": item.diagnostic.format("en")}
-    return pa.Table.from_pylist([row], schema=schema)
+    columns = [
+        string_array([row[f.name]]) if f.name in row else pa.nulls(1, f.type) for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _bad_line(item: BadRow, stream: Any) -> None:
@@ -937,7 +955,7 @@ def _no_rows(source: Path) -> pa.Table:
     """An empty table with the columns of *source*."""
     if source.suffix.lower() == ".parquet":
         try:
-            return open_parquet(source).schema_arrow.empty_table()
+            return _empty(open_parquet(source).schema_arrow)
         except (pa.ArrowException, UnicodeError) as exc:
             raise _unreadable(source, exc) from None
     try:
@@ -945,7 +963,7 @@ def _no_rows(source: Path) -> pa.Table:
             names, _ = _read_header(stream, source, _encoding(source))
     except OSError as exc:
         raise _unreadable(source, exc) from None
-    return pa.table({name: pa.array([], type=pa.string()) for name in names})
+    return pa.table({name: pa.nulls(0, pa.string()) for name in names})
 
 
 #: Bytes one Parquet page may expand to, and values a dictionary page may hold: a page is
