@@ -598,7 +598,7 @@ def _csv_header(names: Sequence[str], eol: str) -> bytes:
     return (",".join(quoted) + eol).encode()
 
 
-def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
+def _csv_rows(table: pa.Table, eol: str, written: _Written | None = None) -> pa.Buffer | bytes:
     """The rows of *table* as CSV text, the bytes pyarrow's writer gives (quoting "needed").
 
     Text in quotes (a quote doubled), numbers bare, an empty cell for null. Each column
@@ -606,7 +606,7 @@ def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
     is among them; one take then lays every row's cells out in order. A decimal column of
     scores has few distinct values: each is written once (by the cast pyarrow's writer
     uses) and taken as often as it occurs. A column of another type is left to pyarrow's
-    writer, for the whole table.
+    writer, for the whole table. *written* keeps a decimal's texts for the next chunk.
     """
     n, k = table.num_rows, table.num_columns
     if not n or not k:
@@ -617,7 +617,7 @@ def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
     for at, column in enumerate(table.columns):
         after = eol if at == k - 1 else ","
         array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        found = _cell_texts(array, after)
+        found = _cell_texts(array, after, written)
         if found is None:
             out = io.BytesIO()
             options = pacsv.WriteOptions(include_header=False, quoting_style="needed", eol=eol)
@@ -630,7 +630,7 @@ def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
             np.add(index, base, out=order[at])
         texts.append(values)
         base += len(values)
-    size = sum(pc.sum(pc.binary_length(t)).as_py() or 0 for t in texts)
+    size = sum(_text_bytes(t) for t in texts)
     kind = pa.string() if size < 2**31 else pa.large_string()
     joined = pa.concat_arrays([t.cast(kind) for t in texts])
     flat = order.T.ravel()
@@ -641,11 +641,22 @@ def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
     return rows.buffers()[2].slice(first, last - first)
 
 
-def _cell_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints | None] | None:
+def _text_bytes(texts: pa.Array) -> int:
+    """The bytes of the texts of a string array (from its offsets)."""
+    if not len(texts):
+        return 0
+    wide = np.int32 if texts.type == pa.string() else np.int64
+    offsets = np.frombuffer(texts.buffers()[1], dtype=wide)
+    return int(offsets[texts.offset + len(texts)] - offsets[texts.offset])
+
+
+def _cell_texts(
+    array: pa.Array, after: str, written: _Written | None = None
+) -> tuple[pa.Array, Ints | None] | None:
     """Texts of *array*'s cells, each followed by *after*, and which is each row's.
 
     The index is ``None`` when the texts are the rows' own, in order; the whole is
-    ``None`` for a type pyarrow's writer has to write.
+    ``None`` for a type pyarrow's writer has to write. *written*: :func:`_decimal_texts`.
     """
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -656,7 +667,7 @@ def _cell_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints | None] | N
         quoted = pc.binary_join_element_wise(scalar('"'), array, scalar('"' + after), scalar(""))
         return pc.fill_null(quoted, scalar(after)), None
     if pa.types.is_decimal(kind):
-        by_index = _decimal_texts(array, after)
+        by_index = _decimal_texts(array, after, written)
         if by_index is not None:
             return by_index
     elif not pa.types.is_integer(kind):
@@ -665,8 +676,19 @@ def _cell_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints | None] | N
     return pc.fill_null(texts, scalar(after)), None
 
 
-def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
-    """A decimal128 column as the texts of its span of values (if small) and an index."""
+#: Texts of decimal values already written, by type and what follows each: the least
+#: value and the texts from it on (the text of a null last).
+_Written = dict[tuple[pa.DataType, str], tuple[int, pa.Array]]
+
+
+def _decimal_texts(
+    array: pa.Array, after: str, written: _Written | None = None
+) -> tuple[pa.Array, Ints] | None:
+    """A decimal128 column as the texts of its span of values (if small) and an index.
+
+    With *written*, the texts of the chunks before are taken again where they cover this
+    chunk's span (a score's values, chunk after chunk), and kept for the next.
+    """
     n = len(array)
     kind = array.type
     if not pa.types.is_decimal128(kind) or not n:
@@ -679,19 +701,35 @@ def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
     if not np.array_equal(high[valid] if array.null_count else high, present >> 63):
         return None  # wider than int64
     least = int(present.min()) if len(present) else 0
-    span = int(present.max()) - least + 1 if len(present) else 0
-    if span > _SPAN:
+    top = int(present.max()) + 1 if len(present) else 0
+    if top - least > _SPAN:
         return None
-    steps = np.arange(least, least + span, dtype=np.int64)
+    key = (kind, after)
+    kept = written.get(key) if written is not None else None
+    start, end = (kept[0], kept[0] + len(kept[1]) - 1) if kept is not None else (least, top)
+    if kept is not None and start <= least and top <= end:
+        least, texts = kept
+    else:
+        if max(top, end) - min(least, start) <= _SPAN:  # the texts kept, and this chunk's
+            least, top = min(least, start), max(top, end)
+        texts = _span_texts(kind, least, top, after)
+        if written is not None:
+            written[key] = (least, texts)
+    index = low - least
+    if array.null_count:
+        index[~valid] = len(texts) - 1
+    return texts, index
+
+
+def _span_texts(kind: pa.DataType, least: int, top: int, after: str) -> pa.Array:
+    """The texts of the decimals *least* .. *top* - 1 (unscaled), then a null's: *after*."""
+    span = top - least
+    steps = np.arange(least, top, dtype=np.int64)
     every = np.empty(2 * span, dtype=np.int64)
     every[0::2], every[1::2] = steps, steps >> 63
     values = pa.Array.from_buffers(kind, span, [None, pa.py_buffer(every)])
     texts = pc.binary_join_element_wise(pc.cast(values, pa.string()), scalar(after), scalar(""))
-    texts = pa.concat_arrays([texts, string_array([after])])
-    index = low - least
-    if array.null_count:
-        index[~valid] = span
-    return texts, index
+    return pa.concat_arrays([texts, string_array([after])])
 
 
 def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
@@ -731,6 +769,7 @@ class _Writer:
         self.schema = schema
         self.style = style
         self.started = False
+        self.written: _Written = {}  # a decimal column's texts, for the chunks after
 
     def write(self, table: pa.Table) -> None:
         # Every chunk in the scheme's types (a column of nulls only is cast to them).
@@ -742,7 +781,7 @@ class _Writer:
                 names = _csv_names(table.column_names)
                 self.stream.write(_csv_header(names, self.style.eol))
                 self.started = True
-            self.stream.write(_csv_rows(table, self.style.eol))
+            self.stream.write(_csv_rows(table, self.style.eol, self.written))
             return
         if self.inner is None:
             self.inner = pq.ParquetWriter(self.stream, self.schema)
@@ -1176,13 +1215,25 @@ def _count(chunk: Chunk, outcome: StreamOutcome) -> None:
     totals = chunk.totals[chunk.scored]
     if chunk.scale is not None and totals.dtype != object:
         # Each distinct total once, with its units: the summary's memory does not grow.
-        values, counts = np.unique(totals, return_counts=True)
-        counted = dict(zip(values.tolist(), counts.tolist(), strict=True))
-        outcome.tally.add_counted(grades, counted, chunk.lost)
+        outcome.tally.add_counted(grades, _counted(totals), chunk.lost)
     else:
         outcome.tally.add_chunk(
             grades, totals if chunk.scale is not None else totals.tolist(), chunk.lost
         )
+
+
+def _counted(totals: Ints) -> dict[int, int]:
+    """Each distinct total and how many have it: counted in place when they span little."""
+    if not len(totals):
+        return {}
+    least = int(totals.min())
+    span = int(totals.max()) - least + 1
+    if span > 4 * len(totals) + 1024:  # sorted instead
+        values, counts = np.unique(totals, return_counts=True)
+        return dict(zip(values.tolist(), counts.tolist(), strict=True))
+    counts = np.bincount(totals - least, minlength=span)
+    found = np.flatnonzero(counts)
+    return dict(zip((found + least).tolist(), counts[found].tolist(), strict=True))
 
 
 def _explain_chunk(
