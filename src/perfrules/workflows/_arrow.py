@@ -139,8 +139,10 @@ def bool_array(flags: Ints, present: Ints | None = None) -> pa.Array:
 
 def string_array(values: Sequence[str | None]) -> pa.Array:
     """An Arrow string array of *values* (``None`` is null)."""
+    values = list(values)
     n = len(values)
-    if not any(v is not None for v in values):
+    missing = values.count(None)
+    if missing == n:
         return pa.nulls(n, pa.string())
     encoded = [b"" if v is None else v.encode() for v in values]
     offsets = np.zeros(n + 1, dtype=np.int64)
@@ -148,7 +150,7 @@ def string_array(values: Sequence[str | None]) -> pa.Array:
     data = b"".join(encoded)
     kind = pa.string() if len(data) < 2**31 else pa.large_string()
     width = np.int32 if kind == pa.string() else np.int64
-    present = np.fromiter((v is not None for v in values), dtype=np.bool_, count=n)
+    present = np.array([v is not None for v in values], dtype=np.bool_) if missing else None
     bitmap, nulls = _bitmap(present)
     buffers = [bitmap, pa.py_buffer(offsets.astype(width)), pa.py_buffer(data)]
     return pa.Array.from_buffers(kind, n, buffers, null_count=nulls)

@@ -1549,6 +1549,8 @@ def _result_table(
     columns: dict[str, pa.Array] = {"unit": units.column()}
 
     def node_ints(index: int, places: int) -> tuple[Ints, Ints]:
+        if arrays is not None and not scalar:  # every row scored as arrays: read, not copied
+            return arrays.scores[index], scored
         values = np.zeros(n, dtype=np.int64) if arrays is None else arrays.scores[index].copy()
         valid = scored.copy()
         for row, outcome in scalar.items():
@@ -1608,7 +1610,7 @@ def _result_table(
             ints, valid = node_ints(index, node.places)
             columns[node.id] = _decimals(ints, node.places, valid)
             count = int(valid.sum())
-            kept = ints[valid]
+            kept = ints if count == n else ints[valid]
             summed = int(kept.sum()) if kept.dtype != object else sum(kept.tolist())
             lost_here = node.weight * count - Fraction(summed, 10**node.places)
             seen = count
@@ -1632,5 +1634,5 @@ def _result_table(
     for row, outcome in scalar.items():
         if isinstance(outcome, FactsError):
             errors[row] = "; ".join(d.format("en") for d in outcome.diagnostics)
-    columns["errors"] = string_array(errors)
+    columns["errors"] = string_array(errors) if scored.sum() < n else pa.nulls(n, pa.string())
     return pa.table(columns), totals, scored, lost
