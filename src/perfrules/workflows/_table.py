@@ -505,20 +505,43 @@ def _read_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
     plain = column._plain  # noqa: SLF001
     if plain is not None:
         return _text_numbers(column.codes, plain, column._read)  # noqa: SLF001
+    nums, dens, okay = _distinct_numbers(column)
+    codes = column.codes
+    return nums[codes], dens if dens.ndim == 0 else dens[codes], okay[codes]
+
+
+def _distinct_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
+    """The pairs of a column's distinct cells, each read as a fact, then an empty cell's.
+
+    Indexed by the codes (``-1``, an empty cell, takes the last). The denominators are one
+    0-d array when every pair has the same (a row without a pair is not read).
+    """
     pairs = [
         None if value is _MISSING or isinstance(value, bool) else number_pair(value)
         for value in column.distinct
     ]
     nums = [pair[0] if pair else 0 for pair in pairs]
-    okay = [pair is not None for pair in pairs]
+    okay = np.array([*(pair is not None for pair in pairs), False], dtype=np.bool_)
     dens = {pair[1] for pair in pairs if pair}
-    codes = column.codes
     if len(dens) <= 1 and max(dens, default=1) < 2**62:
-        # One denominator for every row (a row without a pair is not read).
-        alike = np.asarray(max(dens, default=1), dtype=np.int64)
-        return _take(nums, codes), alike, _take_flags(okay, codes)
-    every = [pair[1] if pair else 1 for pair in pairs]
-    return _take(nums, codes), _take(every, codes, fill=1), _take_flags(okay, codes)
+        return _table_of(nums), np.asarray(max(dens, default=1), dtype=np.int64), okay
+    return _table_of(nums), _table_of([pair[1] if pair else 1 for pair in pairs], 1), okay
+
+
+def _coded(column: _Column) -> tuple[tuple[Any, ...], Ints] | None:
+    """A column of a few distinct cells as an operand read through its codes.
+
+    ``("coded", codes, ("num", numerators, denominators))`` over the distinct cells
+    (``score_arrays`` scores an indicator once a value when all it reads are so), and each
+    row's readable flag; ``None`` for a column of numbers or of many distinct cells.
+    """
+    if column.array is not None or column._rowwise is not None:  # noqa: SLF001
+        return None
+    codes = column.codes
+    if column._plain is not None or 2 * len(column.distinct) > len(codes):  # noqa: SLF001
+        return None
+    nums, dens, okay = _distinct_numbers(column)
+    return ("coded", codes, ("num", nums, dens)), okay[codes]
 
 
 #: 10**0 .. 10**22: exact as doubles (10**23 is not).
@@ -738,11 +761,11 @@ def _read_flags(column: _Column) -> tuple[Ints, Ints]:
     return _take_flags(values, column.codes), _take_flags(okay, column.codes)
 
 
-def _take(values: list[int], codes: Ints, fill: int = 0) -> Ints:
+def _table_of(values: list[int], fill: int = 0) -> Ints:
+    """*values* then *fill* (which code -1 takes), as int64 unless one is too wide."""
     limit = 2**62
     wide = bool(values) and (max(values) >= limit or min(values) <= -limit)
-    table = np.array([*values, fill], dtype=object if wide else np.int64)
-    return table[codes]  # code -1 takes the fill at the end
+    return np.array([*values, fill], dtype=object if wide else np.int64)
 
 
 def _take_flags(values: list[bool], codes: Ints) -> Ints:
@@ -1195,6 +1218,9 @@ def _operand(
         # (its empty cells are then not read: those rows go the long way).
         column = sources[0]
         if default is None or column.present().all():
+            coded = _coded(column)
+            if coded is not None:
+                return coded
             nums, dens, readable = _numbers(column)
             return ("num", nums, dens), readable
     num = np.zeros(n, dtype=np.int64)
