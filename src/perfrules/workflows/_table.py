@@ -573,17 +573,20 @@ def _text_pairs(texts: pa.Array) -> tuple[Ints, Ints, Ints]:
     if not okay.any():
         return np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64), okay
     zero = scalar("0")
-    kept = pc.if_else(bool_array(okay), texts, zero)  # plain ASCII: byte lengths are lengths
+    every = bool(okay.all())
+    kept = texts if every else pc.if_else(bool_array(okay), texts, zero)  # plain ASCII now
     percent = bools(pc.ends_with(kept, "%"))
     body = pc.replace_substring(kept, "%", "") if percent.any() else kept
     length = ints(pc.binary_length(body))
     point = ints(pc.find_substring(body, "."))
     places = np.where(point >= 0, length - point - 1, 0)
-    signed = bools(pc.match_substring_regex(body, "^[+-]"))
+    plus = bools(pc.starts_with(body, "+"))
+    signed = plus | bools(pc.starts_with(body, "-"))
     okay &= (length - signed - (point >= 0)) <= 18  # int64 holds 18 digits
+    okay &= places + 2 * percent <= 18  # and the denominator, 10 ** places (* 100 for %)
     whole = pc.replace_substring(body, ".", "") if (point >= 0).any() else body
-    unsigned = pc.ascii_ltrim(whole, characters="+")
-    digits = pc.if_else(bool_array(okay), unsigned, zero)
+    unsigned = pc.ascii_ltrim(whole, characters="+") if plus.any() else whole
+    digits = unsigned if every and okay.all() else pc.if_else(bool_array(okay), unsigned, zero)
     nums = ints(pc.cast(digits, pa.int64()))
     places = places * okay
     dens = _TENS_INT[places] * (1 + 99 * (percent & okay))
