@@ -794,8 +794,9 @@ class _Writer:
 
 # --- the batch --------------------------------------------------------------------------
 _T = TypeVar("_T")
-#: Chunks read ahead of the one being scored, and written behind it.
-_AHEAD: Final = 2
+#: Chunks read ahead of the one being scored, and written behind it: one keeps the three
+#: threads busy (a second held more memory at a million units, for no speed).
+_AHEAD: Final = 1
 
 
 def _ahead(items: Iterator[_T], depth: int = _AHEAD) -> Iterator[_T]:
