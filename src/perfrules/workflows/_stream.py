@@ -707,10 +707,13 @@ def _decimal_texts(
     key = (kind, after)
     kept = written.get(key) if written is not None else None
     start, end = (kept[0], kept[0] + len(kept[1]) - 1) if kept is not None else (least, top)
-    if kept is not None and start <= least and top <= end:
+    # The texts kept serve while they are not many more than this chunk's own (every
+    # chunk's texts are copied into its rows' table).
+    wide = 2 * (top - least) + 1024
+    if kept is not None and start <= least and top <= end and end - start <= wide:
         least, texts = kept
     else:
-        if max(top, end) - min(least, start) <= _SPAN:  # the texts kept, and this chunk's
+        if max(top, end) - min(least, start) <= wide:  # the texts kept, and this chunk's
             least, top = min(least, start), max(top, end)
         texts = _span_texts(kind, least, top, after)
         if written is not None:
