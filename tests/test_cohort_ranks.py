@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfrules.engine._cohort import rank, rank_positions
+from perfrules.engine._cohort import rank, rank_positions, rank_shared
 from perfrules.model import Ranking, RankKey
 
 np = pytest.importorskip("numpy")
@@ -58,6 +58,8 @@ def test_positions_are_the_ranks_positions(
         np.array(cohorts, dtype=np.int64),
     )
     assert got.tolist() == [expected[i].position for i in range(len(rows))]
+    shared = rank_shared(ranking, got, np.array(cohorts, dtype=np.int64))
+    assert shared.tolist() == [expected[i].shared for i in range(len(rows))]
 
 
 def test_missing_values_sort_last_whichever_the_order() -> None:

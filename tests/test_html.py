@@ -11,8 +11,10 @@ import unicodedata
 import pytest
 from click.testing import CliRunner
 
+import perfrules
 from conftest import SEED
 from perfrules.cli import cli
+from perfrules.reports._layout import gap_lines
 
 
 def _page(tmp_path, lang="zh"):
@@ -45,7 +47,7 @@ def test_the_page_is_self_contained(tmp_path):
     assert html.count('<rect class="bar"') == 25  # every group and indicator
     assert html.count("<details>") == 17  # every indicator's explanation, folded
     assert "actual / target = 70 / 88 = 0.795454…" in html
-    assert "要达到该等级，至少需改进：质量-市域治理 (+1.23)" in html
+    assert "要达到该等级，最少需改进的指标（各自可挽回的分数）：质量-市域治理 (+1.23)" in html
 
 
 def test_chromium_renders_the_total_and_the_chart(tmp_path):
@@ -126,3 +128,14 @@ def test_without_a_browser_pdf_is_a_clear_usage_error(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "printing PDF needs headless Chromium" in result.output
     assert not out.exists()
+
+
+def test_the_gap_names_the_rows_that_can_close_it_in_english():
+    """The rows listed are those whose points, won back, cover the shortfall: said so."""
+    scheme = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    facts = perfrules.load_facts(SEED / "facts.toml")
+    lines = gap_lines(scheme.evaluate(facts).trace, "en")
+    assert lines[-1] == (
+        "to reach it, the fewest rows that can close the gap (points each can win back): "
+        "质量-市域治理 (+1.23)"
+    )

@@ -214,6 +214,9 @@ def test_no_spread_is_a_stated_problem():
     assert scores('{ method = "zscore" }', ["7"], places="places = 2") == ["PR428"]
     # goalposts need no spread
     assert scores('{ method = "minmax", goalposts = [0, 10] }', ["7", "7"]) == [F(7, 10)] * 2
+    # the distance to a best of 0
+    assert scores('{ method = "distance_to_best" }', ["0", "0"]) == ["PR428", "PR428"]
+    assert scores('{ method = "distance_to_best" }', ["0", "2"]) == [F(0), F(1)]
     compiled = perfrules.compile_scheme(scheme_of('{ method = "minmax" }'))
     (failed, _) = compiled.evaluate_cohort([{"unit": "a", "shared": {"x": 7}}] * 2)
     message = failed.diagnostics[0].message("en")

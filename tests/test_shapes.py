@@ -643,8 +643,9 @@ def check_every_shape(
     shape = _Shapes(failures)
     path = folder / "scheme.toml"
     path.write_text(scheme_toml(scheme), encoding="utf-8")
-    compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
-    assert compiled.scheme.model_dump() == scheme.model_dump()
+    written = perfrules.load_scheme(path)
+    assert written.model_dump() == scheme.model_dump()
+    compiled = perfrules.compile_scheme(written)
     together = _scored_together(compiled)
 
     # the reference: evaluate() (with the cohort's values), or evaluate_cohort()

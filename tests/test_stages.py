@@ -27,7 +27,7 @@ import perfrules
 from perfrules.cli import cli
 from perfrules.dask import score_dask
 from perfrules.errors import RuleFileError
-from perfrules.workflows import score_table
+from perfrules.workflows import cohort_violations, score_table, unit_violations
 
 BEST = Path(__file__).parent / "data" / "stages" / "best100.toml"
 CITIES = [("A", "12", "45"), ("B", "10", "50"), ("C", "8", "40")]
@@ -351,3 +351,73 @@ def test_a_value_over_scores_that_no_formula_reads_is_still_taken_and_shown(tmp_
     table = score_table(scheme, frame())
     assert list(table["total"]) == list(WANT.values())
     assert list(table["top_index"]) == ["100", "100", "100"]
+
+
+def test_a_broken_cohort_value_is_reported_once_with_the_rest_of_the_section():
+    """Its own mistakes, not also "unknown name" where it is read; its siblings still checked."""
+    text = BEST.read_text(encoding="utf-8").replace(
+        '[cohort.values.best]\nstat = "max"\nof = "raw"\n',
+        '[cohort]\ngroup_by = 3\n\n[cohort.values.best]\nstat = "maxx"\nof = "raw"\n\n'
+        '[cohort.values.other]\nstat = "min"\nof = "nowhere"\n',
+    )
+    with pytest.raises(RuleFileError) as caught:
+        perfrules.loads_scheme(text, name="rounds.toml")
+    found = sorted((d.code, ".".join(map(str, d.path))) for d in caught.value.diagnostics)
+    assert found == [
+        ("PR102", "cohort.group_by"),
+        ("PR102", "cohort.values.best.stat"),
+        ("PR230", "cohort.values.other.of"),
+    ]
+
+
+# --- the properties of a scheme with values over scores ----------------------------------
+def test_the_cohort_check_takes_values_over_scores_from_the_scores():
+    """best = max of raw over the units' scores, recomputed here, not over a fact "raw"."""
+    scheme = compiled()
+    results = scheme.evaluate_cohort(units())
+    assert cohort_violations(scheme, units(), results) == []
+
+
+def pillars(*rows: tuple[str, str, str, str]) -> list[dict]:
+    """Units of the shipped best-is-100 pack: each pillar a fact of its own row."""
+    return [
+        {
+            "unit": unit,
+            "indicators": {
+                "economy_points": {"economy": e},
+                "social_points": {"social": s},
+                "environment_points": {"environment": v},
+            },
+        }
+        for unit, e, s, v in rows
+    ]
+
+
+def test_a_unit_is_varied_with_the_values_over_scores_taken_again():
+    """Raising the best unit's pillar raises the best with it: held, the index passes 100."""
+    scheme = perfrules.compile_scheme(perfrules.load_pack("examples/best-is-100"))
+    cities = pillars(("A", "80", "70", "60"), ("B", "50", "50", "50"))
+    values = scheme.cohort_values(cities)
+    fixed = unit_violations(scheme, cities[0], cohort=values)
+    assert {v.invariant for v in fixed} == {"monotonic"}
+    assert "outside [0, 100]" in fixed[0].message
+
+    def retake(facts):
+        return scheme.cohort_values([facts, *cities[1:]])
+
+    assert unit_violations(scheme, cities[0], cohort=values, retake=retake) == []
+
+
+def test_a_division_by_a_cohort_value_of_0_is_the_cohorts_not_the_units():
+    scheme = compiled()
+    zero = units([("A", "0", "0")])
+    values = scheme.cohort_values(zero)
+    assert unit_violations(scheme, zero[0], cohort=values) == []  # best = 0: no index
+    # a division by a unit's own fact stays a violation
+    text = BEST.read_text(encoding="utf-8").replace(
+        'formula = "100 * raw / best"', 'formula = "100 * raw / best + 0 / gdp"'
+    )
+    own = perfrules.compile_scheme(perfrules.loads_scheme(text, name="own.toml"))
+    zero = units([("A", "0", "10")])
+    found = unit_violations(own, zero[0], cohort=own.cohort_values(zero))
+    assert [v.invariant for v in found] == ["scores"]

@@ -433,6 +433,11 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         "input '{name}' cannot be normalised so: {detail}",
         "输入项“{name}”不能如此标准化：{detail_zh}",
     ),
+    "PR261": (
+        "error",
+        "group '{name}' cannot be normalised so: {detail}",
+        "分组“{name}”不能如此标准化：{detail_zh}",
+    ),
     "PR428": (
         "error",
         "cohort '{cohort}': '{name}' cannot be normalised by {method}: {detail}",
@@ -625,8 +630,8 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "cohort.more": (" and {n} more", " 等另外 {n} 个单位"),
     "cohort.unranked": ("Not ranked", "未参与排名"),
     "improve": (
-        "to reach it, raise at least: {items}",
-        "要达到该等级，至少需改进：{items}",
+        "to reach it, the fewest rows that can close the gap (points each can win back): {items}",
+        "要达到该等级，最少需改进的指标（各自可挽回的分数）：{items}",
     ),
     "lost": ("Points lost", "失分"),
     "excluded": ("not applicable (excluded)", "不适用（已排除）"),

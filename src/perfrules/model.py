@@ -245,6 +245,11 @@ class Normalise(_Model):
     scale: Number = Field(
         default=Decimal(1), description="Multiplies the normalised value (100: 0–100)."
     )
+    name: str = Field(
+        default="",
+        description="For a group: the name of the row that carries its normalised points "
+        "(default: the group's name and ' (normalised)').",
+    )
 
 
 class Input(_Model):
@@ -335,6 +340,13 @@ class Group(_Model):
         "(added up, and when some rows are left out — not applicable, or missing under "
         'missing = "exclude" — the sum of the others scaled up to the group\'s weight, so '
         "the group keeps its share of the total instead of the total being renormalised).",
+    )
+    normalise: Normalise | None = Field(
+        default=None,
+        description="Rescale the group's score across the cohort: minmax (over the cohort, "
+        "or between goalposts in points), distance_to_best or distance_to_target. The group "
+        "is then shown but not counted, and a row after it carries its weight times the "
+        "normalised share (0 to 1).",
     )
     description: str = ""
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
 from perfrules._numbers import ROUNDING_MODES, format_number, is_terminating, round_fraction
-from perfrules.engine import CompiledScheme, Plan
+from perfrules.engine import CohortValues, CompiledScheme, Plan
 from perfrules.errors import FactsError
 from perfrules.model import Scheme
 from perfrules.workflows import (
@@ -323,7 +324,7 @@ def _own_names(compiled: CompiledScheme, index: int) -> list[str]:
     """The names a row reads from its own facts (not params, a target, shared facts)."""
     leaf = compiled.plan.nodes[index].leaf
     assert leaf is not None  # noqa: S101
-    across = _shared_names(compiled.plan) | compiled.plan.cohort_names
+    across = _shared_names(compiled.plan) | compiled.plan.cohort_names | compiled.plan.stages.own
     return [
         name
         for name in leaf.needs
@@ -608,7 +609,9 @@ def schemes(
         cohorts: sometimes a ``[cohort]`` value (every stat, ``where``, ``group_by``)
             read by a row, a ``[ranking]`` (every tie rule, ``where``), or both; sometimes
             a value over scores (the total or a row's) read with a row's own score by a
-            later pass; such a scheme is scored with :func:`cohorts_for`, not unit by unit.
+            later pass; sometimes a group normalised across the cohort (``minmax``,
+            ``distance_to_best`` or ``distance_to_target``); such a scheme is scored with
+            :func:`cohorts_for`, not unit by unit.
     """
     groups: dict[str, dict[str, Any]] = {}
     indicators: dict[str, dict[str, Any]] = {}
@@ -683,6 +686,13 @@ def schemes(
         else:
             weights += staged["weight"]
         indicators[f"n{len(groups) + len(indicators)}"] = staged
+    if cohorts and groups and draw(st.integers(0, 3)) == 0:
+        # A group's score normalised across the cohort (a row written out after it).
+        method = draw(st.sampled_from(["minmax", "distance_to_best", "distance_to_target"]))
+        rule: dict[str, Any] = {"method": method}
+        if method == "distance_to_target":
+            rule["target"] = Decimal(draw(st.integers(1, 20)))
+        groups[draw(st.sampled_from(sorted(groups)))]["normalise"] = rule
     top = weights
     fitted = draw(st.sampled_from([None, "normalise", "cap"])) if fit else None
     if fitted is not None:
@@ -863,6 +873,13 @@ def scheme_properties(
     return test_scheme_properties
 
 
+def _retaken(
+    compiled: CompiledScheme, units: list[dict[str, Any]], position: int, facts: Any
+) -> CohortValues:
+    """The cohort values with the unit at *position* giving *facts* instead."""
+    return compiled.cohort_values([*units[:position], facts, *units[position + 1 :]])
+
+
 def _cohort_properties(
     compiled: CompiledScheme,
     static: list[Violation],
@@ -887,12 +904,16 @@ def _cohort_properties(
         values = compiled.cohort_values(units)
         results = compiled.evaluate_cohort(units)
         violations = cohort_violations(compiled, units, results)
-        for facts, result in zip(units, results, strict=True):
+        staged = bool(compiled.plan.stages.values_after)  # values that move with a score
+        for position, (facts, result) in enumerate(zip(units, results, strict=True)):
             if isinstance(result, FactsError) and all(
                 d.code == "PR415" for d in result.diagnostics
             ):
                 continue  # no unit of its cohort qualifies: nothing to take the value over
-            violations += unit_violations(compiled, facts, monotonic=monotonic, cohort=values)
+            retake = partial(_retaken, compiled, units, position) if staged else None
+            violations += unit_violations(
+                compiled, facts, monotonic=monotonic, cohort=values, retake=retake
+            )
         if violations:
             raise InvariantError(violations, units=units)
 

@@ -33,6 +33,7 @@ __all__ = [
     "holds",
     "rank",
     "rank_positions",
+    "rank_shared",
     "unit_name",
 ]
 
@@ -433,6 +434,21 @@ def rank_positions(
     descending = [key.order == "desc" for key in ranking.keys]
     run_start, dense, index = ranked_runs(keys, missing, descending, cohorts)
     return _position(ranking.ties, run_start, dense, index)
+
+
+def rank_shared(ranking: Ranking, positions: Any, cohorts: Any) -> Any:
+    """Which of :func:`rank_positions`'s *positions* are shared, as :attr:`Rank.shared` says.
+
+    A rank is shared when another unit of its cohort (*cohorts*, one integer per row) is
+    equal to it on every key, and the tie rule gives equal units one position (competition,
+    dense; never ordinal). Under those rules a position is the run's alone, so equal keys
+    are equal positions in one cohort: the rows whose (cohort, position) another row has.
+    A numpy array of flags, one per row; ``tests/test_cohort_ranks.py`` holds it equal to
+    the ranks :func:`rank` gives.
+    """
+    from perfrules.engine._columns import equal_places  # noqa: PLC0415 - the frame extra
+
+    return equal_places(positions, cohorts, shares=ranking.ties != "ordinal")
 
 
 #: How a missing key value sorts: after every value, ascending or (sorted in reverse)

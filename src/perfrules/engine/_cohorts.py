@@ -21,6 +21,7 @@ from perfrules.engine._cohort import (
     holds,
     rank,
     rank_positions,
+    rank_shared,
     unit_name,
 )
 from perfrules.engine._general import GeneralPath, Unit
@@ -29,7 +30,8 @@ from perfrules.engine._plan import IMPUTED, MISSING, Plan
 from perfrules.errors import FactsError
 from perfrules.facts import Facts, text_of
 from perfrules.model import CohortValue as CohortValueRule
-from perfrules.rules import spread_problem
+from perfrules.model import Normalise
+from perfrules.rules import normalised_group, normalised_row, spread_problem
 from perfrules.trace import CohortValue, Rank
 
 __all__ = ["Cohorts", "imputed_name", "shared_of"]
@@ -61,15 +63,23 @@ class Cohorts:
             for name in plan.nodes[i].leaf.needs  # type: ignore[union-attr]
             if name in plan.cohort_names
         )
-        # The normalised inputs some formula reads.
-        self._normalised = tuple(
-            name
-            for name, declared in self.scheme.inputs.items()
-            if declared.normalise is not None
-            and any(
-                name in plan.nodes[i].leaf.needs  # type: ignore[union-attr]
-                for i in plan.leaves
-            )
+        # The normalised inputs some formula reads, and the normalised groups.
+        self._normalised: tuple[tuple[str, Normalise], ...] = (
+            *(
+                (name, declared.normalise)
+                for name, declared in self.scheme.inputs.items()
+                if declared.normalise is not None
+                and any(
+                    name in plan.nodes[i].leaf.needs  # type: ignore[union-attr]
+                    for i in plan.leaves
+                )
+            ),
+            *(
+                (group_id, group.normalise)
+                for group_id, group in self.scheme.groups.items()
+                if group.normalise is not None
+                and normalised_group(self.scheme, normalised_row(group_id)) == group_id
+            ),
         )
 
     def values(self, units: Iterable[Facts | Mapping[str, Any]]) -> CohortValues:
@@ -331,18 +341,18 @@ class Cohorts:
         return value._replace(value=cohort.place(key, value, rule.order, own))
 
     def _spreads(self, values: tuple[CohortValue, ...], key: str | None, unit: Unit) -> None:
-        """A normalised input whose cohort has no spread to normalise by: ``PR428``."""
+        """A normalised input or group whose cohort has no spread to normalise by: ``PR428``."""
         inputs = self.scheme.inputs
         taken = {value.name: value.value for value in values}
-        for name in self._normalised:
-            problem = spread_problem(name, inputs[name], taken)
+        for name, rule in self._normalised:
+            problem = spread_problem(name, rule, taken)
             if problem is not None:
                 unit.problem(
                     "PR428",
-                    ("shared", name),
+                    ("shared", name) if name in inputs else (),
                     {
                         "name": name,
-                        "method": inputs[name].normalise.method,  # type: ignore[union-attr]
+                        "method": rule.method,
                         "cohort": key or "",
                         "detail": problem[0],
                         "detail_zh": problem[1],
@@ -406,6 +416,15 @@ class Cohorts:
         ranking = self.scheme.ranking
         assert ranking is not None  # noqa: S101 - asked only of a scheme that ranks
         return rank_positions(ranking, keys, missing, cohorts)
+
+    def rank_shared(self, positions: Any, cohorts: Any) -> Any:
+        """Which of :meth:`rank_positions`'s *positions* are shared with another unit.
+
+        As :func:`~perfrules.engine._cohort.rank_shared` says (``Rank.shared``).
+        """
+        ranking = self.scheme.ranking
+        assert ranking is not None  # noqa: S101 - asked only of a scheme that ranks
+        return rank_shared(ranking, positions, cohorts)
 
 
 class _Remembered:

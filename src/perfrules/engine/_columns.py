@@ -596,6 +596,28 @@ def _bands(plan: Plan, total: Ints, scale: int) -> Ints:
     return np.asarray(totals.band_of_each(wide, scale, start, np.where), dtype=np.int64)
 
 
+def equal_places(positions: Any, cohorts: Any, *, shares: bool) -> Ints:
+    """The rows whose place (*positions*) another row of their cohort has, as flags.
+
+    The half of ``_cohort.rank_shared`` that looks at arrays: when the tie rule *shares*
+    a place among equal units, a place held twice in a cohort is a shared rank.
+    """
+    place = np.asarray(positions)
+    cohort = np.asarray(cohorts)
+    count = place.shape[0]
+    shared = np.zeros(count, dtype=np.bool_)
+    if not shares or count < 2:
+        return shared
+    order = np.lexsort((place, cohort))
+    in_order, cohort_order = place[order], cohort[order]
+    same = (in_order[1:] == in_order[:-1]) & (cohort_order[1:] == cohort_order[:-1])
+    flags = np.zeros(count, dtype=np.bool_)
+    flags[1:] |= same
+    flags[:-1] |= same
+    shared[order] = flags
+    return shared
+
+
 def ranked_runs(
     keys: Sequence[Any], missing: Sequence[Any], descending: Sequence[bool], cohorts: Any
 ) -> tuple[Ints, Ints, Ints]:
@@ -617,7 +639,9 @@ def ranked_runs(
     values = []
     for given, flag, desc in zip(keys, flags, descending, strict=True):
         value = np.where(flag, 0, np.asarray(given))  # a missing value's integer is not read
-        values.append(-value if desc else value)
+        if desc:
+            np.negative(value, out=value)
+        values.append(value)
     order = np.arange(count)
     for value, flag in zip(reversed(values), reversed(flags), strict=True):
         order = order[np.argsort(value[order], kind="stable")]
@@ -625,22 +649,35 @@ def ranked_runs(
             order = order[np.argsort(flag[order], kind="stable")]
     if count and (cohort != cohort[0]).any():
         order = order[np.argsort(cohort[order], kind="stable")]
-    places = np.arange(count)
+    # A few arrays as long as the rows at a time (a million rows are ranked at once): each
+    # is let go, or computed in place, as soon as the next step has what it needs.
     ordered = cohort[order]
     firsts = np.ones(count, dtype=np.bool_)  # a cohort's first place
     firsts[1:] = ordered[1:] != ordered[:-1]
+    del ordered
     starts = firsts.copy()  # a run's first place: a new cohort, or any key differs
     for value, flag in zip(values, flags, strict=True):
-        ordered_value, ordered_flag = value[order], flag[order]
-        starts[1:] |= (ordered_value[1:] != ordered_value[:-1]) | (
-            ordered_flag[1:] != ordered_flag[:-1]
-        )
+        ordered = value[order]
+        starts[1:] |= ordered[1:] != ordered[:-1]
+        ordered = flag[order]
+        starts[1:] |= ordered[1:] != ordered[:-1]
+        del ordered
+    del values
+    places = np.arange(count)
     if not count:
         return places, places, places
-    cohort_start = np.maximum.accumulate(np.where(firsts, places, 0))
-    run_start = np.maximum.accumulate(np.where(starts, places, 0)) - cohort_start
-    runs = np.cumsum(starts)
-    dense = runs - (runs[cohort_start] - 1)
+    cohort_start = np.where(firsts, places, 0)
+    np.maximum.accumulate(cohort_start, out=cohort_start)
     found = np.empty((3, count), dtype=np.int64)  # back from sorted places to the rows
-    found[:, order] = np.stack([run_start, dense, places - cohort_start])
+    run_start = np.where(starts, places, 0)
+    np.maximum.accumulate(run_start, out=run_start)
+    run_start -= cohort_start
+    found[0, order] = run_start
+    del run_start
+    dense: Ints = np.cumsum(starts)
+    np.subtract(dense, dense[cohort_start] - 1, out=dense)
+    found[1, order] = dense
+    del dense
+    places -= cohort_start
+    found[2, order] = places
     return found[0], found[1], found[2]

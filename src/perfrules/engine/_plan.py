@@ -20,7 +20,14 @@ from perfrules._numbers import NumberFormatError, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import DEFAULT_MISSING_MARKERS, Policy, Scheme
 from perfrules.model import CohortValue as CohortValueRule
-from perfrules.rules import CheckedScheme, Source, Stages, normalised_values
+from perfrules.rules import (
+    CheckedScheme,
+    Source,
+    Stages,
+    normalised_group,
+    normalised_row,
+    normalised_values,
+)
 from perfrules.trace import Grade
 
 __all__ = [
@@ -334,6 +341,8 @@ def content_hash(scheme: Scheme) -> str:
                 del entry["counted"]
             if entry.get("aggregate") == "sum":  # likewise
                 del entry["aggregate"]
+            if section == "groups" and entry.get("normalise", 0) is None:  # likewise
+                del entry["normalise"]
     if data["scheme"].get("fit") is None:  # likewise
         data["scheme"].pop("fit", None)
     if data["defaults"].get("missing_markers") == list(DEFAULT_MISSING_MARKERS):  # likewise
@@ -343,6 +352,8 @@ def content_hash(scheme: Scheme) -> str:
             entry.pop("impute", None)
         if entry.get("normalise") is None:  # likewise
             entry.pop("normalise", None)
+        elif entry["normalise"].get("name") == "":  # likewise
+            del entry["normalise"]["name"]
     for entry in (data.get("cohort") or {}).get("values", {}).values():
         if entry.get("order") == "asc":  # likewise
             del entry["order"]
@@ -463,7 +474,15 @@ def build_plan(checked: CheckedScheme) -> Plan:
                     },
                     pooled=frozenset(name for name in needs if name in imputations),
                 )
+                written = normalised_group(scheme, node_id)
                 source_keys = (
+                    (
+                        ("weight", ("groups", written, "weight")),
+                        ("normalise", ("groups", written, "normalise")),
+                    )
+                    if written is not None
+                    else ()
+                ) or (
                     ("weight", ("indicators", node_id, "weight")),
                     (
                         "formula",
@@ -620,6 +639,10 @@ def _document_order(
                 line = source_map.position((section, node_id))[0]
         rank = 0 if section == "groups" else 1
         order[(section, node_id)] = (line, rank * 1_000_000 + index)
+    for section, node_id in kids:  # a normalised group's row comes right after the group
+        if section == "groups" and ("indicators", normalised_row(node_id)) in order:
+            row = ("indicators", normalised_row(node_id))
+            order[row] = (order[(section, node_id)][0], order[row][1])
     return order
 
 

@@ -430,6 +430,14 @@ class CompiledScheme:
         """
         return self.cohorts.rank_positions(keys, missing, cohorts)
 
+    def rank_shared(self, positions: Any, cohorts: Any) -> Any:
+        """Which of :meth:`rank_positions`'s *positions* are shared (``Rank.shared``).
+
+        *cohorts* as :meth:`rank_positions` took them; a numpy array of flags, one per row:
+        a shared rank is the one ``[ranking] shared_mark`` is written before.
+        """
+        return self.cohorts.rank_shared(positions, cohorts)
+
     def cohort_key(self, shared: Mapping[str, Any], unit: Problems) -> str | None:
         """The unit's cohort: the text of its ``group_by`` fact (``None``: one cohort).
 

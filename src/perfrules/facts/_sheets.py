@@ -66,13 +66,13 @@ class TablePositions:
     row: int = 0
 
     def position(self, path: Sequence[str | int]) -> tuple[int, int]:
-        """Row and column of *path* (or of its nearest ancestor)."""
+        """Row and column of *path* (or of its nearest ancestor; else the unit's row)."""
         probe = tuple(path)
         while probe:
             if probe in self.cells:
                 return self.cells[probe]
             probe = probe[:-1]
-        return (0, 0)
+        return (self.row, 0)
 
     def line_text(self, line: int) -> str | None:
         """The row as text."""

@@ -31,7 +31,12 @@ from perfrules.rules._installed import (
 )
 from perfrules.rules._loader import Source, read_document, validation_diagnostics
 from perfrules.rules._locate import SourceMap
-from perfrules.rules._normalise import normalised_values, spread_problem
+from perfrules.rules._normalise import (
+    normalised_group,
+    normalised_row,
+    normalised_values,
+    spread_problem,
+)
 from perfrules.rules._stages import TOTAL, Stages
 
 __all__ = [
@@ -54,6 +59,8 @@ __all__ = [
     "load_pack",
     "load_scheme",
     "loads_scheme",
+    "normalised_group",
+    "normalised_row",
     "normalised_values",
     "numbers_in",
     "pack_id_of",

@@ -12,7 +12,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Final
@@ -33,7 +33,12 @@ from perfrules.expressions import (
 )
 from perfrules.model import Scheme, TargetTextError, derive_target
 from perfrules.rules._loader import KeyPath, Sections, Source
-from perfrules.rules._normalise import check_normalise, normalised_formulas, normalised_values
+from perfrules.rules._normalise import (
+    check_normalise,
+    expand_groups,
+    normalised_formulas,
+    normalised_values,
+)
 from perfrules.rules._stages import TOTAL, Stages, order_stages, score_names
 
 _PARTS_SHOWN = 8
@@ -53,6 +58,10 @@ class CheckResult:
     offsets: dict[int, int] = field(default_factory=dict)
     #: The passes rows reading scores need (:mod:`perfrules.rules._stages`).
     stages: Stages = field(default_factory=Stages)
+    #: The scheme the checks ran on, with each normalised group written out
+    #: (:func:`~perfrules.rules._normalise.expand_groups`): what the engine scores.
+    #: ``None`` when that is the scheme as written.
+    expanded: Scheme | None = None
 
     @property
     def ok(self) -> bool:
@@ -820,9 +829,14 @@ def check_target_texts(scheme: Scheme, result: CheckResult) -> Iterator[Diagnost
 
 
 def run_checks(sections: Sections) -> CheckResult:
-    """All semantic checks of a validated (possibly partial) scheme."""
-    scheme = sections.scheme
-    result = CheckResult()
+    """All semantic checks of a validated (possibly partial) scheme.
+
+    A normalised group is checked as written, then written out (a row and cohort values
+    over its score) and the rest is checked on that: a mistake found in what was written
+    out is reported at the group's ``normalise``.
+    """
+    scheme, origin = expand_groups(sections.scheme)
+    result = CheckResult(expanded=scheme if origin else None)
     broken = set(sections.broken)
     result.diagnostics.extend(check_tree(scheme, broken))
     result.diagnostics.extend(check_bands(scheme, broken))
@@ -832,6 +846,7 @@ def run_checks(sections: Sections) -> CheckResult:
     check_formulas(scheme, result, sections.orphan_formulas)
     # A name whose declaration is itself broken (reported there) is not also "unknown".
     declared = {p[1] for p in sections.broken if len(p) == 2 and p[0] in ("inputs", "formulas")}
+    declared |= {p[2] for p in sections.broken if len(p) == 3 and p[:2] == ("cohort", "values")}
     result.diagnostics = [
         d
         for d in result.diagnostics
@@ -843,7 +858,24 @@ def run_checks(sections: Sections) -> CheckResult:
     result.diagnostics.extend(circles)
     result.diagnostics.extend(check_target_texts(scheme, result))
     result.diagnostics.extend(check_trace_size(scheme, result))
+    if origin:
+        result.diagnostics = [_written_out(d, origin) for d in result.diagnostics]
     return result
+
+
+def _written_out(diagnostic: Diagnostic, origin: Mapping[str, str]) -> Diagnostic:
+    """A diagnostic about a row or value a group's normalise wrote out, at that key."""
+    path = diagnostic.path
+    made = (
+        path[1]
+        if len(path) > 1 and path[0] == "indicators"
+        else path[2]
+        if len(path) > 2 and path[:2] == ("cohort", "values")
+        else None
+    )
+    if not isinstance(made, str) or made not in origin:
+        return diagnostic
+    return replace(diagnostic, path=("groups", origin[made], "normalise"))
 
 
 def trace_bound(scheme: Scheme, expressions: Mapping[str, Expression]) -> tuple[int, str, int]:

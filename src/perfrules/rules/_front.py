@@ -131,14 +131,24 @@ class CheckedScheme:
     """A scheme that passed every check, with what compiling it needs.
 
     Attributes:
-        scheme: the scheme.
+        scheme: the scheme the engine scores: as written, except that each normalised
+            group is written out (``GROUP__normalised`` and its cohort values).
         source: the rule files it was read from (``None`` for a scheme built in code).
         result: what the checks compiled: formulas, conditions.
+        written: the scheme as written, when it differs from :attr:`scheme`.
     """
 
     scheme: Scheme
     source: Source | None
     result: CheckResult
+    written: Scheme | None = None
+
+    @classmethod
+    def of(cls, scheme: Scheme, source: Source | None, result: CheckResult) -> CheckedScheme:
+        """*scheme* as written and its check *result*: the scheme the engine scores."""
+        if result.expanded is None:
+            return cls(scheme, source, result)
+        return cls(result.expanded, source, result, written=scheme)
 
 
 def checked(scheme: Scheme | CheckedScheme) -> CheckedScheme:
@@ -150,13 +160,13 @@ def checked(scheme: Scheme | CheckedScheme) -> CheckedScheme:
     if isinstance(scheme, CheckedScheme):
         return scheme
     kept = scheme._checked  # noqa: SLF001 - this module keeps it (load_scheme)
-    if isinstance(kept, CheckedScheme) and kept.scheme is scheme:  # not a changed copy
-        return kept
+    if isinstance(kept, CheckedScheme) and (kept.written or kept.scheme) is scheme:
+        return kept  # not a changed copy
     source = scheme._source  # noqa: SLF001 - the loader of this package set it
     result, diagnostics = check_scheme(Sections(scheme), source)
     if not result.ok:
         raise RuleFileError(diagnostics)
-    return CheckedScheme(scheme, source, result)
+    return CheckedScheme.of(scheme, source, result)
 
 
 def check_scheme(
@@ -304,7 +314,7 @@ def loads_scheme(
 def _keep(scheme: Scheme, result: CheckResult) -> Scheme:
     """The scheme, keeping its check so that compiling it does not check it again."""
     source = scheme._source  # noqa: SLF001 - the loader of this package set it
-    scheme._checked = CheckedScheme(scheme, source, result)  # noqa: SLF001 - read by checked()
+    scheme._checked = CheckedScheme.of(scheme, source, result)  # noqa: SLF001 - read by checked()
     return scheme
 
 

@@ -37,6 +37,7 @@ from perfrules.errors import Diagnostic, format_key_path
 from perfrules.model import (
     Band,
     Cohort,
+    CohortValue,
     Defaults,
     GradeOverride,
     Group,
@@ -576,7 +577,10 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
                 diagnostics.append(Diagnostic("PR103", (), {"table": "(top)", "key": "scheme"}))
                 broken.add(("scheme",))
             continue
-        value = _validate_model(model, document[key], (key,), diagnostics)
+        if key == "cohort":
+            value = _cohort(document[key], diagnostics, broken)
+        else:
+            value = _validate_model(model, document[key], (key,), diagnostics)
         if value is None:
             broken.add((key,))
         else:
@@ -660,6 +664,29 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
                     entries[entry_id] = value
         parts[section] = entries
     return Sections(Scheme(**parts), broken, orphans)
+
+
+def _cohort(raw: Any, diagnostics: list[Diagnostic], broken: set[KeyPath]) -> Cohort | None:
+    """``[cohort]``, each value validated on its own.
+
+    A broken value is reported and left out (its name known to be declared, so formulas
+    reading it are not also told it is unknown); the others are kept, so their checks still
+    run, even when another key of ``[cohort]`` is wrong (reported).
+    """
+    values = raw.get("values") if isinstance(raw, Mapping) else None
+    if not isinstance(values, Mapping):
+        return _validate_model(Cohort, raw, ("cohort",), diagnostics)  # type: ignore[no-any-return]
+    kept: dict[str, CohortValue] = {}
+    for name, entry in values.items():
+        value = _validate_model(CohortValue, entry, ("cohort", "values", name), diagnostics)
+        if value is None:
+            broken.add(("cohort", "values", name))
+        else:
+            kept[name] = value
+    rest = _validate_model(
+        Cohort, {k: v for k, v in raw.items() if k != "values"}, ("cohort",), diagnostics
+    )
+    return Cohort(values=kept) if rest is None else rest.model_copy(update={"values": kept})
 
 
 def _keep_parent(section: str, raw: Any, broken: set[KeyPath]) -> None:

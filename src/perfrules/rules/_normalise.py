@@ -35,11 +35,15 @@ from typing import Final
 
 from perfrules._numbers import format_number
 from perfrules.errors import Diagnostic
-from perfrules.model import CohortValue, Input, Normalise, Scheme
+from perfrules.model import Cohort, CohortValue, Indicator, Normalise, Scheme
 
 __all__ = [
+    "GROUP_METHODS",
     "check_normalise",
+    "expand_groups",
     "normalised_formulas",
+    "normalised_group",
+    "normalised_row",
     "normalised_values",
     "spread_problem",
 ]
@@ -150,17 +154,16 @@ def _formula(name: str, rule: Normalise) -> str | None:
 
 
 def spread_problem(
-    name: str, declared: Input, values: Mapping[str, Fraction | None]
+    name: str, rule: Normalise, values: Mapping[str, Fraction | None]
 ) -> tuple[str, str] | None:
-    """Why a cohort's *values* cannot normalise input *name* (English, Chinese), or ``None``.
+    """Why a cohort's *values* cannot normalise *name* by *rule* (English, Chinese), or ``None``.
 
-    Min-max over a cohort whose values are all equal, and a z-score of fewer than two
-    units or of equal values, have no result: the unit fails with this reason rather
-    than getting a number nobody declared.
+    *name* is a normalised input or group. Min-max over a cohort whose values are all
+    equal, a z-score of fewer than two units or of equal values, and the distance to a
+    best of 0 have no result: the
+    unit fails with this reason rather than getting a number nobody declared. A value not
+    taken yet (over scores, in a later pass) decides nothing.
     """
-    rule = declared.normalise
-    if rule is None:
-        return None
     if rule.method == "zscore":
         variance = values.get(f"{name}{_SEP}variance")
         if variance is None:
@@ -176,9 +179,17 @@ def spread_problem(
                 f"各对象的值均为 {shown}：标准差为 0",
             )
         return None
+    ends = ("cap_low", "cap_high") if rule.cap is not None else ("min", "max")
+    if rule.method == "distance_to_best" and rule.direction != "reverse":
+        best = values.get(f"{name}{_SEP}{ends[1]}")
+        if best == 0:
+            return (
+                "the best value is 0: there is nothing to rescale by",
+                "最优值为 0：没有可据以换算的基数",
+            )
+        return None
     if rule.method != "minmax" or rule.goalposts is not None:
         return None
-    ends = ("cap_low", "cap_high") if rule.cap is not None else ("min", "max")
     low, high = (values.get(f"{name}{_SEP}{end}") for end in ends)
     if low is not None and low == high:
         return (
@@ -196,8 +207,111 @@ def _problem(name: str, key: str, detail: str, detail_zh: str) -> Diagnostic:
     )
 
 
+def _rule_problems(rule: Normalise) -> Iterator[tuple[str, str, str]]:
+    """What is wrong with one declared step whatever it rescales: ``(key, en, zh)``."""
+    method = rule.method
+    if rule.goalposts is not None:
+        if method != "minmax":
+            yield (
+                "goalposts",
+                f'goalposts only go with method = "minmax", not "{method}"',
+                f'只有 method = "minmax" 才用 goalposts，而不是 "{method}"',
+            )
+        elif len(rule.goalposts) != 2 or rule.goalposts[0] >= rule.goalposts[1]:
+            shown = ", ".join(_num(g) for g in rule.goalposts)
+            yield (
+                "goalposts",
+                f"goalposts are two increasing numbers [low, high], not [{shown}]",
+                f"goalposts 应为两个递增的数 [低, 高]，而不是 [{shown}]",
+            )
+        elif rule.cap is not None:
+            yield (
+                "cap",
+                "fixed goalposts already cap the values: drop cap",
+                "固定的 goalposts 已经限定了取值范围：请去掉 cap",
+            )
+    if method == "distance_to_target":
+        if rule.target is None:
+            yield (
+                "",
+                'method = "distance_to_target" needs target = ...',
+                'method = "distance_to_target" 需要 target = ...',
+            )
+        elif rule.target == 0:
+            yield "target", "the target cannot be 0", "target 不能为 0"
+    elif rule.target is not None:
+        yield (
+            "target",
+            f'target only goes with method = "distance_to_target", not "{method}"',
+            f'只有 method = "distance_to_target" 才用 target，而不是 "{method}"',
+        )
+    if rule.cap is not None:
+        cap = rule.cap
+        if len(cap) != 2 or not 0 <= cap[0] < cap[1] <= 100:
+            shown = ", ".join(_num(c) for c in cap)
+            yield (
+                "cap",
+                f"cap is two increasing percentiles from 0 to 100 [low, high], not [{shown}]",
+                f"cap 应为 0 到 100 之间两个递增的百分位 [低, 高]，而不是 [{shown}]",
+            )
+        elif method in ("zscore", "rank", "percentile"):
+            yield (
+                "cap",
+                f'cap goes with minmax, distance_to_best or distance_to_target, not "{method}"',
+                (
+                    "cap 只能与 minmax、distance_to_best 或 distance_to_target 同用，"
+                    f'而不是 "{method}"'
+                ),
+            )
+    if rule.scale <= 0:
+        yield (
+            "scale",
+            f"scale must be above 0, not {_num(rule.scale)}",
+            f"scale 应大于 0，而不是 {_num(rule.scale)}",
+        )
+
+
+#: The methods that keep a group's points within its weight (a share from 0 to 1).
+GROUP_METHODS: Final = ("minmax", "distance_to_best", "distance_to_target")
+
+
+def _group_rule_problems(rule: Normalise) -> Iterator[tuple[str, str, str]]:
+    """What is wrong with a group's declared step: an input's rules, and a group's own."""
+    if rule.method not in GROUP_METHODS:
+        yield (
+            "method",
+            (
+                "a group's points stay within its weight: use minmax, distance_to_best or "
+                f'distance_to_target, or give "{rule.method}" to the inputs inside'
+            ),
+            (
+                "分组的得分不能超过其分值：请用 minmax、distance_to_best 或 distance_to_target，"
+                f"或将 “{rule.method}” 用于组内的输入项"
+            ),
+        )
+        return
+    if rule.direction == "reverse":
+        yield (
+            "direction",
+            (
+                "a group's score is points, more is better: drop direction (reverse the rows "
+                "inside instead)"
+            ),
+            "分组的得分越高越好：请去掉 direction（改为在组内指标中反向）",
+        )
+    if rule.scale != 1:
+        yield (
+            "scale",
+            "a group's normalised points are its weight times the share: drop scale",
+            "分组标准化后的得分为其分值乘以比例：请去掉 scale",
+        )
+    for key, en, zh in _rule_problems(rule):
+        if key != "scale":
+            yield key, en, zh
+
+
 def check_normalise(scheme: Scheme) -> Iterator[Diagnostic]:
-    """Every mistake in the declared normalisations (``PR260``, ``PR104``), all at once."""
+    """Every mistake in the declared normalisations (``PR260``, ``PR261``, ``PR104``)."""
     params = {n for i in scheme.indicators.values() for n in i.params}
     taken = {
         **{n: f"inputs.{n}" for n in scheme.inputs},
@@ -235,70 +349,132 @@ def check_normalise(scheme: Scheme) -> Iterator[Diagnostic]:
                 "it is an indicator's parameter, not a fact each unit gives",
                 "它是指标的参数，而不是各对象给出的事实",
             )
-        method = rule.method
-        if rule.goalposts is not None:
-            if method != "minmax":
-                yield _problem(
-                    name,
-                    "goalposts",
-                    f'goalposts only go with method = "minmax", not "{method}"',
-                    f'只有 method = "minmax" 才用 goalposts，而不是 "{method}"',
-                )
-            elif len(rule.goalposts) != 2 or rule.goalposts[0] >= rule.goalposts[1]:
-                shown = ", ".join(_num(g) for g in rule.goalposts)
-                yield _problem(
-                    name,
-                    "goalposts",
-                    f"goalposts are two increasing numbers [low, high], not [{shown}]",
-                    f"goalposts 应为两个递增的数 [低, 高]，而不是 [{shown}]",
-                )
-            elif rule.cap is not None:
-                yield _problem(
-                    name,
-                    "cap",
-                    "fixed goalposts already cap the values: drop cap",
-                    "固定的 goalposts 已经限定了取值范围：请去掉 cap",
-                )
-        if method == "distance_to_target":
-            if rule.target is None:
-                yield _problem(
-                    name,
-                    "",
-                    'method = "distance_to_target" needs target = ...',
-                    'method = "distance_to_target" 需要 target = ...',
-                )
-            elif rule.target == 0:
-                yield _problem(name, "target", "the target cannot be 0", "target 不能为 0")
-        elif rule.target is not None:
+        if rule.name:
             yield _problem(
                 name,
-                "target",
-                f'target only goes with method = "distance_to_target", not "{method}"',
-                f'只有 method = "distance_to_target" 才用 target，而不是 "{method}"',
+                "name",
+                "name only goes with a group's normalise (the row it adds)",
+                "name 只用于分组的标准化（它所增加的行）",
             )
-        if rule.cap is not None:
-            cap = rule.cap
-            if len(cap) != 2 or not 0 <= cap[0] < cap[1] <= 100:
-                shown = ", ".join(_num(c) for c in cap)
-                yield _problem(
-                    name,
-                    "cap",
-                    f"cap is two increasing percentiles from 0 to 100 [low, high], not [{shown}]",
-                    f"cap 应为 0 到 100 之间两个递增的百分位 [低, 高]，而不是 [{shown}]",
-                )
-            elif method in ("zscore", "rank", "percentile"):
-                yield _problem(
-                    name,
-                    "cap",
-                    "cap goes with minmax, distance_to_best or distance_to_target, "
-                    f'not "{method}"',
-                    "cap 只能与 minmax、distance_to_best 或 distance_to_target 同用，"
-                    f'而不是 "{method}"',
-                )
-        if rule.scale <= 0:
-            yield _problem(
-                name,
-                "scale",
-                f"scale must be above 0, not {_num(rule.scale)}",
-                f"scale 应大于 0，而不是 {_num(rule.scale)}",
+        for key, en, zh in _rule_problems(rule):
+            yield _problem(name, key, en, zh)
+    yield from _check_groups(scheme, taken)
+
+
+def _check_groups(scheme: Scheme, taken: Mapping[str, str]) -> Iterator[Diagnostic]:
+    nodes = {**{g: f"groups.{g}" for g in scheme.groups}, **taken}
+    for group_id, group in scheme.groups.items():
+        rule = group.normalise
+        if rule is None:
+            continue
+        for key, en, zh in _group_rule_problems(rule):
+            yield Diagnostic(
+                "PR261",
+                ("groups", group_id, "normalise", *((key,) if key else ())),
+                {"name": group_id, "detail": en, "detail_zh": zh},
             )
+        if _expanded(scheme, group_id):
+            continue
+        for name in (normalised_row(group_id), *_group_values(group_id, rule)):
+            first = nodes.get(name)
+            if first is None and name in scheme.indicators:
+                first = f"indicators.{name}"
+            if first is not None:
+                yield Diagnostic(
+                    "PR104",
+                    ("groups", group_id, "normalise"),
+                    {"id": name, "first": first, "second": f"groups.{group_id}.normalise"},
+                )
+
+
+def normalised_row(group_id: str) -> str:
+    """The id of the row that carries a normalised group's points."""
+    return f"{group_id}{_SEP}normalised"
+
+
+def normalised_group(scheme: Scheme, row_id: str) -> str | None:
+    """The group whose normalised points row *row_id* carries, when it is such a row."""
+    if not row_id.endswith(f"{_SEP}normalised"):
+        return None
+    group_id = row_id.removesuffix(f"{_SEP}normalised")
+    group = scheme.groups.get(group_id)
+    if group is None or group.normalise is None or not _expanded(scheme, group_id):
+        return None
+    return group_id
+
+
+def _expanded(scheme: Scheme, group_id: str) -> bool:
+    """Whether *scheme* already has the row of normalised group *group_id* (made by us)."""
+    row = scheme.indicators.get(normalised_row(group_id))
+    return row is not None and not scheme.groups[group_id].counted
+
+
+def _group_values(group_id: str, rule: Normalise) -> dict[str, CohortValue]:
+    """The cohort values over a group's score that its normalisation takes."""
+    why = f"normalise {group_id}: {rule.method}"
+    out: dict[str, CohortValue] = {}
+    cap = rule.cap
+    if cap is not None and len(cap) == 2:
+        for end, share in (("cap_low", cap[0]), ("cap_high", cap[1])):
+            out[f"{group_id}{_SEP}{end}"] = _value(
+                "percentile", group_id, f"{why}, cap at P{_num(share)}", percentile=share
+            )
+    if rule.method == "minmax" and rule.goalposts is None and cap is None:
+        out[f"{group_id}{_SEP}min"] = _value("min", group_id, f"{why}, lowest")
+        out[f"{group_id}{_SEP}max"] = _value("max", group_id, f"{why}, highest")
+    elif rule.method == "distance_to_best" and cap is None:
+        out[f"{group_id}{_SEP}max"] = _value("max", group_id, f"{why}, best")
+    return out
+
+
+def expand_groups(scheme: Scheme) -> tuple[Scheme, dict[str, str]]:
+    """*scheme* with each normalised group's step written out, and what each part came from.
+
+    A group with a valid ``normalise`` becomes a group shown but not counted, followed by a
+    counted row ``GROUP__normalised`` of the group's weight and parent whose formula is the
+    weight times the normalised share of the group's score, reading cohort values over
+    that score (``GROUP__min``, ``GROUP__max``, ...). Stages then order the passes, and
+    every shape scores and explains it as any row reading a score.
+
+    Returns:
+        The expanded scheme (*scheme* itself when nothing is normalised) and, for each
+        generated row and cohort value, the group it came from.
+    """
+    origin: dict[str, str] = {}
+    groups = dict(scheme.groups)
+    rows = dict(scheme.indicators)
+    values = dict(scheme.cohort.values) if scheme.cohort is not None else {}
+    for group_id, group in scheme.groups.items():
+        rule = group.normalise
+        if rule is None or _expanded(scheme, group_id) or any(_group_rule_problems(rule)):
+            continue
+        row = normalised_row(group_id)
+        made = _group_values(group_id, rule)
+        if row in rows or row in groups or any(n in values for n in made):
+            continue  # reported as a clash (PR104)
+        share = _formula(group_id, rule)
+        if share is None:  # pragma: no cover - every valid rule has a formula
+            continue
+        if rule.method == "distance_to_target":
+            share = f"min({share}, 1)"  # beyond the target: the group's full weight
+        rows[row] = Indicator(
+            name=rule.name or f"{group.name or group_id} (normalised)",
+            parent=group.parent,
+            weight=group.weight,
+            formula=f"weight * ({share})",
+            places=group.places,
+            counted=group.counted,
+        )
+        groups[group_id] = group.model_copy(update={"counted": False})
+        values.update(made)
+        origin[row] = group_id
+        origin.update(dict.fromkeys(made, group_id))
+    if not origin:
+        return scheme, origin
+    cohort = (
+        scheme.cohort.model_copy(update={"values": values})
+        if scheme.cohort is not None
+        else Cohort(values=values)
+    )
+    expanded = scheme.model_copy(update={"groups": groups, "indicators": rows, "cohort": cohort})
+    return expanded, origin

@@ -56,7 +56,7 @@ _INDICATOR_KEYS = (
     "show",
     "counted",
 )
-_GROUP_KEYS = ("weight", "places", "counted", "aggregate")
+_GROUP_KEYS = ("weight", "places", "counted", "aggregate", "normalise")
 _INPUT_KEYS = ("type", "label", "scale", "impute", "normalise", "description")
 _COHORT_VALUE_KEYS = ("label", "stat", "of", "where", "percentile", "order")
 
@@ -135,7 +135,7 @@ def _summary(entry: Any) -> str:
 
 
 def _normalise_text(normalise: Any) -> str:
-    """An input's declared step: its method, then what is not default ("" when none)."""
+    """An input's or a group's declared step: its method, then what is not default."""
     if normalise is None:
         return ""
     declared = normalise.model_dump(exclude_defaults=True)

@@ -24,7 +24,8 @@ only where every key is equal, ordinal ranks a permutation).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -33,11 +34,17 @@ from typing import Any, Final
 
 from perfrules._numbers import ROUNDING, format_number, to_fraction
 from perfrules.engine import CohortValues, CompiledScheme, compile_scheme, imputed_name
-from perfrules.errors import ExpressionError, FactsError, PerfrulesError, RuleFileError
+from perfrules.errors import (
+    Diagnostic,
+    ExpressionError,
+    FactsError,
+    PerfrulesError,
+    RuleFileError,
+)
 from perfrules.expressions import safe_eval
 from perfrules.facts import Facts
 from perfrules.model import Scheme
-from perfrules.rules import load_scheme
+from perfrules.rules import TOTAL, load_scheme
 from perfrules.trace import NodeTrace, Result
 
 __all__ = [
@@ -189,23 +196,48 @@ def _messages(exc: FactsError) -> str:
     return "; ".join(f"{d.code} {d.message('en')}" for d in exc.diagnostics[:5])
 
 
+#: A name in a formula's text.
+_NAME: Final = re.compile(r"[^\W\d]\w*")
+
+
+def _cohort_failure(compiled: CompiledScheme, diagnostic: Diagnostic) -> bool:
+    """Whether *diagnostic* says the unit's cohort, not its facts, leaves it without a score.
+
+    A cohort with no spread to normalise by (``PR428``), or a division by a value taken
+    over the cohort that is 0 there (``PR316`` whose divisor reads cohort values only, as
+    ``100 * raw / best`` when every unit's ``raw`` is 0): every unit of that cohort fails
+    alike, whatever its own facts.
+    """
+    if diagnostic.code == "PR428":
+        return True
+    if diagnostic.code != "PR316":
+        return False
+    names = set(_NAME.findall(str(diagnostic.params.get("expr", ""))))
+    return bool(names) and names <= compiled.plan.cohort_names
+
+
 def unit_violations(
     scheme: Scheme | CompiledScheme | str | Path,
     facts: Mapping[str, Any] | Facts,
     *,
     monotonic: bool = True,
     cohort: CohortValues | None = None,
+    retake: Callable[[Mapping[str, Any]], CohortValues] | None = None,
 ) -> list[Violation]:
     """Every per-unit invariant that *facts* break under *scheme* (empty when all hold).
 
     *cohort* is the unit's cohort values, for a scheme that declares them (the values stay
-    fixed while the unit's own facts are varied).
+    fixed while the unit's own facts are varied, unless *retake* is given).
 
     Args:
         scheme: the scheme, compiled or not, or a rule file or pack id to load.
         facts: one unit's facts, valid for the scheme.
         monotonic: also check that a better actual value never lowers a score.
         cohort: the unit's cohort values (see above).
+        retake: the cohort values with the unit's facts changed to the argument's, for a
+            scheme whose values are taken over scores: they move with the unit's own
+            score, so holding them fixed while its facts vary would test a cohort that
+            cannot be (``100 × raw / best`` above 100).
 
     Returns:
         Every broken invariant (scores within their weights, totals that add up, the
@@ -216,8 +248,8 @@ def unit_violations(
     try:
         result = compiled.evaluate(facts, cohort=cohort)
     except FactsError as exc:
-        if all(d.code == "PR428" for d in exc.diagnostics):
-            return []  # a cohort with no spread to normalise by: the rule's stated answer
+        if all(_cohort_failure(compiled, d) for d in exc.diagnostics):
+            return []  # the cohort, not the unit's facts, has no answer: the rule's own
         return [Violation("scores", None, f"valid facts failed to score: {_messages(exc)}")]
     trace = result.trace
     assert trace is not None  # noqa: S101
@@ -240,7 +272,7 @@ def unit_violations(
         )
     out += _double_rounding(trace.root, compiled, mode)
     if monotonic:
-        out += _monotonic(compiled, facts, trace.root, cohort)
+        out += _monotonic(compiled, facts, trace.root, cohort, retake)
     return out
 
 
@@ -395,6 +427,7 @@ def _monotonic(
     facts: Mapping[str, Any] | Facts,
     root: NodeTrace,
     cohort: CohortValues | None = None,
+    retake: Callable[[Mapping[str, Any]], CohortValues] | None = None,
 ) -> list[Violation]:
     out = []
     data = _plain(facts)
@@ -418,7 +451,8 @@ def _monotonic(
         raised = json.loads(json.dumps(data, default=str))
         raised["indicators"][node.id][leaf.show] = format_number(value + step)
         try:
-            after = compiled.evaluate(raised, trace=False, cohort=cohort).scores.get(node.id)
+            values = cohort if retake is None else retake(raised)
+            after = compiled.evaluate(raised, trace=False, cohort=values).scores.get(node.id)
         except FactsError as exc:
             out.append(
                 Violation(
@@ -475,6 +509,9 @@ def cohort_violations(
         got = {v.name: v for v in first.cohort.values}
         picked_from = [p for p in range(len(units)) if _key_of(compiled, units[p]) == cohort_key]
         for name, rule in rules.items():
+            over_scores = compiled.plan.stages.value_pass(name) is not None
+            if over_scores and any(isinstance(results[p], FactsError) for p in picked_from):
+                continue  # a unit failing a later pass may have counted in an earlier one
             values: list[Fraction] = []
             for p in picked_from:
                 shared = _plain(units[p])["shared"]
@@ -482,6 +519,10 @@ def cohort_violations(
                     continue
                 if rule.of is None:
                     values.append(Fraction(1))
+                elif over_scores:  # each unit's own score, as the engine computed it
+                    score = _score_of(compiled, results[p], rule.of)
+                    if score is not None:
+                        values.append(score)
                 elif rule.of in shared:
                     values.append(to_fraction(_value_of(shared[rule.of]), strict=True))
             if rule.stat in ("rank", "percentrank"):  # each unit's own
@@ -501,6 +542,12 @@ def cohort_violations(
     out += _imputation_violations(compiled, units, results, by_cohort)
     out += _rank_violations(compiled, units, results, names)
     return out
+
+
+def _score_of(compiled: CompiledScheme, result: Result | FactsError, of: str) -> Fraction | None:
+    """A scored unit's exact total (``of = "total"``) or score of a group or indicator."""
+    assert not isinstance(result, FactsError)  # noqa: S101 - failures are left out above
+    return result.total_exact if of == TOTAL else compiled.exact_score(result, of)
 
 
 def _imputation_violations(

@@ -3,9 +3,11 @@
 The input is read in chunks of rows (pyarrow), every chunk scored as arrays
 (``_table.score_chunk``) and written out before the next is read, so memory holds one chunk
 and the per-unit totals (8 bytes a unit, for the median). A scheme with cohort values reads
-the file twice: once for the values, once to score. A ranking needs every unit's total before
-any rank is known: its chunks are kept until the end (memory grows with the file). JSON Lines
-output explains every unit (one trace per line) and is written unit by unit too.
+the file twice: once for the values, once to score. No rank is known before the last unit:
+a ranked batch writes each scored chunk's rows to a file beside the output and keeps of each
+unit only its ranking keys, as integers (``_ranked.RankedSpill``), then ranks them all and
+writes the rows back with their ranks. JSON Lines output explains every unit (one trace per
+line) and is written unit by unit too.
 
 Needs the ``frame`` extra; the CLI falls back to the in-memory batch without it.
 """
@@ -56,6 +58,7 @@ from perfrules.workflows._batch import (
     placed,
 )
 from perfrules.workflows._files import STDOUT, atomic_stream
+from perfrules.workflows._ranked import RankedSpill
 from perfrules.workflows._summary import Summary
 from perfrules.workflows._table import (
     Chunk,
@@ -63,7 +66,6 @@ from perfrules.workflows._table import (
     all_cohort_values,
     check_unit_column,
     numbered,
-    rank_rows,
     readable_table,
     score_chunk,
     table_columns,
@@ -905,12 +907,16 @@ def _stream_batch(
         else None
     )
     outcome = StreamOutcome(Summary(compiled), report=report)
-    kept: list[Chunk | pa.Table] = []
     with atomic_stream(target) as stream, contextlib.ExitStack() as files:
         empty = score_chunk(compiled, _no_rows(source), values).with_ranks({})
         schema = result_schema(compiled, empty.schema)
         writer = _Behind(_Writer(stream, suffix, schema, style or CsvStyle()))
         files.callback(writer.stop)
+        spill = (
+            files.enter_context(_spill(compiled, schema, target))
+            if compiled.scheme.ranking is not None and suffix != ".jsonl"
+            else None
+        )
         offset = 0
         items = read_items(source, rows)
         for item in _ahead(items if suffix == ".jsonl" else _numbered(items)):
@@ -918,8 +924,8 @@ def _stream_batch(
                 _count_bad(item, outcome)
                 if suffix == ".jsonl":
                     _bad_line(item, stream)
-                elif kept:
-                    kept.append(_bad_table(item, schema))
+                elif spill is not None:
+                    spill.add(_bad_table(item, schema).drop_columns(["rank"]))
                 else:
                     writer.write(_bad_table(item, schema))
                 continue
@@ -940,28 +946,29 @@ def _stream_batch(
                     label=str(source),
                 )
                 _count(chunk, outcome)
-                if chunk.ranked:
-                    kept.append(chunk)
+                if spill is not None:
+                    spill.add(chunk.table, chunk.rankable, offset)
                 else:
                     writer.write(chunk.table)
+                del chunk
             offset += chunk_table.num_rows
             if progress is not None:
                 progress(outcome.units)
-        if kept:
-            chunks = [c for c in kept if isinstance(c, Chunk)]
-            ranks = rank_rows(compiled, (row for chunk in chunks for row in chunk.rankable))
-            start = 0
-            for chunk in kept:
-                if isinstance(chunk, Chunk):
-                    writer.write(chunk.with_ranks(ranks, start))
-                    start += chunk.table.num_rows
-                else:
-                    writer.write(chunk)
+        if spill is not None:
+            # Every unit's keys are in: rank them all, then write the rows spilled.
+            for table in spill.tables():
+                writer.write(table)
         if outcome.units == 0 and suffix != ".jsonl":
             # No unit at all: still a file with the columns (a header, a Parquet schema).
             writer.write(_empty(schema))
         writer.finish()
     return outcome
+
+
+def _spill(compiled: CompiledScheme, schema: pa.Schema, target: Path) -> RankedSpill:
+    """Where a ranked stream's results wait for their ranks: a file beside the output."""
+    folder = None if str(target) == STDOUT else target.resolve().parent
+    return RankedSpill(compiled, schema.remove(schema.get_field_index("rank")), folder)
 
 
 def _numbered(items: Iterator[Item]) -> Iterator[Item]:

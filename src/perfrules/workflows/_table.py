@@ -75,6 +75,7 @@ __all__ = [
     "stage_pass",
     "table_columns",
     "to_pandas",
+    "with_rank_column",
 ]
 
 #: How rows of a table are named in diagnostics (``table:ROW:COLUMN``).
@@ -877,13 +878,12 @@ class Chunk:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
         if not self.ranked:
             return self.table
-        at = self.table.column_names.index("errors")
         if self.rank_mark:
             shown = [
                 ranks[offset + r].shown if offset + r in ranks else None
                 for r in range(self.table.num_rows)
             ]
-            return self.table.add_column(at, "rank", pa.array(shown, type=pa.string()))
+            return with_rank_column(self.table, pa.array(shown, type=pa.string()))
         column = pa.array(
             [
                 ranks[offset + r].position if offset + r in ranks else None
@@ -891,7 +891,16 @@ class Chunk:
             ],
             type=pa.int64(),
         )
-        return self.table.add_column(at, "rank", column)
+        return with_rank_column(self.table, column)
+
+
+def with_rank_column(table: pa.Table, column: pa.Array) -> pa.Table:
+    """A result table (:attr:`Chunk.table`) with its ``rank`` column, where results put it.
+
+    *column* is one rank a row (null where the row is not ranked): positions (``int64``),
+    or the ranks as the table prints them (text, ``[ranking] shared_mark``).
+    """
+    return table.add_column(table.column_names.index("errors"), "rank", column)
 
 
 def rank_rows(
@@ -1125,7 +1134,8 @@ def score_chunk(
     *offset* is the chunk's first row among all (cohort problems are kept by that number);
     *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
     *label* names the table in them (the file it was read from). With *stage*, *compiled*
-    is that pass's scheme and the chunk's ``staged`` rows say what it gives of each unit.
+    is that pass's scheme and the chunk's ``staged`` rows say what it gives of each unit
+    (its ``rankable`` are none: only the last pass is ranked).
     """
     plan = compiled.plan
     n = arrow.num_rows
@@ -1141,7 +1151,11 @@ def score_chunk(
     for row in np.flatnonzero(~regular).tolist():
         scalar[row] = _score_row(compiled, columns, place, row, cohort)
     gaps = _gaps(compiled, columns, ready.names, values, n)
-    rankable = _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset, gaps)
+    rankable = (  # a pass before the last gives its values, no rank
+        _rankable(compiled, columns, units, arrays, scalar, cohort, n, offset, gaps)
+        if stage is None
+        else []
+    )
     staged = (
         [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
     )

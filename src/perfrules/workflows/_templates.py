@@ -23,11 +23,13 @@ def template_rows(
 ) -> tuple[list[str], list[list[Any]]]:
     """The header and one row per indicator of a blank facts sheet for *compiled*."""
     inputs: list[str] = []
+    # Taken over the units (cohort values) or scored (a score a formula reads): not facts.
+    made = compiled.plan.cohort_names | compiled.plan.stages.own
     for index in compiled.plan.leaves:
         leaf = compiled.plan.nodes[index].leaf
         assert leaf is not None  # noqa: S101
         for name in leaf.needs:
-            if name not in leaf.params and name not in inputs:
+            if name not in leaf.params and name not in made and name not in inputs:
                 inputs.append(name)
     declared = compiled.scheme.inputs
 
