@@ -104,3 +104,38 @@ def test_the_cli_loads_every_name_its_commands_read():
     assert (declared - loaded) & used == set()
     cli._load()
     assert all(name in vars(cli) for name in loaded)
+
+
+@pytest.mark.parametrize("ending", [".csv", ".parquet"])
+def test_a_batch_scored_from_the_cli_never_imports_pandas(tmp_path, ending):
+    # pyarrow imports pandas, when it is installed, the first time it converts Python
+    # values or makes numpy arrays of its own: a fifth of a second of every run that never
+    # needs it. A batch makes its arrays from their buffers; what the process imported is
+    # read from its own sys.modules as it exits.
+    import perfrules
+    from conftest import SEED
+
+    ids = list(perfrules.load_scheme(SEED / "scheme.toml").indicators)
+    source = tmp_path / "units.csv"
+    rows = [",".join(["unit", *ids])]
+    rows += [
+        ",".join([f"u{i}", *(f"{(i * k) % 100}" for k in range(len(ids)))]) for i in range(300)
+    ]
+    rows.append("short,1")  # a row that is not a unit: written with its problem
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    target = tmp_path / f"results{ending}"
+    script = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+        "from perfrules.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    command = ["score", str(SEED / "scheme.toml"), str(source), "--out", str(target)]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *command], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, done.stderr  # one row failed; the others scored
+    assert target.stat().st_size > 0
+    loaded = set(json.loads(done.stderr.splitlines()[-1]))
+    assert "pyarrow" in loaded  # the batch went the streamed way
+    assert "pandas" not in loaded
