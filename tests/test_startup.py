@@ -139,3 +139,31 @@ def test_a_batch_scored_from_the_cli_never_imports_pandas(tmp_path, ending):
     loaded = set(json.loads(done.stderr.splitlines()[-1]))
     assert "pyarrow" in loaded  # the batch went the streamed way
     assert "pandas" not in loaded
+
+
+@pytest.mark.parametrize("ending", [".csv", ".parquet"])
+def test_a_ranked_batch_never_imports_pandas(tmp_path, ending):
+    """The ranked stream (its keys kept as integers, its rows spilled) makes its rank
+    column from buffers too: the shipped best-is-100 ranks with a shared mark (=5)."""
+    from conftest import SEED
+
+    pack = SEED.parent / "best-is-100"
+    source = tmp_path / "pillars.csv"
+    rows = ["unit,shared.economy,shared.social,shared.environment"]
+    rows += [f"u{i},{i % 7 * 10},{i % 5 * 20},{i % 3 * 30}" for i in range(300)]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    target = tmp_path / f"ranked{ending}"
+    script = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+        "from perfrules.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    command = ["score", str(pack), str(source), "--out", str(target)]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *command], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stderr.splitlines()[-1]))
+    assert "perfrules.workflows._ranked" in loaded  # the ranked stream ran
+    assert "pandas" not in loaded

@@ -878,20 +878,15 @@ class Chunk:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
         if not self.ranked:
             return self.table
+        rows = range(offset, offset + self.table.num_rows)
         if self.rank_mark:
-            shown = [
-                ranks[offset + r].shown if offset + r in ranks else None
-                for r in range(self.table.num_rows)
-            ]
-            return with_rank_column(self.table, pa.array(shown, type=pa.string()))
-        column = pa.array(
-            [
-                ranks[offset + r].position if offset + r in ranks else None
-                for r in range(self.table.num_rows)
-            ],
-            type=pa.int64(),
+            shown = [ranks[r].shown if r in ranks else None for r in rows]
+            return with_rank_column(self.table, string_array(shown))
+        present = np.fromiter((r in ranks for r in rows), dtype=np.bool_, count=len(rows))
+        positions = np.fromiter(
+            (ranks[r].position if r in ranks else 0 for r in rows), dtype=np.int64, count=len(rows)
         )
-        return with_rank_column(self.table, column)
+        return with_rank_column(self.table, int_array(positions, present))
 
 
 def with_rank_column(table: pa.Table, column: pa.Array) -> pa.Table:
