@@ -106,6 +106,20 @@ def test_the_cli_loads_every_name_its_commands_read():
     assert all(name in vars(cli) for name in loaded)
 
 
+def _modules_after(command: list[str]) -> tuple[int, set[str]]:
+    """Run ``perfrules COMMAND``; its exit code and the modules it had imported at exit."""
+    script = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+        "from perfrules.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *command], capture_output=True, text=True, check=False
+    )
+    return done.returncode, set(json.loads(done.stderr.splitlines()[-1]))
+
+
 @pytest.mark.parametrize("ending", [".csv", ".parquet"])
 def test_a_batch_scored_from_the_cli_never_imports_pandas(tmp_path, ending):
     # pyarrow imports pandas, when it is installed, the first time it converts Python
@@ -124,19 +138,11 @@ def test_a_batch_scored_from_the_cli_never_imports_pandas(tmp_path, ending):
     rows.append("short,1")  # a row that is not a unit: written with its problem
     source.write_text("\n".join(rows) + "\n", encoding="utf-8")
     target = tmp_path / f"results{ending}"
-    script = (
-        "import atexit, json, sys\n"
-        "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
-        "from perfrules.cli import main\n"
-        "main(sys.argv[1:])\n"
+    code, loaded = _modules_after(
+        ["score", str(SEED / "scheme.toml"), str(source), "--out", str(target)]
     )
-    command = ["score", str(SEED / "scheme.toml"), str(source), "--out", str(target)]
-    done = subprocess.run(
-        [sys.executable, "-c", script, *command], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 1, done.stderr  # one row failed; the others scored
+    assert code == 1  # one row failed; the others scored
     assert target.stat().st_size > 0
-    loaded = set(json.loads(done.stderr.splitlines()[-1]))
     assert "pyarrow" in loaded  # the batch went the streamed way
     assert "pandas" not in loaded
 
@@ -153,17 +159,7 @@ def test_a_ranked_batch_never_imports_pandas(tmp_path, ending):
     rows += [f"u{i},{i % 7 * 10},{i % 5 * 20},{i % 3 * 30}" for i in range(300)]
     source.write_text("\n".join(rows) + "\n", encoding="utf-8")
     target = tmp_path / f"ranked{ending}"
-    script = (
-        "import atexit, json, sys\n"
-        "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
-        "from perfrules.cli import main\n"
-        "main(sys.argv[1:])\n"
-    )
-    command = ["score", str(pack), str(source), "--out", str(target)]
-    done = subprocess.run(
-        [sys.executable, "-c", script, *command], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    loaded = set(json.loads(done.stderr.splitlines()[-1]))
+    code, loaded = _modules_after(["score", str(pack), str(source), "--out", str(target)])
+    assert code == 0
     assert "perfrules.workflows._ranked" in loaded  # the ranked stream ran
     assert "pandas" not in loaded
