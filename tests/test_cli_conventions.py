@@ -212,7 +212,6 @@ def test_make_names_the_missing_browser_tools(tmp_path):
         ["score", SCHEME, FACTS, "--out", "{missing}/x.csv"],
         ["score", SCHEME, FACTS, "--out", "x.csv", "--errors", "{missing}/e.csv"],
         ["template", SCHEME, "--out", "{missing}/t.csv"],
-        ["new-year", SCHEME, "--year", "2030", "--out", "{missing}/n.toml"],
     ],
 )
 def test_an_out_file_in_a_missing_folder_is_a_usage_error(tmp_path, args):

@@ -179,3 +179,22 @@ def test_hostile_workbooks_are_refused_before_they_are_read(tmp_path):
         with pytest.raises(FactsError) as info:
             perfrules.load_facts(path)
         assert [d.code for d in info.value.diagnostics] == ["PR105"], path.name
+
+
+def test_an_encoding_is_decided_by_the_first_utf8_text_that_is_not_ascii():
+    # UTF-8 that is not ASCII before any bad byte decides UTF-8, whatever follows: a
+    # batch with a Chinese header is not read through once more before its rows are.
+    from perfrules.facts import csv_encoding
+
+    def blocks():
+        yield b"unit," + "得分".encode() + b"\n"
+        message = "read past the header"
+        raise AssertionError(message)
+
+    assert csv_encoding(blocks) == "utf-8"
+
+    def ascii_then_gbk():
+        yield b"unit,a\n" * 5000
+        yield "单位,1\n".encode("gb18030")
+
+    assert csv_encoding(ascii_then_gbk) == "gb18030"

@@ -104,3 +104,62 @@ def test_the_cli_loads_every_name_its_commands_read():
     assert (declared - loaded) & used == set()
     cli._load()
     assert all(name in vars(cli) for name in loaded)
+
+
+def _modules_after(command: list[str]) -> tuple[int, set[str]]:
+    """Run ``perfrules COMMAND``; its exit code and the modules it had imported at exit."""
+    script = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+        "from perfrules.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *command], capture_output=True, text=True, check=False
+    )
+    return done.returncode, set(json.loads(done.stderr.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("ending", [".csv", ".parquet"])
+def test_a_batch_scored_from_the_cli_never_imports_pandas(tmp_path, ending):
+    # pyarrow imports pandas, when it is installed, the first time it converts Python
+    # values or makes numpy arrays of its own: a fifth of a second of every run that never
+    # needs it. A batch makes its arrays from their buffers; what the process imported is
+    # read from its own sys.modules as it exits.
+    import perfrules
+    from conftest import SEED
+
+    ids = list(perfrules.load_scheme(SEED / "scheme.toml").indicators)
+    source = tmp_path / "units.csv"
+    rows = [",".join(["unit", *ids])]
+    rows += [
+        ",".join([f"u{i}", *(f"{(i * k) % 100}" for k in range(len(ids)))]) for i in range(300)
+    ]
+    rows.append("short,1")  # a row that is not a unit: written with its problem
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    target = tmp_path / f"results{ending}"
+    code, loaded = _modules_after(
+        ["score", str(SEED / "scheme.toml"), str(source), "--out", str(target)]
+    )
+    assert code == 1  # one row failed; the others scored
+    assert target.stat().st_size > 0
+    assert "pyarrow" in loaded  # the batch went the streamed way
+    assert "pandas" not in loaded
+
+
+@pytest.mark.parametrize("ending", [".csv", ".parquet"])
+def test_a_ranked_batch_never_imports_pandas(tmp_path, ending):
+    """The ranked stream (its keys kept as integers, its rows spilled) makes its rank
+    column from buffers too: the shipped best-is-100 ranks with a shared mark (=5)."""
+    from conftest import SEED
+
+    pack = SEED.parent / "best-is-100"
+    source = tmp_path / "pillars.csv"
+    rows = ["unit,shared.economy,shared.social,shared.environment"]
+    rows += [f"u{i},{i % 7 * 10},{i % 5 * 20},{i % 3 * 30}" for i in range(300)]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    target = tmp_path / f"ranked{ending}"
+    code, loaded = _modules_after(["score", str(pack), str(source), "--out", str(target)])
+    assert code == 0
+    assert "perfrules.workflows._ranked" in loaded  # the ranked stream ran
+    assert "pandas" not in loaded

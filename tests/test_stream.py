@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import json
@@ -9,6 +10,7 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -300,6 +302,14 @@ def test_result_rows_are_written_as_pyarrows_csv_writer_writes_them(texts, unsca
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed", eol=eol)
     pacsv.write_csv(table, out, write_options=options)
     assert bytes(_stream._csv_rows(table, eol)) == out.getvalue()
+    # Chunk after chunk, a decimal's texts are taken again from the chunks before (where
+    # they cover this chunk's values): the bytes stay pyarrow's.
+    written: dict[object, object] = {}
+    parts = [table.slice(n // 2), table.slice(0, n // 2), table]
+    for part in parts:
+        each = io.BytesIO()
+        pacsv.write_csv(part, each, write_options=options)
+        assert bytes(_stream._csv_rows(part, eol, written)) == each.getvalue()
     header = io.BytesIO()
     pacsv.write_csv(table.slice(0, 0), header, write_options=pacsv.WriteOptions(eol=eol))
     assert _stream._csv_header(table.column_names, eol) == header.getvalue()
@@ -316,3 +326,13 @@ def test_a_crlf_cut_in_two_by_a_block_does_not_shift_the_row_numbers(tmp_path, m
     monkeypatch.setattr(_stream, "_BLOCK_BYTES", len(rows[0]) - 1)  # cut before each LF
     bad = [item for item in _stream.read_items(path) if isinstance(item, _stream.BadRow)]
     assert [(item.number, item.unit) for item in bad] == [(6, "u4")]
+
+
+@given(st.lists(st.integers(-(2**62), 2**62), max_size=50), st.integers(0, 10**6))
+@settings(max_examples=200, deadline=None)
+def test_a_chunks_totals_are_counted_each_once(values, shift):
+    # The summary counts each distinct total: near one another they are counted in
+    # place, far apart by sorting; either way every total and how many have it.
+    for totals in (values, [shift + v % 5000 for v in values]):
+        array = np.asarray(totals, dtype=np.int64)
+        assert _stream._counted(array) == dict(collections.Counter(totals))

@@ -16,12 +16,13 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import perfrules
 from perfrules.errors import FactsError
 from perfrules.facts._values import number_pair
+from perfrules.workflows import _table
 from perfrules.workflows._batch import _unit_facts
 from perfrules.workflows._table import _MISSING, _cell, _Column, _number_arrays, _numbers
 
@@ -215,12 +216,19 @@ def test_decimal_arrays_equal_the_cell_by_cell_reading(values):
         max_size=30,
     )
 )
-def test_text_arrays_equal_the_cell_by_cell_reading(texts):
+@example(texts=["1.00000000000000000%", "0.5%"])  # 10**17 * 100 is past int64
+@pytest.mark.parametrize("few", [0, _table._FEW], ids=["as-arrays", "one-by-one"])
+def test_text_arrays_equal_the_cell_by_cell_reading(few, texts):
+    # The distinct cells of a text column are read as arrays when there are many, and
+    # one by one when few: either way as the facts grammar reads each cell.
     table = pa.table(
         {"unit": [f"u{i}" for i in range(len(texts))], "a.x": pa.array(texts, pa.string())}
     )
-    column = _Column("a.x", 1, table.column(1))
-    nums, dens, okay = _numbers(column)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_table, "_FEW", few)
+        column = _Column("a.x", 1, table.column(1))
+        nums, dens, okay = _numbers(column)
+    dens = np.broadcast_to(dens, (len(texts),))
     for text, num, den, ok in zip(texts, nums.tolist(), dens.tolist(), okay.tolist(), strict=True):
         cell = _cell(text)
         want = None if cell is _MISSING else number_pair(cell)

@@ -1229,7 +1229,7 @@ def _write_league(table: Any, out: str, lang: Lang) -> None:
 @click.option("--year", type=int, required=True, help="The new year. 新的年度。")
 @click.option(
     "--out",
-    type=_OUT,
+    type=click.Path(dir_okay=False),  # its folder is made: next year's often is new
     default=None,
     help="Where to write (default: next to the old one, the year replaced). 输出文件。",
 )

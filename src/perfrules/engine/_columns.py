@@ -36,7 +36,7 @@ __all__ = ["Arrays", "ColumnarPlan", "columnar_plan", "ranked_runs", "score_arra
 
 Ints = npt.NDArray[Any]
 Bools = npt.NDArray[np.bool_]
-#: An input: ("num", numerators, denominators) or ("bool", flags).
+#: An input: ("num", numerators, denominators), ("bool", flags) or ("coded", codes, input).
 Operand = tuple[Any, ...]
 
 # Below this bound a product or sum of int64 values cannot overflow.
@@ -438,6 +438,61 @@ def _to_whole(num: Ints, den: Ints | int, mode: str) -> Ints:
     return np.asarray(magnitude(num, den))  # type: ignore[arg-type]
 
 
+def _one_coding(operands: Mapping[str, Operand]) -> Ints | None:
+    """The codes every operand of an indicator is read through, if they share one."""
+    codes = None
+    for operand in operands.values():
+        if operand[0] != "coded" or (codes is not None and operand[1] is not codes):
+            return None
+        codes = operand[1]
+    return codes
+
+
+def _decoded(operand: Operand) -> Operand:
+    """An operand on every row (a coded one taken through its codes)."""
+    if operand[0] != "coded":
+        return operand
+    codes, inner = operand[1], operand[2]
+    if inner[0] == "bool":
+        return ("bool", inner[1][codes])
+    den = inner[2]
+    return ("num", inner[1][codes], den if np.ndim(den) == 0 else den[codes])
+
+
+def _leaf_scores(
+    plan: Plan, index: int, inputs: Mapping[str, Operand], active: Bools, n: int
+) -> tuple[Ints, Bools]:
+    """An indicator's rounded scores on *n* rows, and the rows that cannot be scored here."""
+    node = plan.nodes[index]
+    leaf = node.leaf
+    assert leaf is not None  # noqa: S101
+    assert node.places is not None  # noqa: S101
+    weight = _Vector.const(node.weight)
+    operands = {
+        name: Num.of(operand[1], operand[2]) if operand[0] == "num" else operand
+        for name, operand in inputs.items()
+    }
+    operands["weight"] = weight
+    vector = _Vector(operands, n)
+    value = vector.node(leaf.expression.program.tree, active)
+    bad = vector.bad
+    # A score outside [0, weight] is clamped into it under ``clamp`` (as the general path
+    # clamps it, before rounding); without, the row is refused one by one (PR501).
+    below = np.asarray(value.n < 0)
+    above = vector.less(weight, value)
+    if leaf.clamp:
+        value = vector.pick(below, vector.const(Fraction(0)), vector.pick(above, weight, value))
+    else:
+        bad = bad | below | above
+    # Rows that are not regular are rounded too (their values are never used): a
+    # denominator is never 0 here, since division put 1 where it found a 0.
+    scale = 10**node.places
+    num, den = value.rows(n)
+    if value.bn * scale >= _SAFE:
+        num, den = _wide(num, den)
+    return _to_whole(num * scale, den, plan.mode), bad
+
+
 def score_arrays(
     columnar: ColumnarPlan, inputs: Mapping[int, Mapping[str, Operand]], regular: Bools
 ) -> Arrays:
@@ -447,7 +502,11 @@ def score_arrays(
         columnar: a plan that :func:`columnar_plan` accepted.
         inputs: for each indicator (by node index), the operand of every input it reads,
             already resolved from its own column, the shared column, a cohort value or a
-            default (rows where none could be read are not regular).
+            default (rows where none could be read are not regular). An operand is
+            ``("num", numerators, denominators)``, ``("bool", flags)``, or
+            ``("coded", codes, operand)``: a column of a few distinct values, the operand
+            holding each value once and *codes* each row's (an indicator whose operands
+            all share the codes is scored once a value).
         regular: the rows whose every cell was read plainly; narrowed here to the rows whose
             formulas succeed and whose scores lie in [0, weight].
     """
@@ -459,37 +518,21 @@ def score_arrays(
     scores: dict[int, Ints] = {}
     scales: dict[int, int] = {}
     for index in plan.leaves:
-        node = plan.nodes[index]
-        leaf = node.leaf
-        assert leaf is not None  # noqa: S101
-        assert node.places is not None  # noqa: S101
-        weight = _Vector.const(node.weight)
-        operands = {
-            name: Num.of(operand[1], operand[2]) if operand[0] == "num" else operand
-            for name, operand in inputs[index].items()
-        }
-        operands["weight"] = weight
-        vector = _Vector(operands, n)
-        value = vector.node(leaf.expression.program.tree, regular)
-        regular &= ~vector.bad
-        # A score outside [0, weight] is clamped into it under ``clamp`` (as the general path
-        # clamps it, before rounding); without, the row is refused one by one (PR501).
-        below = np.asarray(value.n < 0)
-        above = vector.less(weight, value)
-        if leaf.clamp:
-            value = vector.pick(
-                below, vector.const(Fraction(0)), vector.pick(above, weight, value)
-            )
+        given = inputs[index]
+        codes = _one_coding(given)
+        if codes is None:
+            rows = {name: _decoded(operand) for name, operand in given.items()}
+            whole, bad = _leaf_scores(plan, index, rows, regular, n)
         else:
-            regular &= ~below & ~above
-        # Rows that are not regular are rounded too (their values are never used): a
-        # denominator is never 0 here, since division put 1 where it found a 0.
-        scale = 10**node.places
-        num, den = value.rows(n)
-        if value.bn * scale >= _SAFE:
-            num, den = _wide(num, den)
-        scores[index] = _to_whole(num * scale, den, mode)
-        scales[index] = node.places
+            # Every operand a column's few distinct values: each value scored once, then
+            # taken by every row that holds it (a value scores alike on any row).
+            each = {name: operand[2] for name, operand in given.items()}
+            m = len(next(iter(each.values()))[1])
+            whole, bad = _leaf_scores(plan, index, each, np.ones(m, dtype=np.bool_), m)
+            whole, bad = whole[codes], bad[codes]
+        regular &= ~bad
+        scores[index] = whole
+        scales[index] = plan.nodes[index].places or 0
     for index in plan.post_order:
         node = plan.nodes[index]
         if node.kind == "indicator":

@@ -214,10 +214,11 @@ def csv_encoding(blocks: Callable[[], Iterable[bytes]]) -> str:
     Excel on Chinese Windows saves CSV in GBK, which GB18030 contains; but GB18030 decodes
     almost any bytes, so a file that already held Chinese in UTF-8 before a bad byte is
     UTF-8 with broken bytes (reported where they are), never read again as GBK garbage.
-    *blocks* is called again for the second reading when GB18030 is tried.
+    *blocks* is called again for the second reading when GB18030 is tried. The reading
+    stops at the first piece that is not ASCII and is UTF-8: from there on the answer is
+    UTF-8 whatever follows (a Chinese header decides at once).
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
-    ascii_so_far = True
     try:
         for block in blocks():
             for at in range(0, len(block), _PIECE_BYTES):
@@ -227,13 +228,13 @@ def csv_encoding(blocks: Callable[[], Iterable[bytes]]) -> str:
                 try:
                     decoder.decode(piece)
                 except UnicodeDecodeError as exc:
-                    ascii_so_far = ascii_so_far and piece[: max(exc.start, 0)].isascii()
+                    if not piece[: max(exc.start, 0)].isascii():
+                        return "utf-8"
                     raise
-                ascii_so_far = ascii_so_far and piece.isascii()
+                return "utf-8"  # UTF-8 that is not ASCII came before any bad byte
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        if not ascii_so_far:
-            return "utf-8"
+        pass  # ASCII up to the first bad byte: GB18030, if the whole file reads as it
     else:
         return "utf-8"
     other = codecs.getincrementaldecoder("gb18030")()

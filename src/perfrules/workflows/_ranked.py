@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from perfrules.engine import CompiledScheme
+from perfrules.workflows._arrow import bool_array, int_array, scalar
 from perfrules.workflows._table import Ints, with_rank_column
 
 __all__ = ["SPILL_PREFIX", "RankedSpill"]
@@ -268,11 +269,12 @@ class RankedSpill:
         start = 0
         for size, rows in zip(self.sizes, self.rows, strict=True):
             end = start + (size if rows is None else len(rows))
-            ranked: pa.Array = pa.array(positions[start:end], type=pa.int64())
+            ranked: pa.Array = int_array(positions[start:end])
             if shared is not None:
                 texts = pc.cast(ranked, pa.string())
-                marked = pc.binary_join_element_wise(self.mark, texts, "")
-                ranked = pc.if_else(pa.array(shared[start:end], type=pa.bool_()), marked, texts)
+                mark, nothing = scalar(self.mark), scalar("")  # not Python values: no pandas
+                marked = pc.binary_join_element_wise(mark, texts, nothing)
+                ranked = pc.if_else(bool_array(shared[start:end]), marked, texts)
             yield rows, ranked
             start = end
 
@@ -283,4 +285,4 @@ def _placed(size: int, rows: Ints | None, ranked: pa.Array) -> pa.Array:
         return ranked
     index = np.full(size, -1, dtype=np.int64)
     index[rows] = np.arange(len(rows))
-    return ranked.take(pa.array(index, mask=index < 0))
+    return ranked.take(int_array(index, present=index >= 0))

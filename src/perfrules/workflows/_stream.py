@@ -39,6 +39,8 @@ from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import Diagnostic, FactsError, Lang
 from perfrules.facts import csv_encoding
 from perfrules.reports import FORMULA_STARTS
+from perfrules.workflows._arrow import bool_array, bools, scalar, string_array
+from perfrules.workflows._arrow import valid as valid_rows
 from perfrules.workflows._batch import (
     MAX_CELL_BYTES,
     MAX_COLUMNS,
@@ -63,6 +65,7 @@ from perfrules.workflows._table import (
     Ints,
     all_cohort_values,
     check_unit_column,
+    numbered,
     readable_table,
     score_chunk,
     table_columns,
@@ -522,7 +525,7 @@ class _Rows:
         rows = [_cells(line) for line in _split(body, expected)]
         return pa.table(
             {
-                n: pa.array([r[i] if i < len(r) else "" for r in rows], pa.string())
+                n: string_array([r[i] if i < len(r) else "" for r in rows])
                 for i, n in enumerate(names)
             }
         )
@@ -567,19 +570,23 @@ def _inert(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     """Text cells that Excel would take as a formula get a leading ``'`` (as ``csv_text``)."""
     if array.null_count == len(array):
         return array
-    starts = pc.fill_null(pc.match_substring_regex(array, _FORMULA), fill_value=False)
-    if not pc.any(starts).as_py():
+    starts = bools(pc.match_substring_regex(array, _FORMULA))  # a null cell does not
+    if not starts.any():
         return array
-    quoted = pc.binary_join_element_wise("'", array, "")
-    return pc.if_else(starts, quoted, array)
+    quoted = pc.binary_join_element_wise(scalar("'"), array, scalar(""))
+    return pc.if_else(bool_array(starts), quoted, array)
 
 
 def _for_csv(table: pa.Table) -> pa.Table:
     columns = [
         _inert(column) if pa.types.is_string(column.type) else column for column in table.columns
     ]
-    names = [_inert(pa.array([name]))[0].as_py() for name in table.column_names]
-    return pa.table(columns, names=names)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _csv_names(names: Sequence[str]) -> list[str]:
+    """The header's names, inert as the cells are (:func:`_inert`)."""
+    return [_inert(string_array([name]))[0].as_py() for name in names]
 
 
 #: A decimal column is written through a table of its texts when its values span at most
@@ -593,7 +600,7 @@ def _csv_header(names: Sequence[str], eol: str) -> bytes:
     return (",".join(quoted) + eol).encode()
 
 
-def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
+def _csv_rows(table: pa.Table, eol: str, written: _Written | None = None) -> pa.Buffer | bytes:
     """The rows of *table* as CSV text, the bytes pyarrow's writer gives (quoting "needed").
 
     Text in quotes (a quote doubled), numbers bare, an empty cell for null. Each column
@@ -601,7 +608,7 @@ def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
     is among them; one take then lays every row's cells out in order. A decimal column of
     scores has few distinct values: each is written once (by the cast pyarrow's writer
     uses) and taken as often as it occurs. A column of another type is left to pyarrow's
-    writer, for the whole table.
+    writer, for the whole table. *written* keeps a decimal's texts for the next chunk.
     """
     n, k = table.num_rows, table.num_columns
     if not n or not k:
@@ -612,7 +619,7 @@ def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
     for at, column in enumerate(table.columns):
         after = eol if at == k - 1 else ","
         array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        found = _cell_texts(array, after)
+        found = _cell_texts(array, after, written)
         if found is None:
             out = io.BytesIO()
             options = pacsv.WriteOptions(include_header=False, quoting_style="needed", eol=eol)
@@ -625,7 +632,7 @@ def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
             np.add(index, base, out=order[at])
         texts.append(values)
         base += len(values)
-    size = sum(pc.sum(pc.binary_length(t)).as_py() or 0 for t in texts)
+    size = sum(_text_bytes(t) for t in texts)
     kind = pa.string() if size < 2**31 else pa.large_string()
     joined = pa.concat_arrays([t.cast(kind) for t in texts])
     flat = order.T.ravel()
@@ -636,32 +643,54 @@ def _csv_rows(table: pa.Table, eol: str) -> pa.Buffer | bytes:
     return rows.buffers()[2].slice(first, last - first)
 
 
-def _cell_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints | None] | None:
+def _text_bytes(texts: pa.Array) -> int:
+    """The bytes of the texts of a string array (from its offsets)."""
+    if not len(texts):
+        return 0
+    wide = np.int32 if texts.type == pa.string() else np.int64
+    offsets = np.frombuffer(texts.buffers()[1], dtype=wide)
+    return int(offsets[texts.offset + len(texts)] - offsets[texts.offset])
+
+
+def _cell_texts(
+    array: pa.Array, after: str, written: _Written | None = None
+) -> tuple[pa.Array, Ints | None] | None:
     """Texts of *array*'s cells, each followed by *after*, and which is each row's.
 
     The index is ``None`` when the texts are the rows' own, in order; the whole is
-    ``None`` for a type pyarrow's writer has to write.
+    ``None`` for a type pyarrow's writer has to write. *written*: :func:`_decimal_texts`.
     """
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         if array.null_count == len(array):
-            return pc.fill_null(pa.nulls(1, kind), after), np.zeros(len(array), dtype=np.int64)
-        if pc.any(pc.match_substring(array, '"')).as_py():
+            return string_array([after]), np.zeros(len(array), dtype=np.int64)
+        if bools(pc.match_substring(array, '"')).any():
             array = pc.replace_substring(array, '"', '""')
-        quoted = pc.binary_join_element_wise('"', array, '"' + after, "")
-        return pc.fill_null(quoted, after), None
+        quoted = pc.binary_join_element_wise(scalar('"'), array, scalar('"' + after), scalar(""))
+        return pc.fill_null(quoted, scalar(after)), None
     if pa.types.is_decimal(kind):
-        by_index = _decimal_texts(array, after)
+        by_index = _decimal_texts(array, after, written)
         if by_index is not None:
             return by_index
     elif not pa.types.is_integer(kind):
         return None
-    texts = pc.binary_join_element_wise(pc.cast(array, pa.string()), after, "")
-    return pc.fill_null(texts, after), None
+    texts = pc.binary_join_element_wise(pc.cast(array, pa.string()), scalar(after), scalar(""))
+    return pc.fill_null(texts, scalar(after)), None
 
 
-def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
-    """A decimal128 column as the texts of its span of values (if small) and an index."""
+#: Texts of decimal values already written, by type and what follows each: the least
+#: value and the texts from it on (the text of a null last).
+_Written = dict[tuple[pa.DataType, str], tuple[int, pa.Array]]
+
+
+def _decimal_texts(
+    array: pa.Array, after: str, written: _Written | None = None
+) -> tuple[pa.Array, Ints] | None:
+    """A decimal128 column as the texts of its span of values (if small) and an index.
+
+    With *written*, the texts of the chunks before are taken again where they cover this
+    chunk's span (a score's values, chunk after chunk), and kept for the next.
+    """
     n = len(array)
     kind = array.type
     if not pa.types.is_decimal128(kind) or not n:
@@ -669,30 +698,43 @@ def _decimal_texts(array: pa.Array, after: str) -> tuple[pa.Array, Ints] | None:
     data = array.buffers()[1]
     words = np.frombuffer(data, dtype=np.int64)[2 * array.offset : 2 * (array.offset + n)]
     low, high = words[0::2], words[1::2]
-    valid = _valid_rows(array)
+    valid = valid_rows(array)
     present = low[valid] if array.null_count else low
     if not np.array_equal(high[valid] if array.null_count else high, present >> 63):
         return None  # wider than int64
     least = int(present.min()) if len(present) else 0
-    span = int(present.max()) - least + 1 if len(present) else 0
-    if span > _SPAN:
+    top = int(present.max()) + 1 if len(present) else 0
+    if top - least > _SPAN:
         return None
-    steps = np.arange(least, least + span, dtype=np.int64)
-    every = np.empty(2 * span, dtype=np.int64)
-    every[0::2], every[1::2] = steps, steps >> 63
-    values = pa.Array.from_buffers(kind, span, [None, pa.py_buffer(every)])
-    texts = pc.binary_join_element_wise(pc.cast(values, pa.string()), after, "")
-    texts = pa.concat_arrays([texts, pc.fill_null(pa.nulls(1, pa.string()), after)])
+    key = (kind, after)
+    kept = written.get(key) if written is not None else None
+    start, end = (kept[0], kept[0] + len(kept[1]) - 1) if kept is not None else (least, top)
+    # The texts kept serve while they are not many more than this chunk's own (every
+    # chunk's texts are copied into its rows' table).
+    wide = 2 * (top - least) + 1024
+    if kept is not None and start <= least and top <= end and end - start <= wide:
+        least, texts = kept
+    else:
+        if max(top, end) - min(least, start) <= wide:  # the texts kept, and this chunk's
+            least, top = min(least, start), max(top, end)
+        texts = _span_texts(kind, least, top, after)
+        if written is not None:
+            written[key] = (least, texts)
     index = low - least
     if array.null_count:
-        index[~valid] = span
+        index[~valid] = len(texts) - 1
     return texts, index
 
 
-def _valid_rows(array: pa.Array) -> Ints:
-    if not array.null_count:
-        return np.ones(len(array), dtype=np.bool_)
-    return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+def _span_texts(kind: pa.DataType, least: int, top: int, after: str) -> pa.Array:
+    """The texts of the decimals *least* .. *top* - 1 (unscaled), then a null's: *after*."""
+    span = top - least
+    steps = np.arange(least, top, dtype=np.int64)
+    every = np.empty(2 * span, dtype=np.int64)
+    every[0::2], every[1::2] = steps, steps >> 63
+    values = pa.Array.from_buffers(kind, span, [None, pa.py_buffer(every)])
+    texts = pc.binary_join_element_wise(pc.cast(values, pa.string()), scalar(after), scalar(""))
+    return pa.concat_arrays([texts, string_array([after])])
 
 
 def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
@@ -732,6 +774,7 @@ class _Writer:
         self.schema = schema
         self.style = style
         self.started = False
+        self.written: _Written = {}  # a decimal column's texts, for the chunks after
 
     def write(self, table: pa.Table) -> None:
         # Every chunk in the scheme's types (a column of nulls only is cast to them).
@@ -740,9 +783,10 @@ class _Writer:
             table = _for_csv(table)
             if not self.started:
                 self.stream.write(self.style.prefix.encode())
-                self.stream.write(_csv_header(table.column_names, self.style.eol))
+                names = _csv_names(table.column_names)
+                self.stream.write(_csv_header(names, self.style.eol))
                 self.started = True
-            self.stream.write(_csv_rows(table, self.style.eol))
+            self.stream.write(_csv_rows(table, self.style.eol, self.written))
             return
         if self.inner is None:
             self.inner = pq.ParquetWriter(self.stream, self.schema)
@@ -755,8 +799,9 @@ class _Writer:
 
 # --- the batch --------------------------------------------------------------------------
 _T = TypeVar("_T")
-#: Chunks read ahead of the one being scored, and written behind it.
-_AHEAD: Final = 2
+#: Chunks read ahead of the one being scored, and written behind it: one keeps the three
+#: threads busy (a second held more memory at a million units, for no speed).
+_AHEAD: Final = 1
 
 
 def _ahead(items: Iterator[_T], depth: int = _AHEAD) -> Iterator[_T]:
@@ -873,7 +918,8 @@ def _stream_batch(
             else None
         )
         offset = 0
-        for item in _ahead(read_items(source, rows)):
+        items = read_items(source, rows)
+        for item in _ahead(items if suffix == ".jsonl" else _numbered(items)):
             if isinstance(item, BadRow):
                 _count_bad(item, outcome)
                 if suffix == ".jsonl":
@@ -914,7 +960,7 @@ def _stream_batch(
                 writer.write(table)
         if outcome.units == 0 and suffix != ".jsonl":
             # No unit at all: still a file with the columns (a header, a Parquet schema).
-            writer.write(schema.empty_table())
+            writer.write(_empty(schema))
         writer.finish()
     return outcome
 
@@ -925,6 +971,18 @@ def _spill(compiled: CompiledScheme, schema: pa.Schema, target: Path) -> RankedS
     return RankedSpill(compiled, schema.remove(schema.get_field_index("rank")), folder)
 
 
+def _numbered(items: Iterator[Item]) -> Iterator[Item]:
+    """*items* with their text columns numbered (``_table.numbered``), as they are read."""
+    with contextlib.closing(items):  # type: ignore[type-var]
+        for item in items:
+            yield item if isinstance(item, BadRow) else (numbered(item[0]), item[1])
+
+
+def _empty(schema: pa.Schema) -> pa.Table:
+    """A table of no rows (one empty chunk a column: pyarrow fills in none from Python)."""
+    return pa.Table.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+
+
 def _count_bad(item: BadRow, outcome: StreamOutcome) -> None:
     outcome.fail(item.unit, [item.diagnostic])
 
@@ -932,7 +990,10 @@ def _count_bad(item: BadRow, outcome: StreamOutcome) -> None:
 def _bad_table(item: BadRow, schema: pa.Schema) -> pa.Table:
     """A row that is not a unit, as a result row: its name and its problem."""
     row = {"unit": item.unit, "errors": item.diagnostic.format("en")}
-    return pa.Table.from_pylist([row], schema=schema)
+    columns = [
+        string_array([row[f.name]]) if f.name in row else pa.nulls(1, f.type) for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _bad_line(item: BadRow, stream: Any) -> None:
@@ -944,7 +1005,7 @@ def _no_rows(source: Path) -> pa.Table:
     """An empty table with the columns of *source*."""
     if source.suffix.lower() == ".parquet":
         try:
-            return open_parquet(source).schema_arrow.empty_table()
+            return _empty(open_parquet(source).schema_arrow)
         except (pa.ArrowException, UnicodeError) as exc:
             raise _unreadable(source, exc) from None
     try:
@@ -952,7 +1013,7 @@ def _no_rows(source: Path) -> pa.Table:
             names, _ = _read_header(stream, source, _encoding(source))
     except OSError as exc:
         raise _unreadable(source, exc) from None
-    return pa.table({name: pa.array([], type=pa.string()) for name in names})
+    return pa.table({name: pa.nulls(0, pa.string()) for name in names})
 
 
 #: Bytes one Parquet page may expand to, and values a dictionary page may hold: a page is
@@ -1165,13 +1226,25 @@ def _count(chunk: Chunk, outcome: StreamOutcome) -> None:
     totals = chunk.totals[chunk.scored]
     if chunk.scale is not None and totals.dtype != object:
         # Each distinct total once, with its units: the summary's memory does not grow.
-        values, counts = np.unique(totals, return_counts=True)
-        counted = dict(zip(values.tolist(), counts.tolist(), strict=True))
-        outcome.tally.add_counted(grades, counted, chunk.lost)
+        outcome.tally.add_counted(grades, _counted(totals), chunk.lost)
     else:
         outcome.tally.add_chunk(
             grades, totals if chunk.scale is not None else totals.tolist(), chunk.lost
         )
+
+
+def _counted(totals: Ints) -> dict[int, int]:
+    """Each distinct total and how many have it: counted in place when they span little."""
+    if not len(totals):
+        return {}
+    least = int(totals.min())
+    span = int(totals.max()) - least + 1
+    if span > 4 * len(totals) + 1024:  # sorted instead
+        values, counts = np.unique(totals, return_counts=True)
+        return dict(zip(values.tolist(), counts.tolist(), strict=True))
+    counts = np.bincount(totals - least, minlength=span)
+    found = np.flatnonzero(counts)
+    return dict(zip((found + least).tolist(), counts[found].tolist(), strict=True))
 
 
 def _explain_chunk(

@@ -18,7 +18,7 @@ import bisect
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import MAX_PREC, Context, Decimal, localcontext
+from decimal import Decimal
 from fractions import Fraction
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
@@ -33,6 +33,16 @@ from perfrules.engine import PER_UNIT, CohortValues, CompiledScheme, DataGaps, S
 from perfrules.errors import FactsError
 from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
+from perfrules.workflows._arrow import (
+    bool_array,
+    bools,
+    floats,
+    int_array,
+    ints,
+    scalar,
+    string_array,
+)
+from perfrules.workflows._arrow import valid as _valid
 from perfrules.workflows._batch import (
     _shared_problems,
     _unit_facts,
@@ -56,6 +66,7 @@ __all__ = [
     "cohort_rows",
     "cohort_values_of",
     "errors_table",
+    "numbered",
     "prepare_chunk",
     "rank_rows",
     "score_arrow",
@@ -275,7 +286,7 @@ class _Column:
         self.name = name
         self.position = position
         encoded = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
-        if pa.types.is_dictionary(encoded.type):
+        if pa.types.is_dictionary(encoded.type) and not _texts(encoded.type):
             # Its values in row order (lists have no cast from a dictionary).
             encoded = encoded.dictionary.take(encoded.indices)
         self.array: pa.Array | None = encoded if _numeric(encoded.type) else None
@@ -314,13 +325,14 @@ class _Column:
             self._distinct = [_cell(firsts[k]) for k in range(len(seen))]
             empty = [i for i, v in enumerate(self._distinct) if v is _MISSING]
         else:
-            encoded = encoded.dictionary_encode()
-            indices = encoded.indices.fill_null(-1)
-            self._codes = np.asarray(indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            if not pa.types.is_dictionary(encoded.type):  # numbered ahead (:func:`numbered`)
+                encoded = encoded.dictionary_encode()
+            self._codes = ints(encoded.indices, fill=-1)
             self._dictionary = encoded.dictionary
-            if _texts(encoded.dictionary.type):
+            if _texts(encoded.dictionary.type) and len(encoded.dictionary) > _FEW:
                 # Plain numbers ("0.734521", "80%") at array speed; only the other texts
-                # are read in Python (each once): is it empty, what does it say.
+                # are read in Python (each once): is it empty, what does it say. A few
+                # distinct cells ("80%" again, chunk after chunk) are each read as a fact.
                 self._plain = _text_pairs(encoded.dictionary)
                 others = np.flatnonzero(~self._plain[2]).tolist()
                 self._read = {i: _cell(encoded.dictionary[i].as_py()) for i in others}
@@ -371,6 +383,9 @@ class _Column:
         return self.distinct[code]
 
 
+#: Distinct cells of a column read one by one as facts (remembered, chunk after chunk);
+#: more are read as arrays (the arrays' few calls cost more than this many cells read).
+_FEW: Final = 256
 #: Text columns shorter than this are numbered by their distinct cells (cheap either way).
 _ROWWISE_ROWS: Final = 4096
 #: How many leading cells decide whether a text column is mostly distinct.
@@ -381,9 +396,10 @@ def _mostly_distinct(texts: pa.Array) -> bool:
     """Whether most cells of a long text column differ (fresh numbers, not "37%" again).
 
     Numbering the distinct cells (a dictionary) pays when they repeat; when every cell is
-    new it only doubles the work. Decided on the leading cells.
+    new it only doubles the work. Decided on the leading cells. A column numbered already
+    (a dictionary) is read by its distinct cells.
     """
-    if len(texts) < _ROWWISE_ROWS:
+    if len(texts) < _ROWWISE_ROWS or pa.types.is_dictionary(texts.type):
         return False
     sample = texts.slice(0, _SAMPLE)
     distinct = pc.count_distinct(sample, mode="only_valid").as_py()
@@ -423,18 +439,32 @@ def _rowwise_numbers(texts: pa.Array) -> tuple[Ints, Ints, Ints, Ints] | None:
     return nums, dens, okay, present
 
 
+def numbered(table: pa.Table) -> pa.Table:
+    """*table* with each text column whose cells repeat numbered by its distinct cells.
+
+    The first thing :class:`_Column` does with such a column (a dictionary), done
+    beforehand: the stream numbers the next chunk in the thread that reads it, where
+    pyarrow hashes without holding the interpreter, while this chunk is scored. The unit
+    column and columns of mostly distinct cells (fresh numbers, read row by row) stay.
+    """
+    names = [str(n) for n in table.column_names]
+    unit_at, _ = table_columns(names)
+    columns = []
+    for at, column in enumerate(table.columns):
+        if at != unit_at and _texts(column.type) and not pa.types.is_dictionary(column.type):
+            array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+            if not _mostly_distinct(array):
+                columns.append(array.dictionary_encode())
+                continue
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
 def _numeric(kind: pa.DataType) -> bool:
     """Integers, floats and decimals: read as arrays of integer pairs."""
     return bool(
         pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
     )
-
-
-def _valid(array: pa.Array) -> Ints:
-    """The rows of *array* that are not null."""
-    if array.null_count == 0:
-        return np.ones(len(array), dtype=np.bool_)
-    return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
 def _cell(value: Any) -> Any:
@@ -476,19 +506,43 @@ def _read_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
     plain = column._plain  # noqa: SLF001
     if plain is not None:
         return _text_numbers(column.codes, plain, column._read)  # noqa: SLF001
-    nums: list[int] = []
-    dens: list[int] = []
-    okay: list[bool] = []
-    for value in column.distinct:
-        pair = None if value is _MISSING or isinstance(value, bool) else number_pair(value)
-        nums.append(pair[0] if pair else 0)
-        dens.append(pair[1] if pair else 1)
-        okay.append(pair is not None)
-    return (
-        _take(nums, column.codes),
-        _take(dens, column.codes, fill=1),
-        _take_flags(okay, column.codes),
-    )
+    nums, dens, okay = _distinct_numbers(column)
+    codes = column.codes
+    return nums[codes], dens if dens.ndim == 0 else dens[codes], okay[codes]
+
+
+def _distinct_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
+    """The pairs of a column's distinct cells, each read as a fact, then an empty cell's.
+
+    Indexed by the codes (``-1``, an empty cell, takes the last). The denominators are one
+    0-d array when every pair has the same (a row without a pair is not read).
+    """
+    pairs = [
+        None if value is _MISSING or isinstance(value, bool) else number_pair(value)
+        for value in column.distinct
+    ]
+    nums = [pair[0] if pair else 0 for pair in pairs]
+    okay = np.array([*(pair is not None for pair in pairs), False], dtype=np.bool_)
+    dens = {pair[1] for pair in pairs if pair}
+    if len(dens) <= 1 and max(dens, default=1) < 2**62:
+        return _table_of(nums), np.asarray(max(dens, default=1), dtype=np.int64), okay
+    return _table_of(nums), _table_of([pair[1] if pair else 1 for pair in pairs], 1), okay
+
+
+def _coded(column: _Column) -> tuple[tuple[Any, ...], Ints] | None:
+    """A column of a few distinct cells as an operand read through its codes.
+
+    ``("coded", codes, ("num", numerators, denominators))`` over the distinct cells
+    (``score_arrays`` scores an indicator once a value when all it reads are so), and each
+    row's readable flag; ``None`` for a column of numbers or of many distinct cells.
+    """
+    if column.array is not None or column._rowwise is not None:  # noqa: SLF001
+        return None
+    codes = column.codes
+    if column._plain is not None or 2 * len(column.distinct) > len(codes):  # noqa: SLF001
+        return None
+    nums, dens, okay = _distinct_numbers(column)
+    return ("coded", codes, ("num", nums, dens)), okay[codes]
 
 
 #: 10**0 .. 10**22: exact as doubles (10**23 is not).
@@ -515,27 +569,26 @@ def _text_pairs(texts: pa.Array) -> tuple[Ints, Ints, Ints]:
     Arrow's string kernels and integer cast read them.
     """
     n = len(texts)
-    plain = pc.fill_null(pc.match_substring_regex(texts, _PLAIN_TEXT), fill_value=False)
-    okay = np.asarray(plain.to_numpy(zero_copy_only=False), dtype=np.bool_)
+    plain = pc.match_substring_regex(texts, _PLAIN_TEXT)
+    okay = bools(plain)  # a null cell is not plain
     if not okay.any():
         return np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64), okay
-    kept = pc.if_else(plain, texts, "0")  # plain ASCII from here: byte lengths are lengths
-    percent = np.asarray(pc.ends_with(kept, "%").to_numpy(zero_copy_only=False), dtype=np.bool_)
+    zero = scalar("0")
+    every = bool(okay.all())
+    kept = texts if every else pc.if_else(bool_array(okay), texts, zero)  # plain ASCII now
+    percent = bools(pc.ends_with(kept, "%"))
     body = pc.replace_substring(kept, "%", "") if percent.any() else kept
-    length = np.asarray(pc.binary_length(body).to_numpy(zero_copy_only=False), dtype=np.int64)
-    point = np.asarray(pc.find_substring(body, ".").to_numpy(zero_copy_only=False), dtype=np.int64)
+    length = ints(pc.binary_length(body))
+    point = ints(pc.find_substring(body, "."))
     places = np.where(point >= 0, length - point - 1, 0)
-    signed = np.asarray(
-        pc.or_(pc.starts_with(body, "-"), pc.starts_with(body, "+")).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=np.bool_,
-    )
+    plus = bools(pc.starts_with(body, "+"))
+    signed = plus | bools(pc.starts_with(body, "-"))
     okay &= (length - signed - (point >= 0)) <= 18  # int64 holds 18 digits
+    okay &= places + 2 * percent <= 18  # and the denominator, 10 ** places (* 100 for %)
     whole = pc.replace_substring(body, ".", "") if (point >= 0).any() else body
-    unsigned = pc.ascii_ltrim(whole, characters="+")
-    digits = pc.if_else(pa.array(okay), unsigned, "0")
-    nums = np.asarray(pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    unsigned = pc.ascii_ltrim(whole, characters="+") if plus.any() else whole
+    digits = unsigned if every and okay.all() else pc.if_else(bool_array(okay), unsigned, zero)
+    nums = ints(pc.cast(digits, pa.int64()))
     places = places * okay
     dens = _TENS_INT[places] * (1 + 99 * (percent & okay))
     return nums, dens, okay
@@ -556,16 +609,12 @@ def _number_arrays(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
     nums: Ints
     dens: Ints
     if pa.types.is_integer(kind):
-        values = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False))
+        values = ints(array)
         if values.dtype == np.uint64 and n and int(values.max()) >= 2**62:
             return values.astype(object), _ONE, present
         return values.astype(np.int64), _ONE, present
     if pa.types.is_floating(kind):
-        floats = np.asarray(
-            array.cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False),
-            dtype=np.float64,
-        )
-        nums, dens, okay = _float_column(floats, present)
+        nums, dens, okay = _float_column(floats(array), present)
     else:
         nums, dens, okay = _decimal_pairs(array, present)
     rest = np.flatnonzero(present & ~okay)
@@ -716,11 +765,11 @@ def _read_flags(column: _Column) -> tuple[Ints, Ints]:
     return _take_flags(values, column.codes), _take_flags(okay, column.codes)
 
 
-def _take(values: list[int], codes: Ints, fill: int = 0) -> Ints:
+def _table_of(values: list[int], fill: int = 0) -> Ints:
+    """*values* then *fill* (which code -1 takes), as int64 unless one is too wide."""
     limit = 2**62
-    wide = any(abs(v) >= limit for v in values)
-    table = np.array([*values, fill], dtype=object if wide else np.int64)
-    return table[codes]  # code -1 takes the fill at the end
+    wide = bool(values) and (max(values) >= limit or min(values) <= -limit)
+    return np.array([*values, fill], dtype=object if wide else np.int64)
 
 
 def _take_flags(values: list[bool], codes: Ints) -> Ints:
@@ -829,20 +878,15 @@ class Chunk:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
         if not self.ranked:
             return self.table
+        rows = range(offset, offset + self.table.num_rows)
         if self.rank_mark:
-            shown = [
-                ranks[offset + r].shown if offset + r in ranks else None
-                for r in range(self.table.num_rows)
-            ]
-            return with_rank_column(self.table, pa.array(shown, type=pa.string()))
-        column = pa.array(
-            [
-                ranks[offset + r].position if offset + r in ranks else None
-                for r in range(self.table.num_rows)
-            ],
-            type=pa.int64(),
+            shown = [ranks[r].shown if r in ranks else None for r in rows]
+            return with_rank_column(self.table, string_array(shown))
+        present = np.fromiter((r in ranks for r in rows), dtype=np.bool_, count=len(rows))
+        positions = np.fromiter(
+            (ranks[r].position if r in ranks else 0 for r in rows), dtype=np.int64, count=len(rows)
         )
-        return with_rank_column(self.table, column)
+        return with_rank_column(self.table, int_array(positions, present))
 
 
 def with_rank_column(table: pa.Table, column: pa.Array) -> pa.Table:
@@ -1202,6 +1246,9 @@ def _operand(
         # (its empty cells are then not read: those rows go the long way).
         column = sources[0]
         if default is None or column.present().all():
+            coded = _coded(column)
+            if coded is not None:
+                return coded
             nums, dens, readable = _numbers(column)
             return ("num", nums, dens), readable
     num = np.zeros(n, dtype=np.int64)
@@ -1310,7 +1357,7 @@ class _UnitNames:
 
     def column(self) -> pa.Array:
         if self.array is None or self.array.null_count:
-            return pa.array([self[r] for r in range(self.n)], type=pa.string())
+            return string_array([self[r] for r in range(self.n)])
         return self.array
 
 
@@ -1496,12 +1543,9 @@ def _gap_columns(
     """
     flags = scored.tolist()
     if compiled.imputes:
-        columns["imputed"] = pa.array(
-            [
-                " ".join(g.imputed) or None if ok else None
-                for g, ok in zip(gaps, flags, strict=True)
-            ],
-            type=pa.string(),
+        imputed = [" ".join(g.imputed) or None for g in gaps]
+        columns["imputed"] = string_array(
+            [text if ok else None for text, ok in zip(imputed, flags, strict=True)]
         )
     ranking = compiled.scheme.ranking
     if ranking is not None and ranking.min_available is not None:
@@ -1509,7 +1553,7 @@ def _gap_columns(
         for gap, ok in zip(gaps, flags, strict=True):
             why = compiled.unranked(gap) if ok else None
             reasons.append(None if why is None else why.text("en"))
-        columns["unranked"] = pa.array(reasons, type=pa.string())
+        columns["unranked"] = string_array(reasons)
 
 
 def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
@@ -1525,12 +1569,15 @@ def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
         nulls = 0 if bitmap is None else int(n - valid.sum())
         data = pa.py_buffer(words)
         return pa.Array.from_buffers(kind, n, [bitmap, data], null_count=nulls)
-    wide = [int(v) if ok else None for v, ok in zip(ints.tolist(), valid.tolist(), strict=True)]
-    if any(v is not None and abs(v) >= 10**38 for v in wide):
-        kind = pa.decimal256(76, places)  # past decimal128: the writers widen every chunk
-    with localcontext(Context(prec=MAX_PREC)):
-        values = [None if v is None else Decimal(v).scaleb(-places) for v in wide]
-    return pa.array(values, type=kind)
+    wide = [int(v) if ok else 0 for v, ok in zip(ints.tolist(), valid.tolist(), strict=True)]
+    size = 16
+    if any(abs(v) >= 10**38 for v in wide):
+        kind, size = pa.decimal256(76, places), 32  # past decimal128: the writers widen
+    # Each value as Arrow keeps it: little-endian two's complement, 16 or 32 bytes.
+    data = pa.py_buffer(b"".join(v.to_bytes(size, "little", signed=True) for v in wide))
+    bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    nulls = 0 if bitmap is None else int(n - valid.sum())
+    return pa.Array.from_buffers(kind, n, [bitmap, data], null_count=nulls)
 
 
 def _exact_text(value: Fraction | None) -> str | None:
@@ -1556,6 +1603,8 @@ def _result_table(
     columns: dict[str, pa.Array] = {"unit": units.column()}
 
     def node_ints(index: int, places: int) -> tuple[Ints, Ints]:
+        if arrays is not None and not scalar:  # every row scored as arrays: read, not copied
+            return arrays.scores[index], scored
         values = np.zeros(n, dtype=np.int64) if arrays is None else arrays.scores[index].copy()
         valid = scored.copy()
         for row, outcome in scalar.items():
@@ -1577,7 +1626,7 @@ def _result_table(
             _score(compiled, arrays, scalar.get(r), r, index) if scored[r] else None
             for r in range(n)
         ]
-        return pa.array([_exact_text(v) for v in exact], type=pa.string()), exact
+        return string_array([_exact_text(v) for v in exact]), exact
 
     lost: dict[str, Fraction] = {}
     total_places = plan.total_places
@@ -1599,8 +1648,8 @@ def _result_table(
             if label not in labels:
                 labels.append(label)
             codes[row] = labels.index(label)
-    grade_codes = pa.array(codes, mask=~scored)
-    columns["grade"] = pa.DictionaryArray.from_arrays(grade_codes, pa.array(labels)).cast(
+    grade_codes = int_array(codes, scored, pa.int32())
+    columns["grade"] = pa.DictionaryArray.from_arrays(grade_codes, string_array(labels)).cast(
         pa.string()
     )
     counted = frozenset(plan.counted_leaves)
@@ -1615,7 +1664,7 @@ def _result_table(
             ints, valid = node_ints(index, node.places)
             columns[node.id] = _decimals(ints, node.places, valid)
             count = int(valid.sum())
-            kept = ints[valid]
+            kept = ints if count == n else ints[valid]
             summed = int(kept.sum()) if kept.dtype != object else sum(kept.tolist())
             lost_here = node.weight * count - Fraction(summed, 10**node.places)
             seen = count
@@ -1625,19 +1674,19 @@ def _result_table(
     if cohort is not None and declared is not None:
         values, keys, problems = cohort
         if declared.group_by is not None:
-            columns[declared.group_by] = pa.array(keys, type=pa.string())
+            columns[declared.group_by] = string_array(keys)
         for name in declared.values:  # noqa: PD011 - the rule file's cohort values
             texts = []
             for row, key in enumerate(keys):
                 taken = values.values(key) if row not in problems else None
                 found = next((v.value for v in taken or () if v.name == name), None)
                 texts.append(_exact_text(found))
-            columns[name] = pa.array(texts, type=pa.string())
+            columns[name] = string_array(texts)
     if gaps is not None:
         _gap_columns(compiled, gaps, scored, columns)
     errors: list[str | None] = [None] * n
     for row, outcome in scalar.items():
         if isinstance(outcome, FactsError):
             errors[row] = "; ".join(d.format("en") for d in outcome.diagnostics)
-    columns["errors"] = pa.array(errors, type=pa.string())
+    columns["errors"] = string_array(errors) if scored.sum() < n else pa.nulls(n, pa.string())
     return pa.table(columns), totals, scored, lost

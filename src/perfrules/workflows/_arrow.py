@@ -1,0 +1,167 @@
+"""Arrow arrays to numpy arrays and back, through their buffers.
+
+pyarrow imports pandas, when it is installed, the first time it is asked to convert Python
+values or numpy arrays (``pa.array``, ``pa.scalar``, a compute function given a Python
+value) or to make a numpy array of its own (``Array.to_numpy``, ``np.asarray(array)``):
+a fifth of a second or more, whether or not anything uses pandas. A batch never does, so
+the batch's path reads and makes arrays from their buffers instead, which is also the
+fastest way there is. The values are the same as pyarrow's conversions give.
+
+Needs the ``frame`` extra (numpy, pyarrow); imported only when used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = [
+    "bool_array",
+    "bools",
+    "floats",
+    "int_array",
+    "ints",
+    "scalar",
+    "string_array",
+    "valid",
+]
+
+Ints = np.ndarray[Any, Any]
+
+#: numpy's type of each Arrow integer type.
+_INTEGERS: Final = {
+    pa.int8(): np.int8,
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+}
+
+
+def _bits(buffer: pa.Buffer, offset: int, n: int) -> Ints:
+    """*n* bits of a bitmap from bit *offset* (Arrow's order: the least bit first)."""
+    first = offset // 8
+    data = np.frombuffer(buffer, dtype=np.uint8, count=(offset + n + 7) // 8 - first, offset=first)
+    start = offset - 8 * first
+    flags: Ints = np.unpackbits(data, bitorder="little")[start : start + n].view(np.bool_)
+    return flags
+
+
+def _one(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(array, pa.ChunkedArray):
+        return array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    return array
+
+
+def valid(array: pa.Array | pa.ChunkedArray) -> Ints:
+    """The rows of *array* that are not null."""
+    array = _one(array)
+    n = len(array)
+    if array.null_count == 0:
+        return np.ones(n, dtype=np.bool_)
+    if pa.types.is_null(array.type):
+        return np.zeros(n, dtype=np.bool_)
+    bitmap = array.buffers()[0]
+    assert bitmap is not None  # noqa: S101 - an array with nulls has its bitmap
+    return _bits(bitmap, array.offset, n)
+
+
+def bools(array: pa.Array | pa.ChunkedArray) -> Ints:
+    """A boolean array's values, False where null."""
+    array = _one(array)
+    n = len(array)
+    data = array.buffers()[1]
+    if data is None or not n:
+        return np.zeros(n, dtype=np.bool_)
+    flags = _bits(data, array.offset, n)
+    return flags & valid(array) if array.null_count else flags.copy()
+
+
+def ints(array: pa.Array | pa.ChunkedArray, fill: int = 0) -> Ints:
+    """An integer array's values as int64 (uint64 as it is), *fill* where null."""
+    array = _one(array)
+    n = len(array)
+    kind = _INTEGERS[array.type]
+    data = array.buffers()[1]
+    if data is None or not n:
+        return np.zeros(n, dtype=np.int64)
+    width = np.dtype(kind).itemsize
+    values = np.frombuffer(data, dtype=kind, count=n, offset=array.offset * width)
+    wide = values.astype(np.uint64 if kind == np.uint64 else np.int64)
+    if array.null_count:
+        wide[~valid(array)] = fill
+    return wide
+
+
+def floats(array: pa.Array | pa.ChunkedArray) -> Ints:
+    """A floating-point array's values as float64, 0.0 where null."""
+    array = _one(array)
+    n = len(array)
+    if array.type != pa.float64():
+        array = array.cast(pa.float64())
+    data = array.buffers()[1]
+    if data is None or not n:
+        return np.zeros(n, dtype=np.float64)
+    values = np.frombuffer(data, dtype=np.float64, count=n, offset=array.offset * 8).copy()
+    if array.null_count:
+        values[~valid(array)] = 0.0
+    return values
+
+
+def _bitmap(flags: Ints | None) -> tuple[pa.Buffer | None, int]:
+    if flags is None or flags.all():
+        return None, 0
+    return pa.py_buffer(np.packbits(flags, bitorder="little")), int(len(flags) - flags.sum())
+
+
+def int_array(
+    values: Ints, present: Ints | None = None, kind: pa.DataType | None = None
+) -> pa.Array:
+    """An Arrow integer array of *values* (int64 unless *kind*), null where not *present*."""
+    kind = kind or pa.int64()
+    data = np.ascontiguousarray(values, dtype=_INTEGERS[kind])
+    bitmap, nulls = _bitmap(present)
+    return pa.Array.from_buffers(kind, len(data), [bitmap, pa.py_buffer(data)], null_count=nulls)
+
+
+def bool_array(flags: Ints, present: Ints | None = None) -> pa.Array:
+    """An Arrow boolean array of *flags*, null where not *present*."""
+    data = pa.py_buffer(np.packbits(np.asarray(flags, dtype=np.bool_), bitorder="little"))
+    bitmap, nulls = _bitmap(present)
+    return pa.Array.from_buffers(pa.bool_(), len(flags), [bitmap, data], null_count=nulls)
+
+
+def string_array(values: Sequence[str | None]) -> pa.Array:
+    """An Arrow string array of *values* (``None`` is null)."""
+    values = list(values)
+    n = len(values)
+    missing = values.count(None)
+    if missing == n:
+        return pa.nulls(n, pa.string())
+    encoded = [b"" if v is None else v.encode() for v in values]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    data = b"".join(encoded)
+    kind = pa.string() if len(data) < 2**31 else pa.large_string()
+    width = np.int32 if kind == pa.string() else np.int64
+    present = np.array([v is not None for v in values], dtype=np.bool_) if missing else None
+    bitmap, nulls = _bitmap(present)
+    buffers = [bitmap, pa.py_buffer(offsets.astype(width)), pa.py_buffer(data)]
+    return pa.Array.from_buffers(kind, n, buffers, null_count=nulls)
+
+
+def scalar(value: str | bool | int) -> pa.Scalar:
+    """An Arrow scalar (string, boolean or int64) to give a compute function."""
+    if isinstance(value, str):
+        found: pa.Scalar = string_array([value])[0]
+    elif isinstance(value, bool):
+        found = bool_array(np.array([value]))[0]
+    else:
+        found = int_array(np.array([value], dtype=np.int64))[0]
+    return found
