@@ -680,8 +680,9 @@ def check(
     default=None,
     cls=_LaterHelp,
     help_of=lambda: (
-        f"Write to a file; many units' results go to {_result_endings()}. "
-        "写入文件；批量结果写入 .csv、.jsonl 或 .xlsx。"
+        f"Write to a file; many units' results go to {_result_endings()}, "
+        "a league table to .html or .pdf. "
+        f"写入文件；批量结果写入 {_result_endings()}，排名表写入 .html 或 .pdf。"
     ),
 )
 @_UNIT_OPTION
@@ -831,7 +832,10 @@ def _score_batch(
     errors: Path | None = None,
 ) -> None:
     if out is None:
-        raise click.UsageError(f"scoring many units needs --out FILE ({_result_endings()})")
+        raise click.UsageError(
+            f"scoring many units needs --out FILE ({_result_endings()}; a league table: "
+            ".html, .pdf)"
+        )
     target = Path(out)
     if out == STDOUT and output_format == "json":
         raise click.UsageError("--out - writes the results (CSV) to stdout: drop --format json")
