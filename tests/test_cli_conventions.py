@@ -252,3 +252,14 @@ def test_a_terminated_run_leaves_no_temporary_file_and_the_target_as_it_was(tmp_
     assert run.wait(timeout=60) == 128 + signal.SIGTERM
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "units.csv"]
     assert target.read_text(encoding="utf-8") == "the old results\n"
+
+
+def test_many_units_on_standard_input_are_refused_with_what_to_do(tmp_path):
+    """A batch is read from a path (its passes read it again): stdin holds one unit."""
+    rows = "unit,shared.economy\nA,1\n"
+    result = CliRunner().invoke(
+        cli, ["score", SCHEME, "-", "--out", str(tmp_path / "x.csv")], input=rows
+    )
+    assert result.exit_code == 2, result.output
+    assert "standard input gives one unit's facts" in result.output
+    assert not (tmp_path / "x.csv").exists()

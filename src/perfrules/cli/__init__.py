@@ -774,6 +774,11 @@ def score(
         if not _SETTINGS.quiet:
             click.echo(out, err=True)
         return
+    if facts == _STDIN and out is not None:
+        raise click.UsageError(
+            "standard input gives one unit's facts (TOML or JSON); give many units (a CSV, "
+            "XLSX or Parquet file, a folder) by their path"
+        )
     if out is not None or many:
         style = CsvStyle(bom=csv_bom, eol=CSV_EOLS[csv_eol])
         errors = None if errors_out is None else Path(errors_out)
