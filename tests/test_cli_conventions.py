@@ -263,3 +263,34 @@ def test_many_units_on_standard_input_are_refused_with_what_to_do(tmp_path):
     assert result.exit_code == 2, result.output
     assert "standard input gives one unit's facts" in result.output
     assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("out", "said"),
+    [
+        ("{tmp}/" + "a" * 300 + "/x.csv", "File name too long"),
+        ("{scheme}/x.csv", "is not a folder"),
+    ],
+)
+def test_an_out_file_in_a_folder_that_cannot_be_one_is_a_usage_error(tmp_path, out, said):
+    """A name past the system's limit, or a file where the folder should be: exit 2."""
+    target = out.format(tmp=tmp_path, scheme=SCHEME)
+    result = CliRunner().invoke(cli, ["score", SCHEME, FACTS, "--out", target])
+    assert result.exit_code == 2, result.output
+    assert said in result.output
+
+
+@pytest.mark.parametrize("command", ["score", "explain", "diff", "sensitivity"])
+def test_a_rule_file_name_past_the_systems_limit_is_a_located_error(tmp_path, command):
+    """Not an internal error (exit 3): the file cannot be read, and the message says why."""
+    name = str(tmp_path / ("a" * 300 + ".toml"))
+    args = {
+        "score": [name, FACTS],
+        "explain": [name, FACTS],
+        "diff": [name, SCHEME],
+        "sensitivity": [name, FACTS, "--vary", "5"],
+    }[command]
+    result = CliRunner().invoke(cli, [command, *args])
+    assert result.exit_code == 2, result.output
+    assert "PR105" in result.output
+    assert "File name too long" in result.output

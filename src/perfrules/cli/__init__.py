@@ -531,15 +531,22 @@ class _OutPath(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """The path, or a usage error naming the missing folder."""
         path = super().convert(value, param, ctx)
-        if str(path) != "-":
-            folder = Path(os.fsdecode(path)).parent
-            if not folder.is_dir():
-                self.fail(
-                    f"the folder {str(folder)!r} does not exist (create it first); "
-                    f"文件夹 {str(folder)!r} 不存在（请先创建）",
-                    param,
-                    ctx,
-                )
+        if str(path) == "-":
+            return path
+        folder = Path(os.fsdecode(path)).parent
+        shown = str(folder) if len(str(folder)) <= 200 else str(folder)[:200] + "…"
+        try:
+            found = folder.is_dir()
+        except (OSError, ValueError) as exc:  # a name too long, a byte the system refuses
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.fail(f"cannot use the folder {shown!r}: {reason}", param, ctx)
+        if not found:
+            self.fail(
+                f"the folder {shown!r} does not exist or is not a folder (create it first); "
+                f"文件夹 {shown!r} 不存在或不是文件夹（请先创建）",
+                param,
+                ctx,
+            )
         return path
 
 

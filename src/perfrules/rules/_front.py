@@ -58,6 +58,18 @@ class RuleFile:
     pack_folder: Path | None = None
 
 
+def _exists(path: Path) -> bool:
+    """Whether *path* exists.
+
+    ``False`` for a name the system refuses (too long): reading it then reports why
+    (``PR105``) instead of a crash.
+    """
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def find_rule_file(spec: str | Path) -> RuleFile:
     """The rule file *spec* names: a path (a file, or a pack folder), else an installed pack id.
 
@@ -68,7 +80,7 @@ def find_rule_file(spec: str | Path) -> RuleFile:
     path = Path(spec)
     pack_id = text.rstrip("/")
     named_pack = installed_pack(pack_id) if is_pack_id(pack_id) else None
-    if path.exists():
+    if _exists(path):
         scheme = pack_scheme(path) if path.is_dir() else None
         target = scheme or path
         shadowed = pack_id if named_pack is not None else None
@@ -224,7 +236,7 @@ def check_rule_file(
     sections, source, diagnostics = read_scheme(
         found.path, root=root, files=files, name=found.name
     )
-    if found.pack_id is None and is_pack_id(found.name) and not found.path.exists():
+    if found.pack_id is None and is_pack_id(found.name) and not _exists(found.path):
         # Neither a file nor an installed pack: say that packs were looked for too.
         diagnostics = [
             replace(d, hint="no_such_pack") if d.code == "PR105" and d.file == found.name else d
