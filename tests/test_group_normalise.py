@@ -279,7 +279,10 @@ def test_no_spread_fails_the_units_and_says_why(tmp_path: Path):
     results = scheme.evaluate_cohort(units(same))
     assert [r.diagnostics[0].code for r in results] == ["PR428", "PR428"]
     message = results[0].diagnostics[0].message("en")
-    assert "'econ' cannot be normalised by minmax: every unit gives 45" in message
+    assert (
+        "'econ' cannot be normalised by minmax among the units scored together: every unit gives 45"
+        in message
+    )
     table = score_table(scheme, frame(same))
     assert all("PR428" in e and "every unit gives 45" in e for e in table["errors"])
     # each at its unit's row, though no one fact is to blame
@@ -290,8 +293,9 @@ def test_no_spread_fails_the_units_and_says_why(tmp_path: Path):
         units(nothing)
     )
     assert [r.diagnostics[0].code for r in failed] == ["PR428", "PR428"]
-    assert "'soc' cannot be normalised by distance_to_best: the best value is 0" in (
-        failed[0].diagnostics[0].message("en")
+    assert (
+        "'soc' cannot be normalised by distance_to_best among the units scored together: the best value is 0"
+        in (failed[0].diagnostics[0].message("en"))
     )
     # goalposts need no spread
     fixed = compiled(econ='{ method = "minmax", goalposts = [0, 60] }')

@@ -224,6 +224,23 @@ def test_no_spread_is_a_stated_problem():
     assert "minmax" in message
 
 
+def test_no_spread_says_where():
+    """Units in no cohorts are all scored together: the message says so, names no cohort."""
+    compiled = perfrules.compile_scheme(scheme_of('{ method = "minmax" }'))
+    (failed, _) = compiled.evaluate_cohort([{"unit": "a", "shared": {"x": 7}}] * 2)
+    assert "among the units scored together" in failed.diagnostics[0].message("en")
+    assert failed.diagnostics[0].message("zh").startswith("一同评分的对象中“x”")
+    assert "群体“”" not in failed.diagnostics[0].message("zh")
+    text = HEAD + '[cohort]\ngroup_by = "lot"\n\n[inputs.x]\nnormalise = { method = "minmax" }\n'
+    text += '\n[indicators.i]\nweight = 1000\nformula = "x"\n'
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="idx.toml"))
+    units = [{"unit": k, "shared": {"x": 7, "lot": "east"}} for k in "ab"]
+    (failed, _) = compiled.evaluate_cohort(units)
+    assert "by minmax in cohort 'east':" in failed.diagnostics[0].message("en")
+    assert failed.diagnostics[0].message("zh").startswith("群体“east”中“x”")
+    assert failed.diagnostics[0].params["cohort"] == "east"
+
+
 def test_an_unreadable_value_is_left_out_and_fails():
     # "abc" cannot be read: left out of min and max (10, 30), and that unit fails
     assert scores('{ method = "minmax" }', ["10", "abc", "30", "20"]) == [

@@ -380,8 +380,8 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     ),
     "PR415": (
         "error",
-        "cohort value '{name}' has no unit to be taken over in cohort '{cohort}'",
-        "群体“{cohort}”中没有可用于计算群体值“{name}”的对象",
+        "cohort value '{name}' has no unit to be taken over {among}",
+        "{among_zh}没有可用于计算群体值“{name}”的对象",
     ),
     "PR416": (
         "error",
@@ -440,8 +440,8 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     ),
     "PR428": (
         "error",
-        "cohort '{cohort}': '{name}' cannot be normalised by {method}: {detail}",
-        "群体“{cohort}”：“{name}”无法按 {method} 标准化：{detail_zh}",
+        "'{name}' cannot be normalised by {method} {among}: {detail}",
+        "{among_zh}“{name}”无法按 {method} 标准化：{detail_zh}",
     ),
     "PR429": (
         "error",
@@ -824,6 +824,25 @@ UI: Final[dict[str, tuple[str, str]]] = {
 }
 
 _ZH_DIGITS = "零一二三四五六七八九十"
+
+
+def among(cohort: str | None) -> dict[str, str]:
+    """The parameters that say where a cohort's problem is: its cohort, or every unit.
+
+    A scheme whose units are not put in cohorts scores them all together: its messages say
+    so rather than name a cohort with no name.
+    """
+    if cohort:
+        return {
+            "cohort": cohort,
+            "among": f"in cohort '{cohort}'",
+            "among_zh": f"群体“{cohort}”中",
+        }
+    return {
+        "cohort": "",
+        "among": "among the units scored together",
+        "among_zh": "一同评分的对象中",
+    }
 
 
 def severity_of(code: str) -> Literal["error", "warning"]:

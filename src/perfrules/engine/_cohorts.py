@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
+from perfrules._messages import among
 from perfrules._numbers import normalise_text
 from perfrules.engine._cohort import (
     PER_UNIT,
@@ -297,13 +298,13 @@ class Cohorts:
         if values is None:
             values = ()
             for name in sorted(names):
-                unit.problem("PR415", (), {"name": name, "cohort": key or ""})
+                unit.problem("PR415", (), {"name": name, **among(key)})
         values = tuple(self._own(value, key, shared, cohort, unit) for value in values)
         if not unit.diagnostics:
             self._spreads(values, key, unit)
         for value in values if not unit.diagnostics else ():
             if value.value is None and value.name in self._cohort_reads:
-                unit.problem("PR415", (), {"name": value.name, "cohort": key or ""})
+                unit.problem("PR415", (), {"name": value.name, **among(key)})
         if unit.diagnostics:
             raise FactsError(unit.diagnostics)
         bound = dict(shared)
@@ -355,7 +356,7 @@ class Cohorts:
                     {
                         "name": name,
                         "method": rule.method,
-                        "cohort": key or "",
+                        **among(key),
                         "detail": problem[0],
                         "detail_zh": problem[1],
                     },
