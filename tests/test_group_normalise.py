@@ -400,6 +400,13 @@ def test_the_rows_name_follows_the_groups_language():
     scheme = perfrules.compile_scheme(perfrules.loads_scheme(chinese, name="zh.toml"))
     assert scheme.scheme.indicators["econ__normalised"].name == "经济发展（标准化）"
     assert scheme.scheme.indicators["soc__normalised"].name == "Social (normalised)"
+    # the cohort values it takes are labelled in that language too
+    values = scheme.scheme.cohort.values  # noqa: PD011
+    assert values["econ__min"].label == "econ 按 minmax 标准化，最小值"
+    assert values["econ__max"].label == "econ 按 minmax 标准化，最大值"
+    english = perfrules.compile_scheme(perfrules.loads_scheme(text(), name="en.toml"))
+    labels = {n: v.label for n, v in english.scheme.cohort.values.items()}  # noqa: PD011
+    assert labels["econ__min"] == "normalise econ: minmax, lowest"
 
 
 def test_diff_reads_the_schemes_as_written(tmp_path: Path):

@@ -25,6 +25,7 @@ import perfrules
 from perfrules.errors import FactsError, RuleFileError
 from perfrules.reports.html import render_html
 from perfrules.reports.text import make_console, render_explain
+from perfrules.rules import normalised_values
 from perfrules.workflows._diff import diff_schemes
 from perfrules.workflows._invariants import cohort_violations
 
@@ -138,6 +139,20 @@ def test_zscore_reverse_and_its_explanation():
     assert inputs == {"x": "shared", "x__mean": "cohort", "x__variance": "cohort"}
     assert {"key": "normalise", "at": "idx.toml:11"} in leaf["sources"]
     assert [v["name"] for v in document["cohort"]["values"]] == ["x__mean", "x__variance"]
+
+    # a scheme titled in Chinese labels them in Chinese
+    def chinese(normalise: str, places: str = "") -> dict[str, str]:
+        text = HEAD.replace('title = "Index"', 'title = "城市宜居指数"')
+        text += f"\n[inputs.x]\nnormalise = {normalise}\n\n"
+        text += f'[indicators.i]\nweight = 1000\nformula = "x"\n{places}'
+        compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="zh.toml"))
+        return {n: v.label for n, v in normalised_values(compiled.scheme).items()}
+
+    labels = chinese('{ method = "zscore" }', places="places = 2")
+    assert labels["x__mean"] == "x 按 zscore 标准化，均值"
+    assert labels["x__variance"] == "x 按 zscore 标准化，方差"
+    labels = chinese('{ method = "minmax", cap = [0.05, 0.95] }')
+    assert labels["x__cap_high"] == "x 按 minmax 标准化，截尾于 P0.95"
 
 
 def test_rank_shares_the_average_rank_of_ties():

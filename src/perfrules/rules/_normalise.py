@@ -68,26 +68,58 @@ def _value(stat: str, of: str, label: str, **more: object) -> CohortValue:
     return CohortValue(stat=stat, of=of, label=label, **more)  # type: ignore[arg-type]
 
 
+def _labels(written_in: str) -> Mapping[str, str]:
+    """The generated values' label parts, in the language *written_in* is written in.
+
+    A text with Chinese (or other wide) characters gets the Chinese parts, any other the
+    English ones: the scheme's title for an input's values, the group's name for a group's.
+    """
+    wide = any(unicodedata.east_asian_width(c) in ("W", "F") for c in written_in)
+    return _ZH if wide else _EN
+
+
+_EN: Final = {
+    "why": "normalise {name}: {method}",
+    "cap": ", cap at P{share}",
+    "min": ", lowest",
+    "max": ", highest",
+    "best": ", best",
+    "mean": ", mean",
+    "variance": ", variance",
+    "row": "{group} (normalised)",
+}
+_ZH: Final = {
+    "why": "{name} 按 {method} 标准化",
+    "cap": "，截尾于 P{share}",
+    "min": "，最小值",
+    "max": "，最大值",
+    "best": "，最优值",
+    "mean": "，均值",
+    "variance": "，方差",
+    "row": "{group}（标准化）",
+}
+
+
 def normalised_values(scheme: Scheme) -> dict[str, CohortValue]:
     """The cohort values the declared normalisations take, by generated name."""
     out: dict[str, CohortValue] = {}
+    words = _labels(scheme.scheme.title)
     for name, rule in _normalised(scheme):
         method, cap = rule.method, rule.cap
-        why = f"normalise {name}: {method}"
+        why = words["why"].format(name=name, method=method)
         if cap is not None and len(cap) == 2:
             for end, share in (("cap_low", cap[0]), ("cap_high", cap[1])):
-                out[f"{name}{_SEP}{end}"] = _value(
-                    "percentile", name, f"{why}, cap at P{_num(share)}", percentile=share
-                )
+                label = why + words["cap"].format(share=_num(share))
+                out[f"{name}{_SEP}{end}"] = _value("percentile", name, label, percentile=share)
         if method == "minmax" and rule.goalposts is None and cap is None:
-            out[f"{name}{_SEP}min"] = _value("min", name, f"{why}, lowest")
-            out[f"{name}{_SEP}max"] = _value("max", name, f"{why}, highest")
+            out[f"{name}{_SEP}min"] = _value("min", name, why + words["min"])
+            out[f"{name}{_SEP}max"] = _value("max", name, why + words["max"])
         elif method == "zscore":
-            out[f"{name}{_SEP}mean"] = _value("mean", name, f"{why}, mean")
-            out[f"{name}{_SEP}variance"] = _value("variance", name, f"{why}, variance")
+            out[f"{name}{_SEP}mean"] = _value("mean", name, why + words["mean"])
+            out[f"{name}{_SEP}variance"] = _value("variance", name, why + words["variance"])
         elif method == "distance_to_best" and cap is None:
             end = "min" if rule.direction == "reverse" else "max"
-            out[f"{name}{_SEP}{end}"] = _value(end, name, f"{why}, best")
+            out[f"{name}{_SEP}{end}"] = _value(end, name, why + words["best"])
         elif method in ("rank", "percentile"):
             stat = "rank" if method == "rank" else "percentrank"
             order = "desc" if rule.direction == "reverse" else "asc"
@@ -415,7 +447,10 @@ def _check_groups(scheme: Scheme, taken: Mapping[str, str]) -> Iterator[Diagnost
             )
         if _expanded(scheme, group_id):
             continue
-        for name in (normalised_row(group_id), *_group_values(group_id, rule)):
+        for name in (
+            normalised_row(group_id),
+            *_group_values(group_id, rule, group.name or group_id),
+        ):
             first = nodes.get(name)
             if first is None and name in scheme.indicators:
                 first = f"indicators.{name}"
@@ -449,32 +484,33 @@ def _expanded(scheme: Scheme, group_id: str) -> bool:
     return row is not None and not scheme.groups[group_id].counted
 
 
-def _group_values(group_id: str, rule: Normalise) -> dict[str, CohortValue]:
-    """The cohort values over a group's score that its normalisation takes."""
-    why = f"normalise {group_id}: {rule.method}"
+def _group_values(group_id: str, rule: Normalise, name: str) -> dict[str, CohortValue]:
+    """The cohort values over a group's score that its normalisation takes.
+
+    *name* is the group's name: the labels are written in its language.
+    """
+    words = _labels(name)
+    why = words["why"].format(name=group_id, method=rule.method)
     out: dict[str, CohortValue] = {}
     cap = rule.cap
     if cap is not None and len(cap) == 2:
         for end, share in (("cap_low", cap[0]), ("cap_high", cap[1])):
-            out[f"{group_id}{_SEP}{end}"] = _value(
-                "percentile", group_id, f"{why}, cap at P{_num(share)}", percentile=share
-            )
+            label = why + words["cap"].format(share=_num(share))
+            out[f"{group_id}{_SEP}{end}"] = _value("percentile", group_id, label, percentile=share)
     if rule.method == "minmax" and rule.goalposts is None and cap is None:
-        out[f"{group_id}{_SEP}min"] = _value("min", group_id, f"{why}, lowest")
-        out[f"{group_id}{_SEP}max"] = _value("max", group_id, f"{why}, highest")
+        out[f"{group_id}{_SEP}min"] = _value("min", group_id, why + words["min"])
+        out[f"{group_id}{_SEP}max"] = _value("max", group_id, why + words["max"])
     elif rule.method == "distance_to_best" and cap is None:
-        out[f"{group_id}{_SEP}max"] = _value("max", group_id, f"{why}, best")
+        out[f"{group_id}{_SEP}max"] = _value("max", group_id, why + words["best"])
     return out
 
 
 def _row_name(group: str) -> str:
     """The name of a normalised group's row when the rule file gives none.
 
-    In the language the group's name is written in: a name with Chinese (or other wide)
-    characters gets ``（标准化）``, any other `` (normalised)``.
+    In the language the group's name is written in: ``经济（标准化）``, ``Economy (normalised)``.
     """
-    wide = any(unicodedata.east_asian_width(c) in ("W", "F") for c in group)
-    return f"{group}（标准化）" if wide else f"{group} (normalised)"
+    return _labels(group)["row"].format(group=group)
 
 
 def expand_groups(scheme: Scheme) -> tuple[Scheme, dict[str, str]]:
@@ -503,7 +539,7 @@ def expand_groups(scheme: Scheme) -> tuple[Scheme, dict[str, str]]:
         ):
             continue
         row = normalised_row(group_id)
-        made = _group_values(group_id, rule)
+        made = _group_values(group_id, rule, group.name or group_id)
         if row in rows or row in groups or any(n in values for n in made):
             continue  # reported as a clash (PR104)
         share = _formula(group_id, rule)
