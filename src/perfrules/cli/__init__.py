@@ -1353,22 +1353,38 @@ def schema(kind: str, output: str | None) -> None:
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing file. 覆盖已有文件。")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default=None, help="Headings. 表头语言。")
+@click.option(
+    "--layout",
+    type=click.Choice(["form", "units"]),
+    default=None,
+    help="form: one unit's sheet, a row per indicator; units: a CSV with a row per unit "
+    "(default for a .csv of a scheme whose units are scored together). "
+    "form：单个对象的填报表；units：每个对象一行的 CSV（共同评分的方案默认如此）。",
+)
 @_guard
-def template(scheme: str, out: str, force: bool, lang: Lang | None) -> None:
+def template(scheme: str, out: str, force: bool, lang: Lang | None, layout: str | None) -> None:
     """Write a blank facts sheet: one row per indicator, for departments to fill in.
 
-    生成空白填报表：每个指标一行，供各单位填写。
+    A scheme whose units are scored together (a cohort, a ranking) gets, as a CSV, a sheet
+    with a row per unit and a column per fact, the batch's input.
+
+    生成空白填报表：每个指标一行，供各单位填写；共同评分的方案生成每个对象一行的 CSV。
     """
     language = lang or _SETTINGS.lang or default_lang()
     compiled = _load_compiled(scheme, language)
     target = Path(out)
     if target.suffix.lower() not in (".xlsx", ".csv"):
         raise click.BadParameter("the file must end in .xlsx or .csv", param_hint="--out")
+    if layout == "units" and target.suffix.lower() != ".csv":
+        raise click.BadParameter(
+            "a units sheet (a row per unit) is a .csv file; a workbook holds one unit's form",
+            param_hint="--out",
+        )
     if target.exists() and not force:
         click.echo(f"{target} exists; use --force to overwrite it", err=True)
         raise _Exit(EXIT_USAGE)
     try:
-        write_template(compiled, target, language)
+        write_template(compiled, target, language, layout)
     except ImportError:
         click.echo("writing .xlsx needs: pip install 'perfrules[xlsx]'", err=True)
         raise _Exit(EXIT_USAGE) from None

@@ -15,22 +15,31 @@ from perfrules.facts import INFO_COLUMNS, LABELS, REASON, column_key
 from perfrules.reports import csv_text, level_headings, sheet_value, text_cells
 from perfrules.workflows._files import write_atomic
 
-__all__ = ["template_rows", "write_template"]
+__all__ = ["template_rows", "units_header", "write_template"]
+
+
+def _facts_read(compiled: CompiledScheme) -> list[tuple[str, list[str]]]:
+    """Each indicator's id and the facts it reads that a unit gives, in the scheme's order.
+
+    Not its parameters, and not what is taken over the units (cohort values) or scored (a
+    score a formula reads): those are not facts.
+    """
+    made = compiled.plan.cohort_names | compiled.plan.stages.own
+    out: list[tuple[str, list[str]]] = []
+    for index in compiled.plan.leaves:
+        node = compiled.plan.nodes[index]
+        leaf = node.leaf
+        assert leaf is not None  # noqa: S101
+        names = [n for n in leaf.needs if n not in leaf.params and n not in made]
+        out.append((node.id, list(dict.fromkeys(names))))
+    return out
 
 
 def template_rows(
     compiled: CompiledScheme, lang: Lang = "zh"
 ) -> tuple[list[str], list[list[Any]]]:
     """The header and one row per indicator of a blank facts sheet for *compiled*."""
-    inputs: list[str] = []
-    # Taken over the units (cohort values) or scored (a score a formula reads): not facts.
-    made = compiled.plan.cohort_names | compiled.plan.stages.own
-    for index in compiled.plan.leaves:
-        leaf = compiled.plan.nodes[index].leaf
-        assert leaf is not None  # noqa: S101
-        for name in leaf.needs:
-            if name not in leaf.params and name not in made and name not in inputs:
-                inputs.append(name)
+    inputs = list(dict.fromkeys(n for _, names in _facts_read(compiled) for n in names))
     declared = compiled.scheme.inputs
 
     def head(key: str) -> str:
@@ -58,10 +67,48 @@ def template_rows(
     return header, rows
 
 
-def write_template(compiled: CompiledScheme, path: Path, lang: Lang = "zh") -> None:
-    """Write a blank facts sheet (CSV or XLSX by *path*'s suffix), atomically."""
+def units_header(compiled: CompiledScheme) -> list[str]:
+    """The header of a units sheet: ``unit``, then a column for each fact a unit gives.
+
+    The columns the batch reads (``perfrules score SCHEME units.csv``): ``shared.NAME`` for
+    a fact the units are compared on (what the cohort values, the cohort split, the
+    ranking keys and the imputations read) and one a grade override reads: a unit gives
+    those once; ``ID.NAME`` for every other fact, each indicator's own (``actual`` read by
+    every row is each row's own).
+    """
+    plan = compiled.plan
+    read = _facts_read(compiled)
+    across = plan.cohort_reads | plan.override_inputs
+    group = compiled.scheme.cohort.group_by if compiled.scheme.cohort is not None else None
+    shared = [group] if group is not None else []
+    shared += [n for _, names in read for n in names if n in across]
+    shared += sorted(across - {*shared, *plan.cohort_names})
+    own = [f"{ident}.{n}" for ident, names in read for n in names if n not in shared]
+    return ["unit", *(f"shared.{n}" for n in dict.fromkeys(shared)), *own]
+
+
+def write_template(
+    compiled: CompiledScheme, path: Path, lang: Lang = "zh", layout: str | None = None
+) -> None:
+    """Write a blank facts sheet (CSV or XLSX by *path*'s suffix), atomically.
+
+    *layout* ``"form"`` is one unit's form, a row per indicator; ``"units"`` a CSV with a
+    row per unit (:func:`units_header`), the batch's input. By default a CSV of a scheme
+    whose units are scored together is the units sheet, anything else the form.
+    """
+    csv_out = path.suffix.lower() == ".csv"
+    if layout is None:
+        layout = "units" if csv_out and compiled.plan.has_cohort else "form"
+    if layout == "units":
+        if not csv_out:
+            msg = "a units sheet (a row per unit) is a .csv file"
+            raise ValueError(msg)
+        text = io.StringIO()
+        csv.writer(text).writerow(units_header(compiled))
+        write_atomic(path, "\ufeff" + text.getvalue())
+        return
     header, rows = template_rows(compiled, lang)
-    if path.suffix.lower() == ".csv":
+    if csv_out:
         text = io.StringIO()
         writer = csv.writer(text)
         writer.writerow([csv_text(str(h)) for h in header])
