@@ -19,6 +19,7 @@ score as arrays (levels, powers, unrounded rows, grade overrides) says so in
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -277,6 +278,14 @@ class _Vector:
         ):
             values = [_widened(v) for v in values]
         an, ad, bn, bd = values
+        if isinstance(ad, int) and isinstance(bd, int) and ad != bd:
+            # Two denominators alike on every row (a column of six places and a constant):
+            # both over their least common multiple, so the result keeps one denominator.
+            common = ad * bd // math.gcd(ad, bd)
+            left, right = a.bn * (common // ad), b.bn * (common // bd)
+            if max(left, right, common) < _SAFE:
+                an, bn = _times(an, common // ad, left), _times(bn, common // bd, right)
+                return Num(np.where(flags, an, bn), common, max(left, right), common)
         if isinstance(ad, int) and isinstance(bd, int) and ad == bd:
             den: Value = ad
         else:
@@ -429,9 +438,20 @@ def _reduced(value: Num) -> Num:
     return Num(num, den, _measure(num), _measure(den))
 
 
-def _to_whole(num: Ints, den: Ints | int, mode: str) -> Ints:
-    """``num / den`` (both >= 0) rounded to a whole number, elementwise."""
-    magnitude = ROUNDING[mode].magnitude
+def _to_whole(num: Ints, den: Ints | int, mode: str, bound: int | None = None) -> Ints:
+    """``num / den`` (both >= 0) rounded to a whole number, elementwise.
+
+    One denominator for every row (an ``int``) rounds with one floor division
+    (``RoundingMode.over``) where ``2 * num + den`` fits int64 (*bound* on ``num``, or
+    measured); the others with ``divmod``.
+    """
+    rounding = ROUNDING[mode]
+    if isinstance(den, int) and num.dtype != object:
+        if bound is None:
+            bound = _bound(num)
+        if 2 * bound + den < 2**63:
+            return np.asarray(rounding.over(num, den))  # type: ignore[arg-type]
+    magnitude = rounding.magnitude
     if num.dtype == object or (isinstance(den, np.ndarray) and den.dtype == object):
         # numpy has no divmod for Python integers: the same function, one element at a time
         return np.asarray(np.frompyfunc(magnitude, 2, 1)(num, den), dtype=object)
@@ -459,6 +479,25 @@ def _decoded(operand: Operand) -> Operand:
     return ("num", inner[1][codes], den if np.ndim(den) == 0 else den[codes])
 
 
+def _inside(value: Num, weight: Num) -> bool:
+    """Every row's *value* lies in [0, weight]: the least and greatest numerators say so.
+
+    For a value over one denominator (``int``) as int64; otherwise, or when some row is
+    outside, ``False`` (the rows are then looked at one by one).
+    """
+    num, den = value.n, value.d
+    high, under = weight.n, weight.d
+    if not (isinstance(den, int) and den > 0 and isinstance(num, np.ndarray)):
+        return False
+    if not (isinstance(high, int) and isinstance(under, int)):
+        return False
+    if num.dtype == object or not num.size:
+        return False
+    least, most = int(num.min()), int(num.max())
+    # value <= weight: num / den <= w.n / w.d, so num * w.d <= w.n * den
+    return least >= 0 and most * under <= high * den
+
+
 def _leaf_scores(
     plan: Plan, index: int, inputs: Mapping[str, Operand], active: Bools, n: int
 ) -> tuple[Ints, Bools]:
@@ -478,15 +517,24 @@ def _leaf_scores(
     bad = vector.bad
     # A score outside [0, weight] is clamped into it under ``clamp`` (as the general path
     # clamps it, before rounding); without, the row is refused one by one (PR501).
-    below = np.asarray(value.n < 0)
-    above = vector.less(weight, value)
-    if leaf.clamp:
-        value = vector.pick(below, vector.const(Fraction(0)), vector.pick(above, weight, value))
-    else:
-        bad = bad | below | above
+    if not _inside(value, weight):
+        below = np.asarray(value.n < 0)
+        above = vector.less(weight, value)
+        if leaf.clamp:
+            zero = vector.const(Fraction(0))
+            value = vector.pick(below, zero, vector.pick(above, weight, value))
+        else:
+            bad = bad | below | above
     # Rows that are not regular are rounded too (their values are never used): a
     # denominator is never 0 here, since division put 1 where it found a 0.
     scale = 10**node.places
+    if isinstance(value.d, int) and value.bn * scale < _SAFE:
+        # One denominator for every row (a column of one number of places): one division
+        # of ``num × scale / den``, the common factor of scale and den taken out first
+        # (six places rounded to two: ``num / 10**4``, no multiplication).
+        common = math.gcd(scale, value.d)
+        num = _full(_times(value.n, scale // common, value.bn * scale), n)
+        return _to_whole(num, value.d // common, plan.mode, value.bn * scale), bad
     num, den = value.rows(n)
     if value.bn * scale >= _SAFE:
         num, den = _wide(num, den)
@@ -540,12 +588,16 @@ def score_arrays(
         kids = node.children
         top = max(scales[c] for c in kids) if kids else 0
         total = np.zeros(n, dtype=np.int64)
+        summed = 0  # a bound on the total so far: the sum of its parts' bounds
         for child in kids:
             factor = 10 ** (top - scales[child])
             part = scores[child]
-            if part.dtype != object and not _fits(_bound(part) * factor, _bound(total)):
-                part, total = _wide(part, total)
-            total = total + part * factor
+            if total.dtype != object:
+                grown = _bound(part) * factor if part.dtype != object else _SAFE
+                if not _fits(grown, summed):  # past int64: Python integers from here on
+                    part, total = _wide(part, total)
+                summed += grown
+            total += part if factor == 1 else part * factor
         value_num: Ints = total
         value_den: Ints | int = 10**top
         scale_now: int | None = top

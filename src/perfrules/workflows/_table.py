@@ -609,12 +609,16 @@ def _number_arrays(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
     nums: Ints
     dens: Ints
     if pa.types.is_integer(kind):
+        if kind == pa.int64() and not array.null_count and n:
+            # The column's own buffer, read in place (never written to): no copy.
+            view: Ints = np.frombuffer(array.buffers()[1], np.int64, n, 8 * array.offset)
+            return view, _ONE, present
         values = ints(array)
         if values.dtype == np.uint64 and n and int(values.max()) >= 2**62:
             return values.astype(object), _ONE, present
-        return values.astype(np.int64), _ONE, present
+        return values.astype(np.int64, copy=False), _ONE, present
     if pa.types.is_floating(kind):
-        nums, dens, okay = _float_column(floats(array), present)
+        nums, dens, okay = _float_column(_float_values(array), present)
     else:
         nums, dens, okay = _decimal_pairs(array, present)
     rest = np.flatnonzero(present & ~okay)
@@ -633,6 +637,15 @@ def _number_arrays(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
     return nums, dens, okay
 
 
+def _float_values(array: pa.Array) -> Ints:
+    """A float column's values: its own buffer read in place when it is float64 without nulls."""
+    n = len(array)
+    if array.type == pa.float64() and not array.null_count and n:
+        view: Ints = np.frombuffer(array.buffers()[1], np.float64, n, 8 * array.offset)
+        return view
+    return floats(array)
+
+
 def _float_column(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
     """A float column read with one number of places, *P*, guessed from a sample of it.
 
@@ -640,14 +653,19 @@ def _float_column(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
     ``x`` (checked exactly), ``q / 10**P`` is a decimal of at most 15 digits that reads as
     ``x``, so it is the value of ``x``'s shortest decimal (no two such decimals read as the
     same double). A column typed with a few places (0.25, 73.4521) is read by these few
-    operations; its other rows by :func:`_float_pairs`.
+    operations — one multiplication, one rounding, one check, and the least and greatest
+    ``q`` for the 15 digits of all at once; its other rows by :func:`_float_pairs`.
     """
     n = x.shape[0]
     places = _places_hint(x, present)
     scale = _TENS_FLOAT[places]
     with np.errstate(invalid="ignore", over="ignore"):  # NaN and infinity fail the check
-        q = np.rint(x * scale)
-        okay = present & (np.abs(q) < 1e15) & (q / scale == x)
+        q = np.multiply(x, scale)
+        np.rint(q, out=q)
+        okay = np.equal(np.divide(q, scale), x)
+        if n and present.all() and okay.all() and q.min() > -1e15 and q.max() < 1e15:
+            return q.astype(np.int64), np.asarray(_TENS_INT[places]), okay
+        okay &= present & (np.abs(q) < 1e15)
     if not okay.all():
         q = np.where(okay, q, 0.0)
     nums = q.astype(np.int64)
@@ -662,18 +680,22 @@ def _float_column(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
 
 
 def _places_hint(x: Ints, present: Ints, sample: int = 64) -> int:
-    """The most places the shortest decimal of a float takes in a sample of the column."""
-    rows = np.flatnonzero(present)
-    if rows.size > sample:
-        rows = rows[np.linspace(0, rows.size - 1, sample).astype(np.int64)]
-    places = 0
-    for value in x[rows].tolist():
-        read = float_fact(value)
-        if read is not None and read.is_finite():
-            exponent = read.as_tuple().exponent
-            assert isinstance(exponent, int)  # noqa: S101 - a finite Decimal's
-            places = max(places, -exponent)
-    return min(places, 15)
+    """The most places a sample of the column needs, each value read back with fewest places.
+
+    For each sampled float the fewest places *P* (0 to 15) at which ``rint(x × 10**P)``
+    has at most 15 digits and reads back as ``x``, tried all at once; a value no *P* reads
+    (16 or 17 digits, NaN) does not count. Only a guess: :func:`_float_column` checks
+    every row.
+    """
+    rows = np.flatnonzero(present) if not present.all() else None
+    size = x.shape[0] if rows is None else rows.size
+    picked = np.linspace(0, size - 1, min(size, sample)).astype(np.int64)
+    values = x[picked if rows is None else rows[picked]]
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = np.rint(values[np.newaxis, :] * _TENS_FLOAT[:16, np.newaxis])
+        reads = (np.abs(q) < 1e15) & (q / _TENS_FLOAT[:16, np.newaxis] == values)
+    fewest = np.argmax(reads, axis=0)[reads.any(axis=0)]
+    return int(fewest.max()) if fewest.size else 0
 
 
 def _float_pairs(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
@@ -723,10 +745,17 @@ def _decimal_pairs(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
     data = array.buffers()[1]
     words = np.frombuffer(data, dtype=np.int64)[2 * array.offset : 2 * (array.offset + n)]
     low, high = words[0::2], words[1::2]
+    den = np.asarray(_TENS_INT[kind.scale])
+    if not array.null_count and (
+        (high.max() == 0 and low.min() >= 0) or bool((high == (low >> 63)).all())
+    ):
+        # Every value fits int64 (no negative one, or each high word only its low word's
+        # sign): the low words as they lie in the buffer, read in place.
+        return low, den, present
     # The value fits int64 where the high word only extends the low word's sign.
     okay = present & (high == (low >> 63))
     nums = low * okay
-    return nums, np.asarray(_TENS_INT[kind.scale]), okay
+    return nums, den, okay
 
 
 def _text_numbers(
@@ -1241,6 +1270,14 @@ def _operand(
             okay |= ~taken
         return ("bool", value), okay
     cohort_value = cohort is not None and name in compiled.plan.cohort_names
+    if not sources and not cohort_value and default is not None and not isinstance(default, bool):
+        # No column gives it: the leaf's default on every row, one number (a constant).
+        fraction = Fraction(default)
+        return (
+            "num",
+            np.asarray(fraction.numerator, dtype=_int_or_object(fraction.numerator)),
+            np.asarray(fraction.denominator, dtype=_int_or_object(fraction.denominator)),
+        ), np.ones(n, dtype=np.bool_)
     if len(sources) == 1 and not cohort_value:
         # One column: its pairs as they are, where every row has a cell or none needs one
         # (its empty cells are then not read: those rows go the long way).
@@ -1293,6 +1330,11 @@ def _operand(
         den = np.where(taken, den, fraction.denominator)
         okay |= ~taken
     return ("num", num, den), okay
+
+
+def _int_or_object(value: int) -> Any:
+    """int64 for a value well inside it, else Python integers."""
+    return np.int64 if abs(value) < 2**62 else object
 
 
 def _own_places(
@@ -1556,16 +1598,43 @@ def _gap_columns(
         columns["unranked"] = string_array(reasons)
 
 
-def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
+class _Slab:
+    """One zeroed buffer for the decimal columns of a result, handed out column by column.
+
+    A result's columns live as long as each other; one allocation this large is mapped in
+    large pages (numpy asks for them past 4 MiB), where a fresh buffer per column costs a
+    page fault every 4 KiB (about as much as building the column). Zeroed, so a column of
+    values none of which is negative has its high words written already.
+    """
+
+    def __init__(self, n: int, columns: int) -> None:
+        self.n = n
+        self.words = np.zeros(2 * n * columns, dtype=np.int64)
+        self.used = 0
+
+    def take(self) -> Ints:
+        """The next column's ``2 * n`` words (zero)."""
+        start = 2 * self.n * self.used
+        self.used += 1
+        return self.words[start : start + 2 * self.n]
+
+
+def _decimals(ints: Ints, places: int, valid: Ints, slab: _Slab | None = None) -> pa.Array:
     """Exact decimal128 values from integers over ``10 ** places`` (nulls where not valid)."""
     n = ints.shape[0]
     kind = pa.decimal128(38, places)
     if ints.dtype != object:
-        low = ints if valid.all() else ints * valid
-        words = np.empty(2 * n, dtype=np.int64)  # little-endian 128-bit: low word, sign word
-        words[0::2] = low
-        np.right_shift(low, 63, out=words[1::2])
-        bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+        every = bool(valid.all())
+        # Little-endian 128-bit two's complement: the value's word, then its sign's.
+        words = slab.take() if slab is not None else np.zeros(2 * n, dtype=np.int64)
+        low = words[0::2]
+        if every:
+            low[:] = ints
+        else:
+            np.multiply(ints, valid, out=low)
+        if n and low.min() < 0:
+            np.right_shift(low, 63, out=words[1::2])
+        bitmap = None if every else pa.py_buffer(np.packbits(valid, bitorder="little"))
         nulls = 0 if bitmap is None else int(n - valid.sum())
         data = pa.py_buffer(words)
         return pa.Array.from_buffers(kind, n, [bitmap, data], null_count=nulls)
@@ -1630,6 +1699,8 @@ def _result_table(
 
     lost: dict[str, Fraction] = {}
     total_places = plan.total_places
+    rounded = sum(plan.nodes[i].places is not None for i in plan.leaves)
+    slab = _Slab(n, rounded + (total_places is not None))
     if total_places is None:  # exact text, never cut to a number of places
         columns["total"], exact_totals = exact_column(0)
         totals = np.array(
@@ -1637,7 +1708,7 @@ def _result_table(
         )
     else:
         totals, valid = node_ints(0, total_places)
-        columns["total"] = _decimals(totals, total_places, valid)
+        columns["total"] = _decimals(totals, total_places, valid, slab)
     labels = [band[0] for band in plan.bands]
     codes = (
         np.zeros(n, dtype=np.int32) if arrays is None else np.asarray(arrays.band, dtype=np.int32)
@@ -1662,7 +1733,7 @@ def _result_table(
             seen = len(present)
         else:
             ints, valid = node_ints(index, node.places)
-            columns[node.id] = _decimals(ints, node.places, valid)
+            columns[node.id] = _decimals(ints, node.places, valid, slab)
             count = int(valid.sum())
             kept = ints if count == n else ints[valid]
             summed = int(kept.sum()) if kept.dtype != object else sum(kept.tolist())
