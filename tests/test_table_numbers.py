@@ -261,6 +261,7 @@ def test_a_long_column_of_fresh_texts_is_read_row_by_row_alike(texts, at):
     column = _Column("a.x", 1, pa.chunked_array([pa.array(cells, pa.string())]))
     assert column._rowwise is not None  # the path under test
     nums, dens, okay = _numbers(column)
+    dens = np.broadcast_to(dens, (len(cells),))  # one for every row when alike
     present = column.present()
     for row, text in enumerate(cells):
         cell = _cell(text)
@@ -298,6 +299,7 @@ def _assert_read_alike(array: pa.Array) -> None:
         (pa.decimal128(18, 6), [Decimal("-0.734521"), Decimal("1.5"), Decimal(0)] * 3),
         (pa.decimal128(38, 0), [Decimal(2**63), Decimal(1), Decimal(-(2**63) - 1), Decimal(5)]),
         (pa.decimal128(38, 0), [Decimal(2**64 + 3), Decimal(7), Decimal(2), Decimal(5)]),
+        (pa.decimal128(38, 0), [Decimal(-(2**63) - 1), Decimal(7), Decimal(2), Decimal(5)]),
     ],
     ids=str,
 )
@@ -383,3 +385,59 @@ def test_a_default_input_and_a_six_place_column_score_as_evaluate_scores_them(se
         assert row["errors"] is None, row["errors"]
         assert row["total"] == want.total
         assert all(row[i] == want.scores[i] for i in ids), r
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        None,
+        ".5",
+        "5.",
+        "+.5",
+        "-.5",
+        "1e3",
+        "1.2.3",
+        "+-1",
+        "",
+        "-",
+        "0.1234567890123456789",  # 19 places
+        "99999999999999999999",  # past int64
+        "-10000000000000",  # past int64 over 10**6, its low word positive
+        "-9223372036854775808",
+        "+12.5",
+        "-0",
+        "0007.250",
+        " 1.5",
+        "12%",
+    ],
+)
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+@pytest.mark.parametrize("negatives", [True, False])
+def test_a_column_of_plain_decimal_texts_read_by_one_cast_equals_the_cell_by_cell_reading(
+    odd, kind, negatives
+):
+    # Fresh decimal texts, negative ones among them, are read by one cast to decimal128;
+    # one odd cell anywhere (a form Arrow reads and the facts grammar does not, or the
+    # reverse, or a value past what the cast holds) reads as the grammar reads it.
+    cells: list[str | None] = [
+        f"{'-' if negatives and k % 7 == 1 else ''}{k % 97}.{k:06d}" for k in range(5000)
+    ]
+    for at in (0, 2500, 4999):
+        cells[at] = odd
+    whole = pa.array(["1.5", *cells, "22.75"], kind)
+    for array in (whole.slice(1, 5000), pa.array(cells, kind)):
+        column = _Column("a.x", 1, pa.chunked_array([array]))
+        # the cast reads a column of plain decimals (and nulls), a slice of one too
+        plain = odd is None or odd in {"+12.5", "-0", "0007.250"}
+        present = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+        assert (_table._plain_decimals(array, present) is not None) == plain
+        nums, dens, okay = _numbers(column)
+        dens = np.broadcast_to(dens, (len(cells),))
+        present = column.present()
+        for row in (*range(0, 5000, 251), 2500, 4999):
+            cell = _cell(cells[row])
+            want = None if cell is _MISSING else number_pair(cell)
+            assert bool(okay[row]) == (want is not None), cells[row]
+            assert bool(present[row]) == (cell is not _MISSING), cells[row]
+            if want is not None:
+                assert Fraction(int(nums[row]), int(dens[row])) == Fraction(*want), cells[row]
