@@ -542,7 +542,10 @@ def _leaf_scores(
 
 
 def score_arrays(
-    columnar: ColumnarPlan, inputs: Mapping[int, Mapping[str, Operand]], regular: Bools
+    columnar: ColumnarPlan,
+    inputs: Mapping[int, Mapping[str, Operand]],
+    regular: Bools,
+    out: Mapping[int, Ints] | None = None,
 ) -> Arrays:
     """Score the regular rows of a table as arrays.
 
@@ -557,6 +560,9 @@ def score_arrays(
             all share the codes is scored once a value).
         regular: the rows whose every cell was read plainly; narrowed here to the rows whose
             formulas succeed and whose scores lie in [0, weight].
+        out: by node index, an int64 array of *n* rows (any strides: the low words of a
+            decimal column) to hold that node's scores, where they fit int64; the node's
+            ``scores`` are then that array.
     """
     plan = columnar.plan
     totals = totals_of(plan)
@@ -578,8 +584,9 @@ def score_arrays(
             m = len(next(iter(each.values()))[1])
             whole, bad = _leaf_scores(plan, index, each, np.ones(m, dtype=np.bool_), m)
             whole, bad = whole[codes], bad[codes]
-        regular &= ~bad
-        scores[index] = whole
+        if bad.any():
+            regular &= ~bad
+        scores[index] = _placed(whole, out, index)
         scales[index] = plan.nodes[index].places or 0
     for index in plan.post_order:
         node = plan.nodes[index]
@@ -624,10 +631,20 @@ def score_arrays(
                 (wide,) = _wide(wide)
             scores[index] = _to_whole(wide * 10**places, value_den, mode)
         scales[index] = places
+        scores[index] = _placed(scores[index], out, index)
     total_scale = 10 ** scales[0]
     total = scores[0]
     band = _bands(plan, total, total_scale)
     return Arrays(regular, scores, scales, total, band)
+
+
+def _placed(values: Ints, out: Mapping[int, Ints] | None, index: int) -> Ints:
+    """*values* in the array *out* holds for node *index*, where there is one and they fit."""
+    target = None if out is None else out.get(index)
+    if target is None or values.dtype == object:
+        return values
+    np.copyto(target, values)
+    return target
 
 
 def _bands(plan: Plan, total: Ints, scale: int) -> Ints:

@@ -726,10 +726,13 @@ def _float_column(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
     with np.errstate(invalid="ignore", over="ignore"):  # NaN and infinity fail the check
         q = np.multiply(x, scale)
         np.rint(q, out=q)
-        okay = np.equal(np.divide(q, scale), x)
-        if n and present.all() and okay.all() and q.min() > -1e15 and q.max() < 1e15:
-            return q.astype(np.int64), np.asarray(_TENS_INT[places]), okay
-        okay &= present & (np.abs(q) < 1e15)
+        if n and present.all() and q.min() > -1e15 and q.max() < 1e15:  # NaN: False
+            nums = q.astype(np.int64)
+            okay = np.equal(np.divide(q, scale, out=q), x)  # q is not needed after
+            if okay.all():
+                return nums, np.asarray(_TENS_INT[places]), okay
+            np.multiply(nums, scale, out=q)  # q again, for the rows of other shapes
+        okay = present & (np.abs(q) < 1e15) & (q / scale == x)
     if not okay.all():
         q = np.where(okay, q, 0.0)
     nums = q.astype(np.int64)
@@ -1247,7 +1250,9 @@ def score_chunk(
     columns, units, cohort, refused_rows = ready.columns, ready.units, ready.cohort, ready.refused
     regular = ready.regular
     vectorised = compiled.columnar().vectorised
-    arrays = compiled.score_columns(ready.inputs, regular) if vectorised else None
+    # The result's decimal columns, where the arrays write their scores.
+    slab = _result_slab(compiled, n)
+    arrays = compiled.score_columns(ready.inputs, regular, out=slab.low()) if vectorised else None
     if arrays is not None:
         regular = arrays.regular & ~refused_rows
     scalar: dict[int, Result | FactsError] = {}
@@ -1263,7 +1268,9 @@ def score_chunk(
     staged = (
         [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
     )
-    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n, gaps)
+    table, totals, scored, lost = _result_table(
+        compiled, units, arrays, scalar, cohort, n, gaps, slab
+    )
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
     ranked = compiled.scheme.ranking is not None
     places = plan.total_places
@@ -1663,39 +1670,55 @@ def _gap_columns(
 
 
 class _Slab:
-    """One zeroed buffer for the decimal columns of a result, handed out column by column.
+    """One zeroed buffer for the decimal columns of a result, a column for each node given.
 
     A result's columns live as long as each other; one allocation this large is mapped in
     large pages (numpy asks for them past 4 MiB), where a fresh buffer per column costs a
     page fault every 4 KiB (about as much as building the column). Zeroed, so a column of
-    values none of which is negative has its high words written already.
+    values none of which is negative has its high words written already. The array scorer
+    writes each node's scores straight into its column's low words (:meth:`low`).
     """
 
-    def __init__(self, n: int, columns: int) -> None:
+    def __init__(self, n: int, nodes: Sequence[int]) -> None:
         self.n = n
-        self.words = np.zeros(2 * n * columns, dtype=np.int64)
-        self.used = 0
+        self.words = np.zeros(2 * n * len(nodes), dtype=np.int64)
+        self.at = {index: k for k, index in enumerate(nodes)}
 
-    def take(self) -> Ints:
-        """The next column's ``2 * n`` words (zero)."""
-        start = 2 * self.n * self.used
-        self.used += 1
+    def column(self, index: int) -> Ints:
+        """Node *index*'s ``2 * n`` words: little-endian 128-bit values."""
+        start = 2 * self.n * self.at[index]
         return self.words[start : start + 2 * self.n]
 
+    def low(self) -> dict[int, Ints]:
+        """Each node's low words, as one int64 a row (where its scores are written)."""
+        return {index: self.column(index)[0::2] for index in self.at}
 
-def _decimals(ints: Ints, places: int, valid: Ints, slab: _Slab | None = None) -> pa.Array:
-    """Exact decimal128 values from integers over ``10 ** places`` (nulls where not valid)."""
+
+def _result_slab(compiled: CompiledScheme, n: int) -> _Slab:
+    """The slab of a result: the total and every rounded indicator (decimal columns)."""
+    plan = compiled.plan
+    nodes = [i for i in plan.leaves if plan.nodes[i].places is not None]
+    return _Slab(n, [0, *nodes] if plan.total_places is not None else nodes)
+
+
+def _decimals(ints: Ints, places: int, valid: Ints, words: Ints | None = None) -> pa.Array:
+    """Exact decimal128 values from integers over ``10 ** places`` (nulls where not valid).
+
+    *words* is the column's place in a :class:`_Slab` (its low words may hold *ints*
+    already, written there by the array scorer).
+    """
     n = ints.shape[0]
     kind = pa.decimal128(38, places)
     if ints.dtype != object:
         every = bool(valid.all())
         # Little-endian 128-bit two's complement: the value's word, then its sign's.
-        words = slab.take() if slab is not None else np.zeros(2 * n, dtype=np.int64)
+        if words is None:
+            words = np.zeros(2 * n, dtype=np.int64)
         low = words[0::2]
-        if every:
-            low[:] = ints
-        else:
+        if not every:
             np.multiply(ints, valid, out=low)
+        elif not np.shares_memory(ints, low):
+            low[:] = ints
         if n and low.min() < 0:
             np.right_shift(low, 63, out=words[1::2])
         bitmap = None if every else pa.py_buffer(np.packbits(valid, bitorder="little"))
@@ -1729,6 +1752,7 @@ def _result_table(
     cohort: _Cohort | None,
     n: int,
     gaps: Sequence[DataGaps] | None = None,
+    slab: _Slab | None = None,
 ) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction]]:
     plan = compiled.plan
     scored = np.ones(n, dtype=np.bool_)
@@ -1763,8 +1787,8 @@ def _result_table(
 
     lost: dict[str, Fraction] = {}
     total_places = plan.total_places
-    rounded = sum(plan.nodes[i].places is not None for i in plan.leaves)
-    slab = _Slab(n, rounded + (total_places is not None))
+    if slab is None:
+        slab = _result_slab(compiled, n)
     if total_places is None:  # exact text, never cut to a number of places
         columns["total"], exact_totals = exact_column(0)
         totals = np.array(
@@ -1772,7 +1796,7 @@ def _result_table(
         )
     else:
         totals, valid = node_ints(0, total_places)
-        columns["total"] = _decimals(totals, total_places, valid, slab)
+        columns["total"] = _decimals(totals, total_places, valid, slab.column(0))
     labels = [band[0] for band in plan.bands]
     codes = (
         np.zeros(n, dtype=np.int32) if arrays is None else np.asarray(arrays.band, dtype=np.int32)
@@ -1797,7 +1821,7 @@ def _result_table(
             seen = len(present)
         else:
             ints, valid = node_ints(index, node.places)
-            columns[node.id] = _decimals(ints, node.places, valid, slab)
+            columns[node.id] = _decimals(ints, node.places, valid, slab.column(index))
             count = int(valid.sum())
             kept = ints if count == n else ints[valid]
             summed = int(kept.sum()) if kept.dtype != object else sum(kept.tolist())
