@@ -42,6 +42,8 @@ Operand = tuple[Any, ...]
 
 # Below this bound a product or sum of int64 values cannot overflow.
 _SAFE: Final = 2**62
+#: Scores' bounds carried from their inputs are used below this; above, measured.
+_CARRIED: Final = 2**40
 #: The functions with an array form (the others send every row to the scalar path).
 _VECTOR_FUNCTIONS: Final = frozenset(n for n, f in FUNCTIONS.items() if f.array is not None)
 
@@ -500,8 +502,11 @@ def _inside(value: Num, weight: Num) -> bool:
 
 def _leaf_scores(
     plan: Plan, index: int, inputs: Mapping[str, Operand], active: Bools, n: int
-) -> tuple[Ints, Bools]:
-    """An indicator's rounded scores on *n* rows, and the rows that cannot be scored here."""
+) -> tuple[Ints, Bools, int]:
+    """An indicator's rounded scores on *n* rows, and the rows that cannot be scored here.
+
+    With them a bound on the scores' magnitude, on every row (those refused too).
+    """
     node = plan.nodes[index]
     leaf = node.leaf
     assert leaf is not None  # noqa: S101
@@ -534,11 +539,12 @@ def _leaf_scores(
         # (six places rounded to two: ``num / 10**4``, no multiplication).
         common = math.gcd(scale, value.d)
         num = _full(_times(value.n, scale // common, value.bn * scale), n)
-        return _to_whole(num, value.d // common, plan.mode, value.bn * scale), bad
+        bound = -(-value.bn * scale // value.d) + 1  # rounding moves a value less than 1
+        return _to_whole(num, value.d // common, plan.mode, value.bn * scale), bad, bound
     num, den = value.rows(n)
     if value.bn * scale >= _SAFE:
         num, den = _wide(num, den)
-    return _to_whole(num * scale, den, plan.mode), bad
+    return _to_whole(num * scale, den, plan.mode), bad, value.bn * scale + 1
 
 
 def score_arrays(
@@ -571,18 +577,20 @@ def score_arrays(
     regular = regular.copy()
     scores: dict[int, Ints] = {}
     scales: dict[int, int] = {}
+    bounds: dict[int, int] = {}  # on each node's scores, carried rather than measured
     for index in plan.leaves:
         given = inputs[index]
         codes = _one_coding(given)
         if codes is None:
             rows = {name: _decoded(operand) for name, operand in given.items()}
-            whole, bad = _leaf_scores(plan, index, rows, regular, n)
+            whole, bad, bounds[index] = _leaf_scores(plan, index, rows, regular, n)
         else:
             # Every operand a column's few distinct values: each value scored once, then
             # taken by every row that holds it (a value scores alike on any row).
             each = {name: operand[2] for name, operand in given.items()}
             m = len(next(iter(each.values()))[1])
-            whole, bad = _leaf_scores(plan, index, each, np.ones(m, dtype=np.bool_), m)
+            ones = np.ones(m, dtype=np.bool_)
+            whole, bad, bounds[index] = _leaf_scores(plan, index, each, ones, m)
             whole, bad = whole[codes], bad[codes]
         if bad.any():
             regular &= ~bad
@@ -599,11 +607,14 @@ def score_arrays(
         for child in kids:
             factor = 10 ** (top - scales[child])
             part = scores[child]
-            if total.dtype != object:
-                grown = _bound(part) * factor if part.dtype != object else _SAFE
-                if not _fits(grown, summed):  # past int64: Python integers from here on
-                    part, total = _wide(part, total)
-                summed += grown
+            if bounds[child] >= _CARRIED and part.dtype != object:
+                # A bound carried from a wide input (a huge value on a refused row, say)
+                # may be far above the scores: measured instead, as int64 may still hold it.
+                bounds[child] = _bound(part)
+            grown = bounds[child] * factor
+            if total.dtype != object and (part.dtype == object or not _fits(grown, summed)):
+                part, total = _wide(part, total)  # past int64: Python integers from here on
+            summed += grown
             total += part if factor == 1 else part * factor
         value_num: Ints = total
         value_den: Ints | int = 10**top
@@ -619,17 +630,22 @@ def score_arrays(
             scale_now = None
         places = node.places
         if places is None:
-            scores[index], scales[index] = value_num, top
+            scores[index], scales[index], bounds[index] = value_num, top, summed
             continue
         if scale_now is not None and scale_now <= places:
-            scores[index] = value_num * 10 ** (places - scale_now)
+            grow = 10 ** (places - scale_now)
+            scores[index] = value_num if grow == 1 else value_num * grow
+            bounds[index] = summed * grow
         elif scale_now is not None:
-            scores[index] = _to_whole(value_num, 10 ** (scale_now - places), mode)
+            cut = 10 ** (scale_now - places)
+            scores[index] = _to_whole(value_num, cut, mode, summed)
+            bounds[index] = summed // cut + 1
         else:
             wide = value_num
             if wide.dtype != object and not _fits(_bound(wide) * 10**places):
                 (wide,) = _wide(wide)
             scores[index] = _to_whole(wide * 10**places, value_den, mode)
+            bounds[index] = _bound(scores[index])
         scales[index] = places
         scores[index] = _placed(scores[index], out, index)
     total_scale = 10 ** scales[0]
