@@ -369,9 +369,15 @@ formula = "weight * min(x, 1)"
         assert (row["a"], row["total"]) == (want.scores["a"], want.total), (value, row)
 
 
-def test_a_default_input_and_a_six_place_column_score_as_evaluate_scores_them(seed_compiled):
+@pytest.mark.parametrize("room", [True, False], ids=["one-buffer", "a-buffer-each"])
+def test_a_default_input_and_a_six_place_column_score_as_evaluate_scores_them(
+    seed_compiled, monkeypatch, room
+):
     # The seed reads "actual" from each column and its capped indicator's target from the
-    # rule file (no column): a constant on every row, and min() of a column and 1.
+    # rule file (no column): a constant on every row, and min() of a column and 1. The
+    # float columns' numerators share one buffer in a large table (here in any).
+    if room:
+        monkeypatch.setattr(_table, "_ROOM_BYTES", 0)
     ids = list(seed_compiled.scheme.indicators)
     rng = np.random.default_rng(11)
     columns = {i: (rng.integers(0, 1_300_000, 400) / 10**6).tolist() for i in ids}
