@@ -602,7 +602,7 @@ def score_arrays(
             continue
         kids = node.children
         top = max(scales[c] for c in kids) if kids else 0
-        total = np.zeros(n, dtype=np.int64)
+        total: Ints | None = None  # the first part taken as it is (a single one not copied)
         summed = 0  # a bound on the total so far: the sum of its parts' bounds
         for child in kids:
             factor = 10 ** (top - scales[child])
@@ -612,10 +612,22 @@ def score_arrays(
                 # may be far above the scores: measured instead, as int64 may still hold it.
                 bounds[child] = _bound(part)
             grown = bounds[child] * factor
+            if total is None:
+                if not _fits(grown) and part.dtype != object:
+                    (part,) = _wide(part)
+                total = part if factor == 1 else part * factor
+                owned = total is not scores[child]  # else copied before it is added to
+                summed = grown
+                continue
             if total.dtype != object and (part.dtype == object or not _fits(grown, summed)):
                 part, total = _wide(part, total)  # past int64: Python integers from here on
+                owned = True
+            elif not owned:
+                total, owned = total.copy(), True
             summed += grown
             total += part if factor == 1 else part * factor
+        if total is None:
+            total = np.zeros(n, dtype=np.int64)
         value_num: Ints = total
         value_den: Ints | int = 10**top
         scale_now: int | None = top
