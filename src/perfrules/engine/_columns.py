@@ -294,6 +294,29 @@ class _Vector:
             den = np.where(flags, ad, bd)
         return Num(np.where(flags, an, bn), den, max(a.bn, b.bn), max(a.bd, b.bd))
 
+    def extreme(self, a: Num, b: Num, *, smaller: bool) -> Num:
+        """The smaller (or larger) of *a* and *b*: the one ``pick(less(...))`` chooses.
+
+        Over one denominator each (a column of one number of places and a constant, say),
+        both over their least common multiple: the numerators' least (greatest) is the
+        value, one array operation.
+        """
+        ad, bd = a.d, b.d
+        if isinstance(ad, int) and isinstance(bd, int) and ad > 0 and bd > 0:
+            common = ad * bd // math.gcd(ad, bd)
+            left, right = a.bn * (common // ad), b.bn * (common // bd)
+            an, bn = a.n, b.n
+            arrays = [v for v in (an, bn) if isinstance(v, np.ndarray)]
+            if max(left, right, common) < _SAFE and all(v.dtype != object for v in arrays):
+                an, bn = _times(an, common // ad, left), _times(bn, common // bd, right)
+                if not arrays:  # two constants
+                    chosen: Value = min(an, bn) if smaller else max(an, bn)
+                else:
+                    chosen = (np.minimum if smaller else np.maximum)(an, bn)
+                return Num(chosen, common, max(left, right), common)
+        flags = self.less(b, a) if smaller else self.less(a, b)
+        return self.pick(flags, b, a)  # type: ignore[no-any-return]
+
     # --- the tree -----------------------------------------------------------------------
     def node(self, node: ast.expr, active: Bools) -> Any:
         """The value of *node* on every row (a :class:`Num`, or ``("bool", flags)``)."""
