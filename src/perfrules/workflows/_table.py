@@ -1840,6 +1840,7 @@ def _result_table(
         pa.string()
     )
     counted = frozenset(plan.counted_leaves)
+    everyone = int(scored.sum())  # the rows that scored, counted once for every column
     for index in plan.leaves:
         node = plan.nodes[index]
         if node.places is None:
@@ -1850,7 +1851,7 @@ def _result_table(
         else:
             ints, valid = node_ints(index, node.places)
             columns[node.id] = _decimals(ints, node.places, valid, slab.column(index))
-            count = int(valid.sum())
+            count = everyone if valid is scored else int(valid.sum())
             kept = ints if count == n else ints[valid]
             summed = int(kept.sum()) if kept.dtype != object else sum(kept.tolist())
             lost_here = node.weight * count - Fraction(summed, 10**node.places)
