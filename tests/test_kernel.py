@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import perfrules
@@ -36,6 +37,21 @@ def test_inline_rounding_equals_the_registry(num, den, mode):
     exec(rounding.code("q", "n", "d"), {"__builtins__": {}, "divmod": divmod}, scope)  # noqa: S102
     assert scope["q"] == rounding.quotient(num, den)
     assert Fraction(scope["q"]) == round(Fraction(num, den)) or mode != "half_even"
+
+
+@given(
+    st.lists(st.integers(0, 2**60), min_size=1, max_size=30),
+    st.integers(1, 2**40),
+    st.sampled_from(sorted(ROUNDING)),
+)
+@example([0, 1, 2, 3, 5, 7, 2**60], 2, "half_even")  # ties to either side
+@example([0, 1, 2, 3, 5, 7, 2**60], 2, "half_up")
+@example([0, 1, 99, 100, 101, 150, 250], 100, "up")
+def test_rounding_over_one_shared_denominator_equals_the_registry(nums, den, mode):
+    # The array scorer's single floor division gives each element what magnitude() gives.
+    rounding = ROUNDING[mode]
+    got = rounding.over(np.array(nums, dtype=np.int64), den)
+    assert np.asarray(got).tolist() == [rounding.magnitude(n, den) for n in nums]
 
 
 def test_indicators_of_one_shape_share_one_function(seed_compiled):

@@ -261,6 +261,7 @@ def test_a_long_column_of_fresh_texts_is_read_row_by_row_alike(texts, at):
     column = _Column("a.x", 1, pa.chunked_array([pa.array(cells, pa.string())]))
     assert column._rowwise is not None  # the path under test
     nums, dens, okay = _numbers(column)
+    dens = np.broadcast_to(dens, (len(cells),))  # one for every row when alike
     present = column.present()
     for row, text in enumerate(cells):
         cell = _cell(text)
@@ -273,3 +274,176 @@ def test_a_long_column_of_fresh_texts_is_read_row_by_row_alike(texts, at):
     assert [column.row(r) for r in range(0, 5000, 499)] == [
         _cell(cells[r]) for r in range(0, 5000, 499)
     ]
+
+
+def _assert_read_alike(array: pa.Array) -> None:
+    """Every cell of *array* read by the arrays as the long way reads it."""
+    present = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    nums, dens, okay = _number_arrays(array, present)
+    dens = np.broadcast_to(dens, (len(array),))
+    for row, cell in enumerate(array.to_pylist()):
+        want = None if cell is None else number_pair(_cell(cell))
+        assert bool(okay[row]) == (want is not None), cell
+        if want is not None:
+            assert Fraction(int(nums[row]), int(dens[row])) == Fraction(*want), cell
+
+
+@pytest.mark.parametrize(
+    ("kind", "cells"),
+    [
+        (pa.int64(), [5, -3, 2**62, -(2**63), 0, 7, 11]),
+        (pa.float64(), [0.734521, -73.4521, 0.5, 1.0, 0.0, 12.25, 0.000001]),
+        (pa.float64(), [0.734521, float("nan"), 0.5, float("inf"), 0.1, 0.2, 0.3]),
+        (pa.decimal128(18, 6), [Decimal("0.734521"), Decimal("1.5"), Decimal(0)] * 3),
+        (pa.decimal128(18, 6), [Decimal("-0.734521"), Decimal("-1.5"), Decimal(-2)] * 3),
+        (pa.decimal128(18, 6), [Decimal("-0.734521"), Decimal("1.5"), Decimal(0)] * 3),
+        (pa.decimal128(38, 0), [Decimal(2**63), Decimal(1), Decimal(-(2**63) - 1), Decimal(5)]),
+        (pa.decimal128(38, 0), [Decimal(2**64 + 3), Decimal(7), Decimal(2), Decimal(5)]),
+        (pa.decimal128(38, 0), [Decimal(-(2**63) - 1), Decimal(7), Decimal(2), Decimal(5)]),
+    ],
+    ids=str,
+)
+def test_columns_read_in_place_equal_the_cell_by_cell_reading(kind, cells):
+    # int64, float64 and decimal128 columns without nulls are read from Arrow's own buffer:
+    # a slice of a longer array (its offset), negative values and values past int64 too.
+    whole = pa.array([*cells, *cells], type=kind)
+    for array in (whole, whole.slice(3, len(cells)), whole.slice(1)):
+        _assert_read_alike(array)
+
+
+def test_a_fresh_float_column_read_with_one_number_of_places_equals_the_cell_by_cell_reading():
+    # Every value six places (the path that reads a column with one multiplication), then
+    # the same column with values of other shapes among them (those rows the long way).
+    rng = np.random.default_rng(7)
+    six = (rng.integers(-(10**9), 10**9, 3000) / 10**6).tolist()
+    _assert_read_alike(pa.array(six, pa.float64()))
+    mixed = list(six)
+    odd = [0.1 + 0.2, 1e-9, 1e20, 2.5e-7, -0.0, 1 / 3]
+    for at, value in zip(range(5, 3000, 500), odd, strict=True):
+        mixed[at] = value
+    _assert_read_alike(pa.array(mixed, pa.float64()))
+
+
+@pytest.mark.parametrize("mode", ["half_up", "half_even", "down", "up"])
+@pytest.mark.parametrize("kind", [pa.float64(), pa.decimal128(18, 4), pa.string()])
+def test_ties_round_on_the_arrays_as_evaluate_rounds_them(mode, kind):
+    # A column of one number of places rounded with one division (its places and the
+    # score's taken together): ties on both sides, in every mode, as the scalar path.
+    compiled = perfrules.compile_scheme(
+        perfrules.loads_scheme(
+            f"""
+[scheme]
+id = "t"
+title = "t"
+max = 10
+[rounding]
+mode = "{mode}"
+indicator = 2
+total = 1
+[inputs]
+x = {{}}
+[[bands]]
+label = "all"
+min = 0
+max = 10
+[indicators.a]
+weight = 10
+formula = "weight * min(x, 1)"
+""",
+            name="t.toml",
+        )
+    )
+    values = ["0.0125", "0.0135", "0.0005", "0.0015", "0.0999", "0.0004", "0.1", "0.0675"]
+    cells: list[Any] = (
+        [float(v) for v in values]
+        if kind == pa.float64()
+        else [Decimal(v) for v in values]
+        if pa.types.is_decimal(kind)
+        else values
+    )
+    table = pa.table({"unit": [f"u{i}" for i in range(len(cells))], "a.x": pa.array(cells, kind)})
+    out = perfrules.score_table(compiled, table).to_pylist()
+    for value, row in zip(values, out, strict=True):
+        want = compiled.evaluate({"indicators": {"a": {"x": Decimal(value)}}}, trace=False)
+        assert row["errors"] is None, row["errors"]
+        assert (row["a"], row["total"]) == (want.scores["a"], want.total), (value, row)
+
+
+@pytest.mark.parametrize("room", [True, False], ids=["one-buffer", "a-buffer-each"])
+def test_a_default_input_and_a_six_place_column_score_as_evaluate_scores_them(
+    seed_compiled, monkeypatch, room
+):
+    # The seed reads "actual" from each column and its capped indicator's target from the
+    # rule file (no column): a constant on every row, and min() of a column and 1. The
+    # float columns' numerators share one buffer in a large table (here in any).
+    if room:
+        monkeypatch.setattr(_table, "_ROOM_BYTES", 0)
+    ids = list(seed_compiled.scheme.indicators)
+    rng = np.random.default_rng(11)
+    columns = {i: (rng.integers(0, 1_300_000, 400) / 10**6).tolist() for i in ids}
+    for ident in ids:
+        columns[ident][:4] = [0.0, 1.0, 0.004999, 0.875]
+    table = pa.table({"unit": [f"u{r}" for r in range(400)], **columns})
+    out = perfrules.score_table(seed_compiled, table).to_pylist()
+    for r, row in enumerate(out):
+        facts = {"indicators": {i: {"actual": Decimal(repr(columns[i][r]))} for i in ids}}
+        want = seed_compiled.evaluate(facts, trace=False)
+        assert row["errors"] is None, row["errors"]
+        assert row["total"] == want.total
+        assert all(row[i] == want.scores[i] for i in ids), r
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        None,
+        ".5",
+        "5.",
+        "+.5",
+        "-.5",
+        "1e3",
+        "1.2.3",
+        "+-1",
+        "",
+        "-",
+        "0.1234567890123456789",  # 19 places
+        "99999999999999999999",  # past int64
+        "-10000000000000",  # past int64 over 10**6, its low word positive
+        "-9223372036854775808",
+        "+12.5",
+        "-0",
+        "0007.250",
+        " 1.5",
+        "12%",
+    ],
+)
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+@pytest.mark.parametrize("negatives", [True, False])
+def test_a_column_of_plain_decimal_texts_read_by_one_cast_equals_the_cell_by_cell_reading(
+    odd, kind, negatives
+):
+    # Fresh decimal texts, negative ones among them, are read by one cast to decimal128;
+    # one odd cell anywhere (a form Arrow reads and the facts grammar does not, or the
+    # reverse, or a value past what the cast holds) reads as the grammar reads it.
+    cells: list[str | None] = [
+        f"{'-' if negatives and k % 7 == 1 else ''}{k % 97}.{k:06d}" for k in range(5000)
+    ]
+    for at in (0, 2500, 4999):
+        cells[at] = odd
+    whole = pa.array(["1.5", *cells, "22.75"], kind)
+    for array in (whole.slice(1, 5000), pa.array(cells, kind)):
+        column = _Column("a.x", 1, pa.chunked_array([array]))
+        # the cast reads a column of plain decimals (and nulls), a slice of one too
+        plain = odd is None or odd in {"+12.5", "-0", "0007.250"}
+        present = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+        assert (_table._plain_decimals(array, present) is not None) == plain
+        nums, dens, okay = _numbers(column)
+        dens = np.broadcast_to(dens, (len(cells),))
+        present = column.present()
+        for row in (*range(0, 5000, 251), 2500, 4999):
+            cell = _cell(cells[row])
+            want = None if cell is _MISSING else number_pair(cell)
+            assert bool(okay[row]) == (want is not None), cells[row]
+            assert bool(present[row]) == (cell is not _MISSING), cells[row]
+            if want is not None:
+                assert Fraction(int(nums[row]), int(dens[row])) == Fraction(*want), cells[row]

@@ -19,6 +19,7 @@ score as arrays (levels, powers, unrounded rows, grade overrides) says so in
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -41,6 +42,8 @@ Operand = tuple[Any, ...]
 
 # Below this bound a product or sum of int64 values cannot overflow.
 _SAFE: Final = 2**62
+#: Scores' bounds carried from their inputs are used below this; above, measured.
+_CARRIED: Final = 2**40
 #: The functions with an array form (the others send every row to the scalar path).
 _VECTOR_FUNCTIONS: Final = frozenset(n for n, f in FUNCTIONS.items() if f.array is not None)
 
@@ -277,11 +280,42 @@ class _Vector:
         ):
             values = [_widened(v) for v in values]
         an, ad, bn, bd = values
+        if isinstance(ad, int) and isinstance(bd, int) and ad != bd:
+            # Two denominators alike on every row (a column of six places and a constant):
+            # both over their least common multiple, so the result keeps one denominator.
+            common = ad * bd // math.gcd(ad, bd)
+            left, right = a.bn * (common // ad), b.bn * (common // bd)
+            if max(left, right, common) < _SAFE:
+                an, bn = _times(an, common // ad, left), _times(bn, common // bd, right)
+                return Num(np.where(flags, an, bn), common, max(left, right), common)
         if isinstance(ad, int) and isinstance(bd, int) and ad == bd:
             den: Value = ad
         else:
             den = np.where(flags, ad, bd)
         return Num(np.where(flags, an, bn), den, max(a.bn, b.bn), max(a.bd, b.bd))
+
+    def extreme(self, a: Num, b: Num, *, smaller: bool) -> Num:
+        """The smaller (or larger) of *a* and *b*: the one ``pick(less(...))`` chooses.
+
+        Over one denominator each (a column of one number of places and a constant, say),
+        both over their least common multiple: the numerators' least (greatest) is the
+        value, one array operation.
+        """
+        ad, bd = a.d, b.d
+        if isinstance(ad, int) and isinstance(bd, int) and ad > 0 and bd > 0:
+            common = ad * bd // math.gcd(ad, bd)
+            left, right = a.bn * (common // ad), b.bn * (common // bd)
+            an, bn = a.n, b.n
+            arrays = [v for v in (an, bn) if isinstance(v, np.ndarray)]
+            if max(left, right, common) < _SAFE and all(v.dtype != object for v in arrays):
+                an, bn = _times(an, common // ad, left), _times(bn, common // bd, right)
+                if not arrays:  # two constants
+                    chosen: Value = min(an, bn) if smaller else max(an, bn)
+                else:
+                    chosen = (np.minimum if smaller else np.maximum)(an, bn)
+                return Num(chosen, common, max(left, right), common)
+        flags = self.less(b, a) if smaller else self.less(a, b)
+        return self.pick(flags, b, a)  # type: ignore[no-any-return]
 
     # --- the tree -----------------------------------------------------------------------
     def node(self, node: ast.expr, active: Bools) -> Any:
@@ -429,9 +463,20 @@ def _reduced(value: Num) -> Num:
     return Num(num, den, _measure(num), _measure(den))
 
 
-def _to_whole(num: Ints, den: Ints | int, mode: str) -> Ints:
-    """``num / den`` (both >= 0) rounded to a whole number, elementwise."""
-    magnitude = ROUNDING[mode].magnitude
+def _to_whole(num: Ints, den: Ints | int, mode: str, bound: int | None = None) -> Ints:
+    """``num / den`` (both >= 0) rounded to a whole number, elementwise.
+
+    One denominator for every row (an ``int``) rounds with one floor division
+    (``RoundingMode.over``) where ``2 * num + den`` fits int64 (*bound* on ``num``, or
+    measured); the others with ``divmod``.
+    """
+    rounding = ROUNDING[mode]
+    if isinstance(den, int) and num.dtype != object:
+        if bound is None:
+            bound = _bound(num)
+        if 2 * bound + den < 2**63:
+            return np.asarray(rounding.over(num, den))  # type: ignore[arg-type]
+    magnitude = rounding.magnitude
     if num.dtype == object or (isinstance(den, np.ndarray) and den.dtype == object):
         # numpy has no divmod for Python integers: the same function, one element at a time
         return np.asarray(np.frompyfunc(magnitude, 2, 1)(num, den), dtype=object)
@@ -459,10 +504,32 @@ def _decoded(operand: Operand) -> Operand:
     return ("num", inner[1][codes], den if np.ndim(den) == 0 else den[codes])
 
 
+def _inside(value: Num, weight: Num) -> bool:
+    """Every row's *value* lies in [0, weight]: the least and greatest numerators say so.
+
+    For a value over one denominator (``int``) as int64; otherwise, or when some row is
+    outside, ``False`` (the rows are then looked at one by one).
+    """
+    num, den = value.n, value.d
+    high, under = weight.n, weight.d
+    if not (isinstance(den, int) and den > 0 and isinstance(num, np.ndarray)):
+        return False
+    if not (isinstance(high, int) and isinstance(under, int)):
+        return False
+    if num.dtype == object or not num.size:
+        return False
+    least, most = int(num.min()), int(num.max())
+    # value <= weight: num / den <= w.n / w.d, so num * w.d <= w.n * den
+    return least >= 0 and most * under <= high * den
+
+
 def _leaf_scores(
     plan: Plan, index: int, inputs: Mapping[str, Operand], active: Bools, n: int
-) -> tuple[Ints, Bools]:
-    """An indicator's rounded scores on *n* rows, and the rows that cannot be scored here."""
+) -> tuple[Ints, Bools, int]:
+    """An indicator's rounded scores on *n* rows, and the rows that cannot be scored here.
+
+    With them a bound on the scores' magnitude, on every row (those refused too).
+    """
     node = plan.nodes[index]
     leaf = node.leaf
     assert leaf is not None  # noqa: S101
@@ -478,23 +545,36 @@ def _leaf_scores(
     bad = vector.bad
     # A score outside [0, weight] is clamped into it under ``clamp`` (as the general path
     # clamps it, before rounding); without, the row is refused one by one (PR501).
-    below = np.asarray(value.n < 0)
-    above = vector.less(weight, value)
-    if leaf.clamp:
-        value = vector.pick(below, vector.const(Fraction(0)), vector.pick(above, weight, value))
-    else:
-        bad = bad | below | above
+    if not _inside(value, weight):
+        below = np.asarray(value.n < 0)
+        above = vector.less(weight, value)
+        if leaf.clamp:
+            zero = vector.const(Fraction(0))
+            value = vector.pick(below, zero, vector.pick(above, weight, value))
+        else:
+            bad = bad | below | above
     # Rows that are not regular are rounded too (their values are never used): a
     # denominator is never 0 here, since division put 1 where it found a 0.
     scale = 10**node.places
+    if isinstance(value.d, int) and value.bn * scale < _SAFE:
+        # One denominator for every row (a column of one number of places): one division
+        # of ``num × scale / den``, the common factor of scale and den taken out first
+        # (six places rounded to two: ``num / 10**4``, no multiplication).
+        common = math.gcd(scale, value.d)
+        num = _full(_times(value.n, scale // common, value.bn * scale), n)
+        bound = -(-value.bn * scale // value.d) + 1  # rounding moves a value less than 1
+        return _to_whole(num, value.d // common, plan.mode, value.bn * scale), bad, bound
     num, den = value.rows(n)
     if value.bn * scale >= _SAFE:
         num, den = _wide(num, den)
-    return _to_whole(num * scale, den, plan.mode), bad
+    return _to_whole(num * scale, den, plan.mode), bad, value.bn * scale + 1
 
 
 def score_arrays(
-    columnar: ColumnarPlan, inputs: Mapping[int, Mapping[str, Operand]], regular: Bools
+    columnar: ColumnarPlan,
+    inputs: Mapping[int, Mapping[str, Operand]],
+    regular: Bools,
+    out: Mapping[int, Ints] | None = None,
 ) -> Arrays:
     """Score the regular rows of a table as arrays.
 
@@ -509,6 +589,9 @@ def score_arrays(
             all share the codes is scored once a value).
         regular: the rows whose every cell was read plainly; narrowed here to the rows whose
             formulas succeed and whose scores lie in [0, weight].
+        out: by node index, an int64 array of *n* rows (any strides: the low words of a
+            decimal column) to hold that node's scores, where they fit int64; the node's
+            ``scores`` are then that array.
     """
     plan = columnar.plan
     totals = totals_of(plan)
@@ -517,21 +600,24 @@ def score_arrays(
     regular = regular.copy()
     scores: dict[int, Ints] = {}
     scales: dict[int, int] = {}
+    bounds: dict[int, int] = {}  # on each node's scores, carried rather than measured
     for index in plan.leaves:
         given = inputs[index]
         codes = _one_coding(given)
         if codes is None:
             rows = {name: _decoded(operand) for name, operand in given.items()}
-            whole, bad = _leaf_scores(plan, index, rows, regular, n)
+            whole, bad, bounds[index] = _leaf_scores(plan, index, rows, regular, n)
         else:
             # Every operand a column's few distinct values: each value scored once, then
             # taken by every row that holds it (a value scores alike on any row).
             each = {name: operand[2] for name, operand in given.items()}
             m = len(next(iter(each.values()))[1])
-            whole, bad = _leaf_scores(plan, index, each, np.ones(m, dtype=np.bool_), m)
+            ones = np.ones(m, dtype=np.bool_)
+            whole, bad, bounds[index] = _leaf_scores(plan, index, each, ones, m)
             whole, bad = whole[codes], bad[codes]
-        regular &= ~bad
-        scores[index] = whole
+        if bad.any():
+            regular &= ~bad
+        scores[index] = _placed(whole, out, index)
         scales[index] = plan.nodes[index].places or 0
     for index in plan.post_order:
         node = plan.nodes[index]
@@ -539,13 +625,32 @@ def score_arrays(
             continue
         kids = node.children
         top = max(scales[c] for c in kids) if kids else 0
-        total = np.zeros(n, dtype=np.int64)
+        total: Ints | None = None  # the first part taken as it is (a single one not copied)
+        summed = 0  # a bound on the total so far: the sum of its parts' bounds
         for child in kids:
             factor = 10 ** (top - scales[child])
             part = scores[child]
-            if part.dtype != object and not _fits(_bound(part) * factor, _bound(total)):
-                part, total = _wide(part, total)
-            total = total + part * factor
+            if bounds[child] >= _CARRIED and part.dtype != object:
+                # A bound carried from a wide input (a huge value on a refused row, say)
+                # may be far above the scores: measured instead, as int64 may still hold it.
+                bounds[child] = _bound(part)
+            grown = bounds[child] * factor
+            if total is None:
+                if not _fits(grown) and part.dtype != object:
+                    (part,) = _wide(part)
+                total = part if factor == 1 else part * factor
+                owned = total is not scores[child]  # else copied before it is added to
+                summed = grown
+                continue
+            if total.dtype != object and (part.dtype == object or not _fits(grown, summed)):
+                part, total = _wide(part, total)  # past int64: Python integers from here on
+                owned = True
+            elif not owned:
+                total, owned = total.copy(), True
+            summed += grown
+            total += part if factor == 1 else part * factor
+        if total is None:
+            total = np.zeros(n, dtype=np.int64)
         value_num: Ints = total
         value_den: Ints | int = 10**top
         scale_now: int | None = top
@@ -560,22 +665,37 @@ def score_arrays(
             scale_now = None
         places = node.places
         if places is None:
-            scores[index], scales[index] = value_num, top
+            scores[index], scales[index], bounds[index] = value_num, top, summed
             continue
         if scale_now is not None and scale_now <= places:
-            scores[index] = value_num * 10 ** (places - scale_now)
+            grow = 10 ** (places - scale_now)
+            scores[index] = value_num if grow == 1 else value_num * grow
+            bounds[index] = summed * grow
         elif scale_now is not None:
-            scores[index] = _to_whole(value_num, 10 ** (scale_now - places), mode)
+            cut = 10 ** (scale_now - places)
+            scores[index] = _to_whole(value_num, cut, mode, summed)
+            bounds[index] = summed // cut + 1
         else:
             wide = value_num
             if wide.dtype != object and not _fits(_bound(wide) * 10**places):
                 (wide,) = _wide(wide)
             scores[index] = _to_whole(wide * 10**places, value_den, mode)
+            bounds[index] = _bound(scores[index])
         scales[index] = places
+        scores[index] = _placed(scores[index], out, index)
     total_scale = 10 ** scales[0]
     total = scores[0]
     band = _bands(plan, total, total_scale)
     return Arrays(regular, scores, scales, total, band)
+
+
+def _placed(values: Ints, out: Mapping[int, Ints] | None, index: int) -> Ints:
+    """*values* in the array *out* holds for node *index*, where there is one and they fit."""
+    target = None if out is None else out.get(index)
+    if target is None or values.dtype == object:
+        return values
+    np.copyto(target, values)
+    return target
 
 
 def _bands(plan: Plan, total: Ints, scale: int) -> Ints:

@@ -234,11 +234,13 @@ class CompiledScheme:
         regular: Any,
         *,
         weights: Mapping[str, Decimal] | None = None,
+        out: Mapping[int, Any] | None = None,
     ) -> Arrays:
         """The regular rows of a table scored as arrays (:func:`score_arrays`).
 
         *inputs* hold each indicator's operands read in the lookup order; *regular* the rows
-        whose every cell was read plainly. Needs the ``frame`` extra.
+        whose every cell was read plainly; *out*, by node index, int64 arrays to write
+        scores into (a result's columns). Needs the ``frame`` extra.
 
         With *weights* (by group or indicator id) the rows are scored under those weights
         instead of the declared ones: the scheme with them (:func:`with_weights`) is
@@ -256,7 +258,7 @@ class CompiledScheme:
         )
 
         if weights is None:
-            return score_arrays(self.columnar(), inputs, regular)
+            return score_arrays(self.columnar(), inputs, regular, out)
         plan = build_plan(checked(with_weights(self.scheme, weights)))
         columnar = columnar_plan(plan, self.types)
         if not columnar.vectorised:

@@ -708,6 +708,9 @@ class ArrayOps(Protocol):
     def pick(self, flags: Any, a: Any, b: Any) -> Any:
         """``a`` where *flags*, else ``b``."""
 
+    def extreme(self, a: Any, b: Any, *, smaller: bool) -> Any:
+        """``pick(less(b, a), b, a)`` (*smaller*) or ``pick(less(a, b), b, a)``."""
+
     def div(self, a: Any, b: Any, active: Any) -> Any:
         """``a / b``; rows dividing by 0 where *active* are refused."""
 
@@ -756,8 +759,7 @@ def _extreme_array(*, smaller: bool) -> ArrayForm:
         del active
         best = args[0]
         for item in args[1:]:
-            better = ops.less(item, best) if smaller else ops.less(best, item)
-            best = ops.pick(better, item, best)
+            best = ops.extreme(best, item, smaller=smaller)
         return best
 
     return form

@@ -278,6 +278,7 @@ class _Column:
         "_read",
         "_rowwise",
         "array",
+        "into",
         "name",
         "position",
     )
@@ -290,6 +291,9 @@ class _Column:
             # Its values in row order (lists have no cast from a dictionary).
             encoded = encoded.dictionary.take(encoded.indices)
         self.array: pa.Array | None = encoded if _numeric(encoded.type) else None
+        #: Where a float column's numerators are written (a share of one buffer for all
+        #: the chunk's float columns: :func:`_float_room`), if anywhere.
+        self.into: Ints | None = None
         self._codes: Ints | None = None
         self._distinct: list[Any] | None = None
         self._dictionary: pa.Array | None = None
@@ -415,8 +419,11 @@ def _rowwise_numbers(texts: pa.Array) -> tuple[Ints, Ints, Ints, Ints] | None:
     better numbered by their distinct values.
     """
     n = len(texts)
-    nums, dens, okay = _text_pairs(texts)
     present = _valid(texts)
+    fresh = _plain_decimals(texts, present)
+    if fresh is not None:
+        return (*fresh, present)
+    nums, dens, okay = _text_pairs(texts)
     others = np.flatnonzero(present & ~okay).tolist()
     if len(others) > max(64, n // 50):
         return None
@@ -502,7 +509,7 @@ def _numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
 
 def _read_numbers(column: _Column) -> tuple[Ints, Ints, Ints]:
     if column.array is not None:
-        return _number_arrays(column.array, column.present())
+        return _number_arrays(column.array, column.present(), column.into)
     plain = column._plain  # noqa: SLF001
     if plain is not None:
         return _text_numbers(column.codes, plain, column._read)  # noqa: SLF001
@@ -561,6 +568,86 @@ _FLOAT_HIGH: Final = 1e18
 _PLAIN_TEXT: Final = r"^[+-]?[0-9]+(\.[0-9]+)?%?$"
 
 
+#: The bytes of a column of plain decimal texts without a percent sign: "+-.0123456789".
+_DECIMAL_BYTES: Final = np.zeros(256, dtype=np.bool_)
+_DECIMAL_BYTES[list(b"+-.0123456789")] = True
+_SIGNS: Final = np.frombuffer(b"+-", dtype=np.uint8)
+
+
+#: The least buffer :func:`_float_room` makes (numpy maps large pages from 4 MiB).
+_ROOM_BYTES: Final = 4 << 20
+
+
+def _float_room(columns: Iterable[_Column], n: int) -> None:
+    """One buffer for the numerators of every float column of a chunk, a share each.
+
+    Their numerators live as long as each other; one allocation this large is mapped in
+    large pages, where one per column pays a page fault every 4 KiB (more than reading
+    the column). Only for chunks where that is so (the buffer past 4 MiB).
+    """
+    floating = [c for c in columns if c.array is not None and pa.types.is_floating(c.array.type)]
+    if len(floating) * n * 8 < _ROOM_BYTES:
+        return
+    room = np.empty((len(floating), n), dtype=np.int64)
+    for k, column in enumerate(floating):
+        column.into = room[k]
+
+
+def _plain_decimals(texts: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints] | None:
+    """A text column whose every cell is a plain decimal, read by one Arrow decimal cast.
+
+    Fresh numbers as a CSV gives them ("0.734521", "-12.5"): when the column's bytes are
+    only signs, digits and points, Arrow's cast to ``decimal128(38, P)`` (*P* the most
+    places a cell has) reads them all, the denominator ``10**P`` shared by every row. Arrow
+    also reads ``.5`` and ``5.`` (not plain for the facts grammar): a point first, after a
+    sign or last is looked for and sends the column the long way, as do a cell Arrow
+    refuses (``1.2.3``, ``+-1``), more than 18 places or a value past int64. ``None`` then:
+    :func:`_text_pairs` reads the column cell by cell.
+    """
+    n = len(texts)
+    if not n or not (pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type)):
+        return None
+    width = np.int32 if pa.types.is_string(texts.type) else np.int64
+    _, offsets_buffer, data_buffer = texts.buffers()
+    if offsets_buffer is None or data_buffer is None:
+        return None
+    offsets: Ints = np.frombuffer(
+        offsets_buffer, width, n + 1, texts.offset * np.dtype(width).itemsize
+    )
+    first, last = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(data_buffer, np.uint8, last - first, first)
+    if not _DECIMAL_BYTES[data].all():
+        return None
+    starts = offsets[:-1] - first
+    length = offsets[1:] - offsets[:-1]
+    if not present.all():  # a null's cell is read as "0" by nothing: never looked at
+        length = np.where(present, length, 1)
+    if (length == 0).any():
+        return None
+    point = ints(pc.find_substring(texts, "."), fill=-1)
+    signed = np.isin(data[starts], _SIGNS) if present.all() else np.zeros(n, np.bool_)
+    if not present.all():
+        signed[present] = np.isin(data[starts[present]], _SIGNS)
+    has_point = point >= 0
+    # "5." and ".5", "+.5": Arrow reads them, the facts grammar does not (as plain numbers)
+    if (has_point & ((point == length - 1) | (point == signed))).any():
+        return None
+    places = int((np.where(has_point, length - point - 1, 0)).max())
+    if places > 18:
+        return None
+    try:
+        decimals = pc.cast(texts, pa.decimal128(38, places))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    words = np.frombuffer(decimals.buffers()[1], np.int64, 2 * n, 16 * decimals.offset)
+    low, high = words[0::2], words[1::2]
+    if not present.all():
+        low, high = np.where(present, low, 0), np.where(present, high, 0)
+    if not ((not high.any() and low.min() >= 0) or bool((high == (low >> 63)).all())):
+        return None
+    return low, np.asarray(_TENS_INT[places]), present.copy()
+
+
 def _text_pairs(texts: pa.Array) -> tuple[Ints, Ints, Ints]:
     """Numerators, denominators and a mask of the *texts* that are plain decimal numbers.
 
@@ -594,7 +681,9 @@ def _text_pairs(texts: pa.Array) -> tuple[Ints, Ints, Ints]:
     return nums, dens, okay
 
 
-def _number_arrays(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
+def _number_arrays(
+    array: pa.Array, present: Ints, into: Ints | None = None
+) -> tuple[Ints, Ints, Ints]:
     """A column of integers, floats or decimals as numerators, denominators and a mask.
 
     Each cell is read as :func:`_cell` and ``number_pair`` read it (the mask says where a
@@ -609,12 +698,16 @@ def _number_arrays(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
     nums: Ints
     dens: Ints
     if pa.types.is_integer(kind):
+        if kind == pa.int64() and not array.null_count and n:
+            # The column's own buffer, read in place (never written to): no copy.
+            view: Ints = np.frombuffer(array.buffers()[1], np.int64, n, 8 * array.offset)
+            return view, _ONE, present
         values = ints(array)
         if values.dtype == np.uint64 and n and int(values.max()) >= 2**62:
             return values.astype(object), _ONE, present
-        return values.astype(np.int64), _ONE, present
+        return values.astype(np.int64, copy=False), _ONE, present
     if pa.types.is_floating(kind):
-        nums, dens, okay = _float_column(floats(array), present)
+        nums, dens, okay = _float_column(_float_values(array), present, into)
     else:
         nums, dens, okay = _decimal_pairs(array, present)
     rest = np.flatnonzero(present & ~okay)
@@ -633,20 +726,39 @@ def _number_arrays(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
     return nums, dens, okay
 
 
-def _float_column(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
+def _float_values(array: pa.Array) -> Ints:
+    """A float column's values: its own buffer read in place when it is float64 without nulls."""
+    n = len(array)
+    if array.type == pa.float64() and not array.null_count and n:
+        view: Ints = np.frombuffer(array.buffers()[1], np.float64, n, 8 * array.offset)
+        return view
+    return floats(array)
+
+
+def _float_column(x: Ints, present: Ints, into: Ints | None = None) -> tuple[Ints, Ints, Ints]:
     """A float column read with one number of places, *P*, guessed from a sample of it.
 
     Where ``q = rint(x × 10**P)`` has at most 15 digits and ``q / 10**P`` reads back as
     ``x`` (checked exactly), ``q / 10**P`` is a decimal of at most 15 digits that reads as
     ``x``, so it is the value of ``x``'s shortest decimal (no two such decimals read as the
     same double). A column typed with a few places (0.25, 73.4521) is read by these few
-    operations; its other rows by :func:`_float_pairs`.
+    operations — one multiplication, one rounding, one check, and the least and greatest
+    ``q`` for the 15 digits of all at once; its other rows by :func:`_float_pairs`.
     """
     n = x.shape[0]
     places = _places_hint(x, present)
     scale = _TENS_FLOAT[places]
     with np.errstate(invalid="ignore", over="ignore"):  # NaN and infinity fail the check
-        q = np.rint(x * scale)
+        q = np.multiply(x, scale)
+        np.rint(q, out=q)
+        if n and present.all() and q.min() > -1e15 and q.max() < 1e15:  # NaN: False
+            nums = q.astype(np.int64) if into is None else into
+            if into is not None:
+                np.copyto(nums, q, casting="unsafe")  # whole numbers: exact
+            okay = np.equal(np.divide(q, scale, out=q), x)  # q is not needed after
+            if okay.all():
+                return nums, np.asarray(_TENS_INT[places]), okay
+            np.multiply(nums, scale, out=q)  # q again, for the rows of other shapes
         okay = present & (np.abs(q) < 1e15) & (q / scale == x)
     if not okay.all():
         q = np.where(okay, q, 0.0)
@@ -662,18 +774,22 @@ def _float_column(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
 
 
 def _places_hint(x: Ints, present: Ints, sample: int = 64) -> int:
-    """The most places the shortest decimal of a float takes in a sample of the column."""
-    rows = np.flatnonzero(present)
-    if rows.size > sample:
-        rows = rows[np.linspace(0, rows.size - 1, sample).astype(np.int64)]
-    places = 0
-    for value in x[rows].tolist():
-        read = float_fact(value)
-        if read is not None and read.is_finite():
-            exponent = read.as_tuple().exponent
-            assert isinstance(exponent, int)  # noqa: S101 - a finite Decimal's
-            places = max(places, -exponent)
-    return min(places, 15)
+    """The most places a sample of the column needs, each value read back with fewest places.
+
+    For each sampled float the fewest places *P* (0 to 15) at which ``rint(x × 10**P)``
+    has at most 15 digits and reads back as ``x``, tried all at once; a value no *P* reads
+    (16 or 17 digits, NaN) does not count. Only a guess: :func:`_float_column` checks
+    every row.
+    """
+    rows = np.flatnonzero(present) if not present.all() else None
+    size = x.shape[0] if rows is None else rows.size
+    picked = np.linspace(0, size - 1, min(size, sample)).astype(np.int64)
+    values = x[picked if rows is None else rows[picked]]
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = np.rint(values[np.newaxis, :] * _TENS_FLOAT[:16, np.newaxis])
+        reads = (np.abs(q) < 1e15) & (q / _TENS_FLOAT[:16, np.newaxis] == values)
+    fewest = np.argmax(reads, axis=0)[reads.any(axis=0)]
+    return int(fewest.max()) if fewest.size else 0
 
 
 def _float_pairs(x: Ints, present: Ints) -> tuple[Ints, Ints, Ints]:
@@ -723,10 +839,17 @@ def _decimal_pairs(array: pa.Array, present: Ints) -> tuple[Ints, Ints, Ints]:
     data = array.buffers()[1]
     words = np.frombuffer(data, dtype=np.int64)[2 * array.offset : 2 * (array.offset + n)]
     low, high = words[0::2], words[1::2]
+    den = np.asarray(_TENS_INT[kind.scale])
+    if not array.null_count and (
+        (not high.any() and low.min() >= 0) or bool((high == (low >> 63)).all())
+    ):
+        # Every value fits int64 (no negative one, or each high word only its low word's
+        # sign): the low words as they lie in the buffer, read in place.
+        return low, den, present
     # The value fits int64 where the high word only extends the low word's sign.
     okay = present & (high == (low >> 63))
     nums = low * okay
-    return nums, np.asarray(_TENS_INT[kind.scale]), okay
+    return nums, den, okay
 
 
 def _text_numbers(
@@ -1055,6 +1178,7 @@ def prepare_chunk(
     names = [str(c) for c in arrow.column_names]
     unit_at, by_name = table_columns(names)
     columns = {name: _Column(name, i, arrow.column(i)) for name, i in by_name.items()}
+    _float_room(columns.values(), n)
     units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n, first_row)
     cohort = None
     if values is not None:
@@ -1154,7 +1278,9 @@ def score_chunk(
     columns, units, cohort, refused_rows = ready.columns, ready.units, ready.cohort, ready.refused
     regular = ready.regular
     vectorised = compiled.columnar().vectorised
-    arrays = compiled.score_columns(ready.inputs, regular) if vectorised else None
+    # The result's decimal columns, where the arrays write their scores.
+    slab = _result_slab(compiled, n)
+    arrays = compiled.score_columns(ready.inputs, regular, out=slab.low()) if vectorised else None
     if arrays is not None:
         regular = arrays.regular & ~refused_rows
     scalar: dict[int, Result | FactsError] = {}
@@ -1170,7 +1296,9 @@ def score_chunk(
     staged = (
         [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
     )
-    table, totals, scored, lost = _result_table(compiled, units, arrays, scalar, cohort, n, gaps)
+    table, totals, scored, lost = _result_table(
+        compiled, units, arrays, scalar, cohort, n, gaps, slab
+    )
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
     ranked = compiled.scheme.ranking is not None
     places = plan.total_places
@@ -1241,6 +1369,14 @@ def _operand(
             okay |= ~taken
         return ("bool", value), okay
     cohort_value = cohort is not None and name in compiled.plan.cohort_names
+    if not sources and not cohort_value and default is not None and not isinstance(default, bool):
+        # No column gives it: the leaf's default on every row, one number (a constant).
+        fraction = Fraction(default)
+        return (
+            "num",
+            np.asarray(fraction.numerator, dtype=_int_or_object(fraction.numerator)),
+            np.asarray(fraction.denominator, dtype=_int_or_object(fraction.denominator)),
+        ), np.ones(n, dtype=np.bool_)
     if len(sources) == 1 and not cohort_value:
         # One column: its pairs as they are, where every row has a cell or none needs one
         # (its empty cells are then not read: those rows go the long way).
@@ -1293,6 +1429,11 @@ def _operand(
         den = np.where(taken, den, fraction.denominator)
         okay |= ~taken
     return ("num", num, den), okay
+
+
+def _int_or_object(value: int) -> Any:
+    """int64 for a value well inside it, else Python integers."""
+    return np.int64 if abs(value) < 2**62 else object
 
 
 def _own_places(
@@ -1556,16 +1697,59 @@ def _gap_columns(
         columns["unranked"] = string_array(reasons)
 
 
-def _decimals(ints: Ints, places: int, valid: Ints) -> pa.Array:
-    """Exact decimal128 values from integers over ``10 ** places`` (nulls where not valid)."""
+class _Slab:
+    """One zeroed buffer for the decimal columns of a result, a column for each node given.
+
+    A result's columns live as long as each other; one allocation this large is mapped in
+    large pages (numpy asks for them past 4 MiB), where a fresh buffer per column costs a
+    page fault every 4 KiB (about as much as building the column). Zeroed, so a column of
+    values none of which is negative has its high words written already. The array scorer
+    writes each node's scores straight into its column's low words (:meth:`low`).
+    """
+
+    def __init__(self, n: int, nodes: Sequence[int]) -> None:
+        self.n = n
+        self.words = np.zeros(2 * n * len(nodes), dtype=np.int64)
+        self.at = {index: k for k, index in enumerate(nodes)}
+
+    def column(self, index: int) -> Ints:
+        """Node *index*'s ``2 * n`` words: little-endian 128-bit values."""
+        start = 2 * self.n * self.at[index]
+        return self.words[start : start + 2 * self.n]
+
+    def low(self) -> dict[int, Ints]:
+        """Each node's low words, as one int64 a row (where its scores are written)."""
+        return {index: self.column(index)[0::2] for index in self.at}
+
+
+def _result_slab(compiled: CompiledScheme, n: int) -> _Slab:
+    """The slab of a result: the total and every rounded indicator (decimal columns)."""
+    plan = compiled.plan
+    nodes = [i for i in plan.leaves if plan.nodes[i].places is not None]
+    return _Slab(n, [0, *nodes] if plan.total_places is not None else nodes)
+
+
+def _decimals(ints: Ints, places: int, valid: Ints, words: Ints | None = None) -> pa.Array:
+    """Exact decimal128 values from integers over ``10 ** places`` (nulls where not valid).
+
+    *words* is the column's place in a :class:`_Slab` (its low words may hold *ints*
+    already, written there by the array scorer).
+    """
     n = ints.shape[0]
     kind = pa.decimal128(38, places)
     if ints.dtype != object:
-        low = ints if valid.all() else ints * valid
-        words = np.empty(2 * n, dtype=np.int64)  # little-endian 128-bit: low word, sign word
-        words[0::2] = low
-        np.right_shift(low, 63, out=words[1::2])
-        bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+        every = bool(valid.all())
+        # Little-endian 128-bit two's complement: the value's word, then its sign's.
+        if words is None:
+            words = np.zeros(2 * n, dtype=np.int64)
+        low = words[0::2]
+        if not every:
+            np.multiply(ints, valid, out=low)
+        elif not np.shares_memory(ints, low):
+            low[:] = ints
+        if n and low.min() < 0:
+            np.right_shift(low, 63, out=words[1::2])
+        bitmap = None if every else pa.py_buffer(np.packbits(valid, bitorder="little"))
         nulls = 0 if bitmap is None else int(n - valid.sum())
         data = pa.py_buffer(words)
         return pa.Array.from_buffers(kind, n, [bitmap, data], null_count=nulls)
@@ -1596,6 +1780,7 @@ def _result_table(
     cohort: _Cohort | None,
     n: int,
     gaps: Sequence[DataGaps] | None = None,
+    slab: _Slab | None = None,
 ) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction]]:
     plan = compiled.plan
     scored = np.ones(n, dtype=np.bool_)
@@ -1630,6 +1815,8 @@ def _result_table(
 
     lost: dict[str, Fraction] = {}
     total_places = plan.total_places
+    if slab is None:
+        slab = _result_slab(compiled, n)
     if total_places is None:  # exact text, never cut to a number of places
         columns["total"], exact_totals = exact_column(0)
         totals = np.array(
@@ -1637,7 +1824,7 @@ def _result_table(
         )
     else:
         totals, valid = node_ints(0, total_places)
-        columns["total"] = _decimals(totals, total_places, valid)
+        columns["total"] = _decimals(totals, total_places, valid, slab.column(0))
     labels = [band[0] for band in plan.bands]
     codes = (
         np.zeros(n, dtype=np.int32) if arrays is None else np.asarray(arrays.band, dtype=np.int32)
@@ -1653,6 +1840,7 @@ def _result_table(
         pa.string()
     )
     counted = frozenset(plan.counted_leaves)
+    everyone = int(scored.sum())  # the rows that scored, counted once for every column
     for index in plan.leaves:
         node = plan.nodes[index]
         if node.places is None:
@@ -1662,8 +1850,8 @@ def _result_table(
             seen = len(present)
         else:
             ints, valid = node_ints(index, node.places)
-            columns[node.id] = _decimals(ints, node.places, valid)
-            count = int(valid.sum())
+            columns[node.id] = _decimals(ints, node.places, valid, slab.column(index))
+            count = everyone if valid is scored else int(valid.sum())
             kept = ints if count == n else ints[valid]
             summed = int(kept.sum()) if kept.dtype != object else sum(kept.tolist())
             lost_here = node.weight * count - Fraction(summed, 10**node.places)
