@@ -7,6 +7,7 @@ arrived: never a traceback, never a file read from the server's folder, never a 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -24,3 +25,44 @@ def test_keys_that_are_not_text_are_written_in_the_json_of_the_error(seed_compil
     problems = json.loads(caught.value.to_json("en"))
     unknown = {p["key"] for p in problems if p["code"] == "PR403"}
     assert unknown == {'indicators."(1, 2)"', "indicators.None", 'indicators."1.5"'}
+
+
+@pytest.mark.parametrize("unit", [None, 5, [1, 2], "the indicators", {"indicators": [1]}])
+def test_a_unit_that_is_not_a_table_is_pr410_alone_and_the_others_still_score(seed_compiled, unit):
+    good = {i: {"actual": "90%"} for i in _ids(seed_compiled)}
+    first, second, third = seed_compiled.evaluate_many([good, unit, good])
+    assert first.total == third.total == Decimal("84.66")
+    assert isinstance(second, perfrules.FactsError)
+    assert [d.code for d in second.diagnostics] == ["PR410"]  # not every fact "missing" too
+
+
+def _bid(name: str, bid: str) -> dict[str, object]:
+    return {
+        "unit": name,
+        "shared": {"lot": "1", "bid": bid, "valid": True},
+        "indicators": {"技术": {"marks": "40"}, "商务": {"marks": "15"}},
+    }
+
+
+def test_a_cohort_with_a_unit_that_is_not_a_table_scores_and_ranks_the_others():
+    compiled = perfrules.compile_scheme(
+        perfrules.load_pack("cn/procurement-comprehensive-scoring")
+    )
+    first, broken, second = compiled.evaluate_cohort(
+        [_bid("甲", "950000"), None, _bid("乙", "1000000")]
+    )
+    assert [d.code for d in broken.diagnostics] == ["PR410"]
+    assert (first.rank.position, second.rank.position) == (1, 2)
+    assert first.total == Decimal("85.00")
+
+
+def test_a_unit_that_is_not_a_table_among_units_scored_in_passes():
+    compiled = perfrules.compile_scheme(perfrules.load_pack("examples/best-is-100"))
+    units = [
+        {"unit": "A", "shared": {"economy": "80", "social": "70", "environment": "60"}},
+        None,
+        {"unit": "B", "shared": {"economy": "90", "social": "60", "environment": "75"}},
+    ]
+    first, broken, second = compiled.evaluate_cohort(units)
+    assert [d.code for d in broken.diagnostics] == ["PR410"]
+    assert (first.total, second.total) == (Decimal("92.8"), Decimal("100.0"))

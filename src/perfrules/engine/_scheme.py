@@ -134,6 +134,10 @@ class CompiledScheme:
             perfrules.errors.FactsError: ...
         """
         source, indicators, shared = _parts(facts)
+        if not isinstance(indicators, Mapping):  # nothing to score: say that alone
+            unit = Unit(source)
+            self.general.shape(indicators, unit)
+            raise FactsError(unit.diagnostics)
         binding = None
         if cohort is not None or self.plan.cohort_names or self.plan.imputations:
             shared, binding = self.cohorts.bind(source, indicators, shared, cohort)
@@ -617,6 +621,8 @@ def _parts(facts: Facts | Mapping[str, Any]) -> tuple[Facts | None, Any, Any]:
     """A unit's facts as :meth:`CompiledScheme.evaluate` reads them: source, indicators, shared."""
     if isinstance(facts, Facts):
         return facts, facts.indicators, facts.shared
+    if not isinstance(facts, Mapping):  # None, a list, a text: reported as not a table
+        return None, facts, EMPTY
     if "indicators" in facts or "shared" in facts:
         return None, facts.get("indicators", EMPTY), facts.get("shared", EMPTY)
     return None, facts, EMPTY
