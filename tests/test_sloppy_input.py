@@ -66,3 +66,17 @@ def test_a_unit_that_is_not_a_table_among_units_scored_in_passes():
     first, broken, second = compiled.evaluate_cohort(units)
     assert [d.code for d in broken.diagnostics] == ["PR410"]
     assert (first.total, second.total) == (Decimal("92.8"), Decimal("100.0"))
+
+
+@pytest.mark.parametrize("body", [None, 5, {"indicators": {}}])
+def test_text_that_never_arrived_is_a_type_error_and_no_file_of_the_server_is_read(
+    tmp_path, monkeypatch, body
+):
+    monkeypatch.chdir(tmp_path)  # a server's folder holding files of the names used
+    for name in ("facts.json", "facts.toml", "facts.csv", "mine.toml"):
+        (tmp_path / name).write_text("secret = 1\n", "utf-8")
+    for fmt in ("json", "toml", "csv"):
+        with pytest.raises(TypeError, match="expected text or bytes"):
+            perfrules.loads_facts(body, format=fmt)
+    with pytest.raises(TypeError, match="expected text or bytes"):
+        perfrules.loads_scheme(body, name="mine.toml")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from perfrules._reading import require_text
 from perfrules.errors import Diagnostic, RuleFileError
 from perfrules.model import Scheme
 from perfrules.rules._checks import CheckResult, place_all, run_checks
@@ -302,6 +303,7 @@ def loads_scheme(
 
     Raises:
         RuleFileError: every problem, located at ``name:line:column``.
+        TypeError: *text* is neither text nor bytes (``None``: an upload that never arrived).
 
     Examples:
         >>> upload = (
@@ -316,6 +318,7 @@ def loads_scheme(
         ...     print(error.diagnostics[-1].format("en"))
         bad.toml:2:1: error[PR102]: scheme.id: expected text in quotes, got 1
     """
+    require_text(text)  # None is no upload, never "read the file of this name"
     path = Path(root) / name if root is not None else Path(name)
     scheme, result, diagnostics = check_path(path, text, root=root, files=root is not None)
     if scheme is None or result is None or any(d.severity == "error" for d in diagnostics):
