@@ -80,3 +80,20 @@ def test_text_that_never_arrived_is_a_type_error_and_no_file_of_the_server_is_re
             perfrules.loads_facts(body, format=fmt)
     with pytest.raises(TypeError, match="expected text or bytes"):
         perfrules.loads_scheme(body, name="mine.toml")
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        (
+            "rules/examples/xinzhou-zfw-2021/scheme.toml",
+            "not str: read it with perfrules.load_scheme",
+        ),
+        (None, "not NoneType"),
+        ({"scheme": {}}, "not dict"),
+    ],
+)
+def test_compiling_what_is_not_a_scheme_says_what_to_pass(given, words):
+    with pytest.raises(TypeError, match="expected a Scheme") as caught:
+        perfrules.compile_scheme(given)
+    assert words in str(caught.value)

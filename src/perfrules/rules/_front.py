@@ -169,9 +169,18 @@ def checked(scheme: Scheme | CheckedScheme) -> CheckedScheme:
 
     Raises:
         RuleFileError: the scheme has errors (with positions when it was read from files).
+        TypeError: *scheme* is not a scheme (a path, a pack id, ``None``).
     """
     if isinstance(scheme, CheckedScheme):
         return scheme
+    if not isinstance(scheme, Scheme):  # a path or a pack id, None: say what to pass instead
+        how = (
+            ": read it with perfrules.load_scheme" if isinstance(scheme, str | os.PathLike) else ""
+        )
+        raise TypeError(
+            "expected a Scheme (from perfrules.load_scheme, loads_scheme or load_pack), "
+            f"not {type(scheme).__name__}{how}"
+        )
     kept = scheme._checked  # noqa: SLF001 - this module keeps it (load_scheme)
     if isinstance(kept, CheckedScheme) and (kept.written or kept.scheme) is scheme:
         return kept  # not a changed copy
