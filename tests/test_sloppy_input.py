@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
@@ -97,3 +98,22 @@ def test_compiling_what_is_not_a_scheme_says_what_to_pass(given, words):
     with pytest.raises(TypeError, match="expected a Scheme") as caught:
         perfrules.compile_scheme(given)
     assert words in str(caught.value)
+
+
+def test_numpy_integers_are_integers(seed_compiled):
+    np = pytest.importorskip("numpy")
+    ids = _ids(seed_compiled)
+    plain = seed_compiled.evaluate({i: {"actual": 70} for i in ids})
+    numpy = seed_compiled.evaluate({i: {"actual": np.int64(70)} for i in ids})
+    assert numpy.total == plain.total
+    assert numpy.trace.to_json() == plain.trace.to_json()
+    assert perfrules.safe_eval("x / 8", {"x": np.int32(7)}) == Fraction(7, 8)
+
+
+def test_numpy_floats_and_bools_are_still_refused(seed_compiled):
+    np = pytest.importorskip("numpy")
+    ids = _ids(seed_compiled)
+    for value, code in ((np.float64(70), "PR409"), (np.bool_(True), "PR402")):
+        with pytest.raises(perfrules.FactsError) as caught:
+            seed_compiled.evaluate({i: {"actual": value} for i in ids})
+        assert {d.code for d in caught.value.diagnostics} == {code}

@@ -11,6 +11,8 @@ the number instead.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import re
 import unicodedata
 from collections.abc import Callable
@@ -163,6 +165,8 @@ def decimal_to_fraction(dec: Decimal) -> Fraction:
 def to_fraction(value: object, *, strict: bool = False) -> Fraction:
     """Convert an int, Decimal, Fraction or numeric string to an exact Fraction.
 
+    Other integers (``numpy.int64``, any :class:`numbers.Integral`) are read as ``int``.
+
     Text is read by the strict grammar of facts (:func:`parse_fact`) with ``strict=True``,
     else like a target text (:func:`parse_number`).
 
@@ -184,6 +188,8 @@ def to_fraction(value: object, *, strict: bool = False) -> Fraction:
         raise NumberFormatError("float", repr(value))
     if isinstance(value, str):
         return parse_fact(value) if strict else parse_number(value).value
+    if isinstance(value, numbers.Integral):  # numpy's integers (a DataFrame's row): exact
+        return to_fraction(operator.index(value))
     raise NumberFormatError("type", type(value).__name__)
 
 

@@ -6,6 +6,7 @@ import difflib
 import functools
 import hashlib
 import json
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,12 @@ class Locator(Protocol):
 
 #: The canonical JSON the digest of facts given as data is taken over (one encoder, made
 #: once: ``json.dumps`` with these options makes a new one per call).
-_CANONICAL: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
+#: An integer of another type (numpy's) is written as the number it is, anything else as text.
+_CANONICAL: Final = json.JSONEncoder(
+    ensure_ascii=False,
+    sort_keys=True,
+    default=lambda value: int(value) if isinstance(value, numbers.Integral) else str(value),
+)
 
 
 @dataclass(frozen=True)
