@@ -157,6 +157,14 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         ),
         "“{id}”：显示的目标值“{text}”写的是 {numbers}，而公式读取的是 {param} = {value}",
     ),
+    "PR239": (
+        "error",
+        (
+            "'{id}': the target \"{text}\" has a comma inside its number: a comma separates "
+            "thousands (1,200), a decimal point is '.'"
+        ),
+        "“{id}”：目标值“{text}”的数字中有逗号：逗号只用于千位分隔（如 1,200），小数点请用“.”",
+    ),
     "PR230": (
         "error",
         (
