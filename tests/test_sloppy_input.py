@@ -117,3 +117,28 @@ def test_numpy_floats_and_bools_are_still_refused(seed_compiled):
         with pytest.raises(perfrules.FactsError) as caught:
             seed_compiled.evaluate({i: {"actual": value} for i in ids})
         assert {d.code for d in caught.value.diagnostics} == {code}
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (10**40, "below 10^30"),
+        ("1" + "0" * 5000, "below 10^30"),
+        ("0." + "1" * 40, "at most 30"),
+        (Decimal("1E-40"), "at most 30 decimal places"),
+        ("1/0", "divides by 0"),
+        (Decimal("NaN"), "not a number"),
+        (Decimal("-Infinity"), "not a number"),
+        ([70], "list"),
+        (None, "NoneType"),
+    ],
+)
+def test_a_number_refused_says_why(seed_compiled, value, words):
+    ids = _ids(seed_compiled)
+    with pytest.raises(perfrules.FactsError) as caught:
+        seed_compiled.evaluate({ids[0]: {"actual": value}} | {i: {"actual": 1} for i in ids[1:]})
+    (problem,) = caught.value.diagnostics
+    assert problem.code == "PR402"
+    assert words in problem.hint_text("en")
+    assert problem.hint_text("zh")
+    assert len(problem.format("en")) < 300  # a 5,000-digit text is not repeated whole

@@ -573,6 +573,24 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
         "请一起评分：CompiledScheme.evaluate_cohort(units)，或 perfrules score 方案 units.csv",
     ),
     "percent": ("write 5% as 0.05", "百分数请写成小数，如 5% 写作 0.05"),
+    "number_range": (
+        "numbers are limited to magnitudes below 10^30",
+        "数字的绝对值须小于 10^30",
+    ),
+    "number_digits": (
+        "a number has at most 30 significant digits and at most 30 decimal places",
+        "数字最多 30 位有效数字、30 位小数",
+    ),
+    "number_places": ("a number has at most 30 decimal places", "数字最多 30 位小数"),
+    "number_zero": ("the fraction divides by 0", "分数的分母为 0"),
+    "number_nonfinite": (
+        "NaN and infinity are not a number a score can use",
+        "NaN 与无穷大不是可用于计分的数字",
+    ),
+    "number_type": (
+        "give an int, Decimal, Fraction or text, not {got}",
+        "请给出 int、Decimal、Fraction 或文本，而不是 {got}",
+    ),
     "decimal_string": (
         (
             'e.g. "0.8" or Decimal("0.8"); a JSON body read with json.loads has floats: '

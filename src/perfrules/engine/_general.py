@@ -49,6 +49,26 @@ _MARKS_KEPT: Final = 65_536
 _ZERO: Final = Fraction(0)
 
 
+#: Why a number was refused, when the text is not merely misspelt: the hint that says so.
+_WHY_NOT_A_NUMBER: Final = {
+    "range": "number_range",
+    "digits": "number_digits",
+    "places": "number_places",
+    "zero": "number_zero",
+    "nonfinite": "number_nonfinite",
+    "type": "number_type",
+}
+#: The most characters of a refused value a message repeats (a body may hold 1 MiB of digits).
+_SHOWN: Final = 60
+
+
+def _abridged(text: str) -> str:
+    """*text*, or its start and how long it is when it is longer than a message should be."""
+    if len(text) <= _SHOWN:
+        return text
+    return f"{text[: _SHOWN // 2]}… ({len(text):,} characters)"
+
+
 class Unit:
     """Per-call state of the general path: problems found, weight excluded."""
 
@@ -555,12 +575,13 @@ class GeneralPath:
                     "PR402",
                     path,
                     {
-                        "value": text_of(raw),
+                        "value": _abridged(text_of(raw)),
                         "expected": "a number such as 80%, 4.8 or 70/88",
                         "expected_zh": "数字（如 80%、4.8、70/88）",
                         "suggestion": exc.suggestion,
+                        "got": type(raw).__name__,
                     },
-                    "did_you_mean" if exc.suggestion else None,
+                    "did_you_mean" if exc.suggestion else _WHY_NOT_A_NUMBER.get(exc.reason),
                 )
             return None
         return value, shown, None
