@@ -11,8 +11,11 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import perfrules
+from perfrules.rules._locate import locate_json
 
 
 def _ids(compiled: perfrules.CompiledScheme) -> list[str]:
@@ -142,3 +145,65 @@ def test_a_number_refused_says_why(seed_compiled, value, words):
     assert words in problem.hint_text("en")
     assert problem.hint_text("zh")
     assert len(problem.format("en")) < 300  # a 5,000-digit text is not repeated whole
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_in_a_json_body_is_located_and_not_called_a_float(seed_compiled, constant):
+    ids = _ids(seed_compiled)
+    rows = ",\n".join(f'"{i}": {{"actual": 1}}' for i in ids[1:])
+    body = f'{{"indicators": {{\n"{ids[0]}": {{"actual": {constant}}},\n{rows}}}}}'
+    facts = perfrules.loads_facts(body, format="json")
+    with pytest.raises(perfrules.FactsError) as caught:
+        seed_compiled.evaluate(facts)
+    (problem,) = caught.value.diagnostics
+    assert (problem.code, problem.line) == ("PR402", 2)
+    assert "not a number a score can use" in problem.hint_text("en")
+
+
+def test_problems_of_a_json_body_are_at_their_line_and_column(seed_compiled):
+    body = (
+        "{\n"
+        '  "indicators": {\n'
+        '    "\\u6570\\u91cf-\\u5e73\\u5b89\\u5efa\\u8bbe": {"actual": "0,9"},\n'
+        '    "nosuch": {"actual": 1},\n'
+        '    "数量-三零创建": [1, {"actul": 2}],\n'
+        '    "数量-综治中心": {"actual": {"value": "1/0", "text": "\\"x\\""}}\n'
+        "  }\n"
+        "}\n"
+    )
+    with pytest.raises(perfrules.FactsError) as caught:
+        seed_compiled.evaluate(perfrules.loads_facts(body.encode("utf-8-sig"), format="json"))
+    located = {(d.code, d.key): (d.line, d.column) for d in caught.value.diagnostics if d.line}
+    assert located == {
+        ("PR402", 'indicators."数量-平安建设".actual'): (3, 47),  # the key, escapes decoded
+        ("PR403", "indicators.nosuch"): (4, 5),
+        ("PR410", 'indicators."数量-三零创建"'): (5, 5),
+        ("PR401", 'indicators."数量-三零创建".actual'): (5, 5),
+        ("PR402", 'indicators."数量-综治中心".actual'): (6, 17),
+    }
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(max_size=4), _JSON, max_size=4), st.sampled_from([None, 0, 2]))
+def test_every_member_of_any_json_document_is_located_at_its_key(document, indent):
+    text = json.dumps(document, indent=indent, ensure_ascii=indent == 2)
+    source_map = locate_json(text)
+    pending: list[tuple[tuple[object, ...], object]] = [((), document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                line, column = source_map.keys[(*path, key)]
+                row = text.split("\n")[line - 1]
+                assert json.JSONDecoder().raw_decode(row, column - 1)[0] == key
+                pending.append(((*path, key), item))
+        elif isinstance(value, list):
+            pending.extend(((*path, i), item) for i, item in enumerate(value))

@@ -52,7 +52,7 @@ from perfrules.model import (
     SchemeInfo,
 )
 from perfrules.rules._installed import installed_pack, is_pack_id, pack_scheme
-from perfrules.rules._locate import SourceMap, Span, locate
+from perfrules.rules._locate import SourceMap, Span, locate, locate_json
 
 KeyPath = tuple[str | int, ...]
 
@@ -297,7 +297,9 @@ def read_document(
     text = decoded
     if file.suffix.lower() == ".json":
         try:
-            document = json.loads(text, parse_float=Decimal)
+            # NaN and Infinity (not JSON, but json reads them) as the Decimals they name, so
+            # that they are refused as numbers at their line, not called binary floats
+            document = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
         except json.JSONDecodeError as exc:
             _syntax(
                 diagnostics,
@@ -336,7 +338,7 @@ def read_document(
                 diagnostics, name, text, line, column, detail, language="JSON", detail_zh=detail_zh
             )
             return None
-        return document, SourceMap(text, name), digest
+        return document, locate_json(text, name), digest
     parsed = parse_toml(text, name, diagnostics)
     if parsed is None:
         return None
