@@ -604,6 +604,78 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
 }
 
 UI: Final[dict[str, tuple[str, str]]] = {
+    # perfrules test: a case that failed, and why (prefix: "UNIT: " in a cohort case, or "")
+    "case.failed": ("FAIL", "失败"),
+    "case.heading": (" {file}:{line}: case '{name}'", " {file}:{line}：用例“{name}”"),
+    "case.summary": (
+        "cases: {passed} passed, {failed} failed",
+        "用例：{passed} 个通过，{failed} 个失败",
+    ),
+    "case.properties_hold": (
+        "{scheme}: properties hold on {examples} examples",
+        "{scheme}：{examples} 个生成的单位上性质全部成立",
+    ),
+    "case.properties_failed": (" {scheme}: properties", " {scheme}：性质测试"),
+    "case.not_a_number": (
+        "an expected value is not a number: {value}",
+        "期望值不是数字：{value}",
+    ),
+    "case.facts_or_units": (
+        "a case gives either facts (one unit) or units (a cohort)",
+        "用例应给出 facts（一个单位）或 units（一组单位），二者只能取一",
+    ),
+    "case.units_need_units": (
+        "expect.units needs units = [...]; this case gives facts",
+        "expect.units 需要 units = [...]；本用例给出的是 facts",
+    ),
+    "case.units_expect_each": (
+        "a case with units puts what each must get under [case.expect.units.NAME]",
+        "含 units 的用例，每个单位的期望写在 [case.expect.units.单位名] 下",
+    ),
+    "case.no_unit": (
+        "no unit named '{unit}' in units (have: {have})",
+        "units 中没有名为“{unit}”的单位（现有：{have}）",
+    ),
+    "case.rank": (
+        "{prefix}rank expected {want}, got {got}",
+        "{prefix}名次应为 {want}，实际为 {got}",
+    ),
+    "case.no_cohort_value": (
+        "{prefix}no cohort value '{value}'",
+        "{prefix}没有群体值“{value}”",
+    ),
+    "case.cohort_value": (
+        "{prefix}cohort value {value} expected {want}, got {got}",
+        "{prefix}群体值 {value} 应为 {want}，实际为 {got}",
+    ),
+    "case.facts_failed": (
+        "{prefix}facts failed to score: {problems}",
+        "{prefix}事实无法计分：{problems}",
+    ),
+    "case.scored": (
+        "{prefix}expected errors {codes}, but the facts scored",
+        "{prefix}应报错 {codes}，但事实已正常计分",
+    ),
+    "case.total": (
+        "{prefix}total expected {want}, got {got} (tolerance {tolerance})",
+        "{prefix}总分应为 {want}，实际为 {got}（容差 {tolerance}）",
+    ),
+    "case.grade": (
+        "{prefix}grade expected {want}, got {got}",
+        "{prefix}等级应为 {want}，实际为 {got}",
+    ),
+    "case.no_row": (
+        "{prefix}no indicator or group '{id}' in the scheme",
+        "{prefix}方案中没有指标或分组“{id}”",
+    ),
+    "case.score": (
+        "{prefix}scores.{id} expected {want}, got {got}",
+        "{prefix}scores.{id} 应为 {want}，实际为 {got}",
+    ),
+    "case.problem": ("{problem}", "{problem}"),
+    "case.excluded": ("excluded", "不计入"),
+    "case.not_ranked": ("not ranked", "未排名"),
+    "case.none": ("none", "无"),
     "level": ("Level {n}", "{n_zh}级指标"),
     "unranked": (
         (
