@@ -520,6 +520,10 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
         "“{key}”是 {owner} 的键，不属于此表",
     ),
     "ascii_char": ("type '{ascii}' instead", "请改用半角字符“{ascii}”"),
+    "toml_quote_key": (
+        "a key in Chinese is written in quotes: {written}",
+        "中文键名须加英文引号：{written}",
+    ),
     "eq_not_assign": ("to compare, write '=='", "比较相等请写“==”"),
     "cap_with_min": (
         "cap it with min(..., weight) or set clamp = true",

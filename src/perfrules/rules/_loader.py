@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -194,16 +195,20 @@ def _syntax(
     *,
     language: str = "TOML",
     detail_zh: str | None = None,
+    hint: tuple[str, dict[str, str]] | None = None,
 ) -> None:
     """A ``PR100`` (the file cannot be read as TOML or JSON) at *line*, with the line's text."""
     lines = text.split("\n")
     params = {"language": language, "detail": detail}
     if detail_zh is not None:
         params["detail_zh"] = detail_zh
+    if hint is not None:
+        params.update(hint[1])
     diagnostics.append(
         Diagnostic(
             "PR100",
             params=params,
+            hint=None if hint is None else hint[0],
             file=name,
             line=line,
             column=column,
@@ -243,7 +248,73 @@ def _toml_error(
         lines = text.rstrip("\n").split("\n")
         line, column = len(lines), len(lines[-1]) + 1
         detail = message.replace(" (at end of document)", " at the end of the file")
-    _syntax(diagnostics, name, text, line, column, detail)
+    _syntax(
+        diagnostics,
+        name,
+        text,
+        line,
+        column,
+        detail,
+        detail_zh=_toml_zh(detail),
+        hint=_toml_hint(detail, text, line, column),
+    )
+
+
+#: tomllib's messages, in Chinese (by how they start: some name the key after).
+_TOML_ZH: Final = {
+    "Invalid statement": "无效的语句",
+    "Invalid value": "无效的值",
+    "Expected '=' after a key in a key/value pair": "键后应为“=”",
+    "Expected newline or end of document after a statement": "一行只能写一个键值对（值后应换行）",
+    "Invalid initial character for a key part": "键名的首字符无效",
+    "Expected ']' at the end of a table declaration": "表头末尾应为“]”",
+    "Expected ']]' at the end of an array declaration": "数组表头末尾应为“]]”",
+    "Unterminated string": "字符串缺少结尾的引号",
+    "Unclosed array": "数组缺少结尾的“]”",
+    "Unclosed inline table": "内联表缺少结尾的“}”",
+    "Cannot overwrite a value": "不能重复给同一个键赋值",
+    "Cannot declare": "不能重复声明同一个表",
+    "Illegal character": "非法字符",
+}
+#: Characters a Chinese input method types where TOML needs another.
+_HALF_WIDTH: Final = {"“": '"', "”": '"', "‘": "'", "’": "'", "。": ".", "、": ","}
+
+
+def _toml_zh(detail: str) -> str | None:
+    """Tomllib's *detail* in Chinese, when it is one of its common messages."""
+    core = detail.removesuffix(" at the end of the file")
+    found = next((zh for en, zh in _TOML_ZH.items() if core.startswith(en)), None)
+    if found is None:
+        return None
+    return found + ("（在文件末尾）" if core != detail else "")
+
+
+def _toml_hint(
+    detail: str, text: str, line: int, column: int
+) -> tuple[str, dict[str, str]] | None:
+    """What to type instead, when a Chinese input method typed the character at the error.
+
+    A key in Chinese without quotes (``名称 = "x"``, ``[indicators.质量]``) is quoted; a
+    full-width character (``＝``, ``：``, ``“``, ``６``) is typed half-width.
+    """
+    rows = text.split("\n")
+    if not 0 < line <= len(rows) or not 0 < column <= len(rows[line - 1]):
+        return None
+    char = rows[line - 1][column - 1]
+    if char.isascii():
+        return None
+    if char.isalpha() and detail.startswith(("Invalid statement", "Invalid initial character")):
+        row = rows[line - 1]
+        key = re.match(r"[^\s=.\[\]\"']+", row[column - 1 :])
+        written = key[0] if key else char
+        quoted = f'{row[: column - 1]}"{written}"{row[column - 1 + len(written) :]}'
+        return "toml_quote_key", {"written": quoted.strip()[:120]}
+    folded = _HALF_WIDTH.get(char) or unicodedata.normalize("NFKC", char)
+    if detail.startswith("Expected '=' after a key"):
+        folded = "="  # weight：6 and weight ＝ 6 both mean weight = 6
+    if folded.isascii() and folded != char:
+        return "ascii_char", {"ascii": folded}
+    return None
 
 
 # A \u escape of a high surrogate with its low one (a pair, skipped), or of either alone;
@@ -523,8 +594,53 @@ def _value_at(data: Any, path: KeyPath) -> Any:
     return node
 
 
+#: Key names a rule author may write in Chinese, and the keys each may mean (the first that
+#: the table has is suggested).
+_CHINESE_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "名称": ("name", "title"),
+    "指标名称": ("name",),
+    "名字": ("name",),
+    "权重": ("weight",),
+    "分值": ("weight",),
+    "权数": ("weight",),
+    "上级": ("parent",),
+    "上级指标": ("parent",),
+    "父级": ("parent",),
+    "所属": ("parent",),
+    "公式": ("formula", "formulas"),
+    "计算公式": ("formula",),
+    "计分公式": ("formula",),
+    "评分公式": ("formula",),
+    "目标": ("target",),
+    "目标值": ("target",),
+    "指标值": ("target",),
+    "年度指标值": ("target",),
+    "标题": ("title",),
+    "编号": ("id",),
+    "年度": ("year",),
+    "年份": ("year",),
+    "版本": ("version",),
+    "满分": ("max",),
+    "上限": ("max",),
+    "下限": ("min",),
+    "等级": ("bands", "label"),
+    "档次": ("levels",),
+    "参数": ("params",),
+    "舍入": ("rounding",),
+    "小数位数": ("places",),
+    "保留位数": ("places",),
+    "输入": ("inputs",),
+    "指标": ("indicators",),
+    "分组": ("groups",),
+}
+
+
 def _suggest(key: str, candidates: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    listed = list(candidates)
+    meant = next((k for k in _CHINESE_KEYS.get(key.strip(), ()) if k in listed), None)
+    if meant is not None:  # 权重 is weight, whatever difflib thinks of the characters
+        return meant
+    matches = difflib.get_close_matches(key, listed, n=1, cutoff=0.6)
     return matches[0] if matches else ""
 
 
