@@ -83,3 +83,31 @@ def test_a_chinese_key_name_suggests_the_key_meant(tmp_path, key, meant):
     problem = _only(tmp_path, body)
     assert problem.code == "PR101"
     assert problem.hint_text("en") == f"did you mean '{meant}'?"
+
+
+def test_weights_that_no_longer_add_up_are_shown_where_next_year_changed_them(tmp_path):
+    path = tmp_path / "2022.toml"
+    path.write_text(
+        'extends = "examples/xinzhou-zfw-2021"\n[scheme]\nid = "n"\ntitle = "n"\n\n'
+        '[indicators."数量-三零创建"]\nweight = 8\n',
+        encoding="utf-8",
+    )
+    _, _, diagnostics = check_path(path)
+    (problem,) = [d for d in diagnostics if d.severity == "error"]
+    assert problem.code == "PR201"
+    assert (problem.file, problem.line) == (str(path), 7)  # not last year's file
+    assert "'数量' has weight 30" in problem.message("en")
+
+
+def test_weights_broken_in_last_years_file_stay_there(tmp_path):
+    base = tmp_path / "2021.toml"
+    base.write_text(
+        HEAD + '[groups."g"]\nweight = 10\n[indicators."a"]\nparent = "g"\nweight = 9\n'
+        'formula = "weight"\n',
+        encoding="utf-8",
+    )
+    child = tmp_path / "2022.toml"
+    child.write_text('extends = "2021.toml"\n[scheme]\nid = "n"\ntitle = "n"\n', "utf-8")
+    _, _, diagnostics = check_path(child)
+    (problem,) = [d for d in diagnostics if d.severity == "error"]
+    assert (problem.code, problem.file) == ("PR201", str(base))

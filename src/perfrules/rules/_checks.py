@@ -157,6 +157,7 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
                     "sum": _num(total),
                     "weight": _num(group.weight),
                     "parts": _parts([(k, w) for _, k, w in kids]),
+                    "rows": tuple((section, k, "weight") for section, k, _ in kids),
                 },
             )
     top = children.get(None, [])
@@ -171,6 +172,7 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
                     "sum": _num(total),
                     "max": _num(scheme.max),
                     "parts": _parts([(k, w) for _, k, w in top]),
+                    "rows": tuple((section, k, "weight") for section, k, _ in top),
                 },
             )
 
@@ -977,4 +979,22 @@ def place_all(result: CheckResult, source: Source | None) -> list[Diagnostic]:
     """Place every diagnostic of *result* in its file (formulas at their column)."""
     if source is None:
         return list(result.diagnostics)
-    return [source.place(d, result.offsets.get(id(d))) for d in result.diagnostics]
+    return [
+        source.place(_where_edited(d, source), result.offsets.get(id(d)))
+        for d in result.diagnostics
+    ]
+
+
+def _where_edited(diagnostic: Diagnostic, source: Source) -> Diagnostic:
+    """A sum that no longer adds up, at the row weight the file being checked changed.
+
+    Next year's file changes a row's weight and the group's sum breaks: the group's weight
+    is in last year's file, which the author is not editing, so the problem is shown at the
+    first row weight written in the file checked (else where the group's weight is).
+    """
+    rows = diagnostic.params.get("rows")
+    main = source.main
+    if not isinstance(rows, tuple) or main is None or source.file_of(diagnostic.path) == main:
+        return diagnostic
+    edited = next((row for row in rows if source.origin.get(row) == main), None)
+    return diagnostic if edited is None else replace(diagnostic, path=edited)
