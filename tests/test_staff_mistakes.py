@@ -111,3 +111,15 @@ def test_weights_broken_in_last_years_file_stay_there(tmp_path):
     _, _, diagnostics = check_path(child)
     (problem,) = [d for d in diagnostics if d.severity == "error"]
     assert (problem.code, problem.file) == ("PR201", str(base))
+
+
+def test_a_number_in_quotes_says_to_drop_them(tmp_path):
+    problem = _only(tmp_path, '[indicators."a"]\nweight = "10"\nformula = "weight"\n')
+    assert problem.code == "PR102"
+    assert problem.hint_text("en") == "write the number without quotes: weight = 10"
+    assert problem.hint_text("zh") == "数字不加引号：weight = 10"
+
+
+def test_text_that_is_no_number_has_no_such_hint(tmp_path):
+    problem = _only(tmp_path, '[indicators."a"]\nweight = "十"\nformula = "weight"\n')
+    assert (problem.code, problem.hint) == ("PR102", None)

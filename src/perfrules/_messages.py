@@ -520,6 +520,10 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
         "“{key}”是 {owner} 的键，不属于此表",
     ),
     "ascii_char": ("type '{ascii}' instead", "请改用半角字符“{ascii}”"),
+    "unquote": (
+        "write the number without quotes: {name} = {number}",
+        "数字不加引号：{name} = {number}",
+    ),
     "toml_quote_key": (
         "a key in Chinese is written in quotes: {written}",
         "中文键名须加英文引号：{written}",

@@ -551,6 +551,12 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
         else:
             value = _value_at(data, path)
             en, zh = _expectations(errors)
+            # weight = "6": the number it is, without the quotes the author put around it
+            unquoted = (
+                isinstance(value, str)
+                and any(e["type"] in _NUMBER_TYPES for e in errors)
+                and _is_plain_number(value)
+            )
             out.append(
                 Diagnostic(
                     "PR102",
@@ -560,10 +566,24 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
                         "expected": en,
                         "expected_zh": zh,
                         "got": _got(value),
+                        "name": str(full[-1]),
+                        "number": value.strip() if isinstance(value, str) else "",
                     },
+                    "unquote" if unquoted else None,
                 )
             )
     return out
+
+
+#: Pydantic's errors for a value that should have been a number.
+_NUMBER_TYPES: Final = frozenset(
+    {"perfrules_number", "int_type", "int_parsing", "decimal_type", "decimal_parsing"}
+)
+
+
+def _is_plain_number(text: str) -> bool:
+    """Whether *text* is a number as TOML writes one (``6``, ``2.5``), quotes aside."""
+    return re.fullmatch(r"[+-]?\d+(?:\.\d+)?", text.strip()) is not None
 
 
 def _expectations(errors: Iterable[dict[str, Any]]) -> tuple[str, str]:
