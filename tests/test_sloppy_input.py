@@ -207,3 +207,27 @@ def test_every_member_of_any_json_document_is_located_at_its_key(document, inden
                 pending.append(((*path, key), item))
         elif isinstance(value, list):
             pending.extend(((*path, i), item) for i, item in enumerate(value))
+
+
+def test_a_misspelt_top_level_key_of_plain_facts_is_pr101_not_ignored(seed_compiled):
+    good = {i: {"actual": "90%"} for i in _ids(seed_compiled)}
+    with pytest.raises(perfrules.FactsError) as caught:
+        seed_compiled.evaluate({"indicators": good, "sharde": {"x": "1"}, "unit": "A"})
+    (problem,) = caught.value.diagnostics
+    assert (problem.code, problem.key) == ("PR101", "sharde")
+    assert problem.hint_text("en") == "did you mean 'shared'?"
+    # what a facts file may hold at the top, plain data may too
+    form = {"indicators": good, "shared": {}, "unit": "A", "year": 2021, "form": {}}
+    assert seed_compiled.evaluate(form).total == Decimal("84.66")
+
+
+def test_a_misspelt_shared_table_cannot_leave_an_imputed_value_in_its_place():
+    compiled = perfrules.compile_scheme(
+        perfrules.load_pack("cn/procurement-comprehensive-scoring")
+    )
+    units = [_bid("甲", "950000"), _bid("乙", "1000000")]
+    units[1]["Shared"] = units[1].pop("shared")
+    first, second = compiled.evaluate_cohort(units)
+    assert isinstance(second, perfrules.FactsError)
+    assert "PR101" in {d.code for d in second.diagnostics}
+    assert first.cohort.values[0].units == 1  # the misspelt unit is not among the values

@@ -56,6 +56,7 @@ class Cohorts:
         self.read_shared = general.read_shared
         self.marks_missing = general.marks_missing
         self.shape = general.shape
+        self.top_keys = general.top_keys
         self._groups: dict[str, str | None] = {}  # group texts as folded (:meth:`group`)
         # The cohort values some formula reads (a unit cannot be scored without them).
         self._cohort_reads = frozenset(
@@ -114,6 +115,7 @@ class Cohorts:
                 self.shape(facts, unit)
                 problems[position] = FactsError(unit.diagnostics)
                 continue
+            self.top_keys(facts, unit)  # a misspelt "shared": left out, not taken without it
             key = self.key(shared, unit)
             name = unit_name(facts, position)
             taken: list[tuple[str, Fraction]] = []

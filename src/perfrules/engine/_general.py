@@ -30,6 +30,7 @@ from perfrules.engine._totals import Totals
 from perfrules.errors import Diagnostic, ExpressionError
 from perfrules.expressions import Approx, Value, approximation, ends, real_calls
 from perfrules.facts import (
+    TOP_KEYS,
     Facts,
     is_na_word,
     marks_not_applicable,
@@ -183,6 +184,27 @@ class GeneralPath:
                     "did_you_mean" if suggestion else None,
                 )
         return dict(indicators)
+
+    def top_keys(self, facts: object, unit: Unit) -> None:
+        """Report the keys of plain facts that a facts file would refuse at its top (PR101).
+
+        ``{"indicators": ..., "sharde": ...}`` is not silently scored without its shared
+        facts (imputed, or under a ``missing`` policy, in their place).
+        """
+        if isinstance(facts, Facts) or not isinstance(facts, Mapping):
+            return
+        if "indicators" not in facts and "shared" not in facts:
+            return  # {id: {name: value}}: every key is an indicator's (shape() checks them)
+        for key in facts:
+            if key in TOP_KEYS:
+                continue
+            suggestion = difflib.get_close_matches(str(key), TOP_KEYS, n=1)
+            unit.problem(
+                "PR101",
+                (str(key),),
+                {"key": key, "table": "(top)", "suggestion": suggestion[0] if suggestion else ""},
+                "did_you_mean" if suggestion else None,
+            )
 
     def shared(self, shared: object, unit: Unit) -> dict[str, Any]:
         if not isinstance(shared, Mapping):

@@ -138,6 +138,8 @@ class CompiledScheme:
             unit = Unit(source)
             self.general.shape(indicators, unit)
             raise FactsError(unit.diagnostics)
+        top = Unit(source)
+        self.general.top_keys(facts, top)
         binding = None
         if cohort is not None or self.plan.cohort_names or self.plan.imputations:
             shared, binding = self.cohorts.bind(source, indicators, shared, cohort)
@@ -145,8 +147,8 @@ class CompiledScheme:
             shared = self._own_scores(facts, shared, cohort)
         out = self._run(source, indicators, shared, trace)
         unit = out[0]
-        if unit is not None and unit.diagnostics:
-            raise FactsError(unit.diagnostics)
+        if top.diagnostics or (unit is not None and unit.diagnostics):
+            raise FactsError([*top.diagnostics, *(unit.diagnostics if unit is not None else ())])
         evaluation = Evaluation(self.plan, facts, out, trace, binding)
         if binding is not None and self.imputes:  # scored with its cohort: say what was imputed
             evaluation.imputed = self.data_gaps(facts, cohort).imputed

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfrules._reading import require_text
-from perfrules.facts._document import Facts, Locator, load_document_facts
+from perfrules.facts._document import TOP_KEYS, Facts, Locator, load_document_facts
 from perfrules.facts._sheets import (
     INFO_COLUMNS,
     LABELS,
@@ -46,6 +46,7 @@ __all__ = [
     "POWERS_OF_TEN",
     "REASON",
     "TEXT_PAIRS",
+    "TOP_KEYS",
     "Facts",
     "FactsFormat",
     "Locator",

@@ -38,6 +38,10 @@ _CANONICAL: Final = json.JSONEncoder(
 )
 
 
+#: The keys at the top of one unit's facts, in a file or as plain data.
+TOP_KEYS: Final = ("unit", "year", "shared", "indicators", "form")
+
+
 @dataclass(frozen=True)
 class Facts:
     """One unit's facts: per-indicator values, shared values, and where they were read from.
@@ -136,8 +140,7 @@ def load_document_facts(
                 )
             continue
         line, column = source_map.position((key,))
-        known = ["unit", "year", "shared", "indicators", "form"]
-        suggestion = difflib.get_close_matches(key, known, n=1)
+        suggestion = difflib.get_close_matches(key, TOP_KEYS, n=1)
         diagnostics.append(
             Diagnostic(
                 "PR101",
