@@ -123,3 +123,18 @@ def test_a_number_in_quotes_says_to_drop_them(tmp_path):
 def test_text_that_is_no_number_has_no_such_hint(tmp_path):
     problem = _only(tmp_path, '[indicators."a"]\nweight = "十"\nformula = "weight"\n')
     assert (problem.code, problem.hint) == ("PR102", None)
+
+
+def test_removing_a_row_that_is_not_there_is_said_in_chinese_words(tmp_path):
+    path = tmp_path / "2022.toml"
+    path.write_text(
+        'extends = "examples/xinzhou-zfw-2021"\n[scheme]\nid = "n"\ntitle = "n"\n\n'
+        '[remove]\nindicators = ["数量-法学会x"]\ngroups = ["无此分组"]\n',
+        encoding="utf-8",
+    )
+    _, _, diagnostics = check_path(path)
+    said = sorted(d.message("zh") for d in diagnostics if d.code == "PR224")
+    assert said == [
+        "remove 中列出的分组“无此分组”在被继承的方案中不存在",
+        "remove 中列出的指标“数量-法学会x”在被继承的方案中不存在",
+    ]

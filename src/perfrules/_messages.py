@@ -127,7 +127,7 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     "PR224": (
         "error",
         "remove names {section} '{id}', which the extended scheme does not have",
-        "remove 中列出的{section}“{id}”在被继承的方案中不存在",
+        "remove 中列出的{section_zh}“{id}”在被继承的方案中不存在",
     ),
     "PR225": (
         "error",

@@ -881,6 +881,14 @@ def _list_params(key: str, value: Any) -> dict[str, object]:
 
 
 _MERGED_SECTIONS: Final = ("inputs", "formulas", "scales", "groups", "indicators")
+#: Each of them named in Chinese, in the messages about them.
+_SECTION_ZH: Final = {
+    "inputs": "输入项",
+    "formulas": "公式",
+    "scales": "定性等级表",
+    "groups": "分组",
+    "indicators": "指标",
+}
 _REPLACED_KEYS: Final = ("scheme", "rounding", "defaults", "cohort", "ranking")
 #: How many rule files one scheme may extend through (a chain, not a cycle).
 MAX_EXTENDS: Final = 16
@@ -974,7 +982,12 @@ def merge_documents(
                     Diagnostic(
                         "PR224",
                         ("remove", section, index),
-                        {"section": section, "id": entry_id, "suggestion": suggestion},
+                        {
+                            "section": section,
+                            "section_zh": _SECTION_ZH[section],
+                            "id": entry_id,
+                            "suggestion": suggestion,
+                        },
                         "did_you_mean" if suggestion else None,
                     )
                 )
