@@ -48,3 +48,36 @@ def test_failed_cases_in_english_are_as_before_with_a_suggestion(tmp_path):
     assert "scores.数量-三零创建 expected 4.9, got 4.80" in out
     assert "no indicator or group '时效-法學会' in the scheme (did you mean '时效-法学会'?)" in out
     assert "cases: 3 passed, 1 failed" in out
+
+
+def test_each_failure_is_at_the_line_of_its_expectation(tmp_path):
+    pack = _broken_pack(tmp_path)
+    text = (pack / "cases" / "report.toml").read_text("utf-8").split("\n")
+    line_of: dict[str, int] = {}
+    for n, row in enumerate(text, 1):
+        for k in ("4.9", "法學会", "优秀"):
+            if k in row:
+                line_of.setdefault(k, n)  # in the first case
+    result = _run("test", str(pack), "--lang", "en")
+    cases = str(pack / "cases" / "report.toml")
+    assert f"  {cases}:{line_of['4.9']}:1: scores.数量-三零创建 expected 4.9" in result.output
+    assert f"  {cases}:{line_of['法學会']}:1: no indicator or group" in result.output
+    assert f"  {cases}:{line_of['优秀']}:1: grade expected 优秀" in result.output
+
+
+def test_every_expected_value_that_is_not_a_number_is_reported_at_once(tmp_path):
+    pack = tmp_path / "pack"
+    shutil.copytree(SEED, pack)
+    cases = pack / "cases" / "report.toml"
+    text = cases.read_text("utf-8").replace('total = "89.25"', 'total = "89,25"', 1)
+    text = text.replace('"数量-法学会" = "5.1"', '"数量-法学会" = "5,1"')
+    text = text.replace(
+        'keywords = ["seed", "published"]', 'keywords = ["seed"]\ntolerance = "0,01"'
+    )
+    cases.write_text(text, "utf-8")
+    result = _run("test", str(pack), "--lang", "en")
+    assert result.exit_code == 1
+    for wrong, meant in (("89,25", "89.25"), ("5,1", "5.1"), ("0,01", "0.01")):
+        assert f"an expected value is not a number: {wrong} (did you mean '{meant}'?)" in (
+            result.output
+        )

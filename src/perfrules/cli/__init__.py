@@ -1040,8 +1040,11 @@ def test_command(
                     Text.assemble((ui("case.failed", language), "bold red"), printable(heading)),
                     highlight=False,
                 )
-                for failure in result.failures_in(language):
-                    console.print(printable(f"  {failure}"), markup=False, highlight=False)
+                for failure, (line, column) in zip(
+                    result.failures_in(language), result.places, strict=True
+                ):
+                    at = f"{result.file}:{line}:{column or 1}: " if line else ""
+                    console.print(printable(f"  {at}{failure}"), markup=False, highlight=False)
                 for detail in result.details:
                     console.print(
                         printable(f"  {detail}"), style="dim", markup=False, highlight=False

@@ -10,10 +10,11 @@ the trace lines that matter.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +159,14 @@ class CaseResult:
     details: list[str] = field(default_factory=list)
     #: each failure as the UI key of its text and the values it names
     reasons: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    #: the line and column of the case file each failure is about (0, 0 when none is)
+    places: list[tuple[int, int]] = field(default_factory=list)
 
-    def fail(self, key: str, **params: object) -> None:
-        """The case fails for the reason *key* (``case.*`` in the UI texts) says."""
+    def fail(self, key: str, *, at: tuple[int, int] = (0, 0), **params: object) -> None:
+        """The case fails for the reason *key* (``case.*`` in the UI texts) says, at *at*."""
         self.passed = False
         self.reasons.append((key, params))
+        self.places.append(at)
         self.failures.append(_say(key, params, "en"))
 
     def failures_in(self, lang: Lang) -> list[str]:
@@ -348,30 +352,44 @@ def _facts_of(facts: str | dict[str, Any], case_file: Path) -> Facts:
     return Facts.from_mapping(facts)
 
 
-def _run_one(compiled: CompiledScheme, case: Case, case_file: Path, line: int) -> CaseResult:
+#: Line and column of a key of the case (the path below the case's own table).
+Where = Callable[..., tuple[int, int]]
+
+
+def _numbers_of(case: Case) -> Iterator[tuple[tuple[str, ...], object]]:
+    """Every number a case expects (and its tolerance), with the key path it is written at."""
+    yield ("tolerance",), case.tolerance
+    expect = case.expect
+    wanted: list[tuple[tuple[str, ...], Expect]] = [(("expect",), expect)]
+    wanted += [(("expect", "units", name), unit) for name, unit in expect.units.items()]
+    for base, each in wanted:
+        yield (*base, "total"), each.total
+        for node_id, value in each.scores.items():
+            yield (*base, "scores", node_id), value
+        for value_name, value in getattr(each, "cohort", {}).items():
+            yield (*base, "cohort", value_name), value
+
+
+def _run_one(
+    compiled: CompiledScheme, case: Case, case_file: Path, line: int, where: Where
+) -> CaseResult:
     result = CaseResult(str(case_file), line, case.name, passed=True)
     expect = case.expect
-    try:
-        tolerance = to_fraction(case.tolerance)
-    except NumberFormatError:
-        tolerance = Fraction(0)
-    expectations: list[Expect] = [expect, *expect.units.values()]
-    try:
-        for wanted_expect in expectations:
-            _number(wanted_expect.total)
-            for wanted in wanted_expect.scores.values():
-                _number(wanted)
-        for unit_expect in expect.units.values():
-            for wanted in unit_expect.cohort.values():
-                _number(wanted)
-    except NumberFormatError as exc:
-        result.fail("case.not_a_number", value=exc.detail, suggestion=exc.suggestion)
+    for path, value in _numbers_of(case):  # every one that is not a number, at once
+        try:
+            _number(value)  # type: ignore[arg-type]
+        except NumberFormatError as exc:
+            result.fail(
+                "case.not_a_number", at=where(*path), value=exc.detail, suggestion=exc.suggestion
+            )
+    if not result.passed:
         return result
+    tolerance = to_fraction(case.tolerance)
     if (case.facts is None) == (case.units is None):
         result.fail("case.facts_or_units")
         return result
     if case.units is not None:
-        _run_units(compiled, case, case.units, case_file, result, tolerance)
+        _run_units(compiled, case, case.units, case_file, result, tolerance, where)
         return result
     if expect.units:
         result.fail("case.units_need_units")
@@ -381,7 +399,7 @@ def _run_one(compiled: CompiledScheme, case: Case, case_file: Path, line: int) -
         outcome: Result | FactsError = compiled.evaluate(_facts_of(case.facts, case_file))
     except FactsError as exc:
         outcome = exc
-    _check(outcome, expect, tolerance, result, "")
+    _check(outcome, expect, tolerance, result, "", partial(where, "expect"))
     return result
 
 
@@ -392,6 +410,7 @@ def _run_units(
     case_file: Path,
     result: CaseResult,
     tolerance: Fraction,
+    where: Where,
 ) -> None:
     """Score the units of a cohort case together and check each one's expectations."""
     expect = case.expect
@@ -406,15 +425,19 @@ def _run_units(
     for name, wanted in expect.units.items():
         outcome = outcomes.get(name)
         if outcome is None:
-            result.fail("case.no_unit", unit=name, have=", ".join(outcomes))
+            at = where("expect", "units", name)
+            result.fail("case.no_unit", at=at, unit=name, have=", ".join(outcomes))
             continue
-        _check(outcome, wanted, tolerance, result, f"{name}: ")
+        unit_at = partial(where, "expect", "units", name)
+        _check(outcome, wanted, tolerance, result, f"{name}: ", unit_at)
         if isinstance(outcome, FactsError):
             continue
         rank = outcome.rank
         if wanted.rank is not None and (rank is None or rank.position != wanted.rank):
             got = _Word("not_ranked") if rank is None else str(rank.position)
-            result.fail("case.rank", prefix=f"{name}: ", want=wanted.rank, got=got)
+            result.fail(
+                "case.rank", at=unit_at("rank"), prefix=f"{name}: ", want=wanted.rank, got=got
+            )
             if rank is not None:
                 result.details += [
                     f"  {name}: {k.by} ({k.order}) = "
@@ -425,13 +448,19 @@ def _run_units(
         values = {v.name: v.value for v in cohort.values} if cohort is not None else {}
         for value_name, wanted_value in wanted.cohort.items():
             if value_name not in values:
-                result.fail("case.no_cohort_value", prefix=f"{name}: ", value=value_name)
+                result.fail(
+                    "case.no_cohort_value",
+                    at=unit_at("cohort", value_name),
+                    prefix=f"{name}: ",
+                    value=value_name,
+                )
                 continue
             want = _number(wanted_value)
             if not _close(values[value_name], want, tolerance):
                 got_value = values[value_name]
                 result.fail(
                     "case.cohort_value",
+                    at=unit_at("cohort", value_name),
                     prefix=f"{name}: ",
                     value=value_name,
                     want=format_number(want) if want is not None else _Word("none"),
@@ -445,16 +474,24 @@ def _check(
     tolerance: Fraction,
     result: CaseResult,
     prefix: str,
+    where: Where,
 ) -> None:
-    """Compare one unit's outcome with what it must get; failures start with *prefix*."""
+    """Compare one unit's outcome with what it must get; failures start with *prefix*.
+
+    *where* places a key of the expectation (``where("scores", "q1")``) in the case file.
+    """
     if isinstance(outcome, FactsError):
         codes = sorted({d.code for d in outcome.diagnostics})
         if expect.errors and set(expect.errors) <= set(codes):
             return
-        result.fail("case.facts_failed", prefix=prefix, problems=outcome.diagnostics[:5])
+        result.fail(
+            "case.facts_failed", at=where(), prefix=prefix, problems=outcome.diagnostics[:5]
+        )
         return
     if expect.errors:
-        result.fail("case.scored", prefix=prefix, codes=", ".join(expect.errors))
+        result.fail(
+            "case.scored", at=where("errors"), prefix=prefix, codes=", ".join(expect.errors)
+        )
     trace = outcome.trace
     assert trace is not None  # noqa: S101
     if expect.total is not None:
@@ -462,6 +499,7 @@ def _check(
         if not _close(outcome.total_exact, want, tolerance):
             result.fail(
                 "case.total",
+                at=where("total"),
                 prefix=prefix,
                 want=format_number(want) if want is not None else "-",
                 got=outcome.total,
@@ -472,14 +510,24 @@ def _check(
                 for c in trace.root.children
             ]
     if expect.grade is not None and expect.grade != outcome.grade.label:
-        result.fail("case.grade", prefix=prefix, want=expect.grade, got=outcome.grade.label)
+        result.fail(
+            "case.grade",
+            at=where("grade"),
+            prefix=prefix,
+            want=expect.grade,
+            got=outcome.grade.label,
+        )
     for node_id, wanted in expect.scores.items():
         node = trace.root.find(node_id)
         if node is None:
             known = [n.id for n in trace.root.walk() if n is not trace.root]
             close = difflib.get_close_matches(node_id, known, n=1)
             result.fail(
-                "case.no_row", prefix=prefix, id=node_id, suggestion=close[0] if close else ""
+                "case.no_row",
+                at=where("scores", node_id),
+                prefix=prefix,
+                id=node_id,
+                suggestion=close[0] if close else "",
             )
             continue
         want = _number(wanted)
@@ -487,7 +535,14 @@ def _check(
             excluded = _Word("excluded")
             got = format_number(node.score, node.places) if node.score is not None else excluded
             shown = format_number(want) if want is not None else excluded
-            result.fail("case.score", prefix=prefix, id=node_id, want=shown, got=got)
+            result.fail(
+                "case.score",
+                at=where("scores", node_id),
+                prefix=prefix,
+                id=node_id,
+                want=shown,
+                got=got,
+            )
             result.details += [f"  {node_id}: {step}" for step in node.steps]
             result.details += [
                 f"  {node_id}: round {r.mode} {r.places}: {format_number(r.before)} → "
@@ -525,17 +580,23 @@ def run_cases(pack_path: str | Path, keyword: str | None = None) -> tuple[Pack, 
                 placed = _placed([alone], source_map, str(case_file))[0]
                 results.append(_failed(case_file, line, case, [placed]))
                 continue
+            where = partial(_position, source_map, ("case", index))
             try:
-                results.append(_run_one(compiled, case, case_file, line))
+                results.append(_run_one(compiled, case, case_file, line, where))
             except FactsError as exc:  # an unreadable facts file named by the case
                 results.append(_failed(case_file, line, case, list(exc.diagnostics[:5])))
     return pack, results
 
 
+def _position(source_map: SourceMap, case: tuple[str, int], *keys: str) -> tuple[int, int]:
+    """Line and column of *keys* in the case at *case* (of its nearest written ancestor)."""
+    return source_map.position((*case, *keys))
+
+
 def _failed(case_file: Path, line: int, case: Case, problems: list[Diagnostic]) -> CaseResult:
     result = CaseResult(str(case_file), line, case.name, passed=True)
     for problem in problems:
-        result.fail("case.problem", problem=(problem,))
+        result.fail("case.problem", at=(problem.line, problem.column), problem=(problem,))
     return result
 
 
