@@ -231,3 +231,16 @@ def test_a_misspelt_shared_table_cannot_leave_an_imputed_value_in_its_place():
     assert isinstance(second, perfrules.FactsError)
     assert "PR101" in {d.code for d in second.diagnostics}
     assert first.cohort.values[0].units == 1  # the misspelt unit is not among the values
+
+
+def test_a_key_written_twice_in_a_json_body_is_refused_at_the_second(seed_compiled):
+    body = '{"indicators": {\n  "a": {"actual": "90%"},\n  "b": {"actual": "1", "actual": "2"}}}'
+    with pytest.raises(perfrules.FactsError) as caught:
+        perfrules.loads_facts(body, format="json")
+    (problem,) = caught.value.diagnostics
+    assert (problem.code, problem.line, problem.column) == ("PR100", 3, 24)
+    assert 'the key "actual" is written twice' in problem.message("en")
+    assert '键 "actual" 重复出现' in problem.message("zh")
+    # the same key in different objects is no repetition
+    same = '{"indicators": {"a": {"actual": "1"}, "b": {"actual": "2"}}}'
+    assert perfrules.loads_facts(same, format="json").indicators["b"]["actual"] == "2"

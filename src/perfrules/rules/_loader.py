@@ -53,7 +53,7 @@ from perfrules.model import (
     SchemeInfo,
 )
 from perfrules.rules._installed import installed_pack, is_pack_id, pack_scheme
-from perfrules.rules._locate import SourceMap, Span, locate, locate_json
+from perfrules.rules._locate import SourceMap, Span, locate, locate_json, repeated_json_key
 
 KeyPath = tuple[str | int, ...]
 
@@ -370,7 +370,9 @@ def read_document(
         try:
             # NaN and Infinity (not JSON, but json reads them) as the Decimals they name, so
             # that they are refused as numbers at their line, not called binary floats
-            document = json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+            document = json.loads(
+                text, parse_float=Decimal, parse_constant=Decimal, object_pairs_hook=_members
+            )
         except json.JSONDecodeError as exc:
             _syntax(
                 diagnostics,
@@ -381,6 +383,21 @@ def read_document(
                 exc.msg,
                 language="JSON",
                 detail_zh=_JSON_ZH.get(exc.msg, exc.msg),
+            )
+            return None
+        except _RepeatedKeyError:
+            repeated = repeated_json_key(text)
+            (*_, key), (line, column) = repeated if repeated is not None else (("?",), (0, 0))
+            written = json.dumps(key, ensure_ascii=False)
+            _syntax(
+                diagnostics,
+                name,
+                text,
+                line,
+                column,
+                f"the key {written} is written twice in one object",
+                language="JSON",
+                detail_zh=f"键 {written} 重复出现在同一个对象中",
             )
             return None
         except (RecursionError, ValueError) as exc:
@@ -426,6 +443,18 @@ def read_document(
         _syntax(diagnostics, name, text, line, 1 if line else 0, detail)
         return None
     return parsed, locate(text, name), digest
+
+
+class _RepeatedKeyError(ValueError):
+    """A JSON object writes one key twice (``json`` alone would keep the last)."""
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members; a key written twice is refused, as TOML refuses it."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _RepeatedKeyError
+    return found
 
 
 #: Deepest nesting of tables, arrays and dotted keys a rule or facts file may have.

@@ -218,6 +218,8 @@ class _JsonScanner:
         self.values = values
         self.ends = ends
         self._starts = [0, *(m.end() for m in re.finditer("\n", text))]
+        #: the first key written twice in one object: its path and where the second one is
+        self.repeated: tuple[Path, tuple[int, int]] | None = None
 
     def at(self, offset: int) -> tuple[int, int]:
         """1-based line and column of *offset*."""
@@ -273,6 +275,8 @@ class _JsonScanner:
             key_start = self.i
             name = self.string()
             key = (*path, name)
+            if key in self.keys and self.repeated is None:
+                self.repeated = (key, self.at(key_start))
             self.keys[key] = self.at(key_start)
             self.ends[key] = (*self.at(self.i), 0, 0)
             self.skip()
@@ -584,6 +588,17 @@ class _Scanner:
                 self.skip_ws()
                 self.value(full)
             self.skip_line()
+
+
+def repeated_json_key(text: str) -> tuple[Path, tuple[int, int]] | None:
+    """The first key a JSON document writes twice in one object, and where the second is.
+
+    ``json`` keeps the last silently (``{"actual": "90%", "actual": "50%"}`` is 50%); TOML
+    refuses such a document, and so do the readers of JSON facts.
+    """
+    scanner = _JsonScanner(text, {}, {}, {})
+    scanner.document()
+    return scanner.repeated
 
 
 def locate_json(text: str, file: str | None = None) -> SourceMap:
