@@ -115,7 +115,8 @@ class Cohorts:
                 self.shape(facts, unit)
                 problems[position] = FactsError(unit.diagnostics)
                 continue
-            self.top_keys(facts, unit)  # a misspelt "shared": left out, not taken without it
+            # a misspelt "shared": the unit is left out, not taken without its shared facts
+            unit.diagnostics.extend(self.top_keys(facts))
             key = self.key(shared, unit)
             name = unit_name(facts, position)
             taken: list[tuple[str, Fraction]] = []

@@ -11,7 +11,7 @@ reports each problem on the unit (:class:`Unit`) at its place in the facts.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final
 
@@ -42,6 +42,8 @@ from perfrules.trace import CohortValue, InputValue, Note
 
 __all__ = ["RESERVED_FACTS", "GeneralPath", "Unit"]
 
+#: The keys plain facts may have at their top, as a set.
+_TOP_KEYS: Final = frozenset(TOP_KEYS)
 #: Keys an indicator's facts may hold besides its inputs.
 RESERVED_FACTS: Final = frozenset({"override", "na", "note"})
 _FACT_TABLE_KEYS: Final = frozenset({"value", "text", "level", "share", "note"})
@@ -185,18 +187,24 @@ class GeneralPath:
                 )
         return dict(indicators)
 
-    def top_keys(self, facts: object, unit: Unit) -> None:
-        """Report the keys of plain facts that a facts file would refuse at its top (PR101).
+    def top_keys(self, facts: object) -> Sequence[Diagnostic]:
+        """The keys of plain facts that a facts file would refuse at its top (PR101).
 
         ``{"indicators": ..., "sharde": ...}`` is not silently scored without its shared
-        facts (imputed, or under a ``missing`` policy, in their place).
+        facts (imputed, or under a ``missing`` policy, in their place). Usually none, found
+        without allocating anything.
         """
-        if isinstance(facts, Facts) or not isinstance(facts, Mapping):
-            return
+        if facts.__class__ is not dict and (
+            isinstance(facts, Facts) or not isinstance(facts, Mapping)
+        ):
+            return ()
         if "indicators" not in facts and "shared" not in facts:
-            return  # {id: {name: value}}: every key is an indicator's (shape() checks them)
+            return ()  # {id: {name: value}}: every key is an indicator's (shape() checks them)
+        if facts.keys() <= _TOP_KEYS:
+            return ()
+        unit = Unit(None)
         for key in facts:
-            if key in TOP_KEYS:
+            if key in _TOP_KEYS:
                 continue
             suggestion = difflib.get_close_matches(str(key), TOP_KEYS, n=1)
             unit.problem(
@@ -205,6 +213,7 @@ class GeneralPath:
                 {"key": key, "table": "(top)", "suggestion": suggestion[0] if suggestion else ""},
                 "did_you_mean" if suggestion else None,
             )
+        return unit.diagnostics
 
     def shared(self, shared: object, unit: Unit) -> dict[str, Any]:
         if not isinstance(shared, Mapping):
