@@ -127,7 +127,7 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
     "PR224": (
         "error",
         "remove names {section} '{id}', which the extended scheme does not have",
-        "remove 中列出的{section}“{id}”在被继承的方案中不存在",
+        "remove 中列出的{section_zh}“{id}”在被继承的方案中不存在",
     ),
     "PR225": (
         "error",
@@ -156,6 +156,14 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
             "{param} = {value}"
         ),
         "“{id}”：显示的目标值“{text}”写的是 {numbers}，而公式读取的是 {param} = {value}",
+    ),
+    "PR239": (
+        "error",
+        (
+            "'{id}': the target \"{text}\" has a comma inside its number: a comma separates "
+            "thousands (1,200), a decimal point is '.'"
+        ),
+        "“{id}”：目标值“{text}”的数字中有逗号：逗号只用于千位分隔（如 1,200），小数点请用“.”",
     ),
     "PR230": (
         "error",
@@ -512,6 +520,14 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
         "“{key}”是 {owner} 的键，不属于此表",
     ),
     "ascii_char": ("type '{ascii}' instead", "请改用半角字符“{ascii}”"),
+    "unquote": (
+        "write the number without quotes: {name} = {number}",
+        "数字不加引号：{name} = {number}",
+    ),
+    "toml_quote_key": (
+        "a key in Chinese is written in quotes: {written}",
+        "中文键名须加英文引号：{written}",
+    ),
     "eq_not_assign": ("to compare, write '=='", "比较相等请写“==”"),
     "cap_with_min": (
         "cap it with min(..., weight) or set clamp = true",
@@ -565,6 +581,24 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
         "请一起评分：CompiledScheme.evaluate_cohort(units)，或 perfrules score 方案 units.csv",
     ),
     "percent": ("write 5% as 0.05", "百分数请写成小数，如 5% 写作 0.05"),
+    "number_range": (
+        "numbers are limited to magnitudes below 10^30",
+        "数字的绝对值须小于 10^30",
+    ),
+    "number_digits": (
+        "a number has at most 30 significant digits and at most 30 decimal places",
+        "数字最多 30 位有效数字、30 位小数",
+    ),
+    "number_places": ("a number has at most 30 decimal places", "数字最多 30 位小数"),
+    "number_zero": ("the fraction divides by 0", "分数的分母为 0"),
+    "number_nonfinite": (
+        "NaN and infinity are not a number a score can use",
+        "NaN 与无穷大不是可用于计分的数字",
+    ),
+    "number_type": (
+        "give an int, Decimal, Fraction or text, not {got}",
+        "请给出 int、Decimal、Fraction 或文本，而不是 {got}",
+    ),
     "decimal_string": (
         (
             'e.g. "0.8" or Decimal("0.8"); a JSON body read with json.loads has floats: '
@@ -578,6 +612,78 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
 }
 
 UI: Final[dict[str, tuple[str, str]]] = {
+    # perfrules test: a case that failed, and why (prefix: "UNIT: " in a cohort case, or "")
+    "case.failed": ("FAIL", "失败"),
+    "case.heading": (" {file}:{line}: case '{name}'", " {file}:{line}：用例“{name}”"),
+    "case.summary": (
+        "cases: {passed} passed, {failed} failed",
+        "用例：{passed} 个通过，{failed} 个失败",
+    ),
+    "case.properties_hold": (
+        "{scheme}: properties hold on {examples} examples",
+        "{scheme}：{examples} 个生成的单位上性质全部成立",
+    ),
+    "case.properties_failed": (" {scheme}: properties", " {scheme}：性质测试"),
+    "case.not_a_number": (
+        "an expected value is not a number: {value}",
+        "期望值不是数字：{value}",
+    ),
+    "case.facts_or_units": (
+        "a case gives either facts (one unit) or units (a cohort)",
+        "用例应给出 facts（一个单位）或 units（一组单位），二者只能取一",
+    ),
+    "case.units_need_units": (
+        "expect.units needs units = [...]; this case gives facts",
+        "expect.units 需要 units = [...]；本用例给出的是 facts",
+    ),
+    "case.units_expect_each": (
+        "a case with units puts what each must get under [case.expect.units.NAME]",
+        "含 units 的用例，每个单位的期望写在 [case.expect.units.单位名] 下",
+    ),
+    "case.no_unit": (
+        "no unit named '{unit}' in units (have: {have})",
+        "units 中没有名为“{unit}”的单位（现有：{have}）",
+    ),
+    "case.rank": (
+        "{prefix}rank expected {want}, got {got}",
+        "{prefix}名次应为 {want}，实际为 {got}",
+    ),
+    "case.no_cohort_value": (
+        "{prefix}no cohort value '{value}'",
+        "{prefix}没有群体值“{value}”",
+    ),
+    "case.cohort_value": (
+        "{prefix}cohort value {value} expected {want}, got {got}",
+        "{prefix}群体值 {value} 应为 {want}，实际为 {got}",
+    ),
+    "case.facts_failed": (
+        "{prefix}facts failed to score: {problems}",
+        "{prefix}事实无法计分：{problems}",
+    ),
+    "case.scored": (
+        "{prefix}expected errors {codes}, but the facts scored",
+        "{prefix}应报错 {codes}，但事实已正常计分",
+    ),
+    "case.total": (
+        "{prefix}total expected {want}, got {got} (tolerance {tolerance})",
+        "{prefix}总分应为 {want}，实际为 {got}（容差 {tolerance}）",
+    ),
+    "case.grade": (
+        "{prefix}grade expected {want}, got {got}",
+        "{prefix}等级应为 {want}，实际为 {got}",
+    ),
+    "case.no_row": (
+        "{prefix}no indicator or group '{id}' in the scheme",
+        "{prefix}方案中没有指标或分组“{id}”",
+    ),
+    "case.score": (
+        "{prefix}scores.{id} expected {want}, got {got}",
+        "{prefix}scores.{id} 应为 {want}，实际为 {got}",
+    ),
+    "case.problem": ("{problem}", "{problem}"),
+    "case.excluded": ("excluded", "不计入"),
+    "case.not_ranked": ("not ranked", "未排名"),
+    "case.none": ("none", "无"),
     "level": ("Level {n}", "{n_zh}级指标"),
     "unranked": (
         (

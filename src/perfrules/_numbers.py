@@ -11,6 +11,8 @@ the number instead.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import re
 import unicodedata
 from collections.abc import Callable
@@ -125,6 +127,11 @@ _NUMBER_RE: Final = re.compile(
 )
 
 
+#: Commas that separate thousands (1,234,567.5): any other comma in a number is a decimal
+#: comma (0,95) or a list (1,2,3), neither of which is read by dropping it.
+_GROUPED: Final = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+
+
 def normalise_text(text: str) -> str:
     """Fold fullwidth digits and signs (from Chinese input methods) to ASCII."""
     text = unicodedata.normalize("NFKC", text)
@@ -163,6 +170,8 @@ def decimal_to_fraction(dec: Decimal) -> Fraction:
 def to_fraction(value: object, *, strict: bool = False) -> Fraction:
     """Convert an int, Decimal, Fraction or numeric string to an exact Fraction.
 
+    Other integers (``numpy.int64``, any :class:`numbers.Integral`) are read as ``int``.
+
     Text is read by the strict grammar of facts (:func:`parse_fact`) with ``strict=True``,
     else like a target text (:func:`parse_number`).
 
@@ -184,6 +193,8 @@ def to_fraction(value: object, *, strict: bool = False) -> Fraction:
         raise NumberFormatError("float", repr(value))
     if isinstance(value, str):
         return parse_fact(value) if strict else parse_number(value).value
+    if isinstance(value, numbers.Integral):  # numpy's integers (a DataFrame's row): exact
+        return to_fraction(operator.index(value))
     raise NumberFormatError("type", type(value).__name__)
 
 
@@ -198,6 +209,7 @@ def parse_number(text: str) -> ParsedNumber:
     """Read a number as policy staff write it.
 
     Accepts ``80%``, ``4.8``, ``70/88``, ``≥90%``, ``70项``, ``1,234.5万元``, fullwidth digits.
+    A comma must separate thousands: ``0,95`` is refused (suggesting ``0.95``), never 95.
 
     >>> parse_number("≥90%")
     ParsedNumber(value=Fraction(9, 10), comparator='>=', unit='', percent=True)
@@ -208,6 +220,17 @@ def parse_number(text: str) -> ParsedNumber:
     match = _NUMBER_RE.match(folded)
     if match is None:
         raise NumberFormatError("syntax", text)
+    for part in ("num", "den"):
+        written = match[part]
+        if written is not None and "," in written and not _GROUPED.fullmatch(written):
+            # 0,95 is a decimal comma, never 95: refused, with the likely number
+            single = written.count(",") == 1 and "." not in written
+            suggestion = (
+                folded[: match.start(part)] + written.replace(",", ".") + folded[match.end(part) :]
+                if single
+                else ""
+            )
+            raise NumberFormatError("syntax", text, suggestion=suggestion.strip())
     value = _decimal_text_to_fraction(match["num"])
     if match["den"] is not None:
         den = _decimal_text_to_fraction(match["den"])

@@ -247,6 +247,17 @@ def lone_surrogate(document: object) -> tuple[str | int, ...] | None:
     return None
 
 
+def require_text(given: object) -> None:
+    """Refuse anything but text or bytes where text is given (a body that never arrived).
+
+    Raises:
+        TypeError: *given* is ``None`` or another object; the readers of text never take
+            it for "read the file of this name" instead.
+    """
+    if not isinstance(given, str | bytes | bytearray | memoryview):
+        raise TypeError(f"expected text or bytes, not {type(given).__name__}")
+
+
 def within_budget(
     given: str | bytes, name: str, diagnostics: list[Diagnostic], *, limit: int = MAX_FILE_BYTES
 ) -> bool:
@@ -254,15 +265,14 @@ def within_budget(
 
     Text is measured in UTF-8 bytes, as the same text saved to a file would be.
     """
+    require_text(given)
     if isinstance(given, str):
         if len(given) > limit:  # at least a byte a character: no need to encode it all
             diagnostics.append(_too_large(name, f"at least {len(given)}", limit))
             return False
         size = len(given.encode("utf-8", "surrogatepass"))
-    elif isinstance(given, bytes | bytearray | memoryview):
-        size = len(given)
     else:
-        raise TypeError(f"expected text or bytes, not {type(given).__name__}")
+        size = len(given)
     if size > limit:
         diagnostics.append(_too_large(name, size, limit))
         return False

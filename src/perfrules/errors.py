@@ -163,13 +163,18 @@ class Diagnostic:
         return (self.file or "", self.line, self.column, self.code)
 
 
-def format_key_path(path: Iterable[str | int]) -> str:
-    """Write a key path TOML-style, quoting keys that are not bare keys."""
+def format_key_path(path: Iterable[object]) -> str:
+    """Write a key path TOML-style, quoting keys that are not bare keys.
+
+    An ``int`` is an array index (``bands[1]``); any other key that is not text (a tuple,
+    ``None``, a number an application used as a dictionary key) is written as its text.
+    """
     out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
+    for step in path:
+        if isinstance(step, int) and not isinstance(step, bool):
+            out += f"[{step}]"
             continue
+        part = step if isinstance(step, str) else str(step)
         text = part if _is_bare_key(part) else '"' + part.replace('"', '\\"') + '"'
         out += ("." if out else "") + text
     return out

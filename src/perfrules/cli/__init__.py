@@ -1002,6 +1002,8 @@ def test_command(
 
     运行规则包的测试用例（加 --properties 时再做性质测试）。
     """
+    from perfrules._messages import ui  # noqa: PLC0415
+
     language = lang or _SETTINGS.lang or default_lang()
     everything: list[dict[str, Any]] = []
     failed = ran = 0
@@ -1031,15 +1033,18 @@ def test_command(
                 }
             )
             if output_format == "text" and not result.passed:
+                heading = ui(
+                    "case.heading", language, file=result.file, line=result.line, name=result.name
+                )
                 console.print(
-                    Text.assemble(
-                        ("FAIL", "bold red"),
-                        printable(f" {result.file}:{result.line}: case '{result.name}'"),
-                    ),
+                    Text.assemble((ui("case.failed", language), "bold red"), printable(heading)),
                     highlight=False,
                 )
-                for failure in result.failures:
-                    console.print(printable(f"  {failure}"), markup=False, highlight=False)
+                for failure, (line, column) in zip(
+                    result.failures_in(language), result.places, strict=True
+                ):
+                    at = f"{result.file}:{line}:{column or 1}: " if line else ""
+                    console.print(printable(f"  {at}{failure}"), markup=False, highlight=False)
                 for detail in result.details:
                     console.print(
                         printable(f"  {detail}"), style="dim", markup=False, highlight=False
@@ -1049,13 +1054,21 @@ def test_command(
             everything.append({"pack": str(pack.root), "properties": outcome})
             if outcome["passed"]:
                 if output_format == "text":
-                    click.echo(f"{pack.scheme}: properties hold on {outcome['examples']} examples")
+                    click.echo(
+                        ui(
+                            "case.properties_hold",
+                            language,
+                            scheme=pack.scheme,
+                            examples=outcome["examples"],
+                        )
+                    )
             else:
                 failed += 1
                 if output_format == "text":
                     console.print(
                         Text.assemble(
-                            ("FAIL", "bold red"), printable(f" {pack.scheme}: properties")
+                            (ui("case.failed", language), "bold red"),
+                            printable(ui("case.properties_failed", language, scheme=pack.scheme)),
                         )
                     )
                     click.echo(outcome["message"])
@@ -1065,7 +1078,7 @@ def test_command(
         sys.stdout.write(json.dumps(everything, ensure_ascii=False, indent=2) + "\n")
     else:
         failing_cases = sum(1 for e in everything if "case" in e and not e["passed"])
-        click.echo(f"cases: {ran - failing_cases} passed, {failing_cases} failed")
+        click.echo(ui("case.summary", language, passed=ran - failing_cases, failed=failing_cases))
     if failed:
         raise _Exit(EXIT_NO)
 

@@ -63,6 +63,8 @@ def compile_scheme(scheme: Scheme | CheckedScheme) -> CompiledScheme:
 
     Raises:
         RuleFileError: the scheme has errors (for a scheme read from a file, with positions).
+        TypeError: *scheme* is not a scheme: a path or a pack id is read with
+            :func:`~perfrules.load_scheme` first.
 
     Examples:
         >>> compiled = perfrules.compile_scheme(perfrules.load_pack("examples/xinzhou-zfw-2021"))

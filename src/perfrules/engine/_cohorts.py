@@ -56,6 +56,8 @@ class Cohorts:
         self.scheme = plan.scheme
         self.read_shared = general.read_shared
         self.marks_missing = general.marks_missing
+        self.shape = general.shape
+        self.top_keys = general.top_keys
         self._groups: dict[str, str | None] = {}  # group texts as folded (:meth:`group`)
         # The cohort values some formula reads (a unit cannot be scored without them).
         self._cohort_reads = frozenset(
@@ -110,6 +112,12 @@ class Cohorts:
             source = facts if isinstance(facts, Facts) else None
             shared = shared_of(facts)
             unit = Unit(source)
+            if not isinstance(facts, Facts | Mapping):  # None, a list: not a unit, say so alone
+                self.shape(facts, unit)
+                problems[position] = FactsError(unit.diagnostics)
+                continue
+            # a misspelt "shared": the unit is left out, not taken without its shared facts
+            unit.diagnostics.extend(self.top_keys(facts))
             key = self.key(shared, unit)
             name = unit_name(facts, position)
             taken: list[tuple[str, Fraction]] = []

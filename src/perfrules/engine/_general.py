@@ -11,7 +11,7 @@ reports each problem on the unit (:class:`Unit`) at its place in the facts.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final
 
@@ -30,6 +30,7 @@ from perfrules.engine._totals import Totals
 from perfrules.errors import Diagnostic, ExpressionError
 from perfrules.expressions import Approx, Value, approximation, ends, real_calls
 from perfrules.facts import (
+    TOP_KEYS,
     Facts,
     is_na_word,
     marks_not_applicable,
@@ -41,12 +42,34 @@ from perfrules.trace import CohortValue, InputValue, Note
 
 __all__ = ["RESERVED_FACTS", "GeneralPath", "Unit"]
 
+#: The keys plain facts may have at their top, as a set.
+_TOP_KEYS: Final = frozenset(TOP_KEYS)
 #: Keys an indicator's facts may hold besides its inputs.
 RESERVED_FACTS: Final = frozenset({"override", "na", "note"})
 _FACT_TABLE_KEYS: Final = frozenset({"value", "text", "level", "share", "note"})
 #: Distinct fact texts :meth:`GeneralPath.marks_missing` remembers (memory stays bounded).
 _MARKS_KEPT: Final = 65_536
 _ZERO: Final = Fraction(0)
+
+
+#: Why a number was refused, when the text is not merely misspelt: the hint that says so.
+_WHY_NOT_A_NUMBER: Final = {
+    "range": "number_range",
+    "digits": "number_digits",
+    "places": "number_places",
+    "zero": "number_zero",
+    "nonfinite": "number_nonfinite",
+    "type": "number_type",
+}
+#: The most characters of a refused value a message repeats (a body may hold 1 MiB of digits).
+_SHOWN: Final = 60
+
+
+def _abridged(text: str) -> str:
+    """*text*, or its start and how long it is when it is longer than a message should be."""
+    if len(text) <= _SHOWN:
+        return text
+    return f"{text[: _SHOWN // 2]}… ({len(text):,} characters)"
 
 
 class Unit:
@@ -163,6 +186,34 @@ class GeneralPath:
                     "did_you_mean" if suggestion else None,
                 )
         return dict(indicators)
+
+    def top_keys(self, facts: object) -> Sequence[Diagnostic]:
+        """The keys of plain facts that a facts file would refuse at its top (PR101).
+
+        ``{"indicators": ..., "sharde": ...}`` is not silently scored without its shared
+        facts (imputed, or under a ``missing`` policy, in their place). Usually none, found
+        without allocating anything.
+        """
+        if facts.__class__ is not dict and (
+            isinstance(facts, Facts) or not isinstance(facts, Mapping)
+        ):
+            return ()
+        if "indicators" not in facts and "shared" not in facts:
+            return ()  # {id: {name: value}}: every key is an indicator's (shape() checks them)
+        if facts.keys() <= _TOP_KEYS:
+            return ()
+        unit = Unit(None)
+        for key in facts:
+            if key in _TOP_KEYS:
+                continue
+            suggestion = difflib.get_close_matches(str(key), TOP_KEYS, n=1)
+            unit.problem(
+                "PR101",
+                (str(key),),
+                {"key": key, "table": "(top)", "suggestion": suggestion[0] if suggestion else ""},
+                "did_you_mean" if suggestion else None,
+            )
+        return unit.diagnostics
 
     def shared(self, shared: object, unit: Unit) -> dict[str, Any]:
         if not isinstance(shared, Mapping):
@@ -555,12 +606,13 @@ class GeneralPath:
                     "PR402",
                     path,
                     {
-                        "value": text_of(raw),
+                        "value": _abridged(text_of(raw)),
                         "expected": "a number such as 80%, 4.8 or 70/88",
                         "expected_zh": "数字（如 80%、4.8、70/88）",
                         "suggestion": exc.suggestion,
+                        "got": type(raw).__name__,
                     },
-                    "did_you_mean" if exc.suggestion else None,
+                    "did_you_mean" if exc.suggestion else _WHY_NOT_A_NUMBER.get(exc.reason),
                 )
             return None
         return value, shown, None

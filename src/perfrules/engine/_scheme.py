@@ -134,6 +134,12 @@ class CompiledScheme:
             perfrules.errors.FactsError: ...
         """
         source, indicators, shared = _parts(facts)
+        # Not a table (None, a list): nothing to score, and that alone is said.
+        if indicators.__class__ is not dict and not isinstance(indicators, Mapping):
+            unit = Unit(source)
+            self.general.shape(indicators, unit)
+            raise FactsError(unit.diagnostics)
+        top = self.general.top_keys(facts)
         binding = None
         if cohort is not None or self.plan.cohort_names or self.plan.imputations:
             shared, binding = self.cohorts.bind(source, indicators, shared, cohort)
@@ -141,8 +147,8 @@ class CompiledScheme:
             shared = self._own_scores(facts, shared, cohort)
         out = self._run(source, indicators, shared, trace)
         unit = out[0]
-        if unit is not None and unit.diagnostics:
-            raise FactsError(unit.diagnostics)
+        if top or (unit is not None and unit.diagnostics):
+            raise FactsError([*top, *(unit.diagnostics if unit is not None else ())])
         evaluation = Evaluation(self.plan, facts, out, trace, binding)
         if binding is not None and self.imputes:  # scored with its cohort: say what was imputed
             evaluation.imputed = self.data_gaps(facts, cohort).imputed
@@ -619,6 +625,8 @@ def _parts(facts: Facts | Mapping[str, Any]) -> tuple[Facts | None, Any, Any]:
     """A unit's facts as :meth:`CompiledScheme.evaluate` reads them: source, indicators, shared."""
     if isinstance(facts, Facts):
         return facts, facts.indicators, facts.shared
+    if facts.__class__ is not dict and not isinstance(facts, Mapping):  # None, a list: not one
+        return None, facts, EMPTY
     if "indicators" in facts or "shared" in facts:
         return None, facts.get("indicators", EMPTY), facts.get("shared", EMPTY)
     return None, facts, EMPTY

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfrules.facts._document import Facts, Locator, load_document_facts
+from perfrules._reading import require_text
+from perfrules.facts._document import TOP_KEYS, Facts, Locator, load_document_facts
 from perfrules.facts._sheets import (
     INFO_COLUMNS,
     LABELS,
@@ -45,6 +46,7 @@ __all__ = [
     "POWERS_OF_TEN",
     "REASON",
     "TEXT_PAIRS",
+    "TOP_KEYS",
     "Facts",
     "FactsFormat",
     "Locator",
@@ -145,6 +147,7 @@ def loads_facts(
     Raises:
         FactsError: every problem, located at ``name:line:column``.
         ValueError: an unknown *format*.
+        TypeError: *text* is neither text nor bytes (``None``: a body that never arrived).
 
     Examples:
         >>> body = b'{"indicators": {"q1": {"actual": 0.93}}}'  # a request body, as it came
@@ -152,6 +155,7 @@ def loads_facts(
         >>> facts.indicators["q1"]["actual"]
         Decimal('0.93')
     """
+    require_text(text)  # None is no body, never "read facts.json from the folder"
     label = name or f"facts.{format}"
     if format == "csv":
         return loads_csv_facts(text, label)

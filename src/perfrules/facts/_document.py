@@ -6,6 +6,7 @@ import difflib
 import functools
 import hashlib
 import json
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,16 @@ class Locator(Protocol):
 
 #: The canonical JSON the digest of facts given as data is taken over (one encoder, made
 #: once: ``json.dumps`` with these options makes a new one per call).
-_CANONICAL: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
+#: An integer of another type (numpy's) is written as the number it is, anything else as text.
+_CANONICAL: Final = json.JSONEncoder(
+    ensure_ascii=False,
+    sort_keys=True,
+    default=lambda value: int(value) if isinstance(value, numbers.Integral) else str(value),
+)
+
+
+#: The keys at the top of one unit's facts, in a file or as plain data.
+TOP_KEYS: Final = ("unit", "year", "shared", "indicators", "form")
 
 
 @dataclass(frozen=True)
@@ -130,8 +140,7 @@ def load_document_facts(
                 )
             continue
         line, column = source_map.position((key,))
-        known = ["unit", "year", "shared", "indicators", "form"]
-        suggestion = difflib.get_close_matches(key, known, n=1)
+        suggestion = difflib.get_close_matches(key, TOP_KEYS, n=1)
         diagnostics.append(
             Diagnostic(
                 "PR101",

@@ -17,7 +17,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Final
 
-from perfrules._numbers import format_number
+from perfrules._numbers import NumberFormatError, format_number, parse_number
 from perfrules.errors import Diagnostic, ExpressionError, format_key_path
 from perfrules.expressions import (
     BUILTIN_NAMES,
@@ -157,6 +157,7 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
                     "sum": _num(total),
                     "weight": _num(group.weight),
                     "parts": _parts([(k, w) for _, k, w in kids]),
+                    "rows": tuple((section, k, "weight") for section, k, _ in kids),
                 },
             )
     top = children.get(None, [])
@@ -171,6 +172,7 @@ def check_tree(scheme: Scheme, broken: set[KeyPath]) -> Iterator[Diagnostic]:
                     "sum": _num(total),
                     "max": _num(scheme.max),
                     "parts": _parts([(k, w) for _, k, w in top]),
+                    "rows": tuple((section, k, "weight") for section, k, _ in top),
                 },
             )
 
@@ -786,7 +788,8 @@ def check_target_texts(scheme: Scheme, result: CheckResult) -> Iterator[Diagnost
     A ``target_text`` that cannot be derived is an error (PR107). A shown target that
     contains numbers, none of which is a parameter the formula reads (``target = "100项任务
     完成率达80%。"`` while ``params = { target = 88 }``), is a warning (PR236): the text
-    and the score have parted.
+    and the score have parted. A target whose number has a decimal comma (``≥0,95``) is an
+    error (PR239): it is no number at all, where it used to be read as 95.
     """
     for indicator_id, indicator in scheme.indicators.items():
         if indicator.target_text is not None:
@@ -800,6 +803,23 @@ def check_target_texts(scheme: Scheme, result: CheckResult) -> Iterator[Diagnost
                     {"key": format_key_path(path), "detail": exc.en, "detail_zh": exc.zh},
                 )
                 continue
+        key = "target_text" if indicator.target_text is not None else "target"
+        if indicator.target:
+            try:
+                parse_number(indicator.target)
+            except NumberFormatError as exc:
+                if exc.suggestion:  # a decimal comma: read as no number, never as 95
+                    yield Diagnostic(
+                        "PR239",
+                        ("indicators", indicator_id, key),
+                        {
+                            "id": indicator_id,
+                            "text": indicator.target,
+                            "suggestion": exc.suggestion,
+                        },
+                        "did_you_mean",
+                    )
+                    continue
         expression = result.expressions.get(indicator_id)
         if expression is None or not indicator.target:
             continue
@@ -812,7 +832,6 @@ def check_target_texts(scheme: Scheme, result: CheckResult) -> Iterator[Diagnost
         if not written or any(v == p for _, v in written for p in read.values()):
             continue
         name, value = next(iter(read.items()))
-        key = "target_text" if indicator.target_text is not None else "target"
         shown = list(dict.fromkeys(text for text, _ in written))
         yield Diagnostic(
             "PR236",
@@ -960,4 +979,22 @@ def place_all(result: CheckResult, source: Source | None) -> list[Diagnostic]:
     """Place every diagnostic of *result* in its file (formulas at their column)."""
     if source is None:
         return list(result.diagnostics)
-    return [source.place(d, result.offsets.get(id(d))) for d in result.diagnostics]
+    return [
+        source.place(_where_edited(d, source), result.offsets.get(id(d)))
+        for d in result.diagnostics
+    ]
+
+
+def _where_edited(diagnostic: Diagnostic, source: Source) -> Diagnostic:
+    """A sum that no longer adds up, at the row weight the file being checked changed.
+
+    Next year's file changes a row's weight and the group's sum breaks: the group's weight
+    is in last year's file, which the author is not editing, so the problem is shown at the
+    first row weight written in the file checked (else where the group's weight is).
+    """
+    rows = diagnostic.params.get("rows")
+    main = source.main
+    if not isinstance(rows, tuple) or main is None or source.file_of(diagnostic.path) == main:
+        return diagnostic
+    edited = next((row for row in rows if source.origin.get(row) == main), None)
+    return diagnostic if edited is None else replace(diagnostic, path=edited)

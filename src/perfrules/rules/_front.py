@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
+from perfrules._reading import require_text
 from perfrules.errors import Diagnostic, RuleFileError
 from perfrules.model import Scheme
 from perfrules.rules._checks import CheckResult, place_all, run_checks
@@ -168,9 +169,18 @@ def checked(scheme: Scheme | CheckedScheme) -> CheckedScheme:
 
     Raises:
         RuleFileError: the scheme has errors (with positions when it was read from files).
+        TypeError: *scheme* is not a scheme (a path, a pack id, ``None``).
     """
     if isinstance(scheme, CheckedScheme):
         return scheme
+    if not isinstance(scheme, Scheme):  # a path or a pack id, None: say what to pass instead
+        how = (
+            ": read it with perfrules.load_scheme" if isinstance(scheme, str | os.PathLike) else ""
+        )
+        raise TypeError(
+            "expected a Scheme (from perfrules.load_scheme, loads_scheme or load_pack), "
+            f"not {type(scheme).__name__}{how}"
+        )
     kept = scheme._checked  # noqa: SLF001 - this module keeps it (load_scheme)
     if isinstance(kept, CheckedScheme) and (kept.written or kept.scheme) is scheme:
         return kept  # not a changed copy
@@ -302,6 +312,7 @@ def loads_scheme(
 
     Raises:
         RuleFileError: every problem, located at ``name:line:column``.
+        TypeError: *text* is neither text nor bytes (``None``: an upload that never arrived).
 
     Examples:
         >>> upload = (
@@ -316,6 +327,7 @@ def loads_scheme(
         ...     print(error.diagnostics[-1].format("en"))
         bad.toml:2:1: error[PR102]: scheme.id: expected text in quotes, got 1
     """
+    require_text(text)  # None is no upload, never "read the file of this name"
     path = Path(root) / name if root is not None else Path(name)
     scheme, result, diagnostics = check_path(path, text, root=root, files=root is not None)
     if scheme is None or result is None or any(d.severity == "error" for d in diagnostics):

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -52,7 +53,7 @@ from perfrules.model import (
     SchemeInfo,
 )
 from perfrules.rules._installed import installed_pack, is_pack_id, pack_scheme
-from perfrules.rules._locate import SourceMap, Span, locate
+from perfrules.rules._locate import SourceMap, Span, locate, locate_json, repeated_json_key
 
 KeyPath = tuple[str | int, ...]
 
@@ -194,16 +195,20 @@ def _syntax(
     *,
     language: str = "TOML",
     detail_zh: str | None = None,
+    hint: tuple[str, dict[str, str]] | None = None,
 ) -> None:
     """A ``PR100`` (the file cannot be read as TOML or JSON) at *line*, with the line's text."""
     lines = text.split("\n")
     params = {"language": language, "detail": detail}
     if detail_zh is not None:
         params["detail_zh"] = detail_zh
+    if hint is not None:
+        params.update(hint[1])
     diagnostics.append(
         Diagnostic(
             "PR100",
             params=params,
+            hint=None if hint is None else hint[0],
             file=name,
             line=line,
             column=column,
@@ -243,7 +248,73 @@ def _toml_error(
         lines = text.rstrip("\n").split("\n")
         line, column = len(lines), len(lines[-1]) + 1
         detail = message.replace(" (at end of document)", " at the end of the file")
-    _syntax(diagnostics, name, text, line, column, detail)
+    _syntax(
+        diagnostics,
+        name,
+        text,
+        line,
+        column,
+        detail,
+        detail_zh=_toml_zh(detail),
+        hint=_toml_hint(detail, text, line, column),
+    )
+
+
+#: tomllib's messages, in Chinese (by how they start: some name the key after).
+_TOML_ZH: Final = {
+    "Invalid statement": "无效的语句",
+    "Invalid value": "无效的值",
+    "Expected '=' after a key in a key/value pair": "键后应为“=”",
+    "Expected newline or end of document after a statement": "一行只能写一个键值对（值后应换行）",
+    "Invalid initial character for a key part": "键名的首字符无效",
+    "Expected ']' at the end of a table declaration": "表头末尾应为“]”",
+    "Expected ']]' at the end of an array declaration": "数组表头末尾应为“]]”",
+    "Unterminated string": "字符串缺少结尾的引号",
+    "Unclosed array": "数组缺少结尾的“]”",
+    "Unclosed inline table": "内联表缺少结尾的“}”",
+    "Cannot overwrite a value": "不能重复给同一个键赋值",
+    "Cannot declare": "不能重复声明同一个表",
+    "Illegal character": "非法字符",
+}
+#: Characters a Chinese input method types where TOML needs another.
+_HALF_WIDTH: Final = {"“": '"', "”": '"', "‘": "'", "’": "'", "。": ".", "、": ","}
+
+
+def _toml_zh(detail: str) -> str | None:
+    """Tomllib's *detail* in Chinese, when it is one of its common messages."""
+    core = detail.removesuffix(" at the end of the file")
+    found = next((zh for en, zh in _TOML_ZH.items() if core.startswith(en)), None)
+    if found is None:
+        return None
+    return found + ("（在文件末尾）" if core != detail else "")
+
+
+def _toml_hint(
+    detail: str, text: str, line: int, column: int
+) -> tuple[str, dict[str, str]] | None:
+    """What to type instead, when a Chinese input method typed the character at the error.
+
+    A key in Chinese without quotes (``名称 = "x"``, ``[indicators.质量]``) is quoted; a
+    full-width character (``＝``, ``：``, ``“``, ``６``) is typed half-width.
+    """
+    rows = text.split("\n")
+    if not 0 < line <= len(rows) or not 0 < column <= len(rows[line - 1]):
+        return None
+    char = rows[line - 1][column - 1]
+    if char.isascii():
+        return None
+    if char.isalpha() and detail.startswith(("Invalid statement", "Invalid initial character")):
+        row = rows[line - 1]
+        key = re.match(r"[^\s=.\[\]\"']+", row[column - 1 :])
+        written = key[0] if key else char
+        quoted = f'{row[: column - 1]}"{written}"{row[column - 1 + len(written) :]}'
+        return "toml_quote_key", {"written": quoted.strip()[:120]}
+    folded = _HALF_WIDTH.get(char) or unicodedata.normalize("NFKC", char)
+    if detail.startswith("Expected '=' after a key"):
+        folded = "="  # weight：6 and weight ＝ 6 both mean weight = 6
+    if folded.isascii() and folded != char:
+        return "ascii_char", {"ascii": folded}
+    return None
 
 
 # A \u escape of a high surrogate with its low one (a pair, skipped), or of either alone;
@@ -297,7 +368,11 @@ def read_document(
     text = decoded
     if file.suffix.lower() == ".json":
         try:
-            document = json.loads(text, parse_float=Decimal)
+            # NaN and Infinity (not JSON, but json reads them) as the Decimals they name, so
+            # that they are refused as numbers at their line, not called binary floats
+            document = json.loads(
+                text, parse_float=Decimal, parse_constant=Decimal, object_pairs_hook=_members
+            )
         except json.JSONDecodeError as exc:
             _syntax(
                 diagnostics,
@@ -308,6 +383,21 @@ def read_document(
                 exc.msg,
                 language="JSON",
                 detail_zh=_JSON_ZH.get(exc.msg, exc.msg),
+            )
+            return None
+        except _RepeatedKeyError:
+            repeated = repeated_json_key(text)
+            (*_, key), (line, column) = repeated if repeated is not None else (("?",), (0, 0))
+            written = json.dumps(key, ensure_ascii=False)
+            _syntax(
+                diagnostics,
+                name,
+                text,
+                line,
+                column,
+                f"the key {written} is written twice in one object",
+                language="JSON",
+                detail_zh=f"键 {written} 重复出现在同一个对象中",
             )
             return None
         except (RecursionError, ValueError) as exc:
@@ -336,7 +426,7 @@ def read_document(
                 diagnostics, name, text, line, column, detail, language="JSON", detail_zh=detail_zh
             )
             return None
-        return document, SourceMap(text, name), digest
+        return document, locate_json(text, name), digest
     parsed = parse_toml(text, name, diagnostics)
     if parsed is None:
         return None
@@ -353,6 +443,18 @@ def read_document(
         _syntax(diagnostics, name, text, line, 1 if line else 0, detail)
         return None
     return parsed, locate(text, name), digest
+
+
+class _RepeatedKeyError(ValueError):
+    """A JSON object writes one key twice (``json`` alone would keep the last)."""
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members; a key written twice is refused, as TOML refuses it."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise _RepeatedKeyError
+    return found
 
 
 #: Deepest nesting of tables, arrays and dotted keys a rule or facts file may have.
@@ -478,6 +580,12 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
         else:
             value = _value_at(data, path)
             en, zh = _expectations(errors)
+            # weight = "6": the number it is, without the quotes the author put around it
+            unquoted = (
+                isinstance(value, str)
+                and any(e["type"] in _NUMBER_TYPES for e in errors)
+                and _is_plain_number(value)
+            )
             out.append(
                 Diagnostic(
                     "PR102",
@@ -487,10 +595,24 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
                         "expected": en,
                         "expected_zh": zh,
                         "got": _got(value),
+                        "name": str(full[-1]),
+                        "number": value.strip() if isinstance(value, str) else "",
                     },
+                    "unquote" if unquoted else None,
                 )
             )
     return out
+
+
+#: Pydantic's errors for a value that should have been a number.
+_NUMBER_TYPES: Final = frozenset(
+    {"perfrules_number", "int_type", "int_parsing", "decimal_type", "decimal_parsing"}
+)
+
+
+def _is_plain_number(text: str) -> bool:
+    """Whether *text* is a number as TOML writes one (``6``, ``2.5``), quotes aside."""
+    return re.fullmatch(r"[+-]?\d+(?:\.\d+)?", text.strip()) is not None
 
 
 def _expectations(errors: Iterable[dict[str, Any]]) -> tuple[str, str]:
@@ -521,8 +643,53 @@ def _value_at(data: Any, path: KeyPath) -> Any:
     return node
 
 
+#: Key names a rule author may write in Chinese, and the keys each may mean (the first that
+#: the table has is suggested).
+_CHINESE_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "名称": ("name", "title"),
+    "指标名称": ("name",),
+    "名字": ("name",),
+    "权重": ("weight",),
+    "分值": ("weight",),
+    "权数": ("weight",),
+    "上级": ("parent",),
+    "上级指标": ("parent",),
+    "父级": ("parent",),
+    "所属": ("parent",),
+    "公式": ("formula", "formulas"),
+    "计算公式": ("formula",),
+    "计分公式": ("formula",),
+    "评分公式": ("formula",),
+    "目标": ("target",),
+    "目标值": ("target",),
+    "指标值": ("target",),
+    "年度指标值": ("target",),
+    "标题": ("title",),
+    "编号": ("id",),
+    "年度": ("year",),
+    "年份": ("year",),
+    "版本": ("version",),
+    "满分": ("max",),
+    "上限": ("max",),
+    "下限": ("min",),
+    "等级": ("bands", "label"),
+    "档次": ("levels",),
+    "参数": ("params",),
+    "舍入": ("rounding",),
+    "小数位数": ("places",),
+    "保留位数": ("places",),
+    "输入": ("inputs",),
+    "指标": ("indicators",),
+    "分组": ("groups",),
+}
+
+
 def _suggest(key: str, candidates: Iterable[str]) -> str:
-    matches = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    listed = list(candidates)
+    meant = next((k for k in _CHINESE_KEYS.get(key.strip(), ()) if k in listed), None)
+    if meant is not None:  # 权重 is weight, whatever difflib thinks of the characters
+        return meant
+    matches = difflib.get_close_matches(key, listed, n=1, cutoff=0.6)
     return matches[0] if matches else ""
 
 
@@ -743,6 +910,14 @@ def _list_params(key: str, value: Any) -> dict[str, object]:
 
 
 _MERGED_SECTIONS: Final = ("inputs", "formulas", "scales", "groups", "indicators")
+#: Each of them named in Chinese, in the messages about them.
+_SECTION_ZH: Final = {
+    "inputs": "输入项",
+    "formulas": "公式",
+    "scales": "定性等级表",
+    "groups": "分组",
+    "indicators": "指标",
+}
 _REPLACED_KEYS: Final = ("scheme", "rounding", "defaults", "cohort", "ranking")
 #: How many rule files one scheme may extend through (a chain, not a cycle).
 MAX_EXTENDS: Final = 16
@@ -836,7 +1011,12 @@ def merge_documents(
                     Diagnostic(
                         "PR224",
                         ("remove", section, index),
-                        {"section": section, "id": entry_id, "suggestion": suggestion},
+                        {
+                            "section": section,
+                            "section_zh": _SECTION_ZH[section],
+                            "id": entry_id,
+                            "suggestion": suggestion,
+                        },
                         "did_you_mean" if suggestion else None,
                     )
                 )

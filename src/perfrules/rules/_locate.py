@@ -12,6 +12,8 @@ which TOML allows inside strings); columns count characters, 1-based.
 
 from __future__ import annotations
 
+import bisect
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,8 +57,11 @@ class SourceMap:
 
     __slots__ = ("_ends", "_keys", "_lines", "_values", "file", "scan", "text")
 
-    def __init__(self, text: str, file: str | None = None, *, scan: bool = False) -> None:
-        """A map of *text*; with *scan*, positions are found by scanning it (TOML)."""
+    def __init__(self, text: str, file: str | None = None, *, scan: bool | str = False) -> None:
+        """A map of *text*; with *scan*, positions are found by scanning it.
+
+        *scan* is ``True`` (or ``"toml"``) for a TOML document, ``"json"`` for a JSON one.
+        """
         self.text = text
         self.file = file
         self.scan = scan
@@ -73,7 +78,9 @@ class SourceMap:
             keys = {}
             values: dict[Path, ValueSpan] = {}
             ends: dict[Path, tuple[int, int, int, int]] = {}
-            if self.scan:
+            if self.scan == "json":
+                _JsonScanner(self.text, keys, values, ends).document()
+            elif self.scan:
                 _Scanner(self.text, keys, values, ends).document()
             self._values = values
             self._ends = ends
@@ -183,6 +190,118 @@ def _token_length(text: str, start: int) -> int:
         ):
             end += 1
     return end - start
+
+
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+_JSON_STRING_END = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)  # after the opening quote
+_JSON_ATOM = re.compile(r"[^,\]}\s]+")  # a number, true, false, null, NaN
+
+
+class _JsonScanner:
+    """Positions of the keys and values of a JSON document that ``json`` has accepted.
+
+    A member's key is placed at its opening quote, an array's element where it starts; a
+    string value's content starts after its quote (``exact`` unless it has escapes). The
+    document's nesting is bounded before a position is asked for, so recursion is safe.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        keys: dict[Path, tuple[int, int]],
+        values: dict[Path, ValueSpan],
+        ends: dict[Path, tuple[int, int, int, int]],
+    ) -> None:
+        self.text = text
+        self.i = 0
+        self.keys = keys
+        self.values = values
+        self.ends = ends
+        self._starts = [0, *(m.end() for m in re.finditer("\n", text))]
+        #: the first key written twice in one object: its path and where the second one is
+        self.repeated: tuple[Path, tuple[int, int]] | None = None
+
+    def at(self, offset: int) -> tuple[int, int]:
+        """1-based line and column of *offset*."""
+        line = bisect.bisect_right(self._starts, offset)
+        return line, offset - self._starts[line - 1] + 1
+
+    def skip(self) -> None:
+        self.i = _JSON_SPACE.match(self.text, self.i).end()  # type: ignore[union-attr]
+
+    def document(self) -> None:
+        self.skip()
+        if self.text.startswith("\ufeff", self.i):
+            self.i += 1
+            self.skip()
+        self.value(())
+
+    def value(self, path: Path) -> None:
+        """Scan the value at the current offset (whitespace skipped), recording *path*."""
+        first = self.text[self.i : self.i + 1]
+        start = self.i
+        if first == "{":
+            self.i += 1
+            self.members(path)
+        elif first == "[":
+            self.i += 1
+            self.elements(path)
+        elif first == '"':
+            self.string()
+        else:
+            match = _JSON_ATOM.match(self.text, self.i)
+            self.i = match.end() if match is not None else self.i + 1
+        if path:
+            content = start + 1 if first == '"' else start
+            exact = first != '"' or "\\" not in self.text[start : self.i]
+            self.values[path] = ValueSpan(*self.at(content), exact)
+            key_line, key_end = self.ends.get(path, (0, 0, 0, 0))[:2]
+            self.ends[path] = (key_line, key_end, *self.at(self.i))
+
+    def string(self) -> str:
+        """Move past the string at the current offset; its text, as JSON reads it."""
+        start = self.i
+        match = _JSON_STRING_END.match(self.text, start + 1)
+        self.i = match.end() if match is not None else len(self.text)
+        try:
+            found = json.loads(self.text[start : self.i])
+        except ValueError:
+            return ""
+        return found if isinstance(found, str) else ""
+
+    def members(self, path: Path) -> None:
+        self.skip()
+        while self.i < len(self.text) and self.text[self.i] != "}":
+            key_start = self.i
+            name = self.string()
+            key = (*path, name)
+            if key in self.keys and self.repeated is None:
+                self.repeated = (key, self.at(key_start))
+            self.keys[key] = self.at(key_start)
+            self.ends[key] = (*self.at(self.i), 0, 0)
+            self.skip()
+            self.i += 1  # the colon
+            self.skip()
+            self.value(key)
+            self.skip()
+            if self.text[self.i : self.i + 1] == ",":
+                self.i += 1
+                self.skip()
+        self.i += 1
+
+    def elements(self, path: Path) -> None:
+        self.skip()
+        index = 0
+        while self.i < len(self.text) and self.text[self.i] != "]":
+            element = (*path, index)
+            self.keys[element] = self.at(self.i)
+            self.value(element)
+            self.skip()
+            if self.text[self.i : self.i + 1] == ",":
+                self.i += 1
+                self.skip()
+            index += 1
+        self.i += 1
 
 
 class _Scanner:
@@ -469,6 +588,28 @@ class _Scanner:
                 self.skip_ws()
                 self.value(full)
             self.skip_line()
+
+
+def repeated_json_key(text: str) -> tuple[Path, tuple[int, int]] | None:
+    """The first key a JSON document writes twice in one object, and where the second is.
+
+    ``json`` keeps the last silently (``{"actual": "90%", "actual": "50%"}`` is 50%); TOML
+    refuses such a document, and so do the readers of JSON facts.
+    """
+    scanner = _JsonScanner(text, {}, {}, {})
+    scanner.document()
+    return scanner.repeated
+
+
+def locate_json(text: str, file: str | None = None) -> SourceMap:
+    r"""Build the source map of a JSON document (one that ``json`` accepted).
+
+    >>> m = locate_json('{"indicators": {\n  "q1": {"actual": "0,9"}}}')
+    >>> fact = ("indicators", "q1", "actual")
+    >>> m.position(fact), m.value_position(fact)
+    ((2, 10), (2, 21))
+    """
+    return SourceMap(text, file, scan="json")
 
 
 def locate(text: str, file: str | None = None) -> SourceMap:

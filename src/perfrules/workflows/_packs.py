@@ -9,19 +9,22 @@ the trace lines that matter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from perfrules._messages import render_hint, ui
 from perfrules._numbers import NumberFormatError, format_number, to_fraction
 from perfrules._reading import regular_file
 from perfrules.engine import CompiledScheme, compile_scheme, imputed_name
-from perfrules.errors import Diagnostic, FactsError, PerfrulesError, RuleFileError
+from perfrules.errors import Diagnostic, FactsError, Lang, PerfrulesError, RuleFileError
 from perfrules.facts import Facts, load_facts
 from perfrules.rules import (
     SourceMap,
@@ -134,9 +137,19 @@ class Pack:
     info: PackInfo | None = None
 
 
+class _Word(str):
+    """A word of a failure said in the language of the text (``excluded``, ``not ranked``)."""
+
+    __slots__ = ()
+
+
 @dataclass
 class CaseResult:
-    """The outcome of one case."""
+    """The outcome of one case.
+
+    ``failures`` says each failed expectation in English; :meth:`failures_in` says them in
+    another language.
+    """
 
     file: str
     line: int
@@ -144,6 +157,38 @@ class CaseResult:
     passed: bool
     failures: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
+    #: each failure as the UI key of its text and the values it names
+    reasons: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    #: the line and column of the case file each failure is about (0, 0 when none is)
+    places: list[tuple[int, int]] = field(default_factory=list)
+
+    def fail(self, key: str, *, at: tuple[int, int] = (0, 0), **params: object) -> None:
+        """The case fails for the reason *key* (``case.*`` in the UI texts) says, at *at*."""
+        self.passed = False
+        self.reasons.append((key, params))
+        self.places.append(at)
+        self.failures.append(_say(key, params, "en"))
+
+    def failures_in(self, lang: Lang) -> list[str]:
+        """The failures in *lang*."""
+        return [_say(key, params, lang) for key, params in self.reasons]
+
+
+def _say(key: str, params: dict[str, object], lang: Lang) -> str:
+    """One failure in *lang*: its words and diagnostics in that language too."""
+    said: dict[str, object] = {}
+    for name, value in params.items():
+        if isinstance(value, _Word):
+            said[name] = ui(f"case.{value}", lang)
+        elif isinstance(value, tuple) and all(isinstance(d, Diagnostic) for d in value):
+            said[name] = "; ".join(d.format(lang) for d in value)
+        else:
+            said[name] = value
+    text = ui(key, lang, **said)
+    suggestion = params.get("suggestion")
+    if suggestion:
+        text += f" ({render_hint('did_you_mean', {'suggestion': suggestion}, lang)})"
+    return text
 
 
 def find_pack(path: str | Path) -> Pack:
@@ -307,43 +352,54 @@ def _facts_of(facts: str | dict[str, Any], case_file: Path) -> Facts:
     return Facts.from_mapping(facts)
 
 
-def _run_one(compiled: CompiledScheme, case: Case, case_file: Path, line: int) -> CaseResult:
+#: Line and column of a key of the case (the path below the case's own table).
+Where = Callable[..., tuple[int, int]]
+
+
+def _numbers_of(case: Case) -> Iterator[tuple[tuple[str, ...], object]]:
+    """Every number a case expects (and its tolerance), with the key path it is written at."""
+    yield ("tolerance",), case.tolerance
+    expect = case.expect
+    wanted: list[tuple[tuple[str, ...], Expect]] = [(("expect",), expect)]
+    wanted += [(("expect", "units", name), unit) for name, unit in expect.units.items()]
+    for base, each in wanted:
+        yield (*base, "total"), each.total
+        for node_id, value in each.scores.items():
+            yield (*base, "scores", node_id), value
+        for value_name, value in getattr(each, "cohort", {}).items():
+            yield (*base, "cohort", value_name), value
+
+
+def _run_one(
+    compiled: CompiledScheme, case: Case, case_file: Path, line: int, where: Where
+) -> CaseResult:
     result = CaseResult(str(case_file), line, case.name, passed=True)
     expect = case.expect
-    try:
-        tolerance = to_fraction(case.tolerance)
-    except NumberFormatError:
-        tolerance = Fraction(0)
-    expectations: list[Expect] = [expect, *expect.units.values()]
-    try:
-        for wanted_expect in expectations:
-            _number(wanted_expect.total)
-            for wanted in wanted_expect.scores.values():
-                _number(wanted)
-        for unit_expect in expect.units.values():
-            for wanted in unit_expect.cohort.values():
-                _number(wanted)
-    except NumberFormatError as exc:
-        result.passed = False
-        result.failures.append(f"an expected value is not a number: {exc.detail}")
+    for path, value in _numbers_of(case):  # every one that is not a number, at once
+        try:
+            _number(value)  # type: ignore[arg-type]
+        except NumberFormatError as exc:
+            result.fail(
+                "case.not_a_number", at=where(*path), value=exc.detail, suggestion=exc.suggestion
+            )
+    if not result.passed:
         return result
+    tolerance = to_fraction(case.tolerance)
     if (case.facts is None) == (case.units is None):
-        result.passed = False
-        result.failures.append("a case gives either facts (one unit) or units (a cohort)")
+        result.fail("case.facts_or_units")
         return result
     if case.units is not None:
-        _run_units(compiled, case, case.units, case_file, result, tolerance)
+        _run_units(compiled, case, case.units, case_file, result, tolerance, where)
         return result
     if expect.units:
-        result.passed = False
-        result.failures.append("expect.units needs units = [...]; this case gives facts")
+        result.fail("case.units_need_units")
         return result
     assert case.facts is not None  # noqa: S101
     try:
         outcome: Result | FactsError = compiled.evaluate(_facts_of(case.facts, case_file))
     except FactsError as exc:
         outcome = exc
-    _check(outcome, expect, tolerance, result, "")
+    _check(outcome, expect, tolerance, result, "", partial(where, "expect"))
     return result
 
 
@@ -354,14 +410,12 @@ def _run_units(
     case_file: Path,
     result: CaseResult,
     tolerance: Fraction,
+    where: Where,
 ) -> None:
     """Score the units of a cohort case together and check each one's expectations."""
     expect = case.expect
     if expect.total is not None or expect.grade is not None or expect.scores or expect.errors:
-        result.passed = False
-        result.failures.append(
-            "a case with units puts what each must get under [case.expect.units.NAME]"
-        )
+        result.fail("case.units_expect_each")
         return
     facts = [
         replace(f, unit=f.unit or f"#{n + 1}")
@@ -371,19 +425,19 @@ def _run_units(
     for name, wanted in expect.units.items():
         outcome = outcomes.get(name)
         if outcome is None:
-            result.passed = False
-            result.failures.append(
-                f"no unit named '{name}' in units (have: {', '.join(outcomes)})"
-            )
+            at = where("expect", "units", name)
+            result.fail("case.no_unit", at=at, unit=name, have=", ".join(outcomes))
             continue
-        _check(outcome, wanted, tolerance, result, f"{name}: ")
+        unit_at = partial(where, "expect", "units", name)
+        _check(outcome, wanted, tolerance, result, f"{name}: ", unit_at)
         if isinstance(outcome, FactsError):
             continue
         rank = outcome.rank
         if wanted.rank is not None and (rank is None or rank.position != wanted.rank):
-            result.passed = False
-            got = "not ranked" if rank is None else str(rank.position)
-            result.failures.append(f"{name}: rank expected {wanted.rank}, got {got}")
+            got = _Word("not_ranked") if rank is None else str(rank.position)
+            result.fail(
+                "case.rank", at=unit_at("rank"), prefix=f"{name}: ", want=wanted.rank, got=got
+            )
             if rank is not None:
                 result.details += [
                     f"  {name}: {k.by} ({k.order}) = "
@@ -394,17 +448,23 @@ def _run_units(
         values = {v.name: v.value for v in cohort.values} if cohort is not None else {}
         for value_name, wanted_value in wanted.cohort.items():
             if value_name not in values:
-                result.passed = False
-                result.failures.append(f"{name}: no cohort value '{value_name}'")
+                result.fail(
+                    "case.no_cohort_value",
+                    at=unit_at("cohort", value_name),
+                    prefix=f"{name}: ",
+                    value=value_name,
+                )
                 continue
             want = _number(wanted_value)
             if not _close(values[value_name], want, tolerance):
-                result.passed = False
                 got_value = values[value_name]
-                result.failures.append(
-                    f"{name}: cohort value {value_name} expected "
-                    f"{format_number(want) if want is not None else 'none'}, got "
-                    f"{format_number(got_value) if got_value is not None else 'none'}"
+                result.fail(
+                    "case.cohort_value",
+                    at=unit_at("cohort", value_name),
+                    prefix=f"{name}: ",
+                    value=value_name,
+                    want=format_number(want) if want is not None else _Word("none"),
+                    got=format_number(got_value) if got_value is not None else _Word("none"),
                 )
 
 
@@ -414,52 +474,75 @@ def _check(
     tolerance: Fraction,
     result: CaseResult,
     prefix: str,
+    where: Where,
 ) -> None:
-    """Compare one unit's outcome with what it must get; failures start with *prefix*."""
+    """Compare one unit's outcome with what it must get; failures start with *prefix*.
+
+    *where* places a key of the expectation (``where("scores", "q1")``) in the case file.
+    """
     if isinstance(outcome, FactsError):
         codes = sorted({d.code for d in outcome.diagnostics})
         if expect.errors and set(expect.errors) <= set(codes):
             return
-        result.passed = False
-        result.failures.append(
-            f"{prefix}facts failed to score: "
-            f"{'; '.join(d.format('en') for d in outcome.diagnostics[:5])}"
+        result.fail(
+            "case.facts_failed", at=where(), prefix=prefix, problems=outcome.diagnostics[:5]
         )
         return
     if expect.errors:
-        result.passed = False
-        result.failures.append(
-            f"{prefix}expected errors {', '.join(expect.errors)}, but the facts scored"
+        result.fail(
+            "case.scored", at=where("errors"), prefix=prefix, codes=", ".join(expect.errors)
         )
     trace = outcome.trace
     assert trace is not None  # noqa: S101
     if expect.total is not None:
         want = _number(expect.total)
         if not _close(outcome.total_exact, want, tolerance):
-            result.passed = False
-            result.failures.append(
-                f"{prefix}total expected {format_number(want) if want is not None else '-'}, "
-                f"got {outcome.total} (tolerance {format_number(tolerance)})"
+            result.fail(
+                "case.total",
+                at=where("total"),
+                prefix=prefix,
+                want=format_number(want) if want is not None else "-",
+                got=outcome.total,
+                tolerance=format_number(tolerance),
             )
             result.details += [
                 f"  {c.id}: {format_number(c.score) if c.score is not None else '—'}"
                 for c in trace.root.children
             ]
     if expect.grade is not None and expect.grade != outcome.grade.label:
-        result.passed = False
-        result.failures.append(f"{prefix}grade expected {expect.grade}, got {outcome.grade.label}")
+        result.fail(
+            "case.grade",
+            at=where("grade"),
+            prefix=prefix,
+            want=expect.grade,
+            got=outcome.grade.label,
+        )
     for node_id, wanted in expect.scores.items():
         node = trace.root.find(node_id)
         if node is None:
-            result.passed = False
-            result.failures.append(f"{prefix}no indicator or group '{node_id}' in the scheme")
+            known = [n.id for n in trace.root.walk() if n is not trace.root]
+            close = difflib.get_close_matches(node_id, known, n=1)
+            result.fail(
+                "case.no_row",
+                at=where("scores", node_id),
+                prefix=prefix,
+                id=node_id,
+                suggestion=close[0] if close else "",
+            )
             continue
         want = _number(wanted)
         if not _close(node.score, want, tolerance):
-            result.passed = False
-            got = format_number(node.score, node.places) if node.score is not None else "excluded"
-            shown = format_number(want) if want is not None else "excluded"
-            result.failures.append(f"{prefix}scores.{node_id} expected {shown}, got {got}")
+            excluded = _Word("excluded")
+            got = format_number(node.score, node.places) if node.score is not None else excluded
+            shown = format_number(want) if want is not None else excluded
+            result.fail(
+                "case.score",
+                at=where("scores", node_id),
+                prefix=prefix,
+                id=node_id,
+                want=shown,
+                got=got,
+            )
             result.details += [f"  {node_id}: {step}" for step in node.steps]
             result.details += [
                 f"  {node_id}: round {r.mode} {r.places}: {format_number(r.before)} → "
@@ -497,17 +580,24 @@ def run_cases(pack_path: str | Path, keyword: str | None = None) -> tuple[Pack, 
                 placed = _placed([alone], source_map, str(case_file))[0]
                 results.append(_failed(case_file, line, case, [placed]))
                 continue
+            where = partial(_position, source_map, ("case", index))
             try:
-                results.append(_run_one(compiled, case, case_file, line))
+                results.append(_run_one(compiled, case, case_file, line, where))
             except FactsError as exc:  # an unreadable facts file named by the case
                 results.append(_failed(case_file, line, case, list(exc.diagnostics[:5])))
     return pack, results
 
 
+def _position(source_map: SourceMap, case: tuple[str, int], *keys: str) -> tuple[int, int]:
+    """Line and column of *keys* in the case at *case* (of its nearest written ancestor)."""
+    return source_map.position((*case, *keys))
+
+
 def _failed(case_file: Path, line: int, case: Case, problems: list[Diagnostic]) -> CaseResult:
-    return CaseResult(
-        str(case_file), line, case.name, passed=False, failures=[d.format("en") for d in problems]
-    )
+    result = CaseResult(str(case_file), line, case.name, passed=True)
+    for problem in problems:
+        result.fail("case.problem", at=(problem.line, problem.column), problem=(problem,))
+    return result
 
 
 def _matches(keyword: str, case: Case, case_file: Path) -> bool:

@@ -1,0 +1,140 @@
+"""The mistakes a policy officer makes editing a rule file in a Chinese input method.
+
+Each comes back as a plain message at file:line:column, with what to type instead, in the
+language asked for.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from perfrules.rules._front import check_path
+
+HEAD = (
+    '[scheme]\nid = "t"\ntitle = "t"\nmax = 10\n\n[[bands]]\nlabel = "合格"\nmin = 0\nmax = 10\n\n'
+)
+
+
+def _only(tmp_path, body: str):
+    path = tmp_path / "scheme.toml"
+    path.write_text(HEAD + body, encoding="utf-8")
+    _, _, diagnostics = check_path(path)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    assert len(errors) == 1, [d.format("en") for d in errors]
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "hint_en", "hint_zh"),
+    [
+        (
+            '名称 = "x"',
+            1,
+            'a key in Chinese is written in quotes: "名称" = "x"',
+            "中文键名须加英文引号",
+        ),
+        (
+            "[indicators.质量]",
+            13,
+            'in quotes: [indicators."质量"]',
+            '加英文引号：[indicators."质量"]',
+        ),
+        ("weight ＝ 6", 8, "type '=' instead", "请改用半角字符“=”"),
+        ("weight：6", 7, "type '=' instead", "请改用半角字符“=”"),
+        ("title = “某”", 9, "type '\"' instead", '请改用半角字符“"”'),
+        ("weight = ６", 10, "type '6' instead", "请改用半角字符“6”"),
+    ],
+)
+def test_a_syntax_error_says_what_to_type(tmp_path, line, column, hint_en, hint_zh):
+    problem = _only(tmp_path, f'[indicators."a"]\n{line}\n')
+    assert (problem.code, problem.line, problem.column) == ("PR100", 12, column)
+    assert hint_en in problem.hint_text("en")
+    assert hint_zh in problem.hint_text("zh")
+
+
+@pytest.mark.parametrize(
+    ("message_en", "message_zh", "body"),
+    [
+        ("Invalid statement", "无效的语句", '名称 = "x"'),
+        ("Invalid value", "无效的值", "weight = ６"),
+        ("Expected '=' after a key", "键后应为“=”", "weight：6"),
+        ("Expected newline or end of document", "一行只能写一个键值对", "weight = 6, max = 1"),
+    ],
+)
+def test_toml_syntax_errors_are_said_in_chinese(tmp_path, message_en, message_zh, body):
+    problem = _only(tmp_path, f'[indicators."a"]\n{body}\n')
+    assert message_en in problem.message("en")
+    assert message_zh in problem.message("zh")
+    assert "TOML 语法错误：" in problem.message("zh")
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("名称", "name"),
+        ("权重", "weight"),
+        ("上级", "parent"),
+        ("公式", "formula"),
+        ("目标值", "target"),
+    ],
+)
+def test_a_chinese_key_name_suggests_the_key_meant(tmp_path, key, meant):
+    body = f'[indicators."a"]\nweight = 10\nformula = "weight"\n"{key}" = "x"\n'
+    problem = _only(tmp_path, body)
+    assert problem.code == "PR101"
+    assert problem.hint_text("en") == f"did you mean '{meant}'?"
+
+
+def test_weights_that_no_longer_add_up_are_shown_where_next_year_changed_them(tmp_path):
+    path = tmp_path / "2022.toml"
+    path.write_text(
+        'extends = "examples/xinzhou-zfw-2021"\n[scheme]\nid = "n"\ntitle = "n"\n\n'
+        '[indicators."数量-三零创建"]\nweight = 8\n',
+        encoding="utf-8",
+    )
+    _, _, diagnostics = check_path(path)
+    (problem,) = [d for d in diagnostics if d.severity == "error"]
+    assert problem.code == "PR201"
+    assert (problem.file, problem.line) == (str(path), 7)  # not last year's file
+    assert "'数量' has weight 30" in problem.message("en")
+
+
+def test_weights_broken_in_last_years_file_stay_there(tmp_path):
+    base = tmp_path / "2021.toml"
+    base.write_text(
+        HEAD + '[groups."g"]\nweight = 10\n[indicators."a"]\nparent = "g"\nweight = 9\n'
+        'formula = "weight"\n',
+        encoding="utf-8",
+    )
+    child = tmp_path / "2022.toml"
+    child.write_text('extends = "2021.toml"\n[scheme]\nid = "n"\ntitle = "n"\n', "utf-8")
+    _, _, diagnostics = check_path(child)
+    (problem,) = [d for d in diagnostics if d.severity == "error"]
+    assert (problem.code, problem.file) == ("PR201", str(base))
+
+
+def test_a_number_in_quotes_says_to_drop_them(tmp_path):
+    problem = _only(tmp_path, '[indicators."a"]\nweight = "10"\nformula = "weight"\n')
+    assert problem.code == "PR102"
+    assert problem.hint_text("en") == "write the number without quotes: weight = 10"
+    assert problem.hint_text("zh") == "数字不加引号：weight = 10"
+
+
+def test_text_that_is_no_number_has_no_such_hint(tmp_path):
+    problem = _only(tmp_path, '[indicators."a"]\nweight = "十"\nformula = "weight"\n')
+    assert (problem.code, problem.hint) == ("PR102", None)
+
+
+def test_removing_a_row_that_is_not_there_is_said_in_chinese_words(tmp_path):
+    path = tmp_path / "2022.toml"
+    path.write_text(
+        'extends = "examples/xinzhou-zfw-2021"\n[scheme]\nid = "n"\ntitle = "n"\n\n'
+        '[remove]\nindicators = ["数量-法学会x"]\ngroups = ["无此分组"]\n',
+        encoding="utf-8",
+    )
+    _, _, diagnostics = check_path(path)
+    said = sorted(d.message("zh") for d in diagnostics if d.code == "PR224")
+    assert said == [
+        "remove 中列出的分组“无此分组”在被继承的方案中不存在",
+        "remove 中列出的指标“数量-法学会x”在被继承的方案中不存在",
+    ]
