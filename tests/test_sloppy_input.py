@@ -244,3 +244,12 @@ def test_a_key_written_twice_in_a_json_body_is_refused_at_the_second(seed_compil
     # the same key in different objects is no repetition
     same = '{"indicators": {"a": {"actual": "1"}, "b": {"actual": "2"}}}'
     assert perfrules.loads_facts(same, format="json").indicators["b"]["actual"] == "2"
+
+
+@pytest.mark.parametrize("table", [[1, 2], None, {"unit": ["a"]}, "units.csv"])
+def test_score_table_given_no_table_says_what_it_takes(seed_compiled, table):
+    with pytest.raises(TypeError) as caught:
+        perfrules.score_table(seed_compiled, table)
+    message = str(caught.value)
+    assert "score_table takes a table of units" in message
+    assert type(table).__name__ in message

@@ -101,14 +101,22 @@ def score_table(compiled: CompiledScheme, table: Any, *, errors: bool = False) -
     row; ``code``; ``message``).
 
     Raises:
-        TypeError: *table* is not a DataFrame or Table narwhals knows.
+        TypeError: *table* is not a DataFrame or Table narwhals knows (a list, a dict,
+            ``None``): the message says what it takes.
         FactsError: the table cannot hold units: more than 10,000 columns or a column name
             over 1,000 characters (``PR418``), a name given twice (``PR420``), a column of
             a type no fact is read from (``PR419``: bytes that are not UTF-8, complex
             numbers, periods, objects of other kinds; a unit column of lists or structs).
     """
     check_header(_names_of(table), TABLE_SOURCE)
-    frame = nw.from_native(table, eager_only=True)
+    try:
+        frame = nw.from_native(table, eager_only=True)
+    except TypeError:
+        msg = (
+            "score_table takes a table of units (a pyarrow Table, a pandas or polars "
+            f"DataFrame), not {type(table).__name__}; one unit's facts go to evaluate()"
+        )
+        raise TypeError(msg) from None
     arrow = readable_table(_to_arrow(frame), TABLE_SOURCE)
     out, problems = _score_arrow(compiled, arrow)
 
