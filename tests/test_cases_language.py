@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from click.testing import CliRunner
@@ -81,3 +82,12 @@ def test_every_expected_value_that_is_not_a_number_is_reported_at_once(tmp_path)
         assert f"an expected value is not a number: {wrong} (did you mean '{meant}'?)" in (
             result.output
         )
+
+
+def test_the_json_keeps_english_failures_and_says_them_in_the_language_asked(tmp_path):
+    result = _run("test", str(_broken_pack(tmp_path)), "--lang", "zh", "--format", "json")
+    assert result.exit_code == 1
+    [failed] = [e for e in json.loads(result.output) if not e.get("passed", True)]
+    assert "grade expected 优秀, got 良好" in failed["failures"]
+    assert "等级应为 优秀，实际为 良好" in failed["messages"]
+    assert len(failed["messages"]) == len(failed["failures"])

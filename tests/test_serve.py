@@ -765,8 +765,20 @@ def test_a_what_if_is_saved_as_a_case_that_passes_under_perfrules_test(
     ).json()
     assert second["result"]["passed"] is False
     assert any("优秀" in f for f in second["result"]["failures"])
+    # what the page shows is in the page's language; the failures stay English for programs
+    assert any("expected" in f for f in second["result"]["failures"])
+    chinese = _save_case(
+        client,
+        bench,
+        name="the same, the answer in Chinese",
+        facts={"path": "2021/facts.toml"},
+        expect={"total": "89.25", "grade": "优秀"},
+        lang="zh",
+    ).json()
+    assert chinese["result"]["failures"] == second["result"]["failures"]
+    assert any("等级应为 优秀" in m for m in chinese["result"]["messages"])
     again = _cli_json(root, monkeypatch, "test", "2021", "-k", "workbench", "--format", "json")
-    assert [e["passed"] for e in again] == [True, False]
+    assert [e["passed"] for e in again] == [True, False, False]
 
 
 def _outcome(client, bench, scheme, facts_text):

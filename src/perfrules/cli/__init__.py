@@ -1030,6 +1030,7 @@ def test_command(
                     "case": result.name,
                     "passed": result.passed,
                     "failures": result.failures,
+                    "messages": result.failures_in(language),
                 }
             )
             if output_format == "text" and not result.passed:

@@ -583,6 +583,7 @@ def _case_entries(root: Root, name: str, language: Lang) -> list[dict[str, Any]]
             "case": result.name,
             "passed": result.passed,
             "failures": [root.scrub(f) for f in result.failures],
+            "messages": [root.scrub(f) for f in result.failures_in(language)],
         }
         for result in results
     ]

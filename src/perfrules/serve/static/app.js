@@ -479,7 +479,7 @@ $("case-save").addEventListener("click", async () => {
     return;
   }
   const result = data.result;
-  const outcome = result?.passed ? t("case.passes") : t("case.fails", { why: (result?.failures ?? []).join("; ") });
+  const outcome = result?.passed ? t("case.passes") : t("case.fails", { why: (result?.messages ?? result?.failures ?? []).join("; ") });
   $("case-status").textContent = t("case.saved", { path: data.path, line: result?.line ?? "", outcome });
   $("case-status").className = result?.passed ? "pass" : "fail";
 });
@@ -740,7 +740,7 @@ $("tests-run").addEventListener("click", async () => {
   out.append(el("p", { role: "status", id: "tests-summary" }, t("tests.summary", { passed: data.length - failed, failed })));
   const table = el("table");
   for (const c of data) {
-    table.append(el("tr", { class: c.passed ? "pass" : "fail" }, el("td", {}, c.passed ? t("tests.pass") : t("tests.fail")), el("td", {}, c.case), el("td", {}, `${c.file}:${c.line}`), el("td", {}, c.failures.join("; "))));
+    table.append(el("tr", { class: c.passed ? "pass" : "fail" }, el("td", {}, c.passed ? t("tests.pass") : t("tests.fail")), el("td", {}, c.case), el("td", {}, `${c.file}:${c.line}`), el("td", {}, (c.messages ?? c.failures).join("; "))));
   }
   out.append(table);
 });
