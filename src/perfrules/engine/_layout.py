@@ -198,7 +198,7 @@ def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:
     """
     if record.__class__ is LeafRecord:
         return None
-    own, raws, _, _ = record
+    own, raws = record[0], record[1]
     leaf = node.leaf
     assert leaf is not None  # noqa: S101
     if len(raws) == 1:  # most rows read one fact: no generator, no inner tuples

@@ -88,8 +88,7 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
         "P = out[3]",
         f"b = [None] * {len(plan.nodes)}",
         "for i, at, tree, row in _LEAVES:",
-        "    o_, x_, n_, d_ = R[at]",
-        "    b[i] = tree(x_, o_, n_, d_, V[2 * i], V[2 * i + 1], row)",
+        "    b[i] = tree(R[at], V[2 * i], V[2 * i + 1], row)",
     ]
     for index, _, shown, _, _, places, rounded in layout[1]:
         node = plan.nodes[index]
@@ -256,10 +255,9 @@ class TreeParts(RecordParts):
         record's integer pairs (``_explain``).
         """
         explainer, row = explainers(self.plan)[node.index]
-        own, raws, num, den = record
         values = self.out[2]
         i = 2 * node.index
-        return explainer.tree(raws, own, num, den, values[i], values[i + 1], row)
+        return explainer.tree(record, values[i], values[i + 1], row)
 
     def _leaf_built(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
         trace, weight = self._leaf_parts(node, record)
@@ -285,7 +283,7 @@ class TreeParts(RecordParts):
                 before = record.before if record.before is not None else record.score
                 roundings = (RoundingStep(node.places, self.plan.mode, before, record.score),)
         else:
-            own, raws, num, den = record
+            own, raws, num, den = record[:4]
             names, inputs, actual = self._fast_inputs(node, own, raws)
             value, steps = leaf.expression.explain(names)
             if (
