@@ -93,7 +93,14 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
     for index, _, shown, _, _, places, rounded in layout[1]:
         node = plan.nodes[index]
         lines.append(f"sn = V[{2 * index}]; sd = V[{2 * index + 1}]")
-        lines.append(_fraction("s_", "sn", "sd"))
+        if len(shown) == 1:  # a group of one row scores as it does: share its Fraction
+            child = shown[0]
+            lines.append(
+                f"if sn == V[{2 * child}] and sd == V[{2 * child + 1}]: s_ = b[{child}][5]"
+            )
+            lines.append("else: " + _fraction("s_", "sn", "sd"))
+        else:
+            lines.append(_fraction("s_", "sn", "sd"))
         roundings = "()"
         if rounded is not None:
             at = rounded[1]
