@@ -11,7 +11,7 @@ gets two generated functions, made once per scheme:
   inputs, steps and rounding.
 
 Both take the row's record from the scorer (``_kernel``'s ``R[k]``: the row's own facts,
-the raw values it read, its value before rounding, and each number as the scorer read it —
+its value before rounding, the raw values it read, and each number as the scorer read it —
 its integer pair and a Decimal's text — so no fact is read twice), re-run the formula
 inline keeping every value the explanation shows in locals, and check that it ends at the
 value the scorer recorded. Each value is written (or made a ``Fraction``) once; a value
@@ -207,11 +207,13 @@ class _Writer:
         """
         leaf = self.leaf
         lines = []
-        slot = 4  # the record's first number as read: numerator, denominator, Decimal text
+        # the record: own facts, value, the facts as given, then each number as read
+        # (numerator, denominator, a Decimal's text)
+        slot = 3 + len(leaf.needs)
         for j, (name, kind) in enumerate(zip(leaf.needs, self.kinds, strict=True)):
             key = self.constant(name)
             source = f'("facts" if {key} in own else "{self.plan.source_of(name)}")'
-            lines.append(f"x{j} = raws[{j}]")
+            lines.append(f"x{j} = rec[{3 + j}]")
             body: list[str] = [f"src = {source}"]
             if kind == "bool":
                 body += [f"v{j} = x{j}", f"t{j} = 'true' if x{j} else 'false'", f"s{j} = t{j}"]
@@ -364,7 +366,7 @@ class _Writer:
     def function(self, name: str, *, tree: bool) -> str:
         """The source of the JSON writer (``tree=False``) or of the node builder."""
         lines = [
-            "own = rec[0]; raws = rec[1]; vn = rec[2]; vd = rec[3]",
+            "own = rec[0]; vn = rec[1]; vd = rec[2]",
             f"wn = row[{WN}]",
             f"wd = row[{WD}]",
             "actual = ''",

@@ -9,8 +9,8 @@
   integer over a power of ten the generator knows;
 - ``_kernel(src, ind, shared, T=True)``: every indicator through its shape's function, a
   run of consecutive rows of one shape per call (``T=False``: nothing kept for a trace;
-  ``T=True``: each row's record ``(own facts, raw facts, value numerator, value
-  denominator, then per number read: its numerator, denominator and a Decimal's text)``,
+  ``T=True``: each row's record ``(own facts, value numerator, value denominator, each
+  fact as given, then per number read: its numerator, denominator and a Decimal's text)``,
   so the explanation takes each number as the scorer read it instead of reading it again),
   then each subtotal (integer sums), the renormalisation when rows were excluded and the
   band, both as the totals (``_totals``) decide them, and the total's rounding.
@@ -209,11 +209,12 @@ class _Writer:
         lines.append(f"        vn, vd = {result[1]}, {result[2]}")
         lines.append(f"    except _EXC:\n        {general}")
         lines.append(f"    if vn < 0 or vn * wd > wn * vd: {general}")
-        raw_tuple = "(" + "".join(f"{r}, " for r in raws) + ")"
-        # what the trace re-reads: the facts, the value, and each number as read (its pair,
-        # a Decimal's text), so the explanation does not read it again (see _explain)
+        # what the trace re-reads, one flat tuple: the own facts, the value, the facts as
+        # given, and each number as read (its pair, a Decimal's text), so the explanation
+        # reads none of them again (see _explain)
+        facts = "".join(f", {r}" for r in raws)
         numbers = "".join(f", v{j}n, v{j}d, v{j}s" for j in numbers_read)
-        lines.append(f"    if T: R[k] = (o, {raw_tuple}, vn, vd{numbers})")
+        lines.append(f"    if T: R[k] = (o, vn, vd{facts}{numbers})")
         if node.places is not None:
             rounding = self.round_code("q", f"vn * {10**node.places}", "vd")
             lines.extend("    " + line for line in rounding.split("\n"))

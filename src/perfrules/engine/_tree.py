@@ -290,8 +290,8 @@ class TreeParts(RecordParts):
                 before = record.before if record.before is not None else record.score
                 roundings = (RoundingStep(node.places, self.plan.mode, before, record.score),)
         else:
-            own, raws, num, den = record[:4]
-            names, inputs, actual = self._fast_inputs(node, own, raws)
+            own, num, den = record[0], record[1], record[2]  # the kernel's record
+            names, inputs, actual = self._fast_inputs(node, own, record[3 : 3 + len(leaf.needs)])
             value, steps = leaf.expression.explain(names)
             if (
                 value.__class__ is not Fraction or value.numerator * den != num * value.denominator
