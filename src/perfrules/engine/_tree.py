@@ -44,10 +44,10 @@ def _plain_builder(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
     """The tree of a plain record, built by one function generated per plan.
 
     ``_root(out)`` calls each indicator's generated node builder (``_explain``) with its
-    record and fixed parts, then makes each group (in post-order, the root last) as a
-    scored node with every row counted: a line per group, its fixed fields bound once as
-    constants, its children taken by position, its score (and a rounding's value before)
-    made inline. Nothing is remembered between units.
+    record and fixed parts, a line per row (no loop unpacking them), then makes each group
+    (in post-order, the root last) as a scored node with every row counted: a line per
+    group, its fixed fields bound once as constants, its children taken by position, its
+    score (and a rounding's value before) made inline. Nothing is remembered between units.
     """
     found = plan.cache.get("plain_tree")
     if found is None:
@@ -78,18 +78,18 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
             namespace[name] = value
         return name
 
-    namespace["_LEAVES"] = tuple(
-        (index, position, rows[index][0].tree, rows[index][1])
-        for index, position, _, _ in layout[0]
-    )
     lines = [
         "R = out[1]",
         "V = out[2]",
         "P = out[3]",
         f"b = [None] * {len(plan.nodes)}",
-        "for i, at, tree, row in _LEAVES:",
-        "    b[i] = tree(R[at], V[2 * i], V[2 * i + 1], row)",
     ]
+    for index, position, _, _ in layout[0]:  # a line per row: its shape's builder, its parts
+        explainer, row = rows[index]
+        lines.append(
+            f"b[{index}] = {bind(explainer.tree)}"
+            f"(R[{position}], V[{2 * index}], V[{2 * index + 1}], {bind(row)})"
+        )
     for index, _, shown, _, _, places, rounded in layout[1]:
         node = plan.nodes[index]
         lines.append(f"sn = V[{2 * index}]; sd = V[{2 * index + 1}]")
