@@ -143,7 +143,7 @@ class RecordParts:
 
     def gap(self) -> Gap | None:
         """The next band up and the fewest indicators to reach it (``None`` if overridden)."""
-        if self.out[6] is not None:
+        if self.out[6] is not None or self.out[5] == 0:  # overridden, or in the top band
             return None
         values = self.out[2]
         return gap_of(
