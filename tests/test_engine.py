@@ -13,6 +13,7 @@ import pytest
 import perfrules
 from perfrules.engine._plan import content_hash
 from perfrules.errors import FactsError
+from perfrules.trace import NodeTrace
 
 SEED_SCORES = {
     "数量-平安建设": "4.8",
@@ -415,3 +416,24 @@ def test_positions_are_found_only_when_something_needs_them(tmp_path, seed_schem
     assert text[line - 1].startswith("weight")
     assert any(f'[groups."{group}"]' in row or f"[groups.{group}]" in row for row in text[:line])
     assert document["provenance"]["scheme"]["sha256"] == content_hash(compiled.scheme)
+
+
+def test_walk_is_pre_order_however_deep_the_tree():
+    # a tree deeper than the walk's own recursion goes (and than Python's stack allows)
+    def node(ident, children=()):
+        return NodeTrace(ident, "", "group", 0, Fraction(1), None, None, "scored", children)
+
+    root = node("leaf")
+    for level in range(3000):
+        root = node(f"g{level}", (node(f"a{level}"), root, node(f"z{level}")))
+
+    def reference(top):
+        stack = [top]
+        while stack:
+            current = stack.pop()
+            yield current.id
+            stack.extend(current.children[::-1])
+
+    assert [n.id for n in root.walk()] == list(reference(root))
+    assert root.find("leaf") is not None
+    assert [n.id for n in root.leaves()] == []  # every node here is a group

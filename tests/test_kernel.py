@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -231,3 +232,38 @@ def test_rule_file_text_never_appears_in_the_generated_explanation(seed_compiled
         for text in texts - {""}:
             assert f"'{text}" not in source
             assert f'"{text}' not in source
+
+
+def test_the_explanation_shows_each_number_as_the_scorer_read_it():
+    # the traced record carries each number as read (pair and a Decimal's text), in the
+    # order of the inputs read as numbers; a condition between them and a default taken
+    # must not shift the next one's place
+    text = (
+        '[scheme]\nid = "t"\ntitle = "t"\nmax = 10\n'
+        '[inputs]\nx = {}\nflag = { type = "bool" }\ny = {}\nz = {}\n'
+        "[indicators.a]\nweight = 10\nparams = { y = 0.5 }\n"
+        'formula = "weight * min(x * y + z, 1) if flag else 0"\n'
+        '[[bands]]\nlabel = "A"\nmin = 0\nmax = 10\n'
+    )
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="t.toml"))
+    cases = [
+        ({"x": Decimal("0.40"), "flag": True, "z": "25%"}, ("0.40", "0.5", "25%")),
+        (
+            {"x": 2, "flag": True, "y": Decimal("0.125"), "z": Decimal("1E-2")},
+            ("2", "0.125", "0.01"),
+        ),
+        ({"x": "80%", "flag": True, "y": 1, "z": 0}, ("80%", "1", "0")),
+    ]
+    for facts, texts in cases:
+        result = compiled.evaluate({"a": facts})
+        assert result._source.out[1][0].__class__ is tuple  # scored the plain way
+        node = result.trace.root.find("a")
+        shown = {i.name: i for i in node.inputs}
+        assert (shown["x"].text, shown["y"].text, shown["z"].text) == texts
+        for name in ("x", "y", "z"):
+            assert shown[name].value == Fraction(Decimal(shown[name].text.rstrip("%"))) / (
+                100 if shown[name].text.endswith("%") else 1
+            )
+        data = result.trace.to_dict()["root"]["children"][0]
+        assert [data["inputs"][n]["text"] for n in ("x", "y", "z")] == list(texts)
+        assert node.score == Fraction(str(result.scores["a"]))

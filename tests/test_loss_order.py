@@ -47,6 +47,9 @@ def check(compiled, facts):
     assert bool(order.rows) == bool(want)
     for row in want:  # every row's loss is a whole number over the common denominator
         assert (Fraction(row[0], row[1]) * order.common).denominator == 1
+    # what the gap reads: each row's lost points over the common denominator, in order
+    points = list(loss_order(plan, values).points())
+    assert points == [row[0] * order.common // row[1] for row in want]
     return order
 
 

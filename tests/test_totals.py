@@ -165,3 +165,34 @@ def test_full_marks_are_the_weight_rounded_to_the_rows_places():
     assert len(listed) == 1
     raised = dict(facts, **{listed[0]: {"x": "1"}})
     assert half_up.evaluate(raised).grade.label == "pass"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mode=st.sampled_from(["half_up", "half_even", "down", "up"]),
+    places=st.sampled_from([None, 0, 1, 2]),
+    capped=st.booleans(),
+    total=st.fractions(min_value=-1, max_value=13, max_denominator=1000),
+    factor=st.fractions(min_value=Fraction(1, 3), max_value=3, max_denominator=7),
+)
+def test_the_gap_s_band_of_a_sum_is_the_totals_own_band(mode, places, capped, total, factor):
+    # the gap asks the band of a candidate sum by one generated function; it must be what
+    # the totals make of that sum: scaled, capped, rounded in the scheme's mode, banded
+    rounding = f'[rounding]\nmode = "{mode}"\n' + (
+        f"total = {places}\n" if places is not None else ""
+    )
+    fit = 'fit = "cap"\n' if capped else ""
+    compiled = _scheme(
+        [("A", "8", "10"), ("B", "5.5", "8"), ("C", "0", "5.5")],
+        extra=fit + rounding.replace("[rounding]", "[rounding]", 1),
+    )
+    totals = totals_of(compiled.plan)
+    value = total * factor
+    if totals.capped and value > compiled.plan.max:
+        value = compiled.plan.max
+    value = totals.rounded(value, places)
+    expected = totals.band_of(value.numerator, value.denominator)
+    got = totals._band_of_sum(
+        total.numerator, total.denominator, factor.numerator, factor.denominator
+    )
+    assert got == expected

@@ -4,18 +4,20 @@ The first time a trace of a scheme is read, every shape of indicator the generat
 scores the plain way (its ``_L`` functions: the same formula, inputs, defaults and rounding)
 gets two generated functions, made once per scheme:
 
-- ``json(raws, own, vn, vd, sn, sd, row)``: the row's ``perfrules.trace/1`` text — fixed
-  JSON text with slots; every number written from integer pairs; each input from the raw
-  fact as read (a Decimal's text is its value's text when it has no trailing zeros);
-- ``tree(raws, own, vn, vd, sn, sd, row)``: the row's :class:`~perfrules.trace.NodeTrace`
-  with its inputs, steps and rounding.
+- ``json(rec, sn, sd, row)``: the row's ``perfrules.trace/1`` text — fixed JSON text
+  with slots; every number written from integer pairs; each input from the raw fact as
+  read (a Decimal's text is its value's text when it has no trailing zeros);
+- ``tree(rec, sn, sd, row)``: the row's :class:`~perfrules.trace.NodeTrace` with its
+  inputs, steps and rounding.
 
-Both re-read the facts the scorer recorded (``_kernel``'s ``R[k]``: the row's own facts,
-the raw values it read, its value before rounding), re-run the formula inline keeping every
-value the explanation shows in locals, and check that it ends at the value the scorer
-recorded. Each value is written (or made a ``Fraction``) once; a value that is one of its
-operands (``min``, ``max``) takes that operand's text. Nothing is remembered between units.
-*row* is the indicator's fixed parts (:func:`row_parts`); *sn*/*sd* its score.
+Both take the row's record from the scorer (``_kernel``'s ``R[k]``: the row's own facts,
+its value before rounding, the raw values it read, and each number as the scorer read it —
+its integer pair and a Decimal's text — so no fact is read twice), re-run the formula
+inline keeping every value the explanation shows in locals, and check that it ends at the
+value the scorer recorded. Each value is written (or made a ``Fraction``) once; a value
+that is one of its operands (``min``, ``max``) takes that operand's text. Nothing is
+remembered between units. *row* is the indicator's fixed parts (:func:`row_parts`);
+*sn*/*sd* its score.
 
 The source is made from the validated formula's generated code and the generator's own
 names; texts a rule file wrote are bound as constants (``_C0``, ...) or passed in *row*.
@@ -205,10 +207,13 @@ class _Writer:
         """
         leaf = self.leaf
         lines = []
+        # the record: own facts, value, the facts as given, then each number as read
+        # (numerator, denominator, a Decimal's text)
+        slot = 3 + len(leaf.needs)
         for j, (name, kind) in enumerate(zip(leaf.needs, self.kinds, strict=True)):
             key = self.constant(name)
             source = f'("facts" if {key} in own else "{self.plan.source_of(name)}")'
-            lines.append(f"x{j} = raws[{j}]")
+            lines.append(f"x{j} = rec[{3 + j}]")
             body: list[str] = [f"src = {source}"]
             if kind == "bool":
                 body += [f"v{j} = x{j}", f"t{j} = 'true' if x{j} else 'false'", f"s{j} = t{j}"]
@@ -221,34 +226,21 @@ class _Writer:
                 made = f"_NEW(_INPUT, ({key}, x{j}, t{j}, src, None))"
                 quoted = f"t{j}"
             else:
-                decimal = [
-                    f"if x{j}.__class__ is _DEC:",
-                    f"    t{j} = _S(x{j})",
-                    f"    w_, _, f_ = t{j}.partition('.')",
-                    "    try:",
-                    f"        v{j}n = _INT(w_ + f_); v{j}d = _P10[len(f_)]",
-                    f"        if not -_MAXN < v{j}n < _MAXN: v{j}n, v{j}d = _DC(x{j})",
-                    f"    except _EXC: v{j}n, v{j}d = _DC(x{j})",
+                # the number as the scorer read it (its pair, over a power of ten for a
+                # Decimal, and a Decimal's text): from the record, not read again
+                body += [
+                    f"v{j}n = rec[{slot}]; v{j}d = rec[{slot + 1}]; t{j} = rec[{slot + 2}]",
                 ]
-                other = [
-                    "else:",
-                    f"    v{j}n, v{j}d = _NUM(x{j})",
-                    f"    t{j} = x{j} if x{j}.__class__ is _STR else _TEXT_OF(x{j})",
-                ]
-                if tree:  # the scorer took this fact: a finite Decimal in range
+                slot += 3
+                if tree:
                     body += [
-                        f"if x{j}.__class__ is _DEC:",
-                        f"    t{j} = _S(x{j})",
-                        f"    v{j}n, v{j}d = x{j}.as_integer_ratio()",  # in lowest terms
-                        f"    f{j} = _NEWO(_FRACTION)",
-                        f"    f{j}._numerator = v{j}n",
-                        f"    f{j}._denominator = v{j}d",
-                        *other,
-                        f"    f{j} = _F(v{j}n, v{j}d)",
+                        f"if t{j} is None:",
+                        f"    t{j} = x{j} if x{j}.__class__ is _STR else _TEXT_OF(x{j})",
+                        _fraction(f"f{j}", f"v{j}n", f"v{j}d"),
                     ]
                 else:  # the value's text: a Decimal's own when it has no trailing zeros
                     body += [
-                        *decimal,
+                        f"if t{j} is not None:",
                         f"    q{j} = t{j}",
                         (
                             f"    if t{j}[-1] == '0' and ('.' in t{j} or t{j} == '-0')"
@@ -256,7 +248,8 @@ class _Writer:
                         ),
                         f"        e{j}, z{j} = _TEXTS(v{j}n, v{j}d)",
                         f"    else: e{j} = t{j}; z{j} = ''",
-                        *other,
+                        "else:",
+                        f"    t{j} = x{j} if x{j}.__class__ is _STR else _TEXT_OF(x{j})",
                         f"    q{j} = _Q(t{j})[1:-1]",
                         f"    e{j}, z{j} = _TEXTS(v{j}n, v{j}d)",
                     ]
@@ -372,11 +365,21 @@ class _Writer:
 
     def function(self, name: str, *, tree: bool) -> str:
         """The source of the JSON writer (``tree=False``) or of the node builder."""
-        lines = [f"wn = row[{WN}]", f"wd = row[{WD}]", "actual = ''", *self.read(tree=tree)]
+        lines = [
+            "own = rec[0]; vn = rec[1]; vd = rec[2]",
+            f"wn = row[{WN}]",
+            f"wd = row[{WD}]",
+            "actual = ''",
+            *self.read(tree=tree),
+        ]
         body, records, result = self.formula()
         lines += body
         lines.append(f"rn, rd = {result[1]}, {result[2]}")
-        lines.append("if rn * vd != vn * rd: _FAIL(row, rn, rd, vn, vd)")
+        # the scorer's own pairs through the same code give its very pair: two compares
+        # (another pair of the same value is still the same value)
+        lines.append(
+            "if (rn != vn or rd != vd) and rn * vd != vn * rd: _FAIL(row, rn, rd, vn, vd)"
+        )
         lines += self.values(records, tree=tree)
         # the steps, in the order evaluated: those inside a branch only when it was taken
         conditional = any(indent for _, indent, _ in records)
@@ -414,7 +417,7 @@ class _Writer:
         )
         lines += self.tree_tail(before, steps) if tree else self.json_tail(before)
         indented = "\n".join("    " + line for line in lines)
-        return f"def {name}(raws, own, vn, vd, sn, sd, row):\n{indented}\n"
+        return f"def {name}(rec, sn, sd, row):\n{indented}\n"
 
     def values(self, records: list[tuple[int, str, tuple[str, ...]]], *, tree: bool) -> list[str]:
         """Each record's text and exact form (JSON: ``p{k}, y{k}``) or Fraction (``g{k}``).

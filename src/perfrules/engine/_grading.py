@@ -9,9 +9,11 @@ indicators to improve.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
-from operator import itemgetter
+from itertools import repeat
+from operator import add, floordiv, itemgetter, mul, neg
 from typing import Any, Final, TypeVar, cast
 
 from perfrules._numbers import exact_fraction
@@ -19,7 +21,7 @@ from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
 from perfrules.trace import Gap, Grade
 
-__all__ = ["LossOrder", "by_loss", "gap_for", "gap_rows", "grade_of", "loss_order"]
+__all__ = ["LossOrder", "by_loss", "gap_for", "gap_of", "gap_rows", "grade_of", "loss_order"]
 
 #: A row that lost points: ``(lost numerator, lost denominator, node index, id, ...)``.
 Row = TypeVar("Row", bound=tuple[Any, ...])
@@ -47,6 +49,17 @@ class LossOrder:
         """Keep *rows*, already in order, and their *common* denominator."""
         self.rows = rows
         self.common = common
+
+    def points(self) -> Iterator[int]:
+        """Each row's lost points as a numerator over :attr:`common`, in order.
+
+        Read lazily: the gap reads the first few (:meth:`Totals.fewest`).
+        """
+        rows = self.rows
+        if isinstance(rows, _Lost):
+            return rows.points()
+        common = self.common
+        return (row[0] * (common // row[1]) for row in rows)
 
 
 def _id_ranks(plan: Plan) -> list[int]:
@@ -96,8 +109,9 @@ class _Lost(Sequence[Any]):
     """Loss rows kept as their sorted keys, each row made when it is first read.
 
     For rows over one denominator *den*, every weight a whole number: a key is
-    ``rank of the id - lost numerator × n``, from which the row is found again. The gap
-    reads the first few rows; the JSON's losses read them all.
+    ``rank of the id - lost numerator × n`` (below zero exactly when the row lost points),
+    from which the row is found again. The gap reads the first few rows; the JSON's losses
+    read them all.
     """
 
     __slots__ = ("_by_rank", "_den", "_keys", "_made", "_n", "_values")
@@ -118,19 +132,14 @@ class _Lost(Sequence[Any]):
         self._made: list[Any] | None = None
 
     def _row(self, key: int) -> tuple[Any, ...]:
-        rank = key % self._n
+        lost, rank = divmod(key, self._n)  # key = rank - lost points × n, 0 <= rank < n
         i, ident, wn = self._by_rank[rank]
         values = self._values
-        return (
-            (rank - key) // self._n,
-            self._den,
-            i,
-            ident,
-            wn,
-            1,
-            values[2 * i],
-            values[2 * i + 1],
-        )
+        return (-lost, self._den, i, ident, wn, 1, values[2 * i], values[2 * i + 1])
+
+    def points(self) -> Iterator[int]:
+        """Each row's lost numerator over the one denominator, in order (made when read)."""
+        return map(neg, map(floordiv, self._keys, repeat(self._n)))
 
     def _all(self) -> list[Any]:
         made = self._made
@@ -146,7 +155,13 @@ class _Lost(Sequence[Any]):
             return self._made[at]
         if at.__class__ is int:
             return self._row(self._keys[at])
-        return [self._row(key) for key in self._keys[at]]
+        n, den, by_rank, values = self._n, self._den, self._by_rank, self._values
+        rows = []
+        for key in self._keys[at]:  # what _row makes, without a call per row
+            lost, rank = divmod(key, n)
+            i, ident, wn = by_rank[rank]
+            rows.append((-lost, den, i, ident, wn, 1, values[2 * i], values[2 * i + 1]))
+        return rows
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._all())
@@ -155,8 +170,9 @@ class _Lost(Sequence[Any]):
 def _loss_spec(plan: Plan) -> tuple[Any, ...] | None:
     """What :func:`loss_order`'s short cut reads, made once per plan.
 
-    The counted rows' score numerators and denominators as two getters of the record, their
-    weights and id ranks, and each rank's row as (index, id, weight); ``None`` when a
+    The counted rows' score numerators and denominators as two getters of the record, each
+    rank's row as (index, id, weight), the keys at a score of zero by the rows' denominator
+    (filled by :func:`_key_bases`), and the rows' weights and id ranks; ``None`` when a
     counted row's weight is not a whole number (or there is no counted row).
     """
     found = plan.cache.get("loss_spec", _UNSET)
@@ -174,17 +190,33 @@ def _loss_spec(plan: Plan) -> tuple[Any, ...] | None:
                 if len(nums) > 1
                 else lambda v, k=nums[0] + 1: (v[k],)
             )
-            found = (
-                getn,
-                getd,
-                tuple(row[2] for row in table),
-                tuple(row[4] for row in table),
-                tuple(by_rank),
-            )
+            weights = tuple(row[2] for row in table)
+            ranks = tuple(row[4] for row in table)
+            found = (getn, getd, tuple(by_rank), {}, weights, ranks)
         found = plan.cache.setdefault("loss_spec", found)
     return cast("tuple[Any, ...] | None", found)
 
 
+def _key_bases(
+    bases: dict[int, tuple[int, ...]],
+    weights: tuple[int, ...],
+    ranks: tuple[int, ...],
+    n: int,
+    den: int,
+) -> tuple[int, ...]:
+    """Each counted row's loss key at a score of zero, over denominator *den* (kept by den).
+
+    A row scoring ``sn / den`` loses ``weight × den - sn``; its key ``rank - lost × n`` is
+    this base plus ``sn × n``: one multiplication and one addition per row.
+    """
+    found = tuple(rank - wn * den * n for wn, rank in zip(weights, ranks, strict=True))
+    if len(bases) < _DENOMINATORS:
+        bases[den] = found
+    return found
+
+
+#: How many denominators a plan's loss keys are kept for (rows share a few: 100, 10, 1).
+_DENOMINATORS: Final = 8
 _UNSET: Final = object()
 
 
@@ -202,16 +234,15 @@ def loss_order(plan: Plan, values: Sequence[Any]) -> LossOrder:
     n = len(plan.nodes)
     spec = _loss_spec(plan)
     if spec is not None:
-        getn, getd, weights, ranks, by_rank = spec
+        getn, getd, by_rank, bases, weights, ranks = spec
         nums, dens = getn(values), getd(values)
         den = dens[0]
         if None not in nums and dens.count(den) == len(dens):
-            keys = [
-                rank - (wn * den - sn) * n
-                for wn, sn, rank in zip(weights, nums, ranks, strict=True)
-                if wn * den > sn  # a row rounded above its weight lost nothing
-            ]
+            base = bases.get(den) or _key_bases(bases, weights, ranks, n, den)
+            # every row's key, losing or not: below zero exactly when it lost points
+            keys = list(map(add, base, map(mul, nums, repeat(n))))
             keys.sort()
+            del keys[bisect_left(keys, 0) :]
             return LossOrder(_Lost(keys, den, n, by_rank, values), den if keys else 1)
     rows = []
     keyed = {}
@@ -254,7 +285,20 @@ def gap_for(
         record: the scores and unrounded subtotals of the evaluation (integer pairs by node
             and by group position), on which the totals are run again.
     """
-    found = gap_rows(plan, position, total.numerator, total.denominator, losses, excluded, record)
+    return gap_of(plan, position, total.numerator, total.denominator, losses, excluded, record)
+
+
+def gap_of(
+    plan: Plan,
+    position: int,
+    total_num: int,
+    total_den: int,
+    losses: LossOrder,
+    excluded: Fraction,
+    record: tuple[Sequence[int | None], Sequence[int]],
+) -> Gap | None:
+    """:func:`gap_for` of the total ``total_num / total_den`` (no Fraction of it made)."""
+    found = gap_rows(plan, position, total_num, total_den, losses, excluded, record)
     if found is None:
         return None
     band, sn, sd, rows, fn, fd = found
@@ -285,10 +329,12 @@ def gap_rows(
     if position == 0:
         return None
     totals = totals_of(plan)
-    low = plan.bands[position - 1][1]
-    sn = low.numerator * total_den - total_num * low.denominator
-    sd = low.denominator * total_den
-    factor = totals.factor_left_out(excluded)
+    low_num, low_den = totals.edges[position - 1][0], totals.edges[position - 1][1]
+    sn = low_num * total_den - total_num * low_den
+    sd = low_den * total_den
+    fn, fd = totals.factor_pair(excluded)
     values, pres = record
-    rows = totals.fewest(position, values, pres, excluded, losses.rows, losses.common)
-    return position - 1, sn, sd, rows, factor.numerator, factor.denominator
+    rows = totals.fewest(
+        position, values, pres, excluded, losses.rows, losses.common, losses.points()
+    )
+    return position - 1, sn, sd, rows, fn, fd

@@ -107,10 +107,9 @@ class JsonParts(TreeParts):
             key = _plain_key(index, node, name, record)
             text = memo.get(key)
             if text is None:
-                own, raws, num, den = record
                 explainer, row = rows[index]
                 i = 2 * index
-                text = explainer.json(raws, own, num, den, values[i], values[i + 1], row)
+                text = explainer.json(record, values[i], values[i + 1], row)
                 memo.remember(key, text)
             out[slots[index]] = text
             size += len(text)
@@ -262,10 +261,9 @@ class JsonParts(TreeParts):
         pairs, each input from the raw fact as read (``_explain``).
         """
         explainer, row = explainers(self.plan)[node.index]
-        own, raws, num, den = record
         values = self.out[2]
         i = 2 * node.index
-        return explainer.json(raws, own, num, den, values[i], values[i + 1], row)
+        return explainer.json(record, values[i], values[i + 1], row)
 
     def _gap_json(self) -> str:
         """``"gap"``, as :meth:`gap` gives it, from the record's integers."""

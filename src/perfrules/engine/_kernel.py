@@ -8,7 +8,10 @@
   ``0 <= score <= weight`` in integers and round by ``divmod``; the score comes back as one
   integer over a power of ten the generator knows;
 - ``_kernel(src, ind, shared, T=True)``: every indicator through its shape's function, a
-  run of consecutive rows of one shape per call (``T=False``: nothing kept for a trace),
+  run of consecutive rows of one shape per call (``T=False``: nothing kept for a trace;
+  ``T=True``: each row's record ``(own facts, value numerator, value denominator, each
+  fact as given, then per number read: its numerator, denominator and a Decimal's text)``,
+  so the explanation takes each number as the scorer read it instead of reading it again),
   then each subtotal (integer sums), the renormalisation when rows were excluded and the
   band, both as the totals (``_totals``) decide them, and the total's rounding.
 
@@ -173,6 +176,7 @@ class _Writer:
         # Only the facts read, or also others? Counting them is cheaper than a set compare.
         present = " + ".join(f"({raw} is not _M)" for raw in raws) or "0"
         lines.append(f"    if len(o) != {present} and not o.keys() <= {allowed}: {general}")
+        numbers_read: list[int] = []  # the inputs read as numbers, in order
         for j, (need, kind, default) in enumerate(zip(leaf.needs, kinds, defaults, strict=True)):
             raw = raws[j]
             # plan.find_fact's order, inline: own facts, shared facts, the default below
@@ -188,10 +192,11 @@ class _Writer:
                 lines.append(f"    if v{j} is None: {general}")
                 continue
             operands[need] = ("num", f"v{j}n", f"v{j}d")
+            numbers_read.append(j)
             indent = "    "
             if default is not None:
                 literal = _pair_literal(default)
-                lines.append(f"    if {raw} is _M: v{j}n, v{j}d = {literal}")
+                lines.append(f"    if {raw} is _M: v{j}n, v{j}d = {literal}; v{j}s = None")
                 lines.append("    else:")
                 indent = "        "
             lines.extend(indent + line for line in _read_number(raw, f"v{j}", general))
@@ -204,8 +209,12 @@ class _Writer:
         lines.append(f"        vn, vd = {result[1]}, {result[2]}")
         lines.append(f"    except _EXC:\n        {general}")
         lines.append(f"    if vn < 0 or vn * wd > wn * vd: {general}")
-        raw_tuple = "(" + "".join(f"{r}, " for r in raws) + ")"
-        lines.append(f"    if T: R[k] = (o, {raw_tuple}, vn, vd)  # what the trace re-reads")
+        # what the trace re-reads, one flat tuple: the own facts, the value, the facts as
+        # given, and each number as read (its pair, a Decimal's text), so the explanation
+        # reads none of them again (see _explain)
+        facts = "".join(f", {r}" for r in raws)
+        numbers = "".join(f", v{j}n, v{j}d, v{j}s" for j in numbers_read)
+        lines.append(f"    if T: R[k] = (o, vn, vd{facts}{numbers})")
         if node.places is not None:
             rounding = self.round_code("q", f"vn * {10**node.places}", "vd")
             lines.extend("    " + line for line in rounding.split("\n"))
@@ -438,13 +447,16 @@ def build_kernel(
 def _read_number(raw: str, target: str, general: str) -> list[str]:
     """Statements reading the number fact *raw* into ``{target}n, {target}d`` (or *general*).
 
+    ``{target}s`` is a Decimal's text (kept for the trace's record), else ``None``.
+
     A Decimal is read inline from its text as facts/_values reads it (its digits over a
     power of ten); its rare forms (an exponent, NaN, more than 30 digits) and every other
     type go through the reading's functions.
     """
     return [
         f"if {raw}.__class__ is _DEC:",
-        f"    {target}w, _, {target}f = _S({raw}).partition('.')",
+        f"    {target}s = _S({raw})",
+        f"    {target}w, _, {target}f = {target}s.partition('.')",
         f"    try: {target}n = _INT({target}w + {target}f); {target}d = _P10[len({target}f)]",
         f"    except _EXC: {target}n = _MAXN",
         f"    if not -_MAXN < {target}n < _MAXN:",
@@ -452,6 +464,7 @@ def _read_number(raw: str, target: str, general: str) -> list[str]:
         f"        if {target} is None: {general}",
         f"        {target}n, {target}d = {target}",
         "else:",
+        f"    {target}s = None",
         f"    {target} = _TC[{raw}] if {raw}.__class__ is _STR else _NUM({raw})",
         f"    if {target} is None: {general}",
         f"    {target}n, {target}d = {target}",

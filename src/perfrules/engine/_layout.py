@@ -179,7 +179,7 @@ def _plain_key(index: int, node: Node, name: str | None, record: Any) -> tuple[o
         key = _fast_key(node, record)
         assert key is not None  # noqa: S101 - a plain row's record is a tuple
         return key
-    raw = record[1][0]  # one fact read: the same key, made without _fast_key's checks
+    raw = record[3]  # one fact read: the same key, made without _fast_key's checks
     return (index, raw.__class__, _as_given(raw), name in record[0])
 
 
@@ -198,9 +198,9 @@ def _fast_key(node: Node, record: Any) -> tuple[object, ...] | None:
     """
     if record.__class__ is LeafRecord:
         return None
-    own, raws, _, _ = record
     leaf = node.leaf
     assert leaf is not None  # noqa: S101
+    own, raws = record[0], record[3 : 3 + len(leaf.needs)]
     if len(raws) == 1:  # most rows read one fact: no generator, no inner tuples
         raw = raws[0]
         return (

@@ -12,7 +12,7 @@ from importlib import metadata
 from typing import Any, Final
 
 from perfrules._numbers import exact_fraction, format_number, to_decimal
-from perfrules.engine._grading import LossOrder, gap_for, grade_of, loss_order
+from perfrules.engine._grading import LossOrder, gap_of, grade_of, loss_order
 from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
 from perfrules.facts import Facts
@@ -143,12 +143,14 @@ class RecordParts:
 
     def gap(self) -> Gap | None:
         """The next band up and the fewest indicators to reach it (``None`` if overridden)."""
-        if self.out[6] is not None:
+        if self.out[6] is not None or self.out[5] == 0:  # overridden, or in the top band
             return None
-        return gap_for(
+        values = self.out[2]
+        return gap_of(
             self.plan,
             self.out[5],
-            self.total_exact(),
+            values[0],
+            values[1],
             self._loss_order(),
             self.left_out(),
             (self.out[2], self.out[3]),

@@ -22,7 +22,7 @@ arrays share with Python integers (the columnar scorer passes ``numpy.where``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final
 
@@ -62,13 +62,16 @@ class Totals:
     """
 
     __slots__ = (
+        "_band",
         "_exact_groups",
         "_excess",
         "_factor_all",
+        "_factor_all_pair",
         "_geometric",
         "_mode",
         "_reweight",
         "_scale",
+        "_sum_band",
         "_top",
         "always",
         "capped",
@@ -99,7 +102,9 @@ class Totals:
             len(plan.bands) - 1,
         )
         self._mode = ROUNDING[plan.mode]
+        self._band = self._band_function()
         self._factor_all = self.factor(self.rows_weight)
+        self._factor_all_pair = (self._factor_all.numerator, self._factor_all.denominator)
         #: The maximum as integers, and the total's scale (None: not rounded), for the gap.
         self._top = (plan.max.numerator, plan.max.denominator)
         self._scale = None if plan.total_places is None else 10**plan.total_places
@@ -114,6 +119,7 @@ class Totals:
             beyond = self.rounded(node.weight, node.places) - node.weight
             if beyond:
                 self._excess[index] = beyond
+        self._sum_band = self._sum_band_function()
 
     # --- bands --------------------------------------------------------------------------
     def inside(self, position: int, num: Any, den: Any) -> Any:
@@ -126,11 +132,21 @@ class Totals:
         return (num * low_den >= low_num * den) & (num * high_den < high_num * den)
 
     def band_of(self, num: int, den: int) -> int:
-        """The band (its position in the scheme) of the total ``num / den``."""
-        for position in range(len(self.edges)):
-            if self.inside(position, num, den):
-                return position
-        return self.top
+        """The band (its position in the scheme) of the total ``num / den``.
+
+        Run by the generated scorer's own statements (:meth:`band_source`), made into a
+        function once per plan: the gap asks it for every candidate total.
+        """
+        return self._band(num, den)
+
+    def _band_function(self) -> Callable[[int, int], int]:
+        """:meth:`band_source` as a function of ``(num, den)``."""
+        body = self.band_source("num", "den").replace("\n", "\n    ")
+        namespace: dict[str, Any] = {"__builtins__": {}}
+        source = f"def _band(num, den):\n    {body}\n    return band\n"
+        exec(compile(source, "<perfrules bands>", "exec"), namespace)  # noqa: S102 - our own integers
+        band: Callable[[int, int], int] = namespace["_band"]
+        return band
 
     def band_of_each(self, num: Any, den: Any, start: Any, where: Where) -> Any:
         """:meth:`band_of` of every element (*start*: :attr:`top` on every row)."""
@@ -216,6 +232,13 @@ class Totals:
         if not excluded:  # the usual case: made once
             return self._factor_all
         return self.factor(self.rows_weight - excluded)
+
+    def factor_pair(self, excluded: Fraction) -> tuple[int, int]:
+        """:meth:`factor_left_out` as its numerator and denominator."""
+        if not excluded:  # the usual case: made once
+            return self._factor_all_pair
+        factor = self.factor(self.rows_weight - excluded)
+        return factor.numerator, factor.denominator
 
     def finish_each(self, num: Any, den: int, where: Where) -> tuple[Any, int]:
         """:meth:`finish` of every row of integers over *den*, none of them excluded.
@@ -430,16 +453,18 @@ class Totals:
         excluded: Fraction,
         rows: Sequence[tuple[Any, ...]],
         common: int,
+        points: Iterable[int] | None = None,
     ) -> list[Any]:
         """The fewest of *rows* (in order) that, raised to full marks, reach the next band up.
 
         *rows* are loss rows (lost numerator, lost denominator, node index, ...) over the
-        common denominator *common*, most points lost first. A row at full marks scores its
-        weight rounded to its places (:attr:`full`), so raising it adds its lost points
-        plus that rounding; rows it would add nothing to are passed over. Raising a row
-        never lowers a total (sums, the rounding modes, renormalisation and the cap are all
-        non-decreasing), so the answer is a prefix of the rows that can gain; none when
-        even all of them fall short.
+        common denominator *common*, most points lost first; *points* (if given) their lost
+        numerators over *common*, in the same order, read as far as needed. A row at full
+        marks scores its weight rounded to its places (:attr:`full`), so raising it adds
+        its lost points plus that rounding; rows it would add nothing to are passed over.
+        Raising a row never lowers a total (sums, the rounding modes, renormalisation and
+        the cap are all non-decreasing), so the answer is a prefix of the rows that can
+        gain; none when even all of them fall short.
         """
         goal = position - 1
         excess = self._excess
@@ -448,7 +473,9 @@ class Totals:
         if self._geometric or self._reweight:
             count = self._fewest_rerun(goal, values, rows)
         elif self._exact_groups and not excess:
-            count = self._fewest_linear(goal, pres, excluded, rows, common)
+            if points is None:
+                points = (row[0] * (common // row[1]) for row in rows)
+            count = self._fewest_linear(goal, pres, excluded, points, common)
         else:
             count = self._fewest_walk(goal, values, pres, excluded, rows)
         return list(rows[:count])
@@ -523,46 +550,50 @@ class Totals:
         goal: int,
         pres: Sequence[int],
         excluded: Fraction,
-        rows: Sequence[tuple[Any, ...]],
+        points: Iterable[int],
         common: int,
     ) -> int:
         """:meth:`fewest` when no group's rounding has an effect (a total linear in rows).
 
-        The total is then the root's sum plus the raised rows' lost points, scaled, capped
-        and rounded. The rows that cover the shortfall before the total's rounding are
-        found in integers; then the total is computed exactly (rounding included, in
-        integers) one row fewer or more until it is the fewest that reach the band.
+        The total is then the root's sum plus the raised rows' lost points (*points*, over
+        *common*), scaled, capped and rounded. The rows that cover the shortfall before
+        the total's rounding are found in integers; then the total is computed exactly
+        (rounding included, in integers) one row fewer or more until it is the fewest that
+        reach the band. Only as many points are read as that takes.
         """
         base_num, base_den = pres[0], pres[1]
-        factor = self.factor_left_out(excluded)
-        fn, fd = factor.numerator, factor.denominator
-        sums = [0]
-        band_of_sum = self._band_of_sum
-
-        def reaches(count: int) -> bool:
-            num = base_num * common + sums[count] * base_den
-            return band_of_sum(num, base_den * common, fn, fd) <= goal
-
+        fn, fd = self.factor_pair(excluded)
+        # the total with rows whose lost points add up to s / common raised: the band of
+        # (start + s × base_den) / den, scaled by fn / fd
+        start, den = base_num * common, base_den * common
+        band_of_sum = self._sum_band  # what _band_of_sum runs
         # Before rounding and the cap, the total reaches the band's minimum once the lost
         # points raised make up (minimum × applicable / scaled to − the rows' sum).
         # needed = minimum / factor - base, over one denominator (no Fraction made)
         low_num, low_den = self.edges[goal][0], self.edges[goal][1]
         needed = low_num * fd * base_den - base_num * low_den * fn
         target = -(-(needed * common) // (low_den * fn * base_den))  # the ceiling
-        count = 0
-        while count < len(rows) and sums[count] < target:
-            row = rows[count]
-            sums.append(sums[count] + row[0] * (common // row[1]))
-            count += 1
-        if reaches(count):
-            while count > 0 and reaches(count - 1):  # rounding up may need fewer rows
+        sums = [0]  # the points of the first rows, by count
+        read = iter(points)
+        total = 0
+        if total < target:
+            for point in read:
+                total += point
+                sums.append(total)
+                if total >= target:
+                    break
+        count = len(sums) - 1
+        if band_of_sum(start + total * base_den, den, fn, fd) <= goal:
+            # rounding up may need fewer rows
+            while (
+                count > 0 and band_of_sum(start + sums[count - 1] * base_den, den, fn, fd) <= goal
+            ):
                 count -= 1
             return count
-        while count < len(rows):  # rounding down, or the cap, may need more
-            row = rows[count]
-            sums.append(sums[count] + row[0] * (common // row[1]))
+        for point in read:  # rounding down, or the cap, may need more
+            total += point
             count += 1
-            if reaches(count):
+            if band_of_sum(start + total * base_den, den, fn, fd) <= goal:
                 return count
         return 0
 
@@ -570,17 +601,40 @@ class Totals:
         """The band of the total whose counted rows add up to ``num / den``, in integers.
 
         ``fn / fd`` (:meth:`factor`) scales the sum to the total before the cap and the
-        total's rounding.
+        total's rounding. Run by one function generated per plan (:meth:`_sum_band`).
         """
-        num, den = num * fn, den * fd
+        return self._sum_band(num, den, fn, fd)
+
+    def _sum_band_function(self) -> Callable[[int, int, int, int], int]:
+        """:meth:`_band_of_sum` as one function generated per plan.
+
+        The scaling, the cap, the total's rounding (the scorer's own statements,
+        :meth:`RoundingMode.code`) and the band (:meth:`band_source`), without a call
+        between them: the gap asks it for every candidate total.
+        """
+        lines = ["num = num * fn", "den = den * fd"]
         if self.capped:
             top_num, top_den = self._top
-            if num * top_den > top_num * den:
-                num, den = top_num, top_den
+            lines.append(f"if num * {top_den} > {top_num} * den: num, den = {top_num}, {top_den}")
         scale = self._scale
-        if scale is None:
-            return self.band_of(num, den)
-        return self.band_of(self._mode.quotient(num * scale, den), scale)
+        if scale is not None:
+            lines.append(f"x_ = num * {scale}")
+            lines.append("if x_ >= 0:")
+            lines += ["    " + line for line in self._mode.code("q_", "x_", "den").split("\n")]
+            lines.append("else: q_ = _QUOTIENT(x_, den)")
+            lines.append(f"num, den = q_, {scale}")
+        lines += self.band_source("num", "den").split("\n")
+        lines.append("return band")
+        body = "".join(f"    {line}\n" for line in lines)
+        namespace: dict[str, Any] = {
+            "__builtins__": {},
+            "divmod": divmod,
+            "_QUOTIENT": self._mode.quotient,
+        }
+        source = f"def _sum_band(num, den, fn, fd):\n{body}"
+        exec(compile(source, "<perfrules totals>", "exec"), namespace)  # noqa: S102 - our own integers
+        made: Callable[[int, int, int, int], int] = namespace["_sum_band"]
+        return made
 
 
 def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:

@@ -44,10 +44,10 @@ def _plain_builder(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
     """The tree of a plain record, built by one function generated per plan.
 
     ``_root(out)`` calls each indicator's generated node builder (``_explain``) with its
-    record and fixed parts, then makes each group (in post-order, the root last) as a
-    scored node with every row counted: a line per group, its fixed fields bound once as
-    constants, its children taken by position, its score (and a rounding's value before)
-    made inline. Nothing is remembered between units.
+    record and fixed parts, a line per row (no loop unpacking them), then makes each group
+    (in post-order, the root last) as a scored node with every row counted: a line per
+    group, its fixed fields bound once as constants, its children taken by position, its
+    score (and a rounding's value before) made inline. Nothing is remembered between units.
     """
     found = plan.cache.get("plain_tree")
     if found is None:
@@ -78,23 +78,29 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
             namespace[name] = value
         return name
 
-    namespace["_LEAVES"] = tuple(
-        (index, position, rows[index][0].tree, rows[index][1])
-        for index, position, _, _ in layout[0]
-    )
     lines = [
         "R = out[1]",
         "V = out[2]",
         "P = out[3]",
         f"b = [None] * {len(plan.nodes)}",
-        "for i, at, tree, row in _LEAVES:",
-        "    o_, x_, n_, d_ = R[at]",
-        "    b[i] = tree(x_, o_, n_, d_, V[2 * i], V[2 * i + 1], row)",
     ]
+    for index, position, _, _ in layout[0]:  # a line per row: its shape's builder, its parts
+        explainer, row = rows[index]
+        lines.append(
+            f"b[{index}] = {bind(explainer.tree)}"
+            f"(R[{position}], V[{2 * index}], V[{2 * index + 1}], {bind(row)})"
+        )
     for index, _, shown, _, _, places, rounded in layout[1]:
         node = plan.nodes[index]
         lines.append(f"sn = V[{2 * index}]; sd = V[{2 * index + 1}]")
-        lines.append(_fraction("s_", "sn", "sd"))
+        if len(shown) == 1:  # a group of one row scores as it does: share its Fraction
+            child = shown[0]
+            lines.append(
+                f"if sn == V[{2 * child}] and sd == V[{2 * child + 1}]: s_ = b[{child}][5]"
+            )
+            lines.append("else: " + _fraction("s_", "sn", "sd"))
+        else:
+            lines.append(_fraction("s_", "sn", "sd"))
         roundings = "()"
         if rounded is not None:
             at = rounded[1]
@@ -256,10 +262,9 @@ class TreeParts(RecordParts):
         record's integer pairs (``_explain``).
         """
         explainer, row = explainers(self.plan)[node.index]
-        own, raws, num, den = record
         values = self.out[2]
         i = 2 * node.index
-        return explainer.tree(raws, own, num, den, values[i], values[i + 1], row)
+        return explainer.tree(record, values[i], values[i + 1], row)
 
     def _leaf_built(self, node: Node, record: Any) -> tuple[NodeTrace, Fraction]:
         trace, weight = self._leaf_parts(node, record)
@@ -285,8 +290,8 @@ class TreeParts(RecordParts):
                 before = record.before if record.before is not None else record.score
                 roundings = (RoundingStep(node.places, self.plan.mode, before, record.score),)
         else:
-            own, raws, num, den = record
-            names, inputs, actual = self._fast_inputs(node, own, raws)
+            own, num, den = record[0], record[1], record[2]  # the kernel's record
+            names, inputs, actual = self._fast_inputs(node, own, record[3 : 3 + len(leaf.needs)])
             value, steps = leaf.expression.explain(names)
             if (
                 value.__class__ is not Fraction or value.numerator * den != num * value.denominator
