@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import perfrules
@@ -111,3 +112,86 @@ def test_row_numbers_run_across_partitions_without_a_counting_pass():
     errors = result.compute(scheduler="synchronous")["errors"].tolist()
     assert errors[7].startswith("table:8:")
     assert [pd.isna(e) for i, e in enumerate(errors) if i != 7] == [True] * 8
+
+
+def _written(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _units_text(count: int, eol: str = "\n") -> str:
+    rng = random.Random(5)
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    ids = list(compiled.scheme.indicators)
+    lines = ["unit," + ",".join(ids)]
+    for i in range(count):
+        name = rng.choice([f"u{i}", f'"u{i}, east"', f'"u{i}\nsecond line"', f'"say ""u{i}"""'])
+        lines.append(name + "," + ",".join(f"{rng.randint(0, 100)}%" for _ in ids))
+        if i % 17 == 5:
+            lines.append("")  # a blank row: skipped, as perfrules score skips it
+    return eol.join(lines) + eol
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("blocksize", [211, 2000, 1 << 20])
+def test_read_csv_gives_every_row_once_whatever_the_cuts(tmp_path, eol, blocksize):
+    # Quoted cells with commas, quotes and line breaks, blank rows: each range is cut at a
+    # line break outside quotes, so the partitions hold the file's rows once, in order.
+    import pyarrow.csv as pacsv
+
+    path = _written(tmp_path / "units.csv", _units_text(60, eol))
+    frame = perfrules.dask.read_csv(path, blocksize=blocksize)
+    got = frame.compute(scheduler="synchronous")
+    options = pacsv.ConvertOptions(strings_can_be_null=False, column_types={})
+    whole = pacsv.read_csv(path, convert_options=options).cast(
+        pa.schema([(n, pa.string()) for n in frame.columns])
+    )
+    assert got.reset_index(drop=True).equals(whole.to_pandas(types_mapper=pd.ArrowDtype))
+    assert all(kind == pd.ArrowDtype(pa.string()) for kind in got.dtypes)
+    if blocksize == 211:
+        assert frame.npartitions > 20  # many cuts, some inside quoted cells
+
+
+def test_read_csv_scores_as_perfrules_score_does(tmp_path):
+    from perfrules.workflows import stream_batch
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    path = _written(tmp_path / "units.csv", _units_text(3000, "\r\n"))
+    stream_batch(compiled, path, tmp_path / "one.parquet")
+    units = perfrules.dask.read_csv(path, blocksize=40_000)
+    scored = perfrules.dask.score_dask(compiled, units).compute(scheduler="synchronous")
+    alone = pd.read_parquet(tmp_path / "one.parquet")
+    assert scored["unit"].tolist() == alone["unit"].tolist()
+    assert scored["total"].tolist() == alone["total"].tolist()
+    assert scored["grade"].tolist() == alone["grade"].tolist()
+
+
+def test_read_csv_in_another_encoding(tmp_path):
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    text = _units_text(40).replace("unit,", "单位,", 1).replace('"u1', '"单位一')
+    path = _written(tmp_path / "units.csv", text, "gb18030")
+    units = perfrules.dask.read_csv(path, blocksize=1500)
+    got = units.compute(scheduler="synchronous")
+    assert got.columns[0] == "单位"
+    assert got["单位"].str.contains("单位一").any()
+    results = perfrules.dask.score_dask(compiled, units).compute(scheduler="synchronous")
+    assert results["errors"].isna().all()
+
+
+def test_a_bad_row_is_an_error_at_its_line(tmp_path):
+    # The rows before it are counted only then: its line is the one perfrules score names.
+    body = "".join(f'"u{i}\nnext",1,2\n' if i % 7 == 0 else f"u{i},1,2\n" for i in range(200))
+    path = _written(tmp_path / "units.csv", "unit,a,b\n" + body + "bad,1\nlast,1,2\n")
+    units = perfrules.dask.read_csv(path, blocksize=1024)
+    with pytest.raises(perfrules.FactsError) as raised:
+        units.compute(scheduler="synchronous")
+    (problem,) = raised.value.diagnostics
+    assert problem.code == "PR417"
+    assert (problem.file, problem.line) == (str(path), 202)  # header 1, 200 rows, then it
+
+
+def test_a_bad_header_is_refused_before_any_partition(tmp_path):
+    path = _written(tmp_path / "units.csv", "unit,a,a\nu,1,2\n")
+    with pytest.raises(perfrules.FactsError) as raised:
+        perfrules.dask.read_csv(path)
+    assert raised.value.diagnostics[0].code == "PR420"

@@ -1,5 +1,9 @@
 """Scoring a Dask DataFrame, partition by partition (``pip install 'perfrules[dask]'``).
 
+:func:`read_csv` reads a wide CSV of units into partitions of Arrow text (one byte range
+each, parsed by pyarrow in several threads, as ``perfrules score`` reads a file);
+:func:`score_dask` scores any Dask DataFrame of units.
+
 Each partition is scored by the same code as :func:`perfrules.score_table` (arrays for the
 regular rows, ``evaluate`` for the others), in whatever process Dask runs it: the scheme
 travels to the workers as its validated model and is compiled there once. A partition is
@@ -15,7 +19,9 @@ the whole table.
 from __future__ import annotations
 
 import operator
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, Final
 
 import dask.dataframe as dd
@@ -27,20 +33,29 @@ from perfrules.engine import CohortValues, CompiledScheme, Staged, compile_schem
 from perfrules.errors import FactsError
 from perfrules.model import Scheme
 from perfrules.workflows import (
+    CsvLayout,
     cohort_rows,
     cohort_values_of,
+    csv_layout,
+    csv_range,
+    numbered,
     pass_failures,
     rank_rows,
     score_chunk,
     to_pandas,
 )
 
-__all__ = ["score_dask"]
+__all__ = ["read_csv", "score_dask"]
 
 _COMPILED: dict[str, CompiledScheme] = {}
 #: One partition's rows the ranking takes: (row, unit, keys, cohort).
 _Rankable = list[tuple[int, str, tuple[Fraction | None, ...], str | None]]
 _RANK: Final = "rank"
+#: Bytes of the CSV a partition of :func:`read_csv` reads.
+BLOCKSIZE: Final = 32 << 20
+#: Threads a partition's text columns are numbered in, and the rows that make it pay.
+_THREADS: Final = 2
+_THREADED_ROWS: Final = 4096
 
 
 def _compiled(scheme: Scheme, sha256: str) -> CompiledScheme:
@@ -52,7 +67,87 @@ def _compiled(scheme: Scheme, sha256: str) -> CompiledScheme:
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
+    """A partition as Arrow: zero-copy for Arrow-backed columns (:func:`read_csv`'s)."""
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _scorable(frame: pd.DataFrame) -> pa.Table:
+    """A partition as Arrow, its text columns that repeat numbered (``numbered``) in threads.
+
+    pyarrow hashes without holding the interpreter: the columns, split in two, are
+    numbered at once, where one process numbers the next chunk while it scores this one.
+    """
+    arrow = _arrow(frame)
+    names = arrow.column_names
+    if arrow.num_rows < _THREADED_ROWS or len(names) < 2 * _THREADS:
+        return numbered(arrow)
+    groups = [list(range(at, len(names), _THREADS)) for at in range(_THREADS)]
+    with ThreadPoolExecutor(_THREADS, thread_name_prefix="perfrules-number") as pool:
+        parts = list(pool.map(lambda group: numbered(arrow.select(group)), groups))
+    columns: list[Any] = [None] * len(names)
+    for group, part in zip(groups, parts, strict=True):
+        for at, column in zip(group, part.columns, strict=True):
+            columns[at] = column
+    return pa.Table.from_arrays(columns, names=names)
+
+
+def _read_part(span: tuple[int, int], layout: CsvLayout) -> pd.DataFrame:
+    """One byte range of the CSV as a partition: every column Arrow text, zero-copy."""
+    table = csv_range(layout, *span)
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def read_csv(path: str | Path, *, blocksize: int = BLOCKSIZE) -> dd.DataFrame:
+    r"""A wide CSV of units as a Dask DataFrame, every cell as text, for :func:`score_dask`.
+
+    The file is read as ``perfrules score`` reads it: the header and the encoding at once
+    (a bad header is a ``FactsError`` here), each partition a range of *blocksize* bytes
+    cut at line breaks outside quotes and parsed by pyarrow in several threads. Its
+    columns are Arrow text (``pd.ArrowDtype(pa.string())``): :func:`score_dask` takes them
+    without a copy. Nothing is read to count rows. A range with a quote in it first reads
+    the file before it (where the quotes stand decides where its rows start).
+
+    Args:
+        path: a local CSV file, one row per unit (for many files, or files elsewhere, use
+            ``dd.read_csv(..., engine="pyarrow", dtype="string[pyarrow]")``).
+        blocksize: bytes per partition (a partition holds the rows that start in its bytes).
+
+    Returns:
+        A lazy Dask DataFrame: a partition per range (its index from 0), computed when it
+        is scored or written.
+
+    Raises:
+        FactsError: the file cannot be read, or its header is not a table's (as
+            ``perfrules score``). A row that is not a unit (more or fewer cells than the
+            header, bytes not in its encoding, a cell or a row over its budget) raises
+            ``FactsError`` when its partition is computed, located at its line.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> import perfrules.dask
+        >>> compiled = perfrules.compile_scheme(perfrules.load_pack("examples/ranking-index"))
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "cities.csv"
+        >>> _ = path.write_text(
+        ...     "unit,shared.gdp,shared.green,shared.pm25\nA,12,45%,30\nB,10,50%,25\n"
+        ... )
+        >>> units = perfrules.dask.read_csv(path)
+        >>> perfrules.dask.score_dask(compiled, units).compute()["rank"].tolist()
+        [2, 1]
+    """
+    layout = csv_layout(Path(path))
+    step = max(int(blocksize), 1)
+    spans = [(at, at + step) for at in range(layout.body, max(layout.size, layout.body + 1), step)]
+    kind = pd.ArrowDtype(pa.string())
+    meta = pd.DataFrame({name: pd.Series([], dtype=kind) for name in layout.names})
+    result: dd.DataFrame = dd.from_map(  # type: ignore[no-untyped-call]
+        _read_part,
+        spans,
+        layout=layout,
+        meta=meta,
+        label="perfrules-read-csv",
+        enforce_metadata=False,
+    )
+    return result
 
 
 def _length(frame: pd.DataFrame) -> int:
@@ -84,7 +179,7 @@ def _stage_part(
     With the units it failed (by position among all rows), which fail with that reason.
     """
     stage = _compiled(scheme, sha256).stages[at]
-    arrow = _arrow(frame)
+    arrow = _scorable(frame)
     chunk = score_chunk(
         stage.compiled, arrow, values, offset=offset, first_row=offset + 1, stage=stage
     )
@@ -113,7 +208,7 @@ def _score_part(
 ) -> tuple[pd.DataFrame, _Rankable]:
     """One partition scored (its rows numbered from *offset*), with its rankable rows."""
     compiled = _compiled(scheme, sha256)
-    arrow = _arrow(frame)
+    arrow = _scorable(frame)
     chunk = score_chunk(compiled, arrow, values, offset=offset, first_row=offset + 1)
     out = to_pandas(chunk.table)
     out.index = frame.index

@@ -59,10 +59,17 @@ if TYPE_CHECKING:
         read_table,
         sensitivity,
     )
-    from perfrules.workflows._stream import STREAM_OUTPUTS, stream_batch
+    from perfrules.workflows._stream import (
+        STREAM_OUTPUTS,
+        CsvLayout,
+        csv_layout,
+        csv_range,
+        stream_batch,
+    )
     from perfrules.workflows._table import (
         cohort_rows,
         cohort_values_of,
+        numbered,
         pass_failures,
         rank_rows,
         score_chunk,
@@ -78,6 +85,7 @@ __all__ = [
     "STREAM_OUTPUTS",
     "Case",
     "Choice",
+    "CsvLayout",
     "CsvStyle",
     "InstalledPack",
     "InvariantError",
@@ -96,6 +104,8 @@ __all__ = [
     "cohort_rows",
     "cohort_values_of",
     "cohort_violations",
+    "csv_layout",
+    "csv_range",
     "diff_schemes",
     "extends_text",
     "facts_toml",
@@ -105,6 +115,7 @@ __all__ = [
     "load_report",
     "movers",
     "new_year_text",
+    "numbered",
     "pack_module_name",
     "packs",
     "pass_failures",
@@ -163,10 +174,11 @@ _LAZY = {
         "read_table",
         "sensitivity",
     ),
-    "._stream": ("STREAM_OUTPUTS", "stream_batch"),
+    "._stream": ("STREAM_OUTPUTS", "CsvLayout", "csv_layout", "csv_range", "stream_batch"),
     "._table": (
         "cohort_rows",
         "cohort_values_of",
+        "numbered",
         "pass_failures",
         "rank_rows",
         "score_chunk",

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -75,7 +75,10 @@ __all__ = [
     "STREAM_INPUTS",
     "STREAM_OUTPUTS",
     "BadRow",
+    "CsvLayout",
     "StreamOutcome",
+    "csv_layout",
+    "csv_range",
     "decimal_type",
     "read_chunks",
     "read_items",
@@ -529,6 +532,156 @@ class _Rows:
                 for i, n in enumerate(names)
             }
         )
+
+
+# --- a byte range of a CSV (one partition of a file read in parallel) --------------------
+@dataclass(frozen=True)
+class CsvLayout:
+    """What every byte range of one CSV needs: its column names, encoding and sizes.
+
+    *body* is the byte its first row starts at (past the header), *size* the file's bytes.
+    """
+
+    path: Path
+    names: tuple[str, ...]
+    encoding: str
+    body: int
+    size: int
+
+
+def csv_layout(path: Path) -> CsvLayout:
+    """The header and encoding of a wide CSV, read and checked as :func:`read_items` does."""
+    try:
+        encoding = _encoding(path)
+        with path.open("rb") as stream:
+            names, body = _read_header(stream, path, encoding)
+        size = path.stat().st_size
+    except (OSError, MemoryError, UnicodeError) as exc:
+        raise _unreadable(path, exc) from None
+    return CsvLayout(path, tuple(names), encoding, body, size)
+
+
+def csv_range(layout: CsvLayout, start: int, end: int) -> pa.Table:
+    """The units whose rows start at a byte in ``[start, end)`` of the file, cells as text.
+
+    Ranges that tile the file give every row once, in order: a row is cut at a line break
+    outside quotes. A range without a quote is cut where its line breaks are, nothing
+    before it read; a range with one first counts the quotes before it (the file read
+    from its header on). Its rows are read as :func:`read_items` reads a block (pyarrow, in
+    parallel, every cell as text). A row that is not a unit raises ``FactsError`` with each
+    such row's problem, located at its line: the rows before are counted then, on that
+    path only.
+    """
+    path, body = layout.path, layout.body
+    start, end = max(start, body), min(end, layout.size)
+    reader = _Rows(path, list(layout.names), layout.encoding, 1 << 62)
+    none = pa.table({name: pa.nulls(0, pa.string()) for name in dict.fromkeys(layout.names)})
+    if start >= end:
+        return none
+    try:
+        with path.open("rb") as stream:
+            data, ends, over = _range_rows(stream, start, end, 0)
+            items: list[Item] | None = None
+            if start > body and over is None and data.find(b'"') < 0:
+                items = _range_items(reader, data, ends, start)
+                if any(isinstance(item, BadRow) for item in items):
+                    items = None  # inside a long quoted cell, perhaps: count the quotes
+            if items is None and start > body:
+                parity, _ = _before(stream, body, start - 1)
+                if parity:
+                    data, ends, over = _range_rows(stream, start, end, parity)
+            if over is not None:  # a row over budget, from byte *over* of *data* on
+                _refused_range(stream, layout, start - 1 + over, len(data) - over)
+            if items is None:
+                items = _range_items(reader, data, ends, start)
+            if any(isinstance(item, BadRow) for item in items):
+                first = int(ends[0])
+                _refused_range(stream, layout, start - 1 + first, None, data[first : ends[-1]])
+            tables = [item[0] for item in items if not isinstance(item, BadRow)]
+    except (pa.ArrowException, OSError, MemoryError, UnicodeError) as exc:
+        raise _unreadable(path, exc) from None
+    return pa.concat_tables(tables) if tables else none
+
+
+#: Bytes read past a range's end for its last row's end (read on if that row is longer).
+_RANGE_TAIL: Final = 1 << 16
+
+
+def _range_rows(stream: Any, start: int, end: int, parity: int) -> tuple[bytes, Ints, int | None]:
+    """Bytes from *start* - 1 on, and where the rows starting in ``[start, end)`` lie in them.
+
+    *parity* is 1 when byte *start* - 1 is inside quotes. The rows run from the first row
+    end at or after *start* - 1 to the first at or after *end* (the end of the file ends
+    the last row). With the bytes, the ends of the rows (positions in them past each
+    row's line break, the first where the first row starts) and where a row over budget
+    starts (``None``: none is).
+    """
+    stream.seek(start - 1)
+    wanted = end - start + 1  # data's index of byte *end*
+    data = stream.read(wanted + _RANGE_TAIL)  # the last row's end too, most often
+    while True:
+        ends = _record_ends(data, parity)
+        if len(ends) and ends[-1] == len(data) and data.endswith(b"\r"):
+            ends = ends[:-1]  # the first half of a CRLF, perhaps: read the next byte
+        after = ends[ends >= wanted]
+        if len(after):
+            cut = int(after[0])
+            break
+        more = stream.read(_PARSE_BYTES)
+        if not more:
+            cut = len(data)
+            break
+        data += more
+        if len(data) - wanted > MAX_ROW_BYTES:  # the last row is over budget
+            if not len(ends):  # and started before the range: none starts in it
+                return data, np.zeros(0, dtype=np.int64), None
+            return data, ends[:1], int(ends[-1])
+    kept: Ints = ends[ends <= cut] if len(after) else ends
+    if not len(kept) or kept[-1] != cut:  # the end of the file ends the last row
+        kept = np.append(kept, cut)
+    return data, kept, None
+
+
+def _range_items(reader: _Rows, data: bytes, ends: Ints, start: int) -> list[Item]:
+    """The rows of a range (*data* read from *start* - 1, *ends* of :func:`_range_rows`)."""
+    if len(ends) < 2:
+        return []
+    first = int(ends[0])
+    return list(reader.items(data[first : int(ends[-1])], 0, start - 1 + first, ends[1:] - first))
+
+
+def _before(stream: Any, body: int, until: int) -> tuple[int, int]:
+    """The quote parity at byte *until* and the rows that end before it, read from *body*."""
+    stream.seek(body)
+    parity = rows = 0
+    left, carry = until - body, b""
+    while left > 0:
+        piece = stream.read(min(_BLOCK_BYTES, left))
+        if not piece:
+            break
+        left -= len(piece)
+        piece, carry = carry + piece, b""
+        if left > 0 and piece.endswith(b"\r"):  # a CRLF across two pieces is one break
+            piece, carry = piece[:-1], b"\r"
+        rows += len(_record_ends(piece, parity))
+        parity = (parity + piece.count(b'"')) & 1
+    return parity, rows
+
+
+def _refused_range(
+    stream: Any, layout: CsvLayout, at: int, oversized: int | None, block: bytes = b""
+) -> NoReturn:
+    """The problems of a range's rows that are not units, located at their lines: raised."""
+    _, before = _before(stream, layout.body, at)
+    number = before + 2  # the header is row 1
+    if oversized is not None:
+        detail = f"{oversized:,} bytes; its cells are not read"
+        limit = f"{MAX_ROW_BYTES >> 20} MiB"
+        where = {"file": str(layout.path), "line": number, "column": 1}
+        raise FactsError([_limit("a row", "一行", limit, detail, **where)])
+    reader = _Rows(layout.path, list(layout.names), layout.encoding, 1 << 62)
+    bad = [item.diagnostic for item in reader.items(block, number, at) if isinstance(item, BadRow)]
+    raise FactsError(bad)
 
 
 def _outside(codes: Ints, byte: int) -> Ints:
