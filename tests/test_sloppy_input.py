@@ -253,3 +253,30 @@ def test_score_table_given_no_table_says_what_it_takes(seed_compiled, table):
     message = str(caught.value)
     assert "score_table takes a table of units" in message
     assert type(table).__name__ in message
+
+
+def test_a_misspelt_shared_fact_is_refused_as_the_batch_refuses_it(tmp_path):
+    """``gpd`` for ``gdp`` would leave ``gdp`` to the missing policy: PR421, said at once."""
+    scheme = perfrules.load_pack("examples/ranking-index")
+    compiled = perfrules.compile_scheme(scheme)
+    units = [
+        {"unit": "A", "shared": {"gdp": "12", "green": "45%", "pm25": "30"}},
+        {"unit": "B", "shared": {"gpd": "10", "gdp": "10", "green": "50%", "pm25": "25"}},
+    ]
+    a, b = compiled.evaluate_cohort(units)
+    assert isinstance(a, perfrules.Result)
+    assert isinstance(b, perfrules.FactsError)
+    [problem] = [d for d in b.diagnostics if d.code == "PR421"]
+    assert problem.path == ("shared", "gpd")
+    assert "did you mean 'gdp'?" in problem.format("en")
+    # one unit's facts file: at the line of the key
+    facts = tmp_path / "unit.toml"
+    facts.write_text(
+        '[shared]\ngdp = "12"\ngreen = "45%"\npm25 = "30"\npm2_5 = "31"\n', encoding="utf-8"
+    )
+    cohort = compiled.cohort_values([units[0]])
+    with pytest.raises(perfrules.FactsError) as caught:
+        compiled.evaluate(perfrules.load_facts(facts), cohort=cohort)
+    [problem] = [d for d in caught.value.diagnostics if d.code == "PR421"]
+    assert (problem.line, problem.column) == (5, 1)
+    assert "'pm2_5'" in problem.message("en")

@@ -187,6 +187,23 @@ class GeneralPath:
                 )
         return dict(indicators)
 
+    def unknown_shared(self, source: Facts | None, shared: Mapping[str, Any]) -> list[Diagnostic]:
+        """``PR421`` for each shared fact that nothing in the scheme reads.
+
+        A misspelt shared fact (``gpd`` for ``gdp``) would leave the one meant missing, to
+        be imputed or scored by a ``missing`` policy: the batch refuses such a column, and
+        one unit's facts are refused alike.
+        """
+        unit = Unit(source)
+        for name, close in self.plan.unknown_shared(shared).items():
+            unit.problem(
+                "PR421",
+                ("shared", name),
+                {"name": name, "suggestion": close},
+                "did_you_mean" if close else None,
+            )
+        return unit.diagnostics
+
     def top_keys(self, facts: object) -> Sequence[Diagnostic]:
         """The keys of plain facts that a facts file would refuse at its top (PR101).
 

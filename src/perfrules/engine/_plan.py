@@ -6,10 +6,11 @@ it runs no check: the scheme has passed them (``load_scheme`` or ``compile_schem
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -298,12 +299,28 @@ class Plan:
         The declared inputs, what any indicator needs, what the cohort pass reads and the
         grade overrides' conditions; a ``shared.NAME`` column outside it is read by nothing.
         """
-        names = {*self.scheme.inputs, *self.cohort_reads, *self.override_inputs}
-        for index in self.leaves:
-            leaf = self.nodes[index].leaf
-            if leaf is not None:
-                names.update(leaf.needs)
-        return frozenset(names)
+        found = self.cache.get("shared_inputs")
+        if found is None:
+            names = {*self.scheme.inputs, *self.cohort_reads, *self.override_inputs}
+            for index in self.leaves:
+                leaf = self.nodes[index].leaf
+                if leaf is not None:
+                    names.update(leaf.needs)
+            found = self.cache["shared_inputs"] = frozenset(names)
+        return found  # type: ignore[return-value]
+
+    def unknown_shared(self, names: Iterable[str]) -> dict[str, str]:
+        """The *names* no part of the scheme reads as a shared fact (``PR421``).
+
+        Each with the closest name it does read, or ``""``: usually a misspelt input.
+        """
+        known = self.shared_inputs
+        unknown = {}
+        for name in names:
+            if name not in known:
+                close = difflib.get_close_matches(str(name), sorted(known), n=1)
+                unknown[name] = close[0] if close else ""
+        return unknown
 
     @property
     def has_cohort(self) -> bool:

@@ -140,6 +140,8 @@ class CompiledScheme:
             self.general.shape(indicators, unit)
             raise FactsError(unit.diagnostics)
         top = self.general.top_keys(facts)
+        if shared and isinstance(shared, Mapping) and not shared.keys() <= self.plan.shared_inputs:
+            top = [*top, *self.general.unknown_shared(source, shared)]
         binding = None
         if cohort is not None or self.plan.cohort_names or self.plan.imputations:
             shared, binding = self.cohorts.bind(source, indicators, shared, cohort)

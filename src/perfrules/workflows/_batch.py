@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import difflib
 import io
 import json
 import re
@@ -299,16 +298,18 @@ def _unknown_shared(
 ) -> dict[str, tuple[int, str, str]]:
     """``shared.NAME`` columns of *header* that the scheme does not read.
 
-    By column name: (1-based column, NAME, the closest name it reads or ``""``).
+    By column name: (1-based column, NAME, the closest name it reads or ``""``), as the
+    plan says (:meth:`Plan.unknown_shared`, what ``evaluate`` refuses too).
     """
-    known = compiled.plan.shared_inputs
-    unknown = {}
-    for column, key in enumerate(header, start=1):
-        name = key.removeprefix("shared.")
-        if key.startswith("shared.") and name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            unknown[key] = (column, name, close[0] if close else "")
-    return unknown
+    shared = {
+        key.removeprefix("shared."): (column, key)
+        for column, key in enumerate(header, start=1)
+        if key.startswith("shared.")
+    }
+    return {
+        shared[name][1]: (shared[name][0], name, close)
+        for name, close in compiled.plan.unknown_shared(shared).items()
+    }
 
 
 def _shared_problems(
