@@ -406,12 +406,13 @@ def _make_gap_function(plan: Plan) -> GapFunction | None:
         first = 2 * table[0][0] + 1
         lines.append(f"d = values[{first}]")
         tests = [f"values[{2 * row[0] + 1}] != d" for row in table[1:]]
-        tests += [f"values[{2 * row[0]}] is None" for row in table]
-        lines.append(f"if {' or '.join(tests)}: return _SLOW")
+        if tests:
+            lines.append(f"if {' or '.join(tests)}: return _SLOW")
         terms = ", ".join(
             f"{rank} + {n} * (values[{2 * i}] - {wn} * d)" for i, _, wn, _, rank in table
         )
-        lines.append(f"keys = [{terms}]")
+        # a row left out has no score: None in the arithmetic (no test per row)
+        lines += ["try:", f"    keys = [{terms}]", "except _TYPE_ERROR:", "    return _SLOW"]
     else:
         lines += [
             "nums = _GETN(values)",
@@ -427,8 +428,8 @@ def _make_gap_function(plan: Plan) -> GapFunction | None:
         "common = d if keys else 1",
         "goal = position - 1",
         "low_num, low_den = _LOWS[goal]",
-        "fn = _FN",
-        "fd = _FD",
+        f"fn = {fn}",
+        f"fd = {fd}",
         # Totals._fewest_linear, over the rows' one denominator
         "base_num = pres[0]",
         "base_den = pres[1]",
@@ -443,7 +444,7 @@ def _make_gap_function(plan: Plan) -> GapFunction | None:
         "    total -= keys[count] // n",
         "    count += 1",
     ]
-    band = totals.sum_band_lines()
+    band = totals.sum_band_lines((fn, fd))
 
     def check(num: str, indent: str) -> list[str]:
         return [f"{indent}num = {num}", f"{indent}den = den0"] + [indent + line for line in band]
@@ -485,8 +486,7 @@ def _make_gap_function(plan: Plan) -> GapFunction | None:
             "_SLOW": _SLOW,
             "_BISECT": bisect_left,
             "_LOWS": tuple((edge[0], edge[1]) for edge in totals.edges),
-            "_FN": fn,
-            "_FD": fd,
+            "_TYPE_ERROR": TypeError,
             "_BY_RANK": by_rank,
             "_GETN": getn,
             "_GETD": getd,

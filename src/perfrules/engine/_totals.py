@@ -632,13 +632,19 @@ class Totals:
             self._exact_groups and not self._excess and not self._geometric and not self._reweight
         )
 
-    def sum_band_lines(self) -> list[str]:
+    def sum_band_lines(self, factor: tuple[int, int] | None = None) -> list[str]:
         """The statements of :meth:`_band_of_sum`: ``band`` of ``num / den`` scaled by ``fn / fd``.
 
         They rebind ``num``, ``den``, ``x_`` and ``q_``, and read the names of
-        :meth:`sum_band_namespace`; the generated gap (``_grading``) inlines them too.
+        :meth:`sum_band_namespace`; the generated gap (``_grading``) inlines them too, with
+        the *factor* it knows (then ``fn`` and ``fd`` are not read).
         """
-        lines = ["num = num * fn", "den = den * fd"]
+        if factor is None:
+            lines = ["num = num * fn", "den = den * fd"]
+        elif factor != (1, 1):  # a factor known when generated is written in
+            lines = [f"num = num * {factor[0]}", f"den = den * {factor[1]}"]
+        else:
+            lines = []
         if self.capped:
             top_num, top_den = self._top
             lines.append(f"if num * {top_den} > {top_num} * den: num, den = {top_num}, {top_den}")
