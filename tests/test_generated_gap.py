@@ -167,3 +167,15 @@ def test_random_schemes_generated_gap_is_the_general_gap(data):
         check(compiled, facts)
     except perfrules.errors.FactsError:
         return
+
+
+def test_a_unit_with_a_row_left_out_takes_the_general_way(tmp_path):
+    for n in (20, 100):  # each key written out, and keys over arrays
+        path = tmp_path / f"left-out-{n}.toml"
+        text = _seed_like(n).replace("[defaults]", '[defaults]\nmissing = "exclude"', 1)
+        path.write_text(text, encoding="utf-8")
+        compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
+        actual = {f"r{i}": {"actual": "0.5"} for i in range(1, n)}  # r0 left out
+        result = compiled.evaluate({"indicators": actual}, trace=False)
+        assert check(compiled, {"indicators": actual}) is _SLOW
+        assert compiled.gap(result).improve  # answered the general way
