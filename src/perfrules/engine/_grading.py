@@ -338,12 +338,13 @@ def gap_rows(
     *losses* may be a function giving them, asked only when the plan's generated gap
     (:func:`gap_function`) does not answer by itself: it keys the rows, finds the fewest
     and checks the band in one body, for a unit none of whose counted rows is left out
-    and whose rows share one denominator.
+    and whose rows share one denominator. Losses already made (the JSON writes them too)
+    are read the general way instead of keyed again.
     """
     if position == 0:
         return None
     values, pres = record
-    if not excluded:
+    if not excluded and not isinstance(losses, LossOrder):
         fast = gap_function(plan)
         if fast is not None:
             found = fast(values, pres, position, total_num, total_den)
