@@ -124,31 +124,37 @@ def test_under_a_capped_total_the_generated_gap_is_the_general_gap(tmp_path):
     assert answered > 20
 
 
-def _coarse_total(mode):
-    """20 rows at 2 places, the total at 0 places in *mode*, bands at halves."""
-    lines = ["[scheme]", 'id = "coarse"', 'title = "coarse"', "max = 20"]
+def _coarse_total(mode, n):
+    """*n* rows at 2 places, the total at 0 places in *mode*, bands at halves."""
+    lines = ["[scheme]", 'id = "coarse"', 'title = "coarse"', f"max = {n}"]
     lines += ["[rounding]", f'mode = "{mode}"', "indicator = 2", "total = 0", "[defaults]"]
     lines += ['formula = "weight * min(actual, 1)"', "[inputs]", "actual = {}"]
-    for label, low, high in (("A", "19.5", "20"), ("B", "16.5", "19.5"), ("C", "0", "16.5")):
+    for label, low, high in (("A", n - 0.5, n), ("B", n - 3.5, n - 0.5), ("C", 0, n - 3.5)):
         lines += ["[[bands]]", f'label = "{label}"', f"min = {low}", f"max = {high}"]
-    for i in range(20):
+    for i in range(n):
         lines += [f"[indicators.r{i}]", "weight = 1"]
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.parametrize("n", [20, 80])  # each key written out; a heap of keys
 @pytest.mark.parametrize("mode", ["half_up", "half_even", "down", "up"])
-def test_a_total_rounded_coarser_than_its_rows_has_the_general_gap(tmp_path, mode):
+def test_a_total_rounded_coarser_than_its_rows_has_the_general_gap(tmp_path, mode, n):
     # Rounding the total up may need fewer rows than the points lost say, rounding it down
     # more, up to every row (band A at 19.5 is 20 rounded down: every point lost back).
     path = tmp_path / "coarse.toml"
-    path.write_text(_coarse_total(mode), encoding="utf-8")
+    path.write_text(_coarse_total(mode, n), encoding="utf-8")
     compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
     rng = random.Random(3)
     sizes = set()
     for _ in range(300):
         actual = {
-            f"r{i}": {"actual": Decimal(rng.choice((100, 100, 100, rng.randint(40, 99)))) / 100}
-            for i in range(20)
+            f"r{i}": {
+                "actual": Decimal(
+                    rng.choice((100,) * (3 if n == 20 else 12) + (rng.randint(40, 99),))
+                )
+                / 100
+            }
+            for i in range(n)
         }
         got = check(compiled, {"indicators": actual})
         if got is not None and got is not _SLOW:

@@ -12,6 +12,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
+from heapq import heapify, heappop
 from itertools import repeat
 from operator import add, floordiv, itemgetter, mul, neg
 from typing import Any, Final, TypeVar, cast
@@ -423,10 +424,18 @@ def _make_gap_function(plan: Plan) -> GapFunction | None:
             "base = _BASES.get(d) or _KEY_BASES(_BASES, _WEIGHTS, _RANKS, n, d)",
             "keys = list(map(_ADD, base, map(_MUL, nums, _REPEAT(n))))",
         ]
+    if len(table) <= _UNROLLED:  # the rows in order, those that lost points (below zero)
+        lines += ["keys.sort()", "del keys[_BISECT(keys, 0):]", "rows = len(keys)"]
+        more, take, taken = "count < rows", ["key = keys[count]"], "keys"
+    else:  # many rows, few read: a heap, each row taken off it when read
+        lines += ["_HEAPIFY(keys)", "taken = []", "rows = 0 if keys[0] >= 0 else -1"]
+        more, take, taken = (
+            "keys and keys[0] < 0",
+            ["key = _POP(keys)", "taken.append(key)"],
+            "taken",
+        )
     lines += [
-        "keys.sort()",
-        "del keys[_BISECT(keys, 0):]",  # below zero exactly when the row lost points
-        "common = d if keys else 1",
+        "common = d if rows else 1",
         "goal = position - 1",
         "low_num, low_den = _LOWS[goal]",
         f"fn = {fn}",
@@ -438,11 +447,11 @@ def _make_gap_function(plan: Plan) -> GapFunction | None:
         "den0 = base_den * common",
         "needed = low_num * fd * base_den - base_num * low_den * fn",
         "target = -(-(needed * common) // (low_den * fn * base_den))",
-        "rows = len(keys)",
         "count = 0",
         "total = 0",
-        "while count < rows and total < target:",
-        "    total -= keys[count] // n",
+        f"while {more} and total < target:",
+        *["    " + line for line in take],
+        "    total -= key // n",
         "    count += 1",
     ]
     band = totals.sum_band_lines((fn, fd))
@@ -454,22 +463,23 @@ def _make_gap_function(plan: Plan) -> GapFunction | None:
     lines += [
         "if band <= goal:",  # rounding up may need fewer rows
         "    while count > 0:",
-        "        before = total + keys[count - 1] // n",
+        f"        before = total + {taken}[count - 1] // n",
         *check("start + before * base_den", "        "),
         "        if band > goal: break",
         "        count -= 1",
         "        total = before",
         "else:",  # rounding down, or the cap, may need more
         "    while True:",
-        "        if count == rows:",
+        f"        if not ({more}):",
         "            count = 0",
         "            break",
-        "        total -= keys[count] // n",
+        *["        " + line for line in take],
+        "        total -= key // n",
         "        count += 1",
         *check("start + total * base_den", "        "),
         "        if band <= goal: break",
         "found = []",
-        "for key in keys[:count]:",  # each row as _Lost makes it
+        f"for key in {taken}[:count]:",  # each row as _Lost makes it
         "    lost, rank = divmod(key, n)",
         "    i, ident, wn = _BY_RANK[rank]",
         "    found.append((-lost, d, i, ident, wn, 1, values[2 * i], values[2 * i + 1]))",
@@ -486,6 +496,8 @@ def _make_gap_function(plan: Plan) -> GapFunction | None:
             "map": map,
             "_SLOW": _SLOW,
             "_BISECT": bisect_left,
+            "_HEAPIFY": heapify,
+            "_POP": heappop,
             "_LOWS": tuple((edge[0], edge[1]) for edge in totals.edges),
             "_TYPE_ERROR": TypeError,
             "_BY_RANK": by_rank,
