@@ -381,10 +381,10 @@ def gap_function(plan: Plan) -> GapFunction | None:
     counted row weighs other than a whole number. The function takes (scores, unrounded
     subtotals, band, total numerator, total denominator) and in one body keys the counted
     rows as :func:`loss_order` does (over their one denominator: ``rank of the id - lost
-    × n``), sorts the keys, finds the fewest rows as :meth:`Totals.fewest` does, with the
-    totals' own band statements (:meth:`Totals.sum_band_lines`) inlined, and makes only the
-    rows it names. It answers ``_SLOW`` when the rows' denominators differ or one is left
-    out.
+    × n``), orders the keys (sorted; for many rows a heap, each taken off when read),
+    finds the fewest rows as :meth:`Totals.fewest` does, with the totals' own band
+    statements (:meth:`Totals.sum_band_lines`) inlined, and makes only the rows it names.
+    It answers ``_SLOW`` when the rows' denominators differ or one is left out.
     """
     found = plan.cache.get("gap_function", _UNSET)
     if found is _UNSET:
