@@ -99,13 +99,14 @@ def test_groups_whose_rows_all_counted_are_built_as_the_general_path_builds_them
     # for a unit whose every row was scored the plain way, and write such a row (its text
     # and its node) by the code generated for its formula's shape; with all of them turned
     # off (rows built from the formula's traced function) every node and every byte must
-    # be the same.
-    from perfrules.engine import _assemble, _json, _layout, _tree
+    # be the same; so must the gap without the function generated for it.
+    from perfrules.engine import _assemble, _grading, _json, _layout, _tree
 
     entries = [e for e in GOLDEN if "trace" in e]
     fast = [compiled(e["scheme"]).evaluate(e["facts"]).trace for e in entries]
     trees = [trace.root for trace in fast]
     texts = [trace.to_json() for trace in fast]
+    gaps = [trace.gap for trace in fast]
     layout = _layout._json_layout
 
     def without_short_cut(plan):  # no group lists the rows it adds up: all go the long way
@@ -125,10 +126,13 @@ def test_groups_whose_rows_all_counted_are_built_as_the_general_path_builds_them
         "_plain_leaf_trace",
         lambda self, node, record: self._leaf_parts(node, record)[0],
     )
-    for entry, tree, text in zip(entries, trees, texts, strict=True):
+    monkeypatch.setattr(_grading, "gap_function", lambda plan: None)  # the general gap
+    for entry, tree, text, gap in zip(entries, trees, texts, gaps, strict=True):
         slow = compiled(entry["scheme"]).evaluate(entry["facts"]).trace
         assert slow.root == tree
         assert slow.to_json() == text
+        assert slow.gap == gap
+    assert sum(gap is not None for gap in gaps) > 100
     assert sum(node.kind == "group" for tree in trees for node in tree.walk()) > 500
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
+from heapq import heapify, heappop
 from itertools import repeat
 from operator import add, floordiv, itemgetter, mul, neg
 from typing import Any, Final, TypeVar, cast
@@ -21,7 +22,16 @@ from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
 from perfrules.trace import Gap, Grade
 
-__all__ = ["LossOrder", "by_loss", "gap_for", "gap_of", "gap_rows", "grade_of", "loss_order"]
+__all__ = [
+    "LossOrder",
+    "by_loss",
+    "gap_for",
+    "gap_function",
+    "gap_of",
+    "gap_rows",
+    "grade_of",
+    "loss_order",
+]
 
 #: A row that lost points: ``(lost numerator, lost denominator, node index, id, ...)``.
 Row = TypeVar("Row", bound=tuple[Any, ...])
@@ -293,7 +303,7 @@ def gap_of(
     position: int,
     total_num: int,
     total_den: int,
-    losses: LossOrder,
+    losses: LossOrder | Callable[[], LossOrder],
     excluded: Fraction,
     record: tuple[Sequence[int | None], Sequence[int]],
 ) -> Gap | None:
@@ -314,7 +324,7 @@ def gap_rows(
     position: int,
     total_num: int,
     total_den: int,
-    losses: LossOrder,
+    losses: LossOrder | Callable[[], LossOrder],
     excluded: Fraction,
     record: tuple[Sequence[int | None], Sequence[int]],
 ) -> tuple[int, int, int, list[Any], int, int] | None:
@@ -325,16 +335,183 @@ def gap_rows(
     the losses, most points lost first, that reach the band when raised to full marks, as
     the totals decide it (:meth:`Totals.fewest`: every rounding, renormalisation and cap
     included). No rows when even all of them do not suffice; ``None`` in the top band.
+
+    *losses* may be a function giving them, asked only when the plan's generated gap
+    (:func:`gap_function`) does not answer by itself: it keys the rows, finds the fewest
+    and checks the band in one body, for a unit none of whose counted rows is left out
+    and whose rows share one denominator. Losses already made (the JSON writes them too)
+    are read the general way instead of keyed again.
     """
     if position == 0:
         return None
+    values, pres = record
+    if not excluded and not isinstance(losses, LossOrder):
+        fast = gap_function(plan)
+        if fast is not None:
+            found = fast(values, pres, position, total_num, total_den)
+            if found is not _SLOW:
+                return cast("tuple[int, int, int, list[Any], int, int]", found)
+    if not isinstance(losses, LossOrder):
+        losses = losses()
     totals = totals_of(plan)
     low_num, low_den = totals.edges[position - 1][0], totals.edges[position - 1][1]
     sn = low_num * total_den - total_num * low_den
     sd = low_den * total_den
     fn, fd = totals.factor_pair(excluded)
-    values, pres = record
     rows = totals.fewest(
         position, values, pres, excluded, losses.rows, losses.common, losses.points()
     )
     return position - 1, sn, sd, rows, fn, fd
+
+
+#: What the generated gap answers when it cannot (rows over different denominators, or a
+#: counted row left out): :func:`gap_rows` then takes the general way.
+_SLOW: Final = object()
+
+#: Up to how many counted rows the generated gap writes each row's key as its own term.
+_UNROLLED: Final = 64
+
+GapFunction = Callable[[Sequence[Any], Sequence[int], int, int, int], Any]
+
+
+def gap_function(plan: Plan) -> GapFunction | None:
+    """:func:`gap_rows` for a unit with no counted row left out, generated once per plan.
+
+    ``None`` when the plan's gap is not linear in its rows (:meth:`Totals.linear_gap`) or a
+    counted row weighs other than a whole number. The function takes (scores, unrounded
+    subtotals, band, total numerator, total denominator) and in one body keys the counted
+    rows as :func:`loss_order` does (over their one denominator: ``rank of the id - lost
+    × n``), orders the keys (sorted; for many rows a heap, each taken off when read),
+    finds the fewest rows as :meth:`Totals.fewest` does, with the totals' own band
+    statements (:meth:`Totals.sum_band_lines`) inlined, and makes only the rows it names.
+    It answers ``_SLOW`` when the rows' denominators differ or one is left out.
+    """
+    found = plan.cache.get("gap_function", _UNSET)
+    if found is _UNSET:
+        found = _make_gap_function(plan)
+        found = plan.cache.setdefault("gap_function", found)
+    return cast("GapFunction | None", found)
+
+
+def _make_gap_function(plan: Plan) -> GapFunction | None:
+    """The source of :func:`gap_function`'s function, compiled (``None``: none made)."""
+    totals = totals_of(plan)
+    spec = _loss_spec(plan)
+    if spec is None or not totals.linear_gap():
+        return None
+    getn, getd, by_rank, bases, weights, ranks = spec
+    table = _loss_table(plan)
+    n = len(plan.nodes)
+    fn, fd = totals.factor_pair(Fraction(0))
+    lines = []
+    if len(table) <= _UNROLLED:
+        first = 2 * table[0][0] + 1
+        lines.append(f"d = values[{first}]")
+        tests = [f"values[{2 * row[0] + 1}] != d" for row in table[1:]]
+        if tests:
+            lines.append(f"if {' or '.join(tests)}: return _SLOW")
+        terms = ", ".join(
+            f"{rank} + {n} * (values[{2 * i}] - {wn} * d)" for i, _, wn, _, rank in table
+        )
+        # a row left out has no score: None in the arithmetic (no test per row)
+        lines += ["try:", f"    keys = [{terms}]", "except _TYPE_ERROR:", "    return _SLOW"]
+    else:
+        lines += [
+            "nums = _GETN(values)",
+            "dens = _GETD(values)",
+            "d = dens[0]",
+            "if None in nums or dens.count(d) != len(dens): return _SLOW",
+            "base = _BASES.get(d) or _KEY_BASES(_BASES, _WEIGHTS, _RANKS, n, d)",
+            "keys = list(map(_ADD, base, map(_MUL, nums, _REPEAT(n))))",
+        ]
+    if len(table) <= _UNROLLED:  # the rows in order, those that lost points (below zero)
+        lines += ["keys.sort()", "del keys[_BISECT(keys, 0):]", "rows = len(keys)"]
+        more, take, taken = "count < rows", ["key = keys[count]"], "keys"
+    else:  # many rows, few read: a heap, each row taken off it when read
+        lines += ["_HEAPIFY(keys)", "taken = []", "rows = 0 if keys[0] >= 0 else -1"]
+        more, take, taken = (
+            "keys and keys[0] < 0",
+            ["key = _POP(keys)", "taken.append(key)"],
+            "taken",
+        )
+    lines += [
+        "common = d if rows else 1",
+        "goal = position - 1",
+        "low_num, low_den = _LOWS[goal]",
+        f"fn = {fn}",
+        f"fd = {fd}",
+        # Totals._fewest_linear, over the rows' one denominator
+        "base_num = pres[0]",
+        "base_den = pres[1]",
+        "start = base_num * common",
+        "den0 = base_den * common",
+        "needed = low_num * fd * base_den - base_num * low_den * fn",
+        "target = -(-(needed * common) // (low_den * fn * base_den))",
+        "count = 0",
+        "total = 0",
+        f"while {more} and total < target:",
+        *["    " + line for line in take],
+        "    total -= key // n",
+        "    count += 1",
+    ]
+    band = totals.sum_band_lines((fn, fd))
+
+    def check(num: str, indent: str) -> list[str]:
+        return [f"{indent}num = {num}", f"{indent}den = den0"] + [indent + line for line in band]
+
+    lines += check("start + total * base_den", "")
+    lines += [
+        "if band <= goal:",  # rounding up may need fewer rows
+        "    while count > 0:",
+        f"        before = total + {taken}[count - 1] // n",
+        *check("start + before * base_den", "        "),
+        "        if band > goal: break",
+        "        count -= 1",
+        "        total = before",
+        "else:",  # rounding down, or the cap, may need more
+        "    while True:",
+        f"        if not ({more}):",
+        "            count = 0",
+        "            break",
+        *["        " + line for line in take],
+        "        total -= key // n",
+        "        count += 1",
+        *check("start + total * base_den", "        "),
+        "        if band <= goal: break",
+        "found = []",
+        f"for key in {taken}[:count]:",  # each row as _Lost makes it
+        "    lost, rank = divmod(key, n)",
+        "    i, ident, wn = _BY_RANK[rank]",
+        "    found.append((-lost, d, i, ident, wn, 1, values[2 * i], values[2 * i + 1]))",
+        "shortfall = low_num * total_den - total_num * low_den",
+        "return goal, shortfall, low_den * total_den, found, fn, fd",
+    ]
+    body = "".join(f"    {line}\n" for line in lines)
+    source = f"def _gap(values, pres, position, total_num, total_den):\n    n = {n}\n{body}"
+    namespace = totals.sum_band_namespace()
+    namespace.update(
+        {
+            "len": len,
+            "list": list,
+            "map": map,
+            "_SLOW": _SLOW,
+            "_BISECT": bisect_left,
+            "_HEAPIFY": heapify,
+            "_POP": heappop,
+            "_LOWS": tuple((edge[0], edge[1]) for edge in totals.edges),
+            "_TYPE_ERROR": TypeError,
+            "_BY_RANK": by_rank,
+            "_GETN": getn,
+            "_GETD": getd,
+            "_BASES": bases,
+            "_KEY_BASES": _key_bases,
+            "_WEIGHTS": weights,
+            "_RANKS": ranks,
+            "_ADD": add,
+            "_MUL": mul,
+            "_REPEAT": repeat,
+        }
+    )
+    exec(compile(source, "<perfrules gap>", "exec"), namespace)  # noqa: S102 - our own integers
+    made: GapFunction = namespace["_gap"]
+    return made

@@ -275,7 +275,7 @@ class JsonParts(TreeParts):
             self.out[5],
             values[0],
             values[1],
-            self._loss_order(),
+            self._loss_order(),  # its losses are written too: keyed once
             self.left_out(),
             (values, self.out[3]),
         )

@@ -151,7 +151,7 @@ class RecordParts:
             self.out[5],
             values[0],
             values[1],
-            self._loss_order(),
+            self._loss_order,
             self.left_out(),
             (self.out[2], self.out[3]),
         )

@@ -612,7 +612,39 @@ class Totals:
         :meth:`RoundingMode.code`) and the band (:meth:`band_source`), without a call
         between them: the gap asks it for every candidate total.
         """
-        lines = ["num = num * fn", "den = den * fd"]
+        lines = self.sum_band_lines()
+        lines.append("return band")
+        body = "".join(f"    {line}\n" for line in lines)
+        source = f"def _sum_band(num, den, fn, fd):\n{body}"
+        namespace = self.sum_band_namespace()
+        exec(compile(source, "<perfrules totals>", "exec"), namespace)  # noqa: S102 - our own integers
+        made: Callable[[int, int, int, int], int] = namespace["_sum_band"]
+        return made
+
+    def linear_gap(self) -> bool:
+        """Whether :meth:`fewest` takes the linear way (:meth:`_fewest_linear`) for any row.
+
+        No geometric or reweighted group, no group whose rounding has an effect and no row
+        whose full marks round above its weight: the generated gap (``_grading``) is then
+        made for the plan.
+        """
+        return (
+            self._exact_groups and not self._excess and not self._geometric and not self._reweight
+        )
+
+    def sum_band_lines(self, factor: tuple[int, int] | None = None) -> list[str]:
+        """The statements of :meth:`_band_of_sum`: ``band`` of ``num / den`` scaled by ``fn / fd``.
+
+        They rebind ``num``, ``den``, ``x_`` and ``q_``, and read the names of
+        :meth:`sum_band_namespace`; the generated gap (``_grading``) inlines them too, with
+        the *factor* it knows (then ``fn`` and ``fd`` are not read).
+        """
+        if factor is None:
+            lines = ["num = num * fn", "den = den * fd"]
+        elif factor != (1, 1):  # a factor known when generated is written in
+            lines = [f"num = num * {factor[0]}", f"den = den * {factor[1]}"]
+        else:
+            lines = []
         if self.capped:
             top_num, top_den = self._top
             lines.append(f"if num * {top_den} > {top_num} * den: num, den = {top_num}, {top_den}")
@@ -624,17 +656,11 @@ class Totals:
             lines.append("else: q_ = _QUOTIENT(x_, den)")
             lines.append(f"num, den = q_, {scale}")
         lines += self.band_source("num", "den").split("\n")
-        lines.append("return band")
-        body = "".join(f"    {line}\n" for line in lines)
-        namespace: dict[str, Any] = {
-            "__builtins__": {},
-            "divmod": divmod,
-            "_QUOTIENT": self._mode.quotient,
-        }
-        source = f"def _sum_band(num, den, fn, fd):\n{body}"
-        exec(compile(source, "<perfrules totals>", "exec"), namespace)  # noqa: S102 - our own integers
-        made: Callable[[int, int, int, int], int] = namespace["_sum_band"]
-        return made
+        return lines
+
+    def sum_band_namespace(self) -> dict[str, Any]:
+        """The names :meth:`sum_band_lines` read (a fresh dict each time)."""
+        return {"__builtins__": {}, "divmod": divmod, "_QUOTIENT": self._mode.quotient}
 
 
 def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:

@@ -47,7 +47,8 @@ def _plain_builder(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
     record and fixed parts, a line per row (no loop unpacking them), then makes each group
     (in post-order, the root last) as a scored node with every row counted: a line per
     group, its fixed fields bound once as constants, its children taken by position, its
-    score (and a rounding's value before) made inline. Nothing is remembered between units.
+    score (and a rounding's value before) made inline; each node is a local of its own,
+    not an item of a list. Nothing is remembered between units.
     """
     found = plan.cache.get("plain_tree")
     if found is None:
@@ -82,12 +83,11 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
         "R = out[1]",
         "V = out[2]",
         "P = out[3]",
-        f"b = [None] * {len(plan.nodes)}",
     ]
     for index, position, _, _ in layout[0]:  # a line per row: its shape's builder, its parts
         explainer, row = rows[index]
         lines.append(
-            f"b[{index}] = {bind(explainer.tree)}"
+            f"b{index} = {bind(explainer.tree)}"
             f"(R[{position}], V[{2 * index}], V[{2 * index + 1}], {bind(row)})"
         )
     for index, _, shown, _, _, places, rounded in layout[1]:
@@ -95,9 +95,7 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
         lines.append(f"sn = V[{2 * index}]; sd = V[{2 * index + 1}]")
         if len(shown) == 1:  # a group of one row scores as it does: share its Fraction
             child = shown[0]
-            lines.append(
-                f"if sn == V[{2 * child}] and sd == V[{2 * child + 1}]: s_ = b[{child}][5]"
-            )
+            lines.append(f"if sn == V[{2 * child}] and sd == V[{2 * child + 1}]: s_ = b{child}[5]")
             lines.append("else: " + _fraction("s_", "sn", "sd"))
         else:
             lines.append(_fraction("s_", "sn", "sd"))
@@ -110,7 +108,7 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
             lines.append("if bn * sd == sn * bd: e_ = s_")
             lines.append("else: " + _fraction("e_", "bn", "bd"))
             roundings = f"(_NEW(_ROUNDING, ({rounded[0]}, _MODE, e_, s_)),)"
-        children = "(" + "".join(f"b[{child}], " for child in shown) + ")"
+        children = "(" + "".join(f"b{child}, " for child in shown) + ")"
         fields = ", ".join(
             [
                 bind(node.id),
@@ -133,8 +131,8 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
                 bind(node.sources),
             ]
         )
-        lines.append(f"b[{index}] = _NEW(_NODE, ({fields}))")
-    lines.append("return b[0]")
+        lines.append(f"b{index} = _NEW(_NODE, ({fields}))")
+    lines.append("return b0")
     source = "def _root(out):\n" + "".join(f"    {line}\n" for line in lines)
     code = compile(source, "<perfrules tree>", "exec", dont_inherit=True)
     exec(code, namespace)  # noqa: S102 - the generator's own code; rule-file values are bound
