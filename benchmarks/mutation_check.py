@@ -129,8 +129,8 @@ MUTANTS = [
     (
         "inline min takes the larger",
         FUNCTIONS,
-        'f"{arg_num} * {den} < {num} * {arg_den}"\n                if smaller',
-        'f"{arg_num} * {den} > {num} * {arg_den}"\n                if smaller',
+        'f"{times(arg_num, den)} < {times(num, arg_den)}"\n                if smaller',
+        'f"{times(arg_num, den)} > {times(num, arg_den)}"\n                if smaller',
     ),
     (
         "groups not rounded",

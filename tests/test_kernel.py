@@ -20,6 +20,8 @@ pairs = st.tuples(st.integers(-(10**6), 10**6), st.integers(1, 10**6))
 
 
 @given(st.lists(pairs, min_size=1, max_size=5))
+@example([(3, 2), (1, 1)])  # min(x, 1): the literal 1s are not multiplied by
+@example([(1, 1), (-5, 1), (1, 3)])
 def test_inline_min_and_max_choose_as_the_functions_do(args):
     for name in ("min", "max"):
         function = FUNCTIONS[name]

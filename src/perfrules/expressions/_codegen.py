@@ -32,6 +32,7 @@ from types import FunctionType
 from typing import Any, Final
 
 from perfrules.expressions._functions import FUNCTIONS, Interval, check_size, power
+from perfrules.expressions._functions import times as _times
 from perfrules.expressions._limits import MAX_BITS
 from perfrules.expressions._parse import Program
 
@@ -57,15 +58,6 @@ Operand = tuple[str, ...]
 
 def _int(value: int) -> str:
     return f"({value})" if value < 0 else str(value)
-
-
-def _times(x: str, y: str) -> str:
-    """``x * y`` as code, without multiplying by a literal 1."""
-    if x == "1":
-        return y
-    if y == "1":
-        return x
-    return f"{x} * {y}"
 
 
 class _Generator:

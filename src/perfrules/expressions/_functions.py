@@ -670,6 +670,15 @@ SizeRule = Literal["max", "sum", "count"]
 Inline = Callable[[Callable[[str], None], str, list[tuple[str, str]]], tuple[str, str]]
 
 
+def times(x: str, y: str) -> str:
+    """``x * y`` as generated code, without multiplying by a literal 1."""
+    if x == "1":
+        return y
+    if y == "1":
+        return x
+    return f"{x} * {y}"
+
+
 def _inline_extreme(*, smaller: bool) -> Inline:
     """``min``/``max`` written inline, exactly as :func:`_min`/:func:`_max` choose."""
 
@@ -679,11 +688,11 @@ def _inline_extreme(*, smaller: bool) -> Inline:
         num, den = f"{target}n", f"{target}d"
         emit(f"{num}, {den} = {args[0][0]}, {args[0][1]}")
         for arg_num, arg_den in args[1:]:
-            # _lt(item, best) for min, _lt(best, item) for max
+            # _lt(item, best) for min, _lt(best, item) for max; min(x, 1): x_d < x_n
             test = (
-                f"{arg_num} * {den} < {num} * {arg_den}"
+                f"{times(arg_num, den)} < {times(num, arg_den)}"
                 if smaller
-                else f"{num} * {arg_den} < {arg_num} * {den}"
+                else f"{times(num, arg_den)} < {times(arg_num, den)}"
             )
             emit(f"if {test}: {num}, {den} = {arg_num}, {arg_den}")
         return num, den
