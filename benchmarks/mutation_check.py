@@ -27,7 +27,7 @@ TOTALS = SRC / "engine" / "_totals.py"
 PLAN = SRC / "engine" / "_plan.py"
 COLUMNS = SRC / "engine" / "_columns.py"
 COHORT = SRC / "engine" / "_cohort.py"
-TRACE_JSON = SRC / "_trace_json.py"
+EXPLAIN = SRC / "engine" / "_explain.py"
 
 MUTANTS = [
     (
@@ -246,9 +246,9 @@ MUTANTS = [
     ),
     (
         "a repeating step value written without its exact form",
-        TRACE_JSON,
-        "            exact_text = repeating_text(num, den)",
-        "            exact_text = None",
+        EXPLAIN,
+        "+ y{k} + '\\\"' if y{k} else ''",
+        "+ y{k} + '\\\"' if False else ''",
     ),
 ]
 
