@@ -27,7 +27,7 @@ TOTALS = SRC / "engine" / "_totals.py"
 PLAN = SRC / "engine" / "_plan.py"
 COLUMNS = SRC / "engine" / "_columns.py"
 COHORT = SRC / "engine" / "_cohort.py"
-TRACE_JSON = SRC / "_trace_json.py"
+EXPLAIN = SRC / "engine" / "_explain.py"
 
 MUTANTS = [
     (
@@ -147,16 +147,28 @@ MUTANTS = [
     (
         "the gap's rows weigh nothing more after renormalisation",
         GRADING,
-        "losses.rows[:count], factor.numerator, factor.denominator",
-        "losses.rows[:count], 1, 1",
+        "    return position - 1, sn, sd, rows, fn, fd",
+        "    return position - 1, sn, sd, rows, 1, 1",
+    ),
+    (
+        "the generated gap's rows weigh nothing more after renormalisation",
+        GRADING,
+        '"return goal, shortfall, low_den * total_den, found, fn, fd",',
+        '"return goal, shortfall, low_den * total_den, found, 1, 1",',
     ),
     # The copies that were: each rule now has one owner, and a one-line change to it
     # must fail a test in every shape.
     (
         "a band's lower end open",
         TOTALS,
-        "        at_least = num * low_den >= low_num * den",
-        "        at_least = num * low_den > low_num * den",
+        'f"{keyword} {num} * {low_den} >= {low_num} * {den} and "',
+        'f"{keyword} {num} * {low_den} > {low_num} * {den} and "',
+    ),
+    (
+        "a band's lower end open (columnar)",
+        TOTALS,
+        "return (num * low_den >= low_num * den) & (num * high_den < high_num * den)",
+        "return (num * low_den > low_num * den) & (num * high_den < high_num * den)",
     ),
     (
         "a total above every band graded in the lowest band",
@@ -164,11 +176,13 @@ MUTANTS = [
         "            (p for p, band in enumerate(plan.bands) if band[2] == plan.max),\n            len(plan.bands) - 1,",
         "            (p for p, band in enumerate(plan.bands) if False),\n            len(plan.bands) - 1,",
     ),
+    # (Its upper end included is no mutant: the bands are tested highest first, so the
+    # first whose lower end a total reaches holds it either way.)
     (
-        "the generated scorer's bands include their upper end",
+        "the generated scorer's top band without the scheme's maximum",
         TOTALS,
-        'f"{num} * {high_den} < {high_num} * {den}: band = {position}"',
-        'f"{num} * {high_den} <= {high_num} * {den}: band = {position}"',
+        'lines.append(f"else: band = {self.top}" if lines else "band = 0")',
+        'lines.append(f"else: band = {len(self.edges) - 1}" if lines else "band = 0")',
     ),
     (
         "the cap not applied",
@@ -185,14 +199,14 @@ MUTANTS = [
     (
         "the gap ignores the total's rounding",
         TOTALS,
-        "            total = self.rounded(self.finish(pre, applicable), places)",
-        "            total = self.finish(pre, applicable)",
+        "        scale = self._scale\n        if scale is not None:\n",
+        "        scale = self._scale\n        if False:\n",
     ),
     (
         "the gap ignores a group's rounding",
         TOTALS,
-        "                change[index] = self.rounded(before, node.places) - old",
-        "                change[index] = before - old",
+        "                if node.places is None:\n                    after = before",
+        "                if True:\n                    after = before",
     ),
     (
         "the columnar fit never scales",
@@ -221,8 +235,8 @@ MUTANTS = [
     (
         "a descending ranking key sorted ascending",
         COHORT,
-        '(0, -v if order == "desc" else v)',
-        "(0, v)",
+        'partial(_sort_key, rows, k, keys[k].order == "desc"),\n            reverse=keys[k].order == "desc",',
+        "partial(_sort_key, rows, k, False),\n            reverse=False,",
     ),
     (
         "a chained comparison reuses its first operand (columnar)",
@@ -232,9 +246,9 @@ MUTANTS = [
     ),
     (
         "a repeating step value written without its exact form",
-        TRACE_JSON,
-        "            exact_text = repeating_text(num, den)",
-        "            exact_text = None",
+        EXPLAIN,
+        "+ y{k} + '\\\"' if y{k} else ''",
+        "+ y{k} + '\\\"' if False else ''",
     ),
 ]
 

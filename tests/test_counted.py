@@ -73,6 +73,22 @@ def test_the_gap_never_asks_to_raise_a_row_that_does_not_count(compiled):
     assert compiled.gap(result) == result.trace.gap
 
 
+def test_a_row_not_counted_and_not_applicable_changes_nothing_in_the_gap(compiled):
+    # a counted row left out too: the rows renormalised from are the counted ones, so the
+    # gap's rows weigh as they would if the row not counted were scored
+    scored = json.loads(json.dumps(FACTS))
+    scored["indicators"]["满意度"] = {"actual": "10%"}
+    scored["indicators"]["社会效益"] = {"na": "本年无此项"}
+    left_out = json.loads(json.dumps(scored))
+    left_out["indicators"]["预算执行率"] = {"na": "本年无预算"}
+    want = compiled.evaluate(scored)
+    got = compiled.evaluate(left_out)
+    assert got.trace.gap is not None
+    assert got.trace.gap == want.trace.gap
+    assert compiled.gap(got) == want.trace.gap
+    assert json.loads(got.trace.to_json())["gap"] == json.loads(want.trace.to_json())["gap"]
+
+
 def test_invariants_and_the_table_path_take_it_into_account(compiled):
     assert unit_violations(compiled, FACTS) == []
     scheme_properties(compiled, max_examples=50)()

@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -259,3 +260,88 @@ def test_the_oracle_reproduces_the_seed():
     expected = oracle.score({"indicators": facts["indicators"]})
     assert expected["total"] == Fraction("89.25")
     assert expected["grade"] == "良好"
+
+
+def test_a_total_at_the_maximum_is_graded_in_the_top_band(tmp_path):
+    # every band's max is excluded but the top band's, which holds the scheme's max
+    text = (
+        '[scheme]\nid = "t"\ntitle = "t"\nmax = 10\n[inputs]\nx = {}\n'
+        '[[bands]]\nlabel = "A"\nmin = 9\nmax = 10\n'
+        '[[bands]]\nlabel = "B"\nmin = 0\nmax = 9\n'
+        '[indicators.a]\nweight = 10\nformula = "weight * x"\n'
+    )
+    path = tmp_path / "scheme.toml"
+    path.write_text(text, encoding="utf-8")
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
+    oracle = Oracle(text)
+    for x, grade in (("1", "A"), ("0.9", "A"), ("0.899", "B")):
+        facts = {"indicators": {"a": {"x": x}}}
+        _compare(compiled, oracle, facts)
+        assert compiled.evaluate(facts).grade.label == grade
+
+
+def _rows(rows: list[tuple[str, int, str | None]]) -> str:
+    """Indicators ``(id, weight, group)`` scoring ``weight * x``."""
+    text = ""
+    for node_id, weight, group in rows:
+        text += f'[indicators.{node_id}]\nweight = {weight}\nformula = "weight * x"\n'
+        if group is not None:
+            text += f'parent = "{group}"\n'
+    return text
+
+
+# Where chance may not look: a gap that only the total's or a group's rounding decides.
+# Each gap below is one row, where the points lost alone would need two or weigh less.
+CHOSEN = [
+    pytest.param(
+        # 3.4 + 2.4 + 2.5 = 8.3; a at full marks makes 8.9, rounded to 9: band A
+        '[scheme]\nid = "t"\ntitle = "t"\nmax = 10\n[inputs]\nx = {}\n'
+        "[rounding]\nindicator = 1\ntotal = 0\n"
+        '[[bands]]\nlabel = "A"\nmin = 9\nmax = 10\n'
+        '[[bands]]\nlabel = "B"\nmin = 0\nmax = 9\n'
+        + _rows([("a", 4, None), ("b", 3, None), ("c", 3, None)]),
+        {"a": "0.85", "b": "0.8", "c": "5/6"},
+        id="the total's rounding",
+    ),
+    pytest.param(
+        # G = 9.6 + 9.6 = 19.2, rounded to 19; a at full marks makes G 19.6, rounded to 20:
+        # the total 20 + 9.7 reaches A
+        '[scheme]\nid = "t"\ntitle = "t"\nmax = 30\n[inputs]\nx = {}\n'
+        "[rounding]\nindicator = 1\ngroup = 0\ntotal = 1\n"
+        '[[bands]]\nlabel = "A"\nmin = 29.7\nmax = 30\n'
+        '[[bands]]\nlabel = "B"\nmin = 0\nmax = 29.7\n'
+        "[groups.G]\nweight = 20\n" + _rows([("a", 10, "G"), ("b", 10, "G"), ("c", 10, None)]),
+        {"a": "0.96", "b": "0.96", "c": "0.97"},
+        id="a group's rounding",
+    ),
+    pytest.param(
+        # rows out of 5 scaled to 10: a at full marks adds its 2 lost points twice over
+        '[scheme]\nid = "t"\ntitle = "t"\nmax = 10\nfit = "normalise"\n[inputs]\nx = {}\n'
+        '[[bands]]\nlabel = "A"\nmin = 8\nmax = 10\n'
+        '[[bands]]\nlabel = "B"\nmin = 0\nmax = 8\n' + _rows([("a", 4, None), ("b", 1, None)]),
+        {"a": "0.5", "b": "1"},
+        id="the rows' sum scaled to the total",
+    ),
+    pytest.param(
+        # c left out: a and b, out of 5, are scaled to 10, as above
+        '[scheme]\nid = "t"\ntitle = "t"\nmax = 10\n[inputs]\nx = {}\n'
+        '[[bands]]\nlabel = "A"\nmin = 8\nmax = 10\n'
+        '[[bands]]\nlabel = "B"\nmin = 0\nmax = 8\n'
+        + _rows([("a", 4, None), ("b", 1, None), ("c", 5, None)]),
+        {"a": "0.5", "b": "1", "c": "N/A"},
+        id="a row left out",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "xs"), CHOSEN)
+def test_perfrules_agrees_with_the_oracle_on_chosen_gaps(tmp_path, text, xs):
+    path = tmp_path / "scheme.toml"
+    path.write_text(text, encoding="utf-8")
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
+    oracle = Oracle(text)
+    facts = {"indicators": {node_id: {"x": x} for node_id, x in xs.items()}}
+    _compare(compiled, oracle, facts)
+    gap = compiled.evaluate(facts, trace=True).trace.gap
+    assert gap is not None
+    assert [node_id for node_id, _ in gap.improve] == ["a"]

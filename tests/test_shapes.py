@@ -832,3 +832,24 @@ if __name__ == "__main__":
 
     for name, messages in sorted(hunt(int(sys.argv[1])).items()):
         print(f"{len(messages):5} {name}: {messages[0][:200]}")  # noqa: T201
+
+
+def test_a_repeating_step_value_is_written_with_its_exact_form():
+    text = (
+        '[scheme]\nid = "r"\ntitle = "r"\nmax = 10\n[inputs]\nx = {}\nt = {}\n'
+        '[[bands]]\nlabel = "A"\nmin = 0\nmax = 10\n'
+        '[indicators.a]\nweight = 10\nformula = "weight * min(x / t, 1)"\n'
+    )
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="r.toml"))
+
+    def steps() -> list[dict[str, Any]]:
+        trace = compiled.evaluate({"a": {"x": "1", "t": "3"}}, trace=True).trace
+        document = json.loads(trace.to_json())
+        assert json.loads(_from_parts(trace).to_json()) == document
+        return document["root"]["children"][0]["steps"]
+
+    short = steps()
+    with general_writers(compiled):
+        general = steps()
+    for found in (short, general):
+        assert "1/3" in [step.get("exact") for step in found], found

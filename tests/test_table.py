@@ -267,6 +267,22 @@ def test_schemes_the_arrays_cannot_take_say_why_and_still_score():
     assert_rows_equal(omb, rows, perfrules.score_table(omb, pa.Table.from_pylist(rows)))
 
 
+def test_a_chained_comparison_compares_each_operand_with_the_next():
+    # 0 < x < 1 is 0 < x and x < 1: the arrays must compare x with 1, not 0 with 1
+    text = (
+        '[scheme]\nid = "c"\ntitle = "c"\nmax = 10\n[inputs]\nx = {}\n'
+        '[[bands]]\nlabel = "A"\nmin = 5\nmax = 10\n'
+        '[[bands]]\nlabel = "B"\nmin = 0\nmax = 5\n'
+        '[indicators.a]\nweight = 10\nformula = "weight if 0 < x < 1 else 0"\n'
+    )
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="c.toml"))
+    assert columnar_plan(compiled.plan, compiled.types).reason is None
+    rows = [{"unit": f"u{n}", "a.x": x} for n, x in enumerate(["0.5", "2", "0", "1", "-1"])]
+    out = perfrules.score_table(compiled, table_of(rows))
+    assert [str(r["total"]) for r in out.to_pylist()] == ["10.00", "0.00", "0.00", "0.00", "0.00"]
+    assert_rows_equal(compiled, rows, out)
+
+
 # --- equal to evaluate() on random schemes and tables ------------------------------------
 def _vectorisable(text: str, *, keep_none: bool = False) -> str:
     """Mostly a scheme the array scorer takes; with *keep_none*, unrounded levels stay (the
