@@ -9,7 +9,7 @@ format. The key order and every byte are documented in ``docs/reference/trace-js
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Final
@@ -22,10 +22,9 @@ from perfrules._numbers import (
     is_terminating,
     repeating_text,
 )
-from perfrules.expressions import Interval, operands, shown_value
+from perfrules.expressions import Interval
 
 if TYPE_CHECKING:
-    from perfrules.expressions import NodeInfo
     from perfrules.trace import CohortTrace, Gap, Grade, NodeTrace, Note, Provenance, Trace
 
 __all__ = [
@@ -44,7 +43,6 @@ __all__ = [
     "pair_json",
     "provenance_json",
     "provenance_parts",
-    "recorded_steps_json",
     "rounding_json",
     "rounding_pair_json",
     "sources_json",
@@ -194,36 +192,6 @@ def step_json(
         f'{{"expr":{string(expr)},"with":{_quote(with_values)},"value":{value}'
         f"{exact_text}{formula_text}{approximate_text}}}"
     )
-
-
-def recorded_steps_json(
-    infos: Sequence[NodeInfo],
-    records: Sequence[tuple[int, int, int] | tuple[int, bool]],
-    names: Mapping[str, object],
-) -> str:
-    """The ``"steps"`` entries from a traced function's records (see ``Expression.recorded``).
-
-    The same text as :func:`step_json` of each :class:`Step` that ``Expression.explain``
-    makes, written from the recorded integer pairs: no ``Fraction`` or ``Step`` per value.
-    """
-    values: dict[int, object] = {
-        record[0]: (record[1], record[2]) if len(record) == 3 else record[1] for record in records
-    }
-    entries = []
-    for record in records:
-        k = record[0]
-        value = values[k]
-        info = infos[k]
-        with_values = info.template.format(*map(shown_value, operands(info, values, names)))
-        if value.__class__ is tuple:
-            num, den = value
-            value_text = _number(num, den, None)
-            exact_text = repeating_text(num, den)
-        else:
-            value_text = "true" if value else "false"
-            exact_text = None
-        entries.append(step_json(info.text, with_values, value_text, exact_text, info.formula))
-    return ",".join(entries)
 
 
 def rounding_json(places: int, mode: str, before: Fraction, after: Fraction) -> str:
