@@ -19,7 +19,6 @@ the whole table.
 from __future__ import annotations
 
 import operator
-from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
@@ -53,9 +52,8 @@ _Rankable = list[tuple[int, str, tuple[Fraction | None, ...], str | None]]
 _RANK: Final = "rank"
 #: Bytes of the CSV a partition of :func:`read_csv` reads.
 BLOCKSIZE: Final = 32 << 20
-#: Threads a partition's text columns are numbered in, and the rows that make it pay.
+#: Threads a partition's text columns are numbered in.
 _THREADS: Final = 2
-_THREADED_ROWS: Final = 4096
 
 
 def _compiled(scheme: Scheme, sha256: str) -> CompiledScheme:
@@ -74,21 +72,10 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 def _scorable(frame: pd.DataFrame) -> pa.Table:
     """A partition as Arrow, its text columns that repeat numbered (``numbered``) in threads.
 
-    pyarrow hashes without holding the interpreter: the columns, split in two, are
-    numbered at once, where one process numbers the next chunk while it scores this one.
+    pyarrow hashes without holding the interpreter: the columns are numbered two at once,
+    where one process numbers the next chunk while it scores this one.
     """
-    arrow = _arrow(frame)
-    names = arrow.column_names
-    if arrow.num_rows < _THREADED_ROWS or len(names) < 2 * _THREADS:
-        return numbered(arrow)
-    groups = [list(range(at, len(names), _THREADS)) for at in range(_THREADS)]
-    with ThreadPoolExecutor(_THREADS, thread_name_prefix="perfrules-number") as pool:
-        parts = list(pool.map(lambda group: numbered(arrow.select(group)), groups))
-    columns: list[Any] = [None] * len(names)
-    for group, part in zip(groups, parts, strict=True):
-        for at, column in zip(group, part.columns, strict=True):
-            columns[at] = column
-    return pa.Table.from_arrays(columns, names=names)
+    return numbered(_arrow(frame), _THREADS)
 
 
 def _read_part(span: tuple[int, int], layout: CsvLayout) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -454,25 +455,36 @@ def _rowwise_numbers(texts: pa.Array) -> tuple[Ints, Ints, Ints, Ints] | None:
     return nums, dens, okay, present
 
 
-def numbered(table: pa.Table) -> pa.Table:
+def numbered(table: pa.Table, threads: int = 1) -> pa.Table:
     """*table* with each text column whose cells repeat numbered by its distinct cells.
 
     The first thing :class:`_Column` does with such a column (a dictionary), done
     beforehand: the stream numbers the next chunk in the thread that reads it, where
     pyarrow hashes without holding the interpreter, while this chunk is scored. The unit
     column and columns of mostly distinct cells (fresh numbers, read row by row) stay.
+    With *threads* > 1 a long table's columns are numbered that many at a time.
     """
     names = [str(n) for n in table.column_names]
     unit_at, _ = table_columns(names)
-    columns = []
-    for at, column in enumerate(table.columns):
+
+    def one(at: int) -> pa.ChunkedArray | pa.Array:
+        column = table.column(at)
         if at != unit_at and _texts(column.type) and not pa.types.is_dictionary(column.type):
             array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
             if not _mostly_distinct(array):
-                columns.append(array.dictionary_encode())
-                continue
-        columns.append(column)
+                return array.dictionary_encode()
+        return column
+
+    every = range(table.num_columns)
+    if threads < 2 or table.num_rows < _THREADED_ROWS or len(every) < 2 * threads:
+        return pa.Table.from_arrays([one(at) for at in every], names=table.column_names)
+    with ThreadPoolExecutor(threads, thread_name_prefix="perfrules-number") as pool:
+        columns = list(pool.map(one, every))
     return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+#: The fewest rows whose columns :func:`numbered` numbers in threads.
+_THREADED_ROWS: Final = 4096
 
 
 def _numeric(kind: pa.DataType) -> bool:
