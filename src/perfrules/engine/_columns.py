@@ -613,8 +613,10 @@ def score_arrays(
             each = {name: operand[2] for name, operand in given.items()}
             m = len(next(iter(each.values()))[1])
             ones = np.ones(m, dtype=np.bool_)
-            whole, bad, bounds[index] = _leaf_scores(plan, index, each, ones, m)
-            whole, bad = whole[codes], bad[codes]
+            few, few_bad, bounds[index] = _leaf_scores(plan, index, each, ones, m)
+            # A row's flag taken only where some value is refused.
+            whole = few[codes]
+            bad = few_bad[codes] if few_bad.any() else few_bad[:0]
         if bad.any():
             regular &= ~bad
         scores[index] = _placed(whole, out, index)
