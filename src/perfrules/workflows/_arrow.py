@@ -26,6 +26,7 @@ __all__ = [
     "ints",
     "scalar",
     "string_array",
+    "text_bytes",
     "valid",
 ]
 
@@ -112,6 +113,25 @@ def floats(array: pa.Array | pa.ChunkedArray) -> Ints:
     if array.null_count:
         values[~valid(array)] = 0.0
     return values
+
+
+def text_bytes(array: pa.Array) -> tuple[Ints, Ints]:
+    """A string array's bytes and where each cell starts in them.
+
+    The bytes are every cell's (null or not) one after another; the *n* + 1 offsets end
+    with where the bytes end.
+    """
+    wide = np.int32 if pa.types.is_string(array.type) else np.int64
+    n = len(array)
+    if not n:
+        return np.zeros(0, dtype=np.uint8), np.zeros(1, dtype=np.int64)
+    offsets = np.frombuffer(
+        array.buffers()[1], dtype=wide, count=n + 1, offset=array.offset * np.dtype(wide).itemsize
+    )
+    data = array.buffers()[2]
+    first, last = int(offsets[0]), int(offsets[-1])
+    codes = np.frombuffer(data, dtype=np.uint8)[first:last] if data is not None else np.zeros(0)
+    return codes.astype(np.uint8, copy=False), offsets - first
 
 
 def _bitmap(flags: Ints | None) -> tuple[pa.Buffer | None, int]:
