@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "perfrules"
 FUNCTIONS = SRC / "expressions" / "_functions.py"
+CODEGEN = SRC / "expressions" / "_codegen.py"
 NUMBERS = SRC / "_numbers.py"
 KERNEL = SRC / "engine" / "_kernel.py"
 SCHEME = SRC / "engine" / "_scheme.py"
@@ -99,8 +100,8 @@ MUTANTS = [
     (
         "inline half_up rounds ties down",
         NUMBERS,
-        'f"{target}, _r = divmod({num}, {den})\\nif 2 * _r >= {den}: {target} += 1"',
-        'f"{target}, _r = divmod({num}, {den})\\nif 2 * _r > {den}: {target} += 1"',
+        'return f"{target} = (2 * {num} + {den}) // (2 * {den})"',
+        'return f"{target} = (2 * {num} + {den} - 1) // (2 * {den})"',
     ),
     (
         "half_even rounds ties up",
@@ -125,6 +126,12 @@ MUTANTS = [
         KERNEL,
         'lines.append(f"    if vn < 0 or vn * wd > wn * vd: {general}")',
         'lines.append(f"    if vn < 0: {general}")',
+    ),
+    (
+        "a cap above 1 taken for one",
+        CODEGEN,
+        "return not isinstance(value, bool | Interval) and value <= 1",
+        "return not isinstance(value, bool | Interval) and value <= 2",
     ),
     (
         "inline min takes the larger",

@@ -242,6 +242,29 @@ class TestPolicies:
         # the 3 points b lost count 3 × 10/4 = 7.5 on the renormalised total
         assert gap.improve == (("b", Fraction(15, 2)),)
 
+    @pytest.mark.parametrize("places", ['"none"', "2"])
+    def test_a_row_left_out_is_left_out_of_its_sum_rounded_or_not(self, tmp_path, places):
+        # An unrounded row that is not applicable is held as (None, 1), not None: the
+        # scorer's "every row scored" shortcut must not take it for a score when its
+        # group, left with no row, is summed with the others.
+        path = tmp_path / "scheme.toml"
+        path.write_text(
+            '[scheme]\nid = "s"\ntitle = "s"\nmax = 10\n[inputs]\nx = {}\n'
+            '[defaults]\nformula = "weight * x"\n'
+            '[[bands]]\nlabel = "A"\nmin = 0\nmax = 10\n'
+            "[groups.g]\nweight = 6\nplaces = 2\n"
+            f'[indicators.a]\nparent = "g"\nweight = 6\nplaces = {places}\n'
+            "[indicators.b]\nweight = 4\n",
+            encoding="utf-8",
+        )
+        compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
+        result = compiled.evaluate({"a": {"x": "N/A"}, "b": {"x": "50%"}}, trace=False)
+        assert result.total == Decimal("5.00")  # 2 of 4 applicable points × 10/4
+        assert result.scores["a"] is None
+        assert result.scores["g"] is None
+        whole = compiled.evaluate({"a": {"x": "50%"}, "b": {"x": "50%"}}, trace=False)
+        assert whole.total == Decimal("5.00")
+
     def test_not_applicable_can_be_forbidden(self, tmp_path):
         compiled = compiled_from(tmp_path, extra='na = "error"')
         with pytest.raises(FactsError) as info:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import perfrules
 from perfrules._numbers import ROUNDING
-from perfrules.expressions import FUNCTIONS
+from perfrules.expressions import FUNCTIONS, build_program, never_above
 from perfrules.testing import formulas, numbers
 
 pairs = st.tuples(st.integers(-(10**6), 10**6), st.integers(1, 10**6))
@@ -40,6 +40,11 @@ def test_inline_rounding_equals_the_registry(num, den, mode):
     exec(rounding.code("q", "n", "d"), {"__builtins__": {}, "divmod": divmod}, scope)  # noqa: S102
     assert scope["q"] == rounding.quotient(num, den)
     assert Fraction(scope["q"]) == round(Fraction(num, den)) or mode != "half_even"
+    # As the scorer writes it: the value times a power of ten, over a product.
+    scope = {"n": num, "d": den}
+    code = rounding.code("q", "n * 100", "d * 3")
+    exec(code, {"__builtins__": {}, "divmod": divmod}, scope)  # noqa: S102
+    assert scope["q"] == rounding.quotient(num * 100, den * 3)
 
 
 @given(
@@ -85,6 +90,55 @@ def test_a_named_formula_compiles_once(tmp_path):
     expressions = {id(compiled.plan.nodes[i].leaf.expression) for i in compiled.plan.leaves}
     assert len(expressions) == 1
     assert compiled.kernel.source.count("def _L") == 1
+
+
+@pytest.mark.parametrize(
+    ("formula", "proved"),
+    [
+        ("weight * min(x, 1)", True),
+        ("min(x / 88, 1) * weight", True),
+        ("min(x, weight)", True),
+        ("weight * min(x, 0.5, y)", True),
+        ("weight if x > 1 else weight * min(x, 1)", True),
+        ("max(weight * min(x, 1), min(y, weight))", True),
+        ("weight * (1 if x > 0 else 0.5)", True),
+        ("weight * min(x, 1.5)", False),
+        ("weight * max(x, 1)", False),
+        ("weight * x", False),
+        ("2 * weight * min(x, 1)", False),
+        ("max(weight, x)", False),
+        ("weight * min(x, 1) + 1", False),
+        ("x", False),
+    ],
+)
+def test_a_formula_is_proved_within_its_weight_only_by_its_shape(formula, proved):
+    # Such a formula is checked only for its sign when scored; one the shape does not
+    # bound keeps the check against its weight.
+    program = build_program(formula, {"x": "num", "y": "num", "weight": "num"})
+    assert never_above(program.tree, "weight") is proved
+
+
+@pytest.mark.parametrize("cap", ["1", "1.5"])
+def test_a_score_above_its_weight_is_refused_unless_the_formula_caps_it(tmp_path, cap):
+    # weight * min(x, 1.5) can give 1.5 × the weight: the scorer must still refuse it.
+    path = tmp_path / "scheme.toml"
+    path.write_text(
+        '[scheme]\nid = "s"\ntitle = "s"\nmax = 10\n[inputs]\nx = {}\n'
+        '[[bands]]\nlabel = "A"\nmin = 0\nmax = 10\n'
+        f'[indicators.a]\nweight = 10\nformula = "weight * min(x, {cap})"\n',
+        encoding="utf-8",
+    )
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
+    assert compiled.evaluate({"a": {"x": "0.8"}}, trace=False).total == Decimal("8.00")
+    assert ("vn * wd > wn * vd" in compiled.kernel.source) is (cap != "1")
+    if cap == "1":
+        assert compiled.evaluate({"a": {"x": "1.2"}}, trace=False).total == Decimal("10.00")
+    else:
+        with pytest.raises(perfrules.FactsError) as caught:
+            compiled.evaluate({"a": {"x": "1.2"}}, trace=False)
+        assert [d.code for d in caught.value.diagnostics] == ["PR501"]  # above its weight
+    with pytest.raises(perfrules.FactsError):  # below zero: refused either way
+        compiled.evaluate({"a": {"x": "-0.5"}}, trace=False)
 
 
 def test_compiling_a_loaded_scheme_does_not_check_it_again(monkeypatch, seed_scheme_path):

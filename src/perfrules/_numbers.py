@@ -338,8 +338,9 @@ class RoundingMode:
         The generated scorer inlines these instead of calling :attr:`magnitude`; a test
         checks that both agree.
         """
-        if self.name == "half_up":
-            return f"{target}, _r = divmod({num}, {den})\nif 2 * _r >= {den}: {target} += 1"
+        num, den = f"({num})", f"({den})"
+        if self.name == "half_up":  # floor(num / den + 1/2), one division
+            return f"{target} = (2 * {num} + {den}) // (2 * {den})"
         if self.name == "half_even":
             return (
                 f"{target}, _r = divmod({num}, {den})\n"

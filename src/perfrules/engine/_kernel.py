@@ -41,7 +41,7 @@ from typing import Any, Final, cast
 from perfrules._numbers import MAX_MAGNITUDE, ROUNDING
 from perfrules.engine._plan import MISSING, Node, Plan
 from perfrules.engine._totals import totals_of
-from perfrules.expressions import BASE_GLOBALS, add_pairs, inline_block
+from perfrules.expressions import BASE_GLOBALS, add_pairs, inline_block, never_above
 from perfrules.facts import DECIMAL_PAIR, POWERS_OF_TEN, TEXT_PAIRS, number_pair
 
 __all__ = ["Kernel", "build_kernel"]
@@ -208,7 +208,12 @@ class _Writer:
         lines.extend(body or ["        pass"])
         lines.append(f"        vn, vd = {result[1]}, {result[2]}")
         lines.append(f"    except _EXC:\n        {general}")
-        lines.append(f"    if vn < 0 or vn * wd > wn * vd: {general}")
+        # A score outside [0, weight] is the general path's to report; a formula that
+        # cannot exceed its weight (``weight * min(x, 1)``) is checked for the sign alone.
+        if never_above(leaf.expression.program.tree, "weight"):
+            lines.append(f"    if vn < 0: {general}")
+        else:
+            lines.append(f"    if vn < 0 or vn * wd > wn * vd: {general}")
         # what the trace re-reads, one flat tuple: the own facts, the value, the facts as
         # given, and each number as read (its pair, a Decimal's text), so the explanation
         # reads none of them again (see _explain)
@@ -260,9 +265,10 @@ class _Writer:
             )
             values = "".join(f"{kid.num}, " for kid in kids)
             # All children scored (the usual case): one integer sum; else skip the excluded.
+            # ``W``: every indicator was scored, so every group is (the test is skipped).
             self.emit(
-                f"if None in ({values}): a{i}, c{i} = _PARTIAL(({values}), {tuple(factors)})\n"
-                f"else: a{i} = {terms}; c{i} = True"
+                f"if W or None not in ({values}): a{i} = {terms}; c{i} = True\n"
+                f"else: a{i}, c{i} = _PARTIAL(({values}), {tuple(factors)})"
             )
             pre = Shape(f"a{i}", str(scale), scale)
         else:
@@ -353,6 +359,9 @@ class _Writer:
             shape = self.shapes[index]
             if shape.scale is None:
                 self.emit(f"{shape.num}, {shape.den} = {shape.num}")
+        # Whether every indicator was scored (an unrounded one failed is ``(None, 1)``).
+        rounded = all(self.shapes[index].scale is not None for index in plan.leaves)
+        self.emit("W = None not in L" if rounded else f"W = None not in ({', '.join(names)},)")
         self.emit("U = C[1]")
         for index in plan.post_order:
             node = plan.nodes[index]

@@ -28,7 +28,14 @@ from typing import Any, Final
 
 from perfrules._numbers import ROUNDING, round_fraction
 from perfrules.engine._plan import Plan
-from perfrules.expressions import Approx, approximation, decide_with, ends, weighted_geomean
+from perfrules.expressions import (
+    Approx,
+    approximation,
+    decide_with,
+    ends,
+    times,
+    weighted_geomean,
+)
 
 __all__ = ["Totals", "totals_of"]
 
@@ -164,8 +171,8 @@ class Totals:
         for position, (low_num, low_den, high_num, high_den) in enumerate(self.edges):
             keyword = "if" if not lines else "elif"
             lines.append(
-                f"{keyword} {num} * {low_den} >= {low_num} * {den} and "
-                f"{num} * {high_den} < {high_num} * {den}: band = {position}"
+                f"{keyword} {_product(num, low_den)} >= {_product(low_num, den)} and "
+                f"{_product(num, high_den)} < {_product(high_num, den)}: band = {position}"
             )
         lines.append(f"else: band = {self.top}" if lines else "band = 0")
         return "\n".join(lines)
@@ -678,3 +685,11 @@ def totals_of(plan: Plan) -> Totals:
         found = plan.cache.setdefault("totals", Totals(plan))
     assert isinstance(found, Totals)  # noqa: S101
     return found
+
+
+def _product(x: object, y: object) -> str:
+    """``x * y`` as generated code: two literal integers multiplied here, a 1 left out."""
+    a, b = str(x), str(y)
+    if a.lstrip("-").isdigit() and b.lstrip("-").isdigit():
+        return f"({int(a) * int(b)})"
+    return times(a, b)

@@ -34,7 +34,7 @@ from perfrules._numbers import (
     to_fraction,
 )
 from perfrules.errors import ExpressionError
-from perfrules.expressions._codegen import BASE_GLOBALS, PairCode, inline_block
+from perfrules.expressions._codegen import BASE_GLOBALS, PairCode, inline_block, never_above
 from perfrules.expressions._functions import (
     FUNCTIONS,
     Function,
@@ -42,6 +42,7 @@ from perfrules.expressions._functions import (
     Pair,
     Type,
     add_pairs,
+    times,
     weighted_geomean,
 )
 from perfrules.expressions._limits import LIMITS, MAX_BITS, MAX_TRACE_CHARS
@@ -83,10 +84,12 @@ __all__ = [
     "decide_with",
     "ends",
     "inline_block",
+    "never_above",
     "operands",
     "real_calls",
     "safe_eval",
     "shown_value",
+    "times",
     "weighted_geomean",
 ]
 

@@ -262,6 +262,57 @@ def inline_block(
 BASE_GLOBALS: Final = _BASE_GLOBALS
 
 
+def never_above(tree: ast.expr, name: str) -> bool:
+    """Whether the formula *tree* is at most the input *name* (not negative) on any input.
+
+    Proved from the shape alone, for the usual ways of capping a score at its weight:
+    ``name * E`` with ``E`` at most 1 (``min(x, 1)``, a constant up to 1, ...), ``min(...,
+    name)``, and conditionals whose every branch is so. ``False`` means only "not proved".
+    A negative value is not ruled out (``name * min(x, 1)`` is negative for ``x < 0``).
+    """
+    if isinstance(tree, ast.Name):
+        return tree.id == name
+    if isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Mult):
+        left, right = tree.left, tree.right
+        return (_is_name(left, name) and _at_most_one(right)) or (
+            _is_name(right, name) and _at_most_one(left)
+        )
+    if isinstance(tree, ast.IfExp):
+        return never_above(tree.body, name) and never_above(tree.orelse, name)
+    if _is_call(tree, "min"):
+        return any(never_above(arg, name) for arg in tree.args)  # type: ignore[attr-defined]
+    if _is_call(tree, "max"):
+        return all(never_above(arg, name) for arg in tree.args)  # type: ignore[attr-defined]
+    return False
+
+
+def _at_most_one(tree: ast.expr) -> bool:
+    """Whether *tree*'s value is at most 1 on any input (proved from its shape)."""
+    if isinstance(tree, ast.Constant):
+        value = tree.value
+        return not isinstance(value, bool | Interval) and value <= 1  # type: ignore[operator]
+    if isinstance(tree, ast.IfExp):
+        return _at_most_one(tree.body) and _at_most_one(tree.orelse)
+    if _is_call(tree, "min"):
+        return any(_at_most_one(arg) for arg in tree.args)  # type: ignore[attr-defined]
+    if _is_call(tree, "max"):
+        return all(_at_most_one(arg) for arg in tree.args)  # type: ignore[attr-defined]
+    return False
+
+
+def _is_name(tree: ast.expr, name: str) -> bool:
+    return isinstance(tree, ast.Name) and tree.id == name
+
+
+def _is_call(tree: ast.expr, function: str) -> bool:
+    return (
+        isinstance(tree, ast.Call)
+        and isinstance(tree.func, ast.Name)
+        and tree.func.id == function
+        and not tree.keywords
+    )
+
+
 class PairCode:
     """The generated functions of one program, and the order of their parameters.
 
