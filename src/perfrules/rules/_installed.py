@@ -13,7 +13,6 @@ import importlib
 import os
 import re
 import tomllib
-from importlib import metadata, resources
 from pathlib import Path
 from typing import Final
 
@@ -42,6 +41,8 @@ def is_pack_id(text: str) -> bool:
 
 def pack_roots() -> list[Path]:
     """Folders that hold installed rule packs: perfrules' own first, then entry points'."""
+    from importlib import metadata, resources  # noqa: PLC0415 - a tenth of a CLI's start
+
     roots = []
     own = resources.files("perfrules") / "packs"
     if own.is_dir():

@@ -24,7 +24,6 @@ from fractions import Fraction
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
-import narwhals.stable.v2 as nw
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -109,6 +108,8 @@ def score_table(compiled: CompiledScheme, table: Any, *, errors: bool = False) -
             a type no fact is read from (``PR419``: bytes that are not UTF-8, complex
             numbers, periods, objects of other kinds; a unit column of lists or structs).
     """
+    import narwhals.stable.v2 as nw  # noqa: PLC0415 - a stream of a file never needs it
+
     check_header(_names_of(table), TABLE_SOURCE)
     try:
         frame = nw.from_native(table, eager_only=True)
@@ -185,6 +186,8 @@ def _column_to_arrow(frame: Any, name: Any) -> pa.Array:
     with contextlib.suppress(Exception):  # read another way below
         array: pa.Array = series.to_arrow()
         return array
+    import narwhals.stable.v2 as nw  # noqa: PLC0415
+
     native = series.to_native()
     if str(getattr(native, "dtype", "")) == "object":
         return _object_cells(str(name), native.tolist())
