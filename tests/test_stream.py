@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import random
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -116,6 +117,58 @@ def test_chunks_cohorts_and_ranks_equal_scoring_all_at_once(tmp_path):
     assert got.schema.field("total").type == pa.decimal128(38, 2)
     at_once = perfrules.score_table(compiled, pa.Table.from_pylist(rows))
     assert got.to_pylist() == at_once.to_pylist()
+
+
+def test_columns_read_numbered_after_the_first_block_score_as_text_does(tmp_path, monkeypatch):
+    # The stream reads a column numbered (as pyarrow parses) from its second block on when
+    # the first block's cells repeat. A column that repeats at first and later holds fresh
+    # numbers, words or empty cells must still score exactly as the same cells as text.
+    ids = seed_ids()
+    rng = random.Random(11)
+    rows = []
+    for n in range(600):
+        if n < 50:  # the first block: few distinct cells
+            cells = ["88" if capped else "37%" for _, capped in ids]
+        else:
+            cells = [
+                f"{rng.uniform(0, 90):.4f}" if capped else f"{rng.uniform(0, 101):.3f}%"
+                for _, capped in ids
+            ]
+        rows.append(
+            {"unit": f"u{n}", **{ident: cell for (ident, _), cell in zip(ids, cells, strict=True)}}
+        )
+    rows[300][ids[0][0]] = "x"  # a word: that unit's error
+    rows[301][ids[1][0]] = ""  # an empty cell: a missing fact
+    source = tmp_path / "units.csv"
+    with source.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    monkeypatch.setattr(_stream, "_BLOCK_BYTES", 4096)  # about 30 rows a block
+    kinds = [
+        item[0].schema.field(ids[0][0]).type
+        for item in _stream.read_items(source, numbered=True)
+        if not isinstance(item, _stream.BadRow)
+    ]
+    assert kinds[0] == pa.string()
+    assert set(kinds[1:]) == {pa.dictionary(pa.int32(), pa.string())}
+    assert all(
+        item[0].schema.field(ids[0][0]).type == pa.string()
+        for item in _stream.read_items(source)
+        if not isinstance(item, _stream.BadRow)
+    )
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    target = tmp_path / "out.parquet"
+    outcome = stream_batch(compiled, source, target)
+    assert (outcome.units, outcome.failed_count) == (600, 2)
+    at_once = perfrules.score_table(compiled, pa.Table.from_pylist(rows))
+    got = pq.read_table(target)
+    # The errors say where: a file's line in one, a table's row in the other.
+    assert got.drop_columns(["errors"]).equals(at_once.drop_columns(["errors"]))
+    codes = [re.findall(r"PR\d+", text or "") for text in got.column("errors").to_pylist()]
+    assert codes == [re.findall(r"PR\d+", t or "") for t in at_once.column("errors").to_pylist()]
+    assert codes[300] == ["PR402"]
+    assert codes[301]
 
 
 def test_json_lines_carry_each_units_trace(tmp_path):
