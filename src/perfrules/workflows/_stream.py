@@ -809,7 +809,7 @@ def _csv_rows(table: pa.Table, eol: str, written: _Written | None = None) -> pa.
     if not n or not k:
         return b""
     texts: list[pa.Array] = []
-    order = np.empty((k, n), dtype=np.int64)  # each column's row, then laid out by row
+    order = np.empty((n, k), dtype=np.int64)  # each row's cells, a column at a time
     base = 0
     for at, column in enumerate(table.columns):
         after = eol if at == k - 1 else ","
@@ -822,15 +822,15 @@ def _csv_rows(table: pa.Table, eol: str, written: _Written | None = None) -> pa.
             return out.getvalue()
         values, index = found
         if index is None:
-            order[at] = np.arange(base, base + n)
+            order[:, at] = np.arange(base, base + n)
         else:
-            np.add(index, base, out=order[at])
+            np.add(index, base, out=order[:, at])
         texts.append(values)
         base += len(values)
     size = sum(_text_bytes(t) for t in texts)
     kind = pa.string() if size < 2**31 else pa.large_string()
     joined = pa.concat_arrays([t.cast(kind) for t in texts])
-    flat = order.T.ravel()
+    flat = order.ravel()  # already in row order: no copy
     rows = joined.take(pa.Array.from_buffers(pa.int64(), n * k, [None, pa.py_buffer(flat)]))
     wide = np.int32 if kind == pa.string() else np.int64
     offsets = np.frombuffer(rows.buffers()[1], dtype=wide)
