@@ -138,3 +138,17 @@ def test_a_pack_linked_from_outside_the_root_is_not_a_pack_here(tmp_path):
         with pytest.raises(RuleFileError) as info:
             perfrules.load_scheme(mine, root=project)
         assert "PR105" in {d.code for d in info.value.diagnostics}
+
+
+@pytest.mark.parametrize("flag", ["no", "false", None, 1, 0.0])
+def test_a_trace_flag_that_is_not_true_or_false_is_refused(seed_compiled, flag):
+    # trace="no" is a true value: it would keep every trace silently. Each way in says so.
+    facts = perfrules.load_facts(SEED / "facts.toml")
+    with pytest.raises(TypeError, match=r"evaluate\(trace=\.\.\.\) takes True or False"):
+        seed_compiled.evaluate(facts, trace=flag)
+    with pytest.raises(TypeError, match=r"evaluate_many\(trace=\.\.\.\) takes True or False"):
+        next(seed_compiled.evaluate_many([facts], trace=flag))
+    with pytest.raises(TypeError, match=r"evaluate_cohort\(trace=\.\.\.\) takes True or False"):
+        seed_compiled.evaluate_cohort([facts], trace=flag)
+    assert seed_compiled.evaluate(facts, trace=False).trace is None
+    assert seed_compiled.evaluate(facts, trace=True).trace is not None

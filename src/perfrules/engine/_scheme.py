@@ -14,7 +14,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Se
 from decimal import Decimal
 from fractions import Fraction
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 from perfrules._numbers import from_decimal
 from perfrules.engine._assemble import Evaluation
@@ -107,7 +107,8 @@ class CompiledScheme:
                 ``{"indicators": {id: {name: value}}, "shared": {...}, "unit": "..."}`` or
                 simply ``{id: {name: value}}``.
             trace: keep what the trace needs (it is built only when read); ``False`` makes
-                ``result.trace`` ``None``.
+                ``result.trace`` ``None``. Anything but ``True`` or ``False`` is a
+                ``TypeError`` (``trace="no"`` would otherwise be true).
             cohort: the values of the unit's cohort, from :meth:`cohort_values` over every
                 unit scored together; required by a scheme that declares ``[cohort]``
                 values (use :meth:`evaluate_cohort` to score and rank a whole cohort).
@@ -133,6 +134,8 @@ class CompiledScheme:
             ...
             perfrules.errors.FactsError: ...
         """
+        if trace is not True and trace is not False:
+            _not_a_flag("evaluate", trace)
         source, indicators, shared = _parts(facts)
         # Not a table (None, a list): nothing to score, and that alone is said.
         if indicators.__class__ is not dict and not isinstance(indicators, Mapping):
@@ -344,6 +347,8 @@ class CompiledScheme:
         Returns:
             One :class:`~perfrules.Result` or ``FactsError`` per unit, in the order given.
         """
+        if trace is not True and trace is not False:
+            _not_a_flag("evaluate_cohort", trace)
         listed = list(units)
         cohort = self.cohort_values(listed)
         results: list[Result | FactsError] = []
@@ -490,6 +495,8 @@ class CompiledScheme:
             An iterator of one :class:`~perfrules.Result` or ``FactsError`` per unit, in
             order. A scheme with cohort values needs :meth:`evaluate_cohort` instead.
         """
+        if trace is not True and trace is not False:
+            _not_a_flag("evaluate_many", trace)
         if workers > 1:
             yield from evaluate_in_processes(self, units, workers)
             return
@@ -621,6 +628,12 @@ def with_weights(scheme: Scheme, weights: Mapping[str, Decimal]) -> Scheme:
         for k, i in scheme.indicators.items()
     }
     return scheme.model_copy(update={"groups": groups, "indicators": indicators})
+
+
+def _not_a_flag(method: str, value: object) -> NoReturn:
+    """``trace="no"`` would be true: a flag that is not ``True`` or ``False`` is refused."""
+    msg = f"{method}(trace=...) takes True or False, not {value!r}"
+    raise TypeError(msg)
 
 
 def _parts(facts: Facts | Mapping[str, Any]) -> tuple[Facts | None, Any, Any]:
