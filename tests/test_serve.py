@@ -705,6 +705,7 @@ def test_prove_passes_on_the_seed_like_the_cli(client, bench, root, monkeypatch)
     [properties] = [e["properties"] for e in expected if "properties" in e]
     assert document["properties"]["passed"] is properties["passed"] is True
     assert document["properties"]["message"] == properties["message"] == ""
+    assert document["properties"] == properties | {"examples": document["properties"]["examples"]}
     assert document["counterexample"] is None
 
 
@@ -726,6 +727,23 @@ def test_prove_finds_a_counterexample_in_a_planted_defect(client, bench, root):
     assert (
         "[indicators" in document["counterexample"] or "indicators" in document["counterexample"]
     )
+
+
+def test_prove_says_the_failure_in_the_language_asked(client, bench, root):
+    text = (root / "2021/scheme.toml").read_text(encoding="utf-8")
+    broken = text.replace(
+        'completion = "weight * min(actual, 1)"', 'completion = "weight * actual"', 1
+    )
+    body = {"scheme": {"path": "2021/scheme.toml", "text": broken}, "examples": 200}
+    document = _post(client, bench, "/api/prove", {**body, "lang": "zh"}).json()
+    properties = document["properties"]
+    assert properties["passed"] is False
+    assert len(properties["messages"]) == len(properties["failures"]) >= 1
+    assert all("无法计分" in m or "得分" in m for m in properties["messages"])
+    assert not any("fail" in m for m in properties["messages"])
+    assert all("fail" in f or "score" in f for f in properties["failures"])
+    assert properties["counterexample"] == document["counterexample"]
+    assert properties["message"].endswith(document["counterexample"])
 
 
 def _save_case(client, bench, **body):

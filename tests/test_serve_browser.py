@@ -342,6 +342,8 @@ def test_cases_pass_and_prove_finds_the_planted_defect(page):
     page.locator("#prove-scheme").select_option("defect/scheme.toml")
     page.get_by_role("button", name="证明").click()
     expect(page.locator("#prove-result")).to_contain_text("性质不成立", timeout=30000)
+    expect(page.locator("#prove-result")).to_contain_text("反例：")  # the failure in Chinese
+    expect(page.locator("#prove-result")).not_to_contain_text("counterexample facts")
     _shot(page, page.locator("#tests"), "tests-prove")
     page.get_by_role("button", name="在评分中打开反例").click()
     expect(page.get_by_role("tab", name="评分")).to_have_attribute("aria-selected", "true")

@@ -684,6 +684,102 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "case.excluded": ("excluded", "不计入"),
     "case.not_ranked": ("not ranked", "未排名"),
     "case.none": ("none", "无"),
+    # perfrules test --properties: each broken invariant (perfrules.testing's Violation)
+    "invariant.diagnostic": ("{where}{problem}", "{where}{problem}"),
+    "invariant.rounded_twice": (
+        (
+            "'{child}' is rounded to {child_places} places and then '{parent}' to {places}: "
+            "a value can round up twice (4.2649 → 4.265 → 4.27)"
+        ),
+        (
+            "“{child}”先保留 {child_places} 位，“{parent}”再保留 {places} 位：数值可能两次进位"
+            "（4.2649 → 4.265 → 4.27）"
+        ),
+    ),
+    "invariant.not_scored": (
+        "valid facts failed to score: {problems}",
+        "有效的事实无法计分：{problems}",
+    ),
+    "invariant.determinism": (
+        "the same inputs gave different JSON",
+        "相同的输入得出了不同的 JSON",
+    ),
+    "invariant.fast_path": (
+        "evaluate(trace=False) gave {fast}, the traced path {traced}",
+        "不记录计算过程时得 {fast}，记录计算过程时得 {traced}（evaluate(trace=False)）",
+    ),
+    "invariant.bounds": (
+        "score {score} is outside [0, {weight}]",
+        "得分 {score} 超出 [0, {weight}]",
+    ),
+    "invariant.aggregation": (
+        "score {score} is not the declared aggregation of its children ({expected})",
+        "得分 {score} 不等于按规定由下级汇总的结果（{expected}）",
+    ),
+    "invariant.grade": (
+        "total {total} is graded {grade}, its band is {band}",
+        "总分 {total} 评为“{grade}”，而其所在区间的等级为“{band}”",
+    ),
+    "invariant.exactness": (
+        "engine gave {score}, an independent computation {expected}",
+        "引擎计算为 {score}，独立复算为 {expected}",
+    ),
+    "invariant.double_rounding": (
+        "rounding the children first gives {score}, rounding once gives {direct}",
+        "先对下级舍入得 {score}，只舍入一次得 {direct}",
+    ),
+    "invariant.monotonic_fails": (
+        "raising {fact} from {before} to {after} makes it fail: {problems}",
+        "{fact} 从 {before} 提高到 {after} 后无法计分：{problems}",
+    ),
+    "invariant.monotonic_positive": (
+        (
+            "raising {fact} from {before} to {after} lowers the score of a positive "
+            "indicator from {old} to {new}"
+        ),
+        "{fact} 从 {before} 提高到 {after}，正向指标的得分反而从 {old} 降到 {new}",
+    ),
+    "invariant.monotonic_reverse": (
+        (
+            "raising {fact} from {before} to {after} raises the score of a reverse "
+            "indicator from {old} to {new}"
+        ),
+        "{fact} 从 {before} 提高到 {after}，反向指标的得分反而从 {old} 升到 {new}",
+    ),
+    "invariant.cohort_value": (
+        "cohort {cohort}: {stat} over {count} unit(s) should be {want}, the engine gave {got}",
+        "群体 {cohort}：{count} 个对象的 {stat} 应为 {want}，引擎计算为 {got}",
+    ),
+    "invariant.imputation": (
+        "unit {unit}: the {stat} of {fact} should be {want}, the engine imputed {got}",
+        "单位 {unit}：{fact} 的 {stat} 应为 {want}，引擎插补为 {got}",
+    ),
+    "invariant.place": (
+        "{unit}: {stat} of {value} among {count} should be {want}, the engine gave {got}",
+        "{unit}：{value} 在 {count} 个值中的 {stat} 应为 {want}，引擎计算为 {got}",
+    ),
+    "invariant.rank": (
+        "ranked {position}, but {better} unit(s) are better on the keys ({ties}: {expected})",
+        "名次为 {position}，但按排名依据有 {better} 个对象更优（{ties}：应为 {expected}）",
+    ),
+    "invariant.ordinal": (
+        "ordinal rank against the keys",
+        "ordinal 名次与排名依据的先后不符",
+    ),
+    "invariant.tied": (
+        "tied with {listed}, but equal on every key to {equal}",
+        "与 {listed} 并列，但各排名依据都相等的是 {equal}",
+    ),
+    "invariant.ranked_of": (
+        "of {of}, ranked {count}",
+        "名次总数为 {of}，实际参与排名的有 {count} 个",
+    ),
+    "invariant.ordinal_ranks": (
+        "ordinal ranks {positions}",
+        "ordinal 名次为 {positions}，应为 1 至 {count} 各一次",
+    ),
+    "invariant.counterexample_facts": ("counterexample facts:", "反例（事实文件）："),
+    "invariant.counterexample_units": ("counterexample units:", "反例（各单位）："),
     "level": ("Level {n}", "{n_zh}级指标"),
     "unranked": (
         (

@@ -1051,7 +1051,7 @@ def test_command(
                         printable(f"  {detail}"), style="dim", markup=False, highlight=False
                     )
         if properties:
-            outcome = _properties(pack.scheme, examples)
+            outcome, said = _properties(pack.scheme, examples, language)
             everything.append({"pack": str(pack.root), "properties": outcome})
             if outcome["passed"]:
                 if output_format == "text":
@@ -1072,7 +1072,7 @@ def test_command(
                             printable(ui("case.properties_failed", language, scheme=pack.scheme)),
                         )
                     )
-                    click.echo(outcome["message"])
+                    click.echo(said)
     if output_format == "json":
         import json  # noqa: PLC0415
 
@@ -1099,7 +1099,8 @@ def cache_folder() -> Path:
     return (Path(base) if base else Path.home() / ".cache") / "perfrules"
 
 
-def _properties(scheme: Path, examples: int) -> dict[str, Any]:
+def _properties(scheme: Path, examples: int, lang: Lang) -> tuple[dict[str, Any], str]:
+    """The ``properties`` entry of the JSON, and the failure said in *lang* ("" when none)."""
     try:
         from perfrules.testing import InvariantError, scheme_properties  # noqa: PLC0415
     except ImportError:
@@ -1120,11 +1121,12 @@ def _properties(scheme: Path, examples: int) -> dict[str, Any]:
     try:
         test()
     except InvariantError as exc:
-        return {"passed": False, "examples": count, "message": str(exc)}
+        return {"passed": False, "examples": count, **exc.to_dict(lang)}, exc.text(lang)
     finally:
         if chosen is None:
             del os.environ[variable]
-    return {"passed": True, "examples": count, "message": ""}
+    held: dict[str, Any] = {"message": "", "failures": [], "messages": []}
+    return {"passed": True, "examples": count, **held, "counterexample": None}, ""
 
 
 @cli.command()

@@ -622,13 +622,12 @@ def prove(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
         except InvariantError as exc:
             counterexample = None if exc.facts is None else facts_toml(exc.facts)
             return {
-                "properties": {"passed": False, "examples": count, "message": str(exc)},
+                "properties": {"passed": False, "examples": count, **exc.to_dict(language)},
                 "counterexample": counterexample,
             }
-    return {
-        "properties": {"passed": True, "examples": count, "message": ""},
-        "counterexample": None,
-    }
+    held: dict[str, Any] = {"message": "", "failures": [], "messages": []}
+    properties = {"passed": True, "examples": count, **held, "counterexample": None}
+    return {"properties": properties, "counterexample": None}
 
 
 #: The cases file the workbench adds to, in the pack's ``cases`` folder, unless told another.

@@ -26,12 +26,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
+from perfrules._messages import Lang, ui
 from perfrules._numbers import ROUNDING, format_number, to_fraction
 from perfrules.engine import CohortValues, CompiledScheme, compile_scheme, imputed_name
 from perfrules.errors import (
@@ -69,23 +70,67 @@ class Violation:
     Attributes:
         invariant: ``weights``, ``bands``, ``scheme``, ``scores``, ``bounds``, ``aggregation``,
             ``grade``, ``determinism``, ``exactness``, ``fast_path``, ``monotonic``,
-            ``double_rounding``, ``cohort``, ``imputation`` or ``ranking``.
+            ``double_rounding``, ``cohort``, ``imputation`` or ``ranking`` (the same word in
+            every language: the name the documentation lists it under).
         node: the id of the node concerned, if any.
-        message: what is wrong, in plain words.
+        message: what is wrong, in plain words (English).
+        key: the text of the message in perfrules' message table (``invariant.bounds``), or
+            ``None`` for a violation made with an English message alone.
+        params: the values the text names (numbers, ids, diagnostics).
     """
 
     invariant: str
     node: str | None
     message: str
+    key: str | None = field(default=None, compare=False)
+    params: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, invariant: str, node: str | None, key: str, **params: object) -> Violation:
+        """The violation whose message is the table's text *key* filled with *params*."""
+        return cls(invariant, node, _say(key, params, "en"), key, params)
+
+    def message_in(self, lang: Lang) -> str:
+        """The message in *lang* (in English for a violation without a *key*)."""
+        return self.message if self.key is None else _say(self.key, self.params, lang)
+
+    def text(self, lang: Lang = "en") -> str:
+        """``[bounds] a: 得分 7.2 超出 [0, 6]``: the invariant, the node and the message."""
+        where = f" {self.node}:" if self.node else ""
+        return f"[{self.invariant}]{where} {self.message_in(lang)}"
 
     def __str__(self) -> str:
         """``[bounds] a: score 7.2 is outside [0, 6]``."""
-        where = f" {self.node}:" if self.node else ""
-        return f"[{self.invariant}]{where} {self.message}"
+        return self.text("en")
+
+
+def _say(key: str, params: Mapping[str, object], lang: Lang) -> str:
+    """The text *key* in *lang*, each value said in that language too.
+
+    A diagnostic is its code and message (a tuple of them, the first five joined by ``; ``),
+    ``None`` is "none", a number is written as perfrules writes numbers.
+    """
+    said: dict[str, object] = {}
+    for name, value in params.items():
+        if isinstance(value, Diagnostic):
+            said[name] = f"{value.code} {value.message(lang)}"
+        elif isinstance(value, tuple) and all(isinstance(d, Diagnostic) for d in value):
+            said[name] = "; ".join(f"{d.code} {d.message(lang)}" for d in value[:5])
+        elif value is None:
+            said[name] = ui("case.none", lang)
+        elif isinstance(value, Fraction):
+            said[name] = format_number(value)
+        else:
+            said[name] = value
+    return ui(key, lang, **said)
 
 
 class InvariantError(PerfrulesError, AssertionError):
-    """A scheme or a unit broke invariants; ``facts`` is the counterexample (if any)."""
+    """A scheme or a unit broke invariants; ``facts`` is the counterexample (if any).
+
+    ``str()`` is the text in English; :meth:`text` says it in another language (the
+    counterexample stays a facts file).
+    """
 
     def __init__(
         self,
@@ -101,14 +146,44 @@ class InvariantError(PerfrulesError, AssertionError):
         self.violations = tuple(violations)
         self.facts = facts
         self.units = units
-        lines = [str(v) for v in self.violations]
-        if facts is not None:
-            lines += ["", "counterexample facts:", facts_toml(facts)]
-        if units is not None:
-            lines += ["", "counterexample units:"]
-            for unit in units:
-                lines += ["[[case.units]]", facts_toml(unit, prefix="case.units.")]
-        super().__init__("\n".join(lines))
+        super().__init__(self.text("en"))
+
+    @property
+    def counterexample(self) -> str | None:
+        """The counterexample as TOML: the facts file, else the units' ``[[case.units]]``."""
+        if self.facts is not None:
+            return facts_toml(self.facts)
+        if self.units is not None:
+            return "\n".join(self._units_lines())
+        return None
+
+    def _units_lines(self) -> list[str]:
+        lines = []
+        for unit in self.units or ():
+            lines += ["[[case.units]]", facts_toml(unit, prefix="case.units.")]
+        return lines
+
+    def text(self, lang: Lang = "en") -> str:
+        """Each violation and the counterexample, in *lang* (``str()`` is ``text("en")``)."""
+        lines = [v.text(lang) for v in self.violations]
+        if self.facts is not None:
+            lines += ["", ui("invariant.counterexample_facts", lang), facts_toml(self.facts)]
+        if self.units is not None:
+            lines += ["", ui("invariant.counterexample_units", lang), *self._units_lines()]
+        return "\n".join(lines)
+
+    def to_dict(self, lang: Lang = "en") -> dict[str, object]:
+        """What ``perfrules test --properties --format json`` says of the failure.
+
+        ``message``: the whole text in English; ``failures``: each violation in English;
+        ``messages``: the same in *lang*; ``counterexample``: :attr:`counterexample`.
+        """
+        return {
+            "message": str(self),
+            "failures": [v.text("en") for v in self.violations],
+            "messages": [v.text(lang) for v in self.violations],
+            "counterexample": self.counterexample,
+        }
 
 
 def as_compiled(scheme: Scheme | CompiledScheme | str | Path) -> CompiledScheme:
@@ -136,7 +211,7 @@ def _static(diagnostics: Iterable[Any]) -> list[Violation]:
             else "scheme"
         )
         where = f"{d.file}:{d.line}: " if d.file and d.line else ""
-        out.append(Violation(kind, None, f"{where}{d.code} {d.message('en')}"))
+        out.append(Violation.of(kind, None, "invariant.diagnostic", where=where, problem=d))
     return out
 
 
@@ -169,11 +244,14 @@ def check_scheme(scheme: Scheme | CompiledScheme | str | Path) -> list[Violation
         if places is None:
             continue
         out.extend(
-            Violation(
+            Violation.of(
                 "double_rounding",
                 node.id,
-                f"'{child.id}' is rounded to {child.places} places and then '{node.id}' to "
-                f"{places}: a value can round up twice (4.2649 → 4.265 → 4.27)",
+                "invariant.rounded_twice",
+                child=child.id,
+                child_places=child.places,
+                parent=node.id,
+                places=places,
             )
             for child in (nodes[c] for c in node.children)
             if child.places is not None and child.places > places
@@ -190,10 +268,6 @@ def _rounded(value: Fraction, places: int | None, mode: str) -> Fraction:
         return Fraction(
             exact.quantize(Decimal(1).scaleb(-places), rounding=ROUNDING[mode].decimal)
         )
-
-
-def _messages(exc: FactsError) -> str:
-    return "; ".join(f"{d.code} {d.message('en')}" for d in exc.diagnostics[:5])
 
 
 #: A name in a formula's text.
@@ -250,7 +324,9 @@ def unit_violations(
     except FactsError as exc:
         if all(_cohort_failure(compiled, d) for d in exc.diagnostics):
             return []  # the cohort, not the unit's facts, has no answer: the rule's own
-        return [Violation("scores", None, f"valid facts failed to score: {_messages(exc)}")]
+        return [
+            Violation.of("scores", None, "invariant.not_scored", problems=tuple(exc.diagnostics))
+        ]
     trace = result.trace
     assert trace is not None  # noqa: S101
     mode = compiled.plan.mode
@@ -259,15 +335,13 @@ def unit_violations(
     out += _grade(compiled, result)
     again = compiled.evaluate(facts, cohort=cohort)
     if again.trace is None or again.trace.to_json() != trace.to_json():
-        out.append(Violation("determinism", None, "the same inputs gave different JSON"))
+        out.append(Violation.of("determinism", None, "invariant.determinism"))
     out += _exactness(trace.root, compiled, mode)
     fast = compiled.evaluate(facts, trace=False, cohort=cohort)
     if fast.total_exact != result.total_exact or fast.grade != result.grade:
         out.append(
-            Violation(
-                "fast_path",
-                None,
-                f"evaluate(trace=False) gave {fast.total}, the traced path {result.total}",
+            Violation.of(
+                "fast_path", None, "invariant.fast_path", fast=fast.total, traced=result.total
             )
         )
     out += _double_rounding(trace.root, compiled, mode)
@@ -289,9 +363,11 @@ def _bounds_and_aggregation(
         places = compiled.plan.total_places if node is root else places_of.get(node.id)
         # full marks are the weight rounded to the row's places (2.5 to 0 places: 3)
         if not 0 <= score <= compiled.totals.rounded(node.weight, places):
-            weight = format_number(node.weight)
-            message = f"score {format_number(score)} is outside [0, {weight}]"
-            out.append(Violation("bounds", node.id, message))
+            out.append(
+                Violation.of(
+                    "bounds", node.id, "invariant.bounds", score=score, weight=node.weight
+                )
+            )
         if node.children:
             total = Fraction(0)
             applicable = Fraction(0)
@@ -326,11 +402,15 @@ def _bounds_and_aggregation(
                 taken = sum((c.score for c in counted if c.score is not None), Fraction(0))
                 expected = _rounded(taken * every / kept, places, mode)
             if expected != score:
-                message = (
-                    f"score {format_number(score)} is not the declared aggregation of its "
-                    f"children ({format_number(expected)})"
+                out.append(
+                    Violation.of(
+                        "aggregation",
+                        node.id,
+                        "invariant.aggregation",
+                        score=score,
+                        expected=expected,
+                    )
                 )
-                out.append(Violation("aggregation", node.id, message))
     return out
 
 
@@ -343,11 +423,13 @@ def _grade(compiled: CompiledScheme, result: Result) -> list[Violation]:
     band = compiled.grade_for(total)
     if band.label != result.grade.label:
         return [
-            Violation(
+            Violation.of(
                 "grade",
                 None,
-                f"total {format_number(total)} is graded {result.grade.label}, its band is "
-                f"{band.label}",
+                "invariant.grade",
+                total=total,
+                grade=result.grade.label,
+                band=band.label,
             )
         ]
     return []
@@ -382,11 +464,12 @@ def _exactness(root: NodeTrace, compiled: CompiledScheme, mode: str) -> list[Vio
         expected = _rounded(value, places, mode)
         if expected != node.score:
             out.append(
-                Violation(
+                Violation.of(
                     "exactness",
                     node.id,
-                    f"engine gave {format_number(node.score)}, an independent computation "
-                    f"{format_number(expected)}",
+                    "invariant.exactness",
+                    score=node.score,
+                    expected=expected,
                 )
             )
     return out
@@ -412,11 +495,12 @@ def _double_rounding(root: NodeTrace, compiled: CompiledScheme, mode: str) -> li
         direct = _rounded(once, places, mode)
         if direct != node.score:
             out.append(
-                Violation(
+                Violation.of(
                     "double_rounding",
                     node.id,
-                    f"rounding the children first gives {format_number(node.score)}, "
-                    f"rounding once gives {format_number(direct)}",
+                    "invariant.double_rounding",
+                    score=node.score,
+                    direct=direct,
                 )
             )
     return out
@@ -455,11 +539,14 @@ def _monotonic(
             after = compiled.evaluate(raised, trace=False, cohort=values).scores.get(node.id)
         except FactsError as exc:
             out.append(
-                Violation(
+                Violation.of(
                     "monotonic",
                     node.id,
-                    f"raising {leaf.show} from {format_number(value)} to "
-                    f"{format_number(value + step)} makes it fail: {_messages(exc)}",
+                    "invariant.monotonic_fails",
+                    fact=leaf.show,
+                    before=value,
+                    after=value + step,
+                    problems=tuple(exc.diagnostics),
                 )
             )
             continue
@@ -468,14 +555,16 @@ def _monotonic(
         new = Fraction(after)
         worse = new < before.score if leaf.direction == "positive" else new > before.score
         if worse:
-            verb = "lowers" if leaf.direction == "positive" else "raises"
             out.append(
-                Violation(
+                Violation.of(
                     "monotonic",
                     node.id,
-                    f"raising {leaf.show} from {format_number(value)} to "
-                    f"{format_number(value + step)} {verb} the score of a {leaf.direction} "
-                    f"indicator from {format_number(before.score)} to {format_number(new)}",
+                    f"invariant.monotonic_{leaf.direction}",
+                    fact=leaf.show,
+                    before=value,
+                    after=value + step,
+                    old=before.score,
+                    new=new,
                 )
             )
     return out
@@ -532,11 +621,15 @@ def cohort_violations(
             value = got[name].value if name in got else None
             if value != want or (name in got and got[name].units != len(values)):
                 out.append(
-                    Violation(
+                    Violation.of(
                         "cohort",
                         name,
-                        f"cohort {cohort_key or '-'}: {rule.stat} over {len(values)} unit(s) "
-                        f"should be {_shown(want)}, the engine gave {_shown(value)}",
+                        "invariant.cohort_value",
+                        cohort=cohort_key or "-",
+                        stat=rule.stat,
+                        count=len(values),
+                        want=want,
+                        got=value,
                     )
                 )
     out += _imputation_violations(compiled, units, results, by_cohort)
@@ -586,11 +679,15 @@ def _imputation_violations(
                 )
                 if got != want:
                     out.append(
-                        Violation(
+                        Violation.of(
                             "imputation",
                             name,
-                            f"unit {_unit_of(units[position], position)}: the {stat} of "
-                            f"{name} should be {_shown(want)}, the engine imputed {_shown(got)}",
+                            "invariant.imputation",
+                            unit=_unit_of(units[position], position),
+                            stat=stat,
+                            fact=name,
+                            want=want,
+                            got=got,
                         )
                     )
     return out
@@ -637,11 +734,16 @@ def _places_violations(
         got = next((v.value for v in result.cohort.values if v.name == name), None)
         if got != want:
             out.append(
-                Violation(
+                Violation.of(
                     "cohort",
                     name,
-                    f"{_unit_of(units[position], position)}: {rule.stat} of {format_number(own)} "
-                    f"among {len(values)} should be {_shown(want)}, the engine gave {_shown(got)}",
+                    "invariant.place",
+                    unit=_unit_of(units[position], position),
+                    stat=rule.stat,
+                    value=own,
+                    count=len(values),
+                    want=want,
+                    got=got,
                 )
             )
     return out
@@ -702,10 +804,6 @@ def _statistic(stat: str, values: list[Fraction], percentile: Any) -> Fraction |
     return ordered[low] + (rank_ - low) * (ordered[low + 1] - ordered[low])
 
 
-def _shown(value: Fraction | None) -> str:
-    return "none" if value is None else format_number(value)
-
-
 def _rank_violations(
     compiled: CompiledScheme,
     units: Sequence[Mapping[str, Any]],
@@ -750,11 +848,14 @@ def _rank_violations(
             }.get(ranking.ties)
             if expected is not None and rank.position != expected:
                 out.append(
-                    Violation(
+                    Violation.of(
                         "ranking",
                         names[position],
-                        f"ranked {rank.position}, but {len(better)} unit(s) are better on the "
-                        f"keys ({ranking.ties}: {expected})",
+                        "invariant.rank",
+                        position=rank.position,
+                        better=len(better),
+                        ties=ranking.ties,
+                        expected=expected,
                     )
                 )
             if ranking.ties == "ordinal":
@@ -764,29 +865,42 @@ def _rank_violations(
                 if any(ranks[p].position > mine for p in above) or any(
                     ranks[p].position < mine for p in below
                 ):
-                    out.append(
-                        Violation("ranking", names[position], "ordinal rank against the keys")
-                    )
+                    out.append(Violation.of("ranking", names[position], "invariant.ordinal"))
             listed = set(rank.tied_with)
             shortened = rank.tied_count > len(rank.tied_with)
             if (listed != equal and not shortened) or (
                 shortened and (not listed <= equal or rank.tied_count != len(equal))
             ):
                 out.append(
-                    Violation(
+                    Violation.of(
                         "ranking",
                         names[position],
-                        f"tied with {sorted(rank.tied_with)}, but equal on every key to "
-                        f"{sorted(equal)}",
+                        "invariant.tied",
+                        listed=str(sorted(rank.tied_with)),
+                        equal=str(sorted(equal)),
                     )
                 )
             if rank.of != len(members):
                 out.append(
-                    Violation("ranking", names[position], f"of {rank.of}, ranked {len(members)}")
+                    Violation.of(
+                        "ranking",
+                        names[position],
+                        "invariant.ranked_of",
+                        of=rank.of,
+                        count=len(members),
+                    )
                 )
             positions.append(rank.position)
         if ranking.ties == "ordinal" and sorted(positions) != list(range(1, len(members) + 1)):
-            out.append(Violation("ranking", None, f"ordinal ranks {sorted(positions)}"))
+            out.append(
+                Violation.of(
+                    "ranking",
+                    None,
+                    "invariant.ordinal_ranks",
+                    positions=str(sorted(positions)),
+                    count=len(members),
+                )
+            )
     return out
 
 

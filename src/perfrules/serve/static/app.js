@@ -32,7 +32,7 @@ const TEXT = {
     "tests.pack": "规则包", "tests.run": "运行用例", "tests.scheme": "方案", "tests.prove": "证明",
     "tests.summary": "用例：{passed} 通过，{failed} 失败", "tests.pass": "通过", "tests.fail": "失败",
     "prove.passed": "性质在 {n} 个生成的单位上成立", "prove.failed": "性质不成立（{n} 个例子后找到反例）",
-    "prove.open": "在评分中打开反例",
+    "prove.open": "在评分中打开反例", "prove.counterexample": "反例：",
     "case.title": "存为用例", "case.pack": "保存到规则包", "case.name": "用例名称", "case.total": "预期总分",
     "case.grade": "预期等级", "case.errors": "预期错误代码", "case.save": "存为用例", "case.saved": "已保存到 {path}（第 {line} 行）：{outcome}",
     "case.passes": "该用例在 perfrules test 中通过", "case.fails": "该用例在 perfrules test 中失败：{why}",
@@ -67,7 +67,7 @@ const TEXT = {
     "tests.pack": "Pack", "tests.run": "Run cases", "tests.scheme": "Scheme", "tests.prove": "Prove",
     "tests.summary": "cases: {passed} passed, {failed} failed", "tests.pass": "pass", "tests.fail": "FAIL",
     "prove.passed": "The properties hold on {n} generated units", "prove.failed": "A property fails (counterexample after {n} examples)",
-    "prove.open": "Open the counterexample in Score",
+    "prove.open": "Open the counterexample in Score", "prove.counterexample": "Counterexample:",
     "case.title": "Save as a case", "case.pack": "Save into pack", "case.name": "Case name", "case.total": "Expected total",
     "case.grade": "Expected grade", "case.errors": "Expected error codes", "case.save": "Save as a case", "case.saved": "Saved in {path} (line {line}): {outcome}",
     "case.passes": "the case passes under perfrules test", "case.fails": "the case fails under perfrules test: {why}",
@@ -761,7 +761,8 @@ $("prove-run").addEventListener("click", async () => {
     out.append(el("p", { class: "pass" }, t("prove.passed", { n: p.examples })));
     return;
   }
-  out.append(el("p", { class: "fail" }, t("prove.failed", { n: p.examples })), el("pre", {}, p.message));
+  out.append(el("p", { class: "fail" }, t("prove.failed", { n: p.examples })), el("pre", {}, (p.messages ?? [p.message]).join("\n")));
+  if (p.counterexample) out.append(el("p", {}, t("prove.counterexample")), el("pre", {}, p.counterexample));
   if (data.counterexample) {
     out.append(
       el("button", {
