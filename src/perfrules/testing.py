@@ -26,14 +26,14 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 
 from perfrules._numbers import ROUNDING_MODES, format_number, is_terminating, round_fraction
 from perfrules.engine import CohortValues, CompiledScheme, Plan
-from perfrules.errors import FactsError
+from perfrules.errors import FactsError, Lang
 from perfrules.model import Scheme
 from perfrules.workflows import (
     InvariantError,
@@ -48,6 +48,7 @@ from perfrules.workflows import (
 
 __all__ = [
     "InvariantError",
+    "PropertyReport",
     "Violation",
     "assert_invariants",
     "check_scheme",
@@ -57,6 +58,7 @@ __all__ = [
     "facts_toml",
     "formulas",
     "numbers",
+    "property_report",
     "scheme_properties",
     "scheme_toml",
     "schemes",
@@ -871,6 +873,46 @@ def scheme_properties(
             raise InvariantError(violations, facts)
 
     return test_scheme_properties
+
+
+class PropertyReport(NamedTuple):
+    """How :func:`property_report` went."""
+
+    #: The ``properties`` entry of ``perfrules test --properties --format json``.
+    entry: dict[str, Any]
+    #: The failure's whole text in the language asked for ("" when none).
+    text: str
+    #: A failing unit's facts as a facts file (``None``: none, or a cohort's units failed).
+    facts: str | None
+
+
+def property_report(
+    scheme: Scheme | CompiledScheme | str | Path,
+    *,
+    max_examples: int = 200,
+    lang: Lang = "en",
+) -> PropertyReport:
+    """Run :func:`scheme_properties` and say how it went, as ``perfrules test`` says it.
+
+    The entry holds ``passed``, ``examples`` (how many were tried) and
+    :meth:`InvariantError.to_dict`'s ``message``, ``failures``, ``messages`` (in *lang*) and
+    ``counterexample`` (empty when the invariants hold).
+    """
+    count = 0
+
+    def seen(_: dict[str, Any]) -> None:
+        nonlocal count
+        count += 1
+
+    test = scheme_properties(scheme, max_examples=max_examples, on_example=seen)
+    try:
+        test()
+    except InvariantError as exc:
+        entry = {"passed": False, "examples": count, **exc.to_dict(lang)}
+        facts = None if exc.facts is None else facts_toml(exc.facts)
+        return PropertyReport(entry, exc.text(lang), facts)
+    held: dict[str, Any] = {"message": "", "failures": [], "messages": [], "counterexample": None}
+    return PropertyReport({"passed": True, "examples": count, **held}, "", None)
 
 
 def _retaken(

@@ -1102,31 +1102,21 @@ def cache_folder() -> Path:
 def _properties(scheme: Path, examples: int, lang: Lang) -> tuple[dict[str, Any], str]:
     """The ``properties`` entry of the JSON, and the failure said in *lang* ("" when none)."""
     try:
-        from perfrules.testing import InvariantError, scheme_properties  # noqa: PLC0415
+        from perfrules.testing import property_report  # noqa: PLC0415
     except ImportError:
         click.echo("--properties needs hypothesis: pip install 'perfrules[testing]'", err=True)
         raise _Exit(EXIT_USAGE) from None
-    count = 0
-
-    def seen(_: dict[str, Any]) -> None:
-        nonlocal count
-        count += 1
-
-    test = scheme_properties(scheme, max_examples=examples, on_example=seen)
     # hypothesis keeps the examples it found in .hypothesis/ of the current folder unless
     # told otherwise: a rule-file repository is no place for it.
     variable = "HYPOTHESIS_STORAGE_DIRECTORY"
     chosen = os.environ.get(variable)
     os.environ[variable] = chosen or str(cache_folder() / "hypothesis")
     try:
-        test()
-    except InvariantError as exc:
-        return {"passed": False, "examples": count, **exc.to_dict(lang)}, exc.text(lang)
+        report = property_report(scheme, max_examples=examples, lang=lang)
+        return report.entry, report.text
     finally:
         if chosen is None:
             del os.environ[variable]
-    held: dict[str, Any] = {"message": "", "failures": [], "messages": []}
-    return {"passed": True, "examples": count, **held, "counterexample": None}, ""
 
 
 @cli.command()

@@ -600,34 +600,15 @@ def prove(root: Root, body: Mapping[str, Any], lang: Lang) -> Document:
     if not isinstance(examples, int) or not 1 <= examples <= MAX_EXAMPLES:
         raise Answer(HTTPStatus.BAD_REQUEST, {"error": f"'examples' is 1 to {MAX_EXAMPLES}"})
     try:
-        from perfrules.testing import (  # noqa: PLC0415 - hypothesis loads only for Prove
-            InvariantError,
-            facts_toml,
-            scheme_properties,
-        )
+        from perfrules.testing import property_report  # noqa: PLC0415 - only for Prove
     except ImportError:  # pragma: no cover - hypothesis is part of the serve extra
         raise Answer(
             HTTPStatus.NOT_IMPLEMENTED, {"error": "Prove needs: pip install 'perfrules[testing]'"}
         ) from None
-    count = 0
-
-    def seen(_: dict[str, Any]) -> None:
-        nonlocal count
-        count += 1
-
     with _JOB:
-        test = scheme_properties(compiled, max_examples=examples, on_example=seen)
-        try:
-            test()
-        except InvariantError as exc:
-            counterexample = None if exc.facts is None else facts_toml(exc.facts)
-            return {
-                "properties": {"passed": False, "examples": count, **exc.to_dict(language)},
-                "counterexample": counterexample,
-            }
-    held: dict[str, Any] = {"message": "", "failures": [], "messages": []}
-    properties = {"passed": True, "examples": count, **held, "counterexample": None}
-    return {"properties": properties, "counterexample": None}
+        report = property_report(compiled, max_examples=examples, lang=language)
+    # The counterexample Score can open: one unit's facts file (a cohort's units are not).
+    return {"properties": report.entry, "counterexample": report.facts}
 
 
 #: The cases file the workbench adds to, in the pack's ``cases`` folder, unless told another.
