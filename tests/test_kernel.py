@@ -185,6 +185,28 @@ def test_a_group_of_thousands_of_rows_compiles_and_adds_up():
     assert str(result.total) == "1500.00"
 
 
+@pytest.mark.parametrize("nested", [False, True])
+@pytest.mark.parametrize("trace", [False, True])
+def test_a_group_of_rows_shown_only_adds_nothing_when_every_row_scored(nested, trace):
+    # A weight-0 group whose rows are all ``counted = false`` has no score (None) even
+    # when every row scored: the "every row scored" shortcut must not add it as a number.
+    outer = "[groups.h]\nweight = 0\nplaces = 2\n" if nested else ""
+    parent = 'parent = "h"\n' if nested else ""
+    text = (
+        '[scheme]\nid = "s"\ntitle = "s"\nmax = 10\n[inputs]\nx = {}\n'
+        '[defaults]\nformula = "weight * x"\n'
+        '[[bands]]\nlabel = "A"\nmin = 0\nmax = 10\n'
+        f"{outer}[groups.g]\nweight = 0\nplaces = 2\n{parent}"
+        '[indicators.a]\nparent = "g"\nweight = 0\ncounted = false\n'
+        "[indicators.b]\nweight = 10\n"
+    )
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="s.toml"))
+    result = compiled.evaluate({"a": {"x": "50%"}, "b": {"x": "50%"}}, trace=trace)
+    assert result.total == Decimal("5.00")
+    assert result.scores["g"] is None
+    assert result.scores["a"] == Decimal("0.00")
+
+
 def test_a_trace_too_large_to_use_is_refused_at_the_row_that_crosses_the_limit(monkeypatch):
     from perfrules.engine import _json
 
