@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from fractions import Fraction
 
@@ -118,6 +119,77 @@ def test_a_formula_is_proved_within_its_weight_only_by_its_shape(formula, proved
     assert never_above(program.tree, "weight") is proved
 
 
+_NUMBERS = ("x", "y", "0", "1", "0.5", "2", "1.01", "-3", "x / 88", "1 - y", "weight")
+#: Shapes of a value at most 1 (``{u}``) or of a score at most its weight (``{c}``), each
+#: with a part (``{a}``) that may be anything: near misses of either are drawn as often.
+_SHAPES = {
+    "u": (
+        "min({a}, {u})",
+        "min({u}, {a})",
+        "max({u}, {u})",
+        "max({u}, {a})",
+        "({u} if flag else {u})",
+        "({u} if x > y else {a})",
+    ),
+    "c": (
+        "weight * {u}",
+        "{u} * weight",
+        "min({a}, {c})",
+        "min({c}, {a})",
+        "max({c}, {c})",
+        "max({c}, {a})",
+        "({c} if flag else {c})",
+        "({a} if x > y else {c})",
+        "{c} + {a}",
+        "{c} * {a}",
+        "-{c}",
+        "{c} / 2",
+        "weight * {a}",
+        "weight + {u}",
+        "weight / {u}",
+    ),
+}
+
+
+@st.composite
+def _capped_or_not(draw: st.DrawFn, kind: str = "c", depth: int = 3) -> str:
+    """A formula shaped like the ways of capping a score at its weight, or nearly so."""
+    if kind == "a" or depth == 0 or draw(st.integers(0, 3)) == 0:
+        if kind == "a" and depth and draw(st.booleans()):
+            kind = draw(st.sampled_from(["u", "c"]))
+        else:
+            return draw(st.sampled_from(("weight",) if kind == "c" else _NUMBERS))
+    shape = draw(st.sampled_from(_SHAPES[kind]))
+    parts = [draw(_capped_or_not(p, depth - 1)) for p in re.findall(r"\{(\w)\}", shape)]
+    return re.sub(r"\{\w\}", lambda _: parts.pop(0), shape)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _capped_or_not(),
+    st.fractions(0, 100, max_denominator=8),
+    st.fractions(-5, 5, max_denominator=8),
+    st.fractions(-5, 5, max_denominator=8),
+    st.booleans(),
+)
+@example("weight * 1.01", Fraction(1), Fraction(0), Fraction(0), False)
+@example("weight * (1 if flag else 1.5)", Fraction(1), Fraction(0), Fraction(0), False)
+@example("min(x, 1) * weight * x", Fraction(1), Fraction(-2), Fraction(0), False)
+@example("weight / 0.5", Fraction(1), Fraction(0), Fraction(0), False)
+@example("weight + min(x, 1)", Fraction(1), Fraction(1), Fraction(0), False)
+def test_a_formula_proved_within_its_weight_never_exceeds_it(text, weight, x, y, flag):
+    # The scorer checks a proved formula for its sign alone: on any inputs and any weight
+    # a rule file may write (not negative), its value must not exceed the weight.
+    program = build_program(text, {"x": "num", "y": "num", "flag": "bool", "weight": "num"})
+    if not never_above(program.tree, "weight"):
+        return  # checked against its weight as it is scored
+    try:
+        value = perfrules.safe_eval(text, {"weight": weight, "x": x, "y": y, "flag": flag})
+    except perfrules.ExpressionError:  # dividing by zero: the general path's
+        return
+    assert value <= weight
+
+
 @pytest.mark.parametrize("cap", ["1", "1.5"])
 def test_a_score_above_its_weight_is_refused_unless_the_formula_caps_it(tmp_path, cap):
     # weight * min(x, 1.5) can give 1.5 × the weight: the scorer must still refuse it.
@@ -183,6 +255,28 @@ def test_a_group_of_thousands_of_rows_compiles_and_adds_up():
     compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="big.toml"))
     result = compiled.evaluate({"shared": {"x": "50%"}, "indicators": {}}, trace=False)
     assert str(result.total) == "1500.00"
+
+
+@pytest.mark.parametrize("nested", [False, True])
+@pytest.mark.parametrize("trace", [False, True])
+def test_a_group_of_rows_shown_only_adds_nothing_when_every_row_scored(nested, trace):
+    # A weight-0 group whose rows are all ``counted = false`` has no score (None) even
+    # when every row scored: the "every row scored" shortcut must not add it as a number.
+    outer = "[groups.h]\nweight = 0\nplaces = 2\n" if nested else ""
+    parent = 'parent = "h"\n' if nested else ""
+    text = (
+        '[scheme]\nid = "s"\ntitle = "s"\nmax = 10\n[inputs]\nx = {}\n'
+        '[defaults]\nformula = "weight * x"\n'
+        '[[bands]]\nlabel = "A"\nmin = 0\nmax = 10\n'
+        f"{outer}[groups.g]\nweight = 0\nplaces = 2\n{parent}"
+        '[indicators.a]\nparent = "g"\nweight = 0\ncounted = false\n'
+        "[indicators.b]\nweight = 10\n"
+    )
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="s.toml"))
+    result = compiled.evaluate({"a": {"x": "50%"}, "b": {"x": "50%"}}, trace=trace)
+    assert result.total == Decimal("5.00")
+    assert result.scores["g"] is None
+    assert result.scores["a"] == Decimal("0.00")
 
 
 def test_a_trace_too_large_to_use_is_refused_at_the_row_that_crosses_the_limit(monkeypatch):

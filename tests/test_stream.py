@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import perfrules
 from perfrules.cli import cli
+from perfrules.reports import FORMULA_STARTS, csv_text
 from perfrules.workflows import _stream
 from perfrules.workflows._stream import stream_batch
 
@@ -381,6 +382,39 @@ def test_a_text_that_starts_as_a_formula_is_made_inert_only_where_it_does():
     untouched = pa.array(plain, pa.string())
     assert _stream._inert(untouched) is untouched
     assert _stream._inert(pa.chunked_array([untouched, column])).to_pylist() == plain + got
+
+
+_CELLS = st.lists(
+    st.one_of(st.none(), st.text(st.sampled_from(["a", "単", '"', ",", "'", *FORMULA_STARTS]))),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_CELLS, st.integers(0, 12), st.integers(0, 12), st.integers(0, 12))
+def test_cells_of_a_slice_or_under_a_null_are_made_inert_and_quoted_as_each_cell_is(
+    cells, start, length, cut
+):
+    # The writer reads a column's bytes (its first bytes for the formula check, any quote
+    # for the quoting) through its offsets: a slice starts inside its buffers, and a null
+    # cell may still span bytes. Either way every cell is written as csv_text says.
+    start = min(start, len(cells))
+    sliced = pa.array(cells, pa.string()).slice(start, length)
+    kept = cells[start : start + length]
+    want = [None if c is None else csv_text(c) for c in kept]
+    assert _stream._inert(sliced).to_pylist() == want
+    halves = pa.chunked_array([sliced.slice(0, cut), sliced.slice(cut)], pa.string())
+    assert _stream._inert(halves).to_pylist() == want
+    texts, index = _stream._cell_texts(sliced, ",")
+    written = texts.to_pylist() if index is None else [texts[int(i)].as_py() for i in index]
+    assert written == ["," if c is None else '"' + c.replace('"', '""') + '",' for c in kept]
+    # The even cells made null over their own bytes (the buffers kept as they are).
+    valid = [c is not None and (i - start) % 2 == 1 for i, c in enumerate(cells)]
+    bitmap = pa.array(valid, pa.bool_()).buffers()[1]
+    nulled = pa.Array.from_buffers(
+        pa.string(), len(sliced), [bitmap, *sliced.buffers()[1:]], offset=sliced.offset
+    )
+    assert _stream._inert(nulled).to_pylist() == [w if i % 2 else None for i, w in enumerate(want)]
 
 
 def test_a_crlf_cut_in_two_by_a_block_does_not_shift_the_row_numbers(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -344,3 +345,32 @@ def test_nested_cells_and_missing_rows_are_located_not_raised():
     assert "table:1:2: error[PR402]: cannot read [1, 2] as a number" in errors
     # the indicators the row does not give are missing on that row, not nowhere
     assert "table:1:1: error[PR401]: indicator '数量-平安建设' needs fact 'actual'" in errors
+
+
+def test_numbering_columns_in_threads_gives_the_table_numbered_in_one():
+    # Dask's partitions number their text columns two at a time (numbered(table, 2)): the
+    # columns must come back in their places, each numbered or left as one thread does.
+    from perfrules.workflows import numbered
+
+    n = 5000  # enough rows for threads
+    rng = random.Random(3)
+    repeating = [rng.choice(["37%", "88", "", "N/A"]) for _ in range(n)]
+    table = pa.table(
+        {
+            "a.x": repeating,
+            "unit": [f"u{i}" for i in range(n)],
+            "b.x": [f"{rng.uniform(0, 90):.4f}" for _ in range(n)],  # mostly distinct
+            "c.x": pa.chunked_array([repeating[: n // 2], repeating[n // 2 :][::-1]]),
+            "d.x": list(range(n)),
+            "e.x": pa.array(repeating[::-1]).dictionary_encode(),
+            "f.x": ["80%"] * n,
+        }
+    )
+    one = numbered(table)
+    two = numbered(table, 2)
+    assert two.column_names == table.column_names
+    assert two.schema.types == one.schema.types
+    assert [pa.types.is_dictionary(t) for t in two.schema.types] == [
+        True, False, False, True, False, True, True
+    ]  # fmt: skip
+    assert two.to_pylist() == one.to_pylist() == table.to_pylist()

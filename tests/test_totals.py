@@ -61,6 +61,11 @@ def test_the_three_forms_of_band_membership_agree(cuts, totals):
         namespace: dict[str, object] = {"tn": total.numerator, "td": total.denominator}
         exec(compile(source, "<band>", "exec"), {"__builtins__": {}}, namespace)  # noqa: S102
         assert namespace["band"] == scalar, (total, source)
+        # As the scorer writes it, over a denominator it knows: each edge times it folded.
+        literal = totals_owner.band_source("tn", str(total.denominator))
+        namespace = {"tn": total.numerator}
+        exec(compile(literal, "<band>", "exec"), {"__builtins__": {}}, namespace)  # noqa: S102
+        assert namespace["band"] == scalar, (total, literal)
         scale = total.denominator
         array = totals_owner.band_of_each(
             np.array([total.numerator]), scale, np.full(1, totals_owner.top), np.where

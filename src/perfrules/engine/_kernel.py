@@ -265,9 +265,11 @@ class _Writer:
             )
             values = "".join(f"{kid.num}, " for kid in kids)
             # All children scored (the usual case): one integer sum; else skip the excluded.
-            # ``W``: every indicator was scored, so every group is (the test is skipped).
+            # ``W``: every indicator was scored, so every child with a row under it is (the
+            # test is skipped); a group of rows shown only (``counted = false``) never is.
+            every = "W or " if all(self.scored[c] for c in node.children) else ""
             self.emit(
-                f"if W or None not in ({values}): a{i} = {terms}; c{i} = True\n"
+                f"if {every}None not in ({values}): a{i} = {terms}; c{i} = True\n"
                 f"else: a{i}, c{i} = _PARTIAL(({values}), {tuple(factors)})"
             )
             pre = Shape(f"a{i}", str(scale), scale)
@@ -363,6 +365,14 @@ class _Writer:
         rounded = all(self.shapes[index].scale is not None for index in plan.leaves)
         self.emit("W = None not in L" if rounded else f"W = None not in ({', '.join(names)},)")
         self.emit("U = C[1]")
+        # Which nodes have a score whenever every indicator has one: a row, or a group with
+        # such a child (a group whose rows are all shown only has none to add up).
+        self.scored: dict[int, bool] = {}
+        for index in plan.post_order:
+            node = plan.nodes[index]
+            self.scored[index] = node.kind == "indicator" or any(
+                self.scored[c] for c in node.children
+            )
         for index in plan.post_order:
             node = plan.nodes[index]
             if node.kind != "indicator":
