@@ -168,8 +168,8 @@ MUTANTS = [
     (
         "a band's lower end open",
         TOTALS,
-        'f"{keyword} {num} * {low_den} >= {low_num} * {den} and "',
-        'f"{keyword} {num} * {low_den} > {low_num} * {den} and "',
+        'f"{keyword} {_product(num, low_den)} >= {_product(low_num, den)} and "',
+        'f"{keyword} {_product(num, low_den)} > {_product(low_num, den)} and "',
     ),
     (
         "a band's lower end open (columnar)",
