@@ -303,7 +303,9 @@ def test_cohort_violations_in_chinese():
     tampered = [plain(results[0], wrong_value), plain(results[1], results[1].cohort)]
     error = InvariantError(cohort_violations(compiled, units, tampered), units=units)
     text = error.text("zh")
-    assert "[cohort] best_gdp: 群体 -：2 个对象的 max 应为 2，引擎计算为 3" in text
+    # The statistic is named in Chinese, as the report names it; in English as written.
+    assert "[cohort] best_gdp: 群体 -：2 个对象的 最大值 应为 2，引擎计算为 3" in text
+    assert "max over 2 unit(s) should be 2" in str(error)
     assert "[ranking] a: 名次为 1，但按排名依据有 1 个对象更优（competition：应为 2）" in text
     _no_english(text)
     assert "反例（各单位）：\n[[case.units]]" in text

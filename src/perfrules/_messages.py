@@ -611,6 +611,17 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
     ),
 }
 
+#: A cohort statistic's name (a rule file's ``stat``) in Chinese, as reports and messages say it.
+STATISTICS_ZH: Final[dict[str, str]] = {
+    "min": "最小值",
+    "max": "最大值",
+    "mean": "平均值",
+    "median": "中位数",
+    "sum": "合计",
+    "count": "个数",
+    "percentile": "百分位数",
+}
+
 UI: Final[dict[str, tuple[str, str]]] = {
     # perfrules test: a case that failed, and why (prefix: "UNIT: " in a cohort case, or "")
     "case.failed": ("FAIL", "失败"),

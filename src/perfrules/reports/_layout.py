@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from perfrules._messages import ui
+from perfrules._messages import STATISTICS_ZH, ui
 from perfrules._numbers import format_number
 from perfrules.errors import Lang
 from perfrules.trace import NodeTrace, Trace
@@ -237,17 +237,6 @@ def gap_lines(trace: Trace, lang: Lang) -> list[str]:
     return lines
 
 
-_STATS_ZH: Final = {
-    "min": "最小值",
-    "max": "最大值",
-    "mean": "平均值",
-    "median": "中位数",
-    "sum": "合计",
-    "count": "个数",
-    "percentile": "百分位数",
-}
-
-
 def cohort_lines(trace: Trace, lang: Lang) -> list[str]:
     """The cohort's values the unit was scored with, and its rank (nothing without one)."""
     cohort = trace.cohort
@@ -258,7 +247,7 @@ def cohort_lines(trace: Trace, lang: Lang) -> list[str]:
         lines.append(ui("cohort.of", lang, cohort=cohort.cohort))
     for value in cohort.values:
         stat = value.stat
-        stat_zh = _STATS_ZH.get(stat, stat)
+        stat_zh = STATISTICS_ZH.get(stat, stat)
         if value.percentile is not None:
             stat = f"{format_number(value.percentile)}th percentile"
             stat_zh = f"第 {format_number(value.percentile)} 百分位数"

@@ -32,7 +32,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
-from perfrules._messages import Lang, ui
+from perfrules._messages import STATISTICS_ZH, Lang, ui
 from perfrules._numbers import ROUNDING, format_number, to_fraction
 from perfrules.engine import CohortValues, CompiledScheme, compile_scheme, imputed_name
 from perfrules.errors import (
@@ -108,7 +108,8 @@ def _say(key: str, params: Mapping[str, object], lang: Lang) -> str:
     """The text *key* in *lang*, each value said in that language too.
 
     A diagnostic is its code and message (a tuple of them, the first five joined by ``; ``),
-    ``None`` is "none", a number is written as perfrules writes numbers.
+    ``None`` is "none", a number is written as perfrules writes numbers, a cohort
+    statistic (``stat``) is named in Chinese as the reports name it.
     """
     said: dict[str, object] = {}
     for name, value in params.items():
@@ -120,6 +121,8 @@ def _say(key: str, params: Mapping[str, object], lang: Lang) -> str:
             said[name] = ui("case.none", lang)
         elif isinstance(value, Fraction):
             said[name] = format_number(value)
+        elif name == "stat" and lang == "zh":
+            said[name] = STATISTICS_ZH.get(str(value), value)
         else:
             said[name] = value
     return ui(key, lang, **said)
