@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import perfrules
@@ -195,3 +196,147 @@ def test_a_bad_header_is_refused_before_any_partition(tmp_path):
     with pytest.raises(perfrules.FactsError) as raised:
         perfrules.dask.read_csv(path)
     assert raised.value.diagnostics[0].code == "PR420"
+
+
+BEST = ROOT / "rules" / "examples" / "best-is-100" / "scheme.toml"
+
+
+def pillars() -> pd.DataFrame:
+    scores = ["80", "90", "80", "70", "90", "60"]
+    return pd.DataFrame(
+        {
+            "unit": list("ABCDEF"),
+            "shared.economy": scores,
+            "shared.social": scores,
+            "shared.environment": scores,
+        }
+    )
+
+
+def test_a_shared_rank_is_marked_as_one_process_marks_it():
+    # [ranking] shared_mark: the rank column is text as published ("=2"), in every shape.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    frame = pillars()
+    alone = perfrules.score_table(compiled, frame)
+    units = dd.from_pandas(frame, npartitions=3)
+    result = perfrules.dask.score_dask(compiled, units).compute(scheduler="synchronous")
+    assert result["rank"].tolist() == alone["rank"].tolist() == ["=3", "=1", "=3", "5", "=1", "6"]
+    pd.testing.assert_frame_equal(result.reset_index(drop=True), alone, check_dtype=True)
+
+
+def _rows(table: pa.Table) -> list[dict[str, object]]:
+    return table.to_pylist()
+
+
+def test_to_parquet_writes_what_score_table_gives(tmp_path, client):
+    # Cohort values, two passes of them and ranks across partitions, on the cluster.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(PROCUREMENT))
+    frame = bids(60)
+    frame.loc[7, "shared.lot"] = None
+    folder = tmp_path / "results"
+    written = perfrules.dask.to_parquet(compiled, dd.from_pandas(frame, npartitions=4), folder)
+    assert written == 60
+    assert sorted(p.name for p in folder.iterdir()) == [f"part.{i}.parquet" for i in range(4)]
+    alone = perfrules.score_table(compiled, pa.Table.from_pandas(frame, preserve_index=False))
+    got = pq.read_table(folder)
+    assert got.column_names == alone.column_names
+    assert _rows(got) == _rows(alone)
+    assert got.column("rank").null_count < 50  # ranked across the partitions
+
+
+def test_to_parquet_pieces_keep_row_numbers_and_marks(tmp_path, monkeypatch):
+    # A partition scored in pieces of 7 rows: each row's diagnostics and rank as one table.
+    monkeypatch.setattr(perfrules.dask, "_PIECE_ROWS", 7)
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    ids = list(compiled.scheme.indicators)
+    lines = ["unit," + ",".join(ids)]
+    for i in range(120):
+        cells = [f"{(i * 7 + k) % 101}%" for k in range(len(ids))]
+        if i % 9 == 4:
+            cells[3] = "many"  # unreadable: its error names its row
+        lines.append(f"u{i}," + ",".join(cells))
+    path = _written(tmp_path / "units.csv", "\n".join(lines) + "\n")
+    stream = tmp_path / "one.parquet"
+    from perfrules.workflows import stream_batch
+
+    stream_batch(compiled, path, stream)
+    folder = tmp_path / "results"
+    units = perfrules.dask.read_csv(path, blocksize=1500)
+    assert units.npartitions > 5
+    with __import__("dask").config.set(scheduler="synchronous"):
+        written = perfrules.dask.to_parquet(compiled, units, folder)
+    got, want = pq.read_table(folder), pq.read_table(stream)
+    assert written == want.num_rows == got.num_rows == 120
+    assert got.schema == want.schema  # the decimals as wide as perfrules score writes them
+    assert got.column("unit").to_pylist() == want.column("unit").to_pylist()
+    assert got.column("total").to_pylist() == want.column("total").to_pylist()
+    errors = got.column("errors").to_pylist()
+    for row, error in enumerate(errors):
+        if row % 9 == 4:
+            assert str(error).startswith(f"table:{row + 1}:"), (row, error)
+        else:
+            assert error is None
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [f"part.{i:0{len(str(len(names) - 1))}d}.parquet" for i in range(len(names))]
+    shared = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    marks = tmp_path / "marks"
+    perfrules.dask.to_parquet(shared, dd.from_pandas(pillars(), npartitions=2), marks)
+    assert pq.read_table(marks).column("rank").to_pylist() == ["=3", "=1", "=3", "5", "=1", "6"]
+
+
+def test_to_parquet_of_no_unit_writes_the_columns(tmp_path):
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(PROCUREMENT))
+    folder = tmp_path / "results"
+    units = dd.from_pandas(bids(3).iloc[:0], npartitions=1)
+    assert perfrules.dask.to_parquet(compiled, units, folder) == 0
+    table = pq.read_table(folder)
+    assert table.num_rows == 0
+    assert {"unit", "total", "grade", "rank", "errors"} <= set(table.column_names)
+
+
+def test_to_parquet_is_all_or_nothing(tmp_path):
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    body = "".join(f"u{i}" + ",50%" * 17 + "\n" for i in range(300))
+    header = "unit," + ",".join(compiled.scheme.indicators) + "\n"
+    path = _written(tmp_path / "units.csv", header + body + "bad,1\n")
+    folder = tmp_path / "results"
+    with pytest.raises(perfrules.FactsError):
+        perfrules.dask.to_parquet(compiled, perfrules.dask.read_csv(path, blocksize=2000), folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["units.csv"]  # nothing left behind
+    # The same into a folder of results: they stay as they were.
+    good = _written(tmp_path / "good.csv", header + body)
+    perfrules.dask.to_parquet(compiled, perfrules.dask.read_csv(good), folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    units = perfrules.dask.read_csv(path, blocksize=2000)
+    with pytest.raises(perfrules.FactsError):
+        perfrules.dask.to_parquet(compiled, units, folder, overwrite=True)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.csv", "results", "units.csv"]
+
+
+def test_to_parquet_replaces_only_results_and_only_when_told(tmp_path):
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    units = dd.from_pandas(pillars(), npartitions=2)
+    folder = tmp_path / "results"
+    folder.mkdir()  # an empty folder is taken
+    perfrules.dask.to_parquet(compiled, units, folder)
+    first = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        perfrules.dask.to_parquet(compiled, units, folder)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == first
+    one = dd.from_pandas(pillars(), npartitions=1)
+    assert perfrules.dask.to_parquet(compiled, one, folder, overwrite=True) == 6
+    assert sorted(p.name for p in folder.iterdir()) == ["part.0.parquet"]  # the old ones gone
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "part.0.parquet").write_bytes(b"")
+    (mixed / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="files other than part"):
+        perfrules.dask.to_parquet(compiled, units, mixed, overwrite=True)
+    assert (mixed / "notes.txt").read_text() == "keep me"
+    file = tmp_path / "results.parquet"
+    file.write_bytes(b"PAR1")
+    with pytest.raises(FileExistsError, match="not a folder"):
+        perfrules.dask.to_parquet(compiled, units, file, overwrite=True)
+    assert file.read_bytes() == b"PAR1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mixed", "results", "results.parquet"]

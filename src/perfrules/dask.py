@@ -2,7 +2,9 @@
 
 :func:`read_csv` reads a wide CSV of units into partitions of Arrow text (one byte range
 each, parsed by pyarrow in several threads, as ``perfrules score`` reads a file);
-:func:`score_dask` scores any Dask DataFrame of units.
+:func:`score_dask` scores any Dask DataFrame of units into a Dask DataFrame of results;
+:func:`to_parquet` scores it into a folder of Parquet files, one a partition, each scored
+and written as Arrow in one task (a piece written while the next is scored).
 
 Each partition is scored by the same code as :func:`perfrules.score_table` (arrays for the
 regular rows, ``evaluate`` for the others), in whatever process Dask runs it: the scheme
@@ -19,6 +21,10 @@ the whole table.
 from __future__ import annotations
 
 import operator
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
@@ -26,11 +32,13 @@ from typing import Any, Final
 import dask.dataframe as dd
 import pandas as pd
 import pyarrow as pa
+from dask.base import compute
 from dask.delayed import delayed
 
 from perfrules.engine import CohortValues, CompiledScheme, Staged, compile_scheme
 from perfrules.errors import FactsError
 from perfrules.model import Scheme
+from perfrules.trace import Rank
 from perfrules.workflows import (
     CsvLayout,
     cohort_rows,
@@ -40,11 +48,15 @@ from perfrules.workflows import (
     numbered,
     pass_failures,
     rank_rows,
+    ranked_table,
+    result_schema,
     score_chunk,
+    score_parquet,
     to_pandas,
+    write_parquet,
 )
 
-__all__ = ["read_csv", "score_dask"]
+__all__ = ["read_csv", "score_dask", "to_parquet"]
 
 _COMPILED: dict[str, CompiledScheme] = {}
 #: One partition's rows the ranking takes: (row, unit, keys, cohort).
@@ -54,6 +66,11 @@ _RANK: Final = "rank"
 BLOCKSIZE: Final = 32 << 20
 #: Threads a partition's text columns are numbered in.
 _THREADS: Final = 2
+#: Rows :func:`to_parquet` scores at a time: each piece is written while the next is
+#: scored (a partition of :func:`read_csv` is about 100,000 units of the seed's 17).
+_PIECE_ROWS: Final = 1 << 15
+#: The files :func:`to_parquet` writes, and what it may replace.
+_PART: Final = "part.{:0{}d}.parquet"
 
 
 def _compiled(scheme: Scheme, sha256: str) -> CompiledScheme:
@@ -186,49 +203,62 @@ def _take_stage(
     return stage.take(values, (row for rows, _ in parts for row in rows), failed)
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """One partition scored: its result rows (no rank) as Arrow, its index, its rankables."""
+
+    table: pa.Table
+    index: pd.Index
+    rankable: _Rankable
+
+
 def _score_part(
     frame: pd.DataFrame,
     scheme: Scheme,
     sha256: str,
     values: CohortValues | None,
     offset: int,
-) -> tuple[pd.DataFrame, _Rankable]:
+) -> _Scored:
     """One partition scored (its rows numbered from *offset*), with its rankable rows."""
     compiled = _compiled(scheme, sha256)
-    arrow = _scorable(frame)
-    chunk = score_chunk(compiled, arrow, values, offset=offset, first_row=offset + 1)
-    out = to_pandas(chunk.table)
-    out.index = frame.index
-    return out, chunk.rankable
+    chunk = score_chunk(compiled, _scorable(frame), values, offset=offset, first_row=offset + 1)
+    return _Scored(chunk.table, frame.index, chunk.rankable)
 
 
-def _table_of(scored: tuple[pd.DataFrame, _Rankable]) -> pd.DataFrame:
-    return scored[0]
-
-
-def _ranks(scheme: Scheme, sha256: str, *parts: tuple[pd.DataFrame, _Rankable]) -> dict[int, int]:
-    """The ranking, where the partitions' scored rows meet: each ranked row's position."""
-    rankable = (row for _, rows in parts for row in rows)
-    return {r: rank.position for r, rank in rank_rows(_compiled(scheme, sha256), rankable).items()}
-
-
-def _with_ranks(
-    scored: tuple[pd.DataFrame, _Rankable], ranks: dict[int, int], offset: int
-) -> pd.DataFrame:
-    """A scored partition with its ``rank`` column (before ``errors``)."""
-    out = scored[0].copy()
-    column = pd.array([ranks.get(offset + r) for r in range(len(out))], dtype="Int64")
-    out.insert(list(out.columns).index("errors"), _RANK, column)
+def _frame(table: pa.Table, index: pd.Index) -> pd.DataFrame:
+    out = to_pandas(table)
+    out.index = index
     return out
 
 
-def _meta(compiled: CompiledScheme, frame: dd.DataFrame, values: Any) -> pd.DataFrame:
+def _table_of(scored: _Scored) -> pd.DataFrame:
+    return _frame(scored.table, scored.index)
+
+
+def _ranks(scheme: Scheme, sha256: str, *parts: _Scored) -> dict[int, Rank]:
+    """The ranking, where the partitions' scored rows meet: each ranked row's rank.
+
+    Only what the ``rank`` column shows travels on (not each unit's keys and ties).
+    """
+    rankable = (row for part in parts for row in part.rankable)
+    ranks = rank_rows(_compiled(scheme, sha256), rankable).items()
+    return {r: rank._replace(keys=(), tied_with=()) for r, rank in ranks}
+
+
+def _ranked(scored: _Scored, ranks: dict[int, Rank], offset: int, mark: str) -> pa.Table:
+    """A scored partition with its ``rank`` column, as :func:`perfrules.score_table` has it."""
+    return ranked_table(scored.table, ranks, offset, mark)
+
+
+def _with_ranks(scored: _Scored, ranks: dict[int, Rank], offset: int, mark: str) -> pd.DataFrame:
+    return _frame(_ranked(scored, ranks, offset, mark), scored.index)
+
+
+def _empty_result(compiled: CompiledScheme, frame: dd.DataFrame, values: Any) -> pa.Table:
+    """The results of no unit, with the columns and types of every partition's."""
     empty = frame._meta  # noqa: SLF001 - Dask's own empty frame of the right columns
     chunk = score_chunk(compiled, _arrow(empty), None if values is None else _no_values(compiled))
-    out = to_pandas(chunk.table)
-    if compiled.scheme.ranking is not None:
-        out.insert(list(out.columns).index("errors"), _RANK, pd.Series([], dtype="Int64"))
-    return out
+    return chunk.with_ranks({})
 
 
 def _no_values(compiled: CompiledScheme) -> CohortValues:
@@ -277,12 +307,51 @@ def score_dask(compiled: CompiledScheme, units: dd.DataFrame) -> dd.DataFrame:
         >>> results[["unit", "total", "rank"]].to_numpy().tolist()
         [['A', Decimal('92.00'), 2], ['B', Decimal('93.33'), 1], ['C', Decimal('69.42'), 3]]
     """
+    graph = _graph(compiled, units)
+    meta = to_pandas(_empty_result(compiled, units, graph.values))
+    scored = graph.scored()
+    ranking = compiled.scheme.ranking
+    if ranking is None:
+        tables = [delayed(_table_of, pure=True)(one) for one in scored]
+    else:
+        ranks = delayed(_ranks, pure=True)(graph.scheme, graph.sha256, *scored)
+        tables = [
+            delayed(_with_ranks, pure=True)(one, ranks, offset, ranking.shared_mark)
+            for one, offset in zip(scored, graph.offsets, strict=True)
+        ]
+    result: dd.DataFrame = dd.from_delayed(tables, meta=meta, verify_meta=False)
+    return result
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """What scoring a Dask DataFrame's partitions takes, as pieces of a Dask graph.
+
+    The scheme (one named piece, pickled once, not tokenized per task), each partition,
+    its first row's number (the lengths of the partitions before it, a chain of small
+    tasks), and the cohort values (a reduction over every partition, pass by pass), or
+    ``None`` when the scheme declares none.
+    """
+
+    scheme: Any
+    sha256: str
+    parts: list[Any]
+    offsets: list[Any]
+    values: Any
+
+    def scored(self) -> list[Any]:
+        """Each partition scored (``_Scored``), its rows numbered across partitions."""
+        return [
+            delayed(_score_part, pure=True)(part, self.scheme, self.sha256, self.values, offset)
+            for part, offset in zip(self.parts, self.offsets, strict=True)
+        ]
+
+
+def _graph(compiled: CompiledScheme, units: dd.DataFrame) -> _Graph:
     sha256 = compiled.sha256
-    # The scheme is one named piece of the graph, pickled once (not tokenized per task).
     scheme = delayed(compiled.scheme, name=f"perfrules-scheme-{sha256}")
     frame: Any = units
     parts = frame.to_delayed()
-
     lengths = [delayed(_length, pure=True)(part) for part in parts]
     offsets: list[Any] = [0]
     for length in lengths[:-1]:
@@ -297,18 +366,188 @@ def score_dask(compiled: CompiledScheme, units: dd.DataFrame) -> dd.DataFrame:
                 for part, offset in zip(parts, offsets, strict=True)
             ]
             values = delayed(_take_stage, pure=True)(scheme, sha256, values, at, *staged)
-    scored = [
-        delayed(_score_part, pure=True)(part, scheme, sha256, values, offset)
-        for part, offset in zip(parts, offsets, strict=True)
-    ]
-    meta = _meta(compiled, frame, values)
-    if compiled.scheme.ranking is None:
-        tables = [delayed(_table_of, pure=True)(one) for one in scored]
+    return _Graph(scheme, sha256, parts, offsets, values)
+
+
+def _write_part(
+    frame: pd.DataFrame,
+    scheme: Scheme,
+    sha256: str,
+    values: CohortValues | None,
+    offset: int,
+    file: Path,
+    schema: pa.Schema,
+) -> int:
+    """One partition scored into the Parquet file *file*; its rows.
+
+    As one process scores a file (``score_parquet``): piece by piece, the next piece
+    numbered and the last written while this one is scored, so the one thread a task
+    has keeps two cores busy.
+    """
+    compiled = _compiled(scheme, sha256)
+    return score_parquet(
+        compiled, _arrow(frame), values, file, schema, offset=offset, rows=_PIECE_ROWS
+    )
+
+
+def _write_ranked(
+    scored: _Scored, ranks: dict[int, Rank], offset: int, mark: str, file: Path, schema: pa.Schema
+) -> int:
+    """A scored partition, with its ranks, written to the Parquet file *file*; its rows."""
+    return write_parquet(file, schema, [_ranked(scored, ranks, offset, mark)])
+
+
+def _is_part(entry: Path) -> bool:
+    """A file :func:`to_parquet` (or Dask's own writer) names a partition's results."""
+    name = entry.name
+    return (
+        name.startswith("part.")
+        and name.endswith(".parquet")
+        and name[5:-8].isdigit()
+        and entry.is_file()
+        and not entry.is_symlink()
+    )
+
+
+def _check_target(target: Path, overwrite: bool) -> None:
+    """Refuse a target :func:`to_parquet` must not replace (``FileExistsError``)."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_dir() and not target.is_symlink():
+        entries = list(target.iterdir())
+        if not entries:
+            return
+        if all(_is_part(entry) for entry in entries):
+            if overwrite:
+                return
+            reason = "holds results already (pass overwrite=True to replace them)"
+        else:
+            reason = "holds files other than part.N.parquet: not replaced"
     else:
-        ranks = delayed(_ranks, pure=True)(scheme, sha256, *scored)
-        tables = [
-            delayed(_with_ranks, pure=True)(one, ranks, offset)
-            for one, offset in zip(scored, offsets, strict=True)
-        ]
-    result: dd.DataFrame = dd.from_delayed(tables, meta=meta, verify_meta=False)
-    return result
+        reason = "is not a folder"
+    raise FileExistsError(f"{target} {reason}")
+
+
+def _commit(folder: Path, target: Path) -> None:
+    """The finished *folder* renamed to *target* (the old results, if any, removed after)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)  # as a plainly created folder would have
+    if not target.exists():
+        folder.replace(target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+    old.rmdir()
+    target.replace(old)
+    folder.replace(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _discard(folder: Path) -> None:
+    """The folder of a failed run removed.
+
+    A scheduler may still be running partitions when the first failure is raised: the
+    folder is renamed first, so none of them can write a file into it again.
+    """
+    trash = Path(tempfile.mkdtemp(prefix=f"{folder.name}.failed.", dir=folder.parent))
+    trash.rmdir()
+    try:
+        folder.replace(trash)
+    except OSError:
+        trash = folder
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def to_parquet(
+    compiled: CompiledScheme,
+    units: dd.DataFrame,
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+) -> int:
+    """Score every row of a Dask DataFrame into a folder of Parquet files, one a partition.
+
+    The results are those of :func:`score_dask` (the same rows, columns and ranks, the
+    decimals as wide as ``perfrules score`` writes them), written without a detour
+    through pandas: each partition is read, scored and written as Arrow, and pyarrow
+    writes one piece of it while the next is scored, in the same task, whatever the
+    scheduler. Computed now, with the scheduler in effect (``dask.config.set``, a
+    ``distributed`` client).
+
+    The folder appears whole or not at all: the files are written to a new folder beside
+    it, renamed to *path* when every partition is written (a failing partition removes
+    it, and *path* keeps what it had). Read it back with ``pyarrow.parquet.read_table``,
+    ``dd.read_parquet`` or ``polars.read_parquet(path / "*.parquet")``: the files sort in
+    row order.
+
+    Args:
+        compiled: the scheme (see :func:`score_dask`).
+        units: one row per unit (see :func:`score_dask`).
+        path: a folder to create; an empty folder; or, with *overwrite*, a folder of
+            results (only ``part.N.parquet`` files), replaced. The workers write beside
+            it, so it must be a path every worker sees.
+        overwrite: replace a folder of results.
+
+    Returns:
+        The number of rows written (one per unit, failed units included: their
+        problems are in the ``errors`` column).
+
+    Raises:
+        FileExistsError: *path* is a file, a link, a folder holding other files, or a
+            folder of results without *overwrite*.
+        FactsError: the columns cannot hold units, or (with :func:`read_csv`) a row that
+            is not a unit; nothing is written.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> import pandas as pd, pyarrow.parquet as pq
+        >>> import dask.dataframe as dd
+        >>> import perfrules.dask
+        >>> compiled = perfrules.compile_scheme(perfrules.load_pack("examples/ranking-index"))
+        >>> cities = pd.DataFrame(
+        ...     {
+        ...         "unit": ["A", "B", "C"],
+        ...         "shared.gdp": ["12", "10", "8"],
+        ...         "shared.green": ["45%", "50%", "40%"],
+        ...         "shared.pm25": ["30", "25", "40"],
+        ...     }
+        ... )
+        >>> folder = pathlib.Path(tempfile.mkdtemp()) / "results"
+        >>> perfrules.dask.to_parquet(compiled, dd.from_pandas(cities, npartitions=2), folder)
+        3
+        >>> sorted(entry.name for entry in folder.iterdir())
+        ['part.0.parquet', 'part.1.parquet']
+        >>> pq.read_table(folder, columns=["unit", "rank"]).to_pylist()[0]
+        {'unit': 'A', 'rank': 2}
+    """
+    target = Path(path)
+    _check_target(target, overwrite)
+    graph = _graph(compiled, units)
+    schema = result_schema(compiled, _empty_result(compiled, units, graph.values).schema)
+    width = len(str(max(len(graph.parts) - 1, 0)))
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        files = [folder / _PART.format(at, width) for at in range(len(graph.parts))]
+        ranking = compiled.scheme.ranking
+        if ranking is None:
+            writes = [
+                delayed(_write_part, pure=False)(
+                    part, graph.scheme, graph.sha256, graph.values, offset, file, schema
+                )
+                for part, offset, file in zip(graph.parts, graph.offsets, files, strict=True)
+            ]
+        else:
+            scored = graph.scored()
+            ranks = delayed(_ranks, pure=True)(graph.scheme, graph.sha256, *scored)
+            writes = [
+                delayed(_write_ranked, pure=False)(
+                    one, ranks, offset, ranking.shared_mark, file, schema
+                )
+                for one, offset, file in zip(scored, graph.offsets, files, strict=True)
+            ]
+        rows = sum(compute(*writes))  # type: ignore[no-untyped-call]
+        _commit(folder, target)
+    except BaseException:
+        _discard(folder)
+        raise
+    return int(rows)

@@ -83,7 +83,9 @@ __all__ = [
     "read_chunks",
     "read_items",
     "result_schema",
+    "score_parquet",
     "stream_batch",
+    "write_parquet",
 ]
 
 #: Inputs read chunk by chunk, and outputs written so.
@@ -1052,6 +1054,56 @@ class _Behind:
         for waiting in self.pending:
             waiting.cancel()
         self.pool.shutdown(wait=True)
+
+
+def write_parquet(target: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
+    """Result tables written to the Parquet file *target* as *tables* makes them; its rows.
+
+    Each table is written (a row group, in *schema*'s types) by another thread while the
+    next is made: a generator that scores the next piece of a partition scores it while
+    pyarrow writes this one, as :func:`stream_batch` does. No table: a file of no rows,
+    with the columns. *target* is written atomically.
+    """
+    rows = 0
+    with atomic_stream(target) as stream:
+        writer = _Behind(_Writer(stream, ".parquet", schema, CsvStyle()))
+        try:
+            for table in tables:
+                writer.write(table)
+                rows += table.num_rows
+            if not rows:
+                writer.write(_empty(schema))
+            writer.finish()
+        finally:
+            writer.stop()
+    return rows
+
+
+def score_parquet(
+    compiled: CompiledScheme,
+    table: pa.Table,
+    values: CohortValues | None,
+    target: Path,
+    schema: pa.Schema,
+    *,
+    offset: int = 0,
+    rows: int = CHUNK_ROWS,
+) -> int:
+    """*table*'s units scored into the Parquet file *target* (in *schema*); its rows.
+
+    The pipeline of :func:`stream_batch` over a table in memory: a piece of *rows* is
+    numbered (:func:`numbered`) by another thread while this one is scored, and written
+    by a third while the next is scored, so one call keeps the cores busy. The rows are
+    numbered from *offset* (``table:ROW:COLUMN`` in diagnostics counts from *offset* + 1).
+    """
+    pieces = (table.slice(at, rows) for at in range(0, table.num_rows, rows))
+    results = (
+        score_chunk(compiled, piece, values, offset=at, first_row=at + 1).table
+        for at, piece in zip(
+            itertools.count(offset, rows), _ahead(numbered(piece) for piece in pieces)
+        )
+    )
+    return write_parquet(target, schema, results)
 
 
 def stream_batch(

@@ -69,6 +69,7 @@ __all__ = [
     "numbered",
     "prepare_chunk",
     "rank_rows",
+    "ranked_table",
     "score_arrow",
     "score_chunk",
     "score_table",
@@ -1024,15 +1025,25 @@ class Chunk:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
         if not self.ranked:
             return self.table
-        rows = range(offset, offset + self.table.num_rows)
-        if self.rank_mark:
-            shown = [ranks[r].shown if r in ranks else None for r in rows]
-            return with_rank_column(self.table, string_array(shown))
-        present = np.fromiter((r in ranks for r in rows), dtype=np.bool_, count=len(rows))
-        positions = np.fromiter(
-            (ranks[r].position if r in ranks else 0 for r in rows), dtype=np.int64, count=len(rows)
-        )
-        return with_rank_column(self.table, int_array(positions, present))
+        return ranked_table(self.table, ranks, offset, self.rank_mark)
+
+
+def ranked_table(table: pa.Table, ranks: Mapping[int, Any], offset: int, mark: str) -> pa.Table:
+    """Result rows (numbered from *offset*) with their ``rank`` column, where results put it.
+
+    *ranks* are :class:`~perfrules.trace.Rank` by row (:func:`rank_rows`); a row not in
+    them is not ranked (null). With *mark* (``[ranking] shared_mark``) the column is text as
+    published (``=5``), else each rank's position.
+    """
+    rows = range(offset, offset + table.num_rows)
+    if mark:
+        shown = [ranks[r].shown if r in ranks else None for r in rows]
+        return with_rank_column(table, string_array(shown))
+    present = np.fromiter((r in ranks for r in rows), dtype=np.bool_, count=len(rows))
+    positions = np.fromiter(
+        (ranks[r].position if r in ranks else 0 for r in rows), dtype=np.int64, count=len(rows)
+    )
+    return with_rank_column(table, int_array(positions, present))
 
 
 def with_rank_column(table: pa.Table, column: pa.Array) -> pa.Table:
