@@ -13,6 +13,8 @@ Run with ``make bench`` (it installs the ``bench`` extra, zen-engine). For the s
   (c)  perfrules ``evaluate()`` with the trace read: every node, its inputs, steps and
        roundings, and the gap
   (c+) perfrules ``evaluate()`` and ``trace.to_json()``
+  (cg) (c) with the garbage collector running (every other row pauses it, as ``timeit``
+       does): for information — its cost grows with the rest of the process's heap
   (d)  zen-engine, one expression node, ``engine.evaluate(key, facts)`` with a static loader
        (its fastest path), ``round(w * a, 2)`` per row, binary floats
   (dt) the same with ``trace=True``
@@ -540,10 +542,13 @@ def memos_on(sizes: dict[int, int]) -> None:
 
 
 # --- timing ---------------------------------------------------------------------------------
-def cpu_per_item(fn: Callable[[Any], Any], items: list[Any]) -> float:
-    """CPU µs per item, each item once, the garbage collector paused."""
+def cpu_per_item(fn: Callable[[Any], Any], items: list[Any], *, collect: bool = False) -> float:
+    """CPU µs per item, each item once, the garbage collector paused unless *collect*."""
     enabled = gc.isenabled()
-    gc.disable()
+    if collect:
+        gc.enable()
+    else:
+        gc.disable()
     try:
         start = time.process_time()
         for item in items:
@@ -552,15 +557,18 @@ def cpu_per_item(fn: Callable[[Any], Any], items: list[Any]) -> float:
     finally:
         if enabled:
             gc.enable()
+        else:
+            gc.disable()
 
 
-ROWS = ("a", "a2", "w", "b", "c", "c+", "d", "dt")
+ROWS = ("a", "a2", "w", "b", "c", "cg", "c+", "d", "dt")
 NAMES = {
     "a": "hand-written exact Decimal (baseline)",
     "a2": "hand-written exact integers",
     "w": "hand-written exact trace JSON writer",
     "b": "perfrules evaluate(trace=False)",
     "c": "perfrules evaluate(), trace read",
+    "cg": "(c), the garbage collector running",
     "c+": "perfrules evaluate() + to_json()",
     "d": "zen-engine fastest path (floats)",
     "dt": "zen-engine trace=True (floats)",
@@ -577,6 +585,7 @@ def functions(setup: Setup) -> dict[str, tuple[Callable[[Any], Any], Callable[[U
         "w": (writer, setup.facts),
         "b": (plain, setup.facts),
         "c": (traced, setup.facts),
+        "cg": (traced, setup.facts),
         "c+": (as_json, setup.facts),
     }
     zen_fast, zen_traced, zen_facts = zen_rows(setup)
@@ -601,7 +610,7 @@ def measure(setup: Setup, kind: str, fresh: Fresh) -> dict[str, float]:
             else:
                 units = [repeated] * setup.batch
             items = [given(unit) for unit in units]
-            micro = cpu_per_item(fn, items)
+            micro = cpu_per_item(fn, items, collect=key == "cg")
             best[key] = min(best.get(key, micro), micro)
     return best
 

@@ -6,6 +6,7 @@ formula's traced function and must end at the value the scorer recorded.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from math import gcd
@@ -157,7 +158,23 @@ class TreeParts(RecordParts):
         return self.out[0] is None and self.out[6] is None and _plain_layout(self.plan) is not None
 
     def root(self) -> NodeTrace:
-        """The tree of nodes, from the record (walked as :meth:`json` walks it)."""
+        """The tree of nodes, from the record (walked as :meth:`json` walks it).
+
+        Built with the garbage collector paused, as it was when asked: a tree holds no
+        cycle, so a collection during the build finds nothing, and with thousands of rows
+        the build would set off dozens of them and move its nodes, all alive, to the
+        oldest generation, whose full collections visit the whole heap (at 2,000
+        indicators, a full collection every unit or so: four times the build's own time).
+        """
+        if not gc.isenabled():
+            return self._root()
+        gc.disable()
+        try:
+            return self._root()
+        finally:
+            gc.enable()
+
+    def _root(self) -> NodeTrace:
         if self._plain():
             return self._plain_root()
         plan = self.plan
