@@ -393,3 +393,20 @@ def test_to_parquet_without_overwrite_keeps_results_written_while_it_runs(tmp_pa
         perfrules.dask.to_parquet(compiled, units, folder)
     assert pq.read_table(folder).column("unit").to_pylist() == list("UVWXYZ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_to_parquet_refuses_a_folder_it_cannot_replace_before_scoring(tmp_path, monkeypatch):
+    # The current folder (and a mount point) cannot be renamed: said at once, not after
+    # every partition is scored and written.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    scored: list[int] = []
+    units = _while_computed(dd.from_pandas(pillars(), npartitions=2), lambda: scored.append(1))
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for path in (".", "", here / ".."):
+        with pytest.raises(FileExistsError, match="cannot be replaced"):
+            perfrules.dask.to_parquet(compiled, units, path, overwrite=True)
+    assert scored == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+    assert list(here.iterdir()) == []

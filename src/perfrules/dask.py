@@ -415,6 +415,9 @@ def _refusal(target: Path, overwrite: bool) -> str | None:
     """Why :func:`to_parquet` must not replace *target*, or ``None``."""
     if not os.path.lexists(target):
         return None
+    if target.name in {"", ".", ".."} or os.path.ismount(target):
+        # A rename would fail on it after every partition is written.
+        return "cannot be replaced (the current folder, or a mount point): name a folder in it"
     if target.is_dir() and not target.is_symlink():
         entries = list(target.iterdir())
         if not entries:
@@ -531,10 +534,11 @@ def to_parquet(
         problems are in the ``errors`` column).
 
     Raises:
-        FileExistsError: *path* is a file, a link, a folder holding other files, or a
-            folder of results without *overwrite*: when the run begins, or when its
-            results are ready (another run or a person wrote there meanwhile; what they
-            wrote stays, and nothing of this run's).
+        FileExistsError: *path* is a file, a link, a mount point or the current folder
+            (neither can be renamed), a folder holding other files, or a folder of
+            results without *overwrite*: when the run begins, or when its results are
+            ready (another run or a person wrote there meanwhile; what they wrote stays,
+            and nothing of this run's).
         FactsError: the columns cannot hold units, or (with :func:`read_csv`) a row that
             is not a unit; nothing is written.
 
