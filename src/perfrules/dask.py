@@ -512,8 +512,10 @@ def to_parquet(
     decimals as wide as ``perfrules score`` writes them), written without a detour
     through pandas: each partition is read, scored and written as Arrow, and pyarrow
     writes one piece of it while the next is scored, in the same task, whatever the
-    scheduler. Computed now, with the scheduler in effect (``dask.config.set``, a
-    ``distributed`` client).
+    scheduler. A scheme with a ``[ranking]`` cannot: each partition's results are kept,
+    as :func:`score_dask` keeps them, until every partition is scored and the ranks are
+    known, and then written whole. Computed now, with the scheduler in effect
+    (``dask.config.set``, a ``distributed`` client).
 
     The folder appears whole or not at all: the files are written to a new folder beside
     it, renamed to *path* when every partition is written (a failing partition removes
