@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -410,3 +411,23 @@ def test_to_parquet_refuses_a_folder_it_cannot_replace_before_scoring(tmp_path, 
     assert scored == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
     assert list(here.iterdir()) == []
+
+
+def test_to_parquet_workers_write_into_a_folder_with_the_usual_mode(tmp_path):
+    # Workers may run as other users of the group (umask 002): the folder they write
+    # into has the mode a plainly created folder has, while they write, not only after.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    seen: list[int] = []
+
+    def look() -> None:
+        seen.extend(p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.is_dir())
+
+    units = _while_computed(dd.from_pandas(pillars(), npartitions=1), look)
+    old = os.umask(0o002)
+    try:
+        with __import__("dask").config.set(scheduler="synchronous"):
+            perfrules.dask.to_parquet(compiled, units, tmp_path / "results")
+    finally:
+        os.umask(old)
+    assert seen == [0o775]
+    assert (tmp_path / "results").stat().st_mode & 0o777 == 0o775

@@ -452,9 +452,6 @@ def _commit(folder: Path, target: Path, overwrite: bool) -> None:
     can write into it any more, and put back if it holds anything but results; the old
     results are removed only when the new are in place.
     """
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)  # as a plainly created folder would have
     if not overwrite or not os.path.lexists(target):
         if target.is_dir() and not target.is_symlink():
             with contextlib.suppress(OSError):  # an empty folder (rmdir refuses a filled one)
@@ -573,6 +570,10 @@ def to_parquet(
     width = len(str(max(len(graph.parts) - 1, 0)))
     folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        # As a plainly created folder would have, for workers of the group to write in.
+        folder.chmod(0o777 & ~umask)
         files = [folder / _PART.format(at, width) for at in range(len(graph.parts))]
         ranking = compiled.scheme.ranking
         if ranking is None:
