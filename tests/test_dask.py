@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -340,3 +341,93 @@ def test_to_parquet_replaces_only_results_and_only_when_told(tmp_path):
         perfrules.dask.to_parquet(compiled, units, file, overwrite=True)
     assert file.read_bytes() == b"PAR1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mixed", "results", "results.parquet"]
+
+
+def _while_computed(units: dd.DataFrame, act) -> dd.DataFrame:
+    """*units*, each partition doing *act* when it is computed (another process at work)."""
+
+    def part(frame: pd.DataFrame) -> pd.DataFrame:
+        act()
+        return frame
+
+    return units.map_partitions(part, meta=units.head(0))
+
+
+def test_to_parquet_never_removes_a_file_put_in_the_folder_while_it_runs(tmp_path):
+    # The folder is checked when the run begins, and again when the results replace it:
+    # a file put there meanwhile stays, and so do the results it sits with.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    folder = tmp_path / "results"
+    perfrules.dask.to_parquet(compiled, dd.from_pandas(pillars(), npartitions=2), folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def note() -> None:
+        (folder / "notes.txt").write_text("keep me")
+
+    units = _while_computed(dd.from_pandas(pillars(), npartitions=1), note)
+    with (
+        __import__("dask").config.set(scheduler="synchronous"),
+        pytest.raises(FileExistsError, match="files other than part"),
+    ):
+        perfrules.dask.to_parquet(compiled, units, folder, overwrite=True)
+    assert (folder / "notes.txt").read_text() == "keep me"
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix == ".parquet"} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_to_parquet_without_overwrite_keeps_results_written_while_it_runs(tmp_path):
+    # Two runs into one new folder: the one that finishes first keeps it; the other,
+    # not told to overwrite, is refused at the end instead of replacing it.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    folder = tmp_path / "results"
+    first = dd.from_pandas(pillars().assign(unit=list("UVWXYZ")), npartitions=2)
+
+    def other_run() -> None:
+        if not folder.exists():
+            perfrules.dask.to_parquet(compiled, first, folder)
+
+    units = _while_computed(dd.from_pandas(pillars(), npartitions=1), other_run)
+    with (
+        __import__("dask").config.set(scheduler="synchronous"),
+        pytest.raises(FileExistsError, match="overwrite=True"),
+    ):
+        perfrules.dask.to_parquet(compiled, units, folder)
+    assert pq.read_table(folder).column("unit").to_pylist() == list("UVWXYZ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_to_parquet_refuses_a_folder_it_cannot_replace_before_scoring(tmp_path, monkeypatch):
+    # The current folder (and a mount point) cannot be renamed: said at once, not after
+    # every partition is scored and written.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    scored: list[int] = []
+    units = _while_computed(dd.from_pandas(pillars(), npartitions=2), lambda: scored.append(1))
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for path in (".", "", here / ".."):
+        with pytest.raises(FileExistsError, match="cannot be replaced"):
+            perfrules.dask.to_parquet(compiled, units, path, overwrite=True)
+    assert scored == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+    assert list(here.iterdir()) == []
+
+
+def test_to_parquet_workers_write_into_a_folder_with_the_usual_mode(tmp_path):
+    # Workers may run as other users of the group (umask 002): the folder they write
+    # into has the mode a plainly created folder has, while they write, not only after.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    seen: list[int] = []
+
+    def look() -> None:
+        seen.extend(p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.is_dir())
+
+    units = _while_computed(dd.from_pandas(pillars(), npartitions=1), look)
+    old = os.umask(0o002)
+    try:
+        with __import__("dask").config.set(scheduler="synchronous"):
+            perfrules.dask.to_parquet(compiled, units, tmp_path / "results")
+    finally:
+        os.umask(old)
+    assert seen == [0o775]
+    assert (tmp_path / "results").stat().st_mode & 0o777 == 0o775

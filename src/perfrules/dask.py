@@ -20,6 +20,8 @@ the whole table.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import operator
 import os
 import shutil
@@ -409,37 +411,73 @@ def _is_part(entry: Path) -> bool:
     )
 
 
-def _check_target(target: Path, overwrite: bool) -> None:
-    """Refuse a target :func:`to_parquet` must not replace (``FileExistsError``)."""
-    if not target.exists() and not target.is_symlink():
-        return
+def _refusal(target: Path, overwrite: bool) -> str | None:
+    """Why :func:`to_parquet` must not replace *target*, or ``None``."""
+    if not os.path.lexists(target):
+        return None
+    if target.name in {"", ".", ".."} or os.path.ismount(target):
+        # A rename would fail on it after every partition is written.
+        return "cannot be replaced (the current folder, or a mount point): name a folder in it"
     if target.is_dir() and not target.is_symlink():
         entries = list(target.iterdir())
         if not entries:
-            return
+            return None
         if all(_is_part(entry) for entry in entries):
             if overwrite:
-                return
-            reason = "holds results already (pass overwrite=True to replace them)"
-        else:
-            reason = "holds files other than part.N.parquet: not replaced"
-    else:
-        reason = "is not a folder"
-    raise FileExistsError(f"{target} {reason}")
+                return None
+            return "holds results already (pass overwrite=True to replace them)"
+        return "holds files other than part.N.parquet: not replaced"
+    return "is not a folder"
 
 
-def _commit(folder: Path, target: Path) -> None:
-    """The finished *folder* renamed to *target* (the old results, if any, removed after)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)  # as a plainly created folder would have
-    if not target.exists():
-        folder.replace(target)
+def _check_target(target: Path, overwrite: bool) -> None:
+    """Refuse a target :func:`to_parquet` must not replace (``FileExistsError``)."""
+    reason = _refusal(target, overwrite)
+    if reason is not None:
+        raise FileExistsError(f"{target} {reason}")
+
+
+#: What renaming a folder onto *target* fails with when something is there.
+_TAKEN: Final = frozenset({errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR})
+
+
+def _commit(folder: Path, target: Path, overwrite: bool) -> None:
+    """The finished *folder* renamed to *target*, checked again as it is now.
+
+    The run may have taken hours since :func:`_check_target`, and another run or a person
+    may have written to *target* meanwhile. Without *overwrite* (or with nothing there) an
+    empty folder is removed and the new one renamed to its name, both of which the system
+    refuses where there is a folder that is not empty: a run that finished first keeps its
+    results. With *overwrite*, the old folder is moved aside first, checked where nothing
+    can write into it any more, and put back if it holds anything but results; the old
+    results are removed only when the new are in place.
+    """
+    if not overwrite or not os.path.lexists(target):
+        if target.is_dir() and not target.is_symlink():
+            with contextlib.suppress(OSError):  # an empty folder (rmdir refuses a filled one)
+                target.rmdir()
+        try:
+            folder.replace(target)
+        except OSError as error:
+            if error.errno not in _TAKEN:
+                raise
+            why = _refusal(target, overwrite) or "was taken while the results were written"
+            raise FileExistsError(f"{target} {why}") from error
         return
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
     old.rmdir()
     target.replace(old)
-    folder.replace(target)
+    try:
+        reason = _refusal(old, overwrite)
+        if reason is None:
+            folder.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            old.replace(target)
+        raise
+    if reason is not None:
+        old.replace(target)
+        raise FileExistsError(f"{target} {reason}")
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -471,8 +509,10 @@ def to_parquet(
     decimals as wide as ``perfrules score`` writes them), written without a detour
     through pandas: each partition is read, scored and written as Arrow, and pyarrow
     writes one piece of it while the next is scored, in the same task, whatever the
-    scheduler. Computed now, with the scheduler in effect (``dask.config.set``, a
-    ``distributed`` client).
+    scheduler. A scheme with a ``[ranking]`` cannot: each partition's results are kept,
+    as :func:`score_dask` keeps them, until every partition is scored and the ranks are
+    known, and then written whole. Computed now, with the scheduler in effect
+    (``dask.config.set``, a ``distributed`` client).
 
     The folder appears whole or not at all: the files are written to a new folder beside
     it, renamed to *path* when every partition is written (a failing partition removes
@@ -493,8 +533,11 @@ def to_parquet(
         problems are in the ``errors`` column).
 
     Raises:
-        FileExistsError: *path* is a file, a link, a folder holding other files, or a
-            folder of results without *overwrite*.
+        FileExistsError: *path* is a file, a link, a mount point or the current folder
+            (neither can be renamed), a folder holding other files, or a folder of
+            results without *overwrite*: when the run begins, or when its results are
+            ready (another run or a person wrote there meanwhile; what they wrote stays,
+            and nothing of this run's).
         FactsError: the columns cannot hold units, or (with :func:`read_csv`) a row that
             is not a unit; nothing is written.
 
@@ -527,6 +570,10 @@ def to_parquet(
     width = len(str(max(len(graph.parts) - 1, 0)))
     folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        # As a plainly created folder would have, for workers of the group to write in.
+        folder.chmod(0o777 & ~umask)
         files = [folder / _PART.format(at, width) for at in range(len(graph.parts))]
         ranking = compiled.scheme.ranking
         if ranking is None:
@@ -546,7 +593,7 @@ def to_parquet(
                 for one, offset, file in zip(scored, graph.offsets, files, strict=True)
             ]
         rows = sum(compute(*writes))  # type: ignore[no-untyped-call]
-        _commit(folder, target)
+        _commit(folder, target, overwrite)
     except BaseException:
         _discard(folder)
         raise
