@@ -431,3 +431,26 @@ def test_to_parquet_workers_write_into_a_folder_with_the_usual_mode(tmp_path):
         os.umask(old)
     assert seen == [0o775]
     assert (tmp_path / "results").stat().st_mode & 0o777 == 0o775
+
+
+def test_to_parquet_never_sets_the_umask(tmp_path, monkeypatch):
+    # Reading the umask means setting it for every thread at once: partitions written in
+    # parallel would race (a file made world-writable, the umask left at 0).
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    units = dd.from_pandas(pillars(), npartitions=3)
+
+    def refuse(mask: int) -> int:
+        raise AssertionError("os.umask called")
+
+    monkeypatch.setattr(os, "umask", refuse)
+    with __import__("dask").config.set(scheduler="threads"):
+        assert perfrules.dask.to_parquet(compiled, units, tmp_path / "results") == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_to_parquet_into_a_missing_folder_says_so_at_once(tmp_path):
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    target = tmp_path / "nope" / "results"
+    with pytest.raises(FileNotFoundError, match="make it first"):
+        perfrules.dask.to_parquet(compiled, dd.from_pandas(pillars(), npartitions=1), target)
+    assert list(tmp_path.iterdir()) == []

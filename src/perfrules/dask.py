@@ -47,6 +47,7 @@ from perfrules.workflows import (
     cohort_values_of,
     csv_layout,
     csv_range,
+    new_folder,
     numbered,
     pass_failures,
     rank_rows,
@@ -431,7 +432,13 @@ def _refusal(target: Path, overwrite: bool) -> str | None:
 
 
 def _check_target(target: Path, overwrite: bool) -> None:
-    """Refuse a target :func:`to_parquet` must not replace (``FileExistsError``)."""
+    """Refuse a target :func:`to_parquet` must not replace (``FileExistsError``).
+
+    Or one it cannot make (``FileNotFoundError``): the folder it is in must exist.
+    """
+    if not target.parent.is_dir():
+        msg = f"{target.parent} is not a folder: make it first, the results go in {target}"
+        raise FileNotFoundError(msg)
     reason = _refusal(target, overwrite)
     if reason is not None:
         raise FileExistsError(f"{target} {reason}")
@@ -538,6 +545,7 @@ def to_parquet(
             results without *overwrite*: when the run begins, or when its results are
             ready (another run or a person wrote there meanwhile; what they wrote stays,
             and nothing of this run's).
+        FileNotFoundError: the folder *path* is in does not exist.
         FactsError: the columns cannot hold units, or (with :func:`read_csv`) a row that
             is not a unit; nothing is written.
 
@@ -568,12 +576,9 @@ def to_parquet(
     graph = _graph(compiled, units)
     schema = result_schema(compiled, _empty_result(compiled, units, graph.values).schema)
     width = len(str(max(len(graph.parts) - 1, 0)))
-    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    # With a plain mkdir's mode, for workers of the group to write in.
+    folder = new_folder(target.parent, f".{target.name}.")
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        # As a plainly created folder would have, for workers of the group to write in.
-        folder.chmod(0o777 & ~umask)
         files = [folder / _PART.format(at, width) for at in range(len(graph.parts))]
         ranking = compiled.scheme.ranking
         if ranking is None:

@@ -25,7 +25,13 @@ if TYPE_CHECKING:
         what_if,
         what_if_traces,
     )
-    from perfrules.workflows._files import STDOUT, extends_text, new_year_text, write_atomic
+    from perfrules.workflows._files import (
+        STDOUT,
+        extends_text,
+        new_folder,
+        new_year_text,
+        write_atomic,
+    )
     from perfrules.workflows._invariants import (
         InvariantError,
         Violation,
@@ -118,6 +124,7 @@ __all__ = [
     "league_table",
     "load_report",
     "movers",
+    "new_folder",
     "new_year_text",
     "numbered",
     "pack_module_name",
@@ -154,7 +161,7 @@ _LAZY = {
     "._audit": ("audit", "load_report"),
     "._batch": ("CSV_EOLS", "CsvStyle", "read_units", "score_batch", "write_results"),
     "._diff": ("diff_schemes", "is_results_file", "movers", "what_if", "what_if_traces"),
-    "._files": ("STDOUT", "extends_text", "new_year_text", "write_atomic"),
+    "._files": ("STDOUT", "extends_text", "new_folder", "new_year_text", "write_atomic"),
     "._invariants": (
         "InvariantError",
         "Violation",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +16,14 @@ from perfrules.engine import CompiledScheme
 from perfrules.rules import numbers_in, pack_id_of
 from perfrules.workflows._schema import schema_id
 
-__all__ = ["STDOUT", "atomic_stream", "extends_text", "new_year_text", "write_atomic"]
+__all__ = [
+    "STDOUT",
+    "atomic_stream",
+    "extends_text",
+    "new_folder",
+    "new_year_text",
+    "write_atomic",
+]
 
 #: The path that means standard output (``--out -``): written as it comes, not renamed.
 STDOUT = "-"
@@ -44,11 +51,8 @@ def atomic_stream(path: Path) -> Iterator[BinaryIO]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    handle, temporary = _new_file(path.parent, f".{path.name}.")
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        Path(temporary).chmod(0o666 & ~umask)  # as a plainly created file would have
         with os.fdopen(handle, "wb") as stream:
             yield stream
             stream.flush()
@@ -58,6 +62,39 @@ def atomic_stream(path: Path) -> Iterator[BinaryIO]:
         with contextlib.suppress(OSError):
             Path(temporary).unlink()
         raise
+
+
+def _fresh(parent: Path, prefix: str) -> Iterator[Path]:
+    """Names in *parent* no file is likely to have: *prefix* and random letters."""
+    for _ in range(100):
+        yield parent / f"{prefix}{secrets.token_hex(5)}"
+    raise FileExistsError(f"no free name for a temporary file in {parent}")
+
+
+def _new_file(parent: Path, prefix: str) -> tuple[int, Path]:
+    """A new file in *parent*, open for writing, made by this call alone.
+
+    Its mode is what a plain ``open`` gives (0666 less the umask, applied by the system):
+    the umask is never read, which would mean setting it, for every thread at once.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for path in _fresh(parent, prefix):
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise AssertionError  # pragma: no cover - _fresh raises first
+
+
+def new_folder(parent: Path, prefix: str) -> Path:
+    """A new folder in *parent*, made by this call alone, with a plain ``mkdir``'s mode."""
+    for path in _fresh(parent, prefix):
+        try:
+            path.mkdir(0o777)
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError  # pragma: no cover - _fresh raises first
 
 
 def _quoted(text: str) -> str:
