@@ -454,3 +454,40 @@ def test_to_parquet_into_a_missing_folder_says_so_at_once(tmp_path):
     with pytest.raises(FileNotFoundError, match="make it first"):
         perfrules.dask.to_parquet(compiled, dd.from_pandas(pillars(), npartitions=1), target)
     assert list(tmp_path.iterdir()) == []
+
+
+def _odd_frames() -> dict[str, pd.DataFrame]:
+    frame = pillars()
+    twice = frame.copy()
+    twice.columns = ["unit", "shared.economy", "shared.social", "shared.economy"]
+    raw = frame.copy()
+    raw["shared.social"] = [b"\xff80", b"90", b"80", b"70", b"90", b"60"]
+    periods = frame.copy()
+    periods["shared.social"] = pd.period_range("2020-01", periods=6, freq="M")
+    complex_ = frame.copy()
+    complex_["shared.social"] = [complex(80, 1)] * 6
+    return {"twice": twice, "raw": raw, "periods": periods, "complex": complex_}
+
+
+@pytest.mark.parametrize("name", ["twice", "raw", "periods", "complex"])
+def test_odd_columns_are_refused_as_score_table_refuses_them(name):
+    import dask
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(BEST))
+    frame = _odd_frames()[name]
+
+    def on_dask() -> pd.DataFrame:
+        # Dask's own string conversion would decode the bytes (and fail) before perfrules.
+        with dask.config.set({"dataframe.convert-string": False}):
+            units = dd.from_pandas(frame, npartitions=2, sort=False)
+            return perfrules.dask.score_dask(compiled, units).compute(scheduler="synchronous")
+
+    try:
+        alone = perfrules.score_table(compiled, frame)
+    except perfrules.FactsError as refused:
+        codes = [d.code for d in refused.diagnostics]
+        with pytest.raises(perfrules.FactsError) as raised:
+            on_dask()  # when the graph is built, from the frame's columns
+        assert [d.code for d in raised.value.diagnostics] == codes
+        return
+    assert on_dask()["errors"].tolist() == alone["errors"].tolist()

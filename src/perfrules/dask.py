@@ -56,6 +56,7 @@ from perfrules.workflows import (
     score_chunk,
     score_parquet,
     to_pandas,
+    units_arrow,
     write_parquet,
 )
 
@@ -85,8 +86,34 @@ def _compiled(scheme: Scheme, sha256: str) -> CompiledScheme:
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
-    """A partition as Arrow: zero-copy for Arrow-backed columns (:func:`read_csv`'s)."""
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    """A partition as Arrow: zero-copy for Arrow-backed columns (:func:`read_csv`'s).
+
+    Columns of text, numbers or nothing are taken as they are; anything else (a name
+    given twice, bytes, periods, complex numbers) is checked as ``score_table`` checks a
+    table: a ``FactsError`` naming the column, or its cells read one by one.
+    """
+    try:
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    except Exception:  # noqa: BLE001 - the column to blame is found the careful way
+        return units_arrow(frame)
+    if all(_plain(kind) for kind in arrow.schema.types):
+        return arrow
+    return units_arrow(frame)
+
+
+def _plain(kind: pa.DataType) -> bool:
+    """A column type a partition's facts are read from as it is."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+    )
 
 
 def _scorable(frame: pd.DataFrame) -> pa.Table:

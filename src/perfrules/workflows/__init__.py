@@ -85,6 +85,7 @@ if TYPE_CHECKING:
         score_chunk,
         score_table,
         to_pandas,
+        units_arrow,
     )
     from perfrules.workflows._templates import write_template
 
@@ -146,6 +147,7 @@ __all__ = [
     "stream_batch",
     "to_pandas",
     "unit_violations",
+    "units_arrow",
     "what_if",
     "what_if_traces",
     "write_atomic",
@@ -209,6 +211,7 @@ _LAZY = {
         "score_chunk",
         "score_table",
         "to_pandas",
+        "units_arrow",
     ),
     "._templates": ("write_template",),
 }

@@ -76,6 +76,7 @@ __all__ = [
     "stage_pass",
     "table_columns",
     "to_pandas",
+    "units_arrow",
     "with_rank_column",
 ]
 
@@ -111,6 +112,25 @@ def score_table(compiled: CompiledScheme, table: Any, *, errors: bool = False) -
     """
     import narwhals.stable.v2 as nw  # noqa: PLC0415 - a stream of a file never needs it
 
+    frame, arrow = _native_units(table)
+    out, problems = _score_arrow(compiled, arrow)
+
+    def native(result: pa.Table) -> Any:
+        if frame.implementation is nw.Implementation.PANDAS:
+            return to_pandas(result)
+        return nw.from_arrow(result, backend=frame.implementation).to_native()
+
+    return (native(out), native(problems)) if errors else native(out)
+
+
+def _native_units(table: Any) -> tuple[Any, pa.Table]:
+    """*table* (any DataFrame narwhals knows) as narwhals sees it, and as Arrow to score.
+
+    Its header checked, each column of a type facts are read from (``FactsError`` naming
+    the first that is not, as :func:`score_table` documents).
+    """
+    import narwhals.stable.v2 as nw  # noqa: PLC0415 - a stream of a file never needs it
+
     check_header(_names_of(table), TABLE_SOURCE)
     try:
         frame = nw.from_native(table, eager_only=True)
@@ -120,15 +140,12 @@ def score_table(compiled: CompiledScheme, table: Any, *, errors: bool = False) -
             f"DataFrame), not {type(table).__name__}; one unit's facts go to evaluate()"
         )
         raise TypeError(msg) from None
-    arrow = readable_table(_to_arrow(frame), TABLE_SOURCE)
-    out, problems = _score_arrow(compiled, arrow)
+    return frame, readable_table(_to_arrow(frame), TABLE_SOURCE)
 
-    def native(result: pa.Table) -> Any:
-        if frame.implementation is nw.Implementation.PANDAS:
-            return to_pandas(result)
-        return nw.from_arrow(result, backend=frame.implementation).to_native()
 
-    return (native(out), native(problems)) if errors else native(out)
+def units_arrow(table: Any) -> pa.Table:
+    """The units of a DataFrame as Arrow, checked as :func:`score_table` checks them."""
+    return _native_units(table)[1]
 
 
 def to_pandas(table: pa.Table) -> Any:
