@@ -149,3 +149,45 @@ def test_the_form_on_request_and_where_a_units_sheet_cannot_go(tmp_path: Path):
     assert _header(_template(tmp_path, SEED, name="seed.csv"))[0] == "id"
     units = _template(tmp_path, SEED, "--layout", "units", name="seed-units.csv")
     assert _header(units)[:2] == ["unit", "数量-平安建设.actual"]
+
+
+def test_indicator_ids_with_dots_go_round_the_units_sheet(tmp_path: Path):
+    # OMB PART numbers its questions 1.1 … 4.5: the sheet's columns are "1.1.answer", and
+    # every shape that reads a batch takes them as fact "answer" of indicator "1.1".
+    pack = EXAMPLES.parent / "us" / "omb-part"
+    sheet = _template(tmp_path, pack / "scheme.toml", "--layout", "units")
+    header = _header(sheet)
+    assert "1.1.answer" in header
+    assert "4.5.extent" in header
+    cells = {"unit": "prog-a", "shared.has_measures": "true"}
+    row = [cells.get(name, "3" if name.endswith(".extent") else "true") for name in header]
+    odd = [*row]
+    odd[0] = "prog-b"
+    odd[header.index("2.3.answer")] = "false"
+    with sheet.open("a", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([row, odd])
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(pack / "scheme.toml"))
+    expected = {}
+    for unit, cells_of in (("prog-a", row), ("prog-b", odd)):
+        facts = {"shared": {"has_measures": True}, "indicators": {}}
+        for name, value in zip(header[2:], cells_of[2:], strict=True):
+            ident, _, fact = name.rpartition(".")
+            parsed = int(value) if fact == "extent" else value == "true"
+            facts["indicators"][ident] = {fact: parsed}
+        expected[unit] = str(compiled.evaluate(facts).total)
+    assert expected["prog-a"] != expected["prog-b"]
+    for out in ("results.csv", "results.parquet"):
+        run = CliRunner().invoke(
+            cli, ["score", str(pack), str(sheet), "--out", str(tmp_path / out)]
+        )
+        assert run.exit_code == 0, run.output
+    with (tmp_path / "results.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = {r["unit"]: r for r in csv.DictReader(handle)}
+    assert {unit: r["total"] for unit, r in rows.items()} == expected
+    assert all(not r["errors"] for r in rows.values())
+    import pandas as pd
+
+    table = pd.read_csv(sheet, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    scored = perfrules.score_table(compiled, table)
+    assert dict(zip(scored["unit"], scored["total"].astype(str), strict=True)) == expected
+    assert scored["errors"].isna().all()

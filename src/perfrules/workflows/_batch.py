@@ -16,7 +16,7 @@ import dataclasses
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import MAX_PREC, Context, Decimal, localcontext
 from fractions import Fraction
@@ -56,6 +56,7 @@ __all__ = [
     "read_units",
     "refused",
     "score_batch",
+    "split_column",
     "write_results",
 ]
 
@@ -332,6 +333,24 @@ def _shared_problems(
     return FactsError(problems) if problems else None
 
 
+def split_column(name: str, ids: Container[str]) -> tuple[str, str]:
+    """A batch column ``ID.NAME`` as (indicator id, fact name); ``ID`` alone as (id, "").
+
+    An id may hold dots itself (``1.1.answer`` is fact ``answer`` of indicator ``1.1``):
+    the name is split after the longest id of *ids* it starts with. A name no id starts
+    with is split at its first dot, and its id is then reported as unknown.
+    """
+    if name in ids:
+        return name, ""
+    at = name.rfind(".")
+    while at > 0:
+        if name[:at] in ids:
+            return name[:at], name[at + 1 :]
+        at = name.rfind(".", 0, at)
+    ident, _, fact = name.partition(".")
+    return ident, fact
+
+
 def _unit_facts(
     values: dict[str, Any], compiled: CompiledScheme
 ) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
@@ -349,7 +368,7 @@ def _unit_facts(
             # An empty cell gives nothing, but a fact found missing is missing there.
             _place(columns, ("shared", key.removeprefix("shared.")), column, empty=empty)
             continue
-        ident, _, name = key.partition(".")
+        ident, name = split_column(key, compiled.plan.by_id)
         if empty:
             _place(columns, ("indicators", ident, name or _shown(compiled, ident)), column)
             continue

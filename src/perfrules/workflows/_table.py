@@ -51,6 +51,7 @@ from perfrules.workflows._batch import (
     check_header,
     placed,
     refused,
+    split_column,
 )
 
 if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
@@ -1367,7 +1368,7 @@ def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column]
     for name, column in columns.items():
         if name.startswith("shared."):
             continue
-        ident, _, key = name.partition(".")
+        ident, key = split_column(name, plan.by_id)
         index = plan.by_id.get(ident)
         node = plan.nodes[index] if index is not None else None
         leaf = node.leaf if node is not None else None
