@@ -39,7 +39,9 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import dask
 import dask.dataframe as dd
 import pandas as pd
 import polars as pl
@@ -746,6 +748,18 @@ def check_every_shape(
         frame = dd.from_pandas(pd.DataFrame(_columns(rows)), npartitions=min(2, len(rows)))
         out = perfrules.dask.score_dask(compiled, frame).compute(scheduler="synchronous")
         check_rows(wants, out.to_dict("records"), "dask")
+        # the workers compile the scheme as written: the columns score_table gives
+        alone = perfrules.score_table(compiled, pd.DataFrame(_columns(rows)))
+        assert list(out.columns) == list(alone.columns)
+    with (
+        shape("dask to_parquet"),
+        dask.config.set(scheduler="synchronous"),
+        mock.patch.object(perfrules.dask, "_PIECE_ROWS", 3),  # pieces within a partition
+    ):
+        results = folder / "dask-parquet"
+        written = perfrules.dask.to_parquet(compiled, frame, results, overwrite=True)
+        assert written == len(rows)
+        check_rows(wants, pq.read_table(results).to_pylist(), "dask to_parquet")
 
 
 class _Shapes:

@@ -379,7 +379,7 @@ class _Graph:
 
 def _graph(compiled: CompiledScheme, units: dd.DataFrame) -> _Graph:
     sha256 = compiled.sha256
-    scheme = delayed(compiled.scheme, name=f"perfrules-scheme-{sha256}")
+    scheme = delayed(compiled.written, name=f"perfrules-scheme-{sha256}")
     frame: Any = units
     parts = frame.to_delayed()
     lengths = [delayed(_length, pure=True)(part) for part in parts]
