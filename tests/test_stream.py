@@ -438,3 +438,30 @@ def test_a_chunks_totals_are_counted_each_once(values, shift):
     for totals in (values, [shift + v % 5000 for v in values]):
         array = np.asarray(totals, dtype=np.int64)
         assert _stream._counted(array) == dict(collections.Counter(totals))
+
+
+def test_a_parquet_output_failing_part_way_closes_its_writer(tmp_path, monkeypatch):
+    # Left open, pyarrow's writer is closed by the garbage collector into the closed file:
+    # an exception Python can only print. Closed with the temporary file, nothing is left.
+    import gc
+    import itertools
+    import sys
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    source = tmp_path / "units.csv"
+    write_units(source, 40)
+    ignored: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+    real, calls = _stream.score_chunk, itertools.count()
+
+    def fails_on_the_third(*args, **options):
+        if next(calls) == 3:  # the first call scores no row (the output's columns)
+            raise OSError("no space left on the device")
+        return real(*args, **options)
+
+    monkeypatch.setattr(_stream, "score_chunk", fails_on_the_third)
+    with pytest.raises(OSError, match="no space"):
+        stream_batch(compiled, source, tmp_path / "out.parquet", rows=10)
+    gc.collect()
+    assert ignored == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["units.csv"]

@@ -991,7 +991,16 @@ class _Writer:
 
     def close(self) -> None:
         if self.inner is not None:
-            self.inner.close()
+            inner, self.inner = self.inner, None
+            inner.close()
+
+    def abandon(self) -> None:
+        """A writer left by a failure closed while its file is open (it is removed after).
+
+        Left to the garbage collector, pyarrow's writer would close into a closed file.
+        """
+        with contextlib.suppress(Exception):
+            self.close()
 
 
 # --- the batch --------------------------------------------------------------------------
@@ -1051,9 +1060,11 @@ class _Behind:
             self.stop()
 
     def stop(self) -> None:
+        """No more calls: those waiting cancelled, the writer closed if it was not."""
         for waiting in self.pending:
             waiting.cancel()
         self.pool.shutdown(wait=True)
+        self.writer.abandon()
 
 
 def write_parquet(target: Path, schema: pa.Schema, tables: Iterable[pa.Table]) -> int:
