@@ -491,3 +491,181 @@ def test_odd_columns_are_refused_as_score_table_refuses_them(name):
         assert [d.code for d in raised.value.diagnostics] == codes
         return
     assert on_dask()["errors"].tolist() == alone["errors"].tolist()
+
+
+# --- a frame as read_csv returned it: each range read, scored and written as one stream ---
+def _ranges(path: Path, blocksize: int) -> list[tuple[int, int]]:
+    return list(perfrules.dask.read_csv(path, blocksize=blocksize).__dict__[_SOURCE].spans)
+
+
+_SOURCE = perfrules.dask._SOURCE
+
+
+def _plain_text(count: int, eol: str = "\n") -> str:
+    """Units without a quote: each range's first row found without counting quotes before."""
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    ids = list(compiled.scheme.indicators)
+    lines = ["unit," + ",".join(ids)]
+    for i in range(count):
+        lines.append(f"u{i}," + ",".join(f"{(i * 13 + k) % 101}%" for k in range(len(ids))))
+        if i % 11 == 3:
+            lines.append("")
+    return eol.join(lines) + eol
+
+
+@pytest.mark.parametrize("text", ["quoted", "plain", "plain, no last break"])
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("blocksize", [97, 211, 2000, 1 << 20])
+def test_each_range_streams_the_rows_csv_range_reads(tmp_path, monkeypatch, text, eol, blocksize):
+    # Quoted cells with commas, quotes and line breaks, blank rows, CRLF: a range read as it
+    # goes gives, scored and written, the very file its rows read whole give.
+    from perfrules.workflows import (
+        _stream,
+        csv_layout,
+        csv_range,
+        result_schema,
+        score_csv_range,
+        score_parquet,
+    )
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    body = _units_text(80, eol) if text == "quoted" else _plain_text(80, eol)
+    if text.endswith("no last break"):
+        body = body.removesuffix(eol)
+    path = _written(tmp_path / "units.csv", body)
+    layout = csv_layout(path)
+    schema = result_schema(
+        compiled, perfrules.score_table(compiled, pa.table({"unit": []})).schema
+    )
+    careful = []
+    monkeypatch.setattr(_stream, "csv_range", lambda *a: careful.append(a) or csv_range(*a))
+    rows = 0
+    for at, (start, end) in enumerate(_ranges(path, blocksize)):
+        streamed = score_csv_range(
+            compiled, layout, start, end, None, tmp_path / f"s{at}.parquet", schema, offset=rows
+        )
+        whole = score_parquet(
+            compiled,
+            csv_range(layout, start, end),
+            None,
+            tmp_path / f"w{at}.parquet",
+            schema,
+            offset=rows,
+        )
+        assert streamed == whole
+        assert pq.read_table(tmp_path / f"s{at}.parquet").equals(
+            pq.read_table(tmp_path / f"w{at}.parquet")
+        )
+        rows += streamed.rows
+    assert rows == 80
+    assert careful == []  # every range streamed: none read again the careful way
+
+
+def test_a_range_with_a_bad_row_raises_as_csv_range_raises(tmp_path):
+    from perfrules.workflows import csv_layout, csv_range, result_schema, score_csv_range
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    lines = _plain_text(60).splitlines()
+    lines[30] = "u-bad,1,2"  # too few cells
+    path = _written(tmp_path / "units.csv", "\n".join(lines) + "\n")
+    layout = csv_layout(path)
+    schema = result_schema(
+        compiled, perfrules.score_table(compiled, pa.table({"unit": []})).schema
+    )
+    raised = 0
+    for at, (start, end) in enumerate(_ranges(path, 600)):
+        try:
+            csv_range(layout, start, end)
+        except perfrules.FactsError as expected:
+            with pytest.raises(perfrules.FactsError) as got:
+                score_csv_range(compiled, layout, start, end, None, tmp_path / "x.parquet", schema)
+            assert got.value.diagnostics == expected.diagnostics
+            assert got.value.diagnostics[0].line == 31
+            assert not (tmp_path / "x.parquet").exists()
+            raised += 1
+        else:
+            score_csv_range(compiled, layout, start, end, None, tmp_path / f"{at}.parquet", schema)
+    assert raised == 1
+
+
+@pytest.mark.parametrize("rows_inside", [12_000, 30_000])
+def test_a_range_inside_a_long_quoted_cell_never_takes_its_lines_for_rows(tmp_path, rows_inside):
+    # Ranges far inside a quoted cell whose lines look like rows. Within a cell's budget
+    # (600 KiB) each such range finds the cell's closing quote and counts the quotes before
+    # it: no row starts in it. Over it (1.5 MiB), a range may take the lines for rows, but
+    # the range the cell's row starts in refuses the cell, and with it the whole run.
+    import dask
+
+    from perfrules.workflows._batch import MAX_CELL_BYTES
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    ids = list(compiled.scheme.indicators)
+    row = ",".join(["50%"] * len(ids))
+    inner = f"u-x,{row}\n" * rows_inside
+    text = f'unit,{",".join(ids)}\nfirst,{row}\n{row},"{inner}"\nlast,{row}\n'
+    path = _written(tmp_path / "units.csv", text)
+    units = perfrules.dask.read_csv(path, blocksize=1 << 16)
+    assert units.npartitions > 5
+    results = tmp_path / "results"
+    with dask.config.set(scheduler="synchronous"):
+        if len(inner) > MAX_CELL_BYTES:
+            with pytest.raises(perfrules.FactsError) as raised:
+                perfrules.dask.to_parquet(compiled, units, results)
+            (problem,) = raised.value.diagnostics
+            assert (problem.code, problem.line) == ("PR418", 3)
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["units.csv"]
+            return
+        assert perfrules.dask.to_parquet(compiled, units, results) == 3
+        assert len(units.compute()) == 3  # each range read whole, as score_dask reads it
+    whole = perfrules.dask.read_csv(path, blocksize=1 << 30).compute(scheduler="synchronous")
+    alone = perfrules.score_table(compiled, pa.Table.from_pandas(whole, preserve_index=False))
+    assert pq.read_table(results).to_pylist() == alone.to_pylist()
+
+
+def test_to_parquet_streams_a_frame_read_by_read_csv_and_only_that(tmp_path, monkeypatch):
+    import dask
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    path = _written(tmp_path / "units.csv", _plain_text(200))
+    first = next(iter(compiled.scheme.indicators))
+
+    def never(*_: object) -> None:
+        raise AssertionError("the frame's partitions were scored, not its ranges")
+
+    with dask.config.set(scheduler="synchronous"):
+        with monkeypatch.context() as patch:
+            patch.setattr(perfrules.dask, "_write_part", never)
+            units = perfrules.dask.read_csv(path, blocksize=2000)
+            assert perfrules.dask.to_parquet(compiled, units, tmp_path / "as-read") == 200
+        # A column changed in place: the frame's partitions, not the file's ranges.
+        units[first] = "0%"
+        monkeypatch.setattr(perfrules.dask, "_write_range", never)
+        perfrules.dask.to_parquet(compiled, units, tmp_path / "changed")
+    changed = units.compute(scheduler="synchronous")
+    alone = perfrules.score_table(compiled, pa.Table.from_pandas(changed, preserve_index=False))
+    got = pq.read_table(tmp_path / "changed")
+    assert got.column("total").to_pylist() == alone.column("total").to_pylist()
+    assert got.column("total") != pq.read_table(tmp_path / "as-read").column("total")
+
+
+def test_a_range_scored_again_must_give_as_many_rows(tmp_path, monkeypatch):
+    # A range with a failed unit is scored again once the rows before it are counted: a file
+    # that changed meanwhile (another count of rows) is an error, not a mix of two files.
+    import dask
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    lines = _plain_text(200).splitlines()
+    lines[150] = "u-odd," + ",".join(["many"] * (lines[0].count(",")))
+    path = _written(tmp_path / "units.csv", "\n".join(lines) + "\n")
+    real = perfrules.dask._write_range
+
+    def grows(span, layout, scheme, sha256, values, offset, file, schema):
+        done = real(span, layout, scheme, sha256, values, offset, file, schema)
+        return type(done)(done.rows + (offset > 0), done.failed)
+
+    monkeypatch.setattr(perfrules.dask, "_write_range", grows)
+    units = perfrules.dask.read_csv(path, blocksize=2000)
+    with dask.config.set(scheduler="synchronous"), pytest.raises(perfrules.FactsError) as raised:
+        perfrules.dask.to_parquet(compiled, units, tmp_path / "results")
+    assert "changed while it was read" in str(raised.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["units.csv"]

@@ -760,6 +760,20 @@ def check_every_shape(
         written = perfrules.dask.to_parquet(compiled, frame, results, overwrite=True)
         assert written == len(rows)
         check_rows(wants, pq.read_table(results).to_pylist(), "dask to_parquet")
+    with shape("dask read_csv to_parquet"), dask.config.set(scheduler="synchronous"):
+        # Each range of the file read, scored and written as one stream: three ranges or
+        # so, the rows before each counted only where a failed unit names its row.
+        units_csv = perfrules.dask.read_csv(source, blocksize=source.stat().st_size // 3 + 1)
+        results = folder / "dask-csv-parquet"
+        written = perfrules.dask.to_parquet(compiled, units_csv, results, overwrite=True)
+        assert written == len(rows)
+        got = pq.read_table(results).to_pylist()
+        check_rows(wants, got, "dask read_csv to_parquet")
+        texts = perfrules.dask.read_csv(source).compute()
+        alone = _rows_of(
+            perfrules.score_table(compiled, pa.Table.from_pandas(texts, preserve_index=False))
+        )
+        assert [row["errors"] for row in got] == [row["errors"] for row in alone]
 
 
 class _Shapes:

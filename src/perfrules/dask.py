@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import operator
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -38,11 +40,12 @@ from dask.base import compute
 from dask.delayed import delayed
 
 from perfrules.engine import CohortValues, CompiledScheme, Staged, compile_scheme
-from perfrules.errors import FactsError
+from perfrules.errors import Diagnostic, FactsError
 from perfrules.model import Scheme
 from perfrules.trace import Rank
 from perfrules.workflows import (
     CsvLayout,
+    Scored,
     cohort_rows,
     cohort_values_of,
     csv_layout,
@@ -54,6 +57,7 @@ from perfrules.workflows import (
     ranked_table,
     result_schema,
     score_chunk,
+    score_csv_range,
     score_parquet,
     to_pandas,
     units_arrow,
@@ -125,6 +129,31 @@ def _scorable(frame: pd.DataFrame) -> pa.Table:
     return numbered(_arrow(frame), _THREADS)
 
 
+@dataclass(frozen=True)
+class _CsvSource:
+    """What :func:`read_csv` made a frame of: the file's layout, each partition's bytes.
+
+    *name* is the frame's name as returned: an operation on the frame (a column added,
+    rows taken) gives it another name, and its partitions are no longer these ranges.
+    """
+
+    layout: CsvLayout
+    spans: tuple[tuple[int, int], ...]
+    name: str
+
+
+#: The attribute :func:`read_csv` keeps its :class:`_CsvSource` in.
+_SOURCE: Final = "_perfrules_csv_source"
+
+
+def _csv_source(units: dd.DataFrame) -> _CsvSource | None:
+    """The ranges *units* reads, when it is a frame as :func:`read_csv` returned it."""
+    source = units.__dict__.get(_SOURCE)
+    if isinstance(source, _CsvSource) and units._name == source.name:  # noqa: SLF001
+        return source
+    return None
+
+
 def _read_part(span: tuple[int, int], layout: CsvLayout) -> pd.DataFrame:
     """One byte range of the CSV as a partition: every column Arrow text, zero-copy."""
     table = csv_range(layout, *span)
@@ -181,6 +210,9 @@ def read_csv(path: str | Path, *, blocksize: int = BLOCKSIZE) -> dd.DataFrame:
         label="perfrules-read-csv",
         enforce_metadata=False,
     )
+    # For to_parquet: a frame taken as it is read reads, scores and writes each range as
+    # one stream. Not a column: set on the object, gone from any frame made from it.
+    object.__setattr__(result, _SOURCE, _CsvSource(layout, tuple(spans), result._name))  # noqa: SLF001
     return result
 
 
@@ -407,8 +439,8 @@ def _write_part(
     offset: int,
     file: Path,
     schema: pa.Schema,
-) -> int:
-    """One partition scored into the Parquet file *file*; its rows.
+) -> Scored:
+    """One partition scored into the Parquet file *file*.
 
     As one process scores a file (``score_parquet``): piece by piece, the next piece
     numbered and the last written while this one is scored, so the one thread a task
@@ -420,11 +452,73 @@ def _write_part(
     )
 
 
+def _write_range(
+    span: tuple[int, int],
+    layout: CsvLayout,
+    scheme: Scheme,
+    sha256: str,
+    values: CohortValues | None,
+    offset: int,
+    file: Path,
+    schema: pa.Schema,
+) -> Scored:
+    """One range of a CSV read, scored and written to the Parquet file *file*, as it goes.
+
+    As one process streams a file (``score_csv_range``): a block read and numbered while
+    the last is scored, another written, so reading overlaps the rest in a task too.
+    """
+    compiled = _compiled(scheme, sha256)
+    return score_csv_range(compiled, layout, *span, values, file, schema, offset=offset)
+
+
 def _write_ranked(
     scored: _Scored, ranks: dict[int, Rank], offset: int, mark: str, file: Path, schema: pa.Schema
-) -> int:
-    """A scored partition, with its ranks, written to the Parquet file *file*; its rows."""
-    return write_parquet(file, schema, [_ranked(scored, ranks, offset, mark)])
+) -> Scored:
+    """A scored partition, with its ranks, written to the Parquet file *file*."""
+    rows = write_parquet(file, schema, [_ranked(scored, ranks, offset, mark)])
+    return Scored(rows, 0)
+
+
+def _write_ranges(graph: _Graph, source: _CsvSource, files: list[Path], schema: pa.Schema) -> int:
+    """Each range of a :func:`read_csv` frame read, scored and written as one stream; the rows.
+
+    No task waits for another to count the rows before its range. With cohort values the
+    cohort pass has read every range, and counted its rows, before any is scored. Without,
+    each range is scored as if its rows were first, and a range with a failed unit (whose
+    problems name its row, ``table:ROW:COLUMN``: the only cells that depend on the rows
+    before) is scored again once they are counted.
+    """
+    spans, layout = source.spans, source.layout
+
+    def writes(which: Iterable[int], offsets: list[Any]) -> list[Any]:
+        return [
+            delayed(_write_range, pure=False)(
+                spans[at],
+                layout,
+                graph.scheme,
+                graph.sha256,
+                graph.values,
+                offsets[at],
+                files[at],
+                schema,
+            )
+            for at in which
+        ]
+
+    every = range(len(spans))
+    if graph.values is not None:  # noqa: PD011 - the graph's cohort values, not pandas'
+        done: tuple[Scored, ...] = compute(*writes(every, graph.offsets))  # type: ignore[no-untyped-call]
+        return sum(one.rows for one in done)
+    done = compute(*writes(every, [0] * len(spans)))  # type: ignore[no-untyped-call]
+    before = list(itertools.accumulate((one.rows for one in done), initial=0))
+    again = [at for at in every if done[at].failed and before[at]]
+    redone: tuple[Scored, ...] = compute(*writes(again, before))  # type: ignore[no-untyped-call]
+    for at, one in zip(again, redone, strict=True):
+        if one.rows != done[at].rows:
+            reason = "the file changed while it was read"
+            params = {"file": str(layout.path), "reason": reason}
+            raise FactsError([Diagnostic("PR105", params=params, file=str(layout.path))])
+    return sum(one.rows for one in done)
 
 
 def _is_part(entry: Path) -> bool:
@@ -608,14 +702,8 @@ def to_parquet(
     try:
         files = [folder / _PART.format(at, width) for at in range(len(graph.parts))]
         ranking = compiled.scheme.ranking
-        if ranking is None:
-            writes = [
-                delayed(_write_part, pure=False)(
-                    part, graph.scheme, graph.sha256, graph.values, offset, file, schema
-                )
-                for part, offset, file in zip(graph.parts, graph.offsets, files, strict=True)
-            ]
-        else:
+        source = _csv_source(units)
+        if ranking is not None:
             scored = graph.scored()
             ranks = delayed(_ranks, pure=True)(graph.scheme, graph.sha256, *scored)
             writes = [
@@ -624,9 +712,19 @@ def to_parquet(
                 )
                 for one, offset, file in zip(scored, graph.offsets, files, strict=True)
             ]
-        rows = sum(compute(*writes))  # type: ignore[no-untyped-call]
+            rows = sum(one.rows for one in compute(*writes))  # type: ignore[no-untyped-call]
+        elif source is not None and len(source.spans) == len(files):
+            rows = _write_ranges(graph, source, files, schema)
+        else:
+            writes = [
+                delayed(_write_part, pure=False)(
+                    part, graph.scheme, graph.sha256, graph.values, offset, file, schema
+                )
+                for part, offset, file in zip(graph.parts, graph.offsets, files, strict=True)
+            ]
+            rows = sum(one.rows for one in compute(*writes))  # type: ignore[no-untyped-call]
         _commit(folder, target, overwrite)
     except BaseException:
         _discard(folder)
         raise
-    return int(rows)
+    return rows

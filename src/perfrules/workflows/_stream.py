@@ -76,6 +76,7 @@ __all__ = [
     "STREAM_OUTPUTS",
     "BadRow",
     "CsvLayout",
+    "Scored",
     "StreamOutcome",
     "csv_layout",
     "csv_range",
@@ -83,6 +84,7 @@ __all__ = [
     "read_chunks",
     "read_items",
     "result_schema",
+    "score_csv_range",
     "score_parquet",
     "stream_batch",
     "write_parquet",
@@ -466,7 +468,8 @@ class _Rows:
             return None
         if self.numbered and self.kinds is None:
             # The columns numbered in the first block are read numbered from the next on.
-            self.kinds = dict(zip(self.names, numbered(table).schema.types, strict=True))
+            table = numbered(table)
+            self.kinds = dict(zip(self.names, table.schema.types, strict=True))
         return table
 
     def _read(
@@ -592,12 +595,11 @@ def csv_range(layout: CsvLayout, start: int, end: int) -> pa.Table:
     """The units whose rows start at a byte in ``[start, end)`` of the file, cells as text.
 
     Ranges that tile the file give every row once, in order: a row is cut at a line break
-    outside quotes. A range without a quote is cut where its line breaks are, nothing
-    before it read; a range with one first counts the quotes before it (the file read
-    from its header on). Its rows are read as :func:`read_items` reads a block (pyarrow, in
-    parallel, every cell as text). A row that is not a unit raises ``FactsError`` with each
-    such row's problem, located at its line: the rows before are counted then, on that
-    path only.
+    outside quotes. Where the range's first row starts is decided by :func:`_start_parity`
+    (the quotes before the range counted when one is near its start). Its rows are read as
+    :func:`read_items` reads a block (pyarrow, in parallel, every cell as text). A row that
+    is not a unit raises ``FactsError`` with each such row's problem, located at its line:
+    the rows before are counted then, on that path only.
     """
     path, body = layout.path, layout.body
     start, end = max(start, body), min(end, layout.size)
@@ -607,27 +609,98 @@ def csv_range(layout: CsvLayout, start: int, end: int) -> pa.Table:
         return none
     try:
         with path.open("rb") as stream:
-            data, ends, over = _range_rows(stream, start, end, 0)
-            items: list[Item] | None = None
-            if start > body and over is None and data.find(b'"') < 0:
-                items = _range_items(reader, data, ends, start)
-                if any(isinstance(item, BadRow) for item in items):
-                    items = None  # inside a long quoted cell, perhaps: count the quotes
-            if items is None and start > body:
-                parity, _ = _before(stream, body, start - 1)
-                if parity:
-                    data, ends, over = _range_rows(stream, start, end, parity)
+            counted = _start_parity(stream, layout, start)
+            data, ends, over = _range_rows(stream, start, end, counted or 0)
+            items = None if over is not None else _range_items(reader, data, ends, start)
+            # Taken to start outside quotes: inside after all (a cell over its budget)?
+            if (
+                counted is None
+                and (items is None or _bad(items))
+                and _parity(stream, body, start - 1)
+            ):
+                data, ends, over = _range_rows(stream, start, end, 1)
+                items = None if over is not None else _range_items(reader, data, ends, start)
             if over is not None:  # a row over budget, from byte *over* of *data* on
                 _refused_range(stream, layout, start - 1 + over, len(data) - over)
-            if items is None:
-                items = _range_items(reader, data, ends, start)
-            if any(isinstance(item, BadRow) for item in items):
+            if items is None or _bad(items):
                 first = int(ends[0])
                 _refused_range(stream, layout, start - 1 + first, None, data[first : ends[-1]])
             tables = [item[0] for item in items if not isinstance(item, BadRow)]
     except (pa.ArrowException, OSError, MemoryError, UnicodeError) as exc:
         raise _unreadable(path, exc) from None
     return pa.concat_tables(tables) if tables else none
+
+
+def _bad(items: list[Item]) -> bool:
+    return any(isinstance(item, BadRow) for item in items)
+
+
+def _start_parity(stream: Any, layout: CsvLayout, start: int) -> int | None:
+    """The quote parity at byte *start* - 1, where a range's first row is looked for.
+
+    0 past the header. Counted (the file read from its header on) when a quote is within a
+    cell's budget of *start* - 1. Else ``None``: taken to be outside quotes, nothing before
+    the range read. Were it inside a quoted cell after all, that cell would reach from
+    before *start* - 1 past every byte looked at: over its budget (``MAX_CELL_BYTES``), an
+    error the range the cell's row starts in raises.
+    """
+    if start <= layout.body:
+        return 0
+    stop = min(layout.size, start + MAX_CELL_BYTES + 1)
+    stream.seek(start - 1)
+    if b'"' in stream.read(stop - start + 1):
+        return _parity(stream, layout.body, start - 1)
+    return None
+
+
+class _Careful(Exception):  # noqa: N818 - a signal, not an error
+    """A range :func:`_range_tables` does not read as it goes: :func:`csv_range` reads it."""
+
+
+def _range_tables(layout: CsvLayout, start: int, end: int) -> Iterator[pa.Table]:
+    """The rows of :func:`csv_range` (*start*, *end*), a block at a time, each read when taken.
+
+    Numbered as :func:`read_items` numbers a file's blocks. Where the first row starts is
+    decided as :func:`csv_range` decides it (:func:`_start_parity`). Raises
+    :class:`_Careful` at a row that is not a unit (or a read that fails), for
+    :func:`csv_range` to place its problem.
+    """
+    path, body = layout.path, layout.body
+    start, end = max(start, body), min(end, layout.size)
+    if start >= end:
+        return
+    reader = _Rows(path, list(layout.names), layout.encoding, CHUNK_ROWS, numbered=True)
+    try:
+        with path.open("rb") as stream:
+            at = body
+            if start > body:
+                parity = _start_parity(stream, layout, start) or 0
+                _, ends, over = _range_rows(stream, start, start + 1, parity)
+                if over is not None:
+                    raise _Careful
+                if not len(ends):  # inside a row over budget that started before: none
+                    return
+                at = start - 1 + int(ends[0])
+            stream.seek(at)
+            for piece in _blocks(stream):
+                if at >= end:
+                    return
+                if isinstance(piece, int):
+                    raise _Careful
+                block, ends = piece
+                if not len(ends) or ends[-1] != len(block):  # the file's last row
+                    ends = np.append(ends, len(block))
+                # The rows that start before *end*: the first, and those after a row end.
+                keep = 1 + int(np.searchsorted(ends[:-1], end - at))
+                if keep < len(ends):
+                    block, ends = block[: int(ends[keep - 1])], ends[:keep]
+                for item in reader.items(block, 0, at, ends):
+                    if isinstance(item, BadRow):
+                        raise _Careful
+                    yield numbered(item[0])
+                at += len(block)
+    except (pa.ArrowException, OSError, MemoryError, UnicodeError):
+        raise _Careful from None
 
 
 #: Bytes read past a range's end for its last row's end (read on if that row is longer).
@@ -693,6 +766,19 @@ def _before(stream: Any, body: int, until: int) -> tuple[int, int]:
         rows += len(_record_ends(piece, parity))
         parity = (parity + piece.count(b'"')) & 1
     return parity, rows
+
+
+def _parity(stream: Any, body: int, until: int) -> int:
+    """The quote parity at byte *until*, read from *body* (:func:`_before` without the rows)."""
+    stream.seek(body)
+    parity, left = 0, until - body
+    while left > 0:
+        piece = stream.read(min(_BLOCK_BYTES, left))
+        if not piece:
+            break
+        left -= len(piece)
+        parity = (parity + piece.count(b'"')) & 1
+    return parity
 
 
 def _refused_range(
@@ -1099,8 +1185,8 @@ def score_parquet(
     *,
     offset: int = 0,
     rows: int = CHUNK_ROWS,
-) -> int:
-    """*table*'s units scored into the Parquet file *target* (in *schema*); its rows.
+) -> Scored:
+    """*table*'s units scored into the Parquet file *target* (in *schema*).
 
     The pipeline of :func:`stream_batch` over a table in memory: a piece of *rows* is
     numbered (:func:`numbered`) by another thread while this one is scored, and written
@@ -1108,13 +1194,73 @@ def score_parquet(
     numbered from *offset* (``table:ROW:COLUMN`` in diagnostics counts from *offset* + 1).
     """
     pieces = (table.slice(at, rows) for at in range(0, table.num_rows, rows))
-    results = (
-        score_chunk(compiled, piece, values, offset=at, first_row=at + 1).table
-        for at, piece in zip(
-            itertools.count(offset, rows), _ahead(numbered(piece) for piece in pieces)
-        )
+    return _score_pieces(
+        compiled, _ahead(numbered(piece) for piece in pieces), values, target, schema, offset
     )
-    return write_parquet(target, schema, results)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What scoring a part of a batch into a file wrote: its rows, and the units that failed.
+
+    A failed unit's problems name its row (``table:ROW:COLUMN``): the only cells of the
+    results that depend on where the part's rows start among all rows.
+    """
+
+    rows: int
+    failed: int
+
+
+def _score_pieces(
+    compiled: CompiledScheme,
+    pieces: Iterator[pa.Table],
+    values: CohortValues | None,
+    target: Path,
+    schema: pa.Schema,
+    offset: int,
+) -> Scored:
+    """*pieces* scored (rows numbered from *offset*) into the Parquet file *target*."""
+    failed = 0
+
+    def results() -> Iterator[pa.Table]:
+        nonlocal failed
+        at = offset
+        for piece in pieces:
+            chunk = score_chunk(compiled, piece, values, offset=at, first_row=at + 1)
+            failed += len(chunk.failures)
+            at += piece.num_rows
+            yield chunk.table
+
+    rows = write_parquet(target, schema, results())
+    return Scored(rows, failed)
+
+
+def score_csv_range(
+    compiled: CompiledScheme,
+    layout: CsvLayout,
+    start: int,
+    end: int,
+    values: CohortValues | None,
+    target: Path,
+    schema: pa.Schema,
+    *,
+    offset: int = 0,
+) -> Scored:
+    """The units of :func:`csv_range` (*start*, *end*) scored into the Parquet file *target*.
+
+    As :func:`stream_batch` scores a file: a block of the range is read, parsed and
+    numbered by one thread while the last is scored, and written by another, so reading
+    overlaps scoring and writing (one process's pipeline, over a byte range). The rows
+    and results are those of :func:`score_parquet` of :func:`csv_range`, which a range is
+    scored by when it cannot be read as it goes (a row that is not a unit: its problem
+    raised as ``csv_range`` raises it, located at its line).
+    """
+    try:
+        tables = _ahead(_range_tables(layout, start, end))
+        return _score_pieces(compiled, tables, values, target, schema, offset)
+    except _Careful:
+        table = csv_range(layout, start, end)
+        return score_parquet(compiled, table, values, target, schema, offset=offset)
 
 
 def stream_batch(
