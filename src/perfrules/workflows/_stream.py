@@ -258,9 +258,10 @@ def read_items(path: Path, rows: int = CHUNK_ROWS, *, numbered: bool = False) ->
     all (a header over budget, duplicate columns, not Parquet) is a ``FactsError``.
 
     *numbered*: a CSV's columns that :func:`numbered` numbers in its first block of rows
-    come numbered (``dictionary<int32, string>``) from the next block on, as pyarrow
-    parses them: no faster than numbering text once read (measured), but the text and its
-    numbers are never held at once (the million-unit stream's peak: 221 MiB, not 259).
+    come numbered (``dictionary<int32, string>``): the first block once read, the next
+    as pyarrow parses them — no faster than numbering text once read (measured), but the
+    text and its numbers are never held at once (the million-unit stream's peak: 221 MiB,
+    not 259).
     """
     try:
         if path.suffix.lower() == ".parquet":
