@@ -514,15 +514,19 @@ def _plain_text(count: int, eol: str = "\n") -> str:
 
 
 @pytest.mark.parametrize("text", ["quoted", "plain", "plain, no last break"])
-@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"])
 @pytest.mark.parametrize("blocksize", [97, 211, 2000, 1 << 20])
-def test_each_range_streams_the_rows_csv_range_reads(tmp_path, monkeypatch, text, eol, blocksize):
-    # Quoted cells with commas, quotes and line breaks, blank rows, CRLF: a range read as it
-    # goes gives, scored and written, the very file its rows read whole give.
+def test_each_range_streams_and_counts_the_rows_csv_range_reads(
+    tmp_path, monkeypatch, text, eol, blocksize
+):
+    # Quoted cells with commas, quotes and line breaks, blank rows, CRLF, lone CRs: a range
+    # read as it goes gives, scored and written, the very file its rows read whole give,
+    # and its rows counted without reading them are as many.
     from perfrules.workflows import (
         _stream,
         csv_layout,
         csv_range,
+        csv_range_units,
         result_schema,
         score_csv_range,
         score_parquet,
@@ -539,26 +543,40 @@ def test_each_range_streams_the_rows_csv_range_reads(tmp_path, monkeypatch, text
     )
     careful = []
     monkeypatch.setattr(_stream, "csv_range", lambda *a: careful.append(a) or csv_range(*a))
+    asked: list[int] = []
     rows = 0
     for at, (start, end) in enumerate(_ranges(path, blocksize)):
+        whole = csv_range(layout, start, end)
+        assert csv_range_units(layout, start, end) == whole.num_rows
         streamed = score_csv_range(
             compiled, layout, start, end, None, tmp_path / f"s{at}.parquet", schema, offset=rows
         )
-        whole = score_parquet(
-            compiled,
-            csv_range(layout, start, end),
-            None,
-            tmp_path / f"w{at}.parquet",
-            schema,
-            offset=rows,
+        written = score_parquet(
+            compiled, whole, None, tmp_path / f"w{at}.parquet", schema, offset=rows
         )
-        assert streamed == whole
+        assert streamed == written == whole.num_rows
         assert pq.read_table(tmp_path / f"s{at}.parquet").equals(
             pq.read_table(tmp_path / f"w{at}.parquet")
         )
-        rows += streamed.rows
+        # The rows before counted only when a unit fails: none here.
+        lazily = score_csv_range(
+            compiled,
+            layout,
+            start,
+            end,
+            None,
+            tmp_path / f"l{at}.parquet",
+            schema,
+            offset=lambda rows=rows: asked.append(rows) or rows,
+        )
+        assert lazily == streamed
+        assert pq.read_table(tmp_path / f"l{at}.parquet").equals(
+            pq.read_table(tmp_path / f"w{at}.parquet")
+        )
+        rows += streamed
     assert rows == 80
     assert careful == []  # every range streamed: none read again the careful way
+    assert asked == []
 
 
 def test_a_range_with_a_bad_row_raises_as_csv_range_raises(tmp_path):
@@ -648,24 +666,31 @@ def test_to_parquet_streams_a_frame_read_by_read_csv_and_only_that(tmp_path, mon
     assert got.column("total") != pq.read_table(tmp_path / "as-read").column("total")
 
 
-def test_a_range_scored_again_must_give_as_many_rows(tmp_path, monkeypatch):
-    # A range with a failed unit is scored again once the rows before it are counted: a file
-    # that changed meanwhile (another count of rows) is an error, not a mix of two files.
+@pytest.mark.parametrize("text", ["quoted", "plain"])
+def test_failed_units_name_their_rows_across_ranges(tmp_path, text):
+    # No range waits for another: the rows before each are counted by their line breaks
+    # (blank rows, quoted line breaks and CRLF as csv_range reads them) in a task of its own.
     import dask
 
     compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
-    lines = _plain_text(200).splitlines()
-    lines[150] = "u-odd," + ",".join(["many"] * (lines[0].count(",")))
-    path = _written(tmp_path / "units.csv", "\n".join(lines) + "\n")
-    real = perfrules.dask._write_range
-
-    def grows(span, layout, scheme, sha256, values, offset, file, schema):
-        done = real(span, layout, scheme, sha256, values, offset, file, schema)
-        return type(done)(done.rows + (offset > 0), done.failed)
-
-    monkeypatch.setattr(perfrules.dask, "_write_range", grows)
-    units = perfrules.dask.read_csv(path, blocksize=2000)
-    with dask.config.set(scheduler="synchronous"), pytest.raises(perfrules.FactsError) as raised:
-        perfrules.dask.to_parquet(compiled, units, tmp_path / "results")
-    assert "changed while it was read" in str(raised.value)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["units.csv"]
+    lines = (_units_text(300, "\r\n") if text == "quoted" else _plain_text(300, "\r\n")).split(
+        "\r\n"
+    )
+    for at in range(7, len(lines) - 1, 17):
+        if lines[at].endswith("%"):
+            lines[at] = lines[at].rsplit(",", 1)[0] + ",many"  # unreadable: the unit fails
+    path = _written(tmp_path / "units.csv", "\r\n".join(lines))
+    units = perfrules.dask.read_csv(path, blocksize=1500)
+    assert units.npartitions > 10
+    with dask.config.set(scheduler="synchronous"):
+        assert perfrules.dask.to_parquet(compiled, units, tmp_path / "results") == 300
+    whole = perfrules.dask.read_csv(path, blocksize=1 << 30).compute(scheduler="synchronous")
+    alone = perfrules.score_table(compiled, pa.Table.from_pandas(whole, preserve_index=False))
+    got = pq.read_table(tmp_path / "results")
+    errors = got.column("errors").to_pylist()
+    assert errors == alone.column("errors").to_pylist()
+    assert sum(error is not None for error in errors) > 10
+    assert got.to_pylist() == alone.to_pylist()
+    # Each range counted once in this process, by the ranges that asked.
+    counted = [key for key in perfrules.dask._UNITS if key[0].path == path]
+    assert 0 < len(counted) < units.npartitions

@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import operator
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -40,16 +38,16 @@ from dask.base import compute
 from dask.delayed import delayed
 
 from perfrules.engine import CohortValues, CompiledScheme, Staged, compile_scheme
-from perfrules.errors import Diagnostic, FactsError
+from perfrules.errors import FactsError
 from perfrules.model import Scheme
 from perfrules.trace import Rank
 from perfrules.workflows import (
     CsvLayout,
-    Scored,
     cohort_rows,
     cohort_values_of,
     csv_layout,
     csv_range,
+    csv_range_units,
     new_folder,
     numbered,
     pass_failures,
@@ -167,8 +165,9 @@ def read_csv(path: str | Path, *, blocksize: int = BLOCKSIZE) -> dd.DataFrame:
     (a bad header is a ``FactsError`` here), each partition a range of *blocksize* bytes
     cut at line breaks outside quotes and parsed by pyarrow in several threads. Its
     columns are Arrow text (``pd.ArrowDtype(pa.string())``): :func:`score_dask` takes them
-    without a copy. Nothing is read to count rows. A range with a quote in it first reads
-    the file before it (where the quotes stand decides where its rows start).
+    without a copy. Nothing is read to count rows. A range with a quote within a cell's
+    budget (1 MiB) of its start first reads the file before it (where the quotes stand
+    decides where its rows start).
 
     Args:
         path: a local CSV file, one row per unit (for many files, or files elsewhere, use
@@ -439,8 +438,8 @@ def _write_part(
     offset: int,
     file: Path,
     schema: pa.Schema,
-) -> Scored:
-    """One partition scored into the Parquet file *file*.
+) -> int:
+    """One partition scored into the Parquet file *file*; its rows.
 
     As one process scores a file (``score_parquet``): piece by piece, the next piece
     numbered and the last written while this one is scored, so the one thread a task
@@ -454,71 +453,73 @@ def _write_part(
 
 def _write_range(
     span: tuple[int, int],
+    step: int,
     layout: CsvLayout,
     scheme: Scheme,
     sha256: str,
     values: CohortValues | None,
-    offset: int,
+    offset: int | None,
     file: Path,
     schema: pa.Schema,
-) -> Scored:
-    """One range of a CSV read, scored and written to the Parquet file *file*, as it goes.
+) -> int:
+    """One range of a CSV read, scored and written to the Parquet file *file*; its rows.
 
     As one process streams a file (``score_csv_range``): a block read and numbered while
     the last is scored, another written, so reading overlaps the rest in a task too.
+    *offset* ``None``: the rows before are counted if a unit fails (ranges of *step*).
     """
     compiled = _compiled(scheme, sha256)
-    return score_csv_range(compiled, layout, *span, values, file, schema, offset=offset)
+    start = span[0]
+    before = offset if offset is not None else (lambda: _units_before(layout, start, step))
+    return score_csv_range(compiled, layout, *span, values, file, schema, offset=before)
 
 
 def _write_ranked(
     scored: _Scored, ranks: dict[int, Rank], offset: int, mark: str, file: Path, schema: pa.Schema
-) -> Scored:
-    """A scored partition, with its ranks, written to the Parquet file *file*."""
-    rows = write_parquet(file, schema, [_ranked(scored, ranks, offset, mark)])
-    return Scored(rows, 0)
+) -> int:
+    """A scored partition, with its ranks, written to the Parquet file *file*; its rows."""
+    return write_parquet(file, schema, [_ranked(scored, ranks, offset, mark)])
+
+
+#: Rows in a range of a file, counted in this process: (layout, modified, start, end).
+_UNITS: dict[tuple[CsvLayout, int, int, int], int] = {}
+
+
+def _units_before(layout: CsvLayout, start: int, step: int) -> int:
+    """The rows of the ranges of *step* bytes before byte *start* (each counted once here)."""
+    modified = layout.path.stat().st_mtime_ns
+    rows = 0
+    for at in range(layout.body, start, step):
+        key = (layout, modified, at, at + step)
+        if key not in _UNITS:
+            if len(_UNITS) > 1 << 16:
+                _UNITS.clear()
+            _UNITS[key] = csv_range_units(layout, at, at + step)
+        rows += _UNITS[key]
+    return rows
 
 
 def _write_ranges(graph: _Graph, source: _CsvSource, files: list[Path], schema: pa.Schema) -> int:
     """Each range of a :func:`read_csv` frame read, scored and written as one stream; the rows.
 
-    No task waits for another to count the rows before its range. With cohort values the
-    cohort pass has read every range, and counted its rows, before any is scored. Without,
-    each range is scored as if its rows were first, and a range with a failed unit (whose
-    problems name its row, ``table:ROW:COLUMN``: the only cells that depend on the rows
-    before) is scored again once they are counted.
+    A failed unit's problems name its row (``table:ROW:COLUMN``), so a range with one needs
+    the number of rows before it. With cohort values the cohort pass counts them as it
+    reads every range. Without, no range waits for another: a range counts the rows
+    before it when a unit of it first fails (``csv_range_units``: line breaks counted, not
+    rows parsed; each range once in a process).
     """
     spans, layout = source.spans, source.layout
-
-    def writes(which: Iterable[int], offsets: list[Any]) -> list[Any]:
-        return [
-            delayed(_write_range, pure=False)(
-                spans[at],
-                layout,
-                graph.scheme,
-                graph.sha256,
-                graph.values,
-                offsets[at],
-                files[at],
-                schema,
-            )
-            for at in which
-        ]
-
-    every = range(len(spans))
-    if graph.values is not None:  # noqa: PD011 - the graph's cohort values, not pandas'
-        done: tuple[Scored, ...] = compute(*writes(every, graph.offsets))  # type: ignore[no-untyped-call]
-        return sum(one.rows for one in done)
-    done = compute(*writes(every, [0] * len(spans)))  # type: ignore[no-untyped-call]
-    before = list(itertools.accumulate((one.rows for one in done), initial=0))
-    again = [at for at in every if done[at].failed and before[at]]
-    redone: tuple[Scored, ...] = compute(*writes(again, before))  # type: ignore[no-untyped-call]
-    for at, one in zip(again, redone, strict=True):
-        if one.rows != done[at].rows:
-            reason = "the file changed while it was read"
-            params = {"file": str(layout.path), "reason": reason}
-            raise FactsError([Diagnostic("PR105", params=params, file=str(layout.path))])
-    return sum(one.rows for one in done)
+    offsets: list[Any] = graph.offsets
+    if graph.values is None:  # noqa: PD011 - the graph's cohort values, not pandas'
+        offsets = [None] * len(spans)
+    step = spans[0][1] - spans[0][0]
+    writes = [
+        delayed(_write_range, pure=False)(
+            span, step, layout, graph.scheme, graph.sha256, graph.values, offset, file, schema
+        )
+        for span, offset, file in zip(spans, offsets, files, strict=True)
+    ]
+    return sum(compute(*writes))  # type: ignore[no-untyped-call]
 
 
 def _is_part(entry: Path) -> bool:
@@ -712,7 +713,7 @@ def to_parquet(
                 )
                 for one, offset, file in zip(scored, graph.offsets, files, strict=True)
             ]
-            rows = sum(one.rows for one in compute(*writes))  # type: ignore[no-untyped-call]
+            rows = sum(compute(*writes))  # type: ignore[no-untyped-call]
         elif source is not None and len(source.spans) == len(files):
             rows = _write_ranges(graph, source, files, schema)
         else:
@@ -722,7 +723,7 @@ def to_parquet(
                 )
                 for part, offset, file in zip(graph.parts, graph.offsets, files, strict=True)
             ]
-            rows = sum(one.rows for one in compute(*writes))  # type: ignore[no-untyped-call]
+            rows = sum(compute(*writes))  # type: ignore[no-untyped-call]
         _commit(folder, target, overwrite)
     except BaseException:
         _discard(folder)

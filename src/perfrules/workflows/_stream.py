@@ -76,10 +76,10 @@ __all__ = [
     "STREAM_OUTPUTS",
     "BadRow",
     "CsvLayout",
-    "Scored",
     "StreamOutcome",
     "csv_layout",
     "csv_range",
+    "csv_range_units",
     "decimal_type",
     "read_chunks",
     "read_items",
@@ -404,8 +404,7 @@ class _Rows:
         commas = _outside(codes, _COMMA)
         cells = np.diff(np.searchsorted(commas, ends), prepend=0) + 1
         lengths = ends - starts
-        short = set(np.flatnonzero(lengths <= 2).tolist())
-        blank = {r for r in short if not block[starts[r] : ends[r]].strip(b"\r\n")}
+        blank = set(_blank_rows(block, ends))
         suspects = set(np.flatnonzero(cells != len(self.names)).tolist())
         suspects |= set(np.flatnonzero(lengths > MAX_CELL_BYTES).tolist())
         try:
@@ -450,8 +449,7 @@ class _Rows:
         lengths = np.diff(ends, prepend=0)
         if int(lengths.max()) > MAX_CELL_BYTES:
             return None
-        short = np.flatnonzero(lengths <= 2).tolist()
-        if any(not block[int(ends[r] - lengths[r]) : int(ends[r])].strip(b"\r\n") for r in short):
+        if _blank_rows(block, ends):
             return None  # a blank row: skipped, but it still counts in the row numbers
         quoted = block.find(b'"') >= 0
         if quoted:
@@ -565,6 +563,16 @@ class _Rows:
         )
 
 
+def _blank_rows(block: bytes, ends: Ints) -> list[int]:
+    """The rows of *block* (ending at *ends*) that hold nothing but a line break: not units.
+
+    They are skipped; they still count in the numbers of the lines after them.
+    """
+    lengths = np.diff(ends, prepend=0)
+    short = np.flatnonzero(lengths <= 2).tolist()
+    return [r for r in short if not block[int(ends[r] - lengths[r]) : int(ends[r])].strip(b"\r\n")]
+
+
 # --- a byte range of a CSV (one partition of a file read in parallel) --------------------
 @dataclass(frozen=True)
 class CsvLayout:
@@ -652,6 +660,75 @@ def _start_parity(stream: Any, layout: CsvLayout, start: int) -> int | None:
     if b'"' in stream.read(stop - start + 1):
         return _parity(stream, layout.body, start - 1)
     return None
+
+
+def csv_range_units(layout: CsvLayout, start: int, end: int) -> int:
+    """How many rows :func:`csv_range` gives for the range, most often without reading them.
+
+    The rows that start in the range are the line breaks before them, counted
+    (:func:`_line_feeds`) where nothing but a row's end can be a line break: no quote in
+    the range (nor a quoted cell around its start, :func:`_start_parity`), no carriage
+    return but in a CRLF, no blank row. Else the rows are found as :func:`csv_range`
+    finds them, without parsing their cells. A range with a row that is not a unit gives
+    a count :func:`csv_range` would refuse: the range raises when it is read.
+    """
+    path, body = layout.path, layout.body
+    start, end = max(start, body), min(end, layout.size)
+    if start >= end:
+        return 0
+    try:
+        with path.open("rb", buffering=0) as stream:
+            counted = _start_parity(stream, layout, start)
+            if counted != 1:
+                # A row starts after each line feed at bytes start - 1 to end - 2.
+                feeds = _line_feeds(stream, start - 1, end - 1, min(end + 1, layout.size))
+                if feeds is not None:
+                    return feeds
+            data, ends, over = _range_rows(stream, start, end, counted or 0)
+    except (OSError, MemoryError) as exc:
+        raise _unreadable(path, exc) from None
+    if over is not None or len(ends) < 2:
+        return max(len(ends) - 1, 0)
+    first = int(ends[0])
+    rows = ends[1:] - first
+    return len(rows) - len(_blank_rows(data[first : int(ends[-1])], rows))
+
+
+def _line_feeds(stream: Any, low: int, high: int, stop: int) -> int | None:
+    """The line feeds at bytes ``[low, high)``, when each ends a row; else ``None``.
+
+    Each does when bytes ``[low, stop)`` hold no quote, no carriage return but before a
+    line feed, and no blank row (a line feed after a line feed, or after a CRLF). Read a
+    piece at a time into one buffer, the last two bytes of each kept before the next.
+    """
+    buffer = bytearray(_PARSE_BYTES + 2)
+    codes = np.frombuffer(buffer, dtype=np.uint8)
+    buffer[:2] = b"__"  # no line break before *low* is looked at
+    stream.seek(low)
+    at, feeds = low, 0
+    while at < stop:
+        size = stream.readinto(memoryview(buffer)[2 : 2 + min(_PARSE_BYTES, stop - at)])
+        if not size:
+            break
+        if buffer.find(b'"', 2, 2 + size) >= 0:
+            return None
+        piece = codes[: 2 + size]
+        breaks = np.flatnonzero(piece == _LF)
+        feeds += int(np.count_nonzero((breaks >= 2) & (breaks < high - at + 2)))
+        gaps = np.diff(breaks)
+        if (gaps == 1).any():
+            return None  # a blank row
+        if buffer.find(b"\r", 1, 1 + size) >= 0:
+            # Each carriage return looked at where the byte after it is (the last one of a
+            # piece with the next): as many as the line feeds after one.
+            returns = np.count_nonzero(piece[1 : 1 + size] == _CR)
+            if returns != np.count_nonzero(piece[breaks[breaks >= 2] - 1] == _CR):
+                return None  # a lone carriage return
+            if ((gaps == 2) & (piece[breaks[:-1] + 1] == _CR)).any():
+                return None  # a blank row in CRLF
+        buffer[:2] = buffer[size : size + 2]
+        at += size
+    return feeds
 
 
 class _Careful(Exception):  # noqa: N818 - a signal, not an error
@@ -1186,8 +1263,8 @@ def score_parquet(
     *,
     offset: int = 0,
     rows: int = CHUNK_ROWS,
-) -> Scored:
-    """*table*'s units scored into the Parquet file *target* (in *schema*).
+) -> int:
+    """*table*'s units scored into the Parquet file *target* (in *schema*); its rows.
 
     The pipeline of :func:`stream_batch` over a table in memory: a piece of *rows* is
     numbered (:func:`numbered`) by another thread while this one is scored, and written
@@ -1200,40 +1277,40 @@ def score_parquet(
     )
 
 
-@dataclass(frozen=True)
-class Scored:
-    """What scoring a part of a batch into a file wrote: its rows, and the units that failed.
-
-    A failed unit's problems name its row (``table:ROW:COLUMN``): the only cells of the
-    results that depend on where the part's rows start among all rows.
-    """
-
-    rows: int
-    failed: int
-
-
 def _score_pieces(
     compiled: CompiledScheme,
     pieces: Iterator[pa.Table],
     values: CohortValues | None,
     target: Path,
     schema: pa.Schema,
-    offset: int,
-) -> Scored:
-    """*pieces* scored (rows numbered from *offset*) into the Parquet file *target*."""
-    failed = 0
+    offset: int | Callable[[], int],
+) -> int:
+    """*pieces* scored (rows numbered from *offset*) into the Parquet file *target*; its rows.
+
+    *offset* may be a function that counts the rows before the pieces: it is called when
+    a unit first fails (its problems name its row, ``table:ROW:COLUMN``: the only cells
+    that depend on them), and that piece's problems are moved down (``Chunk.moved_down``);
+    until then the rows are numbered from 0. Cohort values (kept by row) take the number
+    at once.
+    """
+    before = offset if callable(offset) else None
+    first = 0 if callable(offset) else offset
+    if before is not None and values is not None:
+        first, before = before(), None
 
     def results() -> Iterator[pa.Table]:
-        nonlocal failed
-        at = offset
+        nonlocal before
+        at = first
         for piece in pieces:
             chunk = score_chunk(compiled, piece, values, offset=at, first_row=at + 1)
-            failed += len(chunk.failures)
+            table = chunk.table
+            if chunk.failures and before is not None:
+                rows, before = before(), None
+                table, at = chunk.moved_down(rows), at + rows
+            yield table
             at += piece.num_rows
-            yield chunk.table
 
-    rows = write_parquet(target, schema, results())
-    return Scored(rows, failed)
+    return write_parquet(target, schema, results())
 
 
 def score_csv_range(
@@ -1245,8 +1322,8 @@ def score_csv_range(
     target: Path,
     schema: pa.Schema,
     *,
-    offset: int = 0,
-) -> Scored:
+    offset: int | Callable[[], int] = 0,
+) -> int:
     """The units of :func:`csv_range` (*start*, *end*) scored into the Parquet file *target*.
 
     As :func:`stream_batch` scores a file: a block of the range is read, parsed and
@@ -1254,14 +1331,17 @@ def score_csv_range(
     overlaps scoring and writing (one process's pipeline, over a byte range). The rows
     and results are those of :func:`score_parquet` of :func:`csv_range`, which a range is
     scored by when it cannot be read as it goes (a row that is not a unit: its problem
-    raised as ``csv_range`` raises it, located at its line).
+    raised as ``csv_range`` raises it, located at its line). *offset*: the rows before
+    the range, or a function counting them, called only if a unit fails.
     """
     try:
         tables = _ahead(_range_tables(layout, start, end))
         return _score_pieces(compiled, tables, values, target, schema, offset)
     except _Careful:
         table = csv_range(layout, start, end)
-        return score_parquet(compiled, table, values, target, schema, offset=offset)
+        pieces = (table.slice(at, CHUNK_ROWS) for at in range(0, table.num_rows, CHUNK_ROWS))
+        numbered_pieces = _ahead(numbered(piece) for piece in pieces)
+        return _score_pieces(compiled, numbered_pieces, values, target, schema, offset)
 
 
 def stream_batch(

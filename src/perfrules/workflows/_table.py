@@ -18,7 +18,7 @@ import bisect
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from functools import partial
@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from perfrules._numbers import format_number, is_terminating
 from perfrules.engine import PER_UNIT, CohortValues, CompiledScheme, DataGaps, Stage, Staged
-from perfrules.errors import FactsError
+from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts import float_fact, number_pair, to_bool
 from perfrules.trace import Result
 from perfrules.workflows._arrow import (
@@ -1039,11 +1039,38 @@ class Chunk:
     #: (:meth:`Stage.keys`), for the values taken after it.
     staged: list[Staged] = field(default_factory=list)
 
+    def moved_down(self, rows: int, label: str = TABLE_SOURCE) -> pa.Table:
+        """The table as if scored *rows* rows further down the table *label* names.
+
+        Only a failed unit's problems say where its row is (``table:ROW:COLUMN``), so a
+        chunk scored before the rows above it were counted is placed by those alone.
+        Not for a chunk with cohort values: they are kept by row.
+        """
+        if not self.failures:
+            return self.table
+        texts = self.table.column("errors").to_pylist()
+        for row, error in self.failures.items():
+            moved = [_moved(d, rows) if d.file == label else d for d in error.diagnostics]
+            texts[row] = _error_text(moved)
+        at = self.table.column_names.index("errors")
+        return self.table.set_column(at, "errors", string_array(texts))
+
     def with_ranks(self, ranks: Mapping[int, Any], offset: int = 0) -> pa.Table:
         """The table with its ``rank`` column (rows numbered from *offset*), if it ranks."""
         if not self.ranked:
             return self.table
         return ranked_table(self.table, ranks, offset, self.rank_mark)
+
+
+def _error_text(diagnostics: Iterable[Diagnostic]) -> str:
+    """A failed unit's cell of the ``errors`` column: its problems, in English."""
+    return "; ".join(d.format("en") for d in diagnostics)
+
+
+def _moved(diagnostic: Diagnostic, rows: int) -> Diagnostic:
+    """A problem located *rows* rows further down its table."""
+    end = diagnostic.end_line + rows if diagnostic.end_line else 0
+    return replace(diagnostic, line=diagnostic.line + rows, end_line=end)
 
 
 def ranked_table(table: pa.Table, ranks: Mapping[int, Any], offset: int, mark: str) -> pa.Table:
@@ -1927,6 +1954,6 @@ def _result_table(
     errors: list[str | None] = [None] * n
     for row, outcome in scalar.items():
         if isinstance(outcome, FactsError):
-            errors[row] = "; ".join(d.format("en") for d in outcome.diagnostics)
+            errors[row] = _error_text(outcome.diagnostics)
     columns["errors"] = string_array(errors) if scored.sum() < n else pa.nulls(n, pa.string())
     return pa.table(columns), totals, scored, lost
