@@ -694,3 +694,31 @@ def test_failed_units_name_their_rows_across_ranges(tmp_path, text):
     # Each range counted once in this process, by the ranges that asked.
     counted = [key for key in perfrules.dask._UNITS if key[0].path == path]
     assert 0 < len(counted) < units.npartitions
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 64])
+def test_rows_counted_a_piece_at_a_time_whatever_the_cuts(tmp_path, monkeypatch, piece):
+    # A CRLF, a blank row or a lone CR cut between two pieces of the count is still seen.
+    from perfrules.workflows import _stream, csv_layout, csv_range, csv_range_units
+
+    monkeypatch.setattr(_stream, "_COUNT_BYTES", piece)
+    rng = random.Random(piece)
+    for trial in range(12):
+        eol = rng.choice(["\n", "\r\n"])
+        lines = ["unit,a,b"]
+        for i in range(40):
+            lines.append(f"u{i},{rng.randint(0, 9)},{rng.randint(0, 9)}")
+            if rng.random() < 0.05:
+                lines.append("")
+        text = eol.join(lines) + rng.choice([eol, ""])
+        if trial % 4 == 3:
+            at = rng.randrange(10, len(text) - 5)
+            text = text[:at] + "\r" + text[at:]  # a lone carriage return, somewhere
+        path = _written(tmp_path / f"t{trial}.csv", text)
+        layout = csv_layout(path)
+        for start, end in _ranges(path, rng.choice([17, 50, 120])):
+            try:
+                want = csv_range(layout, start, end).num_rows
+            except perfrules.FactsError:
+                continue  # a lone CR inside a row: a row that is not a unit
+            assert csv_range_units(layout, start, end) == want, (trial, start, end)

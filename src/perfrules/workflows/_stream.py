@@ -694,6 +694,10 @@ def csv_range_units(layout: CsvLayout, start: int, end: int) -> int:
     return len(rows) - len(_blank_rows(data[first : int(ends[-1])], rows))
 
 
+#: Bytes :func:`_line_feeds` looks at a time (its arrays stay in the processor's cache).
+_COUNT_BYTES: Final = 1 << 20
+
+
 def _line_feeds(stream: Any, low: int, high: int, stop: int) -> int | None:
     """The line feeds at bytes ``[low, high)``, when each ends a row; else ``None``.
 
@@ -701,13 +705,13 @@ def _line_feeds(stream: Any, low: int, high: int, stop: int) -> int | None:
     line feed, and no blank row (a line feed after a line feed, or after a CRLF). Read a
     piece at a time into one buffer, the last two bytes of each kept before the next.
     """
-    buffer = bytearray(_PARSE_BYTES + 2)
+    buffer = bytearray(_COUNT_BYTES + 2)
     codes = np.frombuffer(buffer, dtype=np.uint8)
     buffer[:2] = b"__"  # no line break before *low* is looked at
     stream.seek(low)
     at, feeds = low, 0
     while at < stop:
-        size = stream.readinto(memoryview(buffer)[2 : 2 + min(_PARSE_BYTES, stop - at)])
+        size = stream.readinto(memoryview(buffer)[2 : 2 + min(_COUNT_BYTES, stop - at)])
         if not size:
             break
         if buffer.find(b'"', 2, 2 + size) >= 0:
