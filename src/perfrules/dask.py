@@ -496,7 +496,7 @@ def _units_before(layout: CsvLayout, start: int, step: int) -> int:
                 _UNITS.clear()
             _UNITS[key] = csv_range_units(layout, at, at + step)
         rows += _UNITS[key]
-    return rows
+    return int(rows)
 
 
 def _write_ranges(graph: _Graph, source: _CsvSource, files: list[Path], schema: pa.Schema) -> int:
@@ -728,4 +728,4 @@ def to_parquet(
     except BaseException:
         _discard(folder)
         raise
-    return rows
+    return int(rows)
