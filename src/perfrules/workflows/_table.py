@@ -1050,8 +1050,10 @@ class Chunk:
             return self.table
         texts = self.table.column("errors").to_pylist()
         for row, error in self.failures.items():
-            moved = [_moved(d, rows) if d.file == label else d for d in error.diagnostics]
-            texts[row] = _error_text(moved)
+            moved = FactsError(
+                [_moved(d, rows) if d.file == label else d for d in error.diagnostics]
+            )
+            texts[row] = _error_text(moved.diagnostics)  # in the order a FactsError keeps
         at = self.table.column_names.index("errors")
         return self.table.set_column(at, "errors", string_array(texts))
 
