@@ -1265,7 +1265,7 @@ def score_parquet(
     target: Path,
     schema: pa.Schema,
     *,
-    offset: int = 0,
+    offset: int | Callable[[], int] = 0,
     rows: int = CHUNK_ROWS,
 ) -> int:
     """*table*'s units scored into the Parquet file *target* (in *schema*); its rows.
@@ -1273,7 +1273,8 @@ def score_parquet(
     The pipeline of :func:`stream_batch` over a table in memory: a piece of *rows* is
     numbered (:func:`numbered`) by another thread while this one is scored, and written
     by a third while the next is scored, so one call keeps the cores busy. The rows are
-    numbered from *offset* (``table:ROW:COLUMN`` in diagnostics counts from *offset* + 1).
+    numbered from *offset* (``table:ROW:COLUMN`` in diagnostics counts from *offset* + 1), or
+    from a function counting the rows before, called if a unit fails (:func:`_score_pieces`).
     """
     pieces = (table.slice(at, rows) for at in range(0, table.num_rows, rows))
     return _score_pieces(
@@ -1343,9 +1344,7 @@ def score_csv_range(
         return _score_pieces(compiled, tables, values, target, schema, offset)
     except _Careful:
         table = csv_range(layout, start, end)
-        pieces = (table.slice(at, CHUNK_ROWS) for at in range(0, table.num_rows, CHUNK_ROWS))
-        numbered_pieces = _ahead(numbered(piece) for piece in pieces)
-        return _score_pieces(compiled, numbered_pieces, values, target, schema, offset)
+        return score_parquet(compiled, table, values, target, schema, offset=offset)
 
 
 def stream_batch(
