@@ -294,6 +294,33 @@ def test_a_failure_while_ranking_removes_the_spill_and_keeps_the_old_file(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "units.csv"]
 
 
+@pytest.mark.parametrize("made", [".out.csv.", SPILL_PREFIX])
+def test_an_interrupt_just_as_a_file_is_made_leaves_no_file(tmp_path, monkeypatch, made):
+    # SIGTERM turns into an exit wherever Python is: here just after the system made the
+    # output's temporary file or the spill, before the call making it returns.
+    import os
+
+    compiled = _compiled()
+    source = tmp_path / "units.csv"
+    _write(source, _rows(3, n=30))
+    target = tmp_path / "out.csv"
+    target.write_text("old results\n", encoding="utf-8")
+    real = os.open
+
+    def interrupted(path, *args, **kwargs):
+        handle = real(path, *args, **kwargs)
+        if Path(path).name.startswith(made):
+            raise KeyboardInterrupt
+        return handle
+
+    monkeypatch.setattr(os, "open", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        stream_batch(compiled, source, target, rows=4)
+    monkeypatch.setattr(os, "open", real)
+    assert target.read_text("utf-8") == "old results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "units.csv"]
+
+
 def test_a_pass_before_the_last_takes_no_ranking_keys():
     # best-is-100 scores every unit's raw sum first, to take the best: that pass gives what
     # the values after it are taken over, and no rank (the keys would be thrown away).

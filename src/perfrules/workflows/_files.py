@@ -22,6 +22,7 @@ __all__ = [
     "extends_text",
     "new_folder",
     "new_year_text",
+    "temporary_file",
     "write_atomic",
 ]
 
@@ -51,39 +52,49 @@ def atomic_stream(path: Path) -> Iterator[BinaryIO]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    handle, temporary = _new_file(path.parent, f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temporary).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(temporary).unlink()
-        raise
+    with temporary_file(path.parent, f".{path.name}.") as (stream, temporary):
+        yield stream
+        stream.flush()
+        os.fsync(stream.fileno())
+        stream.close()
+        temporary.replace(path)
 
 
-def _fresh(parent: Path, prefix: str) -> Iterator[Path]:
-    """Names in *parent* no file is likely to have: *prefix* and random letters."""
-    for _ in range(100):
-        yield parent / f"{prefix}{secrets.token_hex(5)}"
-    raise FileExistsError(f"no free name for a temporary file in {parent}")
+@contextlib.contextmanager
+def temporary_file(parent: Path, prefix: str, suffix: str = "") -> Iterator[tuple[BinaryIO, Path]]:
+    """A new file in *parent*, open for writing, made by this call alone; gone at the end.
 
-
-def _new_file(parent: Path, prefix: str) -> tuple[int, Path]:
-    """A new file in *parent*, open for writing, made by this call alone.
-
-    Its mode is what a plain ``open`` gives (0666 less the umask, applied by the system):
-    the umask is never read, which would mean setting it, for every thread at once.
+    The file is removed when the block ends, unless it was renamed away within it. Its
+    name is chosen before the file is made, so an interrupt at any point (Ctrl-C, a
+    SIGTERM turned into an exit) leaves no file behind: there is no moment where the file
+    exists and nothing knows to remove it. Its mode is what a plain ``open`` gives (0666
+    less the umask, applied by the system): the umask is never read, which would mean
+    setting it, for every thread at once.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for path in _fresh(parent, prefix):
-        try:
-            return os.open(path, flags, 0o666), path
-        except FileExistsError:
-            continue
-    raise AssertionError  # pragma: no cover - _fresh raises first
+    made: Path | None = None
+    try:
+        for path in _fresh(parent, prefix, suffix):
+            made = path
+            try:
+                handle = os.open(path, flags, 0o666)
+            except FileExistsError:
+                made = None  # another's file: never removed here
+                continue
+            with os.fdopen(handle, "wb") as stream:
+                yield stream, path
+            return
+    finally:
+        if made is not None:
+            with contextlib.suppress(OSError):
+                made.unlink()
+
+
+def _fresh(parent: Path, prefix: str, suffix: str = "") -> Iterator[Path]:
+    """Names in *parent* no file is likely to have: *prefix*, random letters, *suffix*."""
+    for _ in range(100):
+        yield parent / f"{prefix}{secrets.token_hex(5)}{suffix}"
+    raise FileExistsError(f"no free name for a temporary file in {parent}")
 
 
 def new_folder(parent: Path, prefix: str) -> Path:

@@ -14,8 +14,6 @@ Needs the ``frame`` extra, as the streamed batch does.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -161,12 +159,15 @@ class RankedSpill:
     the keys to integer arrays — one per key (:class:`_KeyColumn`), a missing flag, a
     cohort number and the row in its table: the unit's name and its exact fractions are
     let go. :meth:`tables` then ranks every row at once and gives the tables back, one at a
-    time, with their ``rank`` column. The file is removed by :meth:`close`, whatever
-    happened (use the object as a context manager).
+    time, with their ``rank`` column. :meth:`close` closes the file, whatever happened
+    (use the object as a context manager); its maker removes it.
     """
 
-    def __init__(self, compiled: CompiledScheme, schema: pa.Schema, folder: Path | None) -> None:
-        """Nothing spilled yet; *schema* is the results' without ``rank``."""
+    def __init__(self, compiled: CompiledScheme, schema: pa.Schema, path: Path) -> None:
+        """Nothing spilled yet; *schema* is the results' without ``rank``.
+
+        *path* is an empty file of the caller's, which removes it (``temporary_file``).
+        """
         ranking = compiled.scheme.ranking
         assert ranking is not None  # noqa: S101 - only a ranked stream spills
         self.compiled = compiled
@@ -179,34 +180,31 @@ class RankedSpill:
         #: every row, in order).
         self.sizes: list[int] = []
         self.rows: list[Ints | None] = []
-        handle, name = tempfile.mkstemp(prefix=SPILL_PREFIX, suffix=".arrows", dir=folder)
-        os.close(handle)
-        self.path = Path(name)
+        self.path = path
         self._sink: Any = None
         self._writer: Any = None
         try:
-            self._sink = pa.OSFile(name, "wb")
+            self._sink = pa.OSFile(str(path), "wb")
             self._writer = pa.ipc.new_stream(self._sink, schema)
         except BaseException:
             self.close()
             raise
 
     def __enter__(self) -> Self:
-        """The spill, removed on the way out."""
+        """The spill, closed on the way out."""
         return self
 
     def __exit__(self, *exc: object) -> None:
-        """Remove the file."""
+        """Close the file."""
         self.close()
 
     def close(self) -> None:
-        """Close and remove the file (again: nothing)."""
+        """Close the file (again: nothing)."""
         for closing in (self._writer, self._sink):
             if closing is not None:
                 with contextlib.suppress(pa.ArrowException, OSError):
                     closing.close()
         self._writer = self._sink = None
-        self.path.unlink(missing_ok=True)
 
     def add(self, table: pa.Table, rankable: Rankable = (), offset: int = 0) -> None:
         """Spill *table* (result rows, no ``rank``) and keep the keys of its *rankable* rows.

@@ -20,6 +20,7 @@ import io
 import itertools
 import json
 import re
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -57,8 +58,8 @@ from perfrules.workflows._batch import (
     errors_writer,
     placed,
 )
-from perfrules.workflows._files import STDOUT, atomic_stream
-from perfrules.workflows._ranked import RankedSpill
+from perfrules.workflows._files import STDOUT, atomic_stream, temporary_file
+from perfrules.workflows._ranked import SPILL_PREFIX, RankedSpill
 from perfrules.workflows._summary import Summary
 from perfrules.workflows._table import (
     Chunk,
@@ -1453,10 +1454,17 @@ def _stream_batch(
     return outcome
 
 
-def _spill(compiled: CompiledScheme, schema: pa.Schema, target: Path) -> RankedSpill:
-    """Where a ranked stream's results wait for their ranks: a file beside the output."""
-    folder = None if str(target) == STDOUT else target.resolve().parent
-    return RankedSpill(compiled, schema.remove(schema.get_field_index("rank")), folder)
+@contextlib.contextmanager
+def _spill(compiled: CompiledScheme, schema: pa.Schema, target: Path) -> Iterator[RankedSpill]:
+    """Where a ranked stream's results wait for their ranks: a file beside the output.
+
+    The file is removed whatever happens, an interrupt while it is being made included.
+    """
+    folder = Path(tempfile.gettempdir()) if str(target) == STDOUT else target.resolve().parent
+    with temporary_file(folder, SPILL_PREFIX, ".arrows") as (stream, path):
+        stream.close()  # the spill writes it through Arrow's own file
+        with RankedSpill(compiled, schema.remove(schema.get_field_index("rank")), path) as spill:
+            yield spill
 
 
 def _numbered(items: Iterator[Item]) -> Iterator[Item]:
