@@ -122,6 +122,27 @@ def test_check_takes_folders_and_globs(tmp_path):
     assert "no rule files here" in empty.stdout
 
 
+def test_a_problem_is_one_line_however_long_its_path(tmp_path):
+    # Editors and CI logs find a problem by its "file:line:col:" line: never wrapped.
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 4) / ("and-another-one-" * 4)
+    empty = deep / "empty"
+    empty.mkdir(parents=True)
+    bad = deep / "scheme.toml"
+    bad.write_text('[scheme]\nid = "x"\nname = "x"\ntotal = 100\nbogus = [\n', "utf-8")
+    for target, code in ((empty, 2), (bad, 1)):
+        result = _run("check", str(target), "--lang", "en")
+        assert result.exit_code == code, result.output
+        first = result.stdout.splitlines()[0]
+        assert len(first) > 200
+        assert first.startswith(f"{target}")
+        assert "error[PR" in first
+        if target == bad:
+            assert first.startswith(f"{bad}:5:10: error[PR100]: TOML syntax error")
+            assert result.stdout.splitlines()[2].endswith(" " * 9 + "^")
+        else:
+            assert first.endswith("no rule files here (.toml files with [scheme] or extends)")
+
+
 def test_properties_keep_their_examples_out_of_the_current_folder(tmp_path):
     env = {
         **os.environ,

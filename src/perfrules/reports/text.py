@@ -57,7 +57,12 @@ def _num(value: Fraction | None, places: int | None = None) -> str:
 
 # --- diagnostics ----------------------------------------------------------------------
 def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: Console) -> None:
-    """``file:line:col: error[PRxxx]: message``, the offending line and a caret, then a hint."""
+    """``file:line:col: error[PRxxx]: message``, the offending line and a caret, then a hint.
+
+    Each is one line however long (never wrapped at the console's width): editors and CI
+    logs find a problem by its ``file:line:col:`` line, and a caret under a wrapped line
+    would point at the wrong character.
+    """
     for d in diagnostics:
         style = "bold red" if d.severity == "error" else "bold yellow"
         where = d.file or "<input>"
@@ -67,15 +72,17 @@ def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: C
         head.append(_printable(f"{where}: "), style="bold")
         head.append(_printable(f"{d.severity}[{d.code}]"), style=style)
         head.append(_printable(f": {d.message(lang)}"))
-        console.print(head)
+        console.print(head, soft_wrap=True)
         if d.excerpt is not None and d.line:
-            console.print(terminal_text(f"  {d.line:>4} | {d.excerpt}", style="dim"))
+            console.print(
+                terminal_text(f"  {d.line:>4} | {d.excerpt}", style="dim"), soft_wrap=True
+            )
             if d.column:
                 pad = _display_width(d.excerpt[: d.column - 1])
-                console.print(terminal_text(" " * (9 + pad) + "^", style=style))
+                console.print(terminal_text(" " * (9 + pad) + "^", style=style), soft_wrap=True)
         hint = d.hint_text(lang)
         if hint:
-            console.print(terminal_text(f"       = {hint}", style="cyan"))
+            console.print(terminal_text(f"       = {hint}", style="cyan"), soft_wrap=True)
     errors = sum(1 for d in diagnostics if d.severity == "error")
     warnings = len(diagnostics) - errors
     parts = []
