@@ -465,3 +465,25 @@ def test_a_parquet_output_failing_part_way_closes_its_writer(tmp_path, monkeypat
     gc.collect()
     assert ignored == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["units.csv"]
+
+
+def test_a_unit_without_a_name_is_named_by_its_row_in_every_chunk(tmp_path):
+    # A failing unit without a name is named by the row its problems give: the file's
+    # line (the header is row 1), in whichever chunk it is, as a row that is not a unit
+    # and JSON Lines name it.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    source = tmp_path / "units.csv"
+    nameless = (1, 6, 9)  # in the first, second and third chunks of four rows
+    rows = write_units(source, 11, bad=dict.fromkeys(nameless, "not a number"))
+    for n in nameless:
+        rows[n][0] = ""
+    with source.open("w", newline="", encoding="utf-8") as stream:
+        csv.writer(stream).writerows([["unit", *(i for i, _ in seed_ids())], *rows])
+    wanted = [f"row {n + 2}" for n in nameless]
+    for suffix in (".csv", ".parquet"):
+        outcome = stream_batch(compiled, source, tmp_path / f"out{suffix}", rows=4)
+        assert [failed.unit for failed in outcome.failed] == wanted
+    lines = tmp_path / "out.jsonl"
+    stream_batch(compiled, source, lines, rows=4)
+    named = [json.loads(line)["unit"] for line in lines.read_text("utf-8").splitlines()]
+    assert [named[n] for n in nameless] == wanted

@@ -57,8 +57,20 @@ __all__ = [
     "refused",
     "score_batch",
     "split_column",
+    "unit_name",
     "write_results",
 ]
+
+
+def unit_name(named: object, number: int) -> str:
+    """A unit's name: its unit cell, or ``row N`` when it has none.
+
+    *number* is the row as the unit's problems number it: a file's line (the header is
+    line 1), or a table's row counted from 1. Every shape of batch names a unit so, in its
+    results, its summary and its ``--errors`` table.
+    """
+    return str(named) if named else f"row {number}"
+
 
 #: Line endings of a CSV result, by name (``--csv-eol``).
 CSV_EOLS = {"lf": "\n", "crlf": "\r\n"}
@@ -273,7 +285,7 @@ def _wide_rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | FactsError, t
     check_header(header, name)
     for number, row in enumerate(rows, start=2):
         values = dict(zip(header, row, strict=False))
-        unit = values.get("unit") or values.get("单位") or f"row {number}"
+        unit = unit_name(values.get("unit") or values.get("单位"), number)
         escaped = [i for i, cell in enumerate(row) if _ESCAPED.search(cell)]
         if escaped:
             first = next(bad_bytes)
@@ -501,7 +513,7 @@ def _chunked_units(
         table, number = item
         for row in table.to_pylist():
             cells = {str(k): ("" if v is None else v) for k, v in row.items()}
-            unit = str(cells.get("unit") or cells.get("单位") or f"row {number}")
+            unit = unit_name(cells.get("unit") or cells.get("单位"), number)
             if unknown is None:
                 unknown = _unknown_shared(cells, compiled)
             refused = _shared_problems(cells, unknown, (str(path), number)) if unknown else None

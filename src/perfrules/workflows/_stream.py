@@ -57,6 +57,7 @@ from perfrules.workflows._batch import (
     error_rows,
     errors_writer,
     placed,
+    unit_name,
 )
 from perfrules.workflows._files import STDOUT, atomic_stream, temporary_file
 from perfrules.workflows._ranked import SPILL_PREFIX, RankedSpill
@@ -320,7 +321,7 @@ def _csv_items(path: Path, rows: int, numbered: bool = False) -> Iterator[Item]:
                     line=number,
                     column=1,
                 )
-                yield BadRow(number, f"row {number}", problem)
+                yield BadRow(number, unit_name(None, number), problem)
                 number, offset = number + 1, offset + piece
                 continue
             block, ends = piece
@@ -536,12 +537,12 @@ class _Rows:
 
     def _bad(self, raw: bytes, number: int, problem: Diagnostic) -> BadRow:
         """The row as a unit that failed, named by its unit cell when that can be read."""
-        unit = f"row {number}"
+        named = ""
         if self.unit_at is not None:
             cells = _cells(raw[:4096].decode(self.encoding, "replace"))
-            if self.unit_at < len(cells) and cells[self.unit_at].strip():
-                unit = cells[self.unit_at].strip()[:80]
-        return BadRow(number, unit, problem)
+            if self.unit_at < len(cells):
+                named = cells[self.unit_at].strip()[:80]
+        return BadRow(number, unit_name(named, number), problem)
 
     def _parse(self, body: bytes, expected: int) -> pa.Table:
         """The rows of *body* (whole, checked rows in UTF-8), every cell as text."""
@@ -1711,9 +1712,8 @@ def _cohort(compiled: CompiledScheme) -> bool:
 def _count(chunk: Chunk, outcome: StreamOutcome) -> None:
     """Add a chunk's units to the summary."""
     table = chunk.table
-    units = table.column("unit")
     for row in sorted(chunk.failures):
-        outcome.fail(units[row].as_py(), chunk.failures[row].diagnostics)
+        outcome.fail(chunk.unit(row), chunk.failures[row].diagnostics)
     grades: dict[str, int] = {}
     counts = pc.value_counts(table.column("grade").combine_chunks())
     for item in counts.to_pylist():
@@ -1766,7 +1766,7 @@ def _explain_chunk(
     for r, row in enumerate(rows):
         position = offset + r
         named = row.get(names[unit_at]) if unit_at is not None else None
-        unit = str(named) if named else f"row {position + first_row}"
+        unit = unit_name(named, position + first_row)
         cells = {k: ("" if v is None else v) for k, v in row.items()}
         where = (label, position + first_row)
         try:

@@ -52,6 +52,7 @@ from perfrules.workflows._batch import (
     placed,
     refused,
     split_column,
+    unit_name,
 )
 
 if TYPE_CHECKING:  # the type of CompiledScheme.score_columns
@@ -1038,6 +1039,14 @@ class Chunk:
     #: Scored by a pass before the last: what it gives of each unit that scored
     #: (:meth:`Stage.keys`), for the values taken after it.
     staged: list[Staged] = field(default_factory=list)
+    #: Each row's unit name (``row N`` for a row without one).
+    units: _UnitNames | None = None
+
+    def unit(self, row: int) -> str:
+        """The unit name of *row* (from 0 in the chunk), as its problems name it."""
+        if self.units is not None:
+            return self.units[row]
+        return str(self.table.column("unit")[row].as_py())
 
     def moved_down(self, rows: int, label: str = TABLE_SOURCE) -> pa.Table:
         """The table as if scored *rows* rows further down the table *label* names.
@@ -1386,7 +1395,9 @@ def score_chunk(
     scale = None if places is None else 10**places
     ranking = compiled.scheme.ranking
     mark = "" if ranking is None else ranking.shared_mark
-    return Chunk(table, failures, rankable, totals, scored, ranked, scale, lost, mark, staged)
+    return Chunk(
+        table, failures, rankable, totals, scored, ranked, scale, lost, mark, staged, units
+    )
 
 
 def _known_columns_only(compiled: CompiledScheme, columns: Mapping[str, _Column], n: int) -> Ints:
@@ -1563,7 +1574,11 @@ def _shared_rows(
 
 
 class _UnitNames:
-    """Each row's unit name, read only for the rows that need it (and for the output)."""
+    """Each row's unit name, read only for the rows that need it (and for the output).
+
+    A row without a name is named by :func:`unit_name` with the number its problems give
+    it (``first_row`` on), in whichever chunk or partition it is.
+    """
 
     def __init__(self, column: pa.ChunkedArray | None, n: int, first_row: int = 1) -> None:
         self.n = n
@@ -1575,7 +1590,7 @@ class _UnitNames:
         if self._names is None:
             self._names = self.array.to_pylist() if self.array is not None else [None] * self.n
         name = self._names[row]
-        return name or f"row {row + 1}"
+        return unit_name(name, self.first_row + row)
 
     def column(self) -> pa.Array:
         if self.array is None or self.array.null_count:
