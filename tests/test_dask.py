@@ -722,3 +722,51 @@ def test_rows_counted_a_piece_at_a_time_whatever_the_cuts(tmp_path, monkeypatch,
             except perfrules.FactsError:
                 continue  # a lone CR inside a row: a row that is not a unit
             assert csv_range_units(layout, start, end) == want, (trial, start, end)
+
+
+class _Counting:
+    """A file that counts the bytes read from it."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("rb")
+        self.read_bytes = 0
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def seek(self, at: int) -> int:
+        return self.file.seek(at)
+
+    def read(self, size: int) -> bytes:
+        piece = self.file.read(size)
+        self.read_bytes += len(piece)
+        return piece
+
+
+def test_quotes_before_a_range_are_counted_once_per_file_not_once_per_range(tmp_path):
+    # A file quoted throughout: each range of it needs the parity of the quotes before it.
+    from perfrules.workflows import _stream
+
+    rng = random.Random(3)
+    cells = ['"a ""b"""', '"x,y"', '""', '"plain"', '"line\nbreak"']
+    text = "unit,a\n" + "".join(f'"u{i}",{rng.choice(cells)}\n' for i in range(4000))
+    path = _written(tmp_path / "quoted.csv", text)
+    data = path.read_bytes()
+    body = data.index(b"\n") + 1
+    cuts = sorted(rng.sample(range(body + 1, len(data)), 60))
+
+    def truth(until: int) -> int:
+        return data[body:until].count(b'"') & 1
+
+    counting = _Counting(path)
+    with counting.file:
+        for until in cuts:  # in order, as a process reads its ranges
+            assert _stream._parity(counting, body, until) == truth(until)
+        assert counting.read_bytes <= len(data)  # once over (was once a range: ~30 times)
+        for until in [*rng.sample(cuts, 20), body + 1, len(data) - 1]:  # any order
+            assert _stream._parity(counting, body, until) == truth(until)
+    # The file changed: what was counted is not taken for it.
+    changed = _written(path, text.replace('"x,y"', '"x,,y""""', 1))
+    data = changed.read_bytes()
+    with changed.open("rb") as stream:
+        assert [_stream._parity(stream, body, u) for u in cuts] == [truth(u) for u in cuts]

@@ -19,8 +19,10 @@ import csv
 import io
 import itertools
 import json
+import os
 import re
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -852,16 +854,42 @@ def _before(stream: Any, body: int, until: int) -> tuple[int, int]:
     return parity, rows
 
 
+#: Quote parities already counted, per file (its device, inode, size and time of change):
+#: byte → the parity there. The ranges of a file that a process reads each count on from
+#: the nearest byte counted before theirs, not from the header: a file quoted throughout
+#: is read once over, not once per range (which grew with the square of its size).
+_PARITIES: dict[tuple[int, int, int, int], dict[int, int]] = {}
+_PARITIES_LOCK: Final = threading.Lock()  # a threaded scheduler's ranges share them
+#: Files whose parities are kept (the oldest let go first); bytes kept a file, at most.
+_PARITY_FILES: Final = 8
+_PARITY_MARKS: Final = 4096
+
+
 def _parity(stream: Any, body: int, until: int) -> int:
     """The quote parity at byte *until*, read from *body* (:func:`_before` without the rows)."""
-    stream.seek(body)
-    parity, left = 0, until - body
+    facts = os.fstat(stream.fileno())
+    key = (facts.st_dev, facts.st_ino, facts.st_size, facts.st_mtime_ns)
+    at, parity = body, 0
+    with _PARITIES_LOCK:
+        for mark, known in _PARITIES.get(key, {}).items():
+            if at < mark <= until:
+                at, parity = mark, known
+    stream.seek(at)
+    left = until - at
     while left > 0:
         piece = stream.read(min(_BLOCK_BYTES, left))
         if not piece:
-            break
+            return parity  # the file is shorter than it was: nothing kept
         left -= len(piece)
         parity = (parity + piece.count(b'"')) & 1
+    with _PARITIES_LOCK:
+        if key not in _PARITIES:
+            while len(_PARITIES) >= _PARITY_FILES:
+                del _PARITIES[next(iter(_PARITIES))]
+            _PARITIES[key] = {}
+        marks = _PARITIES[key]
+        if len(marks) < _PARITY_MARKS:
+            marks[until] = parity
     return parity
 
 
