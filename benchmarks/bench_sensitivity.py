@@ -52,7 +52,7 @@ def baseline(compiled: perfrules.CompiledScheme, table: pa.Table, sets: int, job
     scheme, _ = _ranked_scheme(compiled.scheme)
     ranked = perfrules.compile_scheme(scheme)
     table = readable_table(table, TABLE_SOURCE)
-    values = cohort_pass(ranked, [table])
+    values = cohort_pass(ranked, [(table, 1)])
     rng = random.Random(1)
     work = [perturbed_weights(scheme, rng, vary=Decimal(10)) for _ in range(sets)]
     start = time.perf_counter()

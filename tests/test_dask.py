@@ -696,6 +696,31 @@ def test_failed_units_name_their_rows_across_ranges(tmp_path, text):
     assert 0 < len(counted) < units.npartitions
 
 
+def test_units_without_a_name_are_named_by_their_row_across_ranges(tmp_path):
+    # A range names a unit by its row (row N) only once it knows the rows before it.
+    import dask
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    lines = _plain_text(300, "\n").split("\n")
+    for at in range(5, len(lines) - 1, 23):
+        if lines[at]:
+            lines[at] = " " + lines[at][lines[at].index(",") :]  # a unit cell of a space
+    path = _written(tmp_path / "units.csv", "\n".join(lines))
+    units = perfrules.dask.read_csv(path, blocksize=1500)
+    assert units.npartitions > 10
+    with dask.config.set(scheduler="synchronous"):
+        assert perfrules.dask.to_parquet(compiled, units, tmp_path / "results") == 300
+        lazy = perfrules.dask.score_dask(compiled, units).compute()
+    whole = perfrules.dask.read_csv(path, blocksize=1 << 30).compute(scheduler="synchronous")
+    alone = perfrules.score_table(compiled, pa.Table.from_pandas(whole, preserve_index=False))
+    named = alone.column("unit").to_pylist()
+    blank = [row for row, cell in enumerate(whole["unit"].tolist()) if not cell.strip()]
+    assert len(blank) > 10
+    assert [named[row] for row in blank] == [f"row {row + 1}" for row in blank]
+    assert pq.read_table(tmp_path / "results").column("unit").to_pylist() == named
+    assert lazy["unit"].tolist() == named
+
+
 @pytest.mark.parametrize("piece", [1, 2, 3, 64])
 def test_rows_counted_a_piece_at_a_time_whatever_the_cuts(tmp_path, monkeypatch, piece):
     # A CRLF, a blank row or a lone CR cut between two pieces of the count is still seen.

@@ -109,7 +109,7 @@ def _both_ways(
     compiled = perfrules.compile_scheme(ranked)
     assert compiled.columnar().vectorised
     table = readable_table(table, TABLE_SOURCE)
-    values = cohort_pass(compiled, [table])
+    values = cohort_pass(compiled, [(table, 1)])
     fast = sens._Columns(compiled, table, values)
     full = sens._Exact(ranked, table, values)
     for weights in weight_sets:
@@ -238,7 +238,7 @@ def test_the_exact_keys_answer_is_the_full_paths() -> None:
         ),
         TABLE_SOURCE,
     )
-    values = cohort_pass(compiled, [table])
+    values = cohort_pass(compiled, [(table, 1)])
     fast = sens._Columns(compiled, table, values)
     full = sens._Exact(ranked, table, values)
     for weights in _weight_sets(ranked, 3, 5):

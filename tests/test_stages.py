@@ -330,8 +330,8 @@ def test_a_pass_taken_a_chunk_at_a_time_equals_the_pass_over_the_whole_table():
     scheme = perfrules.compile_scheme(perfrules.loads_scheme(text, name="median.toml"))
     rows = [(f"U{i}", str(i % 21), str((i * 7) % 61)) for i in range(30)]
     arrow = pa.Table.from_pandas(frame(rows), preserve_index=False)
-    whole = all_cohort_values(scheme, lambda: [arrow])
-    one_by_one = all_cohort_values(scheme, lambda: [arrow.slice(i, 1) for i in range(30)])
+    whole = all_cohort_values(scheme, lambda: [(arrow, 1)])
+    one_by_one = all_cohort_values(scheme, lambda: [(arrow.slice(i, 1), i + 1) for i in range(30)])
     assert whole.by_cohort == one_by_one.by_cohort
     assert {v.name: v.value for v in whole.values(None)} == {
         v.name: v.value for v in scheme.cohort_values(units(rows)).values(None)

@@ -468,22 +468,52 @@ def test_a_parquet_output_failing_part_way_closes_its_writer(tmp_path, monkeypat
 
 
 def test_a_unit_without_a_name_is_named_by_its_row_in_every_chunk(tmp_path):
-    # A failing unit without a name is named by the row its problems give: the file's
-    # line (the header is row 1), in whichever chunk it is, as a row that is not a unit
-    # and JSON Lines name it.
+    # A unit without a name (an empty cell, spaces only) is named by the row its problems
+    # give: the file's row (the header is row 1), in whichever chunk it is, in the
+    # results, the summary and JSON Lines alike, as a row that is not a unit is named.
     compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
     source = tmp_path / "units.csv"
-    nameless = (1, 6, 9)  # in the first, second and third chunks of four rows
-    rows = write_units(source, 11, bad=dict.fromkeys(nameless, "not a number"))
-    for n in nameless:
-        rows[n][0] = ""
+    failing = (1, 6, 9)  # in the first, second and third chunks of four rows
+    rows = write_units(source, 11, bad=dict.fromkeys(failing, "not a number"))
+    nameless = {1: "", 3: "   ", 6: "", 9: "\u3000"}  # 3 scores; U+3000 is a space too
+    for n, cell in nameless.items():
+        rows[n][0] = cell
     with source.open("w", newline="", encoding="utf-8") as stream:
         csv.writer(stream).writerows([["unit", *(i for i, _ in seed_ids())], *rows])
-    wanted = [f"row {n + 2}" for n in nameless]
+    names = [f"row {n + 2}" if n in nameless else row[0] for n, row in enumerate(rows)]
     for suffix in (".csv", ".parquet"):
-        outcome = stream_batch(compiled, source, tmp_path / f"out{suffix}", rows=4)
-        assert [failed.unit for failed in outcome.failed] == wanted
+        target = tmp_path / f"out{suffix}"
+        outcome = stream_batch(compiled, source, target, rows=4)
+        assert [failed.unit for failed in outcome.failed] == [names[n] for n in failing]
+        if suffix == ".csv":
+            with target.open(encoding="utf-8-sig", newline="") as stream:
+                written = [row["unit"] for row in csv.DictReader(stream)]
+        else:
+            written = pq.read_table(target).column("unit").to_pylist()
+        assert written == names
     lines = tmp_path / "out.jsonl"
     stream_batch(compiled, source, lines, rows=4)
     named = [json.loads(line)["unit"] for line in lines.read_text("utf-8").splitlines()]
-    assert [named[n] for n in nameless] == wanted
+    assert named == names
+
+
+def test_a_cohort_value_names_a_nameless_unit_as_its_results_do(tmp_path):
+    # The unit a best value is taken from, when it has no name, is the row the results
+    # name it by, whatever chunk the cohort pass read it in.
+    text = (ROOT / "rules" / "examples" / "ranking-index" / "scheme.toml").read_text("utf-8")
+    head, _, rest = text.partition("[ranking]")
+    scheme = tmp_path / "scheme.toml"
+    scheme.write_text(head + "[[bands]]" + rest.partition("[[bands]]")[2], "utf-8")
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(scheme))
+    source = tmp_path / "cities.csv"
+    source.write_text(
+        "unit,shared.gdp,shared.green,shared.pm25\n"
+        "A,9,0.4,30\nB,8,0.3,40\nC,7,0.5,35\n,12,0.2,50\nE,6,0.45,20\n",
+        "utf-8",
+    )
+    lines = tmp_path / "out.jsonl"
+    stream_batch(compiled, source, lines, rows=2)
+    units = [json.loads(line) for line in lines.read_text("utf-8").splitlines()]
+    assert [u["unit"] for u in units] == ["A", "B", "C", "row 5", "E"]
+    best = {v["name"]: v for v in units[0]["trace"]["cohort"]["values"]}
+    assert best["best_gdp"]["unit"] == "row 5"  # line 5 of the file, the header line 1

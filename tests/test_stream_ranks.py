@@ -334,7 +334,7 @@ def test_a_pass_before_the_last_takes_no_ranking_keys():
         }
     )
     (stage,) = compiled.stages
-    values = all_cohort_values(compiled, lambda: [table])
+    values = all_cohort_values(compiled, lambda: [(table, 1)])
     chunk = score_chunk(stage.compiled, table, values, stage=stage)
     assert len(chunk.staged) == 2
     assert chunk.rankable == []

@@ -219,9 +219,11 @@ def _length(frame: pd.DataFrame) -> int:
     return len(frame)
 
 
-def _cohort_part(frame: pd.DataFrame, scheme: Scheme, sha256: str) -> list[dict[str, Any] | None]:
-    """The cohort pass over one partition: what it reads of each row."""
-    return cohort_rows(_compiled(scheme, sha256), _arrow(frame))
+def _cohort_part(
+    frame: pd.DataFrame, scheme: Scheme, sha256: str, offset: int
+) -> list[dict[str, Any] | None]:
+    """The cohort pass over one partition: what it reads of each row (rows from *offset*)."""
+    return cohort_rows(_compiled(scheme, sha256), _arrow(frame), offset + 1)
 
 
 def _cohort_values(
@@ -419,7 +421,10 @@ def _graph(compiled: CompiledScheme, units: dd.DataFrame) -> _Graph:
         offsets.append(delayed(operator.add, pure=True)(offsets[-1], length))
     values = None
     if compiled.plan.has_cohort:
-        rows = [delayed(_cohort_part, pure=True)(part, scheme, sha256) for part in parts]
+        rows = [
+            delayed(_cohort_part, pure=True)(part, scheme, sha256, offset)
+            for part, offset in zip(parts, offsets, strict=True)
+        ]
         values = delayed(_cohort_values, pure=True)(scheme, sha256, *rows)
         for at in range(len(compiled.stages)):  # values over scores: a pass each
             staged = [

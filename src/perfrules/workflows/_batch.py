@@ -52,6 +52,7 @@ __all__ = [
     "check_header",
     "error_rows",
     "errors_writer",
+    "names_a_unit",
     "placed",
     "read_units",
     "refused",
@@ -62,14 +63,19 @@ __all__ = [
 ]
 
 
-def unit_name(named: object, number: int) -> str:
-    """A unit's name: its unit cell, or ``row N`` when it has none.
+def names_a_unit(cell: object) -> bool:
+    """Whether a unit cell names a unit: not missing, not empty, not spaces only."""
+    return cell is not None and bool(str(cell).strip())
 
-    *number* is the row as the unit's problems number it: a file's line (the header is
-    line 1), or a table's row counted from 1. Every shape of batch names a unit so, in its
+
+def unit_name(named: object, number: int) -> str:
+    """A unit's name: its unit cell, or ``row N`` when it names none (:func:`names_a_unit`).
+
+    *number* is the row as the unit's problems number it: a CSV file's row (the header is
+    row 1), or a table's row counted from 1. Every shape of batch names a unit so, in its
     results, its summary and its ``--errors`` table.
     """
-    return str(named) if named else f"row {number}"
+    return str(named) if names_a_unit(named) else f"row {number}"
 
 
 #: Line endings of a CSV result, by name (``--csv-eol``).

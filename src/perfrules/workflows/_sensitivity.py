@@ -589,7 +589,7 @@ class _Exact:
         compiled = compile_scheme(with_weights(self.scheme, weights))
         values = self.values
         if values is None and compiled.plan.has_cohort:
-            values = all_cohort_values(compiled, lambda: [self.table])
+            values = all_cohort_values(compiled, lambda: [(self.table, 1)])
         chunk = score_chunk(compiled, self.table, values)
         ranks = rank_rows(compiled, chunk.rankable)
         out = np.zeros(self.table.num_rows, dtype=np.int32)
@@ -864,7 +864,7 @@ def sensitivity(
         *zip(draws, picks, strict=True),
     ]
     base_compiled = compile_scheme(scheme)
-    values = all_cohort_values(base_compiled, lambda: [table])
+    values = all_cohort_values(base_compiled, lambda: [(table, 1)])
     results = _run_variants(scheme, choices, declared, table, work, jobs, progress)
     base = results[0].tolist()
     settled = 1 + len(one_at_a_time) + len(alternatives)
@@ -1031,14 +1031,16 @@ def _run_variants(
             shown = ", ".join(f"{c.input}={o}" for c, o in zip(choices, picked, strict=True))
             msg = f"the scheme with {shown} is not valid: {exc}"
             raise SensitivityError(msg) from None
-        values = all_cohort_values(compiled, lambda: [table])
+        values = all_cohort_values(compiled, lambda: [(table, 1)])
         if choices:  # an option whose formulas fail units that score as declared is refused
             failures = score_chunk(compiled, table, values).failures
             if failing is None:
                 declared_scheme = compile_scheme(scheme)
                 failing = set(
                     score_chunk(
-                        declared_scheme, table, all_cohort_values(declared_scheme, lambda: [table])
+                        declared_scheme,
+                        table,
+                        all_cohort_values(declared_scheme, lambda: [(table, 1)]),
                     ).failures
                 )
             extra = sorted(set(failures) - failing)

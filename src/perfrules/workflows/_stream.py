@@ -67,8 +67,10 @@ from perfrules.workflows._summary import Summary
 from perfrules.workflows._table import (
     Chunk,
     Ints,
+    NumberedChunk,
     all_cohort_values,
     check_unit_column,
+    has_nameless,
     numbered,
     readable_table,
     score_chunk,
@@ -281,6 +283,11 @@ def _unreadable(path: Path, exc: Exception) -> FactsError:
     return FactsError(
         [Diagnostic("PR105", params={"file": str(path), "reason": reason}, file=str(path))]
     )
+
+
+def _unit_chunks(path: Path, rows: int) -> Iterator[NumberedChunk]:
+    """The tables of :func:`read_items`, each with its first row's number; no bad row."""
+    return (item for item in read_items(path, rows) if not isinstance(item, BadRow))
 
 
 def read_chunks(
@@ -1323,10 +1330,11 @@ def _score_pieces(
     """*pieces* scored (rows numbered from *offset*) into the Parquet file *target*; its rows.
 
     *offset* may be a function that counts the rows before the pieces: it is called when
-    a unit first fails (its problems name its row, ``table:ROW:COLUMN``: the only cells
-    that depend on them), and that piece's problems are moved down (``Chunk.moved_down``);
-    until then the rows are numbered from 0. Cohort values (kept by row) take the number
-    at once.
+    a unit first fails (its problems name its row, ``table:ROW:COLUMN``) and that piece's
+    problems are moved down (``Chunk.moved_down``), or before a piece with a unit named by
+    its row (``row N``, ``unit_name``) is scored: the only cells that depend on the
+    number. Until then the rows are numbered from 0. Cohort values (kept by row) take the
+    number at once.
     """
     before = offset if callable(offset) else None
     first = 0 if callable(offset) else offset
@@ -1337,6 +1345,9 @@ def _score_pieces(
         nonlocal before
         at = first
         for piece in pieces:
+            if before is not None and has_nameless(piece):
+                rows, before = before(), None
+                at += rows
             chunk = score_chunk(compiled, piece, values, offset=at, first_row=at + 1)
             table = chunk.table
             if chunk.failures and before is not None:
@@ -1420,7 +1431,7 @@ def _stream_batch(
 ) -> StreamOutcome:
     suffix = ".csv" if str(target) == STDOUT else target.suffix.lower()
     values = (
-        all_cohort_values(compiled, lambda: read_chunks(source, rows))
+        all_cohort_values(compiled, lambda: _unit_chunks(source, rows))
         if _cohort(compiled)
         else None
     )

@@ -41,6 +41,7 @@ from perfrules.workflows._arrow import (
     ints,
     scalar,
     string_array,
+    text_bytes,
 )
 from perfrules.workflows._arrow import valid as _valid
 from perfrules.workflows._batch import (
@@ -49,6 +50,7 @@ from perfrules.workflows._batch import (
     _unknown_shared,
     _with_positions,
     check_header,
+    names_a_unit,
     placed,
     refused,
     split_column,
@@ -62,12 +64,14 @@ __all__ = [
     "ERRORS_SCHEMA",
     "TABLE_SOURCE",
     "Chunk",
+    "NumberedChunk",
     "Prepared",
     "all_cohort_values",
     "cohort_pass",
     "cohort_rows",
     "cohort_values_of",
     "errors_table",
+    "has_nameless",
     "numbered",
     "prepare_chunk",
     "rank_rows",
@@ -952,7 +956,9 @@ def score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> pa.Table:
 
 def _score_arrow(compiled: CompiledScheme, arrow: pa.Table) -> tuple[pa.Table, pa.Table]:
     """The results of a readable Arrow table, and its errors table."""
-    values = all_cohort_values(compiled, lambda: [arrow]) if compiled.plan.has_cohort else None
+    values = (
+        all_cohort_values(compiled, lambda: [(arrow, 1)]) if compiled.plan.has_cohort else None
+    )
     chunk = score_chunk(compiled, arrow, values)
     names = [str(n) for n in arrow.column_names]
     return chunk.with_ranks(rank_rows(compiled, chunk.rankable)), errors_table(
@@ -1119,20 +1125,25 @@ def rank_rows(
     return compiled.rank(rankable)
 
 
-def cohort_pass(compiled: CompiledScheme, chunks: Iterable[pa.Table]) -> CohortValues:
+#: A chunk of a table and the number of its first row (``score_chunk``'s *first_row*).
+NumberedChunk = tuple[pa.Table, int]
+
+
+def cohort_pass(compiled: CompiledScheme, chunks: Iterable[NumberedChunk]) -> CohortValues:
     """The first pass over every chunk: the values over facts (rows numbered across chunks)."""
     return cohort_values_of(
-        compiled, (row for arrow in chunks for row in cohort_rows(compiled, arrow))
+        compiled,
+        (row for arrow, first in chunks for row in cohort_rows(compiled, arrow, first)),
     )
 
 
 def all_cohort_values(
-    compiled: CompiledScheme, chunks: Callable[[], Iterable[pa.Table]]
+    compiled: CompiledScheme, chunks: Callable[[], Iterable[NumberedChunk]]
 ) -> CohortValues:
     """Every cohort value: over facts (:func:`cohort_pass`), then each pass over scores.
 
-    *chunks* gives the table's chunks afresh for each pass (a file is read again, so
-    memory stays flat in the number of units).
+    *chunks* gives the table's chunks, each with its first row's number, afresh for each
+    pass (a file is read again, so memory stays flat in the number of units).
     """
     values = cohort_pass(compiled, chunks())
     for stage in compiled.stages:
@@ -1140,7 +1151,9 @@ def all_cohort_values(
     return values
 
 
-def stage_pass(stage: Stage, values: CohortValues, chunks: Iterable[pa.Table]) -> CohortValues:
+def stage_pass(
+    stage: Stage, values: CohortValues, chunks: Iterable[NumberedChunk]
+) -> CohortValues:
     """*values* with those taken after *stage*: every chunk scored by the pass's scheme.
 
     Each chunk's units are taken as it is scored, so memory stays flat in their number
@@ -1148,8 +1161,10 @@ def stage_pass(stage: Stage, values: CohortValues, chunks: Iterable[pa.Table]) -
     """
     taking = stage.taking(values)
     offset = 0
-    for arrow in chunks:
-        chunk = score_chunk(stage.compiled, arrow, values, offset=offset, stage=stage)
+    for arrow, first in chunks:
+        chunk = score_chunk(
+            stage.compiled, arrow, values, offset=offset, first_row=first, stage=stage
+        )
         taking.add(chunk.staged)
         taking.fail(pass_failures(chunk, offset))
         offset += arrow.num_rows
@@ -1170,11 +1185,14 @@ def pass_failures(chunk: Chunk, offset: int) -> dict[int, FactsError]:
     }
 
 
-def cohort_rows(compiled: CompiledScheme, arrow: pa.Table) -> list[dict[str, Any] | None]:
+def cohort_rows(
+    compiled: CompiledScheme, arrow: pa.Table, first_row: int = 1
+) -> list[dict[str, Any] | None]:
     """What the cohort pass reads of each row of *arrow*: its unit and the shared facts.
 
     ``None`` for a row refused for a ``shared.*`` column nothing reads: it is left out of
-    the values, as the in-memory batch leaves it out.
+    the values, as the in-memory batch leaves it out. *first_row* numbers the rows, as
+    :func:`score_chunk`'s does, for the units named by their row.
     """
     wanted = compiled.plan.cohort_reads
     n = arrow.num_rows
@@ -1188,7 +1206,7 @@ def cohort_rows(compiled: CompiledScheme, arrow: pa.Table) -> list[dict[str, Any
         and (name.removeprefix("shared.") in wanted or name in unknown)
     }
     _, refused_rows = unknown_shared_rows(compiled, names, columns, n)
-    units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n)
+    units = _UnitNames(arrow.column(unit_at) if unit_at is not None else None, n, first_row)
     return [
         None if refused_rows[r] else {"unit": units[r], "shared": shared}
         for r, shared in enumerate(_shared_rows(columns, wanted, n))
@@ -1593,9 +1611,43 @@ class _UnitNames:
         return unit_name(name, self.first_row + row)
 
     def column(self) -> pa.Array:
-        if self.array is None or self.array.null_count:
+        """Every row's name, as the results' ``unit`` column."""
+        if self.array is None or nameless(self.array).any():
             return string_array([self[r] for r in range(self.n)])
         return self.array
+
+
+#: The first byte of every character ``str.strip`` removes: ASCII white space and
+#: ``\x1c``-``\x1f``, and the lead byte of U+0085, U+00A0, U+1680, U+2000-U+200A,
+#: U+2028, U+2029, U+202F, U+205F and U+3000 in UTF-8.
+_SPACE_LEADS: Final = np.zeros(256, dtype=np.bool_)
+_SPACE_LEADS[list(b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\xc2\xe1\xe2\xe3")] = True
+
+
+def nameless(array: pa.Array | pa.ChunkedArray) -> Ints:
+    """Which cells of a unit column name no unit (:func:`names_a_unit`, the one rule).
+
+    Only a cell that may not (missing, empty, or starting with a byte white space starts
+    with) is looked at in Python: a column of names costs a look at each first byte.
+    """
+    texts = (array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array).cast(
+        pa.string()
+    )
+    codes, offsets = text_bytes(texts)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    maybe = (lengths == 0) | ~_valid(texts)
+    filled = ~maybe
+    maybe[filled] = _SPACE_LEADS[codes[starts[filled]]]
+    out = np.zeros(len(texts), dtype=np.bool_)
+    for row in np.flatnonzero(maybe).tolist():
+        out[row] = not names_a_unit(texts[row].as_py())
+    return out
+
+
+def has_nameless(arrow: pa.Table) -> bool:
+    """Whether a unit of *arrow* is named by its row (no unit column, or a cell naming none)."""
+    unit_at, _ = table_columns([str(c) for c in arrow.column_names])
+    return unit_at is None or bool(nameless(arrow.column(unit_at)).any())
 
 
 @dataclass(frozen=True)
