@@ -315,3 +315,42 @@ def test_a_rule_file_name_past_the_systems_limit_is_a_located_error(tmp_path, co
     assert result.exit_code == 2, result.output
     assert "PR105" in result.output
     assert "File name too long" in result.output
+
+
+@pytest.mark.parametrize(
+    ("line", "excerpt"),
+    [(7, "weight = 7x"), (10_005, "weight = 7x"), (3, "\tname =\x1b\t 7x"), (9, "名称 = 7x")],
+    ids=["short line number", "five-digit line number", "tab and escape before", "wide"],
+)
+def test_the_caret_is_under_the_character_a_problem_names(line, excerpt):
+    # Whatever the line number's width or the characters before it (shown by name, wide).
+    import io
+
+    from rich.cells import cell_len
+
+    from perfrules.errors import Diagnostic
+    from perfrules.reports.text import make_console, render_diagnostics
+
+    out = io.StringIO()
+    column = excerpt.index("x") + 1
+    problem = Diagnostic(
+        "PR100", {"detail": "x"}, file="s.toml", line=line, column=column, excerpt=excerpt
+    )
+    render_diagnostics([problem], "en", make_console(out))
+    _, shown, caret, *_ = out.getvalue().splitlines()
+    assert caret.strip() == "^"
+    assert cell_len(caret) == cell_len(shown[: shown.index("7x") + 2])
+
+
+def test_a_failed_unit_s_line_in_the_summary_is_never_wrapped(tmp_path):
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 6)
+    deep.mkdir()
+    units = deep / "units.csv"
+    units.write_text("unit,shared.economy,shared.social,shared.environment\nA,many,1,2\n", "utf-8")
+    out = str(tmp_path / "out.csv")
+    scheme = str(SEED.parent / "best-is-100")
+    result = _run("score", scheme, str(units), "--out", out, "--lang", "en")
+    assert result.exit_code == 1, result.output
+    (line,) = [text for text in result.output.splitlines() if text.startswith("  [A] ")]
+    assert line.startswith(f"  [A] {units}:2:")
+    assert "PR" in line

@@ -783,6 +783,7 @@ def test_quotes_before_a_range_are_counted_once_per_file_not_once_per_range(tmp_
     def truth(until: int) -> int:
         return data[body:until].count(b'"') & 1
 
+    wanted = [truth(until) for until in cuts]
     counting = _Counting(path)
     with counting.file:
         for until in cuts:  # in order, as a process reads its ranges
@@ -790,8 +791,17 @@ def test_quotes_before_a_range_are_counted_once_per_file_not_once_per_range(tmp_
         assert counting.read_bytes <= len(data)  # once over (was once a range: ~30 times)
         for until in [*rng.sample(cuts, 20), body + 1, len(data) - 1]:  # any order
             assert _stream._parity(counting, body, until) == truth(until)
-    # The file changed: what was counted is not taken for it.
-    changed = _written(path, text.replace('"x,y"', '"x,,y""""', 1))
-    data = changed.read_bytes()
-    with changed.open("rb") as stream:
+    # The file changed: what was counted is not taken for it, even at the same size with
+    # its time of modification put back (as cp -p does).
+    import time
+
+    before = path.stat()
+    time.sleep(0.05)  # past the coarsest clock a kernel stamps a change with
+    path.write_bytes(data.replace(b'"x,y"', b"'x,y'"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+    data = path.read_bytes()
+    with path.open("rb") as stream:
         assert [_stream._parity(stream, body, u) for u in cuts] == [truth(u) for u in cuts]
+    assert any(truth(u) != _old for u, _old in zip(cuts, wanted, strict=True))  # it matters

@@ -244,6 +244,29 @@ def test_units_below_min_available_stay_unranked(tmp_path):
     assert any(row["rank"] for row in got)
 
 
+def test_the_spill_is_readable_by_this_process_alone(tmp_path):
+    # Every unit's results wait in it, beside the output or in the shared temporary folder.
+    import os
+
+    compiled = _compiled()
+    source = tmp_path / "units.csv"
+    _write(source, _rows(1, n=12))
+    modes: list[int] = []
+
+    def progress(units: int) -> None:
+        del units
+        modes.extend(p.stat().st_mode & 0o777 for p in tmp_path.glob(SPILL_PREFIX + "*"))
+
+    old = os.umask(0o022)
+    try:
+        stream_batch(compiled, source, tmp_path / "out.csv", rows=4, progress=progress)
+    finally:
+        os.umask(old)
+    assert modes
+    assert set(modes) == {0o600}
+    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o644  # the output: a plain file's
+
+
 def test_the_stream_holds_a_few_chunks_not_every_one(tmp_path, monkeypatch):
     compiled = _compiled()
     source = tmp_path / "units.csv"

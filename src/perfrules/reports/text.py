@@ -74,12 +74,12 @@ def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: C
         head.append(_printable(f": {d.message(lang)}"))
         console.print(head, soft_wrap=True)
         if d.excerpt is not None and d.line:
-            console.print(
-                terminal_text(f"  {d.line:>4} | {d.excerpt}", style="dim"), soft_wrap=True
-            )
+            gutter = f"  {d.line:>4} | "
+            console.print(terminal_text(gutter + d.excerpt, style="dim"), soft_wrap=True)
             if d.column:
-                pad = _display_width(d.excerpt[: d.column - 1])
-                console.print(terminal_text(" " * (9 + pad) + "^", style=style), soft_wrap=True)
+                # As wide as what is shown before the column (a control character by name).
+                pad = _display_width(gutter + _printable(d.excerpt[: d.column - 1]))
+                console.print(terminal_text(" " * pad + "^", style=style), soft_wrap=True)
         hint = d.hint_text(lang)
         if hint:
             console.print(terminal_text(f"       = {hint}", style="cyan"), soft_wrap=True)
@@ -529,4 +529,4 @@ def _render_failed(failed: Sequence[Any], lang: Lang, console: Console) -> None:
         for d in unit.errors[:5]:
             name = unit.unit[:MESSAGE_CHARS] + ("…" if len(unit.unit) > MESSAGE_CHARS else "")
             line = f"  [{name}] {d.format(lang)}"
-            console.print(terminal_text(line, limit=_SUMMARY_LINE))
+            console.print(terminal_text(line, limit=_SUMMARY_LINE), soft_wrap=True)

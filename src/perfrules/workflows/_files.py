@@ -61,15 +61,18 @@ def atomic_stream(path: Path) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def temporary_file(parent: Path, prefix: str, suffix: str = "") -> Iterator[tuple[BinaryIO, Path]]:
+def temporary_file(
+    parent: Path, prefix: str, suffix: str = "", mode: int = 0o666
+) -> Iterator[tuple[BinaryIO, Path]]:
     """A new file in *parent*, open for writing, made by this call alone; gone at the end.
 
     The file is removed when the block ends, unless it was renamed away within it. Its
     name is chosen before the file is made, so an interrupt at any point (Ctrl-C, a
     SIGTERM turned into an exit) leaves no file behind: there is no moment where the file
-    exists and nothing knows to remove it. Its mode is what a plain ``open`` gives (0666
-    less the umask, applied by the system): the umask is never read, which would mean
-    setting it, for every thread at once.
+    exists and nothing knows to remove it. Its mode is *mode* less the umask, applied by
+    the system (the default: what a plain ``open`` gives; 0600 for a file only this
+    process reads): the umask is never read, which would mean setting it, for every
+    thread at once.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     made: Path | None = None
@@ -77,7 +80,7 @@ def temporary_file(parent: Path, prefix: str, suffix: str = "") -> Iterator[tupl
         for path in _fresh(parent, prefix, suffix):
             made = path
             try:
-                handle = os.open(path, flags, 0o666)
+                handle = os.open(path, flags, mode)
             except FileExistsError:
                 made = None  # another's file: never removed here
                 continue

@@ -155,7 +155,7 @@ class RankedSpill:
 
     :meth:`add` takes each result table (without its ``rank`` column) in the order it is
     to be written, with the rows of it the ranking takes: the table goes to a temporary
-    Arrow IPC file (in *folder*: the output's, so that it is on the disk the output is),
+    Arrow IPC file (*path*: beside the output, so that it is on the disk the output is),
     the keys to integer arrays — one per key (:class:`_KeyColumn`), a missing flag, a
     cohort number and the row in its table: the unit's name and its exact fractions are
     let go. :meth:`tables` then ranks every row at once and gives the tables back, one at a

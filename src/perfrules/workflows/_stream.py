@@ -861,11 +861,11 @@ def _before(stream: Any, body: int, until: int) -> tuple[int, int]:
     return parity, rows
 
 
-#: Quote parities already counted, per file (its device, inode, size and time of change):
+#: Quote parities already counted, per file (its device, inode, size and times of change):
 #: byte → the parity there. The ranges of a file that a process reads each count on from
 #: the nearest byte counted before theirs, not from the header: a file quoted throughout
 #: is read once over, not once per range (which grew with the square of its size).
-_PARITIES: dict[tuple[int, int, int, int], dict[int, int]] = {}
+_PARITIES: dict[tuple[int, int, int, int, int], dict[int, int]] = {}
 _PARITIES_LOCK: Final = threading.Lock()  # a threaded scheduler's ranges share them
 #: Files whose parities are kept (the oldest let go first); bytes kept a file, at most.
 _PARITY_FILES: Final = 8
@@ -875,7 +875,10 @@ _PARITY_MARKS: Final = 4096
 def _parity(stream: Any, body: int, until: int) -> int:
     """The quote parity at byte *until*, read from *body* (:func:`_before` without the rows)."""
     facts = os.fstat(stream.fileno())
-    key = (facts.st_dev, facts.st_ino, facts.st_size, facts.st_mtime_ns)
+    # The time of the last change of the file's status, which no one can set, beside the
+    # one of its contents: a file rewritten in place to the same size, its time of change
+    # put back (cp -p) or too coarse to tell (FAT, SMB), is still another file.
+    key = (facts.st_dev, facts.st_ino, facts.st_size, facts.st_mtime_ns, facts.st_ctime_ns)
     at, parity = body, 0
     with _PARITIES_LOCK:
         for mark, known in _PARITIES.get(key, {}).items():
@@ -1501,7 +1504,8 @@ def _spill(compiled: CompiledScheme, schema: pa.Schema, target: Path) -> Iterato
     The file is removed whatever happens, an interrupt while it is being made included.
     """
     folder = Path(tempfile.gettempdir()) if str(target) == STDOUT else target.resolve().parent
-    with temporary_file(folder, SPILL_PREFIX, ".arrows") as (stream, path):
+    # Only this process reads it: 0600, whatever the mode of the output it becomes part of.
+    with temporary_file(folder, SPILL_PREFIX, ".arrows", 0o600) as (stream, path):
         stream.close()  # the spill writes it through Arrow's own file
         with RankedSpill(compiled, schema.remove(schema.get_field_index("rank")), path) as spill:
             yield spill
