@@ -22,8 +22,9 @@ indicators, cells as a CSV gives them: "37%", "74") are written to a CSV file, t
           whole process (interpreter start-up and imports included), wall time and peak
           RSS; and the same at 100,000 units, for the memory
   (csvP)  the floors (csv) and (pa) as processes of their own, start-up and imports
-  (paP)   included (the result table (pa) writes mapped from an Arrow file, no copy): what
-          the CLI, a process, is held to
+  (paP)   included (the result table (pa) writes mapped from an Arrow file, no copy), in
+          turn with the (cli) processes, round after round, in the same environment (the
+          bytecode compiled once): what the CLI, a process, is held to
 
 Every row of perfrules' CSV and Parquet is checked equal to polars', and a sample of
 2,000 rows to ``evaluate()``. Times are wall clock, the least of BENCH_REPEATS rounds
@@ -136,13 +137,31 @@ FLOOR_SCRIPTS = {
 }
 
 
-def floor_process(kind: str, *args: Path) -> float:
-    """Wall time of the floor *kind* as a process of its own."""
+#: A Parquet file's table written as an Arrow file, for (paP) to map (a process of its own,
+#: so that this one stays small while the processes run).
+TO_ARROW = (
+    "import sys\n"
+    "import pyarrow as pa, pyarrow.ipc as ipc, pyarrow.parquet as pq\n"
+    "table = pq.read_table(sys.argv[1])\n"
+    "with pa.OSFile(sys.argv[2], 'wb') as sink, ipc.new_file(sink, table.schema) as out:\n"
+    "    out.write_table(table)\n"
+)
+
+
+def process_env(bytecode: Path) -> dict[str, str]:
+    """The environment every process of the benchmark runs in: bytecode compiled once."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(bytecode)
+    return env
+
+
+def floor_process(kind: str, bytecode: Path, *args: Path) -> tuple[float, int]:
+    """Wall time of the floor *kind* as a process of its own (and a peak RSS, unused)."""
     time.sleep(PAUSE)
     start = time.perf_counter()
     command = [sys.executable, "-c", FLOOR_SCRIPTS[kind], *map(str, args)]
-    subprocess.run(command, check=True)  # noqa: S603 - our own interpreter and script
-    return time.perf_counter() - start
+    subprocess.run(command, check=True, env=process_env(bytecode))  # noqa: S603 - ours
+    return time.perf_counter() - start, 0
 
 
 # --- polars ------------------------------------------------------------------------------
@@ -232,8 +251,7 @@ def timed(function: Callable[[], object]) -> tuple[float, float]:
 
 def cli(source: Path, target: Path, bytecode: Path) -> tuple[float, int]:
     """Wall time and peak RSS of ``perfrules score`` as a process of its own."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(bytecode)
+    env = process_env(bytecode)
     time.sleep(PAUSE)
     start = time.perf_counter()
     command = [sys.executable, "-m", "perfrules", "-q", "score", str(SEED), str(source)]
@@ -269,26 +287,29 @@ def main() -> None:
         # The processes first, while this one is small (a child's peak RSS counts what it
         # shares with its parent before it starts).
         processes: dict[str, list[tuple[float, int]]] = {}
-        cli(small, folder / "warm.csv", folder / "bytecode")  # compiles the bytecode
+        bytecode = folder / "bytecode"
+        cli(small, folder / "warm.csv", bytecode)  # compiles the bytecode
+        # The result (paP) writes, mapped from an Arrow file (made by a process too).
+        mapped = folder / "result.arrow"
+        cli(source, folder / "result.parquet", bytecode)
+        command = [sys.executable, "-c", TO_ARROW, str(folder / "result.parquet"), str(mapped)]
+        subprocess.run(command, check=True, env=process_env(bytecode))  # noqa: S603 - ours
+        # Every process in turn, round after round: the CLI beside its floors.
+        rounds: dict[str, Callable[[], tuple[float, int]]] = {
+            "cli.csv": lambda: cli(source, folder / "out-cli.csv", bytecode),
+            "csvP": lambda: floor_process("csv", bytecode, source, folder / "floor-p.csv"),
+            "cli.parquet": lambda: cli(source, folder / "out-cli.parquet", bytecode),
+            "paP": lambda: floor_process(
+                "pa", bytecode, source, folder / "floor-p.parquet", mapped
+            ),
+            "small.csv": lambda: cli(small, folder / "out-small.csv", bytecode),
+        }
         for _ in range(REPEATS):
-            for name, path, target in (
-                ("cli.csv", source, "out-cli.csv"),
-                ("cli.parquet", source, "out-cli.parquet"),
-                ("small.csv", small, "out-small.csv"),
-            ):
-                processes.setdefault(name, []).append(
-                    cli(path, folder / target, folder / "bytecode")
-                )
+            for name, run_process in rounds.items():
+                processes.setdefault(name, []).append(run_process())
         out = {name: folder / name for name in ("pr.csv", "pr.parquet", "pl.csv", "pl.parquet")}
         stream_batch(compiled, source, out["pr.parquet"])
         result = pq.read_table(out["pr.parquet"])
-        mapped = folder / "result.arrow"
-        with pa.OSFile(str(mapped), "wb") as sink, pa.ipc.new_file(sink, result.schema) as file:
-            file.write_table(result)
-        floors: dict[str, list[float]] = {"csvP": [], "paP": []}
-        for _ in range(REPEATS):
-            floors["csvP"].append(floor_process("csv", source, folder / "floor-p.csv"))
-            floors["paP"].append(floor_process("pa", source, folder / "floor-p.parquet", mapped))
         runs: dict[str, Callable[[], object]] = {
             "csv": lambda: csv_floor(source, folder / "floor.csv"),
             "pa": lambda: pyarrow_floor(source, folder / "floor.parquet", result),
@@ -308,7 +329,6 @@ def main() -> None:
     cpu = {name: min(c for _, c in t) for name, t in times.items()}
     wall = {name: min(w for w, _ in t) for name, t in processes.items()}
     rss = {name: max(r for _, r in t) for name, t in processes.items()}
-    wall.update({name: min(t) for name, t in floors.items()})
     print(
         f"{ROWS:,} seed units, a CSV of {size / 2**20:.0f} MiB; every row checked equal to "
         f"polars', {CHECKED:,} to evaluate()"
