@@ -12,6 +12,7 @@ import gc
 import random
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -296,12 +297,22 @@ def test_the_stream_holds_a_few_chunks_not_every_one(tmp_path, monkeypatch):
     assert not list(tmp_path.glob(SPILL_PREFIX + "*"))  # which is gone
 
 
-def test_a_failure_while_ranking_removes_the_spill_and_keeps_the_old_file(tmp_path, monkeypatch):
-    compiled = _compiled()
+def _over_old_results(tmp_path: Path, seed: int) -> tuple[Any, Path, Path]:
+    """A scheme, 30 units and a target holding the results of an earlier run."""
     source = tmp_path / "units.csv"
-    _write(source, _rows(2, n=30))
+    _write(source, _rows(seed, n=30))
     target = tmp_path / "out.csv"
     target.write_text("old results\n", encoding="utf-8")
+    return _compiled(), source, target
+
+
+def _left_as_it_was(tmp_path: Path, target: Path) -> None:
+    assert target.read_text("utf-8") == "old results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "units.csv"]
+
+
+def test_a_failure_while_ranking_removes_the_spill_and_keeps_the_old_file(tmp_path, monkeypatch):
+    compiled, source, target = _over_old_results(tmp_path, 2)
     real = compiled.rank_positions
 
     def failing(*args, **kwargs):
@@ -313,8 +324,7 @@ def test_a_failure_while_ranking_removes_the_spill_and_keeps_the_old_file(tmp_pa
     with pytest.raises(RuntimeError):
         stream_batch(compiled, source, target, rows=4)
     monkeypatch.setattr(compiled, "rank_positions", real)
-    assert target.read_text("utf-8") == "old results\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "units.csv"]
+    _left_as_it_was(tmp_path, target)
 
 
 @pytest.mark.parametrize("made", [".out.csv.", SPILL_PREFIX])
@@ -323,11 +333,7 @@ def test_an_interrupt_just_as_a_file_is_made_leaves_no_file(tmp_path, monkeypatc
     # output's temporary file or the spill, before the call making it returns.
     import os
 
-    compiled = _compiled()
-    source = tmp_path / "units.csv"
-    _write(source, _rows(3, n=30))
-    target = tmp_path / "out.csv"
-    target.write_text("old results\n", encoding="utf-8")
+    compiled, source, target = _over_old_results(tmp_path, 3)
     real = os.open
 
     def interrupted(path, *args, **kwargs):
@@ -340,8 +346,7 @@ def test_an_interrupt_just_as_a_file_is_made_leaves_no_file(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         stream_batch(compiled, source, target, rows=4)
     monkeypatch.setattr(os, "open", real)
-    assert target.read_text("utf-8") == "old results\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "units.csv"]
+    _left_as_it_was(tmp_path, target)
 
 
 def test_a_pass_before_the_last_takes_no_ranking_keys():
