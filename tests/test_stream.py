@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import perfrules
@@ -517,3 +517,23 @@ def test_a_cohort_value_names_a_nameless_unit_as_its_results_do(tmp_path):
     assert [u["unit"] for u in units] == ["A", "B", "C", "row 5", "E"]
     best = {v["name"]: v for v in units[0]["trace"]["cohort"]["values"]}
     assert best["best_gdp"]["unit"] == "row 5"  # line 5 of the file, the header line 1
+
+
+_BLANKS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+
+
+_CELL_CHARACTERS = st.sampled_from(_BLANKS + "ab单") | st.characters(exclude_categories=["Cs"])
+
+
+@given(st.lists(st.none() | st.text(_CELL_CHARACTERS, max_size=4)))
+@example(list(_BLANKS))
+@example([blank + " a" for blank in _BLANKS])
+@settings(max_examples=300, deadline=None)
+def test_a_column_s_nameless_cells_are_those_the_one_rule_finds(cells):
+    # The rule over a column looks at first bytes only; it must agree with names_a_unit.
+    from perfrules.workflows._batch import names_a_unit
+    from perfrules.workflows._table import nameless
+
+    got = nameless(pa.array(cells, pa.string())).tolist()
+    assert got == [not names_a_unit(cell) for cell in cells]
+    assert not any(names_a_unit(blank) for blank in _BLANKS)
