@@ -805,3 +805,21 @@ def test_quotes_before_a_range_are_counted_once_per_file_not_once_per_range(tmp_
     with path.open("rb") as stream:
         assert [_stream._parity(stream, body, u) for u in cuts] == [truth(u) for u in cuts]
     assert any(truth(u) != _old for u, _old in zip(cuts, wanted, strict=True))  # it matters
+
+
+def test_parities_are_kept_for_a_few_files_at_most(tmp_path, monkeypatch):
+    # The oldest file's marks go first; a file let go is counted again, rightly.
+    from perfrules.workflows import _stream
+
+    monkeypatch.setattr(_stream, "_PARITIES", {})
+    paths = []
+    for k in range(_stream._PARITY_FILES + 3):
+        text = "unit,a\n" + "".join(f'"u{i}","{k}\n{i}"\n' for i in range(50))
+        paths.append(_written(tmp_path / f"q{k}.csv", text))
+    for path in paths + paths[:2]:
+        data = path.read_bytes()
+        body = data.index(b"\n") + 1
+        with path.open("rb") as stream:
+            for until in range(body + 1, len(data), 97):
+                assert _stream._parity(stream, body, until) == data[body:until].count(b'"') & 1
+    assert len(_stream._PARITIES) == _stream._PARITY_FILES
