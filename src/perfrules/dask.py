@@ -48,6 +48,7 @@ from perfrules.workflows import (
     csv_layout,
     csv_range,
     csv_range_units,
+    file_version,
     new_folder,
     numbered,
     pass_failures,
@@ -486,16 +487,16 @@ def _write_ranked(
     return write_parquet(file, schema, [_ranked(scored, ranks, offset, mark)])
 
 
-#: Rows in a range of a file, counted in this process: (layout, modified, start, end).
-_UNITS: dict[tuple[CsvLayout, int, int, int], int] = {}
+#: Rows in a range of a file, counted in this process: (layout, version, start, end).
+_UNITS: dict[tuple[CsvLayout, tuple[int, ...], int, int], int] = {}
 
 
 def _units_before(layout: CsvLayout, start: int, step: int) -> int:
     """The rows of the ranges of *step* bytes before byte *start* (each counted once here)."""
-    modified = layout.path.stat().st_mtime_ns
+    version = file_version(layout.path)
     rows = 0
     for at in range(layout.body, start, step):
-        key = (layout, modified, at, at + step)
+        key = (layout, version, at, at + step)
         if key not in _UNITS:
             if len(_UNITS) > 1 << 16:
                 _UNITS.clear()

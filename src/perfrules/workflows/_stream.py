@@ -87,6 +87,7 @@ __all__ = [
     "csv_range",
     "csv_range_units",
     "decimal_type",
+    "file_version",
     "read_chunks",
     "read_items",
     "result_schema",
@@ -861,11 +862,26 @@ def _before(stream: Any, body: int, until: int) -> tuple[int, int]:
     return parity, rows
 
 
-#: Quote parities already counted, per file (its device, inode, size and times of change):
+#: A file as it is now: what :func:`file_version` gives.
+FileVersion = tuple[int, int, int, int, int]
+
+
+def file_version(file: Path | int) -> FileVersion:
+    """A file (a path, or an open file's descriptor) as it is now, for what is kept of it.
+
+    Its device, inode, size and times of change: that of its contents and that of its
+    status, which no one can set. A file rewritten in place to the same size, its time of
+    change put back (``cp -p``) or too coarse to tell (FAT, SMB), is another version.
+    """
+    facts = os.fstat(file) if isinstance(file, int) else file.stat()
+    return (facts.st_dev, facts.st_ino, facts.st_size, facts.st_mtime_ns, facts.st_ctime_ns)
+
+
+#: Quote parities already counted, per file version (:func:`file_version`):
 #: byte → the parity there. The ranges of a file that a process reads each count on from
 #: the nearest byte counted before theirs, not from the header: a file quoted throughout
 #: is read once over, not once per range (which grew with the square of its size).
-_PARITIES: dict[tuple[int, int, int, int, int], dict[int, int]] = {}
+_PARITIES: dict[FileVersion, dict[int, int]] = {}
 _PARITIES_LOCK: Final = threading.Lock()  # a threaded scheduler's ranges share them
 #: Files whose parities are kept (the oldest let go first); bytes kept a file, at most.
 _PARITY_FILES: Final = 8
@@ -874,11 +890,7 @@ _PARITY_MARKS: Final = 4096
 
 def _parity(stream: Any, body: int, until: int) -> int:
     """The quote parity at byte *until*, read from *body* (:func:`_before` without the rows)."""
-    facts = os.fstat(stream.fileno())
-    # The time of the last change of the file's status, which no one can set, beside the
-    # one of its contents: a file rewritten in place to the same size, its time of change
-    # put back (cp -p) or too coarse to tell (FAT, SMB), is still another file.
-    key = (facts.st_dev, facts.st_ino, facts.st_size, facts.st_mtime_ns, facts.st_ctime_ns)
+    key = file_version(stream.fileno())
     at, parity = body, 0
     with _PARITIES_LOCK:
         for mark, known in _PARITIES.get(key, {}).items():
