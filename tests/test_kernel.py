@@ -70,6 +70,24 @@ def test_indicators_of_one_shape_share_one_function(seed_compiled):
     assert "def _kernel(src, ind, shared, T=True):" in source
 
 
+def test_rows_of_one_weight_share_its_objects_in_every_trace(seed_compiled, seed_result):
+    # A unit's trace stores its rows' weight, and the weight as an input, in every row:
+    # one object per distinct weight, not one per row (thousands of rows touch one).
+    plan = seed_compiled.plan
+    by_value: dict[Fraction, set[int]] = {}
+    for node in plan.nodes:
+        by_value.setdefault(node.weight, set()).add(id(node.weight))
+    assert any(len(ids) == 1 for value, ids in by_value.items() if value == 5)
+    assert all(len(ids) == 1 for ids in by_value.values())
+    leaves = list(seed_result.trace.root.leaves())
+    for value in {leaf.weight for leaf in leaves}:
+        same = [leaf for leaf in leaves if leaf.weight == value]
+        assert len({id(leaf.weight) for leaf in same}) == 1
+        inputs = [i for leaf in same for i in leaf.inputs if i.name == "weight"]
+        assert inputs, value
+        assert len({id(i) for i in inputs}) == 1, value
+
+
 def test_rule_file_text_never_appears_in_the_generated_source(seed_compiled):
     source = seed_compiled.kernel.source
     for indicator in seed_compiled.scheme.indicators.values():

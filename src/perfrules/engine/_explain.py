@@ -82,6 +82,7 @@ def explainers(plan: Plan) -> dict[int, tuple[RowExplainer, tuple[Any, ...]]]:
 def _build(plan: Plan) -> dict[int, tuple[RowExplainer, tuple[Any, ...]]]:
     types = {name: declared.type for name, declared in plan.scheme.inputs.items()}
     shapes: dict[tuple[object, ...], RowExplainer] = {}
+    weights: dict[Fraction, tuple[Any, ...]] = {}
     out: dict[int, tuple[RowExplainer, tuple[Any, ...]]] = {}
     for index in plan.leaves:
         node = plan.nodes[index]
@@ -103,21 +104,29 @@ def _build(plan: Plan) -> dict[int, tuple[RowExplainer, tuple[Any, ...]]]:
         explainer = shapes.get(key)
         if explainer is None:
             explainer = shapes[key] = _Writer(plan, node, kinds).explainer()
-        out[index] = (explainer, row_parts(node))
+        out[index] = (explainer, row_parts(node, weights))
     return out
 
 
-def row_parts(node: Node) -> tuple[Any, ...]:
-    """What an indicator's explanation takes from the plan, the same for every unit."""
+def row_parts(node: Node, weights: dict[Fraction, tuple[Any, ...]]) -> tuple[Any, ...]:
+    """What an indicator's explanation takes from the plan, the same for every unit.
+
+    The parts made of the weight are made once per weight (*weights*, per plan; its input
+    is the plan's, :attr:`Node.weight_input`): every row of a weight shares them, so a
+    unit's rows touch one object each, not one a row.
+    """
     leaf = node.leaf
     assert leaf is not None  # noqa: S101
     weight = node.weight
-    weight_in = None
-    weight_json = ""
-    if "weight" in leaf.expression.names:
+    own = weights.get(weight)
+    if own is None:
         text = value_json(weight)[1:-1]
-        weight_in = InputValue("weight", weight, text, "weight")
-        weight_json = f'"weight":{{"value":"{text}","text":"{text}","source":"weight"}}'
+        own = weights[weight] = (
+            f'"weight":{{"value":"{text}","text":"{text}","source":"weight"}}',
+            shown_value(weight),
+        )
+    weight_in = node.weight_input
+    weight_json = "" if weight_in is None else own[0]
     defaults: list[tuple[Any, ...] | None] = []
     for name in leaf.needs:
         found = leaf.default(name)
@@ -147,7 +156,7 @@ def row_parts(node: Node) -> tuple[Any, ...]:
         weight.numerator,
         weight.denominator,
         node.shown_places,
-        shown_value(weight),
+        own[1],
         node,
         weight_in,
         node.id,

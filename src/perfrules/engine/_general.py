@@ -517,8 +517,8 @@ class GeneralPath:
         names: dict[str, Value] = {"weight": node.weight}
         bound: list[InputValue] = []
         notes: list[Note] = []
-        if "weight" in leaf.expression.names:
-            bound.append(InputValue("weight", node.weight, format_number(node.weight), "weight"))
+        if node.weight_input is not None:
+            bound.append(node.weight_input)
         missing: str | None = None
         actual_text = ""
         for name in leaf.needs:

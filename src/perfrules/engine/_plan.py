@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
-from perfrules._numbers import NumberFormatError, parse_number
+from perfrules._numbers import NumberFormatError, format_number, parse_number
 from perfrules.expressions import BUILTIN_NAMES, Expression, Value
 from perfrules.model import DEFAULT_MISSING_MARKERS, Policy, Scheme
 from perfrules.model import CohortValue as CohortValueRule
@@ -29,7 +29,7 @@ from perfrules.rules import (
     normalised_row,
     normalised_values,
 )
-from perfrules.trace import Grade
+from perfrules.trace import Grade, InputValue
 
 __all__ = [
     "IMPUTED",
@@ -159,6 +159,9 @@ class Node:
     uncounted_here: bool = False
     #: How a group's children make its score: ``sum`` or ``geometric`` (``_totals``).
     aggregate: str = "sum"
+    #: The weight as an input of the formula (an indicator whose formula reads ``weight``):
+    #: one object per distinct weight, shared by every row and trace that shows it.
+    weight_input: InputValue | None = None
 
     @property
     def sources(self) -> tuple[tuple[str, str], ...]:
@@ -405,6 +408,22 @@ def build_plan(checked: CheckedScheme) -> Plan:
             kids.sort(key=order.__getitem__)
 
     generated = normalised_values(scheme)
+    # Equal weights are one object: a trace stores the same Fraction in every row of that
+    # weight, and a unit's thousands of rows then touch one object, not thousands.
+    fractions: dict[Fraction, Fraction] = {}
+    weight_inputs: dict[Fraction, InputValue] = {}
+
+    def shared(value: Fraction | Decimal | int) -> Fraction:
+        made = Fraction(value)
+        return fractions.setdefault(made, made)
+
+    def weight_input(weight: Fraction) -> InputValue:
+        found = weight_inputs.get(weight)
+        if found is None:
+            text = format_number(weight)
+            found = weight_inputs[weight] = InputValue("weight", weight, text, "weight")
+        return found
+
     nodes: list[dict[str, Any]] = []
     root: dict[str, Any] = {
         "index": 0,
@@ -439,7 +458,7 @@ def build_plan(checked: CheckedScheme) -> Plan:
                         "name": group.name or node_id,
                         "kind": "group",
                         "depth": depth + 1,
-                        "weight": Fraction(group.weight),
+                        "weight": shared(group.weight),
                         "places": _places(
                             group.places if group.places is not None else scheme.rounding.group
                         ),
@@ -526,7 +545,10 @@ def build_plan(checked: CheckedScheme) -> Plan:
                         "name": indicator.name or node_id,
                         "kind": "indicator",
                         "depth": depth + 1,
-                        "weight": Fraction(indicator.weight),
+                        "weight": shared(indicator.weight),
+                        "weight_input": weight_input(shared(indicator.weight))
+                        if "weight" in expression.names
+                        else None,
                         "places": _places(
                             indicator.places
                             if indicator.places is not None
@@ -554,7 +576,7 @@ def build_plan(checked: CheckedScheme) -> Plan:
         below[index] = (
             node.weight
             if node.kind == "indicator"
-            else sum((below[c] for c in node.children), Fraction(0))
+            else shared(sum((below[c] for c in node.children), Fraction(0)))
         )
     # The values a normalised input takes, when some formula reads the input: an input
     # declared but not read asks no unit for its fact.

@@ -338,8 +338,8 @@ class TreeParts(RecordParts):
         assert leaf is not None  # noqa: S101
         names: dict[str, Value] = {"weight": node.weight}
         inputs: list[InputValue] = []
-        if "weight" in leaf.expression.names:
-            inputs.append(InputValue("weight", node.weight, format_number(node.weight), "weight"))
+        if node.weight_input is not None:
+            inputs.append(node.weight_input)
         actual = ""
         for name, raw in zip(leaf.needs, raws, strict=True):
             if raw is MISSING:  # the scorer took the default
