@@ -467,6 +467,30 @@ def test_a_parquet_output_failing_part_way_closes_its_writer(tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["units.csv"]
 
 
+def test_parquet_results_write_the_unit_column_without_a_dictionary(tmp_path):
+    # Each unit is named once: a dictionary of the names is built for nothing (a bigger
+    # file, written slower). The other columns repeat few values and keep theirs. The
+    # streamed batch and the batch in memory write their files the same way.
+    from perfrules.workflows import score_batch, write_results
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    source = tmp_path / "units.csv"
+    write_units(source, 50)
+    streamed, in_memory = tmp_path / "streamed.parquet", tmp_path / "memory.parquet"
+    stream_batch(compiled, source, streamed)
+    write_results(score_batch(compiled, source), compiled, in_memory)
+    for path in (streamed, in_memory):
+        metadata = pq.ParquetFile(path).metadata
+        group = metadata.row_group(0)
+        dictionaries = {
+            group.column(i).path_in_schema: group.column(i).has_dictionary_page
+            for i in range(group.num_columns)
+        }
+        assert dictionaries.pop("unit") is False, path.name
+        assert set(dictionaries.values()) == {True}, (path.name, dictionaries)
+        assert pq.read_table(path).column("unit").to_pylist()[:2] == ["单位0", "单位1"]
+
+
 def test_a_unit_without_a_name_is_named_by_its_row_in_every_chunk(tmp_path):
     # A unit without a name (an empty cell, spaces only) is named by the row its problems
     # give: the file's row (the header is row 1), in whichever chunk it is, in the

@@ -24,6 +24,7 @@ __all__ = [
     "floats",
     "int_array",
     "ints",
+    "parquet_writer",
     "scalar",
     "string_array",
     "text_bytes",
@@ -43,6 +44,20 @@ _INTEGERS: Final = {
     pa.uint32(): np.uint32,
     pa.uint64(): np.uint64,
 }
+
+
+def parquet_writer(sink: Any, schema: pa.Schema) -> Any:
+    """A ``pyarrow.parquet.ParquetWriter`` of result tables in *schema* into *sink*.
+
+    The one way a batch writes its results to Parquet. The ``unit`` column names each unit
+    once, so it is written plain: a dictionary of it would hold every cell, built for
+    nothing and given up when it grows past a page (without it the file is smaller and
+    written faster). Every other column repeats few values and keeps its dictionary.
+    """
+    import pyarrow.parquet as pq  # noqa: PLC0415 - the writer's own module, when it writes
+
+    dictionary = [name for name in schema.names if name != "unit"]
+    return pq.ParquetWriter(sink, schema, use_dictionary=dictionary)
 
 
 def _bits(buffer: pa.Buffer, offset: int, n: int) -> Ints:

@@ -796,8 +796,8 @@ def _write_parquet(
 ) -> None:
     """The CSV's columns, numbers as exact decimals (the ``frame`` extra)."""
     import pyarrow as pa  # noqa: PLC0415 - optional extra
-    import pyarrow.parquet as pq  # noqa: PLC0415
 
+    from perfrules.workflows._arrow import parquet_writer  # noqa: PLC0415 - the same extra
     from perfrules.workflows._stream import decimal_type  # noqa: PLC0415
 
     plan = compiled.plan
@@ -831,7 +831,9 @@ def _write_parquet(
         else:
             columns[name] = pa.array(values)
     buffer = pa.BufferOutputStream()
-    pq.write_table(pa.table(columns), buffer)
+    table = pa.table(columns)
+    with parquet_writer(buffer, table.schema) as writer:
+        writer.write_table(table)
     write_atomic(path, buffer.getvalue().to_pybytes())
 
 

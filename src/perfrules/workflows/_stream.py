@@ -42,7 +42,14 @@ from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import Diagnostic, FactsError, Lang
 from perfrules.facts import csv_encoding
 from perfrules.reports import FORMULA_STARTS
-from perfrules.workflows._arrow import bool_array, bools, scalar, string_array, text_bytes
+from perfrules.workflows._arrow import (
+    bool_array,
+    bools,
+    parquet_writer,
+    scalar,
+    string_array,
+    text_bytes,
+)
 from perfrules.workflows._arrow import valid as valid_rows
 from perfrules.workflows._batch import (
     MAX_CELL_BYTES,
@@ -1206,7 +1213,7 @@ class _Writer:
             self.stream.write(_csv_rows(table, self.style.eol, self.written))
             return
         if self.inner is None:
-            self.inner = pq.ParquetWriter(self.stream, self.schema)
+            self.inner = parquet_writer(self.stream, self.schema)
         self.inner.write_table(table)
 
     def close(self) -> None:
