@@ -37,6 +37,15 @@ def test_start_up_imports_nothing_heavy(code):
     assert not [m for m in HEAVY if m in loaded]
 
 
+def test_the_cli_loads_the_workbench_s_modules_only_when_it_runs():
+    # Every command registers `serve`; its sockets and browser are for when it serves.
+    loaded = loaded_after(
+        "from perfrules.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    )
+    assert "perfrules.serve" in loaded
+    assert not {"socket", "webbrowser", "tempfile", "subprocess"} & loaded
+
+
 def test_an_exported_name_is_imported_when_first_read():
     loaded = loaded_after("import perfrules\nperfrules.compile_scheme")
     assert "perfrules.engine" in loaded

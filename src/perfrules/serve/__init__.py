@@ -15,12 +15,8 @@ register :data:`command` without the extra installed.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 import sys
-import tempfile
-import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -29,6 +25,8 @@ import click
 from perfrules.errors import Lang
 
 if TYPE_CHECKING:
+    import socket
+
     from perfrules.serve._app import Workbench, build_app
     from perfrules.serve._guard import Root
 
@@ -63,6 +61,8 @@ class NotLoopback(ValueError):  # noqa: N818 - says what was refused
 
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``)."""
+    import ipaddress  # noqa: PLC0415 - the workbench's modules load when it runs
+
     if host == "localhost":
         return True
     try:
@@ -78,6 +78,8 @@ def bind(host: str, port: int, *, allow_remote: bool = False) -> socket.socket:
         NotLoopback: *host* is not loopback and *allow_remote* is false.
         OSError: the address cannot be bound (the port is taken).
     """
+    import socket  # noqa: PLC0415 - the workbench's modules load when it runs
+
     if not allow_remote and not is_loopback(host):
         raise NotLoopback(
             f"{host} is not a loopback address: perfrules serve listens on 127.0.0.1 unless "
@@ -102,6 +104,8 @@ def bind(host: str, port: int, *, allow_remote: bool = False) -> socket.socket:
 
 def _own_names(host: str) -> tuple[str, ...]:
     """The names a browser elsewhere may use for this machine, when listening on all addresses."""
+    import socket  # noqa: PLC0415 - the workbench's modules load when it runs
+
     if host not in ("0.0.0.0", "::"):  # noqa: S104 - compared, not bound
         return ()
     try:
@@ -127,6 +131,9 @@ def serve(
         NotLoopback: see :func:`bind`.
         OSError: the root is not a folder, or the port cannot be bound.
     """
+    import tempfile  # noqa: PLC0415 - the workbench's modules load when it runs
+    import webbrowser  # noqa: PLC0415
+
     import uvicorn  # noqa: PLC0415 - the serve extra
 
     from perfrules.serve._app import Workbench, build_app  # noqa: PLC0415
