@@ -342,6 +342,41 @@ def test_the_caret_is_under_the_character_a_problem_names(line, excerpt):
     assert cell_len(caret) == cell_len(shown[: shown.index("7x") + 2])
 
 
+@pytest.mark.parametrize(
+    ("excerpt", "cut"),
+    [
+        ("[" + "1," * 3000 + "7x" + ",2" * 3000 + "]", "……"),
+        ("7x" + ",2" * 3000, "…"),
+        ("1," * 3000 + "7x", "…"),
+        ("名," * 3000 + "7x" + ",称" * 3000, "……"),
+    ],
+    ids=["middle", "start", "end", "wide"],
+)
+def test_a_long_line_is_shown_around_the_problem_with_the_caret_under_it(excerpt, cut):
+    # A minified JSON file is one line of any length: shown whole, it filled the screen (and
+    # rich lays a long line out in time growing faster than its length).
+    import io
+
+    from rich.cells import cell_len
+
+    from perfrules.errors import Diagnostic
+    from perfrules.reports.text import make_console, render_diagnostics
+
+    out = io.StringIO()
+    column = excerpt.index("x") + 1
+    problem = Diagnostic(
+        "PR100", {"detail": "x"}, file="f.json", line=1, column=column, excerpt=excerpt
+    )
+    render_diagnostics([problem], "en", make_console(out))
+    head, shown, caret, *_ = out.getvalue().splitlines()
+    assert head.startswith(f"f.json:1:{column}: ")
+    assert "7x" in shown
+    assert len(shown) <= len("     1 | ") + 102
+    assert "".join(ch for ch in shown if ch == "…") == cut
+    assert caret.strip() == "^"
+    assert cell_len(caret) == cell_len(shown[: shown.index("7x") + 2])
+
+
 def test_a_failed_unit_s_line_in_the_summary_is_never_wrapped(tmp_path):
     deep = tmp_path / ("a-folder-with-a-long-name-" * 6)
     deep.mkdir()

@@ -41,6 +41,11 @@ from perfrules.trace import NodeTrace, Trace
 
 #: Characters of one line of a batch's summary: a failed unit's name and its problem.
 _SUMMARY_LINE = 2_000
+#: Characters of a problem's line shown (a longer line is shown around its column, the
+#: cut ends marked): a minified JSON file is one line of any length.
+_EXCERPT = 100
+#: Of them, those before the column.
+_EXCERPT_BEFORE = 40
 
 
 def make_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
@@ -75,10 +80,11 @@ def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: C
         console.print(head, soft_wrap=True)
         if d.excerpt is not None and d.line:
             gutter = f"  {d.line:>4} | "
-            console.print(terminal_text(gutter + d.excerpt, style="dim"), soft_wrap=True)
-            if d.column:
+            excerpt, column = _around(d.excerpt, d.column)
+            console.print(terminal_text(gutter + excerpt, style="dim"), soft_wrap=True)
+            if column:
                 # As wide as what is shown before the column (a control character by name).
-                pad = _display_width(gutter + _printable(d.excerpt[: d.column - 1]))
+                pad = _display_width(gutter + _printable(excerpt[: column - 1]))
                 console.print(terminal_text(" " * pad + "^", style=style), soft_wrap=True)
         hint = d.hint_text(lang)
         if hint:
@@ -92,6 +98,22 @@ def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: C
         parts.append(ui("n_warnings", lang, n=warnings))
     if parts:
         console.print(terminal_text(", ".join(parts), style="bold"))
+
+
+def _around(excerpt: str, column: int) -> tuple[str, int]:
+    """The part of a problem's line shown, and the problem's column in it (0: none).
+
+    A line of at most :data:`_EXCERPT` characters is shown whole; a longer one from
+    :data:`_EXCERPT_BEFORE` characters before the column, ``…`` where it is cut.
+    """
+    if len(excerpt) <= _EXCERPT:
+        return excerpt, column
+    at = max(column - 1, 0)
+    start = max(0, min(at - _EXCERPT_BEFORE, len(excerpt) - _EXCERPT))
+    lead = "…" if start else ""
+    tail = "…" if start + _EXCERPT < len(excerpt) else ""
+    shown = lead + excerpt[start : start + _EXCERPT] + tail
+    return shown, (column - start + len(lead)) if column else 0
 
 
 def _display_width(text: str) -> int:

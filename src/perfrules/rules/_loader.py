@@ -212,7 +212,7 @@ def _syntax(
             file=name,
             line=line,
             column=column,
-            excerpt=lines[line - 1][:200] if 0 < line <= len(lines) else None,
+            excerpt=lines[line - 1] if 0 < line <= len(lines) else None,
         )
     )
 
