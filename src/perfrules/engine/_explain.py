@@ -215,14 +215,10 @@ class _Writer:
         form and ``s{j}`` how a step shows it; for the tree ``f{j}`` its Fraction.
         """
         leaf = self.leaf
-        lines = []
-        # the record: own facts, value, the facts as given, then each number as read
-        # (numerator, denominator, a Decimal's text)
-        slot = 3 + len(leaf.needs)
+        lines = [f"{self.record_names()} = rec"]
         for j, (name, kind) in enumerate(zip(leaf.needs, self.kinds, strict=True)):
             key = self.constant(name)
             source = f'("facts" if {key} in own else "{self.plan.source_of(name)}")'
-            lines.append(f"x{j} = rec[{3 + j}]")
             body: list[str] = [f"src = {source}"]
             if kind == "bool":
                 body += [f"v{j} = x{j}", f"t{j} = 'true' if x{j} else 'false'", f"s{j} = t{j}"]
@@ -236,11 +232,8 @@ class _Writer:
                 quoted = f"t{j}"
             else:
                 # the number as the scorer read it (its pair, over a power of ten for a
-                # Decimal, and a Decimal's text): from the record, not read again
-                body += [
-                    f"v{j}n = rec[{slot}]; v{j}d = rec[{slot + 1}]; t{j} = rec[{slot + 2}]",
-                ]
-                slot += 3
+                # Decimal, and a Decimal's text): from the record (v{j}n, v{j}d, t{j}),
+                # not read again
                 if tree:
                     body += [
                         f"if t{j} is None:",
@@ -290,6 +283,19 @@ class _Writer:
             lines.append("else:")
             lines += ["    " + line for line in body]
         return lines
+
+    def record_names(self) -> str:
+        """The names the row's record is unpacked into, in its order (``_kernel``'s).
+
+        The own facts, the value, each fact as given (``x{j}``), then each number as read:
+        its pair and a Decimal's text (``v{j}n, v{j}d, t{j}``). An input that took its
+        default has its parts from the plan instead (:meth:`read`).
+        """
+        names = ["own", "vn", "vd", *(f"x{j}" for j in range(len(self.leaf.needs)))]
+        for j, kind in enumerate(self.kinds):
+            if kind != "bool":
+                names += [f"v{j}n", f"v{j}d", f"t{j}"]
+        return ", ".join(names)
 
     # --- the formula, its values kept --------------------------------------------------
     def formula(self) -> tuple[list[str], list[tuple[int, str, tuple[str, ...]]], tuple[str, ...]]:
@@ -375,7 +381,6 @@ class _Writer:
     def function(self, name: str, *, tree: bool) -> str:
         """The source of the JSON writer (``tree=False``) or of the node builder."""
         lines = [
-            "own = rec[0]; vn = rec[1]; vd = rec[2]",
             f"wn = row[{WN}]",
             f"wd = row[{WD}]",
             "actual = ''",
