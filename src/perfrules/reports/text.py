@@ -80,7 +80,7 @@ def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: C
         console.print(head, soft_wrap=True)
         if d.excerpt is not None and d.line:
             gutter = f"  {d.line:>4} | "
-            excerpt, column = _around(d.excerpt, d.column)
+            excerpt, column = _line_part(d.excerpt, d.column)
             console.print(terminal_text(gutter + excerpt, style="dim"), soft_wrap=True)
             if column:
                 # As wide as what is shown before the column (a control character by name).
@@ -100,7 +100,7 @@ def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: C
         console.print(terminal_text(", ".join(parts), style="bold"))
 
 
-def _around(excerpt: str, column: int) -> tuple[str, int]:
+def _line_part(excerpt: str, column: int) -> tuple[str, int]:
     """The part of a problem's line shown, and the problem's column in it (0: none).
 
     A line of at most :data:`_EXCERPT` characters is shown whole; a longer one from
