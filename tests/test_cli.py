@@ -210,6 +210,21 @@ def test_stdin_quiet_and_json_errors_on_stdout():
     assert (result.exit_code, result.output) == (0, "")
 
 
+def test_check_reads_a_rule_file_from_stdin_as_score_does():
+    runner = CliRunner()
+    seed = (SEED / "scheme.toml").read_text("utf-8")
+    result = runner.invoke(cli, ["check", "-", SCHEME], input=seed)
+    assert result.exit_code == 0, result.output
+    assert "stdin.toml: no problems found" in result.stderr
+    broken = seed.replace("weight = 30", "weight = 31", 1)
+    result = runner.invoke(cli, ["check", "--format", "json", "-"], input=broken)
+    assert result.exit_code == 1
+    found = json.loads(result.stdout)
+    assert {d["code"] for d in found} == {"PR201"}
+    assert {d["file"] for d in found} == {"stdin.toml"}
+    assert all(d["line"] for d in found)
+
+
 def test_a_batch_workbook_that_is_not_a_zip_is_an_input_error(tmp_path):
     from conftest import SEED
 

@@ -579,9 +579,15 @@ def test_reports_say_which_base_and_which_rank(tmp_path):
     ]
     trace = compiled.evaluate_cohort(units)[1].trace
     markdown = render_markdown(trace, "zh")
-    assert "- 评标基准价：950000（2 个对象中 bid 的最小值，条件 valid and bid &gt; 0，取自 甲）" in markdown
+    assert (
+        "- 评标基准价：950000（2 个对象中 bid 的最小值，条件 valid and bid &gt; 0，取自 甲）"
+        in markdown
+    )
     assert "排名：第 2 名，共 2 名（total desc = 84.08, bid asc = 980000" in markdown
     english = render_markdown(trace, "en")
-    assert "评标基准价: 950000 (min of bid over 2 unit(s), where valid and bid &gt; 0, from 甲)" in english
+    assert (
+        "评标基准价: 950000 (min of bid over 2 unit(s), where valid and bid &gt; 0, from 甲)"
+        in english
+    )
     page = render_html(trace, "zh")
     assert '<ul class="cohort" id="cohort"><li>所在组：1</li>' in page

@@ -346,6 +346,8 @@ class _Settings:
 
 _SETTINGS = _Settings()
 _STDIN = "-"
+#: The name a rule file read from standard input goes by in messages.
+_STDIN_RULES: Final = "stdin.toml"
 #: A rule-file argument: a file, a pack folder, or an installed rule pack's id.
 _SCHEME: Final = click.Path()
 
@@ -389,9 +391,9 @@ def _load_compiled(
     warnings: list[Diagnostic] | None = None,
 ) -> CompiledScheme:
     if scheme_path == _STDIN:
-        text = _stdin("stdin.toml", lang, output_format)
+        text = _stdin(_STDIN_RULES, lang, output_format)
         scheme, result, diagnostics = check_path(
-            "stdin.toml", text, root=_SETTINGS.root, files=_SETTINGS.root is not None
+            _STDIN_RULES, text, root=_SETTINGS.root, files=_SETTINGS.root is not None
         )
     else:
         found = _rule_file(scheme_path, lang)
@@ -634,7 +636,7 @@ def check(
     everything: list[Diagnostic] = []
     paths: list[str] = []
     for spec in schemes:
-        found = find_rule_files(spec)
+        found = None if spec == _STDIN else find_rule_files(spec)
         if found is None:
             paths.append(spec)
         elif found:
@@ -645,9 +647,17 @@ def check(
                 Diagnostic("PR105", params={"file": spec, "reason": reason}, file=spec)
             )
     for path in paths:
-        scheme, result, diagnostics = check_rule_file(
-            _rule_file(path, language), root=_SETTINGS.root
-        )
+        if path == _STDIN:  # as score reads it: standard input, named stdin.toml
+            scheme, result, diagnostics = check_path(
+                _STDIN_RULES,
+                _stdin(_STDIN_RULES, language, output_format),
+                root=_SETTINGS.root,
+                files=_SETTINGS.root is not None,
+            )
+        else:
+            scheme, result, diagnostics = check_rule_file(
+                _rule_file(path, language), root=_SETTINGS.root
+            )
         everything.extend(diagnostics)
         if show_sources and scheme is not None and result is not None and result.ok:
             plan = compile_scheme(scheme).plan
@@ -664,7 +674,8 @@ def check(
 
         for path in paths:
             if not _SETTINGS.quiet:
-                click.echo(ui("ok", language, file=path), err=True)
+                shown = _STDIN_RULES if path == _STDIN else path
+                click.echo(ui("ok", language, file=shown), err=True)
     if failing:
         raise _Exit(_exit_for(failing))
 
