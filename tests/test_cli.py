@@ -225,6 +225,52 @@ def test_check_reads_a_rule_file_from_stdin_as_score_does():
     assert all(d["line"] for d in found)
 
 
+LEVELS_EN = """
+[scheme]
+id = "levels"
+title = "Levels"
+max = 100
+levels = ["Dimension", "Indicator"]
+
+[inputs]
+actual = {}
+
+[[bands]]
+label = "pass"
+min = 0
+max = 100
+
+[groups.out]
+name = "Output"
+weight = 100
+
+[indicators.q]
+parent = "out"
+name = "Quality"
+weight = 100
+formula = "weight * actual"
+"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_level_titles_written_without_chinese_head_the_columns_in_both_languages(tmp_path, lang):
+    scheme, facts = tmp_path / "s.toml", tmp_path / "f.toml"
+    scheme.write_text(LEVELS_EN, encoding="utf-8")
+    facts.write_text('[indicators.q]\nactual = "90%"\n', encoding="utf-8")
+    runner = CliRunner()
+    args = ["score", str(scheme), str(facts), "--format", "markdown", "--lang", lang]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("| Dimension | Indicator |") == 1
+    # titles written in Chinese stay Chinese pages' own: an English page numbers them
+    result = runner.invoke(cli, ["score", SCHEME, FACTS, "--format", "markdown", "--lang", lang])
+    head = next(line for line in result.stdout.splitlines() if line.startswith("| "))
+    expected = (
+        "| 一级指标 | 二级指标 | 三级指标 |" if lang == "zh" else "| Level 1 | Level 2 | Level 3 |"
+    )
+    assert head.startswith(expected), head
+
+
 def test_a_batch_workbook_that_is_not_a_zip_is_an_input_error(tmp_path):
     from conftest import SEED
 

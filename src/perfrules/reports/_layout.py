@@ -53,19 +53,34 @@ def depth_of(trace: Trace) -> int:
 
 
 def level_titles(trace: Trace, depth: int, lang: Lang) -> list[str]:
-    """Titles of the level columns: the scheme's own (``levels``) in Chinese, else numbered."""
+    """Titles of the level columns: the scheme's own (``levels``), else numbered.
+
+    An English page shows the scheme's titles only when none is written in Chinese
+    characters (``["Dimension", "Indicator"]``); ``一级指标`` becomes ``Level 1`` there.
+    """
     return level_headings(trace.levels, depth, lang)
 
 
 def level_headings(levels: Sequence[str], depth: int, lang: Lang) -> list[str]:
     """Titles of *depth* level columns from a scheme's ``levels`` (see :func:`level_titles`)."""
-    titles = list(levels)[:depth] if lang == "zh" and levels else []
+    own = lang == "zh" or not any(map(_in_chinese, levels))
+    titles = list(levels)[:depth] if own else []
     while len(titles) < depth:
         n = len(titles) + 1
         titles.append(
             ui("level", lang, n=n, n_zh=_ZH_LEVELS[n - 1] if n <= len(_ZH_LEVELS) else n)
         )
     return titles
+
+
+def _in_chinese(text: str) -> bool:
+    """Whether *text* holds a Chinese character (a CJK unified ideograph)."""
+    return any(
+        "\u3400" <= ch <= "\u9fff"
+        or "\uf900" <= ch <= "\ufaff"
+        or "\U00020000" <= ch <= "\U0003134f"
+        for ch in text
+    )
 
 
 def table_rows(trace: Trace, lang: Lang) -> list[Row]:
