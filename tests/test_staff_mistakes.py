@@ -120,6 +120,20 @@ def test_a_number_in_quotes_says_to_drop_them(tmp_path):
     assert problem.hint_text("zh") == "数字不加引号：weight = 10"
 
 
+def test_full_width_digits_in_quotes_are_hinted_as_toml_reads_them(tmp_path):
+    problem = _only(tmp_path, '[indicators."a"]\nweight = "\uff11\uff10"\nformula = "weight"\n')
+    assert problem.code == "PR102"
+    assert problem.hint_text("en") == "write the number without quotes: weight = 10"
+
+
+@pytest.mark.parametrize("written", ["1e30", "1e400", "1" * 41, "0." + "1" * 31])
+def test_a_number_too_large_or_too_fine_says_the_limit(tmp_path, written):
+    problem = _only(tmp_path, f'[indicators."a"]\nweight = {written}\nformula = "weight"\n')
+    assert problem.code == "PR102"
+    assert "below 10^30, of at most 30 digits and 30 decimal places" in problem.message("en")
+    assert "绝对值小于 10^30" in problem.message("zh")
+
+
 def test_text_that_is_no_number_has_no_such_hint(tmp_path):
     problem = _only(tmp_path, '[indicators."a"]\nweight = "十"\nformula = "weight"\n')
     assert (problem.code, problem.hint) == ("PR102", None)

@@ -92,7 +92,7 @@ def _number(value: Any) -> Any:
     if not fits:
         shown = str(value) if isinstance(value, Decimal) else f"a {value.bit_length()}-bit integer"
         raise PydanticCustomError(
-            "perfrules_number",
+            "perfrules_number_range",
             "expected a number below 10**30 with at most 30 digits, got {got}",
             {"got": shown[:40]},
         )

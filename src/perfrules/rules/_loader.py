@@ -98,6 +98,10 @@ _OWNERS: Final[dict[str, list[str]]] = {
 _TOML_POSITION: Final = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _EXPECTED: Final[dict[str, tuple[str, str]]] = {
     "perfrules_number": ("a number", "数字"),
+    "perfrules_number_range": (
+        "a number below 10^30, of at most 30 digits and 30 decimal places",
+        "绝对值小于 10^30、至多 30 位数字和 30 位小数的数字",
+    ),
     "string_type": ("text in quotes", "带引号的文本"),
     "int_type": ("a whole number", "整数"),
     "int_parsing": ("a whole number", "整数"),
@@ -596,7 +600,7 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
                         "expected_zh": zh,
                         "got": _got(value),
                         "name": str(full[-1]),
-                        "number": value.strip() if isinstance(value, str) else "",
+                        "number": _ascii_digits(value.strip()) if isinstance(value, str) else "",
                     },
                     "unquote" if unquoted else None,
                 )
@@ -608,6 +612,11 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
 _NUMBER_TYPES: Final = frozenset(
     {"perfrules_number", "int_type", "int_parsing", "decimal_type", "decimal_parsing"}
 )
+
+
+def _ascii_digits(text: str) -> str:
+    """*text* with every digit written as TOML reads one (``３０`` is ``30``)."""
+    return re.sub(r"\d", lambda m: str(unicodedata.digit(m.group())), text)
 
 
 def _is_plain_number(text: str) -> bool:
