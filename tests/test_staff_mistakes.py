@@ -134,6 +134,28 @@ def test_a_number_too_large_or_too_fine_says_the_limit(tmp_path, written):
     assert "绝对值小于 10^30" in problem.message("zh")
 
 
+@pytest.mark.parametrize(
+    "info",
+    [
+        'id = "t"\ntitel = "t"\nmax = 10\nlevels = ["一级", "二级"]',  # a misspelt key
+        'title = "t"\nmax = 10\nlevels = ["一级", "二级"]',  # a missing one
+        'id = "t"\ntitle = 5\nmax = 10\nlevels = ["一级", "二级"]',  # a wrong one
+    ],
+)
+def test_a_broken_scheme_table_hides_no_other_problem(tmp_path, info):
+    path = tmp_path / "scheme.toml"
+    path.write_text(
+        f'[scheme]\n{info}\n\n[[bands]]\nlabel = "a"\nmin = 0\nmax = 10\n\n'
+        '[indicators."a"]\nweight = 11\nformula = "weight"\n',
+        encoding="utf-8",
+    )
+    _, _, diagnostics = check_path(path)
+    codes = {d.code for d in diagnostics}
+    assert {"PR202", "PR227"} <= codes, [d.format("en") for d in diagnostics]
+    (total,) = [d for d in diagnostics if d.code == "PR202"]
+    assert "add up to 11, but the scheme's max is 10" in total.message("en")
+
+
 def test_text_that_is_no_number_has_no_such_hint(tmp_path):
     problem = _only(tmp_path, '[indicators."a"]\nweight = "十"\nformula = "weight"\n')
     assert (problem.code, problem.hint) == ("PR102", None)

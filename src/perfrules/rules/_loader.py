@@ -790,10 +790,13 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
                 diagnostics.append(Diagnostic("PR103", (), {"table": "(top)", "key": "scheme"}))
                 broken.add(("scheme",))
             continue
+        value: Any
         if key == "cohort":
             value = _cohort(document[key], diagnostics, broken)
         else:
             value = _validate_model(model, document[key], (key,), diagnostics)
+        if value is None and key == "scheme":
+            value = _salvaged_scheme(document[key])
         if value is None:
             broken.add((key,))
         else:
@@ -877,6 +880,26 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
                     entries[entry_id] = value
         parts[section] = entries
     return Sections(Scheme(**parts), broken, orphans)
+
+
+#: The keys of ``[scheme]`` the checks read: kept when the table is broken elsewhere.
+_CHECKED_SCHEME_KEYS: Final = ("max", "fit", "levels")
+
+
+def _salvaged_scheme(raw: Any) -> SchemeInfo | None:
+    """The ``[scheme]`` keys the checks read, from a table broken in its other keys.
+
+    A misspelt ``title`` (reported already) should not hide that the top-level weights
+    miss ``max``: when those keys are valid on their own, they are kept (the id and title
+    stand in as ``?``, as for a missing table) and the checks run; else ``None``.
+    """
+    if not isinstance(raw, Mapping):
+        return None
+    kept = {key: raw[key] for key in _CHECKED_SCHEME_KEYS if key in raw}
+    try:
+        return SchemeInfo.model_validate({"id": "?", "title": "?", **kept})
+    except ValidationError:
+        return None
 
 
 def _cohort(raw: Any, diagnostics: list[Diagnostic], broken: set[KeyPath]) -> Cohort | None:
