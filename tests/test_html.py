@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import unicodedata
+from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,8 @@ from click.testing import CliRunner
 import perfrules
 from conftest import SEED
 from perfrules.cli import cli
-from perfrules.reports._layout import gap_lines
+from perfrules.reports import render_html
+from perfrules.reports._layout import gap_lines, gap_text
 
 
 def _page(tmp_path, lang="zh"):
@@ -134,8 +136,56 @@ def test_the_gap_names_the_rows_that_can_close_it_in_english():
     """The rows listed are those whose points, won back, cover the shortfall: said so."""
     scheme = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
     facts = perfrules.load_facts(SEED / "facts.toml")
-    lines = gap_lines(scheme.evaluate(facts).trace, "en")
-    assert lines[-1] == (
-        "to reach it, the fewest rows that can close the gap (points each can win back): "
-        "质量-市域治理 (+1.23)"
+    trace = scheme.evaluate(facts).trace
+    assert gap_lines(trace, "en") == [
+        "0.75 short of '优秀 (Excellent)' (needs 90).",
+        (
+            "To reach it, the fewest rows that can close the gap (points each can win back): "
+            "质量-市域治理 (+1.23)"
+        ),
+    ]
+
+
+GAP_SCHEME = """
+[scheme]
+id = "gap"
+title = "gap"
+max = 100
+
+[rounding]
+total = 2
+
+[inputs]
+actual = {}
+
+[[bands]]
+label = "优"
+min = 90
+max = 100
+
+[[bands]]
+label = "良"
+min = 0
+max = 90
+
+[indicators.a]
+weight = 60
+formula = "weight * actual"
+
+[indicators.b]
+weight = 40
+formula = "weight * actual"
+"""
+
+
+def test_the_gap_is_written_as_the_total_is_and_reads_as_sentences():
+    """A shortfall of 0.7 on a total of two places is 0.70; the sentences do not run on."""
+    scheme = perfrules.compile_scheme(perfrules.loads_scheme(GAP_SCHEME))
+    trace = scheme.evaluate({"a": {"actual": "89.5%"}, "b": {"actual": "89%"}}).trace
+    assert trace.total == Decimal("89.30")
+    assert gap_text(trace, "zh") == (
+        "距“优”（90 分）还差 0.70 分。"
+        "要达到该等级，最少需改进的指标（各自可挽回的分数）：a (+6.30)"
     )
+    assert gap_text(trace, "en").startswith("0.70 short of '优' (needs 90). To reach it, ")
+    assert "还差 0.70 分。要达到该等级" in render_html(trace, "zh")

@@ -826,7 +826,7 @@ UI: Final[dict[str, tuple[str, str]]] = {
     ),
     "total": ("Total", "总分"),
     "grade": ("Grade", "等级"),
-    "gap": ("{gap} short of '{label}' (needs {min})", "距“{label}”（{min} 分）还差 {gap} 分"),
+    "gap": ("{gap} short of '{label}' (needs {min}).", "距“{label}”（{min} 分）还差 {gap} 分。"),
     "top_band": ("in the top band", "已是最高等级"),
     "cohort.value": (
         "{label}: {value} ({stat} of {of} over {units} unit(s){where}{source})",
@@ -843,7 +843,7 @@ UI: Final[dict[str, tuple[str, str]]] = {
     "cohort.more": (" and {n} more", " 等另外 {n} 个单位"),
     "cohort.unranked": ("Not ranked", "未参与排名"),
     "improve": (
-        "to reach it, the fewest rows that can close the gap (points each can win back): {items}",
+        "To reach it, the fewest rows that can close the gap (points each can win back): {items}",
         "要达到该等级，最少需改进的指标（各自可挽回的分数）：{items}",
     ),
     "lost": ("Points lost", "失分"),

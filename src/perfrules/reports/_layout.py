@@ -231,7 +231,10 @@ def grade_label(trace: Trace, lang: Lang) -> str:
 
 
 def gap_lines(trace: Trace, lang: Lang) -> list[str]:
-    """The shortfall to the next band and the fewest indicators that would reach it."""
+    """The shortfall to the next band and the fewest indicators that would reach it.
+
+    Each a sentence of its own (a page may run them together: :func:`gap_text`).
+    """
     gap = trace.gap
     if not trace.bands:
         return []  # rank-only: no band to be in or to reach
@@ -241,15 +244,20 @@ def gap_lines(trace: Trace, lang: Lang) -> list[str]:
     if lang == "en":
         english = next((b.label_en for b in trace.bands if b.label == gap.label), "")
         label = f"{label} ({english})" if english else label
-    lines = [
-        ui("gap", lang, gap=format_number(gap.shortfall), label=label, min=format_number(gap.min))
-    ]
+    places = trace.total_places  # points on the total, written as the total is
+    shortfall = format_number(gap.shortfall, places)
+    lines = [ui("gap", lang, gap=shortfall, label=label, min=format_number(gap.min))]
     if gap.improve:
         items = ("、" if lang == "zh" else ", ").join(
-            f"{ident} (+{format_number(lost)})" for ident, lost in gap.improve
+            f"{ident} (+{format_number(lost, places)})" for ident, lost in gap.improve
         )
         lines.append(ui("improve", lang, items=items))
     return lines
+
+
+def gap_text(trace: Trace, lang: Lang) -> str:
+    """:func:`gap_lines` as one paragraph (Chinese sentences run on without a space)."""
+    return ("" if lang == "zh" else " ").join(gap_lines(trace, lang))
 
 
 def cohort_lines(trace: Trace, lang: Lang) -> list[str]:

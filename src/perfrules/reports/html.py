@@ -21,7 +21,7 @@ from perfrules.reports._layout import (
     cohort_lines,
     counted_legend,
     depth_of,
-    gap_lines,
+    gap_text,
     grade_label,
     graded,
     level_cells,
@@ -230,7 +230,7 @@ def render_html(trace: Trace, lang: Lang, edition: Edition = "analysis") -> str:
     band and the rows that would close it); the form to file has none of it.
     """
     label = grade_label(trace, lang)
-    gap = " ".join(gap_lines(trace, lang))
+    gap = gap_text(trace, lang)
     analysis = edition == "analysis"
     gap_block = f'\n  <div class="gap" id="gap">{escape(gap)}</div>' if analysis and gap else ""
     grade_block = (

@@ -172,9 +172,8 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
     console.print(line)
     for note in trace.root.notes:
         console.print(terminal_text(note_text(note.kind, dict(note.params), lang), style="yellow"))
-    gap = _gap_text(trace, lang)
-    if gap:
-        console.print(terminal_text(gap))
+    for text in gap_lines(trace, lang):  # a line each: a terminal's text holds no newline
+        console.print(terminal_text(text))
     for text in cohort_lines(trace, lang):
         console.print(terminal_text(text))
 
@@ -182,10 +181,6 @@ def render_score_table(trace: Trace, lang: Lang, console: Console) -> None:
 def note_text(kind: str, params: dict[str, str], lang: Lang) -> str:
     """A trace note as a sentence."""
     return ui(f"note.{kind}", lang, **params)
-
-
-def _gap_text(trace: Trace, lang: Lang) -> str:
-    return "\n".join(gap_lines(trace, lang))
 
 
 # --- explanation ----------------------------------------------------------------------
@@ -205,7 +200,8 @@ def render_explain(trace: Trace, ids: Sequence[str], lang: Lang, console: Consol
 
     visit(trace.root)
     if (not wanted or trace.root.id in wanted) and trace.bands:
-        console.print(terminal_text(_gap_text(trace, lang)))
+        for text in gap_lines(trace, lang):
+            console.print(terminal_text(text))
     # The cohort's values and the rank explain any row that reads them.
     for text in cohort_lines(trace, lang):
         console.print(terminal_text(text))
