@@ -33,6 +33,10 @@ def test_csv_cells_from_data_never_start_a_formula(tmp_path):
     for start in ("=", "+", "-", "@", "\t", "＝"):
         assert csv_text(f"{start}1+1").startswith("'")
     assert csv_text("平安建设") == "平安建设"
+    for number in ("-5", "+2.50", "-0.125"):  # a number, never a formula: kept a number
+        assert csv_text(number) == number
+    assert csv_text("-1") == "-1"
+    assert csv_text("-1,5") == "'-1,5"
     out = tmp_path / "results.csv"
     source = _units_csv(tmp_path / "units.csv", "=cmd|' /C calc'!A0")
     result = CliRunner().invoke(cli, ["score", str(SCHEME), str(source), "--out", str(out)])

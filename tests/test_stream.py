@@ -373,8 +373,9 @@ def test_a_text_that_starts_as_a_formula_is_made_inert_only_where_it_does():
     # Which cells the formula pattern is asked about is told by their first byte: a cell
     # starting with any of FORMULA_STARTS (one of several bytes in UTF-8) still gets its
     # leading quote, and a column with none is left as it is.
-    starts = ["=1", "+1", "-1", "@a", "\tx", "\rx", "＝1", "＋1", "－1", "＠a"]
-    plain = ["a", "単", "1=", "", None, "'=", "x-"]
+    starts = ["=1", "+1+1", "-2+3", "-1e5", "@a", "\tx", "\rx", "＝1", "＋1", "－1", "＠a"]
+    # a signed number is read as that number, never a formula: it stays as it is
+    plain = ["a", "単", "1=", "", None, "'=", "x-", "-5", "+2.50", "-0.125"]
     column = pa.array(plain + starts, pa.string())
     got = _stream._inert(column).to_pylist()
     assert got[: len(plain)] == plain

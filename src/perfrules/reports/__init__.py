@@ -17,6 +17,7 @@ from perfrules.reports._layout import level_headings
 from perfrules.reports._pdf import PdfError, print_pdf, render_pdf
 from perfrules.reports._safe import (
     FORMULA_STARTS,
+    SIGNED_NUMBER,
     click_text,
     csv_text,
     printable,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMATS",
     "FORMULA_STARTS",
+    "SIGNED_NUMBER",
     "OutputFormat",
     "PdfError",
     "click_text",

@@ -19,6 +19,7 @@ from rich.text import Text
 __all__ = [
     "FORMULA_STARTS",
     "MESSAGE_CHARS",
+    "SIGNED_NUMBER",
     "click_text",
     "csv_text",
     "markdown_text",
@@ -31,6 +32,10 @@ __all__ = [
 # OWASP CSV injection: a cell starting with one of these is a formula in Excel, LibreOffice
 # or Google Sheets (fullwidth forms included: Excel folds them).
 FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+#: A cell that is only a signed number (``-5``, ``+2.50``) is read as that number, never
+#: as a formula: it is written as it is (a negative value stays a number in the sheet).
+SIGNED_NUMBER: Final = r"^[+-][0-9]+(?:\.[0-9]+)?$"
+_SIGNED_NUMBER: Final = re.compile(SIGNED_NUMBER)
 # Enough to keep data inside its cell: no link or image (``[…](…)``), no code span, no
 # table cell break; HTML is escaped separately and line breaks are joined.
 _MARKDOWN_SPECIAL: Final = re.compile(r"([\\`\[\]|])")
@@ -38,8 +43,11 @@ _LINE_BREAKS: Final = re.compile(r"[\r\n\u2028\u2029\x85]+")
 
 
 def csv_text(value: str) -> str:
-    """*value* for a CSV cell: a leading formula character is quoted with ``'`` (OWASP)."""
-    if value.startswith(FORMULA_STARTS):
+    """*value* for a CSV cell: a leading formula character is quoted with ``'`` (OWASP).
+
+    A signed number (:data:`SIGNED_NUMBER`) is not a formula and is left as it is.
+    """
+    if value.startswith(FORMULA_STARTS) and _SIGNED_NUMBER.match(value) is None:
         return "'" + value
     return value
 

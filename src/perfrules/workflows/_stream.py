@@ -41,7 +41,7 @@ from perfrules._reading import encoding_error
 from perfrules.engine import CohortValues, CompiledScheme
 from perfrules.errors import Diagnostic, FactsError, Lang
 from perfrules.facts import csv_encoding
-from perfrules.reports import FORMULA_STARTS
+from perfrules.reports import FORMULA_STARTS, SIGNED_NUMBER
 from perfrules.workflows._arrow import (
     bool_array,
     bools,
@@ -981,6 +981,8 @@ def _inert(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     if array.null_count == len(array) or not _may_start_formula(array):
         return array
     starts = bools(pc.match_substring_regex(array, _FORMULA))  # a null cell does not
+    if starts.any():  # a signed number is no formula (csv_text's rule)
+        starts &= ~bools(pc.match_substring_regex(array, SIGNED_NUMBER))
     if not starts.any():
         return array
     quoted = pc.binary_join_element_wise(scalar("'"), array, scalar(""))
