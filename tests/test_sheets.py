@@ -7,6 +7,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from rich.cells import cell_len
 
 import perfrules
 from conftest import SEED
@@ -102,6 +103,36 @@ def test_five_bad_values_in_a_sheet_are_all_located(tmp_path):
     assert result.exit_code == 1
     assert f"{sheet}[填报]:2:3: error[PR402]" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_bad_cell_is_pointed_at_in_its_row_and_an_unknown_id_at_the_id_cell(tmp_path):
+    """The row is shown as its cells' text: the caret sits under the cell, not at the
+    character counted as the cell's column; an id the scheme lacks is at its own cell."""
+    sheet = tmp_path / "bad.xlsx"
+    workbook = openpyxl.Workbook()
+    worksheet = workbook.active
+    worksheet.title = "填报"
+    worksheet.append(["指标 name", "说明 note", "编号 id", "业绩值 actual"])
+    for ident, value in SEED_ACTUALS.items():
+        worksheet.append(["某一项指标", "", ident, "0,93" if ident == "数量-三零创建" else value])
+    worksheet.append(["多出的一行", "", "没有的指标", "90%"])
+    workbook.save(sheet)
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    with pytest.raises(FactsError) as info:
+        compiled.evaluate(perfrules.load_facts(sheet))
+    found = {d.code: d for d in info.value.diagnostics}
+    bad, unknown = found["PR402"], found["PR403"]
+    assert (bad.line, bad.column) == (3, 4)  # D3: row and cell, as the sheet counts them
+    assert bad.excerpt is not None
+    assert bad.excerpt[bad.excerpt_column - 1 :] == "0,93"
+    assert (unknown.line, unknown.column) == (len(SEED_ACTUALS) + 2, 3)  # its id's cell
+    assert unknown.excerpt is not None
+    assert unknown.excerpt[unknown.excerpt_column - 1 :] == "没有的指标 | 90%"
+    result = _run("score", str(SEED / "scheme.toml"), str(sheet), "--lang", "en")
+    lines = result.stderr.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("     3 | "))
+    shown = lines[row][: lines[row].index("0,93")]
+    assert lines[row + 1].index("^") == cell_len(shown)  # 某一项指标 is two columns a character
 
 
 def test_csv_without_an_id_column_is_reported(tmp_path):

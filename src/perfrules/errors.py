@@ -67,6 +67,9 @@ class Diagnostic:
             at column 1 ends at column 7); 0 when unknown. With ``line`` and ``column`` it
             spans the key and its value (``weigth = 6``), or the token of a formula
             (``xweight``), or a table header's key.
+        excerpt_column: 1-based character of ``excerpt`` the problem is at, when that is not
+            ``column``: a sheet's row is shown as its cells (``a | b | 0,93``) while
+            ``column`` counts cells (G is 7); 0 when it is ``column``.
     """
 
     code: str
@@ -80,6 +83,7 @@ class Diagnostic:
     severity: Severity = field(default="error")
     end_line: int = 0
     end_column: int = 0
+    excerpt_column: int = 0
 
     def __post_init__(self) -> None:
         """Take the severity from the code's table entry unless set explicitly."""
@@ -110,6 +114,7 @@ class Diagnostic:
         excerpt: str | None = None,
         end_line: int = 0,
         end_column: int = 0,
+        excerpt_column: int = 0,
     ) -> Diagnostic:
         """A copy placed at *file*:*line*:*column*, ending before *end_line*:*end_column*."""
         return Diagnostic(
@@ -124,6 +129,7 @@ class Diagnostic:
             self.severity,
             end_line,
             end_column,
+            excerpt_column,
         )
 
     def to_dict(self, lang: Lang = "en") -> dict[str, object]:

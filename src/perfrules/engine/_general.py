@@ -93,12 +93,21 @@ class Unit:
     ) -> None:
         """Record a problem, placed in the facts file when there is one."""
         if self.source is None:
-            file, line, column, excerpt = None, 0, 0, None
+            file, line, column, excerpt, shown = None, 0, 0, None, 0
         else:
             file, line, column, excerpt = self.source.position(path)
+            shown = self.source.excerpt_column(line, column)
         self.diagnostics.append(
             Diagnostic(
-                code, path, params, hint, file=file, line=line, column=column, excerpt=excerpt
+                code,
+                path,
+                params,
+                hint,
+                file=file,
+                line=line,
+                column=column,
+                excerpt=excerpt,
+                excerpt_column=shown,
             )
         )
 

@@ -27,6 +27,9 @@ class Locator(Protocol):
     def line_text(self, line: int) -> str | None:
         """The text of a line (or row), for display."""
 
+    def text_column(self, line: int, column: int) -> int:
+        """Where *column* of *line* is in :meth:`line_text` (a sheet's cell in its row's text)."""
+
 
 #: The canonical JSON the digest of facts given as data is taken over (one encoder, made
 #: once: ``json.dumps`` with these options makes a new one per call).
@@ -99,6 +102,14 @@ class Facts:
             return self.file, getattr(self.source, "row", 0), 0, None
         line, column = self.source.position(path)
         return self.file, line, column, self.source.line_text(line)
+
+    def excerpt_column(self, line: int, column: int) -> int:
+        """Where *line*:*column* (from :meth:`position`) is in its shown line (0: unknown).
+
+        A text file's column is a character of its line; a sheet's counts cells, and its row
+        is shown as the cells' text, so the character is another.
+        """
+        return 0 if self.source is None or not line else self.source.text_column(line, column)
 
 
 def load_document_facts(

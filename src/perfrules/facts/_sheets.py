@@ -62,6 +62,8 @@ class TablePositions:
 
     cells: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
     rows: dict[int, str] = field(default_factory=dict)
+    #: Where each cell of a row starts in its text (:attr:`rows`), by row.
+    starts: dict[int, list[int]] = field(default_factory=dict)
     #: The row a whole unit is on (a batch CSV or table: one unit a row); 0 otherwise.
     row: int = 0
 
@@ -77,6 +79,25 @@ class TablePositions:
     def line_text(self, line: int) -> str | None:
         """The row as text."""
         return self.rows.get(line)
+
+    def text_column(self, line: int, column: int) -> int:
+        """Where cell *column* of row *line* starts in :meth:`line_text` (1-based; 0: unknown)."""
+        starts = self.starts.get(line, [])
+        return starts[column - 1] if 0 < column <= len(starts) else 0
+
+    def add_row(self, line: int, cells: Sequence[object]) -> None:
+        """Keep row *line* as text, its cells joined by `` | ``, and where each starts."""
+        texts = [str(c) for c in cells]
+        starts, at = [], 1
+        for text in texts:
+            starts.append(at)
+            at += len(text) + len(_CELL_SEPARATOR)
+        self.rows[line] = _CELL_SEPARATOR.join(texts)
+        self.starts[line] = starts
+
+
+#: Between the cells of a row shown as text.
+_CELL_SEPARATOR: Final = " | "
 
 
 def column_key(header: object) -> str:
@@ -99,7 +120,7 @@ def _facts_from_rows(
     form: dict[str, str] = {}
     for number, row in enumerate(rows, start=1):
         cells = ["" if c is None else c for c in row]
-        positions.rows[number] = " | ".join(str(c) for c in cells)
+        positions.add_row(number, cells)
         if not header:
             keys = [column_key(c) for c in cells]
             if "id" in keys:
@@ -151,6 +172,7 @@ def _facts_from_rows(
                         line=number,
                         column=column,
                         excerpt=positions.rows[number],
+                        excerpt_column=positions.text_column(number, column),
                     )
                 )
                 continue
@@ -158,7 +180,7 @@ def _facts_from_rows(
             # which is what the person typed and sees.
             facts[key] = float_fact(cell) if isinstance(cell, float) else cell  # float-ok
             positions.cells[("indicators", ident, key)] = (number, column)
-        positions.cells[("indicators", ident)] = (number, 1)
+        positions.cells[("indicators", ident)] = (number, header.index("id") + 1)
         indicators[ident] = facts
     if not header and not diagnostics:
         diagnostics.append(

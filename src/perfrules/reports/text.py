@@ -80,7 +80,7 @@ def render_diagnostics(diagnostics: Sequence[Diagnostic], lang: Lang, console: C
         console.print(head, soft_wrap=True)
         if d.excerpt is not None and d.line:
             gutter = f"  {d.line:>4} | "
-            excerpt, column = _line_part(d.excerpt, d.column)
+            excerpt, column = _line_part(d.excerpt, d.excerpt_column or d.column)
             console.print(terminal_text(gutter + excerpt, style="dim"), soft_wrap=True)
             if column:
                 # As wide as what is shown before the column (a control character by name).

@@ -173,6 +173,11 @@ class SourceMap:
             return self.lines[line - 1].rstrip("\r")
         return None
 
+    def text_column(self, line: int, column: int) -> int:
+        """Where *column* is in :meth:`line_text`: the column itself (a text's are characters)."""
+        del line
+        return column
+
 
 def _token_length(text: str, start: int) -> int:
     """Characters in the token of *text* at index *start* (at least 1)."""

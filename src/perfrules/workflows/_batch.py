@@ -252,7 +252,13 @@ def placed(error: FactsError, facts: Facts) -> FactsError:
     for d in error.diagnostics:
         if d.file is None:
             file, line, column, excerpt = facts.position(d.path)
-            d = d.located(file=file, line=line, column=column, excerpt=excerpt)  # noqa: PLW2901
+            d = d.located(  # noqa: PLW2901
+                file=file,
+                line=line,
+                column=column,
+                excerpt=excerpt,
+                excerpt_column=facts.excerpt_column(line, column),
+            )
         diagnostics.append(d)
     return FactsError(diagnostics)
 
