@@ -159,7 +159,7 @@ def test_the_cli_writes_the_errors_table_beside_the_results(tmp_path, out):
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     rows = _read_errors(errors)
-    assert list(rows[0]) == ["unit", "file", "row", "column", "code", "message"]
+    assert list(rows[0]) == ["unit", "file", "row", "column", "code", "message", "hint"]
     assert [(r["unit"], r["row"], r["column"], r["code"]) for r in rows] == [
         (unit, str(line), str(column), code) for unit, line, column, code in EXPECTED
     ]
@@ -181,6 +181,26 @@ def test_the_errors_table_as_json_lines_has_null_for_what_is_absent(tmp_path):
     assert len(lines) == len(ids) - 1
     assert all(line["row"] == 2 and line["column"] is None for line in lines)
     assert {line["code"] for line in lines} == {"PR401"}
+
+
+@pytest.mark.parametrize(
+    ("lang", "hint"), [("en", "did you mean '0.93'?"), ("zh", "是否应为“0.93”？")]
+)
+def test_the_errors_table_says_what_to_write_instead(tmp_path, lang, hint):
+    source = tmp_path / "units.csv"
+    ids = list(_compiled(SEED).scheme.indicators)
+    source.write_text(
+        f'unit,{",".join(ids)}\na,"0,93",{",".join(["80%"] * (len(ids) - 1))}\n',
+        encoding="utf-8",
+    )
+    errors = tmp_path / "errors.csv"
+    result = _run(
+        "score", str(SEED), str(source), "--out", str(tmp_path / "r.csv"),
+        "--errors", str(errors), "--lang", lang,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    (row,) = _read_errors(errors)
+    assert (row["code"], row["row"], row["column"], row["hint"]) == ("PR402", "2", "2", hint)
 
 
 def test_no_errors_file_without_a_batch(tmp_path):

@@ -184,7 +184,7 @@ def check_header(names: Sequence[str], source: str) -> None:
 
 #: The columns of a batch's errors table (``--errors FILE``, the errors sheet of XLSX
 #: results): one row per problem, ``file:row:column`` as in its message (null when none).
-ERROR_COLUMNS: Final = ("unit", "file", "row", "column", "code", "message")
+ERROR_COLUMNS: Final = ("unit", "file", "row", "column", "code", "message", "hint")
 
 
 def error_rows(
@@ -199,6 +199,7 @@ def error_rows(
             "column": d.column or None,
             "code": d.code,
             "message": d.message(lang),
+            "hint": d.hint_text(lang),  # what to write instead (did you mean '0.93'?)
         }
         for d in diagnostics
     ]

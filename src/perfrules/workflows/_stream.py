@@ -1427,7 +1427,7 @@ def stream_batch(
 
     *target* ``-`` is CSV on standard output; *style* is how a CSV is written. With
     *errors*, every failing unit's problems are written there too, as they come, as the
-    in-memory batch's errors table (``ERROR_COLUMNS``; messages in *lang*).
+    in-memory batch's errors table (``ERROR_COLUMNS``; messages and hints in *lang*).
 
     The target is written atomically: until the end it keeps its old contents. A row that
     is not a unit (:class:`BadRow`) is written in its place with its problem.
