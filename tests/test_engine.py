@@ -297,6 +297,24 @@ class TestPolicies:
         )
         assert clamped.scores["a"] == Decimal("6.00")
 
+    @pytest.mark.parametrize(
+        ("x", "said", "hint"),
+        [
+            ("380/300", "'a' scored 7.6, outside [0, 6]", "min(..., weight)"),
+            ("19/9", "'a' scored 12.666666…, outside [0, 6]", "min(..., weight)"),
+            ("-1/7", "'a' scored -0.857142…, outside [0, 6]", "max(..., 0)"),
+        ],
+    )
+    def test_a_score_outside_its_weight_is_said_short_with_the_way_back(
+        self, tmp_path, x, said, hint
+    ):
+        compiled = compiled_from(tmp_path)
+        with pytest.raises(FactsError) as info:
+            compiled.evaluate({"a": {"x": x}, "b": {"x": 1}})
+        (problem,) = info.value.diagnostics
+        assert problem.message("en") == said
+        assert hint in (problem.hint_text("en") or "")
+
     def test_qualitative_levels(self, tmp_path):
         compiled = compiled_from(tmp_path, extra='formula = "weight * q"')
         result = compiled.evaluate({"a": {"q": "部分达成"}, "b": {"x": 1}})

@@ -533,6 +533,10 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
         "cap it with min(..., weight) or set clamp = true",
         "可用 min(..., weight) 封顶，或设置 clamp = true",
     ),
+    "floor_with_max": (
+        "keep it from going below 0 with max(..., 0), check the facts, or set clamp = true",
+        "可用 max(..., 0) 保证不小于 0，或检查所填数据，或设置 clamp = true",
+    ),
     "add_reason": ('add reason = "..."', '请补充 reason = "..."'),
     "rename": ("use another name", "请换一个名称"),
     "extends_root": (

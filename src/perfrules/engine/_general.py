@@ -414,10 +414,10 @@ class GeneralPath:
                     ("indicators", node.id),
                     {
                         "indicator": node.id,
-                        "score": format_number(value),
+                        "score": format_short(value),  # 31.666666…, not 28 digits
                         "weight": format_number(weight),
                     },
-                    "cap_with_min",
+                    "floor_with_max" if value < 0 else "cap_with_min",
                 )
                 return LeafRecord("error", weight)
         override = self._override(node, own, unit)
