@@ -99,3 +99,6 @@ def test_properties_find_a_defect_and_print_facts(tmp_path):
     assert result.exit_code == 1
     assert "counterexample facts:" in result.stdout
     assert "[indicators." in result.stdout
+    # the summary says the properties failed, not only that no case did
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.endswith("properties: 0 scheme(s) hold, 1 do not"), last

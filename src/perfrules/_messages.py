@@ -634,6 +634,13 @@ UI: Final[dict[str, tuple[str, str]]] = {
         "cases: {passed} passed, {failed} failed",
         "用例：{passed} 个通过，{failed} 个失败",
     ),
+    "case.summary_properties": (
+        (
+            "cases: {passed} passed, {failed} failed; "
+            "properties: {held} scheme(s) hold, {broken} do not"
+        ),
+        "用例：{passed} 个通过，{failed} 个失败；性质测试：{held} 个方案成立，{broken} 个不成立",
+    ),
     "case.properties_hold": (
         "{scheme}: properties hold on {examples} examples",
         "{scheme}：{examples} 个生成的单位上性质全部成立",
