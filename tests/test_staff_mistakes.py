@@ -156,6 +156,28 @@ def test_a_broken_scheme_table_hides_no_other_problem(tmp_path, info):
     assert "add up to 11, but the scheme's max is 10" in total.message("en")
 
 
+@pytest.mark.parametrize("text", ["", "\n\n", "# next year's scheme\n"])
+def test_an_empty_rule_file_is_said_to_be_empty_in_the_words_of_each_language(tmp_path, text):
+    path = tmp_path / "scheme.toml"
+    path.write_text(text, encoding="utf-8")
+    _, _, diagnostics = check_path(path)
+    (missing,) = [d for d in diagnostics if d.code == "PR103"]
+    assert missing.message("en") == "the file's top level: required key 'scheme' is missing"
+    assert missing.message("zh") == "文件顶层：缺少必填的键“scheme”"
+    assert (missing.hint_text("en") or "").startswith("the file is empty")
+    assert (missing.hint_text("zh") or "").startswith("文件是空的")
+
+
+def test_a_file_with_keys_but_no_scheme_table_is_not_called_empty(tmp_path):
+    path = tmp_path / "scheme.toml"
+    path.write_text('title = "x"\n', encoding="utf-8")
+    _, _, diagnostics = check_path(path)
+    (missing,) = [d for d in diagnostics if d.code == "PR103"]
+    assert missing.hint is None
+    (unknown,) = [d for d in diagnostics if d.code == "PR101"]
+    assert unknown.message("en") == "unknown key 'title' in the file's top level"
+
+
 def test_text_that_is_no_number_has_no_such_hint(tmp_path):
     problem = _only(tmp_path, '[indicators."a"]\nweight = "十"\nformula = "weight"\n')
     assert (problem.code, problem.hint) == ("PR102", None)

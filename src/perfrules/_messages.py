@@ -529,6 +529,16 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
         "中文键名须加英文引号：{written}",
     ),
     "eq_not_assign": ("to compare, write '=='", "比较相等请写“==”"),
+    "empty_rule_file": (
+        (
+            "the file is empty: a rule file starts with [scheme] (id, title), then its "
+            "[indicators] (perfrules new-pack writes one to start from)"
+        ),
+        (
+            "文件是空的：规则文件以 [scheme]（id、title）开头，再写各项 [indicators]"
+            "（可用 perfrules new-pack 生成一个起步）"
+        ),
+    ),
     "cap_with_min": (
         "cap it with min(..., weight) or set clamp = true",
         "可用 min(..., weight) 封顶，或设置 clamp = true",
@@ -1094,12 +1104,25 @@ def _fill(template: str, params: Mapping[str, object]) -> str:
     return _FORMATTER.vformat(template, (), fields)
 
 
+#: The ``table`` of a key at the top of a file (no table of its own), as diagnostics give it;
+#: written in the message's language (:func:`_said`).
+TOP_TABLE: Final = "(top)"
+_TOP_TABLE_SAID: Final = {"en": "the file's top level", "zh": "文件顶层"}
+
+
+def _said(params: Mapping[str, object], lang: Lang) -> Mapping[str, object]:
+    """*params* with the words for :data:`TOP_TABLE` in *lang*."""
+    if params.get("table") == TOP_TABLE:
+        return {**params, "table": _TOP_TABLE_SAID[lang]}
+    return params
+
+
 def render_message(code: str, params: Mapping[str, object], lang: Lang) -> str:
     """The message of *code* in *lang*; unknown codes fall back to the code itself."""
     entry = MESSAGES.get(code)
     if entry is None:
         return f"{code} {dict(params)}"
-    return _fill(entry[2] if lang == "zh" else entry[1], params)
+    return _fill(entry[2] if lang == "zh" else entry[1], _said(params, lang))
 
 
 def render_hint(hint: str, params: Mapping[str, object], lang: Lang) -> str:
@@ -1107,7 +1130,7 @@ def render_hint(hint: str, params: Mapping[str, object], lang: Lang) -> str:
     entry = HINTS.get(hint)
     if entry is None:
         return hint
-    return _fill(entry[1] if lang == "zh" else entry[0], params)
+    return _fill(entry[1] if lang == "zh" else entry[0], _said(params, lang))
 
 
 def ui(key: str, lang: Lang, **params: object) -> str:

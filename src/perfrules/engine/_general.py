@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final
 
+from perfrules._messages import TOP_TABLE
 from perfrules._numbers import (
     NumberFormatError,
     format_number,
@@ -236,7 +237,11 @@ class GeneralPath:
             unit.problem(
                 "PR101",
                 (str(key),),
-                {"key": key, "table": "(top)", "suggestion": suggestion[0] if suggestion else ""},
+                {
+                    "key": key,
+                    "table": TOP_TABLE,
+                    "suggestion": suggestion[0] if suggestion else "",
+                },
                 "did_you_mean" if suggestion else None,
             )
         return unit.diagnostics

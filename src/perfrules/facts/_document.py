@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+from perfrules._messages import TOP_TABLE
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.rules import read_document
 
@@ -156,7 +157,11 @@ def load_document_facts(
             Diagnostic(
                 "PR101",
                 (key,),
-                {"key": key, "table": "(top)", "suggestion": suggestion[0] if suggestion else ""},
+                {
+                    "key": key,
+                    "table": TOP_TABLE,
+                    "suggestion": suggestion[0] if suggestion else "",
+                },
                 "did_you_mean" if suggestion else None,
                 file=name,
                 line=line,

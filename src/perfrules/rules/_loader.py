@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
+from perfrules._messages import TOP_TABLE
 from perfrules._reading import (
     confined,
     decode_utf8,
@@ -541,7 +542,7 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
                 Diagnostic(
                     "PR103",
                     table_path,
-                    {"table": format_key_path(table_path) or "(top)", "key": key},
+                    {"table": format_key_path(table_path) or TOP_TABLE, "key": key},
                 )
             )
         elif kind == "extra_forbidden":
@@ -557,7 +558,7 @@ def validation_diagnostics(exc: ValidationError, data: Any, prefix: KeyPath) -> 
                     full,
                     {
                         "key": key,
-                        "table": format_key_path(table_path) or "(top)",
+                        "table": format_key_path(table_path) or TOP_TABLE,
                         "suggestion": suggestion,
                         "owner": " / ".join(owners),
                     },
@@ -779,7 +780,7 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
                 Diagnostic(
                     "PR101",
                     (key,),
-                    {"key": key, "table": "(top)", "suggestion": suggestion},
+                    {"key": key, "table": TOP_TABLE, "suggestion": suggestion},
                     "did_you_mean" if suggestion else None,
                 )
             )
@@ -787,7 +788,11 @@ def build_scheme(document: Mapping[str, Any], diagnostics: list[Diagnostic]) -> 
     for key, model in _SECTIONS.items():
         if key not in document:
             if key == "scheme":
-                diagnostics.append(Diagnostic("PR103", (), {"table": "(top)", "key": "scheme"}))
+                # an empty file (or one of comments only) says so
+                empty = "empty_rule_file" if not document else None
+                diagnostics.append(
+                    Diagnostic("PR103", (), {"table": TOP_TABLE, "key": "scheme"}, empty)
+                )
                 broken.add(("scheme",))
             continue
         value: Any
