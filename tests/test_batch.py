@@ -154,3 +154,14 @@ def test_evaluate_many_in_processes_streams_an_endless_input():
 
     first = list(itertools.islice(compiled.evaluate_many(endless(), workers=2), 3))
     assert [str(r.total) for r in first] == ["89.25"] * 3
+
+
+def test_a_units_file_without_out_says_how_to_see_one_unit_and_that_works(tmp_path):
+    _, _, rows = _units(tmp_path / "units.csv", count=1, bad=())
+    result = _run("score", str(SCHEME), str(tmp_path / "units.csv"))
+    assert result.exit_code == 2
+    assert "needs --out FILE" in result.output
+    assert "--unit NAME for one unit's page" in result.output
+    shown = _run("score", str(SCHEME), str(tmp_path / "units.csv"), "--unit", rows[0][0])
+    assert shown.exit_code == 0, shown.output
+    assert rows[0][0] in shown.output

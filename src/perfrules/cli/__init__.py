@@ -731,7 +731,7 @@ def check(
     type=_OUT,
     default=None,
     help="Many units: also write every problem as a table (unit, file, row, column, code, "
-    "message): JSON Lines for .jsonl, else CSV. 批量时另将每个错误写成表格。",
+    "message, hint): JSON Lines for .jsonl, else CSV. 批量时另将每个错误写成表格。",
 )
 @_guard
 def score(
@@ -857,7 +857,7 @@ def _score_batch(
     if out is None:
         raise click.UsageError(
             f"scoring many units needs --out FILE ({_result_endings()}; a league table: "
-            ".html, .pdf)"
+            ".html, .pdf), or --unit NAME for one unit's page"
         )
     target = Path(out)
     if out == STDOUT and output_format == "json":
