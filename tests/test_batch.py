@@ -158,10 +158,32 @@ def test_evaluate_many_in_processes_streams_an_endless_input():
 
 def test_a_units_file_without_out_says_how_to_see_one_unit_and_that_works(tmp_path):
     _, _, rows = _units(tmp_path / "units.csv", count=1, bad=())
-    result = _run("score", str(SCHEME), str(tmp_path / "units.csv"))
+    result = _run("score", str(SCHEME), str(tmp_path / "units.csv"), "--lang", "en")
     assert result.exit_code == 2
     assert "needs --out FILE" in result.output
     assert "--unit NAME for one unit's page" in result.output
+    said = _run("score", str(SCHEME), str(tmp_path / "units.csv"), "--lang", "zh")
+    assert said.exit_code == 2
+    assert "为多个单位计分需要 --out 文件" in said.output
+    assert "或用 --unit 名称 查看其中一个单位" in said.output
     shown = _run("score", str(SCHEME), str(tmp_path / "units.csv"), "--unit", rows[0][0])
     assert shown.exit_code == 0, shown.output
     assert rows[0][0] in shown.output
+
+
+def test_the_commands_own_usage_messages_are_in_the_language_asked(tmp_path):
+    facts = str(SEED / "facts.toml")
+    zh = _run("score", str(SCHEME), facts, "--format", "pdf", "--lang", "zh")
+    assert (zh.exit_code, "--format pdf 需要 --out 文件.pdf" in zh.output) == (2, True)
+    zh = _run("score", str(SCHEME), facts, "--errors", str(tmp_path / "e.csv"), "--lang", "zh")
+    assert (zh.exit_code, "--errors 用于多个单位" in zh.output) == (2, True)
+    there = tmp_path / "2023.toml"
+    there.write_text("kept", encoding="utf-8")
+    zh = _run("new-year", str(SCHEME), "--year", "2023", "--out", str(there), "--lang", "zh")
+    assert zh.exit_code == 2
+    assert f"{there} 已存在；要覆盖它请加 --force" in zh.output
+    assert there.read_text(encoding="utf-8") == "kept"
+    en = _run("template", str(SCHEME), "--out", str(there.with_suffix(".csv")), "--lang", "en")
+    assert en.exit_code == 0
+    en = _run("template", str(SCHEME), "--out", str(there.with_suffix(".csv")), "--lang", "en")
+    assert (en.exit_code, "exists; use --force to overwrite it" in en.output) == (2, True)

@@ -644,6 +644,28 @@ UI: Final[dict[str, tuple[str, str]]] = {
         "cases: {passed} passed, {failed} failed",
         "用例：{passed} 个通过，{failed} 个失败",
     ),
+    "cli.exists": (
+        "{path} exists; use --force to overwrite it",
+        "{path} 已存在；要覆盖它请加 --force",
+    ),
+    "cli.format_needs_out": (
+        "--format {format} needs --out FILE{suffix}",
+        "--format {format} 需要 --out 文件{suffix}",
+    ),
+    "cli.errors_for_many": (
+        "--errors is for many units (a batch CSV, Parquet or folder)",
+        "--errors 用于多个单位（批量的 CSV、Parquet 文件或文件夹）",
+    ),
+    "cli.many_need_out": (
+        (
+            "scoring many units needs --out FILE ({endings}; a league table: .html, .pdf), "
+            "or --unit NAME for one unit's page"
+        ),
+        (
+            "为多个单位计分需要 --out 文件（{endings}；排名表：.html、.pdf），"
+            "或用 --unit 名称 查看其中一个单位"
+        ),
+    ),
     "case.summary_properties": (
         (
             "cases: {passed} passed, {failed} failed; "

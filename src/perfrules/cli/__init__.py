@@ -352,6 +352,13 @@ _STDIN_RULES: Final = "stdin.toml"
 _SCHEME: Final = click.Path()
 
 
+def _ui(key: str, lang: Lang, **params: object) -> str:
+    """A message of the command line in *lang* (the messages' table, loaded when asked)."""
+    from perfrules._messages import ui  # noqa: PLC0415
+
+    return ui(key, lang, **params)
+
+
 def _rule_file(spec: str, lang: Lang) -> RuleFile:
     """What the rule-file argument *spec* names; say so when a path hides a pack of that id."""
     found = find_rule_file(spec)
@@ -761,7 +768,9 @@ def score(
         and chosen.name != "text"
         and (out is None or not out.lower().endswith(chosen.suffixes))
     ):
-        raise click.UsageError(f"--format {chosen.name} needs --out FILE{chosen.suffixes[0]}")
+        raise click.UsageError(
+            _ui("cli.format_needs_out", language, format=chosen.name, suffix=chosen.suffixes[0])
+        )
     many = (
         unit_name is None
         and facts != _STDIN
@@ -774,7 +783,7 @@ def score(
     if out == STDOUT and not many:
         out = None  # one unit to standard output: the page, as without --out
     if errors_out is not None and not many:
-        raise click.UsageError("--errors is for many units (a batch CSV, Parquet or folder)")
+        raise click.UsageError(_ui("cli.errors_for_many", language))
     one_form = out is not None and not many and out.lower().endswith((".xlsx", ".pdf"))
     if out is not None and not many and (results_format(out) is None or one_form):
         # One unit rendered to a file: the page (HTML, Markdown, JSON or text as Markdown),
@@ -855,10 +864,7 @@ def _score_batch(
     errors: Path | None = None,
 ) -> None:
     if out is None:
-        raise click.UsageError(
-            f"scoring many units needs --out FILE ({_result_endings()}; a league table: "
-            ".html, .pdf), or --unit NAME for one unit's page"
-        )
+        raise click.UsageError(_ui("cli.many_need_out", lang, endings=_result_endings()))
     target = Path(out)
     if out == STDOUT and output_format == "json":
         raise click.UsageError("--out - writes the results (CSV) to stdout: drop --format json")
@@ -1298,7 +1304,7 @@ def new_year(scheme: str, year: int, out: str | None, force: bool, lang: Lang | 
     named = Path(found.pack_id.rsplit("/", 1)[-1]) / old_path.name if found.pack_id else old_path
     target = Path(out) if out else _next_year_path(named, info.year, year)
     if target.exists() and not force:
-        click.echo(f"{target} exists; use --force to overwrite it", err=True)
+        click.echo(_ui("cli.exists", language, path=target), err=True)
         raise _Exit(EXIT_USAGE)
     text = new_year_text(compiled, old_path, target, year, language)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -1404,7 +1410,7 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None, layout: str 
             param_hint="--out",
         )
     if target.exists() and not force:
-        click.echo(f"{target} exists; use --force to overwrite it", err=True)
+        click.echo(_ui("cli.exists", language, path=target), err=True)
         raise _Exit(EXIT_USAGE)
     try:
         write_template(compiled, target, language, layout)
