@@ -363,9 +363,7 @@ def _rule_file(spec: str, lang: Lang) -> RuleFile:
     """What the rule-file argument *spec* names; say so when a path hides a pack of that id."""
     found = find_rule_file(spec)
     if found.shadowed is not None and not _SETTINGS.quiet:
-        from perfrules._messages import ui  # noqa: PLC0415
-
-        click.echo(ui("rule_file.shadowed", lang, spec=spec, path=found.name), err=True)
+        click.echo(_ui("rule_file.shadowed", lang, spec=spec, path=found.name), err=True)
     return found
 
 
@@ -677,12 +675,10 @@ def check(
     elif everything:
         render_diagnostics(everything, language, make_console())
     else:
-        from perfrules._messages import ui  # noqa: PLC0415
-
         for path in paths:
             if not _SETTINGS.quiet:
                 shown = _STDIN_RULES if path == _STDIN else path
-                click.echo(ui("ok", language, file=shown), err=True)
+                click.echo(_ui("ok", language, file=shown), err=True)
     if failing:
         raise _Exit(_exit_for(failing))
 
@@ -1019,8 +1015,6 @@ def test_command(
 
     运行规则包的测试用例（加 --properties 时再做性质测试）。
     """
-    from perfrules._messages import ui  # noqa: PLC0415
-
     language = lang or _SETTINGS.lang or default_lang()
     everything: list[dict[str, Any]] = []
     failed = ran = 0
@@ -1051,11 +1045,11 @@ def test_command(
                 }
             )
             if output_format == "text" and not result.passed:
-                heading = ui(
+                heading = _ui(
                     "case.heading", language, file=result.file, line=result.line, name=result.name
                 )
                 console.print(
-                    Text.assemble((ui("case.failed", language), "bold red"), printable(heading)),
+                    Text.assemble((_ui("case.failed", language), "bold red"), printable(heading)),
                     highlight=False,
                 )
                 for failure, (line, column) in zip(
@@ -1073,7 +1067,7 @@ def test_command(
             if outcome["passed"]:
                 if output_format == "text":
                     click.echo(
-                        ui(
+                        _ui(
                             "case.properties_hold",
                             language,
                             scheme=pack.scheme,
@@ -1085,8 +1079,8 @@ def test_command(
                 if output_format == "text":
                     console.print(
                         Text.assemble(
-                            (ui("case.failed", language), "bold red"),
-                            printable(ui("case.properties_failed", language, scheme=pack.scheme)),
+                            (_ui("case.failed", language), "bold red"),
+                            printable(_ui("case.properties_failed", language, scheme=pack.scheme)),
                         )
                     )
                     click.echo(said)
@@ -1100,9 +1094,9 @@ def test_command(
         if properties:  # said beside the cases: a summary of cases alone reads as success
             held = [e["properties"]["passed"] for e in everything if "properties" in e]
             counts |= {"held": sum(held), "broken": len(held) - sum(held)}
-            click.echo(ui("case.summary_properties", language, **counts))
+            click.echo(_ui("case.summary_properties", language, **counts))
         else:
-            click.echo(ui("case.summary", language, **counts))
+            click.echo(_ui("case.summary", language, **counts))
     if failed:
         raise _Exit(EXIT_NO)
 
@@ -1322,9 +1316,7 @@ def new_year(scheme: str, year: int, out: str | None, force: bool, lang: Lang | 
             if both != Path.cwd()
             else "."
         )
-        from perfrules._messages import ui  # noqa: PLC0415
-
-        click.echo(ui("new_year.root", language, root=shown), err=True)
+        click.echo(_ui("new_year.root", language, root=shown), err=True)
 
 
 def _next_year_path(old: Path, old_year: int | None, year: int) -> Path:
