@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # imported by _load() when a command runs, not for ``perfrule
 
     from perfrules.engine import CompiledScheme, compile_scheme
     from perfrules.facts import load_facts, loads_facts
+    from perfrules.model import Scheme
     from perfrules.reports import (
         FORMATS,
         click_text,
@@ -67,6 +68,7 @@ if TYPE_CHECKING:  # imported by _load() when a command runs, not for ``perfrule
     )
     from perfrules.reports.html import Edition
     from perfrules.rules import (
+        CheckResult,
         RuleFile,
         check_path,
         check_rule_file,
@@ -389,20 +391,25 @@ def _stdin(name: str, lang: Lang, output_format: str) -> bytes:
     return data
 
 
+def _checked_rules(
+    spec: str, lang: Lang, output_format: str
+) -> tuple[Scheme | None, CheckResult | None, list[Diagnostic]]:
+    """The rule file *spec* names (``-``: standard input, named stdin.toml), checked."""
+    if spec == _STDIN:
+        text = _stdin(_STDIN_RULES, lang, output_format)
+        return check_path(
+            _STDIN_RULES, text, root=_SETTINGS.root, files=_SETTINGS.root is not None
+        )
+    return check_rule_file(_rule_file(spec, lang), root=_SETTINGS.root)
+
+
 def _load_compiled(
     scheme_path: str,
     lang: Lang,
     output_format: str = "text",
     warnings: list[Diagnostic] | None = None,
 ) -> CompiledScheme:
-    if scheme_path == _STDIN:
-        text = _stdin(_STDIN_RULES, lang, output_format)
-        scheme, result, diagnostics = check_path(
-            _STDIN_RULES, text, root=_SETTINGS.root, files=_SETTINGS.root is not None
-        )
-    else:
-        found = _rule_file(scheme_path, lang)
-        scheme, result, diagnostics = check_rule_file(found, root=_SETTINGS.root)
+    scheme, result, diagnostics = _checked_rules(scheme_path, lang, output_format)
     errors = [d for d in diagnostics if d.severity == "error"]
     if scheme is None or result is None or errors:
         raise _fail(diagnostics, lang, output_format)
@@ -652,17 +659,7 @@ def check(
                 Diagnostic("PR105", params={"file": spec, "reason": reason}, file=spec)
             )
     for path in paths:
-        if path == _STDIN:  # as score reads it: standard input, named stdin.toml
-            scheme, result, diagnostics = check_path(
-                _STDIN_RULES,
-                _stdin(_STDIN_RULES, language, output_format),
-                root=_SETTINGS.root,
-                files=_SETTINGS.root is not None,
-            )
-        else:
-            scheme, result, diagnostics = check_rule_file(
-                _rule_file(path, language), root=_SETTINGS.root
-            )
+        scheme, result, diagnostics = _checked_rules(path, language, output_format)
         everything.extend(diagnostics)
         if show_sources and scheme is not None and result is not None and result.ok:
             plan = compile_scheme(scheme).plan

@@ -7,7 +7,7 @@ is the entry: :func:`check_path` and :func:`load_scheme`.
 
 from __future__ import annotations
 
-from perfrules.rules._checks import numbers_in
+from perfrules.rules._checks import CheckResult, numbers_in
 from perfrules.rules._front import (
     CheckedScheme,
     RuleFile,
@@ -42,6 +42,7 @@ from perfrules.rules._stages import TOTAL, Stages
 __all__ = [
     "ENTRY_POINTS",
     "TOTAL",
+    "CheckResult",
     "CheckedScheme",
     "RuleFile",
     "Source",
