@@ -34,6 +34,7 @@ import csv
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
@@ -389,6 +390,10 @@ def check_summary(
     scored = [w for w in wants if w.error is None]
     assert summary["units"] == len(wants), where
     assert summary["scored"] == len(scored), where
+    grades = Counter(w.grade for w in scored)
+    shown_grades = {label: count for label, count in summary["grades"].items() if count}
+    wanted = {g.label: grades[g.label] for g in compiled.plan.grades if grades[g.label]}
+    assert shown_grades == wanted, (where, shown_grades, wanted)
     if not scored:
         return
     mean = sum((w.total for w in scored), Fraction(0)) / len(scored)

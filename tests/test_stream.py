@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import csv
 import io
 import json
@@ -11,7 +10,6 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -429,16 +427,6 @@ def test_a_crlf_cut_in_two_by_a_block_does_not_shift_the_row_numbers(tmp_path, m
     monkeypatch.setattr(_stream, "_BLOCK_BYTES", len(rows[0]) - 1)  # cut before each LF
     bad = [item for item in _stream.read_items(path) if isinstance(item, _stream.BadRow)]
     assert [(item.number, item.unit) for item in bad] == [(6, "u4")]
-
-
-@given(st.lists(st.integers(-(2**62), 2**62), max_size=50), st.integers(0, 10**6))
-@settings(max_examples=200, deadline=None)
-def test_a_chunks_totals_are_counted_each_once(values, shift):
-    # The summary counts each distinct total: near one another they are counted in
-    # place, far apart by sorting; either way every total and how many have it.
-    for totals in (values, [shift + v % 5000 for v in values]):
-        array = np.asarray(totals, dtype=np.int64)
-        assert _stream._counted(array) == dict(collections.Counter(totals))
 
 
 def test_a_parquet_output_failing_part_way_closes_its_writer(tmp_path, monkeypatch):

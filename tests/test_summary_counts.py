@@ -1,4 +1,4 @@
-"""A streamed batch's summary keeps each distinct total once: the same mean and median."""
+"""A streamed batch's summary counts its totals, never keeps them: the same mean and median."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,21 +16,26 @@ from perfrules.workflows._summary import Summary, mean_text
 SEED = Path(__file__).resolve().parent.parent / "rules" / "examples" / "xinzhou-zfw-2021"
 
 
-@given(
-    chunks=st.lists(st.lists(st.integers(0, 60), min_size=0, max_size=30), min_size=1, max_size=6)
+TOTALS = st.one_of(
+    st.integers(0, 60).map(lambda v: v * 37),  # a scheme's totals: near one another
+    st.integers(-(2**62), 2**62),  # far apart: counted by value, not by a counter each
 )
-@settings(max_examples=200, deadline=None)
+
+
+@given(chunks=st.lists(st.lists(TOTALS, max_size=30), min_size=1, max_size=6))
+@settings(max_examples=300, deadline=None)
 def test_the_mean_and_median_of_counted_totals_are_those_of_every_total(chunks):
-    # The totals are kept as distinct values and counts, not one integer a unit: the
-    # summary must still be the exact mean and median of every unit's total.
+    # The totals are counted, not kept one integer a unit: the summary must still be the
+    # exact mean and median of every unit's total, however far apart they lie.
     compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
     summary = Summary(compiled)
     every: list[int] = []
-    for chunk in chunks:
-        totals = [value * 37 for value in chunk]
-        summary.add_counted({"差": len(chunk)}, Counter(totals), {})
+    for totals in chunks:
+        summary.add_totals({"差": len(totals)}, np.asarray(totals, dtype=np.int64), {})
         every.extend(totals)
+    assert summary._distinct_totals() == Counter(every)
     got = summary.to_dict()
+    assert got["scored"] == len(every)
     if not every:
         assert got["mean_total"] is None
         return
@@ -39,4 +45,38 @@ def test_the_mean_and_median_of_counted_totals_are_those_of_every_total(chunks):
     median = Fraction(every[(n - 1) // 2] + every[n // 2], 200)
     assert got["mean_total"] == mean_text(mean)
     assert got["median_total"] == mean_text(median)
-    assert len(summary._counted) == len(set(every))  # kept as counts, not one a unit
+
+
+@given(chunks=st.lists(st.lists(st.integers(-50, 50), max_size=20), min_size=1, max_size=8))
+@settings(max_examples=200, deadline=None)
+def test_counters_grow_to_the_span_seen_and_no_further(chunks):
+    # Each chunk's span widens the counters on either side; they never hold more than
+    # the span of the totals seen, and past the limit a chunk is counted by value.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    summary = Summary(compiled)
+    seen: list[int] = []
+    for totals in chunks:
+        summary.add_totals({"差": len(totals)}, np.asarray(totals, dtype=np.int64), {})
+        seen.extend(totals)
+    if seen:
+        assert summary._counters is not None
+        assert summary._low == min(seen)
+        assert len(summary._counters) == max(seen) - min(seen) + 1
+        assert not summary._counted  # near one another: every total has its counter
+    assert summary._distinct_totals() == Counter(seen)
+
+
+def test_a_million_units_are_held_as_counters_not_as_units():
+    # A streamed batch of a million units between 0 and 100.00: 10,001 counters at most.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    summary = Summary(compiled)
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        totals = rng.integers(0, 10_001, size=100_000)
+        summary.add_totals({"差": len(totals)}, totals, {})
+    assert summary.scored == 1_000_000
+    assert summary._counters is not None
+    assert len(summary._counters) <= 10_001
+    assert not summary._scaled
+    assert not summary._exact
+    assert not summary._counted

@@ -1775,36 +1775,15 @@ def _cohort(compiled: CompiledScheme) -> bool:
 
 def _count(chunk: Chunk, outcome: StreamOutcome) -> None:
     """Add a chunk's units to the summary."""
-    table = chunk.table
     for row in sorted(chunk.failures):
         outcome.fail(chunk.unit(row), chunk.failures[row].diagnostics)
-    grades: dict[str, int] = {}
-    counts = pc.value_counts(table.column("grade").combine_chunks())
-    for item in counts.to_pylist():
-        if item["values"] is not None:
-            grades[item["values"]] = item["counts"]
     totals = chunk.totals[chunk.scored]
     if chunk.scale is not None and totals.dtype != object:
-        # Each distinct total once, with its units: the summary's memory does not grow.
-        outcome.tally.add_counted(grades, _counted(totals), chunk.lost)
+        outcome.tally.add_totals(chunk.grades, totals, chunk.lost)
     else:
         outcome.tally.add_chunk(
-            grades, totals if chunk.scale is not None else totals.tolist(), chunk.lost
+            chunk.grades, totals if chunk.scale is not None else totals.tolist(), chunk.lost
         )
-
-
-def _counted(totals: Ints) -> dict[int, int]:
-    """Each distinct total and how many have it: counted in place when they span little."""
-    if not len(totals):
-        return {}
-    least = int(totals.min())
-    span = int(totals.max()) - least + 1
-    if span > 4 * len(totals) + 1024:  # sorted instead
-        values, counts = np.unique(totals, return_counts=True)
-        return dict(zip(values.tolist(), counts.tolist(), strict=True))
-    counts = np.bincount(totals - least, minlength=span)
-    found = np.flatnonzero(counts)
-    return dict(zip((found + least).tolist(), counts[found].tolist(), strict=True))
 
 
 def _explain_chunk(

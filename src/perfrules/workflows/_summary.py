@@ -13,13 +13,19 @@ import itertools
 from collections import Counter
 from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any
+from typing import Any, Final
 
 from perfrules._numbers import format_number, round_fraction
 from perfrules.engine import CompiledScheme
 from perfrules.trace import Result
 
 __all__ = ["Summary", "mean_text"]
+
+#: An int64 numpy array (numpy is loaded by whoever gives one: an in-memory batch never does).
+Ints = Any
+#: The most totals counted by one counter each (8 MiB): a batch's totals spanning more
+#: (a scheme whose total keeps many places) are counted by distinct value instead.
+_MOST_COUNTERS: Final = 1 << 20
 
 
 def mean_text(value: Fraction) -> str:
@@ -32,7 +38,7 @@ class Summary:
 
     Totals are kept as integers over ``10 ** places`` when the scheme rounds its total,
     else as exact fractions. A streamed batch gives each chunk's totals as each distinct
-    total and how many units have it (:meth:`add_counted`): a total between 0 and 100 to
+    total and how many units have it (:meth:`add_totals`): a total between 0 and 100 to
     two places takes one of 10,001 values, so the memory stays the same however many units
     the batch has.
     """
@@ -46,7 +52,10 @@ class Summary:
         self.lost: dict[str, Fraction] = {}
         self._scaled: list[Any] = []  # arrays or lists of integers over the total's scale
         self._exact: list[Fraction] = []
-        #: Each distinct total of the counted chunks (over the scale) and its units.
+        #: Units by total (over the scale): ``_counters[k]`` have the total ``_low + k``;
+        #: totals outside the counters' span by value in ``_counted`` (:meth:`add_totals`).
+        self._counters: Ints | None = None
+        self._low = 0
         self._counted: Counter[int] = Counter()
         places = compiled.plan.total_places
         self.scale = None if places is None else 10**places
@@ -94,26 +103,59 @@ class Summary:
         for ident, value in lost.items():
             self.lost[ident] = self.lost.get(ident, Fraction(0)) + value
 
-    def add_counted(
-        self, grades: Mapping[str, int], counted: Mapping[int, int], lost: Mapping[str, Fraction]
+    def add_totals(
+        self, grades: Mapping[str, int], totals: Ints, lost: Mapping[str, Fraction]
     ) -> None:
-        """A chunk's scored units: grades, each distinct total and its units, lost points.
+        """A chunk's scored units: grades, each unit's total, lost points.
 
-        *counted* maps a total (an integer over :attr:`scale`: the scheme rounds its total)
-        to how many of the chunk's units have it.
+        *totals* are int64 integers over :attr:`scale` (the scheme rounds its total). They
+        are counted, not kept: each possible total between the least and the greatest seen
+        has a counter (:data:`_MOST_COUNTERS` at most), a total outside that span each
+        distinct value its own.
         """
         self.units += sum(grades.values())
         self.grades.update(grades)
-        self._counted.update(counted)
+        self._count_totals(totals)
         for ident, value in lost.items():
             self.lost[ident] = self.lost.get(ident, Fraction(0)) + value
+
+    def _count_totals(self, totals: Ints) -> None:
+        import numpy as np  # noqa: PLC0415 - only a streamed batch counts arrays
+
+        if not len(totals):
+            return
+        least, most = int(totals.min()), int(totals.max())
+        counters, low = self._counters, self._low
+        if counters is not None:
+            least, most = min(least, low), max(most, low + len(counters) - 1)
+        if most - least >= _MOST_COUNTERS:
+            values, counts = np.unique(totals, return_counts=True)
+            self._counted.update(dict(zip(values.tolist(), counts.tolist(), strict=True)))
+            return
+        if counters is None or least < low or most >= low + len(counters):
+            grown = np.zeros(most - least + 1, dtype=np.int64)
+            if counters is not None:
+                grown[low - least : low - least + len(counters)] = counters
+            counters, low = grown, least
+            self._counters, self._low = counters, low
+        counters += np.bincount(totals - low, minlength=len(counters))
+
+    def _distinct_totals(self) -> dict[int, int]:
+        """Each distinct total counted so far (over the scale) and its units."""
+        found = dict(self._counted)
+        if self._counters is not None:
+            at = self._counters.nonzero()[0]
+            values, counts = (at + self._low).tolist(), self._counters[at].tolist()
+            for value, times in zip(values, counts, strict=True):
+                found[value] = found.get(value, 0) + times
+        return found
 
     def _mean_and_median(self, count: int) -> tuple[Fraction, Fraction]:
         scale = self.scale
         if scale is not None and not self._scaled and not self._exact:
             return self._from_counts(count, scale)
         whole: list[int] = []
-        for value, times in self._counted.items():
+        for value, times in self._distinct_totals().items():
             whole.extend([value] * times)
         for part in self._scaled:
             whole.extend(part.tolist() if hasattr(part, "tolist") else part)
@@ -127,8 +169,9 @@ class Summary:
 
     def _from_counts(self, count: int, scale: int) -> tuple[Fraction, Fraction]:
         """The mean and median from the distinct totals and their counts alone."""
-        values = sorted(self._counted)
-        counts = [self._counted[value] for value in values]
+        counted = self._distinct_totals()
+        values = sorted(counted)
+        counts = [counted[value] for value in values]
         whole = sum(value * times for value, times in zip(values, counts, strict=True))
         ends = list(itertools.accumulate(counts))  # units up to and with each value
         low = values[bisect.bisect_right(ends, (count - 1) // 2)]

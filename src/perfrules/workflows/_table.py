@@ -1047,6 +1047,8 @@ class Chunk:
     staged: list[Staged] = field(default_factory=list)
     #: Each row's unit name (``row N`` for a row without one).
     units: _UnitNames | None = None
+    #: How many of the rows that scored have each grade (a label none has is left out).
+    grades: dict[str, int] = field(default_factory=dict)
 
     def unit(self, row: int) -> str:
         """The unit name of *row* (from 0 in the chunk), as its problems name it."""
@@ -1404,7 +1406,7 @@ def score_chunk(
     staged = (
         [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
     )
-    table, totals, scored, lost = _result_table(
+    table, totals, scored, lost, grades = _result_table(
         compiled, units, arrays, scalar, cohort, n, gaps, slab
     )
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
@@ -1414,7 +1416,7 @@ def score_chunk(
     ranking = compiled.scheme.ranking
     mark = "" if ranking is None else ranking.shared_mark
     return Chunk(
-        table, failures, rankable, totals, scored, ranked, scale, lost, mark, staged, units
+        table, failures, rankable, totals, scored, ranked, scale, lost, mark, staged, units, grades
     )
 
 
@@ -1929,7 +1931,7 @@ def _result_table(
     n: int,
     gaps: Sequence[DataGaps] | None = None,
     slab: _Slab | None = None,
-) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction]]:
+) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction], dict[str, int]]:
     plan = compiled.plan
     scored = np.ones(n, dtype=np.bool_)
     scored[[r for r, outcome in scalar.items() if isinstance(outcome, FactsError)]] = False
@@ -1984,6 +1986,12 @@ def _result_table(
                 labels.append(label)
             codes[row] = labels.index(label)
     grade_codes = int_array(codes, scored, pa.int32())
+    # The grades of the rows that scored, counted by their codes (not by their texts).
+    grades: dict[str, int] = {}
+    each = np.bincount(codes[scored], minlength=len(labels)).tolist()
+    for label, count in zip(labels, each, strict=True):
+        if count:  # two bands may share a label
+            grades[label] = grades.get(label, 0) + count
     columns["grade"] = pa.DictionaryArray.from_arrays(grade_codes, string_array(labels)).cast(
         pa.string()
     )
@@ -2025,4 +2033,4 @@ def _result_table(
         if isinstance(outcome, FactsError):
             errors[row] = _error_text(outcome.diagnostics)
     columns["errors"] = string_array(errors) if scored.sum() < n else pa.nulls(n, pa.string())
-    return pa.table(columns), totals, scored, lost
+    return pa.table(columns), totals, scored, lost, grades
