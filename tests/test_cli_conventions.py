@@ -389,3 +389,62 @@ def test_a_failed_unit_s_line_in_the_summary_is_never_wrapped(tmp_path):
     (line,) = [text for text in result.output.splitlines() if text.startswith("  [A] ")]
     assert line.startswith(f"  [A] {units}:2:")
     assert "PR" in line
+
+
+def _as_perfrules(*args: str, env: dict[str, str] | None = None):
+    """The command line run as ``perfrules`` (its usage lines name the program)."""
+    return CliRunner().invoke(
+        cli,
+        list(args),
+        prog_name="perfrules",
+        env={"NO_COLOR": "1", "COLUMNS": "200", **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--lang", "zh", "score"], "错误：缺少参数 'SCHEME'。"),
+        (["score", SCHEME, "--lang", "zh"], "错误：缺少参数 'FACTS'。"),  # --lang after it
+        (["score", "--lang=zh", "--bogus", SCHEME, FACTS], "没有这个选项：--bogus。"),
+        (["--lang", "zh", "scor"], "错误：没有这个命令：'scor'。"),
+        (
+            ["--lang", "zh", "score", SCHEME, FACTS, "--format", "xml"],
+            "错误：'--format' 的值无效：'xml' 不是可选的值，可选：'text'",
+        ),
+        (["--lang", "zh", "score", SCHEME, FACTS, "--out"], "错误：选项 '--out' 后面要写一个值。"),
+        (["--lang", "zh", "packs", "a", "b"], "错误：多出了参数（a b）：这个命令不读它们。"),
+        (["--lang", "zh", "packs", "a"], "错误：多出了参数（a）：这个命令不读它们。"),
+    ],
+)
+def test_usage_errors_are_said_in_the_language_asked_for(args, said):
+    # click's own words (a missing argument, an unknown option or command, a bad choice)
+    # follow --lang, written before or after the command, as perfrules' own messages do.
+    result = _as_perfrules(*args)
+    assert result.exit_code == 2, result.output
+    assert said in result.stderr, result.stderr
+    assert "Error:" not in result.stderr
+    assert "Usage:" not in result.stderr
+    if "用法：" in result.stderr:  # the usage line and where help is, when click has them
+        assert result.stderr.startswith("用法：perfrules ")
+        assert "查看帮助" in result.stderr
+
+
+def test_an_unknown_option_in_chinese_says_the_ones_meant():
+    one = _as_perfrules("--lang", "zh", "score", "--editon", "x", SCHEME, FACTS)
+    assert one.exit_code == 2
+    assert "没有这个选项：--editon。是不是要写 --edition？" in one.stderr
+    several = _as_perfrules("--lang", "zh", "score", "--ot", "x.csv", SCHEME, FACTS)
+    assert "没有这个选项：--ot。可能是：--format、--out、--unit。" in several.stderr
+
+
+def test_usage_errors_follow_the_locale_and_stay_click_s_own_in_english():
+    chinese = _as_perfrules("score", SCHEME, env={"PERFRULES_LANG": "zh"})
+    assert "缺少参数 'FACTS'" in chinese.stderr
+    english = _as_perfrules("score", SCHEME, "--lang", "en", env={"PERFRULES_LANG": "zh"})
+    assert english.exit_code == 2
+    assert english.stderr == (
+        "Usage: perfrules score [OPTIONS] SCHEME FACTS\n"
+        "Try 'perfrules score --help' for help.\n\n"
+        "Error: Missing argument 'FACTS'.\n"
+    )

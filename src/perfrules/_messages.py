@@ -648,6 +648,29 @@ UI: Final[dict[str, tuple[str, str]]] = {
         "{path} exists; use --force to overwrite it",
         "{path} 已存在；要覆盖它请加 --force",
     ),
+    # click's own usage errors, said in Chinese under --lang zh (English: click's own words)
+    "usage.usage": ("Usage:", "用法："),
+    "usage.try": ("Try '{command} {option}' for help.", "运行“{command} {option}”查看帮助。"),
+    "usage.error": ("Error: {message}", "错误：{message}"),
+    "usage.missing_argument": ("Missing argument {name}.", "缺少参数 {name}。"),
+    "usage.missing_option": ("Missing option {name}.", "缺少选项 {name}。"),
+    "usage.no_such_option": ("No such option: {name}", "没有这个选项：{name}。"),
+    "usage.did_you_mean": ("Did you mean {names}?", "是不是要写 {names}？"),
+    "usage.possible": ("(Possible options: {names})", "可能是：{names}。"),
+    "usage.no_such_command": ("No such command {name}.", "没有这个命令：{name}。"),
+    "usage.needs_value": (
+        "Option {name} requires an argument.",
+        "选项 {name} 后面要写一个值。",
+    ),
+    "usage.extra_arguments": (
+        "Got unexpected extra arguments ({words})",
+        "多出了参数（{words}）：这个命令不读它们。",
+    ),
+    "usage.invalid_value": ("Invalid value for {name}: {message}", "{name} 的值无效：{message}"),
+    "usage.not_a_choice": (
+        "{value} is not one of {choices}.",
+        "{value} 不是可选的值，可选：{choices}。",
+    ),
     "cli.format_needs_out": (
         "--format {format} needs --out FILE{suffix}",
         "--format {format} 需要 --out 文件{suffix}",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 import shlex
 import signal
 import sys
@@ -519,8 +520,130 @@ def _hoisted(command: click.Command | None, args: list[str]) -> tuple[list[str],
     return hoisted, kept
 
 
+def asked_lang(args: Sequence[str]) -> Lang:
+    """The language a command line asks for (its last ``--lang``), else the locale's.
+
+    For what is said before the options are read: a usage error.
+    """
+    found: str | None = None
+    for at, word in enumerate(args):
+        if word == "--":
+            break
+        if word == "--lang" and at + 1 < len(args):
+            found = args[at + 1]
+        elif word.startswith("--lang="):
+            found = word.partition("=")[2]
+    return cast("Lang", found) if found in {"zh", "en"} else default_lang()
+
+
+#: click's own words for the usage errors said in Chinese (click >= 8.2, < 9).
+_CLICK_WORDS: Final = (
+    ("usage.no_such_command", re.compile(r"No such command (?P<name>.+)\.")),
+    ("usage.extra_arguments", re.compile(r"Got unexpected extra arguments? \((?P<words>.*)\)")),
+    ("usage.needs_value", re.compile(r"Option (?P<name>.+) requires an argument\.")),
+    ("usage.not_a_choice", re.compile(r"(?P<value>.+) is not one of (?P<choices>.+)\.")),
+)
+
+
+def _said(message: str, lang: Lang) -> str:
+    """One of click's messages in *lang*, when it is one of :data:`_CLICK_WORDS`."""
+    for key, pattern in _CLICK_WORDS:
+        found = pattern.fullmatch(message)
+        if found is not None:
+            return _ui(key, lang, **found.groupdict())
+    return message
+
+
+def _usage_message(exc: click.UsageError, lang: Lang) -> str:
+    """What a usage error says, in *lang*: click's own words where it has them."""
+    if isinstance(exc, click.MissingParameter):
+        name = exc.param.get_error_hint(exc.ctx) if exc.param is not None else exc.param_hint
+        kind = exc.param_type or (exc.param.param_type_name if exc.param is not None else "")
+        key = "usage.missing_option" if kind == "option" else "usage.missing_argument"
+        return _ui(key, lang, name=name or "")
+    if isinstance(exc, click.NoSuchOption):
+        text = _ui("usage.no_such_option", lang, name=exc.option_name)
+        if exc.possibilities:  # as click says them: one, or all that come close
+            key = "usage.did_you_mean" if len(exc.possibilities) == 1 else "usage.possible"
+            names = ("、" if lang == "zh" else ", ").join(sorted(exc.possibilities))
+            text += ("" if lang == "zh" else " ") + _ui(key, lang, names=names)
+        return text
+    if isinstance(exc, click.BadParameter):
+        message = _said(exc.message, lang)
+        hint = exc.param_hint
+        if hint is None and exc.param is not None:
+            hint = exc.param.get_error_hint(exc.ctx)
+        if hint is None:
+            return message
+        name = hint if isinstance(hint, str) else " / ".join(hint)
+        return _ui("usage.invalid_value", lang, name=name, message=message)
+    return _said(exc.message, lang)
+
+
+class _SaidUsageError(click.UsageError):
+    """A usage error shown in Chinese: the usage line, the hint and the error alike."""
+
+    def __init__(self, exc: click.UsageError, lang: Lang) -> None:
+        super().__init__(_usage_message(exc, lang), exc.ctx)
+        self.lang = lang
+
+    def show(self, file: Any = None) -> None:
+        """Usage, where to find help and the error, in the error's language."""
+        lines: list[str] = []
+        ctx = self.ctx
+        if ctx is not None:
+            usage = ctx.get_usage()
+            english = "Usage:"
+            if usage.startswith(english):
+                usage = _ui("usage.usage", self.lang) + usage[len(english) :].lstrip()
+            lines.append(usage)
+            if ctx.command.get_help_option(ctx) is not None:
+                option = max(ctx.command.get_help_option_names(ctx), key=len)
+                lines.append(_ui("usage.try", self.lang, command=ctx.command_path, option=option))
+            lines.append("")
+        lines.append(_ui("usage.error", self.lang, message=self.format_message()))
+        click.echo("\n".join(lines), file=file if file is not None else sys.stderr)
+
+
+def _in_lang(exc: click.UsageError, lang: Lang) -> click.UsageError:
+    """*exc* as it is said in *lang* (click speaks English: the error as it is then)."""
+    return exc if lang == "en" or isinstance(exc, _SaidUsageError) else _SaidUsageError(exc, lang)
+
+
 class _Perfrules(click.Group):
-    """The ``perfrules`` group: global options are accepted before or after the command."""
+    """The ``perfrules`` group: global options are accepted before or after the command.
+
+    Its usage errors, click's own included, are said in the language the command line
+    asks for (``--lang``, before or after the command, else the locale).
+    """
+
+    lang: Lang = "en"
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line, its usage errors said in its language."""
+        words = kwargs.get("args", args[0] if args else None)
+        self.lang = asked_lang(list(words) if words is not None else sys.argv[1:])
+        return super().main(*args, **kwargs)
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """The group's context; an error in its own options said in the line's language."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _in_lang(exc, self.lang) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; an error in its name or options said in the line's language."""
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _in_lang(exc, self.lang) from None
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Move global options written after the command in front of it, then parse."""
