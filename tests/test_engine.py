@@ -381,6 +381,28 @@ class TestFactsErrors:
             compiled.evaluate({"a": {"x": 1}, "b": {"x": 1}})
         (diagnostic,) = info.value.diagnostics
         assert diagnostic.code == "PR316"
+        assert diagnostic.path == ("indicators", "a")  # y is the rule file's, not a fact
+
+    @pytest.mark.parametrize(
+        ("facts", "path"),
+        [
+            ({"a": {"x": 1, "target": 0}, "b": {"x": 1}}, ("indicators", "a", "target")),
+            (
+                {"shared": {"target": 0}, "indicators": {"a": {"x": 1}, "b": {"x": 1}}},
+                ("shared", "target"),
+            ),
+        ],
+    )
+    def test_a_fact_divided_by_is_where_a_division_by_zero_is_placed(self, tmp_path, facts, path):
+        # The fact that is 0 is what to correct: the problem is placed at it (its line in a
+        # facts file, its cell in a table), the indicator's own or a shared one.
+        compiled = compiled_from(tmp_path, extra='formula = "weight * min(x / target, 1)"')
+        with pytest.raises(FactsError) as info:
+            compiled.evaluate(facts)
+        (diagnostic,) = info.value.diagnostics
+        assert diagnostic.code == "PR316"
+        assert diagnostic.params == {"expr": "target"}
+        assert diagnostic.path == path
 
     def test_shared_facts_and_target_text(self, tmp_path):
         compiled = compiled_from(

@@ -284,3 +284,43 @@ def test_a_refused_row_does_not_count_in_the_cohort_values(tmp_path):
     assert written[0]["lowest_valid_bid"] == "100"
     assert str(table["价格"].tolist()[0]) == "30.00"
     assert table["errors"].tolist()[1].startswith("table:2:5: error[PR421]")
+
+
+_DIVIDED = """
+[scheme]
+id = "divided"
+title = "divided"
+max = 10
+
+[inputs]
+actual = {}
+target = {}
+
+[[bands]]
+label = "ok"
+min = 0
+max = 10
+
+[indicators.a]
+weight = 10
+formula = "weight * min(actual / target, 1)"
+"""
+
+
+def test_a_division_by_a_fact_of_0_is_at_that_fact_in_a_file_and_in_a_table(tmp_path):
+    # "target = 0" is what to correct: the facts file's line and the table's cell say so
+    # (it was the indicator's table header, line 1), in every shape of facts.
+    scheme = tmp_path / "scheme.toml"
+    scheme.write_text(_DIVIDED, encoding="utf-8")
+    facts = tmp_path / "facts.toml"
+    facts.write_text("[indicators.a]\nactual = 5\ntarget = 0\n", encoding="utf-8")
+    one = _run("score", str(scheme), str(facts))
+    assert one.exit_code == 1
+    assert f"{facts}:3:1: error[PR316]: division by zero: 'target' is 0" in one.stderr
+    units = tmp_path / "units.csv"
+    units.write_text("unit,a.actual,a.target\nu1,5,2\nu2,5,0\n", encoding="utf-8")
+    compiled = _compiled(scheme)
+    streamed = stream_batch(compiled, units, tmp_path / "out.csv")
+    assert _places(streamed.failed) == [("u2", 3, 3, "PR316")]
+    batch = score_batch(compiled, units)
+    assert _places(batch.failed) == [("u2", 3, 3, "PR316")]

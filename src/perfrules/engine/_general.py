@@ -11,7 +11,7 @@ reports each problem on the unit (:class:`Unit`) at its place in the facts.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any, Final
 
@@ -387,7 +387,8 @@ class GeneralPath:
             else:
                 value = leaf.expression.evaluate(names)  # type: ignore[assignment]
         except ExpressionError as exc:
-            unit.problem(exc.code, ("indicators", node.id), dict(exc.params), exc.hint)
+            at = _failed_at(node, exc, inputs)
+            unit.problem(exc.code, at, dict(exc.params), exc.hint)
             return LeafRecord("error", weight)
         assert isinstance(value, Fraction)  # noqa: S101 - formulas are type-checked as numbers
         status = "scored"
@@ -776,3 +777,20 @@ def _imputed_note(name: str, taken: CohortValue) -> dict[str, str]:
         "over": f"group {group}" if group else "cohort",
         "over_zh": f"分组 {group} " if group else "本群体",
     }
+
+
+def _failed_at(node: Node, exc: ExpressionError, inputs: Iterable[InputValue]) -> tuple[str, ...]:
+    """Where a formula that failed on a unit's facts is placed among them.
+
+    A division by a fact that is 0 (``actual / target`` with ``target = 0``) is placed at
+    that fact, the indicator's own or a shared one, where it is to be corrected; any
+    other failure (a divisor from the rule file, a formula's own arithmetic) at the
+    indicator's facts.
+    """
+    divisor = exc.params.get("expr") if exc.code == "PR316" else None
+    for bound in inputs:
+        if bound.name == divisor and bound.source == "facts":
+            return ("indicators", node.id, bound.name)
+        if bound.name == divisor and bound.source == "shared":
+            return ("shared", bound.name)
+    return ("indicators", node.id)
