@@ -324,3 +324,7 @@ def test_a_division_by_a_fact_of_0_is_at_that_fact_in_a_file_and_in_a_table(tmp_
     assert _places(streamed.failed) == [("u2", 3, 3, "PR316")]
     batch = score_batch(compiled, units)
     assert _places(batch.failed) == [("u2", 3, 3, "PR316")]
+    frame = pd.DataFrame({"unit": ["u1", "u2"], "a.actual": [5, 5], "a.target": [2, 0]})
+    errors = perfrules.score_table(compiled, frame)["errors"].tolist()
+    assert pd.isna(errors[0])
+    assert errors[1].startswith("table:2:3: error[PR316]")  # a numeric column too
