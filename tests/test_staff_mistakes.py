@@ -196,3 +196,54 @@ def test_removing_a_row_that_is_not_there_is_said_in_chinese_words(tmp_path):
         "remove 中列出的分组“无此分组”在被继承的方案中不存在",
         "remove 中列出的指标“数量-法学会x”在被继承的方案中不存在",
     ]
+
+
+def test_a_removed_row_that_breaks_its_group_s_sum_is_placed_at_the_removal(tmp_path):
+    # Next year's file removes a row and changes no weight: the group's weight is in last
+    # year's pack, which the author cannot edit. The problem is at the removal, with what
+    # to do about it in this file.
+    path = tmp_path / "2022.toml"
+    path.write_text(
+        'extends = "examples/xinzhou-zfw-2021"\n[scheme]\nid = "n"\n\n'
+        '[remove]\nindicators = ["数量-法学会"]\n',
+        encoding="utf-8",
+    )
+    _, _, diagnostics = check_path(path)
+    (problem,) = diagnostics
+    assert problem.code == "PR201"
+    assert (problem.file, problem.line, problem.column) == (str(path), 6, 15)
+    assert problem.path == ("remove", "indicators", 0)
+    assert problem.hint_text("en") == (
+        "'数量-法学会' is removed here: in this file, give '数量' the weight its rows now add "
+        "up to (24), or another of its rows more weight"
+    )
+    assert "此处删除了“数量-法学会”" in (problem.hint_text("zh") or "")
+
+
+def test_a_removed_top_row_is_placed_at_the_removal_and_a_changed_weight_still_wins(tmp_path):
+    base = tmp_path / "base.toml"
+    base.write_text(
+        '[scheme]\nid = "b"\ntitle = "b"\nmax = 10\n\n[defaults]\nformula = "weight"\n\n'
+        '[[bands]]\nlabel = "A"\nmin = 0\nmax = 10\n\n'
+        "[indicators.a]\nweight = 6\n\n[indicators.b]\nweight = 4\n",
+        encoding="utf-8",
+    )
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "base.toml"\n\n[remove]\nindicators = ["b"]\n', encoding="utf-8")
+    _, _, diagnostics = check_path(child)
+    (problem,) = diagnostics
+    assert (problem.code, problem.file, problem.line) == ("PR202", str(child), 4)
+    assert problem.hint == "removed_top_row"
+    assert "set [scheme] max to what the rows now add up to (6)" in (problem.hint_text() or "")
+    # a weight written in this file is where the sum broke, as before
+    child.write_text(
+        'extends = "base.toml"\n\n[indicators.a]\nweight = 5\n\n[remove]\nindicators = ["b"]\n',
+        encoding="utf-8",
+    )
+    _, _, diagnostics = check_path(child)
+    (problem,) = diagnostics
+    assert (problem.code, problem.line, problem.path) == (
+        "PR202",
+        4,
+        ("indicators", "a", "weight"),
+    )

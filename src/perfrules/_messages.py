@@ -515,6 +515,26 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
 
 HINTS: Final[dict[str, tuple[str, str]]] = {
     "did_you_mean": ("did you mean '{suggestion}'?", "是否应为“{suggestion}”？"),
+    "removed_row": (
+        (
+            "'{removed}' is removed here: in this file, give '{parent}' the weight its rows "
+            "now add up to ({sum}), or another of its rows more weight"
+        ),
+        (
+            "此处删除了“{removed}”：请在本文件中把“{parent}”的权重改为其下各项之和（{sum}），"
+            "或给其下其他项增加权重"
+        ),
+    ),
+    "removed_top_row": (
+        (
+            "'{removed}' is removed here: in this file, set [scheme] max to what the rows now "
+            "add up to ({sum}), or give another row more weight"
+        ),
+        (
+            "此处删除了“{removed}”：请在本文件中把 [scheme] max 改为各项之和（{sum}），"
+            "或给其他项增加权重"
+        ),
+    ),
     "belongs_in": (
         "'{key}' is a key of {owner}, not of this table",
         "“{key}”是 {owner} 的键，不属于此表",

@@ -990,11 +990,22 @@ def _where_edited(diagnostic: Diagnostic, source: Source) -> Diagnostic:
 
     Next year's file changes a row's weight and the group's sum breaks: the group's weight
     is in last year's file, which the author is not editing, so the problem is shown at the
-    first row weight written in the file checked (else where the group's weight is).
+    first row weight written in the file checked; when it changed none but removed a row
+    of that group, at the removal (with a hint to mend the sum in this file); else where
+    the group's weight is.
     """
     rows = diagnostic.params.get("rows")
     main = source.main
     if not isinstance(rows, tuple) or main is None or source.file_of(diagnostic.path) == main:
         return diagnostic
     edited = next((row for row in rows if source.origin.get(row) == main), None)
-    return diagnostic if edited is None else replace(diagnostic, path=edited)
+    if edited is not None:
+        return replace(diagnostic, path=edited)
+    # No row weight changed here: a row this file removed is what broke the sum.
+    under = diagnostic.params.get("parent") if diagnostic.code == "PR201" else None
+    for (_, entry_id), removal in source.removed.items():
+        if removal.file == main and removal.parent == under:
+            params = {**diagnostic.params, "removed": entry_id}
+            hint = "removed_row" if diagnostic.code == "PR201" else "removed_top_row"
+            return replace(diagnostic, path=removal.path, params=params, hint=hint)
+    return diagnostic

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
@@ -116,6 +116,17 @@ _EXPECTED: Final[dict[str, tuple[str, str]]] = {
 }
 
 
+class Removal(NamedTuple):
+    """An entry a rule file's ``remove`` deleted from the file it extends."""
+
+    #: The group the entry was under (``None``: the top level).
+    parent: str | None
+    #: Where the removal is written: ``("remove", section, index)``.
+    path: KeyPath
+    #: The file it is written in.
+    file: str
+
+
 @dataclass
 class Source:
     """Where a scheme's keys come from: the files read and their source maps.
@@ -124,11 +135,14 @@ class Source:
         files: each file read, with the sha256 of its bytes, in reading order.
         maps: the source map of each file.
         origin: for each key path, the file it comes from (the last file read wins).
+        removed: each entry a file's ``remove`` deleted, ``(section, id)``: the group it was
+            under (``None`` at the top), where the removal is written and in which file.
     """
 
     files: list[tuple[str, str]] = field(default_factory=list)
     maps: dict[str, SourceMap] = field(default_factory=dict)
     origin: dict[KeyPath, str] = field(default_factory=dict)
+    removed: dict[KeyPath, Removal] = field(default_factory=dict)
 
     @property
     def main(self) -> str | None:
@@ -981,11 +995,13 @@ def merge_documents(
     origin: dict[KeyPath, str],
     child_file: str,
     diagnostics: list[Diagnostic],
+    removed: dict[KeyPath, Removal] | None = None,
 ) -> dict[str, Any]:
     """*child* applied over *base*.
 
     Tables merge key by key, entries by id, bands are replaced, and
-    ``remove = { indicators = [...], ... }`` deletes entries of the base.
+    ``remove = { indicators = [...], ... }`` deletes entries of the base (each one noted in
+    *removed*, where given).
     """
     merged: dict[str, Any] = {k: v for k, v in base.items() if k not in ("extends", "remove")}
     for key, value in child.items():
@@ -1037,11 +1053,17 @@ def merge_documents(
             )
             continue
         entries = dict(merged.get(section, {}))
-        removed: set[KeyPath] = set()
+        gone: set[KeyPath] = set()
         for index, entry_id in enumerate(ids):
             if entry_id in entries:
-                del entries[entry_id]
-                removed.add((section, entry_id))
+                was = entries.pop(entry_id)
+                gone.add((section, entry_id))
+                if removed is not None:
+                    under = was.get("parent") if isinstance(was, Mapping) else None
+                    at: KeyPath = ("remove", section, index)
+                    removed[(section, entry_id)] = Removal(
+                        under if isinstance(under, str) else None, at, child_file
+                    )
             else:
                 suggestion = _suggest(str(entry_id), entries)
                 diagnostics.append(
@@ -1059,7 +1081,7 @@ def merge_documents(
                 )
         merged[section] = entries
         # One pass over the origins for all removals (one pass per removal was quadratic).
-        for path in [k for k in origin if k[:2] in removed]:
+        for path in [k for k in origin if k[:2] in gone]:
             del origin[path]
     return merged
 
@@ -1154,7 +1176,7 @@ def _resolve_document(
             {"remove": document["remove"]} if "remove" in document and extends is None else {}
         )
     placed: list[Diagnostic] = []
-    merged = merge_documents(base, document, source.origin, name, placed)
+    merged = merge_documents(base, document, source.origin, name, placed, source.removed)
     diagnostics.extend(_place_in(d, source_map, name) for d in placed)
     return merged
 
