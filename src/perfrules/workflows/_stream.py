@@ -369,17 +369,24 @@ def _blocks(stream: Any) -> Iterator[tuple[bytes, Ints] | int]:
                 return
             yield skipped + int(ends[0])
             new, skipping, skipped = new[int(ends[0]) :], None, 0
-        data = rest + new
+        ended = not new
+        data = rest + new if rest else new
+        del new  # the block and what it was read into are not held together
         ends = _record_ends(data)
-        if new and len(ends) and ends[-1] == len(data) and data.endswith(b"\r"):
+        if not ended and len(ends) and ends[-1] == len(data) and data.endswith(b"\r"):
             ends = ends[:-1]  # the first half of a CRLF, perhaps: wait for the next byte
         cut = int(ends[-1]) if len(ends) else 0
-        if not new:
+        if ended:
             cut = len(data)
-        if cut:
-            yield data[:cut], ends
         rest = data[cut:]
-        if not new:
+        if cut:
+            block = data if cut == len(data) else data[:cut]
+            del data  # held while the block is read is the block alone, not a copy too
+            yield block, ends
+            del block
+        else:
+            del data
+        if ended:
             return
         if len(rest) > MAX_ROW_BYTES:
             skipping, skipped, rest = rest.count(b'"') & 1, len(rest), b""
@@ -1254,6 +1261,7 @@ def _ahead(items: Iterator[_T], depth: int = _AHEAD) -> Iterator[_T]:
             while (item := pending.popleft().result()) is not None:
                 pending.append(pool.submit(next, items, None))
                 yield item
+                del item  # not held while the next one is waited for
         finally:
             for waiting in pending:
                 waiting.cancel()
@@ -1505,6 +1513,7 @@ def _stream_batch(
                     writer.write(chunk.table)
                 del chunk
             offset += chunk_table.num_rows
+            del item, chunk_table  # the rows read are let go before the next are waited for
             if progress is not None:
                 progress(outcome.units)
         if spill is not None:
