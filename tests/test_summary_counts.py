@@ -80,3 +80,65 @@ def test_a_million_units_are_held_as_counters_not_as_units():
     assert not summary._scaled
     assert not summary._exact
     assert not summary._counted
+
+
+OMB = Path(__file__).resolve().parent.parent / "rules" / "us" / "omb-part"
+_PROGRAMS = (
+    "unit,shared.has_measures,"
+    + ",".join(f"{s}.{q}.answer" for s in (1, 2, 3) for q in (1, 2, 3, 4))
+    + ","
+    + ",".join(f"4.{q}.extent" for q in range(1, 6))
+    + "\n"
+)
+
+
+def _programs(tmp_path: Path) -> Path:
+    rows = [("P1", "true", "true", 3), ("P2", "false", "true", 3)]
+    rows += [("P3", "true", "false", 1), ("P4", "false", "false", 1)]
+    text = _PROGRAMS + "".join(
+        ",".join([unit, measures, *[answer] * 12, *[str(extent)] * 5]) + "\n"
+        for unit, measures, answer, extent in rows
+    )
+    path = tmp_path / "programs.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_grade_override_is_counted_in_every_batch_summary(tmp_path):
+    # OMB PART's "Results Not Demonstrated" replaces the band of two programs: the summary
+    # counts them under it, so the grades add up to the units that scored.
+    from click.testing import CliRunner
+
+    from perfrules.cli import cli
+    from perfrules.workflows._batch import score_batch
+    from perfrules.workflows._stream import stream_batch
+
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(OMB / "scheme.toml"))
+    source = _programs(tmp_path)
+    want = {"Effective": 1, "Ineffective": 1, "Results Not Demonstrated": 2}
+    streamed = stream_batch(compiled, source, tmp_path / "out.csv").summary(compiled)
+    in_memory = score_batch(compiled, source).summary(compiled)
+    for summary in (streamed, in_memory):
+        assert {k: v for k, v in summary["grades"].items() if v} == want
+        assert sum(summary["grades"].values()) == summary["scored"] == 4
+    shown = CliRunner().invoke(
+        cli, ["--lang", "en", "score", str(OMB), str(source), "--out", str(tmp_path / "o.csv")]
+    )
+    assert "Ineffective 1, Results Not Demonstrated 2" in shown.stderr
+
+
+def test_the_english_summary_names_the_grades_in_english(tmp_path):
+    from click.testing import CliRunner
+
+    from perfrules.cli import cli
+
+    units = tmp_path / "units.csv"
+    facts = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    header = ",".join(["unit", *(f"{i}.actual" for i in facts.scheme.indicators)])
+    row = ",".join(["u1", *["95%"] * len(facts.scheme.indicators)])
+    units.write_text(header + "\n" + row + "\n", encoding="utf-8")
+    args = ["score", str(SEED / "scheme.toml"), str(units), "--out", str(tmp_path / "o.csv")]
+    english = CliRunner().invoke(cli, ["--lang", "en", *args])
+    assert "grades: Excellent 0, Good 1, Fair 0, Poor 0" in english.stderr
+    chinese = CliRunner().invoke(cli, ["--lang", "zh", *args])
+    assert "优秀 0, 良好 1, 中等 0, 差 0" in chinese.stderr

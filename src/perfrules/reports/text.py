@@ -528,7 +528,10 @@ def render_batch_summary(
     counts = ui("batch.counts", lang, out=out, scored=summary["scored"], failed=summary["failed"])
     console.print(terminal_text(counts, style="bold"))
     if summary["grades"]:  # none for a rank-only scheme
-        grades = ", ".join(f"{label} {count}" for label, count in summary["grades"].items())
+        names = summary.get("grades_en", {}) if lang == "en" else {}
+        grades = ", ".join(
+            f"{names.get(label, label)} {count}" for label, count in summary["grades"].items()
+        )
         console.print(terminal_text(ui("batch.grades", lang, grades=grades)))
     if summary["mean_total"] is not None:
         mean = ui("batch.mean", lang, mean=summary["mean_total"], median=summary["median_total"])

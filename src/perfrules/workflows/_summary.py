@@ -186,11 +186,20 @@ class Summary:
         if count:
             mean, median = self._mean_and_median(count)
         ranked = sorted(self.lost.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        # Every grade a unit can get: the bands', then the overrides' (OMB PART's "Results
+        # Not Demonstrated"), each with its units, and the English of those that have one.
+        grades = {g.label: self.grades.get(g.label, 0) for g in plan.grades}
+        english = {g.label: g.label_en for g in plan.grades if g.label_en}
+        for label, label_en, _ in plan.overrides:
+            grades.setdefault(label, self.grades.get(label, 0))
+            if label_en:
+                english.setdefault(label, label_en)
         return {
             "units": self.units,
             "scored": count,
             "failed": self.failed,
-            "grades": {g.label: self.grades.get(g.label, 0) for g in plan.grades},
+            "grades": grades,
+            "grades_en": english,
             "mean_total": None if mean is None else mean_text(mean),
             "median_total": None if median is None else mean_text(median),
             "most_points_lost": [
