@@ -401,8 +401,12 @@ class TestFactsErrors:
             compiled.evaluate(facts)
         (diagnostic,) = info.value.diagnostics
         assert diagnostic.code == "PR316"
-        assert diagnostic.params == {"expr": "target"}
         assert diagnostic.path == path
+        assert diagnostic.params["expr"] == "target"
+        # several formulas may divide by one shared fact: each problem says whose it is
+        assert diagnostic.hint_text("en") == (
+            "the formula of 'a' divides by it: weight * min(x / target, 1)"
+        )
 
     def test_shared_facts_and_target_text(self, tmp_path):
         compiled = compiled_from(

@@ -515,6 +515,10 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
 
 HINTS: Final[dict[str, tuple[str, str]]] = {
     "did_you_mean": ("did you mean '{suggestion}'?", "是否应为“{suggestion}”？"),
+    "divides_by_fact": (
+        "the formula of '{indicator}' divides by it: {formula}",
+        "“{indicator}”的公式以它为除数：{formula}",
+    ),
     "removed_row": (
         (
             "'{removed}' is removed here: in this file, give '{parent}' the weight its rows "

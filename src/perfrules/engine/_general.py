@@ -388,7 +388,11 @@ class GeneralPath:
                 value = leaf.expression.evaluate(names)  # type: ignore[assignment]
         except ExpressionError as exc:
             at = _failed_at(node, exc, inputs)
-            unit.problem(exc.code, at, dict(exc.params), exc.hint)
+            params, hint = dict(exc.params), exc.hint
+            if at != ("indicators", node.id):  # at a fact: say whose formula divides by it
+                params.update(indicator=node.id, formula=leaf.expression.text)
+                hint = "divides_by_fact"
+            unit.problem(exc.code, at, params, hint)
             return LeafRecord("error", weight)
         assert isinstance(value, Fraction)  # noqa: S101 - formulas are type-checked as numbers
         status = "scored"
