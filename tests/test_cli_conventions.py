@@ -415,6 +415,18 @@ def _as_perfrules(*args: str, env: dict[str, str] | None = None):
         (["--lang", "zh", "score", SCHEME, FACTS, "--out"], "错误：选项 '--out' 后面要写一个值。"),
         (["--lang", "zh", "packs", "a", "b"], "错误：多出了参数（a b）：这个命令不读它们。"),
         (["--lang", "zh", "packs", "a"], "错误：多出了参数（a）：这个命令不读它们。"),
+        (["--lang", "zh"], "错误：缺少命令。"),
+        (["--lang", "zh", "scor"], "是不是要写 score？"),
+        (
+            ["--lang", "zh", "new-year", SCHEME, "--year", "abc"],
+            "'--year' 的值无效：'abc' 不是整数。",
+        ),
+        (["--lang", "zh", "diff", SCHEME], "错误：请给出 NEW，即要比较的方案"),
+        (["--lang", "zh", "template", SCHEME, "--out", "x.doc"], "文件名须以 .xlsx 或 .csv 结尾"),
+        (
+            ["--lang", "zh", "explain", SCHEME, FACTS, "无此指标"],
+            "没有编号为 无此指标 的指标或分组",
+        ),
     ],
 )
 def test_usage_errors_are_said_in_the_language_asked_for(args, said):
@@ -441,6 +453,10 @@ def test_an_unknown_option_in_chinese_says_the_ones_meant():
 def test_usage_errors_follow_the_locale_and_stay_click_s_own_in_english():
     chinese = _as_perfrules("score", SCHEME, env={"PERFRULES_LANG": "zh"})
     assert "缺少参数 'FACTS'" in chinese.stderr
+    english_own = _as_perfrules("template", SCHEME, "--out", "x.doc", "--lang", "en")
+    assert "Error: Invalid value for --out: the file must end in .xlsx or .csv" in (
+        english_own.stderr
+    )
     english = _as_perfrules("score", SCHEME, "--lang", "en", env={"PERFRULES_LANG": "zh"})
     assert english.exit_code == 2
     assert english.stderr == (

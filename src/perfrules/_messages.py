@@ -691,10 +691,67 @@ UI: Final[dict[str, tuple[str, str]]] = {
         "多出了参数（{words}）：这个命令不读它们。",
     ),
     "usage.invalid_value": ("Invalid value for {name}: {message}", "{name} 的值无效：{message}"),
+    "usage.missing_command": ("Missing command.", "缺少命令。"),
+    "usage.not_an_integer": ("{value} is not a valid integer.", "{value} 不是整数。"),
+    "usage.not_a_number": ("{value} is not a valid float.", "{value} 不是数。"),
+    "usage.out_of_range": (
+        "{value} is not in the range {range}.",
+        "{value} 不在范围 {range} 内。",
+    ),
     "usage.not_a_choice": (
         "{value} is not one of {choices}.",
         "{value} 不是可选的值，可选：{choices}。",
     ),
+    "cli.no_unit": (
+        "no unit '{unit}' in {file} ({shown})",
+        "{file} 中没有单位“{unit}”（有：{shown}）",
+    ),
+    "cli.stdin_one_unit": (
+        (
+            "standard input gives one unit's facts (TOML or JSON); give many units (a CSV, "
+            "XLSX or Parquet file, a folder) by their path"
+        ),
+        (
+            "标准输入只能给出一个单位的事实（TOML 或 JSON）；"
+            "多个单位（CSV、XLSX、Parquet 文件或文件夹）请给出路径"
+        ),
+    ),
+    "cli.stdout_csv": (
+        "--out - writes the results (CSV) to stdout: drop --format json",
+        "--out - 把结果（CSV）写到标准输出：请去掉 --format json",
+    ),
+    "cli.results_end": (
+        "the file must end in {endings} (a league table: .html, .pdf)",
+        "文件名须以 {endings} 结尾（排名表：.html、.pdf）",
+    ),
+    "cli.file_end": ("the file must end in {endings}", "文件名须以 {endings} 结尾"),
+    "cli.xlsx_or_csv": ("the file must end in .xlsx or .csv", "文件名须以 .xlsx 或 .csv 结尾"),
+    "cli.no_node": ("no indicator or group with id {ids}", "没有编号为 {ids} 的指标或分组"),
+    "cli.diff_needs_new": (
+        "give NEW, the scheme to compare with (or --units LAST CURRENT)",
+        "请给出 NEW，即要比较的方案（或 --units 上年 本年）",
+    ),
+    "cli.out_needs_units": (
+        "--out writes the league table of --units LAST CURRENT",
+        "--out 写出 --units 上年 本年 的排名表",
+    ),
+    "cli.league_needs_facts": (
+        "--out needs this year's units (facts) to lay out the league table, not results",
+        "--out 需要本年各单位的事实（而不是结果文件）来排出排名表",
+    ),
+    "cli.kind_all_needs_output": (
+        "--kind all needs --output FOLDER",
+        "--kind all 需要 --output 文件夹",
+    ),
+    "cli.units_sheet_csv": (
+        "a units sheet (a row per unit) is a .csv file; a workbook holds one unit's form",
+        "单位表（每行一个单位）是 .csv 文件；工作簿只容纳一个单位的表单",
+    ),
+    "cli.tolerance": (
+        "--tolerance must be a decimal of at least 0, not {given}",
+        "--tolerance 须为不小于 0 的小数，而不是 {given}",
+    ),
+    "cli.not_a_percent": ("not a percent: {given}", "不是百分数：{given}"),
     "cli.format_needs_out": (
         "--format {format} needs --out FILE{suffix}",
         "--format {format} 需要 --out 文件{suffix}",

@@ -479,7 +479,13 @@ def _evaluate_in_cohort(
         raise _fail(list(exc.diagnostics), lang, output_format) from None
     shown = ", ".join(names) + (", ..." if count > 10 else "")
     raise click.BadParameter(
-        f"no unit '{click_text(unit_name)}' in {click_text(facts_path)} ({click_text(shown)})"
+        _ui(
+            "cli.no_unit",
+            lang,
+            unit=click_text(unit_name),
+            file=click_text(facts_path),
+            shown=click_text(shown),
+        )
     )
 
 
@@ -542,6 +548,10 @@ _CLICK_WORDS: Final = (
     ("usage.extra_arguments", re.compile(r"Got unexpected extra arguments? \((?P<words>.*)\)")),
     ("usage.needs_value", re.compile(r"Option (?P<name>.+) requires an argument\.")),
     ("usage.not_a_choice", re.compile(r"(?P<value>.+) is not one of (?P<choices>.+)\.")),
+    ("usage.missing_command", re.compile(r"Missing command\.")),
+    ("usage.not_an_integer", re.compile(r"(?P<value>.+) is not a valid integer\.")),
+    ("usage.not_a_number", re.compile(r"(?P<value>.+) is not a valid float\.")),
+    ("usage.out_of_range", re.compile(r"(?P<value>.+) is not in the range (?P<range>.+)\.")),
 )
 
 
@@ -562,12 +572,7 @@ def _usage_message(exc: click.UsageError, lang: Lang) -> str:
         key = "usage.missing_option" if kind == "option" else "usage.missing_argument"
         return _ui(key, lang, name=name or "")
     if isinstance(exc, click.NoSuchOption):
-        text = _ui("usage.no_such_option", lang, name=exc.option_name)
-        if exc.possibilities:  # as click says them: one, or all that come close
-            key = "usage.did_you_mean" if len(exc.possibilities) == 1 else "usage.possible"
-            names = ("、" if lang == "zh" else ", ").join(sorted(exc.possibilities))
-            text += ("" if lang == "zh" else " ") + _ui(key, lang, names=names)
-        return text
+        return _ui("usage.no_such_option", lang, name=exc.option_name) + _possible(exc, lang)
     if isinstance(exc, click.BadParameter):
         message = _said(exc.message, lang)
         hint = exc.param_hint
@@ -577,7 +582,18 @@ def _usage_message(exc: click.UsageError, lang: Lang) -> str:
             return message
         name = hint if isinstance(hint, str) else " / ".join(hint)
         return _ui("usage.invalid_value", lang, name=name, message=message)
-    return _said(exc.message, lang)
+    # click >= 8.4 says what a misspelt command may have meant (NoSuchCommand)
+    return _said(exc.message, lang) + _possible(exc, lang)
+
+
+def _possible(exc: click.UsageError, lang: Lang) -> str:
+    """What an unknown option or command may have meant, as click says it: one, or all."""
+    possibilities = getattr(exc, "possibilities", None)
+    if not possibilities:
+        return ""
+    key = "usage.did_you_mean" if len(possibilities) == 1 else "usage.possible"
+    names = ("、" if lang == "zh" else ", ").join(sorted(possibilities))
+    return ("" if lang == "zh" else " ") + _ui(key, lang, names=names)
 
 
 class _SaidUsageError(click.UsageError):
@@ -918,10 +934,7 @@ def score(
             click.echo(out, err=True)
         return
     if facts == _STDIN and out is not None:
-        raise click.UsageError(
-            "standard input gives one unit's facts (TOML or JSON); give many units (a CSV, "
-            "XLSX or Parquet file, a folder) by their path"
-        )
+        raise click.UsageError(_ui("cli.stdin_one_unit", language))
     if out is not None or many:
         style = CsvStyle(bom=csv_bom, eol=CSV_EOLS[csv_eol])
         errors = None if errors_out is None else Path(errors_out)
@@ -983,7 +996,7 @@ def _score_batch(
         raise click.UsageError(_ui("cli.many_need_out", lang, endings=_result_endings()))
     target = Path(out)
     if out == STDOUT and output_format == "json":
-        raise click.UsageError("--out - writes the results (CSV) to stdout: drop --format json")
+        raise click.UsageError(_ui("cli.stdout_csv", lang))
     console = make_console(stderr=True)
     if out.lower().endswith((".html", ".htm", ".pdf")):
         # Many units to a page: the league table (ranking order, ranks as published).
@@ -999,8 +1012,8 @@ def _score_batch(
             raise _Exit(EXIT_NO)
         return
     if results_format(out) is None and out != STDOUT:
-        endings = f"{_result_endings()} (a league table: .html, .pdf)"
-        raise click.BadParameter(f"the file must end in {endings}", param_hint="--out")
+        endings = _result_endings()
+        raise click.BadParameter(_ui("cli.results_end", lang, endings=endings), param_hint="--out")
     show_progress = console.is_terminal and output_format != "json" and not _SETTINGS.quiet
     streamed = _streamer(Path(source), target, compiled)
     try:
@@ -1094,7 +1107,7 @@ def explain(
     unknown = [i for i in ids if trace.root.find(i) is None]
     if unknown:
         raise click.BadParameter(
-            f"no indicator or group with id {', '.join(unknown)}", param_hint="IDS"
+            _ui("cli.no_node", language, ids=", ".join(unknown)), param_hint="IDS"
         )
     if output_format == "json":
         import json  # noqa: PLC0415
@@ -1308,16 +1321,16 @@ def diff(
     """
     language = lang or _SETTINGS.lang or default_lang()
     if new is None and not units:
-        raise click.UsageError("give NEW, the scheme to compare with (or --units LAST CURRENT)")
+        raise click.UsageError(_ui("cli.diff_needs_new", language))
     if out is not None and not units:
-        raise click.UsageError("--out writes the league table of --units LAST CURRENT")
+        raise click.UsageError(_ui("cli.out_needs_units", language))
     if out is not None and not out.lower().endswith(_LEAGUE_ENDINGS):
+        endings = ", ".join(_LEAGUE_ENDINGS)
         raise click.BadParameter(
-            f"the file must end in {', '.join(_LEAGUE_ENDINGS)}", param_hint="--out"
+            _ui("cli.file_end", language, endings=endings), param_hint="--out"
         )
     if out is not None and units and is_results_file(Path(units[1])):
-        msg = "--out needs this year's units (facts) to lay out the league table, not results"
-        raise click.UsageError(msg)
+        raise click.UsageError(_ui("cli.league_needs_facts", language))
     before = _load_compiled(old, language)
     after = before if new is None else _load_compiled(new, language)
     changes = diff_schemes(before.written, after.written)
@@ -1468,7 +1481,8 @@ def schema(kind: str, output: str | None) -> None:
     kinds = list(KINDS) if kind == "all" else [kind]
     if output is None:
         if len(kinds) > 1:
-            raise click.UsageError("--kind all needs --output FOLDER")
+            language = _SETTINGS.lang or default_lang()
+            raise click.UsageError(_ui("cli.kind_all_needs_output", language))
         sys.stdout.write(schema_text(kinds[0]))
         return
     target = Path(output)
@@ -1515,12 +1529,9 @@ def template(scheme: str, out: str, force: bool, lang: Lang | None, layout: str 
     compiled = _load_compiled(scheme, language)
     target = Path(out)
     if target.suffix.lower() not in (".xlsx", ".csv"):
-        raise click.BadParameter("the file must end in .xlsx or .csv", param_hint="--out")
+        raise click.BadParameter(_ui("cli.xlsx_or_csv", language), param_hint="--out")
     if layout == "units" and target.suffix.lower() != ".csv":
-        raise click.BadParameter(
-            "a units sheet (a row per unit) is a .csv file; a workbook holds one unit's form",
-            param_hint="--out",
-        )
+        raise click.BadParameter(_ui("cli.units_sheet_csv", language), param_hint="--out")
     if target.exists() and not force:
         click.echo(_ui("cli.exists", language, path=target), err=True)
         raise _Exit(EXIT_USAGE)
@@ -1558,8 +1569,7 @@ def audit(scheme: str, report: str, tolerance: str, output_format: str, lang: La
     except ArithmeticError:
         allowed = Decimal(-1)
     if not allowed.is_finite() or allowed < 0:
-        msg = f"--tolerance must be a decimal of at least 0, not {tolerance!r}"
-        raise click.UsageError(msg)
+        raise click.UsageError(_ui("cli.tolerance", language, given=repr(tolerance)))
     try:
         if table:
             outcome: Any = audit_table(compiled, report, tolerance=allowed)
@@ -1698,7 +1708,9 @@ def sensitivity(
     """
     language = lang or _SETTINGS.lang or default_lang()
     if out is not None and Path(out).suffix.lower() != ".html":
-        raise click.BadParameter("the report must end in .html", param_hint="--out")
+        raise click.BadParameter(
+            _ui("cli.file_end", language, endings=".html"), param_hint="--out"
+        )
     try:
         from perfrules.workflows import (  # noqa: PLC0415 - the frame extra
             Choice,
@@ -1715,7 +1727,9 @@ def sensitivity(
         try:
             percent = Decimal(vary.strip())
         except ArithmeticError:
-            raise click.BadParameter(f"not a percent: {vary!r}", param_hint="--vary") from None
+            raise click.BadParameter(
+                _ui("cli.not_a_percent", language, given=repr(vary)), param_hint="--vary"
+            ) from None
     try:
         declared = [WeightRange.parse(text) for text in ranges]
     except SensitivityError as exc:
