@@ -413,8 +413,8 @@ def _as_perfrules(*args: str, env: dict[str, str] | None = None):
             "错误：'--format' 的值无效：'xml' 不是可选的值，可选：'text'",
         ),
         (["--lang", "zh", "score", SCHEME, FACTS, "--out"], "错误：选项 '--out' 后面要写一个值。"),
-        (["--lang", "zh", "packs", "a", "b"], "错误：多出了参数（a b）：这个命令不读它们。"),
-        (["--lang", "zh", "packs", "a"], "错误：多出了参数（a）：这个命令不读它们。"),
+        (["--lang", "zh", "packs", "a", "b"], "错误：多余的参数：a b（这个命令不接受）。"),
+        (["--lang", "zh", "packs", "a"], "错误：多余的参数：a（这个命令不接受）。"),
         (["--lang", "zh"], "错误：缺少命令。"),
         (["--lang", "zh", "scor"], "是不是要写 score？"),
         (

@@ -688,7 +688,7 @@ UI: Final[dict[str, tuple[str, str]]] = {
     ),
     "usage.extra_arguments": (
         "Got unexpected extra arguments ({words})",
-        "多出了参数（{words}）：这个命令不读它们。",
+        "多余的参数：{words}（这个命令不接受）。",
     ),
     "usage.invalid_value": ("Invalid value for {name}: {message}", "{name} 的值无效：{message}"),
     "usage.missing_command": ("Missing command.", "缺少命令。"),
