@@ -234,7 +234,9 @@ def test_a_removed_top_row_is_placed_at_the_removal_and_a_changed_weight_still_w
     (problem,) = diagnostics
     assert (problem.code, problem.file, problem.line) == ("PR202", str(child), 4)
     assert problem.hint == "removed_top_row"
-    assert "set [scheme] max to what the rows now add up to (6)" in (problem.hint_text() or "")
+    assert "set [scheme] max and the bands to what the rows now add up to (6)" in (
+        problem.hint_text() or ""
+    )
     # a weight written in this file is where the sum broke, as before
     child.write_text(
         'extends = "base.toml"\n\n[indicators.a]\nweight = 5\n\n[remove]\nindicators = ["b"]\n',
@@ -247,3 +249,42 @@ def test_a_removed_top_row_is_placed_at_the_removal_and_a_changed_weight_still_w
         4,
         ("indicators", "a", "weight"),
     )
+
+
+def _chain(tmp_path, **files: str):
+    for name, text in files.items():
+        (tmp_path / f"{name}.toml").write_text(text, encoding="utf-8")
+
+
+def test_a_removal_earlier_in_a_chain_is_where_the_sum_broke(tmp_path):
+    # 2022 removes a row, 2023 extends 2022 and changes nothing: the problem is at 2022's
+    # removal, not in the pack both stand on; a removal of an input breaks no sum.
+    _chain(
+        tmp_path,
+        y2022='extends = "examples/xinzhou-zfw-2021"\n[scheme]\nid = "a"\n\n'
+        '[remove]\nindicators = ["数量-法学会"]\n',
+        y2023='extends = "y2022.toml"\n[scheme]\nid = "b"\n\n[inputs]\nextra = {}\n',
+        y2024='extends = "y2023.toml"\n[scheme]\nid = "c"\n\n[remove]\ninputs = ["extra"]\n',
+    )
+    for checked in ("y2023.toml", "y2024.toml"):
+        _, _, diagnostics = check_path(tmp_path / checked)
+        (problem,) = diagnostics
+        assert (problem.code, problem.hint) == ("PR201", "removed_row")
+        assert (problem.file, problem.line) == (str(tmp_path / "y2022.toml"), 6)
+
+
+def test_a_removed_group_with_rows_still_under_it_is_shown_at_the_removal(tmp_path):
+    _chain(
+        tmp_path,
+        y2022='extends = "examples/xinzhou-zfw-2021"\n[scheme]\nid = "a"\n\n'
+        '[remove]\ngroups = ["满意度"]\n',
+    )
+    _, _, diagnostics = check_path(tmp_path / "y2022.toml")
+    placed = {(d.code, d.file, d.line, d.hint) for d in diagnostics}
+    where = str(tmp_path / "y2022.toml")
+    assert placed == {
+        ("PR203", where, 6, "removed_parent"),  # 群众满意度 is still under it
+        ("PR205", where, 6, "removed_last_rows"),  # its own group is left empty
+    }
+    (orphan,) = [d for d in diagnostics if d.code == "PR203"]
+    assert "remove '群众满意度' too, or give it another parent" in (orphan.hint_text() or "")

@@ -529,14 +529,25 @@ HINTS: Final[dict[str, tuple[str, str]]] = {
             "或给其下其他项增加权重"
         ),
     ),
+    "removed_parent": (
+        (
+            "'{parent}' is removed here, but '{id}' is still under it: in this file, remove "
+            "'{id}' too, or give it another parent"
+        ),
+        "此处删除了“{parent}”，但“{id}”仍在它下面：请在本文件中一并删除“{id}”，或给它另一个上级",
+    ),
+    "removed_last_rows": (
+        "every row under '{id}' is removed: in this file, remove '{id}' too",
+        "“{id}”下的各项都已删除：请在本文件中一并删除“{id}”",
+    ),
     "removed_top_row": (
         (
-            "'{removed}' is removed here: in this file, set [scheme] max to what the rows now "
-            "add up to ({sum}), or give another row more weight"
+            "'{removed}' is removed here: in this file, give another row more weight, or set "
+            "[scheme] max and the bands to what the rows now add up to ({sum})"
         ),
         (
-            "此处删除了“{removed}”：请在本文件中把 [scheme] max 改为各项之和（{sum}），"
-            "或给其他项增加权重"
+            "此处删除了“{removed}”：请在本文件中给其他项增加权重，"
+            "或把 [scheme] max 和等级区间改为各项之和（{sum}）"
         ),
     ),
     "belongs_in": (

@@ -11,11 +11,11 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
-from typing import Final
+from typing import Final, TypeVar
 
 from perfrules._numbers import NumberFormatError, format_number, parse_number
 from perfrules.errors import Diagnostic, ExpressionError, format_key_path
@@ -986,26 +986,62 @@ def place_all(result: CheckResult, source: Source | None) -> list[Diagnostic]:
 
 
 def _where_edited(diagnostic: Diagnostic, source: Source) -> Diagnostic:
-    """A sum that no longer adds up, at the row weight the file being checked changed.
+    """A problem a later file of a chain caused, at what that file wrote.
 
     Next year's file changes a row's weight and the group's sum breaks: the group's weight
     is in last year's file, which the author is not editing, so the problem is shown at the
-    first row weight written in the file checked; when it changed none but removed a row
-    of that group, at the removal (with a hint to mend the sum in this file); else where
-    the group's weight is.
+    row weight written in the latest file after it; when no such file changed one but one
+    removed a row of that group, at the removal, with a hint to mend the sum there. A
+    group removed while rows are still under it (``PR203``), or left without rows by
+    removals (``PR205``), is shown at the removal too. Else where the problem is.
     """
-    rows = diagnostic.params.get("rows")
     main = source.main
-    if not isinstance(rows, tuple) or main is None or source.file_of(diagnostic.path) == main:
+    here = source.file_of(diagnostic.path)
+    if main is None or here == main:
         return diagnostic
-    edited = next((row for row in rows if source.origin.get(row) == main), None)
-    if edited is not None:
-        return replace(diagnostic, path=edited)
-    # No row weight changed here: a row this file removed is what broke the sum.
-    under = diagnostic.params.get("parent") if diagnostic.code == "PR201" else None
-    for (_, entry_id), removal in source.removed.items():
-        if removal.file == main and removal.parent == under:
-            params = {**diagnostic.params, "removed": entry_id}
-            hint = "removed_row" if diagnostic.code == "PR201" else "removed_top_row"
-            return replace(diagnostic, path=removal.path, params=params, hint=hint)
+    order = {name: k for k, (name, _) in enumerate(source.files)}
+    after = order.get(here or "", -1)
+
+    def latest(found: Iterable[tuple[str | None, _T]]) -> _T | None:
+        """Of (file, thing) pairs, the thing of the latest file read after *here*."""
+        later = [(order.get(f or "", -1), k, t) for k, (f, t) in enumerate(found)]
+        later = [item for item in later if item[0] > after]
+        return max(later, key=lambda item: (item[0], -item[1]))[2] if later else None
+
+    code, params = diagnostic.code, diagnostic.params
+    rows = params.get("rows")
+    if code in ("PR201", "PR202") and isinstance(rows, tuple):
+        edited = latest((source.origin.get(row), row) for row in rows)
+        if edited is not None:
+            return replace(diagnostic, path=edited)
+        under = params.get("parent") if code == "PR201" else None
+        removal = latest(
+            (r.file, (entry_id, r))
+            for (section, entry_id), r in source.removed.items()
+            if section in _ROWS and r.parent == under
+        )
+        if removal is not None:
+            entry_id, where = removal
+            hint = "removed_row" if code == "PR201" else "removed_top_row"
+            named = {**params, "removed": entry_id}
+            return replace(diagnostic, path=where.path, params=named, hint=hint, file=where.file)
+    if code == "PR203":
+        gone = source.removed.get(("groups", str(params.get("parent"))))
+        if gone is not None and latest([(gone.file, gone)]) is not None:
+            return replace(diagnostic, path=gone.path, hint="removed_parent", file=gone.file)
+    if code == "PR205" and len(diagnostic.path) == 2:
+        group = diagnostic.path[1]
+        emptied = latest(
+            (r.file, r)
+            for (section, _), r in source.removed.items()
+            if section in _ROWS and r.parent == group
+        )
+        if emptied is not None:
+            where = emptied
+            return replace(diagnostic, path=where.path, hint="removed_last_rows", file=where.file)
     return diagnostic
+
+
+#: The sections whose entries are rows of the tree (a removal there changes a sum).
+_ROWS: Final = ("indicators", "groups")
+_T = TypeVar("_T")

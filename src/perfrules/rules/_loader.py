@@ -169,8 +169,13 @@ class Source:
         return f"{file}:{line}" if line else file
 
     def place(self, diagnostic: Diagnostic, value_offset: int | None = None) -> Diagnostic:
-        """Give *diagnostic* its file, line, column and source line."""
-        file = self.file_of(diagnostic.path)
+        """Give *diagnostic* its file, line, column and source line.
+
+        The file is the one its key path comes from, unless it names one of the files read
+        already (a removal in a file of the chain: ``remove`` paths are every file's own).
+        """
+        given = diagnostic.file
+        file = given if given is not None and given in self.maps else self.file_of(diagnostic.path)
         source_map = self.maps.get(file) if file else None
         if file is None or source_map is None:
             return diagnostic.located(file=file, line=0, column=0)
