@@ -526,7 +526,7 @@ def _hoisted(command: click.Command | None, args: list[str]) -> tuple[list[str],
     return hoisted, kept
 
 
-def asked_lang(args: Sequence[str]) -> Lang:
+def _asked_lang(args: Sequence[str]) -> Lang:
     """The language a command line asks for (its last ``--lang``), else the locale's.
 
     For what is said before the options are read: a usage error.
@@ -638,7 +638,7 @@ class _Perfrules(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Run the command line, its usage errors said in its language."""
         words = kwargs.get("args", args[0] if args else None)
-        self.lang = asked_lang(list(words) if words is not None else sys.argv[1:])
+        self.lang = _asked_lang(list(words) if words is not None else sys.argv[1:])
         return super().main(*args, **kwargs)
 
     def make_context(

@@ -37,10 +37,10 @@ class Summary:
     """Counts, grades, totals and lost points of a batch, added unit by unit or in chunks.
 
     Totals are kept as integers over ``10 ** places`` when the scheme rounds its total,
-    else as exact fractions. A streamed batch gives each chunk's totals as each distinct
-    total and how many units have it (:meth:`add_totals`): a total between 0 and 100 to
-    two places takes one of 10,001 values, so the memory stays the same however many units
-    the batch has.
+    else as exact fractions. A streamed batch gives each chunk's totals as an array
+    (:meth:`add_totals`), which is counted, not kept: a total between 0 and 100 to two
+    places takes one of 10,001 values, so the memory stays the same however many units the
+    batch has.
     """
 
     def __init__(self, compiled: CompiledScheme) -> None:
