@@ -70,7 +70,7 @@ def __getattr__(name: str) -> Any:
     elif name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
     elif name == "__version__":
-        value = importlib.import_module("perfrules.engine").VERSION
+        value = importlib.import_module("perfrules._version").__version__
     else:
         msg = f"module 'perfrules' has no attribute {name!r}"
         raise AttributeError(msg)

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from importlib import metadata
 from typing import Any, Final
 
 from perfrules._numbers import exact_fraction, format_number, to_decimal
+from perfrules._version import __version__
 from perfrules.engine._grading import LossOrder, gap_of, grade_of, loss_order
 from perfrules.engine._plan import Plan
 from perfrules.engine._totals import totals_of
@@ -30,14 +30,7 @@ __all__ = ["VERSION", "RecordParts", "decimal_of"]
 _ZERO: Final = Fraction(0)
 
 
-def _version() -> str:
-    try:
-        return metadata.version("perfrules")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
-
-
-VERSION: Final = _version()
+VERSION: Final = __version__
 
 
 def decimal_of(value: Fraction, places: int | None) -> Decimal:
