@@ -167,3 +167,34 @@ def test_new_pack_installs_and_is_found_by_id(tmp_path, monkeypatch):
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "1 passed, 0 failed" in tested.stdout
+
+
+def test_a_local_folder_named_like_an_installed_pack_is_read_with_a_note(run, tmp_path):
+    # The path wins, and the note says which pack it hides: next year's copy, kept under
+    # the same name in the working folder, is not mistaken for the shipped one unnoticed.
+    import shutil
+
+    shutil.copytree(SEED, tmp_path / SEED_ID)
+    result = run("score", SEED_ID, FACTS, "--format", "json", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert f"'{SEED_ID}' is both a path and an installed rule pack's id" in result.stderr
+    assert f"the path was read: {SEED_ID}/scheme.toml" in result.stderr
+    # the file itself names no pack: no note, and the installed packs are not searched
+    alone = run("score", f"{SEED_ID}/scheme.toml", FACTS, "--format", "json")
+    assert alone.exit_code == 0, alone.output
+    assert alone.stderr == ""
+
+
+def test_a_rule_file_given_by_its_path_never_searches_the_installed_packs(monkeypatch):
+    from perfrules.rules import _front
+
+    def searched(pack_id: str) -> None:
+        raise AssertionError(pack_id)
+
+    monkeypatch.setattr(_front, "installed_pack", searched)
+    monkeypatch.chdir(SEED.parent.parent)  # rules/: the seed's folder is named like its id
+    found = _front.find_rule_file(f"{SEED_ID}/scheme.toml")
+    assert found.path == Path(SEED_ID) / "scheme.toml"
+    assert found.shadowed is None
+    with pytest.raises(AssertionError, match=SEED_ID):  # a folder may name a pack: searched
+        _front.find_rule_file(SEED_ID)

@@ -79,6 +79,9 @@ def find_rule_file(spec: str | Path) -> RuleFile:
     """
     text = str(spec)
     path = Path(spec)
+    if _exists(path) and not path.is_dir():
+        # A file is never a pack's id (a pack is a folder): no search of the installed ones.
+        return RuleFile(path, str(path))
     pack_id = text.rstrip("/")
     named_pack = installed_pack(pack_id) if is_pack_id(pack_id) else None
     if _exists(path):
