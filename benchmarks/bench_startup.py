@@ -5,8 +5,9 @@ and the fastest wall time of each is kept (the machine is shared: the minimum is
 without interference); the CPU time of that child (user + system) is printed beside it.
 ``python -c pass`` is the interpreter's own start, the floor. Every command runs as an
 installed package does, with its bytecode compiled (once, in a folder of this run's, whatever
-PYTHONDONTWRITEBYTECODE says). For scale: importing the engine, and ``perfrules score`` of
-the seed scheme over 1,000 units to CSV (what every scoring command pays before its units).
+PYTHONDONTWRITEBYTECODE says). For scale: importing the engine, ``perfrules score`` of the
+seed's own facts (one unit, its trace as JSON) and of the seed scheme over 1,000 units to
+CSV (what every scoring command pays before its units).
 
 Targets: ``import perfrules`` <= 120 ms and ``perfrules --help`` <= 200 ms.
 """
@@ -69,6 +70,14 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(folder / "bytecode")
         commands = dict(COMMANDS)
+        commands["perfrules score, one unit -> JSON (for scale)"] = [
+            str(BIN / "perfrules"),
+            "score",
+            str(SEED / "scheme.toml"),
+            str(SEED / "facts.toml"),
+            "--format",
+            "json",
+        ]
         commands["perfrules score, 1,000 units -> .csv (for scale)"] = [
             str(BIN / "perfrules"),
             "-q",

@@ -129,6 +129,55 @@ def _modules_after(command: list[str]) -> tuple[int, set[str]]:
     return done.returncode, set(json.loads(done.stderr.splitlines()[-1]))
 
 
+#: Modules of other commands (audits, leagues, diffs, sensitivity, PDF, workbooks).
+OTHER_COMMANDS = {
+    "perfrules._outcomes",
+    "perfrules.reports._pdf",
+    "perfrules.reports.league",
+    "perfrules.reports.sensitivity",
+    "perfrules.workflows._audit",
+    "perfrules.workflows._diff",
+    "perfrules.workflows._league",
+    "perfrules.workflows._published",
+    "perfrules.workflows._sensitivity",
+}
+
+
+def test_scoring_one_unit_imports_only_what_it_runs():
+    # Each command pays only for itself: a function the CLI names is imported when it is
+    # first called.
+    from conftest import SEED
+
+    code, loaded = _modules_after(
+        ["score", str(SEED / "scheme.toml"), str(SEED / "facts.toml"), "--format", "json"]
+    )
+    assert code == 0
+    assert "perfrules.engine" in loaded
+    assert "rich" not in loaded  # JSON needs no console
+    assert not OTHER_COMMANDS & loaded, OTHER_COMMANDS & loaded
+    assert "pyarrow" not in loaded
+
+
+def test_a_command_s_functions_resolve_to_their_owners_when_first_called():
+    from perfrules import cli, reports
+
+    cli._load()
+    stand_in = vars(cli)["results_format"]
+    assert stand_in("out.parquet") is reports.format_named("parquet")
+    assert vars(cli)["results_format"] is reports.results_format  # replaced by the owner
+    assert vars(cli)["PackError"].__name__ == "PackError"  # a class is the class itself
+
+
+def test_the_version_is_the_installed_package_s():
+    # One place writes it (perfrules/_version.py); pyproject.toml reads it from there.
+    from importlib import metadata
+
+    import perfrules
+    from perfrules.engine import VERSION
+
+    assert perfrules.__version__ == VERSION == metadata.version("perfrules")
+
+
 @pytest.mark.parametrize("ending", [".csv", ".parquet"])
 def test_a_batch_scored_from_the_cli_never_imports_pandas(tmp_path, ending):
     # pyarrow imports pandas, when it is installed, the first time it converts Python

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import re
 import shlex
@@ -38,8 +39,6 @@ from perfrules.errors import (
 from perfrules.serve import command as serve_command
 
 if TYPE_CHECKING:  # imported by _load() when a command runs, not for ``perfrules --help``
-    from rich.text import Text
-
     from perfrules.engine import CompiledScheme, compile_scheme
     from perfrules.facts import load_facts, loads_facts
     from perfrules.model import Scheme
@@ -105,7 +104,6 @@ if TYPE_CHECKING:  # imported by _load() when a command runs, not for ``perfrule
 
 #: What _load() imports into this module's names.
 _LOADED: Final = (
-    "Text",
     "compile_scheme",
     "load_facts",
     "loads_facts",
@@ -161,35 +159,55 @@ _LOADED: Final = (
 )
 
 
-def _load() -> None:
-    """Import what the commands use, once, when the first one runs.
+#: What _load() imports at once: values, and the classes ``except`` and ``isinstance`` read.
+_VALUES: Final = frozenset({"FORMATS", "CSV_EOLS", "KINDS", "STDOUT", "CsvStyle", "PackError"})
+#: Where _load() finds the names no package exports under them.
+_RENAMED: Final = {
+    "compile_scheme": ("perfrules.engine", "compile_scheme"),
+    "load_facts": ("perfrules.facts", "load_facts"),
+    "loads_facts": ("perfrules.facts", "loads_facts"),
+    "audit_report": ("perfrules.workflows", "audit"),
+    "installed": ("perfrules.workflows", "packs"),
+}
 
-    ``perfrules --help`` (and ``import perfrules.cli``) loads only click: the engine,
-    pydantic's models, rich and the renderers are imported here, into this module's names.
+
+def _later(name: str, module: str, attribute: str) -> Callable[..., Any]:
+    """A stand-in for *name*, *module*'s function *attribute*, imported when first called.
+
+    A command imports only what it calls: ``perfrules score`` of one unit never loads the
+    audits' or the leagues' modules, nor the console's tables it does not draw.
+    """
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        function = getattr(importlib.import_module(module), attribute)
+        globals()[name] = function
+        return function(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _load() -> None:
+    """Put the names the commands use into this module, once, when the first one runs.
+
+    ``perfrules --help`` (and ``import perfrules.cli``) loads only click. Values and classes
+    are imported here; a function is a stand-in that imports its module when first called.
     """
     if "write_template" in globals():
         return
-    from rich.text import Text  # noqa: PLC0415
+    from perfrules import reports, rules, workflows  # noqa: PLC0415 - packages, lazy inside
 
-    from perfrules import engine, facts, reports, rules, workflows  # noqa: PLC0415
-
-    found = {
-        "Text": Text,
-        "compile_scheme": engine.compile_scheme,
-        "load_facts": facts.load_facts,
-        "loads_facts": facts.loads_facts,
-        "audit_report": workflows.audit,
-        "installed": workflows.packs,
-    }
+    found: dict[str, object] = {}
     for name in _LOADED:
-        if name not in found:
-            for package in (reports, rules, workflows):
-                if name in package.__all__:
-                    found[name] = getattr(package, name)
-                    break
+        module, attribute = _RENAMED.get(name, ("", name))
+        if not module:
+            package = next(p for p in (reports, rules, workflows) if name in p.__all__)
+            module = package.__name__
+        if name in _VALUES:
+            found[name] = getattr(importlib.import_module(module), attribute)
+        else:
+            found[name] = _later(name, module, attribute)
     globals().update(found)
-    missing = set(_LOADED) - found.keys()
-    assert not missing, missing  # noqa: S101 - a name listed above that no package exports
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -755,11 +773,11 @@ def _bounded_memory() -> None:
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     if sys.platform == "linux" and "MALLOC_ARENA_MAX" not in os.environ:
         import ctypes  # noqa: PLC0415 - only here
-        import ctypes.util  # noqa: PLC0415
 
         with contextlib.suppress(OSError, AttributeError, TypeError):
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            libc.mallopt(-8, 2)  # M_ARENA_MAX: at most two malloc arenas
+            # The process's own symbols, the C library's among them (no library search:
+            # ctypes.util's runs a subprocess).
+            ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX: at most two malloc arenas
 
 
 @cli.command()
@@ -1148,6 +1166,8 @@ def test_command(
 
     运行规则包的测试用例（加 --properties 时再做性质测试）。
     """
+    from rich.text import Text  # noqa: PLC0415 - the console's own, for this command only
+
     language = lang or _SETTINGS.lang or default_lang()
     everything: list[dict[str, Any]] = []
     failed = ran = 0

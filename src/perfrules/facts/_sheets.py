@@ -17,17 +17,19 @@ import hashlib
 import io
 import posixpath
 import re
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
-from xml.etree import ElementTree as ET
+from typing import TYPE_CHECKING, Any, Final
 
 from perfrules._reading import encoding_error, read_file, within_budget
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._document import Facts
+
+if TYPE_CHECKING:
+    import zipfile
+    from xml.etree import ElementTree as ET
 from perfrules.facts._values import float_fact
 from perfrules.trace import REASON_PREFIX
 
@@ -510,6 +512,8 @@ def _check_workbook(data: bytes) -> None:
       cells are counted as they are read) hold at most ``MAX_WORKBOOK_ELEMENTS`` XML
       elements together.
     """
+    import zipfile  # noqa: PLC0415 - a CSV or a TOML file never needs it
+
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = {member.filename: member for member in archive.infolist()}
         expanded = sum(member.file_size for member in members.values())
@@ -611,6 +615,8 @@ def _xml_part(
                 held.append(chunk)
     if not parse:
         return None
+    from xml.etree import ElementTree as ET  # noqa: PLC0415 - a CSV or a TOML file never needs it
+
     return ET.fromstring(b"".join(held))  # noqa: S314 - counted above; expat caps entity growth
 
 

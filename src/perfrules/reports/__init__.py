@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 
 from perfrules._lazy import lazy_exports
 from perfrules.errors import Lang
-from perfrules.reports._layout import level_headings
-from perfrules.reports._pdf import PdfError, print_pdf, render_pdf
 from perfrules.reports._safe import (
     FORMULA_STARTS,
     SIGNED_NUMBER,
@@ -24,31 +22,33 @@ from perfrules.reports._safe import (
     sheet_value,
     text_cells,
 )
-from perfrules.reports.html import render_html
-from perfrules.reports.league import render_league_html
-from perfrules.reports.markdown import render_markdown
-from perfrules.reports.sensitivity import (
-    render_sensitivity,
-    render_sensitivity_html,
-    sensitivity_progress,
-)
-from perfrules.reports.text import (
-    diagnostics_json,
-    make_console,
-    make_progress,
-    render_audit,
-    render_batch_summary,
-    render_diagnostics,
-    render_diff,
-    render_explain,
-    render_movers,
-    render_score_table,
-    render_table_audit,
-)
-from perfrules.trace import Trace
 
 if TYPE_CHECKING:
+    from perfrules.reports._layout import level_headings
+    from perfrules.reports._pdf import PdfError, print_pdf, render_pdf
     from perfrules.reports._xlsx import render_league_xlsx, render_xlsx
+    from perfrules.reports.html import render_html
+    from perfrules.reports.league import render_league_html
+    from perfrules.reports.markdown import render_markdown
+    from perfrules.reports.sensitivity import (
+        render_sensitivity,
+        render_sensitivity_html,
+        sensitivity_progress,
+    )
+    from perfrules.reports.text import (
+        diagnostics_json,
+        make_console,
+        make_progress,
+        render_audit,
+        render_batch_summary,
+        render_diagnostics,
+        render_diff,
+        render_explain,
+        render_movers,
+        render_score_table,
+        render_table_audit,
+    )
+    from perfrules.trace import Trace
 
 __all__ = [
     "FORMATS",
@@ -87,8 +87,31 @@ __all__ = [
     "text_cells",
 ]
 
-#: Loaded when first used: the workbook writer needs openpyxl (the ``xlsx`` extra).
-_LAZY = {"._xlsx": ("render_league_xlsx", "render_xlsx")}
+#: Loaded when first used: a batch writes its cells through ``_safe`` alone, and a command
+#: imports the renderer it runs (the console's, rich, only when it draws); the workbook
+#: writer needs openpyxl (the ``xlsx`` extra).
+_LAZY = {
+    "._layout": ("level_headings",),
+    "._pdf": ("PdfError", "print_pdf", "render_pdf"),
+    "._xlsx": ("render_league_xlsx", "render_xlsx"),
+    ".html": ("render_html",),
+    ".league": ("render_league_html",),
+    ".markdown": ("render_markdown",),
+    ".sensitivity": ("render_sensitivity", "render_sensitivity_html", "sensitivity_progress"),
+    ".text": (
+        "diagnostics_json",
+        "make_console",
+        "make_progress",
+        "render_audit",
+        "render_batch_summary",
+        "render_diagnostics",
+        "render_diff",
+        "render_explain",
+        "render_movers",
+        "render_score_table",
+        "render_table_audit",
+    ),
+}
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
@@ -118,11 +141,23 @@ def _json(trace: Trace, lang: Lang) -> str:
     return trace.to_json(indent=2)
 
 
+def _markdown(trace: Trace, lang: Lang) -> str:
+    from perfrules.reports.markdown import render_markdown  # noqa: PLC0415 - when it renders
+
+    return render_markdown(trace, lang)
+
+
+def _html(trace: Trace, lang: Lang) -> str:
+    from perfrules.reports.html import render_html  # noqa: PLC0415 - when it renders
+
+    return render_html(trace, lang)
+
+
 FORMATS: tuple[OutputFormat, ...] = (
     OutputFormat("text", (".txt",)),
     OutputFormat("json", (".json",), _json),
-    OutputFormat("markdown", (".md",), render_markdown),
-    OutputFormat("html", (".html", ".htm"), render_html),
+    OutputFormat("markdown", (".md",), _markdown),
+    OutputFormat("html", (".html", ".htm"), _html),
     OutputFormat("xlsx", (".xlsx",), results=True, extra="xlsx"),
     OutputFormat("pdf", (".pdf",)),
     OutputFormat("csv", (".csv",), unit=False, results=True),

@@ -12,9 +12,10 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.text import Text
 
 __all__ = [
     "FORMULA_STARTS",
@@ -89,6 +90,8 @@ def terminal_text(value: str, style: str = "", limit: int | None = None) -> Text
     With *limit*, cut to that many characters first: rich lays a long line out in time
     that grows faster than its length, so data (a unit name, a cell) is cut before layout.
     """
+    from rich.text import Text  # noqa: PLC0415 - a batch's cells never reach the console
+
     if limit is not None and len(value) > limit:
         value = value[:limit] + "…"
     return Text(printable(value), style=style)

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from fractions import Fraction
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -20,7 +20,6 @@ from rich.text import Text
 
 from perfrules._messages import ui
 from perfrules._numbers import ROUNDING, format_number, format_short
-from perfrules._outcomes import AuditReport, Change, Movers, TableAudit, WhatIf
 from perfrules.errors import Diagnostic, Lang
 from perfrules.reports._layout import (
     cohort_lines,
@@ -38,6 +37,9 @@ from perfrules.reports._layout import (
 from perfrules.reports._safe import MESSAGE_CHARS, terminal_text
 from perfrules.reports._safe import printable as _printable
 from perfrules.trace import NodeTrace, Trace
+
+if TYPE_CHECKING:
+    from perfrules._outcomes import AuditReport, Change, Movers, TableAudit, WhatIf
 
 #: Characters of one line of a batch's summary: a failed unit's name and its problem.
 _SUMMARY_LINE = 2_000

@@ -59,7 +59,8 @@ class PackError(PerfrulesError, ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validators built when a case file is first read, not when a command imports this.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Expect(_Model):
