@@ -12,7 +12,7 @@ import pytest
 
 import perfrules
 from perfrules.engine._plan import content_hash
-from perfrules.errors import FactsError
+from perfrules.errors import FactsError, RuleFileError
 from perfrules.trace import NodeTrace
 
 SEED_SCORES = {
@@ -373,15 +373,42 @@ class TestFactsErrors:
             seed_compiled.evaluate({"群众满意度": {"actual": 0.93}})
         assert "PR409" in [d.code for d in info.value.diagnostics]
 
-    def test_division_by_zero_in_facts_is_located(self, tmp_path):
-        compiled = compiled_from(
-            tmp_path, extra='formula = "weight * ratio(x, y)"\nparams = { y = 0 }'
-        )
+    @pytest.mark.parametrize("formula", ["weight * ratio(x, y)", "weight * min(x / y, 1)"])
+    def test_a_rule_file_constant_divisor_of_0_is_refused_when_read(self, tmp_path, formula):
+        # No unit could be scored, and each would be told its facts divide by zero.
+        with pytest.raises(RuleFileError) as info:
+            compiled_from(tmp_path, extra=f'formula = "{formula}"\nparams = {{ y = 0 }}')
+        (diagnostic,) = [d for d in info.value.diagnostics if d.severity == "error"]
+        assert diagnostic.code == "PR240"
+        assert diagnostic.path == ("indicators", "a", "params", "y")
+        assert (diagnostic.line, diagnostic.column) == (39, 12)  # at the 0's key
+        assert diagnostic.hint == "divisor_zero"
+        assert formula in diagnostic.format("en")
+
+    def test_a_divisor_of_0_in_weight_or_an_input_s_default(self, tmp_path):
+        path = tmp_path / "scheme.toml"
+        text = scheme_text(extra='formula = "x / weight"')
+        path.write_text(text.replace("weight = 6", "weight = 0", 1), encoding="utf-8")
+        _, _, diagnostics = perfrules.check_path(path)
+        assert [(d.code, d.path) for d in diagnostics if d.code == "PR240"] == [
+            ("PR240", ("indicators", "a", "weight"))
+        ]
+        # a declared input's params value is a default a unit may replace: a warning, and a
+        # unit that does not replace it fails at its facts, told where the 0 came from
+        extra = 'formula = "weight * ratio(x, target)"\nparams = { target = 0 }'
+        path.write_text(scheme_text(extra=extra), encoding="utf-8")
+        _, _, diagnostics = perfrules.check_path(path)
+        assert [(d.code, d.severity) for d in diagnostics] == [("PR241", "warning")]
+        compiled = perfrules.compile_scheme(perfrules.load_scheme(path))
+        given = compiled.evaluate({"a": {"x": 1, "target": 2}, "b": {"x": 1}})
+        assert given.scores["a"] == Decimal("3.00")
         with pytest.raises(FactsError) as info:
             compiled.evaluate({"a": {"x": 1}, "b": {"x": 1}})
         (diagnostic,) = info.value.diagnostics
         assert diagnostic.code == "PR316"
-        assert diagnostic.path == ("indicators", "a")  # y is the rule file's, not a fact
+        assert diagnostic.path == ("indicators", "a")  # the default is the rule file's
+        assert diagnostic.hint == "divides_by_param"
+        assert "give the unit its own target, or correct params" in diagnostic.format("en")
 
     @pytest.mark.parametrize(
         ("facts", "path"),

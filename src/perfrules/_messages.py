@@ -157,6 +157,19 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
         ),
         "“{id}”：显示的目标值“{text}”写的是 {numbers}，而公式读取的是 {param} = {value}",
     ),
+    "PR240": (
+        "error",
+        "'{id}' divides by {name}, which is 0 here: no unit can be scored",
+        "“{id}”以 {name} 为除数，而此处它为 0：任何单位都无法计分",
+    ),
+    "PR241": (
+        "warning",
+        (
+            "'{id}' divides by {name}, whose value in params is 0: a unit that does not "
+            "give its own {name} cannot be scored"
+        ),
+        "“{id}”以 {name} 为除数，而 params 中它的值为 0：未自行填报 {name} 的单位无法计分",
+    ),
     "PR239": (
         "error",
         (
@@ -515,6 +528,20 @@ MESSAGES: Final[dict[str, tuple[str, str, str]]] = {
 
 HINTS: Final[dict[str, tuple[str, str]]] = {
     "did_you_mean": ("did you mean '{suggestion}'?", "是否应为“{suggestion}”？"),
+    "divisor_zero": (
+        "the formula of '{id}' divides by it: {formula}; give {name} a value other than 0",
+        "“{id}”的公式以它为除数：{formula}；请给 {name} 一个非 0 的值",
+    ),
+    "divides_by_param": (
+        (
+            "'{param}' is 0 in the rule file's params of '{indicator}' (the formula "
+            "{formula}): give the unit its own {param}, or correct params"
+        ),
+        (
+            "规则文件中“{indicator}”的 params 把 {param} 设为 0（公式 {formula}）："
+            "请为该单位填报 {param}，或修改 params"
+        ),
+    ),
     "divides_by_fact": (
         "the formula of '{indicator}' divides by it: {formula}",
         "“{indicator}”的公式以它为除数：{formula}",

@@ -392,6 +392,10 @@ class GeneralPath:
             if at != ("indicators", node.id):  # at a fact: say whose formula divides by it
                 params.update(indicator=node.id, formula=leaf.expression.text)
                 hint = "divides_by_fact"
+            elif _by_params(exc, inputs):  # the rule file's default, which the unit can give
+                params.update(indicator=node.id, formula=leaf.expression.text)
+                params["param"] = params.get("expr", "")
+                hint = "divides_by_param"
             unit.problem(exc.code, at, params, hint)
             return LeafRecord("error", weight)
         assert isinstance(value, Fraction)  # noqa: S101 - formulas are type-checked as numbers
@@ -781,6 +785,12 @@ def _imputed_note(name: str, taken: CohortValue) -> dict[str, str]:
         "over": f"group {group}" if group else "cohort",
         "over_zh": f"分组 {group} " if group else "本群体",
     }
+
+
+def _by_params(exc: ExpressionError, inputs: Iterable[InputValue]) -> bool:
+    """Whether *exc* is a division by a value the rule file's ``params`` gave (PR241)."""
+    divisor = exc.params.get("expr") if exc.code == "PR316" else None
+    return any(bound.name == divisor and bound.source == "params" for bound in inputs)
 
 
 def _failed_at(node: Node, exc: ExpressionError, inputs: Iterable[InputValue]) -> tuple[str, ...]:

@@ -54,6 +54,7 @@ from perfrules.expressions._parse import (
     build_formula,
     build_program,
     check_identifier,
+    divisor_names,
 )
 from perfrules.expressions._real import Approx, digits_of
 from perfrules.expressions._reference import evaluate_reference
@@ -228,6 +229,11 @@ class Expression:
     def formulas(self) -> tuple[str, ...]:
         """The named formulas it uses."""
         return self.program.formulas
+
+    @property
+    def divisors(self) -> frozenset[str]:
+        """The names it divides by as they are (``target`` in ``actual / target``)."""
+        return divisor_names(self.program)
 
     def trace_chars(self) -> int:
         """A bound on the characters its steps take in the JSON trace, whatever the inputs.

@@ -879,6 +879,8 @@ class Function:
             (``_ziv``); a property test holds it equal to :attr:`impl` on exact values.
         real: the value is mostly irrational (``ln``, ``sqrt``, ...): :attr:`impl` gives it
             only when it is rational and raises PR324 otherwise.
+        divides_by: the argument (its index) it divides by, which must not be 0
+            (``ratio(actual, target)``: 1); ``None`` when it never divides by one.
     """
 
     name: str
@@ -891,6 +893,7 @@ class Function:
     array: ArrayForm | None = None
     approx: ApproxForm | None = None
     real: bool = False
+    divides_by: int | None = None
 
     def size_bound(self, sizes: list[int]) -> int:
         """Bits of the result, from the bits of each argument."""
@@ -955,6 +958,7 @@ FUNCTIONS: Final[dict[str, Function]] = {
             "sum",
             array=_ratio_array,
             approx=_corners("ratio"),
+            divides_by=1,
         ),
         Function(
             "reverse_ratio",

@@ -863,17 +863,45 @@ def build_program(
     )
 
 
+def divisor_of(node: ast.AST) -> ast.expr | None:
+    """What *node* divides by; ``None`` when it divides by nothing.
+
+    A division's right side, a power's base (``0 ** -1``), or the argument a function
+    divides by (``ratio(a, 0)``: :attr:`Function.divides_by`).
+    """
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Div, ast.Pow)):
+        return node.left if isinstance(node.op, ast.Pow) else node.right
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        function = FUNCTIONS.get(node.func.id)
+        at = function.divides_by if function is not None else None
+        if at is not None and at < len(node.args):
+            return node.args[at]
+    return None
+
+
+def divisor_names(program: Program) -> frozenset[str]:
+    """The names *program* divides by as they are (named formulas expanded).
+
+    ``target`` in ``actual / target`` or ``ratio(actual, target)``. A power's base is left
+    out: it divides only under a negative exponent.
+    """
+    found = set()
+    for node in ast.walk(program.tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            continue
+        divisor = divisor_of(node)
+        if isinstance(divisor, ast.Name):
+            found.add(divisor.id)
+    return frozenset(found)
+
+
 def zero_division(node: ast.AST, text: str) -> ExpressionError:
     """``PR316`` for a division by zero in *node*, naming the divisor as written.
 
-    The divisor is a division's right side, a power's base (``0 ** -1``) or a call's second
-    argument (``ratio(a, 0)``); the error is placed at *node* in the formula *text*.
+    The divisor is :func:`divisor_of` *node* (the node itself for another); the error is
+    placed at *node* in the formula *text*.
     """
-    divisor: ast.AST = node
-    if isinstance(node, ast.BinOp):
-        divisor = node.left if isinstance(node.op, ast.Pow) else node.right
-    elif isinstance(node, ast.Call) and len(node.args) > 1:
-        divisor = node.args[1]
+    divisor = divisor_of(node) or node
     return ExpressionError(
         "PR316",
         {"expr": getattr(divisor, "pr_text", "?")},

@@ -847,6 +847,34 @@ def check_target_texts(scheme: Scheme, result: CheckResult) -> Iterator[Diagnost
         )
 
 
+def check_constant_divisors(scheme: Scheme, result: CheckResult) -> Iterator[Diagnostic]:
+    """A formula that divides by a value of 0 the rule file gives it.
+
+    ``params = { k = 0 }`` under ``actual / k`` (or a weight of 0 under ``x / weight``)
+    fails every unit the same way: an error (PR240), where scoring would tell each unit
+    that its facts divide by zero, which no facts can mend. A ``params`` value of a
+    declared input is the default of a fact a unit may give: 0 fails only the units that
+    do not, a warning (PR241).
+    """
+    for indicator_id, indicator in scheme.indicators.items():
+        expression = result.expressions.get(indicator_id)
+        if expression is None:
+            continue
+        for name in sorted(expression.divisors):
+            value = indicator.params.get(name)
+            path: KeyPath = ("indicators", indicator_id, "params", name)
+            if name == "weight" and value is None:
+                value, path = indicator.weight, ("indicators", indicator_id, "weight")
+            if value is None or isinstance(value, bool) or value != 0:
+                continue
+            yield Diagnostic(
+                "PR241" if name in scheme.inputs else "PR240",
+                path,
+                {"id": indicator_id, "name": name, "formula": expression.text},
+                "divisor_zero",
+            )
+
+
 def run_checks(sections: Sections) -> CheckResult:
     """All semantic checks of a validated (possibly partial) scheme.
 
@@ -876,6 +904,7 @@ def run_checks(sections: Sections) -> CheckResult:
     result.stages, circles = order_stages(scheme, result.expressions)
     result.diagnostics.extend(circles)
     result.diagnostics.extend(check_target_texts(scheme, result))
+    result.diagnostics.extend(check_constant_divisors(scheme, result))
     result.diagnostics.extend(check_trace_size(scheme, result))
     if origin:
         result.diagnostics = [_written_out(d, origin) for d in result.diagnostics]
