@@ -57,3 +57,62 @@ def test_a_new_folder_has_a_plain_folder_s_mode_and_a_name_of_its_own(
     assert first != second
     assert first.name.startswith(".results.")
     assert first.stat().st_mode & 0o777 == 0o750
+
+
+@pytest.mark.parametrize("ending", [".csv", ".parquet"])
+def test_a_batch_has_its_output_written_to_disk_as_it_goes(tmp_path, monkeypatch, ending):
+    # Each chunk's bytes are handed to the disk after the chunk (not all at the rename's
+    # fsync, which the run would wait for): the ranges asked for follow each other and end
+    # where the file ends before its rename (a Parquet file's footer follows).
+    import perfrules
+    from conftest import SEED
+    from perfrules.workflows._stream import stream_batch
+
+    if not hasattr(os, "posix_fadvise"):
+        pytest.skip("the system has no posix_fadvise: write_behind does nothing there")
+    asked: list[tuple[int, int]] = []
+    advise = os.posix_fadvise
+
+    def recorded(fd: int, offset: int, length: int, what: int) -> None:
+        assert what == os.POSIX_FADV_DONTNEED
+        asked.append((offset, length))
+        advise(fd, offset, length, what)
+
+    monkeypatch.setattr(os, "posix_fadvise", recorded)
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED / "scheme.toml"))
+    ids = list(compiled.scheme.indicators)
+    source = tmp_path / "units.csv"
+    rows = [",".join(["unit", *ids])]
+    rows += [
+        ",".join([f"u{i}", *(f"{(i * k) % 100}%" for k in range(len(ids)))]) for i in range(3000)
+    ]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    target = tmp_path / f"results{ending}"
+    stream_batch(compiled, source, target, rows=1000)
+    assert len(asked) == 3  # one a chunk
+    assert [offset for offset, _ in asked] == [0, *(o + n for o, n in asked[:-1])]
+    end, size = asked[-1][0] + asked[-1][1], target.stat().st_size
+    if ending == ".csv":
+        assert end == size
+    else:
+        assert size - 20_000 < end < size  # Parquet's footer is written when it closes
+
+
+def test_standard_output_and_pipes_are_left_alone(monkeypatch):
+    import io
+    import sys
+
+    from perfrules.workflows._files import write_behind
+
+    def refused(*args: object) -> None:
+        raise AssertionError("asked to write a pipe to disk")
+
+    monkeypatch.setattr(os, "posix_fadvise", refused, raising=False)
+    assert write_behind(sys.stdout.buffer, 0) == 0
+    reading, writing = os.pipe()
+    with os.fdopen(writing, "wb") as pipe, os.fdopen(reading, "rb"):
+        pipe.write(b"a,b\n")
+        assert write_behind(pipe, 0) == 0  # a pipe cannot tell where it is
+    memory = io.BytesIO()
+    memory.write(b"a,b\n")
+    assert write_behind(memory, 0) == 0  # no file behind it

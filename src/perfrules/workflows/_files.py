@@ -24,6 +24,7 @@ __all__ = [
     "new_year_text",
     "temporary_file",
     "write_atomic",
+    "write_behind",
 ]
 
 #: The path that means standard output (``--out -``): written as it comes, not renamed.
@@ -58,6 +59,29 @@ def atomic_stream(path: Path) -> Iterator[BinaryIO]:
         os.fsync(stream.fileno())
         stream.close()
         temporary.replace(path)
+
+
+def write_behind(stream: BinaryIO, since: int) -> int:
+    """Have the system start writing to disk what *stream* holds past *since*; the new end.
+
+    Output made piece by piece (a batch's million rows) otherwise waits in memory for the
+    rename's ``fsync``, which then writes all of it while the run waits (some 50 ms for
+    100 MB). Asked after each piece, the ``fsync`` finds little left. On Linux
+    ``POSIX_FADV_DONTNEED`` starts the writing of the range's pages and leaves them
+    cached (a page being written is never dropped); elsewhere, and for standard output
+    or a pipe, nothing happens.
+    """
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None or stream is sys.stdout.buffer:
+        return since
+    try:
+        stream.flush()
+        end = stream.tell()
+        if end > since:
+            advise(stream.fileno(), since, end - since, os.POSIX_FADV_DONTNEED)
+    except (OSError, ValueError):  # not a file: a pipe, a closed or a seekless stream
+        return since
+    return end
 
 
 @contextlib.contextmanager

@@ -68,7 +68,7 @@ from perfrules.workflows._batch import (
     placed,
     unit_name,
 )
-from perfrules.workflows._files import STDOUT, atomic_stream, temporary_file
+from perfrules.workflows._files import STDOUT, atomic_stream, temporary_file, write_behind
 from perfrules.workflows._ranked import SPILL_PREFIX, RankedSpill
 from perfrules.workflows._summary import Summary
 from perfrules.workflows._table import (
@@ -1208,6 +1208,7 @@ class _Writer:
         self.style = style
         self.started = False
         self.written: _Written = {}  # a decimal column's texts, for the chunks after
+        self.behind = 0  # the bytes the system was asked to write to disk
 
     def write(self, table: pa.Table) -> None:
         # Every chunk in the scheme's types (a column of nulls only is cast to them).
@@ -1220,10 +1221,11 @@ class _Writer:
                 self.stream.write(_csv_header(names, self.style.eol))
                 self.started = True
             self.stream.write(_csv_rows(table, self.style.eol, self.written))
-            return
-        if self.inner is None:
-            self.inner = parquet_writer(self.stream, self.schema)
-        self.inner.write_table(table)
+        else:
+            if self.inner is None:
+                self.inner = parquet_writer(self.stream, self.schema)
+            self.inner.write_table(table)
+        self.behind = write_behind(self.stream, self.behind)
 
     def close(self) -> None:
         if self.inner is not None:
