@@ -20,7 +20,7 @@ indicators, cells as a CSV gives them: "37%", "74") are written to a CSV file, t
   (prc)   ``stream_batch`` to CSV, in this process; (prp) to Parquet
   (cli)   ``perfrules score scheme.toml units.csv --out out.csv`` (and ``.parquet``) as a
           whole process (interpreter start-up and imports included), wall time and peak
-          RSS; and the same at 100,000 units, for the memory
+          RSS; and the same at twice N units and at 100,000, for the memory
   (csvP)  the floors (csv) and (pa) as processes of their own, start-up and imports
   (paP)   included (the result table (pa) writes mapped from an Arrow file, no copy), in
           turn with the (cli) processes, round after round, in the same environment (the
@@ -36,8 +36,12 @@ folder of this run's, whatever PYTHONDONTWRITEBYTECODE says). The machine is sha
 the ratios are within one run. Targets: (prc) <= 2x (csv); (prp) <= 1.5x (pa); perfrules
 faster than polars to both; the CLI <= 2x (csvP) and <= 1.5x (paP), process against
 process (against the in-process floors it carries an interpreter's start-up and imports,
-~0.3 s, that no floor pays: printed for information); peak RSS at N no more than 1.25x
-that at 100,000 (flat).
+~0.3 s, that no floor pays: printed for information); peak memory flat: the peak RSS at
+twice N units no more than 1.05x that at N. The peak at 100,000 units is printed beside it
+for information: three chunks do not fill the pipeline (the chunk read ahead, the one
+scored, the one written behind, and the heap they leave), so its ratio to N's measures the
+pipeline's fill, not growth with the units (measured: 165-168 MiB at 100,000, 192 at
+250,000, 197-206 at 500,000, 208 at 1,000,000, 206-209 at 2,000,000).
 """
 
 from __future__ import annotations
@@ -281,8 +285,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
         source, small = folder / "units.csv", folder / "small.csv"
+        large = folder / "large.csv"
         write_units(source, ROWS)
         write_units(small, SMALL)
+        write_units(large, 2 * ROWS)
         size = source.stat().st_size
         # The processes first, while this one is small (a child's peak RSS counts what it
         # shares with its parent before it starts).
@@ -303,6 +309,7 @@ def main() -> None:
                 "pa", bytecode, source, folder / "floor-p.parquet", mapped
             ),
             "small.csv": lambda: cli(small, folder / "out-small.csv", bytecode),
+            "large.csv": lambda: cli(large, folder / "out-large.csv", bytecode),
         }
         for _ in range(REPEATS):
             for name, run_process in rounds.items():
@@ -353,12 +360,17 @@ def main() -> None:
             f"       -   {wall[name] / wall[floor + 'P']:5.2f}x ({floor}P), "
             f"{wall[name] / best[floor]:.2f}x ({floor})   peak RSS {rss[name] / 2**20:.0f} MiB"
         )
+    for name, count in (("large.csv", 2 * ROWS), ("small.csv", SMALL)):
+        print(
+            f"{f'(cli) the same, {count:,} units -> .csv':<52} {wall[name]:7.2f}"
+            f"       -                peak RSS {rss[name] / 2**20:.0f} MiB"
+        )
     print(
-        f"{'(cli) the same, 100,000 units -> .csv':<52} {wall['small.csv']:7.2f}"
-        f"       -                peak RSS {rss['small.csv'] / 2**20:.0f} MiB"
+        f"  (peak RSS {ROWS:,} vs 100,000 units: {rss['cli.csv'] / rss['small.csv']:.2f}x, "
+        "the pipeline's fill; for information)"
     )
     print("targets (ratios in this run):")
-    flat = rss["cli.csv"] / rss["small.csv"]
+    flat = rss["large.csv"] / rss["cli.csv"]
     for label, value, limit in (
         ("CSV -> CSV <= 2x the csv-module floor (prc/csv)", best["prc"] / best["csv"], 2.0),
         ("CSV -> Parquet <= 1.5x the pyarrow floor (prp/pa)", best["prp"] / best["pa"], 1.5),
@@ -370,7 +382,7 @@ def main() -> None:
             wall["cli.parquet"] / wall["paP"],
             1.5,
         ),
-        (f"peak RSS flat: {ROWS:,} vs 100,000 units <= 1.25x", flat, 1.25),
+        (f"peak RSS flat: {2 * ROWS:,} vs {ROWS:,} units <= 1.05x", flat, 1.05),
     ):
         passed = value < limit if limit == 1.0 else value <= limit
         print(f"  {label:<58} {value:6.2f}x  {'PASS' if passed else 'MISS'}")
