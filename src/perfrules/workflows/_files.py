@@ -68,11 +68,11 @@ def write_behind(stream: BinaryIO, since: int) -> int:
     rename's ``fsync``, which then writes all of it while the run waits (some 50 ms for
     100 MB). Asked after each piece, the ``fsync`` finds little left. On Linux
     ``POSIX_FADV_DONTNEED`` starts the writing of the range's pages and leaves them
-    cached (a page being written is never dropped); elsewhere, and for standard output
-    or a pipe, nothing happens.
+    cached (a page being written is never dropped); elsewhere, and for a pipe, a terminal
+    or a stream in memory, nothing happens.
     """
     advise = getattr(os, "posix_fadvise", None)
-    if advise is None or stream is sys.stdout.buffer:
+    if advise is None:
         return since
     try:
         stream.flush()
