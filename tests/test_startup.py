@@ -221,3 +221,61 @@ def test_a_ranked_batch_never_imports_pandas(tmp_path, ending):
     assert code == 0
     assert "perfrules.workflows._ranked" in loaded  # the ranked stream ran
     assert "pandas" not in loaded
+
+
+def _run(*words: str) -> subprocess.CompletedProcess[str]:
+    """``perfrules WORDS`` through :func:`perfrules.cli.run`, with an exit hook of its own."""
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('torn down', file=sys.stderr))\n"
+        "from perfrules.cli import run\n"
+        "run()\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script, *words], capture_output=True, text=True, check=False
+    )
+
+
+def test_the_command_exits_without_the_interpreter_s_teardown(tmp_path):
+    # Unloading numpy, pyarrow, pydantic and rich cost 0.1 s after the work was done: the
+    # process ends once its output is flushed, its status the command's.
+    from conftest import SEED
+
+    scored = _run("score", str(SEED / "scheme.toml"), str(SEED / "facts.toml"), "--format", "json")
+    assert scored.returncode == 0
+    assert json.loads(scored.stdout)["total"] == "89.25"  # flushed whole, though never torn down
+    assert "torn down" not in scored.stderr
+    broken = tmp_path / "scheme.toml"
+    broken.write_text("[scheme]\nid = 1\n", encoding="utf-8")
+    assert _run("check", str(broken)).returncode == 1  # the answer is no
+    usage = _run("score")
+    assert usage.returncode == 2
+    assert "Missing argument" in usage.stderr
+    assert "torn down" not in usage.stderr
+
+
+def test_output_the_reader_no_longer_takes_ends_with_the_status_of_a_closed_pipe():
+    # What is left in standard output's buffer is flushed on the way out; a reader gone by
+    # then (``perfrules ... | head``) gives 141, as a write into the closed pipe does.
+    script = (
+        "import io, sys\n"
+        "class Pipe(io.StringIO):\n"
+        "    gone = False\n"
+        "    def flush(self):\n"
+        "        if self.gone:\n"
+        "            raise BrokenPipeError(32, 'Broken pipe')\n"
+        "sys.stdout = Pipe()\n"
+        "import perfrules.cli as cli\n"
+        "command = cli.main\n"
+        "def main():\n"
+        "    try:\n"
+        "        command()\n"
+        "    finally:\n"
+        "        sys.stdout.gone = True\n"
+        "cli.main = main\n"
+        "cli.run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "--help"], capture_output=True, check=False
+    )
+    assert (done.returncode, done.stderr) == (141, b"")

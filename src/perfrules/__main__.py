@@ -1,5 +1,5 @@
 """``python -m perfrules``: the same as the ``perfrules`` command."""
 
-from perfrules.cli import main
+from perfrules.cli import run
 
-main()
+run()
