@@ -115,3 +115,16 @@ def test_pipes_and_streams_in_memory_are_left_alone(monkeypatch):
     memory = io.BytesIO()
     memory.write(b"a,b\n")
     assert write_behind(memory, 0) == 0  # no file behind it
+
+
+def test_a_full_disk_is_said_when_the_chunk_is_handed_on(tmp_path):
+    import errno
+
+    from perfrules.workflows._files import write_behind
+
+    class Full:
+        def flush(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_behind(Full(), 0)  # type: ignore[arg-type]

@@ -385,6 +385,20 @@ class TestFactsErrors:
         assert diagnostic.hint == "divisor_zero"
         assert formula in diagnostic.format("en")
 
+    @pytest.mark.parametrize(
+        ("formula", "score"),
+        [
+            ("weight * (x / y if y != 0 else 1)", "6.00"),
+            ("weight if y == 0 or x / y > 1 else 0", "6.00"),
+            ("weight * ratio(x, y) if y > 0 else weight", "6.00"),
+        ],
+    )
+    def test_a_division_the_formula_guards_is_not_refused(self, tmp_path, formula, score):
+        # Computed only when y is not 0: the rule file's 0 never divides.
+        compiled = compiled_from(tmp_path, extra=f'formula = "{formula}"\nparams = {{ y = 0 }}')
+        result = compiled.evaluate({"a": {"x": 1}, "b": {"x": 1}})
+        assert str(result.scores["a"]) == score
+
     def test_a_divisor_of_0_in_weight_or_an_input_s_default(self, tmp_path):
         path = tmp_path / "scheme.toml"
         text = scheme_text(extra='formula = "x / weight"')

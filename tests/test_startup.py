@@ -254,6 +254,23 @@ def test_the_command_exits_without_the_interpreter_s_teardown(tmp_path):
     assert "torn down" not in usage.stderr
 
 
+def test_under_a_profiler_the_command_ends_the_usual_way():
+    # A profiler or coverage writes its results at exit: they would be lost.
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('torn down', file=sys.stderr))\n"
+        "sys.setprofile(lambda *args: None)\n"
+        "from perfrules.cli import run\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "--version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0
+    assert "perfrules" in done.stdout
+    assert "torn down" in done.stderr
+
+
 def test_output_the_reader_no_longer_takes_ends_with_the_status_of_a_closed_pipe():
     # What is left in standard output's buffer is flushed on the way out; a reader gone by
     # then (``perfrules ... | head``) gives 141, as a write into the closed pipe does.

@@ -1872,18 +1872,29 @@ def run() -> NoReturn:
     Unloading what a scoring command imports (numpy, pyarrow, pydantic, rich) took 0.1 s
     after its work was done: more than the interpreter's own start, and more than some
     commands' work. By then every file the command wrote is closed and renamed, and every
-    thread it started has ended; standard output and error are flushed here. :func:`main`
-    stays the way in for a program that catches its ``SystemExit``.
+    thread it started has ended; standard output and error are flushed here. Under a
+    tracer or a profiler (coverage, ``python -m cProfile -m perfrules``), whose results
+    are written at exit, the process ends the usual way. :func:`main` stays the way in for
+    a program that catches its ``SystemExit``.
     """
+    watched = (
+        sys.gettrace() is not None
+        or sys.getprofile() is not None
+        or "COVERAGE_PROCESS_START" in os.environ
+    )
     try:
         main()
         code = EXIT_OK
     except SystemExit as exc:
+        if watched:
+            raise
         if exc.code is None or isinstance(exc.code, int):
             code = exc.code or EXIT_OK
         else:  # a message instead of a status: said, as Python would
             print(exc.code, file=sys.stderr)  # noqa: T201
             code = EXIT_NO
+    if watched:
+        sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -880,18 +880,29 @@ def divisor_of(node: ast.AST) -> ast.expr | None:
 
 
 def divisor_names(program: Program) -> frozenset[str]:
-    """The names *program* divides by as they are (named formulas expanded).
+    """The names *program* always divides by as they are (named formulas expanded).
 
-    ``target`` in ``actual / target`` or ``ratio(actual, target)``. A power's base is left
-    out: it divides only under a negative exponent.
+    ``target`` in ``actual / target`` or ``ratio(actual, target)``, wherever the formula
+    is sure to compute it: a division in a branch of ``… if … else …`` or after the first
+    operand of ``and`` / ``or`` may never be made (``x / k if k != 0 else 1`` guards it),
+    so it is left out. A power's base is left out too: it divides only under a negative
+    exponent.
     """
-    found = set()
-    for node in ast.walk(program.tree):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+    found: set[str] = set()
+    pending: list[ast.AST] = [program.tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.IfExp):
+            pending.append(node.test)  # the branches depend on it
+            continue
+        if isinstance(node, ast.BoolOp):
+            pending.append(node.values[0])  # the others may never be computed
             continue
         divisor = divisor_of(node)
-        if isinstance(divisor, ast.Name):
+        power = isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)
+        if isinstance(divisor, ast.Name) and not power:
             found.add(divisor.id)
+        pending.extend(ast.iter_child_nodes(node))
     return frozenset(found)
 
 

@@ -74,12 +74,12 @@ def write_behind(stream: BinaryIO, since: int) -> int:
     advise = getattr(os, "posix_fadvise", None)
     if advise is None:
         return since
+    stream.flush()  # a full disk is said now, as by any write
     try:
-        stream.flush()
         end = stream.tell()
         if end > since:
             advise(stream.fileno(), since, end - since, os.POSIX_FADV_DONTNEED)
-    except (OSError, ValueError):  # not a file: a pipe, a closed or a seekless stream
+    except (OSError, ValueError):  # not a file: a pipe, a terminal, a stream in memory
         return since
     return end
 
