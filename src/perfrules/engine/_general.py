@@ -387,16 +387,7 @@ class GeneralPath:
             else:
                 value = leaf.expression.evaluate(names)  # type: ignore[assignment]
         except ExpressionError as exc:
-            at = _failed_at(node, exc, inputs)
-            params, hint = dict(exc.params), exc.hint
-            if at != ("indicators", node.id):  # at a fact: say whose formula divides by it
-                params.update(indicator=node.id, formula=leaf.expression.text)
-                hint = "divides_by_fact"
-            elif _by_params(exc, inputs):  # the rule file's default, which the unit can give
-                params.update(indicator=node.id, formula=leaf.expression.text)
-                params["param"] = params.get("expr", "")
-                hint = "divides_by_param"
-            unit.problem(exc.code, at, params, hint)
+            unit.problem(exc.code, *_failure(node, exc, inputs, leaf.expression.text))
             return LeafRecord("error", weight)
         assert isinstance(value, Fraction)  # noqa: S101 - formulas are type-checked as numbers
         status = "scored"
@@ -787,24 +778,28 @@ def _imputed_note(name: str, taken: CohortValue) -> dict[str, str]:
     }
 
 
-def _by_params(exc: ExpressionError, inputs: Iterable[InputValue]) -> bool:
-    """Whether *exc* is a division by a value the rule file's ``params`` gave (PR241)."""
-    divisor = exc.params.get("expr") if exc.code == "PR316" else None
-    return any(bound.name == divisor and bound.source == "params" for bound in inputs)
-
-
-def _failed_at(node: Node, exc: ExpressionError, inputs: Iterable[InputValue]) -> tuple[str, ...]:
-    """Where a formula that failed on a unit's facts is placed among them.
+def _failure(
+    node: Node, exc: ExpressionError, inputs: Iterable[InputValue], formula: str
+) -> tuple[tuple[str, ...], dict[str, object], str | None]:
+    """Where a formula that failed on a unit's facts is placed, its message's fields, its hint.
 
     A division by a fact that is 0 (``actual / target`` with ``target = 0``) is placed at
-    that fact, the indicator's own or a shared one, where it is to be corrected; any
-    other failure (a divisor from the rule file, a formula's own arithmetic) at the
-    indicator's facts.
+    that fact, the indicator's own or a shared one, where it is to be corrected, with a
+    hint naming the formula that divides by it. A division by the rule file's ``params``
+    default (PR241) is placed at the indicator's facts, the hint saying where the 0 came
+    from; any other failure (a formula's own arithmetic) at the indicator's facts.
     """
+    at: tuple[str, ...] = ("indicators", node.id)
+    params, hint = dict(exc.params), exc.hint
     divisor = exc.params.get("expr") if exc.code == "PR316" else None
-    for bound in inputs:
-        if bound.name == divisor and bound.source == "facts":
-            return ("indicators", node.id, bound.name)
-        if bound.name == divisor and bound.source == "shared":
-            return ("shared", bound.name)
-    return ("indicators", node.id)
+    source = next((bound.source for bound in inputs if bound.name == divisor), None)
+    if source == "facts":
+        at, hint = ("indicators", node.id, str(divisor)), "divides_by_fact"
+    elif source == "shared":
+        at, hint = ("shared", str(divisor)), "divides_by_fact"
+    elif source == "params":
+        hint = "divides_by_param"
+        params["param"] = str(divisor)
+    if hint in ("divides_by_fact", "divides_by_param"):
+        params.update(indicator=node.id, formula=formula)
+    return at, params, hint
