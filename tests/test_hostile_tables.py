@@ -11,7 +11,7 @@ import json
 import resource
 import subprocess
 import sys
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 import pyarrow as pa
@@ -248,6 +248,60 @@ def test_chunks_of_narrow_and_wide_scores_share_the_schemes_type(tmp_path):
         "0E-10",
         "100000000000000000000000000000.0000000000",
     ]
+
+
+def _points_scheme(points: int) -> str:
+    """WIDE_SCHEME's shape, worth *points*, scores to two places."""
+    return (
+        WIDE_SCHEME.replace("100000000000000000000000000000", str(points))
+        .replace("indicator = 10", "indicator = 2")
+        .replace("total = 10", "total = 2")
+    )
+
+
+@pytest.mark.parametrize(
+    ("points", "precision"),
+    [(100, 18), (10**14, 18), (10**15, 38), (10**29, 38)],  # decimal256: WIDE_SCHEME
+)
+def test_each_score_column_takes_the_narrowest_type_that_holds_the_scheme(
+    tmp_path, points, precision
+):
+    from perfrules.workflows._table import decimal_type
+
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(_points_scheme(points)))
+    # the digits of the points, one more for rounding up, two places
+    assert decimal_type(compiled, 2).precision == precision
+    source = tmp_path / "units.csv"
+    source.write_text("unit,x\nu0,0.123\nu1,1\n", encoding="utf-8")
+    target = tmp_path / "out.parquet"
+    stream_batch(compiled, source, target)
+    table = pq.read_table(target)
+    assert table.schema.field("total").type.precision == precision
+    stored = pq.ParquetFile(target).schema.column(table.schema.get_field_index("x"))
+    assert stored.physical_type == ("INT64" if precision == 18 else "FIXED_LEN_BYTE_ARRAY")
+    with localcontext() as context:
+        context.prec = 80  # 30 digits and places: past the default 28
+        expected = [(Decimal(points) * Decimal("0.123")).quantize(Decimal("0.01")), points]
+        assert table.column("x").to_pylist() == expected
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_a_value_past_its_columns_precision_widens_the_column_never_wraps(wide):
+    import numpy as np
+
+    from perfrules.workflows._table import _decimals
+
+    big = 10**18 if not wide else 10**20  # past 18 digits: int64, or Python integers
+    ints = np.array([big, -big, 5], dtype=np.int64 if not wide else object)
+    valid = np.array([True, True, True])
+    column = _decimals(ints, 2, valid, kind=pa.decimal128(18, 2))
+    assert column.type == pa.decimal128(38, 2)
+    assert column.to_pylist() == [Decimal(big) / 100, Decimal(-big) / 100, Decimal("0.05")]
+    fits = _decimals(np.array([10**18 - 1, 0], dtype=np.int64), 2, valid[:2], kind=column.type)
+    assert fits.type == pa.decimal128(38, 2)
+    assert _decimals(ints[2:].astype(np.int64), 2, valid[:1], kind=pa.decimal128(18, 2)).type == (
+        pa.decimal128(18, 2)
+    )
 
 
 def test_xlsx_results_are_appended_without_scanning_the_sheet(tmp_path, monkeypatch):

@@ -102,11 +102,11 @@ def test_each_kind_of_table_comes_back_as_its_kind_with_exact_decimals(kind):
     assert str(first["total"]) == "89.25"
     assert first["grade"] == "良好"
     if kind == "pyarrow":
-        assert out.schema.field("total").type == pa.decimal128(38, 2)
+        assert out.schema.field("total").type == pa.decimal128(18, 2)  # 100 points, 2 places
     elif kind == "pandas":
         assert isinstance(out["total"].iloc[0], Decimal)
     else:
-        assert out.schema["total"] == pl.Decimal(38, 2)
+        assert out.schema["total"] == pl.Decimal(18, 2)
 
 
 def test_bad_rows_are_reported_by_row_and_column_and_the_others_scored():

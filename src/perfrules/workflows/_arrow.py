@@ -52,12 +52,15 @@ def parquet_writer(sink: Any, schema: pa.Schema) -> Any:
     The one way a batch writes its results to Parquet. The ``unit`` column names each unit
     once, so it is written plain: a dictionary of it would hold every cell, built for
     nothing and given up when it grows past a page (without it the file is smaller and
-    written faster). Every other column repeats few values and keeps its dictionary.
+    written faster). Every other column repeats few values and keeps its dictionary. A
+    decimal of at most 18 digits is stored as an ``INT64`` (9 digits: ``INT32``), as Spark
+    and Presto store one: its statistics are compared as integers, and a reader takes it
+    three times as fast as 16-byte decimals.
     """
     import pyarrow.parquet as pq  # noqa: PLC0415 - the writer's own module, when it writes
 
     dictionary = [name for name in schema.names if name != "unit"]
-    return pq.ParquetWriter(sink, schema, use_dictionary=dictionary)
+    return pq.ParquetWriter(sink, schema, use_dictionary=dictionary, store_decimal_as_integer=True)
 
 
 def _bits(buffer: pa.Buffer, offset: int, n: int) -> Ints:

@@ -805,7 +805,7 @@ def _write_parquet(
     import pyarrow as pa  # noqa: PLC0415 - optional extra
 
     from perfrules.workflows._arrow import parquet_writer  # noqa: PLC0415 - the same extra
-    from perfrules.workflows._stream import decimal_type  # noqa: PLC0415
+    from perfrules.workflows._table import decimal_type  # noqa: PLC0415
 
     plan = compiled.plan
     kinds = {"total": decimal_type(compiled, plan.total_places or 0)}

@@ -1,8 +1,9 @@
 """Batches of any size: a CSV or Parquet file of units scored chunk by chunk.
 
 The input is read in chunks of rows (pyarrow), every chunk scored as arrays
-(``_table.score_chunk``) and written out before the next is read, so memory holds one chunk
-and the per-unit totals (8 bytes a unit, for the median). A scheme with cohort values reads
+(``_table.score_chunk``) and written out before the next is read, so memory holds a few
+chunks, whatever the file's size: the totals are counted, not kept (``_summary.Summary``: one
+counter a possible total gives the exact mean and median). A scheme with cohort values reads
 the file twice: once for the values, once to score. No rank is known before the last unit:
 a ranked batch writes each scored chunk's rows to a file beside the output and keeps of each
 unit only its ranking keys, as integers (``_ranked.RankedSpill``), then ranks them all and
@@ -77,6 +78,7 @@ from perfrules.workflows._table import (
     NumberedChunk,
     all_cohort_values,
     check_unit_column,
+    decimal_type,
     has_nameless,
     numbered,
     readable_table,
@@ -1168,22 +1170,6 @@ def _span_texts(kind: pa.DataType, least: int, top: int, after: str) -> pa.Array
     values = pa.Array.from_buffers(kind, span, [None, pa.py_buffer(every)])
     texts = pc.binary_join_element_wise(pc.cast(values, pa.string()), scalar(after), scalar(""))
     return pa.concat_arrays([texts, string_array([after])])
-
-
-def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
-    """A decimal column type that holds every score the scheme can produce, exactly.
-
-    A score lies in ``[0, weight]`` and a total within the weights below it, so the
-    scheme's max and its indicators' weights bound every score: ``decimal128`` when their
-    digits and *places* fit in 38, else ``decimal256`` (76 digits; rule-file numbers have at
-    most 30 digits before the point).
-    """
-    plan = compiled.plan
-    bound = max(plan.max, plan.leaf_weights.get(0, plan.max), *(n.weight for n in plan.nodes))
-    digits = len(str(int(bound))) + 1 + places  # + 1: rounding up may add a digit
-    if digits <= 38:
-        return pa.decimal128(38, places)
-    return pa.decimal256(76, places)
 
 
 def result_schema(compiled: CompiledScheme, schema: pa.Schema) -> pa.Schema:

@@ -70,6 +70,7 @@ __all__ = [
     "cohort_pass",
     "cohort_rows",
     "cohort_values_of",
+    "decimal_type",
     "errors_table",
     "has_nameless",
     "numbered",
@@ -1879,14 +1880,49 @@ def _result_slab(compiled: CompiledScheme, n: int) -> _Slab:
     return _Slab(n, [0, *nodes] if plan.total_places is not None else nodes)
 
 
-def _decimals(ints: Ints, places: int, valid: Ints, words: Ints | None = None) -> pa.Array:
-    """Exact decimal128 values from integers over ``10 ** places`` (nulls where not valid).
+#: A whole int64 holds 18 digits: a decimal column of at most 18 is stored as one in
+#: Parquet (``store_decimal_as_integer``), half the bytes of 38 digits, read as integers.
+_INT64_DIGITS: Final = 18
+
+
+def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
+    """The type of a decimal result column: it holds every score the scheme can produce.
+
+    A score lies in ``[0, weight]`` and a total within the weights below it, so the
+    scheme's max and its indicators' weights bound every score. The narrowest of three
+    precisions that holds their digits and *places*: 18 (a Parquet ``INT64``, as Spark and
+    Presto write a short decimal), 38 (``decimal128``) or 76 (``decimal256``; rule-file
+    numbers have at most 30 digits before the point). A scheme of 100 points to two places
+    takes ``decimal128(18, 2)``, whatever the batch holds.
+    """
+    plan = compiled.plan
+    bound = max(plan.max, plan.leaf_weights.get(0, plan.max), *(n.weight for n in plan.nodes))
+    digits = len(str(int(bound))) + 1 + places  # + 1: rounding up may add a digit
+    if digits <= _INT64_DIGITS:
+        return pa.decimal128(_INT64_DIGITS, places)
+    if digits <= 38:
+        return pa.decimal128(38, places)
+    return pa.decimal256(76, places)
+
+
+def _decimals(
+    ints: Ints,
+    places: int,
+    valid: Ints,
+    words: Ints | None = None,
+    kind: pa.DataType | None = None,
+) -> pa.Array:
+    """Exact decimal values from integers over ``10 ** places`` (nulls where not valid).
 
     *words* is the column's place in a :class:`_Slab` (its low words may hold *ints*
-    already, written there by the array scorer).
+    already, written there by the array scorer). *kind* is the column's type
+    (:func:`decimal_type`); a value it cannot hold (none, while scores keep within their
+    weights) makes the column ``decimal128(38)`` or ``decimal256(76)``, which a writer's
+    cast to the scheme's type then refuses.
     """
     n = ints.shape[0]
-    kind = pa.decimal128(38, places)
+    if kind is None or not pa.types.is_decimal128(kind):
+        kind = pa.decimal128(38, places)
     if ints.dtype != object:
         every = bool(valid.all())
         # Little-endian 128-bit two's complement: the value's word, then its sign's.
@@ -1897,15 +1933,21 @@ def _decimals(ints: Ints, places: int, valid: Ints, words: Ints | None = None) -
             np.multiply(ints, valid, out=low)
         elif not np.shares_memory(ints, low):
             low[:] = ints
-        if n and low.min() < 0:
-            np.right_shift(low, 63, out=words[1::2])
+        if n:
+            least, most = int(low.min()), int(low.max())
+            if least < 0:
+                np.right_shift(low, 63, out=words[1::2])
+            if max(most, -least) >= 10**kind.precision:
+                kind = pa.decimal128(38, places)
         bitmap = None if every else pa.py_buffer(np.packbits(valid, bitorder="little"))
         nulls = 0 if bitmap is None else int(n - valid.sum())
         data = pa.py_buffer(words)
         return pa.Array.from_buffers(kind, n, [bitmap, data], null_count=nulls)
     wide = [int(v) if ok else 0 for v, ok in zip(ints.tolist(), valid.tolist(), strict=True)]
-    size = 16
-    if any(abs(v) >= 10**38 for v in wide):
+    size, most = 16, max((abs(v) for v in wide), default=0)
+    if most >= 10**kind.precision:
+        kind = pa.decimal128(38, places)
+    if most >= 10**38:
         kind, size = pa.decimal256(76, places), 32  # past decimal128: the writers widen
     # Each value as Arrow keeps it: little-endian two's complement, 16 or 32 bytes.
     data = pa.py_buffer(b"".join(v.to_bytes(size, "little", signed=True) for v in wide))
@@ -1963,6 +2005,13 @@ def _result_table(
         ]
         return string_array([_exact_text(v) for v in exact]), exact
 
+    kinds: dict[int, pa.DataType] = {}
+
+    def kind(places: int) -> pa.DataType:
+        if places not in kinds:  # the scheme's bound read once a chunk, not once a column
+            kinds[places] = decimal_type(compiled, places)
+        return kinds[places]
+
     lost: dict[str, Fraction] = {}
     total_places = plan.total_places
     if slab is None:
@@ -1974,7 +2023,9 @@ def _result_table(
         )
     else:
         totals, valid = node_ints(0, total_places)
-        columns["total"] = _decimals(totals, total_places, valid, slab.column(0))
+        columns["total"] = _decimals(
+            totals, total_places, valid, slab.column(0), kind(total_places)
+        )
     labels = [band[0] for band in plan.bands]
     codes = (
         np.zeros(n, dtype=np.int32) if arrays is None else np.asarray(arrays.band, dtype=np.int32)
@@ -2006,7 +2057,8 @@ def _result_table(
             seen = len(present)
         else:
             ints, valid = node_ints(index, node.places)
-            columns[node.id] = _decimals(ints, node.places, valid, slab.column(index))
+            column = _decimals(ints, node.places, valid, slab.column(index), kind(node.places))
+            columns[node.id] = column
             count = everyone if valid is scored else int(valid.sum())
             kept = ints if count == n else ints[valid]
             summed = int(kept.sum()) if kept.dtype != object else sum(kept.tolist())
