@@ -53,7 +53,7 @@ def parquet_writer(sink: Any, schema: pa.Schema) -> Any:
     once, so it is written plain: a dictionary of it would hold every cell, built for
     nothing and given up when it grows past a page (without it the file is smaller and
     written faster). Every other column repeats few values and keeps its dictionary. A
-    decimal of at most 18 digits is stored as an ``INT64`` (9 digits: ``INT32``), as Spark
+    decimal of 18 digits (``decimal_type``'s narrowest) is stored as an ``INT64``, as Spark
     and Presto store one: its statistics are compared as integers, and a reader takes it
     three times as fast as 16-byte decimals.
     """
