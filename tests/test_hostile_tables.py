@@ -297,11 +297,11 @@ def test_a_value_past_its_columns_precision_widens_the_column_never_wraps(wide):
     column = _decimals(ints, 2, valid, kind=pa.decimal128(18, 2))
     assert column.type == pa.decimal128(38, 2)
     assert column.to_pylist() == [Decimal(big) / 100, Decimal(-big) / 100, Decimal("0.05")]
-    fits = _decimals(np.array([10**18 - 1, 0], dtype=np.int64), 2, valid[:2], kind=column.type)
-    assert fits.type == pa.decimal128(38, 2)
-    assert _decimals(ints[2:].astype(np.int64), 2, valid[:1], kind=pa.decimal128(18, 2)).type == (
-        pa.decimal128(18, 2)
-    )
+    # eighteen nines, either sign, are the most the column holds: it stays as it is
+    edge = np.array([10**18 - 1, -(10**18) + 1], dtype=np.int64)
+    fits = _decimals(edge, 2, valid[:2], kind=pa.decimal128(18, 2))
+    assert fits.type == pa.decimal128(18, 2)
+    assert fits.to_pylist() == [Decimal(10**18 - 1) / 100, Decimal(-(10**18) + 1) / 100]
 
 
 def test_xlsx_results_are_appended_without_scanning_the_sheet(tmp_path, monkeypatch):
