@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any, Final
 from perfrules._reading import encoding_error, read_file, within_budget
 from perfrules.errors import Diagnostic, FactsError
 from perfrules.facts._document import Facts
-
-if TYPE_CHECKING:
-    import zipfile
-    from xml.etree import ElementTree as ET
 from perfrules.facts._values import float_fact
 from perfrules.trace import REASON_PREFIX
+
+if TYPE_CHECKING:  # imported where a workbook is read: a CSV or a TOML file never needs them
+    import zipfile
+    from xml.etree import ElementTree as ET
 
 __all__ = [
     "FORM_CELLS",
