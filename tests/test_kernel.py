@@ -435,3 +435,50 @@ def test_the_explanation_shows_each_number_as_the_scorer_read_it():
         data = result.trace.to_dict()["root"]["children"][0]
         assert [data["inputs"][n]["text"] for n in ("x", "y", "z")] == list(texts)
         assert node.score == Fraction(str(result.scores["a"]))
+
+
+def test_equal_rounded_scores_share_one_fraction_and_any_other_is_made_exactly():
+    # A score rounded to the plan's places is one of a finite set (0 to weight × 100 over
+    # 100): rows share its Fraction across rows and units. A score past the set (weight
+    # 20 at two places: 15.42 is its 1,542nd) or over other places (one) is made as before.
+    rows = "".join(
+        f'[indicators.r{i}]\nweight = 1\nformula = "weight * actual"\n' for i in range(10)
+    )
+    text = (
+        '[scheme]\nid = "t"\ntitle = "t"\nmax = 33\n[rounding]\nindicator = 2\n'
+        "[inputs]\nactual = {}\n"
+        + rows
+        + '[indicators.big]\nweight = 20\nformula = "weight * actual"\n'
+        + '[indicators.tenths]\nweight = 3\nplaces = 1\nformula = "weight * actual"\n'
+        + '[[bands]]\nlabel = "A"\nmin = 0\nmax = 33\n'
+    )
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="t.toml"))
+    units = [
+        {
+            **{f"r{i}": {"actual": Decimal(f"0.5{k}{i}")} for i in range(10)},
+            "big": {"actual": Decimal(f"0.77{k}")},
+            "tenths": {"actual": Decimal(f"0.4{k}")},
+        }
+        for k in range(1, 4)
+    ]
+    big = iter([Fraction("15.42"), Fraction("15.44"), Fraction("15.46")])
+    tenths = iter([Fraction("1.2"), Fraction("1.3"), Fraction("1.3")])
+    shared: dict[Fraction, set[int]] = {}
+    for unit in units:
+        result = compiled.evaluate(unit)
+        assert result._source.out[0] is None  # every row scored the plain way
+        for node in result.trace.root.leaves():
+            want = Fraction(str(result.scores[node.id]))
+            assert node.score == want, node.id
+            assert (node.score.numerator, node.score.denominator) == (
+                want.numerator,
+                want.denominator,
+            )
+            assert node.roundings[0].after is node.score
+            if node.id.startswith("r"):
+                shared.setdefault(node.score, set()).add(id(node.score))
+        found = result.trace.root.find
+        assert (found("big").score, found("tenths").score) == (next(big), next(tenths))
+    # thirty rows score 0.51 to 0.54: one object for each value
+    assert sorted(shared) == [Fraction(n, 100) for n in (51, 52, 53, 54)]
+    assert all(len(ids) == 1 for ids in shared.values())

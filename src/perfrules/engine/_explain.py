@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from json.encoder import encode_basestring
-from math import gcd
+from math import ceil, gcd
 from string import Formatter
 from types import FunctionType
 from typing import Any, Final, cast
@@ -106,6 +106,49 @@ def _build(plan: Plan) -> dict[int, tuple[RowExplainer, tuple[Any, ...]]]:
             explainer = shapes[key] = _Writer(plan, node, kinds).explainer()
         out[index] = (explainer, row_parts(node, weights))
     return out
+
+
+#: How many of a plan's rounded scores :func:`score_table` makes at most (0 to 10.00 at two
+#: places): enough for every row and group of a usual scheme, small enough to stay in cache.
+SCORES: Final = 1001
+
+
+def score_table(plan: Plan) -> tuple[int, tuple[Fraction, ...]]:
+    """The Fractions of the plan's rounded scores, made once: ``(denominator, table)``.
+
+    A score rounded to ``p`` places is ``n / 10**p`` for a whole ``n`` from 0 to its
+    weight × ``10**p``: a finite set fixed by the scheme, whatever the input (a row of
+    weight 5 at two places has 501 possible scores; a report's own numbers change which,
+    not how many). The trace tree takes a score's Fraction from ``table[n]`` when its
+    denominator is the plan's (the places of most of its indicators) and ``n`` is within
+    the table, so rows share a few objects instead of each making one (and its reduced
+    numerator and denominator); any other score is made as before. Not a memo: nothing is
+    stored from the input, and every unit costs the same.
+    """
+    found = plan.cache.get("score_table")
+    if found is None:
+        places = [plan.nodes[index].places for index in plan.leaves]
+        counted = {p: places.count(p) for p in set(places) if p is not None}
+        den = 10 ** max(counted, key=lambda p: (counted[p], p)) if counted else 1
+        top = max((ceil(node.weight * den) for node in plan.nodes[1:]), default=0)
+        size = min(SCORES, top + 1)
+        table = tuple(exact_fraction(n, den) for n in range(size))
+        found = plan.cache.setdefault("score_table", (den, table))
+    return cast("tuple[int, tuple[Fraction, ...]]", found)
+
+
+def score_line(target: str, num: str, den: str, table: tuple[int, tuple[Fraction, ...]]) -> str:
+    """A line making the score *num* / *den* as *target*: from *table* when it holds it.
+
+    The table is bound as ``_SCORES`` (:func:`score_table`); ``_fraction`` makes the rest.
+    """
+    common, fractions = table
+    if not fractions:
+        return _fraction(target, num, den)
+    return (
+        f"if {den} == {common} and -1 < {num} < {len(fractions)}: {target} = _SCORES[{num}]\n"
+        f"else: {_fraction(target, num, den)}"
+    )
 
 
 def row_parts(node: Node, weights: dict[Fraction, tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -368,6 +411,7 @@ class _Writer:
             "_NODE": NodeTrace,
             "_ROUNDING": RoundingStep,
             "_FAIL": _mismatch,
+            "_SCORES": score_table(self.plan)[1],
             **self.constants,
         }
         code = compile(source, "<perfrules explanation>", "exec", dont_inherit=True)
@@ -559,7 +603,7 @@ class _Writer:
         """The node of the row."""
         leaf = self.leaf
         places = self.node.places
-        lines = [_fraction("score", "sn", "sd")]
+        lines = score_line("score", "sn", "sd", score_table(self.plan)).split("\n")
         if places is not None:
             value = "_F(rn, rd)" if before is None else f"g{before}"
             mode = self.constant(self.plan.mode)

@@ -14,7 +14,7 @@ from types import FunctionType
 from typing import Any, Final, cast
 
 from perfrules._numbers import exact_fraction, format_number
-from perfrules.engine._explain import _fraction, explainers
+from perfrules.engine._explain import _fraction, explainers, score_line, score_table
 from perfrules.engine._layout import (
     LeafRecord,
     _json_layout,
@@ -70,8 +70,10 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
         "_NODE": NodeTrace,
         "_ROUNDING": RoundingStep,
         "_MODE": plan.mode,
+        "_SCORES": score_table(plan)[1],
     }
     names: dict[int, str] = {}  # id of a bound object -> its name
+    table = score_table(plan)
 
     def bind(value: object) -> str:
         name = names.get(id(value))
@@ -94,12 +96,14 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
     for index, _, shown, _, _, places, rounded in layout[1]:
         node = plan.nodes[index]
         lines.append(f"sn = V[{2 * index}]; sd = V[{2 * index + 1}]")
+        made = score_line("s_", "sn", "sd", table).split("\n")
         if len(shown) == 1:  # a group of one row scores as it does: share its Fraction
             child = shown[0]
             lines.append(f"if sn == V[{2 * child}] and sd == V[{2 * child + 1}]: s_ = b{child}[5]")
-            lines.append("else: " + _fraction("s_", "sn", "sd"))
+            lines.append("else:")
+            lines += ["    " + line for line in made]
         else:
-            lines.append(_fraction("s_", "sn", "sd"))
+            lines += made
         roundings = "()"
         if rounded is not None:
             at = rounded[1]
