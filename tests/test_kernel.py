@@ -439,23 +439,27 @@ def test_the_explanation_shows_each_number_as_the_scorer_read_it():
 
 def test_equal_rounded_scores_share_one_fraction_and_any_other_is_made_exactly():
     # A score rounded to the plan's places is one of a finite set (0 to weight × 100 over
-    # 100): rows share its Fraction across rows and units. A score past the set (weight
-    # 20 at two places: 15.42 is its 1,542nd) or over other places (one) is made as before.
+    # 100): rows and groups share its Fraction across rows and units. A score past the
+    # table (15.42 is entry 1,542 of a table of 1,001) or over other places (one) is made.
     rows = "".join(
-        f'[indicators.r{i}]\nweight = 1\nformula = "weight * actual"\n' for i in range(10)
+        f'[indicators.r{i}]\nparent = "g"\nweight = 1\nformula = "weight * actual"\n'
+        for i in range(10)
     )
     text = (
-        '[scheme]\nid = "t"\ntitle = "t"\nmax = 33\n[rounding]\nindicator = 2\n'
+        '[scheme]\nid = "t"\ntitle = "t"\nmax = 35\n[rounding]\nindicator = 2\n'
         "[inputs]\nactual = {}\n"
+        "[groups.g]\nweight = 10\n[groups.solo]\nweight = 2\n[groups.wide]\nweight = 20\n"
         + rows
-        + '[indicators.big]\nweight = 20\nformula = "weight * actual"\n'
+        + '[indicators.one]\nparent = "solo"\nweight = 2\nformula = "weight * actual"\n'
+        + '[indicators.big]\nparent = "wide"\nweight = 20\nformula = "weight * actual"\n'
         + '[indicators.tenths]\nweight = 3\nplaces = 1\nformula = "weight * actual"\n'
-        + '[[bands]]\nlabel = "A"\nmin = 0\nmax = 33\n'
+        + '[[bands]]\nlabel = "A"\nmin = 0\nmax = 35\n'
     )
     compiled = perfrules.compile_scheme(perfrules.loads_scheme(text, name="t.toml"))
     units = [
         {
             **{f"r{i}": {"actual": Decimal(f"0.5{k}{i}")} for i in range(10)},
+            "one": {"actual": Decimal("0.25")},
             "big": {"actual": Decimal(f"0.77{k}")},
             "tenths": {"actual": Decimal(f"0.4{k}")},
         }
@@ -466,19 +470,29 @@ def test_equal_rounded_scores_share_one_fraction_and_any_other_is_made_exactly()
     shared: dict[Fraction, set[int]] = {}
     for unit in units:
         result = compiled.evaluate(unit)
-        assert result._source.out[0] is None  # every row scored the plain way
-        for node in result.trace.root.leaves():
+        assert result._source._plain()  # the generated builders, not the general path
+        for node in result.trace.root.walk():
+            if node.kind == "scheme":
+                continue
             want = Fraction(str(result.scores[node.id]))
             assert node.score == want, node.id
             assert (node.score.numerator, node.score.denominator) == (
                 want.numerator,
                 want.denominator,
             )
-            assert node.roundings[0].after is node.score
-            if node.id.startswith("r"):
+            if node.roundings:
+                assert node.roundings[0].after is node.score
+            if node.id.startswith("r") or node.id in ("one", "solo"):
                 shared.setdefault(node.score, set()).add(id(node.score))
         found = result.trace.root.find
         assert (found("big").score, found("tenths").score) == (next(big), next(tenths))
-    # thirty rows score 0.51 to 0.54: one object for each value
-    assert sorted(shared) == [Fraction(n, 100) for n in (51, 52, 53, 54)]
+        assert found("wide").score == found("big").score
+        assert 5 < found("g").score < 6
+    # thirty rows score 0.51 to 0.54, a row and its group of one 0.50, the groups of ten
+    # 5.xx: one object for each value, in every unit
+    assert Fraction(1, 2) in shared
+    assert {Fraction(n, 100) for n in (51, 52, 53, 54)} <= set(shared)
     assert all(len(ids) == 1 for ids in shared.values())
+    # a group's sum (5.xx over 100) too: two evaluations, one object
+    first, again = (compiled.evaluate(units[0]).trace.root.find("g") for _ in range(2))
+    assert first.score is again.score

@@ -108,24 +108,29 @@ def _build(plan: Plan) -> dict[int, tuple[RowExplainer, tuple[Any, ...]]]:
     return out
 
 
-#: How many of a plan's rounded scores :func:`score_table` makes at most (0 to 10.00 at two
-#: places): enough for every row and group of a usual scheme, small enough to stay in cache.
+#: How many of a plan's rounded scores :func:`rounded_scores` makes at most (0 to 10.00 at
+#: two places): every row of a usual scheme and its groups of up to 10 points, few enough
+#: to stay in cache.
 SCORES: Final = 1001
+#: The name the generated builders read the table by (:func:`scores_namespace`).
+_SCORES: Final = "_SCORES"
 
 
-def score_table(plan: Plan) -> tuple[int, tuple[Fraction, ...]]:
+def rounded_scores(plan: Plan) -> tuple[int, tuple[Fraction, ...]]:
     """The Fractions of the plan's rounded scores, made once: ``(denominator, table)``.
 
     A score rounded to ``p`` places is ``n / 10**p`` for a whole ``n`` from 0 to its
     weight × ``10**p``: a finite set fixed by the scheme, whatever the input (a row of
     weight 5 at two places has 501 possible scores; a report's own numbers change which,
-    not how many). The trace tree takes a score's Fraction from ``table[n]`` when its
-    denominator is the plan's (the places of most of its indicators) and ``n`` is within
-    the table, so rows share a few objects instead of each making one (and its reduced
-    numerator and denominator); any other score is made as before. Not a memo: nothing is
-    stored from the input, and every unit costs the same.
+    not how many). The plain trace tree takes a score's Fraction from ``table[n]`` when
+    its denominator is the plan's (the places of most of its indicators) and ``n`` is
+    within the table, so rows share a few objects instead of each making one (and its
+    reduced numerator and denominator); any other score is made as before. Not a memo:
+    nothing is stored from the input, and what a unit costs does not depend on the units
+    before it. (The general path's rows share theirs through
+    :func:`~perfrules._numbers.fraction`, a bounded memo.)
     """
-    found = plan.cache.get("score_table")
+    found = plan.cache.get("rounded_scores")
     if found is None:
         places = [plan.nodes[index].places for index in plan.leaves]
         counted = {p: places.count(p) for p in set(places) if p is not None}
@@ -133,20 +138,27 @@ def score_table(plan: Plan) -> tuple[int, tuple[Fraction, ...]]:
         top = max((ceil(node.weight * den) for node in plan.nodes[1:]), default=0)
         size = min(SCORES, top + 1)
         table = tuple(exact_fraction(n, den) for n in range(size))
-        found = plan.cache.setdefault("score_table", (den, table))
+        found = plan.cache.setdefault("rounded_scores", (den, table))
     return cast("tuple[int, tuple[Fraction, ...]]", found)
 
 
-def score_line(target: str, num: str, den: str, table: tuple[int, tuple[Fraction, ...]]) -> str:
-    """A line making the score *num* / *den* as *target*: from *table* when it holds it.
+def scores_namespace(plan: Plan) -> dict[str, object]:
+    """What a generated builder's namespace binds for :func:`score_line`."""
+    return {_SCORES: rounded_scores(plan)[1]}
 
-    The table is bound as ``_SCORES`` (:func:`score_table`); ``_fraction`` makes the rest.
+
+def score_line(plan: Plan, target: str, num: str, den: str) -> str:
+    """Code making the score *num* / *den* as *target*: from the plan's table when it holds it.
+
+    The table is :func:`rounded_scores`' (bound by :func:`scores_namespace`);
+    ``_fraction`` makes the rest. One line, or two (an ``if`` and its ``else``).
     """
-    common, fractions = table
+    common, fractions = rounded_scores(plan)
     if not fractions:
         return _fraction(target, num, den)
     return (
-        f"if {den} == {common} and -1 < {num} < {len(fractions)}: {target} = _SCORES[{num}]\n"
+        f"if {den} == {common} and -1 < {num} < {len(fractions)}: "
+        f"{target} = {_SCORES}[{num}]\n"
         f"else: {_fraction(target, num, den)}"
     )
 
@@ -411,7 +423,7 @@ class _Writer:
             "_NODE": NodeTrace,
             "_ROUNDING": RoundingStep,
             "_FAIL": _mismatch,
-            "_SCORES": score_table(self.plan)[1],
+            **scores_namespace(self.plan),
             **self.constants,
         }
         code = compile(source, "<perfrules explanation>", "exec", dont_inherit=True)
@@ -603,7 +615,7 @@ class _Writer:
         """The node of the row."""
         leaf = self.leaf
         places = self.node.places
-        lines = score_line("score", "sn", "sd", score_table(self.plan)).split("\n")
+        lines = score_line(self.plan, "score", "sn", "sd").split("\n")
         if places is not None:
             value = "_F(rn, rd)" if before is None else f"g{before}"
             mode = self.constant(self.plan.mode)

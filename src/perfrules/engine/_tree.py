@@ -14,7 +14,7 @@ from types import FunctionType
 from typing import Any, Final, cast
 
 from perfrules._numbers import exact_fraction, format_number
-from perfrules.engine._explain import _fraction, explainers, score_line, score_table
+from perfrules.engine._explain import _fraction, explainers, score_line, scores_namespace
 from perfrules.engine._layout import (
     LeafRecord,
     _json_layout,
@@ -70,10 +70,9 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
         "_NODE": NodeTrace,
         "_ROUNDING": RoundingStep,
         "_MODE": plan.mode,
-        "_SCORES": score_table(plan)[1],
+        **scores_namespace(plan),
     }
     names: dict[int, str] = {}  # id of a bound object -> its name
-    table = score_table(plan)
 
     def bind(value: object) -> str:
         name = names.get(id(value))
@@ -96,7 +95,7 @@ def _generate_plain(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
     for index, _, shown, _, _, places, rounded in layout[1]:
         node = plan.nodes[index]
         lines.append(f"sn = V[{2 * index}]; sd = V[{2 * index + 1}]")
-        made = score_line("s_", "sn", "sd", table).split("\n")
+        made = score_line(plan, "s_", "sn", "sd").split("\n")
         if len(shown) == 1:  # a group of one row scores as it does: share its Fraction
             child = shown[0]
             lines.append(f"if sn == V[{2 * child}] and sd == V[{2 * child + 1}]: s_ = b{child}[5]")
