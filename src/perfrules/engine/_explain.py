@@ -15,9 +15,10 @@ its value before rounding, the raw values it read, and each number as the scorer
 its integer pair and a Decimal's text — so no fact is read twice), re-run the formula
 inline keeping every value the explanation shows in locals, and check that it ends at the
 value the scorer recorded. Each value is written (or made a ``Fraction``) once; a value
-that is one of its operands (``min``, ``max``) takes that operand's text. Nothing is
-remembered between units. *row* is the indicator's fixed parts (:func:`row_parts`);
-*sn*/*sd* its score.
+that is one of its operands (``min``, ``max``) takes that operand's text; a rounded
+score's ``Fraction`` comes from the plan's table (:func:`rounded_scores`: the scheme
+fixes the set). Nothing is remembered between units. *row* is the indicator's fixed
+parts (:func:`row_parts`); *sn*/*sd* its score.
 
 The source is made from the validated formula's generated code and the generator's own
 names; texts a rule file wrote are bound as constants (``_C0``, ...) or passed in *row*.

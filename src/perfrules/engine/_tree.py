@@ -48,8 +48,9 @@ def _plain_builder(plan: Plan) -> Callable[[tuple[Any, ...]], NodeTrace]:
     record and fixed parts, a line per row (no loop unpacking them), then makes each group
     (in post-order, the root last) as a scored node with every row counted: a line per
     group, its fixed fields bound once as constants, its children taken by position, its
-    score (and a rounding's value before) made inline; each node is a local of its own,
-    not an item of a list. Nothing is remembered between units.
+    score taken from the plan's rounded scores (``_explain.rounded_scores``) or made
+    inline, as is a rounding's value before; each node is a local of its own, not an item
+    of a list. Nothing is remembered between units.
     """
     found = plan.cache.get("plain_tree")
     if found is None:
