@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 import pyarrow as pa
@@ -1893,11 +1893,15 @@ def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
     precisions that holds their digits and *places*: 18 (a Parquet ``INT64``, as Spark and
     Presto write a short decimal), 38 (``decimal128``) or 76 (``decimal256``; rule-file
     numbers have at most 30 digits before the point). A scheme of 100 points to two places
-    takes ``decimal128(18, 2)``, whatever the batch holds.
+    takes ``decimal128(18, 2)``, whatever the batch holds. The bound's digits are counted
+    once per scheme (every chunk of a batch asks).
     """
     plan = compiled.plan
-    bound = max(plan.max, plan.leaf_weights.get(0, plan.max), *(n.weight for n in plan.nodes))
-    digits = len(str(int(bound))) + 1 + places  # + 1: rounding up may add a digit
+    whole = plan.cache.get("score_digits")
+    if whole is None:
+        bound = max(plan.max, plan.leaf_weights.get(0, plan.max), *(n.weight for n in plan.nodes))
+        whole = plan.cache["score_digits"] = len(str(int(bound))) + 1  # rounding up: a digit
+    digits = cast("int", whole) + places
     if digits <= _INT64_DIGITS:
         return pa.decimal128(_INT64_DIGITS, places)
     if digits <= 38:
@@ -2005,13 +2009,6 @@ def _result_table(
         ]
         return string_array([_exact_text(v) for v in exact]), exact
 
-    kinds: dict[int, pa.DataType] = {}
-
-    def kind(places: int) -> pa.DataType:
-        if places not in kinds:  # the scheme's bound read once a chunk, not once a column
-            kinds[places] = decimal_type(compiled, places)
-        return kinds[places]
-
     lost: dict[str, Fraction] = {}
     total_places = plan.total_places
     if slab is None:
@@ -2024,7 +2021,7 @@ def _result_table(
     else:
         totals, valid = node_ints(0, total_places)
         columns["total"] = _decimals(
-            totals, total_places, valid, slab.column(0), kind(total_places)
+            totals, total_places, valid, slab.column(0), decimal_type(compiled, total_places)
         )
     labels = [band[0] for band in plan.bands]
     codes = (
@@ -2057,8 +2054,8 @@ def _result_table(
             seen = len(present)
         else:
             ints, valid = node_ints(index, node.places)
-            column = _decimals(ints, node.places, valid, slab.column(index), kind(node.places))
-            columns[node.id] = column
+            kind = decimal_type(compiled, node.places)
+            columns[node.id] = _decimals(ints, node.places, valid, slab.column(index), kind)
             count = everyone if valid is scored else int(valid.sum())
             kept = ints if count == n else ints[valid]
             summed = int(kept.sum()) if kept.dtype != object else sum(kept.tolist())
