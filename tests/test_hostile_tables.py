@@ -285,8 +285,9 @@ def test_each_score_column_takes_the_narrowest_type_that_holds_the_scheme(
         assert table.column("x").to_pylist() == expected
 
 
+@pytest.mark.parametrize("kind", [pa.decimal128(18, 2), pa.decimal64(18, 2)])
 @pytest.mark.parametrize("wide", [False, True])
-def test_a_value_past_its_columns_precision_widens_the_column_never_wraps(wide):
+def test_a_value_past_its_columns_precision_widens_the_column_never_wraps(wide, kind):
     import numpy as np
 
     from perfrules.workflows._table import _decimals
@@ -294,14 +295,14 @@ def test_a_value_past_its_columns_precision_widens_the_column_never_wraps(wide):
     big = 10**18 if not wide else 10**20  # past 18 digits: int64, or Python integers
     ints = np.array([big, -big, 5], dtype=np.int64 if not wide else object)
     valid = np.array([True, True, True])
-    column = _decimals(ints, 2, valid, kind=pa.decimal128(18, 2))
+    column = _decimals(ints, 2, valid, kind=kind)
     assert column.type == pa.decimal128(38, 2)
     assert column.to_pylist() == [Decimal(big) / 100, Decimal(-big) / 100, Decimal("0.05")]
     # eighteen nines, either sign, are the most the column holds: it stays as it is
-    edge = np.array([10**18 - 1, -(10**18) + 1], dtype=np.int64)
-    fits = _decimals(edge, 2, valid[:2], kind=pa.decimal128(18, 2))
-    assert fits.type == pa.decimal128(18, 2)
-    assert fits.to_pylist() == [Decimal(10**18 - 1) / 100, Decimal(-(10**18) + 1) / 100]
+    edge = np.array([10**18 - 1, -(10**18) + 1, 7], dtype=np.int64)
+    fits = _decimals(edge, 2, np.array([True, True, False]), kind=kind)
+    assert fits.type == kind
+    assert fits.to_pylist() == [Decimal(10**18 - 1) / 100, Decimal(-(10**18) + 1) / 100, None]
 
 
 def test_xlsx_results_are_appended_without_scanning_the_sheet(tmp_path, monkeypatch):

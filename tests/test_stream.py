@@ -553,3 +553,76 @@ def test_a_column_s_nameless_cells_are_those_the_one_rule_finds(cells):
     got = nameless(pa.array(cells, pa.string())).tolist()
     assert got == [not names_a_unit(cell) for cell in cells]
     assert not any(names_a_unit(blank) for blank in _BLANKS)
+
+
+def test_parquet_results_are_the_same_file_from_8_or_16_byte_decimals(tmp_path, monkeypatch):
+    # Where pyarrow's Parquet writer takes decimal64 (22 on), the stream scores into 8-byte
+    # columns and writes them without Arrow's copy of the schema: a reader gets the same
+    # decimal128(18, 2) columns, nulls and values as from the 16-byte columns of before.
+    from perfrules.workflows._arrow import narrow_decimals
+
+    major = int(pa.__version__.split(".")[0])
+    assert narrow_decimals() is (major >= 22)
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    source = tmp_path / "units.csv"
+    rows = write_units(source, 120, bad={3: "abc", 70: "-5%"})  # two units that fail
+    narrow, wide = tmp_path / "narrow.parquet", tmp_path / "wide.parquet"
+    stream_batch(compiled, source, narrow, rows=50)
+    monkeypatch.setattr(_stream, "narrow_decimals", lambda: False)
+    stream_batch(compiled, source, wide, rows=50)
+    first, second = pq.read_table(narrow), pq.read_table(wide)
+    assert first.schema == second.schema
+    assert first.schema.field("total").type == pa.decimal128(18, 2)
+    assert first.equals(second)
+    assert first.column("total").null_count == 2
+    stored = pq.ParquetFile(narrow).schema
+    decimals = [i for i, kind in enumerate(first.schema.types) if pa.types.is_decimal(kind)]
+    assert {stored.column(i).physical_type for i in decimals} == {"INT64"}
+    # the narrow path was taken: no Arrow schema in the file (it would say decimal64)
+    arrow_schema = b"ARROW:schema"
+    assert (arrow_schema in (pq.read_metadata(narrow).metadata or {})) is not narrow_decimals()
+    assert arrow_schema in pq.read_metadata(wide).metadata
+    want = evaluate_row(compiled, rows[11])
+    assert first.column("total")[11].as_py() == Decimal(str(want.total))
+
+
+SHORT_AND_LONG = """
+[scheme]
+id = "short-and-long"
+title = "short and long"
+year = 2021
+version = "1.0.0"
+max = 10000000
+
+[rounding]
+mode = "half_up"
+indicator = 2
+total = 10
+
+[inputs]
+actual = { label = "a" }
+
+[[bands]]
+label = "A"
+min = 0
+max = 10000000
+
+[indicators.x]
+weight = 10000000
+formula = "weight * min(actual, 1)"
+"""
+
+
+def test_scores_of_18_digits_beside_a_total_of_more_stream_to_parquet_exactly(tmp_path):
+    # The total takes 19 digits (10 places) and a decimal128(38); x 11 (2 places), a
+    # decimal64 where the writer takes one: each column its own words, each value exact.
+    compiled = perfrules.compile_scheme(perfrules.loads_scheme(SHORT_AND_LONG))
+    source = tmp_path / "units.csv"
+    source.write_text("unit,x\nu0,0.123456789012\nu1,1\nu2,abc\n", encoding="utf-8")
+    target = tmp_path / "out.parquet"
+    stream_batch(compiled, source, target)
+    table = pq.read_table(target)
+    assert table.schema.field("x").type == pa.decimal128(18, 2)
+    assert table.schema.field("total").type == pa.decimal128(38, 10)
+    assert table.column("x").to_pylist() == [Decimal("1234567.89"), 10000000, None]
+    assert table.column("total").to_pylist() == [Decimal("1234567.8900000000"), 10000000, None]

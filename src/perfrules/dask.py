@@ -702,7 +702,9 @@ def to_parquet(
     target = Path(path)
     _check_target(target, overwrite)
     graph = _graph(compiled, units)
-    schema = result_schema(compiled, _empty_result(compiled, units, graph.values).schema)
+    schema = result_schema(
+        compiled, _empty_result(compiled, units, graph.values).schema, parquet=True
+    )
     width = len(str(max(len(graph.parts) - 1, 0)))
     # With a plain mkdir's mode, for workers of the group to write in.
     folder = new_folder(target.parent, f".{target.name}.")

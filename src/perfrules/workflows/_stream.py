@@ -46,6 +46,7 @@ from perfrules.reports import FORMULA_STARTS, SIGNED_NUMBER
 from perfrules.workflows._arrow import (
     bool_array,
     bools,
+    narrow_decimals,
     parquet_writer,
     scalar,
     string_array,
@@ -1172,15 +1173,26 @@ def _span_texts(kind: pa.DataType, least: int, top: int, after: str) -> pa.Array
     return pa.concat_arrays([texts, string_array([after])])
 
 
-def result_schema(compiled: CompiledScheme, schema: pa.Schema) -> pa.Schema:
-    """*schema* with every decimal column as wide as :func:`decimal_type` says."""
+def result_schema(compiled: CompiledScheme, schema: pa.Schema, parquet: bool = False) -> pa.Schema:
+    """*schema* with every decimal column as wide as :func:`decimal_type` says.
+
+    For a *parquet* file, a column of 18 digits is a ``decimal64`` where this pyarrow
+    writes one (:func:`narrow_decimals`): the same file, written faster; the chunks are
+    then scored into such columns (:func:`_narrow`).
+    """
+    wide = not (parquet and narrow_decimals())
     fields = [
-        field.with_type(decimal_type(compiled, field.type.scale))
+        field.with_type(decimal_type(compiled, field.type.scale, not wide))
         if pa.types.is_decimal(field.type)
         else field
         for field in schema
     ]
     return pa.schema(fields)
+
+
+def _narrow(schema: pa.Schema) -> bool:
+    """Whether results in *schema* go into ``decimal64`` columns (:func:`result_schema`)."""
+    return any(pa.types.is_decimal64(field.type) for field in schema)
 
 
 class _Writer:
@@ -1361,6 +1373,8 @@ def _score_pieces(
     if before is not None and values is not None:
         first, before = before(), None
 
+    scored_narrow = _narrow(schema)
+
     def results() -> Iterator[pa.Table]:
         nonlocal before
         at = first
@@ -1368,7 +1382,9 @@ def _score_pieces(
             if before is not None and has_nameless(piece):
                 rows, before = before(), None
                 at += rows
-            chunk = score_chunk(compiled, piece, values, offset=at, first_row=at + 1)
+            chunk = score_chunk(
+                compiled, piece, values, offset=at, first_row=at + 1, narrow=scored_narrow
+            )
             table = chunk.table
             if chunk.failures and before is not None:
                 rows, before = before(), None
@@ -1458,7 +1474,7 @@ def _stream_batch(
     outcome = StreamOutcome(Summary(compiled), report=report)
     with atomic_stream(target) as stream, contextlib.ExitStack() as files:
         empty = score_chunk(compiled, _no_rows(source), values).with_ranks({})
-        schema = result_schema(compiled, empty.schema)
+        schema = result_schema(compiled, empty.schema, parquet=suffix == ".parquet")
         writer = _Behind(_Writer(stream, suffix, schema, style or CsvStyle()))
         files.callback(writer.stop)
         spill = (
@@ -1493,6 +1509,7 @@ def _stream_batch(
                     offset=offset,
                     first_row=number,
                     label=str(source),
+                    narrow=_narrow(schema),
                 )
                 _count(chunk, outcome)
                 if spill is not None:

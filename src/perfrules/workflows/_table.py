@@ -1374,6 +1374,7 @@ def score_chunk(
     first_row: int = 1,
     label: str = TABLE_SOURCE,
     stage: Stage | None = None,
+    narrow: bool = False,
 ) -> Chunk:
     """Score one chunk of a table with the cohort values taken over all of them.
 
@@ -1381,7 +1382,8 @@ def score_chunk(
     *first_row* is how diagnostics number the chunk's first row (2 for a CSV with a header);
     *label* names the table in them (the file it was read from). With *stage*, *compiled*
     is that pass's scheme and the chunk's ``staged`` rows say what it gives of each unit
-    (its ``rankable`` are none: only the last pass is ranked).
+    (its ``rankable`` are none: only the last pass is ranked). With *narrow*, the decimal
+    columns of 18 digits are ``decimal64`` (:func:`decimal_type`): for a Parquet writer.
     """
     plan = compiled.plan
     n = arrow.num_rows
@@ -1390,7 +1392,7 @@ def score_chunk(
     regular = ready.regular
     vectorised = compiled.columnar().vectorised
     # The result's decimal columns, where the arrays write their scores.
-    slab = _result_slab(compiled, n)
+    slab = _result_slab(compiled, n, narrow)
     arrays = compiled.score_columns(ready.inputs, regular, out=slab.low()) if vectorised else None
     if arrays is not None:
         regular = arrays.regular & ~refused_rows
@@ -1408,7 +1410,7 @@ def score_chunk(
         [] if stage is None else _staged(stage, columns, units, arrays, scalar, cohort, n, offset)
     )
     table, totals, scored, lost, grades = _result_table(
-        compiled, units, arrays, scalar, cohort, n, gaps, slab
+        compiled, units, arrays, scalar, cohort, n, gaps, slab, narrow
     )
     failures = {r: o for r, o in scalar.items() if isinstance(o, FactsError)}
     ranked = compiled.scheme.ranking is not None
@@ -1853,31 +1855,42 @@ class _Slab:
 
     A result's columns live as long as each other; one allocation this large is mapped in
     large pages (numpy asks for them past 4 MiB), where a fresh buffer per column costs a
-    page fault every 4 KiB (about as much as building the column). Zeroed, so a column of
-    values none of which is negative has its high words written already. The array scorer
-    writes each node's scores straight into its column's low words (:meth:`low`).
+    page fault every 4 KiB (about as much as building the column). A value takes *size*
+    words: 2 for a ``decimal128`` column, zeroed, so a column of values none of which is
+    negative has its high words written already; 1 for a ``decimal64`` one. The array
+    scorer writes each node's scores straight into its column's low words (:meth:`low`).
     """
 
-    def __init__(self, n: int, nodes: Sequence[int]) -> None:
+    def __init__(self, n: int, nodes: Sequence[int], size: int = 2) -> None:
         self.n = n
-        self.words = np.zeros(2 * n * len(nodes), dtype=np.int64)
+        self.size = size
+        self.words = np.zeros(size * n * len(nodes), dtype=np.int64)
         self.at = {index: k for k, index in enumerate(nodes)}
 
     def column(self, index: int) -> Ints:
-        """Node *index*'s ``2 * n`` words: little-endian 128-bit values."""
-        start = 2 * self.n * self.at[index]
-        return self.words[start : start + 2 * self.n]
+        """Node *index*'s ``size * n`` words: little-endian 128- or 64-bit values."""
+        start = self.size * self.n * self.at[index]
+        return self.words[start : start + self.size * self.n]
 
     def low(self) -> dict[int, Ints]:
         """Each node's low words, as one int64 a row (where its scores are written)."""
-        return {index: self.column(index)[0::2] for index in self.at}
+        return {index: self.column(index)[0 :: self.size] for index in self.at}
 
 
-def _result_slab(compiled: CompiledScheme, n: int) -> _Slab:
-    """The slab of a result: the total and every rounded indicator (decimal columns)."""
+def _result_slab(compiled: CompiledScheme, n: int, narrow: bool = False) -> _Slab:
+    """The slab of a result: the total and every rounded indicator (decimal columns).
+
+    *narrow*: the columns of 18 digits are ``decimal64`` (:func:`decimal_type`), a word a
+    value, when every one is; else two words a value (where a ``decimal64`` column among
+    them is made in words of its own).
+    """
     plan = compiled.plan
-    nodes = [i for i in plan.leaves if plan.nodes[i].places is not None]
-    return _Slab(n, [0, *nodes] if plan.total_places is not None else nodes)
+    places = {i: plan.nodes[i].places for i in plan.leaves if plan.nodes[i].places is not None}
+    if plan.total_places is not None:
+        places = {0: plan.total_places, **places}
+    kinds = (decimal_type(compiled, p or 0, narrow) for p in places.values())
+    size = 1 if narrow and all(pa.types.is_decimal64(kind) for kind in kinds) else 2
+    return _Slab(n, list(places), size)
 
 
 #: A whole int64 holds 18 digits: a decimal column of at most 18 is stored as one in
@@ -1885,7 +1898,7 @@ def _result_slab(compiled: CompiledScheme, n: int) -> _Slab:
 _INT64_DIGITS: Final = 18
 
 
-def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
+def decimal_type(compiled: CompiledScheme, places: int, narrow: bool = False) -> pa.DataType:
     """The type of a decimal result column: it holds every score the scheme can produce.
 
     A score lies in ``[0, weight]`` and a total within the weights below it, so the
@@ -1893,8 +1906,9 @@ def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
     precisions that holds their digits and *places*: 18 (a Parquet ``INT64``, as Spark and
     Presto write a short decimal), 38 (``decimal128``) or 76 (``decimal256``; rule-file
     numbers have at most 30 digits before the point). A scheme of 100 points to two places
-    takes ``decimal128(18, 2)``, whatever the batch holds. The bound's digits are counted
-    once per scheme (every chunk of a batch asks).
+    takes ``decimal128(18, 2)``, whatever the batch holds; ``decimal64(18, 2)`` with
+    *narrow*, for a Parquet writer that takes it (:func:`narrow_decimals`: the same file).
+    The bound's digits are counted once per scheme (every chunk of a batch asks).
     """
     plan = compiled.plan
     whole = plan.cache.get("score_digits")
@@ -1903,6 +1917,8 @@ def decimal_type(compiled: CompiledScheme, places: int) -> pa.DataType:
         whole = plan.cache["score_digits"] = len(str(int(bound))) + 1  # rounding up: a digit
     digits = cast("int", whole) + places
     if digits <= _INT64_DIGITS:
+        if narrow:
+            return pa.decimal64(_INT64_DIGITS, places)
         return pa.decimal128(_INT64_DIGITS, places)
     if digits <= 38:
         return pa.decimal128(38, places)
@@ -1922,11 +1938,25 @@ def _decimals(
     already, written there by the array scorer). *kind* is the column's type
     (:func:`decimal_type`); a value it cannot hold (none, while scores keep within their
     weights) makes the column ``decimal128(38)`` or ``decimal256(76)``, which a writer's
-    cast to the scheme's type then refuses.
+    cast to the scheme's type then refuses. A ``decimal64`` column's *words* are its
+    values, one a row.
     """
     n = ints.shape[0]
+    if kind is not None and pa.types.is_decimal64(kind) and ints.dtype != object:
+        if words is None or words.shape[0] != n:
+            words = np.zeros(n, dtype=np.int64)
+        every = bool(valid.all())
+        if not every:
+            np.multiply(ints, valid, out=words)
+        elif not np.shares_memory(ints, words):
+            words[:] = ints
+        if n and max(int(words.max()), -int(words.min())) >= 10**kind.precision:
+            return _decimals(words, places, valid)  # decimal128(38): two words a value
+        bitmap = None if every else pa.py_buffer(np.packbits(valid, bitorder="little"))
+        nulls = 0 if bitmap is None else int(n - valid.sum())
+        return pa.Array.from_buffers(kind, n, [bitmap, pa.py_buffer(words)], null_count=nulls)
     if kind is None or not pa.types.is_decimal128(kind):
-        kind = pa.decimal128(38, places)
+        kind, words = pa.decimal128(38, places), None
     if ints.dtype != object:
         every = bool(valid.all())
         # Little-endian 128-bit two's complement: the value's word, then its sign's.
@@ -1977,6 +2007,7 @@ def _result_table(
     n: int,
     gaps: Sequence[DataGaps] | None = None,
     slab: _Slab | None = None,
+    narrow: bool = False,
 ) -> tuple[pa.Table, Ints, Ints, dict[str, Fraction], dict[str, int]]:
     plan = compiled.plan
     scored = np.ones(n, dtype=np.bool_)
@@ -2012,7 +2043,7 @@ def _result_table(
     lost: dict[str, Fraction] = {}
     total_places = plan.total_places
     if slab is None:
-        slab = _result_slab(compiled, n)
+        slab = _result_slab(compiled, n, narrow)
     if total_places is None:  # exact text, never cut to a number of places
         columns["total"], exact_totals = exact_column(0)
         totals = np.array(
@@ -2021,7 +2052,11 @@ def _result_table(
     else:
         totals, valid = node_ints(0, total_places)
         columns["total"] = _decimals(
-            totals, total_places, valid, slab.column(0), decimal_type(compiled, total_places)
+            totals,
+            total_places,
+            valid,
+            slab.column(0),
+            decimal_type(compiled, total_places, narrow),
         )
     labels = [band[0] for band in plan.bands]
     codes = (
@@ -2054,7 +2089,7 @@ def _result_table(
             seen = len(present)
         else:
             ints, valid = node_ints(index, node.places)
-            kind = decimal_type(compiled, node.places)
+            kind = decimal_type(compiled, node.places, narrow)
             columns[node.id] = _decimals(ints, node.places, valid, slab.column(index), kind)
             count = everyone if valid is scored else int(valid.sum())
             kept = ints if count == n else ints[valid]
