@@ -626,3 +626,34 @@ def test_scores_of_18_digits_beside_a_total_of_more_stream_to_parquet_exactly(tm
     assert table.schema.field("total").type == pa.decimal128(38, 10)
     assert table.column("x").to_pylist() == [Decimal("1234567.89"), 10000000, None]
     assert table.column("total").to_pylist() == [Decimal("1234567.8900000000"), 10000000, None]
+
+
+def test_a_cell_not_utf8_in_a_numbered_column_loses_only_its_unit(tmp_path, monkeypatch):
+    # From the second block on, a column of repeating cells is parsed numbered, its cells
+    # as bytes checked as UTF-8 once each: a bad byte there still costs its unit alone,
+    # said at its line and cell, and every other unit of that block scores.
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(SEED))
+    source = tmp_path / "units.csv"
+    rows = write_units(source, 400, bad={300: "BAD"})
+    source.write_bytes(source.read_bytes().replace(b"BAD", b"\xff%"))
+    monkeypatch.setattr(_stream, "_BLOCK_BYTES", 4096)  # about 40 rows a block
+    kinds = [
+        item[0].schema.field(seed_ids()[0][0]).type
+        for item in _stream.read_items(source, numbered=True)
+        if not isinstance(item, _stream.BadRow)
+    ]
+    # every block numbered but the one the bad row is in, read the careful way (as text)
+    numbered = pa.dictionary(pa.int32(), pa.string())
+    assert len(kinds) > 5
+    assert kinds.count(numbered) >= len(kinds) - 2
+    target = tmp_path / "out.csv"
+    outcome = stream_batch(compiled, source, target)
+    assert (outcome.units, outcome.failed_count) == (400, 1)
+    (problem,) = outcome.failed[0].errors
+    assert (problem.code, problem.line, problem.column) == ("PR108", 302, 2)
+    with target.open(encoding="utf-8", newline="") as stream:
+        got = list(csv.DictReader(stream))
+    assert got[300]["total"] == ""
+    assert "PR108" in got[300]["errors"]
+    for n in (0, 299, 301, 399):
+        assert got[n]["total"] == str(evaluate_row(compiled, rows[n]).total), n
