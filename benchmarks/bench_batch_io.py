@@ -33,7 +33,8 @@ indicators, cells as a CSV gives them: "37%", "74") are written to a CSV file, t
 
 Every row of perfrules' CSV and Parquet is checked equal to polars', and a sample of
 2,000 rows to ``evaluate()``. Times are wall clock, the least of BENCH_REPEATS rounds
-taken in turn (CPU seconds beside them: threads add theirs), each after a pause of
+(default 5: of three, a host busy for a moment slowed every round of one side in some
+runs) taken in turn (CPU seconds beside them: threads add theirs), each after a pause of
 BENCH_PAUSE seconds (default 0.5): polars' and pyarrow's worker threads keep a core busy
 for a moment after a call returns, which would be charged to whatever runs next. The
 processes (cli) run as an installed package does, their bytecode compiled once (in a
@@ -42,7 +43,10 @@ the ratios are within one run. Targets: (prc) <= 2x (csv); (prp) <= 1.5x (pa); p
 faster than polars to both; the CLI <= 2x (csvP) and <= 1.5x (paP), process against
 process (against the in-process floors it carries an interpreter's start-up and imports,
 ~0.3 s, that no floor pays: printed for information); peak memory flat: the peak RSS at
-twice N units no more than 1.05x that at N. The peak at 100,000 units is printed beside it
+twice N units no more than 1.05x that at N, each the most of its rounds (a run's peak
+moves by some 3 % from round to round, with what the threads hold at one moment: with
+more rounds each size's most nears the bound the pipeline sets, the same at any size
+if nothing grows with the units). The peak at 100,000 units is printed beside it
 for information: three chunks do not fill the pipeline (the chunk read ahead, the one
 scored, the one written behind, and the heap they leave), so its ratio to N's measures the
 pipeline's fill, not growth with the units (measured: 165-168 MiB at 100,000, 192 at
@@ -72,7 +76,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "rules" / "examples" / "xinzhou-zfw-2021" / "scheme.toml"
 ROWS = int(os.environ.get("BENCH_IO_ROWS", "1000000"))
 SMALL = 100_000
-REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 PAUSE = float(os.environ.get("BENCH_PAUSE", "0.5"))
 CHECKED = 2_000
 PLANNED = 88

@@ -70,3 +70,17 @@ def test_arrays_made_from_buffers_hold_the_values_given(numbers, texts):
     assert _arrow.scalar("x").as_py() == "x"
     assert _arrow.scalar(True).as_py() is True
     assert _arrow.scalar(7).as_py() == 7
+
+
+def test_decimal64_is_written_only_where_pyarrow_has_it(monkeypatch):
+    # pyarrow before 18 has no decimal64 (nor its type test): the Parquet writer's choice
+    # then falls back to decimal128 instead of failing.
+    assert _arrow.is_decimal64(pa.decimal64(18, 2))
+    assert not _arrow.is_decimal64(pa.decimal128(18, 2))
+    assert not _arrow.is_decimal64(pa.int64())
+    _arrow.narrow_decimals.cache_clear()
+    monkeypatch.delattr(pa, "decimal64")
+    try:
+        assert _arrow.narrow_decimals() is False
+    finally:
+        _arrow.narrow_decimals.cache_clear()  # asked again once decimal64 is back

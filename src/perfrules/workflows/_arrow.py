@@ -25,6 +25,7 @@ __all__ = [
     "floats",
     "int_array",
     "ints",
+    "is_decimal64",
     "narrow_decimals",
     "parquet_writer",
     "scalar",
@@ -66,7 +67,7 @@ def parquet_writer(sink: Any, schema: pa.Schema) -> Any:
     import pyarrow.parquet as pq  # noqa: PLC0415 - the writer's own module, when it writes
 
     dictionary = [name for name in schema.names if name != "unit"]
-    narrow = any(_decimal64(field.type) for field in schema)
+    narrow = any(is_decimal64(field.type) for field in schema)
     return pq.ParquetWriter(
         sink,
         schema,
@@ -76,7 +77,8 @@ def parquet_writer(sink: Any, schema: pa.Schema) -> Any:
     )
 
 
-def _decimal64(kind: pa.DataType) -> bool:
+def is_decimal64(kind: pa.DataType) -> bool:
+    """Whether *kind* is a ``decimal64`` (pyarrow before 18 has no such type, nor its test)."""
     return bool(pa.types.is_decimal(kind) and kind.byte_width == 8)
 
 

@@ -46,6 +46,7 @@ from perfrules.reports import FORMULA_STARTS, SIGNED_NUMBER
 from perfrules.workflows._arrow import (
     bool_array,
     bools,
+    is_decimal64,
     narrow_decimals,
     parquet_writer,
     scalar,
@@ -1220,7 +1221,7 @@ def result_schema(compiled: CompiledScheme, schema: pa.Schema, parquet: bool = F
 
 def _narrow(schema: pa.Schema) -> bool:
     """Whether results in *schema* go into ``decimal64`` columns (:func:`result_schema`)."""
-    return any(pa.types.is_decimal64(field.type) for field in schema)
+    return any(is_decimal64(field.type) for field in schema)
 
 
 class _Writer:

@@ -39,6 +39,7 @@ from perfrules.workflows._arrow import (
     floats,
     int_array,
     ints,
+    is_decimal64,
     scalar,
     string_array,
     text_bytes,
@@ -1889,7 +1890,7 @@ def _result_slab(compiled: CompiledScheme, n: int, narrow: bool = False) -> _Sla
     if plan.total_places is not None:
         places = {0: plan.total_places, **places}
     kinds = (decimal_type(compiled, p or 0, narrow) for p in places.values())
-    size = 1 if narrow and all(pa.types.is_decimal64(kind) for kind in kinds) else 2
+    size = 1 if narrow and all(is_decimal64(kind) for kind in kinds) else 2
     return _Slab(n, list(places), size)
 
 
@@ -1942,7 +1943,7 @@ def _decimals(
     values, one a row.
     """
     n = ints.shape[0]
-    if kind is not None and pa.types.is_decimal64(kind) and ints.dtype != object:
+    if kind is not None and is_decimal64(kind) and ints.dtype != object:
         if words is None or words.shape[0] != n:
             words = np.zeros(n, dtype=np.int64)
         every = bool(valid.all())
