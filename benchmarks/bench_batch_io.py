@@ -70,6 +70,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 import perfrules
+from perfrules.workflows._arrow import has_decimal64
 from perfrules.workflows._stream import result_schema, stream_batch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +137,7 @@ def floor_parquet(result: pa.Table) -> dict[str, object]:
     with the same.
     """
     names = [name for name in result.column_names if name != "unit"]
-    narrow = any(pa.types.is_decimal64(kind) for kind in result.schema.types)
+    narrow = has_decimal64(result.schema)
     return {"store_decimal_as_integer": True, "use_dictionary": names, "store_schema": not narrow}
 
 
@@ -165,7 +166,7 @@ FLOOR_SCRIPTS = {
         "pacsv.read_csv(sys.argv[1], convert_options=pacsv.ConvertOptions(column_types=types))\n"
         "result = ipc.open_file(pa.memory_map(sys.argv[3])).read_all()\n"
         "names = [name for name in result.column_names if name != 'unit']\n"
-        "narrow = any(pa.types.is_decimal64(kind) for kind in result.schema.types)\n"
+        "narrow = any(pa.types.is_decimal(k) and k.byte_width == 8 for k in result.schema.types)\n"
         "pq.write_table(result, sys.argv[2], store_decimal_as_integer=True, "
         "use_dictionary=names, store_schema=not narrow)\n"
     ),

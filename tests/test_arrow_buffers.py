@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -73,14 +74,40 @@ def test_arrays_made_from_buffers_hold_the_values_given(numbers, texts):
 
 
 def test_decimal64_is_written_only_where_pyarrow_has_it(monkeypatch):
-    # pyarrow before 18 has no decimal64 (nor its type test): the Parquet writer's choice
-    # then falls back to decimal128 instead of failing.
-    assert _arrow.is_decimal64(pa.decimal64(18, 2))
+    # pyarrow before 18 has no decimal64 (nor its type test), and 18 to 21 have the type
+    # but no Parquet writer for it: the choice then falls back to decimal128, never fails.
     assert not _arrow.is_decimal64(pa.decimal128(18, 2))
     assert not _arrow.is_decimal64(pa.int64())
-    _arrow.narrow_decimals.cache_clear()
-    monkeypatch.delattr(pa, "decimal64")
-    try:
+    if hasattr(pa, "decimal64"):
+        assert _arrow.is_decimal64(pa.decimal64(18, 2))
+
+    def refused(*args, **options):
+        raise pa.ArrowNotImplementedError("decimal64 to Parquet")
+
+    with monkeypatch.context() as patched:
+        _arrow.narrow_decimals.cache_clear()
+        patched.setattr(_arrow, "parquet_writer", refused)
         assert _arrow.narrow_decimals() is False
-    finally:
-        _arrow.narrow_decimals.cache_clear()  # asked again once decimal64 is back
+    with monkeypatch.context() as patched:
+        _arrow.narrow_decimals.cache_clear()
+        patched.delattr(pa, "decimal64", raising=False)
+        assert _arrow.narrow_decimals() is False
+    _arrow.narrow_decimals.cache_clear()  # asked again, of the pyarrow as it is
+
+
+def test_decimal64_columns_go_only_beside_types_a_reader_takes_back_alone():
+    # Without Arrow's schema in the file, a dictionary, a time zone or a large string
+    # would come back as something else: such a result keeps decimal128 (and the writer
+    # refuses the mix rather than write it).
+    plain = pa.schema([("unit", pa.string()), ("rank", pa.int64()), ("x", pa.decimal128(18, 2))])
+    assert _arrow.narrow_parquet(plain) is _arrow.narrow_decimals()
+    for odd in (
+        pa.dictionary(pa.int32(), pa.string()),
+        pa.timestamp("s", "UTC"),
+        pa.large_string(),
+    ):
+        assert _arrow.narrow_parquet(plain.append(pa.field("odd", odd))) is False
+    if _arrow.narrow_decimals():
+        mixed = pa.schema([("x", pa.decimal64(18, 2)), ("odd", pa.large_string())])
+        with pytest.raises(ValueError, match="decimal64"):
+            _arrow.parquet_writer(pa.BufferOutputStream(), mixed)

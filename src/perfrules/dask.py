@@ -702,8 +702,13 @@ def to_parquet(
     target = Path(path)
     _check_target(target, overwrite)
     graph = _graph(compiled, units)
+    # A ranked partition's rows are scored before the ranks are known (``score_dask``'s
+    # pieces, 16-byte decimals): written as they are, not cast to decimal64 (the same
+    # file either way; the cast would cost more than the faster write saves).
     schema = result_schema(
-        compiled, _empty_result(compiled, units, graph.values).schema, parquet=True
+        compiled,
+        _empty_result(compiled, units, graph.values).schema,
+        parquet=compiled.scheme.ranking is None,
     )
     width = len(str(max(len(graph.parts) - 1, 0)))
     # With a plain mkdir's mode, for workers of the group to write in.

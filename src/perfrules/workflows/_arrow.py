@@ -23,10 +23,12 @@ __all__ = [
     "bool_array",
     "bools",
     "floats",
+    "has_decimal64",
     "int_array",
     "ints",
     "is_decimal64",
     "narrow_decimals",
+    "narrow_parquet",
     "parquet_writer",
     "scalar",
     "string_array",
@@ -60,14 +62,18 @@ def parquet_writer(sink: Any, schema: pa.Schema) -> Any:
     and Presto store one: its statistics are compared as integers, and a reader takes it
     three times as fast as 16-byte decimals.
 
-    A schema of ``decimal64`` columns (:func:`narrow_decimals`) is written without Arrow's
-    own copy of it, so that a reader takes the file's Parquet types: each such column is
-    read back as ``decimal128(18, P)``, the same file as a ``decimal128`` table writes.
+    A schema with ``decimal64`` columns (:func:`narrow_decimals`) is written without
+    Arrow's own copy of it, so that a reader takes the file's Parquet types: each such
+    column is read back as ``decimal128(18, P)``, the same columns and values as a
+    ``decimal128`` table writes (the file only lacks the ``ARROW:schema`` metadata). Its
+    other columns must be of types that come back so (:func:`narrow_parquet`).
     """
     import pyarrow.parquet as pq  # noqa: PLC0415 - the writer's own module, when it writes
 
     dictionary = [name for name in schema.names if name != "unit"]
-    narrow = any(is_decimal64(field.type) for field in schema)
+    narrow = has_decimal64(schema)
+    if narrow and not all(_plain_parquet(field.type) for field in schema):
+        raise ValueError(f"decimal64 beside a type read back otherwise: {schema}")
     return pq.ParquetWriter(
         sink,
         schema,
@@ -75,6 +81,32 @@ def parquet_writer(sink: Any, schema: pa.Schema) -> Any:
         store_decimal_as_integer=True,
         store_schema=not narrow,
     )
+
+
+def narrow_parquet(schema: pa.Schema) -> bool:
+    """Whether a result of *schema* is written to Parquet with ``decimal64`` columns.
+
+    Where this pyarrow writes them (:func:`narrow_decimals`) and every other column is of
+    a type that a reader takes back from the Parquet file alone (text, whole numbers,
+    floats, booleans, decimals): the Arrow schema, which would say what else a column
+    was (a dictionary, a time zone, a large string), is not written beside them.
+    """
+    return narrow_decimals() and all(_plain_parquet(field.type) for field in schema)
+
+
+def _plain_parquet(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_decimal(kind)
+    )
+
+
+def has_decimal64(schema: pa.Schema) -> bool:
+    """Whether *schema* has a ``decimal64`` column (results scored into 8-byte values)."""
+    return any(is_decimal64(field.type) for field in schema)
 
 
 def is_decimal64(kind: pa.DataType) -> bool:

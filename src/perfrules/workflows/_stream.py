@@ -46,8 +46,8 @@ from perfrules.reports import FORMULA_STARTS, SIGNED_NUMBER
 from perfrules.workflows._arrow import (
     bool_array,
     bools,
-    is_decimal64,
-    narrow_decimals,
+    has_decimal64,
+    narrow_parquet,
     parquet_writer,
     scalar,
     string_array,
@@ -1205,23 +1205,18 @@ def _span_texts(kind: pa.DataType, least: int, top: int, after: str) -> pa.Array
 def result_schema(compiled: CompiledScheme, schema: pa.Schema, parquet: bool = False) -> pa.Schema:
     """*schema* with every decimal column as wide as :func:`decimal_type` says.
 
-    For a *parquet* file, a column of 18 digits is a ``decimal64`` where this pyarrow
-    writes one (:func:`narrow_decimals`): the same file, written faster; the chunks are
-    then scored into such columns (:func:`_narrow`).
+    For a *parquet* file, a column of 18 digits is a ``decimal64`` where the writer takes
+    one (:func:`narrow_parquet`): the same columns and values read back, written faster;
+    the chunks are then scored into such columns (``has_decimal64`` of the schema).
     """
-    wide = not (parquet and narrow_decimals())
+    narrow = parquet and narrow_parquet(schema)
     fields = [
-        field.with_type(decimal_type(compiled, field.type.scale, not wide))
+        field.with_type(decimal_type(compiled, field.type.scale, narrow))
         if pa.types.is_decimal(field.type)
         else field
         for field in schema
     ]
     return pa.schema(fields)
-
-
-def _narrow(schema: pa.Schema) -> bool:
-    """Whether results in *schema* go into ``decimal64`` columns (:func:`result_schema`)."""
-    return any(is_decimal64(field.type) for field in schema)
 
 
 class _Writer:
@@ -1402,7 +1397,7 @@ def _score_pieces(
     if before is not None and values is not None:
         first, before = before(), None
 
-    scored_narrow = _narrow(schema)
+    scored_narrow = has_decimal64(schema)
 
     def results() -> Iterator[pa.Table]:
         nonlocal before
@@ -1504,6 +1499,7 @@ def _stream_batch(
     with atomic_stream(target) as stream, contextlib.ExitStack() as files:
         empty = score_chunk(compiled, _no_rows(source), values).with_ranks({})
         schema = result_schema(compiled, empty.schema, parquet=suffix == ".parquet")
+        narrow = has_decimal64(schema)  # the chunks scored into the schema's decimal64
         writer = _Behind(_Writer(stream, suffix, schema, style or CsvStyle()))
         files.callback(writer.stop)
         spill = (
@@ -1538,7 +1534,7 @@ def _stream_batch(
                     offset=offset,
                     first_row=number,
                     label=str(source),
-                    narrow=_narrow(schema),
+                    narrow=narrow,
                 )
                 _count(chunk, outcome)
                 if spill is not None:
