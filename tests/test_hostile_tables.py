@@ -285,6 +285,24 @@ def test_each_score_column_takes_the_narrowest_type_that_holds_the_scheme(
         assert table.column("x").to_pylist() == expected
 
 
+def test_scores_of_18_digits_beside_a_total_of_more_stream_to_parquet_exactly(tmp_path):
+    # The total takes 19 digits (10 places) and a decimal128(38); x 11 (2 places), a
+    # decimal64 where the writer takes one: each column its own words, each value exact.
+    text = WIDE_SCHEME.replace("100000000000000000000000000000", "10000000")
+    compiled = perfrules.compile_scheme(
+        perfrules.loads_scheme(text.replace("indicator = 10", "indicator = 2"))
+    )
+    source = tmp_path / "units.csv"
+    source.write_text("unit,x\nu0,0.123456789012\nu1,1\nu2,abc\n", encoding="utf-8")
+    target = tmp_path / "out.parquet"
+    stream_batch(compiled, source, target)
+    table = pq.read_table(target)
+    assert table.schema.field("x").type == pa.decimal128(18, 2)
+    assert table.schema.field("total").type == pa.decimal128(38, 10)
+    assert table.column("x").to_pylist() == [Decimal("1234567.89"), 10000000, None]
+    assert table.column("total").to_pylist() == [Decimal("1234567.8900000000"), 10000000, None]
+
+
 #: The column types a short decimal is made in (pyarrow before 18 has no decimal64).
 _SHORT = [pa.decimal128(18, 2), *([pa.decimal64(18, 2)] if hasattr(pa, "decimal64") else [])]
 

@@ -90,25 +90,33 @@ def test_a_batch_over_a_mebibyte_scores_from_the_cli(tmp_path):
     assert "PR402" in out[7]["errors"]
 
 
-def test_chunks_cohorts_and_ranks_equal_scoring_all_at_once(tmp_path):
-    compiled = perfrules.compile_scheme(perfrules.load_scheme(PROCUREMENT))
+def write_bids(
+    path: Path, count: int, *, lots: int = 2, marks: tuple[str, ...] = ("40", "44")
+) -> list[dict[str, str]]:
+    """Bids for the procurement pack (lots, a valid flag, marks), written as a CSV."""
     rng = random.Random(2)
     rows = [
         {
             "unit": f"b{i}",
-            "shared.lot": str(i % 2),
+            "shared.lot": str(i % lots),
             "shared.bid": str(rng.choice([900, 950, 980, 1000])),
             "shared.valid": rng.choice(["是", "否", "是"]),
-            "技术.marks": rng.choice(["40", "44"]),
+            "技术.marks": rng.choice(marks),
             "商务.marks": rng.choice(["15", "17"]),
         }
-        for i in range(23)
+        for i in range(count)
     ]
-    source = tmp_path / "bids.csv"
-    with source.open("w", newline="", encoding="utf-8") as stream:
+    with path.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    return rows
+
+
+def test_chunks_cohorts_and_ranks_equal_scoring_all_at_once(tmp_path):
+    compiled = perfrules.compile_scheme(perfrules.load_scheme(PROCUREMENT))
+    source = tmp_path / "bids.csv"
+    rows = write_bids(source, 23)
     target = tmp_path / "out.parquet"
     outcome = stream_batch(compiled, source, target, rows=5)  # five chunks
     assert outcome.units == 23
@@ -555,25 +563,6 @@ def test_a_column_s_nameless_cells_are_those_the_one_rule_finds(cells):
     assert not any(names_a_unit(blank) for blank in _BLANKS)
 
 
-def _procurement_bids(path: Path, count: int) -> None:
-    rng = random.Random(3)
-    rows = [
-        {
-            "unit": f"b{i}",
-            "shared.lot": str(i % 3),
-            "shared.bid": str(rng.choice([900, 950, 980, 1000])),
-            "shared.valid": rng.choice(["是", "否", "是"]),
-            "技术.marks": rng.choice(["40", "44", "x"]),
-            "商务.marks": rng.choice(["15", "17"]),
-        }
-        for i in range(count)
-    ]
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 @pytest.mark.parametrize("scheme", [SEED, PROCUREMENT])  # plain; cohorts, ranks, marks
 def test_parquet_results_are_the_same_file_from_8_or_16_byte_decimals(
     tmp_path, monkeypatch, scheme
@@ -591,7 +580,7 @@ def test_parquet_results_are_the_same_file_from_8_or_16_byte_decimals(
     if scheme == SEED:
         write_units(source, 120, bad={3: "abc", 70: "-5%"})  # two units that fail
     else:
-        _procurement_bids(source, 120)
+        write_bids(source, 120, lots=3, marks=("40", "44", "x"))  # "x": a unit that fails
     # What reaches the writer: scored into decimal64 already, not cast to it there.
     reaching: list[pa.DataType] = []
     write = _stream._Writer.write
@@ -630,48 +619,6 @@ def _as_text(source: Path) -> pa.Table:
     types = dict.fromkeys(names, pa.string())
     options = pacsv.ConvertOptions(column_types=types, strings_can_be_null=False)
     return pacsv.read_csv(source, convert_options=options)
-
-
-SHORT_AND_LONG = """
-[scheme]
-id = "short-and-long"
-title = "short and long"
-year = 2021
-version = "1.0.0"
-max = 10000000
-
-[rounding]
-mode = "half_up"
-indicator = 2
-total = 10
-
-[inputs]
-actual = { label = "a" }
-
-[[bands]]
-label = "A"
-min = 0
-max = 10000000
-
-[indicators.x]
-weight = 10000000
-formula = "weight * min(actual, 1)"
-"""
-
-
-def test_scores_of_18_digits_beside_a_total_of_more_stream_to_parquet_exactly(tmp_path):
-    # The total takes 19 digits (10 places) and a decimal128(38); x 11 (2 places), a
-    # decimal64 where the writer takes one: each column its own words, each value exact.
-    compiled = perfrules.compile_scheme(perfrules.loads_scheme(SHORT_AND_LONG))
-    source = tmp_path / "units.csv"
-    source.write_text("unit,x\nu0,0.123456789012\nu1,1\nu2,abc\n", encoding="utf-8")
-    target = tmp_path / "out.parquet"
-    stream_batch(compiled, source, target)
-    table = pq.read_table(target)
-    assert table.schema.field("x").type == pa.decimal128(18, 2)
-    assert table.schema.field("total").type == pa.decimal128(38, 10)
-    assert table.column("x").to_pylist() == [Decimal("1234567.89"), 10000000, None]
-    assert table.column("total").to_pylist() == [Decimal("1234567.8900000000"), 10000000, None]
 
 
 def test_a_cell_not_utf8_in_a_numbered_column_loses_only_its_unit(tmp_path, monkeypatch):
