@@ -409,8 +409,8 @@ class _Rows:
         self.count = 0
         self.unit_at, _ = table_columns(names)
         self.numbered = numbered  # read_items' *numbered*
-        self.kinds: dict[str, pa.DataType] | None = None  # the columns' types, once known
-        self.parsed: dict[str, pa.DataType] | None = None  # the types pyarrow parses them as
+        #: How pyarrow parses each column from the second block on (the first decides).
+        self.parsed: dict[str, pa.DataType] | None = None
 
     def items(
         self, block: bytes, first: int, offset: int, ends: Ints | None = None
@@ -496,13 +496,12 @@ class _Rows:
             return None
         if table.num_rows != len(ends):
             return None
-        if self.numbered and self.kinds is None:
+        if self.numbered and self.parsed is None:
             # The columns numbered in the first block are read numbered from the next on.
             table = numbered(table)
-            self.kinds = dict(zip(self.names, table.schema.types, strict=True))
             self.parsed = {
                 name: _BYTES_NUMBERED if pa.types.is_dictionary(kind) else kind
-                for name, kind in self.kinds.items()
+                for name, kind in zip(self.names, table.schema.types, strict=True)
             }
         return table
 
